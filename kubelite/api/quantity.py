@@ -1,0 +1,65 @@
+"""Kubernetes resource quantities (``100m``, ``0.5``, ``128Mi``, ``1G``, ``2e3``).
+
+Parsed exactly (``Fraction``) so that ``0.1`` cpu is 100 millicores, not
+99.999…; cpu is then counted in millicores and memory in bytes, rounding up
+as Kubernetes does (``MilliValue``/``Value``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+
+Quantity = str | int | float
+"""How a quantity appears in a manifest: YAML may give ``cpu: 1`` or ``cpu: 0.5``."""
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
+            "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
+            "P": Fraction(10**15), "E": Fraction(10**18)}
+_QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?)")
+# Kubernetes caps exponents too; without a cap "1e999999999" would take forever.
+_MAX_EXPONENT = 100
+
+
+def parse_quantity(value: Quantity) -> Fraction:
+    """The exact value of a quantity; ValueError names the malformed input."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"quantity must be a string or a number, not {type(value).__name__}")
+    text = value if isinstance(value, str) else repr(value)
+    match = _QUANTITY.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a valid quantity (e.g. '100m', '0.5', '128Mi', '1G', '2e3')")
+    number, exponent, suffix = match.groups()
+    if exponent is not None:
+        power = int(exponent[1:])
+        if abs(power) > _MAX_EXPONENT:
+            raise ValueError(f"quantity {text!r} is out of range")
+        return Fraction(number) * Fraction(10) ** power
+    if suffix in _BINARY:
+        return Fraction(number) * _BINARY[suffix]
+    return Fraction(number) * _DECIMAL[suffix or ""]
+
+
+def cpu_millis(value: Quantity) -> int:
+    """CPU in millicores, rounded up (``0.0001`` → 1m), as the scheduler counts it."""
+    return math.ceil(parse_quantity(value) * 1000)
+
+
+def to_bytes(value: Quantity) -> int:
+    """Memory (or storage) in bytes, rounded up."""
+    return math.ceil(parse_quantity(value))
+
+
+def format_cpu_millis(millis: int) -> str:
+    """``1500`` → ``"1500m"``, ``2000`` → ``"2"``: the shortest exact form."""
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def format_bytes(count: int) -> str:
+    """``134217728`` → ``"128Mi"``: the largest binary suffix that divides exactly."""
+    for suffix, size in reversed(_BINARY.items()):
+        if count != 0 and count % size == 0:
+            return f"{count // size}{suffix}"
+    return str(count)
