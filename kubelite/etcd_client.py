@@ -1,0 +1,161 @@
+"""Connection to etcd: endpoints, TLS, user/password, deadlines.
+
+aetcd does the protocol; this module adds what it lacks (see
+ENVIRONMENT.md): TLS channels, several endpoints with gRPC failover, keepalive
+pings so a dead or frozen member breaks the stream instead of hanging it, and
+large catch-up messages.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aetcd
+import grpc
+from aetcd import rpc, watcher
+
+DEFAULT_ENDPOINT = "127.0.0.1:2379"
+
+_CHANNEL_OPTIONS = {
+    "grpc.max_receive_message_length": 64 << 20,
+    "grpc.max_send_message_length": 16 << 20,
+    # etcd's default --grpc-keepalive-min-time is 5 s; pinging faster gets GOAWAY.
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.max_pings_without_data": 0,
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 2_000,
+}
+
+
+@dataclass(frozen=True)
+class EtcdConfig:
+    """How to reach etcd; secrets come from files or the environment, never argv."""
+
+    endpoints: tuple[str, ...] = (DEFAULT_ENDPOINT,)
+    timeout: float = 5.0
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_options(
+        cls, endpoints: str | None = None, *, timeout: float = 5.0, ca_file: str | None = None,
+        cert_file: str | None = None, key_file: str | None = None, username: str | None = None,
+        password_file: str | None = None,
+    ) -> EtcdConfig:
+        """Build from CLI flags, falling back to KUBELITE_ETCD_* environment variables."""
+        raw = endpoints or os.environ.get("KUBELITE_ETCD_ENDPOINTS") or DEFAULT_ENDPOINT
+        password = None
+        if password_file:
+            password = Path(password_file).read_text().strip()
+        elif os.environ.get("KUBELITE_ETCD_PASSWORD"):
+            password = os.environ["KUBELITE_ETCD_PASSWORD"]
+        return cls(
+            endpoints=parse_endpoints(raw),
+            timeout=timeout,
+            ca_file=ca_file or os.environ.get("KUBELITE_ETCD_CA"),
+            cert_file=cert_file or os.environ.get("KUBELITE_ETCD_CERT"),
+            key_file=key_file or os.environ.get("KUBELITE_ETCD_KEY"),
+            username=username or os.environ.get("KUBELITE_ETCD_USER"),
+            password=password,
+        )
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.ca_file is not None
+
+
+def parse_endpoints(raw: str) -> tuple[str, ...]:
+    """'http://127.0.0.1:2379,127.0.0.1:22379' → ('127.0.0.1:2379', '127.0.0.1:22379')."""
+    result = []
+    for part in raw.split(","):
+        part = part.strip()
+        for scheme in ("http://", "https://"):
+            part = part.removeprefix(scheme)
+        if not part:
+            continue
+        if ":" not in part:
+            part = f"{part}:2379"
+        result.append(part.rstrip("/"))
+    if not result:
+        raise ValueError(f"no etcd endpoint in {raw!r}")
+    return tuple(result)
+
+
+def grpc_target(endpoints: tuple[str, ...]) -> str:
+    """One gRPC target for several endpoints; gRPC fails over between them.
+
+    A list needs literal IPv4 addresses ('ipv4:a:p,b:p'); a single endpoint
+    may be a host name.
+    """
+    if len(endpoints) == 1:
+        return endpoints[0]
+    return "ipv4:" + ",".join(endpoints)
+
+
+class EtcdClient(aetcd.Client):
+    """aetcd.Client with TLS, several endpoints and keepalive, from an :class:`EtcdConfig`."""
+
+    def __init__(self, config: EtcdConfig) -> None:
+        super().__init__(
+            host=config.endpoints[0],
+            username=config.username,
+            password=config.password,
+            timeout=config.timeout,  # type: ignore[arg-type]  # aetcd passes it to gRPC, floats work
+            options=dict(_CHANNEL_OPTIONS),
+        )
+        self.config = config
+
+    def _open_channel(self) -> grpc.aio.Channel:
+        target = grpc_target(self.config.endpoints)
+        options = list(self._options.items())
+        if not self.config.uses_tls:
+            return rpc.insecure_channel(target, options=options)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=Path(self.config.ca_file or "").read_bytes(),
+            private_key=Path(self.config.key_file).read_bytes() if self.config.key_file else None,
+            certificate_chain=Path(self.config.cert_file).read_bytes() if self.config.cert_file else None,
+        )
+        return rpc.secure_channel(target, credentials, options=options)
+
+    async def connect(self) -> None:
+        """Open the channel; authenticates when a user is configured."""
+        if self._connected.is_set():
+            return
+        self.channel = self._open_channel()
+        if self._username is not None:
+            self.auth_stub = rpc.AuthStub(self.channel)
+            request = rpc.AuthenticateRequest(name=self._username, password=self._password)
+            try:
+                response = await self.auth_stub.Authenticate(request, timeout=self._timeout)
+            except rpc.AioRpcError as exc:
+                await self.channel.close()
+                raise aetcd.ClientError(f"etcd authentication as {self._username!r} failed: {exc.details()}") from exc
+            self.metadata = (("token", response.token),)
+        self.kvstub = rpc.KVStub(self.channel)
+        self.clusterstub = rpc.ClusterStub(self.channel)
+        self.leasestub = rpc.LeaseStub(self.channel)
+        self.maintenancestub = rpc.MaintenanceStub(self.channel)
+        self._watcher = watcher.Watcher(rpc.WatchStub(self.channel), timeout=self._timeout, metadata=self.metadata)
+        self._connected.set()
+
+    async def reset_watch_stream(self, reason: str) -> None:
+        """Break the shared watch stream so every watch reconnects.
+
+        Used by watchdogs when reads time out: a frozen member can leave the
+        stream open but silent, which aetcd would never notice.
+        """
+        if self._watcher is not None:
+            await self._watcher._terminate_stream(aetcd.ConnectionFailedError(reason))  # noqa: SLF001
+
+
+async def connect(config: EtcdConfig) -> EtcdClient:
+    client = EtcdClient(config)
+    await client.connect()
+    return client

@@ -1,0 +1,114 @@
+"""Raw etcd requests the store needs beyond aetcd's helpers.
+
+aetcd's ``transaction`` hides response headers and its ``get_prefix`` has no
+limit or revision (ENVIRONMENT.md, pitfall 5), so the store builds protobuf
+requests itself. Every call carries the client's deadline, and gRPC errors
+become :class:`EtcdUnavailable` with what was being done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aetcd import rpc, utils
+
+from kubelite.api import errors
+from kubelite.etcd_client import EtcdClient
+
+
+class EtcdUnavailable(errors.ApiError):
+    """etcd did not answer in time or refused the connection (503); re-read before retrying a write."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errors.unavailable(message).status)
+
+
+class EtcdCompacted(Exception):
+    """The requested revision is older than etcd's compaction point."""
+
+    def __init__(self, revision: int, detail: str) -> None:
+        super().__init__(detail)
+        self.revision = revision
+
+
+def _b(value: str | bytes) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def prefix_end(prefix: str | bytes) -> bytes:
+    return utils.prefix_range_end(_b(prefix))
+
+
+def cmp_version(key: str, op: str, value: int) -> Any:
+    return _compare(key, rpc.Compare.VERSION, op, version=value)
+
+
+def cmp_mod(key: str, op: str, value: int) -> Any:
+    return _compare(key, rpc.Compare.MOD, op, mod_revision=value)
+
+
+def cmp_create(key: str, op: str, value: int) -> Any:
+    return _compare(key, rpc.Compare.CREATE, op, create_revision=value)
+
+
+def cmp_lease(key: str, op: str, value: int) -> Any:
+    return _compare(key, rpc.Compare.LEASE, op, lease=value)
+
+
+_OPS = {"==": rpc.Compare.EQUAL, "!=": rpc.Compare.NOT_EQUAL, "<": rpc.Compare.LESS, ">": rpc.Compare.GREATER}
+
+
+def _compare(key: str, target: Any, op: str, **value: int) -> Any:
+    return rpc.Compare(key=_b(key), target=target, result=_OPS[op], **value)
+
+
+def op_put(key: str, value: bytes, lease: int = 0, *, keep_lease: bool = False) -> Any:
+    """``keep_lease`` keeps the key on its current lease (events, node leases stay on theirs)."""
+    request = rpc.PutRequest(key=_b(key), value=value, lease=lease, ignore_lease=keep_lease)
+    return rpc.RequestOp(request_put=request)
+
+
+def op_get(key: str) -> Any:
+    return rpc.RequestOp(request_range=rpc.RangeRequest(key=_b(key)))
+
+
+def op_delete(key: str) -> Any:
+    return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=_b(key), prev_kv=True))
+
+
+async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failure: list[Any], *, what: str) -> Any:
+    """One etcd transaction; returns the raw TxnResponse (``succeeded``, ``header``, ``responses``)."""
+    await _connected(client, what)
+    request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
+    try:
+        return await client.kvstub.Txn(request, timeout=client.config.timeout, metadata=client.metadata)
+    except rpc.AioRpcError as exc:
+        raise _unavailable(exc, what) from exc
+
+
+async def range_(
+    client: EtcdClient, key: str | bytes, *, range_end: bytes | None = None, limit: int = 0, revision: int = 0,
+    count_only: bool = False, what: str,
+) -> Any:
+    """A Range request; returns the raw RangeResponse (``kvs``, ``more``, ``count``, ``header``)."""
+    await _connected(client, what)
+    request = rpc.RangeRequest(key=_b(key), limit=limit, revision=revision, count_only=count_only)
+    if range_end is not None:
+        request.range_end = range_end
+    try:
+        return await client.kvstub.Range(request, timeout=client.config.timeout, metadata=client.metadata)
+    except rpc.AioRpcError as exc:
+        if exc.code() == rpc.StatusCode.OUT_OF_RANGE:
+            raise EtcdCompacted(revision, exc.details() or "revision compacted") from exc
+        raise _unavailable(exc, what) from exc
+
+
+async def _connected(client: EtcdClient, what: str) -> None:
+    try:
+        await client.connect()
+    except Exception as exc:  # aetcd wraps every connection problem differently
+        raise EtcdUnavailable(f"{what}: cannot connect to etcd {client.config.endpoints}: {exc}") from exc
+
+
+def _unavailable(exc: rpc.AioRpcError, what: str) -> EtcdUnavailable:
+    return EtcdUnavailable(f"{what}: etcd {exc.code().name}: {exc.details()}")

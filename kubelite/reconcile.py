@@ -1,0 +1,99 @@
+"""The worker loop that drives ``reconcile(key)``, after controller-runtime.
+
+``reconcile`` reads the cache and acts; it returns a small :class:`Result`
+or raises. The loop decides what happens next: an error is retried with the
+queue's per-key back-off, a :class:`TerminalError` is logged and dropped,
+success forgets the key's failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from kubelite.supervise import spawn
+from kubelite.workqueue import ShutDown, WorkQueue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    requeue_after: float | None = None
+
+
+class TerminalError(Exception):
+    """Retrying cannot help (bad spec, impossible request): log, do not requeue."""
+
+
+Reconcile = Callable[[str], Awaitable[Result | None]]
+
+
+class ReconcileLoop:
+    """N workers taking keys from one queue; ``start``/``stop`` like every component."""
+
+    def __init__(self, name: str, queue: WorkQueue, reconcile: Reconcile, *, workers: int = 2) -> None:
+        self.name = name
+        self.queue = queue
+        self.reconcile = reconcile
+        self.workers = workers
+        self.reconciles = 0
+        self.errors = 0
+        self._ids = itertools.count(1)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [spawn(f"{self.name}-worker-{i}", self._work) for i in range(self.workers)]
+
+    async def stop(self) -> None:
+        self.queue.shutdown()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except ShutDown:
+                return
+            try:
+                await self.process(key)
+            finally:
+                self.queue.done(key)
+
+    async def process(self, key: str) -> None:
+        """One reconcile of ``key`` with the retry policy applied (tests call this directly)."""
+        call_id = next(self._ids)
+        self.reconciles += 1
+        try:
+            result = await self.reconcile(key)
+        except asyncio.CancelledError:
+            raise
+        except TerminalError as exc:
+            self.errors += 1
+            log.error("%s #%d %s: terminal error, not retrying: %s", self.name, call_id, key, exc)
+            self.queue.forget(key)
+        except Exception as exc:
+            self.errors += 1
+            retries = self.queue.rate_limiter.num_requeues(key)
+            log.warning("%s #%d %s: %s (retry %d)", self.name, call_id, key, exc, retries + 1,
+                        exc_info=not _expected(exc))
+            self.queue.add_rate_limited(key)
+        else:
+            self.queue.forget(key)
+            if result is not None and result.requeue_after is not None:
+                self.queue.add_after(key, result.requeue_after)
+
+
+def _expected(exc: Exception) -> bool:
+    """Conflicts and unavailability are routine; only unexpected errors get a traceback."""
+    code = getattr(exc, "code", None)
+    return code in (404, 409, 503)

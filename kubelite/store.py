@@ -1,0 +1,418 @@
+"""Kubernetes object storage in etcd, with Kubernetes' semantics.
+
+resourceVersion is the key's mod_revision; every write is one transaction
+with its preconditions (absent / unchanged / leader fence), so nothing is
+half-written and a stale writer fails instead of overwriting. Errors are
+:class:`~kubelite.api.errors.ApiError` with the Status the gateway returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from kubelite.api import errors
+from kubelite.api.meta import KubeObject
+from kubelite.api.resources import NAMESPACES, Resource
+from kubelite.etcd_client import EtcdClient
+from kubelite.etcd_ops import (
+    EtcdCompacted,
+    cmp_create,
+    cmp_mod,
+    cmp_version,
+    op_delete,
+    op_get,
+    op_put,
+    prefix_end,
+    range_,
+    txn,
+)
+
+T = TypeVar("T", bound=KubeObject)
+
+# etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
+MAX_OBJECT_BYTES = 1_500_000
+_GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_GUARANTEED_UPDATE_TRIES = 16
+
+Clock = Callable[[], datetime]
+Subresource = Literal["status"] | None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """A leader's write guard: the election key must still have this create_revision."""
+
+    key: str
+    create_revision: int
+
+    def compare(self) -> Any:
+        return cmp_create(self.key, "==", self.create_revision)
+
+
+class NotLeader(errors.ApiError):
+    """The fence failed: this process lost leadership and must stop writing."""
+
+
+@dataclass
+class ListResult:
+    items: list[Any]
+    resource_version: str
+    continue_token: str | None = None
+
+
+def encode(obj: KubeObject) -> bytes:
+    doc = obj.to_dict()
+    doc.get("metadata", {}).pop("resourceVersion", None)
+    return json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
+
+
+def decode(res: Resource, value: bytes, mod_revision: int) -> KubeObject:
+    obj = res.model.model_validate(json.loads(value))
+    obj.metadata.resource_version = str(mod_revision)
+    return obj
+
+
+def _spec_part(doc: dict[str, Any]) -> dict[str, Any]:
+    """What counts for `generation`: everything but metadata and status."""
+    return {k: v for k, v in doc.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+class Store:
+    """CRUD, list and conditional writes of typed objects; watches live in :mod:`kubelite.watch`."""
+
+    def __init__(self, client: EtcdClient, *, clock: Clock = utc_now) -> None:
+        self.client = client
+        self.clock = clock
+
+    # -- reads ---------------------------------------------------------------
+
+    async def get(self, res: Resource, name: str, namespace: str | None = None) -> Any:
+        key = res.key(name, namespace)
+        response = await range_(self.client, key, what=f"get {key}")
+        if not response.kvs:
+            raise errors.not_found(res.plural, name, group=res.group)
+        kv = response.kvs[0]
+        return decode(res, kv.value, kv.mod_revision)
+
+    async def list(
+        self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
+        limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
+    ) -> ListResult:
+        """A consistent list: every page reads at the revision of the first one.
+
+        ``predicate`` filters (label/field selectors) before ``limit`` counts, as
+        the Kubernetes API server does.
+        """
+        prefix = res.prefix(namespace)
+        end = prefix_end(prefix)
+        start: bytes = prefix.encode()
+        revision = resource_version
+        if continue_token:
+            revision, start = _decode_continue(continue_token, prefix)
+        items: list[Any] = []
+        while True:
+            page_limit = limit - len(items) + 1 if limit else 0
+            try:
+                response = await range_(
+                    self.client, start, range_end=end, limit=page_limit, revision=revision, what=f"list {prefix}"
+                )
+            except EtcdCompacted as exc:
+                raise errors.gone(
+                    f"The resourceVersion {exc.revision} for the list is too old (compacted); "
+                    "restart the list without resourceVersion or continue"
+                ) from exc
+            revision = revision or response.header.revision
+            kvs = list(response.kvs)
+            for index, kv in enumerate(kvs):
+                obj = decode(res, kv.value, kv.mod_revision)
+                if predicate is not None and not predicate(obj):
+                    continue
+                items.append(obj)
+                if limit and len(items) == limit:
+                    more = index < len(kvs) - 1 or response.more
+                    token = _encode_continue(revision, kv.key + b"\x00") if more else None
+                    return ListResult(items, str(revision), token)
+            if not response.more or not kvs:
+                return ListResult(items, str(revision))
+            start = kvs[-1].key + b"\x00"
+
+    # -- writes --------------------------------------------------------------
+
+    async def create(
+        self, res: Resource, obj: T, *, lease: int = 0, fence: Fence | None = None, dry_run: bool = False
+    ) -> T:
+        """Create if absent (409 AlreadyExists otherwise); the namespace must exist."""
+        meta = obj.metadata
+        if res.namespaced and not meta.namespace:
+            raise errors.bad_request(f"{res.kind} {meta.name or meta.generate_name!r}: metadata.namespace is required")
+        if not res.namespaced:
+            meta.namespace = None
+        if not meta.name and not meta.generate_name:
+            raise errors.invalid(
+                res.kind, "", [errors.field_invalid("metadata.name", "name or generateName is required", "FieldValueRequired")],
+                group=res.group,
+            )
+        new = obj.deep_copy()
+        new.metadata.uid = str(uuid.uuid4())
+        new.metadata.creation_timestamp = self.clock()
+        new.metadata.generation = 1
+        new.metadata.resource_version = None
+        new.metadata.deletion_timestamp = None
+        new.api_version, new.kind = res.api_version, res.kind
+        tries = 8 if not meta.name else 1
+        for _ in range(tries):
+            if not meta.name:
+                new.metadata.name = meta.generate_name + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+            created = await self._create_once(res, new, lease=lease, fence=fence, dry_run=dry_run, generated=not meta.name)
+            if created is not None:
+                return created
+        raise errors.already_exists(res.plural, new.name, group=res.group)
+
+    async def _create_once(
+        self, res: Resource, new: T, *, lease: int, fence: Fence | None, dry_run: bool, generated: bool
+    ) -> T | None:
+        key = res.key_of(new)
+        value = _checked_size(res, new)
+        compare = [cmp_version(key, "==", 0)]
+        ns_key = None
+        if res.namespaced:
+            ns_key = NAMESPACES.key(new.metadata.namespace or "")
+            compare.append(cmp_version(ns_key, ">", 0))
+        _add_fence(compare, fence)
+        if dry_run:
+            success: list[Any] = []
+        else:
+            success = [op_put(key, value, lease)]
+        failure = [op_get(key)] + ([op_get(ns_key)] if ns_key else [])
+        response = await txn(self.client, compare, success, failure, what=f"create {key}")
+        if not response.succeeded:
+            await self._raise_fenced(fence)
+            if response.responses[0].response_range.kvs:
+                if generated:
+                    return None
+                raise errors.already_exists(res.plural, new.name, group=res.group)
+            raise errors.not_found("namespaces", new.metadata.namespace or "")
+        new.metadata.resource_version = str(response.header.revision)
+        return new
+
+    async def update(
+        self, res: Resource, obj: T, *, subresource: Subresource = None, fence: Fence | None = None,
+        dry_run: bool = False,
+    ) -> T:
+        """Replace the object; with a resourceVersion it must be unchanged (409 Conflict).
+
+        As in Kubernetes, the main resource keeps the stored status and the
+        ``status`` subresource keeps the stored spec and metadata.
+        """
+        current = await self.get(res, obj.name, obj.namespace)
+        wanted_rv = obj.metadata.resource_version
+        if wanted_rv and wanted_rv != current.metadata.resource_version:
+            raise errors.conflict(
+                res.plural, obj.name,
+                "the object has been modified; please apply your changes to the latest version and try again",
+                group=res.group,
+            )
+        if obj.metadata.uid and obj.metadata.uid != current.metadata.uid:
+            raise errors.conflict(res.plural, obj.name, f"Precondition failed: UID in object meta: {obj.metadata.uid}, "
+                                  f"UID in storage: {current.metadata.uid}", group=res.group)
+        new = _merge_update(current, obj, subresource)
+        return await self._write(res, current, new, fence=fence, dry_run=dry_run)
+
+    async def guaranteed_update(
+        self, res: Resource, name: str, namespace: str | None, mutate: Callable[[Any], Any | None], *,
+        subresource: Subresource = None, fence: Fence | None = None,
+    ) -> Any:
+        """Read, mutate a copy, write with the read's resourceVersion; retry on conflict.
+
+        ``mutate`` returns None to leave the object as it is.
+        """
+        for _ in range(_GUARANTEED_UPDATE_TRIES):
+            current = await self.get(res, name, namespace)
+            changed = mutate(current.deep_copy())
+            if changed is None:
+                return current
+            changed.metadata.resource_version = current.metadata.resource_version
+            try:
+                return await self.update(res, changed, subresource=subresource, fence=fence)
+            except errors.ApiError as exc:
+                if exc.code != 409 or isinstance(exc, NotLeader):
+                    raise
+        raise errors.conflict(res.plural, name, f"gave up after {_GUARANTEED_UPDATE_TRIES} conflicting writes",
+                              group=res.group)
+
+    async def delete(
+        self, res: Resource, name: str, namespace: str | None = None, *, resource_version: str | None = None,
+        uid: str | None = None, grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None, fence: Fence | None = None, dry_run: bool = False,
+    ) -> tuple[Any, bool]:
+        """Delete, or mark for deletion; returns (object, deleted_now).
+
+        Objects with finalizers, and pods bound to a node with a grace
+        period, only get a deletionTimestamp: the GC or the node's agent
+        finishes the deletion (Kubernetes' graceful deletion).
+        """
+        current = await self.get(res, name, namespace)
+        if resource_version and resource_version != current.metadata.resource_version:
+            raise errors.conflict(res.plural, name, f"Precondition failed: ResourceVersion in precondition: "
+                                  f"{resource_version}, ResourceVersion in storage: {current.metadata.resource_version}",
+                                  group=res.group)
+        if uid and uid != current.metadata.uid:
+            raise errors.conflict(res.plural, name, f"Precondition failed: UID in precondition: {uid}, "
+                                  f"UID in storage: {current.metadata.uid}", group=res.group)
+        marked = _mark_for_deletion(res, current, self.clock(), grace_period_seconds, propagation_policy)
+        if marked is None:
+            await self._delete_key(res, current, fence=fence, dry_run=dry_run)
+            return current, True
+        if marked is current:
+            return current, False
+        return await self._write(res, current, marked, fence=fence, dry_run=dry_run), False
+
+    # -- internals -----------------------------------------------------------
+
+    async def _write(self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool) -> T:
+        """Put ``new`` if ``current`` is still what etcd has; drops objects whose last finalizer went."""
+        if current.metadata.finalizers and not new.metadata.finalizers and new.metadata.deletion_timestamp:
+            await self._delete_key(res, current, fence=fence, dry_run=dry_run)
+            new.metadata.resource_version = current.metadata.resource_version
+            return new
+        new.metadata.generation = current.metadata.generation or 1
+        if _spec_part(new.to_dict()) != _spec_part(current.to_dict()) or (
+            new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp
+        ):
+            new.metadata.generation += 1
+        key = res.key_of(new)
+        value = _checked_size(res, new)
+        compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
+        _add_fence(compare, fence)
+        success = [] if dry_run else [op_put(key, value, keep_lease=True)]
+        response = await txn(self.client, compare, success, [op_get(key)], what=f"update {key}")
+        if not response.succeeded:
+            await self._raise_fenced(fence)
+            if not response.responses[0].response_range.kvs:
+                raise errors.not_found(res.plural, new.name, group=res.group)
+            raise errors.conflict(res.plural, new.name, "the object has been modified; please apply your changes "
+                                  "to the latest version and try again", group=res.group)
+        new.metadata.resource_version = str(response.header.revision)
+        return new
+
+    async def _delete_key(self, res: Resource, current: KubeObject, *, fence: Fence | None, dry_run: bool) -> None:
+        key = res.key_of(current)
+        compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
+        _add_fence(compare, fence)
+        success = [] if dry_run else [op_delete(key)]
+        response = await txn(self.client, compare, success, [op_get(key)], what=f"delete {key}")
+        if not response.succeeded:
+            await self._raise_fenced(fence)
+            if not response.responses[0].response_range.kvs:
+                raise errors.not_found(res.plural, current.name, group=res.group)
+            raise errors.conflict(res.plural, current.name, "the object has been modified", group=res.group)
+
+    async def _raise_fenced(self, fence: Fence | None) -> None:
+        if fence is None:
+            return
+        response = await range_(self.client, fence.key, what=f"check fence {fence.key}")
+        if not response.kvs or response.kvs[0].create_revision != fence.create_revision:
+            raise NotLeader(errors.Status(code=409, reason="Conflict",
+                                          message=f"write refused: leadership {fence.key}@{fence.create_revision} lost"))
+
+
+def _add_fence(compare: list[Any], fence: Fence | None) -> None:
+    if fence is not None:
+        compare.append(fence.compare())
+
+
+def _checked_size(res: Resource, obj: KubeObject) -> bytes:
+    value = encode(obj)
+    if len(value) > MAX_OBJECT_BYTES:
+        raise errors.too_large(
+            f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"
+        )
+    return value
+
+
+def _merge_update(current: T, obj: T, subresource: Subresource) -> T:
+    """Apply Kubernetes' update rules: identity and timestamps are the store's."""
+    if subresource == "status":
+        new = current.deep_copy()
+        setattr(new, "status", getattr(obj, "status", None))
+        return new
+    new = obj.deep_copy()
+    if hasattr(current, "status"):
+        setattr(new, "status", getattr(current, "status", None))
+    meta, old = new.metadata, current.metadata
+    meta.uid = old.uid
+    meta.creation_timestamp = old.creation_timestamp
+    meta.namespace = old.namespace
+    meta.deletion_timestamp = old.deletion_timestamp
+    meta.deletion_grace_period_seconds = old.deletion_grace_period_seconds
+    meta.generate_name = meta.generate_name if meta.generate_name is not None else old.generate_name
+    new.api_version, new.kind = current.api_version, current.kind
+    return new
+
+
+def _mark_for_deletion(
+    res: Resource, current: T, now: datetime, grace_period_seconds: int | None, propagation_policy: str | None
+) -> T | None:
+    """The marked copy, ``current`` when already marked, or None to delete the key now."""
+    finalizers = list(current.metadata.finalizers or [])
+    if propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
+        finalizers.append("foregroundDeletion")
+    elif propagation_policy == "Orphan" and "orphan" not in finalizers:
+        finalizers.append("orphan")
+    graceful_pod = res.kind == "Pod" and _pod_needs_agent(current) and grace_period_seconds != 0
+    if not finalizers and not graceful_pod:
+        return None
+    if current.metadata.deletion_timestamp and finalizers == (current.metadata.finalizers or []):
+        if graceful_pod and grace_period_seconds is not None:
+            grace = current.metadata.deletion_grace_period_seconds
+            if grace is not None and grace_period_seconds < grace:
+                marked = current.deep_copy()
+                marked.metadata.deletion_grace_period_seconds = grace_period_seconds
+                return marked
+        return current
+    marked = current.deep_copy()
+    marked.metadata.finalizers = finalizers or None
+    if marked.metadata.deletion_timestamp is None:
+        marked.metadata.deletion_timestamp = now
+    if graceful_pod:
+        default = getattr(getattr(current, "spec", None), "termination_grace_period_seconds", None)
+        grace = grace_period_seconds if grace_period_seconds is not None else (default if default is not None else 30)
+        marked.metadata.deletion_grace_period_seconds = grace
+    else:
+        marked.metadata.deletion_grace_period_seconds = 0
+    return marked
+
+
+def _pod_needs_agent(pod: KubeObject) -> bool:
+    """A bound pod that has not finished must be stopped by its agent before the key goes."""
+    spec, status = getattr(pod, "spec", None), getattr(pod, "status", None)
+    phase = getattr(status, "phase", None)
+    return bool(getattr(spec, "node_name", None)) and phase not in ("Succeeded", "Failed")
+
+
+def _encode_continue(revision: int, start: bytes) -> str:
+    doc = {"v": "kubelite/v1", "rv": revision, "start": base64.b64encode(start).decode()}
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+
+
+def _decode_continue(token: str, prefix: str) -> tuple[int, bytes]:
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(token.encode()))
+        revision, start = int(doc["rv"]), base64.b64decode(doc["start"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise errors.bad_request(f"invalid continue token: {exc}") from exc
+    if not start.startswith(prefix.encode()):
+        raise errors.bad_request("invalid continue token: it belongs to another list")
+    return revision, start

@@ -1,0 +1,26 @@
+"""Background tasks that are never silently gone: a crash is logged and the task restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+async def supervise(name: str, run: Callable[[], Awaitable[None]], *, restart_delay: float = 1.0) -> None:
+    """Run ``run()`` until it returns or is cancelled, restarting it whenever it raises."""
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("task %s crashed; restarting in %.1fs", name, restart_delay)
+        await asyncio.sleep(restart_delay)
+
+
+def spawn(name: str, run: Callable[[], Awaitable[None]], *, restart_delay: float = 1.0) -> asyncio.Task[None]:
+    return asyncio.create_task(supervise(name, run, restart_delay=restart_delay), name=name)

@@ -1,0 +1,132 @@
+"""Watching a resource in etcd as a stream of typed events that survives etcd trouble.
+
+aetcd watches neither reconnect nor notice a silent server (ENVIRONMENT.md);
+this stream resumes from the last seen revision + 1 after any connection
+error, so no event is lost or repeated, and a watchdog read breaks a hung
+stream. Only compaction ends it: :class:`WatchExpired` (HTTP 410) tells the
+consumer to re-list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aetcd
+
+from kubelite.api import errors
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.resources import Resource
+from kubelite.etcd_client import EtcdClient
+from kubelite.etcd_ops import prefix_end, range_
+from kubelite.store import decode
+
+log = logging.getLogger(__name__)
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: EventType
+    object: Any
+    old_object: Any | None
+    revision: int
+
+
+class WatchExpired(errors.ApiError):
+    """The revision to resume from was compacted away: re-list, then watch again."""
+
+    def __init__(self, revision: int, compacted: int) -> None:
+        super().__init__(
+            errors.gone(f"too old resource version: {revision} ({compacted})").status
+        )
+        self.compacted = compacted
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    watchdog_interval: float = 5.0
+    retry_delay: float = 0.2
+    max_retry_delay: float = 2.0
+
+
+async def watch(
+    client: EtcdClient, res: Resource, namespace: str | None = None, *, from_revision: int,
+    options: WatchOptions = WatchOptions(),
+) -> AsyncIterator[WatchEvent]:
+    """Events of ``res`` with revision >= ``from_revision``, forever (until the consumer stops)."""
+    prefix = res.prefix(namespace)
+    next_revision = from_revision
+    delay = options.retry_delay
+    while True:
+        try:
+            stream = await client.watch(
+                prefix.encode(), range_end=prefix_end(prefix), start_revision=next_revision, prev_kv=True
+            )
+        except aetcd.RevisionCompactedError as exc:
+            raise WatchExpired(next_revision, exc.compacted_revision) from exc
+        except aetcd.ClientError as exc:
+            log.warning("watch %s from %d: cannot start (%s); retrying", prefix, next_revision, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, options.max_retry_delay)
+            continue
+        watchdog = asyncio.create_task(_watchdog(client, prefix, options.watchdog_interval))
+        try:
+            async for raw in stream:
+                delay = options.retry_delay
+                event = to_event(res, raw)
+                next_revision = event.revision + 1
+                yield event
+        except aetcd.RevisionCompactedError as exc:
+            raise WatchExpired(next_revision, exc.compacted_revision) from exc
+        except aetcd.ClientError as exc:
+            log.warning("watch %s broke at revision %d (%s); resuming", prefix, next_revision, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, options.max_retry_delay)
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stream.cancel(), options.watchdog_interval)
+
+
+def to_event(res: Resource, raw: aetcd.rtypes.Event) -> WatchEvent:
+    kv, prev = raw.kv, raw.prev_kv
+    old = decode(res, prev.value, prev.mod_revision) if prev is not None and prev.version else None
+    if raw.kind == "DELETE":
+        if old is None:
+            old = _placeholder(res, kv.key.decode())
+        deleted = old.model_copy()
+        deleted.metadata = old.metadata.model_copy(update={"resource_version": str(kv.mod_revision)})
+        return WatchEvent("DELETED", deleted, old, kv.mod_revision)
+    obj = decode(res, kv.value, kv.mod_revision)
+    return WatchEvent("ADDED" if kv.version == 1 else "MODIFIED", obj, old, kv.mod_revision)
+
+
+def _placeholder(res: Resource, key: str) -> Any:
+    """A deleted object whose previous value etcd no longer has: only its name is known."""
+    parts = key.removeprefix(res.prefix()).split("/")
+    namespace, name = (parts[0], parts[1]) if res.namespaced else (None, parts[0])
+    return res.model(metadata=ObjectMeta(name=name, namespace=namespace))
+
+
+async def _watchdog(client: EtcdClient, prefix: str, interval: float) -> None:
+    """Break the watch stream when etcd stops answering reads: the stream may be hung too."""
+    failures = 0
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await range_(client, prefix, range_end=prefix_end(prefix), count_only=True, what=f"watchdog {prefix}")
+            failures = 0
+        except errors.ApiError as exc:
+            failures += 1
+            if failures >= 2:
+                log.warning("watchdog %s: etcd silent (%s); resetting watch stream", prefix, exc)
+                await client.reset_watch_stream(f"watchdog: {exc}")
+                failures = 0
