@@ -1,0 +1,440 @@
+"""Semantic validation: what a well-typed object may still get wrong.
+
+Each check returns ``StatusCause`` s whose ``field`` is a Kubernetes field
+path (``spec.template.spec.containers[0].ports[1].containerPort``) and whose
+message reads like Kubernetes' own, so the 422 a user sees points at the
+line to fix. Entry point: :func:`validate_object`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubelite.api import quantity
+from kubelite.api.apps import Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec
+from kubelite.api.coordination import Lease
+from kubelite.api.core import (
+    Container,
+    ContainerPort,
+    Event,
+    LabelSelector,
+    Namespace,
+    Node,
+    Pod,
+    PodSpec,
+    Probe,
+    ResourceRequirements,
+    Taint,
+    Toleration,
+)
+from kubelite.api.errors import StatusCause
+from kubelite.api.labels import (
+    dns1123_label_errors,
+    dns1123_subdomain_errors,
+    label_value_errors,
+    qualified_name_errors,
+    selector_from_label_selector,
+)
+from kubelite.api.meta import KubeObject, ObjectMeta
+
+NameCheck = Callable[[str], list[str]]
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+_PERCENT = re.compile(r"[0-9]+%")
+
+
+def _show(value: Any) -> str:
+    """Values as Kubernetes prints them: strings quoted, numbers bare."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def invalid(path: str, value: Any, detail: str) -> StatusCause:
+    return StatusCause(field=path, reason="FieldValueInvalid", message=f"Invalid value: {_show(value)}: {detail}")
+
+
+def required(path: str, detail: str = "") -> StatusCause:
+    message = f"Required value: {detail}" if detail else "Required value"
+    return StatusCause(field=path, reason="FieldValueRequired", message=message)
+
+
+def unsupported(path: str, value: Any, supported: tuple[str, ...]) -> StatusCause:
+    choices = ", ".join(f'"{s}"' for s in supported)
+    message = f"Unsupported value: {_show(value)}: supported values: {choices}"
+    return StatusCause(field=path, reason="FieldValueNotSupported", message=message)
+
+
+def duplicate(path: str, value: Any) -> StatusCause:
+    return StatusCause(field=path, reason="FieldValueDuplicate", message=f"Duplicate value: {_show(value)}")
+
+
+def forbidden(path: str, detail: str) -> StatusCause:
+    return StatusCause(field=path, reason="FieldValueForbidden", message=f"Forbidden: {detail}")
+
+
+def _name_causes(path: str, value: str, check: NameCheck) -> list[StatusCause]:
+    return [invalid(path, value, e) for e in check(value)]
+
+
+def _at_least(path: str, value: int | None, minimum: int) -> list[StatusCause]:
+    if value is None or value >= minimum:
+        return []
+    return [invalid(path, value, f"must be greater than or equal to {minimum}")]
+
+
+def iana_svc_name_errors(value: str) -> list[str]:
+    """Port names (IANA service names), as Kubernetes checks them: at most 15 characters."""
+    errors = []
+    if len(value) > 15:
+        errors.append("must be no more than 15 characters")
+    if not re.fullmatch(r"[-a-z0-9]+", value):
+        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if "--" in value:
+        errors.append("must not contain consecutive hyphens")
+    if not re.search(r"[a-z]", value):
+        errors.append("must contain at least one letter (a-z)")
+    if value.startswith("-") or value.endswith("-"):
+        errors.append("must not begin or end with a hyphen")
+    return errors
+
+
+def validate_labels(labels: Mapping[str, str] | None, path: str) -> list[StatusCause]:
+    causes = []
+    for key, value in (labels or {}).items():
+        causes += [invalid(path, key, e) for e in qualified_name_errors(key)]
+        causes += [invalid(path, value, e) for e in label_value_errors(value)]
+    return causes
+
+
+def validate_annotations(annotations: Mapping[str, str] | None, path: str) -> list[StatusCause]:
+    causes = []
+    for key in annotations or {}:
+        causes += [invalid(path, key, e) for e in qualified_name_errors(key.lower())]
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in (annotations or {}).items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        causes.append(StatusCause(field=path, reason="FieldValueTooLong",
+                                  message=f"Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes"))
+    return causes
+
+
+def validate_metadata(
+    meta: ObjectMeta, *, namespaced: bool, name_check: NameCheck = dns1123_subdomain_errors, path: str = "metadata"
+) -> list[StatusCause]:
+    """Name (or generateName), namespace, labels and annotations of a top-level object."""
+    causes = []
+    if meta.name:
+        causes += _name_causes(f"{path}.name", meta.name, name_check)
+    elif meta.generate_name:
+        # A generated name appends random characters, so a trailing '-' is fine.
+        prefix = meta.generate_name[:-1] + "a" if meta.generate_name.endswith("-") else meta.generate_name
+        causes += [invalid(f"{path}.generateName", meta.generate_name, e) for e in name_check(prefix)]
+    else:
+        causes.append(required(f"{path}.name", "name or generateName is required"))
+    if meta.namespace and not namespaced:
+        causes.append(forbidden(f"{path}.namespace", "not allowed on this type"))
+    elif meta.namespace:
+        causes += _name_causes(f"{path}.namespace", meta.namespace, dns1123_label_errors)
+    causes += validate_labels(meta.labels, f"{path}.labels")
+    causes += validate_annotations(meta.annotations, f"{path}.annotations")
+    return causes
+
+
+def validate_label_selector(selector: LabelSelector, path: str) -> list[StatusCause]:
+    causes = validate_labels(selector.match_labels, f"{path}.matchLabels")
+    for i, expr in enumerate(selector.match_expressions or []):
+        where = f"{path}.matchExpressions[{i}]"
+        causes += [invalid(f"{where}.key", expr.key, e) for e in qualified_name_errors(expr.key)]
+        if expr.operator in ("In", "NotIn"):
+            if not expr.values:
+                causes.append(required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'"))
+        elif expr.operator in ("Exists", "DoesNotExist"):
+            if expr.values:
+                causes.append(forbidden(f"{where}.values",
+                                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"))
+        else:
+            causes.append(unsupported(f"{where}.operator", expr.operator, ("In", "NotIn", "Exists", "DoesNotExist")))
+        for j, value in enumerate(expr.values or []):
+            causes += [invalid(f"{where}.values[{j}]", value, e) for e in label_value_errors(value)]
+    return causes
+
+
+def _validate_port_number(port: int | str, path: str) -> list[StatusCause]:
+    """A probe's port: a number 1..65535 or the name of a container port."""
+    if isinstance(port, str):
+        return [invalid(path, port, e) for e in iana_svc_name_errors(port)]
+    if not 1 <= port <= 65535:
+        return [invalid(path, port, "must be between 1 and 65535, inclusive")]
+    return []
+
+
+def validate_probe(probe: Probe, path: str, *, single_success: bool) -> list[StatusCause]:
+    """``single_success``: liveness and startup probes must have successThreshold 1."""
+    handlers = [h for h in (probe.http_get, probe.tcp_socket, probe.exec_) if h is not None]
+    causes = []
+    if not handlers:
+        causes.append(required(path, "must specify a handler type"))
+    elif len(handlers) > 1:
+        causes.append(forbidden(path, "may not specify more than 1 handler type"))
+    if probe.http_get is not None:
+        causes += _validate_port_number(probe.http_get.port, f"{path}.httpGet.port")
+        if probe.http_get.scheme not in (None, "HTTP", "HTTPS"):
+            causes.append(unsupported(f"{path}.httpGet.scheme", probe.http_get.scheme, ("HTTP", "HTTPS")))
+    if probe.tcp_socket is not None:
+        causes += _validate_port_number(probe.tcp_socket.port, f"{path}.tcpSocket.port")
+    if probe.exec_ is not None and not probe.exec_.command:
+        causes.append(required(f"{path}.exec.command"))
+    causes += _at_least(f"{path}.initialDelaySeconds", probe.initial_delay_seconds, 0)
+    for name in ("timeout_seconds", "period_seconds", "success_threshold", "failure_threshold"):
+        causes += _at_least(f"{path}.{Probe.model_fields[name].alias}", getattr(probe, name), 1)
+    if single_success and probe.success_threshold not in (None, 1):
+        causes.append(invalid(f"{path}.successThreshold", probe.success_threshold, "must be 1"))
+    return causes
+
+
+def validate_resources(resources: ResourceRequirements, path: str) -> list[StatusCause]:
+    causes = []
+    parsed: dict[str, dict[str, Any]] = {"requests": {}, "limits": {}}
+    for kind, values in (("requests", resources.requests), ("limits", resources.limits)):
+        for name, value in (values or {}).items():
+            where = f"{path}.{kind}.{name}"
+            try:
+                amount = quantity.parse_quantity(value)
+            except ValueError as exc:
+                causes.append(invalid(where, value, str(exc)))
+                continue
+            if amount < 0:
+                causes.append(invalid(where, value, "must be greater than or equal to 0"))
+            parsed[kind][name] = amount
+    for name, request in parsed["requests"].items():
+        limit = parsed["limits"].get(name)
+        if limit is not None and request > limit:
+            value = (resources.requests or {})[name]
+            detail = f"must be less than or equal to {name} limit of {(resources.limits or {})[name]}"
+            causes.append(invalid(f"{path}.requests.{name}", value, detail))
+    return causes
+
+
+def validate_container_port(port: ContainerPort, path: str) -> list[StatusCause]:
+    causes = []
+    if not 1 <= port.container_port <= 65535:
+        causes.append(invalid(f"{path}.containerPort", port.container_port, "must be between 1 and 65535, inclusive"))
+    if port.host_port and not 1 <= port.host_port <= 65535:
+        causes.append(invalid(f"{path}.hostPort", port.host_port, "must be between 1 and 65535, inclusive"))
+    if port.protocol is not None and port.protocol not in ("TCP", "UDP", "SCTP"):
+        causes.append(unsupported(f"{path}.protocol", port.protocol, ("SCTP", "TCP", "UDP")))
+    if port.name is not None:
+        causes += [invalid(f"{path}.name", port.name, e) for e in iana_svc_name_errors(port.name)]
+    return causes
+
+
+def validate_container(container: Container, path: str) -> list[StatusCause]:
+    causes = _name_causes(f"{path}.name", container.name, dns1123_label_errors)
+    if not (container.image or "").strip():
+        causes.append(required(f"{path}.image"))
+    if container.image_pull_policy is not None and container.image_pull_policy not in ("Always", "IfNotPresent",
+                                                                                         "Never"):
+        causes.append(unsupported(f"{path}.imagePullPolicy", container.image_pull_policy,
+                                  ("Always", "IfNotPresent", "Never")))
+    port_names: set[str] = set()
+    for i, port in enumerate(container.ports or []):
+        causes += validate_container_port(port, f"{path}.ports[{i}]")
+        if port.name and port.name in port_names:
+            causes.append(duplicate(f"{path}.ports[{i}].name", port.name))
+        port_names.add(port.name or "")
+    for i, env in enumerate(container.env or []):
+        if not env.name:
+            causes.append(required(f"{path}.env[{i}].name"))
+        elif "=" in env.name:
+            causes.append(invalid(f"{path}.env[{i}].name", env.name, "must not contain '='"))
+    if container.resources is not None:
+        causes += validate_resources(container.resources, f"{path}.resources")
+    for field, probe in (("livenessProbe", container.liveness_probe), ("readinessProbe", container.readiness_probe),
+                         ("startupProbe", container.startup_probe)):
+        if probe is not None:
+            causes += validate_probe(probe, f"{path}.{field}", single_success=field != "readinessProbe")
+    return causes
+
+
+def validate_toleration(toleration: Toleration, path: str) -> list[StatusCause]:
+    causes = []
+    if toleration.key:
+        causes += [invalid(f"{path}.key", toleration.key, e) for e in qualified_name_errors(toleration.key)]
+    operator = toleration.operator or "Equal"
+    if operator not in ("Equal", "Exists"):
+        causes.append(unsupported(f"{path}.operator", toleration.operator, ("Equal", "Exists")))
+    elif not toleration.key and operator != "Exists":
+        causes.append(invalid(f"{path}.operator", operator,
+                              'operator must be Exists when `key` is empty, which means "match all values and all keys"'))
+    elif operator == "Exists" and toleration.value:
+        causes.append(invalid(f"{path}.operator", toleration.value,
+                              "value must be empty when `operator` is 'Exists'"))
+    if toleration.effect and toleration.effect not in _TAINT_EFFECTS:
+        causes.append(unsupported(f"{path}.effect", toleration.effect, _TAINT_EFFECTS))
+    if toleration.toleration_seconds is not None and toleration.effect != "NoExecute":
+        causes.append(invalid(f"{path}.effect", toleration.effect or "",
+                              "effect must be 'NoExecute' when `tolerationSeconds` is set"))
+    return causes
+
+
+def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) -> list[StatusCause]:
+    """``in_template``: ReplicaSets and Deployments only run pods that restart Always."""
+    causes = [] if spec.containers else [required(f"{path}.containers")]
+    names: set[str] = set()
+    for i, container in enumerate(spec.containers):
+        causes += validate_container(container, f"{path}.containers[{i}]")
+        if container.name in names:
+            causes.append(duplicate(f"{path}.containers[{i}].name", container.name))
+        names.add(container.name)
+    policies = ("Always",) if in_template else ("Always", "OnFailure", "Never")
+    if spec.restart_policy is not None and spec.restart_policy not in policies:
+        causes.append(unsupported(f"{path}.restartPolicy", spec.restart_policy, policies))
+    if spec.node_name:
+        causes += _name_causes(f"{path}.nodeName", spec.node_name, dns1123_subdomain_errors)
+    causes += validate_labels(spec.node_selector, f"{path}.nodeSelector")
+    for i, toleration in enumerate(spec.tolerations or []):
+        causes += validate_toleration(toleration, f"{path}.tolerations[{i}]")
+    causes += _at_least(f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds, 0)
+    return causes
+
+
+def validate_pod(pod: Pod) -> list[StatusCause]:
+    return validate_metadata(pod.metadata, namespaced=True) + validate_pod_spec(pod.spec, "spec")
+
+
+def _validate_replicated(spec: ReplicaSetSpec | DeploymentSpec, kind: str) -> list[StatusCause]:
+    """What ReplicaSet and Deployment specs share: replicas, selector, template."""
+    causes = _at_least("spec.replicas", spec.replicas, 0) + _at_least("spec.minReadySeconds", spec.min_ready_seconds, 0)
+    if spec.selector is None:
+        selector_causes = [required("spec.selector")]
+    elif not spec.selector.match_labels and not spec.selector.match_expressions:
+        selector_causes = [invalid("spec.selector", {}, f"empty selector is invalid for {kind}")]
+    else:
+        selector_causes = validate_label_selector(spec.selector, "spec.selector")
+    causes += selector_causes
+    if spec.template is None:
+        return [*causes, required("spec.template")]
+    labels = spec.template.metadata.labels if spec.template.metadata else None
+    label_causes = validate_labels(labels, "spec.template.metadata.labels")
+    causes += label_causes
+    comparable = spec.selector is not None and not selector_causes and not label_causes
+    if comparable and not selector_from_label_selector(spec.selector).matches(labels):
+        causes.append(invalid("spec.template.metadata.labels", labels or {},
+                              "`selector` does not match template `labels`"))
+    return causes + validate_pod_spec(spec.template.spec or PodSpec(), "spec.template.spec", in_template=True)
+
+
+def validate_replica_set(rs: ReplicaSet) -> list[StatusCause]:
+    return validate_metadata(rs.metadata, namespaced=True) + _validate_replicated(rs.spec, "replicaset")
+
+
+def _validate_int_or_percent(value: int | str | None, path: str) -> list[StatusCause]:
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return _at_least(path, value, 0)
+    if not _PERCENT.fullmatch(value):
+        return [invalid(path, value, "a valid percent string must be a numeric string followed by an ending '%' "
+                                     "(e.g. '1%',  or '93%')")]
+    return []
+
+
+def _is_zero(value: int | str) -> bool:
+    """``0``, ``"0%"`` or ``"00%"``: a syntactically valid value that allows no pods."""
+    return value == 0 or (isinstance(value, str) and value[:-1].isdigit() and int(value[:-1]) == 0)
+
+
+def validate_strategy(spec: DeploymentSpec) -> list[StatusCause]:
+    strategy, path = spec.strategy, "spec.strategy"
+    if strategy is None:
+        return []
+    if strategy.type not in (None, "RollingUpdate", "Recreate"):
+        return [unsupported(f"{path}.type", strategy.type, ("Recreate", "RollingUpdate"))]
+    rolling = strategy.rolling_update
+    if strategy.type == "Recreate":
+        if rolling is not None:
+            return [forbidden(f"{path}.rollingUpdate", "may not be specified when strategy `type` is 'Recreate'")]
+        return []
+    if rolling is None:
+        return []
+    surge_path, unavailable_path = f"{path}.rollingUpdate.maxSurge", f"{path}.rollingUpdate.maxUnavailable"
+    causes = _validate_int_or_percent(rolling.max_surge, surge_path)
+    causes += _validate_int_or_percent(rolling.max_unavailable, unavailable_path)
+    if causes:
+        return causes
+    unavailable = spec.effective_max_unavailable
+    if isinstance(unavailable, str) and int(unavailable[:-1]) > 100:
+        causes.append(invalid(unavailable_path, unavailable, "must not be greater than 100%"))
+    if _is_zero(spec.effective_max_surge) and _is_zero(unavailable):
+        causes.append(invalid(unavailable_path, unavailable, "may not be 0 when `maxSurge` is 0"))
+    return causes
+
+
+def validate_deployment(deployment: Deployment) -> list[StatusCause]:
+    spec = deployment.spec
+    causes = validate_metadata(deployment.metadata, namespaced=True) + _validate_replicated(spec, "deployment")
+    causes += validate_strategy(spec)
+    causes += _at_least("spec.revisionHistoryLimit", spec.revision_history_limit, 0)
+    deadline = spec.progress_deadline_seconds
+    if deadline is not None and deadline <= spec.effective_min_ready_seconds:
+        causes.append(invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds"))
+    return causes
+
+
+def validate_taint(taint: Taint, path: str) -> list[StatusCause]:
+    causes = [invalid(f"{path}.key", taint.key, e) for e in qualified_name_errors(taint.key)]
+    causes += [invalid(f"{path}.value", taint.value, e) for e in label_value_errors(taint.value or "")]
+    if taint.effect not in _TAINT_EFFECTS:
+        causes.append(unsupported(f"{path}.effect", taint.effect, _TAINT_EFFECTS))
+    return causes
+
+
+def validate_node(node: Node) -> list[StatusCause]:
+    causes = validate_metadata(node.metadata, namespaced=False)
+    for i, taint in enumerate(node.taints):
+        causes += validate_taint(taint, f"spec.taints[{i}]")
+    return causes
+
+
+def validate_namespace(namespace: Namespace) -> list[StatusCause]:
+    return validate_metadata(namespace.metadata, namespaced=False, name_check=dns1123_label_errors)
+
+
+def validate_event(event: Event) -> list[StatusCause]:
+    causes = validate_metadata(event.metadata, namespaced=True)
+    if event.type is not None and event.type not in ("Normal", "Warning"):
+        causes.append(unsupported("type", event.type, ("Normal", "Warning")))
+    return causes + _at_least("count", event.count, 0)
+
+
+def validate_lease(lease: Lease) -> list[StatusCause]:
+    causes = validate_metadata(lease.metadata, namespaced=True)
+    duration = lease.spec.lease_duration_seconds
+    if duration is not None and duration <= 0:
+        causes.append(invalid("spec.leaseDurationSeconds", duration, "must be greater than 0"))
+    return causes + _at_least("spec.leaseTransitions", lease.spec.lease_transitions, 0)
+
+
+def validate_object(obj: KubeObject) -> list[StatusCause]:
+    """All semantic errors of ``obj``; empty if it may be stored."""
+    match obj:
+        case Pod():
+            return validate_pod(obj)
+        case ReplicaSet():
+            return validate_replica_set(obj)
+        case Deployment():
+            return validate_deployment(obj)
+        case Node():
+            return validate_node(obj)
+        case Namespace():
+            return validate_namespace(obj)
+        case Event():
+            return validate_event(obj)
+        case Lease():
+            return validate_lease(obj)
+    return validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
