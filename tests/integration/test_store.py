@@ -1,0 +1,200 @@
+"""The store against a real etcd: Kubernetes semantics of create/update/delete/list."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from kubelite.api import errors
+from kubelite.api.core import Pod, PodStatus
+from kubelite.api.resources import NAMESPACES, PODS
+from kubelite.etcd_ops import range_
+from kubelite.store import MAX_OBJECT_BYTES, Fence, NotLeader, Store
+from tests.factories import make_pod
+
+
+async def etcd_revision(store: Store) -> int:
+    response = await range_(store.client, "/registry/", what="test revision")
+    return int(response.header.revision)
+
+
+async def test_create_sets_identity_and_get_reads_it_back(store: Store) -> None:
+    created = await store.create(PODS, make_pod())
+    assert created.metadata.uid and created.metadata.creation_timestamp
+    assert created.metadata.generation == 1
+    fetched = await store.get(PODS, "web", "default")
+    assert fetched.metadata.resource_version == created.metadata.resource_version
+    assert fetched.metadata.uid == created.metadata.uid
+    raw = await range_(store.client, "/registry/pods/default/web", what="raw")
+    doc = json.loads(raw.kvs[0].value)
+    assert doc["kind"] == "Pod" and "resourceVersion" not in doc["metadata"]
+
+
+async def test_create_twice_is_already_exists_and_changes_nothing(store: Store) -> None:
+    await store.create(PODS, make_pod())
+    before = await etcd_revision(store)
+    with pytest.raises(errors.ApiError) as info:
+        await store.create(PODS, make_pod())
+    assert info.value.code == 409 and info.value.reason == "AlreadyExists"
+    assert await etcd_revision(store) == before
+
+
+async def test_create_in_missing_namespace_is_not_found(store: Store) -> None:
+    with pytest.raises(errors.ApiError) as info:
+        await store.create(PODS, make_pod(namespace="nowhere"))
+    assert info.value.code == 404 and "nowhere" in str(info.value)
+
+
+async def test_generate_name(store: Store) -> None:
+    pod = make_pod()
+    pod.metadata.name, pod.metadata.generate_name = None, "web-"
+    first = await store.create(PODS, pod)
+    second = await store.create(PODS, pod)
+    assert first.name.startswith("web-") and second.name.startswith("web-") and first.name != second.name
+
+
+async def test_stale_update_is_conflict(store: Store) -> None:
+    created = await store.create(PODS, make_pod())
+    fresh = created.deep_copy()
+    fresh.metadata.labels = {"a": "1"}
+    await store.update(PODS, fresh)
+    stale = created.deep_copy()
+    stale.metadata.labels = {"a": "2"}
+    with pytest.raises(errors.ApiError) as info:
+        await store.update(PODS, stale)
+    assert info.value.code == 409 and info.value.reason == "Conflict"
+    assert (await store.get(PODS, "web", "default")).metadata.labels == {"a": "1"}
+
+
+async def test_generation_counts_spec_changes_only(store: Store) -> None:
+    created = await store.create(PODS, make_pod())
+    relabeled = created.deep_copy()
+    relabeled.metadata.labels = {"x": "y"}
+    relabeled = await store.update(PODS, relabeled)
+    assert relabeled.metadata.generation == 1
+    respec = relabeled.deep_copy()
+    respec.spec.containers[0].image = "other:1"
+    respec = await store.update(PODS, respec)
+    assert respec.metadata.generation == 2
+
+
+async def test_status_subresource_and_main_resource_keep_each_others_part(store: Store) -> None:
+    created = await store.create(PODS, make_pod())
+    with_status = created.deep_copy()
+    with_status.status = PodStatus(phase="Running")
+    with_status.spec.containers[0].image = "ignored:1"
+    updated = await store.update(PODS, with_status, subresource="status")
+    assert updated.status.phase == "Running" and updated.spec.containers[0].image == "kubelite/demo:latest"
+    main = updated.deep_copy()
+    main.status = PodStatus(phase="Failed")
+    main.metadata.labels = {"k": "v"}
+    kept = await store.update(PODS, main)
+    assert kept.status.phase == "Running" and kept.metadata.labels == {"k": "v"}
+
+
+async def test_guaranteed_update_survives_concurrent_writers(store: Store) -> None:
+    await store.create(PODS, make_pod())
+
+    def bump(pod: Pod) -> Pod:
+        labels = dict(pod.metadata.labels or {})
+        labels["n"] = str(int(labels.get("n", "0")) + 1)
+        pod.metadata.labels = labels
+        return pod
+
+    await asyncio.gather(*(store.guaranteed_update(PODS, "web", "default", bump) for _ in range(10)))
+    assert (await store.get(PODS, "web", "default")).metadata.labels == {"n": "10"}
+
+
+async def test_delete_with_preconditions(store: Store) -> None:
+    created = await store.create(PODS, make_pod())
+    with pytest.raises(errors.ApiError) as info:
+        await store.delete(PODS, "web", "default", resource_version="1")
+    assert info.value.code == 409
+    with pytest.raises(errors.ApiError):
+        await store.delete(PODS, "web", "default", uid="not-the-uid")
+    _, deleted_now = await store.delete(PODS, "web", "default", uid=created.metadata.uid)
+    assert deleted_now
+    with pytest.raises(errors.ApiError) as info:
+        await store.get(PODS, "web", "default")
+    assert info.value.code == 404
+
+
+async def test_bound_pod_is_deleted_gracefully_then_for_real(store: Store) -> None:
+    await store.create(PODS, make_pod(node="node-1"))
+    marked, deleted_now = await store.delete(PODS, "web", "default")
+    assert not deleted_now
+    assert marked.metadata.deletion_timestamp is not None
+    assert marked.metadata.deletion_grace_period_seconds == 30
+    _, deleted_now = await store.delete(PODS, "web", "default", grace_period_seconds=0)
+    assert deleted_now
+
+
+async def test_removing_last_finalizer_of_deleted_object_deletes_it(store: Store) -> None:
+    pod = make_pod()
+    pod.metadata.finalizers = ["example.com/hold"]
+    await store.create(PODS, pod)
+    marked, deleted_now = await store.delete(PODS, "web", "default")
+    assert not deleted_now and marked.metadata.deletion_timestamp
+    released = marked.deep_copy()
+    released.metadata.finalizers = None
+    await store.update(PODS, released)
+    with pytest.raises(errors.ApiError) as info:
+        await store.get(PODS, "web", "default")
+    assert info.value.code == 404
+
+
+async def test_oversized_object_is_rejected_before_etcd(store: Store) -> None:
+    pod = make_pod()
+    pod.metadata.annotations = {"big": "x" * (MAX_OBJECT_BYTES + 10)}
+    before = await etcd_revision(store)
+    with pytest.raises(errors.ApiError) as info:
+        await store.create(PODS, pod)
+    assert info.value.code == 413
+    assert await etcd_revision(store) == before
+
+
+async def test_paginated_list_is_consistent_and_filtered(store: Store) -> None:
+    for i in range(25):
+        await store.create(PODS, make_pod(f"p{i:02d}", tier="a" if i % 2 else "b"))
+    first = await store.list(PODS, "default", limit=10)
+    assert len(first.items) == 10 and first.continue_token
+    await store.create(PODS, make_pod("p99"))  # after the list's revision: must not appear
+    names = [p.name for p in first.items]
+    token = first.continue_token
+    while token:
+        page = await store.list(PODS, "default", limit=10, continue_token=token)
+        assert page.resource_version == first.resource_version
+        names += [p.name for p in page.items]
+        token = page.continue_token
+    assert names == [f"p{i:02d}" for i in range(25)]
+    odd = await store.list(PODS, "default", predicate=lambda p: p.metadata.labels.get("tier") == "a", limit=5)
+    assert [p.name for p in odd.items] == ["p01", "p03", "p05", "p07", "p09"]
+
+
+async def test_bad_continue_token_is_bad_request(store: Store) -> None:
+    with pytest.raises(errors.ApiError) as info:
+        await store.list(PODS, "default", limit=1, continue_token="garbage!")
+    assert info.value.code == 400
+
+
+async def test_fence_rejects_writes_of_a_deposed_leader(store: Store) -> None:
+    election_key = "/registry/leases/kube-system/test-election"
+    from kubelite.etcd_ops import op_put, txn
+
+    first = await txn(store.client, [], [op_put(election_key, b"{}")], [], what="test")
+    fence = Fence(election_key, first.header.revision)
+    await store.create(PODS, make_pod("a"), fence=fence)
+    await store.client.delete(election_key.encode())
+    await txn(store.client, [], [op_put(election_key, b"{}")], [], what="test")  # a new reign
+    with pytest.raises(NotLeader):
+        await store.create(PODS, make_pod("b"), fence=fence)
+    with pytest.raises(NotLeader):
+        await store.delete(PODS, "a", "default", fence=fence)
+    assert (await store.get(PODS, "a", "default")).name == "a"
+
+
+async def test_cluster_scoped_namespaces_exist(store: Store) -> None:
+    names = {ns.name for ns in (await store.list(NAMESPACES)).items}
+    assert {"default", "kube-system", "kube-node-lease"} <= names
