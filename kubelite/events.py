@@ -1,0 +1,124 @@
+"""Kubernetes-style Events: what a component decided, visible in ``kl describe``.
+
+Events live on etcd leases so they expire after about an hour. A repeat of
+the same (object, reason, message) bumps ``count`` on the existing Event
+instead of creating another. Recording never blocks or fails the caller: it
+queues, and a background task writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubelite.api import errors
+from kubelite.api.core import Event, EventSource, ObjectReference
+from kubelite.api.meta import KubeObject, ObjectMeta
+from kubelite.api.resources import EVENTS
+from kubelite.store import Clock, Store, utc_now
+from kubelite.supervise import spawn
+
+log = logging.getLogger(__name__)
+
+EVENT_TTL_SECONDS = 3600
+_LEASE_ROTATION_SECONDS = 600
+_QUEUE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class _Pending:
+    involved: ObjectReference
+    type: str
+    reason: str
+    message: str
+
+
+class EventRecorder:
+    def __init__(
+        self, store: Store, component: str, *, host: str | None = None, clock: Clock = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.component = component
+        self.host = host
+        self.clock = clock
+        self._monotonic = monotonic
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+        self._lease_id = 0
+        self._lease_granted = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = spawn(f"events-{self.component}", self._drain)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def record(self, obj: KubeObject, type_: str, reason: str, message: str) -> None:
+        """Queue an Event about ``obj`` (type Normal or Warning)."""
+        involved = ObjectReference(
+            kind=obj.kind, namespace=obj.metadata.namespace, name=obj.metadata.name, uid=obj.metadata.uid,
+            api_version=obj.api_version, resource_version=obj.metadata.resource_version,
+        )
+        try:
+            self._queue.put_nowait(_Pending(involved, type_, reason, message))
+        except asyncio.QueueFull:
+            log.warning("event queue full; dropping %s %s/%s: %s", reason, involved.namespace, involved.name, message)
+
+    async def flush(self) -> None:
+        """Write everything queued so far (tests and shutdown)."""
+        while not self._queue.empty():
+            await self._write(self._queue.get_nowait())
+
+    async def _drain(self) -> None:
+        while True:
+            pending = await self._queue.get()
+            try:
+                await self._write(pending)
+            except errors.ApiError as exc:
+                log.warning("event %s not recorded: %s", pending.reason, exc)
+
+    async def _write(self, pending: _Pending) -> None:
+        involved = pending.involved
+        namespace = involved.namespace or "default"
+        digest = hashlib.sha1(
+            f"{involved.uid}|{pending.type}|{pending.reason}|{pending.message}|{self.component}".encode()
+        ).hexdigest()[:12]
+        name = f"{involved.name}.{digest}"
+        now = self.clock()
+        event = Event(
+            metadata=ObjectMeta(name=name, namespace=namespace),
+            involved_object=involved, reason=pending.reason, message=pending.message, type=pending.type,
+            count=1, first_timestamp=now, last_timestamp=now,
+            source=EventSource(component=self.component, host=self.host),
+            reporting_component=self.component, reporting_instance=self.host or self.component,
+        )
+        try:
+            await self.store.create(EVENTS, event, lease=await self._lease())
+        except errors.ApiError as exc:
+            if exc.reason != "AlreadyExists":
+                raise
+
+            def bump(existing: Any) -> Any:
+                existing.count = (existing.count or 1) + 1
+                existing.last_timestamp = now
+                return existing
+
+            await self.store.guaranteed_update(EVENTS, name, namespace, bump)
+
+    async def _lease(self) -> int:
+        """Leases are rotated so that every Event expires between 1 h and 1 h 10 min after creation."""
+        if not self._lease_id or self._monotonic() - self._lease_granted > _LEASE_ROTATION_SECONDS:
+            lease = await self.store.client.lease(EVENT_TTL_SECONDS + _LEASE_ROTATION_SECONDS)
+            self._lease_id, self._lease_granted = lease.id, self._monotonic()
+        return self._lease_id
