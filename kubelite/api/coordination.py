@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import Field
 
+from kubelite.api.core import MicroTime
 from kubelite.api.meta import KubeModel, KubeObject
 
 
 class LeaseSpec(KubeModel):
     holder_identity: str | None = None
     lease_duration_seconds: int | None = None
-    acquire_time: datetime | None = None
-    renew_time: datetime | None = None
+    acquire_time: MicroTime | None = None
+    renew_time: MicroTime | None = None
     lease_transitions: int | None = None
 
 

@@ -8,14 +8,24 @@ Kubernetes' defaults to the code that needs them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, PlainSerializer
 
 from kubelite.api import quantity
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.meta import KubeModel, KubeObject, ObjectMeta
 from kubelite.api.quantity import Quantity
+
+
+def _format_micro_time(value: datetime) -> str:
+    utc = value.astimezone(UTC) if value.tzinfo else value
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+MicroTime = Annotated[datetime, PlainSerializer(_format_micro_time, return_type=str, when_used="json")]
+"""Kubernetes' MicroTime (Lease renewTime, Event eventTime): always six fractional digits."""
 
 
 class LabelSelectorRequirement(KubeModel):
@@ -413,7 +423,7 @@ class Event(KubeObject):
     count: int | None = None
     first_timestamp: datetime | None = None
     last_timestamp: datetime | None = None
-    event_time: datetime | None = None
+    event_time: MicroTime | None = None
     source: EventSource | None = None
     action: str | None = None
     reporting_component: str | None = None

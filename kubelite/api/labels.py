@@ -190,8 +190,12 @@ class _SelectorParser:
         requirements = []
         while self._peek() is not None:
             requirements.append(self._requirement())
-            if self._peek() is not None and self._next("','") != ",":
+            if self._peek() is None:
+                break
+            if self._next("','") != ",":
                 raise ValueError(f"unable to parse selector {self.text!r}: expected ',' between requirements")
+            if self._peek() is None:
+                raise ValueError(f"unable to parse selector {self.text!r}: expected a requirement after ','")
         return Selector(tuple(requirements))
 
     def _requirement(self) -> Requirement:
