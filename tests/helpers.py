@@ -6,19 +6,41 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def wait_for(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = ...,
+    interval: float = ...,
+    *,
+    message: str | None = ...,
+    ignore: tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+@overload
+async def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = ...,
+    interval: float = ...,
+    *,
+    message: str | None = ...,
+    ignore: tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+async def wait_for(
+    predicate: Callable[[], Any],
     timeout: float = 10.0,
     interval: float = 0.05,
     *,
     message: str | None = None,
     ignore: tuple[type[Exception], ...] = (),
-) -> T:
+) -> Any:
     """Poll ``predicate`` (sync or async) until it returns something truthy.
 
     Returns that value. Exceptions of the types in ``ignore`` count as "not
@@ -35,7 +57,7 @@ async def wait_for(
             if inspect.isawaitable(value):
                 value = await value
             if value:
-                return value  # type: ignore[return-value]
+                return value
             last_value = value
         except ignore as exc:
             last_error = exc

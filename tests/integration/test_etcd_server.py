@@ -182,3 +182,17 @@ def test_non_executable_binary_is_copied_once(tmp_path: Path) -> None:
     mtime = copy.stat().st_mtime_ns
     assert ensure_executable(source, cache) == copy and copy.stat().st_mtime_ns == mtime
     assert list(cache.iterdir()) == [copy], "no temporary files left behind"
+
+
+@pytest.mark.parametrize("round_", [1, 2])
+async def test_session_etcd_is_shared_across_event_loops(
+    etcd_session: EmbeddedEtcd, round_: int
+) -> None:
+    # Each test has its own event loop; the session etcd outlives them all.
+    client = aetcd.Client(host="127.0.0.1", port=etcd_session.client_port, timeout=5)
+    try:
+        await client.put(f"/session/{round_}".encode(), b"v")
+        assert len(await client.get_prefix(b"/session/")) >= round_
+    finally:
+        await client.close()
+    assert await etcd_session.is_healthy()

@@ -47,11 +47,13 @@ async def test_httpd_serves_the_page(docker_client: docker.DockerClient, demo_im
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
 
-            async def page() -> str | None:
+            async def page() -> str:
                 async with session.get(f"http://127.0.0.1:{host_port}/") as resp:
-                    return await resp.text() if resp.status == 200 else None
+                    return await resp.text() if resp.status == 200 else ""
 
-            body = await wait_for(page, 15, 0.1, message="httpd to serve /", ignore=(aiohttp.ClientError,))
+            body = await wait_for(
+                page, 15, 0.1, message="httpd to serve /", ignore=(aiohttp.ClientError,)
+            )
         assert "Hello from kubelite" in body
         await asyncio.to_thread(container.stop, timeout=5)
         await asyncio.to_thread(container.reload)
