@@ -49,6 +49,8 @@ class LeaderElection:
         self.fence: Fence | None = None
         self.session: LeaseSession | None = None
         self._renewer: asyncio.Task[None] | None = None
+        # The key vanishes with the holder's lease; remembering the last record keeps leaseTransitions counting.
+        self._last_seen: Lease | None = None
 
     @property
     def is_leader(self) -> bool:
@@ -69,7 +71,8 @@ class LeaderElection:
     async def _try_acquire(self) -> Fence | None:
         session = LeaseSession(self.client, self.ttl)
         await session.start()
-        previous = await self._current()
+        previous = await self._current() or self._last_seen
+        self._last_seen = previous
         transitions = (previous.spec.lease_transitions or 0) + 1 if previous else 0
         now = self.clock()
         record = Lease(

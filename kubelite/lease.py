@@ -40,12 +40,13 @@ class LeaseSession:
 
     async def stop(self, *, revoke: bool = True) -> None:
         """Stop the keepalive; revoking deletes the attached keys at once instead of after the TTL."""
+        still_held = not self.lost.is_set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if revoke and self.lease_id and not self.lost.is_set():
+        if revoke and self.lease_id and still_held:
             with contextlib.suppress(aetcd.ClientError):
                 await self.client.revoke_lease(self.lease_id)
         self.lost.set()

@@ -135,6 +135,14 @@ async def test_lease_session_keeps_keys_alive_and_reports_revocation(store: Stor
     await session.stop()
 
 
+async def test_stopping_a_session_with_revoke_deletes_keys_at_once(store: Store, etcd_client: EtcdClient) -> None:
+    session = LeaseSession(etcd_client, ttl=60)
+    await session.start()
+    await store.create(PODS, make_pod("short-lived"), lease=session.lease_id)
+    await session.stop(revoke=True)
+    assert await _missing(store, "short-lived")
+
+
 async def test_update_keeps_the_key_on_its_lease(store: Store, etcd_client: EtcdClient) -> None:
     session = LeaseSession(etcd_client, ttl=30)
     await session.start()
