@@ -110,7 +110,8 @@ def parse_object(doc: Mapping[str, Any]) -> KubeObject:
     metadata = doc.get("metadata")
     name = (metadata.get("name") or metadata.get("generateName") or "") if isinstance(metadata, Mapping) else ""
     try:
-        obj = resource.model.model_validate(doc)
+        # Strict JSON validation, by alias only: like Kubernetes, "3" is no integer and container_port no field.
+        obj = resource.model.model_validate_json(json.dumps(doc), strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         causes = causes_from_validation_error(exc, doc)
         raise errors.invalid(resource.kind, str(name), causes, group=resource.group) from exc

@@ -274,3 +274,21 @@ def test_valid_quantities_pass(amount: str) -> None:
     doc = deployment_doc()
     doc["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"memory": amount}}
     assert causes_of(doc) == []
+
+
+def test_quoted_numbers_and_snake_case_keys_are_rejected_like_kubernetes() -> None:
+    from kubelite.api import errors as api_errors
+    from kubelite.api.parse import parse_object
+
+    doc = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {
+            "replicas": "3", "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}},
+                         "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"container_port": 80}]}]}},
+        },
+    }
+    with pytest.raises(api_errors.ApiError) as info:
+        parse_object(doc)
+    fields = {cause.field for cause in info.value.status.details.causes}
+    assert fields == {"spec.replicas", "spec.template.spec.containers[0].ports[0].containerPort"}
