@@ -8,7 +8,11 @@ large catch-up messages.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +20,11 @@ import aetcd
 import grpc
 from aetcd import rpc, watcher
 
+log = logging.getLogger(__name__)
+
 DEFAULT_ENDPOINT = "127.0.0.1:2379"
+# Consecutive timeouts/refusals after which the client moves to the next endpoint.
+_FAILOVER_AFTER = 2
 
 _CHANNEL_OPTIONS = {
     "grpc.max_receive_message_length": 64 << 20,
@@ -111,9 +119,19 @@ class EtcdClient(aetcd.Client):
             options=dict(_CHANNEL_OPTIONS),
         )
         self.config = config
+        self._offset = 0
+        self._failures = 0
+        self._last_failover = 0.0
+        self._connect_lock = asyncio.Lock()
+
+    @property
+    def current_endpoints(self) -> tuple[str, ...]:
+        """The endpoints in the order gRPC tries them; the first is the preferred one."""
+        eps = self.config.endpoints
+        return eps[self._offset:] + eps[: self._offset]
 
     def _open_channel(self) -> grpc.aio.Channel:
-        target = grpc_target(self.config.endpoints)
+        target = grpc_target(self.current_endpoints)
         options = list(self._options.items())
         if not self.config.uses_tls:
             return rpc.insecure_channel(target, options=options)
@@ -126,8 +144,11 @@ class EtcdClient(aetcd.Client):
 
     async def connect(self) -> None:
         """Open the channel; authenticates when a user is configured."""
-        if self._connected.is_set():
-            return
+        async with self._connect_lock:
+            if not self._connected.is_set():
+                await self._open()
+
+    async def _open(self) -> None:
         self.channel = self._open_channel()
         if self._username is not None:
             self.auth_stub = rpc.AuthStub(self.channel)
@@ -153,6 +174,44 @@ class EtcdClient(aetcd.Client):
         """
         if self._watcher is not None:
             await self._watcher._terminate_stream(aetcd.ConnectionFailedError(reason))  # noqa: SLF001
+
+
+    def report_success(self) -> None:
+        self._failures = 0
+
+    async def report_unavailable(self) -> None:
+        """Fail over to the next endpoint after repeated timeouts.
+
+        gRPC's own failover only helps when a connection breaks; a frozen
+        member (or a proxy in front of one) keeps it open and every call
+        times out. Reopening the channel with the next endpoint first fixes
+        that; watches on the old channel break and resume on the new one.
+        """
+        if len(self.config.endpoints) < 2:
+            return
+        self._failures += 1
+        now = time.monotonic()
+        if self._failures < _FAILOVER_AFTER or now - self._last_failover < self.config.timeout:
+            return
+        self._failures = 0
+        self._last_failover = now
+        old_channel, old_watcher = self.channel, self._watcher
+        self._offset = (self._offset + 1) % len(self.config.endpoints)
+        log.warning("etcd: %s unresponsive; failing over to %s", self.config.endpoints[self._offset - 1],
+                    self.current_endpoints[0])
+        self._connected.clear()
+        self._init_channel_attrs()
+        await self.connect()
+        if old_watcher is not None:
+            await old_watcher._terminate_stream(aetcd.ConnectionFailedError("failed over"))  # noqa: SLF001
+        if old_channel is not None:
+            asyncio.get_running_loop().create_task(_close_later(old_channel))
+
+
+async def _close_later(channel: grpc.aio.Channel) -> None:
+    """Give calls in flight on the old channel their deadline, then close it."""
+    with contextlib.suppress(Exception):
+        await channel.close(grace=5.0)
 
 
 async def connect(config: EtcdConfig) -> EtcdClient:

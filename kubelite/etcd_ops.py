@@ -81,9 +81,11 @@ async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failur
     await _connected(client, what)
     request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
     try:
-        return await client.kvstub.Txn(request, timeout=client.config.timeout, metadata=client.metadata)
+        response = await client.kvstub.Txn(request, timeout=client.config.timeout, metadata=client.metadata)
     except rpc.AioRpcError as exc:
-        raise _unavailable(exc, what) from exc
+        raise await _unavailable(client, exc, what) from exc
+    client.report_success()
+    return response
 
 
 async def range_(
@@ -96,11 +98,13 @@ async def range_(
     if range_end is not None:
         request.range_end = range_end
     try:
-        return await client.kvstub.Range(request, timeout=client.config.timeout, metadata=client.metadata)
+        response = await client.kvstub.Range(request, timeout=client.config.timeout, metadata=client.metadata)
     except rpc.AioRpcError as exc:
         if exc.code() == rpc.StatusCode.OUT_OF_RANGE:
             raise EtcdCompacted(revision, exc.details() or "revision compacted") from exc
-        raise _unavailable(exc, what) from exc
+        raise await _unavailable(client, exc, what) from exc
+    client.report_success()
+    return response
 
 
 async def _connected(client: EtcdClient, what: str) -> None:
@@ -110,5 +114,10 @@ async def _connected(client: EtcdClient, what: str) -> None:
         raise EtcdUnavailable(f"{what}: cannot connect to etcd {client.config.endpoints}: {exc}") from exc
 
 
-def _unavailable(exc: rpc.AioRpcError, what: str) -> EtcdUnavailable:
+_FAILOVER_CODES = (rpc.StatusCode.DEADLINE_EXCEEDED, rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.CANCELLED)
+
+
+async def _unavailable(client: EtcdClient, exc: rpc.AioRpcError, what: str) -> EtcdUnavailable:
+    if exc.code() in _FAILOVER_CODES:
+        await client.report_unavailable()
     return EtcdUnavailable(f"{what}: etcd {exc.code().name}: {exc.details()}")

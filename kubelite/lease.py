@@ -61,6 +61,7 @@ class LeaseSession:
                     reply = await asyncio.wait_for(self.client.refresh_lease(self.lease_id), self.ttl / 3)
                 except (aetcd.ClientError, TimeoutError) as exc:
                     log.warning("lease %x: keepalive failed: %s", self.lease_id, exc)
+                    await self.client.report_unavailable()
                     if self._monotonic() - confirmed >= self.ttl:
                         log.error("lease %x: unconfirmed for %ss; treating it as lost", self.lease_id, self.ttl)
                         return

@@ -1,0 +1,24 @@
+"""The 3-member etcd cluster fixture for chaos tests (real containers, torn down after each test)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import docker
+import pytest
+
+from tests.chaos.etcd_cluster import ETCD_IMAGE, EtcdCluster
+
+
+@pytest.fixture
+def etcd_cluster(docker_client: docker.DockerClient) -> Iterator[EtcdCluster]:
+    try:
+        docker_client.images.get(ETCD_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {ETCD_IMAGE} is missing: run `bash deploy/images/build.sh etcd` (scripts/setup.sh does)")
+    cluster = EtcdCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
