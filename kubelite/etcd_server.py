@@ -37,6 +37,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -162,6 +163,15 @@ def _die_with_parent_hook() -> Callable[[], None]:
     return hook
 
 
+@dataclass(frozen=True)
+class EtcdTLSFiles:
+    """Server certificate, key and the CA that signs client certificates (client-cert auth on)."""
+
+    cert_file: str
+    key_file: str
+    ca_file: str
+
+
 class EmbeddedEtcd:
     """A single-member etcd child process on 127.0.0.1.
 
@@ -187,6 +197,7 @@ class EmbeddedEtcd:
         auto_compaction_mode: str = "periodic",
         election_timeout_ms: int = 500,
         extra_args: Sequence[str] = (),
+        tls: EtcdTLSFiles | None = None,
         start_timeout: float = 20.0,
         stop_grace: float = 10.0,
     ) -> None:
@@ -197,6 +208,8 @@ class EmbeddedEtcd:
         self.auto_compaction_mode = auto_compaction_mode
         self.election_timeout_ms = election_timeout_ms
         self.extra_args = list(extra_args)
+        self.tls = tls
+        self._metrics_port: int | None = None
         self.start_timeout = start_timeout
         self.stop_grace = stop_grace
         self._binary = binary
@@ -221,7 +234,15 @@ class EmbeddedEtcd:
 
     @property
     def client_url(self) -> str:
-        return f"http://{HOST}:{self.client_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{HOST}:{self.client_port}"
+
+    @property
+    def health_url(self) -> str:
+        """Plain HTTP even with TLS: a TLS member is probed on its separate metrics listener."""
+        if self.tls:
+            return f"http://{HOST}:{self._metrics_port}/health"
+        return f"{self.client_url}/health"
 
     @property
     def peer_url(self) -> str:
@@ -333,6 +354,12 @@ class EmbeddedEtcd:
             f"--election-timeout={self.election_timeout_ms}",
             f"--heartbeat-interval={max(10, self.election_timeout_ms // 5)}",
         ]
+        if self.tls:
+            args += [
+                f"--cert-file={self.tls.cert_file}", f"--key-file={self.tls.key_file}",
+                f"--trusted-ca-file={self.tls.ca_file}", "--client-cert-auth",
+                f"--listen-metrics-urls=http://{HOST}:{self._metrics_port}",
+            ]
         if self.quota_backend_bytes is not None:
             args.append(f"--quota-backend-bytes={self.quota_backend_bytes}")
         if self.auto_compaction_retention is not None:  # etcd's default: off
@@ -361,6 +388,8 @@ class EmbeddedEtcd:
             self._client_port, self._peer_port = free_port(), free_port()
             while self._peer_port == self._client_port:
                 self._peer_port = free_port()
+        if self.tls and self._metrics_port is None:
+            self._metrics_port = free_port()
         for kind, port in (("client", self.client_port), ("peer", self.peer_port)):
             if not port_is_free(port):
                 raise EtcdStartError(f"etcd {kind} port {HOST}:{port} is already in use")
@@ -389,7 +418,7 @@ class EmbeddedEtcd:
 
     async def _probe(self, session: aiohttp.ClientSession) -> bool:
         try:
-            async with session.get(f"{self.client_url}/health") as resp:
+            async with session.get(self.health_url) as resp:
                 if resp.status != 200:
                     return False
                 body = await resp.json(content_type=None)
