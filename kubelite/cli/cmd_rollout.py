@@ -1,0 +1,150 @@
+"""``kl rollout status|history|undo|restart|pause|resume deployment/NAME``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+import typer
+
+from kubelite.cli import output, rollout as logic
+from kubelite.cli.client import JSON_PATCH, MERGE_PATCH
+from kubelite.cli.common import NamespaceOpt, command, session, split_kind_name
+from kubelite.cli.errors import CliError
+from kubelite.cli.kinds import ResourceInfo
+from kubelite.cli.session import Session
+from kubelite.cli.waiting import watch_object
+
+app = typer.Typer(help="Manage the rollout of a Deployment.", no_args_is_help=True)
+
+TargetArg = Annotated[list[str], typer.Argument(help="deployment/NAME or deployment NAME.")]
+
+
+def _target(s: Session, args: list[str]) -> tuple[ResourceInfo, str]:
+    pairs = split_kind_name(args)
+    if len(pairs) != 1 or not pairs[0][1]:
+        raise CliError("expected exactly one deployment/NAME")
+    kind, name = pairs[0]
+    res = s.resource(kind)
+    if res.kind != "Deployment":
+        raise CliError(f"no rollout support for {res.qualified_plural}: only deployments")
+    assert name is not None
+    return res, name
+
+
+def _replicasets(s: Session, ns: str) -> list[dict[str, Any]]:
+    return s.client.get(s.resource("replicasets").collection_path(ns)).get("items") or []
+
+
+@command(app, "status")
+def status(
+    ctx: typer.Context,
+    args: TargetArg,
+    namespace: NamespaceOpt = None,
+    watch: Annotated[bool, typer.Option("--watch/--no-watch", "-w")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait (0: no limit).")] = 0,
+) -> None:
+    """Follow a rollout until it finishes, printing progress as it happens."""
+    s = session(ctx, namespace)
+    res, name = _target(s, args)
+    last: list[str] = []
+
+    def show(dep: dict[str, Any] | None) -> bool:
+        if dep is None:
+            raise CliError(f'deployment "{name}" was deleted')
+        state = logic.rollout_status(dep)
+        if state.error:
+            raise CliError(state.message)
+        if not last or last[-1] != state.message:
+            last.append(state.message)
+            typer.echo(state.message)
+        return state.done or not watch
+
+    watch_object(s, res, name, s.namespace, timeout=timeout or None, on_change=show)
+
+
+@command(app, "history")
+def history(
+    ctx: typer.Context,
+    args: TargetArg,
+    namespace: NamespaceOpt = None,
+    revision: Annotated[int, typer.Option(help="Show the pod template of this revision.")] = 0,
+) -> None:
+    """List the revisions of a deployment (from its ReplicaSets)."""
+    s = session(ctx, namespace)
+    res, name = _target(s, args)
+    dep = s.client.get(res.object_path(name, s.namespace))
+    revisions = logic.history(dep, _replicasets(s, s.namespace))
+    if revision:
+        chosen = [rs for rev, rs in revisions if rev == revision]
+        if not chosen:
+            raise CliError(f"unable to find the specified revision {revision}")
+        typer.echo(f"{res.type_name}/{name} with revision #{revision}")
+        typer.echo(output.to_yaml({"Pod Template": logic.template_for_undo(chosen[0])}), nl=False)
+        return
+    for line in logic.history_lines(f"{res.type_name}/{name}", revisions):
+        typer.echo(line)
+
+
+@command(app, "undo")
+def undo(
+    ctx: typer.Context,
+    args: TargetArg,
+    namespace: NamespaceOpt = None,
+    to_revision: Annotated[int, typer.Option("--to-revision", help="0: the previous revision.")] = 0,
+) -> None:
+    """Roll a deployment back to its previous (or a given) revision."""
+    s = session(ctx, namespace)
+    res, name = _target(s, args)
+    path = res.object_path(name, s.namespace)
+    dep = s.client.get(path)
+    if (dep.get("spec") or {}).get("paused"):
+        raise CliError(f"you cannot rollback a paused deployment; resume it first with "
+                       f"'kl rollout resume deployment/{name}' and try again")
+    try:
+        rev, rs = logic.undo_target(dep, _replicasets(s, s.namespace), to_revision)
+    except logic.RolloutError as exc:
+        raise CliError(str(exc)) from None
+    template = logic.template_for_undo(rs)
+    if logic.same_template((dep.get("spec") or {}).get("template") or {}, template):
+        typer.echo(f"{res.type_name}/{name} skipped rollback (current template already matches revision {rev})")
+        return
+    patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+    s.client.patch(path, patch, content_type=JSON_PATCH)
+    typer.echo(f"{res.type_name}/{name} rolled back")
+
+
+@command(app, "restart")
+def restart(ctx: typer.Context, args: TargetArg, namespace: NamespaceOpt = None) -> None:
+    """Replace every pod (new template annotation kubectl.kubernetes.io/restartedAt)."""
+    s = session(ctx, namespace)
+    res, name = _target(s, args)
+    dep = s.client.get(res.object_path(name, s.namespace))
+    if (dep.get("spec") or {}).get("paused"):
+        raise CliError("can't restart paused deployment (run rollout resume first)")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
+    s.client.patch(res.object_path(name, s.namespace), patch, content_type=MERGE_PATCH)
+    typer.echo(f"{res.type_name}/{name} restarted")
+
+
+def _set_paused(ctx: typer.Context, args: list[str], namespace: str | None, paused: bool) -> None:
+    s = session(ctx, namespace)
+    res, name = _target(s, args)
+    dep = s.client.get(res.object_path(name, s.namespace))
+    if bool((dep.get("spec") or {}).get("paused")) == paused:
+        raise CliError(f'{res.qualified_plural} "{name}" is {"already" if paused else "not"} paused')
+    s.client.patch(res.object_path(name, s.namespace), {"spec": {"paused": paused}}, content_type=MERGE_PATCH)
+    typer.echo(f"{res.type_name}/{name} {'paused' if paused else 'resumed'}")
+
+
+@command(app, "pause")
+def pause(ctx: typer.Context, args: TargetArg, namespace: NamespaceOpt = None) -> None:
+    """Stop rolling out template changes."""
+    _set_paused(ctx, args, namespace, True)
+
+
+@command(app, "resume")
+def resume(ctx: typer.Context, args: TargetArg, namespace: NamespaceOpt = None) -> None:
+    """Resume rolling out a paused deployment."""
+    _set_paused(ctx, args, namespace, False)

@@ -1,0 +1,36 @@
+"""The ``kl`` command: global options and the commands of each module."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kubelite.cli import cmd_cluster, cmd_get, cmd_misc, cmd_rollout, cmd_write
+from kubelite.cli.session import GlobalOptions
+
+app = typer.Typer(
+    name="kl",
+    help="kubelite's CLI: kubectl-like commands against the gateway, and `kl up` for a local cluster.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    server: Annotated[str | None, typer.Option("--server", "-s", help="Gateway URL (else $KUBELITE_SERVER, the kubeconfig, http://127.0.0.1:8080).")] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token (else $KUBELITE_TOKEN or the kubeconfig's).")] = None,
+    kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig file (else $KUBECONFIG or ~/.kube/config).")] = None,
+    request_timeout: Annotated[float, typer.Option(help="Seconds per request.")] = 30.0,
+) -> None:
+    ctx.obj = GlobalOptions(server=server, token=token, kubeconfig=kubeconfig, request_timeout=request_timeout)
+
+
+for module in (cmd_get, cmd_write, cmd_misc, cmd_cluster):
+    for info in module.app.registered_commands:
+        app.registered_commands.append(info)
+app.add_typer(cmd_rollout.app, name="rollout")

@@ -1,0 +1,376 @@
+"""``kl up``: a whole local cluster as child processes of one command.
+
+Starts, in order: the embedded etcd (unless ``--etcd-endpoints``), one
+controller-manager, the gateway and N agents (``node-1``…), each a
+``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Waits
+until the gateway is ready and every node is Ready, optionally applies the
+demo, and on SIGINT/SIGTERM stops everything in reverse order, then removes
+the containers the agents left (label ``kubelite.node=<node>``) unless
+``keep`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubelite.cli import kubeconfig
+from kubelite.cli.client import ApiClient, Connection
+from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
+from kubelite.cli.processes import ManagedProcess
+from kubelite.etcd_server import EmbeddedEtcd, free_port, port_is_free
+
+REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+DEMO_MANIFEST = REPO_EXAMPLES / "web.yaml"
+NODE_LABEL = "kubelite.node"
+
+
+@dataclass
+class UpOptions:
+    nodes: int = 2
+    runtime: str = "auto"
+    listen: str = "127.0.0.1:8080"
+    data_dir: Path = field(default_factory=lambda: default_data_dir())
+    etcd_endpoints: str | None = None
+    keep: bool = False
+    demo: bool = False
+    ready_timeout: float = 90.0
+    python: str = sys.executable
+
+
+def default_data_dir() -> Path:
+    """``~/.kubelite``, or ``./.kubelite`` when there is no writable home."""
+    home = Path.home()
+    if home.is_dir() and os.access(home, os.W_OK):
+        return home / ".kubelite"
+    return Path.cwd() / ".kubelite"
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise CliError(f"bad address {address!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def detect_runtime(requested: str) -> tuple[str, str]:
+    """(runtime, why): docker when a Docker Engine answers, else sim."""
+    if requested == "sim":
+        return "sim", "as requested (--runtime sim)"
+    problem = docker_problem()
+    if requested == "docker":
+        if problem:
+            raise CliError(f"--runtime docker, but {problem}")
+        return "docker", "as requested (--runtime docker)"
+    if requested != "auto":
+        raise CliError(f"unknown runtime {requested!r}: docker, sim or auto")
+    if problem:
+        return "sim", f"{problem} (start dockerd, or run `bash scripts/setup.sh` as root, for real containers)"
+    return "docker", "a Docker Engine answers"
+
+
+def docker_problem() -> str | None:
+    """None when a Docker Engine answers a ping, else why not."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # the SDK raises many unrelated types when no engine is there
+        return f"no Docker Engine answers ({type(exc).__name__})"
+    return None
+
+
+def ensure_token(data_dir: Path) -> str:
+    """The admin token of this cluster, kept in ``tokens.csv`` (kube-apiserver format)."""
+    path = data_dir / "tokens.csv"
+    if path.exists():
+        first = path.read_text().split(",", 1)[0].strip()
+        if first:
+            return first
+    token = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f'{token},admin,admin,"system:masters"\n')
+    return token
+
+
+def etcd_ports(data_dir: Path) -> tuple[int, int]:
+    """etcd's ports, kept in the data dir so a restarted cluster finds its member again."""
+    path = data_dir / "etcd-ports.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        saved = json.loads(path.read_text())
+        client, peer = int(saved["client"]), int(saved["peer"])
+        if port_is_free(client) and port_is_free(peer):
+            return client, peer
+    client = free_port()
+    peer = free_port()
+    while peer == client:
+        peer = free_port()
+    path.write_text(json.dumps({"client": client, "peer": peer}))
+    return client, peer
+
+
+class Cluster:
+    """The processes of one ``kl up``; ``start()`` then ``stop()`` (always, in a finally)."""
+
+    def __init__(self, opts: UpOptions, say: Callable[[str], None]) -> None:
+        self.opts = opts
+        self.say = say
+        self.data_dir = opts.data_dir.expanduser().resolve()
+        self.logs = self.data_dir / "logs"
+        self.runtime = "sim"
+        self.etcd: EmbeddedEtcd | None = None
+        self.endpoints = opts.etcd_endpoints or ""
+        self.processes: list[ManagedProcess] = []
+        self.agents: list[str] = [f"node-{i}" for i in range(1, opts.nodes + 1)]
+        self.server = f"http://{opts.listen}"
+        self.token = ""
+        self._lock_file: Any = None
+
+    # -- start -------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._prepare()
+        self.runtime, why = detect_runtime(self.opts.runtime)
+        self.say(f"runtime: {self.runtime} — {why}")
+        if not self.endpoints:
+            client_port, peer_port = etcd_ports(self.data_dir)
+            self.etcd = EmbeddedEtcd(data_dir=self.data_dir / "etcd", client_port=client_port, peer_port=peer_port)
+            self.say(f"starting etcd on 127.0.0.1:{client_port} (log: {self.etcd.log_path})")
+            await self.etcd.start()
+            self.endpoints = self.etcd.endpoint
+        py = self.opts.python
+        ep = ["--etcd-endpoints", self.endpoints]
+        self._spawn("controller-manager", [py, "-m", "controllers", *ep, "--id", "controller-manager-1",
+                                           "--listen", f"127.0.0.1:{free_port()}"])
+        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen,
+                                "--token-file", str(self.data_dir / "tokens.csv")])
+        for node in self.agents:
+            self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep,
+                               "--listen", f"127.0.0.1:{free_port()}"])
+        self._write_state()
+        await self._wait_ready()
+
+    def _prepare(self) -> None:
+        if self.opts.nodes < 1:
+            raise CliError("--nodes must be at least 1")
+        host, port = split_host_port(self.opts.listen)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._lock_file = open(self.data_dir / "up.lock", "w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CliError(f"another `kl up` is using {self.data_dir}: stop it, or pass --data-dir") from None
+        if not _can_bind(host, port):
+            raise CliError(f"{self.opts.listen} is already in use (another gateway?): pass --listen HOST:PORT")
+        self.token = ensure_token(self.data_dir)
+        doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token)
+        kubeconfig.write(self.kubeconfig_path, doc)
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc.start()
+        self.processes.append(proc)
+
+    def _write_state(self) -> None:
+        state = {"pid": os.getpid(), "server": self.server, "etcd": self.endpoints, "runtime": self.runtime,
+                 "kubeconfig": str(self.kubeconfig_path),
+                 "etcd_pid": self.etcd.pid if self.etcd else None,
+                 "processes": {p.name: p.pid for p in self.processes}}
+        (self.data_dir / "up.json").write_text(json.dumps(state, indent=2))
+
+    def client(self) -> ApiClient:
+        return ApiClient(Connection(server=self.server, token=self.token), timeout=5)
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.opts.ready_timeout
+        api = self.client()
+        self.say(f"waiting for the gateway at {self.server} and {len(self.agents)} Ready node(s)...")
+        waiting_for = "the gateway to answer /readyz"
+        while True:
+            self.check_children()
+            try:
+                api.get("/readyz")
+                waiting_for = "nodes to be Ready"
+                nodes = api.get("/api/v1/nodes").get("items") or []
+                ready = {n["metadata"]["name"] for n in nodes if _node_ready(n)}
+                missing = [n for n in self.agents if n not in ready]
+                if not missing:
+                    return
+                waiting_for = f"nodes to be Ready (not yet: {', '.join(missing)})"
+            except (ApiStatusError, ServerUnreachable):
+                pass
+            if time.monotonic() >= deadline:
+                raise CliError(f"timed out after {self.opts.ready_timeout:g} s waiting for {waiting_for}; "
+                               f"logs are in {self.logs}")
+            await asyncio.sleep(0.2)
+
+    def check_children(self) -> None:
+        """Raise if a child has exited (with the tail of its log)."""
+        if self.etcd is not None and not self.etcd.running:
+            raise CliError(f"etcd exited; last lines of {self.etcd.log_path}:\n{self.etcd.log_tail(10)}")
+        for proc in self.processes:
+            if proc.returncode is not None:
+                raise CliError(f"{proc.name} exited with code {proc.returncode}; "
+                               f"last lines of {proc.log_path}:\n{proc.log_tail()}")
+
+    # -- stop --------------------------------------------------------------
+
+    async def stop(self) -> list[str]:
+        """Stop everything started, newest first; returns problems (empty when clean)."""
+        problems: list[str] = []
+        agents = [p for p in self.processes if p.name in self.agents]
+        others = [p for p in self.processes if p.name not in self.agents]
+        await asyncio.gather(*(self._stop_one(p, problems) for p in agents))
+        if self.runtime == "docker" and not self.opts.keep:
+            problems += await asyncio.to_thread(remove_containers, self.agents)
+        for proc in reversed(others):
+            await self._stop_one(proc, problems)
+        if self.etcd is not None:
+            try:
+                await self.etcd.stop()
+            except Exception as exc:  # report and go on: the rest must still be released
+                problems.append(f"etcd: {exc}")
+        with contextlib.suppress(OSError):
+            (self.data_dir / "up.json").unlink()
+        if self._lock_file is not None:
+            self._lock_file.close()
+        return problems
+
+    async def _stop_one(self, proc: ManagedProcess, problems: list[str]) -> None:
+        if not proc.running:
+            return
+        self.say(f"stopping {proc.name} (pid {proc.pid})")
+        try:
+            await proc.stop()
+        except Exception as exc:
+            problems.append(f"{proc.name}: {exc}")
+
+
+def remove_containers(nodes: list[str]) -> list[str]:
+    """Remove the containers of these nodes (label kubelite.node=<node>); returns problems."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+    except Exception as exc:
+        return [f"cannot reach Docker to remove containers: {exc}"]
+    problems = []
+    try:
+        for node in nodes:
+            for container in client.containers.list(all=True, filters={"label": f"{NODE_LABEL}={node}"}):
+                try:
+                    container.remove(force=True)
+                except Exception as exc:
+                    problems.append(f"container {container.name}: {exc}")
+    finally:
+        client.close()
+    return problems
+
+
+def _node_ready(node: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (node.get("status") or {}).get("conditions") or [])
+
+
+def _can_bind(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
+    """Start the cluster, wait for SIGINT/SIGTERM (or a child's death), stop it. Exit code."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    cluster = Cluster(opts, say)
+    code = 0
+    try:
+        starting = asyncio.create_task(cluster.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            say("interrupted during start-up")
+            return 130
+        stopping.cancel()
+        starting.result()  # raises start-up errors
+        if opts.demo:
+            await asyncio.to_thread(_apply_demo, cluster, say)
+        _print_banner(cluster, say)
+        while not stop.is_set():
+            cluster.check_children()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+        say("stopping...")
+    except CliError as exc:
+        say(exc.line())
+        code = 1
+    finally:
+        problems = await cluster.stop()
+        for problem in problems:
+            say(f"problem while stopping: {problem}")
+        if problems:
+            code = code or 1
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    if code == 0:
+        say("stopped: no process left" + ("" if cluster.runtime != "docker" else
+                                          " (containers kept: --keep)" if opts.keep else ", no container left"))
+    return code
+
+
+def _apply_demo(cluster: Cluster, say: Callable[[str], None]) -> None:
+    from kubelite.cli.demo import apply_demo
+
+    apply_demo(cluster.client(), cluster.runtime, DEMO_MANIFEST, say)
+
+
+def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
+    kc = cluster.kubeconfig_path
+    lines = [
+        "",
+        f"kubelite is up: {len(cluster.agents)} node(s), runtime {cluster.runtime}",
+        f"  gateway      {cluster.server}",
+        f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
+        f"  logs         {cluster.logs}/<controller-manager|gateway|node-N>.log",
+        f"  kubeconfig   {kc}  (token in {cluster.data_dir / 'tokens.csv'})",
+        "",
+        "Use it from another terminal:",
+        f"  export KUBECONFIG={kc}",
+        "  kl get nodes",
+        "  kl apply -f examples/web.yaml && kl rollout status deployment/web",
+        "  kubectl get pods -o wide",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    for line in lines:
+        say(line)
