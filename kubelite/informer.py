@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import Resource
 from kubelite.store import Store
-from kubelite.watch import WatchExpired, WatchOptions, watch
+from kubelite.watch import RawFilter, WatchExpired, WatchOptions, watch
 
 log = logging.getLogger(__name__)
 
@@ -105,17 +105,24 @@ class _Index:
 
 
 class Informer:
-    """List + watch one resource into an indexed cache; supervised, restartable."""
+    """List + watch one resource into an indexed cache; supervised, restartable.
+
+    ``predicate`` decides which decoded objects the cache holds (an object
+    that stops matching is deleted from it); ``raw_filter``, when given, must
+    accept at least every stored JSON whose object matches, and lets most
+    others go by undecoded.
+    """
 
     def __init__(
         self, store: Store, res: Resource, *, namespace: str | None = None,
         indexers: dict[str, IndexFunc] | None = None, predicate: Callable[[Any], bool] | None = None,
-        resync_period: float = 300.0, watch_options: WatchOptions = WatchOptions(), error_delay: float = 0.5,
+        raw_filter: RawFilter | None = None, resync_period: float = 300.0, watch_options: WatchOptions = WatchOptions(), error_delay: float = 0.5,
     ) -> None:
         self.store = store
         self.res = res
         self.namespace = namespace
         self.predicate = predicate
+        self.raw_filter = raw_filter
         self.resync_period = resync_period
         self.watch_options = watch_options
         self.error_delay = error_delay
@@ -185,7 +192,7 @@ class Informer:
                 self._synced.set()
                 async for event in watch(
                     self.store.client, self.res, self.namespace, from_revision=self.revision + 1,
-                    options=self.watch_options,
+                    options=self.watch_options, raw_filter=self.raw_filter,
                 ):
                     self._apply(event.type, event.object)
                     self.revision = event.revision
@@ -203,7 +210,8 @@ class Informer:
         revision = 0
         while True:
             page = await self.store.list(
-                self.res, self.namespace, predicate=self.predicate, limit=_LIST_PAGE, continue_token=token
+                self.res, self.namespace, predicate=self.predicate, limit=_LIST_PAGE, continue_token=token,
+                raw_filter=self.raw_filter,
             )
             revision = int(page.resource_version)
             for obj in page.items:

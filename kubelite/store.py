@@ -109,11 +109,13 @@ class Store:
     async def list(
         self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
         limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
+        raw_filter: Callable[[bytes], bool] | None = None,
     ) -> ListResult:
         """A consistent list: every page reads at the revision of the first one.
 
         ``predicate`` filters (label/field selectors) before ``limit`` counts, as
-        the Kubernetes API server does.
+        the Kubernetes API server does; ``raw_filter`` skips stored JSON before
+        it is decoded.
         """
         prefix = res.prefix(namespace)
         end = prefix_end(prefix)
@@ -136,6 +138,8 @@ class Store:
             revision = revision or response.header.revision
             kvs = list(response.kvs)
             for index, kv in enumerate(kvs):
+                if raw_filter is not None and not raw_filter(kv.value):
+                    continue
                 obj = decode(res, kv.value, kv.mod_revision)
                 if predicate is not None and not predicate(obj):
                     continue

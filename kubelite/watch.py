@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from kubelite.store import decode
 log = logging.getLogger(__name__)
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+RawFilter = Callable[[bytes], bool]
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,14 @@ class WatchOptions:
 
 async def watch(
     client: EtcdClient, res: Resource, namespace: str | None = None, *, from_revision: int,
-    options: WatchOptions = WatchOptions(),
+    options: WatchOptions = WatchOptions(), raw_filter: RawFilter | None = None,
 ) -> AsyncIterator[WatchEvent]:
-    """Events of ``res`` with revision >= ``from_revision``, forever (until the consumer stops)."""
+    """Events of ``res`` with revision >= ``from_revision``, forever (until the consumer stops).
+
+    ``raw_filter`` sees stored JSON before it is decoded; events whose old
+    and new values both fail it are skipped undecoded (a cheap pre-filter for
+    consumers that want few of many objects, such as an agent's own pods).
+    """
     prefix = res.prefix(namespace)
     next_revision = from_revision
     delay = options.retry_delay
@@ -79,9 +85,10 @@ async def watch(
         try:
             async for raw in stream:
                 delay = options.retry_delay
-                event = to_event(res, raw)
-                next_revision = event.revision + 1
-                yield event
+                next_revision = raw.kv.mod_revision + 1
+                if raw_filter is not None and not _passes(raw, raw_filter):
+                    continue
+                yield to_event(res, raw)
         except aetcd.RevisionCompactedError as exc:
             raise WatchExpired(next_revision, exc.compacted_revision) from exc
         except aetcd.ClientError as exc:
@@ -94,6 +101,13 @@ async def watch(
                 await watchdog
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(stream.cancel(), options.watchdog_interval)
+
+
+def _passes(raw: aetcd.rtypes.Event, raw_filter: RawFilter) -> bool:
+    prev = raw.prev_kv
+    if prev is None or not prev.version:
+        return raw.kind == "DELETE" or raw_filter(raw.kv.value)
+    return raw_filter(prev.value) or (raw.kind != "DELETE" and raw_filter(raw.kv.value))
 
 
 def to_event(res: Resource, raw: aetcd.rtypes.Event) -> WatchEvent:

@@ -135,3 +135,27 @@ async def test_predicate_keeps_only_matching_objects(store: Store) -> None:
         await wait_for(lambda: mirror.objects == {}, message="pod that stops matching is deleted from the view")
     finally:
         await informer.stop()
+
+
+async def test_raw_filter_skips_decoding_but_keeps_transitions(store: Store) -> None:
+    seen_raw: list[bytes] = []
+
+    def mine(value: bytes) -> bool:
+        seen_raw.append(value)
+        return b'"nodeName":"mine"' in value
+
+    informer = Informer(store, PODS, predicate=lambda p: p.spec.node_name == "mine", raw_filter=mine,
+                        watch_options=FAST, resync_period=0)
+    mirror = Mirror()
+    informer.add_handler(mirror.handler())
+    await informer.start()
+    try:
+        await informer.wait_synced(10)
+        await store.create(PODS, make_pod("other", node="elsewhere"))
+        created = await store.create(PODS, make_pod("a", node="mine"))
+        await wait_for(lambda: set(mirror.objects) == {"default/a"}, message="only the matching pod")
+        await store.delete(PODS, "a", "default", grace_period_seconds=0)
+        await wait_for(lambda: mirror.objects == {}, message="deletion of a matching pod is seen")
+        assert created.metadata.uid and seen_raw, "the raw filter was consulted"
+    finally:
+        await informer.stop()
