@@ -1,0 +1,193 @@
+"""``python -m agent``: run one node agent in the foreground (or N simulated ones).
+
+    python -m agent --node n1 --runtime docker --etcd-endpoints 127.0.0.1:2379 \\
+        --listen 127.0.0.1:10250 --agent-token-file token --labels zone=a --taints gpu=yes:NoSchedule
+    python -m agent --runtime sim --sim-count 100 --node-prefix sim- --listen none
+
+SIGTERM/SIGINT stop it cleanly; containers keep running (like a kubelet
+restart) unless ``--drain-on-exit`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from kubelite.api.core import Taint
+from kubelite.etcd_client import EtcdConfig, connect
+from kubelite.logs import setup_logging
+from kubelite.store import Store
+
+from agent.agent import Agent, AgentConfig
+from agent.runtime.base import ContainerRuntime
+from agent.runtime.docker import DockerRuntime
+from agent.runtime.sim import SimRuntime
+
+log = logging.getLogger("agent")
+
+TOKEN_ENV = "KUBELITE_AGENT_TOKEN"
+
+
+def parse_labels(raw: str | None) -> dict[str, str]:
+    """'a=b,c=d' → {'a': 'b', 'c': 'd'}."""
+    labels: dict[str, str] = {}
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"label {part!r} is not key=value")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def parse_taints(raw: str | None) -> tuple[Taint, ...]:
+    """'k=v:NoSchedule,k2:NoExecute' → taints."""
+    taints = []
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        head, sep, effect = part.rpartition(":")
+        if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+            raise argparse.ArgumentTypeError(
+                f"taint {part!r} must be key[=value]:NoSchedule|PreferNoSchedule|NoExecute")
+        key, _, value = head.partition("=")
+        taints.append(Taint(key=key, value=value or None, effect=effect))
+    return tuple(taints)
+
+
+def parse_listen(raw: str) -> tuple[str | None, int]:
+    if raw.lower() in ("none", "off", ""):
+        return None, 0
+    host, sep, port = raw.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"--listen {raw!r} must be HOST:PORT (port 0: any free port) or none")
+    return host or "127.0.0.1", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kl agent", description="Run a kubelite node agent (the kubelet).")
+    p.add_argument("--node", help="node name (required unless --sim-count)")
+    p.add_argument("--runtime", choices=("docker", "sim"), default="docker")
+    p.add_argument("--etcd-endpoints", help="comma-separated; default $KUBELITE_ETCD_ENDPOINTS or 127.0.0.1:2379")
+    p.add_argument("--etcd-timeout", type=float, default=5.0)
+    p.add_argument("--etcd-ca-file")
+    p.add_argument("--etcd-cert-file")
+    p.add_argument("--etcd-key-file")
+    p.add_argument("--etcd-user")
+    p.add_argument("--etcd-password-file")
+    p.add_argument("--listen", default="127.0.0.1:0", help="agent API address HOST:PORT, port 0 = any, or 'none'")
+    p.add_argument("--agent-token-file", help=f"file holding the agent API token (else ${TOKEN_ENV})")
+    p.add_argument("--node-ip", default="127.0.0.1", help="InternalIP of the node; host ports publish here")
+    p.add_argument("--lease-ttl", type=int, default=10, help="node lease TTL in seconds (keepalive every TTL/3)")
+    p.add_argument("--status-period", type=float, default=20.0, help="seconds between Node status heartbeats")
+    p.add_argument("--labels", type=parse_labels, default={}, help="k=v,... node labels")
+    p.add_argument("--taints", type=parse_taints, default=(), help="k=v:Effect,... taints at registration")
+    p.add_argument("--cpu", help="cpu capacity (quantity), default: the host's")
+    p.add_argument("--memory", help="memory capacity (quantity), default: the host's")
+    p.add_argument("--max-pods", type=int, default=110)
+    p.add_argument("--drain-on-exit", action="store_true", help="stop and remove all containers on exit")
+    p.add_argument("--pause-image", default="kubelite/demo:latest", help="image of the pod sandbox (runs sleep)")
+    p.add_argument("--docker-url", help="Docker Engine URL (default: DOCKER_HOST or the local socket)")
+    p.add_argument("--backoff-initial", type=float, default=10.0, help="first CrashLoopBackOff delay (s)")
+    p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
+    p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
+    p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
+    p.add_argument("--sim-start-delay", type=float, default=0.5, help="seconds a sim container takes to start")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def read_token(args: argparse.Namespace) -> str:
+    if args.agent_token_file:
+        return Path(args.agent_token_file).read_text().strip()
+    return os.environ.get(TOKEN_ENV, "").strip()
+
+
+def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig:
+    host, port = parse_listen(args.listen)
+    if args.sim_count and host is not None:
+        port = 0  # N agents cannot share one port
+    return AgentConfig(
+        node=node, listen_host=host, listen_port=port, token=token, node_ip=args.node_ip, labels=args.labels,
+        taints=args.taints, lease_ttl=args.lease_ttl, status_period=args.status_period, cpu=args.cpu,
+        memory=args.memory, max_pods=args.max_pods, drain_on_exit=args.drain_on_exit,
+        pause_image=args.pause_image, backoff_initial=args.backoff_initial, backoff_cap=args.backoff_cap,
+    )
+
+
+def make_runtime(args: argparse.Namespace, node: str) -> ContainerRuntime:
+    if args.runtime == "sim":
+        return SimRuntime(start_delay=args.sim_start_delay, node=node)
+    return DockerRuntime(node=node, base_url=args.docker_url)
+
+
+async def run(args: argparse.Namespace) -> int:
+    token = read_token(args)
+    host, _ = parse_listen(args.listen)
+    if host is not None and not token:
+        print(f"error: the agent API needs a token: --agent-token-file FILE or ${TOKEN_ENV} "
+              "(or --listen none)", file=sys.stderr)
+        return 2
+    if args.sim_count:
+        if args.runtime != "sim":
+            print("error: --sim-count needs --runtime sim", file=sys.stderr)
+            return 2
+        nodes = [f"{args.node_prefix}{i}" for i in range(args.sim_count)]
+    elif args.node:
+        nodes = [args.node]
+    else:
+        print("error: --node is required", file=sys.stderr)
+        return 2
+    config = EtcdConfig.from_options(
+        args.etcd_endpoints, timeout=args.etcd_timeout, ca_file=args.etcd_ca_file, cert_file=args.etcd_cert_file,
+        key_file=args.etcd_key_file, username=args.etcd_user, password_file=args.etcd_password_file,
+    )
+    client = await connect(config)
+    store = Store(client)
+    agents = [Agent(agent_config(args, node, token), store=store, runtime=make_runtime(args, node)) for node in nodes]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    started: list[Agent] = []
+    limit = asyncio.Semaphore(20)
+
+    async def start_one(agent: Agent) -> None:
+        async with limit:
+            await agent.start()
+            started.append(agent)
+
+    try:
+        starting = asyncio.gather(*(start_one(a) for a in agents))
+        stopper = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if starting in done:
+            starting.result()
+            endpoints = [a.api.endpoint for a in started if a.api]
+            log.info("%d agent(s) running", len(started), extra={"endpoints": endpoints[:5]})
+            await stop.wait()
+        else:
+            starting.cancel()
+        stopper.cancel()
+    finally:
+        await asyncio.gather(*(a.stop() for a in started), return_exceptions=True)
+        await client.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging("agent", level=args.log_level)
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

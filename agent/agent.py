@@ -1,0 +1,131 @@
+"""One node agent: runtime + node registration/lease + pod loop + API, with start()/stop().
+
+Start order: runtime, namespaces, events, API (its port goes into the Node),
+node registration and lease, then the pod loop (informer sync, rediscovery,
+workers). Stop runs in reverse. The etcd client/store is injected so that
+many simulated agents can share one connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from kubelite.api.core import Taint
+from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.events import EventRecorder
+from kubelite.store import Store
+
+from agent.api import AgentApi
+from agent.metrics import AgentMetrics
+from agent.node import NodeConfig, NodeLifecycle
+from agent.pods import PodManager, PodOptions
+from agent.runtime.base import ContainerRuntime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    node: str
+    listen_host: str | None = "127.0.0.1"  # None: no API server
+    listen_port: int = 0
+    token: str = ""
+    node_ip: str = "127.0.0.1"
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: tuple[Taint, ...] = ()
+    lease_ttl: int = 10
+    status_period: float = 20.0
+    cpu: str | None = None
+    memory: str | None = None
+    max_pods: int = 110
+    drain_on_exit: bool = False
+    pause_image: str = "kubelite/demo:latest"
+    backoff_initial: float = 10.0
+    backoff_cap: float = 300.0
+    workers: int = 8
+    resync_period: float = 30.0
+    housekeeping_period: float = 30.0
+
+
+class Agent:
+    def __init__(self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime) -> None:
+        self.config = config
+        self.store = store
+        self.runtime = runtime
+        self.metrics = AgentMetrics(config.node)
+        self.recorder = EventRecorder(store, "kubelite-agent", host=config.node)
+        self.pods = PodManager(
+            store, runtime, recorder=self.recorder, metrics=self.metrics,
+            options=PodOptions(
+                node=config.node, host_ip=config.node_ip, pause_image=config.pause_image,
+                backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
+                resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
+            ),
+        )
+        self.api: AgentApi | None = None
+        if config.listen_host is not None:
+            self.api = AgentApi(host=config.listen_host, port=config.listen_port, token=config.token,
+                                pods=self.pods, metrics=self.metrics, healthy=self.healthy)
+        self.node: NodeLifecycle | None = None
+        self._started: list[str] = []
+
+    def healthy(self) -> bool:
+        session = self.node.session if self.node else None
+        return session is not None and not session.lost.is_set()
+
+    async def start(self) -> None:
+        await self.runtime.start()
+        self._started.append("runtime")
+        version = await self.runtime.version()
+        host = await self.runtime.host_resources()
+        await ensure_system_namespaces(self.store)
+        await self.recorder.start()
+        self._started.append("recorder")
+        if self.api is not None:
+            await self.api.start()
+            self._started.append("api")
+        self.node = NodeLifecycle(
+            self.store,
+            NodeConfig(
+                name=self.config.node, labels=self.config.labels, taints=self.config.taints,
+                address=self.config.node_ip, endpoint=self.api.endpoint if self.api else None,
+                cpu=self.config.cpu, memory=self.config.memory, max_pods=self.config.max_pods,
+                lease_ttl=self.config.lease_ttl, status_period=self.config.status_period,
+            ),
+            host=host, version=version, metrics=self.metrics,
+            on_lost=self.pods.close_gate, on_regained=self.pods.rediscover,
+        )
+        await self.node.start()
+        self._started.append("node")
+        await self.pods.start()
+        self._started.append("pods")
+        log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
+                 extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
+
+    async def stop(self) -> None:
+        """Reverse order; every step runs even if an earlier one fails (failures are logged)."""
+        drain = self.config.drain_on_exit
+        steps = {
+            "pods": lambda: self.pods.stop(drain=drain),
+            "node": lambda: self.node.stop(revoke=drain) if self.node else _nothing(),
+            "api": lambda: self.api.stop() if self.api else _nothing(),
+            "recorder": self._stop_recorder,
+            "runtime": self.runtime.stop,
+        }
+        for name in reversed(self._started):
+            try:
+                await steps[name]()
+            except Exception:
+                log.exception("agent %s: stopping %s failed", self.config.node, name)
+        self._started = []
+
+    async def _stop_recorder(self) -> None:
+        try:
+            await self.recorder.flush()
+        finally:
+            await self.recorder.stop()
+
+
+async def _nothing() -> None:
+    return None

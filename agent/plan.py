@@ -1,0 +1,194 @@
+"""What to do with one pod's containers: a pure function of (desired, observed, now, back-off).
+
+The agent's reconcile lists the pod's containers, calls :func:`plan_pod`, and
+executes the returned actions in order. No I/O here, so every decision (start,
+restart after back-off, kill on liveness failure, garbage-collect old
+attempts, recreate a dead sandbox) is table- and property-tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from agent.backoff import BackoffEntry
+from agent.runtime.base import ContainerInfo
+
+KEEP_DEAD_ATTEMPTS = 1  # the previous attempt stays for lastState and `logs --previous`
+
+
+@dataclass(frozen=True)
+class DesiredPod:
+    containers: tuple[str, ...]  # container names in spec order
+    restart_policy: str = "Always"  # Always | OnFailure | Never
+
+
+@dataclass(frozen=True)
+class StartContainer:
+    name: str
+    attempt: int
+    restart: bool  # counts against the back-off
+
+
+@dataclass(frozen=True)
+class StartExisting:
+    container_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class KillContainer:
+    container_id: str
+    name: str
+    reason: str  # Unhealthy | Orphaned | Duplicate | SandboxChanged | PodCompleted
+
+
+@dataclass(frozen=True)
+class RemoveContainer:
+    container_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CreateSandbox:
+    pass
+
+
+@dataclass(frozen=True)
+class WaitBackoff:
+    name: str
+    remaining: float
+
+
+Action = StartContainer | StartExisting | KillContainer | RemoveContainer | CreateSandbox | WaitBackoff
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...] = ()
+    completed: bool = False  # every container finished for good: the pod is Succeeded/Failed
+
+    def of(self, kind: type) -> list[Action]:
+        return [a for a in self.actions if isinstance(a, kind)]
+
+    @property
+    def requeue_after(self) -> float | None:
+        waits = [a.remaining for a in self.actions if isinstance(a, WaitBackoff)]
+        return min(waits) if waits else None
+
+
+@dataclass(frozen=True)
+class Observed:
+    sandboxes: Sequence[ContainerInfo] = ()
+    containers: Sequence[ContainerInfo] = ()
+    unhealthy: frozenset[str] = frozenset()  # ids of running containers whose liveness/startup probe failed
+
+
+def backoff_key(pod_uid: str, container: str) -> str:
+    return f"{pod_uid}/{container}"
+
+
+def should_restart(policy: str, exit_code: int | None) -> bool:
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return exit_code != 0
+    return False
+
+
+def remaining_backoff(entry: BackoffEntry | None, finished_at: float, now: float, cap: float) -> float:
+    """Same arithmetic as :meth:`agent.backoff.Backoff.remaining`, on plain data."""
+    if entry is None or finished_at - entry.last_update > 2 * cap:
+        return 0.0
+    return max(0.0, entry.delay - (now - finished_at))
+
+
+def by_attempt(instances: Sequence[ContainerInfo]) -> list[ContainerInfo]:
+    """Newest attempt first (creation time breaks ties)."""
+    return sorted(instances, key=lambda c: (c.attempt, c.created_at.timestamp() if c.created_at else 0.0),
+                  reverse=True)
+
+
+def is_done(desired: DesiredPod, latest: Mapping[str, ContainerInfo]) -> bool:
+    """Every container exited and none may restart under the policy."""
+    if not desired.containers:
+        return False
+    for name in desired.containers:
+        info = latest.get(name)
+        if info is None or info.state != "exited" or should_restart(desired.restart_policy, info.exit_code):
+            return False
+    return True
+
+
+def plan_pod(
+    desired: DesiredPod, observed: Observed, *, pod_uid: str, now: float,
+    backoff: Mapping[str, BackoffEntry], backoff_cap: float = 300.0,
+) -> Plan:
+    actions: list[Action] = []
+    groups: dict[str, list[ContainerInfo]] = {}
+    for info in observed.containers:
+        groups.setdefault(info.container_name, []).append(info)
+    latest: dict[str, ContainerInfo] = {}
+    for name, instances in groups.items():
+        ordered = by_attempt(instances)
+        if name not in desired.containers:
+            actions += _kill_and_remove(ordered, "Orphaned")
+            continue
+        latest[name] = ordered[0]
+        for old in ordered[1:]:
+            if old.state in ("running", "created"):
+                actions += _kill_and_remove([old], "Duplicate")
+        dead = [c for c in ordered[1:] if c.state not in ("running", "created")]
+        keep = 0 if _will_start_new(desired, ordered[0]) else KEEP_DEAD_ATTEMPTS
+        actions += [RemoveContainer(c.id, name) for c in dead[keep:]]
+
+    done = is_done(desired, latest)
+    running_sandboxes = by_attempt([s for s in observed.sandboxes if s.state == "running"])
+    dead_sandboxes = [s for s in observed.sandboxes if s.state != "running"]
+    if done:
+        actions += [KillContainer(s.id, s.container_name, "PodCompleted") for s in running_sandboxes]
+        return Plan(tuple(actions), completed=True)
+
+    sandbox_changed = not running_sandboxes
+    actions += _kill_and_remove(running_sandboxes[1:], "Duplicate")
+    actions += [RemoveContainer(s.id, s.container_name) for s in dead_sandboxes]
+    if sandbox_changed:
+        # Containers left in a dead network namespace are useless: kill them; the next
+        # reconcile sees them exited and restarts them under the new sandbox.
+        for name, info in latest.items():
+            if info.state in ("running", "created"):
+                actions.append(KillContainer(info.id, name, "SandboxChanged"))
+        actions.append(CreateSandbox())
+
+    for name in desired.containers:
+        info = latest.get(name)
+        if info is None:
+            actions.append(StartContainer(name, 0, restart=False))
+        elif info.state == "running":
+            if info.id in observed.unhealthy and not sandbox_changed:
+                actions.append(KillContainer(info.id, name, "Unhealthy"))
+        elif info.state == "created":
+            if not sandbox_changed:
+                actions.append(StartExisting(info.id, name))
+        elif should_restart(desired.restart_policy, info.exit_code):
+            finished = info.finished_at.timestamp() if info.finished_at else now
+            wait = remaining_backoff(backoff.get(backoff_key(pod_uid, name)), finished, now, backoff_cap)
+            if wait > 0:
+                actions.append(WaitBackoff(name, wait))
+            else:
+                actions.append(StartContainer(name, info.attempt + 1, restart=True))
+    return Plan(tuple(actions))
+
+
+def _will_start_new(desired: DesiredPod, latest: ContainerInfo) -> bool:
+    """``latest`` is dead and will be replaced (now or after back-off): it is the one dead attempt kept."""
+    return latest.state == "exited" and should_restart(desired.restart_policy, latest.exit_code)
+
+
+def _kill_and_remove(instances: Sequence[ContainerInfo], reason: str) -> list[Action]:
+    actions: list[Action] = []
+    for info in instances:
+        if info.state in ("running", "created"):
+            actions.append(KillContainer(info.id, info.container_name, reason))
+        actions.append(RemoveContainer(info.id, info.container_name))
+    return actions

@@ -1,0 +1,172 @@
+"""The container runtime contract the agent drives (docker or sim).
+
+A runtime knows nothing about pods: it creates, starts, stops and removes
+containers carrying labels, lists them by label, and reports exits through
+an event stream. The agent maps pods onto containers with the labels below,
+so several agents on one engine never touch each other's containers and a
+restarted agent finds its containers again (rediscovery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol, runtime_checkable
+
+# Labels on every container the agent creates.
+LABEL_NAMESPACE = "kubelite.pod.namespace"
+LABEL_POD_NAME = "kubelite.pod.name"
+LABEL_POD_UID = "kubelite.pod.uid"
+LABEL_CONTAINER = "kubelite.container.name"
+LABEL_ATTEMPT = "kubelite.container.attempt"
+LABEL_NODE = "kubelite.node"
+LABEL_GRACE = "kubelite.pod.grace"  # terminationGracePeriodSeconds, for stopping orphans
+
+SANDBOX_NAME = "POD"
+"""Container name of a pod's sandbox (network namespace holder), as in Kubernetes."""
+
+ContainerState = Literal["created", "running", "exited", "unknown"]
+
+
+class ContainerRuntimeError(Exception):
+    """A runtime operation failed (the message says what and why)."""
+
+
+class ImagePullError(ContainerRuntimeError):
+    """The image is missing and could not be pulled (ErrImagePull / ErrImageNeverPull)."""
+
+    def __init__(self, message: str, *, reason: str = "ErrImagePull") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ContainerNotFound(ContainerRuntimeError):
+    """The container id is unknown to the runtime (already removed)."""
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    container_port: int
+    host_port: int | None = None  # None or 0: an ephemeral port on host_ip
+    protocol: str = "TCP"
+    host_ip: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one container."""
+
+    name: str  # runtime-level name, unique on the engine
+    image: str
+    labels: dict[str, str]
+    command: list[str] | None = None  # entrypoint override
+    args: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    ports: tuple[PortMapping, ...] = ()  # published (sandboxes only)
+    network_of: str | None = None  # share this container's network namespace
+    cpu_millis: int | None = None
+    memory_bytes: int | None = None
+    init: bool = True  # a tiny init as PID 1 so SIGTERM reaches the process
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What the runtime observed about one container."""
+
+    id: str
+    name: str
+    image: str
+    image_id: str
+    labels: dict[str, str]
+    state: ContainerState
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    created_at: datetime | None = None
+    oom_killed: bool = False
+    error: str = ""
+    ip: str | None = None
+    host_ports: tuple[tuple[PortMapping, int], ...] = ()  # (published mapping, assigned host port)
+
+    @property
+    def container_name(self) -> str:
+        return self.labels.get(LABEL_CONTAINER, "")
+
+    @property
+    def attempt(self) -> int:
+        try:
+            return int(self.labels.get(LABEL_ATTEMPT, "0"))
+        except ValueError:
+            return 0
+
+    @property
+    def pod_uid(self) -> str:
+        return self.labels.get(LABEL_POD_UID, "")
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.container_name == SANDBOX_NAME
+
+
+@dataclass(frozen=True)
+class RuntimeEvent:
+    """A container changed state (started, died, removed...); labels say whose it is."""
+
+    container_id: str
+    action: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: bytes
+
+
+@dataclass(frozen=True)
+class RuntimeVersion:
+    name: str
+    version: str
+    api_version: str = ""
+    os: str = ""
+    kernel: str = ""
+    arch: str = ""
+
+
+@dataclass(frozen=True)
+class HostResources:
+    cpu_millis: int
+    memory_bytes: int
+
+
+@runtime_checkable
+class ContainerRuntime(Protocol):
+    """What the agent needs from a container engine. All methods are async and
+    non-blocking; blocking engines (the Docker SDK) go through threads."""
+
+    name: str
+    has_network: bool  # False: probes over the network are answered by probe_network()
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def version(self) -> RuntimeVersion: ...
+    async def host_resources(self) -> HostResources: ...
+
+    async def image_present(self, image: str) -> bool: ...
+    async def pull_image(self, image: str) -> None: ...
+
+    async def create_container(self, spec: ContainerSpec) -> str: ...
+    async def start_container(self, container_id: str) -> None: ...
+    async def stop_container(self, container_id: str, *, timeout: float) -> None: ...
+    async def remove_container(self, container_id: str) -> None: ...
+    async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
+    async def inspect(self, container_id: str) -> ContainerInfo | None: ...
+
+    async def exec(self, container_id: str, command: list[str], *, timeout: float) -> ExecResult: ...
+    def logs(
+        self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool
+    ) -> AsyncIterator[bytes]: ...
+    def events(self) -> AsyncIterator[RuntimeEvent]: ...
+
+    async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None: ...

@@ -1,0 +1,312 @@
+"""The Docker Engine runtime: the Docker SDK's low-level API, off the event loop.
+
+Blocking SDK calls run in this runtime's own thread pool (``asyncio``'s
+default pool has only cpu+4 threads, and log followers would starve it);
+long-lived streams (engine events, ``logs --follow``) get a dedicated thread
+each, feeding an asyncio queue. Exits are seen through the engine's event
+stream, filtered to this node's label, so there is no polling per container.
+Inspections of exited containers are cached: they never change again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+
+from agent.runtime.base import (
+    LABEL_NODE,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerRuntimeError,
+    ContainerSpec,
+    ExecResult,
+    HostResources,
+    ImagePullError,
+    PortMapping,
+    RuntimeEvent,
+    RuntimeVersion,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_EVENT_ACTIONS = {"create", "start", "die", "oom", "destroy", "kill", "stop"}
+_STATES = {"created": "created", "running": "running", "paused": "running", "restarting": "running",
+           "removing": "exited", "exited": "exited", "dead": "exited"}
+
+
+class DockerRuntime:
+    name = "docker"
+    has_network = True
+
+    def __init__(self, *, node: str, base_url: str | None = None, workers: int = 16) -> None:
+        self.node = node
+        self.base_url = base_url
+        self.workers = workers
+        self._api: docker.APIClient | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._exited: dict[str, ContainerInfo] = {}
+        self._streams: set[Any] = set()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-{self.node}")
+
+        def connect() -> docker.APIClient:
+            if self.base_url:
+                api = docker.APIClient(base_url=self.base_url, timeout=60, max_pool_size=self.workers + 4)
+            else:
+                kwargs = docker.utils.kwargs_from_env()
+                api = docker.APIClient(timeout=60, max_pool_size=self.workers + 4, **kwargs)
+            api.ping()
+            return api
+
+        self._api = await self._call(connect)
+
+    async def stop(self) -> None:
+        for stream in list(self._streams):
+            with contextlib.suppress(Exception):
+                stream.close()
+        if self._api is not None:
+            api, self._api = self._api, None
+            await self._call(api.close)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._api is None:
+            raise ContainerRuntimeError("docker runtime not started")
+        return self._api
+
+    async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFound(_explain(exc)) from exc
+        except docker.errors.APIError as exc:
+            raise ContainerRuntimeError(_explain(exc)) from exc
+        except docker.errors.DockerException as exc:
+            raise ContainerRuntimeError(str(exc)) from exc
+
+    # -- engine facts --------------------------------------------------------
+
+    async def version(self) -> RuntimeVersion:
+        info = await self._call(self.api.version)
+        return RuntimeVersion(name="docker", version=info.get("Version", ""), api_version=info.get("ApiVersion", ""),
+                              os=info.get("Os", ""), kernel=info.get("KernelVersion", ""), arch=info.get("Arch", ""))
+
+    async def host_resources(self) -> HostResources:
+        info = await self._call(self.api.info)
+        return HostResources(cpu_millis=int(info.get("NCPU", 1)) * 1000, memory_bytes=int(info.get("MemTotal", 0)))
+
+    async def image_present(self, image: str) -> bool:
+        try:
+            await self._call(self.api.inspect_image, image)
+        except ContainerNotFound:
+            return False
+        return True
+
+    async def pull_image(self, image: str) -> None:
+        repository, tag = _split_image(image)
+        try:
+            await self._call(self.api.pull, repository, tag=tag)
+        except ContainerRuntimeError as exc:
+            raise ImagePullError(f"failed to pull image {image!r}: {exc}") from exc
+
+    # -- containers ----------------------------------------------------------
+
+    async def create_container(self, spec: ContainerSpec) -> str:
+        api = self.api
+        bindings: dict[str, Any] = {}
+        for port in spec.ports:
+            bindings[f"{port.container_port}/{port.protocol.lower()}"] = (port.host_ip, port.host_port or None)
+        host_config = api.create_host_config(
+            port_bindings=bindings or None,
+            network_mode=f"container:{spec.network_of}" if spec.network_of else None,
+            init=spec.init,
+            nano_cpus=spec.cpu_millis * 1_000_000 if spec.cpu_millis else None,
+            mem_limit=spec.memory_bytes or None,
+        )
+        try:
+            created = await self._call(
+                api.create_container, spec.image, name=spec.name, labels=spec.labels,
+                command=spec.args, entrypoint=spec.command, environment=spec.env or None,
+                ports=[(p.container_port, p.protocol.lower()) for p in spec.ports] or None,
+                host_config=host_config, detach=True,
+            )
+        except ContainerNotFound as exc:
+            raise ImagePullError(f"image {spec.image!r} is not present: {exc}") from exc
+        return str(created["Id"])
+
+    async def start_container(self, container_id: str) -> None:
+        await self._call(self.api.start, container_id)
+
+    async def stop_container(self, container_id: str, *, timeout: float) -> None:
+        # Docker sends SIGTERM, then SIGKILL after `t` seconds; the HTTP call must outlive that.
+        await self._call(self.api.stop, container_id, timeout=max(0, int(round(timeout))))
+
+    async def remove_container(self, container_id: str) -> None:
+        self._exited.pop(container_id, None)
+        await self._call(self.api.remove_container, container_id, force=True)
+
+    async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        summaries = await self._call(self.api.containers, all=True, filters=filters)
+        infos = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries))
+        return [info for info in infos if info is not None]
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        cached = self._exited.get(container_id)
+        if cached is not None:
+            return cached
+        try:
+            raw = await self._call(self.api.inspect_container, container_id)
+        except ContainerNotFound:
+            return None
+        info = parse_inspect(raw)
+        if info.state == "exited":
+            self._exited[container_id] = info
+        return info
+
+    async def exec(self, container_id: str, command: list[str], *, timeout: float) -> ExecResult:
+        api = self.api
+
+        def run() -> ExecResult:
+            exec_id = api.exec_create(container_id, command, stdout=True, stderr=True)["Id"]
+            output = api.exec_start(exec_id)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+            return ExecResult(exit_code=-1 if code is None else int(code), output=output or b"")
+
+        return await self._call(run)
+
+    # -- streams -------------------------------------------------------------
+
+    def logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
+        def open_stream() -> Any:
+            return self.api.logs(container_id, stream=True, follow=follow, timestamps=timestamps,
+                                 tail="all" if tail is None else tail)
+
+        return self._stream(f"logs-{container_id[:12]}", open_stream, lambda chunk: chunk)
+
+    def events(self) -> AsyncIterator[RuntimeEvent]:
+        def open_stream() -> Any:
+            filters = {"type": ["container"], "label": [f"{LABEL_NODE}={self.node}"]}
+            return self.api.events(decode=True, filters=filters)
+
+        def convert(raw: dict[str, Any]) -> RuntimeEvent | None:
+            action = str(raw.get("Action") or raw.get("status") or "").split(":")[0]
+            if action not in _EVENT_ACTIONS:
+                return None
+            actor = raw.get("Actor") or {}
+            container_id = actor.get("ID") or raw.get("id", "")
+            if action == "destroy":
+                self._exited.pop(container_id, None)
+            attributes = actor.get("Attributes") or {}
+            labels = {k: v for k, v in attributes.items() if k.startswith("kubelite.")}
+            return RuntimeEvent(container_id=container_id, action=action, labels=labels)
+
+        return self._stream(f"events-{self.node}", open_stream, convert)
+
+    async def _stream(self, name: str, open_stream: Callable[[], Any], convert: Callable[[Any], Any]) -> AsyncIterator[Any]:
+        """Iterate a blocking SDK stream in a dedicated thread; closing the iterator closes the stream."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stream = await self._call(open_stream)
+        self._streams.add(stream)
+
+        def pump() -> None:
+            try:
+                for item in _iterate(stream):
+                    converted = convert(item)
+                    if converted is not None:
+                        loop.call_soon_threadsafe(queue.put_nowait, ("item", converted))
+                outcome: tuple[str, Any] = ("end", None)
+            except Exception as exc:  # the stream broke (engine restarted, closed by us)
+                outcome = ("error", exc)
+            with contextlib.suppress(RuntimeError):  # the loop may be closed already
+                loop.call_soon_threadsafe(queue.put_nowait, outcome)
+
+        thread = threading.Thread(target=pump, name=name, daemon=True)
+        thread.start()
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "item":
+                    yield value
+                elif kind == "error":
+                    raise ContainerRuntimeError(f"{name}: stream failed: {value}")
+                else:
+                    return
+        finally:
+            self._streams.discard(stream)
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
+        return None  # containers are reachable on their bridge IP
+
+
+def _iterate(stream: Any) -> Iterator[Any]:
+    yield from stream
+
+
+def _split_image(image: str) -> tuple[str, str]:
+    if "@" in image:
+        return image, ""
+    name, _, tag = image.rpartition(":")
+    if not name or "/" in tag:
+        return image, "latest"
+    return name, tag
+
+
+def _explain(exc: docker.errors.APIError | docker.errors.NotFound) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc)
+
+
+def _time(raw: str | None) -> datetime | None:
+    """Docker's RFC 3339 with nanoseconds; its zero time means "never"."""
+    if not raw or raw.startswith("0001-"):
+        return None
+    text = raw.rstrip("Z")
+    if "." in text:
+        head, frac = text.split(".", 1)
+        text = f"{head}.{frac[:6]}"
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def parse_inspect(raw: dict[str, Any]) -> ContainerInfo:
+    state = raw.get("State") or {}
+    config = raw.get("Config") or {}
+    network = raw.get("NetworkSettings") or {}
+    ip = network.get("IPAddress") or next(
+        (n.get("IPAddress") for n in (network.get("Networks") or {}).values() if n.get("IPAddress")), None)
+    host_ports: list[tuple[PortMapping, int]] = []
+    for key, bindings in (network.get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for binding in bindings or []:
+            if binding.get("HostIp", "") in ("", "127.0.0.1", "0.0.0.0"):
+                mapping = PortMapping(int(port), None, proto.upper() or "TCP", binding.get("HostIp") or "127.0.0.1")
+                host_ports.append((mapping, int(binding["HostPort"])))
+                break
+    status = _STATES.get(state.get("Status", ""), "unknown")
+    return ContainerInfo(
+        id=raw["Id"], name=str(raw.get("Name", "")).lstrip("/"), image=config.get("Image", ""),
+        image_id=raw.get("Image", ""), labels=dict(config.get("Labels") or {}), state=status,  # type: ignore[arg-type]
+        exit_code=state.get("ExitCode") if status == "exited" else None,
+        started_at=_time(state.get("StartedAt")), finished_at=_time(state.get("FinishedAt")) if status == "exited" else None,
+        created_at=_time(raw.get("Created")), oom_killed=bool(state.get("OOMKilled")), error=state.get("Error") or "",
+        ip=ip or None, host_ports=tuple(host_ports),
+    )

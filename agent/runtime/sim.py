@@ -1,0 +1,235 @@
+"""A simulated runtime: containers that live in memory (Kubernetes' hollow nodes).
+
+Containers start after ``start_delay`` seconds, run until stopped or told to
+exit (``exit_container``; or by themselves when their env has
+``SIM_EXIT_AFTER`` seconds and ``SIM_EXIT_CODE``), and use no resources, so
+one process can host a hundred agents. Images listed in ``missing_images``
+cannot be pulled; network probes answer from ``probe_results`` (default:
+success).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from agent.runtime.base import (
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerSpec,
+    ExecResult,
+    HostResources,
+    ImagePullError,
+    PortMapping,
+    RuntimeEvent,
+    RuntimeVersion,
+)
+
+_ids = itertools.count(1)
+_next_port = itertools.count(40000)
+
+
+@dataclass
+class _SimContainer:
+    info: ContainerInfo
+    spec: ContainerSpec
+    log: list[bytes] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+class SimRuntime:
+    name = "sim"
+    has_network = False
+
+    def __init__(
+        self, *, start_delay: float = 0.0, missing_images: frozenset[str] = frozenset(),
+        cpu_millis: int = 4000, memory_bytes: int = 8 << 30, node: str = "",
+    ) -> None:
+        self.start_delay = start_delay
+        self.missing_images = set(missing_images)
+        self.cpu_millis = cpu_millis
+        self.memory_bytes = memory_bytes
+        self.node = node
+        self.containers: dict[str, _SimContainer] = {}
+        self.probe_results: dict[tuple[str, str], bool] = {}  # (container name, kind) → result
+        self.exec_results: dict[str, int] = {}  # container name → exit code of every exec
+        self.pulls: list[str] = []
+        self._subscribers: list[asyncio.Queue[RuntimeEvent | None]] = []
+        self._tick = asyncio.Event()  # set and replaced on every change; log followers wait on it
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+        for container in self.containers.values():
+            if container.timer:
+                container.timer.cancel()
+
+    async def version(self) -> RuntimeVersion:
+        return RuntimeVersion(name="sim", version="1.0", api_version="1", os="linux", kernel="sim", arch="amd64")
+
+    async def host_resources(self) -> HostResources:
+        return HostResources(self.cpu_millis, self.memory_bytes)
+
+    async def image_present(self, image: str) -> bool:
+        return image not in self.missing_images
+
+    async def pull_image(self, image: str) -> None:
+        self.pulls.append(image)
+        if image in self.missing_images:
+            raise ImagePullError(f"pull access denied for {image}, repository does not exist (sim)")
+
+    # -- containers ----------------------------------------------------------
+
+    async def create_container(self, spec: ContainerSpec) -> str:
+        if spec.image in self.missing_images:
+            raise ImagePullError(f"No such image: {spec.image}")
+        container_id = f"sim{next(_ids):012x}"
+        ports = tuple((p, p.host_port or next(_next_port)) for p in spec.ports)
+        ip = None
+        if spec.network_of is None:
+            ip = f"10.{(int(container_id[3:], 16) >> 16) % 256}.{(int(container_id[3:], 16) >> 8) % 256}." \
+                 f"{int(container_id[3:], 16) % 256}"
+        info = ContainerInfo(
+            id=container_id, name=spec.name, image=spec.image, image_id=f"sim-image:{spec.image}",
+            labels=dict(spec.labels), state="created", created_at=_now(), ip=ip, host_ports=ports,
+        )
+        self.containers[container_id] = _SimContainer(info=info, spec=spec)
+        await self._emit(container_id, "create")
+        return container_id
+
+    async def start_container(self, container_id: str) -> None:
+        container = self._get(container_id)
+        if container.info.state == "running":
+            return
+        loop = asyncio.get_running_loop()
+        container.log.append(f"sim: starting {container.info.name}\n".encode())
+        if self.start_delay > 0:
+            container.timer = loop.call_later(self.start_delay, self._mark_running, container_id)
+        else:
+            self._mark_running(container_id)
+
+    def _mark_running(self, container_id: str) -> None:
+        container = self.containers.get(container_id)
+        if container is None or container.info.state != "created":
+            return
+        container.info = replace(container.info, state="running", started_at=_now(), exit_code=None,
+                                 finished_at=None)
+        container.log.append(f"sim: {container.info.name} running\n".encode())
+        env = container.spec.env
+        if "SIM_EXIT_AFTER" in env:
+            code = int(env.get("SIM_EXIT_CODE", "0"))
+            container.timer = asyncio.get_running_loop().call_later(
+                float(env["SIM_EXIT_AFTER"]), self._exit_now, container_id, code)
+        self._emit_nowait(container_id, "start")
+
+    def _exit_now(self, container_id: str, exit_code: int) -> None:
+        container = self.containers.get(container_id)
+        if container is None or container.info.state not in ("running", "created"):
+            return
+        if container.timer:
+            container.timer.cancel()
+            container.timer = None
+        started = container.info.started_at or _now()
+        container.info = replace(container.info, state="exited", exit_code=exit_code, started_at=started,
+                                 finished_at=_now())
+        container.log.append(f"sim: {container.info.name} exited with {exit_code}\n".encode())
+        self._emit_nowait(container_id, "die")
+
+    def exit_container(self, container_id: str, exit_code: int = 1) -> None:
+        """Tests: make a running container exit (crash when the code is not 0)."""
+        self._exit_now(container_id, exit_code)
+
+    async def stop_container(self, container_id: str, *, timeout: float) -> None:
+        container = self._get(container_id)
+        if container.info.state in ("running", "created"):
+            self._exit_now(container_id, 143 if container.info.state == "running" else 0)
+
+    async def remove_container(self, container_id: str) -> None:
+        container = self.containers.pop(container_id, None)
+        if container is None:
+            raise ContainerNotFound(container_id)
+        if container.timer:
+            container.timer.cancel()
+        self._emit_nowait(container_id, "destroy", container.info.labels)
+
+    async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        return [
+            c.info for c in self.containers.values()
+            if all(c.info.labels.get(k) == v for k, v in labels.items())
+        ]
+
+    async def inspect(self, container_id: str) -> ContainerInfo | None:
+        container = self.containers.get(container_id)
+        return container.info if container else None
+
+    def containers_info(self) -> list[ContainerInfo]:
+        """Tests: every container, in creation order."""
+        return [c.info for c in self.containers.values()]
+
+    # -- exec, logs, events, probes -------------------------------------------
+
+    async def exec(self, container_id: str, command: list[str], *, timeout: float) -> ExecResult:
+        container = self._get(container_id)
+        if container.info.state != "running":
+            raise ContainerNotFound(f"container {container_id} is not running")
+        return ExecResult(self.exec_results.get(container.info.container_name, 0), b"")
+
+    async def logs(
+        self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool
+    ) -> AsyncIterator[bytes]:
+        container = self._get(container_id)
+        lines = list(container.log)
+        if tail is not None:
+            lines = lines[-tail:] if tail > 0 else []
+        for line in lines:
+            yield line
+        sent = len(container.log)
+        while follow and container_id in self.containers and container.info.state != "exited":
+            await self._tick.wait()
+            for line in container.log[sent:]:
+                yield line
+            sent = len(container.log)
+
+    async def events(self) -> AsyncIterator[RuntimeEvent]:
+        queue: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
+        self._subscribers.append(queue)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            self._subscribers.remove(queue)
+
+    async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
+        return self.probe_results.get((info.container_name, kind), True)
+
+    # -- internals -----------------------------------------------------------
+
+    def _get(self, container_id: str) -> _SimContainer:
+        container = self.containers.get(container_id)
+        if container is None:
+            raise ContainerNotFound(f"No such container: {container_id}")
+        return container
+
+    async def _emit(self, container_id: str, action: str) -> None:
+        self._emit_nowait(container_id, action)
+
+    def _emit_nowait(self, container_id: str, action: str, labels: dict[str, str] | None = None) -> None:
+        if labels is None:
+            labels = self.containers[container_id].info.labels
+        for queue in self._subscribers:
+            queue.put_nowait(RuntimeEvent(container_id, action, dict(labels)))
+        tick, self._tick = self._tick, asyncio.Event()
+        tick.set()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["SimRuntime", "PortMapping"]

@@ -1,0 +1,176 @@
+"""A pod's status from what the runtime shows: pure, like the plan.
+
+Phase, conditions and containerStatuses follow the kubelet's rules
+(``getPhase``, ``generateAPIPodStatus``): a container waiting to start keeps
+the pod Pending; a running one makes it Running; when every container has
+finished for good it is Succeeded (all exited 0) or Failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from kubelite.api.core import (
+    ContainerState,
+    ContainerStateRunning,
+    ContainerStateTerminated,
+    ContainerStateWaiting,
+    ContainerStatus,
+    HostIP,
+    Pod,
+    PodCondition,
+    PodIP,
+    PodStatus,
+)
+
+from agent.runtime.base import ContainerInfo
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ProbeState:
+    started: bool
+    ready: bool
+
+
+@dataclass(frozen=True)
+class StatusInput:
+    latest: Mapping[str, ContainerInfo]  # newest attempt per container name
+    previous: Mapping[str, ContainerInfo]  # the attempt before it, when kept
+    waiting: Mapping[str, Waiting]  # image pull errors, back-off: overrides the shown state
+    probes: Mapping[str, ProbeState]  # by container id
+    sandbox: ContainerInfo | None
+    completed: bool
+    host_ip: str
+    runtime: str  # containerID prefix: docker:// or sim://
+
+
+def _sec(value: datetime | None) -> datetime | None:
+    """Kubernetes' Time has whole seconds; sub-second noise would make every status look new."""
+    return value.replace(microsecond=0) if value else None
+
+
+def terminated_state(info: ContainerInfo, runtime: str) -> ContainerStateTerminated:
+    if info.oom_killed:
+        reason = "OOMKilled"
+    elif info.exit_code == 0:
+        reason = "Completed"
+    else:
+        reason = "Error"
+    return ContainerStateTerminated(
+        exit_code=info.exit_code if info.exit_code is not None else -1, reason=reason,
+        message=info.error or None, started_at=_sec(info.started_at), finished_at=_sec(info.finished_at),
+        container_id=f"{runtime}://{info.id}",
+    )
+
+
+def container_status(pod: Pod, name: str, image: str, data: StatusInput) -> ContainerStatus:
+    info = data.latest.get(name)
+    previous = data.previous.get(name)
+    waiting = data.waiting.get(name)
+    status = ContainerStatus(name=name, image=image, restart_count=info.attempt if info else 0)
+    if info is None:
+        reason = waiting or Waiting("ContainerCreating")
+        status.state = ContainerState(waiting=ContainerStateWaiting(reason=reason.reason,
+                                                                    message=reason.message or None))
+        return status
+    status.container_id = f"{data.runtime}://{info.id}"
+    status.image_id = info.image_id
+    if info.state == "running":
+        probe = data.probes.get(info.id, ProbeState(started=True, ready=True))
+        status.state = ContainerState(running=ContainerStateRunning(started_at=_sec(info.started_at)))
+        status.started = probe.started
+        status.ready = probe.started and probe.ready
+        if previous is not None and previous.state == "exited":
+            status.last_state = ContainerState(terminated=terminated_state(previous, data.runtime))
+    elif info.state == "exited":
+        if waiting is not None:
+            status.state = ContainerState(waiting=ContainerStateWaiting(reason=waiting.reason,
+                                                                        message=waiting.message or None))
+            status.last_state = ContainerState(terminated=terminated_state(info, data.runtime))
+        else:
+            status.state = ContainerState(terminated=terminated_state(info, data.runtime))
+            if previous is not None and previous.state == "exited":
+                status.last_state = ContainerState(terminated=terminated_state(previous, data.runtime))
+        status.started = False
+    else:
+        reason = waiting or Waiting("ContainerCreating")
+        status.state = ContainerState(waiting=ContainerStateWaiting(reason=reason.reason,
+                                                                    message=reason.message or None))
+    return status
+
+
+def pod_phase(statuses: list[ContainerStatus], restart_policy: str, completed: bool) -> str:
+    """The kubelet's getPhase."""
+    if completed:
+        succeeded = all(s.state and s.state.terminated and s.state.terminated.exit_code == 0 for s in statuses)
+        return "Succeeded" if succeeded else "Failed"
+    waiting = running = stopped = succeeded = 0
+    for s in statuses:
+        state = s.state or ContainerState()
+        if state.running:
+            running += 1
+        elif state.terminated:
+            stopped += 1
+            succeeded += state.terminated.exit_code == 0
+        elif state.waiting and s.last_state and s.last_state.terminated:
+            stopped += 1
+            succeeded += s.last_state.terminated.exit_code == 0
+        else:
+            waiting += 1
+    if waiting:
+        return "Pending"
+    if running:
+        return "Running"
+    if stopped:
+        if restart_policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if restart_policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def _condition(old: PodStatus | None, type_: str, value: bool, now: datetime, reason: str | None = None) -> PodCondition:
+    status = "True" if value else "False"
+    previous = old.condition(type_) if old else None
+    since = previous.last_transition_time if previous and previous.status == status else now
+    return PodCondition(type=type_, status=status, last_transition_time=since, reason=reason)
+
+
+def build_status(pod: Pod, data: StatusInput, now: datetime) -> PodStatus:
+    old = pod.status
+    statuses = [container_status(pod, c.name, c.image or "", data) for c in pod.spec.containers]
+    phase = pod_phase(statuses, pod.spec.effective_restart_policy, data.completed)
+    ready = bool(statuses) and all(s.ready for s in statuses) and phase == "Running"
+    not_ready_reason = None if ready else ("PodCompleted" if data.completed else "ContainersNotReady")
+    scheduled = old.condition("PodScheduled") if old else None
+    conditions = [
+        scheduled or PodCondition(type="PodScheduled", status="True", last_transition_time=now),
+        _condition(old, "Initialized", True, now),
+        _condition(old, "ContainersReady", ready, now, not_ready_reason),
+        _condition(old, "Ready", ready, now, not_ready_reason),
+    ]
+    status = PodStatus(
+        phase=phase, conditions=conditions, host_ip=data.host_ip, host_ips=[HostIP(ip=data.host_ip)],
+        start_time=(old.start_time if old and old.start_time else now), container_statuses=statuses,
+    )
+    if data.sandbox is not None and data.sandbox.ip:
+        status.pod_ip = data.sandbox.ip
+        status.pod_ips = [PodIP(ip=data.sandbox.ip)]
+    elif old and old.pod_ip and phase in ("Succeeded", "Failed"):
+        status.pod_ip, status.pod_ips = old.pod_ip, old.pod_ips
+    return status
+
+
+def status_changed(old: PodStatus | None, new: PodStatus) -> bool:
+    return old is None or old.to_dict() != new.to_dict()

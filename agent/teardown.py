@@ -1,0 +1,126 @@
+"""Stopping things: killing containers, graceful pod deletion, orphans, rediscovery, drain.
+
+Graceful stop = the runtime's SIGTERM, then SIGKILL after the grace period.
+A pod marked for deletion has all its containers stopped in parallel with
+``deletionGracePeriodSeconds``, removed, and then its key deleted with a
+uid precondition. Containers whose pod is gone (or bound elsewhere) are
+stopped and removed: that is the agent's fencing after an outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from kubelite.api import errors
+from kubelite.api.core import Pod
+from kubelite.api.resources import PODS
+
+from agent.runtime.base import LABEL_GRACE, LABEL_NODE, ContainerInfo, ContainerNotFound
+
+if TYPE_CHECKING:
+    from agent.pods import PodManager
+
+log = logging.getLogger(__name__)
+
+ORPHAN_GRACE_CAP = 10  # seconds: an orphan's pod is gone, nobody waits for a clean exit
+
+
+class Teardown:
+    def __init__(self, manager: PodManager) -> None:
+        self.manager = manager
+
+    @property
+    def runtime(self):  # type: ignore[no-untyped-def]
+        return self.manager.runtime
+
+    async def kill(self, pod: Pod, container_id: str, name: str, reason: str, *, grace: int | None = None) -> None:
+        """Stop one container of a live pod, with an Event saying why."""
+        spec = next((c for c in pod.spec.containers if c.name == name), None)
+        if grace is None:
+            grace = pod.spec.effective_termination_grace_period_seconds
+            probe = spec.liveness_probe if spec is not None else None
+            if reason == "Unhealthy" and probe is not None and probe.termination_grace_period_seconds is not None:
+                grace = probe.termination_grace_period_seconds
+        if reason == "Unhealthy":
+            message = f"Container {name} failed liveness probe, will be restarted"
+        elif reason == "Deleting":
+            message = f"Stopping container {name}"
+        else:
+            message = f"Stopping container {name} ({reason})"
+        if name != "POD":
+            self.manager.recorder.record(pod, "Normal", "Killing", message)
+        try:
+            await self.runtime.stop_container(container_id, timeout=grace)
+        except ContainerNotFound:
+            pass
+
+    async def stop_running(self, pod: Pod, containers: list[ContainerInfo]) -> None:
+        """A finished pod: nothing of it may keep running (containers stay for logs until deletion)."""
+        for info in containers:
+            if info.state in ("running", "created"):
+                await self.kill(pod, info.id, info.container_name, "PodCompleted")
+
+    async def delete_pod(self, pod: Pod, containers: list[ContainerInfo]) -> None:
+        """Graceful deletion: stop all (apps first, then the sandbox), remove, delete the key."""
+        grace = pod.metadata.deletion_grace_period_seconds
+        if grace is None:
+            grace = pod.spec.effective_termination_grace_period_seconds
+        apps = [c for c in containers if not c.is_sandbox and c.state in ("running", "created")]
+        await asyncio.gather(*(self.kill(pod, c.id, c.container_name, "Deleting", grace=grace) for c in apps))
+        await self.manager.probes.forget_pod(f"{pod.namespace}/{pod.name}")
+        await self._remove_all(containers, grace=0)
+        try:
+            await self.manager.store.delete(PODS, pod.name, pod.namespace, grace_period_seconds=0,
+                                            uid=pod.metadata.uid)
+        except errors.ApiError as exc:
+            if exc.code != 404:
+                raise
+        self.manager.forget_uid(pod.metadata.uid or "")
+        log.info("pod %s/%s deleted after its containers stopped", pod.namespace, pod.name)
+
+    async def remove_containers(self, containers: list[ContainerInfo], *, reason: str) -> None:
+        """Containers of a pod that is gone: stop and remove them (no pod to record Events on)."""
+        log.info("removing %d container(s): %s", len(containers), reason,
+                 extra={"containers": [c.name for c in containers]})
+        await self._remove_all(containers, grace=None)
+        for uid in {c.pod_uid for c in containers}:
+            self.manager.forget_uid(uid)
+
+    async def _remove_all(self, containers: list[ContainerInfo], *, grace: int | None) -> None:
+        apps = [c for c in containers if not c.is_sandbox]
+        sandboxes = [c for c in containers if c.is_sandbox]
+        for group in (apps, sandboxes):
+            await asyncio.gather(*(self._stop_and_remove(c, grace) for c in group))
+
+    async def _stop_and_remove(self, info: ContainerInfo, grace: int | None) -> None:
+        if grace is None:
+            try:
+                grace = min(int(info.labels.get(LABEL_GRACE, "30")), ORPHAN_GRACE_CAP)
+            except ValueError:
+                grace = ORPHAN_GRACE_CAP
+        try:
+            if info.state in ("running", "created"):
+                await self.runtime.stop_container(info.id, timeout=grace)
+            await self.runtime.remove_container(info.id)
+        except ContainerNotFound:
+            pass
+
+    async def rediscover(self) -> None:
+        """List this node's containers; keep those of pods still bound here, remove the rest."""
+        manager = self.manager
+        bound = await manager.store.list(PODS, predicate=lambda pod: pod.spec.node_name == manager.node)
+        uids = {pod.metadata.uid for pod in bound.items}
+        containers = await self.runtime.list_containers({LABEL_NODE: manager.node})
+        orphans = [c for c in containers if c.pod_uid not in uids]
+        adopted = len(containers) - len(orphans)
+        if orphans:
+            await self.remove_containers(orphans, reason="their pods are gone or bound elsewhere")
+        log.info("node %s: rediscovery adopted %d container(s), removed %d orphan(s)", manager.node, adopted,
+                 len(orphans), extra={"adopted": adopted, "orphans": len(orphans)})
+
+    async def drain(self) -> None:
+        """--drain-on-exit: stop and remove every container of this node."""
+        containers = await self.runtime.list_containers({LABEL_NODE: self.manager.node})
+        await self.remove_containers(containers, reason="draining on exit")

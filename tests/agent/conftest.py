@@ -1,0 +1,96 @@
+"""Fixtures for agent tests: a store on a fresh etcd, and agents (sim or docker) that are
+always stopped and whose containers are always removed, whatever the test did."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import docker
+import pytest
+
+from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.store import Store
+
+from agent.agent import Agent, AgentConfig
+from agent.runtime.base import LABEL_NODE, ContainerRuntime
+from agent.runtime.docker import DockerRuntime
+from agent.runtime.sim import SimRuntime
+
+TOKEN = "test-agent-token"
+
+StartAgent = Callable[..., Awaitable[Agent]]
+
+
+@pytest.fixture
+async def etcd_client(etcd: EmbeddedEtcd) -> AsyncIterator[EtcdClient]:
+    client = await connect(EtcdConfig(endpoints=(etcd.endpoint,), timeout=3.0))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def store(etcd_client: EtcdClient) -> Store:
+    store = Store(etcd_client)
+    await ensure_system_namespaces(store)
+    return store
+
+
+@pytest.fixture
+def node_name() -> str:
+    """A node name no other test uses: containers are filtered by it."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+def agent_config(node: str, **overrides: Any) -> AgentConfig:
+    defaults: dict[str, Any] = dict(
+        node=node, listen_host="127.0.0.1", listen_port=0, token=TOKEN, lease_ttl=3, status_period=5.0,
+        backoff_initial=1.0, backoff_cap=8.0, resync_period=10.0, housekeeping_period=5.0,
+    )
+    defaults.update(overrides)
+    return AgentConfig(**defaults)
+
+
+@pytest.fixture
+async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
+    """``await start_agent(node, runtime=..., **config)``: a started agent, stopped at teardown."""
+    agents: list[Agent] = []
+
+    async def start(node: str, *, runtime: ContainerRuntime | None = None, **overrides: Any) -> Agent:
+        agent = Agent(agent_config(node, **overrides), store=store, runtime=runtime or SimRuntime(node=node))
+        agents.append(agent)
+        await agent.start()
+        return agent
+
+    try:
+        yield start
+    finally:
+        for agent in reversed(agents):
+            await agent.stop()
+
+
+def remove_node_containers(client: docker.DockerClient, node: str) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+@pytest.fixture
+def docker_node(docker_client: docker.DockerClient, demo_image: str, node_name: str) -> Any:
+    """A unique node name whose docker containers are all removed after the test."""
+    remove_node_containers(docker_client, node_name)
+    try:
+        yield node_name
+    finally:
+        remove_node_containers(docker_client, node_name)
+
+
+def docker_runtime(node: str) -> DockerRuntime:
+    return DockerRuntime(node=node)

@@ -1,0 +1,209 @@
+"""Pod lifecycle on the sim runtime against a real etcd: registration, running, restarts,
+completion, deletion, image errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.api.core import Container, EnvVar, Pod, PodSpec
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.resources import EVENTS, LEASES, NODES, PODS
+from kubelite.etcd_ops import range_
+from kubelite.api.core import Taint
+from kubelite.store import Store
+from tests.helpers import wait_for
+
+from agent.node import ENDPOINT_ANNOTATION
+from agent.runtime.base import LABEL_CONTAINER
+from agent.runtime.sim import SimRuntime
+
+from tests.agent.conftest import StartAgent
+
+
+def sim_pod(name: str, node: str, *, restart_policy: str | None = None, image: str = "kubelite/demo:latest",
+            env: dict[str, str] | None = None, containers: int = 1, **spec: Any) -> Pod:
+    envs = [EnvVar(name=k, value=v) for k, v in (env or {}).items()] or None
+    return Pod(
+        metadata=ObjectMeta(name=name, namespace="default"),
+        spec=PodSpec(
+            containers=[Container(name=f"c{i}" if i else "main", image=image, env=envs) for i in range(containers)],
+            node_name=node, restart_policy=restart_policy, **spec,
+        ),
+    )
+
+
+async def phase_of(store: Store, name: str) -> str:
+    pod = await store.get(PODS, name, "default")
+    return pod.phase
+
+
+async def wait_phase(store: Store, name: str, phase: str, timeout: float = 10.0) -> Pod:
+    async def check() -> Pod | None:
+        pod = await store.get(PODS, name, "default")
+        return pod if pod.phase == phase else None
+    return await wait_for(check, timeout, message=f"pod {name} {phase}")
+
+
+async def test_node_registers_with_labels_taints_capacity_and_lease(store: Store, start_agent: StartAgent,
+                                                                   node_name: str) -> None:
+    agent = await start_agent(node_name, labels={"zone": "a"},
+                              taints=(Taint(key="dedicated", value="x", effect="NoSchedule"),), cpu="3")
+    node = await store.get(NODES, node_name)
+    assert node.metadata.labels["kubernetes.io/hostname"] == node_name
+    assert node.metadata.labels["zone"] == "a"
+    assert [(t.key, t.value, t.effect) for t in node.taints] == [("dedicated", "x", "NoSchedule")]
+    assert node.status.capacity["cpu"] == "3" and node.status.allocatable["pods"] == "110"
+    assert node.status.capacity["memory"].endswith("Ki")
+    assert node.is_ready()
+    assert node.status.condition("Ready").last_heartbeat_time is not None
+    assert {"type": "InternalIP", "address": "127.0.0.1"} in [a.to_dict() for a in node.status.addresses]
+    assert node.metadata.annotations[ENDPOINT_ANNOTATION] == agent.api.endpoint
+    assert node.status.node_info.container_runtime_version == "sim://1.0"
+    lease = await store.get(LEASES, node_name, "kube-node-lease")
+    assert lease.spec.holder_identity == node_name
+    raw = await range_(store.client, LEASES.key(node_name, "kube-node-lease"), what="lease")
+    assert raw.kvs[0].lease == agent.node.session.lease_id != 0
+
+
+async def test_pod_runs_and_reports_status(store: Store, start_agent: StartAgent, node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, sim_pod("web", node_name, containers=2))
+    pod = await wait_phase(store, "web", "Running")
+    pod = await wait_for(lambda: _ready(store, "web"), 5, message="Ready")
+    status = pod.status
+    assert status.host_ip == "127.0.0.1" and status.pod_ip and status.start_time
+    assert [c.name for c in status.container_statuses] == ["main", "c1"]
+    for cs in status.container_statuses:
+        assert cs.ready and cs.state.running and cs.restart_count == 0 and cs.container_id.startswith("sim://")
+        assert cs.image == "kubelite/demo:latest"
+    types = {c.type: c.status for c in status.conditions}
+    assert types == {"PodScheduled": "True", "Initialized": "True", "ContainersReady": "True", "Ready": "True"}
+    names = sorted(c.labels[LABEL_CONTAINER] for c in runtime.containers_info())
+    assert names == ["POD", "c1", "main"]
+
+
+async def _ready(store: Store, name: str) -> Pod | None:
+    pod = await store.get(PODS, name, "default")
+    return pod if pod.is_ready() else None
+
+
+async def test_crashing_container_is_restarted_with_crashloop_backoff(store: Store, start_agent: StartAgent,
+                                                                     node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime, backoff_initial=1.0)
+    await store.create(PODS, sim_pod("crash", node_name, env={"SIM_EXIT_AFTER": "0.05", "SIM_EXIT_CODE": "2"}))
+
+    async def restarted(count: int) -> Pod | None:
+        pod = await store.get(PODS, "crash", "default")
+        statuses = pod.status.container_statuses if pod.status else None
+        return pod if statuses and statuses[0].restart_count >= count else None
+
+    await wait_for(lambda: restarted(2), 10, message="two restarts")
+
+    async def in_backoff() -> Pod | None:
+        pod = await store.get(PODS, "crash", "default")
+        cs = pod.status.container_statuses[0]
+        return pod if cs.state.waiting and cs.state.waiting.reason == "CrashLoopBackOff" else None
+
+    pod = await wait_for(in_backoff, 10, message="CrashLoopBackOff")
+    cs = pod.status.container_statuses[0]
+    assert cs.last_state.terminated.exit_code == 2 and cs.last_state.terminated.reason == "Error"
+    assert pod.phase == "Running"  # restartPolicy Always: a crash-looping pod stays Running
+    events = await store.list(EVENTS, "default")
+    assert "BackOff" in {e.reason for e in events.items}
+
+
+async def test_restart_policies_never_onfailure_always(store: Store, start_agent: StartAgent,
+                                                       node_name: str) -> None:
+    await start_agent(node_name)
+    crash = {"SIM_EXIT_AFTER": "0.05", "SIM_EXIT_CODE": "3"}
+    ok = {"SIM_EXIT_AFTER": "0.05", "SIM_EXIT_CODE": "0"}
+    await store.create(PODS, sim_pod("never-fails", node_name, restart_policy="Never", env=crash))
+    await store.create(PODS, sim_pod("never-ok", node_name, restart_policy="Never", env=ok))
+    await store.create(PODS, sim_pod("onfailure-ok", node_name, restart_policy="OnFailure", env=ok))
+    await store.create(PODS, sim_pod("onfailure-fails", node_name, restart_policy="OnFailure", env=crash))
+    await store.create(PODS, sim_pod("always-ok", node_name, restart_policy="Always", env=ok))
+    failed = await wait_phase(store, "never-fails", "Failed")
+    assert failed.status.container_statuses[0].state.terminated.exit_code == 3
+    assert failed.status.container_statuses[0].restart_count == 0
+    await wait_phase(store, "never-ok", "Succeeded")
+    succeeded = await wait_phase(store, "onfailure-ok", "Succeeded")
+    assert succeeded.status.container_statuses[0].restart_count == 0
+
+    async def restarted(name: str) -> bool:
+        pod = await store.get(PODS, name, "default")
+        return bool(pod.status and pod.status.container_statuses
+                    and pod.status.container_statuses[0].restart_count >= 1)
+
+    await wait_for(lambda: restarted("onfailure-fails"), 10, message="OnFailure restarts a failed container")
+    await wait_for(lambda: restarted("always-ok"), 10, message="Always restarts a succeeded container")
+    assert await phase_of(store, "onfailure-fails") == "Running"
+    assert await phase_of(store, "always-ok") == "Running"
+
+
+async def test_graceful_delete_stops_containers_then_deletes_the_key(store: Store, start_agent: StartAgent,
+                                                                     node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, sim_pod("gone", node_name))
+    await wait_phase(store, "gone", "Running")
+    _, deleted_now = await store.delete(PODS, "gone", "default")
+    assert not deleted_now  # a bound pod is only marked
+
+    async def key_gone() -> bool:
+        try:
+            await store.get(PODS, "gone", "default")
+        except Exception as exc:
+            return getattr(exc, "code", None) == 404
+        return False
+
+    await wait_for(key_gone, 10, message="pod key deleted by the agent")
+    assert runtime.containers_info() == []
+
+
+async def test_pod_key_removed_outright_removes_its_containers(store: Store, start_agent: StartAgent,
+                                                               node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, sim_pod("vanish", node_name))
+    await wait_phase(store, "vanish", "Running")
+    await store.delete(PODS, "vanish", "default", grace_period_seconds=0)
+    await wait_for(lambda: runtime.containers_info() == [], 10, message="containers removed")
+
+
+async def test_missing_image_shows_err_image_pull_then_backoff(store: Store, start_agent: StartAgent,
+                                                               node_name: str) -> None:
+    runtime = SimRuntime(node=node_name, missing_images=frozenset({"nosuch/image:1"}))
+    await start_agent(node_name, runtime=runtime, backoff_initial=30.0)
+    await store.create(PODS, sim_pod("noimage", node_name, image="nosuch/image:1"))
+
+    async def waiting_reason() -> str | None:
+        pod = await store.get(PODS, "noimage", "default")
+        statuses = pod.status.container_statuses if pod.status else None
+        waiting = statuses[0].state.waiting if statuses else None
+        return waiting.reason if waiting else None
+
+    # ErrImagePull first; any later sync within the back-off shows ImagePullBackOff.
+    await wait_for(lambda: _reason_in(waiting_reason, "ErrImagePull", "ImagePullBackOff"), 10, message="pull error")
+    await store.guaranteed_update(PODS, "noimage", "default", _touch)
+    await wait_for(lambda: _reason_in(waiting_reason, "ImagePullBackOff"), 10, message="ImagePullBackOff")
+    assert await phase_of(store, "noimage") == "Pending"
+    assert runtime.pulls.count("nosuch/image:1") == 1  # no second pull within the back-off
+
+    async def failed_events() -> set[str]:
+        events = await store.list(EVENTS, "default")
+        return {e.message or "" for e in events.items if e.reason == "Failed"}
+
+    messages = await wait_for(failed_events, 5, message="Failed events")
+    assert "Error: ErrImagePull" in messages
+    assert any("nosuch/image:1" in m for m in messages)
+
+
+def _touch(pod: Pod) -> Pod:
+    pod.metadata.labels = {**(pod.metadata.labels or {}), "touched": "yes"}
+    return pod
+
+
+async def _reason_in(get: Any, *wanted: str) -> bool:
+    return await get() in wanted
