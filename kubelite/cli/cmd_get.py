@@ -91,8 +91,10 @@ def get(
         if watch:
             _watch(s, res, name, ns, query, table, opts)
     if not printed:
-        where = f" in {ns} namespace" if ns and all(res.namespaced for res, _ in requests) else ""
-        typer.echo(f"No resources found{where}.", err=True)
+        if ns and all(res.namespaced for res, _ in requests):
+            typer.echo(f"No resources found in {ns} namespace.", err=True)
+        else:
+            typer.echo("No resources found", err=True)
 
 
 def _print_objects(s: Session, requests: list[tuple[ResourceInfo, str | None]], ns: str | None,

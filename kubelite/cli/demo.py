@@ -4,6 +4,7 @@ to reach it (the host ports the agent reports for the pods)."""
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,26 +17,32 @@ from kubelite.cli.session import Session, load_manifests
 from kubelite.cli.waiting import watch_object
 
 DEMO_IMAGE = "kubelite/demo:latest"
+HOST_PORTS_ANNOTATION = "kubelite.io/host-ports"
 ROLLOUT_TIMEOUT = 90.0
 
 
 def pod_urls(pod: dict[str, Any]) -> list[str]:
-    """``http://HOST:PORT/`` for each container port published on the host.
+    """``http://HOST:PORT/`` for each container port the agent published on the host.
 
-    The host port is the container port's ``hostPort`` (the agent fills it in
-    when the runtime picks one); the host is ``status.hostIP`` (127.0.0.1 when
-    absent: agents publish on the loopback interface).
+    The agent records the ports the runtime assigned in the pod annotation
+    ``kubelite.io/host-ports`` (JSON: container, containerPort, hostIP,
+    hostPort); a ``hostPort`` fixed in the spec counts too.
     """
-    host = (pod.get("status") or {}).get("hostIP") or "127.0.0.1"
+    default_host = (pod.get("status") or {}).get("hostIP") or "127.0.0.1"
     urls = []
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(HOST_PORTS_ANNOTATION)
+    try:
+        published = json.loads(raw) if raw else []
+    except ValueError:
+        published = []
+    for entry in published if isinstance(published, list) else []:
+        if isinstance(entry, dict) and entry.get("hostPort") and entry.get("protocol", "TCP") == "TCP":
+            host = entry.get("hostIP") or default_host
+            urls.append(f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{entry['hostPort']}/")
     for container in (pod.get("spec") or {}).get("containers") or []:
         for port in container.get("ports") or []:
             if port.get("hostPort"):
-                urls.append(f"http://{host}:{port['hostPort']}/")
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        for port in status.get("hostPorts") or status.get("ports") or []:
-            if isinstance(port, dict) and port.get("hostPort"):
-                urls.append(f"http://{port.get('hostIP') or host}:{port['hostPort']}/")
+                urls.append(f"http://{port.get('hostIP') or default_host}:{port['hostPort']}/")
     return sorted(set(urls))
 
 

@@ -122,7 +122,7 @@ def as_list(items: list[dict[str, Any]], resource_version: str = "") -> dict[str
 
 
 def to_yaml(obj: Any) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1 << 20)
 
 
 def to_json(obj: Any) -> str:

@@ -110,6 +110,15 @@ def ensure_token(data_dir: Path) -> str:
     return token
 
 
+def ensure_secret_file(path: Path) -> None:
+    """A random token in ``path`` (mode 0600), kept if it exists."""
+    if path.exists() and path.read_text().strip():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(24) + "\n")
+
+
 def etcd_ports(data_dir: Path) -> tuple[int, int]:
     """etcd's ports, kept in the data dir so a restarted cluster finds its member again."""
     path = data_dir / "etcd-ports.json"
@@ -159,11 +168,14 @@ class Cluster:
         ep = ["--etcd-endpoints", self.endpoints]
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, "--id", "controller-manager-1",
                                            "--listen", f"127.0.0.1:{free_port()}"])
+        agent_token = self.data_dir / "agent-token"
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen,
-                                "--token-file", str(self.data_dir / "tokens.csv")])
+                                "--token-file", str(self.data_dir / "tokens.csv"),
+                                "--agent-token-file", str(agent_token)])
+        drain = [] if self.opts.keep else ["--drain-on-exit"]
         for node in self.agents:
             self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep,
-                               "--listen", f"127.0.0.1:{free_port()}"])
+                               "--listen", "127.0.0.1:0", "--agent-token-file", str(agent_token), *drain])
         self._write_state()
         await self._wait_ready()
 
@@ -180,6 +192,7 @@ class Cluster:
         if not _can_bind(host, port):
             raise CliError(f"{self.opts.listen} is already in use (another gateway?): pass --listen HOST:PORT")
         self.token = ensure_token(self.data_dir)
+        ensure_secret_file(self.data_dir / "agent-token")
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token)
         kubeconfig.write(self.kubeconfig_path, doc)
 
@@ -241,7 +254,8 @@ class Cluster:
         problems: list[str] = []
         agents = [p for p in self.processes if p.name in self.agents]
         others = [p for p in self.processes if p.name not in self.agents]
-        await asyncio.gather(*(self._stop_one(p, problems) for p in agents))
+        # Agents drain their containers on exit (unless --keep): give them time.
+        await asyncio.gather(*(self._stop_one(p, problems, grace=30.0) for p in agents))
         if self.runtime == "docker" and not self.opts.keep:
             problems += await asyncio.to_thread(remove_containers, self.agents)
         for proc in reversed(others):
@@ -257,12 +271,12 @@ class Cluster:
             self._lock_file.close()
         return problems
 
-    async def _stop_one(self, proc: ManagedProcess, problems: list[str]) -> None:
+    async def _stop_one(self, proc: ManagedProcess, problems: list[str], grace: float = 10.0) -> None:
         if not proc.running:
             return
         self.say(f"stopping {proc.name} (pid {proc.pid})")
         try:
-            await proc.stop()
+            await proc.stop(grace)
         except Exception as exc:
             problems.append(f"{proc.name}: {exc}")
 
