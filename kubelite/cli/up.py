@@ -150,6 +150,7 @@ class Cluster:
         self.agents: list[str] = [f"node-{i}" for i in range(1, opts.nodes + 1)]
         self.server = f"http://{opts.listen}"
         self.token = ""
+        self.cm_url = ""
         self._lock_file: Any = None
 
     # -- start -------------------------------------------------------------
@@ -166,8 +167,9 @@ class Cluster:
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
         ep = ["--etcd-endpoints", self.endpoints]
+        self.cm_url = f"http://127.0.0.1:{free_port()}"
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, "--id", "controller-manager-1",
-                                           "--listen", f"127.0.0.1:{free_port()}"])
+                                           "--listen", self.cm_url.removeprefix("http://")])
         agent_token = self.data_dir / "agent-token"
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen,
                                 "--token-file", str(self.data_dir / "tokens.csv"),
@@ -218,12 +220,16 @@ class Cluster:
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.opts.ready_timeout
         api = self.client()
-        self.say(f"waiting for the gateway at {self.server} and {len(self.agents)} Ready node(s)...")
+        manager = ApiClient(Connection(server=self.cm_url), timeout=5)
+        self.say(f"waiting for the gateway at {self.server}, the controller-manager and "
+                 f"{len(self.agents)} Ready node(s)...")
         waiting_for = "the gateway to answer /readyz"
         while True:
             self.check_children()
             try:
                 api.get("/readyz")
+                waiting_for = f"the controller-manager to answer {self.cm_url}/healthz"
+                manager.get("/healthz")
                 waiting_for = "nodes to be Ready"
                 nodes = api.get("/api/v1/nodes").get("items") or []
                 ready = {n["metadata"]["name"] for n in nodes if _node_ready(n)}
