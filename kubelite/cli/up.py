@@ -227,11 +227,11 @@ class Cluster:
         while True:
             self.check_children()
             try:
-                api.get("/readyz")
+                await asyncio.to_thread(api.get, "/readyz")
                 waiting_for = f"the controller-manager to answer {self.cm_url}/healthz"
-                manager.get("/healthz")
+                await asyncio.to_thread(manager.get, "/healthz")
                 waiting_for = "nodes to be Ready"
-                nodes = api.get("/api/v1/nodes").get("items") or []
+                nodes = (await asyncio.to_thread(api.get, "/api/v1/nodes")).get("items") or []
                 ready = {n["metadata"]["name"] for n in nodes if _node_ready(n)}
                 missing = [n for n in self.agents if n not in ready]
                 if not missing:
@@ -353,6 +353,9 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         say("stopping...")
     except CliError as exc:
         say(exc.line())
+        code = 1
+    except Exception as exc:  # e.g. etcd would not start: one message, then clean up
+        say(f"error: {exc}")
         code = 1
     finally:
         problems = await cluster.stop()

@@ -3,6 +3,7 @@ the nodes Ready, and SIGTERM stops every process it started."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def test_kl_up_sim_starts_and_sigterm_stops_everything(tmp_path: Path) -> None:
         rows = [line.split() for line in nodes.stdout.splitlines()]
         assert rows[0][:2] == ["NAME", "STATUS"]
         assert sorted((r[0], r[1]) for r in rows[1:]) == [("node-1", "Ready"), ("node-2", "Ready")]
+
+        if shutil.which("kubectl"):  # the banner says kubectl works with that kubeconfig too
+            kubectl = subprocess.run(["kubectl", "--kubeconfig", up.state["kubeconfig"], "get", "nodes"],
+                                     capture_output=True, text=True, timeout=60)
+            assert kubectl.returncode == 0, kubectl.stderr
+            assert "node-1" in kubectl.stdout and "node-2" in kubectl.stdout
 
         assert up.stop() == 0, up.output()
         leftovers = [pid for pid in pids if alive(pid)]

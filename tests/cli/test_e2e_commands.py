@@ -1,0 +1,205 @@
+"""`kl` end to end against a real cluster started by `kl up --runtime sim`
+(embedded etcd, controller-manager, gateway, two sim agents). One cluster for
+the module; each test uses its own deployment names."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from kubelite.cli.main import app
+from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
+from tests.cli.e2e import require_components
+from tests.helpers import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
+    require_components()
+    up = KlUp(tmp_path_factory.mktemp("kl-e2e") / "data", ["--runtime", "sim", "--nodes", "2"])
+    up.start()
+    try:
+        run_sync(up.wait_up())
+        yield up
+        pids = up.pids()
+        assert up.stop() == 0, up.output()
+        assert not [pid for pid in pids if alive(pid)], "kl up left processes behind"
+    finally:
+        up.stop()
+        up.kill_leftovers()
+
+
+def kl(cluster: KlUp, *args: str, ok: bool = True, stdin: str | None = None) -> Any:
+    result = runner.invoke(app, list(args), env=cluster.env, input=stdin)
+    if ok:
+        assert result.exit_code == 0, f"kl {' '.join(args)} → {result.exit_code}\n{result.stdout}{result.stderr}"
+    return result
+
+
+def deployment(name: str, *, replicas: int = 2, version: str = "v1") -> dict[str, Any]:
+    doc = yaml.safe_load((REPO / "examples" / "web.yaml").read_text())
+    doc["metadata"]["name"] = name
+    doc["metadata"]["labels"] = {"app": name}
+    doc["spec"]["replicas"] = replicas
+    doc["spec"]["selector"]["matchLabels"] = {"app": name}
+    doc["spec"]["template"]["metadata"]["labels"] = {"app": name}
+    doc["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "VERSION", "value": version}]
+    return doc
+
+
+def write(tmp_path: Path, doc: dict[str, Any], filename: str = "app.yaml") -> str:
+    path = tmp_path / filename
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def pod_names(cluster: KlUp, app_label: str) -> list[str]:
+    out = kl(cluster, "get", "pods", "-l", f"app={app_label}", "-o", "name").stdout
+    return out.split()
+
+
+def rollout_status(cluster: KlUp, name: str) -> list[str]:
+    """`kl rollout status` as a real process: every line it printed, once it exits 0."""
+    result = subprocess.run(kl_argv("rollout", "status", f"deployment/{name}", "--timeout", "90"),
+                            env={**cluster.env, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()
+
+
+def test_apply_created_unchanged_configured(cluster: KlUp, tmp_path: Path) -> None:
+    path = write(tmp_path, deployment("applied"))
+    assert kl(cluster, "apply", "-f", path).stdout == "deployment.apps/applied created\n"
+    assert kl(cluster, "apply", "-f", path).stdout == "deployment.apps/applied unchanged\n"
+    path = write(tmp_path, deployment("applied", replicas=3))
+    assert kl(cluster, "apply", "-f", path).stdout == "deployment.apps/applied configured\n"
+    assert kl(cluster, "apply", "-f", path).stdout == "deployment.apps/applied unchanged\n"
+    live = json.loads(kl(cluster, "get", "deploy", "applied", "-o", "json").stdout)
+    assert live["spec"]["replicas"] == 3 and live["kind"] == "Deployment"
+    assert "kubectl.kubernetes.io/last-applied-configuration" in live["metadata"]["annotations"]
+    # a directory and stdin work too
+    assert kl(cluster, "apply", "-f", str(tmp_path)).stdout == "deployment.apps/applied unchanged\n"
+    assert kl(cluster, "apply", "-f", "-", stdin=Path(path).read_text()).stdout.endswith("unchanged\n")
+
+
+def test_rollout_status_history_undo(cluster: KlUp, tmp_path: Path) -> None:
+    kl(cluster, "apply", "-f", write(tmp_path, deployment("roll", version="v1")))
+    lines = rollout_status(cluster, "roll")
+    assert lines[-1] == 'deployment "roll" successfully rolled out'
+    assert all(line.startswith(("Waiting for deployment", 'deployment "roll"')) for line in lines)
+
+    kl(cluster, "apply", "-f", write(tmp_path, deployment("roll", version="v2")))
+    assert rollout_status(cluster, "roll")[-1] == 'deployment "roll" successfully rolled out'
+    history = kl(cluster, "rollout", "history", "deployment/roll").stdout.splitlines()
+    assert history[0] == "deployment.apps/roll"
+    assert [line.split()[0] for line in history[2:]] == ["1", "2"]
+
+    assert kl(cluster, "rollout", "undo", "deployment/roll").stdout == "deployment.apps/roll rolled back\n"
+    assert rollout_status(cluster, "roll")[-1] == 'deployment "roll" successfully rolled out'
+    live = json.loads(kl(cluster, "get", "deploy/roll", "-o", "json").stdout)
+    assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "VERSION", "value": "v1"}]
+    assert "pod-template-hash" not in live["spec"]["template"]["metadata"]["labels"]
+    history = kl(cluster, "rollout", "history", "deploy", "roll").stdout.splitlines()
+    assert [line.split()[0] for line in history[2:]] == ["2", "3"]  # revision 1 became 3
+
+    undo = kl(cluster, "rollout", "undo", "deployment/roll", "--to-revision", "9", ok=False)
+    assert undo.exit_code == 1 and undo.stderr == "error: unable to find specified revision 9 in history\n"
+
+
+def test_scale_get_formats_and_watch(cluster: KlUp, tmp_path: Path) -> None:
+    kl(cluster, "apply", "-f", write(tmp_path, deployment("scaled", replicas=1)))
+    watcher = subprocess.Popen(kl_argv("get", "deploy", "scaled", "-w"), env={**cluster.env, "PATH": "/usr/bin:/bin"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()  # type: ignore[union-attr]
+    try:
+        assert kl(cluster, "scale", "deploy/scaled", "--replicas", "3").stdout == "deployment.apps/scaled scaled\n"
+        run_sync(wait_for(lambda: len(pod_names(cluster, "scaled")) == 3, timeout=30, message="3 pods"))
+        seen: list[str] = []
+
+        def watch_saw_three() -> bool:
+            while not lines.empty():
+                seen.append(lines.get())
+            return any(line.split()[1].endswith("/3") for line in seen[1:] if line.split())
+
+        run_sync(wait_for(watch_saw_three, timeout=30, message="kl get -w to show the new replica count"))
+        assert seen[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+
+    names = pod_names(cluster, "scaled")
+    assert all(name.startswith("pod/scaled-") for name in names)
+    wide = kl(cluster, "get", "pods", "-l", "app=scaled", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[:7] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    assert {row.split()[6] for row in wide[1:]} <= {"node-1", "node-2"}
+    every = kl(cluster, "get", "po", "-A", "-l", "app=scaled").stdout.splitlines()
+    assert every[0].split()[0] == "NAMESPACE" and all(r.split()[0] == "default" for r in every[1:])
+    nodes = yaml.safe_load(kl(cluster, "get", "no", "-o", "yaml").stdout)
+    assert nodes["kind"] == "List" and {n["metadata"]["name"] for n in nodes["items"]} == {"node-1", "node-2"}
+    assert kl(cluster, "get", "nodes", "-o", "name").stdout.split() == ["node/node-1", "node/node-2"]
+    rs = kl(cluster, "get", "rs", "-l", "app=scaled").stdout.splitlines()
+    assert rs[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"] and rs[1].split()[1] == "3"
+
+
+def test_describe_events_logs(cluster: KlUp, tmp_path: Path) -> None:
+    kl(cluster, "apply", "-f", write(tmp_path, deployment("described", replicas=1)))
+    rollout_status(cluster, "described")
+    pod = pod_names(cluster, "described")[0].removeprefix("pod/")
+    text = kl(cluster, "describe", "pod", pod).stdout
+    assert f"Name:" in text and pod in text and "Node:" in text
+    assert "Events:" in text and "Scheduled" in text
+    text = kl(cluster, "describe", "deploy/described").stdout
+    assert "Replicas:" in text and "1 desired" in text and "Events:" in text
+    events = kl(cluster, "events").stdout.splitlines()
+    assert events[0].split()[:3] == ["LAST", "SEEN", "TYPE"]
+    assert any(f"pod/{pod}" in line for line in events)
+    logs = kl(cluster, "logs", pod)
+    assert logs.exit_code == 0
+    assert kl(cluster, "logs", "deployment/described", "--tail", "1").exit_code == 0
+
+
+def test_pause_resume_restart_delete(cluster: KlUp, tmp_path: Path) -> None:
+    path = write(tmp_path, deployment("paused", replicas=1))
+    kl(cluster, "apply", "-f", path)
+    assert kl(cluster, "rollout", "pause", "deployment/paused").stdout == "deployment.apps/paused paused\n"
+    again = kl(cluster, "rollout", "pause", "deployment/paused", ok=False)
+    assert again.exit_code == 1 and again.stderr == 'error: deployments.apps "paused" is already paused\n'
+    assert kl(cluster, "rollout", "resume", "deployment/paused").stdout == "deployment.apps/paused resumed\n"
+    assert kl(cluster, "rollout", "restart", "deployment/paused").stdout == "deployment.apps/paused restarted\n"
+    live = json.loads(kl(cluster, "get", "deploy", "paused", "-o", "json").stdout)
+    assert "kubectl.kubernetes.io/restartedAt" in live["spec"]["template"]["metadata"]["annotations"]
+
+    assert kl(cluster, "delete", "-f", path, "--timeout", "60").stdout == 'deployment.apps "paused" deleted\n'
+    gone = kl(cluster, "get", "deploy", "paused", ok=False)
+    assert gone.exit_code == 1
+    assert gone.stderr == 'Error from server (NotFound): deployments.apps "paused" not found\n'
+    run_sync(wait_for(lambda: not pod_names(cluster, "paused"), timeout=30, message="its pods to go"))
+
+
+def test_errors_are_one_line(cluster: KlUp, tmp_path: Path) -> None:
+    missing = kl(cluster, "get", "deploy", "nope", ok=False)
+    assert (missing.exit_code, missing.stderr) == (
+        1, 'Error from server (NotFound): deployments.apps "nope" not found\n')
+    unknown = kl(cluster, "get", "frobs", ok=False)
+    assert (unknown.exit_code, unknown.stderr) == (1, 'error: the server doesn\'t have a resource type "frobs"\n')
+    bad = deployment("bad")
+    bad["spec"]["replicas"] = "many"
+    invalid = kl(cluster, "apply", "-f", write(tmp_path, bad), ok=False)
+    assert invalid.exit_code == 1
+    assert invalid.stderr.startswith("Error from server (") and len(invalid.stderr.splitlines()) == 1
+    assert "replicas" in invalid.stderr
+    version = kl(cluster, "version").stdout.splitlines()
+    assert version[0].startswith("Client Version: v") and version[1].startswith("Server Version: ")
