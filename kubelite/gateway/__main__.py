@@ -1,0 +1,92 @@
+"""``python -m kubelite.gateway``: run one gateway until SIGINT/SIGTERM (``kl gateway`` execs this)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from kubelite.etcd_client import EtcdConfig
+from kubelite.gateway.app import Gateway, GatewayConfig
+from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
+from kubelite.gateway.state import WatchSettings
+from kubelite.logs import setup_logging
+
+log = logging.getLogger("kubelite.gateway")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="kubelite.gateway", description=__doc__)
+    parser.add_argument("--etcd-endpoints", help="comma-separated etcd endpoints (default: KUBELITE_ETCD_ENDPOINTS "
+                                                 "or 127.0.0.1:2379)")
+    parser.add_argument("--etcd-ca", help="CA file for etcd TLS")
+    parser.add_argument("--etcd-cert", help="client certificate for etcd TLS")
+    parser.add_argument("--etcd-key", help="client key for etcd TLS")
+    parser.add_argument("--etcd-user", help="etcd user name")
+    parser.add_argument("--etcd-password-file", help="file holding the etcd user's password")
+    parser.add_argument("--etcd-timeout", type=float, default=5.0, help="deadline of each etcd call (seconds)")
+    parser.add_argument("--listen", default="127.0.0.1:8080", help="host:port to serve on (default 127.0.0.1:8080)")
+    parser.add_argument("--token-file", type=Path, help='bearer tokens: CSV lines token,user,uid,"group1,group2"')
+    parser.add_argument("--readonly-group", default=READONLY_GROUP, help="group whose members may only read")
+    parser.add_argument("--agent-token-file", type=Path, help="token the gateway presents to agents (pods/log)")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
+    parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
+    parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> GatewayConfig:
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--listen must be host:port, not {args.listen!r}")
+    etcd = EtcdConfig.from_options(
+        args.etcd_endpoints, timeout=args.etcd_timeout, ca_file=args.etcd_ca, cert_file=args.etcd_cert,
+        key_file=args.etcd_key, username=args.etcd_user, password_file=args.etcd_password_file,
+    )
+    return GatewayConfig(
+        etcd=etcd, host=host.strip("[]"), port=int(port), token_file=args.token_file,
+        readonly_group=args.readonly_group, agent_token_file=args.agent_token_file, tls_cert=args.tls_cert,
+        tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
+    )
+
+
+async def serve(config: GatewayConfig) -> None:
+    gateway = Gateway(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await gateway.start()
+    print(f"kubelite gateway serving on {gateway.url}", file=sys.stderr, flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("gateway stopping", extra={"event": "stopping"})
+        await gateway.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging("gateway", level=args.log_level)
+    try:
+        config = config_from_args(args)
+        config.check()
+    except (ValueError, TokenFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            asyncio.run(serve(config))
+        except (OSError, TokenFileError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,338 @@
+"""The gateway process: aiohttp app, middlewares (errors, metrics, auth), routes, lifecycle.
+
+``Gateway(config)`` does no I/O; ``await start()`` connects to etcd, ensures
+the system namespaces and listens; ``await stop()`` ends watch streams and
+undoes the rest in reverse order. Stateless: any number may run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.resources import NAMESPACES
+from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd_ops import prefix_end, range_
+from kubelite.gateway import delete, discovery, logs, read, subresources, watchstream, write
+from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator
+from kubelite.gateway.bodies import MAX_BODY_BYTES
+from kubelite.gateway.common import INFO, Target, resolve
+from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
+from kubelite.gateway.openapi import build_docs
+from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
+from kubelite.gateway.respond import error_response, json_response
+from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
+from kubelite.store import Store
+
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+Handler = Callable[[web.Request, Target], Awaitable[web.StreamResponse]]
+
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("get", None): read.get_object,
+    ("get", "status"): read.get_object,
+    ("list", None): read.list_objects,
+    ("watch", None): watchstream.watch_objects,
+    ("create", None): write.create,
+    ("update", None): write.update,
+    ("update", "status"): write.update,
+    ("patch", None): write.patch,
+    ("patch", "status"): write.patch,
+    ("delete", None): delete.delete,
+    ("deletecollection", None): delete.delete_collection,
+    ("get", "scale"): subresources.get_scale,
+    ("update", "scale"): subresources.write_scale,
+    ("patch", "scale"): subresources.write_scale,
+    ("create", "eviction"): subresources.evict,
+    ("get", "log"): logs.pod_log,
+}
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    etcd: EtcdConfig = field(default_factory=EtcdConfig)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_file: Path | None = None
+    readonly_group: str = READONLY_GROUP
+    agent_token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    watch: WatchSettings = field(default_factory=WatchSettings)
+
+    def check(self) -> None:
+        """Refuse an unauthenticated gateway on a non-loopback address."""
+        if self.token_file is None and not is_loopback(self.host):
+            raise ValueError(f"refusing to listen on {self.host} without --token-file: anyone who can reach it "
+                             "could change the cluster; listen on 127.0.0.1 or give a token file")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _request_labels(request: web.Request) -> tuple[str, str]:
+    info = request.get(INFO)
+    if info is not None:
+        return info.verb, info.resource_label
+    path = request.path
+    if path in OPEN_PATHS:
+        return request.method.lower(), "health"
+    for prefix, label in (("/openapi", "openapi"), ("/metrics", "metrics"), ("/api", "discovery"),
+                          ("/version", "discovery")):
+        if path.startswith(prefix):
+            return request.method.lower(), label
+    return request.method.lower(), "other"
+
+
+@web.middleware
+async def errors_and_metrics(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    started = time.perf_counter()
+    info = parse_request_info(request.method, request.path, request.query)
+    if info is not None:
+        request[INFO] = info
+    code = 500
+    try:
+        response = await handler(request)
+        code = response.status
+        return response
+    except errors.ApiError as exc:
+        code = exc.code
+        return error_response(exc)
+    except web.HTTPException as exc:
+        code = exc.status
+        if exc.status == 404:
+            return error_response(errors.ApiError(errors.Status(code=404, reason="NotFound",
+                                                                message=f"the server could not find the requested resource ({request.path})")))
+        if exc.status == 405:
+            return error_response(errors.method_not_allowed(f"method {request.method} is not allowed on {request.path}"))
+        raise
+    except asyncio.CancelledError:
+        code = 499
+        raise
+    except Exception as exc:
+        log.exception("request %s %s failed", request.method, request.path)
+        return error_response(errors.internal(f"internal error: {type(exc).__name__}: {exc}"))
+    finally:
+        verb, resource = _request_labels(request)
+        state_of(request).metrics.observe(verb, resource, code, time.perf_counter() - started)
+
+
+@web.middleware
+async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    authenticator = state_of(request).authenticator
+    if authenticator is None or request.path in OPEN_PATHS:
+        return await handler(request)
+    user = authenticator.authenticate(request.headers.get("Authorization"))
+    info: RequestInfo | None = request.get(INFO)
+    if info is not None:
+        authenticator.authorize(user, verb=info.verb, resource=info.resource, group=info.group,
+                                namespace=info.namespace)
+    elif request.method not in ("GET", "HEAD"):
+        authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="", namespace=None)
+    return await handler(request)
+
+
+async def handle_resource(request: web.Request) -> web.StreamResponse:
+    info = request.get(INFO)
+    if info is None:
+        raise web.HTTPNotFound()
+    target = resolve(request)
+    handler = HANDLERS.get((info.verb, info.subresource))
+    if handler is None:
+        what = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
+        raise errors.method_not_allowed(f"{info.verb} is not supported on {what}")
+    return await handler(request, target)
+
+
+# -- discovery, OpenAPI, health, metrics ---------------------------------------------
+
+def _discovery_response(request: web.Request, document: dict[str, object] | None, *,
+                        core: bool | None = None) -> web.Response:
+    aggregated = discovery.wants_aggregated(request.headers.get("Accept", "")) if core is not None else None
+    if aggregated is not None and core is not None:
+        version = "apidiscovery.k8s.io/v2beta1" if "v2beta1" in aggregated else "apidiscovery.k8s.io/v2"
+        doc = discovery.aggregated_discovery(core=core, api_version=version)
+        response = json_response(doc, content_type=aggregated)
+        response.headers["Etag"] = discovery.etag(doc)
+        return response
+    if document is None:
+        raise web.HTTPNotFound()
+    return json_response(document)
+
+
+async def version(request: web.Request) -> web.Response:
+    return json_response(discovery.version_info())
+
+
+async def core_api(request: web.Request) -> web.Response:
+    return _discovery_response(request, discovery.api_versions(request.host), core=True)
+
+
+async def core_v1(request: web.Request) -> web.Response:
+    return _discovery_response(request, discovery.api_resource_list("", "v1"))
+
+
+async def api_groups(request: web.Request) -> web.Response:
+    return _discovery_response(request, discovery.api_group_list(), core=False)
+
+
+async def api_group(request: web.Request) -> web.Response:
+    return _discovery_response(request, discovery.api_group(request.match_info["group"]))
+
+
+async def group_version(request: web.Request) -> web.Response:
+    return _discovery_response(request, discovery.api_resource_list(request.match_info["group"],
+                                                                     request.match_info["version"]))
+
+
+async def openapi_v3_root(request: web.Request) -> web.Response:
+    return web.Response(body=state_of(request).openapi.root, content_type="application/json")
+
+
+async def openapi_v3_document(request: web.Request) -> web.Response:
+    found = state_of(request).openapi.by_path.get(request.match_info["path"].strip("/"))
+    if found is None:
+        raise web.HTTPNotFound()
+    body, digest = found
+    headers = {"Etag": f'"{digest}"'}
+    if request.query.get("hash") == digest:
+        headers["Cache-Control"] = "public, immutable"
+    return web.Response(body=body, content_type="application/json", headers=headers)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = state_of(request)
+    prefix = NAMESPACES.prefix()
+    try:
+        await range_(state.client, prefix, range_end=prefix_end(prefix), count_only=True, what="readyz")
+    except errors.ApiError as exc:
+        return web.Response(status=500, text=f"[-]etcd failed: {exc}\nreadyz check failed\n")
+    return web.Response(text="ok")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    response = web.Response(body=state_of(request).metrics.render())
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def build_app(state: GatewayState) -> web.Application:
+    app = web.Application(middlewares=[errors_and_metrics, authentication], client_max_size=MAX_BODY_BYTES + 1)
+    app[STATE] = state
+    r = app.router
+    r.add_get("/healthz", healthz)
+    r.add_get("/livez", healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics)
+    r.add_get("/version", version)
+    r.add_get("/openapi/v3", openapi_v3_root)
+    r.add_get("/openapi/v3/{path:.+}", openapi_v3_document)
+    r.add_get("/api", core_api)
+    r.add_get("/api/v1", core_v1)
+    r.add_get("/apis", api_groups)
+    r.add_get("/apis/{group}", api_group)
+    r.add_get("/apis/{group}/{version}", group_version)
+    r.add_route("*", "/api/{tail:.+}", handle_resource)
+    r.add_route("*", "/apis/{tail:.+}", handle_resource)
+
+    async def on_shutdown(app: web.Application) -> None:
+        watchstream.close_all(app[STATE])
+
+    app.on_shutdown.append(on_shutdown)
+    return app
+
+
+class Gateway:
+    """One gateway process's server: start() / stop(), ``url`` once started."""
+
+    def __init__(self, config: GatewayConfig, *, client: EtcdClient | None = None) -> None:
+        config.check()
+        self.config = config
+        self._given_client = client
+        self._client: EtcdClient | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self.state: GatewayState | None = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.config.tls_cert else "http"
+        return f"{scheme}://{self.config.host}:{self.port}"
+
+    async def start(self) -> None:
+        config = self.config
+        authenticator = None
+        if config.token_file is not None:
+            authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
+        agent_token = config.agent_token_file.read_text().strip() if config.agent_token_file else None
+        self._client = self._given_client or await connect(config.etcd)
+        store = Store(self._client)
+        await ensure_system_namespaces(store)
+        self._http = aiohttp.ClientSession()
+        self.state = GatewayState(
+            client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
+            authenticator=authenticator, agent_token=agent_token, watch=config.watch,
+        )
+        self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0)
+        await self._runner.setup()
+        ssl_context = None
+        if config.tls_cert and config.tls_key:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+        site = web.TCPSite(self._runner, config.host, config.port, ssl_context=ssl_context)
+        await site.start()
+        server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else config.port
+        log.info("gateway listening", extra={"event": "listening", "url": self.url})
+
+    async def stop(self) -> None:
+        problems: list[BaseException] = []
+        for step in (self._stop_runner, self._close_http, self._close_client):
+            try:
+                await step()
+            except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
+                log.exception("gateway stop step %s failed", step.__name__)
+                problems.append(exc)
+        if problems:
+            raise RuntimeError(f"gateway stop: {len(problems)} step(s) failed: {problems}")
+
+    async def _stop_runner(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _close_http(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _close_client(self) -> None:
+        if self._client is not None and self._given_client is None:
+            await self._client.close()
+        self._client = None

@@ -1,0 +1,116 @@
+"""Request bodies: size limit first, then decoding, then field checks, then the typed object.
+
+Order matters: a 2 MiB body is refused (413) before it is read or parsed, and
+nothing about a rejected body ever reaches etcd.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.meta import KubeObject
+from kubelite.api.parse import load_documents, parse_object
+from kubelite.api.warnings import unknown_fields
+from kubelite.gateway.schema import unknown_to_kubernetes
+
+# etcd refuses requests over 1.5 MiB; say so before it has to.
+MAX_BODY_BYTES = int(1.5 * 1024 * 1024)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml")
+
+
+async def read_body(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise errors.too_large(f"the request body is {length} bytes; the limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise errors.too_large(f"the request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode(body: bytes, content_type: str) -> Any:
+    """JSON (or YAML when the content type says so) → Python value; 400 when malformed."""
+    if not body.strip():
+        raise errors.bad_request("the request body is empty")
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        raise errors.bad_request(f"the request body is not UTF-8: {exc}") from exc
+    if content_type in YAML_TYPES:
+        docs = load_documents(text)
+        if len(docs) != 1:
+            raise errors.bad_request(f"the request body must hold exactly one object, not {len(docs)}")
+        return docs[0]
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise errors.bad_request(f"couldn't decode the body as JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise errors.bad_request("the JSON body is nested too deeply") from exc
+
+
+@dataclass
+class CheckedObject:
+    obj: KubeObject
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_and_parse(doc: Any, *, kind: str, validation: str) -> CheckedObject:
+    """Prune fields Kubernetes does not have (Strict: 400, Warn: warning), then parse and validate.
+
+    Fields Kubernetes has but kubelite does not act on are kept, with a warning.
+    """
+    if not isinstance(doc, dict):
+        raise errors.bad_request(f"the object must be a JSON object, not {type(doc).__name__}")
+    unknown = unknown_to_kubernetes(doc, kind)
+    warnings: list[str] = []
+    if unknown:
+        if validation == "Strict":
+            listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise errors.bad_request(f'{kind} in version "{doc.get("apiVersion")}" cannot be handled as a '
+                                     f"{kind}: strict decoding error: {listed}")
+        if validation == "Warn":
+            warnings += [f'unknown field "{path}"' for path in unknown]
+        doc = prune(doc, unknown)
+    obj = parse_object(doc)
+    if validation != "Ignore":
+        warnings += [f"{path}: kubelite keeps this field but does not act on it" for path in unknown_fields(obj)]
+    return CheckedObject(obj, warnings)
+
+
+def prune(doc: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+    """A copy of ``doc`` without the fields at ``paths`` (``a.b[0].c``, ``a.m[key].c``)."""
+    pruned = copy.deepcopy(doc)
+    for path in paths:
+        node: Any = pruned
+        steps = _steps(path)
+        for step in steps[:-1]:
+            node = node[step] if isinstance(node, list) else node.get(step)
+            if node is None:
+                break
+        else:
+            if isinstance(node, dict):
+                node.pop(steps[-1], None)
+    return pruned
+
+
+def _steps(path: str) -> list[Any]:
+    steps: list[Any] = []
+    for part in path.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("[") and part.endswith("]"):
+            inner = part[1:-1]
+            steps.append(int(inner) if inner.isdigit() else inner)
+        else:
+            steps.append(part)
+    return steps

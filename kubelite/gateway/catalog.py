@@ -1,0 +1,100 @@
+"""What the gateway serves for each kind: subresources, verbs, field selectors.
+
+One place that discovery, OpenAPI, routing and list filtering read, so they
+never disagree about what exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubelite.api.resources import (
+    DEPLOYMENTS,
+    EVENTS,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    REPLICASETS,
+    Resource,
+)
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+_COMMON_FIELDS = ("metadata.name", "metadata.namespace")
+
+
+@dataclass(frozen=True)
+class Subresource:
+    name: str
+    verbs: tuple[str, ...]
+    group: str | None = None  # response kind's group/version/kind when not the parent's
+    version: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Served:
+    resource: Resource
+    subresources: tuple[Subresource, ...] = ()
+    categories: tuple[str, ...] = ()
+    field_labels: tuple[str, ...] = field(default=())
+
+    @property
+    def selectable_fields(self) -> tuple[str, ...]:
+        return _COMMON_FIELDS + self.field_labels
+
+    def subresource(self, name: str) -> Subresource | None:
+        return next((s for s in self.subresources if s.name == name), None)
+
+
+_STATUS = Subresource("status", ("get", "patch", "update"))
+_SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
+
+SERVED: tuple[Served, ...] = (
+    Served(NAMESPACES, (_STATUS,), field_labels=("status.phase",)),
+    Served(NODES, (_STATUS,), field_labels=("spec.unschedulable",)),
+    Served(
+        PODS,
+        (
+            _STATUS,
+            Subresource("log", ("get",), "", "v1", "Pod"),
+            Subresource("eviction", ("create",), "policy", "v1", "Eviction"),
+        ),
+        categories=("all",),
+        field_labels=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+                      "status.phase", "status.podIP", "status.nominatedNodeName"),
+    ),
+    Served(
+        EVENTS,
+        field_labels=(
+            "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+            "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+            "reason", "reportingComponent", "source", "type",
+        ),
+    ),
+    Served(REPLICASETS, (_STATUS, _SCALE), categories=("all",), field_labels=("status.replicas",)),
+    Served(DEPLOYMENTS, (_STATUS, _SCALE), categories=("all",)),
+    Served(LEASES),
+)
+
+
+def group_versions() -> list[tuple[str, str]]:
+    """('', 'v1'), ('apps', 'v1'), ... in a stable order, core first."""
+    seen: list[tuple[str, str]] = []
+    for served in SERVED:
+        gv = (served.resource.group, served.resource.version)
+        if gv not in seen:
+            seen.append(gv)
+    return seen
+
+
+def served_in(group: str, version: str) -> list[Served]:
+    return [s for s in SERVED if (s.resource.group, s.resource.version) == (group, version)]
+
+
+def lookup(group: str, version: str, plural: str) -> Served | None:
+    return next((s for s in served_in(group, version) if s.resource.plural == plural), None)
+
+
+def for_resource(resource: Resource) -> Served:
+    return next(s for s in SERVED if s.resource is resource)

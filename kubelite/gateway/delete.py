@@ -1,0 +1,94 @@
+"""delete and deletecollection, with kube-apiserver's responses.
+
+An object deleted at once answers with a Status Success (pods: the object);
+one that only got a deletionTimestamp (graceful pod deletion, finalizers)
+answers with the object. Deleting a namespace deletes what is in it first
+(kubelite has no namespace controller); the system namespaces cannot be deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.resources import ALL_RESOURCES, NAMESPACES, PODS, Resource
+from kubelite.bootstrap import SYSTEM_NAMESPACES
+from kubelite.gateway.bodies import read_body
+from kubelite.gateway.common import Target, list_doc
+from kubelite.gateway.options import DeleteOptions, parse_delete_options, parse_list_options
+from kubelite.gateway.read import list_documents
+from kubelite.gateway.respond import json_response, success_status
+from kubelite.gateway.state import state_of
+from kubelite.store import Store
+
+_UNDELETABLE = ("default", "kube-system", "kube-public")
+
+
+async def delete_options(request: web.Request) -> DeleteOptions:
+    body: Any = None
+    raw = await read_body(request)
+    if raw.strip():
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise errors.bad_request(f"couldn't decode DeleteOptions: {exc}") from exc
+    return parse_delete_options(request.query, body)
+
+
+async def delete_one(store: Store, res: Resource, name: str, namespace: str | None,
+                     options: DeleteOptions) -> tuple[Any, bool]:
+    if res is NAMESPACES:
+        if name in _UNDELETABLE:
+            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
+        await store.get(res, name)  # 404 before touching anything
+        if not options.dry_run:
+            await _empty_namespace(store, name)
+    return await store.delete(
+        res, name, namespace, resource_version=options.resource_version, uid=options.uid,
+        grace_period_seconds=options.grace_period_seconds, propagation_policy=options.propagation_policy,
+        dry_run=options.dry_run,
+    )
+
+
+async def _empty_namespace(store: Store, namespace: str) -> None:
+    for res in ALL_RESOURCES:
+        if not res.namespaced:
+            continue
+        for obj in (await store.list(res, namespace)).items:
+            with contextlib.suppress(errors.ApiError):  # gone meanwhile, or already terminating
+                await store.delete(res, obj.name, namespace)
+
+
+async def delete(request: web.Request, target: Target) -> web.StreamResponse:
+    state = state_of(request)
+    res = target.served.resource
+    options = await delete_options(request)
+    obj, deleted_now = await delete_one(state.store, res, target.name, target.namespace, options)
+    if not deleted_now or res is PODS:
+        return json_response(obj.to_dict())
+    return json_response(success_status(name=target.name, kind=res.plural, group=res.group, uid=obj.metadata.uid))
+
+
+async def delete_collection(request: web.Request, target: Target) -> web.StreamResponse:
+    state = state_of(request)
+    res = target.served.resource
+    options = await delete_options(request)
+    list_options = parse_list_options(request.query, target.served)
+    docs, result = await list_documents(request, target, list_options)
+    deleted = []
+    for doc in docs:
+        meta = doc["metadata"]
+        if res is NAMESPACES and meta["name"] in SYSTEM_NAMESPACES:
+            continue
+        try:
+            obj, _ = await delete_one(state.store, res, meta["name"], meta.get("namespace"), options)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                continue
+            raise
+        deleted.append(obj.to_dict())
+    return json_response(list_doc(target.served, deleted, result.resource_version))

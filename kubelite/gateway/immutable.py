@@ -1,0 +1,44 @@
+"""Update rules Kubernetes enforces beyond validation: fields that may not change.
+
+Pure: (kind, stored document, new document) → causes for a 422 Invalid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubelite.api.errors import StatusCause
+
+_POD_MUTABLE = (
+    "spec.containers[*].image,spec.initContainers[*].image,spec.activeDeadlineSeconds,"
+    "spec.tolerations (only additions to existing tolerations),spec.terminationGracePeriodSeconds"
+)
+
+
+def _pod_spec_without_mutable(spec: dict[str, Any]) -> dict[str, Any]:
+    stripped = dict(spec)
+    for field in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+        stripped.pop(field, None)
+    for field in ("containers", "initContainers"):
+        if isinstance(stripped.get(field), list):
+            stripped[field] = [{k: v for k, v in c.items() if k != "image"} if isinstance(c, dict) else c
+                               for c in stripped[field]]
+    return stripped
+
+
+def immutable_field_causes(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[StatusCause]:
+    causes: list[StatusCause] = []
+    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    if kind in ("Deployment", "ReplicaSet") and old_spec.get("selector") != new_spec.get("selector"):
+        causes.append(StatusCause(field="spec.selector", reason="FieldValueInvalid",
+                                  message=f"Invalid value: {new_spec.get('selector')!r}: field is immutable"))
+    if kind == "Pod":
+        if _pod_spec_without_mutable(old_spec) != _pod_spec_without_mutable(new_spec):
+            causes.append(StatusCause(field="spec", reason="FieldValueForbidden",
+                                      message=f"Forbidden: pod updates may not change fields other than {_POD_MUTABLE}"))
+        old_tolerations = old_spec.get("tolerations") or []
+        new_tolerations = new_spec.get("tolerations") or []
+        if any(t not in new_tolerations for t in old_tolerations):
+            causes.append(StatusCause(field="spec.tolerations", reason="FieldValueForbidden",
+                                      message="Forbidden: existing toleration can not be modified except its tolerationSeconds"))
+    return causes

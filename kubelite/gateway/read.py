@@ -1,0 +1,59 @@
+"""get and list: one object or a filtered, paginated list, as JSON or as a Table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.gateway.common import Target, include_object, list_doc, wants_table
+from kubelite.gateway.options import ListOptions, parse_list_options
+from kubelite.gateway.respond import json_response
+from kubelite.gateway.state import state_of
+from kubelite.gateway.tables import build_table
+from kubelite.store import ListResult
+
+
+async def get_object(request: web.Request, target: Target) -> web.StreamResponse:
+    state = state_of(request)
+    res = target.served.resource
+    obj = await state.store.get(res, target.name, target.namespace)
+    doc = obj.to_dict()
+    if wants_table(request):
+        table = build_table(res.kind, [doc], now=state.clock(), resource_version=obj.metadata.resource_version,
+                            include_object=include_object(request))
+        return json_response(table)
+    return json_response(doc)
+
+
+async def list_documents(request: web.Request, target: Target, options: ListOptions) -> tuple[list[dict[str, Any]], ListResult]:
+    """The matching objects as JSON documents, and the list's resourceVersion/continue."""
+    state = state_of(request)
+    docs: dict[int, dict[str, Any]] = {}
+
+    def keep(obj: Any) -> bool:
+        doc = obj.to_dict()
+        if not options.matches(doc):
+            return False
+        docs[id(obj)] = doc
+        return True
+
+    revision = int(options.resource_version) if options.resource_version_match == "Exact" else 0
+    result = await state.store.list(
+        target.served.resource, target.namespace, predicate=keep, limit=options.limit,
+        continue_token=options.continue_token, resource_version=revision,
+    )
+    return [docs[id(obj)] for obj in result.items], result
+
+
+async def list_objects(request: web.Request, target: Target) -> web.StreamResponse:
+    state = state_of(request)
+    options = parse_list_options(request.query, target.served)
+    docs, result = await list_documents(request, target, options)
+    if wants_table(request):
+        table = build_table(
+            target.served.resource.kind, docs, now=state.clock(), resource_version=result.resource_version,
+            continue_token=result.continue_token, include_object=include_object(request),
+        )
+        return json_response(table)
+    return json_response(list_doc(target.served, docs, result.resource_version, result.continue_token))

@@ -1,0 +1,82 @@
+"""What an API request asks for, from its method and path alone (kube's RequestInfo).
+
+``/apis/apps/v1/namespaces/default/deployments/web/scale`` → verb ``get``,
+group ``apps``, version ``v1``, namespace ``default``, resource
+``deployments``, name ``web``, subresource ``scale``. Pure, so the odd paths
+(``/api/v1/namespaces/default`` is a namespace, ``/api/v1/watch/...``) are
+unit-tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_NAMESPACE_SUBRESOURCES = ("status", "finalize")
+_READ_VERBS = frozenset({"get", "list", "watch"})
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    verb: str
+    group: str
+    version: str
+    resource: str
+    namespace: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+
+    @property
+    def is_read_only(self) -> bool:
+        return self.verb in _READ_VERBS
+
+    @property
+    def resource_label(self) -> str:
+        """For metrics: ``pods`` or ``pods/log``."""
+        return f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+
+
+def is_truthy(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo | None:
+    """None when the path is not a resource path (discovery, health, unknown prefixes)."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    watch_path = bool(rest) and rest[0] == "watch"
+    if watch_path:
+        rest = rest[1:]
+    if not rest:
+        return None
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) > 1:
+        namespace = rest[1]
+        # /namespaces/<ns>/<resource>... unless it is the namespace's own subresource
+        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
+        else:
+            namespace = None
+    if len(rest) > 3:
+        return None
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    verb = _verb(method, has_name=name is not None, watch=watch_path or is_truthy(query.get("watch")))
+    return RequestInfo(verb, group, version, resource, namespace, name, subresource)
+
+
+def _verb(method: str, *, has_name: bool, watch: bool) -> str:
+    method = method.upper()
+    if method in ("GET", "HEAD"):
+        if watch:
+            return "watch"
+        return "get" if has_name else "list"
+    if method == "DELETE":
+        return "delete" if has_name else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())

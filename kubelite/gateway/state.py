@@ -1,0 +1,45 @@
+"""What every handler needs, as one typed application state (aiohttp AppKey)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+
+from kubelite.etcd_client import EtcdClient
+from kubelite.gateway.auth import TokenAuthenticator
+from kubelite.gateway.metrics import GatewayMetrics
+from kubelite.gateway.openapi import OpenAPIDocs
+from kubelite.store import Store
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    bookmark_interval: float = 60.0
+    default_timeout: float = 1800.0
+    max_timeout: float = 3600.0
+
+
+@dataclass
+class GatewayState:
+    client: EtcdClient
+    store: Store
+    metrics: GatewayMetrics
+    openapi: OpenAPIDocs
+    http: aiohttp.ClientSession
+    authenticator: TokenAuthenticator | None = None
+    agent_token: str | None = None
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    open_watch_queues: set[asyncio.Queue[object]] = field(default_factory=set)
+
+
+STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)
+
+
+def state_of(request: web.Request) -> GatewayState:
+    return request.app[STATE]

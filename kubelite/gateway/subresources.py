@@ -1,0 +1,101 @@
+"""The scale (autoscaling/v1 Scale) and eviction (policy/v1 Eviction) subresources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.labels import selector_from_label_selector
+from kubelite.api.resources import PODS
+from kubelite.gateway.bodies import decode, read_body
+from kubelite.gateway.common import Target
+from kubelite.gateway.delete import delete_one
+from kubelite.gateway.options import dry_run, parse_delete_options
+from kubelite.gateway.respond import json_response
+from kubelite.gateway.state import state_of
+from kubelite.gateway.write import PATCH_TYPES, apply_patch, content_type
+
+_CONFLICT_RETRIES = 8
+
+
+def scale_of(obj: Any) -> dict[str, Any]:
+    meta = obj.metadata
+    status = getattr(obj, "status", None)
+    selector = selector_from_label_selector(obj.spec.selector) if obj.spec.selector else None
+    doc: dict[str, Any] = {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: v for k, v in {
+            "name": meta.name, "namespace": meta.namespace, "uid": meta.uid,
+            "resourceVersion": meta.resource_version,
+            "creationTimestamp": obj.to_dict()["metadata"].get("creationTimestamp"),
+        }.items() if v is not None},
+        "spec": {"replicas": obj.replicas},
+        "status": {"replicas": (status.replicas if status and status.replicas else 0)},
+    }
+    if selector is not None and not selector.is_empty():
+        doc["status"]["selector"] = str(selector)
+    return doc
+
+
+def _replicas(scale: Any, kind: str, name: str) -> int:
+    spec = scale.get("spec") if isinstance(scale, dict) else None
+    replicas = spec.get("replicas") if isinstance(spec, dict) else None
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        cause = errors.field_invalid("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")
+        raise errors.invalid("Scale", name, [cause], group="autoscaling")
+    return replicas
+
+
+async def get_scale(request: web.Request, target: Target) -> web.StreamResponse:
+    obj = await state_of(request).store.get(target.served.resource, target.name, target.namespace)
+    return json_response(scale_of(obj))
+
+
+async def write_scale(request: web.Request, target: Target) -> web.StreamResponse:
+    """PUT (a Scale) or PATCH (a patch of the Scale): sets spec.replicas of the parent."""
+    state = state_of(request)
+    res = target.served.resource
+    body_type = content_type(request)
+    if request.method == "PATCH" and body_type not in PATCH_TYPES:
+        raise errors.ApiError(errors.Status(code=415, reason="UnsupportedMediaType",
+                                            message=f"unsupported patch type {body_type!r}"))
+    body = decode(await read_body(request), body_type)
+    for _ in range(_CONFLICT_RETRIES):
+        current = await state.store.get(res, target.name, target.namespace)
+        scale = scale_of(current)
+        wanted = apply_patch(body_type, scale, body) if request.method == "PATCH" else body
+        if not isinstance(wanted, dict):
+            raise errors.bad_request("a Scale must be a JSON object")
+        precondition = (wanted.get("metadata") or {}).get("resourceVersion")
+        user_precondition = request.method == "PUT" and bool(precondition)
+        if precondition and precondition != current.metadata.resource_version:
+            raise errors.conflict(res.plural, target.name, "the object has been modified; please apply your "
+                                  "changes to the latest version and try again", group=res.group)
+        updated = current.deep_copy()
+        updated.spec.replicas = _replicas(wanted, res.kind, target.name)
+        try:
+            result = await state.store.update(res, updated, dry_run=dry_run(request.query))
+        except errors.ApiError as exc:
+            if exc.reason != "Conflict" or user_precondition:
+                raise
+            continue
+        return json_response(scale_of(result))
+    raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
+
+
+async def evict(request: web.Request, target: Target) -> web.StreamResponse:
+    """policy/v1 Eviction: delete the pod with the eviction's delete options (no disruption budgets)."""
+    state = state_of(request)
+    raw = await read_body(request)
+    body = decode(raw, content_type(request)) if raw.strip() else {}
+    if not isinstance(body, dict):
+        raise errors.bad_request("an Eviction must be a JSON object")
+    name = (body.get("metadata") or {}).get("name")
+    if name and name != target.name:
+        raise errors.bad_request(f"name in URL does not match name in Eviction object ({name} != {target.name})")
+    options = parse_delete_options(request.query, body.get("deleteOptions") or {})
+    await delete_one(state.store, PODS, target.name, target.namespace, options)
+    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+                         status=201)

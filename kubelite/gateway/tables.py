@@ -1,0 +1,395 @@
+"""``kubectl get`` tables (meta.k8s.io/v1 Table), computed as kube-apiserver does.
+
+Pure functions of an object's JSON document and "now": the columns and cell
+logic follow Kubernetes' printers (pod STATUS from container states,
+"3 (5m ago)" restarts, node roles from labels, event OBJECT as kind/name,
+ages like "2m5s"). The server always sends the wide columns (priority 1);
+kubectl shows them for ``-o wide``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+Doc = dict[str, Any]
+Cell = str | int
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str = "string"
+    priority: int = 0
+    format: str = ""
+    description: str = ""
+
+    def to_dict(self) -> Doc:
+        return {"name": self.name, "type": self.type, "format": self.format,
+                "description": self.description or self.name, "priority": self.priority}
+
+
+def _name_column() -> Column:
+    return Column("Name", format="name", description="Name must be unique within a namespace.")
+
+
+_AGE = Column("Age", description="CreationTimestamp is when the object was created.")
+
+
+# -- durations and small helpers -------------------------------------------------
+
+def human_duration(seconds: float) -> str:
+    """Kubernetes' duration.HumanDuration: 45s, 2m5s, 15m, 3h20m, 5d3h, 3y."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def since(value: Any, now: datetime) -> str:
+    """translateTimestampSince: '<unknown>' for a missing time."""
+    when = parse_time(value)
+    if when is None:
+        return "<unknown>"
+    return human_duration((now - when).total_seconds())
+
+
+def _get(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _meta(doc: Doc) -> Doc:
+    meta = doc.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _or_none(value: Any) -> str:
+    return str(value) if value not in (None, "") else "<none>"
+
+
+# -- per-kind printers -------------------------------------------------------------
+
+POD_COLUMNS = (
+    _name_column(), Column("Ready", description="The aggregate readiness state of this pod for accepting traffic."),
+    Column("Status", description="The aggregate status of the containers in this pod."),
+    Column("Restarts", description="The number of times the containers in this pod have been restarted and "
+                                   "when the last container in this pod has restarted."),
+    _AGE, Column("IP", priority=1, description="IP address allocated to the pod."),
+    Column("Node", priority=1, description="Name of the node this pod is assigned to."),
+    Column("Nominated Node", priority=1, description="Name of the node nominated for this pod."),
+    Column("Readiness Gates", priority=1, description="Pod readiness gates."),
+)
+
+
+def pod_status_reason(pod: Doc) -> str:
+    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating, ..."""
+    status = pod.get("status") or {}
+    reason = status.get("reason") or status.get("phase") or "Pending"
+    has_running = False
+    for container in reversed(status.get("containerStatuses") or []):
+        state = container.get("state") or {}
+        waiting, terminated = state.get("waiting"), state.get("terminated")
+        if waiting and waiting.get("reason"):
+            reason = waiting["reason"]
+        elif terminated and terminated.get("reason"):
+            reason = terminated["reason"]
+        elif terminated:
+            signal = terminated.get("signal")
+            reason = f"Signal:{signal}" if signal else f"ExitCode:{terminated.get('exitCode', 0)}"
+        elif container.get("ready") and state.get("running") is not None:
+            has_running = True
+    if reason == "Completed" and has_running:
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        reason = "Running" if ready else "NotReady"
+    deleting = _meta(pod).get("deletionTimestamp")
+    if deleting and status.get("reason") == "NodeLost":
+        return "Unknown"
+    if deleting and status.get("phase") not in ("Succeeded", "Failed"):
+        return "Terminating"
+    return str(reason)
+
+
+def pod_restarts(pod: Doc, now: datetime) -> str:
+    restarts, last = 0, None
+    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+        restarts += int(container.get("restartCount") or 0)
+        finished = parse_time(_get(container, "lastState", "terminated", "finishedAt"))
+        if finished and (last is None or finished > last):
+            last = finished
+    if restarts and last is not None:
+        return f"{restarts} ({human_duration((now - last).total_seconds())} ago)"
+    return str(restarts)
+
+
+def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
+    statuses = status.get("containerStatuses") or []
+    ready = sum(1 for c in statuses if c.get("ready") and (c.get("state") or {}).get("running") is not None)
+    pod_ips = status.get("podIPs") or []
+    ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP")
+    gates = spec.get("readinessGates") or []
+    gate_cell = "<none>"
+    if gates:
+        conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+        passed = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
+        gate_cell = f"{passed}/{len(gates)}"
+    return [
+        _meta(pod).get("name", ""), f"{ready}/{len(spec.get('containers') or [])}", pod_status_reason(pod),
+        pod_restarts(pod, now), since(_meta(pod).get("creationTimestamp"), now),
+        _or_none(ip), _or_none(spec.get("nodeName")), _or_none(status.get("nominatedNodeName")), gate_cell,
+    ]
+
+
+def _containers_images(template_spec: Any) -> tuple[str, str]:
+    containers = (template_spec or {}).get("containers") or []
+    return ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers)
+
+
+def selector_string(selector: Any) -> str:
+    """metav1.FormatLabelSelector: 'app=web,tier in (a,b)', '<none>' for an empty one."""
+    if not isinstance(selector, dict):
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts) if parts else "<none>"
+
+
+_WORKLOAD_WIDE = (
+    Column("Containers", priority=1, description="Names of each container in the template."),
+    Column("Images", priority=1, description="Images referenced by each container in the template."),
+    Column("Selector", priority=1, description="Label selector for pods."),
+)
+DEPLOYMENT_COLUMNS = (
+    _name_column(), Column("Ready", description="Number of the pod with ready state"),
+    Column("Up-to-date", type="string", description="Total number of non-terminated pods targeted by this "
+                                                    "deployment that have the desired template spec."),
+    Column("Available", type="string", description="Total number of available pods (ready for at least "
+                                                   "minReadySeconds) targeted by this deployment."),
+    _AGE, *_WORKLOAD_WIDE,
+)
+
+
+def _desired(spec: Doc) -> int:
+    replicas = spec.get("replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+def deployment_row(deploy: Doc, now: datetime) -> list[Cell]:
+    spec, status = deploy.get("spec") or {}, deploy.get("status") or {}
+    containers, images = _containers_images(_get(spec, "template", "spec"))
+    return [
+        _meta(deploy).get("name", ""), f"{int(status.get('readyReplicas') or 0)}/{_desired(spec)}",
+        int(status.get("updatedReplicas") or 0), int(status.get("availableReplicas") or 0),
+        since(_meta(deploy).get("creationTimestamp"), now), containers, images, selector_string(spec.get("selector")),
+    ]
+
+
+REPLICASET_COLUMNS = (
+    _name_column(), Column("Desired", type="integer", description="Number of desired pods."),
+    Column("Current", type="integer", description="Number of actual replicas."),
+    Column("Ready", type="integer", description="The number of ready replicas for this replica set."),
+    _AGE, *_WORKLOAD_WIDE,
+)
+
+
+def replicaset_row(rs: Doc, now: datetime) -> list[Cell]:
+    spec, status = rs.get("spec") or {}, rs.get("status") or {}
+    containers, images = _containers_images(_get(spec, "template", "spec"))
+    return [
+        _meta(rs).get("name", ""), _desired(spec), int(status.get("replicas") or 0),
+        int(status.get("readyReplicas") or 0), since(_meta(rs).get("creationTimestamp"), now),
+        containers, images, selector_string(spec.get("selector")),
+    ]
+
+
+NODE_COLUMNS = (
+    _name_column(), Column("Status", description="The status of the node"),
+    Column("Roles", description="The roles of the node"), _AGE,
+    Column("Version", description="Kubelet Version reported by the node."),
+    Column("Internal-IP", priority=1, description="List of addresses reachable to the node"),
+    Column("External-IP", priority=1, description="List of addresses reachable to the node"),
+    Column("OS-Image", priority=1, description="OS Image reported by the node from /etc/os-release."),
+    Column("Kernel-Version", priority=1, description="Kernel Version reported by the node."),
+    Column("Container-Runtime", priority=1, description="Container Runtime Version reported by the node."),
+)
+_ROLE_PREFIX = "node-role.kubernetes.io/"
+
+
+def node_status(node: Doc) -> str:
+    ready = next((c for c in _get(node, "status", "conditions") or [] if c.get("type") == "Ready"), None)
+    parts = ["Unknown" if ready is None else ("Ready" if ready.get("status") == "True" else "NotReady")]
+    if _get(node, "spec", "unschedulable"):
+        parts.append("SchedulingDisabled")
+    return ",".join(parts)
+
+
+def node_roles(node: Doc) -> str:
+    labels = _meta(node).get("labels") or {}
+    roles = set()
+    for key, value in labels.items():
+        if key.startswith(_ROLE_PREFIX) and key != _ROLE_PREFIX:
+            roles.add(key.removeprefix(_ROLE_PREFIX))
+        elif key == "kubernetes.io/role" and value:
+            roles.add(value)
+    return ",".join(sorted(roles)) if roles else "<none>"
+
+
+def node_row(node: Doc, now: datetime) -> list[Cell]:
+    addresses = _get(node, "status", "addresses") or []
+
+    def address(kind: str) -> str:
+        return next((a.get("address", "") for a in addresses if a.get("type") == kind), "") or "<none>"
+
+    info = _get(node, "status", "nodeInfo") or {}
+    return [
+        _meta(node).get("name", ""), node_status(node), node_roles(node),
+        since(_meta(node).get("creationTimestamp"), now), info.get("kubeletVersion") or "",
+        address("InternalIP"), address("ExternalIP"), info.get("osImage") or "<unknown>",
+        info.get("kernelVersion") or "<unknown>", info.get("containerRuntimeVersion") or "<unknown>",
+    ]
+
+
+NAMESPACE_COLUMNS = (_name_column(), Column("Status", description="The status of the namespace"), _AGE)
+
+
+def namespace_row(ns: Doc, now: datetime) -> list[Cell]:
+    return [_meta(ns).get("name", ""), _get(ns, "status", "phase") or "Active",
+            since(_meta(ns).get("creationTimestamp"), now)]
+
+
+EVENT_COLUMNS = (
+    Column("Last Seen", description="The time at which the most recent occurrence of this event was recorded."),
+    Column("Type", description="Type of this event (Normal, Warning)."),
+    Column("Reason", description="A short, machine understandable string that gives the reason for the event."),
+    Column("Object", description="The object that this event is about."),
+    Column("Subobject", priority=1, description="The field of the object the event is about."),
+    Column("Source", priority=1, description="The component reporting this event."),
+    Column("Message", description="A human-readable description of the status of this operation."),
+    Column("First Seen", priority=1, description="The time at which the event was first recorded."),
+    Column("Count", priority=1, description="The number of times this event has occurred."),
+    Column("Name", priority=1, format="name", description="Name must be unique within a namespace."),
+)
+
+
+def event_row(event: Doc, now: datetime) -> list[Cell]:
+    first = since(event.get("firstTimestamp"), now) if event.get("firstTimestamp") else since(event.get("eventTime"), now)
+    last = since(event.get("lastTimestamp"), now) if event.get("lastTimestamp") else first
+    count = int(event.get("count") or 0) or 1
+    series = event.get("series")
+    if isinstance(series, dict):
+        last, count = since(series.get("lastObservedTime"), now), int(series.get("count") or count)
+    involved = event.get("involvedObject") or {}
+    kind = str(involved.get("kind") or "").lower()
+    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
+    source = event.get("source") or {}
+    component = source.get("component") or event.get("reportingComponent") or ""
+    instance = source.get("host") or event.get("reportingInstance") or ""
+    return [
+        last, event.get("type") or "", event.get("reason") or "", target, involved.get("fieldPath") or "",
+        f"{component}, {instance}" if instance else component, str(event.get("message") or "").strip(),
+        first, count, _meta(event).get("name", ""),
+    ]
+
+
+LEASE_COLUMNS = (_name_column(), Column("Holder", description="The holder of the lease."), _AGE)
+
+
+def lease_row(lease: Doc, now: datetime) -> list[Cell]:
+    return [_meta(lease).get("name", ""), _get(lease, "spec", "holderIdentity") or "",
+            since(_meta(lease).get("creationTimestamp"), now)]
+
+
+DEFAULT_COLUMNS = (_name_column(), Column("Created At", type="date", description="When the object was created."))
+
+
+def default_row(doc: Doc, now: datetime) -> list[Cell]:
+    return [_meta(doc).get("name", ""), _meta(doc).get("creationTimestamp") or ""]
+
+
+Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
+PRINTERS: dict[str, Printer] = {
+    "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
+    "ReplicaSet": (REPLICASET_COLUMNS, replicaset_row), "Node": (NODE_COLUMNS, node_row),
+    "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
+    "Lease": (LEASE_COLUMNS, lease_row),
+}
+
+
+def _row_object(doc: Doc, include_object: str) -> Doc | None:
+    if include_object == "None":
+        return None
+    if include_object == "Object":
+        return doc
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": _meta(doc)}
+
+
+def build_table(
+    kind: str, docs: Sequence[Doc], *, now: datetime, resource_version: str | None = None,
+    continue_token: str | None = None, include_object: str = "Metadata", headers: bool = True,
+) -> Doc:
+    """A meta.k8s.io/v1 Table of ``docs``; ``headers=False`` omits the column definitions (watch events)."""
+    columns, row_of = PRINTERS.get(kind, (DEFAULT_COLUMNS, default_row))
+    rows = []
+    for doc in docs:
+        row: Doc = {"cells": row_of(doc, now)}
+        obj = _row_object(doc, include_object)
+        if obj is not None:
+            row["object"] = obj
+        rows.append(row)
+    metadata: Doc = {}
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
+    if continue_token:
+        metadata["continue"] = continue_token
+    return {
+        "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
+        "columnDefinitions": [c.to_dict() for c in columns] if headers else [],
+        "rows": rows,
+    }

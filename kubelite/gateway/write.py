@@ -1,0 +1,233 @@
+"""create, update and patch (merge, JSON, strategic merge, server-side apply).
+
+Every write: body size → decode → field validation → typed parse and
+validation → immutability → one conditional etcd write. A rejected request
+writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.meta import KubeObject
+from kubelite.gateway.bodies import CheckedObject, check_and_parse, decode, read_body
+from kubelite.gateway.common import Target
+from kubelite.gateway.immutable import immutable_field_causes
+from kubelite.gateway.options import dry_run, field_validation
+from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kubelite.gateway.respond import json_response
+from kubelite.gateway.state import state_of
+
+_CONFLICT_RETRIES = 8
+# kube-apiserver resets status on create for these (the controllers and agents own it)
+_STATUS_RESET_ON_CREATE = {"Pod": {"phase": "Pending"}, "ReplicaSet": None, "Deployment": None}
+PATCH_TYPES = (
+    "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+
+
+def content_type(request: web.Request) -> str:
+    return request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+
+
+def _fill_type_and_scope(doc: Any, target: Target) -> dict[str, Any]:
+    """Default apiVersion/kind from the URL (as kube does), and check name/namespace against it."""
+    if not isinstance(doc, dict):
+        raise errors.bad_request(f"the object must be a JSON object, not {type(doc).__name__}")
+    res = target.served.resource
+    doc.setdefault("apiVersion", res.api_version)
+    doc.setdefault("kind", res.kind)
+    if doc["apiVersion"] != res.api_version or doc["kind"] != res.kind:
+        raise errors.bad_request(
+            f'the object is {doc["kind"]} in version "{doc["apiVersion"]}", but this URL serves '
+            f'{res.kind} in version "{res.api_version}"'
+        )
+    metadata = doc.setdefault("metadata", {})
+    if not isinstance(metadata, dict):
+        raise errors.bad_request("metadata must be an object")
+    if res.namespaced:
+        if metadata.get("namespace") in (None, ""):
+            metadata["namespace"] = target.namespace
+        elif metadata["namespace"] != target.namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
+    if target.info.name is not None:
+        if metadata.get("name") in (None, ""):
+            metadata["name"] = target.name
+        elif metadata["name"] != target.name:
+            raise errors.bad_request(f'the name of the object ({metadata["name"]}) does not match the name on '
+                                     f"the URL ({target.name})")
+    return doc
+
+
+async def create(request: web.Request, target: Target) -> web.StreamResponse:
+    state = state_of(request)
+    if target.served.resource.namespaced and not target.namespace:
+        raise errors.method_not_allowed(f"create is not supported on all namespaces; POST to "
+                                        f"/namespaces/<namespace>/{target.served.resource.plural}")
+    validation = field_validation(request.query)
+    doc = _fill_type_and_scope(decode(await read_body(request), content_type(request)), target)
+    checked = check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    created = await _create_checked(request, target, checked)
+    return json_response(created.to_dict(), status=201, warnings=checked.warnings)
+
+
+async def _create_checked(request: web.Request, target: Target, checked: CheckedObject) -> KubeObject:
+    res = target.served.resource
+    obj = checked.obj
+    if res.kind in _STATUS_RESET_ON_CREATE:
+        reset = _STATUS_RESET_ON_CREATE[res.kind]
+        obj = res.model.model_validate({**obj.to_dict(), "status": reset})
+    if res.kind == "Namespace":
+        obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
+    return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
+
+
+async def update(request: web.Request, target: Target) -> web.StreamResponse:
+    validation = field_validation(request.query)
+    doc = _fill_type_and_scope(decode(await read_body(request), content_type(request)), target)
+    wanted_rv = (doc.get("metadata") or {}).get("resourceVersion")
+    checked = check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    updated = await _write(request, target, lambda _current: checked, precondition=wanted_rv or None)
+    return json_response(updated.to_dict(), warnings=checked.warnings)
+
+
+async def _write(
+    request: web.Request, target: Target, build: Callable[[dict[str, Any]], CheckedObject], *,
+    precondition: str | None,
+) -> KubeObject:
+    """Read, build the new object from the stored document, check, write with the read's resourceVersion.
+
+    Without a precondition from the client a conflict with another writer is
+    retried (the change is recomputed on the newer object), as kube does.
+    """
+    state = state_of(request)
+    res = target.served.resource
+    subresource = "status" if target.info.subresource == "status" else None
+    for _ in range(_CONFLICT_RETRIES):
+        current = await state.store.get(res, target.name, target.namespace)
+        current_doc = current.to_dict()
+        if precondition and precondition != current.metadata.resource_version:
+            raise _stale(target, precondition, current.metadata.resource_version)
+        checked = build(current_doc)
+        new = checked.obj
+        if subresource is None:
+            causes = immutable_field_causes(res.kind, current_doc, new.to_dict())
+            if causes:
+                raise errors.invalid(res.kind, target.name, causes, group=res.group)
+        new.metadata.resource_version = current.metadata.resource_version
+        try:
+            return await state.store.update(res, new, subresource=subresource, dry_run=dry_run(request.query))
+        except errors.ApiError as exc:
+            if exc.reason != "Conflict" or precondition:
+                raise
+    raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
+
+
+def _stale(target: Target, wanted: str, stored: str | None) -> errors.ApiError:
+    res = target.served.resource
+    return errors.conflict(
+        res.plural, target.name,
+        "the object has been modified; please apply your changes to the latest version and try again "
+        f"(resourceVersion {wanted} is not the stored {stored})", group=res.group,
+    )
+
+
+def apply_patch(patch_type: str, current: dict[str, Any], patch: Any) -> dict[str, Any]:
+    """The patched document; ApiError 400/422 for a malformed or inapplicable patch."""
+    try:
+        if patch_type == "application/merge-patch+json":
+            result = merge_patch(current, patch)
+        elif patch_type == "application/json-patch+json":
+            result = json_patch(current, patch)
+        else:
+            result = strategic_merge_patch(current, patch)
+    except PatchError as exc:
+        raise exc.to_api_error() from exc
+    if not isinstance(result, dict):
+        raise errors.bad_request("the patched object is not a JSON object")
+    return result
+
+
+async def patch(request: web.Request, target: Target) -> web.StreamResponse:
+    patch_type = content_type(request)
+    if patch_type not in PATCH_TYPES:
+        raise errors.ApiError(errors.Status(
+            code=415, reason="UnsupportedMediaType",
+            message=f"the body of the request was in an unknown format - accepted media types include: "
+                    f"{', '.join(PATCH_TYPES)}",
+        ))
+    validation = field_validation(request.query)
+    body = decode(await read_body(request), patch_type)
+    if patch_type == "application/apply-patch+yaml":
+        return await _server_side_apply(request, target, body, validation)
+    res = target.served.resource
+    patch_rv = _patch_resource_version(body)
+    warnings: list[str] = []
+
+    def build(current_doc: dict[str, Any]) -> CheckedObject:
+        patched = apply_patch(patch_type, current_doc, body)
+        _check_identity(target, current_doc, patched)
+        checked = check_and_parse(patched, kind=res.kind, validation=validation)
+        warnings[:] = checked.warnings
+        return checked
+
+    updated = await _write(request, target, build, precondition=patch_rv)
+    return json_response(updated.to_dict(), warnings=warnings)
+
+
+def _patch_resource_version(body: Any) -> str | None:
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    rv = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
+    return str(rv) if rv else None
+
+
+def _check_identity(target: Target, current: dict[str, Any], patched: dict[str, Any]) -> None:
+    res = target.served.resource
+    old_meta, new_meta = current.get("metadata") or {}, patched.get("metadata") or {}
+    if not isinstance(new_meta, dict):
+        raise errors.bad_request("metadata must be an object")
+    causes = []
+    for field in ("name", "namespace", "uid"):
+        if new_meta.get(field) != old_meta.get(field):
+            causes.append(errors.field_invalid(f"metadata.{field}", f"Invalid value: {new_meta.get(field)!r}: "
+                                               "field is immutable"))
+    if patched.get("apiVersion") != current.get("apiVersion") or patched.get("kind") != current.get("kind"):
+        raise errors.bad_request("a patch may not change apiVersion or kind")
+    if causes:
+        raise errors.invalid(res.kind, target.name, causes, group=res.group)
+
+
+async def _server_side_apply(request: web.Request, target: Target, body: Any, validation: str) -> web.StreamResponse:
+    """A simple server-side apply: create when absent, else merge the applied fields in.
+
+    kubelite keeps no managedFields, so fields dropped from the applied
+    configuration are not removed (use client-side apply for that).
+    """
+    if not request.query.get("fieldManager"):
+        raise errors.bad_request("PATCH with application/apply-patch+yaml requires the fieldManager parameter")
+    doc = _fill_type_and_scope(body, target)
+    res = target.served.resource
+    try:
+        await state_of(request).store.get(res, target.name, target.namespace)
+    except errors.ApiError as exc:
+        if exc.code != 404:
+            raise
+        checked = check_and_parse(doc, kind=res.kind, validation=validation)
+        created = await _create_checked(request, target, checked)
+        return json_response(created.to_dict(), status=201, warnings=checked.warnings)
+    warnings: list[str] = []
+
+    def build(current_doc: dict[str, Any]) -> CheckedObject:
+        merged = apply_patch("application/strategic-merge-patch+json", current_doc, doc)
+        _check_identity(target, current_doc, merged)
+        checked = check_and_parse(merged, kind=res.kind, validation=validation)
+        warnings[:] = checked.warnings
+        return checked
+
+    updated = await _write(request, target, build, precondition=_patch_resource_version(doc))
+    return json_response(updated.to_dict(), warnings=warnings)
