@@ -26,7 +26,6 @@ whereas a test session may start etcd in one loop and use it from others.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import importlib.metadata
 import os
@@ -36,7 +35,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -46,7 +45,6 @@ import aiohttp
 HOST = "127.0.0.1"
 LOG_NAME = "etcd.log"
 DATA_NAME = "data"
-_PR_SET_PDEATHSIG = 1
 _POLL_INTERVAL = 0.02
 
 
@@ -141,26 +139,17 @@ def find_etcdctl_binary() -> Path:
     return _wheel_binary("etcdctl")
 
 
-def _die_with_parent_hook() -> Callable[[], None]:
-    """A ``preexec_fn`` making the child get SIGKILL when this process dies.
+def die_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` wrapped so the child gets SIGKILL when this process dies (no orphans).
 
-    libc is loaded here, before the fork, because loading a library in a
-    forked child of a threaded process can deadlock. If the parent is already
-    gone by the time the child sets the flag, the child kills itself.
-
-    Caveat: the kernel ties the signal to the *thread* that forked, so start
-    etcd from a thread that lives as long as the etcd should (the main thread
-    or the event loop's thread).
+    util-linux ``setpriv --pdeathsig`` sets the flag in the child after exec
+    starts, instead of a Python ``preexec_fn``: forking a process that has
+    gRPC threads and running Python in the child aborts in gRPC's fork
+    handlers. The kernel ties the signal to the thread that forked, so start
+    children from a long-lived thread (the event loop's).
     """
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
 
 
 @dataclass(frozen=True)
@@ -283,13 +272,12 @@ class EmbeddedEtcd:
             log.write(f"--- kubelite: starting {binary} at {time.ctime()}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                [str(binary), *self.command_args()],
+                die_with_parent([str(binary), *self.command_args()]),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=False,
-                preexec_fn=_die_with_parent_hook(),
             )
         healthy = False
         try:
