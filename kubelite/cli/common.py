@@ -51,7 +51,7 @@ def split_kind_name(args: list[str]) -> list[tuple[str, str | None]]:
     if not args:
         raise CliError("you must specify the type of resource")
     if "/" in args[0]:
-        pairs = []
+        pairs: list[tuple[str, str | None]] = []
         for arg in args:
             kind, _, name = arg.partition("/")
             if not kind or not name:

@@ -4,7 +4,6 @@ to reach it (the host ports the agent reports for the pods)."""
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,38 +11,13 @@ from typing import Any
 from kubelite.cli.client import ApiClient
 from kubelite.cli.cmd_write import apply_object
 from kubelite.cli.errors import CliError
+from kubelite.cli.hostports import pod_urls
 from kubelite.cli.rollout import rollout_status
 from kubelite.cli.session import Session, load_manifests
 from kubelite.cli.waiting import watch_object
 
 DEMO_IMAGE = "kubelite/demo:latest"
-HOST_PORTS_ANNOTATION = "kubelite.io/host-ports"
 ROLLOUT_TIMEOUT = 90.0
-
-
-def pod_urls(pod: dict[str, Any]) -> list[str]:
-    """``http://HOST:PORT/`` for each container port the agent published on the host.
-
-    The agent records the ports the runtime assigned in the pod annotation
-    ``kubelite.io/host-ports`` (JSON: container, containerPort, hostIP,
-    hostPort); a ``hostPort`` fixed in the spec counts too.
-    """
-    default_host = (pod.get("status") or {}).get("hostIP") or "127.0.0.1"
-    urls = []
-    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(HOST_PORTS_ANNOTATION)
-    try:
-        published = json.loads(raw) if raw else []
-    except ValueError:
-        published = []
-    for entry in published if isinstance(published, list) else []:
-        if isinstance(entry, dict) and entry.get("hostPort") and entry.get("protocol", "TCP") == "TCP":
-            host = entry.get("hostIP") or default_host
-            urls.append(f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{entry['hostPort']}/")
-    for container in (pod.get("spec") or {}).get("containers") or []:
-        for port in container.get("ports") or []:
-            if port.get("hostPort"):
-                urls.append(f"http://{port.get('hostIP') or default_host}:{port['hostPort']}/")
-    return sorted(set(urls))
 
 
 def image_missing(image: str) -> bool:

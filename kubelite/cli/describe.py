@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kubelite.cli.columns import event_time, node_status_text, pod_status_text
+from kubelite.cli.hostports import published_ports
 from kubelite.cli.output import age, align
 
 Obj = dict[str, Any]
@@ -129,6 +130,10 @@ def describe_pod(pod: Obj, now: datetime) -> list[str]:
     fields = _common(pod) + [("Node", spec.get("nodeName")), ("Start Time", status.get("startTime")),
                              ("Status", pod_status_text(pod)), ("IP", status.get("podIP")),
                              ("Host IP", status.get("hostIP"))]
+    published = [f"{e.get('container')} {e.get('containerPort')}/{e['protocol']} → {e['hostIP']}:{e['hostPort']}"
+                 for e in published_ports(pod)]
+    if published:
+        fields.append(("Published", published))
     lines = _fields(fields) + ["Containers:"]
     lines += _container_lines(spec.get("containers") or [], status.get("containerStatuses") or [], "  ")
     return lines + _conditions(status.get("conditions") or [])
