@@ -1,35 +1,22 @@
 """Child processes of ``kl up``: started with their output in a log file, in a
 session of their own (so the terminal's Ctrl-C reaches only ``kl``, which then
-stops them in order), killed by the kernel if ``kl`` dies, and stopped with
+stops them in order), killed by the kernel if ``kl`` dies (``setpriv
+--pdeathsig``, as for the embedded etcd), and stopped with
 SIGTERM then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> Callable[[], None]:
-    """A preexec_fn: SIGKILL the child when its parent dies (libc loaded before fork)."""
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    parent = os.getpid()
-
-    def hook() -> None:
-        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return hook
+from kubelite.etcd_server import die_with_parent
 
 
 @dataclass
@@ -46,8 +33,8 @@ class ManagedProcess:
             log.write(f"--- kl up: starting {' '.join(self.argv)} at {time.ctime()}\n".encode())
             log.flush()
             self._proc = subprocess.Popen(
-                list(self.argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=self.env, start_new_session=True, preexec_fn=_die_with_parent(),
+                die_with_parent(list(self.argv)), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
             )
 
     @property
