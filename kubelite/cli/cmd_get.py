@@ -16,6 +16,7 @@ from kubelite.cli.session import Session
 
 app = typer.Typer()
 
+ALL_CATEGORY = ("pods", "replicasets", "deployments")  # `kl get all`
 OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="wide, yaml, json or name.")]
 
 
@@ -59,7 +60,8 @@ def get(
     requests: list[tuple[ResourceInfo, str | None]] = []
     for kind, name in split_kind_name(args):
         for one in kind.split(","):
-            requests.append((s.resource(one), name))
+            for each in ALL_CATEGORY if one == "all" else (one,):
+                requests.append((s.resource(each), name))
     ns = None if all_namespaces else s.namespace
     query = {"labelSelector": selector, "fieldSelector": field_selector}
     several = len({res for res, _ in requests}) > 1

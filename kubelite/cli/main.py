@@ -2,14 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 
 from kubelite.cli import cmd_cluster, cmd_get, cmd_misc, cmd_rollout, cmd_write
 from kubelite.cli.session import GlobalOptions
 
-app = typer.Typer(
+GLOBAL_OPTIONS = ("--server", "-s", "--token", "--kubeconfig", "--request-timeout")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move global options typed after the command to the front, as kubectl allows
+    (``kl get pods --server URL`` → ``kl --server URL get pods``). Stops at ``--``."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and rest:
+            if "=" in arg or i + 1 >= len(argv):
+                front.append(arg)
+                i += 1
+            else:
+                front += [arg, argv[i + 1]]
+                i += 2
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class _Kl(typer.Typer):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args and "args" not in kwargs:
+            kwargs["args"] = hoist_global_options(sys.argv[1:])
+        return super().__call__(*args, **kwargs)
+
+
+app = _Kl(
     name="kl",
     help="kubelite's CLI: kubectl-like commands against the gateway, and `kl up` for a local cluster.",
     no_args_is_help=True,

@@ -71,3 +71,24 @@ def test_config_writes_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("KUBECONFIG", str(target))
     result = run("get", "pods")  # goes to the kubeconfig's server
     assert result.exit_code == 1 and "127.0.0.1:9999" in result.output
+
+
+def test_global_options_may_follow_the_command() -> None:
+    from kubelite.cli.main import hoist_global_options
+
+    assert hoist_global_options(["get", "pods", "--server", "http://x:1", "-n", "a"]) == \
+        ["--server", "http://x:1", "get", "pods", "-n", "a"]
+    assert hoist_global_options(["--token", "t", "get", "po", "--kubeconfig=/k"]) == \
+        ["--kubeconfig=/k", "--token", "t", "get", "po"]
+    assert hoist_global_options(["logs", "p", "--", "--server", "x"]) == ["logs", "p", "--", "--server", "x"]
+
+
+def test_server_flag_after_the_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    server = f"http://127.0.0.1:{free_port()}"
+    result = subprocess.run([sys.executable, "-m", "kubelite.cli", "get", "pods", "--server", server],
+                            capture_output=True, text=True, timeout=60,
+                            env={"KUBECONFIG": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1 and server in result.stderr
