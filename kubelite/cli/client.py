@@ -35,6 +35,8 @@ class Connection:
     token: str | None = None
     insecure: bool = False
     namespace: str = "default"
+    ca_file: str | None = None
+    ca_pem: str | None = None  # PEM text (a kubeconfig's certificate-authority-data, decoded)
 
 
 def build_url(server: str, path: str, params: Params | None = None) -> str:
@@ -56,10 +58,11 @@ class ApiClient:
         self.conn = conn
         self.timeout = timeout
         handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-        if conn.insecure:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
+        if conn.insecure or conn.ca_file or conn.ca_pem:
+            ctx = ssl.create_default_context(cafile=conn.ca_file, cadata=conn.ca_pem)
+            if conn.insecure:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
             handlers.append(urllib.request.HTTPSHandler(context=ctx))
         self._opener = urllib.request.build_opener(*handlers)
         self._warned: set[str] = set()

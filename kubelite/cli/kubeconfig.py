@@ -9,6 +9,7 @@ from the kubeconfig too, so a token is never sent to another server).
 
 from __future__ import annotations
 
+import base64
 import copy
 import os
 from collections.abc import Mapping
@@ -58,6 +59,13 @@ def current_settings(doc: Mapping[str, Any]) -> dict[str, Any]:
     if cluster.get("server"):
         settings["server"] = cluster["server"]
         settings["insecure"] = bool(cluster.get("insecure-skip-tls-verify"))
+        if cluster.get("certificate-authority-data"):
+            try:
+                settings["ca_pem"] = base64.b64decode(cluster["certificate-authority-data"]).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise CliError("the kubeconfig's certificate-authority-data is not base64 PEM") from None
+        elif cluster.get("certificate-authority"):
+            settings["ca_file"] = str(Path(cluster["certificate-authority"]).expanduser())
     if user.get("token"):
         settings["token"] = user["token"]
     elif user.get("tokenFile"):
@@ -83,6 +91,8 @@ def resolve_connection(
         server=chosen_server.rstrip("/"),
         token=chosen_token or None,
         insecure=bool(from_file.get("insecure")) if server_from_file else False,
+        ca_file=from_file.get("ca_file") if server_from_file else None,
+        ca_pem=from_file.get("ca_pem") if server_from_file else None,
         namespace=namespace or from_file.get("namespace") or "default",
     )
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import secrets
@@ -171,8 +172,8 @@ class Cluster:
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, "--id", "controller-manager-1",
                                            "--listen", self.cm_url.removeprefix("http://")])
         agent_token = self.data_dir / "agent-token"
-        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen,
-                                "--token-file", str(self.data_dir / "tokens.csv"),
+        auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
+        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen, *auth,
                                 "--agent-token-file", str(agent_token)])
         drain = [] if self.opts.keep else ["--drain-on-exit"]
         for node in self.agents:
@@ -193,9 +194,13 @@ class Cluster:
             raise CliError(f"another `kl up` is using {self.data_dir}: stop it, or pass --data-dir") from None
         if not _can_bind(host, port):
             raise CliError(f"{self.opts.listen} is already in use (another gateway?): pass --listen HOST:PORT")
-        self.token = ensure_token(self.data_dir)
+        # On loopback the gateway needs no token, like a local kube-apiserver's
+        # insecure port: kubectl works even without a kubeconfig (it tries
+        # localhost:8080), and kubectl never sends a bearer token over plain
+        # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
+        self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
         ensure_secret_file(self.data_dir / "agent-token")
-        doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token)
+        doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
 
     @property
@@ -215,7 +220,7 @@ class Cluster:
         (self.data_dir / "up.json").write_text(json.dumps(state, indent=2))
 
     def client(self) -> ApiClient:
-        return ApiClient(Connection(server=self.server, token=self.token), timeout=5)
+        return ApiClient(Connection(server=self.server, token=self.token or None), timeout=5)
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.opts.ready_timeout
@@ -313,6 +318,13 @@ def _node_ready(node: dict[str, Any]) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def _can_bind(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -385,7 +397,8 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
         f"  gateway      {cluster.server}",
         f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
         f"  logs         {cluster.logs}/<controller-manager|gateway|node-N>.log",
-        f"  kubeconfig   {kc}  (token in {cluster.data_dir / 'tokens.csv'})",
+        f"  kubeconfig   {kc}" + (f"  (token in {cluster.data_dir / 'tokens.csv'}; kubectl sends tokens "
+                                   "over HTTPS only)" if cluster.token else "  (no token: loopback only)"),
         "",
         "Use it from another terminal:",
         f"  export KUBECONFIG={kc}",

@@ -66,13 +66,8 @@ class KlUp:
             return ""
 
     @property
-    def token(self) -> str:
-        return (self.data_dir / "tokens.csv").read_text().split(",", 1)[0]
-
-    @property
     def env(self) -> dict[str, str]:
-        return {"KUBELITE_SERVER": self.server, "KUBELITE_TOKEN": self.token,
-                "KUBECONFIG": str(self.data_dir / "no-such-kubeconfig")}
+        return {"KUBELITE_SERVER": self.server, "KUBECONFIG": str(self.data_dir / "no-such-kubeconfig")}
 
     def start(self) -> None:
         with open(self.out_path, "wb") as out:

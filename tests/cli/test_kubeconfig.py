@@ -52,3 +52,16 @@ def test_write_is_private_and_readable_back(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
     assert kubeconfig.current_settings(kubeconfig.load(path))["token"] == "t0k"
     assert kubeconfig.default_path({"KUBECONFIG": f"{path}:/other"}) == path
+
+
+def test_certificate_authority_is_used_for_its_server() -> None:
+    import base64
+
+    pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    doc_ = doc(server="https://127.0.0.1:6443")
+    doc_["clusters"][0]["cluster"]["certificate-authority-data"] = base64.b64encode(pem.encode()).decode()
+    conn = kubeconfig.resolve_connection(server=None, token=None, namespace=None, env={}, kubeconfig=doc_)
+    assert conn.ca_pem == pem and conn.ca_file is None
+    other = kubeconfig.resolve_connection(server="https://elsewhere", token=None, namespace=None, env={},
+                                          kubeconfig=doc_)
+    assert other.ca_pem is None
