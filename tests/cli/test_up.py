@@ -1,11 +1,19 @@
-"""`kl up` end to end (sim runtime): the cluster comes up, `kl get nodes` shows
-the nodes Ready, and SIGTERM stops every process it started."""
+"""`kl up` end to end: with the sim runtime the cluster comes up, `kl get nodes`
+(and kubectl, with the kubeconfig kl up wrote) shows the nodes Ready, and
+SIGTERM stops every process it started; with the docker runtime and --demo the
+demo serves HTTP on the host ports it prints, and no container is left."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
 
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
 from tests.cli.e2e import require_components
@@ -61,3 +69,42 @@ def test_kl_up_refuses_a_busy_gateway_port(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is already in use" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.docker
+def test_kl_up_docker_demo_serves_http_and_leaves_no_container(
+    tmp_path: Path, demo_image: str, docker_client: docker.DockerClient,
+) -> None:
+    require_components()
+    up = KlUp(tmp_path / "kl", ["--runtime", "docker", "--nodes", "1", "--demo"])
+    up.start()
+    try:
+        run_sync(up.wait_up())  # with --demo, "up" is said once the demo has rolled out
+        out = up.output()
+        assert "runtime: docker — as requested (--runtime docker)" in out
+        assert "demo: deployment.apps/web created" in out
+        served = re.findall(r"demo: pod (\S+) → (http://127\.0\.0\.1:\d+/)", out)
+        assert len(served) == 2, out
+        for _pod, url in served:
+            with urllib.request.urlopen(url, timeout=10) as resp:  # the demo serves its hostname
+                assert resp.status == 200 and resp.read().strip()
+        pods = {pod for pod, _ in served}
+        ours = [c.id for c in docker_client.containers.list(all=True, filters={"label": "kubelite.node=node-1"})
+                if c.labels.get("kubelite.pod.name") in pods]
+        assert ours, "the demo's containers should carry the kubelite labels"
+
+        assert up.stop() == 0, up.output()
+        left = [cid for cid in ours if _container_exists(docker_client, cid)]
+        assert not left, f"containers left behind: {left}"
+        assert "no container left" in up.output()
+    finally:
+        up.stop()
+        up.kill_leftovers()
+
+
+def _container_exists(client: docker.DockerClient, container_id: str) -> bool:
+    try:
+        client.containers.get(container_id)
+    except docker.errors.NotFound:
+        return False
+    return True
