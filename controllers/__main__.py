@@ -1,0 +1,99 @@
+"""``python -m controllers``: run the controller manager (what ``kl controller-manager`` execs)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+
+from kubelite.etcd_client import EtcdConfig
+from kubelite.logs import setup_logging
+
+from controllers.context import Settings
+from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
+
+log = logging.getLogger("controllers")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = Settings()
+    p = argparse.ArgumentParser(prog="python -m controllers", description=__doc__)
+    p.add_argument("--etcd-endpoints", default=None,
+                   help="comma-separated host:port list (default $KUBELITE_ETCD_ENDPOINTS or 127.0.0.1:2379)")
+    p.add_argument("--etcd-cafile", default=None)
+    p.add_argument("--etcd-certfile", default=None)
+    p.add_argument("--etcd-keyfile", default=None)
+    p.add_argument("--etcd-user", default=None)
+    p.add_argument("--etcd-password-file", default=None)
+    p.add_argument("--etcd-timeout", type=float, default=5.0, help="seconds per etcd request")
+    p.add_argument("--id", default=None, help="identity in the leader election (default hostname-pid)")
+    p.add_argument("--listen", default="127.0.0.1:10257",
+                   help="host:port for /healthz /readyz /metrics; empty to disable")
+    p.add_argument("--lease-ttl", type=int, default=15, help="leader election lease TTL, seconds")
+    p.add_argument("--toleration-seconds", type=int, default=defaults.toleration_seconds,
+                   help="how long pods without an explicit toleration stay on unreachable/not-ready nodes")
+    p.add_argument("--node-monitor-grace-period", type=float, default=defaults.node_monitor_grace_seconds,
+                   help="seconds after a node lease disappears before the node is marked Unknown")
+    p.add_argument("--controllers", default=",".join(CONTROLLERS),
+                   help=f"comma-separated subset of: {', '.join(CONTROLLERS)}")
+    p.add_argument("--scheduler-workers", type=int, default=defaults.scheduler_workers)
+    p.add_argument("--replicaset-workers", type=int, default=defaults.replicaset_workers)
+    p.add_argument("--deployment-workers", type=int, default=defaults.deployment_workers)
+    p.add_argument("--resync-period", type=float, default=defaults.resync_seconds,
+                   help="informer resync (safety net), seconds")
+    p.add_argument("--log-level", default=os.environ.get("KUBELITE_LOG_LEVEL", "INFO"))
+    return p.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> ManagerConfig:
+    etcd = EtcdConfig.from_options(
+        args.etcd_endpoints, timeout=args.etcd_timeout, ca_file=args.etcd_cafile, cert_file=args.etcd_certfile,
+        key_file=args.etcd_keyfile, username=args.etcd_user, password_file=args.etcd_password_file,
+    )
+    settings = Settings(
+        toleration_seconds=args.toleration_seconds, node_monitor_grace_seconds=args.node_monitor_grace_period,
+        scheduler_workers=args.scheduler_workers, replicaset_workers=args.replicaset_workers,
+        deployment_workers=args.deployment_workers, resync_seconds=args.resync_period,
+    )
+    names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
+    unknown = [n for n in names if n not in CONTROLLERS]
+    if unknown:
+        raise SystemExit(f"unknown controllers: {', '.join(unknown)} (known: {', '.join(CONTROLLERS)})")
+    return ManagerConfig(
+        etcd=etcd, identity=args.id or f"{socket.gethostname()}-{os.getpid()}", listen=args.listen or None,
+        lease_ttl=args.lease_ttl, settings=settings, controllers=names,
+    )
+
+
+async def run(config: ManagerConfig) -> None:
+    manager = ControllerManager(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await manager.start()
+    if manager.server is not None:
+        log.info("listening on %s", manager.server.url)
+    try:
+        await stopping.wait()
+    finally:
+        log.info("shutting down")
+        await manager.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging("controller-manager", level=args.log_level)
+    config = config_from_args(args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

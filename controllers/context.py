@@ -1,0 +1,98 @@
+"""What every controller gets from the manager: the store, the shared informers, settings,
+clocks, metrics and an event recorder per component. Built once per manager; no globals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kubelite.api.meta import KubeObject
+from kubelite.api.resources import DEPLOYMENTS, LEASES, NODES, PODS, REPLICASETS
+from kubelite.events import EventRecorder
+from kubelite.informer import Informer, index_by_controller_uid, index_by_node_name
+from kubelite.store import Store
+
+from controllers.metrics import Metrics
+
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def index_orphans_by_namespace(obj: KubeObject) -> list[str]:
+    """Objects without a controller, by namespace: candidates for adoption."""
+    if obj.metadata.controller_ref() is not None or not obj.metadata.namespace:
+        return []
+    return [obj.metadata.namespace]
+
+
+def index_by_owner_uid(obj: object) -> list[str]:
+    """Every owner, controller or not: the garbage collector's dependents index."""
+    meta = getattr(obj, "metadata", None)
+    return [ref.uid for ref in (getattr(meta, "owner_references", None) or [])]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tunables, all settable from the command line (see ``python -m controllers --help``)."""
+
+    toleration_seconds: int = 30
+    node_monitor_grace_seconds: float = 2.0
+    scheduler_workers: int = 4
+    replicaset_workers: int = 4
+    deployment_workers: int = 2
+    node_workers: int = 2
+    gc_workers: int = 2
+    resync_seconds: float = 300.0
+
+
+@dataclass
+class SharedInformers:
+    """One informer per resource, shared by every controller of the manager."""
+
+    pods: Informer
+    nodes: Informer
+    node_leases: Informer
+    replicasets: Informer
+    deployments: Informer
+
+    @classmethod
+    def create(cls, store: Store, *, resync_seconds: float = 300.0) -> SharedInformers:
+        owned = {"controller": index_by_controller_uid, "owner": index_by_owner_uid, "orphans": index_orphans_by_namespace}
+        return cls(
+            pods=Informer(store, PODS, indexers={"node": index_by_node_name, **owned}, resync_period=resync_seconds),
+            nodes=Informer(store, NODES, resync_period=resync_seconds),
+            node_leases=Informer(store, LEASES, namespace=NODE_LEASE_NAMESPACE, resync_period=resync_seconds),
+            replicasets=Informer(store, REPLICASETS, indexers=owned, resync_period=resync_seconds),
+            deployments=Informer(store, DEPLOYMENTS, resync_period=resync_seconds),
+        )
+
+    def all(self) -> list[Informer]:
+        return [self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods]
+
+    @property
+    def synced(self) -> bool:
+        return all(informer.has_synced for informer in self.all())
+
+
+@dataclass
+class ControllerContext:
+    store: Store
+    informers: SharedInformers
+    settings: Settings = field(default_factory=Settings)
+    metrics: Metrics = field(default_factory=Metrics)
+    clock: Callable[[], datetime] = wall_clock
+    monotonic: Callable[[], float] = time.monotonic
+    identity: str = "controller-manager"
+    recorders: dict[str, EventRecorder] = field(default_factory=dict)
+
+    def recorder(self, component: str) -> EventRecorder:
+        """One recorder per component name (the Event's source), created on first use."""
+        recorder = self.recorders.get(component)
+        if recorder is None:
+            recorder = self.recorders[component] = EventRecorder(self.store, component, host=self.identity)
+        return recorder

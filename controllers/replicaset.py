@@ -1,0 +1,207 @@
+"""The ReplicaSet controller: keeps ``spec.replicas`` live pods matching the selector.
+
+reconcile(rs key): claim pods (adopt matching orphans, release pods whose
+labels no longer match), then — only when its expectations are satisfied,
+i.e. the cache has caught up with this controller's own writes — create or
+delete the difference, and write the status. Decisions come from
+:mod:`controllers.replicaset_plan`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kubelite.api import errors
+from kubelite.api.apps import ReplicaSet
+from kubelite.api.core import Pod
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.resources import PODS, REPLICASETS
+from kubelite.informer import FuncHandler, object_key
+from kubelite.reconcile import Result
+
+from controllers import replicaset_plan as plan
+from controllers.base import Controller
+from controllers.context import ControllerContext
+from controllers.expectations import Expectations
+from controllers.podutil import controller_ref_to, is_active, owner_reference
+
+log = logging.getLogger(__name__)
+
+BURST_REPLICAS = 500  # at most this many creates or deletes per reconcile, as in Kubernetes
+
+
+def pod_from_template(rs: ReplicaSet) -> Pod:
+    template = rs.spec.template
+    meta = template.metadata if template and template.metadata else ObjectMeta()
+    spec = template.spec.model_copy(deep=True) if template and template.spec else None
+    pod = Pod(
+        metadata=ObjectMeta(
+            generate_name=f"{rs.name}-", namespace=rs.namespace,
+            labels=dict(meta.labels) if meta.labels else None,
+            annotations=dict(meta.annotations) if meta.annotations else None,
+            owner_references=[owner_reference(rs)],
+        ),
+    )
+    if spec is not None:
+        spec.node_name = None if not spec.node_name else spec.node_name
+        pod.spec = spec
+    return pod
+
+
+def _owner_key(pod: Pod) -> str | None:
+    ref = controller_ref_to(pod, "ReplicaSet")
+    return f"{pod.namespace}/{ref.name}" if ref is not None else None
+
+
+class ReplicaSetController(Controller):
+    name = "replicaset"
+    component = "replicaset-controller"
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.workers = ctx.settings.replicaset_workers
+        self.expectations = Expectations(clock=ctx.monotonic)
+
+    def register(self) -> None:
+        self.informers.replicasets.add_handler(FuncHandler.enqueue_all(lambda rs: self.enqueue(object_key(rs))))
+        self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
+                                                    delete=self._pod_deleted))
+
+    def initial_keys(self) -> list[str]:
+        return self.informers.replicasets.keys()
+
+    async def prepare(self) -> None:
+        """A new term: count what the previous leader wrote that this cache has not seen yet."""
+        self.expectations.clear()
+        listed = await self.store.list(PODS)
+
+        def owned(pods: list[Pod]) -> list[tuple[str, str, bool]]:
+            return [(owner, object_key(p), is_active(p)) for p in pods if (owner := _owner_key(p))]
+
+        pending = self.expectations.seed_from_diff(owned(listed.items), owned(self.informers.pods.list()))
+        if pending:
+            log.info("replicaset: %d pod writes of the previous term not yet seen; waiting for them", pending)
+
+    # -- handlers ---------------------------------------------------------------
+
+    def _pod_added(self, pod: Pod) -> None:
+        owner = _owner_key(pod)
+        if owner is not None:
+            if is_active(pod):
+                self.expectations.observed_create(owner, object_key(pod))
+            else:
+                self.expectations.observed_delete(owner, object_key(pod))
+            self.enqueue(owner)
+        else:
+            self._enqueue_matching(pod)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        owner, old_owner = _owner_key(new), _owner_key(old)
+        if owner is not None and not is_active(new):
+            self.expectations.observed_delete(owner, object_key(new))
+        if old_owner is not None and old_owner != owner:
+            self.enqueue(old_owner)
+        if owner is not None:
+            self.enqueue(owner)
+        else:
+            self._enqueue_matching(new)
+
+    def _pod_deleted(self, pod: Pod) -> None:
+        owner = _owner_key(pod)
+        if owner is not None:
+            self.expectations.observed_delete(owner, object_key(pod))
+            self.enqueue(owner)
+
+    def _enqueue_matching(self, pod: Pod) -> None:
+        if self.queue is None or pod.metadata.deletion_timestamp is not None:
+            return
+        for rs in self.informers.replicasets.list(pod.namespace):
+            if plan.selector_matches(rs.spec.selector, pod.metadata.labels):
+                self.enqueue(object_key(rs))
+
+    # -- reconcile --------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> Result | None:
+        rs: ReplicaSet | None = self.informers.replicasets.get(key)
+        if rs is None:
+            self.expectations.forget(key)
+            return None
+        pods = self.informers.pods
+        candidates = pods.by_index("controller", rs.metadata.uid or "") + pods.by_index("orphans", rs.namespace or "")
+        claims = plan.claim_pods(rs, candidates)
+        owned = list(claims.owned)
+        for pod in claims.adopt:
+            adopted = await self._set_owner(pod, rs, adopt=True)
+            if adopted is not None:
+                owned.append(adopted)
+        for pod in claims.release:
+            await self._set_owner(pod, rs, adopt=False)
+        active = [p for p in owned if is_active(p)]
+        if rs.metadata.deletion_timestamp is None and self.expectations.satisfied(key):
+            diff = plan.replica_diff(len(active), rs.replicas)
+            if diff > 0:
+                await self._create(rs, key, min(diff, BURST_REPLICAS))
+            elif diff < 0:
+                await self._delete(rs, key, plan.pods_to_delete(active, min(-diff, BURST_REPLICAS)))
+        status, wait = plan.rs_status(rs, owned, self.ctx.clock())
+        if rs.status is None or status.to_dict() != rs.status.to_dict():
+            updated = rs.deep_copy()
+            updated.status = status
+            try:
+                await self.store.update(REPLICASETS, updated, subresource="status", fence=self.fence)
+            except errors.ApiError as exc:
+                if exc.code != 404:
+                    raise
+        return Result(requeue_after=wait) if wait is not None else None
+
+    async def _create(self, rs: ReplicaSet, key: str, count: int) -> None:
+        template = pod_from_template(rs)
+        for batch in plan.slow_start_batches(count):
+            results = await asyncio.gather(*(self._create_one(rs, key, template) for _ in range(batch)),
+                                           return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            for failure in failures:
+                if isinstance(failure, asyncio.CancelledError):
+                    raise failure
+            if failures:
+                self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {failures[0]}")
+                raise failures[0]
+
+    async def _create_one(self, rs: ReplicaSet, key: str, template: Pod) -> None:
+        created = await self.store.create(PODS, template.deep_copy(), fence=self.fence)
+        if int(created.metadata.resource_version or 0) > self.informers.pods.revision:
+            self.expectations.expect_create(key, object_key(created))
+        self.recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {created.name}")
+
+    async def _delete(self, rs: ReplicaSet, key: str, victims: list[Pod]) -> None:
+        results = await asyncio.gather(*(self._delete_one(rs, key, pod) for pod in victims), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _delete_one(self, rs: ReplicaSet, key: str, pod: Pod) -> None:
+        pod_key = object_key(pod)
+        try:
+            await self.store.delete(PODS, pod.name, pod.namespace, uid=pod.metadata.uid, fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code != 404:
+                raise
+        cached = self.informers.pods.get(pod_key)
+        if cached is not None and is_active(cached):
+            self.expectations.expect_delete(key, pod_key)
+        self.recorder.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod.name}")
+
+    async def _set_owner(self, pod: Pod, rs: ReplicaSet, *, adopt: bool) -> Pod | None:
+        """Adopt (add our controller reference) or release (remove it), with the pod's resourceVersion."""
+        changed = pod.deep_copy()
+        refs = [r for r in changed.metadata.owner_references or [] if r.uid != rs.metadata.uid]
+        if adopt:
+            refs.append(owner_reference(rs))
+        changed.metadata.owner_references = refs or None
+        try:
+            return await self.store.update(PODS, changed, fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise

@@ -1,0 +1,259 @@
+"""The scheduler: binds each unbound pod to a node chosen by :mod:`controllers.scheduling`.
+
+Informers: pods (unbound ones are queued; bound ones are accounted to their
+node), nodes, node leases. A decision is taken from the cache plus the pods
+this scheduler has bound but not yet seen bound ("assumed", as in
+Kubernetes), so concurrent workers never double-book a node. The bind is an
+update with the pod's resourceVersion as precondition plus the leader fence:
+a pod is never bound twice. Pods that fit nowhere get PodScheduled=False and
+a FailedScheduling event naming why, and wait in ``unschedulable`` until a
+node, a node lease or a bound pod changes — never on a timer (the informers'
+resync is the only safety net).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kubelite.api import errors
+from kubelite.api.core import Node, Pod, PodCondition, PodStatus
+from kubelite.api.resources import PODS
+from kubelite.informer import FuncHandler, object_key
+from kubelite.reconcile import Result
+from kubelite.store import NotLeader
+
+from controllers.base import Controller
+from controllers.context import ControllerContext
+from controllers.scheduling import NodeInfo, PodCost, schedule
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_NAME = "default-scheduler"
+
+
+def needs_scheduling(pod: Pod) -> bool:
+    scheduler = (pod.spec.model_extra or {}).get("schedulerName") or SCHEDULER_NAME
+    return (not pod.spec.node_name and pod.metadata.deletion_timestamp is None and not pod.is_terminated()
+            and scheduler == SCHEDULER_NAME)
+
+
+def _node_relevant_change(old: Node, new: Node) -> bool:
+    """Anything a predicate or scorer reads (heartbeat timestamps are not)."""
+    def view(node: Node) -> Any:
+        status = node.status
+        return (node.metadata.labels, node.spec.to_dict() if node.spec else None, node.is_ready(),
+                status.allocatable if status else None, status.capacity if status else None)
+    return view(old) != view(new)
+
+
+class Scheduler(Controller):
+    name = "scheduler"
+    component = SCHEDULER_NAME
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.workers = ctx.settings.scheduler_workers
+        self.unschedulable: set[str] = set()
+        self._assumed: dict[str, tuple[str, PodCost]] = {}  # pod key -> (node, cost), until seen bound
+        self._costs: dict[str, PodCost] = {}  # pod uid -> cost
+        self._node_cache: dict[str, NodeInfo] = {}
+        self._dirty: set[str] = set()
+        self._all_dirty = True
+
+    def register(self) -> None:
+        self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
+                                                    delete=self._pod_deleted))
+        self.informers.nodes.add_handler(FuncHandler(add=self._node_added, update=self._node_updated,
+                                                     delete=self._node_deleted))
+        self.informers.node_leases.add_handler(FuncHandler(
+            add=lambda lease: self._node_changed(lease.name), delete=lambda lease: self._node_changed(lease.name)))
+
+    def initial_keys(self) -> list[str]:
+        return [object_key(p) for p in self.informers.pods.list() if needs_scheduling(p)]
+
+    async def release(self) -> None:
+        self.unschedulable.clear()
+        self._assumed.clear()
+        self._all_dirty = True
+
+    # -- handlers: enqueue and keep the node accounting current --------------------
+
+    def _pod_added(self, pod: Pod) -> None:
+        if needs_scheduling(pod):
+            self.enqueue(object_key(pod))
+        elif pod.spec.node_name:
+            self._pod_seen_bound(pod)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        if needs_scheduling(new):
+            self.enqueue(object_key(new))
+            return
+        if new.spec.node_name:
+            self._pod_seen_bound(new)
+            if new.is_terminated() and not old.is_terminated():
+                self._retry_unschedulable()  # its resources are free again
+
+    def _pod_deleted(self, pod: Pod) -> None:
+        key = object_key(pod)
+        self.unschedulable.discard(key)
+        assumed = self._assumed.pop(key, None)
+        self._costs.pop(pod.metadata.uid or "", None)
+        node = pod.spec.node_name or (assumed[0] if assumed else None)
+        if node:
+            self._dirty.add(node)
+            self._retry_unschedulable()
+
+    def _pod_seen_bound(self, pod: Pod) -> None:
+        key = object_key(pod)
+        assumed = self._assumed.pop(key, None)
+        if assumed is not None:
+            self._dirty.add(assumed[0])
+        self._dirty.add(pod.spec.node_name or "")
+        self.unschedulable.discard(key)
+
+    def _node_added(self, node: Node) -> None:
+        self._node_changed(node.name)
+
+    def _node_updated(self, old: Node, new: Node) -> None:
+        if _node_relevant_change(old, new):
+            self._node_changed(new.name)
+
+    def _node_deleted(self, node: Node) -> None:
+        self._node_cache.pop(node.name, None)
+        self._node_changed(node.name)
+
+    def _node_changed(self, name: str) -> None:
+        self._dirty.add(name)
+        self._retry_unschedulable()
+
+    def _retry_unschedulable(self) -> None:
+        """Something that could make a pod fit changed: try every waiting pod again."""
+        if self.queue is None or not self.unschedulable:
+            return
+        for key in list(self.unschedulable):
+            self.queue.add(key)
+
+    # -- node infos -------------------------------------------------------------
+
+    def _cost(self, pod: Pod) -> PodCost:
+        uid = pod.metadata.uid or object_key(pod)
+        cost = self._costs.get(uid)
+        if cost is None:
+            cost = self._costs[uid] = PodCost.of(pod)
+        return cost
+
+    def node_infos(self) -> list[NodeInfo]:
+        """Current NodeInfos, rebuilding only nodes whose pods, lease or object changed."""
+        nodes = {node.name: node for node in self.informers.nodes.list()}
+        if self._all_dirty:
+            self._node_cache.clear()
+            self._all_dirty = False
+        dirty, self._dirty = self._dirty, set()
+        for name in [n for n in self._node_cache if n not in nodes]:
+            del self._node_cache[name]
+        for name, node in nodes.items():
+            cached = self._node_cache.get(name)
+            if cached is not None and name not in dirty and cached.node is node:
+                continue
+            self._node_cache[name] = self._build(node)
+        return [self._node_cache[name] for name in sorted(self._node_cache)]
+
+    def _build(self, node: Node) -> NodeInfo:
+        lease_key = f"kube-node-lease/{node.name}"
+        info = NodeInfo(node, lease_present=self.informers.node_leases.get(lease_key) is not None)
+        for pod in self.informers.pods.by_index("node", node.name):
+            if not pod.is_terminated():
+                info.add(self._cost(pod))
+        for node_name, cost in self._assumed.values():
+            if node_name == node.name:
+                info.add(cost)
+        return info
+
+    def _assume(self, key: str, node: str, cost: PodCost) -> None:
+        self._assumed[key] = (node, cost)
+        info = self._node_cache.get(node)
+        if info is not None:
+            info.add(cost)
+
+    def _forget(self, key: str) -> None:
+        assumed = self._assumed.pop(key, None)
+        if assumed is not None:
+            self._dirty.add(assumed[0])
+
+    # -- reconcile --------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> Result | None:
+        pod = self.informers.pods.get(key)
+        if pod is None or not needs_scheduling(pod) or key in self._assumed:
+            self.unschedulable.discard(key)
+            return None
+        metrics = self.ctx.metrics
+        started = self.ctx.monotonic()
+        decision = schedule(pod, self.node_infos())
+        if decision.node is None:
+            self.unschedulable.add(key)
+            metrics.schedule_attempts.labels("unschedulable").inc()
+            metrics.scheduling_latency.labels("unschedulable").observe(self.ctx.monotonic() - started)
+            await self._report_unschedulable(pod, decision.message)
+            return None
+        self.unschedulable.discard(key)
+        cost = self._cost(pod)
+        self._assume(key, decision.node, cost)  # before any await: other workers see it
+        try:
+            await self._bind(pod, decision.node)
+        except Exception:
+            self._forget(key)
+            metrics.schedule_attempts.labels("error").inc()
+            raise
+        metrics.schedule_attempts.labels("scheduled").inc()
+        metrics.scheduling_latency.labels("scheduled").observe(self.ctx.monotonic() - started)
+        if pod.metadata.creation_timestamp is not None:
+            metrics.e2e_scheduling_latency.observe(
+                max(0.0, (self.ctx.clock() - pod.metadata.creation_timestamp).total_seconds()))
+        self.recorder.record(pod, "Normal", "Scheduled",
+                             f"Successfully assigned {key} to {decision.node}")
+        return None
+
+    async def _bind(self, pod: Pod, node: str) -> None:
+        bound = pod.deep_copy()
+        bound.spec.node_name = node
+        try:
+            await self.store.update(PODS, bound, fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                return  # deleted meanwhile: nothing to bind
+            raise
+        condition = pod.status.condition("PodScheduled") if pod.status else None
+        if condition is not None and condition.status != "True":
+            await self.store.guaranteed_update(PODS, pod.name, pod.namespace, _set_scheduled_true(self.ctx.clock()),
+                                               subresource="status", fence=self.fence)
+
+    async def _report_unschedulable(self, pod: Pod, message: str) -> None:
+        self.recorder.record(pod, "Warning", "FailedScheduling", message)
+        condition = pod.status.condition("PodScheduled") if pod.status else None
+        if condition is not None and condition.status == "False" and condition.message == message:
+            return
+        updated = pod.deep_copy()
+        status = updated.status or PodStatus()
+        status.phase = status.phase or "Pending"
+        others = [c for c in status.conditions or [] if c.type != "PodScheduled"]
+        status.conditions = [*others, PodCondition(type="PodScheduled", status="False", reason="Unschedulable",
+                                                   message=message, last_transition_time=self.ctx.clock())]
+        updated.status = status
+        try:
+            await self.store.update(PODS, updated, subresource="status", fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code not in (404, 409) or isinstance(exc, NotLeader):
+                raise
+            # 409: the pod changed; its update event queues it again. 404: gone.
+
+
+def _set_scheduled_true(now: Any) -> Any:
+    def mutate(pod: Pod) -> Pod | None:
+        status = pod.status or PodStatus()
+        others = [c for c in status.conditions or [] if c.type != "PodScheduled"]
+        status.conditions = [*others, PodCondition(type="PodScheduled", status="True", last_transition_time=now)]
+        pod.status = status
+        return pod
+    return mutate

@@ -1,0 +1,90 @@
+"""Filters: each takes (candidate pod, node info) and returns why the node cannot run the pod, or None.
+
+Cheap checks come first; the first rejection is the node's reason, and the
+reasons are what "0/3 nodes are available: ..." counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kubelite.api.core import Pod, Taint
+
+from controllers.scheduling.nodeinfo import Candidate, NodeInfo
+
+Predicate = Callable[[Candidate, NodeInfo], str | None]
+UNSCHEDULABLE_TAINT = Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule")
+
+
+def node_unschedulable(candidate: Candidate, info: NodeInfo) -> str | None:
+    if not info.node.unschedulable:
+        return None
+    if any(t.tolerates(UNSCHEDULABLE_TAINT) for t in candidate.pod.spec.tolerations or []):
+        return None
+    return "node(s) were unschedulable"
+
+
+def node_selector(candidate: Candidate, info: NodeInfo) -> str | None:
+    labels = info.node.metadata.labels or {}
+    for key, value in (candidate.pod.spec.node_selector or {}).items():
+        if labels.get(key) != value:
+            return "node(s) didn't match Pod's node affinity/selector"
+    return None
+
+
+def untolerated_taint(pod: Pod, taints: list[Taint], effects: tuple[str, ...]) -> Taint | None:
+    tolerations = pod.spec.tolerations or []
+    for taint in taints:
+        if taint.effect in effects and not any(t.tolerates(taint) for t in tolerations):
+            return taint
+    return None
+
+
+def taints_tolerated(candidate: Candidate, info: NodeInfo) -> str | None:
+    taint = untolerated_taint(candidate.pod, info.node.taints, ("NoSchedule", "NoExecute"))
+    if taint is None:
+        return None
+    return f"node(s) had untolerated taint {{{taint.key}: {taint.value or ''}}}"
+
+
+def node_ready(candidate: Candidate, info: NodeInfo) -> str | None:
+    if not info.node.is_ready():
+        return "node(s) were not ready"
+    if not info.lease_present:
+        return "node(s) had no heartbeat lease"
+    return None
+
+
+def host_ports_free(candidate: Candidate, info: NodeInfo) -> str | None:
+    for host_ip, protocol, port in candidate.cost.ports:
+        for used_ip, used_protocol, used_port in info.used_ports:
+            same_port = port == used_port and protocol == used_protocol
+            if same_port and (host_ip == used_ip or "0.0.0.0" in (host_ip, used_ip)):
+                return "node(s) didn't have free ports for the requested pod ports"
+    return None
+
+
+def resources_fit(candidate: Candidate, info: NodeInfo) -> str | None:
+    if info.pod_count + 1 > info.allocatable_pods:
+        return "Too many pods"
+    wanted = candidate.cost.requests
+    if wanted.cpu_millis and info.cpu_requested + wanted.cpu_millis > info.allocatable_cpu:
+        return "Insufficient cpu"
+    if wanted.memory_bytes and info.memory_requested + wanted.memory_bytes > info.allocatable_memory:
+        return "Insufficient memory"
+    return None
+
+
+DEFAULT_PREDICATES: tuple[Predicate, ...] = (
+    node_unschedulable, node_selector, taints_tolerated, node_ready, host_ports_free, resources_fit,
+)
+
+
+def first_rejection(
+    candidate: Candidate, info: NodeInfo, predicates: tuple[Predicate, ...] = DEFAULT_PREDICATES,
+) -> str | None:
+    for predicate in predicates:
+        reason = predicate(candidate, info)
+        if reason is not None:
+            return reason
+    return None

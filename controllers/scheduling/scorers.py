@@ -1,0 +1,48 @@
+"""Scorers: each gives every feasible node 0..100 for a pod; the scheduler adds them with weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from controllers.scheduling.nodeinfo import Candidate, NodeInfo
+from controllers.scheduling.predicates import untolerated_taint
+
+MAX_SCORE = 100
+Scorer = Callable[[Candidate, list[NodeInfo]], list[float]]
+
+
+def _free_share(used: int, capacity: int) -> float:
+    return 0.0 if capacity <= 0 or used > capacity else (capacity - used) * MAX_SCORE / capacity
+
+
+def least_allocated(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
+    """More free cpu and memory (after placing the pod) scores higher; cpu and memory weigh the same."""
+    wanted = candidate.cost.non_zero
+    return [
+        (_free_share(info.cpu_non_zero + wanted.cpu_millis, info.allocatable_cpu)
+         + _free_share(info.memory_non_zero + wanted.memory_bytes, info.allocatable_memory)) / 2
+        for info in nodes
+    ]
+
+
+def owner_spreading(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
+    """Fewer pods of the same controller on a node scores higher (SelectorSpread, by owner)."""
+    owner = candidate.cost.owner_uid
+    if owner is None:
+        return [float(MAX_SCORE)] * len(nodes)
+    counts = [info.owner_counts.get(owner, 0) for info in nodes]
+    most = max(counts, default=0)
+    if most == 0:
+        return [float(MAX_SCORE)] * len(nodes)
+    return [MAX_SCORE * (most - count) / most for count in counts]
+
+
+def prefer_no_schedule(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
+    """A node with an untolerated PreferNoSchedule taint scores lower (TaintToleration)."""
+    return [0.0 if untolerated_taint(candidate.pod, info.node.taints, ("PreferNoSchedule",)) else float(MAX_SCORE)
+            for info in nodes]
+
+
+DEFAULT_SCORERS: tuple[tuple[Scorer, float], ...] = (
+    (least_allocated, 1.0), (owner_spreading, 2.0), (prefer_no_schedule, 1.0),
+)

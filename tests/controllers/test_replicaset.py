@@ -1,0 +1,114 @@
+"""ReplicaSet controller against real etcd: scale, adoption/release, replacement, status, events."""
+
+from __future__ import annotations
+
+from kubelite.api.resources import EVENTS, PODS, REPLICASETS
+from kubelite.store import Store
+
+from tests.controllers.conftest import MakeKubelet, MakeManager
+from tests.controllers.objects import bare_pod, pods, replicaset, running_ready
+from tests.helpers import wait_for
+
+RS_ONLY = ("scheduler", "replicaset")
+
+
+async def count_is(store: Store, app: str, n: int, *, ready: bool = False) -> bool:
+    found = await (running_ready(store, app) if ready else pods(store, app))
+    return len(found) == n
+
+
+async def test_scale_up_and_down_with_status_and_events(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    await make_kubelet("n1")
+    await make_kubelet("n2")
+    await make_manager(controllers=RS_ONLY)
+    await store.create(REPLICASETS, replicaset("web", 5))
+    await wait_for(lambda: count_is(store, "web", 5, ready=True), 15)
+
+    async def status_is(replicas: int, ready: int) -> bool:
+        rs = await store.get(REPLICASETS, "web", "default")
+        s = rs.status
+        return bool(s and s.replicas == replicas and s.ready_replicas == ready and s.available_replicas == ready
+                    and s.fully_labeled_replicas == replicas and s.observed_generation == rs.metadata.generation)
+
+    await wait_for(lambda: status_is(5, 5), 10)
+    for pod in await pods(store, "web"):
+        ref = pod.metadata.controller_ref()
+        assert ref is not None and ref.kind == "ReplicaSet" and ref.name == "web" and ref.block_owner_deletion
+
+    def scale(n: int):  # noqa: ANN202
+        def mutate(rs):  # noqa: ANN001, ANN202
+            rs.spec.replicas = n
+            return rs
+        return mutate
+
+    await store.guaranteed_update(REPLICASETS, "web", "default", scale(2))
+    await wait_for(lambda: count_is(store, "web", 2), 10)
+    await wait_for(lambda: status_is(2, 2), 10)
+    # after the deleted pods are gone (the kubelet finished them), the count stays exact
+    await wait_for(lambda: _all_pods_count(store, 2), 10)
+    events = (await store.list(EVENTS, "default")).items
+    reasons = {e.reason for e in events if e.involved_object.kind == "ReplicaSet"}
+    assert {"SuccessfulCreate", "SuccessfulDelete"} <= reasons
+
+
+async def _all_pods_count(store: Store, n: int) -> bool:
+    return len((await store.list(PODS, "default")).items) == n
+
+
+async def test_replaces_deleted_and_failed_pods(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    kubelet = await make_kubelet("n1")
+    await make_manager(controllers=RS_ONLY)
+    await store.create(REPLICASETS, replicaset("web", 3))
+    await wait_for(lambda: count_is(store, "web", 3, ready=True), 15)
+    first, second = (await pods(store, "web"))[:2]
+    await store.delete(PODS, first.name, "default")
+    await kubelet.fail_pod(second.name)
+    await wait_for(lambda: count_is(store, "web", 3, ready=True), 15)
+    names = {p.name for p in await pods(store, "web")}
+    assert first.name not in names and second.name not in names
+
+
+async def test_adopts_matching_orphans_and_releases_relabelled_pods(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    await make_kubelet("n1")
+    await store.create(PODS, bare_pod("orphan", labels={"app": "web"}))
+    await make_manager(controllers=RS_ONLY)
+    await store.create(REPLICASETS, replicaset("web", 2))
+    await wait_for(lambda: count_is(store, "web", 2), 10)
+
+    async def owned_by_rs() -> bool:
+        pod = await store.get(PODS, "orphan", "default")
+        ref = pod.metadata.controller_ref()
+        return ref is not None and ref.name == "web"
+
+    await wait_for(owned_by_rs, 10)
+    assert len(await pods(store, "web")) == 2  # the orphan counted: only one pod created
+
+    def relabel(pod):  # noqa: ANN001, ANN202
+        pod.metadata.labels = {"app": "other"}
+        return pod
+
+    await store.guaranteed_update(PODS, "orphan", "default", relabel)
+
+    async def released() -> bool:
+        pod = await store.get(PODS, "orphan", "default")
+        return pod.metadata.controller_ref() is None
+
+    await wait_for(released, 10)
+    await wait_for(lambda: count_is(store, "web", 2), 10)
+
+
+async def test_no_overprovisioning_when_scaled_up_many_times(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    """Reconciles triggered by each pod's events must not double-create (expectations)."""
+    await make_kubelet("n1")
+    await make_manager(controllers=RS_ONLY)
+    await store.create(REPLICASETS, replicaset("web", 40))
+    await wait_for(lambda: count_is(store, "web", 40, ready=True), 30)
+    assert len((await store.list(PODS, "default")).items) == 40

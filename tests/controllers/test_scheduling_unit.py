@@ -1,0 +1,108 @@
+"""Pure scheduling decisions: predicates with reasons, scoring, deterministic ties."""
+
+from __future__ import annotations
+
+from kubelite.api.core import (
+    Container, ContainerPort, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, ResourceRequirements,
+    Taint, Toleration,
+)
+from kubelite.api.meta import ObjectMeta, OwnerReference
+
+from controllers.scheduling import NodeInfo, schedule, unschedulable_message
+
+
+def node(name: str, *, cpu: str = "2", memory: str = "4Gi", pods: int = 110, ready: bool = True,
+         taints: list[Taint] | None = None, labels: dict[str, str] | None = None,
+         unschedulable: bool = False) -> Node:
+    alloc = {"cpu": cpu, "memory": memory, "pods": str(pods)}
+    return Node(metadata=ObjectMeta(name=name, labels=labels),
+                spec=NodeSpec(taints=taints, unschedulable=unschedulable or None),
+                status=NodeStatus(allocatable=alloc, conditions=[
+                    NodeCondition(type="Ready", status="True" if ready else "False")]))
+
+
+def pod(name: str = "p", *, cpu: str | None = None, memory: str | None = None, host_port: int | None = None,
+        tolerations: list[Toleration] | None = None, selector: dict[str, str] | None = None,
+        owner: str | None = None) -> Pod:
+    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
+    ports = [ContainerPort(container_port=80, host_port=host_port)] if host_port else None
+    refs = [OwnerReference(api_version="apps/v1", kind="ReplicaSet", name="rs", uid=owner, controller=True)] \
+        if owner else None
+    return Pod(metadata=ObjectMeta(name=name, namespace="default", uid=f"uid-{name}", owner_references=refs),
+               spec=PodSpec(containers=[Container(name="c", ports=ports,
+                                                  resources=ResourceRequirements(requests=requests or None))],
+                            tolerations=tolerations, node_selector=selector))
+
+
+UNREACHABLE = Taint(key="node.kubernetes.io/unreachable", effect="NoExecute")
+
+
+def test_message_counts_reasons_like_kubernetes() -> None:
+    infos = [NodeInfo(node("a", cpu="1")), NodeInfo(node("b", cpu="1")), NodeInfo(node("c", taints=[UNREACHABLE]))]
+    decision = schedule(pod(cpu="2"), infos)
+    assert decision.node is None
+    assert decision.message == ("0/3 nodes are available: 2 Insufficient cpu, "
+                                "1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }.")
+
+
+def test_each_predicate_reason() -> None:
+    cases = [
+        (NodeInfo(node("a", unschedulable=True)), pod(), "node(s) were unschedulable"),
+        (NodeInfo(node("a")), pod(selector={"disk": "ssd"}), "node(s) didn't match Pod's node affinity/selector"),
+        (NodeInfo(node("a", ready=False)), pod(), "node(s) were not ready"),
+        (NodeInfo(node("a"), lease_present=False), pod(), "node(s) had no heartbeat lease"),
+        (NodeInfo(node("a", memory="1Gi")), pod(memory="2Gi"), "Insufficient memory"),
+        (NodeInfo(node("a", pods=0)), pod(), "Too many pods"),
+    ]
+    for info, candidate, reason in cases:
+        decision = schedule(candidate, [info])
+        assert decision.message == f"0/1 nodes are available: 1 {reason}.", reason
+
+
+def test_host_ports_and_bound_pods_are_counted() -> None:
+    busy = NodeInfo(node("a", cpu="1"))
+    busy.add_pod(pod("x", cpu="800m", host_port=8080))
+    assert schedule(pod(host_port=8080), [busy]).message.endswith("didn't have free ports for the requested pod ports.")
+    assert schedule(pod(cpu="300m"), [busy]).message == "0/1 nodes are available: 1 Insufficient cpu."
+    assert schedule(pod(cpu="200m", host_port=9090), [busy]).node == "a"
+
+
+def test_tolerations_let_pods_onto_tainted_nodes() -> None:
+    tainted = NodeInfo(node("t", taints=[Taint(key="k", value="v", effect="NoSchedule")]))
+    assert schedule(pod(), [tainted]).node is None
+    assert schedule(pod(tolerations=[Toleration(key="k", value="v")]), [tainted]).node == "t"
+    assert schedule(pod(tolerations=[Toleration(key="k", operator="Exists")]), [tainted]).node == "t"
+    assert schedule(pod(tolerations=[Toleration(operator="Exists")]), [tainted]).node == "t"
+    assert schedule(pod(tolerations=[Toleration(key="k", value="other")]), [tainted]).node is None
+
+
+def test_prefer_no_schedule_only_scores() -> None:
+    soft = NodeInfo(node("a-soft", taints=[Taint(key="k", effect="PreferNoSchedule")]))
+    plain = NodeInfo(node("b-plain"))
+    assert schedule(pod(), [soft, plain]).node == "b-plain"
+    assert schedule(pod(), [soft]).node == "a-soft"
+
+
+def test_least_allocated_prefers_the_emptier_node() -> None:
+    full = NodeInfo(node("a"))
+    full.add_pod(pod("x", cpu="1500m"))
+    empty = NodeInfo(node("b"))
+    assert schedule(pod(cpu="100m"), [full, empty]).node == "b"
+
+
+def test_spreads_one_owner_and_ties_are_deterministic() -> None:
+    infos = [NodeInfo(node(n)) for n in ("a", "b", "c")]
+    placed = []
+    for i in range(6):
+        candidate = pod(f"p{i}", owner="rs-1")
+        first = schedule(candidate, infos).node
+        assert first == schedule(candidate, infos).node  # same input, same answer
+        placed.append(first)
+        next(info for info in infos if info.name == first).add_pod(candidate)
+    assert sorted(placed) == ["a", "a", "b", "b", "c", "c"]
+
+
+def test_no_nodes() -> None:
+    assert schedule(pod(), []).message == "0/0 nodes are available: no nodes registered."
+    from collections import Counter
+    assert unschedulable_message(2, Counter({"b": 1, "a": 1})) == "0/2 nodes are available: 1 a, 1 b."
