@@ -30,6 +30,26 @@ def _committed(path: str) -> bool:
     return result.returncode == 0
 
 
+def _module_landed(module: str) -> bool:
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        return False
+    if spec is None or spec.origin is None:
+        return False
+    return _committed(str(Path(spec.origin).relative_to(REPO)))
+
+
+def _controllers_missing() -> list[str]:
+    """The controllers the manager runs by default whose modules have not landed."""
+    try:
+        from controllers.manager import CONTROLLERS
+    except ImportError:
+        return ["controllers"]
+    return [f"controllers ({name})" for name, target in CONTROLLERS.items()
+            if not _module_landed(target.partition(":")[0])]
+
+
 def missing_components() -> list[str]:
     missing = []
     for module, path in COMPONENTS.items():
@@ -39,6 +59,8 @@ def missing_components() -> list[str]:
             found = False
         if not found or not _committed(path):
             missing.append(module)
+    if "controllers" not in missing:
+        missing += _controllers_missing()
     return missing
 
 
