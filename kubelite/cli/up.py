@@ -271,7 +271,8 @@ class Cluster:
             problems += await asyncio.to_thread(remove_containers, self.agents)
         for proc in reversed(others):
             await self._stop_one(proc, problems)
-        if self.etcd is not None:
+        if self.etcd is not None and self.etcd.running:
+            self.say(f"stopping etcd (pid {self.etcd.pid})")
             try:
                 await self.etcd.stop()
             except Exception as exc:  # report and go on: the rest must still be released
