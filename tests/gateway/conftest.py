@@ -64,10 +64,11 @@ class Completed:
 class Kubectl:
     """Runs the real kubectl against the gateway without blocking the event loop the gateway runs in."""
 
-    def __init__(self, server: str, home: Path, token: str | None = None) -> None:
+    def __init__(self, server: str, home: Path, token: str | None = None, ca_file: Path | None = None) -> None:
         self.server = server
         self.home = home
         self.token = token
+        self.ca_file = ca_file
         self.kubeconfig = home / "kubeconfig"
         self.kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
 
@@ -77,9 +78,11 @@ class Kubectl:
                 "--request-timeout", "20s"]
         if self.token:
             argv += ["--token", self.token]
+        if self.ca_file:
+            argv += ["--certificate-authority", str(self.ca_file)]
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.home)}
         proc = await asyncio.create_subprocess_exec(
-            *argv, *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            *argv, *args, stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=env,
         )
         try:

@@ -1,0 +1,144 @@
+"""Token authentication, the read-only group, HTTPS, and the pods/log proxy to a (fake) agent."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from kubelite.api.core import Node
+from kubelite.api.resources import NODES, PODS
+from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.gateway import Gateway, GatewayConfig
+from tests.factories import make_pod
+from tests.gateway.conftest import Kubectl, gateway_config
+
+TOKENS = 'admin-token,admin,1,"system:masters"\nviewer-token,viewer,2,kubelite:readonly\n'
+PODS_PATH = "/api/v1/namespaces/default/pods"
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (kubectl sends tokens over HTTPS only)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",  # noqa: S607
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+@pytest.fixture
+async def secured(etcd: EmbeddedEtcd, tmp_path: Path, tls_files: tuple[Path, Path]) -> AsyncIterator[Gateway]:
+    token_file = tmp_path / "tokens.csv"
+    token_file.write_text(TOKENS)
+    agent_token = tmp_path / "agent-token"
+    agent_token.write_text("agent-secret\n")
+    cert, key = tls_files
+    gw = Gateway(gateway_config(etcd, token_file=token_file, agent_token_file=agent_token, tls_cert=cert,
+                                tls_key=key))
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop()
+
+
+async def test_tokens_and_readonly_group(secured: Gateway) -> None:
+    async with aiohttp.ClientSession(base_url=secured.url, connector=aiohttp.TCPConnector(ssl=False)) as http:
+        async with http.get("/healthz") as r:
+            assert r.status == 200
+        async with http.get(PODS_PATH) as r:
+            assert r.status == 401 and (await r.json())["reason"] == "Unauthorized"
+        async with http.get("/version", headers={"Authorization": "Bearer wrong"}) as r:
+            assert r.status == 401
+        viewer = {"Authorization": "Bearer viewer-token"}
+        async with http.get(PODS_PATH, headers=viewer) as r:
+            assert r.status == 200
+        pod = make_pod("web").to_dict()
+        async with http.post(PODS_PATH, json=pod, headers=viewer) as r:
+            status = await r.json()
+        assert r.status == 403 and status["reason"] == "Forbidden" and 'User "viewer"' in status["message"]
+        async with http.post(PODS_PATH, json=pod, headers={"Authorization": "Bearer admin-token"}) as r:
+            assert r.status == 201
+
+
+async def test_kubectl_with_token(secured: Gateway, tmp_path: Path, tls_files: tuple[Path, Path]) -> None:
+    kubectl = Kubectl(secured.url, tmp_path, token="viewer-token", ca_file=tls_files[0])
+    assert "default" in (await kubectl("get", "namespaces")).stdout
+    denied = await kubectl("create", "namespace", "team", check=False)
+    assert denied.returncode == 1 and "Forbidden" in denied.stderr
+    stranger = await Kubectl(secured.url, tmp_path, token="wrong", ca_file=tls_files[0])("get", "pods", check=False)
+    assert stranger.returncode == 1 and "Unauthorized" in stranger.stderr
+
+
+def test_refuses_open_gateway_on_non_loopback_address() -> None:
+    with pytest.raises(ValueError, match="without --token-file"):
+        GatewayConfig(host="0.0.0.0").check()  # noqa: S104 - the address being refused
+    result = subprocess.run([sys.executable, "-m", "kubelite.gateway", "--listen", "0.0.0.0:0"],  # noqa: S603
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "without --token-file" in result.stderr
+
+
+@pytest.fixture
+async def fake_agent() -> AsyncIterator[tuple[str, list[web.Request]]]:
+    """An agent log endpoint: 3 lines, then (with follow) one more line a moment later."""
+    requests: list[web.Request] = []
+
+    async def log(request: web.Request) -> web.StreamResponse:
+        requests.append(request)
+        if request.headers.get("Authorization") != "Bearer agent-secret":
+            return web.json_response({"kind": "Status", "code": 401, "reason": "Unauthorized"}, status=401)
+        if request.match_info["name"] == "missing":
+            return web.Response(status=404, text="no such container")
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for i in range(3):
+            await response.write(f"line {i}\n".encode())
+        if request.query.get("follow") == "true":
+            await asyncio.sleep(0.3)
+            await response.write(b"line 3\n")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/pods/{ns}/{name}/log", log)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", requests
+    finally:
+        await runner.cleanup()
+
+
+async def test_logs_are_proxied_from_the_agent(secured: Gateway, fake_agent: tuple[str, list[web.Request]],
+                                               tmp_path: Path, tls_files: tuple[Path, Path]) -> None:
+    endpoint, requests = fake_agent
+    assert secured.state is not None
+    store = secured.state.store
+    node = Node.model_validate({"metadata": {"name": "node-1", "annotations": {"kubelite.io/agent-endpoint": endpoint}}})
+    await store.create(NODES, node)
+    await store.create(PODS, make_pod("web", node="node-1"))
+    await store.create(PODS, make_pod("missing", node="node-1"))
+    await store.create(PODS, make_pod("pending"))
+    kubectl = Kubectl(secured.url, tmp_path, token="admin-token", ca_file=tls_files[0])
+    assert (await kubectl("logs", "web")).stdout == "line 0\nline 1\nline 2\n"
+    followed = await kubectl("logs", "-f", "--tail=3", "--timestamps", "web")
+    assert followed.stdout.endswith("line 3\n")
+    assert requests[-1].query["container"] == "c" and requests[-1].query["follow"] == "true"
+    assert requests[-1].query["tailLines"] == "3" and requests[-1].query["timestamps"] == "true"
+    missing = await kubectl("logs", "missing", check=False)
+    assert missing.returncode == 1 and "no such container" in missing.stderr
+    pending = await kubectl("logs", "pending", check=False)
+    assert pending.returncode == 1 and "not scheduled" in pending.stderr
+    wrong = await kubectl("logs", "web", "-c", "nope", check=False)
+    assert wrong.returncode == 1 and "container nope is not valid for pod web" in wrong.stderr
