@@ -68,7 +68,7 @@ class SharedInformers:
             nodes=Informer(store, NODES, resync_period=resync_seconds),
             node_leases=Informer(store, LEASES, namespace=NODE_LEASE_NAMESPACE, resync_period=resync_seconds),
             replicasets=Informer(store, REPLICASETS, indexers=owned, resync_period=resync_seconds),
-            deployments=Informer(store, DEPLOYMENTS, resync_period=resync_seconds),
+            deployments=Informer(store, DEPLOYMENTS, indexers=owned, resync_period=resync_seconds),
         )
 
     def all(self) -> list[Informer]:

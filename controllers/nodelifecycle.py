@@ -1,0 +1,173 @@
+"""The node-lifecycle controller: node liveness from the lease keys, taints, evictions.
+
+A node's lease key (kube-node-lease/<node>) disappears when its agent's etcd
+lease expires. After ``node_monitor_grace_seconds`` the Node gets
+Ready=Unknown and the ``node.kubernetes.io/unreachable:NoExecute`` taint; an
+agent that reports Ready=False gets ``node.kubernetes.io/not-ready``. Pods
+that do not tolerate a NoExecute taint are evicted (deleted) when their
+toleration runs out (``toleration_seconds`` for pods without one). A pod
+evicted from an unreachable node can never be confirmed by its agent, so once
+its grace period has passed it is force-deleted (Kubernetes' pod GC does the
+same), and pods of a deleted Node are deleted. The lease coming back clears
+it all. Decisions are in :mod:`controllers.taints`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from kubelite.api import errors
+from kubelite.api.core import Node, NodeCondition, NodeSpec, NodeStatus, Pod
+from kubelite.api.resources import NODES, PODS
+from kubelite.informer import FuncHandler, object_key
+from kubelite.reconcile import Result
+
+from controllers import taints
+from controllers.base import Controller
+from controllers.context import NODE_LEASE_NAMESPACE, ControllerContext
+
+log = logging.getLogger(__name__)
+
+
+class NodeLifecycleController(Controller):
+    name = "nodelifecycle"
+    component = "node-controller"
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.workers = ctx.settings.node_workers
+        self._lease_missing_since: dict[str, float] = {}
+
+    def register(self) -> None:
+        self.informers.nodes.add_handler(FuncHandler.enqueue_all(lambda node: self.enqueue(node.name)))
+        self.informers.node_leases.add_handler(FuncHandler(
+            add=self._lease_added, update=lambda _old, lease: self.enqueue(lease.name), delete=self._lease_deleted))
+        self.informers.pods.add_handler(FuncHandler(add=self._pod_changed, update=lambda _o, p: self._pod_changed(p)))
+
+    def initial_keys(self) -> list[str]:
+        names = set(self.informers.nodes.keys())
+        names |= {p.spec.node_name for p in self.informers.pods.list() if p.spec.node_name}
+        return sorted(names)
+
+    def _lease_added(self, lease: object) -> None:
+        name = getattr(lease, "name", "")
+        self._lease_missing_since.pop(name, None)
+        self.enqueue(name)
+
+    def _lease_deleted(self, lease: object) -> None:
+        name = getattr(lease, "name", "")
+        self._lease_missing_since.setdefault(name, self.ctx.monotonic())
+        self.enqueue(name)
+
+    def _pod_changed(self, pod: Pod) -> None:
+        node_name = pod.spec.node_name
+        if not node_name or self.queue is None:
+            return
+        node = self.informers.nodes.get(node_name)
+        if node is None or any(t.effect == "NoExecute" for t in node.taints):
+            self.enqueue(node_name)
+
+    # -- reconcile ----------------------------------------------------------------
+
+    async def reconcile(self, key: str) -> Result | None:
+        node: Node | None = self.informers.nodes.get(key)
+        pods = [p for p in self.informers.pods.by_index("node", key) if not p.is_terminated()]
+        if node is None:
+            for pod in pods:
+                await self._delete_pod(pod, force=True, reason="NodeDeleted")
+            return None
+        lease_present = self.informers.node_leases.get(f"{NODE_LEASE_NAMESPACE}/{key}") is not None
+        if lease_present:
+            self._lease_missing_since.pop(key, None)
+            missing_for = 0.0
+        else:
+            missing_for = self.ctx.monotonic() - self._lease_missing_since.setdefault(key, self.ctx.monotonic())
+        grace = self.ctx.settings.node_monitor_grace_seconds
+        verdict = taints.judge_node(node, lease_present=lease_present, lease_missing_for=missing_for, grace=grace)
+        waits: list[float] = []
+        if verdict is None:
+            waits.append(grace - missing_for + 0.05)
+        else:
+            node = await self._apply(node, verdict)
+        now: datetime = self.ctx.clock()
+        unreachable = not lease_present and verdict is not None
+        for pod in pods:
+            wait = await self._maybe_evict(pod, node, now, unreachable=unreachable)
+            if wait is not None:
+                waits.append(wait)
+        return Result(requeue_after=max(min(waits), 0.05)) if waits else None
+
+    async def _apply(self, node: Node, verdict: taints.NodeVerdict) -> Node:
+        now = self.ctx.clock()
+        if verdict.ready is not None:
+            node = await self.store.guaranteed_update(NODES, node.name, None, _set_ready(verdict.ready, now),
+                                                      subresource="status", fence=self.fence)
+            if verdict.ready == "Unknown":
+                self.recorder.record(node, "Normal", "NodeNotReady", f"Node {node.name} status is now: NodeNotReady")
+            else:
+                self.recorder.record(node, "Normal", "NodeReady", f"Node {node.name} status is now: NodeReady")
+        new_taints = taints.with_lifecycle_taint(node.taints, verdict.taint, now)
+        if new_taints is not None:
+            def mutate(current: Node) -> Node | None:
+                changed = taints.with_lifecycle_taint(current.taints, verdict.taint, now)
+                if changed is None:
+                    return None
+                current.spec = current.spec or NodeSpec()
+                current.spec.taints = changed or None
+                return current
+            node = await self.store.guaranteed_update(NODES, node.name, None, mutate, fence=self.fence)
+            log.info("node %s: lifecycle taint now %s", node.name, verdict.taint)
+        return node
+
+    async def _maybe_evict(self, pod: Pod, node: Node, now: datetime, *, unreachable: bool) -> float | None:
+        """Evict or force-delete now, or say in how many seconds to look again."""
+        if pod.metadata.deletion_timestamp is not None:
+            if not unreachable:
+                return None  # the agent finishes it
+            at = taints.force_delete_time(pod)
+            if at is not None and at > now:
+                return (at - now).total_seconds()
+            await self._delete_pod(pod, force=True, reason="PodGCUnreachable")
+            return None
+        at = taints.eviction_time(pod, node.taints, default_toleration_seconds=self.ctx.settings.toleration_seconds,
+                                  now=now)
+        if at is None:
+            return None
+        if at > now:
+            return (at - now).total_seconds()
+        await self._delete_pod(pod, force=False, reason="TaintManagerEviction")
+        return 0.05 if unreachable else None  # come back to force it once its grace is over
+
+    async def _delete_pod(self, pod: Pod, *, force: bool, reason: str) -> None:
+        try:
+            await self.store.delete(PODS, pod.name, pod.namespace, uid=pod.metadata.uid,
+                                    grace_period_seconds=0 if force else None, fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                return
+            raise
+        if reason == "TaintManagerEviction":
+            self.ctx.metrics.evictions.inc()
+            self.recorder.record(pod, "Normal", reason, f"Marking for deletion Pod {object_key(pod)}")
+        else:
+            log.info("node-lifecycle: force-deleted pod %s (%s)", object_key(pod), reason)
+
+
+def _set_ready(value: str, now: datetime):  # noqa: ANN202
+    def mutate(node: Node) -> Node | None:
+        status = node.status or NodeStatus()
+        current = status.condition("Ready")
+        if current is not None and current.status == value:
+            return None
+        if value == "Unknown":
+            condition = NodeCondition(type="Ready", status="Unknown", reason="NodeStatusUnknown",
+                                      message="Kubelet stopped posting node status.", last_transition_time=now,
+                                      last_heartbeat_time=current.last_heartbeat_time if current else None)
+        else:
+            condition = NodeCondition(type="Ready", status="True", reason="NodeLeaseRenewed",
+                                      message="node lease renewed", last_transition_time=now, last_heartbeat_time=now)
+        status.conditions = [*[c for c in status.conditions or [] if c.type != "Ready"], condition]
+        node.status = status
+        return node
+    return mutate

@@ -1,0 +1,79 @@
+"""Garbage collection through ownerReferences: background, foreground and orphan cascades."""
+
+from __future__ import annotations
+
+from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS
+from kubelite.store import Store
+
+from tests.controllers.conftest import MakeKubelet, MakeManager
+from tests.controllers.objects import deployment, running_ready
+from tests.helpers import wait_for
+
+
+async def _keys(store: Store) -> list[str]:
+    result = []
+    for res in (DEPLOYMENTS, REPLICASETS, PODS):
+        result += [f"{res.plural}/{o.name}" for o in (await store.list(res, "default")).items]
+    return result
+
+
+async def _deployed(store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet) -> None:
+    await make_kubelet("n1")
+    await make_manager()
+    await store.create(DEPLOYMENTS, deployment("web", 3))
+    await wait_for(lambda: _ready(store, 3), 15)
+
+
+async def _ready(store: Store, n: int) -> bool:
+    return len(await running_ready(store, "web")) == n
+
+
+async def test_background_cascade_leaves_no_keys(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    await _deployed(store, make_manager, make_kubelet)
+    await store.delete(DEPLOYMENTS, "web", "default")
+    await wait_for(lambda: _empty(store), 15)
+
+
+async def _empty(store: Store) -> bool:
+    return await _keys(store) == []
+
+
+async def test_foreground_owner_waits_for_its_dependents(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    await _deployed(store, make_manager, make_kubelet)
+    _obj, deleted_now = await store.delete(DEPLOYMENTS, "web", "default", propagation_policy="Foreground")
+    assert not deleted_now
+    saw_owner_with_pods = False
+
+    async def gone() -> bool:
+        nonlocal saw_owner_with_pods
+        keys = await _keys(store)
+        if "deployments/web" in keys and any(k.startswith("pods/") for k in keys):
+            saw_owner_with_pods = True
+        if "deployments/web" not in keys:
+            assert not any(k.startswith(("pods/", "replicasets/")) for k in keys), keys
+        return keys == []
+
+    await wait_for(gone, 15, interval=0.02)
+    assert saw_owner_with_pods
+
+
+async def test_orphan_keeps_dependents_without_owner(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    await _deployed(store, make_manager, make_kubelet)
+    await store.delete(DEPLOYMENTS, "web", "default", propagation_policy="Orphan")
+
+    async def orphaned() -> bool:
+        keys = await _keys(store)
+        rss = (await store.list(REPLICASETS, "default")).items
+        return "deployments/web" not in keys and len(rss) == 1 and not rss[0].metadata.owner_references
+
+    await wait_for(orphaned, 15)
+    assert await _ready(store, 3)  # the ReplicaSet still owns and keeps its pods
+    (rs,) = (await store.list(REPLICASETS, "default")).items
+    await store.delete(REPLICASETS, rs.name, "default")  # background: now the pods go too
+    await wait_for(lambda: _empty(store), 15)
