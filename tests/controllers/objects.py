@@ -97,3 +97,19 @@ async def delete_now(store: Store, name: str, namespace: str = "default") -> Non
 
     from tests.helpers import wait_for
     await wait_for(attempt, 10, ignore=(errors.ApiError,))
+
+
+async def delete_retrying(store: Store, res: Any, name: str, namespace: str = "default", **kwargs: Any) -> Any:
+    """store.delete, retried while a controller's concurrent write makes it conflict (409)."""
+    from kubelite.api import errors
+    from tests.helpers import wait_for
+
+    async def attempt() -> Any:
+        try:
+            return await store.delete(res, name, namespace, **kwargs)
+        except errors.ApiError as exc:
+            if exc.code == 409:
+                return None
+            raise
+
+    return await wait_for(attempt, 10)

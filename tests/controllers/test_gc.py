@@ -6,7 +6,7 @@ from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS
 from kubelite.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
-from tests.controllers.objects import deployment, running_ready
+from tests.controllers.objects import delete_retrying, deployment, running_ready
 from tests.helpers import wait_for
 
 
@@ -32,7 +32,7 @@ async def test_background_cascade_leaves_no_keys(
     store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
 ) -> None:
     await _deployed(store, make_manager, make_kubelet)
-    await store.delete(DEPLOYMENTS, "web", "default")
+    await delete_retrying(store, DEPLOYMENTS, "web")
     await wait_for(lambda: _empty(store), 15)
 
 
@@ -44,7 +44,7 @@ async def test_foreground_owner_waits_for_its_dependents(
     store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
 ) -> None:
     await _deployed(store, make_manager, make_kubelet)
-    _obj, deleted_now = await store.delete(DEPLOYMENTS, "web", "default", propagation_policy="Foreground")
+    _obj, deleted_now = await delete_retrying(store, DEPLOYMENTS, "web", propagation_policy="Foreground")
     assert not deleted_now
     saw_owner_with_pods = False
 
@@ -65,7 +65,7 @@ async def test_orphan_keeps_dependents_without_owner(
     store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
 ) -> None:
     await _deployed(store, make_manager, make_kubelet)
-    await store.delete(DEPLOYMENTS, "web", "default", propagation_policy="Orphan")
+    await delete_retrying(store, DEPLOYMENTS, "web", propagation_policy="Orphan")
 
     async def orphaned() -> bool:
         keys = await _keys(store)
@@ -75,5 +75,5 @@ async def test_orphan_keeps_dependents_without_owner(
     await wait_for(orphaned, 15)
     assert await _ready(store, 3)  # the ReplicaSet still owns and keeps its pods
     (rs,) = (await store.list(REPLICASETS, "default")).items
-    await store.delete(REPLICASETS, rs.name, "default")  # background: now the pods go too
+    await delete_retrying(store, REPLICASETS, rs.name)  # background: now the pods go too
     await wait_for(lambda: _empty(store), 15)

@@ -12,7 +12,7 @@ from kubelite.store import Store
 
 from controllers.taints import NOT_READY, UNREACHABLE
 from tests.controllers.conftest import MakeKubelet, MakeManager
-from tests.controllers.objects import bare_pod, pods, replicaset, running_ready
+from tests.controllers.objects import bare_pod, delete_retrying, pods, replicaset, running_ready
 from tests.helpers import wait_for
 
 
@@ -110,7 +110,7 @@ async def test_deleting_a_node_deletes_its_pods(
     await store.create(PODS, bare_pod("p"))
     await wait_for(lambda: _bound(store, "p"), 10)
     await kubelet.stop()
-    await store.delete(NODES, "n1")
+    await delete_retrying(store, NODES, "n1", None)
     await wait_for(lambda: _gone(store, "p"), 10)
 
 
