@@ -112,7 +112,7 @@ def delete(
     failed = False
     for res, ns, name in targets:
         try:
-            answer = s.client.delete(res.object_path(name, ns), params)
+            answer = delete_object(s, res.object_path(name, ns), params)
         except ApiStatusError as exc:
             if exc.code == 404 and ignore_not_found:
                 continue
@@ -127,6 +127,18 @@ def delete(
             wait_deleted(s, res, name, ns, uid, timeout or None)
     if failed:
         raise typer.Exit(1)
+
+
+def delete_object(s: Session, path: str, params: dict[str, Any], attempts: int = 3) -> Any:
+    """DELETE without preconditions. A 409 Conflict here only means a controller wrote the
+    object at the same moment (the gateway's delete is a compare-and-swap): ask again."""
+    for attempt in range(attempts):
+        try:
+            return s.client.delete(path, params)
+        except ApiStatusError as exc:
+            if exc.code != 409 or exc.reason != "Conflict" or attempt == attempts - 1:
+                raise
+    return None
 
 
 @command(app, "scale")

@@ -175,10 +175,15 @@ class Cluster:
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen, *auth,
                                 "--agent-token-file", str(agent_token)])
-        drain = [] if self.opts.keep else ["--drain-on-exit"]
+        extra = [] if self.opts.keep else ["--drain-on-exit"]
+        if self.runtime == "sim":
+            # Sim containers start at once: a local cluster gains nothing from simulated
+            # latency, and a sandbox still "starting" at the next sync is taken for a
+            # dead one (SandboxChanged restart loop in the agent as of this writing).
+            extra += ["--sim-start-delay", "0"]
         for node in self.agents:
             self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep,
-                               "--listen", "127.0.0.1:0", "--agent-token-file", str(agent_token), *drain])
+                               "--listen", "127.0.0.1:0", "--agent-token-file", str(agent_token), *extra])
         self._write_state()
         await self._wait_ready()
 
