@@ -18,6 +18,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -395,24 +396,41 @@ def _apply_demo(cluster: Cluster, say: Callable[[str], None]) -> None:
     apply_demo(cluster.client(), cluster.runtime, DEMO_MANIFEST, say)
 
 
+def kl_command() -> str:
+    """How to call kl from another terminal: ``kl`` if it is on PATH, else its full path."""
+    on_path = shutil.which("kl")
+    beside = Path(sys.executable).parent / "kl"
+    if on_path or not beside.exists():
+        return "kl"
+    return str(beside)
+
+
 def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
     kc = cluster.kubeconfig_path
+    kl = kl_command()
+    auth = (f"  (token in {cluster.data_dir / 'tokens.csv'}; kubectl sends tokens over HTTPS only)"
+            if cluster.token else "  (no token: the gateway listens on loopback only)")
+    try_next = ([f"  {kl} get pods -o wide",
+                 f"  {kl} apply -f {REPO_EXAMPLES / 'web-v2.yaml'} && {kl} rollout status deployment/web",
+                 f"  {kl} rollout undo deployment/web"]
+                if cluster.opts.demo else
+                [f"  {kl} apply -f {DEMO_MANIFEST} && {kl} rollout status deployment/web",
+                 f"  {kl} get pods -o wide"])
     lines = [
         "",
         f"kubelite is up: {len(cluster.agents)} node(s), runtime {cluster.runtime}",
         f"  gateway      {cluster.server}",
         f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
         f"  logs         {cluster.logs}/<controller-manager|gateway|node-N>.log",
-        f"  kubeconfig   {kc}" + (f"  (token in {cluster.data_dir / 'tokens.csv'}; kubectl sends tokens "
-                                   "over HTTPS only)" if cluster.token else "  (no token: loopback only)"),
+        f"  kubeconfig   {kc}{auth}",
         "",
-        "Use it from another terminal:",
+        "Use it from another terminal (kubectl works the same way):",
         f"  export KUBECONFIG={kc}",
-        "  kl get nodes",
-        "  kl apply -f examples/web.yaml && kl rollout status deployment/web",
-        "  kubectl get pods -o wide",
+        f"  {kl} get nodes",
+        *try_next,
         "",
-        "Ctrl-C stops everything.",
+        "Ctrl-C stops everything" + ("." if cluster.runtime != "docker" or cluster.opts.keep
+                                     else " and removes the pods' containers."),
     ]
     for line in lines:
         say(line)
