@@ -24,6 +24,7 @@ from kubelite.logs import setup_logging
 from kubelite.store import Store
 
 from agent.agent import Agent, AgentConfig
+from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
@@ -152,7 +153,15 @@ async def run(args: argparse.Namespace) -> int:
     )
     client = await connect(config)
     store = Store(client)
-    agents = [Agent(agent_config(args, node, token), store=store, runtime=make_runtime(args, node)) for node in nodes]
+    # Several agents in one process share one pod informer (one etcd watch), each through its node's view.
+    shared = shared_informer(store) if len(nodes) > 1 else None
+    if shared is not None:
+        await shared.start()
+    agents = [
+        Agent(agent_config(args, node, token), store=store, runtime=make_runtime(args, node),
+              pod_source=NodeView(shared, node) if shared is not None else None)
+        for node in nodes
+    ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -179,6 +188,8 @@ async def run(args: argparse.Namespace) -> int:
         stopper.cancel()
     finally:
         await asyncio.gather(*(a.stop() for a in started), return_exceptions=True)
+        if shared is not None:
+            await shared.stop()
         await client.close()
     return 0
 

@@ -19,6 +19,7 @@ from kubelite.store import Store
 from agent.api import AgentApi
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
+from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime
 
@@ -49,7 +50,9 @@ class AgentConfig:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime) -> None:
+    def __init__(
+        self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.runtime = runtime
@@ -62,6 +65,7 @@ class Agent:
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
                 resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
             ),
+            pod_source=pod_source,
         )
         self.api: AgentApi | None = None
         if config.listen_host is not None:

@@ -143,8 +143,9 @@ def plan_pod(
         actions += [RemoveContainer(c.id, name) for c in dead[keep:]]
 
     done = is_done(desired, latest)
-    running_sandboxes = by_attempt([s for s in observed.sandboxes if s.state == "running"])
-    dead_sandboxes = [s for s in observed.sandboxes if s.state != "running"]
+    # A sandbox that is created but not (yet) running is kept and started, not replaced.
+    running_sandboxes = by_attempt([s for s in observed.sandboxes if s.state in ("running", "created")])
+    dead_sandboxes = [s for s in observed.sandboxes if s.state not in ("running", "created")]
     if done:
         actions += [KillContainer(s.id, s.container_name, "PodCompleted") for s in running_sandboxes]
         return Plan(tuple(actions), completed=True)
@@ -152,6 +153,8 @@ def plan_pod(
     sandbox_changed = not running_sandboxes
     actions += _kill_and_remove(running_sandboxes[1:], "Duplicate")
     actions += [RemoveContainer(s.id, s.container_name) for s in dead_sandboxes]
+    if running_sandboxes and running_sandboxes[0].state == "created":
+        actions.append(StartExisting(running_sandboxes[0].id, running_sandboxes[0].container_name))
     if sandbox_changed:
         # Containers left in a dead network namespace are useless: kill them; the next
         # reconcile sees them exited and restarts them under the new sandbox.

@@ -21,7 +21,7 @@ from kubelite.api import errors
 from kubelite.api.core import Container, Pod
 from kubelite.api.resources import PODS
 from kubelite.events import EventRecorder
-from kubelite.informer import FuncHandler, Informer, object_key, split_key
+from kubelite.informer import FuncHandler, object_key, split_key
 from kubelite.reconcile import ReconcileLoop, Result
 from kubelite.store import Store
 from kubelite.supervise import spawn
@@ -43,6 +43,7 @@ from agent.plan import (
     by_attempt,
     plan_pod,
 )
+from agent.podsource import PodSource, own_informer
 from agent.probes import ProbeManager
 from agent.runtime.base import (
     LABEL_ATTEMPT,
@@ -87,7 +88,7 @@ class PodManager:
 
     def __init__(
         self, store: Store, runtime: ContainerRuntime, *, recorder: EventRecorder, metrics: AgentMetrics,
-        options: PodOptions, clock: Callable[[], float] = time.time,
+        options: PodOptions, clock: Callable[[], float] = time.time, pod_source: PodSource | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -101,10 +102,7 @@ class PodManager:
         self.pull_errors: dict[str, Waiting] = {}  # "<uid>/<container>" → why it cannot start
         self._pull_failed_at: dict[str, float] = {}
         self.gate = asyncio.Event()  # closed: nothing may start (before/while re-discovering)
-        self.informer = Informer(
-            store, PODS, predicate=lambda pod: pod.spec.node_name == self.node,
-            resync_period=options.resync_period,
-        )
+        self.informer: PodSource = pod_source or own_informer(store, self.node, resync_period=options.resync_period)
         self.queue = WorkQueue(f"pods-{self.node}")
         self.loop = ReconcileLoop(f"agent-{self.node}", self.queue, self.reconcile, workers=options.workers)
         self.probes = ProbeManager(runtime, on_change=self.queue.add, record=self.recorder.record, metrics=metrics)
@@ -121,12 +119,12 @@ class PodManager:
         await self.probes.start()
         await self.informer.start()
         await self.informer.wait_synced(timeout=None)
+        await self.rediscover()  # before any worker runs: adopt or remove what the runtime has
         await self.loop.start()
         self._tasks = [
             spawn(f"runtime-events-{self.node}", self._follow_runtime_events),
             spawn(f"housekeeping-{self.node}", self._housekeeping),
         ]
-        await self.rediscover()
 
     async def stop(self, *, drain: bool = False) -> None:
         self.gate.clear()
@@ -241,7 +239,7 @@ class PodManager:
         """Run the plan's actions in order; True when the runtime was changed."""
         uid = pod.metadata.uid or ""
         specs = {c.name: c for c in pod.spec.containers}
-        sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state == "running"])), None)
+        sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state in ("running", "created")])), None)
         sandbox_id = sandbox.id if sandbox else None
         changed = False
         for action in plan.actions:

@@ -159,7 +159,11 @@ class DockerRuntime:
 
     async def remove_container(self, container_id: str) -> None:
         self._exited.pop(container_id, None)
-        await self._call(self.api.remove_container, container_id, force=True)
+        try:
+            await self._call(self.api.remove_container, container_id, force=True)
+        except ContainerRuntimeError as exc:
+            if "already in progress" not in str(exc):  # a concurrent removal: the outcome is the same
+                raise
 
     async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}

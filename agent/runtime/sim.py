@@ -105,8 +105,8 @@ class SimRuntime:
 
     async def start_container(self, container_id: str) -> None:
         container = self._get(container_id)
-        if container.info.state == "running":
-            return
+        if container.info.state == "running" or (container.info.state == "created" and container.timer):
+            return  # running, or starting already
         loop = asyncio.get_running_loop()
         container.log.append(f"sim: starting {container.info.name}\n".encode())
         if self.start_delay > 0:
@@ -118,6 +118,7 @@ class SimRuntime:
         container = self.containers.get(container_id)
         if container is None or container.info.state != "created":
             return
+        container.timer = None
         container.info = replace(container.info, state="running", started_at=_now(), exit_code=None,
                                  finished_at=None)
         container.log.append(f"sim: {container.info.name} running\n".encode())

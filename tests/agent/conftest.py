@@ -3,6 +3,7 @@ always stopped and whose containers are always removed, whatever the test did.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -71,7 +72,15 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
         yield start
     finally:
         for agent in reversed(agents):
-            await agent.stop()
+            await asyncio.wait_for(agent.stop(), 30)  # a hang here is a bug: fail loudly, not after 300 s
+        nodes = {a.config.node for a in agents if isinstance(a.runtime, DockerRuntime)}
+        if nodes:
+            client = docker.from_env(timeout=60)
+            try:
+                for node in nodes:
+                    await asyncio.to_thread(remove_node_containers, client, node)
+            finally:
+                client.close()
 
 
 def remove_node_containers(client: docker.DockerClient, node: str) -> None:
@@ -83,13 +92,11 @@ def remove_node_containers(client: docker.DockerClient, node: str) -> None:
 
 
 @pytest.fixture
-def docker_node(docker_client: docker.DockerClient, demo_image: str, node_name: str) -> Any:
-    """A unique node name whose docker containers are all removed after the test."""
+def docker_node(docker_client: docker.DockerClient, demo_image: str, node_name: str) -> str:
+    """A unique node name for a docker agent; ``start_agent`` removes its containers after the test
+    (after stopping the agent, which would otherwise re-create them)."""
     remove_node_containers(docker_client, node_name)
-    try:
-        yield node_name
-    finally:
-        remove_node_containers(docker_client, node_name)
+    return node_name
 
 
 def docker_runtime(node: str) -> DockerRuntime:

@@ -111,6 +111,12 @@ def test_dead_sandbox_is_replaced_and_its_containers_killed() -> None:
                               CreateSandbox())
 
 
+def test_starting_sandbox_is_started_not_replaced() -> None:
+    starting = info("POD", "created", cid="new-sandbox")
+    result = plan([], sandboxes=[starting])
+    assert result.actions == (StartExisting("new-sandbox", "POD"), StartContainer("app", 0, restart=False))
+
+
 def test_unknown_container_names_are_removed() -> None:
     result = plan([info("app"), info("stray", cid="s1")])
     assert result.actions == (KillContainer("s1", "stray", "Orphaned"), RemoveContainer("s1", "stray"))

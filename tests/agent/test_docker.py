@@ -1,0 +1,197 @@
+"""The agent on the real Docker Engine: status, shared localhost, published ports, probes,
+restarts and back-off, image errors, graceful deletion."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import aiohttp
+import docker
+import pytest
+
+from kubelite.api.core import (
+    Container,
+    ContainerPort,
+    ExecAction,
+    HTTPGetAction,
+    Pod,
+    PodSpec,
+    Probe,
+    ResourceRequirements,
+)
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.resources import EVENTS, PODS
+from kubelite.store import Store
+from tests.agent.conftest import StartAgent, docker_runtime
+from tests.helpers import wait_for
+
+from agent.pods import HOST_PORTS_ANNOTATION
+from agent.runtime.base import LABEL_CONTAINER, LABEL_NODE
+
+pytestmark = pytest.mark.docker
+
+IMAGE = "kubelite/demo:latest"
+HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"]
+
+
+def pod(name: str, node: str, *containers: Container, **spec: Any) -> Pod:
+    return Pod(metadata=ObjectMeta(name=name, namespace="default"),
+               spec=PodSpec(containers=list(containers), node_name=node, **spec))
+
+
+async def get(store: Store, name: str) -> Pod:
+    return await store.get(PODS, name, "default")
+
+
+async def until(store: Store, name: str, check: Any, timeout: float = 20.0, message: str = "") -> Pod:
+    async def probe() -> Pod | None:
+        current = await get(store, name)
+        return current if check(current) else None
+    return await wait_for(probe, timeout, 0.1, message=message or f"pod {name}")
+
+
+def node_containers(client: docker.DockerClient, node: str) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"})
+
+
+async def test_pod_runs_shares_localhost_publishes_port_and_probes_readiness(
+    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
+) -> None:
+    await start_agent(docker_node, runtime=docker_runtime(docker_node))
+    web = Container(
+        name="web", image=IMAGE, command=HTTPD, ports=[ContainerPort(container_port=8080, name="http")],
+        readiness_probe=Probe(http_get=HTTPGetAction(path="/index.html", port="http"), period_seconds=1),
+        resources=ResourceRequirements(limits={"cpu": "500m", "memory": "64Mi"}),
+    )
+    # The sidecar is ready only when it reaches the web container on localhost: a shared network namespace.
+    sidecar = Container(
+        name="sidecar", image=IMAGE, command=["sleep", "3600"],
+        env=[{"name": "GREETING", "value": "hi"}],  # type: ignore[list-item]
+        readiness_probe=Probe(exec=ExecAction(command=["wget", "-qO-", "http://127.0.0.1:8080/"]), period_seconds=1),
+    )
+    await store.create(PODS, pod("web", docker_node, web, sidecar))
+    ready = await until(store, "web", lambda p: p.is_ready(), 30, "Ready")
+    status = ready.status
+    assert status.phase == "Running" and status.pod_ip and status.host_ip == "127.0.0.1" and status.start_time
+    for cs in status.container_statuses:
+        assert cs.ready and cs.state.running and cs.container_id.startswith("docker://") and cs.image_id
+    ports = json.loads(ready.metadata.annotations[HOST_PORTS_ANNOTATION])
+    assert ports[0]["container"] == "web" and ports[0]["containerPort"] == 8080 and ports[0]["hostIP"] == "127.0.0.1"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{ports[0]['hostPort']}/") as response:
+            assert response.status == 200 and "kubelite demo" in await response.text()
+    containers = {c.labels[LABEL_CONTAINER]: c for c in node_containers(docker_client, docker_node)}
+    assert set(containers) == {"POD", "web", "sidecar"}
+    web_attrs = containers["web"].attrs
+    assert web_attrs["HostConfig"]["NetworkMode"] == f"container:{containers['POD'].id}"
+    assert web_attrs["HostConfig"]["NanoCpus"] == 500_000_000
+    assert web_attrs["HostConfig"]["Memory"] == 64 << 20
+    assert "GREETING=hi" in containers["sidecar"].attrs["Config"]["Env"]
+
+
+async def test_liveness_failure_restarts_the_container(
+    store: Store, start_agent: StartAgent, docker_node: str,
+) -> None:
+    await start_agent(docker_node, runtime=docker_runtime(docker_node))
+    # Healthy for ~1 s (the file exists), then the liveness probe fails.
+    app = Container(
+        name="app", image=IMAGE, command=["sh", "-c", "touch /tmp/ok; sleep 1; rm /tmp/ok; exec sleep 3600"],
+        liveness_probe=Probe(exec=ExecAction(command=["test", "-f", "/tmp/ok"]), period_seconds=1,
+                             failure_threshold=1),
+    )
+    await store.create(PODS, pod("live", docker_node, app, termination_grace_period_seconds=1))
+    restarted = await until(store, "live", lambda p: _restarts(p) >= 1, 30, "restart after liveness failure")
+    cs = restarted.status.container_statuses[0]
+    assert cs.last_state.terminated is not None
+
+    async def reasons() -> set[str]:
+        events = await store.list(EVENTS, "default")
+        found = {e.reason for e in events.items if e.involved_object.name == "live"}
+        return found if {"Unhealthy", "Killing"} <= found else set()
+
+    await wait_for(reasons, 10, message="Unhealthy and Killing events")
+
+
+def _restarts(p: Pod) -> int:
+    statuses = p.status.container_statuses if p.status else None
+    return statuses[0].restart_count if statuses else 0
+
+
+def _waiting(p: Pod) -> str | None:
+    statuses = p.status.container_statuses if p.status else None
+    waiting = statuses[0].state.waiting if statuses and statuses[0].state else None
+    return waiting.reason if waiting else None
+
+
+async def test_crash_loop_backoff_grows(store: Store, start_agent: StartAgent, docker_node: str) -> None:
+    agent = await start_agent(docker_node, runtime=docker_runtime(docker_node), backoff_initial=1.0,
+                              backoff_cap=4.0)
+    await store.create(PODS, pod("crash", docker_node, Container(name="app", image=IMAGE,
+                                                                  command=["sh", "-c", "echo boom; exit 3"])))
+    p = await until(store, "crash", lambda p: _restarts(p) >= 3 and _waiting(p) == "CrashLoopBackOff", 40,
+                    "third restart in CrashLoopBackOff")
+    cs = p.status.container_statuses[0]
+    assert cs.last_state.terminated.exit_code == 3 and cs.last_state.terminated.reason == "Error"
+    assert p.phase == "Running"
+    entry = agent.pods.backoff.entries[f"{p.metadata.uid}/app"]
+    # The schedule (0, 1, 2, 4 capped): after three restarts the next wait is the cap.
+    assert entry.delay == 4.0
+    assert "back-off 4s restarting failed container=app" in (cs.state.waiting.message or "")
+
+
+async def test_restart_policies_on_docker(store: Store, start_agent: StartAgent, docker_node: str) -> None:
+    await start_agent(docker_node, runtime=docker_runtime(docker_node), backoff_initial=1.0)
+    fail = Container(name="app", image=IMAGE, command=["sh", "-c", "exit 4"])
+    ok = Container(name="app", image=IMAGE, command=["true"])
+    await store.create(PODS, pod("never", docker_node, fail, restart_policy="Never"))
+    await store.create(PODS, pod("onfailure", docker_node, ok, restart_policy="OnFailure"))
+    await store.create(PODS, pod("onfailure-fails", docker_node, fail, restart_policy="OnFailure"))
+    never = await until(store, "never", lambda p: p.phase == "Failed", 30)
+    assert never.status.container_statuses[0].state.terminated.exit_code == 4
+    assert _restarts(never) == 0 and not never.is_ready()
+    done = await until(store, "onfailure", lambda p: p.phase == "Succeeded", 30)
+    assert done.status.container_statuses[0].state.terminated.reason == "Completed"
+    await until(store, "onfailure-fails", lambda p: _restarts(p) >= 1 and p.phase == "Running", 30)
+
+
+async def test_missing_image_is_err_image_pull_then_backoff(
+    store: Store, start_agent: StartAgent, docker_node: str,
+) -> None:
+    await start_agent(docker_node, runtime=docker_runtime(docker_node), backoff_initial=30.0)
+    await store.create(PODS, pod("noimage", docker_node, Container(name="app", image="kubelite/nosuch:1.0")))
+    await until(store, "noimage", lambda p: _waiting(p) in ("ErrImagePull", "ImagePullBackOff"), 20, "pull error")
+    # A later sync within the back-off shows ImagePullBackOff.
+    await store.guaranteed_update(PODS, "noimage", "default", _label)
+    p = await until(store, "noimage", lambda p: _waiting(p) == "ImagePullBackOff", 20, "ImagePullBackOff")
+    assert p.phase == "Pending"
+
+
+def _label(p: Pod) -> Pod:
+    p.metadata.labels = {"touched": "1"}
+    return p
+
+
+async def test_graceful_delete_sigterm_then_sigkill_after_grace(
+    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
+) -> None:
+    await start_agent(docker_node, runtime=docker_runtime(docker_node))
+    stubborn = Container(name="app", image=IMAGE, command=["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"])
+    polite = Container(name="polite", image=IMAGE, command=["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"])
+    await store.create(PODS, pod("bye", docker_node, stubborn, polite, termination_grace_period_seconds=2))
+    await until(store, "bye", lambda p: p.is_ready(), 30, "Ready")
+    started = time.monotonic()
+    await store.delete(PODS, "bye", "default")
+
+    async def key_gone() -> bool:
+        try:
+            await get(store, "bye")
+        except Exception as exc:
+            return getattr(exc, "code", None) == 404
+        return False
+
+    await wait_for(key_gone, 20, 0.1, message="pod key deleted")
+    elapsed = time.monotonic() - started
+    assert 1.5 <= elapsed < 10, elapsed  # the stubborn container needed the SIGKILL after the 2 s grace
+    assert node_containers(docker_client, docker_node) == []
