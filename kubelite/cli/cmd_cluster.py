@@ -16,7 +16,8 @@ import typer
 
 from kubelite.cli.common import command
 from kubelite.cli.errors import CliError
-from kubelite.cli.up import UpOptions, default_data_dir, run, split_host_port
+from kubelite.cli.up import UpOptions, run
+from kubelite.cli.up_support import default_data_dir, split_host_port
 
 app = typer.Typer()
 

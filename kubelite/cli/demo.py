@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from kubelite.cli.client import ApiClient
 from kubelite.cli.cmd_write import apply_object

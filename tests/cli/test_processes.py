@@ -10,7 +10,7 @@ import pytest
 
 from kubelite.cli.errors import CliError
 from kubelite.cli.processes import ManagedProcess
-from kubelite.cli.up import detect_runtime, ensure_token, etcd_ports, is_loopback, split_host_port
+from kubelite.cli.up_support import detect_runtime, ensure_token, etcd_ports, is_loopback, split_host_port
 from tests.cli.cluster import alive
 from tests.helpers import wait_for
 

@@ -1,0 +1,152 @@
+"""The small decisions and files of ``kl up``: data dir, addresses, which
+runtime (and why), tokens and etcd ports kept across restarts, removing the
+containers agents leave behind, and how to call ``kl``."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+from pathlib import Path
+
+from kubelite.cli.errors import CliError
+from kubelite.etcd_server import free_port, port_is_free
+
+NODE_LABEL = "kubelite.node"
+
+
+def default_data_dir() -> Path:
+    """``~/.kubelite``, or ``./.kubelite`` when there is no writable home."""
+    home = Path.home()
+    if home.is_dir() and os.access(home, os.W_OK):
+        return home / ".kubelite"
+    return Path.cwd() / ".kubelite"
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise CliError(f"bad address {address!r}: expected HOST:PORT")
+    return host, int(port)
+
+
+def detect_runtime(requested: str) -> tuple[str, str]:
+    """(runtime, why): docker when a Docker Engine answers, else sim."""
+    if requested == "sim":
+        return "sim", "as requested (--runtime sim)"
+    problem = docker_problem()
+    if requested == "docker":
+        if problem:
+            raise CliError(f"--runtime docker, but {problem}")
+        return "docker", "as requested (--runtime docker)"
+    if requested != "auto":
+        raise CliError(f"unknown runtime {requested!r}: docker, sim or auto")
+    if problem:
+        return "sim", f"{problem} (start dockerd, or run `bash scripts/setup.sh` as root, for real containers)"
+    return "docker", "a Docker Engine answers"
+
+
+def docker_problem() -> str | None:
+    """None when a Docker Engine answers a ping, else why not."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # the SDK raises many unrelated types when no engine is there
+        return f"no Docker Engine answers ({type(exc).__name__})"
+    return None
+
+
+def ensure_token(data_dir: Path) -> str:
+    """The admin token of this cluster, kept in ``tokens.csv`` (kube-apiserver format)."""
+    path = data_dir / "tokens.csv"
+    if path.exists():
+        first = path.read_text().split(",", 1)[0].strip()
+        if first:
+            return first
+    token = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f'{token},admin,admin,"system:masters"\n')
+    return token
+
+
+def ensure_secret_file(path: Path) -> None:
+    """A random token in ``path`` (mode 0600), kept if it exists."""
+    if path.exists() and path.read_text().strip():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(24) + "\n")
+
+
+def etcd_ports(data_dir: Path) -> tuple[int, int]:
+    """etcd's ports, kept in the data dir so a restarted cluster finds its member again."""
+    path = data_dir / "etcd-ports.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        saved = json.loads(path.read_text())
+        client, peer = int(saved["client"]), int(saved["peer"])
+        if port_is_free(client) and port_is_free(peer):
+            return client, peer
+    client = free_port()
+    peer = free_port()
+    while peer == client:
+        peer = free_port()
+    path.write_text(json.dumps({"client": client, "peer": peer}))
+    return client, peer
+
+
+def remove_containers(nodes: list[str]) -> list[str]:
+    """Remove the containers of these nodes (label kubelite.node=<node>); returns problems."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+    except Exception as exc:
+        return [f"cannot reach Docker to remove containers: {exc}"]
+    problems = []
+    try:
+        for node in nodes:
+            for container in client.containers.list(all=True, filters={"label": f"{NODE_LABEL}={node}"}):
+                try:
+                    container.remove(force=True)
+                except Exception as exc:
+                    problems.append(f"container {container.name}: {exc}")
+    finally:
+        client.close()
+    return problems
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def can_bind(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def kl_command() -> str:
+    """How to call kl from another terminal: ``kl`` if it is on PATH, else its full path."""
+    on_path = shutil.which("kl")
+    beside = Path(sys.executable).parent / "kl"
+    if on_path or not beside.exists():
+        return "kl"
+    return str(beside)
