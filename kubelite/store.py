@@ -84,6 +84,13 @@ def decode(res: Resource, value: bytes, mod_revision: int) -> KubeObject:
     return obj
 
 
+def decode_document(value: bytes, mod_revision: int) -> dict[str, Any]:
+    """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
+    doc: dict[str, Any] = json.loads(value)
+    doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+    return doc
+
+
 def _spec_part(doc: dict[str, Any]) -> dict[str, Any]:
     """What counts for `generation`: everything but metadata and status."""
     return {k: v for k, v in doc.items() if k not in ("metadata", "status", "apiVersion", "kind")}
@@ -109,13 +116,14 @@ class Store:
     async def list(
         self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
         limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
-        raw_filter: Callable[[bytes], bool] | None = None,
+        raw_filter: Callable[[bytes], bool] | None = None, as_documents: bool = False,
     ) -> ListResult:
         """A consistent list: every page reads at the revision of the first one.
 
         ``predicate`` filters (label/field selectors) before ``limit`` counts, as
         the Kubernetes API server does; ``raw_filter`` skips stored JSON before
-        it is decoded.
+        it is decoded. ``as_documents`` gives plain JSON dicts instead of models
+        (the gateway only serialises them; much faster for big lists).
         """
         prefix = res.prefix(namespace)
         end = prefix_end(prefix)
@@ -140,7 +148,10 @@ class Store:
             for index, kv in enumerate(kvs):
                 if raw_filter is not None and not raw_filter(kv.value):
                     continue
-                obj = decode(res, kv.value, kv.mod_revision)
+                if as_documents:
+                    obj: Any = decode_document(kv.value, kv.mod_revision)
+                else:
+                    obj = decode(res, kv.value, kv.mod_revision)
                 if predicate is not None and not predicate(obj):
                     continue
                 items.append(obj)
@@ -265,23 +276,32 @@ class Store:
 
         Objects with finalizers, and pods bound to a node with a grace
         period, only get a deletionTimestamp: the GC or the node's agent
-        finishes the deletion (Kubernetes' graceful deletion).
+        finishes the deletion (Kubernetes' graceful deletion). Without a
+        resourceVersion precondition, a concurrent write is not the caller's
+        conflict: the delete is retried on the new version, as the API server does.
         """
-        current = await self.get(res, name, namespace)
-        if resource_version and resource_version != current.metadata.resource_version:
-            raise errors.conflict(res.plural, name, f"Precondition failed: ResourceVersion in precondition: "
-                                  f"{resource_version}, ResourceVersion in storage: {current.metadata.resource_version}",
-                                  group=res.group)
-        if uid and uid != current.metadata.uid:
-            raise errors.conflict(res.plural, name, f"Precondition failed: UID in precondition: {uid}, "
-                                  f"UID in storage: {current.metadata.uid}", group=res.group)
-        marked = _mark_for_deletion(res, current, self.clock(), grace_period_seconds, propagation_policy)
-        if marked is None:
-            await self._delete_key(res, current, fence=fence, dry_run=dry_run)
-            return current, True
-        if marked is current:
-            return current, False
-        return await self._write(res, current, marked, fence=fence, dry_run=dry_run), False
+        for _ in range(_GUARANTEED_UPDATE_TRIES):
+            current = await self.get(res, name, namespace)
+            if resource_version and resource_version != current.metadata.resource_version:
+                raise errors.conflict(res.plural, name, f"Precondition failed: ResourceVersion in precondition: "
+                                      f"{resource_version}, ResourceVersion in storage: "
+                                      f"{current.metadata.resource_version}", group=res.group)
+            if uid and uid != current.metadata.uid:
+                raise errors.conflict(res.plural, name, f"Precondition failed: UID in precondition: {uid}, "
+                                      f"UID in storage: {current.metadata.uid}", group=res.group)
+            marked = _mark_for_deletion(res, current, self.clock(), grace_period_seconds, propagation_policy)
+            try:
+                if marked is None:
+                    await self._delete_key(res, current, fence=fence, dry_run=dry_run)
+                    return current, True
+                if marked is current:
+                    return current, False
+                return await self._write(res, current, marked, fence=fence, dry_run=dry_run), False
+            except errors.ApiError as exc:
+                if exc.reason != "Conflict" or isinstance(exc, NotLeader) or resource_version:
+                    raise
+        raise errors.conflict(res.plural, name, f"gave up after {_GUARANTEED_UPDATE_TRIES} conflicting writes",
+                              group=res.group)
 
     # -- internals -----------------------------------------------------------
 

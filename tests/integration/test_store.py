@@ -198,3 +198,29 @@ async def test_fence_rejects_writes_of_a_deposed_leader(store: Store) -> None:
 async def test_cluster_scoped_namespaces_exist(store: Store) -> None:
     names = {ns.name for ns in (await store.list(NAMESPACES)).items}
     assert {"default", "kube-system", "kube-node-lease"} <= names
+
+
+async def test_delete_without_preconditions_wins_over_concurrent_writers(store: Store) -> None:
+    await store.create(PODS, make_pod())
+    stop = asyncio.Event()
+
+    async def keep_writing() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                await store.guaranteed_update(
+                    PODS, "web", "default", lambda p: p.model_copy(update={"metadata": p.metadata.model_copy(
+                        update={"labels": {"n": str(n)}})})
+                )
+            except errors.ApiError as exc:
+                if exc.code == 404:
+                    return
+                raise
+
+    writers = [asyncio.create_task(keep_writing()) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    _, deleted_now = await store.delete(PODS, "web", "default")
+    stop.set()
+    await asyncio.gather(*writers)
+    assert deleted_now
