@@ -146,3 +146,21 @@ async def test_deposed_leader_write_is_rejected_and_it_steps_down(
     assert "from-the-past" not in {p.name for p in (await store.list(PODS, "default")).items}
     await wait_for(lambda: not a.is_leader, 10)  # A noticed and stopped its loops
     assert all(c.queue is None for c in a.controllers)
+
+
+async def test_status_endpoints_report_leadership_and_metrics(make_manager: MakeManager) -> None:
+    import aiohttp
+    leader = await make_manager("cm-a")
+    follower = await make_manager("cm-b", wait_leading=False)
+    async with aiohttp.ClientSession() as http:
+        for manager, leads in ((leader, True), (follower, False)):
+            assert manager.server is not None
+            async with http.get(f"{manager.server.url}/readyz") as response:
+                doc = await response.json()
+                assert response.status == 200
+                assert doc["leader"] is leads and doc["holder"] == "cm-a"
+            async with http.get(f"{manager.server.url}/healthz") as response:
+                assert response.status == 200
+        async with http.get(f"{leader.server.url}/metrics") as response:  # type: ignore[union-attr]
+            text = await response.text()
+    assert "scheduler_schedule_attempts_total" in text and "leader_election_master_status 1.0" in text
