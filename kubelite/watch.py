@@ -99,8 +99,27 @@ async def watch(
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(stream.cancel(), options.watchdog_interval)
+            _cancel_in_background(stream, options.watchdog_interval)
+
+
+_cancelling: set[asyncio.Task[None]] = set()
+
+
+def _cancel_in_background(stream: aetcd.rtypes.Watch, timeout: float) -> None:
+    """Cancel the etcd watch without making the consumer wait.
+
+    aetcd's cancel queues a request on a bounded queue under a lock; when the
+    stream is being torn down nobody drains that queue, and an awaited cancel
+    would hang whoever is stopping (an informer, a whole controller-manager).
+    """
+
+    async def cancel() -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(stream.cancel(), timeout)
+
+    task = asyncio.get_running_loop().create_task(cancel())
+    _cancelling.add(task)
+    task.add_done_callback(_cancelling.discard)
 
 
 def _passes(raw: aetcd.rtypes.Event, raw_filter: RawFilter) -> bool:
