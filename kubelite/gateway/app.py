@@ -33,6 +33,7 @@ from kubelite.gateway.openapi import build_docs
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import error_response, json_response
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
+from kubelite.gateway.watchhub import WatchHubs
 from kubelite.store import Store
 
 log = logging.getLogger(__name__)
@@ -296,6 +297,7 @@ class Gateway:
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
+            hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_token=agent_token, watch=config.watch,
         )
         self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0)
@@ -313,7 +315,7 @@ class Gateway:
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_runner, self._close_http, self._close_client):
+        for step in (self._stop_runner, self._stop_hubs, self._close_http, self._close_client):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
@@ -326,6 +328,10 @@ class Gateway:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _stop_hubs(self) -> None:
+        if self.state is not None:
+            await self.state.hubs.stop()
 
     async def _close_http(self) -> None:
         if self._http is not None:

@@ -89,7 +89,7 @@ def _schema_of(type_ref: str) -> dict[str, Any]:
         return {"type": "array", "items": _schema_of(type_ref[2:])}
     if type_ref.startswith("{}"):
         return {"type": "object", "additionalProperties": _schema_of(type_ref[2:])}
-    scalar = {"string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
+    scalar: dict[str, dict[str, Any]] = {"string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
               "boolean": {"type": "boolean"}, "date-time": {"type": "string", "format": "date-time"},
               "any": {"x-kubernetes-int-or-string": True}}
     if type_ref in scalar:

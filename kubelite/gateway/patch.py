@@ -204,7 +204,8 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
-            merged = _merge_map(result.get(key) if isinstance(result.get(key), dict) else {}, value)
+            current = result.get(key)
+            merged = _merge_map(current if isinstance(current, dict) else {}, value)
             if merged is None:
                 result.pop(key, None)
             else:
@@ -257,7 +258,8 @@ def _merge_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
         if position is None:
             result.append(_strip_directives(item))
         else:
-            merged = _merge_map(result[position], item)
+            old = result[position]
+            merged = _merge_map(old if isinstance(old, dict) else {}, item)
             if merged is not None:
                 result[position] = merged
     return result

@@ -29,21 +29,12 @@ async def get_object(request: web.Request, target: Target) -> web.StreamResponse
 async def list_documents(request: web.Request, target: Target, options: ListOptions) -> tuple[list[dict[str, Any]], ListResult]:
     """The matching objects as JSON documents, and the list's resourceVersion/continue."""
     state = state_of(request)
-    docs: dict[int, dict[str, Any]] = {}
-
-    def keep(obj: Any) -> bool:
-        doc = obj.to_dict()
-        if not options.matches(doc):
-            return False
-        docs[id(obj)] = doc
-        return True
-
     revision = int(options.resource_version) if options.resource_version_match == "Exact" else 0
     result = await state.store.list(
-        target.served.resource, target.namespace, predicate=keep, limit=options.limit,
-        continue_token=options.continue_token, resource_version=revision,
+        target.served.resource, target.namespace, predicate=options.matches if options.filters else None,
+        limit=options.limit, continue_token=options.continue_token, resource_version=revision, as_documents=True,
     )
-    return [docs[id(obj)] for obj in result.items], result
+    return result.items, result
 
 
 async def list_objects(request: web.Request, target: Target) -> web.StreamResponse:

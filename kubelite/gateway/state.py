@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +13,7 @@ from kubelite.etcd_client import EtcdClient
 from kubelite.gateway.auth import TokenAuthenticator
 from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
+from kubelite.gateway.watchhub import Subscription, WatchHubs
 from kubelite.store import Store
 
 
@@ -31,11 +31,12 @@ class GatewayState:
     metrics: GatewayMetrics
     openapi: OpenAPIDocs
     http: aiohttp.ClientSession
+    hubs: WatchHubs
     authenticator: TokenAuthenticator | None = None
     agent_token: str | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    open_watch_queues: set[asyncio.Queue[object]] = field(default_factory=set)
+    open_watches: set[Subscription] = field(default_factory=set)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

@@ -8,6 +8,9 @@
 - Compacted history ends the stream with an ERROR event carrying a 410
   Expired Status (clients re-list); ``timeoutSeconds`` ends it cleanly.
 - ``allowWatchBookmarks``: a BOOKMARK with the last revision sent, when idle.
+
+Events come from the resource's shared hub (:mod:`kubelite.gateway.watchhub`),
+or from a dedicated etcd watch when the start revision is older than the hub's buffer.
 """
 
 from __future__ import annotations
@@ -15,24 +18,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.api.resources import Resource
 from kubelite.gateway.common import Target, include_object, wants_table
 from kubelite.gateway.options import ListOptions, parse_list_options
 from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import dumps, status_doc
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.gateway.tables import build_table
-from kubelite.watch import WatchEvent, watch
+from kubelite.gateway.watchhub import HubEvent, QueueItem, Subscription
+from kubelite.watch import watch
 
 log = logging.getLogger(__name__)
-_QUEUE_SIZE = 1000
-_CLOSE = object()
+_BATCH = 256
 
 
 def filter_event(
@@ -82,15 +86,20 @@ def bookmark(target: Target, revision: int, *, initial_events_end: bool = False)
     return {"kind": res.kind, "apiVersion": res.api_version, "metadata": metadata}
 
 
-async def _pump(events: AsyncIterator[WatchEvent], queue: asyncio.Queue[Any]) -> None:
+async def _dedicated(state: GatewayState, res: Resource, namespace: str | None, from_revision: int,
+                     queue: asyncio.Queue[QueueItem]) -> None:
+    """An own etcd watch for a watcher the hub cannot serve (start revision older than its buffer)."""
+    events = watch(state.client, res, namespace, from_revision=from_revision)
     try:
         async for event in events:
-            await queue.put(event)
+            await queue.put(HubEvent(event))
     except errors.ApiError as exc:
         await queue.put(exc)
     except Exception as exc:  # noqa: BLE001 - reported to the watcher as an ERROR event, and logged
         log.exception("watch stream failed")
         await queue.put(errors.internal(f"watch failed: {exc}"))
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
 
 
 async def watch_objects(request: web.Request, target: Target) -> web.StreamResponse:
@@ -106,47 +115,51 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
     else:
         last_revision = int(options.resource_version)
     timeout = min(float(options.timeout_seconds or state.watch.default_timeout), state.watch.max_timeout)
-    response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    matches = options.matches if options.filters else None
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_QUEUE_SIZE)
-    events = watch(state.client, res, target.namespace, from_revision=last_revision + 1)
-    pump = asyncio.create_task(_pump(events, queue), name=f"watch {res.plural}")
-    state.open_watch_queues.add(queue)
+    subscription = await state.hubs.subscribe(res, target.namespace, last_revision + 1)
+    dedicated: asyncio.Task[None] | None = None
+    if subscription is None:
+        subscription = Subscription(target.namespace, last_revision + 1, asyncio.Queue(maxsize=1000))
+        dedicated = asyncio.create_task(_dedicated(state, res, target.namespace, last_revision + 1,
+                                                   subscription.queue), name=f"watch {res.plural}")
+    state.open_watches.add(subscription)
     state.metrics.watches.labels(res.plural).inc()
     state.metrics.open_watches.labels(res.plural).inc()
+    response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+    response.enable_chunked_encoding()
     try:
+        await response.prepare(request)
         for doc in initial:
             await response.write(encoder.line("ADDED", doc))
         if options.send_initial_events:
             await response.write(encoder.line("BOOKMARK", bookmark(target, last_revision, initial_events_end=True)))
-        await _stream(state, target, response, queue, encoder, options=options, matches=matches,
+        await _stream(state, target, response, subscription.queue, encoder, options=options,
                       last_revision=last_revision, timeout=timeout)
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
     except ConnectionError:
         pass  # the client went away
     finally:
-        state.open_watch_queues.discard(queue)
+        state.open_watches.discard(subscription)
         state.metrics.open_watches.labels(res.plural).dec()
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
-        await events.aclose()  # type: ignore[attr-defined]
+        if dedicated is not None:
+            dedicated.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dedicated
+        else:
+            state.hubs.unsubscribe(res, subscription)
     return response
 
 
 async def _stream(
-    state: GatewayState, target: Target, response: web.StreamResponse, queue: asyncio.Queue[Any],
-    encoder: _Encoder, *, options: ListOptions, matches: Callable[[Mapping[str, Any]], bool] | None,
-    last_revision: int, timeout: float,
+    state: GatewayState, target: Target, response: web.StreamResponse, queue: asyncio.Queue[QueueItem],
+    encoder: _Encoder, *, options: ListOptions, last_revision: int, timeout: float,
 ) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     interval = state.watch.bookmark_interval if options.allow_bookmarks else None
     sent = state.metrics.watch_events
     plural = target.served.resource.plural
+    matches = options.matches if options.filters else None
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -158,21 +171,44 @@ async def _stream(
                 await response.write(encoder.line("BOOKMARK", bookmark(target, last_revision)))
                 sent.labels(plural, "BOOKMARK").inc()
             continue
-        if item is _CLOSE:
+        # Under a backlog, send everything already queued in one write.
+        batch = [item]
+        while len(batch) < _BATCH and not queue.empty() and batch[-1] is not None \
+                and not isinstance(batch[-1], errors.ApiError):
+            batch.append(queue.get_nowait())
+        chunks, done = [], False
+        for entry in batch:
+            if entry is None:
+                done = True
+                break
+            if isinstance(entry, errors.ApiError):
+                chunks.append(dumps({"type": "ERROR", "object": status_doc(entry)}) + b"\n")
+                done = True
+                break
+            last_revision = entry.revision
+            line = _line(entry, encoder, matches)
+            if line is not None:
+                chunks.append(line[1])
+                sent.labels(plural, line[0]).inc()
+        if chunks:
+            await response.write(b"".join(chunks))
+        if done:
             return
-        if isinstance(item, errors.ApiError):
-            await response.write(dumps({"type": "ERROR", "object": status_doc(item)}) + b"\n")
-            return
-        last_revision = item.revision
-        old = item.old_object.to_dict() if matches is not None and item.old_object is not None else None
-        shown = filter_event(item.type, item.object.to_dict(), old, matches)
-        if shown is not None:
-            await response.write(encoder.line(*shown))
-            sent.labels(plural, shown[0]).inc()
+
+
+def _line(event: HubEvent, encoder: _Encoder, matches: Callable[[Mapping[str, Any]], bool] | None,
+          ) -> tuple[str, bytes] | None:
+    if matches is None and not encoder.table:
+        return event.type, event.line(event.type)
+    shown = filter_event(event.type, event.doc, event.old if matches is not None else None, matches)
+    if shown is None:
+        return None
+    event_type, doc = shown
+    return event_type, encoder.line(event_type, doc) if encoder.table else event.line(event_type)
 
 
 def close_all(state: GatewayState) -> None:
     """Gateway shutdown: end every open watch stream cleanly."""
-    for queue in list(state.open_watch_queues):
+    for subscription in list(state.open_watches):
         with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(_CLOSE)
+            subscription.queue.put_nowait(None)

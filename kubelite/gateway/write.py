@@ -8,7 +8,7 @@ writes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -107,7 +107,7 @@ async def _write(
     """
     state = state_of(request)
     res = target.served.resource
-    subresource = "status" if target.info.subresource == "status" else None
+    subresource: Literal["status"] | None = "status" if target.info.subresource == "status" else None
     for _ in range(_CONFLICT_RETRIES):
         current = await state.store.get(res, target.name, target.namespace)
         current_doc = current.to_dict()

@@ -7,9 +7,12 @@ import json
 from typing import Any
 
 import aiohttp
+import pytest
 
 from kubelite.gateway import Gateway
 from tests.gateway.conftest import etcd_revision
+
+pytestmark = pytest.mark.timeout(90)
 
 PODS = "/api/v1/namespaces/default/pods"
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"

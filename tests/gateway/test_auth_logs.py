@@ -19,6 +19,8 @@ from kubelite.gateway import Gateway, GatewayConfig
 from tests.factories import make_pod
 from tests.gateway.conftest import Kubectl, gateway_config
 
+pytestmark = pytest.mark.timeout(90)
+
 TOKENS = 'admin-token,admin,1,"system:masters"\nviewer-token,viewer,2,kubelite:readonly\n'
 PODS_PATH = "/api/v1/namespaces/default/pods"
 

@@ -12,6 +12,8 @@ from kubelite.gateway import Gateway
 from tests.gateway.conftest import etcd_revision
 from tests.gateway.test_api import PODS, create, pod
 
+pytestmark = pytest.mark.timeout(90)
+
 BIG = "x" * (2 * 1024 * 1024)
 
 

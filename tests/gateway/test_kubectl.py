@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubelite.api.apps import Deployment, DeploymentStatus
@@ -19,6 +20,8 @@ from kubelite.store import Store
 from tests.factories import make_pod
 from tests.gateway.conftest import Kubectl
 from tests.helpers import wait_for
+
+pytestmark = pytest.mark.timeout(90)
 
 MANIFEST = """\
 apiVersion: apps/v1

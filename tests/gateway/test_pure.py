@@ -22,6 +22,8 @@ from kubelite.gateway.schema import unknown_to_kubernetes
 from kubelite.gateway.tables import build_table, human_duration, node_status, pod_row, pod_status_reason
 from kubelite.gateway.watchstream import filter_event
 
+pytestmark = pytest.mark.timeout(90)
+
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 

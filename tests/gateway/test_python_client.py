@@ -12,6 +12,8 @@ from kubernetes.client.rest import ApiException
 
 from kubelite.gateway import Gateway
 
+pytestmark = pytest.mark.timeout(90)
+
 
 @pytest.fixture
 def k8s(gateway: Gateway) -> Iterator[client.ApiClient]:

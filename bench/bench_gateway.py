@@ -1,0 +1,170 @@
+"""Gateway benchmark: GET and LIST (1,000 pods) requests/s and p99, watch fan-out delivery p99.
+
+Runs an embedded etcd and a gateway process (``python -m kubelite.gateway``),
+seeds 1,000 pods through the store, then measures from this process:
+
+- GET of one pod, with ``--concurrency`` clients;
+- LIST of all 1,000 pods (JSON) and as a Table (what ``kubectl get`` asks for);
+- 50 watchers on pods while 1,000 pod updates are written: the time from
+  just before each write to each watcher reading the event.
+
+Usage: ``.venv/bin/python bench/bench_gateway.py [--pods 1000] [--watchers 50] [--updates 1000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kubelite.api.resources import PODS  # noqa: E402
+from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
+from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
+from kubelite.store import Store  # noqa: E402
+from tests.factories import make_pod  # noqa: E402
+
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def report(name: str, latencies: list[float], elapsed: float) -> None:
+    print(f"{name:<28} {len(latencies) / elapsed:9.1f} req/s   p50 {statistics.median(latencies) * 1000:7.2f} ms"
+          f"   p99 {p99(latencies) * 1000:7.2f} ms   ({len(latencies)} requests)")
+
+
+async def hammer(http: aiohttp.ClientSession, url: str, *, total: int, concurrency: int,
+                 headers: dict[str, str] | None = None) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    remaining = total
+
+    async def client() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            started = time.perf_counter()
+            async with http.get(url, headers=headers) as response:
+                await response.read()
+                assert response.status == 200, response.status
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - started
+
+
+async def watch_fanout(http: aiohttp.ClientSession, store: Store, base: str, *, watchers: int,
+                       updates: int) -> list[float]:
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    rv = (await store.list(PODS, "default", limit=1)).resource_version
+    ready = asyncio.Event()
+    connected = 0
+
+    async def watcher() -> None:
+        nonlocal connected
+        url = f"{base}/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}&fieldSelector=metadata.name%3Dpod-0"
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=None)) as stream:
+            connected += 1
+            if connected == watchers:
+                ready.set()
+            seen = 0
+            async for line in stream.content:
+                event = json.loads(line)
+                stamp = event["object"]["metadata"]["annotations"]["bench/seq"]
+                latencies.append(time.perf_counter() - sent[stamp])
+                seen += 1
+                if seen == updates:
+                    return
+
+    tasks = [asyncio.create_task(watcher()) for _ in range(watchers)]
+    await asyncio.wait_for(ready.wait(), 30)
+    await asyncio.sleep(0.5)  # every watcher's etcd watch is registered
+    pod = await store.get(PODS, "pod-0", "default")
+    for seq in range(updates):
+        pod.metadata.annotations = {"bench/seq": str(seq)}
+        sent[str(seq)] = time.perf_counter()
+        pod = await store.update(PODS, pod)
+    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    return latencies
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp:
+        etcd = EmbeddedEtcd(data_dir=Path(tmp) / "etcd")
+        await etcd.start()
+        port = free_port()
+        gateway = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "kubelite.gateway", "--etcd-endpoints", etcd.endpoint,
+            "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING", stderr=asyncio.subprocess.DEVNULL,
+        )
+        client = await connect(EtcdConfig(endpoints=(etcd.endpoint,), timeout=10.0))
+        base = f"http://127.0.0.1:{port}"
+        try:
+            store = Store(client)
+            await ensure_system_namespaces(store)
+            semaphore = asyncio.Semaphore(32)
+
+            async def seed(i: int) -> None:
+                async with semaphore:
+                    await store.create(PODS, make_pod(f"pod-{i}", node=f"node-{i % 10}", app="bench"))
+
+            await asyncio.gather(*(seed(i) for i in range(args.pods)))
+            async with aiohttp.ClientSession() as http:
+                for _ in range(100):
+                    try:
+                        async with http.get(f"{base}/readyz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
+                print(f"gateway benchmark: {args.pods} pods, GET/LIST from {args.concurrency} concurrent clients, "
+                      f"gateway in its own process (2-core machine: client and gateway share it)")
+                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods/pod-1",
+                                                  total=args.gets, concurrency=args.concurrency)
+                report("GET pod", latencies, elapsed)
+                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods",
+                                                  total=args.lists, concurrency=2)
+                report(f"LIST {args.pods} pods (JSON)", latencies, elapsed)
+                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods",
+                                                  total=args.lists, concurrency=2, headers={"Accept": TABLE})
+                report(f"LIST {args.pods} pods (Table)", latencies, elapsed)
+                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods?limit=500",
+                                                  total=args.lists, concurrency=2)
+                report("LIST limit=500 (1st page)", latencies, elapsed)
+                started = time.perf_counter()
+                deliveries = await watch_fanout(http, store, base, watchers=args.watchers, updates=args.updates)
+                elapsed = time.perf_counter() - started
+                print(f"watch fan-out {args.watchers} watchers x {args.updates} updates: {len(deliveries)} deliveries "
+                      f"in {elapsed:.1f} s, delivery p50 {statistics.median(deliveries) * 1000:.1f} ms, "
+                      f"p99 {p99(deliveries) * 1000:.1f} ms, max {max(deliveries) * 1000:.1f} ms")
+        finally:
+            gateway.terminate()
+            await gateway.wait()
+            await client.close()
+            await etcd.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pods", type=int, default=1000)
+    parser.add_argument("--gets", type=int, default=3000)
+    parser.add_argument("--lists", type=int, default=40)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--watchers", type=int, default=50)
+    parser.add_argument("--updates", type=int, default=1000)
+    asyncio.run(main(parser.parse_args()))
