@@ -17,6 +17,7 @@ from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.parse import load_documents, parse_object
 from kubelite.api.warnings import unknown_fields
+from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.schema import unknown_to_kubernetes
 
 # etcd refuses requests over 1.5 MiB; say so before it has to.
@@ -65,7 +66,7 @@ class CheckedObject:
 
 
 def check_and_parse(doc: Any, *, kind: str, validation: str) -> CheckedObject:
-    """Prune fields Kubernetes does not have (Strict: 400, Warn: warning), then parse and validate.
+    """Prune fields Kubernetes does not have (Strict: 400, Warn: warning), default, parse and validate.
 
     Fields Kubernetes has but kubelite does not act on are kept, with a warning.
     """
@@ -81,7 +82,7 @@ def check_and_parse(doc: Any, *, kind: str, validation: str) -> CheckedObject:
         if validation == "Warn":
             warnings += [f'unknown field "{path}"' for path in unknown]
         doc = prune(doc, unknown)
-    obj = parse_object(doc)
+    obj = parse_object(with_defaults(kind, doc))
     if validation != "Ignore":
         warnings += [f"{path}: kubelite keeps this field but does not act on it" for path in unknown_fields(obj)]
     return CheckedObject(obj, warnings)

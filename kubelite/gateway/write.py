@@ -16,6 +16,7 @@ from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, decode, read_body
 from kubelite.gateway.common import Target
+from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.immutable import immutable_field_causes
 from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -116,7 +117,8 @@ async def _write(
         checked = build(current_doc)
         new = checked.obj
         if subresource is None:
-            causes = immutable_field_causes(res.kind, current_doc, new.to_dict())
+            # defaults on both sides: objects written by components directly may lack them
+            causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
             if causes:
                 raise errors.invalid(res.kind, target.name, causes, group=res.group)
         new.metadata.resource_version = current.metadata.resource_version

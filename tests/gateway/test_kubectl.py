@@ -150,6 +150,7 @@ async def test_scale_describe_and_rollout_status(kubectl: Kubectl, gateway: Gate
     described = (await kubectl("describe", "deployment", "web")).stdout
     assert "4 desired" in described, described
     assert "GREETING:" in described and "hello" in described, described
+    assert "8080/TCP" in described and "http-get http://:8080/ delay=0s timeout=1s period=10s" in described, described
     rollout = asyncio.create_task(kubectl("rollout", "status", "deployment/web", "--timeout=20s"))
     await asyncio.sleep(0.5)
     assert not rollout.done()

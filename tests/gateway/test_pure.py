@@ -13,6 +13,7 @@ from kubelite.api import errors
 from kubelite.gateway.auth import TokenAuthenticator, TokenFileError, parse_token_file
 from kubelite.gateway.bodies import prune
 from kubelite.gateway.catalog import lookup
+from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.discovery import AGGREGATED_V2, aggregated_discovery, wants_aggregated
 from kubelite.gateway.immutable import immutable_field_causes
 from kubelite.gateway.options import parse_delete_options, parse_list_options
@@ -244,3 +245,19 @@ def test_aggregated_discovery_negotiation() -> None:
     core = aggregated_discovery(core=True)
     pods = next(r for r in core["items"][0]["versions"][0]["resources"] if r["resource"] == "pods")
     assert {s["subresource"] for s in pods["subresources"]} == {"status", "log", "eviction"}
+
+
+def test_defaults_fill_only_missing_modelled_fields() -> None:
+    doc = {"spec": {"strategy": {"type": "Recreate"}, "template": {"spec": {"containers": [
+        {"name": "c", "image": "web:1.0", "ports": [{"containerPort": 80}],
+         "readinessProbe": {"httpGet": {"port": 80}, "periodSeconds": 3}}]}}}}
+    defaulted = with_defaults("Deployment", doc)
+    spec = defaulted["spec"]
+    assert spec["strategy"] == {"type": "Recreate"} and spec["replicas"] == 1
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "IfNotPresent" and container["ports"][0]["protocol"] == "TCP"
+    assert container["readinessProbe"]["periodSeconds"] == 3 and container["readinessProbe"]["timeoutSeconds"] == 1
+    assert spec["template"]["spec"]["restartPolicy"] == "Always"
+    assert "replicas" not in doc["spec"]  # the input is untouched
+    rolling = with_defaults("Deployment", {"spec": {}})["spec"]["strategy"]
+    assert rolling == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}

@@ -1,0 +1,89 @@
+"""Kubernetes' defaulting of the fields kubelite models, applied to what users write through the gateway.
+
+kube-apiserver stores defaults (``protocol: TCP``, probe periods, the
+RollingUpdate strategy...), so ``kubectl describe`` and ``get -o yaml`` show
+them, and ``kubectl apply``'s three-way merge ignores them. Pure: a new
+document in, nothing mutated. Only modelled fields get defaults, so no
+"kubelite does not act on it" warning is ever caused by a default.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+Doc = dict[str, Any]
+
+_PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+
+
+def image_pull_policy(image: str) -> str:
+    if "@" in image:
+        return "IfNotPresent"
+    tag = image.rpartition("/")[2].partition(":")[2]
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def _probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    for field, value in _PROBE_DEFAULTS.items():
+        probe.setdefault(field, value)
+    http_get = probe.get("httpGet")
+    if isinstance(http_get, dict):
+        http_get.setdefault("path", "/")
+        http_get.setdefault("scheme", "HTTP")
+
+
+def _container(container: Any) -> None:
+    if not isinstance(container, dict):
+        return
+    if isinstance(container.get("image"), str):
+        container.setdefault("imagePullPolicy", image_pull_policy(container["image"]))
+    for port in container.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+    for name in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _probe(container.get(name))
+
+
+def _pod_spec(spec: Any) -> None:
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    for container in spec.get("containers") or []:
+        _container(container)
+
+
+def _template(spec: Doc) -> None:
+    template = spec.get("template")
+    if isinstance(template, dict):
+        _pod_spec(template.get("spec"))
+
+
+def with_defaults(kind: str, doc: Doc) -> Doc:
+    """A copy of ``doc`` with Kubernetes' defaults filled in where the field is absent."""
+    result = copy.deepcopy(doc)
+    spec = result.get("spec")
+    if not isinstance(spec, dict):
+        return result
+    if kind == "Pod":
+        _pod_spec(spec)
+    elif kind == "ReplicaSet":
+        spec.setdefault("replicas", 1)
+        _template(spec)
+    elif kind == "Deployment":
+        spec.setdefault("replicas", 1)
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        strategy = spec.setdefault("strategy", {})
+        if isinstance(strategy, dict):
+            strategy.setdefault("type", "RollingUpdate")
+            if strategy["type"] == "RollingUpdate":
+                rolling = strategy.setdefault("rollingUpdate", {})
+                if isinstance(rolling, dict):
+                    rolling.setdefault("maxSurge", "25%")
+                    rolling.setdefault("maxUnavailable", "25%")
+        _template(spec)
+    return result
