@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,6 +81,7 @@ async def watch(
             await asyncio.sleep(delay)
             delay = min(delay * 2, options.max_retry_delay)
             continue
+        cancel = _canceller(client, stream)
         watchdog = asyncio.create_task(_watchdog(client, prefix, options.watchdog_interval))
         try:
             async for raw in stream:
@@ -99,13 +100,38 @@ async def watch(
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
-            _cancel_in_background(stream, options.watchdog_interval)
+            _cancel_in_background(cancel, options.watchdog_interval)
 
 
 _cancelling: set[asyncio.Task[None]] = set()
 
 
-def _cancel_in_background(stream: aetcd.rtypes.Watch, timeout: float) -> None:
+def _canceller(client: EtcdClient, stream: aetcd.rtypes.Watch) -> Callable[[], Awaitable[None]]:
+    """A cancel for this watch that never hits another one.
+
+    aetcd's ``Watch.cancel`` cancels by watch id on the client's *current*
+    watcher, but etcd numbers watches per gRPC stream, from 0: once the stream
+    broke (a killed member, a failover, a watchdog reset) and watches resumed,
+    the old id may belong to a resumed watch, which that cancel would end
+    silently (no event, no error, ever). So cancel only while the id still
+    maps to this watch's own callback on the watcher it was created on.
+    """
+    watcher = client._watcher  # noqa: SLF001 - aetcd exposes no safer handle
+    callback = watcher._callbacks.get(stream.watch_id) if watcher is not None else None  # noqa: SLF001
+
+    async def cancel() -> None:
+        if watcher is None or callback is None:
+            return
+        async with watcher._lock:  # noqa: SLF001
+            if watcher._callbacks.get(stream.watch_id) is not callback:  # noqa: SLF001
+                return  # the stream it lived on is gone, and the watch with it
+            del watcher._callbacks[stream.watch_id]  # noqa: SLF001
+            await watcher._enqueue_watch_cancel(watch_id=stream.watch_id)  # noqa: SLF001
+
+    return cancel
+
+
+def _cancel_in_background(cancel: Callable[[], Awaitable[None]], timeout: float) -> None:
     """Cancel the etcd watch without making the consumer wait.
 
     aetcd's cancel queues a request on a bounded queue under a lock; when the
@@ -113,11 +139,11 @@ def _cancel_in_background(stream: aetcd.rtypes.Watch, timeout: float) -> None:
     would hang whoever is stopping (an informer, a whole controller-manager).
     """
 
-    async def cancel() -> None:
+    async def run() -> None:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(stream.cancel(), timeout)
+            await asyncio.wait_for(cancel(), timeout)
 
-    task = asyncio.get_running_loop().create_task(cancel())
+    task = asyncio.get_running_loop().create_task(run())
     _cancelling.add(task)
     task.add_done_callback(_cancelling.discard)
 

@@ -170,3 +170,22 @@ async def _missing(store: Store, name: str, res: Any = PODS, namespace: str = "d
             return True
         raise
     return False
+
+
+async def test_closing_a_watch_after_its_stream_broke_leaves_the_resumed_watches_alone(store: Store) -> None:
+    """etcd numbers watches per gRPC stream, from 0: after a reset, a new watch may get the id an old,
+    broken one had. Closing the old one must not cancel the new one (it would go silent for good)."""
+    start = int((await store.list(PODS)).resource_version) + 1
+    old = watch(store.client, PODS, "default", from_revision=start, options=FAST)
+    await store.create(PODS, make_pod("a"))
+    assert (await asyncio.wait_for(anext(old), 10)).object.name == "a"  # established: watch id 0
+    await store.client.reset_watch_stream("test: the stream broke")
+    new = watch(store.client, PODS, "default", from_revision=start + 1, options=FAST)
+    await store.create(PODS, make_pod("b"))
+    assert (await asyncio.wait_for(anext(new), 10)).object.name == "b"  # on the new stream, id 0 again
+    await old.aclose()
+    await store.create(PODS, make_pod("c"))
+    try:
+        assert (await asyncio.wait_for(anext(new), 10)).object.name == "c", "the new watch still delivers"
+    finally:
+        await new.aclose()
