@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import docker
 import pytest
 
+from tests.chaos.cluster import ChaosCluster, EtcdAccess
 from tests.chaos.etcd_cluster import ETCD_IMAGE, EtcdCluster
 
 
@@ -22,3 +24,14 @@ def etcd_cluster(docker_client: docker.DockerClient) -> Iterator[EtcdCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+async def chaos(etcd_cluster: EtcdCluster, tmp_path: Path,
+                docker_client: docker.DockerClient) -> AsyncIterator[ChaosCluster]:
+    """kubelite's processes against the 3-member etcd; all stopped (and their containers removed) after."""
+    cluster = ChaosCluster(EtcdAccess(etcd_cluster.endpoints), tmp_path, docker_client)
+    try:
+        yield cluster
+    finally:
+        await cluster.close()

@@ -23,7 +23,7 @@ from kubelite.etcd_server import free_port
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
-ETCD_IMAGE = os.environ.get("ETCD_IMAGE", "kubelite/etcd:3.5.1")
+ETCD_IMAGE = os.environ.get("ETCD_IMAGE", "kubelite/etcd:3.5.1")  # the same name deploy/etcd/build.sh builds
 
 
 @dataclass
@@ -70,6 +70,8 @@ class EtcdCluster:
             )
             container = (
                 DockerContainer(ETCD_IMAGE, name=name, command=command)
+                # Explicit, so an official etcd image (no ENTRYPOINT, etcd in /usr/local/bin) works too.
+                .with_kwargs(entrypoint=["/usr/local/bin/etcd"])
                 .with_network(self.network)
                 .with_network_aliases(name)
             )
