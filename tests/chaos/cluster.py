@@ -137,6 +137,7 @@ class ChaosCluster:
         self.docker = docker_client
         self.procs: dict[str, Proc] = {}
         self.prefix = f"c{uuid.uuid4().hex[:5]}-"  # node names unique to this test: containers never collide
+        tmp.mkdir(parents=True, exist_ok=True)
         self.token_file = tmp / "agent-token"
         self.token_file.write_text(AGENT_TOKEN + "\n")
         self.store: Store | None = None
@@ -243,9 +244,10 @@ class ChaosCluster:
             return []
         found = []
         for node in self.docker_nodes():
-            for c in self.docker.containers.list(all=True, filters={"label": f"kubelite.node={node}"}):
-                labels = c.labels
-                found.append({"node": node, "id": c.id, "state": c.status,
+            # The low-level list: one call, no per-container inspect that races removals.
+            for c in self.docker.api.containers(all=True, filters={"label": f"kubelite.node={node}"}):
+                labels = c.get("Labels") or {}
+                found.append({"node": node, "id": c["Id"], "state": c["State"],
                               "pod_uid": labels.get("kubelite.pod.uid", ""),
                               "namespace": labels.get("kubelite.pod.namespace", ""),
                               "pod": labels.get("kubelite.pod.name", ""),
@@ -258,9 +260,13 @@ class ChaosCluster:
         if self.docker is not None:
             nodes = self.docker_nodes()
             def remove() -> None:
+                assert self.docker is not None
                 for node in nodes:
-                    for c in self.docker.containers.list(all=True, filters={"label": f"kubelite.node={node}"}):  # type: ignore[union-attr]
-                        c.remove(force=True)
+                    for c in self.docker.api.containers(all=True, filters={"label": f"kubelite.node={node}"}):
+                        try:
+                            self.docker.api.remove_container(c["Id"], force=True)
+                        except docker.errors.NotFound:
+                            pass  # its agent removed it meanwhile
             await asyncio.to_thread(remove)
         if self.store is not None:
             await self.store.client.close()
