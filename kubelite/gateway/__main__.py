@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from kubelite.api import errors
 from kubelite.etcd_client import EtcdConfig
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         try:
             asyncio.run(serve(config))
-        except (OSError, TokenFileError) as exc:
+        except (OSError, TokenFileError, errors.ApiError) as exc:  # ApiError: etcd unreachable at start
             print(f"error: {exc}", file=sys.stderr)
             return 1
     return 0

@@ -30,6 +30,20 @@ from kubelite.watch import WatchEvent, watch
 log = logging.getLogger(__name__)
 
 
+async def cancel_and_wait(task: asyncio.Task[None], *, retry_every: float = 0.5) -> None:
+    """Cancel ``task`` and wait until it is done, cancelling again if a cancellation gets lost.
+
+    Python 3.11's ``asyncio.wait_for`` drops a cancellation that arrives just
+    as its inner future completes; aetcd creates watches with it, so a watch
+    stopped while being created would otherwise keep its task alive forever.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=retry_every)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
 @dataclass
 class HubEvent:
     """A decoded watch event shared by all watchers; JSON documents and lines are computed once."""
@@ -146,9 +160,7 @@ class ResourceHub:
 
     async def stop(self) -> None:
         if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            await cancel_and_wait(self.task)
         for sub in list(self.subscribers):
             sub.queue.put_nowait(None)
         self.subscribers.clear()

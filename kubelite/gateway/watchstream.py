@@ -32,7 +32,7 @@ from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import dumps, status_doc
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.gateway.tables import build_table
-from kubelite.gateway.watchhub import HubEvent, QueueItem, Subscription
+from kubelite.gateway.watchhub import HubEvent, QueueItem, Subscription, cancel_and_wait
 from kubelite.watch import watch
 
 log = logging.getLogger(__name__)
@@ -142,9 +142,7 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
         state.open_watches.discard(subscription)
         state.metrics.open_watches.labels(res.plural).dec()
         if dedicated is not None:
-            dedicated.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dedicated
+            await cancel_and_wait(dedicated)
         else:
             state.hubs.unsubscribe(res, subscription)
     return response

@@ -38,7 +38,17 @@ async def gateway(etcd: EmbeddedEtcd) -> AsyncIterator[Gateway]:
     try:
         yield gw
     finally:
-        await gw.stop()
+        await stop_or_explain(gw)
+
+
+async def stop_or_explain(gw: Gateway, timeout: float = 20.0) -> None:
+    """Stop the gateway; if that hangs, fail naming the tasks still running."""
+    try:
+        await asyncio.wait_for(gw.stop(), timeout)
+    except TimeoutError:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        stacks = "\n".join(f"{t.get_name()}: {t.get_stack(limit=8)}" for t in tasks)
+        raise AssertionError(f"gateway stop took over {timeout} s; tasks:\n{stacks}") from None
 
 
 @pytest.fixture

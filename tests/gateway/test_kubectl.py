@@ -220,3 +220,37 @@ async def test_kubectl_errors_are_kubernetes_like(kubectl: Kubectl) -> None:
     invalid = await kubectl("apply", "-f", "-", stdin=MANIFEST.replace("name: web\n  labels", "name: Web_\n  labels"),
                             check=False)
     assert invalid.returncode == 1 and "Invalid" in invalid.stderr and "metadata.name" in invalid.stderr
+
+
+async def test_rollout_history_and_undo(kubectl: Kubectl, gateway: Gateway) -> None:
+    """ReplicaSets as the deployment controller leaves them (revision annotations, owner references)."""
+    await kubectl("apply", "-f", "-", stdin=MANIFEST)
+    store = store_of(gateway)
+
+    def annotate(deploy: Deployment) -> Deployment:
+        deploy.metadata.annotations = {**(deploy.metadata.annotations or {}), "deployment.kubernetes.io/revision": "2"}
+        return deploy
+
+    deploy = await store.guaranteed_update(DEPLOYMENTS, "web", "default", annotate)
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": deploy.metadata.uid,
+             "controller": True}
+    for revision, image in (("1", "kubelite/demo:old"), ("2", "kubelite/demo:latest")):
+        template = deploy.spec.template.to_dict()
+        template["metadata"]["labels"]["pod-template-hash"] = f"h{revision}"
+        template["spec"]["containers"][0]["image"] = image
+        rs = parse_object({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"web-h{revision}", "namespace": "default", "ownerReferences": [owner],
+                         "labels": {"app": "web", "pod-template-hash": f"h{revision}"},
+                         "annotations": {"deployment.kubernetes.io/revision": revision}},
+            "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web", "pod-template-hash": f"h{revision}"}},
+                     "template": template},
+        })
+        await store.create(REPLICASETS, rs)
+    history = (await kubectl("rollout", "history", "deployment/web")).stdout
+    assert history.split()[-4:] == ["1", "<none>", "2", "<none>"]
+    undo = await kubectl("rollout", "undo", "deployment/web")
+    assert "deployment.apps/web rolled back" in undo.stdout
+    rolled = await store.get(DEPLOYMENTS, "web", "default")
+    assert rolled.spec.template.spec.containers[0].image == "kubelite/demo:old"
+    assert "pod-template-hash" not in (rolled.spec.template.metadata.labels or {})
