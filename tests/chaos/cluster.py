@@ -35,7 +35,7 @@ import docker
 
 from kubelite.api.resources import DEPLOYMENTS, NODES, PODS, REPLICASETS
 from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd_client import EtcdConfig, connect
 from kubelite.etcd_server import free_port
 from kubelite.store import Store
 from tests.helpers import wait_for
@@ -367,7 +367,7 @@ class Api:
                     message = doc.get("message", "") if isinstance(doc, dict) else ""
                     self.server_errors.append((response.status, f"{method} {path}", message))
                 return response.status, doc
-        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError):
+        except (aiohttp.ClientError, TimeoutError, ConnectionError):
             return 0, None
 
     async def create_deployment(self, name: str, replicas: int, version: str = "v1", **kw: Any) -> tuple[int, Any]:
@@ -512,8 +512,8 @@ async def problems(store: Store, expected: dict[str, Expect],
         if owner is None:
             found.append(f"orphan replicaset {rs.name}")
             continue
-        want = expected.get(owner.name)
-        current = want is not None and _version(rs.spec.template.spec) == want.version
+        wanted = expected.get(owner.name)
+        current = wanted is not None and _version(rs.spec.template.spec) == wanted.version
         if not current and (rs.spec.replicas or (rs.status and rs.status.replicas)):
             found.append(f"old replicaset {rs.name} still has replicas")
     per_deployment: dict[str, list[Any]] = {name: [] for name in expected}
@@ -533,9 +533,9 @@ async def problems(store: Store, expected: dict[str, Expect],
             found.append(f"pod {pod.name} on {pod.spec.node_name or 'no node'} (not a Ready node)")
         elif phase != "Running" or not _pod_ready(pod):
             found.append(f"pod {pod.name} on {pod.spec.node_name}: {phase}, ready={_pod_ready(pod)}")
-        want = expected.get(owner.name)
-        if want is not None and _version(pod.spec) != want.version:
-            found.append(f"pod {pod.name} runs {_version(pod.spec)}, not {want.version}")
+        wanted = expected.get(owner.name)
+        if wanted is not None and _version(pod.spec) != wanted.version:
+            found.append(f"pod {pod.name} runs {_version(pod.spec)}, not {wanted.version}")
     for name, want in expected.items():
         have = len(per_deployment.get(name, []))
         if have != want.replicas:
@@ -589,7 +589,7 @@ async def wait_converged(cluster: ChaosCluster, expected: dict[str, Expect], tim
     return time.monotonic() - started
 
 
-def report(scenario: str, **figures: float | int | str | None) -> None:
+def report(scenario: str, **figures: float | str | None) -> None:
     """One line per scenario with its recovery figures (collected in docs/chaos.md)."""
     parts = [f"{k}={v:.2f}s" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()]
     print(f"\n[chaos] {scenario}: " + " ".join(parts), flush=True)

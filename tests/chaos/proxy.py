@@ -17,7 +17,7 @@ class TcpProxy:
         self.upstreams = upstreams
         self.ports = [free_port() for _ in upstreams]
         self._servers: list[asyncio.base_events.Server] = []
-        self._transports: set[asyncio.BaseTransport] = set()
+        self._transports: set[asyncio.Transport] = set()
         self._pipes: set[asyncio.Task[None]] = set()
 
     @property
@@ -41,7 +41,7 @@ class TcpProxy:
             writer.transport.abort()
             return
         for w in (writer, up_writer):
-            self._transports.add(w.transport)
+            self._transports.add(w.transport)  # type: ignore[arg-type]  # a TCP stream's transport
         for src, dst in ((reader, up_writer), (up_reader, writer)):
             task = asyncio.create_task(self._pipe(src, dst))
             self._pipes.add(task)

@@ -133,7 +133,7 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
             up.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(up.wait(), 60)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 up.kill()
                 await up.wait()
     assert up.returncode == 0, "".join(output[-20:])
