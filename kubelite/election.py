@@ -11,7 +11,6 @@ racing the new leader. The key's value is a coordination.k8s.io Lease, so
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 
@@ -25,6 +24,7 @@ from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import cmp_version, op_get, op_put, range_, txn
 from kubelite.lease import LeaseSession
 from kubelite.store import Clock, Fence, decode, encode, utc_now
+from kubelite.supervise import cancel_and_wait
 from kubelite.watch import watch
 
 log = logging.getLogger(__name__)
@@ -150,9 +150,7 @@ class LeaderElection:
     async def resign(self) -> None:
         """Give up at once: revoking the lease deletes the key, waking the next candidate."""
         if self._renewer is not None:
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
+            await cancel_and_wait(self._renewer)
             self._renewer = None
         if self.session is not None:
             await self.session.stop(revoke=True)

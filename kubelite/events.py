@@ -9,7 +9,6 @@ queues, and a background task writes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -22,7 +21,7 @@ from kubelite.api.core import Event, EventSource, ObjectReference
 from kubelite.api.meta import KubeObject, ObjectMeta
 from kubelite.api.resources import EVENTS
 from kubelite.store import Clock, Store, utc_now
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +58,7 @@ class EventRecorder:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     def record(self, obj: KubeObject, type_: str, reason: str, message: str) -> None:

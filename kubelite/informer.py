@@ -9,7 +9,6 @@ objects passed to them are the cache's own and must not be mutated.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import Resource
 from kubelite.store import Store
+from kubelite.supervise import cancel_and_wait
 from kubelite.watch import RawFilter, WatchExpired, WatchOptions, watch
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,7 @@ class Informer:
 
     async def stop(self) -> None:
         for task in reversed(self._tasks):
-            task.cancel()
-        for task in reversed(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks = []
 
     @property

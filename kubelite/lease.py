@@ -17,6 +17,7 @@ from collections.abc import Callable
 import aetcd
 
 from kubelite.etcd_client import EtcdClient
+from kubelite.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,7 @@ class LeaseSession:
         """Stop the keepalive; revoking deletes the attached keys at once instead of after the TTL."""
         still_held = not self.lost.is_set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         if revoke and self.lease_id and still_held:
             with contextlib.suppress(aetcd.ClientError):

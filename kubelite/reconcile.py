@@ -9,13 +9,12 @@ success forgets the key's failures.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
@@ -52,10 +51,7 @@ class ReconcileLoop:
     async def stop(self) -> None:
         self.queue.shutdown()
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks = []
 
     async def _work(self) -> None:

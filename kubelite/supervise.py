@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -24,3 +25,18 @@ async def supervise(name: str, run: Callable[[], Awaitable[None]], *, restart_de
 
 def spawn(name: str, run: Callable[[], Awaitable[None]], *, restart_delay: float = 1.0) -> asyncio.Task[None]:
     return asyncio.create_task(supervise(name, run, restart_delay=restart_delay), name=name)
+
+
+async def cancel_and_wait(task: asyncio.Task[None], *, retry_every: float = 0.5) -> None:
+    """Cancel ``task`` and wait until it is done, cancelling again if a cancellation gets lost.
+
+    Python 3.11's ``asyncio.wait_for`` drops a cancellation that arrives just
+    as its inner future completes; aetcd creates watches with it, so a watch
+    stopped while being created would otherwise keep its task alive forever
+    and hang whoever stops it.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=retry_every)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()

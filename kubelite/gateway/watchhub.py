@@ -14,7 +14,6 @@ ends; clients re-watch from their last resourceVersion), as kube-apiserver does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,23 +24,10 @@ from kubelite.api.resources import Resource
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway.respond import dumps
+from kubelite.supervise import cancel_and_wait
 from kubelite.watch import WatchEvent, watch
 
 log = logging.getLogger(__name__)
-
-
-async def cancel_and_wait(task: asyncio.Task[None], *, retry_every: float = 0.5) -> None:
-    """Cancel ``task`` and wait until it is done, cancelling again if a cancellation gets lost.
-
-    Python 3.11's ``asyncio.wait_for`` drops a cancellation that arrives just
-    as its inner future completes; aetcd creates watches with it, so a watch
-    stopped while being created would otherwise keep its task alive forever.
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=retry_every)
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        task.result()
 
 
 @dataclass

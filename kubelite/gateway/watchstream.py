@@ -32,7 +32,8 @@ from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import dumps, status_doc
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.gateway.tables import build_table
-from kubelite.gateway.watchhub import HubEvent, QueueItem, Subscription, cancel_and_wait
+from kubelite.gateway.watchhub import HubEvent, QueueItem, Subscription
+from kubelite.supervise import cancel_and_wait
 from kubelite.watch import watch
 
 log = logging.getLogger(__name__)

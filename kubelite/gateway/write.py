@@ -66,7 +66,6 @@ def _fill_type_and_scope(doc: Any, target: Target) -> dict[str, Any]:
 
 
 async def create(request: web.Request, target: Target) -> web.StreamResponse:
-    state = state_of(request)
     if target.served.resource.namespaced and not target.namespace:
         raise errors.method_not_allowed(f"create is not supported on all namespaces; POST to "
                                         f"/namespaces/<namespace>/{target.served.resource.plural}")
