@@ -32,7 +32,7 @@ _CHANNEL_OPTIONS = {
     # etcd's default --grpc-keepalive-min-time is 5 s; pinging faster gets GOAWAY.
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.keepalive_permit_without_calls": 0,  # etcd GOAWAYs pings on an idle connection (too_many_pings)
     "grpc.http2.max_pings_without_data": 0,
     "grpc.initial_reconnect_backoff_ms": 200,
     "grpc.max_reconnect_backoff_ms": 2_000,

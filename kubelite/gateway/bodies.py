@@ -94,6 +94,8 @@ def prune(doc: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     for path in paths:
         node: Any = pruned
         steps = _steps(path)
+        if not steps:  # a field named "" has no path: nothing to prune
+            continue
         for step in steps[:-1]:
             node = node[step] if isinstance(node, list) else node.get(step)
             if node is None:

@@ -34,7 +34,7 @@ async def delete_options(request: web.Request) -> DeleteOptions:
     if raw.strip():
         try:
             body = json.loads(raw)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
             raise errors.bad_request(f"couldn't decode DeleteOptions: {exc}") from exc
     return parse_delete_options(request.query, body)
 

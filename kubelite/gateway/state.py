@@ -11,6 +11,7 @@ from aiohttp import web
 
 from kubelite.etcd_client import EtcdClient
 from kubelite.gateway.auth import TokenAuthenticator
+from kubelite.gateway.locks import KeyedLocks
 from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
 from kubelite.gateway.watchhub import Subscription, WatchHubs
@@ -37,6 +38,7 @@ class GatewayState:
     watch: WatchSettings = field(default_factory=WatchSettings)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     open_watches: set[Subscription] = field(default_factory=set)
+    write_locks: KeyedLocks = field(default_factory=KeyedLocks)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

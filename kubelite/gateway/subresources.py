@@ -15,10 +15,7 @@ from kubelite.gateway.delete import delete_one
 from kubelite.gateway.options import dry_run, parse_delete_options
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import state_of
-from kubelite.gateway.write import PATCH_TYPES, apply_patch, content_type
-
-_CONFLICT_RETRIES = 8
-
+from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, content_type
 
 def scale_of(obj: Any) -> dict[str, Any]:
     meta = obj.metadata
@@ -62,27 +59,28 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
         raise errors.ApiError(errors.Status(code=415, reason="UnsupportedMediaType",
                                             message=f"unsupported patch type {body_type!r}"))
     body = decode(await read_body(request), body_type)
-    for _ in range(_CONFLICT_RETRIES):
-        current = await state.store.get(res, target.name, target.namespace)
-        scale = scale_of(current)
-        wanted = apply_patch(body_type, scale, body) if request.method == "PATCH" else body
-        if not isinstance(wanted, dict):
-            raise errors.bad_request("a Scale must be a JSON object")
-        precondition = (wanted.get("metadata") or {}).get("resourceVersion")
-        user_precondition = request.method == "PUT" and bool(precondition)
-        if precondition and precondition != current.metadata.resource_version:
-            raise errors.conflict(res.plural, target.name, "the object has been modified; please apply your "
-                                  "changes to the latest version and try again", group=res.group)
-        updated = current.deep_copy()
-        updated.spec.replicas = _replicas(wanted, res.kind, target.name)
-        try:
-            result = await state.store.update(res, updated, dry_run=dry_run(request.query))
-        except errors.ApiError as exc:
-            if exc.reason != "Conflict" or user_precondition:
-                raise
-            continue
-        return json_response(scale_of(result))
-    raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
+    async with state.write_locks.hold(res.key(target.name, target.namespace)):
+        async for _ in conflict_retries():
+            current = await state.store.get(res, target.name, target.namespace)
+            scale = scale_of(current)
+            wanted = apply_patch(body_type, scale, body) if request.method == "PATCH" else body
+            if not isinstance(wanted, dict):
+                raise errors.bad_request("a Scale must be a JSON object")
+            precondition = (wanted.get("metadata") or {}).get("resourceVersion")
+            user_precondition = request.method == "PUT" and bool(precondition)
+            if precondition and precondition != current.metadata.resource_version:
+                raise errors.conflict(res.plural, target.name, "the object has been modified; please apply your "
+                                      "changes to the latest version and try again", group=res.group)
+            updated = current.deep_copy()
+            updated.spec.replicas = _replicas(wanted, res.kind, target.name)
+            try:
+                result = await state.store.update(res, updated, dry_run=dry_run(request.query))
+            except errors.ApiError as exc:
+                if exc.reason != "Conflict" or user_precondition:
+                    raise
+                continue
+            return json_response(scale_of(result))
+        raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
 
 
 async def evict(request: web.Request, target: Target) -> web.StreamResponse:

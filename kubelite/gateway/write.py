@@ -7,7 +7,9 @@ writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from aiohttp import web
@@ -23,13 +25,31 @@ from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategi
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import state_of
 
-_CONFLICT_RETRIES = 8
+# An unconditional write retries conflicts (as kube-apiserver's GuaranteedUpdate does) until this deadline.
+_CONFLICT_DEADLINE_SECONDS = 30.0
 # kube-apiserver resets status on create for these (the controllers and agents own it)
 _STATUS_RESET_ON_CREATE = {"Pod": {"phase": "Pending"}, "ReplicaSet": None, "Deployment": None}
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
+
+
+async def conflict_retries() -> AsyncIterator[int]:
+    """Attempts for a read-modify-write without a user precondition.
+
+    Losing a race to another writer is not the client's conflict, so it is
+    retried (with a little jitter, so racing writers spread out) until the
+    deadline; a caller that breaks out of the loop has succeeded.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _CONFLICT_DEADLINE_SECONDS
+    attempt = 0
+    while attempt == 0 or loop.time() < deadline:
+        if attempt:
+            await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+        yield attempt
+        attempt += 1
 
 
 def content_type(request: web.Request) -> str:
@@ -108,25 +128,26 @@ async def _write(
     state = state_of(request)
     res = target.served.resource
     subresource: Literal["status"] | None = "status" if target.info.subresource == "status" else None
-    for _ in range(_CONFLICT_RETRIES):
-        current = await state.store.get(res, target.name, target.namespace)
-        current_doc = current.to_dict()
-        if precondition and precondition != current.metadata.resource_version:
-            raise _stale(target, precondition, current.metadata.resource_version)
-        checked = build(current_doc)
-        new = checked.obj
-        if subresource is None:
-            # defaults on both sides: objects written by components directly may lack them
-            causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
-            if causes:
-                raise errors.invalid(res.kind, target.name, causes, group=res.group)
-        new.metadata.resource_version = current.metadata.resource_version
-        try:
-            return await state.store.update(res, new, subresource=subresource, dry_run=dry_run(request.query))
-        except errors.ApiError as exc:
-            if exc.reason != "Conflict" or precondition:
-                raise
-    raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
+    async with state.write_locks.hold(res.key(target.name, target.namespace)):
+        async for _ in conflict_retries():
+            current = await state.store.get(res, target.name, target.namespace)
+            current_doc = current.to_dict()
+            if precondition and precondition != current.metadata.resource_version:
+                raise _stale(target, precondition, current.metadata.resource_version)
+            checked = build(current_doc)
+            new = checked.obj
+            if subresource is None:
+                # defaults on both sides: objects written by components directly may lack them
+                causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
+                if causes:
+                    raise errors.invalid(res.kind, target.name, causes, group=res.group)
+            new.metadata.resource_version = current.metadata.resource_version
+            try:
+                return await state.store.update(res, new, subresource=subresource, dry_run=dry_run(request.query))
+            except errors.ApiError as exc:
+                if exc.reason != "Conflict" or precondition:
+                    raise
+        raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
 
 
 def _stale(target: Target, wanted: str, stored: str | None) -> errors.ApiError:

@@ -1,9 +1,7 @@
 """Scenario 7: a burst of 500 concurrent updates (merge patches) of one Deployment's replicas
 through the gateway: no 5xx; the stored spec is the last acknowledged write (the acknowledged
-response with the highest resourceVersion), and the cluster converges to it.
-
-The gateway retries a conflicting unconditional patch only a few times, then answers 409, so
-most of a 500-burst is refused (Kubernetes would retry until it lands): counted, reported."""
+response with the highest resourceVersion), and the cluster converges to it. An unconditional
+patch that races others is retried by the gateway, as Kubernetes does: every one of them lands."""
 
 from __future__ import annotations
 
@@ -44,9 +42,7 @@ async def test_500_concurrent_replica_updates_last_acknowledged_write_wins(
         burst = time.monotonic() - burst_at
         codes = sorted({status for status, *_ in results})
         assert not api.server_errors and 0 not in codes, f"5xx or no answer: {api.server_errors[:5]} {codes}"
-        # A write is acknowledged by a 200; a 409 ("too many concurrent writers", the gateway gives up
-        # after a few conflicts) is a refusal that wrote nothing. Anything else is wrong.
-        assert set(codes) <= {200, 409}, f"status codes {codes}"
+        assert codes == [200], f"status codes {codes}: an unconditional patch must land"
         acknowledged = [(rv, replicas) for status, rv, replicas, _ in results if status == 200 and rv is not None]
         assert acknowledged, "no write acknowledged"
         assert len({rv for rv, _ in acknowledged}) == len(acknowledged), "two writes acknowledged at one revision"
@@ -57,6 +53,5 @@ async def test_500_concurrent_replica_updates_last_acknowledged_write_wins(
         latencies = sorted(latency for *_, latency in results)
         report("7 500 concurrent replica updates through the gateway", burst=burst,
                p50=statistics.median(latencies), p99=latencies[int(len(latencies) * 0.99) - 1],
-               converged_after_burst=converged, acknowledged=len(acknowledged),
-               conflicts=sum(1 for status, *_ in results if status == 409), final_replicas=last_replicas)
+               converged_after_burst=converged, acknowledged=len(acknowledged), final_replicas=last_replicas)
     chaos.check_alive()

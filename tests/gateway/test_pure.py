@@ -261,3 +261,25 @@ def test_defaults_fill_only_missing_modelled_fields() -> None:
     assert "replicas" not in doc["spec"]  # the input is untouched
     rolling = with_defaults("Deployment", {"spec": {}})["spec"]["strategy"]
     assert rolling == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+
+
+async def test_keyed_locks_serialise_one_key_and_forget_idle_keys() -> None:
+    import asyncio
+
+    from kubelite.gateway.locks import KeyedLocks
+
+    locks = KeyedLocks()
+    inside: list[str] = []
+    overlaps = 0
+
+    async def work(key: str) -> None:
+        nonlocal overlaps
+        async with locks.hold(key):
+            if key in inside:
+                overlaps += 1
+            inside.append(key)
+            await asyncio.sleep(0.001)
+            inside.remove(key)
+
+    await asyncio.gather(*(work(k) for k in ["a", "b"] * 20))
+    assert overlaps == 0 and len(locks) == 0
