@@ -18,16 +18,16 @@ import signal
 import sys
 from pathlib import Path
 
-from kubelite.api.core import Taint
-from kubelite.etcd_client import EtcdConfig, connect
-from kubelite.logs import setup_logging
-from kubelite.store import Store
-
 from agent.agent import Agent, AgentConfig
 from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
+from kubelite.api.core import Taint
+from kubelite.etcd_client import connect
+from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.logs import setup_logging
+from kubelite.store import Store
 
 log = logging.getLogger("agent")
 
@@ -77,13 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kl agent", description="Run a kubelite node agent (the kubelet).")
     p.add_argument("--node", help="node name (required unless --sim-count)")
     p.add_argument("--runtime", choices=("docker", "sim"), default="docker")
-    p.add_argument("--etcd-endpoints", help="comma-separated; default $KUBELITE_ETCD_ENDPOINTS or 127.0.0.1:2379")
-    p.add_argument("--etcd-timeout", type=float, default=5.0)
-    p.add_argument("--etcd-ca-file")
-    p.add_argument("--etcd-cert-file")
-    p.add_argument("--etcd-key-file")
-    p.add_argument("--etcd-user")
-    p.add_argument("--etcd-password-file")
+    add_etcd_arguments(p)
     p.add_argument("--listen", default="127.0.0.1:0", help="agent API address HOST:PORT, port 0 = any, or 'none'")
     p.add_argument("--agent-token-file", help=f"file holding the agent API token (else ${TOKEN_ENV})")
     p.add_argument("--node-ip", default="127.0.0.1", help="InternalIP of the node; host ports publish here")
@@ -147,10 +141,7 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print("error: --node is required", file=sys.stderr)
         return 2
-    config = EtcdConfig.from_options(
-        args.etcd_endpoints, timeout=args.etcd_timeout, ca_file=args.etcd_ca_file, cert_file=args.etcd_cert_file,
-        key_file=args.etcd_key_file, username=args.etcd_user, password_file=args.etcd_password_file,
-    )
+    config = etcd_config_from_args(args)
     client = await connect(config)
     store = Store(client)
     # Several agents in one process share one pod informer (one etcd watch), each through its node's view.

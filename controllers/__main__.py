@@ -11,11 +11,10 @@ import signal
 import socket
 import sys
 
-from kubelite.etcd_client import EtcdConfig
-from kubelite.logs import setup_logging
-
 from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
+from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.logs import setup_logging
 
 log = logging.getLogger("controllers")
 
@@ -23,14 +22,7 @@ log = logging.getLogger("controllers")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Settings()
     p = argparse.ArgumentParser(prog="python -m controllers", description=__doc__)
-    p.add_argument("--etcd-endpoints", default=None,
-                   help="comma-separated host:port list (default $KUBELITE_ETCD_ENDPOINTS or 127.0.0.1:2379)")
-    p.add_argument("--etcd-cafile", default=None)
-    p.add_argument("--etcd-certfile", default=None)
-    p.add_argument("--etcd-keyfile", default=None)
-    p.add_argument("--etcd-user", default=None)
-    p.add_argument("--etcd-password-file", default=None)
-    p.add_argument("--etcd-timeout", type=float, default=5.0, help="seconds per etcd request")
+    add_etcd_arguments(p)
     p.add_argument("--id", default=None, help="identity in the leader election (default hostname-pid)")
     p.add_argument("--listen", default="127.0.0.1:10257",
                    help="host:port for /healthz /readyz /metrics; empty to disable")
@@ -51,10 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def config_from_args(args: argparse.Namespace) -> ManagerConfig:
-    etcd = EtcdConfig.from_options(
-        args.etcd_endpoints, timeout=args.etcd_timeout, ca_file=args.etcd_cafile, cert_file=args.etcd_certfile,
-        key_file=args.etcd_keyfile, username=args.etcd_user, password_file=args.etcd_password_file,
-    )
+    etcd = etcd_config_from_args(args)
     settings = Settings(
         toleration_seconds=args.toleration_seconds, node_monitor_grace_seconds=args.node_monitor_grace_period,
         scheduler_workers=args.scheduler_workers, replicaset_workers=args.replicaset_workers,

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from kubelite.api import errors
-from kubelite.etcd_client import EtcdConfig
+from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
@@ -22,14 +22,7 @@ log = logging.getLogger("kubelite.gateway")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="kubelite.gateway", description=__doc__)
-    parser.add_argument("--etcd-endpoints", help="comma-separated etcd endpoints (default: KUBELITE_ETCD_ENDPOINTS "
-                                                 "or 127.0.0.1:2379)")
-    parser.add_argument("--etcd-ca", help="CA file for etcd TLS")
-    parser.add_argument("--etcd-cert", help="client certificate for etcd TLS")
-    parser.add_argument("--etcd-key", help="client key for etcd TLS")
-    parser.add_argument("--etcd-user", help="etcd user name")
-    parser.add_argument("--etcd-password-file", help="file holding the etcd user's password")
-    parser.add_argument("--etcd-timeout", type=float, default=5.0, help="deadline of each etcd call (seconds)")
+    add_etcd_arguments(parser)
     parser.add_argument("--listen", default="127.0.0.1:8080", help="host:port to serve on (default 127.0.0.1:8080)")
     parser.add_argument("--token-file", type=Path, help='bearer tokens: CSV lines token,user,uid,"group1,group2"')
     parser.add_argument("--readonly-group", default=READONLY_GROUP, help="group whose members may only read")
@@ -45,10 +38,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     host, _, port = args.listen.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"--listen must be host:port, not {args.listen!r}")
-    etcd = EtcdConfig.from_options(
-        args.etcd_endpoints, timeout=args.etcd_timeout, ca_file=args.etcd_ca, cert_file=args.etcd_cert,
-        key_file=args.etcd_key, username=args.etcd_user, password_file=args.etcd_password_file,
-    )
+    etcd = etcd_config_from_args(args)
     return GatewayConfig(
         etcd=etcd, host=host.strip("[]"), port=int(port), token_file=args.token_file,
         readonly_group=args.readonly_group, agent_token_file=args.agent_token_file, tls_cert=args.tls_cert,

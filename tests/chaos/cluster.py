@@ -49,9 +49,9 @@ AGENT_TOKEN = "chaos-agent-token-" + uuid.uuid4().hex[:8]
 
 # Each component spells the etcd security flags its own way.
 ETCD_FLAG_NAMES = {
-    "gateway": {"ca": "--etcd-ca", "cert": "--etcd-cert", "key": "--etcd-key"},
+    "gateway": {"ca": "--etcd-cafile", "cert": "--etcd-certfile", "key": "--etcd-keyfile"},
     "controllers": {"ca": "--etcd-cafile", "cert": "--etcd-certfile", "key": "--etcd-keyfile"},
-    "agent": {"ca": "--etcd-ca-file", "cert": "--etcd-cert-file", "key": "--etcd-key-file"},
+    "agent": {"ca": "--etcd-cafile", "cert": "--etcd-certfile", "key": "--etcd-keyfile"},
 }
 
 

@@ -1,0 +1,27 @@
+"""The etcd connection flags every kubelite process takes, spelled as kube-apiserver spells them."""
+
+from __future__ import annotations
+
+import argparse
+
+from kubelite.etcd_client import EtcdConfig
+
+
+def add_etcd_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("etcd")
+    group.add_argument("--etcd-endpoints", help="comma-separated HOST:PORT list (default: $KUBELITE_ETCD_ENDPOINTS "
+                                                "or 127.0.0.1:2379)")
+    group.add_argument("--etcd-timeout", type=float, default=5.0, help="deadline of every etcd call, seconds")
+    group.add_argument("--etcd-cafile", help="CA bundle to verify etcd's certificate (turns on TLS)")
+    group.add_argument("--etcd-certfile", help="client certificate for etcd TLS")
+    group.add_argument("--etcd-keyfile", help="client key for etcd TLS")
+    group.add_argument("--etcd-user", help="etcd user name (password from --etcd-password-file or "
+                                           "$KUBELITE_ETCD_PASSWORD, never the command line)")
+    group.add_argument("--etcd-password-file", help="file holding the etcd user's password")
+
+
+def etcd_config_from_args(args: argparse.Namespace) -> EtcdConfig:
+    return EtcdConfig.from_options(
+        args.etcd_endpoints, timeout=args.etcd_timeout, ca_file=args.etcd_cafile, cert_file=args.etcd_certfile,
+        key_file=args.etcd_keyfile, username=args.etcd_user, password_file=args.etcd_password_file,
+    )
