@@ -203,3 +203,24 @@ def test_errors_are_one_line(cluster: KlUp, tmp_path: Path) -> None:
     assert "replicas" in invalid.stderr
     version = kl(cluster, "version").stdout.splitlines()
     assert version[0].startswith("Client Version: v") and version[1].startswith("Server Version: ")
+
+
+def test_real_kubectl_rolls_out_and_back_against_the_real_controllers(cluster: KlUp, tmp_path: Path) -> None:
+    """kubectl 1.32's own rollout status/history/undo, driven by kubelite's controllers (not by test data)."""
+    kubectl = ["kubectl", "--server", cluster.server, "--request-timeout=20s"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([*kubectl, *args], capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0, done
+        return done
+
+    assert "created" in run("apply", "-f", write(tmp_path, deployment("kctl", version="v1"), "kctl.yaml")).stdout
+    assert 'deployment "kctl" successfully rolled out' in run("rollout", "status", "deployment/kctl",
+                                                              "--timeout=60s").stdout
+    assert "configured" in run("apply", "-f", write(tmp_path, deployment("kctl", version="v2"), "kctl.yaml")).stdout
+    assert 'successfully rolled out' in run("rollout", "status", "deployment/kctl", "--timeout=60s").stdout
+    assert "rolled back" in run("rollout", "undo", "deployment/kctl").stdout
+    assert 'successfully rolled out' in run("rollout", "status", "deployment/kctl", "--timeout=60s").stdout
+    live = json.loads(run("get", "deployment/kctl", "-o", "json").stdout)
+    assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "VERSION", "value": "v1"}]
+    assert live["status"]["updatedReplicas"] == live["status"]["readyReplicas"] == 2

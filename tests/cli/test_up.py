@@ -89,6 +89,15 @@ def test_kl_up_docker_demo_serves_http_and_leaves_no_container(
             with urllib.request.urlopen(url, timeout=10) as resp:  # the demo serves its hostname
                 assert resp.status == 200 and resp.read().strip()
         pods = {pod for pod, _ in served}
+        # The real kubectl against this cluster: rollout status from the real controllers, logs
+        # proxied by the gateway to the docker agent.
+        kubectl = ["kubectl", "--server", up.server, "--request-timeout=20s"]
+        rollout = subprocess.run([*kubectl, "rollout", "status", "deployment/web", "--timeout=30s"],
+                                 capture_output=True, text=True, timeout=60)
+        assert rollout.returncode == 0 and 'deployment "web" successfully rolled out' in rollout.stdout, rollout
+        pod = sorted(pods)[0]
+        logs = subprocess.run([*kubectl, "logs", pod], capture_output=True, text=True, timeout=60)
+        assert logs.returncode == 0 and "web serving" in logs.stdout, logs
         ours = [c.id for c in docker_client.containers.list(all=True, filters={"label": "kubelite.node=node-1"})
                 if c.labels.get("kubelite.pod.name") in pods]
         assert ours, "the demo's containers should carry the kubelite labels"
