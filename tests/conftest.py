@@ -1,4 +1,4 @@
-"""Shared fixtures: an embedded etcd (per test or per session), the Docker
+"""Shared fixtures: an embedded etcd (per test or per session) with a client and a store, the Docker
 Engine, and the demo image. Docker fixtures FAIL rather than skip when the
 engine does not answer: scripts/setup.sh is supposed to have started it."""
 
@@ -13,7 +13,10 @@ from typing import Any
 import docker
 import pytest
 
+from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_IMAGE = "kubelite/demo:latest"
@@ -96,3 +99,19 @@ def demo_image(docker_available: bool) -> str:
             f"building {DEMO_IMAGE} failed:\n{result.stdout}{result.stderr}", pytrace=False
         )
     return DEMO_IMAGE
+
+
+@pytest.fixture
+async def etcd_client(etcd: EmbeddedEtcd) -> AsyncIterator[EtcdClient]:
+    client = await connect(EtcdConfig(endpoints=(etcd.endpoint,), timeout=3.0))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def store(etcd_client: EtcdClient) -> Store:
+    store = Store(etcd_client)
+    await ensure_system_namespaces(store)
+    return store

@@ -11,35 +11,15 @@ from typing import Any
 import docker
 import pytest
 
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.store import Store
-
 from agent.agent import Agent, AgentConfig
 from agent.runtime.base import LABEL_NODE, ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
+from kubelite.store import Store
 
 TOKEN = "test-agent-token"
 
 StartAgent = Callable[..., Awaitable[Agent]]
-
-
-@pytest.fixture
-async def etcd_client(etcd: EmbeddedEtcd) -> AsyncIterator[EtcdClient]:
-    client = await connect(EtcdConfig(endpoints=(etcd.endpoint,), timeout=3.0))
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def store(etcd_client: EtcdClient) -> Store:
-    store = Store(etcd_client)
-    await ensure_system_namespaces(store)
-    return store
 
 
 @pytest.fixture

@@ -8,32 +8,14 @@ from typing import Any
 
 import pytest
 
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.store import Store
-
 from controllers.context import Settings
 from controllers.manager import ControllerManager, ManagerConfig
+from kubelite.etcd_client import EtcdConfig
+from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.store import Store
 from tests.controllers.fake_kubelet import FakeKubelet
 
 FAST = Settings(toleration_seconds=2, node_monitor_grace_seconds=0.5, resync_seconds=300)
-
-
-@pytest.fixture
-async def etcd_client(etcd: EmbeddedEtcd) -> AsyncIterator[EtcdClient]:
-    client = await connect(EtcdConfig(endpoints=(etcd.endpoint,), timeout=3.0))
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def store(etcd_client: EtcdClient) -> Store:
-    store = Store(etcd_client)
-    await ensure_system_namespaces(store)
-    return store
 
 
 MakeManager = Callable[..., Awaitable[ControllerManager]]

@@ -14,14 +14,24 @@ from kubelite.gateway.auth import TokenAuthenticator, TokenFileError, parse_toke
 from kubelite.gateway.bodies import prune
 from kubelite.gateway.catalog import lookup
 from kubelite.gateway.defaults import with_defaults
-from kubelite.gateway.discovery import AGGREGATED_V2, aggregated_discovery, wants_aggregated
+from kubelite.gateway.discovery import (
+    AGGREGATED_V2,
+    aggregated_discovery,
+    wants_aggregated,
+)
 from kubelite.gateway.immutable import immutable_field_causes
 from kubelite.gateway.options import parse_delete_options, parse_list_options
-from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kubelite.gateway.patch import (
+    PatchError,
+    json_patch,
+    merge_patch,
+    strategic_merge_patch,
+)
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.schema import unknown_to_kubernetes
-from kubelite.gateway.tables import build_table, human_duration, node_status, pod_row, pod_status_reason
+from kubelite.gateway.tables import build_table, node_status, pod_row, pod_status_reason
 from kubelite.gateway.watchstream import filter_event
+from kubelite.humanize import human_duration
 
 pytestmark = pytest.mark.timeout(90)
 
