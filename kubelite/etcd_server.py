@@ -42,6 +42,8 @@ from types import TracebackType
 
 import aiohttp
 
+from kubelite.logs import file_tail
+
 HOST = "127.0.0.1"
 LOG_NAME = "etcd.log"
 DATA_NAME = "data"
@@ -357,14 +359,7 @@ class EmbeddedEtcd:
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of the log, for error messages."""
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(0, os.SEEK_END)
-                log.seek(max(0, log.tell() - 16384))
-                text = log.read().decode(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_path, lines)
 
     def _choose_ports(self) -> None:
         """Pick free ports the first time; refuse ports already taken.

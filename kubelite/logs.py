@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -41,3 +42,15 @@ def setup_logging(component: str, *, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("asyncio", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))
+
+
+def file_tail(path: str | os.PathLike[str], lines: int = 30) -> str:
+    """The last lines of a process's log file, for error messages ("(no log)" if unreadable)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 16384))
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubelite.etcd_server import die_with_parent
+from kubelite.logs import file_tail
 
 
 @dataclass
@@ -80,11 +81,4 @@ class ManagedProcess:
         return proc.returncode
 
     def log_tail(self, lines: int = 15) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(0, os.SEEK_END)
-                log.seek(max(0, log.tell() - 8192))
-                text = log.read().decode(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_path, lines)
