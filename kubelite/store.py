@@ -371,6 +371,9 @@ def _merge_update(current: T, obj: T, subresource: Subresource) -> T:
     if subresource == "status":
         new = current.deep_copy()
         setattr(new, "status", getattr(obj, "status", None))
+        if obj.metadata.resource_version == current.metadata.resource_version:
+            # computed from this very object: its managedFields record the status writer (subresource: status)
+            new.metadata.managed_fields = obj.metadata.managed_fields
         return new
     new = obj.deep_copy()
     if hasattr(current, "status"):

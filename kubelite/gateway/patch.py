@@ -8,16 +8,20 @@
   sends (``$patch``, ``$setElementOrder/…``, ``$retainKeys``,
   ``$deleteFromPrimitiveList/…``).
 
-Kubernetes finds merge keys from Go struct tags; kubelite keys them by field
-name, which is unambiguous for the kinds it serves.
+Each list's strategy and merge key come from Kubernetes' schema
+(:mod:`kubelite.gateway.fieldschema`), never from the field's name: container
+``ports`` merge by ``containerPort``, a Service's ``ports`` by ``port``, and a
+list without ``patchStrategy: merge`` (tolerations, args) is replaced.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from kubelite.api import errors
+from kubelite.gateway.fieldschema import UNKNOWN, Node
 
 
 class PatchError(ValueError):
@@ -33,17 +37,6 @@ class PatchError(ValueError):
         status = errors.Status(code=422, reason="Invalid", message=str(self))
         return errors.ApiError(status)
 
-
-# field name → merge key of its list items (patchStrategy "merge" in Kubernetes' types)
-MERGE_KEYS: dict[str, str] = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "ports": "containerPort", "env": "name", "volumes": "name", "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath", "imagePullSecrets": "name", "hostAliases": "ip",
-    "conditions": "type", "ownerReferences": "uid", "addresses": "type", "podIPs": "ip", "hostIPs": "ip",
-    "topologySpreadConstraints": "topologyKey", "resourceClaims": "name", "schedulingGates": "name",
-}
-# lists of scalars merged as sets (patchStrategy "merge" without a key)
-MERGED_PRIMITIVE_LISTS = frozenset({"finalizers"})
 
 _ORDER = "$setElementOrder/"
 _DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
@@ -181,98 +174,109 @@ def _apply_operation(doc: Any, op: dict[str, Any]) -> Any:
 
 # -- strategic merge patch -------------------------------------------------------
 
-def strategic_merge_patch(original: Any, patch: Any) -> Any:
-    """Kubernetes' strategic merge of ``patch`` into a copy of ``original``."""
+def strategic_merge_patch(original: Any, patch: Any, node: Node = UNKNOWN) -> Any:
+    """Kubernetes' strategic merge of ``patch`` into a copy of ``original``.
+
+    ``node`` is the object's schema (:func:`kubelite.gateway.fieldschema.root`):
+    each list merges by its own ``x-kubernetes-patch-merge-key`` when its
+    ``x-kubernetes-patch-strategy`` says ``merge`` and is replaced otherwise,
+    as in k8s.io/apimachinery/pkg/util/strategicpatch.
+    """
     if not isinstance(patch, dict):
         raise PatchError("a strategic merge patch must be a JSON object", bad_format=True)
-    merged = _merge_map(original if isinstance(original, dict) else {}, patch)
+    merged = _merge_map(original if isinstance(original, dict) else {}, patch, node)
     return merged if merged is not None else {}
 
 
-def _merge_map(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any] | None:
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dict[str, Any] | None:
+    """The merged map, or None when the patch deletes it (``$patch: delete``)."""
     directive = patch.get("$patch")
     if directive == "delete":
         return None
     if directive == "replace":
-        return _strip_directives(patch)
+        return _merge_map({}, {k: v for k, v in patch.items() if k != "$patch"}, node)
     if directive not in (None, "merge"):
         raise PatchError(f"unknown $patch directive {directive!r}", bad_format=True)
     result = copy.deepcopy(original)
+    retain = patch.get("$retainKeys")
+    if retain is not None:
+        if not isinstance(retain, list):
+            raise PatchError("$retainKeys must be a list of field names", bad_format=True)
+        result = {k: v for k, v in result.items() if k in retain}
+    for key, value in patch.items():
+        if key.startswith(_DELETE_PRIMITIVES):
+            field = key.removeprefix(_DELETE_PRIMITIVES)
+            if not isinstance(value, list):
+                raise PatchError(f"{key} must be a list", bad_format=True)
+            if isinstance(result.get(field), list):
+                result[field] = [v for v in result[field] if v not in value]
     for key, value in patch.items():
         if key.startswith("$"):
             continue
+        child = node.field(key)
         if value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
             current = result.get(key)
-            merged = _merge_map(current if isinstance(current, dict) else {}, value)
+            merged = _merge_map(current if isinstance(current, dict) else {}, value, child)
             if merged is None:
                 result.pop(key, None)
             else:
                 result[key] = merged
         elif isinstance(value, list):
-            result[key] = _merge_list(key, result.get(key), value)
+            current = result.get(key)
+            result[key] = _merge_list(key, current if isinstance(current, list) else [], value, child)
         else:
             result[key] = value
     for key, value in patch.items():
-        if key.startswith(_DELETE_PRIMITIVES):
-            field = key.removeprefix(_DELETE_PRIMITIVES)
-            if isinstance(result.get(field), list) and isinstance(value, list):
-                result[field] = [v for v in result[field] if v not in value]
-        elif key.startswith(_ORDER):
+        if key.startswith(_ORDER):
             field = key.removeprefix(_ORDER)
-            if isinstance(result.get(field), list) and isinstance(value, list):
-                result[field] = _ordered(field, result[field], value)
-    retain = patch.get("$retainKeys")
-    if isinstance(retain, list):
-        result = {k: v for k, v in result.items() if k in retain}
+            if not isinstance(value, list):
+                raise PatchError(f"{key} must be a list", bad_format=True)
+            if isinstance(result.get(field), list):
+                result[field] = _ordered(result[field], value, node.field(field).patch_merge_key)
     return result
 
 
-def _strip_directives(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$")}
-    if isinstance(value, list):
-        return [_strip_directives(v) for v in value]
-    return value
-
-
-def _merge_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
-    current = list(original) if isinstance(original, list) else []
-    if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
-        return [_strip_directives(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
-    if field in MERGED_PRIMITIVE_LISTS:
-        return current + [v for v in patch if v not in current]
-    key = MERGE_KEYS.get(field)
-    if key is None or not all(isinstance(item, dict) for item in patch):
-        return [_strip_directives(i) for i in patch]
-    result = copy.deepcopy(current)
-    for item in patch:
+def _merge_list(field: str, original: list[Any], patch: list[Any], node: Node) -> list[Any]:
+    replace = [i for i in patch if isinstance(i, dict) and i.get("$patch") == "replace"]
+    items = [i for i in patch if not (isinstance(i, dict) and i.get("$patch") == "replace")]
+    if replace or "merge" not in node.patch_strategies:
+        return [_merge_map({}, i, node.item()) if isinstance(i, dict) else i for i in items
+                if not (isinstance(i, dict) and "$patch" in i)]
+    key = node.patch_merge_key
+    if key is None:  # a merged list of scalars: a set that keeps the server's order
+        return original + [v for i, v in enumerate(items) if v not in original and v not in items[:i]]
+    result = copy.deepcopy(original)
+    for item in items:
+        if not isinstance(item, dict):
+            raise PatchError(f"list {field!r} merges by {key!r}: its items must be objects")
         if key not in item:
-            raise PatchError(f"map in list {field!r} is missing its merge key {key!r}")
+            raise PatchError(f"map in list {field!r} does not contain declared merge key: {key}")
         position = next((i for i, old in enumerate(result) if isinstance(old, dict) and old.get(key) == item[key]), None)
         if item.get("$patch") == "delete":
             if position is not None:
                 result.pop(position)
             continue
         if position is None:
-            result.append(_strip_directives(item))
-        else:
-            old = result[position]
-            merged = _merge_map(old if isinstance(old, dict) else {}, item)
+            merged = _merge_map({}, item, node.item())
             if merged is not None:
+                result.append(merged)
+        else:
+            merged = _merge_map(result[position], item, node.item())
+            if merged is None:
+                result.pop(position)
+            else:
                 result[position] = merged
     return result
 
 
-def _ordered(field: str, items: list[Any], order: list[Any]) -> list[Any]:
-    """Items named in ``order`` first, in that order; the server's other items keep theirs, after."""
-    key = MERGE_KEYS.get(field)
+def _ordered(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
+    """``$setElementOrder``: items named in ``order`` first, in that order; the server's others after."""
 
-    def identity(item: Any) -> Any:
-        return item.get(key) if key and isinstance(item, dict) else item
+    def identity(item: Any) -> str:
+        return json.dumps(item.get(key) if key and isinstance(item, dict) else item, sort_keys=True)
 
-    wanted = [identity(o) for o in order]
-    rank = {value: i for i, value in enumerate(wanted) if isinstance(value, str | int | float | bool)}
+    rank = {value: i for i, value in reversed(list(enumerate(identity(o) for o in order)))}
     first = sorted((i for i in items if identity(i) in rank), key=lambda i: rank[identity(i)])
     return first + [i for i in items if identity(i) not in rank]

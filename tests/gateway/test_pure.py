@@ -80,38 +80,6 @@ def test_json_patch_operations() -> None:
     assert bad.value.bad_format
 
 
-def _containers(*names: str, **extra: Any) -> list[dict[str, Any]]:
-    return [{"name": n, "image": f"{n}:1", **extra} for n in names]
-
-
-def test_strategic_merge_by_name_and_directives() -> None:
-    live = {"spec": {"containers": _containers("a", "b"), "finalizers": ["x"],
-                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
-    patch = {"spec": {
-        "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}, {"name": "c"}],
-        "containers": [{"name": "a", "image": "a:2"}, {"name": "c", "image": "c:1"}],
-        "finalizers": ["y"],
-        "strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": None},
-    }}
-    merged = strategic_merge_patch(live, patch)
-    assert [(c["name"], c["image"]) for c in merged["spec"]["containers"]] == [("b", "b:1"), ("a", "a:2"), ("c", "c:1")]
-    assert merged["spec"]["finalizers"] == ["x", "y"]
-    assert merged["spec"]["strategy"] == {"type": "Recreate"}
-    deleted = strategic_merge_patch(merged, {"spec": {"containers": [{"name": "b", "$patch": "delete"}],
-                                                      "$deleteFromPrimitiveList/finalizers": ["x"]}})
-    assert [c["name"] for c in deleted["spec"]["containers"]] == ["a", "c"] and deleted["spec"]["finalizers"] == ["y"]
-    replaced = strategic_merge_patch(live, {"spec": {"containers": [{"$patch": "replace"}, {"name": "z", "image": "z"}]}})
-    assert replaced["spec"]["containers"] == [{"name": "z", "image": "z"}]
-
-
-def test_strategic_merge_ports_env_and_unkeyed_lists() -> None:
-    live = {"ports": [{"containerPort": 80, "name": "http"}], "env": [{"name": "A", "value": "1"}], "args": ["x"]}
-    merged = strategic_merge_patch(live, {"ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}],
-                                          "env": [{"name": "A", "value": None}], "args": ["y"]})
-    assert merged["ports"] == [{"containerPort": 80, "name": "http", "protocol": "TCP"}, {"containerPort": 443}]
-    assert merged["env"] == [{"name": "A"}] and merged["args"] == ["y"]
-
-
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3),
                            lambda inner: st.dictionaries(st.text("abc", max_size=2), inner, max_size=3), max_leaves=8)
 
