@@ -195,7 +195,7 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], node: Node, write
         others = [e for i, e in managers.items() if i != mine.identity]
         if last is not None:
             owned = applied.union(*(e.fields for e in others))
-            merged = remove(merged, _droppable(last.fields - owned, owned), node)
+            merged = remove(merged, _droppable(last.fields - owned, owned), node, keep=owned)
         added, modified, removed = _owned(compare(live_body, merged, node), write.subresource)
     except ShapeError as exc:
         raise errors.bad_request(f"failed to create typed patch object: {exc}") from exc
@@ -241,16 +241,20 @@ def _starting_managers(live: dict[str, Any] | None, new: dict[str, Any]) -> Mana
 
 def _capped(managers: Managers, now: str) -> Managers:
     """At most MAX_UPDATE_MANAGERS Update entries: the oldest fold into "ancient-changes", as kube does."""
-    updates = sorted((e for e in managers.values() if e.operation == UPDATE and e.fields), key=lambda e: e.time or "")
-    if len(updates) <= MAX_UPDATE_MANAGERS:
+    updates = sorted((e for e in managers.values()
+                      if e.operation == UPDATE and e.fields and e.manager != ANCIENT_CHANGES), key=lambda e: e.time or "")
+    has_ancient = any(e.manager == ANCIENT_CHANGES for e in managers.values())
+    excess = len(updates) + (1 if has_ancient else 0) - MAX_UPDATE_MANAGERS
+    if excess <= 0:
         return managers
     out = dict(managers)
-    folded: FieldSet = frozenset()
-    for entry in updates[: len(updates) - MAX_UPDATE_MANAGERS + 1]:
-        folded |= entry.fields
+    folded = updates[: excess + (0 if has_ancient else 1)]
+    ancient = next((e for e in managers.values() if e.manager == ANCIENT_CHANGES),
+                   Entry(ANCIENT_CHANGES, UPDATE, folded[-1].api_version, now, frozenset()))
+    for entry in folded:
         del out[entry.identity]
-    ancient = Entry(ANCIENT_CHANGES, UPDATE, "", now, folded)
-    out[ancient.identity] = ancient
+    out[ancient.identity] = replace(ancient, fields=ancient.fields.union(*(e.fields for e in folded)),
+                                    time=folded[-1].time)
     return out
 
 

@@ -166,16 +166,19 @@ def _merge_list(live: list[Any], config: list[Any], node: Node, path: Path) -> l
 
 # -- removal ----------------------------------------------------------------------------
 
-def remove(value: Any, paths: FieldSet, node: Node) -> Any:
-    """A copy of ``value`` without ``paths`` (a removed list item or map goes with everything below it)."""
+def remove(value: Any, paths: FieldSet, node: Node, *, keep: FieldSet = frozenset()) -> Any:
+    """A copy of ``value`` without ``paths`` (a removed list item or map goes with everything below it).
+
+    A map or list emptied by the removal goes too (structured-merge-diff's
+    RemoveItems), unless its own path is in ``keep`` (still owned as set).
+    """
     result = copy.deepcopy(value)
     for path in sorted(paths, key=len):
-        result = _remove_one(result, path, node)
+        result = _remove_one(result, path, node, (), keep)
     return result
 
 
-def _remove_one(value: Any, path: Path, node: Node, done: Path = ()) -> Any:
-    """Remove ``path``; a map or list emptied by the removal goes too (structured-merge-diff's RemoveItems)."""
+def _remove_one(value: Any, path: Path, node: Node, done: Path, keep: FieldSet) -> Any:
     if not path:
         return value
     element, rest = path[0], path[1:]
@@ -184,8 +187,8 @@ def _remove_one(value: Any, path: Path, node: Node, done: Path = ()) -> Any:
         if name not in value:
             return value
         if rest:
-            value[name] = _remove_one(value[name], rest, node.field(name), done + (element,))
-        if not rest or value[name] in ({}, []):
+            value[name] = _remove_one(value[name], rest, node.field(name), done + (element,), keep)
+        if not rest or (value[name] in ({}, []) and done + (element,) not in keep):
             del value[name]
         return value
     if isinstance(value, list):
@@ -193,8 +196,8 @@ def _remove_one(value: Any, path: Path, node: Node, done: Path = ()) -> Any:
             if item_element(node, item, index, done) != element:
                 continue
             if rest:
-                value[index] = _remove_one(item, rest, node.item(), done + (element,))
-            if not rest or value[index] in ({}, []):
+                value[index] = _remove_one(item, rest, node.item(), done + (element,), keep)
+            if not rest or (value[index] in ({}, []) and done + (element,) not in keep):
                 del value[index]
             break
     return value

@@ -15,7 +15,8 @@ from kubelite.gateway.delete import delete_one
 from kubelite.gateway.options import dry_run, parse_delete_options
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import state_of
-from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, content_type
+from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, content_type, owned_by_request
+
 
 def scale_of(obj: Any) -> dict[str, Any]:
     meta = obj.metadata
@@ -73,6 +74,7 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
                                       "changes to the latest version and try again", group=res.group)
             updated = current.deep_copy()
             updated.spec.replicas = _replicas(wanted, res.kind, target.name)
+            updated = owned_by_request(request, target, current, updated, subresource="scale")
             try:
                 result = await state.store.update(res, updated, dry_run=dry_run(request.query))
             except errors.ApiError as exc:

@@ -135,6 +135,12 @@ def _checked_ownership(target: Target, compute: Callable[[], Any]) -> Any:
                              group=res.group) from exc
 
 
+def owned_by_request(request: web.Request, target: Target, current: KubeObject, obj: KubeObject, *,
+                     subresource: str) -> KubeObject:
+    """``obj`` with managedFields recording this request's Update of ``current`` through ``subresource``."""
+    return _owned_by(target, current.to_dict(), obj, _writer(request, target, subresource=subresource))
+
+
 def _owned_by(target: Target, current: dict[str, Any] | None, obj: KubeObject, owner: fieldmanager.Write) -> KubeObject:
     """``obj`` with managedFields recording ``owner``'s Update from ``current`` (None: a create)."""
     node = schema_root(target.served.resource.kind)
