@@ -72,6 +72,12 @@ class Node:
         ext = _extensions().get(ref, {}).get(name, {})
         return Node(fields[name], tuple(sorted((k, _frozen(v)) for k, v in ext.items())))
 
+    def declares(self, name: str) -> bool:
+        """Whether ``name`` is a field of this struct (not a map key, not an unknown field)."""
+        if not self.is_struct:
+            return False
+        return name in k8s_schema()["types"].get(self.type_ref, {})
+
     def item(self) -> Node:
         """The node of this list's items."""
         if self.type_ref is not None and self.type_ref.startswith("[]"):

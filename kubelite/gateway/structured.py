@@ -67,14 +67,20 @@ def _where(path: Path) -> str:
 # -- field sets ------------------------------------------------------------------
 
 def field_set(value: Any, node: Node) -> FieldSet:
-    """The fields ``value`` sets: its leaves, atomic values, and the items of associative and set lists."""
+    """The fields ``value`` sets (structured-merge-diff's ToFieldSet).
+
+    Members: scalars, nulls, empty maps, atomic values, every item of a
+    non-atomic list, and every entry of a map that is not a declared struct
+    field (a label, an unknown field); never an empty non-atomic list.
+    """
     found: set[Path] = set()
     _leaves(value, node, (), found, None)
     return frozenset(found)
 
 
 def _leaves(value: Any, node: Node, path: Path, found: set[Path], values: dict[Path, Any] | None) -> None:
-    """Collect member paths into ``found`` (and their values into ``values`` when given)."""
+    """Collect member paths into ``found``; with ``values`` (for :func:`compare`), also their values,
+    and mark granular maps and lists as present so that their appearance counts as an addition."""
 
     def add(p: Path, v: Any) -> None:
         found.add(p)
@@ -88,9 +94,16 @@ def _leaves(value: Any, node: Node, path: Path, found: set[Path], values: dict[P
         if values is not None and path and _is_map_node(node):
             add(path, _MAP_MARKER)
         for name, child in value.items():
-            _leaves(child, node.field(name), path + (field(name),), found, values)
+            child_path = path + (field(name),)
+            _leaves(child, node.field(name), child_path, found, values)
+            if child_path not in found and not node.declares(name):
+                add(child_path, _MAP_MARKER)
         return
-    if isinstance(value, list) and node.list_type != "atomic" and value:
+    if isinstance(value, list) and node.list_type != "atomic":
+        if not value:
+            if values is not None and path:
+                add(path, [])
+            return
         if values is not None:
             add(path, _MAP_MARKER)
         for index, item in enumerate(value):

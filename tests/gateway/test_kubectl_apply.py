@@ -125,7 +125,7 @@ async def test_strategic_merge_patch_like_kubernetes(kubectl: Kubectl, tmp_path:
     spec = (await _get(kubectl))["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["containers"]] == ["web", "sidecar"]
     web = spec["containers"][0]
-    assert [p["containerPort"] for p in web["ports"]] == [8080, 9090]
+    assert [p["containerPort"] for p in web["ports"]] == [9090, 8080]  # kube puts unplaced new items first
     assert web["env"] == [{"name": "GREETING", "value": "hello"}, {"name": "COLOR", "value": "green"},
                           {"name": "NEW", "value": "1"}]
     delete = {"spec": {"template": {"spec": {"containers": [

@@ -51,7 +51,8 @@ def test_containers_merge_by_name_with_kubectl_directives() -> None:
     merged = strategic_merge_patch(live, patch, DEPLOYMENT)
     assert [(c["name"], c["image"]) for c in _pod_spec(merged)["containers"]] == [
         ("b", "b:1"), ("a", "a:2"), ("c", "c:1")]
-    assert merged["metadata"]["finalizers"] == ["x", "y"]  # a set list (patchStrategy merge, no key)
+    # a set list (patchStrategy merge, no key); as kube orders it, patch items first when unrelated
+    assert merged["metadata"]["finalizers"] == ["y", "x"]
     assert merged["spec"]["strategy"] == {"type": "Recreate"}  # retainKeys
     deleted = strategic_merge_patch(merged, {
         "metadata": {"$deleteFromPrimitiveList/finalizers": ["x"]},
@@ -68,6 +69,8 @@ def test_containers_merge_by_name_with_kubectl_directives() -> None:
     # container ports merge by containerPort
     ("ports", [{"containerPort": 80, "name": "http"}], [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}],
      [{"containerPort": 80, "name": "http", "protocol": "TCP"}, {"containerPort": 443}]),
+    # a new item the server order does not place goes before the server-only ones (kube's normalizeElementOrder)
+    ("ports", [{"containerPort": 80}], [{"containerPort": 443}], [{"containerPort": 443}, {"containerPort": 80}]),
     # env merges by name; a null deletes a field of the item
     ("env", [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], [{"name": "A", "value": None}],
      [{"name": "A"}, {"name": "B", "value": "2"}]),
@@ -76,7 +79,10 @@ def test_containers_merge_by_name_with_kubectl_directives() -> None:
     ("command", ["sh", "-c"], ["true"], ["true"]),
     # volumeMounts merge by mountPath, not by name
     ("volumeMounts", [{"name": "v", "mountPath": "/a"}], [{"name": "v", "mountPath": "/b"}],
-     [{"name": "v", "mountPath": "/a"}, {"name": "v", "mountPath": "/b"}]),
+     [{"name": "v", "mountPath": "/b"}, {"name": "v", "mountPath": "/a"}]),
+    # a server item placed before a patched one stays before it
+    ("env", [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], [{"name": "B", "value": "3"}, {"name": "C"}],
+     [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}, {"name": "C"}]),
 ])
 def test_container_lists_follow_their_own_strategy(field: str, live: Any, patch: Any, expected: Any) -> None:
     doc = _deployment({"containers": [{"name": "c", "image": "i", field: live}]})
@@ -94,7 +100,7 @@ def test_unkeyed_pod_lists_are_replaced_and_volumes_merge_by_name() -> None:
         "volumes": [{"name": "w", "emptyDir": {}}],
     }}}}, DEPLOYMENT)
     assert _pod_spec(merged)["tolerations"] == [{"key": "b", "operator": "Exists"}]
-    assert [v["name"] for v in _pod_spec(merged)["volumes"]] == ["v", "w"]
+    assert [v["name"] for v in _pod_spec(merged)["volumes"]] == ["w", "v"]
 
 
 def test_service_ports_merge_by_port_from_the_schema_alone() -> None:
@@ -107,20 +113,30 @@ def test_service_ports_merge_by_port_from_the_schema_alone() -> None:
     assert spec.field("selector").map_atomic
 
 
-def test_merge_key_missing_and_unknown_directive_are_errors() -> None:
+@pytest.mark.parametrize("patch", [
+    {"spec": {"$patch": "explode"}},
+    {"spec": {"template": {"spec": {"containers": [{"name": "c", "$patch": "merge"}]}}}},
+    {"spec": {"template": {"spec": {"containers": [{"name": "c", "$patch": "explode"}]}}}},
+    {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": {"maxSurge": 1}}}},
+    {"spec": {"template": {"spec": {"$setElementOrder/containers": {"name": "c"}}}}},
+])
+def test_malformed_directives_are_400(patch: dict[str, Any]) -> None:
+    with pytest.raises(PatchError) as bad:
+        strategic_merge_patch(_deployment({"containers": _containers("c")}), patch, DEPLOYMENT)
+    assert bad.value.bad_format
+
+
+def test_merge_key_missing_is_an_error() -> None:
     doc = _deployment({"containers": _containers("c")})
     with pytest.raises(PatchError, match="merge key: name"):
         strategic_merge_patch(doc, {"spec": {"template": {"spec": {"containers": [{"image": "x"}]}}}}, DEPLOYMENT)
-    with pytest.raises(PatchError) as bad:
-        strategic_merge_patch(doc, {"spec": {"$patch": "explode"}}, DEPLOYMENT)
-    assert bad.value.bad_format
 
 
 def test_patch_delete_of_a_map_and_replace_of_a_map() -> None:
     doc = _deployment({"containers": _containers("c"), "nodeSelector": {"a": "1"}})
     gone = strategic_merge_patch(doc, {"spec": {"template": {"spec": {"nodeSelector": {"$patch": "delete"}}}}},
                                  DEPLOYMENT)
-    assert "nodeSelector" not in _pod_spec(gone)
+    assert _pod_spec(gone)["nodeSelector"] == {}  # kube's $patch: delete of a map leaves it empty
     swapped = strategic_merge_patch(doc, {"spec": {"template": {"spec": {
         "nodeSelector": {"$patch": "replace", "b": "2"}}}}}, DEPLOYMENT)
     assert _pod_spec(swapped)["nodeSelector"] == {"b": "2"}
