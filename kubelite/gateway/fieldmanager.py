@@ -120,6 +120,9 @@ def decode(managed: Any) -> Managers:
             fields = from_fields_v1(item.get("fieldsV1") or {})
         except ValueError as exc:
             raise _bad_managed(f"{where}.fieldsV1", str(exc)) from exc
+        for name in ("manager", "apiVersion", "time", "subresource"):
+            if item.get(name) is not None and not isinstance(item[name], str):
+                raise _bad_managed(f"{where}.{name}", "must be a string")
         entry = Entry(str(item.get("manager") or ""), operation, str(item.get("apiVersion") or ""),
                       item.get("time"), fields, str(item.get("subresource") or ""))
         out[entry.identity] = entry
@@ -171,7 +174,8 @@ def update(live: dict[str, Any] | None, new: dict[str, Any], node: Node, write: 
         managers[identity] = replace(entry, fields=entry.fields - removed - changed)
     mine = Entry(write.manager, UPDATE, write.api_version, write.now, frozenset(), write.subresource)
     previous = managers.get(mine.identity, mine)
-    _put(managers, previous, (previous.fields | changed) - removed, write.now)
+    # kube's managedFieldsUpdater: the entry's time moves when this write changed any field
+    _put(managers, previous, (previous.fields | changed) - removed, write.now, touched=bool(changed))
     return _with_managed(new, _capped(managers, write.now))
 
 
@@ -206,7 +210,7 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], node: Node, write
     for identity, entry in list(managers.items()):
         if identity != mine.identity:
             managers[identity] = replace(entry, fields=entry.fields - removed - conflicts.get(identity, frozenset()))
-    _put(managers, last or mine, applied, write.now)
+    _put(managers, last or mine, applied, write.now, touched=bool(added or modified or removed))
     result = dict(merged)
     for name in ("apiVersion", "kind"):
         if name in config:
@@ -227,8 +231,10 @@ def _droppable(paths: FieldSet, owned: FieldSet) -> FieldSet:
     return frozenset(out)
 
 
-def _put(managers: Managers, entry: Entry, fields: FieldSet, now: str) -> None:
-    managers[entry.identity] = replace(entry, fields=fields, time=now if fields != entry.fields else entry.time)
+def _put(managers: Managers, entry: Entry, fields: FieldSet, now: str, *, touched: bool = False) -> None:
+    """Record ``fields`` for ``entry``; its time moves when they change or its write changed the object."""
+    changed = touched or fields != entry.fields
+    managers[entry.identity] = replace(entry, fields=fields, time=now if changed else entry.time)
 
 
 def _starting_managers(live: dict[str, Any] | None, new: dict[str, Any]) -> Managers:

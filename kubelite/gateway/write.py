@@ -192,6 +192,8 @@ async def _write(
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
+            if _unchanged(current_doc, new.to_dict(), subresource):
+                return current
             new.metadata.resource_version = current.metadata.resource_version
             try:
                 return await state.store.update(res, new, subresource=subresource, dry_run=dry_run(request.query))
@@ -199,6 +201,19 @@ async def _write(
                 if exc.reason != "Conflict" or precondition:
                     raise
         raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
+
+
+def _unchanged(current: dict[str, Any], new: dict[str, Any], subresource: str | None) -> bool:
+    """Whether the write would store the same object: kube's GuaranteedUpdate then writes nothing
+    (no new resourceVersion, no watch event), e.g. for a repeated ``kubectl apply --server-side``."""
+
+    def stored_part(doc: dict[str, Any]) -> Any:
+        metadata = {k: v for k, v in (doc.get("metadata") or {}).items() if k != "resourceVersion"}
+        if subresource == "status":  # the store keeps spec and metadata but for managedFields
+            return doc.get("status"), metadata.get("managedFields")
+        return {**{k: v for k, v in doc.items() if k != "status"}, "metadata": metadata}
+
+    return bool(stored_part(current) == stored_part(new))
 
 
 def _stale(target: Target, wanted: str, stored: str | None) -> errors.ApiError:

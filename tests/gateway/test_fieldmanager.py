@@ -276,3 +276,31 @@ def test_the_sole_applier_ends_with_exactly_its_config(first: dict[str, Any], se
                        for d in (after, fresh)]
     assert without_managed[0] == without_managed[1]
     assert managed(after)[("kubectl", "Apply")]["fieldsV1"] == managed(fresh)[("kubectl", "Apply")]["fieldsV1"]
+
+
+json_leaf = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["a", "b", "name"])
+json_any = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["name", "image", "containers", "env", "ports", "containerPort", "value", "spec", "x"]),
+    inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_any, json_any, json_any)
+def test_hostile_configs_give_api_errors_never_crashes(spec: Any, template_spec: Any, managed_fields: Any) -> None:
+    """Whatever the body, apply and update answer a result or a 4xx/409 error, never an exception of another kind."""
+    live = stored(config())
+    live["metadata"]["managedFields"] = managed_fields
+    cfg = config()
+    cfg["spec"]["template"]["spec"] = template_spec
+    cfg["spec"]["x"] = spec
+    for call in (
+        lambda: fm.apply(live, cfg, DEPLOYMENT, writer(), force=False),
+        lambda: fm.apply(None, cfg, DEPLOYMENT, writer(), force=True),
+        lambda: fm.update(live, cfg, DEPLOYMENT, writer()),
+    ):
+        try:
+            call()
+        except errors.ApiError as exc:
+            assert exc.code in (400, 409, 422)
+        except fm.InvalidField:
+            pass

@@ -135,3 +135,13 @@ async def test_strategic_merge_patch_like_kubernetes(kubectl: Kubectl, tmp_path:
     spec = (await _get(kubectl))["spec"]["template"]["spec"]
     assert [c["name"] for c in spec["containers"]] == ["web"]
     assert [e["name"] for e in spec["containers"][0]["env"]] == ["COLOR", "NEW"]
+
+
+async def test_applying_the_same_configuration_again_writes_nothing(kubectl: Kubectl, tmp_path: Path) -> None:
+    manifest = _write(tmp_path, MANIFEST)
+    await kubectl("apply", "--server-side", "-f", manifest)
+    before = await _get(kubectl, "--show-managed-fields")
+    again = await kubectl("apply", "--server-side", "-f", manifest)
+    assert "serverside-applied" in again.stdout
+    after = await _get(kubectl, "--show-managed-fields")
+    assert after == before  # same resourceVersion, same managedFields time, as kube-apiserver

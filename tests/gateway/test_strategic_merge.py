@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubelite.gateway.fieldschema import UNKNOWN, root
 from kubelite.gateway.patch import PatchError, strategic_merge_patch
@@ -146,3 +148,21 @@ def test_without_a_schema_lists_are_replaced() -> None:
     live = {"spec": {"containers": _containers("a")}}
     assert strategic_merge_patch(live, {"spec": {"containers": _containers("b")}}, UNKNOWN) == {
         "spec": {"containers": _containers("b")}}
+
+
+json_leaf = st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(["a", "b", "name", "delete", "replace"])
+json_any = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["name", "image", "containers", "env", "ports", "containerPort", "$patch", "$retainKeys",
+                     "$setElementOrder/containers", "$deleteFromPrimitiveList/args", "args", "spec", "template"]),
+    inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_any)
+def test_hostile_patches_give_patch_errors_never_crashes(patch: Any) -> None:
+    live = _deployment({"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}], "args": ["a"]}]})
+    try:
+        strategic_merge_patch(live, {"spec": {"template": {"spec": patch}}}, DEPLOYMENT)
+        strategic_merge_patch(live, {"spec": patch}, DEPLOYMENT)
+    except PatchError:
+        pass
