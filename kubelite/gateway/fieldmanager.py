@@ -166,9 +166,15 @@ def update(live: dict[str, Any] | None, new: dict[str, Any], node: Node, write: 
 
     ``new``'s own managedFields, when present and different, are taken as the
     user's (``[]`` resets them, as in kube); absent, the live ones carry over.
+    An update never fails on ownership: an object whose fields cannot be
+    tracked (duplicate or missing list keys) is stored without managedFields.
     """
     managers = _starting_managers(live, new)
-    added, modified, removed = _owned(compare(_body(live), _body(new), node), write.subresource)
+    try:
+        added, modified, removed = _owned(compare(_body(live), _body(new), node), write.subresource)
+    except ShapeError:
+        # kube's UpdateNoErrors: an object whose fields cannot be tracked loses its managedFields
+        return _with_managed(new, {})
     changed = added | modified
     for identity, entry in list(managers.items()):
         managers[identity] = replace(entry, fields=entry.fields - removed - changed)
