@@ -17,7 +17,7 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject, ManagedFieldsEntry
 from kubelite.gateway import fieldmanager
-from kubelite.gateway.bodies import CheckedObject, check_and_parse, decode, read_body
+from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.fieldschema import UNKNOWN
@@ -93,8 +93,9 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
         raise errors.method_not_allowed(f"create is not supported on all namespaces; POST to "
                                         f"/namespaces/<namespace>/{target.served.resource.plural}")
     validation = field_validation(request.query)
-    doc = _fill_type_and_scope(decode(await read_body(request), content_type(request)), target)
-    checked = check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    body, size = await read_decoded(request, content_type(request))
+    doc = _fill_type_and_scope(body, target)
+    checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
     created = await _create_checked(request, target, checked, owner=_writer(request, target))
     return json_response(created.to_dict(), status=201, warnings=checked.warnings)
 
@@ -157,9 +158,10 @@ def _with_managed_fields(obj: KubeObject, doc: dict[str, Any]) -> KubeObject:
 
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
     validation = field_validation(request.query)
-    doc = _fill_type_and_scope(decode(await read_body(request), content_type(request)), target)
+    body, size = await read_decoded(request, content_type(request))
+    doc = _fill_type_and_scope(body, target)
     wanted_rv = (doc.get("metadata") or {}).get("resourceVersion")
-    checked = check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
     updated = await _write(request, target, lambda _current: checked, precondition=wanted_rv or None,
                            record_owner=True)
     return json_response(updated.to_dict(), warnings=checked.warnings)
@@ -254,7 +256,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
         ))
     validation = field_validation(request.query)
     force = _force(request)
-    body = decode(await read_body(request), patch_type)
+    body, _ = await read_decoded(request, patch_type)
     if patch_type == "application/apply-patch+yaml":
         return await _server_side_apply(request, target, body, validation, force=force)
     if force:
