@@ -46,6 +46,9 @@ _STRIPPED: frozenset[Path] = frozenset(
 )
 
 
+_STRIPPED_ROOTS: frozenset[Path] = frozenset([("f:apiVersion",), ("f:kind",)])
+
+
 @dataclass(frozen=True)
 class Entry:
     """One ``managedFields`` item; ``time`` is RFC 3339 (``2026-01-02T03:04:05Z``)."""
@@ -281,14 +284,11 @@ def _body(doc: dict[str, Any] | None) -> dict[str, Any]:
 
 def _owned_set(paths: Iterable[Path], subresource: str) -> FieldSet:
     """Only what a manager of this (sub)resource can own: no stripped metadata; status only via status."""
-    out = set()
-    for path in paths:
-        if path in _STRIPPED or any(has_prefix(path, s) and len(s) > 1 for s in _STRIPPED):
-            continue
-        if (subresource == "status") != has_prefix(path, ("f:status",)):
-            continue
-        out.add(path)
-    return frozenset(out)
+    status = subresource == "status"
+    return frozenset(  # ("f:metadata",) itself is in _STRIPPED: p[:2] of a 1-tuple is the tuple
+        p for p in paths
+        if p[:2] not in _STRIPPED and p[:1] not in _STRIPPED_ROOTS and (p[0] == "f:status") == status
+    )
 
 
 def _owned(sets: tuple[FieldSet, FieldSet, FieldSet], subresource: str) -> tuple[FieldSet, FieldSet, FieldSet]:

@@ -33,7 +33,12 @@ def field(name: str) -> str:
 
 
 def key_element(keys: dict[str, Any]) -> str:
-    return "k:" + json.dumps(keys, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """``k:{"containerPort":80,"protocol":"TCP"}``: keys sorted, compact JSON."""
+    return "k:{" + ",".join(f"{_json(k)}:{_json(keys[k])}" for k in sorted(keys)) + "}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def value_element(value: Any) -> str:

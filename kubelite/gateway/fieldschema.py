@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +59,7 @@ class Node:
 
     # -- navigation ----------------------------------------------------------
 
+    @cache  # noqa: B019 - nodes are few, immutable values; this is the hot path of every walk
     def field(self, name: str) -> Node:
         """The node of field ``name`` of this struct, or of a value of this map."""
         ref = self.type_ref
@@ -72,12 +73,14 @@ class Node:
         ext = _extensions().get(ref, {}).get(name, {})
         return Node(fields[name], tuple(sorted((k, _frozen(v)) for k, v in ext.items())))
 
+    @cache  # noqa: B019
     def declares(self, name: str) -> bool:
         """Whether ``name`` is a field of this struct (not a map key, not an unknown field)."""
         if not self.is_struct:
             return False
         return name in k8s_schema()["types"].get(self.type_ref, {})
 
+    @cache  # noqa: B019
     def item(self) -> Node:
         """The node of this list's items."""
         if self.type_ref is not None and self.type_ref.startswith("[]"):
@@ -89,16 +92,16 @@ class Node:
     def _ext(self, name: str) -> Any:
         return dict(self.ext).get(name)
 
-    @property
+    @cached_property
     def is_struct(self) -> bool:
         ref = self.type_ref
         return ref is not None and ref not in _SCALARS and ref != "any" and not ref.startswith(("[]", "{}"))
 
-    @property
+    @cached_property
     def is_scalar(self) -> bool:
         return self.type_ref in _SCALARS
 
-    @property
+    @cached_property
     def map_atomic(self) -> bool:
         """A map or struct replaced as a whole (``x-kubernetes-map-type: atomic`` on the field or its type)."""
         if self._ext("map-type") == "atomic":
@@ -106,18 +109,18 @@ class Node:
         own = _extensions().get(self.type_ref or "", {}).get(".", {})
         return bool(own.get("map-type") == "atomic")
 
-    @property
+    @cached_property
     def patch_strategies(self) -> frozenset[str]:
         """Strategic merge patch strategies: ``merge``, ``retainKeys``, ``replace`` (empty: replace lists)."""
         value = self._ext("patch-strategy") or ""
         return frozenset(s for s in value.split(",") if s)
 
-    @property
+    @cached_property
     def patch_merge_key(self) -> str | None:
         key = self._ext("patch-merge-key")
         return str(key) if key else None
 
-    @property
+    @cached_property
     def list_type(self) -> ListType:
         """Server-side apply's list type; without one, the patch strategy decides (kube-openapi's rule)."""
         declared = self._ext("list-type")
@@ -127,7 +130,7 @@ class Node:
             return "map" if self.patch_merge_key else "set"
         return "atomic"
 
-    @property
+    @cached_property
     def list_map_keys(self) -> tuple[str, ...]:
         keys = self._ext("list-map-keys")
         if keys:

@@ -96,12 +96,12 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
     body, size = await read_decoded(request, content_type(request))
     doc = _fill_type_and_scope(body, target)
     checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
-    created = await _create_checked(request, target, checked, owner=_writer(request, target))
+    created = await _create_checked(request, target, checked, owner=_writer(request, target), size=size)
     return json_response(created.to_dict(), status=201, warnings=checked.warnings)
 
 
 async def _create_checked(
-    request: web.Request, target: Target, checked: CheckedObject, *, owner: fieldmanager.Write | None,
+    request: web.Request, target: Target, checked: CheckedObject, *, owner: fieldmanager.Write | None, size: int,
 ) -> KubeObject:
     """Create; ``owner`` (None when the managedFields are already set, by apply) gets an Update entry."""
     res = target.served.resource
@@ -112,7 +112,7 @@ async def _create_checked(
     if res.kind == "Namespace":
         obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
     if owner is not None:
-        obj = _owned_by(target, None, obj, owner)
+        obj = await off_loop(size, _owned_by, target, None, obj, owner)
     return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
 
 
@@ -163,19 +163,20 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
     wanted_rv = (doc.get("metadata") or {}).get("resourceVersion")
     checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
     updated = await _write(request, target, lambda _current: checked, precondition=wanted_rv or None,
-                           record_owner=True)
+                           record_owner=True, size=size)
     return json_response(updated.to_dict(), warnings=checked.warnings)
 
 
 async def _write(
     request: web.Request, target: Target, build: Callable[[dict[str, Any]], CheckedObject], *,
-    precondition: str | None, record_owner: bool,
+    precondition: str | None, record_owner: bool, size: int,
 ) -> KubeObject:
     """Read, build the new object from the stored document, check, write with the read's resourceVersion.
 
     Without a precondition from the client a conflict with another writer is
     retried (the change is recomputed on the newer object), as kube does.
     ``record_owner``: add this request's Update to managedFields (apply sets them itself).
+    Building and ownership run off the event loop when the body is ``size`` bytes and large.
     """
     state = state_of(request)
     res = target.served.resource
@@ -187,8 +188,7 @@ async def _write(
             current_doc = current.to_dict()
             if precondition and precondition != current.metadata.resource_version:
                 raise _stale(target, precondition, current.metadata.resource_version)
-            checked = build(current_doc)
-            new = checked.obj if owner is None else _owned_by(target, current_doc, checked.obj, owner)
+            checked, new = await off_loop(size, _built, build, target, current_doc, owner)
             if subresource is None:
                 # defaults on both sides: objects written by components directly may lack them
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
@@ -203,6 +203,14 @@ async def _write(
                 if exc.reason != "Conflict" or precondition:
                     raise
         raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
+
+
+def _built(
+    build: Callable[[dict[str, Any]], CheckedObject], target: Target, current_doc: dict[str, Any],
+    owner: fieldmanager.Write | None,
+) -> tuple[CheckedObject, KubeObject]:
+    checked = build(current_doc)
+    return checked, checked.obj if owner is None else _owned_by(target, current_doc, checked.obj, owner)
 
 
 def _unchanged(current: dict[str, Any], new: dict[str, Any], subresource: str | None) -> bool:
@@ -256,9 +264,9 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
         ))
     validation = field_validation(request.query)
     force = _force(request)
-    body, _ = await read_decoded(request, patch_type)
+    body, size = await read_decoded(request, patch_type)
     if patch_type == "application/apply-patch+yaml":
-        return await _server_side_apply(request, target, body, validation, force=force)
+        return await _server_side_apply(request, target, body, validation, force=force, size=size)
     if force:
         raise errors.bad_request("force may not be set for non-apply patch")
     res = target.served.resource
@@ -272,7 +280,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
         warnings[:] = checked.warnings
         return checked
 
-    updated = await _write(request, target, build, precondition=patch_rv, record_owner=True)
+    updated = await _write(request, target, build, precondition=patch_rv, record_owner=True, size=size)
     return json_response(updated.to_dict(), warnings=warnings)
 
 
@@ -308,7 +316,7 @@ def _check_identity(target: Target, current: dict[str, Any], patched: dict[str, 
 
 
 async def _server_side_apply(
-    request: web.Request, target: Target, body: Any, validation: str, *, force: bool,
+    request: web.Request, target: Target, body: Any, validation: str, *, force: bool, size: int,
 ) -> web.StreamResponse:
     """Server-side apply: create when absent, else merge with field ownership (:mod:`fieldmanager`).
 
@@ -339,8 +347,9 @@ async def _server_side_apply(
     except errors.ApiError as exc:
         if exc.code != 404:
             raise
-        checked = build(None)
-        created = await _create_checked(request, target, checked, owner=None)
+        checked = await off_loop(size, build, None)
+        created = await _create_checked(request, target, checked, owner=None, size=size)
         return json_response(created.to_dict(), status=201, warnings=checked.warnings)
-    updated = await _write(request, target, build, precondition=_patch_resource_version(config), record_owner=False)
+    updated = await _write(request, target, build, precondition=_patch_resource_version(config), record_owner=False,
+                           size=size)
     return json_response(updated.to_dict(), warnings=warnings)
