@@ -268,7 +268,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     if patch_type == "application/apply-patch+yaml":
         return await _server_side_apply(request, target, body, validation, force=force, size=size)
     if force:
-        raise errors.bad_request("force may not be set for non-apply patch")
+        raise _bad_patch_options("force", "Forbidden: may not be specified for non-apply patch", "FieldValueForbidden")
     res = target.served.resource
     patch_rv = _patch_resource_version(body)
     warnings: list[str] = []
@@ -291,6 +291,11 @@ def _force(request: web.Request) -> bool:
     if value in ("true", "1"):
         return True
     raise errors.bad_request(f"invalid value for force: {value!r} (want true or false)")
+
+
+def _bad_patch_options(field: str, message: str, reason: str) -> errors.ApiError:
+    """kube's ValidatePatchOptions: 422 on the PatchOptions of meta.k8s.io."""
+    return errors.invalid("PatchOptions", "", [errors.field_invalid(field, message, reason)], group="meta.k8s.io")
 
 
 def _patch_resource_version(body: Any) -> str | None:
@@ -325,7 +330,7 @@ async def _server_side_apply(
     409 Conflict unless ``force``.
     """
     if not request.query.get("fieldManager"):
-        raise errors.bad_request("PATCH with application/apply-patch+yaml requires the fieldManager parameter")
+        raise _bad_patch_options("fieldManager", "Required value: is required for apply patch", "FieldValueRequired")
     config = _fill_type_and_scope(body, target)
     res = target.served.resource
     node = schema_root(res.kind)

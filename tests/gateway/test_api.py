@@ -262,7 +262,13 @@ async def test_server_side_apply_creates_then_merges(api: aiohttp.ClientSession)
                          headers=headers) as r:
         assert r.status == 200 and (await r.json())["spec"]["replicas"] == 3
     async with api.patch(f"{DEPLOYMENTS}/ssa", data=manifest, headers=headers) as r:
-        assert r.status == 400
+        status = await r.json()
+    assert r.status == 422 and status["details"]["causes"][0]["field"] == "fieldManager"  # kube's ValidatePatchOptions
+    async with api.patch(f"{DEPLOYMENTS}/ssa?force=true", data="{}",
+                         headers={"Content-Type": "application/merge-patch+json"}) as r:
+        status = await r.json()
+    assert r.status == 422 and status["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch')
 
 
 async def test_status_and_scale_subresources(api: aiohttp.ClientSession) -> None:

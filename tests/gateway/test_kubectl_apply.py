@@ -145,3 +145,15 @@ async def test_applying_the_same_configuration_again_writes_nothing(kubectl: Kub
     assert "serverside-applied" in again.stdout
     after = await _get(kubectl, "--show-managed-fields")
     assert after == before  # same resourceVersion, same managedFields time, as kube-apiserver
+
+
+async def test_status_writes_are_owned_through_the_status_subresource(kubectl: Kubectl, tmp_path: Path) -> None:
+    await kubectl("apply", "--server-side", "-f", _write(tmp_path, MANIFEST))
+    await kubectl("patch", "deployment", "web", "--subresource=status", "--type=merge",
+                  "-p", '{"status":{"observedGeneration":1,"replicas":2}}')
+    doc = await _get(kubectl, "--show-managed-fields")
+    assert doc["status"]["replicas"] == 2
+    entries = {(e["manager"], e.get("subresource")): e for e in doc["metadata"]["managedFields"]}
+    assert entries[("kubectl-patch", "status")]["fieldsV1"] == {
+        "f:status": {"f:observedGeneration": {}, "f:replicas": {}}}
+    assert "f:status" not in entries[("kubectl", None)]["fieldsV1"]
