@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.gateway.fieldpath import FieldSet, Path, from_fields_v1, has_prefix, to_fields_v1, to_string
+from kubelite.gateway.fieldpath import FieldSet, Path, from_fields_v1, to_fields_v1, to_string
 from kubelite.gateway.fieldschema import Node
 from kubelite.gateway.structured import ShapeError, compare, field_set, key_fields, merge, remove
 
@@ -230,14 +230,8 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], node: Node, write
 
 def _droppable(paths: FieldSet, owned: FieldSet) -> FieldSet:
     """Paths to remove: not above anything still owned, and never an item's key field on its own."""
-    out = set()
-    for path in paths:
-        if any(has_prefix(o, path) for o in owned):
-            continue
-        if path[-1] in key_fields(path[:-1]):
-            continue
-        out.add(path)
-    return frozenset(out)
+    above_owned = {o[:i] for o in owned for i in range(1, len(o))}
+    return frozenset(p for p in paths if p not in above_owned and p[-1] not in key_fields(p[:-1]))
 
 
 def _put(managers: Managers, entry: Entry, fields: FieldSet, now: str, *, touched: bool = False) -> None:

@@ -112,8 +112,3 @@ def to_string(path: Path) -> str:
 
 def has_prefix(path: Path, prefix: Path) -> bool:
     return path[: len(prefix)] == prefix
-
-
-def under(paths: Iterable[Path], prefix: Path) -> FieldSet:
-    """Members of ``paths`` at or below ``prefix``."""
-    return frozenset(p for p in paths if has_prefix(p, prefix))

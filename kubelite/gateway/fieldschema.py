@@ -98,10 +98,6 @@ class Node:
         return ref is not None and ref not in _SCALARS and ref != "any" and not ref.startswith(("[]", "{}"))
 
     @cached_property
-    def is_scalar(self) -> bool:
-        return self.type_ref in _SCALARS
-
-    @cached_property
     def map_atomic(self) -> bool:
         """A map or struct replaced as a whole (``x-kubernetes-map-type: atomic`` on the field or its type)."""
         if self._ext("map-type") == "atomic":

@@ -22,7 +22,7 @@ import copy
 import json
 from typing import Any
 
-from kubelite.gateway.fieldpath import FieldSet, Path, field, index_element, key_element, value_element
+from kubelite.gateway.fieldpath import FieldSet, Path, field, index_element, key_element, to_string, value_element
 from kubelite.gateway.fieldschema import KEY_DEFAULTS, Node
 
 
@@ -59,8 +59,6 @@ def item_element(node: Node, item: Any, index: int, path: Path) -> str:
 
 
 def _where(path: Path) -> str:
-    from kubelite.gateway.fieldpath import to_string  # noqa: PLC0415 - keep the import list short
-
     return to_string(path) or "."
 
 
@@ -184,36 +182,54 @@ def remove(value: Any, paths: FieldSet, node: Node, *, keep: FieldSet = frozense
 
     A map or list emptied by the removal goes too (structured-merge-diff's
     RemoveItems), unless its own path is in ``keep`` (still owned as set).
+    One walk over the value, whatever the number of paths.
     """
-    result = copy.deepcopy(value)
-    for path in sorted(paths, key=len):
-        result = _remove_one(result, path, node, (), keep)
-    return result
+    tree: dict[str, Any] = {}
+    for path in paths:
+        branch = tree
+        for element in path:
+            branch = branch.setdefault(element, {})
+        branch[_GONE] = True
+    if _GONE in tree:
+        return None
+    return _without(value, tree, node, (), keep)
 
 
-def _remove_one(value: Any, path: Path, node: Node, done: Path, keep: FieldSet) -> Any:
-    if not path:
-        return value
-    element, rest = path[0], path[1:]
-    if isinstance(value, dict) and element.startswith("f:"):
-        name = element[2:]
-        if name not in value:
-            return value
-        if rest:
-            value[name] = _remove_one(value[name], rest, node.field(name), done + (element,), keep)
-        if not rest or (value[name] in ({}, []) and done + (element,) not in keep):
-            del value[name]
-        return value
+_GONE = "."  # marks a removed path in the tree (no path element is spelled ".")
+
+
+def _without(value: Any, tree: dict[str, Any], node: Node, path: Path, keep: FieldSet) -> Any:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for name, child in value.items():
+            element = field(name)
+            kept = _kept(child, tree.get(element), node.field(name), path + (element,), keep)
+            if kept is not _DROP:
+                out[name] = kept
+        return out
     if isinstance(value, list):
+        items = []
         for index, item in enumerate(value):
-            if item_element(node, item, index, done) != element:
-                continue
-            if rest:
-                value[index] = _remove_one(item, rest, node.item(), done + (element,), keep)
-            if not rest or (value[index] in ({}, []) and done + (element,) not in keep):
-                del value[index]
-            break
+            element = item_element(node, item, index, path) if tree else ""
+            kept = _kept(item, tree.get(element), node.item(), path + (element,), keep)
+            if kept is not _DROP:
+                items.append(kept)
+        return items
     return value
+
+
+_DROP = object()
+
+
+def _kept(child: Any, branch: dict[str, Any] | None, node: Node, path: Path, keep: FieldSet) -> Any:
+    if branch is None:
+        return copy.deepcopy(child)
+    if _GONE in branch:
+        return _DROP
+    new = _without(child, branch, node, path, keep)
+    if new in ({}, []) and child not in ({}, []) and path not in keep:
+        return _DROP
+    return new
 
 
 def key_fields(path: Path) -> frozenset[str]:
