@@ -304,3 +304,19 @@ def test_hostile_configs_give_api_errors_never_crashes(spec: Any, template_spec:
             assert exc.code in (400, 409, 422)
         except fm.InvalidField:
             pass
+
+
+def test_service_ports_are_keyed_by_port_and_protocol_from_the_schema_alone() -> None:
+    """Service is not served yet; apply keys its ports by (port, protocol) from the schema tables."""
+    service = root("Service")
+    base = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080},
+                                                           {"port": 53, "protocol": "UDP", "name": "dns"}]}}
+    live = stored(fm.apply(None, base, service, writer(), force=False))
+    fields = live["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]
+    assert set(fields["f:ports"]) == {'k:{"port":80,"protocol":"TCP"}', 'k:{"port":53,"protocol":"UDP"}'}
+    assert fields["f:selector"] == {}  # an atomic map
+    smaller = copy.deepcopy(base)
+    smaller["spec"]["ports"] = [{"port": 80, "targetPort": 9090}]
+    after = fm.apply(live, smaller, service, writer(now=T1), force=False)
+    assert after["spec"]["ports"] == [{"port": 80, "targetPort": 9090}]
