@@ -213,15 +213,20 @@ def _built(
     return checked, checked.obj if owner is None else _owned_by(target, current_doc, checked.obj, owner)
 
 
+# metadata the store keeps from the stored object whatever an update sends (kubelite.store._merge_update)
+_SET_BY_STORE = frozenset({"resourceVersion", "uid", "creationTimestamp", "namespace", "generation",
+                           "deletionTimestamp", "deletionGracePeriodSeconds"})
+
+
 def _unchanged(current: dict[str, Any], new: dict[str, Any], subresource: str | None) -> bool:
     """Whether the write would store the same object: kube's GuaranteedUpdate then writes nothing
     (no new resourceVersion, no watch event), e.g. for a repeated ``kubectl apply --server-side``."""
 
     def stored_part(doc: dict[str, Any]) -> Any:
-        metadata = {k: v for k, v in (doc.get("metadata") or {}).items() if k != "resourceVersion"}
+        metadata = {k: v for k, v in (doc.get("metadata") or {}).items() if k not in _SET_BY_STORE}
         if subresource == "status":  # the store keeps spec and metadata but for managedFields
             return doc.get("status"), metadata.get("managedFields")
-        return {**{k: v for k, v in doc.items() if k != "status"}, "metadata": metadata}
+        return {**{k: v for k, v in doc.items() if k not in ("status", "apiVersion", "kind")}, "metadata": metadata}
 
     return bool(stored_part(current) == stored_part(new))
 

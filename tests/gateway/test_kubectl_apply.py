@@ -145,6 +145,10 @@ async def test_applying_the_same_configuration_again_writes_nothing(kubectl: Kub
     assert "serverside-applied" in again.stdout
     after = await _get(kubectl, "--show-managed-fields")
     assert after == before  # same resourceVersion, same managedFields time, as kube-apiserver
+    # a PUT of the stored object (kubectl replace) that changes nothing stores nothing either
+    await kubectl("replace", "-f", "-", stdin=json.dumps(after))
+    assert (await _get(kubectl, "--show-managed-fields"))["metadata"]["resourceVersion"] == \
+        before["metadata"]["resourceVersion"]
 
 
 async def test_status_writes_are_owned_through_the_status_subresource(kubectl: Kubectl, tmp_path: Path) -> None:
