@@ -18,6 +18,7 @@ from kubelite.cli.errors import CliError
 from kubelite.etcd_server import free_port, port_is_free
 
 NODE_LABEL = "kubelite.node"
+CLUSTER_LABEL = "kubelite.cluster.uid"  # agent.runtime.base.LABEL_CLUSTER (kubelite may not import agent)
 
 
 def default_data_dir() -> Path:
@@ -105,8 +106,12 @@ def etcd_ports(data_dir: Path) -> tuple[int, int]:
     return client, peer
 
 
-def remove_containers(nodes: list[str]) -> list[str]:
-    """Remove the containers of these nodes (label kubelite.node=<node>); returns problems."""
+def remove_containers(nodes: list[str], cluster_uid: str) -> list[str]:
+    """Remove this cluster's containers of these nodes (labels kubelite.node=<node> and
+    kubelite.cluster.uid=<uid>: another cluster on the engine may use the same node names,
+    and containers without the cluster label are never provably ours); returns problems."""
+    if not cluster_uid:
+        raise ValueError("removing containers needs the cluster's uid")
     try:
         import docker
 
@@ -116,7 +121,8 @@ def remove_containers(nodes: list[str]) -> list[str]:
     problems = []
     try:
         for node in nodes:
-            for container in client.containers.list(all=True, filters={"label": f"{NODE_LABEL}={node}"}):
+            for container in client.containers.list(
+                    all=True, filters={"label": [f"{NODE_LABEL}={node}", f"{CLUSTER_LABEL}={cluster_uid}"]}):
                 try:
                     container.remove(force=True)
                 except Exception as exc:
