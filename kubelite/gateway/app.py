@@ -158,6 +158,10 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     if info is None:
         raise web.HTTPNotFound()
     target = resolve(request)
+    if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
+        raise errors.bad_request("name must be provided")
+    if info.subresource is None and info.verb not in target.served.verbs:
+        raise errors.method_not_allowed("the server does not allow this method on the requested resource")
     handler = HANDLERS.get((info.verb, info.subresource))
     if handler is None:
         what = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
