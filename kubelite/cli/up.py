@@ -42,6 +42,7 @@ from kubelite.cli.up_support import (
     kl_command,
     remove_containers,
     split_host_port,
+    write_node_tokens,
 )
 from kubelite.etcd_server import EmbeddedEtcd, free_port
 
@@ -98,10 +99,9 @@ class Cluster:
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, "--id", "controller-manager-1",
                                            "--listen", self.cm_url.removeprefix("http://")])
-        agent_token = self.data_dir / "agent-token"
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen, *auth,
-                                "--agent-token-file", str(agent_token)])
+                                "--agent-secret-file", str(self.agent_secret_path)])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
         if self.runtime == "sim":
             # Sim containers start at once: a local cluster gains nothing from simulated
@@ -110,7 +110,7 @@ class Cluster:
             extra += ["--sim-start-delay", "0"]
         for node in self.agents:
             self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep,
-                               "--listen", "127.0.0.1:0", "--agent-token-file", str(agent_token), *extra])
+                               "--listen", "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *extra])
         self._write_state()
         await self._wait_ready()
 
@@ -131,13 +131,22 @@ class Cluster:
         # localhost:8080), and kubectl never sends a bearer token over plain
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
-        ensure_secret_file(self.data_dir / "agent-token")
+        ensure_secret_file(self.agent_secret_path)
+        write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
 
     @property
     def kubeconfig_path(self) -> Path:
         return self.data_dir / "kubeconfig"
+
+    @property
+    def agent_secret_path(self) -> Path:
+        """The agent secret: only the gateway reads it; each agent gets its node's token."""
+        return self.data_dir / "agent-secret"
+
+    def node_token_path(self, node: str) -> Path:
+        return self.data_dir / "agent-tokens" / node
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env={**os.environ, "PYTHONUNBUFFERED": "1"})

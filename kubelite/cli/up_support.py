@@ -1,5 +1,6 @@
 """The small decisions and files of ``kl up``: data dir, addresses, which
-runtime (and why), tokens and etcd ports kept across restarts, removing the
+runtime (and why), tokens (the agent secret and each node's token) and etcd
+ports kept across restarts, removing the
 containers agents leave behind, and how to call ``kl``."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
+from kubelite.agent_auth import node_token
 from kubelite.cli.errors import CliError
 from kubelite.etcd_server import free_port, port_is_free
 
@@ -88,6 +90,16 @@ def ensure_secret_file(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(secrets.token_urlsafe(24) + "\n")
+
+
+def write_node_tokens(secret_path: Path, directory: Path, nodes: list[str]) -> None:
+    """``directory/<node>``: each agent's own API token (mode 0600), derived from the agent secret."""
+    secret = secret_path.read_text().strip()
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for node in nodes:
+        fd = os.open(directory / node, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(node_token(secret, node) + "\n")
 
 
 def etcd_ports(data_dir: Path) -> tuple[int, int]:

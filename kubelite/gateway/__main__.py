@@ -26,7 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--listen", default="127.0.0.1:8080", help="host:port to serve on (default 127.0.0.1:8080)")
     parser.add_argument("--token-file", type=Path, help='bearer tokens: CSV lines token,user,uid,"group1,group2"')
     parser.add_argument("--readonly-group", default=READONLY_GROUP, help="group whose members may only read")
-    parser.add_argument("--agent-token-file", type=Path, help="token the gateway presents to agents (pods/log)")
+    parser.add_argument("--agent-secret-file", "--agent-token-file", dest="agent_secret_file", type=Path,
+                        help="the agent secret: the gateway presents HMAC-SHA256(secret, node) to each node's "
+                             "agent (pods/log); agents get only their own token (--agent-token-file is the old name)")
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
@@ -41,7 +43,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     etcd = etcd_config_from_args(args)
     return GatewayConfig(
         etcd=etcd, host=host.strip("[]"), port=int(port), token_file=args.token_file,
-        readonly_group=args.readonly_group, agent_token_file=args.agent_token_file, tls_cert=args.tls_cert,
+        readonly_group=args.readonly_group, agent_secret_file=args.agent_secret_file, tls_cert=args.tls_cert,
         tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
     )
 

@@ -68,7 +68,7 @@ class GatewayConfig:
     port: int = 8080
     token_file: Path | None = None
     readonly_group: str = READONLY_GROUP
-    agent_token_file: Path | None = None
+    agent_secret_file: Path | None = None  # the agent secret: each node's agent gets HMAC(secret, node)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
@@ -294,7 +294,7 @@ class Gateway:
         authenticator = None
         if config.token_file is not None:
             authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
-        agent_token = config.agent_token_file.read_text().strip() if config.agent_token_file else None
+        agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
         self._client = self._given_client or await connect(config.etcd)
         store = Store(self._client)
         await ensure_system_namespaces(store)
@@ -302,7 +302,7 @@ class Gateway:
         self.state = GatewayState(
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
-            authenticator=authenticator, agent_token=agent_token, watch=config.watch,
+            authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
         )
         self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0)
         await self._runner.setup()
