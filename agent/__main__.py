@@ -33,6 +33,7 @@ from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
 from kubelite.etcd_client import connect
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
 from kubelite.store import Store
 
@@ -184,7 +185,11 @@ async def run(args: argparse.Namespace) -> int:
 
     async def start_one(agent: Agent) -> None:
         async with limit:
-            await agent.start()
+            try:
+                await agent.start()
+            except BaseException:
+                await agent.stop()  # what did start (runtime, recorder...) is released
+                raise
             started.append(agent)
 
     try:
@@ -210,7 +215,11 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("agent", level=args.log_level)
-    return asyncio.run(run(args))
+    try:
+        return asyncio.run(run(args))
+    except ListenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
+from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
 
 log = logging.getLogger("kubelite.gateway")
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         try:
             asyncio.run(serve(config))
-        except (OSError, TokenFileError, errors.ApiError) as exc:  # ApiError: etcd unreachable at start
+        except (ListenError, OSError, TokenFileError, errors.ApiError) as exc:  # ApiError: etcd unreachable
             print(f"error: {exc}", file=sys.stderr)
             return 1
     return 0

@@ -34,6 +34,7 @@ from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import error_response, json_response
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
+from kubelite.listen import start_site
 from kubelite.store import Store
 
 log = logging.getLogger(__name__)
@@ -310,8 +311,8 @@ class Gateway:
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
-        site = web.TCPSite(self._runner, config.host, config.port, ssl_context=ssl_context)
-        await site.start()
+        site = await start_site(self._runner, config.host, config.port, what="gateway", flag="--listen",
+                                ssl_context=ssl_context)
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else config.port
