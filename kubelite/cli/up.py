@@ -158,7 +158,10 @@ class Cluster:
                  "kubeconfig": str(self.kubeconfig_path),
                  "etcd_pid": self.etcd.pid if self.etcd else None, "cluster_uid": self.cluster_uid,
                  "processes": {p.name: p.pid for p in self.processes}}
-        (self.data_dir / "up.json").write_text(json.dumps(state, indent=2))
+        # Atomically: readers (scripts, `kl`) must never see a half-written file.
+        tmp = self.data_dir / "up.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.data_dir / "up.json")
 
     def client(self) -> ApiClient:
         return ApiClient(Connection(server=self.server, token=self.token or None), timeout=5)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import docker
 import pytest
 
 from kubelite.cli.up_supervise import Child, RestartBackoff, Supervisor, exit_reason
+from tests.chaos.cluster import report
 from tests.cli.cluster import KlUp, alive, run_sync
 from tests.cli.e2e import require_components
 from tests.helpers import wait_for
@@ -88,14 +90,18 @@ def pod_ready(up: KlUp) -> dict[str, Any] | None:
     return pod if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
 
 
-def kill_etcd_and_wait_restarted(up: KlUp) -> None:
+def kill_etcd_and_wait_restarted(up: KlUp) -> float:
+    """SIGKILL kl up's etcd; seconds until kl up said it restarted it."""
     etcd_pid = up.state["etcd_pid"]
+    killed_at = time.monotonic()
     os.kill(etcd_pid, signal.SIGKILL)
     run_sync(wait_for(lambda: "etcd restarted" in up.output(), 30, message="kl up to restart etcd"))
+    restarted = time.monotonic() - killed_at
     assert "etcd killed by SIGKILL; restarting it in 1 s" in up.output()
     assert up.proc is not None and up.proc.poll() is None, up.output()
     state = json.loads((up.data_dir / "up.json").read_text())
     assert state["etcd_pid"] != etcd_pid and alive(state["etcd_pid"])
+    return restarted
 
 
 def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> None:
@@ -108,7 +114,8 @@ def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> No
         before = run_sync(wait_for(lambda: pod_ready(up), 30, message="pod Ready"))
         agent_pid = up.state["processes"]["node-1"]
 
-        kill_etcd_and_wait_restarted(up)
+        killed_at = time.monotonic()
+        restarted = kill_etcd_and_wait_restarted(up)
         # The workload is untouched: same agent process (sim containers live in it), same
         # container, no restart; the gateway serves again from the restarted etcd.
         after = run_sync(wait_for(lambda: pod_ready(up), 30, message="pod Ready after etcd came back",
@@ -118,6 +125,8 @@ def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> No
             before["status"]["containerStatuses"][0]["containerID"]
         assert after["status"]["containerStatuses"][0]["restartCount"] == 0
         assert "draining" not in (up.data_dir / "logs" / "node-1.log").read_text()
+        report("kl up (sim): embedded etcd SIGKILLed", etcd_restarted=restarted,
+               pod_ready_via_gateway=time.monotonic() - killed_at, containers_lost=0)
 
         # A component that dies is restarted too (here the controller-manager).
         cm_pid = up.state["processes"]["controller-manager"]
@@ -147,9 +156,12 @@ def test_kl_up_docker_etcd_crash_keeps_containers(
         before = {c.id for c in docker_client.containers.list(filters=filters)}
         assert len(before) == 2  # sandbox + app
 
-        kill_etcd_and_wait_restarted(up)
+        killed_at = time.monotonic()
+        restarted = kill_etcd_and_wait_restarted(up)
         run_sync(wait_for(lambda: pod_ready(up), 30, message="pod Ready after etcd came back",
                           ignore=(OSError,)))
+        report("kl up (docker): embedded etcd SIGKILLed", etcd_restarted=restarted,
+               pod_ready_via_gateway=time.monotonic() - killed_at, containers_lost=0)
         assert {c.id for c in docker_client.containers.list(filters=filters)} == before
 
         assert up.stop() == 0, up.output()
