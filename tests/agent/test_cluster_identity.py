@@ -8,6 +8,7 @@ uid in its own etcd) and lists, adopts, fences and drains only those.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import docker
@@ -15,6 +16,7 @@ import pytest
 
 from kubelite.api.resources import NAMESPACES, PODS
 from kubelite.bootstrap import cluster_uid
+from kubelite.cli.up_support import remove_containers
 from kubelite.etcd_client import EtcdConfig, connect
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.store import Store
@@ -63,8 +65,7 @@ async def test_two_clusters_same_node_name_one_engine(
         assert await cluster_uid(store_b) != a_uid
         await store_b.create(PODS, sleeper("b-pod", node))
         await wait_for(lambda: running(store_b, "b-pod"), 30, message="cluster B's pod running")
-        await agent_b.pods.rediscover()  # B's fencing pass again, with A's containers present
-        await asyncio.sleep(0)  # (the pass is awaited; nothing runs in the background to wait for)
+        await agent_b.pods.rediscover()  # B's fencing pass again (awaited), with A's containers present
         assert running_ids(docker_client, node, "a-pod") == a_ids
         # B drains on exit, like `kl up` on Ctrl-C: only B's containers go.
         await agent_b.pods.stop(drain=True)
@@ -137,3 +138,25 @@ async def test_shared_engine_sim_agents_of_two_clusters(
     finally:
         await client_b.close()
         await etcd_b.stop()
+
+
+@pytest.mark.docker
+def test_kl_up_cleanup_removes_only_its_clusters_containers(
+    docker_client: docker.DockerClient, demo_image: str, node_name: str,
+) -> None:
+    """`kl up`'s Ctrl-C clean-up (remove_containers) on an engine shared with another cluster."""
+    made = {}
+    for who, extra in (("ours", {LABEL_CLUSTER: "uid-ours"}), ("theirs", {LABEL_CLUSTER: "uid-theirs"}),
+                       ("legacy", {})):
+        made[who] = docker_client.containers.create(
+            demo_image, ["sleep", "60"], labels={LABEL_NODE: node_name, **extra}).id
+    try:
+        assert remove_containers([node_name], "uid-ours") == []
+        left = {c.id for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node_name}"})}
+        assert left == {made["theirs"], made["legacy"]}
+        with pytest.raises(ValueError):
+            remove_containers([node_name], "")  # no identity: nothing is provably ours
+    finally:
+        for cid in made.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                docker_client.api.remove_container(cid, force=True)
