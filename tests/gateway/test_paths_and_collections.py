@@ -18,6 +18,9 @@ def test_trailing_slash_is_an_object_path_with_an_empty_name() -> None:
     assert info is not None and info.verb == "delete" and info.name == ""
     collection = parse_request_info("DELETE", "/apis/apps/v1/namespaces/default/deployments", {})
     assert collection is not None and collection.verb == "deletecollection" and collection.name is None
+    # A slash after a name matches no kube-apiserver route: not the object, not the namespace.
+    assert parse_request_info("DELETE", "/apis/apps/v1/namespaces/default/deployments/web/", {}) is None
+    assert parse_request_info("DELETE", "/api/v1/namespaces/shop/", {}) is None
 
 
 async def names(api: aiohttp.ClientSession) -> list[str]:
@@ -32,6 +35,9 @@ async def test_empty_name_never_deletes_the_collection(api: aiohttp.ClientSessio
         async with api.request(method, f"{DEPLOYMENTS}/", params={"x": "1"}, json={}) as r:
             body = await r.json()
             assert (r.status, body["reason"], body["message"]) == (400, "BadRequest", "name must be provided"), method
+    assert await names(api) == ["billing", "cart"]
+    async with api.delete(f"{DEPLOYMENTS}/cart/") as r:
+        assert r.status == 404
     assert await names(api) == ["billing", "cart"]
 
 
