@@ -41,18 +41,12 @@ class ClusterScopedRuntime:
 
     def __init__(self, inner: ContainerRuntime) -> None:
         self.inner = inner
+        self.name = inner.name
+        self.has_network = inner.has_network
         self.cluster_uid = ""
 
     def __getattr__(self, name: str) -> Any:  # start/stop/inspect/logs/exec...: not cluster-specific
         return getattr(self.inner, name)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self.inner.name
-
-    @property
-    def has_network(self) -> bool:
-        return self.inner.has_network
 
     def bind(self, uid: str) -> None:
         if not uid:
