@@ -92,6 +92,9 @@ class Agent:
         if self.api is not None:
             await self.api.start()
             self._started.append("api")
+            if self.api.host not in (self.config.node_ip, "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+                log.warning("the agent API listens on %s, but the gateway reaches agents at the node's InternalIP "
+                            "%s (--node-ip): pods/log will fail", self.api.host, self.config.node_ip)
         self.node = NodeLifecycle(
             self.store,
             NodeConfig(
