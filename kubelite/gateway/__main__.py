@@ -32,6 +32,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
+    parser.add_argument("--request-header-timeout", type=float, default=32.0,
+                        help="seconds a client has to send a whole request line and headers after connecting or "
+                             "after its previous response (idle keep-alive connections close after as long)")
+    parser.add_argument("--request-body-timeout", type=float, default=60.0,
+                        help="seconds a client has to send a whole request body (408 after)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -46,6 +51,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         readonly_group=args.readonly_group, agent_token_file=args.agent_token_file, tls_cert=args.tls_cert,
         tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
         compaction_interval=args.etcd_compaction_interval,
+        request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
     )
 
 

@@ -75,6 +75,11 @@ class GatewayConfig:
     tls_key: Path | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
     compaction_interval: float = DEFAULT_INTERVAL  # seconds; 0: this gateway does not compact etcd
+    # Slow clients (slowloris): a request's headers must be complete this many seconds after the
+    # connection opened or its previous response (kube-apiserver's ReadHeaderTimeout, 32 s) — an idle
+    # keep-alive connection is closed after as long — and its body must arrive within the other.
+    request_header_timeout: float = 32.0
+    request_body_timeout: float = 60.0
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
@@ -83,6 +88,10 @@ class GatewayConfig:
                              "could change the cluster; listen on 127.0.0.1 or give a token file")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
+        for flag, value in (("--request-header-timeout", self.request_header_timeout),
+                            ("--request-body-timeout", self.request_body_timeout)):
+            if not value > 0:
+                raise ValueError(f"{flag} must be a positive number of seconds, not {value}")
 
 
 def is_loopback(host: str) -> bool:
@@ -303,9 +312,15 @@ class Gateway:
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_token=agent_token, watch=config.watch,
+            body_read_timeout=config.request_body_timeout,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
-        self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0)
+        # aiohttp's keep-alive timer runs from the connection's start and after each response and closes
+        # the connection when no whole request (line and headers) has arrived by then (aiohttp >= 3.14.5):
+        # that is the header-read timeout.
+        # After an early answer (413, 408) to a body still coming, drain it for at most 2 s (aiohttp: 10 s).
+        self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0,
+                                     keepalive_timeout=config.request_header_timeout, lingering_time=2.0)
         await self._runner.setup()
         ssl_context = None
         if config.tls_cert and config.tls_key:
