@@ -66,7 +66,10 @@ class Fence:
 
 
 class NotLeader(errors.ApiError):
-    """The fence failed: this process lost leadership and must stop writing."""
+    """The fence failed: this process lost leadership and must stop writing (409, "fenced: not the leader").
+
+    Distinct from a Conflict on the object: retrying cannot help, and logs say "fenced".
+    """
 
 
 @dataclass
@@ -349,8 +352,8 @@ class Store:
             return
         response = await range_(self.client, fence.key, what=f"check fence {fence.key}")
         if not response.kvs or response.kvs[0].create_revision != fence.create_revision:
-            raise NotLeader(errors.Status(code=409, reason="Conflict",
-                                          message=f"write refused: leadership {fence.key}@{fence.create_revision} lost"))
+            raise NotLeader(errors.Status(code=409, reason="Conflict", message=(
+                f"fenced: not the leader (leadership {fence.key}@{fence.create_revision} lost; write refused)")))
 
 
 def _add_fence(compare: list[Any], fence: Fence | None) -> None:
