@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kubelite.etcd_ops import EtcdSpaceExceeded
 from kubelite.store import NotLeader
 from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.workqueue import ShutDown, WorkQueue
@@ -99,6 +100,7 @@ class ReconcileLoop:
 
 
 def _expected(exc: Exception) -> bool:
-    """Conflicts and unavailability are routine; only unexpected errors get a traceback."""
+    """Conflicts, unavailability and a full etcd (its message says what to do) are operational
+    conditions; only unexpected errors get a traceback."""
     code = getattr(exc, "code", None)
-    return code in (404, 409, 503)
+    return code in (404, 409, 503) or isinstance(exc, EtcdSpaceExceeded)
