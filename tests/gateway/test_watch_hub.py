@@ -9,10 +9,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from kubelite.api import errors
 from kubelite.api.resources import PODS
+from kubelite.etcd_ops import compact
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from kubelite.store import Store
+from kubelite.supervise import cancel_and_wait, spawn
 from tests.factories import make_pod
 from tests.gateway.conftest import gateway_config, stop_or_explain
 from tests.gateway.test_api import read_events
@@ -131,3 +134,27 @@ async def test_a_watcher_that_falls_behind_is_cut_off(gateway: Gateway) -> None:
     assert [e.doc["metadata"]["name"] for e in queued[:5]] == [f"p{i}" for i in range(5)]
     assert queued[5] is None  # end of stream: the client re-watches from its last resourceVersion
     assert subscription not in hubs._hubs["pods"].subscribers  # noqa: SLF001
+
+
+async def test_a_hub_whose_etcd_watch_expired_ends_its_watchers_with_410_and_opens_a_new_window(
+    gateway: Gateway, api: aiohttp.ClientSession,
+) -> None:
+    """What a long etcd outage during which etcd compacted would do: the hub cannot resume."""
+    assert gateway.state is not None
+    store, hub = gateway.state.store, gateway.state.hubs._hubs["pods"]  # noqa: SLF001
+    subscription = await gateway.state.hubs.subscribe(PODS, "default", hub.next_revision)
+    assert hub.task is not None
+    await cancel_and_wait(hub.task)  # the hub hears nothing more from etcd ...
+    await store.create(PODS, make_pod("missed"))
+    await store.create(PODS, make_pod("missed-too"))
+    head = int((await store.list(PODS)).resource_version)
+    await compact(gateway.state.client, head, what="test compaction")  # ... and etcd forgets what it missed
+    hub.task = spawn("watch hub pods (test)", hub._run)  # noqa: SLF001 - resumes from where it was
+    error = await asyncio.wait_for(subscription.queue.get(), 10)
+    assert isinstance(error, errors.ApiError) and error.code == 410 and "too old resource version" in str(error)
+    await wait_for(lambda: hub.oldest >= head, message="a new window at etcd's current revision")
+    assert_expired(await first_event(api, head - 1), head - 1, hub.oldest)
+    async with api.get(WATCH, params={"watch": "1", "resourceVersion": str(hub.oldest)}) as stream:
+        await store.create(PODS, make_pod("after"))
+        [added] = await read_events(stream, 1)
+    assert added["object"]["metadata"]["name"] == "after"
