@@ -111,7 +111,8 @@ class ControllerManager:
                                        metrics=self.metrics.render)
             await self.server.start()
         # Leader or not: the compactors of all managers and gateways agree through etcd on who compacts.
-        self.compactor = Compactor(self._client, interval=self.config.compaction_interval)
+        self.compactor = Compactor(self._client, interval=self.config.compaction_interval,
+                                   registry=self.metrics.registry)
         await self.compactor.start()
         self.election = LeaderElection(self._client, self.config.identity, ttl=self.config.lease_ttl)
         self._leader_task = spawn("leader-loop", self._lead_forever)

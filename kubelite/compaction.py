@@ -24,6 +24,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
 from kubelite.api import errors
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import EtcdCompacted, cmp_version, compact, op_get, op_put, txn
@@ -119,10 +121,12 @@ class Compactor:
     """Runs :func:`compact_round` every ``interval`` seconds (0 disables); ``start()``/``stop()``.
 
     ``compactions`` counts the rounds in which this compactor compacted etcd; ``last_compacted``
-    is the revision it compacted to last (for tests and metrics).
+    is the revision it compacted to last. With a ``registry`` they are also the Prometheus metrics
+    ``kubelite_etcd_compactions_total`` and ``kubelite_etcd_compacted_revision`` of the process.
     """
 
-    def __init__(self, client: EtcdClient, *, interval: float = DEFAULT_INTERVAL, name: str = "etcd-compactor") -> None:
+    def __init__(self, client: EtcdClient, *, interval: float = DEFAULT_INTERVAL, name: str = "etcd-compactor",
+                 registry: CollectorRegistry | None = None) -> None:
         if interval < 0:
             raise ValueError(f"compaction interval must not be negative, not {interval}")
         self.client = client
@@ -133,6 +137,12 @@ class Compactor:
         self.compactions = 0
         self.last_compacted = 0
         self._task: asyncio.Task[None] | None = None
+        self._counter = self._gauge = None
+        if registry is not None:
+            self._counter = Counter("kubelite_etcd_compactions", "etcd compactions this process made.",
+                                    registry=registry)
+            self._gauge = Gauge("kubelite_etcd_compacted_revision", "The revision this process last compacted "
+                                "etcd to (0: none yet; another process may be the one compacting).", registry=registry)
 
     async def start(self) -> None:
         if self.interval > 0 and self._task is None:
@@ -160,5 +170,8 @@ class Compactor:
         if result.compacted:
             self.compactions += 1
             self.last_compacted = result.compacted
+            if self._counter is not None and self._gauge is not None:
+                self._counter.inc()
+                self._gauge.set(result.compacted)
             log.info("%s: compacted etcd to revision %d", self.name, result.compacted)
         return result

@@ -331,7 +331,8 @@ class Gateway:
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else config.port
-        self.compactor = Compactor(self._client, interval=config.compaction_interval)
+        self.compactor = Compactor(self._client, interval=config.compaction_interval,
+                                   registry=self.state.metrics.registry)
         await self.compactor.start()
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 

@@ -57,6 +57,11 @@ async def test_after_compaction_exact_lists_and_continue_tokens_of_old_revisions
             assert status["message"].startswith("The provided continue parameter is too old")
             async with api.get(PODS_PATH) as r:  # what the client does then: a fresh list
                 assert r.status == 200 and len((await r.json())["items"]) == 4
+            async with api.get("/metrics") as r:
+                metrics = await r.text()
+            values = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if line.startswith("kubelite_etcd_"))
+            assert float(values["kubelite_etcd_compactions_total"]) >= 1
+            assert int(rv) < float(values["kubelite_etcd_compacted_revision"]) <= gateway.compactor.last_compacted
     finally:
         await stop_or_explain(gateway)
     assert gateway.compactor.compactions >= 1
