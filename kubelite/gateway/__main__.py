@@ -16,6 +16,7 @@ from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
 from kubelite.logs import setup_logging
+from kubelite.strategy import Admission
 
 log = logging.getLogger("kubelite.gateway")
 
@@ -30,8 +31,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
+    parser.add_argument("--default-not-ready-toleration-seconds", type=_seconds, default=300,
+                        help="tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to "
+                             "every pod that does not already have one (kube-apiserver's flag; default 300)")
+    parser.add_argument("--default-unreachable-toleration-seconds", type=_seconds, default=300,
+                        help="tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to "
+                             "every pod that does not already have one (kube-apiserver's flag; default 300)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
+
+
+def _seconds(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
+    return value
 
 
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
@@ -43,6 +57,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         etcd=etcd, host=host.strip("[]"), port=int(port), token_file=args.token_file,
         readonly_group=args.readonly_group, agent_token_file=args.agent_token_file, tls_cert=args.tls_cert,
         tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
+        admission=Admission(default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds),
     )
 
 

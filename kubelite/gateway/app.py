@@ -22,6 +22,7 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.resources import NAMESPACES
 from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.strategy import Admission
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway import delete, discovery, logs, read, subresources, watchstream, write
@@ -72,6 +73,7 @@ class GatewayConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
+    admission: Admission = field(default_factory=Admission)  # DefaultTolerationSeconds flags
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
@@ -292,7 +294,7 @@ class Gateway:
             authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
         agent_token = config.agent_token_file.read_text().strip() if config.agent_token_file else None
         self._client = self._given_client or await connect(config.etcd)
-        store = Store(self._client)
+        store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(

@@ -38,6 +38,7 @@ class Served:
     subresources: tuple[Subresource, ...] = ()
     categories: tuple[str, ...] = ()
     field_labels: tuple[str, ...] = field(default=())
+    verbs: tuple[str, ...] = ALL_VERBS
 
     @property
     def selectable_fields(self) -> tuple[str, ...]:
@@ -51,7 +52,8 @@ _STATUS = Subresource("status", ("get", "patch", "update"))
 _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
 
 SERVED: tuple[Served, ...] = (
-    Served(NAMESPACES, (_STATUS,), field_labels=("status.phase",)),
+    Served(NAMESPACES, (_STATUS,), field_labels=("status.phase",),
+           verbs=tuple(v for v in ALL_VERBS if v != "deletecollection")),  # as kube-apiserver
     Served(NODES, (_STATUS,), field_labels=("spec.unschedulable",)),
     Served(
         PODS,

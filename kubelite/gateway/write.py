@@ -137,7 +137,9 @@ async def _write(
             checked = build(current_doc)
             new = checked.obj
             if subresource is None:
-                # defaults on both sides: objects written by components directly may lack them
+                # defaults on both sides: objects written by components directly may lack them;
+                # the new one as the store will write it (admission: default tolerations...)
+                new = state.store.prepare(res, current, new)
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
