@@ -331,13 +331,29 @@ async def test_delete_with_preconditions_and_foreground(api: aiohttp.ClientSessi
     assert created["metadata"]["uid"]
 
 
-async def test_namespace_delete_removes_contents(api: aiohttp.ClientSession) -> None:
-    await create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+async def test_namespace_delete_marks_it_terminating_and_refuses_new_content(api: aiohttp.ClientSession) -> None:
+    """kube-apiserver: DELETE only marks a namespace (its controller empties it); creates in it get 403."""
+    created = await create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": "team"}})
+    assert created["spec"] == {"finalizers": ["kubernetes"]} and created["status"] == {"phase": "Active"}
     await create(api, "/api/v1/namespaces/team/pods", pod("p"))
-    async with api.delete("/api/v1/namespaces/team") as r:
-        assert r.status == 200
+    for _ in range(2):  # the second delete answers the same: still terminating
+        async with api.delete("/api/v1/namespaces/team") as r:
+            doc = await r.json()
+        assert r.status == 200 and doc["kind"] == "Namespace"
+        assert doc["status"]["phase"] == "Terminating" and doc["metadata"]["deletionTimestamp"]
     async with api.get("/api/v1/namespaces/team/pods/p") as r:
-        assert r.status == 404
+        assert r.status == 200  # content goes through the namespace controller, not the request
+    async with api.post("/api/v1/namespaces/team/pods", json=pod("q")) as r:
+        status = await r.json()
+    assert r.status == 403 and status["reason"] == "Forbidden"
+    assert status["message"] == ('pods "q" is forbidden: unable to create new content in namespace team '
+                                 "because it is being terminated")
+    async with api.delete("/api/v1/namespaces") as r:  # no deletecollection on namespaces
+        assert r.status == 405 and (await r.json())["reason"] == "MethodNotAllowed"
+    async with api.get("/api/v1") as r:
+        verbs = {res["name"]: res["verbs"] for res in (await r.json())["resources"]}
+    assert "deletecollection" not in verbs["namespaces"] and "deletecollection" in verbs["pods"]
 
 
 async def test_health_and_metrics(api: aiohttp.ClientSession) -> None:
