@@ -116,19 +116,20 @@ def should_delete_during_update(current: KubeObject, new: KubeObject) -> bool:
 # -- delete -------------------------------------------------------------------------
 
 def mark_namespace_for_deletion(current: Namespace, now: datetime) -> Namespace | None:
-    """The marked copy, ``current`` itself while its finalizers run, or None to delete it now."""
-    if current.metadata.deletion_timestamp is None:
-        marked = current.deep_copy()
-        marked.metadata.deletion_timestamp = now
-        spec = marked.spec or NamespaceSpec()
-        if spec.finalizers is None:  # stored before namespaces got the finalizer on create
-            spec = spec.model_copy(update={"finalizers": [NAMESPACE_FINALIZER]})
-        marked.spec = spec
-        marked.status = (marked.status or NamespaceStatus()).model_copy(update={"phase": TERMINATING})
-        return marked
-    if (current.spec and current.spec.finalizers) or current.metadata.finalizers:
+    """The marked copy, ``current`` itself while its finalizers run, or None to delete it now
+    (nothing to wait for: no ``spec.finalizers``, no ``metadata.finalizers``)."""
+    finalizers = current.spec.finalizers if current.spec else None
+    if finalizers is None:  # stored before namespaces got the finalizer on create: empty it first
+        finalizers = [NAMESPACE_FINALIZER]
+    if not finalizers and not current.metadata.finalizers:
+        return None
+    if current.metadata.deletion_timestamp is not None:
         return current
-    return None
+    marked = current.deep_copy()
+    marked.metadata.deletion_timestamp = now
+    marked.spec = (marked.spec or NamespaceSpec()).model_copy(update={"finalizers": finalizers})
+    marked.status = (marked.status or NamespaceStatus()).model_copy(update={"phase": TERMINATING})
+    return marked
 
 
 def graceful_deletion(meta_timestamp: datetime | None, meta_grace: int | None, requested: int,

@@ -50,6 +50,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("create", None): write.create,
     ("update", None): write.update,
     ("update", "status"): write.update,
+    ("update", "finalize"): write.update,  # namespaces: only spec.finalizers changes
     ("patch", None): write.patch,
     ("patch", "status"): write.patch,
     ("delete", None): delete.delete,

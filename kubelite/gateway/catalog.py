@@ -52,7 +52,7 @@ _STATUS = Subresource("status", ("get", "patch", "update"))
 _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
 
 SERVED: tuple[Served, ...] = (
-    Served(NAMESPACES, (_STATUS,), field_labels=("status.phase",),
+    Served(NAMESPACES, (_STATUS, Subresource("finalize", ("update",))), field_labels=("status.phase",),
            verbs=tuple(v for v in ALL_VERBS if v != "deletecollection")),  # as kube-apiserver
     Served(NODES, (_STATUS,), field_labels=("spec.unschedulable",)),
     Served(

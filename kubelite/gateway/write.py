@@ -127,7 +127,8 @@ async def _write(
     """
     state = state_of(request)
     res = target.served.resource
-    subresource: Literal["status"] | None = "status" if target.info.subresource == "status" else None
+    subresource: Literal["status", "finalize"] | None = (
+        target.info.subresource if target.info.subresource in ("status", "finalize") else None)  # type: ignore[assignment]
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
             current = await state.store.get(res, target.name, target.namespace)

@@ -354,6 +354,31 @@ async def test_namespace_delete_marks_it_terminating_and_refuses_new_content(api
     async with api.get("/api/v1") as r:
         verbs = {res["name"]: res["verbs"] for res in (await r.json())["resources"]}
     assert "deletecollection" not in verbs["namespaces"] and "deletecollection" in verbs["pods"]
+    assert verbs["namespaces/finalize"] == ["update"]
+    # what an operator does to a stuck namespace: PUT .../finalize without the finalizer → it goes
+    async with api.get("/api/v1/namespaces/team") as r:
+        ns = await r.json()
+    ns["spec"]["finalizers"] = []
+    async with api.put("/api/v1/namespaces/team/finalize", json=ns) as r:
+        assert r.status == 200
+    async with api.get("/api/v1/namespaces/team") as r:
+        assert r.status == 404
+
+
+async def test_namespace_finalizers_change_only_through_finalize(api: aiohttp.ClientSession) -> None:
+    ns = await create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "keep"}})
+    ns["spec"] = {}
+    async with api.put("/api/v1/namespaces/keep", json=ns) as r:
+        ns = await r.json()
+    assert r.status == 200 and ns["spec"]["finalizers"] == ["kubernetes"]
+    ns["spec"] = {"finalizers": []}
+    async with api.put("/api/v1/namespaces/keep/finalize", json=ns) as r:
+        doc = await r.json()
+    assert r.status == 200 and not doc["spec"].get("finalizers") and doc["status"]["phase"] == "Active"
+    async with api.delete("/api/v1/namespaces/keep") as r:  # nothing left to wait for: gone at once
+        assert r.status == 200
+    async with api.get("/api/v1/namespaces/keep") as r:
+        assert r.status == 404
 
 
 async def test_health_and_metrics(api: aiohttp.ClientSession) -> None:
