@@ -34,6 +34,10 @@ async def test_dead_agent_pods_are_replaced_on_live_nodes_and_node_recovers(
     await wait_for(lambda: _ready_count(store, "web", 4), 15)
     on_doomed = {p.name for p in await pods(store, "web") if p.spec.node_name == "doomed"}
     assert on_doomed, "spreading put some pods on both nodes"
+    # pods the ReplicaSet controller created got the manager's default tolerations (admission in the store)
+    for p in await pods(store, "web"):
+        assert {(t.key, t.effect, t.toleration_seconds) for t in p.spec.tolerations} == {
+            (NOT_READY, "NoExecute", 2), (UNREACHABLE, "NoExecute", 2)}
 
     started = time.monotonic()
     await doomed.stop(revoke=False)  # the agent dies; its lease expires after its TTL (2 s)

@@ -365,6 +365,38 @@ async def test_namespace_delete_marks_it_terminating_and_refuses_new_content(api
         assert r.status == 404
 
 
+async def test_pods_get_default_tolerations_from_the_gateways_flags(etcd: Any) -> None:
+    """DefaultTolerationSeconds: added on create (and kept on update) unless the pod tolerates the key."""
+    from kubelite.gateway import Gateway
+    from kubelite.strategy import Admission
+    from tests.gateway.conftest import gateway_config, stop_or_explain
+
+    gw = Gateway(gateway_config(etcd, admission=Admission(default_not_ready_toleration_seconds=7)))
+    await gw.start()
+    try:
+        async with aiohttp.ClientSession(base_url=gw.url) as api:
+            created = await create(api, PODS, pod("plain"))
+            assert created["spec"]["tolerations"] == [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                 "tolerationSeconds": 7},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                 "tolerationSeconds": 300}]
+            own = pod("own")
+            own["spec"]["tolerations"] = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                                           "effect": "NoExecute"}]
+            created = await create(api, PODS, own)
+            assert [(t["key"], t.get("tolerationSeconds")) for t in created["spec"]["tolerations"]] == [
+                ("node.kubernetes.io/unreachable", None), ("node.kubernetes.io/not-ready", 7)]
+            # a replace without the added tolerations is not an illegal toleration change: they come back
+            replaced = pod("own")
+            replaced["spec"]["tolerations"] = own["spec"]["tolerations"]
+            async with api.put(f"{PODS}/own", json=replaced) as r:
+                assert r.status == 200, await r.text()
+                assert len((await r.json())["spec"]["tolerations"]) == 2
+    finally:
+        await stop_or_explain(gw)
+
+
 async def test_namespace_finalizers_change_only_through_finalize(api: aiohttp.ClientSession) -> None:
     ns = await create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "keep"}})
     ns["spec"] = {}
