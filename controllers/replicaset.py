@@ -19,6 +19,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS, REPLICASETS
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result
+from kubelite.strategy import is_namespace_terminating
 
 from controllers import replicaset_plan as plan
 from controllers.base import Controller
@@ -164,6 +165,8 @@ class ReplicaSetController(Controller):
             for failure in failures:
                 if isinstance(failure, asyncio.CancelledError):
                     raise failure
+            if failures and all(is_namespace_terminating(f) for f in failures):
+                return  # every create will fail; the namespace controller deletes this ReplicaSet (as Kubernetes)
             if failures:
                 self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {failures[0]}")
                 raise failures[0]

@@ -153,6 +153,13 @@ def namespace_terminating(namespace: Namespace) -> bool:
         namespace.status is not None and namespace.status.phase == TERMINATING)
 
 
+def is_namespace_terminating(exc: BaseException) -> bool:
+    """The 403 of :func:`forbidden_in_terminating_namespace` (client-go's HasStatusCause check)."""
+    if not isinstance(exc, errors.ApiError) or exc.code != 403 or exc.status.details is None:
+        return False
+    return any(c.reason == "NamespaceTerminating" for c in exc.status.details.causes or [])
+
+
 def forbidden_in_terminating_namespace(plural: str, group: str, name: str | None, namespace: str) -> errors.ApiError:
     """kube-apiserver's 403 for a create in a Terminating namespace (NamespaceLifecycle admission)."""
     resource = f"{plural}.{group}" if group else plural

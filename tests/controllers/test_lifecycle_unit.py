@@ -13,9 +13,11 @@ from kubelite.api.core import (
     Namespace, NamespaceSpec, NamespaceStatus, Node, NodeCondition, NodeStatus, PodCondition, PodStatus, Taint,
     Toleration,
 )
+from kubelite.api import errors
 from kubelite.api.meta import ObjectMeta
 from kubelite.strategy import (
-    Admission, forbidden_in_terminating_namespace, graceful_deletion, mark_namespace_for_deletion,
+    Admission, forbidden_in_terminating_namespace, graceful_deletion, is_namespace_terminating,
+    mark_namespace_for_deletion,
     prepare_for_create, prepare_for_update, should_delete_during_update, with_default_tolerations,
 )
 
@@ -207,6 +209,9 @@ def test_forbidden_in_terminating_namespace_is_kube_apiservers_status() -> None:
                                             "message": "namespace team is being terminated"}]
     unnamed = forbidden_in_terminating_namespace("replicasets", "apps", None, "team").status.message
     assert unnamed.startswith("replicasets.apps is forbidden: ")
+    assert is_namespace_terminating(forbidden_in_terminating_namespace("pods", "", "web", "team"))
+    assert not is_namespace_terminating(errors.forbidden("pods is forbidden: something else"))
+    assert not is_namespace_terminating(ValueError("x"))
 
 
 # -- the namespace controller's plan -------------------------------------------------------
