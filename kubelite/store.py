@@ -106,6 +106,9 @@ class Store:
         self.client = client
         self.clock = clock
         self.admission = admission or strategy.Admission()
+        # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
+        # against it in their txn, so a stale entry only costs a retry, never a wrong create.
+        self._open_namespaces: dict[str, int] = {}
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
         """What the store would write for ``new`` (create when ``current`` is None): the
@@ -234,13 +237,17 @@ class Store:
                 if generated:
                     return None
                 raise errors.already_exists(res.plural, new.name, group=res.group)
-            # the namespace changed between the read and the put: look at it again
+            # the namespace changed since it was seen open: look at it again
+            self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
 
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         """(key, mod_revision) of the namespace ``new`` goes into; 404 when absent, 403 when Terminating."""
         name = new.metadata.namespace or ""
         ns_key = NAMESPACES.key(name)
+        known = self._open_namespaces.get(name)
+        if known is not None:
+            return ns_key, known
         response = await range_(self.client, ns_key, what=f"get {ns_key}")
         if not response.kvs:
             raise errors.not_found("namespaces", name)
@@ -249,6 +256,9 @@ class Store:
         assert isinstance(namespace, Namespace)
         if strategy.namespace_terminating(namespace):
             raise strategy.forbidden_in_terminating_namespace(res.plural, res.group, new.metadata.name, name)
+        if len(self._open_namespaces) >= 4096:  # bounded: namespaces come and go
+            self._open_namespaces.clear()
+        self._open_namespaces[name] = kv.mod_revision
         return ns_key, kv.mod_revision
 
     async def update(
