@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubelite.api.core import (
@@ -91,6 +91,7 @@ def test_the_clock_starts_when_the_pod_landed_on_the_tainted_node() -> None:
     assert eviction_time(pod(tol(UNREACHABLE, 30)), [undated], now=at(7)) == at(37)
 
 
+@settings(deadline=None)  # pure and fast; a loaded CI machine must not turn slowness into failure
 @given(seconds=st.lists(st.one_of(st.none(), st.integers(-5, 1000)), min_size=1, max_size=4),
        tainted_at=st.integers(0, 1000), now=st.integers(0, 2000))
 def test_eviction_time_invariants(seconds: list[int | None], tainted_at: int, now: int) -> None:
@@ -192,6 +193,7 @@ def test_graceful_deletion_timestamp_is_delete_time_plus_grace() -> None:
     assert graceful_deletion(at(30), 30, 5, at(10)) == (at(5), 5)  # shorter: from the first request
 
 
+@settings(deadline=None)  # pure and fast; a loaded CI machine must not turn slowness into failure
 @given(first=st.integers(1, 3600), second=st.integers(0, 3600), delay=st.integers(0, 100))
 def test_graceful_deletion_never_moves_later(first: int, second: int, delay: int) -> None:
     stamp, grace = graceful_deletion(None, None, first, T0)  # type: ignore[misc]
@@ -254,6 +256,7 @@ def test_namespace_plan_deletes_everything_then_finalizes() -> None:
     assert plan_namespace(finalized, items, T0) is None  # not ours any more
 
 
+@settings(deadline=None)  # pure and fast; a loaded CI machine must not turn slowness into failure
 @given(st.lists(st.tuples(st.booleans(), st.booleans(), st.booleans()), max_size=8))
 def test_namespace_plan_invariants(flags: list[tuple[bool, bool, bool]]) -> None:
     """Never finalize while something that only gets marked remains; never delete twice."""
