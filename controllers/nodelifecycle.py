@@ -17,6 +17,7 @@ it all. Decisions are in :mod:`controllers.taints`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from kubelite.api import errors
@@ -140,22 +141,29 @@ class NodeLifecycleController(Controller):
             return None
         if at > now:
             return (at - now).total_seconds()
+        await self._write_pod_status(pod, lambda current: taints.with_disruption_target(current, now))
         await self._delete_pod(pod, force=False, reason="TaintManagerEviction")
         return 0.05 if unreachable else None  # come back to force it once its grace is over
 
-    async def _mark_not_ready(self, pod: Pod, now: datetime) -> None:
-        """MarkPodsNotReady for one pod: a status write with the fence; gone means done."""
+    async def _write_pod_status(self, pod: Pod, change: Callable[[Pod], Pod | None]) -> bool:
+        """A fenced status write of ``change`` on the pod as stored (same uid and node); False when gone."""
         def mutate(current: Pod) -> Pod | None:
             if current.metadata.uid != pod.metadata.uid or current.spec.node_name != pod.spec.node_name:
                 return None
-            return taints.marked_not_ready(current, now)
+            return change(current)
         try:
             await self.store.guaranteed_update(PODS, pod.name, pod.namespace, mutate, subresource="status",
                                                fence=self.fence)
         except errors.ApiError as exc:
             if exc.code == 404:
-                return
+                return False
             raise
+        return True
+
+    async def _mark_not_ready(self, pod: Pod, now: datetime) -> None:
+        """MarkPodsNotReady for one pod: a status write with the fence; gone means done."""
+        if not await self._write_pod_status(pod, lambda current: taints.marked_not_ready(current, now)):
+            return
         log.info("node %s is not ready: pod %s marked NotReady", pod.spec.node_name, object_key(pod))
         self.recorder.record(pod, "Warning", "NodeNotReady", "Node is not ready")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from kubelite.api.core import Node, Pod, Taint
+from kubelite.api.core import Node, Pod, PodCondition, PodStatus, Taint
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -83,6 +83,25 @@ def force_delete_time(pod: Pod) -> datetime | None:
     """A terminating pod on an unreachable node is removed once its grace period is over:
     its deletionTimestamp (the delete time plus the grace period, as Kubernetes sets it)."""
     return pod.metadata.deletion_timestamp
+
+
+def with_disruption_target(pod: Pod, now: datetime) -> Pod | None:
+    """A copy with the ``DisruptionTarget`` condition the taint manager sets before it evicts
+    (reason DeletionByTaintManager; Kubernetes' PodDisruptionConditions, GA in 1.31), or None
+    when the pod already has it."""
+    status = pod.status or PodStatus()
+    current = status.condition("DisruptionTarget")
+    if current is not None and current.status == "True" and current.reason == _DISRUPTION_REASON:
+        return None
+    marked = pod.deep_copy()
+    condition = PodCondition(type="DisruptionTarget", status="True", reason=_DISRUPTION_REASON,
+                             message="Taint manager: deleting due to NoExecute taint", last_transition_time=now)
+    conditions = [c for c in status.conditions or [] if c.type != "DisruptionTarget"]
+    marked.status = status.model_copy(update={"conditions": [*conditions, condition]})
+    return marked
+
+
+_DISRUPTION_REASON = "DeletionByTaintManager"
 
 
 # -- MarkPodsNotReady ---------------------------------------------------------------------

@@ -22,7 +22,9 @@ from kubelite.strategy import (
 )
 
 from controllers.namespace_plan import Content, plan_namespace
-from controllers.taints import NOT_READY, UNREACHABLE, eviction_time, marked_not_ready, should_mark_not_ready
+from controllers.taints import (
+    NOT_READY, UNREACHABLE, eviction_time, marked_not_ready, should_mark_not_ready, with_disruption_target,
+)
 from tests.controllers.objects import bare_pod
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -132,6 +134,17 @@ def test_pods_of_a_not_ready_node_are_marked_not_ready() -> None:
     condition = marked.status.condition("Ready")
     assert condition.status == "False" and condition.last_transition_time == at(10)
     assert marked_not_ready(pod(ready="False"), at(10)) is None
+
+
+def test_eviction_first_marks_the_disruption_target() -> None:
+    p = pod(ready="True", ready_since=T0)
+    marked = with_disruption_target(p, at(3))
+    assert marked is not None and p.status.condition("DisruptionTarget") is None
+    condition = marked.status.condition("DisruptionTarget")
+    assert (condition.status, condition.reason, condition.message) == (
+        "True", "DeletionByTaintManager", "Taint manager: deleting due to NoExecute taint")
+    assert marked.status.condition("Ready").status == "True"  # the rest is untouched
+    assert with_disruption_target(marked, at(9)) is None
 
 
 # -- admission and strategies --------------------------------------------------------------

@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubelite.api.core import Toleration
+from kubelite.api.core import Pod, Toleration
+from kubelite.informer import FuncHandler, Informer
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS
 from kubelite.store import Store
 
@@ -90,8 +91,19 @@ async def test_agent_reported_not_ready_taints_and_evicts(
         return keys == {NOT_READY}
 
     await wait_for(not_ready_taint, 10)
-    # default toleration (2 s) runs out: evicted; the (live) kubelet finishes the deletion
-    await wait_for(lambda: _gone(store, "p"), 10)
+    last_seen: list[Pod] = []
+    informer = Informer(store, PODS, namespace="default")
+    informer.add_handler(FuncHandler(delete=last_seen.append))
+    await informer.start()
+    await informer.wait_synced(10)
+    try:
+        # its toleration (2 s) runs out: evicted; the (live) kubelet finishes the deletion
+        await wait_for(lambda: _gone(store, "p"), 10)
+        await wait_for(lambda: bool(last_seen), 5)
+    finally:
+        await informer.stop()
+    target = last_seen[0].status.condition("DisruptionTarget")  # set before the eviction (PodDisruptionConditions)
+    assert target is not None and (target.status, target.reason) == ("True", "DeletionByTaintManager")
     await sick.set_ready(True)
 
     async def untainted() -> bool:
