@@ -1,5 +1,6 @@
 """Pure node-lifecycle decisions: the Ready condition and lifecycle taint a node should have,
-and when each of its pods must be evicted (Kubernetes' taint manager)."""
+when each of its pods must be evicted (Kubernetes' taint manager) and with which condition,
+and which pods to mark not ready (MarkPodsNotReady). Data in, data out; the clock is a parameter."""
 
 from __future__ import annotations
 
