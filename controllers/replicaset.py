@@ -20,6 +20,7 @@ from kubelite.api.resources import PODS, REPLICASETS
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result
 from kubelite.store import NotLeader
+from kubelite.strategy import is_namespace_terminating
 
 from controllers import replicaset_plan as plan
 from controllers.base import Controller
@@ -165,6 +166,8 @@ class ReplicaSetController(Controller):
             for failure in failures:
                 if isinstance(failure, asyncio.CancelledError):
                     raise failure
+            if failures and all(is_namespace_terminating(f) for f in failures):
+                return  # every create will fail; the namespace controller deletes this ReplicaSet (as Kubernetes)
             if failures:
                 if not isinstance(failures[0], NotLeader):  # a deposed leader reports nothing about the pods
                     self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {failures[0]}")

@@ -38,6 +38,7 @@ from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
 from kubelite.listen import start_site
 from kubelite.store import Store
+from kubelite.strategy import Admission
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("create", None): write.create,
     ("update", None): write.update,
     ("update", "status"): write.update,
+    ("update", "finalize"): write.update,  # namespaces: only spec.finalizers changes
     ("patch", None): write.patch,
     ("patch", "status"): write.patch,
     ("delete", None): delete.delete,
@@ -81,6 +83,7 @@ class GatewayConfig:
     # keep-alive connection is closed after as long — and its body must arrive within the other.
     request_header_timeout: float = 32.0
     request_body_timeout: float = 60.0
+    admission: Admission = field(default_factory=Admission)  # DefaultTolerationSeconds flags
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
@@ -310,7 +313,7 @@ class Gateway:
             authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
         agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
         self._client = self._given_client or await connect(config.etcd)
-        store = Store(self._client)
+        store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
