@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
+from kubelite.api.semantic import normalize
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -94,6 +95,13 @@ def decode_document(value: bytes, mod_revision: int) -> dict[str, Any]:
 def _spec_part(doc: dict[str, Any]) -> dict[str, Any]:
     """What counts for `generation`: everything but metadata and status."""
     return {k: v for k, v in doc.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _comparable(kind: str, obj: KubeObject) -> dict[str, Any]:
+    """The object's normal form without its resourceVersion: what "did this write change anything" compares."""
+    doc = obj.to_dict()
+    doc.get("metadata", {}).pop("resourceVersion", None)
+    return normalize(kind, doc)
 
 
 class Store:
@@ -312,10 +320,15 @@ class Store:
             new.metadata.resource_version = current.metadata.resource_version
             return new
         new.metadata.generation = current.metadata.generation or 1
-        if _spec_part(new.to_dict()) != _spec_part(current.to_dict()) or (
+        # Kubernetes compares decoded, defaulted objects (apiequality.Semantic): a spelling change
+        # such as `resources: {}` is neither a new generation nor a write at all.
+        before, after = _comparable(res.kind, current), _comparable(res.kind, new)
+        if _spec_part(after) != _spec_part(before) or (
             new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp
         ):
             new.metadata.generation += 1
+        elif after == before:
+            return current  # an update that changes nothing keeps its resourceVersion and sends no event
         key = res.key_of(new)
         value = _checked_size(res, new)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]

@@ -109,7 +109,10 @@ def undo(
     if logic.same_template((dep.get("spec") or {}).get("template") or {}, template):
         typer.echo(f"{res.type_name}/{name} skipped rollback (current template already matches revision {rev})")
         return
-    patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+    # as kubectl: the template, and the ReplicaSet's annotations (change-cause...) on the Deployment;
+    # "add" (not kubectl's "replace") so that a Deployment without annotations can be rolled back too
+    patch = [{"op": "replace", "path": "/spec/template", "value": template},
+             {"op": "add", "path": "/metadata/annotations", "value": logic.annotations_for_undo(dep, rs)}]
     s.client.patch(path, patch, content_type=JSON_PATCH)
     typer.echo(f"{res.type_name}/{name} rolled back")
 

@@ -4,13 +4,11 @@ revision history from its ReplicaSets, and the template an undo goes back to.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
-REVISION = "deployment.kubernetes.io/revision"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-POD_TEMPLATE_HASH = "pod-template-hash"
+from kubelite.api import semantic
+from kubelite.api.rollout_annotations import CHANGE_CAUSE, NOT_COPIED, revision_number
 
 
 @dataclass(frozen=True)
@@ -57,11 +55,7 @@ def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
 
 
 def revision_of(rs: dict[str, Any]) -> int:
-    raw = ((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "")
-    try:
-        return int(raw)
-    except ValueError:
-        return 0
+    return revision_number((rs.get("metadata") or {}).get("annotations")) or 0
 
 
 def history(dep: dict[str, Any], replicasets: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -101,18 +95,20 @@ def undo_target(dep: dict[str, Any], replicasets: list[dict[str, Any]], to_revis
 
 def template_for_undo(rs: dict[str, Any]) -> dict[str, Any]:
     """The ReplicaSet's pod template without the pod-template-hash label."""
-    template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
-    labels = (template.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(POD_TEMPLATE_HASH, None)
-    return template
+    return semantic.without_hash_label((rs.get("spec") or {}).get("template"))
 
 
 def same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    def norm(t: dict[str, Any]) -> dict[str, Any]:
-        t = copy.deepcopy(t)
-        meta = t.get("metadata") or {}
-        (meta.get("labels") or {}).pop(POD_TEMPLATE_HASH, None)
-        meta.pop("creationTimestamp", None)
-        return t
-    return norm(a) == norm(b)
+    """Kubernetes' EqualIgnoreHash, as ``kubectl rollout undo`` uses it to skip a no-op rollback."""
+    return semantic.templates_equal_ignoring_hash(a, b)
+
+
+def annotations_for_undo(dep: dict[str, Any], rs: dict[str, Any]) -> dict[str, str]:
+    """The Deployment's annotations after an undo to ``rs``, as kubectl computes them: its own
+    rollout annotations kept, every other annotation taken from the ReplicaSet (e.g. change-cause)."""
+    own = (dep.get("metadata") or {}).get("annotations") or {}
+    result = {key: value for key, value in own.items() if key in NOT_COPIED}
+    for key, value in ((rs.get("metadata") or {}).get("annotations") or {}).items():
+        if key not in NOT_COPIED:
+            result[key] = value
+    return result

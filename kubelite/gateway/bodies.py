@@ -17,7 +17,7 @@ from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.parse import load_documents, parse_object
 from kubelite.api.warnings import unknown_fields
-from kubelite.gateway.defaults import with_defaults
+from kubelite.api.defaults import with_defaults
 from kubelite.gateway.schema import unknown_to_kubernetes
 
 # etcd refuses requests over 1.5 MiB; say so before it has to.
