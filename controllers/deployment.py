@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from kubelite.api import errors
+from kubelite.api import errors, semantic
 from kubelite.api.apps import Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec
 from kubelite.api.core import LabelSelector, Pod
 from kubelite.api.meta import ObjectMeta
@@ -354,8 +354,10 @@ class DeploymentController(Controller):
 
 
 def _comparable(status: DeploymentStatus) -> dict[str, object]:
+    """The status in its normal form (``readyReplicas: 0`` is no readyReplicas), without condition times."""
     doc = status.to_dict()
     for condition in doc.get("conditions", []):
         condition.pop("lastUpdateTime", None)
         condition.pop("lastTransitionTime", None)
-    return doc
+    normal: dict[str, object] = semantic.normalize("Deployment", {"status": doc}).get("status", {})
+    return normal
