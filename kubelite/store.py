@@ -97,11 +97,10 @@ def _spec_part(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
-def _comparable(kind: str, obj: KubeObject) -> dict[str, Any]:
-    """The object's normal form without its resourceVersion: what "did this write change anything" compares."""
+def _unversioned(obj: KubeObject) -> dict[str, Any]:
     doc = obj.to_dict()
     doc.get("metadata", {}).pop("resourceVersion", None)
-    return normalize(kind, doc)
+    return doc
 
 
 class Store:
@@ -322,13 +321,16 @@ class Store:
         new.metadata.generation = current.metadata.generation or 1
         # Kubernetes compares decoded, defaulted objects (apiequality.Semantic): a spelling change
         # such as `resources: {}` is neither a new generation nor a write at all.
-        before, after = _comparable(res.kind, current), _comparable(res.kind, new)
+        before, after = _unversioned(current), _unversioned(new)
+        if after == before:
+            return current  # an update that changes nothing keeps its resourceVersion and sends no event
+        before, after = normalize(res.kind, before), normalize(res.kind, after)
         if _spec_part(after) != _spec_part(before) or (
             new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp
         ):
             new.metadata.generation += 1
         elif after == before:
-            return current  # an update that changes nothing keeps its resourceVersion and sends no event
+            return current
         key = res.key_of(new)
         value = _checked_size(res, new)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]

@@ -41,13 +41,16 @@ POD_TEMPLATE_HASH = "pod-template-hash"
 _TEMPLATE_TYPE = "V1PodTemplateSpec"
 _ABSENT = object()
 
-# Go fields that are plain (not pointer) ints or bools with omitempty: 0/false is the same as absent.
+# Go fields that are plain (not pointer) ints or bools: Go decodes an absent one as 0/false.
 # Pointer fields (replicas, terminationGracePeriodSeconds, tolerationSeconds, runAsUser, ...) are not
-# listed: there 0 or false is a value of its own.
+# listed: there 0 or false is a value of its own. A plain field missing here only makes the
+# comparison stricter than Kubernetes' (0 and absent then differ), never looser.
 _ZERO_IS_ABSENT: dict[str, frozenset[str]] = {
     "V1PodSpec": frozenset({"hostNetwork", "hostPID", "hostIPC"}),
     "V1Container": frozenset({"stdin", "stdinOnce", "tty"}),
     "V1ContainerPort": frozenset({"hostPort"}),
+    "V1VolumeMount": frozenset({"readOnly"}),
+    "V1PersistentVolumeClaimVolumeSource": frozenset({"readOnly"}),
     "V1Probe": frozenset({"initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
                           "failureThreshold"}),
     "V1DeploymentSpec": frozenset({"paused", "minReadySeconds"}),
