@@ -18,10 +18,16 @@ class RolloutStatus:
     error: bool = False
 
 
-def rollout_status(dep: dict[str, Any]) -> RolloutStatus:
-    """kubectl's DeploymentStatusViewer, message for message."""
+def rollout_status(dep: dict[str, Any], revision: int = 0) -> RolloutStatus:
+    """kubectl's DeploymentStatusViewer, message for message; ``revision`` > 0 must be the
+    Deployment's own (``deployment.kubernetes.io/revision``, 0 when absent)."""
     meta, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
     name = meta.get("name", "")
+    if revision > 0:
+        running = revision_number(meta.get("annotations")) or 0
+        if running != revision:
+            return RolloutStatus(f"desired revision ({revision}) is different from the running revision ({running})",
+                                 False, True)
     if int(meta.get("generation") or 0) > int(status.get("observedGeneration") or 0):
         return RolloutStatus("Waiting for deployment spec update to be observed...", False)
     for cond in status.get("conditions") or []:

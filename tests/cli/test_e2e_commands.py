@@ -296,3 +296,8 @@ def test_real_kubectl_rollout_status_revision(cluster: KlUp, tmp_path: Path) -> 
                                             "--timeout=30s").stdout
     wrong = run("rollout", "status", "deployment/revs", "--revision=1", "--timeout=10s", ok=False)
     assert wrong.returncode != 0 and "desired revision (1) is different from the running revision (2)" in wrong.stderr
+    assert kl(cluster, "rollout", "status", "deployment/revs", "--revision", "2").stdout.endswith(
+        'deployment "revs" successfully rolled out\n')
+    mismatch = kl(cluster, "rollout", "status", "deployment/revs", "--revision", "1", ok=False)
+    assert mismatch.exit_code == 1
+    assert mismatch.stderr == "error: desired revision (1) is different from the running revision (2)\n"

@@ -94,3 +94,13 @@ def test_undo_annotations_as_kubectl_computes_them() -> None:
     assert rollout.annotations_for_undo(deployment, target) == {
         "deployment.kubernetes.io/revision": "3", "kubectl.kubernetes.io/last-applied-configuration": "{}",
         "kubernetes.io/change-cause": "first"}
+
+
+def test_status_pinned_to_a_revision() -> None:
+    deployment = dep()
+    assert rollout.rollout_status(deployment, 2).message == \
+        "desired revision (2) is different from the running revision (0)"
+    deployment["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "2"}
+    assert rollout.rollout_status(deployment, 2).done
+    state = rollout.rollout_status(deployment, 1)
+    assert state.error and state.message == "desired revision (1) is different from the running revision (2)"
