@@ -11,7 +11,7 @@ equals ``cpu: "1"``.
 :func:`normalize` gives every spelling of one object the same document;
 equality, the pod-template hash, immutable-field checks, no-op update
 detection and ``kl apply``'s "unchanged" all go through it. The walk follows
-Kubernetes' field table (:mod:`kubelite.api.k8s_schema`) so it knows maps
+Kubernetes' field table (:mod:`kubelite.api.schema`) so it knows maps
 (whose entries, even ``""`` label values, are data) from structs (whose
 empty fields are absent). The normal form is for comparing and hashing, not
 for storing or sending: quantities get one canonical spelling of their
@@ -32,7 +32,7 @@ from fractions import Fraction
 from typing import Any
 
 from kubelite.api.defaults import pod_template_with_defaults, with_defaults
-from kubelite.api.k8s_schema import root_type, struct_fields
+from kubelite.api.schema import k8s_schema, root_type
 from kubelite.api.quantity import parse_quantity
 
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -60,7 +60,8 @@ _ZERO_IS_ABSENT: dict[str, frozenset[str]] = {
     "V1ReplicaSetStatus": frozenset({"replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas",
                                      "observedGeneration"}),
 }
-# Maps whose values are resource.Quantity (the field table types them as strings).
+# Maps and fields whose values are resource.Quantity, for a field table that types them as plain
+# strings (one that says "quantity" needs no list).
 _QUANTITY_MAPS: dict[str, frozenset[str]] = {
     "V1ResourceRequirements": frozenset({"requests", "limits"}),
     "V1PodSpec": frozenset({"overhead"}),
@@ -149,7 +150,7 @@ def _prune(value: Any, type_ref: str) -> Any:
             return value
         entries = {key: _element(item, type_ref[2:]) for key, item in value.items()}
         return entries or _ABSENT
-    fields = struct_fields(type_ref)
+    fields: dict[str, str] | None = k8s_schema()["types"].get(type_ref)
     if fields is None:
         return _untyped(value)
     if not isinstance(value, dict):
@@ -163,9 +164,9 @@ def _prune(value: Any, type_ref: str) -> Any:
             continue
         if key in zero_is_absent and pruned is not True and pruned in (0, False):
             continue
-        if key in _QUANTITY_MAPS.get(type_ref, ()) and isinstance(pruned, dict):
+        if (child_type == "{}quantity" or key in _QUANTITY_MAPS.get(type_ref, ())) and isinstance(pruned, dict):
             pruned = {name: _quantity(q) for name, q in pruned.items()}
-        elif key in _QUANTITY_FIELDS.get(type_ref, ()):
+        elif child_type == "quantity" or key in _QUANTITY_FIELDS.get(type_ref, ()):
             pruned = _quantity(pruned)
         result[key] = pruned
     return result or _ABSENT

@@ -1,4 +1,4 @@
-"""What Kubernetes' field table (:mod:`kubelite.api.k8s_schema`) says about a document.
+"""What Kubernetes' field table (:mod:`kubelite.api.schema`) says about a document.
 
 ``unknown_to_kubernetes(doc)`` finds fields Kubernetes itself would reject
 under ``fieldValidation=Strict``; fields Kubernetes has but kubelite does not
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api.k8s_schema import k8s_schema, root_type
+from kubelite.api.schema import k8s_schema, root_type
 
 __all__ = ["k8s_schema", "root_type", "unknown_to_kubernetes"]
 
