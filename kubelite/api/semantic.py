@@ -92,6 +92,11 @@ def semantically_equal(kind: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
     return normalize(kind, a) == normalize(kind, b)
 
 
+def part_equal(kind: str, part: str, a: Any, b: Any) -> bool:
+    """Whether one top-level part (``"spec"``, ``"status"``) of two ``kind`` documents is the same."""
+    return normalize(kind, {part: a}).get(part) == normalize(kind, {part: b}).get(part)
+
+
 def without_hash_label(template: dict[str, Any] | None) -> dict[str, Any]:
     """A copy of the template without the ``pod-template-hash`` label (no empty ``labels`` left)."""
     doc = json.loads(json.dumps(template or {}))

@@ -160,3 +160,9 @@ def test_hash_label_is_ignored_and_stripped_without_leaving_empty_labels() -> No
     assert semantic.without_hash_label(template) == {"metadata": {}, "spec": {"containers": []}}
     assert template["metadata"]["labels"] == {semantic.POD_TEMPLATE_HASH: "x"}  # not mutated
     assert semantic.templates_equal_ignoring_hash(template, {"spec": {"containers": []}})
+
+
+def test_part_equal_compares_one_part_in_normal_form() -> None:
+    assert semantic.part_equal("ReplicaSet", "status", {"replicas": 2, "readyReplicas": 0, "conditions": []},
+                               {"replicas": 2})
+    assert not semantic.part_equal("ReplicaSet", "status", {"replicas": 2}, {"replicas": 3})
