@@ -19,6 +19,7 @@ from kubelite.api.apps import Deployment, DeploymentStatus, ReplicaSet, ReplicaS
 from kubelite.api.core import LabelSelector, Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import DEPLOYMENTS, REPLICASETS
+from kubelite.api.rollout_annotations import after_rollback
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result, TerminalError
 
@@ -233,12 +234,19 @@ class DeploymentController(Controller):
         if target is None or target.spec.template is None:
             self.recorder.record(d, "Warning", "DeploymentRollbackRevisionNotFound",
                                  f"Unable to find the revision {wanted} to rollback to")
+        elif rollout.same_template(target.spec.template, d.spec.template):
+            self.recorder.record(d, "Warning", "DeploymentRollbackTemplateUnchanged",
+                                 f'The rollback revision contains the same template as current deployment "{d.name}"')
         else:
             template = target.spec.template.model_copy(deep=True)
             if template.metadata and template.metadata.labels:
                 template.metadata.labels = {k: v for k, v in template.metadata.labels.items()
                                             if k != rollout.HASH_LABEL} or None
             updated.spec.template = template
+            # Kubernetes' SetDeploymentAnnotationsTo: the ReplicaSet's own annotations (change-cause...) come back
+            updated.metadata.annotations = after_rollback(annotations, target.metadata.annotations) or None
+            self.recorder.record(d, "Normal", "DeploymentRollback",
+                                 f'Rolled back deployment "{d.name}" to revision {revision_of(target)}')
         await self.store.update(DEPLOYMENTS, updated, fence=self.fence)
 
     # -- scaling ----------------------------------------------------------------------

@@ -20,6 +20,16 @@ the controller copies every other Deployment annotation onto the new ReplicaSet,
 copies every other ReplicaSet annotation back onto the Deployment."""
 
 
+def after_rollback(deployment_annotations: dict[str, str] | None,
+                   rs_annotations: dict[str, str] | None) -> dict[str, str]:
+    """A Deployment's annotations after a rollback to a ReplicaSet: its own rollout annotations kept,
+    every other one taken from the ReplicaSet (change-cause...). Kubernetes' SetDeploymentAnnotationsTo,
+    which ``kubectl rollout undo`` computes the same way."""
+    result = {k: v for k, v in (deployment_annotations or {}).items() if k in NOT_COPIED}
+    result.update({k: v for k, v in (rs_annotations or {}).items() if k not in NOT_COPIED})
+    return result
+
+
 def revision_number(annotations: dict[str, str] | None) -> int | None:
     """The revision annotation as a number; None if absent or not a number."""
     try:

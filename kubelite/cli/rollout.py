@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import semantic
-from kubelite.api.rollout_annotations import CHANGE_CAUSE, NOT_COPIED, revision_number
+from kubelite.api.rollout_annotations import CHANGE_CAUSE, after_rollback, revision_number
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,4 @@ def same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
 def annotations_for_undo(dep: dict[str, Any], rs: dict[str, Any]) -> dict[str, str]:
     """The Deployment's annotations after an undo to ``rs``, as kubectl computes them: its own
     rollout annotations kept, every other annotation taken from the ReplicaSet (e.g. change-cause)."""
-    own = (dep.get("metadata") or {}).get("annotations") or {}
-    result = {key: value for key, value in own.items() if key in NOT_COPIED}
-    for key, value in ((rs.get("metadata") or {}).get("annotations") or {}).items():
-        if key not in NOT_COPIED:
-            result[key] = value
-    return result
+    return after_rollback((dep.get("metadata") or {}).get("annotations"), (rs.get("metadata") or {}).get("annotations"))

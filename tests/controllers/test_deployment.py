@@ -156,6 +156,25 @@ async def test_rollback_by_template_and_by_annotation(
     await wait_for(lambda: rollout_complete(store, "web", 2, "demo:2"), 20)
     d = await store.get(DEPLOYMENTS, "web", "default")
     assert rollout.ROLLBACK_TO not in (d.metadata.annotations or {})
+    await wait_for(lambda: _deployment_revision(store, "web", "4"), 20)
+
+    def to_current(d: Deployment) -> Deployment:
+        d.metadata.annotations = {**(d.metadata.annotations or {}), rollout.ROLLBACK_TO: "4"}
+        return d
+
+    await store.guaranteed_update(DEPLOYMENTS, "web", "default", to_current)
+
+    async def unchanged_reported() -> bool:
+        events = (await store.list(EVENTS, "default")).items
+        return any(e.reason == "DeploymentRollbackTemplateUnchanged" for e in events)
+
+    await wait_for(unchanged_reported, 20)
+    assert len(await rs_list(store, "web")) == 2
+
+
+async def _deployment_revision(store: Store, name: str, revision: str) -> bool:
+    d = await store.get(DEPLOYMENTS, name, "default")
+    return bool((d.metadata.annotations or {}).get(rollout.REVISION) == revision)
 
 
 async def test_paused_deployment_does_not_roll_out_until_resumed(
