@@ -92,6 +92,12 @@ def semantically_equal(kind: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
     return normalize(kind, a) == normalize(kind, b)
 
 
+def is_nothing(value: Any) -> bool:
+    """``None``, ``[]`` or ``{}``: a value that is no field at all wherever it stands, even without knowing
+    the field's type (``""`` and ``0`` need the type: a label value ``""`` is data)."""
+    return value is None or value == [] or value == {}
+
+
 def part_equal(kind: str, part: str, a: Any, b: Any) -> bool:
     """Whether one top-level part (``"spec"``, ``"status"``) of two ``kind`` documents is the same."""
     return normalize(kind, {part: a}).get(part) == normalize(kind, {part: b}).get(part)

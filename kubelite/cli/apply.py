@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kubelite.api.rollout_annotations import LAST_APPLIED
+from kubelite.api.semantic import is_nothing
 
 _MISSING = object()
 
@@ -61,18 +62,12 @@ def with_last_applied(config: dict[str, Any], encoded: str | None = None) -> dic
     return result
 
 
-def _nothing(value: Any) -> bool:
-    """``None``, ``[]`` or ``{}``: Kubernetes stores a field set to one of these as no field at all
-    (``resources: {}`` is the same as no ``resources``). ``""`` is not here: a label value ``""`` is data."""
-    return value is None or value == [] or value == {}
-
-
 def contains(current: Any, wanted: Any) -> bool:
     """Whether ``current`` already has everything ``wanted`` sets (extra fields allowed; a field
     set to nothing in ``wanted`` matches an absent or empty one)."""
     if isinstance(wanted, dict):
         return isinstance(current, dict) and all(
-            (_nothing(v) and _nothing(current.get(k))) or (k in current and contains(current[k], v))
+            (is_nothing(v) and is_nothing(current.get(k))) or (k in current and contains(current[k], v))
             for k, v in wanted.items()
         )
     if isinstance(wanted, list):
@@ -100,7 +95,7 @@ def three_way_merge_patch(original: dict[str, Any], modified: dict[str, Any],
             sub = three_way_merge_patch(before if isinstance(before, dict) else {}, want, have)
             if sub:
                 patch[key] = sub
-        elif have is _MISSING and _nothing(want):
+        elif have is _MISSING and is_nothing(want):
             continue  # setting nothing where there is nothing
         elif have is _MISSING or not contains(have, want):
             patch[key] = copy.deepcopy(want)
