@@ -65,7 +65,8 @@ def _template(spec: Doc) -> None:
 
 def pod_template_with_defaults(template: Doc) -> Doc:
     """A copy of a pod template (a Deployment's or ReplicaSet's ``spec.template``) with defaults filled in."""
-    return with_defaults("ReplicaSet", {"spec": {"template": template}})["spec"]["template"]  # type: ignore[no-any-return]
+    defaulted: Doc = with_defaults("ReplicaSet", {"spec": {"template": template}})["spec"]["template"]
+    return defaulted
 
 
 def with_defaults(kind: str, doc: Doc) -> Doc:

@@ -26,6 +26,7 @@ Kubernetes tells ``1`` from ``"1"`` too.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from fractions import Fraction
@@ -105,9 +106,11 @@ def part_equal(kind: str, part: str, a: Any, b: Any) -> bool:
 
 def without_hash_label(template: dict[str, Any] | None) -> dict[str, Any]:
     """A copy of the template without the ``pod-template-hash`` label (no empty ``labels`` left)."""
-    doc = json.loads(json.dumps(template or {}))
+    doc: dict[str, Any] = copy.deepcopy(template or {})
     meta = doc.get("metadata")
-    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        return doc
+    labels = meta.get("labels")
     if isinstance(labels, dict) and POD_TEMPLATE_HASH in labels:
         del labels[POD_TEMPLATE_HASH]
         if not labels:

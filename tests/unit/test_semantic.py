@@ -156,7 +156,8 @@ def test_kinds_outside_the_field_table_get_the_generic_rule() -> None:
 
 
 def test_hash_label_is_ignored_and_stripped_without_leaving_empty_labels() -> None:
-    template = {"metadata": {"labels": {semantic.POD_TEMPLATE_HASH: "x"}}, "spec": {"containers": []}}
+    template: dict[str, Any] = {"metadata": {"labels": {semantic.POD_TEMPLATE_HASH: "x"}},
+                                "spec": {"containers": []}}
     assert semantic.without_hash_label(template) == {"metadata": {}, "spec": {"containers": []}}
     assert template["metadata"]["labels"] == {semantic.POD_TEMPLATE_HASH: "x"}  # not mutated
     assert semantic.templates_equal_ignoring_hash(template, {"spec": {"containers": []}})
