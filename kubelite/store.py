@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
-from kubelite.api.semantic import normalize
+from kubelite.api.semantic import part_equal
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -99,9 +99,14 @@ def decode_document(value: bytes, mod_revision: int) -> dict[str, Any]:
     return doc
 
 
-def _spec_part(doc: dict[str, Any]) -> dict[str, Any]:
-    """What counts for `generation`: everything but metadata and status."""
-    return {k: v for k, v in doc.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+_NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})  # what does not count for `generation`
+
+
+def _changed_parts(kind: str, before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The top-level parts (spec, status, metadata...) that differ semantically; only parts whose raw
+    JSON differs are normalised, so a status write does not pay for normalising the spec."""
+    raw = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    return {key for key in raw if not part_equal(kind, key, before.get(key), after.get(key))}
 
 
 def _unversioned(obj: KubeObject) -> dict[str, Any]:
@@ -325,16 +330,11 @@ class Store:
         new.metadata.generation = current.metadata.generation or 1
         # Kubernetes compares decoded, defaulted objects (apiequality.Semantic): a spelling change
         # such as `resources: {}` is neither a new generation nor a write at all.
-        before, after = _unversioned(current), _unversioned(new)
-        if after == before:
+        changed = _changed_parts(res.kind, _unversioned(current), _unversioned(new))
+        if not changed:
             return current  # an update that changes nothing keeps its resourceVersion and sends no event
-        before, after = normalize(res.kind, before), normalize(res.kind, after)
-        if _spec_part(after) != _spec_part(before) or (
-            new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp
-        ):
+        if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
-        elif after == before:
-            return current
         key = res.key_of(new)
         value = _checked_size(res, new)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]

@@ -78,8 +78,10 @@ def normalize(kind: str, doc: dict[str, Any]) -> dict[str, Any]:
     ``None``, ``[]`` and ``{}`` fields are dropped, everything else is kept.
     """
     type_ref = root_type(kind) or "any"
-    defaulted = with_defaults(kind, _as_dict(_prune(doc, type_ref)))
-    return _as_dict(_prune(defaulted, type_ref))
+    pruned = _as_dict(_prune(doc, type_ref))
+    if "spec" not in pruned:
+        return pruned  # defaults are all in the spec: nothing more to do (status and metadata writes)
+    return _as_dict(_prune(with_defaults(kind, pruned), type_ref))
 
 
 def normalize_template(template: dict[str, Any] | None) -> dict[str, Any]:
