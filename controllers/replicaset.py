@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kubelite.api import errors
+from kubelite.api import errors, semantic
 from kubelite.api.apps import ReplicaSet
 from kubelite.api.core import Pod
 from kubelite.api.meta import ObjectMeta
@@ -147,7 +147,7 @@ class ReplicaSetController(Controller):
             elif diff < 0:
                 await self._delete(rs, key, plan.pods_to_delete(active, min(-diff, BURST_REPLICAS)))
         status, wait = plan.rs_status(rs, owned, self.ctx.clock())
-        if rs.status is None or status.to_dict() != rs.status.to_dict():
+        if rs.status is None or not semantic.part_equal("ReplicaSet", "status", status.to_dict(), rs.status.to_dict()):
             updated = rs.deep_copy()
             updated.status = status
             try:

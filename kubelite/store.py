@@ -23,6 +23,7 @@ from kubelite.api import errors
 from kubelite.api.core import Namespace
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
+from kubelite.api.semantic import part_equal
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -100,9 +101,20 @@ def decode_document(value: bytes, mod_revision: int) -> dict[str, Any]:
     return doc
 
 
-def _spec_part(doc: dict[str, Any]) -> dict[str, Any]:
-    """What counts for `generation`: everything but metadata and status."""
-    return {k: v for k, v in doc.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+_NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})  # what does not count for `generation`
+
+
+def _changed_parts(kind: str, before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The top-level parts (spec, status, metadata...) that differ semantically; only parts whose raw
+    JSON differs are normalised, so a status write does not pay for normalising the spec."""
+    raw = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    return {key for key in raw if not part_equal(kind, key, before.get(key), after.get(key))}
+
+
+def _unversioned(obj: KubeObject) -> dict[str, Any]:
+    doc = obj.to_dict()
+    doc.get("metadata", {}).pop("resourceVersion", None)
+    return doc
 
 
 class Store:
@@ -356,9 +368,12 @@ class Store:
             new.metadata.resource_version = current.metadata.resource_version
             return new
         new.metadata.generation = current.metadata.generation or 1
-        if _spec_part(new.to_dict()) != _spec_part(current.to_dict()) or (
-            new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp
-        ):
+        # Kubernetes compares decoded, defaulted objects (apiequality.Semantic): a spelling change
+        # such as `resources: {}` is neither a new generation nor a write at all.
+        changed = _changed_parts(res.kind, _unversioned(current), _unversioned(new))
+        if not changed:
+            return current  # an update that changes nothing keeps its resourceVersion and sends no event
+        if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
         key = res.key_of(new)
         value = _checked_size(res, new)

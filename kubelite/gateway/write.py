@@ -18,7 +18,7 @@ from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
-from kubelite.gateway.defaults import with_defaults
+from kubelite.api.defaults import with_defaults
 from kubelite.gateway.immutable import immutable_field_causes
 from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch

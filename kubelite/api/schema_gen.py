@@ -4,7 +4,7 @@ The gateway needs to tell a field Kubernetes does not know (rejected under
 ``fieldValidation=Strict``) from one kubelite merely does not act on (kept,
 with a warning), and kubectl wants an OpenAPI document. Both come from this
 table, extracted once from the official ``kubernetes`` Python client (a dev
-dependency only): ``python -m kubelite.gateway.schema_gen``.
+dependency only): ``python -m kubelite.api.schema_gen``.
 """
 
 from __future__ import annotations
