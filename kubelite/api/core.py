@@ -316,8 +316,20 @@ class NamespaceSpec(KubeModel):
     finalizers: list[str] | None = None
 
 
+class NamespaceCondition(KubeModel):
+    type: str
+    status: str
+    last_transition_time: datetime | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
 class NamespaceStatus(KubeModel):
     phase: str | None = None
+    conditions: list[NamespaceCondition] | None = None
+
+    def condition(self, type_: str) -> NamespaceCondition | None:
+        return next((c for c in self.conditions or [] if c.type == type_), None)
 
 
 class Namespace(KubeObject):
@@ -363,12 +375,21 @@ class NodeSystemInfo(KubeModel):
     architecture: str | None = None
 
 
+class DaemonEndpoint(KubeModel):
+    port: int = Field(alias="Port")  # Kubernetes' one capitalised JSON name
+
+
+class NodeDaemonEndpoints(KubeModel):
+    kubelet_endpoint: DaemonEndpoint | None = None
+
+
 class NodeStatus(KubeModel):
     capacity: dict[str, Quantity] | None = None
     allocatable: dict[str, Quantity] | None = None
     phase: str | None = None
     conditions: list[NodeCondition] | None = None
     addresses: list[NodeAddress] | None = None
+    daemon_endpoints: NodeDaemonEndpoints | None = None
     node_info: NodeSystemInfo | None = None
 
     def condition(self, type_: str) -> NodeCondition | None:

@@ -47,6 +47,10 @@ _STRIPPED: frozenset[Path] = frozenset(
 
 
 _STRIPPED_ROOTS: frozenset[Path] = frozenset([("f:apiVersion",), ("f:kind",)])
+# what a write through each subresource changes (the store keeps the rest)
+_SUBRESOURCE_FIELDS: dict[str, Path] = {
+    "status": ("f:status",), "scale": ("f:spec", "f:replicas"), "finalize": ("f:spec", "f:finalizers"),
+}
 
 
 @dataclass(frozen=True)
@@ -277,11 +281,13 @@ def _body(doc: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _owned_set(paths: Iterable[Path], subresource: str) -> FieldSet:
-    """Only what a manager of this (sub)resource can own: no stripped metadata; status only via status."""
-    status = subresource == "status"
+    """Only what a manager of this (sub)resource can own: never the stripped metadata; through a
+    subresource only what it writes (kube's reset fields), through the main resource never status."""
+    scope = _SUBRESOURCE_FIELDS.get(subresource)
     return frozenset(  # ("f:metadata",) itself is in _STRIPPED: p[:2] of a 1-tuple is the tuple
         p for p in paths
-        if p[:2] not in _STRIPPED and p[:1] not in _STRIPPED_ROOTS and (p[0] == "f:status") == status
+        if p[:2] not in _STRIPPED and p[:1] not in _STRIPPED_ROOTS
+        and (p[: len(scope)] == scope if scope is not None else p[0] != "f:status")
     )
 
 

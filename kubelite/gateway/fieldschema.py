@@ -13,7 +13,7 @@ states this in its OpenAPI document:
   when a list has no list type).
 
 The structure comes from ``k8s_schema.json`` and the extensions from
-``k8s_lists.json`` (both made by :mod:`kubelite.gateway.schema_gen`). A place
+``k8s_lists.json`` (both in :mod:`kubelite.api`, made by :mod:`kubelite.api.schema_gen`). A place
 the schema does not know (a CRD, an unknown field) is "deduced" as
 structured-merge-diff does: maps merge, lists are atomic.
 """
@@ -26,9 +26,10 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from kubelite.gateway.schema import k8s_schema, root_type
+from kubelite.api import schema as schema_module
+from kubelite.api.schema import k8s_schema, root_type
 
-_LISTS_FILE = Path(__file__).with_name("k8s_lists.json")
+_LISTS_FILE = Path(schema_module.__file__).with_name("k8s_lists.json")
 _SCALARS = frozenset({"string", "integer", "number", "boolean", "date-time"})
 # List-map keys Kubernetes defaults (``+default``), so an item that omits them still has a key:
 # ContainerPort/ServicePort.protocol. (structured-merge-diff reads them from the v3 schema's defaults.)

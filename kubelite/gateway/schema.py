@@ -1,4 +1,4 @@
-"""Kubernetes' field table (``k8s_schema.json``) and what it says about a document.
+"""What Kubernetes' field table (:mod:`kubelite.api.schema`) says about a document.
 
 ``unknown_to_kubernetes(doc)`` finds fields Kubernetes itself would reject
 under ``fieldValidation=Strict``; fields Kubernetes has but kubelite does not
@@ -8,23 +8,11 @@ about (DESIGN.md: accept, keep, warn).
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-_SCHEMA_FILE = Path(__file__).with_name("k8s_schema.json")
+from kubelite.api.schema import k8s_schema, root_type
 
-
-@cache
-def k8s_schema() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_SCHEMA_FILE.read_text())
-    return data
-
-
-def root_type(kind: str) -> str | None:
-    roots: dict[str, str] = k8s_schema()["roots"]
-    return roots.get(kind)
+__all__ = ["k8s_schema", "root_type", "unknown_to_kubernetes"]
 
 
 def unknown_to_kubernetes(doc: Any, kind: str) -> list[str]:

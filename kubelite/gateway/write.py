@@ -15,11 +15,11 @@ from typing import Any, Literal
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.api.defaults import with_defaults
 from kubelite.api.meta import KubeObject, ManagedFieldsEntry
 from kubelite.gateway import fieldmanager
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
-from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.fieldschema import UNKNOWN
 from kubelite.gateway.fieldschema import root as schema_root
 from kubelite.gateway.immutable import immutable_field_causes
@@ -180,7 +180,8 @@ async def _write(
     """
     state = state_of(request)
     res = target.served.resource
-    subresource: Literal["status"] | None = "status" if target.info.subresource == "status" else None
+    subresource: Literal["status", "finalize"] | None = (
+        target.info.subresource if target.info.subresource in ("status", "finalize") else None)  # type: ignore[assignment]
     owner = _writer(request, target, subresource=subresource or "") if record_owner else None
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
@@ -190,7 +191,9 @@ async def _write(
                 raise _stale(target, precondition, current.metadata.resource_version)
             checked, new = await off_loop(size, _built, build, target, current_doc, owner)
             if subresource is None:
-                # defaults on both sides: objects written by components directly may lack them
+                # defaults on both sides: objects written by components directly may lack them;
+                # the new one as the store will write it (admission: default tolerations...)
+                new = state.store.prepare(res, current, new)
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
@@ -226,6 +229,8 @@ def _unchanged(current: dict[str, Any], new: dict[str, Any], subresource: str | 
         metadata = {k: v for k, v in (doc.get("metadata") or {}).items() if k not in _SET_BY_STORE}
         if subresource == "status":  # the store keeps spec and metadata but for managedFields
             return doc.get("status"), metadata.get("managedFields")
+        if subresource == "finalize":
+            return (doc.get("spec") or {}).get("finalizers"), metadata.get("managedFields")
         return {**{k: v for k, v in doc.items() if k not in ("status", "apiVersion", "kind")}, "metadata": metadata}
 
     return bool(stored_part(current) == stored_part(new))

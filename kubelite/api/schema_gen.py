@@ -4,12 +4,12 @@ The gateway needs to tell a field Kubernetes does not know (rejected under
 ``fieldValidation=Strict``) from one kubelite merely does not act on (kept,
 with a warning), and kubectl wants an OpenAPI document. Both come from this
 table, extracted once from the official ``kubernetes`` Python client (a dev
-dependency only): ``python -m kubelite.gateway.schema_gen``.
+dependency only): ``python -m kubelite.api.schema_gen``.
 
 How each list and map merges is not in the Python client: Kubernetes keeps it
 in its OpenAPI document as ``x-kubernetes-*`` extensions (list type and map
 keys for server-side apply, patch strategy and merge key for strategic merge
-patch). ``python -m kubelite.gateway.schema_gen --openapi swagger.json`` (the
+patch). ``python -m kubelite.api.schema_gen --openapi swagger.json`` (the
 ``api/openapi-spec/swagger.json`` of a Kubernetes release, or the client's
 ``swagger.json.unprocessed``) also writes ``k8s_lists.json``: for every
 definition, under the Python client's type name, each property's extensions
