@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kubelite.api import errors
+from kubelite.api.semantic import normalize
 from kubelite.gateway.fieldpath import FieldSet, Path, from_fields_v1, to_fields_v1, to_string
 from kubelite.gateway.fieldschema import Node
 from kubelite.gateway.structured import ShapeError, compare, field_set, key_fields, merge, remove
@@ -160,12 +161,14 @@ def encode(managers: Managers) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Write:
-    """Who writes and how: ``subresource`` is "" or "status"; ``now`` an RFC 3339 time."""
+    """Who writes and how: ``subresource`` is "", "status", "scale" or "finalize"; ``now`` an RFC 3339
+    time; ``kind`` (when known) lets changes be found between decoded, defaulted objects, as kube does."""
 
     manager: str
     api_version: str
     now: str
     subresource: str = ""
+    kind: str = ""
 
 
 def update(live: dict[str, Any] | None, new: dict[str, Any], node: Node, write: Write) -> dict[str, Any]:
@@ -178,7 +181,8 @@ def update(live: dict[str, Any] | None, new: dict[str, Any], node: Node, write: 
     """
     managers = _starting_managers(live, new)
     try:
-        added, modified, removed = _owned(compare(_body(live), _body(new), node), write.subresource)
+        added, modified, removed = _owned(
+            compare(_normal(write, _body(live)), _normal(write, _body(new)), node), write.subresource)
     except ShapeError:
         # kube's UpdateNoErrors: an object whose fields cannot be tracked loses its managedFields
         return _with_managed(new, {})
@@ -213,7 +217,8 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], node: Node, write
         if last is not None:
             owned = applied.union(*(e.fields for e in others))
             merged = remove(merged, _droppable(last.fields - owned, owned), node, keep=owned)
-        added, modified, removed = _owned(compare(live_body, merged, node), write.subresource)
+        added, modified, removed = _owned(
+            compare(_normal(write, live_body), _normal(write, merged), node), write.subresource)
     except ShapeError as exc:
         raise errors.bad_request(f"failed to create typed patch object: {exc}") from exc
     conflicts = {e.identity: e.fields & (added | modified) for e in others}
@@ -269,6 +274,12 @@ def _capped(managers: Managers, now: str) -> Managers:
     out[ancient.identity] = replace(ancient, fields=ancient.fields.union(*(e.fields for e in folded)),
                                     time=folded[-1].time)
     return out
+
+
+def _normal(write: Write, doc: dict[str, Any]) -> dict[str, Any]:
+    """What kube compares: the object decoded and defaulted (``resources: {}`` is no field, ``cpu: 0.1``
+    is ``100m``), so a change of spelling is no change of ownership."""
+    return normalize(write.kind, doc) if write.kind else doc
 
 
 def _body(doc: dict[str, Any] | None) -> dict[str, Any]:

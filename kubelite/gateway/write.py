@@ -123,7 +123,8 @@ def _writer(request: web.Request, target: Target, *, subresource: str = "") -> f
     manager = fieldmanager.manager_name(request.query.get("fieldManager"), request.headers.get("User-Agent"))
     _checked_ownership(target, lambda: fieldmanager.validate_manager(manager))
     now = state_of(request).clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-    return fieldmanager.Write(manager, target.served.resource.api_version, now, subresource)
+    res = target.served.resource
+    return fieldmanager.Write(manager, res.api_version, now, subresource, kind=res.kind)
 
 
 def _checked_ownership(target: Target, compute: Callable[[], Any]) -> Any:
@@ -197,8 +198,6 @@ async def _write(
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
-            if _unchanged(current_doc, new.to_dict(), subresource):
-                return current
             new.metadata.resource_version = current.metadata.resource_version
             try:
                 return await state.store.update(res, new, subresource=subresource, dry_run=dry_run(request.query))
@@ -214,26 +213,6 @@ def _built(
 ) -> tuple[CheckedObject, KubeObject]:
     checked = build(current_doc)
     return checked, checked.obj if owner is None else _owned_by(target, current_doc, checked.obj, owner)
-
-
-# metadata the store keeps from the stored object whatever an update sends (kubelite.store._merge_update)
-_SET_BY_STORE = frozenset({"resourceVersion", "uid", "creationTimestamp", "namespace", "generation",
-                           "deletionTimestamp", "deletionGracePeriodSeconds"})
-
-
-def _unchanged(current: dict[str, Any], new: dict[str, Any], subresource: str | None) -> bool:
-    """Whether the write would store the same object: kube's GuaranteedUpdate then writes nothing
-    (no new resourceVersion, no watch event), e.g. for a repeated ``kubectl apply --server-side``."""
-
-    def stored_part(doc: dict[str, Any]) -> Any:
-        metadata = {k: v for k, v in (doc.get("metadata") or {}).items() if k not in _SET_BY_STORE}
-        if subresource == "status":  # the store keeps spec and metadata but for managedFields
-            return doc.get("status"), metadata.get("managedFields")
-        if subresource == "finalize":
-            return (doc.get("spec") or {}).get("finalizers"), metadata.get("managedFields")
-        return {**{k: v for k, v in doc.items() if k not in ("status", "apiVersion", "kind")}, "metadata": metadata}
-
-    return bool(stored_part(current) == stored_part(new))
 
 
 def _stale(target: Target, wanted: str, stored: str | None) -> errors.ApiError:

@@ -320,3 +320,21 @@ def test_service_ports_are_keyed_by_port_and_protocol_from_the_schema_alone() ->
     smaller["spec"]["ports"] = [{"port": 80, "targetPort": 9090}]
     after = fm.apply(live, smaller, service, writer(now=T1), force=False)
     assert after["spec"]["ports"] == [{"port": 80, "targetPort": 9090}]
+
+
+def test_a_change_of_spelling_is_no_change_of_ownership() -> None:
+    """kube compares decoded, defaulted objects: ``resources: {}``, ``paused: false`` or ``cpu: "0.1"``
+    for ``100m`` take no field from anyone (and so leave managedFields, and the object, as they were)."""
+    typed = fm.Write("kubectl-patch", "apps/v1", T1, kind="Deployment")
+    live = stored(fm.update(None, config(containers=[
+        {"name": "web", "image": "nginx", "resources": {"requests": {"cpu": "100m"}}}]), DEPLOYMENT,
+        fm.Write("kubectl-create", "apps/v1", T0, kind="Deployment")))
+    respelled = copy.deepcopy(live)
+    respelled["spec"]["paused"] = False
+    container = respelled["spec"]["template"]["spec"]["containers"][0]
+    container["resources"] = {"requests": {"cpu": "0.1"}, "limits": {}}
+    container["command"] = []
+    after = fm.update(live, respelled, DEPLOYMENT, typed)
+    assert after["metadata"]["managedFields"] == live["metadata"]["managedFields"]
+    untyped = fm.update(live, respelled, DEPLOYMENT, writer("kubectl-patch", T1))
+    assert ("kubectl-patch", "Update") in managed(untyped)  # raw JSON would see changes
