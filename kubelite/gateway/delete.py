@@ -17,12 +17,14 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.resources import ALL_RESOURCES, NAMESPACES, PODS, Resource
 from kubelite.bootstrap import SYSTEM_NAMESPACES
-from kubelite.gateway.bodies import read_body
+from kubelite.gateway import protobuf
+from kubelite.gateway.bodies import decode, read_body
 from kubelite.gateway.common import Target, list_doc
 from kubelite.gateway.options import DeleteOptions, parse_delete_options, parse_list_options
 from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import json_response, success_status
 from kubelite.gateway.state import state_of
+from kubelite.gateway.write import content_type
 from kubelite.store import Store
 
 _UNDELETABLE = ("default", "kube-system", "kube-public")
@@ -32,6 +34,8 @@ async def delete_options(request: web.Request) -> DeleteOptions:
     body: Any = None
     raw = await read_body(request)
     if raw.strip():
+        if content_type(request) == protobuf.MEDIA_TYPE:  # typed client-go clients send DeleteOptions so
+            return parse_delete_options(request.query, decode(raw, protobuf.MEDIA_TYPE))
         try:
             body = json.loads(raw)
         except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
