@@ -122,8 +122,7 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
     except web.HTTPException as exc:
         code = exc.status
         if exc.status == 404:
-            return error_response(errors.ApiError(errors.Status(code=404, reason="NotFound",
-                                                                message=f"the server could not find the requested resource ({request.path})")))
+            return error_response(errors.resource_not_found())
         if exc.status == 405:
             return error_response(errors.method_not_allowed(f"method {request.method} is not allowed on {request.path}"))
         raise
@@ -132,7 +131,7 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
         raise
     except Exception as exc:
         log.exception("request %s %s failed", request.method, request.path)
-        return error_response(errors.internal(f"internal error: {type(exc).__name__}: {exc}"))
+        return error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
     finally:
         verb, resource = _request_labels(request)
         state_of(request).metrics.observe(verb, resource, code, time.perf_counter() - started)
@@ -241,6 +240,12 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+DISCOVERY_ROUTES = (
+    ("/version", version), ("/api", core_api), ("/api/v1", core_v1), ("/apis", api_groups),
+    ("/apis/{group}", api_group), ("/apis/{group}/{version}", group_version),
+)
+
+
 def build_app(state: GatewayState) -> web.Application:
     app = web.Application(middlewares=[errors_and_metrics, authentication], client_max_size=MAX_BODY_BYTES + 1)
     app[STATE] = state
@@ -249,14 +254,12 @@ def build_app(state: GatewayState) -> web.Application:
     r.add_get("/livez", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
-    r.add_get("/version", version)
     r.add_get("/openapi/v3", openapi_v3_root)
     r.add_get("/openapi/v3/{path:.+}", openapi_v3_document)
-    r.add_get("/api", core_api)
-    r.add_get("/api/v1", core_v1)
-    r.add_get("/apis", api_groups)
-    r.add_get("/apis/{group}", api_group)
-    r.add_get("/apis/{group}/{version}", group_version)
+    # kube-apiserver serves discovery with and without a trailing slash (some clients ask for /version/)
+    for path, discovery_handler in DISCOVERY_ROUTES:
+        r.add_get(path, discovery_handler)
+        r.add_get(f"{path}/", discovery_handler)
     r.add_route("*", "/api/{tail:.+}", handle_resource)
     r.add_route("*", "/apis/{tail:.+}", handle_resource)
 

@@ -1,0 +1,109 @@
+"""Byte-level fidelity with kube-apiserver: discovery with a trailing slash, Status bodies, create responses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+from kubernetes import client
+
+from kubelite.api import errors
+from kubelite.gateway import Gateway
+from kubelite.gateway.respond import render, status_doc
+
+pytestmark = pytest.mark.timeout(90)
+
+DISCOVERY = ["/version", "/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1", "/apis/coordination.k8s.io/v1"]
+
+
+@pytest.mark.parametrize("path", DISCOVERY)
+async def test_discovery_answers_with_and_without_a_trailing_slash(api: aiohttp.ClientSession, path: str) -> None:
+    async with api.get(path) as plain, api.get(path + "/") as slashed:
+        assert plain.status == slashed.status == 200
+        assert await plain.json() == await slashed.json()
+
+
+@pytest.fixture
+def k8s(gateway: Gateway) -> Iterator[client.ApiClient]:
+    configuration = client.Configuration()
+    configuration.host = gateway.url
+    api_client = client.ApiClient(configuration)
+    try:
+        yield api_client
+    finally:
+        api_client.close()
+
+
+async def test_python_client_discovery_calls(k8s: client.ApiClient) -> None:
+    """The official client asks for /version/, /api/, /apis/, /api/v1/, /apis/apps/, /apis/apps/v1/."""
+    version = await asyncio.to_thread(client.VersionApi(k8s).get_code)
+    assert (version.major, version.minor) == ("1", "32")
+    assert (await asyncio.to_thread(client.CoreApi(k8s).get_api_versions)).versions == ["v1"]
+    groups = await asyncio.to_thread(client.ApisApi(k8s).get_api_versions)
+    assert "apps" in [g.name for g in groups.groups]
+    core = await asyncio.to_thread(client.CoreV1Api(k8s).get_api_resources)
+    assert "pods" in [r.name for r in core.resources]
+    group = await asyncio.to_thread(client.AppsApi(k8s).get_api_group)
+    assert group.preferred_version.group_version == "apps/v1"
+    apps = await asyncio.to_thread(client.AppsV1Api(k8s).get_api_resources)
+    assert "deployments" in [r.name for r in apps.resources]
+
+
+# -- Status bodies, byte for byte (k8s.io/apimachinery: metav1.Status field order, json.Encoder's newline) --
+
+async def test_not_found_status_bytes(api: aiohttp.ClientSession) -> None:
+    async with api.get("/api/v1/namespaces/default/pods/nope") as r:
+        assert r.status == 404 and r.content_type == "application/json"
+        assert await r.read() == (
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \\"nope\\" not found",'
+            b'"reason":"NotFound","details":{"name":"nope","kind":"pods"},"code":404}\n'
+        )
+    async with api.get("/apis/apps/v1/namespaces/default/deployments/web") as r:
+        assert await r.read() == (
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+            b'"message":"deployments.apps \\"web\\" not found","reason":"NotFound",'
+            b'"details":{"name":"web","group":"apps","kind":"deployments"},"code":404}\n'
+        )
+    async with api.get("/api/v1/namespaces/default/configmaps") as r:  # a resource not served
+        assert await r.read() == (
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+            b'"message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}\n'
+        )
+
+
+async def test_invalid_status_bytes(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": -1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
+    async with api.post("/apis/apps/v1/namespaces/default/deployments", data=json.dumps(deployment),
+                        headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 422
+        assert await r.read() == (  # what kube-apiserver 1.32 answers for the same body
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Deployment.apps \\"web\\" '
+            b'is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0","reason":"Invalid",'
+            b'"details":{"name":"web","group":"apps","kind":"Deployment","causes":[{"reason":"FieldValueInvalid",'
+            b'"message":"Invalid value: -1: must be greater than or equal to 0","field":"spec.replicas"}]},'
+            b'"code":422}\n'
+        )
+
+
+def test_render_escapes_like_go() -> None:
+    error = errors.not_found("pods", "a<b>&c\u2028")
+    assert render(status_doc(error)) == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        b'"message":"pods \\"a\\u003cb\\u003e\\u0026c\\u2028\\" not found","reason":"NotFound",'
+        b'"details":{"name":"a\\u003cb\\u003e\\u0026c\\u2028","kind":"pods"},"code":404}\n'
+    )
+    assert render(status_doc(errors.bad_request("no"))) == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no","reason":"BadRequest",'
+        b'"code":400}\n'
+    )
+    internal = status_doc(errors.internal("boom"))
+    assert internal["message"] == "Internal error occurred: boom"
+    assert internal["details"] == {"causes": [{"message": "boom"}]}
