@@ -107,3 +107,23 @@ def test_render_escapes_like_go() -> None:
     internal = status_doc(errors.internal("boom"))
     assert internal["message"] == "Internal error occurred: boom"
     assert internal["details"] == {"causes": [{"message": "boom"}]}
+
+
+@pytest.mark.parametrize(("plural", "kind", "status"), [
+    ("deployments", "Deployment", {}), ("replicasets", "ReplicaSet", {"replicas": 0}),  # replicas: no omitempty in Go
+])
+async def test_create_answers_and_stores_the_reset_status(api: aiohttp.ClientSession, plural: str, kind: str,
+                                                          status: dict[str, int]) -> None:
+    doc = {
+        "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+        "status": {"replicas": 5, "readyReplicas": 5},  # a client's status is not kept
+    }
+    path = f"/apis/apps/v1/namespaces/default/{plural}"
+    async with api.post(path, data=json.dumps(doc), headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 201
+        assert (await r.json())["status"] == status
+    async with api.get(f"{path}/web") as r:
+        assert (await r.json())["status"] == status
