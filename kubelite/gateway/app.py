@@ -29,7 +29,7 @@ from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from kubelite.gateway.openapi import build_docs
+from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import error_response, json_response
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
@@ -220,6 +220,13 @@ async def openapi_v3_document(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 
+async def openapi_v2(request: web.Request) -> web.Response:
+    docs = state_of(request).openapi
+    if request.headers.get("Accept", "").split(",")[0].strip() in (V2_PROTOBUF_ACCEPT, V2_PROTOBUF):
+        return web.Response(body=docs.v2_protobuf, headers={"Content-Type": V2_PROTOBUF})
+    return web.Response(body=docs.v2_json, content_type="application/json")
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -254,6 +261,7 @@ def build_app(state: GatewayState) -> web.Application:
     r.add_get("/livez", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
+    r.add_get("/openapi/v2", openapi_v2)
     r.add_get("/openapi/v3", openapi_v3_root)
     r.add_get("/openapi/v3/{path:.+}", openapi_v3_document)
     # kube-apiserver serves discovery with and without a trailing slash (some clients ask for /version/)

@@ -13,6 +13,7 @@ from kubernetes import client
 from kubelite.api import errors
 from kubelite.gateway import Gateway
 from kubelite.gateway.respond import render, status_doc
+from tests.gateway.conftest import Kubectl
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -127,3 +128,38 @@ async def test_create_answers_and_stores_the_reset_status(api: aiohttp.ClientSes
         assert (await r.json())["status"] == status
     async with api.get(f"{path}/web") as r:
         assert (await r.json())["status"] == status
+
+
+# -- /openapi/v2: kubectl's fallback for kinds the v3 documents lack (issue 10) ----------------------
+
+@pytest.mark.parametrize(("manifest", "kind", "version"), [
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n", "ConfigMap", "v1"),
+    ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", "Widget", "example.com/v1"),
+])
+async def test_apply_of_a_kind_not_served_says_no_matches(kubectl: Kubectl, manifest: str, kind: str,
+                                                           version: str) -> None:
+    for verb in ("apply", "create"):
+        result = await kubectl(verb, "-f", "-", "-v=6", stdin=manifest, check=False)
+        assert result.returncode != 0
+        assert f'no matches for kind "{kind}" in version "{version}"' in result.stderr, result.stderr[-1500:]
+        assert "failed to download openapi" not in result.stderr
+        assert "GET http" in result.stderr and "/openapi/v2" in result.stderr and " 200 OK" in result.stderr
+
+
+async def test_served_kinds_still_validate_on_the_server(kubectl: Kubectl) -> None:
+    manifest = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-x}\nspec: {bogus: 1}\n")
+    result = await kubectl("apply", "-f", "-", stdin=manifest, check=False)
+    assert result.returncode != 0 and 'unknown field "spec.bogus"' in result.stderr
+
+
+async def test_openapi_v2_json_and_protobuf(api: aiohttp.ClientSession) -> None:
+    async with api.get("/openapi/v2") as r:
+        assert r.status == 200
+        doc = await r.json()
+        assert doc["swagger"] == "2.0" and doc["paths"] == {} and doc["definitions"] == {}
+    accept = {"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}
+    async with api.get("/openapi/v2", headers=accept) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        # field 1 (swagger, string "2.0"), then field 2 (info)
+        assert (await r.read()).startswith(b"\x0a\x032.0\x12")
