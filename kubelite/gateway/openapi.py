@@ -1,4 +1,4 @@
-"""OpenAPI v3 documents, enough for kubectl.
+"""OpenAPI documents, enough for kubectl: v3 per group-version, and an empty v2.
 
 ``/openapi/v2`` is a document with no paths and no definitions, in protobuf
 (gnostic's ``openapi_v2.Document``, what kubectl asks for) or JSON. kubectl
@@ -6,13 +6,15 @@ falls back to it for a kind the v3 documents lack (a ConfigMap or a CRD's
 kind today); finding no PATCH operation for it there, and no schema, it skips
 client-side validation and reports what a real cluster would: the kind has no
 resource mapping ("no matches for kind"), not "failed to download openapi".
+The v2 document is built with the ``protobuf`` library from a two-message
+descriptor (field numbers from gnostic's OpenAPIv2.proto).
 
 kubectl 1.32 reads ``/openapi/v3`` and the per-group-version document to
 decide whether the server validates fields itself: a PATCH operation tagged
 with the kind's ``x-kubernetes-group-version-kind`` and a ``fieldValidation``
 query parameter means "yes", so ``kubectl apply`` sends
 ``fieldValidation=Strict`` instead of validating client-side against the
-protobuf OpenAPI v2 document (which kubelite does not serve). The PATCH
+protobuf OpenAPI v2 document (kubelite's is empty). The PATCH
 operations declare no strategic-merge request body on purpose: kubectl then
 computes apply patches from its compiled-in Kubernetes types, exactly as
 against a real cluster. Component schemas come from ``k8s_schema.json`` so
