@@ -24,7 +24,7 @@ from kubelite.api.resources import NAMESPACES
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.gateway import delete, discovery, logs, read, subresources, watchstream, write
+from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, watchstream, write
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.common import INFO, Target, resolve
@@ -305,6 +305,7 @@ class Gateway:
         self._client = self._given_client or await connect(config.etcd)
         store = Store(self._client)
         await ensure_system_namespaces(store)
+        await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,

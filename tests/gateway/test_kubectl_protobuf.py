@@ -112,3 +112,16 @@ async def test_protobuf_scale_put_to_zero(kubectl: Kubectl, api: aiohttp.ClientS
         assert response.content_type == "application/json"
         assert (await response.json())["spec"] == {"replicas": 0}
     assert (await store_of(gateway).get(DEPLOYMENTS, "web", "default")).spec.replicas == 0
+
+
+async def test_protobuf_eviction(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    from tests.factories import make_pod  # noqa: PLC0415
+
+    await store_of(gateway).create(PODS, make_pod("victim"))
+    eviction = {"kind": "Eviction", "apiVersion": "policy/v1", "metadata": {"name": "victim", "namespace": "default"},
+                "deleteOptions": {"gracePeriodSeconds": 0}}
+    async with api.post("/api/v1/namespaces/default/pods/victim/eviction", data=protobuf.encode_object(eviction),
+                        headers={"Content-Type": protobuf.MEDIA_TYPE}) as response:
+        assert response.status == 201, await response.text()
+    with pytest.raises(Exception, match="not found"):
+        await store_of(gateway).get(PODS, "victim", "default")

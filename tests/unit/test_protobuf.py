@@ -163,7 +163,7 @@ def _value(f: Field, depth: int) -> st.SearchStrategy[Any]:
 
 
 def _message(name: str, depth: int) -> st.SearchStrategy[dict[str, Any]]:
-    if depth > 4:
+    if depth > 3:
         return st.just({})
     fields: dict[str, Field] = {}
     for f in codec().specs[name].fields.values():
@@ -181,7 +181,7 @@ def _message(name: str, depth: int) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("kind", sorted(k8s_schema()["roots"]))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_any_document_round_trips(kind: str, data: st.DataObject) -> None:
     root = k8s_schema()["roots"][kind]
@@ -189,3 +189,53 @@ def test_any_document_round_trips(kind: str, data: st.DataObject) -> None:
     doc = {"kind": kind, "apiVersion": "v1", **body}
     decoded = decode_object(encode_object(doc))
     assert json.dumps(decoded, sort_keys=True) == json.dumps(doc, sort_keys=True)
+
+
+# -- the generator's readers (facts from .proto and types.go) --------------------------------------
+
+def test_generator_reads_proto_fields_maps_and_go_tags() -> None:
+    from kubelite.gateway.protobuf_gen import parse_go_structs, parse_proto  # noqa: PLC0415
+
+    package, messages = parse_proto(
+        'package k8s.io.api.core.v1;\n'
+        'message Probe {\n  // +optional\n  optional ProbeHandler handler = 1;\n'
+        '  optional int32 initialDelaySeconds = 2;\n}\n'
+        'message ResourceRequirements {\n'
+        '  map<string, k8s.io.apimachinery.pkg.api.resource.Quantity> limits = 1;\n'
+        '  repeated ResourceClaim claims = 3;\n}\n'
+    )
+    assert package == "k8s.io.api.core.v1"
+    assert [(f.name, f.number, f.repeated, f.map_value) for f in messages["ResourceRequirements"]] == [
+        ("limits", 1, False, True), ("claims", 3, True, False)]
+    structs = parse_go_structs(
+        "type Probe struct {\n"
+        '\tProbeHandler `json:"" protobuf:"bytes,1,opt,name=handler"`\n'
+        '\tInitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty" protobuf:"varint,2,opt,name=initialDelaySeconds"`\n'
+        '\tReplicas *int32 `json:"replicas,omitempty" protobuf:"varint,3,opt,name=replicas"`\n'
+        '\tName string `json:"name" protobuf:"bytes,4,opt,name=name"`\n'
+        "}\n"
+        "type EphemeralContainer struct {\n"
+        '\tEphemeralContainerCommon `json:",inline" protobuf:"bytes,1,req"`\n'
+        "}\n"
+    )
+    probe = structs["Probe"]
+    assert probe["handler"].embedded == "ProbeHandler"
+    assert (probe["initialDelaySeconds"].omitempty, probe["initialDelaySeconds"].pointer) == (True, False)
+    assert probe["replicas"].pointer and not probe["name"].omitempty
+    assert structs["EphemeralContainer"]["ephemeralContainerCommon"].embedded == "EphemeralContainerCommon"
+
+
+def test_table_facts_for_well_known_fields() -> None:
+    """Spot checks against k8s.io/api's generated.proto and types.go."""
+    specs = codec().specs
+    deployment_spec = specs["V1DeploymentSpec"].fields
+    assert (deployment_spec["replicas"].number, deployment_spec["replicas"].value, deployment_spec["replicas"].keep_zero) \
+        == (1, "int32", True)
+    assert (deployment_spec["paused"].number, deployment_spec["paused"].keep_zero) == (7, False)
+    probe = specs["V1Probe"].fields
+    assert probe["#1"].inline is not None and probe["#1"].inline.fields["httpGet"].number == 2
+    assert specs["V1ObjectMeta"].fields["creationTimestamp"].value == "Time"
+    assert specs["V1HTTPGetAction"].fields["port"].value == "IntOrString"
+    assert specs["V1ResourceRequirements"].fields["limits"].shape == "{}"
+    assert specs["CoreV1Event"].fields["eventTime"].value == "MicroTime"
+    assert specs["V1ReplicaSetStatus"].fields["replicas"].keep_zero  # `json:"replicas"`: no omitempty
