@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.api.parse import load_json
 from kubelite.api.resources import ALL_RESOURCES, NAMESPACES, PODS, Resource
 from kubelite.bootstrap import SYSTEM_NAMESPACES
 from kubelite.gateway import protobuf
@@ -37,9 +38,9 @@ async def delete_options(request: web.Request) -> DeleteOptions:
         if content_type(request) == protobuf.MEDIA_TYPE:  # typed client-go clients send DeleteOptions so
             return parse_delete_options(request.query, decode(raw, protobuf.MEDIA_TYPE))
         try:
-            body = json.loads(raw)
-        except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
-            raise errors.bad_request(f"couldn't decode DeleteOptions: {exc}") from exc
+            body = load_json(raw)
+        except errors.ApiError as exc:
+            raise errors.bad_request(f"couldn't decode DeleteOptions: {exc.status.message}") from exc
     return parse_delete_options(request.query, body)
 
 
