@@ -125,6 +125,10 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
             return error_response(errors.resource_not_found())
         if exc.status == 405:
             return error_response(errors.method_not_allowed(f"method {request.method} is not allowed on {request.path}"))
+        if exc.status == 413:
+            return error_response(errors.too_large(f"the request body is larger than {MAX_BODY_BYTES} bytes"))
+        if exc.status >= 400:  # any other error aiohttp raises is a Status too, never a text page
+            return error_response(errors.ApiError(errors.Status(code=exc.status, reason=None, message=exc.text or exc.reason)))
         raise
     except asyncio.CancelledError:
         code = 499

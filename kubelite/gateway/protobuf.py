@@ -71,11 +71,11 @@ class Field:
     message: str = ""  # the nested message's schema type name (value == "")
     shape: str = ""  # "", "[]" or "{}"
     keep_zero: bool = False
-    inline: Message_ | None = None  # an embedded Go struct: a message on the wire, flat in JSON
+    inline: MessageSpec | None = None  # an embedded Go struct: a message on the wire, flat in JSON
 
 
 @dataclass
-class Message_:
+class MessageSpec:
     name: str
     fields: dict[str, Field] = field(default_factory=dict)  # by JSON name; inline groups by "#<number>"
 
@@ -84,15 +84,15 @@ class Message_:
 class Codec:
     """Message classes and field maps for every schema type, in a private descriptor pool."""
 
-    specs: dict[str, Message_]
+    specs: dict[str, MessageSpec]
     classes: dict[str, type[Message]]
     roots: dict[str, str]  # kind → schema type
 
 
 # -- building the descriptors ---------------------------------------------------------------------
 
-def _spec(name: str, entries: dict[str, list[Any]], schema_fields: dict[str, str]) -> Message_:
-    spec = Message_(name)
+def _spec(name: str, entries: dict[str, list[Any]], schema_fields: dict[str, str]) -> MessageSpec:
+    spec = MessageSpec(name)
     for json_name, (path, value, keep) in entries.items():
         ref = schema_fields.get(json_name, value)
         shape = ref[:2] if ref[:2] in ("[]", "{}") else ""
@@ -102,13 +102,13 @@ def _spec(name: str, entries: dict[str, list[Any]], schema_fields: dict[str, str
             spec.fields[json_name] = f
             continue
         group = spec.fields.setdefault(f"#{path[0]}", Field(f"#{path[0]}", path[0], "", f"{name}_{path[0]}",
-                                                            inline=Message_(f"{name}_{path[0]}")))
+                                                            inline=MessageSpec(f"{name}_{path[0]}")))
         assert group.inline is not None
         group.inline.fields[json_name] = f
     return spec
 
 
-def _descriptor(spec: Message_, file: descriptor_pb2.FileDescriptorProto) -> None:
+def _descriptor(spec: MessageSpec, file: descriptor_pb2.FileDescriptorProto) -> None:
     message = file.message_type.add(name=spec.name)
     for f in spec.fields.values():
         if f.inline is not None:
@@ -179,7 +179,7 @@ def decode_object(body: bytes) -> dict[str, Any]:
     return {"kind": kind, "apiVersion": api_version, **to_json(message, c.specs[root])}
 
 
-def to_json(message: Message, spec: Message_) -> dict[str, Any]:
+def to_json(message: Message, spec: MessageSpec) -> dict[str, Any]:
     by_number = {f.number: f for f in spec.fields.values()}
     out: dict[str, Any] = {}
     for fd, value in message.ListFields():
@@ -244,7 +244,7 @@ def encode_object(doc: dict[str, Any]) -> bytes:
     return MAGIC + envelope.SerializeToString()
 
 
-def from_json(message: Message, spec: Message_, doc: dict[str, Any], path: str) -> None:
+def from_json(message: Message, spec: MessageSpec, doc: dict[str, Any], path: str) -> None:
     message.SetInParent()
     inline_of = {name: group for group in spec.fields.values() if group.inline for name in group.inline.fields}
     for name, value in doc.items():
