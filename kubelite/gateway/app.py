@@ -31,7 +31,7 @@ from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
-from kubelite.gateway.respond import error_response, json_response
+from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
 from kubelite.store import Store
@@ -114,6 +114,8 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
     code = 500
     try:
         response = await handler(request)
+        if prefers_protobuf(request.headers.get("Accept", "")):
+            response = as_protobuf(response)
         code = response.status
         return response
     except errors.ApiError as exc:

@@ -236,7 +236,10 @@ def encode_object(doc: dict[str, Any]) -> bytes:
     if root is None:
         raise ProtobufError(f"no protobuf message for kind {kind!r}")
     message = c.classes[root]()
-    from_json(message, c.specs[root], {k: v for k, v in doc.items() if k not in ("kind", "apiVersion")}, "")
+    try:
+        from_json(message, c.specs[root], {k: v for k, v in doc.items() if k not in ("kind", "apiVersion")}, "")
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a value of the wrong JSON type
+        raise ProtobufError(f"{kind} cannot be encoded: {exc}") from exc
     envelope = c.classes["Unknown"]()
     envelope.typeMeta.apiVersion = doc.get("apiVersion") or ""
     envelope.typeMeta.kind = kind

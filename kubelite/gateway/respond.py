@@ -1,4 +1,4 @@
-"""JSON responses: objects, lists, Status (errors and successes), warnings."""
+"""Responses: JSON objects, lists, Status (errors and successes), warnings; one object in protobuf on request."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.gateway import protobuf
 
 JSON = "application/json"
 
@@ -38,6 +39,34 @@ def json_response(doc: Any, *, status: int = 200, content_type: str = JSON,
         response.headers["Content-Type"] = content_type
     add_warnings(response, warnings)
     return response
+
+
+def prefers_protobuf(accept: str) -> bool:
+    """client-go's typed clients ask ``application/vnd.kubernetes.protobuf, application/json``."""
+    return accept.split(",")[0].split(";")[0].strip().lower() == protobuf.MEDIA_TYPE
+
+
+def as_protobuf(response: web.StreamResponse) -> web.StreamResponse:
+    """The same object in Kubernetes protobuf, for a client that prefers it; unchanged when not one object.
+
+    Lists, Tables, Status bodies and watch streams stay JSON (clients read the Content-Type), and
+    so does an object protobuf cannot carry (a field Kubernetes does not have).
+    """
+    if not isinstance(response, web.Response) or response.content_type != JSON or response.status >= 300:
+        return response
+    body = response.body
+    if not isinstance(body, bytes) or b'"items":' in body:
+        return response
+    doc = json.loads(body)
+    if not isinstance(doc, dict) or doc.get("kind") not in protobuf.codec().roots:
+        return response
+    try:
+        encoded = protobuf.encode_object(doc)
+    except protobuf.ProtobufError:
+        return response
+    converted = web.Response(body=encoded, status=response.status, headers=response.headers)
+    converted.headers["Content-Type"] = protobuf.MEDIA_TYPE
+    return converted
 
 
 def warning_header(message: str) -> str:

@@ -109,8 +109,9 @@ async def test_protobuf_scale_put_to_zero(kubectl: Kubectl, api: aiohttp.ClientS
                        headers={"Content-Type": protobuf.MEDIA_TYPE,
                                 "Accept": f"{protobuf.MEDIA_TYPE}, application/json"}) as response:
         assert response.status == 200, await response.text()
-        assert response.content_type == "application/json"
-        assert (await response.json())["spec"] == {"replicas": 0}
+        assert response.content_type == protobuf.MEDIA_TYPE  # asked for first
+        answer = protobuf.decode_object(await response.read())
+        assert answer["kind"] == "Scale" and answer["spec"] == {}  # replicas 0: omitempty in Go
     assert (await store_of(gateway).get(DEPLOYMENTS, "web", "default")).spec.replicas == 0
 
 
@@ -125,3 +126,36 @@ async def test_protobuf_eviction(api: aiohttp.ClientSession, gateway: Gateway) -
         assert response.status == 201, await response.text()
     with pytest.raises(Exception, match="not found"):
         await store_of(gateway).get(PODS, "victim", "default")
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+async def test_protobuf_responses_decode_in_kubectl_to_the_stored_object(kubectl: Kubectl, gateway: Gateway) -> None:
+    """kubectl's typed create asks for protobuf first; what it decodes is the object stored."""
+    store = store_of(gateway)
+    verbose = await kubectl("create", "namespace", "answers", "-v=8")
+    assert "Response Status: 201 Created" in verbose.stderr
+    assert f"Content-Type: {protobuf.MEDIA_TYPE}" in verbose.stderr.split("Response Status")[1]
+    printed = await kubectl("-n", "answers", "create", "deployment", "web", "--image=example/web:1", "--port=80",
+                            "--replicas=0", "-o", "json")
+    stored = (await store.get(DEPLOYMENTS, "web", "answers")).to_dict()
+    assert _without_nulls(json.loads(printed.stdout)) == stored
+    namespace = await kubectl("create", "namespace", "shown", "-o", "json")
+    assert _without_nulls(json.loads(namespace.stdout)) == (await store.get(NAMESPACES, "shown")).to_dict()
+
+
+async def test_lists_and_errors_stay_json_for_protobuf_clients(api: aiohttp.ClientSession) -> None:
+    accept = {"Accept": f"{protobuf.MEDIA_TYPE}, application/json"}
+    async with api.get("/api/v1/namespaces", headers=accept) as response:
+        assert response.content_type == "application/json" and (await response.json())["kind"] == "NamespaceList"
+    async with api.get("/api/v1/namespaces/nope", headers=accept) as response:
+        assert response.status == 404 and response.content_type == "application/json"
+    async with api.get("/api/v1/namespaces/default", headers=accept) as response:
+        assert response.content_type == protobuf.MEDIA_TYPE
+        assert protobuf.decode_object(await response.read())["metadata"]["name"] == "default"
