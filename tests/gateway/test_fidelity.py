@@ -163,3 +163,21 @@ async def test_openapi_v2_json_and_protobuf(api: aiohttp.ClientSession) -> None:
         assert r.headers["Content-Type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
         # field 1 (swagger, string "2.0"), then field 2 (info)
         assert (await r.read()).startswith(b"\x0a\x032.0\x12")
+
+
+def test_as_protobuf_only_for_objects_protobuf_can_carry() -> None:
+    from kubelite.gateway import protobuf  # noqa: PLC0415
+    from kubelite.gateway.respond import as_protobuf, json_response, prefers_protobuf  # noqa: PLC0415
+
+    assert prefers_protobuf("application/vnd.kubernetes.protobuf, application/json")
+    assert not prefers_protobuf("application/json, application/vnd.kubernetes.protobuf")
+    node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n"}, "status": {"phase": "Running"}}
+    converted = as_protobuf(json_response(node, warnings=["careful"]))
+    assert converted.content_type == protobuf.MEDIA_TYPE and converted.headers["Warning"] == '299 - "careful"'
+    assert protobuf.decode_object(converted.body) == node  # type: ignore[arg-type]
+    odd = {**node, "status": {"daemon_endpoints": {}}}  # no such field in Kubernetes: stays JSON
+    assert as_protobuf(json_response(odd)).content_type == "application/json"
+    listed = {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [node]}
+    assert as_protobuf(json_response(listed)).content_type == "application/json"
+    assert as_protobuf(json_response(status_doc(errors.bad_request("no")), status=400)).content_type == \
+        "application/json"
