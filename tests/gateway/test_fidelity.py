@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -25,17 +24,6 @@ async def test_discovery_answers_with_and_without_a_trailing_slash(api: aiohttp.
     async with api.get(path) as plain, api.get(path + "/") as slashed:
         assert plain.status == slashed.status == 200
         assert await plain.json() == await slashed.json()
-
-
-@pytest.fixture
-def k8s(gateway: Gateway) -> Iterator[client.ApiClient]:
-    configuration = client.Configuration()
-    configuration.host = gateway.url
-    api_client = client.ApiClient(configuration)
-    try:
-        yield api_client
-    finally:
-        api_client.close()
 
 
 async def test_python_client_discovery_calls(k8s: client.ApiClient) -> None:
