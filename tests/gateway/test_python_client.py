@@ -9,7 +9,6 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from kubelite.gateway import Gateway
 
 pytestmark = pytest.mark.timeout(90)
 
