@@ -15,6 +15,7 @@ from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
 from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
 
 log = logging.getLogger("controllers")
@@ -68,10 +69,10 @@ async def run(config: ManagerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await manager.start()
-    if manager.server is not None:
-        log.info("listening on %s", manager.server.url)
     try:
+        await manager.start()
+        if manager.server is not None:
+            log.info("listening on %s", manager.server.url)
         await stopping.wait()
     finally:
         log.info("shutting down")
@@ -83,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("controller-manager", level=args.log_level)
     config = config_from_args(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(config))
+        try:
+            asyncio.run(run(config))
+        except ListenError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

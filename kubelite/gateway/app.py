@@ -36,6 +36,7 @@ from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
+from kubelite.listen import start_site
 from kubelite.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class GatewayConfig:
     port: int = 8080
     token_file: Path | None = None
     readonly_group: str = READONLY_GROUP
-    agent_token_file: Path | None = None
+    agent_secret_file: Path | None = None  # the agent secret: each node's agent gets HMAC(secret, node)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
@@ -175,6 +176,10 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     if info is None:
         raise web.HTTPNotFound()
     target = resolve(request)
+    if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
+        raise errors.bad_request("name must be provided")
+    if info.subresource is None and info.verb not in target.served.verbs:
+        raise errors.method_not_allowed("the server does not allow this method on the requested resource")
     handler = HANDLERS.get((info.verb, info.subresource))
     if handler is None:
         what = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
@@ -320,7 +325,7 @@ class Gateway:
         authenticator = None
         if config.token_file is not None:
             authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
-        agent_token = config.agent_token_file.read_text().strip() if config.agent_token_file else None
+        agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
         self._client = self._given_client or await connect(config.etcd)
         store = Store(self._client)
         await ensure_system_namespaces(store)
@@ -329,7 +334,7 @@ class Gateway:
         self.state = GatewayState(
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
-            authenticator=authenticator, agent_token=agent_token, watch=config.watch,
+            authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
@@ -344,8 +349,8 @@ class Gateway:
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
-        site = web.TCPSite(self._runner, config.host, config.port, ssl_context=ssl_context)
-        await site.start()
+        site = await start_site(self._runner, config.host, config.port, what="gateway", flag="--listen",
+                                ssl_context=ssl_context)
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else config.port
