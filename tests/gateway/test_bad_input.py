@@ -54,6 +54,9 @@ CASES = [
     ("bad label selector", "GET", PODS + "?labelSelector=a%20in%20(", None, None, 400, "BadRequest", ""),
     ("bad dryRun", "POST", PODS + "?dryRun=Some", json.dumps(pod("x")), "application/json", 400, "BadRequest",
      "dryRun"),
+    ("limit past int64", "GET", PODS + "?limit=" + "9" * 30, None, None, 400, "BadRequest", "out of range"),
+    ("timeoutSeconds past int64", "GET", PODS + "?watch=1&timeoutSeconds=" + "9" * 20, None, None, 400,
+     "BadRequest", "out of range"),
     ("method not allowed", "POST", PODS + "/web/log", "{}", "application/json", 405, "MethodNotAllowed", ""),
 ]
 
