@@ -19,6 +19,7 @@ from kubelite.api.meta import KubeObject
 from kubelite.api.parse import load_documents, load_json, parse_object
 from kubelite.api.warnings import unknown_fields
 from kubelite.api.defaults import with_defaults
+from kubelite.gateway import protobuf
 from kubelite.gateway.schema import unknown_to_kubernetes
 from kubelite.gateway.state import state_of
 
@@ -74,9 +75,14 @@ async def off_loop(size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -
 
 
 def decode(body: bytes, content_type: str) -> Any:
-    """JSON (or YAML when the content type says so) → Python value; 400 when malformed."""
+    """JSON (YAML, Kubernetes protobuf when the content type says so) → Python value; 400 when malformed."""
     if not body.strip():
         raise errors.bad_request("the request body is empty")
+    if content_type == protobuf.MEDIA_TYPE:
+        try:
+            return protobuf.decode_object(body)
+        except protobuf.ProtobufError as exc:
+            raise errors.bad_request(f"couldn't decode the protobuf body: {exc}") from exc
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:

@@ -10,20 +10,21 @@ cannot be deleted, and namespaces have no deletecollection (as in kube-apiserver
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.api.parse import load_json
 from kubelite.api.resources import NAMESPACES, PODS, Resource
-from kubelite.gateway.bodies import read_body
+from kubelite.gateway import protobuf
+from kubelite.gateway.bodies import decode, read_body
 from kubelite.gateway.common import Target, list_doc
 from kubelite.gateway.options import DeleteOptions, parse_delete_options, parse_list_options
 from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import json_response, success_status
 from kubelite.gateway.state import state_of
-from kubelite.api.parse import load_json
+from kubelite.gateway.write import content_type
 from kubelite.store import Store
 
 _UNDELETABLE = ("default", "kube-system", "kube-public")
@@ -33,6 +34,8 @@ async def delete_options(request: web.Request) -> DeleteOptions:
     body: Any = None
     raw = await read_body(request)
     if raw.strip():
+        if content_type(request) == protobuf.MEDIA_TYPE:  # typed client-go clients send DeleteOptions so
+            return parse_delete_options(request.query, decode(raw, protobuf.MEDIA_TYPE))
         try:
             body = load_json(raw)
         except errors.ApiError as exc:

@@ -54,6 +54,9 @@ def _bool(query: Mapping[str, str], name: str) -> bool:
     raise errors.bad_request(f"invalid value {value!r} for {name}: must be a boolean")
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _int(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None or value == "":
@@ -64,6 +67,8 @@ def _int(query: Mapping[str, str], name: str) -> int | None:
         raise errors.bad_request(f"invalid value {value!r} for {name}: must be an integer") from None
     if number < 0:
         raise errors.bad_request(f"invalid value {value!r} for {name}: must not be negative")
+    if number > _INT64_MAX:  # Kubernetes' query parameters are int64: out of range is a parse error
+        raise errors.bad_request(f"invalid value {value!r} for {name}: value out of range")
     return number
 
 

@@ -39,7 +39,8 @@ def scale_of(obj: Any) -> dict[str, Any]:
 
 def _replicas(scale: Any, kind: str, name: str) -> int:
     spec = scale.get("spec") if isinstance(scale, dict) else None
-    replicas = spec.get("replicas") if isinstance(spec, dict) else None
+    # Go's Scale.spec.replicas is a plain int32 with omitempty: absent means 0 (typed clients omit a 0)
+    replicas = spec.get("replicas", 0) if isinstance(spec, dict) else None
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         cause = errors.field_invalid("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")
         raise errors.invalid("Scale", name, [cause], group="autoscaling")

@@ -30,8 +30,9 @@ from kubelite.gateway.state import state_of
 
 # An unconditional write retries conflicts (as kube-apiserver's GuaranteedUpdate does) until this deadline.
 _CONFLICT_DEADLINE_SECONDS = 30.0
-# kube-apiserver resets status on create for these (the controllers and agents own it)
-_STATUS_RESET_ON_CREATE = {"Pod": {"phase": "Pending"}, "ReplicaSet": None, "Deployment": None}
+# kube-apiserver resets status on create for these (the controllers and agents own it); its
+# response then shows Go's zero status: `{}`, and `replicas: 0` where the field is not omitempty
+_STATUS_RESET_ON_CREATE = {"Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {}}
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
