@@ -29,7 +29,17 @@ import aetcd
 
 from kubelite.api import errors
 from kubelite.api.coordination import Lease, LeaseSpec
-from kubelite.api.core import Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint
+from kubelite.api.core import (
+    DaemonEndpoint,
+    Node,
+    NodeAddress,
+    NodeCondition,
+    NodeDaemonEndpoints,
+    NodeSpec,
+    NodeStatus,
+    NodeSystemInfo,
+    Taint,
+)
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, NODES
 from kubelite.etcd_ops import EtcdUnavailable, cmp_mod, op_put, txn
@@ -73,8 +83,12 @@ def build_node(config: NodeConfig, host: HostResources, version: RuntimeVersion,
         "kubernetes.io/hostname": config.name, "kubernetes.io/os": "linux",
         "kubernetes.io/arch": _arch(version.arch), **config.labels,
     }
+    daemon_endpoints = None
+    if config.endpoint:
+        port = int(config.endpoint.rsplit(":", 1)[1].split("/")[0])
+        daemon_endpoints = NodeDaemonEndpoints(kubelet_endpoint=DaemonEndpoint(port=port))
     status = NodeStatus(
-        capacity=dict(resources), allocatable=dict(resources), phase="Running",
+        capacity=dict(resources), allocatable=dict(resources), phase="Running", daemon_endpoints=daemon_endpoints,
         conditions=[ready_condition(None, now)],
         addresses=[NodeAddress(type="InternalIP", address=config.address),
                    NodeAddress(type="Hostname", address=config.name)],
@@ -86,9 +100,6 @@ def build_node(config: NodeConfig, host: HostResources, version: RuntimeVersion,
             kube_proxy_version="",
         ),
     )
-    if config.endpoint:
-        port = int(config.endpoint.rsplit(":", 1)[1].split("/")[0])
-        status = status.model_copy(update={"daemon_endpoints": {"kubeletEndpoint": {"Port": port}}})
     return Node(
         metadata=ObjectMeta(name=config.name, labels=labels, annotations=annotations),
         spec=NodeSpec(taints=list(config.taints) or None),

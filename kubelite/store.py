@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import os
 import secrets
 import uuid
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from typing import Any, Literal, TypeVar
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
+from kubelite.api.validation import validate_for_storage
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -36,6 +39,7 @@ from kubelite.etcd_ops import (
 )
 
 T = TypeVar("T", bound=KubeObject)
+log = logging.getLogger(__name__)
 
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
@@ -72,9 +76,26 @@ class ListResult:
     continue_token: str | None = None
 
 
-def encode(obj: KubeObject) -> bytes:
+def strict_fields() -> bool:
+    """``KUBELITE_STRICT_FIELDS=1`` (the test suite sets it): refuse fields Kubernetes lacks instead of dropping them."""
+    return os.environ.get("KUBELITE_STRICT_FIELDS", "") not in ("", "0")
+
+
+def encode(obj: KubeObject, *, validate: bool = True) -> bytes:
+    """The stored JSON of ``obj``: every writer's objects pass :func:`validate_for_storage` here.
+
+    Raises ApiError 422 for an object kube-apiserver would refuse (values its
+    decoder refuses, semantic rules, and in strict mode unknown fields).
+    ``validate=False`` only for the store's own deletion marks, which change
+    nothing but metadata the store sets (kube does not validate them either).
+    """
     doc = obj.to_dict()
     doc.get("metadata", {}).pop("resourceVersion", None)
+    if validate:
+        doc, dropped = validate_for_storage(obj, doc, strict_fields=strict_fields())
+        if dropped:
+            log.warning("%s %s/%s: dropped fields Kubernetes does not have: %s", obj.kind, obj.namespace or "",
+                        obj.name, ", ".join(dropped))
     return json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
 
 
@@ -296,7 +317,8 @@ class Store:
                     return current, True
                 if marked is current:
                     return current, False
-                return await self._write(res, current, marked, fence=fence, dry_run=dry_run), False
+                # a deletion mark is the store's own metadata: an object stored before a rule existed stays deletable
+                return await self._write(res, current, marked, fence=fence, dry_run=dry_run, validate=False), False
             except errors.ApiError as exc:
                 if exc.reason != "Conflict" or isinstance(exc, NotLeader) or resource_version:
                     raise
@@ -305,7 +327,9 @@ class Store:
 
     # -- internals -----------------------------------------------------------
 
-    async def _write(self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool) -> T:
+    async def _write(
+        self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool, validate: bool = True
+    ) -> T:
         """Put ``new`` if ``current`` is still what etcd has; drops objects whose last finalizer went."""
         if current.metadata.finalizers and not new.metadata.finalizers and new.metadata.deletion_timestamp:
             await self._delete_key(res, current, fence=fence, dry_run=dry_run)
@@ -317,7 +341,7 @@ class Store:
         ):
             new.metadata.generation += 1
         key = res.key_of(new)
-        value = _checked_size(res, new)
+        value = _checked_size(res, new, validate=validate)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
         success = [] if dry_run else [op_put(key, value, keep_lease=True)]
@@ -357,8 +381,8 @@ def _add_fence(compare: list[Any], fence: Fence | None) -> None:
         compare.append(fence.compare())
 
 
-def _checked_size(res: Resource, obj: KubeObject) -> bytes:
-    value = encode(obj)
+def _checked_size(res: Resource, obj: KubeObject, *, validate: bool = True) -> bytes:
+    value = encode(obj, validate=validate)
     if len(value) > MAX_OBJECT_BYTES:
         raise errors.too_large(
             f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"

@@ -5,6 +5,7 @@ engine does not answer: scripts/setup.sh is supposed to have started it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
@@ -17,6 +18,10 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.store import Store
+
+# Every object any component writes must be one kube-apiserver accepts strictly: in the suite (and in the
+# kl up / component processes it starts, which inherit this) a field Kubernetes does not have fails the write.
+os.environ.setdefault("KUBELITE_STRICT_FIELDS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_IMAGE = "kubelite/demo:latest"

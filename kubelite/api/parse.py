@@ -19,6 +19,7 @@ from kubelite.api import errors
 from kubelite.api.errors import StatusCause
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import Resource, resource_for_kind
+from kubelite.api.schema import type_causes
 from kubelite.api.validation import validate_object
 
 _TYPE_MESSAGES = {
@@ -109,12 +110,17 @@ def parse_object(doc: Mapping[str, Any]) -> KubeObject:
     resource = resource_for_document(doc.get("apiVersion"), doc.get("kind"))
     metadata = doc.get("metadata")
     name = (metadata.get("name") or metadata.get("generateName") or "") if isinstance(metadata, Mapping) else ""
+    # What kube-apiserver's decoder refuses (wrong JSON types, int32/int64 out of range), named by field path.
+    causes = type_causes(doc, resource.kind)
     try:
         # Strict JSON validation, by alias only: like Kubernetes, "3" is no integer and container_port no field.
         obj = resource.model.model_validate_json(json.dumps(doc), strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
-        causes = causes_from_validation_error(exc, doc)
+        named = {c.field for c in causes}
+        causes += [c for c in causes_from_validation_error(exc, doc) if c.field not in named]
         raise errors.invalid(resource.kind, str(name), causes, group=resource.group) from exc
+    if causes:
+        raise errors.invalid(resource.kind, str(name), causes, group=resource.group)
     causes = validate_object(obj)
     if causes:
         raise errors.invalid(resource.kind, str(name), causes, group=resource.group)

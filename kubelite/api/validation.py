@@ -13,8 +13,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubelite.api import quantity
-from kubelite.api.apps import Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec
+from kubelite.api import errors, quantity
+from kubelite.api.apps import (
+    Deployment,
+    DeploymentSpec,
+    DeploymentStatus,
+    ReplicaSet,
+    ReplicaSetSpec,
+    ReplicaSetStatus,
+)
 from kubelite.api.coordination import Lease
 from kubelite.api.core import (
     Container,
@@ -39,6 +46,8 @@ from kubelite.api.labels import (
     selector_from_label_selector,
 )
 from kubelite.api.meta import KubeObject, ObjectMeta
+from kubelite.api.resources import resource_for_kind
+from kubelite.api.schema import check_document, prune
 
 NameCheck = Callable[[str], list[str]]
 ANNOTATIONS_MAX_BYTES = 256 * 1024
@@ -83,9 +92,30 @@ def _name_causes(path: str, value: str, check: NameCheck) -> list[StatusCause]:
 
 
 def _at_least(path: str, value: int | None, minimum: int) -> list[StatusCause]:
-    if value is None or value >= minimum:
+    """Kubernetes' ValidateNonnegativeField (minimum 0) and its kin; integers only (the decoder checked types)."""
+    if not isinstance(value, int) or value >= minimum:
         return []
     return [invalid(path, value, f"must be greater than or equal to {minimum}")]
+
+
+def _positive(path: str, value: int | None) -> list[StatusCause]:
+    if not isinstance(value, int) or value > 0:
+        return []
+    return [invalid(path, value, "must be greater than 0")]
+
+
+def _in_range(path: str, value: Any, low: int, high: int) -> list[StatusCause]:
+    """Kubernetes' InclusiveRangeError."""
+    if not isinstance(value, int) or isinstance(value, bool) or low <= value <= high:
+        return []
+    return [invalid(path, value, f"must be between {low} and {high}, inclusive")]
+
+
+def _not_above(path: str, value: int | None, ceiling: int | None, ceiling_name: str) -> list[StatusCause]:
+    """Status counters: a part never exceeds its whole (e.g. readyReplicas <= replicas)."""
+    if value is None or (ceiling or 0) >= value:
+        return []
+    return [invalid(path, value, f"cannot be greater than {ceiling_name}")]
 
 
 def iana_svc_name_errors(value: str) -> list[str]:
@@ -142,6 +172,7 @@ def validate_metadata(
         causes += _name_causes(f"{path}.namespace", meta.namespace, dns1123_label_errors)
     causes += validate_labels(meta.labels, f"{path}.labels")
     causes += validate_annotations(meta.annotations, f"{path}.annotations")
+    causes += _at_least(f"{path}.generation", meta.generation, 0)
     return causes
 
 
@@ -189,9 +220,11 @@ def validate_probe(probe: Probe, path: str, *, single_success: bool) -> list[Sta
         causes += _validate_port_number(probe.tcp_socket.port, f"{path}.tcpSocket.port")
     if probe.exec_ is not None and not probe.exec_.command:
         causes.append(required(f"{path}.exec.command"))
-    causes += _at_least(f"{path}.initialDelaySeconds", probe.initial_delay_seconds, 0)
-    for name in ("timeout_seconds", "period_seconds", "success_threshold", "failure_threshold"):
-        causes += _at_least(f"{path}.{Probe.model_fields[name].alias}", getattr(probe, name), 1)
+    # Kubernetes: all non-negative; a 0 is defaulted (timeout 1, period 10, thresholds 1 and 3) before validation.
+    for name in ("initial_delay_seconds", "timeout_seconds", "period_seconds", "success_threshold",
+                 "failure_threshold"):
+        causes += _at_least(f"{path}.{Probe.model_fields[name].alias}", getattr(probe, name), 0)
+    causes += _positive(f"{path}.terminationGracePeriodSeconds", probe.termination_grace_period_seconds)
     if single_success and probe.success_threshold not in (None, 1):
         causes.append(invalid(f"{path}.successThreshold", probe.success_threshold, "must be 1"))
     return causes
@@ -300,6 +333,9 @@ def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) ->
     for i, toleration in enumerate(spec.tolerations or []):
         causes += validate_toleration(toleration, f"{path}.tolerations[{i}]")
     causes += _at_least(f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds, 0)
+    # kept, not acted on, but kube refuses what it could not use: 1 second up to int32's maximum
+    causes += _in_range(f"{path}.activeDeadlineSeconds", (spec.model_extra or {}).get("activeDeadlineSeconds"),
+                        1, 2**31 - 1)
     return causes
 
 
@@ -329,8 +365,25 @@ def _validate_replicated(spec: ReplicaSetSpec | DeploymentSpec, kind: str) -> li
     return causes + validate_pod_spec(spec.template.spec or PodSpec(), "spec.template.spec", in_template=True)
 
 
+def validate_replica_set_status(status: ReplicaSetStatus | None) -> list[StatusCause]:
+    """Kubernetes' ValidateReplicaSetStatus: counters non-negative, none above ``replicas``, available <= ready."""
+    if status is None:
+        return []
+    causes = []
+    for name in ("replicas", "fully_labeled_replicas", "ready_replicas", "available_replicas", "observed_generation"):
+        causes += _at_least(f"status.{ReplicaSetStatus.model_fields[name].alias}", getattr(status, name), 0)
+    causes += _not_above("status.fullyLabeledReplicas", status.fully_labeled_replicas, status.replicas,
+                         "status.replicas")
+    causes += _not_above("status.readyReplicas", status.ready_replicas, status.replicas, "status.replicas")
+    causes += _not_above("status.availableReplicas", status.available_replicas, status.replicas, "status.replicas")
+    causes += _not_above("status.availableReplicas", status.available_replicas, status.ready_replicas,
+                         "readyReplicas")
+    return causes
+
+
 def validate_replica_set(rs: ReplicaSet) -> list[StatusCause]:
-    return validate_metadata(rs.metadata, namespaced=True) + _validate_replicated(rs.spec, "replicaset")
+    return (validate_metadata(rs.metadata, namespaced=True) + _validate_replicated(rs.spec, "replicaset")
+            + validate_replica_set_status(rs.status))
 
 
 def _validate_int_or_percent(value: int | str | None, path: str) -> list[StatusCause]:
@@ -380,9 +433,27 @@ def validate_deployment(deployment: Deployment) -> list[StatusCause]:
     causes = validate_metadata(deployment.metadata, namespaced=True) + _validate_replicated(spec, "deployment")
     causes += validate_strategy(spec)
     causes += _at_least("spec.revisionHistoryLimit", spec.revision_history_limit, 0)
+    causes += _at_least("spec.progressDeadlineSeconds", spec.progress_deadline_seconds, 0)
+    causes += validate_deployment_status(deployment.status)
     deadline = spec.progress_deadline_seconds
     if deadline is not None and deadline <= spec.effective_min_ready_seconds:
         causes.append(invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds"))
+    return causes
+
+
+def validate_deployment_status(status: DeploymentStatus | None) -> list[StatusCause]:
+    """Kubernetes' ValidateDeploymentStatus: counters non-negative, none above ``replicas``, available <= ready."""
+    if status is None:
+        return []
+    causes = []
+    for name in ("observed_generation", "replicas", "updated_replicas", "ready_replicas", "available_replicas",
+                 "unavailable_replicas", "collision_count"):
+        causes += _at_least(f"status.{DeploymentStatus.model_fields[name].alias}", getattr(status, name), 0)
+    for name in ("updated_replicas", "ready_replicas", "available_replicas"):
+        causes += _not_above(f"status.{DeploymentStatus.model_fields[name].alias}", getattr(status, name),
+                             status.replicas, "status.replicas")
+    causes += _not_above("status.availableReplicas", status.available_replicas, status.ready_replicas,
+                         "readyReplicas")
     return causes
 
 
@@ -438,3 +509,26 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
         case Lease():
             return validate_lease(obj)
     return validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
+
+
+def validate_for_storage(obj: KubeObject, doc: dict[str, Any], *, strict_fields: bool) -> tuple[dict[str, Any], list[str]]:
+    """The check every object passes on its way to etcd, whoever writes it (kube's registry validates every writer).
+
+    ``doc`` is ``obj`` as it will be stored (camelCase, no nulls). Returns the
+    document to store and the paths of fields Kubernetes does not have, which
+    are dropped (as kube-apiserver drops them under ``fieldValidation=Warn``)
+    unless ``strict_fields``, where they are refused like everything else:
+    an ApiError 422 naming each field (undecodable values, e.g. an int32 out of
+    range, and every semantic rule of :func:`validate_object`).
+    """
+    kind = obj.kind or ""
+    findings = check_document(doc, kind)
+    causes = list(findings.causes)
+    if findings.unknown and strict_fields:
+        causes += [StatusCause(field=path, reason="FieldValueNotSupported", message=f'unknown field "{path}"')
+                   for path in findings.unknown]
+    causes += validate_object(obj)
+    if causes:
+        res = resource_for_kind(kind)
+        raise errors.invalid(kind, obj.name, causes, group=res.group if res else "")
+    return (prune(doc, findings.unknown) if findings.unknown else doc), findings.unknown

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubelite.api import errors
+from kubelite.api.schema import prune, unknown_to_kubernetes
 from kubelite.gateway.auth import TokenAuthenticator, TokenFileError, parse_token_file
-from kubelite.gateway.bodies import prune
 from kubelite.gateway.catalog import lookup
 from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.discovery import (
@@ -28,7 +28,6 @@ from kubelite.gateway.patch import (
     strategic_merge_patch,
 )
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
-from kubelite.gateway.schema import unknown_to_kubernetes
 from kubelite.gateway.tables import build_table, node_status, pod_row, pod_status_reason
 from kubelite.gateway.watchstream import filter_event
 from kubelite.humanize import human_duration

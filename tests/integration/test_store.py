@@ -147,7 +147,7 @@ async def test_removing_last_finalizer_of_deleted_object_deletes_it(store: Store
 
 async def test_oversized_object_is_rejected_before_etcd(store: Store) -> None:
     pod = make_pod()
-    pod.metadata.annotations = {"big": "x" * (MAX_OBJECT_BYTES + 10)}
+    pod.spec.containers[0].args = ["x" * (MAX_OBJECT_BYTES + 10)]  # valid, only too big (annotations are capped)
     before = await etcd_revision(store)
     with pytest.raises(errors.ApiError) as info:
         await store.create(PODS, pod)
