@@ -33,6 +33,7 @@ _SCHEMA_FILE = Path(__file__).with_name("k8s_schema.json")
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _GO_SCALARS = {"string": "string", "boolean": "bool", "number": "float64", "int32": "int32", "int64": "int64",
                "int-or-string": "intstr.IntOrString", "quantity": "resource.Quantity", "date-time": "v1.Time"}
+_INDEX = re.compile(r"\[[^\]]*\]")
 _CLIENT_PREFIX = re.compile(r"^(?:[A-Z][a-z]+)?V\d+(?:alpha\d+|beta\d+)?(?=[A-Z])")
 
 
@@ -47,6 +48,7 @@ def root_type(kind: str) -> str | None:
     return roots.get(kind)
 
 
+@cache
 def go_name(type_name: str) -> str:
     """The Go type of a table type: ``V1DeploymentSpec`` → ``DeploymentSpec``, ``CoreV1Event`` → ``Event``."""
     return _CLIENT_PREFIX.sub("", type_name)
@@ -69,7 +71,7 @@ def check_document(doc: Any, kind: str) -> Findings:
     findings = Findings()
     type_name = root_type(kind)
     if type_name is not None:
-        _walk(doc, type_name, _Where("", "", go_name(type_name)), findings)
+        _walk(doc, type_name, "", go_name(type_name), k8s_schema()["types"], findings)
     return findings
 
 
@@ -83,51 +85,43 @@ def type_causes(doc: Any, kind: str) -> list[StatusCause]:
     return check_document(doc, kind).causes
 
 
-@dataclass(frozen=True)
-class _Where:
-    path: str  # the JSON path with indices: spec.containers[0].ports[1].containerPort
-    go_path: str  # Go's field stack, without indices: spec.containers.ports.containerPort
-    struct: str  # the innermost Go struct: ContainerPort
+def _walk(value: Any, type_ref: str, path: str, struct: str, types: dict[str, Any], found: Findings) -> None:
+    """``path``: the JSON path with indices; ``struct``: the innermost Go struct, for the decoder's message.
 
-    def child(self, key: str) -> _Where:
-        return _Where(f"{self.path}.{key}" if self.path else key,
-                      f"{self.go_path}.{key}" if self.go_path else key, self.struct)
-
-    def item(self, key: int | str) -> _Where:
-        return _Where(f"{self.path}[{key}]", self.go_path, self.struct)
-
-
-def _walk(value: Any, type_ref: str, where: _Where, found: Findings) -> None:
+    Hot (every stored object passes here): plain strings, no per-field objects.
+    """
     if value is None:
         return
-    if type_ref.startswith("[]"):
+    if type_ref[:2] == "[]":
         if not isinstance(value, list):
-            found.causes.append(_undecodable(value, type_ref, where))
+            found.causes.append(_undecodable(value, type_ref, path, struct))
             return
         for i, item in enumerate(value):
-            _walk(item, type_ref[2:], where.item(i), found)
+            _walk(item, type_ref[2:], f"{path}[{i}]", struct, types, found)
         return
-    if type_ref.startswith("{}"):
+    if type_ref[:2] == "{}":
         if not isinstance(value, dict):
-            found.causes.append(_undecodable(value, type_ref, where))
+            found.causes.append(_undecodable(value, type_ref, path, struct))
             return
         for key, item in value.items():
-            _walk(item, type_ref[2:], where.item(key), found)
+            _walk(item, type_ref[2:], f"{path}[{key}]", struct, types, found)
         return
-    fields = k8s_schema()["types"].get(type_ref)
+    fields = types.get(type_ref)
     if fields is None:
         if not _scalar_fits(value, type_ref):
-            found.causes.append(_undecodable(value, type_ref, where))
+            found.causes.append(_undecodable(value, type_ref, path, struct))
         return
     if not isinstance(value, dict):
-        found.causes.append(_undecodable(value, type_ref, where))
+        found.causes.append(_undecodable(value, type_ref, path, struct))
         return
-    inner = _Where(where.path, where.go_path, go_name(type_ref))
+    inner = go_name(type_ref)
+    prefix = f"{path}." if path else ""
     for key, item in value.items():
-        if key in fields:
-            _walk(item, fields[key], inner.child(key), found)
-        else:
-            found.unknown.append(inner.child(key).path)
+        child = fields.get(key)
+        if child is None:
+            found.unknown.append(prefix + key)
+        elif item is not None:
+            _walk(item, child, prefix + key, inner, types, found)
 
 
 def _is_int(value: Any) -> bool:
@@ -170,18 +164,18 @@ def _go_type(type_ref: str) -> str:
     return _GO_SCALARS.get(type_ref) or f"v1.{go_name(type_ref)}"
 
 
-def _undecodable(value: Any, type_ref: str, where: _Where) -> StatusCause:
+def _undecodable(value: Any, type_ref: str, path: str, struct: str) -> StatusCause:
     """kube-apiserver's decoder message (encoding/json's UnmarshalTypeError) as a 422 cause."""
     found = _json_kind(value, type_ref)
     if type_ref == "int-or-string":  # IntOrString decodes a non-string into its int32 itself
         detail = f"json: cannot unmarshal {found} into Go value of type int32"
     else:
-        detail = (f"json: cannot unmarshal {found} into Go struct field {where.struct}.{where.go_path} "
-                  f"of type {_go_type(type_ref)}")
+        go_path = _INDEX.sub("", path)  # Go's field stack names fields, not list indices or map keys
+        detail = f"json: cannot unmarshal {found} into Go struct field {struct}.{go_path} of type {_go_type(type_ref)}"
     shown = json.dumps(value, separators=(",", ":"), default=str)
     if len(shown) > 200:
         shown = shown[:200] + "..."
-    return StatusCause(field=where.path, reason="FieldValueInvalid", message=f"Invalid value: {shown}: {detail}")
+    return StatusCause(field=path, reason="FieldValueInvalid", message=f"Invalid value: {shown}: {detail}")
 
 
 def prune(doc: dict[str, Any], paths: list[str]) -> dict[str, Any]:
