@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from kubelite.api.errors import StatusCause
+from kubelite.api.errors import StatusCause, quote_value
 
 _SCHEMA_FILE = Path(__file__).with_name("k8s_schema.json")
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
@@ -172,10 +172,7 @@ def _undecodable(value: Any, type_ref: str, path: str, struct: str) -> StatusCau
     else:
         go_path = _INDEX.sub("", path)  # Go's field stack names fields, not list indices or map keys
         detail = f"json: cannot unmarshal {found} into Go struct field {struct}.{go_path} of type {_go_type(type_ref)}"
-    shown = json.dumps(value, separators=(",", ":"), default=str)
-    if len(shown) > 200:
-        shown = shown[:200] + "..."
-    return StatusCause(field=path, reason="FieldValueInvalid", message=f"Invalid value: {shown}: {detail}")
+    return StatusCause(field=path, reason="FieldValueInvalid", message=f"Invalid value: {quote_value(value)}: {detail}")
 
 
 def prune(doc: dict[str, Any], paths: list[str]) -> dict[str, Any]:
