@@ -81,18 +81,19 @@ def strict_fields() -> bool:
     return os.environ.get("KUBELITE_STRICT_FIELDS", "") not in ("", "0")
 
 
-def encode(obj: KubeObject, *, validate: bool = True) -> bytes:
+def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = None) -> bytes:
     """The stored JSON of ``obj``: every writer's objects pass :func:`validate_for_storage` here.
 
     Raises ApiError 422 for an object kube-apiserver would refuse (values its
     decoder refuses, semantic rules, and in strict mode unknown fields).
     ``validate=False`` only for the store's own deletion marks, which change
     nothing but metadata the store sets (kube does not validate them either).
+    ``old``: the stored object an update replaces (its own problems are not refused again).
     """
     doc = obj.to_dict()
     doc.get("metadata", {}).pop("resourceVersion", None)
     if validate:
-        doc, dropped = validate_for_storage(obj, doc, strict_fields=strict_fields())
+        doc, dropped = validate_for_storage(obj, doc, strict_fields=strict_fields(), old=old)
         if dropped:
             log.warning("%s %s/%s: dropped fields Kubernetes does not have: %s", obj.kind, obj.namespace or "",
                         obj.name, ", ".join(dropped))
@@ -341,7 +342,7 @@ class Store:
         ):
             new.metadata.generation += 1
         key = res.key_of(new)
-        value = _checked_size(res, new, validate=validate)
+        value = _checked_size(res, new, validate=validate, old=current)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
         success = [] if dry_run else [op_put(key, value, keep_lease=True)]
@@ -381,8 +382,8 @@ def _add_fence(compare: list[Any], fence: Fence | None) -> None:
         compare.append(fence.compare())
 
 
-def _checked_size(res: Resource, obj: KubeObject, *, validate: bool = True) -> bytes:
-    value = encode(obj, validate=validate)
+def _checked_size(res: Resource, obj: KubeObject, *, validate: bool = True, old: KubeObject | None = None) -> bytes:
+    value = encode(obj, validate=validate, old=old)
     if len(value) > MAX_OBJECT_BYTES:
         raise errors.too_large(
             f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"

@@ -511,7 +511,9 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
     return validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
 
 
-def validate_for_storage(obj: KubeObject, doc: dict[str, Any], *, strict_fields: bool) -> tuple[dict[str, Any], list[str]]:
+def validate_for_storage(
+    obj: KubeObject, doc: dict[str, Any], *, strict_fields: bool, old: KubeObject | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """The check every object passes on its way to etcd, whoever writes it (kube's registry validates every writer).
 
     ``doc`` is ``obj`` as it will be stored (camelCase, no nulls). Returns the
@@ -520,6 +522,11 @@ def validate_for_storage(obj: KubeObject, doc: dict[str, Any], *, strict_fields:
     unless ``strict_fields``, where they are refused like everything else:
     an ApiError 422 naming each field (undecodable values, e.g. an int32 out of
     range, and every semantic rule of :func:`validate_object`).
+
+    ``old``, on updates: a problem the stored object already has is not the
+    writer's (ratcheting, as Kubernetes does for rules that tightened), so an
+    object stored before a rule existed still takes status writes and
+    finalizer removals; what the write adds must be valid.
     """
     kind = obj.kind or ""
     findings = check_document(doc, kind)
@@ -528,6 +535,9 @@ def validate_for_storage(obj: KubeObject, doc: dict[str, Any], *, strict_fields:
         causes += [StatusCause(field=path, reason="FieldValueNotSupported", message=f'unknown field "{path}"')
                    for path in findings.unknown]
     causes += validate_object(obj)
+    if causes and old is not None:
+        before = {(c.field, c.message) for c in check_document(old.to_dict(), kind).causes + validate_object(old)}
+        causes = [c for c in causes if (c.field, c.message) not in before]
     if causes:
         res = resource_for_kind(kind)
         raise errors.invalid(kind, obj.name, causes, group=res.group if res else "")
