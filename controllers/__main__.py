@@ -13,6 +13,7 @@ import sys
 
 from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
+from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.logs import setup_logging
 
@@ -23,6 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Settings()
     p = argparse.ArgumentParser(prog="python -m controllers", description=__doc__)
     add_etcd_arguments(p)
+    add_compaction_argument(p)
     p.add_argument("--id", default=None, help="identity in the leader election (default hostname-pid)")
     p.add_argument("--listen", default="127.0.0.1:10257",
                    help="host:port for /healthz /readyz /metrics; empty to disable")
@@ -56,6 +58,7 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
     return ManagerConfig(
         etcd=etcd, identity=args.id or f"{socket.gethostname()}-{os.getpid()}", listen=args.listen or None,
         lease_ttl=args.lease_ttl, settings=settings, controllers=names,
+        compaction_interval=args.etcd_compaction_interval,
     )
 
 

@@ -40,6 +40,7 @@ from kubelite.cli.up_support import (
     remove_containers,
     split_host_port,
 )
+from kubelite.compaction import parse_interval
 from kubelite.etcd_server import EmbeddedEtcd, free_port
 
 REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -57,6 +58,7 @@ class UpOptions:
     demo: bool = False
     ready_timeout: float = 90.0
     python: str = sys.executable
+    etcd_compaction_interval: str = "5m"  # passed to the gateway and the controller-manager
 
 
 class Cluster:
@@ -91,12 +93,13 @@ class Cluster:
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
         ep = ["--etcd-endpoints", self.endpoints]
+        compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
-        self._spawn("controller-manager", [py, "-m", "controllers", *ep, "--id", "controller-manager-1",
+        self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
                                            "--listen", self.cm_url.removeprefix("http://")])
         agent_token = self.data_dir / "agent-token"
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
-        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen, *auth,
+        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
                                 "--agent-token-file", str(agent_token)])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
         if self.runtime == "sim":
@@ -113,6 +116,10 @@ class Cluster:
     def _prepare(self) -> None:
         if self.opts.nodes < 1:
             raise CliError("--nodes must be at least 1")
+        try:
+            parse_interval(self.opts.etcd_compaction_interval)
+        except ValueError as exc:
+            raise CliError(f"--etcd-compaction-interval: {exc}") from None
         host, port = split_host_port(self.opts.listen)
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file = open(self.data_dir / "up.lock", "w")

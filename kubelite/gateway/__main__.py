@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from kubelite.api import errors
+from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
@@ -23,6 +24,7 @@ log = logging.getLogger("kubelite.gateway")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="kubelite.gateway", description=__doc__)
     add_etcd_arguments(parser)
+    add_compaction_argument(parser)
     parser.add_argument("--listen", default="127.0.0.1:8080", help="host:port to serve on (default 127.0.0.1:8080)")
     parser.add_argument("--token-file", type=Path, help='bearer tokens: CSV lines token,user,uid,"group1,group2"')
     parser.add_argument("--readonly-group", default=READONLY_GROUP, help="group whose members may only read")
@@ -30,6 +32,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
+    parser.add_argument("--request-header-timeout", type=float, default=32.0,
+                        help="seconds a client has to send a whole request line and headers after connecting or "
+                             "after its previous response (idle keep-alive connections close after as long)")
+    parser.add_argument("--request-body-timeout", type=float, default=60.0,
+                        help="seconds a client has to send a whole request body (408 after)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -43,6 +50,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         etcd=etcd, host=host.strip("[]"), port=int(port), token_file=args.token_file,
         readonly_group=args.readonly_group, agent_token_file=args.agent_token_file, tls_cert=args.tls_cert,
         tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
+        compaction_interval=args.etcd_compaction_interval,
+        request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
     )
 
 

@@ -39,6 +39,7 @@ class GatewayState:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     open_watches: set[Subscription] = field(default_factory=set)
     write_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)
