@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubelite.api import Deployment, Lease, Namespace, Node, Pod, ReplicaSet, load_documents, parse_object
-from kubelite.api.core import Event
+from kubelite.api import load_documents, parse_object
 from kubelite.api.errors import ApiError, StatusCause
 from kubelite.api.validation import validate_object
 
