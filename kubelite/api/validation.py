@@ -206,7 +206,8 @@ def _validate_port_number(port: int | str, path: str) -> list[StatusCause]:
 
 def validate_probe(probe: Probe, path: str, *, single_success: bool) -> list[StatusCause]:
     """``single_success``: liveness and startup probes must have successThreshold 1."""
-    handlers = [h for h in (probe.http_get, probe.tcp_socket, probe.exec_) if h is not None]
+    grpc = (probe.model_extra or {}).get("grpc")  # kept, not acted on (a warning says so), but a handler to kube
+    handlers = [h for h in (probe.http_get, probe.tcp_socket, probe.exec_, grpc) if h is not None]
     causes = []
     if not handlers:
         causes.append(required(path, "must specify a handler type"))
@@ -220,6 +221,8 @@ def validate_probe(probe: Probe, path: str, *, single_success: bool) -> list[Sta
         causes += _validate_port_number(probe.tcp_socket.port, f"{path}.tcpSocket.port")
     if probe.exec_ is not None and not probe.exec_.command:
         causes.append(required(f"{path}.exec.command"))
+    if isinstance(grpc, dict):
+        causes += _in_range(f"{path}.grpc.port", grpc.get("port"), 1, 65535)
     # Kubernetes: all non-negative; a 0 is defaulted (timeout 1, period 10, thresholds 1 and 3) before validation.
     for name in ("initial_delay_seconds", "timeout_seconds", "period_seconds", "success_threshold",
                  "failure_threshold"):
@@ -291,6 +294,43 @@ def validate_container(container: Container, path: str) -> list[StatusCause]:
                          ("startupProbe", container.startup_probe)):
         if probe is not None:
             causes += validate_probe(probe, f"{path}.{field}", single_success=field != "readinessProbe")
+    return causes + _kept_port_causes(container.model_extra or {}, path)
+
+
+def _kept_port_causes(extra: Mapping[str, Any], path: str) -> list[StatusCause]:
+    """Port numbers in fields kubelite keeps without acting on them: kube refuses what it could not use.
+
+    Lifecycle hooks' httpGet/tcpSocket ports (validateHandler), as for probes.
+    Types were checked by the decoder pass; anything else is left as it is.
+    """
+    causes: list[StatusCause] = []
+    lifecycle = extra.get("lifecycle")
+    for hook in ("postStart", "preStop"):
+        handler = lifecycle.get(hook) if isinstance(lifecycle, dict) else None
+        for action in ("httpGet", "tcpSocket"):
+            target = handler.get(action) if isinstance(handler, dict) else None
+            port = target.get("port") if isinstance(target, dict) else None
+            if isinstance(port, int | str) and not isinstance(port, bool):
+                causes += _validate_port_number(port, f"{path}.lifecycle.{hook}.{action}.port")
+    return causes
+
+
+def _init_container_port_causes(extra: Mapping[str, Any], path: str) -> list[StatusCause]:
+    """Init containers (kept, not run by kubelite) get the port ranges of containers."""
+    causes: list[StatusCause] = []
+    init = extra.get("initContainers")
+    for i, container in enumerate(init if isinstance(init, list) else []):
+        if not isinstance(container, dict):
+            continue
+        where = f"{path}.initContainers[{i}]"
+        ports = container.get("ports")
+        for j, port in enumerate(ports if isinstance(ports, list) else []):
+            number = port.get("containerPort") if isinstance(port, dict) else None
+            causes += _in_range(f"{where}.ports[{j}].containerPort", number, 1, 65535)
+            host = port.get("hostPort") if isinstance(port, dict) else None
+            if host:
+                causes += _in_range(f"{where}.ports[{j}].hostPort", host, 1, 65535)
+        causes += _kept_port_causes(container, where)
     return causes
 
 
@@ -336,6 +376,7 @@ def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) ->
     # kept, not acted on, but kube refuses what it could not use: 1 second up to int32's maximum
     causes += _in_range(f"{path}.activeDeadlineSeconds", (spec.model_extra or {}).get("activeDeadlineSeconds"),
                         1, 2**31 - 1)
+    causes += _init_container_port_causes(spec.model_extra or {}, path)
     return causes
 
 

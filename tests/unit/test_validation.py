@@ -68,6 +68,15 @@ def test_base_documents_are_valid() -> None:
     assert causes_of(pod_doc()) == []
 
 
+def test_fields_kept_without_acting_on_them_are_valid_when_kubernetes_says_so() -> None:
+    """A gRPC probe is a handler (kube accepts it; kubelite warns it does not run it); valid hook ports pass."""
+    doc = pod_doc()
+    doc["spec"]["containers"][0].update(
+        livenessProbe={"grpc": {"port": 9000}}, lifecycle={"preStop": {"httpGet": {"port": "http"}}})
+    doc["spec"]["initContainers"] = [{"name": "i", "image": "x", "ports": [{"containerPort": 80, "hostPort": 0}]}]
+    assert causes_of(doc) == []
+
+
 def _set(path: str, value: Any) -> Callable[[Doc], None]:
     """A mutation that sets a dotted path (``a.b[0].c``) in a document."""
 
@@ -132,6 +141,17 @@ DEPLOYMENT_CASES: list[tuple[str, Any, str, str]] = [
     (f"{C0}.readinessProbe.timeoutSeconds", 2**31, f"{C0}.readinessProbe.timeoutSeconds",
      "json: cannot unmarshal number 2147483648 into Go struct field Probe.spec.template.spec.containers."
      "readinessProbe.timeoutSeconds of type int32"),
+    (f"{C0}.lifecycle", {"preStop": {"httpGet": {"port": 0}}}, f"{C0}.lifecycle.preStop.httpGet.port",
+     "must be between 1 and 65535, inclusive"),
+    (f"{C0}.lifecycle", {"postStart": {"tcpSocket": {"port": "Not_A_Name"}}},
+     f"{C0}.lifecycle.postStart.tcpSocket.port", "Invalid value"),
+    (f"{C0}.readinessProbe", {"grpc": {"port": 70000}}, f"{C0}.readinessProbe.grpc.port",
+     "must be between 1 and 65535, inclusive"),
+    ("spec.template.spec.initContainers", [{"name": "i", "image": "x", "ports": [{"containerPort": 0}]}],
+     "spec.template.spec.initContainers[0].ports[0].containerPort", "must be between 1 and 65535, inclusive"),
+    ("spec.template.spec.initContainers", [{"name": "i", "image": "x", "ports": [{"containerPort": 80,
+                                                                                    "hostPort": 65536}]}],
+     "spec.template.spec.initContainers[0].ports[0].hostPort", "must be between 1 and 65535, inclusive"),
     ("spec.template.spec.activeDeadlineSeconds", 0, "spec.template.spec.activeDeadlineSeconds",
      "must be between 1 and 2147483647, inclusive"),
     ("spec.template.spec.activeDeadlineSeconds", "60", "spec.template.spec.activeDeadlineSeconds",
