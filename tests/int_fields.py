@@ -44,29 +44,33 @@ _RULES: list[tuple[str, int | None, int | None]] = [
 ]
 
 
-def _int_paths(type_ref: str, path: str, depth: int) -> list[tuple[str, str]]:
+INTEGERS = (*INT_RANGES, "int-or-string")
+
+
+def _scalar_paths(type_ref: str, path: str, depth: int, wanted: tuple[str, ...]) -> list[tuple[str, str]]:
     if depth > _MAX_DEPTH:
         return []
     if type_ref.startswith("[]"):
-        return _int_paths(type_ref[2:], f"{path}[0]", depth + 1)
+        return _scalar_paths(type_ref[2:], f"{path}[0]", depth + 1, wanted)
     if type_ref.startswith("{}"):
-        return _int_paths(type_ref[2:], f"{path}[k]", depth + 1)
-    if type_ref in INT_RANGES or type_ref == "int-or-string":
+        return _scalar_paths(type_ref[2:], f"{path}[k]", depth + 1, wanted)
+    if type_ref in wanted:
         return [(path, type_ref)]
     fields = k8s_schema()["types"].get(type_ref) or {}
     found = []
     for name, child in fields.items():
-        found += _int_paths(child, f"{path}.{name}" if path else name, depth + 1)
+        found += _scalar_paths(child, f"{path}.{name}" if path else name, depth + 1, wanted)
     return found
 
 
-def int_fields(kind: str) -> list[tuple[str, str]]:
+def scalar_fields(kind: str, wanted: tuple[str, ...] = INTEGERS) -> list[tuple[str, str]]:
+    """``(path, type)`` of every field of ``kind`` whose table type is one of ``wanted``."""
     type_name = root_type(kind)
     assert type_name is not None
-    return _int_paths(type_name, "", 0)
+    return _scalar_paths(type_name, "", 0, wanted)
 
 
-INT_FIELDS = {kind: int_fields(kind) for kind in KINDS}
+INT_FIELDS = {kind: scalar_fields(kind) for kind in KINDS}
 
 
 def format_range(fmt: str) -> tuple[int, int]:

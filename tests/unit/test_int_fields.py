@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from kubelite.api import parse_object
 from kubelite.api.errors import ApiError, StatusCause, quote_value
 from kubelite.api.schema import type_causes
-from tests.int_fields import INT_FIELDS, KINDS, base_object, format_range, valid_range, with_value
+from tests.int_fields import INT_FIELDS, KINDS, base_object, format_range, scalar_fields, valid_range, with_value
 
 FIELDS = [(kind, path, fmt) for kind in KINDS for path, fmt in INT_FIELDS[kind]]
 
@@ -106,3 +106,23 @@ def test_edges_of_int32_and_int64() -> None:
     (cause,) = type_causes(with_value(pod, "spec.terminationGracePeriodSeconds", 2**63), "Pod")
     assert cause.field == "spec.terminationGracePeriodSeconds" and cause.message is not None
     assert cause.message.endswith("into Go struct field PodSpec.spec.terminationGracePeriodSeconds of type int64")
+
+
+OTHER_SCALARS = [(kind, path, t) for kind in KINDS
+                 for path, t in scalar_fields(kind, ("string", "boolean", "date-time", "number", "quantity"))]
+WRONG_FOR = {"string": st.one_of(st.integers(), st.booleans(), st.lists(st.text(), max_size=1)),
+             "date-time": st.one_of(st.integers(), st.booleans()),
+             "boolean": st.one_of(st.integers(), st.text(max_size=3), st.just("true")),
+             "number": st.one_of(st.text(max_size=3), st.booleans()),
+             "quantity": st.one_of(st.booleans(), st.lists(st.integers(), max_size=1))}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), field=st.sampled_from(OTHER_SCALARS))
+def test_every_other_scalar_field_is_decoded_like_kube_apiserver(data: st.DataObject,
+                                                                 field: tuple[str, str, str]) -> None:
+    """Not only integers: a value of the wrong JSON type anywhere is refused, naming the field (kept fields too)."""
+    kind, path, scalar = field
+    value = data.draw(WRONG_FOR[scalar])
+    causes = {c.field: c.message or "" for c in type_causes(with_value(base_object(kind, "x"), path, value), kind)}
+    assert "json: cannot unmarshal" in causes.get(path, ""), (value, causes)
