@@ -1,7 +1,10 @@
 """Node registration, status heartbeat, and the node liveness lease.
 
 The Node object says what the node offers (capacity, labels, taints,
-addresses, the agent API endpoint, runtime version); its Ready condition
+addresses, runtime version); the agent API's port is
+``status.daemonEndpoints.kubeletEndpoint.Port`` on the InternalIP, as for a
+kubelet (status only: metadata is anyone's to annotate, see
+``kubelite.agent_auth``); its Ready condition
 gets a heartbeat every ``status_period``. Liveness is the key
 ``/registry/leases/kube-node-lease/<node>`` attached to an etcd lease kept
 alive every TTL/3: when the agent dies, etcd deletes the key after the TTL.
@@ -53,7 +56,6 @@ from agent.runtime.base import HostResources, RuntimeVersion
 log = logging.getLogger(__name__)
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
-ENDPOINT_ANNOTATION = "kubelite.io/agent-endpoint"
 AGENT_VERSION = "kubelite-agent/0.1.0"
 _TRANSIENT = (errors.ApiError, aetcd.ClientError, EtcdUnavailable, OSError, TimeoutError)
 
@@ -78,7 +80,6 @@ def build_node(config: NodeConfig, host: HostResources, version: RuntimeVersion,
     cpu = config.cpu or (str(host.cpu_millis // 1000) if host.cpu_millis % 1000 == 0 else f"{host.cpu_millis}m")
     memory = config.memory or f"{host.memory_bytes // 1024}Ki"
     resources: dict[str, Any] = {"cpu": cpu, "memory": memory, "pods": str(config.max_pods)}
-    annotations = {ENDPOINT_ANNOTATION: config.endpoint} if config.endpoint else None
     labels = {
         "kubernetes.io/hostname": config.name, "kubernetes.io/os": "linux",
         "kubernetes.io/arch": _arch(version.arch), **config.labels,
@@ -101,7 +102,7 @@ def build_node(config: NodeConfig, host: HostResources, version: RuntimeVersion,
         ),
     )
     return Node(
-        metadata=ObjectMeta(name=config.name, labels=labels, annotations=annotations),
+        metadata=ObjectMeta(name=config.name, labels=labels),
         spec=NodeSpec(taints=list(config.taints) or None),
         status=status,
     )

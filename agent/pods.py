@@ -62,7 +62,7 @@ from agent.runtime.base import (
     ImagePullError,
     PortMapping,
 )
-from agent.status import StatusInput, Waiting, build_status, status_changed
+from agent.status import StatusInput, Waiting, build_status, split_attempts, status_changed
 from agent.teardown import Teardown
 
 log = logging.getLogger(__name__)
@@ -197,7 +197,7 @@ class PodManager:
             mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: uid})
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state == "running"])), None)
         pod = await self._publish_host_ports(pod, sandbox)
-        latest, previous = _attempts([c for c in mine if not c.is_sandbox])
+        latest, previous = split_attempts([c for c in mine if not c.is_sandbox])
         running = {n: c for n, c in latest.items() if c.state == "running"}
         await self.probes.sync_pod(key, pod, running, sandbox.ip if sandbox and sandbox.ip else "127.0.0.1")
         for container in pod.spec.containers:
@@ -458,15 +458,3 @@ class PodManager:
                 if self.informer.get(key) is None:
                     self.queue.add(key)
 
-
-def _attempts(containers: list[ContainerInfo]) -> tuple[dict[str, ContainerInfo], dict[str, ContainerInfo]]:
-    groups: dict[str, list[ContainerInfo]] = {}
-    for info in containers:
-        groups.setdefault(info.container_name, []).append(info)
-    latest, previous = {}, {}
-    for name, instances in groups.items():
-        ordered = by_attempt(instances)
-        latest[name] = ordered[0]
-        if len(ordered) > 1:
-            previous[name] = ordered[1]
-    return latest, previous

@@ -15,6 +15,7 @@ from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
 from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
 
 log = logging.getLogger("controllers")
@@ -29,8 +30,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--listen", default="127.0.0.1:10257",
                    help="host:port for /healthz /readyz /metrics; empty to disable")
     p.add_argument("--lease-ttl", type=int, default=15, help="leader election lease TTL, seconds")
-    p.add_argument("--toleration-seconds", type=int, default=defaults.toleration_seconds,
-                   help="how long pods without an explicit toleration stay on unreachable/not-ready nodes")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int,
+                   default=defaults.default_not_ready_toleration_seconds,
+                   help="tolerationSeconds of the not-ready:NoExecute toleration added to pods the controllers "
+                        "create without one (DefaultTolerationSeconds; the gateway has the same flag)")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int,
+                   default=defaults.default_unreachable_toleration_seconds,
+                   help="the same for unreachable:NoExecute")
+    p.add_argument("--toleration-seconds", type=int, default=None,
+                   help="shorthand: set both --default-*-toleration-seconds")
     p.add_argument("--node-monitor-grace-period", type=float, default=defaults.node_monitor_grace_seconds,
                    help="seconds after a node lease disappears before the node is marked Unknown")
     p.add_argument("--controllers", default=",".join(CONTROLLERS),
@@ -44,10 +52,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _pick(shorthand: int | None, value: int) -> int:
+    return value if shorthand is None else shorthand
+
+
 def config_from_args(args: argparse.Namespace) -> ManagerConfig:
     etcd = etcd_config_from_args(args)
     settings = Settings(
-        toleration_seconds=args.toleration_seconds, node_monitor_grace_seconds=args.node_monitor_grace_period,
+        default_not_ready_toleration_seconds=_pick(args.toleration_seconds, args.default_not_ready_toleration_seconds),
+        default_unreachable_toleration_seconds=_pick(args.toleration_seconds,
+                                                     args.default_unreachable_toleration_seconds),
+        node_monitor_grace_seconds=args.node_monitor_grace_period,
         scheduler_workers=args.scheduler_workers, replicaset_workers=args.replicaset_workers,
         deployment_workers=args.deployment_workers, resync_seconds=args.resync_period,
     )
@@ -68,10 +83,10 @@ async def run(config: ManagerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await manager.start()
-    if manager.server is not None:
-        log.info("listening on %s", manager.server.url)
     try:
+        await manager.start()
+        if manager.server is not None:
+            log.info("listening on %s", manager.server.url)
         await stopping.wait()
     finally:
         log.info("shutting down")
@@ -83,7 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("controller-manager", level=args.log_level)
     config = config_from_args(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(config))
+        try:
+            asyncio.run(run(config))
+        except ListenError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

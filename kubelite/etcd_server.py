@@ -262,6 +262,11 @@ class EmbeddedEtcd:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once etcd has exited (negative: killed by that signal); None while it runs."""
+        return self._proc.poll() if self._proc is not None else None
+
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:

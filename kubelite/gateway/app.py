@@ -36,7 +36,9 @@ from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import error_response, json_response
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
+from kubelite.listen import start_site
 from kubelite.store import Store
+from kubelite.strategy import Admission
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("create", None): write.create,
     ("update", None): write.update,
     ("update", "status"): write.update,
+    ("update", "finalize"): write.update,  # namespaces: only spec.finalizers changes
     ("patch", None): write.patch,
     ("patch", "status"): write.patch,
     ("delete", None): delete.delete,
@@ -70,7 +73,7 @@ class GatewayConfig:
     port: int = 8080
     token_file: Path | None = None
     readonly_group: str = READONLY_GROUP
-    agent_token_file: Path | None = None
+    agent_secret_file: Path | None = None  # the agent secret: each node's agent gets HMAC(secret, node)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
@@ -80,6 +83,7 @@ class GatewayConfig:
     # keep-alive connection is closed after as long — and its body must arrive within the other.
     request_header_timeout: float = 32.0
     request_body_timeout: float = 60.0
+    admission: Admission = field(default_factory=Admission)  # DefaultTolerationSeconds flags
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
@@ -170,6 +174,10 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     if info is None:
         raise web.HTTPNotFound()
     target = resolve(request)
+    if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
+        raise errors.bad_request("name must be provided")
+    if info.subresource is None and info.verb not in target.served.verbs:
+        raise errors.method_not_allowed("the server does not allow this method on the requested resource")
     handler = HANDLERS.get((info.verb, info.subresource))
     if handler is None:
         what = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
@@ -303,15 +311,15 @@ class Gateway:
         authenticator = None
         if config.token_file is not None:
             authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
-        agent_token = config.agent_token_file.read_text().strip() if config.agent_token_file else None
+        agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
         self._client = self._given_client or await connect(config.etcd)
-        store = Store(self._client)
+        store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
-            authenticator=authenticator, agent_token=agent_token, watch=config.watch,
+            authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
@@ -326,8 +334,8 @@ class Gateway:
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
-        site = web.TCPSite(self._runner, config.host, config.port, ssl_context=ssl_context)
-        await site.start()
+        site = await start_site(self._runner, config.host, config.port, what="gateway", flag="--listen",
+                                ssl_context=ssl_context)
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else config.port

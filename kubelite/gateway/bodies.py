@@ -18,7 +18,7 @@ from kubelite.api.meta import KubeObject
 from kubelite.api.parse import load_documents, load_json, parse_object
 from kubelite.api.schema import prune, unknown_to_kubernetes
 from kubelite.api.warnings import unknown_fields
-from kubelite.gateway.defaults import with_defaults
+from kubelite.api.defaults import with_defaults
 from kubelite.gateway.state import state_of
 
 T = TypeVar("T")

@@ -34,7 +34,7 @@ class GatewayState:
     http: aiohttp.ClientSession
     hubs: WatchHubs
     authenticator: TokenAuthenticator | None = None
-    agent_token: str | None = None
+    agent_secret: str | None = None  # per-node agent tokens derive from it (kubelite.agent_auth)
     watch: WatchSettings = field(default_factory=WatchSettings)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     open_watches: set[Subscription] = field(default_factory=set)

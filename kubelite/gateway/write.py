@@ -18,7 +18,7 @@ from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
-from kubelite.gateway.defaults import with_defaults
+from kubelite.api.defaults import with_defaults
 from kubelite.gateway.immutable import immutable_field_causes
 from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -129,7 +129,8 @@ async def _write(
     """
     state = state_of(request)
     res = target.served.resource
-    subresource: Literal["status"] | None = "status" if target.info.subresource == "status" else None
+    subresource: Literal["status", "finalize"] | None = (
+        target.info.subresource if target.info.subresource in ("status", "finalize") else None)  # type: ignore[assignment]
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
             current = await state.store.get(res, target.name, target.namespace)
@@ -139,7 +140,9 @@ async def _write(
             checked = build(current_doc)
             new = checked.obj
             if subresource is None:
-                # defaults on both sides: objects written by components directly may lack them
+                # defaults on both sides: objects written by components directly may lack them;
+                # the new one as the store will write it (admission: default tolerations...)
+                new = state.store.prepare(res, current, new)
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)

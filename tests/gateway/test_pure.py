@@ -13,7 +13,7 @@ from kubelite.api import errors
 from kubelite.api.schema import prune, unknown_to_kubernetes
 from kubelite.gateway.auth import TokenAuthenticator, TokenFileError, parse_token_file
 from kubelite.gateway.catalog import lookup
-from kubelite.gateway.defaults import with_defaults
+from kubelite.api.defaults import with_defaults
 from kubelite.gateway.discovery import (
     AGGREGATED_V2,
     aggregated_discovery,

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from kubelite.api import errors
-from kubelite.api.core import Pod, PodStatus
+from kubelite.api.core import Pod, PodStatus, ResourceRequirements
 from kubelite.api.resources import NAMESPACES, PODS
 from kubelite.etcd_ops import range_
 from kubelite.store import MAX_OBJECT_BYTES, Fence, NotLeader, Store
@@ -78,6 +78,29 @@ async def test_generation_counts_spec_changes_only(store: Store) -> None:
     respec.spec.containers[0].image = "other:1"
     respec = await store.update(PODS, respec)
     assert respec.metadata.generation == 2
+
+
+async def test_an_update_that_changes_nothing_is_not_written(store: Store) -> None:
+    """kube-apiserver skips the etcd write of an update whose object is unchanged after decoding and
+    defaulting: same resourceVersion, same generation, no watch event. Spelling out nothing (an empty
+    ``resources``, an empty ``env``, a default) is such an update."""
+    created = await store.create(PODS, make_pod())
+    before = await etcd_revision(store)
+    same = await store.update(PODS, created.deep_copy())
+    assert same.metadata.resource_version == created.metadata.resource_version
+    spelled = created.deep_copy()
+    spelled.spec.containers[0].resources = ResourceRequirements(requests={})
+    spelled.spec.containers[0].env = []
+    spelled.spec.restart_policy = "Always"  # the default
+    spelled.metadata.labels = {}
+    same = await store.update(PODS, spelled)
+    assert same.metadata.resource_version == created.metadata.resource_version
+    assert same.metadata.generation == 1
+    assert await etcd_revision(store) == before
+    changed = spelled.deep_copy()
+    changed.metadata.labels = {"x": ""}  # a label with an empty value is a change
+    changed = await store.update(PODS, changed)
+    assert int(changed.metadata.resource_version or 0) > before and changed.metadata.generation == 1
 
 
 async def test_status_subresource_and_main_resource_keep_each_others_part(store: Store) -> None:
