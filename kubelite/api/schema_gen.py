@@ -1,16 +1,30 @@
 """Regenerate ``k8s_schema.json``: the field names and types Kubernetes has.
 
-The gateway needs to tell a field Kubernetes does not know (rejected under
-``fieldValidation=Strict``) from one kubelite merely does not act on (kept,
-with a warning), and kubectl wants an OpenAPI document. Both come from this
-table, extracted once from the official ``kubernetes`` Python client (a dev
-dependency only): ``python -m kubelite.api.schema_gen``.
+kubelite needs to tell a field Kubernetes does not know (rejected under
+``fieldValidation=Strict``, never written by a component) from one kubelite
+merely does not act on (kept, with a warning); to type-check and range-check
+every field as kube-apiserver's decoder does (``int32`` vs ``int64``); and
+kubectl wants an OpenAPI document. All come from this table.
+
+Sources (dev-time only): the structure from the official ``kubernetes``
+Python client's models (a dev dependency), the scalar formats from the
+Kubernetes OpenAPI document the client was generated from — pass its path
+(``api/openapi-spec/swagger.json`` of kubernetes/kubernetes, or
+``kubernetes/swagger.json.unprocessed`` of kubernetes-client/python)::
+
+    python -m kubelite.api.schema_gen path/to/swagger.json
+
+Scalar type names in the table: ``string``, ``boolean``, ``number``,
+``int32``, ``int64``, ``int-or-string``, ``quantity`` (string or number),
+``date-time``, ``any``; ``[]T`` is a list of T, ``{}T`` a map to T; anything
+else names a type of the table.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +34,15 @@ ROOTS = {
     "Scale": "V1Scale", "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
 }
 OUTPUT = Path(__file__).with_name("k8s_schema.json")
-_SCALARS = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "datetime": "date-time",
+_SCALARS = {"str": "string", "int": "int64", "float": "number", "bool": "boolean", "datetime": "date-time",
             "object": "any", "bytes": "string"}
+_REF_SCALARS = {
+    "io.k8s.apimachinery.pkg.util.intstr.IntOrString": "int-or-string",
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": "quantity",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.Time": "date-time",
+    "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime": "date-time",
+}
+_INTEGER_FORMATS = {"int32": "int32", "int64": "int64"}
 
 
 def _type(spec: str, todo: list[str]) -> str:
@@ -36,9 +57,48 @@ def _type(spec: str, todo: list[str]) -> str:
     return spec
 
 
-def generate() -> dict[str, Any]:
+def _swagger_scalar(prop: dict[str, Any]) -> str | None:
+    """The table's scalar name for a swagger property, or None when it is a structure."""
+    if "$ref" in prop:
+        return _REF_SCALARS.get(prop["$ref"].rsplit("/", 1)[1])
+    if prop.get("type") == "integer":
+        return _INTEGER_FORMATS.get(prop.get("format", ""), "int64")
+    if prop.get("type") == "number":
+        return "number"
+    for nested in ("items", "additionalProperties"):
+        if isinstance(prop.get(nested), dict):
+            inner = _swagger_scalar(prop[nested])
+            if inner is not None:
+                return ("[]" if nested == "items" else "{}") + inner
+    return None
+
+
+def _swagger_index(swagger: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Python client class name candidates ('V1Pod', 'CoreV1Event') → swagger definitions."""
+    index: dict[str, list[dict[str, Any]]] = {}
+    for name, definition in swagger["definitions"].items():
+        parts = name.split(".")
+        if len(parts) < 3:
+            continue
+        group, version, kind = parts[-3], parts[-2], parts[-1]
+        for candidate in (f"{version.capitalize()}{kind}", f"{group.capitalize()}{version.capitalize()}{kind}"):
+            index.setdefault(candidate, []).append(definition)
+    return index
+
+
+def _definition(index: dict[str, list[dict[str, Any]]], name: str, fields: set[str]) -> dict[str, Any]:
+    """The candidate sharing most fields (the client may be a release newer or older than the document)."""
+    candidates = index.get(name, [])
+    if not candidates:
+        print(f"note: {name} is not in the OpenAPI document; its integers stay int64", file=sys.stderr)
+        return {}
+    return max(candidates, key=lambda d: len(fields & set(d.get("properties", {}))))
+
+
+def generate(swagger: dict[str, Any]) -> dict[str, Any]:
     import kubernetes.client.models as models  # noqa: PLC0415 - dev-only dependency
 
+    index = _swagger_index(swagger)
     types: dict[str, dict[str, str]] = {}
     todo = list(ROOTS.values())
     while todo:
@@ -46,11 +106,19 @@ def generate() -> dict[str, Any]:
         if name in types:
             continue
         cls = getattr(models, name)
-        types[name] = {cls.attribute_map[attr]: _type(spec, todo) for attr, spec in sorted(cls.openapi_types.items())}
-    # The client types these as plain strings/objects; Kubernetes accepts int-or-string here.
+        fields = {cls.attribute_map[attr]: _type(spec, todo) for attr, spec in sorted(cls.openapi_types.items())}
+        properties = _definition(index, name, set(fields)).get("properties", {})
+        for field, prop in properties.items():
+            scalar = _swagger_scalar(prop)
+            if field in fields and scalar is not None:
+                fields[field] = scalar
+        types[name] = fields
     return {"roots": ROOTS, "types": dict(sorted(types.items()))}
 
 
 if __name__ == "__main__":
-    OUTPUT.write_text(json.dumps(generate(), indent=0, sort_keys=False, separators=(",", ":")) + "\n")
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m kubelite.api.schema_gen path/to/swagger.json")
+    document = json.loads(Path(sys.argv[1]).read_text())
+    OUTPUT.write_text(json.dumps(generate(document), indent=0, sort_keys=False, separators=(",", ":")) + "\n")
     print(f"wrote {OUTPUT} ({OUTPUT.stat().st_size} bytes)")
