@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import os
 import secrets
 import uuid
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from kubelite.api.core import Namespace
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.api.semantic import part_equal
+from kubelite.api.validation import validate_for_storage
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -39,6 +42,7 @@ from kubelite.etcd_ops import (
 )
 
 T = TypeVar("T", bound=KubeObject)
+log = logging.getLogger(__name__)
 
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
@@ -82,9 +86,27 @@ class ListResult:
     continue_token: str | None = None
 
 
-def encode(obj: KubeObject) -> bytes:
+def strict_fields() -> bool:
+    """``KUBELITE_STRICT_FIELDS=1`` (the test suite sets it): refuse fields Kubernetes lacks instead of dropping them."""
+    return os.environ.get("KUBELITE_STRICT_FIELDS", "") not in ("", "0")
+
+
+def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = None) -> bytes:
+    """The stored JSON of ``obj``: every writer's objects pass :func:`validate_for_storage` here.
+
+    Raises ApiError 422 for an object kube-apiserver would refuse (values its
+    decoder refuses, semantic rules, and in strict mode unknown fields).
+    ``validate=False`` only for the store's own deletion marks, which change
+    nothing but metadata the store sets (kube does not validate them either).
+    ``old``: the stored object an update replaces (its own problems are not refused again).
+    """
     doc = obj.to_dict()
     doc.get("metadata", {}).pop("resourceVersion", None)
+    if validate:
+        doc, dropped = validate_for_storage(obj, doc, strict_fields=strict_fields(), old=old)
+        if dropped:
+            log.warning("%s %s/%s: dropped fields Kubernetes does not have: %s", obj.kind, obj.namespace or "",
+                        obj.name, ", ".join(dropped))
     return json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
 
 
@@ -352,7 +374,8 @@ class Store:
                     return current, True
                 if marked is current:
                     return current, False
-                return await self._write(res, current, marked, fence=fence, dry_run=dry_run), False
+                # a deletion mark is the store's own metadata: an object stored before a rule existed stays deletable
+                return await self._write(res, current, marked, fence=fence, dry_run=dry_run, validate=False), False
             except errors.ApiError as exc:
                 if exc.reason != "Conflict" or isinstance(exc, NotLeader) or resource_version:
                     raise
@@ -361,7 +384,9 @@ class Store:
 
     # -- internals -----------------------------------------------------------
 
-    async def _write(self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool) -> T:
+    async def _write(
+        self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool, validate: bool = True
+    ) -> T:
         """Put ``new`` if ``current`` is still what etcd has; drops objects whose last finalizer went."""
         if strategy.should_delete_during_update(current, new):
             await self._delete_key(res, current, fence=fence, dry_run=dry_run)
@@ -376,7 +401,7 @@ class Store:
         if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
         key = res.key_of(new)
-        value = _checked_size(res, new)
+        value = _checked_size(res, new, validate=validate, old=current)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
         success = [] if dry_run else [op_put(key, value, keep_lease=True)]
@@ -416,8 +441,8 @@ def _add_fence(compare: list[Any], fence: Fence | None) -> None:
         compare.append(fence.compare())
 
 
-def _checked_size(res: Resource, obj: KubeObject) -> bytes:
-    value = encode(obj)
+def _checked_size(res: Resource, obj: KubeObject, *, validate: bool = True, old: KubeObject | None = None) -> bytes:
+    value = encode(obj, validate=validate, old=old)
     if len(value) > MAX_OBJECT_BYTES:
         raise errors.too_large(
             f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"

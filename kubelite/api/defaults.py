@@ -29,7 +29,9 @@ def _probe(probe: Any) -> None:
     if not isinstance(probe, dict):
         return
     for field, value in _PROBE_DEFAULTS.items():
-        probe.setdefault(field, value)
+        # Kubernetes' SetDefaults_Probe: an explicit 0 means "the default", too
+        if probe.get(field) is None or (type(probe[field]) is int and probe[field] == 0):
+            probe[field] = value
     http_get = probe.get("httpGet")
     if isinstance(http_get, dict):
         http_get.setdefault("path", "/")

@@ -7,6 +7,7 @@ on codes and reasons.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import Field
@@ -62,6 +63,36 @@ class ApiError(Exception):
 # bad field); its size must not be the attacker's to choose.
 MAX_MESSAGE_CHARS = 16 * 1024
 MAX_CAUSES = 100
+# Longest value quoted in an error message, in characters.
+MAX_QUOTED_VALUE = 256
+
+
+def quote_value(value: Any) -> str:
+    """``value`` as JSON for an error message, cut to ``MAX_QUOTED_VALUE`` characters.
+
+    The bound holds before serialising: a ten-million-element list is not
+    dumped in full only to be cut.
+    """
+    text = json.dumps(_shallow(value, 3), default=str)
+    if len(text) > MAX_QUOTED_VALUE:
+        text = text[:MAX_QUOTED_VALUE] + "...(truncated)"
+    return text
+
+
+def _shallow(value: Any, budget: int) -> Any:
+    """A small stand-in for ``value``: at most 16 items per level and ``budget`` levels."""
+    if isinstance(value, (list, tuple)):
+        if budget <= 0:
+            return "[...]"
+        return [_shallow(v, budget - 1) for v in value[:16]] + (["..."] if len(value) > 16 else [])
+    if isinstance(value, dict):
+        if budget <= 0:
+            return "{...}"
+        items = list(value.items())[:16]
+        return {str(k): _shallow(v, budget - 1) for k, v in items}
+    if isinstance(value, str) and len(value) > MAX_QUOTED_VALUE:
+        return value[:MAX_QUOTED_VALUE]
+    return value
 
 
 def _error(

@@ -30,9 +30,9 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from kubelite.api.schema import k8s_schema, root_type
 from kubelite.gateway.catalog import Served, group_versions, served_in
 from kubelite.gateway.discovery import KUBERNETES_VERSION
-from kubelite.gateway.schema import k8s_schema, root_type
 
 _QUERY = {"in": "query", "schema": {"type": "string"}, "uniqueItems": True}
 _WRITE_PARAMS = [
@@ -128,9 +128,12 @@ def _schema_of(type_ref: str) -> dict[str, Any]:
         return {"type": "array", "items": _schema_of(type_ref[2:])}
     if type_ref.startswith("{}"):
         return {"type": "object", "additionalProperties": _schema_of(type_ref[2:])}
-    scalar: dict[str, dict[str, Any]] = {"string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
-              "boolean": {"type": "boolean"}, "date-time": {"type": "string", "format": "date-time"},
-              "any": {"x-kubernetes-int-or-string": True}}
+    scalar: dict[str, dict[str, Any]] = {
+        "string": {"type": "string"}, "number": {"type": "number", "format": "double"},
+        "int32": {"type": "integer", "format": "int32"}, "int64": {"type": "integer", "format": "int64"},
+        "boolean": {"type": "boolean"}, "date-time": {"type": "string", "format": "date-time"},
+        "int-or-string": {"x-kubernetes-int-or-string": True}, "quantity": {"type": "string"}, "any": {"type": "object"},
+    }
     if type_ref in scalar:
         return dict(scalar[type_ref])
     return {"allOf": [{"$ref": f"#/components/schemas/{type_ref}"}]}

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubelite.gateway.schema import k8s_schema
+from kubelite.api.schema import k8s_schema
 
 OUTPUT = Path(__file__).with_name("k8s_proto.json")
 API_PACKAGES = ("core/v1", "apps/v1", "coordination/v1", "policy/v1", "autoscaling/v1")

@@ -9,6 +9,8 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.resources import PODS
+from kubelite.api.schema import type_causes
+from kubelite.api.validation import invalid
 from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.delete import delete_one
@@ -38,13 +40,16 @@ def scale_of(obj: Any) -> dict[str, Any]:
 
 
 def _replicas(scale: Any, kind: str, name: str) -> int:
+    """The Scale's spec.replicas: decoded and validated as kube's ValidateScale does (422 naming the field)."""
+    causes = type_causes(scale, "Scale")
     spec = scale.get("spec") if isinstance(scale, dict) else None
     # Go's Scale.spec.replicas is a plain int32 with omitempty: absent means 0 (typed clients omit a 0)
     replicas = spec.get("replicas", 0) if isinstance(spec, dict) else None
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        cause = errors.field_invalid("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")
-        raise errors.invalid("Scale", name, [cause], group="autoscaling")
-    return replicas
+    if not causes and (not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0):
+        causes = [invalid("spec.replicas", replicas, "must be greater than or equal to 0")]
+    if causes:
+        raise errors.invalid("Scale", name, causes, group="autoscaling")
+    return replicas  # type: ignore[return-value]  # checked above
 
 
 async def get_scale(request: web.Request, target: Target) -> web.StreamResponse:

@@ -20,6 +20,7 @@ from kubelite.cli.main import app
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
 from tests.cli.e2e import require_components
 from tests.helpers import wait_for
+from tests.strict_etcd import strict_problems_at
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -33,6 +34,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
     try:
         run_sync(up.wait_up())
         yield up
+        # after every flow of this module, what the whole cluster stored is strict Kubernetes JSON
+        problems = run_sync(strict_problems_at(up.state["etcd"]))
+        assert problems == [], "\n".join(problems)
         pids = up.pids()
         assert up.stop() == 0, up.output()
         assert not [pid for pid in pids if alive(pid)], "kl up left processes behind"

@@ -19,6 +19,7 @@ from kubelite.api import errors
 from kubelite.gateway import fieldmanager as fm
 from kubelite.gateway.fieldpath import from_fields_v1, to_fields_v1, to_string
 from kubelite.gateway.fieldschema import root
+from tests.gateway.service_schema import with_service  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -306,6 +307,7 @@ def test_hostile_configs_give_api_errors_never_crashes(spec: Any, template_spec:
             pass
 
 
+@pytest.mark.usefixtures("with_service")
 def test_service_ports_are_keyed_by_port_and_protocol_from_the_schema_alone() -> None:
     """Service is not served yet; apply keys its ports by (port, protocol) from the schema tables."""
     service = root("Service")

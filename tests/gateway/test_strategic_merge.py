@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from kubelite.gateway.fieldschema import UNKNOWN, root
 from kubelite.gateway.patch import PatchError, strategic_merge_patch
+from tests.gateway.service_schema import with_service  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -105,14 +106,19 @@ def test_unkeyed_pod_lists_are_replaced_and_volumes_merge_by_name() -> None:
     assert [v["name"] for v in _pod_spec(merged)["volumes"]] == ["w", "v"]
 
 
+@pytest.mark.usefixtures("with_service")
 def test_service_ports_merge_by_port_from_the_schema_alone() -> None:
     """Service is not served yet: its merge key comes from the schema tables, not from kubelite code."""
-    from kubelite.gateway.fieldschema import Node  # noqa: PLC0415
-
-    spec = Node("V1ServiceSpec")
-    ports = spec.field("ports")
+    service = root("Service")
+    ports = service.field("spec").field("ports")
     assert (ports.patch_merge_key, ports.list_type, ports.list_map_keys) == ("port", "map", ("port", "protocol"))
-    assert spec.field("selector").map_atomic
+    assert service.field("spec").field("selector").map_atomic
+    live = {"spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}],
+                     "selector": {"app": "a", "tier": "web"}}}
+    merged = strategic_merge_patch(live, {"spec": {"ports": [{"port": 80, "targetPort": 9090}],
+                                                   "selector": {"app": "b"}}}, service)
+    assert merged["spec"]["ports"] == [{"port": 80, "targetPort": 9090}, {"port": 443, "targetPort": 8443}]
+    assert merged["spec"]["selector"] == {"app": "b", "tier": "web"}  # SMP merges maps unless told otherwise
 
 
 @pytest.mark.parametrize("patch", [

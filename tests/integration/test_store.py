@@ -170,7 +170,7 @@ async def test_removing_last_finalizer_of_deleted_object_deletes_it(store: Store
 
 async def test_oversized_object_is_rejected_before_etcd(store: Store) -> None:
     pod = make_pod()
-    pod.metadata.annotations = {"big": "x" * (MAX_OBJECT_BYTES + 10)}
+    pod.spec.containers[0].args = ["x" * (MAX_OBJECT_BYTES + 10)]  # valid, only too big (annotations are capped)
     before = await etcd_revision(store)
     with pytest.raises(errors.ApiError) as info:
         await store.create(PODS, pod)
@@ -204,13 +204,17 @@ async def test_bad_continue_token_is_bad_request(store: Store) -> None:
 
 async def test_fence_rejects_writes_of_a_deposed_leader(store: Store) -> None:
     election_key = "/registry/leases/kube-system/test-election"
+    from kubelite.api.coordination import Lease
+    from kubelite.api.meta import ObjectMeta
     from kubelite.etcd_ops import op_put, txn
+    from kubelite.store import encode
 
-    first = await txn(store.client, [], [op_put(election_key, b"{}")], [], what="test")
+    record = encode(Lease(metadata=ObjectMeta(name="test-election", namespace="kube-system")))
+    first = await txn(store.client, [], [op_put(election_key, record)], [], what="test")
     fence = Fence(election_key, first.header.revision)
     await store.create(PODS, make_pod("a"), fence=fence)
     await store.client.delete(election_key.encode())
-    await txn(store.client, [], [op_put(election_key, b"{}")], [], what="test")  # a new reign
+    await txn(store.client, [], [op_put(election_key, record)], [], what="test")  # a new reign
     with pytest.raises(NotLeader):
         await store.create(PODS, make_pod("b"), fence=fence)
     with pytest.raises(NotLeader):

@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubelite.api import errors
-from kubelite.api.parse import MAX_DEPTH, MAX_QUOTED_VALUE, load_documents, quote_value
+from kubelite.api.errors import MAX_QUOTED_VALUE, quote_value
+from kubelite.api.parse import MAX_DEPTH, load_documents
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway.bodies import check_and_parse
 from kubelite.gateway.patch import MAX_JSON_PATCH_OPERATIONS, PatchError, json_patch

@@ -536,8 +536,11 @@ def test_type_errors_are_invalid_with_field_paths() -> None:
     assert status.message and status.message.startswith('Deployment.apps "web" is invalid: ')
     causes = {c.field: c.message for c in status.details.causes}  # type: ignore[union-attr]
     assert causes == {
-        "spec.replicas": 'Invalid value: "abc": must be an integer',
-        "spec.strategy.rollingUpdate.maxSurge": "Invalid value: [1]: must be a string or an integer",
+        # kube-apiserver's decoder words (Go's encoding/json), with the field path
+        "spec.replicas": 'Invalid value: "abc": json: cannot unmarshal string into Go struct field '
+                         "DeploymentSpec.spec.replicas of type int32",
+        "spec.strategy.rollingUpdate.maxSurge": "Invalid value: [1]: json: cannot unmarshal array into Go value of "
+                                                "type int32",
         "spec.template.spec.containers[0].ports[1].containerPort": "Required value",
     }
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from kubelite.gateway import protobuf
 from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.protobuf import Field, ProtobufError, codec, decode_object, encode_object
-from kubelite.gateway.schema import k8s_schema
+from kubelite.api.schema import k8s_schema
 
 # Captured from kubectl 1.32 (`create namespace golden`; `-n golden create deployment web
 # --image=example/web:1 --image=example/side:2 --replicas=3 --port=8080`), with the JSON
