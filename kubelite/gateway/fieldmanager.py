@@ -206,7 +206,7 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], node: Node, write
     managers = decode((live or {}).get("metadata", {}).get("managedFields"))
     try:
         if live is not None and not managers:
-            seed = _owned_set(field_set(live_body, node), "")
+            seed = _owned_set(field_set(live_body, node, strict=False), "")
             managers[(BEFORE_FIRST_APPLY, UPDATE, write.api_version, "")] = Entry(
                 BEFORE_FIRST_APPLY, UPDATE, write.api_version, write.now, seed)
         applied = _owned_set(field_set(_body(config), node), write.subresource)
@@ -220,7 +220,10 @@ def apply(live: dict[str, Any] | None, config: dict[str, Any], node: Node, write
         added, modified, removed = _owned(
             compare(_normal(write, live_body), _normal(write, merged), node), write.subresource)
     except ShapeError as exc:
-        raise errors.bad_request(f"failed to create typed patch object: {exc}") from exc
+        # the configuration does not fit the schema (a list item without its key): 422, as a patch that
+        # cannot be applied, with structured-merge-diff's words
+        raise errors.ApiError(errors.Status(code=422, reason="Invalid",
+                                            message=f"failed to create typed patch object: {exc}")) from exc
     conflicts = {e.identity: e.fields & (added | modified) for e in others}
     conflicts = {i: c for i, c in conflicts.items() if c}
     if conflicts and not force:

@@ -37,8 +37,22 @@ def _is_map_node(node: Node) -> bool:
     return node.type_ref is not None and node.type_ref.startswith("{}")
 
 
-def item_element(node: Node, item: Any, index: int, path: Path) -> str:
-    """The path element naming ``item`` (the ``index``-th) of a list at ``node``."""
+def item_element(node: Node, item: Any, index: int, path: Path, *, strict: bool = True) -> str:
+    """The path element naming ``item`` (the ``index``-th) of a list at ``node``.
+
+    An associative list item without its keys is a ShapeError in what a client sends
+    (``strict``); in a stored object it is named by its position, so that an object another
+    writer stored malformed can still be applied to (kube would never have stored it).
+    """
+    try:
+        return _item_element(node, item, index, path)
+    except ShapeError:
+        if strict:
+            raise
+        return index_element(index)
+
+
+def _item_element(node: Node, item: Any, index: int, path: Path) -> str:
     kind = node.list_type
     if kind == "set":
         return value_element(item)
@@ -64,7 +78,7 @@ def _where(path: Path) -> str:
 
 # -- field sets ------------------------------------------------------------------
 
-def field_set(value: Any, node: Node) -> FieldSet:
+def field_set(value: Any, node: Node, *, strict: bool = True) -> FieldSet:
     """The fields ``value`` sets (structured-merge-diff's ToFieldSet).
 
     Members: scalars, nulls, empty maps, atomic values, every item of a
@@ -72,11 +86,13 @@ def field_set(value: Any, node: Node) -> FieldSet:
     field (a label, an unknown field); never an empty non-atomic list.
     """
     found: set[Path] = set()
-    _leaves(value, node, (), found, None)
+    _leaves(value, node, (), found, None, strict)
     return frozenset(found)
 
 
-def _leaves(value: Any, node: Node, path: Path, found: set[Path], values: dict[Path, Any] | None) -> None:
+def _leaves(
+    value: Any, node: Node, path: Path, found: set[Path], values: dict[Path, Any] | None, strict: bool,
+) -> None:
     """Collect member paths into ``found``; with ``values`` (for :func:`compare`), also their values,
     and mark granular maps and lists as present so that their appearance counts as an addition."""
 
@@ -93,7 +109,7 @@ def _leaves(value: Any, node: Node, path: Path, found: set[Path], values: dict[P
             add(path, _MAP_MARKER)
         for name, child in value.items():
             child_path = path + (field(name),)
-            _leaves(child, node.field(name), child_path, found, values)
+            _leaves(child, node.field(name), child_path, found, values, strict)
             if child_path not in found and not node.declares(name):
                 add(child_path, _MAP_MARKER)
         return
@@ -105,12 +121,12 @@ def _leaves(value: Any, node: Node, path: Path, found: set[Path], values: dict[P
         if values is not None:
             add(path, _MAP_MARKER)
         for index, item in enumerate(value):
-            element_path = path + (item_element(node, item, index, path),)
+            element_path = path + (item_element(node, item, index, path, strict=strict),)
             if node.list_type == "set":
                 add(element_path, item)
             else:
                 add(element_path, _MAP_MARKER)
-                _leaves(item, node.item(), element_path, found, values)
+                _leaves(item, node.item(), element_path, found, values, strict)
         return
     if path:
         add(path, value)
@@ -124,8 +140,8 @@ def compare(old: Any, new: Any, node: Node) -> tuple[FieldSet, FieldSet, FieldSe
     """
     old_values: dict[Path, Any] = {}
     new_values: dict[Path, Any] = {}
-    _leaves(old, node, (), set(), old_values)
-    _leaves(new, node, (), set(), new_values)
+    _leaves(old, node, (), set(), old_values, False)
+    _leaves(new, node, (), set(), new_values, False)
     added = frozenset(p for p in new_values if p not in old_values)
     removed = frozenset(p for p in old_values if p not in new_values)
     modified = frozenset(
@@ -151,7 +167,7 @@ def merge(live: Any, config: Any, node: Node, path: Path = ()) -> Any:
 
 def _merge_list(live: list[Any], config: list[Any], node: Node, path: Path) -> list[Any]:
     """Items in both merge; the config's order wins, live-only items keep their place after their predecessor."""
-    live_keys = [item_element(node, item, i, path) for i, item in enumerate(live)]
+    live_keys = [item_element(node, item, i, path, strict=False) for i, item in enumerate(live)]
     config_keys = [item_element(node, item, i, path) for i, item in enumerate(config)]
     config_at = {k: i for i, k in enumerate(config_keys)}
     live_by_key = dict(zip(live_keys, live, strict=True))
@@ -210,7 +226,7 @@ def _without(value: Any, tree: dict[str, Any], node: Node, path: Path, keep: Fie
     if isinstance(value, list):
         items = []
         for index, item in enumerate(value):
-            element = item_element(node, item, index, path) if tree else ""
+            element = item_element(node, item, index, path, strict=False) if tree else ""
             kept = _kept(item, tree.get(element), node.item(), path + (element,), keep)
             if kept is not _DROP:
                 items.append(kept)

@@ -225,10 +225,10 @@ def test_path_strings_as_kube_prints_them() -> None:
     assert to_string(("f:metadata", "f:finalizers", 'v:"x"')) == '.metadata.finalizers[="x"]'
 
 
-def test_associative_list_item_without_its_key_is_a_400() -> None:
+def test_associative_list_item_without_its_key_is_a_422() -> None:
     with pytest.raises(errors.ApiError) as caught:
         fm.apply(None, config(containers=[{"image": "x"}]), DEPLOYMENT, writer(), force=False)
-    assert caught.value.code == 400 and 'omits key field "name"' in (caught.value.status.message or "")
+    assert caught.value.code == 422 and 'omits key field "name"' in (caught.value.status.message or "")
 
 
 # -- properties ------------------------------------------------------------------------------
