@@ -230,8 +230,11 @@ async def test_cluster_scoped_namespaces_exist(store: Store) -> None:
 async def test_delete_without_preconditions_wins_over_concurrent_writers(store: Store) -> None:
     await store.create(PODS, make_pod())
     stop = asyncio.Event()
+    writing = asyncio.Event()
+    landed = 0
 
     async def keep_writing() -> None:
+        nonlocal landed
         n = 0
         while not stop.is_set():
             n += 1
@@ -240,13 +243,17 @@ async def test_delete_without_preconditions_wins_over_concurrent_writers(store: 
                     PODS, "web", "default", lambda p: p.model_copy(update={"metadata": p.metadata.model_copy(
                         update={"labels": {"n": str(n)}})})
                 )
+                landed += 1
+                if landed >= 5:
+                    writing.set()
             except errors.ApiError as exc:
                 if exc.code == 404:
                     return
-                raise
+                if exc.code != 409:  # three writers may starve one another: only the delete must win
+                    raise
 
     writers = [asyncio.create_task(keep_writing()) for _ in range(3)]
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(writing.wait(), 10)  # the writers are racing before the delete starts
     _, deleted_now = await store.delete(PODS, "web", "default")
     stop.set()
     await asyncio.gather(*writers)
