@@ -11,10 +11,8 @@ accepts is created (201). The gateway runs as a process against its own etcd
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -24,9 +22,8 @@ import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kubelite.etcd_server import EmbeddedEtcd
 from tests.int_fields import INT_FIELDS, KINDS, base_object, format_range, valid_range, with_value
-from tests.security.test_fuzz_gateway import Target
+from tests.security.test_fuzz_gateway import Target, running_gateway
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -44,31 +41,12 @@ HAS_STATUS = ("Namespace", "Node", "Pod", "ReplicaSet", "Deployment")
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    tmp = tmp_path_factory.mktemp("int-ranges")
-    etcd = EmbeddedEtcd(data_dir=tmp / "etcd")
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(etcd.start())
-    gateway = Target(etcd, tmp)
-    try:
-        gateway.proc.start()
-        deadline = time.monotonic() + 30
-        while True:  # a sync fixture's wait_for: poll /readyz with a deadline
-            try:
-                if gateway.http.request("GET", f"{gateway.url}/readyz").status == 200:
-                    break
-            except urllib3.exceptions.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"gateway not ready:\n{gateway.proc.log_tail()}"
-            time.sleep(0.1)
+    with running_gateway(tmp_path_factory.mktemp("int-ranges")) as gateway:
         for kind in KINDS:
             response = request(gateway, "POST", COLLECTIONS[kind], base_object(kind, SEED if kind != "Namespace"
                                                                                   else "seed-ns"))
             assert response.status == 201, response.data
         yield gateway
-    finally:
-        gateway.proc.stop()
-        loop.run_until_complete(etcd.stop())
-        loop.close()
 
 
 def request(target: Target, method: str, path: str, body: Any, content_type: str = "application/json",

@@ -11,6 +11,7 @@ HTTP/JSON gateway, so each check is one cheap request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import json
 import os
@@ -160,9 +161,9 @@ class Target:
         return found
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    tmp = tmp_path_factory.mktemp("fuzz")
+@contextlib.contextmanager
+def running_gateway(tmp: Path) -> Iterator[Target]:
+    """A gateway process on its own embedded etcd, ready (``/readyz``) within 30 s; both stopped after."""
     etcd = EmbeddedEtcd(data_dir=tmp / "etcd")
     loop = asyncio.new_event_loop()
     loop.run_until_complete(etcd.start())
@@ -183,6 +184,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         gateway.proc.stop()
         loop.run_until_complete(etcd.stop())
         loop.close()
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    with running_gateway(tmp_path_factory.mktemp("fuzz")) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ real etcd (the fuzz suite's `Target`).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -25,10 +24,9 @@ from hypothesis import strategies as st
 from kubelite.api import errors
 from kubelite.api.errors import MAX_QUOTED_VALUE, quote_value
 from kubelite.api.parse import MAX_DEPTH, load_documents
-from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway.bodies import check_and_parse
 from kubelite.gateway.patch import MAX_JSON_PATCH_OPERATIONS, PatchError, json_patch
-from tests.security.test_fuzz_gateway import Target, yaml_with_aliases
+from tests.security.test_fuzz_gateway import Target, running_gateway, yaml_with_aliases
 
 
 def alias_bomb(levels: int = 7, width: int = 10) -> str:
@@ -126,27 +124,8 @@ def test_generated_yaml_loads_or_is_refused_with_400(text: str) -> None:
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    tmp = tmp_path_factory.mktemp("bounds")
-    etcd = EmbeddedEtcd(data_dir=tmp / "etcd")
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(etcd.start())
-    target = Target(etcd, tmp)
-    try:
-        target.proc.start()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if target.http.request("GET", f"{target.url}/readyz").status == 200:
-                    break
-            except urllib3.exceptions.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"gateway not ready:\n{target.proc.log_tail()}"
-            time.sleep(0.1)
+    with running_gateway(tmp_path_factory.mktemp("bounds")) as target:
         yield target
-    finally:
-        target.proc.stop()
-        loop.run_until_complete(etcd.stop())
-        loop.close()
 
 
 def gateway_pid(gateway: Target) -> int:
