@@ -17,8 +17,11 @@ from kubelite.events import EventRecorder
 from kubelite.store import Store
 
 from agent.api import AgentApi
+from agent.diskpressure import DiskPressureMonitor, Observe
+from agent.eviction import Threshold, parse_eviction_hard
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
+from agent.nodehealth import NodeHealth
 from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime
@@ -47,16 +50,23 @@ class AgentConfig:
     workers: int = 8
     resync_period: float = 30.0
     housekeeping_period: float = 30.0
+    # The kubelet's --eviction-hard defaults; () disables disk-pressure eviction.
+    eviction_hard: tuple[Threshold, ...] = field(
+        default_factory=lambda: parse_eviction_hard("nodefs.available<10%,imagefs.available<15%"))
+    pressure_transition_period: float = 300.0
+    eviction_interval: float = 10.0
 
 
 class Agent:
     def __init__(
         self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
+        observe_disk: Observe | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.runtime = runtime
         self.metrics = AgentMetrics(config.node)
+        self.health = NodeHealth()  # runtime up/down and disk pressure: read by the node heartbeat
         self.recorder = EventRecorder(store, "kubelite-agent", host=config.node)
         self.pods = PodManager(
             store, runtime, recorder=self.recorder, metrics=self.metrics,
@@ -65,7 +75,11 @@ class Agent:
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
                 resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
             ),
-            pod_source=pod_source,
+            pod_source=pod_source, health=self.health,
+        )
+        self.disk = DiskPressureMonitor(
+            self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
+            interval=config.eviction_interval, transition_period=config.pressure_transition_period,
         )
         self.api: AgentApi | None = None
         if config.listen_host is not None:
@@ -98,12 +112,14 @@ class Agent:
                 lease_ttl=self.config.lease_ttl, status_period=self.config.status_period,
             ),
             host=host, version=version, metrics=self.metrics,
-            on_lost=self.pods.close_gate, on_regained=self.pods.rediscover,
+            on_lost=self.pods.close_gate, on_regained=self.pods.rediscover, health=self.health,
         )
         await self.node.start()
         self._started.append("node")
         await self.pods.start()
         self._started.append("pods")
+        await self.disk.start()
+        self._started.append("disk")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
 
@@ -112,6 +128,7 @@ class Agent:
         drain = self.config.drain_on_exit
         steps = {
             "pods": lambda: self.pods.stop(drain=drain),
+            "disk": self.disk.stop,
             "node": lambda: self.node.stop(revoke=drain) if self.node else _nothing(),
             "api": lambda: self.api.stop() if self.api else _nothing(),
             "recorder": self._stop_recorder,

@@ -61,7 +61,13 @@ from agent.runtime.base import (
     ContainerSpec,
     ImagePullError,
     PortMapping,
+    RuntimeEvent,
+    RuntimeUnavailable,
 )
+from agent.eviction import REASON, evicted_status
+from agent.nodehealth import NodeHealth
+from agent.runtimehealth import RuntimeWatch, runtime_down_status
+from agent.startfailures import SANDBOX_KEY, StartFailures
 from agent.status import StatusInput, Waiting, build_status, status_changed
 from agent.teardown import Teardown
 
@@ -89,6 +95,7 @@ class PodManager:
     def __init__(
         self, store: Store, runtime: ContainerRuntime, *, recorder: EventRecorder, metrics: AgentMetrics,
         options: PodOptions, clock: Callable[[], float] = time.time, pod_source: PodSource | None = None,
+        health: NodeHealth | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -98,18 +105,19 @@ class PodManager:
         self.node = options.node
         self.clock = clock
         self.backoff = Backoff(initial=options.backoff_initial, cap=options.backoff_cap, clock=clock)
-        self.pull_backoff = Backoff(initial=options.backoff_initial, cap=options.backoff_cap, clock=clock)
-        self.pull_errors: dict[str, Waiting] = {}  # "<uid>/<container>" → why it cannot start
-        self._pull_failed_at: dict[str, float] = {}
+        self.failures = StartFailures(initial=options.backoff_initial, cap=options.backoff_cap, clock=clock)
+        self.health = health or NodeHealth()
         self.gate = asyncio.Event()  # closed: nothing may start (before/while re-discovering)
         self.informer: PodSource = pod_source or own_informer(store, self.node, resync_period=options.resync_period)
         self.queue = WorkQueue(f"pods-{self.node}")
         self.loop = ReconcileLoop(f"agent-{self.node}", self.queue, self.reconcile, workers=options.workers)
         self.probes = ProbeManager(runtime, on_change=self.queue.add, record=self.recorder.record, metrics=metrics)
         self.teardown = Teardown(self)
+        self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all)
         self._first_seen: dict[str, float] = {}
         self._phases: dict[str, str] = {}
         self._backoff_reported: set[tuple[str, str, int]] = set()
+        self.evictions: dict[str, str] = {}  # pod key → eviction message, done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -----------------------------------------------------------
@@ -121,10 +129,8 @@ class PodManager:
         await self.informer.wait_synced(timeout=None)
         await self.rediscover()  # before any worker runs: adopt or remove what the runtime has
         await self.loop.start()
-        self._tasks = [
-            spawn(f"runtime-events-{self.node}", self._follow_runtime_events),
-            spawn(f"housekeeping-{self.node}", self._housekeeping),
-        ]
+        await self.watch.start()
+        self._tasks = [spawn(f"housekeeping-{self.node}", self._housekeeping)]
 
     async def stop(self, *, drain: bool = False) -> None:
         self.gate.clear()
@@ -136,6 +142,7 @@ class PodManager:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await self.watch.stop()
         await self.loop.stop()
         await self.informer.stop()
         await self.probes.stop()
@@ -147,6 +154,9 @@ class PodManager:
         self.gate.clear()
         await self.teardown.rediscover()
         self.gate.set()
+        self.enqueue_all()
+
+    def enqueue_all(self) -> None:
         for key in self.informer.keys():
             self.queue.add(key)
 
@@ -165,6 +175,12 @@ class PodManager:
     async def _reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
         pod: Pod | None = self.informer.get(key)
+        if not self.watch.healthy:
+            # Nothing can be observed: say so (not ready) and wait; the watch re-enqueues every pod
+            # when the runtime is back.
+            if pod is not None and not pod.is_terminated() and pod.metadata.deletion_timestamp is None:
+                await self._report_runtime_down(pod)
+            return None
         observed = await self.runtime.list_containers(
             {LABEL_NODE: self.node, LABEL_NAMESPACE: namespace or "", LABEL_POD_NAME: name})
         uid = pod.metadata.uid if pod is not None else None
@@ -178,6 +194,9 @@ class PodManager:
         if pod.metadata.deletion_timestamp is not None:
             await self.teardown.delete_pod(pod, mine)
             self._forget(key)
+            return None
+        if key in self.evictions:
+            await self._evict(pod, mine, self.evictions.pop(key))
             return None
         if pod.is_terminated():
             await self.teardown.stop_running(pod, mine)
@@ -201,8 +220,9 @@ class PodManager:
         running = {n: c for n, c in latest.items() if c.state == "running"}
         await self.probes.sync_pod(key, pod, running, sandbox.ip if sandbox and sandbox.ip else "127.0.0.1")
         for container in pod.spec.containers:
-            if container.name in self.pull_errors_for(uid):
-                waiting.setdefault(container.name, self.pull_errors_for(uid)[container.name])
+            failing = self.failures.waiting(uid, container.name, container.image or "")
+            if failing is not None and container.name not in running:
+                waiting.setdefault(container.name, failing)
         specs = {c.name: c for c in pod.spec.containers}
         data = StatusInput(
             latest=latest, previous=previous, waiting=waiting,
@@ -217,8 +237,8 @@ class PodManager:
             log.info("pod %s: %s", key, status.phase, extra={"pod": key, "phase": status.phase})
         self._note_phase(key, uid, status.phase or "Pending")
         requeue = plan.requeue_after
-        for name in waiting:
-            remaining = self.pull_backoff.remaining(f"{uid}/{name}", self._pull_failed_at.get(f"{uid}/{name}", 0.0))
+        for name in self.failures.names(uid):
+            remaining = self.failures.remaining(uid, name)
             if remaining > 0:
                 requeue = min(requeue, remaining) if requeue is not None else remaining
         return Result(requeue_after=requeue + 0.05) if requeue is not None else None
@@ -236,7 +256,13 @@ class PodManager:
     # -- executing a plan ----------------------------------------------------
 
     async def _execute(self, pod: Pod, plan: Plan, mine: list[ContainerInfo], waiting: dict[str, Waiting]) -> bool:
-        """Run the plan's actions in order; True when the runtime was changed."""
+        """Run the plan's actions in order; True when the runtime was changed.
+
+        A failure the engine reports for one container (or the sandbox) is recorded with its
+        reason, an Event and a back-off, and the rest of the plan goes on. ``ContainerNotFound``
+        (the runtime lacks something the plan believed in) and ``RuntimeUnavailable`` raise: the
+        retry re-lists the pod's containers and plans from what is really there.
+        """
         uid = pod.metadata.uid or ""
         specs = {c.name: c for c in pod.spec.containers}
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state in ("running", "created")])), None)
@@ -254,69 +280,134 @@ class PodManager:
                     self.recorder.record(pod, "Warning", "BackOff", "Back-off restarting failed container "
                                          f"{action.name} in pod {pod.name}_{pod.namespace}({uid})")
                 continue
-            changed = True
             if isinstance(action, CreateSandbox):
+                if self.failures.remaining(uid, SANDBOX_KEY) > 0:
+                    sandbox_id = None  # backing off: nothing can start without it
+                    continue
+                changed = True
                 sandbox_id = await self._create_sandbox(pod, mine)
             elif isinstance(action, StartContainer):
-                if sandbox_id is None:
+                if sandbox_id is None or self.failures.remaining(uid, action.name) > 0:
                     continue
+                changed = True
                 await self._start_container(pod, specs[action.name], action, sandbox_id, waiting)
             elif isinstance(action, StartExisting):
-                await self.runtime.start_container(action.container_id)
+                if action.name == SANDBOX_NAME:
+                    if self.failures.remaining(uid, SANDBOX_KEY) > 0:
+                        sandbox_id = None
+                        continue
+                    changed = True
+                    if not await self._start_sandbox(pod, action.container_id):
+                        sandbox_id = None
+                elif self.failures.remaining(uid, action.name) == 0:
+                    changed = True
+                    await self._start_existing(pod, action.container_id, action.name)
             elif isinstance(action, KillContainer):
+                changed = True
                 await self.teardown.kill(pod, action.container_id, action.name, action.reason)
             elif isinstance(action, RemoveContainer):
+                changed = True
                 try:
                     await self.runtime.remove_container(action.container_id)
                 except ContainerNotFound:
                     pass
         return changed
 
-    async def _create_sandbox(self, pod: Pod, mine: list[ContainerInfo]) -> str:
+    async def _create_sandbox(self, pod: Pod, mine: list[ContainerInfo]) -> str | None:
+        """Create and start a new sandbox; None when the runtime refused (recorded, backed off)."""
+        uid = pod.metadata.uid or ""
         attempt = 1 + max((c.attempt for c in mine if c.is_sandbox), default=-1)
         ports = tuple(
             PortMapping(p.container_port, p.host_port or None, p.effective_protocol, p.host_ip or self.options.host_ip)
             for c in pod.spec.containers for p in (c.ports or [])
         )
         image = self.options.pause_image
-        if not await self.runtime.image_present(image):
-            await self.runtime.pull_image(image)
         spec = ContainerSpec(
             name=self._container_name(pod, SANDBOX_NAME, attempt), image=image,
             labels=self._labels(pod, SANDBOX_NAME, attempt), command=[self.options.pause_command[0]],
             args=list(self.options.pause_command[1:]), ports=ports,
         )
-        sandbox_id = await self.runtime.create_container(spec)
-        await self.runtime.start_container(sandbox_id)
+        try:
+            if not await self.runtime.image_present(image):
+                await self.runtime.pull_image(image)
+            sandbox_id = await self.runtime.create_container(spec)
+        except RuntimeUnavailable:
+            raise
+        except ContainerRuntimeError as exc:
+            self._sandbox_failed(pod, exc)
+            return None
         if attempt > 0:
             self.recorder.record(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
+        if not await self._start_sandbox(pod, sandbox_id):
+            return None
+        self.failures.clear_runtime_errors(uid)  # a fresh sandbox: earlier failures get a fresh try
         return sandbox_id
+
+    async def _start_sandbox(self, pod: Pod, sandbox_id: str) -> bool:
+        """Start a created sandbox; on failure remove it (as RunPodSandbox cleans up) and record why."""
+        try:
+            await self.runtime.start_container(sandbox_id)
+        except RuntimeUnavailable:
+            raise
+        except ContainerRuntimeError as exc:
+            self._sandbox_failed(pod, exc)
+            try:
+                await self.runtime.remove_container(sandbox_id)
+            except ContainerNotFound:
+                pass
+            return False
+        self.failures.clear(pod.metadata.uid or "", SANDBOX_KEY)
+        return True
+
+    def _sandbox_failed(self, pod: Pod, exc: ContainerRuntimeError) -> None:
+        message = f"Failed to create pod sandbox: {exc}"
+        log.warning("pod %s/%s: %s", pod.namespace, pod.name, message, extra={"pod": f"{pod.namespace}/{pod.name}"})
+        self.failures.record(pod.metadata.uid or "", SANDBOX_KEY, Waiting("ContainerCreating", message))
+        self.recorder.record(pod, "Warning", "FailedCreatePodSandBox", message)
+
+    async def _start_existing(self, pod: Pod, container_id: str, name: str) -> None:
+        try:
+            await self.runtime.start_container(container_id)
+        except (RuntimeUnavailable, ContainerNotFound):
+            raise
+        except ContainerRuntimeError as exc:
+            self._run_failed(pod, name, exc)
+            return
+        self.failures.clear(pod.metadata.uid or "", name)
+        self.recorder.record(pod, "Normal", "Started", f"Started container {name}")
+
+    def _run_failed(self, pod: Pod, name: str, exc: ContainerRuntimeError) -> None:
+        """The kubelet's RunContainerError: created, but the engine could not start it."""
+        self.failures.record(pod.metadata.uid or "", name, Waiting("RunContainerError", str(exc)))
+        self.recorder.record(pod, "Warning", "Failed", f"Error: failed to start container {name!r}: {exc}")
 
     async def _start_container(
         self, pod: Pod, container: Container, action: StartContainer, sandbox_id: str, waiting: dict[str, Waiting]
     ) -> None:
         uid = pod.metadata.uid or ""
-        pull_key = f"{uid}/{container.name}"
-        if pull_key in self.pull_errors:
-            remaining = self.pull_backoff.remaining(pull_key, self._pull_failed_at.get(pull_key, 0.0))
-            if remaining > 0:
-                self.pull_errors[pull_key] = Waiting("ImagePullBackOff", f'Back-off pulling image "{container.image}"')
-                waiting[container.name] = self.pull_errors[pull_key]
-                return
         try:
             await self._ensure_image(pod, container)
-            spec = self._container_spec(pod, container, action.attempt, sandbox_id)
-            container_id = await self.runtime.create_container(spec)
         except ImagePullError as exc:
-            self.pull_backoff.next(pull_key)
-            self._pull_failed_at[pull_key] = self.clock()
-            self.pull_errors[pull_key] = Waiting(exc.reason, str(exc))
-            waiting[container.name] = self.pull_errors[pull_key]
+            self.failures.record(uid, container.name, Waiting(exc.reason, str(exc)))
+            waiting[container.name] = Waiting(exc.reason, str(exc))
             self.recorder.record(pod, "Warning", "Failed", f"Failed to pull image \"{container.image}\": {exc}")
             self.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
             return
-        self.pull_errors.pop(pull_key, None)
-        self.pull_backoff.forget(pull_key)
+        spec = self._container_spec(pod, container, action.attempt, sandbox_id)
+        try:
+            container_id = await self.runtime.create_container(spec)
+        except (RuntimeUnavailable, ContainerNotFound):
+            raise  # e.g. the sandbox vanished: the retry re-lists and replaces it
+        except ImagePullError as exc:  # removed between the check and the create
+            self.failures.record(uid, container.name, Waiting(exc.reason, str(exc)))
+            self.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
+            return
+        except ContainerRuntimeError as exc:
+            # The kubelet's CreateContainerError: the engine refused this container's settings.
+            self.failures.record(uid, container.name, Waiting("CreateContainerError", str(exc)))
+            self.recorder.record(pod, "Warning", "Failed", f"Error: {exc}")
+            return
+        self.failures.clear(uid, container.name)
         self.recorder.record(pod, "Normal", "Created", f"Created container {container.name}")
         if action.restart:
             self.backoff.next(backoff_key(uid, container.name))
@@ -325,9 +416,11 @@ class PodManager:
             self.backoff.forget(backoff_key(uid, container.name))
         try:
             await self.runtime.start_container(container_id)
-        except ContainerRuntimeError as exc:
-            self.recorder.record(pod, "Warning", "Failed", f"Error: failed to start container {container.name}: {exc}")
+        except (RuntimeUnavailable, ContainerNotFound):
             raise
+        except ContainerRuntimeError as exc:
+            self._run_failed(pod, container.name, exc)
+            return
         self.metrics.container_starts.inc()
         self.recorder.record(pod, "Normal", "Started", f"Started container {container.name}")
 
@@ -379,10 +472,6 @@ class PodManager:
 
     # -- status helpers ------------------------------------------------------
 
-    def pull_errors_for(self, uid: str) -> dict[str, Waiting]:
-        prefix = f"{uid}/"
-        return {k[len(prefix):]: v for k, v in self.pull_errors.items() if k.startswith(prefix)}
-
     async def _publish_host_ports(self, pod: Pod, sandbox: ContainerInfo | None) -> Pod:
         """Put the host ports the runtime assigned where clients find them (an annotation)."""
         if sandbox is None or not sandbox.host_ports:
@@ -430,29 +519,57 @@ class PodManager:
 
     def forget_uid(self, uid: str) -> None:
         self.backoff.forget_prefix(f"{uid}/")
-        self.pull_backoff.forget_prefix(f"{uid}/")
-        for key in [k for k in self.pull_errors if k.startswith(f"{uid}/")]:
-            self.pull_errors.pop(key, None)
-            self._pull_failed_at.pop(key, None)
+        self.failures.forget_uid(uid)
         self._first_seen.pop(uid, None)
         self._backoff_reported = {e for e in self._backoff_reported if e[0] != uid}
 
     # -- background ----------------------------------------------------------
 
-    async def _follow_runtime_events(self) -> None:
+    def evict(self, key: str, message: str) -> None:
+        """Evict the pod at its next reconcile (in the worker, so nothing restarts it meanwhile)."""
+        self.evictions[key] = message
+        self.queue.add(key)
+
+    async def _evict(self, pod: Pod, mine: list[ContainerInfo], message: str) -> None:
+        """The kubelet's node-pressure eviction: kill at once (hard threshold: no grace), then
+        phase Failed, reason Evicted, condition DisruptionTarget; controllers replace the pod."""
+        apps = [c for c in mine if not c.is_sandbox and c.state in ("running", "created")]
+        await asyncio.gather(*(self.teardown.kill(pod, c.id, c.container_name, "Evicted", grace=0) for c in apps))
+        for sandbox in (c for c in mine if c.is_sandbox and c.state in ("running", "created")):
+            await self.teardown.kill(pod, sandbox.id, SANDBOX_NAME, "Evicted", grace=0)
+        await self.probes.forget_pod(object_key(pod))
+        self.recorder.record(pod, "Warning", REASON, message)
+        mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: pod.metadata.uid or ""})
+        latest, previous = _attempts([c for c in mine if not c.is_sandbox])
+        data = StatusInput(latest=latest, previous=previous, waiting={}, probes={}, sandbox=None, completed=True,
+                           host_ip=self.options.host_ip, runtime=self.runtime.name)
+        now = datetime.now(UTC).replace(microsecond=0)
+        status = evicted_status(build_status(pod, data, now), message, now)
+        updated = pod.deep_copy()
+        updated.status = status
+        await self.store.update(PODS, updated, subresource="status")
+        self._phases[object_key(pod)] = "Failed"
+
+    def _on_runtime_event(self, event: RuntimeEvent) -> None:
         """Container exits (and other changes) enqueue their pod at once: no polling per container."""
-        stream = self.runtime.events()
-        for key in self.informer.keys():  # anything missed while (re)subscribing
-            self.queue.add(key)
-        async for event in stream:
-            namespace, name = event.labels.get(LABEL_NAMESPACE), event.labels.get(LABEL_POD_NAME)
-            if namespace and name:
-                self.queue.add(f"{namespace}/{name}")
+        namespace, name = event.labels.get(LABEL_NAMESPACE), event.labels.get(LABEL_POD_NAME)
+        if namespace and name:
+            self.queue.add(f"{namespace}/{name}")
+
+    async def _report_runtime_down(self, pod: Pod) -> None:
+        status = runtime_down_status(pod.status, datetime.now(UTC).replace(microsecond=0))
+        if status is not None:
+            updated = pod.deep_copy()
+            updated.status = status
+            await self.store.update(PODS, updated, subresource="status")
+            log.info("pod %s/%s: not ready, the container runtime is down", pod.namespace, pod.name)
 
     async def _housekeeping(self) -> None:
         """Safety net: containers of pods the cache no longer has get their pod reconciled (removed)."""
         while True:
             await asyncio.sleep(self.options.housekeeping_period)
+            if not self.watch.healthy:
+                continue
             for info in await self.runtime.list_containers({LABEL_NODE: self.node}):
                 key = f"{info.labels.get(LABEL_NAMESPACE)}/{info.labels.get(LABEL_POD_NAME)}"
                 if self.informer.get(key) is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from agent.runtime.base import (
     LABEL_NODE,
@@ -29,10 +31,14 @@ from agent.runtime.base import (
     ContainerRuntimeError,
     ContainerSpec,
     ExecResult,
+    FsStats,
     HostResources,
     ImagePullError,
+    LogLimits,
     PortMapping,
+    SUBSCRIBED,
     RuntimeEvent,
+    RuntimeUnavailable,
     RuntimeVersion,
 )
 
@@ -47,10 +53,13 @@ class DockerRuntime:
     name = "docker"
     has_network = True
 
-    def __init__(self, *, node: str, base_url: str | None = None, workers: int = 16) -> None:
+    def __init__(
+        self, *, node: str, base_url: str | None = None, workers: int = 16, log_limits: LogLimits | None = None,
+    ) -> None:
         self.node = node
         self.base_url = base_url
         self.workers = workers
+        self.log_limits = log_limits or LogLimits()
         self._api: docker.APIClient | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._exited: dict[str, ContainerInfo] = {}
@@ -98,9 +107,17 @@ class DockerRuntime:
         except docker.errors.APIError as exc:
             raise ContainerRuntimeError(_explain(exc)) from exc
         except docker.errors.DockerException as exc:
+            if isinstance(exc.__context__, requests.exceptions.ConnectionError):
+                raise RuntimeUnavailable(f"docker engine unreachable: {exc}") from exc
             raise ContainerRuntimeError(str(exc)) from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError) as exc:
+            # The SDK lets transport errors through raw: the engine is down or restarting.
+            raise RuntimeUnavailable(f"docker engine unreachable: {exc}") from exc
 
     # -- engine facts --------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._call(self.api.ping)
 
     async def version(self) -> RuntimeVersion:
         info = await self._call(self.api.version)
@@ -138,6 +155,7 @@ class DockerRuntime:
             init=spec.init,
             nano_cpus=spec.cpu_millis * 1_000_000 if spec.cpu_millis else None,
             mem_limit=spec.memory_bytes or None,
+            log_config=self._log_config(),
         )
         try:
             created = await self._call(
@@ -147,8 +165,15 @@ class DockerRuntime:
                 host_config=host_config, detach=True,
             )
         except ContainerNotFound as exc:
+            if "no such image" not in str(exc).lower():
+                raise  # e.g. the sandbox whose network it joins is gone: not an image problem
             raise ImagePullError(f"image {spec.image!r} is not present: {exc}") from exc
         return str(created["Id"])
+
+    def _log_config(self) -> dict[str, Any]:
+        """json-file with rotation, as the kubelet caps container logs; ``docker logs`` reads across files."""
+        limits = self.log_limits
+        return {"Type": "json-file", "Config": {"max-size": str(limits.max_bytes), "max-file": str(limits.max_files)}}
 
     async def start_container(self, container_id: str) -> None:
         await self._call(self.api.start, container_id)
@@ -215,20 +240,31 @@ class DockerRuntime:
                 return None
             actor = raw.get("Actor") or {}
             container_id = actor.get("ID") or raw.get("id", "")
-            if action == "destroy":
+            if action in ("destroy", "start"):  # an exited container can be started again
                 self._exited.pop(container_id, None)
             attributes = actor.get("Attributes") or {}
             labels = {k: v for k, v in attributes.items() if k.startswith("kubelite.")}
             return RuntimeEvent(container_id=container_id, action=action, labels=labels)
 
-        return self._stream(f"events-{self.node}", open_stream, convert)
+        def subscribed() -> RuntimeEvent:
+            # Events are not replayed: what the cache holds may have changed during the gap.
+            self._exited.clear()
+            return RuntimeEvent(container_id="", action=SUBSCRIBED, labels={})
 
-    async def _stream(self, name: str, open_stream: Callable[[], Any], convert: Callable[[Any], Any]) -> AsyncIterator[Any]:
-        """Iterate a blocking SDK stream in a dedicated thread; closing the iterator closes the stream."""
+        return self._stream(f"events-{self.node}", open_stream, convert, first=subscribed)
+
+    async def _stream(
+        self, name: str, open_stream: Callable[[], Any], convert: Callable[[Any], Any],
+        first: Callable[[], Any] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Iterate a blocking SDK stream in a dedicated thread; closing the iterator closes the stream.
+        ``first()``, when given, is yielded once the stream is open."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stream = await self._call(open_stream)
         self._streams.add(stream)
+        if first is not None:
+            queue.put_nowait(("item", first()))
 
         def pump() -> None:
             try:
@@ -260,6 +296,37 @@ class DockerRuntime:
 
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
         return None  # containers are reachable on their bridge IP
+
+    # -- disk ------------------------------------------------------------------
+
+    async def filesystem_stats(self) -> dict[str, FsStats]:
+        """statvfs of Docker's data root: it holds images (imagefs) and container logs and layers (nodefs).
+
+        {} when the data root is not on this host (a remote engine): no disk signal then.
+        """
+        info = await self._call(self.api.info)
+        root = info.get("DockerRootDir") or "/var/lib/docker"
+        try:
+            vfs = await asyncio.to_thread(os.statvfs, root)
+        except OSError:
+            return {}
+        stats = FsStats(capacity_bytes=vfs.f_blocks * vfs.f_frsize, available_bytes=vfs.f_bavail * vfs.f_frsize)
+        return {"nodefs.available": stats, "imagefs.available": stats}
+
+    async def disk_usage(self, container_id: str) -> int | None:
+        """Writable layer (``SizeRw``) plus every file of the container's log; None when it is gone."""
+        try:
+            raw = await self._call(self.api.inspect_container, container_id, size=True)
+        except ContainerNotFound:
+            return None
+        total = int(raw.get("SizeRw") or 0)
+        log_path = raw.get("LogPath") or ""
+        if log_path:
+            for index in range(self.log_limits.max_files + 1):
+                path = log_path if index == 0 else f"{log_path}.{index}"
+                with contextlib.suppress(OSError):
+                    total += os.stat(path).st_size
+        return total
 
 
 def _iterate(stream: Any) -> Iterator[Any]:
@@ -306,6 +373,7 @@ def parse_inspect(raw: dict[str, Any]) -> ContainerInfo:
                 host_ports.append((mapping, int(binding["HostPort"])))
                 break
     status = _STATES.get(state.get("Status", ""), "unknown")
+    mode = str((raw.get("HostConfig") or {}).get("NetworkMode") or "")
     return ContainerInfo(
         id=raw["Id"], name=str(raw.get("Name", "")).lstrip("/"), image=config.get("Image", ""),
         image_id=raw.get("Image", ""), labels=dict(config.get("Labels") or {}), state=status,  # type: ignore[arg-type]
@@ -313,4 +381,5 @@ def parse_inspect(raw: dict[str, Any]) -> ContainerInfo:
         started_at=_time(state.get("StartedAt")), finished_at=_time(state.get("FinishedAt")) if status == "exited" else None,
         created_at=_time(raw.get("Created")), oom_killed=bool(state.get("OOMKilled")), error=state.get("Error") or "",
         ip=ip or None, host_ports=tuple(host_ports),
+        network_of=mode.removeprefix("container:") if mode.startswith("container:") else None,
     )
