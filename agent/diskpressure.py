@@ -70,7 +70,7 @@ class DiskPressureMonitor:
         self.transition_period = transition_period
         self.monotonic = monotonic
         self.last_met_at: float | None = None
-        self.evictions = 0
+        self.evicted: list[str] = []  # pod keys, in order
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -111,7 +111,7 @@ class DiskPressureMonitor:
         victim = rank_for_disk_eviction(usages)[0]
         message = eviction_message(met[0], victim)
         log.warning("node %s: evicting %s: %s", self.manager.node, victim.key, message)
-        self.evictions += 1
+        self.evicted.append(victim.key)
         self.manager.evict(victim.key, message)
         return victim.key
 

@@ -75,7 +75,10 @@ def parse_eviction_hard(raw: str) -> tuple[Threshold, ...]:
                 raise ValueError(f"eviction threshold {statement.strip()!r}: percentage must be in (0, 100]")
             thresholds.append(Threshold(signal, percentage=percent / 100))
         else:
-            thresholds.append(Threshold(signal, quantity=to_bytes(value)))
+            try:
+                thresholds.append(Threshold(signal, quantity=to_bytes(value)))
+            except ValueError as exc:
+                raise ValueError(f"eviction threshold {statement.strip()!r}: {exc}") from None
     return tuple(thresholds)
 
 

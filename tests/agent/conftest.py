@@ -42,8 +42,10 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
     """``await start_agent(node, runtime=..., **config)``: a started agent, stopped at teardown."""
     agents: list[Agent] = []
 
-    async def start(node: str, *, runtime: ContainerRuntime | None = None, **overrides: Any) -> Agent:
-        agent = Agent(agent_config(node, **overrides), store=store, runtime=runtime or SimRuntime(node=node))
+    async def start(node: str, *, runtime: ContainerRuntime | None = None, observe_disk: Any = None,
+                    **overrides: Any) -> Agent:
+        agent = Agent(agent_config(node, **overrides), store=store, runtime=runtime or SimRuntime(node=node),
+                      observe_disk=observe_disk)
         agents.append(agent)
         await agent.start()
         return agent
