@@ -51,7 +51,7 @@ class RemoveContainer:
 
 @dataclass(frozen=True)
 class CreateSandbox:
-    pass
+    replaces: bool = False  # the pod had a sandbox before (kubelet Event SandboxChanged)
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def plan_pod(
     strays = [i for i in latest.values() if i.state in ("running", "created") and not _in_sandbox(i, live)]
     if live is None or strays:
         actions += _sandbox_changed(desired, latest, live, pod_uid=pod_uid, now=now, backoff=backoff,
-                                    backoff_cap=backoff_cap)
+                                    backoff_cap=backoff_cap, replaces=bool(observed.sandboxes or latest))
         return Plan(tuple(actions))
     if live.state == "created":
         actions.append(StartExisting(live.id, live.container_name))
@@ -185,7 +185,7 @@ def _in_sandbox(info: ContainerInfo, live: ContainerInfo | None) -> bool:
 
 def _sandbox_changed(
     desired: DesiredPod, latest: Mapping[str, ContainerInfo], live: ContainerInfo | None, *, pod_uid: str,
-    now: float, backoff: Mapping[str, BackoffEntry], backoff_cap: float,
+    now: float, backoff: Mapping[str, BackoffEntry], backoff_cap: float, replaces: bool,
 ) -> list[Action]:
     """Kill the pod (containers, then what is left of its sandbox), create a new sandbox, start again.
 
@@ -205,7 +205,7 @@ def _sandbox_changed(
         actions += _kill_and_remove([live], "SandboxChanged")
     if desired.restart_policy == "Never" and any(i.state != "created" for i in latest.values()):
         return actions
-    actions.append(CreateSandbox())
+    actions.append(CreateSandbox(replaces=replaces))
     for name in desired.containers:
         info = latest.get(name)
         if info is None:

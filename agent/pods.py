@@ -285,7 +285,7 @@ class PodManager:
                     sandbox_id = None  # backing off: nothing can start without it
                     continue
                 changed = True
-                sandbox_id = await self._create_sandbox(pod, mine)
+                sandbox_id = await self._create_sandbox(pod, mine, replaces=action.replaces)
             elif isinstance(action, StartContainer):
                 if sandbox_id is None or self.failures.remaining(uid, action.name) > 0:
                     continue
@@ -313,7 +313,7 @@ class PodManager:
                     pass
         return changed
 
-    async def _create_sandbox(self, pod: Pod, mine: list[ContainerInfo]) -> str | None:
+    async def _create_sandbox(self, pod: Pod, mine: list[ContainerInfo], *, replaces: bool) -> str | None:
         """Create and start a new sandbox; None when the runtime refused (recorded, backed off)."""
         uid = pod.metadata.uid or ""
         attempt = 1 + max((c.attempt for c in mine if c.is_sandbox), default=-1)
@@ -336,7 +336,7 @@ class PodManager:
         except ContainerRuntimeError as exc:
             self._sandbox_failed(pod, exc)
             return None
-        if attempt > 0:
+        if replaces:
             self.recorder.record(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
         if not await self._start_sandbox(pod, sandbox_id):
             return None

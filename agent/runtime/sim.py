@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from agent.runtime.base import (
     ContainerInfo,
+    ContainerRuntimeError,
     ContainerNotFound,
     ContainerSpec,
     ExecResult,
@@ -59,6 +60,7 @@ class SimRuntime:
         self.probe_results: dict[tuple[str, str], bool] = {}  # (container name, kind) → result
         self.exec_results: dict[str, int] = {}  # container name → exit code of every exec
         self.pulls: list[str] = []
+        self.start_errors: dict[str, str] = {}  # tests: container name → why its start fails
         self.fs_stats: dict[str, FsStats] = {}  # tests: what filesystem_stats() reports
         self.disk_usages: dict[str, int] = {}  # tests: container name → bytes it uses on disk
         self._subscribers: list[asyncio.Queue[RuntimeEvent | None]] = []
@@ -113,6 +115,8 @@ class SimRuntime:
 
     async def start_container(self, container_id: str) -> None:
         container = self._get(container_id)
+        if container.info.container_name in self.start_errors:
+            raise ContainerRuntimeError(self.start_errors[container.info.container_name])
         if container.info.state == "running" or (container.info.state == "created" and container.timer):
             return  # running, or starting already
         loop = asyncio.get_running_loop()
