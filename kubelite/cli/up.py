@@ -57,6 +57,8 @@ class UpOptions:
     demo: bool = False
     ready_timeout: float = 90.0
     python: str = sys.executable
+    container_log_max_size: str = "10Mi"  # passed to every agent (log rotation)
+    container_log_max_files: int = 5
 
 
 class Cluster:
@@ -99,6 +101,8 @@ class Cluster:
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen, *auth,
                                 "--agent-token-file", str(agent_token)])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
+        extra += ["--container-log-max-size", self.opts.container_log_max_size,
+                  "--container-log-max-files", str(self.opts.container_log_max_files)]
         if self.runtime == "sim":
             # Sim containers start at once: a local cluster gains nothing from simulated
             # latency, and a sandbox still "starting" at the next sync is taken for a
