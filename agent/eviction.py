@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from kubelite.api.core import PodCondition, PodStatus
+from kubelite.api.core import Pod, PodCondition, PodStatus, Taint
 from kubelite.api.quantity import format_bytes, to_bytes
 
 from agent.runtime.base import FsStats
@@ -31,6 +31,8 @@ from agent.runtime.base import FsStats
 SIGNALS = ("nodefs.available", "imagefs.available")
 RESOURCE = "ephemeral-storage"  # what a disk signal reclaims
 REASON = "Evicted"
+DISK_PRESSURE_TAINT = Taint(key="node.kubernetes.io/disk-pressure", effect="NoSchedule")
+NODE_CONDITION_MESSAGE = "The node had condition: [DiskPressure]. "
 DISRUPTION_REASON = "TerminationByKubelet"
 _STATEMENT = re.compile(r"\s*([a-z.]+)\s*<\s*([^,\s]+)\s*")
 
@@ -163,3 +165,16 @@ def evicted_status(status: PodStatus, message: str, now: datetime) -> PodStatus:
                                    reason=DISRUPTION_REASON, message=message))
     return status.model_copy(update={"phase": "Failed", "reason": REASON, "message": message,
                                      "conditions": conditions})
+
+
+def admission_refusal(pod: Pod) -> str | None:
+    """Under DiskPressure the kubelet admits no new pod that does not tolerate the disk-pressure
+    taint (its eviction manager's ``Admit``); returns the rejection message, or None to admit."""
+    if any(t.tolerates(DISK_PRESSURE_TAINT) for t in pod.spec.tolerations or []):
+        return None
+    return NODE_CONDITION_MESSAGE
+
+
+def rejected_status(status: PodStatus | None, message: str) -> PodStatus:
+    """A pod the node refused to admit: Failed, reason Evicted (the kubelet's rejectPod)."""
+    return (status or PodStatus()).model_copy(update={"phase": "Failed", "reason": REASON, "message": message})

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from kubelite.api.core import NodeCondition, Taint
 
-DISK_PRESSURE_TAINT = Taint(key="node.kubernetes.io/disk-pressure", effect="NoSchedule")
+from agent.eviction import DISK_PRESSURE_TAINT
 RUNTIME_UNHEALTHY = "ContainerRuntimeUnhealthy"
 
 

@@ -64,7 +64,7 @@ from agent.runtime.base import (
     RuntimeEvent,
     RuntimeUnavailable,
 )
-from agent.eviction import REASON, evicted_status
+from agent.eviction import REASON, admission_refusal, evicted_status, rejected_status
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
 from agent.startfailures import SANDBOX_KEY, StartFailures
@@ -205,8 +205,20 @@ class PodManager:
             return None
         if not self.gate.is_set():
             return Result(requeue_after=0.5)
+        if self.health.facts.disk_pressure and not mine and not _ever_started(pod):
+            refusal = admission_refusal(pod)
+            if refusal is not None:
+                await self._reject(pod, refusal)
+                return None
         self._first_seen.setdefault(uid or "", time.monotonic())
         return await self._sync(key, pod, mine)
+
+    async def _reject(self, pod: Pod, message: str) -> None:
+        updated = pod.deep_copy()
+        updated.status = rejected_status(pod.status, message)
+        await self.store.update(PODS, updated, subresource="status")
+        self.recorder.record(pod, "Warning", REASON, message)
+        log.info("pod %s/%s not admitted: %s", pod.namespace, pod.name, message)
 
     async def _sync(self, key: str, pod: Pod, mine: list[ContainerInfo]) -> Result | None:
         uid = pod.metadata.uid or ""
@@ -574,6 +586,11 @@ class PodManager:
                 key = f"{info.labels.get(LABEL_NAMESPACE)}/{info.labels.get(LABEL_POD_NAME)}"
                 if self.informer.get(key) is None:
                     self.queue.add(key)
+
+
+def _ever_started(pod: Pod) -> bool:
+    """Whether this node already ran something of the pod (admission applies to new pods only)."""
+    return any(cs.container_id for cs in (pod.status.container_statuses or [])) if pod.status else False
 
 
 def _attempts(containers: list[ContainerInfo]) -> tuple[dict[str, ContainerInfo], dict[str, ContainerInfo]]:

@@ -57,6 +57,12 @@ async def test_disk_pressure_condition_taint_and_eviction_in_the_kubelets_order(
     node = await wait_for(lambda: node_has("True", True), 10, message="DiskPressure True and the taint")
     assert next(c for c in node.status.conditions if c.type == "DiskPressure").reason == "KubeletHasDiskPressure"
 
+    # A new pod is not admitted while the node is under disk pressure (the kubelet's admission).
+    await store.create(PODS, pod("late", node_name, "late"))
+    refused = await wait_for(lambda: _phase(store, "late", "Failed"), 10, message="late refused")
+    assert (refused.status.reason, refused.status.message) == ("Evicted", "The node had condition: [DiskPressure]. ")
+    assert not any(c.labels.get("kubelite.pod.name") == "late" for c in runtime.containers_info())
+
     evicted = await wait_for(lambda: _phase(store, "hog", "Failed"), 10, message="hog evicted")
     disk["stats"] = FsStats(capacity_bytes=100 * GI, available_bytes=60 * GI)
     assert agent.disk.evicted[0] == "default/hog"  # over requests (none), largest usage: first

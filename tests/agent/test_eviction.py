@@ -9,13 +9,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubelite.api.core import ContainerStatus, NodeCondition, PodCondition, PodStatus, Taint
+from kubelite.api.core import (
+    Container,
+    ContainerStatus,
+    NodeCondition,
+    Pod,
+    PodCondition,
+    PodSpec,
+    PodStatus,
+    Taint,
+    Toleration,
+)
 
 from agent.eviction import (
     ContainerUsage,
     PodUsage,
     Threshold,
     ThresholdMet,
+    admission_refusal,
     evicted_status,
     eviction_message,
     parse_eviction_hard,
@@ -111,6 +122,15 @@ def test_evicted_status_is_failed_evicted_with_disruption_target() -> None:
     assert status.message.startswith("The node was low on resource")
     target = status.condition("DisruptionTarget")
     assert target.status == "True" and target.reason == "TerminationByKubelet"
+
+
+def test_new_pods_are_refused_under_disk_pressure_unless_they_tolerate_it() -> None:
+    plain = Pod(spec=PodSpec(containers=[Container(name="c", image="i")]))
+    assert admission_refusal(plain) == "The node had condition: [DiskPressure]. "
+    tolerant = Pod(spec=PodSpec(containers=[Container(name="c", image="i")], tolerations=[
+        Toleration(key="node.kubernetes.io/disk-pressure", operator="Exists", effect="NoSchedule")]))
+    assert admission_refusal(tolerant) is None
+    assert admission_refusal(Pod(spec=PodSpec(tolerations=[Toleration(operator="Exists")]))) is None
 
 
 # -- node conditions and taint ------------------------------------------------
