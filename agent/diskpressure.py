@@ -100,6 +100,7 @@ class DiskPressureMonitor:
             log.warning("node %s: DiskPressure %s (%s)", self.manager.node, pressure,
                         ", ".join(f"{m.threshold} available {m.available}" for m in met) or "thresholds clear")
         self.health.set_disk_pressure(pressure)
+        self.manager.metrics.disk_pressure.set(1 if pressure else 0)
         if not met:
             return None
         candidates = [p for p in (self.manager.informer.get(k) for k in self.manager.informer.keys())

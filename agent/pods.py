@@ -113,7 +113,8 @@ class PodManager:
         self.loop = ReconcileLoop(f"agent-{self.node}", self.queue, self.reconcile, workers=options.workers)
         self.probes = ProbeManager(runtime, on_change=self.queue.add, record=self.recorder.record, metrics=metrics)
         self.teardown = Teardown(self)
-        self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all)
+        self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
+                                  metrics=metrics)
         self._first_seen: dict[str, float] = {}
         self._phases: dict[str, str] = {}
         self._backoff_reported: set[tuple[str, str, int]] = set()
@@ -150,9 +151,22 @@ class PodManager:
             await self.teardown.drain()
 
     async def rediscover(self) -> None:
-        """Adopt containers of pods still bound here, remove the others; then open the gate."""
+        """Adopt containers of pods still bound here, remove the others; then open the gate.
+
+        The gate stays closed until the runtime answers: nothing may start before the agent
+        knows what already runs (an unreachable engine is waited for, with back-off).
+        """
         self.gate.clear()
-        await self.teardown.rediscover()
+        delay = 0.2
+        while True:
+            try:
+                await self.teardown.rediscover()
+                break
+            except RuntimeUnavailable as exc:
+                log.warning("node %s: rediscovery waits for the container runtime (%s); retrying in %.1fs",
+                            self.node, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
         self.gate.set()
         self.enqueue_all()
 
@@ -218,6 +232,7 @@ class PodManager:
         updated.status = rejected_status(pod.status, message)
         await self.store.update(PODS, updated, subresource="status")
         self.recorder.record(pod, "Warning", REASON, message)
+        self.metrics.evictions.inc()
         log.info("pod %s/%s not admitted: %s", pod.namespace, pod.name, message)
 
     async def _sync(self, key: str, pod: Pod, mine: list[ContainerInfo]) -> Result | None:
@@ -551,6 +566,7 @@ class PodManager:
             await self.teardown.kill(pod, sandbox.id, SANDBOX_NAME, "Evicted", grace=0)
         await self.probes.forget_pod(object_key(pod))
         self.recorder.record(pod, "Warning", REASON, message)
+        self.metrics.evictions.inc()
         mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: pod.metadata.uid or ""})
         latest, previous = _attempts([c for c in mine if not c.is_sandbox])
         data = StatusInput(latest=latest, previous=previous, waiting={}, probes={}, sandbox=None, completed=True,

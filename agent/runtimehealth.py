@@ -24,6 +24,7 @@ from datetime import datetime
 from kubelite.api.core import PodCondition, PodStatus
 from kubelite.supervise import cancel_and_wait, spawn
 
+from agent.metrics import AgentMetrics
 from agent.nodehealth import NodeHealth
 from agent.runtime.base import SUBSCRIBED, ContainerRuntime, ContainerRuntimeError, RuntimeEvent
 
@@ -61,8 +62,9 @@ class RuntimeWatch:
     def __init__(
         self, runtime: ContainerRuntime, health: NodeHealth, *, on_event: Callable[[RuntimeEvent], None],
         on_resync: Callable[[], None], ping_period: float = 5.0, ping_timeout: float = 5.0,
-        retry_initial: float = 0.2, retry_cap: float = 5.0,
+        retry_initial: float = 0.2, retry_cap: float = 5.0, metrics: AgentMetrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.runtime = runtime
         self.health = health
         self.on_event = on_event
@@ -97,6 +99,8 @@ class RuntimeWatch:
                     async for event in stream:
                         if event.action == SUBSCRIBED:
                             self.subscriptions += 1
+                            if self.metrics is not None:
+                                self.metrics.runtime_subscriptions.inc()
                             delay = self.retry_initial
                             self._stream_error = None
                             self._update()
@@ -129,6 +133,8 @@ class RuntimeWatch:
         error = self._stream_error or self._ping_error
         was_healthy = self.healthy
         self.health.set_runtime(error)
+        if self.metrics is not None:
+            self.metrics.runtime_up.set(1 if error is None else 0)
         if was_healthy != (error is None):
             if error is None:
                 log.info("container runtime is back")
