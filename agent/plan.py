@@ -9,7 +9,7 @@ attempts, recreate a dead sandbox) is table- and property-tested.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.backoff import BackoffEntry
 from agent.runtime.base import ContainerInfo
@@ -21,6 +21,16 @@ KEEP_DEAD_ATTEMPTS = 1  # the previous attempt stays for lastState and `logs --p
 class DesiredPod:
     containers: tuple[str, ...]  # container names in spec order
     restart_policy: str = "Always"  # Always | OnFailure | Never
+    # restartCount last reported for containers that had started (containerID set); a container
+    # the runtime no longer has continues from there instead of restarting the count at 0.
+    reported_restarts: Mapping[str, int] = field(default_factory=dict)
+
+    def first_attempt(self, name: str) -> StartContainer:
+        """Start ``name`` when the runtime has no container of it at all."""
+        reported = self.reported_restarts.get(name)
+        if reported is None:
+            return StartContainer(name, 0, restart=False)
+        return StartContainer(name, reported + 1, restart=False)  # vanished from the runtime: a new attempt
 
 
 @dataclass(frozen=True)
@@ -167,7 +177,7 @@ def plan_pod(
     for name in desired.containers:
         info = latest.get(name)
         if info is None:
-            actions.append(StartContainer(name, 0, restart=False))
+            actions.append(desired.first_attempt(name))
         elif info.state == "running":
             if info.id in observed.unhealthy:
                 actions.append(KillContainer(info.id, name, "Unhealthy"))
@@ -209,7 +219,7 @@ def _sandbox_changed(
     for name in desired.containers:
         info = latest.get(name)
         if info is None:
-            actions.append(StartContainer(name, 0, restart=False))
+            actions.append(desired.first_attempt(name))
         elif info.state == "running":  # killed just now: a restart like any other
             actions.append(_restart(name, info, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap,
                                     finished=now))

@@ -273,7 +273,10 @@ class PodManager:
     def _plan(self, pod: Pod, mine: list[ContainerInfo]) -> Plan:
         containers = [c for c in mine if not c.is_sandbox]
         unhealthy = frozenset(c.id for c in containers if c.state == "running" and self.probes.unhealthy(c.id))
-        desired = DesiredPod(tuple(c.name for c in pod.spec.containers), pod.spec.effective_restart_policy)
+        reported = {cs.name: cs.restart_count or 0 for cs in (pod.status.container_statuses or [])
+                    if cs.container_id} if pod.status else {}
+        desired = DesiredPod(tuple(c.name for c in pod.spec.containers), pod.spec.effective_restart_policy,
+                             reported_restarts=reported)
         return plan_pod(
             desired, Observed(sandboxes=[c for c in mine if c.is_sandbox], containers=containers, unhealthy=unhealthy),
             pod_uid=pod.metadata.uid or "", now=self.clock(), backoff=dict(self.backoff.entries),

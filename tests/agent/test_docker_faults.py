@@ -140,6 +140,19 @@ async def test_removed_sandbox_is_recreated_and_the_pod_runs_again(
     await wait_for(sandbox_changed, 10, message="SandboxChanged event")
 
 
+async def test_app_container_removed_behind_the_agents_back_is_replaced_and_counted(
+    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
+) -> None:
+    await start_agent(docker_node, runtime=DockerRuntime(node=docker_node))
+    await store.create(PODS, pod("gone", docker_node, sleeper()))
+    before = await until(store, "gone", running_and_ready)
+    [app] = containers_of(docker_client, docker_node, "app")
+    app.remove(force=True)
+    after = await until(store, "gone", lambda p: running_and_ready(p) and p.status.container_statuses[0]
+                        .restart_count == 1, 20, "a new attempt, counted as a restart")
+    assert after.status.container_statuses[0].container_id != before.status.container_statuses[0].container_id
+
+
 async def test_created_container_bound_to_a_removed_sandbox_is_replaced_not_retried(
     store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
 ) -> None:

@@ -146,6 +146,13 @@ def test_sandbox_change_under_restart_policy_never_starts_nothing_again() -> Non
     assert result.actions == (KillContainer("c1", "app", "SandboxChanged"),)
 
 
+def test_container_gone_from_the_runtime_continues_its_restart_count() -> None:
+    # The status said attempt 3 ran (containerID set); the runtime has nothing of it any more.
+    result = plan_pod(DesiredPod(("app", "new"), reported_restarts={"app": 3}), Observed(sandboxes=[SANDBOX]),
+                      pod_uid=UID, now=NOW, backoff={})
+    assert result.actions == (StartContainer("app", 4, restart=False), StartContainer("new", 0, restart=False))
+
+
 def test_containers_in_the_live_sandbox_are_left_alone() -> None:
     assert plan([info("app", cid="c1", sandbox="sandbox")]).actions == ()
 
