@@ -56,10 +56,20 @@ class ApiError(Exception):
         return self.status.reason or ""
 
 
+# A Status is built from untrusted input (values quoted back, one cause per
+# bad field); its size must not be the attacker's to choose.
+MAX_MESSAGE_CHARS = 16 * 1024
+MAX_CAUSES = 100
+
+
 def _error(
     code: int, reason: str, message: str, *, kind: str = "", name: str = "", group: str = "",
     causes: list[StatusCause] | None = None,
 ) -> ApiError:
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "...(truncated)"
+    if causes is not None and len(causes) > MAX_CAUSES:
+        causes = causes[:MAX_CAUSES]
     details = StatusDetails(name=name or None, kind=kind or None, group=group or None, causes=causes)
     return ApiError(Status(code=code, reason=reason, message=message, details=details))
 
@@ -85,7 +95,7 @@ def conflict(plural: str, name: str, detail: str, *, group: str = "") -> ApiErro
 
 
 def invalid(kind: str, name: str, causes: list[StatusCause], *, group: str = "") -> ApiError:
-    summary = ", ".join(f"{c.field}: {c.message}" for c in causes)
+    summary = ", ".join(f"{c.field}: {c.message}" for c in causes[:MAX_CAUSES])
     message = f'{kind}.{group} "{name}" is invalid: {summary}' if group else f'{kind} "{name}" is invalid: {summary}'
     return _error(422, "Invalid", message, kind=kind, name=name, group=group, causes=causes)
 

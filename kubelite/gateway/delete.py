@@ -23,6 +23,7 @@ from kubelite.gateway.options import DeleteOptions, parse_delete_options, parse_
 from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import json_response, success_status
 from kubelite.gateway.state import state_of
+from kubelite.api.parse import load_json
 from kubelite.store import Store
 
 _UNDELETABLE = ("default", "kube-system", "kube-public")
@@ -33,9 +34,9 @@ async def delete_options(request: web.Request) -> DeleteOptions:
     raw = await read_body(request)
     if raw.strip():
         try:
-            body = json.loads(raw)
-        except ValueError as exc:  # bad JSON, or bytes that are not UTF-8
-            raise errors.bad_request(f"couldn't decode DeleteOptions: {exc}") from exc
+            body = load_json(raw)
+        except errors.ApiError as exc:
+            raise errors.bad_request(f"couldn't decode DeleteOptions: {exc.status.message}") from exc
     return parse_delete_options(request.query, body)
 
 

@@ -15,6 +15,7 @@ name, which is unambiguous for the kinds it serves.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from kubelite.api import errors
@@ -66,15 +67,29 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 # -- JSON patch ----------------------------------------------------------------
 
+# kube-apiserver's bounds on a JSON patch: at most 10,000 operations, and the
+# values `copy` duplicates may add up to no more than a request body may hold
+# (otherwise 30 doubling copies of a small subtree make a gigabyte).
+MAX_JSON_PATCH_OPERATIONS = 10_000
+MAX_COPIED_BYTES = 3 * 1024 * 1024
+
+
 def json_patch(document: Any, operations: Any) -> Any:
-    """RFC 6902 on a copy of ``document``: add, remove, replace, move, copy, test."""
+    """RFC 6902 on a copy of ``document``: add, remove, replace, move, copy, test.
+
+    Raises PatchError past the bounds above (the gateway answers 422/400 for it).
+    """
     if not isinstance(operations, list):
         raise PatchError("a JSON patch must be a list of operations", bad_format=True)
+    if len(operations) > MAX_JSON_PATCH_OPERATIONS:
+        raise PatchError(f"the allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
+                         f"got: {len(operations)}", bad_format=True)
     doc = copy.deepcopy(document)
+    copied = [0]
     for index, op in enumerate(operations):
         if not isinstance(op, dict) or not isinstance(op.get("op"), str) or not isinstance(op.get("path"), str):
             raise PatchError(f"JSON patch operation {index} needs string 'op' and 'path'", bad_format=True)
-        doc = _apply_operation(doc, op)
+        doc = _apply_operation(doc, op, copied)
     return doc
 
 
@@ -149,7 +164,7 @@ def _remove(doc: Any, path: str) -> tuple[Any, Any]:
     raise PatchError(f"JSON patch: cannot remove {path!r}")
 
 
-def _apply_operation(doc: Any, op: dict[str, Any]) -> Any:
+def _apply_operation(doc: Any, op: dict[str, Any], copied: list[int]) -> Any:
     kind, path = op["op"], op["path"]
     if kind in ("add", "replace", "test") and "value" not in op:
         raise PatchError(f"JSON patch operation {kind!r} at {path!r} needs a 'value'", bad_format=True)
@@ -171,6 +186,10 @@ def _apply_operation(doc: Any, op: dict[str, Any]) -> Any:
             doc, value = _remove(doc, source)
         else:
             value = copy.deepcopy(_get(doc, source))
+            copied[0] += len(json.dumps(value, default=str))
+            if copied[0] > MAX_COPIED_BYTES:
+                raise PatchError(f"JSON patch: the values copied add up to more than {MAX_COPIED_BYTES} bytes",
+                                 bad_format=True)
         return _add(doc, path, value)
     if kind == "test":
         if _get(doc, path) != op["value"]:

@@ -9,7 +9,7 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.resources import PODS
-from kubelite.gateway.bodies import decode, read_body
+from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.delete import delete_one
 from kubelite.gateway.options import dry_run, parse_delete_options
@@ -58,7 +58,7 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
     if request.method == "PATCH" and body_type not in PATCH_TYPES:
         raise errors.ApiError(errors.Status(code=415, reason="UnsupportedMediaType",
                                             message=f"unsupported patch type {body_type!r}"))
-    body = decode(await read_body(request), body_type)
+    body, _ = await read_decoded(request, body_type)
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
             current = await state.store.get(res, target.name, target.namespace)

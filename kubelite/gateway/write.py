@@ -16,7 +16,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject
-from kubelite.gateway.bodies import CheckedObject, check_and_parse, decode, read_body
+from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.immutable import immutable_field_causes
@@ -90,8 +90,9 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
         raise errors.method_not_allowed(f"create is not supported on all namespaces; POST to "
                                         f"/namespaces/<namespace>/{target.served.resource.plural}")
     validation = field_validation(request.query)
-    doc = _fill_type_and_scope(decode(await read_body(request), content_type(request)), target)
-    checked = check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    body, size = await read_decoded(request, content_type(request))
+    doc = _fill_type_and_scope(body, target)
+    checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
     created = await _create_checked(request, target, checked)
     return json_response(created.to_dict(), status=201, warnings=checked.warnings)
 
@@ -109,9 +110,10 @@ async def _create_checked(request: web.Request, target: Target, checked: Checked
 
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
     validation = field_validation(request.query)
-    doc = _fill_type_and_scope(decode(await read_body(request), content_type(request)), target)
+    body, size = await read_decoded(request, content_type(request))
+    doc = _fill_type_and_scope(body, target)
     wanted_rv = (doc.get("metadata") or {}).get("resourceVersion")
-    checked = check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
     updated = await _write(request, target, lambda _current: checked, precondition=wanted_rv or None)
     return json_response(updated.to_dict(), warnings=checked.warnings)
 
@@ -184,7 +186,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
                     f"{', '.join(PATCH_TYPES)}",
         ))
     validation = field_validation(request.query)
-    body = decode(await read_body(request), patch_type)
+    body, _ = await read_decoded(request, patch_type)
     if patch_type == "application/apply-patch+yaml":
         return await _server_side_apply(request, target, body, validation)
     res = target.served.resource

@@ -1,6 +1,6 @@
 """Hypothesis-driven requests against every operation of the gateway's own OpenAPI documents
 (300 cases, well under a minute): random names, query parameters, content types and bodies —
-arbitrary JSON, broken bytes, and valid objects with one field replaced by anything. The
+arbitrary JSON, YAML with dense anchors and aliases, broken bytes, and valid objects with one field replaced by anything. The
 gateway never answers 5xx (nor drops the connection), and a refused request writes nothing:
 etcd's revision is the same after it (so is it after any dry run).
 
@@ -91,11 +91,34 @@ def _replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
     return copy
 
 
+# Random YAML with anchors and aliases: nodes refer to earlier anchors, so sharing is dense.
+@st.composite
+def yaml_with_aliases(draw: st.DrawFn) -> str:
+    lines, anchors = [], []
+    for i in range(draw(st.integers(1, 12))):
+        width = draw(st.integers(1, 12))
+        items = []
+        for _ in range(width):
+            if anchors and draw(st.booleans()):
+                items.append(f"*{draw(st.sampled_from(anchors))}")
+            else:
+                items.append(draw(st.sampled_from(['"s"', "1", "null", "{k: v}", "[]", "true", "-2.5"])))
+        opener, closer = draw(st.sampled_from([("[", "]"), ("{", "}")]))
+        if opener == "{":
+            items = [f"k{j}: {item}" for j, item in enumerate(items)]
+        lines.append(f"n{i}: &x{i} {opener}{', '.join(items)}{closer}")
+        anchors.append(f"x{i}")
+    head = draw(st.sampled_from(["apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "", "kind: List\nitems:\n"]))
+    return head + "\n".join(lines) + "\n"
+
+
 @st.composite
 def bodies(draw: st.DrawFn, kind: str | None, name: str) -> bytes | None:
-    choice = draw(st.sampled_from(["mutated", "mutated", "mutated", "valid", "json", "bytes", "none"]))
+    choice = draw(st.sampled_from(["mutated", "mutated", "mutated", "valid", "json", "yaml", "bytes", "none"]))
     if choice == "none":
         return None
+    if choice == "yaml":
+        return draw(yaml_with_aliases()).encode()
     if choice == "bytes":
         return draw(st.binary(max_size=200))
     if choice == "json":
