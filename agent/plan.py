@@ -124,8 +124,8 @@ def is_done(desired: DesiredPod, latest: Mapping[str, ContainerInfo]) -> bool:
     if not desired.containers:
         return False
     for name in desired.containers:
-        info = latest.get(name)
-        if info is None or info.state != "exited" or should_restart(desired.restart_policy, info.exit_code):
+        current = latest.get(name)
+        if current is None or current.state != "exited" or should_restart(desired.restart_policy, current.exit_code):
             return False
     return True
 
@@ -175,16 +175,16 @@ def plan_pod(
         actions.append(StartExisting(live.id, live.container_name))
 
     for name in desired.containers:
-        info = latest.get(name)
-        if info is None:
+        current = latest.get(name)
+        if current is None:
             actions.append(desired.first_attempt(name))
-        elif info.state == "running":
-            if info.id in observed.unhealthy:
-                actions.append(KillContainer(info.id, name, "Unhealthy"))
-        elif info.state == "created":
-            actions.append(StartExisting(info.id, name))
-        elif should_restart(desired.restart_policy, info.exit_code):
-            actions.append(_restart(name, info, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
+        elif current.state == "running":
+            if current.id in observed.unhealthy:
+                actions.append(KillContainer(current.id, name, "Unhealthy"))
+        elif current.state == "created":
+            actions.append(StartExisting(current.id, name))
+        elif should_restart(desired.restart_policy, current.exit_code):
+            actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
     return Plan(tuple(actions))
 
 
@@ -217,16 +217,16 @@ def _sandbox_changed(
         return actions
     actions.append(CreateSandbox(replaces=replaces))
     for name in desired.containers:
-        info = latest.get(name)
-        if info is None:
+        current = latest.get(name)
+        if current is None:
             actions.append(desired.first_attempt(name))
-        elif info.state == "running":  # killed just now: a restart like any other
-            actions.append(_restart(name, info, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap,
+        elif current.state == "running":  # killed just now: a restart like any other
+            actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap,
                                     finished=now))
-        elif info.state == "created":  # removed just now, never ran: a fresh start, no back-off
-            actions.append(StartContainer(name, info.attempt + 1, restart=False))
-        elif should_restart(desired.restart_policy, info.exit_code):
-            actions.append(_restart(name, info, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
+        elif current.state == "created":  # removed just now, never ran: a fresh start, no back-off
+            actions.append(StartContainer(name, current.attempt + 1, restart=False))
+        elif should_restart(desired.restart_policy, current.exit_code):
+            actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
     return actions
 
 

@@ -30,16 +30,9 @@ from kubelite.workqueue import WorkQueue
 from agent.backoff import Backoff
 from agent.metrics import AgentMetrics
 from agent.plan import (
-    CreateSandbox,
     DesiredPod,
-    KillContainer,
     Observed,
     Plan,
-    RemoveContainer,
-    StartContainer,
-    StartExisting,
-    WaitBackoff,
-    backoff_key,
     by_attempt,
     plan_pod,
 )
@@ -55,21 +48,18 @@ from agent.runtime.base import (
     LABEL_POD_UID,
     SANDBOX_NAME,
     ContainerInfo,
-    ContainerNotFound,
     ContainerRuntime,
-    ContainerRuntimeError,
     ContainerSpec,
-    ImagePullError,
-    PortMapping,
     RuntimeEvent,
     RuntimeUnavailable,
 )
 from agent.eviction import REASON, admission_refusal, evicted_status, rejected_status
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
-from agent.startfailures import SANDBOX_KEY, StartFailures
+from agent.startfailures import StartFailures
 from agent.status import StatusInput, Waiting, build_status, status_changed
 from agent.teardown import Teardown
+from agent.execute import Executor
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +103,12 @@ class PodManager:
         self.loop = ReconcileLoop(f"agent-{self.node}", self.queue, self.reconcile, workers=options.workers)
         self.probes = ProbeManager(runtime, on_change=self.queue.add, record=self.recorder.record, metrics=metrics)
         self.teardown = Teardown(self)
+        self.executor = Executor(self)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
         self._phases: dict[str, str] = {}
-        self._backoff_reported: set[tuple[str, str, int]] = set()
+        self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, str] = {}  # pod key → eviction message, done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -239,7 +230,7 @@ class PodManager:
         uid = pod.metadata.uid or ""
         plan = self._plan(pod, mine)
         waiting: dict[str, Waiting] = {}
-        if await self._execute(pod, plan, mine, waiting):
+        if await self.executor.execute(pod, plan, mine, waiting):
             mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: uid})
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state == "running"])), None)
         pod = await self._publish_host_ports(pod, sandbox)
@@ -283,220 +274,24 @@ class PodManager:
             backoff_cap=self.options.backoff_cap,
         )
 
-    # -- executing a plan ----------------------------------------------------
-
-    async def _execute(self, pod: Pod, plan: Plan, mine: list[ContainerInfo], waiting: dict[str, Waiting]) -> bool:
-        """Run the plan's actions in order; True when the runtime was changed.
-
-        A failure the engine reports for one container (or the sandbox) is recorded with its
-        reason, an Event and a back-off, and the rest of the plan goes on. ``ContainerNotFound``
-        (the runtime lacks something the plan believed in) and ``RuntimeUnavailable`` raise: the
-        retry re-lists the pod's containers and plans from what is really there.
-        """
-        uid = pod.metadata.uid or ""
-        specs = {c.name: c for c in pod.spec.containers}
-        sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state in ("running", "created")])), None)
-        sandbox_id = sandbox.id if sandbox else None
-        changed = False
-        for action in plan.actions:
-            if isinstance(action, WaitBackoff):
-                delay = self.backoff.entries.get(backoff_key(uid, action.name))
-                waiting[action.name] = Waiting(
-                    "CrashLoopBackOff", f"back-off {delay.delay if delay else 0:g}s restarting failed container="
-                                        f"{action.name} pod={pod.name}_{pod.namespace}({uid})")
-                attempt = next((c.attempt for c in mine if c.container_name == action.name), 0)
-                if (uid, action.name, attempt) not in self._backoff_reported:
-                    self._backoff_reported.add((uid, action.name, attempt))
-                    self.recorder.record(pod, "Warning", "BackOff", "Back-off restarting failed container "
-                                         f"{action.name} in pod {pod.name}_{pod.namespace}({uid})")
-                continue
-            if isinstance(action, CreateSandbox):
-                if self.failures.remaining(uid, SANDBOX_KEY) > 0:
-                    sandbox_id = None  # backing off: nothing can start without it
-                    continue
-                changed = True
-                sandbox_id = await self._create_sandbox(pod, mine, replaces=action.replaces)
-            elif isinstance(action, StartContainer):
-                if sandbox_id is None or self.failures.remaining(uid, action.name) > 0:
-                    continue
-                changed = True
-                await self._start_container(pod, specs[action.name], action, sandbox_id, waiting)
-            elif isinstance(action, StartExisting):
-                if action.name == SANDBOX_NAME:
-                    if self.failures.remaining(uid, SANDBOX_KEY) > 0:
-                        sandbox_id = None
-                        continue
-                    changed = True
-                    if not await self._start_sandbox(pod, action.container_id):
-                        sandbox_id = None
-                elif self.failures.remaining(uid, action.name) == 0:
-                    changed = True
-                    await self._start_existing(pod, action.container_id, action.name)
-            elif isinstance(action, KillContainer):
-                changed = True
-                await self.teardown.kill(pod, action.container_id, action.name, action.reason)
-            elif isinstance(action, RemoveContainer):
-                changed = True
-                try:
-                    await self.runtime.remove_container(action.container_id)
-                except ContainerNotFound:
-                    pass
-        return changed
-
-    async def _create_sandbox(self, pod: Pod, mine: list[ContainerInfo], *, replaces: bool) -> str | None:
-        """Create and start a new sandbox; None when the runtime refused (recorded, backed off)."""
-        uid = pod.metadata.uid or ""
-        attempt = 1 + max((c.attempt for c in mine if c.is_sandbox), default=-1)
-        ports = tuple(
-            PortMapping(p.container_port, p.host_port or None, p.effective_protocol, p.host_ip or self.options.host_ip)
-            for c in pod.spec.containers for p in (c.ports or [])
-        )
-        image = self.options.pause_image
-        spec = ContainerSpec(
-            name=self._container_name(pod, SANDBOX_NAME, attempt), image=image,
-            labels=self._labels(pod, SANDBOX_NAME, attempt), command=[self.options.pause_command[0]],
-            args=list(self.options.pause_command[1:]), ports=ports,
-        )
-        try:
-            if not await self.runtime.image_present(image):
-                await self.runtime.pull_image(image)
-            sandbox_id = await self.runtime.create_container(spec)
-        except RuntimeUnavailable:
-            raise
-        except ContainerRuntimeError as exc:
-            self._sandbox_failed(pod, exc)
-            return None
-        if replaces:
-            self.recorder.record(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-        if not await self._start_sandbox(pod, sandbox_id):
-            return None
-        self.failures.clear_runtime_errors(uid)  # a fresh sandbox: earlier failures get a fresh try
-        return sandbox_id
-
-    async def _start_sandbox(self, pod: Pod, sandbox_id: str) -> bool:
-        """Start a created sandbox; on failure remove it (as RunPodSandbox cleans up) and record why."""
-        try:
-            await self.runtime.start_container(sandbox_id)
-        except RuntimeUnavailable:
-            raise
-        except ContainerRuntimeError as exc:
-            self._sandbox_failed(pod, exc)
-            try:
-                await self.runtime.remove_container(sandbox_id)
-            except ContainerNotFound:
-                pass
-            return False
-        self.failures.clear(pod.metadata.uid or "", SANDBOX_KEY)
-        return True
-
-    def _sandbox_failed(self, pod: Pod, exc: ContainerRuntimeError) -> None:
-        message = f"Failed to create pod sandbox: {exc}"
-        log.warning("pod %s/%s: %s", pod.namespace, pod.name, message, extra={"pod": f"{pod.namespace}/{pod.name}"})
-        self.failures.record(pod.metadata.uid or "", SANDBOX_KEY, Waiting("ContainerCreating", message))
-        self.recorder.record(pod, "Warning", "FailedCreatePodSandBox", message)
-
-    async def _start_existing(self, pod: Pod, container_id: str, name: str) -> None:
-        try:
-            await self.runtime.start_container(container_id)
-        except (RuntimeUnavailable, ContainerNotFound):
-            raise
-        except ContainerRuntimeError as exc:
-            self._run_failed(pod, name, exc)
-            return
-        self.failures.clear(pod.metadata.uid or "", name)
-        self.recorder.record(pod, "Normal", "Started", f"Started container {name}")
-
-    def _run_failed(self, pod: Pod, name: str, exc: ContainerRuntimeError) -> None:
-        """The kubelet's RunContainerError: created, but the engine could not start it."""
-        self.failures.record(pod.metadata.uid or "", name, Waiting("RunContainerError", str(exc)))
-        self.recorder.record(pod, "Warning", "Failed", f"Error: failed to start container {name!r}: {exc}")
-
-    async def _start_container(
-        self, pod: Pod, container: Container, action: StartContainer, sandbox_id: str, waiting: dict[str, Waiting]
-    ) -> None:
-        uid = pod.metadata.uid or ""
-        try:
-            await self._ensure_image(pod, container)
-        except ImagePullError as exc:
-            self.failures.record(uid, container.name, Waiting(exc.reason, str(exc)))
-            waiting[container.name] = Waiting(exc.reason, str(exc))
-            self.recorder.record(pod, "Warning", "Failed", f"Failed to pull image \"{container.image}\": {exc}")
-            self.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
-            return
-        spec = self._container_spec(pod, container, action.attempt, sandbox_id)
-        try:
-            container_id = await self.runtime.create_container(spec)
-        except (RuntimeUnavailable, ContainerNotFound):
-            raise  # e.g. the sandbox vanished: the retry re-lists and replaces it
-        except ImagePullError as exc:  # removed between the check and the create
-            self.failures.record(uid, container.name, Waiting(exc.reason, str(exc)))
-            self.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
-            return
-        except ContainerRuntimeError as exc:
-            # The kubelet's CreateContainerError: the engine refused this container's settings.
-            self.failures.record(uid, container.name, Waiting("CreateContainerError", str(exc)))
-            self.recorder.record(pod, "Warning", "Failed", f"Error: {exc}")
-            return
-        self.failures.clear(uid, container.name)
-        self.recorder.record(pod, "Normal", "Created", f"Created container {container.name}")
-        if action.restart:
-            self.backoff.next(backoff_key(uid, container.name))
-            self.metrics.container_restarts.inc()
-        else:
-            self.backoff.forget(backoff_key(uid, container.name))
-        try:
-            await self.runtime.start_container(container_id)
-        except (RuntimeUnavailable, ContainerNotFound):
-            raise
-        except ContainerRuntimeError as exc:
-            self._run_failed(pod, container.name, exc)
-            return
-        self.metrics.container_starts.inc()
-        self.recorder.record(pod, "Normal", "Started", f"Started container {container.name}")
-
-    async def _ensure_image(self, pod: Pod, container: Container) -> None:
-        image = container.image or ""
-        policy = container.effective_image_pull_policy
-        present = await self.runtime.image_present(image)
-        if policy == "Never":
-            if not present:
-                raise ImagePullError(f'Container image "{image}" is not present with pull policy of Never',
-                                     reason="ErrImageNeverPull")
-            return
-        if policy == "IfNotPresent" and present:
-            self.recorder.record(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
-            return
-        self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        try:
-            await self.runtime.pull_image(image)
-        except ImagePullError as exc:
-            if not present:
-                raise
-            # No registry is reachable here: with Always, a local copy beats failing the pod.
-            log.info("pull of %s failed (%s); using the local image", image, exc)
-            self.recorder.record(pod, "Normal", "Pulled",
-                                 f'Container image "{image}" could not be pulled; using the image present on machine')
-            return
-        self.recorder.record(pod, "Normal", "Pulled", f'Successfully pulled image "{image}"')
-
-    def _container_spec(self, pod: Pod, container: Container, attempt: int, sandbox_id: str) -> ContainerSpec:
+    def container_spec(self, pod: Pod, container: Container, attempt: int, sandbox_id: str) -> ContainerSpec:
         resources = container.resources
         return ContainerSpec(
-            name=self._container_name(pod, container.name, attempt), image=container.image or "",
-            labels=self._labels(pod, container.name, attempt), command=container.command, args=container.args,
+            name=self.container_name(pod, container.name, attempt), image=container.image or "",
+            labels=self.labels_for(pod, container.name, attempt), command=container.command, args=container.args,
             env={e.name: e.value or "" for e in container.env or []}, network_of=sandbox_id,
             cpu_millis=resources.cpu_limit_millis() if resources else None,
             memory_bytes=resources.memory_limit_bytes() if resources else None,
         )
 
-    def _labels(self, pod: Pod, container: str, attempt: int) -> dict[str, str]:
+    def labels_for(self, pod: Pod, container: str, attempt: int) -> dict[str, str]:
         return {
             LABEL_NODE: self.node, LABEL_NAMESPACE: pod.namespace or "", LABEL_POD_NAME: pod.name,
             LABEL_POD_UID: pod.metadata.uid or "", LABEL_CONTAINER: container, LABEL_ATTEMPT: str(attempt),
             LABEL_GRACE: str(pod.spec.effective_termination_grace_period_seconds),
         }
 
-    def _container_name(self, pod: Pod, container: str, attempt: int) -> str:
+    def container_name(self, pod: Pod, container: str, attempt: int) -> str:
         uid = (pod.metadata.uid or "")[:8]
         return f"kl_{self.node}_{pod.namespace}_{pod.name}_{container}_{uid}_{attempt}"
 
@@ -551,7 +346,7 @@ class PodManager:
         self.backoff.forget_prefix(f"{uid}/")
         self.failures.forget_uid(uid)
         self._first_seen.pop(uid, None)
-        self._backoff_reported = {e for e in self._backoff_reported if e[0] != uid}
+        self.backoff_reported = {e for e in self.backoff_reported if e[0] != uid}
 
     # -- background ----------------------------------------------------------
 
