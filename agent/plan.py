@@ -92,6 +92,7 @@ class Observed:
     sandboxes: Sequence[ContainerInfo] = ()
     containers: Sequence[ContainerInfo] = ()
     unhealthy: frozenset[str] = frozenset()  # ids of running containers whose liveness/startup probe failed
+    sandbox_needs_ip: bool = False  # a running sandbox without an IP lost its network (real engines)
 
 
 def backoff_key(pod_uid: str, container: str) -> str:
@@ -164,10 +165,12 @@ def plan_pod(
     actions += _kill_and_remove([s for s in observed.sandboxes if s.state in ("running", "created")
                                  and live is not None and s.id != live.id], "Duplicate")
     actions += [RemoveContainer(s.id, s.container_name) for s in dead_sandboxes]
-    # The kubelet's computePodActions: no live sandbox, or a container living in another
-    # (dead, removed) sandbox's network namespace, means the sandbox changed.
+    # The kubelet's computePodActions (podSandboxChanged): no live sandbox, a container living in
+    # another (dead, removed) sandbox's network namespace, or a sandbox without an IP means the
+    # sandbox changed.
     strays = [i for i in latest.values() if i.state in ("running", "created") and not _in_sandbox(i, live)]
-    if live is None or strays:
+    no_network = live is not None and live.state == "running" and observed.sandbox_needs_ip and not live.ip
+    if live is None or strays or no_network:
         actions += _sandbox_changed(desired, latest, live, pod_uid=pod_uid, now=now, backoff=backoff,
                                     backoff_cap=backoff_cap, replaces=bool(observed.sandboxes or latest))
         return Plan(tuple(actions))

@@ -269,7 +269,8 @@ class PodManager:
         desired = DesiredPod(tuple(c.name for c in pod.spec.containers), pod.spec.effective_restart_policy,
                              reported_restarts=reported)
         return plan_pod(
-            desired, Observed(sandboxes=[c for c in mine if c.is_sandbox], containers=containers, unhealthy=unhealthy),
+            desired, Observed(sandboxes=[c for c in mine if c.is_sandbox], containers=containers, unhealthy=unhealthy,
+                              sandbox_needs_ip=self.runtime.has_network),
             pod_uid=pod.metadata.uid or "", now=self.clock(), backoff=dict(self.backoff.entries),
             backoff_cap=self.options.backoff_cap,
         )

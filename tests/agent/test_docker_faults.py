@@ -140,6 +140,20 @@ async def test_removed_sandbox_is_recreated_and_the_pod_runs_again(
     await wait_for(sandbox_changed, 10, message="SandboxChanged event")
 
 
+async def test_sandbox_cut_off_its_network_is_recreated(
+    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
+) -> None:
+    await start_agent(docker_node, runtime=DockerRuntime(node=docker_node))
+    await store.create(PODS, pod("unplugged", docker_node, sleeper()))
+    await until(store, "unplugged", running_and_ready)
+    [sandbox] = containers_of(docker_client, docker_node, "POD")
+    docker_client.networks.get("bridge").disconnect(sandbox)  # the pod IP is gone
+    after = await until(store, "unplugged", lambda p: running_and_ready(p) and p.status.container_statuses[0]
+                        .restart_count >= 1, 30, "Running again with a network")
+    [new_sandbox] = [c for c in containers_of(docker_client, docker_node, "POD") if c.status == "running"]
+    assert new_sandbox.id != sandbox.id and after.status.pod_ip
+
+
 async def test_app_container_removed_behind_the_agents_back_is_replaced_and_counted(
     store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
 ) -> None:

@@ -153,6 +153,19 @@ def test_container_gone_from_the_runtime_continues_its_restart_count() -> None:
     assert result.actions == (StartContainer("app", 4, restart=False), StartContainer("new", 0, restart=False))
 
 
+def test_running_sandbox_without_an_ip_lost_its_network_and_is_replaced() -> None:
+    unplugged = info("POD", cid="sandbox")  # running, no IP
+    observed = Observed(sandboxes=[unplugged], containers=[info("app", cid="c1", sandbox="sandbox")],
+                        sandbox_needs_ip=True)
+    result = plan_pod(DesiredPod(("app",)), observed, pod_uid=UID, now=NOW, backoff={})
+    assert result.actions == (
+        KillContainer("c1", "app", "SandboxChanged"), KillContainer("sandbox", "POD", "SandboxChanged"),
+        RemoveContainer("sandbox", "POD"), CreateSandbox(replaces=True), StartContainer("app", 1, restart=True))
+    # Runtimes without networking (sim) have no IP to lose.
+    observed = Observed(sandboxes=[unplugged], containers=[info("app", cid="c1", sandbox="sandbox")])
+    assert plan_pod(DesiredPod(("app",)), observed, pod_uid=UID, now=NOW, backoff={}).actions == ()
+
+
 def test_containers_in_the_live_sandbox_are_left_alone() -> None:
     assert plan([info("app", cid="c1", sandbox="sandbox")]).actions == ()
 
