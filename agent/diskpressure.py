@@ -32,7 +32,7 @@ from agent.eviction import (
     under_pressure,
 )
 from agent.nodehealth import NodeHealth
-from agent.runtime.base import LABEL_NODE, LABEL_POD_UID, FsStats
+from agent.runtime.base import LABEL_NODE, LABEL_POD_UID, ContainerRuntimeError, FsStats
 
 if TYPE_CHECKING:
     from agent.pods import PodManager
@@ -91,7 +91,12 @@ class DiskPressureMonitor:
         """One observation; returns the key of the pod sent to eviction, if any."""
         if not self.manager.watch.healthy:
             return None
-        met = thresholds_met(self.thresholds, await self.observe())
+        try:
+            observations = await self.observe()
+        except ContainerRuntimeError as exc:
+            log.warning("node %s: no disk stats (%s)", self.manager.node, exc)
+            return None
+        met = thresholds_met(self.thresholds, observations)
         now = self.monotonic()
         if met:
             self.last_met_at = now
@@ -113,7 +118,7 @@ class DiskPressureMonitor:
         message = eviction_message(met[0], victim)
         log.warning("node %s: evicting %s: %s", self.manager.node, victim.key, message)
         self.evicted.append(victim.key)
-        self.manager.evict(victim.key, message)
+        self.manager.evict(next(p for p in candidates if object_key(p) == victim.key), message)
         return victim.key
 
     async def _usage(self, pod: Pod) -> PodUsage:

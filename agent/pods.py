@@ -109,7 +109,7 @@ class PodManager:
         self._first_seen: dict[str, float] = {}
         self._phases: dict[str, str] = {}
         self.backoff_reported: set[tuple[str, str, int]] = set()
-        self.evictions: dict[str, str] = {}  # pod key → eviction message, done by its next reconcile
+        self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -----------------------------------------------------------
@@ -200,8 +200,9 @@ class PodManager:
             await self.teardown.delete_pod(pod, mine)
             self._forget(key)
             return None
-        if key in self.evictions:
-            await self._evict(pod, mine, self.evictions.pop(key))
+        eviction = self.evictions.pop(key, None)
+        if eviction is not None and eviction[0] == uid and not pod.is_terminated():
+            await self._evict(pod, mine, eviction[1])
             return None
         if pod.is_terminated():
             await self.teardown.stop_running(pod, mine)
@@ -351,9 +352,10 @@ class PodManager:
 
     # -- background ----------------------------------------------------------
 
-    def evict(self, key: str, message: str) -> None:
+    def evict(self, pod: Pod, message: str) -> None:
         """Evict the pod at its next reconcile (in the worker, so nothing restarts it meanwhile)."""
-        self.evictions[key] = message
+        key = object_key(pod)
+        self.evictions[key] = (pod.metadata.uid or "", message)
         self.queue.add(key)
 
     async def _evict(self, pod: Pod, mine: list[ContainerInfo], message: str) -> None:
