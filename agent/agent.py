@@ -8,6 +8,7 @@ many simulated agents can share one connection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
 from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
-from agent.runtime.base import ContainerRuntime
+from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class Agent:
         return session is not None and not session.lost.is_set()
 
     async def start(self) -> None:
-        await self.runtime.start()
+        await self._start_runtime()
         self._started.append("runtime")
         version = await self.runtime.version()
         host = await self.runtime.host_resources()
@@ -122,6 +123,20 @@ class Agent:
         self._started.append("disk")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
+
+    async def _start_runtime(self) -> None:
+        """Wait for the engine like the kubelet waits for its runtime: a node agent started
+        while dockerd restarts must come up when it is back, not exit."""
+        delay = 0.5
+        while True:
+            try:
+                await self.runtime.start()
+                return
+            except RuntimeUnavailable as exc:
+                log.warning("agent %s: waiting for the container runtime (%s); retrying in %.1fs",
+                            self.config.node, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
         """Reverse order; every step runs even if an earlier one fails (failures are logged)."""

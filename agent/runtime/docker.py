@@ -68,7 +68,9 @@ class DockerRuntime:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-{self.node}")
+        """Connect and ping; RuntimeUnavailable when the engine does not answer (callers may retry)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-{self.node}")
 
         def connect() -> docker.APIClient:
             if self.base_url:

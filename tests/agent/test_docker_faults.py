@@ -5,6 +5,7 @@ unix-socket proxy the test cuts: the shared engine itself is never restarted).""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -292,3 +293,20 @@ async def _node_ready(store: Store, node: str, value: str) -> Node | None:
     ready = next((c for c in current.status.conditions or [] if c.type == "Ready"), None)
     return current if ready is not None and ready.status == value else None
 
+
+
+async def test_agent_started_while_the_engine_is_away_comes_up_when_it_is_back(
+    store: Store, start_agent: StartAgent, docker_node: str,
+) -> None:
+    proxy = UnixProxy(f"/tmp/kl-test-docker-{uuid.uuid4().hex[:8]}.sock")  # not listening yet: engine "down"
+    try:
+        starting = asyncio.ensure_future(start_agent(docker_node, runtime=DockerRuntime(
+            node=docker_node, base_url=proxy.url)))
+        await asyncio.sleep(1.5)  # the agent is retrying its runtime, not exiting
+        assert not starting.done()
+        await proxy.start()
+        await asyncio.wait_for(starting, 30)
+        await store.create(PODS, pod("later", docker_node, sleeper()))
+        await until(store, "later", running_and_ready)
+    finally:
+        await proxy.close()
