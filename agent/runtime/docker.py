@@ -44,6 +44,7 @@ from agent.runtime.base import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PING_TIMEOUT = 5.0  # seconds; the kubelet checks its runtime's status every 5 s
 _EVENT_ACTIONS = {"create", "start", "die", "oom", "destroy", "kill", "stop"}
 _STATES = {"created": "created", "running": "running", "paused": "running", "restarting": "running",
            "removing": "exited", "exited": "exited", "dead": "exited"}
@@ -61,6 +62,7 @@ class DockerRuntime:
         self.workers = workers
         self.log_limits = log_limits or LogLimits()
         self._api: docker.APIClient | None = None
+        self._pinger: docker.APIClient | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._exited: dict[str, ContainerInfo] = {}
         self._streams: set[Any] = set()
@@ -72,21 +74,28 @@ class DockerRuntime:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-{self.node}")
 
-        def connect() -> docker.APIClient:
-            if self.base_url:
-                api = docker.APIClient(base_url=self.base_url, timeout=60, max_pool_size=self.workers + 4)
-            else:
-                kwargs = docker.utils.kwargs_from_env()
-                api = docker.APIClient(timeout=60, max_pool_size=self.workers + 4, **kwargs)
-            api.ping()
-            return api
+        def client(timeout: float, pool: int, version: str | None = None) -> docker.APIClient:
+            kwargs: dict[str, Any] = {"base_url": self.base_url} if self.base_url else docker.utils.kwargs_from_env()
+            if version:
+                kwargs["version"] = version
+            return docker.APIClient(timeout=timeout, max_pool_size=pool, **kwargs)
 
-        self._api = await self._call(connect)
+        def connect() -> tuple[docker.APIClient, docker.APIClient]:
+            api = client(60, self.workers + 4)
+            api.ping()
+            # Health pings get their own connection and a short timeout: a hung engine must not
+            # pile pings up on the shared pool (each would hold a thread for the 60 s timeout).
+            return api, client(PING_TIMEOUT, 1, version=api.api_version)
+
+        self._api, self._pinger = await self._call(connect)
 
     async def stop(self) -> None:
         for stream in list(self._streams):
             with contextlib.suppress(Exception):
                 stream.close()
+        if self._pinger is not None:
+            pinger, self._pinger = self._pinger, None
+            await self._call(pinger.close)
         if self._api is not None:
             api, self._api = self._api, None
             await self._call(api.close)
@@ -119,7 +128,7 @@ class DockerRuntime:
     # -- engine facts --------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._call(self.api.ping)
+        await self._call((self._pinger or self.api).ping)
 
     async def version(self) -> RuntimeVersion:
         info = await self._call(self.api.version)
