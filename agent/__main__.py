@@ -1,8 +1,14 @@
 """``python -m agent``: run one node agent in the foreground (or N simulated ones).
 
     python -m agent --node n1 --runtime docker --etcd-endpoints 127.0.0.1:2379 \\
-        --listen 127.0.0.1:10250 --agent-token-file token --labels zone=a --taints gpu=yes:NoSchedule
+        --listen 127.0.0.1:10250 --token-file n1.token --labels zone=a --taints gpu=yes:NoSchedule
     python -m agent --runtime sim --sim-count 100 --node-prefix sim- --listen none
+
+The API token is this node's own (HMAC of the cluster's
+agent secret and the node name, see ``kubelite.agent_auth``), so a token of one
+node opens no other node's agent. ``--agent-secret-file`` derives it from the
+secret instead: for a process hosting many simulated nodes, which is trusted
+with every node's token anyway.
 
 SIGTERM/SIGINT stop it cleanly; containers keep running (like a kubelet
 restart) unless ``--drain-on-exit`` is given.
@@ -24,10 +30,12 @@ from agent.eviction import parse_eviction_hard
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
+from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
 from kubelite.api.quantity import to_bytes
 from kubelite.etcd_client import connect
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
 from kubelite.store import Store
 
@@ -106,7 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", choices=("docker", "sim"), default="docker")
     add_etcd_arguments(p)
     p.add_argument("--listen", default="127.0.0.1:0", help="agent API address HOST:PORT, port 0 = any, or 'none'")
-    p.add_argument("--agent-token-file", help=f"file holding the agent API token (else ${TOKEN_ENV})")
+    p.add_argument("--token-file", "--agent-token-file", dest="agent_token_file",
+                   help=f"file holding this node's agent API token (else ${TOKEN_ENV})")
+    p.add_argument("--agent-secret-file", help="file holding the cluster's agent secret: each node's token is "
+                                               "derived from it (for --sim-count; instead of --token-file)")
     p.add_argument("--node-ip", default="127.0.0.1", help="InternalIP of the node; host ports publish here")
     p.add_argument("--lease-ttl", type=int, default=10, help="node lease TTL in seconds (keepalive every TTL/3)")
     p.add_argument("--status-period", type=float, default=20.0, help="seconds between Node status heartbeats")
@@ -125,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--container-log-max-files", type=parse_log_files, default=5, metavar="N",
                    help="log files kept per container, the current one included (default 5)")
     p.add_argument("--eviction-hard", type=parse_thresholds, default=parse_eviction_hard(DEFAULT_EVICTION_HARD),
-                   metavar="SIGNAL<VALUE,...", help=f"hard eviction thresholds (default {DEFAULT_EVICTION_HARD}; "
+                   metavar="SIGNAL<VALUE,...", help=f"hard eviction thresholds (default {DEFAULT_EVICTION_HARD.replace('%', '%%')}; "
                    "signals nodefs.available, imagefs.available; values N%% or a quantity; '' disables)")
     p.add_argument("--eviction-pressure-transition-period", type=float, default=300.0, metavar="SECONDS",
                    help="how long DiskPressure stays after the last threshold crossing (default 300)")
@@ -138,10 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def read_token(args: argparse.Namespace) -> str:
+def token_source(args: argparse.Namespace) -> tuple[str, str]:
+    """("token", value) for a node's own token, ("secret", value) to derive each node's, or ("", "")."""
+    if args.agent_secret_file:
+        return "secret", Path(args.agent_secret_file).read_text().strip()
     if args.agent_token_file:
-        return Path(args.agent_token_file).read_text().strip()
-    return os.environ.get(TOKEN_ENV, "").strip()
+        return "token", Path(args.agent_token_file).read_text().strip()
+    return ("token", os.environ[TOKEN_ENV].strip()) if os.environ.get(TOKEN_ENV, "").strip() else ("", "")
+
+
+def token_for(source: tuple[str, str], node: str) -> str:
+    kind, value = source
+    return node_token(value, node) if kind == "secret" else value
 
 
 def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig:
@@ -166,10 +185,10 @@ def make_runtime(args: argparse.Namespace, node: str) -> ContainerRuntime:
 
 
 async def run(args: argparse.Namespace) -> int:
-    token = read_token(args)
+    source = token_source(args)
     host, _ = parse_listen(args.listen)
-    if host is not None and not token:
-        print(f"error: the agent API needs a token: --agent-token-file FILE or ${TOKEN_ENV} "
+    if host is not None and not source[1]:
+        print(f"error: the agent API needs a token: --token-file FILE, --agent-secret-file FILE or ${TOKEN_ENV} "
               "(or --listen none)", file=sys.stderr)
         return 2
     if args.sim_count:
@@ -177,6 +196,10 @@ async def run(args: argparse.Namespace) -> int:
             print("error: --sim-count needs --runtime sim", file=sys.stderr)
             return 2
         nodes = [f"{args.node_prefix}{i}" for i in range(args.sim_count)]
+        if host is not None and source[0] != "secret":
+            print("error: --sim-count agents need --agent-secret-file (one token cannot be every node's) "
+                  "or --listen none", file=sys.stderr)
+            return 2
     elif args.node:
         nodes = [args.node]
     else:
@@ -190,7 +213,7 @@ async def run(args: argparse.Namespace) -> int:
     if shared is not None:
         await shared.start()
     agents = [
-        Agent(agent_config(args, node, token), store=store, runtime=make_runtime(args, node),
+        Agent(agent_config(args, node, token_for(source, node)), store=store, runtime=make_runtime(args, node),
               pod_source=NodeView(shared, node) if shared is not None else None)
         for node in nodes
     ]
@@ -203,7 +226,11 @@ async def run(args: argparse.Namespace) -> int:
 
     async def start_one(agent: Agent) -> None:
         async with limit:
-            await agent.start()
+            try:
+                await agent.start()
+            except BaseException:
+                await agent.stop()  # what did start (runtime, recorder...) is released
+                raise
             started.append(agent)
 
     try:
@@ -229,7 +256,11 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging("agent", level=args.log_level)
-    return asyncio.run(run(args))
+    try:
+        return asyncio.run(run(args))
+    except ListenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

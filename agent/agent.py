@@ -1,6 +1,7 @@
 """One node agent: runtime + node registration/lease + pod loop + API, with start()/stop().
 
-Start order: runtime, namespaces, events, API (its port goes into the Node),
+Start order: runtime, namespaces and the cluster's identity (which scopes
+the runtime to this cluster's containers), events, API (its port goes into the Node),
 node registration and lease, then the pod loop (informer sync, rediscovery,
 workers). Stop runs in reverse. The etcd client/store is injected so that
 many simulated agents can share one connection.
@@ -13,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from kubelite.api.core import Taint
-from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.bootstrap import cluster_uid
 from kubelite.events import EventRecorder
 from kubelite.store import Store
 
@@ -26,6 +27,7 @@ from agent.nodehealth import NodeHealth
 from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
+from agent.runtime.scoped import ClusterScopedRuntime
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +67,13 @@ class Agent:
     ) -> None:
         self.config = config
         self.store = store
-        self.runtime = runtime
+        # The agent sees only its cluster's containers, even on an engine other clusters share.
+        self.runtime = ClusterScopedRuntime(runtime)
         self.metrics = AgentMetrics(config.node)
         self.health = NodeHealth()  # runtime up/down and disk pressure: read by the node heartbeat
         self.recorder = EventRecorder(store, "kubelite-agent", host=config.node)
         self.pods = PodManager(
-            store, runtime, recorder=self.recorder, metrics=self.metrics,
+            store, self.runtime, recorder=self.recorder, metrics=self.metrics,
             options=PodOptions(
                 node=config.node, host_ip=config.node_ip, pause_image=config.pause_image,
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
@@ -98,12 +101,15 @@ class Agent:
         self._started.append("runtime")
         version = await self.runtime.version()
         host = await self.runtime.host_resources()
-        await ensure_system_namespaces(self.store)
+        self.runtime.bind(await cluster_uid(self.store))
         await self.recorder.start()
         self._started.append("recorder")
         if self.api is not None:
             await self.api.start()
             self._started.append("api")
+            if self.api.host not in (self.config.node_ip, "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+                log.warning("the agent API listens on %s, but the gateway reaches agents at the node's InternalIP "
+                            "%s (--node-ip): pods/log will fail", self.api.host, self.config.node_ip)
         self.node = NodeLifecycle(
             self.store,
             NodeConfig(

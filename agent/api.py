@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubelite.api.core import Pod
+from kubelite.listen import ListenError, start_site
 from kubelite.api.errors import Status
 
 from agent.metrics import AgentMetrics
@@ -65,8 +66,11 @@ class AgentApi:
         app.router.add_get("/pods/{namespace}/{name}/log", self._log)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            site = await start_site(self._runner, self.host, self.port, what="agent", flag="--listen")
+        except ListenError:
+            await self.stop()
+            raise
         server = site._server  # noqa: SLF001 - the only way to learn the port bound for port 0
         if server is not None and server.sockets:  # type: ignore[attr-defined]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]

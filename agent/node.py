@@ -1,7 +1,10 @@
 """Node registration, status heartbeat, and the node liveness lease.
 
 The Node object says what the node offers (capacity, labels, taints,
-addresses, the agent API endpoint, runtime version); its Ready condition
+addresses, runtime version); the agent API's port is
+``status.daemonEndpoints.kubeletEndpoint.Port`` on the InternalIP, as for a
+kubelet (status only: metadata is anyone's to annotate, see
+``kubelite.agent_auth``); its Ready condition
 gets a heartbeat every ``status_period``. Liveness is the key
 ``/registry/leases/kube-node-lease/<node>`` attached to an etcd lease kept
 alive every TTL/3: when the agent dies, etcd deletes the key after the TTL.
@@ -29,7 +32,17 @@ import aetcd
 
 from kubelite.api import errors
 from kubelite.api.coordination import Lease, LeaseSpec
-from kubelite.api.core import Node, NodeAddress, NodeCondition, NodeSpec, NodeStatus, NodeSystemInfo, Taint
+from kubelite.api.core import (
+    DaemonEndpoint,
+    Node,
+    NodeAddress,
+    NodeCondition,
+    NodeDaemonEndpoints,
+    NodeSpec,
+    NodeStatus,
+    NodeSystemInfo,
+    Taint,
+)
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, NODES
 from kubelite.etcd_ops import EtcdUnavailable, cmp_mod, op_put, txn
@@ -44,7 +57,6 @@ from agent.runtime.base import HostResources, RuntimeVersion
 log = logging.getLogger(__name__)
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
-ENDPOINT_ANNOTATION = "kubelite.io/agent-endpoint"
 AGENT_VERSION = "kubelite-agent/0.1.0"
 _TRANSIENT = (errors.ApiError, aetcd.ClientError, EtcdUnavailable, OSError, TimeoutError)
 
@@ -69,13 +81,16 @@ def build_node(config: NodeConfig, host: HostResources, version: RuntimeVersion,
     cpu = config.cpu or (str(host.cpu_millis // 1000) if host.cpu_millis % 1000 == 0 else f"{host.cpu_millis}m")
     memory = config.memory or f"{host.memory_bytes // 1024}Ki"
     resources: dict[str, Any] = {"cpu": cpu, "memory": memory, "pods": str(config.max_pods)}
-    annotations = {ENDPOINT_ANNOTATION: config.endpoint} if config.endpoint else None
     labels = {
         "kubernetes.io/hostname": config.name, "kubernetes.io/os": "linux",
         "kubernetes.io/arch": _arch(version.arch), **config.labels,
     }
+    daemon_endpoints = None
+    if config.endpoint:
+        port = int(config.endpoint.rsplit(":", 1)[1].split("/")[0])
+        daemon_endpoints = NodeDaemonEndpoints(kubelet_endpoint=DaemonEndpoint(port=port))
     status = NodeStatus(
-        capacity=dict(resources), allocatable=dict(resources), phase="Running",
+        capacity=dict(resources), allocatable=dict(resources), phase="Running", daemon_endpoints=daemon_endpoints,
         conditions=[ready_condition(None, now)],
         addresses=[NodeAddress(type="InternalIP", address=config.address),
                    NodeAddress(type="Hostname", address=config.name)],
@@ -87,11 +102,8 @@ def build_node(config: NodeConfig, host: HostResources, version: RuntimeVersion,
             kube_proxy_version="",
         ),
     )
-    if config.endpoint:
-        port = int(config.endpoint.rsplit(":", 1)[1].split("/")[0])
-        status = status.model_copy(update={"daemon_endpoints": {"kubeletEndpoint": {"Port": port}}})
     return Node(
-        metadata=ObjectMeta(name=config.name, labels=labels, annotations=annotations),
+        metadata=ObjectMeta(name=config.name, labels=labels),
         spec=NodeSpec(taints=list(config.taints) or None),
         status=status,
     )

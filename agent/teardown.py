@@ -4,7 +4,9 @@ Graceful stop = the runtime's SIGTERM, then SIGKILL after the grace period.
 A pod marked for deletion has all its containers stopped in parallel with
 ``deletionGracePeriodSeconds``, removed, and then its key deleted with a
 uid precondition. Containers whose pod is gone (or bound elsewhere) are
-stopped and removed: that is the agent's fencing after an outage.
+stopped and removed: that is the agent's fencing after an outage. The runtime
+the agent holds is scoped to its cluster (``runtime/scoped.py``): another
+cluster's containers on a shared engine are never listed, so never removed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from kubelite.api.core import Pod
 from kubelite.api.resources import PODS
 
 from agent.runtime.base import LABEL_GRACE, LABEL_NODE, ContainerInfo, ContainerNotFound
+from agent.runtime.scoped import legacy_to_remove
 
 if TYPE_CHECKING:
     from agent.pods import PodManager
@@ -117,8 +120,25 @@ class Teardown:
         adopted = len(containers) - len(orphans)
         if orphans:
             await self.remove_containers(orphans, reason="their pods are gone or bound elsewhere")
+        await self._legacy(uids)
         log.info("node %s: rediscovery adopted %d container(s), removed %d orphan(s)", manager.node, adopted,
                  len(orphans), extra={"adopted": adopted, "orphans": len(orphans)})
+
+    async def _legacy(self, bound_uids: set[str]) -> None:
+        """Containers of an older kubelite carry no cluster label: remove only the provably ours
+        (their pods are recreated with the label); leave the rest alone and say so."""
+        list_legacy = getattr(self.runtime, "list_legacy", None)
+        if list_legacy is None:  # an unscoped runtime (unit tests): nothing to tell apart
+            return
+        ours, foreign = legacy_to_remove(await list_legacy({LABEL_NODE: self.manager.node}), bound_uids)
+        if ours:
+            await self.remove_containers(ours, reason="made by an older kubelite without the cluster label; "
+                                                      "their pods get new containers")
+        if foreign:
+            log.warning("node %s: %d container(s) labelled for this node name but with no cluster label are "
+                        "left alone (not provably this cluster's): %s; remove them by hand if they are stale",
+                        self.manager.node, len(foreign), ", ".join(c.name for c in foreign[:10]),
+                        extra={"containers": [c.name for c in foreign]})
 
     async def drain(self) -> None:
         """--drain-on-exit: stop and remove every container of this node."""

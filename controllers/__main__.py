@@ -13,7 +13,9 @@ import sys
 
 from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
+from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
 
 log = logging.getLogger("controllers")
@@ -23,6 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Settings()
     p = argparse.ArgumentParser(prog="python -m controllers", description=__doc__)
     add_etcd_arguments(p)
+    add_compaction_argument(p)
     p.add_argument("--id", default=None, help="identity in the leader election (default hostname-pid)")
     p.add_argument("--listen", default="127.0.0.1:10257",
                    help="host:port for /healthz /readyz /metrics; empty to disable")
@@ -56,6 +59,7 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
     return ManagerConfig(
         etcd=etcd, identity=args.id or f"{socket.gethostname()}-{os.getpid()}", listen=args.listen or None,
         lease_ttl=args.lease_ttl, settings=settings, controllers=names,
+        compaction_interval=args.etcd_compaction_interval,
     )
 
 
@@ -65,10 +69,10 @@ async def run(config: ManagerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await manager.start()
-    if manager.server is not None:
-        log.info("listening on %s", manager.server.url)
     try:
+        await manager.start()
+        if manager.server is not None:
+            log.info("listening on %s", manager.server.url)
         await stopping.wait()
     finally:
         log.info("shutting down")
@@ -80,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("controller-manager", level=args.log_level)
     config = config_from_args(args)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(config))
+        try:
+            asyncio.run(run(config))
+        except ListenError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

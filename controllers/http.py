@@ -8,6 +8,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from kubelite.listen import ListenError, start_site
+
 Status = Callable[[], Awaitable[dict[str, Any]]]
 
 
@@ -26,8 +28,12 @@ class StatusServer:
         app.router.add_get("/metrics", self._metrics_handler)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await start_site(self._runner, self.host, self.port, what="controller-manager", flag="--listen")
+        except ListenError:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         self.port = self._runner.addresses[0][1]
 
     async def stop(self) -> None:

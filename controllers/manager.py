@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.election import LeaderElection
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.store import Store
@@ -56,6 +57,7 @@ class ManagerConfig:
     settings: Settings = field(default_factory=Settings)
     controllers: tuple[str, ...] = tuple(CONTROLLERS)
     sync_timeout: float = 60.0
+    compaction_interval: float = DEFAULT_INTERVAL  # seconds; 0: this manager does not compact etcd
 
 
 def _bounded(stop: Any, what: str, timeout: float = 5.0) -> Any:
@@ -79,6 +81,7 @@ class ControllerManager:
         self.controllers: list[Controller] = []
         self.election: LeaderElection | None = None
         self.server: StatusServer | None = None
+        self.compactor: Compactor | None = None
         self.terms = 0
         self._leader_task: asyncio.Task[None] | None = None
         self._leading = asyncio.Event()
@@ -107,6 +110,10 @@ class ControllerManager:
             self.server = StatusServer(self.config.listen, health=self.health, readiness=self.readiness,
                                        metrics=self.metrics.render)
             await self.server.start()
+        # Leader or not: the compactors of all managers and gateways agree through etcd on who compacts.
+        self.compactor = Compactor(self._client, interval=self.config.compaction_interval,
+                                   registry=self.metrics.registry)
+        await self.compactor.start()
         self.election = LeaderElection(self._client, self.config.identity, ttl=self.config.lease_ttl)
         self._leader_task = spawn("leader-loop", self._lead_forever)
         log.info("controller manager %s started (informers synced)", self.config.identity)
@@ -115,6 +122,8 @@ class ControllerManager:
         """Reverse order of start; every step runs even if an earlier one fails."""
         failures: list[BaseException] = []
         steps: list[Any] = [self._stop_leader_loop]
+        if self.compactor is not None:
+            steps.append(self.compactor.stop)
         if self.server is not None:
             steps.append(self.server.stop)
         if self.ctx is not None:

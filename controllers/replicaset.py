@@ -19,6 +19,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS, REPLICASETS
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result
+from kubelite.store import NotLeader
 
 from controllers import replicaset_plan as plan
 from controllers.base import Controller
@@ -165,7 +166,8 @@ class ReplicaSetController(Controller):
                 if isinstance(failure, asyncio.CancelledError):
                     raise failure
             if failures:
-                self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {failures[0]}")
+                if not isinstance(failures[0], NotLeader):  # a deposed leader reports nothing about the pods
+                    self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {failures[0]}")
                 raise failures[0]
 
     async def _create_one(self, rs: ReplicaSet, key: str, template: Pod) -> None:

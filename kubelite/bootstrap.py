@@ -1,4 +1,12 @@
-"""Objects a cluster has from the start; every component ensures them (idempotently)."""
+"""Objects a cluster has from the start; every component ensures them (idempotently).
+
+The cluster's identity is the uid of the ``kube-system`` Namespace, as in
+Kubernetes (tools such as ``kubectl cluster-info`` users and telemetry read it
+as the cluster ID): it is made by whichever component first creates the
+namespace (a create-if-absent transaction, so all agree) and kept in etcd at
+``/registry/namespaces/kube-system``. ``kube-system`` cannot be deleted, so the
+identity lives as long as the etcd data.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from kubelite.api.resources import NAMESPACES
 from kubelite.store import Store
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+CLUSTER_ID_NAMESPACE = "kube-system"
 
 
 async def ensure_system_namespaces(store: Store) -> None:
@@ -18,3 +27,16 @@ async def ensure_system_namespaces(store: Store) -> None:
         except errors.ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise
+
+
+async def cluster_uid(store: Store) -> str:
+    """The cluster's identity: the ``kube-system`` Namespace's uid (created if absent).
+
+    Raises ``errors.ApiError`` or an etcd error when etcd cannot be read.
+    """
+    await ensure_system_namespaces(store)
+    namespace = await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE)
+    uid = namespace.metadata.uid
+    if not uid:  # every stored object has a uid; an empty one would scope nothing
+        raise errors.internal("the kube-system Namespace has no uid: the cluster has no identity")
+    return uid

@@ -23,6 +23,20 @@ class EtcdUnavailable(errors.ApiError):
         super().__init__(errors.unavailable(message).status)
 
 
+class EtcdSpaceExceeded(errors.ApiError):
+    """etcd's backend reached ``--quota-backend-bytes`` and raised its NOSPACE alarm: it refuses writes.
+
+    kube-apiserver answers 500 InternalError here (not 503: retrying cannot help
+    until an operator compacts, defragments and disarms the alarm), with etcd's
+    own text; the message adds what to do (docs/operations.md, "etcd is full").
+    """
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(errors.internal(
+            f"Internal error occurred: {detail} ({what}: etcd is full and refuses writes until an operator "
+            "compacts, defragments and disarms its NOSPACE alarm)").status)
+
+
 class EtcdCompacted(Exception):
     """The requested revision is older than etcd's compaction point."""
 
@@ -88,6 +102,22 @@ async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failur
     return response
 
 
+async def compact(client: EtcdClient, revision: int, *, what: str) -> None:
+    """Compact etcd's history up to ``revision`` (not physical: etcd finishes in the background).
+
+    Raises :class:`EtcdCompacted` when etcd already compacted at or past it.
+    """
+    await _connected(client, what)
+    request = rpc.CompactionRequest(revision=revision, physical=False)
+    try:
+        await client.kvstub.Compact(request, timeout=client.config.timeout, metadata=client.metadata)
+    except rpc.AioRpcError as exc:
+        if exc.code() == rpc.StatusCode.OUT_OF_RANGE:
+            raise EtcdCompacted(revision, exc.details() or "revision compacted") from exc
+        raise await _unavailable(client, exc, what) from exc
+    client.report_success()
+
+
 async def range_(
     client: EtcdClient, key: str | bytes, *, range_end: bytes | None = None, limit: int = 0, revision: int = 0,
     count_only: bool = False, what: str,
@@ -117,7 +147,9 @@ async def _connected(client: EtcdClient, what: str) -> None:
 _FAILOVER_CODES = (rpc.StatusCode.DEADLINE_EXCEEDED, rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.CANCELLED)
 
 
-async def _unavailable(client: EtcdClient, exc: rpc.AioRpcError, what: str) -> EtcdUnavailable:
+async def _unavailable(client: EtcdClient, exc: rpc.AioRpcError, what: str) -> errors.ApiError:
+    if exc.code() == rpc.StatusCode.RESOURCE_EXHAUSTED and "space exceeded" in (exc.details() or ""):
+        return EtcdSpaceExceeded(what, exc.details() or "")
     if exc.code() in _FAILOVER_CODES:
         await client.report_unavailable()
     return EtcdUnavailable(f"{what}: etcd {exc.code().name}: {exc.details()}")

@@ -3,7 +3,9 @@
 ``reconcile`` reads the cache and acts; it returns a small :class:`Result`
 or raises. The loop decides what happens next: an error is retried with the
 queue's per-key back-off, a :class:`TerminalError` is logged and dropped,
-success forgets the key's failures.
+success forgets the key's failures. A write refused by the leader fence
+(:class:`~kubelite.store.NotLeader`: this manager was deposed) is logged as
+"fenced: not the leader" and not retried: the next term re-queues every key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kubelite.etcd_ops import EtcdSpaceExceeded
+from kubelite.store import NotLeader
 from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.workqueue import ShutDown, WorkQueue
 
@@ -42,6 +46,7 @@ class ReconcileLoop:
         self.workers = workers
         self.reconciles = 0
         self.errors = 0
+        self.fenced = 0
         self._ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -73,6 +78,11 @@ class ReconcileLoop:
             result = await self.reconcile(key)
         except asyncio.CancelledError:
             raise
+        except NotLeader as exc:
+            self.fenced += 1
+            log.warning("%s #%d %s: fenced: not the leader; write refused, not retried (%s)", self.name, call_id,
+                        key, exc)
+            self.queue.forget(key)
         except TerminalError as exc:
             self.errors += 1
             log.error("%s #%d %s: terminal error, not retrying: %s", self.name, call_id, key, exc)
@@ -90,6 +100,7 @@ class ReconcileLoop:
 
 
 def _expected(exc: Exception) -> bool:
-    """Conflicts and unavailability are routine; only unexpected errors get a traceback."""
+    """Conflicts, unavailability and a full etcd (its message says what to do) are operational
+    conditions; only unexpected errors get a traceback."""
     code = getattr(exc, "code", None)
-    return code in (404, 409, 503)
+    return code in (404, 409, 503) or isinstance(exc, EtcdSpaceExceeded)

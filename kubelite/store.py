@@ -42,6 +42,10 @@ MAX_OBJECT_BYTES = 1_500_000
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _GUARANTEED_UPDATE_TRIES = 16
 
+_LIST_EXPIRED = "The resourceVersion for the provided list is too old."
+_CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. "
+                     "You can start a new list without the continue parameter.")
+
 Clock = Callable[[], datetime]
 Subresource = Literal["status"] | None
 
@@ -62,7 +66,10 @@ class Fence:
 
 
 class NotLeader(errors.ApiError):
-    """The fence failed: this process lost leadership and must stop writing."""
+    """The fence failed: this process lost leadership and must stop writing (409, "fenced: not the leader").
+
+    Distinct from a Conflict on the object: retrying cannot help, and logs say "fenced".
+    """
 
 
 @dataclass
@@ -138,11 +145,8 @@ class Store:
                 response = await range_(
                     self.client, start, range_end=end, limit=page_limit, revision=revision, what=f"list {prefix}"
                 )
-            except EtcdCompacted as exc:
-                raise errors.gone(
-                    f"The resourceVersion {exc.revision} for the list is too old (compacted); "
-                    "restart the list without resourceVersion or continue"
-                ) from exc
+            except EtcdCompacted as exc:  # kube-apiserver's words (storage/etcd3/store.go)
+                raise errors.gone(_CONTINUE_EXPIRED if continue_token else _LIST_EXPIRED) from exc
             revision = revision or response.header.revision
             kvs = list(response.kvs)
             for index, kv in enumerate(kvs):
@@ -348,8 +352,8 @@ class Store:
             return
         response = await range_(self.client, fence.key, what=f"check fence {fence.key}")
         if not response.kvs or response.kvs[0].create_revision != fence.create_revision:
-            raise NotLeader(errors.Status(code=409, reason="Conflict",
-                                          message=f"write refused: leadership {fence.key}@{fence.create_revision} lost"))
+            raise NotLeader(errors.Status(code=409, reason="Conflict", message=(
+                f"fenced: not the leader (leadership {fence.key}@{fence.create_revision} lost; write refused)")))
 
 
 def _add_fence(compare: list[Any], fence: Fence | None) -> None:

@@ -66,7 +66,24 @@ async def watch(
     and new values both fail it are skipped undecoded (a cheap pre-filter for
     consumers that want few of many objects, such as an agent's own pods).
     """
-    prefix = res.prefix(namespace)
+    events = watch_raw(client, res.prefix(namespace), from_revision=from_revision, options=options)
+    try:
+        async for raw in events:
+            if raw_filter is not None and not _passes(raw, raw_filter):
+                continue
+            yield to_event(res, raw)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+async def watch_raw(
+    client: EtcdClient, prefix: str, *, from_revision: int, options: WatchOptions = WatchOptions(),
+) -> AsyncIterator[aetcd.rtypes.Event]:
+    """etcd's own events under ``prefix`` (with ``prev_kv``) from ``from_revision``, undecoded, forever.
+
+    For consumers that decode lazily or never (the gateway's watch hubs); resumes
+    like :func:`watch` and raises :class:`WatchExpired` on compaction.
+    """
     next_revision = from_revision
     delay = options.retry_delay
     while True:
@@ -87,9 +104,7 @@ async def watch(
             async for raw in stream:
                 delay = options.retry_delay
                 next_revision = raw.kv.mod_revision + 1
-                if raw_filter is not None and not _passes(raw, raw_filter):
-                    continue
-                yield to_event(res, raw)
+                yield raw
         except aetcd.RevisionCompactedError as exc:
             raise WatchExpired(next_revision, exc.compacted_revision) from exc
         except aetcd.ClientError as exc:

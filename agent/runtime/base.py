@@ -4,7 +4,10 @@ A runtime knows nothing about pods: it creates, starts, stops and removes
 containers carrying labels, lists them by label, and reports exits through
 an event stream. The agent maps pods onto containers with the labels below,
 so several agents on one engine never touch each other's containers and a
-restarted agent finds its containers again (rediscovery).
+restarted agent finds its containers again (rediscovery). The agent reaches
+its runtime through ``scoped.ClusterScopedRuntime``, which adds the cluster's
+identity to every label set, so agents of different clusters (even with the
+same node names) never touch each other's containers either.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ LABEL_CONTAINER = "kubelite.container.name"
 LABEL_ATTEMPT = "kubelite.container.attempt"
 LABEL_NODE = "kubelite.node"
 LABEL_GRACE = "kubelite.pod.grace"  # terminationGracePeriodSeconds, for stopping orphans
+LABEL_CLUSTER = "kubelite.cluster.uid"  # the cluster's identity (kube-system Namespace uid): see runtime/scoped.py
 
 SANDBOX_NAME = "POD"
 """Container name of a pod's sandbox (network namespace holder), as in Kubernetes."""

@@ -363,12 +363,21 @@ class NodeSystemInfo(KubeModel):
     architecture: str | None = None
 
 
+class DaemonEndpoint(KubeModel):
+    port: int = Field(alias="Port")  # Kubernetes' one capitalised JSON name
+
+
+class NodeDaemonEndpoints(KubeModel):
+    kubelet_endpoint: DaemonEndpoint | None = None
+
+
 class NodeStatus(KubeModel):
     capacity: dict[str, Quantity] | None = None
     allocatable: dict[str, Quantity] | None = None
     phase: str | None = None
     conditions: list[NodeCondition] | None = None
     addresses: list[NodeAddress] | None = None
+    daemon_endpoints: NodeDaemonEndpoints | None = None
     node_info: NodeSystemInfo | None = None
 
     def condition(self, type_: str) -> NodeCondition | None:

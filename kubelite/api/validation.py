@@ -41,6 +41,23 @@ from kubelite.api.labels import (
 from kubelite.api.meta import KubeObject, ObjectMeta
 
 NameCheck = Callable[[str], list[str]]
+
+# Object names per resource (Kubernetes' ValidateNameFunc per kind): namespaces are RFC 1123
+# labels, the other kinds kubelite serves RFC 1123 subdomains.
+_NAME_CHECKS: dict[str, NameCheck] = {"namespaces": dns1123_label_errors}
+
+
+def name_check_for(plural: str) -> NameCheck:
+    """How names of the resource ``plural`` are validated (create, and clients before a request)."""
+    return _NAME_CHECKS.get(plural, dns1123_subdomain_errors)
+
+
+def path_segment_name_errors(name: str) -> list[str]:
+    """Why ``name`` cannot be one segment of a request path (apimachinery's IsValidPathSegmentName);
+    the rule for any kind, including ones whose own name rule is unknown."""
+    if name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _PERCENT = re.compile(r"[0-9]+%")
@@ -402,7 +419,7 @@ def validate_node(node: Node) -> list[StatusCause]:
 
 
 def validate_namespace(namespace: Namespace) -> list[StatusCause]:
-    return validate_metadata(namespace.metadata, namespaced=False, name_check=dns1123_label_errors)
+    return validate_metadata(namespace.metadata, namespaced=False, name_check=name_check_for("namespaces"))
 
 
 def validate_event(event: Event) -> list[StatusCause]:

@@ -152,7 +152,7 @@ def _row_is(table: dict[str, Any], name: str) -> bool:
 
 def _list_events(s: Session, ns: str | None, field_selector: str | None) -> list[dict[str, Any]]:
     """Events, filtered by the gateway when it can (the caller filters again in any case)."""
-    path = f"/api/v1/namespaces/{ns}/events" if ns else "/api/v1/events"
+    path = s.resource("events").collection_path(ns)
     try:
         return s.client.get(path, {"fieldSelector": field_selector}).get("items") or []
     except ApiStatusError as exc:

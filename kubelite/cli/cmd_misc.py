@@ -36,7 +36,8 @@ def _pod_for(s: Session, target: str) -> str:
     if not labels:
         raise CliError(f"cannot find the pods of {res.type_name}/{name}: it has no selector")
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-    pods = s.client.get(f"/api/v1/namespaces/{s.namespace}/pods", {"labelSelector": selector}).get("items") or []
+    pods = s.client.get(s.resource("pods").collection_path(s.namespace),
+                        {"labelSelector": selector}).get("items") or []
     if not pods:
         raise CliError(f"no pods found for {res.type_name}/{name}")
     pods.sort(key=lambda p: ((p.get("status") or {}).get("phase") != "Running", p["metadata"]["name"]))
@@ -60,7 +61,7 @@ def logs(
     params = {"container": container, "follow": follow or None, "tailLines": tail if tail >= 0 else None,
               "previous": previous or None, "timestamps": timestamps or None}
     out = sys.stdout.buffer
-    for chunk in s.client.stream(f"/api/v1/namespaces/{s.namespace}/pods/{pod}/log", params,
+    for chunk in s.client.stream(s.resource("pods").object_path(pod, s.namespace, "log"), params,
                                  accept="*/*", timeout=None if follow else s.client.timeout):
         out.write(chunk)
         if follow:

@@ -60,7 +60,7 @@ def apply_demo(client: ApiClient, runtime: str, manifest: Path, say: Callable[[s
         selector = ",".join(f"{k}={v}" for k, v in sorted(
             (s.client.get(dep_res.object_path(name, ns)).get("spec") or {}).get("selector", {})
             .get("matchLabels", {}).items()))
-        pods = s.client.get(f"/api/v1/namespaces/{ns}/pods", {"labelSelector": selector}).get("items") or []
+        pods = s.client.get(s.resource("pods").collection_path(ns), {"labelSelector": selector}).get("items") or []
         if runtime == "sim":
             say(f"demo: deployment {name} is rolled out ({len(pods)} pods); the sim runtime runs no real "
                 "containers, so nothing serves HTTP: run `kl up --runtime docker --demo` for that")

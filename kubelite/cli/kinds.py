@@ -8,11 +8,42 @@ serves that the table does not know are found through discovery
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.resources import ALL_RESOURCES
+from kubelite.api.validation import name_check_for, path_segment_name_errors
+from kubelite.cli.errors import CliError
+
+_BUILTIN_PLURALS = frozenset((r.group, r.plural) for r in ALL_RESOURCES)
+
+
+def segment(value: str) -> str:
+    """One path segment, percent-encoded: a name never changes the request's path or query."""
+    return urllib.parse.quote(value, safe="")
+
+
+def check_name(res: ResourceInfo, name: str) -> None:
+    """Raise CliError (one line) unless ``name`` can be the name of a ``res`` object.
+
+    Kinds kubelite knows use their Kubernetes name rule (RFC 1123 label or
+    subdomain); discovered kinds the path-segment rule every kind shares.
+    """
+    if not name:
+        raise CliError(f"a {res.type_name} name must not be empty")
+    known = (res.group, res.plural) in _BUILTIN_PLURALS
+    problems = (name_check_for(res.plural) if known else path_segment_name_errors)(name)
+    if problems:
+        shown = name if len(name) <= 80 else name[:80] + "…"
+        raise CliError(f"invalid {res.type_name} name {shown!r}: {problems[0]}")
+
+
+def check_namespace(namespace: str) -> None:
+    problems = name_check_for("namespaces")(namespace)
+    if problems:
+        raise CliError(f"invalid namespace {namespace!r}: {problems[0]}")
 
 
 @dataclass(frozen=True)
@@ -48,14 +79,19 @@ class ResourceInfo:
         return base
 
     def collection_path(self, namespace: str | None) -> str:
-        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        """The collection's path; a bad namespace raises CliError, every segment is escaped."""
+        root = f"/apis/{segment(self.group)}/{segment(self.version)}" if self.group else f"/api/{segment(self.version)}"
         if self.namespaced and namespace:
-            return f"{root}/namespaces/{namespace}/{self.plural}"
-        return f"{root}/{self.plural}"
+            check_namespace(namespace)
+            return f"{root}/namespaces/{segment(namespace)}/{segment(self.plural)}"
+        return f"{root}/{segment(self.plural)}"
 
     def object_path(self, name: str, namespace: str | None, subresource: str | None = None) -> str:
-        path = f"{self.collection_path(namespace if self.namespaced else None)}/{name}"
-        return f"{path}/{subresource}" if subresource else path
+        """One object's path; a name the kind cannot have raises CliError (never a request that
+        could address the collection, as ``?x=1`` or an empty name would)."""
+        check_name(self, name)
+        path = f"{self.collection_path(namespace if self.namespaced else None)}/{segment(name)}"
+        return f"{path}/{segment(subresource)}" if subresource else path
 
 
 BUILTIN: tuple[ResourceInfo, ...] = tuple(

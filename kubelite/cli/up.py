@@ -4,9 +4,11 @@ Starts, in order: the embedded etcd (unless ``--etcd-endpoints``), one
 controller-manager, the gateway and N agents (``node-1``…), each a
 ``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Waits
 until the gateway is ready and every node is Ready, optionally applies the
-demo, and on SIGINT/SIGTERM stops everything in reverse order, then removes
-the containers the agents left (label ``kubelite.node=<node>``) unless
-``keep`` is set.
+demo, and then supervises its children: one that exits (etcd included) is
+restarted with back-off and the reason is printed (``up_supervise``). Only
+SIGINT/SIGTERM stops everything, in reverse order; then it removes the
+containers the agents left (labels ``kubelite.node=<node>`` and this cluster's
+``kubelite.cluster.uid``) unless ``keep`` is set.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kubelite.cli import kubeconfig
 from kubelite.cli.client import ApiClient, Connection
 from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
 from kubelite.cli.processes import ManagedProcess
+from kubelite.cli.up_supervise import Child, Supervisor
 from kubelite.cli.up_support import (
     can_bind,
     default_data_dir,
@@ -39,7 +42,9 @@ from kubelite.cli.up_support import (
     kl_command,
     remove_containers,
     split_host_port,
+    write_node_tokens,
 )
+from kubelite.compaction import parse_interval
 from kubelite.etcd_server import EmbeddedEtcd, free_port
 
 REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -57,6 +62,7 @@ class UpOptions:
     demo: bool = False
     ready_timeout: float = 90.0
     python: str = sys.executable
+    etcd_compaction_interval: str = "5m"  # passed to the gateway and the controller-manager
     container_log_max_size: str = "10Mi"  # passed to every agent (log rotation)
     container_log_max_files: int = 5
 
@@ -77,6 +83,7 @@ class Cluster:
         self.server = f"http://{opts.listen}"
         self.token = ""
         self.cm_url = ""
+        self.cluster_uid = ""  # the kube-system Namespace uid, once the gateway answered
         self._lock_file: Any = None
 
     # -- start -------------------------------------------------------------
@@ -93,13 +100,13 @@ class Cluster:
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
         ep = ["--etcd-endpoints", self.endpoints]
+        compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
-        self._spawn("controller-manager", [py, "-m", "controllers", *ep, "--id", "controller-manager-1",
+        self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
                                            "--listen", self.cm_url.removeprefix("http://")])
-        agent_token = self.data_dir / "agent-token"
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
-        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, "--listen", self.opts.listen, *auth,
-                                "--agent-token-file", str(agent_token)])
+        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
+                                "--agent-secret-file", str(self.agent_secret_path)])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
         extra += ["--container-log-max-size", self.opts.container_log_max_size,
                   "--container-log-max-files", str(self.opts.container_log_max_files)]
@@ -110,13 +117,17 @@ class Cluster:
             extra += ["--sim-start-delay", "0"]
         for node in self.agents:
             self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep,
-                               "--listen", "127.0.0.1:0", "--agent-token-file", str(agent_token), *extra])
+                               "--listen", "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *extra])
         self._write_state()
         await self._wait_ready()
 
     def _prepare(self) -> None:
         if self.opts.nodes < 1:
             raise CliError("--nodes must be at least 1")
+        try:
+            parse_interval(self.opts.etcd_compaction_interval)
+        except ValueError as exc:
+            raise CliError(f"--etcd-compaction-interval: {exc}") from None
         host, port = split_host_port(self.opts.listen)
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file = open(self.data_dir / "up.lock", "w")
@@ -131,13 +142,22 @@ class Cluster:
         # localhost:8080), and kubectl never sends a bearer token over plain
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
-        ensure_secret_file(self.data_dir / "agent-token")
+        ensure_secret_file(self.agent_secret_path)
+        write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
 
     @property
     def kubeconfig_path(self) -> Path:
         return self.data_dir / "kubeconfig"
+
+    @property
+    def agent_secret_path(self) -> Path:
+        """The agent secret: only the gateway reads it; each agent gets its node's token."""
+        return self.data_dir / "agent-secret"
+
+    def node_token_path(self, node: str) -> Path:
+        return self.data_dir / "agent-tokens" / node
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -147,9 +167,12 @@ class Cluster:
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "server": self.server, "etcd": self.endpoints, "runtime": self.runtime,
                  "kubeconfig": str(self.kubeconfig_path),
-                 "etcd_pid": self.etcd.pid if self.etcd else None,
+                 "etcd_pid": self.etcd.pid if self.etcd else None, "cluster_uid": self.cluster_uid,
                  "processes": {p.name: p.pid for p in self.processes}}
-        (self.data_dir / "up.json").write_text(json.dumps(state, indent=2))
+        # Atomically: readers (scripts, `kl`) must never see a half-written file.
+        tmp = self.data_dir / "up.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.data_dir / "up.json")
 
     def client(self) -> ApiClient:
         return ApiClient(Connection(server=self.server, token=self.token or None), timeout=5)
@@ -172,6 +195,9 @@ class Cluster:
                 ready = {n["metadata"]["name"] for n in nodes if _node_ready(n)}
                 missing = [n for n in self.agents if n not in ready]
                 if not missing:
+                    kube_system = await asyncio.to_thread(api.get, "/api/v1/namespaces/kube-system")
+                    self.cluster_uid = kube_system["metadata"]["uid"]
+                    self._write_state()
                     return
                 waiting_for = f"nodes to be Ready (not yet: {', '.join(missing)})"
             except (ApiStatusError, ServerUnreachable):
@@ -181,8 +207,19 @@ class Cluster:
                                f"logs are in {self.logs}")
             await asyncio.sleep(0.2)
 
+    def supervisor(self) -> Supervisor:
+        """Restarts children that exit once the cluster is up (see ``up_supervise``)."""
+        children = []
+        if self.etcd is not None:
+            etcd = self.etcd
+            children.append(Child("etcd", lambda: etcd.returncode, etcd.start, str(etcd.log_path)))
+        for proc in self.processes:
+            children.append(Child(proc.name, lambda p=proc: p.returncode,  # type: ignore[misc]
+                                  _starter(proc), str(proc.log_path)))
+        return Supervisor(children, self.say, on_restart=self._write_state)
+
     def check_children(self) -> None:
-        """Raise if a child has exited (with the tail of its log)."""
+        """During start-up: raise if a child has exited (with the tail of its log)."""
         if self.etcd is not None and not self.etcd.running:
             raise CliError(f"etcd exited; last lines of {self.etcd.log_path}:\n{self.etcd.log_tail(10)}")
         for proc in self.processes:
@@ -200,7 +237,11 @@ class Cluster:
         # Agents drain their containers on exit (unless --keep): give them time.
         await asyncio.gather(*(self._stop_one(p, problems, grace=30.0) for p in agents))
         if self.runtime == "docker" and not self.opts.keep:
-            problems += await asyncio.to_thread(remove_containers, self.agents)
+            if self.cluster_uid:
+                problems += await asyncio.to_thread(remove_containers, self.agents, self.cluster_uid)
+            elif agents:
+                self.say("the cluster's identity was never read: containers other than those the agents "
+                         "drained are left alone (they may belong to another cluster on this engine)")
         for proc in reversed(others):
             await self._stop_one(proc, problems)
         if self.etcd is not None and self.etcd.running:
@@ -223,6 +264,13 @@ class Cluster:
             await proc.stop(grace)
         except Exception as exc:
             problems.append(f"{proc.name}: {exc}")
+
+
+def _starter(proc: ManagedProcess) -> Callable[[], Any]:
+    async def start() -> None:
+        proc.start()
+
+    return start
 
 
 def _node_ready(node: dict[str, Any]) -> bool:
@@ -253,10 +301,13 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         if opts.demo:
             await asyncio.to_thread(_apply_demo, cluster, say)
         _print_banner(cluster, say)
-        while not stop.is_set():
-            cluster.check_children()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
+        supervising = asyncio.create_task(_supervise(cluster.supervisor(), stop))
+        try:
+            await stop.wait()
+        finally:
+            supervising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await supervising
         say("stopping...")
     except CliError as exc:
         say(exc.line())
@@ -276,6 +327,13 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         say("stopped: no process left" + ("" if cluster.runtime != "docker" else
                                           " (containers kept: --keep)" if opts.keep else ", no container left"))
     return code
+
+
+async def _supervise(supervisor: Supervisor, stop: asyncio.Event, period: float = 0.5) -> None:
+    while not stop.is_set():
+        await supervisor.check()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=period)
 
 
 def _apply_demo(cluster: Cluster, say: Callable[[str], None]) -> None:

@@ -1,5 +1,6 @@
 """The small decisions and files of ``kl up``: data dir, addresses, which
-runtime (and why), tokens and etcd ports kept across restarts, removing the
+runtime (and why), tokens (the agent secret and each node's token) and etcd
+ports kept across restarts, removing the
 containers agents leave behind, and how to call ``kl``."""
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import socket
 import sys
 from pathlib import Path
 
+from kubelite.agent_auth import node_token
 from kubelite.cli.errors import CliError
 from kubelite.etcd_server import free_port, port_is_free
 
 NODE_LABEL = "kubelite.node"
+CLUSTER_LABEL = "kubelite.cluster.uid"  # agent.runtime.base.LABEL_CLUSTER (kubelite may not import agent)
 
 
 def default_data_dir() -> Path:
@@ -89,6 +92,16 @@ def ensure_secret_file(path: Path) -> None:
         out.write(secrets.token_urlsafe(24) + "\n")
 
 
+def write_node_tokens(secret_path: Path, directory: Path, nodes: list[str]) -> None:
+    """``directory/<node>``: each agent's own API token (mode 0600), derived from the agent secret."""
+    secret = secret_path.read_text().strip()
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for node in nodes:
+        fd = os.open(directory / node, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(node_token(secret, node) + "\n")
+
+
 def etcd_ports(data_dir: Path) -> tuple[int, int]:
     """etcd's ports, kept in the data dir so a restarted cluster finds its member again."""
     path = data_dir / "etcd-ports.json"
@@ -105,8 +118,12 @@ def etcd_ports(data_dir: Path) -> tuple[int, int]:
     return client, peer
 
 
-def remove_containers(nodes: list[str]) -> list[str]:
-    """Remove the containers of these nodes (label kubelite.node=<node>); returns problems."""
+def remove_containers(nodes: list[str], cluster_uid: str) -> list[str]:
+    """Remove this cluster's containers of these nodes (labels kubelite.node=<node> and
+    kubelite.cluster.uid=<uid>: another cluster on the engine may use the same node names,
+    and containers without the cluster label are never provably ours); returns problems."""
+    if not cluster_uid:
+        raise ValueError("removing containers needs the cluster's uid")
     try:
         import docker
 
@@ -116,7 +133,8 @@ def remove_containers(nodes: list[str]) -> list[str]:
     problems = []
     try:
         for node in nodes:
-            for container in client.containers.list(all=True, filters={"label": f"{NODE_LABEL}={node}"}):
+            for container in client.containers.list(
+                    all=True, filters={"label": [f"{NODE_LABEL}={node}", f"{CLUSTER_LABEL}={cluster_uid}"]}):
                 try:
                     container.remove(force=True)
                 except Exception as exc:

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 from kubelite.api import errors
+from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
+from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
 
 log = logging.getLogger("kubelite.gateway")
@@ -23,13 +25,21 @@ log = logging.getLogger("kubelite.gateway")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="kubelite.gateway", description=__doc__)
     add_etcd_arguments(parser)
+    add_compaction_argument(parser)
     parser.add_argument("--listen", default="127.0.0.1:8080", help="host:port to serve on (default 127.0.0.1:8080)")
     parser.add_argument("--token-file", type=Path, help='bearer tokens: CSV lines token,user,uid,"group1,group2"')
     parser.add_argument("--readonly-group", default=READONLY_GROUP, help="group whose members may only read")
-    parser.add_argument("--agent-token-file", type=Path, help="token the gateway presents to agents (pods/log)")
+    parser.add_argument("--agent-secret-file", "--agent-token-file", dest="agent_secret_file", type=Path,
+                        help="the agent secret: the gateway presents HMAC-SHA256(secret, node) to each node's "
+                             "agent (pods/log); agents get only their own token (--agent-token-file is the old name)")
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
+    parser.add_argument("--request-header-timeout", type=float, default=32.0,
+                        help="seconds a client has to send a whole request line and headers after connecting or "
+                             "after its previous response (idle keep-alive connections close after as long)")
+    parser.add_argument("--request-body-timeout", type=float, default=60.0,
+                        help="seconds a client has to send a whole request body (408 after)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -41,8 +51,10 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     etcd = etcd_config_from_args(args)
     return GatewayConfig(
         etcd=etcd, host=host.strip("[]"), port=int(port), token_file=args.token_file,
-        readonly_group=args.readonly_group, agent_token_file=args.agent_token_file, tls_cert=args.tls_cert,
+        readonly_group=args.readonly_group, agent_secret_file=args.agent_secret_file, tls_cert=args.tls_cert,
         tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
+        compaction_interval=args.etcd_compaction_interval,
+        request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
     )
 
 
@@ -73,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         try:
             asyncio.run(serve(config))
-        except (OSError, TokenFileError, errors.ApiError) as exc:  # ApiError: etcd unreachable at start
+        except (ListenError, OSError, TokenFileError, errors.ApiError) as exc:  # ApiError: etcd unreachable
             print(f"error: {exc}", file=sys.stderr)
             return 1
     return 0

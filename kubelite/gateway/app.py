@@ -22,11 +22,13 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.resources import NAMESPACES
 from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway import delete, discovery, logs, read, subresources, watchstream, write
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator
 from kubelite.gateway.bodies import MAX_BODY_BYTES
+from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from kubelite.gateway.openapi import build_docs
@@ -34,6 +36,7 @@ from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import error_response, json_response
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
+from kubelite.listen import start_site
 from kubelite.store import Store
 
 log = logging.getLogger(__name__)
@@ -68,10 +71,16 @@ class GatewayConfig:
     port: int = 8080
     token_file: Path | None = None
     readonly_group: str = READONLY_GROUP
-    agent_token_file: Path | None = None
+    agent_secret_file: Path | None = None  # the agent secret: each node's agent gets HMAC(secret, node)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     watch: WatchSettings = field(default_factory=WatchSettings)
+    compaction_interval: float = DEFAULT_INTERVAL  # seconds; 0: this gateway does not compact etcd
+    # Slow clients (slowloris): a request's headers must be complete this many seconds after the
+    # connection opened or its previous response (kube-apiserver's ReadHeaderTimeout, 32 s) — an idle
+    # keep-alive connection is closed after as long — and its body must arrive within the other.
+    request_header_timeout: float = 32.0
+    request_body_timeout: float = 60.0
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
@@ -80,6 +89,10 @@ class GatewayConfig:
                              "could change the cluster; listen on 127.0.0.1 or give a token file")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
+        for flag, value in (("--request-header-timeout", self.request_header_timeout),
+                            ("--request-body-timeout", self.request_body_timeout)):
+            if not value > 0:
+                raise ValueError(f"{flag} must be a positive number of seconds, not {value}")
 
 
 def is_loopback(host: str) -> bool:
@@ -158,6 +171,10 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     if info is None:
         raise web.HTTPNotFound()
     target = resolve(request)
+    if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
+        raise errors.bad_request("name must be provided")
+    if info.subresource is None and info.verb not in target.served.verbs:
+        raise errors.method_not_allowed("the server does not allow this method on the requested resource")
     handler = HANDLERS.get((info.verb, info.subresource))
     if handler is None:
         what = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
@@ -277,6 +294,7 @@ class Gateway:
         self._client: EtcdClient | None = None
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
+        self.compactor: Compactor | None = None
         self.state: GatewayState | None = None
         self.port: int | None = None
 
@@ -290,7 +308,7 @@ class Gateway:
         authenticator = None
         if config.token_file is not None:
             authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
-        agent_token = config.agent_token_file.read_text().strip() if config.agent_token_file else None
+        agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
         self._client = self._given_client or await connect(config.etcd)
         store = Store(self._client)
         await ensure_system_namespaces(store)
@@ -298,24 +316,34 @@ class Gateway:
         self.state = GatewayState(
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
-            authenticator=authenticator, agent_token=agent_token, watch=config.watch,
+            authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
+            body_read_timeout=config.request_body_timeout,
         )
-        self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0)
+        await self.state.hubs.start(served.resource for served in SERVED)
+        # aiohttp's keep-alive timer runs from the connection's start and after each response and closes
+        # the connection when no whole request (line and headers) has arrived by then (aiohttp >= 3.14.5):
+        # that is the header-read timeout.
+        # After an early answer (413, 408) to a body still coming, drain it for at most 2 s (aiohttp: 10 s).
+        self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0,
+                                     keepalive_timeout=config.request_header_timeout, lingering_time=2.0)
         await self._runner.setup()
         ssl_context = None
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
-        site = web.TCPSite(self._runner, config.host, config.port, ssl_context=ssl_context)
-        await site.start()
+        site = await start_site(self._runner, config.host, config.port, what="gateway", flag="--listen",
+                                ssl_context=ssl_context)
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else config.port
+        self.compactor = Compactor(self._client, interval=config.compaction_interval,
+                                   registry=self.state.metrics.registry)
+        await self.compactor.start()
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_runner, self._stop_hubs, self._close_http, self._close_client):
+        for step in (self._stop_compactor, self._stop_runner, self._stop_hubs, self._close_http, self._close_client):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
@@ -323,6 +351,10 @@ class Gateway:
                 problems.append(exc)
         if problems:
             raise RuntimeError(f"gateway stop: {len(problems)} step(s) failed: {problems}")
+
+    async def _stop_compactor(self) -> None:
+        if self.compactor is not None:
+            await self.compactor.stop()
 
     async def _stop_runner(self) -> None:
         if self._runner is not None:

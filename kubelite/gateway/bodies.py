@@ -20,6 +20,7 @@ from kubelite.api.parse import load_documents, load_json, parse_object
 from kubelite.api.warnings import unknown_fields
 from kubelite.gateway.defaults import with_defaults
 from kubelite.gateway.schema import unknown_to_kubernetes
+from kubelite.gateway.state import state_of
 
 T = TypeVar("T")
 
@@ -29,6 +30,18 @@ YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "applicatio
 
 
 async def read_body(request: web.Request, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole body, which must arrive within the gateway's ``--request-body-timeout``: a client that
+    sends it too slowly (a slowloris on the body) gets 408 instead of holding a handler forever."""
+    timeout = state_of(request).body_read_timeout
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_body(request, limit)
+    except TimeoutError:
+        raise errors.ApiError(errors.Status(
+            code=408, reason="Timeout", message=f"the request body did not arrive within {timeout:g} s")) from None
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     length = request.content_length
     if length is not None and length > limit:
         raise errors.too_large(f"the request body is {length} bytes; the limit is {limit} bytes")

@@ -20,6 +20,8 @@ from kubelite.api.resources import (
 )
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# kube-apiserver serves no deletecollection on namespaces (its namespace REST storage has none).
+_NAMESPACE_VERBS = tuple(v for v in ALL_VERBS if v != "deletecollection")
 _COMMON_FIELDS = ("metadata.name", "metadata.namespace")
 
 
@@ -38,6 +40,7 @@ class Served:
     subresources: tuple[Subresource, ...] = ()
     categories: tuple[str, ...] = ()
     field_labels: tuple[str, ...] = field(default=())
+    verbs: tuple[str, ...] = ALL_VERBS  # of the resource itself (discovery, OpenAPI and routing read it)
 
     @property
     def selectable_fields(self) -> tuple[str, ...]:
@@ -51,7 +54,7 @@ _STATUS = Subresource("status", ("get", "patch", "update"))
 _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
 
 SERVED: tuple[Served, ...] = (
-    Served(NAMESPACES, (_STATUS,), field_labels=("status.phase",)),
+    Served(NAMESPACES, (_STATUS,), field_labels=("status.phase",), verbs=_NAMESPACE_VERBS),
     Served(NODES, (_STATUS,), field_labels=("spec.unschedulable",)),
     Served(
         PODS,

@@ -64,7 +64,7 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
         res = s.resource
         entry: dict[str, Any] = {
             "name": res.plural, "singularName": res.singular, "namespaced": res.namespaced,
-            "kind": res.kind, "verbs": list(ALL_VERBS), "storageVersionHash": _storage_hash(s),
+            "kind": res.kind, "verbs": list(s.verbs), "storageVersionHash": _storage_hash(s),
         }
         if res.short_names:
             entry["shortNames"] = list(res.short_names)
@@ -88,7 +88,7 @@ def _aggregated_resource(s: Served) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "resource": res.plural, "singularResource": res.singular,
         "responseKind": {"group": res.group, "version": res.version, "kind": res.kind},
-        "scope": "Namespaced" if res.namespaced else "Cluster", "verbs": list(ALL_VERBS),
+        "scope": "Namespaced" if res.namespaced else "Cluster", "verbs": list(s.verbs),
     }
     if res.short_names:
         entry["shortNames"] = list(res.short_names)

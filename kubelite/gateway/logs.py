@@ -1,8 +1,11 @@
 """pods/log: stream a container's log from the agent of the pod's node.
 
-The Node carries its agent's address (annotation ``kubelite.io/agent-endpoint``);
-the gateway calls ``GET {endpoint}/pods/{ns}/{name}/log`` with the agent
-token and streams the answer through, so ``kubectl logs -f`` follows.
+The agent's address is the one the node reports in its status, as a kubelet's:
+InternalIP and ``daemonEndpoints.kubeletEndpoint.Port`` (``kubelite.agent_auth``;
+never an annotation, which any API user may set). The gateway calls
+``GET http://IP:PORT/pods/{ns}/{name}/log`` with that node's own token
+(HMAC of the agent secret and the node name) and streams the answer through,
+so ``kubectl logs -f`` follows.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ import json
 import aiohttp
 from aiohttp import web
 
+from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS
 from kubelite.gateway.common import Target
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import state_of
 
-AGENT_ENDPOINT_ANNOTATION = "kubelite.io/agent-endpoint"
 _PASSED_PARAMS = ("follow", "tailLines", "timestamps", "previous", "sinceSeconds", "sinceTime", "limitBytes")
 
 
@@ -42,13 +45,13 @@ async def pod_log(request: web.Request, target: Target) -> web.StreamResponse:
         raise errors.bad_request(f'container "{container}" in pod "{pod.name}" is waiting to start: '
                                  "the pod is not scheduled to a node yet")
     node = await state.store.get(NODES, pod.spec.node_name)
-    endpoint = (node.metadata.annotations or {}).get(AGENT_ENDPOINT_ANNOTATION)
-    if not endpoint:
-        raise errors.unavailable(f"node {node.name} does not publish its agent's address "
-                                 f"(annotation {AGENT_ENDPOINT_ANNOTATION})")
+    try:
+        endpoint = agent_endpoint(node.name, node.status)
+    except NoAgentEndpoint as exc:
+        raise errors.unavailable(str(exc)) from None
     params = {"container": container}
     params.update({k: request.query[k] for k in _PASSED_PARAMS if k in request.query})
-    headers = {"Authorization": f"Bearer {state.agent_token}"} if state.agent_token else {}
+    headers = {"Authorization": f"Bearer {node_token(state.agent_secret, node.name)}"} if state.agent_secret else {}
     url = f"{endpoint.rstrip('/')}/pods/{target.namespace}/{target.name}/log"
     timeout = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=None)
     try:

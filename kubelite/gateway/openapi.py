@@ -73,11 +73,10 @@ def _paths(served: Served) -> dict[str, Any]:
     schema_name = root_type(res.kind)
     scope = f"{base}/namespaces/{{namespace}}/{res.plural}" if res.namespaced else f"{base}/{res.plural}"
     ops = {m: _operation(served, m, a, schema_name) for m, a in _ACTIONS.items()}
-    paths = {
-        scope: {"get": {**ops["get"], "x-kubernetes-action": "list"}, "post": ops["post"],
-                "delete": {**ops["delete"], "x-kubernetes-action": "deletecollection"}},
-        f"{scope}/{{name}}": {k: ops[k] for k in ("get", "put", "patch", "delete")},
-    }
+    collection: dict[str, Any] = {"get": {**ops["get"], "x-kubernetes-action": "list"}, "post": ops["post"]}
+    if "deletecollection" in served.verbs:
+        collection["delete"] = {**ops["delete"], "x-kubernetes-action": "deletecollection"}
+    paths = {scope: collection, f"{scope}/{{name}}": {k: ops[k] for k in ("get", "put", "patch", "delete")}}
     for sub in served.subresources:
         if sub.name in ("status", "scale"):
             paths[f"{scope}/{{name}}/{sub.name}"] = {k: ops[k] for k in ("get", "put", "patch")}

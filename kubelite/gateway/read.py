@@ -27,8 +27,12 @@ async def get_object(request: web.Request, target: Target) -> web.StreamResponse
 
 
 async def list_documents(request: web.Request, target: Target, options: ListOptions) -> tuple[list[dict[str, Any]], ListResult]:
-    """The matching objects as JSON documents, and the list's resourceVersion/continue."""
+    """The matching objects as JSON documents, and the list's resourceVersion/continue.
+
+    An Exact or continued list reads etcd at that revision: 410 Expired once etcd compacted it.
+    """
     state = state_of(request)
+    await state.hubs.hub(target.served.resource)  # its window then covers this list's revision (list, then watch)
     revision = int(options.resource_version) if options.resource_version_match == "Exact" else 0
     result = await state.store.list(
         target.served.resource, target.namespace, predicate=options.matches if options.filters else None,

@@ -64,8 +64,10 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
             namespace = None
     if len(rest) > 3:
         return None
+    if path.endswith("/") and len(rest) > 1:
+        return None  # `.../pods/web/`: no route of kube-apiserver matches (404)
     resource = rest[0]
-    name = rest[1] if len(rest) > 1 else None
+    name = rest[1] if len(rest) > 1 else ("" if path.endswith("/") else None)
     subresource = rest[2] if len(rest) > 2 else None
     verb = _verb(method, has_name=name is not None, watch=watch_path or is_truthy(query.get("watch")))
     return RequestInfo(verb, group, version, resource, namespace, name, subresource)

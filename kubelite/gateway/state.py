@@ -34,11 +34,12 @@ class GatewayState:
     http: aiohttp.ClientSession
     hubs: WatchHubs
     authenticator: TokenAuthenticator | None = None
-    agent_token: str | None = None
+    agent_secret: str | None = None  # per-node agent tokens derive from it (kubelite.agent_auth)
     watch: WatchSettings = field(default_factory=WatchSettings)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     open_watches: set[Subscription] = field(default_factory=set)
     write_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

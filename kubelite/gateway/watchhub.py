@@ -1,14 +1,20 @@
-"""One etcd watch per resource, fanned out to every HTTP watcher of that resource.
+"""The gateway's watch cache: one etcd watch per resource, fanned out to every HTTP watcher of it.
 
-Without it, 50 ``kubectl get -w`` would mean 50 etcd watches and 50 decodes
-of every event. A hub decodes each event once, keeps the last ``buffer_size``
-events so a watcher starting from a recent resourceVersion replays them, and
-serialises each event at most once per event type. A watcher whose starting
-revision is older than the buffer gets ``None`` from :meth:`WatchHubs.subscribe`
-and uses a dedicated etcd watch instead (which answers 410 if compacted).
+Like kube-apiserver's watch cache (k8s.io/apiserver/pkg/storage/cacher), each
+resource's hub starts with the gateway, at etcd's revision of that moment, and
+keeps the last ``buffer_size`` events. A watcher is served from that window
+only: a start older than the window's beginning gets ``410 Expired`` ("too old
+resource version: RV (OLDEST)"), as kube-apiserver answers, and the client
+re-lists. So no watch replays etcd's history, however long it is, and a
+gateway restart (a new window) makes clients re-list just as an apiserver
+restart does.
 
-A watcher that falls ``queue_limit`` events behind is cut off (its stream
-ends; clients re-watch from their last resourceVersion), as kube-apiserver does.
+Events are kept as etcd sent them and decoded only when a watcher needs them,
+at most once per event (and serialised at most once per event type), so a hub
+nobody watches costs little. A watcher that falls ``queue_limit`` events behind
+is cut off (its stream ends; clients re-watch from their last resourceVersion).
+If the hub's own etcd watch expires (etcd compacted past it during an outage),
+its watchers get 410 and the hub opens a new window at etcd's current revision.
 """
 
 from __future__ import annotations
@@ -16,51 +22,69 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import aetcd
 
 from kubelite.api import errors
 from kubelite.api.resources import Resource
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway.respond import dumps
-from kubelite.supervise import cancel_and_wait
-from kubelite.watch import WatchEvent, watch
+from kubelite.store import decode_document
+from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.watch import WatchExpired, watch_raw
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+def too_old(resource_version: int, oldest: int) -> errors.ApiError:
+    """kube's watch-cache answer for a start before its window (``oldest``: the newest revision it cannot serve after)."""
+    return errors.gone(f"too old resource version: {resource_version} ({oldest})")
+
+
 class HubEvent:
-    """A decoded watch event shared by all watchers; JSON documents and lines are computed once."""
+    """One etcd event of a resource, shared by all watchers; decoded and serialised lazily, once."""
 
-    source: WatchEvent
-    _doc: dict[str, Any] | None = None
-    _old: dict[str, Any] | None = None
-    _lines: dict[str, bytes] = field(default_factory=dict)
+    __slots__ = ("res", "raw", "type", "revision", "namespace", "_doc", "_old", "_lines")
 
-    @property
-    def type(self) -> str:
-        return self.source.type
-
-    @property
-    def revision(self) -> int:
-        return self.source.revision
-
-    @property
-    def namespace(self) -> str | None:
-        return self.source.object.metadata.namespace  # type: ignore[no-any-return]
+    def __init__(self, res: Resource, raw: aetcd.rtypes.Event) -> None:
+        self.res = res
+        self.raw = raw
+        kv = raw.kv
+        self.revision: int = kv.mod_revision
+        if raw.kind == "DELETE":
+            self.type = "DELETED"
+        else:
+            self.type = "ADDED" if kv.version == 1 else "MODIFIED"
+        # the namespace is in the key (/registry/<plural>/<ns>/<name>): filtering needs no decode
+        self.namespace: str | None = (
+            kv.key.decode()[len(res.prefix()):].partition("/")[0] if res.namespaced else None
+        )
+        self._doc: dict[str, Any] | None = None
+        self._old: dict[str, Any] | None = None
+        self._lines: dict[str, bytes] = {}
 
     @property
     def doc(self) -> dict[str, Any]:
+        """The object as watchers get it; for DELETED its last state, at the deletion's resourceVersion."""
         if self._doc is None:
-            self._doc = self.source.object.to_dict()
+            prev = self.raw.prev_kv
+            if self.type != "DELETED":
+                self._doc = decode_document(self.raw.kv.value, self.revision)
+            elif prev is not None and prev.version:
+                self._doc = decode_document(prev.value, self.revision)
+            else:  # etcd no longer had the previous value: only the name is known
+                self._doc = self._placeholder()
         return self._doc
 
     @property
     def old(self) -> dict[str, Any] | None:
-        if self._old is None and self.source.old_object is not None:
-            self._old = self.source.old_object.to_dict()
+        prev = self.raw.prev_kv
+        if self._old is None and prev is not None and prev.version:
+            self._old = decode_document(prev.value, prev.mod_revision)
         return self._old
 
     def line(self, event_type: str) -> bytes:
@@ -68,6 +92,14 @@ class HubEvent:
         if cached is None:
             cached = self._lines[event_type] = dumps({"type": event_type, "object": self.doc}) + b"\n"
         return cached
+
+    def _placeholder(self) -> dict[str, Any]:
+        rest = self.raw.kv.key.decode()[len(self.res.prefix()):]
+        name = rest.partition("/")[2] if self.res.namespaced else rest
+        metadata: dict[str, Any] = {"name": name, "resourceVersion": str(self.revision)}
+        if self.namespace:
+            metadata["namespace"] = self.namespace
+        return {"apiVersion": self.res.api_version, "kind": self.res.kind, "metadata": metadata}
 
 
 # What a subscription's queue carries: events, an error to report (410, ...), or None: end the stream.
@@ -82,27 +114,42 @@ class Subscription:
 
 
 class ResourceHub:
-    def __init__(self, client: EtcdClient, res: Resource, *, start_revision: int, buffer_size: int,
-                 queue_limit: int) -> None:
+    """The window of one resource: ``start()`` opens it at etcd's current revision; ``stop()``."""
+
+    def __init__(self, client: EtcdClient, res: Resource, *, buffer_size: int, queue_limit: int,
+                 restart_delay: float = 1.0) -> None:
         self.res = res
-        self.start_revision = start_revision
         self.buffer: deque[HubEvent] = deque()
         self.buffer_size = buffer_size
         self.queue_limit = queue_limit
-        self.evicted_revision = start_revision - 1  # events up to here may no longer be in the buffer
+        # Watchers from a resourceVersion below this get 410: events after it may be missing.
+        self.oldest = 0
+        self.next_revision = 1
         self.subscribers: set[Subscription] = set()
-        self.failed = False
         self._client = client
+        self._restart_delay = restart_delay
         self.task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"watch hub {self.res.plural}")
+    async def start(self) -> None:
+        await self._open_window()
+        self.task = spawn(f"watch hub {self.res.plural}", self._run, restart_delay=self._restart_delay)
 
-    def try_subscribe(self, namespace: str | None, from_revision: int) -> Subscription | None:
-        """Synchronous, so replay and registration see the same buffer."""
-        if self.failed or from_revision <= self.evicted_revision:
-            return None
+    async def _open_window(self) -> None:
+        prefix = self.res.prefix()
+        response = await range_(self._client, prefix, range_end=prefix_end(prefix), count_only=True,
+                                what=f"watch hub {self.res.plural}")
+        head = int(response.header.revision)
+        self.buffer.clear()
+        self.oldest = head
+        self.next_revision = head + 1
+
+    def try_subscribe(self, namespace: str | None, from_revision: int) -> Subscription:
+        """A subscription for events with revision >= ``from_revision``; one that starts before the
+        window holds only a 410 error. Synchronous, so replay and registration see the same buffer."""
         sub = Subscription(namespace, from_revision)
+        if from_revision - 1 < self.oldest:
+            sub.queue.put_nowait(too_old(from_revision - 1, self.oldest))
+            return sub
         for event in self.buffer:
             if self._wants(sub, event):
                 sub.queue.put_nowait(event)
@@ -114,99 +161,83 @@ class ResourceHub:
         return event.revision >= sub.from_revision and (sub.namespace is None or event.namespace == sub.namespace)
 
     async def _run(self) -> None:
-        try:
-            async for raw in watch(self._client, self.res, from_revision=self.start_revision):
-                event = HubEvent(raw)
-                self.buffer.append(event)
-                if len(self.buffer) > self.buffer_size:
-                    self.evicted_revision = self.buffer.popleft().revision
-                for sub in list(self.subscribers):
-                    if not self._wants(sub, event):
-                        continue
-                    if sub.queue.qsize() >= self.queue_limit:
-                        log.warning("watcher of %s fell %d events behind; closing its stream", self.res.plural,
-                                    self.queue_limit)
-                        self.subscribers.discard(sub)
-                        sub.queue.put_nowait(None)
-                    else:
-                        sub.queue.put_nowait(event)
-        except asyncio.CancelledError:
-            raise
-        except errors.ApiError as exc:
-            self._fail(exc)
-        except Exception as exc:
-            log.exception("watch hub %s failed", self.res.plural)
-            self._fail(errors.internal(f"watch failed: {exc}"))
+        """Supervised (a crash restarts it from ``next_revision``); an expired watch opens a new window."""
+        while True:
+            try:
+                async for raw in watch_raw(self._client, self.res.prefix(), from_revision=self.next_revision):
+                    self._publish(HubEvent(self.res, raw))
+            except WatchExpired as exc:
+                log.warning("watch hub %s: etcd compacted past revision %d; its watchers must re-list",
+                            self.res.plural, self.next_revision)
+                self._end_all(too_old(self.next_revision - 1, exc.compacted))
+                await self._open_window()
 
-    def _fail(self, error: errors.ApiError) -> None:
-        self.failed = True
+    def _publish(self, event: HubEvent) -> None:
+        self.next_revision = event.revision + 1
+        self.buffer.append(event)
+        if len(self.buffer) > self.buffer_size:
+            self.oldest = self.buffer.popleft().revision
         for sub in list(self.subscribers):
-            sub.queue.put_nowait(error)
+            if not self._wants(sub, event):
+                continue
+            if sub.queue.qsize() >= self.queue_limit:
+                log.warning("watcher of %s fell %d events behind; closing its stream", self.res.plural,
+                            self.queue_limit)
+                self.subscribers.discard(sub)
+                sub.queue.put_nowait(None)
+            else:
+                sub.queue.put_nowait(event)
+
+    def _end_all(self, item: QueueItem) -> None:
+        for sub in list(self.subscribers):
+            sub.queue.put_nowait(item)
         self.subscribers.clear()
 
     async def stop(self) -> None:
         if self.task is not None:
             await cancel_and_wait(self.task)
-        for sub in list(self.subscribers):
-            sub.queue.put_nowait(None)
-        self.subscribers.clear()
+            self.task = None
+        self._end_all(None)
 
 
 class WatchHubs:
-    """The hubs of one gateway, created on first use and stopped when idle for ``idle_seconds``."""
+    """The hubs of one gateway: ``start(resources)`` opens them all (as kube-apiserver starts a cacher per
+    resource); a resource not started is opened on first use. They live until ``stop()``."""
 
-    def __init__(self, client: EtcdClient, *, buffer_size: int = 2000, queue_limit: int = 10_000,
-                 idle_seconds: float = 30.0) -> None:
+    def __init__(self, client: EtcdClient, *, buffer_size: int = 2000, queue_limit: int = 10_000) -> None:
         self._client = client
         self._hubs: dict[str, ResourceHub] = {}
         self._lock = asyncio.Lock()
-        self._idle_timers: dict[str, asyncio.TimerHandle] = {}
         self.buffer_size = buffer_size
         self.queue_limit = queue_limit
-        self.idle_seconds = idle_seconds
 
-    async def subscribe(self, res: Resource, namespace: str | None, from_revision: int) -> Subscription | None:
+    async def start(self, resources: Iterable[Resource]) -> None:
+        for res in resources:
+            await self.hub(res)
+
+    async def hub(self, res: Resource) -> ResourceHub:
+        """The hub of ``res``, opened now if it was not (cheap when it was: call it before a list
+        whose resourceVersion a client may watch from)."""
         hub = self._hubs.get(res.plural)
-        if hub is None or hub.failed:
+        if hub is None:
             async with self._lock:
                 hub = self._hubs.get(res.plural)
-                if hub is None or hub.failed:
-                    hub = await self._new_hub(res)
-        timer = self._idle_timers.pop(res.plural, None)
-        if timer is not None:
-            timer.cancel()
-        return hub.try_subscribe(namespace, from_revision)
-
-    async def _new_hub(self, res: Resource) -> ResourceHub:
-        prefix = res.prefix()
-        response = await range_(self._client, prefix, range_end=prefix_end(prefix), count_only=True,
-                                what=f"watch hub {res.plural}")
-        hub = ResourceHub(self._client, res, start_revision=int(response.header.revision) + 1,
-                          buffer_size=self.buffer_size, queue_limit=self.queue_limit)
-        hub.start()
-        self._hubs[res.plural] = hub
+                if hub is None:
+                    hub = ResourceHub(self._client, res, buffer_size=self.buffer_size, queue_limit=self.queue_limit)
+                    await hub.start()
+                    self._hubs[res.plural] = hub
         return hub
+
+    async def subscribe(self, res: Resource, namespace: str | None, from_revision: int) -> Subscription:
+        """Events from ``from_revision`` on; a start before the hub's window gets a queued 410 error."""
+        return (await self.hub(res)).try_subscribe(namespace, from_revision)
 
     def unsubscribe(self, res: Resource, sub: Subscription) -> None:
         hub = self._hubs.get(res.plural)
-        if hub is None:
-            return
-        hub.subscribers.discard(sub)
-        if not hub.subscribers and res.plural not in self._idle_timers:
-            loop = asyncio.get_running_loop()
-            self._idle_timers[res.plural] = loop.call_later(self.idle_seconds, self._stop_if_idle, res.plural)
-
-    def _stop_if_idle(self, plural: str) -> None:
-        self._idle_timers.pop(plural, None)
-        hub = self._hubs.get(plural)
-        if hub is not None and not hub.subscribers:
-            del self._hubs[plural]
-            asyncio.get_running_loop().create_task(hub.stop())
+        if hub is not None:
+            hub.subscribers.discard(sub)
 
     async def stop(self) -> None:
-        for timer in self._idle_timers.values():
-            timer.cancel()
-        self._idle_timers.clear()
         hubs, self._hubs = list(self._hubs.values()), {}
         for hub in hubs:
             await hub.stop()

@@ -5,12 +5,13 @@
   a BOOKMARK annotated ``k8s.io/initial-events-end``.
 - Selectors apply to both the old and the new object: an object that stops
   matching is sent as DELETED, one that starts matching as ADDED.
-- Compacted history ends the stream with an ERROR event carrying a 410
-  Expired Status (clients re-list); ``timeoutSeconds`` ends it cleanly.
+- A start older than what the gateway's watch cache holds is one ERROR event
+  carrying a 410 Expired Status ("too old resource version"; clients re-list),
+  as kube-apiserver answers; ``timeoutSeconds`` ends the stream cleanly.
 - ``allowWatchBookmarks``: a BOOKMARK with the last revision sent, when idle.
 
 Events come from the resource's shared hub (:mod:`kubelite.gateway.watchhub`),
-or from a dedicated etcd watch when the start revision is older than the hub's buffer.
+never from etcd's history.
 """
 
 from __future__ import annotations
@@ -25,16 +26,13 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import Resource
 from kubelite.gateway.common import Target, include_object, wants_table
 from kubelite.gateway.options import ListOptions, parse_list_options
 from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import dumps, status_doc
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.gateway.tables import build_table
-from kubelite.gateway.watchhub import HubEvent, QueueItem, Subscription
-from kubelite.supervise import cancel_and_wait
-from kubelite.watch import watch
+from kubelite.gateway.watchhub import HubEvent, QueueItem
 
 log = logging.getLogger(__name__)
 _BATCH = 256
@@ -87,22 +85,6 @@ def bookmark(target: Target, revision: int, *, initial_events_end: bool = False)
     return {"kind": res.kind, "apiVersion": res.api_version, "metadata": metadata}
 
 
-async def _dedicated(state: GatewayState, res: Resource, namespace: str | None, from_revision: int,
-                     queue: asyncio.Queue[QueueItem]) -> None:
-    """An own etcd watch for a watcher the hub cannot serve (start revision older than its buffer)."""
-    events = watch(state.client, res, namespace, from_revision=from_revision)
-    try:
-        async for event in events:
-            await queue.put(HubEvent(event))
-    except errors.ApiError as exc:
-        await queue.put(exc)
-    except Exception as exc:  # noqa: BLE001 - reported to the watcher as an ERROR event, and logged
-        log.exception("watch stream failed")
-        await queue.put(errors.internal(f"watch failed: {exc}"))
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-
-
 async def watch_objects(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     options = parse_list_options(request.query, target.served, name=target.info.name)
@@ -117,11 +99,6 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
         last_revision = int(options.resource_version)
     timeout = min(float(options.timeout_seconds or state.watch.default_timeout), state.watch.max_timeout)
     subscription = await state.hubs.subscribe(res, target.namespace, last_revision + 1)
-    dedicated: asyncio.Task[None] | None = None
-    if subscription is None:
-        subscription = Subscription(target.namespace, last_revision + 1, asyncio.Queue(maxsize=1000))
-        dedicated = asyncio.create_task(_dedicated(state, res, target.namespace, last_revision + 1,
-                                                   subscription.queue), name=f"watch {res.plural}")
     state.open_watches.add(subscription)
     state.metrics.watches.labels(res.plural).inc()
     state.metrics.open_watches.labels(res.plural).inc()
@@ -142,10 +119,7 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
     finally:
         state.open_watches.discard(subscription)
         state.metrics.open_watches.labels(res.plural).dec()
-        if dedicated is not None:
-            await cancel_and_wait(dedicated)
-        else:
-            state.hubs.unsubscribe(res, subscription)
+        state.hubs.unsubscribe(res, subscription)
     return response
 
 

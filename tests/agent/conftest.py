@@ -55,7 +55,7 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
     finally:
         for agent in reversed(agents):
             await asyncio.wait_for(agent.stop(), 30)  # a hang here is a bug: fail loudly, not after 300 s
-        nodes = {a.config.node for a in agents if isinstance(a.runtime, DockerRuntime)}
+        nodes = {a.config.node for a in agents if isinstance(a.runtime.inner, DockerRuntime)}
         if nodes:
             client = docker.from_env(timeout=60)
             try:

@@ -11,13 +11,14 @@ from pathlib import Path
 import docker
 import pytest
 
+from kubelite.agent_auth import node_token
 from kubelite.api.core import Container, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from kubelite.store import Store
-from tests.agent.conftest import TOKEN, StartAgent
+from tests.agent.conftest import StartAgent
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
 from tests.helpers import wait_for
 
@@ -26,14 +27,15 @@ from agent.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
 
+SECRET = "test-agent-secret"
 COUNTER = ["sh", "-c", 'i=0; while true; do i=$((i+1)); echo "line $i"; done']
 
 
 @pytest.fixture
 async def gateway(etcd: EmbeddedEtcd, tmp_path: Path) -> AsyncIterator[Gateway]:
-    token_file = tmp_path / "agent-token"
-    token_file.write_text(TOKEN)
-    gw = Gateway(gateway_config(etcd, agent_token_file=token_file))
+    secret_file = tmp_path / "agent-secret"
+    secret_file.write_text(SECRET)
+    gw = Gateway(gateway_config(etcd, agent_secret_file=secret_file))
     await gw.start()
     try:
         yield gw
@@ -50,7 +52,8 @@ async def test_kubectl_logs_and_follow_across_rotation(
     home.mkdir()
     kubectl = Kubectl(gateway.url, home)
     limits = LogLimits(max_bytes=64 << 10, max_files=2)
-    await start_agent(docker_node, runtime=DockerRuntime(node=docker_node, log_limits=limits))
+    await start_agent(docker_node, runtime=DockerRuntime(node=docker_node, log_limits=limits),
+                      token=node_token(SECRET, docker_node))
     await store.create(PODS, Pod(metadata=ObjectMeta(name="chatty", namespace="default"), spec=PodSpec(
         node_name=docker_node, termination_grace_period_seconds=1,
         containers=[Container(name="spam", image="kubelite/demo:latest", command=COUNTER)])))

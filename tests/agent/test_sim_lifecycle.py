@@ -10,10 +10,10 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, LEASES, NODES, PODS
 from kubelite.etcd_ops import range_
 from kubelite.api.core import Taint
+from kubelite.agent_auth import agent_endpoint
 from kubelite.store import Store
 from tests.helpers import wait_for
 
-from agent.node import ENDPOINT_ANNOTATION
 from agent.runtime.base import LABEL_CONTAINER
 from agent.runtime.sim import SimRuntime
 
@@ -57,7 +57,9 @@ async def test_node_registers_with_labels_taints_capacity_and_lease(store: Store
     assert node.is_ready()
     assert node.status.condition("Ready").last_heartbeat_time is not None
     assert {"type": "InternalIP", "address": "127.0.0.1"} in [a.to_dict() for a in node.status.addresses]
-    assert node.metadata.annotations[ENDPOINT_ANNOTATION] == agent.api.endpoint
+    # The API's address is reported as a kubelet's: status only (never an annotation anyone may set).
+    assert agent_endpoint(node_name, node.status) == agent.api.endpoint
+    assert "kubelite.io/agent-endpoint" not in (node.metadata.annotations or {})
     assert node.status.node_info.container_runtime_version == "sim://1.0"
     lease = await store.get(LEASES, node_name, "kube-node-lease")
     assert lease.spec.holder_identity == node_name

@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 import docker
 
+from kubelite.agent_auth import node_token
 from kubelite.api.resources import DEPLOYMENTS, NODES, PODS, REPLICASETS
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdConfig, connect
@@ -162,7 +163,7 @@ class ChaosCluster:
         scheme = "https" if "--tls-cert" in extra else "http"
         self.gateway_url = f"{scheme}://127.0.0.1:{port}"
         return self.spawn(name, ["-m", "kubelite.gateway", *self.access.flags("gateway"),
-                                 "--listen", f"127.0.0.1:{port}", "--agent-token-file", str(self.token_file),
+                                 "--listen", f"127.0.0.1:{port}", "--agent-secret-file", str(self.token_file),
                                  "--bookmark-interval", "1", *extra])
 
     def start_sim_agents(self, name: str, count: int, *extra: str,
@@ -173,7 +174,7 @@ class ChaosCluster:
         proc = self.spawn(name, [
             "-m", "tests.chaos.sim_agents", "--inspect-port", str(port), "--runtime", "sim",
             "--sim-count", str(count), "--node-prefix", prefix, *(access or self.access).flags("agent"),
-            "--listen", "127.0.0.1:0", "--agent-token-file", str(self.token_file),
+            "--listen", "127.0.0.1:0", "--agent-secret-file", str(self.token_file),
             "--lease-ttl", str(LEASE_TTL), "--status-period", "5", "--sim-start-delay", "0", *extra,
         ], inspect_url=f"http://127.0.0.1:{port}/containers", nodes=tuple(f"{prefix}{i}" for i in range(count)))
         return proc, list(proc.nodes)
@@ -183,10 +184,16 @@ class ChaosCluster:
         node = f"{self.prefix}{name}"
         proc = self.spawn(name, [
             "-m", "agent", "--node", node, "--runtime", "docker", *(access or self.access).flags("agent"),
-            "--listen", "127.0.0.1:0", "--agent-token-file", str(self.token_file), "--lease-ttl", str(LEASE_TTL),
+            "--listen", "127.0.0.1:0", "--token-file", str(self.node_token_file(node)), "--lease-ttl", str(LEASE_TTL),
             "--status-period", "5", "--max-pods", "20",
         ], nodes=(node,), docker=True)
         return proc, node
+
+    def node_token_file(self, node: str) -> Path:
+        """This node's own agent token (the gateway derives it from the secret in ``token_file``)."""
+        path = self.tmp / f"{node}.token"
+        path.write_text(node_token(AGENT_TOKEN, node) + "\n")
+        return path
 
     def restart(self, name: str) -> Proc:
         proc = self.procs[name]

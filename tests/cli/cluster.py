@@ -88,6 +88,10 @@ class KlUp:
         await wait_for(is_up, timeout=UP_TIMEOUT, interval=0.1, message="kl up to report the cluster up")
         self.state = json.loads((self.data_dir / "up.json").read_text())
 
+    def state_now(self) -> dict[str, Any]:
+        """up.json as kl up last wrote it (it rewrites it when a child restarts)."""
+        return json.loads((self.data_dir / "up.json").read_text())
+
     def pids(self) -> list[int]:
         pids = list(self.state.get("processes", {}).values())
         if self.state.get("etcd_pid"):

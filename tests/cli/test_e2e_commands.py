@@ -201,6 +201,12 @@ def test_errors_are_one_line(cluster: KlUp, tmp_path: Path) -> None:
     assert invalid.exit_code == 1
     assert invalid.stderr.startswith("Error from server (") and len(invalid.stderr.splitlines()) == 1
     assert "replicas" in invalid.stderr
+    # A name is validated and escaped, never spliced into the path (case r08: '?x=1' deleted them all).
+    kl(cluster, "apply", "-f", write(tmp_path, deployment("keep-me", replicas=0), "keep.yaml"))
+    odd = kl(cluster, "delete", "deployment", "?x=1", ok=False)
+    assert odd.exit_code == 1 and odd.stderr.startswith("error: invalid deployment.apps name '?x=1': ")
+    assert len(odd.stderr.splitlines()) == 1
+    assert kl(cluster, "get", "deploy", "keep-me", "-o", "name").stdout.strip() == "deployment.apps/keep-me"
     version = kl(cluster, "version").stdout.splitlines()
     assert version[0].startswith("Client Version: v") and version[1].startswith("Server Version: ")
 

@@ -3,6 +3,7 @@
 import pytest
 
 from kubelite.cli import kinds
+from kubelite.cli.errors import CliError
 
 
 @pytest.mark.parametrize(
@@ -50,3 +51,28 @@ def test_discovery_documents() -> None:
     groups = {"groups": [{"name": "apps", "preferredVersion": {"groupVersion": "apps/v1"}},
                          {"name": "odd", "versions": [{"groupVersion": "odd/v2"}]}]}
     assert kinds.group_versions(groups) == ["apps/v1", "odd/v2"]
+
+
+# -- names in paths (case r08: `kl delete deployment '?x=1'` once deleted every Deployment) --------
+
+def test_every_path_segment_is_escaped_and_names_are_validated() -> None:
+    deploy = kinds.resolve("deploy")
+    assert deploy is not None
+    assert deploy.object_path("web", "default", "scale") == "/apis/apps/v1/namespaces/default/deployments/web/scale"
+    for bad, why in (("?x=1", "RFC 1123 subdomain"), ("", "must not be empty"), ("a/b", "RFC 1123"),
+                     ("Web", "RFC 1123"), ("..", "RFC 1123"), ("x" * 254, "no more than 253")):
+        with pytest.raises(CliError, match=why) as caught:
+            deploy.object_path(bad, "default")
+        assert "\n" not in str(caught.value)
+    namespace = kinds.resolve("ns")
+    assert namespace is not None
+    with pytest.raises(CliError, match="RFC 1123 label"):
+        namespace.object_path("a.b", None)  # subdomain, but namespaces are labels
+    with pytest.raises(CliError, match="invalid namespace"):
+        deploy.collection_path("shop?x=1")
+    # A kind only discovery knows: the path-segment rule, and escaping of whatever it allows.
+    crd = kinds.ResourceInfo("example.com", "v1", "Widget", "widgets", True)
+    assert crd.object_path("Odd Name?", "default") == "/apis/example.com/v1/namespaces/default/widgets/Odd%20Name%3F"
+    for bad in (".", "..", "a/b", "100%"):
+        with pytest.raises(CliError, match="may not"):
+            crd.object_path(bad, "default")

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from kubelite.agent_auth import node_token
 from kubelite.api.core import Node
 from kubelite.api.resources import NODES, PODS
 from kubelite.etcd_server import EmbeddedEtcd
@@ -23,6 +24,16 @@ pytestmark = pytest.mark.timeout(90)
 
 TOKENS = 'admin-token,admin,1,"system:masters"\nviewer-token,viewer,2,kubelite:readonly\n'
 PODS_PATH = "/api/v1/namespaces/default/pods"
+AGENT_SECRET = "agent-secret"
+
+
+def node_at(name: str, endpoint: str, **annotations: str) -> Node:
+    """A Node whose agent listens at ``endpoint`` (http://IP:PORT), as an agent registers it."""
+    ip, port = endpoint.removeprefix("http://").rsplit(":", 1)
+    return Node.model_validate({
+        "metadata": {"name": name, "annotations": annotations or None},
+        "status": {"addresses": [{"type": "InternalIP", "address": ip}],
+                   "daemonEndpoints": {"kubeletEndpoint": {"Port": int(port)}}}})
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +51,10 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 async def secured(etcd: EmbeddedEtcd, tmp_path: Path, tls_files: tuple[Path, Path]) -> AsyncIterator[Gateway]:
     token_file = tmp_path / "tokens.csv"
     token_file.write_text(TOKENS)
-    agent_token = tmp_path / "agent-token"
-    agent_token.write_text("agent-secret\n")
+    agent_secret = tmp_path / "agent-secret"
+    agent_secret.write_text(f"{AGENT_SECRET}\n")
     cert, key = tls_files
-    gw = Gateway(gateway_config(etcd, token_file=token_file, agent_token_file=agent_token, tls_cert=cert,
+    gw = Gateway(gateway_config(etcd, token_file=token_file, agent_secret_file=agent_secret, tls_cert=cert,
                                 tls_key=key))
     await gw.start()
     try:
@@ -95,7 +106,7 @@ async def fake_agent() -> AsyncIterator[tuple[str, list[web.Request]]]:
 
     async def log(request: web.Request) -> web.StreamResponse:
         requests.append(request)
-        if request.headers.get("Authorization") != "Bearer agent-secret":
+        if request.headers.get("Authorization") != f"Bearer {node_token(AGENT_SECRET, 'node-1')}":
             return web.json_response({"kind": "Status", "code": 401, "reason": "Unauthorized"}, status=401)
         if request.match_info["name"] == "missing":
             return web.Response(status=404, text="no such container")
@@ -127,7 +138,7 @@ async def test_logs_are_proxied_from_the_agent(secured: Gateway, fake_agent: tup
     endpoint, requests = fake_agent
     assert secured.state is not None
     store = secured.state.store
-    node = Node.model_validate({"metadata": {"name": "node-1", "annotations": {"kubelite.io/agent-endpoint": endpoint}}})
+    node = node_at("node-1", endpoint)
     await store.create(NODES, node)
     await store.create(PODS, make_pod("web", node="node-1"))
     await store.create(PODS, make_pod("missing", node="node-1"))

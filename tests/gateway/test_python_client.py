@@ -81,3 +81,17 @@ async def test_watch_resumes_from_resource_version(k8s: client.ApiClient) -> Non
     assert [(t, n) for t, n, _ in first_two] == [("ADDED", "a"), ("ADDED", "b")]
     resumed = await asyncio.to_thread(_watch, core, first_two[-1][2], 1)
     assert [(t, n) for t, n, _ in resumed] == [("ADDED", "c")]
+
+
+async def test_watch_from_an_ancient_resource_version_raises_410_and_a_relist_recovers(k8s: client.ApiClient) -> None:
+    """The client's own handling of the gateway's ERROR event: ApiException 410, then the caller re-lists."""
+    core = client.CoreV1Api(k8s)
+    await asyncio.to_thread(core.create_namespaced_pod, "default", _pod("a"))
+    with pytest.raises(ApiException) as expired:
+        await asyncio.to_thread(_watch, core, "1", 1)
+    assert expired.value.status == 410 and "too old resource version: 1" in str(expired.value.reason)
+    listed = await asyncio.to_thread(core.list_namespaced_pod, "default")
+    assert [p.metadata.name for p in listed.items] == ["a"]
+    await asyncio.to_thread(core.create_namespaced_pod, "default", _pod("b"))
+    resumed = await asyncio.to_thread(_watch, core, listed.metadata.resource_version, 1)
+    assert [(t, n) for t, n, _ in resumed] == [("ADDED", "b")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -15,7 +16,9 @@ from kubelite.api.resources import PODS
 from kubelite.election import LeaderElection
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.reconcile import ReconcileLoop, Result
 from kubelite.store import NotLeader, Store
+from kubelite.workqueue import RateLimiter, WorkQueue
 from tests.factories import make_pod
 from tests.helpers import wait_for
 
@@ -109,3 +112,41 @@ async def test_leader_notices_lease_loss(etcd_client: EtcdClient) -> None:
     await wait_for(lambda: not election.is_leader, message="no longer leader")
     assert await election.holder() is None
     await election.resign()
+
+
+async def test_a_deposed_leaders_fenced_write_is_logged_as_fenced_not_as_a_conflict(
+    store: Store, etcd_client: EtcdClient, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Operators must tell "this manager lost leadership" from an ordinary resourceVersion conflict."""
+    old = LeaderElection(etcd_client, "old", name="test", ttl=1)
+    old_fence = await old.campaign()
+    created = await store.create(PODS, make_pod("p"), fence=old_fence)
+    assert old.session is not None and old._renewer is not None
+    old._renewer.cancel()
+    await old.session.stop(revoke=False)
+    new = LeaderElection(etcd_client, "new", name="test", ttl=5)
+    await asyncio.wait_for(new.campaign(), 10)
+
+    async def reconcile(key: str) -> Result | None:
+        stale = created.deep_copy()
+        stale.metadata.labels = {"by": "old"}
+        if key == "conflict":  # an ordinary conflict, for contrast: a resourceVersion that is gone
+            stale.metadata.resource_version = "1"
+            await store.update(PODS, stale)
+        await store.update(PODS, stale, fence=old_fence)
+        return None
+
+    queue = WorkQueue(rate_limiter=RateLimiter(base_delay=60.0, max_delay=60.0))
+    loop = ReconcileLoop("test-controller", queue, reconcile, workers=1)
+    with caplog.at_level(logging.WARNING, logger="kubelite.reconcile"):
+        await loop.process("default/p")
+        await loop.process("conflict")
+    fenced, conflict = [r.getMessage() for r in caplog.records if r.name == "kubelite.reconcile"]
+    assert "default/p: fenced: not the leader" in fenced and "lost; write refused" in fenced
+    assert "fenced" not in conflict and "modified" in conflict
+    assert loop.fenced == 1 and loop.errors == 1
+    # fenced: dropped for this term (the next term queues every key again); a conflict is retried
+    assert queue.rate_limiter.num_requeues("default/p") == 0
+    assert queue.rate_limiter.num_requeues("conflict") == 1
+    assert (await store.get(PODS, "p", "default")).metadata.labels is None  # nothing written
+    await new.resign()

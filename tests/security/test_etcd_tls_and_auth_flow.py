@@ -12,6 +12,7 @@ import aiohttp
 
 from kubelite.api.resources import NODES
 from kubelite.etcd_server import EmbeddedEtcd, EtcdTLSFiles, find_etcdctl_binary
+from kubelite.agent_auth import agent_endpoint, node_token
 from tests.chaos.cluster import AGENT_TOKEN, Api, ChaosCluster, EtcdAccess, Expect, wait_converged
 
 PASSWORD = "etcd-pa55word-for-the-test"
@@ -104,13 +105,17 @@ async def test_basic_flow_as_an_etcd_user_with_a_password(etcd: EmbeddedEtcd, tm
 
 async def agent_api_wants_its_token(cluster: ChaosCluster) -> None:
     store = await cluster.connect_store()
-    endpoints = [n.metadata.annotations["kubelite.io/agent-endpoint"] for n in (await store.list(NODES)).items]
-    assert endpoints
+    nodes = {n.name: agent_endpoint(n.name, n.status) for n in (await store.list(NODES)).items}
+    assert nodes
     async with aiohttp.ClientSession() as http:
-        for endpoint in endpoints:
+        for node, endpoint in nodes.items():
             for path in ("/healthz", "/metrics", "/pods/default/x/log", "/nothing"):
                 for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {AGENT_TOKEN}"}):
                     async with http.get(f"{endpoint}{path}", headers=headers) as response:
                         assert response.status == 401, (endpoint, path, headers, response.status)
+            # The cluster secret itself is no agent's token: each agent takes only its node's.
             async with http.get(f"{endpoint}/healthz", headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as response:
+                assert response.status == 401
+            own = {"Authorization": f"Bearer {node_token(AGENT_TOKEN, node)}"}
+            async with http.get(f"{endpoint}/healthz", headers=own) as response:
                 assert response.status == 200

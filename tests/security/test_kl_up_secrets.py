@@ -99,9 +99,11 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
         pids = {name: int(pid) for name, pid in state["processes"].items()}
         assert {"controller-manager", "gateway", "node-1", "node-2"} <= set(pids)
         token = (data / "tokens.csv").read_text().split(",", 1)[0].strip()
-        agent_token = (data / "agent-token").read_text().strip()
-        secrets = {"gateway token": token, "agent token": agent_token, "etcd password": PASSWORD}
-        assert len(token) > 16 and len(agent_token) > 16
+        agent_secret = (data / "agent-secret").read_text().strip()
+        node_tokens = {n: (data / "agent-tokens" / n).read_text().strip() for n in ("node-1", "node-2")}
+        secrets = {"gateway token": token, "agent secret": agent_secret, "etcd password": PASSWORD,
+                   **{f"{n}'s agent token": t for n, t in node_tokens.items()}}
+        assert len(token) > 16 and len(agent_secret) > 16 and len(set(node_tokens.values())) == 2
 
         ps = run("ps", "-eo", "pid,args").stdout
         for name, pid in pids.items():
