@@ -143,6 +143,7 @@ class NodeLifecycle:
     async def start(self) -> None:
         """Register and take the lease, waiting for etcd as long as it takes."""
         await self._until_done(self._acquire)
+        self.health.changed.set()  # post every condition (DiskPressure too) now, not after a period
         self._tasks = [
             spawn(f"node-lease-{self.config.name}", self._watch_lease),
             spawn(f"node-status-{self.config.name}", self._heartbeat),
