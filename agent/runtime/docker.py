@@ -5,7 +5,12 @@ default pool has only cpu+4 threads, and log followers would starve it);
 long-lived streams (engine events, ``logs --follow``) get a dedicated thread
 each, feeding an asyncio queue. Exits are seen through the engine's event
 stream, filtered to this node's label, so there is no polling per container.
-Inspections of exited containers are cached: they never change again.
+Inspections of exited containers are cached (dropped on a container's
+``start``/``destroy`` and whenever the event stream is re-subscribed). Transport
+failures raise ``RuntimeUnavailable``; every event stream begins with a
+``SUBSCRIBED`` item so the agent knows when to re-list. Containers get the
+``json-file`` log driver with rotation (``LogLimits``), and the data root's
+``statvfs`` and each container's writable layer + logs feed disk-pressure eviction.
 """
 
 from __future__ import annotations
@@ -315,6 +320,8 @@ class DockerRuntime:
 
         {} when the data root is not on this host (a remote engine): no disk signal then.
         """
+        if not str(self.api.base_url).startswith("http+docker://"):  # reached over TCP: not this host's disk
+            return {}
         info = await self._call(self.api.info)
         root = info.get("DockerRootDir") or "/var/lib/docker"
         try:
@@ -326,11 +333,14 @@ class DockerRuntime:
 
     async def disk_usage(self, container_id: str) -> int | None:
         """Writable layer (``SizeRw``) plus every file of the container's log; None when it is gone."""
+        sized = await self._call(self.api.containers, all=True, size=True, filters={"id": container_id})
+        if not sized:
+            return None
+        total = int(sized[0].get("SizeRw") or 0)
         try:
-            raw = await self._call(self.api.inspect_container, container_id, size=True)
+            raw = await self._call(self.api.inspect_container, container_id)
         except ContainerNotFound:
             return None
-        total = int(raw.get("SizeRw") or 0)
         log_path = raw.get("LogPath") or ""
         if log_path:
             for index in range(self.log_limits.max_files + 1):

@@ -310,3 +310,39 @@ async def test_agent_started_while_the_engine_is_away_comes_up_when_it_is_back(
         await until(store, "later", running_and_ready)
     finally:
         await proxy.close()
+
+
+# -- r03: what disk-pressure eviction measures ------------------------------------------
+
+async def test_disk_stats_come_from_the_engines_data_root_and_usage_counts_layer_and_logs(
+    docker_client: docker.DockerClient, docker_node: str,
+) -> None:
+    runtime = DockerRuntime(node=docker_node)
+    await runtime.start()
+    container = None
+    try:
+        stats = await runtime.filesystem_stats()
+        assert set(stats) == {"nodefs.available", "imagefs.available"}
+        root = docker_client.info()["DockerRootDir"]
+        vfs = os.statvfs(root)
+        fs = stats["nodefs.available"]
+        assert fs.capacity_bytes == vfs.f_blocks * vfs.f_frsize
+        assert 0 < fs.available_bytes <= fs.capacity_bytes
+        container = docker_client.containers.run(
+            IMAGE, ["sh", "-c", "head -c 2000000 /dev/zero > /blob; i=0; while [ $i -lt 2000 ]; do "
+                                "echo 'some log line to count'; i=$((i+1)); done; sleep 3600"],
+            detach=True, labels={LABEL_NODE: docker_node})
+        container.reload()  # run()'s attributes predate the start: no LogPath yet
+        log_path = container.attrs["LogPath"]
+
+        async def measured() -> int | None:
+            usage = await runtime.disk_usage(container.id)
+            logs = os.stat(log_path).st_size if os.path.exists(log_path) else 0
+            return usage if usage is not None and usage >= 2_000_000 + logs and logs > 40_000 else None
+
+        await wait_for(measured, 20, message="writable layer (2 MB) + log (2000 lines) counted")
+        assert await runtime.disk_usage("0" * 64) is None  # a vanished container has no usage
+    finally:
+        if container is not None:
+            container.remove(force=True)
+        await runtime.stop()
