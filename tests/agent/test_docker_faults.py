@@ -24,7 +24,7 @@ from tests.agent.conftest import TOKEN, StartAgent
 from tests.agent.unixproxy import UnixProxy
 from tests.helpers import wait_for
 
-from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_NODE, LogLimits
+from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_NODE, FsStats, LogLimits
 from agent.runtime.docker import DockerRuntime
 
 pytestmark = pytest.mark.docker
@@ -346,3 +346,29 @@ async def test_disk_stats_come_from_the_engines_data_root_and_usage_counts_layer
         if container is not None:
             container.remove(force=True)
         await runtime.stop()
+
+
+async def test_disk_pressure_evicts_the_heaviest_pod_on_the_real_engine(
+    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
+) -> None:
+    low = {"on": False}
+
+    async def observe() -> dict[str, FsStats]:
+        # The disk itself is injected (the shared machine's must not be filled); usage is the engine's.
+        fs = FsStats(capacity_bytes=100 << 30, available_bytes=(5 if low["on"] else 50) << 30)
+        return {"nodefs.available": fs, "imagefs.available": fs}
+
+    agent = await start_agent(docker_node, runtime=DockerRuntime(node=docker_node), observe_disk=observe,
+                              eviction_interval=0.5, pressure_transition_period=1.0)
+    hog = Container(name="app", image=IMAGE, command=["sh", "-c", "head -c 5000000 /dev/zero > /blob; sleep 3600"])
+    await store.create(PODS, pod("hog", docker_node, hog))
+    await store.create(PODS, pod("calm", docker_node, sleeper()))
+    await until(store, "hog", running_and_ready)
+    await until(store, "calm", running_and_ready)
+    low["on"] = True
+    evicted = await until(store, "hog", lambda p: p.phase == "Failed", 20, "hog evicted")
+    low["on"] = False
+    assert agent.disk.evicted[0] == "default/hog"
+    assert evicted.status.reason == "Evicted" and "Container app was using" in evicted.status.message
+    assert not [c for c in docker_client.containers.list(filters={"label": f"{LABEL_NODE}={docker_node}"})
+                if c.labels.get("kubelite.pod.name") == "hog"]  # nothing of it runs any more
