@@ -239,11 +239,53 @@ class DockerRuntime:
     # -- streams -------------------------------------------------------------
 
     def logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
+        if follow:
+            return self._follow_logs(container_id, tail=tail, timestamps=timestamps)
+
         def open_stream() -> Any:
-            return self.api.logs(container_id, stream=True, follow=follow, timestamps=timestamps,
+            return self.api.logs(container_id, stream=True, follow=False, timestamps=timestamps,
                                  tail="all" if tail is None else tail)
 
         return self._stream(f"logs-{container_id[:12]}", open_stream, lambda chunk: chunk)
+
+    async def _follow_logs(self, container_id: str, *, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
+        """``logs -f`` that survives log rotation.
+
+        Docker 20.10's json-file follower can stop (or replay lines) when the file rotates
+        faster than it reads. Lines are read with their timestamps; when the engine's stream
+        ends while the container still runs, it is reopened from the last timestamp seen
+        (``since``, whole seconds) and lines not newer than that are dropped, so the client
+        sees one ordered stream. Timestamps are removed again unless the client asked for them.
+        """
+        last: tuple[str, int] | None = None
+        pending = b""
+        first = True
+        while True:
+            since = _since(last)
+
+            def open_stream(first: bool = first, since: int | None = since) -> Any:
+                return self.api.logs(container_id, stream=True, follow=True, timestamps=True,
+                                     tail=("all" if tail is None else tail) if first else "all", since=since)
+
+            async with contextlib.aclosing(  # type: ignore[type-var]
+                    self._stream(f"logs-{container_id[:12]}", open_stream, lambda chunk: chunk)) as stream:
+                async for chunk in stream:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        stamp, _, text = line.partition(b" ")
+                        key = _log_time(stamp)
+                        if last is not None and key is not None and key <= last:
+                            continue  # seen before the stream was reopened (or replayed at a rotation)
+                        last = key or last
+                        yield (line if timestamps else text) + b"\n"
+            first = False
+            info = await self.inspect(container_id)
+            if info is None or info.state != "running":
+                if pending:
+                    yield pending if timestamps else pending.partition(b" ")[2]
+                return
+            await asyncio.sleep(0.05)  # the container runs on: the engine gave up following; resume
 
     def events(self) -> AsyncIterator[RuntimeEvent]:
         def open_stream() -> Any:
@@ -348,6 +390,23 @@ class DockerRuntime:
                 with contextlib.suppress(OSError):
                     total += os.stat(path).st_size
         return total
+
+
+def _log_time(stamp: bytes) -> tuple[str, int] | None:
+    """``2026-11-30T19:50:00.123456789Z`` → ("2026-11-30T19:50:00", 123456789): comparable (Docker
+    trims trailing zeros of the nanoseconds, so the text alone does not sort)."""
+    text = stamp.decode(errors="replace").rstrip("Z")
+    head, _, fraction = text.partition(".")
+    if len(head) != 19 or "T" not in head:
+        return None
+    return head, int((fraction + "000000000")[:9] or 0) if fraction.isdigit() or not fraction else 0
+
+
+def _since(last: tuple[str, int] | None) -> int | None:
+    """Whole seconds of the last line seen (Docker's ``since`` is inclusive; newer lines are filtered)."""
+    if last is None:
+        return None
+    return int(datetime.fromisoformat(last[0]).replace(tzinfo=UTC).timestamp())
 
 
 def _iterate(stream: Any) -> Iterator[Any]:

@@ -100,9 +100,11 @@ async def test_container_log_is_capped_and_logs_keep_working_across_rotation(
                     continue
                 number = int(line.split()[1])
                 first = number if first is None else first
-                # Docker 20.10's json-file follower may repeat a few lines at a rotation (the
-                # engine's own `docker logs -f` does too), so only the progress is asserted.
-                last = number if last is None else max(last, number)
+                # Never repeated nor going back, though Docker 20.10's own follower replays lines at
+                # a rotation (the runtime drops what it has sent). Lines can be skipped when the
+                # writer outruns the reader by a whole file: rotation drops them, as with the kubelet.
+                assert last is None or number > last, (last, number)
+                last = number
                 if last - first > 3 * 2000:  # ~800 lines a file: several rotations crossed
                     break
             assert first is not None and last is not None and last - first > 3 * 2000, (first, last)
@@ -281,7 +283,9 @@ async def test_engine_outage_is_reported_and_events_are_followed_again_after_it(
         await until(store, "steady", lambda p: running_and_ready(p) and p.status.container_statuses[0]
                     .restart_count >= 1, 10, "restarted after the outage")
         restart_after = time.monotonic() - killed_at
-        assert restart_after < 5, restart_after  # seen through the re-subscribed event stream
+        # Resync and housekeeping are 300 s away: only the re-subscribed event stream can be this
+        # quick (0.3–0.5 s measured on an idle machine; the bound leaves room for a loaded one).
+        assert restart_after < 15, restart_after
         # Measured here: cut → NotReady 0.05 s; back → Ready 0.2 s; kill → Running 0.3–0.5 s.
         assert noticed_after < 20 and ready_after < 30
     finally:
@@ -372,3 +376,22 @@ async def test_disk_pressure_evicts_the_heaviest_pod_on_the_real_engine(
     assert evicted.status.reason == "Evicted" and "Container app was using" in evicted.status.message
     assert not [c for c in docker_client.containers.list(filters={"label": f"{LABEL_NODE}={docker_node}"})
                 if c.labels.get("kubelite.pod.name") == "hog"]  # nothing of it runs any more
+
+
+async def test_following_the_log_of_a_container_that_exits_ends_with_its_last_line(
+    docker_client: docker.DockerClient, docker_node: str,
+) -> None:
+    runtime = DockerRuntime(node=docker_node)
+    await runtime.start()
+    container = docker_client.containers.run(
+        IMAGE, ["sh", "-c", "sleep 1; echo one; echo two; printf three"], detach=True,
+        labels={LABEL_NODE: docker_node})
+    try:
+        async def follow() -> bytes:
+            return b"".join([chunk async for chunk in runtime.logs(container.id, follow=True, tail=None,
+                                                                    timestamps=False)])
+
+        assert await asyncio.wait_for(follow(), 30) == b"one\ntwo\nthree"  # no timestamps, nothing lost
+    finally:
+        container.remove(force=True)
+        await runtime.stop()

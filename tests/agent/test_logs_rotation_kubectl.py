@@ -85,11 +85,14 @@ async def test_kubectl_logs_and_follow_across_rotation(
                 if not line:
                     return False  # the stream ended: not following any more
                 if line.startswith("line "):
-                    seen.append(int(line.split()[1]))
+                    number = int(line.split()[1])
+                    assert not seen or number > seen[-1], (seen[-1], number)  # ordered, nothing replayed
+                    seen.append(number)
                     if seen[-1] - seen[0] > 5000:  # ~800 lines a file: many rotations followed
                         return True
 
         assert await asyncio.wait_for(progressed(), 60), seen[-3:]
     finally:
-        follower.kill()
+        if follower.returncode is None:
+            follower.kill()
         await follower.wait()
