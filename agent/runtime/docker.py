@@ -259,13 +259,16 @@ class DockerRuntime:
         """
         last: tuple[str, int] | None = None
         pending = b""
-        first = True
+        final = False  # the container stopped: one last plain read catches what the follower missed
         while True:
             since = _since(last)
 
-            def open_stream(first: bool = first, since: int | None = since) -> Any:
-                return self.api.logs(container_id, stream=True, follow=True, timestamps=True,
-                                     tail=("all" if tail is None else tail) if first else "all", since=since)
+            # Nothing sent yet: the client's tail applies; else everything since the last line sent.
+            wanted_tail: int | str = ("all" if tail is None else tail) if last is None else "all"
+
+            def open_stream(since: int | None = since, follow: bool = not final, tail: int | str = wanted_tail) -> Any:
+                return self.api.logs(container_id, stream=True, follow=follow, timestamps=True, tail=tail,
+                                     since=since)
 
             async with contextlib.aclosing(  # type: ignore[type-var]
                     self._stream(f"logs-{container_id[:12]}", open_stream, lambda chunk: chunk)) as stream:
@@ -279,12 +282,20 @@ class DockerRuntime:
                             continue  # seen before the stream was reopened (or replayed at a rotation)
                         last = key or last
                         yield (line if timestamps else text) + b"\n"
-            first = False
-            info = await self.inspect(container_id)
-            if info is None or info.state != "running":
-                if pending:
+            if final:
+                if pending:  # an unfinished last line
                     yield pending if timestamps else pending.partition(b" ")[2]
                 return
+            # An unfinished line is dropped here: the next read (``since`` is inclusive) has it again.
+            pending = b""
+            info = await self.inspect(container_id)
+            if info is None:
+                return
+            if info.state != "running":
+                # The engine's follower can end at the container's exit before its last output
+                # reached the log file: read once more, without following.
+                final = True
+                continue
             await asyncio.sleep(0.05)  # the container runs on: the engine gave up following; resume
 
     def events(self) -> AsyncIterator[RuntimeEvent]:

@@ -395,3 +395,23 @@ async def test_following_the_log_of_a_container_that_exits_ends_with_its_last_li
     finally:
         container.remove(force=True)
         await runtime.stop()
+
+
+async def test_following_with_tail_zero_sends_only_new_lines_even_when_the_container_exits(
+    docker_client: docker.DockerClient, docker_node: str,
+) -> None:
+    runtime = DockerRuntime(node=docker_node)
+    await runtime.start()
+    container = docker_client.containers.run(
+        IMAGE, ["sh", "-c", "echo old; sleep 2; echo new"], detach=True, labels={LABEL_NODE: docker_node})
+    try:
+        await wait_for(lambda: b"old" in container.logs(), 10, message="the old line written")
+
+        async def follow() -> bytes:
+            return b"".join([chunk async for chunk in runtime.logs(container.id, follow=True, tail=0,
+                                                                    timestamps=False)])
+
+        assert await asyncio.wait_for(follow(), 30) == b"new\n"
+    finally:
+        container.remove(force=True)
+        await runtime.stop()
