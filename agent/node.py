@@ -294,7 +294,11 @@ class NodeLifecycle:
                 await step()
                 return
             except _TRANSIENT as exc:
-                log.warning("node %s: etcd not usable yet (%s); retrying in %.1fs", self.config.name, exc, delay)
+                if isinstance(exc, errors.ApiError) and exc.code == 422:  # a bug in what the agent writes, not etcd
+                    log.error("node %s: the Node or its Lease was refused (%s); retrying in %.1fs",
+                              self.config.name, exc, delay)
+                else:
+                    log.warning("node %s: etcd not usable yet (%s); retrying in %.1fs", self.config.name, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -57,7 +57,7 @@ from agent.eviction import REASON, admission_refusal, evicted_status, rejected_s
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
 from agent.startfailures import StartFailures
-from agent.status import StatusInput, Waiting, build_status, status_changed
+from agent.status import StatusInput, Waiting, build_status, split_attempts, status_changed
 from agent.teardown import Teardown
 from agent.execute import Executor
 
@@ -235,7 +235,7 @@ class PodManager:
             mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: uid})
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state == "running"])), None)
         pod = await self._publish_host_ports(pod, sandbox)
-        latest, previous = _attempts([c for c in mine if not c.is_sandbox])
+        latest, previous = split_attempts([c for c in mine if not c.is_sandbox])
         running = {n: c for n, c in latest.items() if c.state == "running"}
         await self.probes.sync_pod(key, pod, running, sandbox.ip if sandbox and sandbox.ip else "127.0.0.1")
         for container in pod.spec.containers:
@@ -369,7 +369,7 @@ class PodManager:
         self.recorder.record(pod, "Warning", REASON, message)
         self.metrics.evictions.inc()
         mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: pod.metadata.uid or ""})
-        latest, previous = _attempts([c for c in mine if not c.is_sandbox])
+        latest, previous = split_attempts([c for c in mine if not c.is_sandbox])
         data = StatusInput(latest=latest, previous=previous, waiting={}, probes={}, sandbox=None, completed=True,
                            host_ip=self.options.host_ip, runtime=self.runtime.name)
         now = datetime.now(UTC).replace(microsecond=0)
@@ -408,16 +408,3 @@ class PodManager:
 def _ever_started(pod: Pod) -> bool:
     """Whether this node already ran something of the pod (admission applies to new pods only)."""
     return any(cs.container_id for cs in (pod.status.container_statuses or [])) if pod.status else False
-
-
-def _attempts(containers: list[ContainerInfo]) -> tuple[dict[str, ContainerInfo], dict[str, ContainerInfo]]:
-    groups: dict[str, list[ContainerInfo]] = {}
-    for info in containers:
-        groups.setdefault(info.container_name, []).append(info)
-    latest, previous = {}, {}
-    for name, instances in groups.items():
-        ordered = by_attempt(instances)
-        latest[name] = ordered[0]
-        if len(ordered) > 1:
-            previous[name] = ordered[1]
-    return latest, previous

@@ -4,11 +4,17 @@ Phase, conditions and containerStatuses follow the kubelet's rules
 (``getPhase``, ``generateAPIPodStatus``): a container waiting to start keeps
 the pod Pending; a running one makes it Running; when every container has
 finished for good it is Succeeded (all exited 0) or Failed.
+
+A pod being deleted (``deletionTimestamp`` set) is not ready: its containers
+are being stopped. Once they have all stopped its phase is terminal
+(Succeeded when every container exited 0, else Failed), which the kubelet
+reports for deleted pods before they go (Kubernetes 1.27+); see
+:func:`termination_input`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +31,7 @@ from kubelite.api.core import (
     PodStatus,
 )
 
+from agent.plan import by_attempt
 from agent.runtime.base import ContainerInfo
 
 
@@ -150,6 +157,8 @@ def _condition(old: PodStatus | None, type_: str, value: bool, now: datetime, re
 def build_status(pod: Pod, data: StatusInput, now: datetime) -> PodStatus:
     old = pod.status
     statuses = [container_status(pod, c.name, c.image or "", data) for c in pod.spec.containers]
+    if pod.metadata.deletion_timestamp is not None:
+        statuses = [s.model_copy(update={"ready": False}) for s in statuses]
     phase = pod_phase(statuses, pod.spec.effective_restart_policy, data.completed)
     ready = bool(statuses) and all(s.ready for s in statuses) and phase == "Running"
     not_ready_reason = None if ready else ("PodCompleted" if data.completed else "ContainersNotReady")
@@ -170,6 +179,31 @@ def build_status(pod: Pod, data: StatusInput, now: datetime) -> PodStatus:
     elif old and old.pod_ip and phase in ("Succeeded", "Failed"):
         status.pod_ip, status.pod_ips = old.pod_ip, old.pod_ips
     return status
+
+
+def split_attempts(containers: Sequence[ContainerInfo]) -> tuple[dict[str, ContainerInfo], dict[str, ContainerInfo]]:
+    """(newest attempt, the one before it) per container name; sandboxes excluded."""
+    groups: dict[str, list[ContainerInfo]] = {}
+    for info in containers:
+        if not info.is_sandbox:
+            groups.setdefault(info.container_name, []).append(info)
+    latest, previous = {}, {}
+    for name, instances in groups.items():
+        ordered = by_attempt(instances)
+        latest[name] = ordered[0]
+        if len(ordered) > 1:
+            previous[name] = ordered[1]
+    return latest, previous
+
+
+def termination_input(containers: Sequence[ContainerInfo], *, host_ip: str, runtime: str) -> StatusInput:
+    """What a terminating pod's status is built from: its containers as the runtime shows them;
+    ``completed`` once none of its app containers is still running (the phase then turns terminal)."""
+    latest, previous = split_attempts(containers)
+    sandbox = next(iter(by_attempt([c for c in containers if c.is_sandbox and c.state == "running"])), None)
+    stopped = all(c.state not in ("running", "created") for c in latest.values())
+    return StatusInput(latest=latest, previous=previous, waiting={}, probes={}, sandbox=sandbox,
+                       completed=bool(latest) and stopped, host_ip=host_ip, runtime=runtime)
 
 
 def status_changed(old: PodStatus | None, new: PodStatus) -> bool:

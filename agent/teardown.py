@@ -1,26 +1,30 @@
 """Stopping things: killing containers, graceful pod deletion, orphans, rediscovery, drain.
 
 Graceful stop = the runtime's SIGTERM, then SIGKILL after the grace period.
-A pod marked for deletion has all its containers stopped in parallel with
-``deletionGracePeriodSeconds``, removed, and then its key deleted with a
-uid precondition. Containers whose pod is gone (or bound elsewhere) are
-stopped and removed: that is the agent's fencing after an outage. The runtime
-the agent holds is scoped to its cluster (``runtime/scoped.py``): another
-cluster's containers on a shared engine are never listed, so never removed.
+A pod marked for deletion first reports Ready=False, has all its containers
+stopped in parallel with ``deletionGracePeriodSeconds``, reports their
+terminated states (and its terminal phase), then they are removed and its key
+deleted with a uid precondition: clients see the termination, as with the
+kubelet. Containers whose pod is gone (or bound elsewhere) are stopped and
+removed: that is the agent's fencing after an outage. The runtime the agent
+holds is scoped to its cluster (``runtime/scoped.py``): another cluster's
+containers on a shared engine are never listed, so never removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from kubelite.api import errors
 from kubelite.api.core import Pod
 from kubelite.api.resources import PODS
 
-from agent.runtime.base import LABEL_GRACE, LABEL_NODE, ContainerInfo, ContainerNotFound
+from agent.runtime.base import LABEL_GRACE, LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerNotFound
 from agent.runtime.scoped import legacy_to_remove
+from agent.status import build_status, status_changed, termination_input
 
 if TYPE_CHECKING:
     from agent.pods import PodManager
@@ -71,8 +75,13 @@ class Teardown:
         if grace is None:
             grace = pod.spec.effective_termination_grace_period_seconds
         apps = [c for c in containers if not c.is_sandbox and c.state in ("running", "created")]
+        pod = await self._report_termination(pod, containers)  # Ready=False while they stop
         await asyncio.gather(*(self.kill(pod, c.id, c.container_name, "Deleting", grace=grace) for c in apps))
         await self.manager.probes.forget_pod(f"{pod.namespace}/{pod.name}")
+        if apps:
+            stopped = await self.runtime.list_containers({LABEL_NODE: self.manager.node,
+                                                          LABEL_POD_UID: pod.metadata.uid or ""})
+            await self._report_termination(pod, stopped)  # terminated states, terminal phase
         await self._remove_all(containers, grace=0)
         try:
             await self.manager.store.delete(PODS, pod.name, pod.namespace, grace_period_seconds=0,
@@ -82,6 +91,24 @@ class Teardown:
                 raise
         self.manager.forget_uid(pod.metadata.uid or "")
         log.info("pod %s/%s deleted after its containers stopped", pod.namespace, pod.name)
+
+    async def _report_termination(self, pod: Pod, containers: list[ContainerInfo]) -> Pod:
+        """Write the terminating pod's status when it changed; the pod as stored afterwards."""
+        if not any(not c.is_sandbox for c in containers):
+            return pod  # nothing ever ran: nothing to report
+        data = termination_input(containers, host_ip=self.manager.options.host_ip, runtime=self.runtime.name)
+        status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
+        if not status_changed(pod.status, status):
+            return pod
+        updated = pod.deep_copy()
+        updated.status = status
+        try:
+            written: Pod = await self.manager.store.update(PODS, updated, subresource="status")
+        except errors.ApiError as exc:
+            if exc.code != 404:
+                raise
+            return pod  # force-deleted meanwhile
+        return written
 
     async def remove_containers(self, containers: list[ContainerInfo], *, reason: str) -> None:
         """Containers of a pod that is gone: stop and remove them (no pod to record Events on)."""

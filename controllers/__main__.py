@@ -30,8 +30,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--listen", default="127.0.0.1:10257",
                    help="host:port for /healthz /readyz /metrics; empty to disable")
     p.add_argument("--lease-ttl", type=int, default=15, help="leader election lease TTL, seconds")
-    p.add_argument("--toleration-seconds", type=int, default=defaults.toleration_seconds,
-                   help="how long pods without an explicit toleration stay on unreachable/not-ready nodes")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int,
+                   default=defaults.default_not_ready_toleration_seconds,
+                   help="tolerationSeconds of the not-ready:NoExecute toleration added to pods the controllers "
+                        "create without one (DefaultTolerationSeconds; the gateway has the same flag)")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int,
+                   default=defaults.default_unreachable_toleration_seconds,
+                   help="the same for unreachable:NoExecute")
+    p.add_argument("--toleration-seconds", type=int, default=None,
+                   help="shorthand: set both --default-*-toleration-seconds")
     p.add_argument("--node-monitor-grace-period", type=float, default=defaults.node_monitor_grace_seconds,
                    help="seconds after a node lease disappears before the node is marked Unknown")
     p.add_argument("--controllers", default=",".join(CONTROLLERS),
@@ -45,10 +52,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _pick(shorthand: int | None, value: int) -> int:
+    return value if shorthand is None else shorthand
+
+
 def config_from_args(args: argparse.Namespace) -> ManagerConfig:
     etcd = etcd_config_from_args(args)
     settings = Settings(
-        toleration_seconds=args.toleration_seconds, node_monitor_grace_seconds=args.node_monitor_grace_period,
+        default_not_ready_toleration_seconds=_pick(args.toleration_seconds, args.default_not_ready_toleration_seconds),
+        default_unreachable_toleration_seconds=_pick(args.toleration_seconds,
+                                                     args.default_unreachable_toleration_seconds),
+        node_monitor_grace_seconds=args.node_monitor_grace_period,
         scheduler_workers=args.scheduler_workers, replicaset_workers=args.replicaset_workers,
         deployment_workers=args.deployment_workers, resync_seconds=args.resync_period,
     )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import DEPLOYMENTS, LEASES, NODES, PODS, REPLICASETS
+from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer, index_by_controller_uid, index_by_node_name
 from kubelite.store import Store
@@ -40,7 +40,10 @@ def index_by_owner_uid(obj: object) -> list[str]:
 class Settings:
     """Tunables, all settable from the command line (see ``python -m controllers --help``)."""
 
-    toleration_seconds: int = 30
+    # DefaultTolerationSeconds for the pods this manager's controllers create (the gateway has
+    # the same two flags for everything written through it); eviction follows each pod's own.
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
     node_monitor_grace_seconds: float = 2.0
     scheduler_workers: int = 4
     replicaset_workers: int = 4
@@ -59,6 +62,7 @@ class SharedInformers:
     node_leases: Informer
     replicasets: Informer
     deployments: Informer
+    namespaces: Informer
 
     @classmethod
     def create(cls, store: Store, *, resync_seconds: float = 300.0) -> SharedInformers:
@@ -69,10 +73,11 @@ class SharedInformers:
             node_leases=Informer(store, LEASES, namespace=NODE_LEASE_NAMESPACE, resync_period=resync_seconds),
             replicasets=Informer(store, REPLICASETS, indexers=owned, resync_period=resync_seconds),
             deployments=Informer(store, DEPLOYMENTS, indexers=owned, resync_period=resync_seconds),
+            namespaces=Informer(store, NAMESPACES, resync_period=resync_seconds),
         )
 
     def all(self) -> list[Informer]:
-        return [self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods]
+        return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods]
 
     @property
     def synced(self) -> bool:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from kubelite.api import errors
+from kubelite.api import errors, semantic
 from kubelite.api.apps import Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec
 from kubelite.api.core import LabelSelector, Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import DEPLOYMENTS, REPLICASETS
+from kubelite.api.rollout_annotations import after_rollback
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result, TerminalError
 
@@ -32,10 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def revision_of(rs: ReplicaSet) -> int:
-    try:
-        return int((rs.metadata.annotations or {}).get(rollout.REVISION, "0"))
-    except ValueError:
-        return 0
+    return rollout.revision_number(rs.metadata.annotations) or 0
 
 
 def _view(rs: ReplicaSet) -> rollout.RSView:
@@ -104,7 +102,9 @@ class DeploymentController(Controller):
             created = True
             all_rs = [*old, new_rs]
         elif new_rs is not None:
-            new_rs = await self._sync_revision(d, new_rs, old)
+            new_rs = await self._sync_new_rs(d, new_rs, old, max_surge)
+        if new_rs is not None:
+            d = await self._sync_deployment_revision(d, new_rs)
         if not d.spec.paused and not created:
             if self._scaling_event(d, new_rs, old):
                 await self._scale_proportionally(d, new_rs, old, max_surge)
@@ -141,6 +141,8 @@ class DeploymentController(Controller):
         selector = d.spec.selector.model_copy(deep=True) if d.spec.selector else LabelSelector()
         selector.match_labels = {**(selector.match_labels or {}), rollout.HASH_LABEL: pod_hash}
         revision = max((revision_of(rs) for rs in old), default=0) + 1
+        annotations = rollout.new_rs_annotations(d.metadata.annotations, None, revision, replicas=d.replicas,
+                                                 max_surge=max_surge)
         if d.spec.effective_strategy_type == "Recreate":
             replicas = 0 if any(rs.replicas for rs in old) else d.replicas
         else:
@@ -150,8 +152,7 @@ class DeploymentController(Controller):
             metadata=ObjectMeta(
                 name=f"{d.name}-{pod_hash}", namespace=d.namespace,
                 labels=dict(template.metadata.labels),
-                annotations={rollout.REVISION: str(revision), rollout.DESIRED_REPLICAS: str(d.replicas),
-                             rollout.MAX_REPLICAS: str(d.replicas + max_surge)},
+                annotations=annotations,
                 owner_references=[owner_reference(d)],
             ),
             spec=ReplicaSetSpec(replicas=replicas, selector=selector, template=template,
@@ -163,7 +164,9 @@ class DeploymentController(Controller):
             if exc.reason != "AlreadyExists":
                 raise
             existing = await self.store.get(REPLICASETS, rs.name, d.namespace)
-            if rollout.same_template(existing.spec.template, d.spec.template):
+            ref = existing.metadata.controller_ref()
+            if ref is not None and ref.uid == d.metadata.uid and rollout.same_template(
+                    existing.spec.template, d.spec.template):
                 return existing  # ours, not yet in the cache
             await self._bump_collision_count(d)
             raise
@@ -178,18 +181,36 @@ class DeploymentController(Controller):
         await self.store.guaranteed_update(DEPLOYMENTS, d.name, d.namespace, bump, subresource="status",
                                            fence=self.fence)
 
-    async def _sync_revision(self, d: Deployment, new_rs: ReplicaSet, old: list[ReplicaSet]) -> ReplicaSet:
-        """The new RS carries the highest revision: a template change back to an old one is a rollback."""
+    async def _sync_new_rs(self, d: Deployment, new_rs: ReplicaSet, old: list[ReplicaSet],
+                           max_surge: int) -> ReplicaSet:
+        """The new RS carries the highest revision (a template change back to an old one is a
+        rollback: its earlier revision goes to revision-history), the Deployment's annotations and
+        its minReadySeconds, as Kubernetes' getNewReplicaSet keeps them."""
         newest_old = max((revision_of(rs) for rs in old), default=0)
         current = revision_of(new_rs)
-        if current > newest_old:
+        annotations = rollout.new_rs_annotations(d.metadata.annotations, new_rs.metadata.annotations,
+                                                 newest_old + 1, replicas=d.replicas, max_surge=max_surge)
+        if annotations == (new_rs.metadata.annotations or {}) and (
+                new_rs.spec.min_ready_seconds or 0) == (d.spec.min_ready_seconds or 0):
             return new_rs
         updated = new_rs.deep_copy()
-        updated.metadata.annotations = {**(updated.metadata.annotations or {}), rollout.REVISION: str(newest_old + 1)}
+        updated.metadata.annotations = annotations
+        updated.spec.min_ready_seconds = d.spec.min_ready_seconds
         result = await self.store.update(REPLICASETS, updated, fence=self.fence)
-        if current:
+        if current and revision_of(result) != current:
             self.recorder.record(d, "Normal", "DeploymentRollback",
                                  f"Rolled back deployment \"{d.name}\" to revision {current}")
+        return result
+
+    async def _sync_deployment_revision(self, d: Deployment, new_rs: ReplicaSet) -> Deployment:
+        """The Deployment's ``deployment.kubernetes.io/revision`` is its new ReplicaSet's (SetDeploymentRevision);
+        ``kubectl rollout status --revision`` and ``rollout history`` read it."""
+        revision = (new_rs.metadata.annotations or {}).get(rollout.REVISION)
+        if revision is None or (d.metadata.annotations or {}).get(rollout.REVISION) == revision:
+            return d
+        updated = d.deep_copy()
+        updated.metadata.annotations = {**(updated.metadata.annotations or {}), rollout.REVISION: revision}
+        result: Deployment = await self.store.update(DEPLOYMENTS, updated, fence=self.fence)
         return result
 
     async def _rollback_to_annotation(self, d: Deployment) -> None:
@@ -213,12 +234,19 @@ class DeploymentController(Controller):
         if target is None or target.spec.template is None:
             self.recorder.record(d, "Warning", "DeploymentRollbackRevisionNotFound",
                                  f"Unable to find the revision {wanted} to rollback to")
+        elif rollout.same_template(target.spec.template, d.spec.template):
+            self.recorder.record(d, "Warning", "DeploymentRollbackTemplateUnchanged",
+                                 f'The rollback revision contains the same template as current deployment "{d.name}"')
         else:
             template = target.spec.template.model_copy(deep=True)
             if template.metadata and template.metadata.labels:
                 template.metadata.labels = {k: v for k, v in template.metadata.labels.items()
                                             if k != rollout.HASH_LABEL} or None
             updated.spec.template = template
+            # Kubernetes' SetDeploymentAnnotationsTo: the ReplicaSet's own annotations (change-cause...) come back
+            updated.metadata.annotations = after_rollback(annotations, target.metadata.annotations) or None
+            self.recorder.record(d, "Normal", "DeploymentRollback",
+                                 f'Rolled back deployment "{d.name}" to revision {revision_of(target)}')
         await self.store.update(DEPLOYMENTS, updated, fence=self.fence)
 
     # -- scaling ----------------------------------------------------------------------
@@ -334,8 +362,10 @@ class DeploymentController(Controller):
 
 
 def _comparable(status: DeploymentStatus) -> dict[str, object]:
+    """The status in its normal form (``readyReplicas: 0`` is no readyReplicas), without condition times."""
     doc = status.to_dict()
     for condition in doc.get("conditions", []):
         condition.pop("lastUpdateTime", None)
         condition.pop("lastTransitionTime", None)
-    return doc
+    normal: dict[str, object] = semantic.normalize("Deployment", {"status": doc}).get("status", {})
+    return normal

@@ -22,6 +22,7 @@ from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.election import LeaderElection
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.store import Store
+from kubelite.strategy import Admission
 from kubelite.supervise import spawn
 
 from controllers.base import Controller
@@ -38,6 +39,7 @@ CONTROLLERS: dict[str, str] = {
     "deployment": "controllers.deployment:DeploymentController",
     "nodelifecycle": "controllers.nodelifecycle:NodeLifecycleController",
     "garbagecollector": "controllers.gc:GarbageCollector",
+    "namespace": "controllers.namespace:NamespaceController",
 }
 
 
@@ -91,9 +93,11 @@ class ControllerManager:
     async def start(self) -> None:
         if self._client is None:
             self._client = await connect(self.config.etcd)
-        store = Store(self._client)
-        await ensure_system_namespaces(store)
         settings = self.config.settings
+        store = Store(self._client, admission=Admission(
+            default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
+        await ensure_system_namespaces(store)
         informers = SharedInformers.create(store, resync_seconds=settings.resync_seconds)
         self.ctx = ControllerContext(store, informers, settings=settings, metrics=self.metrics,
                                      identity=self.config.identity)

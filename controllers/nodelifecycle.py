@@ -3,9 +3,11 @@
 A node's lease key (kube-node-lease/<node>) disappears when its agent's etcd
 lease expires. After ``node_monitor_grace_seconds`` the Node gets
 Ready=Unknown and the ``node.kubernetes.io/unreachable:NoExecute`` taint; an
-agent that reports Ready=False gets ``node.kubernetes.io/not-ready``. Pods
-that do not tolerate a NoExecute taint are evicted (deleted) when their
-toleration runs out (``toleration_seconds`` for pods without one). A pod
+agent that reports Ready=False gets ``node.kubernetes.io/not-ready``. While a
+node is not Ready its pods get Ready=False at once (Kubernetes'
+``MarkPodsNotReady``, event NodeNotReady), so ReplicaSets and Deployments stop
+counting them. Pods are evicted (deleted) when their own NoExecute tolerations
+run out (the taint manager; admission gave every pod the default ones). A pod
 evicted from an unreachable node can never be confirmed by its agent, so once
 its grace period has passed it is force-deleted (Kubernetes' pod GC does the
 same), and pods of a deleted Node are deleted. The lease coming back clears
@@ -15,6 +17,7 @@ it all. Decisions are in :mod:`controllers.taints`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from kubelite.api import errors
@@ -65,7 +68,8 @@ class NodeLifecycleController(Controller):
         if not node_name or self.queue is None:
             return
         node = self.informers.nodes.get(node_name)
-        if node is None or any(t.effect == "NoExecute" for t in node.taints):
+        if (node is None or any(t.effect == "NoExecute" for t in node.taints)
+                or taints.should_mark_not_ready(pod, node)):
             self.enqueue(node_name)
 
     # -- reconcile ----------------------------------------------------------------
@@ -93,6 +97,8 @@ class NodeLifecycleController(Controller):
         now: datetime = self.ctx.clock()
         unreachable = not lease_present and verdict is not None
         for pod in pods:
+            if taints.should_mark_not_ready(pod, node):
+                await self._mark_not_ready(pod, now)
             wait = await self._maybe_evict(pod, node, now, unreachable=unreachable)
             if wait is not None:
                 waits.append(wait)
@@ -130,14 +136,36 @@ class NodeLifecycleController(Controller):
                 return (at - now).total_seconds()
             await self._delete_pod(pod, force=True, reason="PodGCUnreachable")
             return None
-        at = taints.eviction_time(pod, node.taints, default_toleration_seconds=self.ctx.settings.toleration_seconds,
-                                  now=now)
+        at = taints.eviction_time(pod, node.taints, now=now)
         if at is None:
             return None
         if at > now:
             return (at - now).total_seconds()
+        await self._write_pod_status(pod, lambda current: taints.with_disruption_target(current, now))
         await self._delete_pod(pod, force=False, reason="TaintManagerEviction")
         return 0.05 if unreachable else None  # come back to force it once its grace is over
+
+    async def _write_pod_status(self, pod: Pod, change: Callable[[Pod], Pod | None]) -> bool:
+        """A fenced status write of ``change`` on the pod as stored (same uid and node); False when gone."""
+        def mutate(current: Pod) -> Pod | None:
+            if current.metadata.uid != pod.metadata.uid or current.spec.node_name != pod.spec.node_name:
+                return None
+            return change(current)
+        try:
+            await self.store.guaranteed_update(PODS, pod.name, pod.namespace, mutate, subresource="status",
+                                               fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                return False
+            raise
+        return True
+
+    async def _mark_not_ready(self, pod: Pod, now: datetime) -> None:
+        """MarkPodsNotReady for one pod: a status write with the fence; gone means done."""
+        if not await self._write_pod_status(pod, lambda current: taints.marked_not_ready(current, now)):
+            return
+        log.info("node %s is not ready: pod %s marked NotReady", pod.spec.node_name, object_key(pod))
+        self.recorder.record(pod, "Warning", "NodeNotReady", "Node is not ready")
 
     async def _delete_pod(self, pod: Pod, *, force: bool, reason: str) -> None:
         try:

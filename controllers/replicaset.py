@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kubelite.api import errors
+from kubelite.api import errors, semantic
 from kubelite.api.apps import ReplicaSet
 from kubelite.api.core import Pod
 from kubelite.api.meta import ObjectMeta
@@ -20,6 +20,7 @@ from kubelite.api.resources import PODS, REPLICASETS
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result
 from kubelite.store import NotLeader
+from kubelite.strategy import is_namespace_terminating
 
 from controllers import replicaset_plan as plan
 from controllers.base import Controller
@@ -146,7 +147,7 @@ class ReplicaSetController(Controller):
             elif diff < 0:
                 await self._delete(rs, key, plan.pods_to_delete(active, min(-diff, BURST_REPLICAS)))
         status, wait = plan.rs_status(rs, owned, self.ctx.clock())
-        if rs.status is None or status.to_dict() != rs.status.to_dict():
+        if rs.status is None or not semantic.part_equal("ReplicaSet", "status", status.to_dict(), rs.status.to_dict()):
             updated = rs.deep_copy()
             updated.status = status
             try:
@@ -165,6 +166,8 @@ class ReplicaSetController(Controller):
             for failure in failures:
                 if isinstance(failure, asyncio.CancelledError):
                     raise failure
+            if failures and all(is_namespace_terminating(f) for f in failures):
+                return  # every create will fail; the namespace controller deletes this ReplicaSet (as Kubernetes)
             if failures:
                 if not isinstance(failures[0], NotLeader):  # a deposed leader reports nothing about the pods
                     self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {failures[0]}")

@@ -9,50 +9,76 @@ conditions ``kubectl rollout status`` reads.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from kubelite.api import semantic
 from kubelite.api.apps import Deployment, DeploymentCondition, DeploymentStatus
 from kubelite.api.core import PodTemplateSpec
+from kubelite.api.rollout_annotations import (
+    DESIRED_REPLICAS,
+    MAX_REPLICAS,
+    NOT_COPIED,
+    REVISION,
+    REVISION_HISTORY,
+    ROLLBACK_TO,
+    revision_number,
+)
 
-HASH_LABEL = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
-DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
-MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-ROLLBACK_TO = "deployment.kubernetes.io/rollback-to"  # deprecated extensions/v1beta1 rollbackTo, kept for CLIs
-_SAFE = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def template_without_hash(template: PodTemplateSpec | None) -> dict[str, Any]:
-    doc = template.to_dict() if template is not None else {}
-    labels = doc.get("metadata", {}).get("labels")
-    if labels and HASH_LABEL in labels:
-        labels = {k: v for k, v in labels.items() if k != HASH_LABEL}
-        doc["metadata"]["labels"] = labels or None
-        if not labels:
-            del doc["metadata"]["labels"]
-    return doc
+HASH_LABEL = semantic.POD_TEMPLATE_HASH
 
 
 def template_hash(template: PodTemplateSpec | None, collision_count: int | None = None) -> str:
-    """Stable across processes and restarts: sha256 of the canonical JSON, in Kubernetes' safe alphabet."""
-    doc = template_without_hash(template)
-    payload = json.dumps(doc, sort_keys=True, separators=(",", ":"))
-    if collision_count:
-        payload += f"#{collision_count}"
-    digest = int.from_bytes(hashlib.sha256(payload.encode()).digest()[:8], "big")
-    chars = []
-    for _ in range(10):
-        digest, index = divmod(digest, len(_SAFE))
-        chars.append(_SAFE[index])
-    return "".join(chars)
+    """The pod-template-hash of a Deployment's template: equal for semantically equal templates
+    (see :func:`kubelite.api.semantic.template_hash`)."""
+    return semantic.template_hash(template.to_dict() if template is not None else None, collision_count)
 
 
 def same_template(a: PodTemplateSpec | None, b: PodTemplateSpec | None) -> bool:
-    return template_without_hash(a) == template_without_hash(b)
+    """Kubernetes' EqualIgnoreHash: which ReplicaSet runs the Deployment's current template."""
+    return semantic.templates_equal_ignoring_hash(a.to_dict() if a is not None else None,
+                                                  b.to_dict() if b is not None else None)
+
+
+MAX_REVISION_HISTORY_CHARS = 2000  # Kubernetes' maxRevHistoryLengthInChars
+
+
+def new_rs_annotations(deployment_annotations: dict[str, str] | None, rs_annotations: dict[str, str] | None,
+                       new_revision: int, *, replicas: int, max_surge: int) -> dict[str, str]:
+    """Kubernetes' SetNewReplicaSetAnnotations: the annotations the new ReplicaSet must carry.
+
+    The Deployment's own annotations are copied (except the rollout ones);
+    the revision rises to ``new_revision`` (max of the old ones + 1) if it is
+    lower, and the revision it had is appended to
+    ``deployment.kubernetes.io/revision-history`` (a rollback reuses the
+    ReplicaSet, so its earlier numbers stay visible), oldest dropped beyond
+    2000 characters; desired/max replicas are added when missing.
+    """
+    result = dict(rs_annotations or {})
+    for key, value in (deployment_annotations or {}).items():
+        if key not in NOT_COPIED:
+            result[key] = value
+    old_text = result.get(REVISION)
+    old = revision_number(result)
+    if old_text is not None and old is None:
+        return result  # a revision that is not a number: Kubernetes leaves the annotations alone
+    if (old or 0) < new_revision:
+        result[REVISION] = str(new_revision)
+        if old_text is not None:
+            result[REVISION_HISTORY] = _append_history(result.get(REVISION_HISTORY, ""), old_text)
+    if DESIRED_REPLICAS not in result or MAX_REPLICAS not in result:
+        result.setdefault(DESIRED_REPLICAS, str(replicas))
+        result.setdefault(MAX_REPLICAS, str(replicas + max_surge))
+    return result
+
+
+def _append_history(history: str, revision: str) -> str:
+    previous = [r for r in history.split(",") if r] if history else []
+    entries = [*previous, revision]
+    while len(",".join(entries)) > MAX_REVISION_HISTORY_CHARS and len(entries) > 1:
+        entries.pop(0)
+    return ",".join(entries)
 
 
 @dataclass(frozen=True)
@@ -297,6 +323,7 @@ def seconds_to_deadline(d: Deployment, status: DeploymentStatus, now: datetime) 
 
 
 __all__ = [
-    "Counts", "RSView", "compute_status", "deployment_counts", "history_to_delete", "new_rs_replicas",
-    "proportional_sizes", "same_template", "scale_down_old", "seconds_to_deadline", "template_hash", "replace",
+    "DESIRED_REPLICAS", "MAX_REPLICAS", "REVISION", "REVISION_HISTORY", "ROLLBACK_TO",
+    "Counts", "RSView", "compute_status", "deployment_counts", "history_to_delete", "new_rs_annotations", "new_rs_replicas",
+    "proportional_sizes", "revision_number", "same_template", "scale_down_old", "seconds_to_deadline", "template_hash", "replace",
 ]

@@ -1,12 +1,13 @@
 """Pure node-lifecycle decisions: the Ready condition and lifecycle taint a node should have,
-and when each of its pods must be evicted (Kubernetes' taint manager)."""
+when each of its pods must be evicted (Kubernetes' taint manager) and with which condition,
+and which pods to mark not ready (MarkPodsNotReady). Data in, data out; the clock is a parameter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from kubelite.api.core import Node, Pod, Taint
+from kubelite.api.core import Node, Pod, PodCondition, PodStatus, Taint
 
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
@@ -42,36 +43,99 @@ def with_lifecycle_taint(taints: list[Taint], wanted: str | None, now: datetime)
     return None if [t.to_dict() for t in kept] == [t.to_dict() for t in taints] else kept
 
 
-def eviction_time(pod: Pod, taints: list[Taint], *, default_toleration_seconds: int,
-                  now: datetime) -> datetime | None:
-    """When the pod must leave the node, or None if every NoExecute taint is tolerated forever.
+def eviction_time(pod: Pod, taints: list[Taint], *, now: datetime) -> datetime | None:
+    """When the pod must leave the node, or None if it may stay (Kubernetes' NoExecuteTaintManager).
 
-    Pods that do not tolerate unreachable/not-ready get a toleration of
-    ``default_toleration_seconds`` (Kubernetes' DefaultTolerationSeconds admission).
+    Each NoExecute taint is matched against the pod's *first* toleration that tolerates
+    it (``GetMatchingTolerations``): a taint nothing tolerates evicts at once; otherwise
+    the pod stays for the smallest ``tolerationSeconds`` among the matched tolerations
+    (0 or less: at once), and forever when none of them has seconds. Default tolerations
+    are not invented here: admission added them to the pod (:mod:`kubelite.strategy`).
+
+    The clock starts when the pod was first on a NoExecute-tainted node: the earliest
+    ``timeAdded`` of those taints, or the pod's binding (PodScheduled) if that came later.
     """
-    earliest: datetime | None = None
-    for taint in taints:
-        if taint.effect != "NoExecute":
-            continue
-        added = taint.time_added or now
-        matching = [t for t in pod.spec.tolerations or [] if (not t.effect or t.effect == "NoExecute")
-                    and t.tolerates(taint)]
-        if not matching:
-            seconds: int | None = default_toleration_seconds if taint.key in LIFECYCLE_TAINTS else 0
-        elif any(t.toleration_seconds is None for t in matching):
-            seconds = None
-        else:
-            seconds = max(0, min(t.toleration_seconds or 0 for t in matching))
-        if seconds is None:
-            continue
-        at = added + timedelta(seconds=seconds)
-        earliest = at if earliest is None or at < earliest else earliest
-    return earliest
+    no_execute = [t for t in taints if t.effect == "NoExecute"]
+    if not no_execute:
+        return None
+    start = min(t.time_added or now for t in no_execute)
+    bound = _bound_at(pod)
+    if bound is not None and bound > start:
+        start = min(bound, now)
+    tolerations = pod.spec.tolerations or []
+    seconds: list[int] = []
+    for taint in no_execute:
+        first = next((t for t in tolerations if t.tolerates(taint)), None)
+        if first is None:
+            return start
+        if first.toleration_seconds is not None:
+            seconds.append(first.toleration_seconds)
+    if not seconds:
+        return None
+    return start + timedelta(seconds=max(0, min(seconds)))
+
+
+def _bound_at(pod: Pod) -> datetime | None:
+    condition = pod.status.condition("PodScheduled") if pod.status else None
+    return condition.last_transition_time if condition is not None and condition.status == "True" else None
 
 
 def force_delete_time(pod: Pod) -> datetime | None:
-    """A terminating pod on an unreachable node is removed once its grace period has passed."""
-    started = pod.metadata.deletion_timestamp
-    if started is None:
+    """A terminating pod on an unreachable node is removed once its grace period is over:
+    its deletionTimestamp (the delete time plus the grace period, as Kubernetes sets it)."""
+    return pod.metadata.deletion_timestamp
+
+
+def with_disruption_target(pod: Pod, now: datetime) -> Pod | None:
+    """A copy with the ``DisruptionTarget`` condition the taint manager sets before it evicts
+    (reason DeletionByTaintManager; Kubernetes' PodDisruptionConditions, GA in 1.31), or None
+    when the pod already has it."""
+    status = pod.status or PodStatus()
+    current = status.condition("DisruptionTarget")
+    if current is not None and current.status == "True" and current.reason == _DISRUPTION_REASON:
         return None
-    return started + timedelta(seconds=pod.metadata.deletion_grace_period_seconds or 0)
+    marked = pod.deep_copy()
+    condition = PodCondition(type="DisruptionTarget", status="True", reason=_DISRUPTION_REASON,
+                             message="Taint manager: deleting due to NoExecute taint", last_transition_time=now)
+    conditions = [c for c in status.conditions or [] if c.type != "DisruptionTarget"]
+    marked.status = status.model_copy(update={"conditions": [*conditions, condition]})
+    return marked
+
+
+_DISRUPTION_REASON = "DeletionByTaintManager"
+
+
+# -- MarkPodsNotReady ---------------------------------------------------------------------
+
+def should_mark_not_ready(pod: Pod, node: Node) -> bool:
+    """Whether the node lifecycle controller must set this pod's Ready condition to False.
+
+    Kubernetes' ``MarkPodsNotReady``: a pod with Ready=True on a node whose Ready condition
+    is not True. While the node is Unknown nobody else speaks for its pods. A node that
+    says Ready=False itself has a live agent: a pod it reported Ready *after* the node went
+    NotReady is the agent's word and is left alone (no write fight with the agent).
+    """
+    node_ready = node.status.condition("Ready") if node.status else None
+    if node_ready is None or node_ready.status == "True":
+        return False
+    pod_ready = pod.status.condition("Ready") if pod.status else None
+    if pod_ready is None or pod_ready.status != "True":
+        return False
+    if node_ready.status == "False" and pod_ready.last_transition_time and node_ready.last_transition_time:
+        return pod_ready.last_transition_time <= node_ready.last_transition_time
+    return True
+
+
+def marked_not_ready(pod: Pod, now: datetime) -> Pod | None:
+    """A copy with Ready=False (its transition time now; reason and message kept, as
+    ``UpdatePodCondition`` does), or None when its Ready condition is not True."""
+    condition = pod.status.condition("Ready") if pod.status else None
+    if condition is None or condition.status != "True" or pod.status is None:
+        return None
+    marked = pod.deep_copy()
+    assert marked.status is not None
+    marked.status.conditions = [
+        c.model_copy(update={"status": "False", "last_transition_time": now}) if c.type == "Ready" else c
+        for c in marked.status.conditions or []
+    ]
+    return marked

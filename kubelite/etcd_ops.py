@@ -32,8 +32,8 @@ class EtcdSpaceExceeded(errors.ApiError):
     """
 
     def __init__(self, what: str, detail: str) -> None:
-        super().__init__(errors.internal(
-            f"Internal error occurred: {detail} ({what}: etcd is full and refuses writes until an operator "
+        super().__init__(errors.internal(  # errors.internal adds kube's "Internal error occurred: "
+            f"{detail} ({what}: etcd is full and refuses writes until an operator "
             "compacts, defragments and disarms its NOSPACE alarm)").status)
 
 

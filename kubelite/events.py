@@ -21,6 +21,7 @@ from kubelite.api.core import Event, EventSource, ObjectReference
 from kubelite.api.meta import KubeObject, ObjectMeta
 from kubelite.api.resources import EVENTS
 from kubelite.store import Clock, Store, utc_now
+from kubelite.strategy import is_namespace_terminating
 from kubelite.supervise import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,9 @@ class EventRecorder:
             try:
                 await self._write(pending)
             except errors.ApiError as exc:
-                log.warning("event %s not recorded: %s", pending.reason, exc)
+                # a Terminating namespace takes no new content: expected while it is emptied
+                level = logging.DEBUG if is_namespace_terminating(exc) else logging.WARNING
+                log.log(level, "event %s not recorded: %s", pending.reason, exc)
 
     async def _write(self, pending: _Pending) -> None:
         involved = pending.involved

@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
+import os
 import secrets
 import uuid
 from collections.abc import Callable
@@ -18,9 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+from kubelite import strategy
 from kubelite.api import errors
+from kubelite.api.core import Namespace
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
+from kubelite.api.semantic import part_equal
+from kubelite.api.validation import validate_for_storage
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -36,6 +42,7 @@ from kubelite.etcd_ops import (
 )
 
 T = TypeVar("T", bound=KubeObject)
+log = logging.getLogger(__name__)
 
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
@@ -47,7 +54,7 @@ _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a co
                      "You can start a new list without the continue parameter.")
 
 Clock = Callable[[], datetime]
-Subresource = Literal["status"] | None
+Subresource = Literal["status", "finalize"] | None
 
 
 def utc_now() -> datetime:
@@ -79,9 +86,27 @@ class ListResult:
     continue_token: str | None = None
 
 
-def encode(obj: KubeObject) -> bytes:
+def strict_fields() -> bool:
+    """``KUBELITE_STRICT_FIELDS=1`` (the test suite sets it): refuse fields Kubernetes lacks instead of dropping them."""
+    return os.environ.get("KUBELITE_STRICT_FIELDS", "") not in ("", "0")
+
+
+def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = None) -> bytes:
+    """The stored JSON of ``obj``: every writer's objects pass :func:`validate_for_storage` here.
+
+    Raises ApiError 422 for an object kube-apiserver would refuse (values its
+    decoder refuses, semantic rules, and in strict mode unknown fields).
+    ``validate=False`` only for the store's own deletion marks, which change
+    nothing but metadata the store sets (kube does not validate them either).
+    ``old``: the stored object an update replaces (its own problems are not refused again).
+    """
     doc = obj.to_dict()
     doc.get("metadata", {}).pop("resourceVersion", None)
+    if validate:
+        doc, dropped = validate_for_storage(obj, doc, strict_fields=strict_fields(), old=old)
+        if dropped:
+            log.warning("%s %s/%s: dropped fields Kubernetes does not have: %s", obj.kind, obj.namespace or "",
+                        obj.name, ", ".join(dropped))
     return json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
 
 
@@ -98,17 +123,41 @@ def decode_document(value: bytes, mod_revision: int) -> dict[str, Any]:
     return doc
 
 
-def _spec_part(doc: dict[str, Any]) -> dict[str, Any]:
-    """What counts for `generation`: everything but metadata and status."""
-    return {k: v for k, v in doc.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+_NOT_SPEC = frozenset({"metadata", "status", "apiVersion", "kind"})  # what does not count for `generation`
+
+
+def _changed_parts(kind: str, before: dict[str, Any], after: dict[str, Any]) -> set[str]:
+    """The top-level parts (spec, status, metadata...) that differ semantically; only parts whose raw
+    JSON differs are normalised, so a status write does not pay for normalising the spec."""
+    raw = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    return {key for key in raw if not part_equal(kind, key, before.get(key), after.get(key))}
+
+
+def _unversioned(obj: KubeObject) -> dict[str, Any]:
+    doc = obj.to_dict()
+    doc.get("metadata", {}).pop("resourceVersion", None)
+    return doc
 
 
 class Store:
     """CRUD, list and conditional writes of typed objects; watches live in :mod:`kubelite.watch`."""
 
-    def __init__(self, client: EtcdClient, *, clock: Clock = utc_now) -> None:
+    def __init__(self, client: EtcdClient, *, clock: Clock = utc_now,
+                 admission: strategy.Admission | None = None) -> None:
         self.client = client
         self.clock = clock
+        self.admission = admission or strategy.Admission()
+        # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
+        # against it in their txn, so a stale entry only costs a retry, never a wrong create.
+        self._open_namespaces: dict[str, int] = {}
+
+    def prepare(self, res: Resource, current: T | None, new: T) -> T:
+        """What the store would write for ``new`` (create when ``current`` is None): the
+        kind's strategy and admission. Writers that check a new object before writing
+        (the gateway's immutable fields) compare this."""
+        if current is None:
+            return strategy.prepare_for_create(new, self.admission)
+        return strategy.prepare_for_update(current, new, self.admission, subresource=None)
 
     # -- reads ---------------------------------------------------------------
 
@@ -189,7 +238,9 @@ class Store:
         new.metadata.generation = 1
         new.metadata.resource_version = None
         new.metadata.deletion_timestamp = None
+        new.metadata.deletion_grace_period_seconds = None
         new.api_version, new.kind = res.api_version, res.kind
+        new = strategy.prepare_for_create(new, self.admission)
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
@@ -204,27 +255,49 @@ class Store:
     ) -> T | None:
         key = res.key_of(new)
         value = _checked_size(res, new)
-        compare = [cmp_version(key, "==", 0)]
-        ns_key = None
-        if res.namespaced:
-            ns_key = NAMESPACES.key(new.metadata.namespace or "")
-            compare.append(cmp_version(ns_key, ">", 0))
-        _add_fence(compare, fence)
-        if dry_run:
-            success: list[Any] = []
-        else:
-            success = [op_put(key, value, lease)]
-        failure = [op_get(key)] + ([op_get(ns_key)] if ns_key else [])
-        response = await txn(self.client, compare, success, failure, what=f"create {key}")
-        if not response.succeeded:
+        for _ in range(_GUARANTEED_UPDATE_TRIES):
+            compare = [cmp_version(key, "==", 0)]
+            ns_key = None
+            if res.namespaced:
+                # The namespace must exist and not be Terminating, unchanged until the put
+                # (NamespaceLifecycle admission, made atomic: nothing lands after the mark).
+                ns_key, ns_revision = await self._open_namespace(res, new)
+                compare.append(cmp_mod(ns_key, "==", ns_revision))
+            _add_fence(compare, fence)
+            success: list[Any] = [] if dry_run else [op_put(key, value, lease)]
+            failure = [op_get(key)]
+            response = await txn(self.client, compare, success, failure, what=f"create {key}")
+            if response.succeeded:
+                new.metadata.resource_version = str(response.header.revision)
+                return new
             await self._raise_fenced(fence)
             if response.responses[0].response_range.kvs:
                 if generated:
                     return None
                 raise errors.already_exists(res.plural, new.name, group=res.group)
-            raise errors.not_found("namespaces", new.metadata.namespace or "")
-        new.metadata.resource_version = str(response.header.revision)
-        return new
+            # the namespace changed since it was seen open: look at it again
+            self._open_namespaces.pop(new.metadata.namespace or "", None)
+        raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
+
+    async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
+        """(key, mod_revision) of the namespace ``new`` goes into; 404 when absent, 403 when Terminating."""
+        name = new.metadata.namespace or ""
+        ns_key = NAMESPACES.key(name)
+        known = self._open_namespaces.get(name)
+        if known is not None:
+            return ns_key, known
+        response = await range_(self.client, ns_key, what=f"get {ns_key}")
+        if not response.kvs:
+            raise errors.not_found("namespaces", name)
+        kv = response.kvs[0]
+        namespace = decode(NAMESPACES, kv.value, kv.mod_revision)
+        assert isinstance(namespace, Namespace)
+        if strategy.namespace_terminating(namespace):
+            raise strategy.forbidden_in_terminating_namespace(res.plural, res.group, new.metadata.name, name)
+        if len(self._open_namespaces) >= 4096:  # bounded: namespaces come and go
+            self._open_namespaces.clear()
+        self._open_namespaces[name] = kv.mod_revision
+        return ns_key, kv.mod_revision
 
     async def update(
         self, res: Resource, obj: T, *, subresource: Subresource = None, fence: Fence | None = None,
@@ -247,6 +320,7 @@ class Store:
             raise errors.conflict(res.plural, obj.name, f"Precondition failed: UID in object meta: {obj.metadata.uid}, "
                                   f"UID in storage: {current.metadata.uid}", group=res.group)
         new = _merge_update(current, obj, subresource)
+        new = strategy.prepare_for_update(current, new, self.admission, subresource=subresource)
         return await self._write(res, current, new, fence=fence, dry_run=dry_run)
 
     async def guaranteed_update(
@@ -300,7 +374,8 @@ class Store:
                     return current, True
                 if marked is current:
                     return current, False
-                return await self._write(res, current, marked, fence=fence, dry_run=dry_run), False
+                # a deletion mark is the store's own metadata: an object stored before a rule existed stays deletable
+                return await self._write(res, current, marked, fence=fence, dry_run=dry_run, validate=False), False
             except errors.ApiError as exc:
                 if exc.reason != "Conflict" or isinstance(exc, NotLeader) or resource_version:
                     raise
@@ -309,19 +384,24 @@ class Store:
 
     # -- internals -----------------------------------------------------------
 
-    async def _write(self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool) -> T:
+    async def _write(
+        self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool, validate: bool = True
+    ) -> T:
         """Put ``new`` if ``current`` is still what etcd has; drops objects whose last finalizer went."""
-        if current.metadata.finalizers and not new.metadata.finalizers and new.metadata.deletion_timestamp:
+        if strategy.should_delete_during_update(current, new):
             await self._delete_key(res, current, fence=fence, dry_run=dry_run)
             new.metadata.resource_version = current.metadata.resource_version
             return new
         new.metadata.generation = current.metadata.generation or 1
-        if _spec_part(new.to_dict()) != _spec_part(current.to_dict()) or (
-            new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp
-        ):
+        # Kubernetes compares decoded, defaulted objects (apiequality.Semantic): a spelling change
+        # such as `resources: {}` is neither a new generation nor a write at all.
+        changed = _changed_parts(res.kind, _unversioned(current), _unversioned(new))
+        if not changed:
+            return current  # an update that changes nothing keeps its resourceVersion and sends no event
+        if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
         key = res.key_of(new)
-        value = _checked_size(res, new)
+        value = _checked_size(res, new, validate=validate, old=current)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
         success = [] if dry_run else [op_put(key, value, keep_lease=True)]
@@ -361,8 +441,8 @@ def _add_fence(compare: list[Any], fence: Fence | None) -> None:
         compare.append(fence.compare())
 
 
-def _checked_size(res: Resource, obj: KubeObject) -> bytes:
-    value = encode(obj)
+def _checked_size(res: Resource, obj: KubeObject, *, validate: bool = True, old: KubeObject | None = None) -> bytes:
+    value = encode(obj, validate=validate, old=old)
     if len(value) > MAX_OBJECT_BYTES:
         raise errors.too_large(
             f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"
@@ -372,9 +452,17 @@ def _checked_size(res: Resource, obj: KubeObject) -> bytes:
 
 def _merge_update(current: T, obj: T, subresource: Subresource) -> T:
     """Apply Kubernetes' update rules: identity and timestamps are the store's."""
-    if subresource == "status":
+    if subresource is not None:
         new = current.deep_copy()
-        setattr(new, "status", getattr(obj, "status", None))
+        if subresource == "status":
+            setattr(new, "status", getattr(obj, "status", None))
+        else:  # finalize (namespaces): only spec.finalizers changes
+            finalizers = obj.spec.finalizers if isinstance(obj, Namespace) and obj.spec else None
+            if isinstance(new, Namespace) and new.spec is not None:
+                new.spec.finalizers = finalizers
+        if obj.metadata.resource_version == current.metadata.resource_version:
+            # computed from this very object: its managedFields record the subresource's writer
+            new.metadata.managed_fields = obj.metadata.managed_fields
         return new
     new = obj.deep_copy()
     if hasattr(current, "status"):
@@ -394,7 +482,10 @@ def _mark_for_deletion(
     res: Resource, current: T, now: datetime, grace_period_seconds: int | None, propagation_policy: str | None
 ) -> T | None:
     """The marked copy, ``current`` when already marked, or None to delete the key now."""
-    finalizers = list(current.metadata.finalizers or [])
+    if isinstance(current, Namespace):
+        return strategy.mark_namespace_for_deletion(current, now)  # type: ignore[return-value]
+    meta = current.metadata
+    finalizers = list(meta.finalizers or [])
     if propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
         finalizers.append("foregroundDeletion")
     elif propagation_policy == "Orphan" and "orphan" not in finalizers:
@@ -402,24 +493,19 @@ def _mark_for_deletion(
     graceful_pod = res.kind == "Pod" and _pod_needs_agent(current) and grace_period_seconds != 0
     if not finalizers and not graceful_pod:
         return None
-    if current.metadata.deletion_timestamp and finalizers == (current.metadata.finalizers or []):
-        if graceful_pod and grace_period_seconds is not None:
-            grace = current.metadata.deletion_grace_period_seconds
-            if grace is not None and grace_period_seconds < grace:
-                marked = current.deep_copy()
-                marked.metadata.deletion_grace_period_seconds = grace_period_seconds
-                return marked
+    times: tuple[datetime, int] | None
+    if graceful_pod:
+        default = getattr(getattr(current, "spec", None), "termination_grace_period_seconds", None)
+        requested = grace_period_seconds if grace_period_seconds is not None else (30 if default is None else default)
+        times = strategy.graceful_deletion(meta.deletion_timestamp, meta.deletion_grace_period_seconds, requested, now)
+    else:
+        times = None if meta.deletion_timestamp else (now, 0)
+    if times is None and finalizers == (meta.finalizers or []):
         return current
     marked = current.deep_copy()
     marked.metadata.finalizers = finalizers or None
-    if marked.metadata.deletion_timestamp is None:
-        marked.metadata.deletion_timestamp = now
-    if graceful_pod:
-        default = getattr(getattr(current, "spec", None), "termination_grace_period_seconds", None)
-        grace = grace_period_seconds if grace_period_seconds is not None else (default if default is not None else 30)
-        marked.metadata.deletion_grace_period_seconds = grace
-    else:
-        marked.metadata.deletion_grace_period_seconds = 0
+    if times is not None:
+        marked.metadata.deletion_timestamp, marked.metadata.deletion_grace_period_seconds = times
     return marked
 
 

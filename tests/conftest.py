@@ -5,6 +5,7 @@ engine does not answer: scripts/setup.sh is supposed to have started it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
@@ -17,24 +18,41 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.store import Store
+from tests.strict_etcd import strict_problems_at
+
+# Every object any component writes must be one kube-apiserver accepts strictly: in the suite (and in the
+# kl up / component processes it starts, which inherit this) a field Kubernetes does not have fails the write.
+os.environ.setdefault("KUBELITE_STRICT_FIELDS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_IMAGE = "kubelite/demo:latest"
 
 
 @pytest.fixture
-async def etcd(tmp_path: Path) -> AsyncIterator[EmbeddedEtcd]:
+async def etcd(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EmbeddedEtcd]:
     """A fresh single-member etcd on free ports, stopped after the test.
 
     Runs in the test's event loop, so a test may ``await etcd.kill()``,
     ``etcd.start()`` or ``etcd.restart()`` (same ports, same data).
+    At teardown every object left under ``/registry/`` must validate strictly
+    (tests/strict_etcd.py): whatever component wrote it, it is Kubernetes JSON
+    kube-apiserver would accept. Tests where that cannot or must not be checked
+    say why with ``@pytest.mark.skip_stored_object_check(reason=...)``.
     """
     server = EmbeddedEtcd(data_dir=tmp_path / "etcd")
     await server.start()
     try:
         yield server
+        if server.running and request.node.get_closest_marker("skip_stored_object_check") is None:
+            await _check_stored_objects(server)
     finally:
         await server.stop()
+
+
+async def _check_stored_objects(server: EmbeddedEtcd) -> None:
+    problems = await strict_problems_at(server.endpoint)
+    if problems:
+        pytest.fail("objects in etcd that kube-apiserver would refuse:\n" + "\n".join(problems[:30]), pytrace=False)
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:

@@ -22,6 +22,7 @@ from kubelite.api.core import (
     ContainerStateTerminated,
     ContainerStateWaiting,
     ContainerStatus,
+    DaemonEndpoint,
     EnvVar,
     Event,
     EventSource,
@@ -34,6 +35,7 @@ from kubelite.api.core import (
     Node,
     NodeAddress,
     NodeCondition,
+    NodeDaemonEndpoints,
     NodeSpec,
     NodeStatus,
     NodeSystemInfo,
@@ -68,10 +70,11 @@ from kubelite.api.warnings import unknown_fields
 
 __all__ = [
     "ApiError", "Container", "ContainerPort", "ContainerState", "ContainerStateRunning",
-    "ContainerStateTerminated", "ContainerStateWaiting", "ContainerStatus", "Deployment", "DeploymentCondition",
+    "ContainerStateTerminated", "ContainerStateWaiting", "ContainerStatus", "DaemonEndpoint", "Deployment", "DeploymentCondition",
     "DeploymentSpec", "DeploymentStatus", "DeploymentStrategy", "EnvVar", "Event", "EventSource", "ExecAction",
     "FieldRequirement", "HTTPGetAction", "HTTPHeader", "KubeModel", "KubeObject", "LabelSelector",
     "LabelSelectorRequirement", "Lease", "LeaseSpec", "Namespace", "Node", "NodeAddress", "NodeCondition",
+    "NodeDaemonEndpoints",
     "NodeSpec", "NodeStatus", "NodeSystemInfo", "ObjectMeta", "ObjectReference", "OwnerReference", "Pod",
     "PodCondition", "PodSpec", "PodStatus", "PodTemplateSpec", "Probe", "ReplicaSet", "ReplicaSetCondition",
     "ReplicaSetSpec", "ReplicaSetStatus", "Requirement", "ResourceRequirements", "RollingUpdateDeployment",

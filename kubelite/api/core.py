@@ -316,8 +316,20 @@ class NamespaceSpec(KubeModel):
     finalizers: list[str] | None = None
 
 
+class NamespaceCondition(KubeModel):
+    type: str
+    status: str
+    last_transition_time: datetime | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
 class NamespaceStatus(KubeModel):
     phase: str | None = None
+    conditions: list[NamespaceCondition] | None = None
+
+    def condition(self, type_: str) -> NamespaceCondition | None:
+        return next((c for c in self.conditions or [] if c.type == type_), None)
 
 
 class Namespace(KubeObject):

@@ -40,6 +40,18 @@ class OwnerReference(KubeModel):
     block_owner_deletion: bool | None = None
 
 
+class ManagedFieldsEntry(KubeModel):
+    """Who owns which fields (server-side apply); see :mod:`kubelite.gateway.fieldmanager`."""
+
+    manager: str | None = None
+    operation: str | None = None
+    api_version: str | None = None
+    time: str | None = None  # RFC 3339, kept as written
+    fields_type: str | None = None
+    fields_v1: dict[str, Any] | None = Field(default=None, alias="fieldsV1")
+    subresource: str | None = None
+
+
 class ObjectMeta(KubeModel):
     name: str | None = None
     generate_name: str | None = None
@@ -54,6 +66,7 @@ class ObjectMeta(KubeModel):
     creation_timestamp: datetime | None = None
     deletion_timestamp: datetime | None = None
     deletion_grace_period_seconds: int | None = None
+    managed_fields: list[ManagedFieldsEntry] | None = None
 
     def controller_ref(self) -> OwnerReference | None:
         for ref in self.owner_references or []:

@@ -24,9 +24,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from kubelite.api import errors
-from kubelite.api.errors import StatusCause
+from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import Resource, resource_for_kind
+from kubelite.api.schema import type_causes
 from kubelite.api.validation import validate_object
 
 _TYPE_MESSAGES = {
@@ -55,8 +56,6 @@ MAX_ALIAS_NODES = 100_000
 # Nesting depth of any decoded body. Kubernetes objects nest a few tens deep
 # (a CRD's openAPIV3Schema perhaps 50); Python's recursion needs headroom.
 MAX_DEPTH = 200
-# Longest value quoted in an error message, in characters.
-MAX_QUOTED_VALUE = 256
 
 _YAML_BASE: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses ~10x faster
 
@@ -223,12 +222,17 @@ def parse_object(doc: Mapping[str, Any]) -> KubeObject:
     resource = resource_for_document(doc.get("apiVersion"), doc.get("kind"))
     metadata = doc.get("metadata")
     name = (metadata.get("name") or metadata.get("generateName") or "") if isinstance(metadata, Mapping) else ""
+    # What kube-apiserver's decoder refuses (wrong JSON types, int32/int64 out of range), named by field path.
+    causes = type_causes(doc, resource.kind)
     try:
         # Strict JSON validation, by alias only: like Kubernetes, "3" is no integer and container_port no field.
         obj = resource.model.model_validate_json(json.dumps(doc), strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
-        causes = causes_from_validation_error(exc, doc)
+        named = {c.field for c in causes}
+        causes += [c for c in causes_from_validation_error(exc, doc) if c.field not in named]
         raise errors.invalid(resource.kind, str(name), causes, group=resource.group) from exc
+    if causes:
+        raise errors.invalid(resource.kind, str(name), causes, group=resource.group)
     causes = validate_object(obj)
     if causes:
         raise errors.invalid(resource.kind, str(name), causes, group=resource.group)
@@ -270,31 +274,3 @@ def _cause(path: str, details: list[ErrorDetails]) -> StatusCause:
         detail = "; ".join(wanted)
     value = quote_value(first.get("input"))
     return StatusCause(field=path, reason="FieldValueInvalid", message=f"Invalid value: {value}: {detail}")
-
-
-def quote_value(value: Any) -> str:
-    """``value`` as JSON for an error message, cut to ``MAX_QUOTED_VALUE`` characters.
-
-    The bound holds before serialising: a ten-million-element list is not
-    dumped in full only to be cut.
-    """
-    text = json.dumps(_shallow(value, 3), default=str)
-    if len(text) > MAX_QUOTED_VALUE:
-        text = text[:MAX_QUOTED_VALUE] + "...(truncated)"
-    return text
-
-
-def _shallow(value: Any, budget: int) -> Any:
-    """A small stand-in for ``value``: at most 16 items per level and ``budget`` levels."""
-    if isinstance(value, (list, tuple)):
-        if budget <= 0:
-            return "[...]"
-        return [_shallow(v, budget - 1) for v in value[:16]] + (["..."] if len(value) > 16 else [])
-    if isinstance(value, dict):
-        if budget <= 0:
-            return "{...}"
-        items = list(value.items())[:16]
-        return {str(k): _shallow(v, budget - 1) for k, v in items}
-    if isinstance(value, str) and len(value) > MAX_QUOTED_VALUE:
-        return value[:MAX_QUOTED_VALUE]
-    return value

@@ -13,8 +13,15 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubelite.api import quantity
-from kubelite.api.apps import Deployment, DeploymentSpec, ReplicaSet, ReplicaSetSpec
+from kubelite.api import errors, quantity
+from kubelite.api.apps import (
+    Deployment,
+    DeploymentSpec,
+    DeploymentStatus,
+    ReplicaSet,
+    ReplicaSetSpec,
+    ReplicaSetStatus,
+)
 from kubelite.api.coordination import Lease
 from kubelite.api.core import (
     Container,
@@ -39,6 +46,8 @@ from kubelite.api.labels import (
     selector_from_label_selector,
 )
 from kubelite.api.meta import KubeObject, ObjectMeta
+from kubelite.api.resources import resource_for_kind
+from kubelite.api.schema import check_document, prune
 
 NameCheck = Callable[[str], list[str]]
 
@@ -100,9 +109,30 @@ def _name_causes(path: str, value: str, check: NameCheck) -> list[StatusCause]:
 
 
 def _at_least(path: str, value: int | None, minimum: int) -> list[StatusCause]:
-    if value is None or value >= minimum:
+    """Kubernetes' ValidateNonnegativeField (minimum 0) and its kin; integers only (the decoder checked types)."""
+    if not isinstance(value, int) or value >= minimum:
         return []
     return [invalid(path, value, f"must be greater than or equal to {minimum}")]
+
+
+def _positive(path: str, value: int | None) -> list[StatusCause]:
+    if not isinstance(value, int) or value > 0:
+        return []
+    return [invalid(path, value, "must be greater than 0")]
+
+
+def _in_range(path: str, value: Any, low: int, high: int) -> list[StatusCause]:
+    """Kubernetes' InclusiveRangeError."""
+    if not isinstance(value, int) or isinstance(value, bool) or low <= value <= high:
+        return []
+    return [invalid(path, value, f"must be between {low} and {high}, inclusive")]
+
+
+def _not_above(path: str, value: int | None, ceiling: int | None, ceiling_name: str) -> list[StatusCause]:
+    """Status counters: a part never exceeds its whole (e.g. readyReplicas <= replicas)."""
+    if value is None or (ceiling or 0) >= value:
+        return []
+    return [invalid(path, value, f"cannot be greater than {ceiling_name}")]
 
 
 def iana_svc_name_errors(value: str) -> list[str]:
@@ -159,6 +189,7 @@ def validate_metadata(
         causes += _name_causes(f"{path}.namespace", meta.namespace, dns1123_label_errors)
     causes += validate_labels(meta.labels, f"{path}.labels")
     causes += validate_annotations(meta.annotations, f"{path}.annotations")
+    causes += _at_least(f"{path}.generation", meta.generation, 0)
     return causes
 
 
@@ -192,7 +223,8 @@ def _validate_port_number(port: int | str, path: str) -> list[StatusCause]:
 
 def validate_probe(probe: Probe, path: str, *, single_success: bool) -> list[StatusCause]:
     """``single_success``: liveness and startup probes must have successThreshold 1."""
-    handlers = [h for h in (probe.http_get, probe.tcp_socket, probe.exec_) if h is not None]
+    grpc = (probe.model_extra or {}).get("grpc")  # kept, not acted on (a warning says so), but a handler to kube
+    handlers = [h for h in (probe.http_get, probe.tcp_socket, probe.exec_, grpc) if h is not None]
     causes = []
     if not handlers:
         causes.append(required(path, "must specify a handler type"))
@@ -206,9 +238,13 @@ def validate_probe(probe: Probe, path: str, *, single_success: bool) -> list[Sta
         causes += _validate_port_number(probe.tcp_socket.port, f"{path}.tcpSocket.port")
     if probe.exec_ is not None and not probe.exec_.command:
         causes.append(required(f"{path}.exec.command"))
-    causes += _at_least(f"{path}.initialDelaySeconds", probe.initial_delay_seconds, 0)
-    for name in ("timeout_seconds", "period_seconds", "success_threshold", "failure_threshold"):
-        causes += _at_least(f"{path}.{Probe.model_fields[name].alias}", getattr(probe, name), 1)
+    if isinstance(grpc, dict):
+        causes += _in_range(f"{path}.grpc.port", grpc.get("port"), 1, 65535)
+    # Kubernetes: all non-negative; a 0 is defaulted (timeout 1, period 10, thresholds 1 and 3) before validation.
+    for name in ("initial_delay_seconds", "timeout_seconds", "period_seconds", "success_threshold",
+                 "failure_threshold"):
+        causes += _at_least(f"{path}.{Probe.model_fields[name].alias}", getattr(probe, name), 0)
+    causes += _positive(f"{path}.terminationGracePeriodSeconds", probe.termination_grace_period_seconds)
     if single_success and probe.success_threshold not in (None, 1):
         causes.append(invalid(f"{path}.successThreshold", probe.success_threshold, "must be 1"))
     return causes
@@ -275,6 +311,43 @@ def validate_container(container: Container, path: str) -> list[StatusCause]:
                          ("startupProbe", container.startup_probe)):
         if probe is not None:
             causes += validate_probe(probe, f"{path}.{field}", single_success=field != "readinessProbe")
+    return causes + _kept_port_causes(container.model_extra or {}, path)
+
+
+def _kept_port_causes(extra: Mapping[str, Any], path: str) -> list[StatusCause]:
+    """Port numbers in fields kubelite keeps without acting on them: kube refuses what it could not use.
+
+    Lifecycle hooks' httpGet/tcpSocket ports (validateHandler), as for probes.
+    Types were checked by the decoder pass; anything else is left as it is.
+    """
+    causes: list[StatusCause] = []
+    lifecycle = extra.get("lifecycle")
+    for hook in ("postStart", "preStop"):
+        handler = lifecycle.get(hook) if isinstance(lifecycle, dict) else None
+        for action in ("httpGet", "tcpSocket"):
+            target = handler.get(action) if isinstance(handler, dict) else None
+            port = target.get("port") if isinstance(target, dict) else None
+            if isinstance(port, int | str) and not isinstance(port, bool):
+                causes += _validate_port_number(port, f"{path}.lifecycle.{hook}.{action}.port")
+    return causes
+
+
+def _init_container_port_causes(extra: Mapping[str, Any], path: str) -> list[StatusCause]:
+    """Init containers (kept, not run by kubelite) get the port ranges of containers."""
+    causes: list[StatusCause] = []
+    init = extra.get("initContainers")
+    for i, container in enumerate(init if isinstance(init, list) else []):
+        if not isinstance(container, dict):
+            continue
+        where = f"{path}.initContainers[{i}]"
+        ports = container.get("ports")
+        for j, port in enumerate(ports if isinstance(ports, list) else []):
+            number = port.get("containerPort") if isinstance(port, dict) else None
+            causes += _in_range(f"{where}.ports[{j}].containerPort", number, 1, 65535)
+            host = port.get("hostPort") if isinstance(port, dict) else None
+            if host:
+                causes += _in_range(f"{where}.ports[{j}].hostPort", host, 1, 65535)
+        causes += _kept_port_causes(container, where)
     return causes
 
 
@@ -317,6 +390,10 @@ def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) ->
     for i, toleration in enumerate(spec.tolerations or []):
         causes += validate_toleration(toleration, f"{path}.tolerations[{i}]")
     causes += _at_least(f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds, 0)
+    # kept, not acted on, but kube refuses what it could not use: 1 second up to int32's maximum
+    causes += _in_range(f"{path}.activeDeadlineSeconds", (spec.model_extra or {}).get("activeDeadlineSeconds"),
+                        1, 2**31 - 1)
+    causes += _init_container_port_causes(spec.model_extra or {}, path)
     return causes
 
 
@@ -346,8 +423,25 @@ def _validate_replicated(spec: ReplicaSetSpec | DeploymentSpec, kind: str) -> li
     return causes + validate_pod_spec(spec.template.spec or PodSpec(), "spec.template.spec", in_template=True)
 
 
+def validate_replica_set_status(status: ReplicaSetStatus | None) -> list[StatusCause]:
+    """Kubernetes' ValidateReplicaSetStatus: counters non-negative, none above ``replicas``, available <= ready."""
+    if status is None:
+        return []
+    causes = []
+    for name in ("replicas", "fully_labeled_replicas", "ready_replicas", "available_replicas", "observed_generation"):
+        causes += _at_least(f"status.{ReplicaSetStatus.model_fields[name].alias}", getattr(status, name), 0)
+    causes += _not_above("status.fullyLabeledReplicas", status.fully_labeled_replicas, status.replicas,
+                         "status.replicas")
+    causes += _not_above("status.readyReplicas", status.ready_replicas, status.replicas, "status.replicas")
+    causes += _not_above("status.availableReplicas", status.available_replicas, status.replicas, "status.replicas")
+    causes += _not_above("status.availableReplicas", status.available_replicas, status.ready_replicas,
+                         "readyReplicas")
+    return causes
+
+
 def validate_replica_set(rs: ReplicaSet) -> list[StatusCause]:
-    return validate_metadata(rs.metadata, namespaced=True) + _validate_replicated(rs.spec, "replicaset")
+    return (validate_metadata(rs.metadata, namespaced=True) + _validate_replicated(rs.spec, "replicaset")
+            + validate_replica_set_status(rs.status))
 
 
 def _validate_int_or_percent(value: int | str | None, path: str) -> list[StatusCause]:
@@ -397,9 +491,27 @@ def validate_deployment(deployment: Deployment) -> list[StatusCause]:
     causes = validate_metadata(deployment.metadata, namespaced=True) + _validate_replicated(spec, "deployment")
     causes += validate_strategy(spec)
     causes += _at_least("spec.revisionHistoryLimit", spec.revision_history_limit, 0)
+    causes += _at_least("spec.progressDeadlineSeconds", spec.progress_deadline_seconds, 0)
+    causes += validate_deployment_status(deployment.status)
     deadline = spec.progress_deadline_seconds
     if deadline is not None and deadline <= spec.effective_min_ready_seconds:
         causes.append(invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds"))
+    return causes
+
+
+def validate_deployment_status(status: DeploymentStatus | None) -> list[StatusCause]:
+    """Kubernetes' ValidateDeploymentStatus: counters non-negative, none above ``replicas``, available <= ready."""
+    if status is None:
+        return []
+    causes = []
+    for name in ("observed_generation", "replicas", "updated_replicas", "ready_replicas", "available_replicas",
+                 "unavailable_replicas", "collision_count"):
+        causes += _at_least(f"status.{DeploymentStatus.model_fields[name].alias}", getattr(status, name), 0)
+    for name in ("updated_replicas", "ready_replicas", "available_replicas"):
+        causes += _not_above(f"status.{DeploymentStatus.model_fields[name].alias}", getattr(status, name),
+                             status.replicas, "status.replicas")
+    causes += _not_above("status.availableReplicas", status.available_replicas, status.ready_replicas,
+                         "readyReplicas")
     return causes
 
 
@@ -455,3 +567,36 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
         case Lease():
             return validate_lease(obj)
     return validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
+
+
+def validate_for_storage(
+    obj: KubeObject, doc: dict[str, Any], *, strict_fields: bool, old: KubeObject | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The check every object passes on its way to etcd, whoever writes it (kube's registry validates every writer).
+
+    ``doc`` is ``obj`` as it will be stored (camelCase, no nulls). Returns the
+    document to store and the paths of fields Kubernetes does not have, which
+    are dropped (as kube-apiserver drops them under ``fieldValidation=Warn``)
+    unless ``strict_fields``, where they are refused like everything else:
+    an ApiError 422 naming each field (undecodable values, e.g. an int32 out of
+    range, and every semantic rule of :func:`validate_object`).
+
+    ``old``, on updates: a problem the stored object already has is not the
+    writer's (ratcheting, as Kubernetes does for rules that tightened), so an
+    object stored before a rule existed still takes status writes and
+    finalizer removals; what the write adds must be valid.
+    """
+    kind = obj.kind or ""
+    findings = check_document(doc, kind)
+    causes = list(findings.causes)
+    if findings.unknown and strict_fields:
+        causes += [StatusCause(field=path, reason="FieldValueNotSupported", message=f'unknown field "{path}"')
+                   for path in findings.unknown]
+    causes += validate_object(obj)
+    if causes and old is not None:
+        before = {(c.field, c.message) for c in check_document(old.to_dict(), kind).causes + validate_object(old)}
+        causes = [c for c in causes if (c.field, c.message) not in before]
+    if causes:
+        res = resource_for_kind(kind)
+        raise errors.invalid(kind, obj.name, causes, group=res.group if res else "")
+    return (prune(doc, findings.unknown) if findings.unknown else doc), findings.unknown

@@ -8,7 +8,9 @@ The patch is a three-way JSON merge patch (RFC 7386):
 * fields the previous manifest set and this one dropped are removed (null);
 * fields nobody applied (server defaults, status, other writers) are left alone.
 A list is sent whole when it differs, and "differs" ignores fields the server
-added to its elements (defaults), so re-applying the same file is "unchanged".
+added to its elements (defaults) and, as Kubernetes does, tells no empty value
+(``{}``, ``[]``, ``null``) from an absent one, so re-applying the same file is
+"unchanged" however the server or another client spelled the object.
 Pure functions, no I/O.
 """
 
@@ -19,7 +21,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+from kubelite.api.rollout_annotations import LAST_APPLIED
+from kubelite.api.semantic import is_nothing
+
 _MISSING = object()
 
 
@@ -59,10 +63,11 @@ def with_last_applied(config: dict[str, Any], encoded: str | None = None) -> dic
 
 
 def contains(current: Any, wanted: Any) -> bool:
-    """Whether ``current`` already has everything ``wanted`` sets (extra fields allowed)."""
+    """Whether ``current`` already has everything ``wanted`` sets (extra fields allowed; a field
+    set to nothing in ``wanted`` matches an absent or empty one)."""
     if isinstance(wanted, dict):
         return isinstance(current, dict) and all(
-            (v is None and k not in current) or (k in current and contains(current[k], v))
+            (is_nothing(v) and is_nothing(current.get(k))) or (k in current and contains(current[k], v))
             for k, v in wanted.items()
         )
     if isinstance(wanted, list):
@@ -90,6 +95,8 @@ def three_way_merge_patch(original: dict[str, Any], modified: dict[str, Any],
             sub = three_way_merge_patch(before if isinstance(before, dict) else {}, want, have)
             if sub:
                 patch[key] = sub
+        elif have is _MISSING and is_nothing(want):
+            continue  # setting nothing where there is nothing
         elif have is _MISSING or not contains(have, want):
             patch[key] = copy.deepcopy(want)
     return patch

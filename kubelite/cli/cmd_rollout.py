@@ -43,6 +43,7 @@ def status(
     namespace: NamespaceOpt = None,
     watch: Annotated[bool, typer.Option("--watch/--no-watch", "-w")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait (0: no limit).")] = 0,
+    revision: Annotated[int, typer.Option(help="Pin to this revision; fail if the deployment runs another.")] = 0,
 ) -> None:
     """Follow a rollout until it finishes, printing progress as it happens."""
     s = session(ctx, namespace)
@@ -52,7 +53,7 @@ def status(
     def show(dep: dict[str, Any] | None) -> bool:
         if dep is None:
             raise CliError(f'deployment "{name}" was deleted')
-        state = logic.rollout_status(dep)
+        state = logic.rollout_status(dep, revision)
         if state.error:
             raise CliError(state.message)
         if not last or last[-1] != state.message:
@@ -109,7 +110,10 @@ def undo(
     if logic.same_template((dep.get("spec") or {}).get("template") or {}, template):
         typer.echo(f"{res.type_name}/{name} skipped rollback (current template already matches revision {rev})")
         return
-    patch = [{"op": "replace", "path": "/spec/template", "value": template}]
+    # as kubectl: the template, and the ReplicaSet's annotations (change-cause...) on the Deployment;
+    # "add" (not kubectl's "replace") so that a Deployment without annotations can be rolled back too
+    patch = [{"op": "replace", "path": "/spec/template", "value": template},
+             {"op": "add", "path": "/metadata/annotations", "value": logic.annotations_for_undo(dep, rs)}]
     s.client.patch(path, patch, content_type=JSON_PATCH)
     typer.echo(f"{res.type_name}/{name} rolled back")
 

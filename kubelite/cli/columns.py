@@ -20,7 +20,7 @@ def _meta(obj: Obj) -> Obj:
 
 
 def pod_status_text(pod: Obj) -> str:
-    """kubectl's STATUS: a waiting/terminated reason beats the phase; Terminating wins."""
+    """kubectl's STATUS: a waiting/terminated reason beats the phase; Terminating wins until the phase is terminal."""
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Pending"
     for cs in status.get("containerStatuses") or []:
@@ -32,8 +32,8 @@ def pod_status_text(pod: Obj) -> str:
             reason = terminated["reason"]
         elif terminated:
             reason = f"ExitCode:{terminated.get('exitCode', 0)}"
-    if _meta(pod).get("deletionTimestamp"):
-        reason = "Terminating"
+    if _meta(pod).get("deletionTimestamp") and status.get("phase") not in ("Succeeded", "Failed"):
+        reason = "Terminating"  # kubectl: a deleted pod whose containers all stopped shows how they ended
     return str(reason)
 
 

@@ -4,13 +4,11 @@ revision history from its ReplicaSets, and the template an undo goes back to.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
-REVISION = "deployment.kubernetes.io/revision"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-POD_TEMPLATE_HASH = "pod-template-hash"
+from kubelite.api import semantic
+from kubelite.api.rollout_annotations import CHANGE_CAUSE, after_rollback, revision_number
 
 
 @dataclass(frozen=True)
@@ -20,10 +18,16 @@ class RolloutStatus:
     error: bool = False
 
 
-def rollout_status(dep: dict[str, Any]) -> RolloutStatus:
-    """kubectl's DeploymentStatusViewer, message for message."""
+def rollout_status(dep: dict[str, Any], revision: int = 0) -> RolloutStatus:
+    """kubectl's DeploymentStatusViewer, message for message; ``revision`` > 0 must be the
+    Deployment's own (``deployment.kubernetes.io/revision``, 0 when absent)."""
     meta, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
     name = meta.get("name", "")
+    if revision > 0:
+        running = revision_number(meta.get("annotations")) or 0
+        if running != revision:
+            return RolloutStatus(f"desired revision ({revision}) is different from the running revision ({running})",
+                                 False, True)
     if int(meta.get("generation") or 0) > int(status.get("observedGeneration") or 0):
         return RolloutStatus("Waiting for deployment spec update to be observed...", False)
     for cond in status.get("conditions") or []:
@@ -57,11 +61,7 @@ def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
 
 
 def revision_of(rs: dict[str, Any]) -> int:
-    raw = ((rs.get("metadata") or {}).get("annotations") or {}).get(REVISION, "")
-    try:
-        return int(raw)
-    except ValueError:
-        return 0
+    return revision_number((rs.get("metadata") or {}).get("annotations")) or 0
 
 
 def history(dep: dict[str, Any], replicasets: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
@@ -101,18 +101,15 @@ def undo_target(dep: dict[str, Any], replicasets: list[dict[str, Any]], to_revis
 
 def template_for_undo(rs: dict[str, Any]) -> dict[str, Any]:
     """The ReplicaSet's pod template without the pod-template-hash label."""
-    template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
-    labels = (template.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(POD_TEMPLATE_HASH, None)
-    return template
+    return semantic.without_hash_label((rs.get("spec") or {}).get("template"))
 
 
 def same_template(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    def norm(t: dict[str, Any]) -> dict[str, Any]:
-        t = copy.deepcopy(t)
-        meta = t.get("metadata") or {}
-        (meta.get("labels") or {}).pop(POD_TEMPLATE_HASH, None)
-        meta.pop("creationTimestamp", None)
-        return t
-    return norm(a) == norm(b)
+    """Kubernetes' EqualIgnoreHash, as ``kubectl rollout undo`` uses it to skip a no-op rollback."""
+    return semantic.templates_equal_ignoring_hash(a, b)
+
+
+def annotations_for_undo(dep: dict[str, Any], rs: dict[str, Any]) -> dict[str, str]:
+    """The Deployment's annotations after an undo to ``rs``, as kubectl computes them: its own
+    rollout annotations kept, every other annotation taken from the ReplicaSet (e.g. change-cause)."""
+    return after_rollback((dep.get("metadata") or {}).get("annotations"), (rs.get("metadata") or {}).get("annotations"))

@@ -18,6 +18,7 @@ from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
 from kubelite.listen import ListenError
 from kubelite.logs import setup_logging
+from kubelite.strategy import Admission
 
 log = logging.getLogger("kubelite.gateway")
 
@@ -40,8 +41,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "after its previous response (idle keep-alive connections close after as long)")
     parser.add_argument("--request-body-timeout", type=float, default=60.0,
                         help="seconds a client has to send a whole request body (408 after)")
+    parser.add_argument("--default-not-ready-toleration-seconds", type=_seconds, default=300,
+                        help="tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to "
+                             "every pod that does not already have one (kube-apiserver's flag; default 300)")
+    parser.add_argument("--default-unreachable-toleration-seconds", type=_seconds, default=300,
+                        help="tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to "
+                             "every pod that does not already have one (kube-apiserver's flag; default 300)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
+
+
+def _seconds(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
+    return value
 
 
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
@@ -55,6 +69,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
         compaction_interval=args.etcd_compaction_interval,
         request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
+        admission=Admission(default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds),
     )
 
 

@@ -25,19 +25,20 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.gateway import delete, discovery, logs, read, subresources, watchstream, write
+from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, watchstream, write
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from kubelite.gateway.openapi import build_docs
+from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
-from kubelite.gateway.respond import error_response, json_response
+from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
 from kubelite.listen import start_site
 from kubelite.store import Store
+from kubelite.strategy import Admission
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("create", None): write.create,
     ("update", None): write.update,
     ("update", "status"): write.update,
+    ("update", "finalize"): write.update,  # namespaces: only spec.finalizers changes
     ("patch", None): write.patch,
     ("patch", "status"): write.patch,
     ("delete", None): delete.delete,
@@ -81,6 +83,7 @@ class GatewayConfig:
     # keep-alive connection is closed after as long — and its body must arrive within the other.
     request_header_timeout: float = 32.0
     request_body_timeout: float = 60.0
+    admission: Admission = field(default_factory=Admission)  # DefaultTolerationSeconds flags
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
@@ -127,6 +130,8 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
     code = 500
     try:
         response = await handler(request)
+        if prefers_protobuf(request.headers.get("Accept", "")):
+            response = as_protobuf(response)
         code = response.status
         return response
     except errors.ApiError as exc:
@@ -135,17 +140,20 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
     except web.HTTPException as exc:
         code = exc.status
         if exc.status == 404:
-            return error_response(errors.ApiError(errors.Status(code=404, reason="NotFound",
-                                                                message=f"the server could not find the requested resource ({request.path})")))
+            return error_response(errors.resource_not_found())
         if exc.status == 405:
             return error_response(errors.method_not_allowed(f"method {request.method} is not allowed on {request.path}"))
+        if exc.status == 413:
+            return error_response(errors.too_large(f"the request body is larger than {MAX_BODY_BYTES} bytes"))
+        if exc.status >= 400:  # any other error aiohttp raises is a Status too, never a text page
+            return error_response(errors.ApiError(errors.Status(code=exc.status, reason=None, message=exc.text or exc.reason)))
         raise
     except asyncio.CancelledError:
         code = 499
         raise
     except Exception as exc:
         log.exception("request %s %s failed", request.method, request.path)
-        return error_response(errors.internal(f"internal error: {type(exc).__name__}: {exc}"))
+        return error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
     finally:
         verb, resource = _request_labels(request)
         state_of(request).metrics.observe(verb, resource, code, time.perf_counter() - started)
@@ -238,6 +246,13 @@ async def openapi_v3_document(request: web.Request) -> web.Response:
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 
+async def openapi_v2(request: web.Request) -> web.Response:
+    docs = state_of(request).openapi
+    if request.headers.get("Accept", "").split(",")[0].strip() in (V2_PROTOBUF_ACCEPT, V2_PROTOBUF):
+        return web.Response(body=docs.v2_protobuf, headers={"Content-Type": V2_PROTOBUF})
+    return web.Response(body=docs.v2_json, content_type="application/json")
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -258,6 +273,12 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+DISCOVERY_ROUTES = (
+    ("/version", version), ("/api", core_api), ("/api/v1", core_v1), ("/apis", api_groups),
+    ("/apis/{group}", api_group), ("/apis/{group}/{version}", group_version),
+)
+
+
 def build_app(state: GatewayState) -> web.Application:
     app = web.Application(middlewares=[errors_and_metrics, authentication], client_max_size=MAX_BODY_BYTES + 1)
     app[STATE] = state
@@ -266,14 +287,13 @@ def build_app(state: GatewayState) -> web.Application:
     r.add_get("/livez", healthz)
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
-    r.add_get("/version", version)
+    r.add_get("/openapi/v2", openapi_v2)
     r.add_get("/openapi/v3", openapi_v3_root)
     r.add_get("/openapi/v3/{path:.+}", openapi_v3_document)
-    r.add_get("/api", core_api)
-    r.add_get("/api/v1", core_v1)
-    r.add_get("/apis", api_groups)
-    r.add_get("/apis/{group}", api_group)
-    r.add_get("/apis/{group}/{version}", group_version)
+    # kube-apiserver serves discovery with and without a trailing slash (some clients ask for /version/)
+    for path, discovery_handler in DISCOVERY_ROUTES:
+        r.add_get(path, discovery_handler)
+        r.add_get(f"{path}/", discovery_handler)
     r.add_route("*", "/api/{tail:.+}", handle_resource)
     r.add_route("*", "/apis/{tail:.+}", handle_resource)
 
@@ -310,8 +330,9 @@ class Gateway:
             authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
         agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
         self._client = self._given_client or await connect(config.etcd)
-        store = Store(self._client)
+        store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
+        await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
             client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,

@@ -7,7 +7,6 @@ nothing about a rejected body ever reaches etcd.
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -17,9 +16,10 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.parse import load_documents, load_json, parse_object
+from kubelite.api.schema import prune, unknown_to_kubernetes
 from kubelite.api.warnings import unknown_fields
-from kubelite.gateway.defaults import with_defaults
-from kubelite.gateway.schema import unknown_to_kubernetes
+from kubelite.api.defaults import with_defaults
+from kubelite.gateway import protobuf
 from kubelite.gateway.state import state_of
 
 T = TypeVar("T")
@@ -74,9 +74,14 @@ async def off_loop(size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -
 
 
 def decode(body: bytes, content_type: str) -> Any:
-    """JSON (or YAML when the content type says so) → Python value; 400 when malformed."""
+    """JSON (YAML, Kubernetes protobuf when the content type says so) → Python value; 400 when malformed."""
     if not body.strip():
         raise errors.bad_request("the request body is empty")
+    if content_type == protobuf.MEDIA_TYPE:
+        try:
+            return protobuf.decode_object(body)
+        except protobuf.ProtobufError as exc:
+            raise errors.bad_request(f"couldn't decode the protobuf body: {exc}") from exc
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:
@@ -116,34 +121,3 @@ def check_and_parse(doc: Any, *, kind: str, validation: str) -> CheckedObject:
     if validation != "Ignore":
         warnings += [f"{path}: kubelite keeps this field but does not act on it" for path in unknown_fields(obj)]
     return CheckedObject(obj, warnings)
-
-
-def prune(doc: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    """A copy of ``doc`` without the fields at ``paths`` (``a.b[0].c``, ``a.m[key].c``)."""
-    pruned = copy.deepcopy(doc)
-    for path in paths:
-        node: Any = pruned
-        steps = _steps(path)
-        if not steps:  # a field named "" has no path: nothing to prune
-            continue
-        for step in steps[:-1]:
-            node = node[step] if isinstance(node, list) else node.get(step)
-            if node is None:
-                break
-        else:
-            if isinstance(node, dict):
-                node.pop(steps[-1], None)
-    return pruned
-
-
-def _steps(path: str) -> list[Any]:
-    steps: list[Any] = []
-    for part in path.replace("[", ".[").split("."):
-        if not part:
-            continue
-        if part.startswith("[") and part.endswith("]"):
-            inner = part[1:-1]
-            steps.append(int(inner) if inner.isdigit() else inner)
-        else:
-            steps.append(part)
-    return steps

@@ -54,7 +54,8 @@ _STATUS = Subresource("status", ("get", "patch", "update"))
 _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
 
 SERVED: tuple[Served, ...] = (
-    Served(NAMESPACES, (_STATUS,), field_labels=("status.phase",), verbs=_NAMESPACE_VERBS),
+    Served(NAMESPACES, (_STATUS, Subresource("finalize", ("update",))), field_labels=("status.phase",),
+           verbs=_NAMESPACE_VERBS),
     Served(NODES, (_STATUS,), field_labels=("spec.unschedulable",)),
     Served(
         PODS,

@@ -31,11 +31,8 @@ class Target:
 
 
 def not_served(info: RequestInfo) -> errors.ApiError:
-    what = f"{info.resource}.{info.group}" if info.group else info.resource
-    return errors.ApiError(errors.Status(
-        code=404, reason="NotFound", message=f"the server could not find the requested resource ({what})",
-        details=errors.StatusDetails(kind=info.resource, group=info.group or None),
-    ))
+    """kube-apiserver's answer for a resource (or subresource, or scope) it does not serve."""
+    return errors.resource_not_found()
 
 
 def resolve(request: web.Request) -> Target:

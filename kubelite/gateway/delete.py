@@ -1,29 +1,30 @@
 """delete and deletecollection, with kube-apiserver's responses.
 
-An object deleted at once answers with a Status Success (pods: the object);
-one that only got a deletionTimestamp (graceful pod deletion, finalizers)
-answers with the object. Deleting a namespace deletes what is in it first
-(kubelite has no namespace controller); the system namespaces cannot be deleted.
+An object deleted at once answers with a Status Success (pods and namespaces:
+the object); one that only got a deletionTimestamp (graceful pod deletion,
+finalizers) answers with the object. Deleting a namespace only marks it
+Terminating (kubelite.strategy): the namespace controller empties it and
+removes its ``kubernetes`` finalizer, then it goes. The system namespaces
+cannot be deleted, and namespaces have no deletecollection (as in kube-apiserver).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 from typing import Any
 
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import ALL_RESOURCES, NAMESPACES, PODS, Resource
-from kubelite.bootstrap import SYSTEM_NAMESPACES
-from kubelite.gateway.bodies import read_body
+from kubelite.api.parse import load_json
+from kubelite.api.resources import NAMESPACES, PODS, Resource
+from kubelite.gateway import protobuf
+from kubelite.gateway.bodies import decode, read_body
 from kubelite.gateway.common import Target, list_doc
 from kubelite.gateway.options import DeleteOptions, parse_delete_options, parse_list_options
 from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import json_response, success_status
 from kubelite.gateway.state import state_of
-from kubelite.api.parse import load_json
+from kubelite.gateway.write import content_type
 from kubelite.store import Store
 
 _UNDELETABLE = ("default", "kube-system", "kube-public")
@@ -33,6 +34,8 @@ async def delete_options(request: web.Request) -> DeleteOptions:
     body: Any = None
     raw = await read_body(request)
     if raw.strip():
+        if content_type(request) == protobuf.MEDIA_TYPE:  # typed client-go clients send DeleteOptions so
+            return parse_delete_options(request.query, decode(raw, protobuf.MEDIA_TYPE))
         try:
             body = load_json(raw)
         except errors.ApiError as exc:
@@ -45,9 +48,6 @@ async def delete_one(store: Store, res: Resource, name: str, namespace: str | No
     if res is NAMESPACES:
         if name in _UNDELETABLE:
             raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted')
-        await store.get(res, name)  # 404 before touching anything
-        if not options.dry_run:
-            await _empty_namespace(store, name)
     return await store.delete(
         res, name, namespace, resource_version=options.resource_version, uid=options.uid,
         grace_period_seconds=options.grace_period_seconds, propagation_policy=options.propagation_policy,
@@ -55,21 +55,12 @@ async def delete_one(store: Store, res: Resource, name: str, namespace: str | No
     )
 
 
-async def _empty_namespace(store: Store, namespace: str) -> None:
-    for res in ALL_RESOURCES:
-        if not res.namespaced:
-            continue
-        for obj in (await store.list(res, namespace)).items:
-            with contextlib.suppress(errors.ApiError):  # gone meanwhile, or already terminating
-                await store.delete(res, obj.name, namespace)
-
-
 async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     res = target.served.resource
     options = await delete_options(request)
     obj, deleted_now = await delete_one(state.store, res, target.name, target.namespace, options)
-    if not deleted_now or res is PODS:
+    if not deleted_now or res in (PODS, NAMESPACES):
         return json_response(obj.to_dict())
     return json_response(success_status(name=target.name, kind=res.plural, group=res.group, uid=obj.metadata.uid))
 
@@ -77,14 +68,14 @@ async def delete(request: web.Request, target: Target) -> web.StreamResponse:
 async def delete_collection(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     res = target.served.resource
+    if res is NAMESPACES:
+        raise errors.method_not_allowed("the server does not allow this method on the requested resource")
     options = await delete_options(request)
     list_options = parse_list_options(request.query, target.served)
     docs, result = await list_documents(request, target, list_options)
     deleted = []
     for doc in docs:
         meta = doc["metadata"]
-        if res is NAMESPACES and meta["name"] in SYSTEM_NAMESPACES:
-            continue
         try:
             obj, _ = await delete_one(state.store, res, meta["name"], meta.get("namespace"), options)
         except errors.ApiError as exc:

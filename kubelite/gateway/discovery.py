@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from kubelite.gateway.catalog import ALL_VERBS, Served, group_versions, served_in
+from kubelite.gateway.catalog import Served, group_versions, served_in
 
 KUBERNETES_VERSION = ("1", "32", "v1.32.0")
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"

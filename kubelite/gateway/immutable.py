@@ -1,6 +1,11 @@
 """Update rules Kubernetes enforces beyond validation: fields that may not change.
 
 Pure: (kind, stored document, new document) → causes for a 422 Invalid.
+Both sides are compared in their normal form (:mod:`kubelite.api.semantic`:
+defaults applied, empty equals absent), as kube-apiserver compares decoded
+and defaulted objects with ``apiequality.Semantic.DeepEqual``: a selector
+with ``matchExpressions: []`` is the selector without it, and a pod whose
+stored spec lacks a default the new one spells out has not changed.
 """
 
 from __future__ import annotations
@@ -8,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api.errors import StatusCause
+from kubelite.api.semantic import normalize
 
 _POD_MUTABLE = (
     "spec.containers[*].image,spec.initContainers[*].image,spec.activeDeadlineSeconds,"
@@ -27,11 +33,13 @@ def _pod_spec_without_mutable(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def immutable_field_causes(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[StatusCause]:
+    """Causes for each immutable field ``new`` changes; [] when the update may go ahead."""
     causes: list[StatusCause] = []
-    old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+    old_spec, new_spec = normalize(kind, old).get("spec") or {}, normalize(kind, new).get("spec") or {}
     if kind in ("Deployment", "ReplicaSet") and old_spec.get("selector") != new_spec.get("selector"):
+        shown = (new.get("spec") or {}).get("selector")
         causes.append(StatusCause(field="spec.selector", reason="FieldValueInvalid",
-                                  message=f"Invalid value: {new_spec.get('selector')!r}: field is immutable"))
+                                  message=f"Invalid value: {shown!r}: field is immutable"))
     if kind == "Pod":
         if _pod_spec_without_mutable(old_spec) != _pod_spec_without_mutable(new_spec):
             causes.append(StatusCause(field="spec", reason="FieldValueForbidden",

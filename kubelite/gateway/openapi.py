@@ -1,11 +1,20 @@
-"""OpenAPI v3 documents, enough for kubectl.
+"""OpenAPI documents, enough for kubectl: v3 per group-version, and an empty v2.
+
+``/openapi/v2`` is a document with no paths and no definitions, in protobuf
+(gnostic's ``openapi_v2.Document``, what kubectl asks for) or JSON. kubectl
+falls back to it for a kind the v3 documents lack (a ConfigMap or a CRD's
+kind today); finding no PATCH operation for it there, and no schema, it skips
+client-side validation and reports what a real cluster would: the kind has no
+resource mapping ("no matches for kind"), not "failed to download openapi".
+The v2 document is built with the ``protobuf`` library from a two-message
+descriptor (field numbers from gnostic's OpenAPIv2.proto).
 
 kubectl 1.32 reads ``/openapi/v3`` and the per-group-version document to
 decide whether the server validates fields itself: a PATCH operation tagged
 with the kind's ``x-kubernetes-group-version-kind`` and a ``fieldValidation``
 query parameter means "yes", so ``kubectl apply`` sends
 ``fieldValidation=Strict`` instead of validating client-side against the
-protobuf OpenAPI v2 document (which kubelite does not serve). The PATCH
+protobuf OpenAPI v2 document (kubelite's is empty). The PATCH
 operations declare no strategic-merge request body on purpose: kubectl then
 computes apply patches from its compiled-in Kubernetes types, exactly as
 against a real cluster. Component schemas come from ``k8s_schema.json`` so
@@ -19,9 +28,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from kubelite.api.schema import k8s_schema, root_type
 from kubelite.gateway.catalog import Served, group_versions, served_in
 from kubelite.gateway.discovery import KUBERNETES_VERSION
-from kubelite.gateway.schema import k8s_schema, root_type
 
 _QUERY = {"in": "query", "schema": {"type": "string"}, "uniqueItems": True}
 _WRITE_PARAMS = [
@@ -30,10 +41,38 @@ _WRITE_PARAMS = [
 _ACTIONS = {"get": "get", "put": "put", "patch": "patch", "delete": "delete", "post": "post"}
 
 
+# kube-openapi's handler: clients ask with '@' (V2_PROTOBUF_ACCEPT); the answer's type has none (Go's mime parser refuses it)
+V2_PROTOBUF_ACCEPT = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+_TITLE = "Kubernetes (kubelite)"
+
+
 @dataclass(frozen=True)
 class OpenAPIDocs:
     root: bytes
     by_path: dict[str, tuple[bytes, str]]  # "apis/apps/v1" → (document, hash)
+    v2_json: bytes = b""
+    v2_protobuf: bytes = b""
+
+
+def _v2_protobuf() -> bytes:
+    """gnostic's openapi_v2.Document (OpenAPIv2.proto: swagger = 1, info = 2; Info: title = 1, version = 2)."""
+    file = descriptor_pb2.FileDescriptorProto(name="kubelite/openapi_v2.proto", package="openapi.v2", syntax="proto3")
+    info = file.message_type.add(name="Info")
+    for name, number in (("title", 1), ("version", 2)):
+        info.field.add(name=name, number=number, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                       label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    document = file.message_type.add(name="Document")
+    document.field.add(name="swagger", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                       label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    document.field.add(name="info", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+                       type_name=".openapi.v2.Info", label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    message = message_factory.GetMessageClass(pool.FindMessageTypeByName("openapi.v2.Document"))()
+    message.swagger = "2.0"
+    message.info.title, message.info.version = _TITLE, KUBERNETES_VERSION[2]
+    return bytes(message.SerializeToString())
 
 
 def gv_path(group: str, version: str) -> str:
@@ -46,7 +85,8 @@ def build_docs() -> OpenAPIDocs:
         body = json.dumps(gv_document(group, version), separators=(",", ":")).encode()
         by_path[gv_path(group, version)] = (body, hashlib.sha512(body).hexdigest()[:64].upper())
     root = {"paths": {p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={h}"} for p, (_, h) in by_path.items()}}
-    return OpenAPIDocs(json.dumps(root).encode(), by_path)
+    v2 = {"swagger": "2.0", "info": {"title": _TITLE, "version": KUBERNETES_VERSION[2]}, "paths": {}, "definitions": {}}
+    return OpenAPIDocs(json.dumps(root).encode(), by_path, json.dumps(v2).encode(), _v2_protobuf())
 
 
 def _gvk(served: Served) -> dict[str, str]:
@@ -88,9 +128,12 @@ def _schema_of(type_ref: str) -> dict[str, Any]:
         return {"type": "array", "items": _schema_of(type_ref[2:])}
     if type_ref.startswith("{}"):
         return {"type": "object", "additionalProperties": _schema_of(type_ref[2:])}
-    scalar: dict[str, dict[str, Any]] = {"string": {"type": "string"}, "integer": {"type": "integer"}, "number": {"type": "number"},
-              "boolean": {"type": "boolean"}, "date-time": {"type": "string", "format": "date-time"},
-              "any": {"x-kubernetes-int-or-string": True}}
+    scalar: dict[str, dict[str, Any]] = {
+        "string": {"type": "string"}, "number": {"type": "number", "format": "double"},
+        "int32": {"type": "integer", "format": "int32"}, "int64": {"type": "integer", "format": "int64"},
+        "boolean": {"type": "boolean"}, "date-time": {"type": "string", "format": "date-time"},
+        "int-or-string": {"x-kubernetes-int-or-string": True}, "quantity": {"type": "string"}, "any": {"type": "object"},
+    }
     if type_ref in scalar:
         return dict(scalar[type_ref])
     return {"allOf": [{"$ref": f"#/components/schemas/{type_ref}"}]}
@@ -115,7 +158,7 @@ def gv_document(group: str, version: str) -> dict[str, Any]:
         paths.update(_paths(s))
     return {
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes (kubelite)", "version": KUBERNETES_VERSION[2]},
+        "info": {"title": _TITLE, "version": KUBERNETES_VERSION[2]},
         "paths": paths,
         "components": _components(served),
     }

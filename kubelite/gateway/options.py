@@ -12,6 +12,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.labels import FieldRequirement, Selector, parse_field_selector, parse_selector
+from kubelite.api.schema import INT_RANGES, type_causes
 from kubelite.gateway.catalog import Served
 
 # kube's field labels that are not a plain JSON path
@@ -54,6 +55,9 @@ def _bool(query: Mapping[str, str], name: str) -> bool:
     raise errors.bad_request(f"invalid value {value!r} for {name}: must be a boolean")
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _int(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None or value == "":
@@ -62,8 +66,15 @@ def _int(query: Mapping[str, str], name: str) -> int | None:
         number = int(value)
     except ValueError:
         raise errors.bad_request(f"invalid value {value!r} for {name}: must be an integer") from None
+    low, high = INT_RANGES["int64"]  # kube decodes these parameters into int64
+    if not low <= number <= high:
+        raise errors.bad_request(f"invalid value {value!r} for {name}: value out of range (int64)")
+    if number < 0 and name == "gracePeriodSeconds":
+        return number
     if number < 0:
         raise errors.bad_request(f"invalid value {value!r} for {name}: must not be negative")
+    if number > _INT64_MAX:  # Kubernetes' query parameters are int64: out of range is a parse error
+        raise errors.bad_request(f"invalid value {value!r} for {name}: value out of range")
     return number
 
 
@@ -146,11 +157,14 @@ def parse_delete_options(query: Mapping[str, str], body: Mapping[str, Any] | Non
     body = body or {}
     if not isinstance(body, Mapping):
         raise errors.bad_request("DeleteOptions must be a JSON object")
+    undecodable = type_causes(body, "DeleteOptions")
+    if undecodable:
+        raise errors.bad_request(f"DeleteOptions cannot be decoded: {undecodable[0].field}: {undecodable[0].message}")
     grace = body.get("gracePeriodSeconds")
     if grace is None and query.get("gracePeriodSeconds") not in (None, ""):
         grace = _int(query, "gracePeriodSeconds")
-    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
-        raise errors.bad_request(f"gracePeriodSeconds must be an integer, not {grace!r}")
+    if grace is not None and grace < 0:
+        grace = 1  # kube-apiserver's BeforeDelete: a negative grace period is taken as 1 second
     policy = body.get("propagationPolicy") or query.get("propagationPolicy") or None
     orphan = body.get("orphanDependents")
     if orphan is None and query.get("orphanDependents"):

@@ -8,8 +8,10 @@
   sends (``$patch``, ``$setElementOrder/…``, ``$retainKeys``,
   ``$deleteFromPrimitiveList/…``).
 
-Kubernetes finds merge keys from Go struct tags; kubelite keys them by field
-name, which is unambiguous for the kinds it serves.
+Each list's strategy and merge key come from Kubernetes' schema
+(:mod:`kubelite.gateway.fieldschema`), never from the field's name: container
+``ports`` merge by ``containerPort``, a Service's ``ports`` by ``port``, and a
+list without ``patchStrategy: merge`` (tolerations, args) is replaced.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 from typing import Any
 
 from kubelite.api import errors
+from kubelite.gateway.fieldschema import UNKNOWN, Node
 
 
 class PatchError(ValueError):
@@ -34,17 +37,6 @@ class PatchError(ValueError):
         status = errors.Status(code=422, reason="Invalid", message=str(self))
         return errors.ApiError(status)
 
-
-# field name → merge key of its list items (patchStrategy "merge" in Kubernetes' types)
-MERGE_KEYS: dict[str, str] = {
-    "containers": "name", "initContainers": "name", "ephemeralContainers": "name",
-    "ports": "containerPort", "env": "name", "volumes": "name", "volumeMounts": "mountPath",
-    "volumeDevices": "devicePath", "imagePullSecrets": "name", "hostAliases": "ip",
-    "conditions": "type", "ownerReferences": "uid", "addresses": "type", "podIPs": "ip", "hostIPs": "ip",
-    "topologySpreadConstraints": "topologyKey", "resourceClaims": "name", "schedulingGates": "name",
-}
-# lists of scalars merged as sets (patchStrategy "merge" without a key)
-MERGED_PRIMITIVE_LISTS = frozenset({"finalizers"})
 
 _ORDER = "$setElementOrder/"
 _DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
@@ -200,98 +192,167 @@ def _apply_operation(doc: Any, op: dict[str, Any], copied: list[int]) -> Any:
 
 # -- strategic merge patch -------------------------------------------------------
 
-def strategic_merge_patch(original: Any, patch: Any) -> Any:
-    """Kubernetes' strategic merge of ``patch`` into a copy of ``original``."""
+def strategic_merge_patch(original: Any, patch: Any, node: Node = UNKNOWN) -> Any:
+    """Kubernetes' strategic merge of ``patch`` into a copy of ``original``.
+
+    ``node`` is the object's schema (:func:`kubelite.gateway.fieldschema.root`):
+    each list merges by its own ``x-kubernetes-patch-merge-key`` when its
+    ``x-kubernetes-patch-strategy`` says ``merge`` and is replaced otherwise,
+    as in k8s.io/apimachinery/pkg/util/strategicpatch.
+    """
     if not isinstance(patch, dict):
         raise PatchError("a strategic merge patch must be a JSON object", bad_format=True)
-    merged = _merge_map(original if isinstance(original, dict) else {}, patch)
+    merged = _merge_map(original if isinstance(original, dict) else {}, patch, node)
     return merged if merged is not None else {}
 
 
-def _merge_map(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any] | None:
+def _merge_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> dict[str, Any]:
     directive = patch.get("$patch")
-    if directive == "delete":
-        return None
-    if directive == "replace":
-        return _strip_directives(patch)
-    if directive not in (None, "merge"):
-        raise PatchError(f"unknown $patch directive {directive!r}", bad_format=True)
+    if directive is not None:
+        if directive == "replace":
+            return _clean({k: v for k, v in patch.items() if k != "$patch"}, node)
+        if directive == "delete":
+            return {}  # kube's handleDirectiveInMergeMap: an empty map, not an absent one
+        raise PatchError(f"unknown patch type: {directive!r} in map", bad_format=True)
     result = copy.deepcopy(original)
+    _retain_keys(result, patch)
+    orders: dict[str, list[Any]] = {}
     for key, value in patch.items():
-        if key.startswith("$"):
+        if key == "$retainKeys":
             continue
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, dict):
-            current = result.get(key)
-            merged = _merge_map(current if isinstance(current, dict) else {}, value)
-            if merged is None:
-                result.pop(key, None)
-            else:
-                result[key] = merged
-        elif isinstance(value, list):
-            result[key] = _merge_list(key, result.get(key), value)
-        else:
-            result[key] = value
-    for key, value in patch.items():
+        if key.startswith(_ORDER):
+            if not isinstance(value, list):
+                raise PatchError(f"invalid patch: {key} must be a list", bad_format=True)
+            orders[key.removeprefix(_ORDER)] = value
+            continue
         if key.startswith(_DELETE_PRIMITIVES):
             field = key.removeprefix(_DELETE_PRIMITIVES)
-            if isinstance(result.get(field), list) and isinstance(value, list):
+            if not isinstance(value, list):
+                raise PatchError(f"invalid patch: {key} must be a list", bad_format=True)
+            if isinstance(result.get(field), list):
                 result[field] = [v for v in result[field] if v not in value]
-        elif key.startswith(_ORDER):
-            field = key.removeprefix(_ORDER)
-            if isinstance(result.get(field), list) and isinstance(value, list):
-                result[field] = _ordered(field, result[field], value)
-    retain = patch.get("$retainKeys")
-    if isinstance(retain, list):
-        result = {k: v for k, v in result.items() if k in retain}
+            continue
+        child = node.field(key)
+        current = result.get(key)
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(current, dict) and "replace" not in child.patch_strategies:
+            result[key] = _merge_map(current, value, child)
+        elif isinstance(value, list) and isinstance(current, list):
+            result[key] = _merge_list(key, current, value, child)
+        else:  # absent before, of another type, or replaced by strategy: the patch's value
+            result[key] = _clean(value, child)
+    for field, order in orders.items():
+        if isinstance(result.get(field), list):
+            current = original.get(field)
+            result[field] = _set_element_order(result[field], order, current if isinstance(current, list) else [],
+                                               node.field(field).patch_merge_key)
     return result
 
 
-def _strip_directives(value: Any) -> Any:
+def _retain_keys(result: dict[str, Any], patch: dict[str, Any]) -> None:
+    """``$retainKeys``: drop the original's fields not listed; the patch may only set listed ones."""
+    retain = patch.get("$retainKeys")
+    if retain is None:
+        return
+    if not isinstance(retain, list):
+        raise PatchError("invalid patch: $retainKeys must be a list of field names", bad_format=True)
+    for key, value in patch.items():
+        if value is not None and not key.startswith("$") and key not in retain:
+            raise PatchError(f"invalid patch: {key!r} is not in the $retainKeys list", bad_format=True)
+    for key in [k for k in result if k not in retain]:
+        del result[key]
+
+
+def _clean(value: Any, node: Node) -> Any:
+    """A patch value taken whole, without directives or nulls (what kube's typed decoding keeps)."""
     if isinstance(value, dict):
-        return {k: _strip_directives(v) for k, v in value.items() if not k.startswith("$")}
+        return _merge_map({}, value, node)
     if isinstance(value, list):
-        return [_strip_directives(v) for v in value]
+        return _merge_list("", [], value, node) if "merge" in node.patch_strategies else [
+            _clean(i, node.item()) for i in value]
     return value
 
 
-def _merge_list(field: str, original: Any, patch: list[Any]) -> list[Any]:
-    current = list(original) if isinstance(original, list) else []
-    if any(isinstance(item, dict) and item.get("$patch") == "replace" for item in patch):
-        return [_strip_directives(i) for i in patch if not (isinstance(i, dict) and "$patch" in i)]
-    if field in MERGED_PRIMITIVE_LISTS:
-        return current + [v for v in patch if v not in current]
-    key = MERGE_KEYS.get(field)
-    if key is None or not all(isinstance(item, dict) for item in patch):
-        return [_strip_directives(i) for i in patch]
-    result = copy.deepcopy(current)
+def _merge_list(field: str, original: list[Any], patch: list[Any], node: Node) -> list[Any]:
+    """k8s.io/apimachinery strategicpatch ``mergeSlice`` for a list whose strategy is ``merge``."""
+    if "merge" not in node.patch_strategies:
+        return [_clean(i, node.item()) for i in patch]
+    if not original and not patch:
+        return []
+    key = node.patch_merge_key
+    if not any(isinstance(i, dict) for i in original + patch):  # scalars: a set
+        merged = [v for i, v in enumerate(original + patch) if v not in (original + patch)[:i]]
+        return _normalize_order(merged, patch, original, None)
+    if key is None:
+        raise PatchError(f"cannot merge lists without merge key for {field!r}")
+    plain: list[dict[str, Any]] = []
+    replace = False
     for item in patch:
-        if key not in item:
-            raise PatchError(f"map in list {field!r} is missing its merge key {key!r}")
-        position = next((i for i, old in enumerate(result) if isinstance(old, dict) and old.get(key) == item[key]), None)
-        if item.get("$patch") == "delete":
-            if position is not None:
-                result.pop(position)
-            continue
-        if position is None:
-            result.append(_strip_directives(item))
+        if not isinstance(item, dict):
+            raise PatchError(f"list {field!r} merges by {key!r}: its items must be objects")
+        directive = item.get("$patch")
+        if directive is None:
+            plain.append(item)
+        elif directive == "delete":
+            if key not in item:
+                raise PatchError(f"map in list {field!r} does not contain declared merge key: {key}")
+            original = [o for o in original if not (isinstance(o, dict) and o.get(key) == item[key])]
+        elif directive == "replace":
+            replace = True
+        elif directive == "merge":
+            raise PatchError("merging lists cannot yet be specified in the patch", bad_format=True)
         else:
-            old = result[position]
-            merged = _merge_map(old if isinstance(old, dict) else {}, item)
-            if merged is not None:
-                result[position] = merged
-    return result
+            raise PatchError(f"unknown patch type: {directive!r} in list {field!r}", bad_format=True)
+    if replace:
+        return [_clean(i, node.item()) for i in plain]
+    merged = copy.deepcopy(original)
+    for item in plain:
+        if key not in item:
+            raise PatchError(f"map in list {field!r} does not contain declared merge key: {key}")
+        position = next((i for i, old in enumerate(merged) if isinstance(old, dict) and old.get(key) == item[key]), None)
+        if position is None:
+            merged.append(_clean(item, node.item()))
+        else:
+            merged[position] = _merge_map(merged[position], item, node.item())
+    return _normalize_order(merged, plain, original, key)
 
 
-def _ordered(field: str, items: list[Any], order: list[Any]) -> list[Any]:
-    """Items named in ``order`` first, in that order; the server's other items keep theirs, after."""
-    key = MERGE_KEYS.get(field)
+def _set_element_order(items: list[Any], order: list[Any], original: list[Any], key: str | None) -> list[Any]:
+    """``$setElementOrder``: its order wins for the items it names; the server's others keep their places."""
+    return _normalize_order(items, order, original, key)
 
-    def identity(item: Any) -> Any:
-        return item.get(key) if key and isinstance(item, dict) else item
 
-    wanted = [identity(o) for o in order]
-    rank = {value: i for i, value in enumerate(wanted) if isinstance(value, str | int | float | bool)}
-    first = sorted((i for i in items if identity(i) in rank), key=lambda i: rank[identity(i)])
-    return first + [i for i in items if identity(i) not in rank]
+def _normalize_order(merged: list[Any], patch_order: list[Any], server_order: list[Any], key: str | None) -> list[Any]:
+    """kube's normalizeElementOrder: items named in ``patch_order`` follow it; the server-only items
+    follow ``server_order``; the two interleave where the server order relates them, patch items first."""
+
+    def identity(item: Any) -> str:
+        return json.dumps(item.get(key) if key and isinstance(item, dict) else item, sort_keys=True)
+
+    def positions(items: list[Any]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for i, item in enumerate(items):
+            found.setdefault(identity(item), i)
+        return found
+
+    in_patch, in_server = positions(patch_order), positions(server_order)
+    patch_items = sorted((i for i in merged if identity(i) in in_patch), key=lambda i: in_patch[identity(i)])
+    server_only = sorted((i for i in merged if identity(i) not in in_patch),
+                         key=lambda i: in_server.get(identity(i), len(server_order)))
+    out: list[Any] = []
+    left, right = 0, 0
+    while left < len(server_only) or right < len(patch_items):
+        if right >= len(patch_items):
+            out.append(server_only[left])
+            left += 1
+            continue
+        if left < len(server_only):
+            mine, theirs = in_server.get(identity(server_only[left])), in_server.get(identity(patch_items[right]))
+            if mine is not None and theirs is not None and mine < theirs:
+                out.append(server_only[left])
+                left += 1
+                continue
+        out.append(patch_items[right])
+        right += 1
+    return out

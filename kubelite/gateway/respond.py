@@ -1,4 +1,4 @@
-"""JSON responses: objects, lists, Status (errors and successes), warnings."""
+"""Responses: JSON objects, lists, Status (errors and successes), warnings; one object in protobuf on request."""
 
 from __future__ import annotations
 
@@ -9,21 +9,64 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.gateway import protobuf
 
 JSON = "application/json"
 
 
+# Go's encoding/json escapes these (HTML safety, JavaScript line separators); kube-apiserver writes with it
+_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
 def dumps(doc: Any) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON as Go's json.Encoder writes it, without its trailing newline (watch events add theirs)."""
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    for raw, escaped in _GO_ESCAPES:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text.encode()
+
+
+def render(doc: Any) -> bytes:
+    """A response body byte for byte as kube-apiserver's JSON serializer (json.Encoder) writes it."""
+    return dumps(doc) + b"\n"
 
 
 def json_response(doc: Any, *, status: int = 200, content_type: str = JSON,
                   warnings: Iterable[str] = ()) -> web.Response:
-    response = web.Response(body=dumps(doc), status=status, content_type=content_type.split(";")[0])
+    response = web.Response(body=render(doc), status=status, content_type=content_type.split(";")[0])
     if ";" in content_type:
         response.headers["Content-Type"] = content_type
     add_warnings(response, warnings)
     return response
+
+
+def prefers_protobuf(accept: str) -> bool:
+    """client-go's typed clients ask ``application/vnd.kubernetes.protobuf, application/json``."""
+    return accept.split(",")[0].split(";")[0].strip().lower() == protobuf.MEDIA_TYPE
+
+
+def as_protobuf(response: web.StreamResponse) -> web.StreamResponse:
+    """The same object in Kubernetes protobuf, for a client that prefers it; unchanged when not one object.
+
+    Lists, Tables, Status bodies and watch streams stay JSON (clients read the Content-Type), and
+    so does an object protobuf cannot carry (a field Kubernetes does not have).
+    """
+    if not isinstance(response, web.Response) or response.content_type != JSON or response.status >= 300:
+        return response
+    body = response.body
+    if not isinstance(body, bytes) or b'"items":' in body:
+        return response
+    doc = json.loads(body)
+    if not isinstance(doc, dict) or doc.get("kind") not in protobuf.codec().roots:
+        return response
+    try:
+        encoded = protobuf.encode_object(doc)
+    except protobuf.ProtobufError:
+        return response
+    converted = web.Response(body=encoded, status=response.status, headers=response.headers)
+    converted.headers["Content-Type"] = protobuf.MEDIA_TYPE
+    return converted
 
 
 def warning_header(message: str) -> str:
@@ -38,13 +81,12 @@ def add_warnings(response: web.StreamResponse, warnings: Iterable[str]) -> None:
 
 
 def status_doc(error: errors.ApiError) -> dict[str, Any]:
-    doc = error.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if not doc.get("details"):
-        doc.pop("details", None)
-    return doc
+    """The Status as kube-apiserver writes it: Go's field order, ``details`` only when the error has them."""
+    return error.status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def error_response(error: errors.ApiError) -> web.Response:
+    """Every error answer goes through here (the middleware and the handlers)."""
     return json_response(status_doc(error), status=error.code)
 
 

@@ -9,13 +9,16 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.resources import PODS
+from kubelite.api.schema import type_causes
+from kubelite.api.validation import invalid
 from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.delete import delete_one
 from kubelite.gateway.options import dry_run, parse_delete_options
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import state_of
-from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, content_type
+from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, content_type, owned_by_request
+
 
 def scale_of(obj: Any) -> dict[str, Any]:
     meta = obj.metadata
@@ -37,12 +40,16 @@ def scale_of(obj: Any) -> dict[str, Any]:
 
 
 def _replicas(scale: Any, kind: str, name: str) -> int:
+    """The Scale's spec.replicas: decoded and validated as kube's ValidateScale does (422 naming the field)."""
+    causes = type_causes(scale, "Scale")
     spec = scale.get("spec") if isinstance(scale, dict) else None
-    replicas = spec.get("replicas") if isinstance(spec, dict) else None
-    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        cause = errors.field_invalid("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")
-        raise errors.invalid("Scale", name, [cause], group="autoscaling")
-    return replicas
+    # Go's Scale.spec.replicas is a plain int32 with omitempty: absent means 0 (typed clients omit a 0)
+    replicas = spec.get("replicas", 0) if isinstance(spec, dict) else None
+    if not causes and (not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0):
+        causes = [invalid("spec.replicas", replicas, "must be greater than or equal to 0")]
+    if causes:
+        raise errors.invalid("Scale", name, causes, group="autoscaling")
+    return replicas  # type: ignore[return-value]  # checked above
 
 
 async def get_scale(request: web.Request, target: Target) -> web.StreamResponse:
@@ -73,6 +80,7 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
                                       "changes to the latest version and try again", group=res.group)
             updated = current.deep_copy()
             updated.spec.replicas = _replicas(wanted, res.kind, target.name)
+            updated = owned_by_request(request, target, current, updated, subresource="scale")
             try:
                 result = await state.store.update(res, updated, dry_run=dry_run(request.query))
             except errors.ApiError as exc:

@@ -15,10 +15,13 @@ from typing import Any, Literal
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.meta import KubeObject
+from kubelite.api.defaults import with_defaults
+from kubelite.api.meta import KubeObject, ManagedFieldsEntry
+from kubelite.gateway import fieldmanager
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
-from kubelite.gateway.defaults import with_defaults
+from kubelite.gateway.fieldschema import UNKNOWN
+from kubelite.gateway.fieldschema import root as schema_root
 from kubelite.gateway.immutable import immutable_field_causes
 from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -27,8 +30,9 @@ from kubelite.gateway.state import state_of
 
 # An unconditional write retries conflicts (as kube-apiserver's GuaranteedUpdate does) until this deadline.
 _CONFLICT_DEADLINE_SECONDS = 30.0
-# kube-apiserver resets status on create for these (the controllers and agents own it)
-_STATUS_RESET_ON_CREATE = {"Pod": {"phase": "Pending"}, "ReplicaSet": None, "Deployment": None}
+# kube-apiserver resets status on create for these (the controllers and agents own it); its
+# response then shows Go's zero status: `{}`, and `replicas: 0` where the field is not omitempty
+_STATUS_RESET_ON_CREATE = {"Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {}}
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
@@ -93,11 +97,14 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
     body, size = await read_decoded(request, content_type(request))
     doc = _fill_type_and_scope(body, target)
     checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
-    created = await _create_checked(request, target, checked)
+    created = await _create_checked(request, target, checked, owner=_writer(request, target), size=size)
     return json_response(created.to_dict(), status=201, warnings=checked.warnings)
 
 
-async def _create_checked(request: web.Request, target: Target, checked: CheckedObject) -> KubeObject:
+async def _create_checked(
+    request: web.Request, target: Target, checked: CheckedObject, *, owner: fieldmanager.Write | None, size: int,
+) -> KubeObject:
+    """Create; ``owner`` (None when the managedFields are already set, by apply) gets an Update entry."""
     res = target.served.resource
     obj = checked.obj
     if res.kind in _STATUS_RESET_ON_CREATE:
@@ -105,7 +112,50 @@ async def _create_checked(request: web.Request, target: Target, checked: Checked
         obj = res.model.model_validate({**obj.to_dict(), "status": reset})
     if res.kind == "Namespace":
         obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
+    if owner is not None:
+        obj = await off_loop(size, _owned_by, target, None, obj, owner)
     return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
+
+
+# -- field ownership (managedFields) ----------------------------------------------------------
+
+def _writer(request: web.Request, target: Target, *, subresource: str = "") -> fieldmanager.Write:
+    """Who this request writes as: ``?fieldManager=`` or the user-agent's product, at the gateway's now."""
+    manager = fieldmanager.manager_name(request.query.get("fieldManager"), request.headers.get("User-Agent"))
+    _checked_ownership(target, lambda: fieldmanager.validate_manager(manager))
+    now = state_of(request).clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    res = target.served.resource
+    return fieldmanager.Write(manager, res.api_version, now, subresource, kind=res.kind)
+
+
+def _checked_ownership(target: Target, compute: Callable[[], Any]) -> Any:
+    """Run a fieldmanager step; a bad fieldManager or managedFields is 422 naming the field."""
+    try:
+        return compute()
+    except fieldmanager.InvalidField as exc:
+        res = target.served.resource
+        raise errors.invalid(res.kind, target.name or "", [errors.field_invalid(exc.field, str(exc))],
+                             group=res.group) from exc
+
+
+def owned_by_request(request: web.Request, target: Target, current: KubeObject, obj: KubeObject, *,
+                     subresource: str) -> KubeObject:
+    """``obj`` with managedFields recording this request's Update of ``current`` through ``subresource``."""
+    return _owned_by(target, current.to_dict(), obj, _writer(request, target, subresource=subresource))
+
+
+def _owned_by(target: Target, current: dict[str, Any] | None, obj: KubeObject, owner: fieldmanager.Write) -> KubeObject:
+    """``obj`` with managedFields recording ``owner``'s Update from ``current`` (None: a create)."""
+    node = schema_root(target.served.resource.kind)
+    doc = _checked_ownership(target, lambda: fieldmanager.update(current, obj.to_dict(), node, owner))
+    return _with_managed_fields(obj, doc)
+
+
+def _with_managed_fields(obj: KubeObject, doc: dict[str, Any]) -> KubeObject:
+    managed = (doc.get("metadata") or {}).get("managedFields")
+    obj = obj.deep_copy()
+    obj.metadata.managed_fields = [ManagedFieldsEntry.model_validate(e) for e in managed] if managed else None
+    return obj
 
 
 async def update(request: web.Request, target: Target) -> web.StreamResponse:
@@ -114,32 +164,38 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
     doc = _fill_type_and_scope(body, target)
     wanted_rv = (doc.get("metadata") or {}).get("resourceVersion")
     checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
-    updated = await _write(request, target, lambda _current: checked, precondition=wanted_rv or None)
+    updated = await _write(request, target, lambda _current: checked, precondition=wanted_rv or None,
+                           record_owner=True, size=size)
     return json_response(updated.to_dict(), warnings=checked.warnings)
 
 
 async def _write(
     request: web.Request, target: Target, build: Callable[[dict[str, Any]], CheckedObject], *,
-    precondition: str | None,
+    precondition: str | None, record_owner: bool, size: int,
 ) -> KubeObject:
     """Read, build the new object from the stored document, check, write with the read's resourceVersion.
 
     Without a precondition from the client a conflict with another writer is
     retried (the change is recomputed on the newer object), as kube does.
+    ``record_owner``: add this request's Update to managedFields (apply sets them itself).
+    Building and ownership run off the event loop when the body is ``size`` bytes and large.
     """
     state = state_of(request)
     res = target.served.resource
-    subresource: Literal["status"] | None = "status" if target.info.subresource == "status" else None
+    subresource: Literal["status", "finalize"] | None = (
+        target.info.subresource if target.info.subresource in ("status", "finalize") else None)  # type: ignore[assignment]
+    owner = _writer(request, target, subresource=subresource or "") if record_owner else None
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
             current = await state.store.get(res, target.name, target.namespace)
             current_doc = current.to_dict()
             if precondition and precondition != current.metadata.resource_version:
                 raise _stale(target, precondition, current.metadata.resource_version)
-            checked = build(current_doc)
-            new = checked.obj
+            checked, new = await off_loop(size, _built, build, target, current_doc, owner)
             if subresource is None:
-                # defaults on both sides: objects written by components directly may lack them
+                # defaults on both sides: objects written by components directly may lack them;
+                # the new one as the store will write it (admission: default tolerations...)
+                new = state.store.prepare(res, current, new)
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
@@ -152,6 +208,14 @@ async def _write(
         raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
 
 
+def _built(
+    build: Callable[[dict[str, Any]], CheckedObject], target: Target, current_doc: dict[str, Any],
+    owner: fieldmanager.Write | None,
+) -> tuple[CheckedObject, KubeObject]:
+    checked = build(current_doc)
+    return checked, checked.obj if owner is None else _owned_by(target, current_doc, checked.obj, owner)
+
+
 def _stale(target: Target, wanted: str, stored: str | None) -> errors.ApiError:
     res = target.served.resource
     return errors.conflict(
@@ -161,15 +225,18 @@ def _stale(target: Target, wanted: str, stored: str | None) -> errors.ApiError:
     )
 
 
-def apply_patch(patch_type: str, current: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """The patched document; ApiError 400/422 for a malformed or inapplicable patch."""
+def apply_patch(patch_type: str, current: dict[str, Any], patch: Any, *, kind: str | None = None) -> dict[str, Any]:
+    """The patched document; ApiError 400/422 for a malformed or inapplicable patch.
+
+    ``kind`` names the schema a strategic merge follows (each list's merge key and strategy).
+    """
     try:
         if patch_type == "application/merge-patch+json":
             result = merge_patch(current, patch)
         elif patch_type == "application/json-patch+json":
             result = json_patch(current, patch)
         else:
-            result = strategic_merge_patch(current, patch)
+            result = strategic_merge_patch(current, patch, schema_root(kind) if kind else UNKNOWN)
     except PatchError as exc:
         raise exc.to_api_error() from exc
     if not isinstance(result, dict):
@@ -186,22 +253,39 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
                     f"{', '.join(PATCH_TYPES)}",
         ))
     validation = field_validation(request.query)
-    body, _ = await read_decoded(request, patch_type)
+    force = _force(request)
+    body, size = await read_decoded(request, patch_type)
     if patch_type == "application/apply-patch+yaml":
-        return await _server_side_apply(request, target, body, validation)
+        return await _server_side_apply(request, target, body, validation, force=force, size=size)
+    if force:
+        raise _bad_patch_options("force", "Forbidden: may not be specified for non-apply patch", "FieldValueForbidden")
     res = target.served.resource
     patch_rv = _patch_resource_version(body)
     warnings: list[str] = []
 
     def build(current_doc: dict[str, Any]) -> CheckedObject:
-        patched = apply_patch(patch_type, current_doc, body)
+        patched = apply_patch(patch_type, current_doc, body, kind=res.kind)
         _check_identity(target, current_doc, patched)
         checked = check_and_parse(patched, kind=res.kind, validation=validation)
         warnings[:] = checked.warnings
         return checked
 
-    updated = await _write(request, target, build, precondition=patch_rv)
+    updated = await _write(request, target, build, precondition=patch_rv, record_owner=True, size=size)
     return json_response(updated.to_dict(), warnings=warnings)
+
+
+def _force(request: web.Request) -> bool:
+    value = request.query.get("force")
+    if value in (None, "", "false", "0"):
+        return False
+    if value in ("true", "1"):
+        return True
+    raise errors.bad_request(f"invalid value for force: {value!r} (want true or false)")
+
+
+def _bad_patch_options(field: str, message: str, reason: str) -> errors.ApiError:
+    """kube's ValidatePatchOptions: 422 on the PatchOptions of meta.k8s.io."""
+    return errors.invalid("PatchOptions", "", [errors.field_invalid(field, message, reason)], group="meta.k8s.io")
 
 
 def _patch_resource_version(body: Any) -> str | None:
@@ -226,32 +310,41 @@ def _check_identity(target: Target, current: dict[str, Any], patched: dict[str, 
         raise errors.invalid(res.kind, target.name, causes, group=res.group)
 
 
-async def _server_side_apply(request: web.Request, target: Target, body: Any, validation: str) -> web.StreamResponse:
-    """A simple server-side apply: create when absent, else merge the applied fields in.
+async def _server_side_apply(
+    request: web.Request, target: Target, body: Any, validation: str, *, force: bool, size: int,
+) -> web.StreamResponse:
+    """Server-side apply: create when absent, else merge with field ownership (:mod:`fieldmanager`).
 
-    kubelite keeps no managedFields, so fields dropped from the applied
-    configuration are not removed (use client-side apply for that).
+    Fields the manager applied before and no longer applies are removed
+    unless another manager owns them; changing another manager's field is a
+    409 Conflict unless ``force``.
     """
     if not request.query.get("fieldManager"):
-        raise errors.bad_request("PATCH with application/apply-patch+yaml requires the fieldManager parameter")
-    doc = _fill_type_and_scope(body, target)
+        raise _bad_patch_options("fieldManager", "Required value: is required for apply patch", "FieldValueRequired")
+    config = _fill_type_and_scope(body, target)
     res = target.served.resource
+    node = schema_root(res.kind)
+    owner = _writer(request, target, subresource="status" if target.info.subresource == "status" else "")
+    if (config.get("metadata") or {}).get("managedFields") is not None:
+        raise errors.bad_request("metadata.managedFields must be nil in an applied configuration")
+    warnings: list[str] = []
+
+    def build(current_doc: dict[str, Any] | None) -> CheckedObject:
+        merged = _checked_ownership(target, lambda: fieldmanager.apply(current_doc, config, node, owner, force=force))
+        if current_doc is not None:
+            _check_identity(target, current_doc, merged)
+        checked = check_and_parse(merged, kind=res.kind, validation=validation)
+        warnings[:] = checked.warnings
+        return checked
+
     try:
         await state_of(request).store.get(res, target.name, target.namespace)
     except errors.ApiError as exc:
         if exc.code != 404:
             raise
-        checked = check_and_parse(doc, kind=res.kind, validation=validation)
-        created = await _create_checked(request, target, checked)
+        checked = await off_loop(size, build, None)
+        created = await _create_checked(request, target, checked, owner=None, size=size)
         return json_response(created.to_dict(), status=201, warnings=checked.warnings)
-    warnings: list[str] = []
-
-    def build(current_doc: dict[str, Any]) -> CheckedObject:
-        merged = apply_patch("application/strategic-merge-patch+json", current_doc, doc)
-        _check_identity(target, current_doc, merged)
-        checked = check_and_parse(merged, kind=res.kind, validation=validation)
-        warnings[:] = checked.warnings
-        return checked
-
-    updated = await _write(request, target, build, precondition=_patch_resource_version(doc))
+    updated = await _write(request, target, build, precondition=_patch_resource_version(config), record_owner=False,
+                           size=size)
     return json_response(updated.to_dict(), warnings=warnings)

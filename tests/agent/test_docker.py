@@ -23,6 +23,7 @@ from kubelite.api.core import (
 )
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, PODS
+from kubelite.informer import FuncHandler, Informer
 from kubelite.store import Store
 from tests.agent.conftest import StartAgent, docker_runtime
 from tests.helpers import wait_for
@@ -181,6 +182,11 @@ async def test_graceful_delete_sigterm_then_sigkill_after_grace(
     polite = Container(name="polite", image=IMAGE, command=["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"])
     await store.create(PODS, pod("bye", docker_node, stubborn, polite, termination_grace_period_seconds=2))
     await until(store, "bye", lambda p: p.is_ready(), 30, "Ready")
+    seen: list[Pod] = []  # every version of the pod, the last one as it was deleted
+    informer = Informer(store, PODS, namespace="default")
+    informer.add_handler(FuncHandler(update=lambda _old, new: seen.append(new), delete=seen.append))
+    await informer.start()
+    await informer.wait_synced(10)
     started = time.monotonic()
     await store.delete(PODS, "bye", "default")
 
@@ -191,7 +197,19 @@ async def test_graceful_delete_sigterm_then_sigkill_after_grace(
             return getattr(exc, "code", None) == 404
         return False
 
-    await wait_for(key_gone, 20, 0.1, message="pod key deleted")
+    try:
+        await wait_for(key_gone, 20, 0.1, message="pod key deleted")
+    finally:
+        await informer.stop()
     elapsed = time.monotonic() - started
     assert 1.5 <= elapsed < 10, elapsed  # the stubborn container needed the SIGKILL after the 2 s grace
     assert node_containers(docker_client, docker_node) == []
+    # what clients saw meanwhile: not ready while stopping, then the real exit states (kubelet-like)
+    mine = [p for p in seen if p.name == "bye" and p.metadata.deletion_timestamp is not None]
+    assert any(p.status.condition("Ready").status == "False" and not p.status.container_statuses[0].state.terminated
+               for p in mine), "no Ready=False status while the containers were stopping"
+    final = mine[-1]
+    states = {c.name: c.state.terminated for c in final.status.container_statuses}
+    assert states["polite"].reason == "Completed" and states["polite"].exit_code == 0
+    assert states["app"].reason == "Error" and states["app"].exit_code == 137  # SIGKILLed after the grace
+    assert final.phase == "Failed"

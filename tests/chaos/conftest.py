@@ -10,6 +10,7 @@ import pytest
 
 from tests.chaos.cluster import ChaosCluster, EtcdAccess
 from tests.chaos.etcd_cluster import ETCD_IMAGE, EtcdCluster
+from tests.strict_etcd import strict_problems
 
 
 @pytest.fixture
@@ -33,5 +34,8 @@ async def chaos(etcd_cluster: EtcdCluster, tmp_path: Path,
     cluster = ChaosCluster(EtcdAccess(etcd_cluster.endpoints), tmp_path, docker_client)
     try:
         yield cluster
+        # whatever the faults, everything the processes stored is Kubernetes JSON kube-apiserver accepts
+        problems = await strict_problems((await cluster.connect_store()).client)
+        assert problems == [], "objects in etcd that kube-apiserver would refuse:\n" + "\n".join(problems[:30])
     finally:
         await cluster.close()

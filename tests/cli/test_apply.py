@@ -100,6 +100,22 @@ def test_object_created_without_apply_gets_annotation_and_is_configured() -> Non
     assert LAST_APPLIED in plan.body["metadata"]["annotations"]
 
 
+def test_empty_values_equal_absent_ones_so_a_reapply_is_unchanged() -> None:
+    """Kubernetes stores `resources: {}`, `env: []` and `null` as no field; a live object written by
+    another client (kubectl's typed commands, a controller) lacks them, and re-applying is still a no-op."""
+    config = deployment()
+    container = config["spec"]["template"]["spec"]["containers"][0]
+    container.update(resources={}, env=[], args=None)
+    live = server_stored(plan_apply(config, None).body)
+    for field in ("resources", "env", "args"):
+        live["spec"]["template"]["spec"]["containers"][0].pop(field, None)
+    assert plan_apply(config, live).action == "unchanged"
+    config["metadata"]["annotations"] = {}
+    assert plan_apply(config, live).action == "patch"  # the last-applied configuration itself changed
+    assert contains({}, {"a": {}, "b": [], "c": None}) and contains({"a": {}}, {"a": None})
+    assert not contains({}, {"a": ""})  # "" can be data (a label value)
+
+
 def test_contains_is_strict_about_types_and_lengths() -> None:
     assert contains({"a": 1, "b": 2}, {"a": 1})
     assert not contains({"a": True}, {"a": 1})

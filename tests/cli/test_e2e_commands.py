@@ -20,6 +20,7 @@ from kubelite.cli.main import app
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
 from tests.cli.e2e import require_components
 from tests.helpers import wait_for
+from tests.strict_etcd import strict_problems_at
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -33,6 +34,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
     try:
         run_sync(up.wait_up())
         yield up
+        # after every flow of this module, what the whole cluster stored is strict Kubernetes JSON
+        problems = run_sync(strict_problems_at(up.state["etcd"]))
+        assert problems == [], "\n".join(problems)
         pids = up.pids()
         assert up.stop() == 0, up.output()
         assert not [pid for pid in pids if alive(pid)], "kl up left processes behind"
@@ -230,3 +234,80 @@ def test_real_kubectl_rolls_out_and_back_against_the_real_controllers(cluster: K
     live = json.loads(run("get", "deployment/kctl", "-o", "json").stdout)
     assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "VERSION", "value": "v1"}]
     assert live["status"]["updatedReplicas"] == live["status"]["readyReplicas"] == 2
+
+
+def _kubectl(cluster: KlUp) -> Any:
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(["kubectl", "--server", cluster.server, "--request-timeout=20s", *args],
+                              capture_output=True, text=True, timeout=90)
+        assert done.returncode == 0 or not ok, done
+        return done
+    return run
+
+
+def _revisions(history: str) -> list[str]:
+    return [line.split()[0] for line in history.splitlines()[2:] if line.split()]
+
+
+def test_real_kubectl_undo_twice_reuses_the_replicasets(cluster: KlUp, tmp_path: Path) -> None:
+    """Case 04: kubectl's undo copies the old ReplicaSet's template back with `resources: {}` and
+    `creationTimestamp: null` in it; the controller must see the same template (EqualIgnoreHash)
+    and reuse that ReplicaSet, so undo toggles v1 (rev 3) / v2 (rev 4) and history reads `3 4`."""
+    run = _kubectl(cluster)
+    run("apply", "-f", write(tmp_path, deployment("twice", version="v1"), "twice.yaml"))
+    run("rollout", "status", "deployment/twice", "--timeout=60s")
+    run("set", "env", "deployment/twice", "VERSION=v2")
+    run("rollout", "status", "deployment/twice", "--timeout=60s")
+    for expected_version, expected_revision in (("v1", "3"), ("v2", "4")):
+        assert "rolled back" in run("rollout", "undo", "deployment/twice").stdout
+        run("rollout", "status", "deployment/twice", "--timeout=60s")
+        live = json.loads(run("get", "deployment/twice", "-o", "json").stdout)
+        assert live["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "VERSION",
+                                                                             "value": expected_version}]
+        assert live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == expected_revision
+    assert _revisions(run("rollout", "history", "deployment/twice").stdout) == ["3", "4"]
+    sets = json.loads(run("get", "rs", "-l", "app=twice", "-o", "json").stdout)["items"]
+    assert len(sets) == 2
+    history = {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]:
+               rs["metadata"]["annotations"].get("deployment.kubernetes.io/revision-history") for rs in sets}
+    assert history == {"3": "1", "4": "2"}
+    pruned = run("rollout", "undo", "deployment/twice", "--to-revision=1", ok=False)
+    assert pruned.returncode != 0 and "unable to find specified revision 1" in pruned.stderr
+    status = json.loads(run("get", "deployment/twice", "-o", "json").stdout)["status"]
+    assert (status["updatedReplicas"], status["readyReplicas"], status["replicas"]) == (2, 2, 2)
+
+
+def test_kl_undo_twice_reuses_the_replicasets(cluster: KlUp, tmp_path: Path) -> None:
+    kl(cluster, "apply", "-f", write(tmp_path, deployment("kltwice", version="v1")))
+    rollout_status(cluster, "kltwice")
+    kl(cluster, "apply", "-f", write(tmp_path, deployment("kltwice", version="v2")))
+    rollout_status(cluster, "kltwice")
+    for _ in range(2):
+        assert kl(cluster, "rollout", "undo", "deployment/kltwice").stdout == "deployment.apps/kltwice rolled back\n"
+        rollout_status(cluster, "kltwice")
+    assert _revisions(kl(cluster, "rollout", "history", "deployment/kltwice").stdout) == ["3", "4"]
+
+
+def test_real_kubectl_rollout_status_revision(cluster: KlUp, tmp_path: Path) -> None:
+    """Case 21: the Deployment carries its new ReplicaSet's revision, which `rollout status --revision` reads."""
+    run = _kubectl(cluster)
+
+    def revision() -> str:
+        return str(run("get", "deployment/revs", "-o",
+                       "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}").stdout)
+
+    run("apply", "-f", write(tmp_path, deployment("revs", replicas=1, version="v1"), "revs.yaml"))
+    run("rollout", "status", "deployment/revs", "--timeout=60s")
+    assert revision() == "1"
+    run("set", "env", "deployment/revs", "VERSION=v2")
+    run("rollout", "status", "deployment/revs", "--timeout=60s")
+    assert revision() == "2"
+    assert "successfully rolled out" in run("rollout", "status", "deployment/revs", "--revision=2",
+                                            "--timeout=30s").stdout
+    wrong = run("rollout", "status", "deployment/revs", "--revision=1", "--timeout=10s", ok=False)
+    assert wrong.returncode != 0 and "desired revision (1) is different from the running revision (2)" in wrong.stderr
+    assert kl(cluster, "rollout", "status", "deployment/revs", "--revision", "2").stdout.endswith(
+        'deployment "revs" successfully rolled out\n')
+    mismatch = kl(cluster, "rollout", "status", "deployment/revs", "--revision", "1", ok=False)
+    assert mismatch.exit_code == 1
+    assert mismatch.stderr == "error: desired revision (1) is different from the running revision (2)\n"

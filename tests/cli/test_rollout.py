@@ -71,3 +71,36 @@ def test_undo_to_revision_and_errors() -> None:
         rollout.undo_target(dep(), SETS, to_revision=7)
     with pytest.raises(rollout.RolloutError, match='no rollout history found for deployment "web"'):
         rollout.undo_target(dep(), SETS[:1])
+
+
+def test_undo_is_skipped_when_the_template_is_the_same_however_spelled() -> None:
+    """kubectl marshals a template from Go structs: `resources: {}`, `creationTimestamp: null`, defaults."""
+    _, chosen = rollout.undo_target(dep(), SETS)
+    as_kubectl_writes = {"metadata": {"creationTimestamp": None, "labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "web", "image": "v2", "resources": {},
+                                                  "imagePullPolicy": "Always"}],  # untagged image: Always
+                                  "restartPolicy": "Always", "terminationGracePeriodSeconds": 30}}
+    assert rollout.same_template(as_kubectl_writes, chosen["spec"]["template"])
+    as_kubectl_writes["spec"]["containers"][0]["image"] = "v3"
+    assert not rollout.same_template(as_kubectl_writes, chosen["spec"]["template"])
+
+
+def test_undo_annotations_as_kubectl_computes_them() -> None:
+    deployment = dep()
+    deployment["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "3", "owner": "me",
+                                             "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    target = rs("web-aaaa", "1", "v1", cause="first")
+    target["metadata"]["annotations"]["deployment.kubernetes.io/revision-history"] = "0"
+    assert rollout.annotations_for_undo(deployment, target) == {
+        "deployment.kubernetes.io/revision": "3", "kubectl.kubernetes.io/last-applied-configuration": "{}",
+        "kubernetes.io/change-cause": "first"}
+
+
+def test_status_pinned_to_a_revision() -> None:
+    deployment = dep()
+    assert rollout.rollout_status(deployment, 2).message == \
+        "desired revision (2) is different from the running revision (0)"
+    deployment["metadata"]["annotations"] = {"deployment.kubernetes.io/revision": "2"}
+    assert rollout.rollout_status(deployment, 2).done
+    state = rollout.rollout_status(deployment, 1)
+    assert state.error and state.message == "desired revision (1) is different from the running revision (2)"

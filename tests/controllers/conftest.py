@@ -15,7 +15,7 @@ from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.store import Store
 from tests.controllers.fake_kubelet import FakeKubelet
 
-FAST = Settings(toleration_seconds=2, node_monitor_grace_seconds=0.5, resync_seconds=300)
+FAST = Settings(default_not_ready_toleration_seconds=2, default_unreachable_toleration_seconds=2, node_monitor_grace_seconds=0.5, resync_seconds=300)
 
 
 MakeManager = Callable[..., Awaitable[ControllerManager]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api.apps import Deployment
+from kubelite.api.core import ResourceRequirements
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, REPLICASETS
 from kubelite.store import Store
 
@@ -50,6 +51,17 @@ def set_image(image: str) -> Any:
         d.spec.template.spec.containers[0].image = image
         return d
     return mutate
+
+
+def spelled_out(mutate: Any) -> Any:
+    """The same change, with the empty fields Go's JSON encoding writes for a template."""
+    def spelled(d: Deployment) -> Deployment:
+        d = mutate(d)
+        assert d.spec.template and d.spec.template.spec
+        d.spec.template.spec.containers[0].resources = ResourceRequirements()
+        d.spec.template.spec.containers[0].env = []
+        return d
+    return spelled
 
 
 async def rs_list(store: Store, name: str) -> list[Any]:
@@ -119,13 +131,20 @@ async def test_rollback_by_template_and_by_annotation(
     await wait_for(lambda: rollout_complete(store, "web", 2), 20)
     await store.guaranteed_update(DEPLOYMENTS, "web", "default", set_image("demo:2"))
     await wait_for(lambda: rollout_complete(store, "web", 2, "demo:2"), 20)
-    # rollout undo as the CLI does it: copy the old template back
-    await store.guaranteed_update(DEPLOYMENTS, "web", "default", set_image("demo:1"))
+    d = await store.get(DEPLOYMENTS, "web", "default")
+    assert d.metadata.annotations[rollout.REVISION] == "2"
+    # rollout undo as kubectl does it: the old template back, spelled as Go marshals it
+    # (`resources: {}`), which must still match the old ReplicaSet's template
+    await store.guaranteed_update(DEPLOYMENTS, "web", "default", spelled_out(set_image("demo:1")))
     await wait_for(lambda: rollout_complete(store, "web", 2, "demo:1"), 20)
     rss = await rs_list(store, "web")
     assert len(rss) == 2, "the old ReplicaSet is reused, not a new one created"
     revisions = {rs.spec.template.spec.containers[0].image: rs.metadata.annotations[rollout.REVISION] for rs in rss}
     assert revisions == {"demo:1": "3", "demo:2": "2"}
+    reused = next(rs for rs in rss if rs.spec.template.spec.containers[0].image == "demo:1")
+    assert reused.metadata.annotations[rollout.REVISION_HISTORY] == "1"
+    d = await store.get(DEPLOYMENTS, "web", "default")
+    assert d.metadata.annotations[rollout.REVISION] == "3"
     events = (await store.list(EVENTS, "default")).items
     assert any(e.reason == "DeploymentRollback" and "revision 1" in (e.message or "") for e in events)
 
@@ -137,6 +156,25 @@ async def test_rollback_by_template_and_by_annotation(
     await wait_for(lambda: rollout_complete(store, "web", 2, "demo:2"), 20)
     d = await store.get(DEPLOYMENTS, "web", "default")
     assert rollout.ROLLBACK_TO not in (d.metadata.annotations or {})
+    await wait_for(lambda: _deployment_revision(store, "web", "4"), 20)
+
+    def to_current(d: Deployment) -> Deployment:
+        d.metadata.annotations = {**(d.metadata.annotations or {}), rollout.ROLLBACK_TO: "4"}
+        return d
+
+    await store.guaranteed_update(DEPLOYMENTS, "web", "default", to_current)
+
+    async def unchanged_reported() -> bool:
+        events = (await store.list(EVENTS, "default")).items
+        return any(e.reason == "DeploymentRollbackTemplateUnchanged" for e in events)
+
+    await wait_for(unchanged_reported, 20)
+    assert len(await rs_list(store, "web")) == 2
+
+
+async def _deployment_revision(store: Store, name: str, revision: str) -> bool:
+    d = await store.get(DEPLOYMENTS, name, "default")
+    return bool((d.metadata.annotations or {}).get(rollout.REVISION) == revision)
 
 
 async def test_paused_deployment_does_not_roll_out_until_resumed(

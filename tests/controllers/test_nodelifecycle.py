@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubelite.api.core import Toleration
-from kubelite.api.resources import EVENTS, NODES, PODS, REPLICASETS
+from kubelite.api.core import Pod, Toleration
+from kubelite.informer import FuncHandler, Informer
+from kubelite.api.resources import DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS
 from kubelite.store import Store
 
 from controllers.taints import NOT_READY, UNREACHABLE
 from tests.controllers.conftest import MakeKubelet, MakeManager
-from tests.controllers.objects import bare_pod, delete_retrying, pods, replicaset, running_ready
+from tests.controllers.objects import bare_pod, delete_retrying, deployment, pods, replicaset, running_ready
 from tests.helpers import wait_for
 
 
@@ -34,6 +35,10 @@ async def test_dead_agent_pods_are_replaced_on_live_nodes_and_node_recovers(
     await wait_for(lambda: _ready_count(store, "web", 4), 15)
     on_doomed = {p.name for p in await pods(store, "web") if p.spec.node_name == "doomed"}
     assert on_doomed, "spreading put some pods on both nodes"
+    # pods the ReplicaSet controller created got the manager's default tolerations (admission in the store)
+    for p in await pods(store, "web"):
+        assert {(t.key, t.effect, t.toleration_seconds) for t in p.spec.tolerations} == {
+            (NOT_READY, "NoExecute", 2), (UNREACHABLE, "NoExecute", 2)}
 
     started = time.monotonic()
     await doomed.stop(revoke=False)  # the agent dies; its lease expires after its TTL (2 s)
@@ -75,7 +80,9 @@ async def test_agent_reported_not_ready_taints_and_evicts(
 ) -> None:
     sick = await make_kubelet("sick")
     await make_manager()
-    await store.create(PODS, bare_pod("p"))
+    # the pod's own toleration decides (admission would add 300 s; this one says 2 s)
+    two_seconds = [Toleration(key=NOT_READY, operator="Exists", effect="NoExecute", toleration_seconds=2)]
+    await store.create(PODS, bare_pod("p", tolerations=two_seconds))
     await wait_for(lambda: _bound(store, "p"), 10)
     await sick.set_ready(False)
 
@@ -84,8 +91,19 @@ async def test_agent_reported_not_ready_taints_and_evicts(
         return keys == {NOT_READY}
 
     await wait_for(not_ready_taint, 10)
-    # default toleration (2 s) runs out: evicted; the (live) kubelet finishes the deletion
-    await wait_for(lambda: _gone(store, "p"), 10)
+    last_seen: list[Pod] = []
+    informer = Informer(store, PODS, namespace="default")
+    informer.add_handler(FuncHandler(delete=last_seen.append))
+    await informer.start()
+    await informer.wait_synced(10)
+    try:
+        # its toleration (2 s) runs out: evicted; the (live) kubelet finishes the deletion
+        await wait_for(lambda: _gone(store, "p"), 10)
+        await wait_for(lambda: bool(last_seen), 5)
+    finally:
+        await informer.stop()
+    target = last_seen[0].status.condition("DisruptionTarget")  # set before the eviction (PodDisruptionConditions)
+    assert target is not None and (target.status, target.reason) == ("True", "DeletionByTaintManager")
     await sick.set_ready(True)
 
     async def untainted() -> bool:
@@ -114,23 +132,33 @@ async def test_deleting_a_node_deletes_its_pods(
     await wait_for(lambda: _gone(store, "p"), 10)
 
 
-def test_eviction_times_follow_tolerations() -> None:
-    from datetime import UTC, datetime, timedelta
+async def test_pods_on_a_lost_node_turn_not_ready_and_deployments_stop_counting_them(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    """MarkPodsNotReady: the node goes Unknown → its pods' Ready=False at once (not at eviction),
+    the Deployment's ready/available counts drop; the agent coming back reports them Ready again."""
+    lost = await make_kubelet("lost", lease_ttl=2)
+    await make_manager()
+    forever = [Toleration(key=UNREACHABLE, operator="Exists", effect="NoExecute")]  # never evicted
+    await store.create(DEPLOYMENTS, deployment("web", 2, tolerations=forever))
 
-    from kubelite.api.core import Taint
-    from controllers.taints import eviction_time
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    unreachable = Taint(key=UNREACHABLE, effect="NoExecute", time_added=t0)
-    custom = Taint(key="maintenance", effect="NoExecute", time_added=t0)
+    async def counts() -> tuple[int, int]:
+        d = await store.get(DEPLOYMENTS, "web", "default")
+        return (d.status.ready_replicas or 0, d.status.available_replicas or 0) if d.status else (0, 0)
 
-    def pod(*tolerations: Any) -> Any:
-        return bare_pod("p", tolerations=list(tolerations) or None)
+    await wait_for(lambda: _counts_are(counts, (2, 2)), 15)
+    await lost.stop(revoke=False)
+    await wait_for(lambda: _counts_are(counts, (0, 0)), 10, message="deployment still counts pods of a lost node")
+    for p in await pods(store, "web"):
+        ready = p.status.condition("Ready")
+        assert ready is not None and ready.status == "False" and p.metadata.deletion_timestamp is None
+        assert ready.last_transition_time is not None
+    events = (await store.list(EVENTS, "default")).items
+    assert any(e.reason == "NodeNotReady" and e.type == "Warning" for e in events)
 
-    assert eviction_time(pod(), [unreachable], default_toleration_seconds=30, now=t0) == t0 + timedelta(seconds=30)
-    assert eviction_time(pod(), [custom], default_toleration_seconds=30, now=t0) == t0
-    five = Toleration(key=UNREACHABLE, operator="Exists", effect="NoExecute", toleration_seconds=5)
-    assert eviction_time(pod(five), [unreachable], default_toleration_seconds=30, now=t0) == t0 + timedelta(seconds=5)
-    forever = Toleration(operator="Exists")
-    assert eviction_time(pod(forever), [unreachable, custom], default_toleration_seconds=30, now=t0) is None
-    no_schedule_only = Taint(key="x", effect="NoSchedule", time_added=t0)
-    assert eviction_time(pod(), [no_schedule_only], default_toleration_seconds=30, now=t0) is None
+    await lost.start()
+    await wait_for(lambda: _counts_are(counts, (2, 2)), 15, message="pods not ready again after the agent returned")
+
+
+async def _counts_are(counts: Any, wanted: tuple[int, int]) -> bool:
+    return bool(await counts() == wanted)

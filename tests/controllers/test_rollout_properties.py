@@ -186,3 +186,34 @@ def test_rolling_update_invariants_and_convergence(replicas: int, surge: object,
     newest = next(rs for rs in model.rss if rs.template == model.template)
     assert len(newest.pods) == model.replicas
     assert all(len(rs.pods) == 0 for rs in model.rss if rs is not newest)
+
+
+def test_new_rs_annotations_like_set_new_replica_set_annotations() -> None:
+    deployment_annotations = {"kubernetes.io/change-cause": "v2", rollout.REVISION: "7",
+                              "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    created = rollout.new_rs_annotations(deployment_annotations, None, 3, replicas=4, max_surge=1)
+    assert created == {"kubernetes.io/change-cause": "v2", rollout.REVISION: "3",
+                       rollout.DESIRED_REPLICAS: "4", rollout.MAX_REPLICAS: "5"}
+    # a rollback to the ReplicaSet of revision 1 (now 3): the old number goes to revision-history
+    reused = rollout.new_rs_annotations({}, {rollout.REVISION: "1", rollout.DESIRED_REPLICAS: "2",
+                                             rollout.MAX_REPLICAS: "3"}, 3, replicas=4, max_surge=1)
+    assert reused == {rollout.REVISION: "3", rollout.REVISION_HISTORY: "1", rollout.DESIRED_REPLICAS: "2",
+                      rollout.MAX_REPLICAS: "3"}
+    again = rollout.new_rs_annotations({}, reused, 5, replicas=4, max_surge=1)
+    assert again[rollout.REVISION] == "5" and again[rollout.REVISION_HISTORY] == "1,3"
+    # already the newest: nothing changes
+    assert rollout.new_rs_annotations({}, again, 5, replicas=9, max_surge=1) == again
+    assert rollout.new_rs_annotations({}, again, 2, replicas=9, max_surge=1) == again
+    # a revision that is not a number is left alone, as Kubernetes does
+    odd = {rollout.REVISION: "x"}
+    assert rollout.new_rs_annotations({}, odd, 2, replicas=1, max_surge=0) == odd
+
+
+def test_revision_history_is_capped_oldest_first() -> None:
+    history = ",".join(str(n) for n in range(1, 600))
+    annotations = {rollout.REVISION: "600", rollout.REVISION_HISTORY: history,
+                   rollout.DESIRED_REPLICAS: "1", rollout.MAX_REPLICAS: "1"}
+    result = rollout.new_rs_annotations({}, annotations, 601, replicas=1, max_surge=0)
+    kept = result[rollout.REVISION_HISTORY]
+    assert len(kept) <= rollout.MAX_REVISION_HISTORY_CHARS and kept.endswith(",599,600")
+    assert not kept.startswith("1,")

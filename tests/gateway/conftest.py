@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from kubernetes import client
 
 from kubelite.etcd_client import EtcdConfig
 from kubelite.etcd_ops import range_
@@ -121,3 +122,15 @@ def kubectl(gateway: Gateway, tmp_path: Path) -> Kubectl:
     home = tmp_path / "kubectl-home"
     home.mkdir()
     return Kubectl(gateway.url, home)
+
+
+@pytest.fixture
+def k8s(gateway: Gateway) -> Iterator[client.ApiClient]:
+    """The official Python client, configured for the test gateway."""
+    configuration = client.Configuration()
+    configuration.host = gateway.url
+    api_client = client.ApiClient(configuration)
+    try:
+        yield api_client
+    finally:
+        api_client.close()

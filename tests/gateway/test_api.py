@@ -262,12 +262,18 @@ async def test_server_side_apply_creates_then_merges(api: aiohttp.ClientSession)
                          headers=headers) as r:
         assert r.status == 200 and (await r.json())["spec"]["replicas"] == 3
     async with api.patch(f"{DEPLOYMENTS}/ssa", data=manifest, headers=headers) as r:
-        assert r.status == 400
+        status = await r.json()
+    assert r.status == 422 and status["details"]["causes"][0]["field"] == "fieldManager"  # kube's ValidatePatchOptions
+    async with api.patch(f"{DEPLOYMENTS}/ssa?force=true", data="{}",
+                         headers={"Content-Type": "application/merge-patch+json"}) as r:
+        status = await r.json()
+    assert r.status == 422 and status["message"] == (
+        'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not be specified for non-apply patch')
 
 
 async def test_status_and_scale_subresources(api: aiohttp.ClientSession) -> None:
     created = await create(api, DEPLOYMENTS, deployment(replicas=2))
-    assert "status" not in created
+    assert created["status"] == {}  # reset on create; kube-apiserver answers Go's zero status
     status_patch = json.dumps({"status": {"replicas": 2, "readyReplicas": 1}, "spec": {"replicas": 9}})
     async with api.patch(f"{DEPLOYMENTS}/web/status", data=status_patch,
                          headers={"Content-Type": "application/merge-patch+json"}) as r:
@@ -331,12 +337,85 @@ async def test_delete_with_preconditions_and_foreground(api: aiohttp.ClientSessi
     assert created["metadata"]["uid"]
 
 
-async def test_namespace_delete_removes_contents(api: aiohttp.ClientSession) -> None:
-    await create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+async def test_namespace_delete_marks_it_terminating_and_refuses_new_content(api: aiohttp.ClientSession) -> None:
+    """kube-apiserver: DELETE only marks a namespace (its controller empties it); creates in it get 403."""
+    created = await create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": "team"}})
+    assert created["spec"] == {"finalizers": ["kubernetes"]} and created["status"] == {"phase": "Active"}
     await create(api, "/api/v1/namespaces/team/pods", pod("p"))
-    async with api.delete("/api/v1/namespaces/team") as r:
-        assert r.status == 200
+    for _ in range(2):  # the second delete answers the same: still terminating
+        async with api.delete("/api/v1/namespaces/team") as r:
+            doc = await r.json()
+        assert r.status == 200 and doc["kind"] == "Namespace"
+        assert doc["status"]["phase"] == "Terminating" and doc["metadata"]["deletionTimestamp"]
     async with api.get("/api/v1/namespaces/team/pods/p") as r:
+        assert r.status == 200  # content goes through the namespace controller, not the request
+    async with api.post("/api/v1/namespaces/team/pods", json=pod("q")) as r:
+        status = await r.json()
+    assert r.status == 403 and status["reason"] == "Forbidden"
+    assert status["message"] == ('pods "q" is forbidden: unable to create new content in namespace team '
+                                 "because it is being terminated")
+    async with api.delete("/api/v1/namespaces") as r:  # no deletecollection on namespaces
+        assert r.status == 405 and (await r.json())["reason"] == "MethodNotAllowed"
+    async with api.get("/api/v1") as r:
+        verbs = {res["name"]: res["verbs"] for res in (await r.json())["resources"]}
+    assert "deletecollection" not in verbs["namespaces"] and "deletecollection" in verbs["pods"]
+    assert verbs["namespaces/finalize"] == ["update"]
+    # what an operator does to a stuck namespace: PUT .../finalize without the finalizer → it goes
+    async with api.get("/api/v1/namespaces/team") as r:
+        ns = await r.json()
+    ns["spec"]["finalizers"] = []
+    async with api.put("/api/v1/namespaces/team/finalize", json=ns) as r:
+        assert r.status == 200
+    async with api.get("/api/v1/namespaces/team") as r:
+        assert r.status == 404
+
+
+async def test_pods_get_default_tolerations_from_the_gateways_flags(etcd: Any) -> None:
+    """DefaultTolerationSeconds: added on create (and kept on update) unless the pod tolerates the key."""
+    from kubelite.gateway import Gateway
+    from kubelite.strategy import Admission
+    from tests.gateway.conftest import gateway_config, stop_or_explain
+
+    gw = Gateway(gateway_config(etcd, admission=Admission(default_not_ready_toleration_seconds=7)))
+    await gw.start()
+    try:
+        async with aiohttp.ClientSession(base_url=gw.url) as api:
+            created = await create(api, PODS, pod("plain"))
+            assert created["spec"]["tolerations"] == [
+                {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                 "tolerationSeconds": 7},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                 "tolerationSeconds": 300}]
+            own = pod("own")
+            own["spec"]["tolerations"] = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                                           "effect": "NoExecute"}]
+            created = await create(api, PODS, own)
+            assert [(t["key"], t.get("tolerationSeconds")) for t in created["spec"]["tolerations"]] == [
+                ("node.kubernetes.io/unreachable", None), ("node.kubernetes.io/not-ready", 7)]
+            # a replace without the added tolerations is not an illegal toleration change: they come back
+            replaced = pod("own")
+            replaced["spec"]["tolerations"] = own["spec"]["tolerations"]
+            async with api.put(f"{PODS}/own", json=replaced) as r:
+                assert r.status == 200, await r.text()
+                assert len((await r.json())["spec"]["tolerations"]) == 2
+    finally:
+        await stop_or_explain(gw)
+
+
+async def test_namespace_finalizers_change_only_through_finalize(api: aiohttp.ClientSession) -> None:
+    ns = await create(api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "keep"}})
+    ns["spec"] = {}
+    async with api.put("/api/v1/namespaces/keep", json=ns) as r:
+        ns = await r.json()
+    assert r.status == 200 and ns["spec"]["finalizers"] == ["kubernetes"]
+    ns["spec"] = {"finalizers": []}
+    async with api.put("/api/v1/namespaces/keep/finalize", json=ns) as r:
+        doc = await r.json()
+    assert r.status == 200 and not doc["spec"].get("finalizers") and doc["status"]["phase"] == "Active"
+    async with api.delete("/api/v1/namespaces/keep") as r:  # nothing left to wait for: gone at once
+        assert r.status == 200
+    async with api.get("/api/v1/namespaces/keep") as r:
         assert r.status == 404
 
 

@@ -44,7 +44,7 @@ CASES = [
     ("missing namespace", "POST", "/api/v1/namespaces/nope/pods", json.dumps(pod("x")), "application/json",
      404, "NotFound", 'namespaces "nope" not found'),
     ("unknown resource", "POST", "/api/v1/namespaces/default/gizmos", "{}", "application/json", 404, "NotFound",
-     "gizmos"),
+     "the server could not find the requested resource"),  # kube-apiserver's words; it names no resource
     ("empty body", "POST", PODS, "", "application/json", 400, "BadRequest", "empty"),
     ("strict unknown field", "POST", PODS + "?fieldValidation=Strict",
      json.dumps({**pod("x"), "spec": {**pod("x")["spec"], "bogus": 1}}), "application/json", 400, "BadRequest",
@@ -54,6 +54,9 @@ CASES = [
     ("bad label selector", "GET", PODS + "?labelSelector=a%20in%20(", None, None, 400, "BadRequest", ""),
     ("bad dryRun", "POST", PODS + "?dryRun=Some", json.dumps(pod("x")), "application/json", 400, "BadRequest",
      "dryRun"),
+    ("limit past int64", "GET", PODS + "?limit=" + "9" * 30, None, None, 400, "BadRequest", "out of range"),
+    ("timeoutSeconds past int64", "GET", PODS + "?watch=1&timeoutSeconds=" + "9" * 20, None, None, 400,
+     "BadRequest", "out of range"),
     ("method not allowed", "POST", PODS + "/web/log", "{}", "application/json", 405, "MethodNotAllowed", ""),
 ]
 

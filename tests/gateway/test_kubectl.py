@@ -254,3 +254,26 @@ async def test_rollout_history_and_undo(kubectl: Kubectl, gateway: Gateway) -> N
     rolled = await store.get(DEPLOYMENTS, "web", "default")
     assert rolled.spec.template.spec.containers[0].image == "kubelite/demo:old"
     assert "pod-template-hash" not in (rolled.spec.template.metadata.labels or {})
+
+
+async def test_a_patch_that_changes_nothing_semantically_is_no_change(kubectl: Kubectl, gateway: Gateway) -> None:
+    """kube-apiserver does not write an update whose object decodes and defaults to the stored one:
+    kubectl then says "(no change)", and resourceVersion, generation and watchers see nothing."""
+    await kubectl("apply", "-f", "-", stdin=MANIFEST)
+    store = store_of(gateway)
+    before = await store.get(DEPLOYMENTS, "web", "default")
+    empties = {"spec": {"paused": False, "minReadySeconds": 0, "template": {"metadata": {"annotations": {}},
+               "spec": {"containers": [{"name": "web", "command": [], "resources": {"limits": {}}}]}}}}
+    out = await kubectl("patch", "deployment/web", "--type=strategic", "-p", json.dumps(empties))
+    assert out.stdout.strip() == "deployment.apps/web patched (no change)"
+    quantities = {"spec": {"template": {"spec": {"containers": [
+        {"name": "web", "resources": {"requests": {"cpu": "0.1", "memory": "32Mi"}}}]}}}}
+    out = await kubectl("patch", "deployment/web", "-p", json.dumps(quantities))
+    assert out.stdout.strip() == "deployment.apps/web patched (no change)"
+    after = await store.get(DEPLOYMENTS, "web", "default")
+    assert (after.metadata.resource_version, after.metadata.generation) == (
+        before.metadata.resource_version, before.metadata.generation)
+    out = await kubectl("patch", "deployment/web", "--type=merge", "-p", '{"spec": {"minReadySeconds": 1}}')
+    assert out.stdout.strip() == "deployment.apps/web patched"
+    changed = await store.get(DEPLOYMENTS, "web", "default")
+    assert changed.metadata.generation == (before.metadata.generation or 0) + 1

@@ -39,3 +39,22 @@ async def test_process_serves_and_stops_on_sigterm(etcd: EmbeddedEtcd) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_default_toleration_flags_reach_the_gateways_admission() -> None:
+    from kubelite.gateway.__main__ import config_from_args, parse_args
+    from kubelite.strategy import Admission
+
+    args = parse_args(["--default-not-ready-toleration-seconds", "7", "--default-unreachable-toleration-seconds", "0"])
+    assert config_from_args(args).admission == Admission(default_not_ready_toleration_seconds=7,
+                                                         default_unreachable_toleration_seconds=0)
+    assert config_from_args(parse_args([])).admission == Admission(300, 300)  # kube-apiserver's defaults
+
+
+def test_controller_manager_toleration_flags() -> None:
+    from controllers.__main__ import config_from_args, parse_args
+
+    settings = config_from_args(parse_args(["--toleration-seconds", "2"])).settings
+    assert (settings.default_not_ready_toleration_seconds, settings.default_unreachable_toleration_seconds) == (2, 2)
+    settings = config_from_args(parse_args(["--default-unreachable-toleration-seconds", "9"])).settings
+    assert (settings.default_not_ready_toleration_seconds, settings.default_unreachable_toleration_seconds) == (300, 9)

@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubelite.api import errors
+from kubelite.api.schema import prune, unknown_to_kubernetes
 from kubelite.gateway.auth import TokenAuthenticator, TokenFileError, parse_token_file
-from kubelite.gateway.bodies import prune
 from kubelite.gateway.catalog import lookup
-from kubelite.gateway.defaults import with_defaults
+from kubelite.api.defaults import with_defaults
 from kubelite.gateway.discovery import (
     AGGREGATED_V2,
     aggregated_discovery,
@@ -28,7 +28,6 @@ from kubelite.gateway.patch import (
     strategic_merge_patch,
 )
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
-from kubelite.gateway.schema import unknown_to_kubernetes
 from kubelite.gateway.tables import build_table, node_status, pod_row, pod_status_reason
 from kubelite.gateway.watchstream import filter_event
 from kubelite.humanize import human_duration
@@ -78,38 +77,6 @@ def test_json_patch_operations() -> None:
     with pytest.raises(PatchError) as bad:
         json_patch(doc, {"op": "add"})
     assert bad.value.bad_format
-
-
-def _containers(*names: str, **extra: Any) -> list[dict[str, Any]]:
-    return [{"name": n, "image": f"{n}:1", **extra} for n in names]
-
-
-def test_strategic_merge_by_name_and_directives() -> None:
-    live = {"spec": {"containers": _containers("a", "b"), "finalizers": ["x"],
-                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
-    patch = {"spec": {
-        "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}, {"name": "c"}],
-        "containers": [{"name": "a", "image": "a:2"}, {"name": "c", "image": "c:1"}],
-        "finalizers": ["y"],
-        "strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": None},
-    }}
-    merged = strategic_merge_patch(live, patch)
-    assert [(c["name"], c["image"]) for c in merged["spec"]["containers"]] == [("b", "b:1"), ("a", "a:2"), ("c", "c:1")]
-    assert merged["spec"]["finalizers"] == ["x", "y"]
-    assert merged["spec"]["strategy"] == {"type": "Recreate"}
-    deleted = strategic_merge_patch(merged, {"spec": {"containers": [{"name": "b", "$patch": "delete"}],
-                                                      "$deleteFromPrimitiveList/finalizers": ["x"]}})
-    assert [c["name"] for c in deleted["spec"]["containers"]] == ["a", "c"] and deleted["spec"]["finalizers"] == ["y"]
-    replaced = strategic_merge_patch(live, {"spec": {"containers": [{"$patch": "replace"}, {"name": "z", "image": "z"}]}})
-    assert replaced["spec"]["containers"] == [{"name": "z", "image": "z"}]
-
-
-def test_strategic_merge_ports_env_and_unkeyed_lists() -> None:
-    live = {"ports": [{"containerPort": 80, "name": "http"}], "env": [{"name": "A", "value": "1"}], "args": ["x"]}
-    merged = strategic_merge_patch(live, {"ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}],
-                                          "env": [{"name": "A", "value": None}], "args": ["y"]})
-    assert merged["ports"] == [{"containerPort": 80, "name": "http", "protocol": "TCP"}, {"containerPort": 443}]
-    assert merged["env"] == [{"name": "A"}] and merged["args"] == ["y"]
 
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3),
@@ -198,6 +165,30 @@ def test_delete_options_from_body_and_query() -> None:
     assert parse_delete_options({}, {"orphanDependents": True}).propagation_policy == "Orphan"
     with pytest.raises(errors.ApiError):
         parse_delete_options({"propagationPolicy": "Sometimes"}, None)
+
+
+@pytest.mark.parametrize(("query", "body", "grace"), [
+    ({"gracePeriodSeconds": "-5"}, None, 1), ({}, {"gracePeriodSeconds": -5}, 1),  # kube's BeforeDelete: 1 s
+    ({"gracePeriodSeconds": str(2**63 - 1)}, None, 2**63 - 1), ({}, {"gracePeriodSeconds": 0}, 0),
+])
+def test_delete_grace_periods_as_kube_apiserver_takes_them(query: dict[str, str], body: Any, grace: int) -> None:
+    assert parse_delete_options(query, body).grace_period_seconds == grace
+
+
+@pytest.mark.parametrize(("query", "body", "words"), [
+    ({"gracePeriodSeconds": str(2**63)}, None, "out of range"),
+    ({}, {"gracePeriodSeconds": 2**63}, "of type int64"),
+    ({}, {"gracePeriodSeconds": "5"}, "cannot unmarshal string into Go struct field DeleteOptions.gracePeriodSeconds"),
+    ({}, {"gracePeriodSeconds": 1.5}, "cannot unmarshal number 1.5"),
+    ({"limit": str(2**64)}, None, "out of range"),
+])
+def test_delete_and_list_integers_past_int64_are_bad_requests(query: dict[str, str], body: Any, words: str) -> None:
+    with pytest.raises(errors.ApiError) as info:
+        if "limit" in query:
+            parse_list_options(query, lookup("", "v1", "pods"))  # type: ignore[arg-type]
+        else:
+            parse_delete_options(query, body)
+    assert info.value.code == 400 and words in str(info.value)
 
 
 def test_token_file_and_authorization() -> None:

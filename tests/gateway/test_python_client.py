@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from kubelite.gateway import Gateway
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def k8s(gateway: Gateway) -> Iterator[client.ApiClient]:
-    configuration = client.Configuration()
-    configuration.host = gateway.url
-    api_client = client.ApiClient(configuration)
-    try:
-        yield api_client
-    finally:
-        api_client.close()
 
 
 def _pod(name: str) -> client.V1Pod:

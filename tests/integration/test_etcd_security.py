@@ -68,6 +68,7 @@ async def test_client_tls(tmp_path: Path) -> None:
             await anonymous.close()
 
 
+@pytest.mark.skip_stored_object_check(reason="etcd's auth is on at the end: the fixture's anonymous reader is refused")
 async def test_user_password_auth(etcd: EmbeddedEtcd, tmp_path: Path) -> None:
     etcdctl = [str(find_etcdctl_binary()), f"--endpoints={etcd.endpoint}"]
     for command in (["user", "add", "root:rootpw"], ["user", "add", "kubelite:s3cret"],

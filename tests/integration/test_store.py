@@ -8,7 +8,7 @@ import json
 import pytest
 
 from kubelite.api import errors
-from kubelite.api.core import Pod, PodStatus
+from kubelite.api.core import Pod, PodStatus, ResourceRequirements
 from kubelite.api.resources import NAMESPACES, PODS
 from kubelite.etcd_ops import range_
 from kubelite.store import MAX_OBJECT_BYTES, Fence, NotLeader, Store
@@ -80,6 +80,29 @@ async def test_generation_counts_spec_changes_only(store: Store) -> None:
     assert respec.metadata.generation == 2
 
 
+async def test_an_update_that_changes_nothing_is_not_written(store: Store) -> None:
+    """kube-apiserver skips the etcd write of an update whose object is unchanged after decoding and
+    defaulting: same resourceVersion, same generation, no watch event. Spelling out nothing (an empty
+    ``resources``, an empty ``env``, a default) is such an update."""
+    created = await store.create(PODS, make_pod())
+    before = await etcd_revision(store)
+    same = await store.update(PODS, created.deep_copy())
+    assert same.metadata.resource_version == created.metadata.resource_version
+    spelled = created.deep_copy()
+    spelled.spec.containers[0].resources = ResourceRequirements(requests={})
+    spelled.spec.containers[0].env = []
+    spelled.spec.restart_policy = "Always"  # the default
+    spelled.metadata.labels = {}
+    same = await store.update(PODS, spelled)
+    assert same.metadata.resource_version == created.metadata.resource_version
+    assert same.metadata.generation == 1
+    assert await etcd_revision(store) == before
+    changed = spelled.deep_copy()
+    changed.metadata.labels = {"x": ""}  # a label with an empty value is a change
+    changed = await store.update(PODS, changed)
+    assert int(changed.metadata.resource_version or 0) > before and changed.metadata.generation == 1
+
+
 async def test_status_subresource_and_main_resource_keep_each_others_part(store: Store) -> None:
     created = await store.create(PODS, make_pod())
     with_status = created.deep_copy()
@@ -147,7 +170,7 @@ async def test_removing_last_finalizer_of_deleted_object_deletes_it(store: Store
 
 async def test_oversized_object_is_rejected_before_etcd(store: Store) -> None:
     pod = make_pod()
-    pod.metadata.annotations = {"big": "x" * (MAX_OBJECT_BYTES + 10)}
+    pod.spec.containers[0].args = ["x" * (MAX_OBJECT_BYTES + 10)]  # valid, only too big (annotations are capped)
     before = await etcd_revision(store)
     with pytest.raises(errors.ApiError) as info:
         await store.create(PODS, pod)
@@ -181,13 +204,17 @@ async def test_bad_continue_token_is_bad_request(store: Store) -> None:
 
 async def test_fence_rejects_writes_of_a_deposed_leader(store: Store) -> None:
     election_key = "/registry/leases/kube-system/test-election"
+    from kubelite.api.coordination import Lease
+    from kubelite.api.meta import ObjectMeta
     from kubelite.etcd_ops import op_put, txn
+    from kubelite.store import encode
 
-    first = await txn(store.client, [], [op_put(election_key, b"{}")], [], what="test")
+    record = encode(Lease(metadata=ObjectMeta(name="test-election", namespace="kube-system")))
+    first = await txn(store.client, [], [op_put(election_key, record)], [], what="test")
     fence = Fence(election_key, first.header.revision)
     await store.create(PODS, make_pod("a"), fence=fence)
     await store.client.delete(election_key.encode())
-    await txn(store.client, [], [op_put(election_key, b"{}")], [], what="test")  # a new reign
+    await txn(store.client, [], [op_put(election_key, record)], [], what="test")  # a new reign
     with pytest.raises(NotLeader):
         await store.create(PODS, make_pod("b"), fence=fence)
     with pytest.raises(NotLeader):
@@ -203,8 +230,11 @@ async def test_cluster_scoped_namespaces_exist(store: Store) -> None:
 async def test_delete_without_preconditions_wins_over_concurrent_writers(store: Store) -> None:
     await store.create(PODS, make_pod())
     stop = asyncio.Event()
+    writing = asyncio.Event()
+    landed = 0
 
     async def keep_writing() -> None:
+        nonlocal landed
         n = 0
         while not stop.is_set():
             n += 1
@@ -213,13 +243,17 @@ async def test_delete_without_preconditions_wins_over_concurrent_writers(store: 
                     PODS, "web", "default", lambda p: p.model_copy(update={"metadata": p.metadata.model_copy(
                         update={"labels": {"n": str(n)}})})
                 )
+                landed += 1
+                if landed >= 5:
+                    writing.set()
             except errors.ApiError as exc:
                 if exc.code == 404:
                     return
-                raise
+                if exc.code != 409:  # three writers may starve one another: only the delete must win
+                    raise
 
     writers = [asyncio.create_task(keep_writing()) for _ in range(3)]
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(writing.wait(), 10)  # the writers are racing before the delete starts
     _, deleted_now = await store.delete(PODS, "web", "default")
     stop.set()
     await asyncio.gather(*writers)

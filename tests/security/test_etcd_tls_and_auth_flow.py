@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from kubelite.api.resources import NODES
 from kubelite.etcd_server import EmbeddedEtcd, EtcdTLSFiles, find_etcdctl_binary
@@ -70,6 +71,7 @@ async def test_basic_flow_over_etcd_client_tls(tmp_path: Path, pki: dict[str, st
             await bare.close()
 
 
+@pytest.mark.skip_stored_object_check(reason="etcd's auth is on at the end: the fixture's anonymous reader is refused")
 async def test_basic_flow_as_an_etcd_user_with_a_password(etcd: EmbeddedEtcd, tmp_path: Path) -> None:
     etcdctl = [str(find_etcdctl_binary()), f"--endpoints={etcd.endpoint}"]
     for command in (["user", "add", "root", "--new-user-password", "root-pw-for-the-test", "--interactive=false"],

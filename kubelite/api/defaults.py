@@ -1,4 +1,5 @@
-"""Kubernetes' defaulting of the fields kubelite models, applied to what users write through the gateway.
+"""Kubernetes' defaulting of the fields kubelite models, applied to what users write through the gateway
+(and by :mod:`kubelite.api.semantic` before it compares objects).
 
 kube-apiserver stores defaults (``protocol: TCP``, probe periods, the
 RollingUpdate strategy...), so ``kubectl describe`` and ``get -o yaml`` show
@@ -28,7 +29,9 @@ def _probe(probe: Any) -> None:
     if not isinstance(probe, dict):
         return
     for field, value in _PROBE_DEFAULTS.items():
-        probe.setdefault(field, value)
+        # Kubernetes' SetDefaults_Probe: an explicit 0 means "the default", too
+        if probe.get(field) is None or (type(probe[field]) is int and probe[field] == 0):
+            probe[field] = value
     http_get = probe.get("httpGet")
     if isinstance(http_get, dict):
         http_get.setdefault("path", "/")
@@ -60,6 +63,12 @@ def _template(spec: Doc) -> None:
     template = spec.get("template")
     if isinstance(template, dict):
         _pod_spec(template.get("spec"))
+
+
+def pod_template_with_defaults(template: Doc) -> Doc:
+    """A copy of a pod template (a Deployment's or ReplicaSet's ``spec.template``) with defaults filled in."""
+    defaulted: Doc = with_defaults("ReplicaSet", {"spec": {"template": template}})["spec"]["template"]
+    return defaulted
 
 
 def with_defaults(kind: str, doc: Doc) -> Doc:

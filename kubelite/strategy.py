@@ -1,0 +1,171 @@
+"""Per-kind write rules every writer gets: the Store applies them, so the gateway, the controllers
+and the agents cannot skip one (kube-apiserver's registry strategies and built-in admission).
+
+Kept small on purpose; what lives here:
+
+- **DefaultTolerationSeconds** (kube-apiserver admission plugin, on Pod create and update):
+  a pod that does not tolerate ``node.kubernetes.io/not-ready:NoExecute`` /
+  ``node.kubernetes.io/unreachable:NoExecute`` gets ``operator: Exists`` tolerations with
+  the configured seconds (300 by default). "Tolerates" is by key (or an empty key) and
+  effect (NoExecute or empty), as the plugin decides.
+- **Namespace lifecycle** (``pkg/registry/core/namespace``): a new namespace gets
+  ``spec.finalizers: [kubernetes]`` and ``status.phase: Active``; an update keeps the stored
+  ``spec.finalizers`` (only the ``finalize`` subresource changes them); the first delete only
+  marks it (``deletionTimestamp``, phase ``Terminating``); it goes once ``spec.finalizers``
+  and ``metadata.finalizers`` are both empty.
+- **Graceful deletion** (``BeforeDelete`` in ``k8s.io/apiserver/pkg/registry/rest/delete.go``):
+  ``deletionTimestamp`` is the delete time plus the grace period; a later, shorter grace
+  period moves it earlier.
+- **NamespaceLifecycle admission**: nothing new may be created in a Terminating namespace
+  (403, :func:`namespace_terminating`).
+
+Pure: objects in, copies out; the Store does the I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from kubelite.api import errors
+from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
+from kubelite.api.meta import KubeObject
+
+T = TypeVar("T", bound=KubeObject)
+
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+NAMESPACE_FINALIZER = "kubernetes"
+TERMINATING = "Terminating"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The admission settings of one API writer (kube-apiserver's flags of the same names)."""
+
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
+
+
+# -- DefaultTolerationSeconds ---------------------------------------------------------
+
+def _tolerates_by_key(toleration: Toleration, key: str) -> bool:
+    return (not toleration.key or toleration.key == key) and toleration.effect in (None, "", "NoExecute")
+
+
+def with_default_tolerations(tolerations: list[Toleration] | None, admission: Admission) -> list[Toleration] | None:
+    """The pod's tolerations plus the defaults it lacks; None when nothing is added."""
+    have = list(tolerations or [])
+    added = []
+    for key, seconds in ((NOT_READY_TAINT, admission.default_not_ready_toleration_seconds),
+                         (UNREACHABLE_TAINT, admission.default_unreachable_toleration_seconds)):
+        if not any(_tolerates_by_key(t, key) for t in have):
+            added.append(Toleration(key=key, operator="Exists", effect="NoExecute", toleration_seconds=seconds))
+    return [*have, *added] if added else None
+
+
+def _admit_pod(pod: Pod, admission: Admission) -> Pod:
+    tolerations = with_default_tolerations(pod.spec.tolerations, admission)
+    if tolerations is None:
+        return pod
+    admitted = pod.deep_copy()
+    admitted.spec.tolerations = tolerations
+    return admitted
+
+
+# -- create / update ----------------------------------------------------------------
+
+def prepare_for_create(obj: T, admission: Admission) -> T:
+    """The object as it is stored on create (a copy when anything changes)."""
+    if isinstance(obj, Pod):
+        return _admit_pod(obj, admission)  # type: ignore[return-value]
+    if isinstance(obj, Namespace):
+        ns = obj.deep_copy()
+        finalizers = list(ns.spec.finalizers or []) if ns.spec else []
+        if NAMESPACE_FINALIZER not in finalizers:
+            finalizers.append(NAMESPACE_FINALIZER)
+        ns.spec = (ns.spec or NamespaceSpec()).model_copy(update={"finalizers": finalizers})
+        ns.status = NamespaceStatus(phase="Active")
+        return ns  # type: ignore[return-value]
+    return obj
+
+
+def prepare_for_update(current: T, new: T, admission: Admission, *, subresource: str | None) -> T:
+    """The object as it is stored on an update of the main resource or a subresource."""
+    if isinstance(new, Pod) and subresource is None:
+        return _admit_pod(new, admission)  # type: ignore[return-value]
+    if isinstance(new, Namespace) and isinstance(current, Namespace) and subresource is None:
+        kept = (current.spec.finalizers if current.spec else None) or None
+        if (new.spec.finalizers if new.spec else None) != kept:
+            new = new.deep_copy()
+            new.spec = (new.spec or NamespaceSpec()).model_copy(update={"finalizers": kept})
+    return new
+
+
+def should_delete_during_update(current: KubeObject, new: KubeObject) -> bool:
+    """An update that removed the last finalizer of an object being deleted removes it instead
+    (``ShouldDeleteDuringUpdate``; namespaces also wait for ``spec.finalizers``)."""
+    if new.metadata.deletion_timestamp is None or new.metadata.finalizers:
+        return False
+    if isinstance(new, Namespace):
+        return not (new.spec and new.spec.finalizers)
+    return bool(current.metadata.finalizers)
+
+
+# -- delete -------------------------------------------------------------------------
+
+def mark_namespace_for_deletion(current: Namespace, now: datetime) -> Namespace | None:
+    """The marked copy, ``current`` itself while its finalizers run, or None to delete it now
+    (nothing to wait for: no ``spec.finalizers``, no ``metadata.finalizers``)."""
+    finalizers = current.spec.finalizers if current.spec else None
+    if finalizers is None:  # stored before namespaces got the finalizer on create: empty it first
+        finalizers = [NAMESPACE_FINALIZER]
+    if not finalizers and not current.metadata.finalizers:
+        return None
+    if current.metadata.deletion_timestamp is not None:
+        return current
+    marked = current.deep_copy()
+    marked.metadata.deletion_timestamp = now
+    marked.spec = (marked.spec or NamespaceSpec()).model_copy(update={"finalizers": finalizers})
+    marked.status = (marked.status or NamespaceStatus()).model_copy(update={"phase": TERMINATING})
+    return marked
+
+
+def graceful_deletion(meta_timestamp: datetime | None, meta_grace: int | None, requested: int,
+                      now: datetime) -> tuple[datetime, int] | None:
+    """(deletionTimestamp, deletionGracePeriodSeconds) for a graceful delete; None: keep what is stored.
+
+    First delete: now + grace. Already terminating: only a shorter grace period changes it,
+    moving the timestamp to (original request time + the new grace).
+    """
+    if meta_timestamp is None:
+        return now + timedelta(seconds=requested), requested
+    if meta_grace is None or requested >= meta_grace:
+        return None
+    return meta_timestamp - timedelta(seconds=meta_grace) + timedelta(seconds=requested), requested
+
+
+# -- NamespaceLifecycle admission ----------------------------------------------------
+
+def namespace_terminating(namespace: Namespace) -> bool:
+    return namespace.metadata.deletion_timestamp is not None or (
+        namespace.status is not None and namespace.status.phase == TERMINATING)
+
+
+def is_namespace_terminating(exc: BaseException) -> bool:
+    """The 403 of :func:`forbidden_in_terminating_namespace` (client-go's HasStatusCause check)."""
+    if not isinstance(exc, errors.ApiError) or exc.code != 403 or exc.status.details is None:
+        return False
+    return any(c.reason == "NamespaceTerminating" for c in exc.status.details.causes or [])
+
+
+def forbidden_in_terminating_namespace(plural: str, group: str, name: str | None, namespace: str) -> errors.ApiError:
+    """kube-apiserver's 403 for a create in a Terminating namespace (NamespaceLifecycle admission)."""
+    resource = f"{plural}.{group}" if group else plural
+    reason = f"unable to create new content in namespace {namespace} because it is being terminated"
+    message = f'{resource} "{name}" is forbidden: {reason}' if name else f"{resource} is forbidden: {reason}"
+    cause = errors.StatusCause(reason="NamespaceTerminating", message=f"namespace {namespace} is being terminated",
+                               field="metadata.namespace")
+    details = errors.StatusDetails(name=name or None, group=group or None, kind=plural, causes=[cause])
+    return errors.ApiError(errors.Status(code=403, reason="Forbidden", message=message, details=details))

@@ -1,0 +1,171 @@
+"""Byte-level fidelity with kube-apiserver: discovery with a trailing slash, Status bodies, create responses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from kubernetes import client
+
+from kubelite.api import errors
+from kubelite.gateway import Gateway
+from kubelite.gateway.respond import render, status_doc
+from tests.gateway.conftest import Kubectl
+
+pytestmark = pytest.mark.timeout(90)
+
+DISCOVERY = ["/version", "/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1", "/apis/coordination.k8s.io/v1"]
+
+
+@pytest.mark.parametrize("path", DISCOVERY)
+async def test_discovery_answers_with_and_without_a_trailing_slash(api: aiohttp.ClientSession, path: str) -> None:
+    async with api.get(path) as plain, api.get(path + "/") as slashed:
+        assert plain.status == slashed.status == 200
+        assert await plain.json() == await slashed.json()
+
+
+async def test_python_client_discovery_calls(k8s: client.ApiClient) -> None:
+    """The official client asks for /version/, /api/, /apis/, /api/v1/, /apis/apps/, /apis/apps/v1/."""
+    version = await asyncio.to_thread(client.VersionApi(k8s).get_code)
+    assert (version.major, version.minor) == ("1", "32")
+    assert (await asyncio.to_thread(client.CoreApi(k8s).get_api_versions)).versions == ["v1"]
+    groups = await asyncio.to_thread(client.ApisApi(k8s).get_api_versions)
+    assert "apps" in [g.name for g in groups.groups]
+    core = await asyncio.to_thread(client.CoreV1Api(k8s).get_api_resources)
+    assert "pods" in [r.name for r in core.resources]
+    group = await asyncio.to_thread(client.AppsApi(k8s).get_api_group)
+    assert group.preferred_version.group_version == "apps/v1"
+    apps = await asyncio.to_thread(client.AppsV1Api(k8s).get_api_resources)
+    assert "deployments" in [r.name for r in apps.resources]
+
+
+# -- Status bodies, byte for byte (k8s.io/apimachinery: metav1.Status field order, json.Encoder's newline) --
+
+async def test_not_found_status_bytes(api: aiohttp.ClientSession) -> None:
+    async with api.get("/api/v1/namespaces/default/pods/nope") as r:
+        assert r.status == 404 and r.content_type == "application/json"
+        assert await r.read() == (
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \\"nope\\" not found",'
+            b'"reason":"NotFound","details":{"name":"nope","kind":"pods"},"code":404}\n'
+        )
+    async with api.get("/apis/apps/v1/namespaces/default/deployments/web") as r:
+        assert await r.read() == (
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+            b'"message":"deployments.apps \\"web\\" not found","reason":"NotFound",'
+            b'"details":{"name":"web","group":"apps","kind":"deployments"},"code":404}\n'
+        )
+    async with api.get("/api/v1/namespaces/default/configmaps") as r:  # a resource not served
+        assert await r.read() == (
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+            b'"message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}\n'
+        )
+
+
+async def test_invalid_status_bytes(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": -1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+    }
+    async with api.post("/apis/apps/v1/namespaces/default/deployments", data=json.dumps(deployment),
+                        headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 422
+        assert await r.read() == (  # what kube-apiserver 1.32 answers for the same body
+            b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Deployment.apps \\"web\\" '
+            b'is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0","reason":"Invalid",'
+            b'"details":{"name":"web","group":"apps","kind":"Deployment","causes":[{"reason":"FieldValueInvalid",'
+            b'"message":"Invalid value: -1: must be greater than or equal to 0","field":"spec.replicas"}]},'
+            b'"code":422}\n'
+        )
+
+
+def test_render_escapes_like_go() -> None:
+    error = errors.not_found("pods", "a<b>&c\u2028")
+    assert render(status_doc(error)) == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        b'"message":"pods \\"a\\u003cb\\u003e\\u0026c\\u2028\\" not found","reason":"NotFound",'
+        b'"details":{"name":"a\\u003cb\\u003e\\u0026c\\u2028","kind":"pods"},"code":404}\n'
+    )
+    assert render(status_doc(errors.bad_request("no"))) == (
+        b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no","reason":"BadRequest",'
+        b'"code":400}\n'
+    )
+    internal = status_doc(errors.internal("boom"))
+    assert internal["message"] == "Internal error occurred: boom"
+    assert internal["details"] == {"causes": [{"message": "boom"}]}
+
+
+@pytest.mark.parametrize(("plural", "kind", "status"), [
+    ("deployments", "Deployment", {}), ("replicasets", "ReplicaSet", {"replicas": 0}),  # replicas: no omitempty in Go
+])
+async def test_create_answers_and_stores_the_reset_status(api: aiohttp.ClientSession, plural: str, kind: str,
+                                                          status: dict[str, int]) -> None:
+    doc = {
+        "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+        "status": {"replicas": 5, "readyReplicas": 5},  # a client's status is not kept
+    }
+    path = f"/apis/apps/v1/namespaces/default/{plural}"
+    async with api.post(path, data=json.dumps(doc), headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 201
+        assert (await r.json())["status"] == status
+    async with api.get(f"{path}/web") as r:
+        assert (await r.json())["status"] == status
+
+
+# -- /openapi/v2: kubectl's fallback for kinds the v3 documents lack (issue 10) ----------------------
+
+@pytest.mark.parametrize(("manifest", "kind", "version"), [
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n", "ConfigMap", "v1"),
+    ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", "Widget", "example.com/v1"),
+])
+async def test_apply_of_a_kind_not_served_says_no_matches(kubectl: Kubectl, manifest: str, kind: str,
+                                                           version: str) -> None:
+    for verb in ("apply", "create"):
+        result = await kubectl(verb, "-f", "-", "-v=6", stdin=manifest, check=False)
+        assert result.returncode != 0
+        assert f'no matches for kind "{kind}" in version "{version}"' in result.stderr, result.stderr[-1500:]
+        assert "failed to download openapi" not in result.stderr
+        assert "GET http" in result.stderr and "/openapi/v2" in result.stderr and " 200 OK" in result.stderr
+
+
+async def test_served_kinds_still_validate_on_the_server(kubectl: Kubectl) -> None:
+    manifest = ("apiVersion: v1\nkind: Namespace\nmetadata: {name: ns-x}\nspec: {bogus: 1}\n")
+    result = await kubectl("apply", "-f", "-", stdin=manifest, check=False)
+    assert result.returncode != 0 and 'unknown field "spec.bogus"' in result.stderr
+
+
+async def test_openapi_v2_json_and_protobuf(api: aiohttp.ClientSession) -> None:
+    async with api.get("/openapi/v2") as r:
+        assert r.status == 200
+        doc = await r.json()
+        assert doc["swagger"] == "2.0" and doc["paths"] == {} and doc["definitions"] == {}
+    accept = {"Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"}
+    async with api.get("/openapi/v2", headers=accept) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"] == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        # field 1 (swagger, string "2.0"), then field 2 (info)
+        assert (await r.read()).startswith(b"\x0a\x032.0\x12")
+
+
+def test_as_protobuf_only_for_objects_protobuf_can_carry() -> None:
+    from kubelite.gateway import protobuf  # noqa: PLC0415
+    from kubelite.gateway.respond import as_protobuf, json_response, prefers_protobuf  # noqa: PLC0415
+
+    assert prefers_protobuf("application/vnd.kubernetes.protobuf, application/json")
+    assert not prefers_protobuf("application/json, application/vnd.kubernetes.protobuf")
+    node = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n"}, "status": {"phase": "Running"}}
+    converted = as_protobuf(json_response(node, warnings=["careful"]))
+    assert converted.content_type == protobuf.MEDIA_TYPE and converted.headers["Warning"] == '299 - "careful"'
+    assert protobuf.decode_object(converted.body) == node  # type: ignore[arg-type]
+    odd = {**node, "status": {"daemon_endpoints": {}}}  # no such field in Kubernetes: stays JSON
+    assert as_protobuf(json_response(odd)).content_type == "application/json"
+    listed = {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": [node]}
+    assert as_protobuf(json_response(listed)).content_type == "application/json"
+    assert as_protobuf(json_response(status_doc(errors.bad_request("no")), status=400)).content_type == \
+        "application/json"
