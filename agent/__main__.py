@@ -26,11 +26,13 @@ from pathlib import Path
 
 from agent.agent import Agent, AgentConfig
 from agent.podsource import NodeView, shared_informer
-from agent.runtime.base import ContainerRuntime
+from agent.eviction import parse_eviction_hard
+from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
+from kubelite.api.quantity import to_bytes
 from kubelite.etcd_client import connect
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.listen import ListenError
@@ -40,6 +42,7 @@ from kubelite.store import Store
 log = logging.getLogger("agent")
 
 TOKEN_ENV = "KUBELITE_AGENT_TOKEN"
+DEFAULT_EVICTION_HARD = "nodefs.available<10%,imagefs.available<15%"
 
 
 def parse_labels(raw: str | None) -> dict[str, str]:
@@ -81,6 +84,30 @@ def parse_listen(raw: str) -> tuple[str | None, int]:
     return host or "127.0.0.1", int(port)
 
 
+def parse_log_size(raw: str) -> int:
+    """A quantity (``10Mi``, ``1G``, ``500Ki``) of at least 1Ki, like the kubelet's containerLogMaxSize."""
+    try:
+        size = to_bytes(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size < 1024:
+        raise argparse.ArgumentTypeError(f"--container-log-max-size {raw!r} must be at least 1Ki")
+    return size
+
+
+def parse_log_files(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 2:
+        raise argparse.ArgumentTypeError(f"--container-log-max-files {raw!r} must be an integer of at least 2")
+    return int(raw)
+
+
+def parse_thresholds(raw: str):  # type: ignore[no-untyped-def]
+    try:
+        return parse_eviction_hard(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kl agent", description="Run a kubelite node agent (the kubelet).")
     p.add_argument("--node", help="node name (required unless --sim-count)")
@@ -104,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--docker-url", help="Docker Engine URL (default: DOCKER_HOST or the local socket)")
     p.add_argument("--backoff-initial", type=float, default=10.0, help="first CrashLoopBackOff delay (s)")
     p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
+    p.add_argument("--container-log-max-size", type=parse_log_size, default=10 << 20, metavar="QUANTITY",
+                   help="rotate a container's log when it reaches this size (default 10Mi)")
+    p.add_argument("--container-log-max-files", type=parse_log_files, default=5, metavar="N",
+                   help="log files kept per container, the current one included (default 5)")
+    p.add_argument("--eviction-hard", type=parse_thresholds, default=parse_eviction_hard(DEFAULT_EVICTION_HARD),
+                   metavar="SIGNAL<VALUE,...", help=f"hard eviction thresholds (default {DEFAULT_EVICTION_HARD.replace('%', '%%')}; "
+                   "signals nodefs.available, imagefs.available; values N%% or a quantity; '' disables)")
+    p.add_argument("--eviction-pressure-transition-period", type=float, default=300.0, metavar="SECONDS",
+                   help="how long DiskPressure stays after the last threshold crossing (default 300)")
+    p.add_argument("--eviction-monitoring-interval", type=float, default=10.0, metavar="SECONDS",
+                   help="seconds between disk checks; at most one pod is evicted per check (default 10)")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
     p.add_argument("--sim-start-delay", type=float, default=0.5, help="seconds a sim container takes to start")
@@ -134,13 +172,16 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         taints=args.taints, lease_ttl=args.lease_ttl, status_period=args.status_period, cpu=args.cpu,
         memory=args.memory, max_pods=args.max_pods, drain_on_exit=args.drain_on_exit,
         pause_image=args.pause_image, backoff_initial=args.backoff_initial, backoff_cap=args.backoff_cap,
+        eviction_hard=args.eviction_hard, pressure_transition_period=args.eviction_pressure_transition_period,
+        eviction_interval=args.eviction_monitoring_interval,
     )
 
 
 def make_runtime(args: argparse.Namespace, node: str) -> ContainerRuntime:
     if args.runtime == "sim":
         return SimRuntime(start_delay=args.sim_start_delay, node=node)
-    return DockerRuntime(node=node, base_url=args.docker_url)
+    limits = LogLimits(max_bytes=args.container_log_max_size, max_files=args.container_log_max_files)
+    return DockerRuntime(node=node, base_url=args.docker_url, log_limits=limits)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ many simulated agents can share one connection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -18,11 +19,14 @@ from kubelite.events import EventRecorder
 from kubelite.store import Store
 
 from agent.api import AgentApi
+from agent.diskpressure import DiskPressureMonitor, Observe
+from agent.eviction import Threshold, parse_eviction_hard
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
+from agent.nodehealth import NodeHealth
 from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
-from agent.runtime.base import ContainerRuntime
+from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
 from agent.runtime.scoped import ClusterScopedRuntime
 
 log = logging.getLogger(__name__)
@@ -49,17 +53,24 @@ class AgentConfig:
     workers: int = 8
     resync_period: float = 30.0
     housekeeping_period: float = 30.0
+    # The kubelet's --eviction-hard defaults; () disables disk-pressure eviction.
+    eviction_hard: tuple[Threshold, ...] = field(
+        default_factory=lambda: parse_eviction_hard("nodefs.available<10%,imagefs.available<15%"))
+    pressure_transition_period: float = 300.0
+    eviction_interval: float = 10.0
 
 
 class Agent:
     def __init__(
         self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
+        observe_disk: Observe | None = None,
     ) -> None:
         self.config = config
         self.store = store
         # The agent sees only its cluster's containers, even on an engine other clusters share.
         self.runtime = ClusterScopedRuntime(runtime)
         self.metrics = AgentMetrics(config.node)
+        self.health = NodeHealth()  # runtime up/down and disk pressure: read by the node heartbeat
         self.recorder = EventRecorder(store, "kubelite-agent", host=config.node)
         self.pods = PodManager(
             store, self.runtime, recorder=self.recorder, metrics=self.metrics,
@@ -68,7 +79,11 @@ class Agent:
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
                 resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
             ),
-            pod_source=pod_source,
+            pod_source=pod_source, health=self.health,
+        )
+        self.disk = DiskPressureMonitor(
+            self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
+            interval=config.eviction_interval, transition_period=config.pressure_transition_period,
         )
         self.api: AgentApi | None = None
         if config.listen_host is not None:
@@ -82,7 +97,7 @@ class Agent:
         return session is not None and not session.lost.is_set()
 
     async def start(self) -> None:
-        await self.runtime.start()
+        await self._start_runtime()
         self._started.append("runtime")
         version = await self.runtime.version()
         host = await self.runtime.host_resources()
@@ -104,20 +119,37 @@ class Agent:
                 lease_ttl=self.config.lease_ttl, status_period=self.config.status_period,
             ),
             host=host, version=version, metrics=self.metrics,
-            on_lost=self.pods.close_gate, on_regained=self.pods.rediscover,
+            on_lost=self.pods.close_gate, on_regained=self.pods.rediscover, health=self.health,
         )
         await self.node.start()
         self._started.append("node")
         await self.pods.start()
         self._started.append("pods")
+        await self.disk.start()
+        self._started.append("disk")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
+
+    async def _start_runtime(self) -> None:
+        """Wait for the engine like the kubelet waits for its runtime: a node agent started
+        while dockerd restarts must come up when it is back, not exit."""
+        delay = 0.5
+        while True:
+            try:
+                await self.runtime.start()
+                return
+            except RuntimeUnavailable as exc:
+                log.warning("agent %s: waiting for the container runtime (%s); retrying in %.1fs",
+                            self.config.node, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def stop(self) -> None:
         """Reverse order; every step runs even if an earlier one fails (failures are logged)."""
         drain = self.config.drain_on_exit
         steps = {
             "pods": lambda: self.pods.stop(drain=drain),
+            "disk": self.disk.stop,
             "node": lambda: self.node.stop(revoke=drain) if self.node else _nothing(),
             "api": lambda: self.api.stop() if self.api else _nothing(),
             "recorder": self._stop_recorder,

@@ -26,6 +26,18 @@ class AgentMetrics:
         self.start_latency = Histogram(
             "kubelite_agent_pod_start_latency_seconds", "From a pod first seen to Running reported",
             buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64), registry=self.registry)
+        self.runtime_up = Gauge(
+            "kubelite_agent_runtime_up", "1 while the container runtime answers, 0 while it is down",
+            registry=self.registry)
+        self.runtime_up.set(1)
+        self.runtime_subscriptions = Counter(
+            "kubelite_agent_runtime_event_subscriptions",
+            "Subscriptions to the runtime's event stream (more than one: it was lost and re-subscribed)",
+            registry=self.registry)
+        self.disk_pressure = Gauge(
+            "kubelite_agent_disk_pressure", "1 while the node reports DiskPressure", registry=self.registry)
+        self.evictions = Counter(
+            "kubelite_agent_evictions", "Pods evicted or refused because of node pressure", registry=self.registry)
         self.lease_renewals = Counter(
             "kubelite_agent_lease_sessions", "Node lease sessions started (more than one: a lease was lost)",
             registry=self.registry)

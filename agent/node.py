@@ -51,6 +51,7 @@ from kubelite.store import Store, encode
 from kubelite.supervise import spawn
 
 from agent.metrics import AgentMetrics
+from agent.nodehealth import NodeHealth, node_conditions, pressure_taints
 from agent.runtime.base import HostResources, RuntimeVersion
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class NodeLifecycle:
     def __init__(
         self, store: Store, config: NodeConfig, *, host: HostResources, version: RuntimeVersion,
         metrics: AgentMetrics, on_lost: Callable[[], None], on_regained: Callable[[], Awaitable[None]],
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic, health: NodeHealth | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -133,6 +134,7 @@ class NodeLifecycle:
         self.metrics = metrics
         self.on_lost = on_lost
         self.on_regained = on_regained
+        self.health = health or NodeHealth()
         self.session: LeaseSession | None = None
         self.sessions = 0
         self._monotonic = monotonic
@@ -141,6 +143,7 @@ class NodeLifecycle:
     async def start(self) -> None:
         """Register and take the lease, waiting for etcd as long as it takes."""
         await self._until_done(self._acquire)
+        self.health.changed.set()  # post every condition (DiskPressure too) now, not after a period
         self._tasks = [
             spawn(f"node-lease-{self.config.name}", self._watch_lease),
             spawn(f"node-status-{self.config.name}", self._heartbeat),
@@ -188,18 +191,35 @@ class NodeLifecycle:
     async def _update_status(self, wanted: NodeStatus | None = None) -> Node:
         now = datetime.now(UTC).replace(microsecond=0)
 
+        facts = self.health.facts
+
         def mutate(node: Node) -> Node:
-            old = node.status.condition("Ready") if node.status else None
+            old = (node.status.conditions if node.status else None) or []
             status = wanted or node.status or NodeStatus()
-            others = [c for c in (status.conditions or []) if c.type != "Ready"]
-            node.status = status.model_copy(update={"conditions": [*others, ready_condition(old, now)]})
+            node.status = status.model_copy(update={"conditions": node_conditions(old, facts, now)})
             return node
 
-        return await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
+        updated = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
+        await self._sync_pressure_taint(facts.disk_pressure)
+        return updated
+
+    async def _sync_pressure_taint(self, disk_pressure: bool) -> None:
+        """The disk-pressure taint follows the DiskPressure condition (see agent.nodehealth)."""
+        def mutate(node: Node) -> Node | None:
+            taints = pressure_taints(node.taints, disk_pressure)
+            if taints is None:
+                return None
+            node.spec = (node.spec or NodeSpec()).model_copy(update={"taints": taints or None})
+            return node
+
+        await self.store.guaranteed_update(NODES, self.config.name, None, mutate)
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(self.config.status_period)
+            # A health change (runtime down/up, disk pressure) is posted at once, not at the next period.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.health.changed.wait(), self.config.status_period)
+            self.health.changed.clear()
             try:
                 await self._update_status()
             except errors.ApiError as exc:

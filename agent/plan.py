@@ -9,7 +9,7 @@ attempts, recreate a dead sandbox) is table- and property-tested.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.backoff import BackoffEntry
 from agent.runtime.base import ContainerInfo
@@ -21,6 +21,16 @@ KEEP_DEAD_ATTEMPTS = 1  # the previous attempt stays for lastState and `logs --p
 class DesiredPod:
     containers: tuple[str, ...]  # container names in spec order
     restart_policy: str = "Always"  # Always | OnFailure | Never
+    # restartCount last reported for containers that had started (containerID set); a container
+    # the runtime no longer has continues from there instead of restarting the count at 0.
+    reported_restarts: Mapping[str, int] = field(default_factory=dict)
+
+    def first_attempt(self, name: str) -> StartContainer:
+        """Start ``name`` when the runtime has no container of it at all."""
+        reported = self.reported_restarts.get(name)
+        if reported is None:
+            return StartContainer(name, 0, restart=False)
+        return StartContainer(name, reported + 1, restart=False)  # vanished from the runtime: a new attempt
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,7 @@ class RemoveContainer:
 
 @dataclass(frozen=True)
 class CreateSandbox:
-    pass
+    replaces: bool = False  # the pod had a sandbox before (kubelet Event SandboxChanged)
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,7 @@ class Observed:
     sandboxes: Sequence[ContainerInfo] = ()
     containers: Sequence[ContainerInfo] = ()
     unhealthy: frozenset[str] = frozenset()  # ids of running containers whose liveness/startup probe failed
+    sandbox_needs_ip: bool = False  # a running sandbox without an IP lost its network (real engines)
 
 
 def backoff_key(pod_uid: str, container: str) -> str:
@@ -114,8 +125,8 @@ def is_done(desired: DesiredPod, latest: Mapping[str, ContainerInfo]) -> bool:
     if not desired.containers:
         return False
     for name in desired.containers:
-        info = latest.get(name)
-        if info is None or info.state != "exited" or should_restart(desired.restart_policy, info.exit_code):
+        current = latest.get(name)
+        if current is None or current.state != "exited" or should_restart(desired.restart_policy, current.exit_code):
             return False
     return True
 
@@ -144,43 +155,95 @@ def plan_pod(
 
     done = is_done(desired, latest)
     # A sandbox that is created but not (yet) running is kept and started, not replaced.
-    running_sandboxes = by_attempt([s for s in observed.sandboxes if s.state in ("running", "created")])
+    live = next(iter(by_attempt([s for s in observed.sandboxes if s.state in ("running", "created")])), None)
     dead_sandboxes = [s for s in observed.sandboxes if s.state not in ("running", "created")]
     if done:
-        actions += [KillContainer(s.id, s.container_name, "PodCompleted") for s in running_sandboxes]
+        actions += [KillContainer(s.id, s.container_name, "PodCompleted")
+                    for s in observed.sandboxes if s.state in ("running", "created")]
         return Plan(tuple(actions), completed=True)
 
-    sandbox_changed = not running_sandboxes
-    actions += _kill_and_remove(running_sandboxes[1:], "Duplicate")
+    actions += _kill_and_remove([s for s in observed.sandboxes if s.state in ("running", "created")
+                                 and live is not None and s.id != live.id], "Duplicate")
     actions += [RemoveContainer(s.id, s.container_name) for s in dead_sandboxes]
-    if running_sandboxes and running_sandboxes[0].state == "created":
-        actions.append(StartExisting(running_sandboxes[0].id, running_sandboxes[0].container_name))
-    if sandbox_changed:
-        # Containers left in a dead network namespace are useless: kill them; the next
-        # reconcile sees them exited and restarts them under the new sandbox.
-        for name, info in latest.items():
-            if info.state in ("running", "created"):
-                actions.append(KillContainer(info.id, name, "SandboxChanged"))
-        actions.append(CreateSandbox())
+    # The kubelet's computePodActions (podSandboxChanged): no live sandbox, a container living in
+    # another (dead, removed) sandbox's network namespace, or a sandbox without an IP means the
+    # sandbox changed.
+    strays = [i for i in latest.values() if i.state in ("running", "created") and not _in_sandbox(i, live)]
+    no_network = live is not None and live.state == "running" and observed.sandbox_needs_ip and not live.ip
+    if live is None or strays or no_network:
+        actions += _sandbox_changed(desired, latest, live, pod_uid=pod_uid, now=now, backoff=backoff,
+                                    backoff_cap=backoff_cap, replaces=bool(observed.sandboxes or latest))
+        return Plan(tuple(actions))
+    if live.state == "created":
+        actions.append(StartExisting(live.id, live.container_name))
 
     for name in desired.containers:
-        info = latest.get(name)
-        if info is None:
-            actions.append(StartContainer(name, 0, restart=False))
-        elif info.state == "running":
-            if info.id in observed.unhealthy and not sandbox_changed:
-                actions.append(KillContainer(info.id, name, "Unhealthy"))
-        elif info.state == "created":
-            if not sandbox_changed:
-                actions.append(StartExisting(info.id, name))
-        elif should_restart(desired.restart_policy, info.exit_code):
-            finished = info.finished_at.timestamp() if info.finished_at else now
-            wait = remaining_backoff(backoff.get(backoff_key(pod_uid, name)), finished, now, backoff_cap)
-            if wait > 0:
-                actions.append(WaitBackoff(name, wait))
-            else:
-                actions.append(StartContainer(name, info.attempt + 1, restart=True))
+        current = latest.get(name)
+        if current is None:
+            actions.append(desired.first_attempt(name))
+        elif current.state == "running":
+            if current.id in observed.unhealthy:
+                actions.append(KillContainer(current.id, name, "Unhealthy"))
+        elif current.state == "created":
+            actions.append(StartExisting(current.id, name))
+        elif should_restart(desired.restart_policy, current.exit_code):
+            actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
     return Plan(tuple(actions))
+
+
+def _in_sandbox(info: ContainerInfo, live: ContainerInfo | None) -> bool:
+    """Whether ``info`` shares the live sandbox's network namespace (unknown binding: assumed yes)."""
+    return live is not None and (info.network_of is None or info.network_of == live.id)
+
+
+def _sandbox_changed(
+    desired: DesiredPod, latest: Mapping[str, ContainerInfo], live: ContainerInfo | None, *, pod_uid: str,
+    now: float, backoff: Mapping[str, BackoffEntry], backoff_cap: float, replaces: bool,
+) -> list[Action]:
+    """Kill the pod (containers, then what is left of its sandbox), create a new sandbox, start again.
+
+    Containers left in a dead network namespace are useless: running ones are killed (they stay
+    as the previous attempt, for ``lastState`` and logs); created ones can never start and are
+    removed. Restarts get a new attempt number (restartCount + 1) and obey the crash back-off.
+    Under ``restartPolicy: Never``, once any container ran, nothing is started again (kubelet:
+    no new sandbox for a pod that must not restart).
+    """
+    actions: list[Action] = []
+    for name, info in latest.items():
+        if info.state == "running":
+            actions.append(KillContainer(info.id, name, "SandboxChanged"))
+        elif info.state == "created":
+            actions += _kill_and_remove([info], "SandboxChanged")
+    if live is not None:
+        actions += _kill_and_remove([live], "SandboxChanged")
+    if desired.restart_policy == "Never" and any(i.state != "created" for i in latest.values()):
+        return actions
+    actions.append(CreateSandbox(replaces=replaces))
+    for name in desired.containers:
+        current = latest.get(name)
+        if current is None:
+            actions.append(desired.first_attempt(name))
+        elif current.state == "running":  # killed just now: a restart like any other
+            actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap,
+                                    finished=now))
+        elif current.state == "created":  # removed just now, never ran: a fresh start, no back-off
+            actions.append(StartContainer(name, current.attempt + 1, restart=False))
+        elif should_restart(desired.restart_policy, current.exit_code):
+            actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
+    return actions
+
+
+def _restart(
+    name: str, info: ContainerInfo, *, pod_uid: str, now: float, backoff: Mapping[str, BackoffEntry],
+    backoff_cap: float, finished: float | None = None,
+) -> Action:
+    """A new attempt of ``name`` now, or a wait while its crash back-off runs (counted from the exit)."""
+    if finished is None:
+        finished = info.finished_at.timestamp() if info.finished_at else now
+    wait = remaining_backoff(backoff.get(backoff_key(pod_uid, name)), finished, now, backoff_cap)
+    if wait > 0:
+        return WaitBackoff(name, wait)
+    return StartContainer(name, info.attempt + 1, restart=True)
 
 
 def _will_start_new(desired: DesiredPod, latest: ContainerInfo) -> bool:

@@ -23,7 +23,7 @@ from kubelite.api.core import Container, Pod, Probe
 from kubelite.supervise import spawn
 
 from agent.metrics import AgentMetrics
-from agent.runtime.base import ContainerInfo, ContainerRuntime, ContainerRuntimeError
+from agent.runtime.base import ContainerInfo, ContainerNotFound, ContainerRuntime, ContainerRuntimeError
 from agent.status import ProbeState
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,15 @@ class ProbeManager:
             ):
                 await asyncio.sleep(min(1.0, probe.effective_period_seconds))
                 continue
-            outcome = await self.probe_once(worker)
+            try:
+                outcome = await self.probe_once(worker)
+            except ContainerNotFound:
+                # The container is gone from the runtime: its result means nothing. Have the pod
+                # re-listed (reconcile stops this worker and starts one for the replacement).
+                log.info("probe %s of %s/%s: the container is gone; re-syncing the pod", worker.kind,
+                         worker.pod_key, worker.container.name)
+                self.on_change(worker.pod_key)
+                return
             self.metrics.probe_results.labels(worker.kind, "success" if outcome.ok else "failure").inc()
             if outcome.ok:
                 successes, failures = successes + 1, 0
@@ -178,6 +186,8 @@ class ProbeManager:
                 return await self._tcp(worker, probe.tcp_socket.host or worker.pod_ip, port, timeout)
         except (TimeoutError, asyncio.TimeoutError):
             return ProbeOutcome(False, f"timed out after {timeout:g}s")
+        except ContainerNotFound:
+            raise  # not a probe failure: see _run
         except (ContainerRuntimeError, OSError, aiohttp.ClientError, ValueError) as exc:
             return ProbeOutcome(False, str(exc) or type(exc).__name__)
         return ProbeOutcome(False, "probe has no handler (httpGet, tcpSocket or exec)")

@@ -49,6 +49,34 @@ class ContainerNotFound(ContainerRuntimeError):
     """The container id is unknown to the runtime (already removed)."""
 
 
+class RuntimeUnavailable(ContainerRuntimeError):
+    """The engine cannot be reached at all (socket refused, connection cut, engine restarting).
+
+    Distinct from an operation the engine refused: nothing about a container can be
+    concluded from it, so the agent reports the runtime down instead of blaming a pod.
+    """
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """Per-container log rotation, the kubelet's ``containerLogMaxSize``/``containerLogMaxFiles``.
+
+    The runtime keeps at most ``max_files`` files of at most ``max_bytes`` each per container
+    (so a container's logs take about ``max_bytes * max_files`` on disk); older lines are dropped.
+    """
+
+    max_bytes: int = 10 << 20  # 10Mi
+    max_files: int = 5
+
+
+@dataclass(frozen=True)
+class FsStats:
+    """One filesystem as statvfs sees it (bytes)."""
+
+    capacity_bytes: int
+    available_bytes: int
+
+
 @dataclass(frozen=True)
 class PortMapping:
     container_port: int
@@ -92,6 +120,7 @@ class ContainerInfo:
     error: str = ""
     ip: str | None = None
     host_ports: tuple[tuple[PortMapping, int], ...] = ()  # (published mapping, assigned host port)
+    network_of: str | None = None  # id of the container whose network namespace this one joined (its sandbox)
 
     @property
     def container_name(self) -> str:
@@ -111,6 +140,11 @@ class ContainerInfo:
     @property
     def is_sandbox(self) -> bool:
         return self.container_name == SANDBOX_NAME
+
+
+SUBSCRIBED = "subscribed"
+"""Action of the first item of every ``events()`` stream: the subscription is in place, so
+anything that happened before it must be re-listed (events are not replayed)."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +188,7 @@ class ContainerRuntime(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+    async def ping(self) -> None: ...  # raises RuntimeUnavailable when the engine does not answer
     async def version(self) -> RuntimeVersion: ...
     async def host_resources(self) -> HostResources: ...
 
@@ -171,6 +206,9 @@ class ContainerRuntime(Protocol):
     def logs(
         self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool
     ) -> AsyncIterator[bytes]: ...
-    def events(self) -> AsyncIterator[RuntimeEvent]: ...
+    def events(self) -> AsyncIterator[RuntimeEvent]: ...  # first item: action SUBSCRIBED; ends or raises on loss
 
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None: ...
+
+    async def filesystem_stats(self) -> dict[str, FsStats]: ...  # eviction signal → stats; {} when unknown
+    async def disk_usage(self, container_id: str) -> int | None: ...  # writable layer + logs, bytes

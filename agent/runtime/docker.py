@@ -5,7 +5,12 @@ default pool has only cpu+4 threads, and log followers would starve it);
 long-lived streams (engine events, ``logs --follow``) get a dedicated thread
 each, feeding an asyncio queue. Exits are seen through the engine's event
 stream, filtered to this node's label, so there is no polling per container.
-Inspections of exited containers are cached: they never change again.
+Inspections of exited containers are cached (dropped on a container's
+``start``/``destroy`` and whenever the event stream is re-subscribed). Transport
+failures raise ``RuntimeUnavailable``; every event stream begins with a
+``SUBSCRIBED`` item so the agent knows when to re-list. Containers get the
+``json-file`` log driver with rotation (``LogLimits``), and the data root's
+``statvfs`` and each container's writable layer + logs feed disk-pressure eviction.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +27,7 @@ from typing import Any, TypeVar
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from agent.runtime.base import (
     LABEL_NODE,
@@ -29,15 +36,20 @@ from agent.runtime.base import (
     ContainerRuntimeError,
     ContainerSpec,
     ExecResult,
+    FsStats,
     HostResources,
     ImagePullError,
+    LogLimits,
     PortMapping,
+    SUBSCRIBED,
     RuntimeEvent,
+    RuntimeUnavailable,
     RuntimeVersion,
 )
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+PING_TIMEOUT = 5.0  # seconds; the kubelet checks its runtime's status every 5 s
 _EVENT_ACTIONS = {"create", "start", "die", "oom", "destroy", "kill", "stop"}
 _STATES = {"created": "created", "running": "running", "paused": "running", "restarting": "running",
            "removing": "exited", "exited": "exited", "dead": "exited"}
@@ -47,11 +59,15 @@ class DockerRuntime:
     name = "docker"
     has_network = True
 
-    def __init__(self, *, node: str, base_url: str | None = None, workers: int = 16) -> None:
+    def __init__(
+        self, *, node: str, base_url: str | None = None, workers: int = 16, log_limits: LogLimits | None = None,
+    ) -> None:
         self.node = node
         self.base_url = base_url
         self.workers = workers
+        self.log_limits = log_limits or LogLimits()
         self._api: docker.APIClient | None = None
+        self._pinger: docker.APIClient | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._exited: dict[str, ContainerInfo] = {}
         self._streams: set[Any] = set()
@@ -59,23 +75,32 @@ class DockerRuntime:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-{self.node}")
+        """Connect and ping; RuntimeUnavailable when the engine does not answer (callers may retry)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-{self.node}")
 
-        def connect() -> docker.APIClient:
-            if self.base_url:
-                api = docker.APIClient(base_url=self.base_url, timeout=60, max_pool_size=self.workers + 4)
-            else:
-                kwargs = docker.utils.kwargs_from_env()
-                api = docker.APIClient(timeout=60, max_pool_size=self.workers + 4, **kwargs)
+        def client(timeout: float, pool: int, version: str | None = None) -> docker.APIClient:
+            kwargs: dict[str, Any] = {"base_url": self.base_url} if self.base_url else docker.utils.kwargs_from_env()
+            if version:
+                kwargs["version"] = version
+            return docker.APIClient(timeout=timeout, max_pool_size=pool, **kwargs)
+
+        def connect() -> tuple[docker.APIClient, docker.APIClient]:
+            api = client(60, self.workers + 4)
             api.ping()
-            return api
+            # Health pings get their own connection and a short timeout: a hung engine must not
+            # pile pings up on the shared pool (each would hold a thread for the 60 s timeout).
+            return api, client(PING_TIMEOUT, 1, version=api.api_version)
 
-        self._api = await self._call(connect)
+        self._api, self._pinger = await self._call(connect)
 
     async def stop(self) -> None:
         for stream in list(self._streams):
             with contextlib.suppress(Exception):
                 stream.close()
+        if self._pinger is not None:
+            pinger, self._pinger = self._pinger, None
+            await self._call(pinger.close)
         if self._api is not None:
             api, self._api = self._api, None
             await self._call(api.close)
@@ -98,9 +123,17 @@ class DockerRuntime:
         except docker.errors.APIError as exc:
             raise ContainerRuntimeError(_explain(exc)) from exc
         except docker.errors.DockerException as exc:
+            if isinstance(exc.__context__, requests.exceptions.ConnectionError):
+                raise RuntimeUnavailable(f"docker engine unreachable: {exc}") from exc
             raise ContainerRuntimeError(str(exc)) from exc
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError) as exc:
+            # The SDK lets transport errors through raw: the engine is down or restarting.
+            raise RuntimeUnavailable(f"docker engine unreachable: {exc}") from exc
 
     # -- engine facts --------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self._call((self._pinger or self.api).ping)
 
     async def version(self) -> RuntimeVersion:
         info = await self._call(self.api.version)
@@ -138,6 +171,7 @@ class DockerRuntime:
             init=spec.init,
             nano_cpus=spec.cpu_millis * 1_000_000 if spec.cpu_millis else None,
             mem_limit=spec.memory_bytes or None,
+            log_config=self._log_config(),
         )
         try:
             created = await self._call(
@@ -147,8 +181,15 @@ class DockerRuntime:
                 host_config=host_config, detach=True,
             )
         except ContainerNotFound as exc:
+            if "no such image" not in str(exc).lower():
+                raise  # e.g. the sandbox whose network it joins is gone: not an image problem
             raise ImagePullError(f"image {spec.image!r} is not present: {exc}") from exc
         return str(created["Id"])
+
+    def _log_config(self) -> dict[str, Any]:
+        """json-file with rotation, as the kubelet caps container logs; ``docker logs`` reads across files."""
+        limits = self.log_limits
+        return {"Type": "json-file", "Config": {"max-size": str(limits.max_bytes), "max-file": str(limits.max_files)}}
 
     async def start_container(self, container_id: str) -> None:
         await self._call(self.api.start, container_id)
@@ -198,11 +239,64 @@ class DockerRuntime:
     # -- streams -------------------------------------------------------------
 
     def logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
+        if follow:
+            return self._follow_logs(container_id, tail=tail, timestamps=timestamps)
+
         def open_stream() -> Any:
-            return self.api.logs(container_id, stream=True, follow=follow, timestamps=timestamps,
+            return self.api.logs(container_id, stream=True, follow=False, timestamps=timestamps,
                                  tail="all" if tail is None else tail)
 
         return self._stream(f"logs-{container_id[:12]}", open_stream, lambda chunk: chunk)
+
+    async def _follow_logs(self, container_id: str, *, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
+        """``logs -f`` that survives log rotation.
+
+        Docker 20.10's json-file follower can stop (or replay lines) when the file rotates
+        faster than it reads. Lines are read with their timestamps; when the engine's stream
+        ends while the container still runs, it is reopened from the last timestamp seen
+        (``since``, whole seconds) and lines not newer than that are dropped, so the client
+        sees one ordered stream. Timestamps are removed again unless the client asked for them.
+        """
+        last: tuple[str, int] | None = None
+        pending = b""
+        final = False  # the container stopped: one last plain read catches what the follower missed
+        while True:
+            since = _since(last)
+
+            # Nothing sent yet: the client's tail applies; else everything since the last line sent.
+            wanted_tail: int | str = ("all" if tail is None else tail) if last is None else "all"
+
+            def open_stream(since: int | None = since, follow: bool = not final, tail: int | str = wanted_tail) -> Any:
+                return self.api.logs(container_id, stream=True, follow=follow, timestamps=True, tail=tail,
+                                     since=since)
+
+            async with contextlib.aclosing(  # type: ignore[type-var]
+                    self._stream(f"logs-{container_id[:12]}", open_stream, lambda chunk: chunk)) as stream:
+                async for chunk in stream:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        stamp, _, text = line.partition(b" ")
+                        key = _log_time(stamp)
+                        if last is not None and key is not None and key <= last:
+                            continue  # seen before the stream was reopened (or replayed at a rotation)
+                        last = key or last
+                        yield (line if timestamps else text) + b"\n"
+            if final:
+                if pending:  # an unfinished last line
+                    yield pending if timestamps else pending.partition(b" ")[2]
+                return
+            # An unfinished line is dropped here: the next read (``since`` is inclusive) has it again.
+            pending = b""
+            info = await self.inspect(container_id)
+            if info is None:
+                return
+            if info.state != "running":
+                # The engine's follower can end at the container's exit before its last output
+                # reached the log file: read once more, without following.
+                final = True
+                continue
+            await asyncio.sleep(0.05)  # the container runs on: the engine gave up following; resume
 
     def events(self) -> AsyncIterator[RuntimeEvent]:
         def open_stream() -> Any:
@@ -215,20 +309,31 @@ class DockerRuntime:
                 return None
             actor = raw.get("Actor") or {}
             container_id = actor.get("ID") or raw.get("id", "")
-            if action == "destroy":
+            if action in ("destroy", "start"):  # an exited container can be started again
                 self._exited.pop(container_id, None)
             attributes = actor.get("Attributes") or {}
             labels = {k: v for k, v in attributes.items() if k.startswith("kubelite.")}
             return RuntimeEvent(container_id=container_id, action=action, labels=labels)
 
-        return self._stream(f"events-{self.node}", open_stream, convert)
+        def subscribed() -> RuntimeEvent:
+            # Events are not replayed: what the cache holds may have changed during the gap.
+            self._exited.clear()
+            return RuntimeEvent(container_id="", action=SUBSCRIBED, labels={})
 
-    async def _stream(self, name: str, open_stream: Callable[[], Any], convert: Callable[[Any], Any]) -> AsyncIterator[Any]:
-        """Iterate a blocking SDK stream in a dedicated thread; closing the iterator closes the stream."""
+        return self._stream(f"events-{self.node}", open_stream, convert, first=subscribed)
+
+    async def _stream(
+        self, name: str, open_stream: Callable[[], Any], convert: Callable[[Any], Any],
+        first: Callable[[], Any] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Iterate a blocking SDK stream in a dedicated thread; closing the iterator closes the stream.
+        ``first()``, when given, is yielded once the stream is open."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stream = await self._call(open_stream)
         self._streams.add(stream)
+        if first is not None:
+            queue.put_nowait(("item", first()))
 
         def pump() -> None:
             try:
@@ -260,6 +365,59 @@ class DockerRuntime:
 
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
         return None  # containers are reachable on their bridge IP
+
+    # -- disk ------------------------------------------------------------------
+
+    async def filesystem_stats(self) -> dict[str, FsStats]:
+        """statvfs of Docker's data root: it holds images (imagefs) and container logs and layers (nodefs).
+
+        {} when the data root is not on this host (a remote engine): no disk signal then.
+        """
+        if not str(self.api.base_url).startswith("http+docker://"):  # reached over TCP: not this host's disk
+            return {}
+        info = await self._call(self.api.info)
+        root = info.get("DockerRootDir") or "/var/lib/docker"
+        try:
+            vfs = await asyncio.to_thread(os.statvfs, root)
+        except OSError:
+            return {}
+        stats = FsStats(capacity_bytes=vfs.f_blocks * vfs.f_frsize, available_bytes=vfs.f_bavail * vfs.f_frsize)
+        return {"nodefs.available": stats, "imagefs.available": stats}
+
+    async def disk_usage(self, container_id: str) -> int | None:
+        """Writable layer (``SizeRw``) plus every file of the container's log; None when it is gone."""
+        sized = await self._call(self.api.containers, all=True, size=True, filters={"id": container_id})
+        if not sized:
+            return None
+        total = int(sized[0].get("SizeRw") or 0)
+        try:
+            raw = await self._call(self.api.inspect_container, container_id)
+        except ContainerNotFound:
+            return None
+        log_path = raw.get("LogPath") or ""
+        if log_path:
+            for index in range(self.log_limits.max_files + 1):
+                path = log_path if index == 0 else f"{log_path}.{index}"
+                with contextlib.suppress(OSError):
+                    total += os.stat(path).st_size
+        return total
+
+
+def _log_time(stamp: bytes) -> tuple[str, int] | None:
+    """``2026-11-30T19:50:00.123456789Z`` → ("2026-11-30T19:50:00", 123456789): comparable (Docker
+    trims trailing zeros of the nanoseconds, so the text alone does not sort)."""
+    text = stamp.decode(errors="replace").rstrip("Z")
+    head, _, fraction = text.partition(".")
+    if len(head) != 19 or "T" not in head:
+        return None
+    return head, int((fraction + "000000000")[:9] or 0) if fraction.isdigit() or not fraction else 0
+
+
+def _since(last: tuple[str, int] | None) -> int | None:
+    """Whole seconds of the last line seen (Docker's ``since`` is inclusive; newer lines are filtered)."""
+    if last is None:
+        return None
+    return int(datetime.fromisoformat(last[0]).replace(tzinfo=UTC).timestamp())
 
 
 def _iterate(stream: Any) -> Iterator[Any]:
@@ -306,6 +464,7 @@ def parse_inspect(raw: dict[str, Any]) -> ContainerInfo:
                 host_ports.append((mapping, int(binding["HostPort"])))
                 break
     status = _STATES.get(state.get("Status", ""), "unknown")
+    mode = str((raw.get("HostConfig") or {}).get("NetworkMode") or "")
     return ContainerInfo(
         id=raw["Id"], name=str(raw.get("Name", "")).lstrip("/"), image=config.get("Image", ""),
         image_id=raw.get("Image", ""), labels=dict(config.get("Labels") or {}), state=status,  # type: ignore[arg-type]
@@ -313,4 +472,5 @@ def parse_inspect(raw: dict[str, Any]) -> ContainerInfo:
         started_at=_time(state.get("StartedAt")), finished_at=_time(state.get("FinishedAt")) if status == "exited" else None,
         created_at=_time(raw.get("Created")), oom_killed=bool(state.get("OOMKilled")), error=state.get("Error") or "",
         ip=ip or None, host_ports=tuple(host_ports),
+        network_of=mode.removeprefix("container:") if mode.startswith("container:") else None,
     )

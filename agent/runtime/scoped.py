@@ -27,6 +27,7 @@ from agent.runtime.base import (
     ContainerRuntimeError,
     ContainerSpec,
     RuntimeEvent,
+    SUBSCRIBED,
 )
 
 
@@ -74,7 +75,8 @@ class ClusterScopedRuntime:
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         uid = self._uid()
         async for event in self.inner.events():
-            if event.labels.get(LABEL_CLUSTER) == uid:
+            # SUBSCRIBED carries no labels: it says the stream is (re)attached, for every cluster.
+            if event.action == SUBSCRIBED or event.labels.get(LABEL_CLUSTER) == uid:
                 yield event
 
 

@@ -18,12 +18,15 @@ from datetime import UTC, datetime
 
 from agent.runtime.base import (
     ContainerInfo,
+    ContainerRuntimeError,
     ContainerNotFound,
     ContainerSpec,
     ExecResult,
+    FsStats,
     HostResources,
     ImagePullError,
     PortMapping,
+    SUBSCRIBED,
     RuntimeEvent,
     RuntimeVersion,
 )
@@ -57,6 +60,9 @@ class SimRuntime:
         self.probe_results: dict[tuple[str, str], bool] = {}  # (container name, kind) → result
         self.exec_results: dict[str, int] = {}  # container name → exit code of every exec
         self.pulls: list[str] = []
+        self.start_errors: dict[str, str] = {}  # tests: container name → why its start fails
+        self.fs_stats: dict[str, FsStats] = {}  # tests: what filesystem_stats() reports
+        self.disk_usages: dict[str, int] = {}  # tests: container name → bytes it uses on disk
         self._subscribers: list[asyncio.Queue[RuntimeEvent | None]] = []
         self._tick = asyncio.Event()  # set and replaced on every change; log followers wait on it
 
@@ -69,6 +75,9 @@ class SimRuntime:
         for container in self.containers.values():
             if container.timer:
                 container.timer.cancel()
+
+    async def ping(self) -> None:
+        return None
 
     async def version(self) -> RuntimeVersion:
         return RuntimeVersion(name="sim", version="1.0", api_version="1", os="linux", kernel="sim", arch="amd64")
@@ -98,6 +107,7 @@ class SimRuntime:
         info = ContainerInfo(
             id=container_id, name=spec.name, image=spec.image, image_id=f"sim-image:{spec.image}",
             labels=dict(spec.labels), state="created", created_at=_now(), ip=ip, host_ports=ports,
+            network_of=spec.network_of,
         )
         self.containers[container_id] = _SimContainer(info=info, spec=spec)
         await self._emit(container_id, "create")
@@ -105,6 +115,8 @@ class SimRuntime:
 
     async def start_container(self, container_id: str) -> None:
         container = self._get(container_id)
+        if container.info.container_name in self.start_errors:
+            raise ContainerRuntimeError(self.start_errors[container.info.container_name])
         if container.info.state == "running" or (container.info.state == "created" and container.timer):
             return  # running, or starting already
         loop = asyncio.get_running_loop()
@@ -200,6 +212,7 @@ class SimRuntime:
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         queue: asyncio.Queue[RuntimeEvent | None] = asyncio.Queue()
         self._subscribers.append(queue)
+        queue.put_nowait(RuntimeEvent("", SUBSCRIBED, {}))
         try:
             while (event := await queue.get()) is not None:
                 yield event
@@ -208,6 +221,15 @@ class SimRuntime:
 
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
         return self.probe_results.get((info.container_name, kind), True)
+
+    async def filesystem_stats(self) -> dict[str, FsStats]:
+        return dict(self.fs_stats)
+
+    async def disk_usage(self, container_id: str) -> int | None:
+        container = self.containers.get(container_id)
+        if container is None:
+            return None
+        return self.disk_usages.get(container.info.container_name, sum(len(line) for line in container.log))
 
     # -- internals -----------------------------------------------------------
 

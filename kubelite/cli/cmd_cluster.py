@@ -100,11 +100,16 @@ def up(
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for the gateway and nodes.")] = 90.0,
     etcd_compaction_interval: Annotated[str, typer.Option(
         help="How often the gateway and controller-manager compact etcd (e.g. 5m, 30s; 0 disables).")] = "5m",
+    container_log_max_size: Annotated[str, typer.Option(
+        help="Agents rotate a container's log at this size (quantity, kubelet default 10Mi).")] = "10Mi",
+    container_log_max_files: Annotated[int, typer.Option(
+        help="Log files kept per container (kubelet default 5).")] = 5,
 ) -> None:
     """Start a whole local cluster in the foreground; Ctrl-C stops everything."""
     opts = UpOptions(nodes=nodes, runtime=runtime, listen=listen, data_dir=data_dir or default_data_dir(),
                      etcd_endpoints=etcd_endpoints, keep=keep, demo=demo, ready_timeout=ready_timeout,
-                     etcd_compaction_interval=etcd_compaction_interval)
+                     etcd_compaction_interval=etcd_compaction_interval,
+                     container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files)
 
     def say(line: str) -> None:
         print(f"[kl up] {line}" if line else "", flush=True)

@@ -63,6 +63,8 @@ class UpOptions:
     ready_timeout: float = 90.0
     python: str = sys.executable
     etcd_compaction_interval: str = "5m"  # passed to the gateway and the controller-manager
+    container_log_max_size: str = "10Mi"  # passed to every agent (log rotation)
+    container_log_max_files: int = 5
 
 
 class Cluster:
@@ -106,6 +108,8 @@ class Cluster:
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
                                 "--agent-secret-file", str(self.agent_secret_path)])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
+        extra += ["--container-log-max-size", self.opts.container_log_max_size,
+                  "--container-log-max-files", str(self.opts.container_log_max_files)]
         if self.runtime == "sim":
             # Sim containers start at once: a local cluster gains nothing from simulated
             # latency, and a sandbox still "starting" at the next sync is taken for a

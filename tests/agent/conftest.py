@@ -42,8 +42,10 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
     """``await start_agent(node, runtime=..., **config)``: a started agent, stopped at teardown."""
     agents: list[Agent] = []
 
-    async def start(node: str, *, runtime: ContainerRuntime | None = None, **overrides: Any) -> Agent:
-        agent = Agent(agent_config(node, **overrides), store=store, runtime=runtime or SimRuntime(node=node))
+    async def start(node: str, *, runtime: ContainerRuntime | None = None, observe_disk: Any = None,
+                    **overrides: Any) -> Agent:
+        agent = Agent(agent_config(node, **overrides), store=store, runtime=runtime or SimRuntime(node=node),
+                      observe_disk=observe_disk)
         agents.append(agent)
         await agent.start()
         return agent
@@ -69,6 +71,9 @@ def remove_node_containers(client: docker.DockerClient, node: str) -> None:
             container.remove(force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):  # someone else is removing it: same outcome
+                raise
 
 
 @pytest.fixture

@@ -34,13 +34,14 @@ UID = "uid-1"
 
 
 def info(name: str, state: str = "running", *, attempt: int = 0, exit_code: int | None = None,
-         finished: float | None = None, cid: str | None = None, ip: str | None = None) -> ContainerInfo:
+         finished: float | None = None, cid: str | None = None, ip: str | None = None,
+         sandbox: str | None = None) -> ContainerInfo:
     return ContainerInfo(
         id=cid or f"{name}-{attempt}", name=f"k_{name}_{attempt}", image="img", image_id="sha", state=state,  # type: ignore[arg-type]
         labels={LABEL_CONTAINER: name, LABEL_ATTEMPT: str(attempt), LABEL_POD_UID: UID},
         exit_code=exit_code, started_at=T0,
         finished_at=datetime.fromtimestamp(finished, UTC) if finished is not None else None,
-        created_at=T0 + timedelta(seconds=attempt), ip=ip,
+        created_at=T0 + timedelta(seconds=attempt), ip=ip, network_of=sandbox,
     )
 
 
@@ -104,11 +105,69 @@ def test_liveness_failure_kills_the_running_container() -> None:
     assert result.actions == (KillContainer("c1", "app", "Unhealthy"),)
 
 
-def test_dead_sandbox_is_replaced_and_its_containers_killed() -> None:
+def test_dead_sandbox_is_replaced_and_its_containers_restarted_in_the_new_one() -> None:
     dead = info("POD", "exited", exit_code=137, cid="old-sandbox")
-    result = plan([info("app", cid="c1")], sandboxes=[dead])
+    result = plan([info("app", cid="c1", sandbox="old-sandbox")], sandboxes=[dead])
     assert result.actions == (RemoveContainer("old-sandbox", "POD"), KillContainer("c1", "app", "SandboxChanged"),
-                              CreateSandbox())
+                              CreateSandbox(replaces=True), StartContainer("app", 1, restart=True))
+
+
+def test_created_container_of_a_removed_sandbox_is_replaced_not_started() -> None:
+    # r02: attempt 1 was created in sandbox A, then A was removed. Starting it can only fail
+    # ("No such container: A"); the pod gets a new sandbox and a new attempt instead.
+    created = info("app", "created", attempt=1, cid="c1", sandbox="gone")
+    result = plan([created], sandboxes=[])
+    assert result.actions == (KillContainer("c1", "app", "SandboxChanged"), RemoveContainer("c1", "app"),
+                              CreateSandbox(replaces=True), StartContainer("app", 2, restart=False))
+    assert not any(isinstance(a, StartExisting) for a in result.actions)
+
+
+def test_container_bound_to_another_sandbox_than_the_live_one_kills_the_pod() -> None:
+    # The agent already made a new sandbox, but the app still lives in the old one's namespace.
+    live = info("POD", attempt=1, cid="new-sandbox", ip="172.17.0.5")
+    stray = info("app", "created", attempt=1, cid="c1", sandbox="old-sandbox")
+    result = plan([stray], sandboxes=[live])
+    assert result.actions == (
+        KillContainer("c1", "app", "SandboxChanged"), RemoveContainer("c1", "app"),
+        KillContainer("new-sandbox", "POD", "SandboxChanged"), RemoveContainer("new-sandbox", "POD"),
+        CreateSandbox(replaces=True), StartContainer("app", 2, restart=False))
+
+
+def test_sandbox_change_respects_the_crash_backoff() -> None:
+    entry = BackoffEntry(delay=20, last_update=NOW - 30)
+    result = plan([info("app", cid="c1", attempt=3, sandbox="gone")], sandboxes=[],
+                  backoff={backoff_key(UID, "app"): entry})
+    assert result.actions == (KillContainer("c1", "app", "SandboxChanged"), CreateSandbox(replaces=True),
+                              WaitBackoff("app", 20))
+
+
+def test_sandbox_change_under_restart_policy_never_starts_nothing_again() -> None:
+    result = plan([info("app", cid="c1", sandbox="gone")], policy="Never", sandboxes=[])
+    assert result.actions == (KillContainer("c1", "app", "SandboxChanged"),)
+
+
+def test_container_gone_from_the_runtime_continues_its_restart_count() -> None:
+    # The status said attempt 3 ran (containerID set); the runtime has nothing of it any more.
+    result = plan_pod(DesiredPod(("app", "new"), reported_restarts={"app": 3}), Observed(sandboxes=[SANDBOX]),
+                      pod_uid=UID, now=NOW, backoff={})
+    assert result.actions == (StartContainer("app", 4, restart=False), StartContainer("new", 0, restart=False))
+
+
+def test_running_sandbox_without_an_ip_lost_its_network_and_is_replaced() -> None:
+    unplugged = info("POD", cid="sandbox")  # running, no IP
+    observed = Observed(sandboxes=[unplugged], containers=[info("app", cid="c1", sandbox="sandbox")],
+                        sandbox_needs_ip=True)
+    result = plan_pod(DesiredPod(("app",)), observed, pod_uid=UID, now=NOW, backoff={})
+    assert result.actions == (
+        KillContainer("c1", "app", "SandboxChanged"), KillContainer("sandbox", "POD", "SandboxChanged"),
+        RemoveContainer("sandbox", "POD"), CreateSandbox(replaces=True), StartContainer("app", 1, restart=True))
+    # Runtimes without networking (sim) have no IP to lose.
+    observed = Observed(sandboxes=[unplugged], containers=[info("app", cid="c1", sandbox="sandbox")])
+    assert plan_pod(DesiredPod(("app",)), observed, pod_uid=UID, now=NOW, backoff={}).actions == ()
+
+
+def test_containers_in_the_live_sandbox_are_left_alone() -> None:
+    assert plan([info("app", cid="c1", sandbox="sandbox")]).actions == ()
 
 
 def test_starting_sandbox_is_started_not_replaced() -> None:
@@ -136,7 +195,8 @@ def test_created_but_never_started_container_is_started() -> None:
 
 states = st.sampled_from(["running", "exited", "created"])
 containers_strategy = st.lists(
-    st.tuples(st.sampled_from(["a", "b", "c"]), states, st.integers(0, 4), st.sampled_from([0, 1, 137])),
+    st.tuples(st.sampled_from(["a", "b", "c"]), states, st.integers(0, 4), st.sampled_from([0, 1, 137]),
+              st.sampled_from(["sandbox", "sandbox", "gone", None])),  # the sandbox whose netns it joined
     max_size=8, unique_by=lambda t: (t[0], t[2]),
 )
 
@@ -144,10 +204,10 @@ containers_strategy = st.lists(
 @settings(max_examples=300, deadline=None)
 @given(containers=containers_strategy, policy=st.sampled_from(["Always", "OnFailure", "Never"]),
        sandbox_alive=st.booleans(), delay=st.sampled_from([0, 10, 40, 300]))
-def test_plan_properties(containers: list[tuple[str, str, int, int]], policy: str, sandbox_alive: bool,
-                         delay: int) -> None:
-    observed = [info(n, s, attempt=a, exit_code=e if s == "exited" else None, finished=NOW - 3)
-                for n, s, a, e in containers]
+def test_plan_properties(containers: list[tuple[str, str, int, int, str | None]], policy: str,
+                         sandbox_alive: bool, delay: int) -> None:
+    observed = [info(n, s, attempt=a, exit_code=e if s == "exited" else None, finished=NOW - 3, sandbox=b)
+                for n, s, a, e, b in containers]
     sandboxes = [SANDBOX] if sandbox_alive else []
     entries = {backoff_key(UID, n): BackoffEntry(delay, NOW - 5) for n in "abc"}
     result = plan(observed, policy=policy, names=("a", "b"), sandboxes=sandboxes, backoff=entries)
@@ -171,10 +231,21 @@ def test_plan_properties(containers: list[tuple[str, str, int, int]], policy: st
     # A completed pod never starts anything.
     if result.completed:
         assert not starts and not any(isinstance(a, CreateSandbox) for a in result.actions)
+    # Nothing is started inside a sandbox that is gone (r02); whatever lives in one is killed.
+    by_id = {c.id: c for c in observed}
+    for action in result.actions:
+        if isinstance(action, StartExisting) and action.container_id in by_id:
+            assert sandbox_alive and by_id[action.container_id].network_of in ("sandbox", None)
+    killed = {a.container_id for a in result.actions if isinstance(a, KillContainer)}
+    newest = {n: max((c for c in observed if c.container_name == n), key=lambda c: c.attempt)
+              for n in {c.container_name for c in observed}}
+    for c in newest.values():
+        if c.state in ("running", "created") and (c.network_of == "gone" or not sandbox_alive) and not result.completed:
+            assert c.id in killed
     # Starting anything needs a sandbox: either alive or created earlier in the same plan.
     if starts and not sandbox_alive:
         first_start = result.actions.index(starts[0])
-        assert CreateSandbox() in result.actions[:first_start]
+        assert any(isinstance(a, CreateSandbox) for a in result.actions[:first_start])
 
 
 # -- the back-off schedule ----------------------------------------------------

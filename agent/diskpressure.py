@@ -1,0 +1,136 @@
+"""The disk side of the kubelet's eviction manager: observe, report DiskPressure, evict one pod per check.
+
+Every ``interval`` seconds: read the filesystem stats (the runtime's, or an injected function
+for tests), decide with the pure rules of :mod:`agent.eviction`, set DiskPressure in
+:class:`~agent.nodehealth.NodeHealth` (the node heartbeat posts the condition and the taint),
+and while a threshold is met rank this node's pods by disk usage and hand the first one to the
+pod manager for eviction. The kubelet first reclaims node-level resources (dead containers,
+unused images); the agent already keeps only one dead attempt per container, and it removes no
+images: on a machine without a registry they could not be pulled again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from kubelite.api.core import Pod
+from kubelite.api.quantity import to_bytes
+from kubelite.informer import object_key
+from kubelite.supervise import cancel_and_wait, spawn
+
+from agent.eviction import (
+    ContainerUsage,
+    PodUsage,
+    Threshold,
+    eviction_message,
+    rank_for_disk_eviction,
+    thresholds_met,
+    under_pressure,
+)
+from agent.nodehealth import NodeHealth
+from agent.runtime.base import LABEL_NODE, LABEL_POD_UID, ContainerRuntimeError, FsStats
+
+if TYPE_CHECKING:
+    from agent.pods import PodManager
+
+log = logging.getLogger(__name__)
+
+Observe = Callable[[], Awaitable[dict[str, FsStats]]]
+
+
+def pod_priority(pod: Pod) -> int:
+    """``spec.priority`` (set by priority admission upstream; kubelite keeps it as an unknown field)."""
+    value = getattr(pod.spec, "priority", None)
+    if value is None:
+        value = (pod.spec.model_extra or {}).get("priority")
+    return int(value or 0)
+
+
+def ephemeral_request(pod: Pod, container: str) -> int:
+    spec = next((c for c in pod.spec.containers if c.name == container), None)
+    requests = (spec.resources.requests or {}) if spec is not None and spec.resources else {}
+    value = requests.get("ephemeral-storage")
+    return 0 if value is None else to_bytes(value)
+
+
+class DiskPressureMonitor:
+    def __init__(
+        self, manager: PodManager, health: NodeHealth, *, thresholds: Sequence[Threshold], observe: Observe,
+        interval: float = 10.0, transition_period: float = 300.0, monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.manager = manager
+        self.health = health
+        self.thresholds = tuple(thresholds)
+        self.observe = observe
+        self.interval = interval
+        self.transition_period = transition_period
+        self.monotonic = monotonic
+        self.last_met_at: float | None = None
+        self.evicted: list[str] = []  # pod keys, in order
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.thresholds:
+            self._task = spawn(f"disk-pressure-{self.manager.node}", self._run)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self.check_once()
+            await asyncio.sleep(self.interval)
+
+    async def check_once(self) -> str | None:
+        """One observation; returns the key of the pod sent to eviction, if any."""
+        if not self.manager.watch.healthy:
+            return None
+        try:
+            observations = await self.observe()
+        except ContainerRuntimeError as exc:
+            log.warning("node %s: no disk stats (%s)", self.manager.node, exc)
+            return None
+        met = thresholds_met(self.thresholds, observations)
+        now = self.monotonic()
+        if met:
+            self.last_met_at = now
+        pressure = under_pressure(self.last_met_at, now, self.transition_period)
+        if pressure != self.health.facts.disk_pressure:
+            log.warning("node %s: DiskPressure %s (%s)", self.manager.node, pressure,
+                        ", ".join(f"{m.threshold} available {m.available}" for m in met) or "thresholds clear")
+        self.health.set_disk_pressure(pressure)
+        self.manager.metrics.disk_pressure.set(1 if pressure else 0)
+        if not met:
+            return None
+        candidates = [p for p in (self.manager.informer.get(k) for k in self.manager.informer.keys())
+                      if p is not None and not p.is_terminated() and p.metadata.deletion_timestamp is None
+                      and object_key(p) not in self.manager.evictions]
+        if not candidates:
+            return None
+        usages = [await self._usage(pod) for pod in candidates]
+        victim = rank_for_disk_eviction(usages)[0]
+        message = eviction_message(met[0], victim)
+        log.warning("node %s: evicting %s: %s", self.manager.node, victim.key, message)
+        self.evicted.append(victim.key)
+        self.manager.evict(next(p for p in candidates if object_key(p) == victim.key), message)
+        return victim.key
+
+    async def _usage(self, pod: Pod) -> PodUsage:
+        containers = await self.manager.runtime.list_containers(
+            {LABEL_NODE: self.manager.node, LABEL_POD_UID: pod.metadata.uid or ""})
+        per_name: dict[str, int] = {}
+        for info in containers:
+            if info.is_sandbox:
+                continue
+            usage = await self.manager.runtime.disk_usage(info.id)
+            per_name[info.container_name] = per_name.get(info.container_name, 0) + (usage or 0)
+        return PodUsage(
+            key=object_key(pod), priority=pod_priority(pod),
+            containers=tuple(ContainerUsage(n, u, ephemeral_request(pod, n)) for n, u in sorted(per_name.items())),
+        )

@@ -1,0 +1,180 @@
+"""Node-pressure eviction for disk, as pure functions: thresholds, the pressure decision, the ranking.
+
+Facts from the kubelet's eviction manager (``pkg/kubelet/eviction``):
+
+- Hard thresholds come as ``--eviction-hard``, e.g. ``nodefs.available<10%,imagefs.available<15%``
+  (the kubelet's defaults); a value is a percentage of the filesystem's capacity or a quantity.
+- A threshold is met when the observed available bytes are below its quantity. Any met disk
+  threshold makes the node report ``DiskPressure``; the condition stays for
+  ``--eviction-pressure-transition-period`` after the last time one was met, so it does not flap.
+- Pods are ranked for eviction (``rankDiskPressureFunc``): first pods whose disk usage exceeds
+  their ``ephemeral-storage`` requests, then lower ``spec.priority`` first, then the larger usage
+  above requests first. Pods without usage figures go first. One pod is evicted per check.
+- The evicted pod gets phase ``Failed``, reason ``Evicted`` and the message built by
+  :func:`eviction_message`; a condition ``DisruptionTarget`` (reason ``TerminationByKubelet``).
+
+Nothing here does I/O: :mod:`agent.diskpressure` observes the disk and acts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from kubelite.api.core import Pod, PodCondition, PodStatus, Taint
+from kubelite.api.quantity import format_bytes, to_bytes
+
+from agent.runtime.base import FsStats
+
+SIGNALS = ("nodefs.available", "imagefs.available")
+RESOURCE = "ephemeral-storage"  # what a disk signal reclaims
+REASON = "Evicted"
+DISK_PRESSURE_TAINT = Taint(key="node.kubernetes.io/disk-pressure", effect="NoSchedule")
+NODE_CONDITION_MESSAGE = "The node had condition: [DiskPressure]. "
+DISRUPTION_REASON = "TerminationByKubelet"
+_STATEMENT = re.compile(r"\s*([a-z.]+)\s*<\s*([^,\s]+)\s*")
+
+
+@dataclass(frozen=True)
+class Threshold:
+    signal: str  # one of SIGNALS
+    percentage: float | None = None  # of the capacity, 0..1
+    quantity: int | None = None  # bytes
+
+    def bytes_of(self, capacity: int) -> int:
+        """The threshold in bytes for a filesystem of ``capacity`` bytes."""
+        if self.percentage is not None:
+            return int(capacity * self.percentage)
+        return self.quantity or 0
+
+    def __str__(self) -> str:
+        value = f"{self.percentage * 100:g}%" if self.percentage is not None else format_bytes(self.quantity or 0)
+        return f"{self.signal}<{value}"
+
+
+def parse_eviction_hard(raw: str) -> tuple[Threshold, ...]:
+    """``"nodefs.available<10%,imagefs.available<2Gi"`` → thresholds; ``""`` → none.
+
+    Raises ValueError naming the bad statement (unknown signal, operator other than ``<``,
+    a percentage outside 0–100, a malformed quantity).
+    """
+    thresholds: list[Threshold] = []
+    for statement in (part for part in raw.split(",") if part.strip()):
+        match = _STATEMENT.fullmatch(statement)
+        if match is None:
+            raise ValueError(f"eviction threshold {statement.strip()!r} must be SIGNAL<VALUE (e.g. nodefs.available<10%)")
+        signal, value = match.groups()
+        if signal not in SIGNALS:
+            raise ValueError(f"eviction signal {signal!r} is not supported (supported: {', '.join(SIGNALS)})")
+        if value.endswith("%"):
+            try:
+                percent = float(value[:-1])
+            except ValueError:
+                raise ValueError(f"eviction threshold {statement.strip()!r}: {value!r} is not a percentage") from None
+            if not 0 < percent <= 100:
+                raise ValueError(f"eviction threshold {statement.strip()!r}: percentage must be in (0, 100]")
+            thresholds.append(Threshold(signal, percentage=percent / 100))
+        else:
+            try:
+                thresholds.append(Threshold(signal, quantity=to_bytes(value)))
+            except ValueError as exc:
+                raise ValueError(f"eviction threshold {statement.strip()!r}: {exc}") from None
+    return tuple(thresholds)
+
+
+@dataclass(frozen=True)
+class ThresholdMet:
+    threshold: Threshold
+    quantity: int  # the threshold in bytes on this filesystem
+    available: int  # bytes observed available
+
+
+def thresholds_met(thresholds: Iterable[Threshold], observations: Mapping[str, FsStats]) -> list[ThresholdMet]:
+    """The thresholds whose signal is observed below its value (kubelet ``thresholdsMet``)."""
+    met = []
+    for threshold in thresholds:
+        stats = observations.get(threshold.signal)
+        if stats is None:
+            continue
+        quantity = threshold.bytes_of(stats.capacity_bytes)
+        if stats.available_bytes < quantity:
+            met.append(ThresholdMet(threshold, quantity, stats.available_bytes))
+    return met
+
+
+def under_pressure(last_met_at: float | None, now: float, transition_period: float) -> bool:
+    """DiskPressure holds while a threshold was met within the transition period."""
+    return last_met_at is not None and now - last_met_at < transition_period
+
+
+@dataclass(frozen=True)
+class ContainerUsage:
+    name: str
+    usage_bytes: int  # writable layer + logs
+    request_bytes: int = 0  # resources.requests["ephemeral-storage"]
+
+
+@dataclass(frozen=True)
+class PodUsage:
+    key: str  # namespace/name
+    priority: int = 0
+    containers: tuple[ContainerUsage, ...] = ()
+    measured: bool = True  # False: no usage figures for this pod (ranked first, like the kubelet)
+
+    @property
+    def usage_bytes(self) -> int:
+        return sum(c.usage_bytes for c in self.containers)
+
+    @property
+    def request_bytes(self) -> int:
+        return sum(c.request_bytes for c in self.containers)
+
+    @property
+    def exceeds_requests(self) -> bool:
+        return self.usage_bytes > self.request_bytes
+
+
+def rank_for_disk_eviction(pods: Sequence[PodUsage]) -> list[PodUsage]:
+    """Eviction order, first = evicted first (kubelet ``rankDiskPressureFunc``); stable for ties."""
+    return sorted(pods, key=lambda p: (
+        p.measured,  # no stats: first
+        not p.exceeds_requests,  # usage above requests: first
+        p.priority,  # lower priority: first
+        -(p.usage_bytes - p.request_bytes),  # larger consumption above requests: first
+    ))
+
+
+def eviction_message(met: ThresholdMet, pod: PodUsage) -> str:
+    """The kubelet's message: the starved resource, the threshold, and each offending container."""
+    message = (f"The node was low on resource: {RESOURCE}. "
+               f"Threshold quantity: {format_bytes(met.quantity)}, available: {format_bytes(met.available)}. ")
+    for container in pod.containers:
+        if container.usage_bytes > container.request_bytes:
+            message += (f"Container {container.name} was using {format_bytes(container.usage_bytes)}, request is "
+                        f"{format_bytes(container.request_bytes)}, has larger consumption of {RESOURCE}. ")
+    return message
+
+
+
+def evicted_status(status: PodStatus, message: str, now: datetime) -> PodStatus:
+    """``status`` (built from the killed containers) as the kubelet leaves an evicted pod."""
+    conditions = [c for c in status.conditions or [] if c.type != "DisruptionTarget"]
+    conditions.append(PodCondition(type="DisruptionTarget", status="True", last_transition_time=now,
+                                   reason=DISRUPTION_REASON, message=message))
+    return status.model_copy(update={"phase": "Failed", "reason": REASON, "message": message,
+                                     "conditions": conditions})
+
+
+def admission_refusal(pod: Pod) -> str | None:
+    """Under DiskPressure the kubelet admits no new pod that does not tolerate the disk-pressure
+    taint (its eviction manager's ``Admit``); returns the rejection message, or None to admit."""
+    if any(t.tolerates(DISK_PRESSURE_TAINT) for t in pod.spec.tolerations or []):
+        return None
+    return NODE_CONDITION_MESSAGE
+
+
+def rejected_status(status: PodStatus | None, message: str) -> PodStatus:
+    """A pod the node refused to admit: Failed, reason Evicted (the kubelet's rejectPod)."""
+    return (status or PodStatus()).model_copy(update={"phase": "Failed", "reason": REASON, "message": message})

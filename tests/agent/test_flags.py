@@ -1,0 +1,40 @@
+"""The agent's flags for log caps and eviction: defaults as the kubelet's, bad values refused
+with one line naming the flag, and a help text that renders."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.__main__ import build_parser, make_runtime
+from agent.eviction import Threshold
+from agent.runtime.docker import DockerRuntime
+
+
+def test_help_renders() -> None:
+    text = build_parser().format_help()
+    assert "--container-log-max-size" in text and "nodefs.available<10%" in text
+
+
+def test_defaults_are_the_kubelets() -> None:
+    args = build_parser().parse_args(["--node", "n1"])
+    assert args.container_log_max_size == 10 << 20 and args.container_log_max_files == 5
+    assert args.eviction_hard == (Threshold("nodefs.available", percentage=0.10),
+                                  Threshold("imagefs.available", percentage=0.15))
+    runtime = make_runtime(build_parser().parse_args(["--node", "n1", "--container-log-max-size", "1Mi",
+                                                      "--container-log-max-files", "2"]), "n1")
+    assert isinstance(runtime, DockerRuntime)
+    assert (runtime.log_limits.max_bytes, runtime.log_limits.max_files) == (1 << 20, 2)
+    assert build_parser().parse_args(["--node", "n1", "--eviction-hard", ""]).eviction_hard == ()
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--container-log-max-size", "lots"], "quantity"),
+    (["--container-log-max-size", "100"], "at least 1Ki"),
+    (["--container-log-max-files", "1"], "at least 2"),
+    (["--eviction-hard", "memory.available<1Gi"], "not supported"),
+])
+def test_bad_values_are_refused_in_one_line(argv: list[str], named: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--node", "n1", *argv])
+    assert exc.value.code == 2
+    assert named in capsys.readouterr().err

@@ -1,0 +1,104 @@
+"""`kubectl logs` (the real kubectl → gateway → agent → Docker) across log rotation: the newest
+lines after the oldest were rotated away, and `-f` keeps following through rotations."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from kubelite.agent_auth import node_token
+from kubelite.api.core import Container, Pod, PodSpec
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.resources import PODS
+from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.gateway import Gateway
+from kubelite.store import Store
+from tests.agent.conftest import StartAgent
+from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
+from tests.helpers import wait_for
+
+from agent.runtime.base import LABEL_CONTAINER, LABEL_NODE, LogLimits
+from agent.runtime.docker import DockerRuntime
+
+pytestmark = pytest.mark.docker
+
+SECRET = "test-agent-secret"
+COUNTER = ["sh", "-c", 'i=0; while true; do i=$((i+1)); echo "line $i"; done']
+
+
+@pytest.fixture
+async def gateway(etcd: EmbeddedEtcd, tmp_path: Path) -> AsyncIterator[Gateway]:
+    secret_file = tmp_path / "agent-secret"
+    secret_file.write_text(SECRET)
+    gw = Gateway(gateway_config(etcd, agent_secret_file=secret_file))
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await stop_or_explain(gw)
+
+
+async def test_kubectl_logs_and_follow_across_rotation(
+    store: Store, gateway: Gateway, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    assert Path(KUBECTL).exists(), f"kubectl is needed at {KUBECTL}"
+    home = tmp_path / "kubectl-home"
+    home.mkdir()
+    kubectl = Kubectl(gateway.url, home)
+    limits = LogLimits(max_bytes=64 << 10, max_files=2)
+    await start_agent(docker_node, runtime=DockerRuntime(node=docker_node, log_limits=limits),
+                      token=node_token(SECRET, docker_node))
+    await store.create(PODS, Pod(metadata=ObjectMeta(name="chatty", namespace="default"), spec=PodSpec(
+        node_name=docker_node, termination_grace_period_seconds=1,
+        containers=[Container(name="spam", image="kubelite/demo:latest", command=COUNTER)])))
+
+    def log_path() -> str | None:
+        found = docker_client.containers.list(filters={"label": f"{LABEL_NODE}={docker_node}"})
+        spam = [c for c in found if c.labels.get(LABEL_CONTAINER) == "spam"]
+        return spam[0].attrs["LogPath"] if spam else None
+
+    path = await wait_for(log_path, 30, message="the container runs")
+    await wait_for(lambda: os.path.exists(f"{path}.1"), 30, message="the log rotated")
+
+    def size(file: str) -> int:
+        try:
+            return os.stat(file).st_size
+        except FileNotFoundError:  # between a rotation's rename and the new file
+            return 0
+
+    await wait_for(lambda: size(f"{path}.1") > 0 and size(path) > 0, 30, message="a new file")
+    kept = [int(line.split()[1]) for line in (await kubectl("logs", "chatty")).stdout.splitlines()
+            if line.startswith("line ")]
+    assert kept and min(kept) > 1  # line 1 was rotated away
+    tail = (await kubectl("logs", "chatty", "--tail=5")).stdout.splitlines()
+    numbers = [int(line.split()[1]) for line in tail]
+    assert len(numbers) == 5 and min(numbers) >= max(kept)  # asked later: the newest lines
+
+    follower = await kubectl.start("logs", "-f", "chatty")
+    try:
+        assert follower.stdout is not None
+        seen: list[int] = []
+
+        async def progressed() -> bool:
+            while True:
+                line = (await follower.stdout.readline()).decode()
+                if not line:
+                    return False  # the stream ended: not following any more
+                if line.startswith("line "):
+                    number = int(line.split()[1])
+                    assert not seen or number > seen[-1], (seen[-1], number)  # ordered, nothing replayed
+                    seen.append(number)
+                    if seen[-1] - seen[0] > 5000:  # ~800 lines a file: many rotations followed
+                        return True
+
+        assert await asyncio.wait_for(progressed(), 60), seen[-3:]
+    finally:
+        if follower.returncode is None:
+            follower.kill()
+        await follower.wait()
