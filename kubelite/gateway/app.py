@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -94,7 +95,7 @@ class GatewayConfig:
             raise ValueError("--tls-cert and --tls-key go together")
         for flag, value in (("--request-header-timeout", self.request_header_timeout),
                             ("--request-body-timeout", self.request_body_timeout)):
-            if not value > 0:
+            if not 0 < value < math.inf:
                 raise ValueError(f"{flag} must be a positive number of seconds, not {value}")
 
 

@@ -58,3 +58,45 @@ def test_controller_manager_toleration_flags() -> None:
     assert (settings.default_not_ready_toleration_seconds, settings.default_unreachable_toleration_seconds) == (2, 2)
     settings = config_from_args(parse_args(["--default-unreachable-toleration-seconds", "9"])).settings
     assert (settings.default_not_ready_toleration_seconds, settings.default_unreachable_toleration_seconds) == (300, 9)
+
+
+BAD_FLAGS = [  # (module, flags, what the one line must name); none of these may reach etcd
+    ("kubelite.gateway", ["--listen", "127.0.0.1:99999"], "--listen"),
+    ("kubelite.gateway", ["--listen", "nowhere"], "--listen"),
+    ("kubelite.gateway", ["--request-header-timeout", "inf"], "--request-header-timeout"),
+    ("kubelite.gateway", ["--request-body-timeout", "0"], "--request-body-timeout"),
+    ("kubelite.gateway", ["--default-not-ready-toleration-seconds", "-1"], "--default-not-ready-toleration-seconds"),
+    ("kubelite.gateway", ["--default-unreachable-toleration-seconds", str(2**63)],
+     "--default-unreachable-toleration-seconds"),
+    ("kubelite.gateway", ["--default-unreachable-toleration-seconds", "5m"], "--default-unreachable-toleration-seconds"),
+    ("kubelite.gateway", ["--etcd-compaction-interval", "soon"], "--etcd-compaction-interval"),
+    ("controllers", ["--listen", "127.0.0.1:99999"], "--listen"),
+    ("controllers", ["--listen", "nowhere"], "--listen"),
+    ("controllers", ["--toleration-seconds", "-3"], "--toleration-seconds"),
+    ("controllers", ["--default-not-ready-toleration-seconds", str(2**63)], "--default-not-ready-toleration-seconds"),
+    ("controllers", ["--node-monitor-grace-period", "-1"], "--node-monitor-grace-period"),
+    ("controllers", ["--etcd-compaction-interval", "-5"], "--etcd-compaction-interval"),
+]
+
+
+@pytest.mark.parametrize(("module", "flags", "flag"), BAD_FLAGS, ids=[f"{m}{' '.join(f)}" for m, f, _ in BAD_FLAGS])
+async def test_bad_flag_values_exit_with_one_line_naming_the_flag(module: str, flags: list[str], flag: str) -> None:
+    # etcd endpoint of nothing: a bad flag must be refused before any etcd call, not as a connection error.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", module, "--etcd-endpoints", "127.0.0.1:1", *flags,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    last = err.decode().strip().splitlines()[-1]
+    assert proc.returncode not in (0, None)
+    assert "Traceback" not in err.decode(), err.decode()
+    assert flag in last and "etcd" not in last.replace("--etcd-compaction-interval", ""), last
+
+
+def test_listen_addresses_split_in_one_place() -> None:
+    from kubelite.listen import split_host_port
+
+    assert split_host_port("[::1]:0", flag="--listen") == ("::1", 0)
+    assert split_host_port(":10257", flag="--listen", default_host="127.0.0.1") == ("127.0.0.1", 10257)
+    for bad in ("127.0.0.1", "127.0.0.1:65536", "host:http", ":80"):
+        with pytest.raises(ValueError, match="--listen"):
+            split_host_port(bad, flag="--listen")
