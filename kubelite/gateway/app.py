@@ -8,12 +8,13 @@ undoes the rest in reverse order. Stateless: any number may run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import math
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, watchstream, write
-from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator
+from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.common import INFO, Target, resolve
@@ -97,6 +98,16 @@ class GatewayConfig:
                             ("--request-body-timeout", self.request_body_timeout)):
             if not 0 < value < math.inf:
                 raise ValueError(f"{flag} must be a positive number of seconds, not {value}")
+
+
+@contextlib.contextmanager
+def _file_flag(flag: str) -> Iterator[None]:
+    """A flag's file that cannot be read (missing, a directory, no permission) is the user's
+    mistake: TokenFileError, one line naming the flag, not an OSError traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise TokenFileError(f"{flag} {exc.filename}: {exc.strerror or exc}") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -328,8 +339,12 @@ class Gateway:
         config = self.config
         authenticator = None
         if config.token_file is not None:
-            authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
-        agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
+            with _file_flag("--token-file"):
+                authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
+        agent_secret = None
+        if config.agent_secret_file is not None:
+            with _file_flag("--agent-secret-file"):
+                agent_secret = config.agent_secret_file.read_text().strip()
         self._client = self._given_client or await connect(config.etcd)
         store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)

@@ -70,6 +70,8 @@ BAD_FLAGS = [  # (module, flags, what the one line must name); none of these may
      "--default-unreachable-toleration-seconds"),
     ("kubelite.gateway", ["--default-unreachable-toleration-seconds", "5m"], "--default-unreachable-toleration-seconds"),
     ("kubelite.gateway", ["--etcd-compaction-interval", "soon"], "--etcd-compaction-interval"),
+    ("kubelite.gateway", ["--token-file", "/nonexistent/tokens.csv"], "--token-file"),
+    ("kubelite.gateway", ["--agent-secret-file", "/"], "--agent-secret-file"),
     ("controllers", ["--listen", "127.0.0.1:99999"], "--listen"),
     ("controllers", ["--listen", "nowhere"], "--listen"),
     ("controllers", ["--toleration-seconds", "-3"], "--toleration-seconds"),
