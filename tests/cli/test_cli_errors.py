@@ -55,6 +55,8 @@ def test_bad_arguments(nowhere: str) -> None:
     assert result.exit_code == 1 and "invalid cascade value" in result.output
     result = run("rollout", "status", "deploy/a", "deploy/b")
     assert result.exit_code == 1 and "exactly one" in result.output
+    result = run("rollout", "status", "deploy/a", "--revision", "-1")  # refused before any request
+    assert result.exit_code == 1 and result.output == "error: revision must be a positive integer: -1\n"
 
 
 def test_config_writes_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
