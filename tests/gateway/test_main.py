@@ -102,3 +102,24 @@ def test_listen_addresses_split_in_one_place() -> None:
     for bad in ("127.0.0.1", "127.0.0.1:65536", "host:http", ":80"):
         with pytest.raises(ValueError, match="--listen"):
             split_host_port(bad, flag="--listen")
+
+
+async def test_a_failed_start_leaves_nothing_running(etcd: EmbeddedEtcd) -> None:
+    """A taken port fails the start after the watch hubs, HTTP session and etcd client exist; they
+    must be undone, or ``asyncio.run`` waits on them forever (the process hung 1 time in 4)."""
+    import socket
+
+    from kubelite.gateway.app import Gateway
+    from kubelite.listen import ListenError
+    from tests.gateway.conftest import gateway_config
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        before = asyncio.all_tasks()
+        gateway = Gateway(gateway_config(etcd, port=taken.getsockname()[1]))
+        with pytest.raises(ListenError):
+            await gateway.start()
+    await wait_for(lambda: not (asyncio.all_tasks() - before), timeout=10,
+                   message=f"tasks left by a failed start: {asyncio.all_tasks() - before}")
+    assert gateway.state is not None and gateway._http is None and gateway._client is None
