@@ -106,8 +106,11 @@ def _file_flag(flag: str) -> Iterator[None]:
     mistake: TokenFileError, one line naming the flag, not an OSError traceback."""
     try:
         yield
-    except OSError as exc:
-        raise TokenFileError(f"{flag} {exc.filename}: {exc.strerror or exc}") from None
+    except OSError as exc:  # ssl.SSLError too: a file that is not a certificate or key, or a mismatch
+        what = f"{flag} {exc.filename}" if exc.filename else flag
+        reason = ("not a PEM certificate and its matching private key" if isinstance(exc, ssl.SSLError)
+                  else exc.strerror or str(exc))
+        raise TokenFileError(f"{what}: {reason}") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -345,9 +348,14 @@ class Gateway:
         if config.agent_secret_file is not None:
             with _file_flag("--agent-secret-file"):
                 agent_secret = config.agent_secret_file.read_text().strip()
+        ssl_context = None  # every file is read before etcd is touched: a user's mistake fails fast
+        if config.tls_cert and config.tls_key:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
+                ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
         self._client = self._given_client or await connect(config.etcd)
         try:
-            await self._start_serving(authenticator, agent_secret)
+            await self._start_serving(authenticator, agent_secret, ssl_context)
         except BaseException:
             # Undo what was started (watch hubs, the HTTP session, the etcd client): left running, a
             # failed start (a taken port, a bad certificate) would hang the process's exit.
@@ -355,7 +363,8 @@ class Gateway:
                 await self.stop()
             raise
 
-    async def _start_serving(self, authenticator: TokenAuthenticator | None, agent_secret: str | None) -> None:
+    async def _start_serving(self, authenticator: TokenAuthenticator | None, agent_secret: str | None,
+                             ssl_context: ssl.SSLContext | None) -> None:
         config = self.config
         assert self._client is not None
         store = Store(self._client, admission=config.admission)
@@ -376,10 +385,6 @@ class Gateway:
         self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0,
                                      keepalive_timeout=config.request_header_timeout, lingering_time=2.0)
         await self._runner.setup()
-        ssl_context = None
-        if config.tls_cert and config.tls_key:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
         site = await start_site(self._runner, config.host, config.port, what="gateway", flag="--listen",
                                 ssl_context=ssl_context)
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0

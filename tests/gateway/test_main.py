@@ -72,6 +72,7 @@ BAD_FLAGS = [  # (module, flags, what the one line must name); none of these may
     ("kubelite.gateway", ["--etcd-compaction-interval", "soon"], "--etcd-compaction-interval"),
     ("kubelite.gateway", ["--token-file", "/nonexistent/tokens.csv"], "--token-file"),
     ("kubelite.gateway", ["--agent-secret-file", "/"], "--agent-secret-file"),
+    ("kubelite.gateway", ["--tls-cert", "/nonexistent.crt", "--tls-key", "/nonexistent.key"], "--tls-cert"),
     ("controllers", ["--listen", "127.0.0.1:99999"], "--listen"),
     ("controllers", ["--listen", "nowhere"], "--listen"),
     ("controllers", ["--toleration-seconds", "-3"], "--toleration-seconds"),
