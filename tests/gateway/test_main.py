@@ -124,3 +124,18 @@ async def test_a_failed_start_leaves_nothing_running(etcd: EmbeddedEtcd) -> None
     await wait_for(lambda: not (asyncio.all_tasks() - before), timeout=10,
                    message=f"tasks left by a failed start: {asyncio.all_tasks() - before}")
     assert gateway.state is not None and gateway._http is None and gateway._client is None
+
+
+async def test_a_port_past_65535_at_bind_is_a_listen_error() -> None:
+    """The agent parses its own --listen; a port the OS cannot take is still one line, not an OverflowError."""
+    from aiohttp import web
+
+    from kubelite.listen import ListenError, start_site
+
+    runner = web.AppRunner(web.Application())
+    await runner.setup()
+    try:
+        with pytest.raises(ListenError, match=r"cannot listen on 127\.0\.0\.1:70000: .*--listen HOST:PORT"):
+            await start_site(runner, "127.0.0.1", 70000, what="agent", flag="--listen")
+    finally:
+        await runner.cleanup()
