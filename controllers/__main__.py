@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -72,9 +73,15 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
             split_host_port(args.listen, flag="--listen", default_host="127.0.0.1")
         except ValueError as exc:
             raise SystemExit(f"error: {exc}") from None
-    if not args.node_monitor_grace_period > 0:
-        raise SystemExit(f"error: --node-monitor-grace-period must be a positive number of seconds, "
-                         f"not {args.node_monitor_grace_period}")
+    for flag, value in (("--node-monitor-grace-period", args.node_monitor_grace_period),
+                        ("--resync-period", args.resync_period), ("--lease-ttl", args.lease_ttl)):
+        if not 0 < value < math.inf:  # 0 would treat every lease as lost at once, or resync in a busy loop
+            raise SystemExit(f"error: {flag} must be a positive number of seconds, not {value}")
+    for flag, value in (("--scheduler-workers", args.scheduler_workers),
+                        ("--replicaset-workers", args.replicaset_workers),
+                        ("--deployment-workers", args.deployment_workers)):
+        if value < 1:  # no worker: that controller would silently do nothing
+            raise SystemExit(f"error: {flag} must be at least 1, not {value}")
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
     unknown = [n for n in names if n not in CONTROLLERS]
     if unknown:

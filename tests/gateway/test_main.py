@@ -78,6 +78,9 @@ BAD_FLAGS = [  # (module, flags, what the one line must name); none of these may
     ("controllers", ["--toleration-seconds", "-3"], "--toleration-seconds"),
     ("controllers", ["--default-not-ready-toleration-seconds", str(2**63)], "--default-not-ready-toleration-seconds"),
     ("controllers", ["--node-monitor-grace-period", "-1"], "--node-monitor-grace-period"),
+    ("controllers", ["--lease-ttl", "0"], "--lease-ttl"),
+    ("controllers", ["--resync-period", "nan"], "--resync-period"),
+    ("controllers", ["--scheduler-workers", "0"], "--scheduler-workers"),
     ("controllers", ["--etcd-compaction-interval", "-5"], "--etcd-compaction-interval"),
 ]
 
