@@ -85,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
     unknown = [n for n in names if n not in CONTROLLERS]
     if unknown:
-        raise SystemExit(f"unknown controllers: {', '.join(unknown)} (known: {', '.join(CONTROLLERS)})")
+        raise SystemExit(f"error: unknown controllers: {', '.join(unknown)} (known: {', '.join(CONTROLLERS)})")
     return ManagerConfig(
         etcd=etcd, identity=args.id or f"{socket.gethostname()}-{os.getpid()}", listen=args.listen or None,
         lease_ttl=args.lease_ttl, settings=settings, controllers=names,

@@ -81,6 +81,7 @@ BAD_FLAGS = [  # (module, flags, what the one line must name); none of these may
     ("controllers", ["--lease-ttl", "0"], "--lease-ttl"),
     ("controllers", ["--resync-period", "nan"], "--resync-period"),
     ("controllers", ["--scheduler-workers", "0"], "--scheduler-workers"),
+    ("controllers", ["--controllers", "scheduler,nope"], "unknown controllers: nope"),
     ("controllers", ["--etcd-compaction-interval", "-5"], "--etcd-compaction-interval"),
 ]
 
