@@ -100,6 +100,8 @@ class Cluster:
         self._prepare()
         self.runtime, why = detect_runtime(self.opts.runtime)
         self.say(f"runtime: {self.runtime} — {why}")
+        if not self.shared_sim_processes:  # else the shared processes derive them from the agent secret
+            write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
             client_port, peer_port = etcd_ports(self.data_dir)
             self.etcd = EmbeddedEtcd(data_dir=self.data_dir / "etcd", client_port=client_port, peer_port=peer_port)
@@ -160,8 +162,6 @@ class Cluster:
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
         ensure_secret_file(self.agent_secret_path)
-        if not self.shared_sim_processes:
-            write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
 

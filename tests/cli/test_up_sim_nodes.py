@@ -133,3 +133,21 @@ def test_a_stopped_sim_node_process_loses_only_its_nodes_leases(tmp_path: Path) 
             os.kill(stopped, signal.SIGCONT)
         up.stop()
         up.kill_leftovers()
+
+
+def test_one_sim_node_per_process_is_still_reachable(tmp_path: Path) -> None:
+    """``--sim-nodes-per-process 1``: the former layout (the benchmark's baseline), a process
+    and a token file per node."""
+    require_components()
+    up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "2", "--sim-nodes-per-process", "1"])
+    up.start()
+    try:
+        run_sync(up.wait_up())
+        assert set(up.state["processes"]) == {"controller-manager", "gateway", "node-1", "node-2"}
+        assert sorted(agent_pids(up)) == sorted([up.state["processes"]["node-1"], up.state["processes"]["node-2"]])
+        assert sorted(p.name for p in (tmp_path / "kl" / "agent-tokens").iterdir()) == ["node-1", "node-2"]
+        assert node_states(up) == {"node-1": "True", "node-2": "True"}
+        stop_cleanly(up)
+    finally:
+        up.stop()
+        up.kill_leftovers()
