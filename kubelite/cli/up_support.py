@@ -102,6 +102,13 @@ def write_node_tokens(secret_path: Path, directory: Path, nodes: list[str]) -> N
             out.write(node_token(secret, node) + "\n")
 
 
+def sim_node_groups(nodes: int, per_process: int) -> list[tuple[int, int]]:
+    """Nodes 1..``nodes`` cut into (first, count) runs of at most ``per_process``: one sim agent process each."""
+    if nodes < 1 or per_process < 1:
+        raise ValueError("nodes and nodes per process must be at least 1")
+    return [(first, min(per_process, nodes - first + 1)) for first in range(1, nodes + 1, per_process)]
+
+
 def etcd_ports(data_dir: Path) -> tuple[int, int]:
     """etcd's ports, kept in the data dir so a restarted cluster finds its member again."""
     path = data_dir / "etcd-ports.json"
