@@ -3,6 +3,8 @@
     python -m agent --node n1 --runtime docker --etcd-endpoints 127.0.0.1:2379 \\
         --listen 127.0.0.1:10250 --token-file n1.token --labels zone=a --taints gpu=yes:NoSchedule
     python -m agent --runtime sim --sim-count 100 --node-prefix sim- --listen none
+    python -m agent --runtime sim --sim-count 20 --node-prefix node- --sim-first 1 \\
+        --agent-secret-file agent-secret --etcd-endpoints 127.0.0.1:2379    # node-1 … node-20
 
 The API token is this node's own (HMAC of the cluster's
 agent secret and the node name, see ``kubelite.agent_auth``), so a token of one
@@ -144,9 +146,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between disk checks; at most one pod is evicted per check (default 10)")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
+    p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
+                                                              "(default 0: sim-0, sim-1, ...)")
     p.add_argument("--sim-start-delay", type=float, default=0.5, help="seconds a sim container takes to start")
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+def sim_node_names(prefix: str, first: int, count: int) -> list[str]:
+    """The names of ``count`` simulated nodes: prefix+first, prefix+(first+1), ..."""
+    return [f"{prefix}{i}" for i in range(first, first + count)]
 
 
 def token_source(args: argparse.Namespace) -> tuple[str, str]:
@@ -195,7 +204,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.runtime != "sim":
             print("error: --sim-count needs --runtime sim", file=sys.stderr)
             return 2
-        nodes = [f"{args.node_prefix}{i}" for i in range(args.sim_count)]
+        nodes = sim_node_names(args.node_prefix, args.sim_first, args.sim_count)
         if host is not None and source[0] != "secret":
             print("error: --sim-count agents need --agent-secret-file (one token cannot be every node's) "
                   "or --listen none", file=sys.stderr)

@@ -46,6 +46,7 @@ from kubelite.api.core import (
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, NODES
 from kubelite.etcd_ops import EtcdUnavailable, cmp_mod, op_put, txn
+from kubelite.jitter import first_phase, jittered
 from kubelite.lease import LeaseSession
 from kubelite.store import Store, encode
 from kubelite.supervise import spawn
@@ -57,6 +58,7 @@ from agent.runtime.base import HostResources, RuntimeVersion
 log = logging.getLogger(__name__)
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
+STATUS_JITTER = 0.04  # the kubelet's node-status JitterUntil factor
 AGENT_VERSION = "kubelite-agent/0.1.0"
 _TRANSIENT = (errors.ApiError, aetcd.ClientError, EtcdUnavailable, OSError, TimeoutError)
 
@@ -215,10 +217,14 @@ class NodeLifecycle:
         await self.store.guaranteed_update(NODES, self.config.name, None, mutate)
 
     async def _heartbeat(self) -> None:
+        # Jittered like the kubelet's node-status loop, with a random first phase: the
+        # status writes of many nodes started together spread over the period.
+        wait = first_phase(self.config.status_period)
         while True:
             # A health change (runtime down/up, disk pressure) is posted at once, not at the next period.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.health.changed.wait(), self.config.status_period)
+                await asyncio.wait_for(self.health.changed.wait(), wait)
+            wait = jittered(self.config.status_period, STATUS_JITTER)
             self.health.changed.clear()
             try:
                 await self._update_status()

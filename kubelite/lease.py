@@ -1,9 +1,10 @@
 """An etcd lease kept alive by a background task, with a notice of loss.
 
 Keys attached to the lease vanish when it expires: that is how node liveness
-and leadership are expressed. The keepalive runs every TTL/3; the session is
-``lost`` once etcd says the lease is gone or nothing confirmed it for a whole
-TTL (then etcd has expired it, or will, and the holder must act as if it did).
+and leadership are expressed. The keepalive runs every TTL/3 (a little
+earlier, jittered: ``kubelite.jitter``); the session is ``lost`` once etcd says
+the lease is gone or nothing confirmed it for a whole TTL (then etcd has
+expired it, or will, and the holder must act as if it did).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from collections.abc import Callable
 import aetcd
 
 from kubelite.etcd_client import EtcdClient
+from kubelite.jitter import first_phase, jittered
 from kubelite.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
+
+KEEPALIVE_JITTER = 0.04  # like the kubelet's lease controller (wait.JitterUntil factor)
 
 
 class LeaseSession:
@@ -52,9 +56,13 @@ class LeaseSession:
 
     async def _keepalive(self) -> None:
         confirmed = self._monotonic()
+        # Renewals a little early and at a random phase: many holders that took their
+        # leases together (a thousand sim nodes) spread their keepalives over the interval.
+        wait = first_phase(self.ttl / 3)
         try:
             while True:
-                await asyncio.sleep(self.ttl / 3)
+                await asyncio.sleep(wait)
+                wait = jittered(self.ttl / 3 * (1 - KEEPALIVE_JITTER), KEEPALIVE_JITTER)  # never after TTL/3
                 sent = self._monotonic()
                 try:
                     reply = await asyncio.wait_for(self.client.refresh_lease(self.lease_id), self.ttl / 3)

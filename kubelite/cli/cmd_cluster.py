@@ -104,12 +104,15 @@ def up(
         help="Agents rotate a container's log at this size (quantity, kubelet default 10Mi).")] = "10Mi",
     container_log_max_files: Annotated[int, typer.Option(
         help="Log files kept per container (kubelet default 5).")] = 5,
+    sim_nodes_per_process: Annotated[int, typer.Option(
+        help="Sim runtime: nodes hosted by one agent process (1: one process per node, as before).")] = 250,
 ) -> None:
     """Start a whole local cluster in the foreground; Ctrl-C stops everything."""
     opts = UpOptions(nodes=nodes, runtime=runtime, listen=listen, data_dir=data_dir or default_data_dir(),
                      etcd_endpoints=etcd_endpoints, keep=keep, demo=demo, ready_timeout=ready_timeout,
                      etcd_compaction_interval=etcd_compaction_interval,
-                     container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files)
+                     container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
+                     sim_nodes_per_process=sim_nodes_per_process)
 
     def say(line: str) -> None:
         print(f"[kl up] {line}" if line else "", flush=True)

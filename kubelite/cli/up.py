@@ -1,8 +1,13 @@
 """``kl up``: a whole local cluster as child processes of one command.
 
 Starts, in order: the embedded etcd (unless ``--etcd-endpoints``), one
-controller-manager, the gateway and N agents (``node-1``…), each a
-``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Waits
+controller-manager, the gateway and the agents of N nodes (``node-1``…), each a
+``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Docker
+nodes get one agent process each (``node-K``); simulated nodes share one agent
+process per ``sim_nodes_per_process`` nodes (``sim-nodes-1-250``, ...: a
+hundred Python processes would cost gigabytes and a minute of start-up), which
+derives each node's API token from the agent secret; 1 gives the per-node
+processes again. Waits
 until the gateway is ready and every node is Ready, optionally applies the
 demo, and then supervises its children: one that exits (etcd included) is
 restarted with back-off and the reason is printed (``up_supervise``). Only
@@ -41,6 +46,7 @@ from kubelite.cli.up_support import (
     is_loopback,
     kl_command,
     remove_containers,
+    sim_node_groups,
     split_host_port,
     write_node_tokens,
 )
@@ -65,6 +71,7 @@ class UpOptions:
     etcd_compaction_interval: str = "5m"  # passed to the gateway and the controller-manager
     container_log_max_size: str = "10Mi"  # passed to every agent (log rotation)
     container_log_max_files: int = 5
+    sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
 
 
 class Cluster:
@@ -80,6 +87,7 @@ class Cluster:
         self.endpoints = opts.etcd_endpoints or ""
         self.processes: list[ManagedProcess] = []
         self.agents: list[str] = [f"node-{i}" for i in range(1, opts.nodes + 1)]
+        self.agent_processes: set[str] = set()  # names of the processes hosting nodes
         self.server = f"http://{opts.listen}"
         self.token = ""
         self.cm_url = ""
@@ -92,6 +100,8 @@ class Cluster:
         self._prepare()
         self.runtime, why = detect_runtime(self.opts.runtime)
         self.say(f"runtime: {self.runtime} — {why}")
+        if not self.shared_sim_processes:  # else the shared processes derive them from the agent secret
+            write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
             client_port, peer_port = etcd_ports(self.data_dir)
             self.etcd = EmbeddedEtcd(data_dir=self.data_dir / "etcd", client_port=client_port, peer_port=peer_port)
@@ -115,15 +125,24 @@ class Cluster:
             # latency, and a sandbox still "starting" at the next sync is taken for a
             # dead one (SandboxChanged restart loop in the agent as of this writing).
             extra += ["--sim-start-delay", "0"]
-        for node in self.agents:
-            self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep,
-                               "--listen", "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *extra])
+        if self.shared_sim_processes:
+            for first, count in sim_node_groups(self.opts.nodes, self.opts.sim_nodes_per_process):
+                self._spawn(f"sim-nodes-{first}-{first + count - 1}", [
+                    py, "-m", "agent", "--runtime", "sim", "--sim-count", str(count), "--node-prefix", "node-",
+                    "--sim-first", str(first), *ep, "--listen", "127.0.0.1:0",
+                    "--agent-secret-file", str(self.agent_secret_path), *extra], agent=True)
+        else:
+            for node in self.agents:
+                self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep, "--listen",
+                                   "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *extra], agent=True)
         self._write_state()
         await self._wait_ready()
 
     def _prepare(self) -> None:
         if self.opts.nodes < 1:
             raise CliError("--nodes must be at least 1")
+        if self.opts.sim_nodes_per_process < 1:
+            raise CliError("--sim-nodes-per-process must be at least 1")
         try:
             parse_interval(self.opts.etcd_compaction_interval)
         except ValueError as exc:
@@ -143,9 +162,13 @@ class Cluster:
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
         ensure_secret_file(self.agent_secret_path)
-        write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
+
+    @property
+    def shared_sim_processes(self) -> bool:
+        """Whether simulated nodes share agent processes (else one process, with its own token, per node)."""
+        return self.runtime == "sim" and self.opts.sim_nodes_per_process > 1
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -159,10 +182,12 @@ class Cluster:
     def node_token_path(self, node: str) -> Path:
         return self.data_dir / "agent-tokens" / node
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], *, agent: bool = False) -> None:
         proc = ManagedProcess(name, argv, self.logs / f"{name}.log", env={**os.environ, "PYTHONUNBUFFERED": "1"})
         proc.start()
         self.processes.append(proc)
+        if agent:
+            self.agent_processes.add(name)
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "server": self.server, "etcd": self.endpoints, "runtime": self.runtime,
@@ -232,8 +257,8 @@ class Cluster:
     async def stop(self) -> list[str]:
         """Stop everything started, newest first; returns problems (empty when clean)."""
         problems: list[str] = []
-        agents = [p for p in self.processes if p.name in self.agents]
-        others = [p for p in self.processes if p.name not in self.agents]
+        agents = [p for p in self.processes if p.name in self.agent_processes]
+        others = [p for p in self.processes if p.name not in self.agent_processes]
         # Agents drain their containers on exit (unless --keep): give them time.
         await asyncio.gather(*(self._stop_one(p, problems, grace=30.0) for p in agents))
         if self.runtime == "docker" and not self.opts.keep:
@@ -353,12 +378,13 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
                 if cluster.opts.demo else
                 [f"  {kl} apply -f {DEMO_MANIFEST} && {kl} rollout status deployment/web",
                  f"  {kl} get pods -o wide"])
+    agent_logs = "sim-nodes-FIRST-LAST" if cluster.shared_sim_processes else "node-N"
     lines = [
         "",
         f"kubelite is up: {len(cluster.agents)} node(s), runtime {cluster.runtime}",
         f"  gateway      {cluster.server}",
         f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
-        f"  logs         {cluster.logs}/<controller-manager|gateway|node-N>.log",
+        f"  logs         {cluster.logs}/<controller-manager|gateway|{agent_logs}>.log",
         f"  kubeconfig   {kc}{auth}",
         "",
         "Use it from another terminal (kubectl works the same way):",

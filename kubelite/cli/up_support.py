@@ -15,9 +15,9 @@ import socket
 import sys
 from pathlib import Path
 
+from kubelite import listen
 from kubelite.agent_auth import node_token
 from kubelite.cli.errors import CliError
-from kubelite import listen
 from kubelite.etcd_server import free_port, port_is_free
 
 NODE_LABEL = "kubelite.node"
@@ -103,6 +103,13 @@ def write_node_tokens(secret_path: Path, directory: Path, nodes: list[str]) -> N
         fd = os.open(directory / node, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(node_token(secret, node) + "\n")
+
+
+def sim_node_groups(nodes: int, per_process: int) -> list[tuple[int, int]]:
+    """Nodes 1..``nodes`` cut into (first, count) runs of at most ``per_process``: one sim agent process each."""
+    if nodes < 1 or per_process < 1:
+        raise ValueError("nodes and nodes per process must be at least 1")
+    return [(first, min(per_process, nodes - first + 1)) for first in range(1, nodes + 1, per_process)]
 
 
 def etcd_ports(data_dir: Path) -> tuple[int, int]:

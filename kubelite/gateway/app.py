@@ -339,6 +339,15 @@ class Gateway:
         return f"{scheme}://{self.config.host}:{self.port}"
 
     async def start(self) -> None:
+        """Connect, start the watch hubs, listen, compact; a failure part way stops what was started."""
+        try:
+            await self._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.stop()
+            raise
+
+    async def _start(self) -> None:
         config = self.config
         authenticator = None
         if config.token_file is not None:

@@ -28,9 +28,10 @@ def test_kl_up_sim_starts_and_sigterm_stops_everything(tmp_path: Path) -> None:
         out = up.output()
         assert "runtime: sim — as requested (--runtime sim)" in out
         assert up.server in out and str(tmp_path / "kl" / "kubeconfig") in out
-        assert set(up.state["processes"]) == {"controller-manager", "gateway", "node-1", "node-2"}
+        # The two simulated nodes share one agent process (see test_up_sim_nodes).
+        assert set(up.state["processes"]) == {"controller-manager", "gateway", "sim-nodes-1-2"}
         pids = up.pids()
-        assert len(pids) == 5 and all(alive(pid) for pid in pids)
+        assert len(pids) == 4 and all(alive(pid) for pid in pids)
 
         # the kubeconfig kl up wrote is enough for kl (and kubectl)
         env = {"KUBECONFIG": up.state["kubeconfig"], "PATH": "/usr/bin:/bin"}

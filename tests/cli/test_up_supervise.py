@@ -112,7 +112,7 @@ def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> No
         run_sync(up.wait_up())
         api(up, "POST", "/api/v1/namespaces/default/pods", POD)
         before = run_sync(wait_for(lambda: pod_ready(up), 30, message="pod Ready"))
-        agent_pid = up.state["processes"]["node-1"]
+        agent_pid = up.state["processes"]["sim-nodes-1-1"]
 
         killed_at = time.monotonic()
         restarted = kill_etcd_and_wait_restarted(up)
@@ -124,7 +124,7 @@ def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> No
         assert after["status"]["containerStatuses"][0]["containerID"] == \
             before["status"]["containerStatuses"][0]["containerID"]
         assert after["status"]["containerStatuses"][0]["restartCount"] == 0
-        assert "draining" not in (up.data_dir / "logs" / "node-1.log").read_text()
+        assert "draining" not in (up.data_dir / "logs" / "sim-nodes-1-1.log").read_text()
         report("kl up (sim): embedded etcd SIGKILLed", etcd_restarted=restarted,
                pod_ready_via_gateway=time.monotonic() - killed_at, containers_lost=0)
 

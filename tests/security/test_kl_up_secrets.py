@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from kubelite.agent_auth import node_token
 from kubelite.etcd_server import find_etcd_binary, find_etcdctl_binary
 
 ADDRESS = "10.213.7.1"  # on the namespace's own loopback device: reachable only inside it
@@ -97,10 +98,11 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
         await asyncio.wait_for(banner(), 90)
         state = json.loads((data / "up.json").read_text())
         pids = {name: int(pid) for name, pid in state["processes"].items()}
-        assert {"controller-manager", "gateway", "node-1", "node-2"} <= set(pids)
+        assert {"controller-manager", "gateway", "sim-nodes-1-2"} <= set(pids)
         token = (data / "tokens.csv").read_text().split(",", 1)[0].strip()
         agent_secret = (data / "agent-secret").read_text().strip()
-        node_tokens = {n: (data / "agent-tokens" / n).read_text().strip() for n in ("node-1", "node-2")}
+        # The shared sim agent process derives each node's token from the agent secret file.
+        node_tokens = {n: node_token(agent_secret, n) for n in ("node-1", "node-2")}
         secrets = {"gateway token": token, "agent secret": agent_secret, "etcd password": PASSWORD,
                    **{f"{n}'s agent token": t for n, t in node_tokens.items()}}
         assert len(token) > 16 and len(agent_secret) > 16 and len(set(node_tokens.values())) == 2
@@ -114,7 +116,7 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
         for what, secret in secrets.items():
             assert secret not in ps, f"{what} in `ps` output"
         logs = list((data / "logs").glob("*.log"))
-        assert len(logs) >= 4
+        assert len(logs) >= 3  # controller-manager, gateway, sim-nodes-1-2
         for log in logs:
             text = log.read_text(errors="replace")
             for what, secret in secrets.items():
