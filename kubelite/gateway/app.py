@@ -363,19 +363,6 @@ class Gateway:
             with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
                 ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
         self._client = self._given_client or await connect(config.etcd)
-        try:
-            await self._start_serving(authenticator, agent_secret, ssl_context)
-        except BaseException:
-            # Undo what was started (watch hubs, the HTTP session, the etcd client): left running, a
-            # failed start (a taken port, a bad certificate) would hang the process's exit.
-            with contextlib.suppress(Exception):
-                await self.stop()
-            raise
-
-    async def _start_serving(self, authenticator: TokenAuthenticator | None, agent_secret: str | None,
-                             ssl_context: ssl.SSLContext | None) -> None:
-        config = self.config
-        assert self._client is not None
         store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
         await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
