@@ -40,10 +40,3 @@ class UnixProxy(Splice):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # new connections are refused, as with a stopped engine
         self.abort_all()
-
-    async def heal(self) -> None:
-        await self.start()
-
-    async def close(self) -> None:
-        await self.cut()
-        await self.cancel_pipes()

@@ -19,7 +19,9 @@ Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter
 
 
 class Splice:
-    """Open connections piped to their upstream; ``abort_all()`` drops every one at once."""
+    """Open connections piped to their upstream; ``abort_all()`` drops every one at once.
+
+    Subclasses listen in ``start()`` and stop listening (then ``abort_all()``) in ``cut()``."""
 
     def __init__(self) -> None:
         self._transports: set[asyncio.BaseTransport] = set()
@@ -61,6 +63,19 @@ class Splice:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def cut(self) -> None:
+        raise NotImplementedError
+
+    async def heal(self) -> None:
+        await self.start()
+
+    async def close(self) -> None:
+        await self.cut()
+        await self.cancel_pipes()
+
 
 class TcpProxy(Splice):
     def __init__(self, upstreams: tuple[str, ...]) -> None:
@@ -88,10 +103,3 @@ class TcpProxy(Splice):
             server.close()
         self._servers = []
         self.abort_all()
-
-    async def heal(self) -> None:
-        await self.start()
-
-    async def close(self) -> None:
-        await self.cut()
-        await self.cancel_pipes()
