@@ -83,6 +83,16 @@ BAD_FLAGS = [  # (module, flags, what the one line must name); none of these may
     ("controllers", ["--scheduler-workers", "0"], "--scheduler-workers"),
     ("controllers", ["--controllers", "scheduler,nope"], "unknown controllers: nope"),
     ("controllers", ["--etcd-compaction-interval", "-5"], "--etcd-compaction-interval"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--token-file", "/nonexistent/token"], "--token-file"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--agent-secret-file", "/"], "--agent-secret-file"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--listen", "127.0.0.1:99999"], "--listen"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--container-log-max-size", "0"], "--container-log-max-size"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--container-log-max-files", "1"], "--container-log-max-files"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--eviction-monitoring-interval", "nan"],
+     "--eviction-monitoring-interval"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--eviction-pressure-transition-period", "-1"],
+     "--eviction-pressure-transition-period"),
+    ("agent", ["--node", "n", "--runtime", "sim", "--lease-ttl", "0"], "--lease-ttl"),
 ]
 
 
