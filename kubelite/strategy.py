@@ -18,6 +18,13 @@ Kept small on purpose; what lives here:
   period moves it earlier.
 - **NamespaceLifecycle admission**: nothing new may be created in a Terminating namespace
   (403, :func:`namespace_terminating`).
+- **Stored-only kinds** (:data:`DOCUMENT_RULES`, one entry per kind, on the documents of
+  :mod:`kubelite.api.generic`): Secret ``stringData`` is merged into ``data`` (base64) and
+  dropped, ``type`` defaults to ``Opaque`` (``pkg/apis/core/v1/defaults.go``,
+  ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
+  validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
+  ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``, Service
+  ``spec.clusterIP`` once set (``pkg/apis/{core,batch}/validation``).
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -25,11 +32,16 @@ Pure: objects in, copies out; the Store does the I/O.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kubelite.api import errors
+from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
 from kubelite.api.schema import INT_RANGES
@@ -95,6 +107,7 @@ def _admit_pod(pod: Pod, admission: Admission) -> Pod:
 
 def prepare_for_create(obj: T, admission: Admission) -> T:
     """The object as it is stored on create (a copy when anything changes)."""
+    obj = _prepare_document(obj)
     if isinstance(obj, Pod):
         return _admit_pod(obj, admission)  # type: ignore[return-value]
     if isinstance(obj, Namespace):
@@ -110,6 +123,8 @@ def prepare_for_create(obj: T, admission: Admission) -> T:
 
 def prepare_for_update(current: T, new: T, admission: Admission, *, subresource: str | None) -> T:
     """The object as it is stored on an update of the main resource or a subresource."""
+    if subresource is None:
+        new = _prepare_document(new)
     if isinstance(new, Pod) and subresource is None:
         return _admit_pod(new, admission)  # type: ignore[return-value]
     if isinstance(new, Namespace) and isinstance(current, Namespace) and subresource is None:
@@ -186,3 +201,120 @@ def forbidden_in_terminating_namespace(plural: str, group: str, name: str | None
                                field="metadata.namespace")
     details = errors.StatusDetails(name=name or None, group=group or None, kind=plural, causes=[cause])
     return errors.ApiError(errors.Status(code=403, reason="Forbidden", message=message, details=details))
+
+
+# -- stored-only kinds ----------------------------------------------------------------
+# Kinds served as documents (kubelite.api.generic): their few rules, one entry per kind. Each
+# works on the JSON document (camelCase); the schema walker has already type-checked it.
+
+Doc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DocumentRules:
+    prepare: Callable[[Doc], Doc] | None = None  # defaulting and normalizing before storage
+    validate: Callable[[Doc], list[StatusCause]] | None = None
+    immutable: Callable[[Doc, Doc], list[StatusCause]] | None = None  # (stored, new) → causes
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def _key_causes(path: str, keys: Any) -> list[StatusCause]:
+    """Kubernetes' IsConfigMapKey, for ConfigMap and Secret keys."""
+    causes = []
+    for key in keys:
+        if not (0 < len(key) <= 253 and _KEY.match(key)) or key in (".", ".."):
+            causes.append(StatusCause(field=f"{path}[{key}]", reason="FieldValueInvalid",
+                                      message=f"Invalid value: {quote_value(key)}: a valid config key must consist of "
+                                      "alphanumeric characters, '-', '_' or '.'"))
+    return causes
+
+
+def _immutable_cause(path: str, value: Any, detail: str = "field is immutable") -> StatusCause:
+    return StatusCause(field=path, reason="FieldValueInvalid", message=f"Invalid value: {quote_value(value)}: {detail}")
+
+
+def _locked_data(old: Doc, new: Doc, fields: tuple[str, ...]) -> list[StatusCause]:
+    """Once ``immutable: true`` is stored, the payload and the flag itself stay (ValidateConfigMapUpdate)."""
+    if old.get("immutable") is not True:
+        return []
+    detail = "field is immutable when `immutable` is set"
+    return [_immutable_cause(f, new.get(f), detail) for f in (*fields, "immutable") if new.get(f) != old.get(f)]
+
+
+def _prepare_secret(doc: Doc) -> Doc:
+    doc = dict(doc)
+    string_data = doc.pop("stringData", None) or {}
+    if string_data:
+        doc["data"] = {**(doc.get("data") or {}),
+                       **{k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()}}
+    doc.setdefault("type", "Opaque")
+    return doc
+
+
+def _validate_secret(doc: Doc) -> list[StatusCause]:
+    data = doc.get("data") or {}
+    causes = _key_causes("data", data)
+    for key, value in data.items():
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            causes.append(StatusCause(field=f"data[{key}]", reason="FieldValueInvalid",
+                                      message="Invalid value: \"<secret data>\": illegal base64 data"))
+    return causes
+
+
+def _secret_immutable(old: Doc, new: Doc) -> list[StatusCause]:
+    causes = _locked_data(old, new, ("data",))
+    if new.get("type") != old.get("type"):
+        causes.append(_immutable_cause("type", new.get("type")))
+    return causes
+
+
+def _validate_config_map(doc: Doc) -> list[StatusCause]:
+    causes = _key_causes("data", doc.get("data") or {}) + _key_causes("binaryData", doc.get("binaryData") or {})
+    for key in set(doc.get("data") or {}) & set(doc.get("binaryData") or {}):
+        causes.append(StatusCause(field=f"data[{key}]", reason="FieldValueInvalid",
+                                  message=f"Invalid value: {quote_value(key)}: duplicate of key present in binaryData"))
+    return causes
+
+
+def _spec_fields_immutable(*fields: str) -> Callable[[Doc, Doc], list[StatusCause]]:
+    def causes(old: Doc, new: Doc) -> list[StatusCause]:
+        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
+        return [_immutable_cause(f"spec.{f}", new_spec.get(f)) for f in fields if new_spec.get(f) != old_spec.get(f)]
+    return causes
+
+
+def _service_immutable(old: Doc, new: Doc) -> list[StatusCause]:
+    before, after = (old.get("spec") or {}).get("clusterIP"), (new.get("spec") or {}).get("clusterIP")
+    return [_immutable_cause("spec.clusterIP", after)] if before and after != before else []
+
+
+DOCUMENT_RULES: dict[str, DocumentRules] = {
+    "ConfigMap": DocumentRules(validate=_validate_config_map,
+                               immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
+    "Secret": DocumentRules(prepare=_prepare_secret, validate=_validate_secret, immutable=_secret_immutable),
+    "Job": DocumentRules(immutable=_spec_fields_immutable("selector", "template")),
+    "Service": DocumentRules(immutable=_service_immutable),
+}
+
+
+def _prepare_document(obj: T) -> T:
+    rules = DOCUMENT_RULES.get(obj.kind or "")
+    if rules is None or rules.prepare is None:
+        return obj
+    return type(obj).model_validate(rules.prepare(obj.to_dict()))
+
+
+def document_causes(kind: str, doc: Doc) -> list[StatusCause]:
+    """The stored-only kind's own validation (names and schema are checked for every kind elsewhere)."""
+    rules = DOCUMENT_RULES.get(kind)
+    return rules.validate(doc) if rules and rules.validate else []
+
+
+def document_immutable_causes(kind: str, old: Doc, new: Doc) -> list[StatusCause]:
+    rules = DOCUMENT_RULES.get(kind)
+    return rules.immutable(old, new) if rules and rules.immutable else []

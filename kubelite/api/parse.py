@@ -32,6 +32,7 @@ from pydantic_core import ErrorDetails
 from kubelite.api import errors
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.meta import KubeObject
+from kubelite.api.generic import without_nulls
 from kubelite.api.resources import Resource, resource_for_kind
 from kubelite.api.schema import type_causes
 from kubelite.api.validation import validate_object
@@ -232,6 +233,8 @@ def parse_object(doc: Mapping[str, Any]) -> KubeObject:
     causes = type_causes(doc, resource.kind)
     try:
         # Strict JSON validation, by alias only: like Kubernetes, "3" is no integer and container_port no field.
+        if getattr(resource.model, "STORED_AS_SENT", False):
+            doc = without_nulls(doc)
         obj = resource.model.model_validate_json(json.dumps(doc), strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         named = {c.field for c in causes}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from kubelite.api.apps import Deployment, ReplicaSet
 from kubelite.api.coordination import Lease
 from kubelite.api.core import Event, Namespace, Node, Pod
+from kubelite.api.generic import document_model
 from kubelite.api.meta import KubeObject
 
 REGISTRY_ROOT = "/registry"
@@ -58,7 +59,48 @@ REPLICASETS = Resource("apps", "v1", "ReplicaSet", "replicasets", True, ReplicaS
 DEPLOYMENTS = Resource("apps", "v1", "Deployment", "deployments", True, Deployment, ("deploy",))
 LEASES = Resource("coordination.k8s.io", "v1", "Lease", "leases", True, Lease)
 
-ALL_RESOURCES: tuple[Resource, ...] = (NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES)
+
+
+def _stored(group: str, kind: str, plural: str, namespaced: bool, *short_names: str) -> Resource:
+    """A kind kubelite stores and serves but no component acts on (yet): a generic document model."""
+    api_version = f"{group}/v1" if group else "v1"
+    return Resource(group, "v1", kind, plural, namespaced, document_model(api_version, kind), short_names)
+
+
+# kube-apiserver 1.32's short names (`kubectl api-resources`)
+CONFIGMAPS = _stored("", "ConfigMap", "configmaps", True, "cm")
+SECRETS = _stored("", "Secret", "secrets", True)
+SERVICEACCOUNTS = _stored("", "ServiceAccount", "serviceaccounts", True, "sa")
+SERVICES = _stored("", "Service", "services", True, "svc")
+ENDPOINTS = _stored("", "Endpoints", "endpoints", True, "ep")
+PERSISTENTVOLUMECLAIMS = _stored("", "PersistentVolumeClaim", "persistentvolumeclaims", True, "pvc")
+REPLICATIONCONTROLLERS = _stored("", "ReplicationController", "replicationcontrollers", True, "rc")
+LIMITRANGES = _stored("", "LimitRange", "limitranges", True, "limits")
+RESOURCEQUOTAS = _stored("", "ResourceQuota", "resourcequotas", True, "quota")
+ROLES = _stored("rbac.authorization.k8s.io", "Role", "roles", True)
+ROLEBINDINGS = _stored("rbac.authorization.k8s.io", "RoleBinding", "rolebindings", True)
+CLUSTERROLES = _stored("rbac.authorization.k8s.io", "ClusterRole", "clusterroles", False)
+CLUSTERROLEBINDINGS = _stored("rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", False)
+INGRESSES = _stored("networking.k8s.io", "Ingress", "ingresses", True, "ing")
+NETWORKPOLICIES = _stored("networking.k8s.io", "NetworkPolicy", "networkpolicies", True, "netpol")
+INGRESSCLASSES = _stored("networking.k8s.io", "IngressClass", "ingressclasses", False)
+PODDISRUPTIONBUDGETS = _stored("policy", "PodDisruptionBudget", "poddisruptionbudgets", True, "pdb")
+JOBS = _stored("batch", "Job", "jobs", True)
+CRONJOBS = _stored("batch", "CronJob", "cronjobs", True, "cj")
+DAEMONSETS = _stored("apps", "DaemonSet", "daemonsets", True, "ds")
+STATEFULSETS = _stored("apps", "StatefulSet", "statefulsets", True, "sts")
+STORAGECLASSES = _stored("storage.k8s.io", "StorageClass", "storageclasses", False, "sc")
+PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses", False, "pc")
+ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
+
+STORED_ONLY: tuple[Resource, ...] = (
+    CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS,
+    LIMITRANGES, RESOURCEQUOTAS, ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS, INGRESSES,
+    NETWORKPOLICIES, INGRESSCLASSES, PODDISRUPTIONBUDGETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
+    STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,
+)
+ALL_RESOURCES: tuple[Resource, ...] = (
+    NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY)
 
 
 def resource_for_kind(kind: str) -> Resource | None:

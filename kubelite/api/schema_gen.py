@@ -39,6 +39,15 @@ from typing import Any
 ROOTS = {
     "Namespace": "V1Namespace", "Node": "V1Node", "Pod": "V1Pod", "Event": "CoreV1Event",
     "ReplicaSet": "V1ReplicaSet", "Deployment": "V1Deployment", "Lease": "V1Lease",
+    "ConfigMap": "V1ConfigMap", "Secret": "V1Secret", "ServiceAccount": "V1ServiceAccount",
+    "Service": "V1Service", "Endpoints": "V1Endpoints", "PersistentVolumeClaim": "V1PersistentVolumeClaim",
+    "ReplicationController": "V1ReplicationController", "LimitRange": "V1LimitRange",
+    "ResourceQuota": "V1ResourceQuota", "Role": "V1Role", "RoleBinding": "V1RoleBinding",
+    "ClusterRole": "V1ClusterRole", "ClusterRoleBinding": "V1ClusterRoleBinding", "Ingress": "V1Ingress",
+    "NetworkPolicy": "V1NetworkPolicy", "IngressClass": "V1IngressClass",
+    "PodDisruptionBudget": "V1PodDisruptionBudget", "Job": "V1Job", "CronJob": "V1CronJob",
+    "DaemonSet": "V1DaemonSet", "StatefulSet": "V1StatefulSet", "StorageClass": "V1StorageClass",
+    "PriorityClass": "V1PriorityClass", "EndpointSlice": "V1EndpointSlice",
     "Scale": "V1Scale", "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
 }
 OUTPUT = Path(__file__).with_name("k8s_schema.json")
@@ -118,8 +127,10 @@ def generate(swagger: dict[str, Any]) -> dict[str, Any]:
         if name in types:
             continue
         cls = getattr(models, name)
-        fields = {cls.attribute_map[attr]: _type(spec, todo) for attr, spec in sorted(cls.openapi_types.items())}
-        properties = _definition(index, name, set(fields)).get("properties", {})
+        wanted = {cls.attribute_map[attr]: spec for attr, spec in sorted(cls.openapi_types.items())}
+        properties = _definition(index, name, set(wanted)).get("properties", {})
+        # a field the client has but the document lacks is newer than the served release: not a field yet
+        fields = {f: _type(spec, todo) for f, spec in wanted.items() if not properties or f in properties}
         for field, prop in properties.items():
             scalar = _swagger_scalar(prop)
             if field in fields and scalar is not None:

@@ -566,7 +566,10 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
             return validate_event(obj)
         case Lease():
             return validate_lease(obj)
-    return validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
+    from kubelite.strategy import document_causes  # noqa: PLC0415 - the strategy imports the api package
+
+    return (validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
+            + document_causes(obj.kind or "", obj.to_dict()))
 
 
 def validate_for_storage(

@@ -14,7 +14,12 @@ from pydantic import BaseModel
 
 
 def unknown_fields(obj: BaseModel) -> list[str]:
-    """JSON paths of every unknown field, e.g. ``spec.template.spec.containers[0].securityContext``."""
+    """JSON paths of every unknown field, e.g. ``spec.template.spec.containers[0].securityContext``.
+
+    None for a stored-only kind (:mod:`kubelite.api.generic`): all of it is kept as sent, by design.
+    """
+    if getattr(type(obj), "STORED_AS_SENT", False):
+        return []
     return _walk(obj, "")
 
 

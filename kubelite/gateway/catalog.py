@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kubelite.api import resources as r
 from kubelite.api.resources import (
     DEPLOYMENTS,
     EVENTS,
@@ -79,6 +80,31 @@ SERVED: tuple[Served, ...] = (
     Served(REPLICASETS, (_STATUS, _SCALE), categories=("all",), field_labels=("status.replicas",)),
     Served(DEPLOYMENTS, (_STATUS, _SCALE), categories=("all",)),
     Served(LEASES),
+    # stored-only kinds: kube-apiserver 1.32's subresources and categories
+    Served(r.CONFIGMAPS),
+    Served(r.SECRETS, field_labels=("type",)),
+    Served(r.SERVICEACCOUNTS),
+    Served(r.SERVICES, (_STATUS,), categories=("all",)),
+    Served(r.ENDPOINTS),
+    Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,)),
+    Served(r.REPLICATIONCONTROLLERS, (_STATUS,), categories=("all",), field_labels=("status.replicas",)),
+    Served(r.LIMITRANGES),
+    Served(r.RESOURCEQUOTAS, (_STATUS,)),
+    Served(r.ROLES),
+    Served(r.ROLEBINDINGS),
+    Served(r.CLUSTERROLES),
+    Served(r.CLUSTERROLEBINDINGS),
+    Served(r.INGRESSES, (_STATUS,)),
+    Served(r.NETWORKPOLICIES),
+    Served(r.INGRESSCLASSES),
+    Served(r.PODDISRUPTIONBUDGETS, (_STATUS,)),
+    Served(r.JOBS, (_STATUS,), categories=("all",), field_labels=("status.successful",)),
+    Served(r.CRONJOBS, (_STATUS,), categories=("all",)),
+    Served(r.DAEMONSETS, (_STATUS,), categories=("all",)),
+    Served(r.STATEFULSETS, (_STATUS,), categories=("all",)),
+    Served(r.STORAGECLASSES),
+    Served(r.PRIORITYCLASSES),
+    Served(r.ENDPOINTSLICES),
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from kubelite.api.errors import StatusCause
 from kubelite.api.semantic import normalize
+from kubelite.strategy import document_immutable_causes
 
 _POD_MUTABLE = (
     "spec.containers[*].image,spec.initContainers[*].image,spec.activeDeadlineSeconds,"
@@ -34,7 +35,7 @@ def _pod_spec_without_mutable(spec: dict[str, Any]) -> dict[str, Any]:
 
 def immutable_field_causes(kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[StatusCause]:
     """Causes for each immutable field ``new`` changes; [] when the update may go ahead."""
-    causes: list[StatusCause] = []
+    causes: list[StatusCause] = document_immutable_causes(kind, old, new)
     old_spec, new_spec = normalize(kind, old).get("spec") or {}, normalize(kind, new).get("spec") or {}
     if kind in ("Deployment", "ReplicaSet") and old_spec.get("selector") != new_spec.get("selector"):
         shown = (new.get("spec") or {}).get("selector")

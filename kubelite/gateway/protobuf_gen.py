@@ -33,7 +33,8 @@ from typing import Any
 from kubelite.api.schema import k8s_schema
 
 OUTPUT = Path(__file__).with_name("k8s_proto.json")
-API_PACKAGES = ("core/v1", "apps/v1", "coordination/v1", "policy/v1", "autoscaling/v1")
+API_PACKAGES = ("core/v1", "apps/v1", "coordination/v1", "policy/v1", "autoscaling/v1", "batch/v1", "rbac/v1",
+                "networking/v1", "storage/v1", "scheduling/v1", "discovery/v1")
 MACHINERY_PACKAGES = ("pkg/apis/meta/v1",)
 # apimachinery message → the name the runtime module knows it by
 SPECIAL = {
@@ -51,8 +52,6 @@ SPECIAL_FILES = {  # where each special message and the envelope are defined
     "pkg/apis/meta/v1/generated.proto": ("Time", "MicroTime", "Duration", "FieldsV1"),
     "pkg/runtime/generated.proto": ("RawExtension", "Unknown", "TypeMeta"),
 }
-# names in two packages: the one the OpenAPI schema (and so k8s_schema.json) means
-HOME_OF = {"Preconditions": "pkg/apis/meta/v1"}
 # names in two packages: the one the OpenAPI schema (and so k8s_schema.json) means
 HOME_OF = {"Preconditions": "pkg/apis/meta/v1"}
 _FIELD = re.compile(r"^\s*(optional|repeated)\s+([\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;|^\s*map<\s*string\s*,\s*([\w.]+)\s*>\s+(\w+)\s*=\s*(\d+)\s*;")
@@ -163,8 +162,12 @@ def _entries(message: str, messages: dict[str, list[ProtoField]], structs: dict[
     return entries
 
 
+# the Python client's group prefix of a name two packages share → the package it means
+_PREFIX_HOME = {"CoreV1": "core/v1", "DiscoveryV1": "discovery/v1", "RbacV1": "rbac/v1"}
+
+
 def _short(python_name: str) -> str:
-    return re.sub(r"^(CoreV1|V1)", "", python_name)
+    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|V1)", "", python_name)
 
 
 def generate(api: Path, machinery: Path) -> dict[str, Any]:
@@ -177,7 +180,13 @@ def generate(api: Path, machinery: Path) -> dict[str, Any]:
     out: dict[str, dict[str, list[Any]]] = {}
     for python_name, schema_fields in types.items():
         short = _short(python_name)
-        homes = [HOME_OF[short]] if short in HOME_OF else [p for p, (found, _) in packages.items() if short in found]
+        prefix = python_name[: len(python_name) - len(short)]
+        homes = ([HOME_OF[short]] if short in HOME_OF else [_PREFIX_HOME[prefix]] if prefix in _PREFIX_HOME
+                 else [p for p, (found, _) in packages.items() if short in found])
+        if not homes and not re.match(r"^(CoreV1|V1)[A-Z]", python_name):
+            # an alpha/beta type the client knows (V1alpha3...) that no served package has: never on the wire
+            print(f"note: {python_name} is in no served package; not on the wire", file=sys.stderr)
+            continue
         if len(homes) != 1:
             raise SystemExit(f"schema type {python_name}: protobuf message {short} is in {homes or 'no package'}")
         messages, structs = packages[homes[0]]

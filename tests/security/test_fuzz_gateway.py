@@ -27,6 +27,7 @@ import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kubelite.api.resources import STORED_ONLY
 from kubelite.etcd_server import EmbeddedEtcd, free_port
 from tests.chaos.cluster import REPO, Proc, deployment_doc
 
@@ -48,6 +49,16 @@ SEEDS: dict[str, dict[str, Any]] = {
               "spec": {"holderIdentity": "h", "leaseDurationSeconds": 10}},
     "Event": {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"}, "reason": "R", "message": "m",
               "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"}},
+    # the stored-only kinds: a bare object of each, a few with the fields their rules read
+    **{res.kind: {"apiVersion": res.api_version, "kind": res.kind, "metadata": {"name": res.singular}}
+       for res in STORED_ONLY},
+    "ConfigMap": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}, "data": {"a": "b"}},
+    "Secret": {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"a": "eA=="},
+               "stringData": {"b": "y"}},
+    "Service": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
+                "spec": {"ports": [{"port": 80, "targetPort": 8080}], "selector": {"a": "b"}}},
+    "Job": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}},
 }
 CONTENT_TYPES = ["application/json", "application/merge-patch+json", "application/json-patch+json",
                  "application/strategic-merge-patch+json", "application/apply-patch+yaml", "application/yaml",
@@ -125,7 +136,8 @@ def bodies(draw: st.DrawFn, kind: str | None, name: str) -> bytes | None:
     if choice == "json":
         return json.dumps(draw(json_values)).encode()
     seed = json.loads(json.dumps(SEEDS.get(kind or "", {"apiVersion": "v1", "kind": kind or "Thing"})))
-    seed.setdefault("metadata", {})["name"] = name if draw(st.booleans()) else seed["metadata"].get("name", "x")
+    metadata = seed.setdefault("metadata", {})
+    metadata["name"] = name if draw(st.booleans()) else metadata.get("name", "x")
     if choice == "mutated":
         path = draw(st.sampled_from(list(_paths(seed))))
         seed = _replaced(seed, path, draw(json_values))
