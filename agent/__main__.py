@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import signal
 import sys
@@ -33,10 +34,10 @@ from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
-from kubelite.api.quantity import to_bytes
 from kubelite.etcd_client import connect
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
-from kubelite.listen import ListenError
+from kubelite import logcaps
+from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
 from kubelite.store import Store
 
@@ -79,26 +80,51 @@ def parse_taints(raw: str | None) -> tuple[Taint, ...]:
 def parse_listen(raw: str) -> tuple[str | None, int]:
     if raw.lower() in ("none", "off", ""):
         return None, 0
-    host, sep, port = raw.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"--listen {raw!r} must be HOST:PORT (port 0: any free port) or none")
-    return host or "127.0.0.1", int(port)
+    try:
+        return split_host_port(raw, flag="--listen", default_host="127.0.0.1")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or none)") from None
 
 
 def parse_log_size(raw: str) -> int:
-    """A quantity (``10Mi``, ``1G``, ``500Ki``) of at least 1Ki, like the kubelet's containerLogMaxSize."""
+    """The kubelet's containerLogMaxSize rule (:mod:`kubelite.logcaps`)."""
     try:
-        size = to_bytes(raw)
+        return logcaps.parse_max_size(raw)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    if size < 1024:
-        raise argparse.ArgumentTypeError(f"--container-log-max-size {raw!r} must be at least 1Ki")
-    return size
 
 
 def parse_log_files(raw: str) -> int:
-    if not raw.isdigit() or int(raw) < 2:
-        raise argparse.ArgumentTypeError(f"--container-log-max-files {raw!r} must be an integer of at least 2")
+    try:
+        return logcaps.parse_max_files(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(raw: str, *, allow_zero: bool) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"{raw!r} must be a finite number of seconds "
+                                         f"{'of 0 or more' if allow_zero else 'above 0'}")
+    return value
+
+
+def positive_seconds(raw: str) -> float:
+    """A finite number of seconds above 0 (intervals and periods)."""
+    return _seconds(raw, allow_zero=False)
+
+
+def non_negative_seconds(raw: str) -> float:
+    """A finite number of seconds, 0 or more."""
+    return _seconds(raw, allow_zero=True)
+
+
+def positive_int(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} must be an integer of at least 1")
     return int(raw)
 
 
@@ -120,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent-secret-file", help="file holding the cluster's agent secret: each node's token is "
                                                "derived from it (for --sim-count; instead of --token-file)")
     p.add_argument("--node-ip", default="127.0.0.1", help="InternalIP of the node; host ports publish here")
-    p.add_argument("--lease-ttl", type=int, default=10, help="node lease TTL in seconds (keepalive every TTL/3)")
-    p.add_argument("--status-period", type=float, default=20.0, help="seconds between Node status heartbeats")
+    p.add_argument("--lease-ttl", type=positive_int, default=10, help="node lease TTL in seconds (keepalive every TTL/3)")
+    p.add_argument("--status-period", type=positive_seconds, default=20.0, help="seconds between Node status heartbeats")
     p.add_argument("--labels", type=parse_labels, default={}, help="k=v,... node labels")
     p.add_argument("--taints", type=parse_taints, default=(), help="k=v:Effect,... taints at registration")
     p.add_argument("--cpu", help="cpu capacity (quantity), default: the host's")
@@ -130,18 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drain-on-exit", action="store_true", help="stop and remove all containers on exit")
     p.add_argument("--pause-image", default="kubelite/demo:latest", help="image of the pod sandbox (runs sleep)")
     p.add_argument("--docker-url", help="Docker Engine URL (default: DOCKER_HOST or the local socket)")
-    p.add_argument("--backoff-initial", type=float, default=10.0, help="first CrashLoopBackOff delay (s)")
-    p.add_argument("--backoff-cap", type=float, default=300.0, help="CrashLoopBackOff cap (s)")
-    p.add_argument("--container-log-max-size", type=parse_log_size, default=10 << 20, metavar="QUANTITY",
+    p.add_argument("--backoff-initial", type=positive_seconds, default=10.0, help="first CrashLoopBackOff delay (s)")
+    p.add_argument("--backoff-cap", type=positive_seconds, default=300.0, help="CrashLoopBackOff cap (s)")
+    p.add_argument("--container-log-max-size", type=parse_log_size, default=logcaps.DEFAULT_MAX_SIZE, metavar="QUANTITY",
                    help="rotate a container's log when it reaches this size (default 10Mi)")
-    p.add_argument("--container-log-max-files", type=parse_log_files, default=5, metavar="N",
+    p.add_argument("--container-log-max-files", type=parse_log_files, default=logcaps.DEFAULT_MAX_FILES, metavar="N",
                    help="log files kept per container, the current one included (default 5)")
     p.add_argument("--eviction-hard", type=parse_thresholds, default=parse_eviction_hard(DEFAULT_EVICTION_HARD),
                    metavar="SIGNAL<VALUE,...", help=f"hard eviction thresholds (default {DEFAULT_EVICTION_HARD.replace('%', '%%')}; "
                    "signals nodefs.available, imagefs.available; values N%% or a quantity; '' disables)")
-    p.add_argument("--eviction-pressure-transition-period", type=float, default=300.0, metavar="SECONDS",
+    p.add_argument("--eviction-pressure-transition-period", type=non_negative_seconds, default=300.0, metavar="SECONDS",
                    help="how long DiskPressure stays after the last threshold crossing (default 300)")
-    p.add_argument("--eviction-monitoring-interval", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--eviction-monitoring-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
                    help="seconds between disk checks; at most one pod is evicted per check (default 10)")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
@@ -158,12 +184,22 @@ def sim_node_names(prefix: str, first: int, count: int) -> list[str]:
 
 
 def token_source(args: argparse.Namespace) -> tuple[str, str]:
-    """("token", value) for a node's own token, ("secret", value) to derive each node's, or ("", "")."""
+    """("token", value) for a node's own token, ("secret", value) to derive each node's, or ("", "").
+
+    Raises ValueError naming the flag when its file cannot be read.
+    """
     if args.agent_secret_file:
-        return "secret", Path(args.agent_secret_file).read_text().strip()
+        return "secret", _read_secret(args.agent_secret_file, "--agent-secret-file")
     if args.agent_token_file:
-        return "token", Path(args.agent_token_file).read_text().strip()
+        return "token", _read_secret(args.agent_token_file, "--token-file")
     return ("token", os.environ[TOKEN_ENV].strip()) if os.environ.get(TOKEN_ENV, "").strip() else ("", "")
+
+
+def _read_secret(path: str, flag: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{flag} {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def token_for(source: tuple[str, str], node: str) -> str:
@@ -197,8 +233,12 @@ def make_runtime(args: argparse.Namespace, node: str) -> ContainerRuntime:
 
 
 async def run(args: argparse.Namespace) -> int:
-    source = token_source(args)
-    host, _ = parse_listen(args.listen)
+    try:
+        source = token_source(args)
+        host, _ = parse_listen(args.listen)
+    except (ValueError, argparse.ArgumentTypeError) as exc:  # a user's flag: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if host is not None and not source[1]:
         print(f"error: the agent API needs a token: --token-file FILE, --agent-secret-file FILE or ${TOKEN_ENV} "
               "(or --listen none)", file=sys.stderr)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from kubelite.api import semantic
 from kubelite.api.core import (
     ContainerState,
     ContainerStateRunning,
@@ -207,4 +208,9 @@ def termination_input(containers: Sequence[ContainerInfo], *, host_ip: str, runt
 
 
 def status_changed(old: PodStatus | None, new: PodStatus) -> bool:
-    return old is None or old.to_dict() != new.to_dict()
+    """Whether ``new`` differs from the stored status as Kubernetes compares (empty = absent), so an
+    agent spends no etcd round trip on a write the store would drop as a no-op."""
+    if old is None:
+        return True
+    before, after = old.to_dict(), new.to_dict()
+    return before != after and not semantic.part_equal("Pod", "status", before, after)

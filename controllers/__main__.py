@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import socket
@@ -15,8 +16,9 @@ from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
 from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
-from kubelite.listen import ListenError
+from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
+from kubelite.strategy import toleration_seconds_flag
 
 log = logging.getLogger("controllers")
 
@@ -30,14 +32,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--listen", default="127.0.0.1:10257",
                    help="host:port for /healthz /readyz /metrics; empty to disable")
     p.add_argument("--lease-ttl", type=int, default=15, help="leader election lease TTL, seconds")
-    p.add_argument("--default-not-ready-toleration-seconds", type=int,
+    p.add_argument("--default-not-ready-toleration-seconds", type=toleration_seconds_flag,
                    default=defaults.default_not_ready_toleration_seconds,
                    help="tolerationSeconds of the not-ready:NoExecute toleration added to pods the controllers "
                         "create without one (DefaultTolerationSeconds; the gateway has the same flag)")
-    p.add_argument("--default-unreachable-toleration-seconds", type=int,
+    p.add_argument("--default-unreachable-toleration-seconds", type=toleration_seconds_flag,
                    default=defaults.default_unreachable_toleration_seconds,
                    help="the same for unreachable:NoExecute")
-    p.add_argument("--toleration-seconds", type=int, default=None,
+    p.add_argument("--toleration-seconds", type=toleration_seconds_flag, default=None,
                    help="shorthand: set both --default-*-toleration-seconds")
     p.add_argument("--node-monitor-grace-period", type=float, default=defaults.node_monitor_grace_seconds,
                    help="seconds after a node lease disappears before the node is marked Unknown")
@@ -66,10 +68,24 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
         scheduler_workers=args.scheduler_workers, replicaset_workers=args.replicaset_workers,
         deployment_workers=args.deployment_workers, resync_seconds=args.resync_period,
     )
+    if args.listen:
+        try:
+            split_host_port(args.listen, flag="--listen", default_host="127.0.0.1")
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    for flag, value in (("--node-monitor-grace-period", args.node_monitor_grace_period),
+                        ("--resync-period", args.resync_period), ("--lease-ttl", args.lease_ttl)):
+        if not 0 < value < math.inf:  # 0 would treat every lease as lost at once, or resync in a busy loop
+            raise SystemExit(f"error: {flag} must be a positive number of seconds, not {value}")
+    for flag, value in (("--scheduler-workers", args.scheduler_workers),
+                        ("--replicaset-workers", args.replicaset_workers),
+                        ("--deployment-workers", args.deployment_workers)):
+        if value < 1:  # no worker: that controller would silently do nothing
+            raise SystemExit(f"error: {flag} must be at least 1, not {value}")
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
     unknown = [n for n in names if n not in CONTROLLERS]
     if unknown:
-        raise SystemExit(f"unknown controllers: {', '.join(unknown)} (known: {', '.join(CONTROLLERS)})")
+        raise SystemExit(f"error: unknown controllers: {', '.join(unknown)} (known: {', '.join(CONTROLLERS)})")
     return ManagerConfig(
         etcd=etcd, identity=args.id or f"{socket.gethostname()}-{os.getpid()}", listen=args.listen or None,
         lease_ttl=args.lease_ttl, settings=settings, controllers=names,

@@ -8,16 +8,14 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from kubelite.listen import ListenError, start_site
+from kubelite.listen import ListenError, split_host_port, start_site
 
 Status = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class StatusServer:
     def __init__(self, listen: str, *, health: Status, readiness: Status, metrics: Callable[[], bytes]) -> None:
-        host, _, port = listen.rpartition(":")
-        self.host = host or "127.0.0.1"
-        self.port = int(port or 0)
+        self.host, self.port = split_host_port(listen, flag="--listen", default_host="127.0.0.1")
         self._health, self._readiness, self._metrics = health, readiness, metrics
         self._runner: web.AppRunner | None = None
 

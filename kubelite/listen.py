@@ -17,11 +17,12 @@ from aiohttp import web
 class ListenError(Exception):
     """A server could not listen; ``str()`` is the one line to print."""
 
-    def __init__(self, *, what: str, host: str, port: int, flag: str, cause: OSError) -> None:
+    def __init__(self, *, what: str, host: str, port: int, flag: str, cause: OSError | OverflowError) -> None:
+        code = cause.errno if isinstance(cause, OSError) else None
         reason = {errno.EADDRINUSE: "address already in use", errno.EACCES: "permission denied",
-                  errno.EADDRNOTAVAIL: "not an address of this host"}.get(cause.errno or 0,
-                                                                          cause.strerror or str(cause))
-        hint = f" (another {what} running?)" if cause.errno == errno.EADDRINUSE else ""
+                  errno.EADDRNOTAVAIL: "not an address of this host"}.get(
+            code or 0, ((cause.strerror if isinstance(cause, OSError) else None) or str(cause)).rstrip("."))
+        hint = f" (another {what} running?)" if code == errno.EADDRINUSE else ""
         super().__init__(f"{what} cannot listen on {host}:{port}: {reason}{hint}; "
                          f"choose another address with {flag} HOST:PORT (port 0: any free port)")
 
@@ -32,6 +33,21 @@ async def start_site(runner: web.AppRunner, host: str, port: int, *, what: str, 
     site = web.TCPSite(runner, host, port, **site_options)  # type: ignore[arg-type]
     try:
         await site.start()
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # OverflowError: a port above 65535
         raise ListenError(what=what, host=host, port=port, flag=flag, cause=exc) from None
     return site
+
+
+def split_host_port(address: str, *, flag: str, default_host: str | None = None) -> tuple[str, int]:
+    """``"host:port"`` (``[::1]:port`` too) as ``(host, port)``; port 0 means any free port.
+
+    Raises ValueError with the one line to print, naming ``flag``, for anything else
+    (no port, a non-numeric port, a port above 65535). An empty host is ``default_host``
+    when given, an error otherwise.
+    """
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]") or (default_host or "")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{flag} must be HOST:PORT with a port from 0 to 65535 (0: any free port), "
+                         f"not {address!r}")
+    return host, int(port)

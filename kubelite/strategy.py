@@ -24,6 +24,7 @@ Pure: objects in, copies out; the Store does the I/O.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -31,6 +32,7 @@ from typing import TypeVar
 from kubelite.api import errors
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
+from kubelite.api.schema import INT_RANGES
 
 T = TypeVar("T", bound=KubeObject)
 
@@ -46,6 +48,21 @@ class Admission:
 
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+
+
+def toleration_seconds_flag(text: str) -> int:
+    """argparse type of the ``--default-*-toleration-seconds`` flags (gateway and controller-manager).
+
+    kube-apiserver's flags are int64 and go into ``tolerationSeconds`` (int64): a value
+    outside 0..2**63-1 would make every pod the writer admits invalid, so it is a flag error.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, not {text!r}") from None
+    if not 0 <= value <= INT_RANGES["int64"][1]:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {INT_RANGES['int64'][1]} seconds, not {value}")
+    return value
 
 
 # -- DefaultTolerationSeconds ---------------------------------------------------------

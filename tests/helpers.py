@@ -8,6 +8,9 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
+from kubelite.api import parse_object
+from kubelite.api.errors import ApiError, StatusCause
+
 T = TypeVar("T")
 
 
@@ -67,3 +70,23 @@ async def wait_for(
             detail = f"last error: {last_error!r}" if last_error else f"last value: {last_value!r}"
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what} ({detail})")
         await asyncio.sleep(min(interval, remaining))
+
+
+def refusal_causes(doc: dict[str, Any]) -> list[StatusCause]:
+    """What a write of ``doc`` is refused for (decoder-level types and int ranges, and semantic
+    causes); ``[]`` when it is accepted. A refusal other than 422 fails the test."""
+    try:
+        parse_object(doc)
+    except ApiError as exc:
+        assert exc.code == 422, exc.status
+        return list(exc.status.details.causes or []) if exc.status.details else []
+    return []
+
+
+def without_nulls(value: Any) -> Any:
+    """Kubernetes drops nulls (``lastProbeTime: null``) on the way in, so a round trip does too."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value

@@ -46,6 +46,8 @@ def status(
     revision: Annotated[int, typer.Option(help="Pin to this revision; fail if the deployment runs another.")] = 0,
 ) -> None:
     """Follow a rollout until it finishes, printing progress as it happens."""
+    if revision < 0:  # kubectl's words (rollout_status.go Validate)
+        raise CliError(f"revision must be a positive integer: {revision}")
     s = session(ctx, namespace)
     res, name = _target(s, args)
     last: list[str] = []

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from kubelite.cli.output import age
+from kubelite.gateway.tables import pod_status_reason
 
 Obj = dict[str, Any]
 Column = tuple[str, int]  # name, priority (1 = -o wide only)
@@ -20,21 +21,8 @@ def _meta(obj: Obj) -> Obj:
 
 
 def pod_status_text(pod: Obj) -> str:
-    """kubectl's STATUS: a waiting/terminated reason beats the phase; Terminating wins until the phase is terminal."""
-    status = pod.get("status") or {}
-    reason = status.get("reason") or status.get("phase") or "Pending"
-    for cs in status.get("containerStatuses") or []:
-        state = cs.get("state") or {}
-        waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
-        if waiting.get("reason"):
-            reason = waiting["reason"]
-        elif terminated.get("reason"):
-            reason = terminated["reason"]
-        elif terminated:
-            reason = f"ExitCode:{terminated.get('exitCode', 0)}"
-    if _meta(pod).get("deletionTimestamp") and status.get("phase") not in ("Succeeded", "Failed"):
-        reason = "Terminating"  # kubectl: a deleted pod whose containers all stopped shows how they ended
-    return str(reason)
+    """kubectl's STATUS column; the rule's one home is the gateway's printer (:mod:`kubelite.gateway.tables`)."""
+    return pod_status_reason(pod)
 
 
 def _pod_row(pod: Obj, now: datetime) -> list[Any]:

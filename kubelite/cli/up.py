@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubelite import logcaps
 from kubelite.cli import kubeconfig
 from kubelite.cli.client import ApiClient, Connection
 from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
@@ -143,10 +144,18 @@ class Cluster:
             raise CliError("--nodes must be at least 1")
         if self.opts.sim_nodes_per_process < 1:
             raise CliError("--sim-nodes-per-process must be at least 1")
-        try:
-            parse_interval(self.opts.etcd_compaction_interval)
-        except ValueError as exc:
-            raise CliError(f"--etcd-compaction-interval: {exc}") from None
+        if not self.opts.ready_timeout > 0:
+            raise CliError(f"--ready-timeout must be a number of seconds above 0, not {self.opts.ready_timeout:g}")
+        # the agents' and servers' own flag rules, checked before anything starts
+        for flag, value, check in (("--etcd-compaction-interval", self.opts.etcd_compaction_interval, parse_interval),
+                                   ("--container-log-max-size", self.opts.container_log_max_size,
+                                    logcaps.parse_max_size),
+                                   ("--container-log-max-files", self.opts.container_log_max_files,
+                                    logcaps.parse_max_files)):
+            try:
+                check(value)
+            except ValueError as exc:
+                raise CliError(f"{flag}: {exc}") from None
         host, port = split_host_port(self.opts.listen)
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file = open(self.data_dir / "up.lock", "w")

@@ -15,6 +15,7 @@ import socket
 import sys
 from pathlib import Path
 
+from kubelite import listen
 from kubelite.agent_auth import node_token
 from kubelite.cli.errors import CliError
 from kubelite.etcd_server import free_port, port_is_free
@@ -32,10 +33,12 @@ def default_data_dir() -> Path:
 
 
 def split_host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise CliError(f"bad address {address!r}: expected HOST:PORT")
-    return host, int(port)
+    """``(host, port)`` of ``HOST:PORT``; the host keeps IPv6 brackets (it goes into URLs)."""
+    try:
+        _, port = listen.split_host_port(address, flag="address")  # the one home of the rule (port range too)
+    except ValueError:
+        raise CliError(f"bad address {address!r}: expected HOST:PORT with a port from 0 to 65535") from None
+    return address.rpartition(":")[0], port
 
 
 def detect_runtime(requested: str) -> tuple[str, str]:

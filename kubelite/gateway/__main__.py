@@ -16,9 +16,9 @@ from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
-from kubelite.listen import ListenError
+from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
-from kubelite.strategy import Admission
+from kubelite.strategy import Admission, toleration_seconds_flag
 
 log = logging.getLogger("kubelite.gateway")
 
@@ -41,30 +41,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "after its previous response (idle keep-alive connections close after as long)")
     parser.add_argument("--request-body-timeout", type=float, default=60.0,
                         help="seconds a client has to send a whole request body (408 after)")
-    parser.add_argument("--default-not-ready-toleration-seconds", type=_seconds, default=300,
+    parser.add_argument("--default-not-ready-toleration-seconds", type=toleration_seconds_flag, default=300,
                         help="tolerationSeconds of the node.kubernetes.io/not-ready:NoExecute toleration added to "
                              "every pod that does not already have one (kube-apiserver's flag; default 300)")
-    parser.add_argument("--default-unreachable-toleration-seconds", type=_seconds, default=300,
+    parser.add_argument("--default-unreachable-toleration-seconds", type=toleration_seconds_flag, default=300,
                         help="tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to "
                              "every pod that does not already have one (kube-apiserver's flag; default 300)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
-def _seconds(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value}")
-    return value
-
-
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
-    host, _, port = args.listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--listen must be host:port, not {args.listen!r}")
+    host, port = split_host_port(args.listen, flag="--listen")
     etcd = etcd_config_from_args(args)
     return GatewayConfig(
-        etcd=etcd, host=host.strip("[]"), port=int(port), token_file=args.token_file,
+        etcd=etcd, host=host, port=port, token_file=args.token_file,
         readonly_group=args.readonly_group, agent_secret_file=args.agent_secret_file, tls_cert=args.tls_cert,
         tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
         compaction_interval=args.etcd_compaction_interval,

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, watchstream, write
-from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator
+from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.common import INFO, Target, resolve
@@ -95,8 +96,21 @@ class GatewayConfig:
             raise ValueError("--tls-cert and --tls-key go together")
         for flag, value in (("--request-header-timeout", self.request_header_timeout),
                             ("--request-body-timeout", self.request_body_timeout)):
-            if not value > 0:
+            if not 0 < value < math.inf:
                 raise ValueError(f"{flag} must be a positive number of seconds, not {value}")
+
+
+@contextlib.contextmanager
+def _file_flag(flag: str) -> Iterator[None]:
+    """A flag's file that cannot be read (missing, a directory, no permission) is the user's
+    mistake: TokenFileError, one line naming the flag, not an OSError traceback."""
+    try:
+        yield
+    except OSError as exc:  # ssl.SSLError too: a file that is not a certificate or key, or a mismatch
+        what = f"{flag} {exc.filename}" if exc.filename else flag
+        reason = ("not a PEM certificate and its matching private key" if isinstance(exc, ssl.SSLError)
+                  else exc.strerror or str(exc))
+        raise TokenFileError(f"{what}: {reason}") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -337,8 +351,17 @@ class Gateway:
         config = self.config
         authenticator = None
         if config.token_file is not None:
-            authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
-        agent_secret = config.agent_secret_file.read_text().strip() if config.agent_secret_file else None
+            with _file_flag("--token-file"):
+                authenticator = TokenAuthenticator.from_file(config.token_file, readonly_group=config.readonly_group)
+        agent_secret = None
+        if config.agent_secret_file is not None:
+            with _file_flag("--agent-secret-file"):
+                agent_secret = config.agent_secret_file.read_text().strip()
+        ssl_context = None  # every file is read before etcd is touched: a user's mistake fails fast
+        if config.tls_cert and config.tls_key:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
+                ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
         self._client = self._given_client or await connect(config.etcd)
         store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
@@ -358,10 +381,6 @@ class Gateway:
         self._runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=5.0,
                                      keepalive_timeout=config.request_header_timeout, lingering_time=2.0)
         await self._runner.setup()
-        ssl_context = None
-        if config.tls_cert and config.tls_key:
-            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
         site = await start_site(self._runner, config.host, config.port, what="gateway", flag="--listen",
                                 ssl_context=ssl_context)
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0

@@ -1,7 +1,7 @@
 """Regenerate ``k8s_proto.json``: protobuf field numbers for the types in ``k8s_schema.json``.
 
 Facts only, read from the Kubernetes sources (a dev-time step, like
-:mod:`kubelite.gateway.schema_gen`): field numbers and protobuf types from the
+:mod:`kubelite.api.schema_gen`): field numbers and protobuf types from the
 published ``generated.proto`` files of k8s.io/api and k8s.io/apimachinery, and
 from the Go struct tags in their ``types.go`` the two things a ``.proto`` file
 does not say — which Go field is embedded (inline in JSON, a nested message on

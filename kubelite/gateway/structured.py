@@ -14,6 +14,12 @@ plain JSON with :mod:`kubelite.gateway.fieldschema` as the schema:
 - :func:`remove`: the object without the given fields (``RemoveItems``).
 
 Errors (an associative list item that lacks a key) raise :class:`ShapeError`.
+
+Written here rather than taken from a library: structured-merge-diff, the only
+implementation of these semantics, is Go (sigs.k8s.io/structured-merge-diff), with
+no Python binding or port; this module, :mod:`~kubelite.gateway.fieldpath` and
+:mod:`~kubelite.gateway.fieldmanager` follow its behaviour and are tested against
+kube-apiserver's observable results (managedFields, 409 conflict messages).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from kubelite.api.core import (
     Probe,
     ResourceRequirements,
 )
+from kubelite.api.errors import ApiError
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, PODS
 from kubelite.informer import FuncHandler, Informer
@@ -193,8 +194,8 @@ async def test_graceful_delete_sigterm_then_sigkill_after_grace(
     async def key_gone() -> bool:
         try:
             await get(store, "bye")
-        except Exception as exc:
-            return getattr(exc, "code", None) == 404
+        except ApiError as exc:  # anything else is a failure, not "not yet"
+            return exc.code == 404
         return False
 
     try:

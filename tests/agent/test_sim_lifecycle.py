@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api.core import Container, EnvVar, Pod, PodSpec
+from kubelite.api.errors import ApiError
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, LEASES, NODES, PODS
 from kubelite.etcd_ops import range_
@@ -156,8 +157,8 @@ async def test_graceful_delete_stops_containers_then_deletes_the_key(store: Stor
     async def key_gone() -> bool:
         try:
             await store.get(PODS, "gone", "default")
-        except Exception as exc:
-            return getattr(exc, "code", None) == 404
+        except ApiError as exc:  # anything else is a failure, not "not yet"
+            return exc.code == 404
         return False
 
     await wait_for(key_gone, 10, message="pod key deleted by the agent")

@@ -2,7 +2,7 @@
 
 ``cut()`` aborts every open connection (the event stream included) and stops listening, as if
 the engine went away; ``heal()`` listens again on the same path, as if it came back. The real
-engine is never touched (other users share it).
+engine is never touched (other users share it). The piping is :class:`tests.chaos.proxy.Splice`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import asyncio
 import contextlib
 import os
 
+from tests.chaos.proxy import Splice
 
-class UnixProxy:
+
+class UnixProxy(Splice):
     def __init__(self, path: str, upstream: str = "/var/run/docker.sock") -> None:
+        super().__init__()
         self.path = path
         self.upstream = upstream
         self._server: asyncio.base_events.Server | None = None
-        self._transports: set[asyncio.BaseTransport] = set()
-        self._pipes: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -30,28 +31,7 @@ class UnixProxy:
         self._server = await asyncio.start_unix_server(self._handle, self.path)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_unix_connection(self.upstream)
-        except OSError:
-            writer.transport.abort()
-            return
-        for w in (writer, up_writer):
-            self._transports.add(w.transport)
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pipe(src, dst))
-            self._pipes.add(task)
-            task.add_done_callback(self._pipes.discard)
-
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        try:
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            self._transports.discard(dst.transport)
-            dst.transport.abort()
+        await self.splice(reader, writer, lambda: asyncio.open_unix_connection(self.upstream))
 
     async def cut(self) -> None:
         if self._server is not None:
@@ -59,16 +39,4 @@ class UnixProxy:
             self._server = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)  # new connections are refused, as with a stopped engine
-        for transport in list(self._transports):
-            transport.abort()
-        self._transports.clear()
-
-    async def heal(self) -> None:
-        await self.start()
-
-    async def close(self) -> None:
-        await self.cut()
-        for task in list(self._pipes):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self.abort_all()

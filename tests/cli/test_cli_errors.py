@@ -55,6 +55,8 @@ def test_bad_arguments(nowhere: str) -> None:
     assert result.exit_code == 1 and "invalid cascade value" in result.output
     result = run("rollout", "status", "deploy/a", "deploy/b")
     assert result.exit_code == 1 and "exactly one" in result.output
+    result = run("rollout", "status", "deploy/a", "--revision", "-1")  # refused before any request
+    assert result.exit_code == 1 and result.output == "error: revision must be a positive integer: -1\n"
 
 
 def test_config_writes_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,3 +94,23 @@ def test_server_flag_after_the_command(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60,
                             env={"KUBECONFIG": str(tmp_path / "none"), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 1 and server in result.stderr
+
+
+@pytest.mark.parametrize(("flags", "line"), [
+    (["--container-log-max-size", "abc"], "--container-log-max-size: 'abc' is not a valid quantity"),
+    (["--container-log-max-size", "10"], "--container-log-max-size: '10' must be at least 1Ki"),
+    (["--container-log-max-files", "1"], "--container-log-max-files: 1 must be an integer of at least 2"),
+    (["--etcd-compaction-interval", "soon"], "--etcd-compaction-interval:"),
+    (["--ready-timeout", "-1"], "--ready-timeout must be a number of seconds above 0"),
+])
+def test_kl_up_checks_the_components_flags_before_starting_anything(
+    tmp_path: Path, flags: list[str], line: str,
+) -> None:
+    """A value an agent or server would refuse is refused by kl up itself, before etcd or any
+    child starts (nothing is created in the data dir but its lock)."""
+    data_dir = tmp_path / "up"
+    result = run("up", "--runtime", "sim", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *flags)
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and line in lines[0] and "Traceback" not in result.output, result.output
+    assert not (data_dir / "etcd").exists() and not (data_dir / "logs").exists()

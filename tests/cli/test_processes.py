@@ -57,6 +57,9 @@ def test_addresses() -> None:
     assert split_host_port("127.0.0.1:8080") == ("127.0.0.1", 8080)
     with pytest.raises(CliError, match="HOST:PORT"):
         split_host_port("8080")
+    with pytest.raises(CliError, match="0 to 65535"):  # was a bind() OverflowError after etcd had started
+        split_host_port("127.0.0.1:99999")
+    assert split_host_port("[::1]:8080") == ("[::1]", 8080)
     assert is_loopback("127.0.0.1") and is_loopback("127.0.0.2") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
 

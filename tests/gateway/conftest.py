@@ -118,7 +118,9 @@ class Kubectl:
 @pytest.fixture
 def kubectl(gateway: Gateway, tmp_path: Path) -> Kubectl:
     if not Path(KUBECTL).exists():
-        pytest.skip(f"LOUD SKIP: kubectl is not installed at {KUBECTL}; the kubectl compatibility suite cannot run")
+        # Like the Docker fixtures: a missing tool fails, it does not hide the compatibility suite.
+        pytest.fail(f"kubectl is not installed at {KUBECTL}; the kubectl compatibility suite cannot run",
+                    pytrace=False)
     home = tmp_path / "kubectl-home"
     home.mkdir()
     return Kubectl(gateway.url, home)

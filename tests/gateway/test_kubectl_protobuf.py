@@ -12,6 +12,7 @@ from kubelite.api.resources import DEPLOYMENTS, NAMESPACES, PODS
 from kubelite.gateway import Gateway, protobuf
 from tests.gateway.conftest import Kubectl
 from tests.gateway.test_kubectl import seed_cluster, store_of
+from tests.helpers import without_nulls
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -136,14 +137,6 @@ def _shown(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
-
-
 async def test_protobuf_responses_decode_in_kubectl_to_the_stored_object(kubectl: Kubectl, gateway: Gateway) -> None:
     """kubectl's typed create asks for protobuf first; what it decodes is the object stored."""
     store = store_of(gateway)
@@ -153,9 +146,9 @@ async def test_protobuf_responses_decode_in_kubectl_to_the_stored_object(kubectl
     printed = await kubectl("-n", "answers", "create", "deployment", "web", "--image=example/web:1", "--port=80",
                             "--replicas=0", "-o", "json")
     stored = _shown((await store.get(DEPLOYMENTS, "web", "answers")).to_dict())
-    assert _without_nulls(json.loads(printed.stdout)) == stored
+    assert without_nulls(json.loads(printed.stdout)) == stored
     namespace = await kubectl("create", "namespace", "shown", "-o", "json")
-    assert _without_nulls(json.loads(namespace.stdout)) == _shown((await store.get(NAMESPACES, "shown")).to_dict())
+    assert without_nulls(json.loads(namespace.stdout)) == _shown((await store.get(NAMESPACES, "shown")).to_dict())
 
 
 async def test_lists_and_errors_stay_json_for_protobuf_clients(api: aiohttp.ClientSession) -> None:

@@ -17,20 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubelite.api import parse_object
-from kubelite.api.errors import ApiError, StatusCause, quote_value
+from kubelite.api.errors import ApiError, quote_value
 from kubelite.api.schema import type_causes
+from tests.helpers import refusal_causes as refusals
 from tests.int_fields import INT_FIELDS, KINDS, base_object, format_range, scalar_fields, valid_range, with_value
 
 FIELDS = [(kind, path, fmt) for kind in KINDS for path, fmt in INT_FIELDS[kind]]
-
-
-def refusals(doc: dict[str, Any]) -> list[StatusCause]:
-    try:
-        parse_object(doc)
-    except ApiError as exc:
-        assert exc.code == 422, exc.status
-        return list(exc.status.details.causes or []) if exc.status.details else []
-    return []
 
 
 @st.composite

@@ -25,6 +25,7 @@ from kubelite.api import (
     unknown_fields,
 )
 from kubelite.api.resources import ALL_RESOURCES
+from tests.helpers import without_nulls
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 
@@ -305,15 +306,6 @@ status:
 ]
 
 
-def _without_nulls(value: Any) -> Any:
-    """Kubernetes drops nulls (``lastProbeTime: null``) on the way in, so the round trip does too."""
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
-
-
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_examples_round_trip_exactly(path: Path) -> None:
     docs = load_documents(path.read_text())
@@ -326,7 +318,7 @@ def test_examples_round_trip_exactly(path: Path) -> None:
 def test_docs_manifests_round_trip_exactly(text: str) -> None:
     (doc,) = load_documents(text)
     obj = parse_object(doc)
-    assert obj.to_dict() == _without_nulls(doc)
+    assert obj.to_dict() == without_nulls(doc)
     assert type(obj).model_validate(obj.to_dict()) == obj
 
 

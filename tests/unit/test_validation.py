@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubelite.api import load_documents, parse_object
-from kubelite.api.errors import ApiError, StatusCause
 from kubelite.api.validation import validate_object
+from tests.helpers import refusal_causes as causes_of
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 Doc = dict[str, Any]
@@ -38,16 +38,6 @@ def deployment_doc() -> Doc:
 def pod_doc() -> Doc:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-
-
-def causes_of(doc: Doc) -> list[StatusCause]:
-    """What a write of ``doc`` is refused for: decoder-level (types, int32/int64) and semantic causes."""
-    try:
-        parse_object(doc)
-    except ApiError as exc:
-        assert exc.code == 422, exc.status
-        return list(exc.status.details.causes or []) if exc.status.details else []
-    return []
 
 
 def fields_of(doc: Doc) -> dict[str, str]:
