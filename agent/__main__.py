@@ -31,7 +31,6 @@ from agent.agent import Agent, AgentConfig
 from agent.podsource import NodeView, shared_informer
 from agent.eviction import parse_eviction_hard
 from agent.runtime.base import ContainerRuntime, LogLimits
-from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
@@ -225,6 +224,10 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
 def make_runtime(args: argparse.Namespace, node: str) -> ContainerRuntime:
     if args.runtime == "sim":
         return SimRuntime(start_delay=args.sim_start_delay, node=node)
+    # Imported here, not at the top: the Docker SDK (docker, requests, urllib3) is about
+    # 6.5 MB of RSS that a sim agent never uses (issue 12, target 7: idle footprint).
+    from agent.runtime.docker import DockerRuntime
+
     limits = LogLimits(max_bytes=args.container_log_max_size, max_files=args.container_log_max_files)
     return DockerRuntime(node=node, base_url=args.docker_url, log_limits=limits)
 
