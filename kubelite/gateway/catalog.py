@@ -42,6 +42,9 @@ class Served:
     categories: tuple[str, ...] = ()
     field_labels: tuple[str, ...] = field(default=())
     verbs: tuple[str, ...] = ALL_VERBS  # of the resource itself (discovery, OpenAPI and routing read it)
+    # DELETE answers with the deleted object, not a Status: kube's registry sets ReturnDeletedObject for these
+    # (the OpenAPI document's delete response names the kind)
+    returns_deleted: bool = False
 
     @property
     def selectable_fields(self) -> tuple[str, ...]:
@@ -56,7 +59,7 @@ _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "
 
 SERVED: tuple[Served, ...] = (
     Served(NAMESPACES, (_STATUS, Subresource("finalize", ("update",))), field_labels=("status.phase",),
-           verbs=_NAMESPACE_VERBS),
+           verbs=_NAMESPACE_VERBS, returns_deleted=True),
     Served(NODES, (_STATUS,), field_labels=("spec.unschedulable",)),
     Served(
         PODS,
@@ -66,6 +69,7 @@ SERVED: tuple[Served, ...] = (
             Subresource("eviction", ("create",), "policy", "v1", "Eviction"),
         ),
         categories=("all",),
+        returns_deleted=True,
         field_labels=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
                       "status.phase", "status.podIP", "status.nominatedNodeName"),
     ),
@@ -83,13 +87,13 @@ SERVED: tuple[Served, ...] = (
     # stored-only kinds: kube-apiserver 1.32's subresources and categories
     Served(r.CONFIGMAPS),
     Served(r.SECRETS, field_labels=("type",)),
-    Served(r.SERVICEACCOUNTS),
-    Served(r.SERVICES, (_STATUS,), categories=("all",)),
+    Served(r.SERVICEACCOUNTS, returns_deleted=True),
+    Served(r.SERVICES, (_STATUS,), categories=("all",), returns_deleted=True),
     Served(r.ENDPOINTS),
-    Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,)),
+    Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,), returns_deleted=True),
     Served(r.REPLICATIONCONTROLLERS, (_STATUS,), categories=("all",), field_labels=("status.replicas",)),
     Served(r.LIMITRANGES),
-    Served(r.RESOURCEQUOTAS, (_STATUS,)),
+    Served(r.RESOURCEQUOTAS, (_STATUS,), returns_deleted=True),
     Served(r.ROLES),
     Served(r.ROLEBINDINGS),
     Served(r.CLUSTERROLES),
@@ -102,7 +106,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.CRONJOBS, (_STATUS,), categories=("all",)),
     Served(r.DAEMONSETS, (_STATUS,), categories=("all",)),
     Served(r.STATEFULSETS, (_STATUS,), categories=("all",)),
-    Served(r.STORAGECLASSES),
+    Served(r.STORAGECLASSES, returns_deleted=True),
     Served(r.PRIORITYCLASSES),
     Served(r.ENDPOINTSLICES),
 )

@@ -1,7 +1,7 @@
 """delete and deletecollection, with kube-apiserver's responses.
 
-An object deleted at once answers with a Status Success (pods and namespaces:
-the object); one that only got a deletionTimestamp (graceful pod deletion,
+An object deleted at once answers with a Status Success (the kinds whose
+``Served.returns_deleted`` is set, as kube's ReturnDeletedObject: the object); one that only got a deletionTimestamp (graceful pod deletion,
 finalizers) answers with the object. Deleting a namespace only marks it
 Terminating (kubelite.strategy): the namespace controller empties it and
 removes its ``kubernetes`` finalizer, then it goes. The system namespaces
@@ -16,7 +16,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.parse import load_json
-from kubelite.api.resources import NAMESPACES, PODS, Resource
+from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.gateway import protobuf
 from kubelite.gateway.bodies import decode, read_body
 from kubelite.gateway.common import Target, list_doc
@@ -60,7 +60,7 @@ async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     res = target.served.resource
     options = await delete_options(request)
     obj, deleted_now = await delete_one(state.store, res, target.name, target.namespace, options)
-    if not deleted_now or res in (PODS, NAMESPACES):
+    if not deleted_now or target.served.returns_deleted:
         return json_response(obj.to_dict())
     return json_response(success_status(name=target.name, kind=res.plural, group=res.group, uid=obj.metadata.uid))
 

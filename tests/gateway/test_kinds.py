@@ -269,3 +269,17 @@ def test_document_rules_name_the_field() -> None:
                                                        {"spec": {"clusterIP": "10.0.0.2"}})] == ["spec.clusterIP"]
     assert [c.field for c in document_immutable_causes("Job", {"spec": {"selector": {"a": 1}}}, {"spec": {}})] == [
         "spec.selector"]
+
+
+async def test_delete_answers_as_kube_apiserver_does(api: aiohttp.ClientSession) -> None:
+    """Services, service accounts, PVCs, quotas and storage classes answer DELETE with the object
+    (the OpenAPI document's delete response names the kind); the others with a Status."""
+    base = "/api/v1/namespaces/default"
+    for plural, doc in (("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}}),
+                        ("configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})):
+        async with api.post(f"{base}/{plural}", json=doc) as response:
+            assert response.status == 201
+        async with api.delete(f"{base}/{plural}/x") as response:
+            body = await response.json()
+            assert response.status == 200
+            assert body["kind"] == ("Service" if plural == "services" else "Status"), body
