@@ -32,7 +32,16 @@ from kubelite.gateway.state import state_of
 _CONFLICT_DEADLINE_SECONDS = 30.0
 # kube-apiserver resets status on create for these (the controllers and agents own it); its
 # response then shows Go's zero status: `{}`, and `replicas: 0` where the field is not omitempty
-_STATUS_RESET_ON_CREATE = {"Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {}}
+# (non-pointer fields without omitempty: keepZero in k8s_proto.json; a struct is never omitted: loadBalancer;
+# a PVC is defaulted to phase Pending when read back, SetDefaults_PersistentVolumeClaim)
+_STATUS_RESET_ON_CREATE: dict[str, dict[str, object]] = {
+    "Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {},
+    "Service": {"loadBalancer": {}}, "Ingress": {"loadBalancer": {}}, "PersistentVolumeClaim": {"phase": "Pending"},
+    "ReplicationController": {"replicas": 0}, "ResourceQuota": {}, "Job": {}, "CronJob": {},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
+}
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",

@@ -283,3 +283,25 @@ async def test_delete_answers_as_kube_apiserver_does(api: aiohttp.ClientSession)
             body = await response.json()
             assert response.status == 200
             assert body["kind"] == ("Service" if plural == "services" else "Status"), body
+
+
+async def test_create_resets_status_to_gos_zero_status(api: aiohttp.ClientSession) -> None:
+    """The status is the controllers'; kube-apiserver's create drops what the client sent and answers with the
+    zero status as Go writes it (a struct is never omitted, a non-omitempty int is 0)."""
+    cases = (
+        ("/api/v1/namespaces/default/services", {"apiVersion": "v1", "kind": "Service"}, {"loadBalancer": {}}),
+        ("/apis/policy/v1/namespaces/default/poddisruptionbudgets",
+         {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "spec": {"minAvailable": 1}},
+         {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
+        ("/apis/batch/v1/namespaces/default/jobs", {"apiVersion": "batch/v1", "kind": "Job", "spec": {"template": {
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "x"}]}}}}, {}),
+        ("/api/v1/namespaces/default/configmaps", {"apiVersion": "v1", "kind": "ConfigMap"}, None),  # no status
+    )
+    for path, doc, expected in cases:
+        sent = {**doc, "metadata": {"name": "z"}, "status": {"sent": "by the client"}}
+        if expected is None:
+            sent.pop("status")
+        async with api.post(path, json=sent) as response:
+            created = await response.json()
+            assert response.status == 201, created
+            assert created.get("status") == expected, (path, created)
