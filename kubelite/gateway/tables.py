@@ -317,12 +317,62 @@ def default_row(doc: Doc, now: datetime) -> list[Cell]:
     return [_meta(doc).get("name", ""), _meta(doc).get("creationTimestamp") or ""]
 
 
+# the stored-only kinds users list most (kubernetes/pkg/printers/internalversion/printers.go)
+CONFIGMAP_COLUMNS = (_name_column(), Column("Data", type="integer", description="Number of keys."), _AGE)
+SECRET_COLUMNS = (_name_column(), Column("Type", description="The type of secret."),
+                  Column("Data", type="integer", description="Number of keys."), _AGE)
+SERVICEACCOUNT_COLUMNS = (_name_column(), Column("Secrets", type="integer", description="Number of secrets."), _AGE)
+SERVICE_COLUMNS = (_name_column(), Column("Type"), Column("Cluster-IP"), Column("External-IP"), Column("Port(s)"),
+                   _AGE, Column("Selector", priority=1))
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, (dict, list)) else 0
+
+
+def configmap_row(cm: Doc, now: datetime) -> list[Cell]:
+    return [_meta(cm).get("name", ""), _count(cm.get("data")) + _count(cm.get("binaryData")),
+            since(_meta(cm).get("creationTimestamp"), now)]
+
+
+def secret_row(secret: Doc, now: datetime) -> list[Cell]:
+    return [_meta(secret).get("name", ""), str(secret.get("type") or ""), _count(secret.get("data")),
+            since(_meta(secret).get("creationTimestamp"), now)]
+
+
+def serviceaccount_row(sa: Doc, now: datetime) -> list[Cell]:
+    return [_meta(sa).get("name", ""), _count(sa.get("secrets")), since(_meta(sa).get("creationTimestamp"), now)]
+
+
+def _service_ports(ports: Any) -> str:
+    shown = []
+    for port in ports if isinstance(ports, list) else []:
+        if not isinstance(port, dict):
+            continue
+        node_port = f":{port['nodePort']}" if port.get("nodePort") else ""
+        shown.append(f"{port.get('port', '')}{node_port}/{port.get('protocol') or 'TCP'}")
+    return ",".join(shown) or "<none>"
+
+
+def service_row(svc: Doc, now: datetime) -> list[Cell]:
+    spec = svc.get("spec") if isinstance(svc.get("spec"), dict) else {}
+    external = spec.get("externalIPs") or [i.get("ip") or i.get("hostname") for i in
+                                           _get(svc, "status", "loadBalancer", "ingress") or [] if isinstance(i, dict)]
+    kind = spec.get("type") or "ClusterIP"
+    external_cell = ",".join(str(e) for e in external) or ("<pending>" if kind == "LoadBalancer" else "<none>")
+    return [_meta(svc).get("name", ""), kind, spec.get("clusterIP") or "<none>", external_cell,
+            _service_ports(spec.get("ports")), since(_meta(svc).get("creationTimestamp"), now),
+            selector_string({"matchLabels": spec["selector"]}) if isinstance(spec.get("selector"), dict) else "<none>"]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
     "ReplicaSet": (REPLICASET_COLUMNS, replicaset_row), "Node": (NODE_COLUMNS, node_row),
     "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
-    "Lease": (LEASE_COLUMNS, lease_row),
+    "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
+    "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
+    "Service": (SERVICE_COLUMNS, service_row),
 }
 
 

@@ -305,3 +305,14 @@ async def test_create_resets_status_to_gos_zero_status(api: aiohttp.ClientSessio
             created = await response.json()
             assert response.status == 201, created
             assert created.get("status") == expected, (path, created)
+
+
+async def test_kubectl_get_prints_kube_columns(kubectl: Kubectl) -> None:
+    await kubectl("apply", "-f", "-", stdin=MANIFEST)
+    assert (await kubectl("get", "cm", "cfg")).stdout.split()[:5] == ["NAME", "DATA", "AGE", "cfg", "1"]
+    assert (await kubectl("get", "secret", "sec")).stdout.split()[:6] == ["NAME", "TYPE", "DATA", "AGE", "sec",
+                                                                          "Opaque"]
+    svc = (await kubectl("get", "svc", "web", "-o", "wide")).stdout.splitlines()
+    assert svc[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]
+    cells = svc[1].split()
+    assert cells[:5] == ["web", "ClusterIP", "<none>", "<none>", "80/TCP"] and cells[-1] == "app=web"
