@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from kubelite.api import quantity
-from kubelite.api.core import Node, Pod
+from kubelite.api.core import Node, Pod, Taint
 
 from controllers.podutil import Requests, host_ports, non_zero_requests, pod_requests
 
@@ -54,7 +54,16 @@ class NodeInfo:
     owner_counts: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
-        status = self.node.status
+        # Facts every predicate and scorer reads, taken once per node change instead of once per pod
+        # (a NodeInfo is rebuilt when its Node, lease or pods change; see Scheduler.node_infos).
+        node = self.node
+        self.ready = node.is_ready()
+        self.unschedulable = bool(node.unschedulable)
+        self.labels: dict[str, str] = dict(node.metadata.labels or {})
+        taints = node.taints
+        self.hard_taints: tuple[Taint, ...] = tuple(t for t in taints if t.effect in ("NoSchedule", "NoExecute"))
+        self.soft_taints: tuple[Taint, ...] = tuple(t for t in taints if t.effect == "PreferNoSchedule")
+        status = node.status
         values = (status.allocatable or status.capacity or {}) if status else {}
         cpu, memory, pods = values.get("cpu"), values.get("memory"), values.get("pods")
         self.allocatable_cpu = quantity.cpu_millis(cpu) if cpu is not None else 0

@@ -39,8 +39,9 @@ def owner_spreading(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
 
 def prefer_no_schedule(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
     """A node with an untolerated PreferNoSchedule taint scores lower (TaintToleration)."""
-    return [0.0 if untolerated_taint(candidate.pod, info.node.taints, ("PreferNoSchedule",)) else float(MAX_SCORE)
-            for info in nodes]
+    pod = candidate.pod
+    return [0.0 if info.soft_taints and untolerated_taint(pod, info.soft_taints, ("PreferNoSchedule",))
+            else float(MAX_SCORE) for info in nodes]
 
 
 DEFAULT_SCORERS: tuple[tuple[Scorer, float], ...] = (
