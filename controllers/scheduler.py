@@ -177,8 +177,12 @@ class Scheduler(Controller):
         return self._node_list
 
     def _build(self, node: Node) -> NodeInfo:
-        lease_key = f"kube-node-lease/{node.name}"
-        info = NodeInfo(node, lease_present=self.informers.node_leases.get(lease_key) is not None)
+        lease_present = self.informers.node_leases.get(f"kube-node-lease/{node.name}") is not None
+        previous = self._node_cache.get(node.name)
+        if previous is not None and previous.node is node and previous.lease_present == lease_present:
+            info = previous.without_pods()  # only its pods changed: keep the parsed node facts
+        else:
+            info = NodeInfo(node, lease_present=lease_present)
         for pod in self.informers.pods.by_index("node", node.name):
             if not pod.is_terminated():
                 info.add(self._cost(pod))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from kubelite.api.core import Pod
 
 from controllers.scheduling.nodeinfo import Candidate, NodeInfo, PodCost
-from controllers.scheduling.predicates import DEFAULT_PREDICATES, SKIPPABLE, Predicate
+from controllers.scheduling.predicates import DEFAULT_PREDICATES, PASS_ON_PLAIN_NODES, SKIPPABLE, Predicate
 from controllers.scheduling.scorers import DEFAULT_SCORERS, Scorer
 
 __all__ = ["Candidate", "Decision", "NodeInfo", "PodCost", "num_feasible_nodes_to_find", "schedule",
@@ -93,6 +93,7 @@ def schedule(
         return Decision(None, unschedulable_message(0, Counter()))
     candidate = Candidate.of(pod)
     active = _active(candidate, predicates)
+    on_plain = tuple(p for p in active if p not in PASS_ON_PLAIN_NODES)
     wanted = num_feasible_nodes_to_find(percentage, total)
     begin = start % total
     reasons: Counter[str] = Counter()
@@ -100,7 +101,7 @@ def schedule(
     checked = 0
     for info in chain(nodes[begin:], nodes[:begin]):  # round-robin from ``start``, each node once
         checked += 1
-        for predicate in active:  # the first rejection is the node's reason
+        for predicate in on_plain if info.plain else active:  # the first rejection is the node's reason
             reason = predicate(candidate, info)
             if reason is not None:
                 reasons[reason] += 1

@@ -3,6 +3,7 @@ and what a pod costs; both computed once and reused across scheduling attempts."
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -69,6 +70,18 @@ class NodeInfo:
         self.allocatable_cpu = quantity.cpu_millis(cpu) if cpu is not None else 0
         self.allocatable_memory = quantity.to_bytes(memory) if memory is not None else 0
         self.allocatable_pods = int(quantity.parse_quantity(pods)) if pods is not None else DEFAULT_MAX_PODS
+        # Schedulable, without NoSchedule/NoExecute taints, Ready with a lease: the predicates that
+        # only look at the node pass here for every pod (see predicates.PASS_ON_PLAIN_NODES).
+        self.plain = not self.unschedulable and not self.hard_taints and self.ready and self.lease_present
+
+    def without_pods(self) -> NodeInfo:
+        """The same node facts with no pod counted: a rebuild after a pod change, parsing nothing again."""
+        fresh = copy.copy(self)
+        fresh.cpu_requested = fresh.memory_requested = fresh.cpu_non_zero = fresh.memory_non_zero = 0
+        fresh.pod_count = 0
+        fresh.used_ports = set()
+        fresh.owner_counts = Counter()
+        return fresh
 
     @property
     def name(self) -> str:

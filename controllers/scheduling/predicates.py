@@ -84,6 +84,9 @@ SKIPPABLE: dict[Predicate, Callable[[Candidate], bool]] = {
     host_ports_free: lambda c: not c.cost.ports,
 }
 
+# Predicates that read only the node and pass on a NodeInfo.plain node whatever the pod: skipped there.
+PASS_ON_PLAIN_NODES: frozenset[Predicate] = frozenset({node_unschedulable, taints_tolerated, node_ready})
+
 DEFAULT_PREDICATES: tuple[Predicate, ...] = (
     node_unschedulable, node_selector, taints_tolerated, node_ready, host_ports_free, resources_fit,
 )
