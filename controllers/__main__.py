@@ -46,6 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--controllers", default=",".join(CONTROLLERS),
                    help=f"comma-separated subset of: {', '.join(CONTROLLERS)}")
     p.add_argument("--scheduler-workers", type=int, default=defaults.scheduler_workers)
+    p.add_argument("--percentage-of-nodes-to-score", type=int, default=defaults.percentage_of_nodes_to_score,
+                   help="stop filtering once this %% of the nodes are feasible (kube-scheduler's "
+                        "percentageOfNodesToScore); 0 = adaptive: 50%% minus 1%% per 125 nodes, at least "
+                        "5%% and 100 nodes")
     p.add_argument("--replicaset-workers", type=int, default=defaults.replicaset_workers)
     p.add_argument("--deployment-workers", type=int, default=defaults.deployment_workers)
     p.add_argument("--resync-period", type=float, default=defaults.resync_seconds,
@@ -65,7 +69,8 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
         default_unreachable_toleration_seconds=_pick(args.toleration_seconds,
                                                      args.default_unreachable_toleration_seconds),
         node_monitor_grace_seconds=args.node_monitor_grace_period,
-        scheduler_workers=args.scheduler_workers, replicaset_workers=args.replicaset_workers,
+        scheduler_workers=args.scheduler_workers, percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
+        replicaset_workers=args.replicaset_workers,
         deployment_workers=args.deployment_workers, resync_seconds=args.resync_period,
     )
     if args.listen:
@@ -82,6 +87,9 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
                         ("--deployment-workers", args.deployment_workers)):
         if value < 1:  # no worker: that controller would silently do nothing
             raise SystemExit(f"error: {flag} must be at least 1, not {value}")
+    if not 0 <= args.percentage_of_nodes_to_score <= 100:  # kube-scheduler's config validation bounds
+        raise SystemExit("error: --percentage-of-nodes-to-score must be between 0 and 100, "
+                         f"not {args.percentage_of_nodes_to_score}")
     names = tuple(n.strip() for n in args.controllers.split(",") if n.strip())
     unknown = [n for n in names if n not in CONTROLLERS]
     if unknown:

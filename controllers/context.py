@@ -46,6 +46,9 @@ class Settings:
     default_unreachable_toleration_seconds: int = 300
     node_monitor_grace_seconds: float = 2.0
     scheduler_workers: int = 4
+    # kube-scheduler's percentageOfNodesToScore: stop filtering after this share of the nodes were
+    # found feasible; 0 = adaptive (50% minus 1% per 125 nodes, at least 5% and 100 nodes).
+    percentage_of_nodes_to_score: int = 0
     replicaset_workers: int = 4
     deployment_workers: int = 2
     node_workers: int = 2

@@ -58,8 +58,12 @@ class Scheduler(Controller):
         self._assumed: dict[str, tuple[str, PodCost]] = {}  # pod key -> (node, cost), until seen bound
         self._costs: dict[str, PodCost] = {}  # pod uid -> cost
         self._node_cache: dict[str, NodeInfo] = {}
+        self._node_list: list[NodeInfo] = []  # _node_cache by node name, what schedule() walks
+        self._node_index: dict[str, int] = {}  # node name -> position in _node_list
         self._dirty: set[str] = set()
         self._all_dirty = True
+        self._next_start = 0  # round-robin: where the next cycle starts filtering (kube-scheduler's)
+        self.percentage_of_nodes_to_score = ctx.settings.percentage_of_nodes_to_score
 
     def register(self) -> None:
         self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
@@ -120,7 +124,6 @@ class Scheduler(Controller):
             self._node_changed(new.name)
 
     def _node_deleted(self, node: Node) -> None:
-        self._node_cache.pop(node.name, None)
         self._node_changed(node.name)
 
     def _node_changed(self, name: str) -> None:
@@ -144,24 +147,42 @@ class Scheduler(Controller):
         return cost
 
     def node_infos(self) -> list[NodeInfo]:
-        """Current NodeInfos, rebuilding only nodes whose pods, lease or object changed."""
-        nodes = {node.name: node for node in self.informers.nodes.list()}
+        """Current NodeInfos sorted by name, rebuilding only nodes whose pods, lease or object changed.
+
+        The list is reused across cycles (a pod bound by this scheduler is added in place by
+        :meth:`_assume`); only the node set changing re-sorts it.
+        """
         if self._all_dirty:
             self._node_cache.clear()
             self._all_dirty = False
+            self._dirty = {node.name for node in self.informers.nodes.list()}
+            self._node_list, self._node_index = [], {}
+        if not self._dirty:
+            return self._node_list
         dirty, self._dirty = self._dirty, set()
-        for name in [n for n in self._node_cache if n not in nodes]:
-            del self._node_cache[name]
-        for name, node in nodes.items():
-            cached = self._node_cache.get(name)
-            if cached is not None and name not in dirty and cached.node is node:
+        membership_changed = False
+        for name in dirty:
+            node = self.informers.nodes.get(name)
+            if node is None:
+                membership_changed |= self._node_cache.pop(name, None) is not None
                 continue
-            self._node_cache[name] = self._build(node)
-        return [self._node_cache[name] for name in sorted(self._node_cache)]
+            membership_changed |= name not in self._node_cache
+            info = self._node_cache[name] = self._build(node)
+            if not membership_changed:
+                self._node_list[self._node_index[name]] = info
+        if membership_changed:
+            names = sorted(self._node_cache)
+            self._node_list = [self._node_cache[name] for name in names]
+            self._node_index = {name: i for i, name in enumerate(names)}
+        return self._node_list
 
     def _build(self, node: Node) -> NodeInfo:
-        lease_key = f"kube-node-lease/{node.name}"
-        info = NodeInfo(node, lease_present=self.informers.node_leases.get(lease_key) is not None)
+        lease_present = self.informers.node_leases.get(f"kube-node-lease/{node.name}") is not None
+        previous = self._node_cache.get(node.name)
+        if previous is not None and previous.node is node and previous.lease_present == lease_present:
+            info = previous.without_pods()  # only its pods changed: keep the parsed node facts
+        else:
+            info = NodeInfo(node, lease_present=lease_present)
         for pod in self.informers.pods.by_index("node", node.name):
             if not pod.is_terminated():
                 info.add(self._cost(pod))
@@ -190,7 +211,9 @@ class Scheduler(Controller):
             return None
         metrics = self.ctx.metrics
         started = self.ctx.monotonic()
-        decision = schedule(pod, self.node_infos())
+        decision = schedule(pod, self.node_infos(), start=self._next_start,
+                            percentage=self.percentage_of_nodes_to_score)
+        self._next_start = decision.next_start
         if decision.node is None:
             self.unschedulable.add(key)
             metrics.schedule_attempts.labels("unschedulable").inc()

@@ -6,25 +6,40 @@
 
 from __future__ import annotations
 
-import hashlib
+import random
+from itertools import chain
+from operator import mul
 from collections import Counter
 from dataclasses import dataclass
 
 from kubelite.api.core import Pod
 
 from controllers.scheduling.nodeinfo import Candidate, NodeInfo, PodCost
-from controllers.scheduling.predicates import DEFAULT_PREDICATES, Predicate, first_rejection
+from controllers.scheduling.predicates import DEFAULT_PREDICATES, PASS_ON_PLAIN_NODES, SKIPPABLE, Predicate
 from controllers.scheduling.scorers import DEFAULT_SCORERS, Scorer
 
-__all__ = ["Candidate", "Decision", "NodeInfo", "PodCost", "schedule", "unschedulable_message"]
+__all__ = ["Candidate", "Decision", "NodeInfo", "PodCost", "num_feasible_nodes_to_find", "schedule",
+           "unschedulable_message"]
+
+
+# kube-scheduler's bounds on the sample (pkg/scheduler/schedule_one.go): below this many nodes every
+# node is checked; the adaptive percentage never goes under 5%.
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+TIE_TOLERANCE = 1e-6  # total scores closer than this are equal
 
 
 @dataclass(frozen=True)
 class Decision:
+    """``node`` is None when nothing fits (then ``message``/``reasons`` say why, counting every node).
+
+    ``next_start`` is where the next cycle should begin (round-robin over the node list).
+    """
+
     node: str | None
     message: str = ""
     reasons: tuple[tuple[str, int], ...] = ()
-    scores: tuple[tuple[str, float], ...] = ()
+    next_start: int = 0
 
 
 def unschedulable_message(total: int, reasons: Counter[str]) -> str:
@@ -35,33 +50,76 @@ def unschedulable_message(total: int, reasons: Counter[str]) -> str:
     return f"0/{total} nodes are available: {parts}."
 
 
-def tie_break(pod: Pod, node_name: str) -> str:
-    """Deterministic per pod, different across pods: equal nodes are picked in a pod-seeded order."""
-    seed = pod.metadata.uid or pod.name
-    return hashlib.sha1(f"{seed}/{node_name}".encode()).hexdigest()
+def num_feasible_nodes_to_find(percentage: int, total: int) -> int:
+    """How many feasible nodes are enough to stop filtering (kube-scheduler's numFeasibleNodesToFind).
+
+    ``percentage`` is percentageOfNodesToScore: 0 means adaptive, 50% minus 1% per 125 nodes, never
+    under 5%; fewer than 100 nodes are all checked, and the answer is never under 100.
+    """
+    if total < MIN_FEASIBLE_NODES_TO_FIND:
+        return total
+    if percentage <= 0:
+        percentage = max(50 - total // 125, MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    if percentage >= 100:
+        return total
+    return max(total * percentage // 100, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+def _rng(pod: Pod) -> random.Random:
+    """Seeded by the pod (uid, else name): a replay of the same inputs makes the same choice,
+    while different pods break ties differently, spreading equal nodes."""
+    return random.Random(pod.metadata.uid or pod.name)
+
+
+def _active(candidate: Candidate, predicates: tuple[Predicate, ...]) -> tuple[Predicate, ...]:
+    """The predicates that can reject this pod at all (kube-scheduler's PreFilter Skip)."""
+    return tuple(p for p in predicates if p not in SKIPPABLE or not SKIPPABLE[p](candidate))
 
 
 def schedule(
     pod: Pod, nodes: list[NodeInfo], *, predicates: tuple[Predicate, ...] = DEFAULT_PREDICATES,
-    scorers: tuple[tuple[Scorer, float], ...] = DEFAULT_SCORERS,
+    scorers: tuple[tuple[Scorer, float], ...] = DEFAULT_SCORERS, start: int = 0, percentage: int = 0,
 ) -> Decision:
+    """Pick a node for ``pod`` among ``nodes`` (kube-scheduler's schedulePod).
+
+    Filtering begins at ``nodes[start % len(nodes)]`` and wraps around; it stops once
+    :func:`num_feasible_nodes_to_find` feasible nodes are found, or when every node was checked
+    (so a pod that fits somewhere is never left unscheduled by the sample). The best total score
+    wins; among equal totals the choice is uniform (as selectHost's reservoir sampling) with a
+    generator seeded by the pod, so the same inputs give the same node. No sort, no per-node hash.
+    """
+    total = len(nodes)
+    if total == 0:
+        return Decision(None, unschedulable_message(0, Counter()))
     candidate = Candidate.of(pod)
+    active = _active(candidate, predicates)
+    on_plain = tuple(p for p in active if p not in PASS_ON_PLAIN_NODES)
+    wanted = num_feasible_nodes_to_find(percentage, total)
+    begin = start % total
     reasons: Counter[str] = Counter()
     feasible: list[NodeInfo] = []
-    for info in nodes:
-        reason = first_rejection(candidate, info, predicates)
-        if reason is None:
-            feasible.append(info)
+    checked = 0
+    for info in chain(nodes[begin:], nodes[:begin]):  # round-robin from ``start``, each node once
+        checked += 1
+        for predicate in on_plain if info.plain else active:  # the first rejection is the node's reason
+            reason = predicate(candidate, info)
+            if reason is not None:
+                reasons[reason] += 1
+                break
         else:
-            reasons[reason] += 1
+            feasible.append(info)
+            if len(feasible) >= wanted:
+                break
+    next_start = (begin + checked) % total
     if not feasible:
-        return Decision(None, unschedulable_message(len(nodes), reasons), tuple(sorted(reasons.items())))
-    totals = [0.0] * len(feasible)
-    for scorer, weight in scorers:
-        for i, score in enumerate(scorer(candidate, feasible)):
-            totals[i] += weight * score
-    ranked = sorted(
-        zip(feasible, totals, strict=True), key=lambda item: (-round(item[1], 6), tie_break(pod, item[0].name)),
-    )
-    best = ranked[0][0]
-    return Decision(best.name, "", (), tuple((info.name, total) for info, total in ranked))
+        return Decision(None, unschedulable_message(total, reasons), tuple(sorted(reasons.items())),
+                        next_start=next_start)
+    columns = [scorer(candidate, feasible) for scorer, _ in scorers]
+    weights = [weight for _, weight in scorers]
+    totals = [sum(map(mul, weights, row)) for row in zip(*columns)]
+    # Within TIE_TOLERANCE counts as equal: float noise in the weighted sum must not break a tie.
+    floor = max(totals) - TIE_TOLERANCE
+    top = [i for i, t in enumerate(totals) if t >= floor]
+    # Uniform among the best, as selectHost's reservoir sampling, from a pod-seeded generator.
+    chosen = feasible[top[_rng(pod).randrange(len(top))]] if len(top) > 1 else feasible[top[0]]
+    return Decision(chosen.name, next_start=next_start)

@@ -3,11 +3,12 @@ and what a pod costs; both computed once and reused across scheduling attempts."
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from dataclasses import dataclass, field
 
 from kubelite.api import quantity
-from kubelite.api.core import Node, Pod
+from kubelite.api.core import Node, Pod, Taint
 
 from controllers.podutil import Requests, host_ports, non_zero_requests, pod_requests
 
@@ -54,12 +55,33 @@ class NodeInfo:
     owner_counts: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
-        status = self.node.status
+        # Facts every predicate and scorer reads, taken once per node change instead of once per pod
+        # (a NodeInfo is rebuilt when its Node, lease or pods change; see Scheduler.node_infos).
+        node = self.node
+        self.ready = node.is_ready()
+        self.unschedulable = bool(node.unschedulable)
+        self.labels: dict[str, str] = dict(node.metadata.labels or {})
+        taints = node.taints
+        self.hard_taints: tuple[Taint, ...] = tuple(t for t in taints if t.effect in ("NoSchedule", "NoExecute"))
+        self.soft_taints: tuple[Taint, ...] = tuple(t for t in taints if t.effect == "PreferNoSchedule")
+        status = node.status
         values = (status.allocatable or status.capacity or {}) if status else {}
         cpu, memory, pods = values.get("cpu"), values.get("memory"), values.get("pods")
         self.allocatable_cpu = quantity.cpu_millis(cpu) if cpu is not None else 0
         self.allocatable_memory = quantity.to_bytes(memory) if memory is not None else 0
         self.allocatable_pods = int(quantity.parse_quantity(pods)) if pods is not None else DEFAULT_MAX_PODS
+        # Schedulable, without NoSchedule/NoExecute taints, Ready with a lease: the predicates that
+        # only look at the node pass here for every pod (see predicates.PASS_ON_PLAIN_NODES).
+        self.plain = not self.unschedulable and not self.hard_taints and self.ready and self.lease_present
+
+    def without_pods(self) -> NodeInfo:
+        """The same node facts with no pod counted: a rebuild after a pod change, parsing nothing again."""
+        fresh = copy.copy(self)
+        fresh.cpu_requested = fresh.memory_requested = fresh.cpu_non_zero = fresh.memory_non_zero = 0
+        fresh.pod_count = 0
+        fresh.used_ports = set()
+        fresh.owner_counts = Counter()
+        return fresh
 
     @property
     def name(self) -> str:

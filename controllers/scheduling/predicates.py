@@ -6,7 +6,7 @@ reasons are what "0/3 nodes are available: ..." counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from kubelite.api.core import Pod, Taint
 
@@ -17,7 +17,7 @@ UNSCHEDULABLE_TAINT = Taint(key="node.kubernetes.io/unschedulable", effect="NoSc
 
 
 def node_unschedulable(candidate: Candidate, info: NodeInfo) -> str | None:
-    if not info.node.unschedulable:
+    if not info.unschedulable:
         return None
     if any(t.tolerates(UNSCHEDULABLE_TAINT) for t in candidate.pod.spec.tolerations or []):
         return None
@@ -25,14 +25,14 @@ def node_unschedulable(candidate: Candidate, info: NodeInfo) -> str | None:
 
 
 def node_selector(candidate: Candidate, info: NodeInfo) -> str | None:
-    labels = info.node.metadata.labels or {}
+    labels = info.labels
     for key, value in (candidate.pod.spec.node_selector or {}).items():
         if labels.get(key) != value:
             return "node(s) didn't match Pod's node affinity/selector"
     return None
 
 
-def untolerated_taint(pod: Pod, taints: list[Taint], effects: tuple[str, ...]) -> Taint | None:
+def untolerated_taint(pod: Pod, taints: Iterable[Taint], effects: tuple[str, ...]) -> Taint | None:
     tolerations = pod.spec.tolerations or []
     for taint in taints:
         if taint.effect in effects and not any(t.tolerates(taint) for t in tolerations):
@@ -41,14 +41,16 @@ def untolerated_taint(pod: Pod, taints: list[Taint], effects: tuple[str, ...]) -
 
 
 def taints_tolerated(candidate: Candidate, info: NodeInfo) -> str | None:
-    taint = untolerated_taint(candidate.pod, info.node.taints, ("NoSchedule", "NoExecute"))
+    if not info.hard_taints:
+        return None
+    taint = untolerated_taint(candidate.pod, info.hard_taints, ("NoSchedule", "NoExecute"))
     if taint is None:
         return None
     return f"node(s) had untolerated taint {{{taint.key}: {taint.value or ''}}}"
 
 
 def node_ready(candidate: Candidate, info: NodeInfo) -> str | None:
-    if not info.node.is_ready():
+    if not info.ready:
         return "node(s) were not ready"
     if not info.lease_present:
         return "node(s) had no heartbeat lease"
@@ -75,16 +77,17 @@ def resources_fit(candidate: Candidate, info: NodeInfo) -> str | None:
     return None
 
 
+# Predicates that cannot reject a given pod, so need not run per node for it: a pod without a node
+# selector matches every node's labels, one without host ports conflicts with none.
+SKIPPABLE: dict[Predicate, Callable[[Candidate], bool]] = {
+    node_selector: lambda c: not c.pod.spec.node_selector,
+    host_ports_free: lambda c: not c.cost.ports,
+}
+
+# Predicates that read only the node and pass on a NodeInfo.plain node whatever the pod: skipped there.
+PASS_ON_PLAIN_NODES: frozenset[Predicate] = frozenset({node_unschedulable, taints_tolerated, node_ready})
+
 DEFAULT_PREDICATES: tuple[Predicate, ...] = (
     node_unschedulable, node_selector, taints_tolerated, node_ready, host_ports_free, resources_fit,
 )
 
-
-def first_rejection(
-    candidate: Candidate, info: NodeInfo, predicates: tuple[Predicate, ...] = DEFAULT_PREDICATES,
-) -> str | None:
-    for predicate in predicates:
-        reason = predicate(candidate, info)
-        if reason is not None:
-            return reason
-    return None

@@ -11,18 +11,24 @@ MAX_SCORE = 100
 Scorer = Callable[[Candidate, list[NodeInfo]], list[float]]
 
 
-def _free_share(used: int, capacity: int) -> float:
-    return 0.0 if capacity <= 0 or used > capacity else (capacity - used) * MAX_SCORE / capacity
-
-
 def least_allocated(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
-    """More free cpu and memory (after placing the pod) scores higher; cpu and memory weigh the same."""
-    wanted = candidate.cost.non_zero
-    return [
-        (_free_share(info.cpu_non_zero + wanted.cpu_millis, info.allocatable_cpu)
-         + _free_share(info.memory_non_zero + wanted.memory_bytes, info.allocatable_memory)) / 2
-        for info in nodes
-    ]
+    """More free cpu and memory (after placing the pod) scores higher; cpu and memory weigh the same.
+
+    Each resource scores ``(capacity - used) * 100 / capacity``, 0 when full or without capacity
+    (NodeResourcesLeastAllocated); written inline because it runs for every sampled node.
+    """
+    cpu, memory, half = candidate.cost.non_zero.cpu_millis, candidate.cost.non_zero.memory_bytes, MAX_SCORE / 2
+    scores = []
+    for info in nodes:
+        cpu_cap, memory_cap = info.allocatable_cpu, info.allocatable_memory
+        cpu_used, memory_used = info.cpu_non_zero + cpu, info.memory_non_zero + memory
+        score = 0.0
+        if 0 < cpu_cap and cpu_used <= cpu_cap:
+            score += (cpu_cap - cpu_used) * half / cpu_cap
+        if 0 < memory_cap and memory_used <= memory_cap:
+            score += (memory_cap - memory_used) * half / memory_cap
+        scores.append(score)
+    return scores
 
 
 def owner_spreading(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
@@ -39,8 +45,9 @@ def owner_spreading(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
 
 def prefer_no_schedule(candidate: Candidate, nodes: list[NodeInfo]) -> list[float]:
     """A node with an untolerated PreferNoSchedule taint scores lower (TaintToleration)."""
-    return [0.0 if untolerated_taint(candidate.pod, info.node.taints, ("PreferNoSchedule",)) else float(MAX_SCORE)
-            for info in nodes]
+    pod = candidate.pod
+    return [0.0 if info.soft_taints and untolerated_taint(pod, info.soft_taints, ("PreferNoSchedule",))
+            else float(MAX_SCORE) for info in nodes]
 
 
 DEFAULT_SCORERS: tuple[tuple[Scorer, float], ...] = (

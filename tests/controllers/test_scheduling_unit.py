@@ -106,3 +106,16 @@ def test_no_nodes() -> None:
     assert schedule(pod(), []).message == "0/0 nodes are available: no nodes registered."
     from collections import Counter
     assert unschedulable_message(2, Counter({"b": 1, "a": 1})) == "0/2 nodes are available: 1 a, 1 b."
+
+
+def test_node_facts_are_taken_once_and_kept_across_pod_rebuilds() -> None:
+    info = NodeInfo(node("a", cpu="1", taints=[Taint(key="k", effect="PreferNoSchedule")]))
+    assert info.plain and info.ready and not info.hard_taints and len(info.soft_taints) == 1
+    info.add_pod(pod("x", cpu="800m", host_port=8080, owner="rs-1"))
+    fresh = info.without_pods()
+    assert (fresh.pod_count, fresh.cpu_requested, fresh.used_ports, dict(fresh.owner_counts)) == (0, 0, set(), {})
+    assert (info.pod_count, info.cpu_requested) == (1, 800)  # the original is untouched
+    assert (fresh.allocatable_cpu, fresh.soft_taints, fresh.plain) == (1000, info.soft_taints, True)
+    assert not NodeInfo(node("b", ready=False)).plain and not NodeInfo(node("c"), lease_present=False).plain
+    assert not NodeInfo(node("d", unschedulable=True)).plain
+    assert not NodeInfo(node("e", taints=[UNREACHABLE])).plain
