@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,9 +42,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
+from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
+from procstat import cpu_seconds, rss_bytes  # noqa: E402  (bench/ is the script's directory)
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_RSS_MB = 250.0  # MB (10^6 bytes), issue 12 target 7
 TARGET_CPU_PERCENT = 2.0
 ENTRY_MODULES = {"controllers": "controllers.__main__", "gateway": "kubelite.gateway.__main__",
@@ -58,30 +56,6 @@ def component(name: str) -> str:
     if name == "controller-manager":
         return "controllers"
     return "gateway" if name == "gateway" else "agent"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 def ready_nodes(server: str) -> int:

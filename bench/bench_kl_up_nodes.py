@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,50 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(REPO))
+
+from kubelite.etcd_server import free_port  # noqa: E402
+from procstat import cpu_seconds, descendants, rss_bytes  # noqa: E402  (bench/ is the script's directory)
+
 ISSUE_BASELINE = {"ready_after_gateway": 51.0, "children_rss_mib": 5.9 * 1024}  # issue 12, 100 nodes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def children_of(root: int) -> list[int]:
-    """Every live descendant of ``root`` (from /proc's parent links)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        kids = [pid for pid, ppid in parents.items() if ppid == parent]
-        found += kids
-        frontier += kids
-    return found
-
-
 def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return rss_bytes(pid) / (1 << 20)
 
 
 def is_agent(pid: int) -> bool:
@@ -146,7 +110,7 @@ def run_kl_up(nodes: int, per_process: int, idle: float, timeout: float) -> Figu
         gateway_at = wait("the gateway", lambda: answers(server + "/readyz"))
         ready_at = wait(f"{nodes} Ready nodes", lambda: ready_nodes(server) >= nodes)
         wait("kl up's banner", lambda: b"kubelite is up" in Path(out.name).read_bytes())
-        kids = children_of(up.pid)
+        kids = descendants(up.pid)
         cpu_before = sum(cpu_seconds(pid) for pid in kids)
         idle_from = time.monotonic()
         time.sleep(idle)  # a measurement window, not a wait for a condition
@@ -157,7 +121,7 @@ def run_kl_up(nodes: int, per_process: int, idle: float, timeout: float) -> Figu
             children_rss_mib=sum(rss_mib(pid) for pid in kids), kl_up_rss_mib=rss_mib(up.pid),
             idle_cpu_percent=100 * cpu_used / (time.monotonic() - idle_from))
     finally:
-        kids = children_of(up.pid)
+        kids = descendants(up.pid)
         up.send_signal(signal.SIGINT)
         try:
             up.wait(120)

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import pstats
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,46 +47,12 @@ from kubelite.api.meta import ObjectMeta  # noqa: E402
 from kubelite.api.resources import LEASES, NODES, PODS  # noqa: E402
 from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
 from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
+from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
 from kubelite.informer import FuncHandler, Informer  # noqa: E402
 from kubelite.store import Store  # noqa: E402
+from procstat import cpu_seconds, memory_kib, put_rate  # noqa: E402  (bench/ is the script's directory)
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TARGET = 700.0  # pods/s, issue 12 target 3
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def memory_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def put_rate(client, count: int, concurrency: int) -> float:  # noqa: ANN001
-    value = b"x" * 512
-    started = time.perf_counter()
-    if concurrency == 1:
-        for i in range(count):
-            await client.put(f"/bench/seq/{i}".encode(), value)
-    else:
-        async def worker(w: int) -> None:
-            for i in range(w, count, concurrency):
-                await client.put(f"/bench/par/{i}".encode(), value)
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    await client.delete_prefix(b"/bench/")
-    return count / elapsed
 
 
 async def create_all(store: Store, resource, objects: list, concurrency: int = 50) -> None:  # noqa: ANN001

@@ -1,0 +1,76 @@
+"""What the benchmarks share: a process's CPU seconds, memory and descendants from /proc, and
+the raw etcd put rate most of them print as their baseline.
+
+A dead or vanished process reads as 0 (a benchmark samples processes that may exit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """A memory line of /proc/<pid>/status (``VmRSS``, ``VmHWM`` = peak RSS), in KiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of ``pid`` (VmRSS), in bytes."""
+    return memory_kib(pid, "VmRSS") * 1024
+
+
+def descendants(root: int) -> list[int]:
+    """Every live descendant of ``root`` (from /proc's parent links)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        kids = [pid for pid, ppid in parents.items() if ppid == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+async def put_rate(client: Any, count: int, concurrency: int) -> float:
+    """Raw etcd puts/s of 512-byte values through ``client`` (aetcd), one at a time or
+    ``concurrency`` at once; the keys are deleted afterwards."""
+    value = b"x" * 512
+    started = time.perf_counter()
+    if concurrency == 1:
+        for i in range(count):
+            await client.put(f"/bench/seq/{i}".encode(), value)
+    else:
+        async def worker(w: int) -> None:
+            for i in range(w, count, concurrency):
+                await client.put(f"/bench/par/{i}".encode(), value)
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await client.delete_prefix(b"/bench/")
+    return count / elapsed
