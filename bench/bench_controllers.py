@@ -36,7 +36,7 @@ from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
 from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
 from kubelite.informer import FuncHandler, Informer  # noqa: E402
 from kubelite.store import Store  # noqa: E402
-from procstat import cpu_seconds, memory_kib, put_rate  # noqa: E402  (bench/ is the script's directory)
+from procstat import cpu_seconds, memory_kib, put_rate, wait_until  # noqa: E402  (bench/ is the script's directory)
 
 
 
@@ -49,14 +49,6 @@ def web(replicas: int) -> Deployment:
     return Deployment(metadata=ObjectMeta(name="bench", namespace="default"),
                       spec=DeploymentSpec(replicas=replicas, selector=LabelSelector(match_labels={"app": "bench"}),
                                           template=template))
-
-
-async def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        await asyncio.sleep(0.2)
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -83,7 +75,7 @@ async def main(args: argparse.Namespace) -> None:
             leases = (await store.list(LEASES, "kube-node-lease")).items
             return sum(1 for n in nodes if n.is_ready()) >= args.nodes and len(leases) >= args.nodes
 
-        await wait_until(nodes_ready, 120, f"{args.nodes} sim nodes")
+        await wait_until(nodes_ready, 120, f"{args.nodes} sim nodes", interval=0.2)
         port = free_port()
         manager = subprocess.Popen(
             [sys.executable, "-m", "controllers", "--etcd-endpoints", etcd.endpoint, "--id", "bench",
@@ -97,7 +89,7 @@ async def main(args: argparse.Namespace) -> None:
             except Exception:  # noqa: BLE001
                 return False
 
-        await wait_until(leading, 60, "the controller manager to lead")
+        await wait_until(leading, 60, "the controller manager to lead", interval=0.2)
         cpu_before = cpu_seconds(manager.pid)
 
         created: dict[str, float] = {}
@@ -123,7 +115,7 @@ async def main(args: argparse.Namespace) -> None:
             live = [p for p in informer.list() if p.metadata.deletion_timestamp is None]
             return len(live) == args.replicas and all(p.phase == "Running" for p in live)
 
-        await wait_until(all_running, args.timeout, f"{args.replicas} pods Running")
+        await wait_until(all_running, args.timeout, f"{args.replicas} pods Running", interval=0.2)
         done = time.monotonic()
         cpu_used = cpu_seconds(manager.pid) - cpu_before
         rss, peak = memory_kib(manager.pid, "VmRSS"), memory_kib(manager.pid, "VmHWM")

@@ -50,7 +50,7 @@ from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
 from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
 from kubelite.informer import FuncHandler, Informer  # noqa: E402
 from kubelite.store import Store  # noqa: E402
-from procstat import cpu_seconds, memory_kib, put_rate  # noqa: E402  (bench/ is the script's directory)
+from procstat import cpu_seconds, memory_kib, put_rate, wait_until  # noqa: E402  (bench/ is the script's directory)
 
 TARGET = 700.0  # pods/s, issue 12 target 3
 
@@ -81,14 +81,6 @@ def pending_pod(i: int) -> Pod:
     return Pod(metadata=ObjectMeta(name=f"bench-{i:05d}", namespace="default", labels={"app": "bench"}),
                spec=PodSpec(containers=[Container(name="app", image="bench:1", resources=ResourceRequirements(
                    requests={"cpu": "10m", "memory": "16Mi"}))], termination_grace_period_seconds=0))
-
-
-async def wait_until(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def main(args: argparse.Namespace) -> None:

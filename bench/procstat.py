@@ -74,3 +74,12 @@ async def put_rate(client: Any, count: int, concurrency: int) -> float:
     elapsed = time.perf_counter() - started
     await client.delete_prefix(b"/bench/")
     return count / elapsed
+
+
+async def wait_until(predicate: Any, timeout: float, what: str, *, interval: float = 0.05) -> None:
+    """Poll the async ``predicate`` every ``interval`` s; exit the benchmark naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        await asyncio.sleep(interval)
