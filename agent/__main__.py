@@ -29,7 +29,7 @@ from pathlib import Path
 
 from agent.agent import Agent, AgentConfig
 from agent.podsource import NodeView, shared_informer
-from agent.eviction import parse_eviction_hard
+from agent.eviction import KUBELET_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
@@ -44,7 +44,6 @@ from kubelite.store import Store
 log = logging.getLogger("agent")
 
 TOKEN_ENV = "KUBELITE_AGENT_TOKEN"
-DEFAULT_EVICTION_HARD = "nodefs.available<10%,imagefs.available<15%"
 
 
 def parse_labels(raw: str | None) -> dict[str, str]:
@@ -162,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rotate a container's log when it reaches this size (default 10Mi)")
     p.add_argument("--container-log-max-files", type=parse_log_files, default=logcaps.DEFAULT_MAX_FILES, metavar="N",
                    help="log files kept per container, the current one included (default 5)")
-    p.add_argument("--eviction-hard", type=parse_thresholds, default=parse_eviction_hard(DEFAULT_EVICTION_HARD),
-                   metavar="SIGNAL<VALUE,...", help=f"hard eviction thresholds (default {DEFAULT_EVICTION_HARD.replace('%', '%%')}; "
+    p.add_argument("--eviction-hard", type=parse_thresholds, default=parse_eviction_hard(KUBELET_EVICTION_HARD),
+                   metavar="SIGNAL<VALUE,...", help=f"hard eviction thresholds (default {KUBELET_EVICTION_HARD.replace('%', '%%')}; "
                    "signals nodefs.available, imagefs.available; values N%% or a quantity; '' disables)")
     p.add_argument("--eviction-pressure-transition-period", type=non_negative_seconds, default=300.0, metavar="SECONDS",
                    help="how long DiskPressure stays after the last threshold crossing (default 300)")

@@ -20,7 +20,7 @@ from kubelite.store import Store
 
 from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
-from agent.eviction import Threshold, parse_eviction_hard
+from agent.eviction import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
@@ -55,7 +55,7 @@ class AgentConfig:
     housekeeping_period: float = 30.0
     # The kubelet's --eviction-hard defaults; () disables disk-pressure eviction.
     eviction_hard: tuple[Threshold, ...] = field(
-        default_factory=lambda: parse_eviction_hard("nodefs.available<10%,imagefs.available<15%"))
+        default_factory=lambda: parse_eviction_hard(KUBELET_EVICTION_HARD))
     pressure_transition_period: float = 300.0
     eviction_interval: float = 10.0
 

@@ -29,6 +29,14 @@ from kubelite.api.quantity import format_bytes, to_bytes
 from agent.runtime.base import FsStats
 
 SIGNALS = ("nodefs.available", "imagefs.available")
+# The kubelet's disk defaults for --eviction-hard: the agent's own default.
+KUBELET_EVICTION_HARD = "nodefs.available<10%,imagefs.available<15%"
+# What ``kl up`` (and the test suite) give their agents. A local cluster shares the developer's
+# disk with everything else on it: percentages of a large, mostly used disk would evict every pod
+# while tens of GiB are still free (a 270 GB disk at 92 % has 20 GB left and is "under pressure").
+# kind turns disk eviction off for the same reason; we keep an absolute floor instead, so a log or
+# emptyDir flood still cannot fill the host's disk to the last byte.
+LOCAL_EVICTION_HARD = "nodefs.available<1Gi,imagefs.available<1Gi"
 RESOURCE = "ephemeral-storage"  # what a disk signal reclaims
 REASON = "Evicted"
 DISK_PRESSURE_TAINT = Taint(key="node.kubernetes.io/disk-pressure", effect="NoSchedule")

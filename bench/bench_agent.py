@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from agent.eviction import LOCAL_EVICTION_HARD  # noqa: E402
 from kubelite.api.core import Container, Pod, PodSpec  # noqa: E402
 from kubelite.api.meta import ObjectMeta  # noqa: E402
 from kubelite.api.resources import NODES, PODS  # noqa: E402
@@ -141,7 +142,8 @@ async def main(args: argparse.Namespace) -> None:
         log = open(Path(tmp) / "agent.log", "w")
         agent = subprocess.Popen(
             [sys.executable, "-m", "agent", "--node", node, "--runtime", "docker", "--etcd-endpoints", etcd.endpoint,
-             "--listen", "127.0.0.1:0", "--agent-token-file", str(token), "--drain-on-exit"],
+             "--listen", "127.0.0.1:0", "--agent-token-file", str(token), "--drain-on-exit",
+             "--eviction-hard", LOCAL_EVICTION_HARD],
             cwd=REPO, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 60

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from agent.eviction import LOCAL_EVICTION_HARD
 from kubelite.cli.common import command
 from kubelite.cli.errors import CliError
 from kubelite.cli.up import UpOptions, run
@@ -104,6 +105,9 @@ def up(
         help="Agents rotate a container's log at this size (quantity, kubelet default 10Mi).")] = "10Mi",
     container_log_max_files: Annotated[int, typer.Option(
         help="Log files kept per container (kubelet default 5).")] = 5,
+    eviction_hard: Annotated[str, typer.Option(
+        help="Agents' disk eviction thresholds (kubelet syntax; '' disables). The default is an absolute "
+             "floor, not the kubelet's 10%/15%: a local cluster shares the developer's disk.")] = LOCAL_EVICTION_HARD,
     sim_nodes_per_process: Annotated[int, typer.Option(
         help="Sim runtime: nodes hosted by one agent process (1: one process per node, as before).")] = 250,
 ) -> None:
@@ -112,7 +116,7 @@ def up(
                      etcd_endpoints=etcd_endpoints, keep=keep, demo=demo, ready_timeout=ready_timeout,
                      etcd_compaction_interval=etcd_compaction_interval,
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
-                     sim_nodes_per_process=sim_nodes_per_process)
+                     eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process)
 
     def say(line: str) -> None:
         print(f"[kl up] {line}" if line else "", flush=True)

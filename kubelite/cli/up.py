@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.eviction import LOCAL_EVICTION_HARD, parse_eviction_hard
 from kubelite import logcaps
 from kubelite.cli import kubeconfig
 from kubelite.cli.client import ApiClient, Connection
@@ -72,6 +73,7 @@ class UpOptions:
     etcd_compaction_interval: str = "5m"  # passed to the gateway and the controller-manager
     container_log_max_size: str = "10Mi"  # passed to every agent (log rotation)
     container_log_max_files: int = 5
+    eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
 
 
@@ -120,7 +122,8 @@ class Cluster:
                                 "--agent-secret-file", str(self.agent_secret_path)])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
         extra += ["--container-log-max-size", self.opts.container_log_max_size,
-                  "--container-log-max-files", str(self.opts.container_log_max_files)]
+                  "--container-log-max-files", str(self.opts.container_log_max_files),
+                  "--eviction-hard", self.opts.eviction_hard]
         if self.runtime == "sim":
             # Sim containers start at once: a local cluster gains nothing from simulated
             # latency, and a sandbox still "starting" at the next sync is taken for a
@@ -151,7 +154,8 @@ class Cluster:
                                    ("--container-log-max-size", self.opts.container_log_max_size,
                                     logcaps.parse_max_size),
                                    ("--container-log-max-files", self.opts.container_log_max_files,
-                                    logcaps.parse_max_files)):
+                                    logcaps.parse_max_files),
+                                   ("--eviction-hard", self.opts.eviction_hard, parse_eviction_hard)):
             try:
                 check(value)
             except ValueError as exc:

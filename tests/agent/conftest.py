@@ -12,6 +12,7 @@ import docker
 import pytest
 
 from agent.agent import Agent, AgentConfig
+from agent.eviction import LOCAL_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import LABEL_NODE, ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
@@ -32,6 +33,9 @@ def agent_config(node: str, **overrides: Any) -> AgentConfig:
     defaults: dict[str, Any] = dict(
         node=node, listen_host="127.0.0.1", listen_port=0, token=TOKEN, lease_ttl=3, status_period=5.0,
         backoff_initial=1.0, backoff_cap=8.0, resync_period=10.0, housekeeping_period=5.0,
+        # the suite shares the host's disk: the kubelet's 10 %/15 % would evict every pod on a
+        # CI machine whose big disk is 90 % full (tests of eviction pass their own thresholds)
+        eviction_hard=parse_eviction_hard(LOCAL_EVICTION_HARD),
     )
     defaults.update(overrides)
     return AgentConfig(**defaults)

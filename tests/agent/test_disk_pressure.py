@@ -13,6 +13,7 @@ from tests.helpers import wait_for
 from agent.nodehealth import DISK_PRESSURE_TAINT
 from agent.runtime.base import FsStats
 from agent.runtime.sim import SimRuntime
+from agent.eviction import KUBELET_EVICTION_HARD, parse_eviction_hard
 
 GI = 1 << 30
 
@@ -40,7 +41,8 @@ async def test_disk_pressure_condition_taint_and_eviction_in_the_kubelets_order(
         return {"nodefs.available": disk["stats"], "imagefs.available": disk["stats"]}
 
     agent = await start_agent(node_name, runtime=runtime, observe_disk=observe, eviction_interval=0.3,
-                              pressure_transition_period=1.0)
+                              pressure_transition_period=1.0,
+                              eviction_hard=parse_eviction_hard(KUBELET_EVICTION_HARD))
     await store.create(PODS, pod("hog", node_name, "hog"))
     await store.create(PODS, pod("chatty", node_name, "chatty"))
     await store.create(PODS, pod("reserved", node_name, "reserved", request="10Gi"))  # within its request

@@ -26,6 +26,7 @@ from tests.helpers import wait_for
 
 from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_NODE, FsStats, LogLimits
 from agent.runtime.docker import DockerRuntime
+from agent.eviction import KUBELET_EVICTION_HARD, parse_eviction_hard
 
 pytestmark = pytest.mark.docker
 
@@ -365,7 +366,8 @@ async def test_disk_pressure_evicts_the_heaviest_pod_on_the_real_engine(
         return {"nodefs.available": fs, "imagefs.available": fs}
 
     agent = await start_agent(docker_node, runtime=DockerRuntime(node=docker_node), observe_disk=observe,
-                              eviction_interval=0.5, pressure_transition_period=1.0)
+                              eviction_interval=0.5, pressure_transition_period=1.0,
+                              eviction_hard=parse_eviction_hard(KUBELET_EVICTION_HARD))
     hog = Container(name="app", image=IMAGE, command=["sh", "-c", "head -c 5000000 /dev/zero > /blob; sleep 3600"])
     await store.create(PODS, pod("hog", docker_node, hog))
     await store.create(PODS, pod("calm", docker_node, sleeper()))

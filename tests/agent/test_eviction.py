@@ -22,6 +22,8 @@ from kubelite.api.core import (
 )
 
 from agent.eviction import (
+    KUBELET_EVICTION_HARD,
+    LOCAL_EVICTION_HARD,
     ContainerUsage,
     PodUsage,
     Threshold,
@@ -68,6 +70,18 @@ def test_threshold_is_met_below_its_share_of_capacity() -> None:
     assert met[0].quantity == 15 * GI and met[0].available == 12 * GI
     assert thresholds_met(thresholds, {"nodefs.available": FsStats(100 * GI, 50 * GI)}) == []
     assert thresholds_met(thresholds, {}) == []  # nothing observed: no pressure
+
+
+def test_a_local_clusters_floor_is_absolute_so_a_big_shared_disk_is_not_under_pressure() -> None:
+    """What CI hit: a 252 GiB disk at 92 % holds 20 GiB free, which is pressure by the kubelet's
+    percentages; kl up's floor (and the suite's) only reacts when the disk is really nearly full."""
+    big_and_busy = {s: FsStats(252 * GI, 20 * GI) for s in ("nodefs.available", "imagefs.available")}
+    assert len(thresholds_met(parse_eviction_hard(KUBELET_EVICTION_HARD), big_and_busy)) == 2
+    local = parse_eviction_hard(LOCAL_EVICTION_HARD)
+    assert all(t.percentage is None for t in local)
+    assert thresholds_met(local, big_and_busy) == []
+    nearly_full = {s: FsStats(252 * GI, GI // 2) for s in ("nodefs.available", "imagefs.available")}
+    assert len(thresholds_met(local, nearly_full)) == 2
 
 
 def test_pressure_lasts_for_the_transition_period() -> None:

@@ -33,6 +33,7 @@ from typing import Any
 import aiohttp
 import docker
 
+from agent.eviction import LOCAL_EVICTION_HARD
 from kubelite.agent_auth import node_token
 from kubelite.api.resources import DEPLOYMENTS, NODES, PODS, REPLICASETS
 from kubelite.bootstrap import ensure_system_namespaces
@@ -185,7 +186,7 @@ class ChaosCluster:
         proc = self.spawn(name, [
             "-m", "agent", "--node", node, "--runtime", "docker", *(access or self.access).flags("agent"),
             "--listen", "127.0.0.1:0", "--token-file", str(self.node_token_file(node)), "--lease-ttl", str(LEASE_TTL),
-            "--status-period", "5", "--max-pods", "20",
+            "--status-period", "5", "--max-pods", "20", "--eviction-hard", LOCAL_EVICTION_HARD,
         ], nodes=(node,), docker=True)
         return proc, node
 

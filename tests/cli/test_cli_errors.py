@@ -101,6 +101,7 @@ def test_server_flag_after_the_command(tmp_path: Path) -> None:
     (["--container-log-max-size", "10"], "--container-log-max-size: '10' must be at least 1Ki"),
     (["--container-log-max-files", "1"], "--container-log-max-files: 1 must be an integer of at least 2"),
     (["--etcd-compaction-interval", "soon"], "--etcd-compaction-interval:"),
+    (["--eviction-hard", "memory.available<1Gi"], "--eviction-hard: eviction signal 'memory.available' is not supported"),
     (["--ready-timeout", "-1"], "--ready-timeout must be a number of seconds above 0"),
 ])
 def test_kl_up_checks_the_components_flags_before_starting_anything(
