@@ -201,7 +201,7 @@ class NodeLifecycle:
             node.status = status.model_copy(update={"conditions": node_conditions(old, facts, now)})
             return node
 
-        updated = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
+        updated: Node = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
         await self._sync_pressure_taint(facts.disk_pressure)
         return updated
 

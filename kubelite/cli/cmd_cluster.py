@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from agent.eviction import LOCAL_EVICTION_HARD
+from kubelite.evictionflags import LOCAL_EVICTION_HARD
 from kubelite.cli.common import command
 from kubelite.cli.errors import CliError
 from kubelite.cli.up import UpOptions, run

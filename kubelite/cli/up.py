@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.eviction import LOCAL_EVICTION_HARD, parse_eviction_hard
+from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from kubelite import logcaps
 from kubelite.cli import kubeconfig
 from kubelite.cli.client import ApiClient, Connection
@@ -157,7 +157,7 @@ class Cluster:
                                     logcaps.parse_max_files),
                                    ("--eviction-hard", self.opts.eviction_hard, parse_eviction_hard)):
             try:
-                check(value)
+                check(value)  # type: ignore[arg-type]  # each rule takes its own flag's value
             except ValueError as exc:
                 raise CliError(f"{flag}: {exc}") from None
         host, port = split_host_port(self.opts.listen)

@@ -130,7 +130,7 @@ def _descriptor(spec: MessageSpec, file: descriptor_pb2.FileDescriptorProto) -> 
 
 def _set_type(fd: descriptor_pb2.FieldDescriptorProto, f: Field, type_name: str) -> None:
     if f.value in _SCALARS:
-        fd.type = _SCALARS[f.value]  # type: ignore[assignment]
+        fd.type = _SCALARS[f.value]
     else:
         fd.type = _MESSAGE
         fd.type_name = type_name
@@ -244,7 +244,7 @@ def encode_object(doc: dict[str, Any]) -> bytes:
     envelope.typeMeta.apiVersion = doc.get("apiVersion") or ""
     envelope.typeMeta.kind = kind
     envelope.raw = message.SerializeToString()
-    return MAGIC + envelope.SerializeToString()
+    return MAGIC + bytes(envelope.SerializeToString())
 
 
 def from_json(message: Message, spec: MessageSpec, doc: dict[str, Any], path: str) -> None:
