@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 from pathlib import Path
@@ -14,15 +13,13 @@ from kubelite.cli import kubeconfig
 from kubelite.cli.common import NamespaceOpt, command, session, split_kind_name
 from kubelite.cli.errors import CliError
 from kubelite.cli.session import GlobalOptions, Session
+from kubelite.version import KUBERNETES_VERSION, __version__, build_commit
 
 app = typer.Typer()
 
 
 def client_version() -> str:
-    try:
-        return "v" + importlib.metadata.version("kubelite")
-    except importlib.metadata.PackageNotFoundError:
-        return "v0.0.0-dev"
+    return "v" + __version__
 
 
 def _pod_for(s: Session, target: str) -> str:
@@ -74,12 +71,19 @@ def version(
     ctx: typer.Context,
     client_only: Annotated[bool, typer.Option("--client", help="Only the client's version.")] = False,
 ) -> None:
-    """Print the client and gateway versions."""
-    typer.echo(f"Client Version: {client_version()} (kubelite kl)")
+    """Print kubelite's version and commit, the Kubernetes version it serves, and the gateway's version."""
+    commit = build_commit()
+    typer.echo(f"Client Version: {client_version()}")
+    if commit.sha:
+        typer.echo(f"Client Commit: {commit.short()}")
+    typer.echo(f"Kubernetes Version: {KUBERNETES_VERSION[2]} (the API kubelite serves)")
     if client_only:
         return
     info = session(ctx).client.get("/version")
-    typer.echo(f"Server Version: {info.get('gitVersion', '?')}")
+    server_commit = str(info.get("gitCommit") or "")
+    typer.echo(f"Server Version: {info.get('gitVersion', '?')}" + (
+        f" (commit {server_commit[:12]}{'-dirty' if info.get('gitTreeState') == 'dirty' else ''})"
+        if server_commit else ""))
 
 
 def token_from_file(path: Path) -> str:
