@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from kubelite.images.busybox import find_static_busybox
+from kubelite.images.context import BuildContext, demo_context, etcd_context
 from kubelite.version import __version__, checkout_commit
 from tests.cli.cluster import KlUp, alive, run_sync
 from tests.unit.test_packaging import data_files_in_packages
@@ -115,6 +117,19 @@ def test_the_audit_hook_reports_a_missing_packaged_file(release: Release) -> Non
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "FileNotFoundError" in result.stderr
     assert "kubelite/absent.json" in (release.work / "probe.log").read_text()
+
+
+def test_installed_image_contexts_match_the_checkouts(release: Release) -> None:
+    """The image build contexts (Dockerfiles, the demo page, etcd binaries) come from the installed
+    package, byte for byte what the checkout builds: same digest, same image label."""
+    busybox = find_static_busybox()
+    assert busybox is not None
+    probe = ("import sys; from pathlib import Path; from kubelite.images.context import BuildContext, demo_context, "
+             "etcd_context; print(BuildContext.digest_of(demo_context(Path(sys.argv[1])).tar()), "
+             "BuildContext.digest_of(etcd_context().tar()))")
+    out = run([release.venv / "bin" / "python", "-c", probe, busybox], cwd=release.work, env=release.env())
+    assert out.split() == [BuildContext.digest_of(demo_context(busybox).tar()),
+                           BuildContext.digest_of(etcd_context().tar())]
 
 
 class InstalledKlUp(KlUp):
