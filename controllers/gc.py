@@ -21,7 +21,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject, OwnerReference
-from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS, Resource, resource_for_kind
+from kubelite.api.resources import CRONJOBS, DEPLOYMENTS, JOBS, PODS, REPLICASETS, Resource, resource_for_kind
 from kubelite.informer import FuncHandler, Informer, object_key
 from kubelite.reconcile import Result
 from kubelite.store import NotLeader
@@ -47,6 +47,8 @@ class GarbageCollector(Controller):
             PODS.plural: (PODS, informers.pods),
             REPLICASETS.plural: (REPLICASETS, informers.replicasets),
             DEPLOYMENTS.plural: (DEPLOYMENTS, informers.deployments),
+            JOBS.plural: (JOBS, informers.jobs),
+            CRONJOBS.plural: (CRONJOBS, informers.cronjobs),
         }
 
     def register(self) -> None:

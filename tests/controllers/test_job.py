@@ -1,0 +1,172 @@
+"""Job and CronJob controllers end to end on real etcd: an in-process controller-manager and a sim
+agent (its containers exit by themselves after ``SIM_EXIT_AFTER`` seconds with ``SIM_EXIT_CODE``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agent.agent import Agent
+from agent.runtime.sim import SimRuntime
+from controllers import job_plan
+from controllers.manager import ControllerManager
+from kubelite.api.resources import CRONJOBS, JOBS, PODS
+from kubelite.store import Store
+from tests.agent.conftest import agent_config
+from tests.controllers.conftest import MakeManager
+from tests.helpers import wait_for
+
+CONTROLLERS = ("scheduler", "job", "cronjob", "garbagecollector")
+
+
+@pytest.fixture
+async def sim_node(store: Store) -> AsyncIterator[Agent]:
+    agent = Agent(agent_config("jobs-node", max_pods=200), store=store, runtime=SimRuntime(node="jobs-node"))
+    await agent.start()
+    try:
+        yield agent
+    finally:
+        await asyncio.wait_for(agent.stop(), 30)
+
+
+def job_doc(name: str, *, exit_code: int = 0, after: float = 0.2, **spec: Any) -> dict[str, Any]:
+    container = {"name": "work", "image": "kubelite/demo:latest",
+                 "env": [{"name": "SIM_EXIT_AFTER", "value": str(after)}, {"name": "SIM_EXIT_CODE", "value": str(exit_code)}]}
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": {**spec, "template": {"spec": {"restartPolicy": "Never", "containers": [container]}}}}
+
+
+async def create_job(store: Store, doc: dict[str, Any]) -> Any:
+    return await store.create(JOBS, JOBS.model.model_validate(doc))
+
+
+async def job_status(store: Store, name: str) -> dict[str, Any]:
+    return dict(getattr(await store.get(JOBS, name, "default"), "status", None) or {})
+
+
+def has(status: dict[str, Any], type_: str) -> bool:
+    return job_plan.condition(status, type_) is not None
+
+
+async def job_pods(store: Store, uid: str) -> list[Any]:
+    listed = await store.list(PODS, "default")
+    return [p for p in listed.items if any(r.uid == uid for r in p.metadata.owner_references or [])]
+
+
+async def test_job_runs_five_completions_two_at_a_time(store: Store, make_manager: MakeManager,
+                                                       sim_node: Agent) -> None:
+    await make_manager(controllers=CONTROLLERS)
+    job = await create_job(store, job_doc("five", completions=5, parallelism=2))
+    peak = 0
+
+    async def complete() -> bool:
+        nonlocal peak
+        pods = await job_pods(store, job.metadata.uid)
+        peak = max(peak, sum(1 for p in pods if not p.is_terminated()))
+        return has(await job_status(store, "five"), "Complete")
+
+    await wait_for(complete, timeout=60, interval=0.02)
+    status = await job_status(store, "five")
+    assert status["succeeded"] == 5 and status.get("failed", 0) == 0
+    assert has(status, "SuccessCriteriaMet") and status["completionTime"] and status["startTime"]
+    assert not status.get("uncountedTerminatedPods")
+    assert peak <= 2  # never more than parallelism at once
+    pods = await job_pods(store, job.metadata.uid)
+    assert len(pods) == 5 and all(p.phase == "Succeeded" for p in pods)
+    assert all(job_plan.TRACKING_FINALIZER not in (p.metadata.finalizers or []) for p in pods)
+    labels = pods[0].metadata.labels or {}
+    assert labels["batch.kubernetes.io/job-name"] == "five" and labels["controller-uid"] == job.metadata.uid
+
+
+async def test_indexed_job_runs_each_index_once(store: Store, make_manager: MakeManager, sim_node: Agent) -> None:
+    await make_manager(controllers=CONTROLLERS)
+    job = await create_job(store, job_doc("idx", completions=3, parallelism=3, completionMode="Indexed"))
+    await wait_for(lambda: job_status(store, "idx"), timeout=60)
+    await wait_for(lambda: _complete(store, "idx"), timeout=60)
+    status = await job_status(store, "idx")
+    assert status["completedIndexes"] == "0-2" and status["succeeded"] == 3
+    pods = await job_pods(store, job.metadata.uid)
+    indexes = sorted(int((p.metadata.annotations or {})[job_plan.COMPLETION_INDEX]) for p in pods)
+    assert indexes == [0, 1, 2]
+    for pod in pods:
+        index = (pod.metadata.annotations or {})[job_plan.COMPLETION_INDEX]
+        env = {e.name: e.value for e in pod.spec.containers[0].env or []}
+        assert env[job_plan.COMPLETION_INDEX_ENV] == index
+        assert pod.name.startswith(f"idx-{index}-")
+
+
+async def _complete(store: Store, name: str) -> bool:
+    return has(await job_status(store, name), "Complete")
+
+
+async def test_backoff_limit_fails_the_job(store: Store, make_manager: MakeManager, sim_node: Agent) -> None:
+    manager = await make_manager(controllers=CONTROLLERS)
+    # the pod failure back-off (10 s, 20 s, ...) would make this slow: the manager's clock jumps ahead
+    assert manager.ctx is not None
+    skew = timedelta()
+    manager.ctx.clock = lambda: datetime.now(UTC) + skew
+    await create_job(store, job_doc("fails", exit_code=3, backoffLimit=1))
+
+    async def failed_twice() -> bool:
+        nonlocal skew
+        skew += timedelta(seconds=15)  # each look moves the clock past the next back-off
+        return has(await job_status(store, "fails"), "Failed")
+
+    await wait_for(failed_twice, timeout=60, interval=0.2)
+    status = await job_status(store, "fails")
+    failed = job_plan.condition(status, "Failed")
+    assert failed is not None and failed["reason"] == "BackoffLimitExceeded"
+    assert status["failed"] == 2 and status.get("succeeded", 0) == 0
+    assert has(status, "FailureTarget")
+
+
+async def test_counts_survive_a_manager_restart(store: Store, make_manager: MakeManager, sim_node: Agent) -> None:
+    """Finalizer tracking: a new manager continues the count without counting a pod twice."""
+    first = await make_manager("cm-a", controllers=CONTROLLERS)
+    job = await create_job(store, job_doc("restart", completions=6, parallelism=3, after=0.5))
+    await wait_for(lambda: _succeeded_at_least(store, "restart", 1), timeout=60)
+    await first.stop()
+    await make_manager("cm-b", controllers=CONTROLLERS)
+    await wait_for(lambda: _complete(store, "restart"), timeout=60)
+    status = await job_status(store, "restart")
+    pods = await job_pods(store, job.metadata.uid)
+    assert status["succeeded"] == 6
+    assert sum(1 for p in pods if p.phase == "Succeeded") >= 6
+
+
+async def _succeeded_at_least(store: Store, name: str, count: int) -> bool:
+    return (await job_status(store, name)).get("succeeded", 0) >= count
+
+
+async def test_cronjob_starts_a_job_for_a_due_schedule(store: Store, make_manager: MakeManager,
+                                                        sim_node: Agent) -> None:
+    """The clock is the manager's: set one minute ahead, ``*/1`` is due now, no 60 s wait."""
+    manager: ControllerManager = await make_manager(controllers=CONTROLLERS)
+    assert manager.ctx is not None
+    manager.ctx.clock = lambda: datetime.now(UTC) + timedelta(minutes=1, seconds=1)
+    template = job_doc("unused")["spec"]
+    cronjob = await store.create(CRONJOBS, CRONJOBS.model.model_validate({
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick", "namespace": "default"},
+        "spec": {"schedule": "*/1 * * * *", "jobTemplate": {"spec": template}}}))
+
+    async def started() -> Any:
+        status = getattr(await store.get(CRONJOBS, "tick", "default"), "status", None) or {}
+        return status if status.get("lastScheduleTime") else None
+
+    status = await wait_for(started, timeout=30)
+    scheduled = job_plan.parse_time(status["lastScheduleTime"])
+    assert scheduled is not None
+    name = f"tick-{int(scheduled.timestamp()) // 60}"
+    job = await store.get(JOBS, name, "default")
+    assert job.metadata.owner_references[0].uid == cronjob.metadata.uid
+    await wait_for(lambda: _complete(store, name), timeout=60)
+
+    async def success_seen() -> bool:
+        cj = getattr(await store.get(CRONJOBS, "tick", "default"), "status", None) or {}
+        return bool(cj.get("lastSuccessfulTime")) and not cj.get("active")
+
+    await wait_for(success_seen, timeout=30)
