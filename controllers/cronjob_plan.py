@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from kubelite.batch_rules import schedule_error, time_zone_error
+from kubelite.humanize import parse_time
 
-from controllers.job_plan import condition, parse_time, rfc3339
+from controllers.job_plan import condition, rfc3339
 
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 TOO_MANY_MISSED = 100

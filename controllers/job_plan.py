@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubelite.api.core import Pod
+from kubelite.humanize import parse_time
 
 from controllers.podutil import ready_since
 from controllers.replicaset_plan import deletion_rank
@@ -77,12 +78,6 @@ class JobSpec:
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def has_finalizer(pod: Pod) -> bool:

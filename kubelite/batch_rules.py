@@ -137,13 +137,14 @@ def validate_job_spec(spec: Doc, path: str, *, uid: str | None = None, in_templa
     elif spec.get("podFailurePolicy") and restart != "Never":
         causes.append(_invalid(restart_path, restart, 'only "Never" is supported when podFailurePolicy is specified'))
     causes += _failure_policy_causes(spec.get("podFailurePolicy"), f"{path}.podFailurePolicy")
-    if in_template:
-        return causes
+    auto = spec.get("manualSelector") is not True
+    if in_template or (auto and not uid):
+        return causes  # the selector is generated from the uid the store assigns; checked again then
     selector = spec.get("selector")
     labels = (template.get("metadata") or {}).get("labels") or {}
     if selector is None:
         causes.append(_required(f"{path}.selector", ""))
-    elif spec.get("manualSelector") is not True and uid and selector != {"matchLabels": {CONTROLLER_UID: uid}}:
+    elif auto and selector != {"matchLabels": {CONTROLLER_UID: uid}}:
         causes.append(_invalid(f"{path}.selector", json.dumps(selector, separators=(",", ":")),
                                "`selector` not auto-generated"))
     elif not _selector_matches(selector, labels):

@@ -15,6 +15,7 @@ from agent.runtime.sim import SimRuntime
 from controllers import job_plan
 from controllers.manager import ControllerManager
 from kubelite.api.resources import CRONJOBS, JOBS, PODS
+from kubelite.humanize import parse_time
 from kubelite.store import Store
 from tests.agent.conftest import agent_config
 from tests.controllers.conftest import MakeManager
@@ -158,7 +159,7 @@ async def test_cronjob_starts_a_job_for_a_due_schedule(store: Store, make_manage
         return status if status.get("lastScheduleTime") else None
 
     status = await wait_for(started, timeout=30)
-    scheduled = job_plan.parse_time(status["lastScheduleTime"])
+    scheduled = parse_time(status["lastScheduleTime"])
     assert scheduled is not None
     name = f"tick-{int(scheduled.timestamp()) // 60}"
     job = await store.get(JOBS, name, "default")
