@@ -80,7 +80,7 @@ class SharedInformers:
             deployments=Informer(store, DEPLOYMENTS, indexers=owned, resync_period=resync_seconds),
             namespaces=Informer(store, NAMESPACES, resync_period=resync_seconds),
             jobs=Informer(store, JOBS, indexers=owned, resync_period=resync_seconds),
-            cronjobs=Informer(store, CRONJOBS, resync_period=resync_seconds),
+            cronjobs=Informer(store, CRONJOBS, indexers=owned, resync_period=resync_seconds),
         )
 
     def all(self) -> list[Informer]:

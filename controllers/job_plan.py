@@ -317,8 +317,8 @@ def _counts(status: Doc) -> tuple[int, int]:
 
 def _failure(spec: JobSpec, status: Doc, active: list[Pod], now: datetime) -> tuple[str, str] | None:
     _succeeded, failed = _counts(status)
-    restarts = sum(s.restart_count for p in active for s in (p.status.container_statuses or [])
-                   if p.status) if spec.restart_on_failure else 0
+    restarts = sum(s.restart_count for p in active for s in ((p.status.container_statuses or []) if p.status else [])
+                   ) if spec.restart_on_failure else 0
     if failed + restarts > spec.backoff_limit:
         return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
     started = parse_time(status.get("startTime"))
