@@ -165,7 +165,7 @@ def decide(cronjob: Doc, children: list[Doc], now: datetime) -> CronPlan:
         return result
     if spec.starting_deadline_seconds is not None and \
             scheduled + timedelta(seconds=spec.starting_deadline_seconds) < now:
-        result.events.append(("Warning", "MissSchedule", f"Missed scheduled time to start a job: {rfc3339(scheduled)}"))
+        result.events.append(("Warning", "MissSchedule", "Missed scheduled time to start a job: " + scheduled.strftime("%a, %d %b %Y %H:%M:%S +0000")))
         return result
     name = job_name(cronjob["metadata"]["name"], scheduled)
     if any(r.get("name") == name for r in active) or parse_time(status.get("lastScheduleTime")) == scheduled:
