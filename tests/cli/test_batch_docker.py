@@ -90,6 +90,9 @@ def test_jobs_cronjob_and_encrypted_secret_on_docker(tmp_path: Path, demo_image:
         assert run("get", "secret", "db", "-o", "jsonpath={.data.password}") == "aHVudGVyMg=="
         stored = run_sync(_raw(up.state["etcd"], "/registry/secrets/default/db"))
         assert stored.startswith(b"k8s:enc:aescbc:v1:key1:") and b"aHVudGVyMg" not in stored
+        events = run("get", "events", "-A", "-o", "json")
+        for text in [events, up.output(), *(p.read_text(errors="replace") for p in (up.data_dir / "logs").glob("*"))]:
+            assert "hunter2" not in text and "aHVudGVyMg" not in text  # never in logs or events
         assert up.stop() == 0, up.output()
     finally:
         up.stop()
