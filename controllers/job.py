@@ -146,7 +146,8 @@ class JobController(Controller):
 
     async def reconcile(self, key: str) -> Result | None:
         if key.startswith(_ORPHAN):
-            return await self._release_orphan(key.removeprefix(_ORPHAN))
+            await self._release_orphan(key.removeprefix(_ORPHAN))
+            return None
         job = self.informers.jobs.get(key)
         if job is None:
             self.expectations.forget(key)
@@ -179,7 +180,8 @@ class JobController(Controller):
             return None
         decision = plan.decide(job.to_dict(), status, pods, now)
         if decision.delete_job:
-            return await self._expire(job)
+            await self._expire(job)
+            return None
         await self._delete_pods(job, key, decision.delete[:BURST_PODS])
         if decision.create:
             await self._create_pods(job, key, [None] * min(decision.create, BURST_PODS))

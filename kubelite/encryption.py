@@ -42,7 +42,8 @@ class DecryptError(Exception):
 
 
 class Provider(Protocol):
-    prefix: bytes
+    @property
+    def prefix(self) -> bytes: ...
 
     def encrypt(self, plaintext: bytes) -> bytes: ...
 

@@ -171,3 +171,52 @@ async def test_cronjob_starts_a_job_for_a_due_schedule(store: Store, make_manage
         return bool(cj.get("lastSuccessfulTime")) and not cj.get("active")
 
     await wait_for(success_seen, timeout=30)
+
+
+async def test_ttl_deletes_a_finished_job_and_a_deleted_job_leaves_no_pod(store: Store, make_manager: MakeManager,
+                                                                           sim_node: Agent) -> None:
+    """ttlSecondsAfterFinished removes the Job, the GC its pods; a running Job's deletion releases its
+    pods' tracking finalizers (orphan handling), so nothing is left behind in either case."""
+    await make_manager(controllers=CONTROLLERS)
+    short = await create_job(store, job_doc("short", completions=2, parallelism=2, ttlSecondsAfterFinished=0))
+    running = await create_job(store, job_doc("long", completions=1, after=600))
+    await wait_for(lambda: _has_running_pod(store, running.metadata.uid), timeout=30)
+    await store.delete(JOBS, "long", "default", propagation_policy="Background")
+
+    async def gone(uid: str, name: str) -> bool:
+        try:
+            await store.get(JOBS, name, "default")
+            return False
+        except Exception:  # noqa: BLE001 - 404: the Job is gone
+            return not await job_pods(store, uid)
+
+    await wait_for(lambda: gone(short.metadata.uid, "short"), timeout=60)
+    await wait_for(lambda: gone(running.metadata.uid, "long"), timeout=60)
+
+
+async def _has_running_pod(store: Store, uid: str) -> bool:
+    return any(p.phase == "Running" for p in await job_pods(store, uid))
+
+
+async def test_suspended_job_runs_nothing_until_resumed(store: Store, make_manager: MakeManager,
+                                                        sim_node: Agent) -> None:
+    await make_manager(controllers=CONTROLLERS)
+    job = await create_job(store, job_doc("later", completions=1, suspend=True))
+    status = await wait_for(lambda: _with_condition(store, "later", "Suspended"), timeout=30)
+    assert "startTime" not in status and not await job_pods(store, job.metadata.uid)
+
+    def resume(current: Any) -> Any:
+        current.spec["suspend"] = False
+        return current
+
+    await store.guaranteed_update(JOBS, "later", "default", resume)
+    await wait_for(lambda: _complete(store, "later"), timeout=60)
+    suspended = job_plan.condition(await job_status(store, "later"), "Suspended")
+    assert suspended is None  # now False, reason JobResumed
+    conditions = {c["type"]: c for c in (await job_status(store, "later"))["conditions"]}
+    assert conditions["Suspended"]["status"] == "False" and conditions["Suspended"]["reason"] == "JobResumed"
+
+
+async def _with_condition(store: Store, name: str, type_: str) -> dict[str, Any] | None:
+    status = await job_status(store, name)
+    return status if has(status, type_) else None
