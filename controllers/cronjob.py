@@ -20,6 +20,7 @@ from kubelite.reconcile import Result
 
 from controllers import cronjob_plan as plan
 from controllers.base import Controller
+from controllers.context import ControllerContext
 from controllers.podutil import controller_ref_to, owner_reference
 
 log = logging.getLogger(__name__)
@@ -35,18 +36,23 @@ class CronJobController(Controller):
     component = "cronjob-controller"
     workers = 2
 
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.jobs = ctx.informers.for_resource(JOBS)
+        self.cronjobs = ctx.informers.for_resource(CRONJOBS)
+
     def register(self) -> None:
-        self.informers.cronjobs.add_handler(FuncHandler.enqueue_all(lambda cj: self.enqueue(object_key(cj))))
-        self.informers.jobs.add_handler(FuncHandler.enqueue_all(lambda job: self.enqueue(_owner_key(job))))
+        self.cronjobs.add_handler(FuncHandler.enqueue_all(lambda cj: self.enqueue(object_key(cj))))
+        self.jobs.add_handler(FuncHandler.enqueue_all(lambda job: self.enqueue(_owner_key(job))))
 
     def initial_keys(self) -> list[str]:
-        return self.informers.cronjobs.keys()
+        return self.cronjobs.keys()
 
     async def reconcile(self, key: str) -> Result | None:
-        cronjob = self.informers.cronjobs.get(key)
+        cronjob = self.cronjobs.get(key)
         if cronjob is None:
             return None
-        children = {j.metadata.uid: j for j in self.informers.jobs.by_index("controller", cronjob.metadata.uid or "")
+        children = {j.metadata.uid: j for j in self.jobs.by_index("controller", cronjob.metadata.uid or "")
                     if controller_ref_to(j, "CronJob") is not None}
         doc = cronjob.to_dict()
         for ref in (doc.get("status") or {}).get("active") or []:

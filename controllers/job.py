@@ -75,18 +75,19 @@ class JobController(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
+        self.jobs = ctx.informers.for_resource(JOBS)
         self.expectations = Expectations(clock=ctx.monotonic)
         self.finalizers_removed: set[str] = set()  # pod uids: removed by us, the cache has not seen it yet
 
     def register(self) -> None:
-        self.informers.jobs.add_handler(FuncHandler.enqueue_all(lambda job: self.enqueue(object_key(job))))
+        self.jobs.add_handler(FuncHandler.enqueue_all(lambda job: self.enqueue(object_key(job))))
         self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=lambda _o, new: self._pod_changed(new),
                                                     delete=self._pod_deleted))
 
     def initial_keys(self) -> list[str]:
         orphans = [f"{_ORPHAN}{object_key(p)}" for p in self.informers.pods.list()
                    if plan.has_finalizer(p) and not self._owner_exists(p)]
-        return [*self.informers.jobs.keys(), *orphans]
+        return [*self.jobs.keys(), *orphans]
 
     async def prepare(self) -> None:
         """A new term: what the previous leader wrote that this cache has not seen yet is pending."""
@@ -109,7 +110,7 @@ class JobController(Controller):
 
     def _owner_exists(self, pod: Pod) -> bool:
         ref = controller_ref_to(pod, "Job")
-        job = self.informers.jobs.get(f"{pod.namespace}/{ref.name}") if ref is not None else None
+        job = self.jobs.get(f"{pod.namespace}/{ref.name}") if ref is not None else None
         return job is not None and ref is not None and job.metadata.uid == ref.uid
 
     def _pod_added(self, pod: Pod) -> None:
@@ -148,7 +149,7 @@ class JobController(Controller):
         if key.startswith(_ORPHAN):
             await self._release_orphan(key.removeprefix(_ORPHAN))
             return None
-        job = self.informers.jobs.get(key)
+        job = self.jobs.get(key)
         if job is None:
             self.expectations.forget(key)
             return None

@@ -23,9 +23,9 @@ Kept small on purpose; what lives here:
   dropped, ``type`` defaults to ``Opaque`` (``pkg/apis/core/v1/defaults.go``,
   ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
   validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
-  ``immutable: true``, Secret ``type``, Service
-  ``spec.clusterIP`` once set (``pkg/apis/core/validation``); Secret/ConfigMap payloads up to 1 MiB;
-  Job and CronJob rules live in :mod:`kubelite.batch_rules`.
+  ``immutable: true``, Secret ``type``, Service ``spec.clusterIP`` once set,
+  RoleBinding/ClusterRoleBinding ``roleRef`` (``pkg/apis/{core,rbac}/validation``); Secret/ConfigMap
+  payloads up to 1 MiB; Job and CronJob rules live in :mod:`kubelite.batch_rules`.
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -305,6 +305,13 @@ def _service_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     return [_immutable_cause("spec.clusterIP", after)] if before and after != before else []
 
 
+def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
+    """A binding's roleRef is fixed at creation (rbac ValidateRoleBindingUpdate: "cannot change roleRef")."""
+    if new.get("roleRef") == old.get("roleRef"):  # three required strings: nothing to normalise
+        return []
+    return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
+
+
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
@@ -313,6 +320,8 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
                          immutable=batch_rules.job_immutable),
     "CronJob": DocumentRules(prepare=batch_rules.prepare_cronjob, validate=batch_rules.validate_cronjob),
     "Service": DocumentRules(immutable=_service_immutable),
+    "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
+    "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
 }
 
 

@@ -13,7 +13,6 @@ import pytest
 from kubelite.etcd_client import EtcdConfig, connect
 from kubelite.etcd_ops import range_
 from tests.cli.cluster import KlUp, run_sync
-from tests.cli.e2e import require_components
 from tests.helpers import wait_for
 
 JOBS = """
@@ -60,7 +59,6 @@ spec:
 @pytest.mark.docker
 def test_jobs_cronjob_and_encrypted_secret_on_docker(tmp_path: Path, demo_image: str,
                                                      docker_client: docker.DockerClient) -> None:
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "docker", "--nodes", "1"])
     up.start()
     try:
