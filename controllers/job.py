@@ -197,7 +197,11 @@ class JobController(Controller):
     async def _write_status(self, job: KubeObject, status: dict[str, Any]) -> KubeObject | None:
         """The Job with ``status`` written (unchanged: as it is); None when the Job is gone."""
         old = getattr(job, "status", None) or {}
-        clean = {k: v for k, v in status.items() if v not in (None, {}, []) or k in ("active", "succeeded", "failed")}
+        # as kube's JobStatus serialises: omitempty counters, ready/terminating always, uncounted always ({})
+        clean = {k: v for k, v in status.items()
+                 if k == "uncountedTerminatedPods" or (v not in (None, {}, [], "") and
+                                                      not (v == 0 and k in ("active", "succeeded", "failed")))}
+        clean.setdefault("uncountedTerminatedPods", {})
         if semantic.part_equal("Job", "status", clean, old):
             return job
         updated = job.deep_copy()
