@@ -5,11 +5,14 @@ documents it, and identity reads what was stored before encryption was turned on
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -21,8 +24,10 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import range_
 from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.gateway import Gateway
 from kubelite.informer import Informer
 from kubelite.store import Store
+from tests.gateway.conftest import gateway_config, stop_or_explain
 from tests.helpers import wait_for
 
 KEY1 = bytes(range(32))
@@ -200,3 +205,28 @@ def test_config_flag_error_is_one_line(tmp_path: Path) -> None:
     good = encryption.generated_config(tmp_path / "enc.yaml")
     loaded = etcd_config_from_args(parser.parse_args(["--encryption-provider-config", str(good)]))
     assert loaded.encryption is not None and "AesCbc" not in repr(loaded)  # keys never reach a log line
+
+
+async def test_gateway_serves_decrypted_secrets_on_get_list_and_watch(etcd: EmbeddedEtcd) -> None:
+    """The gateway's own readers (its store, its watch cache) decrypt too; etcd holds ciphertext."""
+    enc = config(aescbc(("key1", KEY1)), IDENTITY)
+    gw = Gateway(dataclasses.replace(gateway_config(etcd), etcd=EtcdConfig(endpoints=(etcd.endpoint,), timeout=3.0,
+                                                                           encryption=enc)))
+    await gw.start()
+    try:
+        async with aiohttp.ClientSession(base_url=gw.url, timeout=aiohttp.ClientTimeout(total=30)) as api:
+            base = "/api/v1/namespaces/default/secrets"
+            async with api.get(base) as response:
+                start = (await response.json())["metadata"]["resourceVersion"]
+            body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"}, "stringData": {"pw": "hunter2"}}
+            async with api.post(base, json=body) as response:
+                assert response.status == 201
+            async with api.get(f"{base}?watch=1&resourceVersion={start}") as response:
+                event = json.loads(await response.content.readline())
+            assert event["type"] == "ADDED" and event["object"]["data"] == {"pw": "aHVudGVyMg=="}
+            async with api.get(base) as response:
+                assert (await response.json())["items"][0]["data"] == {"pw": "aHVudGVyMg=="}
+        assert gw.state is not None
+        assert (await raw(gw.state.client, "db")).startswith(b"k8s:enc:aescbc:v1:key1:")
+    finally:
+        await stop_or_explain(gw)
