@@ -183,7 +183,7 @@ class JobController(Controller):
         if decision.delete_job:
             await self._expire(job)
             return None
-        await self._delete_pods(job, key, decision.delete[:BURST_PODS])
+        await self._delete_pods(job, key, decision.delete[:BURST_PODS], release=not decision.count_deleted)
         if decision.create:
             await self._create_pods(job, key, [None] * min(decision.create, BURST_PODS))
         elif decision.create_indexes:
@@ -265,10 +265,11 @@ class JobController(Controller):
             self.expectations.expect_create(key, object_key(created))
         self.recorder.record(job, "Normal", "SuccessfulCreate", f"Created pod: {created.name}")
 
-    async def _delete_pods(self, job: KubeObject, key: str, victims: list[Pod]) -> None:
+    async def _delete_pods(self, job: KubeObject, key: str, victims: list[Pod], *, release: bool) -> None:
         async def one(pod: Pod) -> None:
             # released first, as kube's deleteJobPods does: a pod the controller stops is no failure
-            if plan.has_finalizer(pod):
+            # (but a failing Job's pods are: they keep the finalizer and are counted when they end)
+            if release and plan.has_finalizer(pod):
                 await self._unfinalize(pod)
             try:
                 await self.store.delete(PODS, pod.name, pod.namespace, uid=pod.metadata.uid, fence=self.fence)

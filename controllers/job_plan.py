@@ -283,6 +283,7 @@ class Decision:
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     delete_job: bool = False  # ttlSecondsAfterFinished expired
+    count_deleted: bool = False  # a failing Job's stopped pods count as failed (kube); else they are released
 
 
 def _with_condition(status: Doc, type_: str, reason: str, message: str, now: datetime,
@@ -401,11 +402,12 @@ def _suspend(decision: Decision, status: Doc, active: list[Pod], now: datetime) 
 def _finish(decision: Decision, ending: Doc, active: list[Pod], terminating: list[Pod], now: datetime) -> Decision:
     """SuccessCriteriaMet/FailureTarget are set: stop what runs; Complete/Failed once nothing is left."""
     new = decision.status
+    succeeded = ending["type"] == "SuccessCriteriaMet"
     decision.delete = sorted(active, key=lambda p: p.name)
+    decision.count_deleted = not succeeded
     new["active"] = 0
     if active or terminating:
         return decision
-    succeeded = ending["type"] == "SuccessCriteriaMet"
     final = "Complete" if succeeded else "Failed"
     new["conditions"] = _with_condition(new, final, ending.get("reason", ""), ending.get("message", ""), now)
     if succeeded:

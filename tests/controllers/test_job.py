@@ -220,3 +220,22 @@ async def test_suspended_job_runs_nothing_until_resumed(store: Store, make_manag
 async def _with_condition(store: Store, name: str, type_: str) -> dict[str, Any] | None:
     status = await job_status(store, name)
     return status if has(status, type_) else None
+
+
+async def test_active_deadline_stops_the_pods_and_fails_the_job(store: Store, make_manager: MakeManager,
+                                                                 sim_node: Agent) -> None:
+    """DeadlineExceeded: FailureTarget first, the running pod stopped (and counted failed, as kube),
+    Failed once no pod is left running; the pod's finalizer is released after it is counted."""
+    await make_manager(controllers=CONTROLLERS)
+    job = await create_job(store, job_doc("slow", completions=1, after=600, activeDeadlineSeconds=2))
+    await wait_for(lambda: _with_condition(store, "slow", "Failed"), timeout=60)
+    status = await job_status(store, "slow")
+    failed = job_plan.condition(status, "Failed")
+    assert failed is not None and failed["reason"] == "DeadlineExceeded"
+    assert has(status, "FailureTarget") and status.get("failed") == 1 and not status.get("active")
+
+    async def released() -> bool:
+        pods = await job_pods(store, job.metadata.uid)
+        return all(job_plan.TRACKING_FINALIZER not in (p.metadata.finalizers or []) for p in pods)
+
+    await wait_for(released, timeout=30)

@@ -108,6 +108,7 @@ def test_success_sets_success_criteria_then_complete() -> None:
     first = plan.decide(job(completions=2), {"succeeded": 2, "startTime": "2026-11-30T21:00:00Z"}, running, NOW)
     assert plan.condition(first.status, "SuccessCriteriaMet") is not None
     assert plan.condition(first.status, "Complete") is None and [p.metadata.uid for p in first.delete] == ["x"]
+    assert not first.count_deleted  # released: leftovers of a successful Job are no failures
     done = plan.decide(job(completions=2), first.status, [], NOW)
     complete = plan.condition(done.status, "Complete")
     assert complete is not None and complete["reason"] == "CompletionsReached"
@@ -122,6 +123,7 @@ def test_backoff_limit_and_deadline_fail_the_job() -> None:
                        {"startTime": "2026-11-30T21:58:00Z"}, [pod("x")], NOW)
     assert plan.condition(late.status, "FailureTarget")["reason"] == "DeadlineExceeded"  # type: ignore[index]
     assert [p.metadata.uid for p in late.delete] == ["x"] and plan.condition(late.status, "Failed") is None
+    assert late.count_deleted  # a failing Job's stopped pods are counted as failed, as kube does
     soon = plan.decide(job(completions=1, activeDeadlineSeconds=60), {"startTime": "2026-11-30T22:00:00Z"}, [], NOW)
     assert soon.requeue_after == 30.0
 
