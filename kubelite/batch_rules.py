@@ -136,7 +136,8 @@ def validate_job_spec(spec: Doc, path: str, *, uid: str | None = None, in_templa
                                   message=f'Unsupported value: {quote_value(restart)}: supported values: "OnFailure", "Never"'))
     elif spec.get("podFailurePolicy") and restart != "Never":
         causes.append(_invalid(restart_path, restart, 'only "Never" is supported when podFailurePolicy is specified'))
-    causes += _failure_policy_causes(spec.get("podFailurePolicy"), f"{path}.podFailurePolicy")
+    causes += _failure_policy_causes(spec.get("podFailurePolicy"), f"{path}.podFailurePolicy",
+                                     per_index=spec.get("backoffLimitPerIndex") is not None)
     auto = spec.get("manualSelector") is not True
     if in_template or (auto and not uid):
         return causes  # the selector is generated from the uid the store assigns; checked again then
@@ -153,10 +154,12 @@ def validate_job_spec(spec: Doc, path: str, *, uid: str | None = None, in_templa
     return causes
 
 
-def _failure_policy_causes(policy: Doc | None, path: str) -> list[StatusCause]:
+def _failure_policy_causes(policy: Doc | None, path: str, *, per_index: bool) -> list[StatusCause]:
     causes: list[StatusCause] = []
     for i, rule in enumerate((policy or {}).get("rules") or []):
         at = f"{path}.rules[{i}]"
+        if rule.get("action") == "FailIndex" and not per_index:
+            causes.append(_invalid(f"{at}.action", "FailIndex", "requires the backoffLimitPerIndex to be set"))
         if rule.get("action") not in ("FailJob", "FailIndex", "Ignore", "Count"):
             causes.append(StatusCause(field=f"{at}.action", reason="FieldValueNotSupported", message=(
                 f'Unsupported value: {quote_value(rule.get("action"))}: supported values: "Count", "FailIndex", '

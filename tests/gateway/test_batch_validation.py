@@ -47,6 +47,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (JOBS, job(template={"spec": {"containers": [{"name": "c", "image": "x"}]}}), "spec.template.spec.restartPolicy"),
     (JOBS, job(manualSelector=True, selector={"matchLabels": {"a": "b"}}), "spec.template.metadata.labels"),
     (JOBS, job(selector={"matchLabels": {"a": "b"}}), "spec.selector"),
+    (JOBS, job(podFailurePolicy={"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]}),
+     "spec.podFailurePolicy.rules[0].action"),
     ("/api/v1/namespaces/default/configmaps",
      {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "bad"}, "data": {"big": BIG}}, "data"),
     ("/api/v1/namespaces/default/secrets", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"},
