@@ -299,3 +299,22 @@ def test_due_times_bracket_now(schedule: str, offset: int, since: int) -> None:
     if due.most_recent is not None:
         assert earliest < due.most_recent <= now
         assert cron.due_times(schedule, None, due.most_recent, now).most_recent is None  # it is the latest one
+
+
+@settings(max_examples=200, deadline=None)
+@given(completions=st.integers(1, 12), parallelism=st.integers(0, 6), done=st.sets(st.integers(0, 14)),
+       running=st.lists(st.integers(0, 14), max_size=10))
+def test_indexed_runs_each_open_index_at_most_once(completions: int, parallelism: int, done: set[int],
+                                                   running: list[int]) -> None:
+    spec = {"completions": completions, "parallelism": parallelism, "completionMode": "Indexed"}
+    pods = [pod(f"r{i}", index=index) for i, index in enumerate(running)]
+    decision = plan.decide(job(**spec), {"completedIndexes": plan.format_indexes(done)}, pods, NOW)
+    if plan.condition(decision.status, "SuccessCriteriaMet") is not None:
+        assert set(range(completions)) <= done and not decision.create_indexes
+        return
+    deleted = {p.metadata.uid for p in decision.delete}
+    kept = [plan.completion_index(p) for p in pods if p.metadata.uid not in deleted]
+    after = kept + decision.create_indexes
+    assert len(after) == len(set(after))  # one pod per index
+    assert all(i is not None and i < completions and i not in done for i in after)
+    assert len(after) <= parallelism
