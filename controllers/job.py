@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from kubelite.api import errors, semantic
-from kubelite.api.core import Pod
+from kubelite.api.core import EnvVar, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import JOBS, PODS
 from kubelite.informer import FuncHandler, object_key
@@ -42,6 +42,16 @@ def _owner_key(pod: Pod) -> str | None:
     return f"{pod.namespace}/{ref.name}" if ref is not None else None
 
 
+def completion_index_env(index: int) -> dict[str, Any]:
+    """``JOB_COMPLETION_INDEX`` as kube's controller sets it: a downward-API fieldRef to the pod's
+    completion-index annotation, once the agent resolves ``valueFrom`` (EnvVar has ``value_from``);
+    until then the plain value, which is the same number (a pod's index never changes)."""
+    if "value_from" in EnvVar.model_fields:
+        path = f"metadata.annotations['{plan.COMPLETION_INDEX}']"
+        return {"name": plan.COMPLETION_INDEX_ENV, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+    return {"name": plan.COMPLETION_INDEX_ENV, "value": str(index)}
+
+
 def pod_for(job: KubeObject, index: int | None) -> Pod:
     """The pod a Job runs (for ``index`` when Indexed): its template, labels, finalizer and owner."""
     doc = job.to_dict()
@@ -54,9 +64,7 @@ def pod_for(job: KubeObject, index: int | None) -> Pod:
         labels[plan.COMPLETION_INDEX] = annotations[plan.COMPLETION_INDEX] = str(index)
         name = f"{job.name}-{index}-"
         spec.setdefault("hostname", f"{job.name}-{index}")
-        # kube sets JOB_COMPLETION_INDEX from the annotation through the downward API; a plain value
-        # is the same number (the pod's index never changes)
-        env = {"name": plan.COMPLETION_INDEX_ENV, "value": str(index)}
+        env = completion_index_env(index)
         for group in ("initContainers", "containers"):
             spec[group] = [{**c, "env": [*(e for e in c.get("env") or [] if e.get("name") != env["name"]), env]}
                            for c in spec.get(group) or []]

@@ -95,8 +95,10 @@ async def test_indexed_job_runs_each_index_once(store: Store, make_manager: Make
     assert indexes == [0, 1, 2]
     for pod in pods:
         index = (pod.metadata.annotations or {})[job_plan.COMPLETION_INDEX]
-        env = {e.name: e.value for e in pod.spec.containers[0].env or []}
-        assert env[job_plan.COMPLETION_INDEX_ENV] == index
+        env = {e["name"]: e for e in pod.to_dict()["spec"]["containers"][0]["env"]}
+        var = env[job_plan.COMPLETION_INDEX_ENV]  # a plain value, or kube's fieldRef once the agent resolves it
+        assert var.get("value") == index or var["valueFrom"]["fieldRef"]["fieldPath"] == \
+            f"metadata.annotations['{job_plan.COMPLETION_INDEX}']"
         assert pod.name.startswith(f"idx-{index}-")
 
 
