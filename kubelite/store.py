@@ -13,6 +13,7 @@ import binascii
 import json
 import logging
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -20,14 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from kubelite import strategy
+from kubelite import codec, strategy
 from kubelite.api import errors
-from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
 from kubelite.api.core import Namespace
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
+from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -108,7 +109,7 @@ def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = N
         if dropped:
             log.warning("%s %s/%s: dropped fields Kubernetes does not have: %s", obj.kind, obj.namespace or "",
                         obj.name, ", ".join(dropped))
-    return json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
+    return codec.dumps(doc)
 
 
 def client_encryption(client: Any) -> EncryptionConfig | None:
@@ -130,15 +131,36 @@ def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) 
 
 
 def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
-    obj = res.model.model_validate(json.loads(plaintext(res, value, encryption)))
+    obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
     obj.metadata.resource_version = str(mod_revision)
     return obj
+
+
+# What codec.dumps of any stored object starts with: the head before metadata's members
+_HEAD = re.compile(rb'\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{')
+
+
+def document_bytes(res: Resource, value: bytes, mod_revision: int,
+                   encryption: EncryptionConfig | None = None) -> bytes:
+    """The stored JSON with its resourceVersion, as :func:`codec.dumps` of :func:`decode_document`.
+
+    Objects are stored as apiVersion, kind, metadata first and without a resourceVersion, so it
+    is spliced in as metadata's first member without parsing the rest (kube-apiserver caches
+    serialised objects for the same reason). A value of any other shape is parsed and re-encoded.
+    """
+    value = plaintext(res, value, encryption)
+    head = _HEAD.match(value)
+    if head is None:
+        return codec.dumps(decode_document(res, value, mod_revision))
+    end = head.end()
+    member = b'"resourceVersion":"%d"' % mod_revision
+    return b"".join((value[:end], member, b"" if value[end:end + 1] == b"}" else b",", value[end:]))
 
 
 def decode_document(res: Resource, value: bytes, mod_revision: int,
                     encryption: EncryptionConfig | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
-    doc: dict[str, Any] = json.loads(plaintext(res, value, encryption))
+    doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     return doc
 
@@ -193,14 +215,15 @@ class Store:
     async def list(
         self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
         limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
-        raw_filter: Callable[[bytes], bool] | None = None, as_documents: bool = False,
+        raw_filter: Callable[[bytes], bool] | None = None, as_documents: bool = False, as_json: bool = False,
     ) -> ListResult:
         """A consistent list: every page reads at the revision of the first one.
 
         ``predicate`` filters (label/field selectors) before ``limit`` counts, as
         the Kubernetes API server does; ``raw_filter`` skips stored JSON before
         it is decoded. ``as_documents`` gives plain JSON dicts instead of models
-        (the gateway only serialises them; much faster for big lists).
+        (the gateway only serialises them; much faster for big lists); ``as_json`` gives each
+        object's JSON bytes (:func:`document_bytes`; with no ``predicate``: nothing is parsed).
         """
         prefix = res.prefix(namespace)
         end = prefix_end(prefix)
@@ -222,8 +245,10 @@ class Store:
             for index, kv in enumerate(kvs):
                 if raw_filter is not None and not raw_filter(kv.value):
                     continue
-                if as_documents:
-                    obj: Any = decode_document(res, kv.value, kv.mod_revision, self.encryption)
+                if as_json:
+                    obj: Any = document_bytes(res, kv.value, kv.mod_revision, self.encryption)
+                elif as_documents:
+                    obj = decode_document(res, kv.value, kv.mod_revision, self.encryption)
                 else:
                     obj = decode(res, kv.value, kv.mod_revision, self.encryption)
                 if predicate is not None and not predicate(obj):
