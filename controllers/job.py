@@ -52,7 +52,7 @@ def completion_index_env(index: int) -> dict[str, Any]:
     return {"name": plan.COMPLETION_INDEX_ENV, "value": str(index)}
 
 
-def pod_for(job: KubeObject, index: int | None) -> Pod:
+def pod_for(job: KubeObject, index: int | None, failures: int = 0) -> Pod:
     """The pod a Job runs (for ``index`` when Indexed): its template, labels, finalizer and owner."""
     doc = job.to_dict()
     template = (doc.get("spec") or {}).get("template") or {}
@@ -62,6 +62,8 @@ def pod_for(job: KubeObject, index: int | None) -> Pod:
     name = f"{job.name}-"
     if index is not None:
         labels[plan.COMPLETION_INDEX] = annotations[plan.COMPLETION_INDEX] = str(index)
+        if (doc.get("spec") or {}).get("backoffLimitPerIndex") is not None:
+            annotations[plan.INDEX_FAILURE_COUNT] = str(failures)
         name = f"{job.name}-{index}-"
         spec.setdefault("hostname", f"{job.name}-{index}")
         env = completion_index_env(index)
@@ -195,7 +197,7 @@ class JobController(Controller):
         if decision.create:
             await self._create_pods(job, key, [None] * min(decision.create, BURST_PODS))
         elif decision.create_indexes:
-            await self._create_pods(job, key, list(decision.create_indexes[:BURST_PODS]))
+            await self._create_pods(job, key, list(decision.create_indexes[:BURST_PODS]), decision.index_failures)
         written = await self._write_status(job, decision.status)
         for type_, reason, message in decision.events:
             if written is not None:
@@ -254,8 +256,10 @@ class JobController(Controller):
                 raise
         return None
 
-    async def _create_pods(self, job: KubeObject, key: str, indexes: list[int | None]) -> None:
-        results = await asyncio.gather(*(self._create_one(job, key, i) for i in indexes), return_exceptions=True)
+    async def _create_pods(self, job: KubeObject, key: str, indexes: list[int | None],
+                           failures: dict[int, int] | None = None) -> None:
+        results = await asyncio.gather(*(self._create_one(job, key, i, (failures or {}).get(i or 0, 0))
+                                         for i in indexes), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             if isinstance(failure, asyncio.CancelledError):
@@ -267,8 +271,8 @@ class JobController(Controller):
                 self.recorder.record(job, "Warning", "FailedCreate", f"Error creating: {failures[0]}")
             raise failures[0]
 
-    async def _create_one(self, job: KubeObject, key: str, index: int | None) -> None:
-        created = await self.store.create(PODS, pod_for(job, index), fence=self.fence)
+    async def _create_one(self, job: KubeObject, key: str, index: int | None, failures: int) -> None:
+        created = await self.store.create(PODS, pod_for(job, index, failures), fence=self.fence)
         if int(created.metadata.resource_version or 0) > self.informers.pods.revision:
             self.expectations.expect_create(key, object_key(created))
         self.recorder.record(job, "Normal", "SuccessfulCreate", f"Created pod: {created.name}")

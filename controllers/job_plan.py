@@ -29,6 +29,7 @@ from controllers.replicaset_plan import deletion_rank
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"  # annotation and label
 COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
+INDEX_FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"  # annotation: the index's failures so far
 BACKOFF_BASE_SECONDS = 10.0  # kube's DefaultJobPodFailureBackOff, doubled per consecutive failure
 BACKOFF_CAP_SECONDS = 360.0  # "capped at six minutes" (Job docs)
 
@@ -50,6 +51,8 @@ class JobSpec:
     restart_on_failure: bool
     replace_failed_only: bool  # podReplacementPolicy: Failed (terminating pods still count as active)
     pod_failure_rules: tuple[Doc, ...] = ()
+    backoff_limit_per_index: int | None = None  # Indexed only: an index fails past this many failures
+    max_failed_indexes: int | None = None
 
     @classmethod
     def from_doc(cls, job: Doc) -> JobSpec:
@@ -71,6 +74,7 @@ class JobSpec:
             restart_on_failure=template_spec.get("restartPolicy") == "OnFailure",
             replace_failed_only=replacement == "Failed",
             pod_failure_rules=tuple(failure_policy.get("rules") or ()),
+            backoff_limit_per_index=spec.get("backoffLimitPerIndex"), max_failed_indexes=spec.get("maxFailedIndexes"),
         )
 
 
@@ -98,6 +102,24 @@ def completion_index(pod: Pod) -> int | None:
         return int(raw) if raw is not None else None
     except ValueError:
         return None
+
+
+def index_failures(pod: Pod) -> int:
+    """Failures of the pod's index before it (the annotation the controller puts on replacements)."""
+    try:
+        return int((pod.metadata.annotations or {}).get(INDEX_FAILURE_COUNT, "0"))
+    except ValueError:
+        return 0
+
+
+def failures_by_index(pods: list[Pod]) -> dict[int, int]:
+    """index → failed pods so far (kube's backoffLimitPerIndex count, carried on from pod to pod)."""
+    counts: dict[int, int] = {}
+    for pod in pods:
+        index = completion_index(pod)
+        if index is not None:
+            counts[index] = max(counts.get(index, 0), index_failures(pod) + (1 if pod.phase == "Failed" else 0))
+    return counts
 
 
 def finished_at(pod: Pod) -> datetime:
@@ -219,6 +241,8 @@ def track(status: Doc, pods: list[Pod], spec: JobSpec, *, skip: set[str], now: d
     succeeded, failed = _uncounted(status)
     known = set(succeeded) | set(failed)
     completed = parse_indexes(status.get("completedIndexes"), spec.completions) if spec.indexed else set()
+    failed_indexes = parse_indexes(status.get("failedIndexes"), spec.completions)
+    per_index = spec.indexed and spec.backoff_limit_per_index is not None
     tracking = Tracking(new)
     finished_job = is_finished(status)
     for pod in sorted(pods, key=lambda p: (finished_at(p), p.name)):
@@ -244,6 +268,11 @@ def track(status: Doc, pods: list[Pod], spec: JobSpec, *, skip: set[str], now: d
             failed.append(uid)
             if action is not None and action[0] == "FailJob" and tracking.fail_job is None:
                 tracking.fail_job = action[1]
+            index = completion_index(pod)
+            if per_index and index is not None and index not in completed and (
+                    (action is not None and action[0] == "FailIndex")
+                    or index_failures(pod) + 1 > (spec.backoff_limit_per_index or 0)):
+                failed_indexes.add(index)
         elif not (finished_job and pod.metadata.deletion_timestamp is not None):
             continue  # running: tracked until it ends
         tracking.unfinalize.append(pod)
@@ -251,6 +280,8 @@ def track(status: Doc, pods: list[Pod], spec: JobSpec, *, skip: set[str], now: d
         new["uncountedTerminatedPods"] = {k: v for k, v in (("succeeded", succeeded), ("failed", failed)) if v}
     if spec.indexed:
         new["completedIndexes"] = format_indexes(completed)
+    if per_index:
+        new["failedIndexes"] = format_indexes(failed_indexes)
     if tracking.fail_job and condition(status, "FailureTarget") is None and not finished_job:
         new["conditions"] = _with_condition(status, "FailureTarget", "PodFailurePolicy", tracking.fail_job, now)
     return tracking
@@ -279,6 +310,7 @@ class Decision:
     status: Doc
     create: int = 0  # NonIndexed: this many new pods
     create_indexes: list[int] = field(default_factory=list)  # Indexed: one pod per index
+    index_failures: dict[int, int] = field(default_factory=dict)  # Indexed: failures so far, for new pods' annotation
     delete: list[Pod] = field(default_factory=list)
     requeue_after: float | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
@@ -322,6 +354,13 @@ def _failure(spec: JobSpec, status: Doc, active: list[Pod], now: datetime) -> tu
                    ) if spec.restart_on_failure else 0
     if failed + restarts > spec.backoff_limit:
         return "BackoffLimitExceeded", "Job has reached the specified backoff limit"
+    failed_indexes = parse_indexes(status.get("failedIndexes"), spec.completions)
+    if spec.max_failed_indexes is not None and len(failed_indexes) > spec.max_failed_indexes:
+        return "MaxFailedIndexesExceeded", "Job has exceeded the specified maximal number of failed indexes"
+    completed = parse_indexes(status.get("completedIndexes"), spec.completions)
+    if failed_indexes and spec.completions is not None and len(completed | failed_indexes) >= spec.completions \
+            and not active:
+        return "FailedIndexes", "Job has failed indexes"
     started = parse_time(status.get("startTime"))
     if spec.active_deadline_seconds is not None and started is not None and \
             now >= started + timedelta(seconds=spec.active_deadline_seconds):
@@ -374,8 +413,14 @@ def decide(job: Doc, status: Doc, pods: list[Pod], now: datetime) -> Decision:
         _plan_indexed(decision, spec, new, active, terminating)
     else:
         _plan_counted(decision, spec, new, active, terminating)
-    wanted = decision.create + len(decision.create_indexes)
-    if wanted:
+    if spec.indexed:
+        decision.index_failures = failures_by_index(pods)
+    if spec.indexed and spec.backoff_limit_per_index is not None:
+        waits = {i: _index_backoff_wait(pods, i, decision.index_failures.get(i, 0), now) for i in decision.create_indexes}
+        decision.create_indexes = [i for i in decision.create_indexes if waits[i] <= 0]
+        later = [w for w in waits.values() if w > 0]
+        decision.requeue_after = min(later) if later else None
+    elif decision.create + len(decision.create_indexes):
         wait = _backoff_wait(pods, now)
         if wait > 0:
             decision.create, decision.create_indexes = 0, []
@@ -434,6 +479,7 @@ def _plan_counted(decision: Decision, spec: JobSpec, status: Doc, active: list[P
 def _plan_indexed(decision: Decision, spec: JobSpec, status: Doc, active: list[Pod], terminating: list[Pod]) -> None:
     completions = spec.completions or 0
     completed = parse_indexes(status.get("completedIndexes"), completions)
+    completed |= parse_indexes(status.get("failedIndexes"), completions)  # nothing more to run for these
     by_index: dict[int, list[Pod]] = {}
     extra: list[Pod] = []
     for pod in sorted(active, key=lambda p: (p.metadata.creation_timestamp or _EPOCH, p.name)):
@@ -455,6 +501,14 @@ def _plan_indexed(decision: Decision, spec: JobSpec, status: Doc, active: list[P
     decision.delete = extra
     room = max(0, spec.parallelism - running)
     decision.create_indexes = [i for i in range(completions) if i not in completed and i not in busy][:room]
+
+
+def _index_backoff_wait(pods: list[Pod], index: int, failures: int, now: datetime) -> float:
+    """backoffLimitPerIndex: the back-off counts the index's own failures, from its last one."""
+    ends = [finished_at(p) for p in pods if p.phase == "Failed" and completion_index(p) == index]
+    if not ends or failures <= 0:
+        return 0.0
+    return (max(ends) + timedelta(seconds=backoff_delay(failures)) - now).total_seconds()
 
 
 def _backoff_wait(pods: list[Pod], now: datetime) -> float:

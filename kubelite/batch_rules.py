@@ -118,6 +118,11 @@ def validate_job_spec(spec: Doc, path: str, *, uid: str | None = None, in_templa
     if mode not in (None, "NonIndexed", "Indexed"):
         causes.append(StatusCause(field=f"{path}.completionMode", reason="FieldValueNotSupported",
                                   message=f'Unsupported value: {quote_value(mode)}: supported values: "NonIndexed", "Indexed"'))
+    for name in ("backoffLimitPerIndex", "maxFailedIndexes"):
+        if spec.get(name) is not None and mode != "Indexed":
+            causes.append(_invalid(f"{path}.{name}", spec[name], "requires indexed completion mode"))
+    if spec.get("maxFailedIndexes") is not None and spec.get("backoffLimitPerIndex") is None:
+        causes.append(_required(f"{path}.backoffLimitPerIndex", "when maxFailedIndexes is specified"))
     if mode == "Indexed":
         if spec.get("completions") is None:
             causes.append(_required(f"{path}.completions", "when completion mode is Indexed"))

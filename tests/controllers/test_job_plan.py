@@ -318,3 +318,37 @@ def test_indexed_runs_each_open_index_at_most_once(completions: int, parallelism
     assert len(after) == len(set(after))  # one pod per index
     assert all(i is not None and i < completions and i not in done for i in after)
     assert len(after) <= parallelism
+
+
+def indexed_pod(uid: str, index: int, phase: str, failures: int, finished: datetime | None = None) -> Pod:
+    p = pod(uid, phase, index=index, finished=finished)
+    p.metadata.annotations = {**(p.metadata.annotations or {}), plan.INDEX_FAILURE_COUNT: str(failures)}
+    return p
+
+
+def test_backoff_limit_per_index_fails_only_that_index() -> None:
+    spec_doc = {"completions": 3, "parallelism": 3, "completionMode": "Indexed", "backoffLimitPerIndex": 1}
+    spec = plan.JobSpec.from_doc(job(**spec_doc))
+    long_ago = NOW - timedelta(minutes=10)
+    first = plan.track({}, [indexed_pod("a", 0, "Failed", 0, long_ago)], spec, skip=set(), now=NOW)
+    assert first.status["failedIndexes"] == ""  # one failure: within the per-index limit
+    retry = plan.decide(job(**spec_doc), plan.count_finalized(first.status, {"a"}, spec),
+                        [indexed_pod("a", 0, "Failed", 0, long_ago)], NOW)
+    assert 0 in retry.create_indexes and retry.index_failures[0] == 1  # the replacement carries the count
+    second = plan.track({}, [indexed_pod("b", 0, "Failed", 1, long_ago)], spec, skip=set(), now=NOW)
+    assert second.status["failedIndexes"] == "0"
+    status = {**plan.count_finalized(second.status, {"b"}, spec), "completedIndexes": "1-2"}
+    done = plan.decide(job(**spec_doc), status, [], NOW)
+    ending = plan.condition(done.status, "FailureTarget")
+    assert ending is not None and ending["reason"] == "FailedIndexes"
+
+
+def test_max_failed_indexes_and_fail_index_rule() -> None:
+    rules = [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [3]}}]
+    spec_doc = {"completions": 4, "parallelism": 2, "completionMode": "Indexed", "backoffLimitPerIndex": 5,
+                "maxFailedIndexes": 0, "podFailurePolicy": {"rules": rules}}
+    spec = plan.JobSpec.from_doc(job(**spec_doc))
+    tracking = plan.track({}, [pod("a", "Failed", index=2, exit_code=3)], spec, skip=set(), now=NOW)
+    assert tracking.status["failedIndexes"] == "2"  # FailIndex: no retries for it
+    decision = plan.decide(job(**spec_doc), plan.count_finalized(tracking.status, {"a"}, spec), [], NOW)
+    assert plan.condition(decision.status, "FailureTarget")["reason"] == "MaxFailedIndexesExceeded"  # type: ignore[index]

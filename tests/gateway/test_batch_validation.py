@@ -43,6 +43,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (JOBS, job(completionMode="Indexed", completions=100_001), "spec.completions"),
     (JOBS, job(completionMode="Indexed", completions=10, parallelism=100_001), "spec.parallelism"),
     (JOBS, job(parallelism=-1), "spec.parallelism"),
+    (JOBS, job(backoffLimitPerIndex=1), "spec.backoffLimitPerIndex"),  # Indexed only
     (JOBS, job(activeDeadlineSeconds=0), "spec.activeDeadlineSeconds"),
     (JOBS, job(template={"spec": {"containers": [{"name": "c", "image": "x"}]}}), "spec.template.spec.restartPolicy"),
     (JOBS, job(manualSelector=True, selector={"matchLabels": {"a": "b"}}), "spec.template.metadata.labels"),
