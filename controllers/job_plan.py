@@ -368,6 +368,18 @@ def _failure(spec: JobSpec, status: Doc, active: list[Pod], now: datetime) -> tu
     return None
 
 
+def _success_policy(job: Doc, status: Doc, completions: int) -> str | None:
+    """kube's successPolicy (Indexed): the message of the first rule the completed indexes meet."""
+    done = parse_indexes(status.get("completedIndexes"), completions)
+    for i, rule in enumerate(((job.get("spec") or {}).get("successPolicy") or {}).get("rules") or []):
+        wanted = parse_indexes(rule["succeededIndexes"], completions) if rule.get("succeededIndexes") else None
+        have = done & wanted if wanted is not None else done
+        count = rule.get("succeededCount")
+        if (count is not None and len(have) >= count) or (count is None and wanted is not None and wanted <= done):
+            return f"Matched rules at index {i}"
+    return None
+
+
 def _succeeded(spec: JobSpec, status: Doc, active: list[Pod]) -> bool:
     succeeded, _failed = _counts(status)
     if spec.indexed:
@@ -403,6 +415,8 @@ def decide(job: Doc, status: Doc, pods: list[Pod], now: datetime) -> Decision:
         failure = _failure(spec, new, active, now)
         if failure is not None:
             new["conditions"] = _with_condition(new, "FailureTarget", *failure, now)
+        elif spec.indexed and (matched := _success_policy(job, new, spec.completions or 0)) is not None:
+            new["conditions"] = _with_condition(new, "SuccessCriteriaMet", "SuccessPolicy", matched, now)
         elif _succeeded(spec, new, active):
             new["conditions"] = _with_condition(new, "SuccessCriteriaMet", "CompletionsReached",
                                                 "Reached expected number of succeeded pods", now)

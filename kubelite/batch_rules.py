@@ -121,6 +121,12 @@ def validate_job_spec(spec: Doc, path: str, *, uid: str | None = None, in_templa
     for name in ("backoffLimitPerIndex", "maxFailedIndexes"):
         if spec.get(name) is not None and mode != "Indexed":
             causes.append(_invalid(f"{path}.{name}", spec[name], "requires indexed completion mode"))
+    if spec.get("successPolicy") is not None and mode != "Indexed":
+        causes.append(_invalid(f"{path}.successPolicy", "", "requires indexed completion mode"))
+    for i, rule in enumerate((spec.get("successPolicy") or {}).get("rules") or []):
+        if rule.get("succeededIndexes") is None and rule.get("succeededCount") is None:
+            causes.append(_required(f"{path}.successPolicy.rules[{i}]",
+                                    "at least one of succeededCount or succeededIndexes must be specified"))
     if spec.get("maxFailedIndexes") is not None and spec.get("backoffLimitPerIndex") is None:
         causes.append(_required(f"{path}.backoffLimitPerIndex", "when maxFailedIndexes is specified"))
     if mode == "Indexed":

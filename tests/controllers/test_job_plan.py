@@ -352,3 +352,16 @@ def test_max_failed_indexes_and_fail_index_rule() -> None:
     assert tracking.status["failedIndexes"] == "2"  # FailIndex: no retries for it
     decision = plan.decide(job(**spec_doc), plan.count_finalized(tracking.status, {"a"}, spec), [], NOW)
     assert plan.condition(decision.status, "FailureTarget")["reason"] == "MaxFailedIndexesExceeded"  # type: ignore[index]
+
+
+def test_success_policy_ends_an_indexed_job_early() -> None:
+    spec_doc = {"completions": 5, "parallelism": 5, "completionMode": "Indexed",
+                "successPolicy": {"rules": [{"succeededIndexes": "0,4"}, {"succeededCount": 3}]}}
+    leader_done = plan.decide(job(**spec_doc), {"completedIndexes": "0,4"}, [pod("x", index=2)], NOW)
+    met = plan.condition(leader_done.status, "SuccessCriteriaMet")
+    assert met is not None and (met["reason"], met["message"]) == ("SuccessPolicy", "Matched rules at index 0")
+    assert [p.metadata.uid for p in leader_done.delete] == ["x"] and not leader_done.count_deleted
+    three = plan.decide(job(**spec_doc), {"completedIndexes": "1-3"}, [], NOW)
+    assert plan.condition(three.status, "SuccessCriteriaMet")["message"] == "Matched rules at index 1"  # type: ignore[index]
+    not_yet = plan.decide(job(**spec_doc), {"completedIndexes": "0,1"}, [], NOW)
+    assert plan.condition(not_yet.status, "SuccessCriteriaMet") is None
