@@ -42,6 +42,7 @@ from kubelite.etcd_ops import (
     range_,
     txn,
 )
+from kubelite.pointreads import PointReads
 
 T = TypeVar("T", bound=KubeObject)
 log = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ class Store:
         # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
         # against it in their txn, so a stale entry only costs a retry, never a wrong create.
         self._open_namespaces: dict[str, int] = {}
+        self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
         """What the store would write for ``new`` (create when ``current`` is None): the
@@ -205,11 +207,10 @@ class Store:
     # -- reads ---------------------------------------------------------------
 
     async def get(self, res: Resource, name: str, namespace: str | None = None) -> Any:
-        key = res.key(name, namespace)
-        response = await range_(self.client, key, what=f"get {key}")
-        if not response.kvs:
+        """The object, read linearizably (coalesced with concurrent gets: :mod:`kubelite.pointreads`)."""
+        kv = await self.point_reads.get(res.key(name, namespace))
+        if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
-        kv = response.kvs[0]
         return decode(res, kv.value, kv.mod_revision, self.encryption)
 
     async def list(
@@ -488,12 +489,11 @@ class Store:
         (kube's stale transformer read; how ``kubectl replace`` re-encrypts after a key rotation)."""
         if self.encryption is None or self.encryption.transformer(res.plural, res.group) is None:
             return False
-        key = res.key_of(current)
-        response = await range_(self.client, key, what=f"get {key}")
-        if not response.kvs:
+        kv = await self.point_reads.get(res.key_of(current))
+        if kv is None:
             return False
         try:
-            return from_storage(self.encryption, res.plural, res.group, response.kvs[0].value)[1]
+            return from_storage(self.encryption, res.plural, res.group, kv.value)[1]
         except DecryptError:
             return True
 
