@@ -126,6 +126,7 @@ class JobController(Controller):
     def _pod_added(self, pod: Pod) -> None:
         owner = _owner_key(pod)
         if owner is None:
+            self._pod_changed(pod)  # an orphan may still carry our finalizer
             return
         if plan.is_active(pod):
             self.expectations.observed_create(owner, object_key(pod))
@@ -135,7 +136,9 @@ class JobController(Controller):
 
     def _pod_changed(self, pod: Pod) -> None:
         owner = _owner_key(pod)
-        if owner is None:
+        if owner is None:  # orphaned (``--cascade=orphan``, or its reference removed): release it
+            if plan.has_finalizer(pod):
+                self.enqueue(f"{_ORPHAN}{object_key(pod)}")
             return
         if not plan.has_finalizer(pod):
             self.finalizers_removed.discard(pod.metadata.uid or "")

@@ -241,3 +241,20 @@ async def test_active_deadline_stops_the_pods_and_fails_the_job(store: Store, ma
         return all(job_plan.TRACKING_FINALIZER not in (p.metadata.finalizers or []) for p in pods)
 
     await wait_for(released, timeout=30)
+
+
+async def test_orphaned_pods_lose_the_tracking_finalizer(store: Store, make_manager: MakeManager,
+                                                         sim_node: Agent) -> None:
+    """``kubectl delete job --cascade=orphan``: the pods stay, without the Job's reference or finalizer."""
+    await make_manager(controllers=CONTROLLERS)
+    job = await create_job(store, job_doc("kept", completions=1, after=600))
+    await wait_for(lambda: _has_running_pod(store, job.metadata.uid), timeout=30)
+    pod = (await job_pods(store, job.metadata.uid))[0]
+    await store.delete(JOBS, "kept", "default", propagation_policy="Orphan")
+
+    async def released() -> bool:
+        current = await store.get(PODS, pod.name, "default")
+        return not current.metadata.owner_references and \
+            job_plan.TRACKING_FINALIZER not in (current.metadata.finalizers or [])
+
+    await wait_for(released, timeout=30)
