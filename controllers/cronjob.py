@@ -55,6 +55,14 @@ class CronJobController(Controller):
         children = {j.metadata.uid: j for j in self.jobs.by_index("controller", cronjob.metadata.uid or "")
                     if controller_ref_to(j, "CronJob") is not None}
         doc = cronjob.to_dict()
+        listed = {ref.get("uid") for ref in (doc.get("status") or {}).get("active") or []}
+        if any(uid not in listed and plan.job_finished(j.to_dict()) is None for uid, j in children.items()):
+            # an unfinished Job not in status.active: this cache may predate the status write that
+            # added it; read the CronJob from etcd before calling it unexpected (as kube does)
+            fresh = await self._get_cronjob(cronjob)
+            if fresh is None:
+                return None
+            cronjob, doc = fresh, fresh.to_dict()
         for ref in (doc.get("status") or {}).get("active") or []:
             if ref.get("uid") not in children:  # the cache may lag: ask etcd before calling it missing
                 live = await self._get_job(ref.get("name", ""), cronjob.namespace)
@@ -72,6 +80,15 @@ class CronJobController(Controller):
         for type_, reason, message in decision.events:
             self.recorder.record(cronjob, type_, reason, message)
         return Result(requeue_after=decision.requeue_after) if decision.requeue_after is not None else None
+
+    async def _get_cronjob(self, cronjob: KubeObject) -> KubeObject | None:
+        try:
+            fresh: KubeObject = await self.store.get(CRONJOBS, cronjob.name, cronjob.namespace)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return fresh if fresh.metadata.uid == cronjob.metadata.uid else None
 
     async def _get_job(self, name: str, namespace: str | None) -> KubeObject | None:
         try:

@@ -135,7 +135,11 @@ def decide(cronjob: Doc, children: list[Doc], now: datetime) -> CronPlan:
                                   f"Saw completed job: {job['metadata']['name']}, condition: {finished}"))
         else:
             active.append(ref)
+    known = {ref.get("uid") for ref in status.get("active") or []}
     for job in children:
+        if job_finished(job) is None and job["metadata"].get("uid") not in known:
+            result.events.append(("Warning", "UnexpectedJob", "Saw a job that the controller did not create or "
+                                  f"forgot: {job['metadata']['name']}"))
         if job_finished(job) == "Complete":
             done = parse_time((job.get("status") or {}).get("completionTime"))
             last = parse_time(status.get("lastSuccessfulTime"))

@@ -259,6 +259,9 @@ def test_concurrency_policies() -> None:
     assert replace.create is not None and [j["metadata"]["name"] for j in replace.delete] == ["tick-1"]
     allow = cron.decide({**cronjob(), "status": running}, [child("tick-1", uid="r1")], NOW)
     assert allow.create is not None and not allow.delete
+    manual = cron.decide({**cronjob(), "status": running}, [child("tick-1", uid="r1"), child("by-hand")], NOW)
+    assert ("Warning", "UnexpectedJob", "Saw a job that the controller did not create or forgot: by-hand") in \
+        manual.events and manual.status["active"] == running["active"]  # reported, not adopted (kube)
 
 
 def test_finished_jobs_leave_active_and_history_is_trimmed() -> None:
