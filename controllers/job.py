@@ -260,8 +260,9 @@ class JobController(Controller):
         return None
 
     async def _create_pods(self, job: KubeObject, key: str, indexes: list[int | None],
-                           failures: dict[int, int] | None = None) -> None:
-        results = await asyncio.gather(*(self._create_one(job, key, i, (failures or {}).get(i or 0, 0))
+                           index_failures: dict[int, int] | None = None) -> None:
+        counts = index_failures or {}
+        results = await asyncio.gather(*(self._create_one(job, key, i, counts.get(i or 0, 0))
                                          for i in indexes), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
