@@ -90,6 +90,7 @@ class Teardown:
             if exc.code != 404:
                 raise
         self.manager.forget_uid(pod.metadata.uid or "")
+        await self.manager.config.cleanup(pod.metadata.uid or "")
         log.info("pod %s/%s deleted after its containers stopped", pod.namespace, pod.name)
 
     async def _report_termination(self, pod: Pod, containers: list[ContainerInfo]) -> Pod:
@@ -117,6 +118,7 @@ class Teardown:
         await self._remove_all(containers, grace=None)
         for uid in {c.pod_uid for c in containers}:
             self.manager.forget_uid(uid)
+            await self.manager.config.cleanup(uid)
 
     async def _remove_all(self, containers: list[ContainerInfo], *, grace: int | None) -> None:
         apps = [c for c in containers if not c.is_sandbox]
@@ -148,6 +150,7 @@ class Teardown:
         if orphans:
             await self.remove_containers(orphans, reason="their pods are gone or bound elsewhere")
         await self._legacy(uids)
+        await manager.config.cleanup_except({uid for uid in uids if uid})
         log.info("node %s: rediscovery adopted %d container(s), removed %d orphan(s)", manager.node, adopted,
                  len(orphans), extra={"adopted": adopted, "orphans": len(orphans)})
 
