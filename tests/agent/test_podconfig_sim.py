@@ -1,0 +1,104 @@
+"""Pod configuration on the sim runtime against a real etcd: what the container would get
+(env, mounts), CreateContainerConfigError and its watch-driven recovery, a failed mount."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from kubelite.api.core import Pod
+from kubelite.api.resources import CONFIGMAPS, EVENTS, PODS, SECRETS
+from kubelite.store import Store
+from tests.helpers import wait_for
+
+from agent.runtime.sim import SimRuntime
+from tests.agent.conftest import StartAgent
+
+
+def pod_doc(name: str, node: str, container: dict[str, Any], **spec: Any) -> Pod:
+    return Pod.model_validate({
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
+        "spec": {"nodeName": node, "containers": [{"name": "main", "image": "kubelite/demo:latest", **container}],
+                 **spec},
+    })
+
+
+def config_map(name: str, data: dict[str, str]) -> Any:
+    return CONFIGMAPS.model.model_validate({"metadata": {"name": name, "namespace": "default"}, "data": data})
+
+
+async def waiting_reason(store: Store, name: str) -> tuple[str, str] | None:
+    pod = await store.get(PODS, name, "default")
+    statuses = pod.status.container_statuses if pod.status else None
+    waiting = statuses[0].state.waiting if statuses and statuses[0].state else None
+    return (waiting.reason or "", waiting.message or "") if waiting else None
+
+
+async def test_config_error_until_the_config_map_appears_then_env_and_mounts(
+        store: Store, start_agent: StartAgent, node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    # back-off far longer than the test: only the ConfigMap's watch event can make it recover in time
+    await start_agent(node_name, runtime=runtime, backoff_initial=60.0, backoff_cap=120.0, resync_period=300.0)
+    await store.create(SECRETS, SECRETS.model.model_validate({
+        "metadata": {"name": "creds", "namespace": "default"},
+        "data": {"password": base64.b64encode(b"s3cret").decode()}}))
+    await store.create(PODS, pod_doc("cfg", node_name, {
+        "command": ["echo", "$(COLOR)"],
+        "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "color"}}},
+                {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}}],
+        "volumeMounts": [{"name": "secret", "mountPath": "/etc/creds"},
+                         {"name": "scratch", "mountPath": "/tmp/x", "subPath": "sub"}],
+    }, volumes=[{"name": "secret", "secret": {"secretName": "creds"}}, {"name": "scratch", "emptyDir": {}}]))
+
+    async def config_error() -> tuple[str, str] | None:
+        why = await waiting_reason(store, "cfg")
+        return why if why and why[0] == "CreateContainerConfigError" else None
+
+    assert await wait_for(config_error, 10, message="CreateContainerConfigError") == (
+        "CreateContainerConfigError", 'configmap "settings" not found')
+    await store.create(CONFIGMAPS, config_map("settings", {"other": "x"}))
+    assert await wait_for(lambda: _message_is(store, "couldn't find key color in ConfigMap default/settings"), 10)
+    current = await store.get(CONFIGMAPS, "settings", "default")
+    current.model_extra["data"] = {"color": "blue"}
+    await store.update(CONFIGMAPS, current)
+
+    async def running() -> Pod | None:
+        pod = await store.get(PODS, "cfg", "default")
+        return pod if pod.phase == "Running" else None
+
+    await wait_for(running, 10, message="Running after the key appeared")
+    spec = next(c.spec for c in runtime.containers.values() if c.info.container_name == "main")
+    assert spec.env == {"COLOR": "blue", "PASSWORD": "s3cret", "ME": "cfg"}
+    assert spec.command == ["echo", "blue"]
+    mounts = {m.target: m for m in spec.mounts}
+    assert mounts["/etc/creds"].read_only and "kubernetes.io~secret/secret" in mounts["/etc/creds"].source
+    assert not mounts["/tmp/x"].read_only and mounts["/tmp/x"].source.endswith("kubernetes.io~empty-dir/scratch/sub")
+    events = await store.list(EVENTS, "default")
+    assert any(e.reason == "Failed" and 'configmap "settings" not found' in (e.message or "") for e in events.items)
+
+
+async def _message_is(store: Store, message: str) -> bool:
+    why = await waiting_reason(store, "cfg")
+    return why is not None and why[1] == message
+
+
+async def test_missing_volume_source_keeps_the_pod_container_creating_with_failed_mount(
+        store: Store, start_agent: StartAgent, node_name: str) -> None:
+    await start_agent(node_name, backoff_initial=60.0, backoff_cap=120.0, resync_period=300.0)
+    await store.create(PODS, pod_doc("vol", node_name, {"volumeMounts": [{"name": "c", "mountPath": "/c"}]},
+                                     volumes=[{"name": "c", "configMap": {"name": "later"}}]))
+
+    async def failed_mount() -> bool:
+        events = await store.list(EVENTS, "default")
+        return any(e.reason == "FailedMount" and e.message == 'MountVolume.SetUp failed for volume "c" : '
+                   'configmap "later" not found' for e in events.items)
+
+    await wait_for(failed_mount, 10, message="FailedMount event")
+    assert await waiting_reason(store, "vol") == ("ContainerCreating", "")
+    await store.create(CONFIGMAPS, config_map("later", {"k": "v"}))
+
+    async def running() -> bool:
+        return (await store.get(PODS, "vol", "default")).phase == "Running"
+
+    await wait_for(running, 10, message="Running once the ConfigMap exists")
