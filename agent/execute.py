@@ -60,7 +60,7 @@ class Executor:
         retry re-lists the pod's containers and plans from what is really there.
         """
         uid = pod.metadata.uid or ""
-        specs = {c.name: c for c in pod.spec.containers}
+        specs = {c.name: c for c in [*(pod.spec.init_containers or []), *pod.spec.containers]}
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state in ("running", "created")])), None)
         sandbox_id = sandbox.id if sandbox else None
         changed = False

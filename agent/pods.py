@@ -254,15 +254,16 @@ class PodManager:
         latest, previous = split_attempts([c for c in mine if not c.is_sandbox])
         running = {n: c for n, c in latest.items() if c.state == "running"}
         await self.probes.sync_pod(key, pod, running, sandbox.ip if sandbox and sandbox.ip else "127.0.0.1")
-        for container in pod.spec.containers:
+        specs = {c.name: c for c in [*(pod.spec.init_containers or []), *pod.spec.containers]}
+        for container in specs.values():
             failing = self.failures.waiting(uid, container.name, container.image or "")
             if failing is not None and container.name not in running:
                 waiting.setdefault(container.name, failing)
-        specs = {c.name: c for c in pod.spec.containers}
         data = StatusInput(
             latest=latest, previous=previous, waiting=waiting,
             probes={c.id: self.probes.state(specs[n], c.id) for n, c in running.items() if n in specs},
             sandbox=sandbox, completed=plan.completed, host_ip=self.options.host_ip, runtime=self.runtime.name,
+            initialized=plan.initialized,
         )
         status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
         if status_changed(pod.status, status):
@@ -281,13 +282,19 @@ class PodManager:
     def _plan(self, pod: Pod, mine: list[ContainerInfo]) -> Plan:
         containers = [c for c in mine if not c.is_sandbox]
         unhealthy = frozenset(c.id for c in containers if c.state == "running" and self.probes.unhealthy(c.id))
-        reported = {cs.name: cs.restart_count or 0 for cs in (pod.status.container_statuses or [])
+        inits = pod.spec.init_containers or []
+        specs = {c.name: c for c in [*inits, *pod.spec.containers]}
+        not_started = frozenset(c.id for c in containers if c.state == "running" and c.container_name in specs
+                                and not self.probes.state(specs[c.container_name], c.id).started)
+        reported = {cs.name: cs.restart_count or 0
+                    for cs in [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
                     if cs.container_id} if pod.status else {}
         desired = DesiredPod(tuple(c.name for c in pod.spec.containers), pod.spec.effective_restart_policy,
-                             reported_restarts=reported)
+                             reported_restarts=reported, init_containers=tuple(c.name for c in inits),
+                             sidecars=frozenset(c.name for c in inits if c.restart_policy == "Always"))
         return plan_pod(
             desired, Observed(sandboxes=[c for c in mine if c.is_sandbox], containers=containers, unhealthy=unhealthy,
-                              sandbox_needs_ip=self.runtime.has_network),
+                              not_started=not_started, sandbox_needs_ip=self.runtime.has_network),
             pod_uid=pod.metadata.uid or "", now=self.clock(), backoff=dict(self.backoff.entries),
             backoff_cap=self.options.backoff_cap,
         )

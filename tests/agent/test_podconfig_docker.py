@@ -13,6 +13,7 @@ import pytest
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
+from kubelite.gateway.tables import pod_status_reason
 from kubelite.store import Store
 from tests.agent.conftest import StartAgent, docker_runtime
 from tests.helpers import wait_for
@@ -105,3 +106,38 @@ async def test_config_map_env_secret_file_update_config_error_and_shared_empty_d
     assert (pod_dir / "volumes" / "kubernetes.io~empty-dir" / "shared" / "color").is_file()
     await store.delete(PODS, "cfg", "default")
     await wait_for(lambda: not pod_dir.exists(), 30, 0.2, message="the pod's directory removed with the pod")
+
+
+async def test_init_containers_in_order_init_error_limits_and_oom_killed(
+    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient, tmp_path: Path,
+) -> None:
+    await start_agent(docker_node, runtime=docker_runtime(docker_node), root_dir=str(tmp_path / "root"))
+    work = [{"name": "work", "mountPath": "/work"}]
+    inits = [{"name": f"step{i}", "image": IMAGE, "command": ["sh", "-c", f"echo step{i} >> /work/log"],
+              "volumeMounts": work} for i in (1, 2)]
+    app = {"name": "app", "image": IMAGE, "command": ["sleep", "3600"], "volumeMounts": work,
+           "resources": {"requests": {"cpu": "250m"}, "limits": {"cpu": "500m", "memory": "64Mi"}}}
+    await store.create(PODS, pod("ordered", docker_node, [app], initContainers=inits,
+                                 volumes=[{"name": "work", "emptyDir": {}}]))
+    failing = [{"name": "check", "image": IMAGE, "command": ["sh", "-c", "exit 3"]}]
+    await store.create(PODS, pod("init-fails", docker_node, [{"name": "app", "image": IMAGE, "command": ["true"]}],
+                                 initContainers=failing, restartPolicy="Never"))
+    hog = {"name": "hog", "image": IMAGE, "command": ["tail", "/dev/zero"],  # buffers an endless line
+           "resources": {"limits": {"memory": "16Mi"}}}
+    await store.create(PODS, pod("oom", docker_node, [hog], restartPolicy="Never"))
+
+    ready = await until(store, "ordered", lambda p: p.is_ready(), 60, "initialized and Ready")
+    assert exec_out(docker_client, docker_node, "app", "cat", "/work/log") == "step1\nstep2\n"
+    assert [s.state.terminated.reason for s in ready.status.init_container_statuses] == ["Completed", "Completed"]
+    assert ready.status.condition("Initialized").status == "True"
+    host = container_of(docker_client, docker_node, "app").attrs["HostConfig"]
+    assert (host["CpuQuota"], host["CpuPeriod"], host["CpuShares"], host["Memory"]) == (50_000, 100_000, 256, 64 << 20)
+
+    failed = await until(store, "init-fails", lambda p: p.phase == "Failed", 60, "init failure fails the pod")
+    init = failed.status.init_container_statuses[0]
+    assert init.state.terminated.exit_code == 3 and init.state.terminated.reason == "Error"
+    assert failed.status.container_statuses[0].state.waiting.reason == "PodInitializing"
+    assert pod_status_reason(failed.to_dict()) == "Init:Error"
+
+    oom = await until(store, "oom", lambda p: p.phase == "Failed", 60, "the memory hog is killed")
+    assert oom.status.container_statuses[0].state.terminated.reason == "OOMKilled"
