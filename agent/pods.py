@@ -465,15 +465,20 @@ class PodManager:
             log.info("pod %s/%s: not ready, the container runtime is down", pod.namespace, pod.name)
 
     async def _housekeeping(self) -> None:
-        """Safety net: containers of pods the cache no longer has get their pod reconciled (removed)."""
+        """Safety net: containers of pods the cache no longer has get their pod reconciled (removed);
+        volume directories of pods that have neither a pod here nor a container go."""
         while True:
             await asyncio.sleep(self.options.housekeeping_period)
             if not self.watch.healthy:
                 continue
-            for info in await self.runtime.list_containers({LABEL_NODE: self.node}):
+            containers = await self.runtime.list_containers({LABEL_NODE: self.node})
+            for info in containers:
                 key = f"{info.labels.get(LABEL_NAMESPACE)}/{info.labels.get(LABEL_POD_NAME)}"
                 if self.informer.get(key) is None:
                     self.queue.add(key)
+            pods = (self.informer.get(key) for key in self.informer.keys())
+            known = {c.pod_uid for c in containers} | {p.metadata.uid or "" for p in pods if p is not None}
+            await self.config.cleanup_except(known)
 
 
 def _ever_started(pod: Pod) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import CONFIGMAPS, EVENTS, PODS, SECRETS
+from kubelite.gateway.tables import pod_status_reason
 from kubelite.store import Store
 from tests.helpers import wait_for
 
@@ -102,3 +103,49 @@ async def test_missing_volume_source_keeps_the_pod_container_creating_with_faile
         return (await store.get(PODS, "vol", "default")).phase == "Running"
 
     await wait_for(running, 10, message="Running once the ConfigMap exists")
+
+
+def exits(after: float, code: int) -> list[dict[str, str]]:
+    return [{"name": "SIM_EXIT_AFTER", "value": str(after)}, {"name": "SIM_EXIT_CODE", "value": str(code)}]
+
+
+async def test_init_then_sidecar_then_app_and_the_sidecar_does_not_hold_completion(
+        store: Store, start_agent: StartAgent, node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, pod_doc("job-like", node_name, {"env": exits(0.3, 0)}, restartPolicy="Never",
+                                     initContainers=[
+                                         {"name": "setup", "image": "kubelite/demo:latest", "env": exits(0.05, 0)},
+                                         {"name": "proxy", "image": "kubelite/demo:latest", "restartPolicy": "Always"},
+                                     ]))
+
+    async def succeeded() -> Pod | None:
+        pod = await store.get(PODS, "job-like", "default")
+        return pod if pod.phase == "Succeeded" else None
+
+    done = await wait_for(succeeded, 15, message="Succeeded although the sidecar never exits by itself")
+    created = sorted((c.info.created_at, c.info.container_name) for c in runtime.containers.values()
+                     if c.info.container_name != "POD")
+    assert [name for _, name in created] == ["setup", "proxy", "main"]
+    inits = {s.name: s for s in done.status.init_container_statuses}
+    assert inits["setup"].state.terminated.exit_code == 0
+    assert inits["proxy"].state.terminated is not None  # stopped with the pod
+    assert done.status.condition("Initialized").status == "True"
+
+
+async def test_failing_init_container_crash_loops_and_blocks_the_app(
+        store: Store, start_agent: StartAgent, node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime, backoff_initial=1.0)
+    await store.create(PODS, pod_doc("blocked", node_name, {}, initContainers=[
+        {"name": "check", "image": "kubelite/demo:latest", "env": exits(0.02, 1)}]))
+
+    async def crash_looping() -> Pod | None:
+        pod = await store.get(PODS, "blocked", "default")
+        inits = pod.status.init_container_statuses if pod.status else None
+        return pod if inits and inits[0].restart_count >= 2 and pod_status_reason(pod.to_dict()) in (
+            "Init:CrashLoopBackOff", "Init:Error") else None
+
+    pod = await wait_for(crash_looping, 15, message="Init:CrashLoopBackOff")
+    assert pod.phase == "Pending" and pod.status.container_statuses[0].state.waiting.reason == "PodInitializing"
+    assert not any(c.info.container_name == "main" for c in runtime.containers.values())
