@@ -185,7 +185,7 @@ def plan_pod(
     if live is None or strays or no_network:
         actions += _sandbox_changed(desired, latest, live, pod_uid=pod_uid, now=now, backoff=backoff,
                                     backoff_cap=backoff_cap, replaces=bool(observed.sandboxes or latest))
-        return Plan(tuple(actions))
+        return Plan(tuple(actions), initialized=not desired.init_containers)  # a new sandbox initializes again
     if live.state == "created":
         actions.append(StartExisting(live.id, live.container_name))
 

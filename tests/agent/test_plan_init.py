@@ -108,3 +108,8 @@ def test_status_while_initializing() -> None:
     assert init["migrate"].state.terminated.reason == "Error" and init["migrate"].state.terminated.exit_code == 1
     assert init["seed"].state.waiting.reason == "PodInitializing"
     assert status.container_statuses[0].state.waiting.reason == "PodInitializing"
+
+
+def test_creating_the_sandbox_of_a_pod_with_init_containers_is_not_initialized() -> None:
+    p = plan_pod(DESIRED, Observed(sandboxes=[], containers=[]), pod_uid=UID, now=NOW, backoff={}, backoff_cap=300)
+    assert starts(p) == ["migrate"] and not p.initialized  # kubectl shows Init:0/2, not ContainerCreating
