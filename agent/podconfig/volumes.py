@@ -131,6 +131,9 @@ class VolumeManager:
             if self._immutable.get((uid, volume.name)) and target.is_dir():
                 return HostVolume(str(target), read_only=True)
             payload = volume_payload(pod, volume, self.sources, facts)
+            if volume.secret is not None and not target.exists():
+                # Secrets stay off the node's disk: a tmpfs, as the kubelet's secret plugin does.
+                await asyncio.to_thread(_secret_tmpfs, target)
             changed = await asyncio.to_thread(atomicwriter.write, target, payload.files)
             if changed:
                 log.info("pod %s/%s: volume %s written (%d file(s))", pod.namespace, pod.name, volume.name,
@@ -148,12 +151,10 @@ class VolumeManager:
         if (volume.empty_dir.medium or "") == "Memory":
             limit = volume.empty_dir.size_limit
             size = to_bytes(limit) if limit is not None else self.allocatable_memory
-            options = f"size={size}" if size else "size=50%"
-            done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],  # noqa: S603,S607
-                                  capture_output=True, text=True, check=False)
-            if done.returncode != 0:
+            error = _mount_tmpfs(target, f"size={size}" if size else "size=50%")
+            if error:
                 target.rmdir()
-                raise VolumeError(f"mount tmpfs on {target}: {done.stderr.strip() or done.returncode}")
+                raise VolumeError(error)
 
     def mounts(self, pod: Pod, container: Container, volumes: dict[str, HostVolume], env: dict[str, str]) -> tuple[Mount, ...]:
         """The container's bind mounts; subPath binds the resolved file or directory (never updated)."""
@@ -193,11 +194,26 @@ class VolumeManager:
                 await self.cleanup(entry.name)
 
 
+def _mount_tmpfs(target: Path, options: str) -> str:
+    """Mount a tmpfs on ``target`` (the agent runs as root beside the engine); the error text, or ''."""
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],  # noqa: S603,S607
+                          capture_output=True, text=True, check=False)
+    return "" if done.returncode == 0 else f"mount tmpfs on {target}: {done.stderr.strip() or done.returncode}"
+
+
+def _secret_tmpfs(target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    error = _mount_tmpfs(target, "size=16m,mode=0755")  # Secrets are at most 1 MiB each
+    if error:  # e.g. an unprivileged agent: the files still work, on disk
+        log.warning("secret volume on disk, not tmpfs: %s", error)
+
+
 def _remove_pod_dir(base: Path) -> None:
-    empty_dirs = base / "volumes" / "kubernetes.io~empty-dir"
-    if empty_dirs.is_dir():
-        for volume in empty_dirs.iterdir():
-            if os.path.ismount(volume):
-                subprocess.run(["umount", str(volume)], capture_output=True, check=False)  # noqa: S603,S607
+    volumes = base / "volumes"
+    if volumes.is_dir():
+        for plugin in volumes.iterdir():
+            for volume in plugin.iterdir() if plugin.is_dir() else ():
+                if os.path.ismount(volume):
+                    subprocess.run(["umount", str(volume)], capture_output=True, check=False)  # noqa: S603,S607
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(base)

@@ -69,11 +69,11 @@ async def test_config_map_env_secret_file_update_config_error_and_shared_empty_d
                             {"name": "settings", "mountPath": "/etc/settings"},
                             {"name": "shared", "mountPath": "/shared"}]}
     reader = {"name": "reader", "image": IMAGE, "command": ["sleep", "3600"],
-              "volumeMounts": [{"name": "shared", "mountPath": "/data"}]}
+              "volumeMounts": [{"name": "shared", "mountPath": "/data"}, {"name": "mem", "mountPath": "/mem"}]}
     await store.create(PODS, pod("cfg", docker_node, [app, reader], volumes=[
         {"name": "creds", "secret": {"secretName": "creds"}},
         {"name": "settings", "configMap": {"name": "settings", "optional": True}},
-        {"name": "shared", "emptyDir": {}}]))
+        {"name": "shared", "emptyDir": {}}, {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "8Mi"}}]))
     blocked = await until(store, "cfg", lambda p: (waiting(p) or ("",))[0] == "CreateContainerConfigError",
                           message="CreateContainerConfigError")
     assert waiting(blocked) == ("CreateContainerConfigError", 'configmap "settings" not found')
@@ -85,6 +85,9 @@ async def test_config_map_env_secret_file_update_config_error_and_shared_empty_d
     assert exec_out(docker_client, docker_node, "app", "cat", "/etc/creds/password") == "s3cret"
     assert exec_out(docker_client, docker_node, "app", "sh", "-c", "echo $COLOR") == "blue\n"
     assert exec_out(docker_client, docker_node, "reader", "cat", "/data/color") == "blue\n"  # one emptyDir, two containers
+    df = exec_out(docker_client, docker_node, "reader", "df", "-k", "/mem").splitlines()[-1].split()
+    assert df[0] == "tmpfs" and int(df[1]) == 8192  # medium Memory: a tmpfs of sizeLimit
+    assert exec_out(docker_client, docker_node, "app", "df", "/etc/creds").splitlines()[-1].startswith("tmpfs")
     mode = exec_out(docker_client, docker_node, "app", "stat", "-L", "-c", "%a", "/etc/creds/password").strip()
     assert mode == "644"
     touch = exec_out(docker_client, docker_node, "app", "sh", "-c", "touch /etc/creds/x 2>&1; echo rc=$?")
