@@ -133,4 +133,5 @@ class DiskPressureMonitor:
         return PodUsage(
             key=object_key(pod), priority=pod_priority(pod),
             containers=tuple(ContainerUsage(n, u, ephemeral_request(pod, n)) for n, u in sorted(per_name.items())),
+            volumes_bytes=await self.manager.config.volumes.disk_usage(pod.metadata.uid or ""),
         )

@@ -130,10 +130,11 @@ class PodUsage:
     priority: int = 0
     containers: tuple[ContainerUsage, ...] = ()
     measured: bool = True  # False: no usage figures for this pod (ranked first, like the kubelet)
+    volumes_bytes: int = 0  # emptyDir volumes on the node's disk (the kubelet counts local volumes too)
 
     @property
     def usage_bytes(self) -> int:
-        return sum(c.usage_bytes for c in self.containers)
+        return sum(c.usage_bytes for c in self.containers) + self.volumes_bytes
 
     @property
     def request_bytes(self) -> int:

@@ -176,6 +176,13 @@ class VolumeManager:
                                 read_only=bool(mount.read_only) or volume.read_only))
         return tuple(result)
 
+    async def disk_usage(self, uid: str) -> int:
+        """Bytes the pod's emptyDir volumes take on the node's disk (tmpfs ones excluded); 0 without a root."""
+        base = self.pod_dir(uid)
+        if base is None:
+            return 0
+        return await asyncio.to_thread(_empty_dir_bytes, base / "volumes" / "kubernetes.io~empty-dir")
+
     async def cleanup(self, uid: str) -> None:
         """Remove the pod's directory (after its containers are gone); tmpfs volumes are unmounted."""
         for key in [k for k in self._immutable if k[0] == uid]:
@@ -192,6 +199,18 @@ class VolumeManager:
         for entry in (self.root / "pods").iterdir():
             if entry.name not in uids:
                 await self.cleanup(entry.name)
+
+
+def _empty_dir_bytes(root: Path) -> int:
+    total = 0
+    for volume in root.iterdir() if root.is_dir() else ():
+        if os.path.ismount(volume):
+            continue  # medium Memory: counts against memory, not disk
+        for path, _, files in os.walk(volume):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(path, name)).st_blocks * 512
+    return total
 
 
 def _mount_tmpfs(target: Path, options: str) -> str:

@@ -143,3 +143,17 @@ def test_host_path_type_checks(tmp_path: Path) -> None:
         check_host_path(str(tmp_path / "s"), "Socket")
     finally:
         sock.close()
+
+
+async def test_empty_dir_disk_usage_counts_files_but_not_tmpfs(tmp_path: Path) -> None:
+    from agent.podconfig.volumes import VolumeManager
+
+    manager = VolumeManager(tmp_path, sources=SOURCES)
+    p = Pod.model_validate({"metadata": {"name": "p", "namespace": "ns", "uid": "u1"}, "spec": {
+        "containers": [{"name": "c", "image": "x"}], "volumes": [{"name": "scratch", "emptyDir": {}}]}})
+    volumes = await manager.setup(p, FACTS)
+    assert await manager.disk_usage("u1") == 0
+    (Path(volumes["scratch"].path) / "blob").write_bytes(b"x" * (256 << 10))
+    assert await manager.disk_usage("u1") >= 256 << 10
+    await manager.cleanup("u1")
+    assert not (tmp_path / "pods" / "u1").exists()
