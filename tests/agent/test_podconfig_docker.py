@@ -67,6 +67,7 @@ async def test_config_map_env_secret_file_update_config_error_and_shared_empty_d
            "env": [{"name": "COLOR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "color"}}}],
            "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"},
                             {"name": "settings", "mountPath": "/etc/settings"},
+                            {"name": "settings", "mountPath": "/etc/color", "subPath": "color"},
                             {"name": "shared", "mountPath": "/shared"}]}
     reader = {"name": "reader", "image": IMAGE, "command": ["sleep", "3600"],
               "volumeMounts": [{"name": "shared", "mountPath": "/data"}, {"name": "mem", "mountPath": "/mem"}]}
@@ -102,6 +103,7 @@ async def test_config_map_env_secret_file_update_config_error_and_shared_empty_d
     await wait_for(lambda: exec_out(docker_client, docker_node, "app", "cat", "/etc/settings/color") == "green",
                    30, 0.2, message="the mounted file follows the ConfigMap")
     assert exec_out(docker_client, docker_node, "app", "readlink", "/etc/settings/..data") != first  # swapped
+    assert exec_out(docker_client, docker_node, "app", "cat", "/etc/color") == "blue"  # a subPath never updates
     # the env of a running container does not change (as in Kubernetes)
     assert exec_out(docker_client, docker_node, "app", "sh", "-c", "echo $COLOR") == "blue\n"
     uid = (await store.get(PODS, "cfg", "default")).metadata.uid

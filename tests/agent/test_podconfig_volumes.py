@@ -157,3 +157,21 @@ async def test_empty_dir_disk_usage_counts_files_but_not_tmpfs(tmp_path: Path) -
     assert await manager.disk_usage("u1") >= 256 << 10
     await manager.cleanup("u1")
     assert not (tmp_path / "pods" / "u1").exists()
+
+
+async def test_volumes_follow_updates_but_immutable_sources_are_never_reread(tmp_path: Path) -> None:
+    from agent.podconfig.volumes import VolumeManager
+
+    objects: dict[str, dict[str, Any]] = {"ns/live": {"data": {"k": "1"}}, "ns/frozen": {"data": {"k": "1"},
+                                                                                         "immutable": True}}
+    sources = Sources(config_map=lambda ns, n: objects.get(f"{ns}/{n}"), secret=lambda ns, n: None)
+    manager = VolumeManager(tmp_path, sources=sources)
+    p = Pod.model_validate({"metadata": {"name": "p", "namespace": "ns", "uid": "u2"}, "spec": {
+        "containers": [{"name": "c", "image": "x"}],
+        "volumes": [{"name": "live", "configMap": {"name": "live"}}, {"name": "frozen", "configMap": {"name": "frozen"}}]}})
+    volumes = await manager.setup(p, FACTS)
+    objects["ns/live"] = {"data": {"k": "2"}}
+    objects["ns/frozen"] = {"data": {"k": "2"}, "immutable": True}  # (a delete and re-create: kube does not re-read)
+    volumes = await manager.setup(p, FACTS)
+    assert (Path(volumes["live"].path) / "k").read_text() == "2"
+    assert (Path(volumes["frozen"].path) / "k").read_text() == "1"
