@@ -167,7 +167,8 @@ def pod_restarts(pod: Doc, now: datetime) -> str:
     return str(restarts)
 
 
-def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+def pod_ready(pod: Doc) -> str:
+    """READY: running and ready app containers and sidecars / app containers and sidecars."""
     status = pod.get("status") or {}
     spec = pod.get("spec") or {}
     statuses = status.get("containerStatuses") or []
@@ -175,6 +176,12 @@ def pod_row(pod: Doc, now: datetime) -> list[Cell]:
     ready = sum(1 for c in [*sidecars, *statuses] if c.get("ready") and (c.get("state") or {}).get("running") is not None)
     total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or []
                                                     if c.get("restartPolicy") == "Always")
+    return f"{ready}/{total}"
+
+
+def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
     pod_ips = status.get("podIPs") or []
     ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP")
     gates = spec.get("readinessGates") or []
@@ -184,7 +191,7 @@ def pod_row(pod: Doc, now: datetime) -> list[Cell]:
         passed = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
         gate_cell = f"{passed}/{len(gates)}"
     return [
-        _meta(pod).get("name", ""), f"{ready}/{total}", pod_status_reason(pod),
+        _meta(pod).get("name", ""), pod_ready(pod), pod_status_reason(pod),
         pod_restarts(pod, now), since(_meta(pod).get("creationTimestamp"), now),
         _or_none(ip), _or_none(spec.get("nodeName")), _or_none(status.get("nominatedNodeName")), gate_cell,
     ]
