@@ -34,6 +34,8 @@ class _Notify:
         self._fire(obj)
 
     def on_update(self, old: Any, new: Any) -> None:
+        if old is new:
+            return  # the informer's resync replays its cache: the pods' own resync covers them
         self._fire(new)
 
     def on_delete(self, obj: Any) -> None:

@@ -136,8 +136,9 @@ class VolumeManager:
                 await asyncio.to_thread(_secret_tmpfs, target)
             changed = await asyncio.to_thread(atomicwriter.write, target, payload.files)
             if changed:
-                log.info("pod %s/%s: volume %s written (%d file(s))", pod.namespace, pod.name, volume.name,
-                         len(payload.files), extra={"pod": f"{pod.namespace}/{pod.name}", "volume": volume.name})
+                log.info("pod %s/%s: volume %s written (%d file(s))%s", pod.namespace, pod.name, volume.name,
+                         len(payload.files), "".join(f"; {note}" for note in payload.notes),
+                         extra={"pod": f"{pod.namespace}/{pod.name}", "volume": volume.name})
             self._immutable[(uid, volume.name)] = payload.immutable and bool(payload.files)
             return HostVolume(str(target), read_only=True)
         raise VolumeError(f"volume {volume.name!r}: unsupported volume type")
