@@ -316,8 +316,12 @@ class PodManager:
     async def configure(self, pod: Pod, container: Container, sandbox_id: str,
                         volumes: dict[str, HostVolume]) -> ContainerConfig:
         """Env, command/args and mounts of ``container``; ConfigError/MountError: CreateContainerConfigError."""
-        sandbox = await self.runtime.inspect(sandbox_id)
-        facts = self.config.facts(pod_ip=(sandbox.ip if sandbox and sandbox.ip else ""), host_ip=self.options.host_ip)
+        pod_ip = ""
+        if any(e.value_from and e.value_from.field_ref and e.value_from.field_ref.field_path.startswith("status.podIP")
+               for e in container.env or []):  # only then is the sandbox's IP worth an engine round trip
+            sandbox = await self.runtime.inspect(sandbox_id)
+            pod_ip = sandbox.ip if sandbox and sandbox.ip else ""
+        facts = self.config.facts(pod_ip=pod_ip, host_ip=self.options.host_ip)
         config = self.config.container_config(pod, container, facts, volumes)
         for reason, message in config.warnings:
             self.recorder.record(pod, "Warning", reason, message)

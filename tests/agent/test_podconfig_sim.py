@@ -149,3 +149,20 @@ async def test_failing_init_container_crash_loops_and_blocks_the_app(
     pod = await wait_for(crash_looping, 15, message="Init:CrashLoopBackOff")
     assert pod.phase == "Pending" and pod.status.container_statuses[0].state.waiting.reason == "PodInitializing"
     assert not any(c.info.container_name == "main" for c in runtime.containers.values())
+
+
+async def test_pod_ip_and_node_facts_in_env(store: Store, start_agent: StartAgent, node_name: str) -> None:
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime, cpu="3")
+    await store.create(PODS, pod_doc("facts", node_name, {"env": [
+        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "CPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}}]}))
+
+    async def running() -> Pod | None:
+        pod = await store.get(PODS, "facts", "default")
+        return pod if pod.phase == "Running" else None
+
+    pod = await wait_for(running, 10, message="Running")
+    spec = next(c.spec for c in runtime.containers.values() if c.info.container_name == "main")
+    assert spec.env == {"IP": pod.status.pod_ip, "HOST": "127.0.0.1", "CPUS": "3"}  # no limit: the node's allocatable
