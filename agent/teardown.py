@@ -76,7 +76,13 @@ class Teardown:
             grace = pod.spec.effective_termination_grace_period_seconds
         apps = [c for c in containers if not c.is_sandbox and c.state in ("running", "created")]
         pod = await self._report_termination(pod, containers)  # Ready=False while they stop
-        await asyncio.gather(*(self.kill(pod, c.id, c.container_name, "Deleting", grace=grace) for c in apps))
+        # Sidecars stop after the app containers, in reverse order (kubelet, since sidecars exist).
+        sidecars = [c.name for c in pod.spec.init_containers or [] if c.restart_policy == "Always"]
+        await asyncio.gather(*(self.kill(pod, c.id, c.container_name, "Deleting", grace=grace)
+                               for c in apps if c.container_name not in sidecars))
+        for name in reversed(sidecars):
+            for c in (c for c in apps if c.container_name == name):
+                await self.kill(pod, c.id, name, "Deleting", grace=grace)
         await self.manager.probes.forget_pod(f"{pod.namespace}/{pod.name}")
         if apps:
             stopped = await self.runtime.list_containers({LABEL_NODE: self.manager.node,

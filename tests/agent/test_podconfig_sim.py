@@ -166,3 +166,38 @@ async def test_pod_ip_and_node_facts_in_env(store: Store, start_agent: StartAgen
     pod = await wait_for(running, 10, message="Running")
     spec = next(c.spec for c in runtime.containers.values() if c.info.container_name == "main")
     assert spec.env == {"IP": pod.status.pod_ip, "HOST": "127.0.0.1", "CPUS": "3"}  # no limit: the node's allocatable
+
+
+class StopOrder(SimRuntime):
+    """The sim runtime, noting the order in which running containers are stopped."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stopped: list[str] = []
+
+    async def stop_container(self, container_id: str, *, timeout: float) -> None:
+        info = self.containers[container_id].info
+        if info.state == "running":
+            self.stopped.append(info.container_name)
+        await super().stop_container(container_id, timeout=timeout)
+
+
+async def test_deleting_a_pod_stops_sidecars_after_the_app_in_reverse_order(
+        store: Store, start_agent: StartAgent, node_name: str) -> None:
+    runtime = StopOrder(node=node_name)
+    await start_agent(node_name, runtime=runtime)
+    sidecar = {"image": "kubelite/demo:latest", "restartPolicy": "Always"}
+    await store.create(PODS, pod_doc("sidecars", node_name, {}, initContainers=[
+        {"name": "logs", **sidecar}, {"name": "proxy", **sidecar}]))
+
+    async def ready() -> bool:
+        return (await store.get(PODS, "sidecars", "default")).is_ready()
+
+    await wait_for(ready, 10, message="Ready with two sidecars")
+    await store.delete(PODS, "sidecars", "default")
+
+    async def gone() -> bool:
+        return not any(c.info.labels.get("kubelite.pod.name") == "sidecars" for c in runtime.containers.values())
+
+    await wait_for(gone, 10, message="containers removed")
+    assert [n for n in runtime.stopped if n != "POD"] == ["main", "proxy", "logs"]
