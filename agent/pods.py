@@ -13,10 +13,10 @@ import asyncio
 import json
 import logging
 import time
-from pathlib import Path
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from kubelite.api import errors
 from kubelite.api.core import Container, Pod
@@ -31,9 +31,12 @@ from kubelite.workqueue import WorkQueue
 from agent.backoff import Backoff
 from agent.metrics import AgentMetrics
 from agent.plan import (
+    CreateSandbox,
     DesiredPod,
     Observed,
     Plan,
+    StartContainer,
+    StartExisting,
     by_attempt,
     plan_pod,
 )
@@ -65,7 +68,6 @@ from agent.podconfig.configurator import VOLUMES_KEY, ContainerConfig, PodConfig
 from agent.podconfig.env import CONFIG_ERROR
 from agent.podconfig.sources import ConfigSource
 from agent.podconfig.volumes import HostVolume, MountError
-from agent.plan import CreateSandbox, StartContainer, StartExisting
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +247,8 @@ class PodManager:
         waiting: dict[str, Waiting] = {}
         volumes = await self._prepare_volumes(pod)
         if volumes is None:  # a volume is not ready: nothing may start (containers stay ContainerCreating)
-            plan = Plan(tuple(a for a in plan.actions if not isinstance(a, CreateSandbox | StartContainer | StartExisting)),
-                        plan.completed)
+            plan = replace(plan, actions=tuple(a for a in plan.actions
+                                               if not isinstance(a, CreateSandbox | StartContainer | StartExisting)))
         if await self.executor.execute(pod, plan, mine, waiting, volumes=volumes or {}):
             mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: uid})
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state == "running"])), None)
