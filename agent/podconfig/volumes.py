@@ -130,7 +130,15 @@ class VolumeManager:
         if is_projected_kind(volume):
             if self._immutable.get((uid, volume.name)) and target.is_dir():
                 return HostVolume(str(target), read_only=True)
-            payload = volume_payload(pod, volume, self.sources, facts)
+            try:
+                payload = volume_payload(pod, volume, self.sources, facts)
+            except VolumeError as exc:
+                if not (target / atomicwriter.DATA_DIR).is_symlink():
+                    raise
+                # Set up before (the source went away since): the kubelet keeps the last contents.
+                log.warning("pod %s/%s: volume %s keeps its contents: %s", pod.namespace, pod.name, volume.name, exc,
+                            extra={"pod": f"{pod.namespace}/{pod.name}", "volume": volume.name})
+                return HostVolume(str(target), read_only=True)
             if volume.secret is not None and not target.exists():
                 # Secrets stay off the node's disk: a tmpfs, as the kubelet's secret plugin does.
                 await asyncio.to_thread(_secret_tmpfs, target)

@@ -175,3 +175,21 @@ async def test_volumes_follow_updates_but_immutable_sources_are_never_reread(tmp
     volumes = await manager.setup(p, FACTS)
     assert (Path(volumes["live"].path) / "k").read_text() == "2"
     assert (Path(volumes["frozen"].path) / "k").read_text() == "1"
+
+
+async def test_a_deleted_source_leaves_the_last_contents(tmp_path: Path) -> None:
+    from agent.podconfig.volumes import MountError, VolumeManager
+
+    objects: dict[str, dict[str, Any]] = {"ns/cfg": {"data": {"k": "1"}}}
+    sources = Sources(config_map=lambda ns, n: objects.get(f"{ns}/{n}"), secret=lambda ns, n: None)
+    manager = VolumeManager(tmp_path, sources=sources)
+    p = Pod.model_validate({"metadata": {"name": "p", "namespace": "ns", "uid": "u3"}, "spec": {
+        "containers": [{"name": "c", "image": "x"}], "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}]}})
+    volumes = await manager.setup(p, FACTS)
+    del objects["ns/cfg"]
+    assert (Path((await manager.setup(p, FACTS))["cfg"].path) / "k").read_text() == "1"
+    other = p.model_copy(deep=True)
+    other.metadata.uid = "u4"  # a pod that never had it cannot start
+    with pytest.raises(MountError, match='configmap "cfg" not found'):
+        await manager.setup(other, FACTS)
+    assert volumes
