@@ -85,7 +85,8 @@ async def test_config_map_env_secret_file_update_config_error_and_shared_empty_d
     await until(store, "cfg", lambda p: p.is_ready(), 30, "Ready after the ConfigMap appeared")
     assert exec_out(docker_client, docker_node, "app", "cat", "/etc/creds/password") == "s3cret"
     assert exec_out(docker_client, docker_node, "app", "sh", "-c", "echo $COLOR") == "blue\n"
-    assert exec_out(docker_client, docker_node, "reader", "cat", "/data/color") == "blue\n"  # one emptyDir, two containers
+    await wait_for(lambda: exec_out(docker_client, docker_node, "reader", "cat", "/data/color") == "blue\n",
+                   20, 0.2, message="the app's file in the reader's emptyDir")  # one emptyDir, two containers
     df = exec_out(docker_client, docker_node, "reader", "df", "-k", "/mem").splitlines()[-1].split()
     assert df[0] == "tmpfs" and int(df[1]) == 8192  # medium Memory: a tmpfs of sizeLimit
     assert exec_out(docker_client, docker_node, "app", "df", "/etc/creds").splitlines()[-1].startswith("tmpfs")

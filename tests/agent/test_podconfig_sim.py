@@ -96,7 +96,11 @@ async def test_missing_volume_source_keeps_the_pod_container_creating_with_faile
                    'configmap "later" not found' for e in events.items)
 
     await wait_for(failed_mount, 10, message="FailedMount event")
-    assert await waiting_reason(store, "vol") == ("ContainerCreating", "")
+
+    async def creating() -> bool:
+        return await waiting_reason(store, "vol") == ("ContainerCreating", "")
+
+    await wait_for(creating, 10, message="the container waits in ContainerCreating")
     await store.create(CONFIGMAPS, config_map("later", {"k": "v"}))
 
     async def running() -> bool:
