@@ -41,6 +41,7 @@ from kubelite.etcd_ops import (
     range_,
     txn,
 )
+from kubelite.pointreads import PointReads
 
 T = TypeVar("T", bound=KubeObject)
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class Store:
         # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
         # against it in their txn, so a stale entry only costs a retry, never a wrong create.
         self._open_namespaces: dict[str, int] = {}
+        self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
         """What the store would write for ``new`` (create when ``current`` is None): the
@@ -182,11 +184,10 @@ class Store:
     # -- reads ---------------------------------------------------------------
 
     async def get(self, res: Resource, name: str, namespace: str | None = None) -> Any:
-        key = res.key(name, namespace)
-        response = await range_(self.client, key, what=f"get {key}")
-        if not response.kvs:
+        """The object, read linearizably (coalesced with concurrent gets: :mod:`kubelite.pointreads`)."""
+        kv = await self.point_reads.get(res.key(name, namespace))
+        if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
-        kv = response.kvs[0]
         return decode(res, kv.value, kv.mod_revision)
 
     async def list(
