@@ -167,6 +167,18 @@ def eviction_message(met: ThresholdMet, pod: PodUsage) -> str:
 
 
 
+def empty_dir_over_limit(pod: Pod, usage: Mapping[str, int]) -> str | None:
+    """The kubelet's local-storage eviction of a pod whose disk emptyDir passed its ``sizeLimit``
+    (``emptyDirLimitEviction``); ``usage``: bytes per volume name. None when every one is within."""
+    for volume in pod.spec.volumes or []:
+        source = volume.empty_dir
+        if source is None or source.size_limit is None or (source.medium or "") == "Memory":
+            continue  # a tmpfs is capped by its size; memory is not this signal
+        if usage.get(volume.name, 0) > to_bytes(source.size_limit):
+            return f'Usage of EmptyDir volume "{volume.name}" exceeds the limit "{source.size_limit}". '
+    return None
+
+
 def evicted_status(status: PodStatus, message: str, now: datetime) -> PodStatus:
     """``status`` (built from the killed containers) as the kubelet leaves an evicted pod."""
     conditions = [c for c in status.conditions or [] if c.type != "DisruptionTarget"]

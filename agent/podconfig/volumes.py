@@ -187,9 +187,13 @@ class VolumeManager:
 
     async def disk_usage(self, uid: str) -> int:
         """Bytes the pod's emptyDir volumes take on the node's disk (tmpfs ones excluded); 0 without a root."""
+        return sum((await self.empty_dir_usage(uid)).values())
+
+    async def empty_dir_usage(self, uid: str) -> dict[str, int]:
+        """Bytes per disk emptyDir volume of the pod (tmpfs ones excluded); {} without a root."""
         base = self.pod_dir(uid)
         if base is None:
-            return 0
+            return {}
         return await asyncio.to_thread(_empty_dir_bytes, base / "volumes" / "kubernetes.io~empty-dir")
 
     async def cleanup(self, uid: str) -> None:
@@ -210,16 +214,18 @@ class VolumeManager:
                 await self.cleanup(entry.name)
 
 
-def _empty_dir_bytes(root: Path) -> int:
-    total = 0
+def _empty_dir_bytes(root: Path) -> dict[str, int]:
+    usage: dict[str, int] = {}
     for volume in root.iterdir() if root.is_dir() else ():
         if os.path.ismount(volume):
             continue  # medium Memory: counts against memory, not disk
+        total = 0
         for path, _, files in os.walk(volume):
             for name in files:
                 with contextlib.suppress(OSError):
                     total += os.lstat(os.path.join(path, name)).st_blocks * 512
-    return total
+        usage[volume.name] = total
+    return usage
 
 
 def _mount_tmpfs(target: Path, options: str) -> str:

@@ -12,6 +12,7 @@ from kubelite.gateway.tables import pod_status_reason
 from kubelite.store import Store
 from tests.helpers import wait_for
 
+from agent.runtime.base import FsStats
 from agent.runtime.sim import SimRuntime
 from tests.agent.conftest import StartAgent
 
@@ -205,3 +206,31 @@ async def test_deleting_a_pod_stops_sidecars_after_the_app_in_reverse_order(
 
     await wait_for(gone, 10, message="containers removed")
     assert [n for n in runtime.stopped if n != "POD"] == ["main", "proxy", "logs"]
+
+
+async def test_a_pod_past_its_empty_dir_size_limit_is_evicted_without_disk_pressure(
+        store: Store, start_agent: StartAgent, node_name: str, tmp_path: Any) -> None:
+    plenty = FsStats(capacity_bytes=100 << 30, available_bytes=90 << 30)
+
+    async def observe() -> dict[str, FsStats]:
+        return {"nodefs.available": plenty, "imagefs.available": plenty}
+
+    # a sim agent with a root dir writes its pods' volumes like a docker one
+    await start_agent(node_name, root_dir=str(tmp_path), observe_disk=observe, eviction_interval=0.2)
+    await store.create(PODS, pod_doc("scratchy", node_name, {"volumeMounts": [{"name": "s", "mountPath": "/s"}]},
+                                     volumes=[{"name": "s", "emptyDir": {"sizeLimit": "64Ki"}}]))
+
+    async def running() -> Pod | None:
+        p = await store.get(PODS, "scratchy", "default")
+        return p if p.phase == "Running" else None
+
+    uid = (await wait_for(running, 10, message="Running")).metadata.uid
+    (tmp_path / "pods" / str(uid) / "volumes" / "kubernetes.io~empty-dir" / "s" / "blob").write_bytes(b"x" * (256 << 10))
+
+    async def evicted() -> Pod | None:
+        p = await store.get(PODS, "scratchy", "default")
+        return p if p.phase == "Failed" else None
+
+    failed = await wait_for(evicted, 10, message="evicted for its emptyDir")
+    assert failed.status.reason == "Evicted"
+    assert failed.status.message == 'Usage of EmptyDir volume "s" exceeds the limit "64Ki". '

@@ -193,3 +193,14 @@ async def test_a_deleted_source_leaves_the_last_contents(tmp_path: Path) -> None
     with pytest.raises(MountError, match='configmap "cfg" not found'):
         await manager.setup(other, FACTS)
     assert volumes
+
+
+def test_empty_dir_limit_rule() -> None:
+    from agent.eviction import empty_dir_over_limit
+
+    p = Pod.model_validate({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}], "volumes": [
+        {"name": "disk", "emptyDir": {"sizeLimit": "1Mi"}}, {"name": "mem", "emptyDir": {"medium": "Memory",
+                                                                                         "sizeLimit": "1Mi"}},
+        {"name": "free", "emptyDir": {}}]}})
+    assert empty_dir_over_limit(p, {"disk": 1 << 20, "mem": 5 << 20, "free": 9 << 30}) is None
+    assert empty_dir_over_limit(p, {"disk": (1 << 20) + 1}) == 'Usage of EmptyDir volume "disk" exceeds the limit "1Mi". '
