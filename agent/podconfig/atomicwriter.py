@@ -66,10 +66,10 @@ def write(target: Path, payload: Mapping[str, FileContent], *, clock: float | No
     fresh = Path(tempfile.mkdtemp(prefix=f"..{stamp}.", dir=target))
     fresh.chmod(0o755)
     for rel, content in payload.items():
-        path = fresh / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content.data)
-        path.chmod(content.mode)
+        file = fresh / rel
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(content.data)
+        file.chmod(content.mode)
     tmp_link = target / _DATA_TMP
     if tmp_link.is_symlink():
         tmp_link.unlink()

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from kubelite.api.core import Container, Pod
 
-from agent.podconfig.env import ConfigError, ResolvedEnv, resolve
+from agent.podconfig.env import ResolvedEnv, resolve
 from agent.podconfig.fieldpath import PodRuntimeFacts
 from agent.podconfig.refs import pod_refs
 from agent.podconfig.sources import ConfigSource
-from agent.podconfig.volumes import HostVolume, MountError, VolumeManager
+from agent.podconfig.volumes import HostVolume, VolumeManager
 from agent.runtime.base import Mount
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,3 @@ class PodConfigurator:
 
     async def cleanup_except(self, uids: set[str]) -> None:
         await self.volumes.cleanup_except(uids)
-
-
-__all__ = ["ConfigError", "ContainerConfig", "MountError", "PodConfigurator", "VOLUMES_KEY"]

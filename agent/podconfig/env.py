@@ -124,9 +124,9 @@ def resolve(pod: Pod, container: Container, sources: Sources, facts: PodRuntimeF
                              f"Keys [{', '.join(sorted(invalid))}] from the EnvFrom {kind} {namespace}/{name} "
                              "were skipped since they are considered invalid environment variable names."))
     for var in container.env or []:
-        value = _env_value(pod, container, var, env, sources, facts, namespace)
-        if value is not None:
-            env[var.name] = value
+        resolved = _env_value(pod, container, var, env, sources, facts, namespace)
+        if resolved is not None:
+            env[var.name] = resolved
 
     def lookup(name: str) -> str | None:
         return env.get(name)

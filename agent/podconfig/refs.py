@@ -26,9 +26,9 @@ def pod_refs(pod: Pod) -> set[Ref]:
             refs.add(("configmap", volume.config_map.name or ""))
         if volume.secret is not None:
             refs.add(("secret", volume.secret.secret_name or ""))
-        for source in (volume.projected.sources or []) if volume.projected is not None else []:
-            if source.config_map is not None:
-                refs.add(("configmap", source.config_map.name or ""))
-            if source.secret is not None:
-                refs.add(("secret", source.secret.name or ""))
+        for projection in (volume.projected.sources or []) if volume.projected is not None else []:
+            if projection.config_map is not None:
+                refs.add(("configmap", projection.config_map.name or ""))
+            if projection.secret is not None:
+                refs.add(("secret", projection.secret.name or ""))
     return refs
