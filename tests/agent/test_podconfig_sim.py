@@ -239,12 +239,12 @@ async def test_a_pod_past_its_empty_dir_size_limit_is_evicted_without_disk_press
 async def test_env_from_skips_invalid_keys_with_an_event(store: Store, start_agent: StartAgent, node_name: str) -> None:
     runtime = SimRuntime(node=node_name)
     await start_agent(node_name, runtime=runtime)
-    await store.create(CONFIGMAPS, config_map("mixed", {"GOOD": "1", "not valid": "2"}))
+    await store.create(CONFIGMAPS, config_map("mixed", {"GOOD": "1", "1st": "2"}))
     await store.create(PODS, pod_doc("mixed", node_name, {"envFrom": [{"configMapRef": {"name": "mixed"}}]}))
 
     async def warned() -> bool:
         events = await store.list(EVENTS, "default")
-        return any(e.reason == "InvalidEnvironmentVariableNames" and "Keys [not valid] from the EnvFrom configMap "
+        return any(e.reason == "InvalidEnvironmentVariableNames" and "Keys [1st] from the EnvFrom configMap "
                    "default/mixed were skipped" in (e.message or "") for e in events.items)
 
     await wait_for(warned, 10, message="InvalidEnvironmentVariableNames Event")
