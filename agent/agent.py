@@ -13,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from kubelite.api import quantity
 from kubelite.api.core import Taint
 from kubelite.bootstrap import cluster_uid
 from kubelite.events import EventRecorder
@@ -24,6 +25,7 @@ from agent.diskpressure import DiskPressureMonitor, Observe
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
+from agent.podconfig.sources import ConfigSource
 from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
@@ -58,12 +60,13 @@ class AgentConfig:
         default_factory=lambda: parse_eviction_hard(KUBELET_EVICTION_HARD))
     pressure_transition_period: float = 300.0
     eviction_interval: float = 10.0
+    root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
 
 
 class Agent:
     def __init__(
         self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
-        observe_disk: Observe | None = None,
+        observe_disk: Observe | None = None, config_source: ConfigSource | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -78,8 +81,9 @@ class Agent:
                 node=config.node, host_ip=config.node_ip, pause_image=config.pause_image,
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
                 resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
+                root_dir=config.root_dir,
             ),
-            pod_source=pod_source, health=self.health,
+            pod_source=pod_source, health=self.health, config_source=config_source,
         )
         self.disk = DiskPressureMonitor(
             self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
@@ -101,6 +105,9 @@ class Agent:
         self._started.append("runtime")
         version = await self.runtime.version()
         host = await self.runtime.host_resources()
+        self.pods.config.set_allocatable(  # resourceFieldRef's default for a missing limit
+            quantity.cpu_millis(self.config.cpu) if self.config.cpu else host.cpu_millis,
+            quantity.to_bytes(self.config.memory) if self.config.memory else host.memory_bytes)
         self.runtime.bind(await cluster_uid(self.store))
         await self.recorder.start()
         self._started.append("recorder")

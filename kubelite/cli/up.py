@@ -144,8 +144,10 @@ class Cluster:
                     "--agent-secret-file", str(self.agent_secret_path), *extra], agent=True)
         else:
             for node in self.agents:
+                root = ["--root-dir", str(self.data_dir / "agents" / node)] if self.runtime == "docker" else []
                 self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep, "--listen",
-                                   "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *extra], agent=True)
+                                   "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *root, *extra],
+                            agent=True)
         self._write_state()
         await self._wait_ready()
 

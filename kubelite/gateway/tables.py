@@ -82,10 +82,50 @@ POD_COLUMNS = (
 )
 
 
+def _is_sidecar(pod: Doc, name: str) -> bool:
+    """An init container with ``restartPolicy: Always`` (a sidecar: keeps running beside the app)."""
+    return any(c.get("name") == name and c.get("restartPolicy") == "Always"
+               for c in (pod.get("spec") or {}).get("initContainers") or [])
+
+
+def _init_reason(pod: Doc) -> str | None:
+    """kubectl's printPod over initContainerStatuses: ``Init:2/3``, ``Init:Error``, ``Init:CrashLoopBackOff``,
+    ``Init:ExitCode:N``; None once initialization is through (sidecars started, others exited 0)."""
+    total = len((pod.get("spec") or {}).get("initContainers") or [])
+    for index, container in enumerate((pod.get("status") or {}).get("initContainerStatuses") or []):
+        state = container.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated and terminated.get("exitCode", 0) == 0:
+            continue
+        if _is_sidecar(pod, container.get("name", "")) and container.get("started"):
+            continue
+        if terminated:
+            if terminated.get("reason"):
+                return f"Init:{terminated['reason']}"
+            signal = terminated.get("signal")
+            return f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{terminated.get('exitCode')}"
+        if waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return f"Init:{waiting['reason']}"
+        return f"Init:{index}/{total}"
+    return None
+
+
+def _initialized(status: Doc) -> bool:
+    return any(c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
 def pod_status_reason(pod: Doc) -> str:
-    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating, ..."""
+    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating,
+    Init:0/2, Init:Error, Init:CrashLoopBackOff, ..."""
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Pending"
+    init = _init_reason(pod)
+    if init is not None and not _initialized(status):
+        reason = init
+        deleting = _meta(pod).get("deletionTimestamp")
+        if deleting and status.get("phase") not in ("Succeeded", "Failed"):
+            return "Terminating"
+        return reason
     has_running = False
     for container in reversed(status.get("containerStatuses") or []):
         state = container.get("state") or {}
@@ -111,8 +151,13 @@ def pod_status_reason(pod: Doc) -> str:
 
 
 def pod_restarts(pod: Doc, now: datetime) -> str:
+    """RESTARTS: app containers' and sidecars' restarts (all init containers' while initializing)."""
     restarts, last = 0, None
-    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+    status = pod.get("status") or {}
+    initializing = _init_reason(pod) is not None and not _initialized(status)
+    inits = [c for c in status.get("initContainerStatuses") or []
+             if initializing or _is_sidecar(pod, c.get("name", ""))]
+    for container in [*inits, *(status.get("containerStatuses") or [] if not initializing else [])]:
         restarts += int(container.get("restartCount") or 0)
         finished = parse_time(_get(container, "lastState", "terminated", "finishedAt"))
         if finished and (last is None or finished > last):
@@ -122,11 +167,21 @@ def pod_restarts(pod: Doc, now: datetime) -> str:
     return str(restarts)
 
 
-def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+def pod_ready(pod: Doc) -> str:
+    """READY: running and ready app containers and sidecars / app containers and sidecars."""
     status = pod.get("status") or {}
     spec = pod.get("spec") or {}
     statuses = status.get("containerStatuses") or []
-    ready = sum(1 for c in statuses if c.get("ready") and (c.get("state") or {}).get("running") is not None)
+    sidecars = [c for c in status.get("initContainerStatuses") or [] if _is_sidecar(pod, c.get("name", ""))]
+    ready = sum(1 for c in [*sidecars, *statuses] if c.get("ready") and (c.get("state") or {}).get("running") is not None)
+    total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or []
+                                                    if c.get("restartPolicy") == "Always")
+    return f"{ready}/{total}"
+
+
+def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
     pod_ips = status.get("podIPs") or []
     ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP")
     gates = spec.get("readinessGates") or []
@@ -136,7 +191,7 @@ def pod_row(pod: Doc, now: datetime) -> list[Cell]:
         passed = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
         gate_cell = f"{passed}/{len(gates)}"
     return [
-        _meta(pod).get("name", ""), f"{ready}/{len(spec.get('containers') or [])}", pod_status_reason(pod),
+        _meta(pod).get("name", ""), pod_ready(pod), pod_status_reason(pod),
         pod_restarts(pod, now), since(_meta(pod).get("creationTimestamp"), now),
         _or_none(ip), _or_none(spec.get("nodeName")), _or_none(status.get("nominatedNodeName")), gate_cell,
     ]
