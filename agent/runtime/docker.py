@@ -11,6 +11,7 @@ failures raise ``RuntimeUnavailable``; every event stream begins with a
 ``SUBSCRIBED`` item so the agent knows when to re-list. Containers get the
 ``json-file`` log driver with rotation (``LogLimits``), and the data root's
 ``statvfs`` and each container's writable layer + logs feed disk-pressure eviction.
+Usage samples (``container_usage``) are one-shot stats calls.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -35,6 +36,7 @@ from agent.runtime.base import (
     ContainerNotFound,
     ContainerRuntimeError,
     ContainerSpec,
+    ContainerUsage,
     ExecResult,
     FsStats,
     HostResources,
@@ -384,6 +386,17 @@ class DockerRuntime:
         stats = FsStats(capacity_bytes=vfs.f_blocks * vfs.f_frsize, available_bytes=vfs.f_bavail * vfs.f_frsize)
         return {"nodefs.available": stats, "imagefs.available": stats}
 
+    # -- usage -----------------------------------------------------------------
+
+    async def container_usage(self, container_id: str, *, annotations: Mapping[str, str]) -> ContainerUsage | None:
+        """One ``GET /containers/{id}/stats?stream=false&one-shot=true`` (~10 ms: one-shot does not
+        wait for Docker's second sample, the collector makes rates from its own samples)."""
+        try:
+            raw = await self._call(self.api.stats, container_id, stream=False, one_shot=True)
+        except ContainerNotFound:
+            return None
+        return usage_from_stats(raw)
+
     async def disk_usage(self, container_id: str) -> int | None:
         """Writable layer (``SizeRw``) plus every file of the container's log; None when it is gone."""
         sized = await self._call(self.api.containers, all=True, size=True, filters={"id": container_id})
@@ -447,6 +460,21 @@ def _time(raw: str | None) -> datetime | None:
         head, frac = text.split(".", 1)
         text = f"{head}.{frac[:6]}"
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def usage_from_stats(raw: dict[str, Any]) -> ContainerUsage | None:
+    """A Docker stats document as a usage sample; None for a container that is not running (no
+    memory figures). Working set as the kubelet's cAdvisor computes it: usage minus inactive file
+    pages (cgroup v1 ``total_inactive_file``, v2 ``inactive_file``), never below 0."""
+    memory = raw.get("memory_stats") or {}
+    cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
+    if "usage" not in memory or "total_usage" not in cpu:
+        return None
+    stats = memory.get("stats") or {}
+    inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+    usage = int(memory["usage"])
+    return ContainerUsage(cpu_core_ns=int(cpu["total_usage"]),
+                          memory_working_set_bytes=max(usage - int(inactive), 0))
 
 
 def parse_inspect(raw: dict[str, Any]) -> ContainerInfo:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from kubelite.gateway import metrics_group
 from kubelite.gateway.catalog import Served, group_versions, served_in
 
 KUBERNETES_VERSION = ("1", "32", "v1.32.0")
@@ -39,13 +40,18 @@ def _group_entry(group: str, version: str) -> dict[str, Any]:
     return {"name": group, "versions": [gv], "preferredVersion": gv}
 
 
+def _all_group_versions() -> list[tuple[str, str]]:
+    """The stored kinds' group versions, then the metrics API's (served from the agents)."""
+    return [*group_versions(), (metrics_group.GROUP, metrics_group.VERSION)]
+
+
 def api_group_list() -> dict[str, Any]:
-    groups = [_group_entry(g, v) for g, v in group_versions() if g]
+    groups = [_group_entry(g, v) for g, v in _all_group_versions() if g]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(group: str) -> dict[str, Any] | None:
-    for g, v in group_versions():
+    for g, v in _all_group_versions():
         if g == group and g:
             return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(g, v)}
     return None
@@ -55,7 +61,24 @@ def _storage_hash(served: Served) -> str:
     return hashlib.sha256(served.resource.kind.encode()).hexdigest()[:12]
 
 
+def _metrics_resources() -> list[dict[str, Any]]:
+    return [{"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind,
+             "verbs": list(metrics_group.VERBS)} for plural, kind, namespaced in metrics_group.RESOURCES]
+
+
+def _metrics_aggregated() -> dict[str, Any]:
+    resources = [{"resource": plural, "singularResource": "",
+                  "responseKind": {"group": metrics_group.GROUP, "version": metrics_group.VERSION, "kind": kind},
+                  "scope": "Namespaced" if namespaced else "Cluster", "verbs": list(metrics_group.VERBS)}
+                 for plural, kind, namespaced in metrics_group.RESOURCES]
+    return {"metadata": {"name": metrics_group.GROUP, "creationTimestamp": None},
+            "versions": [{"version": metrics_group.VERSION, "resources": resources, "freshness": "Current"}]}
+
+
 def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
+    if (group, version) == (metrics_group.GROUP, metrics_group.VERSION):
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": metrics_group.API_VERSION,
+                "resources": _metrics_resources()}
     served = served_in(group, version)
     if not served:
         return None
@@ -119,6 +142,8 @@ def aggregated_discovery(*, core: bool, api_version: str = "apidiscovery.k8s.io/
             "metadata": {"name": group, "creationTimestamp": None},
             "versions": [{"version": version, "resources": resources, "freshness": "Current"}],
         })
+    if not core:
+        items.append(_metrics_aggregated())
     return {"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items}
 
 
