@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from kubelite.api import errors
+from kubelite.api import errors, hpa
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -299,6 +299,7 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "Secret": DocumentRules(prepare=_prepare_secret, validate=_validate_secret, immutable=_secret_immutable),
     "Job": DocumentRules(immutable=_spec_fields_immutable("selector", "template")),
     "Service": DocumentRules(immutable=_service_immutable),
+    "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
 }
 
 

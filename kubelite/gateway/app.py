@@ -27,7 +27,7 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.gateway import delete, discovery, logs, metrics_api, metrics_group, protobuf, read, subresources, watchstream, write
+from kubelite.gateway import delete, discovery, hpa_v1, logs, metrics_api, metrics_group, protobuf, read, subresources, watchstream, write
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
@@ -195,6 +195,8 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     if info.group == metrics_group.GROUP:  # served from the agents' samples, not etcd
         return await metrics_api.handle(request, info)
+    if hpa_v1.serves(info):  # a view of the stored autoscaling/v2 objects
+        return await hpa_v1.handle(request, info)
     target = resolve(request)
     if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
         raise errors.bad_request("name must be provided")

@@ -365,6 +365,54 @@ def service_row(svc: Doc, now: datetime) -> list[Cell]:
             selector_string({"matchLabels": spec["selector"]}) if isinstance(spec.get("selector"), dict) else "<none>"]
 
 
+HPA_COLUMNS = (_name_column(), Column("Reference", description="the scale target"),
+               Column("Targets", description="current/target of each metric"),
+               Column("MinPods", description="lower limit of the replicas"),
+               Column("MaxPods", type="integer", description="upper limit of the replicas"),
+               Column("Replicas", type="integer", description="current replicas"), _AGE)
+_HPA_TARGETS_SHOWN = 2
+
+
+def _hpa_metric(spec: Doc, status: Doc | None) -> str:
+    """One metric as kubectl's printer shows it: ``cpu: 40%/50%``, ``memory: 30Mi/64Mi``."""
+    source_key = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+                  "Object": "object", "External": "external"}.get(str(spec.get("type")), "")
+    source = spec.get(source_key) if isinstance(spec.get(source_key), dict) else {}
+    target = source.get("target") if isinstance(source.get("target"), dict) else {}
+    current_source = (status or {}).get(source_key) if isinstance((status or {}).get(source_key), dict) else {}
+    current = current_source.get("current") if isinstance(current_source.get("current"), dict) else {}
+    name = source.get("name") or (source.get("metric") or {}).get("name") or spec.get("type")
+    if target.get("type") == "Utilization" or (target.get("averageUtilization") is not None):
+        now = f"{current['averageUtilization']}%" if current.get("averageUtilization") is not None else "<unknown>"
+        want = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None else "<auto>"
+    else:
+        key = "averageValue" if target.get("type") == "AverageValue" else "value"
+        now = str(current.get(key)) if current.get(key) is not None else "<unknown>"
+        want = str(target.get(key))
+    return f"{name}: {now}/{want}"
+
+
+def hpa_targets(spec: Doc, status: Doc) -> str:
+    """The TARGETS cell: the first two metrics, then ``+ N more...`` (printers.go formatHPAMetrics)."""
+    metrics = [m for m in spec.get("metrics") or [] if isinstance(m, dict)]
+    if not metrics:
+        return "<none>"
+    current = [m for m in status.get("currentMetrics") or [] if isinstance(m, dict)]
+    shown = [_hpa_metric(m, current[i] if i < len(current) else None) for i, m in enumerate(metrics)]
+    text = ", ".join(shown[:_HPA_TARGETS_SHOWN])
+    return f"{text} + {len(shown) - _HPA_TARGETS_SHOWN} more..." if len(shown) > _HPA_TARGETS_SHOWN else text
+
+
+def hpa_row(hpa: Doc, now: datetime) -> list[Cell]:
+    spec = hpa.get("spec") if isinstance(hpa.get("spec"), dict) else {}
+    status = hpa.get("status") if isinstance(hpa.get("status"), dict) else {}
+    ref = spec.get("scaleTargetRef") if isinstance(spec.get("scaleTargetRef"), dict) else {}
+    minimum = spec.get("minReplicas")
+    return [_meta(hpa).get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}", hpa_targets(spec, status),
+            "<unset>" if minimum is None else str(minimum), spec.get("maxReplicas", 0),
+            status.get("currentReplicas", 0), since(_meta(hpa).get("creationTimestamp"), now)]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -372,7 +420,7 @@ PRINTERS: dict[str, Printer] = {
     "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
-    "Service": (SERVICE_COLUMNS, service_row),
+    "Service": (SERVICE_COLUMNS, service_row), "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
 }
 
 
