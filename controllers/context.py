@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS
+from kubelite.api.resources import (
+    DEPLOYMENTS,
+    HORIZONTALPODAUTOSCALERS,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    REPLICASETS,
+)
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer, index_by_controller_uid, index_by_node_name
 from kubelite.store import Store
@@ -54,6 +62,13 @@ class Settings:
     node_workers: int = 2
     gc_workers: int = 2
     resync_seconds: float = 300.0
+    # HorizontalPodAutoscaler (kube-controller-manager's --horizontal-pod-autoscaler-* flags)
+    hpa_sync_seconds: float = 15.0
+    hpa_downscale_stabilization_seconds: float = 300.0
+    hpa_tolerance: float = 0.1
+    metrics_api_server: str = ""  # the gateway whose metrics.k8s.io the HPA reads; "" = none
+    metrics_api_token_file: str = ""
+    metrics_api_ca_file: str = ""
 
 
 @dataclass
@@ -66,6 +81,7 @@ class SharedInformers:
     replicasets: Informer
     deployments: Informer
     namespaces: Informer
+    hpas: Informer
 
     @classmethod
     def create(cls, store: Store, *, resync_seconds: float = 300.0) -> SharedInformers:
@@ -77,10 +93,11 @@ class SharedInformers:
             replicasets=Informer(store, REPLICASETS, indexers=owned, resync_period=resync_seconds),
             deployments=Informer(store, DEPLOYMENTS, indexers=owned, resync_period=resync_seconds),
             namespaces=Informer(store, NAMESPACES, resync_period=resync_seconds),
+            hpas=Informer(store, HORIZONTALPODAUTOSCALERS, resync_period=resync_seconds),
         )
 
     def all(self) -> list[Informer]:
-        return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods]
+        return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods, self.hpas]
 
     @property
     def synced(self) -> bool:

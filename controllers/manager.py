@@ -40,6 +40,7 @@ CONTROLLERS: dict[str, str] = {
     "nodelifecycle": "controllers.nodelifecycle:NodeLifecycleController",
     "garbagecollector": "controllers.gc:GarbageCollector",
     "namespace": "controllers.namespace:NamespaceController",
+    "horizontalpodautoscaling": "controllers.hpa:HorizontalPodAutoscalerController",
 }
 
 

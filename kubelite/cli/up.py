@@ -115,8 +115,15 @@ class Cluster:
         ep = ["--etcd-endpoints", self.endpoints]
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
+        # the HPA controller reads metrics.k8s.io through the gateway, as kube's does through kube-apiserver
+        metrics_api = ["--metrics-api-server", self.server]
+        if self.token:
+            metrics_api += ["--metrics-api-token-file", str(self.data_dir / "metrics-api-token")]
+            fd = os.open(self.data_dir / "metrics-api-token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:  # the admin token: readable by this user only, as tokens.csv
+                out.write(self.token + "\n")
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
-                                           "--listen", self.cm_url.removeprefix("http://")])
+                                           "--listen", self.cm_url.removeprefix("http://"), *metrics_api])
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
                                 "--agent-secret-file", str(self.agent_secret_path)])
