@@ -254,14 +254,15 @@ def _without_behavior(current: int, desired: int, minimum: int, maximum: int, hi
         "AbleToScale", "True", "ScaleDownStabilized",
         "recent recommendations were higher than current one, applying the highest recent recommendation")
     history = replace(history, recommendations=(*recent, Recommendation(desired, now)))
-    up_limit = max(2 * current, 4)
+    up_limit = max(2 * current, 4)  # against bogus usage reports (convertDesiredReplicasWithRules)
+    if maximum > up_limit:
+        allowed, why = up_limit, ("ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate")
+    else:
+        allowed, why = maximum, ("TooManyReplicas", "the desired replica count is more than the maximum replica count")
     if stabilized < minimum:
         bounded, reason = minimum, ("TooFewReplicas", "the desired replica count is less than the minimum replica count")
-    elif stabilized > maximum:
-        bounded, reason = maximum, ("TooManyReplicas", "the desired replica count is more than the maximum replica count")
-    elif stabilized > up_limit:
-        bounded, reason = up_limit, ("ScaleUpLimit",
-                                     "the desired replica count is increasing faster than the maximum scale rate")
+    elif stabilized > allowed:
+        bounded, reason = allowed, why
     else:
         bounded, reason = stabilized, _WITHIN
     limited = Condition("ScalingLimited", "False" if reason is _WITHIN else "True", *reason)
