@@ -171,7 +171,12 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
         return error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
     finally:
         verb, resource = _request_labels(request)
-        state_of(request).metrics.observe(verb, resource, code, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        state_of(request).metrics.observe(verb, resource, code, elapsed)
+        if info is not None:
+            state_of(request).metrics.observe_api(
+                info, apply=request.headers.get("Content-Type", "").startswith("application/apply-patch"),
+                code=code, seconds=elapsed)
 
 
 @web.middleware

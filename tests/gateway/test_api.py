@@ -431,3 +431,6 @@ async def test_health_and_metrics(api: aiohttp.ClientSession) -> None:
         text = await r.text()
     assert 'kubelite_gateway_requests_total{code="404",resource="pods",verb="get"} 1.0' in text
     assert "kubelite_gateway_request_duration_seconds_bucket" in text
+    assert ('apiserver_request_total{code="404",component="apiserver",group="",resource="pods",scope="resource",'
+            'subresource="",verb="GET",version="v1"} 1.0') in text
+    assert 'apiserver_request_duration_seconds_bucket{component="apiserver",group="",le="0.005",resource="pods"' in text
