@@ -91,3 +91,22 @@ def test_documents_from_a_summary() -> None:
     assert node_metrics(node, {"node": {}}, "now") is None
     found = node_metrics(node, {"node": stats}, "now")
     assert found is not None and found["usage"] == {"cpu": "500m", "memory": "64Mi"} and found["window"] == "10s"
+
+
+def test_cgroup_files_v1_and_v2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from agent.runtime.cgroupusage import read_cgroup_usage
+
+    v1 = tmp_path / "v1"
+    (v1 / "cpuacct/docker/abc").mkdir(parents=True)
+    (v1 / "memory/docker/abc").mkdir(parents=True)
+    (v1 / "cpuacct/docker/abc/cpuacct.usage").write_text("22170413\n")
+    (v1 / "memory/docker/abc/memory.usage_in_bytes").write_text("10485760\n")
+    (v1 / "memory/docker/abc/memory.stat").write_text("cache 0\ntotal_inactive_file 4194304\n")
+    assert read_cgroup_usage("abc", v1) == ContainerUsage(22170413, 6 << 20)
+    v2 = tmp_path / "v2" / "docker" / "abc"
+    v2.mkdir(parents=True)
+    (v2 / "cpu.stat").write_text("usage_usec 1500\nuser_usec 1000\n")
+    (v2 / "memory.current").write_text("100\n")
+    (v2 / "memory.stat").write_text("anon 50\ninactive_file 300\n")
+    assert read_cgroup_usage("abc", tmp_path / "v2") == ContainerUsage(1_500_000, 0)
+    assert read_cgroup_usage("missing", v1) is None  # not this driver or not local: the stats API is asked
