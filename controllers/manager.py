@@ -100,6 +100,7 @@ class ControllerManager:
             default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
         await ensure_system_namespaces(store)
         informers = SharedInformers.create(store, resync_seconds=settings.resync_seconds)
+        self.metrics.count_pods(informers.pods)
         self.ctx = ControllerContext(store, informers, settings=settings, metrics=self.metrics,
                                      identity=self.config.identity)
         self.controllers = [controller_class(name)(self.ctx) for name in self.config.controllers]

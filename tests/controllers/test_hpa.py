@@ -67,8 +67,8 @@ async def test_hpa_scales_up_under_load_and_down_after_the_window(
     for node in ("node-a", "node-b"):
         await start_agent(node, token=node_token(SECRET, node), stats_interval=0.5)
     settings = replace(FAST, hpa_sync_seconds=1.0, metrics_api_server=gateway.url)
-    await make_manager(settings=settings, controllers=("scheduler", "replicaset", "deployment",
-                                                       "horizontalpodautoscaling"))
+    manager = await make_manager(settings=settings, controllers=("scheduler", "replicaset", "deployment",
+                                                                 "horizontalpodautoscaling"))
     await store.create(DEPLOYMENTS, deployment("750m"))  # 150 % of its request, against a 50 % target
     await store.create(HORIZONTALPODAUTOSCALERS, parse_object(HPA))
 
@@ -87,6 +87,15 @@ async def test_hpa_scales_up_under_load_and_down_after_the_window(
     assert status["currentMetrics"][0]["resource"]["current"]["averageUtilization"] >= 140
     rescaled = [e for e in (await store.list(EVENTS, "default")).items if e.reason == "SuccessfulRescale"]
     assert any("above target" in (e.message or "") for e in rescaled), [e.message for e in rescaled]
+
+    # the manager's Prometheus names: client-go's workqueue metrics per controller, pods by phase per node
+    text = manager.metrics.render().decode()
+    assert 'workqueue_adds_total{name="horizontalpodautoscaling"}' in text
+    assert 'workqueue_queue_duration_seconds_bucket{le="1e-08",name="replicaset"}' in text
+    assert 'workqueue_work_duration_seconds_count{name="deployment"}' in text and "workqueue_depth{" in text
+    running = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("kubelite_pods{") and 'phase="Running"' in line)
+    assert running >= 1, [line for line in text.splitlines() if line.startswith("kubelite_pods")]
 
     # the load goes away: every pod now uses 50m (10 %)
     dropped = time.monotonic()
