@@ -75,6 +75,7 @@ class UpOptions:
     container_log_max_files: int = 5
     eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
+    prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
 
 
 class Cluster:
@@ -103,7 +104,7 @@ class Cluster:
         self._prepare()
         self.runtime, why = detect_runtime(self.opts.runtime)
         self.say(f"runtime: {self.runtime} — {why}")
-        if not self.shared_sim_processes:  # else the shared processes derive them from the agent secret
+        if not self.shared_sim_processes or self.opts.prometheus:  # else the shared processes derive them
             write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
             client_port, peer_port = etcd_ports(self.data_dir)
@@ -345,6 +346,8 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         starting.result()  # raises start-up errors
         if opts.demo:
             await asyncio.to_thread(_apply_demo, cluster, say)
+        if opts.prometheus:
+            await asyncio.to_thread(_write_prometheus, cluster, say)
         _print_banner(cluster, say)
         supervising = asyncio.create_task(_supervise(cluster.supervisor(), stop))
         try:
@@ -385,6 +388,24 @@ def _apply_demo(cluster: Cluster, say: Callable[[str], None]) -> None:
     from kubelite.cli.demo import apply_demo
 
     apply_demo(cluster.client(), cluster.runtime, DEMO_MANIFEST, say)
+
+
+def _write_prometheus(cluster: Cluster, say: Callable[[str], None]) -> None:
+    from kubelite.cli import up_prometheus
+
+    nodes = cluster.client().get("/api/v1/nodes").get("items") or []
+    agents = {}
+    for node in nodes:
+        name, address = node["metadata"]["name"], up_prometheus.agent_address(node)
+        if address and name in cluster.agents:
+            agents[name] = (address, cluster.node_token_path(name))
+    document = up_prometheus.scrape_config(
+        etcd=cluster.etcd.endpoint.split("://", 1)[-1] if cluster.etcd else None,
+        gateway=cluster.opts.listen, gateway_token_file=(cluster.data_dir / "metrics-api-token") if cluster.token else None,
+        controller_manager=cluster.cm_url.removeprefix("http://"), agents=agents)
+    path = cluster.data_dir / "prometheus.yml"
+    up_prometheus.write(path, document)
+    say(f"prometheus scrape configuration: {path} (prometheus --config.file={path})")
 
 
 def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
