@@ -28,7 +28,7 @@ from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
 from agent.runtime.scoped import ClusterScopedRuntime
-from agent.stats import StatsCollector
+from agent.stats import ResourceMetrics, StatsCollector
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class Agent:
         )
         self.stats = StatsCollector(node=config.node, runtime=self.runtime, pods=self.pods.informer.get,
                                     host_usage=runtime.name != "sim", interval=config.stats_interval)
+        self.metrics.registry.register(ResourceMetrics(self.stats))  # the kubelet's resource metric names
         self.api: AgentApi | None = None
         if config.listen_host is not None:
             self.api = AgentApi(host=config.listen_host, port=config.listen_port, token=config.token,

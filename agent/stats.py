@@ -27,10 +27,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from kubelite.api.core import Pod
 from kubelite.supervise import cancel_and_wait, spawn
@@ -198,6 +201,36 @@ class StatsCollector:
                                         "containers": []})
             pod["containers"].append({"name": info.labels.get(LABEL_CONTAINER, ""), **_stats(measured)})
         return {"node": node, "pods": list(pods.values())}
+
+
+class ResourceMetrics(Collector):
+    """The kubelet's ``/metrics/resource`` names on the agent's ``/metrics``, from the last samples:
+    ``node_cpu_usage_seconds_total``, ``node_memory_working_set_bytes``, and per container
+    ``container_cpu_usage_seconds_total`` / ``container_memory_working_set_bytes`` labelled
+    ``container, pod, namespace`` (cumulative CPU: graph ``rate()`` of it)."""
+
+    def __init__(self, stats: StatsCollector) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        node_cpu = CounterMetricFamily("node_cpu_usage_seconds", "Cumulative cpu time consumed by the node in "
+                                       "core-seconds")
+        node_memory = GaugeMetricFamily("node_memory_working_set_bytes", "Current working set of the node in bytes")
+        node = self.stats.node_rate()
+        if node is not None:
+            node_cpu.add_metric([], node.cpu_core_ns / 1e9)
+            node_memory.add_metric([], node.working_set_bytes)
+        labels = ["container", "pod", "namespace"]
+        cpu = CounterMetricFamily("container_cpu_usage_seconds", "Cumulative cpu time consumed by the container in "
+                                  "core-seconds", labels=labels)
+        memory = GaugeMetricFamily("container_memory_working_set_bytes", "Current working set of the container in "
+                                   "bytes", labels=labels)
+        for info, measured in self.stats.container_rates():
+            values = [info.labels.get(LABEL_CONTAINER, ""), info.labels.get(LABEL_POD_NAME, ""),
+                      info.labels.get(LABEL_NAMESPACE, "")]
+            cpu.add_metric(values, measured.cpu_core_ns / 1e9)
+            memory.add_metric(values, measured.working_set_bytes)
+        yield from (node_cpu, node_memory, cpu, memory)
 
 
 def _stats(measured: Rate) -> dict[str, Any]:

@@ -69,8 +69,8 @@ async def get_json(http: aiohttp.ClientSession, path: str) -> tuple[int, Any]:
 async def test_node_and_pod_metrics_follow_the_steered_usage(
     store: Store, gateway: Gateway, start_agent: StartAgent, kubectl: Kubectl,
 ) -> None:
-    for node in ("node-a", "node-b"):
-        await start_agent(node, token=node_token(SECRET, node), stats_interval=0.5)
+    agents = [await start_agent(node, token=node_token(SECRET, node), stats_interval=0.5)
+              for node in ("node-a", "node-b")]
     await store.create(PODS, pod("web-1", "node-a", labels={"app": "web"}, containers=("app", "side"),
                                  annotations={"sim.kubelite.io/cpu": "750m", "sim.kubelite.io/memory": "64Mi",
                                               "sim.kubelite.io/cpu.side": "100m"}))
@@ -121,6 +121,16 @@ async def test_node_and_pod_metrics_follow_the_steered_usage(
             return code == 200 and abs(cpu_millis(doc["containers"][0]["usage"]["cpu"]) - 250) <= 5
 
         await wait_for(lowered, 20, message="db-1 at 250m")
+
+    # the agent's /metrics carries the kubelet's resource metric names too
+    assert agents[0].api is not None
+    async with aiohttp.ClientSession() as direct:
+        async with direct.get(f"{agents[0].api.endpoint}/metrics",
+                              headers={"Authorization": f"Bearer {node_token(SECRET, 'node-a')}"}) as r:
+            text = await r.text()
+    assert 'container_cpu_usage_seconds_total{container="side",namespace="default",pod="web-1"}' in text
+    assert 'container_memory_working_set_bytes{container="app",namespace="default",pod="web-1"} 3.3554432e+07' in text
+    assert "node_cpu_usage_seconds_total " in text and "node_memory_working_set_bytes 6.7108864e+07" in text
 
     top_nodes = (await kubectl("top", "nodes")).stdout.splitlines()
     assert top_nodes[0].split() == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
