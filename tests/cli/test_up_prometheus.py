@@ -7,6 +7,7 @@ phase per node, the agents' and etcd's.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from tests.cli.cluster import KlUp
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(240)
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "kubelite-dashboard.json"
 
 DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
@@ -95,6 +97,20 @@ async def test_prometheus_scrapes_every_process(cluster: KlUp, prometheus_binary
             except AssertionError:
                 missing = [s for s in SERIES if not await query(http, s)]
                 raise AssertionError(f"series missing from Prometheus: {missing}") from None
+            # every panel of the Grafana dashboard evaluates, and all but the error and watch panels have data
+            dashboard = json.loads(DASHBOARD.read_text())
+            exprs = {p["title"]: [t["expr"] for t in p["targets"]] for p in dashboard["panels"]}
+
+            async def panels_with_data() -> list[str] | None:
+                empty = [title for title, found in exprs.items() for e in found
+                         if not await query(http, e) and "error" not in title and "watches" not in title]
+                return None if empty else list(exprs)
+
+            try:
+                await wait_for(panels_with_data, 60, interval=2.0, message="data in every dashboard panel")
+            except AssertionError:
+                empty = [t for t, found in exprs.items() for e in found if not await query(http, e)]
+                raise AssertionError(f"dashboard panels without data: {empty}") from None
             nodes = {r["metric"].get("node") for r in await query(http, 'kubelite_pods{phase="Running"}')}
             assert nodes <= {"node-1", "node-2"} and nodes, nodes
             per_verb = {r["metric"]["verb"] for r in await query(http, "apiserver_request_total")}
