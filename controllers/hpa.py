@@ -149,19 +149,20 @@ class HorizontalPodAutoscalerController(Controller):
         super().__init__(ctx)
         self.metrics = metrics or metrics_source(ctx)
         self.history: dict[str, History] = {}
+        self.hpas = self.informers.for_resource(HORIZONTALPODAUTOSCALERS)
 
     def register(self) -> None:
-        self.informers.hpas.add_handler(FuncHandler.enqueue_all(lambda hpa: self.enqueue(object_key(hpa))))
+        self.hpas.add_handler(FuncHandler.enqueue_all(lambda hpa: self.enqueue(object_key(hpa))))
 
     def initial_keys(self) -> list[str]:
-        return sorted(object_key(h) for h in self.informers.hpas.list())
+        return sorted(object_key(h) for h in self.hpas.list())
 
     async def release(self) -> None:
         self.history.clear()  # kube's recommendations do not outlive the controller either
         await self.metrics.close()
 
     async def reconcile(self, key: str) -> Result | None:
-        hpa = self.informers.hpas.get(key)
+        hpa = self.hpas.get(key)
         if hpa is None:
             self.history.pop(key, None)
             return None
