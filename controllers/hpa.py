@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from kubelite.api import errors
@@ -53,8 +54,6 @@ _TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def metrics_source(ctx: ControllerContext) -> MetricsSource:
-    from pathlib import Path  # noqa: PLC0415 - only here
-
     settings = ctx.settings
     if not settings.metrics_api_server:
         return NoMetricsApi()

@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 
 from kubelite.api import hpa
-from kubelite.gateway import Gateway
 from kubelite.gateway.tables import hpa_targets
 from tests.gateway.conftest import Kubectl
 

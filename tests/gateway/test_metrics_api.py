@@ -16,9 +16,8 @@ import aiohttp
 import pytest
 
 from kubelite.agent_auth import node_token
-from kubelite.api.core import Container, PodSpec, ResourceRequirements
+from kubelite.api.core import Container, Pod, PodSpec, ResourceRequirements
 from kubelite.api.meta import ObjectMeta
-from kubelite.api.core import Pod
 from kubelite.api.resources import PODS
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway import Gateway
