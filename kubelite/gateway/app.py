@@ -27,6 +27,7 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
+from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.gateway import delete, discovery, hpa_v1, logs, metrics_api, metrics_group, protobuf, read, subresources, watchstream, write
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
@@ -372,12 +373,14 @@ class Gateway:
             with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
                 ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
         self._client = self._given_client or await connect(config.etcd)
+        metrics = GatewayMetrics()
+        observe_etcd_requests(self._client, metrics.registry)
         store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
         await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
-            client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
+            client=self._client, store=store, metrics=metrics, openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout,

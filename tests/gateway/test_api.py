@@ -434,3 +434,4 @@ async def test_health_and_metrics(api: aiohttp.ClientSession) -> None:
     assert ('apiserver_request_total{code="404",component="apiserver",group="",resource="pods",scope="resource",'
             'subresource="",verb="GET",version="v1"} 1.0') in text
     assert 'apiserver_request_duration_seconds_bucket{component="apiserver",group="",le="0.005",resource="pods"' in text
+    assert 'etcd_request_duration_seconds_count{operation="get",type="pods"}' in text  # the GET of the missing pod
