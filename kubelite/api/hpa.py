@@ -215,8 +215,9 @@ def to_v1(doc: Doc) -> Doc:
             v1_spec[key] = spec[key]
     if cpu is not None:
         v1_spec["targetCPUUtilizationPercentage"] = cpu["resource"]["target"].get("averageUtilization")
-    v1_status: Doc = {k: status[k] for k in ("observedGeneration", "lastScaleTime", "currentReplicas")
-                      if k in status}
+    v1_status: Doc = {k: status[k] for k in ("observedGeneration", "lastScaleTime") if k in status}
+    # v1's replica counts have no omitempty (v2's currentReplicas has): Go writes them even when 0
+    v1_status["currentReplicas"] = status.get("currentReplicas", 0)
     v1_status["desiredReplicas"] = status.get("desiredReplicas", 0)
     current = next((m for m in status.get("currentMetrics") or [] if _is_cpu_status(m)), None)
     if current is not None and "averageUtilization" in current["resource"].get("current", {}):

@@ -111,3 +111,30 @@ async def test_hpa_scales_up_under_load_and_down_after_the_window(
     assert time.monotonic() - dropped >= 3.5
     events = [e.message for e in (await store.list(EVENTS, "default")).items if e.reason == "SuccessfulRescale"]
     assert any("New size: 1; reason: All metrics below target" in (m or "") for m in events), events
+
+
+async def test_hpa_reports_a_missing_target_and_missing_metrics(store: Store, make_manager: MakeManager) -> None:
+    from controllers.hpa import scale_target
+
+    assert [scale_target({"apiVersion": v, "kind": k}).plural for v, k in (  # type: ignore[union-attr]
+        ("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet"), ("apps/v1", "StatefulSet"), ("v1", "ReplicationController"))] \
+        == ["deployments", "replicasets", "statefulsets", "replicationcontrollers"]
+    assert scale_target({"apiVersion": "v1", "kind": "Pod"}) is None
+    # no --metrics-api-server: the HPA says so instead of scaling
+    await make_manager(settings=replace(FAST, hpa_sync_seconds=1.0), controllers=("horizontalpodautoscaling",))
+    missing = {**HPA, "metadata": {"name": "orphan", "namespace": "default"},
+               "spec": {**HPA["spec"], "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "nope"}}}
+    await store.create(HORIZONTALPODAUTOSCALERS, parse_object(missing))
+    await store.create(DEPLOYMENTS, deployment("750m"))
+    await store.create(HORIZONTALPODAUTOSCALERS, parse_object(HPA))
+
+    async def condition(name: str, kind: str) -> tuple[str, str, str] | None:
+        status = (await store.get(HORIZONTALPODAUTOSCALERS, name, "default")).to_dict().get("status") or {}
+        found = [(c["status"], c["reason"], c["message"]) for c in status.get("conditions") or [] if c["type"] == kind]
+        return found[0] if found else None
+
+    able = await wait_for(lambda: condition("orphan", "AbleToScale"), 30, message="FailedGetScale reported")
+    assert able[:2] == ("False", "FailedGetScale") and 'deployments "nope" not found' in able[2]
+    active = await wait_for(lambda: condition("busy", "ScalingActive"), 30, message="ScalingActive reported")
+    assert active[:2] == ("False", "FailedGetResourceMetric") and "no metrics API is configured" in active[2], active
+    assert (await store.get(DEPLOYMENTS, "busy", "default")).spec.replicas == 1  # nothing scaled without metrics

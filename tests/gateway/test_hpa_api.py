@@ -116,3 +116,27 @@ def test_targets_column() -> None:
     assert hpa_targets({}, {}) == "<none>"
 
 
+
+
+async def test_official_python_client_in_both_versions(k8s: Any) -> None:
+    import asyncio
+
+    from kubernetes import client
+
+    v1 = client.AutoscalingV1Api(k8s)
+    body = client.V1HorizontalPodAutoscaler(
+        metadata=client.V1ObjectMeta(name="py"),
+        spec=client.V1HorizontalPodAutoscalerSpec(
+            scale_target_ref=client.V1CrossVersionObjectReference(api_version="apps/v1", kind="Deployment", name="web"),
+            min_replicas=2, max_replicas=6, target_cpu_utilization_percentage=70))
+    created = await asyncio.to_thread(v1.create_namespaced_horizontal_pod_autoscaler, "default", body)
+    assert created.spec.target_cpu_utilization_percentage == 70 and created.status.desired_replicas == 0
+    v2 = client.AutoscalingV2Api(k8s)
+    read = await asyncio.to_thread(v2.read_namespaced_horizontal_pod_autoscaler, "py", "default")
+    assert read.spec.metrics[0].resource.target.average_utilization == 70 and read.spec.min_replicas == 2
+    patched = await asyncio.to_thread(v2.patch_namespaced_horizontal_pod_autoscaler, "py", "default",
+                                      {"spec": {"maxReplicas": 9}})
+    assert patched.spec.max_replicas == 9
+    listed = await asyncio.to_thread(v1.list_namespaced_horizontal_pod_autoscaler, "default")
+    assert [(h.metadata.name, h.spec.max_replicas) for h in listed.items] == [("py", 9)]
+    await asyncio.to_thread(v1.delete_namespaced_horizontal_pod_autoscaler, "py", "default")
