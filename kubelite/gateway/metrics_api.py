@@ -32,12 +32,14 @@ from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api import errors
 from kubelite.api.core import Node, Pod
 from kubelite.api.labels import Selector, parse_selector
-from kubelite.api.quantity import format_bytes
+from kubelite.api.quantity import format_bytes, format_nano_cores
 from kubelite.api.resources import NODES, PODS
+from kubelite.gateway.common import include_object, wants_table
 from kubelite.gateway.metrics_group import API_VERSION, GROUP, RESOURCES, VERBS, VERSION
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import GatewayState, state_of
+from kubelite.gateway.tables import build_table
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +50,6 @@ Summary = dict[str, Any]
 
 
 # -- pure: documents from summaries ---------------------------------------------------
-
-def format_nano_cores(nano: int) -> str:
-    """A CPU quantity in its shortest exact decimal form: ``1500000000`` → ``"1500m"``, ``12`` → ``"12n"``."""
-    for suffix, size in (("", 10**9), ("m", 10**6), ("u", 10**3)):
-        if nano % size == 0:
-            return f"{nano // size}{suffix}"
-    return f"{nano}n"
-
 
 def format_window(seconds: float) -> str:
     """Go's ``time.Duration`` text (metav1.Duration's JSON): ``10.012s``, ``1m0.5s``."""
@@ -150,7 +144,7 @@ def _now(state: GatewayState) -> str:
     return state.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-async def _nodes(state: GatewayState, info: RequestInfo, selector: Selector) -> web.Response:
+async def _nodes(request: web.Request, state: GatewayState, info: RequestInfo, selector: Selector) -> web.Response:
     if info.name:
         nodes = [await _get_node(state, info.name)]
     else:
@@ -158,14 +152,12 @@ async def _nodes(state: GatewayState, info: RequestInfo, selector: Selector) -> 
     found = await summaries(state, nodes)
     now = _now(state)
     items = [doc for n in nodes if n.name in found and (doc := node_metrics(n, found[n.name], now)) is not None]
-    if info.name:
-        if not items:
-            raise errors.not_found("nodemetrics", info.name, group=GROUP)
-        return json_response(items[0])
-    return json_response(list_document("NodeMetrics", items))
+    if info.name and not items:
+        raise errors.not_found("nodemetrics", info.name, group=GROUP)
+    return _answer(request, "NodeMetrics", items, one=bool(info.name))
 
 
-async def _pods(state: GatewayState, info: RequestInfo, selector: Selector) -> web.Response:
+async def _pods(request: web.Request, state: GatewayState, info: RequestInfo, selector: Selector) -> web.Response:
     if info.name:
         pods = [await _get_pod(state, info)]
     else:
@@ -178,11 +170,17 @@ async def _pods(state: GatewayState, info: RequestInfo, selector: Selector) -> w
     now = _now(state)
     items = [doc for p in pods if (entry := entries.get(p.metadata.uid)) is not None
              and (doc := pod_metrics(p, entry, now)) is not None]
-    if info.name:
-        if not items:
-            raise errors.not_found("podmetrics", f"{info.namespace}/{info.name}", group=GROUP)
-        return json_response(items[0])
-    return json_response(list_document("PodMetrics", items))
+    if info.name and not items:
+        raise errors.not_found("podmetrics", f"{info.namespace}/{info.name}", group=GROUP)
+    return _answer(request, "PodMetrics", items, one=bool(info.name))
+
+
+def _answer(request: web.Request, kind: str, items: list[dict[str, Any]], *, one: bool) -> web.Response:
+    """The object, the list, or (``kubectl get nodemetrics``) metrics-server's Table of them."""
+    if wants_table(request):
+        return json_response(build_table(kind, items, now=state_of(request).clock(),
+                                         include_object=include_object(request)))
+    return json_response(items[0] if one else list_document(kind, items))
 
 
 async def _get_node(state: GatewayState, name: str) -> Node:
@@ -215,7 +213,7 @@ async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
     state = state_of(request)
     selector = _selector(request)
     if info.resource == "nodes":
-        return await _nodes(state, info, selector)
+        return await _nodes(request, state, info, selector)
     if info.name and not info.namespace:
         raise errors.resource_not_found()
-    return await _pods(state, info, selector)
+    return await _pods(request, state, info, selector)

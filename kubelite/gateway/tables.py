@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubelite.api.quantity import format_bytes, format_nano_cores, parse_quantity
 from kubelite.humanize import human_duration, parse_time
 
 Doc = dict[str, Any]
@@ -413,6 +414,20 @@ def hpa_row(hpa: Doc, now: datetime) -> list[Cell]:
             status.get("currentReplicas", 0), since(_meta(hpa).get("creationTimestamp"), now)]
 
 
+# metrics-server's table (pkg/api/table.go): usage summed over a pod's containers
+METRICS_COLUMNS = (Column("Name", format="name", description="Name of the resource"),
+                   Column("CPU", description="CPU usage"), Column("Memory", description="Memory usage"),
+                   Column("Window", description="Interval over which metrics are calculated"))
+
+
+def metrics_row(doc: Doc, now: datetime) -> list[Cell]:
+    usages = [doc.get("usage") or {}] if "usage" in doc else [c.get("usage") or {} for c in doc.get("containers") or []]
+    cpu = sum(parse_quantity(u.get("cpu", "0")) for u in usages)
+    memory = sum(parse_quantity(u.get("memory", "0")) for u in usages)
+    return [_meta(doc).get("name", ""), format_nano_cores(int(cpu * 10**9)), format_bytes(int(memory)),
+            str(doc.get("window") or "")]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -421,6 +436,7 @@ PRINTERS: dict[str, Printer] = {
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
     "Service": (SERVICE_COLUMNS, service_row), "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
+    "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
 }
 
 

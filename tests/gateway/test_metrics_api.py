@@ -140,6 +140,10 @@ async def test_node_and_pod_metrics_follow_the_steered_usage(
     assert rows[("web-1", "side")] == ["100m", "32Mi"] and rows[("db-1", "app")][1] == "1024Mi", top_pods
     top_selected = (await kubectl("top", "pods", "-l", "app=web")).stdout.splitlines()
     assert [line.split()[0] for line in top_selected[1:]] == ["web-1"]
+    # `kubectl get` asks for metrics-server's Table: NAME CPU MEMORY WINDOW, usage summed over containers
+    got = (await kubectl("get", "podmetrics", "web-1")).stdout.splitlines()
+    assert got[0].split() == ["NAME", "CPU", "MEMORY", "WINDOW"] and got[1].split()[2] == "64Mi", got
+    assert (await kubectl("get", "nodemetrics")).stdout.splitlines()[0].split() == ["NAME", "CPU", "MEMORY", "WINDOW"]
 
 
 def cpu_millis(quantity: str) -> float:

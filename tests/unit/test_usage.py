@@ -11,7 +11,8 @@ from agent.runtime.docker import usage_from_stats
 from agent.runtime.sim import steered
 from agent.stats import Sample, rate
 from kubelite.api.core import Node, Pod
-from kubelite.gateway.metrics_api import format_nano_cores, format_window, node_metrics, pod_metrics
+from kubelite.api.quantity import format_nano_cores
+from kubelite.gateway.metrics_api import format_window, node_metrics, pod_metrics
 
 STAT = """cpu  100 5 50 1000 20 1 2 3 7 0
 cpu0 50 2 25 500 10 0 1 1 0 0
