@@ -12,7 +12,7 @@ same node names) never touch each other's containers either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -174,6 +174,19 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class ContainerUsage:
+    """One sample of a container's resource use (what cAdvisor gives the kubelet).
+
+    ``cpu_core_ns``: cumulative CPU time of all its processes, nanoseconds (rates come
+    from two samples); ``memory_working_set_bytes``: usage minus inactive file pages,
+    Kubernetes' working set (what eviction and ``kubectl top`` count).
+    """
+
+    cpu_core_ns: int
+    memory_working_set_bytes: int
+
+
+@dataclass(frozen=True)
 class RuntimeVersion:
     name: str
     version: str
@@ -223,3 +236,6 @@ class ContainerRuntime(Protocol):
 
     async def filesystem_stats(self) -> dict[str, FsStats]: ...  # eviction signal → stats; {} when unknown
     async def disk_usage(self, container_id: str) -> int | None: ...  # writable layer + logs, bytes
+    # One usage sample of a running container, None when it is gone or not running. The pod's
+    # annotations are passed for the sim runtime, whose usage they steer; engines ignore them.
+    async def container_usage(self, container_id: str, *, annotations: Mapping[str, str]) -> ContainerUsage | None: ...
