@@ -284,6 +284,7 @@ class PodManager:
             env={e.name: e.value or "" for e in container.env or []}, network_of=sandbox_id,
             cpu_millis=resources.cpu_limit_millis() if resources else None,
             memory_bytes=resources.memory_limit_bytes() if resources else None,
+            stdin=bool(container.stdin), tty=bool(container.tty),
         )
 
     def labels_for(self, pod: Pod, container: str, attempt: int) -> dict[str, str]:

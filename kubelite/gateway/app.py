@@ -27,7 +27,7 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, watchstream, write
+from kubelite.gateway import delete, discovery, logs, protobuf, read, streaming, subresources, watchstream, write
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
@@ -65,6 +65,9 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("patch", "scale"): subresources.write_scale,
     ("create", "eviction"): subresources.evict,
     ("get", "log"): logs.pod_log,
+    ("create", "exec"): streaming.connect_pod,
+    ("create", "attach"): streaming.connect_pod,
+    ("create", "portforward"): streaming.connect_pod,
 }
 
 
