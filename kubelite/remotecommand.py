@@ -75,6 +75,14 @@ def frame(channel: int, data: bytes = b"") -> bytes:
     return bytes((channel,)) + data
 
 
+def message_bytes(data: object) -> bytes | None:
+    """A received WebSocket message's bytes, text included (the Python client sends ``str`` stdin as
+    text messages; the kubelet reads both kinds alike); None for a control message."""
+    if isinstance(data, str):
+        return data.encode()
+    return bytes(data) if isinstance(data, (bytes, bytearray)) else None
+
+
 def unframe(message: bytes) -> tuple[int, bytes]:
     """(channel, payload) of a binary message; StreamOptionError for an empty one."""
     if not message:

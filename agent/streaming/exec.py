@@ -29,6 +29,7 @@ from kubelite.remotecommand import (
     exit_status,
     failure_status,
     frame,
+    message_bytes,
     parse_resize,
     status_bytes,
     success_status,
@@ -70,9 +71,11 @@ async def _to_client(ws: web.WebSocketResponse, stream: ProcessStream, options: 
 
 async def _from_client(ws: web.WebSocketResponse, stream: ProcessStream, options: ExecOptions) -> None:
     async for message in ws:
-        if message.type != WSMsgType.BINARY or not message.data:
-            continue  # text (base64 protocols) is not spoken; pings are answered by aiohttp
-        channel, payload = message.data[0], message.data[1:]
+        data = message_bytes(message.data) if message.type in (WSMsgType.BINARY, WSMsgType.TEXT) \
+            else None
+        if not data:
+            continue  # pings are answered by aiohttp
+        channel, payload = data[0], data[1:]
         if channel == STDIN and options.stdin:
             await stream.write(payload)
         elif channel == RESIZE:

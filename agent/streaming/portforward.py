@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
-from kubelite.remotecommand import frame, port_prefix
+from kubelite.remotecommand import frame, message_bytes, port_prefix
 
 from agent.streaming import spdy
 
@@ -82,9 +82,11 @@ async def serve_channels(ws: web.WebSocketResponse, ports: list[int], connect: C
 
     async def from_client() -> None:
         async for message in ws:
-            if message.type != WSMsgType.BINARY or len(message.data) < 2:
+            data = message_bytes(message.data) \
+                if message.type in (WSMsgType.BINARY, WSMsgType.TEXT) else None
+            if not data or len(data) < 2:
                 continue
-            channel, payload = message.data[0], message.data[1:]
+            channel, payload = data[0], data[1:]
             if channel % 2 or channel // 2 not in writers:
                 continue  # the client writes data channels only
             writer = await writers[channel // 2]
