@@ -185,7 +185,7 @@ async def authentication(request: web.Request, handler: Callable[[web.Request], 
     user = authenticator.authenticate(request.headers.get("Authorization"))
     info: RequestInfo | None = request.get(INFO)
     if info is not None:
-        authenticator.authorize(user, verb=info.verb, resource=info.resource, group=info.group,
+        authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
                                 namespace=info.namespace)
     elif request.method not in ("GET", "HEAD"):
         authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="", namespace=None)
