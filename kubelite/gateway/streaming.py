@@ -29,6 +29,7 @@ from kubelite.gateway.common import Target
 from kubelite.gateway.logs import agent_error, choose_container
 from kubelite.gateway.state import state_of
 
+MAX_MESSAGE = 16 << 20  # bytes of one relayed WebSocket message (the Python client sends up to 1 MiB)
 _TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=None)
 
 
@@ -48,22 +49,21 @@ async def connect_pod(request: web.Request, target: Target) -> web.StreamRespons
     headers = {"Authorization": f"Bearer {node_token(state.agent_secret, node.name)}"} if state.agent_secret else {}
     url = f"{endpoint.rstrip('/')}/pods/{target.namespace}/{target.name}/{subresource}"
     params = list(request.query.items())
-    client = web.WebSocketResponse(protocols=_requested_protocols(request), compress=False, max_msg_size=0,
-                                   autoping=True)
+    protocols = _requested_protocols(request)
     try:
-        if not client.can_prepare(request).ok:
+        if not web.WebSocketResponse(protocols=protocols).can_prepare(request).ok:
             return await _agent_answer(state.http, url, params, headers, node.name)
         try:
-            upstream = await state.http.ws_connect(url, params=params, headers=headers, timeout=aiohttp.ClientWSTimeout(
-                ws_receive=None, ws_close=5), protocols=_requested_protocols(request), compress=0, max_msg_size=0,
-                autoping=True)
+            upstream = await state.http.ws_connect(
+                url, params=params, headers=headers, protocols=protocols, compress=0, max_msg_size=MAX_MESSAGE,
+                autoping=True, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5))
         except aiohttp.WSServerHandshakeError:
             return await _agent_answer(state.http, url, params, headers, node.name)
     except aiohttp.ClientError as exc:
         raise errors.unavailable(f"cannot reach the agent of node {node.name} at {endpoint}: {exc}") from exc
     async with upstream:
         client = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (), compress=False,
-                                       max_msg_size=0, autoping=True)
+                                       max_msg_size=MAX_MESSAGE, autoping=True)
         await client.prepare(request)
         await _relay(client, upstream)
     return client
