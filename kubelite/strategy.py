@@ -24,7 +24,8 @@ Kept small on purpose; what lives here:
   ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
   validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
   ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``, Service
-  ``spec.clusterIP`` once set (``pkg/apis/{core,batch}/validation``).
+  ``spec.clusterIP`` once set, RoleBinding/ClusterRoleBinding ``roleRef``
+  (``pkg/apis/{core,batch,rbac}/validation``).
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -293,12 +294,21 @@ def _service_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     return [_immutable_cause("spec.clusterIP", after)] if before and after != before else []
 
 
+def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
+    """A binding's roleRef is fixed at creation (rbac ValidateRoleBindingUpdate: "cannot change roleRef")."""
+    if new.get("roleRef") == old.get("roleRef"):  # three required strings: nothing to normalise
+        return []
+    return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
+
+
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
     "Secret": DocumentRules(prepare=_prepare_secret, validate=_validate_secret, immutable=_secret_immutable),
     "Job": DocumentRules(immutable=_spec_fields_immutable("selector", "template")),
     "Service": DocumentRules(immutable=_service_immutable),
+    "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
+    "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
 }
 
 
