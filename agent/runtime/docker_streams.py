@@ -112,9 +112,11 @@ class DockerProcessStream:
         return (STDERR if header[0] == 2 else STDOUT), data
 
     async def write(self, data: bytes) -> None:
+        """Stdin for the process; dropped once it has ended (its exit status is still to be sent)."""
         if data and not self._writer.is_closing():
-            self._writer.write(data)
-            await self._writer.drain()
+            with contextlib.suppress(ConnectionError):
+                self._writer.write(data)
+                await self._writer.drain()
 
     async def close_stdin(self) -> None:
         if not self._writer.is_closing() and self._writer.can_write_eof():
