@@ -155,6 +155,25 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
         await wait_for(lambda m=marker: not exec_processes(docker_client, node, "web", m), 20,
                        message=f"{marker} gone after the hang-up")
 
+    # back-pressure: a client that stops reading stops the process (nothing buffers 64 MB for it);
+    # v4 is negotiated when the client offers only it, and the exit status ends the stream
+    total = 64_000_000
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"{gw.url}/api/v1/namespaces/default/pods/web/exec?stdout=true&command=head"
+                                   f"&command=-c&command={total}&command=/dev/zero", protocols=("v4.channel.k8s.io",))
+        assert ws.protocol == "v4.channel.k8s.io"
+        first = await ws.receive_bytes(timeout=20)
+        assert first[0] == 1
+        await asyncio.sleep(2)  # the window in which an unbounded buffer would take all 64 MB
+        assert exec_processes(docker_client, node, "web", f"head -c {total}"), "the writer ran on unread"
+        received, status = len(first) - 1, b""
+        async for message in ws:
+            if message.data[0] == 1:
+                received += len(message.data) - 1
+            elif message.data[0] == 3:
+                status = message.data[1:]
+        assert received == total and b'"Success"' in status
+
     # kubectl cp both ways (tar over exec, stdin closed by v5's close signal)
     blob = os.urandom(3 << 20)
     (tmp_path / "blob").write_bytes(blob)
