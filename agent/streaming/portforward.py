@@ -148,6 +148,8 @@ class SpdyPortForward:
                         return
         except spdy.SpdyError as exc:
             log.info("port-forward to %s: %s", self.pod, exc)
+        except ConnectionError:
+            pass  # the client went away while a frame was being sent
         finally:
             tasks = [p.task for p in self._pairs.values() if p.task is not None]
             for task in tasks:

@@ -30,6 +30,9 @@ from kubelite.gateway.logs import agent_error, choose_container
 from kubelite.gateway.state import state_of
 
 MAX_MESSAGE = 16 << 20  # bytes of one relayed WebSocket message (the Python client sends up to 1 MiB)
+# seconds between pings to the agent: a cut link ends the stream (clients are not pinged: the Python
+# client answers pings only while it reads, and an idle `exec` session must not be closed)
+AGENT_HEARTBEAT = 30.0
 _TIMEOUT = aiohttp.ClientTimeout(total=None, connect=5, sock_connect=5, sock_read=None)
 
 
@@ -56,7 +59,7 @@ async def connect_pod(request: web.Request, target: Target) -> web.StreamRespons
         try:
             upstream = await state.http.ws_connect(
                 url, params=params, headers=headers, protocols=protocols, compress=0, max_msg_size=MAX_MESSAGE,
-                autoping=True, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5))
+                autoping=True, heartbeat=AGENT_HEARTBEAT, timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5))
         except aiohttp.WSServerHandshakeError:
             return await _agent_answer(state.http, url, params, headers, node.name)
     except aiohttp.ClientError as exc:
