@@ -13,9 +13,11 @@
 #   PEER_LOG       a file to keep pytest's whole output in (tracebacks of the failures)
 #   KUBECONFIG     with KUBELITE_PEER_EXISTING=1: test the cluster it names instead of starting one
 #   PEER_RUNTIME   sim (default) or docker. The exec and port-forward tests need docker: their pods
-#                  run the images busybox and nginx, which no registry serves here, so stand-ins are
-#                  tagged for the run (busybox = kubelite/demo; nginx = it with httpd serving nginx's
-#                  welcome page on port 80) and removed afterwards (only tags this script made).
+#                  run the images busybox, nginx and python, which no registry serves here, so
+#                  stand-ins are tagged for the run (busybox = kubelite/demo; nginx = it with httpd
+#                  serving nginx's welcome page on port 80; python = an echo server on the ports its
+#                  arguments name, what the test's port-server.py is) and removed afterwards (only
+#                  tags this script made).
 #
 # Prints pytest's line per test (PASSED / FAILED / SKIPPED) and the totals; exits with pytest's status.
 # The tests run against the python client installed in .venv (PyPI `kubernetes`).
@@ -75,7 +77,18 @@ stand_in_images() {
             >"$work/nginx/Dockerfile"
         docker build -q -t nginx:latest "$work/nginx" >/dev/null 2>&1 && made_tags+=(nginx:latest)
     fi
-    echo "[peer] stand-in images for busybox and nginx (tags made: ${made_tags[*]:-none})"
+    if ! docker image inspect python:latest >/dev/null 2>&1; then
+        # test_portforward_raw runs `python -u /opt/port-server.py 1234 1235` (an echo server on each
+        # port, its script from a configMap volume, which kubelite does not mount): the stand-in
+        # `python` is that echo server, busybox `nc -ll -e cat` per port given
+        mkdir -p "$work/python"
+        printf '#!/bin/sh\nfor a in "$@"; do case $a in *[!0-9]*) ;; *) nc -ll -p "$a" -e cat & ;; esac; done\nwait\n' \
+            >"$work/python/python"
+        printf 'FROM kubelite/demo:latest\nCOPY python /bin/python\n' >"$work/python/Dockerfile"
+        chmod 0755 "$work/python/python"
+        docker build -q -t python:latest "$work/python" >/dev/null 2>&1 && made_tags+=(python:latest)
+    fi
+    echo "[peer] stand-in images for busybox, nginx and python (tags made: ${made_tags[*]:-none})"
 }
 [[ $runtime == docker ]] && stand_in_images
 
