@@ -67,6 +67,12 @@ async def test_sim_runtime_answers_a_status_and_readonly_users_cannot_exec(
         assert f"{what} is not possible on node {node_name}: its sim runtime runs no processes" in result.stderr
         assert time.monotonic() - started < 15  # an answer, not a hang
 
+    await store.create(PODS, parse_object({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "pending", "namespace": "default"},
+        "spec": {"containers": [{"name": "main", "image": "kubelite/demo:latest"}]}}))
+    unscheduled = await kubectl("exec", "pending", "--", "true", check=False, timeout=30)
+    assert unscheduled.returncode == 1 and 'pod "pending" is not scheduled to a node yet' in unscheduled.stderr
+
     async with aiohttp.ClientSession(base_url=secured.url, connector=aiohttp.TCPConnector(ssl=False)) as http:
         async with http.get("/api/v1", headers={"Authorization": "Bearer viewer-token"}) as r:
             listed = {res["name"]: res for res in (await r.json())["resources"]}
