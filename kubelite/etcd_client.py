@@ -107,7 +107,7 @@ def grpc_target(endpoints: tuple[str, ...]) -> str:
     return "ipv4:" + ",".join(endpoints)
 
 
-class EtcdClient(aetcd.Client):
+class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no types
     """aetcd.Client with TLS, several endpoints and keepalive, from an :class:`EtcdConfig`."""
 
     def __init__(self, config: EtcdConfig) -> None:
@@ -115,7 +115,7 @@ class EtcdClient(aetcd.Client):
             host=config.endpoints[0],
             username=config.username,
             password=config.password,
-            timeout=config.timeout,  # type: ignore[arg-type]  # aetcd passes it to gRPC, floats work
+            timeout=config.timeout,  # aetcd passes it to gRPC: floats work
             options=dict(_CHANNEL_OPTIONS),
         )
         self.config = config

@@ -268,7 +268,7 @@ class Store:
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
-                new.metadata.name = meta.generate_name + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+                new.metadata.name = (meta.generate_name or "") + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
             created = await self._create_once(res, new, lease=lease, fence=fence, dry_run=dry_run, generated=not meta.name)
             if created is not None:
                 return created

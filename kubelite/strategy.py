@@ -118,7 +118,7 @@ def prepare_for_create(obj: T, admission: Admission) -> T:
             finalizers.append(NAMESPACE_FINALIZER)
         ns.spec = (ns.spec or NamespaceSpec()).model_copy(update={"finalizers": finalizers})
         ns.status = NamespaceStatus(phase="Active")
-        return ns  # type: ignore[return-value]
+        return ns
     return obj
 
 

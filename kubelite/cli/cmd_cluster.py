@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from agent.eviction import LOCAL_EVICTION_HARD
+from kubelite.evictionflags import LOCAL_EVICTION_HARD
 from kubelite.cli.common import command
 from kubelite.cli.errors import CliError
 from kubelite.cli.up import UpOptions, run
@@ -97,7 +97,7 @@ def up(
     data_dir: Annotated[Path | None, typer.Option(help="State, logs, kubeconfig (default ~/.kubelite).")] = None,
     etcd_endpoints: Annotated[str | None, typer.Option(help="Use this etcd instead of starting one.")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the containers running on exit.")] = False,
-    demo: Annotated[bool, typer.Option("--demo", help="Apply examples/web.yaml and say how to reach it.")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Apply the demo (the packaged examples/web.yaml) and say how to reach it.")] = False,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for the gateway and nodes.")] = 90.0,
     etcd_compaction_interval: Annotated[str, typer.Option(
         help="How often the gateway and controller-manager compact etcd (e.g. 5m, 30s; 0 disables).")] = "5m",

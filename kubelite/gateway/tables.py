@@ -355,7 +355,7 @@ def _service_ports(ports: Any) -> str:
 
 
 def service_row(svc: Doc, now: datetime) -> list[Cell]:
-    spec = svc.get("spec") if isinstance(svc.get("spec"), dict) else {}
+    spec: Doc = svc["spec"] if isinstance(svc.get("spec"), dict) else {}
     external = spec.get("externalIPs") or [i.get("ip") or i.get("hostname") for i in
                                            _get(svc, "status", "loadBalancer", "ingress") or [] if isinstance(i, dict)]
     kind = spec.get("type") or "ClusterIP"
