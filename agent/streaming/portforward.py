@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -37,6 +38,8 @@ _EOF = b""
 
 def connect_error(port: int, pod: str, exc: BaseException) -> str:
     reason = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.errno:
+        reason = os.strerror(exc.errno).lower()  # "connection refused", as the kubelet's dialer says it
     if isinstance(exc, asyncio.TimeoutError):
         reason = "timed out"
     return f"error forwarding port {port} to pod {pod}: failed to connect to localhost:{port} inside the pod: {reason}"

@@ -108,6 +108,7 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
     gw, kubectl, node = cluster
     await store.create(PODS, pod("web", node, WEB))
     await store.create(PODS, pod("att", node, ["sh"], stdin=True))
+    await store.create(PODS, pod("tty", node, ["sh"], stdin=True, tty=True))
     await store.create(PODS, pod("crash", node, ["sh", "-c", "cat /proc/sys/kernel/random/uuid; exit 1"]))
     await running(store, "web")
 
@@ -183,6 +184,23 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
     await kubectl("cp", "web:/www", str(tmp_path / "www"), timeout=60)
     assert (tmp_path / "www" / "index.html").read_text() == "hello\n"
 
+    # attach -it to a container that has a terminal: its size follows kubectl's
+    await running(store, "tty")
+    master, slave = os.openpty()
+    set_size(slave, 25, 90)
+    proc = await asyncio.create_subprocess_exec(
+        KUBECTL, "--server", gw.url, "attach", "-it", "tty", stdin=slave, stdout=slave, stderr=slave,
+        start_new_session=True, env=kubectl_env(kubectl))
+    os.close(slave)
+    seen = bytearray()
+    try:
+        os.write(master, b"stty size\n")
+        await read_until(master, b"25 90", seen)
+    finally:
+        proc.kill()
+        await proc.wait()
+        os.close(master)
+
     # attach to a container's own stdin/stdout
     await running(store, "att")
     proc = await asyncio.create_subprocess_exec(
@@ -247,6 +265,21 @@ async def test_port_forward_kubectl_pod_and_service_and_python_client(
         finally:
             forward.kill()
             await forward.wait()
+
+    # nothing listening: the connection is closed and kubectl reports the error the agent sent
+    local = free_port()
+    forward = await kubectl.start("port-forward", "pod/web", f"{local}:81")
+    try:
+        assert forward.stdout is not None and forward.stderr is not None
+        await asyncio.wait_for(forward.stdout.readline(), 20)
+        reader, writer = await asyncio.open_connection("127.0.0.1", local)
+        assert await asyncio.wait_for(reader.read(), 20) == b""
+        writer.close()
+        line = await asyncio.wait_for(forward.stderr.readline(), 20)
+        assert b"failed to connect to localhost:81 inside the pod: connection refused" in line
+    finally:
+        forward.kill()
+        await forward.wait()
 
     # the Python client's websocket port-forward: two ports, one with nothing listening (error channel)
     from kubernetes import client as k8s
