@@ -15,10 +15,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aetcd
 import grpc
 from aetcd import rpc, watcher
+
+if TYPE_CHECKING:
+    from kubelite.encryption import EncryptionConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ class EtcdConfig:
     key_file: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    # encryption at rest of the values this process writes and reads (--encryption-provider-config)
+    encryption: EncryptionConfig | None = field(default=None, repr=False)
 
     @classmethod
     def from_options(

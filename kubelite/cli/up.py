@@ -57,6 +57,7 @@ from kubelite.cli.up_support import (
     write_node_tokens,
 )
 from kubelite.compaction import parse_interval
+from kubelite.encryption import generated_config, load_config
 from kubelite.etcd_server import EmbeddedEtcd, free_port
 
 
@@ -77,6 +78,7 @@ class UpOptions:
     container_log_max_files: int = 5
     eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
+    encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
 
 
 class Cluster:
@@ -116,7 +118,8 @@ class Cluster:
             await self.etcd.start()
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
-        ep = ["--etcd-endpoints", self.endpoints]
+        # every process reads etcd directly, so each gets the encryption configuration
+        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path)]
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
@@ -179,6 +182,13 @@ class Cluster:
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
         ensure_secret_file(self.agent_secret_path)
+        if self.opts.encryption_provider_config is None:
+            generated_config(self.encryption_path)
+        else:
+            try:
+                load_config(self.encryption_path)
+            except ValueError as exc:
+                raise CliError(f"--encryption-provider-config {self.encryption_path}: {exc}") from None
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
 
@@ -186,6 +196,11 @@ class Cluster:
     def shared_sim_processes(self) -> bool:
         """Whether simulated nodes share agent processes (else one process, with its own token, per node)."""
         return self.runtime == "sim" and self.opts.sim_nodes_per_process > 1
+
+    @property
+    def encryption_path(self) -> Path:
+        chosen = self.opts.encryption_provider_config
+        return chosen.expanduser().resolve() if chosen is not None else self.data_dir / "encryption.yaml"
 
     @property
     def kubeconfig_path(self) -> Path:
