@@ -9,7 +9,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS
+from kubelite.api.resources import (
+    CONTROLLERREVISIONS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PERSISTENTVOLUMECLAIMS,
+    PODS,
+    REPLICASETS,
+    STATEFULSETS,
+)
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer, index_by_controller_uid, index_by_node_name
 from kubelite.store import Store
@@ -51,6 +62,8 @@ class Settings:
     percentage_of_nodes_to_score: int = 0
     replicaset_workers: int = 4
     deployment_workers: int = 2
+    daemonset_workers: int = 2
+    statefulset_workers: int = 2
     node_workers: int = 2
     gc_workers: int = 2
     resync_seconds: float = 300.0
@@ -66,6 +79,10 @@ class SharedInformers:
     replicasets: Informer
     deployments: Informer
     namespaces: Informer
+    daemonsets: Informer
+    statefulsets: Informer
+    controllerrevisions: Informer
+    persistentvolumeclaims: Informer
 
     @classmethod
     def create(cls, store: Store, *, resync_seconds: float = 300.0) -> SharedInformers:
@@ -77,10 +94,17 @@ class SharedInformers:
             replicasets=Informer(store, REPLICASETS, indexers=owned, resync_period=resync_seconds),
             deployments=Informer(store, DEPLOYMENTS, indexers=owned, resync_period=resync_seconds),
             namespaces=Informer(store, NAMESPACES, resync_period=resync_seconds),
+            daemonsets=Informer(store, DAEMONSETS, indexers=owned, resync_period=resync_seconds),
+            statefulsets=Informer(store, STATEFULSETS, indexers=owned, resync_period=resync_seconds),
+            controllerrevisions=Informer(store, CONTROLLERREVISIONS, indexers=owned, resync_period=resync_seconds),
+            persistentvolumeclaims=Informer(store, PERSISTENTVOLUMECLAIMS, indexers=owned,
+                                            resync_period=resync_seconds),
         )
 
     def all(self) -> list[Informer]:
-        return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods]
+        return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets,
+                self.daemonsets, self.statefulsets, self.controllerrevisions, self.persistentvolumeclaims,
+                self.pods]
 
     @property
     def synced(self) -> bool:

@@ -21,7 +21,17 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject, OwnerReference
-from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS, Resource, resource_for_kind
+from kubelite.api.resources import (
+    CONTROLLERREVISIONS,
+    DAEMONSETS,
+    DEPLOYMENTS,
+    PERSISTENTVOLUMECLAIMS,
+    PODS,
+    REPLICASETS,
+    STATEFULSETS,
+    Resource,
+    resource_for_kind,
+)
 from kubelite.informer import FuncHandler, Informer, object_key
 from kubelite.reconcile import Result
 from kubelite.store import NotLeader
@@ -47,6 +57,10 @@ class GarbageCollector(Controller):
             PODS.plural: (PODS, informers.pods),
             REPLICASETS.plural: (REPLICASETS, informers.replicasets),
             DEPLOYMENTS.plural: (DEPLOYMENTS, informers.deployments),
+            DAEMONSETS.plural: (DAEMONSETS, informers.daemonsets),
+            STATEFULSETS.plural: (STATEFULSETS, informers.statefulsets),
+            CONTROLLERREVISIONS.plural: (CONTROLLERREVISIONS, informers.controllerrevisions),
+            PERSISTENTVOLUMECLAIMS.plural: (PERSISTENTVOLUMECLAIMS, informers.persistentvolumeclaims),
         }
 
     def register(self) -> None:

@@ -89,6 +89,7 @@ JOBS = _stored("batch", "Job", "jobs", True)
 CRONJOBS = _stored("batch", "CronJob", "cronjobs", True, "cj")
 DAEMONSETS = _stored("apps", "DaemonSet", "daemonsets", True, "ds")
 STATEFULSETS = _stored("apps", "StatefulSet", "statefulsets", True, "sts")
+CONTROLLERREVISIONS = _stored("apps", "ControllerRevision", "controllerrevisions", True)
 STORAGECLASSES = _stored("storage.k8s.io", "StorageClass", "storageclasses", False, "sc")
 PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses", False, "pc")
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
@@ -97,7 +98,7 @@ STORED_ONLY: tuple[Resource, ...] = (
     CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS,
     LIMITRANGES, RESOURCEQUOTAS, ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS, INGRESSES,
     NETWORKPOLICIES, INGRESSCLASSES, PODDISRUPTIONBUDGETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
-    STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,
+    CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,
 )
 ALL_RESOURCES: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY)

@@ -106,6 +106,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.CRONJOBS, (_STATUS,), categories=("all",)),
     Served(r.DAEMONSETS, (_STATUS,), categories=("all",)),
     Served(r.STATEFULSETS, (_STATUS,), categories=("all",)),
+    Served(r.CONTROLLERREVISIONS),
     Served(r.STORAGECLASSES, returns_deleted=True),
     Served(r.PRIORITYCLASSES),
     Served(r.ENDPOINTSLICES),
