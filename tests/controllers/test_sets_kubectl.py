@@ -1,0 +1,156 @@
+"""DaemonSets and StatefulSets through the real kubectl 1.32: a gateway, the controller manager and
+fake kubelets on a real etcd. `kubectl rollout status/history/undo` for both kinds, a DaemonSet on
+a node added later, a StatefulSet started in order that keeps a pod's name across a delete."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kubelite.api.resources import PODS
+from kubelite.etcd_ops import range_
+from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.gateway import Gateway
+from kubelite.store import Store
+
+from tests.controllers.conftest import MakeKubelet, MakeManager
+from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
+from tests.helpers import wait_for
+
+CONTROLLERS = ("scheduler", "daemonset", "statefulset", "garbagecollector")
+
+DAEMONSET = """
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: app, image: "demo:1"}]
+"""
+
+STATEFULSET = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: default}
+spec:
+  replicas: 3
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: app, image: "demo:1"}]
+"""
+
+
+@pytest.fixture
+async def kubectl(etcd: EmbeddedEtcd, tmp_path: Path) -> AsyncIterator[Kubectl]:
+    if not Path(KUBECTL).exists() and shutil.which("kubectl") is None:
+        pytest.fail(f"kubectl is not installed at {KUBECTL}", pytrace=False)
+    gateway = Gateway(gateway_config(etcd))
+    await gateway.start()
+    home = tmp_path / "kubectl-home"
+    home.mkdir()
+    try:
+        yield Kubectl(gateway.url, home)
+    finally:
+        await stop_or_explain(gateway)
+
+
+async def images_by_pod(store: Store, app: str) -> dict[str, str]:
+    listed = (await store.list(PODS, "default")).items
+    return {p.name: p.spec.containers[0].image for p in listed
+            if (p.metadata.labels or {}).get("app") == app and p.metadata.deletion_timestamp is None}
+
+
+async def test_daemonset_every_node_new_node_rollout_status_history_undo(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet, kubectl: Kubectl,
+) -> None:
+    await make_kubelet("n1")
+    await make_kubelet("n2")
+    await make_manager(controllers=CONTROLLERS)
+    await kubectl("apply", "-f", "-", stdin=DAEMONSET)
+    status = await kubectl("rollout", "status", "ds/agent", "--timeout=60s", timeout=70)
+    assert 'daemon set "agent" successfully rolled out' in status.stdout
+
+    async def on_nodes(expected: set[str]) -> bool:
+        got = await kubectl("get", "pods", "-l", "app=agent", "-o", "jsonpath={.items[*].spec.nodeName}")
+        return set(got.stdout.split()) == expected and len(got.stdout.split()) == len(expected)
+    await wait_for(lambda: on_nodes({"n1", "n2"}), 15)
+    await make_kubelet("n3")
+    await wait_for(lambda: on_nodes({"n1", "n2", "n3"}), 20)
+    shown = (await kubectl("get", "ds", "agent", "-o", "json")).stdout
+    assert json.loads(shown)["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}
+
+    await kubectl("set", "image", "ds/agent", "app=demo:2")
+    status = await kubectl("rollout", "status", "ds/agent", "--timeout=60s", timeout=70)
+    assert "successfully rolled out" in status.stdout
+    assert set((await images_by_pod(store, "agent")).values()) == {"demo:2"}
+    history = (await kubectl("rollout", "history", "ds/agent")).stdout
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"], history
+    undone = await kubectl("rollout", "undo", "ds/agent")
+    assert "rolled back" in undone.stdout
+    status = await kubectl("rollout", "status", "ds/agent", "--timeout=60s", timeout=70)
+    assert "successfully rolled out" in status.stdout
+
+    async def back() -> bool:
+        images = await images_by_pod(store, "agent")
+        return len(images) == 3 and set(images.values()) == {"demo:1"}
+    await wait_for(back, 30)
+    history = (await kubectl("rollout", "history", "ds/agent")).stdout
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"], history
+    listed = (await kubectl("get", "all", "-o", "name")).stdout.split()
+    assert "daemonset.apps/agent" in listed
+
+
+async def test_statefulset_ordered_start_stable_names_rollout_undo(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet, kubectl: Kubectl,
+) -> None:
+    await make_kubelet("n1")
+    await make_manager(controllers=CONTROLLERS)
+    await kubectl("apply", "-f", "-", stdin=STATEFULSET)
+    status = await kubectl("rollout", "status", "sts/db", "--timeout=60s", timeout=70)
+    # partition defaults to 0, so kubectl reports a partitioned roll out (as against kube-apiserver)
+    assert "partitioned roll out complete: 3 new pods have been updated" in status.stdout, status.stdout
+    # each pod's key was created (etcd create_revision) after the previous pod was Ready
+    # (its last write, the kubelet's Ready status, comes before the next pod's create)
+    revisions = []
+    for name in ("db-0", "db-1", "db-2"):
+        kv = (await range_(store.client, PODS.key(name, "default"), what="test")).kvs[0]
+        revisions.append((kv.create_revision, kv.mod_revision))
+    assert revisions[0][1] < revisions[1][0] and revisions[1][1] < revisions[2][0], revisions
+
+    old_uid = (await store.get(PODS, "db-1", "default")).metadata.uid
+    await kubectl("delete", "pod", "db-1", "--wait=false")
+
+    async def back_under_its_name() -> bool:
+        got = await kubectl("get", "pod", "db-1", "-o", "jsonpath={.metadata.uid} {.status.phase}", check=False)
+        parts = got.stdout.split()
+        return got.returncode == 0 and len(parts) == 2 and parts[0] != old_uid and parts[1] == "Running"
+    await wait_for(back_under_its_name, 30)
+
+    await kubectl("set", "image", "sts/db", "app=demo:2")
+    status = await kubectl("rollout", "status", "sts/db", "--timeout=90s", timeout=100)
+    assert "partitioned roll out complete: 3 new pods" in status.stdout, status.stdout
+    assert await images_by_pod(store, "db") == {"db-0": "demo:2", "db-1": "demo:2", "db-2": "demo:2"}
+    await kubectl("rollout", "undo", "sts/db")
+
+    async def undone() -> bool:
+        return await images_by_pod(store, "db") == {"db-0": "demo:1", "db-1": "demo:1", "db-2": "demo:1"}
+    await wait_for(undone, 60)
+    status = await kubectl("rollout", "status", "sts/db", "--timeout=60s", timeout=70)
+    assert "complete" in status.stdout
+    history = (await kubectl("rollout", "history", "sts/db")).stdout
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"], history
+    table = (await kubectl("get", "sts", "db")).stdout
+    assert "db" in table
