@@ -45,6 +45,7 @@ from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
 from kubelite.api.schema import INT_RANGES
+from kubelite import workload_rules
 
 T = TypeVar("T", bound=KubeObject)
 
@@ -299,6 +300,9 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "Secret": DocumentRules(prepare=_prepare_secret, validate=_validate_secret, immutable=_secret_immutable),
     "Job": DocumentRules(immutable=_spec_fields_immutable("selector", "template")),
     "Service": DocumentRules(immutable=_service_immutable),
+    "DaemonSet": DocumentRules(validate=workload_rules.validate_daemon_set, immutable=workload_rules.daemon_set_immutable),
+    "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
+                                 immutable=workload_rules.stateful_set_immutable),
 }
 
 
