@@ -22,6 +22,7 @@ from kubelite.api.resources import PODS
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result
 from kubelite.store import NotLeader
+from kubelite.workqueue import WorkQueue
 
 from controllers.base import Controller
 from controllers.context import ControllerContext
@@ -75,6 +76,14 @@ class Scheduler(Controller):
 
     def initial_keys(self) -> list[str]:
         return [object_key(p) for p in self.informers.pods.list() if needs_scheduling(p)]
+
+    def make_queue(self) -> WorkQueue:
+        """Higher ``spec.priority`` (resolved from priorityClassName at admission) is scheduled first."""
+        return WorkQueue(self.name, priority=self._priority_of)
+
+    def _priority_of(self, key: str) -> int:
+        pod = self.informers.pods.get(key)
+        return (pod.spec.priority or 0) if pod is not None else 0
 
     async def release(self) -> None:
         self.unschedulable.clear()

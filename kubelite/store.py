@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from kubelite import strategy
+from kubelite import priority, strategy
 from kubelite.api import errors
-from kubelite.api.core import Namespace
+from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import NAMESPACES, Resource
+from kubelite.api.resources import NAMESPACES, PRIORITYCLASSES, Resource
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
 from kubelite.etcd_client import EtcdClient
@@ -241,6 +241,8 @@ class Store:
         new.metadata.deletion_grace_period_seconds = None
         new.api_version, new.kind = res.api_version, res.kind
         new = strategy.prepare_for_create(new, self.admission)
+        if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
+            new = priority.admit(new, await self._priority_classes())
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
@@ -278,6 +280,9 @@ class Store:
             # the namespace changed since it was seen open: look at it again
             self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
+
+    async def _priority_classes(self) -> list[dict[str, Any]]:
+        return list((await self.list(PRIORITYCLASSES, as_documents=True)).items)
 
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         """(key, mod_revision) of the namespace ``new`` goes into; 404 when absent, 403 when Terminating."""

@@ -8,6 +8,8 @@ when the worker calls :meth:`WorkQueue.done`.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -58,9 +60,16 @@ class ShutDown(Exception):
 
 
 class WorkQueue:
-    def __init__(self, name: str = "queue", *, rate_limiter: RateLimiter | None = None) -> None:
+    """``priority`` (key → int, read when the key is queued): higher pops first, FIFO among equals
+    (kube-scheduler's activeQ orders by pod priority); without it the queue is plain FIFO."""
+
+    def __init__(self, name: str = "queue", *, rate_limiter: RateLimiter | None = None,
+                 priority: Callable[[str], int] | None = None) -> None:
         self.name = name
         self.rate_limiter = rate_limiter or RateLimiter()
+        self._priority = priority
+        self._heap: list[tuple[int, int, str]] = []
+        self._order = itertools.count()
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
@@ -69,14 +78,23 @@ class WorkQueue:
         self._shutting_down = False
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._heap)
+
+    def _push(self, key: str) -> None:
+        if self._priority is None:
+            self._queue.append(key)
+        else:
+            heapq.heappush(self._heap, (-self._priority(key), next(self._order), key))
+
+    def _pop(self) -> str:
+        return heapq.heappop(self._heap)[2] if self._heap else self._queue.popleft()
 
     def add(self, key: str) -> None:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
         if key not in self._processing:
-            self._queue.append(key)
+            self._push(key)
             self._wake()
 
     def add_after(self, key: str, delay: float) -> None:
@@ -109,12 +127,12 @@ class WorkQueue:
 
     async def get(self) -> str:
         """Next key to process; raises :class:`ShutDown` once the queue is shut down."""
-        while not self._queue:
+        while not self._queue and not self._heap:
             if self._shutting_down:
                 raise ShutDown(self.name)
             self._has_items.clear()
             await self._has_items.wait()
-        key = self._queue.popleft()
+        key = self._pop()
         self._processing.add(key)
         self._dirty.discard(key)
         return key
@@ -122,7 +140,7 @@ class WorkQueue:
     def done(self, key: str) -> None:
         self._processing.discard(key)
         if key in self._dirty:
-            self._queue.append(key)
+            self._push(key)
             self._wake()
 
     def is_processing(self, key: str) -> bool:

@@ -156,6 +156,7 @@ def _value(f: Field, depth: int) -> st.SearchStrategy[Any]:
         "IntOrString": st.integers(-(2**31), 2**31 - 1) | _TEXT,
         "Time": _time(False), "MicroTime": _time(True),
         "FieldsV1": st.dictionaries(_NAMES, st.just({}), max_size=2),
+        "RawExtension": st.dictionaries(_NAMES, _TEXT | st.integers(-5, 5), min_size=1, max_size=2),  # revision data
     }
     if f.value == "":
         return _message(f.message, depth + 1)
