@@ -365,6 +365,61 @@ def service_row(svc: Doc, now: datetime) -> list[Cell]:
             selector_string({"matchLabels": spec["selector"]}) if isinstance(spec.get("selector"), dict) else "<none>"]
 
 
+# apps/v1 DaemonSet, StatefulSet, ControllerRevision (printers.go printDaemonSet, printStatefulSet,
+# printControllerRevision)
+DAEMONSET_COLUMNS = (
+    _name_column(), Column("Desired", type="integer", description="The number of nodes that should run the pod."),
+    Column("Current", type="integer", description="The number of nodes running at least one daemon pod."),
+    Column("Ready", type="integer", description="The number of nodes with a ready daemon pod."),
+    Column("Up-to-date", type="integer", description="The number of nodes running the updated daemon pod."),
+    Column("Available", type="integer", description="The number of nodes with an available daemon pod."),
+    Column("Node Selector", description="The node selector of the daemon pods."),
+    _AGE, *_WORKLOAD_WIDE,
+)
+
+
+def daemonset_row(ds: Doc, now: datetime) -> list[Cell]:
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    template_spec = _get(spec, "template", "spec")
+    containers, images = _containers_images(template_spec)
+    node_selector = (template_spec or {}).get("nodeSelector") if isinstance(template_spec, dict) else None
+    shown = ",".join(f"{k}={v}" for k, v in sorted((node_selector or {}).items())) or "<none>"
+    return [
+        _meta(ds).get("name", ""), int(status.get("desiredNumberScheduled") or 0),
+        int(status.get("currentNumberScheduled") or 0), int(status.get("numberReady") or 0),
+        int(status.get("updatedNumberScheduled") or 0), int(status.get("numberAvailable") or 0), shown,
+        since(_meta(ds).get("creationTimestamp"), now), containers, images, selector_string(spec.get("selector")),
+    ]
+
+
+STATEFULSET_COLUMNS = (
+    _name_column(), Column("Ready", description="Number of the pod with ready state"), _AGE,
+    Column("Containers", priority=1, description="Names of each container in the template."),
+    Column("Images", priority=1, description="Images referenced by each container in the template."),
+)
+
+
+def statefulset_row(sts: Doc, now: datetime) -> list[Cell]:
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    containers, images = _containers_images(_get(spec, "template", "spec"))
+    return [_meta(sts).get("name", ""), f"{int(status.get('readyReplicas') or 0)}/{_desired(spec)}",
+            since(_meta(sts).get("creationTimestamp"), now), containers, images]
+
+
+CONTROLLERREVISION_COLUMNS = (
+    _name_column(), Column("Controller", description="Controller of the object."),
+    Column("Revision", type="integer", description="Revision of the ControllerRevision."), _AGE,
+)
+
+
+def controllerrevision_row(cr: Doc, now: datetime) -> list[Cell]:
+    owner = next((r for r in _meta(cr).get("ownerReferences") or [] if r.get("controller")), None)
+    controller = f"{str(owner.get('kind', '')).lower()}.{str(owner.get('apiVersion', '')).split('/')[0]}/" \
+                 f"{owner.get('name', '')}" if owner else "<none>"
+    return [_meta(cr).get("name", ""), controller, int(cr.get("revision") or 0),
+            since(_meta(cr).get("creationTimestamp"), now)]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -372,7 +427,9 @@ PRINTERS: dict[str, Printer] = {
     "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
-    "Service": (SERVICE_COLUMNS, service_row),
+    "Service": (SERVICE_COLUMNS, service_row), "DaemonSet": (DAEMONSET_COLUMNS, daemonset_row),
+    "StatefulSet": (STATEFULSET_COLUMNS, statefulset_row),
+    "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
 }
 
 

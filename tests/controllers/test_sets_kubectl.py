@@ -111,6 +111,14 @@ async def test_daemonset_every_node_new_node_rollout_status_history_undo(
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"], history
     listed = (await kubectl("get", "all", "-o", "name")).stdout.split()
     assert "daemonset.apps/agent" in listed
+    table = (await kubectl("get", "ds", "agent")).stdout.splitlines()
+    assert table[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE", "SELECTOR",
+                                "AGE"]
+    assert table[1].split()[:7] == ["agent", "3", "3", "3", "3", "3", "<none>"]
+    revisions = (await kubectl("get", "controllerrevisions")).stdout.splitlines()
+    assert revisions[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
+    assert {tuple(line.split()[1:3]) for line in revisions[1:]} == {("daemonset.apps/agent", "2"),
+                                                                    ("daemonset.apps/agent", "3")}
 
 
 async def test_statefulset_ordered_start_stable_names_rollout_undo(
@@ -152,5 +160,5 @@ async def test_statefulset_ordered_start_stable_names_rollout_undo(
     assert "complete" in status.stdout
     history = (await kubectl("rollout", "history", "sts/db")).stdout
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"], history
-    table = (await kubectl("get", "sts", "db")).stdout
-    assert "db" in table
+    table = (await kubectl("get", "sts", "db")).stdout.splitlines()
+    assert table[0].split() == ["NAME", "READY", "AGE"] and table[1].split()[:2] == ["db", "3/3"]
