@@ -55,21 +55,23 @@ class DaemonSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.daemonset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
-        self.revisions = RevisionStore(self, DAEMONSETS, "DaemonSet")
+        self.daemonsets = ctx.informers.for_resource(DAEMONSETS)
+        self.controllerrevisions = ctx.informers.for_resource(CONTROLLERREVISIONS)
+        self.revisions = RevisionStore(self, DAEMONSETS, self.controllerrevisions)
 
     def register(self) -> None:
-        self.informers.daemonsets.add_handler(FuncHandler.enqueue_all(lambda ds: self.enqueue(object_key(ds))))
+        self.daemonsets.add_handler(FuncHandler.enqueue_all(lambda ds: self.enqueue(object_key(ds))))
         self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
                                                     delete=self._pod_deleted))
         self.informers.nodes.add_handler(FuncHandler(
             add=lambda _node: self._enqueue_all(),
             update=lambda old, new: self._enqueue_all() if _node_view(old) != _node_view(new) else None,
             delete=lambda _node: self._enqueue_all()))
-        self.informers.controllerrevisions.add_handler(FuncHandler.enqueue_all(
+        self.controllerrevisions.add_handler(FuncHandler.enqueue_all(
             lambda cr: self.enqueue(_owner_key(cr))))
 
     def initial_keys(self) -> list[str]:
-        return self.informers.daemonsets.keys()
+        return self.daemonsets.keys()
 
     async def prepare(self) -> None:
         self.expectations.clear()
@@ -77,7 +79,7 @@ class DaemonSetController(Controller):
     # -- handlers ---------------------------------------------------------------
 
     def _enqueue_all(self) -> None:
-        for key in self.informers.daemonsets.keys():
+        for key in self.daemonsets.keys():
             self.enqueue(key)
 
     def _pod_added(self, pod: Pod) -> None:
@@ -111,14 +113,14 @@ class DaemonSetController(Controller):
     def _enqueue_matching(self, pod: Pod) -> None:
         if self.queue is None or pod.metadata.deletion_timestamp is not None:
             return
-        for doc in self.informers.daemonsets.list(pod.namespace):
+        for doc in self.daemonsets.list(pod.namespace):
             if selector_matches(view(DaemonSet, doc).spec.selector, pod.metadata.labels):
                 self.enqueue(object_key(doc))
 
     # -- reconcile --------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
-        doc = self.informers.daemonsets.get(key)
+        doc = self.daemonsets.get(key)
         if doc is None:
             self.expectations.forget(key)
             return None

@@ -17,6 +17,7 @@ from kubelite.api import errors, semantic
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CONTROLLERREVISIONS, Resource
 from kubelite.api.workloads import REVISION_HASH_LABEL, ControllerRevision, document, view
+from kubelite.informer import Informer
 
 from controllers import history
 from controllers.podutil import owner_reference
@@ -26,13 +27,13 @@ if TYPE_CHECKING:
 
 
 class RevisionStore:
-    def __init__(self, controller: Controller, owner_res: Resource, owner_kind: str) -> None:
+    def __init__(self, controller: Controller, owner_res: Resource, informer: Informer) -> None:
         self.controller = controller
         self.owner_res = owner_res
-        self.owner_kind = owner_kind
+        self.informer = informer  # the shared ControllerRevision informer
 
     def owned(self, owner: KubeObject) -> list[ControllerRevision]:
-        informer = self.controller.informers.controllerrevisions
+        informer = self.informer
         return [view(ControllerRevision, cr) for cr in informer.by_index("controller", owner.metadata.uid or "")
                 if cr.metadata.deletion_timestamp is None]
 

@@ -18,7 +18,7 @@ from typing import Any
 from kubelite.api import errors, semantic
 from kubelite.api.core import Pod
 from kubelite.api.meta import KubeObject, OwnerReference
-from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
+from kubelite.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
 from kubelite.api.workloads import ControllerRevision, StatefulSet, document, view
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result, TerminalError
@@ -48,17 +48,20 @@ class StatefulSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.statefulset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
-        self.revisions = RevisionStore(self, STATEFULSETS, "StatefulSet")
+        self.statefulsets = ctx.informers.for_resource(STATEFULSETS)
+        self.controllerrevisions = ctx.informers.for_resource(CONTROLLERREVISIONS)
+        self.claims = ctx.informers.for_resource(PERSISTENTVOLUMECLAIMS)
+        self.revisions = RevisionStore(self, STATEFULSETS, self.controllerrevisions)
 
     def register(self) -> None:
-        self.informers.statefulsets.add_handler(FuncHandler.enqueue_all(lambda s: self.enqueue(object_key(s))))
+        self.statefulsets.add_handler(FuncHandler.enqueue_all(lambda s: self.enqueue(object_key(s))))
         self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
                                                     delete=self._pod_deleted))
-        self.informers.controllerrevisions.add_handler(FuncHandler.enqueue_all(
+        self.controllerrevisions.add_handler(FuncHandler.enqueue_all(
             lambda cr: self.enqueue(_owner_key(cr))))
 
     def initial_keys(self) -> list[str]:
-        return self.informers.statefulsets.keys()
+        return self.statefulsets.keys()
 
     async def prepare(self) -> None:
         self.expectations.clear()
@@ -95,14 +98,14 @@ class StatefulSetController(Controller):
     def _enqueue_matching(self, pod: Pod) -> None:
         if self.queue is None or pod.metadata.deletion_timestamp is not None:
             return
-        for doc in self.informers.statefulsets.list(pod.namespace):
+        for doc in self.statefulsets.list(pod.namespace):
             if selector_matches(view(StatefulSet, doc).spec.selector, pod.metadata.labels):
                 self.enqueue(object_key(doc))
 
     # -- reconcile --------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
-        doc = self.informers.statefulsets.get(key)
+        doc = self.statefulsets.get(key)
         if doc is None:
             self.expectations.forget(key)
             return None
@@ -169,7 +172,7 @@ class StatefulSetController(Controller):
 
     async def _ensure_claim(self, doc: KubeObject, sts: StatefulSet, claim_doc: dict[str, Any], pod: str) -> None:
         name = claim_doc["metadata"]["name"]
-        if self.informers.persistentvolumeclaims.get(f"{sts.namespace}/{name}") is not None:
+        if self.claims.get(f"{sts.namespace}/{name}") is not None:
             return
         if sts.spec.retention("when_deleted") == "Delete":
             ref = owner_reference(doc).model_copy(update={"controller": None})
@@ -207,7 +210,7 @@ class StatefulSetController(Controller):
         start, end = sts.spec.start_ordinal, sts.spec.start_ordinal + sts.spec.effective_replicas
         present = {plan_.ordinal_of(sts.name, p) for p in pods}
         prefixes = [f"{(c.get('metadata') or {}).get('name')}-{sts.name}-" for c in sts.spec.volume_claim_templates]
-        for pvc in self.informers.persistentvolumeclaims.list(sts.namespace):
+        for pvc in self.claims.list(sts.namespace):
             prefix = next((p for p in prefixes if pvc.name.startswith(p)), None)
             suffix = pvc.name[len(prefix):] if prefix else ""
             if not suffix.isdigit() or start <= int(suffix) < end or int(suffix) in present:

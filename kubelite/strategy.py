@@ -24,7 +24,8 @@ Kept small on purpose; what lives here:
   ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
   validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
   ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``, Service
-  ``spec.clusterIP`` once set (``pkg/apis/{core,batch}/validation``).
+  ``spec.clusterIP`` once set, RoleBinding/ClusterRoleBinding ``roleRef``
+  (``pkg/apis/{core,batch,rbac}/validation``).
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -294,6 +295,13 @@ def _service_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     return [_immutable_cause("spec.clusterIP", after)] if before and after != before else []
 
 
+def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
+    """A binding's roleRef is fixed at creation (rbac ValidateRoleBindingUpdate: "cannot change roleRef")."""
+    if new.get("roleRef") == old.get("roleRef"):  # three required strings: nothing to normalise
+        return []
+    return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
+
+
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
@@ -303,6 +311,8 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "DaemonSet": DocumentRules(validate=workload_rules.validate_daemon_set, immutable=workload_rules.daemon_set_immutable),
     "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
                                  immutable=workload_rules.stateful_set_immutable),
+    "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
+    "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
 }
 
 
