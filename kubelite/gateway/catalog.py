@@ -105,7 +105,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.JOBS, (_STATUS,), categories=("all",), field_labels=("status.successful",)),
     Served(r.CRONJOBS, (_STATUS,), categories=("all",)),
     Served(r.DAEMONSETS, (_STATUS,), categories=("all",)),
-    Served(r.STATEFULSETS, (_STATUS,), categories=("all",)),
+    Served(r.STATEFULSETS, (_STATUS, _SCALE), categories=("all",)),
     Served(r.CONTROLLERREVISIONS),
     Served(r.STORAGECLASSES, returns_deleted=True),
     Served(r.PRIORITYCLASSES),

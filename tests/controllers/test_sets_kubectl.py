@@ -162,3 +162,9 @@ async def test_statefulset_ordered_start_stable_names_rollout_undo(
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"], history
     table = (await kubectl("get", "sts", "db")).stdout.splitlines()
     assert table[0].split() == ["NAME", "READY", "AGE"] and table[1].split()[:2] == ["db", "3/3"]
+    scaled = await kubectl("scale", "sts/db", "--replicas=2")
+    assert "scaled" in scaled.stdout
+
+    async def two_left() -> bool:
+        return sorted(await images_by_pod(store, "db")) == ["db-0", "db-1"]  # the highest ordinal went
+    await wait_for(two_left, 30)
