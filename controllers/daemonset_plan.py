@@ -62,8 +62,15 @@ def _host_network(ds: DaemonSet) -> bool:
     return bool(spec is not None and (spec.model_extra or {}).get("hostNetwork"))
 
 
-def should_run(ds: DaemonSet, node: Node) -> tuple[bool, bool]:
-    """(should run, should continue running) on ``node`` (NodeShouldRunDaemonPod)."""
+def pod_tolerations(ds: DaemonSet) -> list[Toleration]:
+    """What every pod of ``ds`` tolerates: the template's tolerations and the daemon defaults."""
+    spec = ds.spec.template.spec if ds.spec.template else None
+    return daemon_tolerations(spec.tolerations if spec else None, _host_network(ds))
+
+
+def should_run(ds: DaemonSet, node: Node, tolerations: list[Toleration] | None = None) -> tuple[bool, bool]:
+    """(should run, should continue running) on ``node`` (NodeShouldRunDaemonPod); ``tolerations``:
+    :func:`pod_tolerations`, when the caller has it already."""
     spec = ds.spec.template.spec if ds.spec.template else None
     if spec is None:
         return False, False
@@ -71,7 +78,9 @@ def should_run(ds: DaemonSet, node: Node) -> tuple[bool, bool]:
         return False, False
     if not nodeaffinity.matches(spec.node_selector, spec.affinity, node.name, dict(node.metadata.labels or {})):
         return False, False
-    tolerations = daemon_tolerations(spec.tolerations, _host_network(ds))
+    if not node.taints:
+        return True, True
+    tolerations = tolerations if tolerations is not None else pod_tolerations(ds)
     untolerated = [t for t in node.taints if t.effect in ("NoSchedule", "NoExecute")
                    and not any(tol.tolerates(t) for tol in tolerations)]
     if untolerated:
@@ -84,9 +93,7 @@ def daemon_pod(ds: DaemonSet, node_name: str, template_hash: str) -> dict[str, A
     template = ds.spec.template.to_dict() if ds.spec.template else {}
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template.get("spec") or {})
-    tolerations = daemon_tolerations(ds.spec.template.spec.tolerations if ds.spec.template and ds.spec.template.spec
-                                     else None, _host_network(ds))
-    spec["tolerations"] = [t.to_dict() for t in tolerations]
+    spec["tolerations"] = [t.to_dict() for t in pod_tolerations(ds)]
     spec["affinity"] = nodeaffinity.with_node_name(spec.get("affinity"), node_name)
     spec.pop("nodeName", None)
     labels = {**(meta.get("labels") or {}), REVISION_HASH_LABEL: template_hash,
@@ -136,12 +143,21 @@ class Plan:
     requeue_after: float | None = None  # a ready pod becomes available (minReadySeconds)
 
 
-def _manage(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod]], template_hash: str) -> Plan:
+Eligibility = dict[str, tuple[bool, bool]]  # node name -> should_run()
+
+
+def eligibility(ds: DaemonSet, nodes: list[Node]) -> Eligibility:
+    tolerations = pod_tolerations(ds)
+    return {node.name: should_run(ds, node, tolerations) for node in nodes}
+
+
+def _manage(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod]], template_hash: str,
+            eligible: Eligibility) -> Plan:
     """podsShouldBeOnNode for every node, plus pods for nodes that are gone."""
     plan = Plan()
     names = {n.name for n in nodes}
     for node in nodes:
-        run, keep = should_run(ds, node)
+        run, keep = eligible[node.name]
         pods = by_node.get(node.name, [])
         if run and not pods:
             plan.create.append(node.name)
@@ -226,13 +242,14 @@ def _rolling(ds: DaemonSet, wanted: list[str], by_node: dict[str, list[Pod]], te
 
 
 def compute_status(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod]], template_hash: str,
-                   now: datetime) -> tuple[DaemonSetStatus, float | None]:
+                   now: datetime, eligible: Eligibility | None = None) -> tuple[DaemonSetStatus, float | None]:
     """updateDaemonSetStatus: counts over the oldest pod of each node; when to look again."""
     min_ready = ds.spec.min_ready_seconds or 0
+    eligible = eligible if eligible is not None else eligibility(ds, nodes)
     desired = current = misscheduled = ready = available = updated = 0
     waits: list[float] = []
     for node in nodes:
-        run, _ = should_run(ds, node)
+        run, _ = eligible[node.name]
         pods = [p for p in by_node.get(node.name, []) if not p.is_terminated()]
         if run:
             desired += 1
@@ -263,12 +280,13 @@ def compute_status(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod
 def plan(ds: DaemonSet, nodes: list[Node], pods: list[Pod], template_hash: str, now: datetime) -> Plan:
     """One sync: manage (create missing, delete misplaced), then the rolling update, then status."""
     by_node = pods_by_node(pods)
-    result = _manage(ds, nodes, by_node, template_hash)
+    eligible = eligibility(ds, nodes)
+    result = _manage(ds, nodes, by_node, template_hash, eligible)
     if ds.spec.strategy_type == "RollingUpdate":
-        wanted = [n.name for n in nodes if should_run(ds, n)[0]]
+        wanted = [n.name for n in nodes if eligible[n.name][0]]
         creates, deletes = _rolling(ds, wanted, by_node, template_hash, now)
         result.create += [n for n in creates if n not in result.create]
         result.delete += [p for p in deletes if p not in result.delete]
-    result.status, result.requeue_after = compute_status(ds, nodes, by_node, template_hash, now)
+    result.status, result.requeue_after = compute_status(ds, nodes, by_node, template_hash, now, eligible)
     return result
 

@@ -31,6 +31,9 @@ class RevisionStore:
         self.controller = controller
         self.owner_res = owner_res
         self.informer = informer  # the shared ControllerRevision informer
+        # owner uid -> (generation, revision name, its resourceVersion): the template only changes with the
+        # generation, so while both are unchanged the current revision is known without comparing templates
+        self._known: dict[str, tuple[int, str, str]] = {}
 
     def owned(self, owner: KubeObject) -> list[ControllerRevision]:
         informer = self.informer
@@ -42,6 +45,22 @@ class RevisionStore:
         """(the revision of ``template``, every revision the owner has, that one included)."""
         store, fence = self.controller.store, self.controller.fence
         revisions = self.owned(owner)
+        uid, generation = owner.metadata.uid or "", owner.metadata.generation or 0
+        known = self._known.get(uid)
+        if known is not None and known[0] == generation:
+            hit = next((r for r in revisions if r.name == known[1]
+                        and r.metadata.resource_version == known[2]), None)
+            if hit is not None and hit.revision == max(r.revision for r in revisions):
+                return hit, revisions
+        current, revisions = await self._current(owner, revisions, template, collision_count)
+        if len(self._known) >= 4096:  # bounded: owners come and go
+            self._known.clear()
+        self._known[uid] = (generation, current.name, current.metadata.resource_version or "")
+        return current, revisions
+
+    async def _current(self, owner: KubeObject, revisions: list[ControllerRevision], template: dict[str, Any],
+                       collision_count: int | None) -> tuple[ControllerRevision, list[ControllerRevision]]:
+        store, fence = self.controller.store, self.controller.fence
         found = history.matching(revisions, template)
         top = history.next_revision(revisions)
         if found:
