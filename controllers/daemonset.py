@@ -74,7 +74,17 @@ class DaemonSetController(Controller):
         return self.daemonsets.keys()
 
     async def prepare(self) -> None:
+        """A new term: count the previous leader's pod writes this cache has not seen yet (as the
+        ReplicaSet controller does), so no node gets a second pod after a failover."""
         self.expectations.clear()
+        listed = await self.store.list(PODS)
+
+        def owned(pods: list[Pod]) -> list[tuple[str, str, bool]]:
+            return [(owner, object_key(p), is_active(p)) for p in pods if (owner := _owner_key(p))]
+
+        pending = self.expectations.seed_from_diff(owned(listed.items), owned(self.informers.pods.list()))
+        if pending:
+            log.info("daemonset: %d pod writes of the previous term not yet seen; waiting for them", pending)
 
     # -- handlers ---------------------------------------------------------------
 
