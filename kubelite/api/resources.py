@@ -74,6 +74,7 @@ SERVICEACCOUNTS = _stored("", "ServiceAccount", "serviceaccounts", True, "sa")
 SERVICES = _stored("", "Service", "services", True, "svc")
 ENDPOINTS = _stored("", "Endpoints", "endpoints", True, "ep")
 PERSISTENTVOLUMECLAIMS = _stored("", "PersistentVolumeClaim", "persistentvolumeclaims", True, "pvc")
+PERSISTENTVOLUMES = _stored("", "PersistentVolume", "persistentvolumes", False, "pv")
 REPLICATIONCONTROLLERS = _stored("", "ReplicationController", "replicationcontrollers", True, "rc")
 LIMITRANGES = _stored("", "LimitRange", "limitranges", True, "limits")
 RESOURCEQUOTAS = _stored("", "ResourceQuota", "resourcequotas", True, "quota")
@@ -95,7 +96,8 @@ PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
 
 STORED_ONLY: tuple[Resource, ...] = (
-    CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS,
+    CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES,
+    REPLICATIONCONTROLLERS,
     LIMITRANGES, RESOURCEQUOTAS, ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS, INGRESSES,
     NETWORKPOLICIES, INGRESSCLASSES, PODDISRUPTIONBUDGETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
     CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,

@@ -91,6 +91,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.SERVICES, (_STATUS,), categories=("all",), returns_deleted=True),
     Served(r.ENDPOINTS),
     Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,), returns_deleted=True),
+    Served(r.PERSISTENTVOLUMES, (_STATUS,), returns_deleted=True),
     Served(r.REPLICATIONCONTROLLERS, (_STATUS,), categories=("all",), field_labels=("status.replicas",)),
     Served(r.LIMITRANGES),
     Served(r.RESOURCEQUOTAS, (_STATUS,), returns_deleted=True),
