@@ -42,6 +42,7 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "controllers.namespace:NamespaceController",
     "daemonset": "controllers.daemonset:DaemonSetController",
     "statefulset": "controllers.statefulset:StatefulSetController",
+    "localpath": "controllers.localpath:LocalPathProvisioner",
 }
 
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from kubelite import priority, strategy
+from kubelite import priority, storageclass, strategy
 from kubelite.api import errors
 from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import NAMESPACES, PRIORITYCLASSES, Resource
+from kubelite.api.resources import NAMESPACES, PERSISTENTVOLUMECLAIMS, PRIORITYCLASSES, STORAGECLASSES, Resource
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
 from kubelite.etcd_client import EtcdClient
@@ -243,6 +243,9 @@ class Store:
         new = strategy.prepare_for_create(new, self.admission)
         if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
             new = priority.admit(new, await self._priority_classes())
+        elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
+            classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
+            new = type(new).model_validate(classed) if classed is not None else new
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
@@ -282,7 +285,10 @@ class Store:
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
 
     async def _priority_classes(self) -> list[dict[str, Any]]:
-        return list((await self.list(PRIORITYCLASSES, as_documents=True)).items)
+        return await self._documents(PRIORITYCLASSES)
+
+    async def _documents(self, res: Resource) -> list[dict[str, Any]]:
+        return list((await self.list(res, as_documents=True)).items)
 
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         """(key, mod_revision) of the namespace ``new`` goes into; 404 when absent, 403 when Terminating."""

@@ -33,6 +33,14 @@ def node_selector(candidate: Candidate, info: NodeInfo) -> str | None:
     return None
 
 
+def volume_node_affinity(candidate: Candidate, info: NodeInfo) -> str | None:
+    """VolumeBinding: a claim bound to a node-local volume pins its pods to that volume's nodes."""
+    for terms in candidate.volume_terms:
+        if not any(nodeaffinity.term_matches(t, info.name, info.labels) for t in terms):
+            return "node(s) had volume node affinity conflict"
+    return None
+
+
 def untolerated_taint(pod: Pod, taints: Iterable[Taint], effects: tuple[str, ...]) -> Taint | None:
     tolerations = pod.spec.tolerations or []
     for taint in taints:
@@ -83,12 +91,14 @@ def resources_fit(candidate: Candidate, info: NodeInfo) -> str | None:
 SKIPPABLE: dict[Predicate, Callable[[Candidate], bool]] = {
     node_selector: lambda c: not c.pod.spec.node_selector and nodeaffinity.required_terms(c.pod.spec.affinity) is None,
     host_ports_free: lambda c: not c.cost.ports,
+    volume_node_affinity: lambda c: not c.volume_terms,
 }
 
 # Predicates that read only the node and pass on a NodeInfo.plain node whatever the pod: skipped there.
 PASS_ON_PLAIN_NODES: frozenset[Predicate] = frozenset({node_unschedulable, taints_tolerated, node_ready})
 
 DEFAULT_PREDICATES: tuple[Predicate, ...] = (
-    node_unschedulable, node_selector, taints_tolerated, node_ready, host_ports_free, resources_fit,
+    node_unschedulable, node_selector, volume_node_affinity, taints_tolerated, node_ready, host_ports_free,
+    resources_fit,
 )
 

@@ -420,6 +420,50 @@ def controllerrevision_row(cr: Doc, now: datetime) -> list[Cell]:
             since(_meta(cr).get("creationTimestamp"), now)]
 
 
+# core/v1 PersistentVolumeClaim and PersistentVolume (printPersistentVolumeClaim, printPersistentVolume)
+_ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+
+
+def _modes(modes: Any) -> str:
+    return ",".join(_ACCESS_MODES.get(m, m) for m in modes or [] if isinstance(m, str))
+
+
+PVC_COLUMNS = (
+    _name_column(), Column("Status"), Column("Volume"), Column("Capacity"), Column("Access Modes"),
+    Column("StorageClass"), Column("VolumeAttributesClass"), _AGE, Column("VolumeMode", priority=1),
+)
+
+
+def pvc_row(pvc: Doc, now: datetime) -> list[Cell]:
+    spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+    phase = "Terminating" if _meta(pvc).get("deletionTimestamp") else status.get("phase") or ""
+    bound = bool(spec.get("volumeName"))
+    return [_meta(pvc).get("name", ""), phase, spec.get("volumeName") or "",
+            ((status.get("capacity") or {}).get("storage") or "") if bound else "",
+            _modes(status.get("accessModes")) if bound else "", spec.get("storageClassName") or "",
+            spec.get("volumeAttributesClassName") or "<unset>", since(_meta(pvc).get("creationTimestamp"), now),
+            spec.get("volumeMode") or "Filesystem"]
+
+
+PV_COLUMNS = (
+    _name_column(), Column("Capacity"), Column("Access Modes"), Column("Reclaim Policy"), Column("Status"),
+    Column("Claim"), Column("StorageClass"), Column("VolumeAttributesClass"), Column("Reason"), _AGE,
+    Column("VolumeMode", priority=1),
+)
+
+
+def pv_row(pv: Doc, now: datetime) -> list[Cell]:
+    spec, status = pv.get("spec") or {}, pv.get("status") or {}
+    ref = spec.get("claimRef") or {}
+    claim = f"{ref.get('namespace')}/{ref.get('name')}" if ref.get("name") else ""
+    phase = "Terminating" if _meta(pv).get("deletionTimestamp") else status.get("phase") or ""
+    return [_meta(pv).get("name", ""), (spec.get("capacity") or {}).get("storage") or "",
+            _modes(spec.get("accessModes")), spec.get("persistentVolumeReclaimPolicy") or "", phase, claim,
+            spec.get("storageClassName") or "", spec.get("volumeAttributesClassName") or "<unset>",
+            status.get("reason") or "", since(_meta(pv).get("creationTimestamp"), now),
+            spec.get("volumeMode") or "Filesystem"]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -430,6 +474,7 @@ PRINTERS: dict[str, Printer] = {
     "Service": (SERVICE_COLUMNS, service_row), "DaemonSet": (DAEMONSET_COLUMNS, daemonset_row),
     "StatefulSet": (STATEFULSET_COLUMNS, statefulset_row),
     "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
+    "PersistentVolumeClaim": (PVC_COLUMNS, pvc_row), "PersistentVolume": (PV_COLUMNS, pv_row),
 }
 
 

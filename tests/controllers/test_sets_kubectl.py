@@ -168,3 +168,74 @@ async def test_statefulset_ordered_start_stable_names_rollout_undo(
     async def two_left() -> bool:
         return sorted(await images_by_pod(store, "db")) == ["db-0", "db-1"]  # the highest ordinal went
     await wait_for(two_left, 30)
+
+
+CLAIMED = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: data, namespace: default}
+spec:
+  replicas: 2
+  serviceName: data
+  selector: {matchLabels: {app: data}}
+  template:
+    metadata: {labels: {app: data}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: app, image: "demo:1"}]
+  volumeClaimTemplates:
+  - metadata: {name: www}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Mi}}}
+"""
+
+
+async def test_statefulset_claims_bound_to_local_volumes_pin_their_pods(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet, kubectl: Kubectl,
+) -> None:
+    await make_kubelet("n1")
+    await make_kubelet("n2")
+    await make_manager(controllers=(*CONTROLLERS, "localpath"))
+    await kubectl("apply", "-f", "-", stdin=CLAIMED)
+    await kubectl("rollout", "status", "sts/data", "--timeout=60s", timeout=70)
+
+    async def bound() -> bool:
+        got = await kubectl("get", "pvc,pv", "-o", "jsonpath={range .items[*]}{.kind} {.status.phase}{'\\n'}{end}")
+        rows = [line.split() for line in got.stdout.splitlines() if line.strip()]
+        return sorted(rows) == [["PersistentVolume", "Bound"]] * 2 + [["PersistentVolumeClaim", "Bound"]] * 2
+    await wait_for(bound, 30)
+    table = (await kubectl("get", "pvc")).stdout.splitlines()
+    assert table[0].split() == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS", "MODES", "STORAGECLASS",
+                                "VOLUMEATTRIBUTESCLASS", "AGE"]
+    row = table[1].split()
+    assert row[0] == "www-data-0" and row[1] == "Bound" and row[2].startswith("pvc-") and row[3:6] == [
+        "1Mi", "RWO", "local-path"], row
+    pv_table = (await kubectl("get", "pv")).stdout.splitlines()
+    assert pv_table[0].split()[:8] == ["NAME", "CAPACITY", "ACCESS", "MODES", "RECLAIM", "POLICY", "STATUS", "CLAIM"]
+    assert sorted(tuple(line.split()[1:6]) for line in pv_table[1:]) == [
+        ("1Mi", "RWO", "Delete", "Bound", "default/www-data-0"), ("1Mi", "RWO", "Delete", "Bound", "default/www-data-1")]
+    volumes = json.loads((await kubectl("get", "pv", "-o", "json")).stdout)["items"]
+    home = {}
+    for pv in volumes:
+        term = pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]
+        home[pv["spec"]["claimRef"]["name"]] = term["values"][0]
+        assert pv["spec"]["storageClassName"] == "local-path" and pv["spec"]["hostPath"]["path"].startswith(
+            "/var/lib/kubelite/local-path/pvc-")
+    for ordinal in (0, 1):
+        pod = await store.get(PODS, f"data-{ordinal}", "default")
+        assert pod.spec.node_name == home[f"www-data-{ordinal}"]
+    # the pods come back where their data is, however many times they are deleted
+    for _ in range(3):
+        await kubectl("delete", "pod", "data-0", "data-1", "--wait=false")
+
+        async def back_home() -> bool:
+            pods = {p.name: p for p in (await store.list(PODS, "default")).items
+                    if p.metadata.deletion_timestamp is None and p.spec.node_name}
+            return all(name in pods and pods[name].spec.node_name == home[f"www-{name}"]
+                       for name in ("data-0", "data-1"))
+        await wait_for(back_home, 30)
+    await kubectl("delete", "sts", "data")
+    await kubectl("delete", "pvc", "www-data-0", "www-data-1")
+
+    async def volumes_gone() -> bool:  # reclaimPolicy Delete
+        return (await kubectl("get", "pv", "-o", "name")).stdout.strip() == ""
+    await wait_for(volumes_gone, 30)

@@ -320,3 +320,58 @@ def test_ordered_creation_and_partitioned_update(replicas: int, partition: int, 
     assert sorted(pods) == list(range(replicas))
     assert {i: p.metadata.labels[REVISION_HASH_LABEL] for i, p in pods.items()} == {
         i: ("web-old" if i < partition else "web-new") for i in range(replicas)}
+
+
+# -- local-path provisioner and storage classes -------------------------------------------------
+
+def test_local_path_plan_binds_on_the_selected_node_and_reclaims() -> None:
+    from controllers import localpath_plan as lp
+    from kubelite import storageclass
+    classes = {"local-path": storageclass.LOCAL_PATH, "other": {"provisioner": "x"}}
+    claim = {"metadata": {"name": "www-web-0", "namespace": "default", "uid": "abc"},
+             "spec": {"storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
+                      "resources": {"requests": {"storage": "2Gi"}}}}
+    assert lp.wants_volume(claim, classes) is None  # no pod placed yet (WaitForFirstConsumer)
+    placed = {**claim, "metadata": {**claim["metadata"],
+                                    "annotations": {storageclass.SELECTED_NODE_ANNOTATION: "n2"}}}
+    assert lp.wants_volume(placed, classes) == "n2"
+    assert lp.wants_volume({**placed, "spec": {**placed["spec"], "storageClassName": "other"}}, classes) is None
+    volume = lp.volume_for(placed, storageclass.LOCAL_PATH, "n2")
+    assert volume["metadata"]["name"] == "pvc-abc" and volume["spec"]["capacity"] == {"storage": "2Gi"}
+    assert lp.node_terms(volume) == [{"matchExpressions": [
+        {"key": "kubernetes.io/hostname", "operator": "In", "values": ["n2"]}]}]
+    assert volume["spec"]["claimRef"]["uid"] == "abc"
+    bound = lp.bound_claim(placed, volume)
+    assert bound["spec"]["volumeName"] == "pvc-abc" and lp.wants_volume(bound, classes) is None
+    assert lp.released(volume, {"default/www-web-0": placed}) is None
+    assert lp.released(volume, {}) == "delete"
+    kept = {**volume, "spec": {**volume["spec"], "persistentVolumeReclaimPolicy": "Retain"}}
+    assert lp.released(kept, {"default/www-web-0": {"metadata": {"uid": "other"}}}) == "release"
+
+
+def test_default_storage_class_admission() -> None:
+    from kubelite import storageclass
+    marked = {"metadata": {"name": "fast", "creationTimestamp": "2026-01-02T00:00:00Z",
+                           "annotations": {storageclass.DEFAULT_CLASS_ANNOTATION: "true"}}}
+    older = {"metadata": {"name": "slow", "creationTimestamp": "2026-01-01T00:00:00Z",
+                          "annotations": {storageclass.DEFAULT_CLASS_ANNOTATION: "true"}}}
+    plain = {"metadata": {"name": "plain"}}
+    claim = {"metadata": {"name": "c"}, "spec": {}}
+    assert storageclass.with_default_class(claim, [plain]) is None
+    assert storageclass.with_default_class(claim, [older, marked, plain])["spec"]["storageClassName"] == "fast"
+    assert storageclass.with_default_class({"spec": {"storageClassName": ""}}, [marked]) is None  # "" = no class
+
+
+def test_scheduler_keeps_pods_with_their_local_volumes() -> None:
+    from controllers.scheduling import NodeInfo, schedule
+    nodes = [NodeInfo(Node.model_validate({
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                   "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}}})) for name in ("a", "b", "c")]
+    terms = ({"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["b"]}]},)
+    bare = pod("p", labels={})
+    assert {schedule(pod(f"p{i}", labels={}), nodes).node for i in range(12)} == {"a", "b", "c"}
+    assert {schedule(pod(f"p{i}", labels={}), nodes, volume_terms=(terms,)).node for i in range(12)} == {"b"}
+    nowhere = ({"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["z"]}]},)
+    decision = schedule(bare, nodes, volume_terms=(nowhere,))
+    assert decision.node is None and "3 node(s) had volume node affinity conflict" in decision.message
