@@ -20,7 +20,7 @@ from kubelite.api import errors, semantic
 from kubelite.api.core import Node, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CONTROLLERREVISIONS, DAEMONSETS, PODS
-from kubelite.api.workloads import REVISION_HASH_LABEL, ControllerRevision, DaemonSet, document, view
+from kubelite.api.workloads import REVISION_HASH_LABEL, DaemonSet, document, view
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result, TerminalError
 
@@ -219,6 +219,3 @@ class DaemonSetController(Controller):
         except errors.ApiError as exc:
             if exc.code != 404:
                 raise
-
-
-__all__ = ["ControllerRevision", "DaemonSetController"]

@@ -43,7 +43,6 @@ class RevisionStore:
     async def current(self, owner: KubeObject, template: dict[str, Any],
                       collision_count: int | None) -> tuple[ControllerRevision, list[ControllerRevision]]:
         """(the revision of ``template``, every revision the owner has, that one included)."""
-        store, fence = self.controller.store, self.controller.fence
         revisions = self.owned(owner)
         uid, generation = owner.metadata.uid or "", owner.metadata.generation or 0
         known = self._known.get(uid)

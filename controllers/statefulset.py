@@ -17,9 +17,9 @@ from typing import Any
 
 from kubelite.api import errors, semantic
 from kubelite.api.core import Pod
-from kubelite.api.meta import KubeObject, OwnerReference
+from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
-from kubelite.api.workloads import ControllerRevision, StatefulSet, document, view
+from kubelite.api.workloads import StatefulSet, document, view
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result, TerminalError
 
@@ -233,6 +233,3 @@ class StatefulSetController(Controller):
         except errors.ApiError as exc:
             if exc.code != 404:
                 raise
-
-
-__all__ = ["ControllerRevision", "OwnerReference", "StatefulSetController"]
