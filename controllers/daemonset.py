@@ -25,6 +25,7 @@ from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result, TerminalError
 
 from controllers import daemonset_plan, history
+from controllers.backoff import Backoff
 from controllers.base import Controller
 from controllers.context import ControllerContext
 from controllers.expectations import Expectations
@@ -55,6 +56,7 @@ class DaemonSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.daemonset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
+        self.failed_pods_backoff = Backoff(clock=ctx.monotonic)  # per "<ds uid>/<node>"
         self.daemonsets = ctx.informers.for_resource(DAEMONSETS)
         self.controllerrevisions = ctx.informers.for_resource(CONTROLLERREVISIONS)
         self.revisions = RevisionStore(self, DAEMONSETS, self.controllerrevisions)
@@ -145,8 +147,15 @@ class DaemonSetController(Controller):
         template_hash = (current.metadata.labels or {}).get(REVISION_HASH_LABEL) or current.name.rsplit("-", 1)[-1]
         pods = await self._claim(doc, ds)
         nodes: list[Node] = self.informers.nodes.list()
-        decided = daemonset_plan.plan(ds, nodes, pods, template_hash, self.ctx.clock())
+        uid = ds.metadata.uid or ""
+        held = {n.name: wait for n in nodes if (wait := self.failed_pods_backoff.remaining(f"{uid}/{n.name}")) > 0}
+        decided = daemonset_plan.plan(ds, nodes, pods, template_hash, self.ctx.clock(), held)
         if self.expectations.satisfied(key):
+            self.failed_pods_backoff.gc()
+            for node_name in decided.failed_nodes:
+                self.failed_pods_backoff.next(f"{uid}/{node_name}")
+                self.recorder.record(doc, "Warning", "FailedDaemonPod",
+                                     f"Found failed daemon pod on node {node_name}, will try to kill it")
             by_name = {p.name: p for p in pods}
             await self._delete(doc, key, [by_name[n] for n in decided.delete[:BURST_REPLICAS] if n in by_name])
             await self._create(doc, ds, key, decided.create[:BURST_REPLICAS], template_hash)

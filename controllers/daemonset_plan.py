@@ -140,7 +140,8 @@ class Plan:
     create: list[str] = field(default_factory=list)  # node names
     delete: list[str] = field(default_factory=list)  # pod names
     status: DaemonSetStatus = field(default_factory=DaemonSetStatus)
-    requeue_after: float | None = None  # a ready pod becomes available (minReadySeconds)
+    requeue_after: float | None = None  # a ready pod becomes available (minReadySeconds), a back-off ends
+    failed_nodes: list[str] = field(default_factory=list)  # nodes whose failed pod is deleted now (back-off grows)
 
 
 Eligibility = dict[str, tuple[bool, bool]]  # node name -> should_run()
@@ -152,9 +153,12 @@ def eligibility(ds: DaemonSet, nodes: list[Node]) -> Eligibility:
 
 
 def _manage(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod]], template_hash: str,
-            eligible: Eligibility) -> Plan:
-    """podsShouldBeOnNode for every node, plus pods for nodes that are gone."""
+            eligible: Eligibility, backoff: dict[str, float]) -> Plan:
+    """podsShouldBeOnNode for every node, plus pods for nodes that are gone. ``backoff``: seconds
+    until a node's failed pod may be deleted again (kube's failedPodsBackoff, against a kubelet that
+    keeps rejecting the pod)."""
     plan = Plan()
+    waits: list[float] = []
     names = {n.name for n in nodes}
     for node in nodes:
         run, keep = eligible[node.name]
@@ -163,7 +167,11 @@ def _manage(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod]], tem
             plan.create.append(node.name)
         elif keep:
             failed = [p for p in pods if p.is_terminated()]
-            plan.delete += [p.name for p in failed]
+            if failed and backoff.get(node.name, 0.0) > 0:
+                waits.append(backoff[node.name])
+            elif failed:
+                plan.delete += [p.name for p in failed]
+                plan.failed_nodes.append(node.name)
             running = [p for p in pods if not p.is_terminated()]
             if not running and run:
                 plan.create.append(node.name)
@@ -173,6 +181,7 @@ def _manage(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod]], tem
     for node_name, pods in by_node.items():
         if node_name not in names:
             plan.delete += [p.name for p in pods]
+    plan.requeue_after = min(waits) if waits else None
     return plan
 
 
@@ -277,16 +286,21 @@ def compute_status(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod
     return status, (min(waits) if waits else None)
 
 
-def plan(ds: DaemonSet, nodes: list[Node], pods: list[Pod], template_hash: str, now: datetime) -> Plan:
-    """One sync: manage (create missing, delete misplaced), then the rolling update, then status."""
+def plan(ds: DaemonSet, nodes: list[Node], pods: list[Pod], template_hash: str, now: datetime,
+         backoff: dict[str, float] | None = None) -> Plan:
+    """One sync: manage (create missing, delete misplaced), then the rolling update, then status.
+    ``backoff``: node → seconds its failed pod must still be left alone."""
     by_node = pods_by_node(pods)
     eligible = eligibility(ds, nodes)
-    result = _manage(ds, nodes, by_node, template_hash, eligible)
+    result = _manage(ds, nodes, by_node, template_hash, eligible, backoff or {})
+    backoff_wait = result.requeue_after
     if ds.spec.strategy_type == "RollingUpdate":
         wanted = [n.name for n in nodes if eligible[n.name][0]]
         creates, deletes = _rolling(ds, wanted, by_node, template_hash, now)
         result.create += [n for n in creates if n not in result.create]
         result.delete += [p for p in deletes if p not in result.delete]
-    result.status, result.requeue_after = compute_status(ds, nodes, by_node, template_hash, now, eligible)
+    result.status, available_wait = compute_status(ds, nodes, by_node, template_hash, now, eligible)
+    waits = [w for w in (backoff_wait, available_wait) if w is not None]
+    result.requeue_after = min(waits) if waits else None
     return result
 

@@ -375,3 +375,21 @@ def test_scheduler_keeps_pods_with_their_local_volumes() -> None:
     nowhere = ({"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["z"]}]},)
     decision = schedule(bare, nodes, volume_terms=(nowhere,))
     assert decision.node is None and "3 node(s) had volume node affinity conflict" in decision.message
+
+
+def test_failed_daemon_pods_are_deleted_with_back_off() -> None:
+    from controllers.backoff import Backoff
+    ds = daemonset()
+    failed = ds_pod("a", "h", phase="Failed")
+    held = dsp.plan(ds, [node("a")], [failed], "h", NOW, backoff={"a": 4.0})
+    assert held.delete == [] and held.failed_nodes == [] and held.requeue_after == 4.0
+    freed = dsp.plan(ds, [node("a")], [failed], "h", NOW, backoff={})
+    assert freed.delete == [failed.name] and freed.failed_nodes == ["a"]
+    now = [100.0]
+    backoff = Backoff(initial=1, maximum=8, clock=lambda: now[0])
+    assert [backoff.next("k") for _ in range(5)] == [1, 2, 4, 8, 8]
+    assert backoff.remaining("k") == 8 and backoff.remaining("other") == 0
+    now[0] += 5
+    assert backoff.remaining("k") == 3
+    now[0] += 100  # untouched for long: starts over
+    assert backoff.next("k") == 1
