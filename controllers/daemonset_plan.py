@@ -278,8 +278,9 @@ def compute_status(ds: DaemonSet, nodes: list[Node], by_node: dict[str, list[Pod
     previous = ds.status
     status = DaemonSetStatus(
         current_number_scheduled=current, number_misscheduled=misscheduled, desired_number_scheduled=desired,
-        number_ready=ready, observed_generation=ds.metadata.generation, updated_number_scheduled=updated,
-        number_available=available, number_unavailable=desired - available,
+        # omitempty in Go: a zero is not written
+        number_ready=ready, observed_generation=ds.metadata.generation, updated_number_scheduled=updated or None,
+        number_available=available or None, number_unavailable=(desired - available) or None,
         collision_count=previous.collision_count if previous else None,
         conditions=previous.conditions if previous else None,
     )

@@ -138,6 +138,9 @@ class StatefulSetController(Controller):
     async def _claim(self, doc: KubeObject, sts: StatefulSet) -> list[Pod]:
         pods = self.informers.pods
         candidates = pods.by_index("controller", sts.metadata.uid or "") + pods.by_index("orphans", sts.namespace or "")
+        # only pods named after the set are its members (isMemberOf): others are never adopted
+        candidates = [p for p in candidates if p.metadata.controller_ref() is not None
+                      or plan_.ordinal_of(sts.name, p) is not None]
         claims = claim(sts.metadata.uid, sts.spec.selector, False, candidates)
         owned = list(claims.owned)
         for pod in claims.adopt:

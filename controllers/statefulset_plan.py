@@ -198,14 +198,15 @@ def compute_status(sts: StatefulSet, pods: list[Pod], revisions: Revisions,
             updated += revision_of(pod) == revisions.update
     previous = sts.status
     status = StatefulSetStatus(
-        observed_generation=sts.metadata.generation, replicas=len(pods), ready_replicas=ready,
-        current_replicas=current, updated_replicas=updated, current_revision=revisions.current,
+        # readyReplicas, currentReplicas and updatedReplicas are omitempty in Go: a zero is not written
+        observed_generation=sts.metadata.generation, replicas=len(pods), ready_replicas=ready or None,
+        current_replicas=current or None, updated_replicas=updated or None, current_revision=revisions.current,
         update_revision=revisions.update, available_replicas=available,
         collision_count=(previous.collision_count if previous else None) or 0,
         conditions=previous.conditions if previous else None,
     )
     if sts.spec.strategy_type == "RollingUpdate" and updated == len(pods) and ready == len(pods):
-        status.current_replicas = updated
+        status.current_replicas = updated or None
         status.current_revision = revisions.update
     return status, (min(waits) if waits else None)
 
