@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+ADMISSION_CACHE_SECONDS = 1.0  # how long admission reuses the PriorityClasses/StorageClasses it read
 _GUARANTEED_UPDATE_TRIES = 16
 
 _LIST_EXPIRED = "The resourceVersion for the provided list is too old."
@@ -150,6 +152,10 @@ class Store:
         # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
         # against it in their txn, so a stale entry only costs a retry, never a wrong create.
         self._open_namespaces: dict[str, int] = {}
+        # PriorityClasses / StorageClasses the admission reads: plural -> (monotonic read time, documents).
+        # Kept ADMISSION_CACHE_SECONDS, as kube's admission plugins read them through an informer (a moment
+        # behind); a write of that kind through this store drops it at once.
+        self._admission_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
         """What the store would write for ``new`` (create when ``current`` is None): the
@@ -222,6 +228,7 @@ class Store:
         self, res: Resource, obj: T, *, lease: int = 0, fence: Fence | None = None, dry_run: bool = False
     ) -> T:
         """Create if absent (409 AlreadyExists otherwise); the namespace must exist."""
+        self._admission_cache.pop(res.plural, None)
         meta = obj.metadata
         if res.namespaced and not meta.namespace:
             raise errors.bad_request(f"{res.kind} {meta.name or meta.generate_name!r}: metadata.namespace is required")
@@ -288,7 +295,12 @@ class Store:
         return await self._documents(PRIORITYCLASSES)
 
     async def _documents(self, res: Resource) -> list[dict[str, Any]]:
-        return list((await self.list(res, as_documents=True)).items)
+        cached = self._admission_cache.get(res.plural)
+        if cached is not None and time.monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
+            return cached[1]
+        docs = list((await self.list(res, as_documents=True)).items)
+        self._admission_cache[res.plural] = (time.monotonic(), docs)
+        return docs
 
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         """(key, mod_revision) of the namespace ``new`` goes into; 404 when absent, 403 when Terminating."""
@@ -319,6 +331,7 @@ class Store:
         As in Kubernetes, the main resource keeps the stored status and the
         ``status`` subresource keeps the stored spec and metadata.
         """
+        self._admission_cache.pop(res.plural, None)
         current = await self.get(res, obj.name, obj.namespace)
         wanted_rv = obj.metadata.resource_version
         if wanted_rv and wanted_rv != current.metadata.resource_version:
@@ -369,6 +382,7 @@ class Store:
         resourceVersion precondition, a concurrent write is not the caller's
         conflict: the delete is retried on the new version, as the API server does.
         """
+        self._admission_cache.pop(res.plural, None)
         for _ in range(_GUARANTEED_UPDATE_TRIES):
             current = await self.get(res, name, namespace)
             if resource_version and resource_version != current.metadata.resource_version:
