@@ -464,6 +464,23 @@ def pv_row(pv: Doc, now: datetime) -> list[Cell]:
             spec.get("volumeMode") or "Filesystem"]
 
 
+STORAGECLASS_COLUMNS = (
+    _name_column(), Column("Provisioner"), Column("ReclaimPolicy"), Column("VolumeBindingMode"),
+    Column("AllowVolumeExpansion"), _AGE,
+)
+
+
+def storageclass_row(sc: Doc, now: datetime) -> list[Cell]:
+    name = _meta(sc).get("name", "")
+    annotations = _meta(sc).get("annotations") or {}
+    if "true" in (annotations.get("storageclass.kubernetes.io/is-default-class"),
+                  annotations.get("storageclass.beta.kubernetes.io/is-default-class")):
+        name += " (default)"
+    return [name, sc.get("provisioner") or "", sc.get("reclaimPolicy") or "Delete",
+            sc.get("volumeBindingMode") or "Immediate", str(bool(sc.get("allowVolumeExpansion"))).lower(),
+            since(_meta(sc).get("creationTimestamp"), now)]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -475,6 +492,7 @@ PRINTERS: dict[str, Printer] = {
     "StatefulSet": (STATEFULSET_COLUMNS, statefulset_row),
     "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
     "PersistentVolumeClaim": (PVC_COLUMNS, pvc_row), "PersistentVolume": (PV_COLUMNS, pv_row),
+    "StorageClass": (STORAGECLASS_COLUMNS, storageclass_row),
 }
 
 

@@ -209,6 +209,11 @@ async def test_statefulset_claims_bound_to_local_volumes_pin_their_pods(
     row = table[1].split()
     assert row[0] == "www-data-0" and row[1] == "Bound" and row[2].startswith("pvc-") and row[3:6] == [
         "1Mi", "RWO", "local-path"], row
+    classes = (await kubectl("get", "storageclass")).stdout.splitlines()
+    assert classes[0].split() == ["NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION",
+                                  "AGE"]
+    assert classes[1].split()[:6] == ["local-path", "(default)", "kubelite.io/local-path", "Delete",
+                                      "WaitForFirstConsumer", "false"]
     pv_table = (await kubectl("get", "pv")).stdout.splitlines()
     assert pv_table[0].split()[:8] == ["NAME", "CAPACITY", "ACCESS", "MODES", "RECLAIM", "POLICY", "STATUS", "CLAIM"]
     assert sorted(tuple(line.split()[1:6]) for line in pv_table[1:]) == [
