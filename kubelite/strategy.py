@@ -46,7 +46,7 @@ from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
 from kubelite.api.schema import INT_RANGES
-from kubelite import workload_rules
+from kubelite import priority, workload_rules
 
 T = TypeVar("T", bound=KubeObject)
 
@@ -311,6 +311,8 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "DaemonSet": DocumentRules(validate=workload_rules.validate_daemon_set, immutable=workload_rules.daemon_set_immutable),
     "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
                                  immutable=workload_rules.stateful_set_immutable),
+    "PriorityClass": DocumentRules(validate=priority.validate_priority_class,
+                                   immutable=priority.priority_class_immutable),
     "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
 }

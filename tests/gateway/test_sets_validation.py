@@ -90,3 +90,21 @@ async def test_immutable_fields_defaults_and_revisions(api: aiohttp.ClientSessio
         assert response.status == 201
     async with api.get(f"{APPS}/controllerrevisions/r1") as response:
         assert (await response.json())["revision"] == 1
+
+
+async def test_priority_class_rules(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    base = "/apis/scheduling.k8s.io/v1/priorityclasses"
+
+    def pc(name: str, value: int) -> dict[str, Any]:
+        return {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
+                "value": value}
+    before = await etcd_revision(gateway)
+    for doc, field in ((pc("system-mine", 5), "metadata.name"), (pc("huge", 2_000_000_000), "value")):
+        async with api.post(base, json=doc) as response:
+            status = await response.json()
+            assert response.status == 422 and [c["field"] for c in status["details"]["causes"]] == [field], status
+    assert await etcd_revision(gateway) == before
+    async with api.post(base, json=pc("high", 1000)) as response:
+        assert response.status == 201
+    code, status = await patch(api, f"{base}/high", {"value": 5})
+    assert code == 422 and status["details"]["causes"][0]["field"] == "value", status
