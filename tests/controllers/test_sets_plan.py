@@ -393,3 +393,28 @@ def test_failed_daemon_pods_are_deleted_with_back_off() -> None:
     assert backoff.remaining("k") == 3
     now[0] += 100  # untouched for long: starts over
     assert backoff.next("k") == 1
+
+
+@given(st.integers(1, 10), st.sampled_from([1, 2, "30%"]), st.randoms(use_true_random=False))
+@settings(max_examples=50, deadline=None)
+def test_surge_rolling_update_keeps_every_node_served(count: int, max_surge: Any, rnd: Any) -> None:
+    ds = daemonset(max_unavailable=0, max_surge=max_surge)
+    nodes = [node(f"n{i}") for i in range(count)]
+    surge = dsp.resolve_budget(ds, count)[0]
+    pods = [ds_pod(n.name, "old") for n in nodes]
+
+    def served(current: list[Pod]) -> int:
+        by_node = dsp.pods_by_node(current)
+        return sum(1 for n in nodes if any(p.is_ready() for p in by_node.get(n.name, [])))
+
+    for _ in range(6 * count + 8):
+        plan = dsp.plan(ds, nodes, pods, "new", NOW)
+        gone = set(plan.delete)
+        pods = [p for p in pods if p.name not in gone]
+        assert served(pods) == count  # an old pod goes only once its replacement is available
+        pods += [ds_pod(n, "new", ready=False) for n in plan.create]
+        doubled = sum(1 for ps in dsp.pods_by_node(pods).values() if len(ps) > 1)
+        assert doubled <= surge  # never more than maxSurge nodes run two pods
+        pods = [ds_pod(dsp.target_node(p) or "", "new") if not p.is_ready() and rnd.random() < 0.6 else p
+                for p in pods]
+    assert {p.metadata.labels[REVISION_HASH_LABEL] for p in pods} == {"new"} and len(pods) == count
