@@ -9,13 +9,14 @@ to local-path volumes, keeping a pod's name and node across a delete, rolled for
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.cli.cluster import KlUp, run_sync
+from tests.cli.cluster import KlUp, kl_argv, run_sync
 from tests.helpers import wait_for
 from tests.strict_etcd import strict_problems_at
 
@@ -70,6 +71,13 @@ def kubectl(cluster: KlUp, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+def kl(cluster: KlUp, *args: str) -> str:
+    done = subprocess.run(kl_argv(*args), env={**os.environ, **cluster.env}, capture_output=True, text=True,
+                          timeout=150)
+    assert done.returncode == 0, f"kl {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
 def pods(cluster: KlUp, app: str) -> list[dict[str, Any]]:
     items = json.loads(kubectl(cluster, "get", "pods", "-l", f"app={app}", "-o", "json"))["items"]
     return [p for p in items if not p["metadata"].get("deletionTimestamp")]
@@ -113,6 +121,17 @@ def test_daemonset_and_statefulset_on_sim_agents(cluster: KlUp) -> None:
         kubectl(cluster, "rollout", "status", kind, "--timeout=120s")
         history = kubectl(cluster, "rollout", "history", kind)
         assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["2", "3"], history
+
+    # kl's rollout commands on both kinds: back to revision 2 (image :2), and its status
+    for kind, app, image in (("daemonset/agent", "agent", "example/agent"), ("statefulset/web", "web", "example/web")):
+        assert "REVISION" in kl(cluster, "rollout", "history", kind)
+        assert "rolled back" in kl(cluster, "rollout", "undo", kind, "--to-revision", "2")
+        kl(cluster, "rollout", "status", kind, "--timeout", "120")
+
+        def forward(app: str = app, image: str = image) -> bool:
+            running = pods(cluster, app)
+            return bool(running) and {p["spec"]["containers"][0]["image"] for p in running} == {f"{image}:2"}
+        run_sync(wait_for(forward, timeout=120, message=f"kl rollout undo of {kind}"))
 
     problems = run_sync(strict_problems_at(cluster.state["etcd"]))
     assert problems == [], "\n".join(problems)
