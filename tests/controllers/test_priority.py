@@ -59,15 +59,15 @@ async def test_scheduler_binds_the_higher_priority_pod_first(
 ) -> None:
     await store.create(PRIORITYCLASSES, priority_class("urgent", 100))
     await make_manager(controllers=("scheduler",))
-    low = bare_pod("low", cpu="3")
-    await store.create(PODS, low)
+    for i in range(5):  # five low-priority pods queued before it: FIFO would bind one of them
+        await store.create(PODS, bare_pod(f"low-{i}", cpu="3"))
     high = bare_pod("high", cpu="3")
     high.spec.priority_class_name = "urgent"
     await store.create(PODS, high)
 
     async def both_unschedulable() -> bool:
         listed = (await store.list(PODS, "default")).items
-        return all(p.status and p.status.condition("PodScheduled") is not None for p in listed) and len(listed) == 2
+        return all(p.status and p.status.condition("PodScheduled") is not None for p in listed) and len(listed) == 6
     await wait_for(both_unschedulable, 10)  # no node yet: both wait
     await make_kubelet("n1", cpu="4")  # room for one of them
 
