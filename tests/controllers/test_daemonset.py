@@ -109,3 +109,19 @@ async def test_rolling_update_keeps_one_unavailable_and_records_revisions(
     listed = await store.list(PODS, "default")
     assert all(p.metadata.labels[REVISION_HASH_LABEL] == revisions[1][1].removeprefix("roll-")
                for p in listed.items if p.metadata.deletion_timestamp is None)
+
+
+async def test_deleting_the_daemonset_takes_its_pods_and_revisions(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    await make_kubelet("n1")
+    await make_manager(controllers=DS_ONLY)
+    await store.create(DAEMONSETS, daemonset("gone"))
+    await wait_for(lambda: nodes_of_is(store, "gone", ["n1"]), 15)
+    assert (await store.list(CONTROLLERREVISIONS, "default")).items
+    await store.delete(DAEMONSETS, "gone", "default")
+
+    async def all_gone() -> bool:
+        left_pods = [p for p in (await store.list(PODS, "default")).items if p.metadata.labels.get("app") == "gone"]
+        return not left_pods and not (await store.list(CONTROLLERREVISIONS, "default")).items
+    await wait_for(all_gone, 20)
