@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from kubelite.api import validation as v
 from kubelite.api.core import LabelSelector, PodSpec
 from kubelite.api.errors import StatusCause
@@ -43,7 +45,10 @@ def _int(spec: Doc, path: str, name: str) -> list[StatusCause]:
 def _selector_and_template(spec: Doc, kind: str) -> list[StatusCause]:
     causes: list[StatusCause] = []
     raw = spec.get("selector")
-    selector = LabelSelector.model_validate(raw) if isinstance(raw, dict) else None
+    try:
+        selector = LabelSelector.model_validate(raw) if isinstance(raw, dict) else None
+    except ValidationError:
+        return []  # wrong types: the schema walk names them
     if selector is None:
         causes.append(v.required("spec.selector"))
     elif not selector.match_labels and not selector.match_expressions:
@@ -59,7 +64,10 @@ def _selector_and_template(spec: Doc, kind: str) -> list[StatusCause]:
     if selector is not None and not causes and not selector_from_label_selector(selector).matches(labels):
         causes.append(v.invalid("spec.template.metadata.labels", labels,
                                 "`selector` does not match template `labels`"))
-    pod_spec = PodSpec.model_validate(template.get("spec") or {})
+    try:
+        pod_spec = PodSpec.model_validate(template.get("spec") or {})
+    except ValidationError:
+        return causes  # wrong types: the schema walk names them
     causes += v.validate_pod_spec(pod_spec, "spec.template.spec", in_template=True)
     return causes
 

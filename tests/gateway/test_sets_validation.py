@@ -108,3 +108,17 @@ async def test_priority_class_rules(api: aiohttp.ClientSession, gateway: Gateway
         assert response.status == 201
     code, status = await patch(api, f"{base}/high", {"value": 5})
     assert code == 422 and status["details"]["causes"][0]["field"] == "value", status
+
+
+async def test_wrong_types_in_a_template_are_422_not_500(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    before = await etcd_revision(gateway)
+    for plural, doc in (("daemonsets", DS), ("statefulsets", STS)):
+        bad = changed(doc, "spec.template.spec", {"containers": [{"name": 5, "image": "x"}], "tolerations": "all"})
+        async with api.post(f"{APPS}/{plural}", json=bad) as response:
+            status = await response.json()
+            assert response.status == 422, status
+        bad = changed(doc, "spec.selector", {"matchLabels": "x"})
+        async with api.post(f"{APPS}/{plural}", json=bad) as response:
+            status = await response.json()
+            assert response.status == 422, status
+    assert await etcd_revision(gateway) == before
