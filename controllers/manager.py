@@ -43,6 +43,8 @@ CONTROLLERS: dict[str, str] = {
     "daemonset": "controllers.daemonset:DaemonSetController",
     "statefulset": "controllers.statefulset:StatefulSetController",
     "localpath": "controllers.localpath:LocalPathProvisioner",
+    "job": "controllers.job:JobController",
+    "cronjob": "controllers.cronjob:CronJobController",
 }
 
 
