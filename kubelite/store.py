@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from kubelite import codec, priority, storageclass, strategy
 from kubelite.api import errors
@@ -199,7 +200,7 @@ class Store:
         # PriorityClasses / StorageClasses the admission reads: plural -> (monotonic read time, documents).
         # Kept ADMISSION_CACHE_SECONDS, as kube's admission plugins read them through an informer (a moment
         # behind); a write of that kind through this store drops it at once.
-        self._admission_cache: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._admission_cache: dict[str, tuple[float, builtins.list[dict[str, Any]]]] = {}
         self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
@@ -296,7 +297,7 @@ class Store:
         new.api_version, new.kind = res.api_version, res.kind
         new = strategy.prepare_for_create(new, self.admission)
         if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
-            new = priority.admit(new, await self._priority_classes())
+            new = cast(T, priority.admit(new, await self._priority_classes()))
         elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
             classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
             new = type(new).model_validate(classed) if classed is not None else new
@@ -338,10 +339,10 @@ class Store:
             self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
 
-    async def _priority_classes(self) -> list[dict[str, Any]]:
+    async def _priority_classes(self) -> builtins.list[dict[str, Any]]:
         return await self._documents(PRIORITYCLASSES)
 
-    async def _documents(self, res: Resource) -> list[dict[str, Any]]:
+    async def _documents(self, res: Resource) -> builtins.list[dict[str, Any]]:
         cached = self._admission_cache.get(res.plural)
         if cached is not None and time.monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
             return cached[1]
