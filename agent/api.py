@@ -2,7 +2,9 @@
 
 ``GET /pods/{ns}/{name}/log?container=&follow=&tailLines=&timestamps=&previous=``
 streams a container's output (the gateway proxies ``pods/log`` here);
-``GET /healthz``; ``GET /metrics`` (this agent's Prometheus registry).
+``GET /healthz``; ``GET /metrics`` (this agent's Prometheus registry);
+``GET /stats/summary``: this node's and its containers' CPU and memory usage
+(the kubelet's Summary API shape, ``agent/stats.py``; the gateway's metrics API reads it).
 Every request needs ``Authorization: Bearer <agent token>``; without it: 401.
 """
 
@@ -27,6 +29,7 @@ from agent.runtime.base import LABEL_CONTAINER, LABEL_NODE, LABEL_POD_UID
 
 if TYPE_CHECKING:
     from agent.pods import PodManager
+    from agent.stats import StatsCollector
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,9 @@ def _flag(request: web.Request, name: str) -> bool:
 class AgentApi:
     def __init__(
         self, *, host: str, port: int, token: str, pods: PodManager, metrics: AgentMetrics,
-        healthy: Callable[[], bool],
+        healthy: Callable[[], bool], stats: StatsCollector | None = None,
     ) -> None:
+        self.stats = stats
         self.host = host
         self.port = port
         self.token = token
@@ -64,6 +68,7 @@ class AgentApi:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/pods/{namespace}/{name}/log", self._log)
+        app.router.add_get("/stats/summary", self._summary)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         try:
@@ -97,6 +102,11 @@ class AgentApi:
     async def _metrics(self, request: web.Request) -> web.Response:
         body = generate_latest(self.metrics.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _summary(self, request: web.Request) -> web.Response:
+        if self.stats is None:
+            return status_response(404, "NotFound", "this agent collects no stats")
+        return web.json_response(self.stats.summary())
 
     async def _log(self, request: web.Request) -> web.StreamResponse:
         namespace, name = request.match_info["namespace"], request.match_info["name"]

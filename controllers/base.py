@@ -65,7 +65,7 @@ class Controller:
 
     def make_queue(self) -> WorkQueue:
         """A fresh queue for a term (the scheduler's orders pods by priority)."""
-        return WorkQueue(self.name)
+        return WorkQueue(self.name, metrics=self.ctx.metrics.workqueue)
 
     async def prepare(self) -> None:
         """Before the first reconcile of a term (e.g. seed expectations)."""

@@ -86,7 +86,7 @@ class Scheduler(Controller):
 
     def make_queue(self) -> WorkQueue:
         """Higher ``spec.priority`` (resolved from priorityClassName at admission) is scheduled first."""
-        return WorkQueue(self.name, priority=self._priority_of)
+        return WorkQueue(self.name, metrics=self.ctx.metrics.workqueue, priority=self._priority_of)
 
     def _priority_of(self, key: str) -> int:
         pod = self.informers.pods.get(key)

@@ -13,6 +13,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 
 class RateLimiter:
@@ -59,14 +60,28 @@ class ShutDown(Exception):
     """The queue was shut down; workers exit."""
 
 
+class QueueMetrics(Protocol):
+    """What a queue reports, as client-go's workqueue metrics provider (names in the implementation)."""
+
+    def added(self, name: str, depth: int) -> None: ...
+    def taken(self, name: str, depth: int, waited: float) -> None: ...
+    def finished(self, name: str, worked: float) -> None: ...
+    def retried(self, name: str) -> None: ...
+
+
 class WorkQueue:
     """``priority`` (key → int, read when the key is queued): higher pops first, FIFO among equals
     (kube-scheduler's activeQ orders by pod priority); without it the queue is plain FIFO."""
 
     def __init__(self, name: str = "queue", *, rate_limiter: RateLimiter | None = None,
+                 metrics: QueueMetrics | None = None, clock: Callable[[], float] = time.monotonic,
                  priority: Callable[[str], int] | None = None) -> None:
         self.name = name
         self.rate_limiter = rate_limiter or RateLimiter()
+        self.metrics = metrics
+        self._clock = clock
+        self._added_at: dict[str, float] = {}  # when a queued key was first added (queue latency)
+        self._started_at: dict[str, float] = {}  # when a worker took it (work duration)
         self._priority = priority
         self._heap: list[tuple[int, int, str]] = []
         self._order = itertools.count()
@@ -93,9 +108,12 @@ class WorkQueue:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self._added_at.setdefault(key, self._clock())
         if key not in self._processing:
             self._push(key)
             self._wake()
+        if self.metrics is not None:
+            self.metrics.added(self.name, len(self))
 
     def add_after(self, key: str, delay: float) -> None:
         """Add later; an earlier pending add of the same key wins."""
@@ -113,6 +131,8 @@ class WorkQueue:
         self._waiting[key] = loop.call_later(delay, self._fire, key)
 
     def add_rate_limited(self, key: str) -> None:
+        if self.metrics is not None:
+            self.metrics.retried(self.name)
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: str) -> None:
@@ -135,10 +155,18 @@ class WorkQueue:
         key = self._pop()
         self._processing.add(key)
         self._dirty.discard(key)
+        now = self._clock()
+        self._started_at[key] = now
+        waited = now - self._added_at.pop(key, now)
+        if self.metrics is not None:
+            self.metrics.taken(self.name, len(self), waited)
         return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
+        started = self._started_at.pop(key, None)
+        if self.metrics is not None and started is not None:
+            self.metrics.finished(self.name, self._clock() - started)
         if key in self._dirty:
             self._push(key)
             self._wake()

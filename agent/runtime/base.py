@@ -12,7 +12,7 @@ same node names) never touch each other's containers either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -86,6 +86,15 @@ class PortMapping:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host path (a pod volume's directory or one file of it) into a container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything needed to create one container."""
 
@@ -97,8 +106,10 @@ class ContainerSpec:
     env: dict[str, str] = field(default_factory=dict)
     ports: tuple[PortMapping, ...] = ()  # published (sandboxes only)
     network_of: str | None = None  # share this container's network namespace
-    cpu_millis: int | None = None
-    memory_bytes: int | None = None
+    cpu_millis: int | None = None  # limits.cpu → CFS quota over a 100 ms period
+    memory_bytes: int | None = None  # limits.memory
+    cpu_request_millis: int | None = None  # requests.cpu → cpu shares (1024 per core, at least 2)
+    mounts: tuple[Mount, ...] = ()
     init: bool = True  # a tiny init as PID 1 so SIGTERM reaches the process
 
 
@@ -163,6 +174,19 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class ContainerUsage:
+    """One sample of a container's resource use (what cAdvisor gives the kubelet).
+
+    ``cpu_core_ns``: cumulative CPU time of all its processes, nanoseconds (rates come
+    from two samples); ``memory_working_set_bytes``: usage minus inactive file pages,
+    Kubernetes' working set (what eviction and ``kubectl top`` count).
+    """
+
+    cpu_core_ns: int
+    memory_working_set_bytes: int
+
+
+@dataclass(frozen=True)
 class RuntimeVersion:
     name: str
     version: str
@@ -212,3 +236,6 @@ class ContainerRuntime(Protocol):
 
     async def filesystem_stats(self) -> dict[str, FsStats]: ...  # eviction signal → stats; {} when unknown
     async def disk_usage(self, container_id: str) -> int | None: ...  # writable layer + logs, bytes
+    # One usage sample of a running container, None when it is gone or not running. The pod's
+    # annotations are passed for the sim runtime, whose usage they steer; engines ignore them.
+    async def container_usage(self, container_id: str, *, annotations: Mapping[str, str]) -> ContainerUsage | None: ...

@@ -111,6 +111,24 @@ SERVED: tuple[Served, ...] = (
     Served(r.STORAGECLASSES, returns_deleted=True),
     Served(r.PRIORITYCLASSES),
     Served(r.ENDPOINTSLICES),
+    Served(r.HORIZONTALPODAUTOSCALERS, (_STATUS,), categories=("all",)),
+)
+
+
+@dataclass(frozen=True)
+class View:
+    """A kind served in a second version, converted from the stored one (``kubelite.gateway.hpa_v1``)."""
+
+    group: str
+    version: str
+    stored: Served
+    verbs: tuple[str, ...]
+    subresources: tuple[Subresource, ...] = ()
+
+
+VIEWS: tuple[View, ...] = (
+    View("autoscaling", "v1", next(s for s in SERVED if s.resource is r.HORIZONTALPODAUTOSCALERS),
+         ("create", "delete", "get", "list", "update"), (Subresource("status", ("get", "update")),)),
 )
 
 
