@@ -42,7 +42,10 @@ def _int(spec: Doc, path: str, name: str) -> list[StatusCause]:
         isinstance(value, int) and value < 0) else []
 
 
-def _selector_and_template(spec: Doc, kind: str) -> list[StatusCause]:
+def _selector_and_template(spec: Doc, kind: str, *, full_pod_spec: bool = True) -> list[StatusCause]:
+    """``full_pod_spec`` False (StatefulSets): kube checks only the template's labels, annotations and
+    ``restartPolicy``, since its volume mounts may name volumeClaimTemplates
+    (ValidatePodTemplateSpecForStatefulSet)."""
     causes: list[StatusCause] = []
     raw = spec.get("selector")
     try:
@@ -64,6 +67,11 @@ def _selector_and_template(spec: Doc, kind: str) -> list[StatusCause]:
     if selector is not None and not causes and not selector_from_label_selector(selector).matches(labels):
         causes.append(v.invalid("spec.template.metadata.labels", labels,
                                 "`selector` does not match template `labels`"))
+    if not full_pod_spec:
+        restart = (template.get("spec") or {}).get("restartPolicy")
+        if restart not in (None, "Always"):
+            causes.append(v.unsupported("spec.template.spec.restartPolicy", restart, ("Always",)))
+        return causes
     try:
         pod_spec = PodSpec.model_validate(template.get("spec") or {})
     except ValidationError:
@@ -122,7 +130,7 @@ def daemon_set_immutable(old: Doc, new: Doc) -> list[StatusCause]:
 
 def validate_stateful_set(doc: Doc) -> list[StatusCause]:
     spec = doc.get("spec") or {}
-    causes = _selector_and_template(spec, "statefulset") + _strategy_type(spec)
+    causes = _selector_and_template(spec, "statefulset", full_pod_spec=False) + _strategy_type(spec)
     for name in ("replicas", "minReadySeconds", "revisionHistoryLimit"):
         causes += _int(spec, "spec", name)
     causes += _int(spec.get("ordinals") or {}, "spec.ordinals", "start")
