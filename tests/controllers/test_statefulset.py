@@ -64,7 +64,7 @@ async def test_ordered_start_identity_claims_and_reverse_scale_down(
     labels = pod.metadata.labels or {}
     assert labels[STS_POD_NAME_LABEL] == "db-2" and labels[POD_INDEX_LABEL] == "2"
     assert labels[REVISION_HASH_LABEL].startswith("db-")
-    assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-2"}} in extra["volumes"]
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-2"}} in pod.to_dict()["spec"]["volumes"]
     claims = sorted(c.name for c in (await store.list(PERSISTENTVOLUMECLAIMS, "default")).items)
     assert claims == ["data-db-0", "data-db-1", "data-db-2"]
 
