@@ -32,6 +32,7 @@ import docker.errors
 import requests.exceptions
 
 from agent.runtime.cgroupusage import read_cgroup_usage
+from agent.runtime import docker_streams
 from agent.runtime.base import (
     LABEL_NODE,
     ContainerInfo,
@@ -45,6 +46,7 @@ from agent.runtime.base import (
     ImagePullError,
     LogLimits,
     PortMapping,
+    ProcessStream,
     SUBSCRIBED,
     RuntimeEvent,
     RuntimeUnavailable,
@@ -62,6 +64,7 @@ _STATES = {"created": "created", "running": "running", "paused": "running", "res
 class DockerRuntime:
     name = "docker"
     has_network = True
+    runs_processes = True
 
     def __init__(
         self, *, node: str, base_url: str | None = None, workers: int = 16, log_limits: LogLimits | None = None,
@@ -187,7 +190,7 @@ class DockerRuntime:
                 api.create_container, spec.image, name=spec.name, labels=spec.labels,
                 command=spec.args, entrypoint=spec.command, environment=spec.env or None,
                 ports=[(p.container_port, p.protocol.lower()) for p in spec.ports] or None,
-                host_config=host_config, detach=True,
+                host_config=host_config, detach=True, stdin_open=spec.stdin, tty=spec.tty,
             )
         except ContainerNotFound as exc:
             if "no such image" not in str(exc).lower():
@@ -246,6 +249,16 @@ class DockerRuntime:
         return await self._call(run)
 
     # -- streams -------------------------------------------------------------
+
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ProcessStream:
+        return await docker_streams.exec_stream(self, container_id, command, stdin=stdin, tty=tty)
+
+    async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
+        return await docker_streams.attach_stream(self, container_id, stdin=stdin)
+
+    async def open_port(self, sandbox_id: str, port: int, *,
+                        timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await docker_streams.open_port(self, sandbox_id, port, timeout=timeout)
 
     def logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
         if follow:

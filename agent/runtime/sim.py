@@ -41,7 +41,9 @@ from agent.runtime.base import (
     FsStats,
     HostResources,
     ImagePullError,
+    NoProcesses,
     PortMapping,
+    ProcessStream,
     SUBSCRIBED,
     RuntimeEvent,
     RuntimeVersion,
@@ -50,6 +52,7 @@ from agent.runtime.base import (
 SIM_CPU = "sim.kubelite.io/cpu"
 SIM_MEMORY = "sim.kubelite.io/memory"
 
+NO_PROCESSES = "the sim runtime runs no processes: there is nothing to exec into, attach to or forward ports to"
 _ids = itertools.count(1)
 _next_port = itertools.count(40000)
 
@@ -67,6 +70,7 @@ class _SimContainer:
 class SimRuntime:
     name = "sim"
     has_network = False
+    runs_processes = False
 
     def __init__(
         self, *, start_delay: float = 0.0, missing_images: frozenset[str] = frozenset(),
@@ -239,6 +243,16 @@ class SimRuntime:
                 yield event
         finally:
             self._subscribers.remove(queue)
+
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ProcessStream:
+        raise NoProcesses(NO_PROCESSES)
+
+    async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
+        raise NoProcesses(NO_PROCESSES)
+
+    async def open_port(self, sandbox_id: str, port: int, *,
+                        timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise NoProcesses(NO_PROCESSES)
 
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
         return self.probe_results.get((info.container_name, kind), True)

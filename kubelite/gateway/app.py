@@ -28,7 +28,20 @@ from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.etcdmetrics import observe_etcd_requests
-from kubelite.gateway import delete, discovery, hpa_v1, logs, metrics_api, metrics_group, protobuf, read, subresources, watchstream, write
+from kubelite.gateway import (
+    delete,
+    discovery,
+    hpa_v1,
+    logs,
+    metrics_api,
+    metrics_group,
+    protobuf,
+    read,
+    streaming,
+    subresources,
+    watchstream,
+    write,
+)
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
@@ -66,6 +79,9 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("patch", "scale"): subresources.write_scale,
     ("create", "eviction"): subresources.evict,
     ("get", "log"): logs.pod_log,
+    ("create", "exec"): streaming.connect_pod,
+    ("create", "attach"): streaming.connect_pod,
+    ("create", "portforward"): streaming.connect_pod,
 }
 
 
@@ -188,7 +204,7 @@ async def authentication(request: web.Request, handler: Callable[[web.Request], 
     user = authenticator.authenticate(request.headers.get("Authorization"))
     info: RequestInfo | None = request.get(INFO)
     if info is not None:
-        authenticator.authorize(user, verb=info.verb, resource=info.resource, group=info.group,
+        authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
                                 namespace=info.namespace)
     elif request.method not in ("GET", "HEAD"):
         authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="", namespace=None)

@@ -67,6 +67,10 @@ SERVED: tuple[Served, ...] = (
             _STATUS,
             Subresource("log", ("get",), "", "v1", "Pod"),
             Subresource("eviction", ("create",), "policy", "v1", "Eviction"),
+            # streaming (kubelite/gateway/streaming.py); kube-apiserver lists them with create and get
+            Subresource("exec", ("create", "get"), "", "v1", "PodExecOptions"),
+            Subresource("attach", ("create", "get"), "", "v1", "PodAttachOptions"),
+            Subresource("portforward", ("create", "get"), "", "v1", "PodPortForwardOptions"),
         ),
         categories=("all",),
         returns_deleted=True,
