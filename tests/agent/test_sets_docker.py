@@ -16,6 +16,7 @@ import docker
 import pytest
 
 from controllers.manager import ControllerManager, ManagerConfig
+from kubelite.api import errors
 from kubelite.api.resources import PERSISTENTVOLUMES, PODS, STATEFULSETS
 from kubelite.etcd_client import EtcdConfig
 from kubelite.etcd_server import EmbeddedEtcd
@@ -40,6 +41,9 @@ def statefulset() -> Any:
                      "terminationGracePeriodSeconds": 1,
                      "containers": [{"name": "app", "image": IMAGE, "imagePullPolicy": "Never",
                                      "command": ["sh", "-c", SCRIPT],
+                                     # Ready once the value is on disk: the test reads it right after
+                                     "readinessProbe": {"exec": {"command": ["cat", "/data/id"]},
+                                                        "periodSeconds": 1},
                                      "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}},
                  "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
                      "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Mi"}}}}]}})
@@ -62,7 +66,9 @@ async def manager(etcd: EmbeddedEtcd) -> AsyncIterator[ControllerManager]:
 def data_of(client: docker.DockerClient, node: str, pod: str) -> str:
     found = client.containers.list(filters={"label": [f"{LABEL_NODE}={node}", f"{LABEL_POD_NAME}={pod}"]})
     assert found, f"no running container of {pod}"
-    return str(found[0].exec_run(["cat", "/data/id"]).output.decode().strip())
+    result = found[0].exec_run(["cat", "/data/id"])
+    assert result.exit_code == 0, result.output
+    return str(result.output.decode().strip())
 
 
 async def test_statefulset_keeps_names_and_data_across_a_pod_delete(
@@ -88,7 +94,12 @@ async def test_statefulset_keeps_names_and_data_across_a_pod_delete(
         await store.delete(PODS, "db-1", "default")
 
         async def replaced() -> bool:
-            pod = await store.get(PODS, "db-1", "default")
+            try:
+                pod = await store.get(PODS, "db-1", "default")
+            except errors.ApiError as exc:
+                if exc.code == 404:  # between the old pod's removal and the new one's creation
+                    return False
+                raise
             return pod.metadata.uid != uid and pod.phase == "Running" and pod.is_ready()
         await wait_for(replaced, 120, message="db-1 back under its name")
         assert data_of(docker_client, docker_node, "db-1") == before["db-1"]  # the same volume, the same data
