@@ -27,7 +27,7 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, watchstream, write
+from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, ui, watchstream, write
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
@@ -177,7 +177,7 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 @web.middleware
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     authenticator = state_of(request).authenticator
-    if authenticator is None or request.path in OPEN_PATHS:
+    if authenticator is None or request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
         return await handler(request)
     user = authenticator.authenticate(request.headers.get("Authorization"))
     info: RequestInfo | None = request.get(INFO)
@@ -311,6 +311,7 @@ def build_app(state: GatewayState) -> web.Application:
         r.add_get(f"{path}/", discovery_handler)
     r.add_route("*", "/api/{tail:.+}", handle_resource)
     r.add_route("*", "/apis/{tail:.+}", handle_resource)
+    ui.register(r)  # the dashboard's static files at /ui/
 
     async def on_shutdown(app: web.Application) -> None:
         watchstream.close_all(app[STATE])
