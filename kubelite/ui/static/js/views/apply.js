@@ -84,6 +84,11 @@ export function applyView(main, ctx) {
   };
 
   const run = async (really) => {
+    delete results.dataset.done;
+    try { await runOnce(really); } finally { results.dataset.done = "true"; } // tests wait for it
+  };
+
+  const runOnce = async (really) => {
     draft = editor.getValue();
     clearMarks();
     replace(results);

@@ -1,0 +1,334 @@
+"""The dashboard at /ui/ in a real browser: Debian's Chromium driven by Playwright,
+against one `kl up --runtime sim` cluster for the whole module.
+
+Flows a person does: apply a Deployment from the editor and watch its pods turn
+Running with no reload, scale it, roll it back to a chosen revision, read a pod's
+logs, delete it; a bad manifest's error shown at its field; markup from objects
+shown as text; CSP on, no violations, no polling. Screenshots go to
+$KUBELITE_UI_SHOTS (default: a pytest temp dir); docs/images/ has the best.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.cli.cluster import KlUp, alive, run_sync
+
+CHROMIUM = "/usr/bin/chromium"
+TIMEOUT_MS = 60_000  # generous: two cores shared with other test runs
+INIT = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
+    up = KlUp(tmp_path_factory.mktemp("ui") / "data", ["--runtime", "sim", "--nodes", "2"])
+    up.start()
+    try:
+        run_sync(up.wait_up())
+        yield up
+        pids = up.pids()
+        assert up.stop() == 0, up.output()
+        assert not [pid for pid in pids if alive(pid)], "kl up left processes behind"
+    finally:
+        up.stop()
+        up.kill_leftovers()
+
+
+@pytest.fixture(scope="module")
+def browser(cluster: KlUp) -> Iterator[Browser]:  # after the cluster: its start runs an event loop
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = os.environ.get("KUBELITE_UI_SHOTS")
+    path = Path(where) if where else tmp_path_factory.mktemp("ui-shots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Session:
+    """One browser page on the dashboard, with the requests it made."""
+
+    def __init__(self, page: Page, server: str, shots: Path) -> None:
+        self.page, self.server, self.shots = page, server, shots
+        self.requests: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.set_default_timeout(TIMEOUT_MS)
+
+    def open(self, view: str) -> None:
+        if self.page.url.startswith(self.server + "/ui/"):
+            self.page.evaluate("v => { location.hash = '#/' + v; }", view)  # in-page navigation: no reload
+        else:
+            self.page.goto(f"{self.server}/ui/#/{view}")
+            self.page.wait_for_selector("html[data-ready=true]")
+            self.page.evaluate("window.__loaded = performance.timeOrigin")
+
+    def wait(self, script: str, arg: Any = None) -> Any:
+        try:
+            return self.page.wait_for_function(script, arg=arg, timeout=TIMEOUT_MS).json_value()
+        except Exception:
+            self.shot("failed-wait")  # what the page showed when the condition never came
+            raise
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+
+    def same_document(self) -> bool:
+        return bool(self.page.evaluate("window.__loaded === performance.timeOrigin"))
+
+    def csp_violations(self) -> list[str]:
+        return list(self.page.evaluate("window.__csp"))
+
+
+@pytest.fixture
+def ui(cluster: KlUp, browser: Browser, shots: Path) -> Iterator[Session]:
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    context.add_init_script(INIT)
+    page = context.new_page()
+    session = Session(page, cluster.server, shots)
+    yield session
+    assert session.csp_violations() == []
+    context.close()
+
+
+def api(cluster: KlUp, method: str, path: str, body: Any = None,
+        content_type: str = "application/json") -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(cluster.server + path, data=data, method=method,
+                                 headers={"Content-Type": content_type, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def manifest(name: str, *, replicas: int, version: str) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+  labels:
+    app: {name}
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      containers:
+      - name: web
+        image: kubelite/demo:latest
+        env:
+        - name: VERSION
+          value: "{version}"
+"""
+
+
+# rows of a live table (by caption) whose text contains `needle`
+ROWS = """([caption, needle, status]) => {
+  const table = [...document.querySelectorAll('table')].find(t => t.caption && t.caption.textContent === caption);
+  if (!table) return null;
+  const rows = [...table.tBodies[0].rows].filter(r => r.textContent.includes(needle));
+  return rows.filter(r => !status || [...r.cells].some(c => c.textContent === status)).length;
+}"""
+
+
+def count_is(ui: Session, caption: str, needle: str, want: int, status: str = "") -> None:
+    ui.wait(f"(a) => ({ROWS})(a) === {want}", [caption, needle, status])
+
+
+def editor_apply(ui: Session, text: str, button: str = "#apply-button") -> None:
+    ui.page.evaluate("t => window.kubeliteEditor.setValue(t)", text)
+    ui.page.click(button)
+    ui.wait("() => document.querySelector('#apply-results').dataset.done === 'true'")
+
+
+def test_static_files_carry_csp_content_types_and_cache_headers(cluster: KlUp) -> None:
+    with urllib.request.urlopen(cluster.server + "/ui/", timeout=10) as resp:
+        headers = resp.headers
+        assert "<script type=\"module\" src=\"js/app.js\">" in resp.read().decode()
+    csp = headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "no-cache"
+    with urllib.request.urlopen(cluster.server + "/ui/js/app.js", timeout=10) as resp:
+        assert resp.headers["Content-Type"] == "text/javascript; charset=utf-8"
+        etag = resp.headers["ETag"]
+    with urllib.request.urlopen(cluster.server + "/ui/vendor/uplot-1.6.32/uPlot.esm.js", timeout=10) as resp:
+        assert resp.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    req = urllib.request.Request(cluster.server + "/ui/js/app.js", headers={"If-None-Match": etag})
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(req, timeout=10)
+    assert not_modified.value.code == 304
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(cluster.server + "/ui/no-such.js", timeout=10)
+    assert missing.value.code == 404 and json.loads(missing.value.read())["kind"] == "Status"
+    assert f"dashboard    {cluster.server}/ui/" in cluster.output()  # kl up prints the URL
+
+
+def test_apply_watch_scale_rollback_logs_delete(ui: Session, cluster: KlUp) -> None:
+    name = "ui-web"
+    ui.open("apply")
+    ui.shot("apply-editor")
+    editor_apply(ui, manifest(name, replicas=2, version="v1"))
+    assert "apply Deployment ui-web: 201" in ui.page.inner_text("#apply-results")
+
+    # pods appear and turn Running, live: the page is never reloaded
+    ui.open("pods")
+    count_is(ui, "Pods", f"{name}-", 2, "Running")
+    ui.shot("pods-running")
+
+    ui.open("workloads")
+    ui.page.locator("table:has(caption:text-is('Deployments')) tr", has_text=name).click()
+    ui.page.fill("#scale-input", "3")
+    ui.page.click("#scale-button")
+    ui.wait("() => document.querySelector('#responses').textContent.includes('scale ui-web to 3 → 200')")
+    count_is(ui, "Deployments", name, 1, "3/3")
+    ui.open("pods")
+    count_is(ui, "Pods", f"{name}-", 3, "Running")
+
+    # a second revision from the editor, then roll back to revision 1 (kubectl rollout undo --to-revision=1)
+    ui.open("apply")
+    editor_apply(ui, manifest(name, replicas=3, version="v2"))
+    ui.open("workloads")
+    ui.page.locator("table:has(caption:text-is('Deployments')) tr", has_text=name).click()
+    ui.wait("() => [...document.querySelectorAll('#undo-revision option')].some(o => o.value === '1')")
+    ui.page.select_option("#undo-revision", "1")
+    ui.page.click("#undo-button")
+    ui.wait("() => document.querySelector('#responses').textContent.includes('rollout undo to revision 1 → 200')")
+    status, dep = api(cluster, "GET", f"/apis/apps/v1/namespaces/default/deployments/{name}")
+    assert dep["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "VERSION", "value": "v1"}]
+    ui.wait("() => [...document.querySelectorAll('.detail p')].some(p => p.textContent.includes('revision 3'))")
+    ui.shot("workloads-rollback")
+
+    # logs of one of its pods (the sim runtime writes a start line)
+    # (a pod of the current ReplicaSet: the rollback's rollout may still be replacing the others)
+    _, rss = api(cluster, "GET", f"/apis/apps/v1/namespaces/default/replicasets?labelSelector=app%3D{name}")
+    current = next(rs["metadata"]["name"] for rs in rss["items"]
+                   if rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3")
+    ui.open("pods")
+    count_is(ui, "Pods", f"{current}-", 3, "Running")
+    ui.page.locator("table:has(caption:text-is('Pods')) tbody tr", has_text=f"{current}-").first.click()
+    # the sim runtime's log: "sim: starting <container>", "sim: <container> running"
+    ui.wait("n => /sim: \\S*_web_\\S* running/.test((document.querySelector('pre.logs') || {}).textContent || '')")
+    ui.page.locator("pre.logs").scroll_into_view_if_needed()
+    ui.shot("pod-detail-logs")
+
+    # delete with confirmation (cascade: background)
+    ui.open("workloads")
+    ui.page.locator("table:has(caption:text-is('Deployments')) tr", has_text=name).click()
+    ui.page.locator(".detail button.danger", has_text="Delete").click()
+    ui.page.locator("dialog button", has_text="Delete").click()
+    ui.wait("() => document.querySelector('#responses').textContent.includes('delete ui-web (Background) → 200')")
+    count_is(ui, "Deployments", name, 0)
+    ui.open("pods")
+    count_is(ui, "Pods", f"{name}-", 0)
+    assert ui.same_document(), "the page reloaded"
+    # live through one watch per resource, not polling: a handful of lists over the whole flow
+    lists = [u for u in ui.requests if u.split("?")[0].endswith("/api/v1/pods") and "watch=1" not in u]
+    assert len(lists) <= 3, lists
+
+
+def test_bad_manifest_error_shown_at_the_field(ui: Session, cluster: KlUp) -> None:
+    ui.open("apply")
+    bad = manifest("ui-bad", replicas=-1, version="v1")
+    editor_apply(ui, bad, button="#dry-run-button")
+    cause = ui.page.locator("#apply-results li.cause[data-field='spec.replicas']")
+    assert "spec.replicas" in cause.inner_text()
+    # the message sits in the editor under the replicas line
+    widget = ui.page.locator(".CodeMirror .line-error").first
+    assert "spec.replicas" in widget.inner_text()
+    marked = ui.page.evaluate("""() => { const cm = window.kubeliteEditor; let line = -1;
+        cm.eachLine(h => { if ((h.bgClass || '').includes('error-line')) line = cm.getLineNumber(h); }); return line; }""")
+    assert bad.splitlines()[marked].strip() == "replicas: -1"
+    ui.shot("apply-validation-error")
+    editor_apply(ui, bad)  # Apply runs the dry run first and stops there
+    assert "Nothing applied" in ui.page.inner_text("#apply-results")
+    assert api(cluster, "GET", "/apis/apps/v1/namespaces/default/deployments/ui-bad")[0] == 404
+
+
+def test_markup_in_objects_renders_as_text(ui: Session, cluster: KlUp) -> None:
+    markup = '<img src=x onerror="window.__xss=1"><b>bold</b>'
+    status, _ = api(cluster, "POST", "/api/v1/namespaces/default/configmaps",
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ui-markup"}, "data": {"html": markup}})
+    assert status == 201
+    status, _ = api(cluster, "POST", "/api/v1/namespaces/default/events", {
+        "apiVersion": "v1", "kind": "Event", "metadata": {"name": "ui-markup.1"}, "type": "Warning", "reason": "<i>Odd</i>",
+        "message": markup, "involvedObject": {"kind": "ConfigMap", "name": "ui-markup", "namespace": "default"}})
+    assert status == 201
+    # a name cannot hold markup at all: the API refuses it (422), and the page shows the refusal as text
+    status, refused = api(cluster, "POST", "/api/v1/namespaces/default/configmaps",
+                          {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "<b>x</b>"}})
+    assert status == 422
+    ui.open("overview")
+    ui.wait("m => document.querySelector('main').textContent.includes(m)", markup)
+    ui.open("config")
+    ui.page.locator("table:has(caption:text-is('ConfigMaps')) tr", has_text="ui-markup").click()
+    ui.wait("m => [...document.querySelectorAll('dl.data dd')].some(d => d.textContent === m)", markup)
+    ui.open("apply")
+    editor_apply(ui, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: <b>x</b>\n", button="#dry-run-button")
+    assert "<b>x</b>" in ui.page.inner_text("#apply-results")
+    ui.open("overview")
+    ui.shot("overview")
+    assert ui.page.evaluate("document.querySelectorAll('main img, main b, #apply-results b').length") == 0
+    assert ui.page.evaluate("window.__xss") is None
+
+
+def test_secret_values_hidden_until_revealed_and_a_change_shows_within_a_second(ui: Session, cluster: KlUp) -> None:
+    status, _ = api(cluster, "POST", "/api/v1/namespaces/default/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "ui-secret"}, "data": {"password": "aHVudGVyMg=="}})
+    assert status == 201
+    ui.open("config")
+    ui.page.locator("table:has(caption:text-matches('^Secrets')) tr", has_text="ui-secret").click()
+    assert "hunter2" not in ui.page.inner_text("main")
+    ui.page.click("button[aria-label='reveal password']")
+    assert "hunter2" in ui.page.inner_text("dl.data")
+    count_is(ui, "ConfigMaps", "ui-live", 0)
+    started = time.monotonic()
+    status, _ = api(cluster, "POST", "/api/v1/namespaces/default/configmaps",
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ui-live"}})
+    assert status == 201
+    count_is(ui, "ConfigMaps", "ui-live", 1)
+    seen = time.monotonic() - started
+    print(f"a ConfigMap created through the API was on the page after {seen * 1000:.0f} ms")
+    assert seen < 1.0
+
+
+def test_phone_layout_and_keyboard(cluster: KlUp, browser: Browser, shots: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  color_scheme="dark")
+    page = context.new_page()
+    page.goto(f"{cluster.server}/ui/#/nodes")
+    page.wait_for_selector("html[data-ready=true]")
+    page.wait_for_function("() => [...document.querySelectorAll('table tbody tr')].some(r => r.textContent.includes('node-1'))")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "the page scrolls sideways"
+    # keyboard: a row takes focus and Enter opens its details
+    page.focus("table tbody tr[tabindex='0']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".detail h2")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(20, 24, 29)"  # dark, from the system
+    page.screenshot(path=str(shots / "phone-nodes-dark.png"), full_page=True)
+    context.close()
