@@ -160,6 +160,7 @@ def count_is(ui: Session, caption: str, needle: str, want: int, status: str = ""
 
 
 def editor_apply(ui: Session, text: str, button: str = "#apply-button") -> None:
+    ui.wait("() => !!window.kubeliteEditor")  # CodeMirror loads with the editor view
     ui.page.evaluate("t => window.kubeliteEditor.setValue(t)", text)
     ui.page.click(button)
     ui.wait("() => document.querySelector('#apply-results').dataset.done === 'true'")

@@ -31,6 +31,25 @@ spec:
 `;
 
 let draft = EXAMPLE; // kept while the page lives
+const CODEMIRROR = "vendor/codemirror-5.65.21/";
+
+function loadOnce(tag, attrs) {
+  const selector = tag === "script" ? `script[src="${attrs.src}"]` : `link[href="${attrs.href}"]`;
+  const found = document.querySelector(selector);
+  if (found) return found.loaded;
+  const el = h(tag, attrs);
+  el.loaded = new Promise((resolve, reject) => { el.onload = resolve; el.onerror = reject; });
+  document.head.append(el);
+  return el.loaded;
+}
+
+/** CodeMirror 5 (a classic script, ~400 kB) is loaded when the editor is first opened, not with the page. */
+async function codemirror() {
+  loadOnce("link", { rel: "stylesheet", href: CODEMIRROR + "codemirror.css" });
+  await loadOnce("script", { src: CODEMIRROR + "codemirror.js" });
+  await loadOnce("script", { src: CODEMIRROR + "mode/yaml/yaml.js" });
+  return window.CodeMirror;
+}
 
 /** The 0-based line of a field path ("spec.template.spec.containers[0].image") in one YAML document. */
 export function lineOf(text, field, firstLine = 0) {
@@ -57,9 +76,15 @@ export function applyView(main, ctx) {
   main.append(h("h1", {}, "Apply YAML"),
     h("p.muted", {}, "Server-side apply as field manager kubelite-ui; a server-side dry run always runs first."),
     area, h("div.toolbar", {}, dry, apply, h("label", {}, force, " force conflicts")), results);
-  const editor = window.CodeMirror.fromTextArea(area, { mode: "yaml", lineNumbers: true, indentUnit: 2, tabSize: 2,
+  let editor = null;
+  let closed = false;
+  const ready = codemirror().then((CodeMirror) => {
+    if (closed) return;
+    editor = setUp(CodeMirror);
+    window.kubeliteEditor = editor; // tests and power users set the text through CodeMirror's API
+  });
+  const setUp = (CodeMirror) => CodeMirror.fromTextArea(area, { mode: "yaml", lineNumbers: true, indentUnit: 2, tabSize: 2,
     extraKeys: { Tab: (cm) => cm.replaceSelection("  "), "Ctrl-Enter": () => run(false), Esc: (cm) => cm.getInputField().blur() } });
-  window.kubeliteEditor = editor; // tests and power users set the text through CodeMirror's API
   const widgets = [];
   const clearMarks = () => {
     while (widgets.length) widgets.pop().clear();
@@ -84,6 +109,7 @@ export function applyView(main, ctx) {
   };
 
   const run = async (really) => {
+    if (!editor) await ready;
     delete results.dataset.done;
     try { await runOnce(really); } finally { results.dataset.done = "true"; } // tests wait for it
   };
@@ -137,5 +163,9 @@ export function applyView(main, ctx) {
 
   dry.addEventListener("click", () => run(false));
   apply.addEventListener("click", () => run(true));
-  return () => { draft = editor.getValue(); editor.toTextArea(); delete window.kubeliteEditor; };
+  return () => {
+    closed = true;
+    if (editor) { draft = editor.getValue(); editor.toTextArea(); }
+    delete window.kubeliteEditor;
+  };
 }
