@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +25,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from kubelite.etcd_server import free_port
 from tests.cli.cluster import KlUp, alive, run_sync
 
 CHROMIUM = "/usr/bin/chromium"
@@ -333,3 +337,47 @@ def test_phone_layout_and_keyboard(cluster: KlUp, browser: Browser, shots: Path)
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(20, 24, 29)"  # dark, from the system
     page.screenshot(path=str(shots / "phone-nodes-dark.png"), full_page=True)
     context.close()
+
+
+def test_token_is_asked_for_and_kept_in_session_storage_only(cluster: KlUp, browser: Browser, tmp_path: Path) -> None:
+    """A second gateway on the same etcd, with a token file: /ui/ itself is served without a token
+    (static files), the API answers 401 until the page has the token the user types."""
+    tokens = tmp_path / "tokens.csv"
+    tokens.write_text('ui-secret-token,admin,1,"system:masters"\n')
+    port = free_port()
+    out = (tmp_path / "gateway.out").open("wb")
+    gateway = subprocess.Popen([sys.executable, "-m", "kubelite.gateway", "--etcd-endpoints", cluster.state["etcd"],
+                                "--listen", f"127.0.0.1:{port}", "--token-file", str(tokens),
+                                "--etcd-compaction-interval", "0"], stdout=out, stderr=subprocess.STDOUT)
+    server = f"http://127.0.0.1:{port}"
+    context = browser.new_context()
+    try:
+        # (Playwright's loop runs in this thread: no asyncio helper here) a deadline, not a sleep
+        deadline = time.monotonic() + 60
+        while not _answers(server + "/healthz"):
+            assert time.monotonic() < deadline and gateway.poll() is None, "the second gateway did not start"
+            time.sleep(0.1)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(f"{server}/ui/#/nodes")
+        page.wait_for_selector("dialog[open] input[type=password]")
+        page.fill("dialog[open] input[type=password]", "ui-secret-token")
+        page.click("dialog[open] button[value=ok]")
+        page.wait_for_function("() => [...document.querySelectorAll('table tbody tr')].some(r => r.textContent.includes('node-1'))")
+        assert page.evaluate("sessionStorage.getItem('kubelite.token')") == "ui-secret-token"
+        assert page.evaluate("localStorage.length") == 0
+        assert not [u for u in requests if "ui-secret-token" in u], "the token went into a URL"
+    finally:
+        context.close()
+        gateway.send_signal(signal.SIGINT)
+        gateway.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
