@@ -66,7 +66,7 @@ async function boot() {
   await ctx.discovery.load();
   informer("/api/v1/namespaces").subscribe(namespaces);
   startSampler();
-  setInterval(connection, 500); // local state only: no API calls
+  setInterval(connection, 250); // local state only: no API calls
   window.addEventListener("hashchange", route);
   route();
   document.documentElement.dataset.ready = "true";
