@@ -10,11 +10,14 @@ $KUBELITE_UI_SHOTS (default: a pytest temp dir); docs/images/ has the best.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -339,29 +342,113 @@ def test_phone_layout_and_keyboard(cluster: KlUp, browser: Browser, shots: Path)
     context.close()
 
 
+class SecondGateway:
+    """Another gateway process on the cluster's etcd (the page can lose it and get it back)."""
+
+    def __init__(self, cluster: KlUp, tmp_path: Path, *flags: str) -> None:
+        self.argv = [sys.executable, "-m", "kubelite.gateway", "--etcd-endpoints", cluster.state["etcd"],
+                     "--listen", f"127.0.0.1:{free_port()}", "--etcd-compaction-interval", "0", *flags]
+        self.server = "http://" + self.argv[self.argv.index("--listen") + 1]
+        self.log = tmp_path / "gateway.out"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+        # (Playwright's event loop runs in this thread, so no asyncio helper here) a deadline, not a sleep
+        deadline = time.monotonic() + 60
+        while not _answers(self.server + "/healthz"):
+            assert time.monotonic() < deadline and self.proc.poll() is None, self.log.read_text()[-2000:]
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(30)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+class CuttableProxy:
+    """A TCP proxy in front of a gateway whose connections the test can cut (a network break that
+    leaves the gateway, and its watch window, running)."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.removeprefix("http://").rsplit(":", 1)
+        self.upstream = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.server = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.refusing = False
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            if self.refusing:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                self.open |= {client, upstream}
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self, *, refuse: bool) -> None:
+        """Close every open connection; while ``refuse``, new ones are closed at once."""
+        self.refusing = refuse
+        with self.lock:
+            for s in self.open:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            self.open.clear()
+
+    def close(self) -> None:
+        self.cut(refuse=True)
+        self.listener.close()
+
+
 def test_token_is_asked_for_and_kept_in_session_storage_only(cluster: KlUp, browser: Browser, tmp_path: Path) -> None:
     """A second gateway on the same etcd, with a token file: /ui/ itself is served without a token
     (static files), the API answers 401 until the page has the token the user types."""
     tokens = tmp_path / "tokens.csv"
     tokens.write_text('ui-secret-token,admin,1,"system:masters"\n')
-    port = free_port()
-    out = (tmp_path / "gateway.out").open("wb")
-    gateway = subprocess.Popen([sys.executable, "-m", "kubelite.gateway", "--etcd-endpoints", cluster.state["etcd"],
-                                "--listen", f"127.0.0.1:{port}", "--token-file", str(tokens),
-                                "--etcd-compaction-interval", "0"], stdout=out, stderr=subprocess.STDOUT)
-    server = f"http://127.0.0.1:{port}"
+    gateway = SecondGateway(cluster, tmp_path, "--token-file", str(tokens))
     context = browser.new_context()
     try:
-        # (Playwright's loop runs in this thread: no asyncio helper here) a deadline, not a sleep
-        deadline = time.monotonic() + 60
-        while not _answers(server + "/healthz"):
-            assert time.monotonic() < deadline and gateway.poll() is None, "the second gateway did not start"
-            time.sleep(0.1)
+        gateway.start()
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
-        page.goto(f"{server}/ui/#/nodes")
+        page.goto(f"{gateway.server}/ui/#/nodes")
         page.wait_for_selector("dialog[open] input[type=password]")
         page.fill("dialog[open] input[type=password]", "ui-secret-token")
         page.click("dialog[open] button[value=ok]")
@@ -371,13 +458,53 @@ def test_token_is_asked_for_and_kept_in_session_storage_only(cluster: KlUp, brow
         assert not [u for u in requests if "ui-secret-token" in u], "the token went into a URL"
     finally:
         context.close()
-        gateway.send_signal(signal.SIGINT)
-        gateway.wait(30)
+        gateway.stop()
 
 
-def _answers(url: str) -> bool:
+def test_watch_resumes_after_a_disconnect_and_lists_again_after_410(cluster: KlUp, browser: Browser,
+                                                                    tmp_path: Path) -> None:
+    gateway = SecondGateway(cluster, tmp_path)
+    context = browser.new_context()
+    context.add_init_script(INIT)
+    proxy: CuttableProxy | None = None
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
+        gateway.start()
+        proxy = CuttableProxy(gateway.server)
+        ui = Session(context.new_page(), proxy.server, tmp_path)
+        ui.open("config")
+        ui.wait("() => document.querySelector('.table-status').textContent.includes('live')")
+
+        def configmap_calls() -> list[str]:
+            return [u for u in ui.requests if u.split("?")[0].endswith("/api/v1/configmaps")]
+
+        def away_while_created(name: str) -> None:
+            proxy.cut(refuse=True)
+            ui.wait("() => document.getElementById('connection').textContent.startsWith('reconnecting')")
+            created = api(cluster, "POST", "/api/v1/namespaces/default/configmaps",
+                          {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
+            assert created[0] == 201, created
+
+        # the network breaks (the gateway stays up): the page resumes its watch from the last resourceVersion
+        away_while_created("ui-while-away")
+        seen = len(configmap_calls())
+        proxy.refusing = False
+        count_is(ui, "ConfigMaps", "ui-while-away", 1)
+        after = configmap_calls()[seen:]
+        assert after and all("watch=1" in u and "resourceVersion=" in u for u in after), "\n".join(after)
+
+        # the gateway restarts meanwhile: its watch window begins anew (as kube-apiserver's watch cache),
+        # so the resumed watch is answered 410 Gone and the page lists again
+        away_while_created("ui-after-restart")
+        gateway.stop()
+        gateway.start()
+        seen = len(configmap_calls())
+        proxy.refusing = False
+        count_is(ui, "ConfigMaps", "ui-after-restart", 1)
+        after = configmap_calls()[seen:]
+        assert any("watch=1" not in u for u in after), "\n".join(after)  # listed again after the 410
+        assert ui.same_document() and ui.csp_violations() == []
+    finally:
+        context.close()
+        if proxy is not None:
+            proxy.close()
+        gateway.stop()
