@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import shutil
 import signal
 import statistics
@@ -168,7 +169,14 @@ def main() -> None:
             full_ms, long_tasks = load(page, url, args.pods)
             during_load = [d for s, d in long_tasks if s <= full_ms]
 
-            # updates while the view is open
+            # updates while the view is open; Chrome's own counters split the main thread's time
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            idle_before = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+            page.wait_for_timeout(3000)  # the idle window itself: the baseline of the counters below
+            idle = {m["name"]: m["value"] - idle_before.get(m["name"], 0)
+                    for m in cdp.send("Performance.getMetrics")["metrics"]}
+            counters_before = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
             page.evaluate("window.__frames = []; window.__long = [];")
             before = page.evaluate("performance.now()")
             stop_at: list[float] = []
@@ -181,12 +189,15 @@ def main() -> None:
             page.wait_for_function(f"() => document.body.textContent.includes('Tick{int(last)}')", timeout=60_000,
                                    polling="raf")
             lag_ms = (time.monotonic() - finished) * 1000
+            counters = {m["name"]: m["value"] - counters_before.get(m["name"], 0)
+                        for m in cdp.send("Performance.getMetrics")["metrics"]}
             frames = page.evaluate("window.__frames")
             draws = page.evaluate("performance.getEntriesByName('table-draw').filter(e => e.startTime >= %f).map(e => e.duration)" % before)
             long_after = page.evaluate("window.__long")
             browser.close()
         gaps = [b - a for a, b in zip(frames, frames[1:]) if a >= before]
-        print(f"kl up --runtime sim, {args.pods} pods created through the API in {created:.1f} s")
+        print(f"kl up --runtime sim, {args.pods} pods created through the API in {created:.1f} s; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall-clock figures include waiting for a core)")
         print("| figure | value | baseline in the same run |")
         print("|---|---|---|")
         print(f"| Pods view load, navigation → {args.pods} pods listed, first page rendered, watch live | {full_ms:.0f} ms "
@@ -200,6 +211,12 @@ def main() -> None:
               f"total {sum(d for _, d in long_after):.0f} ms | |")
         print(f"| table redraws during the updates (JS only) | {len(draws)}, p50 {statistics.median(draws or [0]):.1f} ms, "
               f"max {max(draws, default=0):.1f} ms, total {sum(draws):.0f} ms | |")
+        split = ", ".join(f"{name.removesuffix('Duration').lower()} {counters.get(name, 0) * 1000:.0f} ms"
+                          for name in ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration"))
+        idle_split = ", ".join(f"{name.removesuffix('Duration').lower()} {idle.get(name, 0) * 1000 / 3 * args.seconds:.0f} ms"
+                               for name in ("TaskDuration", "ScriptDuration", "RecalcStyleDuration", "LayoutDuration"))
+        print(f"| main thread busy during the updates (Chrome's counters) | {split} "
+              f"| the same page idle, scaled to {args.seconds:g} s: {idle_split} |")
         print(f"| last update → on the page | {lag_ms:.0f} ms after the last PATCH returned | |")
     finally:
         up.send_signal(signal.SIGINT)

@@ -9,6 +9,7 @@
 
 import { TABLE_ACCEPT, headers, lines, query, request } from "./api.js";
 
+export const RENDER_EVERY = 200; // ms
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export const keyOf = (obj) => `${obj.metadata.namespace || ""}/${obj.metadata.name}`;
 
@@ -50,11 +51,16 @@ export class Informer {
     this.state = "stopped";
   }
 
+  /** Listeners run in an animation frame, at most once per RENDER_EVERY ms: under a stream of
+   *  events the page re-renders a few times a second (each render lays out whole tables), still
+   *  well within a second of any change, and the main thread stays free for input. */
   notify() {
     if (this.frame) return;
-    const run = () => { this.frame = 0; for (const fn of [...this.listeners]) fn(this); };
-    // requestAnimationFrame does not run in a hidden tab: fall back to a timer there.
-    this.frame = document.hidden ? setTimeout(run, 100) : requestAnimationFrame(run);
+    const run = () => { this.frame = 0; this.rendered = performance.now(); for (const fn of [...this.listeners]) fn(this); };
+    const wait = Math.max(0, (this.rendered || 0) + RENDER_EVERY - performance.now());
+    // requestAnimationFrame does not run in a hidden tab: a timer alone there.
+    const frame = () => (document.hidden ? run() : requestAnimationFrame(run));
+    this.frame = wait > 0 || document.hidden ? setTimeout(frame, Math.max(wait, document.hidden ? 100 : 0)) : requestAnimationFrame(run);
   }
 
   start() {
