@@ -508,3 +508,31 @@ def test_watch_resumes_after_a_disconnect_and_lists_again_after_410(cluster: KlU
         if proxy is not None:
             proxy.close()
         gateway.stop()
+
+
+def test_pure_helpers_in_the_browser(ui: Session) -> None:
+    """The page's pure helpers, run where they run (ES modules in Chromium)."""
+    ui.open("overview")
+    got = ui.page.evaluate("""async () => {
+      const apply = await import('/ui/js/views/apply.js');
+      const overview = await import('/ui/js/views/overview.js');
+      const actions = await import('/ui/js/actions.js');
+      const dom = await import('/ui/js/dom.js');
+      const text = 'a: 1\\nspec:\\n  replicas: 1\\n  template:\\n    spec:\\n      containers:\\n      - name: x\\n        image: y\\n';
+      return {
+        replicas: apply.lineOf(text, 'spec.replicas'),
+        image: apply.lineOf(text, 'spec.template.spec.containers[0].image'),
+        missing: apply.lineOf(text, 'spec.nothing'),
+        secondDoc: apply.lineOf('a: 1\\n---\\nspec:\\n  replicas: 2\\n', 'spec.replicas', 2),
+        cpu: [overview.cpuMillis('250m'), overview.cpuMillis('2'), overview.cpuMillis('1500000n')],
+        mem: [overview.bytes('64Mi'), overview.bytes('1G'), overview.bytes('1024')],
+        hash: actions.templateWithoutHash({metadata: {labels: {app: 'a', 'pod-template-hash': 'h'}}}),
+        age: [dom.age('2026-01-01T00:00:00Z', Date.parse('2026-01-01T00:01:30Z')),
+              dom.age('2026-01-01T00:00:00Z', Date.parse('2026-01-03T00:00:00Z'))],
+      };
+    }""")
+    assert got["replicas"] == 2 and got["image"] == 7 and got["missing"] == 1 and got["secondDoc"] == 3
+    assert got["cpu"] == [250, 2000, 1.5]
+    assert got["mem"] == [64 * 2**20, 1e9, 1024]
+    assert got["hash"] == {"metadata": {"labels": {"app": "a"}}}
+    assert got["age"] == ["90s", "2d"]

@@ -55,7 +55,8 @@ export function overview(main, ctx) {
   const phaseBox = h("section.card", { "aria-labelledby": "ov-phases" });
   const warnBox = h("section.card.wide", { "aria-labelledby": "ov-warn" });
   const chart = new TimeChart("Pods by phase since this page opened", PHASES);
-  main.append(h("h1", {}, "Overview"), h("div.cards", {}, nodesBox, phaseBox, warnBox), h("section.card.wide", {}, chart.el));
+  const usageBox = h("section.card.wide", { hidden: !ctx.discovery.metrics });
+  main.append(h("h1", {}, "Overview"), h("div.cards", {}, nodesBox, phaseBox, warnBox), h("section.card.wide", {}, chart.el), usageBox);
   for (const [t, counts] of samples) chart.add(PHASES.map((p) => counts[p]), t);
   const nodeInf = informer("/api/v1/nodes");
   const podInf = informer("/api/v1/pods");
@@ -92,14 +93,29 @@ export function overview(main, ctx) {
   const subs = [nodeInf.subscribe(drawNodes), podInf.subscribe(drawPods), evInf.subscribe(drawWarnings)];
   const timer = setInterval(() => { const last = samples[samples.length - 1]; if (last) chart.add(PHASES.map((p) => last[1][p]), last[0]); }, 1000);
   let metricsTimer = null;
+  let usageCharts = null;
   if (ctx.discovery.metrics) {
     // metrics.k8s.io has no watch (as in Kubernetes): read it every 15 s, its own resolution.
     const load = async () => {
       const r = await request("GET", "/apis/metrics.k8s.io/v1beta1/nodes");
-      if (r.ok) { usage = new Map((r.json.items || []).map((m) => [m.metadata.name, m.usage])); drawNodes(); }
+      if (!r.ok) return;
+      usage = new Map((r.json.items || []).map((m) => [m.metadata.name, m.usage]));
+      drawNodes();
+      const names = [...usage.keys()].sort();
+      if (!usageCharts || usageCharts.names !== names.join()) {
+        if (usageCharts) { usageCharts.cpu.destroy(); usageCharts.memory.destroy(); }
+        usageCharts = { names: names.join(), cpu: new TimeChart("CPU per node (millicores)", names),
+          memory: new TimeChart("Memory per node (MiB)", names) };
+        usageBox.replaceChildren(usageCharts.cpu.el, usageCharts.memory.el);
+      }
+      usageCharts.cpu.add(names.map((n) => cpuMillis(usage.get(n).cpu)));
+      usageCharts.memory.add(names.map((n) => bytes(usage.get(n).memory) / 2 ** 20));
     };
     load();
     metricsTimer = setInterval(load, 15000);
   }
-  return () => { subs.forEach((u) => u()); clearInterval(timer); clearInterval(metricsTimer); chart.destroy(); };
+  return () => {
+    subs.forEach((u) => u()); clearInterval(timer); clearInterval(metricsTimer); chart.destroy();
+    if (usageCharts) { usageCharts.cpu.destroy(); usageCharts.memory.destroy(); }
+  };
 }

@@ -3,7 +3,9 @@
 // pods/exec — a note where the terminal goes.
 
 import * as actions from "../actions.js";
-import { headers, lines, query } from "../api.js";
+import { headers, lines, query, request } from "../api.js";
+import { TimeChart } from "../charts.js";
+import { bytes, cpuMillis } from "./overview.js";
 import { confirmDelete, editLabels } from "../dialogs.js";
 import { age, h, labelsText, replace } from "../dom.js";
 import { informer } from "../informer.js";
@@ -63,6 +65,30 @@ function logPane(pod) {
   return { el: h("section", { "aria-label": "logs" }, h("h3", {}, "Logs"), controls, out), stop: () => abort && abort.abort() };
 }
 
+/** CPU and memory of a pod's containers over time, from metrics.k8s.io (read every 15 s: it has no watch). */
+function podUsage(box, key) {
+  const [ns, name] = key.split("/");
+  const path = `/apis/metrics.k8s.io/v1beta1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`;
+  const holder = h("section", { "aria-label": "usage" });
+  box.append(holder);
+  let charts = null;
+  const load = async () => {
+    const r = await request("GET", path);
+    if (!r.ok) { if (!charts) replace(holder, h("p.muted", {}, `No usage yet (${r.status}).`)); return; }
+    const containers = r.json.containers || [];
+    if (!charts) {
+      const names = containers.map((c) => c.name);
+      charts = { cpu: new TimeChart("CPU (millicores)", names, { height: 120 }), memory: new TimeChart("Memory (MiB)", names, { height: 120 }) };
+      replace(holder, h("h3", {}, "Usage"), charts.cpu.el, charts.memory.el);
+    }
+    charts.cpu.add(containers.map((c) => cpuMillis(c.usage.cpu)));
+    charts.memory.add(containers.map((c) => bytes(c.usage.memory) / 2 ** 20));
+  };
+  load();
+  const timer = setInterval(load, 15000);
+  return () => { clearInterval(timer); if (charts) { charts.cpu.destroy(); charts.memory.destroy(); } };
+}
+
 function podDetail(ctx, box, key, inf) {
   const events = informer("/api/v1/events");
   const info = h("div");
@@ -108,7 +134,8 @@ function podDetail(ctx, box, key, inf) {
   replace(box, info);
   const subs = [inf.subscribe(draw), events.subscribe(draw)];
   draw();
-  return () => { subs.forEach((u) => u()); if (logs) logs.stop(); };
+  const stopUsage = ctx.discovery.metrics ? podUsage(box, key) : () => {};
+  return () => { subs.forEach((u) => u()); if (logs) logs.stop(); stopUsage(); };
 }
 
 export function pods(main, ctx) {
