@@ -243,6 +243,8 @@ def test_apply_watch_scale_rollback_logs_delete(ui: Session, cluster: KlUp) -> N
     # the sim runtime's log: "sim: starting <container>", "sim: <container> running"
     ui.wait("n => /sim: \\S*_web_\\S* running/.test((document.querySelector('pre.logs') || {}).textContent || '')")
     ui.page.locator("pre.logs").scroll_into_view_if_needed()
+    # exec degrades: this gateway's discovery has no pods/exec, and the pane says so
+    assert "Exec is not served by this gateway" in ui.page.inner_text(".detail")
     ui.shot("pod-detail-logs")
 
     # delete with confirmation (cascade: background)
@@ -536,3 +538,6 @@ def test_pure_helpers_in_the_browser(ui: Session) -> None:
     assert got["mem"] == [64 * 2**20, 1e9, 1024]
     assert got["hash"] == {"metadata": {"labels": {"app": "a"}}}
     assert got["age"] == ["90s", "2d"]
+    # Custom resources degrade: no apiextensions.k8s.io in discovery, and the view says so
+    ui.open("custom")
+    ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")

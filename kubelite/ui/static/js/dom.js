@@ -1,5 +1,5 @@
 // DOM helpers. Everything that comes from the cluster goes in as text (text nodes,
-// textContent, attribute values set one by one): no innerHTML anywhere, so a name or
+// textContent, attribute values set one by one): no markup is ever parsed, so a name or
 // label holding markup renders as the characters it is.
 
 /** h("tag.class", {attr: value, onclick: fn}, child...) — children: Node, string, number, null, arrays. */
