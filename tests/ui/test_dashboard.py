@@ -529,15 +529,17 @@ def test_pure_helpers_in_the_browser(ui: Session) -> None:
         cpu: [overview.cpuMillis('250m'), overview.cpuMillis('2'), overview.cpuMillis('1500000n')],
         mem: [overview.bytes('64Mi'), overview.bytes('1G'), overview.bytes('1024')],
         hash: actions.templateWithoutHash({metadata: {labels: {app: 'a', 'pod-template-hash': 'h'}}}),
-        age: [dom.age('2026-01-01T00:00:00Z', Date.parse('2026-01-01T00:01:30Z')),
-              dom.age('2026-01-01T00:00:00Z', Date.parse('2026-01-03T00:00:00Z'))],
+        age: [90, 330, 300, 7200 + 1800, 2 * 86400, 3 * 86400 + 3600, 800 * 86400].map(
+          (s) => dom.age('2026-01-01T00:00:00Z', Date.parse('2026-01-01T00:00:00Z') + s * 1000)),
       };
     }""")
     assert got["replicas"] == 2 and got["image"] == 7 and got["missing"] == 1 and got["secondDoc"] == 3
     assert got["cpu"] == [250, 2000, 1.5]
     assert got["mem"] == [64 * 2**20, 1e9, 1024]
     assert got["hash"] == {"metadata": {"labels": {"app": "a"}}}
-    assert got["age"] == ["90s", "2d"]
+    from kubelite.humanize import human_duration  # the server's printer: both must agree
+    assert got["age"] == [human_duration(s) for s in (90, 330, 300, 7200 + 1800, 2 * 86400, 3 * 86400 + 3600,
+                                                      800 * 86400)]
     # Custom resources degrade: no apiextensions.k8s.io in discovery, and the view says so
     ui.open("custom")
     ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")

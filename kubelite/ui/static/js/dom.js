@@ -33,14 +33,27 @@ export function replace(el, ...children) {
   return append(el, children);
 }
 
-/** Kubernetes-style age ("5s", "3m", "2h", "4d") of an RFC 3339 timestamp. */
+/** Kubernetes' duration.HumanDuration of a timestamp's age ("45s", "5m30s", "3h", "2d4h"), the
+ *  format the server's tables use (kubelite/humanize.py is the server's copy). */
 export function age(timestamp, now = Date.now()) {
   if (!timestamp) return "<unknown>";
-  const s = Math.max(0, Math.floor((now - Date.parse(timestamp)) / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.floor(s / 60)}m`;
-  if (s < 172800) return `${Math.floor(s / 3600)}h`;
-  return `${Math.floor(s / 86400)}d`;
+  const secs = Math.round((now - Date.parse(timestamp)) / 1000);
+  if (Number.isNaN(secs)) return "<unknown>";
+  if (secs < -1) return "<invalid>";
+  if (secs < 0) return "0s";
+  if (secs < 120) return `${secs}s`;
+  const minutes = Math.floor(secs / 60);
+  const with_ = (a, unitA, b, unitB) => (b ? `${a}${unitA}${b}${unitB}` : `${a}${unitA}`);
+  if (minutes < 10) return with_(minutes, "m", secs % 60, "s");
+  if (minutes < 180) return `${minutes}m`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 8) return with_(hours, "h", minutes % 60, "m");
+  if (hours < 48) return `${hours}h`;
+  const days = Math.floor(hours / 24);
+  if (hours < 24 * 8) return with_(days, "d", hours % 24, "h");
+  if (hours < 24 * 365 * 2) return `${days}d`;
+  if (hours < 24 * 365 * 8) return with_(Math.floor(days / 365), "y", days % 365, "d");
+  return `${Math.floor(days / 365)}y`;
 }
 
 export function labelsText(labels) {

@@ -1,7 +1,7 @@
 // A live server-side Table of one resource (the gateway's printer columns, as kubectl
 // shows them), filtered by the namespace selector and optionally a label selector.
 
-import { KeyedTable, h } from "../dom.js";
+import { KeyedTable, age, h } from "../dom.js";
 import { informer } from "../informer.js";
 
 export function cellText(value) {
@@ -32,13 +32,19 @@ export function liveTable(ctx, { path, title, onSelect, actions, labelSelector =
     const showNs = namespaced && !ctx.namespace();
     table.setColumns([...(showNs ? ["Namespace"] : []), ...cols.map((c) => c.name)]);
     const idx = cols.map((c) => inf.columns.indexOf(c));
+    // The server's Age cells are as old as the event that carried them: ages are computed here,
+    // from the object's own timestamps, so an unchanged row still shows the right age.
+    const clock = Date.now();
+    const timeOf = cols.map((c) => (c.name === "Age" ? (o) => o.metadata.creationTimestamp
+      : c.name === "Last Seen" ? (o) => o.lastTimestamp || o.eventTime || o.metadata.creationTimestamp : null));
     const ns = ctx.namespace();
     const entries = [];
     for (const [key, entry] of inf.items) {
       const meta = entry.object.metadata;
       if (ns && meta.namespace && meta.namespace !== ns) continue;
       if (filter && !filter(entry.object)) continue;
-      entries.push({ key, object: entry.object, cells: [...(showNs ? [meta.namespace || ""] : []), ...idx.map((i) => cellText(entry.cells[i]))] });
+      entries.push({ key, object: entry.object, cells: [...(showNs ? [meta.namespace || ""] : []),
+        ...idx.map((i, n) => (timeOf[n] ? age(timeOf[n](entry.object), clock) : cellText(entry.cells[i])))] });
     }
     entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const pages = Math.max(1, Math.ceil(entries.length / PAGE_SIZE));
@@ -54,5 +60,7 @@ export function liveTable(ctx, { path, title, onSelect, actions, labelSelector =
   const unsub = inf.subscribe(draw);
   if (!inf.synced) draw();
   ctx.onNamespace.add(draw);
-  return { el, informer: inf, state, redraw: draw, destroy: () => { unsub(); ctx.onNamespace.delete(draw); } };
+  const ticking = setInterval(draw, 5000); // ages move on: a local redraw, no request
+  return { el, informer: inf, state, redraw: draw,
+    destroy: () => { unsub(); clearInterval(ticking); ctx.onNamespace.delete(draw); } };
 }
