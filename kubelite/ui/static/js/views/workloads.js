@@ -64,6 +64,11 @@ function deploymentDetail(ctx, box, key) {
       h("h2", {}, `Deployment ${dep.metadata.namespace}/${dep.metadata.name}`),
       h("p", {}, `Ready ${st.readyReplicas || 0}/${dep.spec.replicas ?? 1} · up-to-date ${st.updatedReplicas || 0} · available ${st.availableReplicas || 0} · revision ${current}`,
         dep.spec.paused ? " · paused" : ""),
+      h("label.bar", {}, "Rollout ", h("progress", { max: Math.max(1, dep.spec.replicas ?? 1),
+        value: Math.min(st.updatedReplicas || 0, dep.spec.replicas ?? 1), id: "rollout-progress" }),
+        ` ${st.updatedReplicas || 0}/${dep.spec.replicas ?? 1} updated`),
+      ((st.conditions || []).find((c) => c.type === "Progressing") || {}).message
+        ? h("p.muted", {}, (st.conditions || []).find((c) => c.type === "Progressing").message) : null,
       h("div.toolbar", {},
         h("label", {}, "Replicas ", replicas),
         h("button", { type: "button", id: "scale-button", onclick: () => actions.scale(path, parseInt(replicas.value, 10)) }, "Scale"),
@@ -85,6 +90,7 @@ function deploymentDetail(ctx, box, key) {
   };
   const subs = [deps.subscribe(draw), rss.subscribe(draw)];
   draw();
+  if (last) chart.add(last);
   const timer = setInterval(() => { if (last) chart.add(last); }, 1000);
   return () => { subs.forEach((u) => u()); clearInterval(timer); chart.destroy(); };
 }
