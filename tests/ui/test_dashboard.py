@@ -217,6 +217,9 @@ def test_apply_watch_scale_rollback_logs_delete(ui: Session, cluster: KlUp) -> N
     count_is(ui, "Deployments", name, 1, "3/3")
     ui.open("pods")
     count_is(ui, "Pods", f"{name}-", 3, "Running")
+    ui.open("overview")
+    ui.wait("() => document.querySelector('dd[data-phase=Running]').textContent === '3'")
+    ui.shot("overview")
 
     # a second revision from the editor, then roll back to revision 1 (kubectl rollout undo --to-revision=1)
     ui.open("apply")
@@ -299,10 +302,11 @@ def test_markup_in_objects_renders_as_text(ui: Session, cluster: KlUp) -> None:
     ui.page.locator("table:has(caption:text-is('ConfigMaps')) tr", has_text="ui-markup").click()
     ui.wait("m => [...document.querySelectorAll('dl.data dd')].some(d => d.textContent === m)", markup)
     ui.open("apply")
-    editor_apply(ui, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: <b>x</b>\n", button="#dry-run-button")
-    assert "<b>x</b>" in ui.page.inner_text("#apply-results")
+    editor_apply(ui, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: <b>x\n", button="#dry-run-button")
+    result = ui.page.inner_text("#apply-results")
+    assert "422" in result and "<b>x" in result and "metadata.name" in result, result
     ui.open("overview")
-    ui.shot("overview")
+    ui.shot("overview-markup")
     assert ui.page.evaluate("document.querySelectorAll('main img, main b, #apply-results b').length") == 0
     assert ui.page.evaluate("window.__xss") is None
 

@@ -48,9 +48,10 @@ function route() {
 
 function connection() {
   const states = allInformers().map((i) => i.state);
-  const bad = states.filter((s) => s !== "live").length;
-  conn.textContent = bad ? `reconnecting (${bad})` : "live";
-  conn.className = bad ? "conn bad" : "conn ok";
+  const broken = states.filter((s) => s === "reconnecting").length;
+  const starting = states.filter((s) => s === "starting").length;
+  conn.textContent = broken ? `reconnecting (${broken})` : starting ? "connecting" : "live";
+  conn.className = broken ? "conn bad" : starting ? "conn" : "conn ok";
 }
 
 function namespaces(inf) {

@@ -24,6 +24,8 @@ export class TimeChart {
     values.forEach((v, i) => this.data[i + 1].push(v));
     if (this.data[0].length > 3600) for (const column of this.data) column.shift();
     this.plot.setData(this.data);
+    // at least a minute wide: one sample alone would otherwise span years
+    this.plot.setScale("x", { min: Math.min(this.data[0][0], at - 60), max: at });
   }
   destroy() { this.resize.disconnect(); this.plot.destroy(); }
 }

@@ -21,7 +21,7 @@ export class Informer {
     this.items = new Map(); // key -> {object, cells?}
     this.columns = [];
     this.rv = "";
-    this.state = "starting"; // starting | live | reconnecting | failed
+    this.state = "starting"; // starting | live | reconnecting | stopped
     this.error = "";
     this.synced = false;
     this.events = 0; // watch events applied (benchmarks read it)
@@ -66,6 +66,7 @@ export class Informer {
   start() {
     if (this.running) return this;
     this.running = true;
+    this.state = "starting";
     this.generation = (this.generation || 0) + 1;
     this.loop(this.generation);
     return this;
