@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -547,3 +548,46 @@ def test_pure_helpers_in_the_browser(ui: Session) -> None:
     # Custom resources degrade: no apiextensions.k8s.io in discovery, and the view says so
     ui.open("custom")
     ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")
+
+
+def test_cordon_labels_restart_pause(ui: Session, cluster: KlUp) -> None:
+    """The other everyday actions, each checked through the API (not only on the page)."""
+    ui.open("nodes")
+    ui.page.locator("table:has(caption:text-is('Nodes')) tbody tr", has_text="node-2").click()
+    ui.page.locator(".detail button", has_text="Cordon").click()
+    count_is(ui, "Nodes", "node-2", 1, "Ready,SchedulingDisabled")
+    assert api(cluster, "GET", "/api/v1/nodes/node-2")[1]["spec"]["unschedulable"] is True
+    ui.page.locator(".detail button", has_text="Uncordon").click()
+    count_is(ui, "Nodes", "node-2", 1, "Ready")
+    assert not api(cluster, "GET", "/api/v1/nodes/node-2")[1]["spec"].get("unschedulable")
+
+    name = "ui-actions"
+    ui.open("apply")
+    editor_apply(ui, manifest(name, replicas=1, version="v1"))
+    ui.open("workloads")
+    ui.page.locator("table:has(caption:text-is('Deployments')) tr", has_text=name).click()
+    path = f"/apis/apps/v1/namespaces/default/deployments/{name}"
+
+    ui.page.locator(".detail button", has_text="Labels").click()
+    ui.page.fill("dialog[open] textarea", f"app={name}\ntier=<front>")  # an invalid value: refused, shown
+    ui.page.click("dialog[open] button[value=save]")
+    ui.wait("() => document.querySelector('#responses li.fail')?.textContent.includes('422')")
+    assert "tier" not in api(cluster, "GET", path)[1]["metadata"]["labels"]  # nothing half-written
+    ui.page.locator(".detail button", has_text="Labels").click()
+    ui.page.fill("dialog[open] textarea", "tier=front")  # app removed, tier added
+    ui.page.click("dialog[open] button[value=save]")
+    ui.wait("() => document.querySelector('#responses li').textContent.includes('edit labels of ui-actions → 200')")
+    assert api(cluster, "GET", path)[1]["metadata"]["labels"] == {"tier": "front"}
+
+    ui.page.locator(".detail button", has_text="Restart").click()
+    ui.wait("() => document.querySelector('#responses li').textContent.includes('rollout restart → 200')")
+    annotations = api(cluster, "GET", path)[1]["spec"]["template"]["metadata"]["annotations"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", annotations["kubectl.kubernetes.io/restartedAt"])
+
+    ui.page.locator(".detail button", has_text="Pause").click()
+    ui.wait("() => document.querySelector('#responses li').textContent.includes('rollout pause → 200')")
+    assert api(cluster, "GET", path)[1]["spec"]["paused"] is True
+    ui.page.locator(".detail button", has_text="Resume").click()  # the detail re-rendered from the watch
+    ui.wait("() => document.querySelector('#responses li').textContent.includes('rollout resume → 200')")
+    assert not api(cluster, "GET", path)[1]["spec"].get("paused")
+    assert api(cluster, "DELETE", path)[0] == 200
