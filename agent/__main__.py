@@ -26,10 +26,10 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent.agent import Agent, AgentConfig
 from agent.podsource import NodeView, shared_informer
-from agent.eviction import KUBELET_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
@@ -37,8 +37,10 @@ from kubelite.api.core import Taint
 from kubelite.etcd_client import connect
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite import logcaps
+from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
+from kubelite.process import settle_heap
 from kubelite.store import Store
 
 log = logging.getLogger("agent")
@@ -287,11 +289,13 @@ async def run(args: argparse.Namespace) -> int:
     try:
         starting = asyncio.gather(*(start_one(a) for a in agents))
         stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [starting, stopper]
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if starting in done:
             starting.result()
             endpoints = [a.api.endpoint for a in started if a.api]
             log.info("%d agent(s) running", len(started), extra={"endpoints": endpoints[:5]})
+            settle_heap()
             await stop.wait()
         else:
             starting.cancel()

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from kubelite.api.core import Taint
 from kubelite.bootstrap import cluster_uid
 from kubelite.events import EventRecorder
+from kubelite.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
 from kubelite.store import Store
 
 from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
-from agent.eviction import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth

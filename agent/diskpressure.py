@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 
 from kubelite.api.core import Pod
 from kubelite.api.quantity import to_bytes
+from kubelite.evictionflags import Threshold
 from kubelite.informer import object_key
 from kubelite.supervise import cancel_and_wait, spawn
 
 from agent.eviction import (
     ContainerUsage,
     PodUsage,
-    Threshold,
     eviction_message,
     rank_for_disk_eviction,
     thresholds_met,

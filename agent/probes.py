@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ class ProbeManager:
                 if key not in self._workers:
                     worker = _Worker(pod_key, pod, container, info, kind, probe, pod_ip)
                     self._workers[key] = worker
-                    worker.task = spawn(f"probe-{kind}-{pod_key}-{container.name}", lambda w=worker: self._run(w))
+                    worker.task = spawn(f"probe-{kind}-{pod_key}-{container.name}", functools.partial(self._run, worker))
         current = self._by_pod.get(pod_key, set())
         for key in current - wanted:
             await self._stop_worker(key)

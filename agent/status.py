@@ -118,8 +118,8 @@ def container_status(pod: Pod, name: str, image: str, data: StatusInput) -> Cont
 def pod_phase(statuses: list[ContainerStatus], restart_policy: str, completed: bool) -> str:
     """The kubelet's getPhase."""
     if completed:
-        succeeded = all(s.state and s.state.terminated and s.state.terminated.exit_code == 0 for s in statuses)
-        return "Succeeded" if succeeded else "Failed"
+        all_zero = all(s.state and s.state.terminated and s.state.terminated.exit_code == 0 for s in statuses)
+        return "Succeeded" if all_zero else "Failed"
     waiting = running = stopped = succeeded = 0
     for s in statuses:
         state = s.state or ContainerState()
@@ -127,10 +127,10 @@ def pod_phase(statuses: list[ContainerStatus], restart_policy: str, completed: b
             running += 1
         elif state.terminated:
             stopped += 1
-            succeeded += state.terminated.exit_code == 0
+            succeeded += int(state.terminated.exit_code == 0)
         elif state.waiting and s.last_state and s.last_state.terminated:
             stopped += 1
-            succeeded += s.last_state.terminated.exit_code == 0
+            succeeded += int(s.last_state.terminated.exit_code == 0)
         else:
             waiting += 1
     if waiting:

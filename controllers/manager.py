@@ -40,6 +40,8 @@ CONTROLLERS: dict[str, str] = {
     "nodelifecycle": "controllers.nodelifecycle:NodeLifecycleController",
     "garbagecollector": "controllers.gc:GarbageCollector",
     "namespace": "controllers.namespace:NamespaceController",
+    "job": "controllers.job:JobController",
+    "cronjob": "controllers.cronjob:CronJobController",
 }
 
 

@@ -1,6 +1,8 @@
 """``kl up``: a whole local cluster as child processes of one command.
 
-Starts, in order: the embedded etcd (unless ``--etcd-endpoints``), one
+On the docker runtime it first builds the pod sandbox image (``kubelite/demo``)
+when the engine lacks it (:mod:`kubelite.images`, saying so). Then it starts,
+in order: the embedded etcd (unless ``--etcd-endpoints``), one
 controller-manager, the gateway and the agents of N nodes (``node-1``…), each a
 ``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Docker
 nodes get one agent process each (``node-K``); simulated nodes share one agent
@@ -31,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.eviction import LOCAL_EVICTION_HARD, parse_eviction_hard
+from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from kubelite import logcaps
 from kubelite.cli import kubeconfig
 from kubelite.cli.client import ApiClient, Connection
+from kubelite.cli.demo import demo_manifest
 from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
 from kubelite.cli.processes import ManagedProcess
 from kubelite.cli.up_supervise import Child, Supervisor
@@ -42,6 +45,7 @@ from kubelite.cli.up_support import (
     can_bind,
     default_data_dir,
     detect_runtime,
+    ensure_docker_images,
     ensure_secret_file,
     ensure_token,
     etcd_ports,
@@ -53,10 +57,9 @@ from kubelite.cli.up_support import (
     write_node_tokens,
 )
 from kubelite.compaction import parse_interval
+from kubelite.encryption import generated_config, load_config
 from kubelite.etcd_server import EmbeddedEtcd, free_port
 
-REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-DEMO_MANIFEST = REPO_EXAMPLES / "web.yaml"
 
 
 @dataclass
@@ -75,6 +78,7 @@ class UpOptions:
     container_log_max_files: int = 5
     eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
+    encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
 
 
 class Cluster:
@@ -103,6 +107,8 @@ class Cluster:
         self._prepare()
         self.runtime, why = detect_runtime(self.opts.runtime)
         self.say(f"runtime: {self.runtime} — {why}")
+        if self.runtime == "docker":
+            await asyncio.to_thread(ensure_docker_images, self.say)
         if not self.shared_sim_processes:  # else the shared processes derive them from the agent secret
             write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
@@ -112,7 +118,8 @@ class Cluster:
             await self.etcd.start()
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
-        ep = ["--etcd-endpoints", self.endpoints]
+        # every process reads etcd directly, so each gets the encryption configuration
+        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path)]
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
@@ -157,7 +164,7 @@ class Cluster:
                                     logcaps.parse_max_files),
                                    ("--eviction-hard", self.opts.eviction_hard, parse_eviction_hard)):
             try:
-                check(value)
+                check(value)  # type: ignore[arg-type]  # each rule takes its own flag's value
             except ValueError as exc:
                 raise CliError(f"{flag}: {exc}") from None
         host, port = split_host_port(self.opts.listen)
@@ -175,6 +182,13 @@ class Cluster:
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
         ensure_secret_file(self.agent_secret_path)
+        if self.opts.encryption_provider_config is None:
+            generated_config(self.encryption_path)
+        else:
+            try:
+                load_config(self.encryption_path)
+            except ValueError as exc:
+                raise CliError(f"--encryption-provider-config {self.encryption_path}: {exc}") from None
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
 
@@ -182,6 +196,11 @@ class Cluster:
     def shared_sim_processes(self) -> bool:
         """Whether simulated nodes share agent processes (else one process, with its own token, per node)."""
         return self.runtime == "sim" and self.opts.sim_nodes_per_process > 1
+
+    @property
+    def encryption_path(self) -> Path:
+        chosen = self.opts.encryption_provider_config
+        return chosen.expanduser().resolve() if chosen is not None else self.data_dir / "encryption.yaml"
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -377,7 +396,7 @@ async def _supervise(supervisor: Supervisor, stop: asyncio.Event, period: float 
 def _apply_demo(cluster: Cluster, say: Callable[[str], None]) -> None:
     from kubelite.cli.demo import apply_demo
 
-    apply_demo(cluster.client(), cluster.runtime, DEMO_MANIFEST, say)
+    apply_demo(cluster.client(), cluster.runtime, demo_manifest(), say)
 
 
 def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
@@ -386,10 +405,10 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
     auth = (f"  (token in {cluster.data_dir / 'tokens.csv'}; kubectl sends tokens over HTTPS only)"
             if cluster.token else "  (no token: the gateway listens on loopback only)")
     try_next = ([f"  {kl} get pods -o wide",
-                 f"  {kl} apply -f {REPO_EXAMPLES / 'web-v2.yaml'} && {kl} rollout status deployment/web",
+                 f"  {kl} apply -f {demo_manifest('web-v2.yaml')} && {kl} rollout status deployment/web",
                  f"  {kl} rollout undo deployment/web"]
                 if cluster.opts.demo else
-                [f"  {kl} apply -f {DEMO_MANIFEST} && {kl} rollout status deployment/web",
+                [f"  {kl} apply -f {demo_manifest()} && {kl} rollout status deployment/web",
                  f"  {kl} get pods -o wide"])
     agent_logs = "sim-nodes-FIRST-LAST" if cluster.shared_sim_processes else "node-N"
     lines = [

@@ -355,7 +355,7 @@ def _service_ports(ports: Any) -> str:
 
 
 def service_row(svc: Doc, now: datetime) -> list[Cell]:
-    spec = svc.get("spec") if isinstance(svc.get("spec"), dict) else {}
+    spec: Doc = svc["spec"] if isinstance(svc.get("spec"), dict) else {}
     external = spec.get("externalIPs") or [i.get("ip") or i.get("hostname") for i in
                                            _get(svc, "status", "loadBalancer", "ingress") or [] if isinstance(i, dict)]
     kind = spec.get("type") or "ClusterIP"
@@ -365,6 +365,64 @@ def service_row(svc: Doc, now: datetime) -> list[Cell]:
             selector_string({"matchLabels": spec["selector"]}) if isinstance(spec.get("selector"), dict) else "<none>"]
 
 
+JOB_COLUMNS = (
+    _name_column(), Column("Status", description="Status of the job."),
+    Column("Completions", description="The desired number of successfully finished pods the job should be run with."),
+    Column("Duration", description="Time required to complete the job."), _AGE, *_WORKLOAD_WIDE,
+)
+CRONJOB_COLUMNS = (
+    _name_column(), Column("Schedule", description="The schedule in Cron format."),
+    Column("Timezone", description="The time zone name for the given schedule."),
+    Column("Suspend", type="boolean", description="Whether subsequent executions are suspended."),
+    Column("Active", type="integer", description="Active jobs."),
+    Column("Last Schedule", description="The last time the job was scheduled."), _AGE, *_WORKLOAD_WIDE,
+)
+
+
+def _true(conditions: Any, type_: str) -> bool:
+    return any(isinstance(c, dict) and c.get("type") == type_ and c.get("status") == "True" for c in conditions or [])
+
+
+def job_status_cell(job: Doc) -> str:
+    conditions = _get(job, "status", "conditions")
+    for type_ in ("Complete", "Failed"):
+        if _true(conditions, type_):
+            return type_
+    if _meta(job).get("deletionTimestamp"):
+        return "Terminating"
+    for type_ in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if _true(conditions, type_):
+            return type_
+    return "Running"
+
+
+def job_row(job: Doc, now: datetime) -> list[Cell]:
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = int(status.get("succeeded") or 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif int(spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    started, finished = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    duration = human_duration(((finished or now) - started).total_seconds()) if started else ""
+    containers, images = _containers_images(_get(spec, "template", "spec"))
+    return [_meta(job).get("name", ""), job_status_cell(job), completions, duration,
+            since(_meta(job).get("creationTimestamp"), now), containers, images, selector_string(spec.get("selector"))]
+
+
+def cronjob_row(cronjob: Doc, now: datetime) -> list[Cell]:
+    spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
+    last = since(status["lastScheduleTime"], now) if status.get("lastScheduleTime") else "<none>"
+    template = _get(spec, "jobTemplate", "spec") or {}
+    containers, images = _containers_images(_get(template, "template", "spec"))
+    return [_meta(cronjob).get("name", ""), spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "True" if spec.get("suspend") else "False", len(status.get("active") or []), last,
+            since(_meta(cronjob).get("creationTimestamp"), now), containers, images,
+            selector_string(template.get("selector"))]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -372,8 +430,9 @@ PRINTERS: dict[str, Printer] = {
     "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
-    "Service": (SERVICE_COLUMNS, service_row),
+    "Service": (SERVICE_COLUMNS, service_row), "Job": (JOB_COLUMNS, job_row), "CronJob": (CRONJOB_COLUMNS, cronjob_row),
 }
+
 
 
 def _row_object(doc: Doc, include_object: str) -> Doc | None:

@@ -19,9 +19,11 @@ import functools
 import hashlib
 import mimetypes
 from dataclasses import dataclass
-from importlib import resources
+from importlib.resources.abc import Traversable
 
 from aiohttp import web
+
+from kubelite import packaged
 
 PREFIX = "/ui/"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -60,9 +62,9 @@ def _content_type(name: str) -> str:
 def assets() -> dict[str, Asset]:
     """Every file under kubelite/ui/static, by its path below /ui/ (read once; ~0.7 MB)."""
     found: dict[str, Asset] = {}
-    root = resources.files("kubelite.ui").joinpath("static")
+    root = packaged.data("kubelite.ui", "static")
 
-    def walk(node: resources.abc.Traversable, prefix: str) -> None:
+    def walk(node: Traversable, prefix: str) -> None:
         for child in node.iterdir():
             rel = f"{prefix}{child.name}"
             if child.is_dir():

@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from agent.agent import Agent, AgentConfig
-from agent.eviction import LOCAL_EVICTION_HARD, parse_eviction_hard
+from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import LABEL_NODE, ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
