@@ -550,7 +550,7 @@ def test_pure_helpers_in_the_browser(ui: Session) -> None:
     ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")
 
 
-def test_cordon_labels_restart_pause(ui: Session, cluster: KlUp) -> None:
+def test_cordon_labels_restart_pause_drain(ui: Session, cluster: KlUp) -> None:
     """The other everyday actions, each checked through the API (not only on the page)."""
     ui.open("nodes")
     ui.page.locator("table:has(caption:text-is('Nodes')) tbody tr", has_text="node-2").click()
@@ -590,4 +590,26 @@ def test_cordon_labels_restart_pause(ui: Session, cluster: KlUp) -> None:
     ui.page.locator(".detail button", has_text="Resume").click()  # the detail re-rendered from the watch
     ui.wait("() => document.querySelector('#responses li').textContent.includes('rollout resume → 200')")
     assert not api(cluster, "GET", path)[1]["spec"].get("paused")
+
+    # drain the node of its (settled) pod: cordoned, the pod evicted and replaced on the other node
+    ui.open("pods")
+    count_is(ui, "Pods", f"{name}-", 1, "Running")
+    _, pods = api(cluster, "GET", f"/api/v1/namespaces/default/pods?labelSelector=app%3D{name}")
+    (node,) = {p["spec"]["nodeName"] for p in pods["items"]}
+    other = "node-1" if node == "node-2" else "node-2"
+    ui.open("nodes")
+    ui.page.locator("table:has(caption:text-is('Nodes')) tbody tr", has_text=node).click()
+    ui.page.locator(".detail button", has_text="Drain").click()
+    ui.page.click("dialog[open] button[value=yes]")
+    ui.wait("() => document.querySelector('#responses').textContent.includes('→ 201')")  # the Eviction
+    ui.open("pods")
+    ui.wait(f"""() => {{
+      const rows = [...document.querySelectorAll('table tbody tr')].filter(r => r.textContent.includes('{name}-'));
+      return rows.length === 1 && rows[0].textContent.includes('Running') && rows[0].textContent.includes('{other}');
+    }}""")
+    assert api(cluster, "GET", f"/api/v1/nodes/{node}")[1]["spec"]["unschedulable"] is True
+    ui.open("nodes")
+    ui.page.locator("table:has(caption:text-is('Nodes')) tbody tr", has_text=node).click()
+    ui.page.locator(".detail button", has_text="Uncordon").click()
+    count_is(ui, "Nodes", node, 1, "Ready")
     assert api(cluster, "DELETE", path)[0] == 200

@@ -48,3 +48,8 @@ export async function askToken() {
     [["Cancel", "cancel"], ["Use token", "ok"]]);
   return answer === "ok" ? input.value.trim() : "";
 }
+
+/** A yes/no question; resolves true when confirmed. */
+export async function confirmAction(title, text, yes) {
+  return (await modal(title, h("p", {}, text), [["Cancel", "cancel"], [yes, "yes", "danger"]])) === "yes";
+}

@@ -2,6 +2,7 @@
 // the node, and cordon / uncordon / drain.
 
 import * as actions from "../actions.js";
+import { confirmAction } from "../dialogs.js";
 import { h, replace } from "../dom.js";
 import { informer } from "../informer.js";
 import { liveTable } from "./table.js";
@@ -21,8 +22,10 @@ export function nodes(main, ctx) {
       h("div.toolbar", {},
         node.spec.unschedulable ? h("button", { type: "button", onclick: () => actions.cordon(name, false) }, "Uncordon")
           : h("button", { type: "button", onclick: () => actions.cordon(name, true) }, "Cordon"),
-        h("button.danger", { type: "button", onclick: () => {
-          if (window.confirm(`Drain ${name}: cordon it and evict its ${onNode.length} pod(s)?`)) actions.drain(name, onNode);
+        h("button.danger", { type: "button", onclick: async () => {
+          if (await confirmAction(`Drain ${name}?`, `Cordon ${name} and evict its ${onNode.length} pod(s) (DaemonSet pods stay).`, "Drain")) {
+            await actions.drain(name, onNode);
+          }
         } }, "Drain")),
       h("h3", {}, "Taints"),
       (node.spec.taints || []).length ? h("ul.plain", {}, node.spec.taints.map((t) => h("li", {}, `${t.key}${t.value ? "=" + t.value : ""}:${t.effect}`)))
