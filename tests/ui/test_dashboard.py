@@ -392,6 +392,8 @@ class CuttableProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.server = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.refusing = False
+        self.frozen = False
+        self.dead: set[socket.socket] = set()  # connections frozen for good: bytes read and dropped
         self.open: set[socket.socket] = set()
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -413,13 +415,16 @@ class CuttableProxy:
             upstream.settimeout(None)
             with self.lock:
                 self.open |= {client, upstream}
+                if self.frozen:
+                    self.dead |= {client, upstream}
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
-                sink.sendall(data)
+                if source not in self.dead:
+                    sink.sendall(data)
         except OSError:
             pass
         finally:
@@ -436,6 +441,13 @@ class CuttableProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 s.close()
             self.open.clear()
+
+    def freeze(self, frozen: bool) -> None:
+        """While frozen, connections (open ones for good) carry nothing and never close: a half-open link."""
+        self.frozen = frozen
+        if frozen:
+            with self.lock:
+                self.dead |= self.open
 
     def close(self) -> None:
         self.cut(refuse=True)
@@ -498,6 +510,21 @@ def test_watch_resumes_after_a_disconnect_and_lists_again_after_410(cluster: KlU
         count_is(ui, "ConfigMaps", "ui-while-away", 1)
         after = configmap_calls()[seen:]
         assert after and all("watch=1" in u and "resourceVersion=" in u for u in after), "\n".join(after)
+
+        # the link goes silent without closing (half-open): the page's watchdog gives up on the dead
+        # watch (sessionStorage knob: 1.5 s here instead of 150 s) and resumes on a new connection
+        ui.page.evaluate("sessionStorage.setItem('kubelite.watchSilenceMs', '1500')")
+        ui.page.reload()  # the knob is read when a watch starts; a fresh page starts them all
+        ui.page.wait_for_selector("html[data-ready=true]")
+        ui.page.evaluate("window.__loaded = performance.timeOrigin")
+        ui.wait("() => document.querySelector('.table-status').textContent.includes('live')")
+        proxy.freeze(True)
+        created = api(cluster, "POST", "/api/v1/namespaces/default/configmaps",
+                      {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ui-half-open"}})
+        assert created[0] == 201, created
+        ui.wait("() => document.getElementById('connection').textContent.startsWith('reconnecting')")
+        proxy.freeze(False)
+        count_is(ui, "ConfigMaps", "ui-half-open", 1)
 
         # the gateway restarts meanwhile: its watch window begins anew (as kube-apiserver's watch cache),
         # so the resumed watch is answered 410 Gone and the page lists again

@@ -10,6 +10,10 @@
 import { TABLE_ACCEPT, headers, lines, query, request } from "./api.js";
 
 export const RENDER_EVERY = 200; // ms
+// A watch silent for this long is taken for dead (a half-open connection sends nothing, not even
+// an error) and resumed. The gateway sends a bookmark each minute on an idle watch. The
+// sessionStorage knob lets a test (or a user on a flaky link) shorten it.
+const SILENCE_MS = () => Number(sessionStorage.getItem("kubelite.watchSilenceMs")) || 150000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 export const keyOf = (obj) => `${obj.metadata.namespace || ""}/${obj.metadata.name}`;
 
@@ -121,26 +125,43 @@ export class Informer {
   }
 
   async watch() {
-    this.abort = new AbortController();
+    const abort = (this.abort = new AbortController());
     const timeoutSeconds = 240 + Math.floor(Math.random() * 60);
     const url = this.path + this.params({ watch: "1", resourceVersion: this.rv, allowWatchBookmarks: "true", timeoutSeconds });
-    const response = await fetch(url, { headers: headers({ Accept: this.table ? TABLE_ACCEPT : "application/json" }),
-      signal: this.abort.signal, cache: "no-store" });
-    if (response.status === 410) return "gone";
-    if (!response.ok) throw new Error(`watch ${this.path}: ${response.status}`);
-    this.state = "live";
-    this.error = "";
-    this.notify();
-    for await (const line of lines(response)) {
-      if (!line.trim()) continue;
-      const event = JSON.parse(line);
-      if (event.type === "ERROR") {
-        if (event.object && event.object.code === 410) return "gone";
-        throw new Error((event.object && event.object.message) || "watch error");
+    let heard = performance.now();
+    const silence = SILENCE_MS();
+    const watchdog = setInterval(() => { if (performance.now() - heard > silence) abort.abort(); }, Math.min(silence / 2, 10000));
+    try {
+      const response = await fetch(url, { headers: headers({ Accept: this.table ? TABLE_ACCEPT : "application/json" }),
+        signal: abort.signal, cache: "no-store" });
+      if (response.status === 410) return "gone";
+      if (!response.ok) throw new Error(`watch ${this.path}: ${response.status}`);
+      this.state = "live";
+      this.error = "";
+      this.notify();
+      for await (const line of lines(response)) {
+        heard = performance.now();
+        if (this.handle(line) === "gone") return "gone";
       }
-      this.apply(event);
+      return "ended"; // the server's timeout: resume from this.rv
+    } catch (err) {
+      if (abort.signal.aborted && this.running) throw new Error("the watch went silent: resuming");
+      throw err;
+    } finally {
+      clearInterval(watchdog);
     }
-    return "ended"; // the server's timeout: resume from this.rv
+  }
+
+  /** One line of a watch stream; "gone" on a 410. */
+  handle(line) {
+    if (!line.trim()) return undefined;
+    const event = JSON.parse(line);
+    if (event.type === "ERROR") {
+      if (event.object && event.object.code === 410) return "gone";
+      throw new Error((event.object && event.object.message) || "watch error");
+    }
+    this.apply(event);
+    return undefined;
   }
 
   apply(event) {
