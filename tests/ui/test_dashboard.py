@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from kubelite.etcd_server import free_port
 from tests.cli.cluster import KlUp, alive, run_sync
@@ -78,13 +79,20 @@ class Session:
         self.page, self.server, self.shots = page, server, shots
         self.requests: list[str] = []
         page.on("request", lambda r: self.requests.append(r.url))
+        # shown by pytest when a test fails: which requests the browser itself gave up on, and why
+        page.on("requestfailed", lambda r: print(f"request failed: {r.method} {r.url}: {r.failure}"))
         page.set_default_timeout(TIMEOUT_MS)
 
     def open(self, view: str) -> None:
         if self.page.url.startswith(self.server + "/ui/"):
             self.page.evaluate("v => { location.hash = '#/' + v; }", view)  # in-page navigation: no reload
         else:
-            self.page.goto(f"{self.server}/ui/#/{view}")
+            try:
+                self.page.goto(f"{self.server}/ui/#/{view}")
+            except PlaywrightError as exc:  # the browser drops loads when the machine's network changes
+                if "ERR_NETWORK_CHANGED" not in str(exc):
+                    raise
+                self.page.goto(f"{self.server}/ui/#/{view}")
             self.page.wait_for_selector("html[data-ready=true]")
             self.page.evaluate("window.__loaded = performance.timeOrigin")
 

@@ -26,6 +26,13 @@ export function query(params) {
   return s ? `?${s}` : "";
 }
 
+// Requests that may be sent twice with the same outcome: after a network failure (the browser
+// fails requests in flight with ERR_NETWORK_CHANGED whenever the machine's network configuration
+// changes, e.g. a container starting) they are retried, after 0.25, 0.5 and 1 s. A POST (create,
+// eviction) or a DELETE is not: a second one is another request, or answers 404 for a success.
+const IDEMPOTENT = new Set(["GET", "PUT", "PATCH"]);
+const RETRY_AFTER_MS = [250, 500, 1000];
+
 /** One API call: {status, ok, json, text}. Network failures come back as status 0. */
 export async function request(method, path, { body, contentType = "application/json", accept = "application/json", signal } = {}) {
   const init = { method, headers: headers({ Accept: accept }), signal, cache: "no-store" };
@@ -34,11 +41,18 @@ export async function request(method, path, { body, contentType = "application/j
     init.headers["Content-Type"] = contentType;
   }
   let resp;
-  try {
-    resp = await fetch(path, init);
-  } catch (err) {
-    if (err.name === "AbortError") throw err;
-    return { status: 0, ok: false, json: null, text: String(err) };
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      resp = await fetch(path, init);
+      break;
+    } catch (err) {
+      if (err.name === "AbortError") throw err;
+      if (attempt < RETRY_AFTER_MS.length && IDEMPOTENT.has(method)) {
+        await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS[attempt]));
+        continue;
+      }
+      return { status: 0, ok: false, json: null, text: String(err) };
+    }
   }
   const text = await resp.text();
   let json = null;

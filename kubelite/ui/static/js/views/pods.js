@@ -30,7 +30,7 @@ function logPane(pod) {
   const out = h("pre.logs", { tabindex: "0", "aria-label": "logs", "aria-live": "off" });
   const status = h("span.muted", { "aria-live": "polite" });
   let abort = null;
-  const start = async () => {
+  const start = async (retries = 3) => {
     if (abort) abort.abort();
     abort = new AbortController();
     out.textContent = "";
@@ -55,12 +55,15 @@ function logPane(pod) {
       }
       if (follow.checked) status.textContent = "stream ended";
     } catch (err) {
-      if (err.name !== "AbortError") status.textContent = String(err);
+      if (err.name === "AbortError") return;
+      status.textContent = String(err);
+      // a network failure before any line (the browser drops requests when the network changes): try again
+      if (retries > 0 && !out.firstChild) setTimeout(() => start(retries - 1), 500);
     }
   };
   const controls = h("div.toolbar", {}, h("label", {}, "Container ", container), h("label", {}, "Tail ", tail),
     h("label", {}, follow, " follow"), h("label", {}, previous, " previous"),
-    h("button", { type: "button", onclick: start }, "Show logs"), status);
+    h("button", { type: "button", onclick: () => start() }, "Show logs"), status);
   start();
   return { el: h("section", { "aria-label": "logs" }, h("h3", {}, "Logs"), controls, out), stop: () => abort && abort.abort() };
 }
