@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.agent import Agent, AgentConfig
+from agent.podconfig.sources import ConfigSource
 from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
@@ -170,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long DiskPressure stays after the last threshold crossing (default 300)")
     p.add_argument("--eviction-monitoring-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
                    help="seconds between disk checks; at most one pod is evicted per check (default 10)")
+    p.add_argument("--root-dir", help="directory of pods' volumes (<root-dir>/pods/<uid>/volumes/...); "
+                   "default: /var/lib/kubelite/agent/<node> with the docker runtime, none with sim")
+    p.add_argument("--stats-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
+                   help="seconds between CPU/memory usage samples served at /stats/summary (default 10, the "
+                        "kubelet's housekeeping period)")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
     p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
@@ -218,7 +224,8 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         memory=args.memory, max_pods=args.max_pods, drain_on_exit=args.drain_on_exit,
         pause_image=args.pause_image, backoff_initial=args.backoff_initial, backoff_cap=args.backoff_cap,
         eviction_hard=args.eviction_hard, pressure_transition_period=args.eviction_pressure_transition_period,
-        eviction_interval=args.eviction_monitoring_interval,
+        eviction_interval=args.eviction_monitoring_interval, stats_interval=args.stats_interval,
+        root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime == "docker" else None),
     )
 
 
@@ -263,11 +270,15 @@ async def run(args: argparse.Namespace) -> int:
     store = Store(client)
     # Several agents in one process share one pod informer (one etcd watch), each through its node's view.
     shared = shared_informer(store) if len(nodes) > 1 else None
+    # ... and one ConfigMap/Secret source (two watches), not two per node.
+    configs = ConfigSource(store) if len(nodes) > 1 else None
     if shared is not None:
         await shared.start()
+    if configs is not None:
+        await configs.start()
     agents = [
         Agent(agent_config(args, node, token_for(source, node)), store=store, runtime=make_runtime(args, node),
-              pod_source=NodeView(shared, node) if shared is not None else None)
+              pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs)
         for node in nodes
     ]
     stop = asyncio.Event()
@@ -304,6 +315,8 @@ async def run(args: argparse.Namespace) -> int:
         await asyncio.gather(*(a.stop() for a in started), return_exceptions=True)
         if shared is not None:
             await shared.stop()
+        if configs is not None:
+            await configs.stop()
         await client.close()
     return 0
 

@@ -3,7 +3,7 @@
 Start order: runtime, namespaces and the cluster's identity (which scopes
 the runtime to this cluster's containers), events, API (its port goes into the Node),
 node registration and lease, then the pod loop (informer sync, rediscovery,
-workers). Stop runs in reverse. The etcd client/store is injected so that
+workers), disk-pressure eviction and the usage sampler. Stop runs in reverse. The etcd client/store is injected so that
 many simulated agents can share one connection.
 """
 
@@ -13,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from kubelite.api import quantity
 from kubelite.api.core import Taint
 from kubelite.bootstrap import cluster_uid
 from kubelite.events import EventRecorder
@@ -24,10 +25,12 @@ from agent.diskpressure import DiskPressureMonitor, Observe
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
+from agent.podconfig.sources import ConfigSource
 from agent.podsource import PodSource
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
 from agent.runtime.scoped import ClusterScopedRuntime
+from agent.stats import ResourceMetrics, StatsCollector
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +61,14 @@ class AgentConfig:
         default_factory=lambda: parse_eviction_hard(KUBELET_EVICTION_HARD))
     pressure_transition_period: float = 300.0
     eviction_interval: float = 10.0
+    root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
+    stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
 
 
 class Agent:
     def __init__(
         self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
-        observe_disk: Observe | None = None,
+        observe_disk: Observe | None = None, config_source: ConfigSource | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -78,17 +83,21 @@ class Agent:
                 node=config.node, host_ip=config.node_ip, pause_image=config.pause_image,
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
                 resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
+                root_dir=config.root_dir,
             ),
-            pod_source=pod_source, health=self.health,
+            pod_source=pod_source, health=self.health, config_source=config_source,
         )
         self.disk = DiskPressureMonitor(
             self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
             interval=config.eviction_interval, transition_period=config.pressure_transition_period,
         )
+        self.stats = StatsCollector(node=config.node, runtime=self.runtime, pods=self.pods.informer.get,
+                                    host_usage=runtime.name != "sim", interval=config.stats_interval)
+        self.metrics.registry.register(ResourceMetrics(self.stats))  # the kubelet's resource metric names
         self.api: AgentApi | None = None
         if config.listen_host is not None:
             self.api = AgentApi(host=config.listen_host, port=config.listen_port, token=config.token,
-                                pods=self.pods, metrics=self.metrics, healthy=self.healthy)
+                                pods=self.pods, metrics=self.metrics, healthy=self.healthy, stats=self.stats)
         self.node: NodeLifecycle | None = None
         self._started: list[str] = []
 
@@ -101,6 +110,9 @@ class Agent:
         self._started.append("runtime")
         version = await self.runtime.version()
         host = await self.runtime.host_resources()
+        self.pods.config.set_allocatable(  # resourceFieldRef's default for a missing limit
+            quantity.cpu_millis(self.config.cpu) if self.config.cpu else host.cpu_millis,
+            quantity.to_bytes(self.config.memory) if self.config.memory else host.memory_bytes)
         self.runtime.bind(await cluster_uid(self.store))
         await self.recorder.start()
         self._started.append("recorder")
@@ -127,6 +139,8 @@ class Agent:
         self._started.append("pods")
         await self.disk.start()
         self._started.append("disk")
+        await self.stats.start()
+        self._started.append("stats")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
 
@@ -150,6 +164,7 @@ class Agent:
         steps = {
             "pods": lambda: self.pods.stop(drain=drain),
             "disk": self.disk.stop,
+            "stats": self.stats.stop,
             "node": lambda: self.node.stop(revoke=drain) if self.node else _nothing(),
             "api": lambda: self.api.stop() if self.api else _nothing(),
             "recorder": self._stop_recorder,

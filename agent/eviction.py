@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kubelite.api.core import Pod, PodCondition, PodStatus, Taint
-from kubelite.api.quantity import format_bytes
+from kubelite.api.quantity import format_bytes, to_bytes
 from kubelite.evictionflags import Threshold
 
 from agent.runtime.base import FsStats
@@ -73,10 +73,11 @@ class PodUsage:
     priority: int = 0
     containers: tuple[ContainerUsage, ...] = ()
     measured: bool = True  # False: no usage figures for this pod (ranked first, like the kubelet)
+    volumes_bytes: int = 0  # emptyDir volumes on the node's disk (the kubelet counts local volumes too)
 
     @property
     def usage_bytes(self) -> int:
-        return sum(c.usage_bytes for c in self.containers)
+        return sum(c.usage_bytes for c in self.containers) + self.volumes_bytes
 
     @property
     def request_bytes(self) -> int:
@@ -107,6 +108,18 @@ def eviction_message(met: ThresholdMet, pod: PodUsage) -> str:
                         f"{format_bytes(container.request_bytes)}, has larger consumption of {RESOURCE}. ")
     return message
 
+
+
+def empty_dir_over_limit(pod: Pod, usage: Mapping[str, int]) -> str | None:
+    """The kubelet's local-storage eviction of a pod whose disk emptyDir passed its ``sizeLimit``
+    (``emptyDirLimitEviction``); ``usage``: bytes per volume name. None when every one is within."""
+    for volume in pod.spec.volumes or []:
+        source = volume.empty_dir
+        if source is None or source.size_limit is None or (source.medium or "") == "Memory":
+            continue  # a tmpfs is capped by its size; memory is not this signal
+        if usage.get(volume.name, 0) > to_bytes(source.size_limit):
+            return f'Usage of EmptyDir volume "{volume.name}" exceeds the limit "{source.size_limit}". '
+    return None
 
 
 def evicted_status(status: PodStatus, message: str, now: datetime) -> PodStatus:

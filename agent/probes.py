@@ -92,7 +92,8 @@ class ProbeManager:
     async def sync_pod(self, pod_key: str, pod: Pod, running: dict[str, ContainerInfo], pod_ip: str) -> None:
         """Probe exactly the running containers of the pod; stop workers of the others."""
         wanted: set[tuple[str, str]] = set()
-        for container in pod.spec.containers:
+        sidecars = [c for c in pod.spec.init_containers or [] if c.restart_policy == "Always"]
+        for container in [*sidecars, *pod.spec.containers]:  # sidecars are probed like app containers
             info = running.get(container.name)
             if info is None:
                 continue

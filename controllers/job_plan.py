@@ -170,7 +170,7 @@ def backoff_delay(consecutive_failures: int) -> float:
     """Seconds to wait before the next pod after this many failures since the last success (0 → none)."""
     if consecutive_failures <= 0:
         return 0.0
-    return min(BACKOFF_BASE_SECONDS * 2 ** min(consecutive_failures - 1, 32), BACKOFF_CAP_SECONDS)
+    return float(min(BACKOFF_BASE_SECONDS * 2 ** min(consecutive_failures - 1, 32), BACKOFF_CAP_SECONDS))
 
 
 # -- podFailurePolicy ----------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from kubelite import batch_rules
-from kubelite.api import errors
+from kubelite.api import errors, hpa
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -322,6 +322,7 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "Service": DocumentRules(immutable=_service_immutable),
     "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
+    "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubelite.api.quantity import format_bytes, format_nano_cores, parse_quantity
 from kubelite.humanize import human_duration, parse_time
 
 Doc = dict[str, Any]
@@ -31,6 +32,11 @@ class Column:
     def to_dict(self) -> Doc:
         return {"name": self.name, "type": self.type, "format": self.format,
                 "description": self.description or self.name, "priority": self.priority}
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (documents may hold anything)."""
+    return value if isinstance(value, dict) else {}
+
 
 
 def _name_column() -> Column:
@@ -82,10 +88,50 @@ POD_COLUMNS = (
 )
 
 
+def _is_sidecar(pod: Doc, name: str) -> bool:
+    """An init container with ``restartPolicy: Always`` (a sidecar: keeps running beside the app)."""
+    return any(c.get("name") == name and c.get("restartPolicy") == "Always"
+               for c in (pod.get("spec") or {}).get("initContainers") or [])
+
+
+def _init_reason(pod: Doc) -> str | None:
+    """kubectl's printPod over initContainerStatuses: ``Init:2/3``, ``Init:Error``, ``Init:CrashLoopBackOff``,
+    ``Init:ExitCode:N``; None once initialization is through (sidecars started, others exited 0)."""
+    total = len((pod.get("spec") or {}).get("initContainers") or [])
+    for index, container in enumerate((pod.get("status") or {}).get("initContainerStatuses") or []):
+        state = container.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated and terminated.get("exitCode", 0) == 0:
+            continue
+        if _is_sidecar(pod, container.get("name", "")) and container.get("started"):
+            continue
+        if terminated:
+            if terminated.get("reason"):
+                return f"Init:{terminated['reason']}"
+            signal = terminated.get("signal")
+            return f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{terminated.get('exitCode')}"
+        if waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return f"Init:{waiting['reason']}"
+        return f"Init:{index}/{total}"
+    return None
+
+
+def _initialized(status: Doc) -> bool:
+    return any(c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
 def pod_status_reason(pod: Doc) -> str:
-    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating, ..."""
+    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating,
+    Init:0/2, Init:Error, Init:CrashLoopBackOff, ..."""
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Pending"
+    init = _init_reason(pod)
+    if init is not None and not _initialized(status):
+        reason = init
+        deleting = _meta(pod).get("deletionTimestamp")
+        if deleting and status.get("phase") not in ("Succeeded", "Failed"):
+            return "Terminating"
+        return reason
     has_running = False
     for container in reversed(status.get("containerStatuses") or []):
         state = container.get("state") or {}
@@ -111,8 +157,13 @@ def pod_status_reason(pod: Doc) -> str:
 
 
 def pod_restarts(pod: Doc, now: datetime) -> str:
+    """RESTARTS: app containers' and sidecars' restarts (all init containers' while initializing)."""
     restarts, last = 0, None
-    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+    status = pod.get("status") or {}
+    initializing = _init_reason(pod) is not None and not _initialized(status)
+    inits = [c for c in status.get("initContainerStatuses") or []
+             if initializing or _is_sidecar(pod, c.get("name", ""))]
+    for container in [*inits, *(status.get("containerStatuses") or [] if not initializing else [])]:
         restarts += int(container.get("restartCount") or 0)
         finished = parse_time(_get(container, "lastState", "terminated", "finishedAt"))
         if finished and (last is None or finished > last):
@@ -122,11 +173,21 @@ def pod_restarts(pod: Doc, now: datetime) -> str:
     return str(restarts)
 
 
-def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+def pod_ready(pod: Doc) -> str:
+    """READY: running and ready app containers and sidecars / app containers and sidecars."""
     status = pod.get("status") or {}
     spec = pod.get("spec") or {}
     statuses = status.get("containerStatuses") or []
-    ready = sum(1 for c in statuses if c.get("ready") and (c.get("state") or {}).get("running") is not None)
+    sidecars = [c for c in status.get("initContainerStatuses") or [] if _is_sidecar(pod, c.get("name", ""))]
+    ready = sum(1 for c in [*sidecars, *statuses] if c.get("ready") and (c.get("state") or {}).get("running") is not None)
+    total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or []
+                                                    if c.get("restartPolicy") == "Always")
+    return f"{ready}/{total}"
+
+
+def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
     pod_ips = status.get("podIPs") or []
     ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP")
     gates = spec.get("readinessGates") or []
@@ -136,7 +197,7 @@ def pod_row(pod: Doc, now: datetime) -> list[Cell]:
         passed = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
         gate_cell = f"{passed}/{len(gates)}"
     return [
-        _meta(pod).get("name", ""), f"{ready}/{len(spec.get('containers') or [])}", pod_status_reason(pod),
+        _meta(pod).get("name", ""), pod_ready(pod), pod_status_reason(pod),
         pod_restarts(pod, now), since(_meta(pod).get("creationTimestamp"), now),
         _or_none(ip), _or_none(spec.get("nodeName")), _or_none(status.get("nominatedNodeName")), gate_cell,
     ]
@@ -422,6 +483,67 @@ def cronjob_row(cronjob: Doc, now: datetime) -> list[Cell]:
             since(_meta(cronjob).get("creationTimestamp"), now), containers, images,
             selector_string(template.get("selector"))]
 
+HPA_COLUMNS = (_name_column(), Column("Reference", description="the scale target"),
+               Column("Targets", description="current/target of each metric"),
+               Column("MinPods", description="lower limit of the replicas"),
+               Column("MaxPods", type="integer", description="upper limit of the replicas"),
+               Column("Replicas", type="integer", description="current replicas"), _AGE)
+_HPA_TARGETS_SHOWN = 2
+
+
+def _hpa_metric(spec: Doc, status: Doc | None) -> str:
+    """One metric as kubectl's printer shows it: ``cpu: 40%/50%``, ``memory: 30Mi/64Mi``."""
+    source_key = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+                  "Object": "object", "External": "external"}.get(str(spec.get("type")), "")
+    source = _mapping(spec.get(source_key))
+    target = _mapping(source.get("target"))
+    current_source = _mapping((status or {}).get(source_key))
+    current = _mapping(current_source.get("current"))
+    name = source.get("name") or (source.get("metric") or {}).get("name") or spec.get("type")
+    if target.get("type") == "Utilization" or (target.get("averageUtilization") is not None):
+        now = f"{current['averageUtilization']}%" if current.get("averageUtilization") is not None else "<unknown>"
+        want = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None else "<auto>"
+    else:
+        key = "averageValue" if target.get("type") == "AverageValue" else "value"
+        now = str(current.get(key)) if current.get(key) is not None else "<unknown>"
+        want = str(target.get(key))
+    return f"{name}: {now}/{want}"
+
+
+def hpa_targets(spec: Doc, status: Doc) -> str:
+    """The TARGETS cell: the first two metrics, then ``+ N more...`` (printers.go formatHPAMetrics)."""
+    metrics = [m for m in spec.get("metrics") or [] if isinstance(m, dict)]
+    if not metrics:
+        return "<none>"
+    current = [m for m in status.get("currentMetrics") or [] if isinstance(m, dict)]
+    shown = [_hpa_metric(m, current[i] if i < len(current) else None) for i, m in enumerate(metrics)]
+    text = ", ".join(shown[:_HPA_TARGETS_SHOWN])
+    return f"{text} + {len(shown) - _HPA_TARGETS_SHOWN} more..." if len(shown) > _HPA_TARGETS_SHOWN else text
+
+
+def hpa_row(hpa: Doc, now: datetime) -> list[Cell]:
+    spec = _mapping(hpa.get("spec"))
+    status = _mapping(hpa.get("status"))
+    ref = _mapping(spec.get("scaleTargetRef"))
+    minimum = spec.get("minReplicas")
+    return [_meta(hpa).get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}", hpa_targets(spec, status),
+            "<unset>" if minimum is None else str(minimum), spec.get("maxReplicas", 0),
+            status.get("currentReplicas", 0), since(_meta(hpa).get("creationTimestamp"), now)]
+
+
+# metrics-server's table (pkg/api/table.go): usage summed over a pod's containers
+METRICS_COLUMNS = (Column("Name", format="name", description="Name of the resource"),
+                   Column("CPU", description="CPU usage"), Column("Memory", description="Memory usage"),
+                   Column("Window", description="Interval over which metrics are calculated"))
+
+
+def metrics_row(doc: Doc, now: datetime) -> list[Cell]:
+    usages = [doc.get("usage") or {}] if "usage" in doc else [c.get("usage") or {} for c in doc.get("containers") or []]
+    cpu = sum(parse_quantity(u.get("cpu", "0")) for u in usages)
+    memory = sum(parse_quantity(u.get("memory", "0")) for u in usages)
+    return [_meta(doc).get("name", ""), format_nano_cores(int(cpu * 10**9)), format_bytes(int(memory)),
+            str(doc.get("window") or "")]
+
 
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
@@ -431,6 +553,8 @@ PRINTERS: dict[str, Printer] = {
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
     "Service": (SERVICE_COLUMNS, service_row), "Job": (JOB_COLUMNS, job_row), "CronJob": (CRONJOB_COLUMNS, cronjob_row),
+    "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
+    "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
 }
 
 

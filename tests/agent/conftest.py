@@ -4,6 +4,7 @@ always stopped and whose containers are always removed, whatever the test did.""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -67,10 +68,20 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
                     await asyncio.to_thread(remove_node_containers, client, node)
             finally:
                 client.close()
+        for root in {a.config.root_dir for a in agents if a.config.root_dir}:
+            unmount_under(str(root))  # tmpfs volumes of pods a failed test left behind
+
+
+def unmount_under(root: str) -> None:
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(root.rstrip("/") + "/")]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", point], capture_output=True, check=False)  # noqa: S603,S607
 
 
 def remove_node_containers(client: docker.DockerClient, node: str) -> None:
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+    # sparse: no inspect per container, which raced a container the agent was removing (NotFound)
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_NODE}={node}"}):
         try:
             container.remove(force=True)
         except docker.errors.NotFound:
