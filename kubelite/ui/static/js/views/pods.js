@@ -75,8 +75,11 @@ function podUsage(box, key) {
   const holder = h("section", { "aria-label": "usage" });
   box.append(holder);
   let charts = null;
+  let timer = null;
   const load = async () => {
     const r = await request("GET", path);
+    // a new pod has no metrics until its node's next stats cycle: ask again soon, then every 15 s
+    timer = setTimeout(load, charts || r.ok ? 15000 : 3000);
     if (!r.ok) { if (!charts) replace(holder, h("p.muted", {}, `No usage yet (${r.status}).`)); return; }
     const containers = r.json.containers || [];
     if (!charts) {
@@ -88,8 +91,7 @@ function podUsage(box, key) {
     charts.memory.add(containers.map((c) => bytes(c.usage.memory) / 2 ** 20));
   };
   load();
-  const timer = setInterval(load, 15000);
-  return () => { clearInterval(timer); if (charts) { charts.cpu.destroy(); charts.memory.destroy(); } };
+  return () => { clearTimeout(timer); if (charts) { charts.cpu.destroy(); charts.memory.destroy(); } };
 }
 
 function podDetail(ctx, box, key, inf) {
@@ -131,7 +133,7 @@ function podDetail(ctx, box, key, inf) {
       mine.length ? h("ul.plain", {}, mine.map((e) => h("li", {}, h("span.muted", {}, age(e.lastTimestamp || e.metadata.creationTimestamp), " "),
         `${e.type} ${e.reason}: ${e.message || ""}`))) : h("p.muted", {}, "No events."),
       h("h3", {}, "Terminal"),
-      ctx.discovery.exec ? h("p.muted", {}, "This gateway serves pods/exec; the in-browser terminal is not part of this version — use kubectl exec.")
+      ctx.discovery.exec ? h("p.muted", {}, "This gateway serves pods/exec; the in-browser terminal is not part of this version: use kubectl exec.")
         : h("p.muted", {}, "Exec is not served by this gateway (no pods/exec in discovery)."));
   };
   replace(box, info);
