@@ -23,8 +23,9 @@ Kept small on purpose; what lives here:
   dropped, ``type`` defaults to ``Opaque`` (``pkg/apis/core/v1/defaults.go``,
   ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
   validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
-  ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``, Service
-  ``spec.clusterIP`` once set (``pkg/apis/{core,batch}/validation``).
+  ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``
+  (``pkg/apis/{core,batch}/validation``); Service defaults, validation and its clusterIP once
+  set are :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`).
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from kubelite.api import errors
+from kubelite.api import errors, service
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -124,7 +125,7 @@ def prepare_for_create(obj: T, admission: Admission) -> T:
 def prepare_for_update(current: T, new: T, admission: Admission, *, subresource: str | None) -> T:
     """The object as it is stored on an update of the main resource or a subresource."""
     if subresource is None:
-        new = _prepare_document(new)
+        new = _prepare_document(new, current)
     if isinstance(new, Pod) and subresource is None:
         return _admit_pod(new, admission)  # type: ignore[return-value]
     if isinstance(new, Namespace) and isinstance(current, Namespace) and subresource is None:
@@ -215,6 +216,7 @@ class DocumentRules:
     prepare: Callable[[Doc], Doc] | None = None  # defaulting and normalizing before storage
     validate: Callable[[Doc], list[StatusCause]] | None = None
     immutable: Callable[[Doc, Doc], list[StatusCause]] | None = None  # (stored, new) → causes
+    prepare_update: Callable[[Doc, Doc], Doc] | None = None  # (stored, new) → new, before ``prepare``
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -288,25 +290,24 @@ def _spec_fields_immutable(*fields: str) -> Callable[[Doc, Doc], list[StatusCaus
     return causes
 
 
-def _service_immutable(old: Doc, new: Doc) -> list[StatusCause]:
-    before, after = (old.get("spec") or {}).get("clusterIP"), (new.get("spec") or {}).get("clusterIP")
-    return [_immutable_cause("spec.clusterIP", after)] if before and after != before else []
-
-
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
     "Secret": DocumentRules(prepare=_prepare_secret, validate=_validate_secret, immutable=_secret_immutable),
     "Job": DocumentRules(immutable=_spec_fields_immutable("selector", "template")),
-    "Service": DocumentRules(immutable=_service_immutable),
+    "Service": DocumentRules(prepare=service.default_service, validate=service.validate_service,
+                             immutable=service.service_immutable, prepare_update=service.keep_allocated),
 }
 
 
-def _prepare_document(obj: T) -> T:
+def _prepare_document(obj: T, current: KubeObject | None = None) -> T:
     rules = DOCUMENT_RULES.get(obj.kind or "")
     if rules is None or rules.prepare is None:
         return obj
-    return type(obj).model_validate(rules.prepare(obj.to_dict()))
+    doc = obj.to_dict()
+    if current is not None and rules.prepare_update is not None:
+        doc = rules.prepare_update(current.to_dict(), doc)
+    return type(obj).model_validate(rules.prepare(doc))
 
 
 def document_causes(kind: str, doc: Doc) -> list[StatusCause]:
