@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS
+from kubelite.api.resources import DEPLOYMENTS, ENDPOINTSLICES, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, SERVICES
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer, index_by_controller_uid, index_by_node_name
 from kubelite.store import Store
@@ -66,6 +66,8 @@ class SharedInformers:
     replicasets: Informer
     deployments: Informer
     namespaces: Informer
+    services: Informer
+    endpointslices: Informer
 
     @classmethod
     def create(cls, store: Store, *, resync_seconds: float = 300.0) -> SharedInformers:
@@ -77,10 +79,13 @@ class SharedInformers:
             replicasets=Informer(store, REPLICASETS, indexers=owned, resync_period=resync_seconds),
             deployments=Informer(store, DEPLOYMENTS, indexers=owned, resync_period=resync_seconds),
             namespaces=Informer(store, NAMESPACES, resync_period=resync_seconds),
+            services=Informer(store, SERVICES, resync_period=resync_seconds),
+            endpointslices=Informer(store, ENDPOINTSLICES, resync_period=resync_seconds),
         )
 
     def all(self) -> list[Informer]:
-        return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods]
+        return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods,
+                self.services, self.endpointslices]
 
     @property
     def synced(self) -> bool:

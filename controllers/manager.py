@@ -40,6 +40,8 @@ CONTROLLERS: dict[str, str] = {
     "nodelifecycle": "controllers.nodelifecycle:NodeLifecycleController",
     "garbagecollector": "controllers.gc:GarbageCollector",
     "namespace": "controllers.namespace:NamespaceController",
+    "endpointslice": "controllers.endpointslice:EndpointSliceController",
+    "endpoints": "controllers.endpoints:EndpointsController",
 }
 
 
