@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.core import Container, Pod
@@ -56,6 +57,7 @@ from agent.runtime.base import (
 from agent.eviction import REASON, admission_refusal, evicted_status, rejected_status
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
+from agent.service_env import service_env
 from agent.startfailures import StartFailures
 from agent.status import StatusInput, Waiting, build_status, split_attempts, status_changed
 from agent.teardown import Teardown
@@ -77,6 +79,8 @@ class PodOptions:
     workers: int = 8
     resync_period: float = 30.0
     housekeeping_period: float = 30.0
+    cluster_dns: str | None = None  # the kubelet's --cluster-dns: ClusterFirst pods' nameserver
+    cluster_domain: str = "cluster.local"
 
 
 class PodManager:
@@ -111,6 +115,7 @@ class PodManager:
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
+        self.services: Callable[[], list[dict[str, Any]]] = list  # the Services known now (service env vars)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -281,7 +286,8 @@ class PodManager:
         return ContainerSpec(
             name=self.container_name(pod, container.name, attempt), image=container.image or "",
             labels=self.labels_for(pod, container.name, attempt), command=container.command, args=container.args,
-            env={e.name: e.value or "" for e in container.env or []}, network_of=sandbox_id,
+            env={**service_env(pod, self.services()), **{e.name: e.value or "" for e in container.env or []}},
+            network_of=sandbox_id,
             cpu_millis=resources.cpu_limit_millis() if resources else None,
             memory_bytes=resources.memory_limit_bytes() if resources else None,
         )

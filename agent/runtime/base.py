@@ -100,6 +100,9 @@ class ContainerSpec:
     cpu_millis: int | None = None
     memory_bytes: int | None = None
     init: bool = True  # a tiny init as PID 1 so SIGTERM reaches the process
+    dns: tuple[str, ...] = ()  # sandboxes: resolv.conf nameservers, search domains, options
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

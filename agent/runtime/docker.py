@@ -172,6 +172,7 @@ class DockerRuntime:
             nano_cpus=spec.cpu_millis * 1_000_000 if spec.cpu_millis else None,
             mem_limit=spec.memory_bytes or None,
             log_config=self._log_config(),
+            dns=list(spec.dns) or None, dns_search=list(spec.dns_search) or None, dns_opt=list(spec.dns_options) or None,
         )
         try:
             created = await self._call(
