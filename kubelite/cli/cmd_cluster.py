@@ -110,13 +110,16 @@ def up(
              "floor, not the kubelet's 10%/15%: a local cluster shares the developer's disk.")] = LOCAL_EVICTION_HARD,
     sim_nodes_per_process: Annotated[int, typer.Option(
         help="Sim runtime: nodes hosted by one agent process (1: one process per node, as before).")] = 250,
+    service_cluster_ip_range: Annotated[str, typer.Option(
+        help="CIDR of Services' cluster IPs; two clusters on one host need different ones.")] = "10.96.0.0/12",
 ) -> None:
     """Start a whole local cluster in the foreground; Ctrl-C stops everything."""
     opts = UpOptions(nodes=nodes, runtime=runtime, listen=listen, data_dir=data_dir or default_data_dir(),
                      etcd_endpoints=etcd_endpoints, keep=keep, demo=demo, ready_timeout=ready_timeout,
                      etcd_compaction_interval=etcd_compaction_interval,
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
-                     eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process)
+                     eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process,
+                     service_cluster_ip_range=service_cluster_ip_range)
 
     def say(line: str) -> None:
         print(f"[kl up] {line}" if line else "", flush=True)

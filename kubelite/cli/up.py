@@ -40,7 +40,9 @@ from kubelite.cli.processes import ManagedProcess
 from kubelite.cli.up_supervise import Child, Supervisor
 from kubelite.cli.up_support import (
     can_bind,
+    cluster_dns_ip,
     default_data_dir,
+    docker_bridge_gateway,
     detect_runtime,
     ensure_secret_file,
     ensure_token,
@@ -75,6 +77,7 @@ class UpOptions:
     container_log_max_files: int = 5
     eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
+    service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
 
 
 class Cluster:
@@ -119,8 +122,14 @@ class Cluster:
                                            "--listen", self.cm_url.removeprefix("http://")])
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
-                                "--agent-secret-file", str(self.agent_secret_path)])
+                                "--agent-secret-file", str(self.agent_secret_path),
+                                "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
+        if self.runtime == "docker":  # cluster DNS, reached by pods through the node proxy (kube-dns's cluster IP)
+            dns_ip = cluster_dns_ip(self.opts.service_cluster_ip_range)
+            self._spawn("dns", [py, "-m", "kubelite.dns", *ep, "--listen", f"{docker_bridge_gateway()}:{free_port()}",
+                                "--service-ip", dns_ip, "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
+            extra += ["--cluster-dns", dns_ip]
         extra += ["--container-log-max-size", self.opts.container_log_max_size,
                   "--container-log-max-files", str(self.opts.container_log_max_files),
                   "--eviction-hard", self.opts.eviction_hard]

@@ -13,6 +13,7 @@ from kubelite.etcd_client import connect
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
+from kubelite.service_alloc import DEFAULT_SERVICE_CIDR, ServiceAllocator, ServiceRanges, ranges_flag
 from kubelite.store import Store
 
 
@@ -23,6 +24,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cluster-domain", default="cluster.local")
     parser.add_argument("--service-ip", help="cluster IP of the kube-system/kube-dns Service this server registers "
                         "(default: none registered)")
+    parser.add_argument("--service-cluster-ip-range", type=ranges_flag, default=DEFAULT_SERVICE_CIDR,
+                        help="the gateways' --service-cluster-ip-range (the kube-dns address is checked against it)")
     parser.add_argument("--upstream", action="append", help="resolver for other names (default: /etc/resolv.conf's)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -31,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     host, port = split_host_port(args.listen, flag="--listen")
     client = await connect(etcd_config_from_args(args))
-    dns = ClusterDns(Store(client), host=host, port=port, domain=args.cluster_domain, upstream=args.upstream,
+    store = Store(client, services=ServiceAllocator(ServiceRanges(args.service_cluster_ip_range)))
+    dns = ClusterDns(store, host=host, port=port, domain=args.cluster_domain, upstream=args.upstream,
                      service_ip=args.service_ip)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -21,6 +21,7 @@ import dnslib
 
 from kubelite.api import errors
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
+from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.dns.records import Answer, Snapshot, answer
 from kubelite.informer import FuncHandler, Informer
 from kubelite.store import Store
@@ -102,6 +103,7 @@ class ClusterDns:
                   "metadata": {"name": "kube-dns", "namespace": "kube-system",
                                "labels": {"kubernetes.io/service-name": "kube-dns"}},
                   "endpoints": [{"addresses": [self.host], "conditions": {"ready": True}}], "ports": endpoint_ports}
+        await ensure_system_namespaces(self.store)  # whichever component starts first makes kube-system
         for res, doc in ((SERVICES, service), (ENDPOINTS, endpoints), (ENDPOINTSLICES, slice_)):
             await self._put(res, doc)
 
