@@ -23,16 +23,12 @@ from kubelite.api.core import Pod
 Doc = dict[str, Any]
 
 
-def _pod_field(pod: Pod, camel: str) -> Any:
-    return (pod.spec.model_extra or {}).get(camel)
-
-
 def _env_name(service: str) -> str:
     return service.upper().replace("-", "_")
 
 
 def service_env(pod: Pod, services: list[Doc]) -> dict[str, str]:
-    if _pod_field(pod, "enableServiceLinks") is False:
+    if pod.spec.enable_service_links is False:
         chosen = [s for s in services if _is_master(s)]
     else:
         namespace = pod.metadata.namespace
@@ -77,7 +73,7 @@ class DnsSettings:
 
 
 def dns_settings(pod: Pod, cluster_dns: str | None, domain: str) -> DnsSettings | None:
-    policy = _pod_field(pod, "dnsPolicy") or "ClusterFirst"
+    policy = pod.spec.dns_policy or "ClusterFirst"
     if policy != "ClusterFirst" or not cluster_dns:
         return None
     namespace = pod.metadata.namespace or "default"

@@ -34,13 +34,6 @@ LABEL_HEADLESS = "service.kubernetes.io/headless"
 PortKey = tuple[tuple[str, int, str], ...]  # ((name, port, protocol), ...) of one slice
 
 
-def pod_extra(pod: Pod, camel: str) -> Any:
-    """A pod spec field kubelite keeps without a model attribute (``hostname``, ``subdomain``...)."""
-    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)
-    value = getattr(pod.spec, snake, None)
-    return value if value is not None else (pod.spec.model_extra or {}).get(camel)
-
-
 def selects(service: Doc, pod: Pod) -> bool:
     selector = (service.get("spec") or {}).get("selector")
     if not selector or pod.metadata.namespace != (service.get("metadata") or {}).get("namespace"):
@@ -78,7 +71,7 @@ def pod_ports(service: Doc, pod: Pod) -> PortKey:
 
 def _hostname(service: Doc, pod: Pod) -> str | None:
     """ShouldSetHostname: the pod names a hostname and this service as its subdomain."""
-    hostname, subdomain = pod_extra(pod, "hostname"), pod_extra(pod, "subdomain")
+    hostname, subdomain = pod.spec.hostname, pod.spec.subdomain
     return hostname if hostname and subdomain == (service.get("metadata") or {}).get("name") else None
 
 

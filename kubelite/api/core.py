@@ -199,6 +199,11 @@ class PodSpec(KubeModel):
     node_selector: dict[str, str] | None = None
     tolerations: list[Toleration] | None = None
     termination_grace_period_seconds: int | None = None
+    # DNS and service discovery (issue 13): the agent's resolv.conf, service env vars; endpoints' hostnames
+    dns_policy: str | None = None
+    enable_service_links: bool | None = None
+    hostname: str | None = None
+    subdomain: str | None = None
 
     @property
     def effective_restart_policy(self) -> str:
