@@ -292,6 +292,9 @@ async def readyz(request: web.Request) -> web.Response:
         await range_(state.client, prefix, range_end=prefix_end(prefix), count_only=True, what="readyz")
     except errors.ApiError as exc:
         return web.Response(status=500, text=f"[-]etcd failed: {exc}\nreadyz check failed\n")
+    if not state.bootstrapped:
+        return web.Response(status=500, text="[-]poststarthook/bootstrap-controller failed: not finished\n"
+                                             "readyz check failed\n")
     return web.Response(text="ok")
 
 
@@ -407,6 +410,7 @@ class Gateway:
             self._client, store, address=config.advertise_address or _advertised(config.host), port=self.port,
             ranges=config.service_ranges)
         await self.kubernetes_service.start()
+        self.state.bootstrapped = True
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 
     async def stop(self) -> None:
