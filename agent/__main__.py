@@ -39,6 +39,7 @@ from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite import logcaps
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
+from kubelite.process import settle_heap
 from kubelite.store import Store
 
 log = logging.getLogger("agent")
@@ -298,6 +299,7 @@ async def run(args: argparse.Namespace) -> int:
             starting.result()
             endpoints = [a.api.endpoint for a in started if a.api]
             log.info("%d agent(s) running", len(started), extra={"endpoints": endpoints[:5]})
+            settle_heap()
             await stop.wait()
         else:
             starting.cancel()

@@ -79,7 +79,7 @@ async def main(args: argparse.Namespace) -> None:
         port = free_port()
         manager = subprocess.Popen(
             [sys.executable, "-m", "controllers", "--etcd-endpoints", etcd.endpoint, "--id", "bench",
-             "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING"],
+             "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING", *args.controller_flags.split()],
             cwd=REPO, env=env, stdout=open(tmp / "controllers.log", "wb"), stderr=subprocess.STDOUT)
         procs.append(manager)
 
@@ -150,6 +150,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--controller-flags", default="", help="extra flags for python -m controllers")
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--replicas", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=600)

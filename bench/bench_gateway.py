@@ -1,12 +1,17 @@
 """Gateway benchmark: GET and LIST (1,000 pods) requests/s and p99, watch fan-out delivery p99.
 
 Runs an embedded etcd and a gateway process (``python -m kubelite.gateway``),
-seeds 1,000 pods through the store, then measures from this process:
+seeds 1,000 pods through the store, then measures:
 
 - GET of one pod, with ``--concurrency`` clients;
 - LIST of all 1,000 pods (JSON) and as a Table (what ``kubectl get`` asks for);
 - 50 watchers on pods while 1,000 pod updates are written: the time from
   just before each write to each watcher reading the event.
+
+GET and LIST load comes from ``wrk`` (Debian's package: a second process in C, so the load
+generator does not eat the gateway's core) when it is installed, else from this process's
+aiohttp client. Baseline, same run, same load: a bare aiohttp server (no etcd, no auth)
+answering the same bytes — the floor of any Python HTTP server on this machine.
 
 Usage: ``.venv/bin/python bench/bench_gateway.py [--pods 1000] [--watchers 50] [--updates 1000]``
 """
@@ -16,6 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import shutil
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -23,6 +31,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -64,6 +73,74 @@ async def hammer(http: aiohttp.ClientSession, url: str, *, total: int, concurren
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     return latencies, time.perf_counter() - started
+
+
+def wrk(url: str, *, connections: int, seconds: float, headers: dict[str, str] | None = None) -> tuple[float, float]:
+    """(requests/s, p99 latency in s) from ``wrk --latency``."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", url]
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    return rate, float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
+
+
+async def bare_server(bodies: dict[str, bytes]) -> tuple[web.AppRunner, str]:
+    """The baseline: aiohttp answering fixed bytes per path."""
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(body=bodies[request.path], content_type="application/json")
+
+    app = web.Application()
+    for path in bodies:
+        app.router.add_get(path, answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def load_with_wrk(http: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> None:
+    print(f"gateway benchmark: {args.pods} pods, load from wrk ({args.seconds:g} s per figure; GET with "
+          f"{args.concurrency} connections, LIST with 2); baseline: bare aiohttp answering the same bytes")
+    get_path, list_path = "/api/v1/namespaces/default/pods/pod-1", "/api/v1/namespaces/default/pods"
+    bodies = {}
+    for path in (get_path, list_path):
+        async with http.get(base + path) as response:
+            bodies[path] = await response.read()
+    runner, bare = await bare_server(bodies)
+    try:
+        print(f"{'':<28}{'gateway':>26}{'bare aiohttp':>28}{'ratio':>8}")
+        for name, path, connections, headers in (
+                ("GET pod", get_path, args.concurrency, None),
+                (f"LIST {args.pods} pods (JSON)", list_path, 2, None),
+                (f"LIST {args.pods} pods (Table)", list_path, 2, {"Accept": TABLE})):
+            rate, tail = await asyncio.to_thread(wrk, base + path, connections=connections, seconds=args.seconds,
+                                                 headers=headers)
+            floor, floor_tail = await asyncio.to_thread(wrk, bare + path, connections=connections,
+                                                        seconds=args.seconds)
+            print(f"{name:<28}{rate:>9.0f} req/s p99 {tail * 1000:>5.0f} ms"
+                  f"{floor:>11.0f} req/s p99 {floor_tail * 1000:>5.0f} ms{rate / floor:>8.2f}")
+    finally:
+        await runner.cleanup()
+
+
+async def load_with_python(http: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> None:
+    print(f"gateway benchmark: {args.pods} pods, GET/LIST from {args.concurrency} concurrent clients in "
+          f"this process (no wrk: client and gateway share the 2 cores; no baseline)")
+    latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods/pod-1",
+                                      total=args.gets, concurrency=args.concurrency)
+    report("GET pod", latencies, elapsed)
+    latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods",
+                                      total=args.lists, concurrency=2)
+    report(f"LIST {args.pods} pods (JSON)", latencies, elapsed)
+    latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods",
+                                      total=args.lists, concurrency=2, headers={"Accept": TABLE})
+    report(f"LIST {args.pods} pods (Table)", latencies, elapsed)
+    latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods?limit=500",
+                                      total=args.lists, concurrency=2)
+    report("LIST limit=500 (1st page)", latencies, elapsed)
 
 
 async def watch_fanout(http: aiohttp.ClientSession, store: Store, base: str, *, watchers: int,
@@ -132,20 +209,10 @@ async def main(args: argparse.Namespace) -> None:
                     except aiohttp.ClientError:
                         pass
                     await asyncio.sleep(0.1)
-                print(f"gateway benchmark: {args.pods} pods, GET/LIST from {args.concurrency} concurrent clients, "
-                      f"gateway in its own process (2-core machine: client and gateway share it)")
-                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods/pod-1",
-                                                  total=args.gets, concurrency=args.concurrency)
-                report("GET pod", latencies, elapsed)
-                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods",
-                                                  total=args.lists, concurrency=2)
-                report(f"LIST {args.pods} pods (JSON)", latencies, elapsed)
-                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods",
-                                                  total=args.lists, concurrency=2, headers={"Accept": TABLE})
-                report(f"LIST {args.pods} pods (Table)", latencies, elapsed)
-                latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods?limit=500",
-                                                  total=args.lists, concurrency=2)
-                report("LIST limit=500 (1st page)", latencies, elapsed)
+                if shutil.which("wrk") and not args.python_client:
+                    await load_with_wrk(http, base, args)
+                else:
+                    await load_with_python(http, base, args)
                 started = time.perf_counter()
                 deliveries = await watch_fanout(http, store, base, watchers=args.watchers, updates=args.updates)
                 elapsed = time.perf_counter() - started
@@ -166,5 +233,7 @@ if __name__ == "__main__":
     parser.add_argument("--lists", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--watchers", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=8.0, help="wrk: seconds per figure")
+    parser.add_argument("--python-client", action="store_true", help="load from this process even if wrk exists")
     parser.add_argument("--updates", type=int, default=1000)
     asyncio.run(main(parser.parse_args()))

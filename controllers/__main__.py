@@ -18,6 +18,7 @@ from kubelite.compaction import add_compaction_argument
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
+from kubelite.process import settle_heap
 from kubelite.strategy import toleration_seconds_flag
 
 log = logging.getLogger("controllers")
@@ -109,6 +110,7 @@ async def run(config: ManagerConfig) -> None:
         loop.add_signal_handler(sig, stopping.set)
     try:
         await manager.start()
+        settle_heap()
         if manager.server is not None:
             log.info("listening on %s", manager.server.url)
         await stopping.wait()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import DEPLOYMENTS, ENDPOINTSLICES, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, SERVICES
+from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, Resource
 from kubelite.events import EventRecorder
 from kubelite.informer import Informer, index_by_controller_uid, index_by_node_name
 from kubelite.store import Store
@@ -34,6 +34,11 @@ def index_by_owner_uid(obj: object) -> list[str]:
     """Every owner, controller or not: the garbage collector's dependents index."""
     meta = getattr(obj, "metadata", None)
     return [ref.uid for ref in (getattr(meta, "owner_references", None) or [])]
+
+
+# the indexes every owned kind carries: controllers find their children, the GC its dependents
+OWNED_INDEXERS: dict[str, Callable[[KubeObject], list[str]]] = {
+    "controller": index_by_controller_uid, "owner": index_by_owner_uid, "orphans": index_orphans_by_namespace}
 
 
 @dataclass(frozen=True)
@@ -66,26 +71,45 @@ class SharedInformers:
     replicasets: Informer
     deployments: Informer
     namespaces: Informer
-    services: Informer
-    endpointslices: Informer
 
     @classmethod
     def create(cls, store: Store, *, resync_seconds: float = 300.0) -> SharedInformers:
-        owned = {"controller": index_by_controller_uid, "owner": index_by_owner_uid, "orphans": index_orphans_by_namespace}
+        owned = OWNED_INDEXERS
         return cls(
             pods=Informer(store, PODS, indexers={"node": index_by_node_name, **owned}, resync_period=resync_seconds),
-            nodes=Informer(store, NODES, resync_period=resync_seconds),
+            nodes=Informer(store, NODES, indexers=dict(owned), resync_period=resync_seconds),
             node_leases=Informer(store, LEASES, namespace=NODE_LEASE_NAMESPACE, resync_period=resync_seconds),
             replicasets=Informer(store, REPLICASETS, indexers=owned, resync_period=resync_seconds),
             deployments=Informer(store, DEPLOYMENTS, indexers=owned, resync_period=resync_seconds),
-            namespaces=Informer(store, NAMESPACES, resync_period=resync_seconds),
-            services=Informer(store, SERVICES, resync_period=resync_seconds),
-            endpointslices=Informer(store, ENDPOINTSLICES, resync_period=resync_seconds),
+            namespaces=Informer(store, NAMESPACES, indexers=dict(owned), resync_period=resync_seconds),
+            resync_seconds=resync_seconds, store=store,
         )
+
+    # informers made on demand by for_resource (client-go's SharedInformerFactory.ForResource)
+    extra: dict[str, Informer] = field(default_factory=dict)
+    resync_seconds: float = 300.0
+    store: Store | None = None
+
+    def for_resource(self, res: Resource) -> Informer:
+        """The one informer of ``res`` (all namespaces), with the owner indexes; made on first use.
+
+        Call it while controllers are constructed: the manager starts ``all()`` after that.
+        """
+        named = {PODS.plural: self.pods, NODES.plural: self.nodes, REPLICASETS.plural: self.replicasets,
+                 DEPLOYMENTS.plural: self.deployments, NAMESPACES.plural: self.namespaces}
+        if res.plural in named:
+            return named[res.plural]
+        informer = self.extra.get(res.plural)
+        if informer is None:
+            if self.store is None:
+                raise RuntimeError("SharedInformers.for_resource needs the store (use SharedInformers.create)")
+            informer = self.extra[res.plural] = Informer(self.store, res, indexers=dict(OWNED_INDEXERS),
+                                                         resync_period=self.resync_seconds)
+        return informer
 
     def all(self) -> list[Informer]:
         return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods,
-                self.services, self.endpointslices]
+                *self.extra.values()]
 
     @property
     def synced(self) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.resources import ENDPOINTS
+from kubelite.api.resources import ENDPOINTS, SERVICES
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result
 
@@ -30,17 +30,18 @@ class EndpointsController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.workers = 2
+        self.services = ctx.informers.for_resource(SERVICES)
 
     def register(self) -> None:
-        self.informers.services.add_handler(FuncHandler.enqueue_all(lambda s: self.enqueue(object_key(s))))
-        self.informers.pods.add_handler(PodServiceHandlers(self).handler())
+        self.services.add_handler(FuncHandler.enqueue_all(lambda s: self.enqueue(object_key(s))))
+        self.informers.pods.add_handler(PodServiceHandlers(self, self.services).handler())
 
     def initial_keys(self) -> list[str]:
-        return self.informers.services.keys()
+        return self.services.keys()
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, _, name = key.partition("/")
-        cached = self.informers.services.get(key)
+        cached = self.services.get(key)
         service = cached.to_dict() if cached is not None else None
         try:
             current: dict[str, Any] | None = (await self.store.get(ENDPOINTS, name, namespace)).to_dict()

@@ -18,8 +18,8 @@ from typing import Any
 from kubelite.api import errors
 from kubelite.api.core import Pod
 from kubelite.api.meta import KubeObject, OwnerReference
-from kubelite.api.resources import ENDPOINTSLICES
-from kubelite.informer import FuncHandler, object_key
+from kubelite.api.resources import ENDPOINTSLICES, SERVICES
+from kubelite.informer import FuncHandler, Informer, object_key
 from kubelite.reconcile import Result
 
 from controllers import endpointslice_plan as plan
@@ -36,10 +36,9 @@ def managed_selector(service: str) -> Any:
     return matches
 
 
-def services_selecting(ctx: ControllerContext, pod: Pod) -> list[str]:
+def services_selecting(services: Informer, pod: Pod) -> list[str]:
     """Keys of the services in the pod's namespace whose selector matches it."""
-    return [object_key(s) for s in ctx.informers.services.list(pod.metadata.namespace or "")
-            if plan.selects(s.to_dict(), pod)]
+    return [object_key(s) for s in services.list(pod.metadata.namespace or "") if plan.selects(s.to_dict(), pod)]
 
 
 def owner_of(service: dict[str, Any]) -> OwnerReference:
@@ -57,14 +56,15 @@ def manages(service: dict[str, Any] | None) -> bool:
 class PodServiceHandlers:
     """Enqueue the services a pod change concerns (its old and new labels)."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, services: Informer) -> None:
         self.controller = controller
+        self.services = services
 
     def handler(self) -> FuncHandler:
         return FuncHandler(add=self._pod, update=lambda old, new: (self._pod(old), self._pod(new)), delete=self._pod)
 
     def _pod(self, pod: Pod) -> None:
-        for key in services_selecting(self.controller.ctx, pod):
+        for key in services_selecting(self.services, pod):
             self.controller.enqueue(key)
 
 
@@ -75,11 +75,13 @@ class EndpointSliceController(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.workers = 2
+        self.services = ctx.informers.for_resource(SERVICES)
+        self.slices = ctx.informers.for_resource(ENDPOINTSLICES)
 
     def register(self) -> None:
-        self.informers.services.add_handler(FuncHandler.enqueue_all(lambda s: self.enqueue(object_key(s))))
-        self.informers.pods.add_handler(PodServiceHandlers(self).handler())
-        self.informers.endpointslices.add_handler(FuncHandler.enqueue_all(self._slice_changed))
+        self.services.add_handler(FuncHandler.enqueue_all(lambda s: self.enqueue(object_key(s))))
+        self.informers.pods.add_handler(PodServiceHandlers(self, self.services).handler())
+        self.slices.add_handler(FuncHandler.enqueue_all(self._slice_changed))
 
     def _slice_changed(self, slice_: KubeObject) -> None:
         labels = slice_.metadata.labels or {}
@@ -87,11 +89,11 @@ class EndpointSliceController(Controller):
             self.enqueue(f"{slice_.metadata.namespace}/{labels[plan.LABEL_SERVICE_NAME]}")
 
     def initial_keys(self) -> list[str]:
-        return self.informers.services.keys()
+        return self.services.keys()
 
     async def reconcile(self, key: str) -> Result | None:
         namespace, _, name = key.partition("/")
-        cached = self.informers.services.get(key)
+        cached = self.services.get(key)
         service = cached.to_dict() if cached is not None else None
         listed = await self.store.list(ENDPOINTSLICES, namespace, predicate=managed_selector(name))
         slices = [s.to_dict() for s in listed.items]

@@ -1,4 +1,5 @@
-"""The garbage collector: cascading deletion through ownerReferences.
+"""The garbage collector: cascading deletion through ownerReferences, for every kind served
+(events and leases excepted, see ``UNMONITORED``).
 
 - background (default): an object whose owners are all gone is deleted; owners
   that are gone are stripped from objects that still have others.
@@ -21,7 +22,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject, OwnerReference
-from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS, Resource, resource_for_kind
+from kubelite.api.resources import ALL_RESOURCES, EVENTS, LEASES, PODS, Resource, resource_for_kind
 from kubelite.informer import FuncHandler, Informer, object_key
 from kubelite.reconcile import Result
 from kubelite.store import NotLeader
@@ -31,6 +32,10 @@ from controllers.context import ControllerContext
 
 log = logging.getLogger(__name__)
 
+# Events: kube's GC ignores them too (high churn, collected by their TTL). Leases: the agents'
+# node leases carry no ownerReferences here and renew every few seconds; watching them all would
+# cost the GC a decode per renewal for nothing.
+UNMONITORED = (EVENTS, LEASES)
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 
@@ -42,12 +47,9 @@ class GarbageCollector(Controller):
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.workers = ctx.settings.gc_workers
-        informers = ctx.informers
+        # Every kind that can own or be owned, as kube's GC monitors every deletable resource.
         self.watched: dict[str, tuple[Resource, Informer]] = {
-            PODS.plural: (PODS, informers.pods),
-            REPLICASETS.plural: (REPLICASETS, informers.replicasets),
-            DEPLOYMENTS.plural: (DEPLOYMENTS, informers.deployments),
-        }
+            res.plural: (res, ctx.informers.for_resource(res)) for res in ALL_RESOURCES if res not in UNMONITORED}
 
     def register(self) -> None:
         for plural, (_res, informer) in self.watched.items():

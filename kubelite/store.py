@@ -13,6 +13,7 @@ import binascii
 import json
 import logging
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-from kubelite import strategy
+from kubelite import codec, strategy
 from kubelite.api import errors
 from kubelite.api.core import Namespace
 from kubelite.api.meta import KubeObject
@@ -41,6 +42,7 @@ from kubelite.etcd_ops import (
     range_,
     txn,
 )
+from kubelite.pointreads import PointReads
 
 T = TypeVar("T", bound=KubeObject)
 log = logging.getLogger(__name__)
@@ -116,18 +118,37 @@ def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = N
         if dropped:
             log.warning("%s %s/%s: dropped fields Kubernetes does not have: %s", obj.kind, obj.namespace or "",
                         obj.name, ", ".join(dropped))
-    return json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
+    return codec.dumps(doc)
 
 
 def decode(res: Resource, value: bytes, mod_revision: int) -> KubeObject:
-    obj = res.model.model_validate(json.loads(value))
+    obj = res.model.model_validate(codec.loads(value))
     obj.metadata.resource_version = str(mod_revision)
     return obj
 
 
+# What codec.dumps of any stored object starts with: the head before metadata's members
+_HEAD = re.compile(rb'\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{')
+
+
+def document_bytes(value: bytes, mod_revision: int) -> bytes:
+    """The stored JSON with its resourceVersion, as :func:`codec.dumps` of :func:`decode_document`.
+
+    Objects are stored as apiVersion, kind, metadata first and without a resourceVersion, so it
+    is spliced in as metadata's first member without parsing the rest (kube-apiserver caches
+    serialised objects for the same reason). A value of any other shape is parsed and re-encoded.
+    """
+    head = _HEAD.match(value)
+    if head is None:
+        return codec.dumps(decode_document(value, mod_revision))
+    end = head.end()
+    member = b'"resourceVersion":"%d"' % mod_revision
+    return b"".join((value[:end], member, b"" if value[end:end + 1] == b"}" else b",", value[end:]))
+
+
 def decode_document(value: bytes, mod_revision: int) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
-    doc: dict[str, Any] = json.loads(value)
+    doc: dict[str, Any] = codec.loads(value)
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     return doc
 
@@ -160,6 +181,7 @@ class Store:
         # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
         # against it in their txn, so a stale entry only costs a retry, never a wrong create.
         self._open_namespaces: dict[str, int] = {}
+        self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
         """What the store would write for ``new`` (create when ``current`` is None): the
@@ -172,24 +194,24 @@ class Store:
     # -- reads ---------------------------------------------------------------
 
     async def get(self, res: Resource, name: str, namespace: str | None = None) -> Any:
-        key = res.key(name, namespace)
-        response = await range_(self.client, key, what=f"get {key}")
-        if not response.kvs:
+        """The object, read linearizably (coalesced with concurrent gets: :mod:`kubelite.pointreads`)."""
+        kv = await self.point_reads.get(res.key(name, namespace))
+        if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
-        kv = response.kvs[0]
         return decode(res, kv.value, kv.mod_revision)
 
     async def list(
         self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
         limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
-        raw_filter: Callable[[bytes], bool] | None = None, as_documents: bool = False,
+        raw_filter: Callable[[bytes], bool] | None = None, as_documents: bool = False, as_json: bool = False,
     ) -> ListResult:
         """A consistent list: every page reads at the revision of the first one.
 
         ``predicate`` filters (label/field selectors) before ``limit`` counts, as
         the Kubernetes API server does; ``raw_filter`` skips stored JSON before
         it is decoded. ``as_documents`` gives plain JSON dicts instead of models
-        (the gateway only serialises them; much faster for big lists).
+        (the gateway only serialises them; much faster for big lists); ``as_json`` gives each
+        object's JSON bytes (:func:`document_bytes`; with no ``predicate``: nothing is parsed).
         """
         prefix = res.prefix(namespace)
         end = prefix_end(prefix)
@@ -211,8 +233,10 @@ class Store:
             for index, kv in enumerate(kvs):
                 if raw_filter is not None and not raw_filter(kv.value):
                     continue
-                if as_documents:
-                    obj: Any = decode_document(kv.value, kv.mod_revision)
+                if as_json:
+                    obj: Any = document_bytes(kv.value, kv.mod_revision)
+                elif as_documents:
+                    obj = decode_document(kv.value, kv.mod_revision)
                 else:
                     obj = decode(res, kv.value, kv.mod_revision)
                 if predicate is not None and not predicate(obj):

@@ -23,9 +23,10 @@ Kept small on purpose; what lives here:
   dropped, ``type`` defaults to ``Opaque`` (``pkg/apis/core/v1/defaults.go``,
   ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
   validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
-  ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``
-  (``pkg/apis/{core,batch}/validation``); Service defaults, validation and its clusterIP once
-  set are :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`).
+  ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``,
+  RoleBinding/ClusterRoleBinding ``roleRef`` (``pkg/apis/{core,batch,rbac}/validation``);
+  Service defaults, validation and its clusterIP once set are :mod:`kubelite.api.service`
+  (its addresses: :mod:`kubelite.service_alloc`).
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -290,6 +291,13 @@ def _spec_fields_immutable(*fields: str) -> Callable[[Doc, Doc], list[StatusCaus
     return causes
 
 
+def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
+    """A binding's roleRef is fixed at creation (rbac ValidateRoleBindingUpdate: "cannot change roleRef")."""
+    if new.get("roleRef") == old.get("roleRef"):  # three required strings: nothing to normalise
+        return []
+    return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
+
+
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
@@ -297,6 +305,8 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "Job": DocumentRules(immutable=_spec_fields_immutable("selector", "template")),
     "Service": DocumentRules(prepare=service.default_service, validate=service.validate_service,
                              immutable=service.service_immutable, prepare_update=service.keep_allocated),
+    "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
+    "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
 }
 
 

@@ -25,6 +25,7 @@ from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
+from kubelite.process import settle_heap
 from kubelite.strategy import Admission, toleration_seconds_flag
 
 log = logging.getLogger("kubelite.gateway")
@@ -87,6 +88,7 @@ async def serve(config: GatewayConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await gateway.start()
+    settle_heap()
     print(f"kubelite gateway serving on {gateway.url}", file=sys.stderr, flush=True)
     try:
         await stop.wait()

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from kubelite.gateway.common import Target, include_object, list_doc, wants_table
 from kubelite.gateway.options import ListOptions, parse_list_options
-from kubelite.gateway.respond import json_response
+from kubelite import codec
+from kubelite.gateway.respond import dumps, json_response
 from kubelite.gateway.state import state_of
 from kubelite.gateway.tables import build_table
 from kubelite.store import ListResult
@@ -44,6 +45,8 @@ async def list_documents(request: web.Request, target: Target, options: ListOpti
 async def list_objects(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     options = parse_list_options(request.query, target.served)
+    if not options.filters and not wants_table(request):
+        return await _list_as_stored(request, target, options)
     docs, result = await list_documents(request, target, options)
     if wants_table(request):
         table = build_table(
@@ -52,3 +55,20 @@ async def list_objects(request: web.Request, target: Target) -> web.StreamRespon
         )
         return json_response(table)
     return json_response(list_doc(target.served, docs, result.resource_version, result.continue_token))
+
+
+async def _list_as_stored(request: web.Request, target: Target, options: ListOptions) -> web.StreamResponse:
+    """A plain JSON list assembled from the stored bytes: the same body as ``render(list_doc(...))``
+    without parsing and re-encoding every object (the common ``kubectl get -o json`` and informer
+    list: a LIST of 1,000 pods was two thirds JSON work)."""
+    state = state_of(request)
+    await state.hubs.hub(target.served.resource)
+    revision = int(options.resource_version) if options.resource_version_match == "Exact" else 0
+    result = await state.store.list(
+        target.served.resource, target.namespace, limit=options.limit, continue_token=options.continue_token,
+        resource_version=revision, as_json=True,
+    )
+    head = dumps(list_doc(target.served, [], result.resource_version, result.continue_token))
+    items = b",".join(result.items)
+    body = b"".join((head[:-2], items, b"]}\n"))  # head ends with "[]}"
+    return web.Response(body=codec.escape_go(body), content_type="application/json")

@@ -8,23 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
+from kubelite import codec
 from kubelite.api import errors
 from kubelite.gateway import protobuf
 
 JSON = "application/json"
 
 
-# Go's encoding/json escapes these (HTML safety, JavaScript line separators); kube-apiserver writes with it
-_GO_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
-
-
 def dumps(doc: Any) -> bytes:
     """Compact JSON as Go's json.Encoder writes it, without its trailing newline (watch events add theirs)."""
-    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-    for raw, escaped in _GO_ESCAPES:
-        if raw in text:
-            text = text.replace(raw, escaped)
-    return text.encode()
+    return codec.dumps_go(doc)
 
 
 def render(doc: Any) -> bytes:

@@ -133,12 +133,17 @@ async def _stream(
     sent = state.metrics.watch_events
     plural = target.served.resource.plural
     matches = options.matches if options.filters else None
+    counters: dict[str, Any] = {}  # event type → this resource's counter child (labels() costs a lock)
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
             return
         try:
-            item = await asyncio.wait_for(queue.get(), min(remaining, interval) if interval else remaining)
+            if queue.empty():  # asyncio.timeout, not wait_for: no task per event
+                async with asyncio.timeout(min(remaining, interval) if interval else remaining):
+                    item = await queue.get()
+            else:
+                item = queue.get_nowait()
         except TimeoutError:
             if interval and loop.time() < deadline:
                 await response.write(encoder.line("BOOKMARK", bookmark(target, last_revision)))
@@ -162,7 +167,10 @@ async def _stream(
             line = _line(entry, encoder, matches)
             if line is not None:
                 chunks.append(line[1])
-                sent.labels(plural, line[0]).inc()
+                counter = counters.get(line[0])
+                if counter is None:
+                    counter = counters[line[0]] = sent.labels(plural, line[0])
+                counter.inc()
         if chunks:
             await response.write(b"".join(chunks))
         if done:

@@ -166,9 +166,12 @@ async def test_app_container_removed_behind_the_agents_back_is_replaced_and_coun
     before = await until(store, "gone", running_and_ready)
     [app] = containers_of(docker_client, docker_node, "app")
     app.remove(force=True)
+    # generous: a loaded engine (CI's first docker tests run beside a dockerd just started) is slow
     after = await until(store, "gone", lambda p: running_and_ready(p) and p.status.container_statuses[0]
-                        .restart_count == 1, 20, "a new attempt, counted as a restart")
-    assert after.status.container_statuses[0].container_id != before.status.container_statuses[0].container_id
+                        .restart_count >= 1, 45, "a new attempt")
+    status = after.status.container_statuses[0]
+    assert status.restart_count == 1, f"one removal counted as {status.restart_count} restarts"
+    assert status.container_id != before.status.container_statuses[0].container_id
 
 
 async def test_created_container_bound_to_a_removed_sandbox_is_replaced_not_retried(

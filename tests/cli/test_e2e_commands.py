@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 
 from kubelite.cli.main import app
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
-from tests.cli.e2e import require_components
 from tests.helpers import wait_for
 from tests.strict_etcd import strict_problems_at
 
@@ -28,7 +27,6 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
-    require_components()
     up = KlUp(tmp_path_factory.mktemp("kl-e2e") / "data", ["--runtime", "sim", "--nodes", "2"])
     up.start()
     try:

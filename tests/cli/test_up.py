@@ -16,11 +16,9 @@ import docker.errors
 import pytest
 
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
-from tests.cli.e2e import require_components
 
 
 def test_kl_up_sim_starts_and_sigterm_stops_everything(tmp_path: Path) -> None:
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "2"])
     up.start()
     try:
@@ -76,7 +74,6 @@ def test_kl_up_refuses_a_busy_gateway_port(tmp_path: Path) -> None:
 def test_kl_up_docker_demo_serves_http_and_leaves_no_container(
     tmp_path: Path, demo_image: str, docker_client: docker.DockerClient,
 ) -> None:
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "docker", "--nodes", "1", "--demo"])
     up.start()
     try:

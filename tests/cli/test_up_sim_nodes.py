@@ -19,7 +19,6 @@ from typing import Any
 
 from kubelite.cli.up_support import sim_node_groups
 from tests.cli.cluster import KlUp, alive, descendants, run_sync
-from tests.cli.e2e import require_components
 from tests.helpers import wait_for
 
 # -- decisions (pure) -------------------------------------------------------
@@ -73,7 +72,6 @@ def stop_cleanly(up: KlUp) -> None:
 
 
 def test_kl_up_runs_20_sim_nodes_in_one_agent_process(tmp_path: Path) -> None:
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "20"])
     up.start()
     try:
@@ -93,7 +91,6 @@ def test_kl_up_runs_20_sim_nodes_in_one_agent_process(tmp_path: Path) -> None:
 
 
 def test_a_stopped_sim_node_process_loses_only_its_nodes_leases(tmp_path: Path) -> None:
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "3", "--sim-nodes-per-process", "2"])
     up.start()
     stopped: int | None = None
@@ -138,7 +135,6 @@ def test_a_stopped_sim_node_process_loses_only_its_nodes_leases(tmp_path: Path) 
 def test_one_sim_node_per_process_is_still_reachable(tmp_path: Path) -> None:
     """``--sim-nodes-per-process 1``: the former layout (the benchmark's baseline), a process
     and a token file per node."""
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "2", "--sim-nodes-per-process", "1"])
     up.start()
     try:

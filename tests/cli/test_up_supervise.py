@@ -20,7 +20,6 @@ import pytest
 from kubelite.cli.up_supervise import Child, RestartBackoff, Supervisor, exit_reason
 from tests.chaos.cluster import report
 from tests.cli.cluster import KlUp, alive, run_sync
-from tests.cli.e2e import require_components
 from tests.helpers import wait_for
 
 # -- decisions (pure) -------------------------------------------------------
@@ -105,7 +104,6 @@ def kill_etcd_and_wait_restarted(up: KlUp) -> float:
 
 
 def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> None:
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "1"])
     up.start()
     try:
@@ -144,7 +142,6 @@ def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> No
 def test_kl_up_docker_etcd_crash_keeps_containers(
     tmp_path: Path, demo_image: str, docker_client: docker.DockerClient,
 ) -> None:
-    require_components()
     up = KlUp(tmp_path / "kl", ["--runtime", "docker", "--nodes", "1"])
     up.start()
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS
+from typing import Any
+
+from kubelite.api.resources import CONFIGMAPS, DEPLOYMENTS, JOBS, PODS, REPLICASETS, SECRETS
 from kubelite.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
@@ -77,3 +79,47 @@ async def test_orphan_keeps_dependents_without_owner(
     (rs,) = (await store.list(REPLICASETS, "default")).items
     await delete_retrying(store, REPLICASETS, rs.name)  # background: now the pods go too
     await wait_for(lambda: _empty(store), 15)
+
+
+def _doc(res: Any, name: str, owner: Any = None, **fields: Any) -> Any:
+    """A generic document of ``res`` (e.g. a Job or a ConfigMap), owned by ``owner`` if given."""
+    meta: dict[str, Any] = {"name": name, "namespace": "default"}
+    if owner is not None:
+        meta["ownerReferences"] = [{"apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name,
+                                    "uid": owner.metadata.uid, "blockOwnerDeletion": True}]
+    return res.model.model_validate({"apiVersion": res.api_version, "kind": res.kind, "metadata": meta, **fields})
+
+
+async def _names(store: Store, res: Any) -> list[str]:
+    return [o.name for o in (await store.list(res, "default")).items]
+
+
+async def test_dependents_of_every_kind_are_collected_not_only_workloads(
+    store: Store, make_manager: MakeManager,
+) -> None:
+    """A Job (a kind no built-in controller owned when the GC knew three kinds) owning a ConfigMap
+    and a Secret: background deletion takes both, foreground keeps the Job until they are gone."""
+    await make_manager()
+    job = await store.create(JOBS, _doc(JOBS, "batch", spec={"template": {"spec": {
+        "containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "Never"}}}))
+    await store.create(CONFIGMAPS, _doc(CONFIGMAPS, "batch-config", job, data={"k": "v"}))
+    await store.create(SECRETS, _doc(SECRETS, "batch-secret", job))
+    await delete_retrying(store, JOBS, "batch")
+
+    async def collected() -> bool:
+        return await _names(store, CONFIGMAPS) == [] and await _names(store, SECRETS) == []
+
+    await wait_for(collected, 15)
+
+    owner = await store.create(CONFIGMAPS, _doc(CONFIGMAPS, "owner"))
+    await store.create(SECRETS, _doc(SECRETS, "dependent", owner))
+    _obj, deleted_now = await delete_retrying(store, CONFIGMAPS, "owner", propagation_policy="Foreground")
+    assert not deleted_now
+
+    async def owner_gone_last() -> bool:
+        owners, dependents = await _names(store, CONFIGMAPS), await _names(store, SECRETS)
+        if not owners:
+            assert not dependents, "the foreground owner went before its dependent"
+        return not owners
+
+    await wait_for(owner_gone_last, 15, interval=0.02)

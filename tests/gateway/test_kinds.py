@@ -239,6 +239,22 @@ async def test_immutable_fields_and_status_subresource(api: aiohttp.ClientSessio
         assert "parallelism" not in patched["spec"]  # the status subresource changes only status
     async with api.get("/apis/batch/v1/namespaces/default/jobs?limit=1") as response:
         assert (await response.json())["items"][0]["status"] == {"active": 1}
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "b"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+               "subjects": [{"kind": "User", "name": "ann", "apiGroup": "rbac.authorization.k8s.io"}]}
+    async with api.post(f"{rbac}/clusterrolebindings", json=binding) as response:
+        assert response.status == 201
+    before = await etcd_revision(gateway)
+    async with api.patch(f"{rbac}/clusterrolebindings/b", data=json.dumps({"roleRef": {"name": "edit"}}),
+                         headers={"Content-Type": "application/merge-patch+json"}) as response:
+        status = await response.json()
+        assert response.status == 422 and status["details"]["causes"][0]["field"] == "roleRef", status
+        assert "cannot change roleRef" in status["message"]
+    assert await etcd_revision(gateway) == before
+    async with api.patch(f"{rbac}/clusterrolebindings/b", data=json.dumps({"subjects": []}),
+                         headers={"Content-Type": "application/merge-patch+json"}) as response:
+        assert response.status == 200  # subjects stay mutable
 
 
 def test_namespace_deletion_covers_every_namespaced_kind() -> None:

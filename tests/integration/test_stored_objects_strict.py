@@ -25,7 +25,6 @@ import pytest
 import yaml
 
 from tests.cli.cluster import KlUp, run_sync
-from tests.cli.e2e import require_components
 from tests.helpers import wait_for
 from tests.strict_etcd import strict_problems_at
 
@@ -36,7 +35,6 @@ NS = "strict"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
-    require_components()
     up = KlUp(tmp_path_factory.mktemp("strict") / "data", ["--runtime", "sim", "--nodes", "2"])
     up.start()
     try:
