@@ -13,6 +13,7 @@ slices users write; slices this controller made for them go.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import errors
@@ -29,9 +30,9 @@ from controllers.context import ControllerContext
 log = logging.getLogger(__name__)
 
 
-def managed_selector(service: str) -> Any:
-    def matches(obj: Any) -> bool:
-        labels = (obj.get("metadata") if isinstance(obj, dict) else obj.metadata.to_dict()).get("labels") or {}
+def managed_selector(service: str) -> Callable[[KubeObject], bool]:
+    def matches(obj: KubeObject) -> bool:
+        labels = obj.metadata.labels or {}
         return labels.get(plan.LABEL_SERVICE_NAME) == service and labels.get(plan.LABEL_MANAGED_BY) == plan.MANAGED_BY
     return matches
 
@@ -61,7 +62,11 @@ class PodServiceHandlers:
         self.services = services
 
     def handler(self) -> FuncHandler:
-        return FuncHandler(add=self._pod, update=lambda old, new: (self._pod(old), self._pod(new)), delete=self._pod)
+        return FuncHandler(add=self._pod, update=self._pod_updated, delete=self._pod)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        self._pod(old)
+        self._pod(new)
 
     def _pod(self, pod: Pod) -> None:
         for key in services_selecting(self.services, pod):
@@ -109,7 +114,7 @@ class EndpointSliceController(Controller):
             try:
                 await self.store.create(ENDPOINTSLICES, ENDPOINTSLICES.model.model_validate(doc), fence=self.fence)
             except errors.ApiError as exc:
-                if exc.code == 404 or (exc.code == 403 and "terminat" in exc.status.message):
+                if exc.code == 404 or (exc.code == 403 and "terminat" in (exc.status.message or "")):
                     return None  # the namespace is going away
                 raise
         for doc in steps.update:

@@ -61,6 +61,19 @@ class Iptables:
             pass
 
 
+def jump_comment(node: str, prefix: str) -> str:
+    return f"kubelite node proxy {node} {prefix}"
+
+
+async def remove_rules(iptables: Iptables, prefix: str, node: str) -> None:
+    """Remove the jumps to a node's chains, then the chains (idempotent: nothing there is fine)."""
+    for builtin, target in rules.jumps(prefix):
+        await iptables.remove_jump(builtin, target, jump_comment(node, prefix))
+    existing = await iptables.chains()
+    if any(c.startswith(f"{prefix}-") for c in existing):
+        await iptables.restore(rules.cleanup(prefix, existing))
+
+
 class Proxier:
     """start(cluster_uid) / stop(); ``synced_at``: monotonic time of the last successful sync."""
 
@@ -80,7 +93,7 @@ class Proxier:
 
     @property
     def comment(self) -> str:
-        return f"kubelite node proxy {self.node} {self.prefix}"
+        return jump_comment(self.node, self.prefix)
 
     async def start(self, cluster_uid: str) -> None:
         self.prefix = rules.chain_prefix(cluster_uid, self.node)
@@ -105,11 +118,7 @@ class Proxier:
             await self.remove_rules()
 
     async def remove_rules(self) -> None:
-        for builtin, target in rules.jumps(self.prefix):
-            await self.iptables.remove_jump(builtin, target, self.comment)
-        existing = await self.iptables.chains()
-        if any(c.startswith(f"{self.prefix}-") for c in existing):
-            await self.iptables.restore(rules.cleanup(self.prefix, existing))
+        await remove_rules(self.iptables, self.prefix, self.node)
         log.info("node proxy %s: rules removed", self.node)
 
     async def _loop(self) -> None:

@@ -276,6 +276,14 @@ class Cluster:
 
     # -- stop --------------------------------------------------------------
 
+    async def _remove_proxy_rules(self) -> list[str]:
+        """The node proxy's iptables rules of agents that could not remove them (killed)."""
+        proc = await asyncio.create_subprocess_exec(
+            self.opts.python, "-m", "agent.proxy", "--cleanup", "--cluster-uid", self.cluster_uid, *self.agents,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        return [f"node proxy rules: {err.decode().strip()}"] if proc.returncode else []
+
     async def stop(self) -> list[str]:
         """Stop everything started, newest first; returns problems (empty when clean)."""
         problems: list[str] = []
@@ -286,6 +294,7 @@ class Cluster:
         if self.runtime == "docker" and not self.opts.keep:
             if self.cluster_uid:
                 problems += await asyncio.to_thread(remove_containers, self.agents, self.cluster_uid)
+                problems += await self._remove_proxy_rules()
             elif agents:
                 self.say("the cluster's identity was never read: containers other than those the agents "
                          "drained are left alone (they may belong to another cluster on this engine)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import struct
 from pathlib import Path
@@ -147,7 +148,7 @@ class ClusterDns:
             address, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "53")
             reply: asyncio.Future[bytes] = loop.create_future()
             try:
-                transport, _ = await loop.create_datagram_endpoint(lambda f=reply: _Once(f),
+                transport, _ = await loop.create_datagram_endpoint(functools.partial(_Once, reply),
                                                                    remote_addr=(address, int(port)))
             except OSError:
                 continue
