@@ -100,3 +100,23 @@ async def _count(store: Store, n: int) -> bool:
 async def _gone(store: Store) -> bool:
     listed = await store.list(ENDPOINTS, "default")
     return not await slices(store) and all(e.metadata.name != "web" for e in listed.items)
+
+
+async def test_a_pod_on_a_node_whose_lease_expired_leaves_the_ready_set(
+        make_manager: Any, make_kubelet: Any, store: Store) -> None:
+    """The kubelet dies: node-lifecycle marks its pods not Ready as the lease expires (2 s TTL here),
+    and the slice drops them from the ready set at once (nothing waits for the eviction)."""
+    await make_manager(controllers=("nodelifecycle", *CONTROLLERS))
+    doomed = await make_kubelet("node-1")
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+               "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    await store.create(SERVICES, SERVICES.model.model_validate(service))
+    pod = {"metadata": {"name": "web-0", "namespace": "default", "labels": {"app": "web"}},
+           "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "x"}]}}
+    await store.create(PODS, Pod.model_validate(pod))
+    await wait_for(lambda: _equals(conditions(store), {"web-0": {"ready": True, "serving": True, "terminating": False}}),
+                   15, message="the fake kubelet's pod ready in the slice")
+    await doomed.stop(revoke=False)  # dies; its lease expires after its TTL
+    await wait_for(lambda: _equals(conditions(store), {"web-0": {"ready": False, "serving": False,
+                                                                 "terminating": False}}),
+                   20, message="the pod out of the ready set after the node's lease expired")
