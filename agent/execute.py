@@ -35,7 +35,7 @@ from agent.runtime.base import (
     PortMapping,
     RuntimeUnavailable,
 )
-from agent.service_env import dns_settings
+from agent.service_env import dns_settings, pod_hostname
 from agent.startfailures import SANDBOX_KEY
 from agent.status import Waiting
 
@@ -245,8 +245,9 @@ class Executor:
 
 
 def _dns_fields(pod: Pod, options: Any) -> dict[str, Any]:
-    """The sandbox's resolv.conf (its containers share it): :func:`agent.service_env.dns_settings`."""
+    """The sandbox's hostname and resolv.conf (its containers share both): :mod:`agent.service_env`."""
     settings = dns_settings(pod, options.cluster_dns, options.cluster_domain)
-    if settings is None:
-        return {}
-    return {"dns": settings.servers, "dns_search": settings.search, "dns_options": settings.options}
+    fields: dict[str, Any] = {"hostname": pod_hostname(pod) or None}
+    if settings is not None:
+        fields.update(dns=settings.servers, dns_search=settings.search, dns_options=settings.options)
+    return fields

@@ -7,6 +7,7 @@
   ``<NAME>_PORT_<port>_<PROTO>``, ``..._PROTO``, ``..._PORT``, ``..._ADDR``
   (``pkg/kubelet/envvars/envvars.go``). Names are upper-cased with ``-`` → ``_``.
   The container's own ``env`` wins over these.
+- ``pod_hostname(pod)``: the hostname its containers see (the sandbox's UTS namespace);
 - ``dns_settings(pod, cluster_dns, domain)``: for ``dnsPolicy: ClusterFirst`` (the default), the
   cluster DNS server, the search path ``<ns>.svc.<domain> svc.<domain> <domain>`` and
   ``ndots:5`` (``pkg/kubelet/network/dns/dns.go``); ``None`` for other policies or without a
@@ -70,6 +71,11 @@ class DnsSettings:
     servers: tuple[str, ...]
     search: tuple[str, ...]
     options: tuple[str, ...]
+
+
+def pod_hostname(pod: Pod) -> str:
+    """The pod's hostname: ``spec.hostname`` or its name, at most 63 characters (kubelet GeneratePodHostNameAndDomain)."""
+    return (pod.spec.hostname or pod.metadata.name or "")[:63].rstrip("-.")
 
 
 def dns_settings(pod: Pod, cluster_dns: str | None, domain: str) -> DnsSettings | None:

@@ -100,6 +100,7 @@ class ContainerSpec:
     cpu_millis: int | None = None
     memory_bytes: int | None = None
     init: bool = True  # a tiny init as PID 1 so SIGTERM reaches the process
+    hostname: str | None = None  # sandboxes: the pod's hostname (its containers share the UTS namespace)
     dns: tuple[str, ...] = ()  # sandboxes: resolv.conf nameservers, search domains, options
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()

@@ -179,7 +179,7 @@ class DockerRuntime:
                 api.create_container, spec.image, name=spec.name, labels=spec.labels,
                 command=spec.args, entrypoint=spec.command, environment=spec.env or None,
                 ports=[(p.container_port, p.protocol.lower()) for p in spec.ports] or None,
-                host_config=host_config, detach=True,
+                host_config=host_config, detach=True, hostname=spec.hostname,
             )
         except ContainerNotFound as exc:
             if "no such image" not in str(exc).lower():
