@@ -61,6 +61,14 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 ---
 apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
 kind: Pod
 metadata: {name: client}
 spec:
@@ -147,6 +155,7 @@ def test_traffic_reaches_ready_pods_by_service_name(cluster: KlUp) -> None:
         return seen >= replicas
 
     run_sync(wait_for(all_three, 60, 0, message=f"answers from all of {replicas}"))
+    assert len(set(answers("sticky", 10))) == 1  # ClientIP affinity: one client, one replica
     env = client_exec("env")
     assert "WEB_SERVICE_HOST=10.233." in env and "WEB_SERVICE_PORT=80" in env  # existed when the client started
     resolv = client_exec("cat /etc/resolv.conf")
