@@ -26,10 +26,11 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent.agent import Agent, AgentConfig
+from agent.podconfig.sources import ConfigSource
 from agent.podsource import NodeView, shared_informer
-from agent.eviction import KUBELET_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
@@ -37,6 +38,7 @@ from kubelite.api.core import Taint
 from kubelite.etcd_client import connect
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite import logcaps
+from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
 from kubelite.process import settle_heap
@@ -173,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "iptables with the docker runtime, none with sim)")
     p.add_argument("--cluster-dns", help="IP of the cluster DNS: resolv.conf of dnsPolicy ClusterFirst pods")
     p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain (default cluster.local)")
+    p.add_argument("--root-dir", help="directory of pods' volumes (<root-dir>/pods/<uid>/volumes/...); "
+                   "default: /var/lib/kubelite/agent/<node> with the docker runtime, none with sim")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
     p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
@@ -224,6 +228,7 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         eviction_interval=args.eviction_monitoring_interval,
         proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
         cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
+        root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime == "docker" else None),
     )
 
 
@@ -268,11 +273,15 @@ async def run(args: argparse.Namespace) -> int:
     store = Store(client)
     # Several agents in one process share one pod informer (one etcd watch), each through its node's view.
     shared = shared_informer(store) if len(nodes) > 1 else None
+    # ... and one ConfigMap/Secret source (two watches), not two per node.
+    configs = ConfigSource(store) if len(nodes) > 1 else None
     if shared is not None:
         await shared.start()
+    if configs is not None:
+        await configs.start()
     agents = [
         Agent(agent_config(args, node, token_for(source, node)), store=store, runtime=make_runtime(args, node),
-              pod_source=NodeView(shared, node) if shared is not None else None)
+              pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs)
         for node in nodes
     ]
     stop = asyncio.Event()
@@ -294,7 +303,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         starting = asyncio.gather(*(start_one(a) for a in agents))
         stopper = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({starting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [starting, stopper]
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if starting in done:
             starting.result()
             endpoints = [a.api.endpoint for a in started if a.api]
@@ -308,6 +318,8 @@ async def run(args: argparse.Namespace) -> int:
         await asyncio.gather(*(a.stop() for a in started), return_exceptions=True)
         if shared is not None:
             await shared.stop()
+        if configs is not None:
+            await configs.stop()
         await client.close()
     return 0
 

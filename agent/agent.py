@@ -13,17 +13,19 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from kubelite.api import quantity
 from kubelite.api.core import Taint
 from kubelite.bootstrap import cluster_uid
 from kubelite.events import EventRecorder
+from kubelite.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
 from kubelite.store import Store
 
 from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
-from agent.eviction import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
+from agent.podconfig.sources import ConfigSource
 from agent.podsource import PodSource
 from agent.proxy.proxier import Proxier
 from agent.pods import PodManager, PodOptions
@@ -62,12 +64,13 @@ class AgentConfig:
     proxy_mode: str = "none"  # "iptables": run the node proxy (docker runtime); "none": no service rules
     cluster_dns: str | None = None  # the kubelet's --cluster-dns / --cluster-domain
     cluster_domain: str = "cluster.local"
+    root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
 
 
 class Agent:
     def __init__(
         self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
-        observe_disk: Observe | None = None,
+        observe_disk: Observe | None = None, config_source: ConfigSource | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -83,8 +86,9 @@ class Agent:
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
                 resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
                 cluster_dns=config.cluster_dns, cluster_domain=config.cluster_domain,
+                root_dir=config.root_dir,
             ),
-            pod_source=pod_source, health=self.health,
+            pod_source=pod_source, health=self.health, config_source=config_source,
         )
         self.disk = DiskPressureMonitor(
             self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
@@ -110,6 +114,9 @@ class Agent:
         self._started.append("runtime")
         version = await self.runtime.version()
         host = await self.runtime.host_resources()
+        self.pods.config.set_allocatable(  # resourceFieldRef's default for a missing limit
+            quantity.cpu_millis(self.config.cpu) if self.config.cpu else host.cpu_millis,
+            quantity.to_bytes(self.config.memory) if self.config.memory else host.memory_bytes)
         uid = await cluster_uid(self.store)
         self.runtime.bind(uid)
         if self.proxy is not None:

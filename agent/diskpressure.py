@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 from kubelite.api.core import Pod
 from kubelite.api.quantity import to_bytes
+from kubelite.evictionflags import Threshold
 from kubelite.informer import object_key
 from kubelite.supervise import cancel_and_wait, spawn
 
 from agent.eviction import (
     ContainerUsage,
     PodUsage,
-    Threshold,
+    empty_dir_over_limit,
     eviction_message,
     rank_for_disk_eviction,
     thresholds_met,
@@ -106,11 +107,14 @@ class DiskPressureMonitor:
                         ", ".join(f"{m.threshold} available {m.available}" for m in met) or "thresholds clear")
         self.health.set_disk_pressure(pressure)
         self.manager.metrics.disk_pressure.set(1 if pressure else 0)
-        if not met:
-            return None
         candidates = [p for p in (self.manager.informer.get(k) for k in self.manager.informer.keys())
                       if p is not None and not p.is_terminated() and p.metadata.deletion_timestamp is None
                       and object_key(p) not in self.manager.evictions]
+        over = await self._empty_dir_over_limit(candidates)
+        if over is not None:
+            return over
+        if not met:
+            return None
         if not candidates:
             return None
         usages = [await self._usage(pod) for pod in candidates]
@@ -120,6 +124,19 @@ class DiskPressureMonitor:
         self.evicted.append(victim.key)
         self.manager.evict(next(p for p in candidates if object_key(p) == victim.key), message)
         return victim.key
+
+    async def _empty_dir_over_limit(self, pods: list[Pod]) -> str | None:
+        """The kubelet's local-storage eviction, pressure or not: a pod past an emptyDir ``sizeLimit``."""
+        for pod in pods:
+            if not any(v.empty_dir is not None and v.empty_dir.size_limit is not None for v in pod.spec.volumes or []):
+                continue
+            message = empty_dir_over_limit(pod, await self.manager.config.volumes.empty_dir_usage(pod.metadata.uid or ""))
+            if message is not None:
+                log.warning("node %s: evicting %s: %s", self.manager.node, object_key(pod), message)
+                self.evicted.append(object_key(pod))
+                self.manager.evict(pod, message)
+                return object_key(pod)
+        return None
 
     async def _usage(self, pod: Pod) -> PodUsage:
         containers = await self.manager.runtime.list_containers(
@@ -133,4 +150,5 @@ class DiskPressureMonitor:
         return PodUsage(
             key=object_key(pod), priority=pod_priority(pod),
             containers=tuple(ContainerUsage(n, u, ephemeral_request(pod, n)) for n, u in sorted(per_name.items())),
+            volumes_bytes=await self.manager.config.volumes.disk_usage(pod.metadata.uid or ""),
         )

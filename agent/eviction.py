@@ -18,78 +18,21 @@ Nothing here does I/O: :mod:`agent.diskpressure` observes the disk and acts.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from kubelite.api.core import Pod, PodCondition, PodStatus, Taint
 from kubelite.api.quantity import format_bytes, to_bytes
+from kubelite.evictionflags import Threshold
 
 from agent.runtime.base import FsStats
 
-SIGNALS = ("nodefs.available", "imagefs.available")
-# The kubelet's disk defaults for --eviction-hard: the agent's own default.
-KUBELET_EVICTION_HARD = "nodefs.available<10%,imagefs.available<15%"
-# What ``kl up`` (and the test suite) give their agents. A local cluster shares the developer's
-# disk with everything else on it: percentages of a large, mostly used disk would evict every pod
-# while tens of GiB are still free (a 270 GB disk at 92 % has 20 GB left and is "under pressure").
-# kind turns disk eviction off for the same reason; we keep an absolute floor instead, so a log or
-# emptyDir flood still cannot fill the host's disk to the last byte.
-LOCAL_EVICTION_HARD = "nodefs.available<1Gi,imagefs.available<1Gi"
 RESOURCE = "ephemeral-storage"  # what a disk signal reclaims
 REASON = "Evicted"
 DISK_PRESSURE_TAINT = Taint(key="node.kubernetes.io/disk-pressure", effect="NoSchedule")
 NODE_CONDITION_MESSAGE = "The node had condition: [DiskPressure]. "
 DISRUPTION_REASON = "TerminationByKubelet"
-_STATEMENT = re.compile(r"\s*([a-z.]+)\s*<\s*([^,\s]+)\s*")
-
-
-@dataclass(frozen=True)
-class Threshold:
-    signal: str  # one of SIGNALS
-    percentage: float | None = None  # of the capacity, 0..1
-    quantity: int | None = None  # bytes
-
-    def bytes_of(self, capacity: int) -> int:
-        """The threshold in bytes for a filesystem of ``capacity`` bytes."""
-        if self.percentage is not None:
-            return int(capacity * self.percentage)
-        return self.quantity or 0
-
-    def __str__(self) -> str:
-        value = f"{self.percentage * 100:g}%" if self.percentage is not None else format_bytes(self.quantity or 0)
-        return f"{self.signal}<{value}"
-
-
-def parse_eviction_hard(raw: str) -> tuple[Threshold, ...]:
-    """``"nodefs.available<10%,imagefs.available<2Gi"`` → thresholds; ``""`` → none.
-
-    Raises ValueError naming the bad statement (unknown signal, operator other than ``<``,
-    a percentage outside 0–100, a malformed quantity).
-    """
-    thresholds: list[Threshold] = []
-    for statement in (part for part in raw.split(",") if part.strip()):
-        match = _STATEMENT.fullmatch(statement)
-        if match is None:
-            raise ValueError(f"eviction threshold {statement.strip()!r} must be SIGNAL<VALUE (e.g. nodefs.available<10%)")
-        signal, value = match.groups()
-        if signal not in SIGNALS:
-            raise ValueError(f"eviction signal {signal!r} is not supported (supported: {', '.join(SIGNALS)})")
-        if value.endswith("%"):
-            try:
-                percent = float(value[:-1])
-            except ValueError:
-                raise ValueError(f"eviction threshold {statement.strip()!r}: {value!r} is not a percentage") from None
-            if not 0 < percent <= 100:
-                raise ValueError(f"eviction threshold {statement.strip()!r}: percentage must be in (0, 100]")
-            thresholds.append(Threshold(signal, percentage=percent / 100))
-        else:
-            try:
-                thresholds.append(Threshold(signal, quantity=to_bytes(value)))
-            except ValueError as exc:
-                raise ValueError(f"eviction threshold {statement.strip()!r}: {exc}") from None
-    return tuple(thresholds)
 
 
 @dataclass(frozen=True)
@@ -130,10 +73,11 @@ class PodUsage:
     priority: int = 0
     containers: tuple[ContainerUsage, ...] = ()
     measured: bool = True  # False: no usage figures for this pod (ranked first, like the kubelet)
+    volumes_bytes: int = 0  # emptyDir volumes on the node's disk (the kubelet counts local volumes too)
 
     @property
     def usage_bytes(self) -> int:
-        return sum(c.usage_bytes for c in self.containers)
+        return sum(c.usage_bytes for c in self.containers) + self.volumes_bytes
 
     @property
     def request_bytes(self) -> int:
@@ -164,6 +108,18 @@ def eviction_message(met: ThresholdMet, pod: PodUsage) -> str:
                         f"{format_bytes(container.request_bytes)}, has larger consumption of {RESOURCE}. ")
     return message
 
+
+
+def empty_dir_over_limit(pod: Pod, usage: Mapping[str, int]) -> str | None:
+    """The kubelet's local-storage eviction of a pod whose disk emptyDir passed its ``sizeLimit``
+    (``emptyDirLimitEviction``); ``usage``: bytes per volume name. None when every one is within."""
+    for volume in pod.spec.volumes or []:
+        source = volume.empty_dir
+        if source is None or source.size_limit is None or (source.medium or "") == "Memory":
+            continue  # a tmpfs is capped by its size; memory is not this signal
+        if usage.get(volume.name, 0) > to_bytes(source.size_limit):
+            return f'Usage of EmptyDir volume "{volume.name}" exceeds the limit "{source.size_limit}". '
+    return None
 
 
 def evicted_status(status: PodStatus, message: str, now: datetime) -> PodStatus:

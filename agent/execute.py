@@ -36,6 +36,8 @@ from agent.runtime.base import (
     RuntimeUnavailable,
 )
 from agent.service_env import dns_settings, pod_hostname
+from agent.podconfig.env import CONFIG_ERROR, ConfigError
+from agent.podconfig.volumes import HostVolume, MountError
 from agent.startfailures import SANDBOX_KEY
 from agent.status import Waiting
 
@@ -49,7 +51,8 @@ class Executor:
     def __init__(self, manager: PodManager) -> None:
         self.manager = manager
 
-    async def execute(self, pod: Pod, plan: Plan, mine: list[ContainerInfo], waiting: dict[str, Waiting]) -> bool:
+    async def execute(self, pod: Pod, plan: Plan, mine: list[ContainerInfo], waiting: dict[str, Waiting], *,
+                      volumes: dict[str, HostVolume] | None = None) -> bool:
         """Run the plan's actions in order; True when the runtime was changed.
 
         A failure the engine reports for one container (or the sandbox) is recorded with its
@@ -58,7 +61,7 @@ class Executor:
         retry re-lists the pod's containers and plans from what is really there.
         """
         uid = pod.metadata.uid or ""
-        specs = {c.name: c for c in pod.spec.containers}
+        specs = {c.name: c for c in [*(pod.spec.init_containers or []), *pod.spec.containers]}
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state in ("running", "created")])), None)
         sandbox_id = sandbox.id if sandbox else None
         changed = False
@@ -84,7 +87,7 @@ class Executor:
                 if sandbox_id is None or self.manager.failures.remaining(uid, action.name) > 0:
                     continue
                 changed = True
-                await self._start_container(pod, specs[action.name], action, sandbox_id, waiting)
+                await self._start_container(pod, specs[action.name], action, sandbox_id, waiting, volumes or {})
             elif isinstance(action, StartExisting):
                 if action.name == SANDBOX_NAME:
                     if self.manager.failures.remaining(uid, SANDBOX_KEY) > 0:
@@ -176,7 +179,8 @@ class Executor:
         self.manager.recorder.record(pod, "Warning", "Failed", f"Error: failed to start container {name!r}: {exc}")
 
     async def _start_container(
-        self, pod: Pod, container: Container, action: StartContainer, sandbox_id: str, waiting: dict[str, Waiting]
+        self, pod: Pod, container: Container, action: StartContainer, sandbox_id: str, waiting: dict[str, Waiting],
+        volumes: dict[str, HostVolume],
     ) -> None:
         uid = pod.metadata.uid or ""
         try:
@@ -187,7 +191,15 @@ class Executor:
             self.manager.recorder.record(pod, "Warning", "Failed", f"Failed to pull image \"{container.image}\": {exc}")
             self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
             return
-        spec = self.manager.container_spec(pod, container, action.attempt, sandbox_id)
+        try:
+            config = await self.manager.configure(pod, container, sandbox_id, volumes)
+        except (ConfigError, MountError) as exc:
+            # The kubelet's CreateContainerConfigError: retried when the source appears (watch) or after back-off.
+            self.manager.failures.record(uid, container.name, Waiting(CONFIG_ERROR, str(exc)))
+            waiting[container.name] = Waiting(CONFIG_ERROR, str(exc))
+            self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc}")
+            return
+        spec = self.manager.container_spec(pod, container, action.attempt, sandbox_id, config)
         try:
             container_id = await self.manager.runtime.create_container(spec)
         except (RuntimeUnavailable, ContainerNotFound):

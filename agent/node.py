@@ -50,6 +50,7 @@ from kubelite.jitter import first_phase, jittered
 from kubelite.lease import LeaseSession
 from kubelite.store import Store, encode
 from kubelite.supervise import spawn
+from kubelite.version import __version__
 
 from agent.metrics import AgentMetrics
 from agent.nodehealth import NodeHealth, node_conditions, pressure_taints
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 STATUS_JITTER = 0.04  # the kubelet's node-status JitterUntil factor
-AGENT_VERSION = "kubelite-agent/0.1.0"
+AGENT_VERSION = f"kubelite-agent/{__version__}"
 _TRANSIENT = (errors.ApiError, aetcd.ClientError, EtcdUnavailable, OSError, TimeoutError)
 
 
@@ -201,7 +202,7 @@ class NodeLifecycle:
             node.status = status.model_copy(update={"conditions": node_conditions(old, facts, now)})
             return node
 
-        updated = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
+        updated: Node = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
         await self._sync_pressure_taint(facts.disk_pressure)
         return updated
 

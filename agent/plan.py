@@ -24,6 +24,12 @@ class DesiredPod:
     # restartCount last reported for containers that had started (containerID set); a container
     # the runtime no longer has continues from there instead of restarting the count at 0.
     reported_restarts: Mapping[str, int] = field(default_factory=dict)
+    init_containers: tuple[str, ...] = ()  # init container names in spec order (sidecars among them)
+    sidecars: frozenset[str] = frozenset()  # init containers with restartPolicy Always
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        return (*self.init_containers, *self.containers)
 
     def first_attempt(self, name: str) -> StartContainer:
         """Start ``name`` when the runtime has no container of it at all."""
@@ -77,6 +83,7 @@ Action = StartContainer | StartExisting | KillContainer | RemoveContainer | Crea
 class Plan:
     actions: tuple[Action, ...] = ()
     completed: bool = False  # every container finished for good: the pod is Succeeded/Failed
+    initialized: bool = True  # init containers done (regular ones exited 0, sidecars started)
 
     def of(self, kind: type) -> list[Action]:
         return [a for a in self.actions if isinstance(a, kind)]
@@ -92,6 +99,7 @@ class Observed:
     sandboxes: Sequence[ContainerInfo] = ()
     containers: Sequence[ContainerInfo] = ()
     unhealthy: frozenset[str] = frozenset()  # ids of running containers whose liveness/startup probe failed
+    not_started: frozenset[str] = frozenset()  # ids of running containers whose startup probe has not passed yet
     sandbox_needs_ip: bool = False  # a running sandbox without an IP lost its network (real engines)
 
 
@@ -142,7 +150,7 @@ def plan_pod(
     latest: dict[str, ContainerInfo] = {}
     for name, instances in groups.items():
         ordered = by_attempt(instances)
-        if name not in desired.containers:
+        if name not in desired.all_names:
             actions += _kill_and_remove(ordered, "Orphaned")
             continue
         latest[name] = ordered[0]
@@ -157,10 +165,14 @@ def plan_pod(
     # A sandbox that is created but not (yet) running is kept and started, not replaced.
     live = next(iter(by_attempt([s for s in observed.sandboxes if s.state in ("running", "created")])), None)
     dead_sandboxes = [s for s in observed.sandboxes if s.state not in ("running", "created")]
-    if done:
+    init_failed = _init_failed_for_good(desired, latest, live)
+    if done or init_failed:
+        # Sidecars stop with the pod; the sandbox last.
+        actions += [KillContainer(latest[n].id, n, "PodCompleted") for n in desired.init_containers
+                    if n in latest and latest[n].state in ("running", "created")]
         actions += [KillContainer(s.id, s.container_name, "PodCompleted")
                     for s in observed.sandboxes if s.state in ("running", "created")]
-        return Plan(tuple(actions), completed=True)
+        return Plan(tuple(actions), completed=True, initialized=not init_failed)
 
     actions += _kill_and_remove([s for s in observed.sandboxes if s.state in ("running", "created")
                                  and live is not None and s.id != live.id], "Duplicate")
@@ -173,10 +185,15 @@ def plan_pod(
     if live is None or strays or no_network:
         actions += _sandbox_changed(desired, latest, live, pod_uid=pod_uid, now=now, backoff=backoff,
                                     backoff_cap=backoff_cap, replaces=bool(observed.sandboxes or latest))
-        return Plan(tuple(actions))
+        return Plan(tuple(actions), initialized=not desired.init_containers)  # a new sandbox initializes again
     if live.state == "created":
         actions.append(StartExisting(live.id, live.container_name))
 
+    init_actions, initialized = _plan_init(desired, observed, latest, live, pod_uid=pod_uid, now=now,
+                                           backoff=backoff, backoff_cap=backoff_cap)
+    actions += init_actions
+    if not initialized:
+        return Plan(tuple(actions), initialized=False)
     for name in desired.containers:
         current = latest.get(name)
         if current is None:
@@ -189,6 +206,91 @@ def plan_pod(
         elif should_restart(desired.restart_policy, current.exit_code):
             actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
     return Plan(tuple(actions))
+
+
+def _ran_in(info: ContainerInfo, live: ContainerInfo | None) -> bool:
+    """Whether ``info`` (in any state) belongs to the live sandbox (unknown binding: assumed yes)."""
+    return _in_sandbox(info, live)
+
+
+def _init_failed_for_good(desired: DesiredPod, latest: Mapping[str, ContainerInfo], live: ContainerInfo | None) -> bool:
+    """A regular init container failed under ``restartPolicy: Never``: the pod fails (kubelet)."""
+    if desired.restart_policy != "Never":
+        return False
+    for name in desired.init_containers:
+        info = latest.get(name)
+        if name not in desired.sidecars and info is not None and info.state == "exited" and info.exit_code != 0:
+            return True
+    return False
+
+
+def _plan_init(
+    desired: DesiredPod, observed: Observed, latest: Mapping[str, ContainerInfo], live: ContainerInfo, *,
+    pod_uid: str, now: float, backoff: Mapping[str, BackoffEntry], backoff_cap: float,
+) -> tuple[list[Action], bool]:
+    """Init containers (the kubelet's computeInitContainerActions): (actions, initialized).
+
+    Before initialization, init containers run one at a time in order: a regular one must exit 0
+    (a failure is restarted after back-off unless ``restartPolicy: Never``), a sidecar
+    (``restartPolicy: Always``) must be running and started (startup probe passed) before the
+    next one starts. Once an app container has run in this sandbox the pod is initialized: regular
+    init containers are not run again, sidecars are kept running (restarted after back-off, killed
+    when their liveness fails). A new sandbox runs the init containers again.
+    """
+    actions: list[Action] = []
+    if not desired.init_containers:
+        return actions, True
+    app_started = any(n in latest and latest[n].state != "created" and _ran_in(latest[n], live)
+                      for n in desired.containers)
+    if app_started:
+        for name in desired.init_containers:
+            if name in desired.sidecars:
+                action = _keep_running(desired, name, latest.get(name), observed, pod_uid=pod_uid, now=now,
+                                       backoff=backoff, backoff_cap=backoff_cap)
+                actions += [action] if action is not None else []
+        return actions, True
+    for name in desired.init_containers:
+        current = latest.get(name)
+        if current is not None and current.state == "exited" and not _ran_in(current, live):
+            actions.append(StartContainer(name, current.attempt + 1, restart=False))  # a new sandbox: run again
+            return actions, False
+        if name in desired.sidecars:
+            action = _keep_running(desired, name, current, observed, pod_uid=pod_uid, now=now, backoff=backoff,
+                                   backoff_cap=backoff_cap)
+            if action is not None:
+                actions.append(action)
+            if current is None or current.state != "running" or current.id in observed.not_started \
+                    or current.id in observed.unhealthy:
+                return actions, False
+            continue
+        if current is None:
+            actions.append(desired.first_attempt(name))
+            return actions, False
+        if current.state == "created":
+            actions.append(StartExisting(current.id, name))
+            return actions, False
+        if current.state == "running":
+            return actions, False  # wait for it to finish
+        if current.exit_code == 0:
+            continue
+        # Failed: Never was handled by the caller (the pod failed); Always/OnFailure restart it.
+        actions.append(_restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap))
+        return actions, False
+    return actions, True
+
+
+def _keep_running(
+    desired: DesiredPod, name: str, current: ContainerInfo | None, observed: Observed, *, pod_uid: str, now: float,
+    backoff: Mapping[str, BackoffEntry], backoff_cap: float,
+) -> Action | None:
+    """A sidecar's one action: start it, start it again after back-off, or kill it when unhealthy."""
+    if current is None:
+        return desired.first_attempt(name)
+    if current.state == "created":
+        return StartExisting(current.id, name)
+    if current.state == "running":
+        return KillContainer(current.id, name, "Unhealthy") if current.id in observed.unhealthy else None
+    return _restart(name, current, pod_uid=pod_uid, now=now, backoff=backoff, backoff_cap=backoff_cap)
 
 
 def _in_sandbox(info: ContainerInfo, live: ContainerInfo | None) -> bool:
@@ -219,6 +321,17 @@ def _sandbox_changed(
     if desired.restart_policy == "Never" and any(i.state != "created" for i in latest.values()):
         return actions
     actions.append(CreateSandbox(replaces=replaces))
+    if desired.init_containers:  # a new sandbox runs the init containers again, from the first
+        first = desired.init_containers[0]
+        current = latest.get(first)
+        if current is None:
+            actions.append(desired.first_attempt(first))
+        elif current.state == "running":
+            actions.append(_restart(first, current, pod_uid=pod_uid, now=now, backoff=backoff,
+                                    backoff_cap=backoff_cap, finished=now))
+        else:
+            actions.append(StartContainer(first, current.attempt + 1, restart=False))
+        return actions
     for name in desired.containers:
         current = latest.get(name)
         if current is None:
@@ -248,6 +361,10 @@ def _restart(
 
 def _will_start_new(desired: DesiredPod, latest: ContainerInfo) -> bool:
     """``latest`` is dead and will be replaced (now or after back-off): it is the one dead attempt kept."""
+    if latest.container_name in desired.sidecars:
+        return latest.state == "exited"
+    if latest.container_name in desired.init_containers:
+        return latest.state == "exited" and latest.exit_code != 0 and desired.restart_policy != "Never"
     return latest.state == "exited" and should_restart(desired.restart_policy, latest.exit_code)
 
 

@@ -14,9 +14,10 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from pathlib import Path
 
 from kubelite.api import errors
 from kubelite.api.core import Container, Pod
@@ -31,9 +32,12 @@ from kubelite.workqueue import WorkQueue
 from agent.backoff import Backoff
 from agent.metrics import AgentMetrics
 from agent.plan import (
+    CreateSandbox,
     DesiredPod,
     Observed,
     Plan,
+    StartContainer,
+    StartExisting,
     by_attempt,
     plan_pod,
 )
@@ -62,6 +66,10 @@ from agent.startfailures import StartFailures
 from agent.status import StatusInput, Waiting, build_status, split_attempts, status_changed
 from agent.teardown import Teardown
 from agent.execute import Executor
+from agent.podconfig.configurator import VOLUMES_KEY, ContainerConfig, PodConfigurator
+from agent.podconfig.env import CONFIG_ERROR
+from agent.podconfig.sources import ConfigSource
+from agent.podconfig.volumes import HostVolume, MountError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +89,7 @@ class PodOptions:
     housekeeping_period: float = 30.0
     cluster_dns: str | None = None  # the kubelet's --cluster-dns: ClusterFirst pods' nameserver
     cluster_domain: str = "cluster.local"
+    root_dir: str | None = None  # pods' volume directories (<root>/pods/<uid>); None: nothing on disk (sim)
 
 
 class PodManager:
@@ -89,7 +98,7 @@ class PodManager:
     def __init__(
         self, store: Store, runtime: ContainerRuntime, *, recorder: EventRecorder, metrics: AgentMetrics,
         options: PodOptions, clock: Callable[[], float] = time.time, pod_source: PodSource | None = None,
-        health: NodeHealth | None = None,
+        health: NodeHealth | None = None, config_source: ConfigSource | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -108,6 +117,9 @@ class PodManager:
         self.probes = ProbeManager(runtime, on_change=self.queue.add, record=self.recorder.record, metrics=metrics)
         self.teardown = Teardown(self)
         self.executor = Executor(self)
+        self.config = PodConfigurator(
+            config_source or ConfigSource(store, resync_period=options.resync_period),
+            root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
@@ -122,6 +134,7 @@ class PodManager:
     async def start(self) -> None:
         self.informer.add_handler(FuncHandler.enqueue_all(lambda pod: self.queue.add(object_key(pod))))
         await self.probes.start()
+        await self.config.start(self._on_config_change)
         await self.informer.start()
         await self.informer.wait_synced(timeout=None)
         await self.rediscover()  # before any worker runs: adopt or remove what the runtime has
@@ -142,6 +155,7 @@ class PodManager:
         await self.watch.stop()
         await self.loop.stop()
         await self.informer.stop()
+        await self.config.stop()
         await self.probes.stop()
         if drain:
             await self.teardown.drain()
@@ -236,22 +250,27 @@ class PodManager:
         uid = pod.metadata.uid or ""
         plan = self._plan(pod, mine)
         waiting: dict[str, Waiting] = {}
-        if await self.executor.execute(pod, plan, mine, waiting):
+        volumes = await self._prepare_volumes(pod)
+        if volumes is None:  # a volume is not ready: nothing may start (containers stay ContainerCreating)
+            plan = replace(plan, actions=tuple(a for a in plan.actions
+                                               if not isinstance(a, CreateSandbox | StartContainer | StartExisting)))
+        if await self.executor.execute(pod, plan, mine, waiting, volumes=volumes or {}):
             mine = await self.runtime.list_containers({LABEL_NODE: self.node, LABEL_POD_UID: uid})
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state == "running"])), None)
         pod = await self._publish_host_ports(pod, sandbox)
         latest, previous = split_attempts([c for c in mine if not c.is_sandbox])
         running = {n: c for n, c in latest.items() if c.state == "running"}
         await self.probes.sync_pod(key, pod, running, sandbox.ip if sandbox and sandbox.ip else "127.0.0.1")
-        for container in pod.spec.containers:
+        specs = {c.name: c for c in [*(pod.spec.init_containers or []), *pod.spec.containers]}
+        for container in specs.values():
             failing = self.failures.waiting(uid, container.name, container.image or "")
             if failing is not None and container.name not in running:
                 waiting.setdefault(container.name, failing)
-        specs = {c.name: c for c in pod.spec.containers}
         data = StatusInput(
             latest=latest, previous=previous, waiting=waiting,
             probes={c.id: self.probes.state(specs[n], c.id) for n, c in running.items() if n in specs},
             sandbox=sandbox, completed=plan.completed, host_ip=self.options.host_ip, runtime=self.runtime.name,
+            initialized=plan.initialized,
         )
         status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
         if status_changed(pod.status, status):
@@ -270,27 +289,83 @@ class PodManager:
     def _plan(self, pod: Pod, mine: list[ContainerInfo]) -> Plan:
         containers = [c for c in mine if not c.is_sandbox]
         unhealthy = frozenset(c.id for c in containers if c.state == "running" and self.probes.unhealthy(c.id))
-        reported = {cs.name: cs.restart_count or 0 for cs in (pod.status.container_statuses or [])
+        inits = pod.spec.init_containers or []
+        specs = {c.name: c for c in [*inits, *pod.spec.containers]}
+        not_started = frozenset(c.id for c in containers if c.state == "running" and c.container_name in specs
+                                and not self.probes.state(specs[c.container_name], c.id).started)
+        reported = {cs.name: cs.restart_count or 0
+                    for cs in [*(pod.status.init_container_statuses or []), *(pod.status.container_statuses or [])]
                     if cs.container_id} if pod.status else {}
         desired = DesiredPod(tuple(c.name for c in pod.spec.containers), pod.spec.effective_restart_policy,
-                             reported_restarts=reported)
+                             reported_restarts=reported, init_containers=tuple(c.name for c in inits),
+                             sidecars=frozenset(c.name for c in inits if c.restart_policy == "Always"))
         return plan_pod(
             desired, Observed(sandboxes=[c for c in mine if c.is_sandbox], containers=containers, unhealthy=unhealthy,
-                              sandbox_needs_ip=self.runtime.has_network),
+                              not_started=not_started, sandbox_needs_ip=self.runtime.has_network),
             pod_uid=pod.metadata.uid or "", now=self.clock(), backoff=dict(self.backoff.entries),
             backoff_cap=self.options.backoff_cap,
         )
 
-    def container_spec(self, pod: Pod, container: Container, attempt: int, sandbox_id: str) -> ContainerSpec:
+    def container_spec(self, pod: Pod, container: Container, attempt: int, sandbox_id: str,
+                       config: ContainerConfig) -> ContainerSpec:
         resources = container.resources
         return ContainerSpec(
             name=self.container_name(pod, container.name, attempt), image=container.image or "",
-            labels=self.labels_for(pod, container.name, attempt), command=container.command, args=container.args,
-            env={**service_env(pod, self.services()), **{e.name: e.value or "" for e in container.env or []}},
-            network_of=sandbox_id,
+            labels=self.labels_for(pod, container.name, attempt), command=config.command, args=config.args,
+            env={**service_env(pod, self.services()), **config.env}, network_of=sandbox_id, mounts=config.mounts,
             cpu_millis=resources.cpu_limit_millis() if resources else None,
             memory_bytes=resources.memory_limit_bytes() if resources else None,
+            cpu_request_millis=resources.cpu_request_millis() if resources else 0,
         )
+
+    # -- configuration (agent/podconfig) ---------------------------------------
+
+    async def configure(self, pod: Pod, container: Container, sandbox_id: str,
+                        volumes: dict[str, HostVolume]) -> ContainerConfig:
+        """Env, command/args and mounts of ``container``; ConfigError/MountError: CreateContainerConfigError."""
+        pod_ip = ""
+        if any(e.value_from and e.value_from.field_ref and e.value_from.field_ref.field_path.startswith("status.podIP")
+               for e in container.env or []):  # only then is the sandbox's IP worth an engine round trip
+            sandbox = await self.runtime.inspect(sandbox_id)
+            pod_ip = sandbox.ip if sandbox and sandbox.ip else ""
+        facts = self.config.facts(pod_ip=pod_ip, host_ip=self.options.host_ip)
+        config = self.config.container_config(pod, container, facts, volumes)
+        for reason, message in config.warnings:
+            self.recorder.record(pod, "Warning", reason, message)
+        return config
+
+    async def _prepare_volumes(self, pod: Pod) -> dict[str, HostVolume] | None:
+        """The pod's volumes, set up (or brought up to date); None while one cannot be (Event FailedMount)."""
+        if not pod.spec.volumes:
+            return {}
+        uid = pod.metadata.uid or ""
+        if self.failures.remaining(uid, VOLUMES_KEY) > 0:
+            return None
+        pod_ip = (pod.status.pod_ip if pod.status else None) or ""
+        try:
+            volumes = await self.config.setup_volumes(pod, self.config.facts(pod_ip=pod_ip, host_ip=self.options.host_ip))
+        except MountError as exc:
+            self.failures.record(uid, VOLUMES_KEY, Waiting("ContainerCreating", str(exc)))
+            self.recorder.record(pod, "Warning", "FailedMount", str(exc))
+            log.info("pod %s/%s: %s", pod.namespace, pod.name, exc, extra={"pod": f"{pod.namespace}/{pod.name}"})
+            return None
+        self.failures.clear(uid, VOLUMES_KEY)
+        return volumes
+
+    def _on_config_change(self, kind: str, namespace: str, name: str) -> None:
+        """A ConfigMap/Secret changed: its pods re-sync now (a missing source gets a fresh try at once)."""
+        for key in self.informer.keys():
+            if not key.startswith(f"{namespace}/"):
+                continue
+            pod = self.informer.get(key)
+            if pod is None or not self.config.uses(pod, kind, name):
+                continue
+            uid = pod.metadata.uid or ""
+            for failed in self.failures.names(uid):
+                why = self.failures.reasons.get(f"{uid}/{failed}")
+                if failed == VOLUMES_KEY or (why is not None and why.reason == CONFIG_ERROR):
+                    self.failures.clear(uid, failed)
+            self.queue.add(key)
 
     def labels_for(self, pod: Pod, container: str, attempt: int) -> dict[str, str]:
         return {
@@ -351,6 +426,7 @@ class PodManager:
         self.metrics.pods.set(len(self.informer.keys()))
 
     def forget_uid(self, uid: str) -> None:
+        """Everything the manager kept about a pod whose containers are gone (its volumes: ``Teardown``)."""
         self.backoff.forget_prefix(f"{uid}/")
         self.failures.forget_uid(uid)
         self._first_seen.pop(uid, None)
@@ -400,15 +476,20 @@ class PodManager:
             log.info("pod %s/%s: not ready, the container runtime is down", pod.namespace, pod.name)
 
     async def _housekeeping(self) -> None:
-        """Safety net: containers of pods the cache no longer has get their pod reconciled (removed)."""
+        """Safety net: containers of pods the cache no longer has get their pod reconciled (removed);
+        volume directories of pods that have neither a pod here nor a container go."""
         while True:
             await asyncio.sleep(self.options.housekeeping_period)
             if not self.watch.healthy:
                 continue
-            for info in await self.runtime.list_containers({LABEL_NODE: self.node}):
+            containers = await self.runtime.list_containers({LABEL_NODE: self.node})
+            for info in containers:
                 key = f"{info.labels.get(LABEL_NAMESPACE)}/{info.labels.get(LABEL_POD_NAME)}"
                 if self.informer.get(key) is None:
                     self.queue.add(key)
+            pods = (self.informer.get(key) for key in self.informer.keys())
+            known = {c.pod_uid for c in containers} | {p.metadata.uid or "" for p in pods if p is not None}
+            await self.config.cleanup_except(known)
 
 
 def _ever_started(pod: Pod) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,7 +92,8 @@ class ProbeManager:
     async def sync_pod(self, pod_key: str, pod: Pod, running: dict[str, ContainerInfo], pod_ip: str) -> None:
         """Probe exactly the running containers of the pod; stop workers of the others."""
         wanted: set[tuple[str, str]] = set()
-        for container in pod.spec.containers:
+        sidecars = [c for c in pod.spec.init_containers or [] if c.restart_policy == "Always"]
+        for container in [*sidecars, *pod.spec.containers]:  # sidecars are probed like app containers
             info = running.get(container.name)
             if info is None:
                 continue
@@ -104,7 +106,7 @@ class ProbeManager:
                 if key not in self._workers:
                     worker = _Worker(pod_key, pod, container, info, kind, probe, pod_ip)
                     self._workers[key] = worker
-                    worker.task = spawn(f"probe-{kind}-{pod_key}-{container.name}", lambda w=worker: self._run(w))
+                    worker.task = spawn(f"probe-{kind}-{pod_key}-{container.name}", functools.partial(self._run, worker))
         current = self._by_pod.get(pod_key, set())
         for key in current - wanted:
             await self._stop_worker(key)

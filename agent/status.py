@@ -58,6 +58,7 @@ class StatusInput:
     completed: bool
     host_ip: str
     runtime: str  # containerID prefix: docker:// or sim://
+    initialized: bool = True  # init containers done (agent.plan.Plan.initialized)
 
 
 def _sec(value: datetime | None) -> datetime | None:
@@ -79,13 +80,14 @@ def terminated_state(info: ContainerInfo, runtime: str) -> ContainerStateTermina
     )
 
 
-def container_status(pod: Pod, name: str, image: str, data: StatusInput) -> ContainerStatus:
+def container_status(pod: Pod, name: str, image: str, data: StatusInput, *, not_yet: str = "ContainerCreating") -> ContainerStatus:
+    """``not_yet``: the waiting reason of a container not created yet (PodInitializing before init is done)."""
     info = data.latest.get(name)
     previous = data.previous.get(name)
     waiting = data.waiting.get(name)
     status = ContainerStatus(name=name, image=image, restart_count=info.attempt if info else 0)
     if info is None:
-        reason = waiting or Waiting("ContainerCreating")
+        reason = waiting or Waiting(not_yet)
         status.state = ContainerState(waiting=ContainerStateWaiting(reason=reason.reason,
                                                                     message=reason.message or None))
         return status
@@ -118,8 +120,8 @@ def container_status(pod: Pod, name: str, image: str, data: StatusInput) -> Cont
 def pod_phase(statuses: list[ContainerStatus], restart_policy: str, completed: bool) -> str:
     """The kubelet's getPhase."""
     if completed:
-        succeeded = all(s.state and s.state.terminated and s.state.terminated.exit_code == 0 for s in statuses)
-        return "Succeeded" if succeeded else "Failed"
+        all_zero = all(s.state and s.state.terminated and s.state.terminated.exit_code == 0 for s in statuses)
+        return "Succeeded" if all_zero else "Failed"
     waiting = running = stopped = succeeded = 0
     for s in statuses:
         state = s.state or ContainerState()
@@ -127,10 +129,10 @@ def pod_phase(statuses: list[ContainerStatus], restart_policy: str, completed: b
             running += 1
         elif state.terminated:
             stopped += 1
-            succeeded += state.terminated.exit_code == 0
+            succeeded += int(state.terminated.exit_code == 0)
         elif state.waiting and s.last_state and s.last_state.terminated:
             stopped += 1
-            succeeded += s.last_state.terminated.exit_code == 0
+            succeeded += int(s.last_state.terminated.exit_code == 0)
         else:
             waiting += 1
     if waiting:
@@ -155,24 +157,46 @@ def _condition(old: PodStatus | None, type_: str, value: bool, now: datetime, re
     return PodCondition(type=type_, status=status, last_transition_time=since, reason=reason)
 
 
+def init_statuses(pod: Pod, data: StatusInput) -> list[ContainerStatus] | None:
+    """initContainerStatuses: a not-yet-run init container waits with PodInitializing; a sidecar is
+    ready by its readiness probe, like an app container."""
+    inits = pod.spec.init_containers or []
+    if not inits:
+        return None
+    statuses = [container_status(pod, c.name, c.image or "", data, not_yet="PodInitializing") for c in inits]
+    for spec, status in zip(inits, statuses, strict=True):
+        if spec.restart_policy != "Always" and not (status.state and status.state.running):
+            status.started = None if status.state and status.state.waiting else False
+        if spec.restart_policy != "Always":
+            status.ready = bool(status.state and status.state.terminated and status.state.terminated.exit_code == 0)
+    return statuses
+
+
 def build_status(pod: Pod, data: StatusInput, now: datetime) -> PodStatus:
     old = pod.status
-    statuses = [container_status(pod, c.name, c.image or "", data) for c in pod.spec.containers]
+    not_yet = "ContainerCreating" if data.initialized else "PodInitializing"
+    statuses = [container_status(pod, c.name, c.image or "", data, not_yet=not_yet) for c in pod.spec.containers]
+    inits = init_statuses(pod, data)
     if pod.metadata.deletion_timestamp is not None:
         statuses = [s.model_copy(update={"ready": False}) for s in statuses]
+        inits = [s.model_copy(update={"ready": False}) for s in inits] if inits is not None else None
+    sidecars = [s for c, s in zip(pod.spec.init_containers or [], inits or [], strict=False)
+                if c.restart_policy == "Always"]
     phase = pod_phase(statuses, pod.spec.effective_restart_policy, data.completed)
-    ready = bool(statuses) and all(s.ready for s in statuses) and phase == "Running"
+    ready = bool(statuses) and all(s.ready for s in [*statuses, *sidecars]) and phase == "Running"
     not_ready_reason = None if ready else ("PodCompleted" if data.completed else "ContainersNotReady")
     scheduled = old.condition("PodScheduled") if old else None
     conditions = [
         scheduled or PodCondition(type="PodScheduled", status="True", last_transition_time=now),
-        _condition(old, "Initialized", True, now),
+        _condition(old, "Initialized", data.initialized, now,
+                   None if data.initialized else "ContainersNotInitialized"),
         _condition(old, "ContainersReady", ready, now, not_ready_reason),
         _condition(old, "Ready", ready, now, not_ready_reason),
     ]
     status = PodStatus(
         phase=phase, conditions=conditions, host_ip=data.host_ip, host_ips=[HostIP(ip=data.host_ip)],
         start_time=(old.start_time if old and old.start_time else now), container_statuses=statuses,
+        init_container_statuses=inits,
     )
     if data.sandbox is not None and data.sandbox.ip:
         status.pod_ip = data.sandbox.ip

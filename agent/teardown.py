@@ -76,7 +76,13 @@ class Teardown:
             grace = pod.spec.effective_termination_grace_period_seconds
         apps = [c for c in containers if not c.is_sandbox and c.state in ("running", "created")]
         pod = await self._report_termination(pod, containers)  # Ready=False while they stop
-        await asyncio.gather(*(self.kill(pod, c.id, c.container_name, "Deleting", grace=grace) for c in apps))
+        # Sidecars stop after the app containers, in reverse order (kubelet, since sidecars exist).
+        sidecars = [c.name for c in pod.spec.init_containers or [] if c.restart_policy == "Always"]
+        await asyncio.gather(*(self.kill(pod, c.id, c.container_name, "Deleting", grace=grace)
+                               for c in apps if c.container_name not in sidecars))
+        for name in reversed(sidecars):
+            for c in (c for c in apps if c.container_name == name):
+                await self.kill(pod, c.id, name, "Deleting", grace=grace)
         await self.manager.probes.forget_pod(f"{pod.namespace}/{pod.name}")
         if apps:
             stopped = await self.runtime.list_containers({LABEL_NODE: self.manager.node,
@@ -90,6 +96,7 @@ class Teardown:
             if exc.code != 404:
                 raise
         self.manager.forget_uid(pod.metadata.uid or "")
+        await self.manager.config.cleanup(pod.metadata.uid or "")
         log.info("pod %s/%s deleted after its containers stopped", pod.namespace, pod.name)
 
     async def _report_termination(self, pod: Pod, containers: list[ContainerInfo]) -> Pod:
@@ -117,6 +124,7 @@ class Teardown:
         await self._remove_all(containers, grace=None)
         for uid in {c.pod_uid for c in containers}:
             self.manager.forget_uid(uid)
+            await self.manager.config.cleanup(uid)
 
     async def _remove_all(self, containers: list[ContainerInfo], *, grace: int | None) -> None:
         apps = [c for c in containers if not c.is_sandbox]
@@ -148,6 +156,7 @@ class Teardown:
         if orphans:
             await self.remove_containers(orphans, reason="their pods are gone or bound elsewhere")
         await self._legacy(uids)
+        await manager.config.cleanup_except({uid for uid in uids if uid})
         log.info("node %s: rediscovery adopted %d container(s), removed %d orphan(s)", manager.node, adopted,
                  len(orphans), extra={"adopted": adopted, "orphans": len(orphans)})
 

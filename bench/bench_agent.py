@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from agent.eviction import LOCAL_EVICTION_HARD  # noqa: E402
+from kubelite.evictionflags import LOCAL_EVICTION_HARD  # noqa: E402
 from kubelite.api.core import Container, Pod, PodSpec  # noqa: E402
 from kubelite.api.meta import ObjectMeta  # noqa: E402
 from kubelite.api.resources import NODES, PODS  # noqa: E402

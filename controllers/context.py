@@ -4,9 +4,10 @@ clocks, metrics and an event recorder per component. Built once per manager; no 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, Resource
@@ -37,7 +38,7 @@ def index_by_owner_uid(obj: object) -> list[str]:
 
 
 # the indexes every owned kind carries: controllers find their children, the GC its dependents
-OWNED_INDEXERS: dict[str, Callable[[KubeObject], list[str]]] = {
+OWNED_INDEXERS: dict[str, Callable[[Any], Iterable[str]]] = {
     "controller": index_by_controller_uid, "owner": index_by_owner_uid, "orphans": index_orphans_by_namespace}
 
 

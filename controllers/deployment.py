@@ -163,7 +163,7 @@ class DeploymentController(Controller):
         except errors.ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise
-            existing = await self.store.get(REPLICASETS, rs.name, d.namespace)
+            existing: ReplicaSet = await self.store.get(REPLICASETS, rs.name, d.namespace)
             ref = existing.metadata.controller_ref()
             if ref is not None and ref.uid == d.metadata.uid and rollout.same_template(
                     existing.spec.template, d.spec.template):

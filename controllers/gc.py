@@ -53,11 +53,12 @@ class GarbageCollector(Controller):
 
     def register(self) -> None:
         for plural, (_res, informer) in self.watched.items():
-            informer.add_handler(FuncHandler(
-                add=lambda obj, p=plural: self._changed(p, obj),
-                update=lambda _old, obj, p=plural: self._changed(p, obj),
-                delete=lambda obj, p=plural: self._deleted(p, obj),
-            ))
+            informer.add_handler(self._handler(plural))
+
+    def _handler(self, plural: str) -> FuncHandler:
+        return FuncHandler(add=lambda obj: self._changed(plural, obj),
+                           update=lambda _old, obj: self._changed(plural, obj),
+                           delete=lambda obj: self._deleted(plural, obj))
 
     def initial_keys(self) -> list[str]:
         keys = []

@@ -42,6 +42,8 @@ CONTROLLERS: dict[str, str] = {
     "namespace": "controllers.namespace:NamespaceController",
     "endpointslice": "controllers.endpointslice:EndpointSliceController",
     "endpoints": "controllers.endpoints:EndpointsController",
+    "job": "controllers.job:JobController",
+    "cronjob": "controllers.cronjob:CronJobController",
 }
 
 

@@ -182,7 +182,7 @@ class NodeLifecycleController(Controller):
             log.info("node-lifecycle: force-deleted pod %s (%s)", object_key(pod), reason)
 
 
-def _set_ready(value: str, now: datetime):  # noqa: ANN202
+def _set_ready(value: str, now: datetime) -> Callable[[Node], Node | None]:
     def mutate(node: Node) -> Node | None:
         status = node.status or NodeStatus()
         current = status.condition("Ready")

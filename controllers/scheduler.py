@@ -44,7 +44,7 @@ def _node_relevant_change(old: Node, new: Node) -> bool:
         status = node.status
         return (node.metadata.labels, node.spec.to_dict() if node.spec else None, node.is_ready(),
                 status.allocatable if status else None, status.capacity if status else None)
-    return view(old) != view(new)
+    return bool(view(old) != view(new))
 
 
 class Scheduler(Controller):

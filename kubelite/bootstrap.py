@@ -39,4 +39,4 @@ async def cluster_uid(store: Store) -> str:
     uid = namespace.metadata.uid
     if not uid:  # every stored object has a uid; an empty one would scope nothing
         raise errors.internal("the kube-system Namespace has no uid: the cluster has no identity")
-    return uid
+    return str(uid)

@@ -15,10 +15,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aetcd
 import grpc
 from aetcd import rpc, watcher
+
+if TYPE_CHECKING:
+    from kubelite.encryption import EncryptionConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ class EtcdConfig:
     key_file: str | None = None
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    # encryption at rest of the values this process writes and reads (--encryption-provider-config)
+    encryption: EncryptionConfig | None = field(default=None, repr=False)
 
     @classmethod
     def from_options(
@@ -107,7 +113,7 @@ def grpc_target(endpoints: tuple[str, ...]) -> str:
     return "ipv4:" + ",".join(endpoints)
 
 
-class EtcdClient(aetcd.Client):
+class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no types
     """aetcd.Client with TLS, several endpoints and keepalive, from an :class:`EtcdConfig`."""
 
     def __init__(self, config: EtcdConfig) -> None:
@@ -115,7 +121,7 @@ class EtcdClient(aetcd.Client):
             host=config.endpoints[0],
             username=config.username,
             password=config.password,
-            timeout=config.timeout,  # type: ignore[arg-type]  # aetcd passes it to gRPC, floats work
+            timeout=config.timeout,  # aetcd passes it to gRPC: floats work
             options=dict(_CHANNEL_OPTIONS),
         )
         self.config = config

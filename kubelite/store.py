@@ -28,6 +28,7 @@ from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
+from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
 from kubelite.service_alloc import RANDOM_TRIES, ServiceAllocator, held_keys
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
@@ -121,8 +122,26 @@ def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = N
     return codec.dumps(doc)
 
 
-def decode(res: Resource, value: bytes, mod_revision: int) -> KubeObject:
-    obj = res.model.model_validate(codec.loads(value))
+def client_encryption(client: Any) -> EncryptionConfig | None:
+    """The encryption at rest a process configured for its etcd client (``--encryption-provider-config``)."""
+    return getattr(getattr(client, "config", None), "encryption", None)
+
+
+def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) -> bytes:
+    """The stored JSON of a value read from etcd: every reader's one way through encryption at rest.
+
+    A value that cannot be decrypted is a 500 (as kube-apiserver answers), never a guess.
+    """
+    if encryption is None and value[:1] == b"{":
+        return value
+    try:
+        return from_storage(encryption, res.plural, res.group, value)[0]
+    except DecryptError as exc:
+        raise errors.internal(str(exc)) from None
+
+
+def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
+    obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
     obj.metadata.resource_version = str(mod_revision)
     return obj
 
@@ -131,24 +150,27 @@ def decode(res: Resource, value: bytes, mod_revision: int) -> KubeObject:
 _HEAD = re.compile(rb'\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{')
 
 
-def document_bytes(value: bytes, mod_revision: int) -> bytes:
+def document_bytes(res: Resource, value: bytes, mod_revision: int,
+                   encryption: EncryptionConfig | None = None) -> bytes:
     """The stored JSON with its resourceVersion, as :func:`codec.dumps` of :func:`decode_document`.
 
     Objects are stored as apiVersion, kind, metadata first and without a resourceVersion, so it
     is spliced in as metadata's first member without parsing the rest (kube-apiserver caches
     serialised objects for the same reason). A value of any other shape is parsed and re-encoded.
     """
+    value = plaintext(res, value, encryption)
     head = _HEAD.match(value)
     if head is None:
-        return codec.dumps(decode_document(value, mod_revision))
+        return codec.dumps(decode_document(res, value, mod_revision))
     end = head.end()
     member = b'"resourceVersion":"%d"' % mod_revision
     return b"".join((value[:end], member, b"" if value[end:end + 1] == b"}" else b",", value[end:]))
 
 
-def decode_document(value: bytes, mod_revision: int) -> dict[str, Any]:
+def decode_document(res: Resource, value: bytes, mod_revision: int,
+                    encryption: EncryptionConfig | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
-    doc: dict[str, Any] = codec.loads(value)
+    doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     return doc
 
@@ -175,6 +197,7 @@ class Store:
     def __init__(self, client: EtcdClient, *, clock: Clock = utc_now,
                  admission: strategy.Admission | None = None, services: ServiceAllocator | None = None) -> None:
         self.client = client
+        self.encryption = client_encryption(client)
         self.clock = clock
         self.admission = admission or strategy.Admission()
         self.services = services or ServiceAllocator()  # ClusterIPs and NodePorts, claimed in the Service's txn
@@ -198,7 +221,7 @@ class Store:
         kv = await self.point_reads.get(res.key(name, namespace))
         if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
-        return decode(res, kv.value, kv.mod_revision)
+        return decode(res, kv.value, kv.mod_revision, self.encryption)
 
     async def list(
         self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
@@ -234,11 +257,11 @@ class Store:
                 if raw_filter is not None and not raw_filter(kv.value):
                     continue
                 if as_json:
-                    obj: Any = document_bytes(kv.value, kv.mod_revision)
+                    obj: Any = document_bytes(res, kv.value, kv.mod_revision, self.encryption)
                 elif as_documents:
-                    obj = decode_document(kv.value, kv.mod_revision)
+                    obj = decode_document(res, kv.value, kv.mod_revision, self.encryption)
                 else:
-                    obj = decode(res, kv.value, kv.mod_revision)
+                    obj = decode(res, kv.value, kv.mod_revision, self.encryption)
                 if predicate is not None and not predicate(obj):
                     continue
                 items.append(obj)
@@ -278,7 +301,7 @@ class Store:
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
-                new.metadata.name = meta.generate_name + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+                new.metadata.name = (meta.generate_name or "") + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
             created = await self._create_allocating(res, new, lease=lease, fence=fence, dry_run=dry_run,
                                                     generated=not meta.name)
             if created is not None:
@@ -315,7 +338,7 @@ class Store:
         claim: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> T | None:
         key = res.key_of(new)
-        value = _checked_size(res, new)
+        value = self._stored_value(res, new)
         claimed = sorted(claim)
         for _ in range(_GUARANTEED_UPDATE_TRIES):
             compare = [cmp_version(key, "==", 0), *(cmp_version(k, "==", 0) for k in claimed)]
@@ -354,7 +377,7 @@ class Store:
         if not response.kvs:
             raise errors.not_found("namespaces", name)
         kv = response.kvs[0]
-        namespace = decode(NAMESPACES, kv.value, kv.mod_revision)
+        namespace = decode(NAMESPACES, kv.value, kv.mod_revision, self.encryption)
         assert isinstance(namespace, Namespace)
         if strategy.namespace_terminating(namespace):
             raise strategy.forbidden_in_terminating_namespace(res.plural, res.group, new.metadata.name, name)
@@ -473,12 +496,12 @@ class Store:
         # Kubernetes compares decoded, defaulted objects (apiequality.Semantic): a spelling change
         # such as `resources: {}` is neither a new generation nor a write at all.
         changed = _changed_parts(res.kind, _unversioned(current), _unversioned(new))
-        if not changed:
+        if not changed and not await self._stale(res, current):
             return current  # an update that changes nothing keeps its resourceVersion and sends no event
         if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
         key = res.key_of(new)
-        value = _checked_size(res, new, validate=validate, old=current)
+        value = self._stored_value(res, new, validate=validate, old=current)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
         claimed, released = _allocation_changes(res, current, new)
@@ -510,6 +533,29 @@ class Store:
             if not response.responses[0].response_range.kvs:
                 raise errors.not_found(res.plural, current.name, group=res.group)
             raise errors.conflict(res.plural, current.name, "the object has been modified", group=res.group)
+
+    def _stored_value(self, res: Resource, obj: KubeObject, *, validate: bool = True,
+                      old: KubeObject | None = None) -> bytes:
+        """What goes into etcd: the validated JSON, encrypted at rest when configured for ``res``."""
+        value = to_storage(self.encryption, res.plural, res.group, encode(obj, validate=validate, old=old))
+        if len(value) > MAX_OBJECT_BYTES:
+            raise errors.too_large(
+                f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"
+            )
+        return value
+
+    async def _stale(self, res: Resource, current: KubeObject) -> bool:
+        """Stored with a key that is no longer the first provider: rewrite even when nothing changed
+        (kube's stale transformer read; how ``kubectl replace`` re-encrypts after a key rotation)."""
+        if self.encryption is None or self.encryption.transformer(res.plural, res.group) is None:
+            return False
+        kv = await self.point_reads.get(res.key_of(current))
+        if kv is None:
+            return False
+        try:
+            return from_storage(self.encryption, res.plural, res.group, kv.value)[1]
+        except DecryptError:
+            return True
 
     async def _raise_fenced(self, fence: Fence | None) -> None:
         if fence is None:
@@ -543,15 +589,6 @@ def _raise_taken(claimed: list[str], responses: Any) -> None:
 def _add_fence(compare: list[Any], fence: Fence | None) -> None:
     if fence is not None:
         compare.append(fence.compare())
-
-
-def _checked_size(res: Resource, obj: KubeObject, *, validate: bool = True, old: KubeObject | None = None) -> bytes:
-    value = encode(obj, validate=validate, old=old)
-    if len(value) > MAX_OBJECT_BYTES:
-        raise errors.too_large(
-            f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"
-        )
-    return value
 
 
 def _merge_update(current: T, obj: T, subresource: Subresource) -> T:

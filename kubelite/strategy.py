@@ -23,10 +23,10 @@ Kept small on purpose; what lives here:
   dropped, ``type`` defaults to ``Opaque`` (``pkg/apis/core/v1/defaults.go``,
   ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
   validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
-  ``immutable: true``, Secret ``type``, Job ``spec.selector``/``spec.template``,
-  RoleBinding/ClusterRoleBinding ``roleRef`` (``pkg/apis/{core,batch,rbac}/validation``);
-  Service defaults, validation and its clusterIP once set are :mod:`kubelite.api.service`
-  (its addresses: :mod:`kubelite.service_alloc`).
+  ``immutable: true``, Secret ``type``, RoleBinding/ClusterRoleBinding ``roleRef``
+  (``pkg/apis/{core,rbac}/validation``); Secret/ConfigMap payloads up to 1 MiB; Job and CronJob
+  rules live in :mod:`kubelite.batch_rules`; Service defaults, validation and its clusterIP once
+  set in :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`).
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from kubelite import batch_rules
 from kubelite.api import errors, service
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
@@ -119,7 +120,7 @@ def prepare_for_create(obj: T, admission: Admission) -> T:
             finalizers.append(NAMESPACE_FINALIZER)
         ns.spec = (ns.spec or NamespaceSpec()).model_copy(update={"finalizers": finalizers})
         ns.status = NamespaceStatus(phase="Active")
-        return ns  # type: ignore[return-value]
+        return ns
     return obj
 
 
@@ -257,16 +258,27 @@ def _prepare_secret(doc: Doc) -> Doc:
     return doc
 
 
+MAX_SECRET_BYTES = 1 << 20  # kube's MaxSecretSize, also the ConfigMap limit
+
+
+def _too_long(path: str, size: int) -> list[StatusCause]:
+    if size <= MAX_SECRET_BYTES:
+        return []
+    return [StatusCause(field=path, reason="FieldValueTooLong",
+                        message=f"Too long: must have at most {MAX_SECRET_BYTES} bytes")]
+
+
 def _validate_secret(doc: Doc) -> list[StatusCause]:
     data = doc.get("data") or {}
     causes = _key_causes("data", data)
+    size = 0
     for key, value in data.items():
         try:
-            base64.b64decode(value, validate=True)
+            size += len(base64.b64decode(value, validate=True))
         except (binascii.Error, ValueError, TypeError):
             causes.append(StatusCause(field=f"data[{key}]", reason="FieldValueInvalid",
                                       message="Invalid value: \"<secret data>\": illegal base64 data"))
-    return causes
+    return causes + _too_long("data", size)
 
 
 def _secret_immutable(old: Doc, new: Doc) -> list[StatusCause]:
@@ -281,14 +293,13 @@ def _validate_config_map(doc: Doc) -> list[StatusCause]:
     for key in set(doc.get("data") or {}) & set(doc.get("binaryData") or {}):
         causes.append(StatusCause(field=f"data[{key}]", reason="FieldValueInvalid",
                                   message=f"Invalid value: {quote_value(key)}: duplicate of key present in binaryData"))
-    return causes
-
-
-def _spec_fields_immutable(*fields: str) -> Callable[[Doc, Doc], list[StatusCause]]:
-    def causes(old: Doc, new: Doc) -> list[StatusCause]:
-        old_spec, new_spec = old.get("spec") or {}, new.get("spec") or {}
-        return [_immutable_cause(f"spec.{f}", new_spec.get(f)) for f in fields if new_spec.get(f) != old_spec.get(f)]
-    return causes
+    size = sum(len(k) + len(str(v).encode()) for k, v in (doc.get("data") or {}).items())
+    for key, value in (doc.get("binaryData") or {}).items():
+        try:
+            size += len(key) + len(base64.b64decode(value))
+        except (binascii.Error, ValueError, TypeError):
+            size += len(key) + len(str(value))
+    return causes + _too_long("data", size)
 
 
 def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
@@ -302,7 +313,9 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
     "Secret": DocumentRules(prepare=_prepare_secret, validate=_validate_secret, immutable=_secret_immutable),
-    "Job": DocumentRules(immutable=_spec_fields_immutable("selector", "template")),
+    "Job": DocumentRules(prepare=batch_rules.prepare_job, validate=batch_rules.validate_job,
+                         immutable=batch_rules.job_immutable),
+    "CronJob": DocumentRules(prepare=batch_rules.prepare_cronjob, validate=batch_rules.validate_cronjob),
     "Service": DocumentRules(prepare=service.default_service, validate=service.validate_service,
                              immutable=service.service_immutable, prepare_update=service.keep_allocated),
     "RoleBinding": DocumentRules(immutable=_role_ref_immutable),

@@ -23,7 +23,8 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import Resource
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.store import decode
+from kubelite.encryption import EncryptionConfig
+from kubelite.store import client_encryption, decode
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,12 @@ async def watch(
     consumers that want few of many objects, such as an agent's own pods).
     """
     events = watch_raw(client, res.prefix(namespace), from_revision=from_revision, options=options)
+    encryption = client_encryption(client)
     try:
         async for raw in events:
             if raw_filter is not None and not _passes(raw, raw_filter):
                 continue
-            yield to_event(res, raw)
+            yield to_event(res, raw, encryption)
     finally:
         await events.aclose()  # type: ignore[attr-defined]
 
@@ -170,16 +172,16 @@ def _passes(raw: aetcd.rtypes.Event, raw_filter: RawFilter) -> bool:
     return raw_filter(prev.value) or (raw.kind != "DELETE" and raw_filter(raw.kv.value))
 
 
-def to_event(res: Resource, raw: aetcd.rtypes.Event) -> WatchEvent:
+def to_event(res: Resource, raw: aetcd.rtypes.Event, encryption: EncryptionConfig | None = None) -> WatchEvent:
     kv, prev = raw.kv, raw.prev_kv
-    old = decode(res, prev.value, prev.mod_revision) if prev is not None and prev.version else None
+    old = decode(res, prev.value, prev.mod_revision, encryption) if prev is not None and prev.version else None
     if raw.kind == "DELETE":
         if old is None:
             old = _placeholder(res, kv.key.decode())
         deleted = old.model_copy()
         deleted.metadata = old.metadata.model_copy(update={"resource_version": str(kv.mod_revision)})
         return WatchEvent("DELETED", deleted, old, kv.mod_revision)
-    obj = decode(res, kv.value, kv.mod_revision)
+    obj = decode(res, kv.value, kv.mod_revision, encryption)
     return WatchEvent("ADDED" if kv.version == 1 else "MODIFIED", obj, old, kv.mod_revision)
 
 

@@ -36,7 +36,7 @@ class RateLimiter:
         """Seconds to wait before retrying ``key``; counts a failure."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        backoff = min(self.base_delay * (2**failures), self.max_delay)
+        backoff = float(min(self.base_delay * (2**failures), self.max_delay))
         return max(backoff, self._bucket_delay())
 
     def _bucket_delay(self) -> float:

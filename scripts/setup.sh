@@ -3,7 +3,7 @@
 #   1. .venv with the project installed editable (re-installed only when
 #      pyproject.toml changed since the last install),
 #   2. a running Docker Engine (installed with apt and started when missing),
-#   3. the local images (deploy/images/build.sh; no registry is reachable).
+#   3. the local images (`kl images build` via deploy/images/build.sh; no registry is reachable).
 # If Docker cannot be had, say so and carry on: tests that need it fail loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."

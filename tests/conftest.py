@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,13 @@ import pytest
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.images.build import DEMO_IMAGE, ImageBuildError, build_all
 from kubelite.store import Store
 from tests.strict_etcd import strict_problems_at
 
 # Every object any component writes must be one kube-apiserver accepts strictly: in the suite (and in the
 # kl up / component processes it starts, which inherit this) a field Kubernetes does not have fails the write.
 os.environ.setdefault("KUBELITE_STRICT_FIELDS", "1")
-
-REPO = Path(__file__).resolve().parent.parent
-DEMO_IMAGE = "kubelite/demo:latest"
 
 
 @pytest.fixture
@@ -105,17 +102,12 @@ def docker_available(docker_client: docker.DockerClient) -> bool:
 
 @pytest.fixture(scope="session")
 def demo_image(docker_available: bool) -> str:
-    """The name of the demo image, built by deploy/images/build.sh if missing."""
-    result = subprocess.run(
-        ["bash", str(REPO / "deploy/images/build.sh"), "demo"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"building {DEMO_IMAGE} failed:\n{result.stdout}{result.stderr}", pytrace=False
-        )
+    """The name of the demo image, built by ``kl images build demo``'s code if missing
+    (scripts/setup.sh rebuilds it when its inputs change)."""
+    try:
+        build_all(("demo",), only_missing=True, say=print)
+    except ImageBuildError as exc:
+        pytest.fail(f"building {DEMO_IMAGE} failed: {exc}", pytrace=False)
     return DEMO_IMAGE
 
 

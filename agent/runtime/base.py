@@ -86,6 +86,15 @@ class PortMapping:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A bind mount of a host path (a pod volume's directory or one file of it) into a container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     """Everything needed to create one container."""
 
@@ -97,8 +106,10 @@ class ContainerSpec:
     env: dict[str, str] = field(default_factory=dict)
     ports: tuple[PortMapping, ...] = ()  # published (sandboxes only)
     network_of: str | None = None  # share this container's network namespace
-    cpu_millis: int | None = None
-    memory_bytes: int | None = None
+    cpu_millis: int | None = None  # limits.cpu → CFS quota over a 100 ms period
+    memory_bytes: int | None = None  # limits.memory
+    cpu_request_millis: int | None = None  # requests.cpu → cpu shares (1024 per core, at least 2)
+    mounts: tuple[Mount, ...] = ()
     init: bool = True  # a tiny init as PID 1 so SIGTERM reaches the process
     hostname: str | None = None  # sandboxes: the pod's hostname (its containers share the UTS namespace)
     dns: tuple[str, ...] = ()  # sandboxes: resolv.conf nameservers, search domains, options

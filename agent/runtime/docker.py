@@ -169,8 +169,13 @@ class DockerRuntime:
             port_bindings=bindings or None,
             network_mode=f"container:{spec.network_of}" if spec.network_of else None,
             init=spec.init,
-            nano_cpus=spec.cpu_millis * 1_000_000 if spec.cpu_millis else None,
+            cpu_period=CPU_PERIOD_US if spec.cpu_millis else None,
+            cpu_quota=cpu_quota(spec.cpu_millis) if spec.cpu_millis else None,
+            cpu_shares=cpu_shares(spec.cpu_request_millis) if spec.cpu_request_millis is not None else None,
             mem_limit=spec.memory_bytes or None,
+            # memory+swap = memory: no swap, so a container over its limit is OOM-killed (as under the kubelet)
+            memswap_limit=spec.memory_bytes or None,
+            binds=[f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts] or None,
             log_config=self._log_config(),
             dns=list(spec.dns) or None, dns_search=list(spec.dns_search) or None, dns_opt=list(spec.dns_options) or None,
         )
@@ -402,6 +407,19 @@ class DockerRuntime:
                 with contextlib.suppress(OSError):
                     total += os.stat(path).st_size
         return total
+
+
+CPU_PERIOD_US = 100_000  # the kubelet's CFS period (100 ms)
+
+
+def cpu_quota(limit_millis: int) -> int:
+    """CFS quota in µs per period for a cpu limit (kubelet MilliCPUToQuota; at least 1 ms)."""
+    return max(1000, limit_millis * CPU_PERIOD_US // 1000)
+
+
+def cpu_shares(request_millis: int) -> int:
+    """cpu.shares for a cpu request (kubelet MilliCPUToShares: 1024 per core, at least 2)."""
+    return max(2, request_millis * 1024 // 1000)
 
 
 def _log_time(stamp: bytes) -> tuple[str, int] | None:

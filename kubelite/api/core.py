@@ -16,6 +16,7 @@ from pydantic import Field, PlainSerializer
 from kubelite.api import quantity
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.meta import KubeModel, KubeObject, ObjectMeta
+from kubelite.api.podconfig import EnvFromSource, EnvVarSource, Volume, VolumeMount
 from kubelite.api.quantity import Quantity
 
 
@@ -46,6 +47,7 @@ class LabelSelector(KubeModel):
 class EnvVar(KubeModel):
     name: str
     value: str | None = None
+    value_from: EnvVarSource | None = None
 
 
 class ContainerPort(KubeModel):
@@ -148,6 +150,9 @@ class Container(KubeModel):
     command: list[str] | None = None
     args: list[str] | None = None
     env: list[EnvVar] | None = None
+    env_from: list[EnvFromSource] | None = None
+    volume_mounts: list[VolumeMount] | None = None
+    restart_policy: str | None = None  # init containers only: "Always" makes a sidecar
     ports: list[ContainerPort] | None = None
     resources: ResourceRequirements | None = None
     liveness_probe: Probe | None = None
@@ -194,6 +199,9 @@ class Toleration(KubeModel):
 
 class PodSpec(KubeModel):
     containers: list[Container] = Field(default_factory=list)
+    init_containers: list[Container] | None = None
+    volumes: list[Volume] | None = None
+    service_account_name: str | None = None
     restart_policy: str | None = None
     node_name: str | None = None
     node_selector: dict[str, str] | None = None
@@ -288,6 +296,7 @@ class PodStatus(KubeModel):
     pod_ips: list[PodIP] | None = Field(None, alias="podIPs")
     start_time: datetime | None = None
     container_statuses: list[ContainerStatus] | None = None
+    init_container_statuses: list[ContainerStatus] | None = None
 
     def condition(self, type_: str) -> PodCondition | None:
         return next((c for c in self.conditions or [] if c.type == type_), None)

@@ -67,7 +67,7 @@ MAX_DEPTH = 200
 _YAML_BASE: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses ~10x faster
 
 
-class _ManifestLoader(_YAML_BASE):  # type: ignore[misc, valid-type]
+class _ManifestLoader(_YAML_BASE):  # type: ignore[misc]
     """Safe loader that keeps timestamps as strings, as Kubernetes' YAML-to-JSON does."""
 
 

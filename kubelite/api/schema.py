@@ -26,12 +26,11 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
+from kubelite import packaged
 from kubelite.api.errors import StatusCause, quote_value
 
-_SCHEMA_FILE = Path(__file__).with_name("k8s_schema.json")
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _GO_SCALARS = {"string": "string", "boolean": "bool", "number": "float64", "int32": "int32", "int64": "int64",
                "int-or-string": "intstr.IntOrString", "quantity": "resource.Quantity", "date-time": "v1.Time"}
@@ -41,7 +40,7 @@ _CLIENT_PREFIX = re.compile(r"^(?:[A-Z][a-z]+)?V\d+(?:alpha\d+|beta\d+)?(?=[A-Z]
 
 @cache
 def k8s_schema() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(_SCHEMA_FILE.read_text())
+    data: dict[str, Any] = packaged.read_json("kubelite.api", "k8s_schema.json")
     return data
 
 

@@ -332,22 +332,38 @@ def _kept_port_causes(extra: Mapping[str, Any], path: str) -> list[StatusCause]:
     return causes
 
 
-def _init_container_port_causes(extra: Mapping[str, Any], path: str) -> list[StatusCause]:
-    """Init containers (kept, not run by kubelite) get the port ranges of containers."""
+def _pod_config_causes(spec: PodSpec, path: str) -> list[StatusCause]:
+    """Init containers (validated as containers; ``restartPolicy`` only ``Always``, a sidecar), unique
+    container names across both lists, unique volume names, mounts of defined volumes
+    (kube's ValidatePodSpec: validateInitContainers, validateVolumes, validateVolumeMounts)."""
     causes: list[StatusCause] = []
-    init = extra.get("initContainers")
-    for i, container in enumerate(init if isinstance(init, list) else []):
-        if not isinstance(container, dict):
-            continue
+    names = {c.name for c in spec.containers}
+    for i, init in enumerate(spec.init_containers or []):
         where = f"{path}.initContainers[{i}]"
-        ports = container.get("ports")
-        for j, port in enumerate(ports if isinstance(ports, list) else []):
-            number = port.get("containerPort") if isinstance(port, dict) else None
-            causes += _in_range(f"{where}.ports[{j}].containerPort", number, 1, 65535)
-            host = port.get("hostPort") if isinstance(port, dict) else None
-            if host:
-                causes += _in_range(f"{where}.ports[{j}].hostPort", host, 1, 65535)
-        causes += _kept_port_causes(container, where)
+        causes += validate_container(init, where)
+        if init.name in names:
+            causes.append(duplicate(f"{where}.name", init.name))
+        names.add(init.name)
+        if init.restart_policy is not None and init.restart_policy != "Always":
+            causes.append(unsupported(f"{where}.restartPolicy", init.restart_policy, ("Always",)))
+    for i, container in enumerate(spec.containers):
+        if container.restart_policy is not None:
+            causes.append(forbidden(f"{path}.containers[{i}].restartPolicy", "may not be set for non-init containers"))
+    volumes: set[str] = set()
+    for i, volume in enumerate(spec.volumes or []):
+        causes += _name_causes(f"{path}.volumes[{i}].name", volume.name, dns1123_label_errors)
+        if volume.name in volumes:
+            causes.append(duplicate(f"{path}.volumes[{i}].name", volume.name))
+        volumes.add(volume.name)
+    for field, containers in (("initContainers", spec.init_containers or []), ("containers", spec.containers)):
+        for i, container in enumerate(containers):
+            for j, mount in enumerate(container.volume_mounts or []):
+                where = f"{path}.{field}[{i}].volumeMounts[{j}]"
+                if mount.name not in volumes:
+                    causes.append(StatusCause(field=f"{where}.name", reason="FieldValueNotFound",
+                                              message=f"Not found: {_show(mount.name)}"))
+                if not mount.mount_path:
+                    causes.append(required(f"{where}.mountPath"))
     return causes
 
 
@@ -393,7 +409,7 @@ def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) ->
     # kept, not acted on, but kube refuses what it could not use: 1 second up to int32's maximum
     causes += _in_range(f"{path}.activeDeadlineSeconds", (spec.model_extra or {}).get("activeDeadlineSeconds"),
                         1, 2**31 - 1)
-    causes += _init_container_port_causes(spec.model_extra or {}, path)
+    causes += _pod_config_causes(spec, path)
     return causes
 
 

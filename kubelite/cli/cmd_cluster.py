@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from agent.eviction import LOCAL_EVICTION_HARD
+from kubelite.evictionflags import LOCAL_EVICTION_HARD
 from kubelite.cli.common import command
 from kubelite.cli.errors import CliError
 from kubelite.cli.up import UpOptions, run
@@ -97,7 +97,7 @@ def up(
     data_dir: Annotated[Path | None, typer.Option(help="State, logs, kubeconfig (default ~/.kubelite).")] = None,
     etcd_endpoints: Annotated[str | None, typer.Option(help="Use this etcd instead of starting one.")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the containers running on exit.")] = False,
-    demo: Annotated[bool, typer.Option("--demo", help="Apply examples/web.yaml and say how to reach it.")] = False,
+    demo: Annotated[bool, typer.Option("--demo", help="Apply the demo (the packaged examples/web.yaml) and say how to reach it.")] = False,
     ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for the gateway and nodes.")] = 90.0,
     etcd_compaction_interval: Annotated[str, typer.Option(
         help="How often the gateway and controller-manager compact etcd (e.g. 5m, 30s; 0 disables).")] = "5m",
@@ -112,6 +112,9 @@ def up(
         help="Sim runtime: nodes hosted by one agent process (1: one process per node, as before).")] = 250,
     service_cluster_ip_range: Annotated[str, typer.Option(
         help="CIDR of Services' cluster IPs; two clusters on one host need different ones.")] = "10.96.0.0/12",
+    encryption_provider_config: Annotated[Path | None, typer.Option(
+        help="EncryptionConfiguration for Secrets at rest (default: an aescbc key made once in the data dir, "
+             "encryption.yaml, mode 0600).")] = None,
 ) -> None:
     """Start a whole local cluster in the foreground; Ctrl-C stops everything."""
     opts = UpOptions(nodes=nodes, runtime=runtime, listen=listen, data_dir=data_dir or default_data_dir(),
@@ -119,7 +122,8 @@ def up(
                      etcd_compaction_interval=etcd_compaction_interval,
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
                      eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process,
-                     service_cluster_ip_range=service_cluster_ip_range)
+                     service_cluster_ip_range=service_cluster_ip_range,
+                     encryption_provider_config=encryption_provider_config)
 
     def say(line: str) -> None:
         print(f"[kl up] {line}" if line else "", flush=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 from pathlib import Path
@@ -13,16 +12,15 @@ import typer
 from kubelite.cli import kubeconfig
 from kubelite.cli.common import NamespaceOpt, command, session, split_kind_name
 from kubelite.cli.errors import CliError
+from kubelite.cli.output import to_json, to_yaml
 from kubelite.cli.session import GlobalOptions, Session
+from kubelite.version import KUBERNETES_VERSION, __version__, build_commit
 
 app = typer.Typer()
 
 
 def client_version() -> str:
-    try:
-        return "v" + importlib.metadata.version("kubelite")
-    except importlib.metadata.PackageNotFoundError:
-        return "v0.0.0-dev"
+    return "v" + __version__
 
 
 def _pod_for(s: Session, target: str) -> str:
@@ -69,17 +67,38 @@ def logs(
     out.flush()
 
 
+def client_version_info() -> dict[str, str]:
+    """kl's side of ``kl version -o json``, in version.Info's field names, plus the Kubernetes version served."""
+    commit = build_commit()
+    return {"gitVersion": client_version(), "gitCommit": commit.sha, "gitTreeState": commit.tree_state,
+            "kubernetesVersion": KUBERNETES_VERSION[2]}
+
+
 @command(app, "version")
 def version(
     ctx: typer.Context,
     client_only: Annotated[bool, typer.Option("--client", help="Only the client's version.")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="json or yaml (as kubectl version -o).")] = None,
 ) -> None:
-    """Print the client and gateway versions."""
-    typer.echo(f"Client Version: {client_version()} (kubelite kl)")
-    if client_only:
+    """Print kubelite's version and commit, the Kubernetes version it serves, and the gateway's version."""
+    if output not in (None, "json", "yaml"):
+        raise CliError(f"--output must be 'yaml' or 'json', not {output!r}")
+    client = client_version_info()
+    server = None if client_only else session(ctx).client.get("/version")
+    if output is not None:
+        doc = {"clientVersion": client, **({"serverVersion": server} if server is not None else {})}
+        typer.echo(to_json(doc) if output == "json" else to_yaml(doc), nl=output == "json")
         return
-    info = session(ctx).client.get("/version")
-    typer.echo(f"Server Version: {info.get('gitVersion', '?')}")
+    typer.echo(f"Client Version: {client['gitVersion']}")
+    if client["gitCommit"]:
+        typer.echo(f"Client Commit: {build_commit().short()}")
+    typer.echo(f"Kubernetes Version: {client['kubernetesVersion']} (the API kubelite serves)")
+    if server is None:
+        return
+    server_commit = str(server.get("gitCommit") or "")
+    typer.echo(f"Server Version: {server.get('gitVersion', '?')}" + (
+        f" (commit {server_commit[:12]}{'-dirty' if server.get('gitTreeState') == 'dirty' else ''})"
+        if server_commit else ""))
 
 
 def token_from_file(path: Path) -> str:

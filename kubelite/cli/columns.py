@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from kubelite.cli.output import age
-from kubelite.gateway.tables import pod_status_reason
+from kubelite.gateway.tables import pod_ready, pod_status_reason
 
 Obj = dict[str, Any]
 Column = tuple[str, int]  # name, priority (1 = -o wide only)
@@ -27,11 +27,9 @@ def pod_status_text(pod: Obj) -> str:
 
 def _pod_row(pod: Obj, now: datetime) -> list[Any]:
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
-    statuses = status.get("containerStatuses") or []
-    total = len(spec.get("containers") or []) or len(statuses)
-    ready = sum(1 for cs in statuses if cs.get("ready"))
+    statuses = [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
     restarts = sum(int(cs.get("restartCount") or 0) for cs in statuses)
-    return [_meta(pod).get("name"), f"{ready}/{total}", pod_status_text(pod), restarts,
+    return [_meta(pod).get("name"), pod_ready(pod), pod_status_text(pod), restarts,
             age(_meta(pod).get("creationTimestamp"), now), status.get("podIP"), spec.get("nodeName")]
 
 

@@ -1,5 +1,6 @@
-"""``kl up --demo``: apply examples/web.yaml, wait for its rollout, and say how
-to reach it (the host ports the agent reports for the pods)."""
+"""``kl up --demo``: apply the demo manifest (``kubelite/examples/web.yaml``, package
+data; the repository's examples/web.yaml links to it), wait for its rollout, and
+say how to reach it (the host ports the agent reports for the pods)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
+from kubelite import packaged
 from kubelite.cli.client import ApiClient
 from kubelite.cli.cmd_write import apply_object
 from kubelite.cli.errors import CliError
@@ -14,28 +16,31 @@ from kubelite.cli.hostports import pod_urls
 from kubelite.cli.rollout import rollout_status
 from kubelite.cli.session import Session, load_manifests
 from kubelite.cli.waiting import watch_object
+from kubelite.images.build import DEMO_IMAGE, ImageBuildError, docker_client, image_present
 
-DEMO_IMAGE = "kubelite/demo:latest"
 ROLLOUT_TIMEOUT = 90.0
 
 
-def image_missing(image: str) -> bool:
-    try:
-        import docker
+def demo_manifest(name: str = "web.yaml") -> Path:
+    """The path of a packaged demo manifest: ``web.yaml``, or ``web-v2.yaml`` (its rolling update)."""
+    return packaged.path("kubelite", "examples", name)
 
-        client = docker.from_env(timeout=10)
-        try:
-            client.images.get(image)
-        finally:
-            client.close()
-    except Exception:
+
+def image_missing(image: str) -> bool:
+    """Whether the Docker Engine lacks ``image`` (or does not answer)."""
+    try:
+        client = docker_client(timeout=10)
+    except ImageBuildError:
         return True
-    return False
+    try:
+        return not image_present(client, image)
+    finally:
+        client.close()
 
 
 def apply_demo(client: ApiClient, runtime: str, manifest: Path, say: Callable[[str], None]) -> None:
     if runtime == "docker" and image_missing(DEMO_IMAGE):
-        say(f"demo: the image {DEMO_IMAGE} is missing: build it with `bash deploy/images/build.sh demo`")
+        say(f"demo: the image {DEMO_IMAGE} is missing: build it with `kl images build demo`")
     s = Session(client.conn, client)
     deployments: list[tuple[str, str]] = []
     for _source, doc in load_manifests([str(manifest)]):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
 import typer
 
-from kubelite.cli import cmd_cluster, cmd_get, cmd_misc, cmd_rollout, cmd_write
+from kubelite.cli import cmd_cluster, cmd_completion, cmd_get, cmd_images, cmd_misc, cmd_rollout, cmd_write
 from kubelite.cli.session import GlobalOptions
 
 GLOBAL_OPTIONS = ("--server", "-s", "--token", "--kubeconfig", "--request-timeout")
@@ -42,6 +43,8 @@ class _Kl(typer.Typer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args and "args" not in kwargs:
             kwargs["args"] = hoist_global_options(sys.argv[1:])
+        if os.environ.get(cmd_completion.COMPLETE_VAR):  # a shell asks for completions
+            cmd_completion.enable()
         return super().__call__(*args, **kwargs)
 
 
@@ -66,7 +69,8 @@ def main(
     ctx.obj = GlobalOptions(server=server, token=token, kubeconfig=kubeconfig, request_timeout=request_timeout)
 
 
-for module in (cmd_get, cmd_write, cmd_misc, cmd_cluster):
+for module in (cmd_get, cmd_write, cmd_misc, cmd_cluster, cmd_completion):
     for info in module.app.registered_commands:
         app.registered_commands.append(info)
 app.add_typer(cmd_rollout.app, name="rollout")
+app.add_typer(cmd_images.app, name="images")

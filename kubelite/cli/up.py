@@ -1,6 +1,8 @@
 """``kl up``: a whole local cluster as child processes of one command.
 
-Starts, in order: the embedded etcd (unless ``--etcd-endpoints``), one
+On the docker runtime it first builds the pod sandbox image (``kubelite/demo``)
+when the engine lacks it (:mod:`kubelite.images`, saying so). Then it starts,
+in order: the embedded etcd (unless ``--etcd-endpoints``), one
 controller-manager, the gateway and the agents of N nodes (``node-1``…), each a
 ``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Docker
 nodes get one agent process each (``node-K``); simulated nodes share one agent
@@ -31,10 +33,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.eviction import LOCAL_EVICTION_HARD, parse_eviction_hard
+from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from kubelite import logcaps
 from kubelite.cli import kubeconfig
 from kubelite.cli.client import ApiClient, Connection
+from kubelite.cli.demo import demo_manifest
 from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
 from kubelite.cli.processes import ManagedProcess
 from kubelite.cli.up_supervise import Child, Supervisor
@@ -44,6 +47,7 @@ from kubelite.cli.up_support import (
     default_data_dir,
     docker_bridge_gateway,
     detect_runtime,
+    ensure_docker_images,
     ensure_secret_file,
     ensure_token,
     etcd_ports,
@@ -55,10 +59,9 @@ from kubelite.cli.up_support import (
     write_node_tokens,
 )
 from kubelite.compaction import parse_interval
+from kubelite.encryption import generated_config, load_config
 from kubelite.etcd_server import EmbeddedEtcd, free_port
 
-REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-DEMO_MANIFEST = REPO_EXAMPLES / "web.yaml"
 
 
 @dataclass
@@ -78,6 +81,7 @@ class UpOptions:
     eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
     service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
+    encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
 
 
 class Cluster:
@@ -106,6 +110,8 @@ class Cluster:
         self._prepare()
         self.runtime, why = detect_runtime(self.opts.runtime)
         self.say(f"runtime: {self.runtime} — {why}")
+        if self.runtime == "docker":
+            await asyncio.to_thread(ensure_docker_images, self.say)
         if not self.shared_sim_processes:  # else the shared processes derive them from the agent secret
             write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
@@ -115,7 +121,8 @@ class Cluster:
             await self.etcd.start()
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
-        ep = ["--etcd-endpoints", self.endpoints]
+        # every process reads etcd directly, so each gets the encryption configuration
+        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path)]
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
@@ -146,8 +153,10 @@ class Cluster:
                     "--agent-secret-file", str(self.agent_secret_path), *extra], agent=True)
         else:
             for node in self.agents:
+                root = ["--root-dir", str(self.data_dir / "agents" / node)] if self.runtime == "docker" else []
                 self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep, "--listen",
-                                   "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *extra], agent=True)
+                                   "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *root, *extra],
+                            agent=True)
         self._write_state()
         await self._wait_ready()
 
@@ -166,7 +175,7 @@ class Cluster:
                                     logcaps.parse_max_files),
                                    ("--eviction-hard", self.opts.eviction_hard, parse_eviction_hard)):
             try:
-                check(value)
+                check(value)  # type: ignore[arg-type]  # each rule takes its own flag's value
             except ValueError as exc:
                 raise CliError(f"{flag}: {exc}") from None
         host, port = split_host_port(self.opts.listen)
@@ -184,6 +193,13 @@ class Cluster:
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
         ensure_secret_file(self.agent_secret_path)
+        if self.opts.encryption_provider_config is None:
+            generated_config(self.encryption_path)
+        else:
+            try:
+                load_config(self.encryption_path)
+            except ValueError as exc:
+                raise CliError(f"--encryption-provider-config {self.encryption_path}: {exc}") from None
         doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
         kubeconfig.write(self.kubeconfig_path, doc)
 
@@ -191,6 +207,11 @@ class Cluster:
     def shared_sim_processes(self) -> bool:
         """Whether simulated nodes share agent processes (else one process, with its own token, per node)."""
         return self.runtime == "sim" and self.opts.sim_nodes_per_process > 1
+
+    @property
+    def encryption_path(self) -> Path:
+        chosen = self.opts.encryption_provider_config
+        return chosen.expanduser().resolve() if chosen is not None else self.data_dir / "encryption.yaml"
 
     @property
     def kubeconfig_path(self) -> Path:
@@ -395,7 +416,7 @@ async def _supervise(supervisor: Supervisor, stop: asyncio.Event, period: float 
 def _apply_demo(cluster: Cluster, say: Callable[[str], None]) -> None:
     from kubelite.cli.demo import apply_demo
 
-    apply_demo(cluster.client(), cluster.runtime, DEMO_MANIFEST, say)
+    apply_demo(cluster.client(), cluster.runtime, demo_manifest(), say)
 
 
 def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
@@ -404,10 +425,10 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
     auth = (f"  (token in {cluster.data_dir / 'tokens.csv'}; kubectl sends tokens over HTTPS only)"
             if cluster.token else "  (no token: the gateway listens on loopback only)")
     try_next = ([f"  {kl} get pods -o wide",
-                 f"  {kl} apply -f {REPO_EXAMPLES / 'web-v2.yaml'} && {kl} rollout status deployment/web",
+                 f"  {kl} apply -f {demo_manifest('web-v2.yaml')} && {kl} rollout status deployment/web",
                  f"  {kl} rollout undo deployment/web"]
                 if cluster.opts.demo else
-                [f"  {kl} apply -f {DEMO_MANIFEST} && {kl} rollout status deployment/web",
+                [f"  {kl} apply -f {demo_manifest()} && {kl} rollout status deployment/web",
                  f"  {kl} get pods -o wide"])
     agent_logs = "sim-nodes-FIRST-LAST" if cluster.shared_sim_processes else "node-N"
     lines = [

@@ -31,7 +31,7 @@ class RestartBackoff:
         """The delay before restarting a child that exited at ``now``; counts the restart."""
         if now - self.started_at >= self.stable_after:
             self.restarts = 0
-        delay = min(self.initial * 2 ** self.restarts, self.cap)
+        delay = float(min(self.initial * 2 ** self.restarts, self.cap))
         self.restarts += 1
         return delay
 

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from kubelite import listen
@@ -55,6 +56,18 @@ def detect_runtime(requested: str) -> tuple[str, str]:
     if problem:
         return "sim", f"{problem} (start dockerd, or run `bash scripts/setup.sh` as root, for real containers)"
     return "docker", "a Docker Engine answers"
+
+
+def ensure_docker_images(say: Callable[[str], None]) -> None:
+    """Build the images the docker runtime needs (the pod sandbox, which is also the demo's image)
+    when they are missing, saying so; CliError when that cannot be done."""
+    from kubelite.images.build import DEMO_IMAGE, ImageBuildError, build_all
+
+    try:
+        build_all(("demo",), only_missing=True, say=say)
+    except ImageBuildError as exc:
+        raise CliError(f"{exc} (the docker runtime runs every pod's sandbox from {DEMO_IMAGE}; "
+                       "`kl images build` builds it, or use --runtime sim)") from None
 
 
 def docker_problem() -> str | None:

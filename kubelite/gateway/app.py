@@ -235,7 +235,8 @@ def _discovery_response(request: web.Request, document: dict[str, object] | None
 
 
 async def version(request: web.Request) -> web.Response:
-    return json_response(discovery.version_info())
+    # the first call may ask git for the checkout's commit (then cached): off the event loop
+    return json_response(await asyncio.to_thread(discovery.version_info))
 
 
 async def core_api(request: web.Request) -> web.Response:

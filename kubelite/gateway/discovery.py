@@ -12,17 +12,19 @@ import json
 from typing import Any
 
 from kubelite.gateway.catalog import Served, group_versions, served_in
+from kubelite.version import KUBERNETES_VERSION, build_commit
 
-KUBERNETES_VERSION = ("1", "32", "v1.32.0")
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
 
 def version_info() -> dict[str, Any]:
+    """kube-apiserver's version.Info: the Kubernetes version served; gitCommit/gitTreeState are kubelite's own."""
     major, minor, git_version = KUBERNETES_VERSION
+    commit = build_commit()
     return {
-        "major": major, "minor": minor, "gitVersion": f"{git_version}+kubelite", "gitCommit": "",
-        "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "python",
+        "major": major, "minor": minor, "gitVersion": f"{git_version}+kubelite", "gitCommit": commit.sha,
+        "gitTreeState": commit.tree_state, "buildDate": "2026-01-01T00:00:00Z", "goVersion": "python",
         "compiler": "cpython", "platform": "linux/amd64",
     }
 

@@ -337,9 +337,9 @@ def conflict_error(conflicts: Iterable[tuple[Entry, FieldSet]]) -> errors.ApiErr
         message = f"Apply failed with 1 conflict: conflict with {manager}: {path}"
     else:
         lines = []
-        for manager, paths in by_manager.items():
+        for manager, texts_of in by_manager.items():
             lines.append(f"conflicts with {manager}:")
-            lines += [f"- {p}" for p in paths]
+            lines += [f"- {p}" for p in texts_of]
         message = f"Apply failed with {count} conflicts: " + "\n".join(lines)
     return errors.ApiError(errors.Status(code=409, reason="Conflict", message=message,
                                          details=errors.StatusDetails(causes=causes)))

@@ -20,16 +20,13 @@ structured-merge-diff does: maps merge, lists are atomic.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache, cached_property
-from pathlib import Path
 from typing import Any, Literal
 
-from kubelite.api import schema as schema_module
+from kubelite import packaged
 from kubelite.api.schema import k8s_schema, root_type
 
-_LISTS_FILE = Path(schema_module.__file__).with_name("k8s_lists.json")
 _SCALARS = frozenset({"string", "integer", "number", "boolean", "date-time"})
 # List-map keys Kubernetes defaults (``+default``), so an item that omits them still has a key:
 # ContainerPort/ServicePort.protocol. (structured-merge-diff reads them from the v3 schema's defaults.)
@@ -40,7 +37,7 @@ ListType = Literal["atomic", "set", "map"]
 
 @cache
 def _extensions() -> dict[str, dict[str, dict[str, Any]]]:
-    data: dict[str, dict[str, dict[str, Any]]] = json.loads(_LISTS_FILE.read_text())
+    data: dict[str, dict[str, dict[str, Any]]] = packaged.read_json("kubelite.api", "k8s_lists.json")
     return data
 
 

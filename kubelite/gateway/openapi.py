@@ -32,7 +32,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from kubelite.api.schema import k8s_schema, root_type
 from kubelite.gateway.catalog import Served, group_versions, served_in
-from kubelite.gateway.discovery import KUBERNETES_VERSION
+from kubelite.version import KUBERNETES_VERSION
 
 _QUERY = {"in": "query", "schema": {"type": "string"}, "uniqueItems": True}
 _WRITE_PARAMS = [

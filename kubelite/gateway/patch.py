@@ -210,7 +210,8 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], node: Node) -> d
     directive = patch.get("$patch")
     if directive is not None:
         if directive == "replace":
-            return _clean({k: v for k, v in patch.items() if k != "$patch"}, node)
+            cleaned: dict[str, Any] = _clean({k: v for k, v in patch.items() if k != "$patch"}, node)
+            return cleaned
         if directive == "delete":
             return {}  # kube's handleDirectiveInMergeMap: an empty map, not an absent one
         raise PatchError(f"unknown patch type: {directive!r} in map", bad_format=True)

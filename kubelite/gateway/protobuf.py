@@ -31,17 +31,16 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 
+from kubelite import packaged
 from kubelite.api.schema import k8s_schema
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
-_TABLE_FILE = Path(__file__).with_name("k8s_proto.json")
 _PACKAGE = "kubelite.k8s"
 _SCALARS = {
     "string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
@@ -130,7 +129,7 @@ def _descriptor(spec: MessageSpec, file: descriptor_pb2.FileDescriptorProto) -> 
 
 def _set_type(fd: descriptor_pb2.FieldDescriptorProto, f: Field, type_name: str) -> None:
     if f.value in _SCALARS:
-        fd.type = _SCALARS[f.value]  # type: ignore[assignment]
+        fd.type = _SCALARS[f.value]
     else:
         fd.type = _MESSAGE
         fd.type_name = type_name
@@ -138,7 +137,7 @@ def _set_type(fd: descriptor_pb2.FieldDescriptorProto, f: Field, type_name: str)
 
 @cache
 def codec() -> Codec:
-    table = json.loads(_TABLE_FILE.read_text())
+    table = packaged.read_json("kubelite.gateway", "k8s_proto.json")
     schema = k8s_schema()
     specs = {name: _spec(name, entries, {}) for name, entries in table["special"].items()}
     specs.update({name: _spec(name, entries, schema["types"][name]) for name, entries in table["messages"].items()})
@@ -244,7 +243,7 @@ def encode_object(doc: dict[str, Any]) -> bytes:
     envelope.typeMeta.apiVersion = doc.get("apiVersion") or ""
     envelope.typeMeta.kind = kind
     envelope.raw = message.SerializeToString()
-    return MAGIC + envelope.SerializeToString()
+    return MAGIC + bytes(envelope.SerializeToString())
 
 
 def from_json(message: Message, spec: MessageSpec, doc: dict[str, Any], path: str) -> None:

@@ -82,10 +82,50 @@ POD_COLUMNS = (
 )
 
 
+def _is_sidecar(pod: Doc, name: str) -> bool:
+    """An init container with ``restartPolicy: Always`` (a sidecar: keeps running beside the app)."""
+    return any(c.get("name") == name and c.get("restartPolicy") == "Always"
+               for c in (pod.get("spec") or {}).get("initContainers") or [])
+
+
+def _init_reason(pod: Doc) -> str | None:
+    """kubectl's printPod over initContainerStatuses: ``Init:2/3``, ``Init:Error``, ``Init:CrashLoopBackOff``,
+    ``Init:ExitCode:N``; None once initialization is through (sidecars started, others exited 0)."""
+    total = len((pod.get("spec") or {}).get("initContainers") or [])
+    for index, container in enumerate((pod.get("status") or {}).get("initContainerStatuses") or []):
+        state = container.get("state") or {}
+        terminated, waiting = state.get("terminated"), state.get("waiting")
+        if terminated and terminated.get("exitCode", 0) == 0:
+            continue
+        if _is_sidecar(pod, container.get("name", "")) and container.get("started"):
+            continue
+        if terminated:
+            if terminated.get("reason"):
+                return f"Init:{terminated['reason']}"
+            signal = terminated.get("signal")
+            return f"Init:Signal:{signal}" if signal else f"Init:ExitCode:{terminated.get('exitCode')}"
+        if waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            return f"Init:{waiting['reason']}"
+        return f"Init:{index}/{total}"
+    return None
+
+
+def _initialized(status: Doc) -> bool:
+    return any(c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
 def pod_status_reason(pod: Doc) -> str:
-    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating, ..."""
+    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating,
+    Init:0/2, Init:Error, Init:CrashLoopBackOff, ..."""
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Pending"
+    init = _init_reason(pod)
+    if init is not None and not _initialized(status):
+        reason = init
+        deleting = _meta(pod).get("deletionTimestamp")
+        if deleting and status.get("phase") not in ("Succeeded", "Failed"):
+            return "Terminating"
+        return reason
     has_running = False
     for container in reversed(status.get("containerStatuses") or []):
         state = container.get("state") or {}
@@ -111,8 +151,13 @@ def pod_status_reason(pod: Doc) -> str:
 
 
 def pod_restarts(pod: Doc, now: datetime) -> str:
+    """RESTARTS: app containers' and sidecars' restarts (all init containers' while initializing)."""
     restarts, last = 0, None
-    for container in (pod.get("status") or {}).get("containerStatuses") or []:
+    status = pod.get("status") or {}
+    initializing = _init_reason(pod) is not None and not _initialized(status)
+    inits = [c for c in status.get("initContainerStatuses") or []
+             if initializing or _is_sidecar(pod, c.get("name", ""))]
+    for container in [*inits, *(status.get("containerStatuses") or [] if not initializing else [])]:
         restarts += int(container.get("restartCount") or 0)
         finished = parse_time(_get(container, "lastState", "terminated", "finishedAt"))
         if finished and (last is None or finished > last):
@@ -122,11 +167,21 @@ def pod_restarts(pod: Doc, now: datetime) -> str:
     return str(restarts)
 
 
-def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+def pod_ready(pod: Doc) -> str:
+    """READY: running and ready app containers and sidecars / app containers and sidecars."""
     status = pod.get("status") or {}
     spec = pod.get("spec") or {}
     statuses = status.get("containerStatuses") or []
-    ready = sum(1 for c in statuses if c.get("ready") and (c.get("state") or {}).get("running") is not None)
+    sidecars = [c for c in status.get("initContainerStatuses") or [] if _is_sidecar(pod, c.get("name", ""))]
+    ready = sum(1 for c in [*sidecars, *statuses] if c.get("ready") and (c.get("state") or {}).get("running") is not None)
+    total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or []
+                                                    if c.get("restartPolicy") == "Always")
+    return f"{ready}/{total}"
+
+
+def pod_row(pod: Doc, now: datetime) -> list[Cell]:
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
     pod_ips = status.get("podIPs") or []
     ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP")
     gates = spec.get("readinessGates") or []
@@ -136,7 +191,7 @@ def pod_row(pod: Doc, now: datetime) -> list[Cell]:
         passed = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
         gate_cell = f"{passed}/{len(gates)}"
     return [
-        _meta(pod).get("name", ""), f"{ready}/{len(spec.get('containers') or [])}", pod_status_reason(pod),
+        _meta(pod).get("name", ""), pod_ready(pod), pod_status_reason(pod),
         pod_restarts(pod, now), since(_meta(pod).get("creationTimestamp"), now),
         _or_none(ip), _or_none(spec.get("nodeName")), _or_none(status.get("nominatedNodeName")), gate_cell,
     ]
@@ -355,7 +410,7 @@ def _service_ports(ports: Any) -> str:
 
 
 def service_row(svc: Doc, now: datetime) -> list[Cell]:
-    spec = svc.get("spec") if isinstance(svc.get("spec"), dict) else {}
+    spec: Doc = svc["spec"] if isinstance(svc.get("spec"), dict) else {}
     external = spec.get("externalIPs") or [i.get("ip") or i.get("hostname") for i in
                                            _get(svc, "status", "loadBalancer", "ingress") or [] if isinstance(i, dict)]
     kind = spec.get("type") or "ClusterIP"
@@ -402,6 +457,64 @@ def endpointslice_row(slice_: Doc, now: datetime) -> list[Cell]:
             _first_three(addresses, "<unset>"), since(_meta(slice_).get("creationTimestamp"), now)]
 
 
+JOB_COLUMNS = (
+    _name_column(), Column("Status", description="Status of the job."),
+    Column("Completions", description="The desired number of successfully finished pods the job should be run with."),
+    Column("Duration", description="Time required to complete the job."), _AGE, *_WORKLOAD_WIDE,
+)
+CRONJOB_COLUMNS = (
+    _name_column(), Column("Schedule", description="The schedule in Cron format."),
+    Column("Timezone", description="The time zone name for the given schedule."),
+    Column("Suspend", type="boolean", description="Whether subsequent executions are suspended."),
+    Column("Active", type="integer", description="Active jobs."),
+    Column("Last Schedule", description="The last time the job was scheduled."), _AGE, *_WORKLOAD_WIDE,
+)
+
+
+def _true(conditions: Any, type_: str) -> bool:
+    return any(isinstance(c, dict) and c.get("type") == type_ and c.get("status") == "True" for c in conditions or [])
+
+
+def job_status_cell(job: Doc) -> str:
+    conditions = _get(job, "status", "conditions")
+    for type_ in ("Complete", "Failed"):
+        if _true(conditions, type_):
+            return type_
+    if _meta(job).get("deletionTimestamp"):
+        return "Terminating"
+    for type_ in ("Suspended", "FailureTarget", "SuccessCriteriaMet"):
+        if _true(conditions, type_):
+            return type_
+    return "Running"
+
+
+def job_row(job: Doc, now: datetime) -> list[Cell]:
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    succeeded = int(status.get("succeeded") or 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif int(spec.get("parallelism") or 0) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    started, finished = parse_time(status.get("startTime")), parse_time(status.get("completionTime"))
+    duration = human_duration(((finished or now) - started).total_seconds()) if started else ""
+    containers, images = _containers_images(_get(spec, "template", "spec"))
+    return [_meta(job).get("name", ""), job_status_cell(job), completions, duration,
+            since(_meta(job).get("creationTimestamp"), now), containers, images, selector_string(spec.get("selector"))]
+
+
+def cronjob_row(cronjob: Doc, now: datetime) -> list[Cell]:
+    spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
+    last = since(status["lastScheduleTime"], now) if status.get("lastScheduleTime") else "<none>"
+    template = _get(spec, "jobTemplate", "spec") or {}
+    containers, images = _containers_images(_get(template, "template", "spec"))
+    return [_meta(cronjob).get("name", ""), spec.get("schedule", ""), spec.get("timeZone") or "<none>",
+            "True" if spec.get("suspend") else "False", len(status.get("active") or []), last,
+            since(_meta(cronjob).get("creationTimestamp"), now), containers, images,
+            selector_string(template.get("selector"))]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -409,9 +522,10 @@ PRINTERS: dict[str, Printer] = {
     "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
-    "Service": (SERVICE_COLUMNS, service_row), "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row),
-    "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
+    "Service": (SERVICE_COLUMNS, service_row), "Job": (JOB_COLUMNS, job_row), "CronJob": (CRONJOB_COLUMNS, cronjob_row),
+    "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row), "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
 }
+
 
 
 def _row_object(doc: Doc, include_object: str) -> Doc | None:

@@ -33,7 +33,8 @@ from kubelite.api.resources import Resource
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway.respond import dumps
-from kubelite.store import decode_document
+from kubelite.encryption import EncryptionConfig
+from kubelite.store import client_encryption, decode_document
 from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.watch import WatchExpired, watch_raw
 
@@ -48,11 +49,12 @@ def too_old(resource_version: int, oldest: int) -> errors.ApiError:
 class HubEvent:
     """One etcd event of a resource, shared by all watchers; decoded and serialised lazily, once."""
 
-    __slots__ = ("res", "raw", "type", "revision", "namespace", "_doc", "_old", "_lines")
+    __slots__ = ("res", "raw", "encryption", "type", "revision", "namespace", "_doc", "_old", "_lines")
 
-    def __init__(self, res: Resource, raw: aetcd.rtypes.Event) -> None:
+    def __init__(self, res: Resource, raw: aetcd.rtypes.Event, encryption: EncryptionConfig | None = None) -> None:
         self.res = res
         self.raw = raw
+        self.encryption = encryption
         kv = raw.kv
         self.revision: int = kv.mod_revision
         if raw.kind == "DELETE":
@@ -73,9 +75,9 @@ class HubEvent:
         if self._doc is None:
             prev = self.raw.prev_kv
             if self.type != "DELETED":
-                self._doc = decode_document(self.raw.kv.value, self.revision)
+                self._doc = decode_document(self.res, self.raw.kv.value, self.revision, self.encryption)
             elif prev is not None and prev.version:
-                self._doc = decode_document(prev.value, self.revision)
+                self._doc = decode_document(self.res, prev.value, self.revision, self.encryption)
             else:  # etcd no longer had the previous value: only the name is known
                 self._doc = self._placeholder()
         return self._doc
@@ -84,7 +86,7 @@ class HubEvent:
     def old(self) -> dict[str, Any] | None:
         prev = self.raw.prev_kv
         if self._old is None and prev is not None and prev.version:
-            self._old = decode_document(prev.value, prev.mod_revision)
+            self._old = decode_document(self.res, prev.value, prev.mod_revision, self.encryption)
         return self._old
 
     def line(self, event_type: str) -> bytes:
@@ -165,7 +167,7 @@ class ResourceHub:
         while True:
             try:
                 async for raw in watch_raw(self._client, self.res.prefix(), from_revision=self.next_revision):
-                    self._publish(HubEvent(self.res, raw))
+                    self._publish(HubEvent(self.res, raw, client_encryption(self._client)))
             except WatchExpired as exc:
                 log.warning("watch hub %s: etcd compacted past revision %d; its watchers must re-list",
                             self.res.plural, self.next_revision)

@@ -4,6 +4,7 @@ always stopped and whose containers are always removed, whatever the test did.""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -12,7 +13,7 @@ import docker
 import pytest
 
 from agent.agent import Agent, AgentConfig
-from agent.eviction import LOCAL_EVICTION_HARD, parse_eviction_hard
+from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import LABEL_NODE, ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.sim import SimRuntime
@@ -67,6 +68,15 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
                     await asyncio.to_thread(remove_node_containers, client, node)
             finally:
                 client.close()
+        for root in {a.config.root_dir for a in agents if a.config.root_dir}:
+            unmount_under(str(root))  # tmpfs volumes of pods a failed test left behind
+
+
+def unmount_under(root: str) -> None:
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(root.rstrip("/") + "/")]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", point], capture_output=True, check=False)  # noqa: S603,S607
 
 
 def remove_node_containers(client: docker.DockerClient, node: str) -> None:

@@ -13,7 +13,7 @@ from tests.helpers import wait_for
 from agent.nodehealth import DISK_PRESSURE_TAINT
 from agent.runtime.base import FsStats
 from agent.runtime.sim import SimRuntime
-from agent.eviction import KUBELET_EVICTION_HARD, parse_eviction_hard
+from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 
 GI = 1 << 30
 

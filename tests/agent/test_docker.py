@@ -88,7 +88,9 @@ async def test_pod_runs_shares_localhost_publishes_port_and_probes_readiness(
     assert set(containers) == {"POD", "web", "sidecar"}
     web_attrs = containers["web"].attrs
     assert web_attrs["HostConfig"]["NetworkMode"] == f"container:{containers['POD'].id}"
-    assert web_attrs["HostConfig"]["NanoCpus"] == 500_000_000
+    # the kubelet's CFS quota: 500m = 50 ms per 100 ms period; the request (defaulted to the limit) → shares
+    assert (web_attrs["HostConfig"]["CpuQuota"], web_attrs["HostConfig"]["CpuPeriod"]) == (50_000, 100_000)
+    assert web_attrs["HostConfig"]["CpuShares"] == 512
     assert web_attrs["HostConfig"]["Memory"] == 64 << 20
     assert "GREETING=hi" in containers["sidecar"].attrs["Config"]["Env"]
 

@@ -26,7 +26,7 @@ from tests.helpers import wait_for
 
 from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_NODE, FsStats, LogLimits
 from agent.runtime.docker import DockerRuntime
-from agent.eviction import KUBELET_EVICTION_HARD, parse_eviction_hard
+from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 
 pytestmark = pytest.mark.docker
 

@@ -21,17 +21,15 @@ from kubelite.api.core import (
     Toleration,
 )
 
+from kubelite.evictionflags import KUBELET_EVICTION_HARD, LOCAL_EVICTION_HARD, Threshold, parse_eviction_hard
+
 from agent.eviction import (
-    KUBELET_EVICTION_HARD,
-    LOCAL_EVICTION_HARD,
     ContainerUsage,
     PodUsage,
-    Threshold,
     ThresholdMet,
     admission_refusal,
     evicted_status,
     eviction_message,
-    parse_eviction_hard,
     rank_for_disk_eviction,
     thresholds_met,
     under_pressure,

@@ -15,6 +15,7 @@ from tests.agent.conftest import agent_config
 from tests.helpers import wait_for
 
 from agent.agent import Agent
+from agent.podconfig.sources import ConfigSource
 from agent.podsource import NodeView, shared_informer
 from agent.runtime.sim import SimRuntime
 
@@ -32,8 +33,11 @@ async def test_hundred_sim_agents_register_and_keep_leases(store: Store) -> None
     names = [f"scale-{i}" for i in range(COUNT)]
     shared = shared_informer(store)
     await shared.start()
+    configs = ConfigSource(store)  # one ConfigMap/Secret source for all, as `python -m agent --sim-count` does
+    await configs.start()
     agents = [Agent(agent_config(n, listen_host=None, lease_ttl=TTL, status_period=30.0), store=store,
-                    runtime=SimRuntime(node=n, start_delay=0.2), pod_source=NodeView(shared, n)) for n in names]
+                    runtime=SimRuntime(node=n, start_delay=0.2), pod_source=NodeView(shared, n),
+                    config_source=configs) for n in names]
     limit = asyncio.Semaphore(20)
 
     async def start(agent: Agent) -> None:
@@ -69,3 +73,4 @@ async def test_hundred_sim_agents_register_and_keep_leases(store: Store) -> None
     finally:
         await asyncio.wait_for(asyncio.gather(*(a.stop() for a in agents)), 30)
         await shared.stop()
+        await configs.stop()

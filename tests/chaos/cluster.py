@@ -33,7 +33,7 @@ from typing import Any
 import aiohttp
 import docker
 
-from agent.eviction import LOCAL_EVICTION_HARD
+from kubelite.evictionflags import LOCAL_EVICTION_HARD
 from kubelite.agent_auth import node_token
 from kubelite.api.resources import DEPLOYMENTS, NODES, PODS, REPLICASETS
 from kubelite.bootstrap import ensure_system_namespaces

@@ -18,7 +18,7 @@ def etcd_cluster(docker_client: docker.DockerClient) -> Iterator[EtcdCluster]:
     try:
         docker_client.images.get(ETCD_IMAGE)
     except docker.errors.ImageNotFound:
-        pytest.fail(f"image {ETCD_IMAGE} is missing: run `bash deploy/images/build.sh etcd` (scripts/setup.sh does)")
+        pytest.fail(f"image {ETCD_IMAGE} is missing: run `kl images build etcd` (scripts/setup.sh does)")
     cluster = EtcdCluster()
     try:
         cluster.start()

@@ -17,6 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from kubelite.cli.main import app
+from kubelite.version import __version__
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
 from tests.helpers import wait_for
 from tests.strict_etcd import strict_problems_at
@@ -210,7 +211,7 @@ def test_errors_are_one_line(cluster: KlUp, tmp_path: Path) -> None:
     assert len(odd.stderr.splitlines()) == 1
     assert kl(cluster, "get", "deploy", "keep-me", "-o", "name").stdout.strip() == "deployment.apps/keep-me"
     version = kl(cluster, "version").stdout.splitlines()
-    assert version[0].startswith("Client Version: v") and version[1].startswith("Server Version: ")
+    assert version[0] == f"Client Version: v{__version__}" and version[-1].startswith("Server Version: v1.32.0+kubelite")
 
 
 def test_real_kubectl_rolls_out_and_back_against_the_real_controllers(cluster: KlUp, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from kubelite.gateway import Gateway
+from kubelite.version import build_commit
 from tests.gateway.conftest import etcd_revision
 
 pytestmark = pytest.mark.timeout(90)
@@ -45,7 +46,10 @@ async def create(api: aiohttp.ClientSession, path: str, doc: dict[str, Any]) -> 
 
 async def test_discovery_documents(api: aiohttp.ClientSession) -> None:
     async with api.get("/version") as r:
-        assert (await r.json())["minor"] == "32"
+        info = await r.json()
+    commit = build_commit()  # kubelite's own commit (this checkout's HEAD), in kube-apiserver's fields
+    assert info["minor"] == "32" and info["gitVersion"] == "v1.32.0+kubelite"
+    assert (info["gitCommit"], info["gitTreeState"]) == (commit.sha, commit.tree_state)
     async with api.get("/api") as r:
         assert (await r.json())["versions"] == ["v1"]
     async with api.get("/api/v1") as r:

@@ -1,6 +1,6 @@
 """``kl up`` with every secret in play — the gateway's bearer token (it listens on a
 non-loopback address, in a network namespace made for the test), the agent token, and an
-etcd user's password (given through the environment) — shows none of them in the arguments
+etcd user's password (given through the environment), and the Secrets' encryption key — shows none of them in the arguments
 (``ps``, /proc/<pid>/cmdline) of any process it starts, nor in their logs or its own output;
 and the gateway really wants the token."""
 
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubelite.agent_auth import node_token
 from kubelite.etcd_server import find_etcd_binary, find_etcdctl_binary
@@ -103,8 +104,10 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
         agent_secret = (data / "agent-secret").read_text().strip()
         # The shared sim agent process derives each node's token from the agent secret file.
         node_tokens = {n: node_token(agent_secret, n) for n in ("node-1", "node-2")}
+        encryption_key = yaml.safe_load((data / "encryption.yaml").read_text())[
+            "resources"][0]["providers"][0]["aescbc"]["keys"][0]["secret"]
         secrets = {"gateway token": token, "agent secret": agent_secret, "etcd password": PASSWORD,
-                   **{f"{n}'s agent token": t for n, t in node_tokens.items()}}
+                   "encryption key": encryption_key, **{f"{n}'s agent token": t for n, t in node_tokens.items()}}
         assert len(token) > 16 and len(agent_secret) > 16 and len(set(node_tokens.values())) == 2
 
         ps = run("ps", "-eo", "pid,args").stdout

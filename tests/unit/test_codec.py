@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubelite import codec
+from kubelite.api.resources import PODS
 from kubelite.store import decode_document, document_bytes
 
 documents = st.recursive(
@@ -46,11 +47,11 @@ def test_a_stored_objects_bytes_with_its_resource_version_spliced_equal_the_pars
     doc: dict[str, object], revision: int,
 ) -> None:
     value = codec.dumps(doc)  # how the store writes it
-    spliced = document_bytes(value, revision)
-    assert codec.loads(spliced) == decode_document(value, revision)  # valid JSON, same document
-    assert len(spliced) == len(codec.dumps(decode_document(value, revision)))  # nothing else added
+    spliced = document_bytes(PODS, value, revision)
+    assert codec.loads(spliced) == decode_document(PODS, value, revision)  # valid JSON, same document
+    assert len(spliced) == len(codec.dumps(decode_document(PODS, value, revision)))  # nothing else added
 
 
 def test_a_value_of_another_shape_is_parsed_not_spliced() -> None:
     value = b'{"kind":"Pod","apiVersion":"v1","spec":{"template":{"metadata":{}}},"metadata":{"name":"x"}}'
-    assert codec.loads(document_bytes(value, 7))["metadata"] == {"name": "x", "resourceVersion": "7"}
+    assert codec.loads(document_bytes(PODS, value, 7))["metadata"] == {"name": "x", "resourceVersion": "7"}

@@ -1,0 +1,78 @@
+"""ConfigMaps and Secrets as the agent sees them: two watch-driven informers (the kubelet's
+watch-based ConfigMap/Secret managers).
+
+One :class:`ConfigSource` serves one agent, or every simulated agent of a process (started
+once). Lookups read the informers' caches; a change calls the subscribers with
+``(kind, namespace, name)`` so pods that use the object are re-synced at once (a missing
+source recovers without waiting for a resync; volume files follow updates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubelite.api.resources import CONFIGMAPS, SECRETS
+from kubelite.informer import Informer
+from kubelite.store import Store
+
+from agent.podconfig.env import Sources
+
+Subscriber = Callable[[str, str, str], None]  # (kind "configmap"|"secret", namespace, name)
+
+
+class _Notify:
+    def __init__(self, kind: str, subscribers: list[Subscriber]) -> None:
+        self.kind = kind
+        self.subscribers = subscribers
+
+    def _fire(self, obj: Any) -> None:
+        for subscriber in list(self.subscribers):
+            subscriber(self.kind, obj.metadata.namespace or "", obj.metadata.name or "")
+
+    def on_add(self, obj: Any) -> None:
+        self._fire(obj)
+
+    def on_update(self, old: Any, new: Any) -> None:
+        if old is new:
+            return  # the informer's resync replays its cache: the pods' own resync covers them
+        self._fire(new)
+
+    def on_delete(self, obj: Any) -> None:
+        self._fire(obj)
+
+
+class ConfigSource:
+    """start()/stop(); ``sources`` gives the lookups the pure resolvers take."""
+
+    def __init__(self, store: Store, *, resync_period: float = 300.0) -> None:
+        self._subscribers: list[Subscriber] = []
+        self.config_maps = Informer(store, CONFIGMAPS, resync_period=resync_period)
+        self.secrets = Informer(store, SECRETS, resync_period=resync_period)
+        self.config_maps.add_handler(_Notify("configmap", self._subscribers))
+        self.secrets.add_handler(_Notify("secret", self._subscribers))
+        self.sources = Sources(config_map=self._lookup(self.config_maps), secret=self._lookup(self.secrets))
+
+    @staticmethod
+    def _lookup(informer: Informer) -> Callable[[str, str], Mapping[str, Any] | None]:
+        def get(namespace: str, name: str) -> Mapping[str, Any] | None:
+            obj = informer.get(f"{namespace}/{name}")
+            return None if obj is None else (obj.model_extra or {})
+        return get
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers:
+            self._subscribers.remove(subscriber)
+
+    async def start(self) -> None:
+        await self.config_maps.start()
+        await self.secrets.start()
+        await self.config_maps.wait_synced(timeout=None)
+        await self.secrets.wait_synced(timeout=None)
+
+    async def stop(self) -> None:
+        await self.secrets.stop()
+        await self.config_maps.stop()
