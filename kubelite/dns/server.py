@@ -139,8 +139,8 @@ class ClusterDns:
                 return forwarded
             reply = request.reply()
             reply.header.rcode = dnslib.RCODE.SERVFAIL
-            return reply.pack()
-        return _reply(request, found).pack()
+            return bytes(reply.pack())
+        return bytes(_reply(request, found).pack())
 
     async def _forward(self, data: bytes) -> bytes | None:
         loop = asyncio.get_running_loop()

@@ -435,7 +435,8 @@ def _first_three(items: list[str], empty: str) -> str:
 
 def endpoints_row(ep: Doc, now: datetime) -> list[Cell]:
     """formatEndpoints: ``ip:port`` per ready address and port (``ip`` for port-less subsets)."""
-    subsets = ep.get("subsets") if isinstance(ep.get("subsets"), list) else []
+    raw = ep.get("subsets")
+    subsets: list[Any] = raw if isinstance(raw, list) else []
     shown: list[str] = []
     for subset in subsets:
         addresses = [a.get("ip", "") for a in subset.get("addresses") or [] if isinstance(a, dict)]
