@@ -104,8 +104,12 @@ class Proxier:
             await informer.start()
         for informer in (self.services, self.slices):
             await informer.wait_synced(60)
-        await self.sync()  # at start: repair whatever changed while no agent watched
-        self._task = spawn(f"proxy-{self.node}", self._loop)
+        try:
+            await self.sync()  # at start: repair whatever changed while no agent watched
+        except (IptablesError, OSError, TimeoutError) as exc:  # no iptables, no privilege: the node still runs pods
+            log.error("node proxy %s: cannot program iptables (%s); Services will not route on this node "
+                      "until it can (retrying)", self.node, exc)
+        self._task = spawn(f"proxy-{self.node}", self._loop, restart_delay=5.0)
         log.info("node proxy %s: iptables chains %s-*", self.node, self.prefix)
 
     async def stop(self) -> None:
@@ -131,15 +135,20 @@ class Proxier:
             await self.sync()
 
     async def sync(self) -> None:
+        """Render from the caches and apply; a failure leaves the rules dirty (the loop retries)."""
         self._dirty.clear()
         services = [s.to_dict() for s in self.services.list()]
         slices = [s.to_dict() for s in self.slices.list()]
         ports = rules.service_ports(services, slices)
-        existing = await self.iptables.chains()
-        document = rules.render(self.prefix, ports, existing)
-        await self.iptables.restore(document)
-        for builtin, target in rules.jumps(self.prefix):
-            await self.iptables.ensure_jump(builtin, target, self.comment)
+        try:
+            existing = await self.iptables.chains()
+            document = rules.render(self.prefix, ports, existing)
+            await self.iptables.restore(document)
+            for builtin, target in rules.jumps(self.prefix):
+                await self.iptables.ensure_jump(builtin, target, self.comment)
+        except BaseException:
+            self._dirty.set()
+            raise
         self.last_rules = document
         self.synced_at = time.monotonic()
         self.syncs += 1
