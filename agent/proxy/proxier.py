@@ -3,7 +3,7 @@ informers, as kube-proxy does; the rules themselves come from :mod:`agent.proxy.
 
 Any informer event marks the rules dirty; one loop re-renders the whole table from the caches
 and applies it atomically with ``iptables-restore --noflush`` (our chains only), then makes sure
-nat PREROUTING/OUTPUT/POSTROUTING jump to them. It also runs at start (a restarted agent repairs
+nat PREROUTING/OUTPUT/POSTROUTING and filter INPUT/FORWARD/OUTPUT jump to them. It also runs at start (a restarted agent repairs
 what changed while it was away, removing stale chains) and every ``resync`` seconds as a safety
 net. ``stop()`` removes the jumps and every chain of ours: nothing is left behind by a clean exit.
 Uses the ``iptables`` tools (Debian package ``iptables``; nf_tables or legacy backend alike).
@@ -43,21 +43,23 @@ async def _run(*argv: str, stdin: str | None = None, check: bool = True) -> tupl
 class Iptables:
     """The few iptables calls the proxy makes (nat table only)."""
 
-    async def chains(self) -> set[str]:
-        return rules.chains_in((await _run("iptables-save", "-t", "nat"))[1])
+    async def chains(self, table: str = "nat") -> set[str]:
+        return rules.chains_in((await _run("iptables-save", "-t", table))[1])
 
     async def restore(self, document: str) -> None:
         await _run("iptables-restore", "--noflush", "-w", "5", stdin=document)
 
-    async def ensure_jump(self, builtin: str, target: str, comment: str) -> None:
-        spec = ["-t", "nat", "{}", builtin, "-m", "comment", "--comment", comment, "-j", target]
-        check = [a if a != "{}" else "-C" for a in spec]
-        if (await _run("iptables", "-w", "5", *check, check=False))[0] != 0:
-            await _run("iptables", "-w", "5", *[a if a != "{}" else "-I" for a in spec])
+    @staticmethod
+    def _spec(op: str, jump: rules.Jump, comment: str) -> list[str]:
+        return ["-w", "5", "-t", jump.table, op, jump.builtin, *jump.match, "-m", "comment", "--comment", comment,
+                "-j", jump.target]
 
-    async def remove_jump(self, builtin: str, target: str, comment: str) -> None:
-        spec = ["-t", "nat", "-D", builtin, "-m", "comment", "--comment", comment, "-j", target]
-        while (await _run("iptables", "-w", "5", *spec, check=False))[0] == 0:
+    async def ensure_jump(self, jump: rules.Jump, comment: str) -> None:
+        if (await _run("iptables", *self._spec("-C", jump, comment), check=False))[0] != 0:
+            await _run("iptables", *self._spec("-I", jump, comment))
+
+    async def remove_jump(self, jump: rules.Jump, comment: str) -> None:
+        while (await _run("iptables", *self._spec("-D", jump, comment), check=False))[0] == 0:
             pass
 
 
@@ -67,10 +69,10 @@ def jump_comment(node: str, prefix: str) -> str:
 
 async def remove_rules(iptables: Iptables, prefix: str, node: str) -> None:
     """Remove the jumps to a node's chains, then the chains (idempotent: nothing there is fine)."""
-    for builtin, target in rules.jumps(prefix):
-        await iptables.remove_jump(builtin, target, jump_comment(node, prefix))
-    existing = await iptables.chains()
-    if any(c.startswith(f"{prefix}-") for c in existing):
+    for jump in rules.jumps(prefix):
+        await iptables.remove_jump(jump, jump_comment(node, prefix))
+    existing = {table: await iptables.chains(table) for table in ("nat", "filter")}
+    if any(c.startswith(f"{prefix}-") for chains in existing.values() for c in chains):
         await iptables.restore(rules.cleanup(prefix, existing))
 
 
@@ -144,8 +146,8 @@ class Proxier:
             existing = await self.iptables.chains()
             document = rules.render(self.prefix, ports, existing)
             await self.iptables.restore(document)
-            for builtin, target in rules.jumps(self.prefix):
-                await self.iptables.ensure_jump(builtin, target, self.comment)
+            for jump in rules.jumps(self.prefix):
+                await self.iptables.ensure_jump(jump, self.comment)
         except BaseException:
             self._dirty.set()
             raise

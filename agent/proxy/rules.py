@@ -14,9 +14,12 @@ clusters, several agents of one host and other programs' rules never touch each 
   affinity is recorded (``-m recent --set``); ``DNAT --to-destination ip:port``;
 - ``<p>-POSTROUTING`` (from nat POSTROUTING): masquerade what carries the mark bit ``0x2000``.
 
+- filter ``<p>-REJECT`` (from filter INPUT, FORWARD and OUTPUT, new connections only): a service
+  port without endpoints is rejected (``icmp-port-unreachable``), so clients fail at once instead
+  of waiting for a timeout, as kube-proxy's filter ``KUBE-SERVICES`` does.
+
 Endpoints: the slices' ``ready`` ones; when a service has none, its ``serving`` and
-``terminating`` ones (kube-proxy's terminating-endpoint fallback). A service port without
-endpoints gets no rule (kube-proxy REJECTs those in the filter table; kubelite does not yet).
+``terminating`` ones (kube-proxy's terminating-endpoint fallback).
 """
 
 from __future__ import annotations
@@ -130,6 +133,10 @@ class Chains:
     def mark_masq(self) -> str:
         return f"{self.prefix}-MARK-MASQ"
 
+    @property
+    def reject(self) -> str:  # the filter table's chain
+        return f"{self.prefix}-REJECT"
+
     def base(self) -> list[str]:
         return [self.services, self.node_ports, self.postrouting, self.mark_masq]
 
@@ -183,22 +190,44 @@ def render(prefix: str, ports: list[ServicePort], existing: set[str]) -> str:
             rules.append(f"-A {sep} -p {proto} -m {proto} -j DNAT --to-destination {ip}:{number}")
     rules.append(f"-A {chains.services} -m addrtype --dst-type LOCAL -j {chains.node_ports}")
     stale = sorted(c for c in existing if c.startswith(f"{prefix}-") and c not in declared)
-    lines = ["*nat", *(f":{c} - [0:0]" for c in [*declared, *stale]), *rules, *(f"-X {c}" for c in stale), "COMMIT", ""]
+    rejects = [f"-A {chains.reject} -d {p.cluster_ip}/32 -p {p.protocol.lower()} -m {p.protocol.lower()} "
+               f'--dport {p.port} -m comment --comment "{p.id} has no endpoints" -j REJECT '
+               "--reject-with icmp-port-unreachable" for p in ports if not p.endpoints]
+    lines = ["*nat", *(f":{c} - [0:0]" for c in [*declared, *stale]), *rules, *(f"-X {c}" for c in stale), "COMMIT",
+             "*filter", f":{chains.reject} - [0:0]", *rejects, "COMMIT", ""]
     return "\n".join(lines)
 
 
-def cleanup(prefix: str, existing: set[str]) -> str:
-    """The document that empties and removes every chain of ours (after the jumps to them are gone)."""
-    ours = sorted(c for c in existing if c.startswith(f"{prefix}-"))
-    return "\n".join(["*nat", *(f":{c} - [0:0]" for c in ours), *(f"-X {c}" for c in ours), "COMMIT", ""])
+def cleanup(prefix: str, existing: dict[str, set[str]]) -> str:
+    """The document that empties and removes every chain of ours (after the jumps to them are gone);
+    ``existing``: table → its chains now."""
+    lines = []
+    for table in ("nat", "filter"):
+        ours = sorted(c for c in existing.get(table, set()) if c.startswith(f"{prefix}-"))
+        if ours:
+            lines += [f"*{table}", *(f":{c} - [0:0]" for c in ours), *(f"-X {c}" for c in ours), "COMMIT"]
+    return "\n".join([*lines, ""])
 
 
-def jumps(prefix: str) -> list[tuple[str, str]]:
-    """(built-in nat chain, our chain) pairs the proxy hooks in."""
+@dataclass(frozen=True)
+class Jump:
+    """A rule in a built-in chain that sends traffic to one of ours."""
+
+    table: str
+    builtin: str
+    target: str
+    match: tuple[str, ...] = ()
+
+
+def jumps(prefix: str) -> list[Jump]:
+    """The jumps the proxy hooks in: nat for the DNAT/masquerade, filter for the rejects."""
     chains = Chains(prefix)
-    return [("PREROUTING", chains.services), ("OUTPUT", chains.services), ("POSTROUTING", chains.postrouting)]
+    new = ("-m", "conntrack", "--ctstate", "NEW")
+    return [Jump("nat", "PREROUTING", chains.services), Jump("nat", "OUTPUT", chains.services),
+            Jump("nat", "POSTROUTING", chains.postrouting), Jump("filter", "INPUT", chains.reject, new),
+            Jump("filter", "FORWARD", chains.reject, new), Jump("filter", "OUTPUT", chains.reject, new)]
 
 
 def chains_in(save_output: str) -> set[str]:
-    """Chain names declared in ``iptables-save -t nat`` output."""
+    """Chain names declared in ``iptables-save -t TABLE`` output (or in a restore document)."""
     return {line[1:].split()[0] for line in save_output.splitlines() if line.startswith(":")}

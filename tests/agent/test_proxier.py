@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.proxy.proxier import Iptables, IptablesError, Proxier
+from agent.proxy.rules import Jump
 from kubelite.api.resources import ENDPOINTSLICES, SERVICES
 from kubelite.store import Store
 from tests.helpers import wait_for
@@ -14,12 +15,12 @@ from tests.helpers import wait_for
 class RecordingIptables(Iptables):
     def __init__(self, fail_first: int = 0) -> None:
         self.documents: list[str] = []
-        self.jumps: set[tuple[str, str]] = set()
-        self.chains_now: set[str] = set()
+        self.jumps: set[Jump] = set()
+        self.chains_now: set[str] = set()  # both tables' (the names differ)
         self.fail_first = fail_first
 
-    async def chains(self) -> set[str]:
-        return set(self.chains_now)
+    async def chains(self, table: str = "nat") -> set[str]:
+        return {c for c in self.chains_now if c.endswith("-REJECT") == (table == "filter")}
 
     async def restore(self, document: str) -> None:
         if self.fail_first > 0:
@@ -30,11 +31,11 @@ class RecordingIptables(Iptables):
         removed = {line.split()[1] for line in document.splitlines() if line.startswith("-X ")}
         self.chains_now = (self.chains_now | declared) - removed
 
-    async def ensure_jump(self, builtin: str, target: str, comment: str) -> None:
-        self.jumps.add((builtin, target))
+    async def ensure_jump(self, jump: Jump, comment: str) -> None:
+        self.jumps.add(jump)
 
-    async def remove_jump(self, builtin: str, target: str, comment: str) -> None:
-        self.jumps.discard((builtin, target))
+    async def remove_jump(self, jump: Jump, comment: str) -> None:
+        self.jumps.discard(jump)
 
 
 async def create(store: Store, res: Any, doc: dict[str, Any]) -> None:
@@ -46,7 +47,7 @@ async def test_syncs_on_changes_retries_failures_and_cleans_up(store: Store) -> 
     proxy = Proxier(store, node="n1", iptables=iptables)
     await proxy.start("cluster-uid")  # the first sync fails: logged, not fatal; the loop retries
     await wait_for(lambda: iptables.documents, 10, message="a sync after the failed one")
-    assert len(iptables.jumps) == 3
+    assert len(iptables.jumps) == 6
     await create(store, SERVICES, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
                                    "spec": {"clusterIP": "10.96.0.40", "ports": [{"name": "http", "port": 80}]}})
     await create(store, ENDPOINTSLICES, {
@@ -59,5 +60,7 @@ async def test_syncs_on_changes_retries_failures_and_cleans_up(store: Store) -> 
     await store.delete(ENDPOINTSLICES, "web-1", "default")
     await wait_for(lambda: "DNAT" not in iptables.documents[-1] and "-X " in iptables.documents[-1], 10,
                    message="its chains removed once the endpoint is gone")
+    assert "-d 10.96.0.40/32 -p tcp -m tcp --dport 80" in iptables.documents[-1]  # now rejected
+    assert "-j REJECT --reject-with icmp-port-unreachable" in iptables.documents[-1]
     await proxy.stop()
     assert not iptables.jumps and not iptables.chains_now  # nothing of ours left

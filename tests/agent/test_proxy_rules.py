@@ -45,11 +45,15 @@ def test_ready_endpoints_spread_affinity_node_ports_and_terminating_fallback() -
     assert sum(1 for line in lines if line.startswith(f"-A {web_svc} -m recent") and "--seconds 600" in line) == 3
     assert any("--dport 30080" in line for line in lines)
     assert sum("DNAT --to-destination" in line for line in lines) == 4
-    assert not any("10.96.0.7" in line for line in lines)  # no endpoints: no rule
+    assert [line for line in lines if "10.96.0.7" in line] == [  # no endpoints: rejected, not forwarded
+        '-A KLTEST01-REJECT -d 10.96.0.7/32 -p tcp -m tcp --dport 80 -m comment --comment '
+        '"default/none:http/TCP has no endpoints" -j REJECT --reject-with icmp-port-unreachable']
     assert ":KLTEST01-SVC-GONE - [0:0]" in lines and "-X KLTEST01-SVC-GONE" in lines  # stale: emptied, removed
     assert "OTHER-CHAIN" not in text  # never touches chains that are not ours
     assert all(len(name) <= 28 for name in chains_in(text))
-    assert cleanup("KLTEST01", chains_in(text) | {"OTHER"}).count("-X KLTEST01-") == len(chains_in(text))  # not OTHER
+    nat = chains_in(text.split("*filter")[0])
+    assert cleanup("KLTEST01", {"nat": nat | {"OTHER"}, "filter": {"KLTEST01-REJECT"}}).count("-X KLTEST01-") == (
+        len(nat) + 1)  # every chain of ours in both tables, not OTHER
 
 
 def test_chain_prefix_differs_per_cluster_and_node() -> None:

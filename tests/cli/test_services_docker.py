@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 import docker
@@ -67,6 +68,13 @@ spec:
   selector: {app: web}
   sessionAffinity: ClientIP
   ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: nothing}
+spec:
+  selector: {app: nothing}
+  ports: [{port: 80}]
 ---
 apiVersion: v1
 kind: Pod
@@ -156,6 +164,9 @@ def test_traffic_reaches_ready_pods_by_service_name(cluster: KlUp) -> None:
 
     run_sync(wait_for(all_three, 60, 0, message=f"answers from all of {replicas}"))
     assert len(set(answers("sticky", 10))) == 1  # ClientIP affinity: one client, one replica
+    started = time.monotonic()  # no endpoints: refused at once (REJECT), not left to time out (nc -w 5)
+    refused = client_exec("nc -w 5 nothing.default.svc.cluster.local 80 </dev/null; echo rc=$?")
+    assert "rc=0" not in refused and time.monotonic() - started < 3, refused
     env = client_exec("env")
     assert "WEB_SERVICE_HOST=10.233." in env and "WEB_SERVICE_PORT=80" in env  # existed when the client started
     resolv = client_exec("cat /etc/resolv.conf")
