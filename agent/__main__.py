@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain (default cluster.local)")
     p.add_argument("--root-dir", help="directory of pods' volumes (<root-dir>/pods/<uid>/volumes/...); "
                    "default: /var/lib/kubelite/agent/<node> with the docker runtime, none with sim")
+    p.add_argument("--stats-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
+                   help="seconds between CPU/memory usage samples served at /stats/summary (default 10, the "
+                        "kubelet's housekeeping period)")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
     p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
@@ -225,7 +228,7 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         memory=args.memory, max_pods=args.max_pods, drain_on_exit=args.drain_on_exit,
         pause_image=args.pause_image, backoff_initial=args.backoff_initial, backoff_cap=args.backoff_cap,
         eviction_hard=args.eviction_hard, pressure_transition_period=args.eviction_pressure_transition_period,
-        eviction_interval=args.eviction_monitoring_interval,
+        eviction_interval=args.eviction_monitoring_interval, stats_interval=args.stats_interval,
         proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
         cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
         root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime == "docker" else None),

@@ -3,7 +3,7 @@
 Start order: runtime, namespaces and the cluster's identity (which scopes
 the runtime to this cluster's containers), events, API (its port goes into the Node),
 node registration and lease, then the pod loop (informer sync, rediscovery,
-workers). Stop runs in reverse. The etcd client/store is injected so that
+workers), disk-pressure eviction and the usage sampler. Stop runs in reverse. The etcd client/store is injected so that
 many simulated agents can share one connection.
 """
 
@@ -31,6 +31,7 @@ from agent.proxy.proxier import Proxier
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
 from agent.runtime.scoped import ClusterScopedRuntime
+from agent.stats import ResourceMetrics, StatsCollector
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class AgentConfig:
     cluster_dns: str | None = None  # the kubelet's --cluster-dns / --cluster-domain
     cluster_domain: str = "cluster.local"
     root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
+    stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
 
 
 class Agent:
@@ -94,10 +96,13 @@ class Agent:
             self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
             interval=config.eviction_interval, transition_period=config.pressure_transition_period,
         )
+        self.stats = StatsCollector(node=config.node, runtime=self.runtime, pods=self.pods.informer.get,
+                                    host_usage=runtime.name != "sim", interval=config.stats_interval)
+        self.metrics.registry.register(ResourceMetrics(self.stats))  # the kubelet's resource metric names
         self.api: AgentApi | None = None
         if config.listen_host is not None:
             self.api = AgentApi(host=config.listen_host, port=config.listen_port, token=config.token,
-                                pods=self.pods, metrics=self.metrics, healthy=self.healthy)
+                                pods=self.pods, metrics=self.metrics, healthy=self.healthy, stats=self.stats)
         self.node: NodeLifecycle | None = None
         self.proxy: Proxier | None = Proxier(store, node=config.node) if config.proxy_mode == "iptables" else None
         if self.proxy is not None:
@@ -147,6 +152,8 @@ class Agent:
         self._started.append("pods")
         await self.disk.start()
         self._started.append("disk")
+        await self.stats.start()
+        self._started.append("stats")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
 
@@ -170,6 +177,7 @@ class Agent:
         steps = {
             "pods": lambda: self.pods.stop(drain=drain),
             "disk": self.disk.stop,
+            "stats": self.stats.stop,
             "node": lambda: self.node.stop(revoke=drain) if self.node else _nothing(),
             "api": lambda: self.api.stop() if self.api else _nothing(),
             "recorder": self._stop_recorder,

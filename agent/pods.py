@@ -316,6 +316,7 @@ class PodManager:
             cpu_millis=resources.cpu_limit_millis() if resources else None,
             memory_bytes=resources.memory_limit_bytes() if resources else None,
             cpu_request_millis=resources.cpu_request_millis() if resources else 0,
+            stdin=bool(container.stdin), tty=bool(container.tty),
         )
 
     # -- configuration (agent/podconfig) ---------------------------------------

@@ -55,6 +55,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--deployment-workers", type=int, default=defaults.deployment_workers)
     p.add_argument("--resync-period", type=float, default=defaults.resync_seconds,
                    help="informer resync (safety net), seconds")
+    p.add_argument("--metrics-api-server", default="",
+                   help="URL of the gateway whose metrics.k8s.io API the HPA controller reads (kl up passes its "
+                        "gateway); empty: HPAs report that no metrics are available")
+    p.add_argument("--metrics-api-token-file", default="", help="file holding the bearer token for it")
+    p.add_argument("--metrics-api-ca-file", default="", help="CA certificate of an HTTPS metrics API server")
+    p.add_argument("--horizontal-pod-autoscaler-sync-period", type=float, default=defaults.hpa_sync_seconds,
+                   help="seconds between an HPA's syncs (kube-controller-manager's flag; default 15)")
+    p.add_argument("--horizontal-pod-autoscaler-downscale-stabilization", type=float,
+                   default=defaults.hpa_downscale_stabilization_seconds,
+                   help="seconds of recommendations a scale-down takes the highest of, for HPAs without behavior "
+                        "(default 300)")
+    p.add_argument("--horizontal-pod-autoscaler-tolerance", type=float, default=defaults.hpa_tolerance,
+                   help="usage ratio within 1±this leaves the replicas alone (default 0.1)")
     p.add_argument("--log-level", default=os.environ.get("KUBELITE_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
 
@@ -73,6 +86,10 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
         scheduler_workers=args.scheduler_workers, percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
         replicaset_workers=args.replicaset_workers,
         deployment_workers=args.deployment_workers, resync_seconds=args.resync_period,
+        hpa_sync_seconds=args.horizontal_pod_autoscaler_sync_period,
+        hpa_downscale_stabilization_seconds=args.horizontal_pod_autoscaler_downscale_stabilization,
+        hpa_tolerance=args.horizontal_pod_autoscaler_tolerance, metrics_api_server=args.metrics_api_server,
+        metrics_api_token_file=args.metrics_api_token_file, metrics_api_ca_file=args.metrics_api_ca_file,
     )
     if args.listen:
         try:
@@ -80,7 +97,8 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
         except ValueError as exc:
             raise SystemExit(f"error: {exc}") from None
     for flag, value in (("--node-monitor-grace-period", args.node_monitor_grace_period),
-                        ("--resync-period", args.resync_period), ("--lease-ttl", args.lease_ttl)):
+                        ("--resync-period", args.resync_period), ("--lease-ttl", args.lease_ttl),
+                        ("--horizontal-pod-autoscaler-sync-period", args.horizontal_pod_autoscaler_sync_period)):
         if not 0 < value < math.inf:  # 0 would treat every lease as lost at once, or resync in a busy loop
             raise SystemExit(f"error: {flag} must be a positive number of seconds, not {value}")
     for flag, value in (("--scheduler-workers", args.scheduler_workers),
@@ -88,6 +106,12 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
                         ("--deployment-workers", args.deployment_workers)):
         if value < 1:  # no worker: that controller would silently do nothing
             raise SystemExit(f"error: {flag} must be at least 1, not {value}")
+    if not 0 <= args.horizontal_pod_autoscaler_downscale_stabilization < math.inf:
+        raise SystemExit("error: --horizontal-pod-autoscaler-downscale-stabilization must be a number of seconds "
+                         f"from 0, not {args.horizontal_pod_autoscaler_downscale_stabilization}")
+    if not 0 <= args.horizontal_pod_autoscaler_tolerance < 1:
+        raise SystemExit("error: --horizontal-pod-autoscaler-tolerance must be from 0 to below 1, "
+                         f"not {args.horizontal_pod_autoscaler_tolerance}")
     if not 0 <= args.percentage_of_nodes_to_score <= 100:  # kube-scheduler's config validation bounds
         raise SystemExit("error: --percentage-of-nodes-to-score must be between 0 and 100, "
                          f"not {args.percentage_of_nodes_to_score}")

@@ -49,7 +49,7 @@ class Controller:
     async def start_leading(self, fence: Fence | None) -> None:
         self.fence = fence
         await self.prepare()
-        self.queue = WorkQueue(self.name)
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics.workqueue)
         self.loop = ReconcileLoop(self.name, self.queue, self._reconcile_counted, workers=self.workers)
         for key in self.initial_keys():
             self.queue.add(key)

@@ -60,6 +60,13 @@ class Settings:
     node_workers: int = 2
     gc_workers: int = 2
     resync_seconds: float = 300.0
+    # HorizontalPodAutoscaler (kube-controller-manager's --horizontal-pod-autoscaler-* flags)
+    hpa_sync_seconds: float = 15.0
+    hpa_downscale_stabilization_seconds: float = 300.0
+    hpa_tolerance: float = 0.1
+    metrics_api_server: str = ""  # the gateway whose metrics.k8s.io the HPA reads; "" = none
+    metrics_api_token_file: str = ""
+    metrics_api_ca_file: str = ""
 
 
 @dataclass

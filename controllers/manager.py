@@ -21,6 +21,7 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.election import LeaderElection
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
+from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.store import Store
 from kubelite.strategy import Admission
 from kubelite.supervise import spawn
@@ -44,6 +45,7 @@ CONTROLLERS: dict[str, str] = {
     "endpoints": "controllers.endpoints:EndpointsController",
     "job": "controllers.job:JobController",
     "cronjob": "controllers.cronjob:CronJobController",
+    "horizontalpodautoscaling": "controllers.hpa:HorizontalPodAutoscalerController",
 }
 
 
@@ -97,12 +99,14 @@ class ControllerManager:
     async def start(self) -> None:
         if self._client is None:
             self._client = await connect(self.config.etcd)
+        observe_etcd_requests(self._client, self.metrics.registry)
         settings = self.config.settings
         store = Store(self._client, admission=Admission(
             default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
             default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
         await ensure_system_namespaces(store)
         informers = SharedInformers.create(store, resync_seconds=settings.resync_seconds)
+        self.metrics.count_pods(informers.pods)
         self.ctx = ControllerContext(store, informers, settings=settings, metrics=self.metrics,
                                      identity=self.config.identity)
         self.controllers = [controller_class(name)(self.ctx) for name in self.config.controllers]

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,6 +126,8 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
             options=dict(_CHANNEL_OPTIONS),
         )
         self.config = config
+        # called with (what, seconds) after every txn/range (kubelite.etcd_ops): a process's etcd latency metric
+        self.request_observer: Callable[[str, float], None] | None = None
         self._offset = 0
         self._failures = 0
         self._last_failover = 0.0

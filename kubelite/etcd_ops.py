@@ -8,6 +8,8 @@ become :class:`EtcdUnavailable` with what was being done.
 
 from __future__ import annotations
 
+import time
+
 from typing import Any
 
 from aetcd import rpc, utils
@@ -90,14 +92,24 @@ def op_delete(key: str) -> Any:
     return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=_b(key), prev_kv=True))
 
 
+def _observe(client: EtcdClient, what: str, started: float) -> None:
+    """Tell the client's request observer (a process's etcd latency histogram) how long one call took."""
+    observer = getattr(client, "request_observer", None)
+    if observer is not None:
+        observer(what, time.perf_counter() - started)
+
+
 async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failure: list[Any], *, what: str) -> Any:
     """One etcd transaction; returns the raw TxnResponse (``succeeded``, ``header``, ``responses``)."""
     await _connected(client, what)
     request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
+    started = time.perf_counter()
     try:
         response = await client.kvstub.Txn(request, timeout=client.config.timeout, metadata=client.metadata)
     except rpc.AioRpcError as exc:
         raise await _unavailable(client, exc, what) from exc
+    finally:
+        _observe(client, what, started)
     client.report_success()
     return response
 
@@ -127,12 +139,15 @@ async def range_(
     request = rpc.RangeRequest(key=_b(key), limit=limit, revision=revision, count_only=count_only)
     if range_end is not None:
         request.range_end = range_end
+    started = time.perf_counter()
     try:
         response = await client.kvstub.Range(request, timeout=client.config.timeout, metadata=client.metadata)
     except rpc.AioRpcError as exc:
         if exc.code() == rpc.StatusCode.OUT_OF_RANGE:
             raise EtcdCompacted(revision, exc.details() or "revision compacted") from exc
         raise await _unavailable(client, exc, what) from exc
+    finally:
+        _observe(client, what, started)
     client.report_success()
     return response
 

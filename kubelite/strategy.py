@@ -43,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from kubelite import batch_rules
-from kubelite.api import errors, service
+from kubelite.api import errors, hpa, service
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -320,6 +320,7 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
                              immutable=service.service_immutable, prepare_update=service.keep_allocated),
     "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
+    "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
 }
 
 

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 
 class RateLimiter:
@@ -57,10 +58,24 @@ class ShutDown(Exception):
     """The queue was shut down; workers exit."""
 
 
+class QueueMetrics(Protocol):
+    """What a queue reports, as client-go's workqueue metrics provider (names in the implementation)."""
+
+    def added(self, name: str, depth: int) -> None: ...
+    def taken(self, name: str, depth: int, waited: float) -> None: ...
+    def finished(self, name: str, worked: float) -> None: ...
+    def retried(self, name: str) -> None: ...
+
+
 class WorkQueue:
-    def __init__(self, name: str = "queue", *, rate_limiter: RateLimiter | None = None) -> None:
+    def __init__(self, name: str = "queue", *, rate_limiter: RateLimiter | None = None,
+                 metrics: QueueMetrics | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
         self.rate_limiter = rate_limiter or RateLimiter()
+        self.metrics = metrics
+        self._clock = clock
+        self._added_at: dict[str, float] = {}  # when a queued key was first added (queue latency)
+        self._started_at: dict[str, float] = {}  # when a worker took it (work duration)
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
@@ -75,9 +90,12 @@ class WorkQueue:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self._added_at.setdefault(key, self._clock())
         if key not in self._processing:
             self._queue.append(key)
             self._wake()
+        if self.metrics is not None:
+            self.metrics.added(self.name, len(self._queue))
 
     def add_after(self, key: str, delay: float) -> None:
         """Add later; an earlier pending add of the same key wins."""
@@ -95,6 +113,8 @@ class WorkQueue:
         self._waiting[key] = loop.call_later(delay, self._fire, key)
 
     def add_rate_limited(self, key: str) -> None:
+        if self.metrics is not None:
+            self.metrics.retried(self.name)
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: str) -> None:
@@ -117,10 +137,18 @@ class WorkQueue:
         key = self._queue.popleft()
         self._processing.add(key)
         self._dirty.discard(key)
+        now = self._clock()
+        self._started_at[key] = now
+        waited = now - self._added_at.pop(key, now)
+        if self.metrics is not None:
+            self.metrics.taken(self.name, len(self._queue), waited)
         return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
+        started = self._started_at.pop(key, None)
+        if self.metrics is not None and started is not None:
+            self.metrics.finished(self.name, self._clock() - started)
         if key in self._dirty:
             self._queue.append(key)
             self._wake()

@@ -80,4 +80,13 @@ if ensure_docker; then
 else
     warn "continuing WITHOUT Docker: tests that need it will fail"
 fi
+# --- 4. Prometheus (the real-Prometheus test scrapes a kl up cluster with it) ----
+if command -v prometheus >/dev/null 2>&1; then
+    log "prometheus present"
+elif [[ "$(id -u)" == 0 ]]; then
+    log "installing prometheus with apt"
+    apt_install --no-install-recommends prometheus || warn "apt-get install prometheus failed"
+else
+    warn "prometheus is missing and this is not root: the real-Prometheus test will fail"
+fi
 log "done"

@@ -12,7 +12,8 @@ same node names) never touch each other's containers either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol, runtime_checkable
@@ -55,6 +56,28 @@ class RuntimeUnavailable(ContainerRuntimeError):
     Distinct from an operation the engine refused: nothing about a container can be
     concluded from it, so the agent reports the runtime down instead of blaming a pod.
     """
+
+
+class NoProcesses(ContainerRuntimeError):
+    """The runtime runs no processes (the sim runtime): nothing to exec into, attach to or forward to."""
+
+
+class ProcessStream(Protocol):
+    """A process's stdio, both ways (``pods/exec`` and ``pods/attach``); see agent/streaming/exec.py.
+
+    ``read()`` → ``(1 | 2, bytes)`` (stdout/stderr; a TTY's output is all stdout) or None at the end;
+    ``write`` waits while the process is slow to read (back-pressure); ``close()`` ends the stream and
+    leaves no process of it behind (exec), or only detaches (attach).
+    """
+
+    tty: bool
+
+    async def read(self) -> tuple[int, bytes] | None: ...
+    async def write(self, data: bytes) -> None: ...
+    async def close_stdin(self) -> None: ...
+    async def resize(self, width: int, height: int) -> None: ...
+    async def exit_code(self) -> int | None: ...  # None: unknown (attach, or the stream was cut)
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -115,6 +138,8 @@ class ContainerSpec:
     dns: tuple[str, ...] = ()  # sandboxes: resolv.conf nameservers, search domains, options
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    stdin: bool = False  # stdin kept open for attach (Container.stdin)
+    tty: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +203,19 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class ContainerUsage:
+    """One sample of a container's resource use (what cAdvisor gives the kubelet).
+
+    ``cpu_core_ns``: cumulative CPU time of all its processes, nanoseconds (rates come
+    from two samples); ``memory_working_set_bytes``: usage minus inactive file pages,
+    Kubernetes' working set (what eviction and ``kubectl top`` count).
+    """
+
+    cpu_core_ns: int
+    memory_working_set_bytes: int
+
+
+@dataclass(frozen=True)
 class RuntimeVersion:
     name: str
     version: str
@@ -200,6 +238,7 @@ class ContainerRuntime(Protocol):
 
     name: str
     has_network: bool  # False: probes over the network are answered by probe_network()
+    runs_processes: bool  # False (sim): exec, attach and port-forward answer NoProcesses
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -225,5 +264,17 @@ class ContainerRuntime(Protocol):
 
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None: ...
 
+    # streaming (pods/exec, pods/attach, pods/portforward); NoProcesses where runs_processes is False
+    async def exec_stream(
+        self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+    ) -> ProcessStream: ...
+    async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream: ...
+    async def open_port(
+        self, sandbox_id: str, port: int, *, timeout: float,
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]: ...  # TCP to localhost:port inside the pod
+
     async def filesystem_stats(self) -> dict[str, FsStats]: ...  # eviction signal → stats; {} when unknown
     async def disk_usage(self, container_id: str) -> int | None: ...  # writable layer + logs, bytes
+    # One usage sample of a running container, None when it is gone or not running. The pod's
+    # annotations are passed for the sim runtime, whose usage they steer; engines ignore them.
+    async def container_usage(self, container_id: str, *, annotations: Mapping[str, str]) -> ContainerUsage | None: ...

@@ -11,6 +11,8 @@ failures raise ``RuntimeUnavailable``; every event stream begins with a
 ``SUBSCRIBED`` item so the agent knows when to re-list. Containers get the
 ``json-file`` log driver with rotation (``LogLimits``), and the data root's
 ``statvfs`` and each container's writable layer + logs feed disk-pressure eviction.
+Usage samples (``container_usage``) read the container's cgroup files on a local engine, else
+one-shot stats calls.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -29,18 +31,22 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from agent.runtime.cgroupusage import read_cgroup_usage
+from agent.runtime import docker_streams
 from agent.runtime.base import (
     LABEL_NODE,
     ContainerInfo,
     ContainerNotFound,
     ContainerRuntimeError,
     ContainerSpec,
+    ContainerUsage,
     ExecResult,
     FsStats,
     HostResources,
     ImagePullError,
     LogLimits,
     PortMapping,
+    ProcessStream,
     SUBSCRIBED,
     RuntimeEvent,
     RuntimeUnavailable,
@@ -58,6 +64,7 @@ _STATES = {"created": "created", "running": "running", "paused": "running", "res
 class DockerRuntime:
     name = "docker"
     has_network = True
+    runs_processes = True
 
     def __init__(
         self, *, node: str, base_url: str | None = None, workers: int = 16, log_limits: LogLimits | None = None,
@@ -184,7 +191,7 @@ class DockerRuntime:
                 api.create_container, spec.image, name=spec.name, labels=spec.labels,
                 command=spec.args, entrypoint=spec.command, environment=spec.env or None,
                 ports=[(p.container_port, p.protocol.lower()) for p in spec.ports] or None,
-                host_config=host_config, detach=True, hostname=spec.hostname,
+                host_config=host_config, detach=True, stdin_open=spec.stdin, tty=spec.tty, hostname=spec.hostname,
             )
         except ContainerNotFound as exc:
             if "no such image" not in str(exc).lower():
@@ -243,6 +250,16 @@ class DockerRuntime:
         return await self._call(run)
 
     # -- streams -------------------------------------------------------------
+
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ProcessStream:
+        return await docker_streams.exec_stream(self, container_id, command, stdin=stdin, tty=tty)
+
+    async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
+        return await docker_streams.attach_stream(self, container_id, stdin=stdin)
+
+    async def open_port(self, sandbox_id: str, port: int, *,
+                        timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await docker_streams.open_port(self, sandbox_id, port, timeout=timeout)
 
     def logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
         if follow:
@@ -390,6 +407,22 @@ class DockerRuntime:
         stats = FsStats(capacity_bytes=vfs.f_blocks * vfs.f_frsize, available_bytes=vfs.f_bavail * vfs.f_frsize)
         return {"nodefs.available": stats, "imagefs.available": stats}
 
+    # -- usage -----------------------------------------------------------------
+
+    async def container_usage(self, container_id: str, *, annotations: Mapping[str, str]) -> ContainerUsage | None:
+        """The container's cgroup files when the engine is local (``cgroupusage``: microseconds), else one
+        ``GET /containers/{id}/stats?stream=false&one-shot=true`` (answered at Docker's next 1 s collector
+        tick; rates come from the agent's own samples)."""
+        if str(self.api.base_url).startswith("http+docker://"):  # a local engine: its cgroups are ours to read
+            usage = await asyncio.to_thread(read_cgroup_usage, container_id)
+            if usage is not None:
+                return usage
+        try:
+            raw = await self._call(self.api.stats, container_id, stream=False, one_shot=True)
+        except ContainerNotFound:
+            return None
+        return usage_from_stats(raw)
+
     async def disk_usage(self, container_id: str) -> int | None:
         """Writable layer (``SizeRw``) plus every file of the container's log; None when it is gone."""
         sized = await self._call(self.api.containers, all=True, size=True, filters={"id": container_id})
@@ -466,6 +499,21 @@ def _time(raw: str | None) -> datetime | None:
         head, frac = text.split(".", 1)
         text = f"{head}.{frac[:6]}"
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def usage_from_stats(raw: dict[str, Any]) -> ContainerUsage | None:
+    """A Docker stats document as a usage sample; None for a container that is not running (no
+    memory figures). Working set as the kubelet's cAdvisor computes it: usage minus inactive file
+    pages (cgroup v1 ``total_inactive_file``, v2 ``inactive_file``), never below 0."""
+    memory = raw.get("memory_stats") or {}
+    cpu = (raw.get("cpu_stats") or {}).get("cpu_usage") or {}
+    if "usage" not in memory or "total_usage" not in cpu:
+        return None
+    stats = memory.get("stats") or {}
+    inactive = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+    usage = int(memory["usage"])
+    return ContainerUsage(cpu_core_ns=int(cpu["total_usage"]),
+                          memory_working_set_bytes=max(usage - int(inactive), 0))
 
 
 def parse_inspect(raw: dict[str, Any]) -> ContainerInfo:

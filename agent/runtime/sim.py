@@ -6,6 +6,17 @@ exit (``exit_container``; or by themselves when their env has
 one process can host a hundred agents. Images listed in ``missing_images``
 cannot be pulled; network probes answer from ``probe_results`` (default:
 success).
+
+Usage (``container_usage``) is steered by the pod's annotations, read at every
+sample so a test can change them while the pod runs:
+
+- ``sim.kubelite.io/cpu: 750m`` and ``sim.kubelite.io/memory: 64Mi``: the pod's
+  usage, split evenly over its running containers;
+- ``sim.kubelite.io/cpu.<container>`` / ``sim.kubelite.io/memory.<container>``:
+  one container's usage (wins over the pod's share).
+
+No annotation (or a malformed one): zero. CPU time accumulates at the steered
+rate since the previous sample, so rates computed from two samples give it back.
 """
 
 from __future__ import annotations
@@ -15,24 +26,35 @@ import ipaddress
 import itertools
 import random
 from collections.abc import AsyncIterator
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+
+from kubelite.api.quantity import parse_quantity
 
 from agent.runtime.base import (
     ContainerInfo,
     ContainerRuntimeError,
     ContainerNotFound,
     ContainerSpec,
+    ContainerUsage,
     ExecResult,
     FsStats,
     HostResources,
     ImagePullError,
+    NoProcesses,
     PortMapping,
+    ProcessStream,
     SUBSCRIBED,
     RuntimeEvent,
     RuntimeVersion,
 )
 
+SIM_CPU = "sim.kubelite.io/cpu"
+SIM_MEMORY = "sim.kubelite.io/memory"
+
+NO_PROCESSES = "the sim runtime runs no processes: there is nothing to exec into, attach to or forward ports to"
 _ids = itertools.count(1)
 # Fake pod IPs from 10.128.0.0/9 (clear of the default service range 10.96.0.0/12), from a random
 # offset per process: a sim cluster runs several agent processes, and their pods' IPs must differ.
@@ -54,11 +76,14 @@ class _SimContainer:
     spec: ContainerSpec
     log: list[bytes] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
+    cpu_core_ns: float = 0.0  # accumulated at the steered rate
+    cpu_sampled_at: float | None = None  # monotonic time of the last usage sample
 
 
 class SimRuntime:
     name = "sim"
     has_network = False
+    runs_processes = False
 
     def __init__(
         self, *, start_delay: float = 0.0, missing_images: frozenset[str] = frozenset(),
@@ -231,6 +256,16 @@ class SimRuntime:
         finally:
             self._subscribers.remove(queue)
 
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ProcessStream:
+        raise NoProcesses(NO_PROCESSES)
+
+    async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
+        raise NoProcesses(NO_PROCESSES)
+
+    async def open_port(self, sandbox_id: str, port: int, *,
+                        timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        raise NoProcesses(NO_PROCESSES)
+
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
         return self.probe_results.get((info.container_name, kind), True)
 
@@ -242,6 +277,23 @@ class SimRuntime:
         if container is None:
             return None
         return self.disk_usages.get(container.info.container_name, sum(len(line) for line in container.log))
+
+    # -- usage -----------------------------------------------------------------
+
+    async def container_usage(self, container_id: str, *, annotations: Mapping[str, str]) -> ContainerUsage | None:
+        container = self.containers.get(container_id)
+        if container is None or container.info.state != "running":
+            return None
+        siblings = sum(1 for c in self.containers.values() if c.info.state == "running" and not c.info.is_sandbox
+                       and c.info.pod_uid == container.info.pod_uid)
+        name = container.info.container_name
+        cores = steered(annotations, SIM_CPU, name, max(siblings, 1))
+        memory = steered(annotations, SIM_MEMORY, name, max(siblings, 1))
+        now = time.monotonic()
+        if container.cpu_sampled_at is not None:
+            container.cpu_core_ns += float(cores) * (now - container.cpu_sampled_at) * 1e9
+        container.cpu_sampled_at = now
+        return ContainerUsage(cpu_core_ns=int(container.cpu_core_ns), memory_working_set_bytes=int(memory))
 
     # -- internals -----------------------------------------------------------
 
@@ -263,8 +315,24 @@ class SimRuntime:
         tick.set()
 
 
+def steered(annotations: Mapping[str, str], key: str, container: str, containers: int) -> float:
+    """The usage the annotations give one container: ``key.<container>``, else ``key`` / containers; 0
+    when neither is a valid non-negative quantity (cores for cpu, bytes for memory)."""
+    for wanted, share in ((f"{key}.{container}", 1), (key, containers)):
+        raw = annotations.get(wanted)
+        if raw is None:
+            continue
+        try:
+            value = parse_quantity(raw.strip())
+        except ValueError:
+            continue
+        if value >= 0:
+            return float(value) / share
+    return 0.0
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["SimRuntime", "PortMapping"]
+__all__ = ["SimRuntime", "PortMapping", "SIM_CPU", "SIM_MEMORY", "steered"]

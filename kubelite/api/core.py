@@ -159,6 +159,8 @@ class Container(KubeModel):
     readiness_probe: Probe | None = None
     startup_probe: Probe | None = None
     image_pull_policy: str | None = None
+    stdin: bool | None = None  # keep stdin open for `kubectl attach -i` (stdinOnce is kept, not acted on)
+    tty: bool | None = None
 
     @property
     def effective_image_pull_policy(self) -> str:

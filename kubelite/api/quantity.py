@@ -63,3 +63,11 @@ def format_bytes(count: int) -> str:
         if count != 0 and count % size == 0:
             return f"{count // size}{suffix}"
     return str(count)
+
+
+def format_nano_cores(nano: int) -> str:
+    """A CPU quantity in its shortest exact decimal form: ``1500000000`` → ``"1500m"``, ``12`` → ``"12n"``."""
+    for suffix, size in (("", 10**9), ("m", 10**6), ("u", 10**3)):
+        if nano % size == 0:
+            return f"{nano // size}{suffix}"
+    return f"{nano}n"

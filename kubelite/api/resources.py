@@ -92,6 +92,9 @@ STATEFULSETS = _stored("apps", "StatefulSet", "statefulsets", True, "sts")
 STORAGECLASSES = _stored("storage.k8s.io", "StorageClass", "storageclasses", False, "sc")
 PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses", False, "pc")
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
+# stored as sent, acted on by the HPA controller; served in autoscaling/v1 too, as a view (kubelite.api.hpa)
+HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
+                                    document_model("autoscaling/v2", "HorizontalPodAutoscaler"), ("hpa",))
 
 STORED_ONLY: tuple[Resource, ...] = (
     CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS,
@@ -100,7 +103,7 @@ STORED_ONLY: tuple[Resource, ...] = (
     STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,
 )
 ALL_RESOURCES: tuple[Resource, ...] = (
-    NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY)
+    NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY, HORIZONTALPODAUTOSCALERS)
 
 
 def resource_for_kind(kind: str) -> Resource | None:

@@ -49,6 +49,9 @@ ROOTS = {
     "DaemonSet": "V1DaemonSet", "StatefulSet": "V1StatefulSet", "StorageClass": "V1StorageClass",
     "PriorityClass": "V1PriorityClass", "EndpointSlice": "V1EndpointSlice",
     "Scale": "V1Scale", "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
+    "HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
+    # a kind served in a second version: keyed "<apiVersion>/<kind>" (protobuf bodies of that version)
+    "autoscaling/v1/HorizontalPodAutoscaler": "V1HorizontalPodAutoscaler",
 }
 OUTPUT = Path(__file__).with_name("k8s_schema.json")
 LISTS_OUTPUT = Path(__file__).with_name("k8s_lists.json")

@@ -115,13 +115,15 @@ def up(
     encryption_provider_config: Annotated[Path | None, typer.Option(
         help="EncryptionConfiguration for Secrets at rest (default: an aescbc key made once in the data dir, "
              "encryption.yaml, mode 0600).")] = None,
+    prometheus: Annotated[bool, typer.Option(
+        "--prometheus", help="Write <data-dir>/prometheus.yml: a scrape configuration for every process.")] = False,
 ) -> None:
     """Start a whole local cluster in the foreground; Ctrl-C stops everything."""
     opts = UpOptions(nodes=nodes, runtime=runtime, listen=listen, data_dir=data_dir or default_data_dir(),
                      etcd_endpoints=etcd_endpoints, keep=keep, demo=demo, ready_timeout=ready_timeout,
                      etcd_compaction_interval=etcd_compaction_interval,
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
-                     eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process,
+                     eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process, prometheus=prometheus,
                      service_cluster_ip_range=service_cluster_ip_range,
                      encryption_provider_config=encryption_provider_config)
 

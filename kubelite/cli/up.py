@@ -82,6 +82,7 @@ class UpOptions:
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
     service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
+    prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
 
 
 class Cluster:
@@ -112,7 +113,7 @@ class Cluster:
         self.say(f"runtime: {self.runtime} — {why}")
         if self.runtime == "docker":
             await asyncio.to_thread(ensure_docker_images, self.say)
-        if not self.shared_sim_processes:  # else the shared processes derive them from the agent secret
+        if not self.shared_sim_processes or self.opts.prometheus:  # else the shared processes derive them
             write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
             client_port, peer_port = etcd_ports(self.data_dir)
@@ -125,8 +126,15 @@ class Cluster:
         ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path)]
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
+        # the HPA controller reads metrics.k8s.io through the gateway, as kube's does through kube-apiserver
+        metrics_api = ["--metrics-api-server", self.server]
+        if self.token:
+            metrics_api += ["--metrics-api-token-file", str(self.data_dir / "metrics-api-token")]
+            fd = os.open(self.data_dir / "metrics-api-token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:  # the admin token: readable by this user only, as tokens.csv
+                out.write(self.token + "\n")
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
-                                           "--listen", self.cm_url.removeprefix("http://")])
+                                           "--listen", self.cm_url.removeprefix("http://"), *metrics_api])
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
                                 "--agent-secret-file", str(self.agent_secret_path),
@@ -377,6 +385,8 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         starting.result()  # raises start-up errors
         if opts.demo:
             await asyncio.to_thread(_apply_demo, cluster, say)
+        if opts.prometheus:
+            await asyncio.to_thread(_write_prometheus, cluster, say)
         _print_banner(cluster, say)
         supervising = asyncio.create_task(_supervise(cluster.supervisor(), stop))
         try:
@@ -417,6 +427,24 @@ def _apply_demo(cluster: Cluster, say: Callable[[str], None]) -> None:
     from kubelite.cli.demo import apply_demo
 
     apply_demo(cluster.client(), cluster.runtime, demo_manifest(), say)
+
+
+def _write_prometheus(cluster: Cluster, say: Callable[[str], None]) -> None:
+    from kubelite.cli import up_prometheus
+
+    nodes = cluster.client().get("/api/v1/nodes").get("items") or []
+    agents = {}
+    for node in nodes:
+        name, address = node["metadata"]["name"], up_prometheus.agent_address(node)
+        if address and name in cluster.agents:
+            agents[name] = (address, cluster.node_token_path(name))
+    document = up_prometheus.scrape_config(
+        etcd=cluster.etcd.endpoint.split("://", 1)[-1] if cluster.etcd else None,
+        gateway=cluster.opts.listen, gateway_token_file=(cluster.data_dir / "metrics-api-token") if cluster.token else None,
+        controller_manager=cluster.cm_url.removeprefix("http://"), agents=agents)
+    path = cluster.data_dir / "prometheus.yml"
+    up_prometheus.write(path, document)
+    say(f"prometheus scrape configuration: {path} (prometheus --config.file={path})")
 
 
 def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:

@@ -27,7 +27,21 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.gateway import delete, discovery, logs, protobuf, read, subresources, watchstream, write
+from kubelite.etcdmetrics import observe_etcd_requests
+from kubelite.gateway import (
+    delete,
+    discovery,
+    hpa_v1,
+    logs,
+    metrics_api,
+    metrics_group,
+    protobuf,
+    read,
+    streaming,
+    subresources,
+    watchstream,
+    write,
+)
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
@@ -67,6 +81,9 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("patch", "scale"): subresources.write_scale,
     ("create", "eviction"): subresources.evict,
     ("get", "log"): logs.pod_log,
+    ("create", "exec"): streaming.connect_pod,
+    ("create", "attach"): streaming.connect_pod,
+    ("create", "portforward"): streaming.connect_pod,
 }
 
 
@@ -184,7 +201,12 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
         return error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
     finally:
         verb, resource = _request_labels(request)
-        state_of(request).metrics.observe(verb, resource, code, time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        state_of(request).metrics.observe(verb, resource, code, elapsed)
+        if info is not None:
+            state_of(request).metrics.observe_api(
+                info, apply=request.headers.get("Content-Type", "").startswith("application/apply-patch"),
+                code=code, seconds=elapsed)
 
 
 @web.middleware
@@ -195,7 +217,7 @@ async def authentication(request: web.Request, handler: Callable[[web.Request], 
     user = authenticator.authenticate(request.headers.get("Authorization"))
     info: RequestInfo | None = request.get(INFO)
     if info is not None:
-        authenticator.authorize(user, verb=info.verb, resource=info.resource, group=info.group,
+        authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
                                 namespace=info.namespace)
     elif request.method not in ("GET", "HEAD"):
         authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="", namespace=None)
@@ -206,6 +228,10 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     info = request.get(INFO)
     if info is None:
         raise web.HTTPNotFound()
+    if info.group == metrics_group.GROUP:  # served from the agents' samples, not etcd
+        return await metrics_api.handle(request, info)
+    if hpa_v1.serves(info):  # a view of the stored autoscaling/v2 objects
+        return await hpa_v1.handle(request, info)
     target = resolve(request)
     if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
         raise errors.bad_request("name must be provided")
@@ -381,12 +407,14 @@ class Gateway:
             with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
                 ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
         self._client = self._given_client or await connect(config.etcd)
+        metrics = GatewayMetrics()
+        observe_etcd_requests(self._client, metrics.registry)
         store = Store(self._client, admission=config.admission, services=ServiceAllocator(config.service_ranges))
         await ensure_system_namespaces(store)
         await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
-            client=self._client, store=store, metrics=GatewayMetrics(), openapi=build_docs(), http=self._http,
+            client=self._client, store=store, metrics=metrics, openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout,

@@ -67,6 +67,10 @@ SERVED: tuple[Served, ...] = (
             _STATUS,
             Subresource("log", ("get",), "", "v1", "Pod"),
             Subresource("eviction", ("create",), "policy", "v1", "Eviction"),
+            # streaming (kubelite/gateway/streaming.py); kube-apiserver lists them with create and get
+            Subresource("exec", ("create", "get"), "", "v1", "PodExecOptions"),
+            Subresource("attach", ("create", "get"), "", "v1", "PodAttachOptions"),
+            Subresource("portforward", ("create", "get"), "", "v1", "PodPortForwardOptions"),
         ),
         categories=("all",),
         returns_deleted=True,
@@ -109,6 +113,24 @@ SERVED: tuple[Served, ...] = (
     Served(r.STORAGECLASSES, returns_deleted=True),
     Served(r.PRIORITYCLASSES),
     Served(r.ENDPOINTSLICES),
+    Served(r.HORIZONTALPODAUTOSCALERS, (_STATUS,), categories=("all",)),
+)
+
+
+@dataclass(frozen=True)
+class View:
+    """A kind served in a second version, converted from the stored one (``kubelite.gateway.hpa_v1``)."""
+
+    group: str
+    version: str
+    stored: Served
+    verbs: tuple[str, ...]
+    subresources: tuple[Subresource, ...] = ()
+
+
+VIEWS: tuple[View, ...] = (
+    View("autoscaling", "v1", next(s for s in SERVED if s.resource is r.HORIZONTALPODAUTOSCALERS),
+         ("create", "delete", "get", "list", "update"), (Subresource("status", ("get", "update")),)),
 )
 
 

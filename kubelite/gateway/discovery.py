@@ -11,7 +11,8 @@ import hashlib
 import json
 from typing import Any
 
-from kubelite.gateway.catalog import Served, group_versions, served_in
+from kubelite.gateway import metrics_group
+from kubelite.gateway.catalog import VIEWS, Served, View, group_versions, served_in
 from kubelite.version import KUBERNETES_VERSION, build_commit
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
@@ -36,28 +37,93 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
-def _group_entry(group: str, version: str) -> dict[str, Any]:
-    gv = {"groupVersion": f"{group}/{version}", "version": version}
-    return {"name": group, "versions": [gv], "preferredVersion": gv}
+def _group_entry(group: str, versions: list[str]) -> dict[str, Any]:
+    listed = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {"name": group, "versions": listed, "preferredVersion": listed[0]}
+
+
+def _all_group_versions() -> list[tuple[str, str]]:
+    """The stored kinds' group versions, the views' (a second version of a stored kind), then the
+    metrics API's (served from the agents)."""
+    return [*group_versions(), *((v.group, v.version) for v in VIEWS), (metrics_group.GROUP, metrics_group.VERSION)]
+
+
+def _versions_by_group() -> dict[str, list[str]]:
+    """Named groups → their versions, the stored (preferred) one first."""
+    groups: dict[str, list[str]] = {}
+    for g, v in _all_group_versions():
+        if g and v not in groups.setdefault(g, []):
+            groups[g].append(v)
+    return groups
 
 
 def api_group_list() -> dict[str, Any]:
-    groups = [_group_entry(g, v) for g, v in group_versions() if g]
+    groups = [_group_entry(g, versions) for g, versions in _versions_by_group().items()]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
 def api_group(group: str) -> dict[str, Any] | None:
-    for g, v in group_versions():
-        if g == group and g:
-            return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(g, v)}
-    return None
+    versions = _versions_by_group().get(group)
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(group, versions)} if versions else None
+
+
+def _view(group: str, version: str) -> View | None:
+    return next((v for v in VIEWS if (v.group, v.version) == (group, version)), None)
+
+
+def _view_resources(view: View) -> list[dict[str, Any]]:
+    res = view.stored.resource
+    entry: dict[str, Any] = {"name": res.plural, "singularName": res.singular, "namespaced": res.namespaced,
+                             "kind": res.kind, "verbs": list(view.verbs), "storageVersionHash": _storage_hash(view.stored)}
+    if res.short_names:
+        entry["shortNames"] = list(res.short_names)
+    if view.stored.categories:
+        entry["categories"] = list(view.stored.categories)
+    return [entry, *({"name": f"{res.plural}/{sub.name}", "singularName": "", "namespaced": res.namespaced,
+                      "kind": res.kind, "verbs": list(sub.verbs)} for sub in view.subresources)]
+
+
+def _view_aggregated(view: View) -> dict[str, Any]:
+    res = view.stored.resource
+    kind = {"group": view.group, "version": view.version, "kind": res.kind}
+    entry: dict[str, Any] = {"resource": res.plural, "singularResource": res.singular, "responseKind": kind,
+                             "scope": "Namespaced" if res.namespaced else "Cluster", "verbs": list(view.verbs)}
+    if res.short_names:
+        entry["shortNames"] = list(res.short_names)
+    if view.stored.categories:
+        entry["categories"] = list(view.stored.categories)
+    if view.subresources:
+        entry["subresources"] = [{"subresource": s.name, "verbs": list(s.verbs), "responseKind": kind}
+                                 for s in view.subresources]
+    return {"version": view.version, "resources": [entry], "freshness": "Current"}
 
 
 def _storage_hash(served: Served) -> str:
     return hashlib.sha256(served.resource.kind.encode()).hexdigest()[:12]
 
 
+def _metrics_resources() -> list[dict[str, Any]]:
+    return [{"name": plural, "singularName": "", "namespaced": namespaced, "kind": kind,
+             "verbs": list(metrics_group.VERBS)} for plural, kind, namespaced in metrics_group.RESOURCES]
+
+
+def _metrics_aggregated() -> dict[str, Any]:
+    resources = [{"resource": plural, "singularResource": "",
+                  "responseKind": {"group": metrics_group.GROUP, "version": metrics_group.VERSION, "kind": kind},
+                  "scope": "Namespaced" if namespaced else "Cluster", "verbs": list(metrics_group.VERBS)}
+                 for plural, kind, namespaced in metrics_group.RESOURCES]
+    return {"metadata": {"name": metrics_group.GROUP, "creationTimestamp": None},
+            "versions": [{"version": metrics_group.VERSION, "resources": resources, "freshness": "Current"}]}
+
+
 def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
+    view = _view(group, version)
+    if view is not None:
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
+                "resources": _view_resources(view)}
+    if (group, version) == (metrics_group.GROUP, metrics_group.VERSION):
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": metrics_group.API_VERSION,
+                "resources": _metrics_resources()}
     served = served_in(group, version)
     if not served:
         return None
@@ -117,10 +183,13 @@ def aggregated_discovery(*, core: bool, api_version: str = "apidiscovery.k8s.io/
         if bool(group) == core:
             continue
         resources = [_aggregated_resource(s) for s in served_in(group, version)]
+        views = [_view_aggregated(v) for v in VIEWS if v.group == group]
         items.append({
             "metadata": {"name": group, "creationTimestamp": None},
-            "versions": [{"version": version, "resources": resources, "freshness": "Current"}],
+            "versions": [{"version": version, "resources": resources, "freshness": "Current"}, *views],
         })
+    if not core:
+        items.append(_metrics_aggregated())
     return {"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items}
 
 

@@ -58,7 +58,7 @@ async def pod_log(request: web.Request, target: Target) -> web.StreamResponse:
         upstream_cm = state.http.get(url, params=params, headers=headers, timeout=timeout)
         async with upstream_cm as upstream:
             if upstream.status != 200:
-                return await _agent_error(upstream, node.name)
+                return await agent_error(upstream, node.name)
             response = web.StreamResponse(headers={"Content-Type": "text/plain"})
             response.enable_chunked_encoding()
             await response.prepare(request)
@@ -71,7 +71,7 @@ async def pod_log(request: web.Request, target: Target) -> web.StreamResponse:
         raise errors.unavailable(f"cannot reach the agent of node {node.name} at {endpoint}: {exc}") from exc
 
 
-async def _agent_error(upstream: aiohttp.ClientResponse, node: str) -> web.StreamResponse:
+async def agent_error(upstream: aiohttp.ClientResponse, node: str) -> web.StreamResponse:
     body = await upstream.read()
     with contextlib.suppress(ValueError):
         doc = json.loads(body)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from kubelite.gateway.requestinfo import RequestInfo
+
 __all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics"]
+
+_REPORTED_VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "POST", "update": "PUT",
+                   "patch": "PATCH", "delete": "DELETE", "deletecollection": "DELETE"}
 
 
 class GatewayMetrics:
@@ -30,6 +35,32 @@ class GatewayMetrics:
             "kubelite_gateway_watch_events", "Events sent on watch streams.", ["resource", "type"],
             registry=self.registry,
         )
+
+        # kube-apiserver's own names and labels, which dashboards and alerts expect
+        # (k8s.io/apiserver/pkg/endpoints/metrics): verb as it reports it, scope resource/namespace/cluster
+        api_labels = ["verb", "group", "version", "resource", "subresource", "scope", "component"]
+        self.apiserver_requests = Counter(
+            "apiserver_request", "Counter of apiserver requests broken out for each verb, dry run value, group, "
+            "version, resource, scope, component, and HTTP response code.", [*api_labels, "code"],
+            registry=self.registry,
+        )
+        self.apiserver_latency = Histogram(
+            "apiserver_request_duration_seconds", "Response latency distribution in seconds for each verb, dry run "
+            "value, group, version, resource, subresource, scope and component.", api_labels, registry=self.registry,
+            buckets=(0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30,
+                     45, 60),
+        )
+
+    def observe_api(self, info: RequestInfo, *, apply: bool, code: int, seconds: float) -> None:
+        """One API request, as kube-apiserver counts it (CleanVerb: LIST, WATCH, APPLY, POST, PUT, ...)."""
+        verb = _REPORTED_VERBS.get(info.verb, info.verb.upper())
+        if apply and verb == "PATCH":
+            verb = "APPLY"
+        scope = "resource" if info.name else "namespace" if info.namespace else "cluster"
+        labels = (verb, info.group, info.version, info.resource, info.subresource or "", scope, "apiserver")
+        self.apiserver_requests.labels(*labels, str(code)).inc()
+        if verb != "WATCH":  # kube leaves long-running requests out of the latency histogram
+            self.apiserver_latency.labels(*labels).observe(seconds)
 
     def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
         self.requests.labels(verb, resource, str(code)).inc()

@@ -85,7 +85,11 @@ class Codec:
 
     specs: dict[str, MessageSpec]
     classes: dict[str, type[Message]]
-    roots: dict[str, str]  # kind → schema type
+    roots: dict[str, str]  # kind → schema type; "<apiVersion>/<kind>" for a kind's other served versions
+
+    def root(self, api_version: str, kind: str) -> str | None:
+        """The schema type of ``kind`` in ``api_version``: its own entry if that version has one."""
+        return self.roots.get(f"{api_version}/{kind}") or self.roots.get(kind)
 
 
 # -- building the descriptors ---------------------------------------------------------------------
@@ -167,7 +171,7 @@ def decode_object(body: bytes) -> dict[str, Any]:
     if envelope.contentEncoding:
         raise ProtobufError(f"unsupported content encoding {envelope.contentEncoding!r}")
     api_version, kind = envelope.typeMeta.apiVersion, envelope.typeMeta.kind
-    root = c.roots.get(kind)
+    root = c.root(api_version, kind)
     if root is None:
         raise ProtobufError(f'no protobuf message for kind "{kind}" in version "{api_version}"')
     message = c.classes[root]()
@@ -231,7 +235,7 @@ def encode_object(doc: dict[str, Any]) -> bytes:
     """The Kubernetes protobuf body of a JSON document (its kind must be a schema root)."""
     c = codec()
     kind = doc.get("kind")
-    root = c.roots.get(kind) if isinstance(kind, str) else None
+    root = c.root(str(doc.get("apiVersion") or ""), kind) if isinstance(kind, str) else None
     if root is None:
         raise ProtobufError(f"no protobuf message for kind {kind!r}")
     message = c.classes[root]()

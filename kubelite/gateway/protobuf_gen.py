@@ -34,7 +34,7 @@ from kubelite.api.schema import k8s_schema
 
 OUTPUT = Path(__file__).with_name("k8s_proto.json")
 API_PACKAGES = ("core/v1", "apps/v1", "coordination/v1", "policy/v1", "autoscaling/v1", "batch/v1", "rbac/v1",
-                "networking/v1", "storage/v1", "scheduling/v1", "discovery/v1")
+                "networking/v1", "storage/v1", "scheduling/v1", "discovery/v1", "autoscaling/v2")
 MACHINERY_PACKAGES = ("pkg/apis/meta/v1",)
 # apimachinery message → the name the runtime module knows it by
 SPECIAL = {
@@ -167,7 +167,7 @@ _PREFIX_HOME = {"CoreV1": "core/v1", "DiscoveryV1": "discovery/v1", "RbacV1": "r
 
 
 def _short(python_name: str) -> str:
-    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|V1)", "", python_name)
+    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|V1|V2)", "", python_name)
 
 
 def generate(api: Path, machinery: Path) -> dict[str, Any]:
@@ -183,7 +183,9 @@ def generate(api: Path, machinery: Path) -> dict[str, Any]:
         prefix = python_name[: len(python_name) - len(short)]
         homes = ([HOME_OF[short]] if short in HOME_OF else [_PREFIX_HOME[prefix]] if prefix in _PREFIX_HOME
                  else [p for p, (found, _) in packages.items() if short in found])
-        if not homes and not re.match(r"^(CoreV1|V1)[A-Z]", python_name):
+        if len(homes) > 1 and prefix in ("V1", "V2"):  # a name autoscaling/v1 and v2 share: the prefix's version
+            homes = [p for p in homes if p.endswith("/" + prefix.lower())]
+        if not homes and not re.match(r"^(CoreV1|V1|V2)[A-Z]", python_name):
             # an alpha/beta type the client knows (V1alpha3...) that no served package has: never on the wire
             print(f"note: {python_name} is in no served package; not on the wire", file=sys.stderr)
             continue

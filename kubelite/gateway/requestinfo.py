@@ -13,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# Connect subresources open a stream into a pod: ``create`` whatever the method, so a GET (the
+# WebSocket upgrade) needs the same permission as kubectl's POST (kube-apiserver 1.30+ checks the
+# create verb for websocket upgrades of pods/exec, pods/attach and pods/portforward).
+_CONNECT_SUBRESOURCES = frozenset({"exec", "attach", "portforward"})
 _READ_VERBS = frozenset({"get", "list", "watch"})
 
 
@@ -70,6 +74,8 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     name = rest[1] if len(rest) > 1 else ("" if path.endswith("/") else None)
     subresource = rest[2] if len(rest) > 2 else None
     verb = _verb(method, has_name=name is not None, watch=watch_path or is_truthy(query.get("watch")))
+    if subresource in _CONNECT_SUBRESOURCES and method.upper() in ("GET", "POST"):
+        verb = "create"
     return RequestInfo(verb, group, version, resource, namespace, name, subresource)
 
 

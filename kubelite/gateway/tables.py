@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubelite.api.quantity import format_bytes, format_nano_cores, parse_quantity
 from kubelite.humanize import human_duration, parse_time
 
 Doc = dict[str, Any]
@@ -31,6 +32,11 @@ class Column:
     def to_dict(self) -> Doc:
         return {"name": self.name, "type": self.type, "format": self.format,
                 "description": self.description or self.name, "priority": self.priority}
+
+def _mapping(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (documents may hold anything)."""
+    return value if isinstance(value, dict) else {}
+
 
 
 def _name_column() -> Column:
@@ -515,6 +521,67 @@ def cronjob_row(cronjob: Doc, now: datetime) -> list[Cell]:
             since(_meta(cronjob).get("creationTimestamp"), now), containers, images,
             selector_string(template.get("selector"))]
 
+HPA_COLUMNS = (_name_column(), Column("Reference", description="the scale target"),
+               Column("Targets", description="current/target of each metric"),
+               Column("MinPods", description="lower limit of the replicas"),
+               Column("MaxPods", type="integer", description="upper limit of the replicas"),
+               Column("Replicas", type="integer", description="current replicas"), _AGE)
+_HPA_TARGETS_SHOWN = 2
+
+
+def _hpa_metric(spec: Doc, status: Doc | None) -> str:
+    """One metric as kubectl's printer shows it: ``cpu: 40%/50%``, ``memory: 30Mi/64Mi``."""
+    source_key = {"Resource": "resource", "ContainerResource": "containerResource", "Pods": "pods",
+                  "Object": "object", "External": "external"}.get(str(spec.get("type")), "")
+    source = _mapping(spec.get(source_key))
+    target = _mapping(source.get("target"))
+    current_source = _mapping((status or {}).get(source_key))
+    current = _mapping(current_source.get("current"))
+    name = source.get("name") or (source.get("metric") or {}).get("name") or spec.get("type")
+    if target.get("type") == "Utilization" or (target.get("averageUtilization") is not None):
+        now = f"{current['averageUtilization']}%" if current.get("averageUtilization") is not None else "<unknown>"
+        want = f"{target['averageUtilization']}%" if target.get("averageUtilization") is not None else "<auto>"
+    else:
+        key = "averageValue" if target.get("type") == "AverageValue" else "value"
+        now = str(current.get(key)) if current.get(key) is not None else "<unknown>"
+        want = str(target.get(key))
+    return f"{name}: {now}/{want}"
+
+
+def hpa_targets(spec: Doc, status: Doc) -> str:
+    """The TARGETS cell: the first two metrics, then ``+ N more...`` (printers.go formatHPAMetrics)."""
+    metrics = [m for m in spec.get("metrics") or [] if isinstance(m, dict)]
+    if not metrics:
+        return "<none>"
+    current = [m for m in status.get("currentMetrics") or [] if isinstance(m, dict)]
+    shown = [_hpa_metric(m, current[i] if i < len(current) else None) for i, m in enumerate(metrics)]
+    text = ", ".join(shown[:_HPA_TARGETS_SHOWN])
+    return f"{text} + {len(shown) - _HPA_TARGETS_SHOWN} more..." if len(shown) > _HPA_TARGETS_SHOWN else text
+
+
+def hpa_row(hpa: Doc, now: datetime) -> list[Cell]:
+    spec = _mapping(hpa.get("spec"))
+    status = _mapping(hpa.get("status"))
+    ref = _mapping(spec.get("scaleTargetRef"))
+    minimum = spec.get("minReplicas")
+    return [_meta(hpa).get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}", hpa_targets(spec, status),
+            "<unset>" if minimum is None else str(minimum), spec.get("maxReplicas", 0),
+            status.get("currentReplicas", 0), since(_meta(hpa).get("creationTimestamp"), now)]
+
+
+# metrics-server's table (pkg/api/table.go): usage summed over a pod's containers
+METRICS_COLUMNS = (Column("Name", format="name", description="Name of the resource"),
+                   Column("CPU", description="CPU usage"), Column("Memory", description="Memory usage"),
+                   Column("Window", description="Interval over which metrics are calculated"))
+
+
+def metrics_row(doc: Doc, now: datetime) -> list[Cell]:
+    usages = [doc.get("usage") or {}] if "usage" in doc else [c.get("usage") or {} for c in doc.get("containers") or []]
+    cpu = sum(parse_quantity(u.get("cpu", "0")) for u in usages)
+    memory = sum(parse_quantity(u.get("memory", "0")) for u in usages)
+    return [_meta(doc).get("name", ""), format_nano_cores(int(cpu * 10**9)), format_bytes(int(memory)),
+            str(doc.get("window") or "")]
+
 
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
@@ -524,6 +591,8 @@ PRINTERS: dict[str, Printer] = {
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
     "Service": (SERVICE_COLUMNS, service_row), "Job": (JOB_COLUMNS, job_row), "CronJob": (CRONJOB_COLUMNS, cronjob_row),
+    "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
+    "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
     "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row), "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
 }
 

@@ -41,6 +41,7 @@ _STATUS_RESET_ON_CREATE: dict[str, dict[str, object]] = {
     "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0},
     "StatefulSet": {"replicas": 0, "availableReplicas": 0},
     "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
+    "HorizontalPodAutoscaler": {"desiredReplicas": 0},
 }
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",

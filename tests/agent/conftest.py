@@ -80,7 +80,8 @@ def unmount_under(root: str) -> None:
 
 
 def remove_node_containers(client: docker.DockerClient, node: str) -> None:
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+    # sparse: no inspect per container, which raced a container the agent was removing (NotFound)
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL_NODE}={node}"}):
         try:
             container.remove(force=True)
         except docker.errors.NotFound:

@@ -59,7 +59,8 @@ async def test_discovery_documents(api: aiohttp.ClientSession) -> None:
     async with api.get("/apis") as r:
         groups = {g["name"] for g in (await r.json())["groups"]}
     assert groups == {"apps", "coordination.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
-                      "networking.k8s.io", "storage.k8s.io", "scheduling.k8s.io", "discovery.k8s.io"}
+                      "networking.k8s.io", "storage.k8s.io", "scheduling.k8s.io", "discovery.k8s.io", "metrics.k8s.io",
+                      "autoscaling"}
     async with api.get("/apis/apps/v1") as r:
         names = {res["name"]: res for res in (await r.json())["resources"]}
     assert names["deployments/scale"]["group"] == "autoscaling" and names["deployments/scale"]["kind"] == "Scale"
@@ -434,3 +435,7 @@ async def test_health_and_metrics(api: aiohttp.ClientSession) -> None:
         text = await r.text()
     assert 'kubelite_gateway_requests_total{code="404",resource="pods",verb="get"} 1.0' in text
     assert "kubelite_gateway_request_duration_seconds_bucket" in text
+    assert ('apiserver_request_total{code="404",component="apiserver",group="",resource="pods",scope="resource",'
+            'subresource="",verb="GET",version="v1"} 1.0') in text
+    assert 'apiserver_request_duration_seconds_bucket{component="apiserver",group="",le="0.005",resource="pods"' in text
+    assert 'etcd_request_duration_seconds_count{operation="get",type="pods"}' in text  # the GET of the missing pod
