@@ -134,6 +134,8 @@ def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) 
 def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
     obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
     obj.metadata.resource_version = str(mod_revision)
+    if res.custom:  # served in every version of its CRD: the None conversion rewrites apiVersion
+        obj.api_version = res.api_version
     return obj
 
 
@@ -151,7 +153,7 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
     """
     value = plaintext(res, value, encryption)
     head = _HEAD.match(value)
-    if head is None:
+    if head is None or res.custom:
         return codec.dumps(decode_document(res, value, mod_revision))
     end = head.end()
     member = b'"resourceVersion":"%d"' % mod_revision
@@ -163,6 +165,8 @@ def decode_document(res: Resource, value: bytes, mod_revision: int,
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+    if res.custom:
+        doc["apiVersion"] = res.api_version
     return doc
 
 
@@ -366,7 +370,7 @@ class Store:
         if obj.metadata.uid and obj.metadata.uid != current.metadata.uid:
             raise errors.conflict(res.plural, obj.name, f"Precondition failed: UID in object meta: {obj.metadata.uid}, "
                                   f"UID in storage: {current.metadata.uid}", group=res.group)
-        new = _merge_update(current, obj, subresource)
+        new = _merge_update(current, obj, subresource, keep_status=res.status_subresource)
         new = strategy.prepare_for_update(current, new, self.admission, subresource=subresource)
         return await self._write(res, current, new, fence=fence, dry_run=dry_run)
 
@@ -511,8 +515,9 @@ def _add_fence(compare: list[Any], fence: Fence | None) -> None:
         compare.append(fence.compare())
 
 
-def _merge_update(current: T, obj: T, subresource: Subresource) -> T:
-    """Apply Kubernetes' update rules: identity and timestamps are the store's."""
+def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: bool = True) -> T:
+    """Apply Kubernetes' update rules: identity and timestamps are the store's; with ``keep_status``
+    (the kind has a status subresource) a main-resource update keeps the stored status."""
     if subresource is not None:
         new = current.deep_copy()
         if subresource == "status":
@@ -526,7 +531,7 @@ def _merge_update(current: T, obj: T, subresource: Subresource) -> T:
             new.metadata.managed_fields = obj.metadata.managed_fields
         return new
     new = obj.deep_copy()
-    if hasattr(current, "status"):
+    if keep_status and hasattr(current, "status"):
         setattr(new, "status", getattr(current, "status", None))
     meta, old = new.metadata, current.metadata
     meta.uid = old.uid
