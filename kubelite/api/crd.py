@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.errors import StatusCause, quote_value
+from kubelite.api.generic import document_model
+from kubelite.api.resources import Resource
 
 GROUP = "apiextensions.k8s.io"
 KIND = "CustomResourceDefinition"
@@ -260,6 +262,21 @@ def is_established(doc: Doc) -> bool:
     conditions = (doc.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions
                if isinstance(c, dict)) and not (doc.get("metadata") or {}).get("deletionTimestamp")
+
+
+def resource_of(version: CustomVersion) -> Resource:
+    """The Resource (etcd keys, model) of one served version: ``/registry/<group>/<plural>/``."""
+    return Resource(version.group, version.version, version.kind, version.plural, version.namespaced,
+                    document_model(version.api_version, version.kind), version.short_names, custom=True,
+                    status_subresource=version.status)
+
+
+def storage_resource(doc: Doc) -> Resource | None:
+    """The Resource a CRD's objects are stored as (any established CRD; None for one never served):
+    what a reader of every object of the kind (namespace deletion, CRD deletion) lists."""
+    versions = served_versions(doc)
+    chosen = next((v for v in versions if v.storage), versions[0] if versions else None)
+    return resource_of(chosen) if chosen else None
 
 
 def served_versions(doc: Doc) -> list[CustomVersion]:

@@ -22,10 +22,10 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from kubelite.api import crschema, errors
-from kubelite.api.crd import CustomVersion, served_versions
-from kubelite.api.generic import document_model, without_nulls
+from kubelite.api.crd import CustomVersion, resource_of, served_versions, storage_resource
+from kubelite.api.generic import without_nulls
 from kubelite.api.parse import causes_from_validation_error
-from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, Resource
+from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS
 from kubelite.etcd_ops import op_delete_range, prefix_end, txn
 from kubelite.gateway.bodies import CheckedObject
 from kubelite.gateway.catalog import SCALE, STATUS, Served, Subresource
@@ -44,9 +44,7 @@ _SYNC_TIMEOUT = 10.0  # seconds the gateway's start waits for the first list of 
 
 def served_for(version: CustomVersion) -> Served:
     """The catalog entry of one served version of a CRD."""
-    res = Resource(version.group, version.version, version.kind, version.plural, version.namespaced,
-                   document_model(version.api_version, version.kind), version.short_names, custom=True,
-                   status_subresource=version.status)
+    res = resource_of(version)
     subresources: tuple[Subresource, ...] = ((STATUS,) if version.status else ()) + ((SCALE,) if version.scale else ())
     return Served(res, subresources, categories=version.categories, custom=version)
 
@@ -110,12 +108,9 @@ class CrdRegistry:
 async def delete_custom_resources(store: Store, crd_doc: dict[str, Any]) -> int:
     """Delete every custom resource of a CRD (before the CRD itself: a crash between leaves the CRD,
     and the delete can be retried). Returns how many keys went."""
-    spec = crd_doc.get("spec") or {}
-    names = spec.get("names") or {}
-    if not spec.get("group") or not names.get("plural"):
+    res = storage_resource(crd_doc)
+    if res is None:
         return 0
-    res = Resource(spec["group"], "v1", names.get("kind") or "", names["plural"], spec.get("scope") == "Namespaced",
-                   document_model(f'{spec["group"]}/v1', names.get("kind") or "Unknown"), custom=True)
     prefix = res.prefix()
     response = await txn(store.client, [], [op_delete_range(prefix, prefix_end(prefix))], [], what=f"delete {prefix}")
     return int(response.responses[0].response_delete_range.deleted)
