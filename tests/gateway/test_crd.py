@@ -116,6 +116,10 @@ async def test_crd_then_custom_resources_with_kubectl(gateway: Gateway, kubectl:
     assert table[0].split() == ["NAME", "SIZE", "REPLICAS", "AGE"]
     assert table[1].split()[:3] == ["w1", "small", "2"]
 
+    # a second client-side apply is a merge patch (strategic merge has no schema for custom resources)
+    await kubectl("apply", "-f", _write(tmp_path, "w1.yaml", WIDGET.replace("replicas: 2", "replicas: 3")))
+    assert (await _json(kubectl, "get", "widget", "w1"))["spec"]["replicas"] == 3
+
     # the other served version: the same object, apiVersion rewritten (conversion strategy None)
     beta = await _json(kubectl, "get", "widgets.v1beta1.example.com", "w1")
     assert beta["apiVersion"] == "example.com/v1beta1" and beta["spec"]["size"] == "small"
@@ -130,7 +134,7 @@ async def test_crd_then_custom_resources_with_kubectl(gateway: Gateway, kubectl:
     await kubectl("patch", "widget", "w1", "--type=merge", "-p", '{"status": {"phase": "Lost"}, "spec": {"size": "large"}}')
     w1 = await _json(kubectl, "get", "widget", "w1")
     assert w1["status"] == {"phase": "Ready", "replicas": 4} and w1["spec"]["size"] == "large"
-    assert w1["metadata"]["generation"] == 3  # spec changed twice (scale, patch); status writes do not count
+    assert w1["metadata"]["generation"] == 4  # spec changed three times (apply, scale, patch); status writes do not
 
     # cluster-scoped kind
     await kubectl("apply", "-f", _write(tmp_path, "g.yaml", "apiVersion: example.com/v1\nkind: Gadget\n"
@@ -190,3 +194,14 @@ async def test_invalid_crd_is_refused(api: aiohttp.ClientSession) -> None:
         fields = {c["field"] for c in (await response.json())["details"]["causes"]}
     assert fields == {"spec.scope", "spec.versions",
                       "spec.versions[0].schema.openAPIV3Schema.x-kubernetes-validations"}
+
+
+async def test_watch_custom_resources_in_a_served_version(api: aiohttp.ClientSession, kubectl: Kubectl,
+                                                          tmp_path: Path) -> None:
+    await kubectl("apply", "-f", _write(tmp_path, "crd.yaml", CRD))
+    async with api.get("/apis/example.com/v1beta1/namespaces/default/widgets?watch=1&timeoutSeconds=20") as watch:
+        assert watch.status == 200
+        await kubectl("apply", "-f", _write(tmp_path, "w1.yaml", WIDGET))
+        event = json.loads(await watch.content.readline())
+    assert event["type"] == "ADDED" and event["object"]["apiVersion"] == "example.com/v1beta1"
+    assert event["object"]["metadata"]["name"] == "w1" and event["object"]["spec"]["replicas"] == 2
