@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
@@ -451,9 +451,18 @@ class Store:
             return current  # an update that changes nothing keeps its resourceVersion and sends no event
         if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
-        key = res.key_of(new)
         value = self._stored_value(res, new, validate=validate, old=current)
-        compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
+        revision = await self._put_if_unchanged(res, new, value, int(current.metadata.resource_version or 0),
+                                                fence=fence, dry_run=dry_run)
+        new.metadata.resource_version = str(revision)
+        return new
+
+    async def _put_if_unchanged(self, res: Resource, new: KubeObject, value: bytes, mod_revision: int, *,
+                                fence: Fence | None, dry_run: bool) -> int:
+        """Put ``value`` at ``new``'s key if it is still at ``mod_revision`` (404 gone, 409 changed);
+        returns the write's revision. The one etcd step of an update (:mod:`kubelite.memstore` replaces it)."""
+        key = res.key_of(new)
+        compare = [cmp_mod(key, "==", mod_revision)]
         _add_fence(compare, fence)
         success = [] if dry_run else [op_put(key, value, keep_lease=True)]
         response = await txn(self.client, compare, success, [op_get(key)], what=f"update {key}")
@@ -463,8 +472,14 @@ class Store:
                 raise errors.not_found(res.plural, new.name, group=res.group)
             raise errors.conflict(res.plural, new.name, "the object has been modified; please apply your changes "
                                   "to the latest version and try again", group=res.group)
-        new.metadata.resource_version = str(response.header.revision)
-        return new
+        return int(response.header.revision)
+
+    def watch(self, res: Resource, namespace: str | None = None, *, from_revision: int,
+              options: Any = None, raw_filter: Callable[[bytes], bool] | None = None) -> AsyncIterator[Any]:
+        """Events of ``res`` from ``from_revision`` (:func:`kubelite.watch.watch`; what informers consume)."""
+        from kubelite.watch import WatchOptions, watch  # noqa: PLC0415 - kubelite.watch imports this module
+        return watch(self.client, res, namespace, from_revision=from_revision, options=options or WatchOptions(),
+                     raw_filter=raw_filter)
 
     async def _delete_key(self, res: Resource, current: KubeObject, *, fence: Fence | None, dry_run: bool) -> None:
         key = res.key_of(current)
