@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import math
 import ssl
@@ -49,7 +50,7 @@ from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.crds import CrdRegistry, delete_custom_resources_of
 from kubelite.gateway.options import dry_run
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
+from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs, custom_documents
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
@@ -303,11 +304,17 @@ async def group_version(request: web.Request) -> web.Response:
 
 
 async def openapi_v3_root(request: web.Request) -> web.Response:
-    return web.Response(body=state_of(request).openapi.root, content_type="application/json")
+    custom = custom_documents(_custom(request))
+    if not custom:
+        return web.Response(body=state_of(request).openapi.root, content_type="application/json")
+    root = json.loads(state_of(request).openapi.root)
+    root["paths"].update({p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={h}"} for p, (_, h) in custom.items()})
+    return json_response(root)
 
 
 async def openapi_v3_document(request: web.Request) -> web.Response:
-    found = state_of(request).openapi.by_path.get(request.match_info["path"].strip("/"))
+    path = request.match_info["path"].strip("/")
+    found = state_of(request).openapi.by_path.get(path) or custom_documents(_custom(request)).get(path)
     if found is None:
         raise web.HTTPNotFound()
     body, digest = found

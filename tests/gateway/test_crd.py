@@ -107,6 +107,10 @@ async def test_crd_then_custom_resources_with_kubectl(gateway: Gateway, kubectl:
     resources = (await kubectl("api-resources", "--api-group=example.com")).stdout
     assert "widgets" in resources and "wd" in resources and "Widget" in resources and "gadgets" in resources
 
+    explained = (await kubectl("explain", "widgets.spec")).stdout  # from the CRD's OpenAPI v3 document
+    assert explained.startswith("GROUP:      example.com\nKIND:       Widget\nVERSION:    v1\n"), explained
+    assert "  size\t<string> -required-\n  enum: small, large" in explained and "  replicas\t<integer>" in explained
+
     applied = await kubectl("apply", "-f", _write(tmp_path, "w1.yaml", WIDGET))
     assert "widget.example.com/w1 created" in applied.stdout
     w1 = await _json(kubectl, "get", "widget", "w1")
