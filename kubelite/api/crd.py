@@ -51,7 +51,7 @@ class ScaleSpec:
     label_selector_path: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: it holds the schema (dicts), and Served entries hash it
 class CustomVersion:
     """One served version of an established CRD: what routing, discovery, validation and tables need."""
 

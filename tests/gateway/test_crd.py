@@ -209,3 +209,9 @@ async def test_watch_custom_resources_in_a_served_version(api: aiohttp.ClientSes
         event = json.loads(await watch.content.readline())
     assert event["type"] == "ADDED" and event["object"]["apiVersion"] == "example.com/v1beta1"
     assert event["object"]["metadata"]["name"] == "w1" and event["object"]["spec"]["replicas"] == 2
+    await kubectl("label", "widget", "w1", "tier=gold")
+    for selector, names in (("tier=gold", ["w1"]), ("tier=silver", [])):
+        async with api.get("/apis/example.com/v1/widgets", params={"labelSelector": selector, "limit": "5"}) as listed:
+            assert listed.status == 200
+            doc = await listed.json()
+        assert doc["kind"] == "WidgetList" and [i["metadata"]["name"] for i in doc["items"]] == names
