@@ -241,7 +241,7 @@ def custom_scale(served: Served, doc: dict[str, Any]) -> dict[str, Any]:
             "spec": {"replicas": _lookup(doc, scale.spec_replicas_path) or 0}, "status": status}
 
 
-def with_replicas(served: Served, obj: Any, replicas: int) -> Any:
+def custom_with_replicas(served: Served, obj: Any, replicas: int) -> Any:
     """A copy of the custom resource with ``replicas`` at its CRD's specReplicasPath."""
     assert served.custom is not None and served.custom.scale is not None
     doc = obj.to_dict()

@@ -7,13 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.api.core import LabelSelector
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.resources import PODS
 from kubelite.api.schema import type_causes
 from kubelite.api.validation import invalid
 from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
-from kubelite.gateway.crds import custom_scale, with_replicas
+from kubelite.gateway.crds import custom_scale, custom_with_replicas
 from kubelite.gateway.delete import delete_one
 from kubelite.gateway.options import dry_run, parse_delete_options
 from kubelite.gateway.respond import json_response
@@ -22,22 +23,30 @@ from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, c
 
 
 def scale_of(obj: Any) -> dict[str, Any]:
-    meta = obj.metadata
-    status = getattr(obj, "status", None)
-    selector = selector_from_label_selector(obj.spec.selector) if obj.spec.selector else None
-    doc: dict[str, Any] = {
+    """The autoscaling/v1 Scale of a Deployment, ReplicaSet or StatefulSet (a typed object or a
+    stored document: read from its JSON form)."""
+    doc = obj.to_dict()
+    meta, spec, status = doc.get("metadata") or {}, doc.get("spec") or {}, doc.get("status") or {}
+    raw_selector = spec.get("selector")
+    selector = selector_from_label_selector(LabelSelector.model_validate(raw_selector)) if raw_selector else None
+    replicas = spec.get("replicas")
+    scale: dict[str, Any] = {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: v for k, v in {
-            "name": meta.name, "namespace": meta.namespace, "uid": meta.uid,
-            "resourceVersion": meta.resource_version,
-            "creationTimestamp": obj.to_dict()["metadata"].get("creationTimestamp"),
-        }.items() if v is not None},
-        "spec": {"replicas": obj.replicas},
-        "status": {"replicas": (status.replicas if status and status.replicas else 0)},
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                     if meta.get(k) is not None},
+        "spec": {"replicas": 1 if replicas is None else replicas},
+        "status": {"replicas": status.get("replicas") or 0},
     }
     if selector is not None and not selector.is_empty():
-        doc["status"]["selector"] = str(selector)
-    return doc
+        scale["status"]["selector"] = str(selector)
+    return scale
+
+
+def with_replicas(obj: Any, replicas: int) -> Any:
+    """A copy of ``obj`` with ``spec.replicas`` set (typed or document)."""
+    doc = obj.to_dict()
+    doc.setdefault("spec", {})["replicas"] = replicas
+    return type(obj).model_validate(doc)
 
 
 def _replicas(scale: Any, kind: str, name: str) -> int:
@@ -85,10 +94,9 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
                                       "changes to the latest version and try again", group=res.group)
             replicas = _replicas(wanted, res.kind, target.name)
             if target.served.custom:
-                updated = with_replicas(target.served, current, replicas)
+                updated = custom_with_replicas(target.served, current, replicas)
             else:
-                updated = current.deep_copy()
-                updated.spec.replicas = replicas
+                updated = with_replicas(current, replicas)
             updated = owned_by_request(request, target, current, updated, subresource="scale")
             try:
                 result = await state.store.update(res, updated, dry_run=dry_run(request.query))
