@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import math
 import ssl
@@ -22,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import NAMESPACES
+from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, NAMESPACES
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
@@ -45,11 +46,13 @@ from kubelite.gateway import (
 )
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
 from kubelite.gateway.bodies import MAX_BODY_BYTES
-from kubelite.gateway.catalog import SERVED
+from kubelite.gateway.catalog import SERVED, Served
 from kubelite.gateway.kubernetes_service import KubernetesService
 from kubelite.gateway.common import INFO, Target, resolve
+from kubelite.gateway.crds import CrdRegistry, delete_custom_resources_of
+from kubelite.gateway.options import dry_run
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
+from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs, custom_documents
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
@@ -233,7 +236,14 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         return await metrics_api.handle(request, info)
     if hpa_v1.serves(info):  # a view of the stored autoscaling/v2 objects
         return await hpa_v1.handle(request, info)
-    target = resolve(request)
+    crds = state_of(request).crds
+    try:
+        target = resolve(request)
+    except errors.ApiError as exc:  # perhaps a CRD another gateway just stored: read them, then decide
+        if exc.code != 404 or crds is None:
+            raise
+        await crds.refresh()
+        target = resolve(request)
     if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
         raise errors.bad_request("name must be provided")
     if info.subresource is None and info.verb not in target.served.verbs:
@@ -242,7 +252,22 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     if handler is None:
         what = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
         raise errors.method_not_allowed(f"{info.verb} is not supported on {what}")
+    if target.served.resource is CUSTOMRESOURCEDEFINITIONS and crds is not None and info.verb not in _READS:
+        return await _crd_write(request, target, handler, crds)
     return await handler(request, target)
+
+
+_READS = frozenset({"get", "list", "watch"})
+
+
+async def _crd_write(request: web.Request, target: Target, handler: Handler, crds: CrdRegistry) -> web.StreamResponse:
+    """A CRD write: a delete first deletes the CRD's custom resources (kube's CRD finalizer does it
+    before the CRD goes); afterwards this gateway serves what the CRDs now say, before answering."""
+    if target.info.verb in ("delete", "deletecollection") and not dry_run(request.query):
+        await delete_custom_resources_of(request, target)
+    response = await handler(request, target)
+    await crds.refresh()
+    return response
 
 
 # -- discovery, OpenAPI, health, metrics ---------------------------------------------
@@ -252,13 +277,18 @@ def _discovery_response(request: web.Request, document: dict[str, object] | None
     aggregated = discovery.wants_aggregated(request.headers.get("Accept", "")) if core is not None else None
     if aggregated is not None and core is not None:
         version = "apidiscovery.k8s.io/v2beta1" if "v2beta1" in aggregated else "apidiscovery.k8s.io/v2"
-        doc = discovery.aggregated_discovery(core=core, api_version=version)
+        doc = discovery.aggregated_discovery(core=core, api_version=version, custom=_custom(request))
         response = json_response(doc, content_type=aggregated)
         response.headers["Etag"] = discovery.etag(doc)
         return response
     if document is None:
         raise web.HTTPNotFound()
     return json_response(document)
+
+
+def _custom(request: web.Request) -> list[Served]:
+    crds = state_of(request).crds
+    return crds.served() if crds is not None else []
 
 
 async def version(request: web.Request) -> web.Response:
@@ -275,24 +305,30 @@ async def core_v1(request: web.Request) -> web.Response:
 
 
 async def api_groups(request: web.Request) -> web.Response:
-    return _discovery_response(request, discovery.api_group_list(), core=False)
+    return _discovery_response(request, discovery.api_group_list(_custom(request)), core=False)
 
 
 async def api_group(request: web.Request) -> web.Response:
-    return _discovery_response(request, discovery.api_group(request.match_info["group"]))
+    return _discovery_response(request, discovery.api_group(request.match_info["group"], _custom(request)))
 
 
 async def group_version(request: web.Request) -> web.Response:
-    return _discovery_response(request, discovery.api_resource_list(request.match_info["group"],
-                                                                     request.match_info["version"]))
+    return _discovery_response(request, discovery.api_resource_list(
+        request.match_info["group"], request.match_info["version"], _custom(request)))
 
 
 async def openapi_v3_root(request: web.Request) -> web.Response:
-    return web.Response(body=state_of(request).openapi.root, content_type="application/json")
+    custom = custom_documents(_custom(request))
+    if not custom:
+        return web.Response(body=state_of(request).openapi.root, content_type="application/json")
+    root = json.loads(state_of(request).openapi.root)
+    root["paths"].update({p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={h}"} for p, (_, h) in custom.items()})
+    return json_response(root)
 
 
 async def openapi_v3_document(request: web.Request) -> web.Response:
-    found = state_of(request).openapi.by_path.get(request.match_info["path"].strip("/"))
+    path = request.match_info["path"].strip("/")
+    found = state_of(request).openapi.by_path.get(path) or custom_documents(_custom(request)).get(path)
     if found is None:
         raise web.HTTPNotFound()
     body, digest = found
@@ -422,6 +458,8 @@ class Gateway:
             body_read_timeout=config.request_body_timeout,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
+        self.state.crds = CrdRegistry(store)
+        await self.state.crds.start()
         # aiohttp's keep-alive timer runs from the connection's start and after each response and closes
         # the connection when no whole request (line and headers) has arrived by then (aiohttp >= 3.14.5):
         # that is the header-read timeout.
@@ -471,6 +509,8 @@ class Gateway:
 
     async def _stop_hubs(self) -> None:
         if self.state is not None:
+            if self.state.crds is not None:
+                await self.state.crds.stop()
             await self.state.hubs.stop()
 
     async def _close_http(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -16,6 +17,9 @@ from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
 from kubelite.gateway.watchhub import Subscription, WatchHubs
 from kubelite.store import Store
+
+if TYPE_CHECKING:  # crds imports the handlers' modules, which import this one
+    from kubelite.gateway.crds import CrdRegistry
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class GatewayState:
     write_locks: KeyedLocks = field(default_factory=KeyedLocks)
     body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
     bootstrapped: bool = False  # the default kubernetes Service written (kube's bootstrap-controller post-start hook)
+    crds: CrdRegistry | None = None  # the custom resources served (started with the gateway)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

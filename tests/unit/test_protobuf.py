@@ -109,7 +109,13 @@ def test_examples_round_trip(kind: str) -> None:
 
 def test_every_served_kind_has_a_message() -> None:
     roots = codec().roots
+    # CRDs are served as JSON only (their types are not in the generated tables; kubectl and
+    # client-go's dynamic client speak JSON to them): as_protobuf leaves them JSON
+    json_only = {s.resource.kind for s in SERVED if s.resource.kind not in k8s_schema()["roots"]}
+    assert json_only == {"CustomResourceDefinition"}
     for served in SERVED:
+        if served.resource.kind in json_only:
+            continue
         assert served.resource.kind in roots
         assert k8s_schema()["roots"][served.resource.kind] in codec().classes
 
