@@ -43,16 +43,19 @@ from kubelite.gateway import (
     write,
 )
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
+from kubelite.gateway.authz import USER, authenticate, check_request
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
+from kubelite.gateway.rbac_cache import RbacCache
 from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
 from kubelite.listen import start_site
+from kubelite.rbac_bootstrap import ensure_default_policy
 from kubelite.store import Store
 from kubelite.strategy import Admission
 
@@ -95,6 +98,8 @@ class GatewayConfig:
     agent_secret_file: Path | None = None  # the agent secret: each node's agent gets HMAC(secret, node)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    client_ca_file: Path | None = None  # x509 client certificates signed by this CA authenticate (needs TLS)
+    authorization_mode: str = "AlwaysAllow"  # or "RBAC" (kube-apiserver's --authorization-mode)
     watch: WatchSettings = field(default_factory=WatchSettings)
     compaction_interval: float = DEFAULT_INTERVAL  # seconds; 0: this gateway does not compact etcd
     # Slow clients (slowloris): a request's headers must be complete this many seconds after the
@@ -106,11 +111,17 @@ class GatewayConfig:
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
-        if self.token_file is None and not is_loopback(self.host):
+        if self.token_file is None and self.client_ca_file is None and not is_loopback(self.host):
             raise ValueError(f"refusing to listen on {self.host} without --token-file: anyone who can reach it "
                              "could change the cluster; listen on 127.0.0.1 or give a token file")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
+        if self.client_ca_file is not None and self.tls_cert is None:
+            raise ValueError("--client-ca-file needs --tls-cert/--tls-key: client certificates come with TLS")
+        if self.authorization_mode not in ("AlwaysAllow", "RBAC"):
+            raise ValueError(f"--authorization-mode must be AlwaysAllow or RBAC, not {self.authorization_mode!r}")
+        if self.authorization_mode == "RBAC" and self.token_file is None and self.client_ca_file is None:
+            raise ValueError("--authorization-mode RBAC needs an authenticator: --token-file or --client-ca-file")
         for flag, value in (("--request-header-timeout", self.request_header_timeout),
                             ("--request-body-timeout", self.request_body_timeout)):
             if not 0 < value < math.inf:
@@ -198,16 +209,12 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 
 @web.middleware
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    authenticator = state_of(request).authenticator
-    if authenticator is None or request.path in OPEN_PATHS:
+    if request.path in OPEN_PATHS:
         return await handler(request)
-    user = authenticator.authenticate(request.headers.get("Authorization"))
-    info: RequestInfo | None = request.get(INFO)
-    if info is not None:
-        authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
-                                namespace=info.namespace)
-    elif request.method not in ("GET", "HEAD"):
-        authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="", namespace=None)
+    user = authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
+    if user is not None:
+        request[USER] = user
+        check_request(request, user, request.get(INFO))
     return await handler(request)
 
 
@@ -359,6 +366,7 @@ class Gateway:
         self.compactor: Compactor | None = None
         self.state: GatewayState | None = None
         self.port: int | None = None
+        self._rbac: RbacCache | None = None
 
     @property
     def url(self) -> str:
@@ -389,18 +397,30 @@ class Gateway:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
                 ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+            if config.client_ca_file is not None:
+                # CERT_OPTIONAL: a client may come with a token instead; a certificate that is sent must chain
+                # to this CA and be valid now, or the handshake fails
+                ssl_context.verify_mode = ssl.CERT_OPTIONAL
+                with _file_flag("--client-ca-file"):
+                    ssl_context.load_verify_locations(cafile=str(config.client_ca_file))
         self._client = self._given_client or await connect(config.etcd)
         metrics = GatewayMetrics()
         observe_etcd_requests(self._client, metrics.registry)
         store = Store(self._client, admission=config.admission)
         await ensure_system_namespaces(store)
+        rbac = None
+        if config.authorization_mode == "RBAC":
+            await ensure_default_policy(store, readonly_group=config.readonly_group or None)
+            rbac = RbacCache(store)
+            self._rbac = rbac
+            await rbac.start()
         await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
             client=self._client, store=store, metrics=metrics, openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
-            body_read_timeout=config.request_body_timeout,
+            body_read_timeout=config.request_body_timeout, rbac=rbac, client_ca=config.client_ca_file is not None,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
         # aiohttp's keep-alive timer runs from the connection's start and after each response and closes
@@ -422,7 +442,8 @@ class Gateway:
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_compactor, self._stop_runner, self._stop_hubs, self._close_http, self._close_client):
+        for step in (self._stop_compactor, self._stop_runner, self._stop_hubs, self._stop_rbac, self._close_http,
+                     self._close_client):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
@@ -443,6 +464,11 @@ class Gateway:
     async def _stop_hubs(self) -> None:
         if self.state is not None:
             await self.state.hubs.stop()
+
+    async def _stop_rbac(self) -> None:
+        if self._rbac is not None:
+            await self._rbac.stop()
+            self._rbac = None
 
     async def _close_http(self) -> None:
         if self._http is not None:

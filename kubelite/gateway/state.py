@@ -14,6 +14,7 @@ from kubelite.gateway.auth import TokenAuthenticator
 from kubelite.gateway.locks import KeyedLocks
 from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
+from kubelite.gateway.rbac_cache import RbacCache
 from kubelite.gateway.watchhub import Subscription, WatchHubs
 from kubelite.store import Store
 
@@ -39,6 +40,8 @@ class GatewayState:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     open_watches: set[Subscription] = field(default_factory=set)
     write_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    rbac: RbacCache | None = None  # --authorization-mode RBAC
+    client_ca: bool = False  # --client-ca-file: client certificates authenticate
     body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
 
 

@@ -1,0 +1,175 @@
+"""The gateway as a process with x509 client certificates and RBAC (kube-apiserver's
+--client-ca-file and --authorization-mode RBAC), with real TLS clients and the real kubectl:
+401/403 answered with kube's Status and nothing written for no credentials, a certificate from
+another CA or out of date, a user without bindings, and privilege escalation through a Role."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from kubelite import pki
+from kubelite.etcd_ops import range_
+from kubelite.store import Store
+from tests.chaos.cluster import ChaosCluster
+from tests.helpers import wait_for
+
+KUBECTL = "/usr/bin/kubectl"
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+
+async def revision(store: Store) -> int:
+    return int((await range_(store.client, "/registry/", count_only=True, what="test")).header.revision)
+
+
+@dataclass
+class Secure:
+    url: str
+    dir: Path
+    ca: pki.Issued
+    store: Store
+
+    def context(self, pair: pki.Issued | None, name: str = "client") -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=self.ca.cert_pem.decode())
+        if pair is not None:
+            pki.write_pair(self.dir, name, pair)
+            context.load_cert_chain(self.dir / f"{name}.crt", self.dir / f"{name}.key")
+        return context
+
+    async def call(self, pair: pki.Issued | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(status, document); status 0 when the TLS handshake is refused."""
+        connector = aiohttp.TCPConnector(ssl=self.context(pair))
+        try:
+            async with aiohttp.ClientSession(connector=connector) as http:
+                async with http.request(method, self.url + path, json=body,
+                                        timeout=aiohttp.ClientTimeout(total=15)) as response:
+                    text = await response.text()
+                    return response.status, json.loads(text) if text.startswith("{") else text
+        except (aiohttp.ClientConnectionError, ssl.SSLError):
+            return 0, None
+
+    def user(self, name: str, *groups: str) -> pki.Issued:
+        return pki.issue(self.ca, common_name=name, organizations=groups)
+
+    def kubeconfig(self, pair: pki.Issued, name: str) -> Path:
+        doc = {"apiVersion": "v1", "kind": "Config", "current-context": "c",
+               "clusters": [{"name": "c", "cluster": {"server": self.url, "certificate-authority-data":
+                                                      base64.b64encode(self.ca.cert_pem).decode()}}],
+               "users": [{"name": "u", "user": {
+                   "client-certificate-data": base64.b64encode(pair.cert_pem).decode(),
+                   "client-key-data": base64.b64encode(pair.key_pem).decode()}}],
+               "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}
+        path = self.dir / f"kubeconfig-{name}"
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+
+@pytest.fixture
+async def secure(processes: ChaosCluster, tmp_path: Path) -> AsyncIterator[Secure]:
+    made = pki.ensure_cluster_pki(tmp_path / "pki", ("127.0.0.1", "localhost"))
+    d = tmp_path / "pki"
+    processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
+                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC")
+    s = Secure(processes.gateway_url, tmp_path / "clients", made["ca"], await processes.connect_store())
+    admin = made["admin"]
+
+    async def ready() -> bool:
+        status, _ = await s.call(admin, "GET", "/api/v1/namespaces/default")
+        return status == 200
+    await wait_for(ready, 60, 0.2, message="the gateway answers the admin over HTTPS")
+    yield s
+
+
+def assert_status(doc: Any, code: int, reason: str) -> None:
+    assert isinstance(doc, dict) and doc["kind"] == "Status", doc
+    assert doc["code"] == code and doc["reason"] == reason, doc
+
+
+async def test_x509_authentication_and_rbac(secure: Secure, tmp_path: Path) -> None:
+    admin = pki.read_pair(tmp_path / "pki", "admin")
+    assert admin is not None
+    assert (tmp_path / "pki" / "ca.key").stat().st_mode & 0o777 == 0o600
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    status, _ = await secure.call(admin, "POST", "/api/v1/namespaces", {"metadata": {"name": "dev"}})
+    assert status == 201
+
+    before = await revision(secure.store)
+    # no credentials at all: 401 Status
+    status, doc = await secure.call(None, "POST", "/api/v1/namespaces/dev/pods", pod)
+    assert status == 401
+    assert_status(doc, 401, "Unauthorized")
+    # a certificate from another CA, and one out of date: the handshake is refused
+    other_ca = pki.new_ca("someone-else")
+    foreign = pki.issue(other_ca, common_name="kubernetes-admin", organizations=("system:masters",))
+    assert (await secure.call(foreign, "POST", "/api/v1/namespaces/dev/pods", pod))[0] == 0
+    expired = pki.issue(secure.ca, common_name="kubernetes-admin", organizations=("system:masters",), days=1,
+                        not_before=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3))
+    assert (await secure.call(expired, "POST", "/api/v1/namespaces/dev/pods", pod))[0] == 0
+    # a user with no bindings: 403 worded as kube-apiserver's
+    alice = secure.user("alice", "devs")
+    status, doc = await secure.call(alice, "POST", "/api/v1/namespaces/dev/pods", pod)
+    assert status == 403
+    assert_status(doc, 403, "Forbidden")
+    assert doc["message"] == ('pods is forbidden: User "alice" cannot create resource "pods" in API group "" '
+                              'in the namespace "dev"')
+    status, doc = await secure.call(alice, "GET", "/api/v1/namespaces/default/pods")
+    assert status == 403 and 'cannot list resource "pods" in API group "" in the namespace "default"' in doc["message"]
+    assert await revision(secure.store) == before, "a refused request wrote to etcd"
+
+    # alice's group may manage Roles in dev, and read pods, but holds no more
+    role_admin = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "role-admin"},
+                  "rules": [{"verbs": ["get", "list", "create", "update", "delete"],  # not "*": that includes escalate/bind
+                             "apiGroups": ["rbac.authorization.k8s.io"],
+                             "resources": ["roles", "rolebindings"]},
+                            {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "devs"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "role-admin"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "devs"}]}
+    assert (await secure.call(admin, "POST", f"{RBAC}/namespaces/dev/roles", role_admin))[0] == 201
+    assert (await secure.call(admin, "POST", f"{RBAC}/namespaces/dev/rolebindings", binding))[0] == 201
+
+    async def alice_reads() -> bool:  # the gateway's informers see the binding (watch-driven)
+        return (await secure.call(alice, "GET", "/api/v1/namespaces/dev/pods"))[0] == 200
+    await wait_for(alice_reads, 30, 0.1, message="alice may list pods in dev once bound")
+    assert (await secure.call(alice, "GET", "/api/v1/namespaces/default/pods"))[0] == 403
+
+    before = await revision(secure.store)
+    grab = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "grab"},
+            "rules": [{"verbs": ["delete"], "apiGroups": [""], "resources": ["pods"]}]}
+    status, doc = await secure.call(alice, "POST", f"{RBAC}/namespaces/dev/roles", grab)
+    assert status == 403, doc
+    assert_status(doc, 403, "Forbidden")
+    assert "attempting to grant RBAC permissions not currently held" in doc["message"]
+    assert 'Resources:["pods"]' in doc["message"] and 'Verbs:["delete"]' in doc["message"]
+    bind_edit = {**binding, "metadata": {"name": "self-edit"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}}
+    status, doc = await secure.call(alice, "POST", f"{RBAC}/namespaces/dev/rolebindings", bind_edit)
+    assert status == 403, doc
+    assert await revision(secure.store) == before, "a refused escalation wrote to etcd"
+    # within what she holds, she may
+    reader = {**grab, "metadata": {"name": "reader"},
+              "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]}
+    assert (await secure.call(alice, "POST", f"{RBAC}/namespaces/dev/roles", reader))[0] == 201
+
+    # the real kubectl with a certificate kubeconfig
+    env = {"KUBECONFIG": str(secure.kubeconfig(admin, "admin")), "HOME": str(tmp_path)}
+    done = subprocess.run([KUBECTL, "get", "namespace", "dev", "-o", "name"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "namespace/dev", done.stderr
+    env = {"KUBECONFIG": str(secure.kubeconfig(alice, "alice")), "HOME": str(tmp_path)}
+    done = subprocess.run([KUBECTL, "get", "pods", "-n", "default"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert 'User "alice" cannot list resource "pods" in API group "" in the namespace "default"' in done.stderr
