@@ -37,13 +37,14 @@ from kubelite.gateway import (
     metrics_group,
     protobuf,
     read,
+    reviews,
     streaming,
     subresources,
     watchstream,
     write,
 )
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
-from kubelite.gateway.authz import USER, authenticate, check_request
+from kubelite.gateway.authz import USER, authenticate, check_request, impersonated
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.common import INFO, Target, resolve
@@ -213,6 +214,7 @@ async def authentication(request: web.Request, handler: Callable[[web.Request], 
         return await handler(request)
     user = authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
     if user is not None:
+        user = impersonated(request, user)
         request[USER] = user
         check_request(request, user, request.get(INFO))
     return await handler(request)
@@ -224,6 +226,8 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     if info.group == metrics_group.GROUP:  # served from the agents' samples, not etcd
         return await metrics_api.handle(request, info)
+    if reviews.serves(info):  # access and token reviews: computed, never stored
+        return await reviews.handle(request, info)
     if hpa_v1.serves(info):  # a view of the stored autoscaling/v2 objects
         return await hpa_v1.handle(request, info)
     target = resolve(request)

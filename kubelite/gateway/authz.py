@@ -73,6 +73,27 @@ def authenticate(request: web.Request) -> User | None:
     return None
 
 
+def impersonated(request: web.Request, user: User) -> User:
+    """The user named by ``Impersonate-User``/``Impersonate-Group`` (``kubectl --as/--as-group``), when the
+    caller may ``impersonate`` those users and groups (kube's impersonation filter); else 403."""
+    name = request.headers.get("Impersonate-User")
+    groups = tuple(request.headers.getall("Impersonate-Group", ()))
+    if not name:
+        if groups:
+            raise errors.bad_request("requested impersonation of groups without impersonating a user")
+        return user
+    state = state_of(request)
+    if state.rbac is not None:
+        for resource, wanted in (("users", name), *(("groups", g) for g in groups)):
+            attrs = Attributes(user=user.name, groups=user.groups, verb="impersonate", resource=resource,
+                               name=wanted)
+            if not authorize(state.rbac.policy(), attrs).allowed:
+                raise errors.forbidden(f'{resource} "{wanted}" is forbidden: User "{user.name}" cannot impersonate '
+                                       f'resource "{resource}" in API group "" at the cluster scope',
+                                       kind=resource, name=wanted)
+    return authenticated(User(name, groups=groups))
+
+
 def attributes(user: User, info: RequestInfo | None, method: str, path: str) -> Attributes:
     if info is None:
         verb = "get" if method in ("GET", "HEAD") else method.lower()

@@ -173,3 +173,30 @@ async def test_x509_authentication_and_rbac(secure: Secure, tmp_path: Path) -> N
                           timeout=60)
     assert done.returncode != 0
     assert 'User "alice" cannot list resource "pods" in API group "" in the namespace "default"' in done.stderr
+
+    # kubectl auth whoami / can-i (SelfSubjectReview, SelfSubjectAccessReview; protobuf bodies), and --as
+    def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([KUBECTL, *args], env=env, capture_output=True, text=True, timeout=60)
+    env = {"KUBECONFIG": str(secure.kubeconfig(alice, "alice")), "HOME": str(tmp_path)}
+    done = kubectl("auth", "whoami", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"]["userInfo"] == {"username": "alice",
+                                                             "groups": ["devs", "system:authenticated"]}
+    assert kubectl("auth", "can-i", "list", "pods", "-n", "dev").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "delete", "pods", "-n", "dev").stdout.strip() == "no"
+    assert kubectl("auth", "can-i", "get", "pods", "-n", "default").stdout.strip() == "no"
+    done = kubectl("get", "pods", "-n", "dev", "--as", "bob")  # alice may not impersonate
+    assert done.returncode != 0 and 'cannot impersonate resource "users"' in done.stderr, done.stderr
+    env = {"KUBECONFIG": str(secure.kubeconfig(admin, "admin")), "HOME": str(tmp_path)}
+    assert kubectl("auth", "can-i", "create", "roles", "-n", "dev", "--as", "alice",
+                   "--as-group", "devs").stdout.strip() == "yes"
+    assert kubectl("auth", "can-i", "escalate", "roles", "-n", "dev", "--as", "alice",
+                   "--as-group", "devs").stdout.strip() == "no"
+    # SubjectAccessReview for another user (the admin may create them; alice may not)
+    sar = {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+           "spec": {"user": "carol", "groups": ["devs"], "resourceAttributes": {
+               "namespace": "dev", "verb": "list", "resource": "pods"}}}
+    status, doc = await secure.call(admin, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar)
+    assert status == 201 and doc["status"]["allowed"] is True, doc
+    status, doc = await secure.call(alice, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar)
+    assert status == 403, doc
