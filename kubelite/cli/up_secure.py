@@ -5,7 +5,7 @@ restarts), a serving certificate for 127.0.0.1, localhost and the listen host, a
 kubeconfig embedding ``certificate-authority-data`` and the admin client certificate
 (``kubernetes-admin`` in ``system:masters``). The gateway then serves HTTPS only,
 authenticates client certificates (``--client-ca-file``) and authorizes every
-request with RBAC. Internal clients (``kl up`` itself, the controller-manager's
+request with RBAC; ``sa.key`` signs ServiceAccount tokens (TokenRequest). Internal clients (``kl up`` itself, the controller-manager's
 metrics client) use the admin token of ``tokens.csv`` over the same HTTPS.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubelite import pki
+from kubelite import pki, satokens
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,12 @@ class SecureSetup:
     def gateway_flags(self) -> list[str]:
         d = self.directory
         return ["--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
-                "--client-ca-file", str(self.ca_file), "--authorization-mode", "RBAC"]
+                "--client-ca-file", str(self.ca_file), "--authorization-mode", "RBAC",
+                "--service-account-signing-key-file", str(d / "sa.key")]
 
 
 def prepare(data_dir: Path, listen_host: str) -> SecureSetup:
     hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", listen_host)))
     directory = data_dir / "pki"
+    satokens.ensure_signing_key(directory / "sa.key")
     return SecureSetup(directory, pki.ensure_cluster_pki(directory, hosts))

@@ -38,6 +38,7 @@ from kubelite.gateway import (
     protobuf,
     read,
     reviews,
+    sa_auth,
     streaming,
     subresources,
     watchstream,
@@ -57,6 +58,7 @@ from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
 from kubelite.listen import start_site
 from kubelite.rbac_bootstrap import ensure_default_policy
+from kubelite.satokens import DEFAULT_ISSUER, TokenSigner
 from kubelite.store import Store
 from kubelite.strategy import Admission
 
@@ -86,6 +88,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("create", "exec"): streaming.connect_pod,
     ("create", "attach"): streaming.connect_pod,
     ("create", "portforward"): streaming.connect_pod,
+    ("create", "token"): sa_auth.token_request,
 }
 
 
@@ -99,6 +102,8 @@ class GatewayConfig:
     agent_secret_file: Path | None = None  # the agent secret: each node's agent gets HMAC(secret, node)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    service_account_key_file: Path | None = None  # signs TokenRequest tokens and verifies them (EC P-256 PEM)
+    service_account_issuer: str = DEFAULT_ISSUER
     client_ca_file: Path | None = None  # x509 client certificates signed by this CA authenticate (needs TLS)
     authorization_mode: str = "AlwaysAllow"  # or "RBAC" (kube-apiserver's --authorization-mode)
     watch: WatchSettings = field(default_factory=WatchSettings)
@@ -121,7 +126,8 @@ class GatewayConfig:
             raise ValueError("--client-ca-file needs --tls-cert/--tls-key: client certificates come with TLS")
         if self.authorization_mode not in ("AlwaysAllow", "RBAC"):
             raise ValueError(f"--authorization-mode must be AlwaysAllow or RBAC, not {self.authorization_mode!r}")
-        if self.authorization_mode == "RBAC" and self.token_file is None and self.client_ca_file is None:
+        if (self.authorization_mode == "RBAC" and self.token_file is None and self.client_ca_file is None
+                and self.service_account_key_file is None):
             raise ValueError("--authorization-mode RBAC needs an authenticator: --token-file or --client-ca-file")
         for flag, value in (("--request-header-timeout", self.request_header_timeout),
                             ("--request-body-timeout", self.request_body_timeout)):
@@ -212,7 +218,7 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     if request.path in OPEN_PATHS:
         return await handler(request)
-    user = authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
+    user = await authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
     if user is not None:
         user = impersonated(request, user)
         request[USER] = user
@@ -341,6 +347,8 @@ def build_app(state: GatewayState) -> web.Application:
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
     r.add_get("/openapi/v2", openapi_v2)
+    r.add_get("/.well-known/openid-configuration", sa_auth.openid_configuration)
+    r.add_get("/openid/v1/jwks", sa_auth.jwks)
     r.add_get("/openapi/v3", openapi_v3_root)
     r.add_get("/openapi/v3/{path:.+}", openapi_v3_document)
     # kube-apiserver serves discovery with and without a trailing slash (some clients ask for /version/)
@@ -396,6 +404,14 @@ class Gateway:
         if config.agent_secret_file is not None:
             with _file_flag("--agent-secret-file"):
                 agent_secret = config.agent_secret_file.read_text().strip()
+        sa_signer = None
+        if config.service_account_key_file is not None:
+            with _file_flag("--service-account-signing-key-file"):
+                try:
+                    sa_signer = TokenSigner.from_file(config.service_account_key_file,
+                                                      issuer=config.service_account_issuer)
+                except ValueError as exc:
+                    raise TokenFileError(f"--service-account-signing-key-file: {exc}") from None
         ssl_context = None  # every file is read before etcd is touched: a user's mistake fails fast
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -425,6 +441,7 @@ class Gateway:
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout, rbac=rbac, client_ca=config.client_ca_file is not None,
+            sa_signer=sa_signer,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
         # aiohttp's keep-alive timer runs from the connection's start and after each response and closes

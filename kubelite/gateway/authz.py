@@ -25,7 +25,9 @@ from kubelite.api import errors
 from kubelite.api.resources import Resource
 from kubelite.gateway.auth import User
 from kubelite.gateway.requestinfo import RequestInfo
+from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
+from kubelite.satokens import looks_like_jwt
 from kubelite.rbac import (
     AUTHENTICATED,
     Attributes,
@@ -58,7 +60,7 @@ def authenticated(user: User) -> User:
     return User(user.name, user.uid, groups)
 
 
-def authenticate(request: web.Request) -> User | None:
+async def authenticate(request: web.Request) -> User | None:
     """The request's user; None when the gateway authenticates nobody (loopback without credentials)."""
     state = state_of(request)
     transport = request.transport
@@ -66,9 +68,13 @@ def authenticate(request: web.Request) -> User | None:
     if cert_user is not None:
         return authenticated(cert_user)
     authorization = request.headers.get("Authorization")
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if state.sa_signer is not None and scheme.lower() == "bearer" and looks_like_jwt(token):
+        return authenticated(await authenticate_token(state, state.sa_signer, token))
     if state.authenticator is not None:
         return authenticated(state.authenticator.authenticate(authorization))
-    if state.client_ca:  # certificates are the only way in, and none was sent
+    if state.client_ca or state.sa_signer is not None:  # credentials are required, and none was sent
         raise errors.unauthorized()
     return None
 

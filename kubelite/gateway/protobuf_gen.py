@@ -164,11 +164,12 @@ def _entries(message: str, messages: dict[str, list[ProtoField]], structs: dict[
 
 
 # the Python client's group prefix of a name two packages share → the package it means
-_PREFIX_HOME = {"CoreV1": "core/v1", "DiscoveryV1": "discovery/v1", "RbacV1": "rbac/v1"}
+_PREFIX_HOME = {"CoreV1": "core/v1", "DiscoveryV1": "discovery/v1", "RbacV1": "rbac/v1",
+                "AuthenticationV1": "authentication/v1"}
 
 
 def _short(python_name: str) -> str:
-    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|V1|V2)", "", python_name)
+    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|AuthenticationV1|V1|V2)", "", python_name)
 
 
 def generate(api: Path, machinery: Path) -> dict[str, Any]:

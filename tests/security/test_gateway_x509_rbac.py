@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import yaml
 
-from kubelite import pki
+from kubelite import pki, satokens
 from kubelite.etcd_ops import range_
 from kubelite.store import Store
 from tests.chaos.cluster import ChaosCluster
@@ -47,12 +47,14 @@ class Secure:
             context.load_cert_chain(self.dir / f"{name}.crt", self.dir / f"{name}.key")
         return context
 
-    async def call(self, pair: pki.Issued | None, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    async def call(self, pair: pki.Issued | None, method: str, path: str, body: Any = None, *,
+                   token: str | None = None) -> tuple[int, Any]:
         """(status, document); status 0 when the TLS handshake is refused."""
         connector = aiohttp.TCPConnector(ssl=self.context(pair))
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             async with aiohttp.ClientSession(connector=connector) as http:
-                async with http.request(method, self.url + path, json=body,
+                async with http.request(method, self.url + path, json=body, headers=headers,
                                         timeout=aiohttp.ClientTimeout(total=15)) as response:
                     text = await response.text()
                     return response.status, json.loads(text) if text.startswith("{") else text
@@ -79,8 +81,10 @@ class Secure:
 async def secure(processes: ChaosCluster, tmp_path: Path) -> AsyncIterator[Secure]:
     made = pki.ensure_cluster_pki(tmp_path / "pki", ("127.0.0.1", "localhost"))
     d = tmp_path / "pki"
+    satokens.ensure_signing_key(d / "sa.key")
     processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
-                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC")
+                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC",
+                            "--service-account-signing-key-file", str(d / "sa.key"))
     s = Secure(processes.gateway_url, tmp_path / "clients", made["ca"], await processes.connect_store())
     admin = made["admin"]
 
@@ -200,3 +204,73 @@ async def test_x509_authentication_and_rbac(secure: Secure, tmp_path: Path) -> N
     assert status == 201 and doc["status"]["allowed"] is True, doc
     status, doc = await secure.call(alice, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", sar)
     assert status == 403, doc
+
+
+async def test_service_account_tokens(secure: Secure, tmp_path: Path) -> None:
+    """TokenRequest through kubectl create token; the token authenticates as the ServiceAccount until
+    it expires, its pod is deleted, or it is for another audience or signed by another key (401,
+    nothing written); the OIDC discovery documents are served."""
+    admin = pki.read_pair(tmp_path / "pki", "admin")
+    assert admin is not None
+    await secure.call(admin, "POST", "/api/v1/namespaces", {"metadata": {"name": "apps"}})
+    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "ci"}}
+    assert (await secure.call(admin, "POST", "/api/v1/namespaces/apps/serviceaccounts", sa))[0] == 201
+    env = {"KUBECONFIG": str(secure.kubeconfig(admin, "admin")), "HOME": str(tmp_path)}
+    done = subprocess.run([KUBECTL, "create", "token", "ci", "-n", "apps", "--duration", "20m"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    status, doc = await secure.call(None, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                    {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+                                    token=token)
+    assert status == 201, doc
+    assert doc["status"]["userInfo"]["username"] == "system:serviceaccount:apps:ci"
+    assert "system:serviceaccounts:apps" in doc["status"]["userInfo"]["groups"]
+    status, doc = await secure.call(None, "GET", "/api/v1/namespaces/apps/pods", token=token)
+    assert status == 403 and 'User "system:serviceaccount:apps:ci" cannot list' in doc["message"]
+    done = subprocess.run([KUBECTL, "create", "token", "ci", "-n", "apps", "--duration", "1m"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "spec.expirationSeconds" in done.stderr
+
+    status, conf = await secure.call(None, "GET", "/.well-known/openid-configuration", token=token)
+    assert status == 200 and conf["issuer"] == satokens.DEFAULT_ISSUER
+    status, keys = await secure.call(None, "GET", "/openid/v1/jwks", token=token)
+    assert status == 200 and keys["keys"][0]["kty"] == "EC"
+
+    # tokens that must not authenticate
+    signer = satokens.TokenSigner.from_file(tmp_path / "pki" / "sa.key")
+    stranger_key = tmp_path / "other-sa.key"
+    satokens.ensure_signing_key(stranger_key)
+    stranger = satokens.TokenSigner.from_file(stranger_key)
+    account = await secure.store.get(__import__("kubelite.api.resources", fromlist=["x"]).SERVICEACCOUNTS, "ci", "apps")
+    uid = str(account.metadata.uid)
+    now = datetime.datetime.now(datetime.UTC)
+    common = {"namespace": "apps", "name": "ci", "uid": uid, "seconds": 600}
+    expired, _ = signer.issue(audiences=None, now=now - datetime.timedelta(hours=1), **common)  # type: ignore[arg-type]
+    wrong_key, _ = stranger.issue(audiences=None, now=now, **common)  # type: ignore[arg-type]
+    wrong_audience, _ = signer.issue(audiences=["https://elsewhere"], now=now, **common)  # type: ignore[arg-type]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    status, created = await secure.call(admin, "POST", "/api/v1/namespaces/apps/pods", pod)
+    assert status == 201
+    status, bound_doc = await secure.call(admin, "POST", "/api/v1/namespaces/apps/serviceaccounts/ci/token", {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+        "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p"}, "expirationSeconds": 600}})
+    assert status == 201, bound_doc
+    bound = bound_doc["status"]["token"]
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    assert (await secure.call(None, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", review,
+                              token=bound))[0] == 201
+    status, _ = await secure.call(admin, "DELETE", "/api/v1/namespaces/apps/pods/p?gracePeriodSeconds=0")
+    assert status == 200
+
+    async def pod_gone() -> bool:
+        return (await secure.call(admin, "GET", "/api/v1/namespaces/apps/pods/p"))[0] == 404
+    await wait_for(pod_gone, 30, 0.1, message="the bound pod is deleted")
+    before = await revision(secure.store)
+    for bad in (expired, wrong_key, wrong_audience, bound, token + "x"):
+        status, doc = await secure.call(None, "POST", "/api/v1/namespaces/apps/configmaps",
+                                        {"metadata": {"name": "x"}}, token=bad)
+        assert status == 401, doc
+        assert_status(doc, 401, "Unauthorized")
+    assert await revision(secure.store) == before
