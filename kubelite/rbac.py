@@ -67,6 +67,8 @@ class Policy:
     cluster_roles: dict[str, Doc] = field(default_factory=dict)
     role_bindings: list[Doc] = field(default_factory=list)
     cluster_role_bindings: list[Doc] = field(default_factory=list)
+    # a ClusterRole's effective rules (aggregation resolved), memoised: a Policy is rebuilt, never mutated
+    aggregated: dict[str, list[Doc]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, docs: Iterable[Doc]) -> Policy:
@@ -174,7 +176,10 @@ def cluster_role_rules(policy: Policy, name: str, _seen: frozenset[str] = frozen
 
 def _role_ref_rules(policy: Policy, ref: Doc, namespace: str) -> list[Doc]:
     if ref.get("kind") == "ClusterRole":
-        return cluster_role_rules(policy, ref.get("name") or "")
+        name = ref.get("name") or ""
+        if name not in policy.aggregated:
+            policy.aggregated[name] = cluster_role_rules(policy, name)
+        return policy.aggregated[name]
     if ref.get("kind") == "Role" and namespace:
         role = policy.roles.get((namespace, ref.get("name") or ""))
         return list(role.get("rules") or []) if role else []
