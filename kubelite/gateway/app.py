@@ -41,6 +41,7 @@ from kubelite.gateway import (
     sa_auth,
     streaming,
     subresources,
+    ui,
     watchstream,
     write,
 )
@@ -216,7 +217,7 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 
 @web.middleware
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    if request.path in OPEN_PATHS:
+    if request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
         return await handler(request)
     user = await authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
     if user is not None:
@@ -357,6 +358,7 @@ def build_app(state: GatewayState) -> web.Application:
         r.add_get(f"{path}/", discovery_handler)
     r.add_route("*", "/api/{tail:.+}", handle_resource)
     r.add_route("*", "/apis/{tail:.+}", handle_resource)
+    ui.register(r)  # the dashboard's static files at /ui/
 
     async def on_shutdown(app: web.Application) -> None:
         watchstream.close_all(app[STATE])
