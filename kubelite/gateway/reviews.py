@@ -22,8 +22,10 @@ from kubelite.gateway.authz import USER, authenticated
 from kubelite.gateway.bodies import read_decoded
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
+from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
 from kubelite.rbac import Attributes, authorize
+from kubelite.satokens import looks_like_jwt
 
 AUTHZ = "authorization.k8s.io"
 AUTHN = "authentication.k8s.io"
@@ -95,19 +97,26 @@ async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
     elif kind == "SelfSubjectReview":
         status = {"userInfo": _user_info(caller)}
     else:  # TokenReview
-        status = _token_review(request, spec)
+        status = await _token_review(request, spec)
     meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     return json_response({"kind": kind, "apiVersion": f"{info.group}/v1", "metadata": {**(meta or {}),
                           "creationTimestamp": None}, "spec": spec, "status": status}, status=201)
 
 
-def _token_review(request: web.Request, spec: dict[str, Any]) -> dict[str, Any]:
+async def _token_review(request: web.Request, spec: dict[str, Any]) -> dict[str, Any]:
+    """Whose token is this: ServiceAccount tokens (signature, audience, expiry, account and pod still
+    there) and ``--token-file`` tokens."""
     token = spec.get("token")
-    authenticator = state_of(request).authenticator
-    if not isinstance(token, str) or not token or authenticator is None:
+    state = state_of(request)
+    if not isinstance(token, str) or not token:
         return {"authenticated": False}
     try:
-        user = authenticated(authenticator.authenticate(f"Bearer {token}"))
+        if state.sa_signer is not None and looks_like_jwt(token):
+            user = await authenticate_token(state, state.sa_signer, token)
+        elif state.authenticator is not None:
+            user = state.authenticator.authenticate(f"Bearer {token}")
+        else:
+            return {"authenticated": False}
     except errors.ApiError:
         return {"authenticated": False, "error": "invalid bearer token"}
-    return {"authenticated": True, "user": _user_info(user), "audiences": spec.get("audiences") or []}
+    return {"authenticated": True, "user": _user_info(authenticated(user)), "audiences": spec.get("audiences") or []}

@@ -237,6 +237,13 @@ async def test_service_account_tokens(secure: Secure, tmp_path: Path) -> None:
     status, keys = await secure.call(None, "GET", "/openid/v1/jwks", token=token)
     assert status == 200 and keys["keys"][0]["kty"] == "EC"
 
+    # TokenReview (the admin may create them): this token is the account's
+    review_path = "/apis/authentication.k8s.io/v1/tokenreviews"
+    status, doc = await secure.call(admin, "POST", review_path, {
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})
+    assert status == 201 and doc["status"]["authenticated"] is True, doc
+    assert doc["status"]["user"]["username"] == "system:serviceaccount:apps:ci"
+
     # tokens that must not authenticate
     signer = satokens.TokenSigner.from_file(tmp_path / "pki" / "sa.key")
     stranger_key = tmp_path / "other-sa.key"
@@ -274,3 +281,7 @@ async def test_service_account_tokens(secure: Secure, tmp_path: Path) -> None:
         assert status == 401, doc
         assert_status(doc, 401, "Unauthorized")
     assert await revision(secure.store) == before
+    for bad in (expired, wrong_key, wrong_audience, bound):
+        status, doc = await secure.call(admin, "POST", review_path, {
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": bad}})
+        assert status == 201 and doc["status"]["authenticated"] is False, doc
