@@ -142,3 +142,34 @@ def test_covered_rules_grant_nothing_more(owner: list[dict[str, Any]], requested
                        namespace="ns")
     if any(rule_allows(attrs, r) for r in requested):
         assert any(rule_allows(attrs, r) for r in owner)
+
+
+ATTRS = st.builds(lambda who, verb, ns, group, res, name: Attributes(
+    user=who, groups=("system:authenticated",), verb=verb, namespace=ns, api_group=group,
+    resource=res.partition("/")[0], subresource=res.partition("/")[2], name=name),
+    st.sampled_from(["alice", "bob", "system:serviceaccount:dev:ci"]), st.sampled_from(["get", "list", "create", "delete"]),
+    st.sampled_from(["", "dev", "prod"]), st.sampled_from(["", "apps"]),
+    st.sampled_from(["pods", "pods/log", "deployments", "secrets"]), st.sampled_from(["", "a"]))
+SUBJECTS = st.sampled_from([user("alice"), user("bob"), {"kind": "Group", "name": "system:authenticated"},
+                            {"kind": "ServiceAccount", "name": "ci", "namespace": "dev"}])
+
+
+@given(ATTRS)
+def test_deny_by_default(attrs: Attributes) -> None:
+    assert not authorize(Policy(), attrs).allowed
+    assert authorize(Policy(), Attributes(**{**attrs.__dict__, "groups": ("system:masters",)})).allowed
+
+
+@given(st.lists(RULES, min_size=1, max_size=3), st.sampled_from(["dev", "prod"]), SUBJECTS, ATTRS,
+       st.lists(RULES, max_size=2), SUBJECTS)
+def test_a_binding_only_adds_permissions(rules: list[dict[str, Any]], ns: str, subject: dict[str, Any],
+                                        attrs: Attributes, other_rules: list[dict[str, Any]],
+                                        other_subject: dict[str, Any]) -> None:
+    """RBAC has no deny rules: adding a role and binding never takes a permission away, and a
+    RoleBinding never grants anything outside its namespace."""
+    base = [role(ns, "r", *rules), binding(ns, "b", "Role", "r", subject)]
+    more = [*base, role("prod", "o", *other_rules), binding("prod", "o", "Role", "o", other_subject)]
+    before = authorize(Policy.of(base), attrs).allowed
+    assert not before or authorize(Policy.of(more), attrs).allowed
+    if before:
+        assert attrs.namespace == ns
