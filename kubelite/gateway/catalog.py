@@ -93,7 +93,8 @@ SERVED: tuple[Served, ...] = (
     # stored-only kinds: kube-apiserver 1.32's subresources and categories
     Served(r.CONFIGMAPS),
     Served(r.SECRETS, field_labels=("type",)),
-    Served(r.SERVICEACCOUNTS, returns_deleted=True),
+    Served(r.SERVICEACCOUNTS, (Subresource("token", ("create",), "authentication.k8s.io", "v1", "TokenRequest"),),
+           returns_deleted=True),
     Served(r.SERVICES, (_STATUS,), categories=("all",), returns_deleted=True),
     Served(r.ENDPOINTS),
     Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,), returns_deleted=True),

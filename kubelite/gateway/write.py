@@ -18,6 +18,7 @@ from kubelite.api import errors
 from kubelite.api.defaults import with_defaults
 from kubelite.api.meta import KubeObject, ManagedFieldsEntry
 from kubelite.gateway import fieldmanager
+from kubelite.gateway.authz import admit_write
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.crds import check_custom
@@ -136,6 +137,7 @@ async def _create_checked(
         obj = res.model.model_validate({k: v for k, v in obj.to_dict().items() if k != "status"})
     if owner is not None:
         obj = await off_loop(size, _owned_by, target, None, obj, owner)
+    admit_write(request, res, obj)  # RBAC escalation prevention (403), before anything is written
     return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
 
 
@@ -223,6 +225,7 @@ async def _write(
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
             new.metadata.resource_version = current.metadata.resource_version
             try:
+                admit_write(request, res, new)
                 return await state.store.update(res, new, subresource=subresource, dry_run=dry_run(request.query))
             except errors.ApiError as exc:
                 if exc.reason != "Conflict" or precondition:
