@@ -74,7 +74,7 @@ def preflight(runc: str) -> str | None:
     if os.geteuid() != 0:
         return "the oci runtime needs root (namespaces, mounts, cgroups, iptables)"
     if shutil.which(runc) is None:
-        return f"the oci runtime needs {runc!r} (apt-get install runc, or --runc crun)"
+        return f"the oci runtime needs {runc!r} (apt-get install runc, or --oci-runtime crun)"
     if not Path("/sys/fs/cgroup/memory").is_dir() and not Path("/sys/fs/cgroup/cgroup.controllers").exists():
         return "the oci runtime needs a cgroup hierarchy mounted at /sys/fs/cgroup (v1 with memory, or v2)"
     for tool, package in (("umoci", "umoci"), ("skopeo", "skopeo"), ("ip", "iproute2")):
