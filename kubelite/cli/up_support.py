@@ -43,19 +43,69 @@ def split_host_port(address: str) -> tuple[str, int]:
 
 
 def detect_runtime(requested: str) -> tuple[str, str]:
-    """(runtime, why): docker when a Docker Engine answers, else sim."""
+    """(runtime, why): docker when a Docker Engine answers, else oci when runc and the CNI plugins
+    are usable (root), else sim."""
     if requested == "sim":
         return "sim", "as requested (--runtime sim)"
+    if requested == "oci":
+        problem = oci_problem()
+        if problem:
+            raise CliError(f"--runtime oci, but {problem}")
+        return "oci", "as requested (--runtime oci)"
     problem = docker_problem()
     if requested == "docker":
         if problem:
             raise CliError(f"--runtime docker, but {problem}")
         return "docker", "as requested (--runtime docker)"
     if requested != "auto":
-        raise CliError(f"unknown runtime {requested!r}: docker, sim or auto")
-    if problem:
-        return "sim", f"{problem} (start dockerd, or run `bash scripts/setup.sh` as root, for real containers)"
-    return "docker", "a Docker Engine answers"
+        raise CliError(f"unknown runtime {requested!r}: docker, oci, sim or auto")
+    if not problem:
+        return "docker", "a Docker Engine answers"
+    oci = oci_problem()
+    if not oci:
+        return "oci", f"{problem}; runc and the CNI plugins are usable"
+    return "sim", (f"{problem}, and {oci} (start dockerd, or run `bash scripts/setup.sh` as root, "
+                   "for real containers)")
+
+
+def oci_problem() -> str | None:
+    """None when this host can run the oci runtime, else what it lacks (asked of the agent's own
+    check in a subprocess: kubelite does not import the agent)."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "agent.runtime.oci.check"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    if result.returncode == 0:
+        return None
+    lines = (result.stdout.strip() or result.stderr.strip()).splitlines()
+    return lines[-1] if lines else "the oci runtime's check failed"
+
+
+def oci_demo_archive(data_dir: Path, say: Callable[[str], None]) -> Path:
+    """The demo image as a ``docker save`` tarball for the oci agents' ``--load-image``.
+
+    Built with the Docker Engine when one answers (``kl images build``); without one the archive
+    must already be there (copied from a machine with Docker). CliError otherwise.
+    """
+    from kubelite.images.build import DEMO_IMAGE, docker_client
+
+    archive = data_dir / "images" / "demo.tar"
+    if docker_problem() is None:
+        ensure_docker_images(say)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        client = docker_client()
+        try:
+            with open(archive.with_suffix(".partial"), "wb") as out:
+                for chunk in client.images.get(DEMO_IMAGE).save(named=True):
+                    out.write(chunk)
+        finally:
+            client.close()
+        os.replace(archive.with_suffix(".partial"), archive)
+        return archive
+    if archive.exists():
+        return archive
+    raise CliError(f"the oci runtime needs {DEMO_IMAGE} as an archive at {archive} (`docker save {DEMO_IMAGE} "
+                   f"-o {archive}` on a machine with Docker)")
 
 
 def ensure_docker_images(say: Callable[[str], None]) -> None:

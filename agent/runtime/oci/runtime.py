@@ -277,7 +277,11 @@ class OciRuntime:
         if (directory / "started.json").exists():
             raise ContainerRuntimeError(f"container {container_id} was started already")
         if meta.get("sandbox"):
-            ports = tuple(PortMapping(int(p[0]), int(p[1]) or None, p[2], p[3]) for p in meta.get("ports", []))
+            # Ports without a hostPort get an ephemeral one, as the docker runtime publishes them (the
+            # agent reports them in the kubelite.io/host-ports annotation; `kl up --demo` prints them).
+            meta["ports"] = [[p[0], p[1] or _free_port(p[3]), p[2], p[3]] for p in meta.get("ports", [])]
+            _write_json(directory / "meta.json", meta)
+            ports = tuple(PortMapping(int(p[0]), int(p[1]), p[2], p[3]) for p in meta["ports"])
             record = await self._call(cni.add, self.network, meta["netns"], container_id, ports)
             _write_json(directory / "cni.json", record)
             _write_json(directory / "started.json", {"pid": 0, "started_at": _now()})
@@ -489,6 +493,15 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+def _free_port(host: str) -> int:
+    """A port free on ``host`` now (the kernel's ephemeral choice; portmap's DNAT claims it after)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host if host not in ("", "0.0.0.0") else "127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _sleep(seconds: float) -> None:
