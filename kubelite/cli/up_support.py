@@ -59,12 +59,17 @@ def detect_runtime(requested: str) -> tuple[str, str]:
         return "docker", "as requested (--runtime docker)"
     if requested != "auto":
         raise CliError(f"unknown runtime {requested!r}: docker, oci, sim or auto")
-    if not problem:
+    return auto_runtime(problem, oci_problem() if problem else None)
+
+
+def auto_runtime(docker: str | None, oci: str | None) -> tuple[str, str]:
+    """``--runtime auto`` given what keeps docker and oci from working (None: nothing): docker, else
+    oci, else sim, with the reason."""
+    if not docker:
         return "docker", "a Docker Engine answers"
-    oci = oci_problem()
     if not oci:
-        return "oci", f"{problem}; runc and the CNI plugins are usable"
-    return "sim", (f"{problem}, and {oci} (start dockerd, or run `bash scripts/setup.sh` as root, "
+        return "oci", f"{docker}; runc and the CNI plugins are usable"
+    return "sim", (f"{docker}, and {oci} (start dockerd, or run `bash scripts/setup.sh` as root, "
                    "for real containers)")
 
 

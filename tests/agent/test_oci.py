@@ -9,6 +9,7 @@ the agents were stopped (they would re-create what it removes).
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import subprocess
 import sys
@@ -29,7 +30,9 @@ from kubelite.store import Store
 from tests.agent.conftest import StartAgent
 from tests.helpers import wait_for
 
-from agent.runtime.base import LABEL_CLUSTER, LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_UID, ContainerSpec
+from agent.runtime.base import (
+    LABEL_CLUSTER, LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_UID, ContainerSpec, ImagePullError,
+)
 from agent.runtime.oci import cni
 from agent.runtime.oci.images import ImageStore
 from agent.runtime.oci.runtime import OciRuntime, preflight
@@ -123,7 +126,7 @@ async def test_pod_runs_ready_on_its_pod_ip_with_logs_exec_limits_and_host_port(
     runtime = oci_runtime(oci_root, oci_node)
     await start_agent(oci_node, runtime=runtime)
     web = Container(
-        name="web", image=IMAGE, command=["sh", "-c", "echo started; echo oops >&2; exec httpd -f -p 8080 -h /www"],
+        name="web", image=IMAGE, command=["sh", "-c", "echo started; sleep 0.3; echo oops >&2; exec httpd -f -p 8080 -h /www"],
         ports=[ContainerPort(container_port=8080, host_port=49150, name="http")],
         readiness_probe=Probe(http_get=HTTPGetAction(path="/index.html", port="http"), period_seconds=1),
         resources=ResourceRequirements(limits={"cpu": "500m", "memory": "64Mi"}),
@@ -143,6 +146,17 @@ async def test_pod_runs_ready_on_its_pod_ip_with_logs_exec_limits_and_host_port(
     assert lines == [b"started\n", b"oops\n"]
     stamped = [line async for line in runtime.logs(container_id, follow=False, tail=1, timestamps=True)]
     assert len(stamped) == 1 and stamped[0].endswith(b"Z oops\n")
+    follower = runtime.logs(container_id, follow=True, tail=1, timestamps=False)
+    assert await asyncio.wait_for(anext(follower), 10) == b"oops\n"  # then it waits for more: the container runs
+    await follower.aclose()
+    stream = await runtime.exec_stream(container_id, ["sh", "-c", "read x; echo got $x; echo err >&2; exit 5"],
+                                       stdin=True, tty=False)
+    await stream.write(b"hello\n")
+    got: dict[int, bytes] = {1: b"", 2: b""}
+    while (item := await asyncio.wait_for(stream.read(), 10)) is not None:
+        got[item[0]] += item[1]
+    assert got == {1: b"got hello\n", 2: b"err\n"} and await stream.exit_code() == 5
+    await stream.close()
     result = await runtime.exec(container_id, ["cat", "/proc/self/cgroup"], timeout=10)
     assert result.exit_code == 0 and container_id.encode() in result.output
     memory = Path(f"/sys/fs/cgroup/memory/kubelite-oci/{container_id}/memory.limit_in_bytes")
@@ -166,9 +180,26 @@ async def test_crashing_container_restarts_with_back_off(
             return False
         return statuses[0].state.waiting.reason == "CrashLoopBackOff"
 
+    await store.create(PODS, pod("noimage", oci_node, Container(name="app", image="kubelite/nosuch:1.0")))
     p = await until(store, "crash", looping, 40, "second restart in CrashLoopBackOff")
     last = p.status.container_statuses[0].last_state.terminated
     assert last is not None and last.exit_code == 3 and last.reason == "Error"
+
+    def pull_failed(p: Pod) -> bool:
+        statuses = p.status.container_statuses if p.status else None
+        waiting = statuses[0].state.waiting if statuses and statuses[0].state else None
+        return waiting is not None and waiting.reason in ("ErrImagePull", "ImagePullBackOff")
+
+    missing = await until(store, "noimage", pull_failed, 20, "ErrImagePull for an image no archive or registry has")
+    message = missing.status.container_statuses[0].state.waiting.message or ""
+    assert "kubelite/nosuch:1.0" in message and missing.phase == "Pending"
+
+
+def test_corrupt_archive_is_a_clear_image_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tarball at all")
+    with pytest.raises(ImagePullError, match="junk.tar: not a docker save or OCI archive"):
+        ImageStore(tmp_path / "images").load_archive(junk)
 
 
 async def test_graceful_delete_sigterm_then_sigkill_leaves_nothing_behind(
