@@ -248,7 +248,8 @@ def make_runtime(args: argparse.Namespace, node: str) -> ContainerRuntime:
         root = Path(args.oci_root)
         network = CniConfig(network=args.cni_network, bridge=args.cni_bridge, subnet=args.pod_cidr,
                             ipam_dir=str(root / "cni" / "ipam"))
-        return OciRuntime(node=node, root=root, runc=args.oci_runtime, network=network)
+        limits = LogLimits(max_bytes=args.container_log_max_size, max_files=args.container_log_max_files)
+        return OciRuntime(node=node, root=root, runc=args.oci_runtime, network=network, log_limits=limits)
     # Imported here, not at the top: the Docker SDK (docker, requests, urllib3) is about
     # 6.5 MB of RSS that a sim agent never uses (issue 12, target 7: idle footprint).
     from agent.runtime.docker import DockerRuntime

@@ -32,6 +32,7 @@ from tests.helpers import wait_for
 
 from agent.runtime.base import (
     LABEL_CLUSTER, LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_UID, ContainerSpec, ImagePullError,
+    LogLimits,
 )
 from agent.runtime.oci import cni
 from agent.runtime.oci.images import ImageStore
@@ -267,3 +268,29 @@ def test_agent_refuses_the_oci_runtime_without_runc(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: the oci runtime needs '/nonexistent/runc' (apt-get install runc, or --oci-runtime crun)"]
+
+
+async def test_logs_rotate_at_the_cap_and_read_across_files(oci_node: str, oci_root: Path) -> None:
+    runtime = oci_runtime(oci_root, oci_node)
+    runtime.log_limits = LogLimits(max_bytes=4096, max_files=3)
+    await runtime.start()
+    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "logs"}
+    sandbox = await runtime.create_container(ContainerSpec(name="POD", image=IMAGE,
+                                                           labels={**labels, LABEL_CONTAINER: "POD"}))
+    await runtime.start_container(sandbox)
+    app = await runtime.create_container(ContainerSpec(
+        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox,
+        command=["sh", "-c", "sleep 0.5; i=0; while [ $i -lt 1500 ]; do i=$((i+1)); echo line-$i; done"]))
+    await runtime.start_container(app)
+    follower = runtime.logs(app, follow=True, tail=None, timestamps=False)
+    followed = [int(line.decode().split("-")[1]) async for line in follower]  # ends when the container exits
+    assert followed[-1] == 1500 and followed == sorted(set(followed))  # in order, no line twice
+    lines = [int(line.decode().split("-")[1]) async for line in runtime.logs(app, follow=False, tail=None,
+                                                                              timestamps=False)]
+    assert lines == list(range(lines[0], 1501)) and lines[0] > 1  # the oldest were dropped, the rest contiguous
+    directory = runtime.containers_dir / app
+    files = sorted(p.name for p in directory.glob("container.log*"))
+    assert files == ["container.log", "container.log.1", "container.log.2"]
+    assert all((directory / name).stat().st_size <= 4096 for name in files)
+    tail = [line async for line in runtime.logs(app, follow=False, tail=3, timestamps=False)]
+    assert tail == [b"line-1498\n", b"line-1499\n", b"line-1500\n"]

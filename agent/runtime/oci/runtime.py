@@ -53,6 +53,7 @@ from agent.runtime.base import (
     FsStats,
     HostResources,
     ImagePullError,
+    LogLimits,
     PortMapping,
     ProcessStream,
     RuntimeEvent,
@@ -121,8 +122,9 @@ class OciRuntime:
 
     def __init__(
         self, *, node: str, root: Path = DEFAULT_ROOT, runc: str = "runc", network: cni.CniConfig | None = None,
-        images: ImageStore | None = None, poll: float = 0.5, workers: int = 16,
+        images: ImageStore | None = None, poll: float = 0.5, workers: int = 16, log_limits: LogLimits | None = None,
     ) -> None:
+        self.log_limits = log_limits or LogLimits()
         self.node = node
         self.root = root
         self.runc = runc
@@ -296,7 +298,8 @@ class OciRuntime:
         with open(directory / "supervisor.log", "ab") as errors:
             code = subprocess.call(  # noqa: S603
                 ["setsid", "--fork", sys.executable, "-m", "agent.runtime.oci.supervisor", str(directory),  # noqa: S607
-                 self.runc, self.runc_root, container_id],
+                 self.runc, self.runc_root, container_id, str(self.log_limits.max_bytes),
+                 str(self.log_limits.max_files)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, timeout=30)
         if code != 0:
             raise ContainerRuntimeError(f"cannot start the supervisor of {container_id} (setsid exited {code})")
@@ -417,21 +420,22 @@ class OciRuntime:
         if not (directory / "meta.json").exists():
             raise ContainerNotFound(f"no such container: {container_id}")
         path = directory / "container.log"
-        data = await self._call(_read_bytes, path)
+        data, inode, current = await self._call(_read_all_logs, path, self.log_limits.max_files)
         records, _, pending = data.rpartition(b"\n")
         lines = crilog.render(records.split(b"\n") if records else [], timestamps=timestamps)
         for line in lines[-tail:] if tail is not None else lines:
             if tail != 0:
                 yield line
-        offset = len(data) - len(pending)
+        offset = max(current - len(pending), 0)  # where following goes on in the current file
         while follow:
             exited = (directory / "exit.json").exists() or not directory.exists()
-            chunk = await self._call(_read_bytes, path, offset)
-            complete, _, _ = chunk.rpartition(b"\n")
-            if complete:
-                offset += len(complete) + 1
-                for line in crilog.render(complete.split(b"\n"), timestamps=timestamps):
+            chunk, new_inode, offset = await self._call(_read_new, path, inode, offset)
+            rotated, inode = new_inode != inode, new_inode
+            if chunk:
+                for line in crilog.render(chunk.split(b"\n"), timestamps=timestamps):
                     yield line
+            elif rotated:
+                continue  # the rest of the renamed file was read: the new file next, at once
             elif exited:
                 return
             else:
@@ -474,7 +478,8 @@ class OciRuntime:
         directory = self.containers_dir / container_id
         if not (directory / "meta.json").exists():
             return None
-        return await self._call(_tree_size, directory / "upper", directory / "container.log")
+        logs = [directory / "container.log", *(directory / f"container.log.{i}" for i in range(1, self.log_limits.max_files))]
+        return await self._call(_tree_size, directory / "upper", *logs)
 
     async def container_usage(self, container_id: str, *, annotations: Mapping[str, str]) -> ContainerUsage | None:
         return await self._call(read_cgroup_usage, container_id, Path("/sys/fs/cgroup"), CGROUP_PARENT)
@@ -517,6 +522,36 @@ def _read_bytes(path: Path, offset: int = 0) -> bytes:
             return handle.read()
     except FileNotFoundError:
         return b""
+
+
+def _inode(path: Path) -> int:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return 0
+
+
+def _read_all_logs(path: Path, max_files: int) -> tuple[bytes, int, int]:
+    """The rotated files oldest first, then the current one → (bytes, inode of the current file,
+    bytes of the current file in them)."""
+    parts = [_read_bytes(path.with_name(f"{path.name}.{i}")) for i in range(max_files - 1, 0, -1)]
+    inode = _inode(path)
+    current = _read_bytes(path)
+    return b"".join(parts) + current, inode, len(current)
+
+
+def _read_new(path: Path, inode: int, offset: int) -> tuple[bytes, int, int]:
+    """Whole records written since ``offset`` → (records without the last newline, inode, new offset).
+    After a rotation the rest of the renamed file is read first, then the new file from its start."""
+    current = _inode(path)
+    if current != inode and inode:
+        rotated = path.with_name(f"{path.name}.1")
+        rest = _read_bytes(rotated, offset) if _inode(rotated) == inode else b""
+        complete, _, _ = rest.rpartition(b"\n")
+        return complete, current, 0
+    data = _read_bytes(path, offset)
+    complete, _, _ = data.rpartition(b"\n")
+    return complete, current, offset + (len(complete) + 1 if complete else 0)
 
 
 def _tree_size(*paths: Path) -> int:
