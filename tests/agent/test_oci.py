@@ -182,6 +182,11 @@ async def test_crashing_container_restarts_with_back_off(
         return statuses[0].state.waiting.reason == "CrashLoopBackOff"
 
     await store.create(PODS, pod("noimage", oci_node, Container(name="app", image="kubelite/nosuch:1.0")))
+    hog = Container(name="app", image=IMAGE, command=["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+                    resources=ResourceRequirements(limits={"memory": "16Mi"}))
+    await store.create(PODS, pod("oom", oci_node, hog, restart_policy="Never"))
+    await store.create(PODS, pod("noexec", oci_node, Container(name="app", image=IMAGE, command=["/no/such/binary"]),
+                                 restart_policy="Never"))
     p = await until(store, "crash", looping, 40, "second restart in CrashLoopBackOff")
     last = p.status.container_statuses[0].last_state.terminated
     assert last is not None and last.exit_code == 3 and last.reason == "Error"
@@ -194,6 +199,22 @@ async def test_crashing_container_restarts_with_back_off(
     missing = await until(store, "noimage", pull_failed, 20, "ErrImagePull for an image no archive or registry has")
     message = missing.status.container_statuses[0].state.waiting.message or ""
     assert "kubelite/nosuch:1.0" in message and missing.phase == "Pending"
+
+    def terminated(p: Pod) -> bool:
+        statuses = p.status.container_statuses if p.status else None
+        return bool(statuses and statuses[0].state and statuses[0].state.terminated)
+
+    oom = await until(store, "oom", terminated, 30, "the memory hog killed")
+    assert oom.status.container_statuses[0].state.terminated.reason == "OOMKilled"
+    assert oom.status.container_statuses[0].state.terminated.exit_code == 137
+
+    def run_error(p: Pod) -> bool:
+        statuses = p.status.container_statuses if p.status else None
+        waiting = statuses[0].state.waiting if statuses and statuses[0].state else None
+        return waiting is not None and waiting.reason == "RunContainerError"
+
+    noexec = await until(store, "noexec", run_error, 30, "RunContainerError for a missing executable")
+    assert "/no/such/binary" in (noexec.status.container_statuses[0].state.waiting.message or "")
 
 
 def test_corrupt_archive_is_a_clear_image_error(tmp_path: Path) -> None:

@@ -224,6 +224,7 @@ class OciRuntime:
             exit_code=int(exited["exit_code"]) if exited is not None else None,
             started_at=_time((started or {}).get("started_at")), finished_at=_time((exited or {}).get("finished_at")),
             created_at=_time(meta.get("created_at")), error=(exited or {}).get("error", ""), ip=ip,
+            oom_killed=bool((exited or {}).get("oom_killed")),
             host_ports=host_ports, network_of=meta.get("network_of"),
         )
 
@@ -303,11 +304,16 @@ class OciRuntime:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, timeout=30)
         if code != 0:
             raise ContainerRuntimeError(f"cannot start the supervisor of {container_id} (setsid exited {code})")
-        for _ in range(200):  # it writes started.json right after spawning `runc run`
+        for _ in range(600):  # it writes started.json once `runc create` and `runc start` returned
             if (directory / "started.json").exists():
+                exited = _read_json(directory / "exit.json") or {}
+                if exited.get("error"):
+                    # The spec could not be run (no such executable, a device the host lacks...):
+                    # CreateContainerError, not a crash of the container.
+                    raise ContainerRuntimeError(str(exited["error"]))
                 return
             _sleep(0.05)
-        raise ContainerRuntimeError(f"the supervisor of {container_id} did not start within 10 s")
+        raise ContainerRuntimeError(f"the supervisor of {container_id} did not start within 30 s")
 
     async def stop_container(self, container_id: str, *, timeout: float) -> None:
         meta = self._meta(container_id)

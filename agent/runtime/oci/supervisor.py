@@ -1,11 +1,12 @@
 """The per-container supervisor (conmon's role): ``python -m agent.runtime.oci.supervisor DIR RUNC ROOT ID MAX_BYTES MAX_FILES``.
 
-Started by the runtime in its own session (``setsid``), so it outlives the agent. It runs
-``runc run`` in the foreground (runc passes the pipes straight to the container's process and
-forwards signals to it), writes both streams to ``DIR/container.log`` in the CRI log format (rotated at
+Started by the runtime in its own session (``setsid``), so it outlives the agent. It is a child
+subreaper, runs ``runc create`` (which hands its pipes straight to the container's process) and
+``runc start``, and reaps the container's process itself, so no ``runc`` process stays per container.
+It writes both streams to ``DIR/container.log`` in the CRI log format (rotated at
 MAX_BYTES, MAX_FILES files kept, the current one included),
-and when the process ends records ``DIR/exit.json`` (``exit_code``: 128+N for signal N, as runc
-reports it; ``finished_at``; OOM kills are not told apart yet). ``DIR/started.json``
+and when the process ends records ``DIR/exit.json`` (``exit_code``: 128+N for signal N;
+``finished_at``; ``oom_killed`` from the memory cgroup's OOM kill count, read before ``runc delete``). ``DIR/started.json``
 (``pid`` of this supervisor, ``started_at``) marks the start. Writes of the JSON files are atomic
 (temp file + rename), so a reader sees a whole file or none. Imports only the standard library and
 ``crilog`` (no agent state), to stay small: one of these runs per container.
@@ -13,6 +14,8 @@ reports it; ``finished_at``; OOM kills are not told apart yet). ``DIR/started.js
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -70,30 +73,103 @@ def pump(source: IO[bytes], stream: str, log: RotatingLog) -> None:
         log.write(format_records(stream, line))
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of our descendants (the container's init, once ``runc create`` exits) become our
+    children, so ``waitpid`` gives its exit status (conmon does the same)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def oom_kills(cgroup: str) -> int:
+    """OOM kills in the container's memory cgroup: v1 ``memory.oom_control``, v2 ``memory.events``."""
+    for path in (f"/sys/fs/cgroup/memory{cgroup}/memory.oom_control", f"/sys/fs/cgroup{cgroup}/memory.events"):
+        try:
+            for line in Path(path).read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def runc_error(path: Path) -> str:
+    """The last error runc logged (``--log-format json``: one object per line, ``msg``)."""
+    message = "unknown error"
+    try:
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("level") in ("error", "fatal"):
+                    message = str(entry.get("msg", message))
+    except OSError:
+        pass
+    return message[-500:]
+
+
+def wait_for(pid: int) -> int:
+    """Reap children until ``pid`` ends → its exit code (128+N for signal N)."""
+    while True:
+        try:
+            reaped, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 255  # not our child after all: nothing to learn
+        if reaped == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
+
+
 def main(argv: list[str]) -> int:
     directory, runc, root, container_id, max_bytes, max_files = argv
     bundle = Path(directory)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping is `runc kill`'s job; the record must be written
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    become_subreaper()
+    cgroup = json.loads((bundle / "config.json").read_text())["linux"]["cgroupsPath"]
     log = RotatingLog(bundle / "container.log", int(max_bytes), int(max_files))
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    threads = [threading.Thread(target=pump, args=(os.fdopen(out_read, "rb"), "stdout", log)),
+               threading.Thread(target=pump, args=(os.fdopen(err_read, "rb"), "stderr", log))]
+    for thread in threads:
+        thread.start()
+    result: dict[str, Any] = {}
     try:
-        process = subprocess.Popen(  # noqa: S603 - argv built by the runtime
-            [runc, "--root", root, "run", "--bundle", str(bundle), container_id],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=bundle)
-        write_json(bundle / "started.json", {"pid": os.getpid(), "started_at": rfc3339_nano()})
-        assert process.stdout is not None and process.stderr is not None
-        threads = [threading.Thread(target=pump, args=(process.stdout, "stdout", log)),
-                   threading.Thread(target=pump, args=(process.stderr, "stderr", log))]
-        for thread in threads:
-            thread.start()
-        code = process.wait()
+        # `runc create` hands our pipes to the container's process (pass-through stdio) and exits; the
+        # process waits for `runc start`. runc's own errors go to the same stderr, into the log.
+        runc_log = ["--log", str(bundle / "runc.log"), "--log-format", "json"]
+        created = subprocess.run(  # noqa: S603 - argv built by the runtime
+            [runc, "--root", root, *runc_log, "create", "--bundle", str(bundle), "--pid-file", str(bundle / "pid"),
+             container_id], stdin=subprocess.DEVNULL, stdout=out_write, stderr=err_write, cwd=bundle, check=False)
+        os.close(out_write)
+        os.close(err_write)
+        if created.returncode != 0:
+            result = {"exit_code": 128, "error": f"runc create failed: {runc_error(bundle / 'runc.log')}"}
+        else:
+            pid = int((bundle / "pid").read_text())
+            started = subprocess.run([runc, "--root", root, *runc_log, "start", container_id],  # noqa: S603
+                                     capture_output=True, text=True, check=False)
+            write_json(bundle / "started.json", {"pid": os.getpid(), "started_at": rfc3339_nano()})
+            if started.returncode != 0:
+                result = {"error": f"runc start failed: {runc_error(bundle / 'runc.log')}"}
+                subprocess.run([runc, "--root", root, "kill", container_id, "KILL"],  # noqa: S603
+                               capture_output=True, check=False)
+            code = wait_for(pid)
+            result = {"exit_code": code, **result, "oom_killed": oom_kills(cgroup) > 0}
+            # The cgroup outlives the process until `runc delete`: the OOM count was read first.
+            subprocess.run([runc, "--root", root, "delete", "--force", container_id],  # noqa: S603
+                           capture_output=True, check=False)
         for thread in threads:
             thread.join()
     finally:
         log.close()
-    if code < 0:
-        code = 128 - code
-    write_json(bundle / "exit.json", {"exit_code": code, "finished_at": rfc3339_nano()})
+    if not (bundle / "started.json").exists():  # create failed: the record still says it ended
+        write_json(bundle / "started.json", {"pid": os.getpid(), "started_at": rfc3339_nano()})
+    write_json(bundle / "exit.json", {**result, "finished_at": rfc3339_nano()})
     return 0
 
 
