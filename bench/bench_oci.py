@@ -1,5 +1,5 @@
 """oci vs docker runtime: pod bound → Running latency for N pods on each, in the same run, plus the
-oci runtime's idle memory per running pod and a leak count (netns, veths, iptables rules) around them.
+oci runtime's idle memory per running pod (its supervisor) and a leak count (netns, veths, iptables rules) around them.
 
     .venv/bin/python bench/bench_oci.py [--pods 50]
 
@@ -7,8 +7,7 @@ Starts an embedded etcd and two agent processes, one ``--runtime oci`` (CNI brid
 10.244.251.0/24, the demo image loaded from a ``docker save`` tarball) and one ``--runtime docker``.
 For each it creates N pods already bound to its node at once and takes each pod's latency from its
 creation to the watch event that first reports phase Running (``bench_agent.run_pods``). With the
-oci pods running it sums the RSS of the per-container supervisors and of their ``runc run``
-processes (/proc). Everything it creates is removed at the end; the leak count is taken after the
+oci pods running it sums the RSS of the per-container supervisors (/proc). Everything it creates is removed at the end; the leak count is taken after the
 oci pods were deleted.
 """
 
@@ -50,7 +49,8 @@ def leftovers() -> dict[str, int]:
 
 
 def oci_process_rss(oci_root: Path) -> tuple[float, float, int]:
-    """(supervisors MiB, `runc run` MiB, containers) over the running containers under ``oci_root``."""
+    """(supervisors MiB, containers' own processes MiB, containers) over the running containers under
+    ``oci_root`` (the supervisor reaps the container's init: it is the supervisor's child)."""
     supervisors = runcs = 0.0
     count = 0
     for started in oci_root.glob("nodes/*/containers/*/started.json"):
@@ -125,7 +125,8 @@ async def main(args: argparse.Namespace) -> None:
             supervisors, runcs, count = memory
             if count:
                 print(f"oci idle memory per running container ({count} running): supervisor "
-                      f"{supervisors / count:.1f} MiB + `runc run` {runcs / count:.1f} MiB RSS")
+                      f"{supervisors / count:.1f} MiB RSS (the container's own process: {runcs / count:.1f} MiB; no runc "
+                      "process stays)")
             print(f"oci leftovers before/after {n} pods: {before} / {after}"
                   + ("  (none leaked)" if before == after else "  LEAKED"))
         finally:

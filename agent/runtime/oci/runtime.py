@@ -9,7 +9,7 @@ What each protocol call does (``agent/runtime/base.py``):
   ``meta.json`` (name, image, labels, times), the OCI ``config.json`` (``spec.py``), an overlayfs
   ``rootfs`` (the image's unpacked rootfs as lower layer, ``upper``/``work`` beside it), and what the
   per-container supervisor writes (``supervisor.py``: ``container.log``, ``started.json``,
-  ``exit.json``). The supervisor runs ``runc run`` in its own session, so containers survive the
+  ``exit.json``). The supervisor (``runc create``/``start``, then it reaps the process) runs in its own session, so containers survive the
   agent; a restarted agent lists the same directories (rediscovery) and the agent removes orphans
   through ``remove_container`` like with Docker;
 - **events**: the runtime emits ``create``/``start``/``die``/``destroy`` for what it does, and each
