@@ -87,30 +87,15 @@ def oci_problem() -> str | None:
 
 
 def oci_demo_archive(data_dir: Path, say: Callable[[str], None]) -> Path:
-    """The demo image as a ``docker save`` tarball for the oci agents' ``--load-image``.
+    """The demo image (also the pod sandbox image) as an OCI archive for the oci agents'
+    ``--load-image``, built with umoci from the same context as ``kl images build``: no Docker needed.
+    CliError when it cannot be built."""
+    from kubelite.images.oci_build import OciBuildError, build_demo_archive
 
-    Built with the Docker Engine when one answers (``kl images build``); without one the archive
-    must already be there (copied from a machine with Docker). CliError otherwise.
-    """
-    from kubelite.images.build import DEMO_IMAGE, docker_client
-
-    archive = data_dir / "images" / "demo.tar"
-    if docker_problem() is None:
-        ensure_docker_images(say)
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        client = docker_client()
-        try:
-            with open(archive.with_suffix(".partial"), "wb") as out:
-                for chunk in client.images.get(DEMO_IMAGE).save(named=True):
-                    out.write(chunk)
-        finally:
-            client.close()
-        os.replace(archive.with_suffix(".partial"), archive)
-        return archive
-    if archive.exists():
-        return archive
-    raise CliError(f"the oci runtime needs {DEMO_IMAGE} as an archive at {archive} (`docker save {DEMO_IMAGE} "
-                   f"-o {archive}` on a machine with Docker)")
+    try:
+        return build_demo_archive(data_dir / "images" / "demo.tar", say)
+    except OciBuildError as exc:
+        raise CliError(str(exc)) from None
 
 
 def ensure_docker_images(say: Callable[[str], None]) -> None:

@@ -35,6 +35,7 @@ from agent.runtime.base import (
     LogLimits,
 )
 from agent.runtime.oci import cni
+from kubelite.images.oci_build import build_demo_archive
 from agent.runtime.oci.images import ImageStore
 from agent.runtime.oci.runtime import OciRuntime, preflight
 
@@ -315,3 +316,23 @@ async def test_logs_rotate_at_the_cap_and_read_across_files(oci_node: str, oci_r
     assert all((directory / name).stat().st_size <= 4096 for name in files)
     tail = [line async for line in runtime.logs(app, follow=False, tail=3, timestamps=False)]
     assert tail == [b"line-1498\n", b"line-1499\n", b"line-1500\n"]
+
+
+async def test_demo_image_built_without_docker_runs(tmp_path: Path, oci_node: str, oci_root: Path) -> None:
+    """`kl up --runtime oci` builds the demo image with umoci (no Docker): it loads and runs."""
+    archive = build_demo_archive(tmp_path / "demo-oci.tar", lambda _: None)
+    images = ImageStore(tmp_path / "images")
+    assert images.load_archive(archive) == [IMAGE]
+    runtime = oci_runtime(oci_root, oci_node)
+    runtime.images = images
+    await runtime.start()
+    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "built"}
+    sandbox = await runtime.create_container(ContainerSpec(name="POD", image=IMAGE,
+                                                           labels={**labels, LABEL_CONTAINER: "POD"}))
+    await runtime.start_container(sandbox)
+    app = await runtime.create_container(ContainerSpec(
+        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox,
+        command=["sh", "-c", "echo $PATH; cat /www/index.html"]))
+    await runtime.start_container(app)
+    output = b"".join([line async for line in runtime.logs(app, follow=True, tail=None, timestamps=False)])
+    assert output.startswith(b"/bin\n") and b"kubelite demo" in output  # ENV PATH from the image config
