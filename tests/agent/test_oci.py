@@ -159,6 +159,8 @@ async def test_pod_runs_ready_on_its_pod_ip_with_logs_exec_limits_and_host_port(
         got[item[0]] += item[1]
     assert got == {1: b"got hello\n", 2: b"err\n"} and await stream.exit_code() == 5
     await stream.close()
+    hosts = await runtime.exec(container_id, ["cat", "/etc/hosts"], timeout=10)
+    assert f"{status.pod_ip}\tweb".encode() in hosts.output  # the pod's managed hosts file
     result = await runtime.exec(container_id, ["cat", "/proc/self/cgroup"], timeout=10)
     assert result.exit_code == 0 and container_id.encode() in result.output
     memory = Path(f"/sys/fs/cgroup/memory/kubelite-oci/{container_id}/memory.limit_in_bytes")

@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 
 from agent.runtime.base import (
     LABEL_CONTAINER,
+    LABEL_POD_NAME,
     SANDBOX_NAME,
     SUBSCRIBED,
     ContainerInfo,
@@ -261,6 +262,11 @@ class OciRuntime:
             config = runtime_spec(self.images.template(image), spec, rootfs=str(directory / "rootfs"),
                                   netns_path=netns, cgroups_path=f"/{CGROUP_PARENT}/{container_id}",
                                   image_entrypoint=image.entrypoint)
+            if spec.network_of:  # the pod's /etc/hosts and /etc/resolv.conf, shared by its containers
+                sandbox_dir = self.containers_dir / spec.network_of
+                config["mounts"] += [{"destination": f"/etc/{name}", "type": "bind", "source": str(sandbox_dir / name),
+                                      "options": ["rbind", "ro"]}
+                                     for name in ("hosts", "resolv.conf") if (sandbox_dir / name).exists()]
             _write_json(directory / "config.json", config)
             mounted = _run(["mount", "-t", "overlay", "overlay", "-o",
                             f"lowerdir={image.bundle / 'rootfs'},upperdir={directory / 'upper'},"
@@ -287,6 +293,8 @@ class OciRuntime:
             ports = tuple(PortMapping(int(p[0]), int(p[1]), p[2], p[3]) for p in meta["ports"])
             record = await self._call(cni.add, self.network, meta["netns"], container_id, ports)
             _write_json(directory / "cni.json", record)
+            await self._call(_write_pod_files, directory, meta["labels"].get(LABEL_POD_NAME, meta["name"]),
+                             record.get("ip"))
             _write_json(directory / "started.json", {"pid": 0, "started_at": _now()})
         else:
             await self._call(self._spawn_supervisor, directory, container_id)
@@ -504,6 +512,23 @@ def _alive(pid: int) -> bool:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+def _write_pod_files(directory: Path, hostname: str, ip: str | None) -> None:
+    """The pod's ``hosts`` (localhost and its own name on its IP, as the kubelet's managed hosts file)
+    and ``resolv.conf`` (the host's, without loopback name servers, which the pod's network namespace
+    cannot reach — Docker filters them the same way)."""
+    hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+    if ip:
+        hosts += f"{ip}\t{hostname}\n"
+    (directory / "hosts").write_text(hosts)
+    try:
+        lines = Path("/etc/resolv.conf").read_text().splitlines()
+    except OSError:
+        lines = []
+    kept = [line for line in lines if not (line.split()[:1] == ["nameserver"] and len(line.split()) > 1
+                                           and line.split()[1].startswith(("127.", "::1")))]
+    (directory / "resolv.conf").write_text("\n".join(kept) + "\n")
 
 
 def _free_port(host: str) -> int:
