@@ -10,6 +10,7 @@ the agents were stopped (they would re-create what it removes).
 from __future__ import annotations
 
 import asyncio
+import base64
 import shlex
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import pytest
 from kubelite.api.core import Container, ContainerPort, HTTPGetAction, Pod, PodSpec, Probe, ResourceRequirements
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import ObjectMeta
-from kubelite.api.resources import PODS
+from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
 from kubelite.store import Store
 from tests.agent.conftest import StartAgent
 from tests.helpers import wait_for
@@ -338,3 +339,42 @@ async def test_demo_image_built_without_docker_runs(tmp_path: Path, oci_node: st
     await runtime.start_container(app)
     output = b"".join([line async for line in runtime.logs(app, follow=True, tail=None, timestamps=False)])
     assert output.startswith(b"/bin\n") and b"kubelite demo" in output  # ENV PATH from the image config
+
+
+async def test_volumes_shared_empty_dir_secret_read_only_and_config_map_updates(
+    oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent, tmp_path: Path,
+) -> None:
+    runtime = oci_runtime(oci_root, oci_node)
+    await start_agent(oci_node, runtime=runtime, root_dir=str(tmp_path / "root"))
+    await store.create(SECRETS, SECRETS.model.model_validate({
+        "metadata": {"name": "creds", "namespace": "default"}, "data": {"password": base64.b64encode(b"s3").decode()}}))
+    await store.create(CONFIGMAPS, CONFIGMAPS.model.model_validate({
+        "metadata": {"name": "settings", "namespace": "default"}, "data": {"color": "blue"}}))
+    app = {"name": "app", "image": IMAGE, "command": ["sh", "-c", "echo hi > /shared/f; exec sleep 3600"],
+           "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}, {"name": "settings", "mountPath": "/etc/s"},
+                            {"name": "shared", "mountPath": "/shared"}]}
+    reader = {"name": "reader", "image": IMAGE, "command": ["sleep", "3600"],
+              "volumeMounts": [{"name": "shared", "mountPath": "/data"}]}
+    await store.create(PODS, Pod.model_validate({
+        "metadata": {"name": "vol", "namespace": "default"},
+        "spec": {"nodeName": oci_node, "terminationGracePeriodSeconds": 1, "containers": [app, reader], "volumes": [
+            {"name": "creds", "secret": {"secretName": "creds"}}, {"name": "settings", "configMap": {"name": "settings"}},
+            {"name": "shared", "emptyDir": {}}]}}))
+    ready = await until(store, "vol", lambda p: p.is_ready(), 30, "Ready")
+    ids = {cs.name: (cs.container_id or "").removeprefix("oci://") for cs in ready.status.container_statuses}
+
+    async def out(name: str, *command: str) -> bytes:
+        return (await runtime.exec(ids[name], list(command), timeout=10)).output
+
+    assert await out("app", "cat", "/etc/creds/password") == b"s3"
+    assert b"rc=1" in await out("app", "sh", "-c", "touch /etc/creds/x 2>/dev/null; echo rc=$?")  # read-only
+    await wait_for(lambda: _async_out(out("reader", "cat", "/data/f"), b"hi\n"), 10, 0.2, message="one emptyDir, two containers")
+    current = await store.get(CONFIGMAPS, "settings", "default")
+    current.model_extra["data"] = {"color": "green"}
+    await store.update(CONFIGMAPS, current)
+    await wait_for(lambda: _async_out(out("app", "cat", "/etc/s/color"), b"green"), 30, 0.2,
+                   message="the mounted ConfigMap follows its update")
+
+
+async def _async_out(pending: Any, expected: bytes) -> bool:
+    return bool(await pending == expected)
