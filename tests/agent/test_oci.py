@@ -160,6 +160,16 @@ async def test_pod_runs_ready_on_its_pod_ip_with_logs_exec_limits_and_host_port(
         got[item[0]] += item[1]
     assert got == {1: b"got hello\n", 2: b"err\n"} and await stream.exit_code() == 5
     await stream.close()
+    terminal = await runtime.exec_stream(container_id, ["sh", "-c", "read x; stty size; tty; echo got $x"],
+                                         stdin=True, tty=True)
+    await terminal.resize(100, 30)
+    await terminal.write(b"typed\n")
+    shown = b""
+    while (item := await asyncio.wait_for(terminal.read(), 10)) is not None:
+        shown += item[1]
+    assert b"30 100" in shown and b"/dev/pts/" in shown and b"got typed" in shown, shown  # echoed by the pty too
+    assert await terminal.exit_code() == 0
+    await terminal.close()
     hosts = await runtime.exec(container_id, ["cat", "/etc/hosts"], timeout=10)
     assert f"{status.pod_ip}\tweb".encode() in hosts.output  # the pod's managed hosts file
     result = await runtime.exec(container_id, ["cat", "/proc/self/cgroup"], timeout=10)

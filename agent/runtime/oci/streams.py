@@ -1,7 +1,9 @@
 """``pods/exec`` for the oci runtime: ``runc exec`` as a child process, its pipes as the stream.
 
-No TTY yet (``runc exec --tty`` needs a console socket to receive the pty's master): a TTY request
-is refused with a clear error. ``close()`` kills the exec'd process (``runc exec`` forwards the
+With a TTY, ``runc exec --tty`` in the foreground creates the pty inside the container and relays it
+to its own stdio, which is a pty of ours (the runc docs' "terminals": pass-through is not possible
+for a TTY, and a console socket needs ``--detach``, which loses the exit code); the stream reads and
+writes our master, and a resize sets its size and sends runc ``SIGWINCH``. ``close()`` kills the exec'd process (``runc exec`` forwards the
 signal to it), as Kubernetes' runtimes end an exec when its stream ends.
 """
 
@@ -9,6 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+import signal
+import struct
+import termios
 
 from agent.runtime.base import ContainerRuntimeError
 
@@ -65,10 +72,69 @@ class RuncExecStream:
             pump.cancel()
 
 
+class RuncTtyStream:
+    """An exec with a TTY: one stream (all output is stdout), the pty master both ways."""
+
+    tty = True
+
+    def __init__(self, process: asyncio.subprocess.Process, master: int) -> None:
+        self.process = process
+        self.master = master
+
+    async def read(self) -> tuple[int, bytes] | None:
+        try:
+            data = await asyncio.get_running_loop().run_in_executor(None, os.read, self.master, READ_CHUNK)
+        except OSError:  # EIO: the terminal's last holder in the container closed it
+            return None
+        return (STDOUT, data) if data else None
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = await asyncio.get_running_loop().run_in_executor(None, os.write, self.master, view)
+            view = view[written:]
+
+    async def close_stdin(self) -> None:
+        await self.write(b"\x04")  # a TTY has no separate stdin to close: EOF is ^D
+
+    async def resize(self, width: int, height: int) -> None:
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGWINCH)
+
+    async def exit_code(self) -> int | None:
+        return await self.process.wait()
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
+
+async def _tty_exec(runc: str, root: str, container_id: str, command: list[str]) -> RuncTtyStream:
+    # runc's foreground TTY mode: it allocates the container's pty and relays it to its own stdio,
+    # which is the slave of a pty of ours; a resize is our side's TIOCSWINSZ + SIGWINCH to runc,
+    # which then reads the size from its stdin and applies it inside.
+    master, slave = os.openpty()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            runc, "--root", root, "exec", "--tty", container_id, *command, stdin=slave, stdout=slave, stderr=slave)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return RuncTtyStream(process, master)
+
+
 async def exec_stream(runc: str, root: str, container_id: str, command: list[str], *, stdin: bool,
-                      tty: bool) -> RuncExecStream:
+                      tty: bool) -> RuncExecStream | RuncTtyStream:
     if tty:
-        raise ContainerRuntimeError("the oci runtime does not support a TTY for exec yet: run without -t")
+        return await _tty_exec(runc, root, container_id, command)
     process = await asyncio.create_subprocess_exec(
         runc, "--root", root, "exec", container_id, *command,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
