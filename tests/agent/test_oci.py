@@ -33,7 +33,7 @@ from tests.helpers import wait_for
 
 from agent.runtime.base import (
     LABEL_CLUSTER, LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_UID, ContainerSpec, ImagePullError,
-    LogLimits,
+    LogLimits, PortMapping,
 )
 from agent.runtime.oci import cni
 from kubelite.images.oci_build import build_demo_archive
@@ -388,3 +388,37 @@ async def test_volumes_shared_empty_dir_secret_read_only_and_config_map_updates(
 
 async def _async_out(pending: Any, expected: bytes) -> bool:
     return bool(await pending == expected)
+
+
+async def test_fifty_sandboxes_with_host_ports_leave_no_netns_veth_ip_or_rule(oci_node: str, oci_root: Path) -> None:
+    """CNI ADD then DEL for 50 pods (a hostPort each): counts before, during and after."""
+    runtime = oci_runtime(oci_root, oci_node)
+    await runtime.start()
+    before = leftovers()
+    ipam = oci_root / "ipam" / NETWORK
+    allocated_before = len(list(ipam.glob("10.*"))) if ipam.exists() else 0
+    limit = asyncio.Semaphore(8)
+
+    async def sandbox(index: int) -> str:
+        async with limit:
+            spec = ContainerSpec(name=f"s{index}", image=IMAGE, ports=(PortMapping(80, 49152 + index, "TCP", "127.0.0.1"),),
+                                 labels={LABEL_NODE: oci_node, LABEL_POD_NAME: f"p{index}", LABEL_CONTAINER: "POD"})
+            created = await runtime.create_container(spec)
+            await runtime.start_container(created)
+            return created
+
+    ids = await asyncio.gather(*(sandbox(i) for i in range(50)))
+    during = leftovers()
+    assert during["netns"] - before["netns"] == 50 and during["veth"] - before["veth"] == 50
+    assert during["iptables"] - before["iptables"] >= 100  # per pod: a DNAT chain + its rules, a masquerade chain
+    assert len(list(ipam.glob("10.*"))) - allocated_before == 50
+    ips = {(await runtime.inspect(i)).ip for i in ids}  # type: ignore[union-attr]
+    assert len(ips) == 50
+
+    async def remove(container_id: str) -> None:
+        async with limit:
+            await runtime.remove_container(container_id)
+
+    await asyncio.gather(*(remove(i) for i in ids))
+    assert leftovers() == before
+    assert len(list(ipam.glob("10.*"))) == allocated_before  # every IP released
