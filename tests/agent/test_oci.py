@@ -422,3 +422,24 @@ async def test_fifty_sandboxes_with_host_ports_leave_no_netns_veth_ip_or_rule(oc
     await asyncio.gather(*(remove(i) for i in ids))
     assert leftovers() == before
     assert len(list(ipam.glob("10.*"))) == allocated_before  # every IP released
+
+
+async def test_attach_writes_stdin_and_reads_new_output(oci_node: str, oci_root: Path) -> None:
+    runtime = oci_runtime(oci_root, oci_node)
+    await runtime.start()
+    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "att"}
+    sandbox = await runtime.create_container(ContainerSpec(name="POD", image=IMAGE,
+                                                           labels={**labels, LABEL_CONTAINER: "POD"}))
+    await runtime.start_container(sandbox)
+    app = await runtime.create_container(ContainerSpec(
+        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox, stdin=True, tty=True,
+        command=["sh", "-c", "echo before; while read line; do echo out:$line; echo err:$line >&2; done"]))
+    await runtime.start_container(app)
+    await wait_for(lambda: _async(b"before" in (runtime.containers_dir / app / "container.log").read_bytes()), 10,
+                   message="first output")
+    stream = await runtime.attach_stream(app, stdin=True)
+    await stream.write(b"hello\n")
+    got = [await asyncio.wait_for(stream.read(), 10), await asyncio.wait_for(stream.read(), 10)]
+    assert sorted(got, key=str) == [(1, b"out:hello\n"), (2, b"err:hello\n")]  # not "before": attach starts now
+    await stream.close()  # detaches only
+    assert (await runtime.inspect(app)).state == "running"  # type: ignore[union-attr]

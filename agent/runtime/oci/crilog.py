@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+STAMP_LENGTH = len("2026-01-01T00:00:00.000000000Z")
 MAX_LINE = 16 * 1024  # longer lines are split into P records (containerd's default buffer)
 
 
@@ -35,7 +36,8 @@ def format_records(stream: str, data: bytes, ns: int | None = None) -> bytes:
 def parse_record(line: bytes) -> tuple[bytes, str, bool, bytes] | None:
     """(timestamp, stream, full, text) of one record without its newline; None when malformed."""
     parts = line.split(b" ", 3)
-    if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr") or parts[2] not in (b"F", b"P"):
+    if len(parts) < 3 or parts[1] not in (b"stdout", b"stderr") or parts[2] not in (b"F", b"P") \
+            or len(parts[0]) != STAMP_LENGTH or parts[0][4:5] != b"-":  # also rejects a record's tail
         return None
     return parts[0], parts[1].decode(), parts[2] == b"F", parts[3] if len(parts) == 4 else b""
 
@@ -55,3 +57,19 @@ def render(records: list[bytes], *, timestamps: bool) -> list[bytes]:
             lines.append((stamp + b" " + pending if timestamps else pending) + b"\n")
             pending = b""
     return lines
+
+
+def render_streams(records: list[bytes]) -> list[tuple[int, bytes]]:
+    """Records → ``(1 | 2, line)`` per whole line (stdout 1, stderr 2), for ``pods/attach``."""
+    out: list[tuple[int, bytes]] = []
+    pending: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+    for record in records:
+        parsed = parse_record(record)
+        if parsed is None:
+            continue
+        _, stream, full, text = parsed
+        pending[stream] += text
+        if full:
+            out.append((1 if stream == "stdout" else 2, pending[stream] + b"\n"))
+            pending[stream] = b""
+    return out

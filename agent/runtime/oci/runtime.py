@@ -239,7 +239,7 @@ class OciRuntime:
         directory = self.containers_dir / container_id
         sandbox = spec.labels.get(LABEL_CONTAINER) == SANDBOX_NAME and spec.network_of is None
         meta: dict[str, Any] = {"name": spec.name, "image": spec.image, "labels": spec.labels, "created_at": _now(),
-                                "sandbox": sandbox, "network_of": spec.network_of}
+                                "sandbox": sandbox, "network_of": spec.network_of, "stdin": spec.stdin}
         if sandbox:
             meta["netns"] = f"kl-{container_id[:12]}"
             meta["ports"] = [[p.container_port, p.host_port or 0, p.protocol, p.host_ip] for p in spec.ports]
@@ -297,10 +297,10 @@ class OciRuntime:
                              record.get("ip"))
             _write_json(directory / "started.json", {"pid": 0, "started_at": _now()})
         else:
-            await self._call(self._spawn_supervisor, directory, container_id)
+            await self._call(self._spawn_supervisor, directory, container_id, bool(meta.get("stdin")))
         self._emit(container_id, "start", meta["labels"])
 
-    def _spawn_supervisor(self, directory: Path, container_id: str) -> None:
+    def _spawn_supervisor(self, directory: Path, container_id: str, stdin: bool) -> None:
         # setsid --fork: the supervisor leads its own session and is not our child, so it outlives
         # the agent and leaves no zombie behind (it is reparented to init).
         # Its stdio is not ours (a pipe held by it would block us): errors go to supervisor.log.
@@ -308,7 +308,7 @@ class OciRuntime:
             code = subprocess.call(  # noqa: S603
                 ["setsid", "--fork", sys.executable, "-m", "agent.runtime.oci.supervisor", str(directory),  # noqa: S607
                  self.runc, self.runc_root, container_id, str(self.log_limits.max_bytes),
-                 str(self.log_limits.max_files)],
+                 str(self.log_limits.max_files), *(["stdin"] if stdin else [])],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, timeout=30)
         if code != 0:
             raise ContainerRuntimeError(f"cannot start the supervisor of {container_id} (setsid exited {code})")
@@ -412,7 +412,15 @@ class OciRuntime:
         return await exec_stream(self.runc, self.runc_root, container_id, command, stdin=stdin, tty=tty)
 
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
-        raise ContainerRuntimeError("attach is not supported by the oci runtime yet (the supervisor holds no stdin)")
+        from agent.runtime.oci.streams import AttachStream
+
+        directory = self._dir(container_id)
+        meta = self._meta(container_id)
+        if stdin and not meta.get("stdin"):
+            raise ContainerRuntimeError("the container was not created with stdin: true")
+        follower = self._logs(container_id, follow=True, tail=0, timestamps=False, streams=True)
+        await anext(follower)  # positioned at the log's end now, before any input is written
+        return await AttachStream.open(follower, directory / "stdin" if stdin else None)
 
     async def open_port(self, sandbox_id: str, port: int, *,
                         timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -429,31 +437,57 @@ class OciRuntime:
     def logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
         return self._logs(container_id, follow=follow, tail=tail, timestamps=timestamps)
 
-    async def _logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool) -> AsyncIterator[bytes]:
+    async def _logs(self, container_id: str, *, follow: bool, tail: int | None, timestamps: bool,
+                    streams: bool = False) -> AsyncIterator[Any]:
+        """Lines (bytes), or with ``streams`` ``(1 | 2, line)`` pairs for attach."""
         directory = self._dir(container_id)
         if not (directory / "meta.json").exists():
             raise ContainerNotFound(f"no such container: {container_id}")
         path = directory / "container.log"
         data, inode, current = await self._call(_read_all_logs, path, self.log_limits.max_files)
         records, _, pending = data.rpartition(b"\n")
-        lines = crilog.render(records.split(b"\n") if records else [], timestamps=timestamps)
+        old = records.split(b"\n") if records else []
+        lines = crilog.render(old, timestamps=timestamps)
         for line in lines[-tail:] if tail is not None else lines:
             if tail != 0:
                 yield line
+        if streams:
+            yield None  # positioned: what is written from now on is new (attach's start)
+        last = _last_stamp(old)
         offset = max(current - len(pending), 0)  # where following goes on in the current file
         while follow:
             exited = (directory / "exit.json").exists() or not directory.exists()
-            chunk, new_inode, offset = await self._call(_read_new, path, inode, offset)
-            rotated, inode = new_inode != inode, new_inode
-            if chunk:
-                for line in crilog.render(chunk.split(b"\n"), timestamps=timestamps):
-                    yield line
-            elif rotated:
-                continue  # the rest of the renamed file was read: the new file next, at once
+            new, inode, offset = await self._call(self._read_new, path, inode, offset, last)
+            if new:
+                last = _last_stamp(new) or last
+                for item in crilog.render_streams(new) if streams else crilog.render(new, timestamps=timestamps):
+                    yield item
             elif exited:
                 return
             else:
                 await asyncio.sleep(0.1)
+
+    def _read_new(self, path: Path, inode: int, offset: int, last: bytes) -> tuple[list[bytes], int, int]:
+        """Whole records newer than timestamp ``last`` → (records, inode, offset in the current file).
+
+        Fast path: the same file, read on from ``offset``. After a rotation (another inode, or a file
+        shorter than ``offset``: a new file may reuse a freed inode) every kept file is read again and
+        only records stamped after ``last`` are kept; records of files dropped meanwhile are lost, as
+        with any rotated log.
+        """
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return [], inode, offset
+        if stat.st_ino == inode and stat.st_size >= offset:
+            data = _read_bytes(path, offset)
+            complete, _, _ = data.rpartition(b"\n")
+            records = complete.split(b"\n") if complete else []
+            return _newer(records, last), inode, offset + (len(complete) + 1 if complete else 0)
+        data, inode, current = _read_all_logs(path, self.log_limits.max_files)
+        complete, _, pending = data.rpartition(b"\n")
+        records = complete.split(b"\n") if complete else []
+        return _newer(records, last), inode, max(current - len(pending), 0)
 
     async def events(self) -> AsyncIterator[RuntimeEvent]:
         queue: asyncio.Queue[RuntimeEvent] = asyncio.Queue()
@@ -571,18 +605,24 @@ def _read_all_logs(path: Path, max_files: int) -> tuple[bytes, int, int]:
     return b"".join(parts) + current, inode, len(current)
 
 
-def _read_new(path: Path, inode: int, offset: int) -> tuple[bytes, int, int]:
-    """Whole records written since ``offset`` → (records without the last newline, inode, new offset).
-    After a rotation the rest of the renamed file is read first, then the new file from its start."""
-    current = _inode(path)
-    if current != inode and inode:
-        rotated = path.with_name(f"{path.name}.1")
-        rest = _read_bytes(rotated, offset) if _inode(rotated) == inode else b""
-        complete, _, _ = rest.rpartition(b"\n")
-        return complete, current, 0
-    data = _read_bytes(path, offset)
-    complete, _, _ = data.rpartition(b"\n")
-    return complete, current, offset + (len(complete) + 1 if complete else 0)
+def _last_stamp(records: list[bytes]) -> bytes:
+    for record in reversed(records):
+        parsed = crilog.parse_record(record)
+        if parsed is not None:
+            return parsed[0]
+    return b""
+
+
+def _newer(records: list[bytes], last: bytes) -> list[bytes]:
+    """Records stamped after ``last`` (RFC 3339 with 9 fixed fraction digits: bytes order is time order)."""
+    if not last:
+        return records
+    out = []
+    for record in records:
+        parsed = crilog.parse_record(record)
+        if parsed is not None and parsed[0] > last:
+            out.append(record)
+    return out
 
 
 def _tree_size(*paths: Path) -> int:

@@ -60,7 +60,9 @@ def runtime_spec(
     """``config.json`` for one container. ``template``: umoci's config for the image (not modified)."""
     config = copy.deepcopy(template)
     process = config.setdefault("process", {})
-    process["terminal"] = spec.tty
+    # No container TTY yet: a terminal needs runc's console socket, which the supervisor does not
+    # serve; `tty: true` containers run with pipes (exec -t still gets a TTY, see streams.py).
+    process["terminal"] = False
     process["args"] = process_args(list(process.get("args") or []), image_entrypoint, spec)
     process["env"] = merge_env(list(process.get("env") or []), spec.env)
     config["root"] = {"path": rootfs, "readonly": False}

@@ -16,6 +16,8 @@ import os
 import signal
 import struct
 import termios
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 from agent.runtime.base import ContainerRuntimeError
 
@@ -140,3 +142,46 @@ async def exec_stream(runc: str, root: str, container_id: str, command: list[str
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     return RuncExecStream(process)
+
+
+class AttachStream:
+    """``pods/attach``: the container's output from now on (its CRI log, followed) and, with stdin,
+    writes into the FIFO the supervisor gave the container as stdin. ``close()`` only detaches."""
+
+    tty = False
+
+    def __init__(self, follower: AsyncIterator[tuple[int, bytes]], stdin: int | None) -> None:
+        self.follower = follower
+        self.stdin = stdin
+
+    @classmethod
+    async def open(cls, follower: AsyncIterator[tuple[int, bytes]], fifo: Path | None) -> AttachStream:
+        fd = None
+        if fifo is not None:  # the supervisor holds the FIFO open for reading: this open does not block
+            fd = await asyncio.get_running_loop().run_in_executor(None, os.open, str(fifo), os.O_WRONLY)
+        return cls(follower, fd)
+
+    async def read(self) -> tuple[int, bytes] | None:
+        try:
+            return await anext(self.follower)
+        except StopAsyncIteration:
+            return None
+
+    async def write(self, data: bytes) -> None:
+        if self.stdin is not None:
+            await asyncio.get_running_loop().run_in_executor(None, os.write, self.stdin, data)
+
+    async def close_stdin(self) -> None:
+        if self.stdin is not None:
+            os.close(self.stdin)
+            self.stdin = None
+
+    async def resize(self, width: int, height: int) -> None:
+        return None
+
+    async def exit_code(self) -> int | None:
+        return None  # attach does not own the process
+
+    async def close(self) -> None:
+        await self.close_stdin()
+        await self.follower.aclose()  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""The per-container supervisor (conmon's role): ``python -m agent.runtime.oci.supervisor DIR RUNC ROOT ID MAX_BYTES MAX_FILES``.
+"""The per-container supervisor (conmon's role): ``python -m agent.runtime.oci.supervisor DIR RUNC ROOT ID MAX_BYTES MAX_FILES [stdin]``.
 
 Started by the runtime in its own session (``setsid``), so it outlives the agent. It is a child
 subreaper, runs ``runc create`` (which hands its pipes straight to the container's process) and
@@ -8,7 +8,8 @@ MAX_BYTES, MAX_FILES files kept, the current one included),
 and when the process ends records ``DIR/exit.json`` (``exit_code``: 128+N for signal N;
 ``finished_at``; ``oom_killed`` from the memory cgroup's OOM kill count, read before ``runc delete``). ``DIR/started.json``
 (``pid`` of this supervisor, ``started_at``) marks the start. Writes of the JSON files are atomic
-(temp file + rename), so a reader sees a whole file or none. Imports only the standard library and
+(temp file + rename), so a reader sees a whole file or none. With ``stdin``, the container's stdin is
+the FIFO ``DIR/stdin`` (``pods/attach`` writes to it). Imports only the standard library and
 ``crilog`` (no agent state), to stay small: one of these runs per container.
 """
 
@@ -22,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,10 +44,16 @@ class RotatingLog:
     def __init__(self, path: Path, max_bytes: int, max_files: int) -> None:
         self.path, self.max_bytes, self.max_files = path, max_bytes, max_files
         self.lock = threading.Lock()
+        self.last_ns = 0
         self.sink = open(path, "ab")  # noqa: SIM115 - closed in close()
 
-    def write(self, record: bytes) -> None:
+    def write(self, stream: str, line: bytes) -> None:
         with self.lock:
+            # Stamped under the lock and strictly increasing, so file order is time order and a reader
+            # can resume after the last timestamp it saw (across rotations).
+            now = max(time.time_ns(), self.last_ns + 1)
+            self.last_ns = now
+            record = format_records(stream, line, now)
             if self.sink.tell() and self.sink.tell() + len(record) > self.max_bytes:
                 self._rotate()
             self.sink.write(record)
@@ -70,7 +78,7 @@ class RotatingLog:
 
 def pump(source: IO[bytes], stream: str, log: RotatingLog) -> None:
     for line in iter(source.readline, b""):
-        log.write(format_records(stream, line))
+        log.write(stream, line)
 
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -124,8 +132,14 @@ def wait_for(pid: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    directory, runc, root, container_id, max_bytes, max_files = argv
+    directory, runc, root, container_id, max_bytes, max_files, *options = argv
     bundle = Path(directory)
+    stdin: int = subprocess.DEVNULL
+    if "stdin" in options:  # Container.stdin: a FIFO attach writes to; held open here so it never sees EOF
+        fifo = bundle / "stdin"
+        if not fifo.exists():
+            os.mkfifo(fifo, 0o600)
+        stdin = os.open(fifo, os.O_RDWR)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping is `runc kill`'s job; the record must be written
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     become_subreaper()
@@ -144,7 +158,7 @@ def main(argv: list[str]) -> int:
         runc_log = ["--log", str(bundle / "runc.log"), "--log-format", "json"]
         created = subprocess.run(  # noqa: S603 - argv built by the runtime
             [runc, "--root", root, *runc_log, "create", "--bundle", str(bundle), "--pid-file", str(bundle / "pid"),
-             container_id], stdin=subprocess.DEVNULL, stdout=out_write, stderr=err_write, cwd=bundle, check=False)
+             container_id], stdin=stdin, stdout=out_write, stderr=err_write, cwd=bundle, check=False)
         os.close(out_write)
         os.close(err_write)
         if created.returncode != 0:
