@@ -170,6 +170,11 @@ async def test_pod_runs_ready_on_its_pod_ip_with_logs_exec_limits_and_host_port(
     assert b"30 100" in shown and b"/dev/pts/" in shown and b"got typed" in shown, shown  # echoed by the pty too
     assert await terminal.exit_code() == 0
     await terminal.close()
+    sandbox_id = next(c.id for c in await runtime.list_containers({LABEL_NODE: oci_node}) if c.is_sandbox)
+    reader, writer = await runtime.open_port(sandbox_id, 8080, timeout=10)  # localhost:8080 inside the pod
+    writer.write(b"GET / HTTP/1.0\r\n\r\n")
+    assert b"kubelite demo" in await asyncio.wait_for(reader.read(), 10)
+    writer.close()
     hosts = await runtime.exec(container_id, ["cat", "/etc/hosts"], timeout=10)
     assert f"{status.pod_ip}\tweb".encode() in hosts.output  # the pod's managed hosts file
     result = await runtime.exec(container_id, ["cat", "/proc/self/cgroup"], timeout=10)

@@ -15,7 +15,8 @@ What each protocol call does (``agent/runtime/base.py``):
 - **events**: the runtime emits ``create``/``start``/``die``/``destroy`` for what it does, and each
   events() stream looks for new ``exit.json`` files every ``poll`` seconds (the kubelet's PLEG
   relists every second too; a stat per running container);
-- **exec**: ``runc exec``; logs: the CRI log file (``crilog.py``); port-forward: the pod IP.
+- **exec**: ``runc exec``; logs: the CRI log file (``crilog.py``); port-forward: a socket
+  made in the pod's network namespace (localhost inside it).
 
 Blocking calls (runc, CNI plugins, skopeo/umoci, mount) run in this runtime's own thread pool.
 Needs root, a cgroup hierarchy, runc/crun, the CNI plugins and umoci/skopeo: ``preflight()`` says
@@ -424,10 +425,22 @@ class OciRuntime:
 
     async def open_port(self, sandbox_id: str, port: int, *,
                         timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        info = await self.inspect(sandbox_id)
-        if info is None or not info.ip:
-            raise ContainerNotFound(f"sandbox {sandbox_id} has no network")
-        return await asyncio.wait_for(asyncio.open_connection(info.ip, port), timeout)
+        """TCP to ``localhost:port`` inside the pod's network namespace, as the kubelet's port-forward:
+        a socket made in the namespace (``docker_streams.socket_in_netns``: setns in a thread of its own)."""
+        from agent.runtime.docker_streams import socket_in_netns
+
+        meta = self._meta(sandbox_id)
+        netns = cni.NETNS_DIR / str(meta.get("netns", ""))
+        if not meta.get("sandbox") or not netns.exists():
+            raise ContainerNotFound(f"sandbox {sandbox_id} has no network namespace")
+        sock = await socket_in_netns(netns)
+        try:
+            sock.setblocking(False)
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port)), timeout)
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
 
     async def probe_network(self, info: ContainerInfo, kind: str, port: int, path: str) -> bool | None:
         return None  # pods are reachable on their pod IP from the host
