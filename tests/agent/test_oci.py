@@ -239,8 +239,11 @@ async def test_crashing_container_restarts_with_back_off(
 def test_corrupt_archive_is_a_clear_image_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"not a tarball at all")
-    with pytest.raises(ImagePullError, match="junk.tar: not a docker save or OCI archive"):
+    with pytest.raises(ImagePullError, match=r"junk.tar: not a docker save or OCI archive \(not a tar file\)$"):
         ImageStore(tmp_path / "images").load_archive(junk)
+    result = subprocess.run([sys.executable, "-m", "agent.runtime.oci.images", str(junk), "--oci-root", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1  # one clear line
 
 
 async def test_graceful_delete_sigterm_then_sigkill_leaves_nothing_behind(

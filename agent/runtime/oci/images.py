@@ -19,12 +19,17 @@ hard links, ownership and modes per the OCI image spec). All calls block: run th
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import tarfile
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +69,12 @@ def archive_names(path: Path) -> list[str]:
                 index = json.load(archive.extractfile(members["index.json"]))  # type: ignore[arg-type]
                 return [m["annotations"]["org.opencontainers.image.ref.name"] for m in index.get("manifests", [])
                         if "org.opencontainers.image.ref.name" in (m.get("annotations") or {})]
-    except (OSError, tarfile.TarError, ValueError, KeyError, TypeError) as exc:
-        raise ImagePullError(f"{path}: not a docker save or OCI archive ({exc})") from exc
+    except tarfile.TarError:
+        raise ImagePullError(f"{path}: not a docker save or OCI archive (not a tar file)") from None
+    except OSError as exc:
+        raise ImagePullError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ImagePullError(f"{path}: not a docker save or OCI archive (bad index: {exc})") from None
     raise ImagePullError(f"{path}: neither manifest.json (docker save) nor index.json (OCI archive) in it")
 
 
@@ -75,7 +84,16 @@ class ImageStore:
         self.layout = root / "layout"
         self.skopeo = skopeo
         self.umoci = umoci
-        self._lock = threading.Lock()  # index.json and names.json are rewritten by every load
+        self._thread_lock = threading.Lock()  # index.json and names.json are rewritten by every load
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Threads of this process and other processes (``python -m agent.runtime.oci.images`` while
+        the agent runs): a flock on ``<root>/.lock``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, open(self.root / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     # -- names -----------------------------------------------------------------
 
@@ -116,7 +134,7 @@ class ImageStore:
 
     def _copy(self, source: str, name: str) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock:
+        with self._lock():
             result = subprocess.run(  # noqa: S603 - fixed tool, arguments built here
                 [self.skopeo, "copy", "--quiet", source, f"oci:{self.layout}:{tag_of(name)}"],
                 capture_output=True, text=True, timeout=600, check=False)
@@ -146,7 +164,7 @@ class ImageStore:
         if tag is None:
             raise ImagePullError(f"image {name!r} is not present on this node (load it: kl image load FILE --node N)",
                                  reason="ErrImageNeverPull")
-        with self._lock:
+        with self._lock():
             descriptor = self._manifest_of(tag)
             manifest = self._blob(descriptor["digest"])
             config_digest = str(manifest["config"]["digest"])
@@ -171,3 +189,24 @@ class ImageStore:
 def _is_docker_archive(path: Path) -> bool:
     with tarfile.open(path) as archive:
         return any(m.name.lstrip("./") == "manifest.json" for m in archive.getmembers())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m agent.runtime.oci.images ARCHIVE... [--oci-root DIR]``: load archives into a node's
+    store while its agent runs (it sees them at its next image check)."""
+    parser = argparse.ArgumentParser(prog="python -m agent.runtime.oci.images", description=main.__doc__)
+    parser.add_argument("archives", nargs="+", type=Path)
+    parser.add_argument("--oci-root", type=Path, default=Path("/var/lib/kubelite/oci"))
+    args = parser.parse_args(argv)
+    store = ImageStore(args.oci_root / "images")
+    for archive in args.archives:
+        try:
+            print("loaded", ", ".join(store.load_archive(archive)))
+        except ImagePullError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
