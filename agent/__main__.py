@@ -36,6 +36,7 @@ from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
 from kubelite.etcd_client import connect
+from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite import logcaps
 from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
@@ -317,6 +318,8 @@ async def run(args: argparse.Namespace) -> int:
               pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs)
         for node in nodes
     ]
+    # the process's one etcd client: its latency is on the first node's /metrics (one per process)
+    observe_etcd_requests(client, agents[0].metrics.registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

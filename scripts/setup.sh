@@ -89,7 +89,17 @@ elif [[ "$(id -u)" == 0 ]]; then
 else
     warn "prometheus is missing and this is not root: the real-Prometheus test will fail"
 fi
-# --- 5. The oci runtime's tools (issue 18: runc, CNI plugins, umoci, skopeo) ----
+# --- 5. A browser for the dashboard's tests (tests/ui) ------------------------
+# Playwright drives Debian's chromium (its own browser download cannot work here).
+if [[ -x /usr/bin/chromium ]]; then
+    log "chromium present"
+elif [[ "$(id -u)" == 0 ]]; then
+    log "installing chromium with apt (tests/ui)"
+    apt_install chromium chromium-driver || warn "apt-get install chromium failed: tests/ui will fail"
+else
+    warn "no /usr/bin/chromium and not root: tests/ui will fail"
+fi
+# --- 6. The oci runtime's tools (issue 18: runc, CNI plugins, umoci, skopeo) ----
 if command -v runc >/dev/null && command -v umoci >/dev/null && command -v skopeo >/dev/null \
         && [[ -x /usr/lib/cni/bridge ]]; then
     log "oci runtime tools present"

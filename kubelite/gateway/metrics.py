@@ -51,6 +51,23 @@ class GatewayMetrics:
                      45, 60),
         )
 
+        # open watches as kube-apiserver reports them: per kind, and as long-running WATCH requests
+        self.registered_watchers = Gauge(
+            "apiserver_registered_watchers", "Number of currently registered watchers for a given resources",
+            ["group", "version", "kind"], registry=self.registry,
+        )
+        self.longrunning = Gauge(
+            "apiserver_longrunning_requests", "Gauge of all active long-running apiserver requests broken out by "
+            "verb, group, version, resource, scope and component.", api_labels, registry=self.registry,
+        )
+
+    def watch_opened(self, info: RequestInfo, kind: str, delta: int = 1) -> None:
+        """A watch stream started (``delta`` 1) or ended (-1)."""
+        scope = "namespace" if info.namespace else "cluster"
+        self.registered_watchers.labels(info.group, info.version, kind).inc(delta)
+        self.longrunning.labels("WATCH", info.group, info.version, info.resource, info.subresource or "", scope,
+                                "apiserver").inc(delta)
+
     def observe_api(self, info: RequestInfo, *, apply: bool, code: int, seconds: float) -> None:
         """One API request, as kube-apiserver counts it (CleanVerb: LIST, WATCH, APPLY, POST, PUT, ...)."""
         verb = _REPORTED_VERBS.get(info.verb, info.verb.upper())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,7 @@ from kubelite.gateway.watchhub import HubEvent, QueueItem
 
 log = logging.getLogger(__name__)
 _BATCH = 256
+CLIENT_CHECK_SECONDS = 2.0  # how soon an idle watch notices its client has gone
 
 
 def filter_event(
@@ -102,6 +104,7 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
     state.open_watches.add(subscription)
     state.metrics.watches.labels(res.plural).inc()
     state.metrics.open_watches.labels(res.plural).inc()
+    state.metrics.watch_opened(target.info, res.kind)
     response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     try:
@@ -110,7 +113,7 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
             await response.write(encoder.line("ADDED", doc))
         if options.send_initial_events:
             await response.write(encoder.line("BOOKMARK", bookmark(target, last_revision, initial_events_end=True)))
-        await _stream(state, target, response, subscription.queue, encoder, options=options,
+        await _stream(request, state, target, response, subscription.queue, encoder, options=options,
                       last_revision=last_revision, timeout=timeout)
         with contextlib.suppress(ConnectionError):
             await response.write_eof()
@@ -119,12 +122,14 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
     finally:
         state.open_watches.discard(subscription)
         state.metrics.open_watches.labels(res.plural).dec()
+        state.metrics.watch_opened(target.info, res.kind, -1)
         state.hubs.unsubscribe(res, subscription)
     return response
 
 
 async def _stream(
-    state: GatewayState, target: Target, response: web.StreamResponse, queue: asyncio.Queue[QueueItem],
+    request: web.Request, state: GatewayState, target: Target, response: web.StreamResponse,
+    queue: asyncio.Queue[QueueItem],
     encoder: _Encoder, *, options: ListOptions, last_revision: int, timeout: float,
 ) -> None:
     loop = asyncio.get_running_loop()
@@ -134,20 +139,27 @@ async def _stream(
     plural = target.served.resource.plural
     matches = options.matches if options.filters else None
     counters: dict[str, Any] = {}  # event type → this resource's counter child (labels() costs a lock)
+    next_bookmark = loop.time() + interval if interval else math.inf
     while True:
-        remaining = deadline - loop.time()
+        now = loop.time()
+        remaining = deadline - now
         if remaining <= 0:
             return
         try:
             if queue.empty():  # asyncio.timeout, not wait_for: no task per event
-                async with asyncio.timeout(min(remaining, interval) if interval else remaining):
+                async with asyncio.timeout(max(0.0, min(remaining, next_bookmark - now, CLIENT_CHECK_SECONDS))):
                     item = await queue.get()
             else:
                 item = queue.get_nowait()
         except TimeoutError:
-            if interval and loop.time() < deadline:
+            # aiohttp does not cancel a handler whose client went away (kube-apiserver's request
+            # context does): an idle stream looks at its connection now and then.
+            if request.transport is None or request.transport.is_closing():
+                return
+            if loop.time() >= next_bookmark and loop.time() < deadline:
                 await response.write(encoder.line("BOOKMARK", bookmark(target, last_revision)))
                 sent.labels(plural, "BOOKMARK").inc()
+                next_bookmark = loop.time() + (interval or math.inf)
             continue
         # Under a backlog, send everything already queued in one write.
         batch = [item]

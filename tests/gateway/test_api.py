@@ -12,6 +12,7 @@ import pytest
 from kubelite.gateway import Gateway
 from kubelite.version import build_commit
 from tests.gateway.conftest import etcd_revision
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -439,3 +440,21 @@ async def test_health_and_metrics(api: aiohttp.ClientSession) -> None:
             'subresource="",verb="GET",version="v1"} 1.0') in text
     assert 'apiserver_request_duration_seconds_bucket{component="apiserver",group="",le="0.005",resource="pods"' in text
     assert 'etcd_request_duration_seconds_count{operation="get",type="pods"}' in text  # the GET of the missing pod
+
+    async def watchers() -> str:
+        async with api.get("/metrics") as r:
+            return await r.text()
+
+    registered = 'apiserver_registered_watchers{group="",kind="Pod",version="v1"}'
+    longrunning = ('apiserver_longrunning_requests{component="apiserver",group="",resource="pods",'
+                   'scope="namespace",subresource="",verb="WATCH",version="v1"}')
+    async with api.get(PODS + "?watch=1&timeoutSeconds=30") as stream:
+        assert stream.status == 200
+        open_now = await watchers()
+        assert f"{registered} 1.0" in open_now and f"{longrunning} 1.0" in open_now
+    await wait_for(lambda: _contains(watchers, f"{registered} 0.0"), 10, message="the watcher unregistered")
+    assert f"{longrunning} 0.0" in await watchers()
+
+
+async def _contains(fetch: Any, needle: str) -> bool:
+    return needle in await fetch()
