@@ -38,13 +38,13 @@ from kubelite.testing.faults import (
 )
 from kubelite.testing.processes import AGENT_TOKEN, EtcdAccess, Proc, Processes, leader, node_ready
 from kubelite.testing.proxy import Splice, TcpProxy
-from kubelite.testing.report import CheckReport, ScenarioReport, record, report
+from kubelite.testing.report import COLLECTED, CheckReport, ScenarioReport, record, report
 from kubelite.testing.schedule import Schedule, parse_duration
 from kubelite.testing.waiting import wait_for
 from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter, UserWorkload
 
 __all__ = [
-    "AGENT_TOKEN", "CATALOGUE", "ETCD_IMAGE", "AcknowledgedWrites", "Api", "CheckReport", "Checker", "Cluster",
+    "AGENT_TOKEN", "CATALOGUE", "COLLECTED", "ETCD_IMAGE", "AcknowledgedWrites", "Api", "CheckReport", "Checker", "Cluster",
     "ClusterSpec", "Converged", "DeploymentChurn", "EtcdAccess", "EtcdCluster", "EtcdFreeze", "EtcdKill",
     "EtcdPartition", "EtcdRestart", "Expect", "Fault", "LocalEtcdCluster", "NoDuplicatePods", "NoOrphans",
     "NotSupported", "PodCountMonitor", "ProbeWriter", "Proc", "ProcessCutOff", "ProcessKill", "ProcessPause",
