@@ -43,7 +43,7 @@ def run(
         scenario = load_scenario(scenario_file, seed=seed)
     except ScenarioError as exc:
         raise CliError(str(exc)) from None
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # progress lines stay whole lines (grep, logs)
     if check_only:
         console.print(f"{scenario_file}: valid ({len(scenario.documents)} objects, "
                       f"{len(scenario.schedule.plan())} fault steps, seed {scenario.model.seed})")
