@@ -34,7 +34,7 @@ def test_kl_chaos_run_etcd_leader_kill_example(tmp_path: Path, docker_client: do
     members = set(re.findall(r"(kubelite-chaos-[0-9a-f]{8})-etcd\d", run.stdout))
     assert len(members) == 1
     assert docker_client.containers.list(all=True, filters={"name": members.pop()}) == []
-    logs = re.search(r"logs in (\S+);", run.stdout)
+    logs = re.search(r"logs in (\S+)", run.stdout)
     assert logs is not None
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert logs.group(1) not in ps  # every component was stopped
