@@ -22,7 +22,8 @@ from rich.table import Table
 
 from kubelite.cli.common import command
 from kubelite.cli.errors import CliError
-from kubelite.testing.cluster import Cluster
+from kubelite.testing.etcd_local import NotSupported
+from kubelite.testing.existing import ExistingCluster
 from kubelite.testing.report import ScenarioReport, format_figure
 from kubelite.testing.scenario import Scenario, ScenarioError, load_scenario, run_scenario
 
@@ -37,12 +38,18 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Replay with this seed (else the file's).")] = None,
     json_report: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON here.")] = None,
     check_only: Annotated[bool, typer.Option("--check", help="Only validate the file.")] = False,
+    consent: Annotated[bool, typer.Option(
+        "--i-know-this-kills-processes",
+        help="Allow a scenario with a target (a cluster this run did not start) to signal its processes.")] = False,
 ) -> None:
     """Run SCENARIO_FILE: start its cluster, apply its manifests, inject its faults, check, report."""
     try:
         scenario = load_scenario(scenario_file, seed=seed)
     except ScenarioError as exc:
         raise CliError(str(exc)) from None
+    if scenario.model.target is not None and not check_only and not consent:
+        raise CliError(f"{scenario_file} hurts an existing cluster (target:): its faults kill and freeze processes "
+                       "this run did not start; pass --i-know-this-kills-processes to go ahead")
     console = Console(highlight=False, soft_wrap=True)  # progress lines stay whole lines (grep, logs)
     if check_only:
         console.print(f"{scenario_file}: valid ({len(scenario.documents)} objects, "
@@ -66,14 +73,20 @@ async def _run(scenario: Scenario, console: Console) -> ScenarioReport:
         console.print(f"[dim]{time.monotonic() - began:7.1f}s[/] {line}")
 
     spec = scenario.model.cluster.spec()
-    say(f"starting {spec.etcd_members} etcd member(s) ({spec.etcd_backend}), {spec.managers} manager(s), "
-        f"{spec.gateways} gateway(s), {spec.agents} {spec.runtime} agent(s); logs in {tmp}")
-    cluster = Cluster(spec, tmp)
+    if scenario.model.target is None:
+        say(f"starting {spec.etcd_members} etcd member(s) ({spec.etcd_backend}), {spec.managers} manager(s), "
+            f"{spec.gateways} gateway(s), {spec.agents} {spec.runtime} agent(s); logs in {tmp}")
+    try:
+        cluster = scenario.cluster(tmp)
+    except NotSupported as exc:
+        raise CliError(str(exc)) from None
     try:
         try:
             await cluster.start()
         except Exception as exc:  # noqa: BLE001 - shown as one line: what failed and where the logs are
             raise CliError(f"the cluster did not start: {exc} (logs in {tmp})") from None
+        if isinstance(cluster, ExistingCluster):
+            say(f"existing cluster {cluster.gateway_url}: may signal {', '.join(sorted(cluster.pids())) or 'nothing'}")
         say(f"cluster ready: {cluster.gateway_url} (KUBECONFIG={cluster.kubeconfig})")
         return await run_scenario(cluster, scenario, say)
     finally:

@@ -137,8 +137,10 @@ class EtcdPartition(_EtcdFault):
     kind = "etcd-partition"
 
     def unavailable(self, cluster: Cluster) -> str | None:
-        if cluster.spec.etcd_backend != "containers":
+        if cluster.etcd.kind == "local":
             return "local etcd processes share the host network: partitions need etcd_backend containers"
+        if cluster.etcd.kind != "containers":
+            return "an existing cluster's etcd cannot be partitioned from here"
         return super().unavailable(cluster)
 
     async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
@@ -216,16 +218,16 @@ class ProcessPause(_ProcessFault):
     async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
         self._name = await self._pick(cluster, rng)
         proc = cluster.proc(self._name)
-        if proc.popen is None or not proc.alive:
+        if proc.pid is None or not proc.alive:
             raise NotSupported(f"{self._name} is not running")
-        os.kill(proc.popen.pid, signal.SIGSTOP)
+        os.kill(proc.pid, signal.SIGSTOP)
         return self._name
 
     async def heal(self, cluster: Cluster) -> None:
         if self._name is not None:
             proc = cluster.proc(self._name)
-            if proc.alive and proc.popen is not None:
-                os.kill(proc.popen.pid, signal.SIGCONT)
+            if proc.alive and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGCONT)
             self._name = None
 
 

@@ -91,6 +91,10 @@ class Proc:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child holds it; closed here right after
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,10 +140,20 @@ class Checks(_Strict):
         return _duration(value)
 
 
+class TargetSpec(_Strict):
+    """An existing cluster (not started by the run): a ``kl up`` data dir, or its parts by hand."""
+
+    kl_up: str | None = None
+    server: str | None = None
+    etcd_endpoints: list[str] = []
+    pids: dict[str, int] = {}
+
+
 class ScenarioFile(_Strict):
     name: str
     seed: int = 0
     cluster: ClusterShape = ClusterShape()
+    target: TargetSpec | None = None
     manifests: list[str] = []
     workloads: Workloads = Workloads()
     faults: FaultSchedule
@@ -157,11 +168,21 @@ class Scenario:
     documents: list[dict[str, Any]]
     schedule: Schedule
     path: Path | None = None
+    base: Path = Path(".")
     extra_checkers: list[Checker] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return self.model.name
+
+    def cluster(self, tmp: Path) -> Cluster:
+        """The cluster this scenario runs on: a new one of its shape, or its existing target."""
+        target = self.model.target
+        if target is None:
+            return Cluster(self.model.cluster.spec(), tmp)
+        from kubelite.testing.existing import ExistingCluster
+        return ExistingCluster(tmp, server=target.server, etcd_endpoints=tuple(target.etcd_endpoints),
+                               kl_up_dir=self.base / target.kl_up if target.kl_up else None, pids=target.pids)
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -200,13 +221,19 @@ def build_scenario(raw: dict[str, Any], *, base: Path, seed: int | None = None,
         raise ScenarioError(f"{where}faults.hold: {model.faults.hold}s is longer than faults.every")
     if model.workloads.churn and model.workloads.churn.low > model.workloads.churn.high:
         raise ScenarioError(f"{where}workloads.churn.low: more than high")
+    target = model.target
+    if target is not None:
+        if target.kl_up is None and not (target.server and target.etcd_endpoints):
+            raise ScenarioError(f"{where}target: give kl_up (a kl up data dir), or server and etcd_endpoints")
+        if "cluster" in raw:
+            raise ScenarioError(f"{where}cluster: a scenario with a target runs on that cluster; remove cluster")
     documents: list[dict[str, Any]] = []
     for i, name in enumerate(model.manifests):
         documents += _manifest(base / name, f"{where}manifests[{i}]")
     schedule = Schedule([f.build() for f in model.faults.pick], every=model.faults.every,
                         duration=model.faults.duration, hold=model.faults.hold,
                         start_after=model.faults.start_after, seed=model.seed)
-    return Scenario(model, documents, schedule, path)
+    return Scenario(model, documents, schedule, path, base)
 
 
 def _manifest(path: Path, field_name: str) -> list[dict[str, Any]]:
@@ -243,7 +270,7 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
     async with cluster.api() as api:
         await apply_documents(api, scenario.documents)
         say(f"applied {len(scenario.documents)} objects")
-        probe = ProbeWriter(api)
+        probe = ProbeWriter(api, prefix=f"chaos-probe-{uuid.uuid4().hex[:6]}")  # a rerun never finds its writes
         monitor = PodCountMonitor(store)
         churn = (DeploymentChurn(api, model.workloads.churn.deployment, model.workloads.churn.low,
                                  model.workloads.churn.high, model.workloads.churn.every, model.seed)

@@ -25,3 +25,22 @@ def test_check_validates_only() -> None:
     run = subprocess.run([*KL, "chaos", "run", str(EXAMPLE), "--check"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == f"{EXAMPLE}: valid (1 objects, 2 fault steps, seed 1)"
+
+
+def test_an_existing_cluster_needs_explicit_consent() -> None:
+    example = EXAMPLE.with_name("kl-up-existing.yaml")
+    run = subprocess.run([*KL, "chaos", "run", str(example)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == (
+        f"error: {example} hurts an existing cluster (target:): its faults kill and freeze processes this run "
+        "did not start; pass --i-know-this-kills-processes to go ahead")
+
+
+def test_an_existing_cluster_that_is_not_running_is_one_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"name: s\ntarget: {{kl_up: {tmp_path / 'nothing'}}}\nfaults: {{pick: [{{kind: kill}}]}}\n")
+    run = subprocess.run([*KL, "chaos", "run", str(scenario), "--i-know-this-kills-processes"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr.startswith(f"error: {tmp_path / 'nothing'}/up.json: ") and "is kl up running" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

@@ -87,3 +87,22 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_bad_durations(text: Any) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_target_needs_its_address_and_excludes_a_cluster_shape() -> None:
+    assert refusal(scenario(target={"server": "http://127.0.0.1:8080"})).startswith("target: give kl_up")
+    assert refusal(scenario(target={"kl_up": "/tmp/x"}, cluster={"agents": 1})).startswith("cluster: a scenario with")
+
+
+@pytest.mark.parametrize(("argv", "kind"), [
+    (["/root/.cache/kubelite/etcd", "--name=kubelite"], "etcd"),
+    (["/venv/bin/python", "-m", "controllers", "--id", "x"], "cm"),
+    (["/venv/bin/python", "-m", "kubelite.gateway", "--listen", "x"], "gateway"),
+    (["/venv/bin/python", "-m", "agent", "--node", "n"], "agent"),
+    (["/venv/bin/python", "-m", "agent.sim_inspect"], "agent"),
+    (["/venv/bin/python", "-m", "agentx"], None),
+    (["/bin/sh"], None),
+])
+def test_existing_processes_are_classified_by_command_line(argv: list[str], kind: str | None) -> None:
+    from kubelite.testing.existing import _kind
+    assert _kind(argv) == kind
