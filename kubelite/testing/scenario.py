@@ -21,8 +21,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kubelite.api.resources import DEPLOYMENTS
 from kubelite.cli.kinds import resolve_kind
-from kubelite.testing.api import Api
+from kubelite.store import Store
+from kubelite.testing.api import NAMESPACE, Api
 from kubelite.testing.checkers import (
     AcknowledgedWrites,
     Checker,
@@ -31,6 +33,7 @@ from kubelite.testing.checkers import (
     NoOrphans,
     TimeToFirstWrite,
 )
+from kubelite.testing.checks import Expect
 from kubelite.testing.cluster import Cluster, ClusterSpec
 from kubelite.testing.faults import CATALOGUE, Fault
 from kubelite.testing.report import CheckReport, ScenarioReport
@@ -285,9 +288,13 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
                 else None
             await scenario.schedule.run(cluster, report, say)
         finally:
-            if churn is not None:
-                await churn.stop()
             await probe.stop()
+            if churn is not None:
+                try:
+                    await churn.stop()
+                    report.add(CheckReport("churn", True, [], {"changes": churn.changes}))
+                except AssertionError as exc:  # a change never acknowledged: the scenario fails, it does not crash
+                    report.add(CheckReport("churn", False, [str(exc)], {"changes": churn.changes}))
         say("faults done; checking")
         checkers: list[Checker] = []
         if model.workloads.probe and model.checks.acknowledged_writes:
@@ -295,7 +302,7 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
         if model.workloads.probe and model.checks.first_write_max is not None:
             checkers.append(TimeToFirstWrite(probe, model.checks.first_write_max))
         if model.checks.converged_timeout is not None:
-            checkers.append(Converged(None, model.checks.converged_timeout))
+            checkers.append(Converged(await _expected(store, churn), model.checks.converged_timeout))
         if model.checks.no_duplicate_pods is not None:
             checkers.append(NoDuplicatePods(monitor, model.checks.no_duplicate_pods))
         if model.checks.no_orphans:
@@ -309,6 +316,17 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
             await monitor.stop()
     report.figures["total"] = round(time.monotonic() - report.started, 3)
     return report
+
+
+async def _expected(store: Store, churn: DeploymentChurn | None) -> dict[str, Expect] | None:
+    """Every Deployment at its own spec, except the churned one: at its last acknowledged change."""
+    if churn is None:
+        return None
+    expected: dict[str, Expect] = {}
+    for d in (await store.list(DEPLOYMENTS, NAMESPACE)).items:
+        expected[d.name] = Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
+    expected[churn.name] = churn.expect
+    return expected
 
 
 async def _first_write(probe: ProbeWriter, report: ScenarioReport, timeout: float = 30.0) -> float:

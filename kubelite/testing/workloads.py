@@ -90,6 +90,7 @@ class DeploymentChurn:
     version: int = 1
     changes: int = 0
     _task: asyncio.Task[None] | None = None
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def expect(self) -> Expect:
@@ -105,7 +106,12 @@ class DeploymentChurn:
     async def _run(self) -> None:
         rng = random.Random(self.seed)
         while True:
-            await asyncio.sleep(self.every)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.every)
+                return
+            except TimeoutError:
+                pass
+            # Never cancelled mid-change (stop() waits): ``expect`` is always the acknowledged state.
             if rng.random() < self.roll_chance:
                 version = self.version + 1
                 await self.api.until_ok(lambda: self.api.roll(self.name, f"v{version}"), 120, what="roll")
@@ -117,11 +123,11 @@ class DeploymentChurn:
             self.changes += 1
 
     async def stop(self) -> None:
-        """Stop churning; an interrupted change is finished first, so ``expect`` is what was acknowledged."""
+        """Stop churning; a change under way is finished first, so ``expect`` is what was acknowledged.
+        Raises AssertionError when that change was never acknowledged (until_ok's deadline)."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
 
 
 @dataclass
