@@ -11,6 +11,7 @@ pydantic (already kubelite's model library) does the structural part with ``extr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -287,6 +288,11 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
             report.figures["first_write"] = round(await _first_write(probe, report), 3) if model.workloads.probe \
                 else None
             await scenario.schedule.run(cluster, report, say)
+            injected = [e for e in report.events if e.action == "inject"]
+            if model.workloads.probe and injected:  # the last fault may be too recent to have a write after it
+                with contextlib.suppress(AssertionError):  # then the first-write check reports it
+                    await probe.wait_success_after(report.started + injected[-1].at,
+                                                   model.checks.first_write_max or 30.0)
         finally:
             await probe.stop()
             if churn is not None:
