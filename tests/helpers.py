@@ -3,16 +3,11 @@ sleep and hope."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import Any
 
 from kubelite.api import parse_object
 from kubelite.api.errors import ApiError, StatusCause
 from kubelite.testing.waiting import wait_for  # noqa: F401 - the tests' one waiting helper lives there
-
-T = TypeVar("T")
 
 
 def refusal_causes(doc: dict[str, Any]) -> list[StatusCause]:

@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import docker
 
 from kubelite.evictionflags import LOCAL_EVICTION_HARD
 from kubelite.agent_auth import node_token
-from kubelite.api.resources import DEPLOYMENTS, NODES, PODS, REPLICASETS
+from kubelite.api.resources import NODES
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdConfig, connect
 from kubelite.etcd_server import free_port

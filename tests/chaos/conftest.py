@@ -8,8 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from kubelite.testing import Processes, EtcdAccess
-from kubelite.testing import ETCD_IMAGE, EtcdCluster
+from kubelite.testing import ETCD_IMAGE, EtcdAccess, EtcdCluster, Processes
 from tests.strict_etcd import strict_problems
 
 
