@@ -49,7 +49,7 @@ class Controller:
     async def start_leading(self, fence: Fence | None) -> None:
         self.fence = fence
         await self.prepare()
-        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics.workqueue)
+        self.queue = self.make_queue()
         self.loop = ReconcileLoop(self.name, self.queue, self._reconcile_counted, workers=self.workers)
         for key in self.initial_keys():
             self.queue.add(key)
@@ -62,6 +62,10 @@ class Controller:
             await loop.stop()
         self.fence = None
         await self.release()
+
+    def make_queue(self) -> WorkQueue:
+        """A fresh queue for a term (the scheduler's orders pods by priority)."""
+        return WorkQueue(self.name, metrics=self.ctx.metrics.workqueue)
 
     async def prepare(self) -> None:
         """Before the first reconcile of a term (e.g. seed expectations)."""

@@ -57,6 +57,8 @@ class Settings:
     percentage_of_nodes_to_score: int = 0
     replicaset_workers: int = 4
     deployment_workers: int = 2
+    daemonset_workers: int = 2
+    statefulset_workers: int = 2
     node_workers: int = 2
     gc_workers: int = 2
     resync_seconds: float = 300.0

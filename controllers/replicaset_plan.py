@@ -37,12 +37,16 @@ def claim_pods(rs: ReplicaSet, pods: list[Pod]) -> Claims:
 
     A ReplicaSet being deleted adopts nothing.
     """
+    return claim(rs.metadata.uid, rs.spec.selector, rs.metadata.deletion_timestamp is not None, pods)
+
+
+def claim(uid: str | None, selector: LabelSelector | None, deleting: bool, pods: list[Pod]) -> Claims:
+    """:func:`claim_pods` for any controller (DaemonSet, StatefulSet): its uid, selector, and whether it is
+    being deleted (then it adopts nothing)."""
     claims = Claims()
-    uid = rs.metadata.uid
-    deleting = rs.metadata.deletion_timestamp is not None
     for pod in pods:
         ref = pod.metadata.controller_ref()
-        matches = selector_matches(rs.spec.selector, pod.metadata.labels)
+        matches = selector_matches(selector, pod.metadata.labels)
         if ref is not None:
             if ref.uid != uid:
                 continue

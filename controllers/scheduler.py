@@ -18,10 +18,12 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.core import Node, Pod, PodCondition, PodStatus
-from kubelite.api.resources import PODS
+from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS
 from kubelite.informer import FuncHandler, object_key
 from kubelite.reconcile import Result
+from kubelite.storageclass import SELECTED_NODE_ANNOTATION
 from kubelite.store import NotLeader
+from kubelite.workqueue import WorkQueue
 
 from controllers.base import Controller
 from controllers.context import ControllerContext
@@ -64,6 +66,8 @@ class Scheduler(Controller):
         self._all_dirty = True
         self._next_start = 0  # round-robin: where the next cycle starts filtering (kube-scheduler's)
         self.percentage_of_nodes_to_score = ctx.settings.percentage_of_nodes_to_score
+        self.claims = ctx.informers.for_resource(PERSISTENTVOLUMECLAIMS)
+        self.volumes = ctx.informers.for_resource(PERSISTENTVOLUMES)
 
     def register(self) -> None:
         self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
@@ -72,9 +76,21 @@ class Scheduler(Controller):
                                                      delete=self._node_deleted))
         self.informers.node_leases.add_handler(FuncHandler(
             add=lambda lease: self._node_changed(lease.name), delete=lambda lease: self._node_changed(lease.name)))
+        # a claim appearing or getting bound may make a waiting pod schedulable
+        self.claims.add_handler(FuncHandler(add=lambda _c: self._retry_unschedulable(),
+                                            update=lambda _o, _n: self._retry_unschedulable()))
+        self.volumes.add_handler(FuncHandler(add=lambda _v: self._retry_unschedulable()))
 
     def initial_keys(self) -> list[str]:
         return [object_key(p) for p in self.informers.pods.list() if needs_scheduling(p)]
+
+    def make_queue(self) -> WorkQueue:
+        """Higher ``spec.priority`` (resolved from priorityClassName at admission) is scheduled first."""
+        return WorkQueue(self.name, metrics=self.ctx.metrics.workqueue, priority=self._priority_of)
+
+    def _priority_of(self, key: str) -> int:
+        pod = self.informers.pods.get(key)
+        return (pod.spec.priority or 0) if pod is not None else 0
 
     async def release(self) -> None:
         self.unschedulable.clear()
@@ -211,8 +227,14 @@ class Scheduler(Controller):
             return None
         metrics = self.ctx.metrics
         started = self.ctx.monotonic()
+        missing, volume_terms, unbound = self._volumes(pod)
+        if missing is not None:
+            self.unschedulable.add(key)
+            metrics.schedule_attempts.labels("unschedulable").inc()
+            await self._report_unschedulable(pod, f"0/{len(self.node_infos())} nodes are available: {missing}.")
+            return None
         decision = schedule(pod, self.node_infos(), start=self._next_start,
-                            percentage=self.percentage_of_nodes_to_score)
+                            percentage=self.percentage_of_nodes_to_score, volume_terms=volume_terms)
         self._next_start = decision.next_start
         if decision.node is None:
             self.unschedulable.add(key)
@@ -224,6 +246,8 @@ class Scheduler(Controller):
         cost = self._cost(pod)
         self._assume(key, decision.node, cost)  # before any await: other workers see it
         try:
+            for claim in unbound:
+                await self._select_node(pod.namespace or "", claim, decision.node)
             await self._bind(pod, decision.node)
         except Exception:
             self._forget(key)
@@ -237,6 +261,45 @@ class Scheduler(Controller):
         self.recorder.record(pod, "Normal", "Scheduled",
                              f"Successfully assigned {key} to {decision.node}")
         return None
+
+    def _volumes(self, pod: Pod) -> tuple[str | None, tuple[tuple[dict[str, Any], ...], ...], list[str]]:
+        """(why the pod cannot be placed yet, node terms of its claims' bound volumes, its unbound claims),
+        kube-scheduler's VolumeBinding PreFilter."""
+        raw = getattr(pod.spec, "volumes", None) or (pod.spec.model_extra or {}).get("volumes") or []
+        names = []
+        for volume in raw:
+            doc = volume if isinstance(volume, dict) else volume.to_dict()
+            claim = doc.get("persistentVolumeClaim")
+            if isinstance(claim, dict) and claim.get("claimName"):
+                names.append(str(claim["claimName"]))
+        terms: list[tuple[dict[str, Any], ...]] = []
+        unbound: list[str] = []
+        for name in names:
+            cached = self.claims.get(f"{pod.namespace}/{name}")
+            if cached is None:
+                return f'persistentvolumeclaim "{name}" not found', (), []
+            volume_name = (cached.to_dict().get("spec") or {}).get("volumeName")
+            if not volume_name:
+                unbound.append(name)
+                continue
+            volume = self.volumes.get(volume_name)
+            if volume is None:
+                return f'persistentvolume "{volume_name}" not found', (), []
+            required = ((volume.to_dict().get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}
+            if required.get("nodeSelectorTerms"):
+                terms.append(tuple(required["nodeSelectorTerms"]))
+        return None, tuple(terms), unbound
+
+    async def _select_node(self, namespace: str, claim: str, node: str) -> None:
+        """WaitForFirstConsumer: tell the provisioner where the claim's first pod goes."""
+        def annotate(current: Any) -> Any:
+            doc = current.to_dict()
+            annotations = (doc.get("metadata") or {}).get("annotations") or {}
+            if (doc.get("spec") or {}).get("volumeName") or annotations.get(SELECTED_NODE_ANNOTATION):
+                return None
+            doc["metadata"]["annotations"] = {**annotations, SELECTED_NODE_ANNOTATION: node}
+            return type(current).model_validate(doc)
+        await self.store.guaranteed_update(PERSISTENTVOLUMECLAIMS, claim, namespace, annotate, fence=self.fence)
 
     async def _bind(self, pod: Pod, node: str) -> None:
         bound = pod.deep_copy()

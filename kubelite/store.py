@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 import logging
 import os
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
-from kubelite import codec, strategy
+from kubelite import codec, priority, storageclass, strategy
 from kubelite.api import errors
-from kubelite.api.core import Namespace
+from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import NAMESPACES, Resource
+from kubelite.api.resources import NAMESPACES, PERSISTENTVOLUMECLAIMS, PRIORITYCLASSES, STORAGECLASSES, Resource
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
 from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+ADMISSION_CACHE_SECONDS = 1.0  # how long admission reuses the PriorityClasses/StorageClasses it read
 _GUARANTEED_UPDATE_TRIES = 16
 
 _LIST_EXPIRED = "The resourceVersion for the provided list is too old."
@@ -194,6 +197,10 @@ class Store:
         # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
         # against it in their txn, so a stale entry only costs a retry, never a wrong create.
         self._open_namespaces: dict[str, int] = {}
+        # PriorityClasses / StorageClasses the admission reads: plural -> (monotonic read time, documents).
+        # Kept ADMISSION_CACHE_SECONDS, as kube's admission plugins read them through an informer (a moment
+        # behind); a write of that kind through this store drops it at once.
+        self._admission_cache: dict[str, tuple[float, builtins.list[dict[str, Any]]]] = {}
         self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
@@ -269,6 +276,7 @@ class Store:
         self, res: Resource, obj: T, *, lease: int = 0, fence: Fence | None = None, dry_run: bool = False
     ) -> T:
         """Create if absent (409 AlreadyExists otherwise); the namespace must exist."""
+        self._admission_cache.pop(res.plural, None)
         meta = obj.metadata
         if res.namespaced and not meta.namespace:
             raise errors.bad_request(f"{res.kind} {meta.name or meta.generate_name!r}: metadata.namespace is required")
@@ -288,6 +296,11 @@ class Store:
         new.metadata.deletion_grace_period_seconds = None
         new.api_version, new.kind = res.api_version, res.kind
         new = strategy.prepare_for_create(new, self.admission)
+        if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
+            new = cast(T, priority.admit(new, await self._priority_classes()))
+        elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
+            classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
+            new = type(new).model_validate(classed) if classed is not None else new
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
@@ -326,6 +339,17 @@ class Store:
             self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
 
+    async def _priority_classes(self) -> builtins.list[dict[str, Any]]:
+        return await self._documents(PRIORITYCLASSES)
+
+    async def _documents(self, res: Resource) -> builtins.list[dict[str, Any]]:
+        cached = self._admission_cache.get(res.plural)
+        if cached is not None and time.monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
+            return cached[1]
+        docs = list((await self.list(res, as_documents=True)).items)
+        self._admission_cache[res.plural] = (time.monotonic(), docs)
+        return docs
+
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         """(key, mod_revision) of the namespace ``new`` goes into; 404 when absent, 403 when Terminating."""
         name = new.metadata.namespace or ""
@@ -355,6 +379,7 @@ class Store:
         As in Kubernetes, the main resource keeps the stored status and the
         ``status`` subresource keeps the stored spec and metadata.
         """
+        self._admission_cache.pop(res.plural, None)
         current = await self.get(res, obj.name, obj.namespace)
         wanted_rv = obj.metadata.resource_version
         if wanted_rv and wanted_rv != current.metadata.resource_version:
@@ -405,6 +430,7 @@ class Store:
         resourceVersion precondition, a concurrent write is not the caller's
         conflict: the delete is retried on the new version, as the API server does.
         """
+        self._admission_cache.pop(res.plural, None)
         for _ in range(_GUARANTEED_UPDATE_TRIES):
             current = await self.get(res, name, namespace)
             if resource_version and resource_version != current.metadata.resource_version:

@@ -47,6 +47,7 @@ from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
 from kubelite.api.schema import INT_RANGES
+from kubelite import priority, workload_rules
 
 T = TypeVar("T", bound=KubeObject)
 
@@ -320,6 +321,11 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
                          immutable=batch_rules.job_immutable),
     "CronJob": DocumentRules(prepare=batch_rules.prepare_cronjob, validate=batch_rules.validate_cronjob),
     "Service": DocumentRules(immutable=_service_immutable),
+    "DaemonSet": DocumentRules(validate=workload_rules.validate_daemon_set, immutable=workload_rules.daemon_set_immutable),
+    "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
+                                 immutable=workload_rules.stateful_set_immutable),
+    "PriorityClass": DocumentRules(validate=priority.validate_priority_class,
+                                   immutable=priority.priority_class_immutable),
     "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),

@@ -8,6 +8,8 @@ when the worker calls :meth:`WorkQueue.done`.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -68,14 +70,21 @@ class QueueMetrics(Protocol):
 
 
 class WorkQueue:
+    """``priority`` (key → int, read when the key is queued): higher pops first, FIFO among equals
+    (kube-scheduler's activeQ orders by pod priority); without it the queue is plain FIFO."""
+
     def __init__(self, name: str = "queue", *, rate_limiter: RateLimiter | None = None,
-                 metrics: QueueMetrics | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 metrics: QueueMetrics | None = None, clock: Callable[[], float] = time.monotonic,
+                 priority: Callable[[str], int] | None = None) -> None:
         self.name = name
         self.rate_limiter = rate_limiter or RateLimiter()
         self.metrics = metrics
         self._clock = clock
         self._added_at: dict[str, float] = {}  # when a queued key was first added (queue latency)
         self._started_at: dict[str, float] = {}  # when a worker took it (work duration)
+        self._priority = priority
+        self._heap: list[tuple[int, int, str]] = []
+        self._order = itertools.count()
         self._queue: deque[str] = deque()
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
@@ -84,7 +93,16 @@ class WorkQueue:
         self._shutting_down = False
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._heap)
+
+    def _push(self, key: str) -> None:
+        if self._priority is None:
+            self._queue.append(key)
+        else:
+            heapq.heappush(self._heap, (-self._priority(key), next(self._order), key))
+
+    def _pop(self) -> str:
+        return heapq.heappop(self._heap)[2] if self._heap else self._queue.popleft()
 
     def add(self, key: str) -> None:
         if self._shutting_down or key in self._dirty:
@@ -92,10 +110,10 @@ class WorkQueue:
         self._dirty.add(key)
         self._added_at.setdefault(key, self._clock())
         if key not in self._processing:
-            self._queue.append(key)
+            self._push(key)
             self._wake()
         if self.metrics is not None:
-            self.metrics.added(self.name, len(self._queue))
+            self.metrics.added(self.name, len(self))
 
     def add_after(self, key: str, delay: float) -> None:
         """Add later; an earlier pending add of the same key wins."""
@@ -129,19 +147,19 @@ class WorkQueue:
 
     async def get(self) -> str:
         """Next key to process; raises :class:`ShutDown` once the queue is shut down."""
-        while not self._queue:
+        while not self._queue and not self._heap:
             if self._shutting_down:
                 raise ShutDown(self.name)
             self._has_items.clear()
             await self._has_items.wait()
-        key = self._queue.popleft()
+        key = self._pop()
         self._processing.add(key)
         self._dirty.discard(key)
         now = self._clock()
         self._started_at[key] = now
         waited = now - self._added_at.pop(key, now)
         if self.metrics is not None:
-            self.metrics.taken(self.name, len(self._queue), waited)
+            self.metrics.taken(self.name, len(self), waited)
         return key
 
     def done(self, key: str) -> None:
@@ -150,7 +168,7 @@ class WorkQueue:
         if self.metrics is not None and started is not None:
             self.metrics.finished(self.name, self._clock() - started)
         if key in self._dirty:
-            self._queue.append(key)
+            self._push(key)
             self._wake()
 
     def is_processing(self, key: str) -> bool:

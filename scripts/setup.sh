@@ -89,4 +89,14 @@ elif [[ "$(id -u)" == 0 ]]; then
 else
     warn "prometheus is missing and this is not root: the real-Prometheus test will fail"
 fi
+# --- 5. A browser for the dashboard's tests (tests/ui) ------------------------
+# Playwright drives Debian's chromium (its own browser download cannot work here).
+if [[ -x /usr/bin/chromium ]]; then
+    log "chromium present"
+elif [[ "$(id -u)" == 0 ]]; then
+    log "installing chromium with apt (tests/ui)"
+    apt_install chromium chromium-driver || warn "apt-get install chromium failed: tests/ui will fail"
+else
+    warn "no /usr/bin/chromium and not root: tests/ui will fail"
+fi
 log "done"

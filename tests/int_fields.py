@@ -104,19 +104,46 @@ def base_object(kind: str, name: str) -> dict[str, Any]:
     return doc
 
 
+# Objects made on the way get the fields Kubernetes requires of them, so that a synthetic object
+# breaks no rule but the range under test: list items their name (and a container its image),
+# a terminated state its exit code, a probe a handler unless the path goes into one.
+_NAMED_ITEMS = {"containers", "initContainers", "ephemeralContainers", "volumes", "containerStatuses",
+                "initContainerStatuses", "ephemeralContainerStatuses"}
+_CONTAINERS = {"containers", "initContainers", "ephemeralContainers"}
+_HANDLERS = {"exec", "httpGet", "tcpSocket", "grpc"}
+
+
+def _made(parent: str | int, following: str | int | None, index: int = 0) -> Any:
+    if isinstance(following, int):
+        return []
+    made: dict[str, Any] = {}
+    if isinstance(parent, str) and parent in _NAMED_ITEMS:
+        made["name"] = f"{parent.lower()}-{index}"
+        if parent in _CONTAINERS:
+            made["image"] = "busybox"
+    elif parent == "terminated":
+        made["exitCode"] = 0
+    elif isinstance(parent, str) and parent.endswith("Probe") and following not in _HANDLERS:
+        made["exec"] = {"command": ["true"]}
+    return made
+
+
 def with_value(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     """A copy of ``doc`` with ``value`` at ``path``, creating the objects and one-item lists on the way."""
     result = copy.deepcopy(doc)
     steps = [int(s) if s.isdigit() else s for s in re.findall(r"[^.\[\]]+", path)]
     node: Any = result
+    previous: str | int = ""
     for step, following in zip(steps, steps[1:], strict=False):
-        empty: Any = [] if isinstance(following, int) else {}
         if isinstance(step, int):
             while len(node) <= step:
-                node.append(empty)
+                node.append(_made(previous, following, len(node)))
             node = node[step]
         else:
-            node = node.setdefault(step, empty)
+            if step not in node:
+                node[step] = _made(step, following)
+            node = node[step]
+        previous = step
     last = steps[-1]
     if isinstance(last, int):
         while len(node) <= last:

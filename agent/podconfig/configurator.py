@@ -41,7 +41,7 @@ class PodConfigurator:
     def __init__(self, source: ConfigSource, *, root: Path | None, owns_source: bool) -> None:
         self.source = source
         self.owns_source = owns_source
-        self.volumes = VolumeManager(root, sources=source.sources)
+        self.volumes = VolumeManager(root, sources=source.sources, claim_path=source.claim_path)
         self.allocatable = (0, 0)  # (cpu millis, memory bytes), set once the node's resources are known
         self._on_change: Callable[[str, str, str], None] | None = None
 

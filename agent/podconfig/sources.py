@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubelite.api.resources import CONFIGMAPS, SECRETS
+from kubelite.api import errors
+from kubelite.api.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
 from kubelite.informer import Informer
 from kubelite.store import Store
 
 from agent.podconfig.env import Sources
+from agent.podconfig.projection import VolumeError
 
 Subscriber = Callable[[str, str, str], None]  # (kind "configmap"|"secret", namespace, name)
 
@@ -46,6 +48,7 @@ class ConfigSource:
     """start()/stop(); ``sources`` gives the lookups the pure resolvers take."""
 
     def __init__(self, store: Store, *, resync_period: float = 300.0) -> None:
+        self.store = store
         self._subscribers: list[Subscriber] = []
         self.config_maps = Informer(store, CONFIGMAPS, resync_period=resync_period)
         self.secrets = Informer(store, SECRETS, resync_period=resync_period)
@@ -59,6 +62,31 @@ class ConfigSource:
             obj = informer.get(f"{namespace}/{name}")
             return None if obj is None else (obj.model_extra or {})
         return get
+
+    async def claim_path(self, namespace: str, claim: str) -> str:
+        """The host directory of a claim's bound PersistentVolume (``hostPath`` or ``local``, as the
+        local-path provisioner writes them); VolumeError while the claim is missing or unbound. Read
+        from etcd (two point reads), only for pods that use a claim."""
+        try:
+            pvc = (await self.store.get(PERSISTENTVOLUMECLAIMS, claim, namespace)).to_dict()
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                raise VolumeError(f'persistentvolumeclaim "{claim}" not found') from None
+            raise
+        volume = (pvc.get("spec") or {}).get("volumeName")
+        if not volume:
+            raise VolumeError(f'persistentvolumeclaim "{claim}" is not bound yet')
+        try:
+            pv = (await self.store.get(PERSISTENTVOLUMES, volume)).to_dict()
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                raise VolumeError(f'persistentvolume "{volume}" not found') from None
+            raise
+        spec = pv.get("spec") or {}
+        path = (spec.get("hostPath") or {}).get("path") or (spec.get("local") or {}).get("path")
+        if not path:
+            raise VolumeError(f'persistentvolume "{volume}" is not a node-local directory (hostPath or local)')
+        return str(path)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)

@@ -25,6 +25,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +91,15 @@ def check_host_path(path: str, kind: str) -> None:
         raise VolumeError(f"hostPath type check failed: {path} {what}")
 
 
+ClaimPath = Callable[[str, str], Awaitable[str]]  # (namespace, claim) -> host directory; VolumeError
+
+
 class VolumeManager:
-    def __init__(self, root: Path | None, *, sources: Sources, allocatable_memory: int = 0) -> None:
+    def __init__(self, root: Path | None, *, sources: Sources, allocatable_memory: int = 0,
+                 claim_path: ClaimPath | None = None) -> None:
         self.root = root
         self.sources = sources
+        self.claim_path = claim_path
         self.allocatable_memory = allocatable_memory
         self._immutable: dict[tuple[str, str], bool] = {}  # (uid, volume) written from immutable objects
 
@@ -119,6 +125,12 @@ class VolumeManager:
             if self.root is not None:
                 await asyncio.to_thread(check_host_path, volume.host_path.path, volume.host_path.type or "")
             return HostVolume(volume.host_path.path, read_only=False)
+        claim = (volume.model_extra or {}).get("persistentVolumeClaim")
+        if isinstance(claim, dict) and claim.get("claimName") and self.root is not None and self.claim_path:
+            # the bound PersistentVolume's directory on this node (local-path provisioner), made if missing
+            path = await self.claim_path(pod.namespace or "", str(claim["claimName"]))
+            await asyncio.to_thread(check_host_path, path, "DirectoryOrCreate")
+            return HostVolume(path, read_only=bool(claim.get("readOnly")))
         if target is None:  # sim: contents decided (errors surface) but nothing written
             if is_projected_kind(volume):
                 volume_payload(pod, volume, self.sources, facts)

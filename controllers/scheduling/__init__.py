@@ -11,6 +11,7 @@ from itertools import chain
 from operator import mul
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from kubelite.api.core import Pod
 
@@ -79,6 +80,7 @@ def _active(candidate: Candidate, predicates: tuple[Predicate, ...]) -> tuple[Pr
 def schedule(
     pod: Pod, nodes: list[NodeInfo], *, predicates: tuple[Predicate, ...] = DEFAULT_PREDICATES,
     scorers: tuple[tuple[Scorer, float], ...] = DEFAULT_SCORERS, start: int = 0, percentage: int = 0,
+    volume_terms: tuple[tuple[dict[str, Any], ...], ...] = (),
 ) -> Decision:
     """Pick a node for ``pod`` among ``nodes`` (kube-scheduler's schedulePod).
 
@@ -91,7 +93,7 @@ def schedule(
     total = len(nodes)
     if total == 0:
         return Decision(None, unschedulable_message(0, Counter()))
-    candidate = Candidate.of(pod)
+    candidate = Candidate.of(pod, volume_terms)
     active = _active(candidate, predicates)
     on_plain = tuple(p for p in active if p not in PASS_ON_PLAIN_NODES)
     wanted = num_feasible_nodes_to_find(percentage, total)

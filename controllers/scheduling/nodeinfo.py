@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubelite.api import quantity
 from kubelite.api.core import Node, Pod, Taint
@@ -32,14 +33,16 @@ class PodCost:
 
 @dataclass(frozen=True)
 class Candidate:
-    """The pod being scheduled, with its cost computed once for all nodes."""
+    """The pod being scheduled, with its cost computed once for all nodes, and the node selector
+    terms of the PersistentVolumes its claims are bound to (each list must match the node)."""
 
     pod: Pod
     cost: PodCost
+    volume_terms: tuple[tuple[dict[str, Any], ...], ...] = ()
 
     @classmethod
-    def of(cls, pod: Pod) -> Candidate:
-        return cls(pod, PodCost.of(pod))
+    def of(cls, pod: Pod, volume_terms: tuple[tuple[dict[str, Any], ...], ...] = ()) -> Candidate:
+        return cls(pod, PodCost.of(pod), volume_terms)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from kubelite.api import nodeaffinity
 from kubelite.api.core import Pod, Taint
 
 from controllers.scheduling.nodeinfo import Candidate, NodeInfo
@@ -25,10 +26,18 @@ def node_unschedulable(candidate: Candidate, info: NodeInfo) -> str | None:
 
 
 def node_selector(candidate: Candidate, info: NodeInfo) -> str | None:
-    labels = info.labels
-    for key, value in (candidate.pod.spec.node_selector or {}).items():
-        if labels.get(key) != value:
-            return "node(s) didn't match Pod's node affinity/selector"
+    """``nodeSelector`` and required node affinity (NodeAffinity filter), e.g. a daemon pod's node pin."""
+    spec = candidate.pod.spec
+    if not nodeaffinity.matches(spec.node_selector, spec.affinity, info.name, info.labels):
+        return "node(s) didn't match Pod's node affinity/selector"
+    return None
+
+
+def volume_node_affinity(candidate: Candidate, info: NodeInfo) -> str | None:
+    """VolumeBinding: a claim bound to a node-local volume pins its pods to that volume's nodes."""
+    for terms in candidate.volume_terms:
+        if not any(nodeaffinity.term_matches(t, info.name, info.labels) for t in terms):
+            return "node(s) had volume node affinity conflict"
     return None
 
 
@@ -80,14 +89,16 @@ def resources_fit(candidate: Candidate, info: NodeInfo) -> str | None:
 # Predicates that cannot reject a given pod, so need not run per node for it: a pod without a node
 # selector matches every node's labels, one without host ports conflicts with none.
 SKIPPABLE: dict[Predicate, Callable[[Candidate], bool]] = {
-    node_selector: lambda c: not c.pod.spec.node_selector,
+    node_selector: lambda c: not c.pod.spec.node_selector and nodeaffinity.required_terms(c.pod.spec.affinity) is None,
     host_ports_free: lambda c: not c.cost.ports,
+    volume_node_affinity: lambda c: not c.volume_terms,
 }
 
 # Predicates that read only the node and pass on a NodeInfo.plain node whatever the pod: skipped there.
 PASS_ON_PLAIN_NODES: frozenset[Predicate] = frozenset({node_unschedulable, taints_tolerated, node_ready})
 
 DEFAULT_PREDICATES: tuple[Predicate, ...] = (
-    node_unschedulable, node_selector, taints_tolerated, node_ready, host_ports_free, resources_fit,
+    node_unschedulable, node_selector, volume_node_affinity, taints_tolerated, node_ready, host_ports_free,
+    resources_fit,
 )
 

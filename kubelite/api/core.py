@@ -9,7 +9,7 @@ Kubernetes' defaults to the code that needs them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, PlainSerializer
 
@@ -209,6 +209,10 @@ class PodSpec(KubeModel):
     node_selector: dict[str, str] | None = None
     tolerations: list[Toleration] | None = None
     termination_grace_period_seconds: int | None = None
+    # node affinity (required terms) is honoured by the scheduler; the rest of affinity is kept as sent
+    affinity: dict[str, Any] | None = None
+    priority_class_name: str | None = None
+    priority: int | None = None  # set from priorityClassName at admission (kubelite.strategy)
 
     @property
     def effective_restart_policy(self) -> str:

@@ -95,4 +95,42 @@ def with_defaults(kind: str, doc: Doc) -> Doc:
                     rolling.setdefault("maxSurge", "25%")
                     rolling.setdefault("maxUnavailable", "25%")
         _template(spec)
+    elif kind == "DaemonSet":
+        _daemon_set(spec)
+    elif kind == "StatefulSet":
+        _stateful_set(spec)
     return result
+
+
+def _daemon_set(spec: Doc) -> None:
+    """SetDefaults_DaemonSet (pkg/apis/apps/v1/defaults.go): RollingUpdate 1 unavailable, 0 surge; 10 revisions."""
+    strategy = spec.setdefault("updateStrategy", {})
+    if isinstance(strategy, dict):
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            if isinstance(rolling, dict):
+                rolling.setdefault("maxUnavailable", 1)
+                rolling.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _template(spec)
+
+
+def _stateful_set(spec: Doc) -> None:
+    """SetDefaults_StatefulSet: OrderedReady, RollingUpdate from partition 0, 1 replica, 10 revisions,
+    claims retained on delete and on scale-down (StatefulSetAutoDeletePVC, on in 1.32)."""
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    strategy = spec.setdefault("updateStrategy", {})
+    if isinstance(strategy, dict):
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            rolling = strategy.setdefault("rollingUpdate", {})
+            if isinstance(rolling, dict):
+                rolling.setdefault("partition", 0)
+    policy = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+    if isinstance(policy, dict):
+        policy.setdefault("whenDeleted", "Retain")
+        policy.setdefault("whenScaled", "Retain")
+    spec.setdefault("replicas", 1)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _template(spec)

@@ -74,6 +74,7 @@ SERVICEACCOUNTS = _stored("", "ServiceAccount", "serviceaccounts", True, "sa")
 SERVICES = _stored("", "Service", "services", True, "svc")
 ENDPOINTS = _stored("", "Endpoints", "endpoints", True, "ep")
 PERSISTENTVOLUMECLAIMS = _stored("", "PersistentVolumeClaim", "persistentvolumeclaims", True, "pvc")
+PERSISTENTVOLUMES = _stored("", "PersistentVolume", "persistentvolumes", False, "pv")
 REPLICATIONCONTROLLERS = _stored("", "ReplicationController", "replicationcontrollers", True, "rc")
 LIMITRANGES = _stored("", "LimitRange", "limitranges", True, "limits")
 RESOURCEQUOTAS = _stored("", "ResourceQuota", "resourcequotas", True, "quota")
@@ -89,6 +90,7 @@ JOBS = _stored("batch", "Job", "jobs", True)
 CRONJOBS = _stored("batch", "CronJob", "cronjobs", True, "cj")
 DAEMONSETS = _stored("apps", "DaemonSet", "daemonsets", True, "ds")
 STATEFULSETS = _stored("apps", "StatefulSet", "statefulsets", True, "sts")
+CONTROLLERREVISIONS = _stored("apps", "ControllerRevision", "controllerrevisions", True)
 STORAGECLASSES = _stored("storage.k8s.io", "StorageClass", "storageclasses", False, "sc")
 PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses", False, "pc")
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
@@ -97,10 +99,11 @@ HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "HorizontalPodAutoscale
                                     document_model("autoscaling/v2", "HorizontalPodAutoscaler"), ("hpa",))
 
 STORED_ONLY: tuple[Resource, ...] = (
-    CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, REPLICATIONCONTROLLERS,
+    CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES,
+    REPLICATIONCONTROLLERS,
     LIMITRANGES, RESOURCEQUOTAS, ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS, INGRESSES,
     NETWORKPOLICIES, INGRESSCLASSES, PODDISRUPTIONBUDGETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
-    STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,
+    CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,
 )
 ALL_RESOURCES: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY, HORIZONTALPODAUTOSCALERS)

@@ -46,7 +46,7 @@ ROOTS = {
     "ClusterRole": "V1ClusterRole", "ClusterRoleBinding": "V1ClusterRoleBinding", "Ingress": "V1Ingress",
     "NetworkPolicy": "V1NetworkPolicy", "IngressClass": "V1IngressClass",
     "PodDisruptionBudget": "V1PodDisruptionBudget", "Job": "V1Job", "CronJob": "V1CronJob",
-    "DaemonSet": "V1DaemonSet", "StatefulSet": "V1StatefulSet", "StorageClass": "V1StorageClass",
+    "DaemonSet": "V1DaemonSet", "StatefulSet": "V1StatefulSet", "ControllerRevision": "V1ControllerRevision", "PersistentVolume": "V1PersistentVolume", "StorageClass": "V1StorageClass",
     "PriorityClass": "V1PriorityClass", "EndpointSlice": "V1EndpointSlice",
     "Scale": "V1Scale", "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
     "HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",

@@ -1,4 +1,5 @@
-"""``kl rollout status|history|undo|restart|pause|resume deployment/NAME``."""
+"""``kl rollout status|history|undo|restart|pause|resume deployment/NAME``; ``status``, ``history``,
+``undo`` and ``restart`` also take ``daemonset/NAME`` and ``statefulset/NAME``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from kubelite.cli import output, rollout as logic
-from kubelite.cli.client import JSON_PATCH, MERGE_PATCH
+from kubelite.cli import output, rollout as logic, set_rollout
+from kubelite.cli.client import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 from kubelite.cli.common import NamespaceOpt, command, session, split_kind_name
 from kubelite.cli.errors import CliError
 from kubelite.cli.kinds import ResourceInfo
@@ -17,19 +18,26 @@ from kubelite.cli.waiting import watch_object
 
 app = typer.Typer(help="Manage the rollout of a Deployment.", no_args_is_help=True)
 
-TargetArg = Annotated[list[str], typer.Argument(help="deployment/NAME or deployment NAME.")]
+TargetArg = Annotated[list[str], typer.Argument(help="deployment/NAME or deployment NAME (status, history, undo "
+                                                     "and restart: also daemonset/NAME, statefulset/NAME).")]
+SETS = ("DaemonSet", "StatefulSet")
 
 
-def _target(s: Session, args: list[str]) -> tuple[ResourceInfo, str]:
+def _target(s: Session, args: list[str], *, sets: bool = False) -> tuple[ResourceInfo, str]:
     pairs = split_kind_name(args)
     if len(pairs) != 1 or not pairs[0][1]:
         raise CliError("expected exactly one deployment/NAME")
     kind, name = pairs[0]
     res = s.resource(kind)
-    if res.kind != "Deployment":
-        raise CliError(f"no rollout support for {res.qualified_plural}: only deployments")
+    if res.kind != "Deployment" and not (sets and res.kind in SETS):
+        allowed = "deployments, daemonsets and statefulsets" if sets else "deployments"
+        raise CliError(f"no rollout support for {res.qualified_plural}: only {allowed}")
     assert name is not None
     return res, name
+
+
+def _revisions(s: Session, ns: str) -> list[dict[str, Any]]:
+    return s.client.get(s.resource("controllerrevisions").collection_path(ns)).get("items") or []
 
 
 def _replicasets(s: Session, ns: str) -> list[dict[str, Any]]:
@@ -49,13 +57,13 @@ def status(
     if revision < 0:  # kubectl's words (rollout_status.go Validate)
         raise CliError(f"revision must be a positive integer: {revision}")
     s = session(ctx, namespace)
-    res, name = _target(s, args)
+    res, name = _target(s, args, sets=True)
     last: list[str] = []
 
     def show(dep: dict[str, Any] | None) -> bool:
         if dep is None:
-            raise CliError(f'deployment "{name}" was deleted')
-        state = logic.rollout_status(dep, revision)
+            raise CliError(f'{res.kind.lower()} "{name}" was deleted')
+        state = set_rollout.status(res.kind, dep) if res.kind in SETS else logic.rollout_status(dep, revision)
         if state.error:
             raise CliError(state.message)
         if not last or last[-1] != state.message:
@@ -75,15 +83,19 @@ def history(
 ) -> None:
     """List the revisions of a deployment (from its ReplicaSets)."""
     s = session(ctx, namespace)
-    res, name = _target(s, args)
+    res, name = _target(s, args, sets=True)
     dep = s.client.get(res.object_path(name, s.namespace))
-    revisions = logic.history(dep, _replicasets(s, s.namespace))
+    if res.kind in SETS:
+        revisions = set_rollout.history(dep, _revisions(s, s.namespace))
+    else:
+        revisions = logic.history(dep, _replicasets(s, s.namespace))
     if revision:
         chosen = [rs for rev, rs in revisions if rev == revision]
         if not chosen:
             raise CliError(f"unable to find the specified revision {revision}")
         typer.echo(f"{res.type_name}/{name} with revision #{revision}")
-        typer.echo(output.to_yaml({"Pod Template": logic.template_for_undo(chosen[0])}), nl=False)
+        template = set_rollout.template_of(chosen[0]) if res.kind in SETS else logic.template_for_undo(chosen[0])
+        typer.echo(output.to_yaml({"Pod Template": template}), nl=False)
         return
     for line in logic.history_lines(f"{res.type_name}/{name}", revisions):
         typer.echo(line)
@@ -98,9 +110,12 @@ def undo(
 ) -> None:
     """Roll a deployment back to its previous (or a given) revision."""
     s = session(ctx, namespace)
-    res, name = _target(s, args)
+    res, name = _target(s, args, sets=True)
     path = res.object_path(name, s.namespace)
     dep = s.client.get(path)
+    if res.kind in SETS:
+        _undo_set(s, res, name, dep, to_revision)
+        return
     if (dep.get("spec") or {}).get("paused"):
         raise CliError(f"you cannot rollback a paused deployment; resume it first with "
                        f"'kl rollout resume deployment/{name}' and try again")
@@ -120,11 +135,24 @@ def undo(
     typer.echo(f"{res.type_name}/{name} rolled back")
 
 
+def _undo_set(s: Session, res: ResourceInfo, name: str, obj: dict[str, Any], to_revision: int) -> None:
+    """kubectl's DaemonSet/StatefulSet rollbacker: the revision's data as a strategic merge patch."""
+    try:
+        rev, revision = set_rollout.undo_target(obj, _revisions(s, s.namespace), to_revision)
+    except logic.RolloutError as exc:
+        raise CliError(str(exc)) from None
+    if set_rollout.already_current(obj, revision):
+        typer.echo(f"{res.type_name}/{name} skipped rollback (current template already matches revision {rev})")
+        return
+    s.client.patch(res.object_path(name, s.namespace), revision.get("data") or {}, content_type=STRATEGIC_PATCH)
+    typer.echo(f"{res.type_name}/{name} rolled back")
+
+
 @command(app, "restart")
 def restart(ctx: typer.Context, args: TargetArg, namespace: NamespaceOpt = None) -> None:
     """Replace every pod (new template annotation kubectl.kubernetes.io/restartedAt)."""
     s = session(ctx, namespace)
-    res, name = _target(s, args)
+    res, name = _target(s, args, sets=True)
     dep = s.client.get(res.object_path(name, s.namespace))
     if (dep.get("spec") or {}).get("paused"):
         raise CliError("can't restart paused deployment (run rollout resume first)")

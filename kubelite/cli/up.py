@@ -445,6 +445,7 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
         "",
         f"kubelite is up: {len(cluster.agents)} node(s), runtime {cluster.runtime}",
         f"  gateway      {cluster.server}",
+        f"  dashboard    {cluster.server}/ui/",
         f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
         f"  logs         {cluster.logs}/<controller-manager|gateway|{agent_logs}>.log",
         f"  kubeconfig   {kc}{auth}",

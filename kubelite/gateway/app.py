@@ -39,6 +39,7 @@ from kubelite.gateway import (
     read,
     streaming,
     subresources,
+    ui,
     watchstream,
     write,
 )
@@ -199,7 +200,7 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 @web.middleware
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     authenticator = state_of(request).authenticator
-    if authenticator is None or request.path in OPEN_PATHS:
+    if authenticator is None or request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
         return await handler(request)
     user = authenticator.authenticate(request.headers.get("Authorization"))
     info: RequestInfo | None = request.get(INFO)
@@ -338,6 +339,7 @@ def build_app(state: GatewayState) -> web.Application:
         r.add_get(f"{path}/", discovery_handler)
     r.add_route("*", "/api/{tail:.+}", handle_resource)
     r.add_route("*", "/apis/{tail:.+}", handle_resource)
+    ui.register(r)  # the dashboard's static files at /ui/
 
     async def on_shutdown(app: web.Application) -> None:
         watchstream.close_all(app[STATE])

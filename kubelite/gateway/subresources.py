@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.api.core import LabelSelector
 from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.resources import PODS
 from kubelite.api.schema import type_causes
@@ -21,22 +22,30 @@ from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, c
 
 
 def scale_of(obj: Any) -> dict[str, Any]:
-    meta = obj.metadata
-    status = getattr(obj, "status", None)
-    selector = selector_from_label_selector(obj.spec.selector) if obj.spec.selector else None
-    doc: dict[str, Any] = {
+    """The autoscaling/v1 Scale of a Deployment, ReplicaSet or StatefulSet (a typed object or a
+    stored document: read from its JSON form)."""
+    doc = obj.to_dict()
+    meta, spec, status = doc.get("metadata") or {}, doc.get("spec") or {}, doc.get("status") or {}
+    raw_selector = spec.get("selector")
+    selector = selector_from_label_selector(LabelSelector.model_validate(raw_selector)) if raw_selector else None
+    replicas = spec.get("replicas")
+    scale: dict[str, Any] = {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: v for k, v in {
-            "name": meta.name, "namespace": meta.namespace, "uid": meta.uid,
-            "resourceVersion": meta.resource_version,
-            "creationTimestamp": obj.to_dict()["metadata"].get("creationTimestamp"),
-        }.items() if v is not None},
-        "spec": {"replicas": obj.replicas},
-        "status": {"replicas": (status.replicas if status and status.replicas else 0)},
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                     if meta.get(k) is not None},
+        "spec": {"replicas": 1 if replicas is None else replicas},
+        "status": {"replicas": status.get("replicas") or 0},
     }
     if selector is not None and not selector.is_empty():
-        doc["status"]["selector"] = str(selector)
-    return doc
+        scale["status"]["selector"] = str(selector)
+    return scale
+
+
+def with_replicas(obj: Any, replicas: int) -> Any:
+    """A copy of ``obj`` with ``spec.replicas`` set (typed or document)."""
+    doc = obj.to_dict()
+    doc.setdefault("spec", {})["replicas"] = replicas
+    return type(obj).model_validate(doc)
 
 
 def _replicas(scale: Any, kind: str, name: str) -> int:
@@ -78,8 +87,7 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
             if precondition and precondition != current.metadata.resource_version:
                 raise errors.conflict(res.plural, target.name, "the object has been modified; please apply your "
                                       "changes to the latest version and try again", group=res.group)
-            updated = current.deep_copy()
-            updated.spec.replicas = _replicas(wanted, res.kind, target.name)
+            updated = with_replicas(current, _replicas(wanted, res.kind, target.name))
             updated = owned_by_request(request, target, current, updated, subresource="scale")
             try:
                 result = await state.store.update(res, updated, dry_run=dry_run(request.query))

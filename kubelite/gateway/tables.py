@@ -545,6 +545,122 @@ def metrics_row(doc: Doc, now: datetime) -> list[Cell]:
             str(doc.get("window") or "")]
 
 
+# apps/v1 DaemonSet, StatefulSet, ControllerRevision (printers.go printDaemonSet, printStatefulSet,
+# printControllerRevision)
+DAEMONSET_COLUMNS = (
+    _name_column(), Column("Desired", type="integer", description="The number of nodes that should run the pod."),
+    Column("Current", type="integer", description="The number of nodes running at least one daemon pod."),
+    Column("Ready", type="integer", description="The number of nodes with a ready daemon pod."),
+    Column("Up-to-date", type="integer", description="The number of nodes running the updated daemon pod."),
+    Column("Available", type="integer", description="The number of nodes with an available daemon pod."),
+    Column("Node Selector", description="The node selector of the daemon pods."),
+    _AGE, *_WORKLOAD_WIDE,
+)
+
+
+def daemonset_row(ds: Doc, now: datetime) -> list[Cell]:
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    template_spec = _get(spec, "template", "spec")
+    containers, images = _containers_images(template_spec)
+    node_selector = (template_spec or {}).get("nodeSelector") if isinstance(template_spec, dict) else None
+    shown = ",".join(f"{k}={v}" for k, v in sorted((node_selector or {}).items())) or "<none>"
+    return [
+        _meta(ds).get("name", ""), int(status.get("desiredNumberScheduled") or 0),
+        int(status.get("currentNumberScheduled") or 0), int(status.get("numberReady") or 0),
+        int(status.get("updatedNumberScheduled") or 0), int(status.get("numberAvailable") or 0), shown,
+        since(_meta(ds).get("creationTimestamp"), now), containers, images, selector_string(spec.get("selector")),
+    ]
+
+
+STATEFULSET_COLUMNS = (
+    _name_column(), Column("Ready", description="Number of the pod with ready state"), _AGE,
+    Column("Containers", priority=1, description="Names of each container in the template."),
+    Column("Images", priority=1, description="Images referenced by each container in the template."),
+)
+
+
+def statefulset_row(sts: Doc, now: datetime) -> list[Cell]:
+    spec, status = sts.get("spec") or {}, sts.get("status") or {}
+    containers, images = _containers_images(_get(spec, "template", "spec"))
+    return [_meta(sts).get("name", ""), f"{int(status.get('readyReplicas') or 0)}/{_desired(spec)}",
+            since(_meta(sts).get("creationTimestamp"), now), containers, images]
+
+
+CONTROLLERREVISION_COLUMNS = (
+    _name_column(), Column("Controller", description="Controller of the object."),
+    Column("Revision", type="integer", description="Revision of the ControllerRevision."), _AGE,
+)
+
+
+def controllerrevision_row(cr: Doc, now: datetime) -> list[Cell]:
+    owner = next((r for r in _meta(cr).get("ownerReferences") or [] if r.get("controller")), None)
+    controller = f"{str(owner.get('kind', '')).lower()}.{str(owner.get('apiVersion', '')).split('/')[0]}/" \
+                 f"{owner.get('name', '')}" if owner else "<none>"
+    return [_meta(cr).get("name", ""), controller, int(cr.get("revision") or 0),
+            since(_meta(cr).get("creationTimestamp"), now)]
+
+
+# core/v1 PersistentVolumeClaim and PersistentVolume (printPersistentVolumeClaim, printPersistentVolume)
+_ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+
+
+def _modes(modes: Any) -> str:
+    return ",".join(_ACCESS_MODES.get(m, m) for m in modes or [] if isinstance(m, str))
+
+
+PVC_COLUMNS = (
+    _name_column(), Column("Status"), Column("Volume"), Column("Capacity"), Column("Access Modes"),
+    Column("StorageClass"), Column("VolumeAttributesClass"), _AGE, Column("VolumeMode", priority=1),
+)
+
+
+def pvc_row(pvc: Doc, now: datetime) -> list[Cell]:
+    spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+    phase = "Terminating" if _meta(pvc).get("deletionTimestamp") else status.get("phase") or ""
+    bound = bool(spec.get("volumeName"))
+    return [_meta(pvc).get("name", ""), phase, spec.get("volumeName") or "",
+            ((status.get("capacity") or {}).get("storage") or "") if bound else "",
+            _modes(status.get("accessModes")) if bound else "", spec.get("storageClassName") or "",
+            spec.get("volumeAttributesClassName") or "<unset>", since(_meta(pvc).get("creationTimestamp"), now),
+            spec.get("volumeMode") or "Filesystem"]
+
+
+PV_COLUMNS = (
+    _name_column(), Column("Capacity"), Column("Access Modes"), Column("Reclaim Policy"), Column("Status"),
+    Column("Claim"), Column("StorageClass"), Column("VolumeAttributesClass"), Column("Reason"), _AGE,
+    Column("VolumeMode", priority=1),
+)
+
+
+def pv_row(pv: Doc, now: datetime) -> list[Cell]:
+    spec, status = pv.get("spec") or {}, pv.get("status") or {}
+    ref = spec.get("claimRef") or {}
+    claim = f"{ref.get('namespace')}/{ref.get('name')}" if ref.get("name") else ""
+    phase = "Terminating" if _meta(pv).get("deletionTimestamp") else status.get("phase") or ""
+    return [_meta(pv).get("name", ""), (spec.get("capacity") or {}).get("storage") or "",
+            _modes(spec.get("accessModes")), spec.get("persistentVolumeReclaimPolicy") or "", phase, claim,
+            spec.get("storageClassName") or "", spec.get("volumeAttributesClassName") or "<unset>",
+            status.get("reason") or "", since(_meta(pv).get("creationTimestamp"), now),
+            spec.get("volumeMode") or "Filesystem"]
+
+
+STORAGECLASS_COLUMNS = (
+    _name_column(), Column("Provisioner"), Column("ReclaimPolicy"), Column("VolumeBindingMode"),
+    Column("AllowVolumeExpansion"), _AGE,
+)
+
+
+def storageclass_row(sc: Doc, now: datetime) -> list[Cell]:
+    name = _meta(sc).get("name", "")
+    annotations = _meta(sc).get("annotations") or {}
+    if "true" in (annotations.get("storageclass.kubernetes.io/is-default-class"),
+                  annotations.get("storageclass.beta.kubernetes.io/is-default-class")):
+        name += " (default)"
+    return [name, sc.get("provisioner") or "", sc.get("reclaimPolicy") or "Delete",
+            sc.get("volumeBindingMode") or "Immediate", str(bool(sc.get("allowVolumeExpansion"))).lower(),
+            since(_meta(sc).get("creationTimestamp"), now)]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
@@ -553,6 +669,10 @@ PRINTERS: dict[str, Printer] = {
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
     "Service": (SERVICE_COLUMNS, service_row), "Job": (JOB_COLUMNS, job_row), "CronJob": (CRONJOB_COLUMNS, cronjob_row),
+    "DaemonSet": (DAEMONSET_COLUMNS, daemonset_row), "StatefulSet": (STATEFULSET_COLUMNS, statefulset_row),
+    "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
+    "PersistentVolumeClaim": (PVC_COLUMNS, pvc_row), "PersistentVolume": (PV_COLUMNS, pv_row),
+    "StorageClass": (STORAGECLASS_COLUMNS, storageclass_row),
     "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
     "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
 }

@@ -37,6 +37,7 @@ _CONFLICT_DEADLINE_SECONDS = 30.0
 _STATUS_RESET_ON_CREATE: dict[str, dict[str, object]] = {
     "Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {},
     "Service": {"loadBalancer": {}}, "Ingress": {"loadBalancer": {}}, "PersistentVolumeClaim": {"phase": "Pending"},
+    "PersistentVolume": {"phase": "Pending"},
     "ReplicationController": {"replicas": 0}, "ResourceQuota": {}, "Job": {}, "CronJob": {},
     "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0},
     "StatefulSet": {"replicas": 0, "availableReplicas": 0},
