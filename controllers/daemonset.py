@@ -29,7 +29,8 @@ from controllers.backoff import Backoff
 from controllers.base import Controller
 from controllers.context import ControllerContext
 from controllers.expectations import Expectations
-from controllers.podutil import controller_ref_to, is_active, owner_reference
+from controllers.podowners import PodOwnerEvents, owner_key
+from controllers.podutil import is_active, owner_reference
 from controllers.replicaset_plan import claim, selector_matches, slow_start_batches
 from controllers.revisions import RevisionStore
 
@@ -39,8 +40,7 @@ BURST_REPLICAS = 250  # the daemon controller's BurstReplicas: creates or delete
 
 
 def _owner_key(obj: KubeObject) -> str | None:
-    ref = controller_ref_to(obj, "DaemonSet")
-    return f"{obj.namespace}/{ref.name}" if ref is not None else None
+    return owner_key(obj, "DaemonSet")
 
 
 def _node_view(node: Node) -> Any:
@@ -56,6 +56,7 @@ class DaemonSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.daemonset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
+        self.pod_events = PodOwnerEvents("DaemonSet", self.expectations, self.enqueue, self._matching)
         self.failed_pods_backoff = Backoff(clock=ctx.monotonic)  # per "<ds uid>/<node>"
         self.daemonsets = ctx.informers.for_resource(DAEMONSETS)
         self.controllerrevisions = ctx.informers.for_resource(CONTROLLERREVISIONS)
@@ -63,8 +64,7 @@ class DaemonSetController(Controller):
 
     def register(self) -> None:
         self.daemonsets.add_handler(FuncHandler.enqueue_all(lambda ds: self.enqueue(object_key(ds))))
-        self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
-                                                    delete=self._pod_deleted))
+        self.informers.pods.add_handler(self.pod_events.handler())
         self.informers.nodes.add_handler(FuncHandler(
             add=lambda _node: self._enqueue_all(),
             update=lambda old, new: self._enqueue_all() if _node_view(old) != _node_view(new) else None,
@@ -94,40 +94,9 @@ class DaemonSetController(Controller):
         for key in self.daemonsets.keys():
             self.enqueue(key)
 
-    def _pod_added(self, pod: Pod) -> None:
-        owner = _owner_key(pod)
-        if owner is None:
-            self._enqueue_matching(pod)
-            return
-        if is_active(pod):
-            self.expectations.observed_create(owner, object_key(pod))
-        else:
-            self.expectations.observed_delete(owner, object_key(pod))
-        self.enqueue(owner)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        owner, old_owner = _owner_key(new), _owner_key(old)
-        if owner is not None and not is_active(new):
-            self.expectations.observed_delete(owner, object_key(new))
-        if old_owner is not None and old_owner != owner:
-            self.enqueue(old_owner)
-        if owner is not None:
-            self.enqueue(owner)
-        else:
-            self._enqueue_matching(new)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        owner = _owner_key(pod)
-        if owner is not None:
-            self.expectations.observed_delete(owner, object_key(pod))
-            self.enqueue(owner)
-
-    def _enqueue_matching(self, pod: Pod) -> None:
-        if self.queue is None or pod.metadata.deletion_timestamp is not None:
-            return
-        for doc in self.daemonsets.list(pod.namespace):
-            if selector_matches(view(DaemonSet, doc).spec.selector, pod.metadata.labels):
-                self.enqueue(object_key(doc))
+    def _matching(self, pod: Pod) -> list[str]:
+        return [object_key(doc) for doc in self.daemonsets.list(pod.namespace)
+                if selector_matches(view(DaemonSet, doc).spec.selector, pod.metadata.labels)]
 
     # -- reconcile --------------------------------------------------------------
 

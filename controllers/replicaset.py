@@ -26,7 +26,8 @@ from controllers import replicaset_plan as plan
 from controllers.base import Controller
 from controllers.context import ControllerContext
 from controllers.expectations import Expectations
-from controllers.podutil import controller_ref_to, is_active, owner_reference
+from controllers.podowners import PodOwnerEvents, owner_key
+from controllers.podutil import is_active, owner_reference
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,7 @@ def pod_from_template(rs: ReplicaSet) -> Pod:
 
 
 def _owner_key(pod: Pod) -> str | None:
-    ref = controller_ref_to(pod, "ReplicaSet")
-    return f"{pod.namespace}/{ref.name}" if ref is not None else None
+    return owner_key(pod, "ReplicaSet")
 
 
 class ReplicaSetController(Controller):
@@ -64,11 +64,11 @@ class ReplicaSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.replicaset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
+        self.pod_events = PodOwnerEvents("ReplicaSet", self.expectations, self.enqueue, self._matching)
 
     def register(self) -> None:
         self.informers.replicasets.add_handler(FuncHandler.enqueue_all(lambda rs: self.enqueue(object_key(rs))))
-        self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
-                                                    delete=self._pod_deleted))
+        self.informers.pods.add_handler(self.pod_events.handler())
 
     def initial_keys(self) -> list[str]:
         return self.informers.replicasets.keys()
@@ -87,40 +87,9 @@ class ReplicaSetController(Controller):
 
     # -- handlers ---------------------------------------------------------------
 
-    def _pod_added(self, pod: Pod) -> None:
-        owner = _owner_key(pod)
-        if owner is not None:
-            if is_active(pod):
-                self.expectations.observed_create(owner, object_key(pod))
-            else:
-                self.expectations.observed_delete(owner, object_key(pod))
-            self.enqueue(owner)
-        else:
-            self._enqueue_matching(pod)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        owner, old_owner = _owner_key(new), _owner_key(old)
-        if owner is not None and not is_active(new):
-            self.expectations.observed_delete(owner, object_key(new))
-        if old_owner is not None and old_owner != owner:
-            self.enqueue(old_owner)
-        if owner is not None:
-            self.enqueue(owner)
-        else:
-            self._enqueue_matching(new)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        owner = _owner_key(pod)
-        if owner is not None:
-            self.expectations.observed_delete(owner, object_key(pod))
-            self.enqueue(owner)
-
-    def _enqueue_matching(self, pod: Pod) -> None:
-        if self.queue is None or pod.metadata.deletion_timestamp is not None:
-            return
-        for rs in self.informers.replicasets.list(pod.namespace):
-            if plan.selector_matches(rs.spec.selector, pod.metadata.labels):
-                self.enqueue(object_key(rs))
+    def _matching(self, pod: Pod) -> list[str]:
+        return [object_key(rs) for rs in self.informers.replicasets.list(pod.namespace)
+                if plan.selector_matches(rs.spec.selector, pod.metadata.labels)]
 
     # -- reconcile --------------------------------------------------------------
 

@@ -28,7 +28,8 @@ from controllers import statefulset_plan as plan_
 from controllers.base import Controller
 from controllers.context import ControllerContext
 from controllers.expectations import Expectations
-from controllers.podutil import controller_ref_to, is_active, owner_reference
+from controllers.podowners import PodOwnerEvents, owner_key
+from controllers.podutil import is_active, owner_reference
 from controllers.replicaset_plan import claim, selector_matches
 from controllers.revisions import RevisionStore
 
@@ -36,8 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def _owner_key(obj: KubeObject) -> str | None:
-    ref = controller_ref_to(obj, "StatefulSet")
-    return f"{obj.namespace}/{ref.name}" if ref is not None else None
+    return owner_key(obj, "StatefulSet")
 
 
 class StatefulSetController(Controller):
@@ -48,6 +48,8 @@ class StatefulSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.statefulset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
+        self.pod_events = PodOwnerEvents("StatefulSet", self.expectations, self.enqueue, self._matching,
+                                         expect_created_first=True)
         self.statefulsets = ctx.informers.for_resource(STATEFULSETS)
         self.controllerrevisions = ctx.informers.for_resource(CONTROLLERREVISIONS)
         self.claims = ctx.informers.for_resource(PERSISTENTVOLUMECLAIMS)
@@ -55,8 +57,7 @@ class StatefulSetController(Controller):
 
     def register(self) -> None:
         self.statefulsets.add_handler(FuncHandler.enqueue_all(lambda s: self.enqueue(object_key(s))))
-        self.informers.pods.add_handler(FuncHandler(add=self._pod_added, update=self._pod_updated,
-                                                    delete=self._pod_deleted))
+        self.informers.pods.add_handler(self.pod_events.handler())
         self.controllerrevisions.add_handler(FuncHandler.enqueue_all(
             lambda cr: self.enqueue(_owner_key(cr))))
 
@@ -68,39 +69,9 @@ class StatefulSetController(Controller):
 
     # -- handlers ---------------------------------------------------------------
 
-    def _pod_added(self, pod: Pod) -> None:
-        owner = _owner_key(pod)
-        if owner is None:
-            self._enqueue_matching(pod)
-            return
-        self.expectations.observed_create(owner, object_key(pod))
-        if not is_active(pod):
-            self.expectations.observed_delete(owner, object_key(pod))
-        self.enqueue(owner)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        owner, old_owner = _owner_key(new), _owner_key(old)
-        if owner is not None and not is_active(new):
-            self.expectations.observed_delete(owner, object_key(new))
-        if old_owner is not None and old_owner != owner:
-            self.enqueue(old_owner)
-        if owner is not None:
-            self.enqueue(owner)
-        else:
-            self._enqueue_matching(new)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        owner = _owner_key(pod)
-        if owner is not None:
-            self.expectations.observed_delete(owner, object_key(pod))
-            self.enqueue(owner)
-
-    def _enqueue_matching(self, pod: Pod) -> None:
-        if self.queue is None or pod.metadata.deletion_timestamp is not None:
-            return
-        for doc in self.statefulsets.list(pod.namespace):
-            if selector_matches(view(StatefulSet, doc).spec.selector, pod.metadata.labels):
-                self.enqueue(object_key(doc))
+    def _matching(self, pod: Pod) -> list[str]:
+        return [object_key(doc) for doc in self.statefulsets.list(pod.namespace)
+                if selector_matches(view(StatefulSet, doc).spec.selector, pod.metadata.labels)]
 
     # -- reconcile --------------------------------------------------------------
 
