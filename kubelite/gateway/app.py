@@ -43,7 +43,7 @@ from kubelite.gateway import (
     watchstream,
     write,
 )
-from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
+from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError, request_credentials
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
 from kubelite.gateway.common import INFO, Target, resolve
@@ -202,7 +202,7 @@ async def authentication(request: web.Request, handler: Callable[[web.Request], 
     authenticator = state_of(request).authenticator
     if authenticator is None or request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
         return await handler(request)
-    user = authenticator.authenticate(request.headers.get("Authorization"))
+    user = authenticator.authenticate(request_credentials(request.headers))
     info: RequestInfo | None = request.get(INFO)
     if info is not None:
         authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
