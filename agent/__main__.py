@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long DiskPressure stays after the last threshold crossing (default 300)")
     p.add_argument("--eviction-monitoring-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
                    help="seconds between disk checks; at most one pod is evicted per check (default 10)")
+    p.add_argument("--proxy-mode", choices=("iptables", "none"), help="node proxy for Services (default: "
+                   "iptables with the docker runtime, none with sim)")
+    p.add_argument("--cluster-dns", help="IP of the cluster DNS: resolv.conf of dnsPolicy ClusterFirst pods")
+    p.add_argument("--cluster-domain", default="cluster.local", help="the cluster's DNS domain (default cluster.local)")
     p.add_argument("--root-dir", help="directory of pods' volumes (<root-dir>/pods/<uid>/volumes/...); "
                    "default: /var/lib/kubelite/agent/<node> with the docker runtime, none with sim")
     p.add_argument("--stats-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
@@ -226,6 +230,8 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         pause_image=args.pause_image, backoff_initial=args.backoff_initial, backoff_cap=args.backoff_cap,
         eviction_hard=args.eviction_hard, pressure_transition_period=args.eviction_pressure_transition_period,
         eviction_interval=args.eviction_monitoring_interval, stats_interval=args.stats_interval,
+        proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
+        cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
         root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime == "docker" else None),
     )
 

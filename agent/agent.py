@@ -27,6 +27,7 @@ from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
 from agent.podconfig.sources import ConfigSource
 from agent.podsource import PodSource
+from agent.proxy.proxier import Proxier
 from agent.pods import PodManager, PodOptions
 from agent.runtime.base import ContainerRuntime, RuntimeUnavailable
 from agent.runtime.scoped import ClusterScopedRuntime
@@ -61,6 +62,9 @@ class AgentConfig:
         default_factory=lambda: parse_eviction_hard(KUBELET_EVICTION_HARD))
     pressure_transition_period: float = 300.0
     eviction_interval: float = 10.0
+    proxy_mode: str = "none"  # "iptables": run the node proxy (docker runtime); "none": no service rules
+    cluster_dns: str | None = None  # the kubelet's --cluster-dns / --cluster-domain
+    cluster_domain: str = "cluster.local"
     root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
     stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
 
@@ -83,6 +87,7 @@ class Agent:
                 node=config.node, host_ip=config.node_ip, pause_image=config.pause_image,
                 backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
                 resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
+                cluster_dns=config.cluster_dns, cluster_domain=config.cluster_domain,
                 root_dir=config.root_dir,
             ),
             pod_source=pod_source, health=self.health, config_source=config_source,
@@ -99,6 +104,10 @@ class Agent:
             self.api = AgentApi(host=config.listen_host, port=config.listen_port, token=config.token,
                                 pods=self.pods, metrics=self.metrics, healthy=self.healthy, stats=self.stats)
         self.node: NodeLifecycle | None = None
+        self.proxy: Proxier | None = Proxier(store, node=config.node) if config.proxy_mode == "iptables" else None
+        if self.proxy is not None:
+            proxy = self.proxy
+            self.pods.services = lambda: [s.to_dict() for s in proxy.services.list()]
         self._started: list[str] = []
 
     def healthy(self) -> bool:
@@ -113,7 +122,11 @@ class Agent:
         self.pods.config.set_allocatable(  # resourceFieldRef's default for a missing limit
             quantity.cpu_millis(self.config.cpu) if self.config.cpu else host.cpu_millis,
             quantity.to_bytes(self.config.memory) if self.config.memory else host.memory_bytes)
-        self.runtime.bind(await cluster_uid(self.store))
+        uid = await cluster_uid(self.store)
+        self.runtime.bind(uid)
+        if self.proxy is not None:
+            await self.proxy.start(uid)
+            self._started.append("proxy")
         await self.recorder.start()
         self._started.append("recorder")
         if self.api is not None:
@@ -169,6 +182,7 @@ class Agent:
             "api": lambda: self.api.stop() if self.api else _nothing(),
             "recorder": self._stop_recorder,
             "runtime": self.runtime.stop,
+            "proxy": lambda: self.proxy.stop() if self.proxy else _nothing(),
         }
         for name in reversed(self._started):
             try:

@@ -44,11 +44,8 @@ Observe = Callable[[], Awaitable[dict[str, FsStats]]]
 
 
 def pod_priority(pod: Pod) -> int:
-    """``spec.priority`` (set by priority admission upstream; kubelite keeps it as an unknown field)."""
-    value = getattr(pod.spec, "priority", None)
-    if value is None:
-        value = (pod.spec.model_extra or {}).get("priority")
-    return int(value or 0)
+    """``spec.priority`` (set from priorityClassName by priority admission), 0 when unset."""
+    return pod.spec.priority or 0
 
 
 def ephemeral_request(pod: Pod, container: str) -> int:

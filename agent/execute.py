@@ -10,7 +10,7 @@ goes on; ``ContainerNotFound`` (the runtime lacks what the plan believed in) and
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kubelite.api.core import Container, Pod
 
@@ -35,6 +35,7 @@ from agent.runtime.base import (
     PortMapping,
     RuntimeUnavailable,
 )
+from agent.service_env import dns_settings, pod_hostname
 from agent.podconfig.env import CONFIG_ERROR, ConfigError
 from agent.podconfig.volumes import HostVolume, MountError
 from agent.startfailures import SANDBOX_KEY
@@ -121,7 +122,7 @@ class Executor:
         spec = ContainerSpec(
             name=self.manager.container_name(pod, SANDBOX_NAME, attempt), image=image,
             labels=self.manager.labels_for(pod, SANDBOX_NAME, attempt), command=[self.manager.options.pause_command[0]],
-            args=list(self.manager.options.pause_command[1:]), ports=ports,
+            args=list(self.manager.options.pause_command[1:]), ports=ports, **_dns_fields(pod, self.manager.options),
         )
         try:
             if not await self.manager.runtime.image_present(image):
@@ -253,3 +254,12 @@ class Executor:
                                  f'Container image "{image}" could not be pulled; using the image present on machine')
             return
         self.manager.recorder.record(pod, "Normal", "Pulled", f'Successfully pulled image "{image}"')
+
+
+def _dns_fields(pod: Pod, options: Any) -> dict[str, Any]:
+    """The sandbox's hostname and resolv.conf (its containers share both): :mod:`agent.service_env`."""
+    settings = dns_settings(pod, options.cluster_dns, options.cluster_domain)
+    fields: dict[str, Any] = {"hostname": pod_hostname(pod) or None}
+    if settings is not None:
+        fields.update(dns=settings.servers, dns_search=settings.search, dns_options=settings.options)
+    return fields

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 from pathlib import Path
 
 from kubelite.api import errors
@@ -60,6 +61,7 @@ from agent.runtime.base import (
 from agent.eviction import REASON, admission_refusal, evicted_status, rejected_status
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
+from agent.service_env import service_env
 from agent.startfailures import StartFailures
 from agent.status import StatusInput, Waiting, build_status, split_attempts, status_changed
 from agent.teardown import Teardown
@@ -85,6 +87,8 @@ class PodOptions:
     workers: int = 8
     resync_period: float = 30.0
     housekeeping_period: float = 30.0
+    cluster_dns: str | None = None  # the kubelet's --cluster-dns: ClusterFirst pods' nameserver
+    cluster_domain: str = "cluster.local"
     root_dir: str | None = None  # pods' volume directories (<root>/pods/<uid>); None: nothing on disk (sim)
 
 
@@ -123,6 +127,7 @@ class PodManager:
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
+        self.services: Callable[[], list[dict[str, Any]]] = list  # the Services known now (service env vars)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -307,7 +312,7 @@ class PodManager:
         return ContainerSpec(
             name=self.container_name(pod, container.name, attempt), image=container.image or "",
             labels=self.labels_for(pod, container.name, attempt), command=config.command, args=config.args,
-            env=config.env, network_of=sandbox_id, mounts=config.mounts,
+            env={**service_env(pod, self.services()), **config.env}, network_of=sandbox_id, mounts=config.mounts,
             cpu_millis=resources.cpu_limit_millis() if resources else None,
             memory_bytes=resources.memory_limit_bytes() if resources else None,
             cpu_request_millis=resources.cpu_request_millis() if resources else 0,

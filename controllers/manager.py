@@ -44,6 +44,8 @@ CONTROLLERS: dict[str, str] = {
     "daemonset": "controllers.daemonset:DaemonSetController",
     "statefulset": "controllers.statefulset:StatefulSetController",
     "localpath": "controllers.localpath:LocalPathProvisioner",
+    "endpointslice": "controllers.endpointslice:EndpointSliceController",
+    "endpoints": "controllers.endpoints:EndpointsController",
     "job": "controllers.job:JobController",
     "cronjob": "controllers.cronjob:CronJobController",
     "horizontalpodautoscaling": "controllers.hpa:HorizontalPodAutoscalerController",

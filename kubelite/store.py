@@ -31,6 +31,7 @@ from kubelite.api.resources import NAMESPACES, PERSISTENTVOLUMECLAIMS, PRIORITYC
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
 from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
+from kubelite.service_alloc import RANDOM_TRIES, ServiceAllocator, held_keys
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
     EtcdCompacted,
@@ -76,6 +77,14 @@ class Fence:
 
     def compare(self) -> Any:
         return cmp_create(self.key, "==", self.create_revision)
+
+
+class _Taken(Exception):
+    """Allocation keys (service IPs, node ports) another object holds: the write claimed them in vain."""
+
+    def __init__(self, keys: set[str]) -> None:
+        super().__init__(sorted(keys))
+        self.keys = keys
 
 
 class NotLeader(errors.ApiError):
@@ -189,11 +198,12 @@ class Store:
     """CRUD, list and conditional writes of typed objects; watches live in :mod:`kubelite.watch`."""
 
     def __init__(self, client: EtcdClient, *, clock: Clock = utc_now,
-                 admission: strategy.Admission | None = None) -> None:
+                 admission: strategy.Admission | None = None, services: ServiceAllocator | None = None) -> None:
         self.client = client
         self.encryption = client_encryption(client)
         self.clock = clock
         self.admission = admission or strategy.Admission()
+        self.services = services or ServiceAllocator()  # ClusterIPs and NodePorts, claimed in the Service's txn
         # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
         # against it in their txn, so a stale entry only costs a retry, never a wrong create.
         self._open_namespaces: dict[str, int] = {}
@@ -305,18 +315,46 @@ class Store:
         for _ in range(tries):
             if not meta.name:
                 new.metadata.name = (meta.generate_name or "") + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
-            created = await self._create_once(res, new, lease=lease, fence=fence, dry_run=dry_run, generated=not meta.name)
+            created = await self._create_allocating(res, new, lease=lease, fence=fence, dry_run=dry_run,
+                                                    generated=not meta.name)
             if created is not None:
                 return created
         raise errors.already_exists(res.plural, new.name, group=res.group)
 
-    async def _create_once(
+    async def _create_allocating(
         self, res: Resource, new: T, *, lease: int, fence: Fence | None, dry_run: bool, generated: bool
+    ) -> T | None:
+        """Create; a Service first gets its clusterIP and nodePorts, claimed in the same txn (a picked
+        address someone else holds is picked again; a requested one is a 422)."""
+        if res.kind != "Service":
+            return await self._create_once(res, new, lease=lease, fence=fence, dry_run=dry_run, generated=generated)
+        avoid: set[str] = set()
+        free_ips: list[str] | None = None
+        free_ports: list[int] | None = None
+        for attempt in range(2 * RANDOM_TRIES):
+            if attempt == RANDOM_TRIES:
+                free_ips, free_ports = await self.services.free(self.client)
+            assignment = self.services.assign(new.to_dict(), None, avoid=avoid, free_ips=free_ips, free_ports=free_ports)
+            candidate = type(new).model_validate(assignment.doc)
+            try:
+                return await self._create_once(res, candidate, lease=lease, fence=fence, dry_run=dry_run,
+                                               generated=generated, claim=held_keys(assignment.doc))
+            except _Taken as taken:
+                refused = self.services.taken_error(new.name, assignment, taken.keys)
+                if refused is not None:
+                    raise refused from None
+                avoid |= taken.keys
+        raise errors.internal("failed to allocate the service's addresses: every pick was taken")
+
+    async def _create_once(
+        self, res: Resource, new: T, *, lease: int, fence: Fence | None, dry_run: bool, generated: bool,
+        claim: set[str] = frozenset(),  # type: ignore[assignment]
     ) -> T | None:
         key = res.key_of(new)
         value = self._stored_value(res, new)
+        claimed = sorted(claim)
         for _ in range(_GUARANTEED_UPDATE_TRIES):
-            compare = [cmp_version(key, "==", 0)]
+            compare = [cmp_version(key, "==", 0), *(cmp_version(k, "==", 0) for k in claimed)]
             ns_key = None
             if res.namespaced:
                 # The namespace must exist and not be Terminating, unchanged until the put
@@ -324,8 +362,9 @@ class Store:
                 ns_key, ns_revision = await self._open_namespace(res, new)
                 compare.append(cmp_mod(ns_key, "==", ns_revision))
             _add_fence(compare, fence)
-            success: list[Any] = [] if dry_run else [op_put(key, value, lease)]
-            failure = [op_get(key)]
+            owner = _owner_value(new)
+            success: list[Any] = [] if dry_run else [op_put(key, value, lease), *(op_put(k, owner) for k in claimed)]
+            failure = [op_get(key), *(op_get(k) for k in claimed)]
             response = await txn(self.client, compare, success, failure, what=f"create {key}")
             if response.succeeded:
                 new.metadata.resource_version = str(response.header.revision)
@@ -335,6 +374,7 @@ class Store:
                 if generated:
                     return None
                 raise errors.already_exists(res.plural, new.name, group=res.group)
+            _raise_taken(claimed, response.responses[1:])
             # the namespace changed since it was seen open: look at it again
             self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
@@ -393,7 +433,20 @@ class Store:
                                   f"UID in storage: {current.metadata.uid}", group=res.group)
         new = _merge_update(current, obj, subresource)
         new = strategy.prepare_for_update(current, new, self.admission, subresource=subresource)
-        return await self._write(res, current, new, fence=fence, dry_run=dry_run)
+        if res.kind != "Service" or subresource is not None:
+            return await self._write(res, current, new, fence=fence, dry_run=dry_run)
+        avoid: set[str] = set()
+        for _ in range(RANDOM_TRIES):
+            assignment = self.services.assign(new.to_dict(), current.to_dict(), avoid=avoid)
+            try:
+                return await self._write(res, current, type(new).model_validate(assignment.doc), fence=fence,
+                                         dry_run=dry_run)
+            except _Taken as taken:
+                refused = self.services.taken_error(new.name, assignment, taken.keys)
+                if refused is not None:
+                    raise refused from None
+                avoid |= taken.keys
+        raise errors.internal("failed to allocate the service's addresses: every pick was taken")
 
     async def guaranteed_update(
         self, res: Resource, name: str, namespace: str | None, mutate: Callable[[Any], Any | None], *,
@@ -477,12 +530,18 @@ class Store:
         value = self._stored_value(res, new, validate=validate, old=current)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
-        success = [] if dry_run else [op_put(key, value, keep_lease=True)]
-        response = await txn(self.client, compare, success, [op_get(key)], what=f"update {key}")
+        claimed, released = _allocation_changes(res, current, new)
+        compare += [cmp_version(k, "==", 0) for k in claimed]
+        owner = _owner_value(new)
+        success = [] if dry_run else [op_put(key, value, keep_lease=True), *(op_put(k, owner) for k in claimed),
+                                      *(op_delete(k) for k in released)]
+        response = await txn(self.client, compare, success, [op_get(key), *(op_get(k) for k in claimed)],
+                             what=f"update {key}")
         if not response.succeeded:
             await self._raise_fenced(fence)
             if not response.responses[0].response_range.kvs:
                 raise errors.not_found(res.plural, new.name, group=res.group)
+            _raise_taken(claimed, response.responses[1:])
             raise errors.conflict(res.plural, new.name, "the object has been modified; please apply your changes "
                                   "to the latest version and try again", group=res.group)
         new.metadata.resource_version = str(response.header.revision)
@@ -492,7 +551,8 @@ class Store:
         key = res.key_of(current)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
-        success = [] if dry_run else [op_delete(key)]
+        _, released = _allocation_changes(res, current, None)
+        success = [] if dry_run else [op_delete(key), *(op_delete(k) for k in released)]
         response = await txn(self.client, compare, success, [op_get(key)], what=f"delete {key}")
         if not response.succeeded:
             await self._raise_fenced(fence)
@@ -530,6 +590,26 @@ class Store:
         if not response.kvs or response.kvs[0].create_revision != fence.create_revision:
             raise NotLeader(errors.Status(code=409, reason="Conflict", message=(
                 f"fenced: not the leader (leadership {fence.key}@{fence.create_revision} lost; write refused)")))
+
+
+def _owner_value(obj: KubeObject) -> bytes:
+    return f"{obj.metadata.namespace or ''}/{obj.metadata.name or ''}".encode()
+
+
+def _allocation_changes(res: Resource, current: KubeObject, new: KubeObject | None) -> tuple[list[str], list[str]]:
+    """(keys to claim, keys to release) when a Service changes from ``current`` to ``new`` (None: deleted)."""
+    if res.kind != "Service":
+        return [], []
+    before = held_keys(current.to_dict())
+    after = held_keys(new.to_dict()) if new is not None else set()
+    return sorted(after - before), sorted(before - after)
+
+
+def _raise_taken(claimed: list[str], responses: Any) -> None:
+    """After a failed txn: raise _Taken naming the claimed keys that exist."""
+    taken = {k for k, r in zip(claimed, responses, strict=False) if r.response_range.kvs}
+    if taken:
+        raise _Taken(taken)
 
 
 def _add_fence(compare: list[Any], fence: Fence | None) -> None:

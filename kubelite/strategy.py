@@ -23,9 +23,10 @@ Kept small on purpose; what lives here:
   dropped, ``type`` defaults to ``Opaque`` (``pkg/apis/core/v1/defaults.go``,
   ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
   validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
-  ``immutable: true``, Secret ``type``, Service ``spec.clusterIP`` once set,
-  RoleBinding/ClusterRoleBinding ``roleRef`` (``pkg/apis/{core,rbac}/validation``); Secret/ConfigMap
-  payloads up to 1 MiB; Job and CronJob rules live in :mod:`kubelite.batch_rules`.
+  ``immutable: true``, Secret ``type``, RoleBinding/ClusterRoleBinding ``roleRef``
+  (``pkg/apis/{core,rbac}/validation``); Secret/ConfigMap payloads up to 1 MiB; Job and CronJob
+  rules live in :mod:`kubelite.batch_rules`; Service defaults, validation and its clusterIP once
+  set in :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`).
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -42,7 +43,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from kubelite import batch_rules
-from kubelite.api import errors, hpa
+from kubelite.api import errors, hpa, service
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -127,7 +128,7 @@ def prepare_for_create(obj: T, admission: Admission) -> T:
 def prepare_for_update(current: T, new: T, admission: Admission, *, subresource: str | None) -> T:
     """The object as it is stored on an update of the main resource or a subresource."""
     if subresource is None:
-        new = _prepare_document(new)
+        new = _prepare_document(new, current)
     if isinstance(new, Pod) and subresource is None:
         return _admit_pod(new, admission)  # type: ignore[return-value]
     if isinstance(new, Namespace) and isinstance(current, Namespace) and subresource is None:
@@ -218,6 +219,7 @@ class DocumentRules:
     prepare: Callable[[Doc], Doc] | None = None  # defaulting and normalizing before storage
     validate: Callable[[Doc], list[StatusCause]] | None = None
     immutable: Callable[[Doc, Doc], list[StatusCause]] | None = None  # (stored, new) → causes
+    prepare_update: Callable[[Doc, Doc], Doc] | None = None  # (stored, new) → new, before ``prepare``
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -301,11 +303,6 @@ def _validate_config_map(doc: Doc) -> list[StatusCause]:
     return causes + _too_long("data", size)
 
 
-def _service_immutable(old: Doc, new: Doc) -> list[StatusCause]:
-    before, after = (old.get("spec") or {}).get("clusterIP"), (new.get("spec") or {}).get("clusterIP")
-    return [_immutable_cause("spec.clusterIP", after)] if before and after != before else []
-
-
 def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     """A binding's roleRef is fixed at creation (rbac ValidateRoleBindingUpdate: "cannot change roleRef")."""
     if new.get("roleRef") == old.get("roleRef"):  # three required strings: nothing to normalise
@@ -320,7 +317,8 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "Job": DocumentRules(prepare=batch_rules.prepare_job, validate=batch_rules.validate_job,
                          immutable=batch_rules.job_immutable),
     "CronJob": DocumentRules(prepare=batch_rules.prepare_cronjob, validate=batch_rules.validate_cronjob),
-    "Service": DocumentRules(immutable=_service_immutable),
+    "Service": DocumentRules(prepare=service.default_service, validate=service.validate_service,
+                             immutable=service.service_immutable, prepare_update=service.keep_allocated),
     "DaemonSet": DocumentRules(validate=workload_rules.validate_daemon_set, immutable=workload_rules.daemon_set_immutable),
     "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
                                  immutable=workload_rules.stateful_set_immutable),
@@ -332,11 +330,14 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
 }
 
 
-def _prepare_document(obj: T) -> T:
+def _prepare_document(obj: T, current: KubeObject | None = None) -> T:
     rules = DOCUMENT_RULES.get(obj.kind or "")
     if rules is None or rules.prepare is None:
         return obj
-    return type(obj).model_validate(rules.prepare(obj.to_dict()))
+    doc = obj.to_dict()
+    if current is not None and rules.prepare_update is not None:
+        doc = rules.prepare_update(current.to_dict(), doc)
+    return type(obj).model_validate(rules.prepare(doc))
 
 
 def document_causes(kind: str, doc: Doc) -> list[StatusCause]:

@@ -134,6 +134,10 @@ class ContainerSpec:
     cpu_request_millis: int | None = None  # requests.cpu → cpu shares (1024 per core, at least 2)
     mounts: tuple[Mount, ...] = ()
     init: bool = True  # a tiny init as PID 1 so SIGTERM reaches the process
+    hostname: str | None = None  # sandboxes: the pod's hostname (its containers share the UTS namespace)
+    dns: tuple[str, ...] = ()  # sandboxes: resolv.conf nameservers, search domains, options
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
     stdin: bool = False  # stdin kept open for attach (Container.stdin)
     tty: bool = False
 

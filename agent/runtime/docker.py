@@ -184,13 +184,14 @@ class DockerRuntime:
             memswap_limit=spec.memory_bytes or None,
             binds=[f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts] or None,
             log_config=self._log_config(),
+            dns=list(spec.dns) or None, dns_search=list(spec.dns_search) or None, dns_opt=list(spec.dns_options) or None,
         )
         try:
             created = await self._call(
                 api.create_container, spec.image, name=spec.name, labels=spec.labels,
                 command=spec.args, entrypoint=spec.command, environment=spec.env or None,
                 ports=[(p.container_port, p.protocol.lower()) for p in spec.ports] or None,
-                host_config=host_config, detach=True, stdin_open=spec.stdin, tty=spec.tty,
+                host_config=host_config, detach=True, stdin_open=spec.stdin, tty=spec.tty, hostname=spec.hostname,
             )
         except ContainerNotFound as exc:
             if "no such image" not in str(exc).lower():

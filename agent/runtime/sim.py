@@ -22,7 +22,9 @@ rate since the previous sample, so rates computed from two samples give it back.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
+import random
 from collections.abc import AsyncIterator
 import time
 from collections.abc import Mapping
@@ -54,6 +56,17 @@ SIM_MEMORY = "sim.kubelite.io/memory"
 
 NO_PROCESSES = "the sim runtime runs no processes: there is nothing to exec into, attach to or forward ports to"
 _ids = itertools.count(1)
+# Fake pod IPs from 10.128.0.0/9 (clear of the default service range 10.96.0.0/12), from a random
+# offset per process: a sim cluster runs several agent processes, and their pods' IPs must differ.
+_IP_BASE = int(ipaddress.IPv4Address("10.128.0.0"))
+_IP_SPAN = (1 << 15) * 254  # .1 to .254 of each of the /9's 32768 /24s
+_ip_offset = random.SystemRandom().randrange(_IP_SPAN)
+
+
+def _sandbox_ip(serial: int) -> str:
+    """A unique fake address per sandbox (per process: serial; across processes: the random offset)."""
+    index = (_ip_offset + serial) % _IP_SPAN
+    return str(ipaddress.IPv4Address(_IP_BASE + (index // 254) * 256 + index % 254 + 1))
 _next_port = itertools.count(40000)
 
 
@@ -127,8 +140,7 @@ class SimRuntime:
         ports = tuple((p, p.host_port or next(_next_port)) for p in spec.ports)
         ip = None
         if spec.network_of is None:
-            ip = f"10.{(int(container_id[3:], 16) >> 16) % 256}.{(int(container_id[3:], 16) >> 8) % 256}." \
-                 f"{int(container_id[3:], 16) % 256}"
+            ip = _sandbox_ip(int(container_id[3:], 16))
         info = ContainerInfo(
             id=container_id, name=spec.name, image=spec.image, image_id=f"sim-image:{spec.image}",
             labels=dict(spec.labels), state="created", created_at=_now(), ip=ip, host_ports=ports,

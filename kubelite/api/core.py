@@ -213,6 +213,11 @@ class PodSpec(KubeModel):
     affinity: dict[str, Any] | None = None
     priority_class_name: str | None = None
     priority: int | None = None  # set from priorityClassName at admission (kubelite.strategy)
+    # DNS and service discovery (issue 13): the agent's resolv.conf, service env vars; endpoints' hostnames
+    dns_policy: str | None = None
+    enable_service_links: bool | None = None
+    hostname: str | None = None
+    subdomain: str | None = None
 
     @property
     def effective_restart_policy(self) -> str:

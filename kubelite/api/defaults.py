@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from kubelite.api.service import default_service
+
 Doc = dict[str, Any]
 
 _PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
@@ -73,6 +75,8 @@ def pod_template_with_defaults(template: Doc) -> Doc:
 
 def with_defaults(kind: str, doc: Doc) -> Doc:
     """A copy of ``doc`` with Kubernetes' defaults filled in where the field is absent."""
+    if kind == "Service":
+        return default_service(doc)
     result = copy.deepcopy(doc)
     spec = result.get("spec")
     if not isinstance(spec, dict):

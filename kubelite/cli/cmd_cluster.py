@@ -110,6 +110,8 @@ def up(
              "floor, not the kubelet's 10%/15%: a local cluster shares the developer's disk.")] = LOCAL_EVICTION_HARD,
     sim_nodes_per_process: Annotated[int, typer.Option(
         help="Sim runtime: nodes hosted by one agent process (1: one process per node, as before).")] = 250,
+    service_cluster_ip_range: Annotated[str, typer.Option(
+        help="CIDR of Services' cluster IPs; two clusters on one host need different ones.")] = "10.96.0.0/12",
     encryption_provider_config: Annotated[Path | None, typer.Option(
         help="EncryptionConfiguration for Secrets at rest (default: an aescbc key made once in the data dir, "
              "encryption.yaml, mode 0600).")] = None,
@@ -122,6 +124,7 @@ def up(
                      etcd_compaction_interval=etcd_compaction_interval,
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
                      eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process, prometheus=prometheus,
+                     service_cluster_ip_range=service_cluster_ip_range,
                      encryption_provider_config=encryption_provider_config)
 
     def say(line: str) -> None:

@@ -43,7 +43,9 @@ from kubelite.cli.processes import ManagedProcess
 from kubelite.cli.up_supervise import Child, Supervisor
 from kubelite.cli.up_support import (
     can_bind,
+    cluster_dns_ip,
     default_data_dir,
+    docker_bridge_gateway,
     detect_runtime,
     ensure_docker_images,
     ensure_secret_file,
@@ -78,6 +80,7 @@ class UpOptions:
     container_log_max_files: int = 5
     eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
+    service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
     prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
 
@@ -134,8 +137,14 @@ class Cluster:
                                            "--listen", self.cm_url.removeprefix("http://"), *metrics_api])
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
-                                "--agent-secret-file", str(self.agent_secret_path)])
+                                "--agent-secret-file", str(self.agent_secret_path),
+                                "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
+        if self.runtime == "docker":  # cluster DNS, reached by pods through the node proxy (kube-dns's cluster IP)
+            dns_ip = cluster_dns_ip(self.opts.service_cluster_ip_range)
+            self._spawn("dns", [py, "-m", "kubelite.dns", *ep, "--listen", f"{docker_bridge_gateway()}:{free_port()}",
+                                "--service-ip", dns_ip, "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
+            extra += ["--cluster-dns", dns_ip]
         extra += ["--container-log-max-size", self.opts.container_log_max_size,
                   "--container-log-max-files", str(self.opts.container_log_max_files),
                   "--eviction-hard", self.opts.eviction_hard]
@@ -296,6 +305,14 @@ class Cluster:
 
     # -- stop --------------------------------------------------------------
 
+    async def _remove_proxy_rules(self) -> list[str]:
+        """The node proxy's iptables rules of agents that could not remove them (killed)."""
+        proc = await asyncio.create_subprocess_exec(
+            self.opts.python, "-m", "agent.proxy", "--cleanup", "--cluster-uid", self.cluster_uid, *self.agents,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await proc.communicate()
+        return [f"node proxy rules: {err.decode().strip()}"] if proc.returncode else []
+
     async def stop(self) -> list[str]:
         """Stop everything started, newest first; returns problems (empty when clean)."""
         problems: list[str] = []
@@ -306,6 +323,7 @@ class Cluster:
         if self.runtime == "docker" and not self.opts.keep:
             if self.cluster_uid:
                 problems += await asyncio.to_thread(remove_containers, self.agents, self.cluster_uid)
+                problems += await self._remove_proxy_rules()
             elif agents:
                 self.say("the cluster's identity was never read: containers other than those the agents "
                          "drained are left alone (they may belong to another cluster on this engine)")

@@ -167,6 +167,23 @@ def remove_containers(nodes: list[str], cluster_uid: str) -> list[str]:
     return problems
 
 
+def cluster_dns_ip(service_range: str) -> str:
+    """kube-dns's conventional address: the 10th of the service range (10.96.0.10)."""
+    return str(ipaddress.IPv4Network(service_range, strict=False).network_address + 10)
+
+
+def docker_bridge_gateway() -> str:
+    """The host's address on Docker's default bridge (where pods' traffic to the host arrives)."""
+    import docker
+
+    client = docker.from_env(timeout=30)
+    try:
+        configs = client.networks.get("bridge").attrs.get("IPAM", {}).get("Config") or []
+    finally:
+        client.close()
+    return next((c["Gateway"] for c in configs if c.get("Gateway")), "172.17.0.1")
+
+
 def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -12,6 +12,13 @@ from pathlib import Path
 
 from kubelite.api import errors
 from kubelite.compaction import add_compaction_argument
+from kubelite.service_alloc import (
+    DEFAULT_NODE_PORTS,
+    DEFAULT_SERVICE_CIDR,
+    ServiceRanges,
+    node_port_range_flag,
+    ranges_flag,
+)
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
@@ -48,6 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--default-unreachable-toleration-seconds", type=toleration_seconds_flag, default=300,
                         help="tolerationSeconds of the node.kubernetes.io/unreachable:NoExecute toleration added to "
                              "every pod that does not already have one (kube-apiserver's flag; default 300)")
+    parser.add_argument("--service-cluster-ip-range", type=ranges_flag, default=DEFAULT_SERVICE_CIDR,
+                        help=f"CIDR Services' cluster IPs come from (default {DEFAULT_SERVICE_CIDR})")
+    parser.add_argument("--service-node-port-range", type=node_port_range_flag, default=DEFAULT_NODE_PORTS,
+                        help="NodePort range, FIRST-LAST (default 30000-32767)")
+    parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway "
+                        "(default: the --listen host)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -63,6 +76,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
         admission=Admission(default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
                             default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds),
+        service_ranges=ServiceRanges(args.service_cluster_ip_range, args.service_node_port_range),
+        advertise_address=args.advertise_address,
     )
 
 

@@ -46,6 +46,7 @@ from kubelite.gateway import (
 from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError, request_credentials
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED
+from kubelite.gateway.kubernetes_service import KubernetesService
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
 from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
@@ -54,6 +55,7 @@ from kubelite.gateway.respond import as_protobuf, error_response, json_response,
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
 from kubelite.listen import start_site
+from kubelite.service_alloc import ServiceAllocator, ServiceRanges
 from kubelite.store import Store
 from kubelite.strategy import Admission
 
@@ -104,6 +106,8 @@ class GatewayConfig:
     request_header_timeout: float = 32.0
     request_body_timeout: float = 60.0
     admission: Admission = field(default_factory=Admission)  # DefaultTolerationSeconds flags
+    service_ranges: ServiceRanges = field(default_factory=ServiceRanges)  # --service-cluster-ip-range, node ports
+    advertise_address: str | None = None  # the kubernetes Service's endpoint; default: the listen host
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
@@ -129,6 +133,15 @@ def _file_flag(flag: str) -> Iterator[None]:
         reason = ("not a PEM certificate and its matching private key" if isinstance(exc, ssl.SSLError)
                   else exc.strerror or str(exc))
         raise TokenFileError(f"{what}: {reason}") from None
+
+
+def _advertised(host: str) -> str:
+    """The listen host as an endpoint address (an IP; a wildcard or a name → 127.0.0.1)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return "127.0.0.1"
+    return "127.0.0.1" if ip.is_unspecified else str(ip)
 
 
 def is_loopback(host: str) -> bool:
@@ -307,6 +320,9 @@ async def readyz(request: web.Request) -> web.Response:
         await range_(state.client, prefix, range_end=prefix_end(prefix), count_only=True, what="readyz")
     except errors.ApiError as exc:
         return web.Response(status=500, text=f"[-]etcd failed: {exc}\nreadyz check failed\n")
+    if not state.bootstrapped:
+        return web.Response(status=500, text="[-]poststarthook/bootstrap-controller failed: not finished\n"
+                                             "readyz check failed\n")
     return web.Response(text="ok")
 
 
@@ -359,6 +375,7 @@ class Gateway:
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self.compactor: Compactor | None = None
+        self.kubernetes_service: KubernetesService | None = None
         self.state: GatewayState | None = None
         self.port: int | None = None
 
@@ -394,7 +411,7 @@ class Gateway:
         self._client = self._given_client or await connect(config.etcd)
         metrics = GatewayMetrics()
         observe_etcd_requests(self._client, metrics.registry)
-        store = Store(self._client, admission=config.admission)
+        store = Store(self._client, admission=config.admission, services=ServiceAllocator(config.service_ranges))
         await ensure_system_namespaces(store)
         await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
         self._http = aiohttp.ClientSession()
@@ -420,11 +437,16 @@ class Gateway:
         self.compactor = Compactor(self._client, interval=config.compaction_interval,
                                    registry=self.state.metrics.registry)
         await self.compactor.start()
+        self.kubernetes_service = KubernetesService(
+            self._client, store, address=config.advertise_address or _advertised(config.host), port=self.port,
+            ranges=config.service_ranges)
+        await self.kubernetes_service.start()
+        self.state.bootstrapped = True
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_compactor, self._stop_runner, self._stop_hubs, self._close_http, self._close_client):
+        for step in (self._stop_kubernetes_service, self._stop_compactor, self._stop_runner, self._stop_hubs, self._close_http, self._close_client):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
@@ -432,6 +454,11 @@ class Gateway:
                 problems.append(exc)
         if problems:
             raise RuntimeError(f"gateway stop: {len(problems)} step(s) failed: {problems}")
+
+    async def _stop_kubernetes_service(self) -> None:
+        if self.kubernetes_service is not None:
+            await self.kubernetes_service.stop()
+            self.kubernetes_service = None
 
     async def _stop_compactor(self) -> None:
         if self.compactor is not None:

@@ -40,6 +40,7 @@ class GatewayState:
     open_watches: set[Subscription] = field(default_factory=set)
     write_locks: KeyedLocks = field(default_factory=KeyedLocks)
     body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
+    bootstrapped: bool = False  # the default kubernetes Service written (kube's bootstrap-controller post-start hook)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

@@ -426,6 +426,44 @@ def service_row(svc: Doc, now: datetime) -> list[Cell]:
             selector_string({"matchLabels": spec["selector"]}) if isinstance(spec.get("selector"), dict) else "<none>"]
 
 
+ENDPOINTS_COLUMNS = (_name_column(), Column("Endpoints", description="Endpoints of the service (ready addresses)."),
+                     _AGE)
+ENDPOINTSLICE_COLUMNS = (_name_column(), Column("AddressType"), Column("Ports"), Column("Endpoints"), _AGE)
+
+
+def _first_three(items: list[str], empty: str) -> str:
+    """kubectl's "a,b,c + N more..." for endpoint lists."""
+    if not items:
+        return empty
+    shown = ",".join(items[:3])
+    return f"{shown} + {len(items) - 3} more..." if len(items) > 3 else shown
+
+
+def endpoints_row(ep: Doc, now: datetime) -> list[Cell]:
+    """formatEndpoints: ``ip:port`` per ready address and port (``ip`` for port-less subsets)."""
+    raw = ep.get("subsets")
+    subsets: list[Any] = raw if isinstance(raw, list) else []
+    shown: list[str] = []
+    for subset in subsets:
+        addresses = [a.get("ip", "") for a in subset.get("addresses") or [] if isinstance(a, dict)]
+        ports = subset.get("ports") or []
+        if not ports:
+            shown += addresses
+        for port in ports:
+            shown += [f"{ip}:{port.get('port')}" for ip in addresses]
+    cell = _first_three(shown, "<none>") if subsets else "<none>"
+    return [_meta(ep).get("name", ""), cell if shown or not subsets else "", since(_meta(ep).get("creationTimestamp"), now)]
+
+
+def endpointslice_row(slice_: Doc, now: datetime) -> list[Cell]:
+    """formatDiscoveryPorts / formatDiscoveryEndpoints: every endpoint's addresses, ready or not."""
+    ports = [str(p.get("port")) if p.get("port") is not None else "<unset>"
+             for p in slice_.get("ports") or [] if isinstance(p, dict)]
+    addresses = [str(a) for e in slice_.get("endpoints") or [] if isinstance(e, dict) for a in e.get("addresses") or []]
+    return [_meta(slice_).get("name", ""), str(slice_.get("addressType") or ""), _first_three(ports, "<unset>"),
+            _first_three(addresses, "<unset>"), since(_meta(slice_).get("creationTimestamp"), now)]
+
+
 JOB_COLUMNS = (
     _name_column(), Column("Status", description="Status of the job."),
     Column("Completions", description="The desired number of successfully finished pods the job should be run with."),
@@ -675,6 +713,7 @@ PRINTERS: dict[str, Printer] = {
     "StorageClass": (STORAGECLASS_COLUMNS, storageclass_row),
     "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
     "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
+    "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row), "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
 }
 
 

@@ -59,8 +59,7 @@ async def test_ordered_start_identity_claims_and_reverse_scale_down(
     await touch(store, "db-1")
     await wait_for(lambda: names_are(store, "db", ["db-0", "db-1", "db-2"]), 15)
     pod = await store.get(PODS, "db-2", "default")
-    extra = pod.spec.model_extra or {}
-    assert extra["hostname"] == "db-2" and extra["subdomain"] == "db"
+    assert pod.spec.hostname == "db-2" and pod.spec.subdomain == "db"
     labels = pod.metadata.labels or {}
     assert labels[STS_POD_NAME_LABEL] == "db-2" and labels[POD_INDEX_LABEL] == "2"
     assert labels[REVISION_HASH_LABEL].startswith("db-")

@@ -104,13 +104,14 @@ async def test_manifest_apply_get_patch_delete_each_kind(kubectl: Kubectl, gatew
     assert secret["data"] == {"pw": base64.b64encode(b"hunter2").decode()} and "stringData" not in secret
     assert secret["type"] == "Opaque"
     service = json.loads((await kubectl("get", "svc", "web", "-o", "json")).stdout)
-    assert service["spec"]["ports"] == [{"port": 80, "targetPort": 8080}]  # stored as sent (no allocation yet)
+    assert service["spec"]["ports"] == [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]  # defaulted
+    assert service["spec"]["clusterIP"].startswith("10.")  # allocated (tests/gateway/test_services.py)
     # a strategic patch merges the service's ports by port number
     await kubectl("patch", "svc", "web", "-p", '{"spec":{"ports":[{"port":80,"targetPort":9090}]}}')
     assert (await store.get(r.SERVICES, "web", "default")).to_dict()["spec"]["ports"] == [
-        {"port": 80, "targetPort": 9090}]
+        {"port": 80, "targetPort": 9090, "protocol": "TCP"}]
     listed = await kubectl("get", "configmap,secret,sa,role,rolebinding,ing,netpol,pdb,svc,job", "-o", "name")
-    assert len(listed.stdout.split()) == len(OBJECTS)
+    assert len(listed.stdout.split()) == len(OBJECTS) + 1 and "service/kubernetes" in listed.stdout  # the API's own
     for name, obj, res in OBJECTS:
         await kubectl("delete", name, obj)
         with pytest.raises(errors.ApiError) as gone:
@@ -283,7 +284,7 @@ def test_document_rules_name_the_field() -> None:
         "data", "immutable"]
     assert document_immutable_causes("ConfigMap", {"data": {"a": "1"}}, {"data": {"a": "2"}}) == []
     assert [c.field for c in document_immutable_causes("Service", {"spec": {"clusterIP": "10.0.0.1"}},
-                                                       {"spec": {"clusterIP": "10.0.0.2"}})] == ["spec.clusterIP"]
+                                                       {"spec": {"clusterIP": "10.0.0.2"}})] == ["spec.clusterIPs[0]"]
     assert [c.field for c in document_immutable_causes("Job", {"spec": {"selector": {"a": 1}}}, {"spec": {}})] == [
         "spec.selector"]
 
@@ -292,7 +293,8 @@ async def test_delete_answers_as_kube_apiserver_does(api: aiohttp.ClientSession)
     """Services, service accounts, PVCs, quotas and storage classes answer DELETE with the object
     (the OpenAPI document's delete response names the kind); the others with a Status."""
     base = "/api/v1/namespaces/default"
-    for plural, doc in (("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}}),
+    for plural, doc in (("services", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"},
+                                      "spec": {"ports": [{"port": 80}]}}),
                         ("configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})):
         async with api.post(f"{base}/{plural}", json=doc) as response:
             assert response.status == 201
@@ -306,7 +308,8 @@ async def test_create_resets_status_to_gos_zero_status(api: aiohttp.ClientSessio
     """The status is the controllers'; kube-apiserver's create drops what the client sent and answers with the
     zero status as Go writes it (a struct is never omitted, a non-omitempty int is 0)."""
     cases = (
-        ("/api/v1/namespaces/default/services", {"apiVersion": "v1", "kind": "Service"}, {"loadBalancer": {}}),
+        ("/api/v1/namespaces/default/services", {"apiVersion": "v1", "kind": "Service",
+                                                 "spec": {"ports": [{"port": 80}]}}, {"loadBalancer": {}}),
         ("/apis/policy/v1/namespaces/default/poddisruptionbudgets",
          {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "spec": {"minAvailable": 1}},
          {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0}),
@@ -332,4 +335,5 @@ async def test_kubectl_get_prints_kube_columns(kubectl: Kubectl) -> None:
     svc = (await kubectl("get", "svc", "web", "-o", "wide")).stdout.splitlines()
     assert svc[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]
     cells = svc[1].split()
-    assert cells[:5] == ["web", "ClusterIP", "<none>", "<none>", "80/TCP"] and cells[-1] == "app=web"
+    assert cells[:2] == ["web", "ClusterIP"] and cells[2].startswith("10.") and cells[3:5] == ["<none>", "80/TCP"]
+    assert cells[-1] == "app=web"

@@ -1,0 +1,1 @@
+"""Cluster DNS: names of Services and pods, as CoreDNS's ``kubernetes`` plugin answers them."""
