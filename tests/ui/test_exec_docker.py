@@ -4,6 +4,7 @@ through a token-protected gateway (the page authenticates the WebSocket with kub
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,19 +73,23 @@ def test_terminal_runs_a_shell_in_the_container(docker_cluster: KlUp, tmp_path: 
             page.wait_for_function("() => document.querySelector('.exec-status').textContent === 'connected'")
 
             def run(line: str, expect: str) -> None:
-                page.locator(".terminal .xterm").click()
+                page.locator(".exec-screen .xterm").click()
                 page.keyboard.type(line)
                 page.keyboard.press("Enter")
-                page.wait_for_function("t => document.querySelector('.terminal .xterm-rows').textContent.includes(t)",
+                page.wait_for_function("t => document.querySelector('.exec-screen .xterm-rows').textContent.includes(t)",
                                        arg=expect)
 
             run("echo hello-$((6*7))", "hello-42")  # the echoed line says $((6*7)): only the shell says 42
+            shots = Path(os.environ.get("KUBELITE_UI_SHOTS") or tmp_path)  # as tests/ui/test_dashboard.py
+            shots.mkdir(parents=True, exist_ok=True)
+            page.locator(".exec-screen").scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "pod-terminal.png"))
             # the terminal's size reached the shell's tty (channel 4), and follows a resize of the page
-            run("stty size", page.evaluate("document.querySelector('.terminal').dataset.size"))
-            before = page.evaluate("document.querySelector('.terminal').dataset.size")
+            run("stty size", page.evaluate("document.querySelector('.exec-screen').dataset.size"))
+            before = page.evaluate("document.querySelector('.exec-screen').dataset.size")
             page.set_viewport_size({"width": 900, "height": 700})
-            page.wait_for_function("s => document.querySelector('.terminal').dataset.size !== s", arg=before)
-            run("clear; stty size", page.evaluate("document.querySelector('.terminal').dataset.size"))
+            page.wait_for_function("s => document.querySelector('.exec-screen').dataset.size !== s", arg=before)
+            run("clear; stty size", page.evaluate("document.querySelector('.exec-screen').dataset.size"))
             run("exit 3", "exit 3")
             page.wait_for_function("() => document.querySelector('.exec-status').dataset.exit === '3'")
             assert page.inner_text(".exec-status") == "exited with status 3"

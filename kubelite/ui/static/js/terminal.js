@@ -68,7 +68,7 @@ export function terminalPane(pod, podPath) {
   const container = h("select", { "aria-label": "exec container" }, containers.map((c) => h("option", { value: c }, c)));
   const command = h("input", { type: "text", value: "sh", "aria-label": "command", size: 12 });
   const status = h("span.muted.exec-status", { role: "status", "aria-live": "polite" });
-  const screen = h("div.terminal", { "aria-label": "terminal" });
+  const screen = h("div.exec-screen", { "aria-label": "terminal screen" });
   let session = null;
 
   const stop = () => {
