@@ -17,18 +17,29 @@ stops them gracefully (a finalizer removal would drop the key at once).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.meta import KubeObject, OwnerReference
-from kubelite.api.resources import ALL_RESOURCES, EVENTS, LEASES, PODS, Resource, resource_for_kind
+from kubelite.api.crd import storage_resource
+from kubelite.api.resources import (
+    ALL_RESOURCES,
+    CUSTOMRESOURCEDEFINITIONS,
+    EVENTS,
+    LEASES,
+    PODS,
+    Resource,
+    resource_for_kind,
+)
 from kubelite.informer import FuncHandler, Informer, object_key
+from kubelite.supervise import spawn
 from kubelite.reconcile import Result
 from kubelite.store import NotLeader
 
 from controllers.base import Controller
-from controllers.context import ControllerContext
+from controllers.context import OWNED_INDEXERS, ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +61,37 @@ class GarbageCollector(Controller):
         # Every kind that can own or be owned, as kube's GC monitors every deletable resource.
         self.watched: dict[str, tuple[Resource, Informer]] = {
             res.plural: (res, ctx.informers.for_resource(res)) for res in ALL_RESOURCES if res not in UNMONITORED}
+        self._starting: set[asyncio.Task[None]] = set()
 
     def register(self) -> None:
         for plural, (_res, informer) in self.watched.items():
             informer.add_handler(self._handler(plural))
+        # custom resources too, as kube's GC monitors every resource discovery lists: one informer per
+        # established CRD, made when the CRD appears (kept after it goes: its objects' deletions still
+        # arrive), started here and stopped by the manager with the others (SharedInformers.extra)
+        self.watched[CUSTOMRESOURCEDEFINITIONS.plural][1].add_handler(FuncHandler(
+            add=self._crd_seen, update=lambda _old, crd: self._crd_seen(crd)))
+
+    def _crd_seen(self, crd: KubeObject) -> None:
+        res = storage_resource(crd.to_dict())
+        if res is None or _key(res) in self.watched:
+            return
+        informer = Informer(self.store, res, indexers=dict(OWNED_INDEXERS),
+                            resync_period=self.ctx.informers.resync_seconds)
+        informer.add_handler(self._handler(_key(res)))
+        self.watched[_key(res)] = (res, informer)
+        self.ctx.informers.extra[_key(res)] = informer
+        # start() only creates the informer's tasks: this one ends at once (kept referenced until then)
+        task = spawn(f"gc informer {_key(res)}", informer.start)
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    def _resource_of(self, ref: OwnerReference) -> Resource | None:
+        """The kind an ownerReference names: a custom resource's by group and kind, else a built-in one."""
+        group = ref.api_version.rpartition("/")[0] if "/" in (ref.api_version or "") else ""
+        custom = next((res for res, _informer in self.watched.values()
+                       if res.custom and res.kind == ref.kind and res.group == group), None)
+        return custom or resource_for_kind(ref.kind)
 
     def _handler(self, plural: str) -> FuncHandler:
         return FuncHandler(add=lambda obj: self._changed(plural, obj),
@@ -76,9 +114,9 @@ class GarbageCollector(Controller):
         for dep_plural, dep in self.dependents(obj.metadata.uid or ""):
             self.enqueue(f"{dep_plural}|{object_key(dep)}")
         for ref in obj.metadata.owner_references or []:  # a foreground owner may be waiting for this one
-            res = resource_for_kind(ref.kind)
-            if res is not None and res.plural in self.watched:
-                self.enqueue(f"{res.plural}|{obj.namespace}/{ref.name}" if res.namespaced else f"{res.plural}|{ref.name}")
+            res = self._resource_of(ref)
+            if res is not None and _key(res) in self.watched:
+                self.enqueue(f"{_key(res)}|{obj.namespace}/{ref.name}" if res.namespaced else f"{_key(res)}|{ref.name}")
 
     def dependents(self, uid: str) -> list[tuple[str, Any]]:
         found = []
@@ -173,11 +211,11 @@ class GarbageCollector(Controller):
         await self.store.guaranteed_update(res, obj.name, obj.namespace, strip, fence=self.fence)
 
     async def _owner_exists(self, ref: OwnerReference, namespace: str | None) -> bool:
-        res = resource_for_kind(ref.kind)
+        res = self._resource_of(ref)
         if res is None:
             return True  # a kind we do not know: never collect on its account
         ns = namespace if res.namespaced else None
-        watched = self.watched.get(res.plural)
+        watched = self.watched.get(_key(res))
         if watched is not None:
             cached = watched[1].get(f"{ns}/{ref.name}" if ns else ref.name)
             if cached is not None and cached.metadata.uid == ref.uid:
@@ -210,3 +248,9 @@ def _interesting(obj: KubeObject) -> bool:
 
 def _blocks(dep: KubeObject, owner_uid: str) -> bool:
     return any(r.uid == owner_uid for r in dep.metadata.owner_references or [])
+
+
+def _key(res: Resource) -> str:
+    """The GC's name of a watched kind: the plural, group-qualified for custom resources (whose plurals
+    may repeat a built-in one's)."""
+    return f"{res.plural}.{res.group}" if res.custom else res.plural

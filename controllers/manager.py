@@ -49,6 +49,7 @@ CONTROLLERS: dict[str, str] = {
     "job": "controllers.job:JobController",
     "cronjob": "controllers.cronjob:CronJobController",
     "horizontalpodautoscaling": "controllers.hpa:HorizontalPodAutoscalerController",
+    "serviceaccount": "controllers.serviceaccount:ServiceAccountController",
 }
 
 

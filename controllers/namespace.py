@@ -2,7 +2,7 @@
 
 A DELETE of a namespace only marks it (``deletionTimestamp``, phase Terminating; see
 :mod:`kubelite.strategy`) and the store refuses new content in it (403). This controller
-deletes every object of every namespaced kind in it (pods gracefully, through their
+deletes every object of every namespaced kind in it, custom resources included (pods gracefully, through their
 agents; replicasets, deployments, events, leases at once), reports what remains in the
 namespace's conditions, and once nothing is left removes the ``kubernetes`` finalizer
 through the ``finalize`` subresource; the store then deletes the namespace
@@ -17,7 +17,15 @@ import logging
 from kubelite.api import errors
 from kubelite.api.core import Namespace, NamespaceStatus, Pod
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import ALL_RESOURCES, DEPLOYMENTS, NAMESPACES, REPLICASETS, Resource
+from kubelite.api.crd import storage_resource
+from kubelite.api.resources import (
+    ALL_RESOURCES,
+    CUSTOMRESOURCEDEFINITIONS,
+    DEPLOYMENTS,
+    NAMESPACES,
+    REPLICASETS,
+    Resource,
+)
 from kubelite.informer import FuncHandler
 from kubelite.reconcile import Result
 from kubelite.strategy import NAMESPACE_FINALIZER, TERMINATING
@@ -69,7 +77,7 @@ class NamespaceController(Controller):
             return None
         # The store, not the caches: what is in the namespace now (nothing new can be added).
         found: list[tuple[Resource, Content]] = []
-        for res in NAMESPACED:
+        for res in (*NAMESPACED, *await self._custom_resources()):
             found += [(res, content_of(res, obj)) for obj in (await self.store.list(res, key)).items]
         plan = plan_namespace(namespace, [c for _res, c in found], self.ctx.clock())
         if plan is None:
@@ -83,6 +91,12 @@ class NamespaceController(Controller):
             log.info("namespace %s: empty; finalized", key)
             return None
         return Result(requeue_after=plan.requeue_after)
+
+    async def _custom_resources(self) -> list[Resource]:
+        """The namespaced kinds the CRDs define now (read from the store: a CRD may be minutes old)."""
+        crds = (await self.store.list(CUSTOMRESOURCEDEFINITIONS)).items
+        found = (storage_resource(c.to_dict()) for c in crds)
+        return [res for res in found if res is not None and res.namespaced]
 
     async def _delete(self, res: Resource, namespace: str, content: Content) -> None:
         try:

@@ -84,6 +84,10 @@ def op_put(key: str, value: bytes, lease: int = 0, *, keep_lease: bool = False) 
     return rpc.RequestOp(request_put=request)
 
 
+def op_delete_range(key: str, range_end: bytes) -> Any:
+    return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=_b(key), range_end=range_end))
+
+
 def op_get(key: str) -> Any:
     return rpc.RequestOp(request_range=rpc.RangeRequest(key=_b(key)))
 

@@ -19,7 +19,7 @@ from kubelite.api.meta import KubeObject
 from kubelite.api.resources import Resource
 from kubelite.store import Store
 from kubelite.supervise import cancel_and_wait
-from kubelite.watch import RawFilter, WatchExpired, WatchOptions, watch
+from kubelite.watch import RawFilter, WatchExpired, WatchOptions
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,8 @@ class Informer:
             try:
                 await self._list_and_replace()
                 self._synced.set()
-                async for event in watch(
-                    self.store.client, self.res, self.namespace, from_revision=self.revision + 1,
+                async for event in self.store.watch(
+                    self.res, self.namespace, from_revision=self.revision + 1,
                     options=self.watch_options, raw_filter=self.raw_filter,
                 ):
                     self._apply(event.type, event.object)

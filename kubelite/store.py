@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
@@ -146,6 +146,8 @@ def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) 
 def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
     obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
     obj.metadata.resource_version = str(mod_revision)
+    if res.custom:  # served in every version of its CRD: the None conversion rewrites apiVersion
+        obj.api_version = res.api_version
     return obj
 
 
@@ -163,7 +165,7 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
     """
     value = plaintext(res, value, encryption)
     head = _HEAD.match(value)
-    if head is None:
+    if head is None or res.custom:
         return codec.dumps(decode_document(res, value, mod_revision))
     end = head.end()
     member = b'"resourceVersion":"%d"' % mod_revision
@@ -175,6 +177,8 @@ def decode_document(res: Resource, value: bytes, mod_revision: int,
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+    if res.custom:
+        doc["apiVersion"] = res.api_version
     return doc
 
 
@@ -431,7 +435,7 @@ class Store:
         if obj.metadata.uid and obj.metadata.uid != current.metadata.uid:
             raise errors.conflict(res.plural, obj.name, f"Precondition failed: UID in object meta: {obj.metadata.uid}, "
                                   f"UID in storage: {current.metadata.uid}", group=res.group)
-        new = _merge_update(current, obj, subresource)
+        new = _merge_update(current, obj, subresource, keep_status=res.status_subresource)
         new = strategy.prepare_for_update(current, new, self.admission, subresource=subresource)
         if res.kind != "Service" or subresource is not None:
             return await self._write(res, current, new, fence=fence, dry_run=dry_run)
@@ -526,8 +530,17 @@ class Store:
             return current  # an update that changes nothing keeps its resourceVersion and sends no event
         if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
-        key = res.key_of(new)
         value = self._stored_value(res, new, validate=validate, old=current)
+        revision = await self._put_if_unchanged(res, current, new, value, fence=fence, dry_run=dry_run)
+        new.metadata.resource_version = str(revision)
+        return new
+
+    async def _put_if_unchanged(self, res: Resource, current: KubeObject, new: KubeObject, value: bytes, *,
+                                fence: Fence | None, dry_run: bool) -> int:
+        """Put ``value`` at ``new``'s key if it is still at ``current``'s revision (404 gone, 409 changed),
+        with the address claims and releases the change makes (Services); returns the write's revision.
+        The one etcd step of an update (:mod:`kubelite.memstore` replaces it)."""
+        key = res.key_of(new)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
         claimed, released = _allocation_changes(res, current, new)
@@ -544,8 +557,14 @@ class Store:
             _raise_taken(claimed, response.responses[1:])
             raise errors.conflict(res.plural, new.name, "the object has been modified; please apply your changes "
                                   "to the latest version and try again", group=res.group)
-        new.metadata.resource_version = str(response.header.revision)
-        return new
+        return int(response.header.revision)
+
+    def watch(self, res: Resource, namespace: str | None = None, *, from_revision: int,
+              options: Any = None, raw_filter: Callable[[bytes], bool] | None = None) -> AsyncIterator[Any]:
+        """Events of ``res`` from ``from_revision`` (:func:`kubelite.watch.watch`; what informers consume)."""
+        from kubelite.watch import WatchOptions, watch  # noqa: PLC0415 - kubelite.watch imports this module
+        return watch(self.client, res, namespace, from_revision=from_revision, options=options or WatchOptions(),
+                     raw_filter=raw_filter)
 
     async def _delete_key(self, res: Resource, current: KubeObject, *, fence: Fence | None, dry_run: bool) -> None:
         key = res.key_of(current)
@@ -617,8 +636,9 @@ def _add_fence(compare: list[Any], fence: Fence | None) -> None:
         compare.append(fence.compare())
 
 
-def _merge_update(current: T, obj: T, subresource: Subresource) -> T:
-    """Apply Kubernetes' update rules: identity and timestamps are the store's."""
+def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: bool = True) -> T:
+    """Apply Kubernetes' update rules: identity and timestamps are the store's; with ``keep_status``
+    (the kind has a status subresource) a main-resource update keeps the stored status."""
     if subresource is not None:
         new = current.deep_copy()
         if subresource == "status":
@@ -632,7 +652,7 @@ def _merge_update(current: T, obj: T, subresource: Subresource) -> T:
             new.metadata.managed_fields = obj.metadata.managed_fields
         return new
     new = obj.deep_copy()
-    if hasattr(current, "status"):
+    if keep_status and hasattr(current, "status"):
         setattr(new, "status", getattr(current, "status", None))
     meta, old = new.metadata, current.metadata
     meta.uid = old.uid

@@ -26,7 +26,8 @@ Kept small on purpose; what lives here:
   ``immutable: true``, Secret ``type``, RoleBinding/ClusterRoleBinding ``roleRef``
   (``pkg/apis/{core,rbac}/validation``); Secret/ConfigMap payloads up to 1 MiB; Job and CronJob
   rules live in :mod:`kubelite.batch_rules`; Service defaults, validation and its clusterIP once
-  set in :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`).
+  set in :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`); the
+  CustomResourceDefinition's in :mod:`kubelite.api.crd`.
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -39,11 +40,11 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from kubelite import batch_rules
-from kubelite.api import errors, hpa, service
+from kubelite.api import crd, errors, hpa, service
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -327,6 +328,9 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
+    # kubelite.api.crd: served as soon as stored, so its conditions are set on write
+    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+                            validate=crd.validate, immutable=crd.immutable),
 }
 
 

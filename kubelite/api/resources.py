@@ -25,6 +25,12 @@ class Resource:
     namespaced: bool
     model: type[KubeObject] = field(repr=False)
     short_names: tuple[str, ...] = ()
+    # a custom resource (kubelite.api.crd): stored under /registry/<group>/<plural>/ as kube-apiserver
+    # does, read back as this version (the CRD's `None` conversion only rewrites apiVersion)
+    custom: bool = False
+    # False: status is an ordinary part of the object, written by main-resource updates (a CRD version
+    # without the status subresource)
+    status_subresource: bool = True
 
     @property
     def api_version(self) -> str:
@@ -34,18 +40,22 @@ class Resource:
     def singular(self) -> str:
         return self.kind.lower()
 
+    @property
+    def root(self) -> str:
+        return f"{REGISTRY_ROOT}/{self.group}/{self.plural}" if self.custom else f"{REGISTRY_ROOT}/{self.plural}"
+
     def prefix(self, namespace: str | None = None) -> str:
         """Key prefix of all objects, or of one namespace's objects (ends with '/')."""
         if self.namespaced and namespace:
-            return f"{REGISTRY_ROOT}/{self.plural}/{namespace}/"
-        return f"{REGISTRY_ROOT}/{self.plural}/"
+            return f"{self.root}/{namespace}/"
+        return f"{self.root}/"
 
     def key(self, name: str, namespace: str | None = None) -> str:
         if self.namespaced:
             if not namespace:
                 raise ValueError(f"{self.kind} {name!r} is namespaced: a namespace is required")
-            return f"{REGISTRY_ROOT}/{self.plural}/{namespace}/{name}"
-        return f"{REGISTRY_ROOT}/{self.plural}/{name}"
+            return f"{self.root}/{namespace}/{name}"
+        return f"{self.root}/{name}"
 
     def key_of(self, obj: KubeObject) -> str:
         return self.key(obj.metadata.name or "", obj.metadata.namespace)
@@ -94,6 +104,8 @@ CONTROLLERREVISIONS = _stored("apps", "ControllerRevision", "controllerrevisions
 STORAGECLASSES = _stored("storage.k8s.io", "StorageClass", "storageclasses", False, "sc")
 PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses", False, "pc")
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
+CUSTOMRESOURCEDEFINITIONS = _stored("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions",
+                                    False, "crd", "crds")
 # stored as sent, acted on by the HPA controller; served in autoscaling/v1 too, as a view (kubelite.api.hpa)
 HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
                                     document_model("autoscaling/v2", "HorizontalPodAutoscaler"), ("hpa",))
@@ -103,7 +115,7 @@ STORED_ONLY: tuple[Resource, ...] = (
     REPLICATIONCONTROLLERS,
     LIMITRANGES, RESOURCEQUOTAS, ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS, INGRESSES,
     NETWORKPOLICIES, INGRESSCLASSES, PODDISRUPTIONBUDGETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
-    CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES,
+    CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES, CUSTOMRESOURCEDEFINITIONS,
 )
 ALL_RESOURCES: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY, HORIZONTALPODAUTOSCALERS)

@@ -50,6 +50,10 @@ ROOTS = {
     "PriorityClass": "V1PriorityClass", "EndpointSlice": "V1EndpointSlice",
     "Scale": "V1Scale", "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
     "HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
+    # the review kinds (kubelite.gateway.reviews): created, never stored; kubectl sends them as protobuf
+    "SelfSubjectAccessReview": "V1SelfSubjectAccessReview", "SubjectAccessReview": "V1SubjectAccessReview",
+    "SelfSubjectReview": "V1SelfSubjectReview", "TokenReview": "V1TokenReview",
+    "TokenRequest": "AuthenticationV1TokenRequest",  # serviceaccounts/token (kubelite.gateway.sa_auth)
     # a kind served in a second version: keyed "<apiVersion>/<kind>" (protobuf bodies of that version)
     "autoscaling/v1/HorizontalPodAutoscaler": "V1HorizontalPodAutoscaler",
 }

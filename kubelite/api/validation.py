@@ -67,6 +67,12 @@ def path_segment_name_errors(name: str) -> list[str]:
     if name in (".", ".."):
         return [f"may not be '{name}'"]
     return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+
+
+# RBAC objects are named by path segments (rbac validation's ValidateRBACName): ``system:node``
+_RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+_NAME_CHECKS.update(dict.fromkeys(("roles", "clusterroles", "rolebindings", "clusterrolebindings"),
+                                  path_segment_name_errors))
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _PERCENT = re.compile(r"[0-9]+%")
@@ -584,7 +590,8 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
             return validate_lease(obj)
     from kubelite.strategy import document_causes  # noqa: PLC0415 - the strategy imports the api package
 
-    return (validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
+    name_check = path_segment_name_errors if obj.kind in _RBAC_KINDS else dns1123_subdomain_errors
+    return (validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None, name_check=name_check)
             + document_causes(obj.kind or "", obj.to_dict()))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubelite.cli.errors import ApiStatusError, ServerUnreachable
+from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
 
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -37,6 +37,24 @@ class Connection:
     namespace: str = "default"
     ca_file: str | None = None
     ca_pem: str | None = None  # PEM text (a kubeconfig's certificate-authority-data, decoded)
+    client_cert_pem: str | None = None  # an x509 client certificate and its key, PEM text
+    client_key_pem: str | None = None
+
+
+def _load_client_cert(ctx: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
+    """ssl loads certificates from files only: a private temporary directory, removed at once."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="kl-cert-") as tmp:
+        cert, key = Path(tmp) / "client.crt", Path(tmp) / "client.key"
+        cert.write_text(cert_pem)
+        key.touch(mode=0o600)
+        key.write_text(key_pem)
+        try:
+            ctx.load_cert_chain(cert, key)
+        except ssl.SSLError:
+            raise CliError("the kubeconfig's client certificate and key do not load (not PEM, or not a pair)") from None
 
 
 def build_url(server: str, path: str, params: Params | None = None) -> str:
@@ -58,11 +76,13 @@ class ApiClient:
         self.conn = conn
         self.timeout = timeout
         handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
-        if conn.insecure or conn.ca_file or conn.ca_pem:
+        if conn.insecure or conn.ca_file or conn.ca_pem or conn.client_cert_pem:
             ctx = ssl.create_default_context(cafile=conn.ca_file, cadata=conn.ca_pem)
             if conn.insecure:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
+            if conn.client_cert_pem and conn.client_key_pem:
+                _load_client_cert(ctx, conn.client_cert_pem, conn.client_key_pem)
             handlers.append(urllib.request.HTTPSHandler(context=ctx))
         self._opener = urllib.request.build_opener(*handlers)
         self._warned: set[str] = set()

@@ -117,6 +117,11 @@ def up(
              "encryption.yaml, mode 0600).")] = None,
     prometheus: Annotated[bool, typer.Option(
         "--prometheus", help="Write <data-dir>/prometheus.yml: a scrape configuration for every process.")] = False,
+    secure: Annotated[bool, typer.Option(
+        "--secure/--insecure-http",
+        help="--secure: HTTPS with a cluster CA in <data-dir>/pki, an admin client certificate in the kubeconfig "
+             "and RBAC (docs/security.md). --insecure-http (today's default): plain HTTP, no authentication on "
+             "loopback.")] = False,
 ) -> None:
     """Start a whole local cluster in the foreground; Ctrl-C stops everything."""
     opts = UpOptions(nodes=nodes, runtime=runtime, listen=listen, data_dir=data_dir or default_data_dir(),
@@ -125,7 +130,7 @@ def up(
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
                      eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process, prometheus=prometheus,
                      service_cluster_ip_range=service_cluster_ip_range,
-                     encryption_provider_config=encryption_provider_config)
+                     encryption_provider_config=encryption_provider_config, secure=secure)
 
     def say(line: str) -> None:
         print(f"[kl up] {line}" if line else "", flush=True)

@@ -66,6 +66,17 @@ def current_settings(doc: Mapping[str, Any]) -> dict[str, Any]:
                 raise CliError("the kubeconfig's certificate-authority-data is not base64 PEM") from None
         elif cluster.get("certificate-authority"):
             settings["ca_file"] = str(Path(cluster["certificate-authority"]).expanduser())
+    for key, field_name in (("client-certificate", "client_cert_pem"), ("client-key", "client_key_pem")):
+        if user.get(f"{key}-data"):
+            try:
+                settings[field_name] = base64.b64decode(user[f"{key}-data"]).decode()
+            except (ValueError, UnicodeDecodeError):
+                raise CliError(f"the kubeconfig's {key}-data is not base64 PEM") from None
+        elif user.get(key):
+            try:
+                settings[field_name] = Path(user[key]).expanduser().read_text()
+            except OSError as exc:
+                raise CliError(f"cannot read the kubeconfig's {key} {user[key]}: {exc.strerror}") from None
     if user.get("token"):
         settings["token"] = user["token"]
     elif user.get("tokenFile"):
@@ -93,22 +104,32 @@ def resolve_connection(
         insecure=bool(from_file.get("insecure")) if server_from_file else False,
         ca_file=from_file.get("ca_file") if server_from_file else None,
         ca_pem=from_file.get("ca_pem") if server_from_file else None,
+        client_cert_pem=from_file.get("client_cert_pem") if server_from_file else None,
+        client_key_pem=from_file.get("client_key_pem") if server_from_file else None,
         namespace=namespace or from_file.get("namespace") or "default",
     )
 
 
 def with_entry(doc: Mapping[str, Any], *, name: str, server: str, token: str | None,
-               namespace: str | None = None) -> dict[str, Any]:
-    """Pure: ``doc`` with cluster/user/context ``name`` set (replacing any) and made current."""
+               namespace: str | None = None, ca_pem: bytes | None = None,
+               client_cert: tuple[bytes, bytes] | None = None) -> dict[str, Any]:
+    """Pure: ``doc`` with cluster/user/context ``name`` set (replacing any) and made current;
+    ``ca_pem`` and ``client_cert`` (certificate, key) are embedded as ``*-data`` as kubeadm does."""
     result = copy.deepcopy(dict(doc))
     result.setdefault("apiVersion", "v1")
     result.setdefault("kind", "Config")
     result.setdefault("preferences", {})
     user: dict[str, Any] = {"token": token} if token else {}
+    if client_cert is not None:
+        user["client-certificate-data"] = base64.b64encode(client_cert[0]).decode()
+        user["client-key-data"] = base64.b64encode(client_cert[1]).decode()
+    cluster: dict[str, Any] = {"server": server}
+    if ca_pem is not None:
+        cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
     context: dict[str, Any] = {"cluster": name, "user": name}
     if namespace:
         context["namespace"] = namespace
-    for section, value in (("clusters", {"server": server}), ("users", user), ("contexts", context)):
+    for section, value in (("clusters", cluster), ("users", user), ("contexts", context)):
         entries = [e for e in result.get(section) or [] if isinstance(e, dict) and e.get("name") != name]
         entries.append({"name": name, section[:-1]: value})
         result[section] = entries

@@ -35,11 +35,12 @@ from typing import Any
 
 from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from kubelite import logcaps
-from kubelite.cli import kubeconfig
+from kubelite.cli import kubeconfig, up_secure
 from kubelite.cli.client import ApiClient, Connection
 from kubelite.cli.demo import demo_manifest
 from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
 from kubelite.cli.processes import ManagedProcess
+from kubelite.cli.up_secure import SecureSetup
 from kubelite.cli.up_supervise import Child, Supervisor
 from kubelite.cli.up_support import (
     can_bind,
@@ -83,6 +84,7 @@ class UpOptions:
     service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
     prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
+    secure: bool = False  # HTTPS, client certificates and RBAC (up_secure); False: plain HTTP (--insecure-http)
 
 
 class Cluster:
@@ -104,6 +106,7 @@ class Cluster:
         self.cm_url = ""
         self.cluster_uid = ""  # the kube-system Namespace uid, once the gateway answered
         self._lock_file: Any = None
+        self.secure: SecureSetup | None = None
 
     # -- start -------------------------------------------------------------
 
@@ -130,12 +133,15 @@ class Cluster:
         metrics_api = ["--metrics-api-server", self.server]
         if self.token:
             metrics_api += ["--metrics-api-token-file", str(self.data_dir / "metrics-api-token")]
+            if self.secure is not None:
+                metrics_api += ["--metrics-api-ca-file", str(self.secure.ca_file)]
             fd = os.open(self.data_dir / "metrics-api-token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:  # the admin token: readable by this user only, as tokens.csv
                 out.write(self.token + "\n")
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
                                            "--listen", self.cm_url.removeprefix("http://"), *metrics_api])
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
+        auth += self.secure.gateway_flags() if self.secure is not None else []
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
                                 "--agent-secret-file", str(self.agent_secret_path),
                                 "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
@@ -199,7 +205,10 @@ class Cluster:
         # insecure port: kubectl works even without a kubeconfig (it tries
         # localhost:8080), and kubectl never sends a bearer token over plain
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
-        self.token = "" if is_loopback(host) else ensure_token(self.data_dir)
+        self.token = "" if is_loopback(host) and not self.opts.secure else ensure_token(self.data_dir)
+        if self.opts.secure:
+            self.secure = up_secure.prepare(self.data_dir, host)
+            self.server = f"https://{self.opts.listen}"
         ensure_secret_file(self.agent_secret_path)
         if self.opts.encryption_provider_config is None:
             generated_config(self.encryption_path)
@@ -208,7 +217,10 @@ class Cluster:
                 load_config(self.encryption_path)
             except ValueError as exc:
                 raise CliError(f"--encryption-provider-config {self.encryption_path}: {exc}") from None
-        doc = kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None)
+        doc = (kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=None,
+                                     ca_pem=self.secure.ca_pem, client_cert=self.secure.admin)
+               if self.secure is not None else
+               kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None))
         kubeconfig.write(self.kubeconfig_path, doc)
 
     @property
@@ -251,7 +263,8 @@ class Cluster:
         tmp.replace(self.data_dir / "up.json")
 
     def client(self) -> ApiClient:
-        return ApiClient(Connection(server=self.server, token=self.token or None), timeout=5)
+        ca = str(self.secure.ca_file) if self.secure is not None else None
+        return ApiClient(Connection(server=self.server, token=self.token or None, ca_file=ca), timeout=5)
 
     async def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.opts.ready_timeout
@@ -450,7 +463,9 @@ def _write_prometheus(cluster: Cluster, say: Callable[[str], None]) -> None:
 def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
     kc = cluster.kubeconfig_path
     kl = kl_command()
-    auth = (f"  (token in {cluster.data_dir / 'tokens.csv'}; kubectl sends tokens over HTTPS only)"
+    auth = ("  (HTTPS; admin client certificate kubernetes-admin/system:masters, CA in "
+            f"{cluster.data_dir / 'pki'}; RBAC)" if cluster.secure is not None else
+            f"  (token in {cluster.data_dir / 'tokens.csv'}; kubectl sends tokens over HTTPS only)"
             if cluster.token else "  (no token: the gateway listens on loopback only)")
     try_next = ([f"  {kl} get pods -o wide",
                  f"  {kl} apply -f {demo_manifest('web-v2.yaml')} && {kl} rollout status deployment/web",

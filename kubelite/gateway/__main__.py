@@ -26,6 +26,7 @@ from kubelite.gateway.state import WatchSettings
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
 from kubelite.process import settle_heap
+from kubelite.satokens import DEFAULT_ISSUER
 from kubelite.strategy import Admission, toleration_seconds_flag
 
 log = logging.getLogger("kubelite.gateway")
@@ -43,6 +44,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "agent (pods/log); agents get only their own token (--agent-token-file is the old name)")
     parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate")
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
+    parser.add_argument("--client-ca-file", type=Path,
+                        help="authenticate x509 client certificates signed by this CA (CN: user, O: groups)")
+    parser.add_argument("--authorization-mode", default="AlwaysAllow", choices=("AlwaysAllow", "RBAC"),
+                        help="RBAC: every request is authorized by Roles/ClusterRoles and their bindings")
+    parser.add_argument("--service-account-signing-key-file", type=Path,
+                        help="EC P-256 private key (PEM) signing ServiceAccount tokens (TokenRequest); the gateway "
+                             "then authenticates them")
+    parser.add_argument("--service-account-issuer", default=DEFAULT_ISSUER,
+                        help=f"the iss claim of ServiceAccount tokens and their default audience ({DEFAULT_ISSUER})")
     parser.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch bookmarks")
     parser.add_argument("--request-header-timeout", type=float, default=32.0,
                         help="seconds a client has to send a whole request line and headers after connecting or "
@@ -71,7 +81,10 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     return GatewayConfig(
         etcd=etcd, host=host, port=port, token_file=args.token_file,
         readonly_group=args.readonly_group, agent_secret_file=args.agent_secret_file, tls_cert=args.tls_cert,
-        tls_key=args.tls_key, watch=WatchSettings(bookmark_interval=args.bookmark_interval),
+        tls_key=args.tls_key, client_ca_file=args.client_ca_file,
+        service_account_key_file=args.service_account_signing_key_file,
+        service_account_issuer=args.service_account_issuer, authorization_mode=args.authorization_mode,
+        watch=WatchSettings(bookmark_interval=args.bookmark_interval),
         compaction_interval=args.etcd_compaction_interval,
         request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
         admission=Admission(default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import math
 import ssl
@@ -22,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import NAMESPACES
+from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, NAMESPACES
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
@@ -37,24 +38,32 @@ from kubelite.gateway import (
     metrics_group,
     protobuf,
     read,
+    reviews,
+    sa_auth,
     streaming,
     subresources,
     ui,
     watchstream,
     write,
 )
-from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError, request_credentials
+from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
+from kubelite.gateway.authz import USER, authenticate, check_request, impersonated
 from kubelite.gateway.bodies import MAX_BODY_BYTES
-from kubelite.gateway.catalog import SERVED
+from kubelite.gateway.catalog import SERVED, Served
 from kubelite.gateway.kubernetes_service import KubernetesService
 from kubelite.gateway.common import INFO, Target, resolve
+from kubelite.gateway.crds import CrdRegistry, delete_custom_resources_of
+from kubelite.gateway.options import dry_run
 from kubelite.gateway.metrics import CONTENT_TYPE_LATEST, GatewayMetrics
-from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs
+from kubelite.gateway.openapi import V2_PROTOBUF, V2_PROTOBUF_ACCEPT, build_docs, custom_documents
+from kubelite.gateway.rbac_cache import RbacCache
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
 from kubelite.listen import start_site
+from kubelite.rbac_bootstrap import ensure_default_policy
+from kubelite.satokens import DEFAULT_ISSUER, TokenSigner
 from kubelite.service_alloc import ServiceAllocator, ServiceRanges
 from kubelite.store import Store
 from kubelite.strategy import Admission
@@ -85,6 +94,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("create", "exec"): streaming.connect_pod,
     ("create", "attach"): streaming.connect_pod,
     ("create", "portforward"): streaming.connect_pod,
+    ("create", "token"): sa_auth.token_request,
 }
 
 
@@ -98,6 +108,10 @@ class GatewayConfig:
     agent_secret_file: Path | None = None  # the agent secret: each node's agent gets HMAC(secret, node)
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    service_account_key_file: Path | None = None  # signs TokenRequest tokens and verifies them (EC P-256 PEM)
+    service_account_issuer: str = DEFAULT_ISSUER
+    client_ca_file: Path | None = None  # x509 client certificates signed by this CA authenticate (needs TLS)
+    authorization_mode: str = "AlwaysAllow"  # or "RBAC" (kube-apiserver's --authorization-mode)
     watch: WatchSettings = field(default_factory=WatchSettings)
     compaction_interval: float = DEFAULT_INTERVAL  # seconds; 0: this gateway does not compact etcd
     # Slow clients (slowloris): a request's headers must be complete this many seconds after the
@@ -111,11 +125,18 @@ class GatewayConfig:
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
-        if self.token_file is None and not is_loopback(self.host):
+        if self.token_file is None and self.client_ca_file is None and not is_loopback(self.host):
             raise ValueError(f"refusing to listen on {self.host} without --token-file: anyone who can reach it "
                              "could change the cluster; listen on 127.0.0.1 or give a token file")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
+        if self.client_ca_file is not None and self.tls_cert is None:
+            raise ValueError("--client-ca-file needs --tls-cert/--tls-key: client certificates come with TLS")
+        if self.authorization_mode not in ("AlwaysAllow", "RBAC"):
+            raise ValueError(f"--authorization-mode must be AlwaysAllow or RBAC, not {self.authorization_mode!r}")
+        if (self.authorization_mode == "RBAC" and self.token_file is None and self.client_ca_file is None
+                and self.service_account_key_file is None):
+            raise ValueError("--authorization-mode RBAC needs an authenticator: --token-file or --client-ca-file")
         for flag, value in (("--request-header-timeout", self.request_header_timeout),
                             ("--request-body-timeout", self.request_body_timeout)):
             if not 0 < value < math.inf:
@@ -212,16 +233,13 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 
 @web.middleware
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    authenticator = state_of(request).authenticator
-    if authenticator is None or request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
+    if request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
         return await handler(request)
-    user = authenticator.authenticate(request_credentials(request.headers))
-    info: RequestInfo | None = request.get(INFO)
-    if info is not None:
-        authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
-                                namespace=info.namespace)
-    elif request.method not in ("GET", "HEAD"):
-        authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="", namespace=None)
+    user = await authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
+    if user is not None:
+        user = impersonated(request, user)
+        request[USER] = user
+        check_request(request, user, request.get(INFO))
     return await handler(request)
 
 
@@ -231,9 +249,18 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     if info.group == metrics_group.GROUP:  # served from the agents' samples, not etcd
         return await metrics_api.handle(request, info)
+    if reviews.serves(info):  # access and token reviews: computed, never stored
+        return await reviews.handle(request, info)
     if hpa_v1.serves(info):  # a view of the stored autoscaling/v2 objects
         return await hpa_v1.handle(request, info)
-    target = resolve(request)
+    crds = state_of(request).crds
+    try:
+        target = resolve(request)
+    except errors.ApiError as exc:  # perhaps a CRD another gateway just stored: read them, then decide
+        if exc.code != 404 or crds is None:
+            raise
+        await crds.refresh()
+        target = resolve(request)
     if info.name == "":  # `.../deployments/`: an object path without a name, as kube-apiserver sees it
         raise errors.bad_request("name must be provided")
     if info.subresource is None and info.verb not in target.served.verbs:
@@ -242,7 +269,22 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
     if handler is None:
         what = f"{info.resource}/{info.subresource}" if info.subresource else info.resource
         raise errors.method_not_allowed(f"{info.verb} is not supported on {what}")
+    if target.served.resource is CUSTOMRESOURCEDEFINITIONS and crds is not None and info.verb not in _READS:
+        return await _crd_write(request, target, handler, crds)
     return await handler(request, target)
+
+
+_READS = frozenset({"get", "list", "watch"})
+
+
+async def _crd_write(request: web.Request, target: Target, handler: Handler, crds: CrdRegistry) -> web.StreamResponse:
+    """A CRD write: a delete first deletes the CRD's custom resources (kube's CRD finalizer does it
+    before the CRD goes); afterwards this gateway serves what the CRDs now say, before answering."""
+    if target.info.verb in ("delete", "deletecollection") and not dry_run(request.query):
+        await delete_custom_resources_of(request, target)
+    response = await handler(request, target)
+    await crds.refresh()
+    return response
 
 
 # -- discovery, OpenAPI, health, metrics ---------------------------------------------
@@ -252,13 +294,18 @@ def _discovery_response(request: web.Request, document: dict[str, object] | None
     aggregated = discovery.wants_aggregated(request.headers.get("Accept", "")) if core is not None else None
     if aggregated is not None and core is not None:
         version = "apidiscovery.k8s.io/v2beta1" if "v2beta1" in aggregated else "apidiscovery.k8s.io/v2"
-        doc = discovery.aggregated_discovery(core=core, api_version=version)
+        doc = discovery.aggregated_discovery(core=core, api_version=version, custom=_custom(request))
         response = json_response(doc, content_type=aggregated)
         response.headers["Etag"] = discovery.etag(doc)
         return response
     if document is None:
         raise web.HTTPNotFound()
     return json_response(document)
+
+
+def _custom(request: web.Request) -> list[Served]:
+    crds = state_of(request).crds
+    return crds.served() if crds is not None else []
 
 
 async def version(request: web.Request) -> web.Response:
@@ -275,24 +322,30 @@ async def core_v1(request: web.Request) -> web.Response:
 
 
 async def api_groups(request: web.Request) -> web.Response:
-    return _discovery_response(request, discovery.api_group_list(), core=False)
+    return _discovery_response(request, discovery.api_group_list(_custom(request)), core=False)
 
 
 async def api_group(request: web.Request) -> web.Response:
-    return _discovery_response(request, discovery.api_group(request.match_info["group"]))
+    return _discovery_response(request, discovery.api_group(request.match_info["group"], _custom(request)))
 
 
 async def group_version(request: web.Request) -> web.Response:
-    return _discovery_response(request, discovery.api_resource_list(request.match_info["group"],
-                                                                     request.match_info["version"]))
+    return _discovery_response(request, discovery.api_resource_list(
+        request.match_info["group"], request.match_info["version"], _custom(request)))
 
 
 async def openapi_v3_root(request: web.Request) -> web.Response:
-    return web.Response(body=state_of(request).openapi.root, content_type="application/json")
+    custom = custom_documents(_custom(request))
+    if not custom:
+        return web.Response(body=state_of(request).openapi.root, content_type="application/json")
+    root = json.loads(state_of(request).openapi.root)
+    root["paths"].update({p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={h}"} for p, (_, h) in custom.items()})
+    return json_response(root)
 
 
 async def openapi_v3_document(request: web.Request) -> web.Response:
-    found = state_of(request).openapi.by_path.get(request.match_info["path"].strip("/"))
+    path = request.match_info["path"].strip("/")
+    found = state_of(request).openapi.by_path.get(path) or custom_documents(_custom(request)).get(path)
     if found is None:
         raise web.HTTPNotFound()
     body, digest = found
@@ -347,6 +400,8 @@ def build_app(state: GatewayState) -> web.Application:
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
     r.add_get("/openapi/v2", openapi_v2)
+    r.add_get("/.well-known/openid-configuration", sa_auth.openid_configuration)
+    r.add_get("/openid/v1/jwks", sa_auth.jwks)
     r.add_get("/openapi/v3", openapi_v3_root)
     r.add_get("/openapi/v3/{path:.+}", openapi_v3_document)
     # kube-apiserver serves discovery with and without a trailing slash (some clients ask for /version/)
@@ -378,6 +433,7 @@ class Gateway:
         self.kubernetes_service: KubernetesService | None = None
         self.state: GatewayState | None = None
         self.port: int | None = None
+        self._rbac: RbacCache | None = None
 
     @property
     def url(self) -> str:
@@ -403,25 +459,48 @@ class Gateway:
         if config.agent_secret_file is not None:
             with _file_flag("--agent-secret-file"):
                 agent_secret = config.agent_secret_file.read_text().strip()
+        sa_signer = None
+        if config.service_account_key_file is not None:
+            with _file_flag("--service-account-signing-key-file"):
+                try:
+                    sa_signer = TokenSigner.from_file(config.service_account_key_file,
+                                                      issuer=config.service_account_issuer)
+                except ValueError as exc:
+                    raise TokenFileError(f"--service-account-signing-key-file: {exc}") from None
         ssl_context = None  # every file is read before etcd is touched: a user's mistake fails fast
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
                 ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
+            if config.client_ca_file is not None:
+                # CERT_OPTIONAL: a client may come with a token instead; a certificate that is sent must chain
+                # to this CA and be valid now, or the handshake fails
+                ssl_context.verify_mode = ssl.CERT_OPTIONAL
+                with _file_flag("--client-ca-file"):
+                    ssl_context.load_verify_locations(cafile=str(config.client_ca_file))
         self._client = self._given_client or await connect(config.etcd)
         metrics = GatewayMetrics()
         observe_etcd_requests(self._client, metrics.registry)
         store = Store(self._client, admission=config.admission, services=ServiceAllocator(config.service_ranges))
         await ensure_system_namespaces(store)
+        rbac = None
+        if config.authorization_mode == "RBAC":
+            await ensure_default_policy(store, readonly_group=config.readonly_group or None)
+            rbac = RbacCache(store)
+            self._rbac = rbac
+            await rbac.start()
         await asyncio.to_thread(protobuf.codec)  # ~0.4 s of descriptor building, not on the first protobuf request
         self._http = aiohttp.ClientSession()
         self.state = GatewayState(
             client=self._client, store=store, metrics=metrics, openapi=build_docs(), http=self._http,
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
-            body_read_timeout=config.request_body_timeout,
+            body_read_timeout=config.request_body_timeout, rbac=rbac, client_ca=config.client_ca_file is not None,
+            sa_signer=sa_signer,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
+        self.state.crds = CrdRegistry(store)
+        await self.state.crds.start()
         # aiohttp's keep-alive timer runs from the connection's start and after each response and closes
         # the connection when no whole request (line and headers) has arrived by then (aiohttp >= 3.14.5):
         # that is the header-read timeout.
@@ -446,7 +525,8 @@ class Gateway:
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_kubernetes_service, self._stop_compactor, self._stop_runner, self._stop_hubs, self._close_http, self._close_client):
+        for step in (self._stop_kubernetes_service, self._stop_compactor, self._stop_runner, self._stop_hubs,
+                     self._stop_rbac, self._close_http, self._close_client):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
@@ -471,7 +551,14 @@ class Gateway:
 
     async def _stop_hubs(self) -> None:
         if self.state is not None:
+            if self.state.crds is not None:
+                await self.state.crds.stop()
             await self.state.hubs.stop()
+
+    async def _stop_rbac(self) -> None:
+        if self._rbac is not None:
+            await self._rbac.stop()
+            self._rbac = None
 
     async def _close_http(self) -> None:
         if self._http is not None:

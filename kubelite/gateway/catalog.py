@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kubelite.api import resources as r
+from kubelite.api.crd import CustomVersion
 from kubelite.api.resources import (
     DEPLOYMENTS,
     EVENTS,
@@ -45,6 +46,7 @@ class Served:
     # DELETE answers with the deleted object, not a Status: kube's registry sets ReturnDeletedObject for these
     # (the OpenAPI document's delete response names the kind)
     returns_deleted: bool = False
+    custom: CustomVersion | None = None  # a CRD's version (kubelite.gateway.crds), served while it exists
 
     @property
     def selectable_fields(self) -> tuple[str, ...]:
@@ -54,8 +56,8 @@ class Served:
         return next((s for s in self.subresources if s.name == name), None)
 
 
-_STATUS = Subresource("status", ("get", "patch", "update"))
-_SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
+STATUS = _STATUS = Subresource("status", ("get", "patch", "update"))
+SCALE = _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
 
 SERVED: tuple[Served, ...] = (
     Served(NAMESPACES, (_STATUS, Subresource("finalize", ("update",))), field_labels=("status.phase",),
@@ -91,7 +93,8 @@ SERVED: tuple[Served, ...] = (
     # stored-only kinds: kube-apiserver 1.32's subresources and categories
     Served(r.CONFIGMAPS),
     Served(r.SECRETS, field_labels=("type",)),
-    Served(r.SERVICEACCOUNTS, returns_deleted=True),
+    Served(r.SERVICEACCOUNTS, (Subresource("token", ("create",), "authentication.k8s.io", "v1", "TokenRequest"),),
+           returns_deleted=True),
     Served(r.SERVICES, (_STATUS,), categories=("all",), returns_deleted=True),
     Served(r.ENDPOINTS),
     Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,), returns_deleted=True),
@@ -116,6 +119,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.PRIORITYCLASSES),
     Served(r.ENDPOINTSLICES),
     Served(r.HORIZONTALPODAUTOSCALERS, (_STATUS,), categories=("all",)),
+    Served(r.CUSTOMRESOURCEDEFINITIONS, (_STATUS,), categories=("api-extensions",), returns_deleted=True),
 )
 
 

@@ -10,6 +10,7 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.gateway.catalog import Served, lookup
 from kubelite.gateway.requestinfo import RequestInfo
+from kubelite.gateway.state import state_of
 
 INFO: web.RequestKey[RequestInfo] = web.RequestKey("kubelite_request_info", RequestInfo)
 
@@ -38,6 +39,9 @@ def not_served(info: RequestInfo) -> errors.ApiError:
 def resolve(request: web.Request) -> Target:
     info = request[INFO]
     served = lookup(info.group, info.version, info.resource)
+    crds = state_of(request).crds
+    if served is None and crds is not None:
+        served = crds.lookup(info.group, info.version, info.resource)
     if served is None:
         raise not_served(info)
     res = served.resource

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from kubelite.gateway import metrics_group
@@ -42,28 +44,53 @@ def _group_entry(group: str, versions: list[str]) -> dict[str, Any]:
     return {"name": group, "versions": listed, "preferredVersion": listed[0]}
 
 
-def _all_group_versions() -> list[tuple[str, str]]:
-    """The stored kinds' group versions, the views' (a second version of a stored kind), then the
-    metrics API's (served from the agents)."""
-    return [*group_versions(), *((v.group, v.version) for v in VIEWS), (metrics_group.GROUP, metrics_group.VERSION)]
+_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
 
 
-def _versions_by_group() -> dict[str, list[str]]:
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Sort key, highest first: GA before beta before alpha, then by number (kube's CRD version
+    priority, ``version.CompareKubeAwareVersionStrings``); other names last, alphabetically."""
+    found = _VERSION.match(version)
+    if found is None:
+        return (0, 0, 0, version)
+    stage = {"alpha": 1, "beta": 2}.get(found.group(2) or "", 3)
+    return (-stage, -int(found.group(1)), -int(found.group(3) or 0), "")
+
+
+def _custom_group_versions(custom: Sequence[Served]) -> list[tuple[str, str]]:
+    gvs = {(s.resource.group, s.resource.version) for s in custom}
+    return sorted(gvs, key=lambda gv: (gv[0], version_priority(gv[1])))
+
+
+def _served_in(group: str, version: str, custom: Sequence[Served]) -> list[Served]:
+    """The built-in kinds of a group version, then the custom resources served in it."""
+    return [*served_in(group, version),
+            *(s for s in custom if (s.resource.group, s.resource.version) == (group, version))]
+
+
+def _all_group_versions(custom: Sequence[Served] = ()) -> list[tuple[str, str]]:
+    """The stored kinds' group versions, the views' (a second version of a stored kind), the
+    metrics API's (served from the agents), then the custom resources' (preferred version first)."""
+    return [*group_versions(), *((v.group, v.version) for v in VIEWS), (metrics_group.GROUP, metrics_group.VERSION),
+            *_custom_group_versions(custom)]
+
+
+def _versions_by_group(custom: Sequence[Served] = ()) -> dict[str, list[str]]:
     """Named groups → their versions, the stored (preferred) one first."""
     groups: dict[str, list[str]] = {}
-    for g, v in _all_group_versions():
+    for g, v in _all_group_versions(custom):
         if g and v not in groups.setdefault(g, []):
             groups[g].append(v)
     return groups
 
 
-def api_group_list() -> dict[str, Any]:
-    groups = [_group_entry(g, versions) for g, versions in _versions_by_group().items()]
+def api_group_list(custom: Sequence[Served] = ()) -> dict[str, Any]:
+    groups = [_group_entry(g, versions) for g, versions in _versions_by_group(custom).items()]
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(group: str) -> dict[str, Any] | None:
-    versions = _versions_by_group().get(group)
+def api_group(group: str, custom: Sequence[Served] = ()) -> dict[str, Any] | None:
+    versions = _versions_by_group(custom).get(group)
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(group, versions)} if versions else None
 
 
@@ -116,7 +143,7 @@ def _metrics_aggregated() -> dict[str, Any]:
             "versions": [{"version": metrics_group.VERSION, "resources": resources, "freshness": "Current"}]}
 
 
-def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
+def api_resource_list(group: str, version: str, custom: Sequence[Served] = ()) -> dict[str, Any] | None:
     view = _view(group, version)
     if view is not None:
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
@@ -124,7 +151,7 @@ def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
     if (group, version) == (metrics_group.GROUP, metrics_group.VERSION):
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": metrics_group.API_VERSION,
                 "resources": _metrics_resources()}
-    served = served_in(group, version)
+    served = _served_in(group, version, custom)
     if not served:
         return None
     resources: list[dict[str, Any]] = []
@@ -176,13 +203,14 @@ def _aggregated_resource(s: Served) -> dict[str, Any]:
     return entry
 
 
-def aggregated_discovery(*, core: bool, api_version: str = "apidiscovery.k8s.io/v2") -> dict[str, Any]:
-    """The APIGroupDiscoveryList for /api (core) or /apis (named groups)."""
+def aggregated_discovery(*, core: bool, api_version: str = "apidiscovery.k8s.io/v2",
+                         custom: Sequence[Served] = ()) -> dict[str, Any]:
+    """The APIGroupDiscoveryList for /api (core) or /apis (named groups, then the custom resources')."""
     items = []
     for group, version in group_versions():
         if bool(group) == core:
             continue
-        resources = [_aggregated_resource(s) for s in served_in(group, version)]
+        resources = [_aggregated_resource(s) for s in _served_in(group, version, custom)]
         views = [_view_aggregated(v) for v in VIEWS if v.group == group]
         items.append({
             "metadata": {"name": group, "creationTimestamp": None},
@@ -190,6 +218,16 @@ def aggregated_discovery(*, core: bool, api_version: str = "apidiscovery.k8s.io/
         })
     if not core:
         items.append(_metrics_aggregated())
+        builtin = {g for g, _v in group_versions()}
+        custom_groups: dict[str, list[dict[str, Any]]] = {}
+        for group, version in _custom_group_versions(custom):
+            if group in builtin:  # a CRD in a built-in group: listed with that group above
+                continue
+            resources = [_aggregated_resource(s) for s in _served_in(group, version, custom)]
+            custom_groups.setdefault(group, []).append({"version": version, "resources": resources,
+                                                        "freshness": "Current"})
+        items += [{"metadata": {"name": g, "creationTimestamp": None}, "versions": vs}
+                  for g, vs in custom_groups.items()]
     return {"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items}
 
 

@@ -23,6 +23,7 @@ against a real cluster. Component schemas come from ``k8s_schema.json`` so
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -107,10 +108,10 @@ def _operation(served: Served, method: str, action: str, schema_name: str | None
     return op
 
 
-def _paths(served: Served) -> dict[str, Any]:
+def _paths(served: Served, schema_name: str | None = None) -> dict[str, Any]:
     res = served.resource
     base = "/" + gv_path(res.group, res.version)
-    schema_name = root_type(res.kind)
+    schema_name = schema_name or (root_type(res.kind) if served.custom is None else None)
     scope = f"{base}/namespaces/{{namespace}}/{res.plural}" if res.namespaced else f"{base}/{res.plural}"
     ops = {m: _operation(served, m, a, schema_name) for m, a in _ACTIONS.items()}
     collection: dict[str, Any] = {"get": {**ops["get"], "x-kubernetes-action": "list"}, "post": ops["post"]}
@@ -162,3 +163,46 @@ def gv_document(group: str, version: str) -> dict[str, Any]:
         "paths": paths,
         "components": _components(served),
     }
+
+
+# -- custom resources (kubelite.gateway.crds): documents built per request from the served CRDs --
+
+def custom_schema_name(served: Served) -> str:
+    """kube's name for a CRD version's schema: the reversed group, version and kind (``com.example.v1.Widget``)."""
+    res = served.resource
+    return ".".join([*reversed(res.group.split(".")), res.version, res.kind])
+
+
+def custom_gv_document(served: list[Served]) -> dict[str, Any]:
+    """The OpenAPI v3 document of one group version of custom resources (what ``kubectl explain`` reads)."""
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for s in served:
+        assert s.custom is not None
+        name = custom_schema_name(s)
+        paths.update(_paths(s, name))
+        schema = copy.deepcopy(s.custom.schema)
+        schema["properties"] = {
+            "apiVersion": {"type": "string", "description": "APIVersion defines the versioned schema of this "
+                           "representation of an object."},
+            "kind": {"type": "string", "description": "Kind is a string value representing the REST resource "
+                     "this object represents."},
+            "metadata": {"type": "object", "description": "Standard object's metadata."},
+            **{k: v for k, v in (schema.get("properties") or {}).items() if k not in ("apiVersion", "kind", "metadata")},
+        }
+        schema["x-kubernetes-group-version-kind"] = [_gvk(s)]
+        schemas[name] = schema
+    return {"openapi": "3.0.0", "info": {"title": _TITLE, "version": KUBERNETES_VERSION[2]}, "paths": paths,
+            "components": {"schemas": schemas}}
+
+
+def custom_documents(served: list[Served]) -> dict[str, tuple[bytes, str]]:
+    """``apis/<group>/<version>`` → (document, hash) for every group version of custom resources."""
+    by_gv: dict[tuple[str, str], list[Served]] = {}
+    for s in served:
+        by_gv.setdefault((s.resource.group, s.resource.version), []).append(s)
+    docs = {}
+    for (group, version), entries in by_gv.items():
+        body = json.dumps(custom_gv_document(entries), separators=(",", ":")).encode()
+        docs[gv_path(group, version)] = (body, hashlib.sha512(body).hexdigest()[:64].upper())
+    return docs

@@ -11,6 +11,7 @@ from kubelite.gateway.options import ListOptions, parse_list_options
 from kubelite import codec
 from kubelite.gateway.respond import dumps, json_response
 from kubelite.gateway.state import state_of
+from kubelite.gateway.crds import table_printer
 from kubelite.gateway.tables import build_table
 from kubelite.store import ListResult
 
@@ -22,7 +23,7 @@ async def get_object(request: web.Request, target: Target) -> web.StreamResponse
     doc = obj.to_dict()
     if wants_table(request):
         table = build_table(res.kind, [doc], now=state.clock(), resource_version=obj.metadata.resource_version,
-                            include_object=include_object(request))
+                            include_object=include_object(request), printer=table_printer(target.served))
         return json_response(table)
     return json_response(doc)
 
@@ -52,6 +53,7 @@ async def list_objects(request: web.Request, target: Target) -> web.StreamRespon
         table = build_table(
             target.served.resource.kind, docs, now=state.clock(), resource_version=result.resource_version,
             continue_token=result.continue_token, include_object=include_object(request),
+            printer=table_printer(target.served),
         )
         return json_response(table)
     return json_response(list_doc(target.served, docs, result.resource_version, result.continue_token))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -14,8 +15,13 @@ from kubelite.gateway.auth import TokenAuthenticator
 from kubelite.gateway.locks import KeyedLocks
 from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
+from kubelite.gateway.rbac_cache import RbacCache
+from kubelite.satokens import TokenSigner
 from kubelite.gateway.watchhub import Subscription, WatchHubs
 from kubelite.store import Store
+
+if TYPE_CHECKING:  # crds imports the handlers' modules, which import this one
+    from kubelite.gateway.crds import CrdRegistry
 
 
 @dataclass(frozen=True)
@@ -39,8 +45,12 @@ class GatewayState:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     open_watches: set[Subscription] = field(default_factory=set)
     write_locks: KeyedLocks = field(default_factory=KeyedLocks)
+    rbac: RbacCache | None = None  # --authorization-mode RBAC
+    sa_signer: TokenSigner | None = None  # --service-account-signing-key-file: TokenRequest and SA tokens
+    client_ca: bool = False  # --client-ca-file: client certificates authenticate
     body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
     bootstrapped: bool = False  # the default kubernetes Service written (kube's bootstrap-controller post-start hook)
+    crds: CrdRegistry | None = None  # the custom resources served (started with the gateway)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

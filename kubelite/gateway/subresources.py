@@ -14,6 +14,7 @@ from kubelite.api.schema import type_causes
 from kubelite.api.validation import invalid
 from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
+from kubelite.gateway.crds import custom_scale, custom_with_replicas
 from kubelite.gateway.delete import delete_one
 from kubelite.gateway.options import dry_run, parse_delete_options
 from kubelite.gateway.respond import json_response
@@ -63,7 +64,11 @@ def _replicas(scale: Any, kind: str, name: str) -> int:
 
 async def get_scale(request: web.Request, target: Target) -> web.StreamResponse:
     obj = await state_of(request).store.get(target.served.resource, target.name, target.namespace)
-    return json_response(scale_of(obj))
+    return json_response(_scale(target, obj))
+
+
+def _scale(target: Target, obj: Any) -> dict[str, Any]:
+    return custom_scale(target.served, obj.to_dict()) if target.served.custom else scale_of(obj)
 
 
 async def write_scale(request: web.Request, target: Target) -> web.StreamResponse:
@@ -78,7 +83,7 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
             current = await state.store.get(res, target.name, target.namespace)
-            scale = scale_of(current)
+            scale = _scale(target, current)
             wanted = apply_patch(body_type, scale, body) if request.method == "PATCH" else body
             if not isinstance(wanted, dict):
                 raise errors.bad_request("a Scale must be a JSON object")
@@ -87,7 +92,11 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
             if precondition and precondition != current.metadata.resource_version:
                 raise errors.conflict(res.plural, target.name, "the object has been modified; please apply your "
                                       "changes to the latest version and try again", group=res.group)
-            updated = with_replicas(current, _replicas(wanted, res.kind, target.name))
+            replicas = _replicas(wanted, res.kind, target.name)
+            if target.served.custom:
+                updated = custom_with_replicas(target.served, current, replicas)
+            else:
+                updated = with_replicas(current, replicas)
             updated = owned_by_request(request, target, current, updated, subresource="scale")
             try:
                 result = await state.store.update(res, updated, dry_run=dry_run(request.query))
@@ -95,7 +104,7 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
                 if exc.reason != "Conflict" or user_precondition:
                     raise
                 continue
-            return json_response(scale_of(result))
+            return json_response(_scale(target, result))
         raise errors.conflict(res.plural, target.name, "too many concurrent writers; try again", group=res.group)
 
 

@@ -729,9 +729,11 @@ def _row_object(doc: Doc, include_object: str) -> Doc | None:
 def build_table(
     kind: str, docs: Sequence[Doc], *, now: datetime, resource_version: str | None = None,
     continue_token: str | None = None, include_object: str = "Metadata", headers: bool = True,
+    printer: Printer | None = None,
 ) -> Doc:
-    """A meta.k8s.io/v1 Table of ``docs``; ``headers=False`` omits the column definitions (watch events)."""
-    columns, row_of = PRINTERS.get(kind, (DEFAULT_COLUMNS, default_row))
+    """A meta.k8s.io/v1 Table of ``docs``; ``headers=False`` omits the column definitions (watch events);
+    ``printer``: columns of a kind not in :data:`PRINTERS` (a custom resource's, kubelite.gateway.crds)."""
+    columns, row_of = printer or PRINTERS.get(kind, (DEFAULT_COLUMNS, default_row))
     rows = []
     for doc in docs:
         row: Doc = {"cells": row_of(doc, now)}

@@ -41,6 +41,12 @@ from kubelite.watch import WatchExpired, watch_raw
 log = logging.getLogger(__name__)
 
 
+def _hub_key(res: Resource) -> str:
+    """Built-in kinds: their plural. Custom resources: key prefix and served version (plurals repeat
+    across groups, and each version of a CRD reads the same keys as its own apiVersion)."""
+    return f"{res.prefix()}@{res.api_version}" if res.custom else res.plural
+
+
 def too_old(resource_version: int, oldest: int) -> errors.ApiError:
     """kube's watch-cache answer for a start before its window (``oldest``: the newest revision it cannot serve after)."""
     return errors.gone(f"too old resource version: {resource_version} ({oldest})")
@@ -220,14 +226,15 @@ class WatchHubs:
     async def hub(self, res: Resource) -> ResourceHub:
         """The hub of ``res``, opened now if it was not (cheap when it was: call it before a list
         whose resourceVersion a client may watch from)."""
-        hub = self._hubs.get(res.plural)
+        key = _hub_key(res)
+        hub = self._hubs.get(key)
         if hub is None:
             async with self._lock:
-                hub = self._hubs.get(res.plural)
+                hub = self._hubs.get(key)
                 if hub is None:
                     hub = ResourceHub(self._client, res, buffer_size=self.buffer_size, queue_limit=self.queue_limit)
                     await hub.start()
-                    self._hubs[res.plural] = hub
+                    self._hubs[key] = hub
         return hub
 
     async def subscribe(self, res: Resource, namespace: str | None, from_revision: int) -> Subscription:
@@ -235,7 +242,7 @@ class WatchHubs:
         return (await self.hub(res)).try_subscribe(namespace, from_revision)
 
     def unsubscribe(self, res: Resource, sub: Subscription) -> None:
-        hub = self._hubs.get(res.plural)
+        hub = self._hubs.get(_hub_key(res))
         if hub is not None:
             hub.subscribers.discard(sub)
 

@@ -32,7 +32,8 @@ from kubelite.gateway.options import ListOptions, parse_list_options
 from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import dumps, status_doc
 from kubelite.gateway.state import GatewayState, state_of
-from kubelite.gateway.tables import build_table
+from kubelite.gateway.crds import table_printer
+from kubelite.gateway.tables import Printer, build_table
 from kubelite.gateway.watchhub import HubEvent, QueueItem
 
 log = logging.getLogger(__name__)
@@ -69,12 +70,13 @@ class _Encoder:
     table: bool
     include: str
     headers_sent: bool = False
+    printer: Printer | None = None
 
     def line(self, event_type: str, doc: Mapping[str, Any]) -> bytes:
         obj: Any = doc
         if self.table and event_type != "BOOKMARK":
             obj = build_table(self.kind, [dict(doc)], now=self.state.clock(), include_object=self.include,
-                              headers=not self.headers_sent)
+                              headers=not self.headers_sent, printer=self.printer)
             self.headers_sent = True
         return dumps({"type": event_type, "object": obj}) + b"\n"
 
@@ -91,7 +93,8 @@ async def watch_objects(request: web.Request, target: Target) -> web.StreamRespo
     state = state_of(request)
     options = parse_list_options(request.query, target.served, name=target.info.name)
     res = target.served.resource
-    encoder = _Encoder(state, res.kind, wants_table(request), include_object(request))
+    encoder = _Encoder(state, res.kind, wants_table(request), include_object(request),
+                       printer=table_printer(target.served))
     initial: list[dict[str, Any]] = []
     if options.resource_version in ("", "0") or options.send_initial_events:
         listing = ListOptions(label_selector=options.label_selector, field_selector=options.field_selector)

@@ -18,8 +18,10 @@ from kubelite.api import errors
 from kubelite.api.defaults import with_defaults
 from kubelite.api.meta import KubeObject, ManagedFieldsEntry
 from kubelite.gateway import fieldmanager
+from kubelite.gateway.authz import admit_write
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
+from kubelite.gateway.crds import check_custom
 from kubelite.gateway.fieldschema import UNKNOWN
 from kubelite.gateway.fieldschema import root as schema_root
 from kubelite.gateway.immutable import immutable_field_causes
@@ -71,6 +73,14 @@ def content_type(request: web.Request) -> str:
     return request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
 
 
+def checked_body(doc: Any, target: Target, validation: str) -> CheckedObject:
+    """The request's object pruned, defaulted and validated by its kind's rules (a custom resource's
+    come from its CRD: :func:`kubelite.gateway.crds.check_custom`)."""
+    if target.served.custom is not None:
+        return check_custom(doc, target.served, validation)
+    return check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+
+
 def _fill_type_and_scope(doc: Any, target: Target) -> dict[str, Any]:
     """Default apiVersion/kind from the URL (as kube does), and check name/namespace against it."""
     if not isinstance(doc, dict):
@@ -107,7 +117,7 @@ async def create(request: web.Request, target: Target) -> web.StreamResponse:
     validation = field_validation(request.query)
     body, size = await read_decoded(request, content_type(request))
     doc = _fill_type_and_scope(body, target)
-    checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
+    checked = await off_loop(size, checked_body, doc, target, validation)
     created = await _create_checked(request, target, checked, owner=_writer(request, target), size=size)
     return json_response(created.to_dict(), status=201, warnings=checked.warnings)
 
@@ -123,8 +133,11 @@ async def _create_checked(
         obj = res.model.model_validate({**obj.to_dict(), "status": reset})
     if res.kind == "Namespace":
         obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
+    if target.served.custom is not None and target.served.custom.status:  # the status subresource's writers own it
+        obj = res.model.model_validate({k: v for k, v in obj.to_dict().items() if k != "status"})
     if owner is not None:
         obj = await off_loop(size, _owned_by, target, None, obj, owner)
+    admit_write(request, res, obj)  # RBAC escalation prevention (403), before anything is written
     return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
 
 
@@ -174,7 +187,7 @@ async def update(request: web.Request, target: Target) -> web.StreamResponse:
     body, size = await read_decoded(request, content_type(request))
     doc = _fill_type_and_scope(body, target)
     wanted_rv = (doc.get("metadata") or {}).get("resourceVersion")
-    checked = await off_loop(size, check_and_parse, doc, kind=target.served.resource.kind, validation=validation)
+    checked = await off_loop(size, checked_body, doc, target, validation)
     updated = await _write(request, target, lambda _current: checked, precondition=wanted_rv or None,
                            record_owner=True, size=size)
     return json_response(updated.to_dict(), warnings=checked.warnings)
@@ -212,6 +225,7 @@ async def _write(
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
             new.metadata.resource_version = current.metadata.resource_version
             try:
+                admit_write(request, res, new)
                 return await state.store.update(res, new, subresource=subresource, dry_run=dry_run(request.query))
             except errors.ApiError as exc:
                 if exc.reason != "Conflict" or precondition:
@@ -268,6 +282,12 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     body, size = await read_decoded(request, patch_type)
     if patch_type == "application/apply-patch+yaml":
         return await _server_side_apply(request, target, body, validation, force=force, size=size)
+    if patch_type == "application/strategic-merge-patch+json" and target.served.custom is not None:
+        raise errors.ApiError(errors.Status(  # kube-apiserver: custom resources have no Go struct to merge by
+            code=415, reason="UnsupportedMediaType",
+            message=f"the body of the request was in an unknown format - accepted media types include: "
+                    f"{', '.join(t for t in PATCH_TYPES if 'strategic' not in t)}",
+        ))
     if force:
         raise _bad_patch_options("force", "Forbidden: may not be specified for non-apply patch", "FieldValueForbidden")
     res = target.served.resource
@@ -277,7 +297,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     def build(current_doc: dict[str, Any]) -> CheckedObject:
         patched = apply_patch(patch_type, current_doc, body, kind=res.kind)
         _check_identity(target, current_doc, patched)
-        checked = check_and_parse(patched, kind=res.kind, validation=validation)
+        checked = checked_body(patched, target, validation)
         warnings[:] = checked.warnings
         return checked
 
@@ -344,7 +364,7 @@ async def _server_side_apply(
         merged = _checked_ownership(target, lambda: fieldmanager.apply(current_doc, config, node, owner, force=force))
         if current_doc is not None:
             _check_identity(target, current_doc, merged)
-        checked = check_and_parse(merged, kind=res.kind, validation=validation)
+        checked = checked_body(merged, target, validation)
         warnings[:] = checked.warnings
         return checked
 

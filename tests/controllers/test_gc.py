@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from kubelite.api.resources import CONFIGMAPS, DEPLOYMENTS, JOBS, PODS, REPLICASETS, SECRETS
+from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.gateway import Gateway
 from kubelite.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import delete_retrying, deployment, running_ready
+from tests.gateway.conftest import Kubectl, gateway_config, stop_or_explain
+from tests.gateway.test_crd import CRD, WIDGET
 from tests.helpers import wait_for
 
 
@@ -123,3 +129,31 @@ async def test_dependents_of_every_kind_are_collected_not_only_workloads(
         return not owners
 
     await wait_for(owner_gone_last, 15, interval=0.02)
+
+
+
+async def test_dependents_of_a_deleted_custom_resource_are_collected(
+    etcd: EmbeddedEtcd, make_manager: MakeManager, tmp_path: Path,
+) -> None:
+    """The GC watches each CRD's resources: a ConfigMap owned by a Widget goes when the Widget goes."""
+    await make_manager()
+    gateway = Gateway(gateway_config(etcd))
+    await gateway.start()
+    try:
+        home = tmp_path / "kubectl-home"
+        home.mkdir()
+        kubectl = Kubectl(gateway.url, home)
+        await kubectl("apply", "-f", "-", stdin=CRD)
+        await kubectl("apply", "-f", "-", stdin=WIDGET)
+        widget = json.loads((await kubectl("get", "widget", "w1", "-o", "json")).stdout)
+        owned = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owned", "ownerReferences": [
+            {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w1", "uid": widget["metadata"]["uid"]}]}}
+        await kubectl("apply", "-f", "-", stdin=json.dumps(owned))
+        await kubectl("delete", "widget", "w1")
+
+        async def collected() -> bool:
+            return (await kubectl("get", "configmap", "owned", check=False)).returncode != 0
+
+        await wait_for(collected, 30, 0.3, message="the Widget's ConfigMap collected")
+    finally:
+        await stop_or_explain(gateway)

@@ -21,6 +21,7 @@ from kubelite.store import Store
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import bare_pod, deployment
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
+from tests.gateway.test_crd import CRD, WIDGET
 from tests.helpers import wait_for
 
 
@@ -121,3 +122,19 @@ async def test_terminating_namespace_reports_what_remains_and_refuses_new_conten
         return False
 
     await wait_for(namespace_gone, 10)
+
+
+async def test_deleting_a_namespace_deletes_its_custom_resources(
+    store: Store, make_manager: MakeManager, kubectl: Kubectl,
+) -> None:
+    await make_manager()
+    await kubectl("apply", "-f", "-", stdin=CRD)
+    await kubectl("create", "namespace", "team")
+    await kubectl("apply", "-n", "team", "-f", "-", stdin=WIDGET)
+    await kubectl("apply", "-n", "default", "-f", "-", stdin=WIDGET)
+    assert "w1" in (await kubectl("get", "widgets", "-n", "team")).stdout
+    result = await kubectl("delete", "namespace", "team", "--timeout=60s", timeout=70)
+    assert 'namespace "team" deleted' in result.stdout
+    left = await kubectl("get", "widgets", "-A", "-o", "name")
+    assert left.stdout.split() == ["widget.example.com/w1"]  # the one in default stays
+    assert "default" in (await kubectl("get", "widgets", "-A")).stdout

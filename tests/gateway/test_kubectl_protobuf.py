@@ -72,7 +72,8 @@ async def test_protobuf_dry_run_and_delete_options(kubectl: Kubectl, gateway: Ga
         await store.get(PODS, "api-1", "default")
 
 
-# every `kubectl create <kind>` kind is served now (tests/gateway/test_kinds.py); the token subresource is not
+# every `kubectl create <kind>` kind is served now (tests/gateway/test_kinds.py); the token subresource only
+# with --service-account-signing-key-file (tests/security/test_gateway_x509_rbac.py)
 @pytest.mark.parametrize("command", [
     ["create", "token", "default"],
 ])

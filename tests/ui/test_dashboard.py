@@ -575,7 +575,7 @@ def test_watch_resumes_after_a_disconnect_and_lists_again_after_410(cluster: KlU
         gateway.stop()
 
 
-def test_pure_helpers_in_the_browser(ui: Session) -> None:
+def test_pure_helpers_in_the_browser(ui: Session, cluster: KlUp) -> None:
     """The page's pure helpers, run where they run (ES modules in Chromium)."""
     ui.open("overview")
     got = ui.page.evaluate("""async () => {
@@ -603,9 +603,15 @@ def test_pure_helpers_in_the_browser(ui: Session) -> None:
     from kubelite.humanize import human_duration  # the server's printer: both must agree
     assert got["age"] == [human_duration(s) for s in (90, 330, 300, 7200 + 1800, 2 * 86400, 3 * 86400 + 3600,
                                                       800 * 86400)]
-    # Custom resources degrade: no apiextensions.k8s.io in discovery, and the view says so
+    # Custom resources follow discovery: with apiextensions.k8s.io the CRDs' kinds to choose from,
+    # without it the view says so
+    _, groups = api(cluster, "GET", "/apis")
+    served = any(g["name"] == "apiextensions.k8s.io" for g in groups["groups"])
     ui.open("custom")
-    ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")
+    if served:
+        ui.wait("() => [...document.querySelectorAll('main option')].some(o => o.textContent === 'choose a kind')")
+    else:
+        ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")
 
 
 def test_cordon_labels_restart_pause_drain(ui: Session, cluster: KlUp) -> None:

@@ -1,0 +1,188 @@
+"""Who is asking and may they: the gateway's authentication and authorization steps.
+
+Authentication, in kube-apiserver's order: a verified x509 client certificate
+(subject CN = user, each O = a group; the TLS layer has already verified it
+against ``--client-ca-file``, so a certificate from another CA never completes
+the handshake), else an ``Authorization: Bearer`` token from ``--token-file``
+(on a WebSocket upgrade without that header, the token may come as kube-apiserver's
+``base64url.bearer.authorization.k8s.io.`` subprotocol: :func:`kubelite.gateway.auth.request_credentials`).
+Every authenticated user is also in ``system:authenticated``. With neither and
+authentication configured: 401.
+
+Authorization: with ``--authorization-mode RBAC`` every request (resource or
+non-resource path) goes through :func:`kubelite.rbac.authorize` on the
+informer-fed policy; 403 is worded as kube-apiserver's. Writes of Roles,
+ClusterRoles and their bindings are also checked for escalation
+(:func:`admit_write`). Without RBAC the old read-only group rule applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.api.resources import Resource
+from kubelite.gateway.auth import User, request_credentials
+from kubelite.gateway.requestinfo import RequestInfo
+from kubelite.gateway.sa_auth import authenticate_token
+from kubelite.gateway.state import state_of
+from kubelite.satokens import looks_like_jwt
+from kubelite.rbac import (
+    AUTHENTICATED,
+    Attributes,
+    Policy,
+    authorize,
+    cluster_role_rules,
+    forbidden_message,
+    uncovered,
+    user_rules,
+)
+
+USER: web.RequestKey[User] = web.RequestKey("kubelite_user", User)
+RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
+def user_from_peercert(cert: dict[str, Any] | None) -> User | None:
+    """The user of a verified client certificate (``ssl.SSLSocket.getpeercert()`` shape), None if absent."""
+    if not cert:
+        return None
+    attributes = [pair for rdn in cert.get("subject") or () for pair in rdn]
+    names = [value for key, value in attributes if key == "commonName"]
+    if not names or not names[0]:
+        return None
+    groups = tuple(value for key, value in attributes if key == "organizationName")
+    return User(names[0], groups=groups)
+
+
+def authenticated(user: User) -> User:
+    groups = user.groups if AUTHENTICATED in user.groups else (*user.groups, AUTHENTICATED)
+    return User(user.name, user.uid, groups)
+
+
+async def authenticate(request: web.Request) -> User | None:
+    """The request's user; None when the gateway authenticates nobody (loopback without credentials)."""
+    state = state_of(request)
+    transport = request.transport
+    cert_user = user_from_peercert(transport.get_extra_info("peercert") if transport is not None else None)
+    if cert_user is not None:
+        return authenticated(cert_user)
+    authorization = request_credentials(request.headers)  # the header, or a WebSocket's token subprotocol
+    scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip()
+    if state.sa_signer is not None and scheme.lower() == "bearer" and looks_like_jwt(token):
+        return authenticated(await authenticate_token(state, state.sa_signer, token))
+    if state.authenticator is not None:
+        return authenticated(state.authenticator.authenticate(authorization))
+    if state.client_ca or state.sa_signer is not None:  # credentials are required, and none was sent
+        raise errors.unauthorized()
+    return None
+
+
+def impersonated(request: web.Request, user: User) -> User:
+    """The user named by ``Impersonate-User``/``Impersonate-Group`` (``kubectl --as/--as-group``), when the
+    caller may ``impersonate`` those users and groups (kube's impersonation filter); else 403."""
+    name = request.headers.get("Impersonate-User")
+    groups = tuple(request.headers.getall("Impersonate-Group", ()))
+    if not name:
+        if groups:
+            raise errors.bad_request("requested impersonation of groups without impersonating a user")
+        return user
+    state = state_of(request)
+    if state.rbac is not None:
+        for resource, wanted in (("users", name), *(("groups", g) for g in groups)):
+            attrs = Attributes(user=user.name, groups=user.groups, verb="impersonate", resource=resource,
+                               name=wanted)
+            if not authorize(state.rbac.policy(), attrs).allowed:
+                raise errors.forbidden(f'{resource} "{wanted}" is forbidden: User "{user.name}" cannot impersonate '
+                                       f'resource "{resource}" in API group "" at the cluster scope',
+                                       kind=resource, name=wanted)
+    return authenticated(User(name, groups=groups))
+
+
+def attributes(user: User, info: RequestInfo | None, method: str, path: str) -> Attributes:
+    if info is None:
+        verb = "get" if method in ("GET", "HEAD") else method.lower()
+        return Attributes(user=user.name, groups=user.groups, verb=verb, resource_request=False, path=path)
+    namespace = info.namespace or ""
+    if info.resource == "namespaces" and info.name and not namespace:
+        namespace = info.name  # kube's RequestInfo: a namespace's own path is in that namespace
+    return Attributes(user=user.name, groups=user.groups, verb=info.verb, namespace=namespace,
+                      api_group=info.group, resource=info.resource, subresource=info.subresource or "",
+                      name=info.name or "", path=path)
+
+
+def check_request(request: web.Request, user: User, info: RequestInfo | None) -> None:
+    """Raise 403 unless the user may make this request."""
+    state = state_of(request)
+    if state.rbac is None:
+        if state.authenticator is not None:  # the read-only group of the token file
+            if info is not None:
+                state.authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
+                                              namespace=info.namespace)
+            elif request.method not in ("GET", "HEAD"):
+                state.authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="",
+                                              namespace=None)
+        return
+    attrs = attributes(user, info, request.method, request.path)
+    if not authorize(state.rbac.policy(), attrs).allowed:
+        raise errors.forbidden(forbidden_message(attrs), kind=attrs.resource, name=attrs.name, group=attrs.api_group)
+
+
+def _rule_text(rule: Mapping[str, Any]) -> str:
+    parts = []
+    for key, label in (("apiGroups", "APIGroups"), ("resources", "Resources"), ("resourceNames", "ResourceNames"),
+                       ("nonResourceURLs", "NonResourceURLs"), ("verbs", "Verbs")):
+        if rule.get(key):
+            parts.append(f"{label}:[{' '.join(repr(v).replace(chr(39), chr(34)) for v in rule[key])}]")
+    return "{" + ", ".join(parts) + "}"
+
+
+def escalation_error(policy: Policy, user: User, res: Resource, doc: dict[str, Any]) -> errors.ApiError | None:
+    """403 when writing ``doc`` (a Role, ClusterRole or binding) would grant ``user`` rights they lack
+    (kube's ``escalate``/``bind`` verbs exempt; ``pkg/registry/rbac``); None when allowed."""
+    meta = doc.get("metadata") or {}
+    namespace = meta.get("namespace") or "" if res.namespaced else ""
+    name = meta.get("name") or ""
+    base = Attributes(user=user.name, groups=user.groups, namespace=namespace, api_group=res.group,
+                      resource=res.plural, name=name)
+    if res.kind in ("Role", "ClusterRole"):
+        if authorize(policy, Attributes(**{**base.__dict__, "verb": "escalate"})).allowed:
+            return None
+        requested = list(doc.get("rules") or [])
+        if res.kind == "ClusterRole" and doc.get("aggregationRule"):
+            requested = []  # its rules are written by aggregation, not by the user (kube skips the check)
+    else:
+        ref = doc.get("roleRef") or {}
+        ref_res = "clusterroles" if ref.get("kind") == "ClusterRole" else "roles"
+        bind = Attributes(user=user.name, groups=user.groups, verb="bind", namespace=namespace,
+                          api_group="rbac.authorization.k8s.io", resource=ref_res, name=ref.get("name") or "")
+        if authorize(policy, bind).allowed:
+            return None
+        if ref.get("kind") == "ClusterRole":
+            requested = cluster_role_rules(policy, ref.get("name") or "")
+        else:
+            role = policy.roles.get((namespace, ref.get("name") or ""))
+            requested = list(role.get("rules") or []) if role else []
+    missing = uncovered(user_rules(policy, user.name, user.groups, namespace), requested)
+    if not missing:
+        return None
+    what = f'{res.plural}.{res.group} "{name}"'
+    return errors.forbidden(
+        f'{what} is forbidden: user "{user.name}" (groups={list(user.groups)}) is attempting to grant RBAC '
+        f"permissions not currently held:\n" + "\n".join(_rule_text(r) for r in missing))
+
+
+def admit_write(request: web.Request, res: Resource, obj: Any) -> None:
+    """Before a create or update reaches etcd: refuse RBAC escalation (403)."""
+    state = state_of(request)
+    user = request.get(USER)
+    if state.rbac is None or user is None or res.kind not in RBAC_KINDS:
+        return
+    if "system:masters" in user.groups:
+        return
+    problem = escalation_error(state.rbac.policy(), user, res, obj.to_dict())
+    if problem is not None:
+        raise problem

@@ -1,0 +1,122 @@
+"""The review APIs: who am I, may I, may they, whose token is this — computed per request, never stored.
+
+- ``authorization.k8s.io/v1`` SelfSubjectAccessReview (``kubectl auth can-i``) and
+  SubjectAccessReview (for another user; RBAC guards ``create subjectaccessreviews``);
+- ``authentication.k8s.io/v1`` SelfSubjectReview (``kubectl auth whoami``) and TokenReview.
+
+Decisions come from the same RBAC policy as requests (:mod:`kubelite.rbac`). Without
+``--authorization-mode RBAC`` everything is allowed, as the gateway does. Without any
+authenticator (plain HTTP on loopback) the caller is ``system:unsecured`` in
+``system:masters``, as kube-apiserver's old insecure port treated its callers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from kubelite.api import errors
+from kubelite.gateway.auth import User
+from kubelite.gateway.authz import USER, authenticated
+from kubelite.gateway.bodies import read_decoded
+from kubelite.gateway.requestinfo import RequestInfo
+from kubelite.gateway.respond import json_response
+from kubelite.gateway.sa_auth import authenticate_token
+from kubelite.gateway.state import state_of
+from kubelite.rbac import Attributes, authorize
+from kubelite.satokens import looks_like_jwt
+
+AUTHZ = "authorization.k8s.io"
+AUTHN = "authentication.k8s.io"
+# (group, plural) → kind
+KINDS = {
+    (AUTHZ, "selfsubjectaccessreviews"): "SelfSubjectAccessReview",
+    (AUTHZ, "subjectaccessreviews"): "SubjectAccessReview",
+    (AUTHN, "selfsubjectreviews"): "SelfSubjectReview",
+    (AUTHN, "tokenreviews"): "TokenReview",
+}
+UNSECURED = User("system:unsecured", groups=("system:masters", "system:authenticated"))
+
+
+def serves(info: RequestInfo) -> bool:
+    return info.version == "v1" and (info.group, info.resource) in KINDS
+
+
+def _attributes(user: User, spec: dict[str, Any]) -> Attributes:
+    resource = spec.get("resourceAttributes")
+    if isinstance(resource, dict):
+        return Attributes(user=user.name, groups=user.groups, verb=resource.get("verb") or "",
+                          namespace=resource.get("namespace") or "", api_group=resource.get("group") or "",
+                          resource=resource.get("resource") or "", subresource=resource.get("subresource") or "",
+                          name=resource.get("name") or "")
+    other = spec.get("nonResourceAttributes")
+    if isinstance(other, dict):
+        return Attributes(user=user.name, groups=user.groups, verb=other.get("verb") or "", resource_request=False,
+                          path=other.get("path") or "")
+    raise errors.invalid("SubjectAccessReview", "", [errors.StatusCause(
+        reason="FieldValueRequired", message="Required value: exactly one of nonResourceAttributes or "
+                                             "resourceAttributes must be specified", field="spec.resourceAttributes")])
+
+
+def _decide(request: web.Request, user: User, spec: dict[str, Any]) -> dict[str, Any]:
+    attrs = _attributes(user, spec)
+    rbac = state_of(request).rbac
+    if rbac is None:
+        return {"allowed": True, "reason": "the gateway authorizes every request (--authorization-mode AlwaysAllow)"}
+    decision = authorize(rbac.policy(), attrs)
+    return {"allowed": True, "reason": decision.reason} if decision.allowed else {"allowed": False}
+
+
+def _user_info(user: User) -> dict[str, Any]:
+    info: dict[str, Any] = {"username": user.name, "groups": list(user.groups)}
+    if user.uid:
+        info["uid"] = user.uid
+    return info
+
+
+async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
+    kind = KINDS[(info.group, info.resource)]
+    if info.verb != "create" or info.name is not None:
+        raise errors.method_not_allowed(f"{info.verb} is not supported on {info.resource}: only create")
+    body, _ = await read_decoded(request, request.headers.get("Content-Type", "application/json"))
+    if not isinstance(body, dict):
+        raise errors.bad_request(f"the body of a {kind} must be an object")
+    caller = request.get(USER) or UNSECURED
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    if kind == "SelfSubjectAccessReview":
+        status = _decide(request, caller, spec)
+    elif kind == "SubjectAccessReview":
+        subject = User(spec.get("user") or "", spec.get("uid") or "", tuple(spec.get("groups") or ()))
+        if not subject.name and not subject.groups:
+            raise errors.invalid(kind, "", [errors.StatusCause(
+                reason="FieldValueRequired", message="Required value: at least one of user or group must be "
+                                                     "specified", field="spec.user")])
+        status = _decide(request, subject, spec)
+    elif kind == "SelfSubjectReview":
+        status = {"userInfo": _user_info(caller)}
+    else:  # TokenReview
+        status = await _token_review(request, spec)
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    return json_response({"kind": kind, "apiVersion": f"{info.group}/v1", "metadata": {**(meta or {}),
+                          "creationTimestamp": None}, "spec": spec, "status": status}, status=201)
+
+
+async def _token_review(request: web.Request, spec: dict[str, Any]) -> dict[str, Any]:
+    """Whose token is this: ServiceAccount tokens (signature, audience, expiry, account and pod still
+    there) and ``--token-file`` tokens."""
+    token = spec.get("token")
+    state = state_of(request)
+    if not isinstance(token, str) or not token:
+        return {"authenticated": False}
+    try:
+        if state.sa_signer is not None and looks_like_jwt(token):
+            user = await authenticate_token(state, state.sa_signer, token)
+        elif state.authenticator is not None:
+            user = state.authenticator.authenticate(f"Bearer {token}")
+        else:
+            return {"authenticated": False}
+    except errors.ApiError:
+        return {"authenticated": False, "error": "invalid bearer token"}
+    return {"authenticated": True, "user": _user_info(authenticated(user)), "audiences": spec.get("audiences") or []}

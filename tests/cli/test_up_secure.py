@@ -1,0 +1,75 @@
+"""`kl up --secure` (sim runtime): a cluster CA in the data dir with private keys 0600, HTTPS only,
+a kubeconfig with certificate-authority-data and the kubernetes-admin client certificate that the
+real kubectl, kl and the official Python client use unchanged; no credentials get 401."""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from tests.cli.cluster import KlUp, kl_argv, run_sync
+
+KUBECTL = "/usr/bin/kubectl"
+
+
+@pytest.fixture(scope="module")
+def secure_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
+    up = KlUp(tmp_path_factory.mktemp("secure") / "kl", args=["--runtime", "sim", "--nodes", "1", "--secure"])
+    up.start()
+    try:
+        run_sync(up.wait_up())
+        yield up
+    finally:
+        code = up.stop()
+        up.kill_leftovers()
+        assert code == 0, up.output()
+
+
+def test_kl_up_secure(secure_up: KlUp, tmp_path: Path) -> None:
+    data = secure_up.data_dir
+    server = f"https://127.0.0.1:{secure_up.port}"
+    assert secure_up.state["server"] == server
+    for key in ("ca.key", "apiserver.key", "admin.key"):
+        assert (data / "pki" / key).stat().st_mode & 0o777 == 0o600, key
+    doc = yaml.safe_load((data / "kubeconfig").read_text())
+    cluster, user = doc["clusters"][0]["cluster"], doc["users"][0]["user"]
+    assert cluster["server"] == server and "certificate-authority-data" in cluster
+    assert "token" not in user
+    cert = x509.load_pem_x509_certificate(base64.b64decode(user["client-certificate-data"]))
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "kubernetes-admin"
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == "system:masters"
+
+    env = {"KUBECONFIG": str(data / "kubeconfig"), "HOME": str(tmp_path)}
+    done = subprocess.run([KUBECTL, "get", "nodes", "-o", "name"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["node/node-1"], done.stderr
+    done = subprocess.run([KUBECTL, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout == "kubernetes-admin", done.stderr
+    done = subprocess.run(kl_argv("get", "nodes", "-o", "name"), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "node-1" in done.stdout, done.stderr
+    script = ("from kubernetes import client, config\n"
+              f"config.load_kube_config({str(data / 'kubeconfig')!r})\n"
+              "print(' '.join(n.metadata.name for n in client.CoreV1Api().list_node().items))")
+    done = subprocess.run([__import__("sys").executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "node-1", done.stderr
+
+    # no credentials: 401 Status; plain HTTP: no API at all
+    context = ssl.create_default_context(cafile=str(data / "pki" / "ca.crt"))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{server}/api/v1/nodes", context=context, timeout=10)
+    assert refused.value.code == 401
+    assert json.loads(refused.value.read())["reason"] == "Unauthorized"
+    with pytest.raises((urllib.error.URLError, ConnectionError)):
+        urllib.request.urlopen(f"http://127.0.0.1:{secure_up.port}/api/v1/nodes", timeout=10)
