@@ -141,7 +141,7 @@ def parse_thresholds(raw: str):  # type: ignore[no-untyped-def]
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kl agent", description="Run a kubelite node agent (the kubelet).")
     p.add_argument("--node", help="node name (required unless --sim-count)")
-    p.add_argument("--runtime", choices=("docker", "sim"), default="docker")
+    p.add_argument("--runtime", choices=("docker", "oci", "sim"), default="docker")
     add_etcd_arguments(p)
     p.add_argument("--listen", default="127.0.0.1:0", help="agent API address HOST:PORT, port 0 = any, or 'none'")
     p.add_argument("--token-file", "--agent-token-file", dest="agent_token_file",
@@ -181,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats-interval", type=positive_seconds, default=10.0, metavar="SECONDS",
                    help="seconds between CPU/memory usage samples served at /stats/summary (default 10, the "
                         "kubelet's housekeeping period)")
+    p.add_argument("--oci-root", default="/var/lib/kubelite/oci",
+                   help="oci runtime: state directory (image store, containers, CNI allocations)")
+    p.add_argument("--oci-runtime", default="runc", help="oci runtime: the OCI runtime binary (runc or crun)")
+    p.add_argument("--pod-cidr", default="10.244.0.0/24", help="oci runtime: this node's pod CIDR (CNI host-local)")
+    p.add_argument("--cni-bridge", default="kl-cni0", help="oci runtime: the CNI bridge's name")
+    p.add_argument("--cni-network", default="kubelite-oci", help="oci runtime: the CNI network's name")
+    p.add_argument("--load-image", action="append", default=[], metavar="ARCHIVE",
+                   help="oci runtime: load a `docker save` tarball or OCI archive into the node's image store "
+                        "at start (repeatable)")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
     p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
@@ -232,13 +241,22 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         eviction_interval=args.eviction_monitoring_interval, stats_interval=args.stats_interval,
         proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
         cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
-        root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime == "docker" else None),
+        root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime in ("docker", "oci") else None),
     )
 
 
 def make_runtime(args: argparse.Namespace, node: str) -> ContainerRuntime:
     if args.runtime == "sim":
         return SimRuntime(start_delay=args.sim_start_delay, node=node)
+    if args.runtime == "oci":
+        from agent.runtime.oci.cni import CniConfig
+        from agent.runtime.oci.runtime import OciRuntime
+
+        root = Path(args.oci_root)
+        network = CniConfig(network=args.cni_network, bridge=args.cni_bridge, subnet=args.pod_cidr,
+                            ipam_dir=str(root / "cni" / "ipam"))
+        limits = LogLimits(max_bytes=args.container_log_max_size, max_files=args.container_log_max_files)
+        return OciRuntime(node=node, root=root, runc=args.oci_runtime, network=network, log_limits=limits)
     # Imported here, not at the top: the Docker SDK (docker, requests, urllib3) is about
     # 6.5 MB of RSS that a sim agent never uses (issue 12, target 7: idle footprint).
     from agent.runtime.docker import DockerRuntime
@@ -272,6 +290,24 @@ async def run(args: argparse.Namespace) -> int:
     else:
         print("error: --node is required", file=sys.stderr)
         return 2
+    if args.runtime == "oci":
+        from agent.runtime.oci.runtime import preflight
+
+        problem = preflight(args.oci_runtime)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
+        if args.load_image:
+            from agent.runtime.oci.images import ImageStore
+            from agent.runtime.base import ImagePullError
+
+            store_of_images = ImageStore(Path(args.oci_root) / "images")
+            for archive in args.load_image:
+                try:
+                    log.info("loaded %s", ", ".join(store_of_images.load_archive(Path(archive))))
+                except ImagePullError as exc:
+                    print(f"error: --load-image {archive}: {exc}", file=sys.stderr)
+                    return 2
     config = etcd_config_from_args(args)
     client = await connect(config)
     store = Store(client)

@@ -79,7 +79,10 @@ def rate(previous: Sample | None, current: Sample) -> Rate | None:
     backwards (the runtime restarted the cgroup)."""
     if previous is None:
         return None
-    window = current.mono - previous.mono
+    if current.usage.at is not None and previous.usage.at is not None:
+        window = current.usage.at - previous.usage.at
+    else:
+        window = current.mono - previous.mono
     spent = current.usage.cpu_core_ns - previous.usage.cpu_core_ns
     if window <= 0 or spent < 0:
         return None

@@ -208,11 +208,14 @@ class ContainerUsage:
 
     ``cpu_core_ns``: cumulative CPU time of all its processes, nanoseconds (rates come
     from two samples); ``memory_working_set_bytes``: usage minus inactive file pages,
-    Kubernetes' working set (what eviction and ``kubectl top`` count).
+    Kubernetes' working set (what eviction and ``kubectl top`` count); ``at``: monotonic seconds
+    when the runtime read it, if it knows (cAdvisor stamps its stats; rates are then taken over
+    the runtime's own interval, not the collector's, which includes the call's latency).
     """
 
     cpu_core_ns: int
     memory_working_set_bytes: int
+    at: float | None = None
 
 
 @dataclass(frozen=True)

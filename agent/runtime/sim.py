@@ -76,8 +76,8 @@ class _SimContainer:
     spec: ContainerSpec
     log: list[bytes] = field(default_factory=list)
     timer: asyncio.TimerHandle | None = None
-    cpu_core_ns: float = 0.0  # accumulated at the steered rate
-    cpu_sampled_at: float | None = None  # monotonic time of the last usage sample
+    cpu_core_ns: int = 0  # accumulated at the steered rate
+    cpu_sampled_at: int | None = None  # monotonic nanoseconds of the last usage sample
 
 
 class SimRuntime:
@@ -289,11 +289,14 @@ class SimRuntime:
         name = container.info.container_name
         cores = steered(annotations, SIM_CPU, name, max(siblings, 1))
         memory = steered(annotations, SIM_MEMORY, name, max(siblings, 1))
-        now = time.monotonic()
+        # Integer nanoseconds, rounded down, stamped with the sim's own clock: a rate over two samples
+        # is then the steered one or at most 1 nanocore under it, never over (kubectl rounds up to
+        # millicores: 100000001n would print 101m).
+        now_ns = time.monotonic_ns()
         if container.cpu_sampled_at is not None:
-            container.cpu_core_ns += float(cores) * (now - container.cpu_sampled_at) * 1e9
-        container.cpu_sampled_at = now
-        return ContainerUsage(cpu_core_ns=int(container.cpu_core_ns), memory_working_set_bytes=int(memory))
+            container.cpu_core_ns += round(float(cores) * 1e9) * (now_ns - container.cpu_sampled_at) // 10**9
+        container.cpu_sampled_at = now_ns
+        return ContainerUsage(cpu_core_ns=container.cpu_core_ns, memory_working_set_bytes=int(memory), at=now_ns / 1e9)
 
     # -- internals -----------------------------------------------------------
 

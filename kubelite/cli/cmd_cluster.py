@@ -92,7 +92,8 @@ def etcd(
 @command(app, "up")
 def up(
     nodes: Annotated[int, typer.Option(help="Number of agents (node-1 … node-N).")] = 2,
-    runtime: Annotated[str, typer.Option(help="docker, sim or auto (docker when a Docker Engine answers).")] = "auto",
+    runtime: Annotated[str, typer.Option(help="docker, oci, sim or auto (docker when a Docker Engine answers, else oci "
+                                              "when runc and the CNI plugins are usable, else sim).")] = "auto",
     listen: Annotated[str, typer.Option(help="Gateway address.")] = "127.0.0.1:8080",
     data_dir: Annotated[Path | None, typer.Option(help="State, logs, kubeconfig (default ~/.kubelite).")] = None,
     etcd_endpoints: Annotated[str | None, typer.Option(help="Use this etcd instead of starting one.")] = None,

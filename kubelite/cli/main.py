@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kubelite.cli import cmd_cluster, cmd_completion, cmd_get, cmd_images, cmd_misc, cmd_rollout, cmd_write
+from kubelite.cli import cmd_chaos, cmd_cluster, cmd_completion, cmd_get, cmd_images, cmd_misc, cmd_rollout, cmd_write
 from kubelite.cli.session import GlobalOptions
 
 GLOBAL_OPTIONS = ("--server", "-s", "--token", "--kubeconfig", "--request-timeout")
@@ -74,3 +74,4 @@ for module in (cmd_get, cmd_write, cmd_misc, cmd_cluster, cmd_completion):
         app.registered_commands.append(info)
 app.add_typer(cmd_rollout.app, name="rollout")
 app.add_typer(cmd_images.app, name="images")
+app.add_typer(cmd_chaos.app, name="chaos")

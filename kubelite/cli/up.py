@@ -48,6 +48,7 @@ from kubelite.cli.up_support import (
     default_data_dir,
     docker_bridge_gateway,
     detect_runtime,
+    oci_demo_archive,
     ensure_docker_images,
     ensure_secret_file,
     ensure_token,
@@ -116,6 +117,7 @@ class Cluster:
         self.say(f"runtime: {self.runtime} — {why}")
         if self.runtime == "docker":
             await asyncio.to_thread(ensure_docker_images, self.say)
+        oci_archive = await asyncio.to_thread(oci_demo_archive, self.data_dir, self.say) if self.runtime == "oci" else None
         if not self.shared_sim_processes or self.opts.prometheus:  # else the shared processes derive them
             write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
@@ -166,8 +168,12 @@ class Cluster:
                     "--sim-first", str(first), *ep, "--listen", "127.0.0.1:0",
                     "--agent-secret-file", str(self.agent_secret_path), *extra], agent=True)
         else:
-            for node in self.agents:
-                root = ["--root-dir", str(self.data_dir / "agents" / node)] if self.runtime == "docker" else []
+            for index, node in enumerate(self.agents):
+                root = ["--root-dir", str(self.data_dir / "agents" / node)] if self.runtime in ("docker", "oci") else []
+                if oci_archive is not None:  # one bridge and pod CIDR per node (10.244.<n>.0/24, as kube's --allocate-node-cidrs)
+                    root += ["--oci-root", str(self.data_dir / "oci"), "--load-image", str(oci_archive),
+                             "--pod-cidr", f"10.244.{index + 1}.0/24", "--cni-bridge", f"kl-cni{index + 1}",
+                             "--cni-network", f"kubelite-{node}"]
                 self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep, "--listen",
                                    "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *root, *extra],
                             agent=True)

@@ -43,19 +43,59 @@ def split_host_port(address: str) -> tuple[str, int]:
 
 
 def detect_runtime(requested: str) -> tuple[str, str]:
-    """(runtime, why): docker when a Docker Engine answers, else sim."""
+    """(runtime, why): docker when a Docker Engine answers, else oci when runc and the CNI plugins
+    are usable (root), else sim."""
     if requested == "sim":
         return "sim", "as requested (--runtime sim)"
+    if requested == "oci":
+        problem = oci_problem()
+        if problem:
+            raise CliError(f"--runtime oci, but {problem}")
+        return "oci", "as requested (--runtime oci)"
     problem = docker_problem()
     if requested == "docker":
         if problem:
             raise CliError(f"--runtime docker, but {problem}")
         return "docker", "as requested (--runtime docker)"
     if requested != "auto":
-        raise CliError(f"unknown runtime {requested!r}: docker, sim or auto")
-    if problem:
-        return "sim", f"{problem} (start dockerd, or run `bash scripts/setup.sh` as root, for real containers)"
-    return "docker", "a Docker Engine answers"
+        raise CliError(f"unknown runtime {requested!r}: docker, oci, sim or auto")
+    return auto_runtime(problem, oci_problem() if problem else None)
+
+
+def auto_runtime(docker: str | None, oci: str | None) -> tuple[str, str]:
+    """``--runtime auto`` given what keeps docker and oci from working (None: nothing): docker, else
+    oci, else sim, with the reason."""
+    if not docker:
+        return "docker", "a Docker Engine answers"
+    if not oci:
+        return "oci", f"{docker}; runc and the CNI plugins are usable"
+    return "sim", (f"{docker}, and {oci} (start dockerd, or run `bash scripts/setup.sh` as root, "
+                   "for real containers)")
+
+
+def oci_problem() -> str | None:
+    """None when this host can run the oci runtime, else what it lacks (asked of the agent's own
+    check in a subprocess: kubelite does not import the agent)."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "agent.runtime.oci.check"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    if result.returncode == 0:
+        return None
+    lines = (result.stdout.strip() or result.stderr.strip()).splitlines()
+    return lines[-1] if lines else "the oci runtime's check failed"
+
+
+def oci_demo_archive(data_dir: Path, say: Callable[[str], None]) -> Path:
+    """The demo image (also the pod sandbox image) as an OCI archive for the oci agents'
+    ``--load-image``, built with umoci from the same context as ``kl images build``: no Docker needed.
+    CliError when it cannot be built."""
+    from kubelite.images.oci_build import OciBuildError, build_demo_archive
+
+    try:
+        return build_demo_archive(data_dir / "images" / "demo.tar", say)
+    except OciBuildError as exc:
+        raise CliError(str(exc)) from None
 
 
 def ensure_docker_images(say: Callable[[str], None]) -> None:

@@ -37,6 +37,7 @@ from kubelite.gateway import (
     metrics_api,
     metrics_group,
     protobuf,
+    proxy,
     read,
     reviews,
     sa_auth,
@@ -95,6 +96,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("create", "attach"): streaming.connect_pod,
     ("create", "portforward"): streaming.connect_pod,
     ("create", "token"): sa_auth.token_request,
+    **{(verb, "proxy"): proxy.proxy for verb in ("get", "create", "update", "patch", "delete")},
 }
 
 

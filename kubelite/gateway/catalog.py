@@ -59,6 +59,11 @@ class Served:
 STATUS = _STATUS = Subresource("status", ("get", "patch", "update"))
 SCALE = _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling", "v1", "Scale")
 
+# kubelite/gateway/proxy.py: HTTP relayed to a pod, or to one ready endpoint of a Service
+_PROXY_VERBS = ("create", "delete", "get", "patch", "update")
+_PROXY_POD = Subresource("proxy", _PROXY_VERBS, "", "v1", "PodProxyOptions")
+_PROXY_SERVICE = Subresource("proxy", _PROXY_VERBS, "", "v1", "ServiceProxyOptions")
+
 SERVED: tuple[Served, ...] = (
     Served(NAMESPACES, (_STATUS, Subresource("finalize", ("update",))), field_labels=("status.phase",),
            verbs=_NAMESPACE_VERBS, returns_deleted=True),
@@ -73,6 +78,7 @@ SERVED: tuple[Served, ...] = (
             Subresource("exec", ("create", "get"), "", "v1", "PodExecOptions"),
             Subresource("attach", ("create", "get"), "", "v1", "PodAttachOptions"),
             Subresource("portforward", ("create", "get"), "", "v1", "PodPortForwardOptions"),
+            _PROXY_POD,
         ),
         categories=("all",),
         returns_deleted=True,
@@ -95,7 +101,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.SECRETS, field_labels=("type",)),
     Served(r.SERVICEACCOUNTS, (Subresource("token", ("create",), "authentication.k8s.io", "v1", "TokenRequest"),),
            returns_deleted=True),
-    Served(r.SERVICES, (_STATUS,), categories=("all",), returns_deleted=True),
+    Served(r.SERVICES, (_STATUS, _PROXY_SERVICE), categories=("all",), returns_deleted=True),
     Served(r.ENDPOINTS),
     Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,), returns_deleted=True),
     Served(r.PERSISTENTVOLUMES, (_STATUS,), returns_deleted=True),

@@ -29,6 +29,7 @@ class RequestInfo:
     namespace: str | None = None
     name: str | None = None
     subresource: str | None = None
+    proxy_path: str = ""  # ``.../pods/web:8080/proxy/<this>``: the path handed to the pod or service
 
     @property
     def is_read_only(self) -> bool:
@@ -66,9 +67,15 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
             rest = rest[2:]
         else:
             namespace = None
-    if len(rest) > 3:
+    proxy_path = ""
+    if len(rest) > 3 and rest[2] == "proxy":  # /pods/<name[:port]>/proxy/<path...>: kube's proxy subresource
+        proxy_path = "/" + "/".join(rest[3:]) + ("/" if path.endswith("/") else "")
+        rest = rest[:3]
+    elif len(rest) == 3 and rest[2] == "proxy":
+        proxy_path = "/" if path.endswith("/") else ""
+    elif len(rest) > 3:
         return None
-    if path.endswith("/") and len(rest) > 1:
+    if path.endswith("/") and len(rest) > 1 and not (len(rest) == 3 and rest[2] == "proxy"):
         return None  # `.../pods/web/`: no route of kube-apiserver matches (404)
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else ("" if path.endswith("/") else None)
@@ -76,7 +83,7 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     verb = _verb(method, has_name=name is not None, watch=watch_path or is_truthy(query.get("watch")))
     if subresource in _CONNECT_SUBRESOURCES and method.upper() in ("GET", "POST"):
         verb = "create"
-    return RequestInfo(verb, group, version, resource, namespace, name, subresource)
+    return RequestInfo(verb, group, version, resource, namespace, name, subresource, proxy_path)
 
 
 def _verb(method: str, *, has_name: bool, watch: bool) -> str:

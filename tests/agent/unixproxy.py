@@ -2,7 +2,7 @@
 
 ``cut()`` aborts every open connection (the event stream included) and stops listening, as if
 the engine went away; ``heal()`` listens again on the same path, as if it came back. The real
-engine is never touched (other users share it). The piping is :class:`tests.chaos.proxy.Splice`.
+engine is never touched (other users share it). The piping is :class:`kubelite.testing.Splice`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 
-from tests.chaos.proxy import Splice
+from kubelite.testing import Splice
 
 
 class UnixProxy(Splice):

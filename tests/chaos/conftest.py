@@ -8,8 +8,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.chaos.cluster import ChaosCluster, EtcdAccess
-from tests.chaos.etcd_cluster import ETCD_IMAGE, EtcdCluster
+from kubelite.testing import ETCD_IMAGE, EtcdAccess, EtcdCluster, Processes
 from tests.strict_etcd import strict_problems
 
 
@@ -29,9 +28,9 @@ def etcd_cluster(docker_client: docker.DockerClient) -> Iterator[EtcdCluster]:
 
 @pytest.fixture
 async def chaos(etcd_cluster: EtcdCluster, tmp_path: Path,
-                docker_client: docker.DockerClient) -> AsyncIterator[ChaosCluster]:
+                docker_client: docker.DockerClient) -> AsyncIterator[Processes]:
     """kubelite's processes against the 3-member etcd; all stopped (and their containers removed) after."""
-    cluster = ChaosCluster(EtcdAccess(etcd_cluster.endpoints), tmp_path, docker_client)
+    cluster = Processes(EtcdAccess(etcd_cluster.endpoints), tmp_path, docker_client)
     try:
         yield cluster
         # whatever the faults, everything the processes stored is Kubernetes JSON kube-apiserver accepts

@@ -10,7 +10,7 @@ from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.etcd_client import EtcdConfig, connect
 from kubelite.store import Store
 from kubelite.watch import WatchOptions, watch
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import EtcdCluster
 from tests.factories import make_pod
 from tests.helpers import wait_for
 

@@ -8,8 +8,8 @@ import time
 
 from kubelite.api.resources import PODS
 from kubelite.store import Store
-from tests.chaos.cluster import Api, ChaosCluster, Expect, ProbeWriter, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import Api, Processes, Expect, ProbeWriter, report, wait_converged
+from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
 
 REPLICAS = 100
@@ -21,7 +21,7 @@ async def _pods(store: Store, *, version: str | None = None) -> int:
 
 
 async def test_etcd_leader_killed_during_scale_up_and_during_rolling_update(
-    etcd_cluster: EtcdCluster, chaos: ChaosCluster,
+    etcd_cluster: EtcdCluster, chaos: Processes,
 ) -> None:
     _, nodes = chaos.start_sim_agents("sim", 10)
     chaos.start_manager("cm-1")

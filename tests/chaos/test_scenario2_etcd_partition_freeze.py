@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.chaos.cluster import Api, ChaosCluster, Expect, ProbeWriter, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import Api, Processes, Expect, ProbeWriter, report, wait_converged
+from kubelite.testing import EtcdCluster
 
 
 async def test_partitioned_member_then_frozen_leader_then_healed(
-    etcd_cluster: EtcdCluster, chaos: ChaosCluster,
+    etcd_cluster: EtcdCluster, chaos: Processes,
 ) -> None:
     _, nodes = chaos.start_sim_agents("sim", 5)
     chaos.start_manager("cm-1")

@@ -7,8 +7,8 @@ import time
 
 from kubelite.api.resources import PODS
 from kubelite.store import Store
-from tests.chaos.cluster import Api, ChaosCluster, Expect, ProbeWriter, leader, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import Api, Processes, Expect, ProbeWriter, leader, report, wait_converged
+from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
 
 
@@ -18,7 +18,7 @@ async def _mid_rollout(store: Store, version: str) -> bool:
 
 
 async def test_leading_manager_killed_mid_rollout_then_all_killed_and_one_started(
-    etcd_cluster: EtcdCluster, chaos: ChaosCluster,
+    etcd_cluster: EtcdCluster, chaos: Processes,
 ) -> None:
     _, nodes = chaos.start_sim_agents("sim", 5)
     for i in (1, 2, 3):

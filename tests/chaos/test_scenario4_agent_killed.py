@@ -8,8 +8,8 @@ import time
 
 from kubelite.api.resources import NODES, PODS
 from kubelite.store import Store
-from tests.chaos.cluster import Api, ChaosCluster, Expect, ProbeWriter, node_ready, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import Api, Processes, Expect, ProbeWriter, node_ready, report, wait_converged
+from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
 
 REPLICAS = 6
@@ -20,7 +20,7 @@ async def _ready(store: Store, node: str) -> bool:
 
 
 async def test_killed_agent_pods_move_node_not_ready_then_back_and_stale_containers_removed(
-    etcd_cluster: EtcdCluster, chaos: ChaosCluster,
+    etcd_cluster: EtcdCluster, chaos: Processes,
 ) -> None:
     nodes = [chaos.start_docker_agent(name)[1] for name in ("a", "b", "c")]
     victim = nodes[0]

@@ -12,9 +12,9 @@ import pytest
 
 from kubelite.api.resources import NODES, PODS
 from kubelite.store import Store
-from tests.chaos.cluster import Api, ChaosCluster, EtcdAccess, Expect, ProbeWriter, node_ready, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
-from tests.chaos.proxy import TcpProxy
+from kubelite.testing import Api, Processes, EtcdAccess, Expect, ProbeWriter, node_ready, report, wait_converged
+from kubelite.testing import EtcdCluster
+from kubelite.testing import TcpProxy
 from tests.helpers import wait_for
 
 REPLICAS = 4
@@ -32,7 +32,7 @@ async def proxy(etcd_cluster: EtcdCluster) -> AsyncIterator[TcpProxy]:
 
 
 async def test_agent_cut_off_from_etcd_loses_its_pods_and_stops_them_after_the_heal(
-    etcd_cluster: EtcdCluster, chaos: ChaosCluster, proxy: TcpProxy,
+    etcd_cluster: EtcdCluster, chaos: Processes, proxy: TcpProxy,
 ) -> None:
     _, cut_node = chaos.start_docker_agent("cut", access=EtcdAccess(proxy.endpoints))
     _, other = chaos.start_docker_agent("other")
@@ -77,7 +77,7 @@ async def test_agent_cut_off_from_etcd_loses_its_pods_and_stops_them_after_the_h
         chaos.check_alive()
 
 
-async def _stale_gone(chaos: ChaosCluster, uids: set[str]) -> bool:
+async def _stale_gone(chaos: Processes, uids: set[str]) -> bool:
     return not any(c["pod_uid"] in uids and c["state"] == "running" for c in (await chaos.containers())[0])
 
 

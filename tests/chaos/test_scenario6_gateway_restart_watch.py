@@ -15,8 +15,8 @@ import aiohttp
 
 from kubelite.api.resources import DEPLOYMENTS
 from kubelite.etcd_server import free_port
-from tests.chaos.cluster import Api, ChaosCluster, Expect, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import Api, Processes, Expect, report, wait_converged
+from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
 
 KUBECTL = "/usr/bin/kubectl"
@@ -79,7 +79,7 @@ async def _first_event_from(url: str, resource_version: int, timeout: float) -> 
 
 
 async def test_gateway_restart_under_kubectl_watch_ends_cleanly_and_resumes(
-    etcd_cluster: EtcdCluster, chaos: ChaosCluster, tmp_path: Path,
+    etcd_cluster: EtcdCluster, chaos: Processes, tmp_path: Path,
 ) -> None:
     _, nodes = chaos.start_sim_agents("sim", 2)
     chaos.start_manager("cm-1")

@@ -12,14 +12,14 @@ import statistics
 import time
 
 from kubelite.api.resources import DEPLOYMENTS
-from tests.chaos.cluster import Api, ChaosCluster, Expect, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import Api, Processes, Expect, report, wait_converged
+from kubelite.testing import EtcdCluster
 
 UPDATES = 500
 
 
 async def test_500_concurrent_replica_updates_last_acknowledged_write_wins(
-    etcd_cluster: EtcdCluster, chaos: ChaosCluster,
+    etcd_cluster: EtcdCluster, chaos: Processes,
 ) -> None:
     _, nodes = chaos.start_sim_agents("sim", 3)
     chaos.start_manager("cm-1")

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.chaos.cluster import Api, ChaosCluster, Expect, report, wait_converged
-from tests.chaos.etcd_cluster import EtcdCluster
+from kubelite.testing import Api, Processes, Expect, report, wait_converged
+from kubelite.testing import EtcdCluster
 
 REPLICAS = 4
 OUTAGE = 30.0  # seconds: the length of the fault under test, not a wait for a condition
 
 
-async def test_thirty_second_etcd_outage_loses_no_container(etcd_cluster: EtcdCluster, chaos: ChaosCluster) -> None:
+async def test_thirty_second_etcd_outage_loses_no_container(etcd_cluster: EtcdCluster, chaos: Processes) -> None:
     _, nodes = chaos.start_sim_agents("sims", 2, "--drain-on-exit")  # even with drain-on-exit
     chaos.start_manager("cm-1")
     chaos.start_gateway()

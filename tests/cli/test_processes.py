@@ -10,7 +10,7 @@ import pytest
 
 from kubelite.cli.errors import CliError
 from kubelite.cli.processes import ManagedProcess
-from kubelite.cli.up_support import detect_runtime, ensure_token, etcd_ports, is_loopback, split_host_port
+from kubelite.cli.up_support import auto_runtime, detect_runtime, ensure_token, etcd_ports, is_loopback, split_host_port
 from tests.cli.cluster import alive
 from tests.helpers import wait_for
 
@@ -48,7 +48,12 @@ async def test_stop_of_a_cooperative_child_is_its_exit_code(tmp_path: Path) -> N
 def test_runtime_choice() -> None:
     assert detect_runtime("sim") == ("sim", "as requested (--runtime sim)")
     runtime, why = detect_runtime("auto")
-    assert runtime in ("docker", "sim") and why
+    assert runtime in ("docker", "oci", "sim") and why
+    # auto prefers docker, then oci, then sim, and says why (issue 18)
+    assert auto_runtime(None, None) == ("docker", "a Docker Engine answers")
+    assert auto_runtime("no Docker Engine answers", None)[0] == "oci"
+    runtime, why = auto_runtime("no Docker Engine answers", "the oci runtime needs root")
+    assert runtime == "sim" and "no Docker Engine answers" in why and "needs root" in why
     with pytest.raises(CliError, match="unknown runtime"):
         detect_runtime("podman")
 

@@ -173,6 +173,23 @@ def test_traffic_reaches_ready_pods_by_service_name(cluster: KlUp) -> None:
     assert "nameserver 10.233.0.10" in resolv and "default.svc.cluster.local" in resolv and "ndots:5" in resolv
 
 
+def test_pods_and_services_proxy_through_the_gateway(cluster: KlUp) -> None:
+    """kubectl get --raw through pods/proxy (by port name and number) and services/proxy (the port's
+    target resolved through the EndpointSlices); a pod with no listener is kube's 503."""
+    up = cluster
+    pods = {p["metadata"]["name"] for p in json.loads(kubectl(up, "get", "pods", "-l", "app=web", "-o", "json"))["items"]}
+    name = sorted(pods)[0]
+    base = "/api/v1/namespaces/default"
+    assert kubectl(up, "get", "--raw", f"{base}/pods/{name}:8080/proxy/").strip() == name
+    assert kubectl(up, "get", "--raw", f"{base}/pods/{name}:http/proxy/index.html").strip() == name
+    served = {kubectl(up, "get", "--raw", f"{base}/services/web:80/proxy/").strip() for _ in range(12)}
+    assert served <= pods and served, served
+    assert kubectl(up, "get", "--raw", f"{base}/services/http:web:/proxy/").strip() in pods  # [scheme:]name[:port]
+    missing = subprocess.run(["kubectl", "--kubeconfig", up.state["kubeconfig"], "get", "--raw",
+                              f"{base}/pods/{name}:9/proxy/"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode != 0 and "ServiceUnavailable" in missing.stderr, missing.stderr
+
+
 def test_scaled_down_and_deleted_pods_get_no_traffic(cluster: KlUp) -> None:
     up = cluster
     kubectl(up, "scale", "deployment", "web", "--replicas", "1")

@@ -18,7 +18,7 @@ import docker
 import pytest
 
 from kubelite.cli.up_supervise import Child, RestartBackoff, Supervisor, exit_reason
-from tests.chaos.cluster import report
+from kubelite.testing import report
 from tests.cli.cluster import KlUp, alive, run_sync
 from tests.helpers import wait_for
 

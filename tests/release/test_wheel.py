@@ -187,3 +187,44 @@ def test_installed_kl_up_serves_the_demo_to_kubectl_and_stops_clean(release: Rel
         cluster.kill_leftovers()
     missing = release.audit_log.read_text() if release.audit_log.exists() else ""
     assert not missing, f"the installed kubelite tried to read files the wheel lacks:\n{missing}"
+
+
+USER_CHAOS_TEST = '''
+import pytest, yaml
+from kubelite.testing import AcknowledgedWrites, Converged, EtcdKill, TimeToFirstWrite
+MY_DEPLOYMENT = yaml.safe_load(open("web.yaml"))
+
+@pytest.mark.asyncio
+@pytest.mark.chaos
+@pytest.mark.kubelite_cluster(etcd_members=3, agents=2)
+async def test_my_deployment_survives_an_etcd_leader_kill(kubelite_cluster, kubelite_faults):
+    api = await kubelite_faults.api()
+    await api.until_ok(lambda: api.call("POST", "/apis/apps/v1/namespaces/default/deployments", MY_DEPLOYMENT), what="create")
+    probe = await kubelite_faults.probe()
+    assert await kubelite_faults.inject(EtcdKill("leader"))
+    await kubelite_faults.writes_resumed(timeout=15)
+    await kubelite_faults.heal_all()
+    await kubelite_faults.check(AcknowledgedWrites(probe), TimeToFirstWrite(probe, 15), Converged(timeout=120))
+'''
+
+
+def test_a_separate_project_runs_a_leader_kill_with_the_installed_pytest_plugin(release: Release) -> None:
+    """docs/chaos.md's ten-line chaos test, in a project that has only the wheel (with its
+    ``testing`` extra) installed: the plugin's fixtures start a 3-member etcd in containers and
+    kubelite's processes from the venv, and the report comes out as JSON."""
+    project = release.work / "user-project"
+    project.mkdir()
+    shutil.copy(REPO / "examples/chaos/web.yaml", project / "web.yaml")
+    (project / "test_chaos.py").write_text(USER_CHAOS_TEST)
+    py = release.venv / "bin" / "python"
+    run([py, "-m", "pip", "install", "--disable-pip-version-check", "--no-compile", f"{release.wheel}[testing]"],
+        cwd=project)
+    out = run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--kubelite-chaos-report=report.json",
+               "test_chaos.py"], cwd=project, env=release.env())
+    assert "1 passed" in out and "kubelite chaos figures" in out, out
+    (report,) = json.loads((project / "report.json").read_text())
+    assert report["verdict"] == "PASS", report
+    assert [c["name"] for c in report["checks"]] == ["acknowledged-writes", "first-write", "converged"]
+    assert report["figures"]["acknowledged-writes.lost"] == 0
+    assert [e["action"] for e in report["events"]] == ["inject", "heal"]
+    assert str(REPO) not in (project / "report.json").read_text()

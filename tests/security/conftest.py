@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from kubelite.etcd_server import EmbeddedEtcd
-from tests.chaos.cluster import ChaosCluster, EtcdAccess
+from kubelite.testing import Processes, EtcdAccess
 from tests.integration.test_etcd_security import make_pki
 
 
@@ -22,8 +22,8 @@ def pki(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 async def processes(etcd: EmbeddedEtcd, tmp_path: Path,
-                    docker_client: docker.DockerClient) -> AsyncIterator[ChaosCluster]:
-    cluster = ChaosCluster(EtcdAccess((etcd.endpoint,)), tmp_path, docker_client)
+                    docker_client: docker.DockerClient) -> AsyncIterator[Processes]:
+    cluster = Processes(EtcdAccess((etcd.endpoint,)), tmp_path, docker_client)
     try:
         yield cluster
     finally:

@@ -14,12 +14,12 @@ import pytest
 from kubelite.api.resources import NODES
 from kubelite.etcd_server import EmbeddedEtcd, EtcdTLSFiles, find_etcdctl_binary
 from kubelite.agent_auth import agent_endpoint, node_token
-from tests.chaos.cluster import AGENT_TOKEN, Api, ChaosCluster, EtcdAccess, Expect, wait_converged
+from kubelite.testing import AGENT_TOKEN, Api, Processes, EtcdAccess, Expect, wait_converged
 
 PASSWORD = "etcd-pa55word-for-the-test"
 
 
-async def basic_flow(cluster: ChaosCluster) -> None:
+async def basic_flow(cluster: Processes) -> None:
     """Manager, gateway, two sim agents; a Deployment of 3 converges."""
     _, nodes = cluster.start_sim_agents("sim", 2)
     cluster.start_manager("cm-1")
@@ -33,7 +33,7 @@ async def basic_flow(cluster: ChaosCluster) -> None:
     cluster.check_alive()
 
 
-def assert_no_secret_in_argv_or_logs(cluster: ChaosCluster, secrets: list[str]) -> None:
+def assert_no_secret_in_argv_or_logs(cluster: Processes, secrets: list[str]) -> None:
     for proc in cluster.procs.values():
         assert proc.popen is not None
         argv = Path(f"/proc/{proc.popen.pid}/cmdline").read_bytes().decode(errors="replace")
@@ -48,7 +48,7 @@ async def test_basic_flow_over_etcd_client_tls(tmp_path: Path, pki: dict[str, st
     async with EmbeddedEtcd(data_dir=tmp_path / "etcd", tls=tls) as etcd:
         access = EtcdAccess((etcd.endpoint,), ca_file=pki["ca.crt"], cert_file=pki["client.crt"],
                             key_file=pki["client.key"])
-        cluster = ChaosCluster(access, tmp_path / "run")
+        cluster = Processes(access, tmp_path / "run")
         try:
             await basic_flow(cluster)
             await agent_api_wants_its_token(cluster)
@@ -56,7 +56,7 @@ async def test_basic_flow_over_etcd_client_tls(tmp_path: Path, pki: dict[str, st
         finally:
             await cluster.close()
         # Without a client certificate a component cannot even start its work.
-        bare = ChaosCluster(EtcdAccess((etcd.endpoint,), ca_file=pki["ca.crt"]), tmp_path / "bare")
+        bare = Processes(EtcdAccess((etcd.endpoint,), ca_file=pki["ca.crt"]), tmp_path / "bare")
         try:
             proc = bare.start_manager("cm-no-cert")
             assert proc.popen is not None
@@ -82,7 +82,7 @@ async def test_basic_flow_as_an_etcd_user_with_a_password(etcd: EmbeddedEtcd, tm
     password_file = tmp_path / "etcd-password"
     password_file.write_text(PASSWORD + "\n")
     access = EtcdAccess((etcd.endpoint,), user="kubelite", password_file=str(password_file))
-    cluster = ChaosCluster(access, tmp_path / "run")
+    cluster = Processes(access, tmp_path / "run")
     try:
         await basic_flow(cluster)
         assert_no_secret_in_argv_or_logs(cluster, [PASSWORD, AGENT_TOKEN])
@@ -90,7 +90,7 @@ async def test_basic_flow_as_an_etcd_user_with_a_password(etcd: EmbeddedEtcd, tm
         await cluster.close()
     # A wrong password: the component says so and never works.
     password_file.write_text("not-the-password\n")
-    wrong = ChaosCluster(access, tmp_path / "wrong")
+    wrong = Processes(access, tmp_path / "wrong")
     try:
         proc = wrong.start_manager("cm-wrong-password")
         assert proc.popen is not None
@@ -105,7 +105,7 @@ async def test_basic_flow_as_an_etcd_user_with_a_password(etcd: EmbeddedEtcd, tm
         await wrong.close()
 
 
-async def agent_api_wants_its_token(cluster: ChaosCluster) -> None:
+async def agent_api_wants_its_token(cluster: Processes) -> None:
     store = await cluster.connect_store()
     nodes = {n.name: agent_endpoint(n.name, n.status) for n in (await store.list(NODES)).items}
     assert nodes

@@ -29,7 +29,9 @@ from hypothesis import strategies as st
 
 from kubelite.api.resources import STORED_ONLY
 from kubelite.etcd_server import EmbeddedEtcd, free_port
-from tests.chaos.cluster import REPO, Proc, deployment_doc
+from kubelite.testing import Proc, deployment_doc
+
+REPO = Path(__file__).resolve().parents[2]
 
 CASES = 300
 DURATION_LIMIT = 60.0

@@ -15,7 +15,7 @@ import aiohttp
 
 from kubelite.etcd_ops import range_
 from kubelite.store import Store
-from tests.chaos.cluster import Api, ChaosCluster, deployment_doc
+from kubelite.testing import Api, Processes, deployment_doc
 
 TOKEN = "s3cure-admin-token-for-the-test"
 READONLY_TOKEN = "read-only-token-for-the-test"
@@ -49,7 +49,7 @@ async def api_paths(api: Api) -> list[tuple[str, str]]:
 
 
 async def test_every_path_but_health_needs_a_token_and_nothing_is_written_without(
-    processes: ChaosCluster, pki: dict[str, str], tmp_path: Path,
+    processes: Processes, pki: dict[str, str], tmp_path: Path,
 ) -> None:
     tokens = tmp_path / "tokens.csv"
     tokens.write_text(f'{TOKEN},admin,1,"system:masters"\n{READONLY_TOKEN},viewer,2,"kubelite:readonly"\n')

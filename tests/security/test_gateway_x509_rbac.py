@@ -22,7 +22,7 @@ import yaml
 from kubelite import pki, satokens
 from kubelite.etcd_ops import range_
 from kubelite.store import Store
-from tests.chaos.cluster import ChaosCluster
+from kubelite.testing import Processes
 from tests.helpers import wait_for
 
 KUBECTL = "/usr/bin/kubectl"
@@ -78,7 +78,7 @@ class Secure:
 
 
 @pytest.fixture
-async def secure(processes: ChaosCluster, tmp_path: Path) -> AsyncIterator[Secure]:
+async def secure(processes: Processes, tmp_path: Path) -> AsyncIterator[Secure]:
     made = pki.ensure_cluster_pki(tmp_path / "pki", ("127.0.0.1", "localhost"))
     d = tmp_path / "pki"
     satokens.ensure_signing_key(d / "sa.key")

@@ -111,3 +111,12 @@ def test_cgroup_files_v1_and_v2(tmp_path) -> None:  # type: ignore[no-untyped-de
     (v2 / "memory.stat").write_text("anon 50\ninactive_file 300\n")
     assert read_cgroup_usage("abc", tmp_path / "v2") == ContainerUsage(1_500_000, 0)
     assert read_cgroup_usage("missing", v1) is None  # not this driver or not local: the stats API is asked
+
+
+def test_a_rate_is_taken_over_the_runtimes_own_stamps_when_it_gives_them() -> None:
+    """The collector's clock includes the call's latency; the runtime's stamps do not (cAdvisor's)."""
+    before = Sample(wall=100.0, mono=10.0, usage=ContainerUsage(cpu_core_ns=0, memory_working_set_bytes=1, at=5.0))
+    after = Sample(wall=101.5, mono=11.5, usage=ContainerUsage(cpu_core_ns=100_000_000, memory_working_set_bytes=1,
+                                                               at=6.0))
+    measured = rate(before, after)
+    assert measured is not None and measured.window == 1.0 and measured.nano_cores == 100_000_000

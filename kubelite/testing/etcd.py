@@ -1,6 +1,8 @@
-"""A real 3-member etcd cluster in Docker (testcontainers), with the means to hurt it.
+"""A real etcd cluster (1, 3 or 5 members) in Docker, with the means to hurt it.
 
-Members run the locally built etcd image on their own network, addressed by
+testcontainers (``pip install kubelite[testing]``) starts the containers: it is the common
+library for throw-away containers in tests, and it is imported only when a cluster starts,
+so ``kubelite.testing`` imports without it. Members run the locally built etcd image on their own network, addressed by
 container name; client ports are published on 127.0.0.1 only. The test can
 kill (SIGKILL) a member and start it again, pause (freeze) it, or cut it off
 the network.
@@ -12,14 +14,17 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import aetcd
 import docker
-from testcontainers.core.container import DockerContainer
-from testcontainers.core.network import Network
 
 from kubelite.etcd_server import free_port
 
+if TYPE_CHECKING:
+    from testcontainers.core.container import DockerContainer
+
+# Ryuk's image cannot be pulled without a registry; the cluster removes its containers itself.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
@@ -42,10 +47,18 @@ class Member:
 
 
 class EtcdCluster:
+    """``size`` members in containers of ``ETCD_IMAGE`` on a network of their own.
+
+    ``start()`` returns once every member is healthy; ``stop()`` removes the containers and
+    the network (idempotent). ``kill``/``restart``, ``pause``/``unpause`` and
+    ``disconnect``/``reconnect`` hurt one member; ``leader()`` names the current leader."""
+
+    kind = "containers"
+
     def __init__(self, size: int = 3) -> None:
         self.size = size
         self.token = f"kubelite-chaos-{uuid.uuid4().hex[:8]}"
-        self.network = Network()
+        self.network: Any = None
         self.members: list[Member] = []
 
     @property
@@ -56,6 +69,10 @@ class EtcdCluster:
         return f"{self.token}-etcd{index}"
 
     def start(self) -> None:
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.network import Network
+
+        self.network = Network()
         self.network.create()
         names = [self._name(i) for i in range(1, self.size + 1)]
         initial = ",".join(f"{n}=http://{n}:2380" for n in names)
@@ -88,10 +105,12 @@ class EtcdCluster:
             except docker.errors.NotFound:
                 pass
         self.members = []
-        try:
-            self.network.remove()
-        except docker.errors.APIError:
-            pass
+        if self.network is not None:
+            try:
+                self.network.remove()
+            except docker.errors.APIError:
+                pass
+            self.network = None
 
     def wait_healthy(self, timeout: float = 30.0, members: list[Member] | None = None) -> None:
         deadline = time.monotonic() + timeout
@@ -106,21 +125,11 @@ class EtcdCluster:
         code, _ = member.docker_container.exec_run(
             ["etcdctl", "--endpoints=http://127.0.0.1:2379", "--command-timeout=1s", "endpoint", "health"]
         )
-        return code == 0
+        return bool(code == 0)
 
     async def leader(self) -> Member:
         """The member that currently leads (asked of each reachable member)."""
-        for member in self.members:
-            host, port = member.endpoint.split(":")
-            try:
-                async with aetcd.Client(host=host, port=int(port), timeout=2) as client:
-                    status = await client.status()
-            except aetcd.ClientError:
-                continue
-            for candidate in self.members:
-                if status.leader is not None and status.leader.name == candidate.name:
-                    return candidate
-        raise AssertionError("no etcd member reports a leader")
+        return await find_leader(self.members)
 
     def kill(self, member: Member) -> None:
         member.docker_container.kill(signal="SIGKILL")
@@ -140,3 +149,29 @@ class EtcdCluster:
 
     def reconnect(self, member: Member) -> None:
         docker.from_env().networks.get(self.network.id).connect(member.docker_container, aliases=[member.name])
+
+
+class HasEndpoint(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def endpoint(self) -> str: ...
+
+
+M = TypeVar("M", bound=HasEndpoint)
+
+
+async def find_leader(members: list[M]) -> M:
+    """The member of ``members`` that the first reachable one names as leader (etcd's Status
+    call). Raises AssertionError when none answers or none knows a leader."""
+    for member in members:
+        host, port = member.endpoint.split(":")
+        try:
+            async with aetcd.Client(host=host, port=int(port), timeout=2) as client:
+                status = await client.status()
+        except aetcd.ClientError:
+            continue
+        for candidate in members:
+            if status.leader is not None and status.leader.name == candidate.name:
+                return candidate
+    raise AssertionError("no etcd member reports a leader")

@@ -1,8 +1,8 @@
-"""``python -m tests.chaos.sim_agents --inspect-port N <agent flags>``: the real sim agents
+"""``python -m agent.sim_inspect --inspect-port N <agent flags>``: the real sim agents
 (``python -m agent --runtime sim``), plus a read-only endpoint listing every sim container.
 
 Sim containers live in the agent process's memory, so nothing outside could tell
-whether one outlived its pod. Chaos tests need exactly that ("no orphan
+whether one outlived its pod. Chaos tests (kubelite.testing) need exactly that ("no orphan
 container"), so this wrapper runs the agent's own ``run()`` unchanged and only
 records the runtimes it creates, serving ``GET /containers`` on 127.0.0.1:N:
 ``[{"node", "id", "state", "pod_uid", "namespace", "pod", "container"}, ...]``.
@@ -46,7 +46,7 @@ async def run(argv: list[str], inspect_port: int) -> int:
 
     def recording_make_runtime(parsed: Any, node: str) -> ContainerRuntime:
         runtime = make_runtime(parsed, node)
-        assert isinstance(runtime, SimRuntime), "tests.chaos.sim_agents runs sim agents only"
+        assert isinstance(runtime, SimRuntime), "agent.sim_inspect runs sim agents only"
         runtimes[node] = runtime
         return runtime
 
@@ -69,7 +69,7 @@ async def run(argv: list[str], inspect_port: int) -> int:
 def main() -> int:
     argv = sys.argv[1:]
     if len(argv) < 2 or argv[0] != "--inspect-port":
-        print("usage: python -m tests.chaos.sim_agents --inspect-port N <agent flags>", file=sys.stderr)
+        print("usage: python -m agent.sim_inspect --inspect-port N <agent flags>", file=sys.stderr)
         return 2
     return asyncio.run(run(argv[2:], int(argv[1])))
 

@@ -1,0 +1,187 @@
+"""``pods/exec`` for the oci runtime: ``runc exec`` as a child process, its pipes as the stream.
+
+With a TTY, ``runc exec --tty`` in the foreground creates the pty inside the container and relays it
+to its own stdio, which is a pty of ours (the runc docs' "terminals": pass-through is not possible
+for a TTY, and a console socket needs ``--detach``, which loses the exit code); the stream reads and
+writes our master, and a resize sets its size and sends runc ``SIGWINCH``. ``close()`` kills the exec'd process (``runc exec`` forwards the
+signal to it), as Kubernetes' runtimes end an exec when its stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import struct
+import termios
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from agent.runtime.base import ContainerRuntimeError
+
+STDOUT, STDERR = 1, 2
+READ_CHUNK = 64 << 10
+
+
+class RuncExecStream:
+    tty = False
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self._queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(maxsize=16)
+        self._pumps = [asyncio.create_task(self._pump(STDOUT)), asyncio.create_task(self._pump(STDERR))]
+        self._open = 2
+
+    async def _pump(self, number: int) -> None:
+        source = self.process.stdout if number == STDOUT else self.process.stderr
+        assert source is not None
+        while chunk := await source.read(READ_CHUNK):
+            await self._queue.put((number, chunk))  # a full queue stops reading: back-pressure
+        await self._queue.put(None)
+
+    async def read(self) -> tuple[int, bytes] | None:
+        while self._open:
+            item = await self._queue.get()
+            if item is not None:
+                return item
+            self._open -= 1
+        return None
+
+    async def write(self, data: bytes) -> None:
+        if self.process.stdin is None:
+            return
+        self.process.stdin.write(data)
+        await self.process.stdin.drain()
+
+    async def close_stdin(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.is_closing():
+            self.process.stdin.close()
+
+    async def resize(self, width: int, height: int) -> None:
+        return None  # no TTY
+
+    async def exit_code(self) -> int | None:
+        return await self.process.wait()
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        for pump in self._pumps:
+            pump.cancel()
+
+
+class RuncTtyStream:
+    """An exec with a TTY: one stream (all output is stdout), the pty master both ways."""
+
+    tty = True
+
+    def __init__(self, process: asyncio.subprocess.Process, master: int) -> None:
+        self.process = process
+        self.master = master
+
+    async def read(self) -> tuple[int, bytes] | None:
+        try:
+            data = await asyncio.get_running_loop().run_in_executor(None, os.read, self.master, READ_CHUNK)
+        except OSError:  # EIO: the terminal's last holder in the container closed it
+            return None
+        return (STDOUT, data) if data else None
+
+    async def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = await asyncio.get_running_loop().run_in_executor(None, os.write, self.master, view)
+            view = view[written:]
+
+    async def close_stdin(self) -> None:
+        await self.write(b"\x04")  # a TTY has no separate stdin to close: EOF is ^D
+
+    async def resize(self, width: int, height: int) -> None:
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGWINCH)
+
+    async def exit_code(self) -> int | None:
+        return await self.process.wait()
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+            await self.process.wait()
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
+
+async def _tty_exec(runc: str, root: str, container_id: str, command: list[str]) -> RuncTtyStream:
+    # runc's foreground TTY mode: it allocates the container's pty and relays it to its own stdio,
+    # which is the slave of a pty of ours; a resize is our side's TIOCSWINSZ + SIGWINCH to runc,
+    # which then reads the size from its stdin and applies it inside.
+    master, slave = os.openpty()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            runc, "--root", root, "exec", "--tty", container_id, *command, stdin=slave, stdout=slave, stderr=slave)
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return RuncTtyStream(process, master)
+
+
+async def exec_stream(runc: str, root: str, container_id: str, command: list[str], *, stdin: bool,
+                      tty: bool) -> RuncExecStream | RuncTtyStream:
+    if tty:
+        return await _tty_exec(runc, root, container_id, command)
+    process = await asyncio.create_subprocess_exec(
+        runc, "--root", root, "exec", container_id, *command,
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    return RuncExecStream(process)
+
+
+class AttachStream:
+    """``pods/attach``: the container's output from now on (its CRI log, followed) and, with stdin,
+    writes into the FIFO the supervisor gave the container as stdin. ``close()`` only detaches."""
+
+    tty = False
+
+    def __init__(self, follower: AsyncIterator[tuple[int, bytes]], stdin: int | None) -> None:
+        self.follower = follower
+        self.stdin = stdin
+
+    @classmethod
+    async def open(cls, follower: AsyncIterator[tuple[int, bytes]], fifo: Path | None) -> AttachStream:
+        fd = None
+        if fifo is not None:  # the supervisor holds the FIFO open for reading: this open does not block
+            fd = await asyncio.get_running_loop().run_in_executor(None, os.open, str(fifo), os.O_WRONLY)
+        return cls(follower, fd)
+
+    async def read(self) -> tuple[int, bytes] | None:
+        try:
+            return await anext(self.follower)
+        except StopAsyncIteration:
+            return None
+
+    async def write(self, data: bytes) -> None:
+        if self.stdin is not None:
+            await asyncio.get_running_loop().run_in_executor(None, os.write, self.stdin, data)
+
+    async def close_stdin(self) -> None:
+        if self.stdin is not None:
+            os.close(self.stdin)
+            self.stdin = None
+
+    async def resize(self, width: int, height: int) -> None:
+        return None
+
+    async def exit_code(self) -> int | None:
+        return None  # attach does not own the process
+
+    async def close(self) -> None:
+        await self.close_stdin()
+        await self.follower.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,69 @@
+"""Waiting for a condition with a deadline, the one way chaos tests (and kubelite's own tests)
+wait: never sleep and hope."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
+
+T = TypeVar("T")
+
+
+@overload
+async def wait_for(
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = ...,
+    interval: float = ...,
+    *,
+    message: str | None = ...,
+    ignore: tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+@overload
+async def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = ...,
+    interval: float = ...,
+    *,
+    message: str | None = ...,
+    ignore: tuple[type[Exception], ...] = ...,
+) -> T: ...
+
+
+async def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    *,
+    message: str | None = None,
+    ignore: tuple[type[Exception], ...] = (),
+) -> Any:
+    """Poll ``predicate`` (sync or async) until it returns something truthy.
+
+    Returns that value. Exceptions of the types in ``ignore`` count as "not
+    yet" (e.g. connection refused while a server starts); the last one is
+    named in the error. Raises AssertionError once ``timeout`` seconds pass.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last_error: Exception | None = None
+    last_value: object = None
+    while True:
+        try:
+            value = predicate()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+            last_value = value
+        except ignore as exc:
+            last_error = exc
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            what = message or getattr(predicate, "__name__", repr(predicate))
+            detail = f"last error: {last_error!r}" if last_error else f"last value: {last_value!r}"
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what} ({detail})")
+        await asyncio.sleep(min(interval, remaining))

@@ -1,0 +1,453 @@
+"""The agent on the oci runtime (issue 18): real runc, real CNI plugins, real iptables.
+
+Pods get a network namespace from the CNI bridge ``kloci0`` on 10.244.250.0/24 (names no other test
+uses); the session removes the bridge and the portmap plugin's shared chains when it ends. The demo
+image comes in the documented way: a ``docker save`` tarball loaded into the node's image store.
+Fixture order matters: ``oci_node`` is listed before ``start_agent`` so that its clean-up runs after
+the agents were stopped (they would re-create what it removes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kubelite.api.core import Container, ContainerPort, HTTPGetAction, Pod, PodSpec, Probe, ResourceRequirements
+from kubelite.api.errors import ApiError
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
+from kubelite.store import Store
+from tests.agent.conftest import StartAgent
+from tests.helpers import wait_for
+
+from agent.runtime.base import (
+    LABEL_CLUSTER, LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_UID, ContainerSpec, ImagePullError,
+    LogLimits, PortMapping,
+)
+from agent.runtime.oci import cni
+from kubelite.images.oci_build import build_demo_archive
+from agent.runtime.oci.images import ImageStore
+from agent.runtime.oci.runtime import OciRuntime, preflight
+
+pytestmark = pytest.mark.docker  # the demo image comes from `docker save` once per session
+
+IMAGE = "kubelite/demo:latest"
+NETWORK = "kloci-test"
+BRIDGE = "kloci0"
+SUBNET = "10.244.250.0/24"
+
+
+def _sh(command: str) -> str:
+    return subprocess.run(command, shell=True, capture_output=True, text=True, check=False).stdout  # noqa: S602
+
+
+@pytest.fixture(scope="session")
+def oci_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    problem = preflight("runc")
+    assert problem is None, problem  # setup.sh installs runc, CNI plugins, umoci, skopeo
+    root = tmp_path_factory.mktemp("kloci")
+    archive = root / "demo.tar"
+    subprocess.run(["docker", "save", IMAGE, "-o", str(archive)], check=True, timeout=120)  # noqa: S603,S607
+    assert ImageStore(root / "images").load_archive(archive) == [IMAGE]
+    yield root
+    subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)  # noqa: S603,S607
+    remove_portmap_chains()
+
+
+def remove_portmap_chains() -> None:
+    """portmap's shared chains (CNI-HOSTPORT-*) outlive DEL by design; remove them when no pod uses them."""
+    rules = _sh("iptables -t nat -S")
+    if "CNI-DN-" in rules:
+        return
+    for line in rules.splitlines():
+        if line.startswith("-A ") and "CNI-HOSTPORT-" in line:
+            subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(line)[1:]], capture_output=True, check=False)  # noqa: S603,S607
+    for chain in ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"):
+        subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True, check=False)  # noqa: S603,S607
+
+
+def oci_runtime(root: Path, node: str) -> OciRuntime:
+    network = cni.CniConfig(network=NETWORK, bridge=BRIDGE, subnet=SUBNET, ipam_dir=str(root / "ipam"))
+    return OciRuntime(node=node, root=root, network=network, poll=0.2)
+
+
+@pytest.fixture
+async def oci_node(oci_root: Path) -> AsyncIterator[str]:
+    node = f"o{uuid.uuid4().hex[:8]}"
+    yield node
+    runtime = oci_runtime(oci_root, node)
+    await runtime.start()
+    containers = await runtime.list_containers({LABEL_NODE: node})
+    for info in sorted(containers, key=lambda c: c.is_sandbox):  # apps first: they live in the sandbox's netns
+        await runtime.remove_container(info.id)
+    await runtime.stop()
+
+
+def leftovers() -> dict[str, int]:
+    """What pods of this suite leave on the host: rules naming its CNI network, netns, veths, IPs."""
+    return {
+        "iptables": sum(NETWORK in line or "CNI-DN-" in line for line in _sh("iptables-save").splitlines()),
+        "netns": sum(line.startswith("kl-") for line in _sh("ip netns list").splitlines()),
+        "veth": sum(f"master {BRIDGE}" in line for line in _sh("ip -o link").splitlines()),
+    }
+
+
+def pod(name: str, node: str, *containers: Container, **spec: Any) -> Pod:
+    return Pod(metadata=ObjectMeta(name=name, namespace="default"),
+               spec=PodSpec(containers=list(containers), node_name=node, **spec))
+
+
+async def until(store: Store, name: str, check: Any, timeout: float = 30.0, message: str = "") -> Pod:
+    async def probe() -> Pod | None:
+        current = await store.get(PODS, name, "default")
+        return current if check(current) else None
+    return await wait_for(probe, timeout, 0.1, message=message or f"pod {name}")
+
+
+async def gone(store: Store, name: str) -> bool:
+    try:
+        await store.get(PODS, name, "default")
+    except ApiError as exc:
+        return exc.code == 404
+    return False
+
+
+async def test_pod_runs_ready_on_its_pod_ip_with_logs_exec_limits_and_host_port(
+    oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
+) -> None:
+    runtime = oci_runtime(oci_root, oci_node)
+    await start_agent(oci_node, runtime=runtime)
+    web = Container(
+        name="web", image=IMAGE, command=["sh", "-c", "echo started; sleep 0.3; echo oops >&2; exec httpd -f -p 8080 -h /www"],
+        ports=[ContainerPort(container_port=8080, host_port=49150, name="http")],
+        readiness_probe=Probe(http_get=HTTPGetAction(path="/index.html", port="http"), period_seconds=1),
+        resources=ResourceRequirements(limits={"cpu": "500m", "memory": "64Mi"}),
+    )
+    await store.create(PODS, pod("web", oci_node, web))
+    ready = await until(store, "web", lambda p: p.is_ready(), 30, "Ready through the HTTP probe on the pod IP")
+    status = ready.status
+    assert status.phase == "Running" and status.pod_ip and status.pod_ip.startswith("10.244.250.")
+    cs = status.container_statuses[0]
+    assert cs.container_id.startswith("oci://") and cs.image_id.startswith("sha256:")
+    async with aiohttp.ClientSession() as http:
+        for url in (f"http://{status.pod_ip}:8080/", "http://127.0.0.1:49150/"):  # pod IP, then hostPort (portmap)
+            async with http.get(url) as response:
+                assert response.status == 200 and "kubelite demo" in await response.text(), url
+    container_id = cs.container_id.removeprefix("oci://")
+    lines = [line async for line in runtime.logs(container_id, follow=False, tail=None, timestamps=False)]
+    assert lines == [b"started\n", b"oops\n"]
+    stamped = [line async for line in runtime.logs(container_id, follow=False, tail=1, timestamps=True)]
+    assert len(stamped) == 1 and stamped[0].endswith(b"Z oops\n")
+    follower = runtime.logs(container_id, follow=True, tail=1, timestamps=False)
+    assert await asyncio.wait_for(anext(follower), 10) == b"oops\n"  # then it waits for more: the container runs
+    await follower.aclose()
+    stream = await runtime.exec_stream(container_id, ["sh", "-c", "read x; echo got $x; echo err >&2; exit 5"],
+                                       stdin=True, tty=False)
+    await stream.write(b"hello\n")
+    got: dict[int, bytes] = {1: b"", 2: b""}
+    while (item := await asyncio.wait_for(stream.read(), 10)) is not None:
+        got[item[0]] += item[1]
+    assert got == {1: b"got hello\n", 2: b"err\n"} and await stream.exit_code() == 5
+    await stream.close()
+    terminal = await runtime.exec_stream(container_id, ["sh", "-c", "read x; stty size; tty; echo got $x"],
+                                         stdin=True, tty=True)
+    await terminal.resize(100, 30)
+    await terminal.write(b"typed\n")
+    shown = b""
+    while (item := await asyncio.wait_for(terminal.read(), 10)) is not None:
+        shown += item[1]
+    assert b"30 100" in shown and b"/dev/pts/" in shown and b"got typed" in shown, shown  # echoed by the pty too
+    assert await terminal.exit_code() == 0
+    await terminal.close()
+    sandbox_id = next(c.id for c in await runtime.list_containers({LABEL_NODE: oci_node}) if c.is_sandbox)
+    reader, writer = await runtime.open_port(sandbox_id, 8080, timeout=10)  # localhost:8080 inside the pod
+    writer.write(b"GET / HTTP/1.0\r\n\r\n")
+    assert b"kubelite demo" in await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    hosts = await runtime.exec(container_id, ["cat", "/etc/hosts"], timeout=10)
+    assert f"{status.pod_ip}\tweb".encode() in hosts.output  # the pod's managed hosts file
+    result = await runtime.exec(container_id, ["cat", "/proc/self/cgroup"], timeout=10)
+    assert result.exit_code == 0 and container_id.encode() in result.output
+    memory = Path(f"/sys/fs/cgroup/memory/kubelite-oci/{container_id}/memory.limit_in_bytes")
+    quota = Path(f"/sys/fs/cgroup/cpu/kubelite-oci/{container_id}/cpu.cfs_quota_us")
+    if memory.exists():  # cgroup v1 (the build machines)
+        assert int(memory.read_text()) == 64 << 20 and int(quota.read_text()) == 50_000
+    else:
+        v2 = Path(f"/sys/fs/cgroup/kubelite-oci/{container_id}")
+        assert (v2 / "memory.max").read_text().strip() == str(64 << 20)
+
+
+async def test_crashing_container_restarts_with_back_off(
+    oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
+) -> None:
+    await start_agent(oci_node, runtime=oci_runtime(oci_root, oci_node), backoff_initial=1.0, backoff_cap=4.0)
+    await store.create(PODS, pod("crash", oci_node, Container(name="app", image=IMAGE, command=["sh", "-c", "exit 3"])))
+
+    def looping(p: Pod) -> bool:
+        statuses = p.status.container_statuses if p.status else None
+        if not statuses or statuses[0].restart_count < 2 or not statuses[0].state.waiting:
+            return False
+        return statuses[0].state.waiting.reason == "CrashLoopBackOff"
+
+    await store.create(PODS, pod("noimage", oci_node, Container(name="app", image="kubelite/nosuch:1.0")))
+    hog = Container(name="app", image=IMAGE, command=["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
+                    resources=ResourceRequirements(limits={"memory": "16Mi"}))
+    await store.create(PODS, pod("oom", oci_node, hog, restart_policy="Never"))
+    await store.create(PODS, pod("noexec", oci_node, Container(name="app", image=IMAGE, command=["/no/such/binary"]),
+                                 restart_policy="Never"))
+    p = await until(store, "crash", looping, 40, "second restart in CrashLoopBackOff")
+    last = p.status.container_statuses[0].last_state.terminated
+    assert last is not None and last.exit_code == 3 and last.reason == "Error"
+
+    def pull_failed(p: Pod) -> bool:
+        statuses = p.status.container_statuses if p.status else None
+        waiting = statuses[0].state.waiting if statuses and statuses[0].state else None
+        return waiting is not None and waiting.reason in ("ErrImagePull", "ImagePullBackOff")
+
+    missing = await until(store, "noimage", pull_failed, 20, "ErrImagePull for an image no archive or registry has")
+    message = missing.status.container_statuses[0].state.waiting.message or ""
+    assert "kubelite/nosuch:1.0" in message and missing.phase == "Pending"
+
+    def terminated(p: Pod) -> bool:
+        statuses = p.status.container_statuses if p.status else None
+        return bool(statuses and statuses[0].state and statuses[0].state.terminated)
+
+    oom = await until(store, "oom", terminated, 30, "the memory hog killed")
+    assert oom.status.container_statuses[0].state.terminated.reason == "OOMKilled"
+    assert oom.status.container_statuses[0].state.terminated.exit_code == 137
+
+    def run_error(p: Pod) -> bool:
+        statuses = p.status.container_statuses if p.status else None
+        waiting = statuses[0].state.waiting if statuses and statuses[0].state else None
+        return waiting is not None and waiting.reason == "RunContainerError"
+
+    noexec = await until(store, "noexec", run_error, 30, "RunContainerError for a missing executable")
+    assert "/no/such/binary" in (noexec.status.container_statuses[0].state.waiting.message or "")
+
+
+def test_corrupt_archive_is_a_clear_image_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"not a tarball at all")
+    with pytest.raises(ImagePullError, match=r"junk.tar: not a docker save or OCI archive \(not a tar file\)$"):
+        ImageStore(tmp_path / "images").load_archive(junk)
+    result = subprocess.run([sys.executable, "-m", "agent.runtime.oci.images", str(junk), "--oci-root", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1  # one clear line
+
+
+async def test_graceful_delete_sigterm_then_sigkill_leaves_nothing_behind(
+    oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
+) -> None:
+    before = leftovers()
+    runtime = oci_runtime(oci_root, oci_node)
+    await start_agent(oci_node, runtime=runtime)
+    stubborn = Container(name="app", image=IMAGE, command=["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"],
+                         ports=[ContainerPort(container_port=80, host_port=49151)])
+    polite = Container(name="polite", image=IMAGE,
+                       command=["sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.2; done"])
+    await store.create(PODS, pod("bye", oci_node, stubborn, polite, termination_grace_period_seconds=2))
+    await until(store, "bye", lambda p: p.is_ready(), 30, "Ready")
+    during = leftovers()
+    assert during["netns"] == before["netns"] + 1 and during["veth"] == before["veth"] + 1
+    assert during["iptables"] > before["iptables"]  # the hostPort's DNAT chain and the masquerade rule
+    started = time.monotonic()
+    await store.delete(PODS, "bye", "default")
+    await wait_for(lambda: gone(store, "bye"), 20, 0.1, message="pod key deleted")
+    elapsed = time.monotonic() - started
+    assert 1.5 <= elapsed < 10, elapsed  # the stubborn container needed the SIGKILL after the 2 s grace
+    await wait_for(lambda: _async(leftovers() == before), 10, message=f"no leftovers: {leftovers()} vs {before}")
+    assert await runtime.list_containers({LABEL_NODE: oci_node}) == []
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def test_restarted_agent_adopts_running_container_and_removes_orphans(
+    oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
+) -> None:
+    first = await start_agent(oci_node, runtime=oci_runtime(oci_root, oci_node))
+    sleeper = Container(name="app", image=IMAGE, command=["sleep", "3600"])
+    await store.create(PODS, pod("keep", oci_node, sleeper, termination_grace_period_seconds=1))
+    p = await until(store, "keep", lambda p: p.is_ready(), 30, "Ready")
+    kept = p.status.container_statuses[0].container_id
+    await first.stop()  # like a kubelet restart: containers keep running under their supervisors
+    # An orphan: a pod sandbox of this node whose pod no longer exists (deleted while the agent was down).
+    stray_runtime = oci_runtime(oci_root, oci_node)
+    await stray_runtime.start()
+    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "stray", LABEL_POD_UID: str(uuid.uuid4()), LABEL_CONTAINER: "POD",
+              LABEL_CLUSTER: first.runtime.cluster_uid}
+    stray = await stray_runtime.create_container(ContainerSpec(name="stray", image=IMAGE, labels=labels))
+    await stray_runtime.start_container(stray)
+    assert (await stray_runtime.inspect(stray)).state == "running"  # type: ignore[union-attr]
+
+    second_runtime = oci_runtime(oci_root, oci_node)
+    await start_agent(oci_node, runtime=second_runtime)
+    await wait_for(lambda: _async(not (Path("/var/run/netns") / f"kl-{stray[:12]}").exists()), 20,
+                   message="orphan sandbox and its netns removed")
+    p = await until(store, "keep", lambda p: p.is_ready(), 10, "still Ready")
+    cs = p.status.container_statuses[0]
+    assert cs.container_id == kept and cs.restart_count == 0  # adopted, not re-created
+    await stray_runtime.stop()
+
+
+def test_agent_refuses_the_oci_runtime_without_runc(tmp_path: Path) -> None:
+    """No runc (or not root, or no cgroups): one clear line, exit 2, before touching etcd."""
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "agent", "--node", "x", "--runtime", "oci", "--listen", "none",
+         "--oci-runtime", "/nonexistent/runc", "--etcd-endpoints", "127.0.0.1:1"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=Path(__file__).parents[2])
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: the oci runtime needs '/nonexistent/runc' (apt-get install runc, or --oci-runtime crun)"]
+
+
+async def test_logs_rotate_at_the_cap_and_read_across_files(oci_node: str, oci_root: Path) -> None:
+    runtime = oci_runtime(oci_root, oci_node)
+    runtime.log_limits = LogLimits(max_bytes=4096, max_files=3)
+    await runtime.start()
+    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "logs"}
+    sandbox = await runtime.create_container(ContainerSpec(name="POD", image=IMAGE,
+                                                           labels={**labels, LABEL_CONTAINER: "POD"}))
+    await runtime.start_container(sandbox)
+    app = await runtime.create_container(ContainerSpec(
+        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox,
+        command=["sh", "-c", "sleep 0.5; i=0; while [ $i -lt 1500 ]; do i=$((i+1)); echo line-$i; done"]))
+    await runtime.start_container(app)
+    follower = runtime.logs(app, follow=True, tail=None, timestamps=False)
+    followed = [int(line.decode().split("-")[1]) async for line in follower]  # ends when the container exits
+    assert followed[-1] == 1500 and followed == sorted(set(followed))  # in order, no line twice
+    lines = [int(line.decode().split("-")[1]) async for line in runtime.logs(app, follow=False, tail=None,
+                                                                              timestamps=False)]
+    assert lines == list(range(lines[0], 1501)) and lines[0] > 1  # the oldest were dropped, the rest contiguous
+    directory = runtime.containers_dir / app
+    files = sorted(p.name for p in directory.glob("container.log*"))
+    assert files == ["container.log", "container.log.1", "container.log.2"]
+    assert all((directory / name).stat().st_size <= 4096 for name in files)
+    tail = [line async for line in runtime.logs(app, follow=False, tail=3, timestamps=False)]
+    assert tail == [b"line-1498\n", b"line-1499\n", b"line-1500\n"]
+
+
+async def test_demo_image_built_without_docker_runs(tmp_path: Path, oci_node: str, oci_root: Path) -> None:
+    """`kl up --runtime oci` builds the demo image with umoci (no Docker): it loads and runs."""
+    archive = build_demo_archive(tmp_path / "demo-oci.tar", lambda _: None)
+    images = ImageStore(tmp_path / "images")
+    assert images.load_archive(archive) == [IMAGE]
+    runtime = oci_runtime(oci_root, oci_node)
+    runtime.images = images
+    await runtime.start()
+    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "built"}
+    sandbox = await runtime.create_container(ContainerSpec(name="POD", image=IMAGE,
+                                                           labels={**labels, LABEL_CONTAINER: "POD"}))
+    await runtime.start_container(sandbox)
+    app = await runtime.create_container(ContainerSpec(
+        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox,
+        command=["sh", "-c", "echo $PATH; cat /www/index.html"]))
+    await runtime.start_container(app)
+    output = b"".join([line async for line in runtime.logs(app, follow=True, tail=None, timestamps=False)])
+    assert output.startswith(b"/bin\n") and b"kubelite demo" in output  # ENV PATH from the image config
+
+
+async def test_volumes_shared_empty_dir_secret_read_only_and_config_map_updates(
+    oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent, tmp_path: Path,
+) -> None:
+    runtime = oci_runtime(oci_root, oci_node)
+    await start_agent(oci_node, runtime=runtime, root_dir=str(tmp_path / "root"))
+    await store.create(SECRETS, SECRETS.model.model_validate({
+        "metadata": {"name": "creds", "namespace": "default"}, "data": {"password": base64.b64encode(b"s3").decode()}}))
+    await store.create(CONFIGMAPS, CONFIGMAPS.model.model_validate({
+        "metadata": {"name": "settings", "namespace": "default"}, "data": {"color": "blue"}}))
+    app = {"name": "app", "image": IMAGE, "command": ["sh", "-c", "echo hi > /shared/f; exec sleep 3600"],
+           "volumeMounts": [{"name": "creds", "mountPath": "/etc/creds"}, {"name": "settings", "mountPath": "/etc/s"},
+                            {"name": "shared", "mountPath": "/shared"}]}
+    reader = {"name": "reader", "image": IMAGE, "command": ["sleep", "3600"],
+              "volumeMounts": [{"name": "shared", "mountPath": "/data"}]}
+    await store.create(PODS, Pod.model_validate({
+        "metadata": {"name": "vol", "namespace": "default"},
+        "spec": {"nodeName": oci_node, "terminationGracePeriodSeconds": 1, "containers": [app, reader], "volumes": [
+            {"name": "creds", "secret": {"secretName": "creds"}}, {"name": "settings", "configMap": {"name": "settings"}},
+            {"name": "shared", "emptyDir": {}}]}}))
+    ready = await until(store, "vol", lambda p: p.is_ready(), 30, "Ready")
+    ids = {cs.name: (cs.container_id or "").removeprefix("oci://") for cs in ready.status.container_statuses}
+
+    async def out(name: str, *command: str) -> bytes:
+        return (await runtime.exec(ids[name], list(command), timeout=10)).output
+
+    assert await out("app", "cat", "/etc/creds/password") == b"s3"
+    assert b"rc=1" in await out("app", "sh", "-c", "touch /etc/creds/x 2>/dev/null; echo rc=$?")  # read-only
+    await wait_for(lambda: _async_out(out("reader", "cat", "/data/f"), b"hi\n"), 10, 0.2, message="one emptyDir, two containers")
+    current = await store.get(CONFIGMAPS, "settings", "default")
+    current.model_extra["data"] = {"color": "green"}
+    await store.update(CONFIGMAPS, current)
+    await wait_for(lambda: _async_out(out("app", "cat", "/etc/s/color"), b"green"), 30, 0.2,
+                   message="the mounted ConfigMap follows its update")
+
+
+async def _async_out(pending: Any, expected: bytes) -> bool:
+    return bool(await pending == expected)
+
+
+async def test_fifty_sandboxes_with_host_ports_leave_no_netns_veth_ip_or_rule(oci_node: str, oci_root: Path) -> None:
+    """CNI ADD then DEL for 50 pods (a hostPort each): counts before, during and after."""
+    runtime = oci_runtime(oci_root, oci_node)
+    await runtime.start()
+    before = leftovers()
+    ipam = oci_root / "ipam" / NETWORK
+    allocated_before = len(list(ipam.glob("10.*"))) if ipam.exists() else 0
+    limit = asyncio.Semaphore(8)
+
+    async def sandbox(index: int) -> str:
+        async with limit:
+            spec = ContainerSpec(name=f"s{index}", image=IMAGE, ports=(PortMapping(80, 49152 + index, "TCP", "127.0.0.1"),),
+                                 labels={LABEL_NODE: oci_node, LABEL_POD_NAME: f"p{index}", LABEL_CONTAINER: "POD"})
+            created = await runtime.create_container(spec)
+            await runtime.start_container(created)
+            return created
+
+    ids = await asyncio.gather(*(sandbox(i) for i in range(50)))
+    during = leftovers()
+    assert during["netns"] - before["netns"] == 50 and during["veth"] - before["veth"] == 50
+    assert during["iptables"] - before["iptables"] >= 100  # per pod: a DNAT chain + its rules, a masquerade chain
+    assert len(list(ipam.glob("10.*"))) - allocated_before == 50
+    ips = {(await runtime.inspect(i)).ip for i in ids}  # type: ignore[union-attr]
+    assert len(ips) == 50
+
+    async def remove(container_id: str) -> None:
+        async with limit:
+            await runtime.remove_container(container_id)
+
+    await asyncio.gather(*(remove(i) for i in ids))
+    assert leftovers() == before
+    assert len(list(ipam.glob("10.*"))) == allocated_before  # every IP released
+
+
+async def test_attach_writes_stdin_and_reads_new_output(oci_node: str, oci_root: Path) -> None:
+    runtime = oci_runtime(oci_root, oci_node)
+    await runtime.start()
+    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "att"}
+    sandbox = await runtime.create_container(ContainerSpec(name="POD", image=IMAGE,
+                                                           labels={**labels, LABEL_CONTAINER: "POD"}))
+    await runtime.start_container(sandbox)
+    app = await runtime.create_container(ContainerSpec(
+        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox, stdin=True, tty=True,
+        command=["sh", "-c", "echo before; while read line; do echo out:$line; echo err:$line >&2; done"]))
+    await runtime.start_container(app)
+    await wait_for(lambda: _async(b"before" in (runtime.containers_dir / app / "container.log").read_bytes()), 10,
+                   message="first output")
+    stream = await runtime.attach_stream(app, stdin=True)
+    await stream.write(b"hello\n")
+    got = [await asyncio.wait_for(stream.read(), 10), await asyncio.wait_for(stream.read(), 10)]
+    assert sorted(got, key=str) == [(1, b"out:hello\n"), (2, b"err:hello\n")]  # not "before": attach starts now
+    await stream.close()  # detaches only
+    assert (await runtime.inspect(app)).state == "running"  # type: ignore[union-attr]
