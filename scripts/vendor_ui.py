@@ -6,7 +6,8 @@ kubelite/ui/static/vendor/ (no build step for users; see docs/ui.md). This
 script is the only way they change: it reads vendor-lock.json (exact versions,
 the registry's sha512 integrity of each tarball, and which files are copied
 where), fetches each tarball with ``npm pack``, refuses one whose integrity
-differs, and copies the listed files. ``--check`` only verifies that the
+differs or whose package.json declares another license than the lock (each
+package's LICENSE must be among the copied files), and copies the listed files. ``--check`` only verifies that the
 committed files are byte-identical to the locked tarballs.
 
 Usage: python3 scripts/vendor_ui.py [--check]
@@ -44,6 +45,14 @@ def main(argv: list[str]) -> int:
                 print(f"{spec}: registry integrity {integrity} differs from the lock's {pkg['integrity']}")
                 return 1
             with tarfile.open(tarball) as tar:
+                meta = tar.extractfile("package/package.json")
+                declared = json.loads(meta.read()).get("license") if meta else None
+                if declared != pkg["license"]:
+                    print(f"{spec}: package.json says license {declared!r}, the lock {pkg['license']!r}")
+                    return 1
+                if "LICENSE" not in pkg["files"]:
+                    print(f"{spec}: the lock copies no LICENSE")
+                    return 1
                 for source, dest in pkg["files"].items():
                     member = tar.extractfile(f"package/{source}")
                     assert member is not None, f"{spec} has no {source}"

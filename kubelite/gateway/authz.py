@@ -3,7 +3,9 @@
 Authentication, in kube-apiserver's order: a verified x509 client certificate
 (subject CN = user, each O = a group; the TLS layer has already verified it
 against ``--client-ca-file``, so a certificate from another CA never completes
-the handshake), else an ``Authorization: Bearer`` token from ``--token-file``.
+the handshake), else an ``Authorization: Bearer`` token from ``--token-file``
+(on a WebSocket upgrade without that header, the token may come as kube-apiserver's
+``base64url.bearer.authorization.k8s.io.`` subprotocol: :func:`kubelite.gateway.auth.request_credentials`).
 Every authenticated user is also in ``system:authenticated``. With neither and
 authentication configured: 401.
 
@@ -23,7 +25,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.resources import Resource
-from kubelite.gateway.auth import User
+from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
@@ -67,7 +69,7 @@ async def authenticate(request: web.Request) -> User | None:
     cert_user = user_from_peercert(transport.get_extra_info("peercert") if transport is not None else None)
     if cert_user is not None:
         return authenticated(cert_user)
-    authorization = request.headers.get("Authorization")
+    authorization = request_credentials(request.headers)  # the header, or a WebSocket's token subprotocol
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if state.sa_signer is not None and scheme.lower() == "bearer" and looks_like_jwt(token):

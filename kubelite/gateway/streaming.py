@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS
+from kubelite.gateway.auth import websocket_protocols, without_bearer_protocol
 from kubelite.gateway.common import Target
 from kubelite.gateway.logs import agent_error, choose_container
 from kubelite.gateway.state import state_of
@@ -73,8 +74,8 @@ async def connect_pod(request: web.Request, target: Target) -> web.StreamRespons
 
 
 def _requested_protocols(request: web.Request) -> tuple[str, ...]:
-    raw = request.headers.get("Sec-WebSocket-Protocol", "")
-    return tuple(p.strip() for p in raw.split(",") if p.strip())
+    # the browser's credential subprotocol is for the gateway only: the agent never sees the token
+    return without_bearer_protocol(websocket_protocols(request.headers.get("Sec-WebSocket-Protocol")))
 
 
 async def _agent_answer(http: aiohttp.ClientSession, url: str, params: list[tuple[str, str]],

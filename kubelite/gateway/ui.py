@@ -4,7 +4,7 @@ The files hold no cluster data, so they are served without authentication (like
 ``/healthz``); every API call the page makes goes through the usual
 authentication and authorization. Responses carry a Content-Security-Policy
 that allows only this origin's scripts, styles and connections (no inline
-code), plus nosniff / no-referrer / no framing. Vendored libraries live in
+scripts; inline styles only because the terminal widget needs them), plus nosniff / no-referrer / no framing. Vendored libraries live in
 version-named directories and are cached as immutable; the app's own files are
 revalidated with an ETag on every load.
 
@@ -26,7 +26,9 @@ from aiohttp import web
 from kubelite import packaged
 
 PREFIX = "/ui/"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+# styles may be inline: xterm.js's DOM renderer writes its cell and theme rules into <style>
+# elements it creates (docs/ui.md, Security). Scripts stay 'self' only: no inline code, no eval.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
        "font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,9 +16,11 @@ from aiohttp import web
 
 from kubelite.agent_auth import node_token
 from kubelite.api.core import Node
+from kubelite.api.errors import ApiError
 from kubelite.api.resources import NODES, PODS
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway import Gateway, GatewayConfig
+from kubelite.gateway.auth import request_credentials, websocket_protocols, without_bearer_protocol
 from tests.factories import make_pod
 from tests.gateway.conftest import Kubectl, gateway_config
 
@@ -155,3 +159,58 @@ async def test_logs_are_proxied_from_the_agent(secured: Gateway, fake_agent: tup
     assert pending.returncode == 1 and "not scheduled" in pending.stderr
     wrong = await kubectl("logs", "web", "-c", "nope", check=False)
     assert wrong.returncode == 1 and "container nope is not valid for pod web" in wrong.stderr
+
+
+def bearer_protocol(token: str) -> str:
+    return "base64url.bearer.authorization.k8s.io." + base64.urlsafe_b64encode(token.encode()).decode().rstrip("=")
+
+
+def test_bearer_subprotocol_is_read_only_from_websocket_upgrades() -> None:
+    upgrade = {"Connection": "keep-alive, Upgrade", "Upgrade": "websocket",
+               "Sec-WebSocket-Protocol": f"v5.channel.k8s.io, {bearer_protocol('admin-token')}"}
+    assert request_credentials(upgrade) == "Bearer admin-token"
+    assert request_credentials({**upgrade, "Authorization": "Bearer other"}) == "Bearer other"  # the header wins
+    assert request_credentials({**upgrade, "Upgrade": ""}) is None  # a plain request: never from the protocol
+    assert without_bearer_protocol(("v5.channel.k8s.io", bearer_protocol("x"))) == ("v5.channel.k8s.io",)
+    for bad in (f"{bearer_protocol('a')}, {bearer_protocol('b')}", "base64url.bearer.authorization.k8s.io.",
+                "base64url.bearer.authorization.k8s.io.YQ==", "base64url.bearer.authorization.k8s.io.%%"):
+        with pytest.raises(ApiError) as caught:
+            request_credentials({**upgrade, "Sec-WebSocket-Protocol": bad})
+        assert caught.value.code == 401
+
+
+async def test_websocket_token_in_subprotocol(secured: Gateway, tls_files: tuple[Path, Path]) -> None:
+    """Wrong token in the subprotocol → 401 before any upgrade; the right one → the exec stream is
+    proxied, the agent negotiates v5 and never sees the token."""
+    seen: list[tuple[str, ...]] = []
+
+    async def exec_(request: web.Request) -> web.StreamResponse:
+        seen.append(websocket_protocols(request.headers.get("Sec-WebSocket-Protocol")))
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io",))
+        await ws.prepare(request)
+        await ws.send_bytes(b"\x01hi")
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/pods/{ns}/{name}/exec", exec_)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        assert secured.state is not None
+        await secured.state.store.create(NODES, node_at("node-1", f"http://127.0.0.1:{runner.addresses[0][1]}"))
+        await secured.state.store.create(PODS, make_pod("web", node="node-1"))
+        url = f"{secured.url}/api/v1/namespaces/default/pods/web/exec?command=sh&stdin=true&stdout=true&tty=true"
+        tls = ssl.create_default_context(cafile=str(tls_files[0]))
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(url, protocols=("v5.channel.k8s.io", bearer_protocol("wrong")), ssl=tls)
+            assert refused.value.status == 401 and seen == []
+            async with http.ws_connect(url, protocols=("v5.channel.k8s.io", bearer_protocol("admin-token")),
+                                       ssl=tls) as ws:
+                assert ws.protocol == "v5.channel.k8s.io"
+                assert (await ws.receive_bytes(timeout=10)) == b"\x01hi"
+        assert seen == [("v5.channel.k8s.io",)]
+    finally:
+        await runner.cleanup()

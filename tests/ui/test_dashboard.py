@@ -197,7 +197,9 @@ def test_static_files_carry_csp_content_types_and_cache_headers(cluster: KlUp) -
         headers = resp.headers
         assert "<script type=\"module\" src=\"js/app.js\">" in resp.read().decode()
     csp = headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "unsafe-inline" not in csp
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    assert script_src.split() == ["script-src", "'self'"]  # no inline scripts, no eval (styles: see docs/ui.md)
+    assert "style-src 'self' 'unsafe-inline'" in csp
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Cache-Control"] == "no-cache"
@@ -268,11 +270,14 @@ def test_apply_watch_scale_rollback_logs_delete(ui: Session, cluster: KlUp) -> N
     # the sim runtime's log: "sim: starting <container>", "sim: <container> running"
     ui.wait("n => /sim: \\S*_web_\\S* running/.test((document.querySelector('pre.logs') || {}).textContent || '')")
     ui.page.locator("pre.logs").scroll_into_view_if_needed()
-    # the exec line follows discovery: pods/exec listed or not
+    # the gateway serves pods/exec (discovery): the pane has a terminal; the sim runtime refuses exec,
+    # and the page shows the gateway's Status (tests/ui/test_exec_docker.py runs a shell)
     _, core = api(cluster, "GET", "/api/v1")
-    served = any(r["name"] == "pods/exec" for r in core["resources"])
-    expected = "This gateway serves pods/exec" if served else "Exec is not served by this gateway"
-    assert expected in ui.page.inner_text(".detail")
+    assert any(r["name"] == "pods/exec" for r in core["resources"])
+    ui.page.locator(".detail button", has_text="Open terminal").click()
+    ui.wait("() => (document.querySelector('.exec-status') || {}).dataset?.exit === 'refused'")
+    refusal = ui.page.inner_text(".exec-status")
+    assert refusal.startswith("400 BadRequest: pods/exec is not possible") and "sim runtime runs no processes" in refusal
     # metrics.k8s.io is served: the pod's CPU and memory plots appear once its metrics exist
     ui.wait("() => [...document.querySelectorAll('.detail figcaption')].some(f => f.textContent === 'CPU (millicores)')")
     ui.shot("pod-detail-logs")
@@ -570,7 +575,7 @@ def test_watch_resumes_after_a_disconnect_and_lists_again_after_410(cluster: KlU
         gateway.stop()
 
 
-def test_pure_helpers_in_the_browser(ui: Session) -> None:
+def test_pure_helpers_in_the_browser(ui: Session, cluster: KlUp) -> None:
     """The page's pure helpers, run where they run (ES modules in Chromium)."""
     ui.open("overview")
     got = ui.page.evaluate("""async () => {
@@ -598,9 +603,15 @@ def test_pure_helpers_in_the_browser(ui: Session) -> None:
     from kubelite.humanize import human_duration  # the server's printer: both must agree
     assert got["age"] == [human_duration(s) for s in (90, 330, 300, 7200 + 1800, 2 * 86400, 3 * 86400 + 3600,
                                                       800 * 86400)]
-    # Custom resources degrade: no apiextensions.k8s.io in discovery, and the view says so
+    # Custom resources follow discovery: with apiextensions.k8s.io the CRDs' kinds to choose from,
+    # without it the view says so
+    _, groups = api(cluster, "GET", "/apis")
+    served = any(g["name"] == "apiextensions.k8s.io" for g in groups["groups"])
     ui.open("custom")
-    ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")
+    if served:
+        ui.wait("() => [...document.querySelectorAll('main option')].some(o => o.textContent === 'choose a kind')")
+    else:
+        ui.wait("() => document.querySelector('main').textContent.includes('serves no CustomResourceDefinitions API')")
 
 
 def test_cordon_labels_restart_pause_drain(ui: Session, cluster: KlUp) -> None:

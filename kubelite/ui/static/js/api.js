@@ -31,7 +31,7 @@ export function query(params) {
 // changes, e.g. a container starting) they are retried, after 0.25, 0.5 and 1 s. A POST (create,
 // eviction) or a DELETE is not: a second one is another request, or answers 404 for a success.
 const IDEMPOTENT = new Set(["GET", "PUT", "PATCH"]);
-const RETRY_AFTER_MS = [250, 500, 1000];
+export const RETRY_AFTER_MS = [250, 500, 1000];
 
 /** One API call: {status, ok, json, text}. Network failures come back as status 0. */
 export async function request(method, path, { body, contentType = "application/json", accept = "application/json", signal } = {}) {

@@ -20,6 +20,17 @@ export function h(spec, attrs = {}, ...children) {
   return el;
 }
 
+/** A <script src> or <link href> added to <head> once; resolves when it has loaded. */
+export function loadOnce(tag, attrs) {
+  const selector = tag === "script" ? `script[src="${attrs.src}"]` : `link[href="${attrs.href}"]`;
+  const found = document.querySelector(selector);
+  if (found) return found.loaded;
+  const el = h(tag, attrs);
+  el.loaded = new Promise((resolve, reject) => { el.onload = resolve; el.onerror = reject; });
+  document.head.append(el);
+  return el.loaded;
+}
+
 export function append(el, children) {
   for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;

@@ -6,7 +6,7 @@
 import { report } from "../actions.js";
 import { request, query } from "../api.js";
 import { pathOf } from "../discovery.js";
-import { h, replace } from "../dom.js";
+import { h, loadOnce, replace } from "../dom.js";
 import { loadAll } from "../../vendor/js-yaml-5.5.0/js-yaml.mjs";
 
 const EXAMPLE = `apiVersion: apps/v1
@@ -32,16 +32,6 @@ spec:
 
 let draft = EXAMPLE; // kept while the page lives
 const CODEMIRROR = "vendor/codemirror-5.65.21/";
-
-function loadOnce(tag, attrs) {
-  const selector = tag === "script" ? `script[src="${attrs.src}"]` : `link[href="${attrs.href}"]`;
-  const found = document.querySelector(selector);
-  if (found) return found.loaded;
-  const el = h(tag, attrs);
-  el.loaded = new Promise((resolve, reject) => { el.onload = resolve; el.onerror = reject; });
-  document.head.append(el);
-  return el.loaded;
-}
 
 /** CodeMirror 5 (a classic script, ~400 kB) is loaded when the editor is first opened, not with the page. */
 async function codemirror() {

@@ -1,6 +1,6 @@
 // Pods: kubectl's columns (the server's Table), a label filter, and a detail pane
 // with containers, conditions, events, live logs and — when the gateway serves
-// pods/exec — a note where the terminal goes.
+// pods/exec — a terminal (js/terminal.js).
 
 import * as actions from "../actions.js";
 import { headers, lines, query, request } from "../api.js";
@@ -10,6 +10,7 @@ import { confirmDelete, editLabels } from "../dialogs.js";
 import { age, h, labelsText, replace } from "../dom.js";
 import { informer } from "../informer.js";
 import { liveTable } from "./table.js";
+import { terminalPane } from "../terminal.js";
 
 const podPath = (ns, name) => `/api/v1/namespaces/${encodeURIComponent(ns)}/pods/${encodeURIComponent(name)}`;
 
@@ -98,11 +99,16 @@ function podDetail(ctx, box, key, inf) {
   const events = informer("/api/v1/events");
   const info = h("div");
   let logs = null;
+  let terminal = null;
   const draw = () => {
     const entry = inf.items.get(key);
     if (!entry) { replace(info, h("p.muted", {}, `${key} is gone.`)); return; }
     const pod = entry.object;
     if (!logs) { logs = logPane(pod); box.append(logs.el); }
+    if (!terminal && ctx.discovery.exec) {
+      terminal = terminalPane(pod, podPath(pod.metadata.namespace, pod.metadata.name));
+      box.append(terminal.el);
+    }
     const statuses = new Map(((pod.status && pod.status.containerStatuses) || []).map((c) => [c.name, c]));
     const path = podPath(pod.metadata.namespace, pod.metadata.name);
     const mine = events.objects().filter((e) => e.involvedObject && e.involvedObject.uid === pod.metadata.uid)
@@ -132,15 +138,14 @@ function podDetail(ctx, box, key, inf) {
       h("h3", {}, "Events"),
       mine.length ? h("ul.plain", {}, mine.map((e) => h("li", {}, h("span.muted", {}, age(e.lastTimestamp || e.metadata.creationTimestamp), " "),
         `${e.type} ${e.reason}: ${e.message || ""}`))) : h("p.muted", {}, "No events."),
-      h("h3", {}, "Terminal"),
-      ctx.discovery.exec ? h("p.muted", {}, "This gateway serves pods/exec; the in-browser terminal is not part of this version: use kubectl exec.")
-        : h("p.muted", {}, "Exec is not served by this gateway (no pods/exec in discovery)."));
+      ctx.discovery.exec ? null : h("h3", {}, "Terminal"),
+      ctx.discovery.exec ? null : h("p.muted", {}, "Exec is not served by this gateway (no pods/exec in discovery)."));
   };
   replace(box, info);
   const subs = [inf.subscribe(draw), events.subscribe(draw)];
   draw();
   const stopUsage = ctx.discovery.metrics ? podUsage(box, key) : () => {};
-  return () => { subs.forEach((u) => u()); if (logs) logs.stop(); stopUsage(); };
+  return () => { subs.forEach((u) => u()); if (logs) logs.stop(); if (terminal) terminal.stop(); stopUsage(); };
 }
 
 export function pods(main, ctx) {
