@@ -33,10 +33,10 @@ from kubelite.api.meta import ObjectMeta  # noqa: E402
 from kubelite.api.resources import DEPLOYMENTS, LEASES, NODES, PODS  # noqa: E402
 from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
 from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
+from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
 from kubelite.informer import FuncHandler, Informer  # noqa: E402
 from kubelite.store import Store  # noqa: E402
-from procstat import cpu_seconds, memory_kib, put_rate, wait_until  # noqa: E402  (bench/ is the script's directory)
+from procstat import cpu_seconds, memory_kib, put_rate, start_controller_manager, stop_processes, wait_until  # noqa: E402  (bench/ is the script's directory)
 
 
 
@@ -76,20 +76,9 @@ async def main(args: argparse.Namespace) -> None:
             return sum(1 for n in nodes if n.is_ready()) >= args.nodes and len(leases) >= args.nodes
 
         await wait_until(nodes_ready, 120, f"{args.nodes} sim nodes", interval=0.2)
-        port = free_port()
-        manager = subprocess.Popen(
-            [sys.executable, "-m", "controllers", "--etcd-endpoints", etcd.endpoint, "--id", "bench",
-             "--listen", f"127.0.0.1:{port}", "--log-level", "WARNING", *args.controller_flags.split()],
-            cwd=REPO, env=env, stdout=open(tmp / "controllers.log", "wb"), stderr=subprocess.STDOUT)
+        manager = await start_controller_manager(store, etcd.endpoint, cwd=REPO, env=env,
+                                                 log=tmp / "controllers.log", extra=args.controller_flags.split())
         procs.append(manager)
-
-        async def leading() -> bool:
-            try:
-                return (await store.get(LEASES, "kubelite-controller-manager", "kube-system")) is not None
-            except Exception:  # noqa: BLE001
-                return False
-
-        await wait_until(leading, 60, "the controller manager to lead", interval=0.2)
         cpu_before = cpu_seconds(manager.pid)
 
         created: dict[str, float] = {}
@@ -137,13 +126,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  controller RSS         : {rss / 1024:8.1f} MiB now, {peak / 1024:.1f} MiB peak")
         print(f"  pods in etcd at the end: {total} (expected exactly {args.replicas})")
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in reversed(procs):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         await client.close()
         await etcd.stop()
 

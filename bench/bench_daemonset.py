@@ -32,9 +32,9 @@ sys.path.insert(0, str(REPO))
 from kubelite.api.resources import DAEMONSETS, DEPLOYMENTS, LEASES, NODES, PODS  # noqa: E402
 from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
 from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
+from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
 from kubelite.store import Store  # noqa: E402
-from procstat import cpu_seconds, put_rate, wait_until  # noqa: E402  (bench/ is the script's directory)
+from procstat import cpu_seconds, put_rate, start_controller_manager, stop_processes, wait_until  # noqa: E402  (bench/ is the script's directory)
 
 TEMPLATE_SPEC = {"terminationGracePeriodSeconds": 0, "containers": [
     {"name": "app", "image": "bench:1", "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}
@@ -95,19 +95,9 @@ async def main(args: argparse.Namespace) -> None:
             return sum(1 for node in nodes if node.is_ready()) >= n and len(leases) >= n
 
         await wait_until(nodes_ready, 120, f"{n} sim nodes", interval=0.2)
-        manager = subprocess.Popen(
-            [sys.executable, "-m", "controllers", "--etcd-endpoints", etcd.endpoint, "--id", "bench",
-             "--listen", f"127.0.0.1:{free_port()}", "--log-level", "WARNING"],
-            cwd=REPO, env=env, stdout=open(tmp / "controllers.log", "wb"), stderr=subprocess.STDOUT)
+        manager = await start_controller_manager(store, etcd.endpoint, cwd=REPO, env=env,
+                                                 log=tmp / "controllers.log")
         procs.append(manager)
-
-        async def leading() -> bool:
-            try:
-                return (await store.get(LEASES, "kubelite-controller-manager", "kube-system")) is not None
-            except Exception:  # noqa: BLE001
-                return False
-
-        await wait_until(leading, 60, "the controller manager to lead", interval=0.2)
         cpu_before = cpu_seconds(manager.pid)
 
         started = time.monotonic()
@@ -158,13 +148,7 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  controller CPU (whole run) : {cpu_used:8.2f} s")
         print(f"  pods in etcd at the end    : {total} (expected exactly {n})")
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in reversed(procs):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs)
         await client.close()
         await etcd.stop()
 

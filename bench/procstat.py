@@ -1,5 +1,6 @@
-"""What the benchmarks share: a process's CPU seconds, memory and descendants from /proc, and
-the raw etcd put rate most of them print as their baseline.
+"""What the benchmarks share: a process's CPU seconds, memory and descendants from /proc, the
+raw etcd put rate most of them print as their baseline, and starting and stopping the
+controller manager and the other processes a benchmark runs.
 
 A dead or vanished process reads as 0 (a benchmark samples processes that may exit).
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -83,3 +86,35 @@ async def wait_until(predicate: Any, timeout: float, what: str, *, interval: flo
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def start_controller_manager(store: Any, etcd_endpoint: str, *, cwd: Path, env: dict[str, str], log: Path,
+                                   extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """``python -m controllers`` on ``etcd_endpoint`` (output to ``log``), returned once it leads."""
+    from kubelite.api.resources import LEASES  # noqa: PLC0415 - the script puts the repository on sys.path
+    from kubelite.etcd_server import free_port  # noqa: PLC0415
+
+    manager = subprocess.Popen(
+        [sys.executable, "-m", "controllers", "--etcd-endpoints", etcd_endpoint, "--id", "bench",
+         "--listen", f"127.0.0.1:{free_port()}", "--log-level", "WARNING", *(extra or [])],
+        cwd=cwd, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+    async def leading() -> bool:
+        try:
+            return (await store.get(LEASES, "kubelite-controller-manager", "kube-system")) is not None
+        except Exception:  # noqa: BLE001 - not yet elected, or etcd busy: ask again
+            return False
+
+    await wait_until(leading, 60, "the controller manager to lead", interval=0.2)
+    return manager
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, newest first; SIGKILL what has not exited 15 s later."""
+    for proc in reversed(procs):
+        proc.terminate()
+    for proc in reversed(procs):
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
