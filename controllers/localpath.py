@@ -75,6 +75,14 @@ class LocalPathProvisioner(Controller):
         if cached is None:
             return
         claim = cached.to_dict()
+        bound_to = (claim.get("spec") or {}).get("volumeName")
+        if bound_to:
+            # A binding is three writes; one that failed after the claim got its volumeName is
+            # finished here (else the claim would stay Pending with its volume Bound).
+            volume_obj = self.volumes.get(bound_to)
+            if volume_obj is not None and plan.claimed_by(volume_obj.to_dict(), claim):
+                await self._set_status(PERSISTENTVOLUMECLAIMS, cached, plan.claim_status(volume_obj.to_dict()))
+            return
         classes = {c.name: c.to_dict() for c in self.classes.list()}
         node = plan.wants_volume(claim, classes)
         if node is None:

@@ -76,6 +76,14 @@ def claim_status(volume: Doc) -> Doc:
     return {"phase": "Bound", "accessModes": spec.get("accessModes"), "capacity": spec.get("capacity")}
 
 
+def claimed_by(volume: Doc, claim: Doc) -> bool:
+    """Whether ``volume``'s claimRef names ``claim`` (namespace, name and uid)."""
+    ref = (volume.get("spec") or {}).get("claimRef") or {}
+    meta = claim.get("metadata") or {}
+    return bool(ref) and (ref.get("namespace"), ref.get("name"), ref.get("uid")) == (
+        meta.get("namespace"), meta.get("name"), meta.get("uid"))
+
+
 def released(volume: Doc, claims: dict[str, Doc]) -> str | None:
     """What to do with a volume whose claim is gone: "delete", "release", or None (still claimed)."""
     ref = (volume.get("spec") or {}).get("claimRef") or {}

@@ -343,6 +343,8 @@ def test_local_path_plan_binds_on_the_selected_node_and_reclaims() -> None:
     assert volume["spec"]["claimRef"]["uid"] == "abc"
     bound = lp.bound_claim(placed, volume)
     assert bound["spec"]["volumeName"] == "pvc-abc" and lp.wants_volume(bound, classes) is None
+    assert lp.claimed_by(volume, bound)
+    assert not lp.claimed_by(volume, {"metadata": {**bound["metadata"], "uid": "a claim of the same name, later"}})
     assert lp.released(volume, {"default/www-web-0": placed}) is None
     assert lp.released(volume, {}) == "delete"
     kept = {**volume, "spec": {**volume["spec"], "persistentVolumeReclaimPolicy": "Retain"}}
