@@ -330,7 +330,7 @@ class PodManager:
             sandbox = await self.runtime.inspect(sandbox_id)
             pod_ip = sandbox.ip if sandbox and sandbox.ip else ""
         facts = self.config.facts(pod_ip=pod_ip, host_ip=self.options.host_ip)
-        config = self.config.container_config(pod, container, facts, volumes)
+        config = await self.config.container_config(pod, container, facts, volumes)
         for reason, message in config.warnings:
             self.recorder.record(pod, "Warning", reason, message)
         return config

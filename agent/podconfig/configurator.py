@@ -73,10 +73,16 @@ class PodConfigurator:
         """MountError when a volume cannot be made (the pod's containers stay ContainerCreating)."""
         return await self.volumes.setup(pod, facts)
 
-    def container_config(self, pod: Pod, container: Container, facts: PodRuntimeFacts,
-                         volumes: dict[str, HostVolume]) -> ContainerConfig:
-        """ConfigError / MountError say why the container cannot be configured."""
+    async def container_config(self, pod: Pod, container: Container, facts: PodRuntimeFacts,
+                               volumes: dict[str, HostVolume]) -> ContainerConfig:
+        """ConfigError / MountError say why the container cannot be configured.
+
+        The env is resolved first and the subPath-mounted files are then brought up to date: the
+        informers only move forward, so a container never starts with an env from a ConfigMap
+        whose subPath file its volume (set up earlier, before the ConfigMap existed) lacks.
+        """
         resolved: ResolvedEnv = resolve(pod, container, self.source.sources, facts)
+        await self.volumes.refresh_sub_paths(pod, container, volumes, facts)
         mounts = self.volumes.mounts(pod, container, volumes, resolved.env)
         return ContainerConfig(env=resolved.env, command=resolved.command, args=resolved.args, mounts=mounts,
                                warnings=tuple(resolved.warnings))

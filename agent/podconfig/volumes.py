@@ -112,11 +112,14 @@ class VolumeManager:
         base = self.pod_dir(uid)
         result: dict[str, HostVolume] = {}
         for volume in pod.spec.volumes or []:
-            try:
-                result[volume.name] = await self._setup_one(pod, volume, base, facts)
-            except (VolumeError, OSError, atomicwriter.PayloadPathError) as exc:
-                raise MountError(volume.name, str(exc)) from exc
+            result[volume.name] = await self._setup_checked(pod, volume, base, facts)
         return result
+
+    async def _setup_checked(self, pod: Pod, volume: Volume, base: Path | None, facts: PodRuntimeFacts) -> HostVolume:
+        try:
+            return await self._setup_one(pod, volume, base, facts)
+        except (VolumeError, OSError, atomicwriter.PayloadPathError) as exc:
+            raise MountError(volume.name, str(exc)) from exc
 
     async def _setup_one(self, pod: Pod, volume: Volume, base: Path | None, facts: PodRuntimeFacts) -> HostVolume:
         uid = pod.metadata.uid or ""
@@ -176,6 +179,24 @@ class VolumeManager:
             if error:
                 target.rmdir()
                 raise VolumeError(error)
+
+    async def refresh_sub_paths(self, pod: Pod, container: Container, volumes: dict[str, HostVolume],
+                                facts: PodRuntimeFacts) -> None:
+        """Write again the agent-written volumes that ``container`` mounts by a subPath not there yet.
+
+        A subPath that is missing is made as an empty directory by :meth:`mounts` (as the kubelet
+        does), and the atomic writer never replaces a directory with its file; so a volume set up
+        before its source appeared must be brought up to date before the container's mounts are
+        decided. MountError when that write fails.
+        """
+        base = self.pod_dir(pod.metadata.uid or "")
+        if base is None:
+            return
+        stale = {m.name for m in container.volume_mounts or [] if m.sub_path and m.name in volumes
+                 and not os.path.lexists(os.path.join(volumes[m.name].path, m.sub_path))}
+        for volume in pod.spec.volumes or []:
+            if volume.name in stale and is_projected_kind(volume):
+                volumes[volume.name] = await self._setup_checked(pod, volume, base, facts)
 
     def mounts(self, pod: Pod, container: Container, volumes: dict[str, HostVolume], env: dict[str, str]) -> tuple[Mount, ...]:
         """The container's bind mounts; subPath binds the resolved file or directory (never updated)."""

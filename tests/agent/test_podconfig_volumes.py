@@ -204,3 +204,27 @@ def test_empty_dir_limit_rule() -> None:
         {"name": "free", "emptyDir": {}}]}})
     assert empty_dir_over_limit(p, {"disk": 1 << 20, "mem": 5 << 20, "free": 9 << 30}) is None
     assert empty_dir_over_limit(p, {"disk": (1 << 20) + 1}) == 'Usage of EmptyDir volume "disk" exceeds the limit "1Mi". '
+
+
+async def test_a_sub_path_file_whose_source_appeared_after_set_up_is_mounted_as_the_file(tmp_path: Path) -> None:
+    """CI once saw /etc/settings/color as an empty directory: the volume was set up while the optional
+    ConfigMap was missing, the ConfigMap arrived before the env was resolved, and the missing subPath
+    was made as a directory that the atomic writer then never replaced with the file."""
+    from agent.podconfig.volumes import VolumeManager
+
+    objects: dict[str, dict[str, Any]] = {}
+    sources = Sources(config_map=lambda ns, n: objects.get(f"{ns}/{n}"), secret=lambda ns, n: None)
+    manager = VolumeManager(tmp_path, sources=sources)
+    p = Pod.model_validate({"metadata": {"name": "p", "namespace": "ns", "uid": "u5"}, "spec": {
+        "containers": [{"name": "c", "image": "x", "volumeMounts": [
+            {"name": "settings", "mountPath": "/etc/color", "subPath": "color"},
+            {"name": "settings", "mountPath": "/etc/settings"}]}],
+        "volumes": [{"name": "settings", "configMap": {"name": "settings", "optional": True}}]}})
+    volumes = await manager.setup(p, FACTS)
+    assert not os.listdir(Path(volumes["settings"].path) / atomicwriter.DATA_DIR)
+    objects["ns/settings"] = {"data": {"color": "blue"}}
+
+    await manager.refresh_sub_paths(p, p.spec.containers[0], volumes, FACTS)
+    mounts = {m.target: m for m in manager.mounts(p, p.spec.containers[0], volumes, {})}
+    assert Path(mounts["/etc/color"].source).read_text() == "blue"
+    assert os.readlink(Path(volumes["settings"].path) / "color") == "..data/color"
