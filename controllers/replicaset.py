@@ -178,7 +178,7 @@ class ReplicaSetController(Controller):
                 raise failures[0]
 
     async def _create_one(self, rs: ReplicaSet, key: str, template: Pod) -> None:
-        created = await self.store.create(PODS, template.deep_copy(), fence=self.fence)
+        created = await self.store.create(PODS, template, fence=self.fence)  # the store copies what it creates
         if int(created.metadata.resource_version or 0) > self.informers.pods.revision:
             self.expectations.expect_create(key, object_key(created))
         self.recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {created.name}")
