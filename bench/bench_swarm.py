@@ -35,7 +35,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_kl_up_deploy import KUBECTL, PodWatch, ready_nodes  # noqa: E402  (bench/ is the script's directory)
+import pyspy  # noqa: E402  (bench/ is the script's directory)
+from bench_kl_up_deploy import KUBECTL, PodWatch, process_names, ready_nodes  # noqa: E402
 
 from kubelite.etcd_server import free_port  # noqa: E402
 
@@ -63,7 +64,7 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=timeout).stdout
 
 
-def run_kubelite(replicas: int, nodes: int, timeout: float) -> float:
+def run_kubelite(replicas: int, nodes: int, timeout: float, profile: Path | None = None) -> float:
     data = Path(tempfile.mkdtemp(prefix="kubelite-bench-swarm-"))
     listen = f"127.0.0.1:{free_port()}"
     out = open(data.parent / f"{data.name}.out", "wb")
@@ -82,11 +83,22 @@ def run_kubelite(replicas: int, nodes: int, timeout: float) -> float:
         manifest.write_text(MANIFEST.format(replicas=replicas, image=IMAGE, command=json.dumps(COMMAND)))
         watch = PodWatch(kubeconfig, replicas)
         time.sleep(1.0)  # a settling window, not a wait for a condition: kubectl's watch has listed (nothing yet)
+        recorders = []
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            recorders = [pyspy.record(pid, profile / f"{name}.txt")
+                         for name, pid in process_names(data).items() if name not in ("etcd", "dns")]
+            time.sleep(1.0)  # py-spy attaches
         applied = time.monotonic()
         subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "apply", "-f", str(manifest)], check=True,
                        capture_output=True, timeout=120)
         if not watch.all_running.wait(max(1.0, deadline - time.monotonic())):
             raise SystemExit(f"kubelite: {len(watch.running)} of {replicas} pods Running; see {out.name}")
+        pyspy.stop(recorders)
+        if profile is not None:
+            for path in sorted(profile.glob("*.txt")):
+                if path.stat().st_size:
+                    print(pyspy.summary(path))
         return max(watch.running.values()) - applied
     finally:
         if watch is not None:
@@ -138,6 +150,7 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2, help="kl up's --nodes (agent processes on the one engine)")
     parser.add_argument("--order", choices=("kubelite-first", "swarm-first"), default="kubelite-first")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--profile", type=Path, help="py-spy kl up's Python children during kubelite's window")
     args = parser.parse_args()
 
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
@@ -152,9 +165,9 @@ def main() -> None:
     try:
         if args.order == "swarm-first":
             swarm = run_swarm(args.replicas, args.timeout)
-            kubelite = run_kubelite(args.replicas, args.nodes, args.timeout)
+            kubelite = run_kubelite(args.replicas, args.nodes, args.timeout, args.profile)
         else:
-            kubelite = run_kubelite(args.replicas, args.nodes, args.timeout)
+            kubelite = run_kubelite(args.replicas, args.nodes, args.timeout, args.profile)
             swarm = run_swarm(args.replicas, args.timeout)
     finally:
         if initialised:
