@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
                                                               "(default 0: sim-0, sim-1, ...)")
     p.add_argument("--sim-start-delay", type=float, default=0.5, help="seconds a sim container takes to start")
+    p.add_argument("--api-server", default="", help="URL of the gateway pods' service account tokens are requested "
+                   "from (TokenRequest); empty: pods with a serviceAccountToken projection cannot start (sim: recorded)")
+    p.add_argument("--api-ca-file", default="", help="CA certificate of an HTTPS --api-server")
+    p.add_argument("--api-client-cert", default="", help="this node's client certificate for --api-server "
+                   "(CN system:node:<node>, O system:nodes; kl up --secure issues it)")
+    p.add_argument("--api-client-key", default="", help="its private key")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -242,6 +248,8 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
         cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
         root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime in ("docker", "oci") else None),
+        api_server=args.api_server if args.runtime != "sim" else "", api_ca_file=args.api_ca_file,
+        api_client_cert=args.api_client_cert, api_client_key=args.api_client_key,
     )
 
 
