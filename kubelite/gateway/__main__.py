@@ -73,8 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ServiceAccount: default pods' serviceAccountName and mount their API token "
                              "(kube-apiserver's plugin; needs the controller-manager's serviceaccount and "
                              "root-ca-cert-publisher controllers, kl up enables it)")
-    parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway "
-                        "(default: the --listen host)")
+    parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway, "
+                        "which also serves there, on the --listen port (default: the --listen host)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
