@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-client-cert", default="", help="this node's client certificate for --api-server "
                    "(CN system:node:<node>, O system:nodes; kl up --secure issues it)")
     p.add_argument("--api-client-key", default="", help="its private key")
+    p.add_argument("--api-token-file", default="", help="file holding a bearer token for --api-server "
+                   "(instead of a client certificate)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -250,6 +252,7 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime in ("docker", "oci") else None),
         api_server=args.api_server if args.runtime != "sim" else "", api_ca_file=args.api_ca_file,
         api_client_cert=args.api_client_cert, api_client_key=args.api_client_key,
+        api_token=_read_secret(args.api_token_file, "--api-token-file") if args.api_token_file else "",
     )
 
 
@@ -277,6 +280,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         source = token_source(args)
         host, _ = parse_listen(args.listen)
+        if args.api_token_file:
+            _read_secret(args.api_token_file, "--api-token-file")  # a user's bad path: one line, below
     except (ValueError, argparse.ArgumentTypeError) as exc:  # a user's flag: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -75,6 +75,7 @@ class AgentConfig:
     api_ca_file: str = ""
     api_client_cert: str = ""
     api_client_key: str = ""
+    api_token: str = ""  # a bearer token for --api-server instead of a certificate (kl up's token mode)
 
 
 def _token_manager(config: AgentConfig) -> TokenManager | None:
@@ -83,7 +84,7 @@ def _token_manager(config: AgentConfig) -> TokenManager | None:
     return TokenManager(GatewayTokenRequester(
         config.api_server, ca_file=Path(config.api_ca_file) if config.api_ca_file else None,
         client_cert=Path(config.api_client_cert) if config.api_client_cert else None,
-        client_key=Path(config.api_client_key) if config.api_client_key else None))
+        client_key=Path(config.api_client_key) if config.api_client_key else None, bearer_token=config.api_token))
 
 
 class Agent:

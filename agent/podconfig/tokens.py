@@ -104,11 +104,12 @@ def _parse_time(text: str) -> datetime:
 
 class GatewayTokenRequester:
     """TokenRequests to the gateway at ``server`` (``https://host:port``), with the node's client
-    certificate and the cluster CA (both optional: a plain-HTTP gateway on loopback needs neither)."""
+    certificate and the cluster CA, or a bearer token (a plain-HTTP gateway on loopback needs none)."""
 
     def __init__(self, server: str, *, ca_file: Path | None = None, client_cert: Path | None = None,
-                 client_key: Path | None = None) -> None:
+                 client_key: Path | None = None, bearer_token: str = "") -> None:
         self.server = server.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
         self._ssl: ssl.SSLContext | None = None
         if server.startswith("https://"):
             self._ssl = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
@@ -125,7 +126,7 @@ class GatewayTokenRequester:
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as session:
-                async with session.post(url, json=body, ssl=self._ssl if self._ssl is not None else True) as response:
+                async with session.post(url, json=body, headers=self._headers, ssl=self._ssl if self._ssl is not None else True) as response:
                     text = await response.text()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TokenError(f"failed to fetch token: {type(exc).__name__}: {exc}") from None

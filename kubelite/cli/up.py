@@ -212,6 +212,8 @@ class Cluster:
             cert, key = self.secure.node_credentials(node)
             flags += ["--api-ca-file", str(self.secure.ca_file), "--api-client-cert", str(cert),
                       "--api-client-key", str(key)]
+        elif self.token:  # token mode (plain HTTP off loopback): the internal clients' token
+            flags += ["--api-token-file", str(self.data_dir / "metrics-api-token")]
         return flags
 
     def _prepare(self) -> None:
