@@ -7,6 +7,8 @@ import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kubelite.api import errors
 from kubelite.api.core import Pod
@@ -87,3 +89,29 @@ def test_missing_account_is_403_and_mirror_pods_are_left_alone() -> None:
     assert admit(mirror, None) is mirror
     with pytest.raises(errors.ApiError):
         admit(mirror.model_copy(update={"spec": mirror.spec.model_copy(update={"service_account_name": "x"})}), None)
+
+
+containers = st.lists(st.booleans(), min_size=1, max_size=4)  # True: the container mounts its own volume there
+
+
+@given(init=st.lists(st.booleans(), max_size=3), main=containers, automount=st.sampled_from([None, True, False]))
+def test_every_container_has_one_mount_at_the_path_and_admission_is_idempotent(
+        init: list[bool], main: list[bool], automount: bool | None) -> None:
+    def make(owns: list[bool], prefix: str) -> list[dict[str, Any]]:
+        return [{"name": f"{prefix}{i}", "image": "i",
+                 **({"volumeMounts": [{"name": "own", "mountPath": MOUNT_PATH}]} if own else {})}
+                for i, own in enumerate(owns)]
+    spec: dict[str, Any] = {"containers": make(main, "c"), "initContainers": make(init, "i"),
+                            "volumes": [{"name": "own", "emptyDir": {}}]}
+    if automount is not None:
+        spec["automountServiceAccountToken"] = automount
+    once = admit(pod(**spec), ACCOUNT)
+    twice = admit(once, ACCOUNT).to_dict()["spec"]
+    assert twice == once.to_dict()["spec"]
+    added = [v for v in twice["volumes"] if v["name"].startswith("kube-api-access-")]
+    lacking = not all(init) or not all(main)
+    assert len(added) == (1 if automount is not False and lacking else 0)
+    for container in [*twice["containers"], *twice.get("initContainers", [])]:
+        paths = [m["mountPath"] for m in container.get("volumeMounts") or []]
+        assert paths.count(MOUNT_PATH) == (1 if automount is not False or any(
+            m["name"] == "own" for m in container.get("volumeMounts") or []) else 0)
