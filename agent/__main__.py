@@ -24,12 +24,14 @@ import logging
 import math
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
 
 from agent.agent import Agent, AgentConfig
 from agent.podconfig.sources import ConfigSource
+from agent.podconfig.tokens import GatewayTokenRequester
 from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
@@ -231,6 +233,21 @@ def _read_secret(path: str, flag: str) -> str:
         raise ValueError(f"{flag} {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
 
 
+def check_api_credentials(args: argparse.Namespace) -> None:
+    """ValueError naming the flag when --api-ca-file / --api-client-cert / --api-client-key cannot be used."""
+    if not args.api_server:
+        return
+    if not args.api_server.startswith(("http://", "https://")):
+        raise ValueError(f"--api-server must be an http:// or https:// URL, not {args.api_server!r}")
+    try:
+        GatewayTokenRequester(args.api_server, ca_file=Path(args.api_ca_file) if args.api_ca_file else None,
+                              client_cert=Path(args.api_client_cert) if args.api_client_cert else None,
+                              client_key=Path(args.api_client_key) if args.api_client_key else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--api-ca-file/--api-client-cert/--api-client-key: {getattr(exc, 'strerror', None) or exc}"
+                         ) from None
+
+
 def token_for(source: tuple[str, str], node: str) -> str:
     kind, value = source
     return node_token(value, node) if kind == "secret" else value
@@ -282,6 +299,7 @@ async def run(args: argparse.Namespace) -> int:
         host, _ = parse_listen(args.listen)
         if args.api_token_file:
             _read_secret(args.api_token_file, "--api-token-file")  # a user's bad path: one line, below
+        check_api_credentials(args)
     except (ValueError, argparse.ArgumentTypeError) as exc:  # a user's flag: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2

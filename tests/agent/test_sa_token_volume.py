@@ -107,3 +107,17 @@ async def test_without_an_api_server_the_mount_fails_and_sim_records(tmp_path: P
     assert sim.would_request == {"uid-1": (TokenKey("ns", "default", "p", "uid-1", "", 3607),)}
     await sim.cleanup("uid-1")
     assert sim.would_request == {}
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--api-server", "https://127.0.0.1:1", "--api-client-cert", "/nonexistent", "--api-client-key", "/nonexistent"],
+     "error: --api-ca-file/--api-client-cert/--api-client-key: No such file or directory"),
+    (["--api-server", "ftp://x"], "error: --api-server must be an http:// or https:// URL"),
+])
+def test_bad_api_flags_are_one_line(flags: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "agent", "--node", "n", "--runtime", "sim", "--listen", "none",
+                           *flags], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.strip().startswith(message) and "Traceback" not in done.stderr
