@@ -16,6 +16,8 @@ Kept small on purpose; what lives here:
 - **Graceful deletion** (``BeforeDelete`` in ``k8s.io/apiserver/pkg/registry/rest/delete.go``):
   ``deletionTimestamp`` is the delete time plus the grace period; a later, shorter grace
   period moves it earlier.
+- **ServiceAccount admission** (on pod create, when :attr:`Admission.service_account`): in
+  :mod:`kubelite.sa_admission`; the Store reads the account and applies it.
 - **NamespaceLifecycle admission**: nothing new may be created in a Terminating namespace
   (403, :func:`namespace_terminating`).
 - **Stored-only kinds** (:data:`DOCUMENT_RULES`, one entry per kind, on the documents of
