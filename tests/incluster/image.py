@@ -104,7 +104,12 @@ def ensure(client: Any | None = None) -> str:
     """Build :data:`IMAGE` unless it is there with the same inputs; returns its tag."""
     import docker
 
-    client = client or docker.from_env(timeout=300)
+    if client is None:
+        own = docker.from_env(timeout=300)
+        try:
+            return ensure(own)
+        finally:
+            own.close()
     tar = context()
     digest = hashlib.sha256(tar).hexdigest()
     try:
