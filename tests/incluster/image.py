@@ -5,8 +5,8 @@ Kubernetes client, built offline (no registry) for the in-cluster client test.
 ``libpython`` and the standard library (tests, IDLE, tkinter and the like left out), the shared
 libraries the interpreter and its extension modules link (``ldd``), and the ``kubernetes``
 distribution with its dependency closure (``importlib.metadata``) from this venv's site-packages
-in ``/app/site-packages``. The image carries the digest of its inputs in a label: a build is done
-only when they changed (cached across test runs and setups). ``python -m tests.incluster.image``
+in ``/app/site-packages``. The image carries a digest of its inputs (paths, sizes, modification
+times) in a label: a build is done only when they changed (cached across test runs and setups). ``python -m tests.incluster.image``
 builds it (scripts/setup.sh need not: the test fixture does when it is missing).
 """
 
@@ -55,12 +55,12 @@ def _distributions(root: str = "kubernetes") -> list[metadata.Distribution]:
 
 def _shared_libraries(binaries: list[Path]) -> set[Path]:
     libraries: set[Path] = set()
-    for binary in binaries:
-        out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
-        for line in out.splitlines():
-            match = re.search(r"(/\S+) \(0x", line)
-            if match:
-                libraries.add(Path(match.group(1)))
+    out = subprocess.run(["ldd", *map(str, binaries)], capture_output=True, text=True,  # noqa: S603,S607
+                         check=False).stdout  # one call for all: ldd is slow to start
+    for line in out.splitlines():
+        match = re.search(r"(/\S+) \(0x", line)
+        if match:
+            libraries.add(Path(match.group(1)))
     return libraries
 
 
@@ -86,7 +86,17 @@ def files() -> dict[str, Path]:
     return chosen
 
 
-def context() -> bytes:
+def fingerprint(chosen: dict[str, Path]) -> str:
+    """The inputs' digest: each file's place, size and modification time, and the Dockerfile (cheap:
+    the files are read only when a build is needed)."""
+    digest = hashlib.sha256(DOCKERFILE.encode())
+    for target, source in sorted(chosen.items()):
+        stat = source.stat()
+        digest.update(f"{target}\0{source}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def context(chosen: dict[str, Path]) -> bytes:
     """The build context (a tar, deterministic: sorted, no times or owners)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -95,7 +105,7 @@ def context() -> bytes:
             info.size, info.mode, info.mtime = len(data), mode, 0
             tar.addfile(info, io.BytesIO(data))
         add("Dockerfile", DOCKERFILE.encode(), 0o644)
-        for target, source in sorted(files().items()):
+        for target, source in sorted(chosen.items()):
             add("rootfs" + target, source.read_bytes(), source.stat().st_mode & 0o755 | 0o444)
     return buffer.getvalue()
 
@@ -110,15 +120,15 @@ def ensure(client: Any | None = None) -> str:
             return ensure(own)
         finally:
             own.close()
-    tar = context()
-    digest = hashlib.sha256(tar).hexdigest()
+    chosen = files()
+    digest = fingerprint(chosen)
     try:
         labels = (client.api.inspect_image(IMAGE).get("Config") or {}).get("Labels") or {}
     except docker.errors.ImageNotFound:
         labels = {}
     if labels.get(LABEL) == digest:
         return IMAGE
-    for chunk in client.api.build(fileobj=io.BytesIO(tar), custom_context=True, tag=IMAGE, rm=True, forcerm=True,
+    for chunk in client.api.build(fileobj=io.BytesIO(context(chosen)), custom_context=True, tag=IMAGE, rm=True, forcerm=True,
                                   labels={LABEL: digest}, decode=True):
         if "error" in chunk:
             raise RuntimeError(f"building {IMAGE} failed: {chunk['error']}")
