@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from controllers import cronjob_plan as cron
 from controllers import job_plan as plan
 from kubelite.api.core import Pod
-from kubelite.batch_rules import schedule_error, time_zone_error
+from kubelite.api.batch_rules import schedule_error, time_zone_error
 
 NOW = datetime(2026, 11, 30, 22, 0, 30, tzinfo=UTC)
 

@@ -1,7 +1,7 @@
 """Job and CronJob write rules (kube's ``pkg/apis/batch/v1/defaults.go``, ``pkg/apis/batch/validation``,
 ``pkg/registry/batch/{job,cronjob}/strategy.go``), on the JSON documents of these stored kinds.
 
-:mod:`kubelite.strategy` registers them in ``DOCUMENT_RULES``; everything here is pure.
+:mod:`kubelite.api.documents` registers them in ``DOCUMENT_RULES``; everything here is pure.
 
 - Defaults: Job ``parallelism``/``completions`` 1 (both unset), ``backoffLimit`` 6, ``completionMode``
   NonIndexed, ``suspend`` false, ``podReplacementPolicy`` (Failed with a podFailurePolicy, else
