@@ -25,6 +25,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.resources import Resource
+from kubelite.gateway import audit
 from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
@@ -99,7 +100,9 @@ def impersonated(request: web.Request, user: User) -> User:
                 raise errors.forbidden(f'{resource} "{wanted}" is forbidden: User "{user.name}" cannot impersonate '
                                        f'resource "{resource}" in API group "" at the cluster scope',
                                        kind=resource, name=wanted)
-    return authenticated(User(name, groups=groups))
+    user = authenticated(User(name, groups=groups))
+    audit.impersonating(request, user)
+    return user
 
 
 def attributes(user: User, info: RequestInfo | None, method: str, path: str) -> Attributes:
@@ -118,16 +121,23 @@ def check_request(request: web.Request, user: User, info: RequestInfo | None) ->
     """Raise 403 unless the user may make this request."""
     state = state_of(request)
     if state.rbac is None:
-        if state.authenticator is not None:  # the read-only group of the token file
-            if info is not None:
-                state.authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
-                                              namespace=info.namespace)
-            elif request.method not in ("GET", "HEAD"):
-                state.authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="",
-                                              namespace=None)
+        try:
+            if state.authenticator is not None:  # the read-only group of the token file
+                if info is not None:
+                    state.authenticator.authorize(user, verb=info.verb, resource=info.resource_label,
+                                                  group=info.group, namespace=info.namespace)
+                elif request.method not in ("GET", "HEAD"):
+                    state.authenticator.authorize(user, verb=request.method.lower(), resource=request.path,
+                                                  group="", namespace=None)
+        except errors.ApiError as exc:
+            audit.decided(request, allowed=False, reason=str(exc))
+            raise
+        audit.decided(request, allowed=True)
         return
     attrs = attributes(user, info, request.method, request.path)
-    if not authorize(state.rbac.policy(), attrs).allowed:
+    decision = authorize(state.rbac.policy(), attrs)
+    audit.decided(request, allowed=decision.allowed, reason=decision.reason)
+    if not decision.allowed:
         raise errors.forbidden(forbidden_message(attrs), kind=attrs.resource, name=attrs.name, group=attrs.api_group)
 
 

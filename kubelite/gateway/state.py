@@ -11,6 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.etcd_client import EtcdClient
+from kubelite.gateway.audit_log import AuditBackend
 from kubelite.gateway.auth import TokenAuthenticator
 from kubelite.gateway.locks import KeyedLocks
 from kubelite.gateway.metrics import GatewayMetrics
@@ -51,6 +52,7 @@ class GatewayState:
     body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
     bootstrapped: bool = False  # the default kubernetes Service written (kube's bootstrap-controller post-start hook)
     crds: CrdRegistry | None = None  # the custom resources served (started with the gateway)
+    audit: AuditBackend | None = None  # --audit-log-path: the policy and the log (kubelite.gateway.audit)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)
