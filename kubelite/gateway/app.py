@@ -54,6 +54,7 @@ from kubelite.gateway.auth import ANONYMOUS, READONLY_GROUP, TokenAuthenticator,
 from kubelite.gateway.authz import USER, attributes, authenticate, check_request, impersonated
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED, Served
+from kubelite.gateway.client_certs import ClientCertVerifier, request_client_certificates
 from kubelite.gateway.kubernetes_service import KubernetesService
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.crds import CrdRegistry, delete_custom_resources_of
@@ -496,16 +497,21 @@ class Gateway:
                     raise TokenFileError(f"--service-account-signing-key-file: {exc}") from None
         audit_backend = self._audit_backend()
         ssl_context = None  # every file is read before etcd is touched: a user's mistake fails fast
+        client_certs = None
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
                 ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
             if config.client_ca_file is not None:
-                # CERT_OPTIONAL: a client may come with a token instead; a certificate that is sent must chain
-                # to this CA and be valid now, or the handshake fails
-                ssl_context.verify_mode = ssl.CERT_OPTIONAL
+                # a client may come with a token instead; a certificate that is sent is verified against this CA
+                # by the gateway (kubelite.gateway.client_certs), so one from another CA gets 401, as from kube
                 with _file_flag("--client-ca-file"):
                     ssl_context.load_verify_locations(cafile=str(config.client_ca_file))
+                    try:
+                        client_certs = ClientCertVerifier.from_file(str(config.client_ca_file))
+                    except ValueError as exc:
+                        raise TokenFileError(f"--client-ca-file {config.client_ca_file}: {exc}") from None
+                request_client_certificates(ssl_context)
         self._client = self._given_client or await connect(config.etcd)
         metrics = GatewayMetrics()
         observe_etcd_requests(self._client, metrics.registry)
@@ -524,6 +530,7 @@ class Gateway:
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout, rbac=rbac, client_ca=config.client_ca_file is not None,
+            client_certs=client_certs,
             sa_signer=sa_signer, audit=audit_backend,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
