@@ -241,7 +241,8 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 
 @web.middleware
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    info = request.get(INFO)
+    info = request.get(INFO)  # None for an odd path no route serves: authorized as kube sees it all the same
+    info = info or parse_request_info(request.method, request.path, request.query, for_authorization=True)
     version = info.version if info is not None else ""
     if request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
         audit.begin(request, ANONYMOUS, attributes(ANONYMOUS, info, request.method, request.path), version)
