@@ -18,6 +18,7 @@ import pytest
 
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway import Gateway
+from kubelite.gateway.__main__ import config_from_args, parse_args
 from kubelite.gateway.audit_log import AuditLogOptions
 from tests.gateway.conftest import Kubectl, gateway_config
 from tests.helpers import wait_for
@@ -101,11 +102,14 @@ async def test_default_policy_logs_writes_by_kubectl_and_denials(default_policy:
                              headers={"Authorization": "Bearer wrong", "Audit-ID": "my-own-id"}) as r:
             assert r.status == 401
             assert r.headers["Audit-Id"] == "my-own-id"
+        async with http.post("/api/v1/namespaces/team/configmaps", json={"metadata": {"name": "y"}},
+                             headers={**ADMIN, "Impersonate-User": "someone"}) as r:
+            assert r.status == 403  # someone holds nothing
 
-    found = await wait_events(log, lambda es: len(es) >= 5, "five audit events")
+    found = await wait_events(log, lambda es: len(es) >= 6, "six audit events")
     assert all(e["kind"] == "Event" and e["apiVersion"] == "audit.k8s.io/v1" for e in found)
-    assert [e["verb"] for e in found] == ["create", "create", "delete", "create", "create"], found
-    create_ns, create_cm, delete_cm, forbidden, unauthenticated = found
+    assert [e["verb"] for e in found] == ["create", "create", "delete", "create", "create", "create"], found
+    create_ns, create_cm, delete_cm, forbidden, unauthenticated, impersonating = found
 
     assert create_ns["level"] == "Metadata" and create_ns["stage"] == "ResponseComplete"
     assert create_ns["requestURI"].startswith("/api/v1/namespaces")
@@ -118,7 +122,7 @@ async def test_default_policy_logs_writes_by_kubectl_and_denials(default_policy:
     assert "requestObject" not in create_ns and "responseObject" not in create_ns
     assert create_ns["requestReceivedTimestamp"] <= create_ns["stageTimestamp"]
     assert create_ns["requestReceivedTimestamp"].endswith("Z") and len(create_ns["requestReceivedTimestamp"]) == 27
-    assert len({e["auditID"] for e in found}) == 5
+    assert len({e["auditID"] for e in found}) == 6
 
     assert create_cm["objectRef"] == {"resource": "configmaps", "namespace": "team", "name": "settings",
                                       "apiVersion": "v1"}
@@ -135,27 +139,35 @@ async def test_default_policy_logs_writes_by_kubectl_and_denials(default_policy:
     assert unauthenticated["responseStatus"]["reason"] == "Unauthorized"
     assert "annotations" not in unauthenticated
 
+    assert impersonating["user"]["username"] == "admin"  # who asked; the policy saw that user too
+    assert impersonating["impersonatedUser"] == {"username": "someone", "groups": ["system:authenticated"]}
+    assert impersonating["responseStatus"]["code"] == 403
+    assert impersonating["annotations"]["authorization.k8s.io/decision"] == "forbid"
+
 
 POLICY = """
 apiVersion: audit.k8s.io/v1
 kind: Policy
-omitStages: [RequestReceived]
 rules:
   - level: None
     users: [quiet]
   - level: Metadata
     resources: [{group: "", resources: [secrets]}]
+    omitStages: [RequestReceived]
   - level: RequestResponse
     resources: [{group: "", resources: [configmaps]}]
+    omitStages: [RequestReceived]
   - level: Request
     verbs: [create, patch]
     namespaces: [team]
+    omitStages: [RequestReceived]
   - level: Metadata
     verbs: [watch]
     resources: [{group: "", resources: [pods]}]
+    omitStages: [RequestReceived]
   - level: Metadata
     nonResourceURLs: [/version]
-    omitStages: [ResponseComplete]
+    omitStages: [ResponseComplete, RequestReceived]
   - level: Metadata
     nonResourceURLs: ["/openapi/*"]
 """
@@ -202,7 +214,8 @@ async def test_policy_levels(with_policy: Gateway, tmp_path: Path) -> None:
         ("secrets", "ResponseComplete", "Metadata"),
         ("configmaps", "ResponseComplete", "RequestResponse"),
         ("serviceaccounts", "ResponseComplete", "Request"),
-        ("/openapi/v3", "ResponseComplete", "Metadata"),  # /version: its only stage is omitted by its rule
+        ("/openapi/v3", "RequestReceived", "Metadata"),  # /version: its only stages are omitted by its rule
+        ("/openapi/v3", "ResponseComplete", "Metadata"),
         ("pods", "ResponseStarted", "Metadata"),  # long-running: started, then complete
         ("pods", "ResponseComplete", "Metadata"),
     ], by_resource
@@ -212,11 +225,15 @@ async def test_policy_levels(with_policy: Gateway, tmp_path: Path) -> None:
     assert cm_event["responseObject"]["metadata"]["name"] == "cm" and cm_event["responseObject"]["metadata"]["uid"]
     assert sa_event["requestObject"]["metadata"]["name"] == "robot" and "responseObject" not in sa_event
     assert not any(e["user"]["username"] == "quiet" for e in found)
-    assert found[3]["verb"] == "get" and "objectRef" not in found[3]
+    received, complete = found[3:5]
+    assert received["verb"] == "get" and "objectRef" not in received and received["auditID"] == complete["auditID"]
+    assert received["stageTimestamp"] == received["requestReceivedTimestamp"] == complete["requestReceivedTimestamp"]
+    assert "responseStatus" not in received and "annotations" not in received  # not answered nor authorized yet
+    assert complete["annotations"]["authorization.k8s.io/decision"] == "allow"
     watch = [e for e in found if e["verb"] == "watch"]
     assert [e["stage"] for e in watch] == ["ResponseStarted", "ResponseComplete"]
     assert all(e["responseStatus"]["code"] == 200 for e in watch)
-    assert not any(e["stage"] == "RequestReceived" for e in found)
+    assert [e["requestURI"] for e in found if e["stage"] == "RequestReceived"] == ["/openapi/v3"]
 
 
 def test_bad_policy_file_stops_the_gateway_with_one_line(tmp_path: Path) -> None:
@@ -230,9 +247,9 @@ def test_bad_policy_file_stops_the_gateway_with_one_line(tmp_path: Path) -> None
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stderr.splitlines() if not line.startswith("{")]  # JSON logs aside
     assert lines == [f"error: --audit-policy-file {path}: rules[0].level: Required value"], done.stderr
-    negative = subprocess.run([sys.executable, "-m", "kubelite.gateway", "--audit-log-path", "-",  # noqa: S603
-                               "--audit-log-maxage", "-1"], capture_output=True, text=True, timeout=60)
-    assert negative.returncode == 2 and "--audit-log-maxage -1 can't be a negative number" in negative.stderr
+    config = config_from_args(parse_args(["--audit-log-path", "-", "--audit-log-maxage", "-1"]))
+    with pytest.raises(ValueError, match="--audit-log-maxage -1 can't be a negative number"):
+        config.check()  # main() prints it as one line, exit code 2, like every flag mistake
 
 
 async def test_stopping_flushes_the_log(etcd: EmbeddedEtcd, tmp_path: Path, tls_files: tuple[Path, Path]) -> None:
