@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubelite.gateway.audit_log import SizeRotatingFile, backup_name, backup_time, backups_to_remove
+from kubelite.gateway.audit_log import (
+    AuditLog,
+    AuditLogOptions,
+    SizeRotatingFile,
+    backup_name,
+    backup_time,
+    backups_to_remove,
+)
 from kubelite.gateway.audit_policy import (
     DEFAULT_POLICY,
     Level,
@@ -159,7 +167,6 @@ def test_backup_names_and_pruning() -> None:
 
 
 def test_rotation_by_size_keeps_whole_lines(tmp_path: Path) -> None:
-    import logging
     times = iter(datetime.datetime(2026, 12, 1, 0, 0, s, tzinfo=datetime.UTC) for s in range(60))
     path = tmp_path / "audit.log"
     handler = SizeRotatingFile(path, max_bytes=100, max_backups=2, max_age_days=0, clock=lambda: next(times))
@@ -172,3 +179,12 @@ def test_rotation_by_size_keeps_whole_lines(tmp_path: Path) -> None:
     assert path.read_text().splitlines() == [f"event-{i:02d}-" + "x" * 30 for i in (10, 11)]
     assert all((tmp_path / b).read_text().count("\n") == 2 for b in backups)
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in tmp_path.iterdir())
+
+
+def test_dash_writes_json_lines_to_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
+    log = AuditLog(AuditLogOptions(path="-"))
+    log.start()
+    log.write({"kind": "Event", "verb": "create", "objectRef": {"name": "ünï %s"}})
+    log.stop()  # drains the queue
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line) for line in lines] == [{"kind": "Event", "verb": "create", "objectRef": {"name": "ünï %s"}}]
