@@ -214,10 +214,14 @@ def _status_of(code: int, body: Any) -> dict[str, Any]:
     return status
 
 
-def _json_body(response: web.StreamResponse) -> Any:
+def _json_body(response: web.StreamResponse, *, only_status: bool) -> Any:
+    """The answer's JSON document; with ``only_status``, only when it is a Status (the gateway writes
+    ``kind`` first, as Go's encoder), so a Metadata-level event does not parse every object written."""
     if not isinstance(response, web.Response) or not isinstance(response.body, bytes):
         return None
     if not response.content_type.endswith("json"):
+        return None
+    if only_status and not response.body.startswith(b'{"kind":"Status"'):
         return None
     try:
         return json.loads(response.body)
@@ -256,10 +260,12 @@ async def audit_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         except web.HTTPException as exc:
             code = exc.status
+            if code == 404:  # no route: the error middleware answers kube's NotFound Status
+                body = status_doc(errors.resource_not_found())
             raise
         code = response.status
         if ctx.decision is not None and ctx.decision.level >= Level.METADATA:
-            body = _json_body(response)
+            body = _json_body(response, only_status=ctx.decision.level < Level.REQUEST_RESPONSE)
             if ctx.decision.level >= Level.REQUEST_RESPONSE and body is not None:
                 ctx.response_object = (_without_managed_fields(body) if ctx.decision.omit_managed_fields else body)
         return response
