@@ -59,6 +59,16 @@ def test_non_resource_paths(path: str) -> None:
     assert parse_request_info("GET", path, {}) is None
 
 
+def test_paths_no_route_serves_are_authorized_as_the_resource_they_name() -> None:
+    """kube's RequestInfo ignores parts past the subresource and a trailing slash (the router 404s later)."""
+    assert parse_request_info("GET", "/api/v1/namespaces/a/pods/p/status/x", {}) is None
+    assert parse_request_info("GET", "/api/v1/namespaces/a/pods/p/status/x", {}, for_authorization=True) == \
+        RequestInfo("get", "", "v1", "pods", "a", "p", "status")
+    assert parse_request_info("GET", "/api/v1/namespaces/a/pods/p/", {}, for_authorization=True) == \
+        RequestInfo("get", "", "v1", "pods", "a", "p")
+    assert parse_request_info("GET", "/version", {}, for_authorization=True) is None
+
+
 def test_merge_patch_rfc7386() -> None:
     assert merge_patch({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"b": None, "d": 3}, "l": [2]}) == \
         {"a": {"c": 2, "d": 3}, "l": [2]}
