@@ -117,6 +117,17 @@ async def assert_started_in_order(etcd_client: EtcdClient) -> None:
             f"{higher} was created (revision {created}) while {lower} was {pod.phase}, ready={pod.is_ready()}")
 
 
+async def describe(store: Store, docker_client: docker.DockerClient, node: str) -> str:
+    """The set's status, its pods and their containers: what a failed wait shows."""
+    status = (await store.get(STATEFULSETS, "db", "default")).to_dict().get("status")
+    pods = [(p.name, (p.metadata.labels or {}).get(REVISION_HASH_LABEL), p.phase, p.is_ready(),
+             p.metadata.deletion_timestamp, p.metadata.finalizers, p.metadata.uid)
+            for p in (await store.list(PODS, "default")).items]
+    containers = [(c.name, c.status) for c in docker_client.containers.list(
+        all=True, sparse=True, filters={"label": f"{LABEL_NODE}={node}"})]
+    return f"status={status}\npods={pods}\ncontainers={containers}"
+
+
 async def revision_names(store: Store) -> tuple[str, str]:
     """(currentRevision, updateRevision) of the set."""
     status = (await store.get(STATEFULSETS, "db", "default")).to_dict().get("status") or {}
@@ -130,8 +141,14 @@ async def test_statefulset_starts_in_order_keeps_names_and_data_and_rolls_back(
     await start_agent(docker_node, runtime=docker_runtime(docker_node), root_dir=str(tmp_path / "root"))
     await store.create(STATEFULSETS, statefulset())
     directories: list[str] = []
+
+    async def wait(predicate: Any, timeout: float, message: str) -> Any:
+        try:
+            return await wait_for(predicate, timeout, 0.5, message=message)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{await describe(store, docker_client, docker_node)}") from None
     try:
-        await wait_for(lambda: all_running(store), 120, 0.5, message="three pods Running")
+        await wait(lambda: all_running(store), 120, message="three pods Running")
         await assert_started_in_order(etcd_client)
         volumes = (await store.list(PERSISTENTVOLUMES)).items
         directories = [v.to_dict()["spec"]["hostPath"]["path"] for v in volumes]
@@ -151,7 +168,7 @@ async def test_statefulset_starts_in_order_keeps_names_and_data_and_rolls_back(
                     return False
                 raise
             return pod.metadata.uid != uid and pod.phase == "Running" and pod.is_ready()
-        await wait_for(replaced, 120, message="db-1 back under its name")
+        await wait(replaced, 120, message="db-1 back under its name")
         assert data_of(docker_client, docker_node, "db-1") == before["db-1"]  # the same volume, the same data
 
         # a rolling update to a second template, then kubectl rollout undo back to the first
@@ -163,7 +180,7 @@ async def test_statefulset_starts_in_order_keeps_names_and_data_and_rolls_back(
         async def rolled_to_a_new_revision() -> str | None:
             current, update = await revision_names(store)
             return update if update != first and current == update and await all_running(store, revision=update) else None
-        second = await wait_for(rolled_to_a_new_revision, 180, 0.5, message="every pod on the second revision")
+        second = await wait(rolled_to_a_new_revision, 180, message="every pod on the second revision")
         for name, pod in (await live_pods(store)).items():
             assert pod.spec.containers[0].env and pod.spec.containers[0].env[0].value == "2", name
         history = await kubectl("rollout", "history", "statefulset/db")
@@ -175,7 +192,7 @@ async def test_statefulset_starts_in_order_keeps_names_and_data_and_rolls_back(
             # the first template's ControllerRevision comes back (renumbered), so the pods carry its name
             current, update = await revision_names(store)
             return current == update == first and await all_running(store, revision=first)
-        await wait_for(rolled_back, 180, 0.5, message=f"every pod back on {first} (from {second})")
+        await wait(rolled_back, 180, message=f"every pod back on {first} (from {second})")
         for name, pod in (await live_pods(store)).items():
             assert not pod.spec.containers[0].env, (name, pod.spec.containers[0].env)
         status = await kubectl("rollout", "status", "statefulset/db", "--timeout=30s")
