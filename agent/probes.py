@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from kubelite.api.core import Container, Pod, Probe
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 
 from agent.metrics import AgentMetrics
 from agent.runtime.base import ContainerInfo, ContainerNotFound, ContainerRuntime, ContainerRuntimeError, ExecResult
@@ -134,9 +134,10 @@ class ProbeManager:
         if worker is not None and worker.running is not None:
             worker.running.cancel()  # its thread ends with its command; nobody waits for the result
         if worker is not None and worker.task is not None:
-            worker.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker.task
+            # cancel until done: Python 3.11's wait_for loses a cancellation that lands with a probe's
+            # result, and a bare ``cancel(); await`` then waited forever — in the middle of a pod's
+            # graceful deletion, which left the pod Terminating
+            await cancel_and_wait(worker.task)
 
     # -- the worker ----------------------------------------------------------
 
