@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kubelite.api import quantity
 from kubelite.api.core import Taint
@@ -29,6 +30,7 @@ from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
 from agent.podconfig.sources import ConfigSource
+from agent.podconfig.tokens import GatewayTokenRequester, TokenManager
 from agent.podsource import PodSource
 from agent.proxy.proxier import Proxier
 from agent.pods import PodManager, PodOptions
@@ -71,6 +73,22 @@ class AgentConfig:
     root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
     local_path_root: str = LOCAL_PATH_ROOT  # deleted local-path volumes' directories are removed only under it
     stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
+    # Where pods' service account tokens come from (TokenRequest; agent/podconfig/tokens.py): the gateway's
+    # URL, its CA, and this node's client certificate (system:node:<name>); "" = no tokens can be mounted.
+    api_server: str = ""
+    api_ca_file: str = ""
+    api_client_cert: str = ""
+    api_client_key: str = ""
+    api_token: str = ""  # a bearer token for --api-server instead of a certificate (kl up's token mode)
+
+
+def _token_manager(config: AgentConfig) -> TokenManager | None:
+    if not config.api_server:
+        return None
+    return TokenManager(GatewayTokenRequester(
+        config.api_server, ca_file=Path(config.api_ca_file) if config.api_ca_file else None,
+        client_cert=Path(config.api_client_cert) if config.api_client_cert else None,
+        client_key=Path(config.api_client_key) if config.api_client_key else None, bearer_token=config.api_token))
 
 
 class Agent:
@@ -95,7 +113,7 @@ class Agent:
                 cluster_dns=config.cluster_dns, cluster_domain=config.cluster_domain,
                 root_dir=config.root_dir,
             ),
-            pod_source=pod_source, health=self.health, config_source=config_source,
+            pod_source=pod_source, health=self.health, config_source=config_source, tokens=_token_manager(config),
         )
         self.disk = DiskPressureMonitor(
             self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,

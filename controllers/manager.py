@@ -50,6 +50,7 @@ CONTROLLERS: dict[str, str] = {
     "cronjob": "controllers.cronjob:CronJobController",
     "horizontalpodautoscaling": "controllers.hpa:HorizontalPodAutoscalerController",
     "serviceaccount": "controllers.serviceaccount:ServiceAccountController",
+    "root-ca-cert-publisher": "controllers.rootcacert:RootCACertPublisher",
 }
 
 
@@ -107,7 +108,8 @@ class ControllerManager:
         settings = self.config.settings
         store = Store(self._client, admission=Admission(
             default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
-            default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
+            default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds,
+            service_account=settings.service_account_admission))
         await ensure_system_namespaces(store)
         informers = SharedInformers.create(store, resync_seconds=settings.resync_seconds)
         self.metrics.count_pods(informers.pods)

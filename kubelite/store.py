@@ -8,6 +8,7 @@ half-written and a stale writer fails instead of overwriting. Errors are
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import builtins
@@ -23,11 +24,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 
-from kubelite import codec, priority, storageclass, strategy
+from kubelite import codec, priority, sa_admission, storageclass, strategy
 from kubelite.api import errors
 from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import NAMESPACES, PERSISTENTVOLUMECLAIMS, PRIORITYCLASSES, STORAGECLASSES, Resource
+from kubelite.api.resources import (
+    NAMESPACES,
+    PERSISTENTVOLUMECLAIMS,
+    PRIORITYCLASSES,
+    SERVICEACCOUNTS,
+    STORAGECLASSES,
+    Resource,
+)
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
 from kubelite.encryption import DecryptError, Encryption, from_storage, to_storage
@@ -53,6 +61,7 @@ log = logging.getLogger(__name__)
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+SA_ADMISSION_WAIT = 2.0  # seconds a pod create waits for its namespace's ``default`` ServiceAccount
 ADMISSION_CACHE_SECONDS = 1.0  # how long admission reuses the PriorityClasses/StorageClasses it read
 _GUARANTEED_UPDATE_TRIES = 16
 
@@ -311,7 +320,10 @@ class Store:
         new.api_version, new.kind = res.api_version, res.kind
         new = strategy.prepare_for_create(new, self.admission)
         if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
-            new = cast(T, priority.admit(new, await self._priority_classes()))
+            pod = priority.admit(new, await self._priority_classes())
+            if self.admission.service_account:  # ServiceAccount admission: it reads the pod's account
+                pod = sa_admission.admit(pod, await self._service_account(pod))
+            new = cast(T, pod)
         elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
             classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
             new = type(new).model_validate(classed) if classed is not None else new
@@ -382,6 +394,24 @@ class Store:
             # the namespace changed since it was seen open: look at it again
             self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
+
+    async def _service_account(self, pod: Pod) -> dict[str, Any] | None:
+        """The ServiceAccount document the pod names, None when absent. ``default`` is looked for
+        during SA_ADMISSION_WAIT, as kube's plugin does, since its controller creates it just after
+        the namespace."""
+        name = sa_admission.account_name(pod)
+        if name is None:
+            return None
+        deadline = time.monotonic() + (SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
+        while True:
+            try:
+                return cast(dict[str, Any], (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict())
+            except errors.ApiError as exc:
+                if exc.code != 404 or time.monotonic() >= deadline:
+                    if exc.code == 404:
+                        return None
+                    raise
+            await asyncio.sleep(0.15)
 
     async def _priority_classes(self) -> builtins.list[dict[str, Any]]:
         return await self._documents(PRIORITYCLASSES)

@@ -16,6 +16,8 @@ Kept small on purpose; what lives here:
 - **Graceful deletion** (``BeforeDelete`` in ``k8s.io/apiserver/pkg/registry/rest/delete.go``):
   ``deletionTimestamp`` is the delete time plus the grace period; a later, shorter grace
   period moves it earlier.
+- **ServiceAccount admission** (on pod create, when :attr:`Admission.service_account`): in
+  :mod:`kubelite.sa_admission`; the Store reads the account and applies it.
 - **NamespaceLifecycle admission**: nothing new may be created in a Terminating namespace
   (403, :func:`namespace_terminating`).
 - **Stored-only kinds** (:data:`DOCUMENT_RULES`, one entry per kind, on the documents of
@@ -65,6 +67,9 @@ class Admission:
 
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    # the ServiceAccount plugin (kubelite.sa_admission): off unless a process enables it
+    # (--enable-admission-plugins ServiceAccount; kl up does), as it needs the accounts' controller
+    service_account: bool = False
 
 
 def toleration_seconds_flag(text: str) -> int:
@@ -80,6 +85,20 @@ def toleration_seconds_flag(text: str) -> int:
     if not 0 <= value <= INT_RANGES["int64"][1]:
         raise argparse.ArgumentTypeError(f"must be from 0 to {INT_RANGES['int64'][1]} seconds, not {value}")
     return value
+
+
+SWITCHABLE_PLUGINS = ("ServiceAccount",)
+
+
+def admission_plugins_flag(text: str) -> frozenset[str]:
+    """argparse type of ``--enable-admission-plugins``: a comma list of :data:`SWITCHABLE_PLUGINS`
+    (kubelite's other admission rules are always on)."""
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - set(SWITCHABLE_PLUGINS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown admission plugin(s) {', '.join(unknown)}: "
+                                         f"only {', '.join(SWITCHABLE_PLUGINS)} can be enabled")
+    return names
 
 
 # -- DefaultTolerationSeconds ---------------------------------------------------------

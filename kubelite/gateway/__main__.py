@@ -27,7 +27,7 @@ from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
 from kubelite.process import settle_heap
 from kubelite.satokens import DEFAULT_ISSUER
-from kubelite.strategy import Admission, toleration_seconds_flag
+from kubelite.strategy import Admission, admission_plugins_flag, toleration_seconds_flag
 
 log = logging.getLogger("kubelite.gateway")
 
@@ -69,8 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"CIDR Services' cluster IPs come from (default {DEFAULT_SERVICE_CIDR})")
     parser.add_argument("--service-node-port-range", type=node_port_range_flag, default=DEFAULT_NODE_PORTS,
                         help="NodePort range, FIRST-LAST (default 30000-32767)")
-    parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway "
-                        "(default: the --listen host)")
+    parser.add_argument("--enable-admission-plugins", type=admission_plugins_flag, default=frozenset(),
+                        help="ServiceAccount: default pods' serviceAccountName and mount their API token "
+                             "(kube-apiserver's plugin; needs the controller-manager's serviceaccount and "
+                             "root-ca-cert-publisher controllers, kl up enables it)")
+    parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway, "
+                        "which also serves there, on the --listen port (default: the --listen host)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -88,7 +92,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         compaction_interval=args.etcd_compaction_interval,
         request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
         admission=Admission(default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
-                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds),
+                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+                            service_account="ServiceAccount" in args.enable_admission_plugins),
         service_ranges=ServiceRanges(args.service_cluster_ip_range, args.service_node_port_range),
         advertise_address=args.advertise_address,
     )

@@ -123,13 +123,23 @@ class GatewayConfig:
     request_body_timeout: float = 60.0
     admission: Admission = field(default_factory=Admission)  # DefaultTolerationSeconds flags
     service_ranges: ServiceRanges = field(default_factory=ServiceRanges)  # --service-cluster-ip-range, node ports
-    advertise_address: str | None = None  # the kubernetes Service's endpoint; default: the listen host
+    advertise_address: str | None = None  # the kubernetes Service's endpoint (served too); default: the listen host
+
+    @property
+    def extra_listen_host(self) -> str | None:
+        """The advertise address when the listen host does not cover it: the gateway serves there too
+        (the kubernetes Service's endpoint must answer; e.g. the Docker bridge for pods)."""
+        address = self.advertise_address
+        if not address or address == self.host or self.host in ("0.0.0.0", "::", ""):
+            return None
+        return address
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
-        if self.token_file is None and self.client_ca_file is None and not is_loopback(self.host):
-            raise ValueError(f"refusing to listen on {self.host} without --token-file: anyone who can reach it "
-                             "could change the cluster; listen on 127.0.0.1 or give a token file")
+        for host in (self.host, self.extra_listen_host):
+            if host and self.token_file is None and self.client_ca_file is None and not is_loopback(host):
+                raise ValueError(f"refusing to listen on {host} without --token-file: anyone who can reach it "
+                                 "could change the cluster; listen on 127.0.0.1 or give a token file")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
         if self.client_ca_file is not None and self.tls_cert is None:
@@ -515,6 +525,9 @@ class Gateway:
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else config.port
+        if config.extra_listen_host is not None:  # the same server (TLS, auth) on the advertised address
+            await start_site(self._runner, config.extra_listen_host, self.port, what="gateway",
+                             flag="--advertise-address", ssl_context=ssl_context)
         self.compactor = Compactor(self._client, interval=config.compaction_interval,
                                    registry=self.state.metrics.registry)
         await self.compactor.start()

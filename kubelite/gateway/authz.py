@@ -76,8 +76,9 @@ async def authenticate(request: web.Request) -> User | None:
         return authenticated(await authenticate_token(state, state.sa_signer, token))
     if state.authenticator is not None:
         return authenticated(state.authenticator.authenticate(authorization))
-    if state.client_ca or state.sa_signer is not None:  # credentials are required, and none was sent
+    if state.client_ca or state.rbac is not None:  # credentials are required, and none was sent
         raise errors.unauthorized()
+    # a signing key alone (kl up's plain-HTTP loopback) leaves anonymous callers unsecured, as before
     return None
 
 

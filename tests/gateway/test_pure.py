@@ -285,3 +285,20 @@ async def test_keyed_locks_serialise_one_key_and_forget_idle_keys() -> None:
 
     await asyncio.gather(*(work(k) for k in ["a", "b"] * 20))
     assert overlaps == 0 and len(locks) == 0
+
+
+def test_advertise_address_is_served_and_must_be_authenticated() -> None:
+    """The gateway also serves on an advertise address its listen host does not cover (the kubernetes
+    Service's endpoint); like any non-loopback address, only with authentication."""
+    from pathlib import Path
+
+    from kubelite.gateway.app import GatewayConfig
+
+    assert GatewayConfig(advertise_address="127.0.0.1").extra_listen_host is None
+    assert GatewayConfig(host="0.0.0.0", advertise_address="172.17.0.1").extra_listen_host is None
+    with pytest.raises(ValueError, match="refusing to listen on 172.17.0.1"):
+        GatewayConfig(advertise_address="172.17.0.1").check()
+    secured = GatewayConfig(advertise_address="172.17.0.1", tls_cert=Path("c"), tls_key=Path("k"),
+                            client_ca_file=Path("ca"))
+    secured.check()
+    assert secured.extra_listen_host == "172.17.0.1"

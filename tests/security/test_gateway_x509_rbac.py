@@ -268,6 +268,26 @@ async def test_service_account_tokens(secure: Secure, tmp_path: Path) -> None:
     review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     assert (await secure.call(None, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", review,
                               token=bound))[0] == 201
+    # NodeRestriction: a node (system:node:<name>, RBAC's system:node role) gets tokens only for its pods
+    on_node = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on1"},
+               "spec": {"nodeName": "node-1", "serviceAccountName": "ci", "containers": [{"name": "c", "image": "b"}]}}
+    status, made = await secure.call(admin, "POST", "/api/v1/namespaces/apps/pods", on_node)
+    assert status == 201, made
+    token_path = "/api/v1/namespaces/apps/serviceaccounts/ci/token"
+    bound_to_on1 = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
+        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on1", "uid": made["metadata"]["uid"]},
+        "expirationSeconds": 3607}}
+    node1, node2 = secure.user("system:node:node-1", "system:nodes"), secure.user("system:node:node-2", "system:nodes")
+    status, doc = await secure.call(node1, "POST", token_path, bound_to_on1)
+    assert status == 201 and doc["status"]["token"], doc
+    before = await revision(secure.store)
+    for who, body in ((node2, bound_to_on1), (node1, {"apiVersion": "authentication.k8s.io/v1",
+                                                       "kind": "TokenRequest", "spec": {}})):
+        status, doc = await secure.call(who, "POST", token_path, body)
+        assert status == 403, doc
+        assert_status(doc, 403, "Forbidden")
+    assert await revision(secure.store) == before
+
     status, _ = await secure.call(admin, "DELETE", "/api/v1/namespaces/apps/pods/p?gracePeriodSeconds=0")
     assert status == 200
 
