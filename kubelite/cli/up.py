@@ -136,7 +136,8 @@ class Cluster:
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
         # every process reads etcd directly, so each gets the encryption configuration
-        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path)]
+        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path),
+              "--encryption-provider-config-automatic-reload"]  # key rotation without restarts
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         # the HPA controller reads metrics.k8s.io through the gateway, as kube's does through kube-apiserver
