@@ -37,9 +37,11 @@ from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
+from kubelite.api.resources import PERSISTENTVOLUMES
 from kubelite.etcd_client import connect
 from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.informer import Informer
 from kubelite import logcaps
 from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 from kubelite.listen import ListenError, split_host_port
@@ -350,9 +352,14 @@ async def run(args: argparse.Namespace) -> int:
         await shared.start()
     if configs is not None:
         await configs.start()
+    # ... and one PersistentVolume informer for their local-path reclaimers
+    volumes = Informer(store, PERSISTENTVOLUMES) if len(nodes) > 1 else None
+    if volumes is not None:
+        await volumes.start()
     agents = [
         Agent(agent_config(args, node, token_for(source, node)), store=store, runtime=make_runtime(args, node),
-              pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs)
+              pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs,
+              volume_source=volumes)
         for node in nodes
     ]
     # the process's one etcd client: its latency is on the first node's /metrics (one per process)
@@ -393,6 +400,8 @@ async def run(args: argparse.Namespace) -> int:
             await shared.stop()
         if configs is not None:
             await configs.stop()
+        if volumes is not None:
+            await volumes.stop()
         await client.close()
     return 0
 

@@ -38,7 +38,7 @@ from kubelite.api.resources import (
 )
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
-from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
+from kubelite.encryption import DecryptError, Encryption, from_storage, to_storage
 from kubelite.service_alloc import RANDOM_TRIES, ServiceAllocator, held_keys
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
@@ -134,12 +134,12 @@ def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = N
     return codec.dumps(doc)
 
 
-def client_encryption(client: Any) -> EncryptionConfig | None:
+def client_encryption(client: Any) -> Encryption | None:
     """The encryption at rest a process configured for its etcd client (``--encryption-provider-config``)."""
     return getattr(getattr(client, "config", None), "encryption", None)
 
 
-def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) -> bytes:
+def plaintext(res: Resource, value: bytes, encryption: Encryption | None) -> bytes:
     """The stored JSON of a value read from etcd: every reader's one way through encryption at rest.
 
     A value that cannot be decrypted is a 500 (as kube-apiserver answers), never a guess.
@@ -152,7 +152,7 @@ def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) 
         raise errors.internal(str(exc)) from None
 
 
-def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
+def decode(res: Resource, value: bytes, mod_revision: int, encryption: Encryption | None = None) -> KubeObject:
     obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
     obj.metadata.resource_version = str(mod_revision)
     if res.custom:  # served in every version of its CRD: the None conversion rewrites apiVersion
@@ -165,7 +165,7 @@ _HEAD = re.compile(rb'\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{')
 
 
 def document_bytes(res: Resource, value: bytes, mod_revision: int,
-                   encryption: EncryptionConfig | None = None) -> bytes:
+                   encryption: Encryption | None = None) -> bytes:
     """The stored JSON with its resourceVersion, as :func:`codec.dumps` of :func:`decode_document`.
 
     Objects are stored as apiVersion, kind, metadata first and without a resourceVersion, so it
@@ -182,7 +182,7 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
 
 
 def decode_document(res: Resource, value: bytes, mod_revision: int,
-                    encryption: EncryptionConfig | None = None) -> dict[str, Any]:
+                    encryption: Encryption | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)

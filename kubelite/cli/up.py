@@ -87,6 +87,7 @@ class UpOptions:
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
     prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
     secure: bool = False  # HTTPS, client certificates and RBAC (up_secure); False: plain HTTP (--insecure-http)
+    audit_policy_file: Path | None = None  # None: the gateway's default (every write at Metadata)
 
 
 class Cluster:
@@ -135,7 +136,8 @@ class Cluster:
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
         # every process reads etcd directly, so each gets the encryption configuration
-        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path)]
+        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path),
+              "--encryption-provider-config-automatic-reload"]  # key rotation without restarts
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         # the HPA controller reads metrics.k8s.io through the gateway, as kube's does through kube-apiserver
@@ -159,6 +161,10 @@ class Cluster:
         auth += admission
         if pods_reach_gateway is not None:
             auth += ["--advertise-address", pods_reach_gateway]
+        # the audit log of every write (docs/security.md), rotated at 100 MB, 3 old files kept
+        auth += ["--audit-log-path", str(self.audit_log_path), "--audit-log-maxsize", "100", "--audit-log-maxbackup", "3"]
+        if self.opts.audit_policy_file is not None:
+            auth += ["--audit-policy-file", str(self.opts.audit_policy_file.expanduser().resolve())]
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
                                 "--agent-secret-file", str(self.agent_secret_path),
                                 "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
@@ -266,6 +272,10 @@ class Cluster:
                if self.secure is not None else
                kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None))
         kubeconfig.write(self.kubeconfig_path, doc)
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.data_dir / "audit.log"
 
     @property
     def shared_sim_processes(self) -> bool:
@@ -525,6 +535,7 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
         f"  dashboard    {cluster.server}/ui/",
         f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
         f"  logs         {cluster.logs}/<controller-manager|gateway|{agent_logs}>.log",
+        f"  audit log    {cluster.audit_log_path}",
         f"  kubeconfig   {kc}{auth}",
         "",
         "Use it from another terminal (kubectl works the same way):",

@@ -21,6 +21,7 @@ from kubelite.service_alloc import (
 )
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
+from kubelite.gateway.audit_log import AuditLogOptions
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
 from kubelite.listen import ListenError, split_host_port
@@ -75,6 +76,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "root-ca-cert-publisher controllers, kl up enables it)")
     parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway, "
                         "which also serves there, on the --listen port (default: the --listen host)")
+    parser.add_argument("--audit-log-path", help="write audit events (audit.k8s.io/v1 Event, JSON lines) to this "
+                        "file; '-' is standard output")
+    parser.add_argument("--audit-policy-file", type=Path, help="audit.k8s.io/v1 Policy (YAML or JSON) deciding what "
+                        "is logged; default with --audit-log-path alone: every write at Metadata")
+    parser.add_argument("--audit-log-maxsize", type=int, default=0, help="megabytes before the audit log is rotated "
+                        "(0: never)")
+    parser.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs kept (0: all)")
+    parser.add_argument("--audit-log-maxage", type=int, default=0, help="days a rotated audit log is kept, by the "
+                        "time in its name (0: no limit)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -96,6 +106,9 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                             service_account="ServiceAccount" in args.enable_admission_plugins),
         service_ranges=ServiceRanges(args.service_cluster_ip_range, args.service_node_port_range),
         advertise_address=args.advertise_address,
+        audit=AuditLogOptions(path=args.audit_log_path or None, policy_file=args.audit_policy_file,
+                              max_size_mb=args.audit_log_maxsize, max_backups=args.audit_log_maxbackup,
+                              max_age_days=args.audit_log_maxage),
     )
 
 
