@@ -15,6 +15,7 @@ from kubelite.store import Store
 from kubelite.testing.api import LEASES_PATH, NAMESPACE, Api
 from kubelite.testing.checks import Expect, controller_uid
 from kubelite.testing.waiting import wait_for
+from kubelite.supervise import cancel_and_wait
 
 
 @dataclass
@@ -32,11 +33,7 @@ class ProbeWriter:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         n = 0
@@ -155,9 +152,7 @@ class PodCountMonitor:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
 
 async def pod_excess(store: Store) -> dict[str, int]:
