@@ -5,9 +5,10 @@ problems found, figures) rather than a bool, so a failed run says what broke and
 - :class:`TimeToFirstWrite`: after each injected fault, seconds to the first acknowledged write
   (fails past ``max_seconds``).
 - :class:`Converged`: Deployments converge (exact replicas of the newest template, Running and
-  Ready on Ready nodes, every container accounted for) within ``timeout``; figure: seconds.
+  Ready on Ready nodes, every container accounted for), StatefulSets roll out and Jobs finish,
+  in every namespace (or ``namespaces``), within ``timeout``; figure: seconds.
 - :class:`NoDuplicatePods`: no Deployment ever owned more than ``spec.replicas + bound`` live pods.
-- :class:`NoOrphans`: no pod or ReplicaSet whose owner is gone, no container without its pod.
+- :class:`NoOrphans`: no pod or ReplicaSet whose controller is gone, no container without its pod.
 """
 
 from __future__ import annotations
@@ -67,12 +68,14 @@ class Converged:
     expected: dict[str, Expect] | None = None  # None: every Deployment at its own spec
     timeout: float = 120.0
     containers: bool = True
+    namespaces: tuple[str, ...] | None = None  # None: every namespace
     name: str = "converged"
 
     async def check(self, cluster: Cluster, report: ScenarioReport) -> CheckReport:
         assert cluster.processes is not None
         try:
-            took = await wait_converged(cluster.processes, self.expected, self.timeout, containers=self.containers)
+            took = await wait_converged(cluster.processes, self.expected, self.timeout, containers=self.containers,
+                                        namespaces=self.namespaces)
         except AssertionError as exc:
             return CheckReport(self.name, False, [str(exc)], {"seconds": None})
         return CheckReport(self.name, True, [], {"seconds": round(took, 3),
@@ -98,9 +101,10 @@ class NoDuplicatePods:
 class NoOrphans:
     name: str = "no-orphans"
     kinds: tuple[str, ...] = field(default=("orphan",))
+    namespaces: tuple[str, ...] | None = None  # None: every namespace
 
     async def check(self, cluster: Cluster, report: ScenarioReport) -> CheckReport:
         assert cluster.processes is not None
-        found = await problems(await cluster.store(), None, await cluster.processes.containers())
+        found = await problems(await cluster.store(), None, await cluster.processes.containers(), self.namespaces)
         orphans = [p for p in found if p.startswith(self.kinds)]
         return CheckReport(self.name, not orphans, orphans, {"orphans": len(orphans)})

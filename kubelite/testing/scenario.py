@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kubelite.api.resources import DEPLOYMENTS
 from kubelite.cli.kinds import resolve_kind
 from kubelite.store import Store
-from kubelite.testing.api import NAMESPACE, Api
+from kubelite.testing.api import Api
 from kubelite.testing.checkers import (
     AcknowledgedWrites,
     Checker,
@@ -36,6 +36,7 @@ from kubelite.testing.checkers import (
 )
 from kubelite.testing.checks import Expect
 from kubelite.testing.cluster import Cluster, ClusterSpec
+from kubelite.testing.convergence import object_key
 from kubelite.testing.faults import CATALOGUE, Fault
 from kubelite.testing.report import CheckReport, ScenarioReport
 from kubelite.testing.schedule import Schedule, parse_duration
@@ -329,8 +330,8 @@ async def _expected(store: Store, churn: DeploymentChurn | None) -> dict[str, Ex
     if churn is None:
         return None
     expected: dict[str, Expect] = {}
-    for d in (await store.list(DEPLOYMENTS, NAMESPACE)).items:
-        expected[d.name] = Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
+    for d in (await store.list(DEPLOYMENTS)).items:
+        expected[object_key(d.namespace, d.name)] = Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
     expected[churn.name] = churn.expect
     return expected
 
