@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kubelite.api.resources import DEPLOYMENTS
 from kubelite.cli.kinds import resolve_kind
@@ -37,7 +37,7 @@ from kubelite.testing.checkers import (
 from kubelite.testing.checks import Expect
 from kubelite.testing.cluster import Cluster, ClusterSpec
 from kubelite.testing.convergence import object_key
-from kubelite.testing.faults import CATALOGUE, Fault
+from kubelite.testing.faults import CATALOGUE, ETCD_TARGETS, ClockSkew, DockerEngineRestart, Fault
 from kubelite.testing.report import CheckReport, ScenarioReport
 from kubelite.testing.schedule import Schedule, parse_duration
 from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter
@@ -72,20 +72,30 @@ class ClusterShape(_Strict):
     managers: int = Field(2, ge=1, le=5)
     gateways: int = Field(1, ge=1, le=5)
     agents: int = Field(3, ge=0, le=100)
-    runtime: Literal["sim", "docker"] = "sim"
+    runtime: Literal["sim", "docker", "oci"] = "sim"
     agent_processes: int = Field(1, ge=1, le=10)
     proxy_etcd: bool = False
+    docker_engine: Literal["shared", "private"] = "shared"
+    clock_skew: bool = False
+
+    @model_validator(mode="after")
+    def _engine_needs_docker(self) -> ClusterShape:
+        if self.docker_engine == "private" and self.runtime != "docker":
+            raise ValueError("docker_engine: private is the engine of docker agents: set runtime: docker")
+        return self
 
     def spec(self) -> ClusterSpec:
         return ClusterSpec(etcd_members=self.etcd.members, etcd_backend=self.etcd.backend, managers=self.managers,
                            gateways=self.gateways, agents=self.agents, runtime=self.runtime,
-                           agent_processes=self.agent_processes, proxy_etcd=self.proxy_etcd)
+                           agent_processes=self.agent_processes, proxy_etcd=self.proxy_etcd,
+                           docker_engine=self.docker_engine, clock_skew=self.clock_skew)
 
 
 class FaultSpec(_Strict):
     kind: str
     target: str | int = "leader"
     pick_random: bool = False
+    seconds: float | None = None  # clock-skew: the offset, negative = behind (a number or "-90s")
 
     @field_validator("kind")
     @classmethod
@@ -94,12 +104,33 @@ class FaultSpec(_Strict):
             raise ValueError(f"unknown fault {value!r} (known: {', '.join(sorted(CATALOGUE))})")
         return value
 
+    @field_validator("seconds", mode="before")
+    @classmethod
+    def _signed(cls, value: Any) -> float | None:
+        if isinstance(value, str) and value.strip().startswith("-"):
+            return -parse_duration(value.strip()[1:])
+        return _duration(value)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> FaultSpec:
+        if self.kind.startswith("etcd-") and isinstance(self.target, str) and self.target not in ETCD_TARGETS:
+            raise ValueError(f"target: {self.target!r} is not an etcd target ({', '.join(ETCD_TARGETS)} "
+                             "or a member index)")
+        if (self.seconds is None) != (self.kind != "clock-skew"):
+            raise ValueError("seconds: clock-skew needs the offset in seconds (and only clock-skew takes it)")
+        return self
+
     def build(self) -> Fault:
-        cls = CATALOGUE[self.kind]
         if self.kind.startswith("etcd-"):
-            return cls(target=self.target)  # type: ignore[call-arg]  # the etcd faults' field
+            return CATALOGUE[self.kind](target=self.target)  # type: ignore[call-arg]  # the etcd faults' field
+        if self.kind == "docker-restart":
+            return DockerEngineRestart()
         target = self.target if self.target != "leader" else "manager-leader"
-        return cls(target=str(target), pick_random=self.pick_random)  # type: ignore[call-arg]
+        if self.kind == "clock-skew":
+            assert self.seconds is not None  # checked above
+            return ClockSkew(target=str(target if target != "manager-leader" else "agent"),
+                             pick_random=self.pick_random, seconds=self.seconds)
+        return CATALOGUE[self.kind](target=str(target), pick_random=self.pick_random)  # type: ignore[call-arg]
 
 
 class FaultSchedule(_Strict):

@@ -1,0 +1,94 @@
+"""The oci runtime's host side for a chaos cluster: one state directory, the demo image as an
+OCI archive, and per agent a CNI bridge and pod subnet of its own; :meth:`OciNodes.close`
+removes what the agents' drain did not (containers, network namespaces, the bridges).
+
+The agents run with ``--drain-on-exit``: the cluster's final SIGTERM makes each remove its pods'
+containers through the runtime (CNI DEL included, so IPAM and portmap rules are released);
+a SIGKILL fault does not drain, as for a kubelet. Subnets are 10.246.X.0/24 with X random per
+cluster and agent, and bridges ``klc<4 hex><n>``, so two clusters (or kl up's 10.244.n.0/24 and
+tests/agent/test_oci.py's 10.244.250.0/24) never share one. kubelite does not import the agent
+(layers): whether the host can run oci is asked of ``python -m agent.runtime.oci.check``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+NETNS_DIR = Path("/var/run/netns")
+
+
+def oci_problem() -> str | None:
+    """Why this host cannot run the oci runtime (``None`` when it can)."""
+    result = subprocess.run([sys.executable, "-m", "agent.runtime.oci.check"], capture_output=True,  # noqa: S603
+                            text=True, timeout=30, check=False)
+    if result.returncode == 0:
+        return None
+    lines = (result.stdout.strip() or result.stderr.strip()).splitlines()
+    return lines[-1] if lines else "the oci runtime's check failed"
+
+
+class OciNodes:
+    """Host resources of a cluster's oci agents; ``prepare()`` before the first agent."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="klo-"))  # short: runc and CNI keep sockets below it
+        self.tag = uuid.uuid4().hex[:4]
+        self._third = random.Random().randrange(0, 250)  # noqa: S311 - not security: a subnet unlikely in use
+        self.bridges: list[str] = []
+        self.archive = self.root / "demo.tar"
+
+    def prepare(self) -> None:
+        """Check the host and build the demo image's OCI archive (umoci; no Docker needed)."""
+        problem = oci_problem()
+        if problem is not None:
+            raise RuntimeError(f"the oci runtime cannot run here: {problem}")
+        from kubelite.images.oci_build import build_demo_archive
+        build_demo_archive(self.archive, lambda _: None)
+
+    def flags(self, index: int, node: str) -> list[str]:
+        """The oci flags of agent number ``index`` (0…) running node ``node``."""
+        bridge = f"klc{self.tag}{index}"
+        self.bridges.append(bridge)
+        return ["--oci-root", str(self.root), "--load-image", str(self.archive),
+                "--pod-cidr", f"10.246.{(self._third + index) % 250}.0/24", "--cni-bridge", bridge,
+                "--cni-network", f"kubelite-{node}", "--root-dir", str(self.root / "volumes" / node),
+                "--drain-on-exit"]
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """What the agents left on the host: runc containers, network namespaces, bridges."""
+        runc = subprocess.run(["runc", "--root", str(self.root / "runc"), "list", "--format", "json"],  # noqa: S603,S607
+                              capture_output=True, text=True, check=False).stdout.strip()
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
+        return {"containers": [c["id"] for c in json.loads(runc or "null") or []],
+                "netns": [n for n in self.netns_names() if (NETNS_DIR / n).exists()],
+                "bridges": [b for b in self.bridges if f": {b}:" in links]}
+
+    def netns_names(self) -> list[str]:
+        names = []
+        for meta in self.root.glob("nodes/*/containers/*/meta.json"):
+            try:
+                netns = json.loads(meta.read_text()).get("netns")
+            except (OSError, ValueError):
+                continue
+            if netns:
+                names.append(str(netns))
+        return names
+
+    def close(self) -> None:
+        """Remove what is left (after the agents stopped): containers, namespaces, bridges, files."""
+        left = self.leftovers()
+        for container in left["containers"]:
+            subprocess.run(["runc", "--root", str(self.root / "runc"), "delete", "--force", container],  # noqa: S603,S607
+                           capture_output=True, check=False)
+        for netns in left["netns"]:
+            subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)  # noqa: S603,S607
+        for bridge in self.bridges:
+            subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)  # noqa: S603,S607
+        shutil.rmtree(self.root, ignore_errors=True)
