@@ -214,15 +214,17 @@ class PrivateDockerd:
                 if popen is not None and popen.poll() is None:
                     popen.kill()
                     popen.wait(10)
-            self._unmount()
+            unmount_below(self.dir)
             shutil.rmtree(self.dir, ignore_errors=True)
             subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)  # noqa: S603,S607
 
-    def _unmount(self) -> None:
-        """Mounts a killed engine may leave below its directory (netns files, overlay roots)."""
-        try:
-            mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
-        except OSError:
-            return
-        for point in sorted((m for m in mounts if m.startswith(str(self.dir))), key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)  # noqa: S603,S607
+
+def unmount_below(directory: Path) -> None:
+    """Lazily unmount whatever is mounted below ``directory`` (a killed engine's netns files, a
+    runtime's overlay roots), deepest first, so the directory can be removed."""
+    try:
+        mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    except OSError:
+        return
+    for point in sorted((m for m in mounts if m.startswith(f"{directory}/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)  # noqa: S603,S607

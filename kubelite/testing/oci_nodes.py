@@ -21,6 +21,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from kubelite.testing.dockerd import unmount_below
+
 NETNS_DIR = Path("/var/run/netns")
 
 
@@ -63,8 +65,10 @@ class OciNodes:
 
     def leftovers(self) -> dict[str, list[str]]:
         """What the agents left on the host: runc containers, network namespaces, bridges."""
-        runc = subprocess.run(["runc", "--root", str(self.root / "runc"), "list", "--format", "json"],  # noqa: S603,S607
-                              capture_output=True, text=True, check=False).stdout.strip()
+        runc = ""
+        if (self.root / "runc").is_dir():  # `runc list` would create its root
+            runc = subprocess.run(["runc", "--root", str(self.root / "runc"), "list", "--format", "json"],  # noqa: S603,S607
+                                  capture_output=True, text=True, check=False).stdout.strip()
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
         return {"containers": [c["id"] for c in json.loads(runc or "null") or []],
                 "netns": [n for n in self.netns_names() if (NETNS_DIR / n).exists()],
@@ -91,4 +95,5 @@ class OciNodes:
             subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)  # noqa: S603,S607
         for bridge in self.bridges:
             subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)  # noqa: S603,S607
+        unmount_below(self.root)  # containers' overlay roots (runc delete leaves them)
         shutil.rmtree(self.root, ignore_errors=True)
