@@ -28,6 +28,7 @@ from kubelite.store import Store
 from kubelite.testing.api import Api
 from kubelite.testing.checkers import (
     AcknowledgedWrites,
+    BurstAcknowledged,
     Checker,
     Converged,
     NoDuplicatePods,
@@ -40,7 +41,7 @@ from kubelite.testing.convergence import object_key
 from kubelite.testing.faults import CATALOGUE, ETCD_TARGETS, ClockSkew, DockerEngineRestart, Fault
 from kubelite.testing.report import CheckReport, ScenarioReport
 from kubelite.testing.schedule import Schedule, parse_duration
-from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter
+from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter, UpdateBurst
 
 Progress = Callable[[str], None]
 
@@ -107,6 +108,8 @@ class FaultSpec(_Strict):
     @field_validator("seconds", mode="before")
     @classmethod
     def _signed(cls, value: Any) -> float | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
         if isinstance(value, str) and value.strip().startswith("-"):
             return -parse_duration(value.strip()[1:])
         return _duration(value)
@@ -158,9 +161,19 @@ class ChurnSpec(_Strict):
         return _duration(value)
 
 
+class BurstSpec(_Strict):
+    """docs/chaos.md scenario 7: concurrent merge-patches of one Deployment's replicas."""
+
+    deployment: str = "web"
+    patches: int = Field(500, ge=1, le=5000)
+    low: int = Field(1, ge=0)
+    high: int = Field(12, ge=1)
+
+
 class Workloads(_Strict):
     probe: bool = True
     churn: ChurnSpec | None = None
+    burst: BurstSpec | None = None
 
 
 class Checks(_Strict):
@@ -255,8 +268,9 @@ def build_scenario(raw: dict[str, Any], *, base: Path, seed: int | None = None,
         model.seed = seed
     if model.faults.hold > model.faults.every:
         raise ScenarioError(f"{where}faults.hold: {model.faults.hold}s is longer than faults.every")
-    if model.workloads.churn and model.workloads.churn.low > model.workloads.churn.high:
-        raise ScenarioError(f"{where}workloads.churn.low: more than high")
+    for name, load in (("churn", model.workloads.churn), ("burst", model.workloads.burst)):
+        if load is not None and load.low > load.high:
+            raise ScenarioError(f"{where}workloads.{name}.low: more than high")
     target = model.target
     if target is not None:
         if target.kl_up is None and not (target.server and target.etcd_endpoints):
@@ -266,6 +280,10 @@ def build_scenario(raw: dict[str, Any], *, base: Path, seed: int | None = None,
     documents: list[dict[str, Any]] = []
     for i, name in enumerate(model.manifests):
         documents += _manifest(base / name, f"{where}manifests[{i}]")
+    burst = model.workloads.burst
+    if burst is not None and not any(d.get("kind") == "Deployment" and (d.get("metadata") or {}).get("name")
+                                     == burst.deployment for d in documents):
+        raise ScenarioError(f"{where}workloads.burst.deployment: no Deployment {burst.deployment!r} in the manifests")
     schedule = Schedule([f.build() for f in model.faults.pick], every=model.faults.every,
                         duration=model.faults.duration, hold=model.faults.hold,
                         start_after=model.faults.start_after, seed=model.seed)
@@ -311,9 +329,14 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
         churn = (DeploymentChurn(api, model.workloads.churn.deployment, model.workloads.churn.low,
                                  model.workloads.churn.high, model.workloads.churn.every, model.seed)
                  if model.workloads.churn else None)
+        burst = (UpdateBurst(api, model.workloads.burst.deployment, model.workloads.burst.patches,
+                             model.workloads.burst.low, model.workloads.burst.high, model.seed)
+                 if model.workloads.burst else None)
         if model.workloads.probe:
             probe.start()
         monitor.start()
+        if burst is not None:
+            burst.start()
         if churn is not None:
             await churn.start()
         try:
@@ -335,12 +358,15 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
                     report.add(CheckReport("churn", False, [str(exc)], {"changes": churn.changes}))
         say("faults done; checking")
         checkers: list[Checker] = []
+        if burst is not None:
+            await burst.wait()  # before the convergence check: it converges to the burst's last write
+            checkers.append(BurstAcknowledged(burst))
         if model.workloads.probe and model.checks.acknowledged_writes:
             checkers.append(AcknowledgedWrites(probe))
         if model.workloads.probe and model.checks.first_write_max is not None:
             checkers.append(TimeToFirstWrite(probe, model.checks.first_write_max))
         if model.checks.converged_timeout is not None:
-            checkers.append(Converged(await _expected(store, churn), model.checks.converged_timeout))
+            checkers.append(Converged(await _expected(store, churn, burst), model.checks.converged_timeout))
         if model.checks.no_duplicate_pods is not None:
             checkers.append(NoDuplicatePods(monitor, model.checks.no_duplicate_pods))
         if model.checks.no_orphans:
@@ -356,14 +382,19 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
     return report
 
 
-async def _expected(store: Store, churn: DeploymentChurn | None) -> dict[str, Expect] | None:
-    """Every Deployment at its own spec, except the churned one: at its last acknowledged change."""
-    if churn is None:
+async def _expected(store: Store, churn: DeploymentChurn | None,
+                    burst: UpdateBurst | None = None) -> dict[str, Expect] | None:
+    """Every Deployment at its own spec, except the churned one (at its last acknowledged change)
+    and the burst's (at the replicas of its last acknowledged patch)."""
+    if churn is None and (burst is None or burst.last_acknowledged is None):
         return None
     expected: dict[str, Expect] = {}
     for d in (await store.list(DEPLOYMENTS)).items:
         expected[object_key(d.namespace, d.name)] = Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
-    expected[churn.name] = churn.expect
+    if churn is not None:
+        expected[churn.name] = churn.expect
+    if burst is not None and burst.last_acknowledged is not None:
+        expected[burst.name] = Expect(burst.last_acknowledged, None)
     return expected
 
 

@@ -32,7 +32,12 @@ def refusal(raw: dict[str, Any]) -> str:
 def test_every_example_is_valid() -> None:
     paths = sorted(EXAMPLES.glob("*.yaml"))
     scenarios = [p for p in paths if "faults:" in p.read_text()]
-    assert any(p.name == "etcd-leader-kill.yaml" for p in scenarios)
+    # docs/chaos.md's numbered scenarios 1-8, the host faults and kl up's
+    assert {p.name for p in scenarios} >= {
+        "etcd-leader-kill.yaml", "etcd-leader-kill-scale.yaml", "etcd-partition-freeze.yaml",
+        "manager-leader-kill.yaml", "docker-agent-kill.yaml", "agent-cut-off.yaml", "gateway-restart.yaml",
+        "update-burst.yaml", "etcd-outage.yaml", "docker-engine-restart.yaml", "clock-skew.yaml",
+        "kl-up-existing.yaml"}
     for path in scenarios:
         loaded = load_scenario(path)
         assert loaded.schedule.plan(), path
@@ -61,6 +66,9 @@ def test_a_valid_scenario_has_its_documents_and_schedule() -> None:
     ({"faults": {"pick": [{"kind": "clock-skew", "target": "agent"}]}}, "faults.pick[0]", "clock-skew needs the offset"),
     ({"faults": {"pick": [{"kind": "kill", "seconds": 5}]}}, "faults.pick[0]", "only clock-skew takes it"),
     ({"faults": {"pick": [{"kind": "clock-skew", "seconds": "-9x"}]}}, "faults.pick[0].seconds", "not a duration"),
+    ({"workloads": {"burst": {"deployment": "nope"}}}, "workloads.burst.deployment", "no Deployment 'nope'"),
+    ({"workloads": {"burst": {"low": 5, "high": 2}}}, "workloads.burst.low", "more than high"),
+    ({"workloads": {"burst": {"patches": 0}}}, "workloads.burst.patches", "greater than or equal to 1"),
     ({"checks": {"converged-timeout": "soon"}}, "checks.converged-timeout", "not a duration"),
     ({"fautls": {}}, "fautls", "Extra inputs"),
 ])
