@@ -144,6 +144,7 @@ class UpdateBurst:
     low: int = 1
     high: int = 12
     seed: int = 0
+    patch_timeout: float = 120.0  # seconds each patch may take (scenario 7's p99 was 18.5 s)
     results: list[tuple[int, int | None, int]] = field(default_factory=list)
     seconds: float = 0.0
     _task: asyncio.Task[None] | None = None
@@ -156,7 +157,8 @@ class UpdateBurst:
         wanted = [rng.randint(self.low, self.high) for _ in range(self.count)]
 
         async def patch(replicas: int) -> tuple[int, int | None, int]:
-            status, doc = await self.api.scale(self.name, replicas)
+            # the gateway queues unconditional writes of one object: the last waits for all others
+            status, doc = await self.api.scale(self.name, replicas, timeout=self.patch_timeout)
             ok = status == 200 and isinstance(doc, dict)
             return status, int(doc["metadata"]["resourceVersion"]) if ok else None, replicas
 

@@ -125,3 +125,35 @@ async def test_problems_sees_statefulsets_and_jobs_in_other_namespaces_and_their
 def _node_ready(node: Any) -> Any:
     node.status = NodeStatus(conditions=[NodeCondition(type="Ready", status="True")])
     return node
+
+
+class _StoreOnly:
+    """A stand-in for a Cluster where a checker only reads the store."""
+
+    def __init__(self, store: MemStore) -> None:
+        self._store = store
+
+    async def store(self) -> MemStore:
+        return self._store
+
+
+async def test_the_burst_check_wants_every_patch_answered_and_the_last_acknowledged_stored() -> None:
+    from kubelite.api.resources import DEPLOYMENTS
+    from kubelite.testing import ScenarioReport, deployment_doc
+    from kubelite.testing.checkers import BurstAcknowledged
+    from kubelite.testing.workloads import UpdateBurst
+
+    store = MemStore()
+    await ensure_system_namespaces(store)
+    doc = deployment_doc("web", 5)
+    doc["metadata"]["namespace"] = "default"
+    await store.create(DEPLOYMENTS, DEPLOYMENTS.model.model_validate(doc))
+    burst = UpdateBurst(api=None, name="web")  # type: ignore[arg-type]  # results set by hand: no I/O
+    burst.results = [(200, 10, 3), (200, 12, 5), (200, 11, 7)]
+    check = await BurstAcknowledged(burst).check(_StoreOnly(store), ScenarioReport("t"))  # type: ignore[arg-type]
+    assert check.ok and check.figures["stored_replicas"] == 5 and burst.last_acknowledged == 5, check
+    burst.results = [(200, 10, 3), (0, None, 9), (503, None, 2), (200, 10, 4), (200, 13, 8)]
+    check = await BurstAcknowledged(burst).check(_StoreOnly(store), ScenarioReport("t"))  # type: ignore[arg-type]
+    assert check.problems == ["1 patch(es) answered nothing", "1 patch(es) answered 503",
+                              "different values acknowledged at revision 10: [3, 4]",
+                              "stored replicas 5, but the last acknowledged write set 8"], check.problems
