@@ -51,6 +51,16 @@ def _version(template_spec: Any) -> str | None:
     return None
 
 
+CHECKED_CONTROLLERS = ("ReplicaSet", "StatefulSet", "Job")  # pods whose controller's absence makes them orphans
+
+
+def _controller_kind(obj: Any) -> str | None:
+    for ref in obj.metadata.owner_references or []:
+        if ref.controller:
+            return str(ref.kind)
+    return None
+
+
 def controller_uid(obj: Any) -> str | None:
     for ref in obj.metadata.owner_references or []:
         if ref.controller:
@@ -106,8 +116,8 @@ async def problems(store: Store, expected: dict[str, Expect] | None,
     per_owner: dict[str, list[Any]] = {}
     for pod in pods:
         owner_uid = controller_uid(pod)
-        if owner_uid is None:
-            continue  # the user's own pod: only its containers are checked
+        if owner_uid is None or _controller_kind(pod) not in CHECKED_CONTROLLERS:
+            continue  # the user's own pod, or a controller's this module does not judge (DaemonSet, an operator)
         if owner_uid in sets or owner_uid in jobs:
             per_owner.setdefault(owner_uid, []).append(pod)
             continue

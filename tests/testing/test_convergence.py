@@ -113,9 +113,13 @@ async def test_problems_sees_statefulsets_and_jobs_in_other_namespaces_and_their
                                                        uid="no-such-uid", controller=True)]
     await store.create(PODS, orphan)
     await store.create(PODS, bare_pod("mine"))  # no controller: the user's own, not an orphan
+    daemon = bare_pod("ds-x")
+    daemon.metadata.owner_references = [OwnerReference(api_version="apps/v1", kind="DaemonSet", name="ds",
+                                                       uid="a-daemonset", controller=True)]
+    await store.create(PODS, daemon)  # a controller this checker does not judge
     found = await problems(store, None)
     assert "orphan pod gone-0" in found, found
-    assert not any("mine" in p for p in found), found
+    assert not any("mine" in p or "ds-x" in p for p in found), found
     assert any(p.startswith("statefulset data/db: status.observedGeneration") for p in found), found
     assert any(p.startswith("pod data/db-0 on no node") for p in found), found
     only_default = await problems(store, None, namespaces=["default"])
