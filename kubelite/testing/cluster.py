@@ -86,6 +86,8 @@ class ClusterSpec:
 class Cluster:
     """A running cluster of ``spec`` under ``tmp`` (logs, tokens, kubeconfig, local etcd data)."""
 
+    started_here = True  # False for a cluster this package adopted (kubelite.testing.existing)
+
     def __init__(self, spec: ClusterSpec, tmp: Path) -> None:
         self.spec = spec
         self.tmp = tmp

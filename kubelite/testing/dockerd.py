@@ -75,6 +75,10 @@ class DockerEngine:
     _argv: list[str] = field(default_factory=list, init=False, repr=False)
     _popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
+    def attach(self, popen: subprocess.Popen[bytes]) -> None:
+        """The engine is this child of ours (so stopping it reaps it)."""
+        self._popen = popen
+
     def current_pid(self) -> int | None:
         if self.pid_file is not None:
             try:
@@ -178,7 +182,7 @@ class PrivateDockerd:
         with open(self.engine.log_path or os.devnull, "ab") as log:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,  # noqa: S603
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        self.engine._popen = self.proc
+        self.engine.attach(self.proc)
         self.engine.wait_answers()
         self._load_images()
 

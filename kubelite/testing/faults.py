@@ -287,6 +287,9 @@ class DockerEngineRestart(Fault):
     def unavailable(self, cluster: Cluster) -> str | None:
         if self._engine(cluster) is not None:
             return None
+        if not cluster.started_here:
+            return ("an existing cluster's Docker Engine is not restarted from here (other work may use it): "
+                    "give the fault a DockerEngine you own")
         if cluster.spec.runtime != "docker":
             return f"no docker agents in this cluster (runtime {cluster.spec.runtime}): no engine to restart"
         return ("the cluster's docker agents use the shared Docker Engine, which other work uses too: "
@@ -322,6 +325,8 @@ class ClockSkew(_ProcessFault):
     def unavailable(self, cluster: Cluster) -> str | None:
         if (problem := clock_skew_problem()) is not None:
             return problem
+        if not cluster.started_here:
+            return "an existing cluster's agents were not started under libfaketime: their clocks cannot be skewed"
         if not cluster.spec.clock_skew:
             return "clock skew needs the agents started under libfaketime: start the cluster with clock_skew"
         if self.target not in ("agent", *cluster.agents):

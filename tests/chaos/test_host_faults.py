@@ -44,6 +44,10 @@ def test_host_faults_say_why_they_cannot_be_injected(tmp_path: Path) -> None:
     assert "start the cluster with clock_skew" in (ClockSkew("agent").unavailable(sim) or "")
     skewed = Cluster(ClusterSpec(**SMALL, agents=1, clock_skew=True), tmp_path)  # type: ignore[arg-type]
     assert "for agent processes" in (ClockSkew("gateway-1").unavailable(skewed) or "")
+    from kubelite.testing.existing import ExistingCluster
+    theirs = ExistingCluster(tmp_path, server="http://127.0.0.1:1", etcd_endpoints=("127.0.0.1:2",))
+    assert "existing cluster's Docker Engine" in (DockerEngineRestart().unavailable(theirs) or "")
+    assert "existing cluster's agents" in (ClockSkew("agent").unavailable(theirs) or "")
     with pytest.raises(ValueError, match="docker_engine: private"):
         ClusterSpec(**SMALL, docker_engine="private")  # type: ignore[arg-type]
 
