@@ -25,6 +25,8 @@ from kubelite.testing import (
 )
 from kubelite.testing.dockerd import _alive
 
+pytestmark = [pytest.mark.chaos, pytest.mark.docker]
+
 SMALL = {"etcd_members": 1, "etcd_backend": "local", "managers": 1, "gateways": 1}
 
 

@@ -8,9 +8,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from kubelite.api.resources import PODS
 from kubelite.testing import Cluster, ClusterSpec, Expect, ProcessKill, report, wait_converged, wait_for
 from kubelite.testing.oci_nodes import oci_problem
+
+pytestmark = pytest.mark.chaos
 
 
 async def test_an_oci_agent_runs_a_pod_and_the_cluster_cleans_up(tmp_path: Path) -> None:
