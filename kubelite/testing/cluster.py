@@ -134,6 +134,8 @@ class Cluster:
                 self.oci = OciNodes()
                 await asyncio.to_thread(self.oci.prepare)
             self.processes = Processes(EtcdAccess(self.etcd.endpoints), self.tmp, docker_client)
+            if self.oci is not None:
+                self.processes.other_containers = self.oci.containers
             await self._start_components()
             await self.processes.wait_ready(self.nodes, timeout)
             self.write_kubeconfig()

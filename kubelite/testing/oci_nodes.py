@@ -20,6 +20,7 @@ import sys
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 from kubelite.testing.dockerd import unmount_below
 
@@ -65,14 +66,42 @@ class OciNodes:
 
     def leftovers(self) -> dict[str, list[str]]:
         """What the agents left on the host: runc containers, network namespaces, bridges."""
-        runc = ""
-        if (self.root / "runc").is_dir():  # `runc list` would create its root
-            runc = subprocess.run(["runc", "--root", str(self.root / "runc"), "list", "--format", "json"],  # noqa: S603,S607
-                                  capture_output=True, text=True, check=False).stdout.strip()
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
-        return {"containers": [c["id"] for c in json.loads(runc or "null") or []],
+        return {"containers": [c["id"] for c in self._runc_list()],
                 "netns": [n for n in self.netns_names() if (NETNS_DIR / n).exists()],
                 "bridges": [b for b in self.bridges if f": {b}:" in links]}
+
+    def containers(self, nodes: list[str]) -> list[dict[str, Any]]:
+        """Every container of ``nodes`` as an outside observer sees it (the shape
+        :func:`kubelite.testing.checks.container_problems` takes): app containers by ``runc list``,
+        pod sandboxes (a network namespace, no process) by their namespace's existence."""
+        states = {c["id"]: c["status"] for c in self._runc_list()}
+        found = []
+        for node in nodes:
+            for meta_file in (self.root / "nodes" / node / "containers").glob("*/meta.json"):
+                try:
+                    meta = json.loads(meta_file.read_text())
+                except (OSError, ValueError):
+                    continue  # being written or removed right now
+                labels = meta.get("labels") or {}
+                cid = meta_file.parent.name
+                if meta.get("sandbox"):
+                    state = "running" if (NETNS_DIR / str(meta.get("netns"))).exists() else "exited"
+                else:
+                    state = states.get(cid, "exited")
+                found.append({"node": node, "id": cid, "state": state,
+                              "pod_uid": labels.get("kubelite.pod.uid", ""),
+                              "namespace": labels.get("kubelite.pod.namespace", ""),
+                              "pod": labels.get("kubelite.pod.name", ""),
+                              "container": labels.get("kubelite.container.name", "")})
+        return found
+
+    def _runc_list(self) -> list[dict[str, Any]]:
+        if not (self.root / "runc").is_dir():  # `runc list` would create its root
+            return []
+        out = subprocess.run(["runc", "--root", str(self.root / "runc"), "list", "--format", "json"],  # noqa: S603,S607
+                             capture_output=True, text=True, check=False).stdout.strip()
+        return list(json.loads(out or "null") or [])
 
     def netns_names(self) -> list[str]:
         names = []

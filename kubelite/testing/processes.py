@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,7 @@ class Proc:
     inspect_url: str | None = None  # sim agents: where their containers are listed
     nodes: tuple[str, ...] = ()  # agents: the nodes this process runs
     docker: bool = False  # agents: their containers are docker containers
+    oci: bool = False  # agents: their containers are the oci runtime's
     env: dict[str, str] = field(default_factory=dict)  # added to the environment (e.g. libfaketime's)
 
     @property
@@ -145,6 +146,8 @@ class Processes:
         self.token_file.write_text(AGENT_TOKEN + "\n")
         self.store: Store | None = None
         self.gateway_url = ""
+        # lists the containers of the oci agents' nodes (set by the Cluster that prepared them)
+        self.other_containers: Callable[[list[str]], list[dict[str, Any]]] | None = None
 
     # -- processes --------------------------------------------------------------
 
@@ -191,7 +194,7 @@ class Processes:
             "-m", "agent", "--node", node, "--runtime", runtime, *(access or self.access).flags("agent"),
             "--listen", "127.0.0.1:0", "--token-file", str(self.node_token_file(node)), "--lease-ttl", str(LEASE_TTL),
             "--status-period", "5", "--max-pods", "20", "--eviction-hard", LOCAL_EVICTION_HARD, *extra,
-        ], nodes=(node,), docker=runtime == "docker", env=env or {})
+        ], nodes=(node,), docker=runtime == "docker", oci=runtime == "oci", env=env or {})
         return proc, node
 
     def node_token_file(self, node: str) -> Path:
@@ -246,6 +249,10 @@ class Processes:
                     observed.update(proc.nodes)
         found += await asyncio.to_thread(self._docker_containers)
         observed.update(self.docker_nodes())
+        if self.other_containers is not None:  # e.g. oci nodes (kubelite.testing.oci_nodes), by the same rules
+            nodes = [n for p in self.procs.values() if p.oci for n in p.nodes]
+            found += await asyncio.to_thread(self.other_containers, nodes)
+            observed.update(nodes)
         return found, observed
 
     def docker_nodes(self) -> list[str]:

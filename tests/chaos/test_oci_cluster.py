@@ -1,5 +1,5 @@
-"""A chaos Cluster whose agent runs the oci runtime (runc + CNI): it starts, runs a Deployment's pod
-on a pod IP of its own subnet, survives a SIGKILL of the agent (containers keep running, as with
+"""A chaos Cluster whose agent runs the oci runtime (runc + CNI): it starts, runs a Deployment's pods
+on pod IPs of its own subnet (their containers seen by the convergence and orphan checks), survives a SIGKILL of the agent (containers keep running, as with
 a kubelet), and leaves nothing on the host when it stops: no runc container, no network
 namespace, no bridge, no iptables rule naming its CNI network."""
 
@@ -31,6 +31,9 @@ async def test_an_oci_agent_runs_a_pod_and_the_cluster_cleans_up(tmp_path: Path)
         pods = (await (await cluster.store()).list(PODS, "default")).items
         assert all(p.status.pod_ip and p.status.pod_ip.startswith("10.246.") for p in pods), \
             [p.status.pod_ip for p in pods]
+        seen, observed = await cluster.processes.containers()  # what Converged and NoOrphans inspect
+        assert observed == {cluster.nodes[0]} and sorted(c["container"] for c in seen if c["state"] == "running") \
+            == ["POD", "POD", "app", "app"], seen
         during = oci.leftovers()
         assert len(during["containers"]) == 2 and len(during["netns"]) == 2 and during["bridges"], during
         kill = ProcessKill("agent-1")
