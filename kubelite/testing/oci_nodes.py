@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,7 @@ class OciNodes:
         self.tag = uuid.uuid4().hex[:4]
         self._third = random.Random().randrange(0, 250)  # noqa: S311 - not security: a subnet unlikely in use
         self.bridges: list[str] = []
+        self.networks: list[str] = []  # CNI network names: the bridge plugin's rules carry them
         self.archive = self.root / "demo.tar"
 
     def prepare(self) -> None:
@@ -59,17 +61,27 @@ class OciNodes:
         """The oci flags of agent number ``index`` (0…) running node ``node``."""
         bridge = f"klc{self.tag}{index}"
         self.bridges.append(bridge)
+        self.networks.append(f"kubelite-{node}")
         return ["--oci-root", str(self.root), "--load-image", str(self.archive),
                 "--pod-cidr", f"10.246.{(self._third + index) % 250}.0/24", "--cni-bridge", bridge,
                 "--cni-network", f"kubelite-{node}", "--root-dir", str(self.root / "volumes" / node),
                 "--drain-on-exit"]
 
     def leftovers(self) -> dict[str, list[str]]:
-        """What the agents left on the host: runc containers, network namespaces, bridges."""
+        """What the agents left on the host: runc containers, network namespaces, bridges, NAT rules."""
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
         return {"containers": [c["id"] for c in self._runc_list()],
                 "netns": [n for n in self.netns_names() if (NETNS_DIR / n).exists()],
-                "bridges": [b for b in self.bridges if f": {b}:" in links]}
+                "bridges": [b for b in self.bridges if f": {b}:" in links],
+                "rules": self._nat_rules()}
+
+    def _nat_rules(self) -> list[str]:
+        """The CNI bridge plugin's masquerade rules of these networks (``-A POSTROUTING ... name:
+        "kubelite-<node>" ... -j CNI-<hash>``), which only a CNI DEL removes."""
+        out = subprocess.run(["iptables", "-t", "nat", "-S", "POSTROUTING"], capture_output=True,  # noqa: S603,S607
+                             text=True, check=False).stdout
+        return [line for line in out.splitlines()
+                if any(f'\\"{n}\\"' in line for n in self.networks)]  # the comment quotes the name
 
     def containers(self, nodes: list[str]) -> list[dict[str, Any]]:
         """Every container of ``nodes`` as an outside observer sees it (the shape
@@ -124,5 +136,12 @@ class OciNodes:
             subprocess.run(["ip", "netns", "delete", netns], capture_output=True, check=False)  # noqa: S603,S607
         for bridge in self.bridges:
             subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)  # noqa: S603,S607
+        for rule in left["rules"]:  # an agent stopped before its drain (SIGTERM while starting) leaves these
+            chain = rule.rsplit(" -j ", 1)[-1]
+            subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(rule)[1:]], capture_output=True,  # noqa: S603,S607
+                           check=False)
+            if chain.startswith("CNI-"):
+                for flag in ("-F", "-X"):
+                    subprocess.run(["iptables", "-t", "nat", flag, chain], capture_output=True, check=False)  # noqa: S603,S607
         unmount_below(self.root)  # containers' overlay roots (runc delete leaves them)
         shutil.rmtree(self.root, ignore_errors=True)

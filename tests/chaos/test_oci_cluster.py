@@ -1,7 +1,8 @@
 """A chaos Cluster whose agent runs the oci runtime (runc + CNI): it starts, runs a Deployment's pods
-on pod IPs of its own subnet (their containers seen by the convergence and orphan checks), survives a SIGKILL of the agent (containers keep running, as with
-a kubelet), and leaves nothing on the host when it stops: no runc container, no network
-namespace, no bridge, no iptables rule naming its CNI network."""
+on pod IPs of its own subnet (their containers seen by the convergence and orphan checks),
+survives a SIGKILL of the agent (containers keep running, as with a kubelet), and leaves nothing on the host when it stops, even after its agent was SIGKILLed
+(no drain): no runc container, no network namespace, no bridge, no overlay mount, no iptables
+rule naming its CNI network."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ async def test_an_oci_agent_runs_a_pod_and_the_cluster_cleans_up(tmp_path: Path)
             == ["POD", "POD", "app", "app"], seen
         during = oci.leftovers()
         assert len(during["containers"]) == 2 and len(during["netns"]) == 2 and during["bridges"], during
+        assert len(during["rules"]) == 2, during  # the bridge plugin's masquerade rule per pod
         kill = ProcessKill("agent-1")
         await kill.inject(cluster)
         assert len(oci.leftovers()["containers"]) == 2, "a SIGKILLed agent leaves its containers running"
@@ -48,9 +50,10 @@ async def test_an_oci_agent_runs_a_pod_and_the_cluster_cleans_up(tmp_path: Path)
         await wait_converged(cluster.processes, {"web": Expect(2)}, 120)
         assert sorted(oci.leftovers()["containers"]) == sorted(during["containers"]), "the same containers, adopted"
         network = f"kubelite-{cluster.nodes[0]}"
+        cluster.proc("agent-1").kill()  # the harsh end: no drain, the Cluster's clean-up must do it all
     left = oci.leftovers()
-    assert left == {"containers": [], "netns": [], "bridges": []}, left
+    assert left == {"containers": [], "netns": [], "bridges": [], "rules": []}, left
     assert not oci.root.exists(), "its state directory is removed (overlay roots unmounted)"
     rules = subprocess.run(["iptables-save"], capture_output=True, text=True, check=False).stdout  # noqa: S603,S607
-    assert network not in rules, "the agent's drain on exit released the CNI plugins' rules"
+    assert network not in rules, "the bridge plugin's NAT rules are removed"
     report("oci-cluster", converged_s=took)
