@@ -67,6 +67,7 @@ from agent.status import StatusInput, Waiting, build_status, split_attempts, sta
 from agent.teardown import Teardown
 from agent.execute import Executor
 from agent.podconfig.configurator import VOLUMES_KEY, ContainerConfig, PodConfigurator
+from agent.podconfig.tokens import TokenManager
 from agent.podconfig.env import CONFIG_ERROR
 from agent.podconfig.sources import ConfigSource
 from agent.podconfig.volumes import HostVolume, MountError
@@ -99,6 +100,7 @@ class PodManager:
         self, store: Store, runtime: ContainerRuntime, *, recorder: EventRecorder, metrics: AgentMetrics,
         options: PodOptions, clock: Callable[[], float] = time.time, pod_source: PodSource | None = None,
         health: NodeHealth | None = None, config_source: ConfigSource | None = None,
+        tokens: TokenManager | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -119,7 +121,8 @@ class PodManager:
         self.executor = Executor(self)
         self.config = PodConfigurator(
             config_source or ConfigSource(store, resync_period=options.resync_period),
-            root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None)
+            root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None,
+            tokens=tokens)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
