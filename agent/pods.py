@@ -26,7 +26,7 @@ from kubelite.events import EventRecorder
 from kubelite.informer import FuncHandler, object_key, split_key
 from kubelite.reconcile import ReconcileLoop, Result
 from kubelite.store import Store
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.workqueue import WorkQueue
 
 from agent.backoff import Backoff
@@ -151,12 +151,7 @@ class PodManager:
     async def stop(self, *, drain: bool = False) -> None:
         self.gate.clear()
         for task in reversed(self._tasks):
-            task.cancel()
-        for task in reversed(self._tasks):
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(task)
         self._tasks = []
         await self.watch.stop()
         await self.loop.stop()

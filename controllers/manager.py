@@ -23,7 +23,7 @@ from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.store import Store
 from kubelite.strategy import Admission
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 
 from controllers.base import Controller
 from controllers.context import ControllerContext, Settings, SharedInformers
@@ -173,9 +173,7 @@ class ControllerManager:
 
     async def _stop_leader_loop(self) -> None:
         if self._leader_task is not None:
-            self._leader_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._leader_task
+            await cancel_and_wait(self._leader_task)
             self._leader_task = None
 
     # -- leadership -------------------------------------------------------------

@@ -23,6 +23,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import Resource
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import prefix_end, range_
+from kubelite.supervise import cancel_and_wait
 from kubelite.encryption import Encryption
 from kubelite.store import client_encryption, decode
 
@@ -114,9 +115,7 @@ async def watch_raw(
             await asyncio.sleep(delay)
             delay = min(delay * 2, options.max_retry_delay)
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await cancel_and_wait(watchdog)
             _cancel_in_background(cancel, options.watchdog_interval)
 
 

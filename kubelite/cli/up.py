@@ -64,6 +64,7 @@ from kubelite.cli.up_support import (
 from kubelite.compaction import parse_interval
 from kubelite.encryption import generated_config, load_config
 from kubelite.etcd_server import EmbeddedEtcd, free_port
+from kubelite.supervise import cancel_and_wait
 
 
 
@@ -443,9 +444,7 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
+            await cancel_and_wait(starting)
             say("interrupted during start-up")
             return 130
         stopping.cancel()
@@ -459,9 +458,7 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         try:
             await stop.wait()
         finally:
-            supervising.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervising
+            await cancel_and_wait(supervising)
         say("stopping...")
     except CliError as exc:
         say(exc.line())
