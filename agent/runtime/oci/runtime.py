@@ -240,7 +240,7 @@ class OciRuntime:
         directory = self.containers_dir / container_id
         sandbox = spec.labels.get(LABEL_CONTAINER) == SANDBOX_NAME and spec.network_of is None
         meta: dict[str, Any] = {"name": spec.name, "image": spec.image, "labels": spec.labels, "created_at": _now(),
-                                "sandbox": sandbox, "network_of": spec.network_of, "stdin": spec.stdin}
+                                "sandbox": sandbox, "network_of": spec.network_of, "stdin": spec.stdin, "tty": spec.tty}
         if sandbox:
             meta["netns"] = f"kl-{container_id[:12]}"
             meta["ports"] = [[p.container_port, p.host_port or 0, p.protocol, p.host_ip] for p in spec.ports]
@@ -298,10 +298,11 @@ class OciRuntime:
                              record.get("ip"))
             _write_json(directory / "started.json", {"pid": 0, "started_at": _now()})
         else:
-            await self._call(self._spawn_supervisor, directory, container_id, bool(meta.get("stdin")))
+            await self._call(self._spawn_supervisor, directory, container_id,
+                             [o for o in ("stdin", "tty") if meta.get(o)])
         self._emit(container_id, "start", meta["labels"])
 
-    def _spawn_supervisor(self, directory: Path, container_id: str, stdin: bool) -> None:
+    def _spawn_supervisor(self, directory: Path, container_id: str, options: list[str]) -> None:
         # setsid --fork: the supervisor leads its own session and is not our child, so it outlives
         # the agent and leaves no zombie behind (it is reparented to init).
         # Its stdio is not ours (a pipe held by it would block us): errors go to supervisor.log.
@@ -309,7 +310,7 @@ class OciRuntime:
             code = subprocess.call(  # noqa: S603
                 ["setsid", "--fork", sys.executable, "-m", "agent.runtime.oci.supervisor", str(directory),  # noqa: S607
                  self.runc, self.runc_root, container_id, str(self.log_limits.max_bytes),
-                 str(self.log_limits.max_files), *(["stdin"] if stdin else [])],
+                 str(self.log_limits.max_files), *options],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, timeout=30)
         if code != 0:
             raise ContainerRuntimeError(f"cannot start the supervisor of {container_id} (setsid exited {code})")
@@ -413,12 +414,14 @@ class OciRuntime:
         return await exec_stream(self.runc, self.runc_root, container_id, command, stdin=stdin, tty=tty)
 
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
-        from agent.runtime.oci.streams import AttachStream
+        from agent.runtime.oci.streams import AttachStream, TerminalAttach
 
         directory = self._dir(container_id)
         meta = self._meta(container_id)
         if stdin and not meta.get("stdin"):
             raise ContainerRuntimeError("the container was not created with stdin: true")
+        if meta.get("tty"):  # the supervisor's attach socket: the terminal both ways, from now on
+            return await TerminalAttach.open(directory, stdin=stdin)
         follower = self._logs(container_id, follow=True, tail=0, timestamps=False, streams=True)
         await anext(follower)  # positioned at the log's end now, before any input is written
         return await AttachStream.open(follower, directory / "stdin" if stdin else None)

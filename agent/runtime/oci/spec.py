@@ -11,7 +11,8 @@ kubelet + CRI runtime do (kubernetes/pkg/kubelet/kuberuntime, containerd's ``Wit
   are the container's own, the hostname is the pod's name;
 - ``limits.cpu`` → CFS quota over a 100 ms period, ``requests.cpu`` → shares, ``limits.memory`` →
   memory limit with swap equal to it (no swap, so going over is an OOM kill, as under the kubelet);
-- volumes are recursive bind mounts, read-only where asked.
+- volumes are recursive bind mounts, read-only where asked;
+- ``tty`` → ``process.terminal`` (the supervisor serves runc's console socket).
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ def runtime_spec(
     """``config.json`` for one container. ``template``: umoci's config for the image (not modified)."""
     config = copy.deepcopy(template)
     process = config.setdefault("process", {})
-    # No container TTY yet: a terminal needs runc's console socket, which the supervisor does not
-    # serve; `tty: true` containers run with pipes (exec -t still gets a TTY, see streams.py).
-    process["terminal"] = False
+    # `tty: true`: runc makes a pty and sends its master to the supervisor's console socket
+    process["terminal"] = spec.tty
     process["args"] = process_args(list(process.get("args") or []), image_entrypoint, spec)
     process["env"] = merge_env(list(process.get("env") or []), spec.env)
     config["root"] = {"path": rootfs, "readonly": False}
