@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kubelite.api import quantity
 from kubelite.api.core import Taint
@@ -20,6 +21,7 @@ from kubelite.events import EventRecorder
 from kubelite.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
 from kubelite.store import Store
 
+from agent.images import ImageDirWatcher
 from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
 from agent.metrics import AgentMetrics
@@ -67,6 +69,7 @@ class AgentConfig:
     cluster_domain: str = "cluster.local"
     root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
     stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
+    image_dir: str | None = None  # archives dropped here are loaded into the runtime (agent/images.py)
 
 
 class Agent:
@@ -105,6 +108,7 @@ class Agent:
                                 pods=self.pods, metrics=self.metrics, healthy=self.healthy, stats=self.stats)
         self.node: NodeLifecycle | None = None
         self.proxy: Proxier | None = Proxier(store, node=config.node) if config.proxy_mode == "iptables" else None
+        self.image_dir = ImageDirWatcher(self.runtime, Path(config.image_dir)) if config.image_dir else None
         if self.proxy is not None:
             proxy = self.proxy
             self.pods.services = lambda: [s.to_dict() for s in proxy.services.list()]
@@ -154,6 +158,9 @@ class Agent:
         self._started.append("disk")
         await self.stats.start()
         self._started.append("stats")
+        if self.image_dir is not None:
+            await self.image_dir.start()
+            self._started.append("image_dir")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
 
@@ -183,6 +190,7 @@ class Agent:
             "recorder": self._stop_recorder,
             "runtime": self.runtime.stop,
             "proxy": lambda: self.proxy.stop() if self.proxy else _nothing(),
+            "image_dir": lambda: self.image_dir.stop() if self.image_dir else _nothing(),
         }
         for name in reversed(self._started):
             try:

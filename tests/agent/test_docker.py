@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -227,3 +228,99 @@ async def test_graceful_delete_sigterm_then_sigkill_after_grace(
     assert states["polite"].reason == "Completed" and states["polite"].exit_code == 0
     assert states["app"].reason == "Error" and states["app"].exit_code == 137  # SIGKILLed after the grace
     assert final.phase == "Failed"
+
+
+STATUS = ("grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; id;"
+          " touch /written 2>/dev/null && echo root-writable || echo root-read-only")
+
+
+def _status_of(output: bytes) -> dict[str, str]:
+    lines = output.decode().splitlines()
+    fields = dict(line.split(":\t", 1) for line in lines if ":\t" in line)
+    fields["id"] = next(line for line in lines if line.startswith("uid="))
+    fields["root"] = lines[-1]
+    return fields
+
+
+def _host_lacks_capabilities() -> bool:
+    """This machine's root may run with a bounding set short of some capability (a sandboxed host):
+    Docker 20.10 then cannot start a privileged container (it asks for every capability it knows)."""
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    bounding = next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("CapBnd:"))
+    return int(bounding, 16) != (1 << (last + 1)) - 1
+
+
+async def test_security_context_as_the_process_sees_it(
+    store: Store, start_agent: StartAgent, runtime_node: RuntimeNode,
+) -> None:
+    """/proc/self/status inside the containers: the same answers on both runtimes (agent/security.py)."""
+    node = runtime_node.node
+    await start_agent(node, runtime=runtime_node.make())
+    restricted = {"runAsUser": 1000, "runAsGroup": 3000, "readOnlyRootFilesystem": True,
+                  "allowPrivilegeEscalation": False, "seccompProfile": {"type": "RuntimeDefault"},
+                  "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}
+    for name, contexts in (("sec", (("plain", None), ("restricted", restricted))),
+                           ("priv", (("privileged", {"privileged": True}),))):
+        containers = [{"name": c, "image": IMAGE, "command": ["sh", "-c", STATUS],
+                       **({"securityContext": context} if context else {})} for c, context in contexts]
+        await store.create(PODS, Pod.model_validate({
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"nodeName": node, "restartPolicy": "Never", "securityContext": {"fsGroup": 2000},
+                     "containers": containers}}))
+    done = await until(store, "sec", lambda p: p.phase in ("Succeeded", "Failed"), 40, "both ran")
+    assert done.phase == "Succeeded", [(cs.name, cs.state) for cs in done.status.container_statuses]
+    seen = {cs.name: _status_of(await runtime_node.log_text(runtime_node.container_id(cs.container_id)))
+            for cs in done.status.container_statuses}
+    # containerd's (and Docker's) default set, no seccomp unless asked, privileges may be gained
+    assert seen["plain"]["CapEff"] == seen["plain"]["CapBnd"] == "00000000a80425fb"
+    assert (seen["plain"]["NoNewPrivs"], seen["plain"]["Seccomp"]) == ("0", "0")
+    assert seen["plain"]["id"].startswith("uid=0") and "2000" in seen["plain"]["id"]  # fsGroup: a supplementary group
+    assert seen["plain"]["root"] == "root-writable"
+    # dropped to NET_BIND_SERVICE (bit 10) alone, none effective for a non-root user; the default seccomp filter
+    restricted_seen = seen["restricted"]
+    assert restricted_seen["CapBnd"] == f"{1 << 10:016x}" and restricted_seen["CapEff"] == "0000000000000000"
+    assert (restricted_seen["NoNewPrivs"], restricted_seen["Seccomp"]) == ("1", "2")
+    assert restricted_seen["id"].startswith("uid=1000 gid=3000") and "2000" in restricted_seen["id"]
+    assert restricted_seen["root"] == "root-read-only"
+    if runtime_node.kind == "docker" and _host_lacks_capabilities():
+        refused = await until(store, "priv", lambda p: _waiting(p) == "RunContainerError", 40, "Docker refuses")
+        assert "unable to apply caps" in (refused.status.container_statuses[0].state.waiting.message or "")
+        return
+    # privileged: every capability this host has (CAP_SYS_ADMIN, bit 21, among them), no seccomp
+    privileged = await until(store, "priv", lambda p: p.phase in ("Succeeded", "Failed"), 40, "privileged ran")
+    assert privileged.phase == "Succeeded", [(cs.name, cs.state) for cs in privileged.status.container_statuses]
+    cs = privileged.status.container_statuses[0]
+    fields = _status_of(await runtime_node.log_text(runtime_node.container_id(cs.container_id)))
+    host = next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("CapBnd:"))
+    assert fields["CapEff"] == fields["CapBnd"] == host and int(host, 16) & (1 << 21) and fields["Seccomp"] == "0"
+
+
+async def test_cluster_first_dns_and_hostname_like_docker(
+    store: Store, start_agent: StartAgent, runtime_node: RuntimeNode,
+) -> None:
+    """dnsPolicy ClusterFirst (the default): the cluster DNS, the kubelet's search path and ndots; the
+    pod's spec.hostname for all its containers; dnsPolicy Default: the node's resolv.conf."""
+    node = runtime_node.node
+    runtime = runtime_node.make()
+    await start_agent(node, runtime=runtime, cluster_dns="10.96.0.10")
+    show = ["sh", "-c", "cat /etc/resolv.conf; echo host=$(hostname)"]
+    await store.create(PODS, Pod.model_validate({
+        "metadata": {"name": "dns", "namespace": "default"},
+        "spec": {"nodeName": node, "restartPolicy": "Never", "hostname": "named", "containers": [
+            {"name": "a", "image": IMAGE, "command": show}, {"name": "b", "image": IMAGE, "command": show}]}}))
+    await store.create(PODS, Pod.model_validate({
+        "metadata": {"name": "nodedns", "namespace": "default"},
+        "spec": {"nodeName": node, "restartPolicy": "Never", "dnsPolicy": "Default",
+                 "containers": [{"name": "a", "image": IMAGE, "command": show}]}}))
+    for name in ("dns", "nodedns"):
+        done = await until(store, name, lambda p: p.phase in ("Succeeded", "Failed"), 30, f"{name} ran")
+        assert done.phase == "Succeeded"
+        for cs in done.status.container_statuses:
+            lines = set((await runtime_node.log_text(runtime_node.container_id(cs.container_id))).decode().splitlines())
+            if name == "dns":
+                assert {"nameserver 10.96.0.10", "search default.svc.cluster.local svc.cluster.local cluster.local",
+                        "options ndots:5", "host=named"} <= lines, lines
+            else:
+                assert "nameserver 10.96.0.10" not in lines and "host=nodedns" in lines, lines
