@@ -45,21 +45,26 @@ def oci_runtime(root: Path, node: str, **options: Any) -> OciRuntime:
 
 
 def remove_portmap_chains() -> None:
-    """portmap's shared chains (CNI-HOSTPORT-*) outlive DEL by design; remove them when no pod uses them."""
-    rules = sh("iptables -t nat -S")
-    if "CNI-DN-" in rules:
-        return
-    for line in rules.splitlines():
-        if line.startswith("-A ") and "CNI-HOSTPORT-" in line:
-            subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(line)[1:]], capture_output=True, check=False)  # noqa: S603,S607
-    for chain in ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"):
-        subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True, check=False)  # noqa: S603,S607
+    """The shared chains of CNI's portmap (CNI-HOSTPORT-*) and firewall (CNI-FORWARD, CNI-ADMIN) plugins
+    outlive DEL by design; remove them (and their jumps) when no pod's rules are left in them."""
+    for table, users, chains in (("nat", "CNI-DN-", ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ")),
+                                 ("filter", "-A CNI-FORWARD -s ", ("CNI-FORWARD", "CNI-ADMIN"))):
+        rules = sh(f"iptables -t {table} -S")
+        if users in rules:
+            continue
+        for line in rules.splitlines():
+            if line.startswith("-A ") and any(chain in line for chain in chains):
+                subprocess.run(["iptables", "-t", table, "-D", *shlex.split(line)[1:]], capture_output=True, check=False)  # noqa: S603,S607
+        for chain in chains:
+            subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True, check=False)  # noqa: S603,S607
 
 
 def leftovers() -> dict[str, int]:
-    """What oci pods of the suite leave on the host: rules naming its CNI network, netns, veths."""
+    """What oci pods of the suite leave on the host: rules naming its CNI network or its pods' IPs, netns, veths."""
+    subnet = SUBNET.rsplit(".", 1)[0] + "."
     return {
-        "iptables": sum(NETWORK in line or "CNI-DN-" in line for line in sh("iptables-save").splitlines()),
+        "iptables": sum(NETWORK in line or "CNI-DN-" in line or ("CNI-FORWARD" in line and subnet in line)
+                        for line in sh("iptables-save").splitlines()),
         "netns": sum(line.startswith("kl-") for line in sh("ip netns list").splitlines()),
         "veth": sum(f"master {BRIDGE}" in line for line in sh("ip -o link").splitlines()),
     }

@@ -71,9 +71,12 @@ async def test_kubectl_logs_and_follow_across_rotation(
             return 0
 
     await wait_for(lambda: size(f"{path}.1") > 0 and size(path) > 0, 30, message="a new file")
-    kept = [int(line.split()[1]) for line in (await kubectl("logs", "chatty")).stdout.splitlines()
-            if line.startswith("line ")]
-    assert kept and min(kept) > 1  # line 1 was rotated away
+    async def rotated_away() -> list[int]:  # the first rotation keeps line 1 in the .1 file: the second drops it
+        kept = [int(line.split()[1]) for line in (await kubectl("logs", "chatty")).stdout.splitlines()
+                if line.startswith("line ")]
+        return kept if kept and min(kept) > 1 else []
+
+    kept = await wait_for(rotated_away, 30, 0.2, message="line 1 rotated away")
     tail = (await kubectl("logs", "chatty", "--tail=5")).stdout.splitlines()
     numbers = [int(line.split()[1]) for line in tail]
     assert len(numbers) == 5 and min(numbers) >= max(kept)  # asked later: the newest lines

@@ -197,8 +197,13 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
     os.close(slave)
     seen = bytearray()
     try:
-        os.write(master, b"stty size; tty\n")
-        await read_until(master, b"25 90", seen)
+        # kubectl sends the size plus one, then the size (to force a redraw): ask until the last one shows
+        async def sized() -> bool:
+            os.write(master, b"stty size; tty\n")
+            with contextlib.suppress(AssertionError):
+                await read_until(master, b"25 90", seen, timeout=2)
+            return b"25 90" in seen
+        await wait_for(sized, 20, 0, message="the terminal's size 25 90")
         await read_until(master, b"/dev/pts/", seen)  # the container's own terminal
     finally:
         proc.kill()
