@@ -26,7 +26,7 @@ from kubelite.events import EventRecorder
 from kubelite.informer import FuncHandler, object_key, split_key
 from kubelite.reconcile import ReconcileLoop, Result
 from kubelite.store import Store
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.workqueue import WorkQueue
 
 from agent.backoff import Backoff
@@ -68,6 +68,7 @@ from agent.status import StatusInput, Waiting, build_status, split_attempts, sta
 from agent.teardown import Teardown
 from agent.execute import Executor
 from agent.podconfig.configurator import VOLUMES_KEY, ContainerConfig, PodConfigurator
+from agent.podconfig.tokens import TokenManager
 from agent.podconfig.env import CONFIG_ERROR
 from agent.podconfig.sources import ConfigSource
 from agent.podconfig.volumes import HostVolume, MountError
@@ -100,6 +101,7 @@ class PodManager:
         self, store: Store, runtime: ContainerRuntime, *, recorder: EventRecorder, metrics: AgentMetrics,
         options: PodOptions, clock: Callable[[], float] = time.time, pod_source: PodSource | None = None,
         health: NodeHealth | None = None, config_source: ConfigSource | None = None,
+        tokens: TokenManager | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -120,7 +122,8 @@ class PodManager:
         self.executor = Executor(self)
         self.config = PodConfigurator(
             config_source or ConfigSource(store, resync_period=options.resync_period),
-            root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None)
+            root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None,
+            tokens=tokens)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
@@ -146,12 +149,7 @@ class PodManager:
     async def stop(self, *, drain: bool = False) -> None:
         self.gate.clear()
         for task in reversed(self._tasks):
-            task.cancel()
-        for task in reversed(self._tasks):
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(task)
         self._tasks = []
         await self.watch.stop()
         await self.loop.stop()

@@ -50,6 +50,8 @@ class Settings:
     # the same two flags for everything written through it); eviction follows each pod's own.
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    service_account_admission: bool = False  # --enable-admission-plugins ServiceAccount
+    root_ca: str = ""  # PEM of --root-ca-file, published as kube-root-ca.crt (empty without a CA)
     node_monitor_grace_seconds: float = 2.0
     scheduler_workers: int = 4
     # kube-scheduler's percentageOfNodesToScore: stop filtering after this share of the nodes were

@@ -8,6 +8,7 @@ half-written and a stale writer fails instead of overwriting. Errors are
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import builtins
@@ -23,14 +24,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 
-from kubelite import codec, priority, storageclass, strategy
+from kubelite import codec, priority, sa_admission, storageclass, strategy
 from kubelite.api import errors
 from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
-from kubelite.api.resources import NAMESPACES, PERSISTENTVOLUMECLAIMS, PRIORITYCLASSES, STORAGECLASSES, Resource
+from kubelite.api.resources import (
+    NAMESPACES,
+    PERSISTENTVOLUMECLAIMS,
+    PRIORITYCLASSES,
+    SERVICEACCOUNTS,
+    STORAGECLASSES,
+    Resource,
+)
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
-from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
+from kubelite.encryption import DecryptError, Encryption, from_storage, to_storage
 from kubelite.service_alloc import RANDOM_TRIES, ServiceAllocator, held_keys
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
@@ -53,6 +61,7 @@ log = logging.getLogger(__name__)
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+SA_ADMISSION_WAIT = 2.0  # seconds a pod create waits for its namespace's ``default`` ServiceAccount
 ADMISSION_CACHE_SECONDS = 1.0  # how long admission reuses the PriorityClasses/StorageClasses it read
 _GUARANTEED_UPDATE_TRIES = 16
 
@@ -125,12 +134,12 @@ def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = N
     return codec.dumps(doc)
 
 
-def client_encryption(client: Any) -> EncryptionConfig | None:
+def client_encryption(client: Any) -> Encryption | None:
     """The encryption at rest a process configured for its etcd client (``--encryption-provider-config``)."""
     return getattr(getattr(client, "config", None), "encryption", None)
 
 
-def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) -> bytes:
+def plaintext(res: Resource, value: bytes, encryption: Encryption | None) -> bytes:
     """The stored JSON of a value read from etcd: every reader's one way through encryption at rest.
 
     A value that cannot be decrypted is a 500 (as kube-apiserver answers), never a guess.
@@ -143,7 +152,7 @@ def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) 
         raise errors.internal(str(exc)) from None
 
 
-def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
+def decode(res: Resource, value: bytes, mod_revision: int, encryption: Encryption | None = None) -> KubeObject:
     obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
     obj.metadata.resource_version = str(mod_revision)
     if res.custom:  # served in every version of its CRD: the None conversion rewrites apiVersion
@@ -156,7 +165,7 @@ _HEAD = re.compile(rb'\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{')
 
 
 def document_bytes(res: Resource, value: bytes, mod_revision: int,
-                   encryption: EncryptionConfig | None = None) -> bytes:
+                   encryption: Encryption | None = None) -> bytes:
     """The stored JSON with its resourceVersion, as :func:`codec.dumps` of :func:`decode_document`.
 
     Objects are stored as apiVersion, kind, metadata first and without a resourceVersion, so it
@@ -173,7 +182,7 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
 
 
 def decode_document(res: Resource, value: bytes, mod_revision: int,
-                    encryption: EncryptionConfig | None = None) -> dict[str, Any]:
+                    encryption: Encryption | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
@@ -311,7 +320,10 @@ class Store:
         new.api_version, new.kind = res.api_version, res.kind
         new = strategy.prepare_for_create(new, self.admission)
         if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
-            new = cast(T, priority.admit(new, await self._priority_classes()))
+            pod = priority.admit(new, await self._priority_classes())
+            if self.admission.service_account:  # ServiceAccount admission: it reads the pod's account
+                pod = sa_admission.admit(pod, await self._service_account(pod))
+            new = cast(T, pod)
         elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
             classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
             new = type(new).model_validate(classed) if classed is not None else new
@@ -382,6 +394,24 @@ class Store:
             # the namespace changed since it was seen open: look at it again
             self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
+
+    async def _service_account(self, pod: Pod) -> dict[str, Any] | None:
+        """The ServiceAccount document the pod names, None when absent. ``default`` is looked for
+        during SA_ADMISSION_WAIT, as kube's plugin does, since its controller creates it just after
+        the namespace."""
+        name = sa_admission.account_name(pod)
+        if name is None:
+            return None
+        deadline = time.monotonic() + (SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
+        while True:
+            try:
+                return cast(dict[str, Any], (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict())
+            except errors.ApiError as exc:
+                if exc.code != 404 or time.monotonic() >= deadline:
+                    if exc.code == 404:
+                        return None
+                    raise
+            await asyncio.sleep(0.15)
 
     async def _priority_classes(self) -> builtins.list[dict[str, Any]]:
         return await self._documents(PRIORITYCLASSES)
