@@ -134,7 +134,7 @@ def delete(config: CniConfig, ns: str, container_id: str, record: dict[str, Any]
             errors.append(str(exc))
     if path:
         removed = _run(["ip", "netns", "delete", ns])
-        if removed.returncode != 0:
+        if removed.returncode != 0 and (NETNS_DIR / ns).exists():  # gone meanwhile (a concurrent DEL) is done
             errors.append(f"ip netns delete {ns}: {removed.stderr.strip()}")
     if errors:
         raise ContainerRuntimeError("; ".join(errors))
