@@ -207,6 +207,7 @@ class DockerRuntime:
         bindings: dict[str, Any] = {}
         for port in spec.ports:
             bindings[f"{port.container_port}/{port.protocol.lower()}"] = (port.host_ip, port.host_port or None)
+        security = await self._call(self._security, spec)  # reads the seccomp profile file: off the loop
         host_config = api.create_host_config(
             port_bindings=bindings or None,
             network_mode=f"container:{spec.network_of}" if spec.network_of else None,
@@ -220,7 +221,7 @@ class DockerRuntime:
             binds=[f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts] or None,
             log_config=self._log_config(),
             dns=list(spec.dns) or None, dns_search=list(spec.dns_search) or None, dns_opt=list(spec.dns_options) or None,
-            **self._security(spec),
+            **security,
         )
         try:
             created = await self._call(
