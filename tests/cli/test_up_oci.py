@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from kubelite.cli.up_support import cluster_dns_ip
-from tests.agent.runtimes import remove_portmap_chains
+from tests.agent.runtimes import remove_portmap_chains, sh
 from tests.cli.cluster import KlUp, run_sync
 from tests.helpers import wait_for
 
@@ -62,7 +62,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
     finally:
         code = up.stop()
         up.kill_leftovers()
-        remove_portmap_chains()  # CNI's shared chains, once no pod uses them (the bridge kl-cni1 stays, as CNI's)
+        remove_portmap_chains()  # CNI's shared chains, once no pod uses them
+        if "master kl-cni1" not in sh("ip -o link"):  # the bridge kl up made, unless another cluster's pods use it
+            subprocess.run(["ip", "link", "delete", "kl-cni1"], capture_output=True, check=False)  # noqa: S603,S607
         assert code == 0, f"after Ctrl-C: exit {code}"
 
 
