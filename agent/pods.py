@@ -43,6 +43,7 @@ from agent.plan import (
 )
 from agent.podsource import PodSource, own_informer
 from agent.probes import ProbeManager
+from agent.security import security_settings
 from agent.runtime.base import (
     LABEL_ATTEMPT,
     LABEL_CONTAINER,
@@ -311,6 +312,7 @@ class PodManager:
 
     def container_spec(self, pod: Pod, container: Container, attempt: int, sandbox_id: str,
                        config: ContainerConfig) -> ContainerSpec:
+        """SecurityError (a ConfigError) when the securityContext cannot be honoured."""
         resources = container.resources
         return ContainerSpec(
             name=self.container_name(pod, container.name, attempt), image=container.image or "",
@@ -320,6 +322,8 @@ class PodManager:
             memory_bytes=resources.memory_limit_bytes() if resources else None,
             cpu_request_millis=resources.cpu_request_millis() if resources else 0,
             stdin=bool(container.stdin), tty=bool(container.tty),
+            security=security_settings(pod, container, seccomp_root=str(Path(self.options.root_dir) / "seccomp")
+                                       if self.options.root_dir else ""),
         )
 
     # -- configuration (agent/podconfig) ---------------------------------------
