@@ -377,14 +377,13 @@ def _pod_config_causes(spec: PodSpec, path: str) -> list[StatusCause]:
 
 
 def _id_causes(path: str, value: int | None) -> list[StatusCause]:
-
+    """kube's IsValidUserID / IsValidGroupID."""
     if value is not None and not 0 <= value <= 2**31 - 1:
         return [invalid(path, value, "must be between 0 and 2147483647, inclusive")]
     return []
 
 
 def _seccomp_causes(profile: SeccompProfile | None, path: str) -> list[StatusCause]:
-
     if profile is None:
         return []
     if profile.type not in SECCOMP_TYPES:
