@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.resources import DEPLOYMENTS, NODES, PODS, REPLICASETS
+from kubelite.api.rollout_annotations import revision_number
 from kubelite.store import Store
 from kubelite.testing.api import NAMESPACE
 from kubelite.testing.processes import Processes, node_ready
@@ -31,14 +32,8 @@ class Expect:
     version: str | None = "v1"
 
 
-REVISION = "deployment.kubernetes.io/revision"
-
-
 def _revision(obj: Any) -> int:
-    try:
-        return int((obj.metadata.annotations or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
+    return revision_number(obj.metadata.annotations) or 0
 
 
 def _version(template_spec: Any) -> str | None:
