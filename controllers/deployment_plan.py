@@ -22,7 +22,7 @@ from datetime import datetime
 
 from kubelite.api import semantic
 from kubelite.api.apps import Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec
-from kubelite.api.core import LabelSelector, Pod
+from kubelite.api.core import LabelSelector, Pod, PodTemplateSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.rollout_annotations import after_rollback, revision_number
 
@@ -335,11 +335,7 @@ def rollback(d: Deployment, replicasets: Sequence[ReplicaSet]) -> Rollback:
         return Rollback(updated, Event(
             "Warning", "DeploymentRollbackTemplateUnchanged",
             f'The rollback revision contains the same template as current deployment "{d.name}"'))
-    template = target.spec.template.model_copy(deep=True)
-    if template.metadata and template.metadata.labels:
-        template.metadata.labels = {k: v for k, v in template.metadata.labels.items()
-                                    if k != rollout.HASH_LABEL} or None
-    updated.spec.template = template
+    updated.spec.template = PodTemplateSpec.model_validate(semantic.without_hash_label(target.spec.template.to_dict()))
     # Kubernetes' SetDeploymentAnnotationsTo: the ReplicaSet's own annotations (change-cause...) come back
     updated.metadata.annotations = after_rollback(annotations, target.metadata.annotations) or None
     return Rollback(updated, Event("Normal", "DeploymentRollback",
