@@ -122,7 +122,7 @@ class _Planner:
         self.plan = Plan()
 
     def run(self) -> Plan:
-        d, old = self.d, self.old
+        d = self.d
         created = False
         if self.new_rs is None and not d.spec.paused:
             self.new_rs = self._create_new_rs()
