@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api.resources import DEPLOYMENTS, JOBS, NODES, PODS, REPLICASETS, STATEFULSETS, Resource
+from kubelite.api.rollout_annotations import revision_number
 from kubelite.store import Store
 from kubelite.testing.convergence import job_problems, object_key, statefulset_problems
 from kubelite.testing.processes import Processes, node_ready
@@ -34,14 +35,8 @@ class Expect:
     version: str | None = "v1"
 
 
-REVISION = "deployment.kubernetes.io/revision"
-
-
 def _revision(obj: Any) -> int:
-    try:
-        return int((obj.metadata.annotations or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
+    return revision_number(obj.metadata.annotations) or 0
 
 
 def _version(template_spec: Any) -> str | None:
