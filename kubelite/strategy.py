@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from kubelite import batch_rules
-from kubelite.api import crd, errors, hpa, service
+from kubelite.api import apiservice, certificates, crd, errors, hpa, service
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -130,6 +130,8 @@ def prepare_for_update(current: T, new: T, admission: Admission, *, subresource:
     """The object as it is stored on an update of the main resource or a subresource."""
     if subresource is None:
         new = _prepare_document(new, current)
+    elif (rules := DOCUMENT_RULES.get(new.kind or "")) is not None and rules.subresources:
+        new = _prepare_document(new)
     if isinstance(new, Pod) and subresource is None:
         return _admit_pod(new, admission)  # type: ignore[return-value]
     if isinstance(new, Namespace) and isinstance(current, Namespace) and subresource is None:
@@ -221,6 +223,7 @@ class DocumentRules:
     validate: Callable[[Doc], list[StatusCause]] | None = None
     immutable: Callable[[Doc, Doc], list[StatusCause]] | None = None  # (stored, new) → causes
     prepare_update: Callable[[Doc, Doc], Doc] | None = None  # (stored, new) → new, before ``prepare``
+    subresources: bool = False  # ``prepare`` also runs on status (and approval) writes
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -311,6 +314,10 @@ def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
@@ -329,8 +336,13 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
     # kubelite.api.crd: served as soon as stored, so its conditions are set on write
-    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
-                            validate=crd.validate, immutable=crd.immutable),
+    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=_now()), validate=crd.validate,
+                            immutable=crd.immutable),
+    certificates.KIND: DocumentRules(prepare=lambda doc: certificates.prepare(doc, now=_now()),
+                                     validate=certificates.validate, prepare_update=certificates.keep_spec,
+                                     subresources=True),
+    apiservice.KIND: DocumentRules(prepare=lambda doc: apiservice.prepare(doc, now=_now()),
+                                   validate=apiservice.validate, subresources=True),
 }
 
 

@@ -31,6 +31,8 @@ class Resource:
     # False: status is an ordinary part of the object, written by main-resource updates (a CRD version
     # without the status subresource)
     status_subresource: bool = True
+    # a custom resource's CRD storage version: objects written through any version are stored as it
+    storage_version: str = ""
 
     @property
     def api_version(self) -> str:
@@ -106,6 +108,17 @@ PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
 CUSTOMRESOURCEDEFINITIONS = _stored("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions",
                                     False, "crd", "crds")
+VALIDATINGWEBHOOKCONFIGURATIONS = _stored("admissionregistration.k8s.io", "ValidatingWebhookConfiguration",
+                                          "validatingwebhookconfigurations", False)
+MUTATINGWEBHOOKCONFIGURATIONS = _stored("admissionregistration.k8s.io", "MutatingWebhookConfiguration",
+                                        "mutatingwebhookconfigurations", False)
+VALIDATINGADMISSIONPOLICIES = _stored("admissionregistration.k8s.io", "ValidatingAdmissionPolicy",
+                                      "validatingadmissionpolicies", False)
+VALIDATINGADMISSIONPOLICYBINDINGS = _stored("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding",
+                                            "validatingadmissionpolicybindings", False)
+CERTIFICATESIGNINGREQUESTS = _stored("certificates.k8s.io", "CertificateSigningRequest", "certificatesigningrequests",
+                                     False, "csr")
+APISERVICES = _stored("apiregistration.k8s.io", "APIService", "apiservices", False)
 # stored as sent, acted on by the HPA controller; served in autoscaling/v1 too, as a view (kubelite.api.hpa)
 HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
                                     document_model("autoscaling/v2", "HorizontalPodAutoscaler"), ("hpa",))
@@ -116,6 +129,8 @@ STORED_ONLY: tuple[Resource, ...] = (
     LIMITRANGES, RESOURCEQUOTAS, ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS, INGRESSES,
     NETWORKPOLICIES, INGRESSCLASSES, PODDISRUPTIONBUDGETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
     CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES, CUSTOMRESOURCEDEFINITIONS,
+    VALIDATINGWEBHOOKCONFIGURATIONS, MUTATINGWEBHOOKCONFIGURATIONS, VALIDATINGADMISSIONPOLICIES,
+    VALIDATINGADMISSIONPOLICYBINDINGS, CERTIFICATESIGNINGREQUESTS, APISERVICES,
 )
 ALL_RESOURCES: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY, HORIZONTALPODAUTOSCALERS)

@@ -51,6 +51,7 @@ from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileE
 from kubelite.gateway.authz import USER, authenticate, check_request, impersonated
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED, Served
+from kubelite.gateway.apiservices import LocalAPIServices, builtin_group_versions
 from kubelite.gateway.kubernetes_service import KubernetesService
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.crds import CrdRegistry, delete_custom_resources_of
@@ -83,6 +84,9 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("update", None): write.update,
     ("update", "status"): write.update,
     ("update", "finalize"): write.update,  # namespaces: only spec.finalizers changes
+    ("get", "approval"): read.get_object,  # certificatesigningrequests: only status.conditions changes
+    ("update", "approval"): write.update,
+    ("patch", "approval"): write.patch,
     ("patch", None): write.patch,
     ("patch", "status"): write.patch,
     ("delete", None): delete.delete,
@@ -286,6 +290,12 @@ async def _crd_write(request: web.Request, target: Target, handler: Handler, crd
         await delete_custom_resources_of(request, target)
     response = await handler(request, target)
     await crds.refresh()
+    apiservices = state_of(request).apiservices
+    if apiservices is not None:  # the CRD's APIServices within its request, not after its answer
+        try:
+            await apiservices.reconcile()
+        except errors.ApiError as exc:  # the CRD is written; the reconciler's next round retries
+            log.warning("local APIServices not reconciled after a CRD write: %s", exc)
     return response
 
 
@@ -433,6 +443,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self.compactor: Compactor | None = None
         self.kubernetes_service: KubernetesService | None = None
+        self.apiservices: LocalAPIServices | None = None
         self.state: GatewayState | None = None
         self.port: int | None = None
         self._rbac: RbacCache | None = None
@@ -522,12 +533,17 @@ class Gateway:
             self._client, store, address=config.advertise_address or _advertised(config.host), port=self.port,
             ranges=config.service_ranges)
         await self.kubernetes_service.start()
+        crds = self.state.crds
+        self.apiservices = LocalAPIServices(store, builtin=builtin_group_versions(), custom=crds.group_versions)
+        crds.on_change = self.apiservices.changed
+        await self.apiservices.start()
+        self.state.apiservices = self.apiservices
         self.state.bootstrapped = True
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_kubernetes_service, self._stop_compactor, self._stop_runner, self._stop_hubs,
+        for step in (self._stop_apiservices, self._stop_kubernetes_service, self._stop_compactor, self._stop_runner, self._stop_hubs,
                      self._stop_rbac, self._close_http, self._close_client):
             try:
                 await step()
@@ -536,6 +552,13 @@ class Gateway:
                 problems.append(exc)
         if problems:
             raise RuntimeError(f"gateway stop: {len(problems)} step(s) failed: {problems}")
+
+    async def _stop_apiservices(self) -> None:
+        if self.apiservices is not None:
+            await self.apiservices.stop()
+            self.apiservices = None
+            if self.state is not None:
+                self.state.apiservices = None
 
     async def _stop_kubernetes_service(self) -> None:
         if self.kubernetes_service is not None:

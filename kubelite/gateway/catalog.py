@@ -126,6 +126,12 @@ SERVED: tuple[Served, ...] = (
     Served(r.ENDPOINTSLICES),
     Served(r.HORIZONTALPODAUTOSCALERS, (_STATUS,), categories=("all",)),
     Served(r.CUSTOMRESOURCEDEFINITIONS, (_STATUS,), categories=("api-extensions",), returns_deleted=True),
+    Served(r.VALIDATINGWEBHOOKCONFIGURATIONS, categories=("api-extensions",)),
+    Served(r.MUTATINGWEBHOOKCONFIGURATIONS, categories=("api-extensions",)),
+    Served(r.VALIDATINGADMISSIONPOLICIES, (_STATUS,), categories=("api-extensions",)),
+    Served(r.VALIDATINGADMISSIONPOLICYBINDINGS, categories=("api-extensions",)),
+    Served(r.CERTIFICATESIGNINGREQUESTS, (_STATUS, Subresource("approval", ("get", "patch", "update")))),
+    Served(r.APISERVICES, (_STATUS,), categories=("api-extensions",)),
 )
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from kubelite.api import crschema, errors
+from kubelite.api import celrules, crschema, errors
 from kubelite.api.crd import CustomVersion, resource_of, served_versions, storage_resource
 from kubelite.api.generic import without_nulls
 from kubelite.api.parse import causes_from_validation_error
@@ -58,6 +58,7 @@ class CrdRegistry:
         self._served: dict[tuple[str, str, str], Served] = {}
         self._by_crd: dict[str, tuple[str | None, list[Served]]] = {}  # name → (resourceVersion, entries)
         self._refresh_lock = asyncio.Lock()
+        self.on_change: Callable[[], None] | None = None  # told after every rebuild (kubelite.gateway.apiservices)
 
     async def start(self) -> None:
         self._informer.add_handler(FuncHandler(add=lambda _obj: self._rebuild(),
@@ -84,12 +85,18 @@ class CrdRegistry:
         self._by_crd = by_crd
         self._served = {(s.resource.group, s.resource.version, s.resource.plural): s
                         for _rv, entries in by_crd.values() for s in entries}
+        if self.on_change is not None:
+            self.on_change()
 
     async def refresh(self) -> None:
         """Re-read the CRDs from etcd now (after a CRD write, or on a request for an unknown resource)."""
         async with self._refresh_lock:
             result = await self._store.list(CUSTOMRESOURCEDEFINITIONS)
             self._rebuild(result.items)
+
+    def group_versions(self) -> list[tuple[str, str]]:
+        """The (group, version) pairs the CRDs serve now."""
+        return sorted({(group, version) for group, version, _plural in self._served})
 
     def lookup(self, group: str, version: str, plural: str) -> Served | None:
         return self._served.get((group, version, plural))
@@ -135,6 +142,7 @@ def check_custom(doc: Any, served: Served, validation: str) -> CheckedObject:
     defaulted = crschema.apply_defaults(pruned, version.schema)
     name = str((defaulted.get("metadata") or {}).get("name") or "")
     causes = crschema.validate(defaulted, version.schema)
+    causes = causes or celrules.rule_causes(version.schema, defaulted)  # CEL rules see only schema-valid values
     if causes:
         raise errors.invalid(version.kind, name, causes, group=version.group)
     try:
@@ -143,6 +151,12 @@ def check_custom(doc: Any, served: Served, validation: str) -> CheckedObject:
         raise errors.invalid(version.kind, name, causes_from_validation_error(exc, defaulted),
                              group=version.group) from exc
     return CheckedObject(obj, warnings)
+
+
+def transition_causes(served: Served, new: dict[str, Any], old: dict[str, Any]) -> list[Any]:
+    """The CEL transition rules (``oldSelf``) an update of a custom resource breaks (422 causes)."""
+    assert served.custom is not None
+    return celrules.rule_causes(served.custom.schema, new, old, transitions=True)
 
 
 # -- tables ----------------------------------------------------------------------------------

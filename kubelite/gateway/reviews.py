@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.gateway.auth import User
+from kubelite.gateway.auth import UNSECURED, User
 from kubelite.gateway.authz import USER, authenticated
 from kubelite.gateway.bodies import read_decoded
 from kubelite.gateway.requestinfo import RequestInfo
@@ -36,7 +36,6 @@ KINDS = {
     (AUTHN, "selfsubjectreviews"): "SelfSubjectReview",
     (AUTHN, "tokenreviews"): "TokenReview",
 }
-UNSECURED = User("system:unsecured", groups=("system:masters", "system:authenticated"))
 
 
 def serves(info: RequestInfo) -> bool:

@@ -14,14 +14,15 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from kubelite.api import errors
+from kubelite.api import certificates, errors
 from kubelite.api.defaults import with_defaults
 from kubelite.api.meta import KubeObject, ManagedFieldsEntry
 from kubelite.gateway import fieldmanager
-from kubelite.gateway.authz import admit_write
+from kubelite.gateway.auth import UNSECURED
+from kubelite.gateway.authz import USER, admit_write
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
-from kubelite.gateway.crds import check_custom
+from kubelite.gateway.crds import check_custom, transition_causes
 from kubelite.gateway.fieldschema import UNKNOWN
 from kubelite.gateway.fieldschema import root as schema_root
 from kubelite.gateway.immutable import immutable_field_causes
@@ -45,6 +46,7 @@ _STATUS_RESET_ON_CREATE: dict[str, dict[str, object]] = {
     "StatefulSet": {"replicas": 0, "availableReplicas": 0},
     "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
     "HorizontalPodAutoscaler": {"desiredReplicas": 0},
+    "CertificateSigningRequest": {}, "APIService": {}, "ValidatingAdmissionPolicy": {},
 }
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
@@ -133,12 +135,20 @@ async def _create_checked(
         obj = res.model.model_validate({**obj.to_dict(), "status": reset})
     if res.kind == "Namespace":
         obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
+    if res.kind == certificates.KIND:
+        obj = res.model.model_validate(_with_requester(request, obj.to_dict()))
     if target.served.custom is not None and target.served.custom.status:  # the status subresource's writers own it
         obj = res.model.model_validate({k: v for k, v in obj.to_dict().items() if k != "status"})
     if owner is not None:
         obj = await off_loop(size, _owned_by, target, None, obj, owner)
     admit_write(request, res, obj)  # RBAC escalation prevention (403), before anything is written
     return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
+
+
+def _with_requester(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    """A CertificateSigningRequest names who asked for it (a gateway without authentication: UNSECURED)."""
+    user = request.get(USER) or UNSECURED
+    return certificates.with_requester(doc, username=user.name, uid=user.uid, groups=user.groups)
 
 
 # -- field ownership (managedFields) ----------------------------------------------------------
@@ -206,8 +216,9 @@ async def _write(
     """
     state = state_of(request)
     res = target.served.resource
-    subresource: Literal["status", "finalize"] | None = (
-        target.info.subresource if target.info.subresource in ("status", "finalize") else None)  # type: ignore[assignment]
+    subresource: Literal["status", "finalize", "approval"] | None = (
+        target.info.subresource if target.info.subresource in ("status", "finalize", "approval")  # type: ignore[assignment]
+        else None)
     owner = _writer(request, target, subresource=subresource or "") if record_owner else None
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
@@ -221,6 +232,8 @@ async def _write(
                 # the new one as the store will write it (admission: default tolerations...)
                 new = state.store.prepare(res, current, new)
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
+                if target.served.custom is not None:
+                    causes = causes or transition_causes(target.served, new.to_dict(), current_doc)
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
             new.metadata.resource_version = current.metadata.resource_version
