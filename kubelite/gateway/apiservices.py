@@ -4,8 +4,9 @@ serves, as kube-apiserver keeps them (``kubectl get apiservices``: ``v1.apps  Lo
 kube-apiserver runs two controllers in every server for this: the autoregister controller (built-in
 group versions, labelled ``kube-aggregator.kubernetes.io/automanaged: onstart``) and the CRD
 registration controller (each served version of each CRD, labelled ``automanaged: "true"``,
-removed when the CRD no longer serves it). :class:`LocalAPIServices` is both: at start, whenever
-this gateway's :class:`~kubelite.gateway.crds.CrdRegistry` changes, and every
+removed when the CRD no longer serves it). :class:`LocalAPIServices` is both: at start, after a CRD
+write through this gateway (within the request), whenever this gateway's
+:class:`~kubelite.gateway.crds.CrdRegistry` sees a change (reading the CRDs from etcd), and every
 ``interval`` seconds as a safety net, it makes the stored automanaged APIServices equal the wanted
 set (:func:`plan`, pure). Several gateways doing it at once converge: creates that lose are
 AlreadyExists, updates and deletes carry the resourceVersion they read. APIServices users create
@@ -17,13 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.apiservice import AUTOMANAGED, local_apiservice
-from kubelite.api.resources import APISERVICES
+from kubelite.api.crd import served_versions
+from kubelite.api.resources import APISERVICES, CUSTOMRESOURCEDEFINITIONS
 from kubelite.gateway import metrics_group, reviews
 from kubelite.gateway.catalog import VIEWS, group_versions
 from kubelite.store import Store
@@ -81,14 +83,17 @@ def plan(wanted: dict[str, Doc], stored: Iterable[Doc]) -> Plan:
     return result
 
 
-class LocalAPIServices:
-    """start() / stop(). ``builtin``: the gateway's own group versions; ``custom()``: the CRDs' now."""
+def crd_group_versions(crds: Iterable[Doc]) -> list[tuple[str, str]]:
+    """The (group, version) pairs the established CRDs serve."""
+    return sorted({(v.group, v.version) for doc in crds for v in served_versions(doc)})
 
-    def __init__(self, store: Store, *, builtin: list[tuple[str, str]],
-                 custom: Callable[[], list[tuple[str, str]]], interval: float = INTERVAL) -> None:
+
+class LocalAPIServices:
+    """start() / stop(). ``builtin``: the gateway's own group versions."""
+
+    def __init__(self, store: Store, *, builtin: list[tuple[str, str]], interval: float = INTERVAL) -> None:
         self.store = store
         self.builtin = builtin
-        self.custom = custom
         self.interval = interval
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -117,8 +122,11 @@ class LocalAPIServices:
                 log.warning("local APIServices not reconciled: %s", exc)
 
     async def reconcile(self) -> None:
+        # the CRDs read from etcd, not the gateway's CRD informer: a lagging cache would drop and
+        # re-create a new CRD's APIServices
+        crds = (await self.store.list(CUSTOMRESOURCEDEFINITIONS, as_documents=True)).items
         stored = (await self.store.list(APISERVICES, as_documents=True)).items
-        todo = plan(wanted_apiservices(self.builtin, self.custom()), stored)
+        todo = plan(wanted_apiservices(self.builtin, crd_group_versions(crds)), stored)
         model = APISERVICES.model
         for doc in todo.create:
             with contextlib.suppress(errors.ApiError):  # AlreadyExists: another gateway was first

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, NAMESPACES
+from kubelite.api.resources import APISERVICES, CUSTOMRESOURCEDEFINITIONS, NAMESPACES
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
@@ -277,6 +277,10 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         raise errors.method_not_allowed(f"{info.verb} is not supported on {what}")
     if target.served.resource is CUSTOMRESOURCEDEFINITIONS and crds is not None and info.verb not in _READS:
         return await _crd_write(request, target, handler, crds)
+    if target.served.resource is APISERVICES and info.verb not in _READS:
+        response = await handler(request, target)
+        await _reconcile_apiservices(request)  # a deleted local one is back before the answer, as its cause
+        return response
     return await handler(request, target)
 
 
@@ -290,13 +294,18 @@ async def _crd_write(request: web.Request, target: Target, handler: Handler, crd
         await delete_custom_resources_of(request, target)
     response = await handler(request, target)
     await crds.refresh()
-    apiservices = state_of(request).apiservices
-    if apiservices is not None:  # the CRD's APIServices within its request, not after its answer
-        try:
-            await apiservices.reconcile()
-        except errors.ApiError as exc:  # the CRD is written; the reconciler's next round retries
-            log.warning("local APIServices not reconciled after a CRD write: %s", exc)
+    await _reconcile_apiservices(request)  # the CRD's APIServices within its request, not after its answer
     return response
+
+
+async def _reconcile_apiservices(request: web.Request) -> None:
+    apiservices = state_of(request).apiservices
+    if apiservices is None:
+        return
+    try:
+        await apiservices.reconcile()
+    except errors.ApiError as exc:  # the request's own write is done; the reconciler's next round retries
+        log.warning("local APIServices not reconciled after a write: %s", exc)
 
 
 # -- discovery, OpenAPI, health, metrics ---------------------------------------------
@@ -534,7 +543,7 @@ class Gateway:
             ranges=config.service_ranges)
         await self.kubernetes_service.start()
         crds = self.state.crds
-        self.apiservices = LocalAPIServices(store, builtin=builtin_group_versions(), custom=crds.group_versions)
+        self.apiservices = LocalAPIServices(store, builtin=builtin_group_versions())
         crds.on_change = self.apiservices.changed
         await self.apiservices.start()
         self.state.apiservices = self.apiservices

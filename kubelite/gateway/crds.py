@@ -58,7 +58,8 @@ class CrdRegistry:
         self._served: dict[tuple[str, str, str], Served] = {}
         self._by_crd: dict[str, tuple[str | None, list[Served]]] = {}  # name → (resourceVersion, entries)
         self._refresh_lock = asyncio.Lock()
-        self.on_change: Callable[[], None] | None = None  # told after every rebuild (kubelite.gateway.apiservices)
+        # told when the served resources change (kubelite.gateway.apiservices)
+        self.on_change: Callable[[], None] | None = None
 
     async def start(self) -> None:
         self._informer.add_handler(FuncHandler(add=lambda _obj: self._rebuild(),
@@ -83,9 +84,10 @@ class CrdRegistry:
             # the same stored CRD keeps its entries (and their models): watch hubs hold them
             by_crd[name] = known if known and known[0] == rv else (rv, [served_for(v) for v in served_versions(doc)])
         self._by_crd = by_crd
+        before = set(self._served)
         self._served = {(s.resource.group, s.resource.version, s.resource.plural): s
                         for _rv, entries in by_crd.values() for s in entries}
-        if self.on_change is not None:
+        if self.on_change is not None and set(self._served) != before:
             self.on_change()
 
     async def refresh(self) -> None:
@@ -93,10 +95,6 @@ class CrdRegistry:
         async with self._refresh_lock:
             result = await self._store.list(CUSTOMRESOURCEDEFINITIONS)
             self._rebuild(result.items)
-
-    def group_versions(self) -> list[tuple[str, str]]:
-        """The (group, version) pairs the CRDs serve now."""
-        return sorted({(group, version) for group, version, _plural in self._served})
 
     def lookup(self, group: str, version: str, plural: str) -> Served | None:
         return self._served.get((group, version, plural))
