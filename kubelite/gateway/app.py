@@ -552,8 +552,8 @@ class Gateway:
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_apiservices, self._stop_kubernetes_service, self._stop_compactor, self._stop_runner, self._stop_hubs,
-                     self._stop_rbac, self._close_http, self._close_client):
+        for step in (self._stop_apiservices, self._stop_kubernetes_service, self._stop_compactor, self._stop_runner,
+                     self._stop_hubs, self._stop_rbac, self._close_http, self._close_client):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
