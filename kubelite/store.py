@@ -151,7 +151,8 @@ def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) 
 
 
 def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
-    obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
+    doc = codec.loads(plaintext(res, value, encryption))
+    obj = res.model.model_validate(res.conversion.to_served(doc) if res.conversion else doc)
     obj.metadata.resource_version = str(mod_revision)
     if res.custom:  # served in every version of its CRD: the None conversion rewrites apiVersion
         obj.api_version = res.api_version
@@ -172,7 +173,7 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
     """
     value = plaintext(res, value, encryption)
     head = _HEAD.match(value)
-    if head is None or res.custom:
+    if head is None or res.custom or res.conversion:
         return codec.dumps(decode_document(res, value, mod_revision))
     end = head.end()
     member = b'"resourceVersion":"%d"' % mod_revision
@@ -183,6 +184,8 @@ def decode_document(res: Resource, value: bytes, mod_revision: int,
                     encryption: EncryptionConfig | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
+    if res.conversion:
+        doc = res.conversion.to_served(doc)
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     if res.custom:
         doc["apiVersion"] = res.api_version
@@ -603,6 +606,9 @@ class Store:
         (a custom resource as its CRD's storage version: the None conversion rewrites apiVersion)."""
         if res.custom and res.storage_version and res.storage_version != res.version:
             obj = obj.model_copy(update={"api_version": f"{res.group}/{res.storage_version}"})
+        if res.conversion is not None:  # stored in the other shape, and validated as that kind
+            obj = res.conversion.stored.model_validate(res.conversion.to_stored(obj.to_dict()))
+            old = res.conversion.stored.model_validate(res.conversion.to_stored(old.to_dict())) if old else None
         value = to_storage(self.encryption, res.plural, res.group, encode(obj, validate=validate, old=old))
         if len(value) > MAX_OBJECT_BYTES:
             raise errors.too_large(

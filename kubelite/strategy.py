@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from kubelite import batch_rules
-from kubelite.api import apiservice, certificates, crd, errors, hpa, service
+from kubelite.api import apiservice, certificates, crd, errors, event_rules, hpa, service
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.meta import KubeObject
@@ -341,6 +341,8 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     certificates.KIND: DocumentRules(prepare=lambda doc: certificates.prepare(doc, now=_now()),
                                      validate=certificates.validate, prepare_update=certificates.keep_spec,
                                      subresources=True),
+    # the document form of Event is events.k8s.io/v1's (core v1 Events are typed)
+    "Event": DocumentRules(validate=event_rules.validate),
     apiservice.KIND: DocumentRules(prepare=lambda doc: apiservice.prepare(doc, now=_now()),
                                    validate=apiservice.validate, subresources=True),
 }

@@ -93,6 +93,10 @@ SERVED: tuple[Served, ...] = (
             "reason", "reportingComponent", "source", "type",
         ),
     ),
+    # the same objects in events.k8s.io/v1's shape (kubelite.api.events_v1)
+    Served(r.EVENTS_V1, field_labels=("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
+                                      "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
+                                      "reason", "reportingController", "type")),
     Served(REPLICASETS, (_STATUS, _SCALE), categories=("all",), field_labels=("status.replicas",)),
     Served(DEPLOYMENTS, (_STATUS, _SCALE), categories=("all",)),
     Served(LEASES),

@@ -32,7 +32,7 @@ from kubelite.gateway.catalog import SCALE, STATUS, Served, Subresource
 from kubelite.gateway.common import Target
 from kubelite.gateway.options import parse_list_options
 from kubelite.gateway.state import state_of
-from kubelite.gateway.tables import Column, Doc, Printer
+from kubelite.gateway.tables import PRINTERS, Column, Doc, Printer
 from kubelite.humanize import human_duration, parse_time
 from kubelite.informer import FuncHandler, Informer
 from kubelite.store import Store
@@ -180,8 +180,16 @@ def _lookup(doc: Any, json_path: str) -> Any:
 
 
 def table_printer(served: Served) -> Printer | None:
-    """The printer of a custom resource's Table; None: the kind's own (:data:`tables.PRINTERS`)."""
-    return printer(served.custom) if served.custom is not None else None
+    """The printer of a custom resource's Table, or of a resource served in another shape (the stored
+    kind's printer on the stored shape: kube prints events.k8s.io Events as core ones); None: the
+    kind's own (:data:`tables.PRINTERS`)."""
+    if served.custom is not None:
+        return printer(served.custom)
+    conversion = served.resource.conversion
+    if conversion is None or served.resource.kind not in PRINTERS:
+        return None
+    columns, row_of = PRINTERS[served.resource.kind]
+    return columns, lambda doc, now: row_of(conversion.to_stored(doc), now)
 
 
 def printer(version: CustomVersion) -> Printer:

@@ -80,7 +80,7 @@ def checked_body(doc: Any, target: Target, validation: str) -> CheckedObject:
     come from its CRD: :func:`kubelite.gateway.crds.check_custom`)."""
     if target.served.custom is not None:
         return check_custom(doc, target.served, validation)
-    return check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    return check_and_parse(doc, kind=target.served.resource.schema_kind, validation=validation)
 
 
 def _fill_type_and_scope(doc: Any, target: Target) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def owned_by_request(request: web.Request, target: Target, current: KubeObject, 
 
 def _owned_by(target: Target, current: dict[str, Any] | None, obj: KubeObject, owner: fieldmanager.Write) -> KubeObject:
     """``obj`` with managedFields recording ``owner``'s Update from ``current`` (None: a create)."""
-    node = schema_root(target.served.resource.kind)
+    node = schema_root(target.served.resource.schema_kind)
     doc = _checked_ownership(target, lambda: fieldmanager.update(current, obj.to_dict(), node, owner))
     return _with_managed_fields(obj, doc)
 
@@ -308,7 +308,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     warnings: list[str] = []
 
     def build(current_doc: dict[str, Any]) -> CheckedObject:
-        patched = apply_patch(patch_type, current_doc, body, kind=res.kind)
+        patched = apply_patch(patch_type, current_doc, body, kind=res.schema_kind)
         _check_identity(target, current_doc, patched)
         checked = checked_body(patched, target, validation)
         warnings[:] = checked.warnings
@@ -367,7 +367,7 @@ async def _server_side_apply(
         raise _bad_patch_options("fieldManager", "Required value: is required for apply patch", "FieldValueRequired")
     config = _fill_type_and_scope(body, target)
     res = target.served.resource
-    node = schema_root(res.kind)
+    node = schema_root(res.schema_kind)
     owner = _writer(request, target, subresource="status" if target.info.subresource == "status" else "")
     if (config.get("metadata") or {}).get("managedFields") is not None:
         raise errors.bad_request("metadata.managedFields must be nil in an applied configuration")

@@ -257,3 +257,68 @@ def test_apiservice_plan_creates_updates_and_deletes_only_automanaged_ones() -> 
     assert [d["spec"]["versionPriority"] for d in todo.update] == [15]
     assert todo.delete == [stale]
     assert plan(wanted, [*todo.create, *todo.update, users]).create == []
+
+
+# -- events.k8s.io/v1: the core events in another shape ------------------------------------------
+
+EVENT_V1 = {"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e1"},
+            "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "example.com/ctl",
+            "reportingInstance": "ctl-1", "action": "Poke", "reason": "Poked", "type": "Normal", "note": "hello",
+            "regarding": {"kind": "Pod", "name": "p", "namespace": "default"}}
+
+
+async def test_events_k8s_io_is_the_core_events_converted(api: aiohttp.ClientSession, kubectl: Kubectl,
+                                                          gateway: Gateway) -> None:
+    v1 = "/apis/events.k8s.io/v1/namespaces/default/events"
+    async with api.get(v1) as response:
+        start = (await response.json())["metadata"]["resourceVersion"]
+    async with api.post(v1, json=EVENT_V1) as response:
+        created = await response.json()
+        assert response.status == 201, created
+    assert created["note"] == "hello" and created["regarding"]["name"] == "p"
+    async with api.get("/api/v1/namespaces/default/events/e1") as response:
+        core = await response.json()
+    assert (core["apiVersion"], core["message"], core["involvedObject"]["name"], core["reportingComponent"]) == (
+        "v1", "hello", "p", "example.com/ctl")
+    async with api.get(f"{v1}?watch=1&resourceVersion={start}&timeoutSeconds=10") as response:
+        event = json.loads(await asyncio.wait_for(response.content.readline(), 10))
+    assert (event["type"], event["object"]["apiVersion"], event["object"]["note"]) == (
+        "ADDED", "events.k8s.io/v1", "hello")
+    watched = await kubectl("get", "events.v1.events.k8s.io", "-w", "--output-watch-events", "-o", "name",
+                            "--request-timeout", "2s", check=False)
+    assert "event.events.k8s.io/e1" in watched.stdout, watched
+    async with api.patch(f"{v1}/e1", data=json.dumps({"note": "again"}),
+                         headers={"Content-Type": "application/merge-patch+json"}) as response:
+        assert (await response.json())["note"] == "again"
+    listed = await kubectl("get", "events.v1.events.k8s.io", "--field-selector", "regarding.name=p", "-o", "name")
+    assert listed.stdout.split() == ["event.events.k8s.io/e1"]
+    table = await kubectl("get", "events.v1.events.k8s.io")
+    assert "Poked" in table.stdout and "pod/p" in table.stdout and "again" in table.stdout, table.stdout
+    explained = await kubectl("explain", "events.note", "--api-version=events.k8s.io/v1")
+    assert "FIELD: note <string>" in explained.stdout
+    before = await etcd_revision(gateway)
+    bad = {**EVENT_V1, "metadata": {"name": "e2"}, "reportingController": "", "type": "Odd"}
+    async with api.post(v1, json=bad) as response:
+        status = await response.json()
+        assert response.status == 422, status
+    assert sorted(c["field"] for c in status["details"]["causes"]) == ["reportingController", "type"]
+    assert await etcd_revision(gateway) == before
+    await asyncio.to_thread(_events_python_client, gateway.url)
+    async with api.delete(f"{v1}/e1") as response:
+        assert response.status == 200
+    async with api.get("/api/v1/namespaces/default/events/e1") as response:
+        assert response.status == 404
+
+
+def _events_python_client(url: str) -> None:
+    configuration = client.Configuration()
+    configuration.host = url
+    with client.ApiClient(configuration) as k8s:
+        events = client.EventsV1Api(k8s)
+        listed = events.list_namespaced_event("default")
+        assert [(e.metadata.name, e.note, e.regarding.name) for e in listed.items] == [("e1", "again", "p")]
+        events.create_namespaced_event("default", client.EventsV1Event(
+            metadata=client.V1ObjectMeta(name="e3"), event_time="2026-01-01T00:00:00.000000Z",
+            reporting_controller="example.com/ctl", reporting_instance="i", action="A", reason="R", type="Warning"))
+        assert events.read_namespaced_event("e3", "default").type == "Warning"
+        events.delete_namespaced_event("e3", "default")
