@@ -24,20 +24,24 @@ import logging
 import math
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
 
 from agent.agent import Agent, AgentConfig
 from agent.podconfig.sources import ConfigSource
+from agent.podconfig.tokens import GatewayTokenRequester
 from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.agent_auth import node_token
 from kubelite.api.core import Taint
+from kubelite.api.resources import PERSISTENTVOLUMES
 from kubelite.etcd_client import connect
 from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.informer import Informer
 from kubelite import logcaps
 from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 from kubelite.listen import ListenError, split_host_port
@@ -195,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
                                                               "(default 0: sim-0, sim-1, ...)")
     p.add_argument("--sim-start-delay", type=float, default=0.5, help="seconds a sim container takes to start")
+    p.add_argument("--api-server", default="", help="URL of the gateway pods' service account tokens are requested "
+                   "from (TokenRequest); empty: pods with a serviceAccountToken projection cannot start (sim: recorded)")
+    p.add_argument("--api-ca-file", default="", help="CA certificate of an HTTPS --api-server")
+    p.add_argument("--api-client-cert", default="", help="this node's client certificate for --api-server "
+                   "(CN system:node:<node>, O system:nodes; kl up --secure issues it)")
+    p.add_argument("--api-client-key", default="", help="its private key")
+    p.add_argument("--api-token-file", default="", help="file holding a bearer token for --api-server "
+                   "(instead of a client certificate)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -223,6 +235,21 @@ def _read_secret(path: str, flag: str) -> str:
         raise ValueError(f"{flag} {path}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
 
 
+def check_api_credentials(args: argparse.Namespace) -> None:
+    """ValueError naming the flag when --api-ca-file / --api-client-cert / --api-client-key cannot be used."""
+    if not args.api_server:
+        return
+    if not args.api_server.startswith(("http://", "https://")):
+        raise ValueError(f"--api-server must be an http:// or https:// URL, not {args.api_server!r}")
+    try:
+        GatewayTokenRequester(args.api_server, ca_file=Path(args.api_ca_file) if args.api_ca_file else None,
+                              client_cert=Path(args.api_client_cert) if args.api_client_cert else None,
+                              client_key=Path(args.api_client_key) if args.api_client_key else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--api-ca-file/--api-client-cert/--api-client-key: {getattr(exc, 'strerror', None) or exc}"
+                         ) from None
+
+
 def token_for(source: tuple[str, str], node: str) -> str:
     kind, value = source
     return node_token(value, node) if kind == "secret" else value
@@ -242,6 +269,9 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
         cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
         root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime in ("docker", "oci") else None),
+        api_server=args.api_server if args.runtime != "sim" else "", api_ca_file=args.api_ca_file,
+        api_client_cert=args.api_client_cert, api_client_key=args.api_client_key,
+        api_token=_read_secret(args.api_token_file, "--api-token-file") if args.api_token_file else "",
     )
 
 
@@ -269,6 +299,9 @@ async def run(args: argparse.Namespace) -> int:
     try:
         source = token_source(args)
         host, _ = parse_listen(args.listen)
+        if args.api_token_file:
+            _read_secret(args.api_token_file, "--api-token-file")  # a user's bad path: one line, below
+        check_api_credentials(args)
     except (ValueError, argparse.ArgumentTypeError) as exc:  # a user's flag: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -319,9 +352,14 @@ async def run(args: argparse.Namespace) -> int:
         await shared.start()
     if configs is not None:
         await configs.start()
+    # ... and one PersistentVolume informer for their local-path reclaimers
+    volumes = Informer(store, PERSISTENTVOLUMES) if len(nodes) > 1 else None
+    if volumes is not None:
+        await volumes.start()
     agents = [
         Agent(agent_config(args, node, token_for(source, node)), store=store, runtime=make_runtime(args, node),
-              pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs)
+              pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs,
+              volume_source=volumes)
         for node in nodes
     ]
     # the process's one etcd client: its latency is on the first node's /metrics (one per process)
@@ -362,6 +400,8 @@ async def run(args: argparse.Namespace) -> int:
             await shared.stop()
         if configs is not None:
             await configs.stop()
+        if volumes is not None:
+            await volumes.stop()
         await client.close()
     return 0
 

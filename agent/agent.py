@@ -12,20 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kubelite.api import quantity
 from kubelite.api.core import Taint
 from kubelite.bootstrap import cluster_uid
 from kubelite.events import EventRecorder
 from kubelite.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
+from kubelite.informer import Informer
+from kubelite.storageclass import LOCAL_PATH_ROOT
 from kubelite.store import Store
 
 from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
+from agent.localpath import VolumeReclaimer
 from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeLifecycle
 from agent.nodehealth import NodeHealth
 from agent.podconfig.sources import ConfigSource
+from agent.podconfig.tokens import GatewayTokenRequester, TokenManager
 from agent.podsource import PodSource
 from agent.proxy.proxier import Proxier
 from agent.pods import PodManager, PodOptions
@@ -66,13 +71,31 @@ class AgentConfig:
     cluster_dns: str | None = None  # the kubelet's --cluster-dns / --cluster-domain
     cluster_domain: str = "cluster.local"
     root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
+    local_path_root: str = LOCAL_PATH_ROOT  # deleted local-path volumes' directories are removed only under it
     stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
+    # Where pods' service account tokens come from (TokenRequest; agent/podconfig/tokens.py): the gateway's
+    # URL, its CA, and this node's client certificate (system:node:<name>); "" = no tokens can be mounted.
+    api_server: str = ""
+    api_ca_file: str = ""
+    api_client_cert: str = ""
+    api_client_key: str = ""
+    api_token: str = ""  # a bearer token for --api-server instead of a certificate (kl up's token mode)
+
+
+def _token_manager(config: AgentConfig) -> TokenManager | None:
+    if not config.api_server:
+        return None
+    return TokenManager(GatewayTokenRequester(
+        config.api_server, ca_file=Path(config.api_ca_file) if config.api_ca_file else None,
+        client_cert=Path(config.api_client_cert) if config.api_client_cert else None,
+        client_key=Path(config.api_client_key) if config.api_client_key else None, bearer_token=config.api_token))
 
 
 class Agent:
     def __init__(
         self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
         observe_disk: Observe | None = None, config_source: ConfigSource | None = None,
+        volume_source: Informer | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -90,7 +113,7 @@ class Agent:
                 cluster_dns=config.cluster_dns, cluster_domain=config.cluster_domain,
                 root_dir=config.root_dir,
             ),
-            pod_source=pod_source, health=self.health, config_source=config_source,
+            pod_source=pod_source, health=self.health, config_source=config_source, tokens=_token_manager(config),
         )
         self.disk = DiskPressureMonitor(
             self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
@@ -108,6 +131,9 @@ class Agent:
         if self.proxy is not None:
             proxy = self.proxy
             self.pods.services = lambda: [s.to_dict() for s in proxy.services.list()]
+        # removes this node's deleted local-path volumes (a process's agents may share one PV informer)
+        self.volumes = VolumeReclaimer(store, node=config.node, root=config.local_path_root,
+                                       filesystem=config.root_dir is not None, informer=volume_source)
         self._started: list[str] = []
 
     def healthy(self) -> bool:
@@ -154,6 +180,8 @@ class Agent:
         self._started.append("disk")
         await self.stats.start()
         self._started.append("stats")
+        await self.volumes.start()
+        self._started.append("volumes")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
 
@@ -178,6 +206,7 @@ class Agent:
             "pods": lambda: self.pods.stop(drain=drain),
             "disk": self.disk.stop,
             "stats": self.stats.stop,
+            "volumes": self.volumes.stop,
             "node": lambda: self.node.stop(revoke=drain) if self.node else _nothing(),
             "api": lambda: self.api.stop() if self.api else _nothing(),
             "recorder": self._stop_recorder,

@@ -49,7 +49,7 @@ from kubelite.etcd_ops import EtcdUnavailable, cmp_mod, op_put, txn
 from kubelite.jitter import first_phase, jittered
 from kubelite.lease import LeaseSession
 from kubelite.store import Store, encode
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.version import __version__
 
 from agent.metrics import AgentMetrics
@@ -155,10 +155,7 @@ class NodeLifecycle:
     async def stop(self, *, revoke: bool = False) -> None:
         """Stop heartbeats; ``revoke`` deletes the lease key now (drain), else it expires after the TTL."""
         for task in reversed(self._tasks):
-            task.cancel()
-        for task in reversed(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks = []
         if self.session is not None:
             await self.session.stop(revoke=revoke)

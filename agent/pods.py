@@ -26,7 +26,7 @@ from kubelite.events import EventRecorder
 from kubelite.informer import FuncHandler, object_key, split_key
 from kubelite.reconcile import ReconcileLoop, Result
 from kubelite.store import Store
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.workqueue import WorkQueue
 
 from agent.backoff import Backoff
@@ -67,6 +67,7 @@ from agent.status import StatusInput, Waiting, build_status, split_attempts, sta
 from agent.teardown import Teardown
 from agent.execute import Executor
 from agent.podconfig.configurator import VOLUMES_KEY, ContainerConfig, PodConfigurator
+from agent.podconfig.tokens import TokenManager
 from agent.podconfig.env import CONFIG_ERROR
 from agent.podconfig.sources import ConfigSource
 from agent.podconfig.volumes import HostVolume, MountError
@@ -99,6 +100,7 @@ class PodManager:
         self, store: Store, runtime: ContainerRuntime, *, recorder: EventRecorder, metrics: AgentMetrics,
         options: PodOptions, clock: Callable[[], float] = time.time, pod_source: PodSource | None = None,
         health: NodeHealth | None = None, config_source: ConfigSource | None = None,
+        tokens: TokenManager | None = None,
     ) -> None:
         self.store = store
         self.runtime = runtime
@@ -119,11 +121,15 @@ class PodManager:
         self.executor = Executor(self)
         self.config = PodConfigurator(
             config_source or ConfigSource(store, resync_period=options.resync_period),
-            root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None)
+            root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None,
+            tokens=tokens)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
         self._phases: dict[str, str] = {}
+        # pod key → (uid, revision) of the last status this agent wrote: a cache still behind it
+        # would only earn a 409 (the kubelet's status manager keeps its own versions the same way)
+        self._written: dict[str, tuple[str, int]] = {}
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
@@ -145,12 +151,7 @@ class PodManager:
     async def stop(self, *, drain: bool = False) -> None:
         self.gate.clear()
         for task in reversed(self._tasks):
-            task.cancel()
-        for task in reversed(self._tasks):
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(task)
         self._tasks = []
         await self.watch.stop()
         await self.loop.stop()
@@ -273,10 +274,12 @@ class PodManager:
             initialized=plan.initialized,
         )
         status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
-        if status_changed(pod.status, status):
-            updated = pod.deep_copy()
-            updated.status = status
-            await self.store.update(PODS, updated, subresource="status")
+        if status_changed(pod.status, status) and not self._behind_own_write(key, pod):
+            # the status subresource reads only the status and identity of what it is given, and
+            # changes nothing in it: no deep copy of the cached pod (the agent's hottest write)
+            written = await self.store.update(PODS, pod.model_copy(update={"status": status}), subresource="status",
+                                              read=pod)
+            self._written[key] = (uid, int(written.metadata.resource_version or 0))
             log.info("pod %s: %s", key, status.phase, extra={"pod": key, "phase": status.phase})
         self._note_phase(key, uid, status.phase or "Pending")
         requeue = plan.requeue_after
@@ -421,7 +424,18 @@ class PodManager:
         self.metrics.pods.set(len(self.informer.keys()))
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
 
+    def _behind_own_write(self, key: str, pod: Pod) -> bool:
+        """Whether the cached ``pod`` predates the last status this agent wrote for it. Then a write
+        based on it would fail its resourceVersion precondition, and the watch event of that write
+        queues the pod again anyway: the status is written from there, not retried into 409s (a
+        runtime event of the pod's own start queues it while the cache lags — a retry storm on a
+        busy machine)."""
+        written = self._written.get(key)
+        return (written is not None and written[0] == pod.metadata.uid
+                and int(pod.metadata.resource_version or 0) < written[1])
+
     def _forget(self, key: str) -> None:
+        self._written.pop(key, None)
         self._phases.pop(key, None)
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
         self.metrics.pods.set(len(self.informer.keys()))

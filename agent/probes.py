@@ -7,6 +7,11 @@ failures. A flip enqueues the pod so reconcile acts on the new result:
 readiness drives the Ready condition; a failed liveness or startup probe gets
 the container killed (and restarted under the pod's restart policy).
 Liveness and readiness wait until the startup probe, if any, has succeeded.
+
+An exec probe runs at most once at a time per worker: the engine cannot cancel an exec, so one
+that outlives ``timeoutSeconds`` fails and keeps running; until it returns, later periods fail
+("has not returned yet") without starting another. Else a hanging probe command would pile up one
+process and one runtime thread per period (the kubelet's runtime kills it at the timeout).
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ from dataclasses import dataclass
 import aiohttp
 
 from kubelite.api.core import Container, Pod, Probe
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 
 from agent.metrics import AgentMetrics
-from agent.runtime.base import ContainerInfo, ContainerNotFound, ContainerRuntime, ContainerRuntimeError
+from agent.runtime.base import ContainerInfo, ContainerNotFound, ContainerRuntime, ContainerRuntimeError, ExecResult
 from agent.status import ProbeState
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,13 @@ class _Worker:
     probe: Probe
     pod_ip: str
     task: asyncio.Task[None] | None = None
+    running: asyncio.Future[ExecResult] | None = None  # the exec probe in flight, past its timeout too
+
+
+def _retrieve(future: asyncio.Future[ExecResult]) -> None:
+    """Consume the outcome of an exec nobody waited for to the end (no 'never retrieved' noise)."""
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass(frozen=True)
@@ -119,10 +131,13 @@ class ProbeManager:
     async def _stop_worker(self, key: tuple[str, str]) -> None:
         worker = self._workers.pop(key, None)
         self.results.pop(key, None)
+        if worker is not None and worker.running is not None:
+            worker.running.cancel()  # its thread ends with its command; nobody waits for the result
         if worker is not None and worker.task is not None:
-            worker.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker.task
+            # cancel until done: Python 3.11's wait_for loses a cancellation that lands with a probe's
+            # result, and a bare ``cancel(); await`` then waited forever — in the middle of a pod's
+            # graceful deletion, which left the pod Terminating
+            await cancel_and_wait(worker.task)
 
     # -- the worker ----------------------------------------------------------
 
@@ -174,8 +189,12 @@ class ProbeManager:
         timeout = float(probe.effective_timeout_seconds)
         try:
             if probe.exec_ is not None:
-                result = await asyncio.wait_for(
-                    self.runtime.exec(worker.info.id, list(probe.exec_.command or []), timeout=timeout), timeout)
+                if worker.running is not None and not worker.running.done():
+                    return ProbeOutcome(False, f"the previous probe has not returned yet (timed out after {timeout:g}s)")
+                worker.running = asyncio.ensure_future(
+                    self.runtime.exec(worker.info.id, list(probe.exec_.command or []), timeout=timeout))
+                worker.running.add_done_callback(_retrieve)
+                result = await asyncio.wait_for(asyncio.shield(worker.running), timeout)
                 output = result.output.decode(errors="replace").strip()[:200]
                 return ProbeOutcome(result.exit_code == 0, f"command exited with {result.exit_code}: {output}")
             if probe.http_get is not None:

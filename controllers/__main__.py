@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
@@ -19,7 +20,7 @@ from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
 from kubelite.process import settle_heap
-from kubelite.strategy import toleration_seconds_flag
+from kubelite.strategy import admission_plugins_flag, toleration_seconds_flag
 
 log = logging.getLogger("controllers")
 
@@ -42,6 +43,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the same for unreachable:NoExecute")
     p.add_argument("--toleration-seconds", type=toleration_seconds_flag, default=None,
                    help="shorthand: set both --default-*-toleration-seconds")
+    p.add_argument("--enable-admission-plugins", type=admission_plugins_flag, default=frozenset(),
+                   help="ServiceAccount: the pods the controllers create get the ServiceAccount admission "
+                        "(the gateway has the same flag; kl up enables it)")
+    p.add_argument("--root-ca-file", default="",
+                   help="the cluster CA the root-ca-cert-publisher puts in every namespace's kube-root-ca.crt "
+                        "ConfigMap (kube-controller-manager's flag); empty: ca.crt is empty (a plain-HTTP gateway)")
     p.add_argument("--node-monitor-grace-period", type=float, default=defaults.node_monitor_grace_seconds,
                    help="seconds after a node lease disappears before the node is marked Unknown")
     p.add_argument("--controllers", default=",".join(CONTROLLERS),
@@ -72,6 +79,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _read_root_ca(path: str) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise SystemExit(f"error: --root-ca-file {path}: {exc.strerror or exc}") from None
+
+
 def _pick(shorthand: int | None, value: int) -> int:
     return value if shorthand is None else shorthand
 
@@ -83,6 +99,8 @@ def config_from_args(args: argparse.Namespace) -> ManagerConfig:
         default_unreachable_toleration_seconds=_pick(args.toleration_seconds,
                                                      args.default_unreachable_toleration_seconds),
         node_monitor_grace_seconds=args.node_monitor_grace_period,
+        service_account_admission="ServiceAccount" in args.enable_admission_plugins,
+        root_ca=_read_root_ca(args.root_ca_file),
         scheduler_workers=args.scheduler_workers, percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
         replicaset_workers=args.replicaset_workers,
         deployment_workers=args.deployment_workers, resync_seconds=args.resync_period,

@@ -6,6 +6,9 @@ controller's own pod writes (expectations) — create or delete pods as the plan
 status (conditions, counters, startTime/completionTime). A finished Job with
 ``ttlSecondsAfterFinished`` is deleted when its time is up (kube's TTL-after-finished controller).
 
+A Job with ``spec.managedBy`` naming another controller is skipped (kube's syncJob does the same),
+but for its TTL once finished (:func:`controllers.job_plan.decide_external`).
+
 Pods whose Job is gone still carry the tracking finalizer: a pod event of such a pod queues
 ``orphan:<ns>/<name>``, whose reconcile removes the finalizer (kube's orphan-pod handling).
 """
@@ -171,8 +174,15 @@ class JobController(Controller):
         if job.metadata.deletion_timestamp is not None:
             await asyncio.gather(*(self._unfinalize(p) for p in pods if plan.has_finalizer(p)))
             return None
-        spec = plan.JobSpec.from_doc(job.to_dict())
         now = self.ctx.clock()
+        if (manager := plan.managed_by_other(job.to_dict())) is not None:
+            log.debug("job %s is managed by %s: skipped", key, manager)
+            external = plan.decide_external(job.to_dict(), now)
+            if external.delete_job:
+                await self._expire(job)
+                return None
+            return Result(requeue_after=external.requeue_after) if external.requeue_after is not None else None
+        spec = plan.JobSpec.from_doc(job.to_dict())
         status = dict(getattr(job, "status", None) or {})
         tracking = plan.track(status, pods, spec, skip=self.finalizers_removed, now=now)
         if tracking.unfinalize:  # step 1 lands before any finalizer goes

@@ -11,6 +11,10 @@ even across a controller-manager restart:
    into ``succeeded``/``failed`` (status write).
 
 A finished pod without the finalizer and not in ``uncountedTerminatedPods`` was counted already.
+
+A Job whose ``spec.managedBy`` names another controller (JobManagedBy, beta and on in 1.32) is left
+to it: :func:`decide_external` does only what kube's TTL-after-finished controller, which does not
+look at ``managedBy``, would do.
 The Job document is the camelCase JSON (Job is a stored document kind); pods are typed.
 """
 
@@ -21,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubelite.api.core import Pod
+from kubelite.api.batch_rules import JOB_CONTROLLER_NAME
 from kubelite.humanize import parse_time
 
 from controllers.podutil import ready_since
@@ -388,6 +393,23 @@ def _succeeded(spec: JobSpec, status: Doc, active: list[Pod]) -> bool:
     if spec.completions is None:
         return succeeded > 0 and not active
     return succeeded >= spec.completions
+
+
+def managed_by_other(job: Doc) -> str | None:
+    """The controller named in ``spec.managedBy`` when it is not the Job controller (kube's
+    managedByExternalController), else None: such a Job's pods and status are that controller's."""
+    manager = (job.get("spec") or {}).get("managedBy")
+    return manager if manager is not None and manager != JOB_CONTROLLER_NAME else None
+
+
+def decide_external(job: Doc, now: datetime) -> Decision:
+    """A Job another controller manages: no pods, no status; only a finished Job's
+    ``ttlSecondsAfterFinished`` (kube's TTL-after-finished controller acts on every finished Job)."""
+    status = dict(job.get("status") or {})
+    decision = Decision(status)
+    if is_finished(status):
+        decision.delete_job, decision.requeue_after = _ttl(JobSpec.from_doc(job), status, now)
+    return decision
 
 
 def decide(job: Doc, status: Doc, pods: list[Pod], now: datetime) -> Decision:

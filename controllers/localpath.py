@@ -3,10 +3,11 @@
 Keys are ``pvc|<ns>/<name>`` and ``pv|<name>``. A claim of a class served by
 ``kubelite.io/local-path`` whose first pod the scheduler placed (``volume.kubernetes.io/selected-node``)
 gets ``pvc-<uid>``, a hostPath directory on that node with node affinity to it, then both are marked
-Bound; a volume whose claim is gone is deleted (``Delete``) or Released (``Retain``). Decisions:
+Bound; a volume whose claim is gone is marked Released, then deleted if its policy is ``Delete``
+(its finalizer keeps it until the node's agent removed the directory). Decisions:
 :mod:`controllers.localpath_plan`. When it starts leading it creates the ``local-path`` StorageClass
 (the default class) if there is none of that name, as k3s ships one. The directory itself is the
-agent's to create and mount (hostPath); this controller only writes API objects.
+agent's to create, mount and remove (agent/localpath.py); this controller only writes API objects.
 """
 
 from __future__ import annotations
@@ -115,6 +116,12 @@ class LocalPathProvisioner(Controller):
         cached = self.volumes.get(name)
         if cached is None:
             return
+        wanted = plan.finalizers(cached.to_dict())
+        if wanted is not None:
+            doc = cached.to_dict()
+            doc["metadata"]["finalizers"] = wanted or None
+            cached = await self.store.update(PERSISTENTVOLUMES, PERSISTENTVOLUMES.model.model_validate(doc),
+                                             fence=self.fence)
         claims = {object_key(c): c.to_dict() for c in self.claims.list()}
         action = plan.released(cached.to_dict(), claims)
         if action == "delete":

@@ -6,18 +6,30 @@ PersistentVolume ``pvc-<claim uid>``: a directory on one node (``hostPath``, und
 (``kubernetes.io/hostname In [node]``), so every later pod of the claim is scheduled there. With
 ``WaitForFirstConsumer`` the node is the one the scheduler chose for the claim's first pod
 (annotation ``volume.kubernetes.io/selected-node``); an ``Immediate`` claim waits for that too,
-since a local directory has no node of its own. A released volume (its claim gone) is deleted
-(``reclaimPolicy: Delete``) or marked ``Released`` (``Retain``). Documents in, documents out.
+since a local directory has no node of its own.
+
+Reclaiming, as kube's PV controller and external-provisioner do it: a volume whose claim is gone is
+first marked ``Released``; then a ``Delete`` volume is deleted. ``Delete`` volumes carry the
+external-provisioner finalizer, so the object stays (Terminating) until the agent of its node has
+removed the directory (``agent/localpath.py``; upstream's provisioner runs a helper pod for that)
+and dropped the finalizer. ``Retain`` volumes stay ``Released`` with their directory. Documents in,
+documents out.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kubelite.storageclass import LOCAL_PATH_PROVISIONER, SELECTED_NODE_ANNOTATION
+from kubelite.storageclass import (
+    HOSTNAME_LABEL,
+    LOCAL_PATH_PROVISIONER,
+    LOCAL_PATH_ROOT,
+    PROVISIONED_BY_ANNOTATION,
+    PROVISIONER_FINALIZER,
+    SELECTED_NODE_ANNOTATION,
+)
 
-ROOT = "/var/lib/kubelite/local-path"
-HOSTNAME_LABEL = "kubernetes.io/hostname"
+ROOT = LOCAL_PATH_ROOT
 Doc = dict[str, Any]
 
 
@@ -42,13 +54,17 @@ def volume_for(claim: Doc, storage_class: Doc, node: str) -> Doc:
     meta, spec = claim.get("metadata") or {}, claim.get("spec") or {}
     name = volume_name(claim)
     storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+    policy = storage_class.get("reclaimPolicy") or "Delete"
+    metadata: Doc = {"name": name, "annotations": {PROVISIONED_BY_ANNOTATION: LOCAL_PATH_PROVISIONER}}
+    if policy == "Delete":
+        metadata["finalizers"] = [PROVISIONER_FINALIZER]
     return {
         "apiVersion": "v1", "kind": "PersistentVolume",
-        "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": LOCAL_PATH_PROVISIONER}},
+        "metadata": metadata,
         "spec": {
             "capacity": {"storage": storage},
             "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
-            "persistentVolumeReclaimPolicy": storage_class.get("reclaimPolicy") or "Delete",
+            "persistentVolumeReclaimPolicy": policy,
             "storageClassName": spec.get("storageClassName"),
             "volumeMode": spec.get("volumeMode") or "Filesystem",
             "hostPath": {"path": f"{ROOT}/{name}_{meta.get('namespace')}_{meta.get('name')}",
@@ -85,16 +101,37 @@ def claimed_by(volume: Doc, claim: Doc) -> bool:
 
 
 def released(volume: Doc, claims: dict[str, Doc]) -> str | None:
-    """What to do with a volume whose claim is gone: "delete", "release", or None (still claimed)."""
+    """What to do with a volume whose claim is gone: "release" (mark it ``Released``), then for a
+    ``Delete`` volume "delete"; None while it is claimed, or when nothing is left to do."""
     ref = (volume.get("spec") or {}).get("claimRef") or {}
     if not ref:
         return None
     claim = claims.get(f"{ref.get('namespace')}/{ref.get('name')}")
     if claim is not None and (claim.get("metadata") or {}).get("uid") == ref.get("uid"):
         return None
-    if (volume.get("spec") or {}).get("persistentVolumeReclaimPolicy") == "Delete":
+    if (volume.get("status") or {}).get("phase") not in ("Released", "Failed"):
+        return "release"
+    deleting = (volume.get("metadata") or {}).get("deletionTimestamp")
+    if (volume.get("spec") or {}).get("persistentVolumeReclaimPolicy") == "Delete" and not deleting:
         return "delete"
-    return None if (volume.get("status") or {}).get("phase") == "Released" else "release"
+    return None
+
+
+def finalizers(volume: Doc) -> list[str] | None:
+    """The finalizers one of our volumes should have, or None when they are right: a ``Delete``
+    volume holds the provisioner's (volumes made before it existed get it too), a volume whose
+    policy became ``Retain`` loses it (external-provisioner does both)."""
+    meta = volume.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(PROVISIONED_BY_ANNOTATION) != LOCAL_PATH_PROVISIONER \
+            or meta.get("deletionTimestamp"):
+        return None
+    present = list(meta.get("finalizers") or [])
+    wanted = (volume.get("spec") or {}).get("persistentVolumeReclaimPolicy") == "Delete"
+    if wanted and PROVISIONER_FINALIZER not in present:
+        return [*present, PROVISIONER_FINALIZER]
+    if not wanted and PROVISIONER_FINALIZER in present:
+        return [f for f in present if f != PROVISIONER_FINALIZER]
+    return None
 
 
 def node_terms(volume: Doc) -> list[Doc] | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,40 +23,56 @@ from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.store import Store
 from kubelite.strategy import Admission
-from kubelite.supervise import spawn
+from kubelite.supervise import cancel_and_wait, spawn
 
 from controllers.base import Controller
 from controllers.context import ControllerContext, Settings, SharedInformers
+from controllers.cronjob import CronJobController
+from controllers.daemonset import DaemonSetController
+from controllers.deployment import DeploymentController
+from controllers.endpoints import EndpointsController
+from controllers.endpointslice import EndpointSliceController
+from controllers.gc import GarbageCollector
+from controllers.hpa import HorizontalPodAutoscalerController
 from controllers.http import StatusServer
+from controllers.job import JobController
+from controllers.localpath import LocalPathProvisioner
 from controllers.metrics import Metrics
+from controllers.namespace import NamespaceController
+from controllers.nodelifecycle import NodeLifecycleController
+from controllers.replicaset import ReplicaSetController
+from controllers.rootcacert import RootCACertPublisher
+from controllers.scheduler import Scheduler
+from controllers.serviceaccount import ServiceAccountController
+from controllers.statefulset import StatefulSetController
 
 log = logging.getLogger(__name__)
 
-# name -> "module:Class"; imported when a manager runs that controller (``--controllers``).
-CONTROLLERS: dict[str, str] = {
-    "scheduler": "controllers.scheduler:Scheduler",
-    "replicaset": "controllers.replicaset:ReplicaSetController",
-    "deployment": "controllers.deployment:DeploymentController",
-    "nodelifecycle": "controllers.nodelifecycle:NodeLifecycleController",
-    "garbagecollector": "controllers.gc:GarbageCollector",
-    "namespace": "controllers.namespace:NamespaceController",
-    "daemonset": "controllers.daemonset:DaemonSetController",
-    "statefulset": "controllers.statefulset:StatefulSetController",
-    "localpath": "controllers.localpath:LocalPathProvisioner",
-    "endpointslice": "controllers.endpointslice:EndpointSliceController",
-    "endpoints": "controllers.endpoints:EndpointsController",
-    "job": "controllers.job:JobController",
-    "cronjob": "controllers.cronjob:CronJobController",
-    "horizontalpodautoscaling": "controllers.hpa:HorizontalPodAutoscalerController",
-    "serviceaccount": "controllers.serviceaccount:ServiceAccountController",
+# name (``--controllers``) -> the controller's class
+CONTROLLERS: dict[str, type[Controller]] = {
+    "scheduler": Scheduler,
+    "replicaset": ReplicaSetController,
+    "deployment": DeploymentController,
+    "nodelifecycle": NodeLifecycleController,
+    "garbagecollector": GarbageCollector,
+    "namespace": NamespaceController,
+    "daemonset": DaemonSetController,
+    "statefulset": StatefulSetController,
+    "localpath": LocalPathProvisioner,
+    "endpointslice": EndpointSliceController,
+    "endpoints": EndpointsController,
+    "job": JobController,
+    "cronjob": CronJobController,
+    "horizontalpodautoscaling": HorizontalPodAutoscalerController,
+    "serviceaccount": ServiceAccountController,
+    "root-ca-cert-publisher": RootCACertPublisher,
 }
 
 
 def controller_class(name: str) -> type[Controller]:
     if name not in CONTROLLERS:
         raise ValueError(f"unknown controller {name!r}; known: {', '.join(CONTROLLERS)}")
-    module, _, attr = CONTROLLERS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+    return CONTROLLERS[name]
 
 
 @dataclass
@@ -107,7 +122,8 @@ class ControllerManager:
         settings = self.config.settings
         store = Store(self._client, admission=Admission(
             default_not_ready_toleration_seconds=settings.default_not_ready_toleration_seconds,
-            default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds))
+            default_unreachable_toleration_seconds=settings.default_unreachable_toleration_seconds,
+            service_account=settings.service_account_admission))
         await ensure_system_namespaces(store)
         informers = SharedInformers.create(store, resync_seconds=settings.resync_seconds)
         self.metrics.count_pods(informers.pods)
@@ -157,9 +173,7 @@ class ControllerManager:
 
     async def _stop_leader_loop(self) -> None:
         if self._leader_task is not None:
-            self._leader_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._leader_task
+            await cancel_and_wait(self._leader_task)
             self._leader_task = None
 
     # -- leadership -------------------------------------------------------------

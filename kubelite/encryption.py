@@ -14,6 +14,8 @@ A value read with a provider other than the first is *stale*: an update that cha
 rewrites it (``kubectl get secrets -A -o json | kubectl replace -f -`` re-encrypts with the new key).
 ``aesgcm`` and ``kms`` are refused with a clear message. The store calls :func:`to_storage` on each
 write and every reader decodes through :func:`from_storage` (``kubelite.store.decode``).
+With ``--encryption-provider-config-automatic-reload`` a process follows the file
+(:mod:`kubelite.encryption_reload`).
 """
 
 from __future__ import annotations
@@ -135,6 +137,13 @@ class Transformer:
         raise DecryptError(f"no matching prefix found{': ' + '; '.join(problems) if problems else ''}")
 
 
+class Encryption(Protocol):
+    """What readers and writers ask: an :class:`EncryptionConfig`, or one that follows its file
+    (:class:`kubelite.encryption_reload.ReloadingEncryption`)."""
+
+    def transformer(self, plural: str, group: str) -> Transformer | None: ...
+
+
 @dataclass(frozen=True)
 class EncryptionConfig:
     """Resource name (``secrets``, ``deployments.apps``, ``*.apps``, ``*.*``) → its transformer."""
@@ -149,12 +158,12 @@ class EncryptionConfig:
         return None
 
 
-def to_storage(config: EncryptionConfig | None, plural: str, group: str, plaintext: bytes) -> bytes:
+def to_storage(config: Encryption | None, plural: str, group: str, plaintext: bytes) -> bytes:
     transformer = config.transformer(plural, group) if config is not None else None
     return plaintext if transformer is None else transformer.to_storage(plaintext)
 
 
-def from_storage(config: EncryptionConfig | None, plural: str, group: str, stored: bytes) -> tuple[bytes, bool]:
+def from_storage(config: Encryption | None, plural: str, group: str, stored: bytes) -> tuple[bytes, bool]:
     """(plaintext, stale) of a stored value; DecryptError names the resource when it cannot be read."""
     transformer = config.transformer(plural, group) if config is not None else None
     if transformer is None:
@@ -231,14 +240,19 @@ def parse_config(doc: Any, source: str = "") -> EncryptionConfig:
 def load_config(path: str | Path) -> EncryptionConfig:
     """Read and check the file; ValueError says what is wrong (one line, the flag's caller adds the path)."""
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ValueError(exc.strerror or str(exc)) from None
+    return parse_config_text(data, str(path))
+
+
+def parse_config_text(data: bytes, source: str = "") -> EncryptionConfig:
+    """The file's content, checked; ValueError says what is wrong in one line."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
         raise ValueError(f"not YAML: {str(exc).splitlines()[0]}") from None
-    return parse_config(doc, str(path))
+    return parse_config(doc, source)
 
 
 def generated_config(path: Path) -> Path:

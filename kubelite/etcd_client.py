@@ -22,8 +22,10 @@ import aetcd
 import grpc
 from aetcd import rpc, watcher
 
+from kubelite.encryption_reload import ReloadingEncryption
+
 if TYPE_CHECKING:
-    from kubelite.encryption import EncryptionConfig
+    from kubelite.encryption import Encryption
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class EtcdConfig:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     # encryption at rest of the values this process writes and reads (--encryption-provider-config)
-    encryption: EncryptionConfig | None = field(default=None, repr=False)
+    encryption: Encryption | None = field(default=None, repr=False)
 
     @classmethod
     def from_options(
@@ -132,6 +134,20 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
         self._failures = 0
         self._last_failover = 0.0
         self._connect_lock = asyncio.Lock()
+        self._follows_encryption = False
+
+    def follow_encryption_config(self) -> None:
+        """With ``--encryption-provider-config-automatic-reload``, keep the file followed while this
+        client is open (the reloader polls while any client of the process uses it)."""
+        if isinstance(self.config.encryption, ReloadingEncryption) and not self._follows_encryption:
+            self._follows_encryption = True
+            self.config.encryption.follow()
+
+    async def close(self) -> None:
+        if self._follows_encryption and isinstance(self.config.encryption, ReloadingEncryption):
+            self._follows_encryption = False
+            await self.config.encryption.unfollow()
+        await super().close()
 
     @property
     def current_endpoints(self) -> tuple[str, ...]:
@@ -226,4 +242,5 @@ async def _close_later(channel: grpc.aio.Channel) -> None:
 async def connect(config: EtcdConfig) -> EtcdClient:
     client = EtcdClient(config)
     await client.connect()
+    client.follow_encryption_config()
     return client

@@ -6,7 +6,8 @@ import argparse
 
 import dataclasses
 
-from kubelite.encryption import load_config
+from kubelite.encryption import Encryption, load_config
+from kubelite.encryption_reload import ReloadingEncryption
 from kubelite.etcd_client import EtcdConfig
 
 
@@ -24,6 +25,9 @@ def add_etcd_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--encryption-provider-config", metavar="FILE",
                        help="kube-apiserver's EncryptionConfiguration (aescbc, secretbox, identity): encrypt the "
                             "listed resources at rest; every process that reads them needs the same file")
+    group.add_argument("--encryption-provider-config-automatic-reload", action="store_true",
+                       help="re-read --encryption-provider-config when its content changes (checked every "
+                            "5 s); a bad file is logged and the previous configuration kept")
 
 
 def etcd_config_from_args(args: argparse.Namespace) -> EtcdConfig:
@@ -36,7 +40,10 @@ def etcd_config_from_args(args: argparse.Namespace) -> EtcdConfig:
     if not path:
         return config
     try:
-        encryption = load_config(path)
+        if getattr(args, "encryption_provider_config_automatic_reload", False):
+            encryption: Encryption = ReloadingEncryption.load(path)
+        else:
+            encryption = load_config(path)
     except ValueError as exc:
         raise SystemExit(f"error: --encryption-provider-config {path}: {exc}") from None
     return dataclasses.replace(config, encryption=encryption)

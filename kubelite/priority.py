@@ -6,9 +6,8 @@ On pod create: ``priorityClassName`` is resolved to ``spec.priority`` (and
 kube writes ``priority: 0`` and ``preemptionPolicy`` on every pod; kubelite keeps such pods as sent). The two
 system classes kube-apiserver always has are known without being stored. An unknown
 class, or a ``spec.priority`` that differs from the class's value, is refused with 403,
-kube's words. The Store reads the classes and calls :func:`admit`; this is pure. Also the
-PriorityClass write rules (its :data:`kubelite.strategy.DOCUMENT_RULES` entry): reserved ``system-``
-names, the user maximum of 1e9, ``value`` and ``preemptionPolicy`` fixed once written.
+kube's words. The Store reads the classes and calls :func:`admit`; this is pure. The
+PriorityClass write rules live in :mod:`kubelite.api.priorityclass`.
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.errors import StatusCause
 from kubelite.api.core import Pod
+from kubelite.api.priorityclass import SYSTEM_CLASSES
 
-# scheduling.SystemCriticalPriority (2e9) and the node-critical class 1000 above it
-SYSTEM_CLASSES = {"system-cluster-critical": 2_000_000_000, "system-node-critical": 2_000_001_000}
 DEFAULT_PREEMPTION = "PreemptLowerPriority"
 
 
@@ -65,34 +62,3 @@ def admit(pod: Pod, classes: list[dict[str, Any]]) -> Pod:
     admitted = Pod.model_validate(doc)
     admitted.metadata.resource_version = pod.metadata.resource_version
     return admitted
-
-
-# -- PriorityClass write rules (pkg/apis/scheduling/validation) ---------------------------------------
-
-HIGHEST_USER_DEFINABLE = 1_000_000_000
-
-
-def validate_priority_class(doc: dict[str, Any]) -> list[StatusCause]:
-    """``system-`` names are reserved for the built-in classes; a user class's value is at most 1e9."""
-    name = str((doc.get("metadata") or {}).get("name") or "")
-    value = doc.get("value")
-    if name.startswith("system-"):
-        if name not in SYSTEM_CLASSES:
-            return [StatusCause(field="metadata.name", reason="FieldValueForbidden",
-                                message="Forbidden: priority class names with 'system-' prefix are reserved for "
-                                        "system use only")]
-        return []
-    if isinstance(value, int) and value > HIGHEST_USER_DEFINABLE:
-        return [StatusCause(field="value", reason="FieldValueForbidden",
-                            message=f"Forbidden: maximum allowed value of a user defined priority is "
-                                    f"{HIGHEST_USER_DEFINABLE}")]
-    return []
-
-
-def priority_class_immutable(old: dict[str, Any], new: dict[str, Any]) -> list[StatusCause]:
-    causes = []
-    for field in ("value", "preemptionPolicy"):
-        if new.get(field) != old.get(field) and not (field == "preemptionPolicy" and new.get(field) is None):
-            causes.append(StatusCause(field=field, reason="FieldValueForbidden",
-                                      message="Forbidden: may not be changed in an update."))
-    return causes

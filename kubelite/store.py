@@ -8,6 +8,7 @@ half-written and a stale writer fails instead of overwriting. Errors are
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import builtins
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 
-from kubelite import codec, priority, storageclass, strategy
+from kubelite import codec, priority, sa_admission, storageclass, strategy
 from kubelite.api import crd, errors
 from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
@@ -32,12 +33,13 @@ from kubelite.api.resources import (
     NAMESPACES,
     PERSISTENTVOLUMECLAIMS,
     PRIORITYCLASSES,
+    SERVICEACCOUNTS,
     STORAGECLASSES,
     Resource,
 )
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
-from kubelite.encryption import DecryptError, EncryptionConfig, from_storage, to_storage
+from kubelite.encryption import DecryptError, Encryption, from_storage, to_storage
 from kubelite.service_alloc import RANDOM_TRIES, ServiceAllocator, held_keys
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import (
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+SA_ADMISSION_WAIT = 2.0  # seconds a pod create waits for its namespace's ``default`` ServiceAccount
 ADMISSION_CACHE_SECONDS = 1.0  # how long admission reuses the PriorityClasses/StorageClasses it read
 _GUARANTEED_UPDATE_TRIES = 16
 
@@ -132,12 +135,12 @@ def encode(obj: KubeObject, *, validate: bool = True, old: KubeObject | None = N
     return codec.dumps(doc)
 
 
-def client_encryption(client: Any) -> EncryptionConfig | None:
+def client_encryption(client: Any) -> Encryption | None:
     """The encryption at rest a process configured for its etcd client (``--encryption-provider-config``)."""
     return getattr(getattr(client, "config", None), "encryption", None)
 
 
-def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) -> bytes:
+def plaintext(res: Resource, value: bytes, encryption: Encryption | None) -> bytes:
     """The stored JSON of a value read from etcd: every reader's one way through encryption at rest.
 
     A value that cannot be decrypted is a 500 (as kube-apiserver answers), never a guess.
@@ -150,7 +153,7 @@ def plaintext(res: Resource, value: bytes, encryption: EncryptionConfig | None) 
         raise errors.internal(str(exc)) from None
 
 
-def decode(res: Resource, value: bytes, mod_revision: int, encryption: EncryptionConfig | None = None) -> KubeObject:
+def decode(res: Resource, value: bytes, mod_revision: int, encryption: Encryption | None = None) -> KubeObject:
     doc = codec.loads(plaintext(res, value, encryption))
     obj = res.model.model_validate(res.conversion.to_served(doc) if res.conversion else doc)
     obj.metadata.resource_version = str(mod_revision)
@@ -164,7 +167,7 @@ _HEAD = re.compile(rb'\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{')
 
 
 def document_bytes(res: Resource, value: bytes, mod_revision: int,
-                   encryption: EncryptionConfig | None = None) -> bytes:
+                   encryption: Encryption | None = None) -> bytes:
     """The stored JSON with its resourceVersion, as :func:`codec.dumps` of :func:`decode_document`.
 
     Objects are stored as apiVersion, kind, metadata first and without a resourceVersion, so it
@@ -181,7 +184,7 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
 
 
 def decode_document(res: Resource, value: bytes, mod_revision: int,
-                    encryption: EncryptionConfig | None = None) -> dict[str, Any]:
+                    encryption: Encryption | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     if res.conversion:
@@ -321,7 +324,10 @@ class Store:
         new.api_version, new.kind = res.api_version, res.kind
         new = strategy.prepare_for_create(new, self.admission)
         if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
-            new = cast(T, priority.admit(new, await self._priority_classes()))
+            pod = priority.admit(new, await self._priority_classes())
+            if self.admission.service_account:  # ServiceAccount admission: it reads the pod's account
+                pod = sa_admission.admit(pod, await self._service_account(pod))
+            new = cast(T, pod)
         elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
             classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
             new = type(new).model_validate(classed) if classed is not None else new
@@ -402,6 +408,24 @@ class Store:
         settled = crd.settle_names(new.to_dict(), current.to_dict() if current is not None else None, others)
         return type(new).model_validate(settled)
 
+    async def _service_account(self, pod: Pod) -> dict[str, Any] | None:
+        """The ServiceAccount document the pod names, None when absent. ``default`` is looked for
+        during SA_ADMISSION_WAIT, as kube's plugin does, since its controller creates it just after
+        the namespace."""
+        name = sa_admission.account_name(pod)
+        if name is None:
+            return None
+        deadline = time.monotonic() + (SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
+        while True:
+            try:
+                return cast(dict[str, Any], (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict())
+            except errors.ApiError as exc:
+                if exc.code != 404 or time.monotonic() >= deadline:
+                    if exc.code == 404:
+                        return None
+                    raise
+            await asyncio.sleep(0.15)
+
     async def _priority_classes(self) -> builtins.list[dict[str, Any]]:
         return await self._documents(PRIORITYCLASSES)
 
@@ -435,15 +459,23 @@ class Store:
 
     async def update(
         self, res: Resource, obj: T, *, subresource: Subresource = None, fence: Fence | None = None,
-        dry_run: bool = False,
+        dry_run: bool = False, read: T | None = None,
     ) -> T:
         """Replace the object; with a resourceVersion it must be unchanged (409 Conflict).
 
         As in Kubernetes, the main resource keeps the stored status and the
         ``status`` subresource keeps the stored spec and metadata.
+        ``read``: the stored object ``obj`` was made from, as the caller read it (an informer's
+        copy, never changed in place) — used instead of reading it again when it has ``obj``'s
+        resourceVersion; the write still compares that revision, so a stale one is a 409 as before.
         """
         self._admission_cache.pop(res.plural, None)
-        current = await self.get(res, obj.name, obj.namespace)
+        wanted = obj.metadata.resource_version
+        if read is not None and wanted and read.metadata.resource_version == wanted and \
+                (read.name, read.namespace) == (obj.name, obj.namespace):
+            current = read
+        else:
+            current = await self.get(res, obj.name, obj.namespace)
         wanted_rv = obj.metadata.resource_version
         if wanted_rv and wanted_rv != current.metadata.resource_version:
             raise errors.conflict(
@@ -667,7 +699,9 @@ def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: 
     """Apply Kubernetes' update rules: identity and timestamps are the store's; with ``keep_status``
     (the kind has a status subresource) a main-resource update keeps the stored status."""
     if subresource is not None:
-        new = current.deep_copy()
+        # ``current`` was just read for this update (nobody else holds it): a copy of its top level
+        # and metadata is enough, the parts this function and the store's write change
+        new = current.model_copy(update={"metadata": current.metadata.model_copy()})
         if subresource == "status":
             setattr(new, "status", getattr(obj, "status", None))
         elif subresource == "approval":  # CertificateSigningRequests: only status.conditions changes
@@ -677,7 +711,7 @@ def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: 
         else:  # finalize (namespaces): only spec.finalizers changes
             finalizers = obj.spec.finalizers if isinstance(obj, Namespace) and obj.spec else None
             if isinstance(new, Namespace) and new.spec is not None:
-                new.spec.finalizers = finalizers
+                new.spec = new.spec.model_copy(update={"finalizers": finalizers})
         if obj.metadata.resource_version == current.metadata.resource_version:
             # computed from this very object: its managedFields record the subresource's writer
             new.metadata.managed_fields = obj.metadata.managed_fields

@@ -16,18 +16,12 @@ Kept small on purpose; what lives here:
 - **Graceful deletion** (``BeforeDelete`` in ``k8s.io/apiserver/pkg/registry/rest/delete.go``):
   ``deletionTimestamp`` is the delete time plus the grace period; a later, shorter grace
   period moves it earlier.
+- **ServiceAccount admission** (on pod create, when :attr:`Admission.service_account`): in
+  :mod:`kubelite.sa_admission`; the Store reads the account and applies it.
 - **NamespaceLifecycle admission**: nothing new may be created in a Terminating namespace
   (403, :func:`namespace_terminating`).
-- **Stored-only kinds** (:data:`DOCUMENT_RULES`, one entry per kind, on the documents of
-  :mod:`kubelite.api.generic`): Secret ``stringData`` is merged into ``data`` (base64) and
-  dropped, ``type`` defaults to ``Opaque`` (``pkg/apis/core/v1/defaults.go``,
-  ``pkg/registry/core/secret/strategy.go``); Secret/ConfigMap keys and base64 ``data`` are
-  validated; immutable fields: ConfigMap/Secret ``data``/``binaryData``/``immutable`` once
-  ``immutable: true``, Secret ``type``, RoleBinding/ClusterRoleBinding ``roleRef``
-  (``pkg/apis/{core,rbac}/validation``); Secret/ConfigMap payloads up to 1 MiB; Job and CronJob
-  rules live in :mod:`kubelite.batch_rules`; Service defaults, validation and its clusterIP once
-  set in :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`); the
-  CustomResourceDefinition's in :mod:`kubelite.api.crd`.
+- **Stored-only kinds**: their document rules (:data:`kubelite.api.documents.DOCUMENT_RULES`,
+  defaulting and normalizing) are applied here on create and update.
 
 Pure: objects in, copies out; the Store does the I/O.
 """
@@ -35,21 +29,15 @@ Pure: objects in, copies out; the Store does the I/O.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
 
-from kubelite import batch_rules
-from kubelite.api import apiservice, certificates, crd, errors, event_rules, hpa, service
-from kubelite.api.errors import StatusCause, quote_value
+from kubelite.api import errors
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
+from kubelite.api.documents import DOCUMENT_RULES
 from kubelite.api.meta import KubeObject
 from kubelite.api.schema import INT_RANGES
-from kubelite import priority, workload_rules
 
 T = TypeVar("T", bound=KubeObject)
 
@@ -65,6 +53,9 @@ class Admission:
 
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    # the ServiceAccount plugin (kubelite.sa_admission): off unless a process enables it
+    # (--enable-admission-plugins ServiceAccount; kl up does), as it needs the accounts' controller
+    service_account: bool = False
 
 
 def toleration_seconds_flag(text: str) -> int:
@@ -80,6 +71,20 @@ def toleration_seconds_flag(text: str) -> int:
     if not 0 <= value <= INT_RANGES["int64"][1]:
         raise argparse.ArgumentTypeError(f"must be from 0 to {INT_RANGES['int64'][1]} seconds, not {value}")
     return value
+
+
+SWITCHABLE_PLUGINS = ("ServiceAccount",)
+
+
+def admission_plugins_flag(text: str) -> frozenset[str]:
+    """argparse type of ``--enable-admission-plugins``: a comma list of :data:`SWITCHABLE_PLUGINS`
+    (kubelite's other admission rules are always on)."""
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - set(SWITCHABLE_PLUGINS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown admission plugin(s) {', '.join(unknown)}: "
+                                         f"only {', '.join(SWITCHABLE_PLUGINS)} can be enabled")
+    return names
 
 
 # -- DefaultTolerationSeconds ---------------------------------------------------------
@@ -210,143 +215,7 @@ def forbidden_in_terminating_namespace(plural: str, group: str, name: str | None
     return errors.ApiError(errors.Status(code=403, reason="Forbidden", message=message, details=details))
 
 
-# -- stored-only kinds ----------------------------------------------------------------
-# Kinds served as documents (kubelite.api.generic): their few rules, one entry per kind. Each
-# works on the JSON document (camelCase); the schema walker has already type-checked it.
-
-Doc = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class DocumentRules:
-    prepare: Callable[[Doc], Doc] | None = None  # defaulting and normalizing before storage
-    validate: Callable[[Doc], list[StatusCause]] | None = None
-    immutable: Callable[[Doc, Doc], list[StatusCause]] | None = None  # (stored, new) → causes
-    prepare_update: Callable[[Doc, Doc], Doc] | None = None  # (stored, new) → new, before ``prepare``
-    subresources: bool = False  # ``prepare`` also runs on status (and approval) writes
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-def _key_causes(path: str, keys: Any) -> list[StatusCause]:
-    """Kubernetes' IsConfigMapKey, for ConfigMap and Secret keys."""
-    causes = []
-    for key in keys:
-        if not (0 < len(key) <= 253 and _KEY.match(key)) or key in (".", ".."):
-            causes.append(StatusCause(field=f"{path}[{key}]", reason="FieldValueInvalid",
-                                      message=f"Invalid value: {quote_value(key)}: a valid config key must consist of "
-                                      "alphanumeric characters, '-', '_' or '.'"))
-    return causes
-
-
-def _immutable_cause(path: str, value: Any, detail: str = "field is immutable") -> StatusCause:
-    return StatusCause(field=path, reason="FieldValueInvalid", message=f"Invalid value: {quote_value(value)}: {detail}")
-
-
-def _locked_data(old: Doc, new: Doc, fields: tuple[str, ...]) -> list[StatusCause]:
-    """Once ``immutable: true`` is stored, the payload and the flag itself stay (ValidateConfigMapUpdate)."""
-    if old.get("immutable") is not True:
-        return []
-    detail = "field is immutable when `immutable` is set"
-    return [_immutable_cause(f, new.get(f), detail) for f in (*fields, "immutable") if new.get(f) != old.get(f)]
-
-
-def _prepare_secret(doc: Doc) -> Doc:
-    doc = dict(doc)
-    string_data = doc.pop("stringData", None) or {}
-    if string_data:
-        doc["data"] = {**(doc.get("data") or {}),
-                       **{k: base64.b64encode(str(v).encode()).decode() for k, v in string_data.items()}}
-    doc.setdefault("type", "Opaque")
-    return doc
-
-
-MAX_SECRET_BYTES = 1 << 20  # kube's MaxSecretSize, also the ConfigMap limit
-
-
-def _too_long(path: str, size: int) -> list[StatusCause]:
-    if size <= MAX_SECRET_BYTES:
-        return []
-    return [StatusCause(field=path, reason="FieldValueTooLong",
-                        message=f"Too long: must have at most {MAX_SECRET_BYTES} bytes")]
-
-
-def _validate_secret(doc: Doc) -> list[StatusCause]:
-    data = doc.get("data") or {}
-    causes = _key_causes("data", data)
-    size = 0
-    for key, value in data.items():
-        try:
-            size += len(base64.b64decode(value, validate=True))
-        except (binascii.Error, ValueError, TypeError):
-            causes.append(StatusCause(field=f"data[{key}]", reason="FieldValueInvalid",
-                                      message="Invalid value: \"<secret data>\": illegal base64 data"))
-    return causes + _too_long("data", size)
-
-
-def _secret_immutable(old: Doc, new: Doc) -> list[StatusCause]:
-    causes = _locked_data(old, new, ("data",))
-    if new.get("type") != old.get("type"):
-        causes.append(_immutable_cause("type", new.get("type")))
-    return causes
-
-
-def _validate_config_map(doc: Doc) -> list[StatusCause]:
-    causes = _key_causes("data", doc.get("data") or {}) + _key_causes("binaryData", doc.get("binaryData") or {})
-    for key in set(doc.get("data") or {}) & set(doc.get("binaryData") or {}):
-        causes.append(StatusCause(field=f"data[{key}]", reason="FieldValueInvalid",
-                                  message=f"Invalid value: {quote_value(key)}: duplicate of key present in binaryData"))
-    size = sum(len(k) + len(str(v).encode()) for k, v in (doc.get("data") or {}).items())
-    for key, value in (doc.get("binaryData") or {}).items():
-        try:
-            size += len(key) + len(base64.b64decode(value))
-        except (binascii.Error, ValueError, TypeError):
-            size += len(key) + len(str(value))
-    return causes + _too_long("data", size)
-
-
-def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
-    """A binding's roleRef is fixed at creation (rbac ValidateRoleBindingUpdate: "cannot change roleRef")."""
-    if new.get("roleRef") == old.get("roleRef"):  # three required strings: nothing to normalise
-        return []
-    return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-DOCUMENT_RULES: dict[str, DocumentRules] = {
-    "ConfigMap": DocumentRules(validate=_validate_config_map,
-                               immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
-    "Secret": DocumentRules(prepare=_prepare_secret, validate=_validate_secret, immutable=_secret_immutable),
-    "Job": DocumentRules(prepare=batch_rules.prepare_job, validate=batch_rules.validate_job,
-                         immutable=batch_rules.job_immutable),
-    "CronJob": DocumentRules(prepare=batch_rules.prepare_cronjob, validate=batch_rules.validate_cronjob),
-    "Service": DocumentRules(prepare=service.default_service, validate=service.validate_service,
-                             immutable=service.service_immutable, prepare_update=service.keep_allocated),
-    "DaemonSet": DocumentRules(validate=workload_rules.validate_daemon_set, immutable=workload_rules.daemon_set_immutable),
-    "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
-                                 immutable=workload_rules.stateful_set_immutable),
-    "PriorityClass": DocumentRules(validate=priority.validate_priority_class,
-                                   immutable=priority.priority_class_immutable),
-    "RoleBinding": DocumentRules(immutable=_role_ref_immutable),
-    "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
-    "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
-    # kubelite.api.crd: served as soon as stored, so its conditions are set on write
-    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=_now()), validate=crd.validate,
-                            immutable=crd.immutable),
-    certificates.KIND: DocumentRules(prepare=lambda doc: certificates.prepare(doc, now=_now()),
-                                     validate=certificates.validate, prepare_update=certificates.keep_spec,
-                                     subresources=True),
-    # the document form of Event is events.k8s.io/v1's (core v1 Events are typed)
-    "Event": DocumentRules(validate=event_rules.validate),
-    apiservice.KIND: DocumentRules(prepare=lambda doc: apiservice.prepare(doc, now=_now()),
-                                   validate=apiservice.validate, subresources=True),
-}
-
+# -- stored-only kinds (their rules: kubelite.api.documents) ---------------------------
 
 def _prepare_document(obj: T, current: KubeObject | None = None) -> T:
     rules = DOCUMENT_RULES.get(obj.kind or "")
@@ -356,14 +225,3 @@ def _prepare_document(obj: T, current: KubeObject | None = None) -> T:
     if current is not None and rules.prepare_update is not None:
         doc = rules.prepare_update(current.to_dict(), doc)
     return type(obj).model_validate(rules.prepare(doc))
-
-
-def document_causes(kind: str, doc: Doc) -> list[StatusCause]:
-    """The stored-only kind's own validation (names and schema are checked for every kind elsewhere)."""
-    rules = DOCUMENT_RULES.get(kind)
-    return rules.validate(doc) if rules and rules.validate else []
-
-
-def document_immutable_causes(kind: str, old: Doc, new: Doc) -> list[StatusCause]:
-    rules = DOCUMENT_RULES.get(kind)
-    return rules.immutable(old, new) if rules and rules.immutable else []

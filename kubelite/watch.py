@@ -23,7 +23,8 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import Resource
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import prefix_end, range_
-from kubelite.encryption import EncryptionConfig
+from kubelite.supervise import cancel_and_wait
+from kubelite.encryption import Encryption
 from kubelite.store import client_encryption, decode
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,7 @@ async def watch_raw(
             await asyncio.sleep(delay)
             delay = min(delay * 2, options.max_retry_delay)
         finally:
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
+            await cancel_and_wait(watchdog)
             _cancel_in_background(cancel, options.watchdog_interval)
 
 
@@ -172,7 +171,7 @@ def _passes(raw: aetcd.rtypes.Event, raw_filter: RawFilter) -> bool:
     return raw_filter(prev.value) or (raw.kind != "DELETE" and raw_filter(raw.kv.value))
 
 
-def to_event(res: Resource, raw: aetcd.rtypes.Event, encryption: EncryptionConfig | None = None) -> WatchEvent:
+def to_event(res: Resource, raw: aetcd.rtypes.Event, encryption: Encryption | None = None) -> WatchEvent:
     kv, prev = raw.kv, raw.prev_kv
     old = decode(res, prev.value, prev.mod_revision, encryption) if prev is not None and prev.version else None
     if raw.kind == "DELETE":

@@ -109,4 +109,13 @@ elif [[ "$(id -u)" == 0 ]]; then
 else
     warn "runc/CNI plugins/umoci/skopeo missing and this is not root: the oci runtime tests will fail"
 fi
+# --- 7. libfaketime: the clock-skew chaos fault (kubelite.testing.clock, issue 20) ----
+if compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null; then
+    log "libfaketime present"
+elif [[ "$(id -u)" == 0 ]]; then
+    log "installing libfaketime with apt"
+    apt_install libfaketime || warn "apt-get install libfaketime failed: tests/chaos/test_host_faults.py will fail"
+else
+    warn "libfaketime missing and this is not root: the clock-skew chaos test will fail"
+fi
 log "done"

@@ -20,6 +20,7 @@ from agent.podconfig.env import ResolvedEnv, resolve
 from agent.podconfig.fieldpath import PodRuntimeFacts
 from agent.podconfig.refs import pod_refs
 from agent.podconfig.sources import ConfigSource
+from agent.podconfig.tokens import TokenManager
 from agent.podconfig.volumes import HostVolume, VolumeManager
 from agent.runtime.base import Mount
 
@@ -38,10 +39,11 @@ class ContainerConfig:
 
 
 class PodConfigurator:
-    def __init__(self, source: ConfigSource, *, root: Path | None, owns_source: bool) -> None:
+    def __init__(self, source: ConfigSource, *, root: Path | None, owns_source: bool,
+                 tokens: TokenManager | None = None) -> None:
         self.source = source
         self.owns_source = owns_source
-        self.volumes = VolumeManager(root, sources=source.sources, claim_path=source.claim_path)
+        self.volumes = VolumeManager(root, sources=source.sources, claim_path=source.claim_path, tokens=tokens)
         self.allocatable = (0, 0)  # (cpu millis, memory bytes), set once the node's resources are known
         self._on_change: Callable[[str, str, str], None] | None = None
 

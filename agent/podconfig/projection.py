@@ -4,8 +4,9 @@ Kubernetes sources: ``pkg/volume/configmap`` and ``pkg/volume/secret`` (``MakePa
 key, or only ``items``, each with its ``mode`` or the volume's ``defaultMode``, 0644 by default),
 ``pkg/volume/downwardapi`` (``CollectData``), ``pkg/volume/projected``. A missing non-optional
 object or item key is an error (the kubelet's ``FailedMount``; the pod stays ContainerCreating);
-an optional missing object gives no files. ``serviceAccountToken`` projections are skipped:
-kubelite issues no service-account tokens (noted in :attr:`Payload.notes`).
+an optional missing object gives no files. ``serviceAccountToken`` projections take the tokens the
+caller fetched (``tokens``, by projection path: :mod:`agent.podconfig.tokens`); without them (the
+sim runtime) they are skipped and noted in :attr:`Payload.notes`.
 """
 
 from __future__ import annotations
@@ -87,8 +88,10 @@ def _downward(pod: Pod, items: list[DownwardAPIVolumeFile] | None, default_mode:
     return files
 
 
-def volume_payload(pod: Pod, volume: Volume, sources: Sources, facts: PodRuntimeFacts) -> Payload:
-    """The files of one configMap/secret/downwardAPI/projected volume; VolumeError when it cannot be made."""
+def volume_payload(pod: Pod, volume: Volume, sources: Sources, facts: PodRuntimeFacts,
+                   tokens: Mapping[str, bytes] | None = None) -> Payload:
+    """The files of one configMap/secret/downwardAPI/projected volume; VolumeError when it cannot be made.
+    ``tokens``: the service account tokens of the projected volume's ``serviceAccountToken`` paths."""
     namespace = pod.namespace or "default"
     if volume.config_map is not None:
         src = volume.config_map
@@ -115,11 +118,19 @@ def volume_payload(pod: Pod, volume: Volume, sources: Sources, facts: PodRuntime
         mode = down.default_mode if down.default_mode is not None else DEFAULT_VOLUME_MODE
         return Payload(_downward(pod, down.items, mode, facts))
     if volume.projected is not None:
-        return _projected(pod, volume, sources, facts)
+        return _projected(pod, volume, sources, facts, tokens)
     raise VolumeError(f"volume {volume.name!r} has no file contents")
 
 
-def _projected(pod: Pod, volume: Volume, sources: Sources, facts: PodRuntimeFacts) -> Payload:
+def token_paths(volume: Volume) -> list[str]:
+    """The paths of a projected volume's ``serviceAccountToken`` sources."""
+    if volume.projected is None:
+        return []
+    return [s.service_account_token.path for s in volume.projected.sources or [] if s.service_account_token is not None]
+
+
+def _projected(pod: Pod, volume: Volume, sources: Sources, facts: PodRuntimeFacts,
+               tokens: Mapping[str, bytes] | None) -> Payload:
     assert volume.projected is not None
     namespace = pod.namespace or "default"
     mode = volume.projected.default_mode if volume.projected.default_mode is not None else DEFAULT_VOLUME_MODE
@@ -149,6 +160,10 @@ def _projected(pod: Pod, volume: Volume, sources: Sources, facts: PodRuntimeFact
             payload.immutable = False
             payload.files.update(_downward(pod, source.downward_api.items, mode, facts))
         elif source.service_account_token is not None:
-            payload.notes.append(f"serviceAccountToken {source.service_account_token.path!r} skipped: "
-                                 "kubelite issues no service account tokens")
+            payload.immutable = False  # refreshed before it expires
+            path = source.service_account_token.path
+            if tokens is None or path not in tokens:
+                payload.notes.append(f"serviceAccountToken {path!r} skipped: no token fetched")
+                continue
+            payload.files[path] = FileContent(tokens[path], mode)
     return payload

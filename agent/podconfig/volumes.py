@@ -10,7 +10,8 @@ Layout, as the kubelet's ``/var/lib/kubelet/pods/<uid>/volumes/<plugin>/<name>``
 
 ``setup(pod)`` is idempotent and runs at every sync of the pod: it creates what is missing and
 rewrites file volumes whose contents changed (nothing when equal; immutable sources are never
-re-read). hostPath volumes are checked by their ``type`` as the kubelet does. ``cleanup(uid)``
+re-read); a projected ``serviceAccountToken`` is fetched from the gateway (:mod:`agent.podconfig.tokens`)
+and written again once it is refreshed (80 % of its lifetime). hostPath volumes are checked by their ``type`` as the kubelet does. ``cleanup(uid)``
 removes the pod's directory (unmounting tmpfs) when the pod's containers are gone.
 Without a root dir (the sim runtime) nothing is written: payloads are still computed, so missing
 sources fail the same way, and the mounts are only recorded.
@@ -36,7 +37,8 @@ from kubelite.api.quantity import to_bytes
 from agent.podconfig import atomicwriter
 from agent.podconfig.env import Sources, expand
 from agent.podconfig.fieldpath import PodRuntimeFacts
-from agent.podconfig.projection import VolumeError, is_projected_kind, volume_payload
+from agent.podconfig.projection import VolumeError, is_projected_kind, token_paths, volume_payload
+from agent.podconfig.tokens import DEFAULT_EXPIRATION, TokenError, TokenKey, TokenManager
 from agent.runtime.base import Mount
 
 log = logging.getLogger(__name__)
@@ -96,12 +98,15 @@ ClaimPath = Callable[[str, str], Awaitable[str]]  # (namespace, claim) -> host d
 
 class VolumeManager:
     def __init__(self, root: Path | None, *, sources: Sources, allocatable_memory: int = 0,
-                 claim_path: ClaimPath | None = None) -> None:
+                 claim_path: ClaimPath | None = None, tokens: TokenManager | None = None) -> None:
         self.root = root
         self.sources = sources
         self.claim_path = claim_path
         self.allocatable_memory = allocatable_memory
+        self.tokens = tokens  # None: no API server to ask (tokens cannot be mounted, sim records them)
         self._immutable: dict[tuple[str, str], bool] = {}  # (uid, volume) written from immutable objects
+        # sim: the TokenRequests each pod's volumes would make (what a real node would ask the gateway)
+        self.would_request: dict[str, tuple[TokenKey, ...]] = {}
 
     def pod_dir(self, uid: str) -> Path | None:
         return self.root / "pods" / uid if self.root is not None else None
@@ -137,6 +142,12 @@ class VolumeManager:
         if target is None:  # sim: contents decided (errors surface) but nothing written
             if is_projected_kind(volume):
                 volume_payload(pod, volume, self.sources, facts)
+                keys = _token_keys(pod, volume)
+                if keys and self.would_request.get(uid) != keys:
+                    self.would_request[uid] = keys
+                    log.info("pod %s/%s: volume %s would request %d service account token(s) (sim)",
+                             pod.namespace, pod.name, volume.name, len(keys),
+                             extra={"pod": f"{pod.namespace}/{pod.name}", "volume": volume.name})
             return HostVolume(f"/sim/pods/{uid}/volumes/{plugin_dir(volume)}/{volume.name}",
                               read_only=is_projected_kind(volume))
         if volume.empty_dir is not None:
@@ -146,7 +157,7 @@ class VolumeManager:
             if self._immutable.get((uid, volume.name)) and target.is_dir():
                 return HostVolume(str(target), read_only=True)
             try:
-                payload = volume_payload(pod, volume, self.sources, facts)
+                payload = volume_payload(pod, volume, self.sources, facts, await self._tokens(pod, volume))
             except VolumeError as exc:
                 if not (target / atomicwriter.DATA_DIR).is_symlink():
                     raise
@@ -165,6 +176,19 @@ class VolumeManager:
             self._immutable[(uid, volume.name)] = payload.immutable and bool(payload.files)
             return HostVolume(str(target), read_only=True)
         raise VolumeError(f"volume {volume.name!r}: unsupported volume type")
+
+    async def _tokens(self, pod: Pod, volume: Volume) -> dict[str, bytes] | None:
+        """The tokens of the volume's serviceAccountToken paths (fetched or cached); VolumeError."""
+        keys = _token_keys(pod, volume)
+        if not keys:
+            return None
+        if self.tokens is None:
+            raise VolumeError("failed to fetch token: this agent has no API server to request it from (--api-server)")
+        paths = token_paths(volume)
+        try:
+            return {path: (await self.tokens.get(key)).encode() for path, key in zip(paths, keys, strict=True)}
+        except TokenError as exc:
+            raise VolumeError(str(exc)) from exc
 
     def _empty_dir(self, target: Path, volume: Volume) -> None:
         assert volume.empty_dir is not None
@@ -231,6 +255,9 @@ class VolumeManager:
 
     async def cleanup(self, uid: str) -> None:
         """Remove the pod's directory (after its containers are gone); tmpfs volumes are unmounted."""
+        self.would_request.pop(uid, None)
+        if self.tokens is not None:
+            self.tokens.forget(uid)
         for key in [k for k in self._immutable if k[0] == uid]:
             del self._immutable[key]
         base = self.pod_dir(uid)
@@ -245,6 +272,17 @@ class VolumeManager:
         for entry in (self.root / "pods").iterdir():
             if entry.name not in uids:
                 await self.cleanup(entry.name)
+
+
+def _token_keys(pod: Pod, volume: Volume) -> tuple[TokenKey, ...]:
+    """The TokenRequests of a projected volume's serviceAccountToken sources, bound to the pod."""
+    if volume.projected is None:
+        return ()
+    return tuple(TokenKey(namespace=pod.metadata.namespace or "default",
+                          account=pod.spec.service_account_name or "default", pod=pod.metadata.name or "",
+                          pod_uid=pod.metadata.uid or "", audience=source.service_account_token.audience or "",
+                          seconds=source.service_account_token.expiration_seconds or DEFAULT_EXPIRATION)
+                 for source in volume.projected.sources or [] if source.service_account_token is not None)
 
 
 def _empty_dir_bytes(root: Path) -> dict[str, int]:

@@ -76,6 +76,11 @@ class DockerRuntime:
         self._api: docker.APIClient | None = None
         self._pinger: docker.APIClient | None = None
         self._pool: ThreadPoolExecutor | None = None
+        # Execs (probes) and health pings get threads of their own: docker cannot cancel an exec, so
+        # one whose command hangs holds its thread until the command ends, and must not make container
+        # lifecycle calls, or the ping that says whether the engine is alive, wait behind it.
+        self._exec_pool: ThreadPoolExecutor | None = None
+        self._ping_pool: ThreadPoolExecutor | None = None
         self._exited: dict[str, ContainerInfo] = {}
         self._streams: set[Any] = set()
 
@@ -85,6 +90,8 @@ class DockerRuntime:
         """Connect and ping; RuntimeUnavailable when the engine does not answer (callers may retry)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-{self.node}")
+            self._exec_pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"docker-exec-{self.node}")
+            self._ping_pool = ThreadPoolExecutor(1, thread_name_prefix=f"docker-ping-{self.node}")
 
         def client(timeout: float, pool: int, version: str | None = None) -> docker.APIClient:
             kwargs: dict[str, Any] = {"base_url": self.base_url} if self.base_url else docker.utils.kwargs_from_env()
@@ -111,9 +118,10 @@ class DockerRuntime:
         if self._api is not None:
             api, self._api = self._api, None
             await self._call(api.close)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._exec_pool, self._ping_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._exec_pool = self._ping_pool = None
 
     @property
     def api(self) -> docker.APIClient:
@@ -122,9 +130,12 @@ class DockerRuntime:
         return self._api
 
     async def _call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self._call_on(self._pool, func, *args, **kwargs)
+
+    async def _call_on(self, pool: ThreadPoolExecutor | None, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, lambda: func(*args, **kwargs))
+            return await loop.run_in_executor(pool, lambda: func(*args, **kwargs))
         except docker.errors.NotFound as exc:
             raise ContainerNotFound(_explain(exc)) from exc
         except docker.errors.APIError as exc:
@@ -140,7 +151,7 @@ class DockerRuntime:
     # -- engine facts --------------------------------------------------------
 
     async def ping(self) -> None:
-        await self._call((self._pinger or self.api).ping)
+        await self._call_on(self._ping_pool, (self._pinger or self.api).ping)
 
     async def version(self) -> RuntimeVersion:
         info = await self._call(self.api.version)
@@ -247,7 +258,7 @@ class DockerRuntime:
             code = api.exec_inspect(exec_id).get("ExitCode")
             return ExecResult(exit_code=-1 if code is None else int(code), output=output or b"")
 
-        return await self._call(run)
+        return await self._call_on(self._exec_pool, run)
 
     # -- streams -------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from kubelite.api.errors import StatusCause
 from kubelite.api.labels import dns1123_label_errors, dns1123_subdomain_errors
-from kubelite.api.validation import invalid, required
+from kubelite.api import validation as v  # a module import: validation imports the document rules
 
 Doc = dict[str, Any]
 KIND = "APIService"
@@ -91,33 +91,33 @@ def validate(doc: Doc) -> list[StatusCause]:
     causes: list[StatusCause] = []
     name = (doc.get("metadata") or {}).get("name")
     if name and name != name_of(group, version):
-        causes.append(invalid("metadata.name", name, f'must be `spec.version+"."+spec.group`: "{name_of(group, version)}"'))
+        causes.append(v.invalid("metadata.name", name, f'must be `spec.version+"."+spec.group`: "{name_of(group, version)}"'))
     if not group and version != "v1":
-        causes.append(required("spec.group", "only v1 may have an empty group and it better be legacy kube"))
-    causes += [invalid("spec.group", group, e) for e in (dns1123_subdomain_errors(group) if group else [])]
-    causes += [invalid("spec.version", version, e) for e in _dns1035_label_errors(version)]
+        causes.append(v.required("spec.group", "only v1 may have an empty group and it better be legacy kube"))
+    causes += [v.invalid("spec.group", group, e) for e in (dns1123_subdomain_errors(group) if group else [])]
+    causes += [v.invalid("spec.version", version, e) for e in _dns1035_label_errors(version)]
     group_min, version_priority = spec.get("groupPriorityMinimum") or 0, spec.get("versionPriority") or 0
     if not 0 < group_min <= 20000:
-        causes.append(invalid("spec.groupPriorityMinimum", group_min, "must be positive and less than 20000"))
+        causes.append(v.invalid("spec.groupPriorityMinimum", group_min, "must be positive and less than 20000"))
     if not 0 < version_priority <= 1000:
-        causes.append(invalid("spec.versionPriority", version_priority, "must be positive and less than 1000"))
+        causes.append(v.invalid("spec.versionPriority", version_priority, "must be positive and less than 1000"))
     service = spec.get("service")
     if not service:
         if spec.get("caBundle"):
-            causes.append(invalid("spec.caBundle", f"{len(spec['caBundle'])} bytes",
+            causes.append(v.invalid("spec.caBundle", f"{len(spec['caBundle'])} bytes",
                                   "local APIServices may not have a caBundle"))
         if spec.get("insecureSkipTLSVerify"):
-            causes.append(invalid("spec.insecureSkipTLSVerify", True,
+            causes.append(v.invalid("spec.insecureSkipTLSVerify", True,
                                   "local APIServices may not have insecureSkipTLSVerify"))
         return causes
     for key in ("namespace", "name"):
         if not service.get(key):
-            causes.append(required(f"spec.service.{key}"))
+            causes.append(v.required(f"spec.service.{key}"))
     port = service.get("port", 443)
     if not 0 < port < 65536:
-        causes.append(invalid("spec.service.port", port, "must be between 1 and 65535, inclusive"))
+        causes.append(v.invalid("spec.service.port", port, "must be between 1 and 65535, inclusive"))
     if spec.get("insecureSkipTLSVerify") and spec.get("caBundle"):
-        causes.append(invalid("spec.insecureSkipTLSVerify", True, "may not be true if caBundle is present"))
+        causes.append(v.invalid("spec.insecureSkipTLSVerify", True, "may not be true if caBundle is present"))
     return causes
 
 

@@ -28,7 +28,7 @@ from cryptography import x509
 
 from kubelite.api.errors import StatusCause
 from kubelite.api.labels import dns1123_subdomain_errors
-from kubelite.api.validation import duplicate, forbidden, invalid, required, unsupported
+from kubelite.api import validation as v  # a module import: validation imports the document rules
 
 Doc = dict[str, Any]
 KIND = "CertificateSigningRequest"
@@ -77,22 +77,22 @@ def keep_spec(old: Doc, new: Doc) -> Doc:
 
 def _request_causes(request: Any) -> list[StatusCause]:
     if not request:
-        return [required("spec.request")]
+        return [v.required("spec.request")]
     try:
         pem = base64.b64decode(request, validate=True)
         x509.load_pem_x509_csr(pem)
     except (binascii.Error, ValueError, TypeError):
-        return [invalid("spec.request", "<request data>", "PEM block type must be CERTIFICATE REQUEST")]
+        return [v.invalid("spec.request", "<request data>", "PEM block type must be CERTIFICATE REQUEST")]
     return []
 
 
 def _signer_causes(signer: Any) -> list[StatusCause]:
     if not signer:
-        return [required("spec.signerName")]
+        return [v.required("spec.signerName")]
     domain, slash, path = str(signer).partition("/")
     detail = "must be a fully qualified domain and path of the form 'example.com/signer-name'"
     if not slash or not path or dns1123_subdomain_errors(domain) or "." not in domain or not _SIGNER_PATH.match(path):
-        return [invalid("spec.signerName", signer, detail)]
+        return [v.invalid("spec.signerName", signer, detail)]
     return []
 
 
@@ -103,17 +103,17 @@ def _condition_causes(conditions: Any) -> list[StatusCause]:
         path = f"status.conditions[{i}]"
         kind = condition.get("type") if isinstance(condition, dict) else None
         if not kind:
-            causes.append(required(f"{path}.type"))
+            causes.append(v.required(f"{path}.type"))
             continue
         if kind in ("Approved", "Denied", "Failed") and kind in seen:
-            causes.append(duplicate(f"{path}.type", kind))
+            causes.append(v.duplicate(f"{path}.type", kind))
         seen.add(kind)
         if kind in ("Approved", "Denied") and condition.get("status") != "True":
-            causes.append(unsupported(f"{path}.status", condition.get("status"), ("True",)))
+            causes.append(v.unsupported(f"{path}.status", condition.get("status"), ("True",)))
         elif not condition.get("status"):
-            causes.append(required(f"{path}.status"))
+            causes.append(v.required(f"{path}.status"))
     if {"Approved", "Denied"} <= seen:
-        causes.append(invalid("status.conditions", "Approved", "Approved and Denied conditions are mutually exclusive"))
+        causes.append(v.invalid("status.conditions", "Approved", "Approved and Denied conditions are mutually exclusive"))
     return causes
 
 
@@ -122,17 +122,17 @@ def validate(doc: Doc) -> list[StatusCause]:
     causes = _request_causes(spec.get("request")) + _signer_causes(spec.get("signerName"))
     usages = spec.get("usages")
     if not usages:
-        causes.append(required("spec.usages"))
+        causes.append(v.required("spec.usages"))
     for i, usage in enumerate(usages or []):
         if usage not in USAGES:
-            causes.append(unsupported(f"spec.usages[{i}]", usage, USAGES))
+            causes.append(v.unsupported(f"spec.usages[{i}]", usage, USAGES))
     seconds = spec.get("expirationSeconds")
     if isinstance(seconds, int) and seconds < MIN_EXPIRATION_SECONDS:
-        causes.append(invalid("spec.expirationSeconds", seconds, f"may not specify a duration less than "
+        causes.append(v.invalid("spec.expirationSeconds", seconds, f"may not specify a duration less than "
                               f"{MIN_EXPIRATION_SECONDS} seconds (10 minutes)"))
     status = doc.get("status") or {}
     causes += _condition_causes(status.get("conditions"))
     if status.get("certificate") and not any(
             isinstance(c, dict) and c.get("type") == "Approved" for c in status.get("conditions") or []):
-        causes.append(forbidden("status.certificate", "certificate may only be set on an Approved request"))
+        causes.append(v.forbidden("status.certificate", "certificate may only be set on an Approved request"))
     return causes

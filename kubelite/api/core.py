@@ -204,6 +204,7 @@ class PodSpec(KubeModel):
     init_containers: list[Container] | None = None
     volumes: list[Volume] | None = None
     service_account_name: str | None = None
+    automount_service_account_token: bool | None = None  # the ServiceAccount admission reads it (kubelite.sa_admission)
     restart_policy: str | None = None
     node_name: str | None = None
     node_selector: dict[str, str] | None = None

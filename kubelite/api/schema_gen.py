@@ -58,6 +58,7 @@ ROOTS = {
     # the review kinds (kubelite.gateway.reviews): created, never stored; kubectl sends them as protobuf
     "SelfSubjectAccessReview": "V1SelfSubjectAccessReview", "SubjectAccessReview": "V1SubjectAccessReview",
     "SelfSubjectReview": "V1SelfSubjectReview", "TokenReview": "V1TokenReview",
+    "SelfSubjectRulesReview": "V1SelfSubjectRulesReview", "LocalSubjectAccessReview": "V1LocalSubjectAccessReview",
     "TokenRequest": "AuthenticationV1TokenRequest",  # serviceaccounts/token (kubelite.gateway.sa_auth)
     # a kind served in a second version: keyed "<apiVersion>/<kind>" (protobuf bodies of that version)
     "autoscaling/v1/HorizontalPodAutoscaler": "V1HorizontalPodAutoscaler",

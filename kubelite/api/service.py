@@ -1,7 +1,7 @@
 """Service v1 write rules on the stored document: defaulting, validation, immutables.
 
 Pure functions on the JSON document (camelCase); the Store applies them for every
-writer through :data:`kubelite.strategy.DOCUMENT_RULES`. Address and port allocation
+writer through :data:`kubelite.api.documents.DOCUMENT_RULES`. Address and port allocation
 (which needs etcd) lives in :mod:`kubelite.service_alloc`.
 
 Kubernetes sources: ``pkg/apis/core/v1/defaults.go`` (SetDefaults_Service,

@@ -23,6 +23,7 @@ from kubelite.api.apps import (
     ReplicaSetStatus,
 )
 from kubelite.api.coordination import Lease
+from kubelite.api.documents import document_causes
 from kubelite.api.core import (
     Container,
     ContainerPort,
@@ -590,7 +591,6 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
             return validate_event(obj)
         case Lease():
             return validate_lease(obj)
-    from kubelite.strategy import document_causes  # noqa: PLC0415 - the strategy imports the api package
 
     name_check = path_segment_name_errors if obj.kind in _PATH_SEGMENT_NAMED else dns1123_subdomain_errors
     return (validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None, name_check=name_check)

@@ -123,6 +123,9 @@ def up(
         help="--secure: HTTPS with a cluster CA in <data-dir>/pki, an admin client certificate in the kubeconfig "
              "and RBAC (docs/security.md). --insecure-http (today's default): plain HTTP, no authentication on "
              "loopback.")] = False,
+    audit_policy_file: Annotated[Path | None, typer.Option(
+        help="audit.k8s.io/v1 Policy for the gateway's audit log (<data-dir>/audit.log); default: every write at "
+             "Metadata (docs/security.md).")] = None,
 ) -> None:
     """Start a whole local cluster in the foreground; Ctrl-C stops everything."""
     opts = UpOptions(nodes=nodes, runtime=runtime, listen=listen, data_dir=data_dir or default_data_dir(),
@@ -131,7 +134,8 @@ def up(
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
                      eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process, prometheus=prometheus,
                      service_cluster_ip_range=service_cluster_ip_range,
-                     encryption_provider_config=encryption_provider_config, secure=secure)
+                     encryption_provider_config=encryption_provider_config, secure=secure,
+                     audit_policy_file=audit_policy_file)
 
     def say(line: str) -> None:
         print(f"[kl up] {line}" if line else "", flush=True)

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from kubelite.cli.columns import event_time, node_status_text, pod_status_text
+from kubelite.cli.columns import event_time
+from kubelite.printers import node_status, pod_status_reason
 from kubelite.cli.hostports import published_ports
 from kubelite.cli.output import age, align
 
@@ -128,7 +129,7 @@ def _template_lines(template: Obj) -> list[str]:
 def describe_pod(pod: Obj, now: datetime) -> list[str]:
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     fields = _common(pod) + [("Node", spec.get("nodeName")), ("Start Time", status.get("startTime")),
-                             ("Status", pod_status_text(pod)), ("IP", status.get("podIP")),
+                             ("Status", pod_status_reason(pod)), ("IP", status.get("podIP")),
                              ("Host IP", status.get("hostIP"))]
     published = [f"{e.get('container')} {e.get('containerPort')}/{e['protocol']} → {e['hostIP']}:{e['hostPort']}"
                  for e in published_ports(pod)]
@@ -185,7 +186,7 @@ def describe_node(node: Obj, now: datetime) -> list[str]:
     spec, status = node.get("spec") or {}, node.get("status") or {}
     taints = [f"{t.get('key')}{'=' + t['value'] if t.get('value') else ''}:{t.get('effect')}"
               for t in spec.get("taints") or []]
-    fields = _common(node) + [("Status", node_status_text(node)), ("Taints", taints or ["<none>"]),
+    fields = _common(node) + [("Status", node_status(node)), ("Taints", taints or ["<none>"]),
                               ("Unschedulable", str(bool(spec.get("unschedulable"))).lower())]
     lines = _fields(fields) + _conditions(status.get("conditions") or [], "Reason")
     lines += _fields([

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import ipaddress
 import json
 import os
 import signal
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
-from kubelite import logcaps
+from kubelite import logcaps, satokens
 from kubelite.cli import kubeconfig, up_secure
 from kubelite.cli.client import ApiClient, Connection
 from kubelite.cli.demo import demo_manifest
@@ -63,6 +64,7 @@ from kubelite.cli.up_support import (
 from kubelite.compaction import parse_interval
 from kubelite.encryption import generated_config, load_config
 from kubelite.etcd_server import EmbeddedEtcd, free_port
+from kubelite.supervise import cancel_and_wait
 
 
 
@@ -86,6 +88,7 @@ class UpOptions:
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
     prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
     secure: bool = False  # HTTPS, client certificates and RBAC (up_secure); False: plain HTTP (--insecure-http)
+    audit_policy_file: Path | None = None  # None: the gateway's default (every write at Metadata)
 
 
 class Cluster:
@@ -117,6 +120,12 @@ class Cluster:
         self.say(f"runtime: {self.runtime} — {why}")
         if self.runtime == "docker":
             await asyncio.to_thread(ensure_docker_images, self.say)
+        pods_reach_gateway = None  # the address pods reach the gateway at (the kubernetes Service's endpoint)
+        if self.secure is not None and self.runtime == "docker":
+            # HTTPS only: a plain-HTTP gateway is unauthenticated and stays on loopback, out of pods' reach
+            pods_reach_gateway = await asyncio.to_thread(docker_bridge_gateway)
+            self.secure = up_secure.prepare(self.data_dir, split_host_port(self.opts.listen)[0],
+                                            extra_hosts=(*self._service_ip(), pods_reach_gateway))
         oci_archive = await asyncio.to_thread(oci_demo_archive, self.data_dir, self.say) if self.runtime == "oci" else None
         if not self.shared_sim_processes or self.opts.prometheus:  # else the shared processes derive them
             write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
@@ -128,7 +137,8 @@ class Cluster:
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
         # every process reads etcd directly, so each gets the encryption configuration
-        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path)]
+        ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path),
+              "--encryption-provider-config-automatic-reload"]  # key rotation without restarts
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         # the HPA controller reads metrics.k8s.io through the gateway, as kube's does through kube-apiserver
@@ -140,10 +150,22 @@ class Cluster:
             fd = os.open(self.data_dir / "metrics-api-token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:  # the admin token: readable by this user only, as tokens.csv
                 out.write(self.token + "\n")
+        # the ServiceAccount admission on every pod writer; kube-root-ca.crt holds the cluster CA (empty on HTTP)
+        admission = ["--enable-admission-plugins", "ServiceAccount"]
+        root_ca = ["--root-ca-file", str(self.secure.ca_file)] if self.secure is not None else []
         self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
-                                           "--listen", self.cm_url.removeprefix("http://"), *metrics_api])
+                                           "--listen", self.cm_url.removeprefix("http://"), *metrics_api,
+                                           *admission, *root_ca])
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
-        auth += self.secure.gateway_flags() if self.secure is not None else []
+        auth += self.secure.gateway_flags() if self.secure is not None else [
+            "--service-account-signing-key-file", str(self.data_dir / "pki" / "sa.key")]
+        auth += admission
+        if pods_reach_gateway is not None:
+            auth += ["--advertise-address", pods_reach_gateway]
+        # the audit log of every write (docs/security.md), rotated at 100 MB, 3 old files kept
+        auth += ["--audit-log-path", str(self.audit_log_path), "--audit-log-maxsize", "100", "--audit-log-maxbackup", "3"]
+        if self.opts.audit_policy_file is not None:
+            auth += ["--audit-policy-file", str(self.opts.audit_policy_file.expanduser().resolve())]
         self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
                                 "--agent-secret-file", str(self.agent_secret_path),
                                 "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
@@ -175,10 +197,31 @@ class Cluster:
                              "--pod-cidr", f"10.244.{index + 1}.0/24", "--cni-bridge", f"kl-cni{index + 1}",
                              "--cni-network", f"kubelite-{node}"]
                 self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep, "--listen",
-                                   "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *root, *extra],
+                                   "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *root, *extra,
+                                   *self._api_flags(node)],
                             agent=True)
         self._write_state()
         await self._wait_ready()
+
+    def _service_ip(self) -> tuple[str, ...]:
+        """The kubernetes Service's cluster IP (the range's first address), () for a bad range
+        (the gateway reports that)."""
+        try:
+            return (str(ipaddress.IPv4Network(self.opts.service_cluster_ip_range, strict=False).network_address + 1),)
+        except ValueError:
+            return ()
+
+    def _api_flags(self, node: str) -> list[str]:
+        """How ``node``'s agent asks the gateway for pods' service account tokens: its URL and, on
+        HTTPS, the CA and the node's client certificate (``system:node:<node>``)."""
+        flags = ["--api-server", self.server]
+        if self.secure is not None:
+            cert, key = self.secure.node_credentials(node)
+            flags += ["--api-ca-file", str(self.secure.ca_file), "--api-client-cert", str(cert),
+                      "--api-client-key", str(key)]
+        elif self.token:  # token mode (plain HTTP off loopback): the internal clients' token
+            flags += ["--api-token-file", str(self.data_dir / "metrics-api-token")]
+        return flags
 
     def _prepare(self) -> None:
         if self.opts.nodes < 1:
@@ -213,8 +256,10 @@ class Cluster:
         # HTTP. Elsewhere the gateway insists on tokens (kl sends them).
         self.token = "" if is_loopback(host) and not self.opts.secure else ensure_token(self.data_dir)
         if self.opts.secure:
-            self.secure = up_secure.prepare(self.data_dir, host)
+            self.secure = up_secure.prepare(self.data_dir, host, extra_hosts=self._service_ip())
             self.server = f"https://{self.opts.listen}"
+        else:  # TokenRequest works on HTTP too (pods' token files), signed with a key of the data dir
+            satokens.ensure_signing_key(self.data_dir / "pki" / "sa.key")
         ensure_secret_file(self.agent_secret_path)
         if self.opts.encryption_provider_config is None:
             generated_config(self.encryption_path)
@@ -228,6 +273,10 @@ class Cluster:
                if self.secure is not None else
                kubeconfig.with_entry({}, name=kubeconfig.CONTEXT_NAME, server=self.server, token=self.token or None))
         kubeconfig.write(self.kubeconfig_path, doc)
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.data_dir / "audit.log"
 
     @property
     def shared_sim_processes(self) -> bool:
@@ -395,9 +444,7 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         if not starting.done():
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
+            await cancel_and_wait(starting)
             say("interrupted during start-up")
             return 130
         stopping.cancel()
@@ -411,9 +458,7 @@ async def run(opts: UpOptions, say: Callable[[str], None]) -> int:
         try:
             await stop.wait()
         finally:
-            supervising.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await supervising
+            await cancel_and_wait(supervising)
         say("stopping...")
     except CliError as exc:
         say(exc.line())
@@ -487,6 +532,7 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
         f"  dashboard    {cluster.server}/ui/",
         f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
         f"  logs         {cluster.logs}/<controller-manager|gateway|{agent_logs}>.log",
+        f"  audit log    {cluster.audit_log_path}",
         f"  kubeconfig   {kc}{auth}",
         "",
         "Use it from another terminal (kubectl works the same way):",

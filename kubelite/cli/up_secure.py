@@ -41,8 +41,24 @@ class SecureSetup:
                 "--service-account-signing-key-file", str(d / "sa.key")]
 
 
-def prepare(data_dir: Path, listen_host: str) -> SecureSetup:
-    hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", listen_host)))
+    def node_credentials(self, node: str) -> tuple[Path, Path]:
+        """(certificate, key) of ``node``'s agent towards the gateway: CN ``system:node:<node>``,
+        O ``system:nodes`` (as kubeadm's kubelet client certificates), made when absent."""
+        stem = f"node-{node}"
+        if pki.read_pair(self.directory, stem) is None:
+            pki.write_pair(self.directory, stem, pki.issue(self.made["ca"], common_name=f"system:node:{node}",
+                                                           organizations=("system:nodes",)))
+        return self.directory / f"{stem}.crt", self.directory / f"{stem}.key"
+
+
+# names in-cluster clients reach the gateway by (kubeadm puts them in kube-apiserver's certificate)
+SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+
+
+def prepare(data_dir: Path, listen_host: str, *, extra_hosts: tuple[str, ...] = ()) -> SecureSetup:
+    """``extra_hosts``: more names/IPs for the serving certificate (the kubernetes Service's cluster IP,
+    the address pods reach the gateway at)."""
+    hosts = tuple(dict.fromkeys(("127.0.0.1", "localhost", listen_host, *SERVICE_NAMES, *extra_hosts)))
     directory = data_dir / "pki"
     satokens.ensure_signing_key(directory / "sa.key")
     return SecureSetup(directory, pki.ensure_cluster_pki(directory, hosts))

@@ -21,13 +21,14 @@ from kubelite.service_alloc import (
 )
 from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
+from kubelite.gateway.audit_log import AuditLogOptions
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
 from kubelite.listen import ListenError, split_host_port
 from kubelite.logs import setup_logging
 from kubelite.process import settle_heap
 from kubelite.satokens import DEFAULT_ISSUER
-from kubelite.strategy import Admission, toleration_seconds_flag
+from kubelite.strategy import Admission, admission_plugins_flag, toleration_seconds_flag
 
 log = logging.getLogger("kubelite.gateway")
 
@@ -69,8 +70,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"CIDR Services' cluster IPs come from (default {DEFAULT_SERVICE_CIDR})")
     parser.add_argument("--service-node-port-range", type=node_port_range_flag, default=DEFAULT_NODE_PORTS,
                         help="NodePort range, FIRST-LAST (default 30000-32767)")
-    parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway "
-                        "(default: the --listen host)")
+    parser.add_argument("--enable-admission-plugins", type=admission_plugins_flag, default=frozenset(),
+                        help="ServiceAccount: default pods' serviceAccountName and mount their API token "
+                             "(kube-apiserver's plugin; needs the controller-manager's serviceaccount and "
+                             "root-ca-cert-publisher controllers, kl up enables it)")
+    parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway, "
+                        "which also serves there, on the --listen port (default: the --listen host)")
+    parser.add_argument("--audit-log-path", help="write audit events (audit.k8s.io/v1 Event, JSON lines) to this "
+                        "file; '-' is standard output")
+    parser.add_argument("--audit-policy-file", type=Path, help="audit.k8s.io/v1 Policy (YAML or JSON) deciding what "
+                        "is logged; default with --audit-log-path alone: every write at Metadata")
+    parser.add_argument("--audit-log-maxsize", type=int, default=0, help="megabytes before the audit log is rotated "
+                        "(0: never)")
+    parser.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs kept (0: all)")
+    parser.add_argument("--audit-log-maxage", type=int, default=0, help="days a rotated audit log is kept, by the "
+                        "time in its name (0: no limit)")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -88,9 +102,13 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         compaction_interval=args.etcd_compaction_interval,
         request_header_timeout=args.request_header_timeout, request_body_timeout=args.request_body_timeout,
         admission=Admission(default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
-                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds),
+                            default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+                            service_account="ServiceAccount" in args.enable_admission_plugins),
         service_ranges=ServiceRanges(args.service_cluster_ip_range, args.service_node_port_range),
         advertise_address=args.advertise_address,
+        audit=AuditLogOptions(path=args.audit_log_path or None, policy_file=args.audit_policy_file,
+                              max_size_mb=args.audit_log_maxsize, max_backups=args.audit_log_maxbackup,
+                              max_age_days=args.audit_log_maxage),
     )
 
 

@@ -26,7 +26,7 @@ from kubelite.api import errors
 from kubelite.api.apiservice import AUTOMANAGED, local_apiservice
 from kubelite.api.crd import served_versions
 from kubelite.api.resources import APISERVICES, CUSTOMRESOURCEDEFINITIONS
-from kubelite.gateway import metrics_group, reviews
+from kubelite.gateway import metrics_group, review_group
 from kubelite.gateway.catalog import VIEWS, group_versions
 from kubelite.store import Store
 from kubelite.supervise import cancel_and_wait, spawn
@@ -47,7 +47,7 @@ class Plan:
 def builtin_group_versions() -> list[tuple[str, str]]:
     """Every built-in group version the gateway serves: stored kinds, views, metrics, reviews."""
     return [*group_versions(), *((v.group, v.version) for v in VIEWS), (metrics_group.GROUP, metrics_group.VERSION),
-            (reviews.AUTHN, "v1"), (reviews.AUTHZ, "v1")]
+            *((g, review_group.VERSION) for g in review_group.GROUPS)]
 
 
 def wanted_apiservices(builtin: Iterable[tuple[str, str]], custom: Iterable[tuple[str, str]]) -> dict[str, Doc]:

@@ -30,6 +30,7 @@ from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.etcdmetrics import observe_etcd_requests
 from kubelite.gateway import (
+    audit,
     delete,
     discovery,
     hpa_v1,
@@ -47,11 +48,14 @@ from kubelite.gateway import (
     watchstream,
     write,
 )
-from kubelite.gateway.auth import READONLY_GROUP, TokenAuthenticator, TokenFileError
-from kubelite.gateway.authz import USER, authenticate, check_request, impersonated
+from kubelite.gateway.audit_log import AuditBackend, AuditLog, AuditLogOptions
+from kubelite.gateway.audit_policy import DEFAULT_POLICY, PolicyError, load_policy_file
+from kubelite.gateway.auth import ANONYMOUS, READONLY_GROUP, UNSECURED, TokenAuthenticator, TokenFileError
+from kubelite.gateway.authz import USER, attributes, authenticate, check_request, impersonated
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED, Served
 from kubelite.gateway.apiservices import LocalAPIServices, builtin_group_versions
+from kubelite.gateway.client_certs import ClientCertVerifier, request_client_certificates
 from kubelite.gateway.kubernetes_service import KubernetesService
 from kubelite.gateway.common import INFO, Target, resolve
 from kubelite.gateway.crds import CrdRegistry, delete_custom_resources_of
@@ -127,13 +131,24 @@ class GatewayConfig:
     request_body_timeout: float = 60.0
     admission: Admission = field(default_factory=Admission)  # DefaultTolerationSeconds flags
     service_ranges: ServiceRanges = field(default_factory=ServiceRanges)  # --service-cluster-ip-range, node ports
-    advertise_address: str | None = None  # the kubernetes Service's endpoint; default: the listen host
+    advertise_address: str | None = None  # the kubernetes Service's endpoint (served too); default: the listen host
+    audit: AuditLogOptions = field(default_factory=AuditLogOptions)  # --audit-log-path, --audit-policy-file
+
+    @property
+    def extra_listen_host(self) -> str | None:
+        """The advertise address when the listen host does not cover it: the gateway serves there too
+        (the kubernetes Service's endpoint must answer; e.g. the Docker bridge for pods)."""
+        address = self.advertise_address
+        if not address or address == self.host or self.host in ("0.0.0.0", "::", ""):
+            return None
+        return address
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
-        if self.token_file is None and self.client_ca_file is None and not is_loopback(self.host):
-            raise ValueError(f"refusing to listen on {self.host} without --token-file: anyone who can reach it "
-                             "could change the cluster; listen on 127.0.0.1 or give a token file")
+        for host in (self.host, self.extra_listen_host):
+            if host and self.token_file is None and self.client_ca_file is None and not is_loopback(host):
+                raise ValueError(f"refusing to listen on {host} without --token-file: anyone who can reach it "
+                                 "could change the cluster; listen on 127.0.0.1 or give a token file")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
         if self.client_ca_file is not None and self.tls_cert is None:
@@ -143,6 +158,7 @@ class GatewayConfig:
         if (self.authorization_mode == "RBAC" and self.token_file is None and self.client_ca_file is None
                 and self.service_account_key_file is None):
             raise ValueError("--authorization-mode RBAC needs an authenticator: --token-file or --client-ca-file")
+        self.audit.check()
         for flag, value in (("--request-header-timeout", self.request_header_timeout),
                             ("--request-body-timeout", self.request_body_timeout)):
             if not 0 < value < math.inf:
@@ -239,13 +255,27 @@ async def errors_and_metrics(request: web.Request, handler: Callable[[web.Reques
 
 @web.middleware
 async def authentication(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    info = request.get(INFO)  # None for an odd path no route serves: authorized as kube sees it all the same
+    info = info or parse_request_info(request.method, request.path, request.query, for_authorization=True)
+    version = info.version if info is not None else ""
     if request.path in OPEN_PATHS or ui.is_ui_path(request.path):  # /ui/: static files
+        audit.begin(request, ANONYMOUS, attributes(ANONYMOUS, info, request.method, request.path), version)
+        audit.decided(request, allowed=True)
         return await handler(request)
-    user = await authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
+    try:
+        user = await authenticate(request)  # kubelite.gateway.authz: certificate, then token; 401 when required
+    except errors.ApiError as exc:
+        if exc.code == 401:
+            audit.unauthenticated(request, attributes(ANONYMOUS, info, request.method, request.path), version)
+        raise
+    audited = user if user is not None else UNSECURED
+    audit.begin(request, audited, attributes(audited, info, request.method, request.path), version)
     if user is not None:
         user = impersonated(request, user)
         request[USER] = user
-        check_request(request, user, request.get(INFO))
+        check_request(request, user, info)
+    else:
+        audit.decided(request, allowed=True)
     return await handler(request)
 
 
@@ -413,8 +443,14 @@ DISCOVERY_ROUTES = (
 
 
 def build_app(state: GatewayState) -> web.Application:
-    app = web.Application(middlewares=[errors_and_metrics, authentication], client_max_size=MAX_BODY_BYTES + 1)
+    app = web.Application(middlewares=[errors_and_metrics, audit.audit_middleware, authentication],
+                          client_max_size=MAX_BODY_BYTES + 1)
     app[STATE] = state
+
+    async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        audit.on_response_prepare(request, response)
+
+    app.on_response_prepare.append(on_response_prepare)
     r = app.router
     r.add_get("/healthz", healthz)
     r.add_get("/livez", healthz)
@@ -456,6 +492,7 @@ class Gateway:
         self.state: GatewayState | None = None
         self.port: int | None = None
         self._rbac: RbacCache | None = None
+        self._audit_log: AuditLog | None = None
 
     @property
     def url(self) -> str:
@@ -489,17 +526,23 @@ class Gateway:
                                                       issuer=config.service_account_issuer)
                 except ValueError as exc:
                     raise TokenFileError(f"--service-account-signing-key-file: {exc}") from None
+        audit_backend = self._audit_backend()
         ssl_context = None  # every file is read before etcd is touched: a user's mistake fails fast
+        client_certs = None
         if config.tls_cert and config.tls_key:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             with _file_flag("--tls-cert/--tls-key"):  # missing files or a key that does not match
                 ssl_context.load_cert_chain(config.tls_cert, config.tls_key)
             if config.client_ca_file is not None:
-                # CERT_OPTIONAL: a client may come with a token instead; a certificate that is sent must chain
-                # to this CA and be valid now, or the handshake fails
-                ssl_context.verify_mode = ssl.CERT_OPTIONAL
+                # a client may come with a token instead; a certificate that is sent is verified against this CA
+                # by the gateway (kubelite.gateway.client_certs), so one from another CA gets 401, as from kube
                 with _file_flag("--client-ca-file"):
                     ssl_context.load_verify_locations(cafile=str(config.client_ca_file))
+                    try:
+                        client_certs = ClientCertVerifier.from_file(str(config.client_ca_file))
+                    except ValueError as exc:
+                        raise TokenFileError(f"--client-ca-file {config.client_ca_file}: {exc}") from None
+                request_client_certificates(ssl_context)
         self._client = self._given_client or await connect(config.etcd)
         metrics = GatewayMetrics()
         observe_etcd_requests(self._client, metrics.registry)
@@ -518,7 +561,8 @@ class Gateway:
             hubs=WatchHubs(self._client),
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout, rbac=rbac, client_ca=config.client_ca_file is not None,
-            sa_signer=sa_signer,
+            client_certs=client_certs,
+            sa_signer=sa_signer, audit=audit_backend,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
         self.state.crds = CrdRegistry(store)
@@ -535,6 +579,9 @@ class Gateway:
         server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else config.port
+        if config.extra_listen_host is not None:  # the same server (TLS, auth) on the advertised address
+            await start_site(self._runner, config.extra_listen_host, self.port, what="gateway",
+                             flag="--advertise-address", ssl_context=ssl_context)
         self.compactor = Compactor(self._client, interval=config.compaction_interval,
                                    registry=self.state.metrics.registry)
         await self.compactor.start()
@@ -550,10 +597,31 @@ class Gateway:
         self.state.bootstrapped = True
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 
+    def _audit_backend(self) -> AuditBackend | None:
+        """The audit policy (the default when only a path is given) and the opened log; a bad policy file
+        or a log path that cannot be written fails the start with one line."""
+        options = self.config.audit
+        if options.path is None:
+            return None
+        policy = DEFAULT_POLICY
+        if options.policy_file is not None:
+            with _file_flag("--audit-policy-file"):
+                try:
+                    policy, warnings = load_policy_file(options.policy_file)
+                except PolicyError as exc:
+                    raise TokenFileError(f"--audit-policy-file {options.policy_file}: {exc}") from None
+            for warning in warnings:
+                log.warning("audit policy %s: %s (ignored, as kube-apiserver's lenient decoding)",
+                            options.policy_file, warning)
+        self._audit_log = AuditLog(options)
+        with _file_flag("--audit-log-path"):
+            self._audit_log.start()
+        return AuditBackend(policy, self._audit_log)
+
     async def stop(self) -> None:
         problems: list[BaseException] = []
         for step in (self._stop_apiservices, self._stop_kubernetes_service, self._stop_compactor, self._stop_runner,
-                     self._stop_hubs, self._stop_rbac, self._close_http, self._close_client):
+                     self._stop_hubs, self._stop_rbac, self._close_http, self._close_client, self._stop_audit_log):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
@@ -598,6 +666,11 @@ class Gateway:
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    async def _stop_audit_log(self) -> None:
+        if self._audit_log is not None:
+            await asyncio.to_thread(self._audit_log.stop)  # the writer thread drains the queue
+            self._audit_log = None
 
     async def _close_client(self) -> None:
         if self._client is not None and self._given_client is None:

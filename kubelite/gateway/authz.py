@@ -1,9 +1,9 @@
 """Who is asking and may they: the gateway's authentication and authorization steps.
 
 Authentication, in kube-apiserver's order: a verified x509 client certificate
-(subject CN = user, each O = a group; the TLS layer has already verified it
-against ``--client-ca-file``, so a certificate from another CA never completes
-the handshake), else an ``Authorization: Bearer`` token from ``--token-file``
+(subject CN = user, each O = a group; the TLS layer asks for one and lets any through,
+:mod:`kubelite.gateway.client_certs` verifies it against ``--client-ca-file`` here, so a
+certificate from another CA or out of date is not believed: 401 unless a token authenticates), else an ``Authorization: Bearer`` token from ``--token-file``
 (on a WebSocket upgrade without that header, the token may come as kube-apiserver's
 ``base64url.bearer.authorization.k8s.io.`` subprotocol: :func:`kubelite.gateway.auth.request_credentials`).
 Every authenticated user is also in ``system:authenticated``. With neither and
@@ -25,6 +25,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.resources import Resource
+from kubelite.gateway import audit
 from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
@@ -45,16 +46,14 @@ USER: web.RequestKey[User] = web.RequestKey("kubelite_user", User)
 RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 
 
-def user_from_peercert(cert: dict[str, Any] | None) -> User | None:
-    """The user of a verified client certificate (``ssl.SSLSocket.getpeercert()`` shape), None if absent."""
-    if not cert:
+def peer_certificate(request: web.Request) -> bytes | None:
+    """The client certificate the TLS handshake received (DER), verified or not; None without one."""
+    transport = request.transport
+    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    if ssl_object is None:
         return None
-    attributes = [pair for rdn in cert.get("subject") or () for pair in rdn]
-    names = [value for key, value in attributes if key == "commonName"]
-    if not names or not names[0]:
-        return None
-    groups = tuple(value for key, value in attributes if key == "organizationName")
-    return User(names[0], groups=groups)
+    der = ssl_object.getpeercert(binary_form=True)
+    return der if isinstance(der, bytes) and der else None
 
 
 def authenticated(user: User) -> User:
@@ -65,10 +64,11 @@ def authenticated(user: User) -> User:
 async def authenticate(request: web.Request) -> User | None:
     """The request's user; None when the gateway authenticates nobody (loopback without credentials)."""
     state = state_of(request)
-    transport = request.transport
-    cert_user = user_from_peercert(transport.get_extra_info("peercert") if transport is not None else None)
-    if cert_user is not None:
-        return authenticated(cert_user)
+    der = peer_certificate(request) if state.client_certs is not None else None
+    if der is not None and state.client_certs is not None:
+        cert_user = state.client_certs.user(der)  # None: not from the client CA, or out of date
+        if cert_user is not None:
+            return authenticated(cert_user)
     authorization = request_credentials(request.headers)  # the header, or a WebSocket's token subprotocol
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
@@ -76,8 +76,9 @@ async def authenticate(request: web.Request) -> User | None:
         return authenticated(await authenticate_token(state, state.sa_signer, token))
     if state.authenticator is not None:
         return authenticated(state.authenticator.authenticate(authorization))
-    if state.client_ca or state.sa_signer is not None:  # credentials are required, and none was sent
+    if state.client_ca or state.rbac is not None:  # credentials are required, and none was sent
         raise errors.unauthorized()
+    # a signing key alone (kl up's plain-HTTP loopback) leaves anonymous callers unsecured, as before
     return None
 
 
@@ -99,7 +100,9 @@ def impersonated(request: web.Request, user: User) -> User:
                 raise errors.forbidden(f'{resource} "{wanted}" is forbidden: User "{user.name}" cannot impersonate '
                                        f'resource "{resource}" in API group "" at the cluster scope',
                                        kind=resource, name=wanted)
-    return authenticated(User(name, groups=groups))
+    user = authenticated(User(name, groups=groups))
+    audit.impersonating(request, user)
+    return user
 
 
 def attributes(user: User, info: RequestInfo | None, method: str, path: str) -> Attributes:
@@ -118,16 +121,23 @@ def check_request(request: web.Request, user: User, info: RequestInfo | None) ->
     """Raise 403 unless the user may make this request."""
     state = state_of(request)
     if state.rbac is None:
-        if state.authenticator is not None:  # the read-only group of the token file
-            if info is not None:
-                state.authenticator.authorize(user, verb=info.verb, resource=info.resource_label, group=info.group,
-                                              namespace=info.namespace)
-            elif request.method not in ("GET", "HEAD"):
-                state.authenticator.authorize(user, verb=request.method.lower(), resource=request.path, group="",
-                                              namespace=None)
+        try:
+            if state.authenticator is not None:  # the read-only group of the token file
+                if info is not None:
+                    state.authenticator.authorize(user, verb=info.verb, resource=info.resource_label,
+                                                  group=info.group, namespace=info.namespace)
+                elif request.method not in ("GET", "HEAD"):
+                    state.authenticator.authorize(user, verb=request.method.lower(), resource=request.path,
+                                                  group="", namespace=None)
+        except errors.ApiError as exc:
+            audit.decided(request, allowed=False, reason=str(exc))
+            raise
+        audit.decided(request, allowed=True)
         return
     attrs = attributes(user, info, request.method, request.path)
-    if not authorize(state.rbac.policy(), attrs).allowed:
+    decision = authorize(state.rbac.policy(), attrs)
+    audit.decided(request, allowed=decision.allowed, reason=decision.reason)
+    if not decision.allowed:
         raise errors.forbidden(forbidden_message(attrs), kind=attrs.resource, name=attrs.name, group=attrs.api_group)
 
 

@@ -19,7 +19,7 @@ from kubelite.api.parse import load_documents, load_json, parse_object
 from kubelite.api.schema import prune, unknown_to_kubernetes
 from kubelite.api.warnings import unknown_fields
 from kubelite.api.defaults import with_defaults
-from kubelite.gateway import protobuf
+from kubelite.gateway import audit, protobuf
 from kubelite.gateway.state import state_of
 
 T = TypeVar("T")
@@ -63,7 +63,9 @@ OFF_LOOP_BYTES = 64 * 1024
 async def read_decoded(request: web.Request, content_type: str) -> tuple[Any, int]:
     """The request body read (size limit first) and decoded; with its size in bytes, for :func:`off_loop`."""
     body = await read_body(request)
-    return await off_loop(len(body), decode, body, content_type), len(body)
+    doc = await off_loop(len(body), decode, body, content_type)
+    audit.request_object(request, doc)  # objectRef's name of a create; requestObject at level Request
+    return doc, len(body)
 
 
 async def off_loop(size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -32,7 +32,7 @@ from kubelite.gateway.catalog import SCALE, STATUS, Served, Subresource
 from kubelite.gateway.common import Target
 from kubelite.gateway.options import parse_list_options
 from kubelite.gateway.state import state_of
-from kubelite.gateway.tables import PRINTERS, Column, Doc, Printer
+from kubelite.printers import PRINTERS, Column, Doc, Printer
 from kubelite.humanize import human_duration, parse_time
 from kubelite.informer import FuncHandler, Informer
 from kubelite.store import Store

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from kubelite.gateway import metrics_group
+from kubelite.gateway import metrics_group, review_group
 from kubelite.gateway.catalog import VIEWS, Served, View, group_versions, served_in
 from kubelite.version import KUBERNETES_VERSION, build_commit
 
@@ -72,7 +72,7 @@ def _all_group_versions(custom: Sequence[Served] = ()) -> list[tuple[str, str]]:
     """The stored kinds' group versions, the views' (a second version of a stored kind), the
     metrics API's (served from the agents), then the custom resources' (preferred version first)."""
     return [*group_versions(), *((v.group, v.version) for v in VIEWS), (metrics_group.GROUP, metrics_group.VERSION),
-            *_custom_group_versions(custom)]
+            *((g, review_group.VERSION) for g in review_group.GROUPS), *_custom_group_versions(custom)]
 
 
 def _versions_by_group(custom: Sequence[Served] = ()) -> dict[str, list[str]]:
@@ -143,7 +143,24 @@ def _metrics_aggregated() -> dict[str, Any]:
             "versions": [{"version": metrics_group.VERSION, "resources": resources, "freshness": "Current"}]}
 
 
+def _review_resources(group: str) -> list[dict[str, Any]]:
+    return [{"name": plural, "singularName": kind.lower(), "namespaced": namespaced, "kind": kind,
+             "verbs": list(review_group.VERBS)} for plural, kind, namespaced in review_group.resources_of(group)]
+
+
+def _review_aggregated(group: str) -> dict[str, Any]:
+    resources = [{"resource": plural, "singularResource": kind.lower(),
+                  "responseKind": {"group": group, "version": review_group.VERSION, "kind": kind},
+                  "scope": "Namespaced" if namespaced else "Cluster", "verbs": list(review_group.VERBS)}
+                 for plural, kind, namespaced in review_group.resources_of(group)]
+    return {"metadata": {"name": group, "creationTimestamp": None},
+            "versions": [{"version": review_group.VERSION, "resources": resources, "freshness": "Current"}]}
+
+
 def api_resource_list(group: str, version: str, custom: Sequence[Served] = ()) -> dict[str, Any] | None:
+    if group in review_group.GROUPS and version == review_group.VERSION:
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
+                "resources": _review_resources(group)}
     view = _view(group, version)
     if view is not None:
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}",
@@ -217,6 +234,7 @@ def aggregated_discovery(*, core: bool, api_version: str = "apidiscovery.k8s.io/
             "versions": [{"version": version, "resources": resources, "freshness": "Current"}, *views],
         })
     if not core:
+        items += [_review_aggregated(g) for g in review_group.GROUPS]
         items.append(_metrics_aggregated())
         builtin = {g for g, _v in group_versions()}
         custom_groups: dict[str, list[dict[str, Any]]] = {}

@@ -14,7 +14,7 @@ from typing import Any
 
 from kubelite.api.errors import StatusCause
 from kubelite.api.semantic import normalize
-from kubelite.strategy import document_immutable_causes
+from kubelite.api.documents import document_immutable_causes
 
 _POD_MUTABLE = (
     "spec.containers[*].image,spec.initContainers[*].image,spec.activeDeadlineSeconds,"

@@ -39,7 +39,7 @@ from kubelite.gateway.metrics_group import API_VERSION, GROUP, RESOURCES, VERBS,
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import GatewayState, state_of
-from kubelite.gateway.tables import build_table
+from kubelite.printers import build_table
 
 log = logging.getLogger(__name__)
 

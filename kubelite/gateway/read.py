@@ -12,7 +12,7 @@ from kubelite import codec
 from kubelite.gateway.respond import dumps, json_response
 from kubelite.gateway.state import state_of
 from kubelite.gateway.crds import table_printer
-from kubelite.gateway.tables import build_table
+from kubelite.printers import build_table
 from kubelite.store import ListResult
 
 

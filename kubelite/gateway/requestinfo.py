@@ -45,8 +45,14 @@ def is_truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
 
 
-def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> RequestInfo | None:
-    """None when the path is not a resource path (discovery, health, unknown prefixes)."""
+def parse_request_info(method: str, path: str, query: Mapping[str, str], *,
+                       for_authorization: bool = False) -> RequestInfo | None:
+    """None when the path is not a resource path (discovery, health, unknown prefixes).
+
+    ``for_authorization``: the attributes kube-apiserver authorizes a path by, which no route may
+    serve: parts past the subresource are ignored and a trailing slash is dropped
+    (``.../pods/web/status/x`` is ``get pods/status web``), so such a request is denied as the
+    resource it names (403), not let through as a non-resource path and then found missing (404)."""
     parts = [p for p in path.split("/") if p]
     if len(parts) >= 2 and parts[0] == "api":
         group, version, rest = "", parts[1], parts[2:]
@@ -74,8 +80,11 @@ def parse_request_info(method: str, path: str, query: Mapping[str, str]) -> Requ
     elif len(rest) == 3 and rest[2] == "proxy":
         proxy_path = "/" if path.endswith("/") else ""
     elif len(rest) > 3:
-        return None
-    if path.endswith("/") and len(rest) > 1 and not (len(rest) == 3 and rest[2] == "proxy"):
+        if not for_authorization:
+            return None
+        rest = rest[:3]
+    if (path.endswith("/") and len(rest) > 1 and not (len(rest) == 3 and rest[2] == "proxy")
+            and not for_authorization):
         return None  # `.../pods/web/`: no route of kube-apiserver matches (404)
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else ("" if path.endswith("/") else None)

@@ -1,7 +1,9 @@
 """The review APIs: who am I, may I, may they, whose token is this — computed per request, never stored.
 
-- ``authorization.k8s.io/v1`` SelfSubjectAccessReview (``kubectl auth can-i``) and
-  SubjectAccessReview (for another user; RBAC guards ``create subjectaccessreviews``);
+- ``authorization.k8s.io/v1`` SelfSubjectAccessReview (``kubectl auth can-i``),
+  SelfSubjectRulesReview (``kubectl auth can-i --list``: every rule that applies to the caller in
+  a namespace, as kube's ``RulesFor``), SubjectAccessReview (for another user; RBAC guards
+  ``create subjectaccessreviews``) and LocalSubjectAccessReview (the same, in one namespace);
 - ``authentication.k8s.io/v1`` SelfSubjectReview (``kubectl auth whoami``) and TokenReview.
 
 Decisions come from the same RBAC policy as requests (:mod:`kubelite.rbac`). Without
@@ -17,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from kubelite.api import errors
+from kubelite.gateway import review_group
 from kubelite.gateway.auth import UNSECURED, User
 from kubelite.gateway.authz import USER, authenticated
 from kubelite.gateway.bodies import read_decoded
@@ -24,22 +27,18 @@ from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
-from kubelite.rbac import Attributes, authorize
+from kubelite.rbac import SUPERUSER_GROUP, Attributes, authorize, rules_for
 from kubelite.satokens import looks_like_jwt
 
-AUTHZ = "authorization.k8s.io"
-AUTHN = "authentication.k8s.io"
-# (group, plural) → kind
-KINDS = {
-    (AUTHZ, "selfsubjectaccessreviews"): "SelfSubjectAccessReview",
-    (AUTHZ, "subjectaccessreviews"): "SubjectAccessReview",
-    (AUTHN, "selfsubjectreviews"): "SelfSubjectReview",
-    (AUTHN, "tokenreviews"): "TokenReview",
-}
+# (group, plural) → (kind, namespaced)
+KINDS = {(group, plural): (kind, namespaced) for group, plural, kind, namespaced in review_group.RESOURCES}
+# kube's privileged-group authorizer's RulesFor (system:masters), and AlwaysAllow's
+_ALL_RESOURCES = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+_ALL_PATHS = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
 
 
 def serves(info: RequestInfo) -> bool:
-    return info.version == "v1" and (info.group, info.resource) in KINDS
+    return info.version == review_group.VERSION and (info.group, info.resource) in KINDS
 
 
 def _attributes(user: User, spec: dict[str, Any]) -> Attributes:
@@ -74,8 +73,53 @@ def _user_info(user: User) -> dict[str, Any]:
     return info
 
 
+def _rules_review(request: web.Request, user: User, spec: dict[str, Any]) -> dict[str, Any]:
+    """kube's SelfSubjectRulesReview status: the resource and non-resource rules of every binding that
+    applies to the user in ``spec.namespace`` (cluster-wide ones first), unmerged."""
+    rbac = state_of(request).rbac
+    if rbac is None or SUPERUSER_GROUP in user.groups:
+        resource_rules, path_rules = list(_ALL_RESOURCES), list(_ALL_PATHS)
+        if rbac is None:
+            return {"resourceRules": resource_rules, "nonResourceRules": path_rules, "incomplete": False}
+    else:
+        resource_rules, path_rules = [], []
+    namespace = spec.get("namespace") if isinstance(spec.get("namespace"), str) else ""
+    for _, rule in rules_for(rbac.policy(), user.name, user.groups, namespace or ""):
+        if rule.get("resources"):
+            entry = {"verbs": list(rule.get("verbs") or []), "apiGroups": list(rule.get("apiGroups") or []),
+                     "resources": list(rule.get("resources") or [])}
+            if rule.get("resourceNames"):
+                entry["resourceNames"] = list(rule["resourceNames"])
+            resource_rules.append(entry)
+        if rule.get("nonResourceURLs"):
+            path_rules.append({"verbs": list(rule.get("verbs") or []),
+                               "nonResourceURLs": list(rule["nonResourceURLs"])})
+    return {"resourceRules": resource_rules, "nonResourceRules": path_rules, "incomplete": False}
+
+
+def _local_review_checks(info: RequestInfo, meta: dict[str, Any], spec: dict[str, Any]) -> None:
+    """LocalSubjectAccessReview: its namespace is the path's (kube's validation and REST storage)."""
+    namespace = info.namespace or ""
+    if meta.get("namespace") not in (None, "", namespace):
+        raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the "
+                                 "request")
+    causes = []
+    if spec.get("nonResourceAttributes") is not None:
+        causes.append(errors.StatusCause(reason="FieldValueForbidden", field="spec.nonResourceAttributes",
+                                         message="Forbidden: disallowed on this kind of request"))
+    resource = spec.get("resourceAttributes")
+    if isinstance(resource, dict) and (resource.get("namespace") or "") != namespace:
+        causes.append(errors.StatusCause(reason="FieldValueInvalid", field="spec.resourceAttributes.namespace",
+                                         message=f"Invalid value: {resource.get('namespace') or ''!r}: must match "
+                                                 f"metadata.namespace"))
+    if causes:
+        raise errors.invalid("LocalSubjectAccessReview", "", causes)
+
+
 async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
-    kind = KINDS[(info.group, info.resource)]
+    kind, namespaced = KINDS[(info.group, info.resource)]
+    if namespaced != (info.namespace is not None):
+        raise errors.resource_not_found()  # kube serves each at one scope only
     if info.verb != "create" or info.name is not None:
         raise errors.method_not_allowed(f"{info.verb} is not supported on {info.resource}: only create")
     body, _ = await read_decoded(request, request.headers.get("Content-Type", "application/json"))
@@ -84,9 +128,16 @@ async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
     caller = request.get(USER) or UNSECURED
     spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
     assert isinstance(spec, dict)
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    if kind == "LocalSubjectAccessReview":
+        _local_review_checks(info, meta, spec)
+        meta = {**meta, "namespace": info.namespace}
     if kind == "SelfSubjectAccessReview":
         status = _decide(request, caller, spec)
-    elif kind == "SubjectAccessReview":
+    elif kind == "SelfSubjectRulesReview":
+        status = _rules_review(request, caller, spec)
+    elif kind in ("SubjectAccessReview", "LocalSubjectAccessReview"):
         subject = User(spec.get("user") or "", spec.get("uid") or "", tuple(spec.get("groups") or ()))
         if not subject.name and not subject.groups:
             raise errors.invalid(kind, "", [errors.StatusCause(
@@ -97,8 +148,7 @@ async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
         status = {"userInfo": _user_info(caller)}
     else:  # TokenReview
         status = await _token_review(request, spec)
-    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    return json_response({"kind": kind, "apiVersion": f"{info.group}/v1", "metadata": {**(meta or {}),
+    return json_response({"kind": kind, "apiVersion": f"{info.group}/v1", "metadata": {**meta,
                           "creationTimestamp": None}, "spec": spec, "status": status}, status=201)
 
 

@@ -11,7 +11,9 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.etcd_client import EtcdClient
+from kubelite.gateway.audit_log import AuditBackend
 from kubelite.gateway.auth import TokenAuthenticator
+from kubelite.gateway.client_certs import ClientCertVerifier
 from kubelite.gateway.locks import KeyedLocks
 from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
@@ -49,10 +51,12 @@ class GatewayState:
     rbac: RbacCache | None = None  # --authorization-mode RBAC
     sa_signer: TokenSigner | None = None  # --service-account-signing-key-file: TokenRequest and SA tokens
     client_ca: bool = False  # --client-ca-file: client certificates authenticate
+    client_certs: ClientCertVerifier | None = None  # --client-ca-file: verifies presented certificates
     body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
     bootstrapped: bool = False  # the default kubernetes Service written (kube's bootstrap-controller post-start hook)
     crds: CrdRegistry | None = None  # the custom resources served (started with the gateway)
     apiservices: LocalAPIServices | None = None  # the local APIServices' reconciler (started with the gateway)
+    audit: AuditBackend | None = None  # --audit-log-path: the policy and the log (kubelite.gateway.audit)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

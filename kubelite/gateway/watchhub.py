@@ -33,7 +33,7 @@ from kubelite.api.resources import Resource
 from kubelite.etcd_client import EtcdClient
 from kubelite.etcd_ops import prefix_end, range_
 from kubelite.gateway.respond import dumps
-from kubelite.encryption import EncryptionConfig
+from kubelite.encryption import Encryption
 from kubelite.store import client_encryption, decode_document
 from kubelite.supervise import cancel_and_wait, spawn
 from kubelite.watch import WatchExpired, watch_raw
@@ -57,7 +57,7 @@ class HubEvent:
 
     __slots__ = ("res", "raw", "encryption", "type", "revision", "namespace", "_doc", "_old", "_lines")
 
-    def __init__(self, res: Resource, raw: aetcd.rtypes.Event, encryption: EncryptionConfig | None = None) -> None:
+    def __init__(self, res: Resource, raw: aetcd.rtypes.Event, encryption: Encryption | None = None) -> None:
         self.res = res
         self.raw = raw
         self.encryption = encryption

@@ -10,10 +10,10 @@ listening (new connections are refused); ``heal()`` listens again on the same ad
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from kubelite.etcd_server import free_port
+from kubelite.supervise import cancel_and_wait
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
@@ -59,9 +59,7 @@ class Splice:
 
     async def cancel_pipes(self) -> None:
         for task in list(self._pipes):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def start(self) -> None:
         raise NotImplementedError

@@ -8,7 +8,7 @@ from typing import Any
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import CONFIGMAPS, EVENTS, PODS, SECRETS
-from kubelite.gateway.tables import pod_status_reason
+from kubelite.printers import pod_status_reason
 from kubelite.store import Store
 from tests.helpers import wait_for
 

@@ -97,7 +97,8 @@ def _doc(res: Any, name: str, owner: Any = None, **fields: Any) -> Any:
 
 
 async def _names(store: Store, res: Any) -> list[str]:
-    return [o.name for o in (await store.list(res, "default")).items]
+    # kube-root-ca.crt: the root-ca-cert-publisher's ConfigMap, in every namespace
+    return [o.name for o in (await store.list(res, "default")).items if o.name != "kube-root-ca.crt"]
 
 
 async def test_dependents_of_every_kind_are_collected_not_only_workloads(

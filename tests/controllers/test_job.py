@@ -15,6 +15,7 @@ from agent.runtime.sim import SimRuntime
 from controllers import job_plan
 from controllers.manager import ControllerManager
 from kubelite.api.resources import CRONJOBS, JOBS, PODS
+from kubelite.api.batch_rules import JOB_CONTROLLER_NAME
 from kubelite.humanize import parse_time
 from kubelite.store import Store
 from tests.agent.conftest import agent_config
@@ -258,3 +259,27 @@ async def test_orphaned_pods_lose_the_tracking_finalizer(store: Store, make_mana
             job_plan.TRACKING_FINALIZER not in (current.metadata.finalizers or [])
 
     await wait_for(released, timeout=30)
+
+
+async def test_a_job_managed_by_another_controller_is_left_to_it_but_for_its_ttl(
+        store: Store, make_manager: MakeManager, sim_node: Agent) -> None:
+    """spec.managedBy (JobManagedBy): the Job controller creates no pod and writes no status for a Job
+    another controller manages, while it runs its own Jobs; once that controller finishes the Job,
+    ttlSecondsAfterFinished still removes it (kube's TTL controller ignores managedBy)."""
+    await make_manager(controllers=CONTROLLERS)
+    other = await create_job(store, job_doc("other", managedBy="example.com/queue", ttlSecondsAfterFinished=0))
+    ours = await create_job(store, job_doc("ours", managedBy=JOB_CONTROLLER_NAME))
+    await wait_for(lambda: _complete(store, "ours"), timeout=60)  # the controller has been through both
+    assert await job_pods(store, ours.metadata.uid)
+    assert not await job_pods(store, other.metadata.uid) and await job_status(store, "other") == {}
+
+    stamp = job_plan.rfc3339(datetime.now(UTC))
+    finished = dict((await store.get(JOBS, "other", "default")).to_dict())
+    finished["status"] = {"startTime": stamp, "completionTime": stamp, "succeeded": 1, "conditions": [
+        {"type": t, "status": "True", "lastTransitionTime": stamp, "lastProbeTime": stamp}
+        for t in ("SuccessCriteriaMet", "Complete")]}
+    await store.update(JOBS, JOBS.model.model_validate(finished), subresource="status")
+
+    async def gone() -> bool:
+        return "other" not in {j.name for j in (await store.list(JOBS, "default")).items}
+    await wait_for(gone, timeout=30, message="the finished external Job removed by its TTL")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from controllers import cronjob_plan as cron
 from controllers import job_plan as plan
 from kubelite.api.core import Pod
-from kubelite.batch_rules import schedule_error, time_zone_error
+from kubelite.api.batch_rules import JOB_CONTROLLER_NAME, job_immutable, managed_by_errors, schedule_error, time_zone_error
 
 NOW = datetime(2026, 11, 30, 22, 0, 30, tzinfo=UTC)
 
@@ -164,6 +164,36 @@ def test_ttl_after_finished() -> None:
     finished = {"conditions": [{"type": "Complete", "status": "True"}], "completionTime": "2026-11-30T21:59:30Z"}
     assert plan.decide(job(ttlSecondsAfterFinished=100), finished, [], NOW).requeue_after == 40.0
     assert plan.decide(job(ttlSecondsAfterFinished=60), finished, [], NOW).delete_job
+
+
+def test_managed_by_another_controller_leaves_only_the_ttl() -> None:
+    assert plan.managed_by_other(job()) is None and plan.managed_by_other(job(managedBy=JOB_CONTROLLER_NAME)) is None
+    assert plan.managed_by_other(job(managedBy="example.com/queue")) == "example.com/queue"
+    running = {**job(managedBy="example.com/queue", ttlSecondsAfterFinished=0), "status": {"active": 3}}
+    decided = plan.decide_external(running, NOW)
+    assert (decided.status, decided.create, decided.delete, decided.delete_job, decided.requeue_after) == (
+        {"active": 3}, 0, [], False, None)
+    finished = {"conditions": [{"type": "Complete", "status": "True"}], "completionTime": "2026-11-30T21:59:30Z"}
+    assert plan.decide_external({**job(managedBy="x.io/q", ttlSecondsAfterFinished=100), "status": finished},
+                                NOW).requeue_after == 40.0
+    assert plan.decide_external({**job(managedBy="x.io/q", ttlSecondsAfterFinished=30), "status": finished},
+                                NOW).delete_job
+
+
+def test_managed_by_validation_and_immutability() -> None:
+    def fields(value: str) -> list[tuple[str | None, str | None]]:
+        return [(c.reason, c.message) for c in managed_by_errors(value, "spec.managedBy")]
+    assert fields("kubernetes.io/job-controller") == [] and fields("example.com/a/b_c~:1") == []
+    assert fields("") == [("FieldValueRequired", "Required value: ")]
+    for bad in ("queue", "/queue", "example.com/", "Example.com/q", "example.com/q q"):
+        assert [r for r, _ in fields(bad)] == ["FieldValueInvalid"], bad
+    assert fields("example.com/q q")[0][1] and "Invalid path" in (fields("example.com/q q")[0][1] or "")
+    assert fields("example.com/" + "q" * 51) == [] and \
+        fields("example.com/" + "q" * 52) == [("FieldValueTooLong", "Too long: may not be more than 63 bytes")]
+    old = job(managedBy="example.com/queue")
+    assert job_immutable(old, old) == []
+    for new in (job(managedBy="example.com/other"), job()):
+        assert [c.field for c in job_immutable(old, new)] == ["spec.managedBy"]
 
 
 @given(st.sets(st.integers(0, 200)))

@@ -241,6 +241,12 @@ async def test_statefulset_claims_bound_to_local_volumes_pin_their_pods(
     await kubectl("delete", "sts", "data")
     await kubectl("delete", "pvc", "www-data-0", "www-data-1")
 
-    async def volumes_gone() -> bool:  # reclaimPolicy Delete
-        return (await kubectl("get", "pv", "-o", "name")).stdout.strip() == ""
-    await wait_for(volumes_gone, 30)
+    async def volumes_deleted() -> bool:
+        # reclaimPolicy Delete: Released and deleted, held by the provisioner's finalizer until the
+        # agent of their node removed the directory (fake kubelets have none: tests/agent/test_localpath_reclaim.py)
+        listed = json.loads((await kubectl("get", "pv", "-o", "json")).stdout)["items"]
+        return len(listed) == 2 and all(
+            pv["status"].get("phase") == "Released" and pv["metadata"].get("deletionTimestamp")
+            and pv["metadata"].get("finalizers") == ["external-provisioner.volume.kubernetes.io/finalizer"]
+            for pv in listed)
+    await wait_for(volumes_deleted, 30)

@@ -346,9 +346,34 @@ def test_local_path_plan_binds_on_the_selected_node_and_reclaims() -> None:
     assert lp.claimed_by(volume, bound)
     assert not lp.claimed_by(volume, {"metadata": {**bound["metadata"], "uid": "a claim of the same name, later"}})
     assert lp.released(volume, {"default/www-web-0": placed}) is None
-    assert lp.released(volume, {}) == "delete"
+    # its claim gone: Released first, then (Delete) deleted, once; the finalizer holds it for the node
+    assert volume["metadata"]["finalizers"] == [storageclass.PROVISIONER_FINALIZER]
+    assert lp.released(volume, {}) == "release"
+    released = {**volume, "status": {"phase": "Released"}}
+    assert lp.released(released, {}) == "delete"
+    assert lp.released({**released, "metadata": {**volume["metadata"], "deletionTimestamp": "2026-12-01T00:00:00Z"}},
+                       {}) is None
     kept = {**volume, "spec": {**volume["spec"], "persistentVolumeReclaimPolicy": "Retain"}}
     assert lp.released(kept, {"default/www-web-0": {"metadata": {"uid": "other"}}}) == "release"
+    assert lp.released({**kept, "status": {"phase": "Released"}}, {}) is None  # Retain keeps it
+    assert "finalizers" not in lp.volume_for(placed, {"reclaimPolicy": "Retain"}, "n2")["metadata"]
+
+
+def test_local_path_finalizer_follows_the_reclaim_policy() -> None:
+    from controllers import localpath_plan as lp
+    from kubelite import storageclass
+    claim = {"metadata": {"name": "c", "namespace": "default", "uid": "u"}, "spec": {"storageClassName": "local-path"}}
+    volume = lp.volume_for(claim, storageclass.LOCAL_PATH, "n1")
+    assert lp.finalizers(volume) is None
+    older = {**volume, "metadata": {**volume["metadata"], "finalizers": ["other"]}}  # made before the finalizer
+    assert lp.finalizers(older) == ["other", storageclass.PROVISIONER_FINALIZER]
+    retained = {**volume, "spec": {**volume["spec"], "persistentVolumeReclaimPolicy": "Retain"}}
+    assert lp.finalizers(retained) == []
+    foreign = {**older, "metadata": {**older["metadata"], "annotations": {}}}  # not ours: left alone
+    assert lp.finalizers(foreign) is None
+    assert lp.finalizers({**older, "metadata": {**older["metadata"], "deletionTimestamp": "x"}}) is None
+    assert storageclass.volume_node(volume) == "n1"
+    assert storageclass.volume_node({"spec": {}}) is None
 
 
 def test_default_storage_class_admission() -> None:

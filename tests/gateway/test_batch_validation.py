@@ -48,6 +48,10 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     (JOBS, job(template={"spec": {"containers": [{"name": "c", "image": "x"}]}}), "spec.template.spec.restartPolicy"),
     (JOBS, job(manualSelector=True, selector={"matchLabels": {"a": "b"}}), "spec.template.metadata.labels"),
     (JOBS, job(selector={"matchLabels": {"a": "b"}}), "spec.selector"),
+    (JOBS, job(managedBy="queue-controller"), "spec.managedBy"),  # not domain-prefixed
+    (JOBS, job(managedBy="example.com/" + "q" * 60), "spec.managedBy"),  # over 63
+    (CRONJOBS, cronjob(jobTemplate={"spec": {"template": POD, "managedBy": "Example.com/q"}}),
+     "spec.jobTemplate.spec.managedBy"),
     (JOBS, job(podFailurePolicy={"rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [1]}}]}),
      "spec.podFailurePolicy.rules[0].action"),
     ("/api/v1/namespaces/default/configmaps",
@@ -83,6 +87,21 @@ async def test_completions_change_only_in_tandem_for_indexed_jobs(api: aiohttp.C
     async with api.patch(f"{JOBS}/elastic", data=json.dumps({"spec": {"completions": 5, "parallelism": 5}}),
                          headers=headers) as response:
         assert response.status == 200, await response.text()
+
+
+async def test_managed_by_is_immutable(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    async with api.post(JOBS, json={**job(managedBy="example.com/queue", suspend=True),
+                                    "metadata": {"name": "managed"}}) as response:
+        assert response.status == 201, await response.text()
+    headers = {"Content-Type": "application/merge-patch+json"}
+    for change in ("example.com/other", None):
+        before = await etcd_revision(gateway)
+        async with api.patch(f"{JOBS}/managed", data=json.dumps({"spec": {"managedBy": change}}),
+                             headers=headers) as response:
+            status = await response.json()
+        assert response.status == 422, status
+        assert status["details"]["causes"][0]["field"] == "spec.managedBy", status
+        assert await etcd_revision(gateway) == before
 
 
 async def test_job_defaults_and_generated_selector(api: aiohttp.ClientSession) -> None:

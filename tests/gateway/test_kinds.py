@@ -14,7 +14,7 @@ from controllers.namespace import NAMESPACED
 from kubelite.api import errors
 from kubelite.api import resources as r
 from kubelite.gateway import Gateway, protobuf
-from kubelite.strategy import DOCUMENT_RULES, document_causes, document_immutable_causes
+from kubelite.api.documents import DOCUMENT_RULES, document_causes, document_immutable_causes
 from tests.gateway.conftest import Kubectl, etcd_revision
 from tests.gateway.test_kubectl import store_of
 

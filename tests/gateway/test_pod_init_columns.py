@@ -1,5 +1,5 @@
 """kubectl's READY/STATUS/RESTARTS columns for pods with init and sidecar containers
-(kubelite/gateway/tables.py; kubectl's printPod)."""
+(kubelite/printers.py; kubectl's printPod)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubelite.gateway.tables import pod_row, pod_status_reason
+from kubelite.printers import pod_row, pod_status_reason
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -28,7 +28,7 @@ from kubelite.gateway.patch import (
     strategic_merge_patch,
 )
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
-from kubelite.gateway.tables import build_table, node_status, pod_row, pod_status_reason
+from kubelite.printers import build_table, node_status, pod_row, pod_status_reason
 from kubelite.gateway.watchstream import filter_event
 from kubelite.humanize import human_duration
 
@@ -57,6 +57,16 @@ def test_request_info(method: str, path: str, query: dict[str, str], expected: R
 @pytest.mark.parametrize("path", ["/version", "/api", "/apis/apps/v1", "/healthz", "/api/v1/a/b/c/d/e"])
 def test_non_resource_paths(path: str) -> None:
     assert parse_request_info("GET", path, {}) is None
+
+
+def test_paths_no_route_serves_are_authorized_as_the_resource_they_name() -> None:
+    """kube's RequestInfo ignores parts past the subresource and a trailing slash (the router 404s later)."""
+    assert parse_request_info("GET", "/api/v1/namespaces/a/pods/p/status/x", {}) is None
+    assert parse_request_info("GET", "/api/v1/namespaces/a/pods/p/status/x", {}, for_authorization=True) == \
+        RequestInfo("get", "", "v1", "pods", "a", "p", "status")
+    assert parse_request_info("GET", "/api/v1/namespaces/a/pods/p/", {}, for_authorization=True) == \
+        RequestInfo("get", "", "v1", "pods", "a", "p")
+    assert parse_request_info("GET", "/version", {}, for_authorization=True) is None
 
 
 def test_merge_patch_rfc7386() -> None:
@@ -285,3 +295,20 @@ async def test_keyed_locks_serialise_one_key_and_forget_idle_keys() -> None:
 
     await asyncio.gather(*(work(k) for k in ["a", "b"] * 20))
     assert overlaps == 0 and len(locks) == 0
+
+
+def test_advertise_address_is_served_and_must_be_authenticated() -> None:
+    """The gateway also serves on an advertise address its listen host does not cover (the kubernetes
+    Service's endpoint); like any non-loopback address, only with authentication."""
+    from pathlib import Path
+
+    from kubelite.gateway.app import GatewayConfig
+
+    assert GatewayConfig(advertise_address="127.0.0.1").extra_listen_host is None
+    assert GatewayConfig(host="0.0.0.0", advertise_address="172.17.0.1").extra_listen_host is None
+    with pytest.raises(ValueError, match="refusing to listen on 172.17.0.1"):
+        GatewayConfig(advertise_address="172.17.0.1").check()
+    secured = GatewayConfig(advertise_address="172.17.0.1", tls_cert=Path("c"), tls_key=Path("k"),
+                            client_ca_file=Path("ca"))
+    secured.check()
+    assert secured.extra_listen_host == "172.17.0.1"

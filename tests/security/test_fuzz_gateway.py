@@ -149,13 +149,16 @@ def bodies(draw: st.DrawFn, kind: str | None, name: str) -> bytes | None:
 class Target:
     """The gateway process, its etcd, and plain HTTP to both (no watches: every answer ends)."""
 
-    def __init__(self, etcd: EmbeddedEtcd, tmp: Path) -> None:
+    def __init__(self, etcd: EmbeddedEtcd, tmp: Path, extra_args: tuple[str, ...] = (),
+                 headers: dict[str, str] | None = None) -> None:
         self.etcd = etcd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.headers = headers or {}  # sent with the set-up requests (the OpenAPI documents, seeds)
         self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=20))
         self.proc = Proc("gateway", [str(REPO / ".venv/bin/python"), "-m", "kubelite.gateway", "--etcd-endpoints",
-                                     etcd.endpoint, "--listen", f"127.0.0.1:{self.port}"], tmp / "gateway.log")
+                                     etcd.endpoint, "--listen", f"127.0.0.1:{self.port}", *extra_args],
+                         tmp / "gateway.log")
 
     def revision(self) -> int:
         key = base64.b64encode(b"/registry/").decode()
@@ -165,10 +168,10 @@ class Target:
 
     def operations(self) -> list[tuple[str, str, str | None]]:
         """(method, path template, kind) of every operation in the OpenAPI documents."""
-        root = json.loads(self.http.request("GET", f"{self.url}/openapi/v3").data)
+        root = json.loads(self.http.request("GET", f"{self.url}/openapi/v3", headers=self.headers).data)
         found = []
         for gv in root["paths"]:
-            doc = json.loads(self.http.request("GET", f"{self.url}/openapi/v3/{gv}").data)
+            doc = json.loads(self.http.request("GET", f"{self.url}/openapi/v3/{gv}", headers=self.headers).data)
             for template, ops in doc["paths"].items():
                 for method, op in ops.items():
                     found.append((method.upper(), template, op.get("x-kubernetes-group-version-kind", {}).get("kind")))
@@ -176,12 +179,13 @@ class Target:
 
 
 @contextlib.contextmanager
-def running_gateway(tmp: Path) -> Iterator[Target]:
+def running_gateway(tmp: Path, extra_args: tuple[str, ...] = (),
+                    headers: dict[str, str] | None = None) -> Iterator[Target]:
     """A gateway process on its own embedded etcd, ready (``/readyz``) within 30 s; both stopped after."""
     etcd = EmbeddedEtcd(data_dir=tmp / "etcd")
     loop = asyncio.new_event_loop()
     loop.run_until_complete(etcd.start())
-    gateway = Target(etcd, tmp)
+    gateway = Target(etcd, tmp, extra_args, headers)
     try:
         gateway.proc.start()
         deadline = time.monotonic() + 30
@@ -206,18 +210,22 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         yield gateway
 
 
+def seed(target: Target, ops: list[tuple[str, str, str | None]], namespace: str = "default") -> None:
+    """Something to find, update and delete: one seed of each kind (namespaced ones in ``namespace``)."""
+    for kind, doc in SEEDS.items():
+        for method, template, op_kind in ops:
+            if op_kind == kind and method == "POST":
+                path = template.replace("{namespace}", namespace)
+                target.http.request("POST", f"{target.url}{path}", body=json.dumps(doc),
+                                    headers={"Content-Type": "application/json", **target.headers})
+                break
+
+
 @pytest.fixture(scope="module")
 def operations(target: Target) -> list[tuple[str, str, str | None]]:
     ops = target.operations()
     assert len(ops) > 30
-    # Something to find, update and delete: one seed of each kind.
-    for kind, doc in SEEDS.items():
-        for method, template, op_kind in ops:
-            if op_kind == kind and method == "POST":
-                path = template.replace("{namespace}", "default")
-                target.http.request("POST", f"{target.url}{path}", body=json.dumps(doc),
-                                    headers={"Content-Type": "application/json"})
-                break
+    seed(target, ops)
     return ops
 
 

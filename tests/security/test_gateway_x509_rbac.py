@@ -1,7 +1,8 @@
 """The gateway as a process with x509 client certificates and RBAC (kube-apiserver's
 --client-ca-file and --authorization-mode RBAC), with real TLS clients and the real kubectl:
-401/403 answered with kube's Status and nothing written for no credentials, a certificate from
-another CA or out of date, a user without bindings, and privilege escalation through a Role."""
+401 (no credentials; a certificate from another CA, out of date or not for client authentication:
+the handshake completes and kube's 401 Status answers) and 403 (a user without bindings,
+privilege escalation through a Role), each with kube's Status and nothing written."""
 
 from __future__ import annotations
 
@@ -114,13 +115,26 @@ async def test_x509_authentication_and_rbac(secure: Secure, tmp_path: Path) -> N
     status, doc = await secure.call(None, "POST", "/api/v1/namespaces/dev/pods", pod)
     assert status == 401
     assert_status(doc, 401, "Unauthorized")
-    # a certificate from another CA, and one out of date: the handshake is refused
-    other_ca = pki.new_ca("someone-else")
+    # a certificate from another CA (even one named like ours), and one out of date: the handshake completes
+    # and the answer is kube-apiserver's 401 Status, as its x509 authenticator gives
+    other_ca = pki.new_ca("kubernetes")
     foreign = pki.issue(other_ca, common_name="kubernetes-admin", organizations=("system:masters",))
-    assert (await secure.call(foreign, "POST", "/api/v1/namespaces/dev/pods", pod))[0] == 0
+    status, doc = await secure.call(foreign, "POST", "/api/v1/namespaces/dev/pods", pod)
+    assert status == 401, doc
+    assert_status(doc, 401, "Unauthorized")
     expired = pki.issue(secure.ca, common_name="kubernetes-admin", organizations=("system:masters",), days=1,
                         not_before=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3))
-    assert (await secure.call(expired, "POST", "/api/v1/namespaces/dev/pods", pod))[0] == 0
+    status, doc = await secure.call(expired, "POST", "/api/v1/namespaces/dev/pods", pod)
+    assert status == 401, doc
+    assert_status(doc, 401, "Unauthorized")
+    server_only = pki.issue(secure.ca, common_name="kubernetes-admin", organizations=("system:masters",),
+                            hosts=("127.0.0.1",), server=True)  # our CA, but not for client authentication
+    assert (await secure.call(server_only, "GET", "/api/v1/namespaces"))[0] == 401
+    done = subprocess.run([KUBECTL, "get", "pods", "-n", "dev"], capture_output=True, text=True, timeout=60,
+                          env={"KUBECONFIG": str(secure.kubeconfig(foreign, "foreign")), "HOME": str(tmp_path)})
+    assert done.returncode != 0
+    assert "error: You must be logged in to the server" in done.stderr, done.stderr  # client-go's words for a 401
+    assert "tls" not in done.stderr.lower(), done.stderr
     # a user with no bindings: 403 worded as kube-apiserver's
     alice = secure.user("alice", "devs")
     status, doc = await secure.call(alice, "POST", "/api/v1/namespaces/dev/pods", pod)
@@ -268,6 +282,26 @@ async def test_service_account_tokens(secure: Secure, tmp_path: Path) -> None:
     review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     assert (await secure.call(None, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", review,
                               token=bound))[0] == 201
+    # NodeRestriction: a node (system:node:<name>, RBAC's system:node role) gets tokens only for its pods
+    on_node = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "on1"},
+               "spec": {"nodeName": "node-1", "serviceAccountName": "ci", "containers": [{"name": "c", "image": "b"}]}}
+    status, made = await secure.call(admin, "POST", "/api/v1/namespaces/apps/pods", on_node)
+    assert status == 201, made
+    token_path = "/api/v1/namespaces/apps/serviceaccounts/ci/token"
+    bound_to_on1 = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {
+        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on1", "uid": made["metadata"]["uid"]},
+        "expirationSeconds": 3607}}
+    node1, node2 = secure.user("system:node:node-1", "system:nodes"), secure.user("system:node:node-2", "system:nodes")
+    status, doc = await secure.call(node1, "POST", token_path, bound_to_on1)
+    assert status == 201 and doc["status"]["token"], doc
+    before = await revision(secure.store)
+    for who, body in ((node2, bound_to_on1), (node1, {"apiVersion": "authentication.k8s.io/v1",
+                                                       "kind": "TokenRequest", "spec": {}})):
+        status, doc = await secure.call(who, "POST", token_path, body)
+        assert status == 403, doc
+        assert_status(doc, 403, "Forbidden")
+    assert await revision(secure.store) == before
+
     status, _ = await secure.call(admin, "DELETE", "/api/v1/namespaces/apps/pods/p?gracePeriodSeconds=0")
     assert status == 200
 

@@ -135,6 +135,20 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
         assert run(*curl, "-H", f"@{header}", f"http://{ADDRESS}:8080/api/v1/nodes").stdout == "200"
         nodes = run("ip", "netns", "exec", netns, "env", f"KUBECONFIG={data / 'kubeconfig'}", KL, "get", "nodes").stdout
         assert "node-1" in nodes and "Ready" in nodes
+        # kl up's gateway keeps an audit log of writes (<data-dir>/audit.log, 0600), with no credential in it
+        created = run(*curl, "-H", f"@{header}", "-H", "Content-Type: application/json", "-d",
+                      '{"metadata": {"name": "audited"}}', f"http://{ADDRESS}:8080/api/v1/namespaces/default/configmaps")
+        assert created.stdout == "201"
+        audit_log = data / "audit.log"
+
+        def audited() -> bool:
+            return audit_log.exists() and '"name":"audited"' in audit_log.read_text()
+        wait_until(audited, 15, "the configmap's create in the audit log")
+        assert audit_log.stat().st_mode & 0o777 == 0o600
+        event = next(json.loads(line) for line in audit_log.read_text().splitlines() if '"audited"' in line)
+        assert event["verb"] == "create" and event["responseStatus"]["code"] == 201 and event["level"] == "Metadata"
+        for what, secret in secrets.items():
+            assert secret not in audit_log.read_text(), f"{what} in the audit log"
     finally:
         if up.returncode is None:
             up.send_signal(signal.SIGTERM)

@@ -1,7 +1,7 @@
 """Job and CronJob write rules (kube's ``pkg/apis/batch/v1/defaults.go``, ``pkg/apis/batch/validation``,
 ``pkg/registry/batch/{job,cronjob}/strategy.go``), on the JSON documents of these stored kinds.
 
-:mod:`kubelite.strategy` registers them in ``DOCUMENT_RULES``; everything here is pure.
+:mod:`kubelite.api.documents` registers them in ``DOCUMENT_RULES``; everything here is pure.
 
 - Defaults: Job ``parallelism``/``completions`` 1 (both unset), ``backoffLimit`` 6, ``completionMode``
   NonIndexed, ``suspend`` false, ``podReplacementPolicy`` (Failed with a podFailurePolicy, else
@@ -10,20 +10,23 @@
   labels, both spellings. CronJob: ``concurrencyPolicy`` Allow, ``suspend`` false, history limits 3 and 1.
 - Validation: counts non-negative, ``activeDeadlineSeconds`` positive, restartPolicy OnFailure/Never,
   selector matches the template, Indexed needs ``completions`` and stays within 100000 completions
-  and parallelism, cron ``schedule`` and ``timeZone`` parse, CronJob names fit 52 characters.
-- Immutable: ``completionMode``; ``completions`` (an Indexed Job may change it only together with
+  and parallelism, ``managedBy`` (JobManagedBy, beta in 1.32) is a domain-prefixed path of at most 63
+  characters, cron ``schedule`` and ``timeZone`` parse, CronJob names fit 52 characters.
+- Immutable: ``completionMode``, ``managedBy``; ``completions`` (an Indexed Job may change it only together with
   ``parallelism``, to the same value: elastic Indexed Jobs); selector and template.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
 from kubelite.api.errors import StatusCause, quote_value
+from kubelite.api.labels import dns1123_subdomain_errors
 
 Doc = dict[str, Any]
 
@@ -33,6 +36,9 @@ LEGACY_CONTROLLER_UID = "controller-uid"
 LEGACY_JOB_NAME = "job-name"
 INDEXED_LIMIT = 100_000  # kube's maxParallelismForIndexedJob / completionsSoftLimit
 CRONJOB_NAME_LIMIT = 52  # 63 minus the 11 characters of "-<minutes>"
+JOB_CONTROLLER_NAME = "kubernetes.io/job-controller"  # the managedBy value (or none) that is kubelite's own
+MANAGED_BY_LIMIT = 63  # kube's maxManagedByLength
+_HTTP_PATH_FMT = r"[A-Za-z0-9/\-._~%!$&'()*+,;=:]+"  # apimachinery's httpPathFmt
 
 
 def _invalid(path: str, value: Any, detail: str) -> StatusCause:
@@ -108,9 +114,29 @@ def _selector_matches(selector: Doc, labels: dict[str, str]) -> bool:
     return True
 
 
+def managed_by_errors(value: str, path: str) -> list[StatusCause]:
+    """kube's validateManagedBy: at most 63 bytes, and IsDomainPrefixedPath (``acme.io/foo``)."""
+    causes = []
+    if len(value.encode()) > MANAGED_BY_LIMIT:
+        causes.append(StatusCause(field=path, reason="FieldValueTooLong",
+                                  message=f"Too long: may not be more than {MANAGED_BY_LIMIT} bytes"))
+    if not value:
+        return [*causes, _required(path, "")]
+    host, slash, rest = value.partition("/")
+    if not slash or not host or not rest:
+        return [*causes, _invalid(path, value, 'must be a domain-prefixed path (such as "acme.io/foo")')]
+    causes += [_invalid(path, host, e) for e in dns1123_subdomain_errors(host)]
+    if not re.fullmatch(_HTTP_PATH_FMT, rest):
+        causes.append(_invalid(path, rest, f"Invalid path (regex used for validation is '{_HTTP_PATH_FMT}')"))
+    return causes
+
+
 def validate_job_spec(spec: Doc, path: str, *, uid: str | None = None, in_template: bool = False) -> list[StatusCause]:
     causes = _non_negative(spec, path, "parallelism", "completions", "backoffLimit", "ttlSecondsAfterFinished",
                            "backoffLimitPerIndex", "maxFailedIndexes")
+    managed_by = spec.get("managedBy")
+    if isinstance(managed_by, str):
+        causes += managed_by_errors(managed_by, f"{path}.managedBy")
     deadline = spec.get("activeDeadlineSeconds")
     if isinstance(deadline, int) and deadline <= 0:
         causes.append(_invalid(f"{path}.activeDeadlineSeconds", deadline, "must be greater than 0"))
@@ -244,7 +270,7 @@ def time_zone_error(name: str) -> str | None:
 def job_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     before, after = old.get("spec") or {}, new.get("spec") or {}
     causes = [_invalid(f"spec.{f}", after.get(f), "field is immutable")
-              for f in ("selector", "template", "completionMode") if after.get(f) != before.get(f)]
+              for f in ("selector", "template", "completionMode", "managedBy") if after.get(f) != before.get(f)]
     if after.get("completions") != before.get("completions"):
         if after.get("completionMode") != "Indexed":
             causes.append(_invalid("spec.completions", after.get("completions"), "field is immutable"))

@@ -5,6 +5,10 @@ logic follow Kubernetes' printers (pod STATUS from container states,
 "3 (5m ago)" restarts, node roles from labels, event OBJECT as kind/name,
 ages like "2m5s"). The server always sends the wide columns (priority 1);
 kubectl shows them for ``-o wide``.
+
+The one set of kubectl printers: the gateway's Tables (``as=Table``) and kl's
+client-side ones (:mod:`kubelite.cli.columns`) both come from here, so a
+column cannot drift between them.
 """
 
 from __future__ import annotations

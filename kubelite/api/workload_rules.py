@@ -1,4 +1,4 @@
-"""DaemonSet and StatefulSet write rules (their :data:`kubelite.strategy.DOCUMENT_RULES` entries), after
+"""DaemonSet and StatefulSet write rules (their :data:`kubelite.api.documents.DOCUMENT_RULES` entries), after
 kube's ``pkg/apis/apps/validation``: ValidateDaemonSet(Update), ValidateStatefulSet(Update).
 
 - both: a non-empty ``spec.selector`` that matches ``spec.template.metadata.labels``; the template
