@@ -7,7 +7,7 @@
         --agent-secret-file agent-secret --etcd-endpoints 127.0.0.1:2379    # node-1 … node-20
 
 The API token is this node's own (HMAC of the cluster's
-agent secret and the node name, see ``kubelite.agent_auth``), so a token of one
+agent secret and the node name, see ``kubelite.node.agent_auth``), so a token of one
 node opens no other node's agent. ``--agent-secret-file`` derives it from the
 secret instead: for a process hosting many simulated nodes, which is trusted
 with every node's token anyway.
@@ -35,19 +35,19 @@ from agent.podconfig.tokens import GatewayTokenRequester
 from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
-from kubelite.agent_auth import node_token
+from kubelite.node.agent_auth import node_token
 from kubelite.api.core import Taint
 from kubelite.api.resources import PERSISTENTVOLUMES
-from kubelite.etcd_client import connect
-from kubelite.etcdmetrics import observe_etcd_requests
-from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
-from kubelite.informer import Informer
-from kubelite import logcaps
-from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
-from kubelite.listen import ListenError, split_host_port
-from kubelite.logs import setup_logging
-from kubelite.process import settle_heap
-from kubelite.store import Store
+from kubelite.etcd.client import connect
+from kubelite.etcd.metrics import observe_etcd_requests
+from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.client.informer import Informer
+from kubelite.node import logcaps
+from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
+from kubelite.util.listen import ListenError, split_host_port
+from kubelite.util.logs import setup_logging
+from kubelite.util.process import settle_heap
+from kubelite.storage.store import Store
 
 log = logging.getLogger("agent")
 
@@ -94,7 +94,7 @@ def parse_listen(raw: str) -> tuple[str | None, int]:
 
 
 def parse_log_size(raw: str) -> int:
-    """The kubelet's containerLogMaxSize rule (:mod:`kubelite.logcaps`)."""
+    """The kubelet's containerLogMaxSize rule (:mod:`kubelite.node.logcaps`)."""
     try:
         return logcaps.parse_max_size(raw)
     except ValueError as exc:

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from kubelite.api import quantity
 from kubelite.api.core import Taint
-from kubelite.bootstrap import cluster_uid
-from kubelite.events import EventRecorder
-from kubelite.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
-from kubelite.informer import Informer
-from kubelite.storageclass import LOCAL_PATH_ROOT
-from kubelite.store import Store
+from kubelite.client.bootstrap import cluster_uid
+from kubelite.client.events import EventRecorder
+from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
+from kubelite.client.informer import Informer
+from kubelite.registry.storageclass import LOCAL_PATH_ROOT
+from kubelite.storage.store import Store
 
 from agent.images import ImageDirWatcher
 from agent.api import AgentApi

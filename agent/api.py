@@ -23,10 +23,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kubelite.api.core import ContainerStatus
-from kubelite.listen import ListenError, start_site
+from kubelite.util.listen import ListenError, start_site
 from kubelite.api.errors import Status
 
-from kubelite.remotecommand import (
+from kubelite.node.remotecommand import (
     EXEC_PROTOCOLS,
     PORTFORWARD_PROTOCOLS,
     SPDY_TUNNEL,

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 from kubelite.api.core import Pod
 from kubelite.api.quantity import to_bytes
-from kubelite.evictionflags import Threshold
-from kubelite.informer import object_key
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.node.evictionflags import Threshold
+from kubelite.client.informer import object_key
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 from agent.eviction import (
     ContainerUsage,

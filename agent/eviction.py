@@ -24,7 +24,7 @@ from datetime import datetime
 
 from kubelite.api.core import Pod, PodCondition, PodStatus, Taint
 from kubelite.api.quantity import format_bytes, to_bytes
-from kubelite.evictionflags import Threshold
+from kubelite.node.evictionflags import Threshold
 
 from agent.runtime.base import FsStats
 

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 from agent.runtime.base import ContainerRuntime, ContainerRuntimeError
 

@@ -28,16 +28,16 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.resources import PERSISTENTVOLUMES
-from kubelite.informer import FuncHandler, Informer
-from kubelite.reconcile import ReconcileLoop, Result
-from kubelite.storageclass import (
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.client.reconcile import ReconcileLoop, Result
+from kubelite.registry.storageclass import (
     LOCAL_PATH_PROVISIONER,
     PROVISIONED_BY_ANNOTATION,
     PROVISIONER_FINALIZER,
     volume_node,
 )
-from kubelite.store import Store
-from kubelite.workqueue import WorkQueue
+from kubelite.storage.store import Store
+from kubelite.client.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ The Node object says what the node offers (capacity, labels, taints,
 addresses, runtime version); the agent API's port is
 ``status.daemonEndpoints.kubeletEndpoint.Port`` on the InternalIP, as for a
 kubelet (status only: metadata is anyone's to annotate, see
-``kubelite.agent_auth``); its Ready condition
+``kubelite.node.agent_auth``); its Ready condition
 gets a heartbeat every ``status_period``. Liveness is the key
 ``/registry/leases/kube-node-lease/<node>`` attached to an etcd lease kept
 alive every TTL/3: when the agent dies, etcd deletes the key after the TTL.
@@ -45,11 +45,11 @@ from kubelite.api.core import (
 )
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, NODES
-from kubelite.etcd_ops import EtcdUnavailable, cmp_mod, op_put, txn
-from kubelite.jitter import first_phase, jittered
-from kubelite.lease import LeaseSession
-from kubelite.store import Store, encode
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.etcd.ops import EtcdUnavailable, cmp_mod, op_put, txn
+from kubelite.util.jitter import first_phase, jittered
+from kubelite.client.lease import LeaseSession
+from kubelite.storage.store import Store, encode
+from kubelite.util.supervise import cancel_and_wait, spawn
 from kubelite.version import __version__
 
 from agent.metrics import AgentMetrics

@@ -22,12 +22,12 @@ from pathlib import Path
 from kubelite.api import errors
 from kubelite.api.core import Container, Pod
 from kubelite.api.resources import PODS
-from kubelite.events import EventRecorder
-from kubelite.informer import FuncHandler, object_key, split_key
-from kubelite.reconcile import ReconcileLoop, Result
-from kubelite.store import Store
-from kubelite.supervise import cancel_and_wait, spawn
-from kubelite.workqueue import WorkQueue
+from kubelite.client.events import EventRecorder
+from kubelite.client.informer import FuncHandler, object_key, split_key
+from kubelite.client.reconcile import ReconcileLoop, Result
+from kubelite.storage.store import Store
+from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.client.workqueue import WorkQueue
 
 from agent.backoff import Backoff
 from agent.metrics import AgentMetrics

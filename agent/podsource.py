@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import PODS
-from kubelite.informer import Handler, Informer, index_by_node_name, object_key
-from kubelite.store import Store
+from kubelite.client.informer import Handler, Informer, index_by_node_name, object_key
+from kubelite.storage.store import Store
 
 
 class PodSource(Protocol):

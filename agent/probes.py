@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from kubelite.api.core import Container, Pod, Probe
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 from agent.metrics import AgentMetrics
 from agent.runtime.base import ContainerInfo, ContainerNotFound, ContainerRuntime, ContainerRuntimeError, ExecResult

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from kubelite.api.core import PodCondition, PodStatus
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 from agent.metrics import AgentMetrics
 from agent.nodehealth import NodeHealth

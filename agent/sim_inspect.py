@@ -25,7 +25,7 @@ from agent.runtime.base import (
     ContainerRuntime,
 )
 from agent.runtime.sim import SimRuntime
-from kubelite.logs import setup_logging
+from kubelite.util.logs import setup_logging
 
 
 def describe(runtimes: dict[str, SimRuntime]) -> list[dict[str, Any]]:

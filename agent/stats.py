@@ -36,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from kubelite.api.core import Pod
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 from agent.hostusage import read_host_usage
 from agent.runtime.base import (

@@ -27,15 +27,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kubelite.evictionflags import LOCAL_EVICTION_HARD  # noqa: E402
+from kubelite.node.evictionflags import LOCAL_EVICTION_HARD  # noqa: E402
 from kubelite.api.core import Container, Pod, PodSpec  # noqa: E402
 from kubelite.api.meta import ObjectMeta  # noqa: E402
 from kubelite.api.resources import NODES, PODS  # noqa: E402
-from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
-from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
-from kubelite.store import Store  # noqa: E402
-from kubelite.watch import watch  # noqa: E402
+from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.server import EmbeddedEtcd  # noqa: E402
+from kubelite.storage.store import Store  # noqa: E402
+from kubelite.storage.watch import watch  # noqa: E402
 
 IMAGE = "kubelite/demo:latest"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

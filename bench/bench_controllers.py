@@ -31,11 +31,11 @@ from kubelite.api.apps import Deployment, DeploymentSpec  # noqa: E402
 from kubelite.api.core import Container, LabelSelector, PodSpec, PodTemplateSpec, ResourceRequirements  # noqa: E402
 from kubelite.api.meta import ObjectMeta  # noqa: E402
 from kubelite.api.resources import DEPLOYMENTS, LEASES, NODES, PODS  # noqa: E402
-from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
-from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
-from kubelite.informer import FuncHandler, Informer  # noqa: E402
-from kubelite.store import Store  # noqa: E402
+from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.server import EmbeddedEtcd  # noqa: E402
+from kubelite.client.informer import FuncHandler, Informer  # noqa: E402
+from kubelite.storage.store import Store  # noqa: E402
 from procstat import cpu_seconds, memory_kib, put_rate, start_controller_manager, stop_processes, wait_until  # noqa: E402  (bench/ is the script's directory)
 
 

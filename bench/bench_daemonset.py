@@ -30,10 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kubelite.api.resources import DAEMONSETS, DEPLOYMENTS, LEASES, NODES, PODS  # noqa: E402
-from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
-from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
-from kubelite.store import Store  # noqa: E402
+from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.server import EmbeddedEtcd  # noqa: E402
+from kubelite.storage.store import Store  # noqa: E402
 from procstat import cpu_seconds, put_rate, start_controller_manager, stop_processes, wait_until  # noqa: E402  (bench/ is the script's directory)
 
 TEMPLATE_SPEC = {"terminationGracePeriodSeconds": 0, "containers": [

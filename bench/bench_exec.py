@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kubelite.etcd_server import free_port  # noqa: E402
+from kubelite.etcd.server import free_port  # noqa: E402
 
 KL = REPO / ".venv" / "bin" / "kl"
 POD = """apiVersion: v1

@@ -36,10 +36,10 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kubelite.api.resources import PODS  # noqa: E402
-from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
-from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
-from kubelite.store import Store  # noqa: E402
+from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.server import EmbeddedEtcd, free_port  # noqa: E402
+from kubelite.storage.store import Store  # noqa: E402
 from tests.factories import make_pod  # noqa: E402
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"

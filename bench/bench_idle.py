@@ -42,7 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
+from kubelite.etcd.server import EmbeddedEtcd, free_port  # noqa: E402
 from procstat import cpu_seconds, rss_bytes  # noqa: E402  (bench/ is the script's directory)
 
 TARGET_RSS_MB = 250.0  # MB (10^6 bytes), issue 12 target 7

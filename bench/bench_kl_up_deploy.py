@@ -41,8 +41,8 @@ sys.path.insert(0, str(REPO))
 import pyspy  # noqa: E402  (bench/ is the script's directory)
 from procstat import cpu_seconds, descendants, put_rate  # noqa: E402
 
-from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import free_port  # noqa: E402
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.server import free_port  # noqa: E402
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 MANIFEST = """apiVersion: apps/v1

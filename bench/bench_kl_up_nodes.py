@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kubelite.etcd_server import free_port  # noqa: E402
+from kubelite.etcd.server import free_port  # noqa: E402
 from procstat import cpu_seconds, descendants, rss_bytes  # noqa: E402  (bench/ is the script's directory)
 
 ISSUE_BASELINE = {"ready_after_gateway": 51.0, "children_rss_mib": 5.9 * 1024}  # issue 12, 100 nodes

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_agent import IMAGE, REPO, delete_all, docker, percentile, proc_rss_mib, run_pods  # noqa: E402
 
 from kubelite.api.resources import NODES  # noqa: E402
-from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
-from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd  # noqa: E402
-from kubelite.evictionflags import LOCAL_EVICTION_HARD  # noqa: E402
-from kubelite.store import Store  # noqa: E402
+from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.server import EmbeddedEtcd  # noqa: E402
+from kubelite.node.evictionflags import LOCAL_EVICTION_HARD  # noqa: E402
+from kubelite.storage.store import Store  # noqa: E402
 
 NETWORK, BRIDGE, SUBNET = "kloci-bench", "kloci1", "10.244.251.0/24"
 

@@ -45,11 +45,11 @@ from kubelite.api.core import (  # noqa: E402
 )
 from kubelite.api.meta import ObjectMeta  # noqa: E402
 from kubelite.api.resources import LEASES, NODES, PODS  # noqa: E402
-from kubelite.bootstrap import ensure_system_namespaces  # noqa: E402
-from kubelite.etcd_client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd_server import EmbeddedEtcd, free_port  # noqa: E402
-from kubelite.informer import FuncHandler, Informer  # noqa: E402
-from kubelite.store import Store  # noqa: E402
+from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.server import EmbeddedEtcd, free_port  # noqa: E402
+from kubelite.client.informer import FuncHandler, Informer  # noqa: E402
+from kubelite.storage.store import Store  # noqa: E402
 from procstat import cpu_seconds, memory_kib, put_rate, wait_until  # noqa: E402  (bench/ is the script's directory)
 
 TARGET = 700.0  # pods/s, issue 12 target 3

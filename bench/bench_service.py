@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 import dnslib  # noqa: E402
 import docker  # noqa: E402
 
-from kubelite.etcd_server import free_port  # noqa: E402
+from kubelite.etcd.server import free_port  # noqa: E402
 
 SERVICE_RANGE = "10.232.0.0/16"
 MANIFEST = """

@@ -17,11 +17,11 @@ from pathlib import Path
 from kubelite.api.core import Container, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdConfig, connect
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.informer import FuncHandler, Informer
-from kubelite.store import Store
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.client import EtcdConfig, connect
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.storage.store import Store
 
 CONCURRENCY = 50
 

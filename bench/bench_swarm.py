@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 import pyspy  # noqa: E402  (bench/ is the script's directory)
 from bench_kl_up_deploy import KUBECTL, PodWatch, process_names, ready_nodes  # noqa: E402
 
-from kubelite.etcd_server import free_port  # noqa: E402
+from kubelite.etcd.server import free_port  # noqa: E402
 
 IMAGE = "kubelite/demo:latest"
 COMMAND = ["sleep", "3600"]

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
-from kubelite.etcd_server import free_port  # noqa: E402
+from kubelite.etcd.server import free_port  # noqa: E402
 
 NS = "bench-ui"
 OBSERVE = """

@@ -93,7 +93,7 @@ stand_in_images() {
 [[ $runtime == docker ]] && stand_in_images
 
 if [[ ${KUBELITE_PEER_EXISTING:-0} != 1 ]]; then
-    port=$($PY -c 'from kubelite.etcd_server import free_port; print(free_port())')
+    port=$($PY -c 'from kubelite.etcd.server import free_port; print(free_port())')
     mkdir -p "$work/up" && chmod 700 "$work/up"
     setsid "$ROOT/.venv/bin/kl" up --runtime "$runtime" --nodes 2 --listen "127.0.0.1:$port" --data-dir "$work/up" \
         >"$work/up.log" 2>&1 </dev/null &

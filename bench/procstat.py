@@ -92,7 +92,7 @@ async def start_controller_manager(store: Any, etcd_endpoint: str, *, cwd: Path,
                                    extra: list[str] | None = None) -> subprocess.Popen[bytes]:
     """``python -m controllers`` on ``etcd_endpoint`` (output to ``log``), returned once it leads."""
     from kubelite.api.resources import LEASES  # noqa: PLC0415 - the script puts the repository on sys.path
-    from kubelite.etcd_server import free_port  # noqa: PLC0415
+    from kubelite.etcd.server import free_port  # noqa: PLC0415
 
     manager = subprocess.Popen(
         [sys.executable, "-m", "controllers", "--etcd-endpoints", etcd_endpoint, "--id", "bench",

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from controllers.context import Settings
 from controllers.manager import CONTROLLERS, ControllerManager, ManagerConfig
-from kubelite.compaction import add_compaction_argument
-from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
-from kubelite.listen import ListenError, split_host_port
-from kubelite.logs import setup_logging
-from kubelite.process import settle_heap
-from kubelite.strategy import admission_plugins_flag, toleration_seconds_flag
+from kubelite.etcd.compaction import add_compaction_argument
+from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.util.listen import ListenError, split_host_port
+from kubelite.util.logs import setup_logging
+from kubelite.util.process import settle_heap
+from kubelite.registry.strategy import admission_plugins_flag, toleration_seconds_flag
 
 log = logging.getLogger("controllers")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from kubelite.events import EventRecorder
-from kubelite.reconcile import ReconcileLoop, Result
-from kubelite.store import Fence
-from kubelite.workqueue import WorkQueue
+from kubelite.client.events import EventRecorder
+from kubelite.client.reconcile import ReconcileLoop, Result
+from kubelite.storage.store import Fence
+from kubelite.client.workqueue import WorkQueue
 
 from controllers.context import ControllerContext
 

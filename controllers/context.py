@@ -11,9 +11,9 @@ from typing import Any
 
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, Resource
-from kubelite.events import EventRecorder
-from kubelite.informer import Informer, index_by_controller_uid, index_by_node_name
-from kubelite.store import Store
+from kubelite.client.events import EventRecorder
+from kubelite.client.informer import Informer, index_by_controller_uid, index_by_node_name
+from kubelite.storage.store import Store
 
 from controllers.metrics import Metrics
 

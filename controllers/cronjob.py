@@ -15,8 +15,8 @@ from typing import Any
 from kubelite.api import errors, semantic
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CRONJOBS, JOBS
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
 
 from controllers import cronjob_plan as plan
 from controllers.base import Controller

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from kubelite.api.batch_rules import schedule_error, time_zone_error
-from kubelite.humanize import parse_time
+from kubelite.util.humanize import parse_time
 
 from controllers.job_plan import condition, rfc3339
 

@@ -21,8 +21,8 @@ from kubelite.api.core import Node, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CONTROLLERREVISIONS, DAEMONSETS, PODS
 from kubelite.api.workloads import REVISION_HASH_LABEL, DaemonSet, document, view
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result, TerminalError
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result, TerminalError
 
 from controllers import daemonset_plan, history
 from controllers.backoff import Backoff

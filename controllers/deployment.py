@@ -19,8 +19,8 @@ from kubelite.api import errors
 from kubelite.api.apps import Deployment, DeploymentStatus, ReplicaSet
 from kubelite.api.core import Pod
 from kubelite.api.resources import DEPLOYMENTS, REPLICASETS
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result, TerminalError
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result, TerminalError
 
 from controllers import deployment_plan, rollout
 from controllers.base import Controller

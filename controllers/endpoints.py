@@ -14,8 +14,8 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.resources import ENDPOINTS, SERVICES
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
 
 from controllers import endpointslice_plan as plan
 from controllers.base import Controller

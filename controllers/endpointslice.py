@@ -20,8 +20,8 @@ from kubelite.api import errors
 from kubelite.api.core import Pod
 from kubelite.api.meta import KubeObject, OwnerReference
 from kubelite.api.resources import ENDPOINTSLICES, SERVICES
-from kubelite.informer import FuncHandler, Informer, object_key
-from kubelite.reconcile import Result
+from kubelite.client.informer import FuncHandler, Informer, object_key
+from kubelite.client.reconcile import Result
 
 from controllers import endpointslice_plan as plan
 from controllers.base import Controller

@@ -33,10 +33,10 @@ from kubelite.api.resources import (
     Resource,
     resource_for_kind,
 )
-from kubelite.informer import FuncHandler, Informer, object_key
-from kubelite.supervise import spawn
-from kubelite.reconcile import Result
-from kubelite.store import NotLeader
+from kubelite.client.informer import FuncHandler, Informer, object_key
+from kubelite.util.supervise import spawn
+from kubelite.client.reconcile import Result
+from kubelite.storage.store import NotLeader
 
 from controllers.base import Controller
 from controllers.context import OWNED_INDEXERS, ControllerContext

@@ -26,8 +26,8 @@ from kubelite.api.core import LabelSelector, Pod
 from kubelite.api.labels import Selector, selector_from_label_selector
 from kubelite.api.quantity import format_bytes, format_cpu_millis, to_bytes, cpu_millis
 from kubelite.api.resources import ALL_RESOURCES, HORIZONTALPODAUTOSCALERS, Resource
-from kubelite.informer import FuncHandler, object_key, split_key
-from kubelite.reconcile import Result
+from kubelite.client.informer import FuncHandler, object_key, split_key
+from kubelite.client.reconcile import Result
 
 from controllers.base import Controller
 from controllers.context import ControllerContext

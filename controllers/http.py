@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from kubelite.listen import ListenError, split_host_port, start_site
+from kubelite.util.listen import ListenError, split_host_port, start_site
 
 Status = Callable[[], Awaitable[dict[str, Any]]]
 

@@ -23,10 +23,10 @@ from kubelite.api import errors, semantic
 from kubelite.api.core import EnvVar, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import JOBS, PODS
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result
-from kubelite.store import NotLeader
-from kubelite.strategy import is_namespace_terminating
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
+from kubelite.storage.store import NotLeader
+from kubelite.registry.strategy import is_namespace_terminating
 
 from controllers import job_plan as plan
 from controllers.base import Controller

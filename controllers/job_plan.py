@@ -26,7 +26,7 @@ from typing import Any
 
 from kubelite.api.core import Pod
 from kubelite.api.batch_rules import JOB_CONTROLLER_NAME
-from kubelite.humanize import parse_time
+from kubelite.util.humanize import parse_time
 
 from controllers.podutil import ready_since
 from controllers.replicaset_plan import deletion_rank

@@ -17,9 +17,9 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result
-from kubelite.storageclass import LOCAL_PATH
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
+from kubelite.registry.storageclass import LOCAL_PATH
 
 from controllers import localpath_plan as plan
 from controllers.base import Controller

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.storageclass import (
+from kubelite.registry.storageclass import (
     HOSTNAME_LABEL,
     LOCAL_PATH_PROVISIONER,
     LOCAL_PATH_ROOT,

@@ -16,14 +16,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.compaction import DEFAULT_INTERVAL, Compactor
-from kubelite.election import LeaderElection
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcdmetrics import observe_etcd_requests
-from kubelite.store import Store
-from kubelite.strategy import Admission
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.compaction import DEFAULT_INTERVAL, Compactor
+from kubelite.client.election import LeaderElection
+from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd.metrics import observe_etcd_requests
+from kubelite.storage.store import Store
+from kubelite.registry.strategy import Admission
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 from controllers.base import Controller
 from controllers.context import ControllerContext, Settings, SharedInformers

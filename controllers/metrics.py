@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kubelite.informer import Informer
+from kubelite.client.informer import Informer
 
 # client-go's workqueue latency buckets: 10 ns to 10 s by powers of ten (ExponentialBuckets(10e-9, 10, 10))
 _QUEUE_BUCKETS = tuple(10e-9 * 10**i for i in range(10))

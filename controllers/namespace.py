@@ -1,7 +1,7 @@
 """The namespace controller: empties a Terminating namespace, then lets it go.
 
 A DELETE of a namespace only marks it (``deletionTimestamp``, phase Terminating; see
-:mod:`kubelite.strategy`) and the store refuses new content in it (403). This controller
+:mod:`kubelite.registry.strategy`) and the store refuses new content in it (403). This controller
 deletes every object of every namespaced kind in it, custom resources included (pods gracefully, through their
 agents; replicasets, deployments, events, leases at once), reports what remains in the
 namespace's conditions, and once nothing is left removes the ``kubernetes`` finalizer
@@ -26,9 +26,9 @@ from kubelite.api.resources import (
     REPLICASETS,
     Resource,
 )
-from kubelite.informer import FuncHandler
-from kubelite.reconcile import Result
-from kubelite.strategy import NAMESPACE_FINALIZER, TERMINATING
+from kubelite.client.informer import FuncHandler
+from kubelite.client.reconcile import Result
+from kubelite.registry.strategy import NAMESPACE_FINALIZER, TERMINATING
 
 from controllers.base import Controller
 from controllers.namespace_plan import Content, NamespacePlan, owns, plan_namespace

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from kubelite.api.core import Namespace, NamespaceCondition
-from kubelite.strategy import NAMESPACE_FINALIZER
+from kubelite.registry.strategy import NAMESPACE_FINALIZER
 
 # Waiting only on graceful deletions and finalizers: look again after this at the latest
 # (watch events on pods/replicasets/deployments usually come first).

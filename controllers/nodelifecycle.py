@@ -23,8 +23,8 @@ from datetime import datetime
 from kubelite.api import errors
 from kubelite.api.core import Node, NodeCondition, NodeSpec, NodeStatus, Pod
 from kubelite.api.resources import NODES, PODS
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
 
 from controllers import taints
 from controllers.base import Controller

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from kubelite.api.core import Pod
 from kubelite.api.meta import KubeObject
-from kubelite.informer import FuncHandler, object_key
+from kubelite.client.informer import FuncHandler, object_key
 
 from controllers.expectations import Expectations
 from controllers.podutil import controller_ref_to, is_active

@@ -17,10 +17,10 @@ from kubelite.api.apps import ReplicaSet, ReplicaSetStatus
 from kubelite.api.core import Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS, REPLICASETS
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result
-from kubelite.store import NotLeader
-from kubelite.strategy import is_namespace_terminating
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
+from kubelite.storage.store import NotLeader
+from kubelite.registry.strategy import is_namespace_terminating
 
 from controllers import replicaset_plan as plan
 from controllers.base import Controller

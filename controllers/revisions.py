@@ -17,7 +17,7 @@ from kubelite.api import errors, semantic
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CONTROLLERREVISIONS, Resource
 from kubelite.api.workloads import REVISION_HASH_LABEL, ControllerRevision, document, view
-from kubelite.informer import Informer
+from kubelite.client.informer import Informer
 
 from controllers import history
 from controllers.podutil import owner_reference

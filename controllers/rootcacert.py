@@ -12,8 +12,8 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.resources import CONFIGMAPS
-from kubelite.informer import FuncHandler
-from kubelite.reconcile import Result
+from kubelite.client.informer import FuncHandler
+from kubelite.client.reconcile import Result
 
 from controllers.base import Controller
 from controllers.context import ControllerContext

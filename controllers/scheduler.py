@@ -19,11 +19,11 @@ from typing import Any
 from kubelite.api import errors
 from kubelite.api.core import Node, Pod, PodCondition, PodStatus
 from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result
-from kubelite.storageclass import SELECTED_NODE_ANNOTATION
-from kubelite.store import NotLeader
-from kubelite.workqueue import WorkQueue
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
+from kubelite.registry.storageclass import SELECTED_NODE_ANNOTATION
+from kubelite.storage.store import NotLeader
+from kubelite.client.workqueue import WorkQueue
 
 from controllers.base import Controller
 from controllers.context import ControllerContext

@@ -20,8 +20,8 @@ from kubelite.api.core import Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
 from kubelite.api.workloads import StatefulSet, document, view
-from kubelite.informer import FuncHandler, object_key
-from kubelite.reconcile import Result, TerminalError
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result, TerminalError
 
 from controllers import history
 from controllers import statefulset_plan as plan_

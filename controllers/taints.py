@@ -50,7 +50,7 @@ def eviction_time(pod: Pod, taints: list[Taint], *, now: datetime) -> datetime |
     it (``GetMatchingTolerations``): a taint nothing tolerates evicts at once; otherwise
     the pod stays for the smallest ``tolerationSeconds`` among the matched tolerations
     (0 or less: at once), and forever when none of them has seconds. Default tolerations
-    are not invented here: admission added them to the pod (:mod:`kubelite.strategy`).
+    are not invented here: admission added them to the pod (:mod:`kubelite.registry.strategy`).
 
     The clock starts when the pod was first on a NoExecute-tainted node: the earliest
     ``timeAdded`` of those taints, or the pod's binding (PodScheduled) if that came later.

@@ -13,11 +13,11 @@ from typing import Any
 import docker
 import pytest
 
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.images.build import DEMO_IMAGE, ImageBuildError, build_all
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.strict_etcd import strict_problems_at
 
 # Every object any component writes must be one kube-apiserver accepts strictly: in the suite (and in the

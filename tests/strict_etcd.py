@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from kubelite.api.resources import ALL_RESOURCES, REGISTRY_ROOT
 from kubelite.api.schema import check_document
 from kubelite.api.validation import validate_object
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcd_ops import prefix_end, range_
+from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd.ops import prefix_end, range_
 
 _BY_PLURAL = {res.plural: res for res in ALL_RESOURCES}
 

@@ -28,3 +28,9 @@ def test_import_layers_hold() -> None:
     result = _run(str(BIN / "lint-imports"))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
+
+
+def test_kubelite_modules_live_in_their_layer_folders() -> None:
+    """A newcomer finds a module's home from the folder names: no flat modules in kubelite/ but these."""
+    flat = sorted(p.name for p in (REPO / "kubelite").glob("*.py") if p.name not in {"__init__.py", "version.py"})
+    assert flat == [], f"put these in the folder of their layer (docs/architecture.md): {flat}"

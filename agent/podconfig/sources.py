@@ -14,8 +14,8 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
-from kubelite.informer import Informer
-from kubelite.store import Store
+from kubelite.client.informer import Informer
+from kubelite.storage.store import Store
 
 from agent.podconfig.env import Sources
 from agent.podconfig.projection import VolumeError

@@ -17,9 +17,9 @@ import time
 from typing import Any
 
 from kubelite.api.resources import ENDPOINTSLICES, SERVICES
-from kubelite.informer import FuncHandler, Informer
-from kubelite.store import Store
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.storage.store import Store
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 from agent.proxy import rules
 

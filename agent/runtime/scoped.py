@@ -4,7 +4,7 @@ Several clusters may share one Docker Engine (two ``kl up`` on one machine),
 and each names its nodes ``node-1``…; node and pod labels alone would let one
 cluster's agent adopt or remove the other's containers. This wrapper puts the
 cluster's identity (``LABEL_CLUSTER`` = the kube-system Namespace uid, see
-``kubelite.bootstrap.cluster_uid``) on every container it creates and adds it
+``kubelite.client.bootstrap.cluster_uid``) on every container it creates and adds it
 to every list and event filter, so an agent sees only its own cluster's
 containers. Every runtime resource a runtime creates for pods (networks now;
 netns, CNI allocations, proxy rules later) must carry the same label.

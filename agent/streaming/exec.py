@@ -1,6 +1,6 @@
 """``pods/exec`` and ``pods/attach`` on the agent: the channel protocol over a WebSocket ↔ a process.
 
-Channels and statuses are ``kubelite.remotecommand``'s. Two pumps run until either side ends:
+Channels and statuses are ``kubelite.node.remotecommand``'s. Two pumps run until either side ends:
 - process → client: stdout/stderr chunks as channel 1/2 messages (``send_bytes`` waits for the
   socket to drain: a slow client slows the process down); at the end one error-channel Status
   (exit code), then a normal close;
@@ -17,7 +17,7 @@ from collections.abc import Awaitable
 
 from aiohttp import WSMsgType, web
 
-from kubelite.remotecommand import (
+from kubelite.node.remotecommand import (
     CLOSE,
     ERROR,
     RESIZE,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
-from kubelite.remotecommand import frame, message_bytes, port_prefix
+from kubelite.node.remotecommand import frame, message_bytes, port_prefix
 
 from agent.streaming import spdy
 

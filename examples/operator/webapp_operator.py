@@ -1,7 +1,7 @@
 """A tiny operator: each WebApp (crd.yaml) runs as a Deployment; its status reports the ready replicas.
 
-The sample-controller shape, on kubelite's client machinery (:mod:`kubelite.workqueue`,
-:mod:`kubelite.reconcile`) and talking to the gateway over HTTP (aiohttp), as any operator talks to
+The sample-controller shape, on kubelite's client machinery (:mod:`kubelite.client.workqueue`,
+:mod:`kubelite.client.reconcile`) and talking to the gateway over HTTP (aiohttp), as any operator talks to
 an API server:
 
 - list + watch ``webapps`` and the Deployments it owns (label ``demo.kubelite.io/webapp``), each
@@ -27,9 +27,9 @@ from typing import Any
 
 import aiohttp
 
-from kubelite.reconcile import ReconcileLoop, Result
-from kubelite.supervise import cancel_and_wait, spawn
-from kubelite.workqueue import WorkQueue
+from kubelite.client.reconcile import ReconcileLoop, Result
+from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.client.workqueue import WorkQueue
 
 log = logging.getLogger("webapp-operator")
 
@@ -99,7 +99,7 @@ class Operator:
 
     async def _list_watch(self, path: str, selector: str, key_of: Callable[[Doc], str | None]) -> None:
         """List, enqueue everything, watch from the list's resourceVersion; re-list on 410 or a closed
-        stream (supervised by :func:`kubelite.supervise.spawn`: an error restarts it)."""
+        stream (supervised by :func:`kubelite.util.supervise.spawn`: an error restarts it)."""
         while True:
             params = {"labelSelector": selector} if selector else {}
             async with self.session.get(path, params=params) as response:

@@ -206,7 +206,7 @@ class PodSpec(KubeModel):
     init_containers: list[Container] | None = None
     volumes: list[Volume] | None = None
     service_account_name: str | None = None
-    automount_service_account_token: bool | None = None  # the ServiceAccount admission reads it (kubelite.sa_admission)
+    automount_service_account_token: bool | None = None  # the ServiceAccount admission reads it (kubelite.registry.sa_admission)
     restart_policy: str | None = None
     node_name: str | None = None
     node_selector: dict[str, str] | None = None
@@ -215,7 +215,7 @@ class PodSpec(KubeModel):
     # node affinity (required terms) is honoured by the scheduler; the rest of affinity is kept as sent
     affinity: dict[str, Any] | None = None
     priority_class_name: str | None = None
-    priority: int | None = None  # set from priorityClassName at admission (kubelite.strategy)
+    priority: int | None = None  # set from priorityClassName at admission (kubelite.registry.strategy)
     # DNS and service discovery (issue 13): the agent's resolv.conf, service env vars; endpoints' hostnames
     dns_policy: str | None = None
     enable_service_links: bool | None = None

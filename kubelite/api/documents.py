@@ -3,7 +3,7 @@ served as JSON documents (:mod:`kubelite.api.generic`), one :class:`DocumentRule
 
 Kubernetes keeps these in ``pkg/apis/<group>/{v1/defaults.go,validation}``, below the registry:
 :func:`kubelite.api.validation.validate_object` checks them for every writer, and
-:mod:`kubelite.strategy` applies ``prepare``/``prepare_update`` on the way to etcd.
+:mod:`kubelite.registry.strategy` applies ``prepare``/``prepare_update`` on the way to etcd.
 
 - Secret ``stringData`` is merged into ``data`` (base64) and dropped, ``type`` defaults to
   ``Opaque`` (``pkg/apis/core/v1/defaults.go``, ``pkg/registry/core/secret/strategy.go``);
@@ -12,7 +12,7 @@ Kubernetes keeps these in ``pkg/apis/<group>/{v1/defaults.go,validation}``, belo
   RoleBinding/ClusterRoleBinding ``roleRef`` (``pkg/apis/{core,rbac}/validation``).
 - Job and CronJob: :mod:`kubelite.api.batch_rules`; DaemonSet and StatefulSet:
   :mod:`kubelite.api.workload_rules`; PriorityClass: :mod:`kubelite.api.priorityclass`; Service:
-  :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`); HorizontalPodAutoscaler:
+  :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.registry.service_alloc`); HorizontalPodAutoscaler:
   :mod:`kubelite.api.hpa`; CustomResourceDefinition: :mod:`kubelite.api.crd`; CertificateSigningRequest:
   :mod:`kubelite.api.certificates`; APIService: :mod:`kubelite.api.apiservice`; events.k8s.io/v1 Event
   (the document form of Event; core v1 Events are typed): :mod:`kubelite.api.event_rules`.

@@ -1,4 +1,4 @@
-"""events.k8s.io/v1 Event validation (the events.k8s.io/v1 document's :data:`kubelite.strategy.DOCUMENT_RULES`
+"""events.k8s.io/v1 Event validation (the events.k8s.io/v1 document's :data:`kubelite.registry.strategy.DOCUMENT_RULES`
 entry; core v1 Events are typed and checked by :func:`kubelite.api.validation.validate_event`)."""
 
 from __future__ import annotations

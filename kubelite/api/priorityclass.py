@@ -1,6 +1,6 @@
 """PriorityClass write rules (its :data:`kubelite.api.documents.DOCUMENT_RULES` entry; kube's
 ``pkg/apis/scheduling/validation``): reserved ``system-`` names, the user maximum of 1e9, ``value``
-and ``preemptionPolicy`` fixed once written. The pods' Priority admission: :mod:`kubelite.priority`.
+and ``preemptionPolicy`` fixed once written. The pods' Priority admission: :mod:`kubelite.registry.priority`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Pure functions on the JSON document (camelCase); the Store applies them for every
 writer through :data:`kubelite.api.documents.DOCUMENT_RULES`. Address and port allocation
-(which needs etcd) lives in :mod:`kubelite.service_alloc`.
+(which needs etcd) lives in :mod:`kubelite.registry.service_alloc`.
 
 Kubernetes sources: ``pkg/apis/core/v1/defaults.go`` (SetDefaults_Service,
 SetDefaults_ServicePort), ``pkg/registry/core/service/strategy.go`` and

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from kubelite.evictionflags import LOCAL_EVICTION_HARD
+from kubelite.node.evictionflags import LOCAL_EVICTION_HARD
 from kubelite.cli.common import command
 from kubelite.cli.errors import CliError
 from kubelite.cli.up import UpOptions, run
@@ -58,7 +58,7 @@ def etcd(
     listen_peer: Annotated[str | None, typer.Option(help="127.0.0.1:PORT for peers (default: client port + 1).")] = None,
 ) -> None:
     """Run a single-member etcd in the foreground (the embedded etcd) until Ctrl-C."""
-    from kubelite.etcd_server import EmbeddedEtcd
+    from kubelite.etcd.server import EmbeddedEtcd
 
     host, client_port = split_host_port(listen_client)
     peer_host, peer_port = split_host_port(listen_peer) if listen_peer else (host, client_port + 1)

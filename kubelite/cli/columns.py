@@ -2,7 +2,7 @@
 (``as=Table`` not supported) and for watch events carrying plain objects.
 
 The columns and cells are the gateway's: kubectl's printers have one home,
-:mod:`kubelite.printers`, below both the gateway and kl. Pure: objects and a
+:mod:`kubelite.registry.printers`, below both the gateway and kl. Pure: objects and a
 clock reading in, a Table out.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from kubelite import printers
+from kubelite.registry import printers
 
 Obj = dict[str, Any]
 

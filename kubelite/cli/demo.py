@@ -8,7 +8,7 @@ import copy
 from collections.abc import Callable
 from pathlib import Path
 
-from kubelite import packaged
+from kubelite.util import packaged
 from kubelite.cli.client import ApiClient
 from kubelite.cli.cmd_write import apply_object
 from kubelite.cli.errors import CliError

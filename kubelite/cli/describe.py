@@ -12,7 +12,7 @@ import yaml
 
 from kubelite.api.rollout_annotations import revision_of
 from kubelite.cli.columns import event_time
-from kubelite.printers import node_status, pod_status_reason
+from kubelite.registry.printers import node_status, pod_status_reason
 from kubelite.cli.hostports import published_ports
 from kubelite.cli.output import age, align
 

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from kubelite.cli.kinds import ResourceInfo
-from kubelite.humanize import human_duration, parse_time
+from kubelite.util.humanize import human_duration, parse_time
 
 # kubectl's tabwriter: minimum cell width 6, three spaces of padding.
 _MIN_WIDTH = 6

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubelite.etcd_server import die_with_parent
-from kubelite.logs import file_tail
+from kubelite.etcd.server import die_with_parent
+from kubelite.util.logs import file_tail
 
 
 @dataclass

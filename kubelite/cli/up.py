@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
-from kubelite import logcaps, satokens
+from kubelite.node.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
+from kubelite.auth import satokens
+from kubelite.node import logcaps
 from kubelite.cli import kubeconfig, up_secure
 from kubelite.cli.client import ApiClient, Connection
 from kubelite.cli.demo import demo_manifest
@@ -63,10 +64,10 @@ from kubelite.cli.up_support import (
     split_host_port,
     write_node_tokens,
 )
-from kubelite.compaction import parse_interval
-from kubelite.encryption import generated_config, load_config
-from kubelite.etcd_server import EmbeddedEtcd, free_port
-from kubelite.supervise import cancel_and_wait
+from kubelite.etcd.compaction import parse_interval
+from kubelite.etcd.encryption import generated_config, load_config
+from kubelite.etcd.server import EmbeddedEtcd, free_port
+from kubelite.util.supervise import cancel_and_wait
 
 
 

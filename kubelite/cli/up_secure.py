@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubelite import pki, satokens
+from kubelite.auth import pki, satokens
 
 
 @dataclass(frozen=True)

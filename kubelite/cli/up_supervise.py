@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from kubelite.logs import file_tail
+from kubelite.util.logs import file_tail
 
 
 @dataclass

@@ -16,10 +16,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kubelite import listen
-from kubelite.agent_auth import node_token
+from kubelite.util import listen
+from kubelite.node.agent_auth import node_token
 from kubelite.cli.errors import CliError
-from kubelite.etcd_server import free_port, port_is_free
+from kubelite.etcd.server import free_port, port_is_free
 
 NODE_LABEL = "kubelite.node"
 CLUSTER_LABEL = "kubelite.cluster.uid"  # agent.runtime.base.LABEL_CLUSTER (kubelite may not import agent)

@@ -9,12 +9,12 @@ import signal
 import sys
 
 from kubelite.dns.server import ClusterDns
-from kubelite.etcd_client import connect
-from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
-from kubelite.listen import ListenError, split_host_port
-from kubelite.logs import setup_logging
-from kubelite.service_alloc import DEFAULT_SERVICE_CIDR, ServiceAllocator, ServiceRanges, ranges_flag
-from kubelite.store import Store
+from kubelite.etcd.client import connect
+from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.util.listen import ListenError, split_host_port
+from kubelite.util.logs import setup_logging
+from kubelite.registry.service_alloc import DEFAULT_SERVICE_CIDR, ServiceAllocator, ServiceRanges, ranges_flag
+from kubelite.storage.store import Store
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

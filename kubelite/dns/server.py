@@ -22,10 +22,10 @@ import dnslib
 
 from kubelite.api import errors
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES
-from kubelite.bootstrap import ensure_system_namespaces
+from kubelite.client.bootstrap import ensure_system_namespaces
 from kubelite.dns.records import Answer, Snapshot, answer
-from kubelite.informer import FuncHandler, Informer
-from kubelite.store import Store
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.storage.store import Store
 
 log = logging.getLogger(__name__)
 FORWARD_TIMEOUT = 2.0  # seconds per upstream try

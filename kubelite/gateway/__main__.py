@@ -11,24 +11,24 @@ import sys
 from pathlib import Path
 
 from kubelite.api import errors
-from kubelite.compaction import add_compaction_argument
-from kubelite.service_alloc import (
+from kubelite.etcd.compaction import add_compaction_argument
+from kubelite.registry.service_alloc import (
     DEFAULT_NODE_PORTS,
     DEFAULT_SERVICE_CIDR,
     ServiceRanges,
     node_port_range_flag,
     ranges_flag,
 )
-from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.audit_log import AuditLogOptions
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
-from kubelite.listen import ListenError, split_host_port
-from kubelite.logs import setup_logging
-from kubelite.process import settle_heap
-from kubelite.satokens import DEFAULT_ISSUER
-from kubelite.strategy import Admission, admission_plugins_flag, toleration_seconds_flag
+from kubelite.util.listen import ListenError, split_host_port
+from kubelite.util.logs import setup_logging
+from kubelite.util.process import settle_heap
+from kubelite.auth.satokens import DEFAULT_ISSUER
+from kubelite.registry.strategy import Admission, admission_plugins_flag, toleration_seconds_flag
 
 log = logging.getLogger("kubelite.gateway")
 

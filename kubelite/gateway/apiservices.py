@@ -28,8 +28,8 @@ from kubelite.api.crd import served_versions
 from kubelite.api.resources import APISERVICES, CUSTOMRESOURCEDEFINITIONS
 from kubelite.gateway import metrics_group, review_group
 from kubelite.gateway.catalog import VIEWS, group_versions
-from kubelite.store import Store
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.storage.store import Store
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 

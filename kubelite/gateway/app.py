@@ -24,11 +24,11 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.resources import APISERVICES, CUSTOMRESOURCEDEFINITIONS, NAMESPACES
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.compaction import DEFAULT_INTERVAL, Compactor
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcd_ops import prefix_end, range_
-from kubelite.etcdmetrics import observe_etcd_requests
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.compaction import DEFAULT_INTERVAL, Compactor
+from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd.ops import prefix_end, range_
+from kubelite.etcd.metrics import observe_etcd_requests
 from kubelite.gateway import (
     audit,
     delete,
@@ -67,12 +67,12 @@ from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
 from kubelite.gateway.watchhub import WatchHubs
-from kubelite.listen import start_site
-from kubelite.rbac_bootstrap import ensure_default_policy
-from kubelite.satokens import DEFAULT_ISSUER, TokenSigner
-from kubelite.service_alloc import ServiceAllocator, ServiceRanges
-from kubelite.store import Store
-from kubelite.strategy import Admission
+from kubelite.util.listen import start_site
+from kubelite.auth.rbac_bootstrap import ensure_default_policy
+from kubelite.auth.satokens import DEFAULT_ISSUER, TokenSigner
+from kubelite.registry.service_alloc import ServiceAllocator, ServiceRanges
+from kubelite.storage.store import Store
+from kubelite.registry.strategy import Admission
 
 log = logging.getLogger(__name__)
 

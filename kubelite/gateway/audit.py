@@ -38,7 +38,7 @@ from kubelite.gateway.audit_policy import Decision, Level, evaluate
 from kubelite.gateway.auth import User
 from kubelite.gateway.respond import status_doc
 from kubelite.gateway.state import state_of
-from kubelite.rbac import Attributes
+from kubelite.auth.rbac import Attributes
 
 _LONG_RUNNING_VERBS = frozenset({"watch", "proxy"})
 _LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})

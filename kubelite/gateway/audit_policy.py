@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from kubelite.rbac import Attributes
+from kubelite.auth.rbac import Attributes
 
 API_VERSION = "audit.k8s.io/v1"
 STAGES = ("RequestReceived", "ResponseStarted", "ResponseComplete", "Panic")

@@ -10,7 +10,7 @@ Every authenticated user is also in ``system:authenticated``. With neither and
 authentication configured: 401.
 
 Authorization: with ``--authorization-mode RBAC`` every request (resource or
-non-resource path) goes through :func:`kubelite.rbac.authorize` on the
+non-resource path) goes through :func:`kubelite.auth.rbac.authorize` on the
 informer-fed policy; 403 is worded as kube-apiserver's. Writes of Roles,
 ClusterRoles and their bindings are also checked for escalation
 (:func:`admit_write`). Without RBAC the old read-only group rule applies.
@@ -30,8 +30,8 @@ from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
-from kubelite.satokens import looks_like_jwt
-from kubelite.rbac import (
+from kubelite.auth.satokens import looks_like_jwt
+from kubelite.auth.rbac import (
     AUTHENTICATED,
     Attributes,
     Policy,

@@ -1,7 +1,7 @@
 """Custom resources: what the established CustomResourceDefinitions make this gateway serve.
 
 :class:`CrdRegistry` keeps the served versions of every CRD in etcd, watch-driven (an
-:class:`~kubelite.informer.Informer` on ``customresourcedefinitions``), and re-reads etcd on a miss
+:class:`~kubelite.client.informer.Informer` on ``customresourcedefinitions``), and re-reads etcd on a miss
 or after a CRD write through this gateway, so ``kubectl apply -f crd.yaml`` followed by a custom
 resource never races the watch (gateways are stateless; each keeps its own registry).
 
@@ -26,16 +26,16 @@ from kubelite.api.crd import CustomVersion, resource_of, served_versions, storag
 from kubelite.api.generic import without_nulls
 from kubelite.api.parse import causes_from_validation_error
 from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS
-from kubelite.etcd_ops import op_delete_range, prefix_end, txn
+from kubelite.etcd.ops import op_delete_range, prefix_end, txn
 from kubelite.gateway.bodies import CheckedObject
 from kubelite.gateway.catalog import SCALE, STATUS, Served, Subresource
 from kubelite.gateway.common import Target
 from kubelite.gateway.options import parse_list_options
 from kubelite.gateway.state import state_of
-from kubelite.printers import PRINTERS, Column, Doc, Printer
-from kubelite.humanize import human_duration, parse_time
-from kubelite.informer import FuncHandler, Informer
-from kubelite.store import Store
+from kubelite.registry.printers import PRINTERS, Column, Doc, Printer
+from kubelite.util.humanize import human_duration, parse_time
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.storage.store import Store
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 An object deleted at once answers with a Status Success (the kinds whose
 ``Served.returns_deleted`` is set, as kube's ReturnDeletedObject: the object); one that only got a deletionTimestamp (graceful pod deletion,
 finalizers) answers with the object. Deleting a namespace only marks it
-Terminating (kubelite.strategy): the namespace controller empties it and
+Terminating (kubelite.registry.strategy): the namespace controller empties it and
 removes its ``kubernetes`` finalizer, then it goes. The system namespaces
 cannot be deleted, and namespaces have no deletecollection (as in kube-apiserver).
 """
@@ -25,7 +25,7 @@ from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import json_response, success_status
 from kubelite.gateway.state import state_of
 from kubelite.gateway.write import content_type
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 _UNDELETABLE = ("default", "kube-system", "kube-public")
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any, Literal
 
-from kubelite import packaged
+from kubelite.util import packaged
 from kubelite.api.schema import k8s_schema, root_type
 
 _SCALARS = frozenset({"string", "integer", "number", "boolean", "date-time"})

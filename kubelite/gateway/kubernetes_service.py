@@ -20,12 +20,12 @@ import aetcd
 
 from kubelite.api import errors
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES, Resource
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import cmp_version, op_put, prefix_end, range_, txn
-from kubelite.lease import LeaseSession
-from kubelite.service_alloc import ServiceRanges
-from kubelite.store import Store
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import cmp_version, op_put, prefix_end, range_, txn
+from kubelite.client.lease import LeaseSession
+from kubelite.registry.service_alloc import ServiceRanges
+from kubelite.storage.store import Store
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """pods/log: stream a container's log from the agent of the pod's node.
 
 The agent's address is the one the node reports in its status, as a kubelet's:
-InternalIP and ``daemonEndpoints.kubeletEndpoint.Port`` (``kubelite.agent_auth``;
+InternalIP and ``daemonEndpoints.kubeletEndpoint.Port`` (``kubelite.node.agent_auth``;
 never an annotation, which any API user may set). The gateway calls
 ``GET http://IP:PORT/pods/{ns}/{name}/log`` with that node's own token
 (HMAC of the agent secret and the node name) and streams the answer through,
@@ -16,7 +16,7 @@ import json
 import aiohttp
 from aiohttp import web
 
-from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
+from kubelite.node.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS
 from kubelite.gateway.common import Target

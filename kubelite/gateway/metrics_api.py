@@ -4,7 +4,7 @@ What metrics-server serves through kube-apiserver's aggregation, served by the
 gateway itself: on each request it reads the nodes (and, for pods, the pods,
 with the request's label selector) from etcd, asks the agents of the nodes
 concerned for their ``/stats/summary`` (``agent/stats.py``; the address and
-per-node token as for ``pods/log``, :mod:`kubelite.agent_auth`), concurrently,
+per-node token as for ``pods/log``, :mod:`kubelite.node.agent_auth`), concurrently,
 each within ``AGENT_TIMEOUT`` seconds, and answers from those samples. The
 agents sample on their own schedule (every 10 s), so a request costs one small
 HTTP call per node and never a runtime call. The gateway keeps nothing: any
@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
+from kubelite.node.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api import errors
 from kubelite.api.core import Node, Pod
 from kubelite.api.labels import Selector, parse_selector
@@ -39,7 +39,7 @@ from kubelite.gateway.metrics_group import API_VERSION, GROUP, RESOURCES, VERBS,
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import GatewayState, state_of
-from kubelite.printers import build_table
+from kubelite.registry.printers import build_table
 
 log = logging.getLogger(__name__)
 

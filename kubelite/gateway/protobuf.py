@@ -36,7 +36,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 
-from kubelite import packaged
+from kubelite.util import packaged
 from kubelite.api.schema import k8s_schema
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"

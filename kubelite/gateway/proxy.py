@@ -22,7 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
+from kubelite.node.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api.resources import ENDPOINTSLICES, NODES, PODS
 from kubelite.gateway.common import Target
 from kubelite.gateway.state import state_of

@@ -1,5 +1,5 @@
 """The gateway's view of the RBAC objects: four informers (watch-driven, as kube-apiserver's RBAC
-authorizer reads its shared informers), and the :class:`kubelite.rbac.Policy` built from them,
+authorizer reads its shared informers), and the :class:`kubelite.auth.rbac.Policy` built from them,
 rebuilt only after an RBAC object changed."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import asyncio
 from typing import Any
 
 from kubelite.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, ROLEBINDINGS, ROLES
-from kubelite.informer import FuncHandler, Informer
-from kubelite.rbac import Policy
-from kubelite.store import Store
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.auth.rbac import Policy
+from kubelite.storage.store import Store
 
 
 class RbacCache:

@@ -8,12 +8,12 @@ from aiohttp import web
 
 from kubelite.gateway.common import Target, include_object, list_doc, wants_table
 from kubelite.gateway.options import ListOptions, parse_list_options
-from kubelite import codec
+from kubelite.storage import codec
 from kubelite.gateway.respond import dumps, json_response
 from kubelite.gateway.state import state_of
 from kubelite.gateway.crds import table_printer
-from kubelite.printers import build_table
-from kubelite.store import ListResult
+from kubelite.registry.printers import build_table
+from kubelite.storage.store import ListResult
 
 
 async def get_object(request: web.Request, target: Target) -> web.StreamResponse:

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from kubelite import codec
+from kubelite.storage import codec
 from kubelite.api import errors
 from kubelite.gateway import protobuf
 

@@ -6,7 +6,7 @@
   ``create subjectaccessreviews``) and LocalSubjectAccessReview (the same, in one namespace);
 - ``authentication.k8s.io/v1`` SelfSubjectReview (``kubectl auth whoami``) and TokenReview.
 
-Decisions come from the same RBAC policy as requests (:mod:`kubelite.rbac`). Without
+Decisions come from the same RBAC policy as requests (:mod:`kubelite.auth.rbac`). Without
 ``--authorization-mode RBAC`` everything is allowed, as the gateway does. Without any
 authenticator (plain HTTP on loopback) the caller is ``system:unsecured`` in
 ``system:masters``, as kube-apiserver's old insecure port treated its callers.
@@ -27,8 +27,8 @@ from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
-from kubelite.rbac import SUPERUSER_GROUP, Attributes, authorize, rules_for
-from kubelite.satokens import looks_like_jwt
+from kubelite.auth.rbac import SUPERUSER_GROUP, Attributes, authorize, rules_for
+from kubelite.auth.satokens import looks_like_jwt
 
 # (group, plural) → (kind, namespaced)
 KINDS = {(group, plural): (kind, namespaced) for group, plural, kind, namespaced in review_group.RESOURCES}

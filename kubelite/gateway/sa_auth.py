@@ -1,7 +1,7 @@
 """ServiceAccount tokens in the gateway: TokenRequest (``serviceaccounts/token``), their
 authentication, and the OIDC discovery documents (kube-apiserver's
 ``--service-account-signing-key-file``/``--service-account-issuer``; signing is
-:mod:`kubelite.satokens`).
+:mod:`kubelite.auth.satokens`).
 
 A token authenticates as ``system:serviceaccount:<ns>:<name>`` in ``system:serviceaccounts``
 and ``system:serviceaccounts:<ns>`` while its signature, issuer, audience and expiry hold, its
@@ -22,7 +22,7 @@ from kubelite.gateway.bodies import read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import GatewayState, state_of
-from kubelite.satokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, Binding, InvalidToken, TokenSigner
+from kubelite.auth.satokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, Binding, InvalidToken, TokenSigner
 
 
 async def _uid_of(state: GatewayState, res: Any, name: str, namespace: str) -> tuple[str, bool] | None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from kubelite.etcd_client import EtcdClient
+from kubelite.etcd.client import EtcdClient
 from kubelite.gateway.audit_log import AuditBackend
 from kubelite.gateway.auth import TokenAuthenticator
 from kubelite.gateway.client_certs import ClientCertVerifier
@@ -18,9 +18,9 @@ from kubelite.gateway.locks import KeyedLocks
 from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
 from kubelite.gateway.rbac_cache import RbacCache
-from kubelite.satokens import TokenSigner
+from kubelite.auth.satokens import TokenSigner
 from kubelite.gateway.watchhub import Subscription, WatchHubs
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 if TYPE_CHECKING:  # crds imports the handlers' modules, which import this one
     from kubelite.gateway.apiservices import LocalAPIServices
@@ -43,7 +43,7 @@ class GatewayState:
     http: aiohttp.ClientSession
     hubs: WatchHubs
     authenticator: TokenAuthenticator | None = None
-    agent_secret: str | None = None  # per-node agent tokens derive from it (kubelite.agent_auth)
+    agent_secret: str | None = None  # per-node agent tokens derive from it (kubelite.node.agent_auth)
     watch: WatchSettings = field(default_factory=WatchSettings)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     open_watches: set[Subscription] = field(default_factory=set)

@@ -3,7 +3,7 @@
 kube-apiserver's role: the request is authenticated and authorised like any other (these are
 ``create`` on the subresource, whatever the method: kube's websocket upgrade check), the pod is
 looked up, and the stream goes to the agent of the pod's node (address and per-node token as for
-``pods/log``, ``kubelite.agent_auth``). The agent speaks the protocols (``kubelite.remotecommand``,
+``pods/log``, ``kubelite.node.agent_auth``). The agent speaks the protocols (``kubelite.node.remotecommand``,
 ``agent/streaming/``); the gateway relays messages both ways, each ``send`` awaiting the socket's
 drain, so the slower side sets the pace. Closing either side closes the other.
 
@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
+from kubelite.node.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS
 from kubelite.gateway.auth import websocket_protocols, without_bearer_protocol

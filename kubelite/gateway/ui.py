@@ -23,7 +23,7 @@ from importlib.resources.abc import Traversable
 
 from aiohttp import web
 
-from kubelite import packaged
+from kubelite.util import packaged
 
 PREFIX = "/ui/"
 # styles may be inline: xterm.js's DOM renderer writes its cell and theme rules into <style>

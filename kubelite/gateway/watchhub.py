@@ -30,13 +30,13 @@ import aetcd
 
 from kubelite.api import errors
 from kubelite.api.resources import Resource
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import prefix_end, range_
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import prefix_end, range_
 from kubelite.gateway.respond import dumps
-from kubelite.encryption import Encryption
-from kubelite.store import client_encryption, decode_document
-from kubelite.supervise import cancel_and_wait, spawn
-from kubelite.watch import WatchExpired, watch_raw
+from kubelite.etcd.encryption import Encryption
+from kubelite.storage.store import client_encryption, decode_document
+from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.storage.watch import WatchExpired, watch_raw
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from kubelite.gateway.read import list_documents
 from kubelite.gateway.respond import dumps, status_doc
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.gateway.crds import table_printer
-from kubelite.printers import Printer, build_table
+from kubelite.registry.printers import Printer, build_table
 from kubelite.gateway.watchhub import HubEvent, QueueItem
 
 log = logging.getLogger(__name__)

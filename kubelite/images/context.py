@@ -17,8 +17,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubelite import packaged
-from kubelite.etcd_server import wheel_binary_source
+from kubelite.util import packaged
+from kubelite.etcd.server import wheel_binary_source
 
 PASSWD = "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
 GROUP = "root:x:0:\nnogroup:x:65534:\n"

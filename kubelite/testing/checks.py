@@ -17,7 +17,7 @@ from typing import Any
 
 from kubelite.api.resources import DEPLOYMENTS, JOBS, NODES, PODS, REPLICASETS, STATEFULSETS, Resource
 from kubelite.api.rollout_annotations import revision_number
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from kubelite.testing.convergence import job_problems, object_key, statefulset_problems
 from kubelite.testing.processes import Processes, node_ready
 from kubelite.testing.waiting import wait_for

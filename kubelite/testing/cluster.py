@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from kubelite.cli.kubeconfig import with_entry, write
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from kubelite.testing.api import Api
 from kubelite.testing.clock import clock_skew_problem, skew_env
 from kubelite.testing.dockerd import DockerEngine, PrivateDockerd

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import aetcd
 import docker
 
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer

@@ -1,6 +1,6 @@
 """An etcd cluster of 1, 3 or 5 local processes on 127.0.0.1: chaos tests without Docker.
 
-The binary is the one kubelite embeds (``kubelite.etcd_server.find_etcd_binary``, so
+The binary is the one kubelite embeds (``kubelite.etcd.server.find_etcd_binary``, so
 ``ETCD_BIN`` picks another). A member can be killed (SIGKILL), restarted on its data dir and
 ports, or frozen (SIGSTOP/SIGCONT); members share the host's network, so a partition is not
 possible here (:meth:`LocalEtcdCluster.disconnect` raises :class:`NotSupported`, and the
@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubelite.etcd_server import find_etcd_binary, free_port
+from kubelite.etcd.server import find_etcd_binary, free_port
 from kubelite.testing.etcd import find_leader
 
 

@@ -25,13 +25,13 @@ from typing import Any
 import aiohttp
 import docker
 
-from kubelite.evictionflags import LOCAL_EVICTION_HARD
-from kubelite.agent_auth import node_token
+from kubelite.node.evictionflags import LOCAL_EVICTION_HARD
+from kubelite.node.agent_auth import node_token
 from kubelite.api.resources import NODES
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdConfig, connect
-from kubelite.etcd_server import free_port
-from kubelite.store import Store
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.client import EtcdConfig, connect
+from kubelite.etcd.server import free_port
+from kubelite.storage.store import Store
 from kubelite.testing.waiting import wait_for
 
 # The directory holding the kubelite, controllers and agent packages (a checkout or site-packages):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from kubelite.etcd_server import free_port
-from kubelite.supervise import cancel_and_wait
+from kubelite.etcd.server import free_port
+from kubelite.util.supervise import cancel_and_wait
 
 Opener = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kubelite.api.resources import DEPLOYMENTS
 from kubelite.cli.kinds import resolve_kind
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from kubelite.testing.api import Api
 from kubelite.testing.checkers import (
     AcknowledgedWrites,

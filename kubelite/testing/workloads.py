@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from kubelite.api.resources import DEPLOYMENTS, PODS, REPLICASETS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from kubelite.testing.api import LEASES_PATH, NAMESPACE, Api
 from kubelite.testing.checks import Expect, controller_uid
 from kubelite.testing.waiting import wait_for
-from kubelite.supervise import cancel_and_wait
+from kubelite.util.supervise import cancel_and_wait
 
 
 @dataclass

@@ -17,13 +17,13 @@ import docker
 import pytest
 
 from agent.agent import Agent, AgentConfig
-from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
+from kubelite.node.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import LABEL_NODE, ContainerRuntime
 from agent.runtime.docker import DockerRuntime
 from agent.runtime.oci.images import ImageStore
 from agent.runtime.oci.runtime import OciRuntime, preflight
 from agent.runtime.sim import SimRuntime
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.runtimes import (
     BRIDGE, IMAGE, RuntimeNode, docker_factory, oci_runtime, remove_oci_node_containers, remove_portmap_chains,
 )

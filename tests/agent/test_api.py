@@ -11,7 +11,7 @@ import pytest
 from kubelite.api.core import Container, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import TOKEN, StartAgent
 from tests.agent.runtimes import RuntimeNode
 from tests.helpers import wait_for

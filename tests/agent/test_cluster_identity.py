@@ -15,11 +15,11 @@ import docker
 import pytest
 
 from kubelite.api.resources import NAMESPACES, PODS
-from kubelite.bootstrap import cluster_uid
+from kubelite.client.bootstrap import cluster_uid
 from kubelite.cli.up_support import remove_containers
-from kubelite.etcd_client import EtcdConfig, connect
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.store import Store
+from kubelite.etcd.client import EtcdConfig, connect
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent, agent_config, docker_runtime
 from tests.agent.test_rediscovery_and_lease import running, sleeper
 from tests.helpers import wait_for

@@ -6,14 +6,14 @@ from __future__ import annotations
 from kubelite.api.core import Container, Node, Pod, PodSpec, ResourceRequirements
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, NODES, PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.helpers import wait_for
 
 from agent.nodehealth import DISK_PRESSURE_TAINT
 from agent.runtime.base import FsStats
 from agent.runtime.sim import SimRuntime
-from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
+from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 
 GI = 1 << 30
 

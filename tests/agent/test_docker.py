@@ -24,8 +24,8 @@ from kubelite.api.core import (
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, PODS
-from kubelite.informer import FuncHandler, Informer
-from kubelite.store import Store
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import RuntimeNode
 from tests.helpers import wait_for

@@ -19,14 +19,14 @@ import pytest
 from kubelite.api.core import Container, ContainerPort, Node, Pod, PodSpec, ResourceRequirements
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, NODES, PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import TOKEN, StartAgent
 from tests.agent.unixproxy import UnixProxy
 from tests.helpers import wait_for
 
 from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_NODE, FsStats, LogLimits
 from agent.runtime.docker import DockerRuntime
-from kubelite.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
+from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 
 pytestmark = pytest.mark.docker
 

@@ -21,7 +21,7 @@ from kubelite.api.core import (
     Toleration,
 )
 
-from kubelite.evictionflags import KUBELET_EVICTION_HARD, LOCAL_EVICTION_HARD, Threshold, parse_eviction_hard
+from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, LOCAL_EVICTION_HARD, Threshold, parse_eviction_hard
 
 from agent.eviction import (
     ContainerUsage,

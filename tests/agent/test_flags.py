@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.__main__ import build_parser, make_runtime
-from kubelite.evictionflags import Threshold
+from kubelite.node.evictionflags import Threshold
 from agent.runtime.docker import DockerRuntime
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelite.agent_auth import node_token
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.node.agent_auth import node_token
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import RuntimeNode, oci_runtime

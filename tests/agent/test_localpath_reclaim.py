@@ -16,8 +16,8 @@ from agent.localpath import Reclaim, reclaim, remove_directory, under
 from controllers import localpath_plan as lp
 from kubelite.api import errors
 from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS, STORAGECLASSES
-from kubelite.storageclass import LOCAL_PATH, LOCAL_PATH_PROVISIONER, LOCAL_PATH_ROOT, PROVISIONER_FINALIZER
-from kubelite.store import Store
+from kubelite.registry.storageclass import LOCAL_PATH, LOCAL_PATH_PROVISIONER, LOCAL_PATH_ROOT, PROVISIONER_FINALIZER
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.controllers.conftest import MakeManager, make_manager  # noqa: F401 - the fixture
 from tests.helpers import wait_for

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from kubelite.agent_auth import node_token
+from kubelite.node.agent_auth import node_token
 from kubelite.api.core import Container, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import RuntimeNode
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain

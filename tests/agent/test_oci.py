@@ -26,7 +26,7 @@ from kubelite.api.core import Container, ContainerPort, HTTPGetAction, Pod, PodS
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import IMAGE, NETWORK, leftovers, oci_runtime, remove_oci_node_containers
 from tests.helpers import wait_for

@@ -13,8 +13,8 @@ import pytest
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
-from kubelite.printers import pod_status_reason
-from kubelite.store import Store
+from kubelite.registry.printers import pod_status_reason
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent, docker_runtime
 from tests.helpers import wait_for
 

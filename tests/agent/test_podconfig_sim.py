@@ -8,8 +8,8 @@ from typing import Any
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import CONFIGMAPS, EVENTS, PODS, SECRETS
-from kubelite.printers import pod_status_reason
-from kubelite.store import Store
+from kubelite.registry.printers import pod_status_reason
+from kubelite.storage.store import Store
 from tests.helpers import wait_for
 
 from agent.runtime.base import FsStats

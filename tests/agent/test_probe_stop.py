@@ -5,7 +5,7 @@ arrives in the same loop turn as that result: the worker's cancellation is lost 
 probing. Stopping it with ``task.cancel(); await task`` then waited forever — inside the graceful
 deletion of its pod, after the containers were stopped and before they were removed and the pod
 deleted: CI saw ``db-0`` stay Terminating (Running, not ready) during a StatefulSet rolling update.
-The stop now cancels until the task is done (``kubelite.supervise.cancel_and_wait``). The test
+The stop now cancels until the task is done (``kubelite.util.supervise.cancel_and_wait``). The test
 lands the stop on every loop turn around an exec probe's completion, one of which is the race.
 """
 

@@ -8,7 +8,7 @@ from typing import Any
 from agent.proxy.proxier import Iptables, IptablesError, Proxier
 from agent.proxy.rules import Jump
 from kubelite.api.resources import ENDPOINTSLICES, SERVICES
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.helpers import wait_for
 
 

@@ -7,9 +7,9 @@ import pytest
 from kubelite.api.core import Container, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, NODES, PODS
-from kubelite.etcd_ops import range_
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.store import Store
+from kubelite.etcd.ops import range_
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import RuntimeNode
 from tests.helpers import wait_for

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kubelite.api.core import Pod
-from kubelite.sa_admission import admit
+from kubelite.registry.sa_admission import admit
 from agent.podconfig.env import Sources
 from agent.podconfig.fieldpath import PodRuntimeFacts
 from agent.podconfig.tokens import Issued, TokenError, TokenKey, TokenManager, requires_refresh

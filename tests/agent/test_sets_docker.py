@@ -22,11 +22,11 @@ from controllers.manager import ControllerManager, ManagerConfig
 from kubelite.api import errors
 from kubelite.api.resources import PERSISTENTVOLUMES, PODS, STATEFULSETS
 from kubelite.api.workloads import REVISION_HASH_LABEL
-from kubelite.etcd_client import EtcdClient, EtcdConfig
-from kubelite.etcd_ops import range_
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.client import EtcdClient, EtcdConfig
+from kubelite.etcd.ops import range_
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store, decode
+from kubelite.storage.store import Store, decode
 from tests.agent.conftest import StartAgent, docker_runtime
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
 from tests.helpers import wait_for

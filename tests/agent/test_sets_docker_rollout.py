@@ -14,9 +14,9 @@ import pytest
 
 from controllers.manager import ControllerManager, ManagerConfig
 from kubelite.api.resources import DAEMONSETS, PODS
-from kubelite.etcd_client import EtcdConfig
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.store import Store
+from kubelite.etcd.client import EtcdConfig
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent, docker_runtime, remove_node_containers
 from tests.helpers import wait_for
 

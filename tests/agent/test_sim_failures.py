@@ -6,7 +6,7 @@ from __future__ import annotations
 from kubelite.api.core import Container, ExecAction, Pod, PodSpec, Probe
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.helpers import wait_for
 

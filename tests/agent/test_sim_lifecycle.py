@@ -9,10 +9,10 @@ from kubelite.api.core import Container, EnvVar, Pod, PodSpec
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, LEASES, NODES, PODS
-from kubelite.etcd_ops import range_
+from kubelite.etcd.ops import range_
 from kubelite.api.core import Taint
-from kubelite.agent_auth import agent_endpoint
-from kubelite.store import Store
+from kubelite.node.agent_auth import agent_endpoint
+from kubelite.storage.store import Store
 from tests.helpers import wait_for
 
 from agent.runtime.base import LABEL_CONTAINER

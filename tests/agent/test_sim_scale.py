@@ -9,8 +9,8 @@ import time
 from kubelite.api.resources import LEASES, NODES, PODS
 from kubelite.api.core import Container, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
-from kubelite.etcd_ops import prefix_end, range_
-from kubelite.store import Store
+from kubelite.etcd.ops import prefix_end, range_
+from kubelite.storage.store import Store
 from tests.agent.conftest import agent_config
 from tests.helpers import wait_for
 

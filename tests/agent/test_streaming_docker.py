@@ -18,12 +18,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from kubelite.agent_auth import node_token
+from kubelite.node.agent_auth import node_token
 from kubelite.api import parse_object
 from kubelite.api.resources import PODS, SERVICES
-from kubelite.etcd_server import EmbeddedEtcd, free_port
+from kubelite.etcd.server import EmbeddedEtcd, free_port
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import RuntimeNode, processes_of
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain

@@ -10,12 +10,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from kubelite.agent_auth import node_token
+from kubelite.node.agent_auth import node_token
 from kubelite.api import parse_object
 from kubelite.api.resources import PODS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.gateway.conftest import Kubectl, gateway_config, stop_or_explain
 from tests.gateway.test_auth_logs import TOKENS, tls_files  # noqa: F401 - the fixture

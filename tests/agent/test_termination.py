@@ -9,8 +9,8 @@ from typing import Any
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import PODS
-from kubelite.informer import FuncHandler, Informer
-from kubelite.store import Store
+from kubelite.client.informer import FuncHandler, Informer
+from kubelite.storage.store import Store
 
 from agent.runtime.sim import SimRuntime
 from tests.agent.conftest import StartAgent

@@ -6,10 +6,10 @@ import asyncio
 import time
 
 from kubelite.api.resources import PODS
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdConfig, connect
-from kubelite.store import Store
-from kubelite.watch import WatchOptions, watch
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.client import EtcdConfig, connect
+from kubelite.storage.store import Store
+from kubelite.storage.watch import WatchOptions, watch
 from kubelite.testing import EtcdCluster
 from tests.factories import make_pod
 from tests.helpers import wait_for

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from kubelite.api.resources import PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from kubelite.testing import Api, Processes, Expect, ProbeWriter, leader, report, wait_converged
 from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for

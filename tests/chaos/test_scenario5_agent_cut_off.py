@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kubelite.api.resources import NODES, PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from kubelite.testing import Api, Processes, EtcdAccess, Expect, ProbeWriter, node_ready, report, wait_converged
 from kubelite.testing import EtcdCluster
 from kubelite.testing import TcpProxy

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 
 from kubelite.api.resources import DEPLOYMENTS
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 from kubelite.testing import Api, Processes, Expect, report, wait_converged
 from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 from tests.helpers import wait_for
 
 UP_TIMEOUT = 90.0

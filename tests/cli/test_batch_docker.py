@@ -10,8 +10,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from kubelite.etcd_client import EtcdConfig, connect
-from kubelite.etcd_ops import range_
+from kubelite.etcd.client import EtcdConfig, connect
+from kubelite.etcd.ops import range_
 from tests.cli.cluster import KlUp, run_sync
 from tests.helpers import wait_for
 

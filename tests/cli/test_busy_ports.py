@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 
 pytestmark = pytest.mark.timeout(120)
 

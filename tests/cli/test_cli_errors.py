@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kubelite.cli.main import app
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 
 runner = CliRunner()
 

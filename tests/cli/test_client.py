@@ -13,7 +13,7 @@ import pytest
 
 from kubelite.cli.client import ApiClient, Connection, build_url, parse_warning
 from kubelite.cli.errors import ApiStatusError, ServerUnreachable
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 from tests.helpers import wait_for
 
 

@@ -89,7 +89,7 @@ def test_client_side_pod_columns() -> None:
     table = columns.build_table("Pod", [pod("a"), pod("b", ready=False, restarts=4, waiting="CrashLoopBackOff"),
                                         pod("c", deleting=True)], NOW)
     lines = output.render_table(table, TableOptions(wide=True))
-    # kubectl's wide pod columns: the gateway's printer (kubelite.printers), not a client-side copy
+    # kubectl's wide pod columns: the gateway's printer (kubelite.registry.printers), not a client-side copy
     assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE",
                                 "READINESS", "GATES"]
     assert lines[1].split() == ["a", "1/1", "Running", "0", "90s", "10.1.0.5", "node-2", "<none>", "<none>"]

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 import yaml
 
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 from tests.cli.cluster import KlUp
 from tests.helpers import wait_for
 

@@ -10,9 +10,9 @@ import pytest
 
 from controllers.context import Settings
 from controllers.manager import ControllerManager, ManagerConfig
-from kubelite.etcd_client import EtcdConfig
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.store import Store
+from kubelite.etcd.client import EtcdConfig
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.storage.store import Store
 from tests.controllers.fake_kubelet import FakeKubelet
 
 FAST = Settings(default_not_ready_toleration_seconds=2, default_unreachable_toleration_seconds=2, node_monitor_grace_seconds=0.5, resync_seconds=300)

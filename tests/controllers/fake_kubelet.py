@@ -18,9 +18,9 @@ from kubelite.api.core import (
 )
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, NODES, PODS
-from kubelite.informer import FuncHandler, Informer, object_key
-from kubelite.lease import LeaseSession
-from kubelite.store import Store
+from kubelite.client.informer import FuncHandler, Informer, object_key
+from kubelite.client.lease import LeaseSession
+from kubelite.storage.store import Store
 
 log = logging.getLogger(__name__)
 

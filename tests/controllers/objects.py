@@ -11,7 +11,7 @@ from kubelite.api.core import (
 )
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 
 def template(app: str, *, image: str = "demo:1", cpu: str | None = None, memory: str | None = None,

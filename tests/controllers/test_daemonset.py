@@ -8,7 +8,7 @@ from typing import Any
 from kubelite.api.core import Taint
 from kubelite.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from kubelite.api.workloads import REVISION_HASH_LABEL
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import pods

@@ -8,7 +8,7 @@ from typing import Any
 from kubelite.api.apps import Deployment
 from kubelite.api.core import ResourceRequirements
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, REPLICASETS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from controllers import rollout
 from tests.controllers.conftest import MakeKubelet, MakeManager

@@ -9,7 +9,7 @@ from typing import Any
 from controllers.manager import ControllerManager
 from kubelite.api.core import Pod
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, PODS, SERVICES
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.helpers import wait_for
 
 CONTROLLERS = ("endpointslice", "endpoints", "garbagecollector")

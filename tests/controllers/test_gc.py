@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.api.resources import CONFIGMAPS, DEPLOYMENTS, JOBS, PODS, REPLICASETS, SECRETS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import delete_retrying, deployment, running_ready

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from kubelite.api.resources import DEPLOYMENTS, LEASES, PODS
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.store import NotLeader, Store
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.storage.store import NotLeader, Store
 
 from tests.controllers.conftest import MakeManager
 from tests.controllers.objects import bare_pod, deployment, pods, running_ready

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from kubelite.agent_auth import node_token
+from kubelite.node.agent_auth import node_token
 from kubelite.api import parse_object
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, HORIZONTALPODAUTOSCALERS, PODS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent, start_agent  # noqa: F401 - the agents fixture
 from tests.controllers.conftest import FAST, MakeManager
 from tests.gateway.conftest import gateway_config, stop_or_explain

@@ -16,8 +16,8 @@ from controllers import job_plan
 from controllers.manager import ControllerManager
 from kubelite.api.resources import CRONJOBS, JOBS, PODS
 from kubelite.api.batch_rules import JOB_CONTROLLER_NAME
-from kubelite.humanize import parse_time
-from kubelite.store import Store
+from kubelite.util.humanize import parse_time
+from kubelite.storage.store import Store
 from tests.agent.conftest import agent_config
 from tests.controllers.conftest import MakeManager
 from tests.helpers import wait_for

@@ -15,7 +15,7 @@ from kubelite.api.core import (
 )
 from kubelite.api import errors
 from kubelite.api.meta import ObjectMeta
-from kubelite.strategy import (
+from kubelite.registry.strategy import (
     Admission, forbidden_in_terminating_namespace, graceful_deletion, is_namespace_terminating,
     mark_namespace_for_deletion,
     prepare_for_create, prepare_for_update, should_delete_during_update, with_default_tolerations,

@@ -5,7 +5,7 @@ the scheduler's annotation) becomes Bound, instead of staying Pending for good."
 from __future__ import annotations
 
 from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from controllers import localpath_plan as plan
 from tests.controllers.conftest import MakeManager

@@ -14,9 +14,9 @@ from kubelite.api import errors
 from kubelite.api.core import Namespace
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import ALL_RESOURCES, DEPLOYMENTS, NAMESPACES, PODS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import bare_pod, deployment

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from kubelite.api.core import Pod, Toleration
-from kubelite.informer import FuncHandler, Informer
+from kubelite.client.informer import FuncHandler, Informer
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from controllers.taints import NOT_READY, UNREACHABLE
 from tests.controllers.conftest import MakeKubelet, MakeManager

@@ -7,8 +7,8 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.api.resources import PODS, PRIORITYCLASSES
-from kubelite.store import Store
-from kubelite.workqueue import WorkQueue
+from kubelite.storage.store import Store
+from kubelite.client.workqueue import WorkQueue
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import bare_pod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kubelite.api.resources import EVENTS, PODS, REPLICASETS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import bare_pod, pods, replicaset, running_ready

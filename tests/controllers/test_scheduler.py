@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubelite.api.core import Taint, Toleration
 from kubelite.api.resources import EVENTS, PODS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import bare_pod, delete_now, pods, replicaset

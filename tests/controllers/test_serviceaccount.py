@@ -13,7 +13,7 @@ from kubelite.api import errors
 from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import CONFIGMAPS, NAMESPACES, PODS, SERVICEACCOUNTS
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from controllers.rootcacert_plan import plan as root_ca_plan
 from controllers.serviceaccount_plan import missing_accounts

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from kubelite.api.resources import PODS
-from kubelite.etcd_ops import range_
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.ops import range_
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain

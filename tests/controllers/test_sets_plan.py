@@ -326,7 +326,7 @@ def test_ordered_creation_and_partitioned_update(replicas: int, partition: int, 
 
 def test_local_path_plan_binds_on_the_selected_node_and_reclaims() -> None:
     from controllers import localpath_plan as lp
-    from kubelite import storageclass
+    from kubelite.registry import storageclass
     classes = {"local-path": storageclass.LOCAL_PATH, "other": {"provisioner": "x"}}
     claim = {"metadata": {"name": "www-web-0", "namespace": "default", "uid": "abc"},
              "spec": {"storageClassName": "local-path", "accessModes": ["ReadWriteOnce"],
@@ -361,7 +361,7 @@ def test_local_path_plan_binds_on_the_selected_node_and_reclaims() -> None:
 
 def test_local_path_finalizer_follows_the_reclaim_policy() -> None:
     from controllers import localpath_plan as lp
-    from kubelite import storageclass
+    from kubelite.registry import storageclass
     claim = {"metadata": {"name": "c", "namespace": "default", "uid": "u"}, "spec": {"storageClassName": "local-path"}}
     volume = lp.volume_for(claim, storageclass.LOCAL_PATH, "n1")
     assert lp.finalizers(volume) is None
@@ -377,7 +377,7 @@ def test_local_path_finalizer_follows_the_reclaim_policy() -> None:
 
 
 def test_default_storage_class_admission() -> None:
-    from kubelite import storageclass
+    from kubelite.registry import storageclass
     marked = {"metadata": {"name": "fast", "creationTimestamp": "2026-01-02T00:00:00Z",
                            "annotations": {storageclass.DEFAULT_CLASS_ANNOTATION: "true"}}}
     older = {"metadata": {"name": "slow", "creationTimestamp": "2026-01-01T00:00:00Z",

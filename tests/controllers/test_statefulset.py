@@ -7,7 +7,7 @@ from typing import Any
 
 from kubelite.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, PODS, STATEFULSETS
 from kubelite.api.workloads import POD_INDEX_LABEL, REVISION_HASH_LABEL, STS_POD_NAME_LABEL
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import pods

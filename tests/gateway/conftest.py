@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from kubernetes import client
 
-from kubelite.etcd_client import EtcdConfig
-from kubelite.etcd_ops import range_
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.client import EtcdConfig
+from kubelite.etcd.ops import range_
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway, GatewayConfig
 from kubelite.gateway.state import WatchSettings
 

@@ -15,12 +15,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
+from kubelite.node.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
 from kubelite.api.core import Node, NodeStatus
 from kubelite.api.resources import NODES, PODS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent, start_agent  # noqa: F401 - the agents fixture, used here too
 from tests.agent.test_rediscovery_and_lease import running, sleeper
 from tests.gateway.conftest import gateway_config, stop_or_explain

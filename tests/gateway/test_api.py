@@ -382,7 +382,7 @@ async def test_namespace_delete_marks_it_terminating_and_refuses_new_content(api
 async def test_pods_get_default_tolerations_from_the_gateways_flags(etcd: Any) -> None:
     """DefaultTolerationSeconds: added on create (and kept on update) unless the pod tolerates the key."""
     from kubelite.gateway import Gateway
-    from kubelite.strategy import Admission
+    from kubelite.registry.strategy import Admission
     from tests.gateway.conftest import gateway_config, stop_or_explain
 
     gw = Gateway(gateway_config(etcd, admission=Admission(default_not_ready_toleration_seconds=7)))

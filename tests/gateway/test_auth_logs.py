@@ -14,11 +14,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from kubelite.agent_auth import node_token
+from kubelite.node.agent_auth import node_token
 from kubelite.api.core import Node
 from kubelite.api.errors import ApiError
 from kubelite.api.resources import NODES, PODS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway, GatewayConfig
 from kubelite.gateway.auth import request_credentials, websocket_protocols, without_bearer_protocol
 from tests.factories import make_pod

@@ -8,8 +8,8 @@ import pytest
 from controllers.__main__ import config_from_args as manager_config_from_args
 from controllers.__main__ import parse_args as manager_args
 from kubelite.api.resources import PODS
-from kubelite.compaction import DEFAULT_INTERVAL
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.compaction import DEFAULT_INTERVAL
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from kubelite.gateway.__main__ import config_from_args, parse_args
 from tests.factories import make_pod

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiohttp
 
-from kubelite.etcd_client import EtcdConfig
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.client import EtcdConfig
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway, GatewayConfig
 
 DEPLOYMENT = {

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kubelite.etcd_ops import prefix_end, range_
+from kubelite.etcd.ops import prefix_end, range_
 from kubelite.gateway import Gateway
 from tests.gateway.conftest import Kubectl, etcd_revision
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from kubelite.api import crd
-from kubelite.etcd_ops import range_
+from kubelite.etcd.ops import range_
 from kubelite.gateway import Gateway
 
 pytestmark = pytest.mark.timeout(180)

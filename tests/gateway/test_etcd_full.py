@@ -12,9 +12,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcd_ops import EtcdSpaceExceeded, compact, op_put, range_, txn
-from kubelite.etcd_server import EmbeddedEtcd, find_etcdctl_binary
+from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd.ops import EtcdSpaceExceeded, compact, op_put, range_, txn
+from kubelite.etcd.server import EmbeddedEtcd, find_etcdctl_binary
 from kubelite.gateway import Gateway
 from tests.gateway.conftest import gateway_config, stop_or_explain
 

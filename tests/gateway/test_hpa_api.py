@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from kubelite.api import hpa
-from kubelite.printers import hpa_targets
+from kubelite.registry.printers import hpa_targets
 from tests.gateway.conftest import Kubectl
 
 pytestmark = pytest.mark.timeout(90)

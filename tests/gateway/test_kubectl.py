@@ -16,7 +16,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS
 from kubelite.api.parse import parse_object
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.factories import make_pod
 from tests.gateway.conftest import Kubectl
 from tests.helpers import wait_for

@@ -9,7 +9,7 @@ import sys
 import aiohttp
 import pytest
 
-from kubelite.etcd_server import EmbeddedEtcd, free_port
+from kubelite.etcd.server import EmbeddedEtcd, free_port
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(90)
@@ -43,7 +43,7 @@ async def test_process_serves_and_stops_on_sigterm(etcd: EmbeddedEtcd) -> None:
 
 def test_default_toleration_flags_reach_the_gateways_admission() -> None:
     from kubelite.gateway.__main__ import config_from_args, parse_args
-    from kubelite.strategy import Admission
+    from kubelite.registry.strategy import Admission
 
     args = parse_args(["--default-not-ready-toleration-seconds", "7", "--default-unreachable-toleration-seconds", "0"])
     assert config_from_args(args).admission == Admission(default_not_ready_toleration_seconds=7,
@@ -110,7 +110,7 @@ async def test_bad_flag_values_exit_with_one_line_naming_the_flag(module: str, f
 
 
 def test_listen_addresses_split_in_one_place() -> None:
-    from kubelite.listen import split_host_port
+    from kubelite.util.listen import split_host_port
 
     assert split_host_port("[::1]:0", flag="--listen") == ("::1", 0)
     assert split_host_port(":10257", flag="--listen", default_host="127.0.0.1") == ("127.0.0.1", 10257)
@@ -125,7 +125,7 @@ async def test_a_failed_start_leaves_nothing_running(etcd: EmbeddedEtcd) -> None
     import socket
 
     from kubelite.gateway.app import Gateway
-    from kubelite.listen import ListenError
+    from kubelite.util.listen import ListenError
     from tests.gateway.conftest import gateway_config
 
     with socket.socket() as taken:
@@ -144,7 +144,7 @@ async def test_a_port_past_65535_at_bind_is_a_listen_error() -> None:
     """The agent parses its own --listen; a port the OS cannot take is still one line, not an OverflowError."""
     from aiohttp import web
 
-    from kubelite.listen import ListenError, start_site
+    from kubelite.util.listen import ListenError, start_site
 
     runner = web.AppRunner(web.Application())
     await runner.setup()

@@ -15,13 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kubelite.agent_auth import node_token
+from kubelite.node.agent_auth import node_token
 from kubelite.api.core import Container, Pod, PodSpec, ResourceRequirements
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent, docker_node, docker_runtime, node_name, start_agent  # noqa: F401 - fixtures
 from tests.gateway.conftest import Kubectl, gateway_config, stop_or_explain
 from tests.helpers import wait_for

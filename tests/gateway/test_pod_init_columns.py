@@ -1,5 +1,5 @@
 """kubectl's READY/STATUS/RESTARTS columns for pods with init and sidecar containers
-(kubelite/printers.py; kubectl's printPod)."""
+(kubelite/registry/printers.py; kubectl's printPod)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubelite.printers import pod_row, pod_status_reason
+from kubelite.registry.printers import pod_row, pod_status_reason
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

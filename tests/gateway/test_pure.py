@@ -28,9 +28,9 @@ from kubelite.gateway.patch import (
     strategic_merge_patch,
 )
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
-from kubelite.printers import build_table, node_status, pod_row, pod_status_reason
+from kubelite.registry.printers import build_table, node_status, pod_row, pod_status_reason
 from kubelite.gateway.watchstream import filter_event
-from kubelite.humanize import human_duration
+from kubelite.util.humanize import human_duration
 
 pytestmark = pytest.mark.timeout(90)
 

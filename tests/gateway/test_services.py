@@ -10,10 +10,10 @@ from typing import Any
 
 import aiohttp
 
-from kubelite.etcd_ops import prefix_end, range_
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.ops import prefix_end, range_
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.service_alloc import IP_PREFIX, NODE_PORT_PREFIX, ServiceRanges
+from kubelite.registry.service_alloc import IP_PREFIX, NODE_PORT_PREFIX, ServiceRanges
 from tests.gateway.conftest import etcd_revision, gateway_config, stop_or_explain
 
 BASE = "/api/v1/namespaces/default/services"

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from kubelite.gateway.__main__ import config_from_args, parse_args
 from tests.gateway.conftest import gateway_config, stop_or_explain

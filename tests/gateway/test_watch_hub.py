@@ -11,11 +11,11 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.api.resources import PODS
-from kubelite.etcd_ops import compact
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.ops import compact
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.store import Store
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.storage.store import Store
+from kubelite.util.supervise import cancel_and_wait, spawn
 from tests.factories import make_pod
 from tests.gateway.conftest import gateway_config, stop_or_explain
 from tests.gateway.test_api import read_events

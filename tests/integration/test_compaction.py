@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from kubelite.api.resources import PODS
-from kubelite.compaction import (
+from kubelite.etcd.compaction import (
     COMPACT_REV_KEY,
     DEFAULT_INTERVAL,
     CompactClock,
@@ -16,11 +16,11 @@ from kubelite.compaction import (
     compact_round,
     parse_interval,
 )
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import EtcdCompacted, range_
-from kubelite.informer import Informer, object_key
-from kubelite.store import ListResult, Store
-from kubelite.watch import WatchOptions
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import EtcdCompacted, range_
+from kubelite.client.informer import Informer, object_key
+from kubelite.storage.store import ListResult, Store
+from kubelite.storage.watch import WatchOptions
 from tests.factories import make_pod
 from tests.helpers import wait_for
 

@@ -11,7 +11,7 @@ import dnslib
 
 from kubelite.api.resources import ENDPOINTSLICES, SERVICES
 from kubelite.dns.server import ClusterDns
-from kubelite.store import Store
+from kubelite.storage.store import Store
 from tests.helpers import wait_for
 
 

@@ -13,20 +13,20 @@ import textwrap
 import pytest
 
 from kubelite.api.resources import PODS
-from kubelite.election import LeaderElection
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.reconcile import ReconcileLoop, Result
-from kubelite.store import NotLeader, Store
-from kubelite.workqueue import RateLimiter, WorkQueue
+from kubelite.client.election import LeaderElection
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.client.reconcile import ReconcileLoop, Result
+from kubelite.storage.store import NotLeader, Store
+from kubelite.client.workqueue import RateLimiter, WorkQueue
 from tests.factories import make_pod
 from tests.helpers import wait_for
 
 LEADER_SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
-    from kubelite.election import LeaderElection
-    from kubelite.etcd_client import EtcdConfig, connect
+    from kubelite.client.election import LeaderElection
+    from kubelite.etcd.client import EtcdConfig, connect
 
     async def main():
         client = await connect(EtcdConfig(endpoints=(sys.argv[1],)))
@@ -138,10 +138,10 @@ async def test_a_deposed_leaders_fenced_write_is_logged_as_fenced_not_as_a_confl
 
     queue = WorkQueue(rate_limiter=RateLimiter(base_delay=60.0, max_delay=60.0))
     loop = ReconcileLoop("test-controller", queue, reconcile, workers=1)
-    with caplog.at_level(logging.WARNING, logger="kubelite.reconcile"):
+    with caplog.at_level(logging.WARNING, logger="kubelite.client.reconcile"):
         await loop.process("default/p")
         await loop.process("conflict")
-    fenced, conflict = [r.getMessage() for r in caplog.records if r.name == "kubelite.reconcile"]
+    fenced, conflict = [r.getMessage() for r in caplog.records if r.name == "kubelite.client.reconcile"]
     assert "default/p: fenced: not the leader" in fenced and "lost; write refused" in fenced
     assert "fenced" not in conflict and "modified" in conflict
     assert loop.fenced == 1 and loop.errors == 1

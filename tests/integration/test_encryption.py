@@ -1,4 +1,4 @@
-"""Secrets encrypted at rest (kubelite/encryption.py) against a real etcd: what etcd holds is
+"""Secrets encrypted at rest (kubelite/etcd/encryption.py) against a real etcd: what etcd holds is
 kube's ``k8s:enc:<provider>:v1:<key>:`` ciphertext, every reader decrypts, keys rotate as Kubernetes
 documents it, and identity reads what was stored before encryption was turned on."""
 
@@ -17,16 +17,16 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from kubelite import encryption
+from kubelite.etcd import encryption
 from kubelite.api import errors
 from kubelite.api.resources import CONFIGMAPS, SECRETS
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
-from kubelite.etcd_ops import range_
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
+from kubelite.etcd.ops import range_
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
-from kubelite.informer import Informer
-from kubelite.store import Store
+from kubelite.client.informer import Informer
+from kubelite.storage.store import Store
 from tests.gateway.conftest import gateway_config, stop_or_explain
 from tests.helpers import wait_for
 
@@ -196,7 +196,7 @@ async def test_key_rotation_as_kubernetes_documents_it(etcd: EmbeddedEtcd) -> No
 def test_config_flag_error_is_one_line(tmp_path: Path) -> None:
     import argparse
 
-    from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
+    from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
     parser = argparse.ArgumentParser()
     add_etcd_arguments(parser)
     missing = tmp_path / "nope.yaml"

@@ -1,4 +1,4 @@
-"""``--encryption-provider-config-automatic-reload`` (kubelite/encryption_reload.py) with a real etcd and
+"""``--encryption-provider-config-automatic-reload`` (kubelite/etcd/encryption_reload.py) with a real etcd and
 gateway: a key added to the file is used by the next writes while what the old key wrote still reads;
 a bad file leaves the configuration in force, with one error line; kube's reload metrics count both."""
 
@@ -15,11 +15,11 @@ import aiohttp
 import pytest
 import yaml
 
-from kubelite.encryption import EncryptionConfig
-from kubelite.encryption_reload import FAILURE, SUCCESS, ReloadingEncryption, identity_hash
-from kubelite.etcd_client import EtcdConfig
-from kubelite.etcd_flags import add_etcd_arguments, etcd_config_from_args
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.encryption import EncryptionConfig
+from kubelite.etcd.encryption_reload import FAILURE, SUCCESS, ReloadingEncryption, identity_hash
+from kubelite.etcd.client import EtcdConfig
+from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from tests.gateway.conftest import gateway_config, stop_or_explain
 from tests.helpers import wait_for
@@ -119,7 +119,7 @@ async def test_gateway_follows_the_file_and_keeps_the_old_config_on_a_bad_one(
             assert await _password(api, "before") == "before" and await _password(api, "after") == "after"
 
             # a bad file (a 5-byte key): refused, one error line, the configuration in force stays
-            caplog.set_level(logging.ERROR, logger="kubelite.encryption_reload")
+            caplog.set_level(logging.ERROR, logger="kubelite.etcd.encryption_reload")
             path.write_text(path.read_text().replace(base64.b64encode(KEY2).decode(),
                                                      base64.b64encode(b"short").decode()))
             failure = success.replace('status="success"', 'status="failure"')
@@ -130,7 +130,7 @@ async def test_gateway_follows_the_file_and_keeps_the_old_config_on_a_bad_one(
             await _post(api, "later")
             assert (await raw(client, "later")).startswith(b"k8s:enc:aescbc:v1:key2:")
             assert [await _password(api, n) for n in ("before", "after", "later")] == ["before", "after", "later"]
-            errors = [r.getMessage() for r in caplog.records if r.name == "kubelite.encryption_reload"]
+            errors = [r.getMessage() for r in caplog.records if r.name == "kubelite.etcd.encryption_reload"]
             assert len(errors) == 1 and str(path) in errors[0] and "keeping the previous configuration" in errors[0] \
                 and "5 bytes" in errors[0], errors
 

@@ -9,11 +9,11 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.api.resources import PODS
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.etcd_client import EtcdConfig, connect
-from kubelite.etcd_server import EmbeddedEtcd, EtcdTLSFiles, find_etcdctl_binary
-from kubelite.store import Store
-from kubelite.watch import watch
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.etcd.client import EtcdConfig, connect
+from kubelite.etcd.server import EmbeddedEtcd, EtcdTLSFiles, find_etcdctl_binary
+from kubelite.storage.store import Store
+from kubelite.storage.watch import watch
 from tests.factories import make_pod
 
 

@@ -15,7 +15,7 @@ import aetcd
 import aiohttp
 import pytest
 
-from kubelite.etcd_server import (
+from kubelite.etcd.server import (
     EmbeddedEtcd,
     EtcdStartError,
     ensure_executable,
@@ -136,7 +136,7 @@ async def test_child_dies_with_its_parent(tmp_path: Path) -> None:
     """PR_SET_PDEATHSIG: SIGKILL the Python parent, its etcd dies too."""
     script = (
         "import asyncio, sys\n"
-        "from kubelite.etcd_server import EmbeddedEtcd\n"
+        "from kubelite.etcd.server import EmbeddedEtcd\n"
         "async def main():\n"
         f"    e = EmbeddedEtcd(data_dir={str(tmp_path / 'etcd')!r})\n"
         "    await e.start()\n"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kubelite.api.resources import EVENTS, PODS
-from kubelite.etcd_ops import range_
-from kubelite.events import EVENT_TTL_SECONDS, EventRecorder
-from kubelite.store import Store
+from kubelite.etcd.ops import range_
+from kubelite.client.events import EVENT_TTL_SECONDS, EventRecorder
+from kubelite.storage.store import Store
 from tests.factories import make_pod
 
 

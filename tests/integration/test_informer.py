@@ -6,11 +6,11 @@ import random
 from typing import Any
 
 from kubelite.api.resources import PODS
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.informer import FuncHandler, Informer, index_by_node_name, object_key
-from kubelite.store import Store
-from kubelite.watch import WatchOptions
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.client.informer import FuncHandler, Informer, index_by_node_name, object_key
+from kubelite.storage.store import Store
+from kubelite.storage.watch import WatchOptions
 from tests.factories import make_pod
 from tests.helpers import wait_for
 

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import EtcdUnavailable
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.pointreads import MAX_BATCH, PointReads
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import EtcdUnavailable
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.storage.pointreads import MAX_BATCH, PointReads
 
 
 async def test_concurrent_reads_each_get_their_own_key_in_few_round_trips(etcd_client: EtcdClient) -> None:

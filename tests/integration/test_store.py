@@ -10,8 +10,8 @@ import pytest
 from kubelite.api import errors
 from kubelite.api.core import Pod, PodStatus, ResourceRequirements
 from kubelite.api.resources import NAMESPACES, PODS
-from kubelite.etcd_ops import range_
-from kubelite.store import MAX_OBJECT_BYTES, Fence, NotLeader, Store
+from kubelite.etcd.ops import range_
+from kubelite.storage.store import MAX_OBJECT_BYTES, Fence, NotLeader, Store
 from tests.factories import make_pod
 
 
@@ -233,8 +233,8 @@ async def test_fence_rejects_writes_of_a_deposed_leader(store: Store) -> None:
     election_key = "/registry/leases/kube-system/test-election"
     from kubelite.api.coordination import Lease
     from kubelite.api.meta import ObjectMeta
-    from kubelite.etcd_ops import op_put, txn
-    from kubelite.store import encode
+    from kubelite.etcd.ops import op_put, txn
+    from kubelite.storage.store import encode
 
     record = encode(Lease(metadata=ObjectMeta(name="test-election", namespace="kube-system")))
     first = await txn(store.client, [], [op_put(election_key, record)], [], what="test")

@@ -12,8 +12,8 @@ from kubelite.api import errors
 from kubelite.api.core import Container, Namespace, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import NAMESPACES, PODS
-from kubelite.etcd_client import EtcdClient
-from kubelite.store import Store
+from kubelite.etcd.client import EtcdClient
+from kubelite.storage.store import Store
 
 
 def pod(name: str, namespace: str = "team", node: str | None = None) -> Pod:

@@ -15,8 +15,8 @@ import pytest
 from kubelite.api import errors
 from kubelite.api.apps import Deployment, DeploymentStatus
 from kubelite.api.resources import DEPLOYMENTS, PODS
-from kubelite.etcd_ops import op_put, txn
-from kubelite.store import Store
+from kubelite.etcd.ops import op_put, txn
+from kubelite.storage.store import Store
 from tests.factories import make_pod
 from tests.int_fields import base_object
 from tests.integration.test_store import etcd_revision

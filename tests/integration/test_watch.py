@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from kubelite.api.resources import LEASES, PODS
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_server import EmbeddedEtcd
-from kubelite.lease import LeaseSession
-from kubelite.store import Store
-from kubelite.watch import WatchEvent, WatchExpired, WatchOptions, watch
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.client.lease import LeaseSession
+from kubelite.storage.store import Store
+from kubelite.storage.watch import WatchEvent, WatchExpired, WatchOptions, watch
 from tests.helpers import wait_for
 from tests.factories import make_pod
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.testing import Processes, EtcdAccess
 from tests.integration.test_etcd_security import make_pki
 

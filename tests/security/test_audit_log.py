@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from kubelite.gateway.__main__ import config_from_args, parse_args
 from kubelite.gateway.audit_log import AuditLogOptions

@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 
 from kubelite.api.resources import NODES
-from kubelite.etcd_server import EmbeddedEtcd, EtcdTLSFiles, find_etcdctl_binary
-from kubelite.agent_auth import agent_endpoint, node_token
+from kubelite.etcd.server import EmbeddedEtcd, EtcdTLSFiles, find_etcdctl_binary
+from kubelite.node.agent_auth import agent_endpoint, node_token
 from kubelite.testing import AGENT_TOKEN, Api, Processes, EtcdAccess, Expect, wait_converged
 
 PASSWORD = "etcd-pa55word-for-the-test"

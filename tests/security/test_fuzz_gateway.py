@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kubelite.api.resources import STORED_ONLY
-from kubelite.etcd_server import EmbeddedEtcd, free_port
+from kubelite.etcd.server import EmbeddedEtcd, free_port
 from kubelite.testing import Proc, deployment_doc
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from kubelite.etcd_ops import range_
-from kubelite.store import Store
+from kubelite.etcd.ops import range_
+from kubelite.storage.store import Store
 from kubelite.testing import Api, Processes, deployment_doc
 
 TOKEN = "s3cure-admin-token-for-the-test"

@@ -20,9 +20,9 @@ import aiohttp
 import pytest
 import yaml
 
-from kubelite import pki, satokens
-from kubelite.etcd_ops import range_
-from kubelite.store import Store
+from kubelite.auth import pki, satokens
+from kubelite.etcd.ops import range_
+from kubelite.storage.store import Store
 from kubelite.testing import Processes
 from tests.helpers import wait_for
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubelite.agent_auth import node_token
-from kubelite.etcd_server import find_etcd_binary, find_etcdctl_binary
+from kubelite.node.agent_auth import node_token
+from kubelite.etcd.server import find_etcd_binary, find_etcdctl_binary
 
 ADDRESS = "10.213.7.1"  # on the namespace's own loopback device: reachable only inside it
 PASSWORD = "etcd-pw-" + uuid.uuid4().hex

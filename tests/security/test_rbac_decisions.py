@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubelite.rbac import Attributes, Policy, authorize, forbidden_message, rule_allows, uncovered, user_rules
-from kubelite.rbac_bootstrap import default_cluster_role_bindings, default_cluster_roles
+from kubelite.auth.rbac import Attributes, Policy, authorize, forbidden_message, rule_allows, uncovered, user_rules
+from kubelite.auth.rbac_bootstrap import default_cluster_role_bindings, default_cluster_roles
 
 
 def role(ns: str, name: str, *rules: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from kubelite.etcd_server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from tests.gateway.conftest import Kubectl, gateway_config
 

@@ -10,8 +10,8 @@ import pytest
 from kubelite.api.core import Namespace, NodeCondition, NodeStatus
 from kubelite.api.meta import ObjectMeta, OwnerReference
 from kubelite.api.resources import NAMESPACES, NODES, PODS, STATEFULSETS
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.memstore import MemStore
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.storage.memstore import MemStore
 from kubelite.testing.checks import problems
 from kubelite.testing.convergence import job_problems, object_key, statefulset_problems
 

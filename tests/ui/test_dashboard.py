@@ -30,7 +30,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from kubelite.etcd_server import free_port
+from kubelite.etcd.server import free_port
 from tests.cli.cluster import KlUp, alive, run_sync
 
 CHROMIUM = "/usr/bin/chromium"
@@ -628,7 +628,7 @@ def test_pure_helpers_in_the_browser(ui: Session, cluster: KlUp) -> None:
     assert got["cpu"] == [250, 2000, 1.5]
     assert got["mem"] == [64 * 2**20, 1e9, 1024]
     assert got["hash"] == {"metadata": {"labels": {"app": "a"}}}
-    from kubelite.humanize import human_duration  # the server's printer: both must agree
+    from kubelite.util.humanize import human_duration  # the server's printer: both must agree
     assert got["age"] == [human_duration(s) for s in (90, 330, 300, 7200 + 1800, 2 * 86400, 3 * 86400 + 3600,
                                                       800 * 86400)]
     # Custom resources follow discovery: with apiextensions.k8s.io the CRDs' kinds to choose from,

@@ -30,7 +30,7 @@ from kubelite.gateway.audit_policy import (
     load_policy,
     rule_matches,
 )
-from kubelite.rbac import Attributes
+from kubelite.auth.rbac import Attributes
 
 HEAD = "apiVersion: audit.k8s.io/v1\nkind: Policy\n"
 

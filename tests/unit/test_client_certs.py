@@ -9,7 +9,7 @@ import ssl
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from kubelite import pki
+from kubelite.auth import pki
 from kubelite.gateway.auth import User
 from kubelite.gateway.client_certs import ClientCertVerifier, request_client_certificates
 

@@ -7,9 +7,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubelite import codec
+from kubelite.storage import codec
 from kubelite.api.resources import PODS
-from kubelite.store import decode_document, document_bytes
+from kubelite.storage.store import decode_document, document_bytes
 
 documents = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),

@@ -3,8 +3,8 @@ burst, then one per 5 minutes; other objects keep their own budget."""
 
 from __future__ import annotations
 
-from kubelite.events import SPAM_BURST, EventRecorder
-from kubelite.memstore import MemStore
+from kubelite.client.events import SPAM_BURST, EventRecorder
+from kubelite.storage.memstore import MemStore
 from tests.factories import make_pod
 
 

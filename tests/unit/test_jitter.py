@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubelite.jitter import first_phase, jittered
+from kubelite.util.jitter import first_phase, jittered
 
 
 def test_jitter_stretches_the_period_by_at_most_the_factor() -> None:

@@ -1,4 +1,4 @@
-"""kubelite.memstore: the Store's semantics without etcd (resourceVersion, 404/409, namespaces, list, watch)."""
+"""kubelite.storage.memstore: the Store's semantics without etcd (resourceVersion, 404/409, namespaces, list, watch)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.api.resources import NAMESPACES, PODS
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.memstore import MemStore
-from kubelite.strategy import TERMINATING
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.storage.memstore import MemStore
+from kubelite.registry.strategy import TERMINATING
 
 from tests.controllers.objects import bare_pod
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from kubelite import packaged
+from kubelite.util import packaged
 from kubelite.version import BUILD_INFO, KUBERNETES_VERSION, Commit, __version__, build_commit, checkout_commit
 
 REPO = Path(__file__).resolve().parents[2]

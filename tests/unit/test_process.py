@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from kubelite.process import settle_heap
+from kubelite.util.process import settle_heap
 
 
 class _Thing:

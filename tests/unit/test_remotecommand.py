@@ -1,4 +1,4 @@
-"""The channel protocol of pods/exec, attach and portforward (kubelite.remotecommand): pure facts."""
+"""The channel protocol of pods/exec, attach and portforward (kubelite.node.remotecommand): pure facts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import MultiDict
 
-from kubelite import remotecommand as rc
+from kubelite.node import remotecommand as rc
 
 
 @given(st.integers(0, 255), st.binary(max_size=512))

@@ -1,4 +1,4 @@
-"""The ServiceAccount admission (kubelite.sa_admission), pure: kube's shape of the token volume,
+"""The ServiceAccount admission (kubelite.registry.sa_admission), pure: kube's shape of the token volume,
 the automount rules, the name, existing mounts, mirror pods, and the missing-account 403."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from kubelite.api import errors
 from kubelite.api.core import Pod
-from kubelite.sa_admission import MOUNT_PATH, admit
+from kubelite.registry.sa_admission import MOUNT_PATH, admit
 
 ACCOUNT: dict[str, Any] = {"metadata": {"name": "default", "namespace": "ns"}}
 

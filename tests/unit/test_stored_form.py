@@ -19,7 +19,7 @@ from kubelite.api.core import PodStatus
 from kubelite.api.errors import ApiError
 from kubelite.api.schema import check_document
 from kubelite.api.validation import validate_for_storage
-from kubelite.store import encode
+from kubelite.storage.store import encode
 from tests.factories import make_pod
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kubelite.reconcile import ReconcileLoop, Result, TerminalError
-from kubelite.workqueue import RateLimiter, ShutDown, WorkQueue
+from kubelite.client.reconcile import ReconcileLoop, Result, TerminalError
+from kubelite.client.workqueue import RateLimiter, ShutDown, WorkQueue
 from tests.helpers import wait_for
 
 

@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from kubelite.memstore import MemStore
-from kubelite.reconcile import Result
+from kubelite.storage.memstore import MemStore
+from kubelite.client.reconcile import Result
 
 from controllers.base import Controller
 from controllers.context import ControllerContext, SharedInformers

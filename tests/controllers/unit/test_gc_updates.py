@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from kubelite.api.core import PodStatus
 from kubelite.api.meta import OwnerReference
-from kubelite.memstore import MemStore
-from kubelite.workqueue import WorkQueue
+from kubelite.storage.memstore import MemStore
+from kubelite.client.workqueue import WorkQueue
 
 from controllers.context import ControllerContext, SharedInformers
 from controllers.gc import GarbageCollector

@@ -1,4 +1,4 @@
-"""The ReplicaSet controller's reconcile on the in-memory Store (kubelite.memstore): informers, reconcile,
+"""The ReplicaSet controller's reconcile on the in-memory Store (kubelite.storage.memstore): informers, reconcile,
 claims and status without etcd, in milliseconds. The real-etcd tests (tests/controllers/test_replicaset.py)
 stay as they are."""
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import pytest
 
 from kubelite.api.resources import PODS, REPLICASETS
-from kubelite.bootstrap import ensure_system_namespaces
-from kubelite.informer import object_key
-from kubelite.memstore import MemStore
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.client.informer import object_key
+from kubelite.storage.memstore import MemStore
 
 from controllers.context import ControllerContext, SharedInformers
 from controllers.replicaset import ReplicaSetController

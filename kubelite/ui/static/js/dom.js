@@ -45,7 +45,7 @@ export function replace(el, ...children) {
 }
 
 /** Kubernetes' duration.HumanDuration of a timestamp's age ("45s", "5m30s", "3h", "2d4h"), the
- *  format the server's tables use (kubelite/humanize.py is the server's copy). */
+ *  format the server's tables use (kubelite/util/humanize.py is the server's copy). */
 export function age(timestamp, now = Date.now()) {
   if (!timestamp) return "<unknown>";
   const secs = Math.round((now - Date.parse(timestamp)) / 1000);

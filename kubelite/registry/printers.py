@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from kubelite.api.quantity import format_bytes, format_nano_cores, parse_quantity
-from kubelite.humanize import human_duration, parse_time
+from kubelite.util.humanize import human_duration, parse_time
 
 Doc = dict[str, Any]
 Cell = str | int

@@ -26,9 +26,9 @@ from kubelite.api import errors
 from kubelite.api.core import Event, EventSource, ObjectReference
 from kubelite.api.meta import KubeObject, ObjectMeta
 from kubelite.api.resources import EVENTS
-from kubelite.store import Clock, Store, utc_now
-from kubelite.strategy import is_namespace_terminating
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.storage.store import Clock, Store, utc_now
+from kubelite.registry.strategy import is_namespace_terminating
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 

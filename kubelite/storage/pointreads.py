@@ -18,8 +18,8 @@ from typing import Any
 
 from aetcd import rpc
 
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import range_, txn
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import range_, txn
 
 MAX_BATCH = 128  # etcd's default --max-txn-ops
 
@@ -27,7 +27,7 @@ MAX_BATCH = 128  # etcd's default --max-txn-ops
 class PointReads:
     """``await reads.get(key)`` → the key's ``KeyValue`` (``value``, ``mod_revision``…) or None.
 
-    Raises what :func:`kubelite.etcd_ops.range_` raises (``EtcdUnavailable``…), to every read
+    Raises what :func:`kubelite.etcd.ops.range_` raises (``EtcdUnavailable``…), to every read
     of the failed batch.
     """
 

@@ -6,9 +6,9 @@ import argparse
 
 import dataclasses
 
-from kubelite.encryption import Encryption, load_config
-from kubelite.encryption_reload import ReloadingEncryption
-from kubelite.etcd_client import EtcdConfig
+from kubelite.etcd.encryption import Encryption, load_config
+from kubelite.etcd.encryption_reload import ReloadingEncryption
+from kubelite.etcd.client import EtcdConfig
 
 
 def add_etcd_arguments(parser: argparse.ArgumentParser) -> None:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from kubelite.api import errors
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import EtcdCompacted, cmp_version, compact, op_get, op_put, txn
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import EtcdCompacted, cmp_version, compact, op_get, op_put, txn
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 

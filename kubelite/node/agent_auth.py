@@ -63,13 +63,13 @@ def agent_endpoint(node_name: str, status: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kubelite.agent_auth --secret-file FILE NODE``: print NODE's agent token
+    """``python -m kubelite.node.agent_auth --secret-file FILE NODE``: print NODE's agent token
     (to give each node's agent only its own; see docs/operations.md)."""
     import argparse
     import sys
     from pathlib import Path
 
-    parser = argparse.ArgumentParser(prog="python -m kubelite.agent_auth", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m kubelite.node.agent_auth", description=main.__doc__)
     parser.add_argument("--secret-file", required=True, type=Path, help="the cluster's agent secret")
     parser.add_argument("node")
     args = parser.parse_args(argv)

@@ -15,7 +15,7 @@ from typing import Any
 from aetcd import rpc, utils
 
 from kubelite.api import errors
-from kubelite.etcd_client import EtcdClient
+from kubelite.etcd.client import EtcdClient
 
 
 class EtcdUnavailable(errors.ApiError):

@@ -21,11 +21,11 @@ import aetcd
 from kubelite.api import errors
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import Resource
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import prefix_end, range_
-from kubelite.supervise import cancel_and_wait
-from kubelite.encryption import Encryption
-from kubelite.store import client_encryption, decode
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import prefix_end, range_
+from kubelite.util.supervise import cancel_and_wait
+from kubelite.etcd.encryption import Encryption
+from kubelite.storage.store import client_encryption, decode
 
 log = logging.getLogger(__name__)
 

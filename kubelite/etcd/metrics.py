@@ -1,19 +1,19 @@
 """kube-apiserver's ``etcd_request_duration_seconds{operation,type}`` for any kubelite process.
 
-Every etcd txn/range goes through :mod:`kubelite.etcd_ops`, which reports ``(what, seconds)`` to its
+Every etcd txn/range goes through :mod:`kubelite.etcd.ops`, which reports ``(what, seconds)`` to its
 client's ``request_observer``; ``what`` reads "update /registry/pods/default/web", "list
 /registry/pods/", "get 3 keys": its first word is the operation, the ``/registry/<plural>`` segment
 the type ("" when the call names no resource). Each process keeps the histogram in its own registry.
 A client whose encryption configuration follows its file also reports kube's reload metrics there
-(:class:`kubelite.encryption_reload.ReloadCollector`).
+(:class:`kubelite.etcd.encryption_reload.ReloadCollector`).
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Histogram
 
-from kubelite.encryption_reload import ReloadCollector, ReloadingEncryption
-from kubelite.etcd_client import EtcdClient
+from kubelite.etcd.encryption_reload import ReloadCollector, ReloadingEncryption
+from kubelite.etcd.client import EtcdClient
 
 _BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60)
 

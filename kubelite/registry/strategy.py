@@ -17,7 +17,7 @@ Kept small on purpose; what lives here:
   ``deletionTimestamp`` is the delete time plus the grace period; a later, shorter grace
   period moves it earlier.
 - **ServiceAccount admission** (on pod create, when :attr:`Admission.service_account`): in
-  :mod:`kubelite.sa_admission`; the Store reads the account and applies it.
+  :mod:`kubelite.registry.sa_admission`; the Store reads the account and applies it.
 - **NamespaceLifecycle admission**: nothing new may be created in a Terminating namespace
   (403, :func:`namespace_terminating`).
 - **Stored-only kinds**: their document rules (:data:`kubelite.api.documents.DOCUMENT_RULES`,
@@ -53,7 +53,7 @@ class Admission:
 
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
-    # the ServiceAccount plugin (kubelite.sa_admission): off unless a process enables it
+    # the ServiceAccount plugin (kubelite.registry.sa_admission): off unless a process enables it
     # (--enable-admission-plugins ServiceAccount; kl up does), as it needs the accounts' controller
     service_account: bool = False
 

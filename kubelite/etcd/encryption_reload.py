@@ -17,10 +17,10 @@ bytes each few seconds costs nothing, so no watcher library is needed.
 Differences from kube: a bad file is reported once per distinct content (one log line, one failure
 count) rather than on every rate-limited retry; KMS health checks do not apply (no kms provider).
 
-Every reader of a process holds this object in place of an :class:`~kubelite.encryption.EncryptionConfig`
+Every reader of a process holds this object in place of an :class:`~kubelite.etcd.encryption.EncryptionConfig`
 (it is the process's ``EtcdConfig.encryption``): each read or write asks it for the transformer of its
 resource, so a swap applies to the next call. The polling task runs while at least one etcd client
-of the process uses it (:meth:`follow` / :meth:`unfollow`, called by :mod:`kubelite.etcd_client`).
+of the process uses it (:meth:`follow` / :meth:`unfollow`, called by :mod:`kubelite.etcd.client`).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from pathlib import Path
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kubelite.encryption import EncryptionConfig, Transformer, parse_config_text
-from kubelite.supervise import cancel_and_wait, spawn
+from kubelite.etcd.encryption import EncryptionConfig, Transformer, parse_config_text
+from kubelite.util.supervise import cancel_and_wait, spawn
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class ReloadingEncryption:
     @classmethod
     def load(cls, path: str | Path, *, interval: float = DEFAULT_INTERVAL,
              identity: str | None = None) -> ReloadingEncryption:
-        """Read the file once (ValueError says what is wrong, as :func:`kubelite.encryption.load_config`)."""
+        """Read the file once (ValueError says what is wrong, as :func:`kubelite.etcd.encryption.load_config`)."""
         data = _read(Path(path))
         return cls(Path(path), parse_config_text(data, str(path)), content_hash(data), interval=interval,
                    identity=identity)

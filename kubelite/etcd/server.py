@@ -43,7 +43,7 @@ from types import TracebackType
 
 import aiohttp
 
-from kubelite.logs import file_tail
+from kubelite.util.logs import file_tail
 
 HOST = "127.0.0.1"
 LOG_NAME = "etcd.log"

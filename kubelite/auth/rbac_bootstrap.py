@@ -13,7 +13,7 @@ from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "deletecollection", "patch", "update"]

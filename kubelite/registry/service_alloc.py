@@ -25,8 +25,8 @@ from typing import Any
 from kubelite.api import errors
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.service import NONE, needs_cluster_ip, needs_node_ports, spec_of, type_unused_causes
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import prefix_end, range_
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import prefix_end, range_
 
 Doc = dict[str, Any]
 IP_PREFIX = "/registry/serviceips/"

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import Resource
-from kubelite.store import Store
-from kubelite.supervise import cancel_and_wait
-from kubelite.watch import RawFilter, WatchExpired, WatchOptions
+from kubelite.storage.store import Store
+from kubelite.util.supervise import cancel_and_wait
+from kubelite.storage.watch import RawFilter, WatchExpired, WatchOptions
 
 log = logging.getLogger(__name__)
 

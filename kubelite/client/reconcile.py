@@ -4,7 +4,7 @@
 or raises. The loop decides what happens next: an error is retried with the
 queue's per-key back-off, a :class:`TerminalError` is logged and dropped,
 success forgets the key's failures. A write refused by the leader fence
-(:class:`~kubelite.store.NotLeader`: this manager was deposed) is logged as
+(:class:`~kubelite.storage.store.NotLeader`: this manager was deposed) is logged as
 "fenced: not the leader" and not retried: the next term re-queues every key.
 """
 
@@ -16,10 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kubelite.etcd_ops import EtcdSpaceExceeded
-from kubelite.store import NotLeader
-from kubelite.supervise import cancel_and_wait, spawn
-from kubelite.workqueue import ShutDown, WorkQueue
+from kubelite.etcd.ops import EtcdSpaceExceeded
+from kubelite.storage.store import NotLeader
+from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.client.workqueue import ShutDown, WorkQueue
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from kubelite.api import errors
 from kubelite.api.core import Namespace
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import NAMESPACES
-from kubelite.store import Store
+from kubelite.storage.store import Store
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CLUSTER_ID_NAMESPACE = "kube-system"

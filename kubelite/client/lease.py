@@ -2,7 +2,7 @@
 
 Keys attached to the lease vanish when it expires: that is how node liveness
 and leadership are expressed. The keepalive runs every TTL/3 (a little
-earlier, jittered: ``kubelite.jitter``); the session is ``lost`` once etcd says
+earlier, jittered: ``kubelite.util.jitter``); the session is ``lost`` once etcd says
 the lease is gone or nothing confirmed it for a whole TTL (then etcd has
 expired it, or will, and the holder must act as if it did).
 """
@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import aetcd
 
-from kubelite.etcd_client import EtcdClient
-from kubelite.jitter import first_phase, jittered
-from kubelite.supervise import cancel_and_wait
+from kubelite.etcd.client import EtcdClient
+from kubelite.util.jitter import first_phase, jittered
+from kubelite.util.supervise import cancel_and_wait
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 
-from kubelite import codec, priority, sa_admission, storageclass, strategy
+from kubelite.registry import priority, sa_admission, storageclass, strategy
+from kubelite.storage import codec
 from kubelite.api import crd, errors
 from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
@@ -39,10 +40,10 @@ from kubelite.api.resources import (
 )
 from kubelite.api.semantic import part_equal
 from kubelite.api.validation import validate_for_storage
-from kubelite.encryption import DecryptError, Encryption, from_storage, to_storage
-from kubelite.service_alloc import RANDOM_TRIES, ServiceAllocator, held_keys
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import (
+from kubelite.etcd.encryption import DecryptError, Encryption, from_storage, to_storage
+from kubelite.registry.service_alloc import RANDOM_TRIES, ServiceAllocator, held_keys
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import (
     EtcdCompacted,
     cmp_create,
     cmp_mod,
@@ -54,7 +55,7 @@ from kubelite.etcd_ops import (
     range_,
     txn,
 )
-from kubelite.pointreads import PointReads
+from kubelite.storage.pointreads import PointReads
 
 T = TypeVar("T", bound=KubeObject)
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def _unversioned(obj: KubeObject) -> dict[str, Any]:
 
 
 class Store:
-    """CRUD, list and conditional writes of typed objects; watches live in :mod:`kubelite.watch`."""
+    """CRUD, list and conditional writes of typed objects; watches live in :mod:`kubelite.storage.watch`."""
 
     def __init__(self, client: EtcdClient, *, clock: Clock = utc_now,
                  admission: strategy.Admission | None = None, services: ServiceAllocator | None = None) -> None:
@@ -241,7 +242,7 @@ class Store:
     # -- reads ---------------------------------------------------------------
 
     async def get(self, res: Resource, name: str, namespace: str | None = None) -> Any:
-        """The object, read linearizably (coalesced with concurrent gets: :mod:`kubelite.pointreads`)."""
+        """The object, read linearizably (coalesced with concurrent gets: :mod:`kubelite.storage.pointreads`)."""
         kv = await self.point_reads.get(res.key(name, namespace))
         if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
@@ -592,7 +593,7 @@ class Store:
                                 fence: Fence | None, dry_run: bool) -> int:
         """Put ``value`` at ``new``'s key if it is still at ``current``'s revision (404 gone, 409 changed),
         with the address claims and releases the change makes (Services); returns the write's revision.
-        The one etcd step of an update (:mod:`kubelite.memstore` replaces it)."""
+        The one etcd step of an update (:mod:`kubelite.storage.memstore` replaces it)."""
         key = res.key_of(new)
         compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
         _add_fence(compare, fence)
@@ -614,8 +615,8 @@ class Store:
 
     def watch(self, res: Resource, namespace: str | None = None, *, from_revision: int,
               options: Any = None, raw_filter: Callable[[bytes], bool] | None = None) -> AsyncIterator[Any]:
-        """Events of ``res`` from ``from_revision`` (:func:`kubelite.watch.watch`; what informers consume)."""
-        from kubelite.watch import WatchOptions, watch  # noqa: PLC0415 - kubelite.watch imports this module
+        """Events of ``res`` from ``from_revision`` (:func:`kubelite.storage.watch.watch`; what informers consume)."""
+        from kubelite.storage.watch import WatchOptions, watch  # noqa: PLC0415 - kubelite.storage.watch imports this module
         return watch(self.client, res, namespace, from_revision=from_revision, options=options or WatchOptions(),
                      raw_filter=raw_filter)
 

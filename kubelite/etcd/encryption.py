@@ -13,9 +13,9 @@ lists, per resource, providers: the first one encrypts every write, all of them 
 A value read with a provider other than the first is *stale*: an update that changes nothing still
 rewrites it (``kubectl get secrets -A -o json | kubectl replace -f -`` re-encrypts with the new key).
 ``aesgcm`` and ``kms`` are refused with a clear message. The store calls :func:`to_storage` on each
-write and every reader decodes through :func:`from_storage` (``kubelite.store.decode``).
+write and every reader decodes through :func:`from_storage` (``kubelite.storage.store.decode``).
 With ``--encryption-provider-config-automatic-reload`` a process follows the file
-(:mod:`kubelite.encryption_reload`).
+(:mod:`kubelite.etcd.encryption_reload`).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Transformer:
 
 class Encryption(Protocol):
     """What readers and writers ask: an :class:`EncryptionConfig`, or one that follows its file
-    (:class:`kubelite.encryption_reload.ReloadingEncryption`)."""
+    (:class:`kubelite.etcd.encryption_reload.ReloadingEncryption`)."""
 
     def transformer(self, plural: str, group: str) -> Transformer | None: ...
 

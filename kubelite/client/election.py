@@ -2,7 +2,7 @@
 
 Campaign = create the election key if absent, attached to the candidate's
 lease. The key's create_revision identifies the reign: the leader's writes
-compare it (:class:`~kubelite.store.Fence`), so once the lease expires and
+compare it (:class:`~kubelite.storage.store.Fence`), so once the lease expires and
 someone else creates the key, a deposed leader's writes fail instead of
 racing the new leader. The key's value is a coordination.k8s.io Lease, so
 ``kl get lease -n kube-system`` shows who leads.
@@ -20,12 +20,12 @@ from kubelite.api import errors
 from kubelite.api.coordination import Lease, LeaseSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES
-from kubelite.etcd_client import EtcdClient
-from kubelite.etcd_ops import cmp_version, op_get, op_put, range_, txn
-from kubelite.lease import LeaseSession
-from kubelite.store import Clock, Fence, decode, encode, utc_now
-from kubelite.supervise import cancel_and_wait
-from kubelite.watch import watch
+from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.ops import cmp_version, op_get, op_put, range_, txn
+from kubelite.client.lease import LeaseSession
+from kubelite.storage.store import Clock, Fence, decode, encode, utc_now
+from kubelite.util.supervise import cancel_and_wait
+from kubelite.storage.watch import watch
 
 log = logging.getLogger(__name__)
 

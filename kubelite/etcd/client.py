@@ -22,10 +22,10 @@ import aetcd
 import grpc
 from aetcd import rpc, watcher
 
-from kubelite.encryption_reload import ReloadingEncryption
+from kubelite.etcd.encryption_reload import ReloadingEncryption
 
 if TYPE_CHECKING:
-    from kubelite.encryption import Encryption
+    from kubelite.etcd.encryption import Encryption
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
             options=dict(_CHANNEL_OPTIONS),
         )
         self.config = config
-        # called with (what, seconds) after every txn/range (kubelite.etcd_ops): a process's etcd latency metric
+        # called with (what, seconds) after every txn/range (kubelite.etcd.ops): a process's etcd latency metric
         self.request_observer: Callable[[str, float], None] | None = None
         self._offset = 0
         self._failures = 0

@@ -1,4 +1,4 @@
-"""An in-memory :class:`~kubelite.store.Store` for fast unit tests (controller-runtime's fake client).
+"""An in-memory :class:`~kubelite.storage.store.Store` for fast unit tests (controller-runtime's fake client).
 
 Same semantics, because it *is* the Store: every rule (strategies, admission, generation,
 status/spec split, graceful deletion, finalizers, validation and encoding) runs unchanged; only the
@@ -9,7 +9,7 @@ etcd steps are replaced by a dict and a revision counter with etcd's meaning:
   Terminating one 403; an update or delete against a changed object is 409 Conflict, against a
   gone one 404;
 - :meth:`watch` replays history from any revision (nothing is compacted) and then follows live writes,
-  so :class:`~kubelite.informer.Informer` (and so controllers' caches) run on it.
+  so :class:`~kubelite.client.informer.Informer` (and so controllers' caches) run on it.
 
 Not modelled: leases/TTLs (a ``lease`` is ignored), fences always hold, a ``resource_version`` for
 list (lists read the present), and encryption at rest.
@@ -23,14 +23,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from kubelite import strategy
+from kubelite.registry import strategy
 from kubelite.api import errors
 from kubelite.api.core import Namespace
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
-from kubelite.etcd_client import EtcdClient
-from kubelite.store import Fence, ListResult, Store, T, decode, decode_document, document_bytes, utc_now
-from kubelite.watch import WatchEvent
+from kubelite.etcd.client import EtcdClient
+from kubelite.storage.store import Fence, ListResult, Store, T, decode, decode_document, document_bytes, utc_now
+from kubelite.storage.watch import WatchEvent
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class _Change:
 
 
 class MemStore(Store):
-    """A Store over a dict. ``MemStore()``; everything else as :class:`~kubelite.store.Store`."""
+    """A Store over a dict. ``MemStore()``; everything else as :class:`~kubelite.storage.store.Store`."""
 
     def __init__(self, *, clock: Callable[[], Any] = utc_now, admission: strategy.Admission | None = None) -> None:
         super().__init__(cast(EtcdClient, None), clock=clock, admission=admission)
