@@ -27,7 +27,7 @@ from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
 from agent.localpath import VolumeReclaimer
 from agent.metrics import AgentMetrics
-from agent.node import NodeConfig, NodeLifecycle
+from agent.node import NodeConfig, NodeHeartbeat
 from agent.nodehealth import NodeHealth
 from agent.podconfig.sources import ConfigSource
 from agent.podconfig.tokens import GatewayTokenRequester, TokenManager
@@ -126,7 +126,7 @@ class Agent:
         if config.listen_host is not None:
             self.api = AgentApi(host=config.listen_host, port=config.listen_port, token=config.token,
                                 pods=self.pods, metrics=self.metrics, healthy=self.healthy, stats=self.stats)
-        self.node: NodeLifecycle | None = None
+        self.node: NodeHeartbeat | None = None
         self.proxy: Proxier | None = Proxier(store, node=config.node) if config.proxy_mode == "iptables" else None
         if self.proxy is not None:
             proxy = self.proxy
@@ -161,7 +161,7 @@ class Agent:
             if self.api.host not in (self.config.node_ip, "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
                 log.warning("the agent API listens on %s, but the gateway reaches agents at the node's InternalIP "
                             "%s (--node-ip): pods/log will fail", self.api.host, self.config.node_ip)
-        self.node = NodeLifecycle(
+        self.node = NodeHeartbeat(
             self.store,
             NodeConfig(
                 name=self.config.node, labels=self.config.labels, taints=self.config.taints,
