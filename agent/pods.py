@@ -58,6 +58,7 @@ from agent.runtime.base import (
     RuntimeEvent,
     RuntimeUnavailable,
 )
+from agent.images import ImageManager
 from agent.eviction import REASON, admission_refusal, evicted_status, rejected_status
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
@@ -117,6 +118,7 @@ class PodManager:
         self.queue = WorkQueue(f"pods-{self.node}")
         self.loop = ReconcileLoop(f"agent-{self.node}", self.queue, self.reconcile, workers=options.workers)
         self.probes = ProbeManager(runtime, on_change=self.queue.add, record=self.recorder.record, metrics=metrics)
+        self.images = ImageManager(runtime, recorder)
         self.executor = Executor(self)
         self.config = PodConfigurator(
             config_source or ConfigSource(store, resync_period=options.resync_period),
