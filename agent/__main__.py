@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-image", action="append", default=[], metavar="ARCHIVE",
                    help="oci runtime: load a `docker save` tarball or OCI archive into the node's image store "
                         "at start (repeatable)")
+    p.add_argument("--image-dir", metavar="DIR",
+                   help="load the image archives (docker save tarballs, OCI archives) dropped into DIR; loaded ones "
+                        "move to DIR/loaded, bad ones to DIR/failed with the reason in <file>.error")
     p.add_argument("--sim-count", type=int, default=0, help="run N simulated agents in this process")
     p.add_argument("--node-prefix", default="sim-", help="node name prefix with --sim-count")
     p.add_argument("--sim-first", type=int, default=0, help="number of the first node with --sim-count "
@@ -273,6 +276,7 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
         eviction_hard=args.eviction_hard, pressure_transition_period=args.eviction_pressure_transition_period,
         eviction_interval=args.eviction_monitoring_interval, stats_interval=args.stats_interval,
         proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
+        image_dir=args.image_dir,
         api_server=args.api_server if args.runtime != "sim" else "", api_ca_file=args.api_ca_file,
         api_client_cert=args.api_client_cert, api_client_key=args.api_client_key,
         api_token=_read_secret(args.api_token_file, "--api-token-file") if args.api_token_file else "",

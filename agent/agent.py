@@ -22,6 +22,7 @@ from kubelite.informer import Informer
 from kubelite.storageclass import LOCAL_PATH_ROOT
 from kubelite.store import Store
 
+from agent.images import ImageDirWatcher
 from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
 from agent.localpath import VolumeReclaimer
@@ -57,11 +58,9 @@ class AgentConfig:
     pressure_transition_period: float = 300.0
     eviction_interval: float = 10.0
     proxy_mode: str = "none"  # "iptables": run the node proxy (docker runtime); "none": no service rules
-    cluster_dns: str | None = None  # the kubelet's --cluster-dns / --cluster-domain
-    cluster_domain: str = "cluster.local"
-    root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
     local_path_root: str = LOCAL_PATH_ROOT  # deleted local-path volumes' directories are removed only under it
     stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
+    image_dir: str | None = None  # archives dropped here are loaded into the runtime (agent/images.py)
     # Where pods' service account tokens come from (TokenRequest; agent/podconfig/tokens.py): the gateway's
     # URL, its CA, and this node's client certificate (system:node:<name>); "" = no tokens can be mounted.
     api_server: str = ""
@@ -126,6 +125,7 @@ class Agent:
                                 pods=self.pods, metrics=self.metrics, healthy=self.healthy, stats=self.stats)
         self.node: NodeHeartbeat | None = None
         self.proxy: Proxier | None = Proxier(store, node=config.node) if config.proxy_mode == "iptables" else None
+        self.image_dir = ImageDirWatcher(self.runtime, Path(config.image_dir)) if config.image_dir else None
         if self.proxy is not None:
             proxy = self.proxy
             self.pods.services = lambda: [s.to_dict() for s in proxy.services.list()]
@@ -176,6 +176,9 @@ class Agent:
         self._started.append("stats")
         await self.volumes.start()
         self._started.append("volumes")
+        if self.image_dir is not None:
+            await self.image_dir.start()
+            self._started.append("image_dir")
         log.info("agent %s started (runtime %s %s)", self.config.node, version.name, version.version,
                  extra={"node": self.config.node, "endpoint": self.api.endpoint if self.api else None})
 
@@ -206,6 +209,7 @@ class Agent:
             "recorder": self._stop_recorder,
             "runtime": self.runtime.stop,
             "proxy": lambda: self.proxy.stop() if self.proxy else _nothing(),
+            "image_dir": lambda: self.image_dir.stop() if self.image_dir else _nothing(),
         }
         for name in reversed(self._started):
             try:

@@ -35,8 +35,9 @@ from kubelite.remotecommand import (
     forward_ports,
 )
 
+from agent.images import load_upload
 from agent.metrics import AgentMetrics
-from agent.runtime.base import ContainerInfo
+from agent.runtime.base import ContainerInfo, ContainerRuntimeError
 from agent.streaming.exec import open_and_run
 from agent.streaming.portforward import SpdyPortForward, serve_channels
 from agent.streaming.target import Refused, container_name, find_pod, instances, running_target, sandbox_target
@@ -87,6 +88,7 @@ class AgentApi:
         app.router.add_get("/pods/{namespace}/{name}/exec", self._exec)
         app.router.add_get("/pods/{namespace}/{name}/attach", self._attach)
         app.router.add_get("/pods/{namespace}/{name}/portforward", self._portforward)
+        app.router.add_post("/images/load", self._load_image)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         try:
@@ -125,6 +127,17 @@ class AgentApi:
         if self.stats is None:
             return status_response(404, "NotFound", "this agent collects no stats")
         return web.json_response(self.stats.summary())
+
+    async def _load_image(self, request: web.Request) -> web.Response:
+        """The body is a ``docker save`` tarball or an OCI archive (``kl images load``; ``?name=`` its file
+        name, for messages): load it into this node's runtime → ``{"images": [names]}``; a bad archive →
+        400 Status with the reason."""
+        try:
+            names = await load_upload(self.pods.runtime, request.content.iter_chunked(1 << 20),
+                                      name=request.query.get("name", "archive.tar"))
+        except ContainerRuntimeError as exc:
+            return status_response(400, "BadRequest", str(exc))
+        return web.json_response({"images": names})
 
     async def _log(self, request: web.Request) -> web.StreamResponse:
         namespace, name = request.match_info["namespace"], request.match_info["name"]

@@ -191,13 +191,13 @@ class Executor:
             return
         try:
             config = await self.manager.configure(pod, container, sandbox_id, volumes)
+            spec = self.manager.container_spec(pod, container, action.attempt, sandbox_id, config)  # SecurityError
         except (ConfigError, MountError) as exc:
             # The kubelet's CreateContainerConfigError: retried when the source appears (watch) or after back-off.
             self.manager.failures.record(uid, container.name, Waiting(CONFIG_ERROR, str(exc)))
             waiting[container.name] = Waiting(CONFIG_ERROR, str(exc))
             self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc}")
             return
-        spec = self.manager.container_spec(pod, container, action.attempt, sandbox_id, config)
         try:
             container_id = await self.manager.runtime.create_container(spec)
         except (RuntimeUnavailable, ContainerNotFound):

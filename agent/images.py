@@ -1,65 +1,96 @@
-"""Making a container's image present: the pull policy and its Events, as the kubelet's image manager.
+"""Images brought to a node by hand: an uploaded archive (``POST /images/load`` on the agent API, which
+``kl images load FILE --node N`` reaches through the gateway's ``nodes/{name}/proxy``) and a directory the
+agent watches (``--image-dir``).
 
-Kubernetes' ``pkg/kubelet/images`` ``EnsureImageExists``: ``Never`` uses only a local image
-(else ``ErrImageNeverPull``), ``IfNotPresent`` pulls when missing, ``Always`` pulls every time;
-Events ``Pulling`` / ``Pulled`` / ``Failed``. The runtimes keep their own ``image_present`` and
-``pull_image`` (engine calls); the back-off (``ImagePullBackOff``) lives in :mod:`agent.startfailures`.
+Both hand a ``docker save`` tarball or an OCI archive to the runtime's ``load_image`` (the oci runtime's
+image store: skopeo; docker: ``docker load``). A corrupt or unnamed archive is a clear
+``ImagePullError`` (the upload answers 400 with it; the watcher moves the file to ``failed/`` with the
+reason in ``failed/<file>.error`` and logs it). The watcher looks at the directory every
+``period`` seconds (a directory listing: files are dropped by hand, no etcd or engine event announces
+them) and loads each new file once its size stopped changing between two looks; loaded files move
+to ``loaded/``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
 
-from kubelite.api.core import Container, Pod
-from kubelite.events import EventRecorder
+from kubelite.supervise import cancel_and_wait, spawn
 
-from agent.runtime.base import ContainerRuntime, ImagePullError
+from agent.runtime.base import ContainerRuntime, ContainerRuntimeError
 
 log = logging.getLogger(__name__)
 
 
-class ImageManager:
-    """Pulls images for the pod loop per their pull policy; raises ``ImagePullError`` (its ``reason``
-    is ``ErrImagePull`` or ``ErrImageNeverPull``) after recording the ``Failed`` Event."""
-
-    def __init__(self, runtime: ContainerRuntime, recorder: EventRecorder) -> None:
-        self.runtime = runtime
-        self.recorder = recorder
-
-    async def ensure_sandbox_image(self, image: str) -> None:
-        """The pause image: pulled when missing, no Events (the sandbox's failure is reported instead)."""
-        if not await self.runtime.image_present(image):
-            await self.runtime.pull_image(image)
-
-    async def ensure_image(self, pod: Pod, container: Container) -> None:
-        """The container's image per ``imagePullPolicy``; Events on the pod as the kubelet's."""
+async def load_upload(runtime: ContainerRuntime, chunks: AsyncIterator[bytes], *, name: str = "archive.tar",
+                      spool: Path | None = None) -> list[str]:
+    """Write the uploaded archive to a temporary directory (under ``spool``) as ``name``'s base name and
+    load it → image names. ContainerRuntimeError (ImagePullError for a bad archive) says why not, naming
+    the archive by ``name``, not by where it was spooled."""
+    base = Path(name).name if Path(name).name not in ("", ".", "..") else "archive.tar"
+    with tempfile.TemporaryDirectory(prefix="kubelite-image-", dir=spool) as directory:
+        path = Path(directory) / base
+        with open(path, "wb") as sink:
+            async for chunk in chunks:
+                await asyncio.to_thread(sink.write, chunk)
         try:
-            await self._ensure_image(pod, container)
-        except ImagePullError as exc:
-            self.recorder.record(pod, "Warning", "Failed", f"Failed to pull image \"{container.image}\": {exc}")
+            return await runtime.load_image(path)
+        except ContainerRuntimeError as exc:
+            exc.args = (str(exc).replace(str(path), base),)
             raise
 
-    async def _ensure_image(self, pod: Pod, container: Container) -> None:
-        image = container.image or ""
-        policy = container.effective_image_pull_policy
-        present = await self.runtime.image_present(image)
-        if policy == "Never":
-            if not present:
-                raise ImagePullError(f'Container image "{image}" is not present with pull policy of Never',
-                                     reason="ErrImageNeverPull")
-            return
-        if policy == "IfNotPresent" and present:
-            self.recorder.record(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
-            return
-        self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+
+class ImageDirWatcher:
+    """``start()`` / ``stop()``; loads archives dropped into ``directory`` (see the module's docstring)."""
+
+    def __init__(self, runtime: ContainerRuntime, directory: Path, *, period: float = 2.0) -> None:
+        self.runtime, self.directory, self.period = runtime, directory, period
+        self._sizes: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        for sub in ("loaded", "failed"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
+        self._task = spawn(f"image-dir {self.directory}", self._run)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait(self._task)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self.scan()
+            await asyncio.sleep(self.period)
+
+    async def scan(self) -> list[str]:
+        """One look at the directory; loads the files whose size held still since the last look → names."""
+        loaded: list[str] = []
+        sizes: dict[str, int] = {}
+        for entry in sorted(os.scandir(self.directory), key=lambda e: e.name):
+            if not entry.is_file() or entry.name.startswith("."):
+                continue
+            sizes[entry.name] = entry.stat().st_size
+            if self._sizes.get(entry.name) != sizes[entry.name]:
+                continue  # new, or still being written: next look
+            loaded += await self._load(Path(entry.path))
+            sizes.pop(entry.name)
+        self._sizes = sizes
+        return loaded
+
+    async def _load(self, path: Path) -> list[str]:
         try:
-            await self.runtime.pull_image(image)
-        except ImagePullError as exc:
-            if not present:
-                raise
-            # No registry is reachable here: with Always, a local copy beats failing the pod.
-            log.info("pull of %s failed (%s); using the local image", image, exc)
-            self.recorder.record(pod, "Normal", "Pulled",
-                                 f'Container image "{image}" could not be pulled; using the image present on machine')
-            return
-        self.recorder.record(pod, "Normal", "Pulled", f'Successfully pulled image "{image}"')
+            names = await self.runtime.load_image(path)
+        except ContainerRuntimeError as exc:
+            log.warning("image archive %s not loaded: %s", path, exc)
+            (self.directory / "failed" / f"{path.name}.error").write_text(f"{exc}\n")
+            os.replace(path, self.directory / "failed" / path.name)
+            return []
+        log.info("image archive %s loaded: %s", path, ", ".join(names))
+        os.replace(path, self.directory / "loaded" / path.name)
+        return names

@@ -43,6 +43,7 @@ from agent.plan import (
 )
 from agent.podsource import PodSource, own_informer
 from agent.probes import ProbeManager
+from agent.security import security_settings
 from agent.runtime.base import (
     LABEL_ATTEMPT,
     LABEL_CONTAINER,
@@ -58,7 +59,7 @@ from agent.runtime.base import (
     RuntimeEvent,
     RuntimeUnavailable,
 )
-from agent.images import ImageManager
+from agent.imagepull import ImageManager
 from agent.eviction import REASON, admission_refusal, evicted_status, rejected_status
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
@@ -130,6 +131,9 @@ class PodManager:
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
         self._phases: dict[str, str] = {}
+        # pod key → (uid, revision) of the last status this agent wrote: a cache still behind it
+        # would only earn a 409 (the kubelet's status manager keeps its own versions the same way)
+        self._written: dict[str, tuple[str, int]] = {}
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
@@ -274,10 +278,12 @@ class PodManager:
             initialized=plan.initialized,
         )
         status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
-        if status_changed(pod.status, status):
-            updated = pod.deep_copy()
-            updated.status = status
-            await self.store.update(PODS, updated, subresource="status")
+        if status_changed(pod.status, status) and not self._behind_own_write(key, pod):
+            # the status subresource reads only the status and identity of what it is given, and
+            # changes nothing in it: no deep copy of the cached pod (the agent's hottest write)
+            written = await self.store.update(PODS, pod.model_copy(update={"status": status}), subresource="status",
+                                              read=pod)
+            self._written[key] = (uid, int(written.metadata.resource_version or 0))
             log.info("pod %s: %s", key, status.phase, extra={"pod": key, "phase": status.phase})
         self._note_phase(key, uid, status.phase or "Pending")
         requeue = plan.requeue_after
@@ -309,6 +315,7 @@ class PodManager:
 
     def container_spec(self, pod: Pod, container: Container, attempt: int, sandbox_id: str,
                        config: ContainerConfig) -> ContainerSpec:
+        """SecurityError (a ConfigError) when the securityContext cannot be honoured."""
         resources = container.resources
         return ContainerSpec(
             name=self.container_name(pod, container.name, attempt), image=container.image or "",
@@ -318,6 +325,8 @@ class PodManager:
             memory_bytes=resources.memory_limit_bytes() if resources else None,
             cpu_request_millis=resources.cpu_request_millis() if resources else 0,
             stdin=bool(container.stdin), tty=bool(container.tty),
+            security=security_settings(pod, container, seccomp_root=str(Path(self.options.root_dir) / "seccomp")
+                                       if self.options.root_dir else ""),
         )
 
     # -- configuration (agent/podconfig) ---------------------------------------
@@ -422,7 +431,18 @@ class PodManager:
         self.metrics.pods.set(len(self.informer.keys()))
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
 
+    def _behind_own_write(self, key: str, pod: Pod) -> bool:
+        """Whether the cached ``pod`` predates the last status this agent wrote for it. Then a write
+        based on it would fail its resourceVersion precondition, and the watch event of that write
+        queues the pod again anyway: the status is written from there, not retried into 409s (a
+        runtime event of the pod's own start queues it while the cache lags — a retry storm on a
+        busy machine)."""
+        written = self._written.get(key)
+        return (written is not None and written[0] == pod.metadata.uid
+                and int(pod.metadata.resource_version or 0) < written[1])
+
     def _forget(self, key: str) -> None:
+        self._written.pop(key, None)
         self._phases.pop(key, None)
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
         self.metrics.pods.set(len(self.informer.keys()))

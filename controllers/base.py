@@ -25,6 +25,9 @@ class Controller:
     name = "controller"
     component = "controller-manager"
     workers = 2
+    # > 0: :meth:`enqueue_coalesced` runs a key at most once per this many seconds (the first
+    # change at once, a burst's later ones together at the window's end)
+    coalesce_seconds = 0.0
 
     def __init__(self, ctx: ControllerContext) -> None:
         self.ctx = ctx
@@ -34,6 +37,7 @@ class Controller:
         self.fence: Fence | None = None
         self.queue: WorkQueue | None = None
         self.loop: ReconcileLoop | None = None
+        self._last_run: dict[str, float] = {}  # key -> monotonic start of its last reconcile (coalescing)
 
     # -- wiring (called by the manager, before the informers start) -----------
 
@@ -86,7 +90,27 @@ class Controller:
         if self.queue is not None:
             self.queue.add_after(key, delay)
 
+    def enqueue_coalesced(self, key: str | None) -> None:
+        """Enqueue a change the key's reconcile may see a moment late (a pod's status moving on, for
+        the controller that counts them): at once when its last reconcile started at least
+        ``coalesce_seconds`` ago, else at that window's end — so a burst of changes costs one
+        reconcile per window, not one per change (kube's Job and EndpointSlice controllers batch
+        pod updates the same way, ``syncJobBatchPeriod`` / ``EndpointUpdatesBatchPeriod``)."""
+        if not key or self.queue is None:
+            return
+        last = self._last_run.get(key)
+        wait = 0.0 if last is None else last + self.coalesce_seconds - self.ctx.monotonic()
+        if wait > 0:
+            self.queue.add_after(key, wait)
+        else:
+            self.queue.add(key)
+
     async def _reconcile_counted(self, key: str) -> Result | None:
+        if self.coalesce_seconds > 0:
+            now = self.ctx.monotonic()
+            if len(self._last_run) >= 1024:  # bounded: forget windows that are over
+                self._last_run = {k: t for k, t in self._last_run.items() if t + self.coalesce_seconds > now}
+            self._last_run[key] = now
         try:
             result = await self.reconcile(key)
         except Exception:

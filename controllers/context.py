@@ -53,7 +53,9 @@ class Settings:
     service_account_admission: bool = False  # --enable-admission-plugins ServiceAccount
     root_ca: str = ""  # PEM of --root-ca-file, published as kube-root-ca.crt (empty without a CA)
     node_monitor_grace_seconds: float = 2.0
-    scheduler_workers: int = 4
+    # binds in flight: each decision is taken at once (no await before the pod is assumed), so
+    # workers only overlap the bind's etcd round trips (kube-scheduler binds asynchronously)
+    scheduler_workers: int = 16
     # kube-scheduler's percentageOfNodesToScore: stop filtering after this share of the nodes were
     # found feasible; 0 = adaptive (50% minus 1% per 125 nodes, at least 5% and 100 nodes).
     percentage_of_nodes_to_score: int = 0

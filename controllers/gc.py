@@ -95,7 +95,7 @@ class GarbageCollector(Controller):
 
     def _handler(self, plural: str) -> FuncHandler:
         return FuncHandler(add=lambda obj: self._changed(plural, obj),
-                           update=lambda _old, obj: self._changed(plural, obj),
+                           update=lambda old, obj: self._updated(plural, old, obj),
                            delete=lambda obj: self._deleted(plural, obj))
 
     def initial_keys(self) -> list[str]:
@@ -107,6 +107,14 @@ class GarbageCollector(Controller):
     def _changed(self, plural: str, obj: KubeObject) -> None:
         if _interesting(obj):
             self.enqueue(f"{plural}|{object_key(obj)}")
+
+    def _updated(self, plural: str, old: KubeObject, obj: KubeObject) -> None:
+        """Only what the collector decides on: an update that leaves the ownerReferences, the
+        deletion mark and the finalizers as they were (a pod's status moving on) changes nothing
+        for it — kube's graph builder, too, acts on an update only when these differ. The
+        informer's resync (the same object as old and new) still re-checks everything."""
+        if old is obj or _gc_view(old) != _gc_view(obj):
+            self._changed(plural, obj)
 
     def _deleted(self, plural: str, obj: KubeObject) -> None:
         if self.queue is None:
@@ -244,6 +252,11 @@ def _interesting(obj: KubeObject) -> bool:
     meta = obj.metadata
     return bool(meta.owner_references) or (
         meta.deletion_timestamp is not None and bool({FOREGROUND, ORPHAN} & set(meta.finalizers or [])))
+
+
+def _gc_view(obj: KubeObject) -> tuple[Any, ...]:
+    meta = obj.metadata
+    return (meta.uid, meta.owner_references, meta.deletion_timestamp, meta.finalizers)
 
 
 def _blocks(dep: KubeObject, owner_uid: str) -> bool:

@@ -30,14 +30,19 @@ class PodOwnerEvents:
 
     ``enqueue``: the controller's; ``matching(pod)``: keys of the workloads whose selector matches
     an orphan pod; ``expect_created_first``: a pod seen already inactive still counts as the
-    creation the controller expected (the StatefulSet controller's bookkeeping) before its deletion.
+    creation the controller expected (the StatefulSet controller's bookkeeping) before its deletion;
+    ``enqueue_update``: how an update that leaves the pod active, with the same owner and labels
+    (its status or node moving on), enqueues its owner — the controller's coalescing enqueue, or
+    ``enqueue`` itself.
     """
 
     def __init__(self, kind: str, expectations: Expectations, enqueue: Callable[[str], None],
-                 matching: Callable[[Pod], Iterable[str]], *, expect_created_first: bool = False) -> None:
+                 matching: Callable[[Pod], Iterable[str]], *, expect_created_first: bool = False,
+                 enqueue_update: Callable[[str], None] | None = None) -> None:
         self.kind = kind
         self.expectations = expectations
         self.enqueue = enqueue
+        self.enqueue_update = enqueue_update or enqueue
         self.matching = matching
         self.expect_created_first = expect_created_first
 
@@ -61,12 +66,16 @@ class PodOwnerEvents:
 
     def updated(self, old: Pod, new: Pod) -> None:
         owner, old_owner = self.owner(new), self.owner(old)
-        if owner is not None and not is_active(new):
+        active = is_active(new)
+        if owner is not None and not active:
             self.expectations.observed_delete(owner, object_key(new))
         if old_owner is not None and old_owner != owner:
             self.enqueue(old_owner)
         if owner is not None:
-            self.enqueue(owner)
+            if active and owner == old_owner and new.metadata.labels == old.metadata.labels:
+                self.enqueue_update(owner)
+            else:
+                self.enqueue(owner)
         else:
             self._adopters(new)
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from kubelite.api import errors, semantic
-from kubelite.api.apps import ReplicaSet
+from kubelite.api.apps import ReplicaSet, ReplicaSetStatus
 from kubelite.api.core import Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS, REPLICASETS
@@ -59,15 +59,21 @@ def _owner_key(pod: Pod) -> str | None:
 class ReplicaSetController(Controller):
     name = "replicaset"
     component = "replicaset-controller"
+    # A pod's status moving on (bound, Running, Ready) reaches the set's status at most this late; a
+    # burst of a thousand such changes costs a few reconciles instead of one per change.
+    coalesce_seconds = 0.2
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
         self.workers = ctx.settings.replicaset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
-        self.pod_events = PodOwnerEvents("ReplicaSet", self.expectations, self.enqueue, self._matching)
+        self.pod_events = PodOwnerEvents("ReplicaSet", self.expectations, self.enqueue, self._matching,
+                                         enqueue_update=self.enqueue_coalesced)
 
     def register(self) -> None:
-        self.informers.replicasets.add_handler(FuncHandler.enqueue_all(lambda rs: self.enqueue(object_key(rs))))
+        self.informers.replicasets.add_handler(FuncHandler(
+            add=lambda rs: self.enqueue(object_key(rs)), update=self._rs_updated,
+            delete=lambda rs: self.enqueue(object_key(rs))))
         self.informers.pods.add_handler(self.pod_events.handler())
 
     def initial_keys(self) -> list[str]:
@@ -86,6 +92,17 @@ class ReplicaSetController(Controller):
             log.info("replicaset: %d pod writes of the previous term not yet seen; waiting for them", pending)
 
     # -- handlers ---------------------------------------------------------------
+
+    def _rs_updated(self, old: ReplicaSet, new: ReplicaSet) -> None:
+        """A write of the status alone (this controller's own, mostly) is coalesced like the pod
+        changes it reports; anything else (replicas, selector, template, deletion) acts at once."""
+        if old is not new and old.metadata.generation == new.metadata.generation and \
+                old.metadata.deletion_timestamp == new.metadata.deletion_timestamp and \
+                old.metadata.labels == new.metadata.labels and \
+                old.metadata.owner_references == new.metadata.owner_references:
+            self.enqueue_coalesced(object_key(new))
+        else:
+            self.enqueue(object_key(new))
 
     def _matching(self, pod: Pod) -> list[str]:
         return [object_key(rs) for rs in self.informers.replicasets.list(pod.namespace)
@@ -117,14 +134,32 @@ class ReplicaSetController(Controller):
                 await self._delete(rs, key, plan.pods_to_delete(active, min(-diff, BURST_REPLICAS)))
         status, wait = plan.rs_status(rs, owned, self.ctx.clock())
         if rs.status is None or not semantic.part_equal("ReplicaSet", "status", status.to_dict(), rs.status.to_dict()):
-            updated = rs.deep_copy()
-            updated.status = status
-            try:
-                await self.store.update(REPLICASETS, updated, subresource="status", fence=self.fence)
-            except errors.ApiError as exc:
-                if exc.code != 404:
-                    raise
+            await self._write_status(rs, status)
         return Result(requeue_after=wait) if wait is not None else None
+
+    async def _write_status(self, rs: ReplicaSet, status: ReplicaSetStatus) -> None:
+        """Write the status computed from the pods; on a conflict (this cache behind the set's own last
+        status write, mostly) once more on a fresh read, as kube's updateReplicaSetStatus
+        (statusUpdateRetries = 1) — the status is the pods' count, not derived from the stored one."""
+        read = rs
+        for attempt in range(2):
+            try:
+                await self.store.update(REPLICASETS, read.model_copy(update={"status": status}), subresource="status",
+                                        fence=self.fence, read=read)
+                return
+            except errors.ApiError as exc:
+                if exc.code == 404:
+                    return
+                if exc.code != 409 or isinstance(exc, NotLeader) or attempt:
+                    raise
+            try:
+                read = await self.store.get(REPLICASETS, rs.name, rs.namespace)
+            except errors.ApiError as exc:
+                if exc.code == 404:
+                    return
+                raise
+            if read.metadata.uid != rs.metadata.uid:
+                return  # replaced by a new set of that name: its own reconcile writes its status
 
     async def _create(self, rs: ReplicaSet, key: str, count: int) -> None:
         template = pod_from_template(rs)
@@ -143,7 +178,7 @@ class ReplicaSetController(Controller):
                 raise failures[0]
 
     async def _create_one(self, rs: ReplicaSet, key: str, template: Pod) -> None:
-        created = await self.store.create(PODS, template.deep_copy(), fence=self.fence)
+        created = await self.store.create(PODS, template, fence=self.fence)  # the store copies what it creates
         if int(created.metadata.resource_version or 0) > self.informers.pods.revision:
             self.expectations.expect_create(key, object_key(created))
         self.recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {created.name}")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from kubelite.api.apps import ReplicaSet, ReplicaSetStatus
 from kubelite.api.core import LabelSelector, Pod
+from kubelite.api.labels import Selector, selector_from_label_selector
 
 from controllers.podutil import is_active, is_available, ready_since, seconds_until_available
 
@@ -24,12 +25,19 @@ class Claims:
 
 def selector_matches(selector: LabelSelector | None, labels: dict[str, str] | None) -> bool:
     """A ReplicaSet without a selector selects nothing (it would be rejected by validation)."""
+    parsed = workload_selector(selector)
+    return parsed is not None and parsed.matches(labels)
+
+
+def workload_selector(selector: LabelSelector | None) -> Selector | None:
+    """``selector`` parsed for :func:`selector_matches`' rule; None when it selects nothing (absent, empty
+    or malformed). Parse once to match many pods."""
     if selector is None or (not selector.match_labels and not selector.match_expressions):
-        return False
+        return None
     try:
-        return selector.matches(labels)
+        return selector_from_label_selector(selector)
     except ValueError:
-        return False
+        return None
 
 
 def claim_pods(rs: ReplicaSet, pods: list[Pod]) -> Claims:
@@ -44,9 +52,10 @@ def claim(uid: str | None, selector: LabelSelector | None, deleting: bool, pods:
     """:func:`claim_pods` for any controller (DaemonSet, StatefulSet): its uid, selector, and whether it is
     being deleted (then it adopts nothing)."""
     claims = Claims()
+    parsed = workload_selector(selector)
     for pod in pods:
         ref = pod.metadata.controller_ref()
-        matches = selector_matches(selector, pod.metadata.labels)
+        matches = parsed is not None and parsed.matches(pod.metadata.labels)
         if ref is not None:
             if ref.uid != uid:
                 continue
@@ -94,18 +103,34 @@ def slow_start_batches(count: int, initial: int = 1) -> list[int]:
 
 
 def rs_status(rs: ReplicaSet, owned: list[Pod], now: datetime) -> tuple[ReplicaSetStatus, float | None]:
-    """The status to write, and when to look again (a ready pod becoming available)."""
-    active = [p for p in owned if is_active(p)]
-    template_labels = (rs.spec.template.metadata.labels if rs.spec.template and rs.spec.template.metadata else None) or {}
+    """The status to write, and when to look again (a ready pod becoming available).
+
+    One pass over the pods, each pod's Ready condition read once (this runs on every change of
+    any of the set's pods: with a thousand pods it is the controller's hot loop)."""
+    template_items = tuple(((rs.spec.template.metadata.labels if rs.spec.template and rs.spec.template.metadata
+                             else None) or {}).items())
     min_ready = rs.spec.min_ready_seconds or 0
-    fully_labeled = sum(
-        1 for p in active if all((p.metadata.labels or {}).get(k) == v for k, v in template_labels.items())
-    )
-    ready = sum(1 for p in active if ready_since(p) is not None)
-    available = sum(1 for p in active if is_available(p, min_ready, now))
-    waits = [w for p in active if (w := seconds_until_available(p, min_ready, now)) is not None]
+    active = fully_labeled = ready = available = 0
+    waits: list[float] = []
+    for pod in owned:
+        if not is_active(pod):
+            continue
+        active += 1
+        labels = pod.metadata.labels or {}
+        if all(labels.get(k) == v for k, v in template_items):
+            fully_labeled += 1
+        since = ready_since(pod)
+        if since is None:
+            continue
+        ready += 1
+        if min_ready <= 0:
+            available += 1
+        elif is_available(pod, min_ready, now):
+            available += 1
+        elif (wait := seconds_until_available(pod, min_ready, now)) is not None:
+            waits.append(wait)
     status = ReplicaSetStatus(
-        replicas=len(active), fully_labeled_replicas=fully_labeled, ready_replicas=ready,
+        replicas=active, fully_labeled_replicas=fully_labeled, ready_replicas=ready,
         available_replicas=available, observed_generation=rs.metadata.generation,
         conditions=rs.status.conditions if rs.status else None,
     )

@@ -302,10 +302,11 @@ class Scheduler(Controller):
         await self.store.guaranteed_update(PERSISTENTVOLUMECLAIMS, claim, namespace, annotate, fence=self.fence)
 
     async def _bind(self, pod: Pod, node: str) -> None:
-        bound = pod.deep_copy()
-        bound.spec.node_name = node
+        # the store copies what it writes: a shallow copy with the node is enough; the cached pod
+        # is what is stored at its resourceVersion, so the store need not read it again
+        bound = pod.model_copy(update={"spec": pod.spec.model_copy(update={"node_name": node})})
         try:
-            await self.store.update(PODS, bound, fence=self.fence)
+            await self.store.update(PODS, bound, fence=self.fence, read=pod)
         except errors.ApiError as exc:
             if exc.code == 404:
                 return  # deleted meanwhile: nothing to bind

@@ -4,6 +4,12 @@ Events live on etcd leases so they expire after about an hour. A repeat of
 the same (object, reason, message) bumps ``count`` on the existing Event
 instead of creating another. Recording never blocks or fails the caller: it
 queues, and a background task writes.
+
+As client-go's EventCorrelator spam filter (``tools/record/events_cache.go``:
+``defaultSpamBurst`` 25, ``defaultSpamQPS`` 1/300), a recorder writes at most 25
+events about one object in a burst, then one per 5 minutes: a ReplicaSet creating
+1,000 pods records 25 ``SuccessfulCreate``, not 1,000 (issue 12: events were most
+of etcd's writes in a scale-up).
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ log = logging.getLogger(__name__)
 EVENT_TTL_SECONDS = 3600
 _LEASE_ROTATION_SECONDS = 600
 _QUEUE_LIMIT = 10_000
+SPAM_BURST = 25  # client-go defaultSpamBurst: events about one object before the rate applies
+SPAM_PER_SECOND = 1 / 300  # client-go defaultSpamQPS: then one per 5 minutes
+_SPAM_KEYS = 4096  # client-go's LRU of spam filter entries (maxLruCacheEntries)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class EventRecorder:
         self._lease_id = 0
         self._lease_granted = 0.0
         self._task: asyncio.Task[None] | None = None
+        # spam filter: involved object → (tokens, monotonic time of the last refill); insertion-ordered
+        # for the LRU bound
+        self._spam: dict[tuple[str | None, ...], tuple[float, float]] = {}
 
     async def start(self) -> None:
         self._task = spawn(f"events-{self.component}", self._drain)
@@ -68,10 +80,28 @@ class EventRecorder:
             kind=obj.kind, namespace=obj.metadata.namespace, name=obj.metadata.name, uid=obj.metadata.uid,
             api_version=obj.api_version, resource_version=obj.metadata.resource_version,
         )
+        if not self._accept(involved):
+            log.debug("event about %s %s/%s dropped by the spam filter: %s", involved.kind, involved.namespace,
+                      involved.name, reason)
+            return
         try:
             self._queue.put_nowait(_Pending(involved, type_, reason, message))
         except asyncio.QueueFull:
             log.warning("event queue full; dropping %s %s/%s: %s", reason, involved.namespace, involved.name, message)
+
+    def _accept(self, involved: ObjectReference) -> bool:
+        """client-go's spam filter: a token bucket per (source, involved object)."""
+        key = (involved.kind, involved.namespace, involved.name, involved.uid, involved.api_version)
+        now = self._monotonic()
+        tokens, last = self._spam.pop(key, (float(SPAM_BURST), now))
+        tokens = min(float(SPAM_BURST), tokens + (now - last) * SPAM_PER_SECOND)
+        if len(self._spam) >= _SPAM_KEYS:
+            del self._spam[next(iter(self._spam))]  # the least recently used
+        if tokens < 1:
+            self._spam[key] = (tokens, now)
+            return False
+        self._spam[key] = (tokens - 1, now)
+        return True
 
     async def flush(self) -> None:
         """Write everything queued so far (tests and shutdown)."""

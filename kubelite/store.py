@@ -446,15 +446,23 @@ class Store:
 
     async def update(
         self, res: Resource, obj: T, *, subresource: Subresource = None, fence: Fence | None = None,
-        dry_run: bool = False,
+        dry_run: bool = False, read: T | None = None,
     ) -> T:
         """Replace the object; with a resourceVersion it must be unchanged (409 Conflict).
 
         As in Kubernetes, the main resource keeps the stored status and the
         ``status`` subresource keeps the stored spec and metadata.
+        ``read``: the stored object ``obj`` was made from, as the caller read it (an informer's
+        copy, never changed in place) — used instead of reading it again when it has ``obj``'s
+        resourceVersion; the write still compares that revision, so a stale one is a 409 as before.
         """
         self._admission_cache.pop(res.plural, None)
-        current = await self.get(res, obj.name, obj.namespace)
+        wanted = obj.metadata.resource_version
+        if read is not None and wanted and read.metadata.resource_version == wanted and \
+                (read.name, read.namespace) == (obj.name, obj.namespace):
+            current = read
+        else:
+            current = await self.get(res, obj.name, obj.namespace)
         wanted_rv = obj.metadata.resource_version
         if wanted_rv and wanted_rv != current.metadata.resource_version:
             raise errors.conflict(
@@ -670,13 +678,15 @@ def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: 
     """Apply Kubernetes' update rules: identity and timestamps are the store's; with ``keep_status``
     (the kind has a status subresource) a main-resource update keeps the stored status."""
     if subresource is not None:
-        new = current.deep_copy()
+        # ``current`` was just read for this update (nobody else holds it): a copy of its top level
+        # and metadata is enough, the parts this function and the store's write change
+        new = current.model_copy(update={"metadata": current.metadata.model_copy()})
         if subresource == "status":
             setattr(new, "status", getattr(obj, "status", None))
         else:  # finalize (namespaces): only spec.finalizers changes
             finalizers = obj.spec.finalizers if isinstance(obj, Namespace) and obj.spec else None
             if isinstance(new, Namespace) and new.spec is not None:
-                new.spec.finalizers = finalizers
+                new.spec = new.spec.model_copy(update={"finalizers": finalizers})
         if obj.metadata.resource_version == current.metadata.resource_version:
             # computed from this very object: its managedFields record the subresource's writer
             new.metadata.managed_fields = obj.metadata.managed_fields

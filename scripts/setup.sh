@@ -99,14 +99,25 @@ elif [[ "$(id -u)" == 0 ]]; then
 else
     warn "no /usr/bin/chromium and not root: tests/ui will fail"
 fi
-# --- 6. The oci runtime's tools (issue 18: runc, CNI plugins, umoci, skopeo) ----
+# --- 6. The oci runtime's tools (issue 18: runc, CNI plugins, umoci, skopeo; the RuntimeDefault
+# seccomp profile /usr/share/containers/seccomp.json of golang-github-containers-common, skopeo's dependency) ----
 if command -v runc >/dev/null && command -v umoci >/dev/null && command -v skopeo >/dev/null \
-        && [[ -x /usr/lib/cni/bridge ]]; then
+        && [[ -x /usr/lib/cni/bridge ]] && [[ -f /usr/share/containers/seccomp.json ]]; then
     log "oci runtime tools present"
 elif [[ "$(id -u)" == 0 ]]; then
-    log "installing runc, containernetworking-plugins, umoci and skopeo with apt"
-    apt_install runc containernetworking-plugins umoci skopeo || warn "apt-get install of the oci tools failed"
+    log "installing runc, containernetworking-plugins, umoci, skopeo and the seccomp profile with apt"
+    apt_install runc containernetworking-plugins umoci skopeo golang-github-containers-common \
+        || warn "apt-get install of the oci tools failed"
 else
     warn "runc/CNI plugins/umoci/skopeo missing and this is not root: the oci runtime tests will fail"
+fi
+# --- 7. libfaketime: the clock-skew chaos fault (kubelite.testing.clock, issue 20) ----
+if compgen -G "/usr/lib/*/faketime/libfaketimeMT.so.1" >/dev/null; then
+    log "libfaketime present"
+elif [[ "$(id -u)" == 0 ]]; then
+    log "installing libfaketime with apt"
+    apt_install libfaketime || warn "apt-get install libfaketime failed: tests/chaos/test_host_faults.py will fail"
+else
+    warn "libfaketime missing and this is not root: the clock-skew chaos test will fail"
 fi
 log "done"

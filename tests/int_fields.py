@@ -38,6 +38,8 @@ _RULES: list[tuple[str, int | None, int | None]] = [
     (r"^spec\.leaseDurationSeconds$", 1, None),
     (r"^spec\.leaseTransitions$", 0, None),
     (r"^count$", 0, None),
+    # user and group IDs: kube's IsValidUserID / IsValidGroupID
+    (r"securityContext\.(runAsUser|runAsGroup|fsGroup|supplementalGroups\[0\])$", 0, 2**31 - 1),
     # status counters: non-negative, and none above status.replicas (absent, so 0, in the base objects)
     (r"^status\.(observedGeneration|collisionCount|replicas)$", 0, None),
     (r"^status\.(updated|ready|available|unavailable|fullyLabeled)Replicas$", 0, 0),

@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 # Labels on every container the agent creates.
@@ -117,6 +118,48 @@ class Mount:
     read_only: bool = False
 
 
+DEFAULT_CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+"""A container's capabilities unless its securityContext says otherwise: containerd's default set
+(``oci.defaultCapabilities``), which is also Docker's."""
+
+
+ALL_CAPABILITIES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+"""Linux's capabilities in number order (0 … 40, linux/capability.h); runc skips those the kernel lacks."""
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    """What a container's process may do, decided once by ``agent/security.py`` from the pod's and the
+    container's ``securityContext``; each runtime only expresses it (OCI spec fields, Docker's
+    HostConfig). The defaults are a container without a securityContext.
+
+    ``capabilities``: the bounding/permitted/effective set (``CAP_`` names). ``seccomp_profile``: the
+    path of a seccomp profile in Docker's JSON format (RuntimeDefault's, or a Localhost one); None is
+    Unconfined. ``privileged`` wins over everything else (all capabilities, all devices, no seccomp,
+    nothing masked), as in Docker and containerd.
+    """
+
+    run_as_user: int | None = None  # None: the image's user
+    run_as_group: int | None = None  # None: the image's (or the user's) group
+    supplemental_groups: tuple[int, ...] = ()  # pod supplementalGroups + fsGroup
+    read_only_root: bool = False
+    privileged: bool = False
+    no_new_privileges: bool = False
+    capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES
+    seccomp_profile: str | None = None
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     """Everything needed to create one container."""
@@ -140,6 +183,7 @@ class ContainerSpec:
     dns_options: tuple[str, ...] = ()
     stdin: bool = False  # stdin kept open for attach (Container.stdin)
     tty: bool = False
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
 
 @dataclass(frozen=True)
@@ -251,6 +295,7 @@ class ContainerRuntime(Protocol):
 
     async def image_present(self, image: str) -> bool: ...
     async def pull_image(self, image: str) -> None: ...
+    async def load_image(self, archive: Path) -> list[str]: ...  # docker save / OCI archive → names; ImagePullError
 
     async def create_container(self, spec: ContainerSpec) -> str: ...
     async def start_container(self, container_id: str) -> None: ...

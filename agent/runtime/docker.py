@@ -25,6 +25,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
@@ -33,6 +34,7 @@ import requests.exceptions
 
 from agent.runtime.cgroupusage import read_cgroup_usage
 from agent.runtime import docker_streams
+from agent.runtime.seccomp import load_profile
 from agent.runtime.base import (
     LABEL_NODE,
     ContainerInfo,
@@ -176,6 +178,28 @@ class DockerRuntime:
         except ContainerRuntimeError as exc:
             raise ImagePullError(f"failed to pull image {image!r}: {exc}") from exc
 
+    async def load_image(self, archive: Path) -> list[str]:
+        """``docker load`` of a ``docker save`` tarball or an OCI archive → the names it loaded."""
+        def load() -> list[str]:
+            with open(archive, "rb") as data:
+                names: list[str] = []
+                for message in self.api.load_image(data):
+                    if message.get("error"):
+                        raise ImagePullError(f"{archive.name}: not a docker save or OCI archive ({message['error']})")
+                    stream = str(message.get("stream") or "")
+                    if stream.startswith("Loaded image: "):
+                        names.append(stream.removeprefix("Loaded image: ").strip())
+                if not names:
+                    raise ImagePullError(f"{archive.name}: the archive names no image")
+                return names
+
+        try:
+            return await self._call(load)
+        except ImagePullError:
+            raise
+        except ContainerRuntimeError as exc:  # the engine refused the body (not a tar file...)
+            raise ImagePullError(f"{archive.name}: not a docker save archive ({exc})") from exc
+
     # -- containers ----------------------------------------------------------
 
     async def create_container(self, spec: ContainerSpec) -> str:
@@ -183,6 +207,7 @@ class DockerRuntime:
         bindings: dict[str, Any] = {}
         for port in spec.ports:
             bindings[f"{port.container_port}/{port.protocol.lower()}"] = (port.host_ip, port.host_port or None)
+        security = await self._call(self._security, spec)  # reads the seccomp profile file: off the loop
         host_config = api.create_host_config(
             port_bindings=bindings or None,
             network_mode=f"container:{spec.network_of}" if spec.network_of else None,
@@ -196,6 +221,7 @@ class DockerRuntime:
             binds=[f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts] or None,
             log_config=self._log_config(),
             dns=list(spec.dns) or None, dns_search=list(spec.dns_search) or None, dns_opt=list(spec.dns_options) or None,
+            **security,
         )
         try:
             created = await self._call(
@@ -203,12 +229,40 @@ class DockerRuntime:
                 command=spec.args, entrypoint=spec.command, environment=spec.env or None,
                 ports=[(p.container_port, p.protocol.lower()) for p in spec.ports] or None,
                 host_config=host_config, detach=True, stdin_open=spec.stdin, tty=spec.tty, hostname=spec.hostname,
+                user=await self._user(spec),
             )
         except ContainerNotFound as exc:
             if "no such image" not in str(exc).lower():
                 raise  # e.g. the sandbox whose network it joins is gone: not an image problem
             raise ImagePullError(f"image {spec.image!r} is not present: {exc}") from exc
         return str(created["Id"])
+
+    def _security(self, spec: ContainerSpec) -> dict[str, Any]:
+        """HostConfig for the container's ``SecuritySettings`` (``agent/security.py`` decided them): the
+        capability set exactly (drop ALL, add the set), the same seccomp profile file the oci runtime
+        applies (Docker takes the profile's text), unconfined when there is none."""
+        security = spec.security
+        options = ["no-new-privileges:true"] if security.no_new_privileges else []
+        if security.seccomp_profile is not None and not security.privileged:
+            text, _ = load_profile(security.seccomp_profile)
+            options.append(f"seccomp={text}")
+        elif not security.privileged:
+            options.append("seccomp=unconfined")
+        caps: dict[str, Any] = {} if security.privileged else {
+            "cap_drop": ["ALL"], "cap_add": list(security.capabilities) or None}
+        return dict(privileged=security.privileged, read_only=security.read_only_root or None,
+                    group_add=[str(g) for g in security.supplemental_groups] or None, security_opt=options, **caps)
+
+    async def _user(self, spec: ContainerSpec) -> str | None:
+        """``uid[:gid]`` from runAsUser/runAsGroup; a group alone keeps the image's user."""
+        security = spec.security
+        if security.run_as_user is None and security.run_as_group is None:
+            return None
+        user = str(security.run_as_user) if security.run_as_user is not None else None
+        if user is None:
+            config = (await self._call(self.api.inspect_image, spec.image)).get("Config") or {}
+            user = str(config.get("User") or "0").partition(":")[0] or "0"
+        return user if security.run_as_group is None else f"{user}:{security.run_as_group}"
 
     def _log_config(self) -> dict[str, Any]:
         """json-file with rotation, as the kubelet caps container logs; ``docker logs`` reads across files."""

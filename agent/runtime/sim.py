@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from datetime import UTC, datetime
 
 from kubelite.api.quantity import parse_quantity
@@ -130,6 +131,9 @@ class SimRuntime:
         self.pulls.append(image)
         if image in self.missing_images:
             raise ImagePullError(f"pull access denied for {image}, repository does not exist (sim)")
+
+    async def load_image(self, archive: Path) -> list[str]:
+        raise ContainerRuntimeError("the sim runtime keeps no images: there is nothing to load an archive into")
 
     # -- containers ----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.meta import KubeModel, KubeObject, ObjectMeta
 from kubelite.api.podconfig import EnvFromSource, EnvVarSource, Volume, VolumeMount
 from kubelite.api.quantity import Quantity
+from kubelite.api.security import PodSecurityContext, SecurityContext
 
 
 def _format_micro_time(value: datetime) -> str:
@@ -161,6 +162,7 @@ class Container(KubeModel):
     image_pull_policy: str | None = None
     stdin: bool | None = None  # keep stdin open for `kubectl attach -i` (stdinOnce is kept, not acted on)
     tty: bool | None = None
+    security_context: SecurityContext | None = None
 
     @property
     def effective_image_pull_policy(self) -> str:
@@ -219,6 +221,7 @@ class PodSpec(KubeModel):
     enable_service_links: bool | None = None
     hostname: str | None = None
     subdomain: str | None = None
+    security_context: PodSecurityContext | None = None
 
     @property
     def effective_restart_policy(self) -> str:

@@ -1,10 +1,14 @@
 """The annotations Kubernetes' Deployment controller and ``kubectl rollout`` keep on Deployments
 and their ReplicaSets (k8s.io/kubectl/pkg/util/deployment and pkg/controller/deployment/util).
 
-One home for the keys, shared by the controller and ``kl rollout``.
+One home for the keys and the rules that read them on plain documents, shared by the
+Deployment controller, ``kl rollout``/``kl describe`` and kubelite.testing's checks.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -36,3 +40,10 @@ def revision_number(annotations: dict[str, str] | None) -> int | None:
         return int((annotations or {})[REVISION])
     except (KeyError, ValueError):
         return None
+
+
+def revision_of(obj: Mapping[str, Any] | None) -> int:
+    """A Deployment's or ReplicaSet's revision from its document (``metadata.annotations``):
+    0 when absent or not a number, as kubectl's deployment util ``Revision`` reads it."""
+    meta = (obj or {}).get("metadata") or {}
+    return revision_number(meta.get("annotations")) or 0

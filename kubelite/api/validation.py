@@ -47,6 +47,7 @@ from kubelite.api.labels import (
     selector_from_label_selector,
 )
 from kubelite.api.meta import KubeObject, ObjectMeta
+from kubelite.api.security import SECCOMP_TYPES, PodSecurityContext, SecurityContext, SeccompProfile
 from kubelite.api.resources import resource_for_kind
 from kubelite.api.schema import check_document, prune
 
@@ -318,6 +319,7 @@ def validate_container(container: Container, path: str) -> list[StatusCause]:
                          ("startupProbe", container.startup_probe)):
         if probe is not None:
             causes += validate_probe(probe, f"{path}.{field}", single_success=field != "readinessProbe")
+    causes += validate_security_context(container.security_context, f"{path}.securityContext")
     return causes + _kept_port_causes(container.model_extra or {}, path)
 
 
@@ -374,6 +376,55 @@ def _pod_config_causes(spec: PodSpec, path: str) -> list[StatusCause]:
     return causes
 
 
+def _id_causes(path: str, value: int | None) -> list[StatusCause]:
+    """kube's IsValidUserID / IsValidGroupID."""
+    if value is not None and not 0 <= value <= 2**31 - 1:
+        return [invalid(path, value, "must be between 0 and 2147483647, inclusive")]
+    return []
+
+
+def _seccomp_causes(profile: SeccompProfile | None, path: str) -> list[StatusCause]:
+    if profile is None:
+        return []
+    if profile.type not in SECCOMP_TYPES:
+        return [unsupported(f"{path}.type", profile.type, SECCOMP_TYPES)]
+    if profile.type == "Localhost" and not profile.localhost_profile:
+        return [required(f"{path}.localhostProfile", "must be set when seccomp type is Localhost")]
+    if profile.type != "Localhost" and profile.localhost_profile:
+        return [forbidden(f"{path}.localhostProfile", "can only be set when seccomp type is Localhost")]
+    return []
+
+
+def validate_security_context(context: SecurityContext | None, path: str) -> list[StatusCause]:
+    """A container's ``securityContext`` (``path`` ends in ``.securityContext``)."""
+
+    if context is None:
+        return []
+    causes = _id_causes(f"{path}.runAsUser", context.run_as_user) + _id_causes(f"{path}.runAsGroup",
+                                                                               context.run_as_group)
+    causes += _seccomp_causes(context.seccomp_profile, f"{path}.seccompProfile")
+    if context.allow_privilege_escalation is False:
+        if context.privileged:
+            causes.append(invalid(path, context.allow_privilege_escalation,
+                                  "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+        if context.capabilities is not None and "CAP_SYS_ADMIN" in (context.capabilities.add or []):
+            causes.append(invalid(path, context.allow_privilege_escalation,
+                                  "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"))
+    return causes
+
+
+def validate_pod_security_context(context: PodSecurityContext | None, path: str) -> list[StatusCause]:
+    """The pod's ``spec.securityContext``."""
+    if context is None:
+        return []
+    causes = _id_causes(f"{path}.runAsUser", context.run_as_user) + _id_causes(f"{path}.runAsGroup",
+                                                                               context.run_as_group)
+    causes += _id_causes(f"{path}.fsGroup", context.fs_group)
+    for i, group in enumerate(context.supplemental_groups or []):
+        causes += _id_causes(f"{path}.supplementalGroups[{i}]", group)
+    return causes + _seccomp_causes(context.seccomp_profile, f"{path}.seccompProfile")
+
+
 def validate_toleration(toleration: Toleration, path: str) -> list[StatusCause]:
     causes = []
     if toleration.key:
@@ -417,7 +468,7 @@ def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) ->
     causes += _in_range(f"{path}.activeDeadlineSeconds", (spec.model_extra or {}).get("activeDeadlineSeconds"),
                         1, 2**31 - 1)
     causes += _pod_config_causes(spec, path)
-    return causes
+    return causes + validate_pod_security_context(spec.security_context, f"{path}.securityContext")
 
 
 def validate_pod(pod: Pod) -> list[StatusCause]:

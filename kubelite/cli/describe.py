@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from kubelite.api.rollout_annotations import revision_of
 from kubelite.cli.columns import event_time
 from kubelite.printers import node_status, pod_status_reason
 from kubelite.cli.hostports import published_ports
@@ -157,15 +158,11 @@ def describe_deployment(dep: Obj, now: datetime, replicasets: list[Obj] | None =
     lines = _fields(fields) + _template_lines(spec.get("template") or {})
     lines += _conditions(status.get("conditions") or [], "Reason")
     if replicasets is not None:
-        newest = max(replicasets, key=lambda rs: int(_rev(rs)), default=None)
+        newest = max(replicasets, key=revision_of, default=None)
         old = [rs for rs in replicasets if rs is not newest and (rs.get("status") or {}).get("replicas")]
         lines += _fields([("OldReplicaSets", ", ".join(_rs_summary(rs) for rs in old) or "<none>"),
                           ("NewReplicaSet", _rs_summary(newest) if newest else "<none>")])
     return lines
-
-
-def _rev(rs: Obj) -> str:
-    return (_meta(rs).get("annotations") or {}).get("deployment.kubernetes.io/revision") or "0"
 
 
 def _rs_summary(rs: Obj) -> str:

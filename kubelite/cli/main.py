@@ -74,4 +74,5 @@ for module in (cmd_get, cmd_write, cmd_misc, cmd_cluster, cmd_completion):
         app.registered_commands.append(info)
 app.add_typer(cmd_rollout.app, name="rollout")
 app.add_typer(cmd_images.app, name="images")
+app.add_typer(cmd_images.app, name="image", hidden=True)  # `kl image load`, as `docker image load`
 app.add_typer(cmd_chaos.app, name="chaos")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import semantic
-from kubelite.api.rollout_annotations import CHANGE_CAUSE, after_rollback, revision_number
+from kubelite.api.rollout_annotations import CHANGE_CAUSE, after_rollback, revision_of
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ def rollout_status(dep: dict[str, Any], revision: int = 0) -> RolloutStatus:
     meta, spec, status = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status") or {}
     name = meta.get("name", "")
     if revision > 0:
-        running = revision_number(meta.get("annotations")) or 0
+        running = revision_of(dep)
         if running != revision:
             return RolloutStatus(f"desired revision ({revision}) is different from the running revision ({running})",
                                  False, True)
@@ -58,10 +58,6 @@ def owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
         ref.get("uid") == uid and ref.get("controller")
         for ref in (obj.get("metadata") or {}).get("ownerReferences") or []
     )
-
-
-def revision_of(rs: dict[str, Any]) -> int:
-    return revision_number((rs.get("metadata") or {}).get("annotations")) or 0
 
 
 def history(dep: dict[str, Any], replicasets: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:

@@ -50,6 +50,8 @@ from kubelite.cli.up_support import (
     docker_bridge_gateway,
     detect_runtime,
     oci_demo_archive,
+    oci_dns_address,
+    oci_node_network,
     ensure_docker_images,
     ensure_secret_file,
     ensure_token,
@@ -170,11 +172,12 @@ class Cluster:
                                 "--agent-secret-file", str(self.agent_secret_path),
                                 "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
-        if self.runtime == "docker":  # cluster DNS, reached by pods through the node proxy (kube-dns's cluster IP)
+        if self.runtime in ("docker", "oci"):  # cluster DNS, reached by pods through the node proxy (kube-dns's cluster IP)
             dns_ip = cluster_dns_ip(self.opts.service_cluster_ip_range)
-            self._spawn("dns", [py, "-m", "kubelite.dns", *ep, "--listen", f"{docker_bridge_gateway()}:{free_port()}",
+            dns_host = docker_bridge_gateway() if self.runtime == "docker" else oci_dns_address()
+            self._spawn("dns", [py, "-m", "kubelite.dns", *ep, "--listen", f"{dns_host}:{free_port()}",
                                 "--service-ip", dns_ip, "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
-            extra += ["--cluster-dns", dns_ip]
+            extra += ["--cluster-dns", dns_ip, *(["--proxy-mode", "iptables"] if self.runtime == "oci" else [])]
         extra += ["--container-log-max-size", self.opts.container_log_max_size,
                   "--container-log-max-files", str(self.opts.container_log_max_files),
                   "--eviction-hard", self.opts.eviction_hard]
@@ -192,10 +195,10 @@ class Cluster:
         else:
             for index, node in enumerate(self.agents):
                 root = ["--root-dir", str(self.data_dir / "agents" / node)] if self.runtime in ("docker", "oci") else []
-                if oci_archive is not None:  # one bridge and pod CIDR per node (10.244.<n>.0/24, as kube's --allocate-node-cidrs)
+                if oci_archive is not None:  # one bridge and pod CIDR per node
+                    bridge, cidr, _ = oci_node_network(index + 1)
                     root += ["--oci-root", str(self.data_dir / "oci"), "--load-image", str(oci_archive),
-                             "--pod-cidr", f"10.244.{index + 1}.0/24", "--cni-bridge", f"kl-cni{index + 1}",
-                             "--cni-network", f"kubelite-{node}"]
+                             "--pod-cidr", cidr, "--cni-bridge", bridge, "--cni-network", f"kubelite-{node}"]
                 self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep, "--listen",
                                    "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *root, *extra,
                                    *self._api_flags(node)],

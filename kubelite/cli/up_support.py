@@ -98,6 +98,30 @@ def oci_demo_archive(data_dir: Path, say: Callable[[str], None]) -> Path:
         raise CliError(str(exc)) from None
 
 
+def oci_node_network(index: int) -> tuple[str, str, str]:
+    """(CNI bridge, pod CIDR, gateway address) of ``kl up``'s ``index``-th oci node (1-based): one bridge
+    and /24 per node (10.244.<index>.0/24, as kube's --allocate-node-cidrs)."""
+    return f"kl-cni{index}", f"10.244.{index}.0/24", f"10.244.{index}.1"
+
+
+def oci_dns_address() -> str:
+    """Where the cluster DNS listens with the oci runtime: node-1's CNI bridge gateway, made now if
+    missing (the CNI bridge plugin adopts an existing bridge with its gateway address), so pods of every
+    node reach it through the node proxy's kube-dns rules. CliError when the bridge cannot be made."""
+    import subprocess
+
+    bridge, cidr, gateway = oci_node_network(1)
+    prefix = cidr.rsplit("/", 1)[1]
+    for argv, exists in ((["ip", "link", "add", bridge, "type", "bridge"], ("File exists",)),
+                         (["ip", "addr", "add", f"{gateway}/{prefix}", "dev", bridge],
+                          ("File exists", "already assigned")),
+                         (["ip", "link", "set", bridge, "up"], ())):
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+        if done.returncode != 0 and not any(text in done.stderr for text in exists):
+            raise CliError(f"cannot prepare the cluster DNS address on {bridge}: {done.stderr.strip()}")
+    return gateway
+
+
 def ensure_docker_images(say: Callable[[str], None]) -> None:
     """Build the images the docker runtime needs (the pod sandbox, which is also the demo's image)
     when they are missing, saying so; CliError when that cannot be done."""

@@ -63,11 +63,12 @@ SCALE = _SCALE = Subresource("scale", ("get", "patch", "update"), "autoscaling",
 _PROXY_VERBS = ("create", "delete", "get", "patch", "update")
 _PROXY_POD = Subresource("proxy", _PROXY_VERBS, "", "v1", "PodProxyOptions")
 _PROXY_SERVICE = Subresource("proxy", _PROXY_VERBS, "", "v1", "ServiceProxyOptions")
+_PROXY_NODE = Subresource("proxy", _PROXY_VERBS, "", "v1", "NodeProxyOptions")  # to the node's agent (kubelet)
 
 SERVED: tuple[Served, ...] = (
     Served(NAMESPACES, (_STATUS, Subresource("finalize", ("update",))), field_labels=("status.phase",),
            verbs=_NAMESPACE_VERBS, returns_deleted=True),
-    Served(NODES, (_STATUS,), field_labels=("spec.unschedulable",)),
+    Served(NODES, (_STATUS, _PROXY_NODE), field_labels=("spec.unschedulable",)),
     Served(
         PODS,
         (

@@ -4,7 +4,10 @@
 none is named; a named port is looked up in the pod's container ports); for a Service, NAME[:PORT]
 picks the Service port (its name or number, the only one when none is given) and one ready endpoint
 of it from the Service's EndpointSlices, at that port's target (kube's ``ResourceLocation`` of
-``pkg/registry/core/{pod,service}``). Method, path, query, body and headers travel as sent, the
+``pkg/registry/core/{pod,service}``). ``nodes/NAME/proxy/PATH`` goes to the node's agent (its kubelet
+endpoint from the Node's status) with that node's agent token (``kl images load`` posts an archive to
+``/images/load`` this way; kube-apiserver reaches the kubelet the same way with its client
+certificate); its request body is streamed. Method, path, query, body and headers travel as sent, the
 response comes back streamed; hop-by-hop headers are dropped both ways and the client's
 credentials are never passed on. The gateway connects from its own host, so pod IPs must be
 routable from it (they are with the docker runtime on one host; the sim runtime's are not: 503).
@@ -19,7 +22,8 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import ENDPOINTSLICES, PODS
+from kubelite.agent_auth import NoAgentEndpoint, agent_endpoint, node_token
+from kubelite.api.resources import ENDPOINTSLICES, NODES, PODS
 from kubelite.gateway.common import Target
 from kubelite.gateway.state import state_of
 
@@ -91,6 +95,17 @@ def service_endpoint(service: dict[str, Any], slices: list[dict[str, Any]], port
 async def proxy(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     info = target.info
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    if target.served.resource is NODES:
+        node = await state.store.get(NODES, info.name or "")
+        try:
+            endpoint = agent_endpoint(node.name, node.status)
+        except NoAgentEndpoint as exc:
+            raise errors.unavailable(str(exc)) from None
+        if state.agent_secret:
+            headers["Authorization"] = f"Bearer {node_token(state.agent_secret, node.name)}"
+        return await _relay(request, state, f"{endpoint}{info.proxy_path or '/'}", headers,
+                            request.content if request.can_read_body else None)
     scheme, name, port = split_name(info.name or "")
     if target.served.resource is PODS:
         pod = await state.store.get(PODS, name, info.namespace)
@@ -106,8 +121,10 @@ async def proxy(request: web.Request, target: Target) -> web.StreamResponse:
         address, number = service_endpoint(service, listed.items, port)
     host = f"[{address}]" if ":" in address else address
     url = f"{scheme}://{host}:{number}{info.proxy_path or '/'}"
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
-    body = await request.read() if request.can_read_body else None
+    return await _relay(request, state, url, headers, await request.read() if request.can_read_body else None)
+
+
+async def _relay(request: web.Request, state: Any, url: str, headers: dict[str, str], body: Any) -> web.StreamResponse:
     try:
         upstream = await state.http.request(
             request.method, url, params=request.query, headers=headers, data=body, allow_redirects=False,

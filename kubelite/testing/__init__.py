@@ -22,10 +22,13 @@ from kubelite.testing.checkers import (
 )
 from kubelite.testing.checks import Expect, container_problems, problems, wait_converged
 from kubelite.testing.cluster import Cluster, ClusterSpec
+from kubelite.testing.dockerd import DockerEngine, PrivateDockerd
 from kubelite.testing.etcd import ETCD_IMAGE, EtcdCluster
 from kubelite.testing.etcd_local import LocalEtcdCluster, NotSupported
 from kubelite.testing.faults import (
     CATALOGUE,
+    ClockSkew,
+    DockerEngineRestart,
     EtcdFreeze,
     EtcdKill,
     EtcdPartition,
@@ -44,11 +47,11 @@ from kubelite.testing.waiting import wait_for
 from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter, UserWorkload
 
 __all__ = [
-    "AGENT_TOKEN", "CATALOGUE", "COLLECTED", "ETCD_IMAGE", "AcknowledgedWrites", "Api", "CheckReport", "Checker", "Cluster",
-    "ClusterSpec", "Converged", "DeploymentChurn", "EtcdAccess", "EtcdCluster", "EtcdFreeze", "EtcdKill",
+    "AGENT_TOKEN", "CATALOGUE", "COLLECTED", "ETCD_IMAGE", "AcknowledgedWrites", "Api", "CheckReport", "Checker", "ClockSkew",
+    "Cluster", "ClusterSpec", "Converged", "DeploymentChurn", "DockerEngine", "DockerEngineRestart", "EtcdAccess", "EtcdCluster", "EtcdFreeze", "EtcdKill",
     "EtcdPartition", "EtcdRestart", "Expect", "Fault", "LocalEtcdCluster", "NoDuplicatePods", "NoOrphans",
     "NotSupported", "PodCountMonitor", "ProbeWriter", "Proc", "ProcessCutOff", "ProcessKill", "ProcessPause",
-    "Processes", "Schedule", "ScenarioReport", "Splice", "TcpProxy", "TimeToFirstWrite", "Together",
+    "PrivateDockerd", "Processes", "Schedule", "ScenarioReport", "Splice", "TcpProxy", "TimeToFirstWrite", "Together",
     "UserWorkload", "container_problems", "deployment_doc", "leader", "node_ready", "parse_duration", "problems",
     "record", "report", "wait_converged", "wait_for",
 ]

@@ -71,12 +71,15 @@ class Api:
         await self.session.close()
 
     async def call(self, method: str, path: str, body: Any = None, *,
-                   content_type: str = "application/json") -> tuple[int, Any]:
+                   content_type: str = "application/json", timeout: float | None = None) -> tuple[int, Any]:
+        """``timeout``: this call's deadline in seconds (default: the client's)."""
         assert self.session is not None
         kwargs: dict[str, Any] = {}
         if body is not None:
             import json
             kwargs = {"data": json.dumps(body), "headers": {"Content-Type": content_type}}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout)
         try:
             async with self.session.request(method, path, **kwargs) as response:
                 try:
@@ -93,9 +96,9 @@ class Api:
     async def create_deployment(self, name: str, replicas: int, version: str = "v1", **kw: Any) -> tuple[int, Any]:
         return await self.call("POST", DEPLOYMENTS_PATH, deployment_doc(name, replicas, version, **kw))
 
-    async def scale(self, name: str, replicas: int) -> tuple[int, Any]:
+    async def scale(self, name: str, replicas: int, *, timeout: float | None = None) -> tuple[int, Any]:
         return await self.call("PATCH", f"{DEPLOYMENTS_PATH}/{name}", {"spec": {"replicas": replicas}},
-                               content_type=MERGE_PATCH)
+                               content_type=MERGE_PATCH, timeout=timeout)
 
     async def roll(self, name: str, version: str) -> tuple[int, Any]:
         patch = {"spec": {"template": {"spec": {"containers": [

@@ -5,9 +5,11 @@ problems found, figures) rather than a bool, so a failed run says what broke and
 - :class:`TimeToFirstWrite`: after each injected fault, seconds to the first acknowledged write
   (fails past ``max_seconds``).
 - :class:`Converged`: Deployments converge (exact replicas of the newest template, Running and
-  Ready on Ready nodes, every container accounted for) within ``timeout``; figure: seconds.
+  Ready on Ready nodes, every container accounted for), StatefulSets roll out and Jobs finish,
+  in every namespace (or ``namespaces``), within ``timeout``; figure: seconds.
 - :class:`NoDuplicatePods`: no Deployment ever owned more than ``spec.replicas + bound`` live pods.
-- :class:`NoOrphans`: no pod or ReplicaSet whose owner is gone, no container without its pod.
+- :class:`BurstAcknowledged`: every patch of an update burst landed and the last one won.
+- :class:`NoOrphans`: no pod or ReplicaSet whose controller is gone, no container without its pod.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kubelite.api.resources import LEASES
+from kubelite.api.resources import DEPLOYMENTS, LEASES
 from kubelite.testing.api import NAMESPACE
 from kubelite.testing.checks import Expect, problems, wait_converged
 from kubelite.testing.cluster import Cluster
 from kubelite.testing.report import CheckReport, ScenarioReport
-from kubelite.testing.workloads import PodCountMonitor, ProbeWriter
+from kubelite.testing.workloads import PodCountMonitor, ProbeWriter, UpdateBurst
 
 
 class Checker(Protocol):
@@ -67,12 +69,14 @@ class Converged:
     expected: dict[str, Expect] | None = None  # None: every Deployment at its own spec
     timeout: float = 120.0
     containers: bool = True
+    namespaces: tuple[str, ...] | None = None  # None: every namespace
     name: str = "converged"
 
     async def check(self, cluster: Cluster, report: ScenarioReport) -> CheckReport:
         assert cluster.processes is not None
         try:
-            took = await wait_converged(cluster.processes, self.expected, self.timeout, containers=self.containers)
+            took = await wait_converged(cluster.processes, self.expected, self.timeout, containers=self.containers,
+                                        namespaces=self.namespaces)
         except AssertionError as exc:
             return CheckReport(self.name, False, [str(exc)], {"seconds": None})
         return CheckReport(self.name, True, [], {"seconds": round(took, 3),
@@ -98,9 +102,40 @@ class NoDuplicatePods:
 class NoOrphans:
     name: str = "no-orphans"
     kinds: tuple[str, ...] = field(default=("orphan",))
+    namespaces: tuple[str, ...] | None = None  # None: every namespace
 
     async def check(self, cluster: Cluster, report: ScenarioReport) -> CheckReport:
         assert cluster.processes is not None
-        found = await problems(await cluster.store(), None, await cluster.processes.containers())
+        found = await problems(await cluster.store(), None, await cluster.processes.containers(), self.namespaces)
         orphans = [p for p in found if p.startswith(self.kinds)]
         return CheckReport(self.name, not orphans, orphans, {"orphans": len(orphans)})
+
+
+@dataclass
+class BurstAcknowledged:
+    """Every patch of an :class:`UpdateBurst` answered 200 (no 5xx, no dropped connection), two
+    writes acknowledged at one resourceVersion set the same value, and the stored replicas are
+    those of the acknowledged write with the highest resourceVersion (the last one wins)."""
+
+    burst: UpdateBurst
+    name: str = "update-burst"
+
+    async def check(self, cluster: Cluster, report: ScenarioReport) -> CheckReport:
+        await self.burst.wait()
+        results = self.burst.results
+        codes: dict[int, int] = {}
+        at_revision: dict[int, set[int]] = {}
+        for status, rv, replicas in results:
+            codes[status] = codes.get(status, 0) + 1
+            if rv is not None:
+                at_revision.setdefault(rv, set()).add(replicas)
+        found = [f"{n} patch(es) answered {code or 'nothing'}" for code, n in sorted(codes.items()) if code != 200]
+        found += [f"different values acknowledged at revision {rv}: {sorted(v)}"
+                  for rv, v in at_revision.items() if len(v) > 1]
+        last = self.burst.last_acknowledged
+        stored = (await (await cluster.store()).get(DEPLOYMENTS, self.burst.name, NAMESPACE)).spec.replicas
+        if last is not None and stored != last:
+            found.append(f"stored replicas {stored}, but the last acknowledged write set {last}")
+        return CheckReport(self.name, not found, found, {
+            "patches": len(results), "acknowledged": codes.get(200, 0), "seconds": round(self.burst.seconds, 3),
+            "stored_replicas": stored})

@@ -1,20 +1,24 @@
 """The invariants every chaos scenario ends with, and checkers that report on them.
 
-- :func:`problems` / :func:`wait_converged`: every Deployment has exactly its replicas of
-  its newest template, all Running and Ready on Ready nodes; no pod or ReplicaSet without
-  its owner; no pod terminating; every container belongs to a pod bound to its node, and
-  every pod runs exactly its containers.
+- :func:`problems` / :func:`wait_converged`: in every namespace (or those given), every
+  Deployment has exactly its replicas of its newest template, all Running and Ready on Ready
+  nodes; every StatefulSet rolled out and every Job finished
+  (:mod:`kubelite.testing.convergence`); no pod or ReplicaSet whose controller is gone; no pod
+  terminating; every container belongs to a pod bound to its node, and every pod runs
+  exactly its containers.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kubelite.api.resources import DEPLOYMENTS, NODES, PODS, REPLICASETS
+from kubelite.api.resources import DEPLOYMENTS, JOBS, NODES, PODS, REPLICASETS, STATEFULSETS, Resource
+from kubelite.api.rollout_annotations import revision_number
 from kubelite.store import Store
-from kubelite.testing.api import NAMESPACE
+from kubelite.testing.convergence import job_problems, object_key, statefulset_problems
 from kubelite.testing.processes import Processes, node_ready
 from kubelite.testing.waiting import wait_for
 
@@ -31,20 +35,24 @@ class Expect:
     version: str | None = "v1"
 
 
-REVISION = "deployment.kubernetes.io/revision"
-
-
 def _revision(obj: Any) -> int:
-    try:
-        return int((obj.metadata.annotations or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
+    return revision_number(obj.metadata.annotations) or 0
 
 
 def _version(template_spec: Any) -> str | None:
     for env in template_spec.containers[0].env or []:
         if env.name == "VERSION":
             return str(env.value)
+    return None
+
+
+CHECKED_CONTROLLERS = ("ReplicaSet", "StatefulSet", "Job")  # pods whose controller's absence makes them orphans
+
+
+def _controller_kind(obj: Any) -> str | None:
+    for ref in obj.metadata.owner_references or []:
+        if ref.controller:
+            return str(ref.kind)
     return None
 
 
@@ -60,73 +68,115 @@ def _pod_ready(pod: Any) -> bool:
 
 
 async def problems(store: Store, expected: dict[str, Expect] | None,
-                   containers: tuple[list[dict[str, Any]], set[str]] | None = None) -> list[str]:
+                   containers: tuple[list[dict[str, Any]], set[str]] | None = None,
+                   namespaces: Sequence[str] | None = None) -> list[str]:
     """Everything that differs from a converged cluster; empty when it converged.
-    ``expected=None``: every Deployment there is, at its own spec's replicas and newest template."""
+
+    Looks at ``namespaces`` (``None``: all of them). ``expected`` names Deployments by
+    :func:`~kubelite.testing.convergence.object_key` (``name`` in ``default``, else ``ns/name``);
+    ``None``: every Deployment there is, at its own spec's replicas and newest template.
+    StatefulSets and Jobs are checked by :mod:`kubelite.testing.convergence`; a pod whose
+    controller (ReplicaSet, StatefulSet, Job) is gone is an orphan; a pod without a controller
+    is the user's own and only its containers are checked."""
     found: list[str] = []
-    deployments = {d.name: d for d in (await store.list(DEPLOYMENTS, NAMESPACE)).items}
+    listed = await _list_all(store, namespaces)
+    deployments = {object_key(d.namespace, d.name): d for d in listed[DEPLOYMENTS]}
     if expected is None:
-        expected = {name: Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
-                    for name, d in deployments.items()}
-    replicasets = (await store.list(REPLICASETS, NAMESPACE)).items
-    pods = (await store.list(PODS, NAMESPACE)).items
+        expected = {key: Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
+                    for key, d in deployments.items()}
+    replicasets = listed[REPLICASETS]
+    pods = listed[PODS]
     nodes = {n.name: n for n in (await store.list(NODES)).items}
-    deployment_uids = {d.metadata.uid: d for d in deployments.values()}
+    deployment_uids = {d.metadata.uid: key for key, d in deployments.items()}
     rs_uids = {rs.metadata.uid: rs for rs in replicasets}
-    found += [f"unexpected deployment {name}" for name in deployments if name not in expected]
-    for name, want in expected.items():
-        d = deployments.get(name)
-        if d is None:
-            found.append(f"deployment {name} missing")
-            continue
-        if d.spec.replicas != want.replicas or (
-                want.version is not None and _version(d.spec.template.spec) != want.version):
-            found.append(f"deployment {name}: spec says {d.spec.replicas}×{_version(d.spec.template.spec)}, "
-                         f"acknowledged {want.replicas}×{want.version}")
-        s = d.status
-        if not (s and s.observed_generation == d.metadata.generation and s.replicas == want.replicas
-                and (s.updated_replicas or 0) == want.replicas and (s.available_replicas or 0) == want.replicas
-                and (s.ready_replicas or 0) == want.replicas):
-            found.append(f"deployment {name}: status not converged: {s and s.to_dict()}")
+    found += [f"unexpected deployment {key}" for key in deployments if key not in expected]
+    for key, want in expected.items():
+        found += _deployment_problems(key, deployments.get(key), want)
     for rs in replicasets:
         owner = deployment_uids.get(controller_uid(rs))
         if owner is None:
-            found.append(f"orphan replicaset {rs.name}")
+            if controller_uid(rs) is not None:
+                found.append(f"orphan replicaset {object_key(rs.namespace, rs.name)}")
             continue
-        wanted = expected.get(owner.name)
+        wanted = expected.get(owner)
         if wanted is not None and wanted.version is None:
-            newest = max((_revision(r) for r in replicasets if controller_uid(r) == owner.metadata.uid), default=0)
+            newest = max((_revision(r) for r in replicasets if controller_uid(r) == controller_uid(rs)), default=0)
             current = _revision(rs) == newest
         else:
             current = wanted is not None and _version(rs.spec.template.spec) == wanted.version
         if not current and (rs.spec.replicas or (rs.status and rs.status.replicas)):
-            found.append(f"old replicaset {rs.name} still has replicas")
-    per_deployment: dict[str, list[Any]] = {name: [] for name in expected}
+            found.append(f"old replicaset {object_key(rs.namespace, rs.name)} still has replicas")
+    sets = {s["metadata"]["uid"]: s for s in listed[STATEFULSETS]}
+    jobs = {j["metadata"]["uid"]: j for j in listed[JOBS]}
+    per_owner: dict[str, list[Any]] = {}
     for pod in pods:
-        rs = rs_uids.get(controller_uid(pod))
+        owner_uid = controller_uid(pod)
+        if owner_uid is None or _controller_kind(pod) not in CHECKED_CONTROLLERS:
+            continue  # the user's own pod, or a controller's this module does not judge (DaemonSet, an operator)
+        if owner_uid in sets or owner_uid in jobs:
+            per_owner.setdefault(owner_uid, []).append(pod)
+            continue
+        rs = rs_uids.get(owner_uid)
         owner = deployment_uids.get(controller_uid(rs)) if rs is not None else None
+        if rs is not None and owner is None and controller_uid(rs) is None:
+            continue  # a bare ReplicaSet's pod: the user's own
         if owner is None:
-            found.append(f"orphan pod {pod.name}")
+            found.append(f"orphan pod {object_key(pod.namespace, pod.name)}")
             continue
         if pod.metadata.deletion_timestamp is not None:
-            found.append(f"pod {pod.name} terminating")
+            found.append(f"pod {object_key(pod.namespace, pod.name)} terminating")
             continue
-        per_deployment.setdefault(owner.name, []).append(pod)
+        per_owner.setdefault(owner, []).append(pod)
         node = nodes.get(pod.spec.node_name or "")
         phase = pod.status.phase if pod.status else None
         if node is None or not node_ready(node):
             found.append(f"pod {pod.name} on {pod.spec.node_name or 'no node'} (not a Ready node)")
         elif phase != "Running" or not _pod_ready(pod):
             found.append(f"pod {pod.name} on {pod.spec.node_name}: {phase}, ready={_pod_ready(pod)}")
-        wanted = expected.get(owner.name)
+        wanted = expected.get(owner)
         if wanted is not None and wanted.version is not None and _version(pod.spec) != wanted.version:
             found.append(f"pod {pod.name} runs {_version(pod.spec)}, not {wanted.version}")
-    for name, want in expected.items():
-        have = len(per_deployment.get(name, []))
+    for key, want in expected.items():
+        have = len(per_owner.get(key, []))
         if have != want.replicas:
-            found.append(f"deployment {name}: {have} pods, want exactly {want.replicas}")
+            found.append(f"deployment {key}: {have} pods, want exactly {want.replicas}")
+
+    def ready(node: str) -> bool:
+        return node in nodes and node_ready(nodes[node])
+
+    for uid, sts in sets.items():
+        found += statefulset_problems(sts, [p.to_dict() for p in per_owner.get(uid, [])], ready)
+    for uid, job in jobs.items():
+        found += job_problems(job, [p.to_dict() for p in per_owner.get(uid, [])])
     if containers is not None:
         found += container_problems(pods, *containers)
+    return found
+
+
+async def _list_all(store: Store, namespaces: Sequence[str] | None) -> dict[Resource, list[Any]]:
+    """Deployments, ReplicaSets and Pods as models, StatefulSets and Jobs as JSON documents."""
+    out: dict[Resource, list[Any]] = {}
+    for res in (DEPLOYMENTS, REPLICASETS, PODS, STATEFULSETS, JOBS):
+        documents = res in (STATEFULSETS, JOBS)
+        out[res] = []
+        for namespace in namespaces if namespaces is not None else [None]:
+            out[res] += (await store.list(res, namespace, as_documents=documents)).items
+    return out
+
+
+def _deployment_problems(key: str, d: Any, want: Expect) -> list[str]:
+    if d is None:
+        return [f"deployment {key} missing"]
+    found = []
+    if d.spec.replicas != want.replicas or (
+            want.version is not None and _version(d.spec.template.spec) != want.version):
+        found.append(f"deployment {key}: spec says {d.spec.replicas}×{_version(d.spec.template.spec)}, "
+                     f"acknowledged {want.replicas}×{want.version}")
+    s = d.status
+    if not (s and s.observed_generation == d.metadata.generation and s.replicas == want.replicas
+            and (s.updated_replicas or 0) == want.replicas and (s.available_replicas or 0) == want.replicas
+            and (s.ready_replicas or 0) == want.replicas):
+        found.append(f"deployment {key}: status not converged: {s and s.to_dict()}")
     return found
 
 
@@ -152,7 +202,7 @@ def container_problems(pods: list[Any], containers: list[dict[str, Any]], observ
 
 
 async def wait_converged(cluster: Processes, expected: dict[str, Expect] | None, timeout: float,
-                         *, containers: bool = True) -> float:
+                         *, containers: bool = True, namespaces: Sequence[str] | None = None) -> float:
     """Wait until :func:`problems` finds none; seconds it took. On timeout, the problems left."""
     store = await cluster.connect_store()
     started = time.monotonic()
@@ -162,7 +212,7 @@ async def wait_converged(cluster: Processes, expected: dict[str, Expect] | None,
         nonlocal last
         try:
             seen = await cluster.containers() if containers else None
-            last = await problems(store, expected, seen)
+            last = await problems(store, expected, seen, namespaces)
         except Exception as exc:  # noqa: BLE001 - etcd may still be electing: not converged yet
             last = [f"could not read: {exc!r}"]
         return not last

@@ -21,13 +21,17 @@ from typing import Literal
 from kubelite.cli.kubeconfig import with_entry, write
 from kubelite.store import Store
 from kubelite.testing.api import Api
+from kubelite.testing.clock import clock_skew_problem, skew_env
+from kubelite.testing.dockerd import DockerEngine, PrivateDockerd
 from kubelite.testing.etcd import EtcdCluster
 from kubelite.testing.etcd_local import LocalEtcdCluster
 from kubelite.testing.processes import EtcdAccess, Proc, Processes, leader
+from kubelite.testing.oci_nodes import OciNodes
 from kubelite.testing.proxy import TcpProxy
 
 EtcdBackend = Literal["containers", "local"]
-Runtime = Literal["sim", "docker"]
+Runtime = Literal["sim", "docker", "oci"]
+DockerEngineChoice = Literal["shared", "private"]
 ETCD_SIZES = (1, 3, 5)
 
 
@@ -39,10 +43,17 @@ class ClusterSpec:
       Docker and the ``kubelite/etcd`` image; partitions possible) or ``local`` (processes).
     - ``managers``, ``gateways``: how many of each (names ``cm-1``…, ``gateway-1``…).
     - ``agents``: nodes; ``runtime`` ``sim`` (in-memory containers, spread over
-      ``agent_processes`` processes ``agent-1``…) or ``docker`` (one process per node,
-      real containers of ``kubelite/demo:latest``).
+      ``agent_processes`` processes ``agent-1``…), ``docker`` (one process per node,
+      real containers of ``kubelite/demo:latest``) or ``oci`` (one process per node, runc and
+      the CNI plugins: :mod:`kubelite.testing.oci_nodes`).
     - ``proxy_etcd``: every component reaches etcd through a TCP proxy of its own, so the
       ``cut-off`` fault can cut it off (costs a little latency).
+    - ``docker_engine``: the docker agents' engine: ``shared`` (DOCKER_HOST or the local one,
+      never stopped by a fault) or ``private`` (a dockerd of the cluster's own,
+      :class:`~kubelite.testing.dockerd.PrivateDockerd`, which the ``docker-restart`` fault may
+      stop and start).
+    - ``clock_skew``: agents run under libfaketime so the ``clock-skew`` fault can shift their
+      wall clock (:mod:`kubelite.testing.clock`).
     """
 
     etcd_members: int = 3
@@ -53,6 +64,8 @@ class ClusterSpec:
     runtime: Runtime = "sim"
     agent_processes: int = 1
     proxy_etcd: bool = False
+    docker_engine: DockerEngineChoice = "shared"
+    clock_skew: bool = False
 
     def __post_init__(self) -> None:
         if self.etcd_members not in ETCD_SIZES:
@@ -62,12 +75,18 @@ class ClusterSpec:
                 raise ValueError(f"{name}: {getattr(self, name)} is too few")
         if self.etcd_backend not in ("containers", "local"):
             raise ValueError(f"etcd_backend: {self.etcd_backend!r} (want containers or local)")
-        if self.runtime not in ("sim", "docker"):
-            raise ValueError(f"runtime: {self.runtime!r} (want sim or docker)")
+        if self.runtime not in ("sim", "docker", "oci"):
+            raise ValueError(f"runtime: {self.runtime!r} (want sim, docker or oci)")
+        if self.docker_engine not in ("shared", "private"):
+            raise ValueError(f"docker_engine: {self.docker_engine!r} (want shared or private)")
+        if self.docker_engine == "private" and self.runtime != "docker":
+            raise ValueError("docker_engine: private is the engine of docker agents: it needs runtime docker")
 
 
 class Cluster:
     """A running cluster of ``spec`` under ``tmp`` (logs, tokens, kubeconfig, local etcd data)."""
+
+    started_here = True  # False for a cluster this package adopted (kubelite.testing.existing)
 
     def __init__(self, spec: ClusterSpec, tmp: Path) -> None:
         self.spec = spec
@@ -82,19 +101,41 @@ class Cluster:
         self.agents: list[str] = []  # agent process names
         self.nodes: list[str] = []
         self.gateway_urls: dict[str, str] = {}
+        self.private_dockerd: PrivateDockerd | None = None
+        self.oci: OciNodes | None = None
+
+    @property
+    def docker_engine(self) -> DockerEngine | None:
+        """The engine this cluster may stop and start (its private dockerd), else ``None``."""
+        return self.private_dockerd.engine if self.private_dockerd is not None else None
+
+    def clock_file(self, process: str) -> Path:
+        """The libfaketime offset file of agent process ``process`` (``clock_skew`` clusters)."""
+        return self.tmp / f"{process}.faketime"
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def start(self, timeout: float = 90.0) -> None:
         """Start everything; on any failure (or cancellation) remove what was started and raise."""
         started = False
+        if self.spec.clock_skew and (problem := clock_skew_problem()):
+            raise RuntimeError(f"clock_skew: {problem}")
         try:
             await asyncio.to_thread(self.etcd.start)
             docker_client = None
-            if self.spec.runtime == "docker":
+            if self.spec.runtime == "docker" and self.spec.docker_engine == "private":
+                self.private_dockerd = PrivateDockerd()
+                await asyncio.to_thread(self.private_dockerd.start)
+                docker_client = self.private_dockerd.client()
+            elif self.spec.runtime == "docker":
                 import docker
                 docker_client = docker.from_env()
+            if self.spec.runtime == "oci":
+                self.oci = OciNodes()
+                await asyncio.to_thread(self.oci.prepare)
             self.processes = Processes(EtcdAccess(self.etcd.endpoints), self.tmp, docker_client)
+            if self.oci is not None:
+                self.processes.other_containers = self.oci.containers
             await self._start_components()
             await self.processes.wait_ready(self.nodes, timeout)
             self.write_kubeconfig()
@@ -119,15 +160,23 @@ class Cluster:
             for i in range(1, groups + 1):
                 name = f"agent-{i}"
                 count = len(range(i - 1, self.spec.agents, groups))
-                _, nodes = self.processes.start_sim_agents(name, count, access=await self._access(name))
+                _, nodes = self.processes.start_sim_agents(name, count, access=await self._access(name),
+                                                           env=self._agent_env(name))
                 self.agents.append(name)
                 self.nodes += nodes
         else:
             for i in range(1, self.spec.agents + 1):
                 name = f"agent-{i}"
-                _, node = self.processes.start_docker_agent(name, access=await self._access(name))
+                node = f"{self.processes.prefix}{name}"
+                extra = (self.oci.flags(i - 1, node) if self.oci is not None
+                         else ["--docker-url", self.private_dockerd.url] if self.private_dockerd is not None else [])
+                self.processes.start_docker_agent(name, *extra, access=await self._access(name),
+                                                  env=self._agent_env(name), runtime=self.spec.runtime)
                 self.agents.append(name)
                 self.nodes.append(node)
+
+    def _agent_env(self, name: str) -> dict[str, str]:
+        return skew_env(self.clock_file(name)) if self.spec.clock_skew else {}
 
     async def _access(self, name: str) -> EtcdAccess:
         """How process ``name`` reaches etcd: directly, or through a proxy of its own."""
@@ -154,7 +203,13 @@ class Cluster:
             for proxy in self.proxies.values():
                 await proxy.close()
             self.proxies = {}
-            await asyncio.to_thread(self.etcd.stop)
+            try:
+                for owned in (self.private_dockerd, self.oci):
+                    if owned is not None:
+                        await asyncio.to_thread(owned.close)
+            finally:
+                self.private_dockerd = self.oci = None
+                await asyncio.to_thread(self.etcd.stop)
 
     async def __aenter__(self) -> Cluster:
         await self.start()

@@ -193,6 +193,8 @@ class ExistingCluster(Cluster):
     ``kl_up_dir``'s ``up.json`` or ``pids``. ``start()`` only checks it answers; ``stop()`` only
     closes connections."""
 
+    started_here = False
+
     def __init__(self, tmp: Path, *, server: str | None = None, etcd_endpoints: tuple[str, ...] = (),
                  kl_up_dir: Path | None = None, pids: dict[str, int] | None = None) -> None:
         self.kl_up_pid: int | None = None

@@ -2,15 +2,16 @@
 undoes it. ``fault.unavailable(cluster)`` says why a fault cannot be injected on this cluster
 (``None`` when it can): a schedule then skips it and the report names the reason.
 
-Targets of etcd faults: ``leader``, ``follower`` (one that does not lead), ``random`` or a
-member's index (``0``…) — ``random`` picks with the ``rng`` given to ``inject`` (a seeded
+Targets of etcd faults: ``leader``, ``follower`` (one that does not lead), ``random``, ``all``
+or a member's index (``0``…) — ``random`` picks with the ``rng`` given to ``inject`` (a seeded
 schedule's), so a run replays. Component faults name a process (``agent-1``, ``gateway-1``,
 ``cm-2``), a kind (``agent``, ``gateway``, ``manager``: the first of them, or a ``random``
 one with ``pick_random=True``) or ``manager-leader``.
 
 Catalogue (docs/chaos.md): :class:`EtcdKill`, :class:`EtcdRestart`, :class:`EtcdFreeze`,
 :class:`EtcdPartition`, :class:`ProcessKill`, :class:`ProcessPause`, :class:`ProcessCutOff`,
-and :class:`Together` to inject several at once.
+:class:`DockerEngineRestart`, :class:`ClockSkew`, and :class:`Together` to inject several at
+once. etcd faults also take ``all`` (every member at once: an etcd outage).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubelite.testing.clock import clock_skew_problem, set_skew
 from kubelite.testing.cluster import Cluster
+from kubelite.testing.dockerd import DockerEngine, EngineError
 from kubelite.testing.etcd_local import NotSupported
 
-ETCD_TARGETS = ("leader", "follower", "random")
+ETCD_TARGETS = ("leader", "follower", "random", "all")
 COMPONENT_KINDS = {"agent": "agents", "gateway": "gateways", "manager": "managers"}
 
 
@@ -56,21 +59,23 @@ class Fault(ABC):
 @dataclass
 class _EtcdFault(Fault):
     target: str | int = "leader"
-    _member: Any = field(default=None, init=False, repr=False)
+    _members: list[Any] = field(default_factory=list, init=False, repr=False)
 
-    async def _pick(self, cluster: Cluster, rng: random.Random | None) -> Any:
+    async def _pick(self, cluster: Cluster, rng: random.Random | None) -> list[Any]:
         members = cluster.etcd.members
         if isinstance(self.target, int):
-            return members[self.target]
+            return [members[self.target]]
+        if self.target == "all":
+            return list(members)
         if self.target == "random":
-            return (rng or random.Random()).choice(members)
+            return [(rng or random.Random()).choice(members)]
         lead = await cluster.etcd.leader()
         if self.target == "leader":
-            return lead
+            return [lead]
         followers = [m for m in members if m is not lead]
         if not followers:
             raise NotSupported("a single-member etcd has no follower")
-        return (rng or random.Random()).choice(followers) if rng else followers[0]
+        return [(rng or random.Random()).choice(followers) if rng else followers[0]]
 
     def unavailable(self, cluster: Cluster) -> str | None:
         if isinstance(self.target, int) and not 0 <= self.target < cluster.spec.etcd_members:
@@ -82,57 +87,63 @@ class _EtcdFault(Fault):
     def describe(self) -> str:
         return f"{self.kind} {self.target}"
 
+    async def _each(self, cluster: Cluster, action: Any, members: list[Any]) -> None:
+        """``action`` on every member at once: a restart waits for its member's health, which
+        needs a quorum, so members of an ``all`` fault must come back together."""
+        await asyncio.gather(*(asyncio.to_thread(action, member) for member in members))
+
+    def _names(self) -> str:
+        return f"etcd member{'s' if len(self._members) > 1 else ''} {', '.join(m.name for m in self._members)}"
+
 
 @dataclass
 class EtcdKill(_EtcdFault):
-    """SIGKILL an etcd member; heal starts it again on its data (and waits until healthy)."""
+    """SIGKILL etcd members; heal starts them again on their data (and waits until healthy)."""
 
     kind = "etcd-kill"
 
     async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
-        self._member = await self._pick(cluster, rng)
-        await asyncio.to_thread(cluster.etcd.kill, self._member)
-        return f"etcd member {self._member.name}"
+        self._members = await self._pick(cluster, rng)
+        await self._each(cluster, cluster.etcd.kill, self._members)
+        return self._names()
 
     async def heal(self, cluster: Cluster) -> None:
-        if self._member is not None:
-            await asyncio.to_thread(cluster.etcd.restart, self._member)
-            self._member = None
+        members, self._members = self._members, []
+        await self._each(cluster, cluster.etcd.restart, members)
 
 
 @dataclass
 class EtcdRestart(_EtcdFault):
-    """SIGKILL an etcd member and start it again at once (heal is a no-op)."""
+    """SIGKILL etcd members and start them again at once (heal is a no-op)."""
 
     kind = "etcd-restart"
 
     async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
-        member = await self._pick(cluster, rng)
-        await asyncio.to_thread(cluster.etcd.kill, member)
-        await asyncio.to_thread(cluster.etcd.restart, member)
-        return f"etcd member {member.name}"
+        self._members = await self._pick(cluster, rng)
+        await self._each(cluster, cluster.etcd.kill, self._members)
+        await self._each(cluster, cluster.etcd.restart, self._members)
+        return self._names()
 
 
 @dataclass
 class EtcdFreeze(_EtcdFault):
-    """Freeze an etcd member (``docker pause`` / SIGSTOP): it holds its connections but answers nothing."""
+    """Freeze etcd members (``docker pause`` / SIGSTOP): they hold their connections but answer nothing."""
 
     kind = "etcd-freeze"
 
     async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
-        self._member = await self._pick(cluster, rng)
-        await asyncio.to_thread(cluster.etcd.pause, self._member)
-        return f"etcd member {self._member.name}"
+        self._members = await self._pick(cluster, rng)
+        await self._each(cluster, cluster.etcd.pause, self._members)
+        return self._names()
 
     async def heal(self, cluster: Cluster) -> None:
-        if self._member is not None:
-            await asyncio.to_thread(cluster.etcd.unpause, self._member)
-            self._member = None
+        members, self._members = self._members, []
+        await self._each(cluster, cluster.etcd.unpause, members)
 
 
 @dataclass
 class EtcdPartition(_EtcdFault):
-    """Cut an etcd member off its peers and clients (its container leaves the cluster's network)."""
+    """Cut etcd members off their peers and clients (their containers leave the cluster's network)."""
 
     kind = "etcd-partition"
 
@@ -144,15 +155,15 @@ class EtcdPartition(_EtcdFault):
         return super().unavailable(cluster)
 
     async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
-        self._member = await self._pick(cluster, rng)
-        await asyncio.to_thread(cluster.etcd.disconnect, self._member)
-        return f"etcd member {self._member.name}"
+        self._members = await self._pick(cluster, rng)
+        await self._each(cluster, cluster.etcd.disconnect, self._members)
+        return self._names()
 
     async def heal(self, cluster: Cluster) -> None:
-        if self._member is not None:
-            await asyncio.to_thread(cluster.etcd.reconnect, self._member)
+        members, self._members = self._members, []
+        if members:
+            await self._each(cluster, cluster.etcd.reconnect, members)
             await asyncio.to_thread(cluster.etcd.wait_healthy)
-            self._member = None
 
 
 # -- kubelite's processes ----------------------------------------------------------------------
@@ -254,6 +265,88 @@ class ProcessCutOff(_ProcessFault):
             self._name = None
 
 
+# -- the host: Docker Engine, clock ---------------------------------------------------------
+
+
+@dataclass
+class DockerEngineRestart(Fault):
+    """Stop a Docker Engine (its containers stop with it, as when a host's dockerd restarts) and,
+    on heal, start it again and wait until it answers.
+
+    ``engine``: any :class:`~kubelite.testing.dockerd.DockerEngine` (its pid or a restart
+    command); by default the cluster's own (``ClusterSpec(runtime="docker",
+    docker_engine="private")``). A shared engine is never chosen by default: other work runs on it."""
+
+    engine: DockerEngine | None = None
+    target: str = "engine"  # scenario files name no engine: the cluster's
+    kind = "docker-restart"
+
+    def _engine(self, cluster: Cluster) -> DockerEngine | None:
+        return self.engine or cluster.docker_engine
+
+    def unavailable(self, cluster: Cluster) -> str | None:
+        if self._engine(cluster) is not None:
+            return None
+        if not cluster.started_here:
+            return ("an existing cluster's Docker Engine is not restarted from here (other work may use it): "
+                    "give the fault a DockerEngine you own")
+        if cluster.spec.runtime != "docker":
+            return f"no docker agents in this cluster (runtime {cluster.spec.runtime}): no engine to restart"
+        return ("the cluster's docker agents use the shared Docker Engine, which other work uses too: "
+                "docker-restart needs docker_engine: private (or a DockerEngine given to the fault)")
+
+    async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
+        engine = self._engine(cluster)
+        if engine is None:
+            raise NotSupported(self.unavailable(cluster) or "no engine")
+        try:
+            return await asyncio.to_thread(engine.stop)
+        except EngineError as exc:
+            raise NotSupported(str(exc)) from None
+
+    async def heal(self, cluster: Cluster) -> None:
+        engine = self._engine(cluster)
+        if engine is not None:
+            await asyncio.to_thread(engine.start)
+
+    def describe(self) -> str:
+        return self.kind
+
+
+@dataclass
+class ClockSkew(_ProcessFault):
+    """Shift an agent process's wall clock by ``seconds`` (negative: behind) while it runs; heal
+    sets it right. Needs ``ClusterSpec(clock_skew=True)`` and libfaketime
+    (:mod:`kubelite.testing.clock`); the monotonic clock is not touched."""
+
+    seconds: float = 60.0
+    kind = "clock-skew"
+
+    def unavailable(self, cluster: Cluster) -> str | None:
+        if (problem := clock_skew_problem()) is not None:
+            return problem
+        if not cluster.started_here:
+            return "an existing cluster's agents were not started under libfaketime: their clocks cannot be skewed"
+        if not cluster.spec.clock_skew:
+            return "clock skew needs the agents started under libfaketime: start the cluster with clock_skew"
+        if self.target not in ("agent", *cluster.agents):
+            return f"clock skew is for agent processes, not {self.target!r}"
+        return super().unavailable(cluster)
+
+    async def inject(self, cluster: Cluster, rng: random.Random | None = None) -> str:
+        self._name = await self._pick(cluster, rng)
+        set_skew(cluster.clock_file(self._name), self.seconds)
+        return f"{self._name} clock {self.seconds:+g}s"
+
+    async def heal(self, cluster: Cluster) -> None:
+        if self._name is not None:
+            set_skew(cluster.clock_file(self._name), 0.0)
+            self._name = None
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.target} {self.seconds:+g}s"
+
+
 @dataclass
 class Together(Fault):
     """Several faults injected at once and healed in reverse order."""
@@ -278,6 +371,6 @@ class Together(Fault):
 
 CATALOGUE: dict[str, type[Fault]] = {
     cls.kind: cls for cls in (EtcdKill, EtcdRestart, EtcdFreeze, EtcdPartition, ProcessKill, ProcessPause,
-                              ProcessCutOff)
+                              ProcessCutOff, DockerEngineRestart, ClockSkew)
 }
 """Fault kinds by the name scenario files use."""

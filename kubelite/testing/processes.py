@@ -17,8 +17,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,8 @@ class Proc:
     inspect_url: str | None = None  # sim agents: where their containers are listed
     nodes: tuple[str, ...] = ()  # agents: the nodes this process runs
     docker: bool = False  # agents: their containers are docker containers
+    oci: bool = False  # agents: their containers are the oci runtime's
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment (e.g. libfaketime's)
 
     @property
     def alive(self) -> bool:
@@ -100,7 +102,7 @@ class Proc:
         try:
             path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
             self.popen = subprocess.Popen(self.argv, cwd=self.log_path.parent, stdout=log, stderr=subprocess.STDOUT,
-                                          env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path},
+                                          env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": path, **self.env},
                                           start_new_session=True)
         finally:
             log.close()
@@ -144,6 +146,8 @@ class Processes:
         self.token_file.write_text(AGENT_TOKEN + "\n")
         self.store: Store | None = None
         self.gateway_url = ""
+        # lists the containers of the oci agents' nodes (set by the Cluster that prepared them)
+        self.other_containers: Callable[[list[str]], list[dict[str, Any]]] | None = None
 
     # -- processes --------------------------------------------------------------
 
@@ -167,8 +171,8 @@ class Processes:
                                  "--listen", f"127.0.0.1:{port}", "--agent-secret-file", str(self.token_file),
                                  "--bookmark-interval", "1", *extra])
 
-    def start_sim_agents(self, name: str, count: int, *extra: str,
-                         access: EtcdAccess | None = None) -> tuple[Proc, list[str]]:
+    def start_sim_agents(self, name: str, count: int, *extra: str, access: EtcdAccess | None = None,
+                         env: dict[str, str] | None = None) -> tuple[Proc, list[str]]:
         """``count`` sim agents in one process; their node names."""
         port = free_port()
         prefix = f"{self.prefix}{name}-"
@@ -177,17 +181,20 @@ class Processes:
             "--sim-count", str(count), "--node-prefix", prefix, *(access or self.access).flags("agent"),
             "--listen", "127.0.0.1:0", "--agent-secret-file", str(self.token_file),
             "--lease-ttl", str(LEASE_TTL), "--status-period", "5", "--sim-start-delay", "0", *extra,
-        ], inspect_url=f"http://127.0.0.1:{port}/containers", nodes=tuple(f"{prefix}{i}" for i in range(count)))
+        ], inspect_url=f"http://127.0.0.1:{port}/containers", nodes=tuple(f"{prefix}{i}" for i in range(count)),
+           env=env or {})
         return proc, list(proc.nodes)
 
-    def start_docker_agent(self, name: str, *, access: EtcdAccess | None = None) -> tuple[Proc, str]:
-        """One docker agent (real containers); its node name."""
+    def start_docker_agent(self, name: str, *extra: str, access: EtcdAccess | None = None,
+                           env: dict[str, str] | None = None, runtime: str = "docker") -> tuple[Proc, str]:
+        """One agent with real containers (``runtime`` docker, or oci with its flags in ``extra``);
+        its node name."""
         node = f"{self.prefix}{name}"
         proc = self.spawn(name, [
-            "-m", "agent", "--node", node, "--runtime", "docker", *(access or self.access).flags("agent"),
+            "-m", "agent", "--node", node, "--runtime", runtime, *(access or self.access).flags("agent"),
             "--listen", "127.0.0.1:0", "--token-file", str(self.node_token_file(node)), "--lease-ttl", str(LEASE_TTL),
-            "--status-period", "5", "--max-pods", "20", "--eviction-hard", LOCAL_EVICTION_HARD,
-        ], nodes=(node,), docker=True)
+            "--status-period", "5", "--max-pods", "20", "--eviction-hard", LOCAL_EVICTION_HARD, *extra,
+        ], nodes=(node,), docker=runtime == "docker", oci=runtime == "oci", env=env or {})
         return proc, node
 
     def node_token_file(self, node: str) -> Path:
@@ -242,6 +249,10 @@ class Processes:
                     observed.update(proc.nodes)
         found += await asyncio.to_thread(self._docker_containers)
         observed.update(self.docker_nodes())
+        if self.other_containers is not None:  # e.g. oci nodes (kubelite.testing.oci_nodes), by the same rules
+            nodes = [n for p in self.procs.values() if p.oci for n in p.nodes]
+            found += await asyncio.to_thread(self.other_containers, nodes)
+            observed.update(nodes)
         return found, observed
 
     def docker_nodes(self) -> list[str]:

@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kubelite.api.resources import DEPLOYMENTS
 from kubelite.cli.kinds import resolve_kind
 from kubelite.store import Store
-from kubelite.testing.api import NAMESPACE, Api
+from kubelite.testing.api import Api
 from kubelite.testing.checkers import (
     AcknowledgedWrites,
+    BurstAcknowledged,
     Checker,
     Converged,
     NoDuplicatePods,
@@ -36,10 +37,11 @@ from kubelite.testing.checkers import (
 )
 from kubelite.testing.checks import Expect
 from kubelite.testing.cluster import Cluster, ClusterSpec
-from kubelite.testing.faults import CATALOGUE, Fault
+from kubelite.testing.convergence import object_key
+from kubelite.testing.faults import CATALOGUE, ETCD_TARGETS, ClockSkew, DockerEngineRestart, Fault
 from kubelite.testing.report import CheckReport, ScenarioReport
 from kubelite.testing.schedule import Schedule, parse_duration
-from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter
+from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter, UpdateBurst
 
 Progress = Callable[[str], None]
 
@@ -71,20 +73,30 @@ class ClusterShape(_Strict):
     managers: int = Field(2, ge=1, le=5)
     gateways: int = Field(1, ge=1, le=5)
     agents: int = Field(3, ge=0, le=100)
-    runtime: Literal["sim", "docker"] = "sim"
+    runtime: Literal["sim", "docker", "oci"] = "sim"
     agent_processes: int = Field(1, ge=1, le=10)
     proxy_etcd: bool = False
+    docker_engine: Literal["shared", "private"] = "shared"
+    clock_skew: bool = False
+
+    @model_validator(mode="after")
+    def _engine_needs_docker(self) -> ClusterShape:
+        if self.docker_engine == "private" and self.runtime != "docker":
+            raise ValueError("docker_engine: private is the engine of docker agents: set runtime: docker")
+        return self
 
     def spec(self) -> ClusterSpec:
         return ClusterSpec(etcd_members=self.etcd.members, etcd_backend=self.etcd.backend, managers=self.managers,
                            gateways=self.gateways, agents=self.agents, runtime=self.runtime,
-                           agent_processes=self.agent_processes, proxy_etcd=self.proxy_etcd)
+                           agent_processes=self.agent_processes, proxy_etcd=self.proxy_etcd,
+                           docker_engine=self.docker_engine, clock_skew=self.clock_skew)
 
 
 class FaultSpec(_Strict):
     kind: str
     target: str | int = "leader"
     pick_random: bool = False
+    seconds: float | None = None  # clock-skew: the offset, negative = behind (a number or "-90s")
 
     @field_validator("kind")
     @classmethod
@@ -93,12 +105,35 @@ class FaultSpec(_Strict):
             raise ValueError(f"unknown fault {value!r} (known: {', '.join(sorted(CATALOGUE))})")
         return value
 
+    @field_validator("seconds", mode="before")
+    @classmethod
+    def _signed(cls, value: Any) -> float | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and value.strip().startswith("-"):
+            return -parse_duration(value.strip()[1:])
+        return _duration(value)
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> FaultSpec:
+        if self.kind.startswith("etcd-") and isinstance(self.target, str) and self.target not in ETCD_TARGETS:
+            raise ValueError(f"target: {self.target!r} is not an etcd target ({', '.join(ETCD_TARGETS)} "
+                             "or a member index)")
+        if (self.seconds is None) != (self.kind != "clock-skew"):
+            raise ValueError("seconds: clock-skew needs the offset in seconds (and only clock-skew takes it)")
+        return self
+
     def build(self) -> Fault:
-        cls = CATALOGUE[self.kind]
         if self.kind.startswith("etcd-"):
-            return cls(target=self.target)  # type: ignore[call-arg]  # the etcd faults' field
+            return CATALOGUE[self.kind](target=self.target)  # type: ignore[call-arg]  # the etcd faults' field
+        if self.kind == "docker-restart":
+            return DockerEngineRestart()
         target = self.target if self.target != "leader" else "manager-leader"
-        return cls(target=str(target), pick_random=self.pick_random)  # type: ignore[call-arg]
+        if self.kind == "clock-skew":
+            assert self.seconds is not None  # checked above
+            return ClockSkew(target=str(target if target != "manager-leader" else "agent"),
+                             pick_random=self.pick_random, seconds=self.seconds)
+        return CATALOGUE[self.kind](target=str(target), pick_random=self.pick_random)  # type: ignore[call-arg]
 
 
 class FaultSchedule(_Strict):
@@ -126,9 +161,19 @@ class ChurnSpec(_Strict):
         return _duration(value)
 
 
+class BurstSpec(_Strict):
+    """docs/chaos.md scenario 7: concurrent merge-patches of one Deployment's replicas."""
+
+    deployment: str = "web"
+    patches: int = Field(500, ge=1, le=5000)
+    low: int = Field(1, ge=0)
+    high: int = Field(12, ge=1)
+
+
 class Workloads(_Strict):
     probe: bool = True
     churn: ChurnSpec | None = None
+    burst: BurstSpec | None = None
 
 
 class Checks(_Strict):
@@ -223,8 +268,9 @@ def build_scenario(raw: dict[str, Any], *, base: Path, seed: int | None = None,
         model.seed = seed
     if model.faults.hold > model.faults.every:
         raise ScenarioError(f"{where}faults.hold: {model.faults.hold}s is longer than faults.every")
-    if model.workloads.churn and model.workloads.churn.low > model.workloads.churn.high:
-        raise ScenarioError(f"{where}workloads.churn.low: more than high")
+    for name, load in (("churn", model.workloads.churn), ("burst", model.workloads.burst)):
+        if load is not None and load.low > load.high:
+            raise ScenarioError(f"{where}workloads.{name}.low: more than high")
     target = model.target
     if target is not None:
         if target.kl_up is None and not (target.server and target.etcd_endpoints):
@@ -234,6 +280,10 @@ def build_scenario(raw: dict[str, Any], *, base: Path, seed: int | None = None,
     documents: list[dict[str, Any]] = []
     for i, name in enumerate(model.manifests):
         documents += _manifest(base / name, f"{where}manifests[{i}]")
+    burst = model.workloads.burst
+    if burst is not None and not any(d.get("kind") == "Deployment" and (d.get("metadata") or {}).get("name")
+                                     == burst.deployment for d in documents):
+        raise ScenarioError(f"{where}workloads.burst.deployment: no Deployment {burst.deployment!r} in the manifests")
     schedule = Schedule([f.build() for f in model.faults.pick], every=model.faults.every,
                         duration=model.faults.duration, hold=model.faults.hold,
                         start_after=model.faults.start_after, seed=model.seed)
@@ -279,9 +329,14 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
         churn = (DeploymentChurn(api, model.workloads.churn.deployment, model.workloads.churn.low,
                                  model.workloads.churn.high, model.workloads.churn.every, model.seed)
                  if model.workloads.churn else None)
+        burst = (UpdateBurst(api, model.workloads.burst.deployment, model.workloads.burst.patches,
+                             model.workloads.burst.low, model.workloads.burst.high, model.seed)
+                 if model.workloads.burst else None)
         if model.workloads.probe:
             probe.start()
         monitor.start()
+        if burst is not None:
+            burst.start()
         if churn is not None:
             await churn.start()
         try:
@@ -303,12 +358,15 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
                     report.add(CheckReport("churn", False, [str(exc)], {"changes": churn.changes}))
         say("faults done; checking")
         checkers: list[Checker] = []
+        if burst is not None:
+            await burst.wait()  # before the convergence check: it converges to the burst's last write
+            checkers.append(BurstAcknowledged(burst))
         if model.workloads.probe and model.checks.acknowledged_writes:
             checkers.append(AcknowledgedWrites(probe))
         if model.workloads.probe and model.checks.first_write_max is not None:
             checkers.append(TimeToFirstWrite(probe, model.checks.first_write_max))
         if model.checks.converged_timeout is not None:
-            checkers.append(Converged(await _expected(store, churn), model.checks.converged_timeout))
+            checkers.append(Converged(await _expected(store, churn, burst), model.checks.converged_timeout))
         if model.checks.no_duplicate_pods is not None:
             checkers.append(NoDuplicatePods(monitor, model.checks.no_duplicate_pods))
         if model.checks.no_orphans:
@@ -324,14 +382,19 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
     return report
 
 
-async def _expected(store: Store, churn: DeploymentChurn | None) -> dict[str, Expect] | None:
-    """Every Deployment at its own spec, except the churned one: at its last acknowledged change."""
-    if churn is None:
+async def _expected(store: Store, churn: DeploymentChurn | None,
+                    burst: UpdateBurst | None = None) -> dict[str, Expect] | None:
+    """Every Deployment at its own spec, except the churned one (at its last acknowledged change)
+    and the burst's (at the replicas of its last acknowledged patch)."""
+    if churn is None and (burst is None or burst.last_acknowledged is None):
         return None
     expected: dict[str, Expect] = {}
-    for d in (await store.list(DEPLOYMENTS, NAMESPACE)).items:
-        expected[d.name] = Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
-    expected[churn.name] = churn.expect
+    for d in (await store.list(DEPLOYMENTS)).items:
+        expected[object_key(d.namespace, d.name)] = Expect(d.spec.replicas if d.spec.replicas is not None else 1, None)
+    if churn is not None:
+        expected[churn.name] = churn.expect
+    if burst is not None and burst.last_acknowledged is not None:
+        expected[burst.name] = Expect(burst.last_acknowledged, None)
     return expected
 
 

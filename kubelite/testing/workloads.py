@@ -128,6 +128,52 @@ class DeploymentChurn:
 
 
 @dataclass
+class UpdateBurst:
+    """``count`` concurrent merge-patches of Deployment ``name``'s replicas (values drawn with
+    ``seed`` between ``low`` and ``high``) through the gateway, as docs/chaos.md scenario 7.
+    ``results``: (HTTP status, resourceVersion of the answer or None, replicas sent) per patch;
+    ``last_acknowledged``: the replicas of the acknowledged answer with the highest
+    resourceVersion, what etcd must hold and the cluster converge to."""
+
+    api: Api
+    name: str = "web"
+    count: int = 500
+    low: int = 1
+    high: int = 12
+    seed: int = 0
+    patch_timeout: float = 120.0  # seconds each patch may take (scenario 7's p99 was 18.5 s)
+    results: list[tuple[int, int | None, int]] = field(default_factory=list)
+    seconds: float = 0.0
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        rng = random.Random(self.seed)
+        wanted = [rng.randint(self.low, self.high) for _ in range(self.count)]
+
+        async def patch(replicas: int) -> tuple[int, int | None, int]:
+            # the gateway queues unconditional writes of one object: the last waits for all others
+            status, doc = await self.api.scale(self.name, replicas, timeout=self.patch_timeout)
+            ok = status == 200 and isinstance(doc, dict)
+            return status, int(doc["metadata"]["resourceVersion"]) if ok else None, replicas
+
+        began = time.monotonic()
+        self.results = list(await asyncio.gather(*(patch(n) for n in wanted)))
+        self.seconds = time.monotonic() - began
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    @property
+    def last_acknowledged(self) -> int | None:
+        acknowledged = [(rv, replicas) for status, rv, replicas in self.results if rv is not None]
+        return max(acknowledged)[1] if acknowledged else None
+
+
+@dataclass
 class PodCountMonitor:
     """Samples every ``interval`` s how many live (not terminating) pods each Deployment's
     ReplicaSets own beyond its ``spec.replicas``; ``max_excess`` keeps the worst per Deployment

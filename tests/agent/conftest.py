@@ -1,13 +1,17 @@
-"""Fixtures for agent tests: a store on a fresh etcd, and agents (sim or docker) that are
-always stopped and whose containers are always removed, whatever the test did."""
+"""Fixtures for agent tests: a store on a fresh etcd, and agents (sim, docker or oci) that are
+always stopped and whose containers are always removed, whatever the test did.
+
+``runtime_node`` runs a test once per real runtime (docker, oci): see tests/agent/runtimes.py."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import subprocess
+import functools
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -19,8 +23,13 @@ from agent.pods import PodOptions
 from kubelite.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import LABEL_NODE, ContainerRuntime
 from agent.runtime.docker import DockerRuntime
+from agent.runtime.oci.images import ImageStore
+from agent.runtime.oci.runtime import OciRuntime, preflight
 from agent.runtime.sim import SimRuntime
 from kubelite.store import Store
+from tests.agent.runtimes import (
+    BRIDGE, IMAGE, RuntimeNode, docker_factory, oci_runtime, remove_oci_node_containers, remove_portmap_chains,
+)
 
 TOKEN = "test-agent-token"
 
@@ -80,6 +89,9 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
                     await asyncio.to_thread(remove_node_containers, client, node)
             finally:
                 client.close()
+        for agent in agents:
+            if isinstance(agent.runtime.inner, OciRuntime):
+                await remove_oci_node_containers(agent.runtime.inner)
         for root in {a.config.pod_options.root_dir for a in agents if a.config.pod_options.root_dir}:
             unmount_under(str(root))  # tmpfs volumes of pods a failed test left behind
 
@@ -113,3 +125,27 @@ def docker_node(docker_client: docker.DockerClient, demo_image: str, node_name: 
 
 def docker_runtime(node: str) -> DockerRuntime:
     return DockerRuntime(node=node)
+
+
+@pytest.fixture(scope="session")
+def oci_root(tmp_path_factory: pytest.TempPathFactory, demo_image: str) -> Iterator[Path]:
+    """The oci runtime's root for the session, the demo image loaded from a ``docker save`` tarball."""
+    problem = preflight("runc")
+    assert problem is None, problem  # setup.sh installs runc, CNI plugins, umoci, skopeo
+    root = tmp_path_factory.mktemp("kloci")
+    archive = root / "demo.tar"
+    subprocess.run(["docker", "save", IMAGE, "-o", str(archive)], check=True, timeout=120)  # noqa: S603,S607
+    assert ImageStore(root / "images").load_archive(archive) == [IMAGE]
+    yield root
+    subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)  # noqa: S603,S607
+    remove_portmap_chains()
+
+
+@pytest.fixture(params=["docker", "oci"])
+def runtime_node(request: pytest.FixtureRequest) -> RuntimeNode:
+    """A fresh node on each real runtime in turn. ``start_agent`` removes its containers after the test
+    (after stopping the agent, which would otherwise re-create them)."""
+    if request.param == "docker":
+        return RuntimeNode("docker", request.getfixturevalue("docker_node"), docker_factory)
+    root: Path = request.getfixturevalue("oci_root")
+    return RuntimeNode("oci", f"o{uuid.uuid4().hex[:8]}", functools.partial(oci_runtime, root))

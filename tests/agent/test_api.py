@@ -12,7 +12,8 @@ from kubelite.api.core import Container, Pod, PodSpec
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
 from kubelite.store import Store
-from tests.agent.conftest import TOKEN, StartAgent, docker_runtime
+from tests.agent.conftest import TOKEN, StartAgent
+from tests.agent.runtimes import RuntimeNode
 from tests.helpers import wait_for
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -52,12 +53,13 @@ async def test_metrics_count_pods_and_starts(store: Store, start_agent: StartAge
 
 
 @pytest.mark.docker
-async def test_logs_follow_tail_timestamps_on_docker(store: Store, start_agent: StartAgent, docker_node: str) -> None:
-    agent = await start_agent(docker_node, runtime=docker_runtime(docker_node))
+async def test_logs_follow_tail_timestamps(store: Store, start_agent: StartAgent, runtime_node: RuntimeNode) -> None:
+    node = runtime_node.node
+    agent = await start_agent(node, runtime=runtime_node.make())
     containers = [Container(name="counter", image="kubelite/demo:latest", command=["sh", "-c", COUNTER]),
                   Container(name="idle", image="kubelite/demo:latest", command=["sleep", "3600"])]
     await store.create(PODS, Pod(metadata=ObjectMeta(name="talk", namespace="default"),
-                                 spec=PodSpec(containers=containers, node_name=docker_node,
+                                 spec=PodSpec(containers=containers, node_name=node,
                                               termination_grace_period_seconds=1)))
 
     async def running() -> bool:

@@ -1,4 +1,4 @@
-"""`kubectl logs` (the real kubectl → gateway → agent → Docker) across log rotation: the newest
+"""`kubectl logs` (the real kubectl → gateway → agent → Docker or the oci runtime) across log rotation: the newest
 lines after the oldest were rotated away, and `-f` keeps following through rotations."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import docker
 import pytest
 
 from kubelite.agent_auth import node_token
@@ -19,11 +18,11 @@ from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from kubelite.store import Store
 from tests.agent.conftest import StartAgent
+from tests.agent.runtimes import RuntimeNode
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
 from tests.helpers import wait_for
 
-from agent.runtime.base import LABEL_CONTAINER, LABEL_NODE, LogLimits
-from agent.runtime.docker import DockerRuntime
+from agent.runtime.base import LogLimits
 
 pytestmark = pytest.mark.docker
 
@@ -44,24 +43,23 @@ async def gateway(etcd: EmbeddedEtcd, tmp_path: Path) -> AsyncIterator[Gateway]:
 
 
 async def test_kubectl_logs_and_follow_across_rotation(
-    store: Store, gateway: Gateway, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
-    tmp_path: Path,
+    store: Store, gateway: Gateway, start_agent: StartAgent, runtime_node: RuntimeNode, tmp_path: Path,
 ) -> None:
+    node = runtime_node.node
     assert Path(KUBECTL).exists(), f"kubectl is needed at {KUBECTL}"
     home = tmp_path / "kubectl-home"
     home.mkdir()
     kubectl = Kubectl(gateway.url, home)
     limits = LogLimits(max_bytes=64 << 10, max_files=2)
-    await start_agent(docker_node, runtime=DockerRuntime(node=docker_node, log_limits=limits),
-                      token=node_token(SECRET, docker_node))
+    await start_agent(node, runtime=runtime_node.make(log_limits=limits),
+                      token=node_token(SECRET, node))
     await store.create(PODS, Pod(metadata=ObjectMeta(name="chatty", namespace="default"), spec=PodSpec(
-        node_name=docker_node, termination_grace_period_seconds=1,
+        node_name=node, termination_grace_period_seconds=1,
         containers=[Container(name="spam", image="kubelite/demo:latest", command=COUNTER)])))
 
-    def log_path() -> str | None:
-        found = docker_client.containers.list(filters={"label": f"{LABEL_NODE}={docker_node}"})
-        spam = [c for c in found if c.labels.get(LABEL_CONTAINER) == "spam"]
-        return spam[0].attrs["LogPath"] if spam else None
+    async def log_path() -> str | None:
+        spam = [c for c in await runtime_node.containers() if c.container_name == "spam" and c.state == "running"]
+        return runtime_node.log_file(spam[0].id) if spam else None
 
     path = await wait_for(log_path, 30, message="the container runs")
     await wait_for(lambda: os.path.exists(f"{path}.1"), 30, message="the log rotated")
@@ -73,9 +71,12 @@ async def test_kubectl_logs_and_follow_across_rotation(
             return 0
 
     await wait_for(lambda: size(f"{path}.1") > 0 and size(path) > 0, 30, message="a new file")
-    kept = [int(line.split()[1]) for line in (await kubectl("logs", "chatty")).stdout.splitlines()
-            if line.startswith("line ")]
-    assert kept and min(kept) > 1  # line 1 was rotated away
+    async def rotated_away() -> list[int]:  # the first rotation keeps line 1 in the .1 file: the second drops it
+        kept = [int(line.split()[1]) for line in (await kubectl("logs", "chatty")).stdout.splitlines()
+                if line.startswith("line ")]
+        return kept if kept and min(kept) > 1 else []
+
+    kept = await wait_for(rotated_away, 30, 0.2, message="line 1 rotated away")
     tail = (await kubectl("logs", "chatty", "--tail=5")).stdout.splitlines()
     numbers = [int(line.split()[1]) for line in tail]
     assert len(numbers) == 5 and min(numbers) >= max(kept)  # asked later: the newest lines

@@ -1,22 +1,21 @@
-"""The agent on the oci runtime (issue 18): real runc, real CNI plugins, real iptables.
+"""The oci runtime (issue 18) where it differs from docker: real runc, real CNI plugins, real iptables.
 
-Pods get a network namespace from the CNI bridge ``kloci0`` on 10.244.250.0/24 (names no other test
-uses); the session removes the bridge and the portmap plugin's shared chains when it ends. The demo
-image comes in the documented way: a ``docker save`` tarball loaded into the node's image store.
-Fixture order matters: ``oci_node`` is listed before ``start_agent`` so that its clean-up runs after
-the agents were stopped (they would re-create what it removes).
+What both runtimes do alike (lifecycle, probes, back-off, logs, exec, attach, port-forward,
+rediscovery, hostPort, limits) is tested once for both by the suites parametrised with the
+``runtime_node`` fixture (tests/agent/runtimes.py: the CNI bridge, subnet and session image store).
+Here: the pod IP and a fixed hostPort through CNI, OOM kills and runc errors, leftovers of CNI
+(netns, veths, rules) after deletion and after 50 sandboxes, images and archives, log rotation, volumes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import shlex
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,78 +28,24 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
 from kubelite.store import Store
 from tests.agent.conftest import StartAgent
+from tests.agent.runtimes import IMAGE, NETWORK, leftovers, oci_runtime, remove_oci_node_containers
 from tests.helpers import wait_for
 
 from agent.runtime.base import (
-    LABEL_CLUSTER, LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME, LABEL_POD_UID, ContainerSpec, ImagePullError,
+    LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME, ContainerSpec, ImagePullError,
     LogLimits, PortMapping,
 )
-from agent.runtime.oci import cni
 from kubelite.images.oci_build import build_demo_archive
 from agent.runtime.oci.images import ImageStore
-from agent.runtime.oci.runtime import OciRuntime, preflight
 
 pytestmark = pytest.mark.docker  # the demo image comes from `docker save` once per session
 
-IMAGE = "kubelite/demo:latest"
-NETWORK = "kloci-test"
-BRIDGE = "kloci0"
-SUBNET = "10.244.250.0/24"
-
-
-def _sh(command: str) -> str:
-    return subprocess.run(command, shell=True, capture_output=True, text=True, check=False).stdout  # noqa: S602
-
-
-@pytest.fixture(scope="session")
-def oci_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    problem = preflight("runc")
-    assert problem is None, problem  # setup.sh installs runc, CNI plugins, umoci, skopeo
-    root = tmp_path_factory.mktemp("kloci")
-    archive = root / "demo.tar"
-    subprocess.run(["docker", "save", IMAGE, "-o", str(archive)], check=True, timeout=120)  # noqa: S603,S607
-    assert ImageStore(root / "images").load_archive(archive) == [IMAGE]
-    yield root
-    subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)  # noqa: S603,S607
-    remove_portmap_chains()
-
-
-def remove_portmap_chains() -> None:
-    """portmap's shared chains (CNI-HOSTPORT-*) outlive DEL by design; remove them when no pod uses them."""
-    rules = _sh("iptables -t nat -S")
-    if "CNI-DN-" in rules:
-        return
-    for line in rules.splitlines():
-        if line.startswith("-A ") and "CNI-HOSTPORT-" in line:
-            subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(line)[1:]], capture_output=True, check=False)  # noqa: S603,S607
-    for chain in ("CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ"):
-        subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True, check=False)  # noqa: S603,S607
-
-
-def oci_runtime(root: Path, node: str) -> OciRuntime:
-    network = cni.CniConfig(network=NETWORK, bridge=BRIDGE, subnet=SUBNET, ipam_dir=str(root / "ipam"))
-    return OciRuntime(node=node, root=root, network=network, poll=0.2)
-
-
 @pytest.fixture
 async def oci_node(oci_root: Path) -> AsyncIterator[str]:
+    """A node for tests that drive the runtime directly (no agent); its containers are removed after."""
     node = f"o{uuid.uuid4().hex[:8]}"
     yield node
-    runtime = oci_runtime(oci_root, node)
-    await runtime.start()
-    containers = await runtime.list_containers({LABEL_NODE: node})
-    for info in sorted(containers, key=lambda c: c.is_sandbox):  # apps first: they live in the sandbox's netns
-        await runtime.remove_container(info.id)
-    await runtime.stop()
-
-
-def leftovers() -> dict[str, int]:
-    """What pods of this suite leave on the host: rules naming its CNI network, netns, veths, IPs."""
-    return {
-        "iptables": sum(NETWORK in line or "CNI-DN-" in line for line in _sh("iptables-save").splitlines()),
-        "netns": sum(line.startswith("kl-") for line in _sh("ip netns list").splitlines()),
-        "veth": sum(f"master {BRIDGE}" in line for line in _sh("ip -o link").splitlines()),
-    }
+    await remove_oci_node_containers(oci_runtime(oci_root, node))
 
 
 def pod(name: str, node: str, *containers: Container, **spec: Any) -> Pod:
@@ -123,101 +68,41 @@ async def gone(store: Store, name: str) -> bool:
     return False
 
 
-async def test_pod_runs_ready_on_its_pod_ip_with_logs_exec_limits_and_host_port(
+async def test_pod_ip_from_the_cni_subnet_fixed_host_port_and_hosts_file(
     oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
 ) -> None:
     runtime = oci_runtime(oci_root, oci_node)
     await start_agent(oci_node, runtime=runtime)
     web = Container(
-        name="web", image=IMAGE, command=["sh", "-c", "echo started; sleep 0.3; echo oops >&2; exec httpd -f -p 8080 -h /www"],
+        name="web", image=IMAGE, command=["httpd", "-f", "-p", "8080", "-h", "/www"],
         ports=[ContainerPort(container_port=8080, host_port=49150, name="http")],
         readiness_probe=Probe(http_get=HTTPGetAction(path="/index.html", port="http"), period_seconds=1),
-        resources=ResourceRequirements(limits={"cpu": "500m", "memory": "64Mi"}),
     )
-    await store.create(PODS, pod("web", oci_node, web))
+    await store.create(PODS, pod("web", oci_node, web, termination_grace_period_seconds=1))
     ready = await until(store, "web", lambda p: p.is_ready(), 30, "Ready through the HTTP probe on the pod IP")
     status = ready.status
     assert status.phase == "Running" and status.pod_ip and status.pod_ip.startswith("10.244.250.")
     cs = status.container_statuses[0]
-    assert cs.container_id.startswith("oci://") and cs.image_id.startswith("sha256:")
-    async with aiohttp.ClientSession() as http:
-        for url in (f"http://{status.pod_ip}:8080/", "http://127.0.0.1:49150/"):  # pod IP, then hostPort (portmap)
-            async with http.get(url) as response:
-                assert response.status == 200 and "kubelite demo" in await response.text(), url
+    assert cs.image_id.startswith("sha256:")
+    async with aiohttp.ClientSession() as http:  # the hostPort on the node IP, through portmap's DNAT
+        async with http.get("http://127.0.0.1:49150/") as response:
+            assert response.status == 200 and "kubelite demo" in await response.text()
     container_id = cs.container_id.removeprefix("oci://")
-    lines = [line async for line in runtime.logs(container_id, follow=False, tail=None, timestamps=False)]
-    assert lines == [b"started\n", b"oops\n"]
-    stamped = [line async for line in runtime.logs(container_id, follow=False, tail=1, timestamps=True)]
-    assert len(stamped) == 1 and stamped[0].endswith(b"Z oops\n")
-    follower = runtime.logs(container_id, follow=True, tail=1, timestamps=False)
-    assert await asyncio.wait_for(anext(follower), 10) == b"oops\n"  # then it waits for more: the container runs
-    await follower.aclose()
-    stream = await runtime.exec_stream(container_id, ["sh", "-c", "read x; echo got $x; echo err >&2; exit 5"],
-                                       stdin=True, tty=False)
-    await stream.write(b"hello\n")
-    got: dict[int, bytes] = {1: b"", 2: b""}
-    while (item := await asyncio.wait_for(stream.read(), 10)) is not None:
-        got[item[0]] += item[1]
-    assert got == {1: b"got hello\n", 2: b"err\n"} and await stream.exit_code() == 5
-    await stream.close()
-    terminal = await runtime.exec_stream(container_id, ["sh", "-c", "read x; stty size; tty; echo got $x"],
-                                         stdin=True, tty=True)
-    await terminal.resize(100, 30)
-    await terminal.write(b"typed\n")
-    shown = b""
-    while (item := await asyncio.wait_for(terminal.read(), 10)) is not None:
-        shown += item[1]
-    assert b"30 100" in shown and b"/dev/pts/" in shown and b"got typed" in shown, shown  # echoed by the pty too
-    assert await terminal.exit_code() == 0
-    await terminal.close()
-    sandbox_id = next(c.id for c in await runtime.list_containers({LABEL_NODE: oci_node}) if c.is_sandbox)
-    reader, writer = await runtime.open_port(sandbox_id, 8080, timeout=10)  # localhost:8080 inside the pod
-    writer.write(b"GET / HTTP/1.0\r\n\r\n")
-    assert b"kubelite demo" in await asyncio.wait_for(reader.read(), 10)
-    writer.close()
     hosts = await runtime.exec(container_id, ["cat", "/etc/hosts"], timeout=10)
     assert f"{status.pod_ip}\tweb".encode() in hosts.output  # the pod's managed hosts file
     result = await runtime.exec(container_id, ["cat", "/proc/self/cgroup"], timeout=10)
-    assert result.exit_code == 0 and container_id.encode() in result.output
-    memory = Path(f"/sys/fs/cgroup/memory/kubelite-oci/{container_id}/memory.limit_in_bytes")
-    quota = Path(f"/sys/fs/cgroup/cpu/kubelite-oci/{container_id}/cpu.cfs_quota_us")
-    if memory.exists():  # cgroup v1 (the build machines)
-        assert int(memory.read_text()) == 64 << 20 and int(quota.read_text()) == 50_000
-    else:
-        v2 = Path(f"/sys/fs/cgroup/kubelite-oci/{container_id}")
-        assert (v2 / "memory.max").read_text().strip() == str(64 << 20)
+    assert result.exit_code == 0 and f"/kubelite-oci/{container_id}".encode() in result.output
 
 
-async def test_crashing_container_restarts_with_back_off(
+async def test_oom_kill_and_a_missing_executable(
     oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
 ) -> None:
     await start_agent(oci_node, runtime=oci_runtime(oci_root, oci_node), backoff_initial=1.0, backoff_cap=4.0)
-    await store.create(PODS, pod("crash", oci_node, Container(name="app", image=IMAGE, command=["sh", "-c", "exit 3"])))
-
-    def looping(p: Pod) -> bool:
-        statuses = p.status.container_statuses if p.status else None
-        if not statuses or statuses[0].restart_count < 2 or not statuses[0].state.waiting:
-            return False
-        return statuses[0].state.waiting.reason == "CrashLoopBackOff"
-
-    await store.create(PODS, pod("noimage", oci_node, Container(name="app", image="kubelite/nosuch:1.0")))
     hog = Container(name="app", image=IMAGE, command=["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"],
                     resources=ResourceRequirements(limits={"memory": "16Mi"}))
     await store.create(PODS, pod("oom", oci_node, hog, restart_policy="Never"))
     await store.create(PODS, pod("noexec", oci_node, Container(name="app", image=IMAGE, command=["/no/such/binary"]),
                                  restart_policy="Never"))
-    p = await until(store, "crash", looping, 40, "second restart in CrashLoopBackOff")
-    last = p.status.container_statuses[0].last_state.terminated
-    assert last is not None and last.exit_code == 3 and last.reason == "Error"
-
-    def pull_failed(p: Pod) -> bool:
-        statuses = p.status.container_statuses if p.status else None
-        waiting = statuses[0].state.waiting if statuses and statuses[0].state else None
-        return waiting is not None and waiting.reason in ("ErrImagePull", "ImagePullBackOff")
-
-    missing = await until(store, "noimage", pull_failed, 20, "ErrImagePull for an image no archive or registry has")
-    message = missing.status.container_statuses[0].state.waiting.message or ""
-    assert "kubelite/nosuch:1.0" in message and missing.phase == "Pending"
 
     def terminated(p: Pod) -> bool:
         statuses = p.status.container_statuses if p.status else None
@@ -272,34 +157,6 @@ async def test_graceful_delete_sigterm_then_sigkill_leaves_nothing_behind(
 
 async def _async(value: bool) -> bool:
     return value
-
-
-async def test_restarted_agent_adopts_running_container_and_removes_orphans(
-    oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
-) -> None:
-    first = await start_agent(oci_node, runtime=oci_runtime(oci_root, oci_node))
-    sleeper = Container(name="app", image=IMAGE, command=["sleep", "3600"])
-    await store.create(PODS, pod("keep", oci_node, sleeper, termination_grace_period_seconds=1))
-    p = await until(store, "keep", lambda p: p.is_ready(), 30, "Ready")
-    kept = p.status.container_statuses[0].container_id
-    await first.stop()  # like a kubelet restart: containers keep running under their supervisors
-    # An orphan: a pod sandbox of this node whose pod no longer exists (deleted while the agent was down).
-    stray_runtime = oci_runtime(oci_root, oci_node)
-    await stray_runtime.start()
-    labels = {LABEL_NODE: oci_node, LABEL_POD_NAME: "stray", LABEL_POD_UID: str(uuid.uuid4()), LABEL_CONTAINER: "POD",
-              LABEL_CLUSTER: first.runtime.cluster_uid}
-    stray = await stray_runtime.create_container(ContainerSpec(name="stray", image=IMAGE, labels=labels))
-    await stray_runtime.start_container(stray)
-    assert (await stray_runtime.inspect(stray)).state == "running"  # type: ignore[union-attr]
-
-    second_runtime = oci_runtime(oci_root, oci_node)
-    await start_agent(oci_node, runtime=second_runtime)
-    await wait_for(lambda: _async(not (Path("/var/run/netns") / f"kl-{stray[:12]}").exists()), 20,
-                   message="orphan sandbox and its netns removed")
-    p = await until(store, "keep", lambda p: p.is_ready(), 10, "still Ready")
-    cs = p.status.container_statuses[0]
-    assert cs.container_id == kept and cs.restart_count == 0  # adopted, not re-created
-    await stray_runtime.stop()
 
 
 def test_agent_refuses_the_oci_runtime_without_runc(tmp_path: Path) -> None:
@@ -440,7 +297,7 @@ async def test_attach_writes_stdin_and_reads_new_output(oci_node: str, oci_root:
                                                            labels={**labels, LABEL_CONTAINER: "POD"}))
     await runtime.start_container(sandbox)
     app = await runtime.create_container(ContainerSpec(
-        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox, stdin=True, tty=True,
+        name="app", image=IMAGE, labels={**labels, LABEL_CONTAINER: "app"}, network_of=sandbox, stdin=True,
         command=["sh", "-c", "echo before; while read line; do echo out:$line; echo err:$line >&2; done"]))
     await runtime.start_container(app)
     await wait_for(lambda: _async(b"before" in (runtime.containers_dir / app / "container.log").read_bytes()), 10,

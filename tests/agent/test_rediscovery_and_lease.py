@@ -1,8 +1,7 @@
-"""Rediscovery after an agent restart (docker), and the node lease lost and regained (sim)."""
+"""Rediscovery after an agent restart (docker and oci), and the node lease lost and regained (sim)."""
 
 from __future__ import annotations
 
-import docker
 import pytest
 
 from kubelite.api.core import Container, Pod, PodSpec
@@ -11,10 +10,11 @@ from kubelite.api.resources import LEASES, NODES, PODS
 from kubelite.etcd_ops import range_
 from kubelite.etcd_server import EmbeddedEtcd
 from kubelite.store import Store
-from tests.agent.conftest import StartAgent, docker_runtime
+from tests.agent.conftest import StartAgent
+from tests.agent.runtimes import RuntimeNode
 from tests.helpers import wait_for
 
-from agent.runtime.base import LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME
+from agent.runtime.base import LABEL_POD_NAME
 from agent.runtime.sim import SimRuntime
 
 
@@ -29,36 +29,40 @@ async def running(store: Store, name: str) -> Pod | None:
     return pod if pod.phase == "Running" and pod.is_ready() else None
 
 
-def ids_by_pod(client: docker.DockerClient, node: str) -> dict[str, set[str]]:
+async def ids_by_pod(runtime_node: RuntimeNode) -> dict[str, set[str]]:
     result: dict[str, set[str]] = {}
-    for c in client.containers.list(all=True, filters={"label": f"{LABEL_NODE}={node}"}):
+    for c in await runtime_node.containers():
         result.setdefault(c.labels[LABEL_POD_NAME], set()).add(c.id)
     return result
 
 
 @pytest.mark.docker
 async def test_restarted_agent_adopts_containers_and_removes_orphans(
-    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
+    store: Store, start_agent: StartAgent, runtime_node: RuntimeNode,
 ) -> None:
-    first = await start_agent(docker_node, runtime=docker_runtime(docker_node))
-    await store.create(PODS, sleeper("keep", docker_node))
-    await store.create(PODS, sleeper("drop", docker_node))
+    node = runtime_node.node
+    first = await start_agent(node, runtime=runtime_node.make())
+    await store.create(PODS, sleeper("keep", node))
+    await store.create(PODS, sleeper("drop", node))
     await wait_for(lambda: running(store, "keep"), 30, message="keep running")
     await wait_for(lambda: running(store, "drop"), 30, message="drop running")
-    before = ids_by_pod(docker_client, docker_node)
+    before = await ids_by_pod(runtime_node)
     assert len(before["keep"]) == 2 and len(before["drop"]) == 2  # sandbox + app
     await first.stop()  # like a kubelet restart: containers keep running
-    assert ids_by_pod(docker_client, docker_node) == before
+    assert await ids_by_pod(runtime_node) == before
     await store.delete(PODS, "drop", "default", grace_period_seconds=0)  # gone while the agent was down
 
-    await start_agent(docker_node, runtime=docker_runtime(docker_node))
-    await wait_for(lambda: "drop" not in ids_by_pod(docker_client, docker_node), 20, message="orphans removed")
-    assert ids_by_pod(docker_client, docker_node) == {"keep": before["keep"]}  # adopted: no duplicates
+    await start_agent(node, runtime=runtime_node.make())
+
+    async def dropped() -> bool:
+        return "drop" not in await ids_by_pod(runtime_node)
+
+    await wait_for(dropped, 20, message="orphans removed")
+    assert await ids_by_pod(runtime_node) == {"keep": before["keep"]}  # adopted: no duplicates
     pod = await wait_for(lambda: running(store, "keep"), 10, message="keep still running")
     assert pod.status.container_statuses[0].restart_count == 0
-    labels = {c.labels[LABEL_CONTAINER] for c in docker_client.containers.list(
-        filters={"label": f"{LABEL_NODE}={docker_node}"})}
-    assert labels == {"POD", "app"}
+    states = {c.container_name: c.state for c in await runtime_node.containers()}
+    assert states == {"POD": "running", "app": "running"}
 
 
 async def lease_id_of_key(store: Store, node: str) -> int:

@@ -1,5 +1,6 @@
 """pods/exec, attach, cp, port-forward and logs --previous with the real kubectl (1.32) and the official
-Python client → gateway → docker agent → Docker. Two tests, each one cluster (etcd, gateway, agent)."""
+Python client → gateway → agent → Docker, and the same on the oci runtime (runc). Two tests per runtime,
+each one cluster (etcd, gateway, agent)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import docker
 import pytest
 
 from kubelite.agent_auth import node_token
@@ -25,11 +25,10 @@ from kubelite.etcd_server import EmbeddedEtcd, free_port
 from kubelite.gateway import Gateway
 from kubelite.store import Store
 from tests.agent.conftest import StartAgent
+from tests.agent.runtimes import RuntimeNode, processes_of
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
 from tests.helpers import wait_for
 
-from agent.runtime.base import LABEL_CONTAINER, LABEL_NODE, LABEL_POD_NAME
-from agent.runtime.docker import DockerRuntime
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
@@ -48,7 +47,7 @@ def pod(name: str, node: str, command: list[str], *, labels: dict[str, str] | No
 
 @pytest.fixture
 async def cluster(etcd: EmbeddedEtcd, store: Store, tmp_path: Path, start_agent: StartAgent,
-                  docker_node: str) -> AsyncIterator[tuple[Gateway, Kubectl, str]]:
+                  runtime_node: RuntimeNode) -> AsyncIterator[tuple[Gateway, Kubectl, str]]:
     assert Path(KUBECTL).exists(), f"kubectl is needed at {KUBECTL}"
     secret_file = tmp_path / "agent-secret"
     secret_file.write_text(SECRET)
@@ -57,8 +56,9 @@ async def cluster(etcd: EmbeddedEtcd, store: Store, tmp_path: Path, start_agent:
     home = tmp_path / "kubectl-home"
     home.mkdir()
     try:
-        await start_agent(docker_node, runtime=DockerRuntime(node=docker_node), token=node_token(SECRET, docker_node))
-        yield gw, Kubectl(gw.url, home), docker_node
+        node = runtime_node.node
+        await start_agent(node, runtime=runtime_node.make(), token=node_token(SECRET, node))
+        yield gw, Kubectl(gw.url, home), node
     finally:
         await stop_or_explain(gw)
 
@@ -71,11 +71,12 @@ async def running(store: Store, name: str, timeout: float = 60) -> None:
     await wait_for(ready, timeout, message=f"pod {name} running")
 
 
-def exec_processes(client: docker.DockerClient, node: str, pod: str, marker: str) -> list[str]:
+async def exec_processes(store: Store, runtime_node: RuntimeNode, pod: str, marker: str) -> list[str]:
     """The processes of the pod's running container whose command line holds ``marker``."""
-    found = client.containers.list(filters={"label": [f"{LABEL_NODE}={node}", f"{LABEL_CONTAINER}=main",
-                                                      f"{LABEL_POD_NAME}={pod}"]})
-    return [" ".join(p) for c in found for p in (c.top().get("Processes") or []) if marker in " ".join(p)]
+    current = await store.get(PODS, pod, "default")
+    statuses = (current.status.container_statuses if current.status else None) or []
+    ids = [runtime_node.container_id(s.container_id) for s in statuses if s.container_id and s.state and s.state.running]
+    return [line for container_id in ids for line in processes_of(container_id) if marker in line]
 
 
 async def read_until(fd: int, wanted: bytes, seen: bytearray, timeout: float = 20) -> None:
@@ -103,7 +104,7 @@ def set_size(fd: int, rows: int, cols: int) -> None:
 
 
 async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
-    cluster: tuple[Gateway, Kubectl, str], store: Store, docker_client: docker.DockerClient, tmp_path: Path,
+    cluster: tuple[Gateway, Kubectl, str], store: Store, runtime_node: RuntimeNode, tmp_path: Path,
 ) -> None:
     gw, kubectl, node = cluster
     await store.create(PODS, pod("web", node, WEB))
@@ -148,13 +149,15 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
         argv = ["exec", *(["-t"] if tty else []), "web", "--", *marker.split()]
         hung = await kubectl.start(*argv)
         try:
-            await wait_for(lambda m=marker: exec_processes(docker_client, node, "web", m), 20,
+            await wait_for(lambda m=marker: exec_processes(store, runtime_node, "web", m), 20,
                            message=f"{marker} runs")
         finally:
             hung.kill()
             await hung.wait()
-        await wait_for(lambda m=marker: not exec_processes(docker_client, node, "web", m), 20,
-                       message=f"{marker} gone after the hang-up")
+        async def ended(m: str = marker) -> bool:
+            return not await exec_processes(store, runtime_node, "web", m)
+
+        await wait_for(ended, 20, message=f"{marker} gone after the hang-up")
 
     # back-pressure: a client that stops reading stops the process (nothing buffers 64 MB for it);
     # v4 is negotiated when the client offers only it, and the exit status ends the stream
@@ -166,7 +169,7 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
         first = await ws.receive_bytes(timeout=20)
         assert first[0] == 1
         await asyncio.sleep(2)  # the window in which an unbounded buffer would take all 64 MB
-        assert exec_processes(docker_client, node, "web", f"head -c {total}"), "the writer ran on unread"
+        assert await exec_processes(store, runtime_node, "web", f"head -c {total}"), "the writer ran on unread"
         received, status = len(first) - 1, b""
         async for message in ws:
             if message.data[0] == 1:
@@ -194,8 +197,14 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
     os.close(slave)
     seen = bytearray()
     try:
-        os.write(master, b"stty size\n")
-        await read_until(master, b"25 90", seen)
+        # kubectl sends the size plus one, then the size (to force a redraw): ask until the last one shows
+        async def sized() -> bool:
+            os.write(master, b"stty size; tty\n")
+            with contextlib.suppress(AssertionError):
+                await read_until(master, b"25 90", seen, timeout=2)
+            return b"25 90" in seen
+        await wait_for(sized, 20, 0, message="the terminal's size 25 90")
+        await read_until(master, b"/dev/pts/", seen)  # the container's own terminal
     finally:
         proc.kill()
         await proc.wait()
@@ -226,7 +235,7 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
     last = await wait_for(restarted, 60, message="crash restarted")
     previous = (await kubectl("logs", "crash", "--previous")).stdout
     container_id = last.container_id.partition("://")[2]  # type: ignore[attr-defined]
-    assert previous.encode() == docker_client.containers.get(container_id).logs()
+    assert previous.encode() == await runtime_node.log_text(container_id)
     never = await kubectl("logs", "web", "--previous", check=False)
     assert never.returncode == 1 and 'previous terminated container "main" in pod "web" not found' in never.stderr
 

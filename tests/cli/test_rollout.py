@@ -104,3 +104,23 @@ def test_status_pinned_to_a_revision() -> None:
     assert rollout.rollout_status(deployment, 2).done
     state = rollout.rollout_status(deployment, 1)
     assert state.error and state.message == "desired revision (1) is different from the running revision (2)"
+
+
+def test_revision_of_documents_is_the_shared_rule() -> None:
+    from kubelite.api.rollout_annotations import revision_of
+    assert revision_of(rs("a", "7", "demo:1")) == 7
+    assert revision_of(rs("a", "seven", "demo:1")) == 0  # not a number: kubectl's Revision reads 0
+    assert revision_of({"metadata": {}}) == revision_of(None) == 0
+
+
+def test_describe_names_the_highest_revision_the_new_replicaset() -> None:
+    from datetime import UTC, datetime
+
+    from kubelite.cli import describe
+    deployment = {"metadata": {"name": "web", "namespace": "default"}, "spec": {"replicas": 1}, "status": {}}
+    rss = [rs("web-a", "9", "demo:1"), rs("web-b", "10", "demo:2"), rs("web-c", "bad", "demo:3")]
+    for r in rss:
+        r["status"] = {"replicas": 1}
+    text = "\n".join(describe.describe_deployment(deployment, datetime(2026, 1, 1, tzinfo=UTC), rss))
+    new_line = next(line for line in text.splitlines() if line.startswith("NewReplicaSet"))
+    assert "web-b" in new_line  # "10" > "9" as numbers; a bad revision counts as 0

@@ -100,15 +100,16 @@ async def test_stale_resource_version_on_update_and_patch(api: aiohttp.ClientSes
 async def test_warn_mode_prunes_unknown_fields_and_warns(api: aiohttp.ClientSession) -> None:
     doc = pod("web")
     doc["spec"]["bogus"] = True
-    doc["spec"]["containers"][0]["securityContext"] = {"runAsUser": 1000}
+    doc["spec"]["containers"][0]["securityContext"] = {"runAsUser": 1000, "seLinuxOptions": {"level": "s0"}}
     async with api.post(PODS, json=doc) as r:
         created = await r.json()
         warnings = r.headers.getall("Warning", [])
     assert r.status == 201
     assert '299 - "unknown field \\"spec.bogus\\""' in warnings
-    assert any("securityContext" in w and "does not act on it" in w for w in warnings)
+    assert any("securityContext.seLinuxOptions" in w and "does not act on it" in w for w in warnings)
     assert "bogus" not in created["spec"]  # Kubernetes drops what it does not know...
-    assert created["spec"]["containers"][0]["securityContext"] == {"runAsUser": 1000}  # ...kubelite keeps the rest
+    assert created["spec"]["containers"][0]["securityContext"] == {  # ...kubelite keeps the rest
+        "runAsUser": 1000, "seLinuxOptions": {"level": "s0"}}
 
 
 async def test_too_large_by_content_length_is_refused_before_reading(api: aiohttp.ClientSession, gateway: Gateway) -> None:

@@ -117,6 +117,33 @@ async def test_status_subresource_and_main_resource_keep_each_others_part(store:
     assert kept.status.phase == "Running" and kept.metadata.labels == {"k": "v"}
 
 
+async def test_update_from_the_callers_read_keeps_the_precondition_and_its_copy(store: Store) -> None:
+    """``read=``: the caller's own read (an informer's copy) instead of the store's re-read. The
+    write still compares that revision: a stale read is a 409 with etcd untouched, and neither the
+    read nor the caller's object is changed (both are shared with a cache)."""
+    created = await store.create(PODS, make_pod())
+    status_of_read = created.model_copy(update={"status": PodStatus(phase="Running")})
+    written = await store.update(PODS, status_of_read, subresource="status", read=created)
+    assert written.status.phase == "Running" and written.spec == created.spec
+    assert created.status is None and created.metadata.resource_version != written.metadata.resource_version
+    assert status_of_read.metadata.resource_version == created.metadata.resource_version
+    assert (await store.get(PODS, "web", "default")).status.phase == "Running"
+
+    before = await etcd_revision(store)
+    stale = created.model_copy(update={"spec": created.spec.model_copy(update={"node_name": "n1"})})
+    with pytest.raises(errors.ApiError) as info:
+        await store.update(PODS, stale, read=created)  # created's revision is no longer the stored one
+    assert info.value.code == 409 and info.value.reason == "Conflict"
+    assert await etcd_revision(store) == before
+    assert created.spec.node_name is None
+
+    current = await store.get(PODS, "web", "default")
+    bound = current.model_copy(update={"spec": current.spec.model_copy(update={"node_name": "n1"})})
+    bound = await store.update(PODS, bound, read=current)
+    assert bound.spec.node_name == "n1" and bound.status.phase == "Running"  # the main resource keeps the status
+    assert current.spec.node_name is None and current.metadata.generation == 1
+
+
 async def test_guaranteed_update_survives_concurrent_writers(store: Store) -> None:
     await store.create(PODS, make_pod())
 

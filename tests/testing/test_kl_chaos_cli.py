@@ -16,8 +16,8 @@ def test_a_bad_scenario_is_one_line_and_exit_1(tmp_path: Path) -> None:
     run = subprocess.run([*KL, "chaos", "run", str(bad)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [
-        f"error: {bad}: faults.pick[1].kind: unknown fault 'dns' (known: cut-off, etcd-freeze, etcd-kill, "
-        "etcd-partition, etcd-restart, kill, pause)"]
+        f"error: {bad}: faults.pick[1].kind: unknown fault 'dns' (known: clock-skew, cut-off, "
+        "docker-restart, etcd-freeze, etcd-kill, etcd-partition, etcd-restart, kill, pause)"]
     assert run.stdout == ""
 
 

@@ -32,7 +32,12 @@ def refusal(raw: dict[str, Any]) -> str:
 def test_every_example_is_valid() -> None:
     paths = sorted(EXAMPLES.glob("*.yaml"))
     scenarios = [p for p in paths if "faults:" in p.read_text()]
-    assert any(p.name == "etcd-leader-kill.yaml" for p in scenarios)
+    # docs/chaos.md's numbered scenarios 1-8, the host faults and kl up's
+    assert {p.name for p in scenarios} >= {
+        "etcd-leader-kill.yaml", "etcd-leader-kill-scale.yaml", "etcd-partition-freeze.yaml",
+        "manager-leader-kill.yaml", "docker-agent-kill.yaml", "agent-cut-off.yaml", "gateway-restart.yaml",
+        "update-burst.yaml", "etcd-outage.yaml", "docker-engine-restart.yaml", "clock-skew.yaml",
+        "kl-up-existing.yaml"}
     for path in scenarios:
         loaded = load_scenario(path)
         assert loaded.schedule.plan(), path
@@ -53,7 +58,17 @@ def test_a_valid_scenario_has_its_documents_and_schedule() -> None:
     ({"faults": {"pick": []}}, "faults.pick", "at least 1"),
     ({"manifests": ["missing.yaml"]}, "manifests[0]", "No such file"),
     ({"cluster": {"etcd": {"members": 2}}}, "cluster.etcd.members", ""),
-    ({"cluster": {"runtime": "oci"}}, "cluster.runtime", ""),
+    ({"cluster": {"runtime": "kata"}}, "cluster.runtime", ""),
+    ({"cluster": {"docker_engine": "private"}}, "cluster", "docker_engine: private is the engine of docker agents"),
+    ({"cluster": {"docker_engine": "theirs", "runtime": "docker"}}, "cluster.docker_engine", ""),
+    ({"faults": {"pick": [{"kind": "etcd-kill", "target": "leaderr"}]}}, "faults.pick[0]",
+     "'leaderr' is not an etcd target"),
+    ({"faults": {"pick": [{"kind": "clock-skew", "target": "agent"}]}}, "faults.pick[0]", "clock-skew needs the offset"),
+    ({"faults": {"pick": [{"kind": "kill", "seconds": 5}]}}, "faults.pick[0]", "only clock-skew takes it"),
+    ({"faults": {"pick": [{"kind": "clock-skew", "seconds": "-9x"}]}}, "faults.pick[0].seconds", "not a duration"),
+    ({"workloads": {"burst": {"deployment": "nope"}}}, "workloads.burst.deployment", "no Deployment 'nope'"),
+    ({"workloads": {"burst": {"low": 5, "high": 2}}}, "workloads.burst.low", "more than high"),
+    ({"workloads": {"burst": {"patches": 0}}}, "workloads.burst.patches", "greater than or equal to 1"),
     ({"checks": {"converged-timeout": "soon"}}, "checks.converged-timeout", "not a duration"),
     ({"fautls": {}}, "fautls", "Extra inputs"),
 ])
@@ -61,6 +76,20 @@ def test_bad_scenarios_are_refused_naming_the_field(changes: dict[str, Any], fie
     message = refusal(scenario(**changes))
     assert message.startswith(f"{field}: "), message
     assert why in message
+
+
+def test_host_faults_build_from_a_scenario() -> None:
+    from kubelite.testing import ClockSkew, DockerEngineRestart
+    loaded = build_scenario(scenario(cluster={"runtime": "docker", "docker_engine": "private", "clock_skew": True},
+                                     faults={"pick": [{"kind": "clock-skew", "target": "agent", "seconds": "-90s"},
+                                                      {"kind": "docker-restart"},
+                                                      {"kind": "etcd-kill", "target": "all"}]}), base=EXAMPLES)
+    skew, engine, outage = loaded.schedule.faults
+    assert isinstance(skew, ClockSkew) and skew.seconds == -90.0 and skew.target == "agent"
+    assert isinstance(engine, DockerEngineRestart) and engine.engine is None
+    assert isinstance(outage, EtcdKill) and outage.target == "all"
+    spec = loaded.model.cluster.spec()
+    assert (spec.runtime, spec.docker_engine, spec.clock_skew) == ("docker", "private", True)
 
 
 def test_a_manifest_of_an_unknown_kind_is_refused(tmp_path: Path) -> None:

@@ -553,14 +553,14 @@ def test_unknown_fields_are_kept_and_reported() -> None:
     pod = Pod.model_validate({
         "metadata": {"name": "p", "labels": {"x": "y"}, "annotations": {"a": "b"}, "managedFields": []},
         "spec": {"nodeSelector": {"disk": "ssd"}, "containers": [
-            {"name": "c", "image": "i", "securityContext": {"privileged": True},
+            {"name": "c", "image": "i", "securityContext": {"privileged": True, "seLinuxOptions": {"level": "s0"}},
              "resources": {"requests": {"cpu": "1", "nvidia.com/gpu": 1}},
              "livenessProbe": {"grpc": {"port": 1}, "exec": {"command": ["x"], "shell": True}}}]},
         "status": {"qosClass": "Burstable"},
         "extra": 1,
     })
     assert sorted(unknown_fields(pod)) == sorted([
-        "extra", "spec.containers[0].securityContext",
+        "extra", "spec.containers[0].securityContext.seLinuxOptions",
         "spec.containers[0].livenessProbe.grpc", "spec.containers[0].livenessProbe.exec.shell", "status.qosClass",
     ])
     for model in (Namespace(), Lease(), Event(), Deployment(), ReplicaSet(), Node()):

@@ -10,6 +10,8 @@ and answers a JSON result or error. The list is:
 - ``bridge`` (``eth0`` into a Linux bridge, gateway on the bridge so the host reaches pod IPs,
   hairpin so a pod reaches itself through a Service) with ``host-local`` IPAM from the node's pod
   CIDR (its allocations under ``<state>/cni/ipam``);
+- ``firewall`` (iptables ``CNI-FORWARD`` accepts to and from the pod's IP): a host whose FORWARD policy
+  is DROP (Docker sets it) would otherwise drop pod-to-pod traffic, bridged or through a Service;
 - ``portmap`` for ``hostPort`` (iptables DNAT; capability ``portMappings``);
 - ``loopback`` as its own one-plugin network on ``lo`` (as cri-o does).
 
@@ -46,6 +48,7 @@ class CniConfig:
             {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
              "ipam": {"type": "host-local", "ranges": [[{"subnet": self.subnet}]], "dataDir": self.ipam_dir,
                       "routes": [{"dst": "0.0.0.0/0"}]}},
+            {"type": "firewall", "backend": "iptables"},
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
         ]
 
@@ -131,7 +134,7 @@ def delete(config: CniConfig, ns: str, container_id: str, record: dict[str, Any]
             errors.append(str(exc))
     if path:
         removed = _run(["ip", "netns", "delete", ns])
-        if removed.returncode != 0:
+        if removed.returncode != 0 and (NETNS_DIR / ns).exists():  # gone meanwhile (a concurrent DEL) is done
             errors.append(f"ip netns delete {ns}: {removed.stderr.strip()}")
     if errors:
         raise ContainerRuntimeError("; ".join(errors))

@@ -33,6 +33,20 @@ def format_records(stream: str, data: bytes, ns: int | None = None) -> bytes:
     return b"".join(out)
 
 
+def format_chunk(stream: str, data: bytes, ns: int | None = None) -> bytes:
+    """CRI records for any bytes of ``stream`` (a terminal's output): ``F`` for each line they end,
+    ``P`` for what follows the last newline (it joins the next record's text)."""
+    out = []
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        out.append(format_records(stream, line + b"\n", ns))
+    if rest:
+        stamp = rfc3339_nano(ns).encode()
+        for start in range(0, len(rest), MAX_LINE):
+            out.append(b"%s %s P %s\n" % (stamp, stream.encode(), rest[start:start + MAX_LINE]))
+    return b"".join(out)
+
+
 def parse_record(line: bytes) -> tuple[bytes, str, bool, bytes] | None:
     """(timestamp, stream, full, text) of one record without its newline; None when malformed."""
     parts = line.split(b" ", 3)

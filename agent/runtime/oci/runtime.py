@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -60,11 +61,14 @@ from agent.runtime.base import (
     ProcessStream,
     RuntimeEvent,
     RuntimeVersion,
+    SecuritySettings,
+    ALL_CAPABILITIES,
 )
 from agent.runtime.cgroupusage import read_cgroup_usage
 from agent.runtime.oci import cni, crilog
 from agent.runtime.oci.images import ImageStore
 from agent.runtime.oci.spec import runtime_spec
+from agent.runtime.seccomp import load_profile, oci_seccomp
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -240,16 +244,21 @@ class OciRuntime:
         directory = self.containers_dir / container_id
         sandbox = spec.labels.get(LABEL_CONTAINER) == SANDBOX_NAME and spec.network_of is None
         meta: dict[str, Any] = {"name": spec.name, "image": spec.image, "labels": spec.labels, "created_at": _now(),
-                                "sandbox": sandbox, "network_of": spec.network_of, "stdin": spec.stdin}
+                                "sandbox": sandbox, "network_of": spec.network_of, "stdin": spec.stdin, "tty": spec.tty}
         if sandbox:
             meta["netns"] = f"kl-{container_id[:12]}"
             meta["ports"] = [[p.container_port, p.host_port or 0, p.protocol, p.host_ip] for p in spec.ports]
+            # the pod's hostname and resolv.conf (ClusterFirst: the cluster DNS), as Docker's --dns* flags
+            meta["hostname"] = spec.hostname
+            meta["dns"] = {"servers": list(spec.dns), "search": list(spec.dns_search), "options": list(spec.dns_options)}
             directory.mkdir(parents=True)
             _write_json(directory / "meta.json", meta)
             self._emit(container_id, "create", spec.labels)
             return container_id
         image = self.images.unpacked(spec.image)
+        spec = dataclasses.replace(spec, security=_host_capabilities(spec.security))
         netns = None
+        owner: dict[str, Any] | None = None
         if spec.network_of:
             owner = _read_json(self.containers_dir / spec.network_of / "meta.json")
             if owner is None or not owner.get("sandbox"):
@@ -262,9 +271,11 @@ class OciRuntime:
                 (directory / sub).mkdir()
             config = runtime_spec(self.images.template(image), spec, rootfs=str(directory / "rootfs"),
                                   netns_path=netns, cgroups_path=f"/{CGROUP_PARENT}/{container_id}",
-                                  image_entrypoint=image.entrypoint)
-            if spec.network_of:  # the pod's /etc/hosts and /etc/resolv.conf, shared by its containers
+                                  image_entrypoint=image.entrypoint, seccomp=_seccomp(spec))
+            if spec.network_of:  # the pod's /etc/hosts and /etc/resolv.conf and hostname, shared by its containers
                 sandbox_dir = self.containers_dir / spec.network_of
+                if owner and owner.get("hostname"):
+                    config["hostname"] = owner["hostname"]
                 config["mounts"] += [{"destination": f"/etc/{name}", "type": "bind", "source": str(sandbox_dir / name),
                                       "options": ["rbind", "ro"]}
                                      for name in ("hosts", "resolv.conf") if (sandbox_dir / name).exists()]
@@ -294,14 +305,16 @@ class OciRuntime:
             ports = tuple(PortMapping(int(p[0]), int(p[1]), p[2], p[3]) for p in meta["ports"])
             record = await self._call(cni.add, self.network, meta["netns"], container_id, ports)
             _write_json(directory / "cni.json", record)
-            await self._call(_write_pod_files, directory, meta["labels"].get(LABEL_POD_NAME, meta["name"]),
-                             record.get("ip"))
+            await self._call(_write_pod_files, directory,
+                             meta.get("hostname") or meta["labels"].get(LABEL_POD_NAME, meta["name"]), record.get("ip"),
+                             meta.get("dns") or {})
             _write_json(directory / "started.json", {"pid": 0, "started_at": _now()})
         else:
-            await self._call(self._spawn_supervisor, directory, container_id, bool(meta.get("stdin")))
+            await self._call(self._spawn_supervisor, directory, container_id,
+                             [o for o in ("stdin", "tty") if meta.get(o)])
         self._emit(container_id, "start", meta["labels"])
 
-    def _spawn_supervisor(self, directory: Path, container_id: str, stdin: bool) -> None:
+    def _spawn_supervisor(self, directory: Path, container_id: str, options: list[str]) -> None:
         # setsid --fork: the supervisor leads its own session and is not our child, so it outlives
         # the agent and leaves no zombie behind (it is reparented to init).
         # Its stdio is not ours (a pipe held by it would block us): errors go to supervisor.log.
@@ -309,7 +322,7 @@ class OciRuntime:
             code = subprocess.call(  # noqa: S603
                 ["setsid", "--fork", sys.executable, "-m", "agent.runtime.oci.supervisor", str(directory),  # noqa: S607
                  self.runc, self.runc_root, container_id, str(self.log_limits.max_bytes),
-                 str(self.log_limits.max_files), *(["stdin"] if stdin else [])],
+                 str(self.log_limits.max_files), *options],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, timeout=30)
         if code != 0:
             raise ContainerRuntimeError(f"cannot start the supervisor of {container_id} (setsid exited {code})")
@@ -413,12 +426,14 @@ class OciRuntime:
         return await exec_stream(self.runc, self.runc_root, container_id, command, stdin=stdin, tty=tty)
 
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
-        from agent.runtime.oci.streams import AttachStream
+        from agent.runtime.oci.streams import AttachStream, TerminalAttach
 
         directory = self._dir(container_id)
         meta = self._meta(container_id)
         if stdin and not meta.get("stdin"):
             raise ContainerRuntimeError("the container was not created with stdin: true")
+        if meta.get("tty"):  # the supervisor's attach socket: the terminal both ways, from now on
+            return await TerminalAttach.open(directory, stdin=stdin)
         follower = self._logs(container_id, follow=True, tail=0, timestamps=False, streams=True)
         await anext(follower)  # positioned at the log's end now, before any input is written
         return await AttachStream.open(follower, directory / "stdin" if stdin else None)
@@ -561,14 +576,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_pod_files(directory: Path, hostname: str, ip: str | None) -> None:
+def _host_capabilities(security: SecuritySettings) -> SecuritySettings:
+    """A privileged container gets the capabilities this process has (containerd's
+    ``WithAllCurrentCapabilities``): asking runc for one outside our bounding set fails."""
+    if not security.privileged:
+        return security
+    try:
+        status = Path("/proc/self/status").read_text()
+        bounding = int(next(line.split()[1] for line in status.splitlines() if line.startswith("CapBnd:")), 16)
+    except (OSError, StopIteration, ValueError):
+        return security
+    held = tuple(name for bit, name in enumerate(ALL_CAPABILITIES) if bounding >> bit & 1)
+    return dataclasses.replace(security, capabilities=held)
+
+
+def _seccomp(spec: ContainerSpec) -> dict[str, Any] | None:
+    """``linux.seccomp`` for the container's profile (None: unconfined)."""
+    security = spec.security
+    if security.seccomp_profile is None or security.privileged:
+        return None
+    _, profile = load_profile(security.seccomp_profile)
+    uname = os.uname()
+    try:
+        return oci_seccomp(profile, capabilities=security.capabilities, machine=uname.machine, kernel=uname.release)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ContainerRuntimeError(f"cannot use the seccomp profile {security.seccomp_profile}: {exc!r}") from exc
+
+
+def _write_pod_files(directory: Path, hostname: str, ip: str | None, dns: dict[str, list[str]]) -> None:
     """The pod's ``hosts`` (localhost and its own name on its IP, as the kubelet's managed hosts file)
-    and ``resolv.conf`` (the host's, without loopback name servers, which the pod's network namespace
-    cannot reach — Docker filters them the same way)."""
+    and ``resolv.conf``: with name servers in ``dns`` (ClusterFirst: the cluster DNS, its search domains,
+    ``ndots:5``) those, as the kubelet writes it; else the host's, without loopback name servers, which
+    the pod's network namespace cannot reach (Docker filters them the same way)."""
     hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
     if ip:
         hosts += f"{ip}\t{hostname}\n"
     (directory / "hosts").write_text(hosts)
+    if dns.get("servers"):
+        lines = [f"nameserver {server}" for server in dns["servers"]]
+        lines += [f"search {' '.join(dns['search'])}"] if dns.get("search") else []
+        lines += [f"options {' '.join(dns['options'])}"] if dns.get("options") else []
+        (directory / "resolv.conf").write_text("\n".join(lines) + "\n")
+        return
     try:
         lines = Path("/etc/resolv.conf").read_text().splitlines()
     except OSError:

@@ -11,7 +11,12 @@ kubelet + CRI runtime do (kubernetes/pkg/kubelet/kuberuntime, containerd's ``Wit
   are the container's own, the hostname is the pod's name;
 - ``limits.cpu`` → CFS quota over a 100 ms period, ``requests.cpu`` → shares, ``limits.memory`` →
   memory limit with swap equal to it (no swap, so going over is an OOM kill, as under the kubelet);
-- volumes are recursive bind mounts, read-only where asked.
+- volumes are recursive bind mounts, read-only where asked;
+- ``tty`` → ``process.terminal`` (the supervisor serves runc's console socket);
+- ``security`` (``agent/security.py`` decided it) → user, additional groups, read-only root,
+  capabilities (bounding/permitted/effective; none inheritable or ambient, as Docker and containerd),
+  ``noNewPrivileges``, ``linux.seccomp`` (converted by the caller, ``agent/runtime/seccomp.py``); privileged:
+  nothing masked or read-only in /proc and /sys, every device allowed by the devices cgroup.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from agent.runtime.base import LABEL_POD_NAME, ContainerSpec
+from agent.runtime.base import LABEL_POD_NAME, ContainerSpec, SecuritySettings
 
 CPU_PERIOD_US = 100_000  # the kubelet's CFS period (100 ms)
 
@@ -55,14 +60,14 @@ def merge_env(image_env: list[str], env: dict[str, str]) -> list[str]:
 
 def runtime_spec(
     template: dict[str, Any], spec: ContainerSpec, *, rootfs: str, netns_path: str | None,
-    cgroups_path: str, image_entrypoint: list[str] | None = None,
+    cgroups_path: str, image_entrypoint: list[str] | None = None, seccomp: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``config.json`` for one container. ``template``: umoci's config for the image (not modified)."""
+    """``config.json`` for one container. ``template``: umoci's config for the image (not modified);
+    ``seccomp``: ``linux.seccomp`` for ``spec.security.seccomp_profile`` (None: unconfined)."""
     config = copy.deepcopy(template)
     process = config.setdefault("process", {})
-    # No container TTY yet: a terminal needs runc's console socket, which the supervisor does not
-    # serve; `tty: true` containers run with pipes (exec -t still gets a TTY, see streams.py).
-    process["terminal"] = False
+    # `tty: true`: runc makes a pty and sends its master to the supervisor's console socket
+    process["terminal"] = spec.tty
     process["args"] = process_args(list(process.get("args") or []), image_entrypoint, spec)
     process["env"] = merge_env(list(process.get("env") or []), spec.env)
     config["root"] = {"path": rootfs, "readonly": False}
@@ -90,4 +95,32 @@ def runtime_spec(
         mounts.append({"destination": mount.target, "type": "bind", "source": mount.source,
                        "options": ["rbind", "ro" if mount.read_only else "rw"]})
     config["mounts"] = mounts
+    apply_security(config, spec.security, seccomp)
     return config
+
+
+def apply_security(config: dict[str, Any], security: SecuritySettings, seccomp: dict[str, Any] | None) -> None:
+    process = config["process"]
+    user = process.setdefault("user", {"uid": 0, "gid": 0})
+    if security.run_as_user is not None:
+        # a numeric user the image does not name: group 0 unless runAsGroup says (Docker does the same)
+        user["uid"], user["gid"] = security.run_as_user, 0
+    if security.run_as_group is not None:
+        user["gid"] = security.run_as_group
+    if security.supplemental_groups:
+        user["additionalGids"] = list(security.supplemental_groups)
+    caps = list(security.capabilities)
+    process["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [],
+                               "ambient": []}
+    process["noNewPrivileges"] = security.no_new_privileges
+    config["root"]["readonly"] = security.read_only_root
+    linux = config["linux"]
+    linux.pop("seccomp", None)
+    if seccomp is not None and not security.privileged:
+        linux["seccomp"] = seccomp
+    if security.privileged:
+        linux["maskedPaths"], linux["readonlyPaths"] = [], []
+        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+        for mount in config["mounts"]:
+            if mount.get("type") in ("sysfs", "cgroup"):
+                mount["options"] = [o for o in mount.get("options") or [] if o != "ro"] + ["rw"]

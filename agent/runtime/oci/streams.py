@@ -3,8 +3,9 @@
 With a TTY, ``runc exec --tty`` in the foreground creates the pty inside the container and relays it
 to its own stdio, which is a pty of ours (the runc docs' "terminals": pass-through is not possible
 for a TTY, and a console socket needs ``--detach``, which loses the exit code); the stream reads and
-writes our master, and a resize sets its size and sends runc ``SIGWINCH``. ``close()`` kills the exec'd process (``runc exec`` forwards the
-signal to it), as Kubernetes' runtimes end an exec when its stream ends.
+writes our master, and a resize sets its size and sends runc ``SIGWINCH``. ``close()`` SIGKILLs the
+exec'd process and its descendants, then runc (found through /proc, as the docker runtime does), as
+Kubernetes' runtimes end an exec when its stream ends.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from agent.runtime.base import ContainerRuntimeError
+from agent.runtime.docker_streams import descendants
 
 STDOUT, STDERR = 1, 2
 READ_CHUNK = 64 << 10
@@ -66,10 +68,7 @@ class RuncExecStream:
         return await self.process.wait()
 
     async def close(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.wait()
+        await _kill_tree(self.process)
         for pump in self._pumps:
             pump.cancel()
 
@@ -109,12 +108,19 @@ class RuncTtyStream:
         return await self.process.wait()
 
     async def close(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await self.process.wait()
+        await _kill_tree(self.process)
         with contextlib.suppress(OSError):
             os.close(self.master)
+
+
+async def _kill_tree(process: asyncio.subprocess.Process) -> None:
+    """End an exec whose stream ended: the exec'd process and its descendants first (runc cannot forward
+    a SIGKILL it receives itself, so killing only ``runc exec`` would leave them running), then runc."""
+    if process.returncode is None:
+        for victim in [*descendants(process.pid), process.pid]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(victim, signal.SIGKILL)
+        await process.wait()
 
 
 async def _tty_exec(runc: str, root: str, container_id: str, command: list[str]) -> RuncTtyStream:
@@ -185,3 +191,54 @@ class AttachStream:
     async def close(self) -> None:
         await self.close_stdin()
         await self.follower.aclose()  # type: ignore[attr-defined]
+
+
+class TerminalAttach:
+    """``pods/attach`` to a ``tty: true`` container: a connection to its supervisor's attach socket
+    (what the terminal shows from now on; with ``stdin``, what is written is typed on it) and resizes
+    through the supervisor's ``ctl`` FIFO. ``close()`` only detaches."""
+
+    tty = True
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ctl: int, *, stdin: bool) -> None:
+        self.reader, self.writer, self.ctl, self.stdin = reader, writer, ctl, stdin
+
+    @classmethod
+    async def open(cls, directory: Path, *, stdin: bool) -> TerminalAttach:
+        # Through the directory's fd: a bundle's path can pass the 108 bytes of a socket address.
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{fd}/attach.sock")
+        except OSError as exc:
+            raise ContainerRuntimeError(f"cannot attach to the container's terminal: {exc}") from exc
+        finally:
+            os.close(fd)
+        # O_RDWR: never blocks, even if the supervisor has not opened its end yet
+        ctl = os.open(directory / "ctl", os.O_RDWR | os.O_NONBLOCK)
+        return cls(reader, writer, ctl, stdin=stdin)
+
+    async def read(self) -> tuple[int, bytes] | None:
+        data = await self.reader.read(READ_CHUNK)
+        return (STDOUT, data) if data else None
+
+    async def write(self, data: bytes) -> None:
+        if self.stdin and not self.writer.is_closing():
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def close_stdin(self) -> None:
+        self.stdin = False  # the terminal stays: other clients and the process keep it
+
+    async def resize(self, width: int, height: int) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.ctl, f"{width} {height}\n".encode())
+
+    async def exit_code(self) -> int | None:
+        return None  # attach does not own the process
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+        with contextlib.suppress(OSError):
+            os.close(self.ctl)
