@@ -25,10 +25,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar, cast
 
 from kubelite import codec, priority, sa_admission, storageclass, strategy
-from kubelite.api import errors
+from kubelite.api import crd, errors
 from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
+    CUSTOMRESOURCEDEFINITIONS,
     NAMESPACES,
     PERSISTENTVOLUMECLAIMS,
     PRIORITYCLASSES,
@@ -70,7 +71,7 @@ _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a co
                      "You can start a new list without the continue parameter.")
 
 Clock = Callable[[], datetime]
-Subresource = Literal["status", "finalize"] | None
+Subresource = Literal["status", "finalize", "approval"] | None
 
 
 def utc_now() -> datetime:
@@ -153,7 +154,8 @@ def plaintext(res: Resource, value: bytes, encryption: Encryption | None) -> byt
 
 
 def decode(res: Resource, value: bytes, mod_revision: int, encryption: Encryption | None = None) -> KubeObject:
-    obj = res.model.model_validate(codec.loads(plaintext(res, value, encryption)))
+    doc = codec.loads(plaintext(res, value, encryption))
+    obj = res.model.model_validate(res.conversion.to_served(doc) if res.conversion else doc)
     obj.metadata.resource_version = str(mod_revision)
     if res.custom:  # served in every version of its CRD: the None conversion rewrites apiVersion
         obj.api_version = res.api_version
@@ -174,7 +176,7 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
     """
     value = plaintext(res, value, encryption)
     head = _HEAD.match(value)
-    if head is None or res.custom:
+    if head is None or res.custom or res.conversion:
         return codec.dumps(decode_document(res, value, mod_revision))
     end = head.end()
     member = b'"resourceVersion":"%d"' % mod_revision
@@ -185,6 +187,8 @@ def decode_document(res: Resource, value: bytes, mod_revision: int,
                     encryption: Encryption | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
+    if res.conversion:
+        doc = res.conversion.to_served(doc)
     doc.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     if res.custom:
         doc["apiVersion"] = res.api_version
@@ -327,6 +331,8 @@ class Store:
         elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
             classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
             new = type(new).model_validate(classed) if classed is not None else new
+        elif res is CUSTOMRESOURCEDEFINITIONS:
+            new = await self._crd_names(new, None)
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
@@ -394,6 +400,13 @@ class Store:
             # the namespace changed since it was seen open: look at it again
             self._open_namespaces.pop(new.metadata.namespace or "", None)
         raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
+
+    async def _crd_names(self, new: T, current: KubeObject | None) -> T:
+        """The names a CRD may have next to its group's other CRDs (kube's naming controller, applied on
+        write; the CRDs are read as admission reads PriorityClasses)."""
+        others = await self._documents(CUSTOMRESOURCEDEFINITIONS)
+        settled = crd.settle_names(new.to_dict(), current.to_dict() if current is not None else None, others)
+        return type(new).model_validate(settled)
 
     async def _service_account(self, pod: Pod) -> dict[str, Any] | None:
         """The ServiceAccount document the pod names, None when absent. ``default`` is looked for
@@ -475,6 +488,8 @@ class Store:
                                   f"UID in storage: {current.metadata.uid}", group=res.group)
         new = _merge_update(current, obj, subresource, keep_status=res.status_subresource)
         new = strategy.prepare_for_update(current, new, self.admission, subresource=subresource)
+        if res is CUSTOMRESOURCEDEFINITIONS:
+            new = await self._crd_names(new, current)
         if res.kind != "Service" or subresource is not None:
             return await self._write(res, current, new, fence=fence, dry_run=dry_run)
         avoid: set[str] = set()
@@ -619,7 +634,13 @@ class Store:
 
     def _stored_value(self, res: Resource, obj: KubeObject, *, validate: bool = True,
                       old: KubeObject | None = None) -> bytes:
-        """What goes into etcd: the validated JSON, encrypted at rest when configured for ``res``."""
+        """What goes into etcd: the validated JSON, encrypted at rest when configured for ``res``
+        (a custom resource as its CRD's storage version: the None conversion rewrites apiVersion)."""
+        if res.custom and res.storage_version and res.storage_version != res.version:
+            obj = obj.model_copy(update={"api_version": f"{res.group}/{res.storage_version}"})
+        if res.conversion is not None:  # stored in the other shape, and validated as that kind
+            obj = res.conversion.stored.model_validate(res.conversion.to_stored(obj.to_dict()))
+            old = res.conversion.stored.model_validate(res.conversion.to_stored(old.to_dict())) if old else None
         value = to_storage(self.encryption, res.plural, res.group, encode(obj, validate=validate, old=old))
         if len(value) > MAX_OBJECT_BYTES:
             raise errors.too_large(
@@ -683,6 +704,10 @@ def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: 
         new = current.model_copy(update={"metadata": current.metadata.model_copy()})
         if subresource == "status":
             setattr(new, "status", getattr(obj, "status", None))
+        elif subresource == "approval":  # CertificateSigningRequests: only status.conditions changes
+            conditions = (obj.to_dict().get("status") or {}).get("conditions")
+            status = {k: v for k, v in (current.to_dict().get("status") or {}).items() if k != "conditions"}
+            setattr(new, "status", {**status, "conditions": conditions} if conditions else status)
         else:  # finalize (namespaces): only spec.finalizers changes
             finalizers = obj.spec.finalizers if isinstance(obj, Namespace) and obj.spec else None
             if isinstance(new, Namespace) and new.spec is not None:

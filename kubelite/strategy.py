@@ -135,6 +135,8 @@ def prepare_for_update(current: T, new: T, admission: Admission, *, subresource:
     """The object as it is stored on an update of the main resource or a subresource."""
     if subresource is None:
         new = _prepare_document(new, current)
+    elif (rules := DOCUMENT_RULES.get(new.kind or "")) is not None and rules.subresources:
+        new = _prepare_document(new)
     if isinstance(new, Pod) and subresource is None:
         return _admit_pod(new, admission)  # type: ignore[return-value]
     if isinstance(new, Namespace) and isinstance(current, Namespace) and subresource is None:

@@ -5,7 +5,8 @@
   ``NamesAccepted`` and ``Established`` conditions; kubelite serves a CRD as soon as it is stored, so both
   are set on write rather than by a controller).
 - :func:`validate` (``ValidateCustomResourceDefinition``: names, scope, versions with exactly one storage
-  version, a structural schema per version, subresource paths, no conversion webhooks, no CEL rules).
+  version, a structural schema per version, subresource paths, no conversion webhooks, CEL rules that
+  compile: :mod:`kubelite.api.celrules`).
 - :func:`immutable` (group and scope; ``ValidateCustomResourceDefinitionUpdate``).
 - :func:`served_versions`: one :class:`CustomVersion` per served version of an established CRD.
 
@@ -20,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from kubelite.api import celrules
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.generic import document_model
 from kubelite.api.resources import Resource
@@ -70,6 +72,7 @@ class CustomVersion:
     status: bool
     scale: ScaleSpec | None
     columns: tuple[PrinterColumn, ...]
+    storage_version: str = ""  # the CRD's storage version: what objects are stored as
 
     @property
     def api_version(self) -> str:
@@ -121,6 +124,75 @@ def prepare(doc: Doc, *, now: str) -> Doc:
     ]
     doc["status"] = status
     return doc
+
+
+def _taken_names(doc: Doc, others: list[Doc]) -> tuple[set[str], set[str]]:
+    """(resource names, kind names) the group's other CRDs have accepted (getAcceptedNamesForGroup)."""
+    spec = doc.get("spec") or {}
+    name = (doc.get("metadata") or {}).get("name")
+    resources: set[str] = set()
+    kinds: set[str] = set()
+    for other in others:
+        if (other.get("metadata") or {}).get("name") == name or (other.get("spec") or {}).get("group") != spec.get("group"):
+            continue
+        accepted = (other.get("status") or {}).get("acceptedNames") or {}
+        resources |= {n for n in (accepted.get("plural"), accepted.get("singular"), *(accepted.get("shortNames") or ()))
+                      if n}
+        kinds |= {n for n in (accepted.get("kind"), accepted.get("listKind")) if n}
+    return resources, kinds
+
+
+def settle_names(doc: Doc, before: Doc | None, others: list[Doc]) -> Doc:
+    """``doc`` (as :func:`prepare` made it) with the names the group's other CRDs leave it, as kube's
+    naming controller decides: a requested name is accepted if it is the one accepted before or nobody
+    else's; otherwise NamesAccepted is False (``PluralConflict``, ``SingularConflict``,
+    ``ShortNamesConflict``, ``KindConflict``, ``ListKindConflict``: ``"x" is already in use``), the
+    name keeps its previously accepted value, and a CRD not established before is not established
+    (``NotAccepted``), so it is not served. ``before``: the stored CRD (None on create)."""
+    resources, kinds = _taken_names(doc, others)
+    requested = with_defaults(doc)["spec"].get("names") or {}
+    old_status = (before or {}).get("status") or {}
+    accepted_before: Doc = old_status.get("acceptedNames") or {}
+    accepted = dict(accepted_before)
+    conflict: tuple[str, str] | None = None
+
+    def check(field: str, reason: str, pool: set[str]) -> None:
+        nonlocal conflict
+        wanted = requested.get(field)
+        if wanted == accepted_before.get(field) or wanted not in pool:
+            accepted[field] = wanted
+        else:
+            conflict = (reason, f'"{wanted}" is already in use')
+
+    # kube's order: the last conflict found names the condition
+    check("plural", "PluralConflict", resources)
+    check("singular", "SingularConflict", resources)
+    shorts = requested.get("shortNames") or []
+    if shorts != (accepted_before.get("shortNames") or []):
+        clashes = [f'"{n}" is already in use' for n in shorts if n not in (accepted_before.get("shortNames") or [])
+                   and n in resources]
+        if clashes:
+            conflict = ("ShortNamesConflict", clashes[0] if len(clashes) == 1 else "[" + ", ".join(clashes) + "]")
+        else:
+            accepted["shortNames"] = shorts
+    check("kind", "KindConflict", kinds)
+    check("listKind", "ListKindConflict", kinds)
+    if conflict is None:
+        return doc
+    if "categories" in requested:
+        accepted["categories"] = requested["categories"]
+    status = dict(doc.get("status") or {})
+    status["acceptedNames"] = {k: v for k, v in accepted.items() if v}
+    now = next((c.get("lastTransitionTime") for c in status.get("conditions") or [] if isinstance(c, dict)), None)
+    old = {c.get("type"): c for c in old_status.get("conditions") or [] if isinstance(c, dict)}
+    names_accepted = {"type": "NamesAccepted", "status": "False", "lastTransitionTime": now,
+                      "reason": conflict[0], "message": conflict[1]}
+    if old.get("NamesAccepted", {}).get("status") == "False":
+        names_accepted["lastTransitionTime"] = old["NamesAccepted"].get("lastTransitionTime", now)
+    established = old.get("Established") or {"type": "Established", "status": "False", "lastTransitionTime": now,
+                                              "reason": "NotAccepted", "message": "not all names are accepted"}
+    status["conditions"] = [names_accepted, established]
+    return {**doc, "status": status}
 
 
 # -- validation -----------------------------------------------------------------------------
@@ -201,6 +273,7 @@ def _version_causes(versions: Any) -> list[StatusCause]:
                                       message="Required value: schemas are required"))
         else:
             causes += _schema_causes(schema, f"{path}.schema.openAPIV3Schema", root=True)
+            causes += celrules.compile_causes(schema, f"{path}.schema.openAPIV3Schema")
         scale = (version.get("subresources") or {}).get("scale")
         if isinstance(scale, dict):
             for key, prefix in (("specReplicasPath", ".spec."), ("statusReplicasPath", ".status.")):
@@ -227,11 +300,8 @@ def _version_causes(versions: Any) -> list[StatusCause]:
 
 def _schema_causes(schema: Doc, path: str, *, root: bool = False) -> list[StatusCause]:
     """Structural-schema rules kubelite relies on: a type on each node (unless int-or-string or
-    preserve-unknown-fields), ``object`` at the root, no CEL rules (refused, not ignored)."""
+    preserve-unknown-fields), ``object`` at the root."""
     causes: list[StatusCause] = []
-    if "x-kubernetes-validations" in schema:
-        causes.append(StatusCause(field=f"{path}.x-kubernetes-validations", reason="FieldValueForbidden",
-                                  message="Forbidden: CEL validation rules are not supported by kubelite"))
     kind = schema.get("type")
     if root and kind != "object":
         causes.append(_invalid(f"{path}.type", kind, "must be object at the root"))
@@ -268,7 +338,7 @@ def resource_of(version: CustomVersion) -> Resource:
     """The Resource (etcd keys, model) of one served version: ``/registry/<group>/<plural>/``."""
     return Resource(version.group, version.version, version.kind, version.plural, version.namespaced,
                     document_model(version.api_version, version.kind), version.short_names, custom=True,
-                    status_subresource=version.status)
+                    status_subresource=version.status, storage_version=version.storage_version)
 
 
 def storage_resource(doc: Doc) -> Resource | None:
@@ -286,6 +356,7 @@ def served_versions(doc: Doc) -> list[CustomVersion]:
     doc = with_defaults(doc)
     spec = doc["spec"]
     names = (doc.get("status") or {}).get("acceptedNames") or spec["names"]
+    storage_version = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), "")
     result = []
     for version in spec.get("versions") or []:
         if not version.get("served"):
@@ -304,5 +375,6 @@ def served_versions(doc: Doc) -> list[CustomVersion]:
             columns=tuple(PrinterColumn(c["name"], c.get("type", "string"), c["jsonPath"], c.get("format", ""),
                                         c.get("description", ""), int(c.get("priority", 0)))
                           for c in version.get("additionalPrinterColumns") or []),
+            storage_version=storage_version,
         ))
     return result

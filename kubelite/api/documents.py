@@ -13,7 +13,9 @@ Kubernetes keeps these in ``pkg/apis/<group>/{v1/defaults.go,validation}``, belo
 - Job and CronJob: :mod:`kubelite.api.batch_rules`; DaemonSet and StatefulSet:
   :mod:`kubelite.api.workload_rules`; PriorityClass: :mod:`kubelite.api.priorityclass`; Service:
   :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.service_alloc`); HorizontalPodAutoscaler:
-  :mod:`kubelite.api.hpa`; CustomResourceDefinition: :mod:`kubelite.api.crd`.
+  :mod:`kubelite.api.hpa`; CustomResourceDefinition: :mod:`kubelite.api.crd`; CertificateSigningRequest:
+  :mod:`kubelite.api.certificates`; APIService: :mod:`kubelite.api.apiservice`; events.k8s.io/v1 Event
+  (the document form of Event; core v1 Events are typed): :mod:`kubelite.api.event_rules`.
 
 Each rule works on the JSON document (camelCase); the schema walker has already type-checked it. Pure.
 """
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kubelite.api import batch_rules, crd, hpa, priorityclass, service, workload_rules
+from kubelite.api import apiservice, batch_rules, certificates, crd, event_rules, hpa, priorityclass, service, workload_rules
 from kubelite.api.errors import StatusCause, quote_value
 
 
@@ -41,6 +43,7 @@ class DocumentRules:
     validate: Callable[[Doc], list[StatusCause]] | None = None
     immutable: Callable[[Doc, Doc], list[StatusCause]] | None = None  # (stored, new) → causes
     prepare_update: Callable[[Doc, Doc], Doc] | None = None  # (stored, new) → new, before ``prepare``
+    subresources: bool = False  # ``prepare`` also runs on status (and approval) writes
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,6 +134,10 @@ def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
@@ -149,8 +156,15 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
     # kubelite.api.crd: served as soon as stored, so its conditions are set on write
-    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
-                            validate=crd.validate, immutable=crd.immutable),
+    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=_now()), validate=crd.validate,
+                            immutable=crd.immutable),
+    certificates.KIND: DocumentRules(prepare=lambda doc: certificates.prepare(doc, now=_now()),
+                                     validate=certificates.validate, prepare_update=certificates.keep_spec,
+                                     subresources=True),
+    # the document form of Event is events.k8s.io/v1's (core v1 Events are typed)
+    "Event": DocumentRules(validate=event_rules.validate),
+    apiservice.KIND: DocumentRules(prepare=lambda doc: apiservice.prepare(doc, now=_now()),
+                                   validate=apiservice.validate, subresources=True),
 }
 
 

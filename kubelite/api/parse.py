@@ -33,7 +33,7 @@ from kubelite.api import errors
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.api.meta import KubeObject
 from kubelite.api.generic import without_nulls
-from kubelite.api.resources import Resource, resource_for_kind
+from kubelite.api.resources import Resource, resource_for_api_version, resource_for_kind
 from kubelite.api.schema import type_causes
 from kubelite.api.validation import validate_object
 
@@ -212,7 +212,7 @@ def resource_for_document(api_version: Any, kind: Any) -> Resource:
         raise errors.bad_request("Object 'Kind' is missing in the document")
     if not api_version or not isinstance(api_version, str):
         raise errors.bad_request(f"Object 'apiVersion' is missing in the document of kind {kind!r}")
-    resource = resource_for_kind(kind)
+    resource = resource_for_api_version(api_version, kind) or resource_for_kind(kind)
     if resource is None:
         raise errors.bad_request(f'no matches for kind "{kind}" in version "{api_version}"')
     if resource.api_version != api_version:
@@ -230,7 +230,7 @@ def parse_object(doc: Mapping[str, Any]) -> KubeObject:
     metadata = doc.get("metadata")
     name = (metadata.get("name") or metadata.get("generateName") or "") if isinstance(metadata, Mapping) else ""
     # What kube-apiserver's decoder refuses (wrong JSON types, int32/int64 out of range), named by field path.
-    causes = type_causes(doc, resource.kind)
+    causes = type_causes(doc, resource.schema_kind)
     try:
         # Strict JSON validation, by alias only: like Kubernetes, "3" is no integer and container_port no field.
         if getattr(resource.model, "STORED_AS_SENT", False):

@@ -5,15 +5,28 @@ Key layout (docs/etcd-keys.md): ``/registry/<plural>/[<namespace>/]<name>``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubelite.api.apps import Deployment, ReplicaSet
 from kubelite.api.coordination import Lease
 from kubelite.api.core import Event, Namespace, Node, Pod
+from kubelite.api import events_v1
 from kubelite.api.generic import document_model
 from kubelite.api.meta import KubeObject
 
 REGISTRY_ROOT = "/registry"
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A resource served in another shape than it is stored (events.k8s.io/v1 Events are core v1
+    Events in etcd): the store converts every document it reads and writes."""
+
+    to_served: Callable[[dict[str, Any]], dict[str, Any]]
+    to_stored: Callable[[dict[str, Any]], dict[str, Any]]
+    stored: type[KubeObject]  # the stored form's model: what storage validation checks
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,14 @@ class Resource:
     # False: status is an ordinary part of the object, written by main-resource updates (a CRD version
     # without the status subresource)
     status_subresource: bool = True
+    # a custom resource's CRD storage version: objects written through any version are stored as it
+    storage_version: str = ""
+    conversion: Conversion | None = None  # served in another shape than stored (shares the stored kind's keys)
+
+    @property
+    def schema_kind(self) -> str:
+        """The kind's key in ``k8s_schema.json`` roots: ``<apiVersion>/<kind>`` for a converted resource."""
+        return f"{self.api_version}/{self.kind}" if self.conversion is not None else self.kind
 
     @property
     def api_version(self) -> str:
@@ -106,9 +127,25 @@ PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
 CUSTOMRESOURCEDEFINITIONS = _stored("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions",
                                     False, "crd", "crds")
+VALIDATINGWEBHOOKCONFIGURATIONS = _stored("admissionregistration.k8s.io", "ValidatingWebhookConfiguration",
+                                          "validatingwebhookconfigurations", False)
+MUTATINGWEBHOOKCONFIGURATIONS = _stored("admissionregistration.k8s.io", "MutatingWebhookConfiguration",
+                                        "mutatingwebhookconfigurations", False)
+VALIDATINGADMISSIONPOLICIES = _stored("admissionregistration.k8s.io", "ValidatingAdmissionPolicy",
+                                      "validatingadmissionpolicies", False)
+VALIDATINGADMISSIONPOLICYBINDINGS = _stored("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding",
+                                            "validatingadmissionpolicybindings", False)
+CERTIFICATESIGNINGREQUESTS = _stored("certificates.k8s.io", "CertificateSigningRequest", "certificatesigningrequests",
+                                     False, "csr")
+APISERVICES = _stored("apiregistration.k8s.io", "APIService", "apiservices", False)
 # stored as sent, acted on by the HPA controller; served in autoscaling/v1 too, as a view (kubelite.api.hpa)
 HORIZONTALPODAUTOSCALERS = Resource("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True,
                                     document_model("autoscaling/v2", "HorizontalPodAutoscaler"), ("hpa",))
+
+# the same objects as EVENTS, in events.k8s.io/v1's shape (kubelite.api.events_v1); not in ALL_RESOURCES:
+# readers of every kind (namespace deletion, garbage collection) see them as core events
+EVENTS_V1 = Resource("events.k8s.io", "v1", "Event", "events", True, document_model(events_v1.API_VERSION, "Event"),
+                     ("ev",), conversion=Conversion(events_v1.from_core, events_v1.to_core, Event))
 
 STORED_ONLY: tuple[Resource, ...] = (
     CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES, ENDPOINTS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES,
@@ -116,6 +153,8 @@ STORED_ONLY: tuple[Resource, ...] = (
     LIMITRANGES, RESOURCEQUOTAS, ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS, INGRESSES,
     NETWORKPOLICIES, INGRESSCLASSES, PODDISRUPTIONBUDGETS, JOBS, CRONJOBS, DAEMONSETS, STATEFULSETS,
     CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES, CUSTOMRESOURCEDEFINITIONS,
+    VALIDATINGWEBHOOKCONFIGURATIONS, MUTATINGWEBHOOKCONFIGURATIONS, VALIDATINGADMISSIONPOLICIES,
+    VALIDATINGADMISSIONPOLICYBINDINGS, CERTIFICATESIGNINGREQUESTS, APISERVICES,
 )
 ALL_RESOURCES: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY, HORIZONTALPODAUTOSCALERS)
@@ -124,6 +163,14 @@ ALL_RESOURCES: tuple[Resource, ...] = (
 def resource_for_kind(kind: str) -> Resource | None:
     for res in ALL_RESOURCES:
         if res.kind == kind:
+            return res
+    return None
+
+
+def resource_for_api_version(api_version: str, kind: str) -> Resource | None:
+    """The resource of ``kind`` in ``api_version``, also those served in a second shape (EVENTS_V1)."""
+    for res in (*ALL_RESOURCES, EVENTS_V1):
+        if res.kind == kind and res.api_version == api_version:
             return res
     return None
 

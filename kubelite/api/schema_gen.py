@@ -50,6 +50,11 @@ ROOTS = {
     "PriorityClass": "V1PriorityClass", "EndpointSlice": "V1EndpointSlice",
     "Scale": "V1Scale", "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
     "HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
+    "ValidatingWebhookConfiguration": "V1ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration": "V1MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy": "V1ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding": "V1ValidatingAdmissionPolicyBinding",
+    "CertificateSigningRequest": "V1CertificateSigningRequest", "APIService": "V1APIService",
     # the review kinds (kubelite.gateway.reviews): created, never stored; kubectl sends them as protobuf
     "SelfSubjectAccessReview": "V1SelfSubjectAccessReview", "SubjectAccessReview": "V1SubjectAccessReview",
     "SelfSubjectReview": "V1SelfSubjectReview", "TokenReview": "V1TokenReview",
@@ -57,6 +62,7 @@ ROOTS = {
     "TokenRequest": "AuthenticationV1TokenRequest",  # serviceaccounts/token (kubelite.gateway.sa_auth)
     # a kind served in a second version: keyed "<apiVersion>/<kind>" (protobuf bodies of that version)
     "autoscaling/v1/HorizontalPodAutoscaler": "V1HorizontalPodAutoscaler",
+    "events.k8s.io/v1/Event": "EventsV1Event",  # the same stored events as core v1 (kubelite.api.events_v1)
 }
 OUTPUT = Path(__file__).with_name("k8s_schema.json")
 LISTS_OUTPUT = Path(__file__).with_name("k8s_lists.json")

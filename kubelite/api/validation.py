@@ -73,8 +73,10 @@ def path_segment_name_errors(name: str) -> list[str]:
 
 # RBAC objects are named by path segments (rbac validation's ValidateRBACName): ``system:node``
 _RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+_PATH_SEGMENT_NAMED = _RBAC_KINDS | {"APIService"}
 _NAME_CHECKS.update(dict.fromkeys(("roles", "clusterroles", "rolebindings", "clusterrolebindings"),
                                   path_segment_name_errors))
+_NAME_CHECKS["apiservices"] = path_segment_name_errors  # "v1." is the core group's (kube-aggregator's rule)
 ANNOTATIONS_MAX_BYTES = 256 * 1024
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _PERCENT = re.compile(r"[0-9]+%")
@@ -641,7 +643,7 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
         case Lease():
             return validate_lease(obj)
 
-    name_check = path_segment_name_errors if obj.kind in _RBAC_KINDS else dns1123_subdomain_errors
+    name_check = path_segment_name_errors if obj.kind in _PATH_SEGMENT_NAMED else dns1123_subdomain_errors
     return (validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None, name_check=name_check)
             + document_causes(obj.kind or "", obj.to_dict()))
 

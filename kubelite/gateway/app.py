@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 
 from kubelite.api import errors
-from kubelite.api.resources import CUSTOMRESOURCEDEFINITIONS, NAMESPACES
+from kubelite.api.resources import APISERVICES, CUSTOMRESOURCEDEFINITIONS, NAMESPACES
 from kubelite.bootstrap import ensure_system_namespaces
 from kubelite.compaction import DEFAULT_INTERVAL, Compactor
 from kubelite.etcd_client import EtcdClient, EtcdConfig, connect
@@ -50,10 +50,11 @@ from kubelite.gateway import (
 )
 from kubelite.gateway.audit_log import AuditBackend, AuditLog, AuditLogOptions
 from kubelite.gateway.audit_policy import DEFAULT_POLICY, PolicyError, load_policy_file
-from kubelite.gateway.auth import ANONYMOUS, READONLY_GROUP, TokenAuthenticator, TokenFileError
+from kubelite.gateway.auth import ANONYMOUS, READONLY_GROUP, UNSECURED, TokenAuthenticator, TokenFileError
 from kubelite.gateway.authz import USER, attributes, authenticate, check_request, impersonated
 from kubelite.gateway.bodies import MAX_BODY_BYTES
 from kubelite.gateway.catalog import SERVED, Served
+from kubelite.gateway.apiservices import LocalAPIServices, builtin_group_versions
 from kubelite.gateway.client_certs import ClientCertVerifier, request_client_certificates
 from kubelite.gateway.kubernetes_service import KubernetesService
 from kubelite.gateway.common import INFO, Target, resolve
@@ -87,6 +88,9 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("update", None): write.update,
     ("update", "status"): write.update,
     ("update", "finalize"): write.update,  # namespaces: only spec.finalizers changes
+    ("get", "approval"): read.get_object,  # certificatesigningrequests: only status.conditions changes
+    ("update", "approval"): write.update,
+    ("patch", "approval"): write.patch,
     ("patch", None): write.patch,
     ("patch", "status"): write.patch,
     ("delete", None): delete.delete,
@@ -264,7 +268,7 @@ async def authentication(request: web.Request, handler: Callable[[web.Request], 
         if exc.code == 401:
             audit.unauthenticated(request, attributes(ANONYMOUS, info, request.method, request.path), version)
         raise
-    audited = user if user is not None else reviews.UNSECURED
+    audited = user if user is not None else UNSECURED
     audit.begin(request, audited, attributes(audited, info, request.method, request.path), version)
     if user is not None:
         user = impersonated(request, user)
@@ -303,6 +307,10 @@ async def handle_resource(request: web.Request) -> web.StreamResponse:
         raise errors.method_not_allowed(f"{info.verb} is not supported on {what}")
     if target.served.resource is CUSTOMRESOURCEDEFINITIONS and crds is not None and info.verb not in _READS:
         return await _crd_write(request, target, handler, crds)
+    if target.served.resource is APISERVICES and info.verb not in _READS:
+        response = await handler(request, target)
+        await _reconcile_apiservices(request)  # a deleted local one is back before the answer, as its cause
+        return response
     return await handler(request, target)
 
 
@@ -316,7 +324,18 @@ async def _crd_write(request: web.Request, target: Target, handler: Handler, crd
         await delete_custom_resources_of(request, target)
     response = await handler(request, target)
     await crds.refresh()
+    await _reconcile_apiservices(request)  # the CRD's APIServices within its request, not after its answer
     return response
+
+
+async def _reconcile_apiservices(request: web.Request) -> None:
+    apiservices = state_of(request).apiservices
+    if apiservices is None:
+        return
+    try:
+        await apiservices.reconcile()
+    except errors.ApiError as exc:  # the request's own write is done; the reconciler's next round retries
+        log.warning("local APIServices not reconciled after a write: %s", exc)
 
 
 # -- discovery, OpenAPI, health, metrics ---------------------------------------------
@@ -469,6 +488,7 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self.compactor: Compactor | None = None
         self.kubernetes_service: KubernetesService | None = None
+        self.apiservices: LocalAPIServices | None = None
         self.state: GatewayState | None = None
         self.port: int | None = None
         self._rbac: RbacCache | None = None
@@ -569,6 +589,11 @@ class Gateway:
             self._client, store, address=config.advertise_address or _advertised(config.host), port=self.port,
             ranges=config.service_ranges)
         await self.kubernetes_service.start()
+        crds = self.state.crds
+        self.apiservices = LocalAPIServices(store, builtin=builtin_group_versions())
+        crds.on_change = self.apiservices.changed
+        await self.apiservices.start()
+        self.state.apiservices = self.apiservices
         self.state.bootstrapped = True
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 
@@ -595,8 +620,8 @@ class Gateway:
 
     async def stop(self) -> None:
         problems: list[BaseException] = []
-        for step in (self._stop_kubernetes_service, self._stop_compactor, self._stop_runner, self._stop_hubs,
-                     self._stop_rbac, self._close_http, self._close_client, self._stop_audit_log):
+        for step in (self._stop_apiservices, self._stop_kubernetes_service, self._stop_compactor, self._stop_runner,
+                     self._stop_hubs, self._stop_rbac, self._close_http, self._close_client, self._stop_audit_log):
             try:
                 await step()
             except Exception as exc:  # noqa: BLE001 - every step runs; failures are reported together
@@ -604,6 +629,13 @@ class Gateway:
                 problems.append(exc)
         if problems:
             raise RuntimeError(f"gateway stop: {len(problems)} step(s) failed: {problems}")
+
+    async def _stop_apiservices(self) -> None:
+        if self.apiservices is not None:
+            await self.apiservices.stop()
+            self.apiservices = None
+            if self.state is not None:
+                self.state.apiservices = None
 
     async def _stop_kubernetes_service(self) -> None:
         if self.kubernetes_service is not None:

@@ -35,6 +35,8 @@ class User:
 
 
 ANONYMOUS = User("system:anonymous", groups=("system:unauthenticated",))
+# who a gateway without authentication serves: the old insecure port's user
+UNSECURED = User("system:unsecured", groups=("system:masters", "system:authenticated"))
 
 
 class TokenFileError(ValueError):

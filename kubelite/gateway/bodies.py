@@ -114,8 +114,9 @@ def check_and_parse(doc: Any, *, kind: str, validation: str) -> CheckedObject:
     if unknown:
         if validation == "Strict":
             listed = ", ".join(f'unknown field "{path}"' for path in unknown)
-            raise errors.bad_request(f'{kind} in version "{doc.get("apiVersion")}" cannot be handled as a '
-                                     f"{kind}: strict decoding error: {listed}")
+            short = kind.rpartition("/")[2]  # a schema key such as events.k8s.io/v1/Event
+            raise errors.bad_request(f'{short} in version "{doc.get("apiVersion")}" cannot be handled as a '
+                                     f"{short}: strict decoding error: {listed}")
         if validation == "Warn":
             warnings += [f'unknown field "{path}"' for path in unknown]
         doc = prune(doc, unknown)

@@ -94,6 +94,10 @@ SERVED: tuple[Served, ...] = (
             "reason", "reportingComponent", "source", "type",
         ),
     ),
+    # the same objects in events.k8s.io/v1's shape (kubelite.api.events_v1)
+    Served(r.EVENTS_V1, field_labels=("regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid",
+                                      "regarding.apiVersion", "regarding.resourceVersion", "regarding.fieldPath",
+                                      "reason", "reportingController", "type")),
     Served(REPLICASETS, (_STATUS, _SCALE), categories=("all",), field_labels=("status.replicas",)),
     Served(DEPLOYMENTS, (_STATUS, _SCALE), categories=("all",)),
     Served(LEASES),
@@ -127,6 +131,12 @@ SERVED: tuple[Served, ...] = (
     Served(r.ENDPOINTSLICES),
     Served(r.HORIZONTALPODAUTOSCALERS, (_STATUS,), categories=("all",)),
     Served(r.CUSTOMRESOURCEDEFINITIONS, (_STATUS,), categories=("api-extensions",), returns_deleted=True),
+    Served(r.VALIDATINGWEBHOOKCONFIGURATIONS, categories=("api-extensions",)),
+    Served(r.MUTATINGWEBHOOKCONFIGURATIONS, categories=("api-extensions",)),
+    Served(r.VALIDATINGADMISSIONPOLICIES, (_STATUS,), categories=("api-extensions",)),
+    Served(r.VALIDATINGADMISSIONPOLICYBINDINGS, categories=("api-extensions",)),
+    Served(r.CERTIFICATESIGNINGREQUESTS, (_STATUS, Subresource("approval", ("get", "patch", "update")))),
+    Served(r.APISERVICES, (_STATUS,), categories=("api-extensions",)),
 )
 
 

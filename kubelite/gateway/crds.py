@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from kubelite.api import crschema, errors
+from kubelite.api import celrules, crschema, errors
 from kubelite.api.crd import CustomVersion, resource_of, served_versions, storage_resource
 from kubelite.api.generic import without_nulls
 from kubelite.api.parse import causes_from_validation_error
@@ -32,7 +32,7 @@ from kubelite.gateway.catalog import SCALE, STATUS, Served, Subresource
 from kubelite.gateway.common import Target
 from kubelite.gateway.options import parse_list_options
 from kubelite.gateway.state import state_of
-from kubelite.printers import Column, Doc, Printer
+from kubelite.printers import PRINTERS, Column, Doc, Printer
 from kubelite.humanize import human_duration, parse_time
 from kubelite.informer import FuncHandler, Informer
 from kubelite.store import Store
@@ -58,6 +58,8 @@ class CrdRegistry:
         self._served: dict[tuple[str, str, str], Served] = {}
         self._by_crd: dict[str, tuple[str | None, list[Served]]] = {}  # name → (resourceVersion, entries)
         self._refresh_lock = asyncio.Lock()
+        # told when the served resources change (kubelite.gateway.apiservices)
+        self.on_change: Callable[[], None] | None = None
 
     async def start(self) -> None:
         self._informer.add_handler(FuncHandler(add=lambda _obj: self._rebuild(),
@@ -82,8 +84,11 @@ class CrdRegistry:
             # the same stored CRD keeps its entries (and their models): watch hubs hold them
             by_crd[name] = known if known and known[0] == rv else (rv, [served_for(v) for v in served_versions(doc)])
         self._by_crd = by_crd
+        before = set(self._served)
         self._served = {(s.resource.group, s.resource.version, s.resource.plural): s
                         for _rv, entries in by_crd.values() for s in entries}
+        if self.on_change is not None and set(self._served) != before:
+            self.on_change()
 
     async def refresh(self) -> None:
         """Re-read the CRDs from etcd now (after a CRD write, or on a request for an unknown resource)."""
@@ -135,6 +140,7 @@ def check_custom(doc: Any, served: Served, validation: str) -> CheckedObject:
     defaulted = crschema.apply_defaults(pruned, version.schema)
     name = str((defaulted.get("metadata") or {}).get("name") or "")
     causes = crschema.validate(defaulted, version.schema)
+    causes = causes or celrules.rule_causes(version.schema, defaulted)  # CEL rules see only schema-valid values
     if causes:
         raise errors.invalid(version.kind, name, causes, group=version.group)
     try:
@@ -143,6 +149,12 @@ def check_custom(doc: Any, served: Served, validation: str) -> CheckedObject:
         raise errors.invalid(version.kind, name, causes_from_validation_error(exc, defaulted),
                              group=version.group) from exc
     return CheckedObject(obj, warnings)
+
+
+def transition_causes(served: Served, new: dict[str, Any], old: dict[str, Any]) -> list[Any]:
+    """The CEL transition rules (``oldSelf``) an update of a custom resource breaks (422 causes)."""
+    assert served.custom is not None
+    return celrules.rule_causes(served.custom.schema, new, old, transitions=True)
 
 
 # -- tables ----------------------------------------------------------------------------------
@@ -168,8 +180,16 @@ def _lookup(doc: Any, json_path: str) -> Any:
 
 
 def table_printer(served: Served) -> Printer | None:
-    """The printer of a custom resource's Table; None: the kind's own (:data:`tables.PRINTERS`)."""
-    return printer(served.custom) if served.custom is not None else None
+    """The printer of a custom resource's Table, or of a resource served in another shape (the stored
+    kind's printer on the stored shape: kube prints events.k8s.io Events as core ones); None: the
+    kind's own (:data:`tables.PRINTERS`)."""
+    if served.custom is not None:
+        return printer(served.custom)
+    conversion = served.resource.conversion
+    if conversion is None or served.resource.kind not in PRINTERS:
+        return None
+    columns, row_of = PRINTERS[served.resource.kind]
+    return columns, lambda doc, now: row_of(conversion.to_stored(doc), now)
 
 
 def printer(version: CustomVersion) -> Printer:

@@ -111,7 +111,7 @@ def _operation(served: Served, method: str, action: str, schema_name: str | None
 def _paths(served: Served, schema_name: str | None = None) -> dict[str, Any]:
     res = served.resource
     base = "/" + gv_path(res.group, res.version)
-    schema_name = schema_name or (root_type(res.kind) if served.custom is None else None)
+    schema_name = schema_name or (root_type(res.schema_kind) if served.custom is None else None)
     scope = f"{base}/namespaces/{{namespace}}/{res.plural}" if res.namespaced else f"{base}/{res.plural}"
     ops = {m: _operation(served, m, a, schema_name) for m, a in _ACTIONS.items()}
     collection: dict[str, Any] = {"get": {**ops["get"], "x-kubernetes-action": "list"}, "post": ops["post"]}
@@ -142,7 +142,7 @@ def _schema_of(type_ref: str) -> dict[str, Any]:
 
 def _components(served: list[Served]) -> dict[str, Any]:
     types: dict[str, dict[str, str]] = k8s_schema()["types"]
-    gvk_of = {root_type(s.resource.kind): _gvk(s) for s in served}
+    gvk_of = {root_type(s.resource.schema_kind): _gvk(s) for s in served}
     schemas: dict[str, Any] = {}
     for name, fields in types.items():
         schema: dict[str, Any] = {"type": "object", "properties": {f: _schema_of(t) for f, t in fields.items()}}

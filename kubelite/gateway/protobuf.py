@@ -88,8 +88,10 @@ class Codec:
     roots: dict[str, str]  # kind → schema type; "<apiVersion>/<kind>" for a kind's other served versions
 
     def root(self, api_version: str, kind: str) -> str | None:
-        """The schema type of ``kind`` in ``api_version``: its own entry if that version has one."""
-        return self.roots.get(f"{api_version}/{kind}") or self.roots.get(kind)
+        """The schema type of ``kind`` in ``api_version``: its own entry if that version has one; None
+        when it has no protobuf message (APIService: kubelite_gen reads k8s.io/api only)."""
+        root = self.roots.get(f"{api_version}/{kind}") or self.roots.get(kind)
+        return root if root in self.classes else None
 
 
 # -- building the descriptors ---------------------------------------------------------------------
@@ -101,13 +103,14 @@ def _spec(name: str, entries: dict[str, list[Any]], schema_fields: dict[str, str
         shape = ref[:2] if ref[:2] in ("[]", "{}") else ""
         nested = ref[len(shape):] if value == "" else ""
         f = Field(json_name, path[-1], value, nested, shape, bool(keep))
-        if len(path) == 1:
-            spec.fields[json_name] = f
-            continue
-        group = spec.fields.setdefault(f"#{path[0]}", Field(f"#{path[0]}", path[0], "", f"{name}_{path[0]}",
-                                                            inline=MessageSpec(f"{name}_{path[0]}")))
-        assert group.inline is not None
-        group.inline.fields[json_name] = f
+        holder = spec
+        for number in path[:-1]:  # embedded Go structs, possibly nested (NamedRuleWithOperations → Rule)
+            inner = f"{holder.name}_{number}"
+            group = holder.fields.setdefault(f"#{number}", Field(f"#{number}", number, "", inner,
+                                                                 inline=MessageSpec(inner)))
+            assert group.inline is not None
+            holder = group.inline
+        holder.fields[json_name] = f
     return spec
 
 
@@ -252,20 +255,31 @@ def encode_object(doc: dict[str, Any]) -> bytes:
 
 def from_json(message: Message, spec: MessageSpec, doc: dict[str, Any], path: str) -> None:
     message.SetInParent()
-    inline_of = {name: group for group in spec.fields.values() if group.inline for name in group.inline.fields}
     for name, value in doc.items():
         where = f"{path}.{name}" if path else name
         if value is None:
             continue
-        target, f = message, spec.fields.get(name)
-        if f is None and name in inline_of:
-            group = inline_of[name]
-            assert group.inline is not None
-            target, f = getattr(message, f"inline{group.number}"), group.inline.fields[name]
-            target.SetInParent()
+        target, f = _field_of(message, spec, name)
         if f is None:
             raise ProtobufError(f"{where}: no protobuf field")
         _set(target, f, value, where)
+
+
+def _field_of(message: Message, spec: MessageSpec, name: str) -> tuple[Message, Field | None]:
+    """The message and field that carry JSON member ``name``: its own, or one of an embedded struct
+    (at any depth), whose messages are then marked present."""
+    if name in spec.fields:
+        return message, spec.fields[name]
+    for group in spec.fields.values():
+        if group.inline is None:
+            continue
+        inner = getattr(message, f"inline{group.number}")
+        target, f = _field_of(inner, group.inline, name)
+        if f is not None:
+            inner.SetInParent()
+            target.SetInParent()
+            return target, f
+    return message, None
 
 
 def _set(message: Message, f: Field, value: Any, where: str) -> None:
@@ -309,7 +323,8 @@ def _fill(message: Message, f: Field, value: Any, where: str) -> None:
             message.type, message.intVal = 0, value
     elif kind in ("Time", "MicroTime"):
         when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        message.seconds = int(when.timestamp())
+        # whole seconds apart: a float timestamp with microseconds rounds up past the second far from 1970
+        message.seconds = int(when.replace(microsecond=0).timestamp())
         if kind == "MicroTime":
             message.nanos = when.microsecond * 1000
     elif kind == "FieldsV1":

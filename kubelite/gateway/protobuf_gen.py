@@ -35,7 +35,7 @@ from kubelite.api.schema import k8s_schema
 OUTPUT = Path(__file__).with_name("k8s_proto.json")
 API_PACKAGES = ("core/v1", "apps/v1", "coordination/v1", "policy/v1", "autoscaling/v1", "batch/v1", "rbac/v1",
                 "networking/v1", "storage/v1", "scheduling/v1", "discovery/v1", "autoscaling/v2",
-                "authorization/v1", "authentication/v1")
+                "authorization/v1", "authentication/v1", "admissionregistration/v1", "certificates/v1", "events/v1")
 MACHINERY_PACKAGES = ("pkg/apis/meta/v1",)
 # apimachinery message → the name the runtime module knows it by
 SPECIAL = {
@@ -53,6 +53,9 @@ SPECIAL_FILES = {  # where each special message and the envelope are defined
     "pkg/apis/meta/v1/generated.proto": ("Time", "MicroTime", "Duration", "FieldsV1"),
     "pkg/runtime/generated.proto": ("RawExtension", "Unknown", "TypeMeta"),
 }
+# k8s.io/kube-aggregator's apiregistration.k8s.io types: not in k8s.io/api, so not read; their clients
+# (kubectl apply, the Python client) send JSON, and a protobuf body of them is refused as unknown
+OTHER_REPOS = re.compile(r"^V1APIService")
 # names in two packages: the one the OpenAPI schema (and so k8s_schema.json) means
 HOME_OF = {"Preconditions": "pkg/apis/meta/v1"}
 _FIELD = re.compile(r"^\s*(optional|repeated)\s+([\w.]+)\s+(\w+)\s*=\s*(\d+)\s*;|^\s*map<\s*string\s*,\s*([\w.]+)\s*>\s+(\w+)\s*=\s*(\d+)\s*;")
@@ -165,11 +168,13 @@ def _entries(message: str, messages: dict[str, list[ProtoField]], structs: dict[
 
 # the Python client's group prefix of a name two packages share → the package it means
 _PREFIX_HOME = {"CoreV1": "core/v1", "DiscoveryV1": "discovery/v1", "RbacV1": "rbac/v1",
-                "AuthenticationV1": "authentication/v1"}
+                "AuthenticationV1": "authentication/v1", "AdmissionregistrationV1": "admissionregistration/v1",
+                "EventsV1": "events/v1"}
 
 
 def _short(python_name: str) -> str:
-    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|AuthenticationV1|V1|V2)", "", python_name)
+    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|AuthenticationV1|AdmissionregistrationV1|EventsV1|V1|V2)", "",
+                  python_name)
 
 
 def generate(api: Path, machinery: Path) -> dict[str, Any]:
@@ -185,6 +190,9 @@ def generate(api: Path, machinery: Path) -> dict[str, Any]:
         prefix = python_name[: len(python_name) - len(short)]
         homes = ([HOME_OF[short]] if short in HOME_OF else [_PREFIX_HOME[prefix]] if prefix in _PREFIX_HOME
                  else [p for p, (found, _) in packages.items() if short in found])
+        if OTHER_REPOS.match(python_name):
+            print(f"note: {python_name} is not in k8s.io/api; not on the wire", file=sys.stderr)
+            continue
         if len(homes) > 1 and prefix in ("V1", "V2"):  # a name autoscaling/v1 and v2 share: the prefix's version
             homes = [p for p in homes if p.endswith("/" + prefix.lower())]
         if not homes and not re.match(r"^(CoreV1|V1|V2)[A-Z]", python_name):

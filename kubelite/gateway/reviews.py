@@ -20,7 +20,7 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.gateway import review_group
-from kubelite.gateway.auth import User
+from kubelite.gateway.auth import UNSECURED, User
 from kubelite.gateway.authz import USER, authenticated
 from kubelite.gateway.bodies import read_decoded
 from kubelite.gateway.requestinfo import RequestInfo
@@ -35,7 +35,6 @@ KINDS = {(group, plural): (kind, namespaced) for group, plural, kind, namespaced
 # kube's privileged-group authorizer's RulesFor (system:masters), and AlwaysAllow's
 _ALL_RESOURCES = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
 _ALL_PATHS = [{"verbs": ["*"], "nonResourceURLs": ["*"]}]
-UNSECURED = User("system:unsecured", groups=("system:masters", "system:authenticated"))
 
 
 def serves(info: RequestInfo) -> bool:

@@ -23,6 +23,7 @@ from kubelite.gateway.watchhub import Subscription, WatchHubs
 from kubelite.store import Store
 
 if TYPE_CHECKING:  # crds imports the handlers' modules, which import this one
+    from kubelite.gateway.apiservices import LocalAPIServices
     from kubelite.gateway.crds import CrdRegistry
 
 
@@ -54,6 +55,7 @@ class GatewayState:
     body_read_timeout: float = 60.0  # seconds for a whole request body (--request-body-timeout)
     bootstrapped: bool = False  # the default kubernetes Service written (kube's bootstrap-controller post-start hook)
     crds: CrdRegistry | None = None  # the custom resources served (started with the gateway)
+    apiservices: LocalAPIServices | None = None  # the local APIServices' reconciler (started with the gateway)
     audit: AuditBackend | None = None  # --audit-log-path: the policy and the log (kubelite.gateway.audit)
 
 

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 def _hub_key(res: Resource) -> str:
     """Built-in kinds: their plural. Custom resources: key prefix and served version (plurals repeat
     across groups, and each version of a CRD reads the same keys as its own apiVersion)."""
-    return f"{res.prefix()}@{res.api_version}" if res.custom else res.plural
+    return f"{res.prefix()}@{res.api_version}" if res.custom or res.conversion else res.plural
 
 
 def too_old(resource_version: int, oldest: int) -> errors.ApiError:

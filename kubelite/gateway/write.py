@@ -14,14 +14,15 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from kubelite.api import errors
+from kubelite.api import certificates, errors
 from kubelite.api.defaults import with_defaults
 from kubelite.api.meta import KubeObject, ManagedFieldsEntry
 from kubelite.gateway import fieldmanager
-from kubelite.gateway.authz import admit_write
+from kubelite.gateway.auth import UNSECURED
+from kubelite.gateway.authz import USER, admit_write
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
 from kubelite.gateway.common import Target
-from kubelite.gateway.crds import check_custom
+from kubelite.gateway.crds import check_custom, transition_causes
 from kubelite.gateway.fieldschema import UNKNOWN
 from kubelite.gateway.fieldschema import root as schema_root
 from kubelite.gateway.immutable import immutable_field_causes
@@ -45,6 +46,7 @@ _STATUS_RESET_ON_CREATE: dict[str, dict[str, object]] = {
     "StatefulSet": {"replicas": 0, "availableReplicas": 0},
     "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
     "HorizontalPodAutoscaler": {"desiredReplicas": 0},
+    "CertificateSigningRequest": {}, "APIService": {}, "ValidatingAdmissionPolicy": {},
 }
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
@@ -78,7 +80,7 @@ def checked_body(doc: Any, target: Target, validation: str) -> CheckedObject:
     come from its CRD: :func:`kubelite.gateway.crds.check_custom`)."""
     if target.served.custom is not None:
         return check_custom(doc, target.served, validation)
-    return check_and_parse(doc, kind=target.served.resource.kind, validation=validation)
+    return check_and_parse(doc, kind=target.served.resource.schema_kind, validation=validation)
 
 
 def _fill_type_and_scope(doc: Any, target: Target) -> dict[str, Any]:
@@ -133,12 +135,20 @@ async def _create_checked(
         obj = res.model.model_validate({**obj.to_dict(), "status": reset})
     if res.kind == "Namespace":
         obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
+    if res.kind == certificates.KIND:
+        obj = res.model.model_validate(_with_requester(request, obj.to_dict()))
     if target.served.custom is not None and target.served.custom.status:  # the status subresource's writers own it
         obj = res.model.model_validate({k: v for k, v in obj.to_dict().items() if k != "status"})
     if owner is not None:
         obj = await off_loop(size, _owned_by, target, None, obj, owner)
     admit_write(request, res, obj)  # RBAC escalation prevention (403), before anything is written
     return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
+
+
+def _with_requester(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
+    """A CertificateSigningRequest names who asked for it (a gateway without authentication: UNSECURED)."""
+    user = request.get(USER) or UNSECURED
+    return certificates.with_requester(doc, username=user.name, uid=user.uid, groups=user.groups)
 
 
 # -- field ownership (managedFields) ----------------------------------------------------------
@@ -170,7 +180,7 @@ def owned_by_request(request: web.Request, target: Target, current: KubeObject, 
 
 def _owned_by(target: Target, current: dict[str, Any] | None, obj: KubeObject, owner: fieldmanager.Write) -> KubeObject:
     """``obj`` with managedFields recording ``owner``'s Update from ``current`` (None: a create)."""
-    node = schema_root(target.served.resource.kind)
+    node = schema_root(target.served.resource.schema_kind)
     doc = _checked_ownership(target, lambda: fieldmanager.update(current, obj.to_dict(), node, owner))
     return _with_managed_fields(obj, doc)
 
@@ -206,8 +216,9 @@ async def _write(
     """
     state = state_of(request)
     res = target.served.resource
-    subresource: Literal["status", "finalize"] | None = (
-        target.info.subresource if target.info.subresource in ("status", "finalize") else None)  # type: ignore[assignment]
+    subresource: Literal["status", "finalize", "approval"] | None = (
+        target.info.subresource if target.info.subresource in ("status", "finalize", "approval")  # type: ignore[assignment]
+        else None)
     owner = _writer(request, target, subresource=subresource or "") if record_owner else None
     async with state.write_locks.hold(res.key(target.name, target.namespace)):
         async for _ in conflict_retries():
@@ -221,6 +232,8 @@ async def _write(
                 # the new one as the store will write it (admission: default tolerations...)
                 new = state.store.prepare(res, current, new)
                 causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
+                if target.served.custom is not None:
+                    causes = causes or transition_causes(target.served, new.to_dict(), current_doc)
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
             new.metadata.resource_version = current.metadata.resource_version
@@ -295,7 +308,7 @@ async def patch(request: web.Request, target: Target) -> web.StreamResponse:
     warnings: list[str] = []
 
     def build(current_doc: dict[str, Any]) -> CheckedObject:
-        patched = apply_patch(patch_type, current_doc, body, kind=res.kind)
+        patched = apply_patch(patch_type, current_doc, body, kind=res.schema_kind)
         _check_identity(target, current_doc, patched)
         checked = checked_body(patched, target, validation)
         warnings[:] = checked.warnings
@@ -354,7 +367,7 @@ async def _server_side_apply(
         raise _bad_patch_options("fieldManager", "Required value: is required for apply patch", "FieldValueRequired")
     config = _fill_type_and_scope(body, target)
     res = target.served.resource
-    node = schema_root(res.kind)
+    node = schema_root(res.schema_kind)
     owner = _writer(request, target, subresource="status" if target.info.subresource == "status" else "")
     if (config.get("metadata") or {}).get("managedFields") is not None:
         raise errors.bad_request("metadata.managedFields must be nil in an applied configuration")

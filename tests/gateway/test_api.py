@@ -61,7 +61,8 @@ async def test_discovery_documents(api: aiohttp.ClientSession) -> None:
         groups = {g["name"] for g in (await r.json())["groups"]}
     assert groups == {"apps", "coordination.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
                       "networking.k8s.io", "storage.k8s.io", "scheduling.k8s.io", "discovery.k8s.io", "metrics.k8s.io",
-                      "autoscaling", "apiextensions.k8s.io", "authentication.k8s.io", "authorization.k8s.io"}
+                      "autoscaling", "apiextensions.k8s.io", "authentication.k8s.io", "authorization.k8s.io",
+                      "admissionregistration.k8s.io", "certificates.k8s.io", "apiregistration.k8s.io", "events.k8s.io"}
     async with api.get("/apis/apps/v1") as r:
         names = {res["name"]: res for res in (await r.json())["resources"]}
     assert names["deployments/scale"]["group"] == "autoscaling" and names["deployments/scale"]["kind"] == "Scale"

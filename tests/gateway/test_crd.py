@@ -192,12 +192,12 @@ async def test_invalid_crd_is_refused(api: aiohttp.ClientSession) -> None:
            "spec": {"group": "example.com", "scope": "Galaxy", "names": {"plural": "things", "kind": "Thing"},
                     "versions": [{"name": "v1", "served": True, "storage": False,
                                   "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-validations": [
-                                      {"rule": "self.x > 0"}]}}}]}}
+                                      {"rule": "self.x >"}]}}}]}}  # a CEL rule that does not compile
     async with api.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", json=crd) as response:
         assert response.status == 422
         fields = {c["field"] for c in (await response.json())["details"]["causes"]}
     assert fields == {"spec.scope", "spec.versions",
-                      "spec.versions[0].schema.openAPIV3Schema.x-kubernetes-validations"}
+                      "spec.versions[0].schema.openAPIV3Schema.x-kubernetes-validations[0].rule"}
 
 
 async def test_watch_custom_resources_in_a_served_version(api: aiohttp.ClientSession, kubectl: Kubectl,
