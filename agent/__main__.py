@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.agent import Agent, AgentConfig
+from agent.node import NodeConfig
+from agent.pods import PodOptions
 from agent.podconfig.sources import ConfigSource
 from agent.podconfig.tokens import GatewayTokenRequester
 from agent.podsource import NodeView, shared_informer
@@ -263,15 +265,18 @@ def agent_config(args: argparse.Namespace, node: str, token: str) -> AgentConfig
     if args.sim_count and host is not None:
         port = 0  # N agents cannot share one port
     return AgentConfig(
-        node=node, listen_host=host, listen_port=port, token=token, node_ip=args.node_ip, labels=args.labels,
-        taints=args.taints, lease_ttl=args.lease_ttl, status_period=args.status_period, cpu=args.cpu,
-        memory=args.memory, max_pods=args.max_pods, drain_on_exit=args.drain_on_exit,
-        pause_image=args.pause_image, backoff_initial=args.backoff_initial, backoff_cap=args.backoff_cap,
+        node_config=NodeConfig(
+            name=node, address=args.node_ip, labels=args.labels, taints=args.taints, lease_ttl=args.lease_ttl,
+            status_period=args.status_period, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods),
+        pod_options=PodOptions(
+            node=node, host_ip=args.node_ip, pause_image=args.pause_image, backoff_initial=args.backoff_initial,
+            backoff_cap=args.backoff_cap, cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain,
+            root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime in ("docker", "oci") else None)),
+        listen_host=host, listen_port=port, token=token, drain_on_exit=args.drain_on_exit,
         eviction_hard=args.eviction_hard, pressure_transition_period=args.eviction_pressure_transition_period,
         eviction_interval=args.eviction_monitoring_interval, stats_interval=args.stats_interval,
         proxy_mode=args.proxy_mode or ("iptables" if args.runtime == "docker" else "none"),
-        cluster_dns=args.cluster_dns, cluster_domain=args.cluster_domain, image_dir=args.image_dir,
-        root_dir=args.root_dir or (f"/var/lib/kubelite/agent/{node}" if args.runtime in ("docker", "oci") else None),
+        image_dir=args.image_dir,
         api_server=args.api_server if args.runtime != "sim" else "", api_ca_file=args.api_ca_file,
         api_client_cert=args.api_client_cert, api_client_key=args.api_client_key,
         api_token=_read_secret(args.api_token_file, "--api-token-file") if args.api_token_file else "",

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubelite.api import quantity
-from kubelite.api.core import Taint
 from kubelite.client.bootstrap import cluster_uid
 from kubelite.client.events import EventRecorder
 from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
@@ -28,7 +27,7 @@ from agent.api import AgentApi
 from agent.diskpressure import DiskPressureMonitor, Observe
 from agent.localpath import VolumeReclaimer
 from agent.metrics import AgentMetrics
-from agent.node import NodeConfig, NodeLifecycle
+from agent.node import NodeConfig, NodeHeartbeat
 from agent.nodehealth import NodeHealth
 from agent.podconfig.sources import ConfigSource
 from agent.podconfig.tokens import GatewayTokenRequester, TokenManager
@@ -44,34 +43,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AgentConfig:
-    node: str
+    """The node's settings (``NodeConfig``: registration, heartbeat, lease), the pod loop's
+    (``PodOptions``), and the agent's own; both parts name the same node (name and IP)."""
+
+    node_config: NodeConfig  # its endpoint is set at start, once the agent API listens
+    pod_options: PodOptions
     listen_host: str | None = "127.0.0.1"  # None: no API server
     listen_port: int = 0
     token: str = ""
-    node_ip: str = "127.0.0.1"
-    labels: dict[str, str] = field(default_factory=dict)
-    taints: tuple[Taint, ...] = ()
-    lease_ttl: int = 10
-    status_period: float = 20.0
-    cpu: str | None = None
-    memory: str | None = None
-    max_pods: int = 110
     drain_on_exit: bool = False
-    pause_image: str = "kubelite/demo:latest"
-    backoff_initial: float = 10.0
-    backoff_cap: float = 300.0
-    workers: int = 8
-    resync_period: float = 30.0
-    housekeeping_period: float = 30.0
     # The kubelet's --eviction-hard defaults; () disables disk-pressure eviction.
     eviction_hard: tuple[Threshold, ...] = field(
         default_factory=lambda: parse_eviction_hard(KUBELET_EVICTION_HARD))
     pressure_transition_period: float = 300.0
     eviction_interval: float = 10.0
     proxy_mode: str = "none"  # "iptables": run the node proxy (docker runtime); "none": no service rules
-    cluster_dns: str | None = None  # the kubelet's --cluster-dns / --cluster-domain
-    cluster_domain: str = "cluster.local"
-    root_dir: str | None = None  # the kubelet's --root-dir: pods' volumes live under <root_dir>/pods/<uid>
     local_path_root: str = LOCAL_PATH_ROOT  # deleted local-path volumes' directories are removed only under it
     stats_interval: float = 10.0  # seconds between usage samples (agent/stats.py)
     image_dir: str | None = None  # archives dropped here are loaded into the runtime (agent/images.py)
@@ -82,6 +68,21 @@ class AgentConfig:
     api_client_cert: str = ""
     api_client_key: str = ""
     api_token: str = ""  # a bearer token for --api-server instead of a certificate (kl up's token mode)
+
+    def __post_init__(self) -> None:
+        if (self.pod_options.node, self.pod_options.host_ip) != (self.node_config.name, self.node_config.address):
+            raise ValueError(f"the node config ({self.node_config.name}, {self.node_config.address}) and the pod "
+                             f"options ({self.pod_options.node}, {self.pod_options.host_ip}) name different nodes")
+
+    @property
+    def node(self) -> str:
+        """The node's name."""
+        return self.node_config.name
+
+    @property
+    def node_ip(self) -> str:
+        """The node's InternalIP (the pods' hostIP)."""
+        return self.node_config.address
 
 
 def _token_manager(config: AgentConfig) -> TokenManager | None:
@@ -108,13 +109,7 @@ class Agent:
         self.recorder = EventRecorder(store, "kubelite-agent", host=config.node)
         self.pods = PodManager(
             store, self.runtime, recorder=self.recorder, metrics=self.metrics,
-            options=PodOptions(
-                node=config.node, host_ip=config.node_ip, pause_image=config.pause_image,
-                backoff_initial=config.backoff_initial, backoff_cap=config.backoff_cap, workers=config.workers,
-                resync_period=config.resync_period, housekeeping_period=config.housekeeping_period,
-                cluster_dns=config.cluster_dns, cluster_domain=config.cluster_domain,
-                root_dir=config.root_dir,
-            ),
+            options=config.pod_options,
             pod_source=pod_source, health=self.health, config_source=config_source, tokens=_token_manager(config),
         )
         self.disk = DiskPressureMonitor(
@@ -128,7 +123,7 @@ class Agent:
         if config.listen_host is not None:
             self.api = AgentApi(host=config.listen_host, port=config.listen_port, token=config.token,
                                 pods=self.pods, metrics=self.metrics, healthy=self.healthy, stats=self.stats)
-        self.node: NodeLifecycle | None = None
+        self.node: NodeHeartbeat | None = None
         self.proxy: Proxier | None = Proxier(store, node=config.node) if config.proxy_mode == "iptables" else None
         self.image_dir = ImageDirWatcher(self.runtime, Path(config.image_dir)) if config.image_dir else None
         if self.proxy is not None:
@@ -136,7 +131,7 @@ class Agent:
             self.pods.services = lambda: [s.to_dict() for s in proxy.services.list()]
         # removes this node's deleted local-path volumes (a process's agents may share one PV informer)
         self.volumes = VolumeReclaimer(store, node=config.node, root=config.local_path_root,
-                                       filesystem=config.root_dir is not None, informer=volume_source)
+                                       filesystem=config.pod_options.root_dir is not None, informer=volume_source)
         self._started: list[str] = []
 
     def healthy(self) -> bool:
@@ -149,8 +144,9 @@ class Agent:
         version = await self.runtime.version()
         host = await self.runtime.host_resources()
         self.pods.config.set_allocatable(  # resourceFieldRef's default for a missing limit
-            quantity.cpu_millis(self.config.cpu) if self.config.cpu else host.cpu_millis,
-            quantity.to_bytes(self.config.memory) if self.config.memory else host.memory_bytes)
+            quantity.cpu_millis(self.config.node_config.cpu) if self.config.node_config.cpu else host.cpu_millis,
+            quantity.to_bytes(self.config.node_config.memory) if self.config.node_config.memory
+            else host.memory_bytes)
         uid = await cluster_uid(self.store)
         self.runtime.bind(uid)
         if self.proxy is not None:
@@ -164,14 +160,9 @@ class Agent:
             if self.api.host not in (self.config.node_ip, "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
                 log.warning("the agent API listens on %s, but the gateway reaches agents at the node's InternalIP "
                             "%s (--node-ip): pods/log will fail", self.api.host, self.config.node_ip)
-        self.node = NodeLifecycle(
+        self.node = NodeHeartbeat(
             self.store,
-            NodeConfig(
-                name=self.config.node, labels=self.config.labels, taints=self.config.taints,
-                address=self.config.node_ip, endpoint=self.api.endpoint if self.api else None,
-                cpu=self.config.cpu, memory=self.config.memory, max_pods=self.config.max_pods,
-                lease_ttl=self.config.lease_ttl, status_period=self.config.status_period,
-            ),
+            replace(self.config.node_config, endpoint=self.api.endpoint if self.api else None),
             host=host, version=version, metrics=self.metrics,
             on_lost=self.pods.close_gate, on_regained=self.pods.rediscover, health=self.health,
         )

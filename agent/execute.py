@@ -125,8 +125,7 @@ class Executor:
             args=list(self.manager.options.pause_command[1:]), ports=ports, **_dns_fields(pod, self.manager.options),
         )
         try:
-            if not await self.manager.runtime.image_present(image):
-                await self.manager.runtime.pull_image(image)
+            await self.manager.images.ensure_sandbox_image(image)
             sandbox_id = await self.manager.runtime.create_container(spec)
         except RuntimeUnavailable:
             raise
@@ -184,11 +183,10 @@ class Executor:
     ) -> None:
         uid = pod.metadata.uid or ""
         try:
-            await self._ensure_image(pod, container)
+            await self.manager.images.ensure_image(pod, container)  # records the Failed to pull Event
         except ImagePullError as exc:
             self.manager.failures.record(uid, container.name, Waiting(exc.reason, str(exc)))
             waiting[container.name] = Waiting(exc.reason, str(exc))
-            self.manager.recorder.record(pod, "Warning", "Failed", f"Failed to pull image \"{container.image}\": {exc}")
             self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
             return
         try:
@@ -229,31 +227,6 @@ class Executor:
             return
         self.manager.metrics.container_starts.inc()
         self.manager.recorder.record(pod, "Normal", "Started", f"Started container {container.name}")
-
-    async def _ensure_image(self, pod: Pod, container: Container) -> None:
-        image = container.image or ""
-        policy = container.effective_image_pull_policy
-        present = await self.manager.runtime.image_present(image)
-        if policy == "Never":
-            if not present:
-                raise ImagePullError(f'Container image "{image}" is not present with pull policy of Never',
-                                     reason="ErrImageNeverPull")
-            return
-        if policy == "IfNotPresent" and present:
-            self.manager.recorder.record(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
-            return
-        self.manager.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        try:
-            await self.manager.runtime.pull_image(image)
-        except ImagePullError as exc:
-            if not present:
-                raise
-            # No registry is reachable here: with Always, a local copy beats failing the pod.
-            log.info("pull of %s failed (%s); using the local image", image, exc)
-            self.manager.recorder.record(pod, "Normal", "Pulled",
-                                 f'Container image "{image}" could not be pulled; using the image present on machine')
-            return
-        self.manager.recorder.record(pod, "Normal", "Pulled", f'Successfully pulled image "{image}"')
 
 
 def _dns_fields(pod: Pod, options: Any) -> dict[str, Any]:

@@ -122,8 +122,13 @@ def ready_condition(old: NodeCondition | None, now: datetime, ready: bool = True
     )
 
 
-class NodeLifecycle:
-    """Registers the Node, heartbeats its status, keeps the node lease; start()/stop()."""
+class NodeHeartbeat:
+    """Registers the Node, heartbeats its status, keeps the node lease; start()/stop().
+
+    Named for Kubernetes' "node heartbeats" (the Node's status updates plus its Lease in
+    kube-node-lease, KEP-589), which is the kubelet's node-status loop and node lease
+    controller together — not the control plane's node-lifecycle controller.
+    """
 
     def __init__(
         self, store: Store, config: NodeConfig, *, host: HostResources, version: RuntimeVersion,

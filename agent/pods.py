@@ -59,6 +59,7 @@ from agent.runtime.base import (
     RuntimeEvent,
     RuntimeUnavailable,
 )
+from agent.imagepull import ImageManager
 from agent.eviction import REASON, admission_refusal, evicted_status, rejected_status
 from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
@@ -118,12 +119,14 @@ class PodManager:
         self.queue = WorkQueue(f"pods-{self.node}")
         self.loop = ReconcileLoop(f"agent-{self.node}", self.queue, self.reconcile, workers=options.workers)
         self.probes = ProbeManager(runtime, on_change=self.queue.add, record=self.recorder.record, metrics=metrics)
-        self.teardown = Teardown(self)
+        self.images = ImageManager(runtime, recorder)
         self.executor = Executor(self)
         self.config = PodConfigurator(
             config_source or ConfigSource(store, resync_period=options.resync_period),
             root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None,
             tokens=tokens)
+        self.teardown = Teardown(store, runtime, node=self.node, host_ip=options.host_ip, recorder=recorder,
+                                 probes=self.probes, config=self.config, forget_uid=self.forget_uid)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}

@@ -15,19 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from kubelite.api import errors
 from kubelite.api.core import Pod
 from kubelite.api.resources import PODS
+from kubelite.client.events import EventRecorder
+from kubelite.storage.store import Store
 
-from agent.runtime.base import LABEL_GRACE, LABEL_NODE, LABEL_POD_UID, ContainerInfo, ContainerNotFound
+from agent.podconfig.configurator import PodConfigurator
+from agent.probes import ProbeManager
+from agent.runtime.base import (
+    LABEL_GRACE,
+    LABEL_NODE,
+    LABEL_POD_UID,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerRuntime,
+)
 from agent.runtime.scoped import legacy_to_remove
 from agent.status import build_status, status_changed, termination_input
-
-if TYPE_CHECKING:
-    from agent.pods import PodManager
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +43,21 @@ ORPHAN_GRACE_CAP = 10  # seconds: an orphan's pod is gone, nobody waits for a cl
 
 
 class Teardown:
-    def __init__(self, manager: PodManager) -> None:
-        self.manager = manager
+    """Gets only its collaborators (not the ``PodManager``): ``forget_uid`` drops what the
+    manager kept about a pod whose containers are gone; ``config`` owns the pods' volumes."""
 
-    @property
-    def runtime(self):  # type: ignore[no-untyped-def]
-        return self.manager.runtime
+    def __init__(
+        self, store: Store, runtime: ContainerRuntime, *, node: str, host_ip: str, recorder: EventRecorder,
+        probes: ProbeManager, config: PodConfigurator, forget_uid: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.node = node
+        self.host_ip = host_ip
+        self.recorder = recorder
+        self.probes = probes
+        self.config = config
+        self.forget_uid = forget_uid
 
     async def kill(self, pod: Pod, container_id: str, name: str, reason: str, *, grace: int | None = None) -> None:
         """Stop one container of a live pod, with an Event saying why."""
@@ -57,7 +74,7 @@ class Teardown:
         else:
             message = f"Stopping container {name} ({reason})"
         if name != "POD":
-            self.manager.recorder.record(pod, "Normal", "Killing", message)
+            self.recorder.record(pod, "Normal", "Killing", message)
         try:
             await self.runtime.stop_container(container_id, timeout=grace)
         except ContainerNotFound:
@@ -83,34 +100,34 @@ class Teardown:
         for name in reversed(sidecars):
             for c in (c for c in apps if c.container_name == name):
                 await self.kill(pod, c.id, name, "Deleting", grace=grace)
-        await self.manager.probes.forget_pod(f"{pod.namespace}/{pod.name}")
+        await self.probes.forget_pod(f"{pod.namespace}/{pod.name}")
         if apps:
-            stopped = await self.runtime.list_containers({LABEL_NODE: self.manager.node,
-                                                          LABEL_POD_UID: pod.metadata.uid or ""})
+            stopped = await self.runtime.list_containers({LABEL_NODE: self.node,
+                                                  LABEL_POD_UID: pod.metadata.uid or ""})
             await self._report_termination(pod, stopped)  # terminated states, terminal phase
         await self._remove_all(containers, grace=0)
         try:
-            await self.manager.store.delete(PODS, pod.name, pod.namespace, grace_period_seconds=0,
-                                            uid=pod.metadata.uid)
+            await self.store.delete(PODS, pod.name, pod.namespace, grace_period_seconds=0,
+                                    uid=pod.metadata.uid)
         except errors.ApiError as exc:
             if exc.code != 404:
                 raise
-        self.manager.forget_uid(pod.metadata.uid or "")
-        await self.manager.config.cleanup(pod.metadata.uid or "")
+        self.forget_uid(pod.metadata.uid or "")
+        await self.config.cleanup(pod.metadata.uid or "")
         log.info("pod %s/%s deleted after its containers stopped", pod.namespace, pod.name)
 
     async def _report_termination(self, pod: Pod, containers: list[ContainerInfo]) -> Pod:
         """Write the terminating pod's status when it changed; the pod as stored afterwards."""
         if not any(not c.is_sandbox for c in containers):
             return pod  # nothing ever ran: nothing to report
-        data = termination_input(containers, host_ip=self.manager.options.host_ip, runtime=self.runtime.name)
+        data = termination_input(containers, host_ip=self.host_ip, runtime=self.runtime.name)
         status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
         if not status_changed(pod.status, status):
             return pod
         updated = pod.deep_copy()
         updated.status = status
         try:
-            written: Pod = await self.manager.store.update(PODS, updated, subresource="status")
+            written: Pod = await self.store.update(PODS, updated, subresource="status")
         except errors.ApiError as exc:
             if exc.code != 404:
                 raise
@@ -123,8 +140,8 @@ class Teardown:
                  extra={"containers": [c.name for c in containers]})
         await self._remove_all(containers, grace=None)
         for uid in {c.pod_uid for c in containers}:
-            self.manager.forget_uid(uid)
-            await self.manager.config.cleanup(uid)
+            self.forget_uid(uid)
+            await self.config.cleanup(uid)
 
     async def _remove_all(self, containers: list[ContainerInfo], *, grace: int | None) -> None:
         apps = [c for c in containers if not c.is_sandbox]
@@ -147,17 +164,16 @@ class Teardown:
 
     async def rediscover(self) -> None:
         """List this node's containers; keep those of pods still bound here, remove the rest."""
-        manager = self.manager
-        bound = await manager.store.list(PODS, predicate=lambda pod: pod.spec.node_name == manager.node)
+        bound = await self.store.list(PODS, predicate=lambda pod: pod.spec.node_name == self.node)
         uids = {pod.metadata.uid for pod in bound.items}
-        containers = await self.runtime.list_containers({LABEL_NODE: manager.node})
+        containers = await self.runtime.list_containers({LABEL_NODE: self.node})
         orphans = [c for c in containers if c.pod_uid not in uids]
         adopted = len(containers) - len(orphans)
         if orphans:
             await self.remove_containers(orphans, reason="their pods are gone or bound elsewhere")
         await self._legacy(uids)
-        await manager.config.cleanup_except({uid for uid in uids if uid})
-        log.info("node %s: rediscovery adopted %d container(s), removed %d orphan(s)", manager.node, adopted,
+        await self.config.cleanup_except({uid for uid in uids if uid})
+        log.info("node %s: rediscovery adopted %d container(s), removed %d orphan(s)", self.node, adopted,
                  len(orphans), extra={"adopted": adopted, "orphans": len(orphans)})
 
     async def _legacy(self, bound_uids: set[str]) -> None:
@@ -166,17 +182,17 @@ class Teardown:
         list_legacy = getattr(self.runtime, "list_legacy", None)
         if list_legacy is None:  # an unscoped runtime (unit tests): nothing to tell apart
             return
-        ours, foreign = legacy_to_remove(await list_legacy({LABEL_NODE: self.manager.node}), bound_uids)
+        ours, foreign = legacy_to_remove(await list_legacy({LABEL_NODE: self.node}), bound_uids)
         if ours:
             await self.remove_containers(ours, reason="made by an older kubelite without the cluster label; "
                                                       "their pods get new containers")
         if foreign:
             log.warning("node %s: %d container(s) labelled for this node name but with no cluster label are "
                         "left alone (not provably this cluster's): %s; remove them by hand if they are stale",
-                        self.manager.node, len(foreign), ", ".join(c.name for c in foreign[:10]),
+                        self.node, len(foreign), ", ".join(c.name for c in foreign[:10]),
                         extra={"containers": [c.name for c in foreign]})
 
     async def drain(self) -> None:
         """--drain-on-exit: stop and remove every container of this node."""
-        containers = await self.runtime.list_containers({LABEL_NODE: self.manager.node})
+        containers = await self.runtime.list_containers({LABEL_NODE: self.node})
         await self.remove_containers(containers, reason="draining on exit")

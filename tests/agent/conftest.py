@@ -6,6 +6,7 @@ always stopped and whose containers are always removed, whatever the test did.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import functools
 import uuid
@@ -17,6 +18,8 @@ import docker
 import pytest
 
 from agent.agent import Agent, AgentConfig
+from agent.node import NodeConfig
+from agent.pods import PodOptions
 from kubelite.node.evictionflags import LOCAL_EVICTION_HARD, parse_eviction_hard
 from agent.runtime.base import LABEL_NODE, ContainerRuntime
 from agent.runtime.docker import DockerRuntime
@@ -41,14 +44,23 @@ def node_name() -> str:
 
 def agent_config(node: str, **overrides: Any) -> AgentConfig:
     defaults: dict[str, Any] = dict(
-        node=node, listen_host="127.0.0.1", listen_port=0, token=TOKEN, lease_ttl=3, status_period=5.0,
+        listen_host="127.0.0.1", listen_port=0, token=TOKEN, lease_ttl=3, status_period=5.0,
         backoff_initial=1.0, backoff_cap=8.0, resync_period=10.0, housekeeping_period=5.0,
         # the suite shares the host's disk: the kubelet's 10 %/15 % would evict every pod on a
         # CI machine whose big disk is 90 % full (tests of eviction pass their own thresholds)
         eviction_hard=parse_eviction_hard(LOCAL_EVICTION_HARD),
     )
     defaults.update(overrides)
-    return AgentConfig(**defaults)
+    # One keyword per setting, as the CLI's flags: each goes to the part with a field of its name.
+    node_ip = defaults.pop("node_ip", "127.0.0.1")
+
+    def part(cls: Any) -> dict[str, Any]:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {k: defaults.pop(k) for k in list(defaults) if k in names}
+
+    node_fields, pod_fields = part(NodeConfig), part(PodOptions)
+    return AgentConfig(NodeConfig(name=node, address=node_ip, **node_fields),
+                       PodOptions(node=node, host_ip=node_ip, **pod_fields), **defaults)
 
 
 @pytest.fixture
@@ -80,7 +92,7 @@ async def start_agent(store: Store) -> AsyncIterator[StartAgent]:
         for agent in agents:
             if isinstance(agent.runtime.inner, OciRuntime):
                 await remove_oci_node_containers(agent.runtime.inner)
-        for root in {a.config.root_dir for a in agents if a.config.root_dir}:
+        for root in {a.config.pod_options.root_dir for a in agents if a.config.pod_options.root_dir}:
             unmount_under(str(root))  # tmpfs volumes of pods a failed test left behind
 
 

@@ -3,13 +3,15 @@ with one line naming the flag, and a help text that renders."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from agent.__main__ import build_parser, make_runtime
+from agent.__main__ import agent_config, build_parser, make_runtime
+from agent.agent import AgentConfig
 from kubelite.node.evictionflags import Threshold
 from agent.runtime.docker import DockerRuntime
 
@@ -31,6 +33,18 @@ def test_defaults_are_the_kubelets() -> None:
     assert isinstance(runtime, DockerRuntime)
     assert (runtime.log_limits.max_bytes, runtime.log_limits.max_files) == (1 << 20, 2)
     assert build_parser().parse_args(["--node", "n1", "--eviction-hard", ""]).eviction_hard == ()
+
+
+def test_flags_compose_the_node_and_pod_parts() -> None:
+    args = build_parser().parse_args(["--node", "n1", "--runtime", "sim", "--node-ip", "10.0.0.7", "--labels", "a=b",
+                                      "--max-pods", "7", "--backoff-initial", "2", "--cluster-dns", "10.96.0.10"])
+    config = agent_config(args, "n1", "tok")
+    assert (config.node, config.node_ip) == ("n1", "10.0.0.7")
+    assert (config.node_config.labels, config.node_config.max_pods) == ({"a": "b"}, 7)
+    assert (config.pod_options.host_ip, config.pod_options.backoff_initial) == ("10.0.0.7", 2.0)
+    assert config.pod_options.cluster_dns == "10.96.0.10" and config.token == "tok"
+    with pytest.raises(ValueError, match="different nodes"):
+        AgentConfig(config.node_config, dataclasses.replace(config.pod_options, node="n2"))
 
 
 @pytest.mark.parametrize(("argv", "named"), [
