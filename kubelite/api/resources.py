@@ -123,6 +123,11 @@ DAEMONSETS = _stored("apps", "DaemonSet", "daemonsets", True, "ds")
 STATEFULSETS = _stored("apps", "StatefulSet", "statefulsets", True, "sts")
 CONTROLLERREVISIONS = _stored("apps", "ControllerRevision", "controllerrevisions", True)
 STORAGECLASSES = _stored("storage.k8s.io", "StorageClass", "storageclasses", False, "sc")
+CSIDRIVERS = _stored("storage.k8s.io", "CSIDriver", "csidrivers", False)
+CSINODES = _stored("storage.k8s.io", "CSINode", "csinodes", False)
+VOLUMEATTACHMENTS = _stored("storage.k8s.io", "VolumeAttachment", "volumeattachments", False)
+CSISTORAGECAPACITIES = _stored("storage.k8s.io", "CSIStorageCapacity", "csistoragecapacities", True)
+PODTEMPLATES = _stored("", "PodTemplate", "podtemplates", True)
 PRIORITYCLASSES = _stored("scheduling.k8s.io", "PriorityClass", "priorityclasses", False, "pc")
 ENDPOINTSLICES = _stored("discovery.k8s.io", "EndpointSlice", "endpointslices", True)
 CUSTOMRESOURCEDEFINITIONS = _stored("apiextensions.k8s.io", "CustomResourceDefinition", "customresourcedefinitions",
@@ -155,6 +160,7 @@ STORED_ONLY: tuple[Resource, ...] = (
     CONTROLLERREVISIONS, STORAGECLASSES, PRIORITYCLASSES, ENDPOINTSLICES, CUSTOMRESOURCEDEFINITIONS,
     VALIDATINGWEBHOOKCONFIGURATIONS, MUTATINGWEBHOOKCONFIGURATIONS, VALIDATINGADMISSIONPOLICIES,
     VALIDATINGADMISSIONPOLICYBINDINGS, CERTIFICATESIGNINGREQUESTS, APISERVICES,
+    CSIDRIVERS, CSINODES, VOLUMEATTACHMENTS, CSISTORAGECAPACITIES, PODTEMPLATES,
 )
 ALL_RESOURCES: tuple[Resource, ...] = (
     NAMESPACES, NODES, PODS, EVENTS, REPLICASETS, DEPLOYMENTS, LEASES, *STORED_ONLY, HORIZONTALPODAUTOSCALERS)

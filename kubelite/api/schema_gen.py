@@ -48,6 +48,8 @@ ROOTS = {
     "PodDisruptionBudget": "V1PodDisruptionBudget", "Job": "V1Job", "CronJob": "V1CronJob",
     "DaemonSet": "V1DaemonSet", "StatefulSet": "V1StatefulSet", "ControllerRevision": "V1ControllerRevision", "PersistentVolume": "V1PersistentVolume", "StorageClass": "V1StorageClass",
     "PriorityClass": "V1PriorityClass", "EndpointSlice": "V1EndpointSlice",
+    "CSIDriver": "V1CSIDriver", "CSINode": "V1CSINode", "VolumeAttachment": "V1VolumeAttachment",
+    "CSIStorageCapacity": "V1CSIStorageCapacity", "PodTemplate": "V1PodTemplate",
     "Scale": "V1Scale", "Eviction": "V1Eviction", "DeleteOptions": "V1DeleteOptions",
     "HorizontalPodAutoscaler": "V2HorizontalPodAutoscaler",
     "ValidatingWebhookConfiguration": "V1ValidatingWebhookConfiguration",

@@ -169,11 +169,11 @@ def _entries(message: str, messages: dict[str, list[ProtoField]], structs: dict[
 # the Python client's group prefix of a name two packages share → the package it means
 _PREFIX_HOME = {"CoreV1": "core/v1", "DiscoveryV1": "discovery/v1", "RbacV1": "rbac/v1",
                 "AuthenticationV1": "authentication/v1", "AdmissionregistrationV1": "admissionregistration/v1",
-                "EventsV1": "events/v1"}
+                "EventsV1": "events/v1", "StorageV1": "storage/v1"}
 
 
 def _short(python_name: str) -> str:
-    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|AuthenticationV1|AdmissionregistrationV1|EventsV1|V1|V2)", "",
+    return re.sub(r"^(CoreV1|DiscoveryV1|RbacV1|AuthenticationV1|AdmissionregistrationV1|EventsV1|StorageV1|V1|V2)", "",
                   python_name)
 
 

@@ -322,3 +322,64 @@ def _events_python_client(url: str) -> None:
             reporting_controller="example.com/ctl", reporting_instance="i", action="A", reason="R", type="Warning"))
         assert events.read_namespaced_event("e3", "default").type == "Warning"
         events.delete_namespaced_event("e3", "default")
+
+
+STORAGE_AND_TEMPLATES = """\
+apiVersion: storage.k8s.io/v1
+kind: CSIDriver
+metadata: {name: hostpath.csi.example.com}
+spec: {attachRequired: false, podInfoOnMount: true, volumeLifecycleModes: [Persistent, Ephemeral],
+       tokenRequests: [{audience: vault}]}
+---
+apiVersion: storage.k8s.io/v1
+kind: CSINode
+metadata: {name: node-a}
+spec: {drivers: [{name: hostpath.csi.example.com, nodeID: node-a, topologyKeys: [topology.example.com/zone]}]}
+---
+apiVersion: storage.k8s.io/v1
+kind: VolumeAttachment
+metadata: {name: va-1}
+spec: {attacher: hostpath.csi.example.com, nodeName: node-a, source: {persistentVolumeName: pv-1}}
+---
+apiVersion: storage.k8s.io/v1
+kind: CSIStorageCapacity
+metadata: {name: cap-1, namespace: default}
+storageClassName: standard
+capacity: 10Gi
+---
+apiVersion: v1
+kind: PodTemplate
+metadata: {name: tmpl, namespace: default}
+template:
+  metadata: {labels: {app: tmpl}}
+  spec: {containers: [{name: c, image: kubelite/demo:latest}]}
+"""
+STORAGE_PLURALS = ("csidrivers", "csinodes", "volumeattachments", "csistoragecapacities", "podtemplates")
+
+
+async def test_storage_k8s_io_and_pod_templates_with_kubectl(kubectl: Kubectl, gateway: Gateway) -> None:
+    """The rest of storage.k8s.io/v1 and core PodTemplates: stored as sent, with every verb."""
+    rows = {line.split()[0]: line.split() for line in (await kubectl("api-resources", "--no-headers")).stdout.splitlines()}
+    assert rows["csistoragecapacities"][1:] == ["storage.k8s.io/v1", "true", "CSIStorageCapacity"]
+    assert rows["volumeattachments"][1:] == ["storage.k8s.io/v1", "false", "VolumeAttachment"]
+    assert rows["podtemplates"][1:] == ["v1", "true", "PodTemplate"]
+    applied = await kubectl("apply", "-f", "-", stdin=STORAGE_AND_TEMPLATES)
+    assert "volumeattachment.storage.k8s.io/va-1 created" in applied.stdout, applied.stdout
+    for plural in STORAGE_PLURALS:
+        assert (await kubectl("get", plural, "-o", "name")).stdout.strip(), plural
+    driver = json.loads((await kubectl("get", "csidriver", "hostpath.csi.example.com", "-o", "json")).stdout)
+    assert driver["spec"]["tokenRequests"] == [{"audience": "vault"}]
+    explained = await kubectl("explain", "volumeattachment.spec.source.persistentVolumeName")
+    assert "persistentVolumeName" in explained.stdout
+
+    # unknown fields are refused as kube-apiserver's strict decoding does, and nothing is written
+    before = await etcd_revision(gateway)
+    bad = await kubectl("apply", "--validate=strict", "-f", "-", check=False, stdin=(
+        "apiVersion: storage.k8s.io/v1\nkind: VolumeAttachment\nmetadata: {name: va-2}\n"
+        "spec: {attacher: a, nodeName: n, source: {persistentVolumeName: p}, bogus: 1}\n"))
+    assert bad.returncode != 0 and "bogus" in bad.stderr, bad.stderr
+    assert await etcd_revision(gateway) == before
+
+    await kubectl("delete", "-f", "-", stdin=STORAGE_AND_TEMPLATES)
+    for plural in STORAGE_PLURALS:
+        assert (await kubectl("get", plural, "-o", "name")).stdout.strip() == "", plural

@@ -56,7 +56,7 @@ async def test_not_found_status_bytes(api: aiohttp.ClientSession) -> None:
             b'"message":"deployments.apps \\"web\\" not found","reason":"NotFound",'
             b'"details":{"name":"web","group":"apps","kind":"deployments"},"code":404}\n'
         )
-    async with api.get("/api/v1/podtemplates") as r:  # a resource not served
+    async with api.get("/api/v1/componentstatuses") as r:  # a resource not served
         assert await r.read() == (
             b'{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
             b'"message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}\n'
@@ -121,7 +121,7 @@ async def test_create_answers_and_stores_the_reset_status(api: aiohttp.ClientSes
 # -- /openapi/v2: kubectl's fallback for kinds the v3 documents lack (issue 10) ----------------------
 
 @pytest.mark.parametrize(("manifest", "kind", "version"), [
-    ("apiVersion: v1\nkind: PodTemplate\nmetadata: {name: c}\n", "PodTemplate", "v1"),
+    ("apiVersion: v1\nkind: ComponentStatus\nmetadata: {name: c}\n", "ComponentStatus", "v1"),
     ("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", "Widget", "example.com/v1"),
 ])
 async def test_apply_of_a_kind_not_served_says_no_matches(kubectl: Kubectl, manifest: str, kind: str,

@@ -85,8 +85,8 @@ async def test_kinds_not_served_answer_not_found(kubectl: Kubectl, command: list
 
 
 async def test_protobuf_post_for_a_kind_not_served_is_404(api: aiohttp.ClientSession) -> None:
-    body = protobuf.MAGIC + b"\n\x11\n\x02v1\x12\x0bPodTemplate\x12\x00"
-    async with api.post("/api/v1/namespaces/default/podtemplates", data=body,
+    body = protobuf.MAGIC + b"\n\x15\n\x02v1\x12\x0fComponentStatus\x12\x00"
+    async with api.post("/api/v1/componentstatuses", data=body,
                         headers={"Content-Type": protobuf.MEDIA_TYPE}) as response:
         assert response.status == 404
         assert (await response.json())["reason"] == "NotFound"

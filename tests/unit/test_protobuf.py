@@ -142,7 +142,7 @@ def test_every_schema_field_has_a_protobuf_number() -> None:
 
 
 @pytest.mark.parametrize("body", [
-    b"", b"{}", b"k8s\x00\xff\xff", protobuf.MAGIC + b"\n\x11\n\x02v1\x12\x0bPodTemplate",  # a kind kubelite does not serve
+    b"", b"{}", b"k8s\x00\xff\xff", protobuf.MAGIC + b"\n\x15\n\x02v1\x12\x0fComponentStatus",  # a kind kubelite does not serve
 ])
 def test_bad_bodies_are_protobuf_errors(body: bytes) -> None:
     with pytest.raises(ProtobufError):
