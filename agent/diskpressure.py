@@ -21,7 +21,7 @@ from kubelite.api.core import Pod
 from kubelite.api.quantity import to_bytes
 from kubelite.node.evictionflags import Threshold
 from kubelite.client.informer import object_key
-from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import BackgroundTask
 
 from agent.eviction import (
     ContainerUsage,
@@ -69,16 +69,14 @@ class DiskPressureMonitor:
         self.monotonic = monotonic
         self.last_met_at: float | None = None
         self.evicted: list[str] = []  # pod keys, in order
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     async def start(self) -> None:
         if self.thresholds:
-            self._task = spawn(f"disk-pressure-{self.manager.node}", self._run)
+            self._task.start(f"disk-pressure-{self.manager.node}", self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

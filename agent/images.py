@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import BackgroundTask
 
 from agent.runtime.base import ContainerRuntime, ContainerRuntimeError
 
@@ -51,17 +51,15 @@ class ImageDirWatcher:
     def __init__(self, runtime: ContainerRuntime, directory: Path, *, period: float = 2.0) -> None:
         self.runtime, self.directory, self.period = runtime, directory, period
         self._sizes: dict[str, int] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     async def start(self) -> None:
         for sub in ("loaded", "failed"):
             (self.directory / sub).mkdir(parents=True, exist_ok=True)
-        self._task = spawn(f"image-dir {self.directory}", self._run)
+        self._task.start(f"image-dir {self.directory}", self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

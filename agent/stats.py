@@ -36,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from kubelite.api.core import Pod
-from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import BackgroundTask
 
 from agent.hostusage import read_host_usage
 from agent.runtime.base import (
@@ -119,15 +119,13 @@ class StatsCollector:
         self._limit = asyncio.Semaphore(concurrency)
         self._containers: dict[str, _Tracked] = {}
         self._host: tuple[Sample | None, Sample] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     async def start(self) -> None:
-        self._task = spawn(f"stats-{self.node}", self._run, restart_delay=self.interval)
+        self._task.start(f"stats-{self.node}", self._run, restart_delay=self.interval)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

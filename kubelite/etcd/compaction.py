@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from kubelite.api import errors
 from kubelite.etcd.client import EtcdClient
 from kubelite.etcd.ops import EtcdCompacted, cmp_version, compact, op_get, op_put, txn
-from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Compactor:
         self.rounds = 0
         self.compactions = 0
         self.last_compacted = 0
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
         self._counter = self._gauge = None
         if registry is not None:
             self._counter = Counter("kubelite_etcd_compactions", "etcd compactions this process made.",
@@ -145,13 +145,11 @@ class Compactor:
                                 "etcd to (0: none yet; another process may be the one compacting).", registry=registry)
 
     async def start(self) -> None:
-        if self.interval > 0 and self._task is None:
-            self._task = spawn(self.name, self._loop)
+        if self.interval > 0:
+            self._task.start(self.name, self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        await self._task.stop()
 
     async def _loop(self) -> None:
         while True:

@@ -37,7 +37,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kubelite.etcd.encryption import EncryptionConfig, Transformer, parse_config_text
-from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class ReloadingEncryption:
         self.reloads = {SUCCESS: 0, FAILURE: 0}
         self.last_reload: dict[str, float] = {}  # status → unix time
         self._users = 0
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     @classmethod
     def load(cls, path: str | Path, *, interval: float = DEFAULT_INTERVAL,
@@ -131,15 +131,13 @@ class ReloadingEncryption:
     def follow(self) -> None:
         """One more user (an etcd client): the first starts the polling task."""
         self._users += 1
-        if self._task is None:
-            self._task = spawn(f"encryption-config-reload {self.path}", self._poll)
+        self._task.start(f"encryption-config-reload {self.path}", self._poll)
 
     async def unfollow(self) -> None:
         """One user fewer: the last one stops the polling task and waits for it."""
         self._users = max(self._users - 1, 0)
-        if self._users == 0 and self._task is not None:
-            task, self._task = self._task, None
-            await cancel_and_wait(task)
+        if self._users == 0:
+            await self._task.stop()
 
 
 def _read(path: Path) -> bytes:

@@ -29,7 +29,7 @@ from kubelite.api.resources import APISERVICES, CUSTOMRESOURCEDEFINITIONS
 from kubelite.gateway import metrics_group, review_group
 from kubelite.gateway.catalog import VIEWS, group_versions
 from kubelite.storage.store import Store
-from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class LocalAPIServices:
         self.builtin = builtin
         self.interval = interval
         self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     def changed(self) -> None:
         """The CRDs changed: reconcile soon (called from the CRD registry's informer handlers)."""
@@ -104,12 +104,10 @@ class LocalAPIServices:
 
     async def start(self) -> None:
         await self.reconcile()
-        self._task = spawn("local-apiservices", self._run)
+        self._task.start("local-apiservices", self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:

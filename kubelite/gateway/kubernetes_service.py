@@ -25,7 +25,7 @@ from kubelite.etcd.ops import cmp_version, op_put, prefix_end, range_, txn
 from kubelite.client.lease import LeaseSession
 from kubelite.registry.service_alloc import ServiceRanges
 from kubelite.storage.store import Store
-from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util.supervise import BackgroundTask
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class KubernetesService:
         self.ranges = ranges
         self.interval = interval
         self._lease: LeaseSession | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     @property
     def lease_key(self) -> str:
@@ -85,12 +85,10 @@ class KubernetesService:
 
     async def start(self) -> None:
         await self.reconcile()
-        self._task = spawn("kubernetes-service", self._run)
+        self._task.start("kubernetes-service", self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await cancel_and_wait(self._task)
-            self._task = None
+        await self._task.stop()
         if self._lease is not None:
             await self._lease.stop(revoke=True)
             self._lease = None

@@ -40,3 +40,24 @@ async def cancel_and_wait(task: asyncio.Task[None], *, retry_every: float = 0.5)
         await asyncio.wait({task}, timeout=retry_every)
     with contextlib.suppress(asyncio.CancelledError, Exception):
         task.result()
+
+
+class BackgroundTask:
+    """The one supervised task an object owns: ``start`` spawns it (once), ``stop`` cancels it with
+    :func:`cancel_and_wait` and may be called any number of times."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None
+
+    def start(self, name: str, run: Callable[[], Awaitable[None]], *, restart_delay: float = 1.0) -> None:
+        if self.task is None:
+            self.task = spawn(name, run, restart_delay=restart_delay)
+
+    async def stop(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            await cancel_and_wait(task)

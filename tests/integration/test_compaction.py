@@ -67,13 +67,13 @@ async def test_compactor_compacts_on_its_interval_to_the_revision_of_one_interva
         assert not await is_compacted(etcd_client, head)
     finally:
         await compactor.stop()
-    assert compactor._task is None  # noqa: SLF001 - stopped cleanly
+    assert compactor._task.running is False  # noqa: SLF001 - stopped cleanly
 
 
 async def test_interval_zero_disables_the_compactor(etcd_client: EtcdClient) -> None:
     compactor = Compactor(etcd_client, interval=0)
     await compactor.start()
-    assert compactor._task is None  # noqa: SLF001
+    assert compactor._task.running is False  # noqa: SLF001
     await compactor.stop()
 
 

@@ -142,4 +142,4 @@ async def test_gateway_follows_the_file_and_keeps_the_old_config_on_a_bad_one(
                 metrics[f'{stamp}{{apiserver_id_hash="{ident}",status="success"}}'] > 0
     finally:
         await stop_or_explain(gateway)
-    assert reloader._task is None  # noqa: SLF001 - the last client closed: polling stopped
+    assert reloader._task.running is False  # noqa: SLF001 - the last client closed: polling stopped
