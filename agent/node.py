@@ -204,7 +204,7 @@ class NodeHeartbeat:
             node.status = status.model_copy(update={"conditions": node_conditions(old, facts, now)})
             return node
 
-        updated: Node = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
+        updated = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
         await self._sync_pressure_taint(facts.disk_pressure)
         return updated
 

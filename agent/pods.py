@@ -420,9 +420,7 @@ class PodManager:
             current.metadata.annotations = annotations
             return current
 
-        updated = await self.store.guaranteed_update(PODS, pod.name, pod.namespace, annotate)
-        assert isinstance(updated, Pod)
-        return updated
+        return await self.store.guaranteed_update(PODS, pod.name, pod.namespace, annotate)
 
     def _note_phase(self, key: str, uid: str, phase: str) -> None:
         if phase == "Running" and self._phases.get(key) != "Running" and uid in self._first_seen:

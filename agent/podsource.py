@@ -27,7 +27,7 @@ class PodSource(Protocol):
     async def wait_synced(self, timeout: float | None = None) -> None: ...
 
 
-def own_informer(store: Store, node: str, *, resync_period: float) -> Informer:
+def own_informer(store: Store, node: str, *, resync_period: float) -> Informer[Pod]:
     marker = f'"nodeName":{json.dumps(node)}'.encode()
     return Informer(
         store, PODS, predicate=lambda pod: pod.spec.node_name == node,
@@ -36,7 +36,7 @@ def own_informer(store: Store, node: str, *, resync_period: float) -> Informer:
     )
 
 
-def shared_informer(store: Store, *, resync_period: float = 30.0) -> Informer:
+def shared_informer(store: Store, *, resync_period: float = 30.0) -> Informer[Pod]:
     """Bound pods of every node, indexed by node; start/stop it once for all the views."""
     return Informer(
         store, PODS, indexers={"node": index_by_node_name}, predicate=lambda pod: bool(pod.spec.node_name),
@@ -65,7 +65,7 @@ class _NodeHandler:
 class NodeView:
     """One node's pods in a shared informer; starting/stopping it leaves the informer alone."""
 
-    def __init__(self, informer: Informer, node: str) -> None:
+    def __init__(self, informer: Informer[Pod], node: str) -> None:
         self.informer = informer
         self.node = node
 

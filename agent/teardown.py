@@ -127,7 +127,7 @@ class Teardown:
         updated = pod.deep_copy()
         updated.status = status
         try:
-            written: Pod = await self.store.update(PODS, updated, subresource="status")
+            written = await self.store.update(PODS, updated, subresource="status")
         except errors.ApiError as exc:
             if exc.code != 404:
                 raise
@@ -171,8 +171,9 @@ class Teardown:
         adopted = len(containers) - len(orphans)
         if orphans:
             await self.remove_containers(orphans, reason="their pods are gone or bound elsewhere")
-        await self._legacy(uids)
-        await self.config.cleanup_except({uid for uid in uids if uid})
+        known = {uid for uid in uids if uid}  # stored pods always have one; the type allows None
+        await self._legacy(known)
+        await self.config.cleanup_except(known)
         log.info("node %s: rediscovery adopted %d container(s), removed %d orphan(s)", self.node, adopted,
                  len(orphans), extra={"adopted": adopted, "orphans": len(orphans)})
 

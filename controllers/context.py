@@ -7,8 +7,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from kubelite.api.apps import Deployment, ReplicaSet
+from kubelite.api.coordination import Lease
+from kubelite.api.core import Namespace, Node, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, Resource
 from kubelite.client.events import EventRecorder
@@ -18,6 +21,7 @@ from kubelite.storage.store import Store
 from controllers.metrics import Metrics
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
+T = TypeVar("T", bound=KubeObject)
 
 
 def wall_clock() -> datetime:
@@ -79,12 +83,12 @@ class Settings:
 class SharedInformers:
     """One informer per resource, shared by every controller of the manager."""
 
-    pods: Informer
-    nodes: Informer
-    node_leases: Informer
-    replicasets: Informer
-    deployments: Informer
-    namespaces: Informer
+    pods: Informer[Pod]
+    nodes: Informer[Node]
+    node_leases: Informer[Lease]
+    replicasets: Informer[ReplicaSet]
+    deployments: Informer[Deployment]
+    namespaces: Informer[Namespace]
 
     @classmethod
     def create(cls, store: Store, *, resync_seconds: float = 300.0) -> SharedInformers:
@@ -104,22 +108,24 @@ class SharedInformers:
     resync_seconds: float = 300.0
     store: Store | None = None
 
-    def for_resource(self, res: Resource) -> Informer:
+    def for_resource(self, res: Resource[T]) -> Informer[T]:
         """The one informer of ``res`` (all namespaces), with the owner indexes; made on first use.
 
         Call it while controllers are constructed: the manager starts ``all()`` after that.
         """
-        named = {PODS.plural: self.pods, NODES.plural: self.nodes, REPLICASETS.plural: self.replicasets,
+        named: dict[str, Informer] = {PODS.plural: self.pods, NODES.plural: self.nodes, REPLICASETS.plural: self.replicasets,
                  DEPLOYMENTS.plural: self.deployments, NAMESPACES.plural: self.namespaces}
+        # keyed by plural, so the informer found was made for ``res``: its objects are ``res.model``s
         if res.plural in named:
-            return named[res.plural]
+            return cast(Informer[T], named[res.plural])
         informer = self.extra.get(res.plural)
         if informer is None:
             if self.store is None:
                 raise RuntimeError("SharedInformers.for_resource needs the store (use SharedInformers.create)")
-            informer = self.extra[res.plural] = Informer(self.store, res, indexers=dict(OWNED_INDEXERS),
-                                                         resync_period=self.resync_seconds)
-        return informer
+            made = Informer(self.store, res, indexers=dict(OWNED_INDEXERS), resync_period=self.resync_seconds)
+            self.extra[res.plural] = made
+            return made
+        return cast(Informer[T], informer)
 
     def all(self) -> list[Informer]:
         return [self.namespaces, self.nodes, self.node_leases, self.deployments, self.replicasets, self.pods,

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from kubelite.api import errors, semantic
+from kubelite.api.generic import StoredDocument
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CRONJOBS, JOBS
 from kubelite.client.informer import FuncHandler, object_key
@@ -81,19 +82,18 @@ class CronJobController(Controller):
             self.recorder.record(cronjob, type_, reason, message)
         return Result(requeue_after=decision.requeue_after) if decision.requeue_after is not None else None
 
-    async def _get_cronjob(self, cronjob: KubeObject) -> KubeObject | None:
+    async def _get_cronjob(self, cronjob: KubeObject) -> StoredDocument | None:
         try:
-            fresh: KubeObject = await self.store.get(CRONJOBS, cronjob.name, cronjob.namespace)
+            fresh = await self.store.get(CRONJOBS, cronjob.name, cronjob.namespace)
         except errors.ApiError as exc:
             if exc.code == 404:
                 return None
             raise
         return fresh if fresh.metadata.uid == cronjob.metadata.uid else None
 
-    async def _get_job(self, name: str, namespace: str | None) -> KubeObject | None:
+    async def _get_job(self, name: str, namespace: str | None) -> StoredDocument | None:
         try:
-            job: KubeObject = await self.store.get(JOBS, name, namespace)
-            return job
+            return await self.store.get(JOBS, name, namespace)
         except errors.ApiError as exc:
             if exc.code == 404:
                 return None
@@ -103,7 +103,7 @@ class CronJobController(Controller):
         job = JOBS.model.model_validate(doc)
         job.metadata.owner_references = [owner_reference(cronjob)]
         try:
-            created: KubeObject = await self.store.create(JOBS, job, fence=self.fence)
+            created = await self.store.create(JOBS, job, fence=self.fence)
         except errors.ApiError as exc:
             if exc.code != 409:
                 if exc.code != 403:  # a Terminating namespace: the namespace controller deletes the CronJob

@@ -147,12 +147,12 @@ class DeploymentController(Controller):
         (not yet in the cache) is it; any other one is a hash collision: bump status.collisionCount
         (the next hash differs) and fail."""
         try:
-            created: ReplicaSet = await self.store.create(REPLICASETS, rs, fence=self.fence)
+            created = await self.store.create(REPLICASETS, rs, fence=self.fence)
             return created, True
         except errors.ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise
-            existing: ReplicaSet = await self.store.get(REPLICASETS, rs.name, d.namespace)
+            existing = await self.store.get(REPLICASETS, rs.name, d.namespace)
             ref = existing.metadata.controller_ref()
             if ref is not None and ref.uid == d.metadata.uid and rollout.same_template(
                     existing.spec.template, d.spec.template):

@@ -21,6 +21,7 @@ from typing import Any
 
 from kubelite.api import errors, semantic
 from kubelite.api.core import EnvVar, Pod
+from kubelite.api.generic import StoredDocument
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import JOBS, PODS
 from kubelite.client.informer import FuncHandler, object_key
@@ -217,7 +218,7 @@ class JobController(Controller):
                 self.recorder.record(written, type_, reason, message)
         return Result(requeue_after=decision.requeue_after) if decision.requeue_after is not None else None
 
-    async def _write_status(self, job: KubeObject, status: dict[str, Any]) -> KubeObject | None:
+    async def _write_status(self, job: StoredDocument, status: dict[str, Any]) -> StoredDocument | None:
         """The Job with ``status`` written (unchanged: as it is); None when the Job is gone."""
         old = getattr(job, "status", None) or {}
         # as kube's JobStatus serialises: omitempty counters, ready/terminating always, uncounted always ({})

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kubelite.api.core import Pod
 from kubelite.client.informer import Informer
 
 # client-go's workqueue latency buckets: 10 ns to 10 s by powers of ten (ExponentialBuckets(10e-9, 10, 10))
@@ -44,7 +45,7 @@ class WorkqueueMetrics:
 
 
 class _PodsByPhase(Collector):
-    def __init__(self, pods: Informer) -> None:
+    def __init__(self, pods: Informer[Pod]) -> None:
         self.pods = pods
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -83,7 +84,7 @@ class Metrics:
 
         self.workqueue = WorkqueueMetrics(self.registry)
 
-    def count_pods(self, pods: Informer) -> None:
+    def count_pods(self, pods: Informer[Pod]) -> None:
         """``kubelite_pods{node,phase}``: pods by phase per node (node "" = not scheduled), read from the
         pods informer at each scrape."""
         self.registry.register(_PodsByPhase(pods))

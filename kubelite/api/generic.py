@@ -32,7 +32,7 @@ class StoredDocument(KubeObject):
     STORED_AS_SENT: ClassVar[bool] = True  # no field is "kept but not acted on": that is the whole kind
 
 
-def document_model(api_version: str, kind: str) -> type[KubeObject]:
+def document_model(api_version: str, kind: str) -> type[StoredDocument]:
     """A KubeObject class for one stored-only kind (``document_model("v1", "ConfigMap")``)."""
     return type(kind, (StoredDocument,), {"API_VERSION": api_version, "KIND": kind, "__module__": __name__,
                                       "__doc__": f"{api_version} {kind}, stored as sent."})

@@ -7,16 +7,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
+
+from typing_extensions import TypeVar
 
 from kubelite.api.apps import Deployment, ReplicaSet
 from kubelite.api.coordination import Lease
 from kubelite.api.core import Event, Namespace, Node, Pod
 from kubelite.api import events_v1
-from kubelite.api.generic import document_model
+from kubelite.api.generic import StoredDocument, document_model
 from kubelite.api.meta import KubeObject
 
 REGISTRY_ROOT = "/registry"
+
+# The kind's model class: ``PODS: Resource[Pod]``, so ``store.get(PODS, ...)`` and ``Informer(store, PODS)``
+# give ``Pod``s. Covariant: a ``Resource[Pod]`` is a ``Resource[KubeObject]`` (``res.model`` is read-only). A bare
+# ``Resource`` (code handling every kind: the gateway, GC, namespace deletion) means ``Resource[KubeObject]``.
+M = TypeVar("M", bound=KubeObject, covariant=True, default=KubeObject)
 
 
 @dataclass(frozen=True)
@@ -30,13 +37,13 @@ class Conversion:
 
 
 @dataclass(frozen=True)
-class Resource:
+class Resource(Generic[M]):
     group: str
     version: str
     kind: str
     plural: str
     namespaced: bool
-    model: type[KubeObject] = field(repr=False)
+    model: type[M] = field(repr=False)
     short_names: tuple[str, ...] = ()
     # a custom resource (kubelite.api.crd): stored under /registry/<group>/<plural>/ as kube-apiserver
     # does, read back as this version (the CRD's `None` conversion only rewrites apiVersion)
@@ -92,7 +99,7 @@ LEASES = Resource("coordination.k8s.io", "v1", "Lease", "leases", True, Lease)
 
 
 
-def _stored(group: str, kind: str, plural: str, namespaced: bool, *short_names: str) -> Resource:
+def _stored(group: str, kind: str, plural: str, namespaced: bool, *short_names: str) -> Resource[StoredDocument]:
     """A kind kubelite stores and serves but no component acts on (yet): a generic document model."""
     api_version = f"{group}/v1" if group else "v1"
     return Resource(group, "v1", kind, plural, namespaced, document_model(api_version, kind), short_names)

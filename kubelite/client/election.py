@@ -110,7 +110,7 @@ class LeaderElection:
         if not response.kvs:
             return None
         kv = response.kvs[0]
-        return decode(LEASES, kv.value, kv.mod_revision)  # type: ignore[return-value]
+        return decode(LEASES, kv.value, kv.mod_revision)
 
     async def holder(self) -> str | None:
         current = await self._current()

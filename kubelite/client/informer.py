@@ -13,7 +13,9 @@ import builtins
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
+
+from typing_extensions import TypeVar
 
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import Resource
@@ -25,6 +27,10 @@ log = logging.getLogger(__name__)
 
 IndexFunc = Callable[[Any], Iterable[str]]
 _LIST_PAGE = 500
+
+# the cached kind's model: ``Informer(store, PODS)`` is an ``Informer[Pod]``; a bare ``Informer`` caches KubeObjects.
+# Covariant: the cache is read-only to its users (an Informer[Pod] is an Informer[KubeObject]).
+O = TypeVar("O", bound=KubeObject, covariant=True, default=KubeObject)
 
 
 class Handler(Protocol):
@@ -105,7 +111,7 @@ class _Index:
                     del self.entries[value]
 
 
-class Informer:
+class Informer(Generic[O]):
     """List + watch one resource into an indexed cache; supervised, restartable.
 
     ``predicate`` decides which decoded objects the cache holds (an object
@@ -115,7 +121,7 @@ class Informer:
     """
 
     def __init__(
-        self, store: Store, res: Resource, *, namespace: str | None = None,
+        self, store: Store, res: Resource[O], *, namespace: str | None = None,
         indexers: dict[str, IndexFunc] | None = None, predicate: Callable[[Any], bool] | None = None,
         raw_filter: RawFilter | None = None, resync_period: float = 300.0, watch_options: WatchOptions = WatchOptions(), error_delay: float = 0.5,
     ) -> None:
@@ -129,7 +135,7 @@ class Informer:
         self.error_delay = error_delay
         self.revision = 0
         self.relists = 0
-        self._items: dict[str, Any] = {}
+        self._items: dict[str, O] = {}
         self._indexes = {"namespace": _Index(index_by_namespace)}
         for name, func in (indexers or {}).items():
             self._indexes[name] = _Index(func)
@@ -165,15 +171,15 @@ class Informer:
 
     # -- cache reads ---------------------------------------------------------
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: str) -> O | None:
         return self._items.get(key)
 
-    def list(self, namespace: str | None = None) -> builtins.list[Any]:
+    def list(self, namespace: str | None = None) -> builtins.list[O]:
         if namespace is None:
             return builtins.list(self._items.values())
         return self.by_index("namespace", namespace)
 
-    def by_index(self, index: str, value: str) -> builtins.list[Any]:
+    def by_index(self, index: str, value: str) -> builtins.list[O]:
         keys = self._indexes[index].entries.get(value, ())
         return [self._items[k] for k in sorted(keys)]
 

@@ -25,7 +25,6 @@ from typing import Any, cast
 
 from kubelite.registry import strategy
 from kubelite.api import errors
-from kubelite.api.core import Namespace
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.etcd.client import EtcdClient
@@ -73,7 +72,7 @@ class MemStore(Store):
         changed.set()
         return self.revision
 
-    async def get(self, res: Resource, name: str, namespace: str | None = None) -> Any:
+    async def get(self, res: Resource[T], name: str, namespace: str | None = None) -> T:
         entry = self._data.get(res.key(name, namespace))
         if entry is None:
             raise errors.not_found(res.plural, name, group=res.group)
@@ -124,7 +123,6 @@ class MemStore(Store):
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         name = new.metadata.namespace or ""
         namespace = await self.get(NAMESPACES, name)
-        assert isinstance(namespace, Namespace)
         if strategy.namespace_terminating(namespace):
             raise strategy.forbidden_in_terminating_namespace(res.plural, res.group, new.metadata.name, name)
         return NAMESPACES.key(name), int(namespace.metadata.resource_version or 0)

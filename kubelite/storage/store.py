@@ -22,7 +22,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast, overload
+
+import typing_extensions
 
 from kubelite.registry import priority, sa_admission, storageclass, strategy
 from kubelite.storage import codec
@@ -105,9 +107,13 @@ class NotLeader(errors.ApiError):
     """
 
 
+# a list's items: the resource's model objects, or (as_documents / as_json) dicts or bytes
+I = typing_extensions.TypeVar("I", default=Any)
+
+
 @dataclass
-class ListResult:
-    items: list[Any]
+class ListResult(Generic[I]):
+    items: list[I]
     resource_version: str
     continue_token: str | None = None
 
@@ -154,7 +160,7 @@ def plaintext(res: Resource, value: bytes, encryption: Encryption | None) -> byt
         raise errors.internal(str(exc)) from None
 
 
-def decode(res: Resource, value: bytes, mod_revision: int, encryption: Encryption | None = None) -> KubeObject:
+def decode(res: Resource[T], value: bytes, mod_revision: int, encryption: Encryption | None = None) -> T:
     doc = codec.loads(plaintext(res, value, encryption))
     obj = res.model.model_validate(res.conversion.to_served(doc) if res.conversion else doc)
     obj.metadata.resource_version = str(mod_revision)
@@ -241,18 +247,33 @@ class Store:
 
     # -- reads ---------------------------------------------------------------
 
-    async def get(self, res: Resource, name: str, namespace: str | None = None) -> Any:
+    async def get(self, res: Resource[T], name: str, namespace: str | None = None) -> T:
         """The object, read linearizably (coalesced with concurrent gets: :mod:`kubelite.storage.pointreads`)."""
         kv = await self.point_reads.get(res.key(name, namespace))
         if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
         return decode(res, kv.value, kv.mod_revision, self.encryption)
 
+    @overload
+    async def list(
+        self, res: Resource[T], namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
+        limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
+        raw_filter: Callable[[bytes], bool] | None = None, as_documents: Literal[False] = False,
+        as_json: Literal[False] = False,
+    ) -> ListResult[T]: ...
+
+    @overload
     async def list(
         self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
         limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
         raw_filter: Callable[[bytes], bool] | None = None, as_documents: bool = False, as_json: bool = False,
-    ) -> ListResult:
+    ) -> ListResult[Any]: ...
+
+    async def list(
+        self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,
+        limit: int = 0, continue_token: str | None = None, resource_version: int = 0,
+        raw_filter: Callable[[bytes], bool] | None = None, as_documents: bool = False, as_json: bool = False,
+    ) -> ListResult[Any]:
         """A consistent list: every page reads at the revision of the first one.
 
         ``predicate`` filters (label/field selectors) before ``limit`` counts, as
@@ -301,7 +322,7 @@ class Store:
     # -- writes --------------------------------------------------------------
 
     async def create(
-        self, res: Resource, obj: T, *, lease: int = 0, fence: Fence | None = None, dry_run: bool = False
+        self, res: Resource[T], obj: T, *, lease: int = 0, fence: Fence | None = None, dry_run: bool = False
     ) -> T:
         """Create if absent (409 AlreadyExists otherwise); the namespace must exist."""
         self._admission_cache.pop(res.plural, None)
@@ -419,7 +440,7 @@ class Store:
         deadline = time.monotonic() + (SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
         while True:
             try:
-                return cast(dict[str, Any], (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict())
+                return (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict()
             except errors.ApiError as exc:
                 if exc.code != 404 or time.monotonic() >= deadline:
                     if exc.code == 404:
@@ -450,7 +471,6 @@ class Store:
             raise errors.not_found("namespaces", name)
         kv = response.kvs[0]
         namespace = decode(NAMESPACES, kv.value, kv.mod_revision, self.encryption)
-        assert isinstance(namespace, Namespace)
         if strategy.namespace_terminating(namespace):
             raise strategy.forbidden_in_terminating_namespace(res.plural, res.group, new.metadata.name, name)
         if len(self._open_namespaces) >= 4096:  # bounded: namespaces come and go
@@ -459,7 +479,7 @@ class Store:
         return ns_key, kv.mod_revision
 
     async def update(
-        self, res: Resource, obj: T, *, subresource: Subresource = None, fence: Fence | None = None,
+        self, res: Resource[T], obj: T, *, subresource: Subresource = None, fence: Fence | None = None,
         dry_run: bool = False, read: T | None = None,
     ) -> T:
         """Replace the object; with a resourceVersion it must be unchanged (409 Conflict).
@@ -507,9 +527,9 @@ class Store:
         raise errors.internal("failed to allocate the service's addresses: every pick was taken")
 
     async def guaranteed_update(
-        self, res: Resource, name: str, namespace: str | None, mutate: Callable[[Any], Any | None], *,
+        self, res: Resource[T], name: str, namespace: str | None, mutate: Callable[[T], T | None], *,
         subresource: Subresource = None, fence: Fence | None = None,
-    ) -> Any:
+    ) -> T:
         """Read, mutate a copy, write with the read's resourceVersion; retry on conflict.
 
         ``mutate`` returns None to leave the object as it is.
@@ -529,10 +549,10 @@ class Store:
                               group=res.group)
 
     async def delete(
-        self, res: Resource, name: str, namespace: str | None = None, *, resource_version: str | None = None,
+        self, res: Resource[T], name: str, namespace: str | None = None, *, resource_version: str | None = None,
         uid: str | None = None, grace_period_seconds: int | None = None,
         propagation_policy: str | None = None, fence: Fence | None = None, dry_run: bool = False,
-    ) -> tuple[Any, bool]:
+    ) -> tuple[T, bool]:
         """Delete, or mark for deletion; returns (object, deleted_now).
 
         Objects with finalizers, and pods bound to a node with a grace
