@@ -9,9 +9,10 @@ longer than ``2 * cap`` (10 min): the next crash starts the schedule over.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from kubelite.util.clock import wall as clock_wall
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class BackoffEntry:
 
 class Backoff:
     def __init__(
-        self, *, initial: float = 10.0, cap: float = 300.0, clock: Callable[[], float] = time.time
+        self, *, initial: float = 10.0, cap: float = 300.0, clock: Callable[[], float] = clock_wall
     ) -> None:
         self.initial = initial
         self.cap = cap

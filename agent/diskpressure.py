@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from kubelite.api.quantity import to_bytes
 from kubelite.node.evictionflags import Threshold
 from kubelite.client.informer import object_key
 from kubelite.util.supervise import BackgroundTask
+from kubelite.util import clock
 
 from agent.eviction import (
     ContainerUsage,
@@ -58,7 +58,7 @@ def ephemeral_request(pod: Pod, container: str) -> int:
 class DiskPressureMonitor:
     def __init__(
         self, manager: PodManager, health: NodeHealth, *, thresholds: Sequence[Threshold], observe: Observe,
-        interval: float = 10.0, transition_period: float = 300.0, monotonic: Callable[[], float] = time.monotonic,
+        interval: float = 10.0, transition_period: float = 300.0, monotonic: Callable[[], float] = clock.monotonic,
     ) -> None:
         self.manager = manager
         self.health = health

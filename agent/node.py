@@ -21,11 +21,10 @@ import contextlib
 import logging
 import os
 import platform
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import aetcd
@@ -51,6 +50,7 @@ from kubelite.client.lease import LeaseSession
 from kubelite.storage.store import Store, encode
 from kubelite.util.supervise import cancel_and_wait, spawn
 from kubelite.version import __version__
+from kubelite.util import clock
 
 from agent.metrics import AgentMetrics
 from agent.nodehealth import NodeHealth, node_conditions, pressure_taints
@@ -133,7 +133,7 @@ class NodeHeartbeat:
     def __init__(
         self, store: Store, config: NodeConfig, *, host: HostResources, version: RuntimeVersion,
         metrics: AgentMetrics, on_lost: Callable[[], None], on_regained: Callable[[], Awaitable[None]],
-        monotonic: Callable[[], float] = time.monotonic, health: NodeHealth | None = None,
+        monotonic: Callable[[], float] = clock.monotonic, health: NodeHealth | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -169,7 +169,7 @@ class NodeHeartbeat:
     # -- registration --------------------------------------------------------
 
     async def register(self) -> Node:
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = clock.now_seconds()
         wanted = build_node(self.config, self.host, self.version, now)
         try:
             return await self.store.create(NODES, wanted)
@@ -194,7 +194,7 @@ class NodeHeartbeat:
         return await self._update_status(wanted.status)
 
     async def _update_status(self, wanted: NodeStatus | None = None) -> Node:
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = clock.now_seconds()
 
         facts = self.health.facts
 
@@ -254,7 +254,7 @@ class NodeHeartbeat:
         log.info("node %s: lease %x taken (ttl %ss)", self.config.name, session.lease_id, self.config.lease_ttl)
 
     async def _write_lease_key(self, session: LeaseSession) -> None:
-        now = datetime.now(UTC)
+        now = clock.now()
         lease = Lease(
             metadata=ObjectMeta(name=self.config.name, namespace=NODE_LEASE_NAMESPACE),
             spec=LeaseSpec(holder_identity=self.config.name, lease_duration_seconds=self.config.lease_ttl,

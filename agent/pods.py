@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 from pathlib import Path
 
@@ -28,6 +26,8 @@ from kubelite.client.reconcile import ReconcileLoop, Result
 from kubelite.storage.store import Store
 from kubelite.util.supervise import cancel_and_wait, spawn
 from kubelite.client.workqueue import WorkQueue
+from kubelite.util import clock
+from kubelite.util.clock import wall as clock_wall
 
 from agent.backoff import Backoff
 from agent.metrics import AgentMetrics
@@ -100,7 +100,7 @@ class PodManager:
 
     def __init__(
         self, store: Store, runtime: ContainerRuntime, *, recorder: EventRecorder, metrics: AgentMetrics,
-        options: PodOptions, clock: Callable[[], float] = time.time, pod_source: PodSource | None = None,
+        options: PodOptions, clock: Callable[[], float] = clock_wall, pod_source: PodSource | None = None,
         health: NodeHealth | None = None, config_source: ConfigSource | None = None,
         tokens: TokenManager | None = None,
     ) -> None:
@@ -195,11 +195,11 @@ class PodManager:
     # -- reconcile -----------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
-        started = time.monotonic()
+        started = clock.monotonic()
         try:
             return await self._reconcile(key)
         finally:
-            self.metrics.sync_duration.observe(time.monotonic() - started)
+            self.metrics.sync_duration.observe(clock.monotonic() - started)
 
     async def _reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
@@ -240,7 +240,7 @@ class PodManager:
             if refusal is not None:
                 await self._reject(pod, refusal)
                 return None
-        self._first_seen.setdefault(uid or "", time.monotonic())
+        self._first_seen.setdefault(uid or "", clock.monotonic())
         return await self._sync(key, pod, mine)
 
     async def _reject(self, pod: Pod, message: str) -> None:
@@ -277,7 +277,7 @@ class PodManager:
             sandbox=sandbox, completed=plan.completed, host_ip=self.options.host_ip, runtime=self.runtime.name,
             initialized=plan.initialized,
         )
-        status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
+        status = build_status(pod, data, clock.now_seconds())
         if status_changed(pod.status, status) and not self._behind_own_write(key, pod):
             # the status subresource reads only the status and identity of what it is given, and
             # changes nothing in it: no deep copy of the cached pod (the agent's hottest write)
@@ -424,7 +424,7 @@ class PodManager:
 
     def _note_phase(self, key: str, uid: str, phase: str) -> None:
         if phase == "Running" and self._phases.get(key) != "Running" and uid in self._first_seen:
-            self.metrics.start_latency.observe(time.monotonic() - self._first_seen.pop(uid))
+            self.metrics.start_latency.observe(clock.monotonic() - self._first_seen.pop(uid))
         self._phases[key] = phase
         self.metrics.pods.set(len(self.informer.keys()))
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
@@ -474,7 +474,7 @@ class PodManager:
         latest, previous = split_attempts([c for c in mine if not c.is_sandbox])
         data = StatusInput(latest=latest, previous=previous, waiting={}, probes={}, sandbox=None, completed=True,
                            host_ip=self.options.host_ip, runtime=self.runtime.name)
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = clock.now_seconds()
         status = evicted_status(build_status(pod, data, now), message, now)
         updated = pod.deep_copy()
         updated.status = status
@@ -488,7 +488,7 @@ class PodManager:
             self.queue.add(f"{namespace}/{name}")
 
     async def _report_runtime_down(self, pod: Pod) -> None:
-        status = runtime_down_status(pod.status, datetime.now(UTC).replace(microsecond=0))
+        status = runtime_down_status(pod.status, clock.now_seconds())
         if status is not None:
             updated = pod.deep_copy()
             updated.status = status

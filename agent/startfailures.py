@@ -13,18 +13,19 @@ the container's ``waiting`` state, and retried after a back-off (``initial`` dou
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from agent.backoff import Backoff
 from agent.status import Waiting
+
+from kubelite.util.clock import wall as clock_wall
 
 SANDBOX_KEY = "POD"
 PULL_REASONS = ("ErrImagePull", "ErrImageNeverPull", "ImagePullBackOff")
 
 
 class StartFailures:
-    def __init__(self, *, initial: float, cap: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, initial: float, cap: float, clock: Callable[[], float] = clock_wall) -> None:
         self.clock = clock
         self.backoff = Backoff(initial=initial, cap=cap, clock=clock)
         self.reasons: dict[str, Waiting] = {}

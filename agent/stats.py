@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from kubelite.api.core import Pod
 from kubelite.util.supervise import BackgroundTask
+from kubelite.util import clock
 
 from agent.hostusage import read_host_usage
 from agent.runtime.base import (
@@ -154,7 +154,7 @@ class StatsCollector:
         if self.host_usage:
             with contextlib.suppress(OSError, ValueError):  # no /proc (not Linux): no node figures
                 usage = await asyncio.to_thread(read_host_usage)
-                current = Sample(time.time(), time.monotonic(), usage)
+                current = Sample(clock.wall(), clock.monotonic(), usage)
                 self._host = (self._host[1] if self._host else None, current)
         return new
 
@@ -167,7 +167,7 @@ class StatsCollector:
             except ContainerRuntimeError as exc:
                 log.debug("no usage sample of container %s: %s", info.id, exc)
                 return None
-        return Sample(time.time(), time.monotonic(), usage) if usage is not None else None
+        return Sample(clock.wall(), clock.monotonic(), usage) if usage is not None else None
 
     # -- reading ---------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class StatsCollector:
             return rate(*self._host) if self._host else None
         rates = [r for _, r in self.container_rates()]
         if not rates:
-            return Rate(time.time(), self.interval, 0, 0, 0)
+            return Rate(clock.wall(), self.interval, 0, 0, 0)
         return summed(rates, max(r.wall for r in rates), max(r.window for r in rates))
 
     def summary(self) -> dict[str, Any]:
@@ -235,7 +235,7 @@ class ResourceMetrics(Collector):
 
 
 def _stats(measured: Rate) -> dict[str, Any]:
-    stamp = datetime.fromtimestamp(measured.wall, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = clock.format_micro_time(datetime.fromtimestamp(measured.wall, UTC))
     return {
         "cpu": {"time": stamp, "usageNanoCores": measured.nano_cores, "usageCoreNanoSeconds": measured.cpu_core_ns,
                 "window": round(measured.window, 3)},

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from kubelite.api import errors
 from kubelite.api.core import Pod
 from kubelite.api.resources import PODS
 from kubelite.client.events import EventRecorder
 from kubelite.storage.store import Store
+from kubelite.util import clock
 
 from agent.podconfig.configurator import PodConfigurator
 from agent.probes import ProbeManager
@@ -121,7 +121,7 @@ class Teardown:
         if not any(not c.is_sandbox for c in containers):
             return pod  # nothing ever ran: nothing to report
         data = termination_input(containers, host_ip=self.host_ip, runtime=self.runtime.name)
-        status = build_status(pod, data, datetime.now(UTC).replace(microsecond=0))
+        status = build_status(pod, data, clock.now_seconds())
         if not status_changed(pod.status, status):
             return pod
         updated = pod.deep_copy()

@@ -7,13 +7,14 @@ maximum starts over. The DaemonSet controller uses it for failed daemon pods (1 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+
+from kubelite.util.clock import monotonic
 
 
 class Backoff:
     def __init__(self, *, initial: float = 1.0, maximum: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = monotonic) -> None:
         self.initial = initial
         self.maximum = maximum
         self._clock = clock

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from kubelite.api.apps import Deployment, ReplicaSet
@@ -17,15 +17,12 @@ from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS,
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import Informer, index_by_controller_uid, index_by_node_name
 from kubelite.storage.store import Store
+from kubelite.util.clock import now as clock_now
 
 from controllers.metrics import Metrics
 
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 T = TypeVar("T", bound=KubeObject)
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def index_orphans_by_namespace(obj: KubeObject) -> list[str]:
@@ -142,7 +139,7 @@ class ControllerContext:
     informers: SharedInformers
     settings: Settings = field(default_factory=Settings)
     metrics: Metrics = field(default_factory=Metrics)
-    clock: Callable[[], datetime] = wall_clock
+    clock: Callable[[], datetime] = clock_now
     monotonic: Callable[[], float] = time.monotonic
     identity: str = "controller-manager"
     recorders: dict[str, EventRecorder] = field(default_factory=dict)

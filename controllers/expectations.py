@@ -20,9 +20,10 @@ was lost in a timeout might never show up), as in Kubernetes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from kubelite.util.clock import monotonic
 
 
 @dataclass
@@ -33,7 +34,7 @@ class _Pending:
 
 
 class Expectations:
-    def __init__(self, *, ttl: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, ttl: float = 300.0, clock: Callable[[], float] = monotonic) -> None:
         self.ttl = ttl
         self._clock = clock
         self._owners: dict[str, _Pending] = {}

@@ -27,6 +27,7 @@ from typing import Any
 from kubelite.api.core import Pod
 from kubelite.api.batch_rules import JOB_CONTROLLER_NAME
 from kubelite.util.humanize import parse_time
+from kubelite.util.clock import format_time
 
 from controllers.podutil import ready_since
 from controllers.replicaset_plan import deletion_rank
@@ -86,7 +87,7 @@ class JobSpec:
 # -- small facts --------------------------------------------------------------------------------
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(moment)
 
 
 def has_finalizer(pod: Pod) -> bool:

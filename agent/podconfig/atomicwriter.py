@@ -24,6 +24,8 @@ from pathlib import Path
 
 from agent.podconfig.projection import FileContent
 
+from kubelite.util.clock import wall
+
 DATA_DIR = "..data"
 _DATA_TMP = "..data_tmp"
 
@@ -62,7 +64,7 @@ def write(target: Path, payload: Mapping[str, FileContent], *, clock: float | No
         return False
     data_link = target / DATA_DIR
     old = os.readlink(data_link) if data_link.is_symlink() else None
-    stamp = time.strftime("%Y_%m_%d_%H_%M_%S", time.gmtime(clock if clock is not None else time.time()))
+    stamp = time.strftime("%Y_%m_%d_%H_%M_%S", time.gmtime(clock if clock is not None else wall()))
     fresh = Path(tempfile.mkdtemp(prefix=f"..{stamp}.", dir=target))
     fresh.chmod(0o755)
     for rel, content in payload.items():

@@ -26,6 +26,8 @@ from typing import Protocol
 
 import aiohttp
 
+from kubelite.util.clock import now as clock_now
+
 DEFAULT_EXPIRATION = 3600  # seconds: the projection's default (pkg/apis/core/v1 defaults)
 MAX_TTL = timedelta(hours=24)
 MAX_JITTER = 10.0  # seconds
@@ -69,7 +71,7 @@ def requires_refresh(issued: Issued, now: datetime, jitter: float) -> bool:
 class TokenManager:
     """Cached tokens per (pod, account, audience, lifetime); ``get`` fetches or refreshes."""
 
-    def __init__(self, requester: TokenRequester, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    def __init__(self, requester: TokenRequester, *, clock: Callable[[], datetime] = clock_now,
                  jitter: Callable[[], float] = lambda: random.random() * MAX_JITTER) -> None:  # noqa: S311 - jitter
         self.requester = requester
         self.clock = clock

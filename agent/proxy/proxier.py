@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 from kubelite.api.resources import ENDPOINTSLICES, SERVICES
 from kubelite.client.informer import FuncHandler, Informer
 from kubelite.storage.store import Store
 from kubelite.util.supervise import cancel_and_wait, spawn
+from kubelite.util import clock
 
 from agent.proxy import rules
 
@@ -152,7 +152,7 @@ class Proxier:
             self._dirty.set()
             raise
         self.last_rules = document
-        self.synced_at = time.monotonic()
+        self.synced_at = clock.monotonic()
         self.syncs += 1
         log.debug("node proxy %s: %d service ports synced", self.node, len(ports))
 

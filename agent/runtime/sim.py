@@ -30,9 +30,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from datetime import UTC, datetime
 
 from kubelite.api.quantity import parse_quantity
+from kubelite.util import clock
 
 from agent.runtime.base import (
     ContainerInfo,
@@ -147,7 +147,7 @@ class SimRuntime:
             ip = _sandbox_ip(int(container_id[3:], 16))
         info = ContainerInfo(
             id=container_id, name=spec.name, image=spec.image, image_id=f"sim-image:{spec.image}",
-            labels=dict(spec.labels), state="created", created_at=_now(), ip=ip, host_ports=ports,
+            labels=dict(spec.labels), state="created", created_at=clock.now(), ip=ip, host_ports=ports,
             network_of=spec.network_of,
         )
         self.containers[container_id] = _SimContainer(info=info, spec=spec)
@@ -172,7 +172,7 @@ class SimRuntime:
         if container is None or container.info.state != "created":
             return
         container.timer = None
-        container.info = replace(container.info, state="running", started_at=_now(), exit_code=None,
+        container.info = replace(container.info, state="running", started_at=clock.now(), exit_code=None,
                                  finished_at=None)
         container.log.append(f"sim: {container.info.name} running\n".encode())
         env = container.spec.env
@@ -189,9 +189,9 @@ class SimRuntime:
         if container.timer:
             container.timer.cancel()
             container.timer = None
-        started = container.info.started_at or _now()
+        started = container.info.started_at or clock.now()
         container.info = replace(container.info, state="exited", exit_code=exit_code, started_at=started,
-                                 finished_at=_now())
+                                 finished_at=clock.now())
         container.log.append(f"sim: {container.info.name} exited with {exit_code}\n".encode())
         self._emit_nowait(container_id, "die")
 
@@ -338,8 +338,6 @@ def steered(annotations: Mapping[str, str], key: str, container: str, containers
     return 0.0
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 __all__ = ["SimRuntime", "PortMapping", "SIM_CPU", "SIM_MEMORY", "steered"]

@@ -27,11 +27,11 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kubelite.api import apiservice, batch_rules, certificates, crd, event_rules, hpa, priorityclass, service, workload_rules
 from kubelite.api.errors import StatusCause, quote_value
+from kubelite.util import clock
 
 
 Doc = dict[str, Any]
@@ -134,10 +134,6 @@ def _role_ref_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     return [_immutable_cause("roleRef", new.get("roleRef"), "cannot change roleRef")]
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ConfigMap": DocumentRules(validate=_validate_config_map,
                                immutable=lambda old, new: _locked_data(old, new, ("data", "binaryData"))),
@@ -156,14 +152,14 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "ClusterRoleBinding": DocumentRules(immutable=_role_ref_immutable),
     "HorizontalPodAutoscaler": DocumentRules(prepare=hpa.with_defaults, validate=hpa.validate),
     # kubelite.api.crd: served as soon as stored, so its conditions are set on write
-    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=_now()), validate=crd.validate,
+    crd.KIND: DocumentRules(prepare=lambda doc: crd.prepare(doc, now=clock.format_time(clock.now())), validate=crd.validate,
                             immutable=crd.immutable),
-    certificates.KIND: DocumentRules(prepare=lambda doc: certificates.prepare(doc, now=_now()),
+    certificates.KIND: DocumentRules(prepare=lambda doc: certificates.prepare(doc, now=clock.format_time(clock.now())),
                                      validate=certificates.validate, prepare_update=certificates.keep_spec,
                                      subresources=True),
     # the document form of Event is events.k8s.io/v1's (core v1 Events are typed)
     "Event": DocumentRules(validate=event_rules.validate),
-    apiservice.KIND: DocumentRules(prepare=lambda doc: apiservice.prepare(doc, now=_now()),
+    apiservice.KIND: DocumentRules(prepare=lambda doc: apiservice.prepare(doc, now=clock.format_time(clock.now())),
                                    validate=apiservice.validate, subresources=True),
 }
 

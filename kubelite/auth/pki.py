@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kubelite.util import clock
+
 CA_DAYS = 3650
 LEAF_DAYS = 365
 ADMIN_USER = "kubernetes-admin"
@@ -43,15 +45,11 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 def new_ca(common_name: str = "kubernetes", *, days: int = CA_DAYS) -> Issued:
     """A self-signed CA certificate and its key (PEM)."""
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = _now()
+    now = clock.now()
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=days))
@@ -75,7 +73,7 @@ def issue(ca: Issued, *, common_name: str, organizations: tuple[str, ...] = (), 
     key = _key()
     attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    start = not_before or _now() - datetime.timedelta(minutes=5)
+    start = not_before or clock.now() - datetime.timedelta(minutes=5)
     builder = (x509.CertificateBuilder().subject_name(x509.Name(attributes)).issuer_name(ca_cert.subject)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
@@ -138,4 +136,4 @@ def _covers_hosts(pair: Issued, hosts: tuple[str, ...]) -> bool:
     except x509.ExtensionNotFound:
         return False
     present = {str(v) for v in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
-    return set(hosts) <= present and cert.not_valid_after_utc > _now()
+    return set(hosts) <= present and cert.not_valid_after_utc > clock.now()

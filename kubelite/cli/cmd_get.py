@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +12,7 @@ from kubelite.cli.common import AllNamespacesOpt, NamespaceOpt, SelectorOpt, com
 from kubelite.cli.errors import ApiStatusError, CliError
 from kubelite.cli.kinds import ResourceInfo
 from kubelite.cli.session import Session
+from kubelite.util import clock
 
 app = typer.Typer()
 
@@ -20,16 +20,12 @@ ALL_CATEGORY = ("pods", "replicasets", "deployments")  # `kl get all`
 OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="wide, yaml, json or name.")]
 
 
-def now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def as_table(res: ResourceInfo, answer: dict[str, Any]) -> dict[str, Any]:
     """The gateway's Table, or one built here if it answered a plain object or list."""
     if answer.get("kind") == "Table":
         return answer
     items = answer.get("items") if "items" in answer else [answer]
-    table = columns.build_table(res.kind, items or [], now())
+    table = columns.build_table(res.kind, items or [], clock.now())
     table["metadata"] = answer.get("metadata") or {}
     return table
 
@@ -195,12 +191,12 @@ def _describe_lines(s: Session, res: ResourceInfo, obj: dict[str, Any]) -> list[
         all_rs = s.client.get(rs_res.collection_path(ns)).get("items") or []
         owned = [rs for rs in all_rs if any(r.get("uid") == meta.get("uid")
                                             for r in (rs.get("metadata") or {}).get("ownerReferences") or [])]
-        lines = describers.describe_deployment(obj, now(), owned)
+        lines = describers.describe_deployment(obj, clock.now(), owned)
     else:
-        lines = describers.DESCRIBERS.get(res.kind, describers.describe_generic)(obj, now())
+        lines = describers.DESCRIBERS.get(res.kind, describers.describe_generic)(obj, clock.now())
     selector = f"involvedObject.name={meta.get('name')}"
     events = describers.events_for(obj, _list_events(s, ns, selector))
-    return lines + describers.event_lines(events, now())
+    return lines + describers.event_lines(events, clock.now())
 
 
 @command(app, "events")
@@ -227,6 +223,6 @@ def events(
         typer.echo(f"No events found in {ns} namespace." if ns else "No events found.", err=True)
         return
     items.sort(key=lambda e: str(columns.event_time(e) or ""))
-    table = columns.build_table("Event", items, now())
+    table = columns.build_table("Event", items, clock.now())
     for line in output.render_table(table, output.TableOptions(with_namespace=all_namespaces)):
         typer.echo(line)

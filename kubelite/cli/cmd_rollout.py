@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +14,7 @@ from kubelite.cli.errors import CliError
 from kubelite.cli.kinds import ResourceInfo
 from kubelite.cli.session import Session
 from kubelite.cli.waiting import watch_object
+from kubelite.util import clock
 
 app = typer.Typer(help="Manage the rollout of a Deployment.", no_args_is_help=True)
 
@@ -156,7 +156,7 @@ def restart(ctx: typer.Context, args: TargetArg, namespace: NamespaceOpt = None)
     dep = s.client.get(res.object_path(name, s.namespace))
     if (dep.get("spec") or {}).get("paused"):
         raise CliError("can't restart paused deployment (run rollout resume first)")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = clock.format_time(clock.now())
     patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}}
     s.client.patch(res.object_path(name, s.namespace), patch, content_type=MERGE_PATCH)
     typer.echo(f"{res.type_name}/{name} restarted")

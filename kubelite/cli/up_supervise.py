@@ -10,11 +10,11 @@ SIGINT/SIGTERM stops ``kl up``. Back-off like the kubelet's container restarts
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from kubelite.util.logs import file_tail
+from kubelite.util.clock import monotonic
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Supervisor:
 
     def __init__(self, children: list[Child], say: Callable[[str], None], *,
                  on_restart: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = monotonic) -> None:
         self.children = children
         self.say = say
         self.on_restart = on_restart

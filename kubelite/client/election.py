@@ -23,7 +23,8 @@ from kubelite.api.resources import LEASES
 from kubelite.etcd.client import EtcdClient
 from kubelite.etcd.ops import cmp_version, op_get, op_put, range_, txn
 from kubelite.client.lease import LeaseSession
-from kubelite.storage.store import Clock, Fence, decode, encode, utc_now
+from kubelite.storage.store import Clock, Fence, decode, encode
+from kubelite.util.clock import now_seconds
 from kubelite.util.supervise import cancel_and_wait
 from kubelite.storage.watch import watch
 
@@ -37,7 +38,7 @@ class LeaderElection:
 
     def __init__(
         self, client: EtcdClient, identity: str, *, name: str = "kubelite-controller-manager",
-        namespace: str = "kube-system", ttl: int = 15, clock: Clock = utc_now,
+        namespace: str = "kube-system", ttl: int = 15, clock: Clock = now_seconds,
     ) -> None:
         self.client = client
         self.identity = identity

@@ -26,7 +26,8 @@ from kubelite.api import errors
 from kubelite.api.core import Event, EventSource, ObjectReference
 from kubelite.api.meta import KubeObject, ObjectMeta
 from kubelite.api.resources import EVENTS
-from kubelite.storage.store import Clock, Store, utc_now
+from kubelite.storage.store import Clock, Store
+from kubelite.util.clock import now_seconds
 from kubelite.registry.strategy import is_namespace_terminating
 from kubelite.util.supervise import cancel_and_wait, spawn
 
@@ -50,7 +51,7 @@ class _Pending:
 
 class EventRecorder:
     def __init__(
-        self, store: Store, component: str, *, host: str | None = None, clock: Clock = utc_now,
+        self, store: Store, component: str, *, host: str | None = None, clock: Clock = now_seconds,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store

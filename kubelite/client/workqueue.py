@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Protocol
+
+from kubelite.util.clock import monotonic
 
 
 class RateLimiter:
@@ -24,7 +25,7 @@ class RateLimiter:
 
     def __init__(
         self, *, base_delay: float = 0.005, max_delay: float = 60.0, qps: float = 50.0, burst: int = 300,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -74,7 +75,7 @@ class WorkQueue:
     (kube-scheduler's activeQ orders by pod priority); without it the queue is plain FIFO."""
 
     def __init__(self, name: str = "queue", *, rate_limiter: RateLimiter | None = None,
-                 metrics: QueueMetrics | None = None, clock: Callable[[], float] = time.monotonic,
+                 metrics: QueueMetrics | None = None, clock: Callable[[], float] = monotonic,
                  priority: Callable[[str], int] | None = None) -> None:
         self.name = name
         self.rate_limiter = rate_limiter or RateLimiter()

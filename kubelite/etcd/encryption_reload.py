@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +37,7 @@ from prometheus_client.registry import Collector
 
 from kubelite.etcd.encryption import EncryptionConfig, Transformer, parse_config_text
 from kubelite.util.supervise import BackgroundTask
+from kubelite.util import clock
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class ReloadingEncryption:
 
     def _record(self, status: str) -> None:
         self.reloads[status] += 1
-        self.last_reload[status] = time.time()
+        self.last_reload[status] = clock.wall()
 
     async def _poll(self) -> None:
         while True:

@@ -39,6 +39,7 @@ from kubelite.gateway.auth import User
 from kubelite.gateway.respond import status_doc
 from kubelite.gateway.state import state_of
 from kubelite.auth.rbac import Attributes
+from kubelite.util import clock
 
 _LONG_RUNNING_VERBS = frozenset({"watch", "proxy"})
 _LONG_RUNNING_SUBRESOURCES = frozenset({"attach", "exec", "proxy", "log", "portforward"})
@@ -61,15 +62,6 @@ class AuditContext:
 
 
 AUDIT: web.RequestKey[AuditContext] = web.RequestKey("kubelite_audit", AuditContext)
-
-
-def _micro_time(when: datetime.datetime) -> str:
-    """metav1.MicroTime: RFC 3339 with microseconds, UTC."""
-    return when.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def _user_info(user: User) -> dict[str, Any]:
@@ -196,8 +188,8 @@ def _emit(request: web.Request, stage: str) -> None:
         event["requestObject"] = ctx.request_body
     if stage == "ResponseComplete" and ctx.response_object is not None:
         event["responseObject"] = ctx.response_object
-    event["requestReceivedTimestamp"] = _micro_time(ctx.received)
-    event["stageTimestamp"] = _micro_time(ctx.received if stage == "RequestReceived" else _now())
+    event["requestReceivedTimestamp"] = clock.format_micro_time(ctx.received)
+    event["stageTimestamp"] = clock.format_micro_time(ctx.received if stage == "RequestReceived" else clock.now())
     if stage != "RequestReceived" and ctx.annotations:
         event["annotations"] = dict(ctx.annotations)
     state.audit.log.write(event)
@@ -248,7 +240,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def audit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if state_of(request).audit is None:
         return await handler(request)
-    ctx = AuditContext(audit_id=request.headers.get("Audit-ID", "").strip() or str(uuid.uuid4()), received=_now())
+    ctx = AuditContext(audit_id=request.headers.get("Audit-ID", "").strip() or str(uuid.uuid4()), received=clock.now())
     request[AUDIT] = ctx
     body: Any = None
     code = 200

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kubelite.gateway.audit_policy import Policy
+from kubelite.util.clock import now as clock_now
 
 _STAMP = "%Y-%m-%dT%H-%M-%S"
 
@@ -84,7 +85,7 @@ class SizeRotatingFile(logging.handlers.BaseRotatingHandler):
     """One line per record; rotation by size with lumberjack's names and pruning."""
 
     def __init__(self, path: Path, *, max_bytes: int, max_backups: int, max_age_days: int,
-                 clock: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)) -> None:
+                 clock: Callable[[], datetime.datetime] = clock_now) -> None:
         _touch_private(path)
         super().__init__(str(path), "a", encoding="utf-8")
         self.path = path

@@ -40,6 +40,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubelite.gateway.auth import User
+from kubelite.util.clock import now as clock_now
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class ClientCertVerifier:
 
     def __init__(self, ca_pem: bytes, *, clock: Callable[[], datetime.datetime] | None = None) -> None:
         self._roots = x509.load_pem_x509_certificates(ca_pem)  # ValueError: not PEM certificates
-        self._clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
+        self._clock = clock or clock_now
         self._cache: OrderedDict[bytes, _Checked] = OrderedDict()
 
     @classmethod

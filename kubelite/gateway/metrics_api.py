@@ -40,6 +40,7 @@ from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.registry.printers import build_table
+from kubelite.util import clock
 
 log = logging.getLogger(__name__)
 
@@ -140,17 +141,13 @@ def _selector(request: web.Request) -> Selector:
         raise errors.bad_request(f"unable to parse requirement: {exc}") from None
 
 
-def _now(state: GatewayState) -> str:
-    return state.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 async def _nodes(request: web.Request, state: GatewayState, info: RequestInfo, selector: Selector) -> web.Response:
     if info.name:
         nodes = [await _get_node(state, info.name)]
     else:
         nodes = [n for n in (await state.store.list(NODES)).items if selector.matches(n.metadata.labels)]
     found = await summaries(state, nodes)
-    now = _now(state)
+    now = clock.format_time(state.clock())
     items = [doc for n in nodes if n.name in found and (doc := node_metrics(n, found[n.name], now)) is not None]
     if info.name and not items:
         raise errors.not_found("nodemetrics", info.name, group=GROUP)
@@ -167,7 +164,7 @@ async def _pods(request: web.Request, state: GatewayState, info: RequestInfo, se
     nodes = [n for n in (await state.store.list(NODES)).items if n.name in node_names]
     found = await summaries(state, nodes)
     entries = {e.get("podRef", {}).get("uid"): e for s in found.values() for e in s.get("pods") or []}
-    now = _now(state)
+    now = clock.format_time(state.clock())
     items = [doc for p in pods if (entry := entries.get(p.metadata.uid)) is not None
              and (doc := pod_metrics(p, entry, now)) is not None]
     if info.name and not items:

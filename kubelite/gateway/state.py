@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -21,6 +21,7 @@ from kubelite.gateway.rbac_cache import RbacCache
 from kubelite.auth.satokens import TokenSigner
 from kubelite.gateway.watchhub import Subscription, WatchHubs
 from kubelite.storage.store import Store
+from kubelite.util.clock import now as clock_now
 
 if TYPE_CHECKING:  # crds imports the handlers' modules, which import this one
     from kubelite.gateway.apiservices import LocalAPIServices
@@ -45,7 +46,7 @@ class GatewayState:
     authenticator: TokenAuthenticator | None = None
     agent_secret: str | None = None  # per-node agent tokens derive from it (kubelite.node.agent_auth)
     watch: WatchSettings = field(default_factory=WatchSettings)
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = field(default=clock_now)
     open_watches: set[Subscription] = field(default_factory=set)
     write_locks: KeyedLocks = field(default_factory=KeyedLocks)
     rbac: RbacCache | None = None  # --authorization-mode RBAC

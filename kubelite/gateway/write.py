@@ -30,6 +30,7 @@ from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import state_of
+from kubelite.util import clock
 
 # An unconditional write retries conflicts (as kube-apiserver's GuaranteedUpdate does) until this deadline.
 _CONFLICT_DEADLINE_SECONDS = 30.0
@@ -157,7 +158,7 @@ def _writer(request: web.Request, target: Target, *, subresource: str = "") -> f
     """Who this request writes as: ``?fieldManager=`` or the user-agent's product, at the gateway's now."""
     manager = fieldmanager.manager_name(request.query.get("fieldManager"), request.headers.get("User-Agent"))
     _checked_ownership(target, lambda: fieldmanager.validate_manager(manager))
-    now = state_of(request).clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = clock.format_time(state_of(request).clock())
     res = target.served.resource
     return fieldmanager.Write(manager, res.api_version, now, subresource, kind=res.kind)
 

@@ -28,8 +28,9 @@ from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.etcd.client import EtcdClient
-from kubelite.storage.store import Fence, ListResult, Store, T, decode, decode_document, document_bytes, utc_now
+from kubelite.storage.store import Fence, ListResult, Store, T, decode, decode_document, document_bytes
 from kubelite.storage.watch import WatchEvent
+from kubelite.util.clock import now_seconds
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class _Change:
 class MemStore(Store):
     """A Store over a dict. ``MemStore()``; everything else as :class:`~kubelite.storage.store.Store`."""
 
-    def __init__(self, *, clock: Callable[[], Any] = utc_now, admission: strategy.Admission | None = None) -> None:
+    def __init__(self, *, clock: Callable[[], Any] = now_seconds, admission: strategy.Admission | None = None) -> None:
         super().__init__(cast(EtcdClient, None), clock=clock, admission=admission)
         self.revision = 1  # etcd starts at 1
         self._data: dict[str, _Entry] = {}

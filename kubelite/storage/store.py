@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import typing_extensions
@@ -58,6 +58,7 @@ from kubelite.etcd.ops import (
     txn,
 )
 from kubelite.storage.pointreads import PointReads
+from kubelite.util.clock import now_seconds
 
 T = TypeVar("T", bound=KubeObject)
 log = logging.getLogger(__name__)
@@ -75,10 +76,6 @@ _CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a co
 
 Clock = Callable[[], datetime]
 Subresource = Literal["status", "finalize", "approval"] | None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -221,7 +218,7 @@ def _unversioned(obj: KubeObject) -> dict[str, Any]:
 class Store:
     """CRUD, list and conditional writes of typed objects; watches live in :mod:`kubelite.storage.watch`."""
 
-    def __init__(self, client: EtcdClient, *, clock: Clock = utc_now,
+    def __init__(self, client: EtcdClient, *, clock: Clock = now_seconds,
                  admission: strategy.Admission | None = None, services: ServiceAllocator | None = None) -> None:
         self.client = client
         self.encryption = client_encryption(client)

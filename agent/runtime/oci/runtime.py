@@ -92,10 +92,6 @@ def preflight(runc: str) -> str | None:
     return None
 
 
-def _now() -> str:
-    return crilog.rfc3339_nano()
-
-
 def _time(raw: Any) -> datetime | None:
     if not raw:
         return None
@@ -243,7 +239,7 @@ class OciRuntime:
         container_id = secrets.token_hex(16)
         directory = self.containers_dir / container_id
         sandbox = spec.labels.get(LABEL_CONTAINER) == SANDBOX_NAME and spec.network_of is None
-        meta: dict[str, Any] = {"name": spec.name, "image": spec.image, "labels": spec.labels, "created_at": _now(),
+        meta: dict[str, Any] = {"name": spec.name, "image": spec.image, "labels": spec.labels, "created_at": crilog.rfc3339_nano(),
                                 "sandbox": sandbox, "network_of": spec.network_of, "stdin": spec.stdin, "tty": spec.tty}
         if sandbox:
             meta["netns"] = f"kl-{container_id[:12]}"
@@ -308,7 +304,7 @@ class OciRuntime:
             await self._call(_write_pod_files, directory,
                              meta.get("hostname") or meta["labels"].get(LABEL_POD_NAME, meta["name"]), record.get("ip"),
                              meta.get("dns") or {})
-            _write_json(directory / "started.json", {"pid": 0, "started_at": _now()})
+            _write_json(directory / "started.json", {"pid": 0, "started_at": crilog.rfc3339_nano()})
         else:
             await self._call(self._spawn_supervisor, directory, container_id,
                              [o for o in ("stdin", "tty") if meta.get(o)])
@@ -355,7 +351,7 @@ class OciRuntime:
         directory = self._dir(container_id)
         cni.delete(self.network, meta["netns"], container_id, _read_json(directory / "cni.json"))
         if not (directory / "exit.json").exists():
-            _write_json(directory / "exit.json", {"exit_code": 0, "finished_at": _now()})
+            _write_json(directory / "exit.json", {"exit_code": 0, "finished_at": crilog.rfc3339_nano()})
 
     def _kill(self, container_id: str, signal: str) -> None:
         _run([self.runc, "--root", self.runc_root, "kill", "--all", container_id, signal])
