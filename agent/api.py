@@ -37,7 +37,7 @@ from kubelite.node.remotecommand import (
 
 from agent.images import load_upload
 from agent.metrics import AgentMetrics
-from agent.runtime.base import ContainerInfo, ContainerRuntimeError
+from agent.runtime.base import ContainerInfo, ContainerRuntimeError, ProcessStream, TerminalSize
 from agent.streaming.exec import open_and_run
 from agent.streaming.portforward import SpdyPortForward, serve_channels
 from agent.streaming.target import Refused, container_name, find_pod, instances, running_target, sandbox_target
@@ -194,9 +194,14 @@ class AgentApi:
         await ws.prepare(request)
         runtime = self.pods.runtime
         container_id = target.container.id
-        opening = (runtime.attach_stream(container_id, stdin=options.stdin) if attach else
-                   runtime.exec_stream(container_id, list(options.command), stdin=options.stdin, tty=options.tty))
-        await open_and_run(ws, opening, options)
+
+        def open_process(size: TerminalSize | None) -> Awaitable[ProcessStream]:
+            if attach:  # the container's terminal exists already: resizes apply as they come
+                return runtime.attach_stream(container_id, stdin=options.stdin)
+            return runtime.exec_stream(container_id, list(options.command), stdin=options.stdin, tty=options.tty,
+                                       size=size)
+
+        await open_and_run(ws, open_process, options, sized_start=options.tty and not attach)
         return ws
 
     async def _portforward(self, request: web.Request) -> web.StreamResponse:

@@ -63,6 +63,10 @@ class NoProcesses(ContainerRuntimeError):
     """The runtime runs no processes (the sim runtime): nothing to exec into, attach to or forward to."""
 
 
+TerminalSize = tuple[int, int]
+"""A terminal's (width, height) in characters, as a resize message (channel 4) gives it."""
+
+
 class ProcessStream(Protocol):
     """A process's stdio, both ways (``pods/exec`` and ``pods/attach``); see agent/streaming/exec.py.
 
@@ -314,8 +318,8 @@ class ContainerRuntime(Protocol):
 
     # streaming (pods/exec, pods/attach, pods/portforward); NoProcesses where runs_processes is False
     async def exec_stream(
-        self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
-    ) -> ProcessStream: ...
+        self, container_id: str, command: list[str], *, stdin: bool, tty: bool, size: TerminalSize | None = None,
+    ) -> ProcessStream: ...  # tty with size: the process starts on a terminal of that size
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream: ...
     async def open_port(
         self, sandbox_id: str, port: int, *, timeout: float,

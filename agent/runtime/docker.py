@@ -53,6 +53,7 @@ from agent.runtime.base import (
     RuntimeEvent,
     RuntimeUnavailable,
     RuntimeVersion,
+    TerminalSize,
 )
 
 log = logging.getLogger(__name__)
@@ -316,8 +317,9 @@ class DockerRuntime:
 
     # -- streams -------------------------------------------------------------
 
-    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ProcessStream:
-        return await docker_streams.exec_stream(self, container_id, command, stdin=stdin, tty=tty)
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                          size: TerminalSize | None = None) -> ProcessStream:
+        return await docker_streams.exec_stream(self, container_id, command, stdin=stdin, tty=tty, size=size)
 
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
         return await docker_streams.attach_stream(self, container_id, stdin=stdin)

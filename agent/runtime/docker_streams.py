@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
-from agent.runtime.base import ContainerNotFound, ContainerRuntimeError
+from agent.runtime.base import ContainerNotFound, ContainerRuntimeError, TerminalSize
 
 if TYPE_CHECKING:
     from agent.runtime.docker import DockerRuntime
@@ -40,6 +40,7 @@ STDOUT, STDERR = 1, 2
 READ_CHUNK = 256 << 10
 _CLONE_NEWNET = 0x40000000
 _EXIT_WAIT = 5.0  # seconds for Docker to report an exec ended once its stream closed
+CONSOLE_SIZE_API = (1, 42)  # the first Engine API whose exec start takes ConsoleSize
 
 
 def engine_address(base_url: str | None) -> tuple[str, str | int]:
@@ -196,15 +197,34 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def sized_at_start(api_version: str) -> bool:
+    """Whether the engine takes an exec's initial terminal size at start (``ConsoleSize``, API 1.42)."""
+    try:
+        return tuple(int(part) for part in api_version.split(".")) >= CONSOLE_SIZE_API
+    except ValueError:
+        return False
+
+
 async def exec_stream(runtime: DockerRuntime, container_id: str, command: list[str], *, stdin: bool,
-                      tty: bool) -> DockerProcessStream:
+                      tty: bool, size: TerminalSize | None = None) -> DockerProcessStream:
+    """An exec's stream. With a TTY and ``size`` the process starts on a terminal of that size where the
+    engine can (``ConsoleSize``); an older engine sizes it as soon as it runs (its resize waits for the
+    start) and the stream is returned only then, so no input reaches the process before its size."""
     created = await runtime._call(runtime.api.exec_create, container_id, command, stdout=True, stderr=True,
                                   stdin=stdin, tty=tty)
     exec_id = str(created["Id"])
-    reader, writer = await hijack(runtime, f"/exec/{exec_id}/start", body={"Detach": False, "Tty": tty})
+    body: dict[str, Any] = {"Detach": False, "Tty": tty}
+    late_size = size if tty else None
+    if late_size is not None and sized_at_start(runtime.api.api_version):
+        body["ConsoleSize"] = [late_size[1], late_size[0]]  # [height, width]
+        late_size = None
+    reader, writer = await hijack(runtime, f"/exec/{exec_id}/start", body=body)
     # Without a TTY Docker multiplexes stdout and stderr (older API versions say raw-stream all the same)
-    return DockerProcessStream(runtime, reader, writer, multiplexed=not tty, tty=tty, exec_id=exec_id,
-                               container_id=container_id)
+    stream = DockerProcessStream(runtime, reader, writer, multiplexed=not tty, tty=tty, exec_id=exec_id,
+                                 container_id=container_id)
+    if late_size is not None:
+        await stream.resize(*late_size)
+    return stream
 
 
 async def attach_stream(runtime: DockerRuntime, container_id: str, *, stdin: bool) -> DockerProcessStream:

@@ -50,6 +50,7 @@ from agent.runtime.base import (
     SUBSCRIBED,
     RuntimeEvent,
     RuntimeVersion,
+    TerminalSize,
 )
 
 SIM_CPU = "sim.kubelite.io/cpu"
@@ -260,7 +261,8 @@ class SimRuntime:
         finally:
             self._subscribers.remove(queue)
 
-    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ProcessStream:
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                          size: TerminalSize | None = None) -> ProcessStream:
         raise NoProcesses(NO_PROCESSES)
 
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:

@@ -6,6 +6,14 @@ Channels and statuses are ``kubelite.node.remotecommand``'s. Two pumps run until
   (exit code), then a normal close;
 - client → process: stdin (``write`` waits for the process to read), resize, v5's close-stdin.
 The client hanging up ends the stream and ``ProcessStream.close()`` leaves no exec process behind.
+
+An exec with a TTY starts on a terminal of the client's size: the client's first resize message is
+awaited (at most ``INITIAL_SIZE_WAIT``) before the process starts, and the runtime sizes the terminal
+before the process runs. kubectl (and the dashboard) send their terminal's size first thing; a process
+started on a 0x0 terminal and sized a moment later answers input typed ahead (``stty size``, the first
+screen of ``vi``/``top``) as if it had no size — the race Docker closed with ``ConsoleSize`` at exec
+start (Engine API 1.42) and podman with its initial exec size. Messages that come before the size
+(typed-ahead stdin) are kept and handed on in order once the process runs.
 """
 
 from __future__ import annotations
@@ -13,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from kubelite.node.remotecommand import (
     CLOSE,
@@ -35,15 +43,23 @@ from kubelite.node.remotecommand import (
     success_status,
 )
 
-from agent.runtime.base import ContainerRuntimeError, ProcessStream
+from agent.runtime.base import ContainerRuntimeError, ProcessStream, TerminalSize
 
 log = logging.getLogger(__name__)
 
+INITIAL_SIZE_WAIT = 1.0
+"""Seconds an exec with a TTY waits for the client's first resize before starting without one (a
+client that sends none, such as the Python client unless told to, starts that much later)."""
 
-async def run_session(ws: web.WebSocketResponse, stream: ProcessStream, options: ExecOptions) -> None:
-    """Pump both ways until the process ends (Status sent, socket closed) or the client leaves."""
+_ENDED = (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR)
+
+
+async def run_session(ws: web.WebSocketResponse, stream: ProcessStream, options: ExecOptions,
+                      early: Iterable[bytes] = ()) -> None:
+    """Pump both ways until the process ends (Status sent, socket closed) or the client leaves.
+    ``early``: client messages (channel byte first) read before the process started, handled first."""
     outgoing = asyncio.create_task(_to_client(ws, stream, options), name="exec-out")
-    incoming = asyncio.create_task(_from_client(ws, stream, options), name="exec-in")
+    incoming = asyncio.create_task(_from_client(ws, stream, options, early), name="exec-in")
     try:
         await asyncio.wait((outgoing, incoming), return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -69,12 +85,22 @@ async def _to_client(ws: web.WebSocketResponse, stream: ProcessStream, options: 
     await ws.send_bytes(frame(ERROR, status_bytes(status)))
 
 
-async def _from_client(ws: web.WebSocketResponse, stream: ProcessStream, options: ExecOptions) -> None:
+def _data(message: WSMessage) -> bytes | None:
+    """A data message's bytes (channel byte first); None for control messages (aiohttp answers pings)."""
+    return message_bytes(message.data) if message.type in (WSMsgType.BINARY, WSMsgType.TEXT) else None
+
+
+async def _client_messages(ws: web.WebSocketResponse, early: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for data in early:
+        yield data
     async for message in ws:
-        data = message_bytes(message.data) if message.type in (WSMsgType.BINARY, WSMsgType.TEXT) \
-            else None
-        if not data:
-            continue  # pings are answered by aiohttp
+        if received := _data(message):
+            yield received
+
+
+async def _from_client(ws: web.WebSocketResponse, stream: ProcessStream, options: ExecOptions,
+                       early: Iterable[bytes]) -> None:
+    async for data in _client_messages(ws, early):
         channel, payload = data[0], data[1:]
         if channel == STDIN and options.stdin:
             await stream.write(payload)
@@ -86,13 +112,47 @@ async def _from_client(ws: web.WebSocketResponse, stream: ProcessStream, options
             await stream.close_stdin()
 
 
-async def open_and_run(ws: web.WebSocketResponse, opening: Awaitable[ProcessStream], options: ExecOptions) -> None:
-    """Run a session on a prepared socket once the process is open. A failure to open it goes to the
-    client on the error channel (kubectl prints it), as the kubelet reports errors after the upgrade."""
+async def first_resize(ws: web.WebSocketResponse, wait: float) -> tuple[TerminalSize | None, list[bytes]] | None:
+    """Read client messages until the first valid resize or ``wait`` seconds: (its size or None, the
+    other messages read meanwhile, in order); None when the client left first."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    early: list[bytes] = []
+    while (remaining := deadline - loop.time()) > 0:
+        try:
+            message = await ws.receive(timeout=remaining)
+        except TimeoutError:
+            break
+        if message.type in _ENDED:
+            return None
+        data = _data(message)
+        if not data:
+            continue
+        if data[0] == RESIZE and (size := parse_resize(data[1:])) is not None:
+            return size, early
+        early.append(data)
+    return None, early
+
+
+async def open_and_run(ws: web.WebSocketResponse,
+                       open_process: Callable[[TerminalSize | None], Awaitable[ProcessStream]],
+                       options: ExecOptions, *, sized_start: bool) -> None:
+    """Run a session on a prepared socket once the process is open: ``open_process(size)`` opens it
+    (``size``: the terminal's initial (width, height), None when unknown). ``sized_start`` (an exec
+    with a TTY): the client's first resize is awaited first (see the module docstring). A failure to
+    open goes to the client on the error channel (kubectl prints it), as the kubelet reports errors
+    after the upgrade."""
+    size, early = None, list[bytes]()
+    if sized_start:
+        found = await first_resize(ws, INITIAL_SIZE_WAIT)
+        if found is None:  # the client hung up before the process started: start nothing
+            await ws.close()
+            return
+        size, early = found
     try:
-        stream = await opening
+        stream = await open_process(size)
     except ContainerRuntimeError as exc:
         await ws.send_bytes(frame(ERROR, status_bytes(failure_status(f"error executing command: {exc}"))))
         await ws.close()
         return
-    await run_session(ws, stream, options)
+    await run_session(ws, stream, options, early)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from agent.runtime.base import LABEL_POD_NAME, ContainerSpec, Mount
 from agent.runtime.oci import crilog
-from agent.runtime.oci.spec import process_args, runtime_spec
+from agent.runtime.oci.spec import exec_process, process_args, runtime_spec
 
 TEMPLATE: dict[str, Any] = {
     "process": {"args": ["/entry", "default-cmd"], "env": ["PATH=/bin", "HOME=/"], "cwd": "/"},
@@ -47,6 +47,18 @@ def test_runtime_spec_joins_the_pod_netns_sets_limits_env_mounts_and_hostname() 
     assert config["hostname"] == "web" and config["root"] == {"path": "/r", "readonly": False}
     assert config["linux"]["cgroupsPath"] == "/kubelite-oci/id"
     assert TEMPLATE["process"]["args"] == ["/entry", "default-cmd"]  # the template is not modified
+
+
+def test_a_terminal_exec_runs_the_containers_process_settings_sized_from_the_start() -> None:
+    config = runtime_spec(TEMPLATE, spec(command=["httpd"], env={"A": "1"}), rootfs="/r", netns_path=None,
+                          cgroups_path="/kubelite-oci/id")
+    process = exec_process(config, ["sh", "-l"], (100, 30))
+    assert process["args"] == ["sh", "-l"] and process["terminal"] is True
+    assert process["consoleSize"] == {"width": 100, "height": 30}  # runc sizes the pty before the process runs
+    unchanged = {k: v for k, v in process.items() if k not in ("args", "terminal", "consoleSize")}
+    assert unchanged == {k: v for k, v in config["process"].items() if k not in ("args", "terminal")}
+    assert config["process"]["args"] == ["httpd"] and "consoleSize" not in config["process"]  # not modified
+    assert "consoleSize" not in exec_process({**config, "process": process}, ["sh"], None)  # no size known
 
 
 @given(st.lists(st.tuples(st.sampled_from(["stdout", "stderr"]),

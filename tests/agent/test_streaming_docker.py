@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
+import docker
 import pytest
 
 from kubelite.node.agent_auth import node_token
@@ -24,6 +25,8 @@ from kubelite.api.resources import PODS, SERVICES
 from kubelite.etcd.server import EmbeddedEtcd, free_port
 from kubelite.gateway import Gateway
 from kubelite.storage.store import Store
+from agent.runtime.base import TerminalSize
+from agent.runtime.docker_streams import sized_at_start
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import RuntimeNode, processes_of
 from tests.gateway.conftest import KUBECTL, Kubectl, gateway_config, stop_or_explain
@@ -71,6 +74,15 @@ async def running(store: Store, name: str, timeout: float = 60) -> None:
     await wait_for(ready, timeout, message=f"pod {name} running")
 
 
+async def container_id_of(store: Store, runtime_node: RuntimeNode, pod: str) -> str:
+    """The runtime's id of the pod's (only) running container."""
+    current = await store.get(PODS, pod, "default")
+    statuses = (current.status.container_statuses if current.status else None) or []
+    ids = [runtime_node.container_id(s.container_id) for s in statuses if s.container_id and s.state and s.state.running]
+    assert len(ids) == 1, statuses
+    return ids[0]
+
+
 async def exec_processes(store: Store, runtime_node: RuntimeNode, pod: str, marker: str) -> list[str]:
     """The processes of the pod's running container whose command line holds ``marker``."""
     current = await store.get(PODS, pod, "default")
@@ -86,13 +98,48 @@ async def read_until(fd: int, wanted: bytes, seen: bytearray, timeout: float = 2
         ready = asyncio.Event()
         loop.add_reader(fd, ready.set)
         try:
-            await asyncio.wait_for(ready.wait(), max(0.01, deadline - loop.time()))
+            await asyncio.wait_for(ready.wait(), deadline - loop.time())
         except TimeoutError:
             raise AssertionError(f"{wanted!r} not seen on the terminal; got {bytes(seen)!r}") from None
         finally:
             loop.remove_reader(fd)
-        with contextlib.suppress(OSError):  # EIO once the other end is closed
+        try:
             seen += os.read(fd, 65536)
+        except OSError:  # EIO: kubectl closed its end (it exited); nothing more will come
+            raise AssertionError(f"{wanted!r} not seen before kubectl left the terminal; got {bytes(seen)!r}") from None
+
+
+async def terminal_output(runtime_node: RuntimeNode, container_id: str, command: list[str], size: TerminalSize,
+                          typed: bytes = b"") -> bytes:
+    """Everything a terminal exec opened at ``size`` shows until it ends, with ``typed`` written the
+    moment the stream is open (on a runtime adapter of the node's own, without kubectl's timing)."""
+    runtime = runtime_node.make()
+    await runtime.start()
+    try:
+        stream = await runtime.exec_stream(container_id, command, stdin=True, tty=True, size=size)
+        try:
+            await stream.write(typed)
+            shown = b""
+            async with asyncio.timeout(20):
+                while (item := await stream.read()) is not None:
+                    shown += item[1]
+            return shown
+        finally:
+            await stream.close()
+    finally:
+        await runtime.stop()
+
+
+def starts_sized(runtime_node: RuntimeNode) -> bool:
+    """Whether the runtime sizes a terminal exec before its process runs: oci (runc's consoleSize) and
+    Docker from Engine API 1.42 (ConsoleSize); older engines size it as the process starts."""
+    if runtime_node.kind == "oci":
+        return True
+    client = docker.APIClient(version="auto")
+    try:
+        return sized_at_start(client.api_version)
+    finally:
+        client.close()
 
 
 def kubectl_env(kubectl: Kubectl) -> dict[str, str]:
@@ -143,6 +190,14 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
         if proc.returncode is None:
             proc.kill()
         os.close(master)
+
+    # the same without kubectl's timing (the first stty above ran before its size once, CI): a terminal exec
+    # opened at a size answers input typed at once with that size, and, where the runtime sizes the terminal
+    # before the process runs, so does the process's very first instruction
+    web_id = await container_id_of(store, runtime_node, "web")
+    assert b"30 100" in await terminal_output(runtime_node, web_id, ["sh"], (100, 30), b"stty size; exit\n")
+    if starts_sized(runtime_node):
+        assert (await terminal_output(runtime_node, web_id, ["stty", "size"], (100, 30))).strip() == b"30 100"
 
     # hanging up (kubectl killed) ends the exec's process, with and without a terminal
     for marker, tty in (("sleep 4321", False), ("sleep 4322", True)):

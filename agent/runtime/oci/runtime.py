@@ -61,13 +61,14 @@ from agent.runtime.base import (
     ProcessStream,
     RuntimeEvent,
     RuntimeVersion,
+    TerminalSize,
     SecuritySettings,
     ALL_CAPABILITIES,
 )
 from agent.runtime.cgroupusage import read_cgroup_usage
 from agent.runtime.oci import cni, crilog
 from agent.runtime.oci.images import ImageStore
-from agent.runtime.oci.spec import runtime_spec
+from agent.runtime.oci.spec import exec_process, runtime_spec
 from agent.runtime.seccomp import load_profile, oci_seccomp
 
 log = logging.getLogger(__name__)
@@ -416,10 +417,17 @@ class OciRuntime:
             raise
         return ExecResult(exit_code=process.returncode if process.returncode is not None else -1, output=output)
 
-    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool) -> ProcessStream:
-        from agent.runtime.oci.streams import exec_stream
+    async def exec_stream(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                          size: TerminalSize | None = None) -> ProcessStream:
+        from agent.runtime.oci.streams import exec_stream, tty_exec_stream
 
-        return await exec_stream(self.runc, self.runc_root, container_id, command, stdin=stdin, tty=tty)
+        if not tty:
+            return await exec_stream(self.runc, self.runc_root, container_id, command, stdin=stdin)
+        config = await self._call(_read_json, self._dir(container_id) / "config.json")
+        if config is None:
+            raise ContainerNotFound(f"container {container_id} is gone (no config.json)")
+        return await tty_exec_stream(self.runc, self.runc_root, container_id, exec_process(config, command, size),
+                                     size)
 
     async def attach_stream(self, container_id: str, *, stdin: bool) -> ProcessStream:
         from agent.runtime.oci.streams import AttachStream, TerminalAttach

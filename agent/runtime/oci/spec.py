@@ -13,6 +13,8 @@ kubelet + CRI runtime do (kubernetes/pkg/kubelet/kuberuntime, containerd's ``Wit
   memory limit with swap equal to it (no swap, so going over is an OOM kill, as under the kubelet);
 - volumes are recursive bind mounts, read-only where asked;
 - ``tty`` → ``process.terminal`` (the supervisor serves runc's console socket);
+- an exec with a terminal runs the container's process settings with its own args, a terminal and
+  ``consoleSize`` (``exec_process``);
 - ``security`` (``agent/security.py`` decided it) → user, additional groups, read-only root,
   capabilities (bounding/permitted/effective; none inheritable or ambient, as Docker and containerd),
   ``noNewPrivileges``, ``linux.seccomp`` (converted by the caller, ``agent/runtime/seccomp.py``); privileged:
@@ -24,7 +26,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from agent.runtime.base import LABEL_POD_NAME, ContainerSpec, SecuritySettings
+from agent.runtime.base import LABEL_POD_NAME, ContainerSpec, SecuritySettings, TerminalSize
 
 CPU_PERIOD_US = 100_000  # the kubelet's CFS period (100 ms)
 
@@ -124,3 +126,18 @@ def apply_security(config: dict[str, Any], security: SecuritySettings, seccomp: 
         for mount in config["mounts"]:
             if mount.get("type") in ("sysfs", "cgroup"):
                 mount["options"] = [o for o in mount.get("options") or [] if o != "ro"] + ["rw"]
+
+
+def exec_process(config: dict[str, Any], command: list[str], size: TerminalSize | None) -> dict[str, Any]:
+    """The ``process`` for ``runc exec --process`` of an exec with a terminal: ``config``'s (the
+    container's ``config.json``: env, cwd, user, capabilities, rlimits…, what ``runc exec`` takes from
+    the bundle without ``--process``) with ``command`` as its args, a terminal, and, with ``size``
+    ((width, height)), ``consoleSize``, which runc sets on the pty before the process runs."""
+    process = copy.deepcopy(config.get("process") or {})
+    process["args"] = list(command)
+    process["terminal"] = True
+    process.pop("consoleSize", None)
+    if size is not None:
+        width, height = size
+        process["consoleSize"] = {"width": width, "height": height}
+    return process

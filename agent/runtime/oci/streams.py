@@ -3,7 +3,11 @@
 With a TTY, ``runc exec --tty`` in the foreground creates the pty inside the container and relays it
 to its own stdio, which is a pty of ours (the runc docs' "terminals": pass-through is not possible
 for a TTY, and a console socket needs ``--detach``, which loses the exit code); the stream reads and
-writes our master, and a resize sets its size and sends runc ``SIGWINCH``. ``close()`` SIGKILLs the
+writes our master, and a resize sets its size and sends runc ``SIGWINCH``. The initial size goes in
+twice, because runc sizes its pty from ours only after the process has started (a command typed
+ahead would see 0x0): as ``process.consoleSize`` of a ``--process`` spec (runc sizes the pty before
+the process runs; ``runc exec`` has no flag for it) and on our pty before runc starts (runc's resize
+after the start copies it, which must not undo the first). ``close()`` SIGKILLs the
 exec'd process and its descendants, then runc (found through /proc, as the docker runtime does), as
 Kubernetes' runtimes end an exec when its stream ends.
 """
@@ -13,14 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import struct
 import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from agent.runtime.base import ContainerRuntimeError
+from agent.runtime.base import ContainerRuntimeError, TerminalSize
 from agent.runtime.docker_streams import descendants
 
 STDOUT, STDERR = 1, 2
@@ -99,7 +105,7 @@ class RuncTtyStream:
         await self.write(b"\x04")  # a TTY has no separate stdin to close: EOF is ^D
 
     async def resize(self, width: int, height: int) -> None:
-        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        set_size(self.master, (width, height))
         if self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGWINCH)
@@ -123,26 +129,37 @@ async def _kill_tree(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-async def _tty_exec(runc: str, root: str, container_id: str, command: list[str]) -> RuncTtyStream:
-    # runc's foreground TTY mode: it allocates the container's pty and relays it to its own stdio,
-    # which is the slave of a pty of ours; a resize is our side's TIOCSWINSZ + SIGWINCH to runc,
-    # which then reads the size from its stdin and applies it inside.
+def set_size(fd: int, size: TerminalSize) -> None:
+    width, height = size
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+
+async def tty_exec_stream(runc: str, root: str, container_id: str, process: dict[str, Any],
+                          size: TerminalSize | None) -> RuncTtyStream:
+    """``runc exec --process SPEC`` (``spec.exec_process``: its ``terminal`` asks for the TTY), in the foreground on a pty of ours of
+    ``size`` (see the module docstring); the spec is read from a memfd, so there is no file to remove."""
     master, slave = os.openpty()
+    spec = os.memfd_create("runc-exec-process")
     try:
-        process = await asyncio.create_subprocess_exec(
-            runc, "--root", root, "exec", "--tty", container_id, *command, stdin=slave, stdout=slave, stderr=slave)
+        os.write(spec, json.dumps(process).encode())
+        if size is not None:
+            set_size(master, size)
+        process_path = f"/proc/self/fd/{spec}"  # runc opens it: a fresh read from the start
+        started = await asyncio.create_subprocess_exec(
+            runc, "--root", root, "exec", "--process", process_path, container_id,
+            stdin=slave, stdout=slave, stderr=slave, pass_fds=(spec,))
     except BaseException:
         os.close(master)
         raise
     finally:
         os.close(slave)
-    return RuncTtyStream(process, master)
+        os.close(spec)
+    return RuncTtyStream(started, master)
 
 
-async def exec_stream(runc: str, root: str, container_id: str, command: list[str], *, stdin: bool,
-                      tty: bool) -> RuncExecStream | RuncTtyStream:
-    if tty:
-        return await _tty_exec(runc, root, container_id, command)
+async def exec_stream(runc: str, root: str, container_id: str, command: list[str], *,
+                      stdin: bool) -> RuncExecStream:
+    """``runc exec`` without a terminal: its pipes are the stream."""
     process = await asyncio.create_subprocess_exec(
         runc, "--root", root, "exec", container_id, *command,
         stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
