@@ -1,0 +1,113 @@
+"""The scheduler's two cycles on the in-memory Store: decisions are made one at a time, in priority
+order, and never wait for a write — kube-scheduler's serial scheduling cycle beside concurrent
+binding cycles. The writes are held at a gate, so what the scheduling cycle did while they were in
+flight is observable without any timing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from kubelite.api.coordination import Lease, LeaseSpec
+from kubelite.api.core import Node, NodeCondition, NodeSpec, NodeStatus, Pod
+from kubelite.api.meta import ObjectMeta
+from kubelite.api.resources import LEASES, NODES, PODS, PRIORITYCLASSES, Resource
+from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.storage.memstore import MemStore
+from kubelite.storage.store import T
+
+from controllers.context import ControllerContext, SharedInformers
+from controllers.scheduler import Scheduler
+from tests.controllers.objects import bare_pod
+from tests.helpers import wait_for
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class GatedStore(MemStore):
+    """Pod writes (binds and status reports) wait at ``gate``; the order binds were asked in is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.binds: list[str] = []
+        self.reports = 0
+
+    async def update(self, res: Resource[T], obj: T, *, subresource: Any = None, **kwargs: Any) -> T:
+        if res is PODS:
+            if subresource == "status":
+                self.reports += 1
+            elif isinstance(obj, Pod) and obj.spec.node_name:
+                self.binds.append(obj.name)
+            await self.gate.wait()
+        return await super().update(res, obj, subresource=subresource, **kwargs)
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[tuple[GatedStore, Scheduler]]:
+    store = GatedStore()
+    await ensure_system_namespaces(store)
+    informers = SharedInformers.create(store)
+    scheduler = Scheduler(ControllerContext(store=store, informers=informers))
+    scheduler.register()
+    for informer in informers.all():
+        await informer.start()
+    for informer in informers.all():
+        await informer.wait_synced(5)
+    await scheduler.start_leading(None)
+    try:
+        yield store, scheduler
+    finally:
+        store.gate.set()
+        await scheduler.stop_leading()
+        for informer in informers.all():
+            await informer.stop()
+
+
+async def add_node(store: MemStore, name: str, cpu: str) -> None:
+    status = NodeStatus(capacity={"cpu": cpu, "memory": "8Gi", "pods": "110"},
+                        allocatable={"cpu": cpu, "memory": "8Gi", "pods": "110"},
+                        conditions=[NodeCondition(type="Ready", status="True", reason="KubeletReady")])
+    await store.create(LEASES, Lease(metadata=ObjectMeta(name=name, namespace="kube-node-lease"),
+                                     spec=LeaseSpec(holder_identity=name, lease_duration_seconds=40)))
+    created = await store.create(NODES, Node(metadata=ObjectMeta(name=name), spec=NodeSpec(), status=status))
+    created.status = status
+    await store.update(NODES, created, subresource="status")
+
+
+async def test_the_highest_priority_pod_binds_first_while_earlier_reports_are_still_in_flight(
+    world: tuple[GatedStore, Scheduler],
+) -> None:
+    store, scheduler = world
+    await store.create(PRIORITYCLASSES, PRIORITYCLASSES.model.model_validate({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "urgent"}, "value": 100}))
+    for i in range(5):
+        await store.create(PODS, bare_pod(f"low-{i}", cpu="3"))
+    high = bare_pod("high", cpu="3")
+    high.spec.priority_class_name = "urgent"
+    await store.create(PODS, high)
+    # no node: six decisions, six PodScheduled=False reports held at the gate
+    await wait_for(lambda: store.reports == 6, 10)
+
+    await add_node(store, "n1", cpu="4")  # room for one
+    # every pod is decided again although its report is still in flight; the first decision taken
+    # is the highest priority's, so it is the one bound and the others no longer fit
+    await wait_for(lambda: store.binds == ["high"] and scheduler.unschedulable == {f"default/low-{i}" for i in range(5)},
+                   10)
+    assert store.binds == ["high"]
+
+    store.gate.set()
+
+    async def placed() -> dict[str, str | None]:
+        return {p.name: p.spec.node_name for p in (await store.list(PODS, "default")).items}
+    await wait_for(lambda: _is(placed, {"high": "n1", **{f"low-{i}": None for i in range(5)}}), 10)
+    stored = await store.get(PODS, "high", "default")
+    condition = stored.status.condition("PodScheduled") if stored.status else None
+    assert condition is not None and condition.status == "True"  # the bind won over its own stale report
+
+
+async def _is(get: Any, wanted: object) -> bool:
+    return bool(await get() == wanted)
