@@ -15,13 +15,12 @@ from kubelite.api.coordination import Lease, LeaseSpec
 from kubelite.api.core import Node, NodeCondition, NodeSpec, NodeStatus, Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, NODES, PODS, PRIORITYCLASSES, Resource
-from kubelite.client.bootstrap import ensure_system_namespaces
 from kubelite.storage.memstore import MemStore
 from kubelite.storage.store import T
 
-from controllers.context import ControllerContext, SharedInformers
 from controllers.scheduler import Scheduler
 from tests.controllers.objects import bare_pod
+from tests.controllers.unit.conftest import MakeWorld
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(30)
@@ -47,24 +46,14 @@ class GatedStore(MemStore):
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[tuple[GatedStore, Scheduler]]:
+async def world(make_world: MakeWorld) -> AsyncIterator[tuple[GatedStore, Scheduler]]:
     store = GatedStore()
-    await ensure_system_namespaces(store)
-    informers = SharedInformers.create(store)
-    scheduler = Scheduler(ControllerContext(store=store, informers=informers))
-    scheduler.register()
-    for informer in informers.all():
-        await informer.start()
-    for informer in informers.all():
-        await informer.wait_synced(5)
+    scheduler = (await make_world(Scheduler, store=store)).controller
     await scheduler.start_leading(None)
     try:
         yield store, scheduler
     finally:
-        store.gate.set()
-        await scheduler.stop_leading()
-        for informer in informers.all():
-            await informer.stop()
+        store.gate.set()  # let the held writes end before the world is stopped
 
 
 async def add_node(store: MemStore, name: str, cpu: str) -> None:
