@@ -36,13 +36,15 @@ class GatedStore(MemStore):
         self.reports = 0
 
     async def update(self, res: Resource[T], obj: T, *, subresource: Any = None, **kwargs: Any) -> T:
-        if res is PODS:
-            if subresource == "status":
-                self.reports += 1
-            elif isinstance(obj, Pod) and obj.spec.node_name:
-                self.binds.append(obj.name)
+        if res is PODS and subresource == "status":
+            self.reports += 1
             await self.gate.wait()
         return await super().update(res, obj, subresource=subresource, **kwargs)
+
+    async def bind(self, namespace: str, name: str, node: str, **kwargs: Any) -> Pod:
+        self.binds.append(name)
+        await self.gate.wait()
+        return await super().bind(namespace, name, node, **kwargs)
 
 
 @pytest.fixture
