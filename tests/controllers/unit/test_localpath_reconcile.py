@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kubelite.api import errors
-from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES
+from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES, Resource
 from kubelite.registry.storageclass import (
     HOSTNAME_LABEL,
     LOCAL_PATH_PROVISIONER,
@@ -42,9 +42,10 @@ async def claim(world: World[Any], name: str, *, node: str | None = "n1", storag
                  "resources": {"requests": {"storage": "2Mi"}}}}))
 
 
-async def doc(world: World[Any], res: Any, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+async def doc(world: World[Any], res: Resource[Any], name: str, namespace: str | None = None) -> dict[str, Any] | None:
     try:
-        return (await world.store.get(res, name, namespace)).to_dict()
+        found: dict[str, Any] = (await world.store.get(res, name, namespace)).to_dict()
+        return found
     except errors.ApiError as exc:
         assert exc.code == 404
         return None
