@@ -80,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "file; '-' is standard output")
     parser.add_argument("--audit-policy-file", type=Path, help="audit.k8s.io/v1 Policy (YAML or JSON) deciding what "
                         "is logged; default with --audit-log-path alone: every write at Metadata")
+    parser.add_argument("--audit-log-mode", default="blocking", help="blocking: each event is written before its "
+                        "request is answered (kube's default); batch: a thread writes them, events queued at a "
+                        "SIGKILL are lost")
     parser.add_argument("--audit-log-maxsize", type=int, default=0, help="megabytes before the audit log is rotated "
                         "(0: never)")
     parser.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs kept (0: all)")
@@ -106,7 +109,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                             service_account="ServiceAccount" in args.enable_admission_plugins),
         service_ranges=ServiceRanges(args.service_cluster_ip_range, args.service_node_port_range),
         advertise_address=args.advertise_address,
-        audit=AuditLogOptions(path=args.audit_log_path or None, policy_file=args.audit_policy_file,
+        audit=AuditLogOptions(path=args.audit_log_path or None, policy_file=args.audit_policy_file, mode=args.audit_log_mode,
                               max_size_mb=args.audit_log_maxsize, max_backups=args.audit_log_maxbackup,
                               max_age_days=args.audit_log_maxage),
     )
