@@ -23,6 +23,7 @@ from kubelite.gateway.common import Target
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.auth.satokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, Binding, InvalidToken, TokenSigner
+from kubelite.util import clock
 
 
 async def _uid_of(state: GatewayState, res: Any, name: str, namespace: str) -> tuple[str, bool] | None:
@@ -134,7 +135,7 @@ async def token_request(request: web.Request, target: Target) -> web.StreamRespo
         "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
         "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
         "spec": result_spec,
-        "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "status": {"token": token, "expirationTimestamp": clock.format_time(expires)},
     }, status=201)
 
 

@@ -62,10 +62,9 @@ async def conflict_retries() -> AsyncIterator[int]:
     retried (with a little jitter, so racing writers spread out) until the
     deadline; a caller that breaks out of the loop has succeeded.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _CONFLICT_DEADLINE_SECONDS
+    deadline = clock.Deadline(_CONFLICT_DEADLINE_SECONDS)
     attempt = 0
-    while attempt == 0 or loop.time() < deadline:
+    while attempt == 0 or not deadline.expired():
         if attempt:
             await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
         yield attempt

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import secrets
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -59,7 +58,7 @@ from kubelite.etcd.ops import (
     txn,
 )
 from kubelite.storage.pointreads import PointReads
-from kubelite.util.clock import now_seconds
+from kubelite.util.clock import Deadline, monotonic, now_seconds
 
 T = TypeVar("T", bound=KubeObject)
 log = logging.getLogger(__name__)
@@ -454,12 +453,12 @@ class Store:
         name = sa_admission.account_name(pod)
         if name is None:
             return None
-        deadline = time.monotonic() + (SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
+        deadline = Deadline(SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
         while True:
             try:
                 return (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict()
             except errors.ApiError as exc:
-                if exc.code != 404 or time.monotonic() >= deadline:
+                if exc.code != 404 or deadline.expired():
                     if exc.code == 404:
                         return None
                     raise
@@ -470,10 +469,10 @@ class Store:
 
     async def _documents(self, res: Resource) -> builtins.list[dict[str, Any]]:
         cached = self._admission_cache.get(res.plural)
-        if cached is not None and time.monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
+        if cached is not None and monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
             return cached[1]
         docs = list((await self.list(res, as_documents=True)).items)
-        self._admission_cache[res.plural] = (time.monotonic(), docs)
+        self._admission_cache[res.plural] = (monotonic(), docs)
         return docs
 
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
