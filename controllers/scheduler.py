@@ -7,9 +7,10 @@ awaiting, from the cache plus the pods this scheduler has bound but not yet
 seen bound ("assumed"), so no two decisions can double-book a node and a
 higher-priority pod always decides first. The *binding cycle* — the writes —
 runs concurrently (``scheduler_workers`` at once, kube's ``parallelism``).
-The bind is an update with the pod's resourceVersion as precondition plus the
-leader fence; on a conflict it is redone as kube's binding subresource does,
-only if the pod is still the same and unbound: a pod is never bound twice.
+The bind is kube's binding (:meth:`Store.bind`, also served as
+``pods/binding``): ``spec.nodeName`` and PodScheduled=True in one write, under
+the leader fence, only while the pod (by uid) is unbound: a pod is never bound
+twice.
 Pods that fit nowhere get PodScheduled=False and a FailedScheduling event
 naming why, and wait in ``unschedulable`` until a node, a node lease or a
 bound pod changes — never on a timer (the informers' resync is the only
@@ -339,32 +340,14 @@ class Scheduler(Controller):
         await self.store.guaranteed_update(PERSISTENTVOLUMECLAIMS, claim, namespace, annotate, fence=self.fence)
 
     async def _bind(self, pod: Pod, node: str) -> None:
-        # the store copies what it writes: a shallow copy with the node is enough; the cached pod
-        # is what is stored at its resourceVersion, so the store need not read it again
-        bound = pod.model_copy(update={"spec": pod.spec.model_copy(update={"node_name": node})})
+        """kube's binding: ``spec.nodeName`` and PodScheduled=True in one write, to this very pod (uid)
+        only while it is unbound. The cached pod is tried first; a conflict re-reads it."""
         try:
-            await self.store.update(PODS, bound, fence=self.fence, read=pod)
+            await self.store.bind(pod.namespace or "", pod.name, node, uid=pod.metadata.uid, fence=self.fence, read=pod)
         except errors.ApiError as exc:
-            if exc.code == 404:
-                return  # deleted meanwhile: nothing to bind
-            if exc.code != 409 or isinstance(exc, NotLeader):
-                raise
-            # changed since the cache saw it (its PodScheduled=False report landing, a label):
-            # bind as kube's binding subresource does, to the same pod if it is still unbound
-            try:
-                await self.store.guaranteed_update(PODS, pod.name, pod.namespace, _bind_to(pod, node),
-                                                   fence=self.fence)
-            except errors.ApiError as again:
-                if again.code == 404:
-                    return
-                raise
-            fresh = None
-        else:
-            fresh = pod
-        condition = fresh.status.condition("PodScheduled") if fresh is not None and fresh.status else None
-        if fresh is None or (condition is not None and condition.status != "True"):
-            await self.store.guaranteed_update(PODS, pod.name, pod.namespace, _set_scheduled_true(self.ctx.clock()),
-                                               subresource="status", fence=self.fence)
+            if exc.code == 404 or (exc.code == 409 and not isinstance(exc, NotLeader) and _settled_elsewhere(exc)):
+                return  # deleted, replaced, being deleted or bound meanwhile: its own event settles it
+            raise
 
     async def _report_unschedulable(self, pod: Pod, message: str) -> None:
         self.recorder.record(pod, "Warning", "FailedScheduling", message)
@@ -386,25 +369,7 @@ class Scheduler(Controller):
             # 409: the pod changed; its update event queues it again. 404: gone.
 
 
-def _bind_to(pod: Pod, node: str) -> Any:
-    def mutate(current: Pod) -> Pod | None:
-        if current.metadata.uid != pod.metadata.uid:
-            raise errors.conflict("pods", pod.name, "the pod was replaced while being bound")
-        if current.spec.node_name or current.metadata.deletion_timestamp is not None:
-            return None  # bound by someone else, or going away: its update event settles it
-        current.spec.node_name = node
-        return current
-    return mutate
-
-
-def _set_scheduled_true(now: Any) -> Any:
-    def mutate(pod: Pod) -> Pod | None:
-        status = pod.status or PodStatus()
-        condition = status.condition("PodScheduled")
-        if condition is not None and condition.status == "True":
-            return None
-        others = [c for c in status.conditions or [] if c.type != "PodScheduled"]
-        status.conditions = [*others, PodCondition(type="PodScheduled", status="True", last_transition_time=now)]
-        pod.status = status
-        return pod
-    return mutate
+def _settled_elsewhere(exc: errors.ApiError) -> bool:
+    """A binding conflict that retrying cannot change: the pod went, was replaced, or got a node."""
+    message = exc.status.message or ""
+    return "already assigned" in message or "being deleted" in message or "UID in precondition" in message

@@ -99,6 +99,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("update", "scale"): subresources.write_scale,
     ("patch", "scale"): subresources.write_scale,
     ("create", "eviction"): subresources.evict,
+    ("create", "binding"): subresources.bind,
     ("get", "log"): logs.pod_log,
     ("create", "exec"): streaming.connect_pod,
     ("create", "attach"): streaming.connect_pod,

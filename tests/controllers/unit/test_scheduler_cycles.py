@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 
 from kubelite.api.coordination import Lease, LeaseSpec
-from kubelite.api.core import Node, NodeCondition, NodeSpec, NodeStatus, Pod
+from kubelite.api.core import Pod
 from kubelite.api.meta import ObjectMeta
-from kubelite.api.resources import LEASES, NODES, PODS, PRIORITYCLASSES, Resource
+from kubelite.api.resources import LEASES, PODS, PRIORITYCLASSES, Resource
 from kubelite.storage.memstore import MemStore
 from kubelite.storage.store import T
 
 from controllers.scheduler import Scheduler
 from tests.controllers.objects import bare_pod
 from tests.controllers.unit.conftest import MakeWorld
+from tests.controllers.unit.kubelet import ready_node
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(30)
@@ -36,13 +37,15 @@ class GatedStore(MemStore):
         self.reports = 0
 
     async def update(self, res: Resource[T], obj: T, *, subresource: Any = None, **kwargs: Any) -> T:
-        if res is PODS:
-            if subresource == "status":
-                self.reports += 1
-            elif isinstance(obj, Pod) and obj.spec.node_name:
-                self.binds.append(obj.name)
+        if res is PODS and subresource == "status":
+            self.reports += 1
             await self.gate.wait()
         return await super().update(res, obj, subresource=subresource, **kwargs)
+
+    async def bind(self, namespace: str, name: str, node: str, **kwargs: Any) -> Pod:
+        self.binds.append(name)
+        await self.gate.wait()
+        return await super().bind(namespace, name, node, **kwargs)
 
 
 @pytest.fixture
@@ -56,15 +59,11 @@ async def world(make_world: MakeWorld) -> AsyncIterator[tuple[GatedStore, Schedu
         store.gate.set()  # let the held writes end before the world is stopped
 
 
-async def add_node(store: MemStore, name: str, cpu: str) -> None:
-    status = NodeStatus(capacity={"cpu": cpu, "memory": "8Gi", "pods": "110"},
-                        allocatable={"cpu": cpu, "memory": "8Gi", "pods": "110"},
-                        conditions=[NodeCondition(type="Ready", status="True", reason="KubeletReady")])
+async def add_node(store: MemStore, name: str) -> None:
+    """A Ready node (4 CPUs) with its heartbeat lease."""
     await store.create(LEASES, Lease(metadata=ObjectMeta(name=name, namespace="kube-node-lease"),
                                      spec=LeaseSpec(holder_identity=name, lease_duration_seconds=40)))
-    created = await store.create(NODES, Node(metadata=ObjectMeta(name=name), spec=NodeSpec(), status=status))
-    created.status = status
-    await store.update(NODES, created, subresource="status")
+    await ready_node(store, name)
 
 
 async def test_the_highest_priority_pod_binds_first_while_earlier_reports_are_still_in_flight(
@@ -81,7 +80,7 @@ async def test_the_highest_priority_pod_binds_first_while_earlier_reports_are_st
     # no node: six decisions, six PodScheduled=False reports held at the gate
     await wait_for(lambda: store.reports == 6, 10)
 
-    await add_node(store, "n1", cpu="4")  # room for one
+    await add_node(store, "n1")  # 4 CPUs: room for one
     # every pod is decided again although its report is still in flight; the first decision taken
     # is the highest priority's, so it is the one bound and the others no longer fit
     await wait_for(lambda: store.binds == ["high"] and scheduler.unschedulable == {f"default/low-{i}" for i in range(5)},
