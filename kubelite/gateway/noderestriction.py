@@ -291,9 +291,10 @@ def _forbidden(res: Resource, a: Attributes, reason: str) -> errors.ApiError:
 
 
 async def admit(request: web.Request, res: Resource, *, operation: Operation, subresource: str = "",
-                obj: Any = None, old: Any = None) -> None:
+                obj: Any = None, old: Any = None, name: str | None = None, namespace: str | None = None) -> None:
     """Before a create, update or patch (server-side apply included) is written: 403 when the requesting
-    node may not make it. ``obj``/``old``: the new and stored objects (KubeObject or JSON document)."""
+    node may not make it. ``obj``/``old``: the new and stored objects (KubeObject or JSON document);
+    ``name``/``namespace``: the object's, when ``obj`` is another kind (a pod's Binding)."""
     node = _enabled_node(request)
     if node is None or (res.group, res.plural) not in _RESTRICTED:
         return
@@ -302,8 +303,9 @@ async def admit(request: web.Request, res: Resource, *, operation: Operation, su
     node_uid = None
     if res is PODS and operation == "CREATE" and not subresource:
         node_uid = await _node_uid(request, node)
-    a = Attributes(operation, res.plural, res.group, subresource, str(meta.get("namespace") or ""),
-                   str(meta.get("name") or ""), new_doc, old_doc, node_uid)
+    a = Attributes(operation, res.plural, res.group, subresource,
+                   namespace if namespace is not None else str(meta.get("namespace") or ""),
+                   name if name is not None else str(meta.get("name") or ""), new_doc, old_doc, node_uid)
     reason = decide(node, a)
     if reason is not None:
         raise _forbidden(res, a, reason)

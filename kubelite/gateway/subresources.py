@@ -155,6 +155,8 @@ async def bind(request: web.Request, target: Target) -> web.StreamResponse:
                                          field="metadata.annotations"))
     if causes:
         raise errors.invalid("Binding", target.name, causes)
+    await noderestriction.admit(request, PODS, operation="CREATE", subresource="binding", obj=body,
+                                name=target.name, namespace=target.namespace)  # a node may not bind pods
     if dry_run(request.query):
         await state.store.get(PODS, target.name, target.namespace)  # 404 as a real binding would
     else:

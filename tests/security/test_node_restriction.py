@@ -5,7 +5,7 @@ node-2's pod, creating a pod that is not its mirror pod and changing a pod's spe
 kube's Status, and etcd's revision shows nothing was written.
 
 One HTTPS gateway (--client-ca-file, RBAC) from tests/security/test_gateway_x509_rbac.py; RBAC is
-widened for system:nodes to update pods and delete collections of them so that those denials are
+widened for system:nodes to update, bind and delete collections of pods so that those denials are
 NodeRestriction's, not RBAC's.
 """
 
@@ -62,7 +62,8 @@ async def test_node_credentials_touch_only_their_own_node(secure: Secure, tmp_pa
                       ("/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "default"}}),
                       (LEASES, lease("node-1")), (LEASES, lease("node-2")),
                       (f"{RBAC}/clusterroles", {"metadata": {"name": "test:pod-writer"}, "rules": [
-                          {"apiGroups": [""], "resources": ["pods"], "verbs": ["update", "patch", "deletecollection"]}]}),
+                          {"apiGroups": [""], "resources": ["pods"], "verbs": ["update", "patch", "deletecollection"]},
+                          {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]}]}),
                       (f"{RBAC}/clusterrolebindings", {
                           "metadata": {"name": "test:pod-writer"},
                           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -96,6 +97,9 @@ async def test_node_credentials_touch_only_their_own_node(secure: Secure, tmp_pa
          'pods is forbidden: node "node-1" can only delete pods with spec.nodeName set to itself'),
         ("POST", f"{PODS}/p2/eviction", {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p2"}},
          "application/json", 'pods "p2" is forbidden: node node-1 can only evict pods with spec.nodeName set to itself'),
+        ("POST", f"{PODS}/p2/binding", {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p2"},
+                                         "target": {"kind": "Node", "name": "node-1"}}, "application/json",
+         'pods "p2" is forbidden: unexpected pod subresource "binding", only \'status\' and \'eviction\' are allowed'),
         ("POST", PODS, pod("p3", "node-1"), "application/json",
          'pods "p3" is forbidden: pod does not have "kubernetes.io/config.mirror" annotation, node "node-1" can '
          "only create mirror pods"),
