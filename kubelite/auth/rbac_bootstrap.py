@@ -133,6 +133,7 @@ def default_cluster_roles() -> list[dict[str, Any]]:
             _rule(READ, [""], ["pods", "services", "endpoints", "configmaps", "secrets"]),
             _rule(["update", "patch"], [""], ["pods/status"]),
             _rule(["create", "delete"], [""], ["pods"]),
+            _rule(["create"], [""], ["pods/eviction"]),
             _rule(["create"], [""], ["serviceaccounts/token"]),  # pods' projected tokens (NodeRestriction limits it)
             _rule(["create", "update", "patch"], [""], ["events"]),
             _rule(["get", "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),

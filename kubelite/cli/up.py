@@ -163,7 +163,7 @@ class Cluster:
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         auth += self.secure.gateway_flags() if self.secure is not None else [
             "--service-account-signing-key-file", str(self.data_dir / "pki" / "sa.key")]
-        auth += admission
+        auth += ["--enable-admission-plugins", "ServiceAccount,NodeRestriction"]  # what a node's credentials may write
         if pods_reach_gateway is not None:
             auth += ["--advertise-address", pods_reach_gateway]
         # the audit log of every write (docs/security.md), rotated at 100 MB, 3 old files kept

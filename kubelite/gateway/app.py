@@ -134,6 +134,7 @@ class GatewayConfig:
     service_ranges: ServiceRanges = field(default_factory=ServiceRanges)  # --service-cluster-ip-range, node ports
     advertise_address: str | None = None  # the kubernetes Service's endpoint (served too); default: the listen host
     audit: AuditLogOptions = field(default_factory=AuditLogOptions)  # --audit-log-path, --audit-policy-file
+    node_restriction: bool = True  # NodeRestriction admission (--disable-admission-plugins NodeRestriction: off)
 
     @property
     def extra_listen_host(self) -> str | None:
@@ -565,7 +566,7 @@ class Gateway:
             authenticator=authenticator, agent_secret=agent_secret, watch=config.watch,
             body_read_timeout=config.request_body_timeout, rbac=rbac, client_ca=config.client_ca_file is not None,
             client_certs=client_certs,
-            sa_signer=sa_signer, audit=audit_backend,
+            sa_signer=sa_signer, audit=audit_backend, node_restriction=config.node_restriction,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
         self.state.crds = CrdRegistry(store)

@@ -12,6 +12,7 @@ from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.resources import PODS
 from kubelite.api.schema import type_causes
 from kubelite.api.validation import invalid
+from kubelite.gateway import noderestriction
 from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.crds import custom_scale, custom_with_replicas
@@ -119,6 +120,8 @@ async def evict(request: web.Request, target: Target) -> web.StreamResponse:
     if name and name != target.name:
         raise errors.bad_request(f"name in URL does not match name in Eviction object ({name} != {target.name})")
     options = parse_delete_options(request.query, body.get("deleteOptions") or {})
+    await noderestriction.admit_delete(request, PODS, name=target.name, namespace=target.namespace,
+                                       subresource="eviction")
     await delete_one(state.store, PODS, target.name, target.namespace, options)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
                          status=201)
@@ -152,6 +155,8 @@ async def bind(request: web.Request, target: Target) -> web.StreamResponse:
                                          field="metadata.annotations"))
     if causes:
         raise errors.invalid("Binding", target.name, causes)
+    await noderestriction.admit(request, PODS, operation="CREATE", subresource="binding", obj=body,
+                                name=target.name, namespace=target.namespace)  # a node may not bind pods
     if dry_run(request.query):
         await state.store.get(PODS, target.name, target.namespace)  # 404 as a real binding would
     else:
