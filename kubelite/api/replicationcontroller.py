@@ -4,8 +4,9 @@
   template, an empty ``spec.selector`` becomes the template's labels, and empty ``metadata.labels``
   too; a missing ``spec.replicas`` becomes 1.
 - Validation, after ``ValidateReplicationControllerSpec`` (``pkg/apis/core/validation``): a non-empty
-  selector (after defaulting), matched by the template's labels; ``replicas`` and
-  ``minReadySeconds`` non-negative.
+  selector (after defaulting) of valid labels, matched by the template's labels; a template that is a
+  valid pod template (:func:`kubelite.api.workload_rules.selector_and_template`, the sets' rule);
+  ``replicas`` and ``minReadySeconds`` non-negative.
 
 Pure: JSON documents in (already schema-checked), documents or causes out.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api import validation as v
+from kubelite.api import validation as v, workload_rules
 from kubelite.api.errors import StatusCause
 
 Doc = dict[str, Any]
@@ -42,17 +43,12 @@ def with_defaults(doc: Doc) -> Doc:
 
 
 def validate(doc: Doc) -> list[StatusCause]:
-    """Causes against the defaulted ``doc`` (kube defaults on decode, before validating)."""
+    """Causes against the defaulted ``doc`` (kube defaults on decode, before validating); the selector
+    and template as a ReplicaSet's (the map read as ``matchLabels``)."""
     spec = with_defaults(doc).get("spec") or {}
-    causes: list[StatusCause] = []
-    selector = spec.get("selector") or {}
-    if not selector:
-        causes.append(v.required("spec.selector"))
-    template = spec.get("template")
-    if isinstance(template, dict) and selector:
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        if any(labels.get(k) != value for k, value in selector.items()):
-            causes.append(v.invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
+    selector = spec.get("selector")
+    as_set = dict(spec, selector={"matchLabels": selector} if isinstance(selector, dict) and selector else None)
+    causes = workload_rules.selector_and_template(as_set, "replicationcontroller")
     for name in ("replicas", "minReadySeconds"):
         value = spec.get(name)
         if isinstance(value, int) and value < 0:

@@ -186,5 +186,12 @@ def test_replicationcontroller_on_sim_agents(cluster: KlUp) -> None:
     problems = run_sync(strict_problems_at(cluster.state["etcd"]))
     assert problems == [], "\n".join(problems)
 
+    bad = RC_MANIFEST.split("---")[1].replace("name: web,", "name: bad,").replace("selector: {app: web}",
+                                                                                    "selector: {app: other}")
+    refused = subprocess.run(["kubectl", "--server", cluster.server, "create", "-f", "-"], input=bad,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "spec.template.metadata.labels" in refused.stderr, refused.stderr
+    assert "bad" not in kubectl(cluster, "get", "rc", "-n", "rc", "-o", "name")
+
     kubectl(cluster, "delete", "rc", "web", "-n", "rc")
     run_sync(wait_for(lambda: not rc_pods(), timeout=60, message="the RC's pods garbage-collected"))

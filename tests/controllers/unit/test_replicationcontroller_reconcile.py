@@ -12,6 +12,7 @@ from kubelite.api.core import Pod
 from kubelite.api.resources import PODS, REPLICATIONCONTROLLERS
 from kubelite.api.replicationcontroller import validate, with_defaults
 from kubelite.client.informer import object_key
+from kubelite.gateway.subresources import scale_of
 
 from controllers.replicationcontroller import ReplicationControllerController
 from tests.controllers.objects import bare_pod, template
@@ -94,5 +95,10 @@ def test_validation_needs_a_selector_the_template_matches() -> None:
     doc["spec"]["selector"] = {"app": "other"}
     assert [c.field for c in validate(doc)] == ["spec.template.metadata.labels"]
     bare = {"spec": {"replicas": -1}}
-    assert [c.field for c in validate(bare)] == ["spec.selector", "spec.replicas"]
+    assert [c.field for c in validate(bare)] == ["spec.selector", "spec.template", "spec.replicas"]
     assert with_defaults(bare)["spec"]["replicas"] == -1
+
+
+def test_the_scale_of_an_rc_reads_its_selector_map() -> None:
+    scale = scale_of(rc("web", 2))
+    assert scale["spec"] == {"replicas": 2} and scale["status"] == {"replicas": 0, "selector": "app=web"}
