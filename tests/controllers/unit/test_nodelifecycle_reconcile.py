@@ -25,6 +25,7 @@ from controllers.context import NODE_LEASE_NAMESPACE, Settings
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.taints import NOT_READY, UNREACHABLE
 from tests.controllers.unit.conftest import MakeWorld, World
+from tests.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -194,3 +195,22 @@ async def test_the_pods_of_a_deleted_node_are_deleted_at_once(cluster: Cluster) 
     assert await cluster.pod("on-n1") is None  # bound, yet no grace: no agent will ever stop it
     assert await cluster.pod("on-n2") is not None
     await assert_idempotent(cluster, "n1")
+
+
+async def test_a_node_missing_only_from_the_node_cache_keeps_its_pods(cluster: Cluster) -> None:
+    """The nodes and pods informers are separate watches: a pod bound to a node registered just
+    before it can reach the pod cache first. Taking the Node's absence from the cache for its
+    deletion force-deleted such pods (CI: test_endpointslice's lease test waited 30 s for a pod
+    deleted as NodeDeleted milliseconds after it was made). The node informer is stopped here, the
+    extreme of that lag; "deleted" must come from the store."""
+    await cluster.world.informers.nodes.stop()
+    await add_node(cluster, "n1")
+    await add_pod(cluster, "web", "n1")
+    pods = cluster.world.informers.pods
+    await wait_for(lambda: len(pods.by_index("node", "n1")) == 1, 5)
+    assert cluster.world.informers.nodes.get("n1") is None
+    await cluster.world.controller.reconcile("n1")  # not world.reconcile: that waits for every cache
+    assert await cluster.pod("web") is not None
+    await cluster.store.delete(NODES, "n1")
+    await cluster.world.controller.reconcile("n1")
+    assert await cluster.pod("web") is None
