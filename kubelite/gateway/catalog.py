@@ -111,7 +111,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.ENDPOINTS),
     Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,), returns_deleted=True),
     Served(r.PERSISTENTVOLUMES, (_STATUS,), returns_deleted=True),
-    Served(r.REPLICATIONCONTROLLERS, (_STATUS,), categories=("all",), field_labels=("status.replicas",)),
+    Served(r.REPLICATIONCONTROLLERS, (_STATUS, _SCALE), categories=("all",), field_labels=("status.replicas",)),
     Served(r.LIMITRANGES),
     Served(r.RESOURCEQUOTAS, (_STATUS,), returns_deleted=True),
     Served(r.ROLES),

@@ -24,11 +24,13 @@ from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, c
 
 
 def scale_of(obj: Any) -> dict[str, Any]:
-    """The autoscaling/v1 Scale of a Deployment, ReplicaSet or StatefulSet (a typed object or a
+    """The autoscaling/v1 Scale of a Deployment, ReplicaSet, StatefulSet or ReplicationController (a typed object or a
     stored document: read from its JSON form)."""
     doc = obj.to_dict()
     meta, spec, status = doc.get("metadata") or {}, doc.get("spec") or {}, doc.get("status") or {}
     raw_selector = spec.get("selector")
+    if raw_selector and doc.get("kind") == "ReplicationController":  # a v1 RC's selector is a label map
+        raw_selector = {"matchLabels": raw_selector}
     selector = selector_from_label_selector(LabelSelector.model_validate(raw_selector)) if raw_selector else None
     replicas = spec.get("replicas")
     scale: dict[str, Any] = {

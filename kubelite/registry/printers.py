@@ -278,6 +278,13 @@ def replicaset_row(rs: Doc, now: datetime) -> list[Cell]:
     ]
 
 
+def replicationcontroller_row(rc: Doc, now: datetime) -> list[Cell]:
+    """kube's printReplicationController: a ReplicaSet's columns, the selector a label map."""
+    selector = (rc.get("spec") or {}).get("selector")
+    return replicaset_row(dict(rc, spec=dict(rc.get("spec") or {}, selector={"matchLabels": selector}
+                                             if isinstance(selector, dict) else None)), now)
+
+
 NODE_COLUMNS = (
     _name_column(), Column("Status", description="The status of the node"),
     Column("Roles", description="The roles of the node"), _AGE,
@@ -824,6 +831,7 @@ Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
     "ReplicaSet": (REPLICASET_COLUMNS, replicaset_row), "Node": (NODE_COLUMNS, node_row),
+    "ReplicationController": (REPLICASET_COLUMNS, replicationcontroller_row),
     "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
