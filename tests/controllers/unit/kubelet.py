@@ -16,10 +16,12 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def set_pod_status(store: Store, pod: Pod, *, phase: str, ready: bool = False,
-                         since: datetime = EPOCH) -> Pod:
-    """Write ``pod``'s status: ``phase`` and a Ready condition (True/False) that changed at ``since``."""
+                         since: datetime = EPOCH, ip: str | None = None) -> Pod:
+    """Write ``pod``'s status: ``phase``, a Ready condition (True/False) that changed at ``since``,
+    and ``ip`` as its podIP (None keeps the one it has)."""
     current = await store.get(PODS, pod.name, pod.namespace)
-    current.status = PodStatus(phase=phase, start_time=since, conditions=[
+    pod_ip = ip or (current.status.pod_ip if current.status else None)
+    current.status = PodStatus(phase=phase, start_time=since, pod_ip=pod_ip, conditions=[
         PodCondition(type="Ready", status="True" if ready else "False", last_transition_time=since)])
     return await store.update(PODS, current, subresource="status")
 

@@ -9,6 +9,7 @@ from typing import Any
 from kubelite.api.core import Pod
 from kubelite.api.resources import PODS, SERVICES
 from kubelite.storage.store import Store
+from tests.controllers.unit.kubelet import set_pod_status
 
 
 async def add_service(store: Store, name: str = "web", **spec: Any) -> Any:
@@ -31,15 +32,7 @@ async def add_pod(store: Store, name: str, ip: str | None, *, ready: bool = True
 
 async def set_status(store: Store, name: str, *, ready: bool, ip: str | None = None) -> Pod:
     """The pod's status as its kubelet reports it: Running, ``ip`` (None keeps the current one), Ready."""
-    def change(pod: Pod) -> Pod:
-        status: dict[str, Any] = {"phase": "Running",
-                                  "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
-        pod_ip = ip or (pod.status.pod_ip if pod.status else None)
-        if pod_ip:
-            status["podIP"] = pod_ip
-        pod.status = Pod.model_validate({"status": status}).status
-        return pod
-    return await store.guaranteed_update(PODS, name, "default", change, subresource="status")
+    return await set_pod_status(store, await store.get(PODS, name, "default"), phase="Running", ready=ready, ip=ip)
 
 
 async def relabel(store: Store, name: str, app: str) -> None:
