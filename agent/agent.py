@@ -126,9 +126,6 @@ class Agent:
         self.node: NodeHeartbeat | None = None
         self.proxy: Proxier | None = Proxier(store, node=config.node) if config.proxy_mode == "iptables" else None
         self.image_dir = ImageDirWatcher(self.runtime, Path(config.image_dir)) if config.image_dir else None
-        if self.proxy is not None:
-            proxy = self.proxy
-            self.pods.services = lambda: [s.to_dict() for s in proxy.services.list()]
         # removes this node's deleted local-path volumes (a process's agents may share one PV informer)
         self.volumes = VolumeReclaimer(store, node=config.node, root=config.local_path_root,
                                        filesystem=config.pod_options.root_dir is not None, informer=volume_source)

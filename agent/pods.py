@@ -137,7 +137,7 @@ class PodManager:
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
-        self.services: Callable[[], list[dict[str, Any]]] = list  # the Services known now (service env vars)
+        self.services: Callable[[], list[dict[str, Any]]] = self.config.source.service_documents  # service env vars
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -3,7 +3,6 @@ clocks, metrics and an event recorder per component. Built once per manager; no 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +16,7 @@ from kubelite.api.resources import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS,
 from kubelite.client.events import EventRecorder
 from kubelite.client.informer import Informer, index_by_controller_uid, index_by_node_name
 from kubelite.storage.store import Store
+from kubelite.util.clock import monotonic as clock_monotonic
 from kubelite.util.clock import now as clock_now
 
 from controllers.metrics import Metrics
@@ -140,7 +140,7 @@ class ControllerContext:
     settings: Settings = field(default_factory=Settings)
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = clock_now
-    monotonic: Callable[[], float] = time.monotonic
+    monotonic: Callable[[], float] = clock_monotonic
     identity: str = "controller-manager"
     recorders: dict[str, EventRecorder] = field(default_factory=dict)
 

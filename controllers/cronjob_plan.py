@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from kubelite.api.batch_rules import schedule_error, time_zone_error
+from kubelite.util import clock
 from kubelite.util.humanize import parse_time
 
 from controllers.job_plan import condition, rfc3339
@@ -87,7 +88,7 @@ def job_for(cronjob: Doc, scheduled: datetime) -> Doc:
     spec = CronSpec.from_doc(cronjob)
     tz = ZoneInfo(spec.time_zone) if spec.time_zone else UTC
     annotations = {**(meta.get("annotations") or {}),
-                   SCHEDULED_TIMESTAMP: scheduled.astimezone(tz).isoformat().replace("+00:00", "Z")}
+                   SCHEDULED_TIMESTAMP: clock.format_time_in_zone(scheduled.astimezone(tz))}
     metadata: Doc = {"name": job_name(cronjob["metadata"]["name"], scheduled),
                      "namespace": cronjob["metadata"].get("namespace"), "annotations": annotations}
     if meta.get("labels"):

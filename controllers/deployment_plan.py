@@ -124,7 +124,7 @@ class _Planner:
     def run(self) -> Plan:
         d = self.d
         created = False
-        if self.new_rs is None and not d.spec.paused:
+        if self.new_rs is None and not d.spec.paused and not self._recreate_waits_for_old():
             self.new_rs = self._create_new_rs()
             created = True
         elif self.new_rs is not None:
@@ -162,7 +162,7 @@ class _Planner:
         annotations = rollout.new_rs_annotations(d.metadata.annotations, None, revision, replicas=d.replicas,
                                                  max_surge=self.max_surge)
         if d.spec.effective_strategy_type == "Recreate":
-            replicas = 0 if any(rs.replicas for rs in self.old) else d.replicas
+            replicas = d.replicas  # made only once the old ones are down (_recreate_waits_for_old)
         else:
             replicas = rollout.new_rs_replicas(d.replicas, self.max_surge, [view(rs) for rs in self.old],
                                                rollout.RSView("new", 0))
@@ -257,12 +257,20 @@ class _Planner:
             if rs.name in changes:
                 self._scale(rs, changes[rs.name])
 
+    def _old_pods_running(self) -> bool:
+        return any(not pod.is_terminated() for rs in self.old for pod in self.pods.get(rs.name, ()))
+
+    def _recreate_waits_for_old(self) -> bool:
+        """Recreate makes no new ReplicaSet while an old one is scaled up or has running pods
+        (kube's rolloutRecreate asks for it with createIfNotExisted=false until then)."""
+        return self.d.spec.effective_strategy_type == "Recreate" and (
+            any(rs.replicas for rs in self.old) or self._old_pods_running())
+
     def _recreate(self) -> None:
         for rs in self.old:
             if rs.replicas:
                 self._scale(rs, 0)
-        old_running = any(not pod.is_terminated() for rs in self.old for pod in self.pods.get(rs.name, ()))
-        if old_running or self.new_rs is None:
+        if self._old_pods_running() or self.new_rs is None:
             return
         if self.new_rs.replicas != self.d.replicas:
             self._scale(self.new_rs, self.d.replicas)

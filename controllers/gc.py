@@ -5,7 +5,7 @@
   that are gone are stripped from objects that still have others.
 - foreground: an owner with the ``foregroundDeletion`` finalizer has its
   dependents deleted, and loses the finalizer (so the store deletes it) once
-  none is left.
+  none that blocks it (``blockOwnerDeletion``) is left.
 - orphan: an owner with the ``orphan`` finalizer has itself removed from its
   dependents' ownerReferences, then loses the finalizer.
 
@@ -150,15 +150,20 @@ class GarbageCollector(Controller):
         return None
 
     async def _foreground(self, res: Resource, owner: KubeObject) -> None:
+        """Delete every dependent; the owner goes once none that blocks it (``blockOwnerDeletion``) is
+        left — kube's processDeletingDependentsItem waits on ``blockingDependents`` only. A dependent
+        with dependents of its own is deleted in the foreground too, a leaf in the background
+        (attemptToDeleteItem); pods without a policy, so that their agent still stops them."""
         uid = owner.metadata.uid or ""
-        deps = [(p, d) for p, d in self.dependents(uid) if _blocks(d, uid)]
-        if not deps:
+        deps = self.dependents(uid)
+        if not any(_blocks(d, uid) for _p, d in deps):
             deps = await self._live_dependents(owner)
-        if deps:
-            for plural, dep in deps:
-                if dep.metadata.deletion_timestamp is None:
-                    dep_res = self.watched[plural][0]
-                    await self._delete(dep_res, dep, policy=None if dep_res is PODS else "Foreground")
+        for plural, dep in deps:
+            if dep.metadata.deletion_timestamp is None:
+                dep_res = self.watched[plural][0]
+                has_own = dep_res is not PODS and bool(self.dependents(dep.metadata.uid or ""))
+                await self._delete(dep_res, dep, policy="Foreground" if has_own else None)
+        if any(_blocks(d, uid) for _p, d in deps):
             return  # their deletion events bring us back
         await self._remove_finalizer(res, owner, FOREGROUND)
 
@@ -260,7 +265,8 @@ def _gc_view(obj: KubeObject) -> tuple[Any, ...]:
 
 
 def _blocks(dep: KubeObject, owner_uid: str) -> bool:
-    return any(r.uid == owner_uid for r in dep.metadata.owner_references or [])
+    """Whether ``dep`` holds up its owner's foreground deletion (kube's node.blockingDependents)."""
+    return any(r.uid == owner_uid and r.block_owner_deletion for r in dep.metadata.owner_references or [])
 
 
 def _key(res: Resource) -> str:

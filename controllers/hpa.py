@@ -28,6 +28,7 @@ from kubelite.api.quantity import format_bytes, format_cpu_millis, to_bytes, cpu
 from kubelite.api.resources import ALL_RESOURCES, HORIZONTALPODAUTOSCALERS, Resource
 from kubelite.client.informer import FuncHandler, object_key, split_key
 from kubelite.client.reconcile import Result
+from kubelite.util import clock
 
 from controllers.base import Controller
 from controllers.context import ControllerContext
@@ -50,7 +51,6 @@ from controllers.hpa_plan import (
 log = logging.getLogger(__name__)
 
 SCALABLE_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "ReplicationController")
-_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def metrics_source(ctx: ControllerContext) -> MetricsSource:
@@ -254,7 +254,7 @@ class HorizontalPodAutoscalerController(Controller):
     async def _write_status(self, namespace: str, name: str, doc: dict[str, Any], conditions: tuple[Condition, ...],
                             now: datetime, scaled_at: datetime | None, *, current: int | None = None,
                             decision: Decision | None = None, targets: list[Target] | None = None) -> None:
-        stamp = now.strftime(_TIME)
+        stamp = clock.format_time(now)
 
         def mutate(stored: Any) -> Any:
             stored_doc = stored.to_dict()
@@ -269,7 +269,7 @@ class HorizontalPodAutoscalerController(Controller):
                 if metrics:
                     status["currentMetrics"] = metrics
             if scaled_at is not None:
-                status["lastScaleTime"] = scaled_at.strftime(_TIME)
+                status["lastScaleTime"] = clock.format_time(scaled_at)
             if stored_doc.get("metadata", {}).get("generation") is not None:
                 status["observedGeneration"] = stored_doc["metadata"]["generation"]
             if status == stored_doc.get("status"):

@@ -15,13 +15,13 @@ import math
 import re
 import ssl
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 import aiohttp
 
 from kubelite.api.quantity import parse_quantity
+from kubelite.util import clock
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m(?!s))?(?:([\d.]+)(ms|s))?$")
 
@@ -65,7 +65,7 @@ def usage_of(doc: dict[str, object]) -> PodUsage:
         cpu += math.ceil(parse_quantity(usage.get("cpu", "0")) * 1000)
         memory += math.ceil(parse_quantity(usage.get("memory", "0")))
     stamp = str(doc.get("timestamp") or "")
-    at = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else 0.0
+    at = clock.parse_time(stamp).timestamp() if stamp else 0.0
     return PodUsage(cpu, memory, at, parse_duration(str(doc.get("window") or "")))
 
 

@@ -41,6 +41,7 @@ from controllers.metrics import Metrics
 from controllers.namespace import NamespaceController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
+from controllers.replicationcontroller import ReplicationControllerController
 from controllers.rootcacert import RootCACertPublisher
 from controllers.scheduler import Scheduler
 from controllers.serviceaccount import ServiceAccountController
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 CONTROLLERS: dict[str, type[Controller]] = {
     "scheduler": Scheduler,
     "replicaset": ReplicaSetController,
+    "replicationcontroller": ReplicationControllerController,
     "deployment": DeploymentController,
     "nodelifecycle": NodeLifecycleController,
     "garbagecollector": GarbageCollector,

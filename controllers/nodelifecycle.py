@@ -10,7 +10,8 @@ counting them. Pods are evicted (deleted) when their own NoExecute tolerations
 run out (the taint manager; admission gave every pod the default ones). A pod
 evicted from an unreachable node can never be confirmed by its agent, so once
 its grace period has passed it is force-deleted (Kubernetes' pod GC does the
-same), and pods of a deleted Node are deleted. The lease coming back clears
+same), and pods of a deleted Node are deleted — "deleted" confirmed by a read
+from etcd, not by the node cache, which may not have seen a new Node yet. The lease coming back clears
 it all. Decisions are in :mod:`controllers.taints`.
 """
 
@@ -78,6 +79,8 @@ class NodeLifecycleController(Controller):
         node: Node | None = self.informers.nodes.get(key)
         pods = [p for p in self.informers.pods.by_index("node", key) if not p.is_terminated()]
         if node is None:
+            if pods and not await self._node_gone(key):
+                return None  # the node cache is behind the pod cache; the node's add event enqueues it again
             for pod in pods:
                 await self._delete_pod(pod, force=True, reason="NodeDeleted")
             return None
@@ -103,6 +106,19 @@ class NodeLifecycleController(Controller):
             if wait is not None:
                 waits.append(wait)
         return Result(requeue_after=max(min(waits), 0.05)) if waits else None
+
+    async def _node_gone(self, name: str) -> bool:
+        """Whether the Node is really gone, by a linearizable read: the nodes and pods informers
+        are separate watches, so a pod bound to a node registered a moment ago can reach the
+        pod cache before its Node reaches the node cache (kube's pod GC likewise re-reads a
+        missing node from the API server before it deletes the node's pods)."""
+        try:
+            await self.store.get(NODES, name)
+        except errors.ApiError as exc:
+            if exc.code == 404:
+                return True
+            raise
+        return False
 
     async def _apply(self, node: Node, verdict: taints.NodeVerdict) -> Node:
         now = self.ctx.clock()

@@ -5,6 +5,11 @@ labels no longer match), then — only when its expectations are satisfied,
 i.e. the cache has caught up with this controller's own writes — create or
 delete the difference, and write the status. Decisions come from
 :mod:`controllers.replicaset_plan`.
+
+The controller is parameterized by the kind it manages (:attr:`ReplicaSetController.resource`): the
+ReplicationController controller (:mod:`controllers.replicationcontroller`) is this one, seeing each
+ReplicationController through :meth:`ReplicaSetController.as_replicaset`, as kube's
+``pkg/controller/replication`` runs the ReplicaSet controller through an adapter.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ import logging
 
 from kubelite.api import errors, semantic
 from kubelite.api.apps import ReplicaSet, ReplicaSetStatus
+from typing import Any
+
 from kubelite.api.core import Pod
-from kubelite.api.meta import ObjectMeta
-from kubelite.api.resources import PODS, REPLICASETS
-from kubelite.client.informer import FuncHandler, object_key
+from kubelite.api.meta import KubeObject, ObjectMeta
+from kubelite.api.resources import PODS, REPLICASETS, Resource
+from kubelite.client.informer import FuncHandler, Informer, object_key
 from kubelite.client.reconcile import Result
 from kubelite.storage.store import NotLeader
 from kubelite.registry.strategy import is_namespace_terminating
@@ -34,7 +41,8 @@ log = logging.getLogger(__name__)
 BURST_REPLICAS = 500  # at most this many creates or deletes per reconcile, as in Kubernetes
 
 
-def pod_from_template(rs: ReplicaSet) -> Pod:
+def pod_from_template(rs: ReplicaSet, owner: KubeObject | None = None) -> Pod:
+    """A pod of ``rs``'s template, controlled by ``owner`` (``rs`` itself unless given)."""
     template = rs.spec.template
     meta = template.metadata if template and template.metadata else ObjectMeta()
     spec = template.spec.model_copy(deep=True) if template and template.spec else None
@@ -43,7 +51,7 @@ def pod_from_template(rs: ReplicaSet) -> Pod:
             generate_name=f"{rs.name}-", namespace=rs.namespace,
             labels=dict(meta.labels) if meta.labels else None,
             annotations=dict(meta.annotations) if meta.annotations else None,
-            owner_references=[owner_reference(rs)],
+            owner_references=[owner_reference(owner if owner is not None else rs)],
         ),
     )
     if spec is not None:
@@ -52,13 +60,16 @@ def pod_from_template(rs: ReplicaSet) -> Pod:
     return pod
 
 
-def _owner_key(pod: Pod) -> str | None:
-    return owner_key(pod, "ReplicaSet")
-
-
 class ReplicaSetController(Controller):
+    """Keeps ``spec.replicas`` pods of a ReplicaSet, or of any kind :meth:`as_replicaset` can read as one.
+
+    A subclass managing another kind sets :attr:`resource` (its kind names the controller references
+    and events) and overrides :meth:`as_replicaset` and :meth:`with_status`.
+    """
+
     name = "replicaset"
     component = "replicaset-controller"
+    resource: Resource[Any] = REPLICASETS
     # A pod's status moving on (bound, Running, Ready) reaches the set's status at most this late; a
     # burst of a thousand such changes costs a few reconciles instead of one per change.
     coalesce_seconds = 0.2
@@ -67,17 +78,29 @@ class ReplicaSetController(Controller):
         super().__init__(ctx)
         self.workers = ctx.settings.replicaset_workers
         self.expectations = Expectations(clock=ctx.monotonic)
-        self.pod_events = PodOwnerEvents("ReplicaSet", self.expectations, self.enqueue, self._matching,
+        self.owners: Informer[Any] = ctx.informers.for_resource(self.resource)
+        self.pod_events = PodOwnerEvents(self.resource.kind, self.expectations, self.enqueue, self._matching,
                                          enqueue_update=self.enqueue_coalesced)
 
+    def as_replicaset(self, owner: Any) -> ReplicaSet:
+        """The managed object as the ReplicaSet the plan reads (the object itself here)."""
+        return owner  # type: ignore[no-any-return]  # a ReplicaSet informer holds ReplicaSets
+
+    def with_status(self, owner: Any, status: ReplicaSetStatus) -> Any:
+        """A copy of the managed object carrying ``status``, to write to its status subresource."""
+        return owner.model_copy(update={"status": status})
+
+    def _owner_key(self, pod: Pod) -> str | None:
+        return owner_key(pod, self.resource.kind)
+
     def register(self) -> None:
-        self.informers.replicasets.add_handler(FuncHandler(
+        self.owners.add_handler(FuncHandler(
             add=lambda rs: self.enqueue(object_key(rs)), update=self._rs_updated,
             delete=lambda rs: self.enqueue(object_key(rs))))
         self.informers.pods.add_handler(self.pod_events.handler())
 
     def initial_keys(self) -> list[str]:
-        return self.informers.replicasets.keys()
+        return self.owners.keys()
 
     async def prepare(self) -> None:
         """A new term: count what the previous leader wrote that this cache has not seen yet."""
@@ -85,11 +108,11 @@ class ReplicaSetController(Controller):
         listed = await self.store.list(PODS)
 
         def owned(pods: list[Pod]) -> list[tuple[str, str, bool]]:
-            return [(owner, object_key(p), is_active(p)) for p in pods if (owner := _owner_key(p))]
+            return [(owner, object_key(p), is_active(p)) for p in pods if (owner := self._owner_key(p))]
 
         pending = self.expectations.seed_from_diff(owned(listed.items), owned(self.informers.pods.list()))
         if pending:
-            log.info("replicaset: %d pod writes of the previous term not yet seen; waiting for them", pending)
+            log.info("%s: %d pod writes of the previous term not yet seen; waiting for them", self.name, pending)
 
     # -- handlers ---------------------------------------------------------------
 
@@ -105,46 +128,47 @@ class ReplicaSetController(Controller):
             self.enqueue(object_key(new))
 
     def _matching(self, pod: Pod) -> list[str]:
-        return [object_key(rs) for rs in self.informers.replicasets.list(pod.namespace)
-                if plan.selector_matches(rs.spec.selector, pod.metadata.labels)]
+        return [object_key(owner) for owner in self.owners.list(pod.namespace)
+                if plan.selector_matches(self.as_replicaset(owner).spec.selector, pod.metadata.labels)]
 
     # -- reconcile --------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
-        rs: ReplicaSet | None = self.informers.replicasets.get(key)
-        if rs is None:
+        owner = self.owners.get(key)
+        if owner is None:
             self.expectations.forget(key)
             return None
+        rs = self.as_replicaset(owner)
         pods = self.informers.pods
         candidates = pods.by_index("controller", rs.metadata.uid or "") + pods.by_index("orphans", rs.namespace or "")
         claims = plan.claim_pods(rs, candidates)
         owned = list(claims.owned)
         for pod in claims.adopt:
-            adopted = await self._set_owner(pod, rs, adopt=True)
+            adopted = await self._set_owner(pod, owner, adopt=True)
             if adopted is not None:
                 owned.append(adopted)
         for pod in claims.release:
-            await self._set_owner(pod, rs, adopt=False)
+            await self._set_owner(pod, owner, adopt=False)
         active = [p for p in owned if is_active(p)]
         if rs.metadata.deletion_timestamp is None and self.expectations.satisfied(key):
             diff = plan.replica_diff(len(active), rs.replicas)
             if diff > 0:
-                await self._create(rs, key, min(diff, BURST_REPLICAS))
+                await self._create(rs, owner, key, min(diff, BURST_REPLICAS))
             elif diff < 0:
-                await self._delete(rs, key, plan.pods_to_delete(active, min(-diff, BURST_REPLICAS)))
+                await self._delete(owner, key, plan.pods_to_delete(active, min(-diff, BURST_REPLICAS)))
         status, wait = plan.rs_status(rs, owned, self.ctx.clock())
         if rs.status is None or not semantic.part_equal("ReplicaSet", "status", status.to_dict(), rs.status.to_dict()):
-            await self._write_status(rs, status)
+            await self._write_status(owner, status)
         return Result(requeue_after=wait) if wait is not None else None
 
-    async def _write_status(self, rs: ReplicaSet, status: ReplicaSetStatus) -> None:
+    async def _write_status(self, owner: Any, status: ReplicaSetStatus) -> None:
         """Write the status computed from the pods; on a conflict (this cache behind the set's own last
         status write, mostly) once more on a fresh read, as kube's updateReplicaSetStatus
         (statusUpdateRetries = 1) — the status is the pods' count, not derived from the stored one."""
-        read = rs
+        read = owner
         for attempt in range(2):
             try:
-                await self.store.update(REPLICASETS, read.model_copy(update={"status": status}), subresource="status",
+                await self.store.update(self.resource, self.with_status(read, status), subresource="status",
                                         fence=self.fence, read=read)
                 return
             except errors.ApiError as exc:
@@ -153,18 +177,18 @@ class ReplicaSetController(Controller):
                 if exc.code != 409 or isinstance(exc, NotLeader) or attempt:
                     raise
             try:
-                read = await self.store.get(REPLICASETS, rs.name, rs.namespace)
+                read = await self.store.get(self.resource, owner.name, owner.namespace)
             except errors.ApiError as exc:
                 if exc.code == 404:
                     return
                 raise
-            if read.metadata.uid != rs.metadata.uid:
+            if read.metadata.uid != owner.metadata.uid:
                 return  # replaced by a new set of that name: its own reconcile writes its status
 
-    async def _create(self, rs: ReplicaSet, key: str, count: int) -> None:
-        template = pod_from_template(rs)
+    async def _create(self, rs: ReplicaSet, owner: KubeObject, key: str, count: int) -> None:
+        template = pod_from_template(rs, owner)
         for batch in plan.slow_start_batches(count):
-            results = await asyncio.gather(*(self._create_one(rs, key, template) for _ in range(batch)),
+            results = await asyncio.gather(*(self._create_one(owner, key, template) for _ in range(batch)),
                                            return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             for failure in failures:
@@ -174,22 +198,22 @@ class ReplicaSetController(Controller):
                 return  # every create will fail; the namespace controller deletes this ReplicaSet (as Kubernetes)
             if failures:
                 if not isinstance(failures[0], NotLeader):  # a deposed leader reports nothing about the pods
-                    self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {failures[0]}")
+                    self.recorder.record(owner, "Warning", "FailedCreate", f"Error creating: {failures[0]}")
                 raise failures[0]
 
-    async def _create_one(self, rs: ReplicaSet, key: str, template: Pod) -> None:
+    async def _create_one(self, owner: KubeObject, key: str, template: Pod) -> None:
         created = await self.store.create(PODS, template, fence=self.fence)  # the store copies what it creates
         if int(created.metadata.resource_version or 0) > self.informers.pods.revision:
             self.expectations.expect_create(key, object_key(created))
-        self.recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {created.name}")
+        self.recorder.record(owner, "Normal", "SuccessfulCreate", f"Created pod: {created.name}")
 
-    async def _delete(self, rs: ReplicaSet, key: str, victims: list[Pod]) -> None:
-        results = await asyncio.gather(*(self._delete_one(rs, key, pod) for pod in victims), return_exceptions=True)
+    async def _delete(self, owner: KubeObject, key: str, victims: list[Pod]) -> None:
+        results = await asyncio.gather(*(self._delete_one(owner, key, pod) for pod in victims), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
 
-    async def _delete_one(self, rs: ReplicaSet, key: str, pod: Pod) -> None:
+    async def _delete_one(self, owner: KubeObject, key: str, pod: Pod) -> None:
         pod_key = object_key(pod)
         try:
             await self.store.delete(PODS, pod.name, pod.namespace, uid=pod.metadata.uid, fence=self.fence)
@@ -199,14 +223,14 @@ class ReplicaSetController(Controller):
         cached = self.informers.pods.get(pod_key)
         if cached is not None and is_active(cached):
             self.expectations.expect_delete(key, pod_key)
-        self.recorder.record(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod.name}")
+        self.recorder.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {pod.name}")
 
-    async def _set_owner(self, pod: Pod, rs: ReplicaSet, *, adopt: bool) -> Pod | None:
+    async def _set_owner(self, pod: Pod, owner: KubeObject, *, adopt: bool) -> Pod | None:
         """Adopt (add our controller reference) or release (remove it), with the pod's resourceVersion."""
         changed = pod.deep_copy()
-        refs = [r for r in changed.metadata.owner_references or [] if r.uid != rs.metadata.uid]
+        refs = [r for r in changed.metadata.owner_references or [] if r.uid != owner.metadata.uid]
         if adopt:
-            refs.append(owner_reference(rs))
+            refs.append(owner_reference(owner))
         changed.metadata.owner_references = refs or None
         try:
             return await self.store.update(PODS, changed, fence=self.fence)

@@ -1,28 +1,37 @@
 """The scheduler: binds each unbound pod to a node chosen by :mod:`controllers.scheduling`.
 
 Informers: pods (unbound ones are queued; bound ones are accounted to their
-node), nodes, node leases. A decision is taken from the cache plus the pods
-this scheduler has bound but not yet seen bound ("assumed", as in
-Kubernetes), so concurrent workers never double-book a node. The bind is an
-update with the pod's resourceVersion as precondition plus the leader fence:
-a pod is never bound twice. Pods that fit nowhere get PodScheduled=False and
-a FailedScheduling event naming why, and wait in ``unschedulable`` until a
-node, a node lease or a bound pod changes — never on a timer (the informers'
-resync is the only safety net).
+node), nodes, node leases. As in kube-scheduler, the *scheduling cycle* is
+serial: one worker pops the highest-priority pod and decides, without
+awaiting, from the cache plus the pods this scheduler has bound but not yet
+seen bound ("assumed"), so no two decisions can double-book a node and a
+higher-priority pod always decides first. The *binding cycle* — the writes —
+runs concurrently (``scheduler_workers`` at once, kube's ``parallelism``).
+The bind is kube's binding (:meth:`Store.bind`, also served as
+``pods/binding``): ``spec.nodeName`` and PodScheduled=True in one write, under
+the leader fence, only while the pod (by uid) is unbound: a pod is never bound
+twice.
+Pods that fit nowhere get PodScheduled=False and a FailedScheduling event
+naming why, and wait in ``unschedulable`` until a node, a node lease or a
+bound pod changes — never on a timer (the informers' resync is the only
+safety net).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.core import Node, Pod, PodCondition, PodStatus
 from kubelite.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS
 from kubelite.client.informer import FuncHandler, object_key
-from kubelite.client.reconcile import Result
+from kubelite.client.reconcile import ReconcileLoop, Result
 from kubelite.registry.storageclass import SELECTED_NODE_ANNOTATION
 from kubelite.storage.store import NotLeader
+from kubelite.util.supervise import cancel_and_wait
 from kubelite.client.workqueue import WorkQueue
 
 from controllers.base import Controller
@@ -55,7 +64,9 @@ class Scheduler(Controller):
 
     def __init__(self, ctx: ControllerContext) -> None:
         super().__init__(ctx)
-        self.workers = ctx.settings.scheduler_workers
+        self.workers = 1  # the scheduling cycle; the binding cycles run beside it
+        self._binding_slots = asyncio.Semaphore(ctx.settings.scheduler_workers)
+        self._binding: set[asyncio.Task[None]] = set()
         self.unschedulable: set[str] = set()
         self._assumed: dict[str, tuple[str, PodCost]] = {}  # pod key -> (node, cost), until seen bound
         self._costs: dict[str, PodCost] = {}  # pod uid -> cost
@@ -93,6 +104,9 @@ class Scheduler(Controller):
         return (pod.spec.priority or 0) if pod is not None else 0
 
     async def release(self) -> None:
+        for task in list(self._binding):
+            await cancel_and_wait(task)
+        self._binding.clear()
         self.unschedulable.clear()
         self._assumed.clear()
         self._all_dirty = True
@@ -221,6 +235,7 @@ class Scheduler(Controller):
     # -- reconcile --------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result | None:
+        """The scheduling cycle of one pod: decide without awaiting, then start its binding cycle."""
         pod = self.informers.pods.get(key)
         if pod is None or not needs_scheduling(pod) or key in self._assumed:
             self.unschedulable.discard(key)
@@ -231,8 +246,8 @@ class Scheduler(Controller):
         if missing is not None:
             self.unschedulable.add(key)
             metrics.schedule_attempts.labels("unschedulable").inc()
-            await self._report_unschedulable(pod, f"0/{len(self.node_infos())} nodes are available: {missing}.")
-            return None
+            return await self._start_binding_cycle(
+                key, self._report_unschedulable(pod, f"0/{len(self.node_infos())} nodes are available: {missing}."))
         decision = schedule(pod, self.node_infos(), start=self._next_start,
                             percentage=self.percentage_of_nodes_to_score, volume_terms=volume_terms)
         self._next_start = decision.next_start
@@ -240,16 +255,41 @@ class Scheduler(Controller):
             self.unschedulable.add(key)
             metrics.schedule_attempts.labels("unschedulable").inc()
             metrics.scheduling_latency.labels("unschedulable").observe(self.ctx.monotonic() - started)
-            await self._report_unschedulable(pod, decision.message)
-            return None
+            return await self._start_binding_cycle(key, self._report_unschedulable(pod, decision.message))
         self.unschedulable.discard(key)
-        cost = self._cost(pod)
-        self._assume(key, decision.node, cost)  # before any await: other workers see it
+        self._assume(key, decision.node, self._cost(pod))  # before any await: the next decision sees it
+        return await self._start_binding_cycle(key, self._bind_cycle(key, pod, decision.node, unbound, started))
+
+    async def _start_binding_cycle(self, key: str, cycle: Awaitable[None]) -> Result:
+        """Run ``cycle`` beside the scheduling cycle, at most ``scheduler_workers`` at once; it
+        settles ``key``'s retry state when it ends."""
+        await self._binding_slots.acquire()
+        loop = self.loop
+        task = asyncio.create_task(self._run_binding_cycle(key, cycle, loop), name=f"scheduler-bind-{key}")
+        self._binding.add(task)
+        task.add_done_callback(self._binding.discard)
+        return Result(settled=False)
+
+    async def _run_binding_cycle(self, key: str, cycle: Awaitable[None], loop: ReconcileLoop | None) -> None:
+        outcome: Exception | None = None
+        try:
+            await cycle
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            outcome = exc
+        finally:
+            self._binding_slots.release()
+        if loop is not None and loop is self.loop:  # not once this term has ended
+            loop.settle(key, outcome)
+
+    async def _bind_cycle(self, key: str, pod: Pod, node: str, unbound: list[str], started: float) -> None:
+        metrics = self.ctx.metrics
         try:
             for claim in unbound:
-                await self._select_node(pod.namespace or "", claim, decision.node)
-            await self._bind(pod, decision.node)
-        except Exception:
+                await self._select_node(pod.namespace or "", claim, node)
+            await self._bind(pod, node)
+        except BaseException:
             self._forget(key)
             metrics.schedule_attempts.labels("error").inc()
             raise
@@ -258,9 +298,7 @@ class Scheduler(Controller):
         if pod.metadata.creation_timestamp is not None:
             metrics.e2e_scheduling_latency.observe(
                 max(0.0, (self.ctx.clock() - pod.metadata.creation_timestamp).total_seconds()))
-        self.recorder.record(pod, "Normal", "Scheduled",
-                             f"Successfully assigned {key} to {decision.node}")
-        return None
+        self.recorder.record(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
 
     def _volumes(self, pod: Pod) -> tuple[str | None, tuple[tuple[dict[str, Any], ...], ...], list[str]]:
         """(why the pod cannot be placed yet, node terms of its claims' bound volumes, its unbound claims),
@@ -302,19 +340,14 @@ class Scheduler(Controller):
         await self.store.guaranteed_update(PERSISTENTVOLUMECLAIMS, claim, namespace, annotate, fence=self.fence)
 
     async def _bind(self, pod: Pod, node: str) -> None:
-        # the store copies what it writes: a shallow copy with the node is enough; the cached pod
-        # is what is stored at its resourceVersion, so the store need not read it again
-        bound = pod.model_copy(update={"spec": pod.spec.model_copy(update={"node_name": node})})
+        """kube's binding: ``spec.nodeName`` and PodScheduled=True in one write, to this very pod (uid)
+        only while it is unbound. The cached pod is tried first; a conflict re-reads it."""
         try:
-            await self.store.update(PODS, bound, fence=self.fence, read=pod)
+            await self.store.bind(pod.namespace or "", pod.name, node, uid=pod.metadata.uid, fence=self.fence, read=pod)
         except errors.ApiError as exc:
-            if exc.code == 404:
-                return  # deleted meanwhile: nothing to bind
+            if exc.code == 404 or (exc.code == 409 and not isinstance(exc, NotLeader) and _settled_elsewhere(exc)):
+                return  # deleted, replaced, being deleted or bound meanwhile: its own event settles it
             raise
-        condition = pod.status.condition("PodScheduled") if pod.status else None
-        if condition is not None and condition.status != "True":
-            await self.store.guaranteed_update(PODS, pod.name, pod.namespace, _set_scheduled_true(self.ctx.clock()),
-                                               subresource="status", fence=self.fence)
 
     async def _report_unschedulable(self, pod: Pod, message: str) -> None:
         self.recorder.record(pod, "Warning", "FailedScheduling", message)
@@ -336,11 +369,7 @@ class Scheduler(Controller):
             # 409: the pod changed; its update event queues it again. 404: gone.
 
 
-def _set_scheduled_true(now: Any) -> Any:
-    def mutate(pod: Pod) -> Pod | None:
-        status = pod.status or PodStatus()
-        others = [c for c in status.conditions or [] if c.type != "PodScheduled"]
-        status.conditions = [*others, PodCondition(type="PodScheduled", status="True", last_transition_time=now)]
-        pod.status = status
-        return pod
-    return mutate
+def _settled_elsewhere(exc: errors.ApiError) -> bool:
+    """A binding conflict that retrying cannot change: the pod went, was replaced, or got a node."""
+    message = exc.status.message or ""
+    return "already assigned" in message or "being deleted" in message or "UID in precondition" in message

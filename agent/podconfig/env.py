@@ -6,7 +6,7 @@ in turn (a later source overrides an earlier key), then ``env`` entries in order
 expanded against the variables defined before it. ``command``/``args`` are expanded against the
 final environment. A missing, non-optional ConfigMap/Secret (or key) raises :class:`ConfigError`
 with the kubelet's message; the container then waits with reason ``CreateContainerConfigError``.
-Service link variables (``enableServiceLinks``) are not made.
+Service link variables (``enableServiceLinks``) are made apart, by :mod:`agent.service_env`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""ConfigMaps and Secrets as the agent sees them: two watch-driven informers (the kubelet's
-watch-based ConfigMap/Secret managers).
+"""ConfigMaps, Secrets and Services as the agent sees them: three watch-driven informers (the
+kubelet's watch-based ConfigMap/Secret managers, and its Service lister for the service
+environment variables of :mod:`agent.service_env` — its own, as the kubelet's is beside kube-proxy's).
 
 One :class:`ConfigSource` serves one agent, or every simulated agent of a process (started
 once). Lookups read the informers' caches; a change calls the subscribers with
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS
+from kubelite.api.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS, SERVICES
 from kubelite.client.informer import Informer
 from kubelite.storage.store import Store
 
@@ -52,6 +53,7 @@ class ConfigSource:
         self._subscribers: list[Subscriber] = []
         self.config_maps = Informer(store, CONFIGMAPS, resync_period=resync_period)
         self.secrets = Informer(store, SECRETS, resync_period=resync_period)
+        self.services = Informer(store, SERVICES, resync_period=resync_period)
         self.config_maps.add_handler(_Notify("configmap", self._subscribers))
         self.secrets.add_handler(_Notify("secret", self._subscribers))
         self.sources = Sources(config_map=self._lookup(self.config_maps), secret=self._lookup(self.secrets))
@@ -88,6 +90,10 @@ class ConfigSource:
             raise VolumeError(f'persistentvolume "{volume}" is not a node-local directory (hostPath or local)')
         return str(path)
 
+    def service_documents(self) -> list[dict[str, Any]]:
+        """Every Service known now, as documents (what :func:`agent.service_env.service_env` reads)."""
+        return [service.to_dict() for service in self.services.list()]
+
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
 
@@ -96,11 +102,12 @@ class ConfigSource:
             self._subscribers.remove(subscriber)
 
     async def start(self) -> None:
-        await self.config_maps.start()
-        await self.secrets.start()
-        await self.config_maps.wait_synced(timeout=None)
-        await self.secrets.wait_synced(timeout=None)
+        for informer in (self.config_maps, self.secrets, self.services):
+            await informer.start()
+        for informer in (self.config_maps, self.secrets, self.services):
+            await informer.wait_synced(timeout=None)
 
     async def stop(self) -> None:
+        await self.services.stop()
         await self.secrets.stop()
         await self.config_maps.stop()

@@ -20,13 +20,14 @@ import random
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
 import aiohttp
 
 from kubelite.util.clock import now as clock_now
+from kubelite.util.clock import parse_time
 
 DEFAULT_EXPIRATION = 3600  # seconds: the projection's default (pkg/apis/core/v1 defaults)
 MAX_TTL = timedelta(hours=24)
@@ -101,7 +102,7 @@ class TokenManager:
 
 
 def _parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return parse_time(text)
 
 
 class GatewayTokenRequester:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from agent.runtime.base import ContainerNotFound, ContainerRuntimeError, TerminalSize
+from kubelite.util import clock
 
 if TYPE_CHECKING:
     from agent.runtime.docker import DockerRuntime
@@ -136,14 +137,13 @@ class DockerProcessStream:
         """The exec's exit code once Docker reports it ended (it may lag the stream's end a little)."""
         if self.exec_id is None:
             return None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _EXIT_WAIT
+        deadline = clock.Deadline(_EXIT_WAIT)
         delay = 0.005
         while True:
             info = await self.runtime._call(self.runtime.api.exec_inspect, self.exec_id)
             if not info.get("Running") and info.get("ExitCode") is not None:
                 return int(info["ExitCode"])
-            if loop.time() >= deadline:
+            if deadline.expired():
                 return None
             await asyncio.sleep(delay)  # Docker posts the exit right after closing the stream
             delay = min(delay * 2, 0.1)

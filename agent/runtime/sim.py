@@ -26,13 +26,11 @@ import ipaddress
 import itertools
 import random
 from collections.abc import AsyncIterator
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubelite.api.quantity import parse_quantity
-from kubelite.util import clock
 
 from agent.runtime.base import (
     ContainerInfo,
@@ -52,6 +50,7 @@ from agent.runtime.base import (
     RuntimeVersion,
     TerminalSize,
 )
+from kubelite.util import clock
 
 SIM_CPU = "sim.kubelite.io/cpu"
 SIM_MEMORY = "sim.kubelite.io/memory"
@@ -298,7 +297,7 @@ class SimRuntime:
         # Integer nanoseconds, rounded down, stamped with the sim's own clock: a rate over two samples
         # is then the steered one or at most 1 nanocore under it, never over (kubectl rounds up to
         # millicores: 100000001n would print 101m).
-        now_ns = time.monotonic_ns()
+        now_ns = clock.monotonic_ns()
         if container.cpu_sampled_at is not None:
             container.cpu_core_ns += round(float(cores) * 1e9) * (now_ns - container.cpu_sampled_at) // 10**9
         container.cpu_sampled_at = now_ns

@@ -19,11 +19,11 @@ from kubelite.api.meta import KubeModel, KubeObject, ObjectMeta
 from kubelite.api.podconfig import EnvFromSource, EnvVarSource, Volume, VolumeMount
 from kubelite.api.quantity import Quantity
 from kubelite.api.security import PodSecurityContext, SecurityContext
+from kubelite.util import clock
 
 
 def _format_micro_time(value: datetime) -> str:
-    utc = value.astimezone(UTC) if value.tzinfo else value
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return clock.format_micro_time(value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
 MicroTime = Annotated[datetime, PlainSerializer(_format_micro_time, return_type=str, when_used="json")]

@@ -42,7 +42,7 @@ def _int(spec: Doc, path: str, name: str) -> list[StatusCause]:
         isinstance(value, int) and value < 0) else []
 
 
-def _selector_and_template(spec: Doc, kind: str, *, full_pod_spec: bool = True) -> list[StatusCause]:
+def selector_and_template(spec: Doc, kind: str, *, full_pod_spec: bool = True) -> list[StatusCause]:
     """``full_pod_spec`` False (StatefulSets): kube checks only the template's labels, annotations and
     ``restartPolicy``, since its volume mounts may name volumeClaimTemplates
     (ValidatePodTemplateSpecForStatefulSet)."""
@@ -108,7 +108,7 @@ def _zero(value: Any) -> bool:
 
 def validate_daemon_set(doc: Doc) -> list[StatusCause]:
     spec = doc.get("spec") or {}
-    causes = _selector_and_template(spec, "daemonset") + _strategy_type(spec)
+    causes = selector_and_template(spec, "daemonset") + _strategy_type(spec)
     causes += _int(spec, "spec", "minReadySeconds") + _int(spec, "spec", "revisionHistoryLimit")
     rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
     path = "spec.updateStrategy.rollingUpdate"
@@ -130,7 +130,7 @@ def daemon_set_immutable(old: Doc, new: Doc) -> list[StatusCause]:
 
 def validate_stateful_set(doc: Doc) -> list[StatusCause]:
     spec = doc.get("spec") or {}
-    causes = _selector_and_template(spec, "statefulset", full_pod_spec=False) + _strategy_type(spec)
+    causes = selector_and_template(spec, "statefulset", full_pod_spec=False) + _strategy_type(spec)
     for name in ("replicas", "minReadySeconds", "revisionHistoryLimit"):
         causes += _int(spec, "spec", name)
     causes += _int(spec.get("ordinals") or {}, "spec.ordinals", "start")

@@ -120,11 +120,20 @@ def default_cluster_roles() -> list[dict[str, Any]]:
         # kubelite's controller-manager and agents write etcd directly today (docs/security.md): these
         # roles name what they would need through the API.
         _cluster_role("system:kube-controller-manager", [_rule(["*"], ["*"], ["*"])]),
+        _cluster_role("system:kube-scheduler", [  # kube's, for a scheduler of one's own on the API
+            _rule(READ, [""], ["pods", "nodes", "namespaces", "persistentvolumeclaims", "persistentvolumes", "services"]),
+            _rule(["create"], [""], ["pods/binding", "bindings"]),
+            _rule(["patch", "update"], [""], ["pods/status"]),
+            _rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
+            _rule(READ, ["coordination.k8s.io"], ["leases"]),
+            _rule(["create", "update"], ["coordination.k8s.io"], ["leases"]),
+        ]),
         _cluster_role("system:node", [
             _rule([*READ, "create", "update", "patch", "delete"], [""], ["nodes", "nodes/status"]),
             _rule(READ, [""], ["pods", "services", "endpoints", "configmaps", "secrets"]),
             _rule(["update", "patch"], [""], ["pods/status"]),
             _rule(["create", "delete"], [""], ["pods"]),
+            _rule(["create"], [""], ["pods/eviction"]),
             _rule(["create"], [""], ["serviceaccounts/token"]),  # pods' projected tokens (NodeRestriction limits it)
             _rule(["create", "update", "patch"], [""], ["events"]),
             _rule(["get", "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),
@@ -143,6 +152,7 @@ def default_cluster_role_bindings(readonly_group: str | None) -> list[dict[str, 
                  [_group("system:serviceaccounts")]),
         _binding("system:kube-controller-manager", "system:kube-controller-manager",
                  [_user("system:kube-controller-manager")]),
+        _binding("system:kube-scheduler", "system:kube-scheduler", [_user("system:kube-scheduler")]),
         _binding("system:node", "system:node", [_group("system:nodes")]),
     ]
     if readonly_group:  # the old read-only group (--readonly-group) is a binding to view

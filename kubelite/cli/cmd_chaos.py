@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +25,7 @@ from kubelite.testing.etcd_local import NotSupported
 from kubelite.testing.existing import ExistingCluster
 from kubelite.testing.report import ScenarioReport, format_figure
 from kubelite.testing.scenario import Scenario, ScenarioError, load_scenario, run_scenario
+from kubelite.util import clock
 
 app = typer.Typer(help="Chaos scenarios: a cluster, faults on a schedule, checks and figures.",
                   no_args_is_help=True)
@@ -67,10 +67,10 @@ def run(
 
 async def _run(scenario: Scenario, console: Console) -> ScenarioReport:
     tmp = Path(tempfile.mkdtemp(prefix="kl-chaos-"))
-    began = time.monotonic()
+    began = clock.monotonic()
 
     def say(line: str) -> None:
-        console.print(f"[dim]{time.monotonic() - began:7.1f}s[/] {line}")
+        console.print(f"[dim]{clock.monotonic() - began:7.1f}s[/] {line}")
 
     spec = scenario.model.cluster.spec()
     if scenario.model.target is None:

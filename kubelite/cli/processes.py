@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubelite.etcd.server import die_with_parent
+from kubelite.util import clock
 from kubelite.util.logs import file_tail
 
 
@@ -67,8 +68,8 @@ class ManagedProcess:
             return None
         if proc.poll() is None:
             self.signal_group(signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while proc.poll() is None and time.monotonic() < deadline:
+            deadline = clock.Deadline(grace)
+            while proc.poll() is None and not deadline.expired():
                 await asyncio.sleep(0.05)
             if proc.poll() is None:
                 self.signal_group(signal.SIGKILL)

@@ -67,6 +67,7 @@ from kubelite.cli.up_support import (
 from kubelite.etcd.compaction import parse_interval
 from kubelite.etcd.encryption import generated_config, load_config
 from kubelite.etcd.server import EmbeddedEtcd, free_port
+from kubelite.util import clock
 from kubelite.util.supervise import cancel_and_wait
 
 
@@ -162,7 +163,7 @@ class Cluster:
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         auth += self.secure.gateway_flags() if self.secure is not None else [
             "--service-account-signing-key-file", str(self.data_dir / "pki" / "sa.key")]
-        auth += admission
+        auth += ["--enable-admission-plugins", "ServiceAccount,NodeRestriction"]  # what a node's credentials may write
         if pods_reach_gateway is not None:
             auth += ["--advertise-address", pods_reach_gateway]
         # the audit log of every write (docs/security.md), rotated at 100 MB, 3 old files kept
@@ -326,7 +327,7 @@ class Cluster:
         return ApiClient(Connection(server=self.server, token=self.token or None, ca_file=ca), timeout=5)
 
     async def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.opts.ready_timeout
+        deadline = clock.Deadline(self.opts.ready_timeout)
         api = self.client()
         manager = ApiClient(Connection(server=self.cm_url), timeout=5)
         self.say(f"waiting for the gateway at {self.server}, the controller-manager and "
@@ -350,7 +351,7 @@ class Cluster:
                 waiting_for = f"nodes to be Ready (not yet: {', '.join(missing)})"
             except (ApiStatusError, ServerUnreachable):
                 pass
-            if time.monotonic() >= deadline:
+            if deadline.expired():
                 raise CliError(f"timed out after {self.opts.ready_timeout:g} s waiting for {waiting_for}; "
                                f"logs are in {self.logs}")
             await asyncio.sleep(0.2)

@@ -3,13 +3,13 @@ gone, or until a predicate on it holds."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 from kubelite.cli.errors import ApiStatusError, CliError
 from kubelite.cli.kinds import ResourceInfo
 from kubelite.cli.session import Session
+from kubelite.util import clock
 
 Obj = dict[str, Any]
 
@@ -20,7 +20,7 @@ def watch_object(
 ) -> None:
     """Call ``on_change(obj)`` with the object now and after each change (None once it is
     deleted) until it returns True. Raises CliError after ``timeout`` seconds (None: no limit)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = clock.Deadline(timeout)
     while True:
         try:
             obj: Obj | None = s.client.get(res.object_path(name, ns))
@@ -33,8 +33,8 @@ def watch_object(
         version = (obj.get("metadata") or {}).get("resourceVersion")
         uid = (obj.get("metadata") or {}).get("uid")
         while True:
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            remaining = None if timeout is None else deadline.remaining()
+            if deadline.expired():
                 raise CliError(f"timed out waiting for the condition on {res.plural}/{name}")
             server_limit = 300 if remaining is None else max(1, int(remaining))
             params = {"fieldSelector": f"metadata.name={name}", "resourceVersion": version,

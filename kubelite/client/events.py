@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from kubelite.api.core import Event, EventSource, ObjectReference
 from kubelite.api.meta import KubeObject, ObjectMeta
 from kubelite.api.resources import EVENTS
 from kubelite.storage.store import Clock, Store
+from kubelite.util.clock import monotonic as clock_monotonic
 from kubelite.util.clock import now_seconds
 from kubelite.registry.strategy import is_namespace_terminating
 from kubelite.util.supervise import cancel_and_wait, spawn
@@ -52,7 +52,7 @@ class _Pending:
 class EventRecorder:
     def __init__(
         self, store: Store, component: str, *, host: str | None = None, clock: Clock = now_seconds,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = clock_monotonic,
     ) -> None:
         self.store = store
         self.component = component

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
 import aetcd
 
 from kubelite.etcd.client import EtcdClient
+from kubelite.util import clock
 from kubelite.util.jitter import first_phase, jittered
 from kubelite.util.supervise import cancel_and_wait
 
@@ -29,7 +29,7 @@ KEEPALIVE_JITTER = 0.04  # like the kubelet's lease controller (wait.JitterUntil
 class LeaseSession:
     """One lease; create a new session after loss (a lost lease never comes back)."""
 
-    def __init__(self, client: EtcdClient, ttl: int, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, client: EtcdClient, ttl: int, *, monotonic: Callable[[], float] = clock.monotonic) -> None:
         self.client = client
         self.ttl = ttl
         self.lease_id = 0

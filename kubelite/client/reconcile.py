@@ -26,7 +26,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Result:
+    """What a reconcile asks of the loop. ``settled=False``: the key's outcome is decided later by
+    work the reconcile started (the scheduler's binding cycle), which reports it through
+    :meth:`ReconcileLoop.settle` — so its back-off is not reset before that work has succeeded."""
+
     requeue_after: float | None = None
+    settled: bool = True
 
 
 class TerminalError(Exception):
@@ -72,31 +77,39 @@ class ReconcileLoop:
 
     async def process(self, key: str) -> None:
         """One reconcile of ``key`` with the retry policy applied (tests call this directly)."""
-        call_id = next(self._ids)
         self.reconciles += 1
         try:
             result = await self.reconcile(key)
         except asyncio.CancelledError:
             raise
-        except NotLeader as exc:
+        except Exception as exc:
+            self.settle(key, exc)
+        else:
+            if result is None or result.settled:
+                self.settle(key, None)
+            if result is not None and result.requeue_after is not None:
+                self.queue.add_after(key, result.requeue_after)
+
+    def settle(self, key: str, exc: Exception | None) -> None:
+        """Apply the retry policy to ``key``'s outcome: ``None`` is success."""
+        call_id = next(self._ids)
+        if exc is None:
+            self.queue.forget(key)
+        elif isinstance(exc, NotLeader):
             self.fenced += 1
             log.warning("%s #%d %s: fenced: not the leader; write refused, not retried (%s)", self.name, call_id,
                         key, exc)
             self.queue.forget(key)
-        except TerminalError as exc:
+        elif isinstance(exc, TerminalError):
             self.errors += 1
             log.error("%s #%d %s: terminal error, not retrying: %s", self.name, call_id, key, exc)
             self.queue.forget(key)
-        except Exception as exc:
+        else:
             self.errors += 1
             retries = self.queue.rate_limiter.num_requeues(key)
             log.warning("%s #%d %s: %s (retry %d)", self.name, call_id, key, exc, retries + 1,
                         exc_info=not _expected(exc))
             self.queue.add_rate_limited(key)
-        else:
-            self.queue.forget(key)
-            if result is not None and result.requeue_after is not None:
-                self.queue.add_after(key, result.requeue_after)
 
 
 def _expected(exc: Exception) -> bool:

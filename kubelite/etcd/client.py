@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import grpc
 from aetcd import rpc, watcher
 
 from kubelite.etcd.encryption_reload import ReloadingEncryption
+from kubelite.util import clock
 
 if TYPE_CHECKING:
     from kubelite.etcd.encryption import Encryption
@@ -215,7 +215,7 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
         if len(self.config.endpoints) < 2:
             return
         self._failures += 1
-        now = time.monotonic()
+        now = clock.monotonic()
         if self._failures < _FAILOVER_AFTER or now - self._last_failover < self.config.timeout:
             return
         self._failures = 0

@@ -43,6 +43,7 @@ from types import TracebackType
 
 import aiohttp
 
+from kubelite.util import clock
 from kubelite.util.logs import file_tail
 
 HOST = "127.0.0.1"
@@ -392,7 +393,7 @@ class EmbeddedEtcd:
     async def _wait_healthy(self) -> None:
         proc = self._proc
         assert proc is not None
-        deadline = time.monotonic() + self.start_timeout
+        deadline = clock.Deadline(self.start_timeout)
         client_timeout = aiohttp.ClientTimeout(total=1.0)
         async with aiohttp.ClientSession(timeout=client_timeout) as session:
             while True:
@@ -404,7 +405,7 @@ class EmbeddedEtcd:
                     )
                 if await self._probe(session):
                     return
-                if time.monotonic() >= deadline:
+                if deadline.expired():
                     raise EtcdStartError(
                         f"etcd was not healthy within {self.start_timeout:g} s; "
                         f"last lines of {self.log_path}:\n{self.log_tail()}"
@@ -426,9 +427,9 @@ class EmbeddedEtcd:
 
     @staticmethod
     async def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
+        deadline = clock.Deadline(timeout)
         while proc.poll() is None:
-            if time.monotonic() >= deadline:
+            if deadline.expired():
                 return False
             await asyncio.sleep(_POLL_INTERVAL)
         return True

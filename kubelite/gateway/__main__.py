@@ -20,6 +20,7 @@ from kubelite.registry.service_alloc import (
     ranges_flag,
 )
 from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
+from kubelite.gateway import noderestriction
 from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.audit_log import AuditLogOptions
 from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
@@ -28,7 +29,7 @@ from kubelite.util.listen import ListenError, split_host_port
 from kubelite.util.logs import setup_logging
 from kubelite.util.process import settle_heap
 from kubelite.auth.satokens import DEFAULT_ISSUER
-from kubelite.registry.strategy import Admission, admission_plugins_flag, toleration_seconds_flag
+from kubelite.registry.strategy import SWITCHABLE_PLUGINS, Admission, toleration_seconds_flag
 
 log = logging.getLogger("kubelite.gateway")
 
@@ -70,16 +71,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"CIDR Services' cluster IPs come from (default {DEFAULT_SERVICE_CIDR})")
     parser.add_argument("--service-node-port-range", type=node_port_range_flag, default=DEFAULT_NODE_PORTS,
                         help="NodePort range, FIRST-LAST (default 30000-32767)")
-    parser.add_argument("--enable-admission-plugins", type=admission_plugins_flag, default=frozenset(),
+    parser.add_argument("--enable-admission-plugins", type=_plugins_flag, default=frozenset(),
                         help="ServiceAccount: default pods' serviceAccountName and mount their API token "
                              "(kube-apiserver's plugin; needs the controller-manager's serviceaccount and "
-                             "root-ca-cert-publisher controllers, kl up enables it)")
+                             "root-ca-cert-publisher controllers, kl up enables it); NodeRestriction: what "
+                             "system:node:<name> may write (on unless disabled)")
+    parser.add_argument("--disable-admission-plugins", type=_plugins_flag, default=frozenset(),
+                        help="admission plugins that are on by default to turn off: NodeRestriction")
     parser.add_argument("--advertise-address", help="IP the kubernetes Service lists for this gateway, "
                         "which also serves there, on the --listen port (default: the --listen host)")
     parser.add_argument("--audit-log-path", help="write audit events (audit.k8s.io/v1 Event, JSON lines) to this "
                         "file; '-' is standard output")
     parser.add_argument("--audit-policy-file", type=Path, help="audit.k8s.io/v1 Policy (YAML or JSON) deciding what "
                         "is logged; default with --audit-log-path alone: every write at Metadata")
+    parser.add_argument("--audit-log-mode", default="blocking", help="blocking: each event is written before its "
+                        "request is answered (kube's default); batch: a thread writes them, events queued at a "
+                        "SIGKILL are lost")
     parser.add_argument("--audit-log-maxsize", type=int, default=0, help="megabytes before the audit log is rotated "
                         "(0: never)")
     parser.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated audit logs kept (0: all)")
@@ -89,7 +96,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _plugins_flag(text: str) -> frozenset[str]:
+    """The gateway's admission plugins: the store's switchable ones and NodeRestriction (on by default)."""
+    names = frozenset(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(names - {*SWITCHABLE_PLUGINS, noderestriction.PLUGIN})
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown admission plugin(s) {', '.join(unknown)}: only "
+                                         f"{', '.join((*SWITCHABLE_PLUGINS, noderestriction.PLUGIN))} can be named")
+    return names
+
+
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
+    both = args.enable_admission_plugins & args.disable_admission_plugins
+    if both:
+        raise ValueError(f"{', '.join(sorted(both))} in both --enable-admission-plugins and "
+                         "--disable-admission-plugins")
+    if args.disable_admission_plugins - {noderestriction.PLUGIN}:
+        raise ValueError(f"only {noderestriction.PLUGIN} is on by default and can be disabled")
     host, port = split_host_port(args.listen, flag="--listen")
     etcd = etcd_config_from_args(args)
     return GatewayConfig(
@@ -106,7 +129,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                             service_account="ServiceAccount" in args.enable_admission_plugins),
         service_ranges=ServiceRanges(args.service_cluster_ip_range, args.service_node_port_range),
         advertise_address=args.advertise_address,
-        audit=AuditLogOptions(path=args.audit_log_path or None, policy_file=args.audit_policy_file,
+        node_restriction=noderestriction.PLUGIN not in args.disable_admission_plugins,
+        audit=AuditLogOptions(path=args.audit_log_path or None, policy_file=args.audit_policy_file, mode=args.audit_log_mode,
                               max_size_mb=args.audit_log_maxsize, max_backups=args.audit_log_maxbackup,
                               max_age_days=args.audit_log_maxage),
     )

@@ -1,7 +1,11 @@
 """The audit log backend: JSON lines to a file (or ``-``: standard output), rotated as kube-apiserver's.
 
-Built on the standard library's ``logging.handlers``: a ``QueueHandler``/``QueueListener`` pair, so
-the event loop only enqueues a line and a thread writes it, and a ``BaseRotatingHandler`` for the
+``--audit-log-mode`` as kube-apiserver's: ``blocking`` (its default) writes each event before the
+request's answer is sent, so an answered request's event survives a SIGKILL of the gateway (the
+line is in the kernel's page cache; not fsynced, as kube's is not); ``batch`` hands lines to a
+writer thread (the standard library's ``QueueListener``), so the event loop never waits for the disk,
+and events still queued at a SIGKILL are lost. Rotation uses the standard library's
+``BaseRotatingHandler`` for the
 rotation kube-apiserver gets from lumberjack (``--audit-log-maxsize`` MB, 0: never rotate; the
 file is renamed ``<name>-<UTC time>.<ext>``, e.g. ``audit-2026-12-01T02-03-04.567.log``; then the
 oldest backups beyond ``--audit-log-maxbackup`` (0: keep all) and those older than
@@ -28,6 +32,7 @@ from kubelite.gateway.audit_policy import Policy
 from kubelite.util.clock import now as clock_now
 
 _STAMP = "%Y-%m-%dT%H-%M-%S"
+MODES = ("batch", "blocking")
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class AuditLogOptions:
     """kube-apiserver's ``--audit-log-*`` flags and ``--audit-policy-file``."""
 
     path: str | None = None  # "-": standard output
+    mode: str = "blocking"  # or "batch" (kube's --audit-log-mode)
     policy_file: Path | None = None
     max_size_mb: int = 0
     max_backups: int = 0
@@ -45,6 +51,9 @@ class AuditLogOptions:
                             ("--audit-log-maxage", self.max_age_days)):
             if value < 0:
                 raise ValueError(f"{flag} {value} can't be a negative number")
+        if self.mode not in MODES:
+            raise ValueError(f'--audit-log-mode {self.mode}: invalid audit log mode "{self.mode}", '
+                             f"allowed modes are \"{', '.join(MODES)}\"")
 
 
 def backup_name(path: Path, when: datetime.datetime) -> Path:
@@ -121,7 +130,8 @@ class SizeRotatingFile(logging.handlers.BaseRotatingHandler):
 
 
 class AuditLog:
-    """The backend: ``start()``, ``write(event)`` from the event loop (never blocks), ``stop()`` flushes."""
+    """The backend: ``start()``, ``write(event)`` from the event loop (``blocking``: written before it
+    returns; ``batch``: queued), ``stop()`` flushes."""
 
     def __init__(self, options: AuditLogOptions) -> None:
         self.options = options
@@ -140,12 +150,17 @@ class AuditLog:
                                        max_backups=self.options.max_backups, max_age_days=self.options.max_age_days)
         handler.setFormatter(logging.Formatter("%(message)s"))
         self._handler = handler
-        self._listener = logging.handlers.QueueListener(self._queue, handler)
-        self._listener.start()
+        if self.options.mode == "batch":
+            self._listener = logging.handlers.QueueListener(self._queue, handler)
+            self._listener.start()
 
     def write(self, event: dict[str, Any]) -> None:
         line = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-        self._queue.put(logging.makeLogRecord({"msg": line, "levelno": logging.INFO, "levelname": "INFO"}))
+        record = logging.makeLogRecord({"msg": line, "levelno": logging.INFO, "levelname": "INFO"})
+        if self._listener is not None:
+            self._queue.put(record)
+        elif self._handler is not None:
+            self._handler.handle(record)  # StreamHandler flushes each record: in the page cache on return
 
     def stop(self) -> None:
         if self._listener is not None:

@@ -75,6 +75,7 @@ SERVED: tuple[Served, ...] = (
             _STATUS,
             Subresource("log", ("get",), "", "v1", "Pod"),
             Subresource("eviction", ("create",), "policy", "v1", "Eviction"),
+            Subresource("binding", ("create",), "", "v1", "Binding"),
             # streaming (kubelite/gateway/streaming.py); kube-apiserver lists them with create and get
             Subresource("exec", ("create", "get"), "", "v1", "PodExecOptions"),
             Subresource("attach", ("create", "get"), "", "v1", "PodAttachOptions"),
@@ -110,7 +111,7 @@ SERVED: tuple[Served, ...] = (
     Served(r.ENDPOINTS),
     Served(r.PERSISTENTVOLUMECLAIMS, (_STATUS,), returns_deleted=True),
     Served(r.PERSISTENTVOLUMES, (_STATUS,), returns_deleted=True),
-    Served(r.REPLICATIONCONTROLLERS, (_STATUS,), categories=("all",), field_labels=("status.replicas",)),
+    Served(r.REPLICATIONCONTROLLERS, (_STATUS, _SCALE), categories=("all",), field_labels=("status.replicas",)),
     Served(r.LIMITRANGES),
     Served(r.RESOURCEQUOTAS, (_STATUS,), returns_deleted=True),
     Served(r.ROLES),

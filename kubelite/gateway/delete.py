@@ -10,6 +10,7 @@ cannot be deleted, and namespaces have no deletecollection (as in kube-apiserver
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +18,7 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.parse import load_json
 from kubelite.api.resources import NAMESPACES, Resource
-from kubelite.gateway import protobuf
+from kubelite.gateway import noderestriction, protobuf
 from kubelite.gateway.bodies import decode, read_body
 from kubelite.gateway.common import Target, list_doc
 from kubelite.gateway.options import DeleteOptions, parse_delete_options, parse_list_options
@@ -59,6 +60,9 @@ async def delete(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     res = target.served.resource
     options = await delete_options(request)
+    decided_on = await noderestriction.admit_delete(request, res, name=target.name, namespace=target.namespace)
+    if decided_on is not None and options.uid is None:  # the pod admission saw, not one recreated since
+        options = dataclasses.replace(options, uid=decided_on.metadata.uid)
     obj, deleted_now = await delete_one(state.store, res, target.name, target.namespace, options)
     if not deleted_now or target.served.returns_deleted:
         return json_response(obj.to_dict())
@@ -71,6 +75,7 @@ async def delete_collection(request: web.Request, target: Target) -> web.StreamR
     if res is NAMESPACES:
         raise errors.method_not_allowed("the server does not allow this method on the requested resource")
     options = await delete_options(request)
+    await noderestriction.admit_delete(request, res, name="", namespace=target.namespace)
     list_options = parse_list_options(request.query, target.served)
     docs, result = await list_documents(request, target, list_options)
     deleted = []

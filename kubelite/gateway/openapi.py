@@ -32,6 +32,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from kubelite.api.schema import k8s_schema, root_type
+from kubelite.gateway import review_group
 from kubelite.gateway.catalog import Served, group_versions, served_in
 from kubelite.version import KUBERNETES_VERSION
 
@@ -82,8 +83,10 @@ def gv_path(group: str, version: str) -> str:
 
 def build_docs() -> OpenAPIDocs:
     by_path: dict[str, tuple[bytes, str]] = {}
-    for group, version in group_versions():
-        body = json.dumps(gv_document(group, version), separators=(",", ":")).encode()
+    documents = [(group, version, gv_document(group, version)) for group, version in group_versions()]
+    documents += [(group, review_group.VERSION, review_document(group)) for group in review_group.GROUPS]
+    for group, version, document in documents:
+        body = json.dumps(document, separators=(",", ":")).encode()
         by_path[gv_path(group, version)] = (body, hashlib.sha512(body).hexdigest()[:64].upper())
     root = {"paths": {p: {"serverRelativeURL": f"/openapi/v3/{p}?hash={h}"} for p, (_, h) in by_path.items()}}
     v2 = {"swagger": "2.0", "info": {"title": _TITLE, "version": KUBERNETES_VERSION[2]}, "paths": {}, "definitions": {}}
@@ -140,9 +143,9 @@ def _schema_of(type_ref: str) -> dict[str, Any]:
     return {"allOf": [{"$ref": f"#/components/schemas/{type_ref}"}]}
 
 
-def _components(served: list[Served]) -> dict[str, Any]:
+def _components(served: list[Served], gvks: dict[str | None, dict[str, str]] | None = None) -> dict[str, Any]:
     types: dict[str, dict[str, str]] = k8s_schema()["types"]
-    gvk_of = {root_type(s.resource.schema_kind): _gvk(s) for s in served}
+    gvk_of = gvks if gvks is not None else {root_type(s.resource.schema_kind): _gvk(s) for s in served}
     schemas: dict[str, Any] = {}
     for name, fields in types.items():
         schema: dict[str, Any] = {"type": "object", "properties": {f: _schema_of(t) for f, t in fields.items()}}
@@ -163,6 +166,28 @@ def gv_document(group: str, version: str) -> dict[str, Any]:
         "paths": paths,
         "components": _components(served),
     }
+
+
+def review_document(group: str) -> dict[str, Any]:
+    """The OpenAPI v3 document of a review group (:mod:`kubelite.gateway.review_group`): each kind's
+    one operation, ``create`` (POST), as kube-apiserver publishes them — so ``kubectl explain
+    selfsubjectaccessreview.spec`` works."""
+    paths: dict[str, Any] = {}
+    gvks: dict[str | None, dict[str, str]] = {}
+    base = "/" + gv_path(group, review_group.VERSION)
+    for plural, kind, namespaced in review_group.resources_of(group):
+        gvk = {"group": group, "version": review_group.VERSION, "kind": kind}
+        schema_name = root_type(kind)
+        gvks[schema_name] = gvk
+        path = f"{base}/namespaces/{{namespace}}/{plural}" if namespaced else f"{base}/{plural}"
+        paths[path] = {"post": {
+            "operationId": f"create{kind}", "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk,
+            "parameters": list(_WRITE_PARAMS),
+            "responses": {"201": {"description": "Created", "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{schema_name}"} if schema_name else {}}}}},
+        }}
+    return {"openapi": "3.0.0", "info": {"title": _TITLE, "version": KUBERNETES_VERSION[2]}, "paths": paths,
+            "components": _components([], gvks)}
 
 
 # -- custom resources (kubelite.gateway.crds): documents built per request from the served CRDs --

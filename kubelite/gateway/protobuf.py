@@ -36,7 +36,7 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError, Message
 
-from kubelite.util import packaged
+from kubelite.util import clock, packaged
 from kubelite.api.schema import k8s_schema
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -221,8 +221,8 @@ def _value(f: Field, value: Any) -> Any:
             return None
         when = datetime.fromtimestamp(value.seconds, UTC)
         if kind == "Time":
-            return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.nanos // 1000:06d}Z"
+            return clock.format_time(when)
+        return clock.format_micro_time(when.replace(microsecond=value.nanos // 1000))
     if kind in ("FieldsV1", "RawExtension"):
         raw = value.Raw if kind == "FieldsV1" else value.raw
         try:
@@ -322,7 +322,7 @@ def _fill(message: Message, f: Field, value: Any, where: str) -> None:
         else:
             message.type, message.intVal = 0, value
     elif kind in ("Time", "MicroTime"):
-        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        when = clock.parse_time(str(value))
         # whole seconds apart: a float timestamp with microseconds rounds up past the second far from 1970
         message.seconds = int(when.replace(microsecond=0).timestamp())
         if kind == "MicroTime":

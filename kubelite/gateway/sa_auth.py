@@ -18,11 +18,13 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.api.resources import PODS, SERVICEACCOUNTS
 from kubelite.gateway.auth import User
+from kubelite.gateway import noderestriction
 from kubelite.gateway.bodies import read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import GatewayState, state_of
 from kubelite.auth.satokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, MIN_EXPIRATION, Binding, InvalidToken, TokenSigner
+from kubelite.util import clock
 
 
 async def _uid_of(state: GatewayState, res: Any, name: str, namespace: str) -> tuple[str, bool] | None:
@@ -65,32 +67,6 @@ async def _pod(state: GatewayState, name: str, namespace: str) -> Any:
         raise
 
 
-NODE_PREFIX = "system:node:"
-
-
-def _node_restriction(request: web.Request, account: str, ref: Any, bound: Binding | None, pod: Any) -> None:
-    """NodeRestriction admission for TokenRequest (``plugin/pkg/admission/noderestriction``): a node
-    may ask only for a token bound to a pod on it, for that pod's own ServiceAccount; 403 otherwise."""
-    from kubelite.gateway.authz import USER  # authz imports this module for authenticate_token
-
-    user = request.get(USER)
-    if user is None or not user.name.startswith(NODE_PREFIX) or "system:nodes" not in user.groups:
-        return
-    node = user.name.removeprefix(NODE_PREFIX)
-    if bound is None or pod is None:
-        raise errors.forbidden(f'node "{node}" can only create tokens with a pod binding', kind="serviceaccounts",
-                               name=account)
-    if (pod.spec.node_name or "") != node:
-        raise errors.forbidden(f'node "{node}" can only create pod tokens bound to pods on that node',
-                               kind="serviceaccounts", name=account)
-    if (pod.spec.service_account_name or "default") != account:
-        raise errors.forbidden(f'node "{node}" can only create tokens for the service account of a pod it runs',
-                               kind="serviceaccounts", name=account)
-    if isinstance(ref, dict) and not ref.get("uid"):
-        raise errors.forbidden(f'node "{node}" can only create tokens bound to a pod by uid',
-                               kind="serviceaccounts", name=account)
-
-
 def _invalid(field: str, value: Any, message: str) -> errors.ApiError:
     return errors.invalid("TokenRequest", "", [errors.StatusCause(
         reason="FieldValueInvalid", message=f"Invalid value: {value!r}: {message}", field=field)],
@@ -124,7 +100,7 @@ async def token_request(request: web.Request, target: Target) -> web.StreamRespo
         if found_pod is None or (ref.get("uid") and ref["uid"] != found_pod.metadata.uid):
             raise errors.not_found("pods", str(ref.get("name") or ""))
         bound = Binding("Pod", str(ref.get("name")), str(found_pod.metadata.uid or ""))
-    _node_restriction(request, name, ref, bound, found_pod)
+    noderestriction.admit_token_request(request, name, ref, bound, found_pod)
     token, expires = signer.issue(namespace=namespace, name=name, uid=str(account.metadata.uid or ""),
                                   audiences=audiences, seconds=seconds, now=state.clock(), bound=bound)
     result_spec = {**spec, "audiences": list(audiences or signer.audiences), "expirationSeconds": seconds}
@@ -134,7 +110,7 @@ async def token_request(request: web.Request, target: Target) -> web.StreamRespo
         "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
         "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
         "spec": result_spec,
-        "status": {"token": token, "expirationTimestamp": expires.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        "status": {"token": token, "expirationTimestamp": clock.format_time(expires)},
     }, status=201)
 
 

@@ -58,6 +58,7 @@ class GatewayState:
     crds: CrdRegistry | None = None  # the custom resources served (started with the gateway)
     apiservices: LocalAPIServices | None = None  # the local APIServices' reconciler (started with the gateway)
     audit: AuditBackend | None = None  # --audit-log-path: the policy and the log (kubelite.gateway.audit)
+    node_restriction: bool = True  # the NodeRestriction admission plugin (kubelite.gateway.noderestriction)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

@@ -1,4 +1,4 @@
-"""The scale (autoscaling/v1 Scale) and eviction (policy/v1 Eviction) subresources."""
+"""The scale (autoscaling/v1 Scale), eviction (policy/v1 Eviction) and binding (v1 Binding) subresources."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from kubelite.api.labels import selector_from_label_selector
 from kubelite.api.resources import PODS
 from kubelite.api.schema import type_causes
 from kubelite.api.validation import invalid
+from kubelite.gateway import noderestriction
 from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.crds import custom_scale, custom_with_replicas
@@ -23,11 +24,13 @@ from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, c
 
 
 def scale_of(obj: Any) -> dict[str, Any]:
-    """The autoscaling/v1 Scale of a Deployment, ReplicaSet or StatefulSet (a typed object or a
+    """The autoscaling/v1 Scale of a Deployment, ReplicaSet, StatefulSet or ReplicationController (a typed object or a
     stored document: read from its JSON form)."""
     doc = obj.to_dict()
     meta, spec, status = doc.get("metadata") or {}, doc.get("spec") or {}, doc.get("status") or {}
     raw_selector = spec.get("selector")
+    if raw_selector and doc.get("kind") == "ReplicationController":  # a v1 RC's selector is a label map
+        raw_selector = {"matchLabels": raw_selector}
     selector = selector_from_label_selector(LabelSelector.model_validate(raw_selector)) if raw_selector else None
     replicas = spec.get("replicas")
     scale: dict[str, Any] = {
@@ -119,6 +122,47 @@ async def evict(request: web.Request, target: Target) -> web.StreamResponse:
     if name and name != target.name:
         raise errors.bad_request(f"name in URL does not match name in Eviction object ({name} != {target.name})")
     options = parse_delete_options(request.query, body.get("deleteOptions") or {})
+    await noderestriction.admit_delete(request, PODS, name=target.name, namespace=target.namespace,
+                                       subresource="eviction")
     await delete_one(state.store, PODS, target.name, target.namespace, options)
+    return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+                         status=201)
+
+
+async def bind(request: web.Request, target: Target) -> web.StreamResponse:
+    """v1 Binding, ``POST .../pods/NAME/binding``: what a scheduler does (:meth:`Store.bind`). The
+    Binding names the pod (``metadata.name``, optional ``uid``/``resourceVersion`` preconditions,
+    ``annotations`` merged into the pod's) and the node (``target``, kind ``Node`` or empty).
+    Answered, as kube-apiserver does, with a Success Status (201)."""
+    state = state_of(request)
+    body, _ = await read_decoded(request, content_type(request))
+    if not isinstance(body, dict):
+        raise errors.bad_request("a Binding must be a JSON object")
+    meta = body.get("metadata") or {}
+    target_ref = body.get("target") or {}
+    if not isinstance(meta, dict) or not isinstance(target_ref, dict):
+        raise errors.bad_request("a Binding's metadata and target must be objects")
+    name = meta.get("name")
+    if name and name != target.name:
+        raise errors.bad_request(f"name in URL does not match name in Binding object ({name} != {target.name})")
+    causes = []
+    if not target_ref.get("name"):
+        causes.append(errors.StatusCause(reason="FieldValueRequired", message="Required value", field="target.name"))
+    if target_ref.get("kind") not in (None, "", "Node"):
+        causes.append(errors.StatusCause(reason="FieldValueNotSupported", field="target.kind",
+                                         message=f'Unsupported value: "{target_ref["kind"]}": supported values: "Node"'))
+    annotations = meta.get("annotations") or {}
+    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+        causes.append(errors.StatusCause(reason="FieldValueInvalid", message="Invalid value: must be a map of strings",
+                                         field="metadata.annotations"))
+    if causes:
+        raise errors.invalid("Binding", target.name, causes)
+    await noderestriction.admit(request, PODS, operation="CREATE", subresource="binding", obj=body,
+                                name=target.name, namespace=target.namespace)  # a node may not bind pods
+    if dry_run(request.query):
+        await state.store.get(PODS, target.name, target.namespace)  # 404 as a real binding would
+    else:
+        await state.store.bind(target.namespace or "", target.name, str(target_ref["name"]), uid=meta.get("uid") or None,
+                               resource_version=meta.get("resourceVersion") or None, annotations=annotations)
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
                          status=201)

@@ -35,6 +35,7 @@ from kubelite.gateway.state import GatewayState, state_of
 from kubelite.gateway.crds import table_printer
 from kubelite.registry.printers import Printer, build_table
 from kubelite.gateway.watchhub import HubEvent, QueueItem
+from kubelite.util import clock
 
 log = logging.getLogger(__name__)
 _BATCH = 256
@@ -135,16 +136,15 @@ async def _stream(
     queue: asyncio.Queue[QueueItem],
     encoder: _Encoder, *, options: ListOptions, last_revision: int, timeout: float,
 ) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = clock.monotonic() + timeout
     interval = state.watch.bookmark_interval if options.allow_bookmarks else None
     sent = state.metrics.watch_events
     plural = target.served.resource.plural
     matches = options.matches if options.filters else None
     counters: dict[str, Any] = {}  # event type → this resource's counter child (labels() costs a lock)
-    next_bookmark = loop.time() + interval if interval else math.inf
+    next_bookmark = clock.monotonic() + interval if interval else math.inf
     while True:
-        now = loop.time()
+        now = clock.monotonic()
         remaining = deadline - now
         if remaining <= 0:
             return
@@ -159,10 +159,10 @@ async def _stream(
             # context does): an idle stream looks at its connection now and then.
             if request.transport is None or request.transport.is_closing():
                 return
-            if loop.time() >= next_bookmark and loop.time() < deadline:
+            if clock.monotonic() >= next_bookmark and clock.monotonic() < deadline:
                 await response.write(encoder.line("BOOKMARK", bookmark(target, last_revision)))
                 sent.labels(plural, "BOOKMARK").inc()
-                next_bookmark = loop.time() + (interval or math.inf)
+                next_bookmark = clock.monotonic() + (interval or math.inf)
             continue
         # Under a backlog, send everything already queued in one write.
         batch = [item]

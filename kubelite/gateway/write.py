@@ -17,7 +17,7 @@ from aiohttp import web
 from kubelite.api import certificates, errors
 from kubelite.api.defaults import with_defaults
 from kubelite.api.meta import KubeObject, ManagedFieldsEntry
-from kubelite.gateway import fieldmanager
+from kubelite.gateway import fieldmanager, noderestriction
 from kubelite.gateway.auth import UNSECURED
 from kubelite.gateway.authz import USER, admit_write
 from kubelite.gateway.bodies import CheckedObject, check_and_parse, off_loop, read_decoded
@@ -62,10 +62,9 @@ async def conflict_retries() -> AsyncIterator[int]:
     retried (with a little jitter, so racing writers spread out) until the
     deadline; a caller that breaks out of the loop has succeeded.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _CONFLICT_DEADLINE_SECONDS
+    deadline = clock.Deadline(_CONFLICT_DEADLINE_SECONDS)
     attempt = 0
-    while attempt == 0 or loop.time() < deadline:
+    while attempt == 0 or not deadline.expired():
         if attempt:
             await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
         yield attempt
@@ -142,6 +141,7 @@ async def _create_checked(
         obj = res.model.model_validate({k: v for k, v in obj.to_dict().items() if k != "status"})
     if owner is not None:
         obj = await off_loop(size, _owned_by, target, None, obj, owner)
+    await noderestriction.admit(request, res, operation="CREATE", obj=obj)  # a node's credentials (403)
     admit_write(request, res, obj)  # RBAC escalation prevention (403), before anything is written
     return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
 
@@ -228,6 +228,9 @@ async def _write(
             if precondition and precondition != current.metadata.resource_version:
                 raise _stale(target, precondition, current.metadata.resource_version)
             checked, new = await off_loop(size, _built, build, target, current_doc, owner)
+            # a node's credentials (403), before validation as kube's mutating admission
+            await noderestriction.admit(request, res, operation="UPDATE", subresource=target.info.subresource or "",
+                                        obj=new, old=current)
             if subresource is None:
                 # defaults on both sides: objects written by components directly may lack them;
                 # the new one as the store will write it (admission: default tolerations...)

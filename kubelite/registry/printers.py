@@ -278,6 +278,13 @@ def replicaset_row(rs: Doc, now: datetime) -> list[Cell]:
     ]
 
 
+def replicationcontroller_row(rc: Doc, now: datetime) -> list[Cell]:
+    """kube's printReplicationController: a ReplicaSet's columns, the selector a label map."""
+    selector = (rc.get("spec") or {}).get("selector")
+    return replicaset_row(dict(rc, spec=dict(rc.get("spec") or {}, selector={"matchLabels": selector}
+                                             if isinstance(selector, dict) else None)), now)
+
+
 NODE_COLUMNS = (
     _name_column(), Column("Status", description="The status of the node"),
     Column("Roles", description="The roles of the node"), _AGE,
@@ -703,10 +710,128 @@ def storageclass_row(sc: Doc, now: datetime) -> list[Cell]:
             since(_meta(sc).get("creationTimestamp"), now)]
 
 
+# -- API extension and admission kinds ---------------------------------------------------
+# APIService: kube-aggregator's REST.ConvertToTable; the others: pkg/printers/internalversion.
+
+APISERVICE_COLUMNS = (
+    _name_column(), Column("Service", description="The reference to the service that hosts this API endpoint."),
+    Column("Available", description="Whether this service is available."), _AGE,
+)
+
+
+def _condition(conditions: Any, type_: str) -> Doc | None:
+    return next((c for c in conditions if isinstance(c, dict) and c.get("type") == type_), None) \
+        if isinstance(conditions, list) else None
+
+
+def apiservice_row(svc: Doc, now: datetime) -> list[Cell]:
+    """SERVICE is ``namespace/name`` or ``Local``; AVAILABLE the Available condition's status,
+    ``False (Reason)`` when not True and a reason is given, ``Unknown`` without the condition."""
+    service = _get(svc, "spec", "service")
+    where = f"{service.get('namespace', '')}/{service.get('name', '')}" if isinstance(service, dict) else "Local"
+    available = "Unknown"
+    condition = _condition(_get(svc, "status", "conditions"), "Available")
+    if condition is not None:
+        status, reason = str(condition.get("status") or ""), condition.get("reason")
+        available = f"{status} ({reason})" if status != "True" and reason else status
+    return [_meta(svc).get("name", ""), where, available, since(_meta(svc).get("creationTimestamp"), now)]
+
+
+CSR_COLUMNS = (
+    _name_column(), _AGE, Column("SignerName", description="The signer the certificate is requested from."),
+    Column("Requestor", description="The user who created the request."),
+    Column("RequestedDuration", description="spec.expirationSeconds: the requested validity."),
+    Column("Condition", description="Approved/Denied, Failed, Issued."),
+)
+
+
+def csr_condition(csr: Doc) -> str:
+    """extractCSRStatus: ``Denied`` over ``Approved`` over ``Pending``, then ``,Failed`` and ``,Issued``."""
+    types = {c.get("type") for c in _get(csr, "status", "conditions") or [] if isinstance(c, dict)}
+    status = "Denied" if "Denied" in types else "Approved" if "Approved" in types else "Pending"
+    if "Failed" in types:
+        status += ",Failed"
+    if _get(csr, "status", "certificate"):
+        status += ",Issued"
+    return status
+
+
+def csr_row(csr: Doc, now: datetime) -> list[Cell]:
+    spec = _mapping(csr.get("spec"))
+    seconds = spec.get("expirationSeconds")
+    duration = human_duration(seconds) if isinstance(seconds, int) and not isinstance(seconds, bool) else "<none>"
+    return [_meta(csr).get("name", ""), since(_meta(csr).get("creationTimestamp"), now),
+            spec.get("signerName") or "<none>", str(spec.get("username") or ""), duration, csr_condition(csr)]
+
+
+WEBHOOK_COLUMNS = (
+    _name_column(),
+    Column("Webhooks", type="integer",
+           description="Webhooks indicates the number of webhooks registered in this configuration"), _AGE,
+)
+
+
+def webhook_configuration_row(config: Doc, now: datetime) -> list[Cell]:
+    return [_meta(config).get("name", ""), _count(config.get("webhooks")),
+            since(_meta(config).get("creationTimestamp"), now)]
+
+
+ADMISSION_POLICY_COLUMNS = (
+    _name_column(),
+    Column("Validations", type="integer",
+           description="Validations indicates the number of validation rules defined in this configuration"),
+    Column("ParamKind", description="ParamKind specifies the kind of resources used to parameterize this policy"),
+    _AGE,
+)
+ADMISSION_POLICY_BINDING_COLUMNS = (
+    _name_column(),
+    Column("PolicyName", description="PolicyName indicates the policy definition which the policy binding binded to"),
+    Column("ParamRef", description="ParamRef indicates the param resource which sets the configration param"),
+    _AGE,
+)
+
+
+def admission_policy_row(policy: Doc, now: datetime) -> list[Cell]:
+    spec = _mapping(policy.get("spec"))
+    kind = spec.get("paramKind")
+    param_kind = f"{kind.get('apiVersion', '')}/{kind.get('kind', '')}" if isinstance(kind, dict) else "<unset>"
+    return [_meta(policy).get("name", ""), _count(spec.get("validations")), param_kind,
+            since(_meta(policy).get("creationTimestamp"), now)]
+
+
+def go_label_selector(selector: Doc) -> str:
+    """metav1.LabelSelector's generated ``String()`` (what kube prints for a binding's paramRef selector):
+    ``&LabelSelector{MatchLabels:map[string]string{a: b,},MatchExpressions:[]LabelSelectorRequirement{},}``."""
+    labels = _mapping(selector.get("matchLabels"))
+    pairs = "".join(f"{k}: {labels[k]}," for k in sorted(labels))
+    expressions = "".join(
+        f"LabelSelectorRequirement{{Key:{e.get('key', '')},Operator:{e.get('operator', '')},"
+        f"Values:[{' '.join(str(v) for v in e.get('values') or [])}],}},"
+        for e in selector.get("matchExpressions") or [] if isinstance(e, dict))
+    return (f"&LabelSelector{{MatchLabels:map[string]string{{{pairs}}},"
+            f"MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}")
+
+
+def admission_policy_binding_row(binding: Doc, now: datetime) -> list[Cell]:
+    """PARAMREF: ``namespace/name`` (``*/name`` without a namespace: it may be cluster-scoped), the
+    selector, or ``<unset>``."""
+    spec = _mapping(binding.get("spec"))
+    ref = spec.get("paramRef")
+    param = "<unset>"
+    if isinstance(ref, dict):
+        if ref.get("name"):
+            param = f"{ref.get('namespace') or '*'}/{ref['name']}"
+        elif isinstance(ref.get("selector"), dict):
+            param = go_label_selector(ref["selector"])
+    return [_meta(binding).get("name", ""), str(spec.get("policyName") or ""), param,
+            since(_meta(binding).get("creationTimestamp"), now)]
+
+
 Printer = tuple[Sequence[Column], Callable[[Doc, datetime], list[Cell]]]
 PRINTERS: dict[str, Printer] = {
     "Pod": (POD_COLUMNS, pod_row), "Deployment": (DEPLOYMENT_COLUMNS, deployment_row),
     "ReplicaSet": (REPLICASET_COLUMNS, replicaset_row), "Node": (NODE_COLUMNS, node_row),
+    "ReplicationController": (REPLICASET_COLUMNS, replicationcontroller_row),
     "Namespace": (NAMESPACE_COLUMNS, namespace_row), "Event": (EVENT_COLUMNS, event_row),
     "Lease": (LEASE_COLUMNS, lease_row), "ConfigMap": (CONFIGMAP_COLUMNS, configmap_row),
     "Secret": (SECRET_COLUMNS, secret_row), "ServiceAccount": (SERVICEACCOUNT_COLUMNS, serviceaccount_row),
@@ -718,6 +843,11 @@ PRINTERS: dict[str, Printer] = {
     "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
     "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
     "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row), "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
+    "APIService": (APISERVICE_COLUMNS, apiservice_row), "CertificateSigningRequest": (CSR_COLUMNS, csr_row),
+    "ValidatingWebhookConfiguration": (WEBHOOK_COLUMNS, webhook_configuration_row),
+    "MutatingWebhookConfiguration": (WEBHOOK_COLUMNS, webhook_configuration_row),
+    "ValidatingAdmissionPolicy": (ADMISSION_POLICY_COLUMNS, admission_policy_row),
+    "ValidatingAdmissionPolicyBinding": (ADMISSION_POLICY_BINDING_COLUMNS, admission_policy_binding_row),
 }
 
 

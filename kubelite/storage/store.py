@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import secrets
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -29,12 +28,13 @@ import typing_extensions
 from kubelite.registry import priority, sa_admission, storageclass, strategy
 from kubelite.storage import codec
 from kubelite.api import crd, errors
-from kubelite.api.core import Namespace, Pod
+from kubelite.api.core import Namespace, Pod, PodCondition, PodStatus
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
     CUSTOMRESOURCEDEFINITIONS,
     NAMESPACES,
     PERSISTENTVOLUMECLAIMS,
+    PODS,
     PRIORITYCLASSES,
     SERVICEACCOUNTS,
     STORAGECLASSES,
@@ -58,7 +58,7 @@ from kubelite.etcd.ops import (
     txn,
 )
 from kubelite.storage.pointreads import PointReads
-from kubelite.util.clock import now_seconds
+from kubelite.util.clock import Deadline, monotonic, now_seconds
 
 T = TypeVar("T", bound=KubeObject)
 log = logging.getLogger(__name__)
@@ -213,6 +213,25 @@ def _unversioned(obj: KubeObject) -> dict[str, Any]:
     doc = obj.to_dict()
     doc.get("metadata", {}).pop("resourceVersion", None)
     return doc
+
+
+def _assigned(pod: Pod, node: str, annotations: dict[str, str], now: datetime) -> Pod:
+    """``pod`` bound to ``node`` (kube's setPodNodeAndMetadata): the node, the annotations and
+    PodScheduled=True (its transition time kept when it was True already). Shallow copies of the
+    parts that change: ``pod`` (an informer's copy, perhaps) is left as it is."""
+    status = pod.status or PodStatus()
+    before = status.condition("PodScheduled")
+    if before is None or before.status != "True":
+        others = [c for c in status.conditions or [] if c.type != "PodScheduled"]
+        status = status.model_copy(update={"conditions": [
+            *others, PodCondition(type="PodScheduled", status="True", last_transition_time=now)]})
+    metadata = pod.metadata.model_copy(update={
+        # the spec changed: counted as an update would count it
+        "generation": (pod.metadata.generation or 1) + 1,
+        **({"annotations": {**(pod.metadata.annotations or {}), **annotations}} if annotations else {}),
+    })
+    return pod.model_copy(update={"metadata": metadata, "spec": pod.spec.model_copy(update={"node_name": node}),
+                                  "status": status})
 
 
 class Store:
@@ -434,12 +453,12 @@ class Store:
         name = sa_admission.account_name(pod)
         if name is None:
             return None
-        deadline = time.monotonic() + (SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
+        deadline = Deadline(SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
         while True:
             try:
                 return (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict()
             except errors.ApiError as exc:
-                if exc.code != 404 or time.monotonic() >= deadline:
+                if exc.code != 404 or deadline.expired():
                     if exc.code == 404:
                         return None
                     raise
@@ -450,10 +469,10 @@ class Store:
 
     async def _documents(self, res: Resource) -> builtins.list[dict[str, Any]]:
         cached = self._admission_cache.get(res.plural)
-        if cached is not None and time.monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
+        if cached is not None and monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
             return cached[1]
         docs = list((await self.list(res, as_documents=True)).items)
-        self._admission_cache[res.plural] = (time.monotonic(), docs)
+        self._admission_cache[res.plural] = (monotonic(), docs)
         return docs
 
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
@@ -582,6 +601,50 @@ class Store:
                     raise
         raise errors.conflict(res.plural, name, f"gave up after {_GUARANTEED_UPDATE_TRIES} conflicting writes",
                               group=res.group)
+
+    async def bind(
+        self, namespace: str, name: str, node: str, *, uid: str | None = None, resource_version: str | None = None,
+        annotations: dict[str, str] | None = None, fence: Fence | None = None, read: Pod | None = None,
+    ) -> Pod:
+        """Assign an unbound pod to ``node``: kube's ``pods/binding`` (BindingREST.assignPod in
+        ``pkg/registry/core/pod/storage``). In one write: ``spec.nodeName``, the binding's
+        annotations merged into the pod's, and ``PodScheduled=True``. Not an update: the pod's
+        strategy and the semantic no-op check do not run (nothing else changes).
+
+        ``uid``/``resource_version``: preconditions (409 when they do not hold). ``read``: the pod as
+        the caller read it (an informer's copy), tried first; on a conflict the pod is read again
+        and the binding retried unless ``resource_version`` was given. Errors: 404 no such pod; 409
+        Conflict when the pod is already assigned, is being deleted, or a precondition fails.
+        """
+        for attempt in range(_GUARANTEED_UPDATE_TRIES):
+            current = read if attempt == 0 and read is not None else await self.get(PODS, name, namespace)
+            if resource_version and resource_version != current.metadata.resource_version:
+                if current is read:
+                    continue  # the caller's copy is stale: read what is stored before judging
+                raise errors.conflict("pods", name, f"Precondition failed: ResourceVersion in precondition: "
+                                      f"{resource_version}, ResourceVersion in storage: "
+                                      f"{current.metadata.resource_version}")
+            if uid and uid != current.metadata.uid:
+                if current is read:
+                    continue
+                raise errors.conflict("pods", name, f"Precondition failed: UID in precondition: {uid}, "
+                                      f"UID in storage: {current.metadata.uid}")
+            if current.metadata.deletion_timestamp is not None:
+                raise errors.conflict("pods/binding", name, f"pod {name} is being deleted, cannot be assigned to a host")
+            if current.spec.node_name:
+                raise errors.conflict("pods/binding", name,
+                                      f'pod {name} is already assigned to node "{current.spec.node_name}"')
+            new = _assigned(current, node, annotations or {}, self.clock())
+            try:
+                revision = await self._put_if_unchanged(PODS, current, new, self._stored_value(PODS, new, validate=False),
+                                                        fence=fence, dry_run=False)
+            except errors.ApiError as exc:
+                if exc.reason != "Conflict" or isinstance(exc, NotLeader) or resource_version:
+                    raise
+                continue
+            new.metadata.resource_version = str(revision)
+            return new
+        raise errors.conflict("pods/binding", name, f"gave up after {_GUARANTEED_UPDATE_TRIES} conflicting writes")
 
     # -- internals -----------------------------------------------------------
 

@@ -14,7 +14,6 @@ problems found, figures) rather than a bool, so a failed run says what broke and
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -24,6 +23,7 @@ from kubelite.testing.checks import Expect, problems, wait_converged
 from kubelite.testing.cluster import Cluster
 from kubelite.testing.report import CheckReport, ScenarioReport
 from kubelite.testing.workloads import PodCountMonitor, ProbeWriter, UpdateBurst
+from kubelite.util import clock
 
 
 class Checker(Protocol):
@@ -80,7 +80,7 @@ class Converged:
         except AssertionError as exc:
             return CheckReport(self.name, False, [str(exc)], {"seconds": None})
         return CheckReport(self.name, True, [], {"seconds": round(took, 3),
-                                                  "since_start": round(time.monotonic() - report.started, 3)})
+                                                  "since_start": round(clock.monotonic() - report.started, 3)})
 
 
 @dataclass

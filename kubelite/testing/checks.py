@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from kubelite.storage.store import Store
 from kubelite.testing.convergence import job_problems, object_key, statefulset_problems
 from kubelite.testing.processes import Processes, node_ready
 from kubelite.testing.waiting import wait_for
+from kubelite.util import clock
 
 
 
@@ -205,7 +205,7 @@ async def wait_converged(cluster: Processes, expected: dict[str, Expect] | None,
                          *, containers: bool = True, namespaces: Sequence[str] | None = None) -> float:
     """Wait until :func:`problems` finds none; seconds it took. On timeout, the problems left."""
     store = await cluster.connect_store()
-    started = time.monotonic()
+    started = clock.monotonic()
     last: list[str] = []
 
     async def converged() -> bool:
@@ -221,6 +221,6 @@ async def wait_converged(cluster: Processes, expected: dict[str, Expect] | None,
         await wait_for(converged, timeout, 0.3)
     except AssertionError:
         raise AssertionError(f"not converged after {timeout}s: {last[:12]} ({len(last)} problems)") from None
-    return time.monotonic() - started
+    return clock.monotonic() - started
 
 

@@ -1,7 +1,7 @@
 """Clock skew for a component process, with libfaketime (Debian ``libfaketime``).
 
 Why libfaketime and not a hook in kubelite: the agent reads the wall clock in several places
-(``datetime.now`` for status and heartbeat timestamps, ``time.time`` in stats) and through its
+(through ``kubelite.util.clock``: status and heartbeat timestamps, stats) and through its
 libraries (gRPC deadlines, the Docker SDK); a machine whose clock is off is off for all of them.
 Preloaded into the process, libfaketime shifts ``CLOCK_REALTIME`` for the whole process,
 kubelite's code and C libraries alike, by the offset written in a file that it re-reads every

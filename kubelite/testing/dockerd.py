@@ -29,6 +29,8 @@ from pathlib import Path
 
 import docker
 
+from kubelite.util import clock
+
 
 class EngineError(RuntimeError):
     """An engine that does not stop or answer in time."""
@@ -101,9 +103,9 @@ class DockerEngine:
         os.kill(pid, signal.SIGTERM)
         if self._popen is not None and self._popen.pid == pid:
             self._popen.wait(self.stop_timeout)
-        deadline = time.monotonic() + self.stop_timeout
+        deadline = clock.Deadline(self.stop_timeout)
         while _alive(pid):
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise EngineError(f"dockerd {pid} did not exit {self.stop_timeout}s after SIGTERM")
             time.sleep(0.05)
         return f"dockerd {pid} at {self.url}"
@@ -127,14 +129,14 @@ class DockerEngine:
 
     def wait_answers(self) -> float:
         """Seconds until the engine answered; EngineError after ``start_timeout``."""
-        began = time.monotonic()
+        began = clock.monotonic()
         while not self.answers():
             if self._popen is not None and self._popen.poll() is not None:
                 raise EngineError(f"dockerd exited ({self._popen.returncode}) before answering at {self.url}")
-            if time.monotonic() - began > self.start_timeout:
+            if clock.monotonic() - began > self.start_timeout:
                 raise EngineError(f"the Docker Engine at {self.url} did not answer within {self.start_timeout}s")
             time.sleep(0.1)
-        return time.monotonic() - began
+        return clock.monotonic() - began
 
 
 def private_dockerd_problem() -> str | None:
@@ -208,8 +210,8 @@ class PrivateDockerd:
                 for popen in (self.proc, self.engine._popen):
                     if popen is not None and popen.pid == pid:
                         popen.wait(60)
-                deadline = time.monotonic() + 60
-                while _alive(pid) and time.monotonic() < deadline:
+                deadline = clock.Deadline(60)
+                while _alive(pid) and not deadline.expired():
                     time.sleep(0.05)
                 if _alive(pid):
                     os.kill(pid, signal.SIGKILL)

@@ -20,6 +20,7 @@ import aetcd
 import docker
 
 from kubelite.etcd.server import free_port
+from kubelite.util import clock
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
@@ -113,10 +114,10 @@ class EtcdCluster:
             self.network = None
 
     def wait_healthy(self, timeout: float = 30.0, members: list[Member] | None = None) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = clock.Deadline(timeout)
         pending = list(members or self.members)
         while pending:
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise AssertionError(f"etcd members not healthy in {timeout}s: {[m.name for m in pending]}")
             pending = [m for m in pending if not self._healthy(m)]
             time.sleep(0.2)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kubelite.etcd.server import find_etcd_binary, free_port
 from kubelite.testing.etcd import find_leader
+from kubelite.util import clock
 
 
 class NotSupported(RuntimeError):
@@ -95,10 +96,10 @@ class LocalEtcdCluster:
                 member.popen.wait(10)
 
     def wait_healthy(self, timeout: float = 30.0, members: list[LocalMember] | None = None) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = clock.Deadline(timeout)
         pending = list(members or self.members)
         while pending:
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise AssertionError(f"etcd members not healthy in {timeout}s: {[m.name for m in pending]}")
             pending = [m for m in pending if not self._healthy(m)]
             time.sleep(0.2)

@@ -24,6 +24,7 @@ from kubelite.testing.api import Api
 from kubelite.testing.cluster import Cluster, ClusterSpec
 from kubelite.testing.etcd_local import NotSupported
 from kubelite.testing.processes import EtcdAccess, Processes
+from kubelite.util import clock
 
 KINDS = (("etcd", "etcd"), ("controllers", "cm"), ("kubelite.gateway", "gateway"), ("agent", "agent"))
 
@@ -133,10 +134,10 @@ class AdoptedEtcd:
         raise NotSupported("an existing cluster's etcd cannot be partitioned from here")
 
     def wait_healthy(self, timeout: float = 30.0, members: list[AdoptedMember] | None = None) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = clock.Deadline(timeout)
         pending = list(members or self.members)
         while pending:
-            if time.monotonic() > deadline:
+            if deadline.expired():
                 raise AssertionError(f"etcd not healthy in {timeout}s: {[m.endpoint for m in pending]}")
             pending = [m for m in pending if not _healthy(m.endpoint)]
             time.sleep(0.2)

@@ -222,15 +222,21 @@ class Processes:
             await wait_for(lambda: _answers(self.store), 30, message="etcd answers")  # type: ignore[arg-type]
         return self.store
 
-    async def wait_ready(self, nodes: Sequence[str], timeout: float = 60.0) -> None:
-        """The gateway answers, every node in ``nodes`` is Ready, a manager leads."""
-        store = await self.connect_store()
+    async def wait_gateway_ready(self, timeout: float = 60.0) -> None:
+        """Until the gateway's ``/readyz`` is 200: it serves, and its start-up writes (system
+        namespaces, default RBAC policy, the ``kubernetes`` Service, local APIServices) are done —
+        it may answer API requests before that, as kube-apiserver does before its post-start hooks."""
         async with aiohttp.ClientSession() as http:
             async def gateway_ready() -> bool:
                 async with http.get(f"{self.gateway_url}/readyz", ssl=False) as response:
                     return response.status == 200
             await wait_for(gateway_ready, timeout, 0.1, message="gateway /readyz",
                            ignore=(aiohttp.ClientError,))
+
+    async def wait_ready(self, nodes: Sequence[str], timeout: float = 60.0) -> None:
+        """The gateway answers, every node in ``nodes`` is Ready, a manager leads."""
+        store = await self.connect_store()
+        await self.wait_gateway_ready(timeout)
         await wait_for(lambda: _all_ready(store, nodes), timeout, 0.2, message=f"nodes Ready: {list(nodes)}")
         await wait_for(lambda: leader(store), timeout, 0.1, message="a controller-manager leads")
 

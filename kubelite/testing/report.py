@@ -8,9 +8,10 @@ Shapes: figures are ``{name: float seconds | int | str}``; ``to_dict()`` is plai
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from kubelite.util import clock
 
 Figure = float | int | str | None
 
@@ -45,7 +46,7 @@ class ScenarioReport:
     figures: dict[str, Figure] = field(default_factory=dict)
     checks: list[CheckReport] = field(default_factory=list)
     events: list[FaultEvent] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=clock.monotonic)
 
     @property
     def skipped(self) -> list[FaultEvent]:
@@ -60,7 +61,7 @@ class ScenarioReport:
         return "PASS" if self.ok else "FAIL"
 
     def event(self, action: str, fault: str, detail: str = "") -> FaultEvent:
-        event = FaultEvent(round(time.monotonic() - self.started, 3), action, fault, detail)
+        event = FaultEvent(round(clock.monotonic() - self.started, 3), action, fault, detail)
         self.events.append(event)
         return event
 

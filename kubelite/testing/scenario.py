@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from kubelite.testing.faults import CATALOGUE, ETCD_TARGETS, ClockSkew, DockerEn
 from kubelite.testing.report import CheckReport, ScenarioReport
 from kubelite.testing.schedule import Schedule, parse_duration
 from kubelite.testing.workloads import DeploymentChurn, PodCountMonitor, ProbeWriter, UpdateBurst
+from kubelite.util import clock
 
 Progress = Callable[[str], None]
 
@@ -378,7 +378,7 @@ async def run_scenario(cluster: Cluster, scenario: Scenario, progress: Progress 
                 say(f"check  {check.name}: {'ok' if check.ok else 'FAILED: ' + '; '.join(check.problems[:3])}")
         finally:
             await monitor.stop()
-    report.figures["total"] = round(time.monotonic() - report.started, 3)
+    report.figures["total"] = round(clock.monotonic() - report.started, 3)
     return report
 
 
@@ -400,9 +400,8 @@ async def _expected(store: Store, churn: DeploymentChurn | None,
 
 async def _first_write(probe: ProbeWriter, report: ScenarioReport, timeout: float = 30.0) -> float:
     """Seconds from the scenario's start to the probe's first acknowledged write."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not probe.acknowledged and loop.time() < deadline:
+    deadline = clock.Deadline(timeout)
+    while not probe.acknowledged and not deadline.expired():
         await asyncio.sleep(0.05)
     value = probe.first_success_after(report.started)
     return value if value is not None else timeout

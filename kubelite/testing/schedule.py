@@ -17,6 +17,7 @@ from kubelite.testing.cluster import Cluster
 from kubelite.testing.etcd_local import NotSupported
 from kubelite.testing.faults import Fault
 from kubelite.testing.report import ScenarioReport
+from kubelite.util import clock
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -77,10 +78,9 @@ class Schedule:
                   progress: Callable[[str], None] | None = None) -> None:
         """Inject and heal each step on time; skipped faults are recorded with their reason."""
         say = progress or (lambda _: None)
-        loop = asyncio.get_running_loop()
-        began = loop.time()
+        began = clock.monotonic()
         for step in self.plan():
-            await asyncio.sleep(max(0.0, began + step.at - loop.time()))
+            await asyncio.sleep(max(0.0, began + step.at - clock.monotonic()))
             name = step.fault.describe()
             reason = step.fault.unavailable(cluster)
             if reason is None:
@@ -98,4 +98,4 @@ class Schedule:
             await step.fault.heal(cluster)
             event = report.event("heal", name, what)
             say(f"heal   {name}: {what} (t={event.at:.1f}s)")
-        await asyncio.sleep(max(0.0, began + self.duration - loop.time()))
+        await asyncio.sleep(max(0.0, began + self.duration - clock.monotonic()))

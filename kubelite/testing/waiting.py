@@ -8,6 +8,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
+from kubelite.util import clock
+
 T = TypeVar("T")
 
 
@@ -47,8 +49,7 @@ async def wait_for(
     yet" (e.g. connection refused while a server starts); the last one is
     named in the error. Raises AssertionError once ``timeout`` seconds pass.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = clock.Deadline(timeout)
     last_error: Exception | None = None
     last_value: object = None
     while True:
@@ -61,8 +62,8 @@ async def wait_for(
             last_value = value
         except ignore as exc:
             last_error = exc
-        remaining = deadline - loop.time()
-        if remaining <= 0:
+        remaining = deadline.remaining()
+        if deadline.expired():
             what = message or getattr(predicate, "__name__", repr(predicate))
             detail = f"last error: {last_error!r}" if last_error else f"last value: {last_value!r}"
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what} ({detail})")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +14,7 @@ from kubelite.storage.store import Store
 from kubelite.testing.api import LEASES_PATH, NAMESPACE, Api
 from kubelite.testing.checks import Expect, controller_uid
 from kubelite.testing.waiting import wait_for
+from kubelite.util import clock
 from kubelite.util.supervise import cancel_and_wait
 
 
@@ -39,13 +39,13 @@ class ProbeWriter:
         n = 0
         while True:
             name = f"{self.prefix}-{n}"
-            started = time.monotonic()
+            started = clock.monotonic()
             status, doc = await self.api.call("POST", LEASES_PATH, {
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
                 "spec": {"holderIdentity": "chaos"}})
             reason = doc.get("reason") if isinstance(doc, dict) else None
             ok = status == 201 or reason == "AlreadyExists"  # AlreadyExists: an unanswered try landed
-            self.attempts.append((started, time.monotonic(), ok))
+            self.attempts.append((started, clock.monotonic(), ok))
             if ok:
                 self.acknowledged.add(name)
                 n += 1
@@ -159,9 +159,9 @@ class UpdateBurst:
             ok = status == 200 and isinstance(doc, dict)
             return status, int(doc["metadata"]["resourceVersion"]) if ok else None, replicas
 
-        began = time.monotonic()
+        began = clock.monotonic()
         self.results = list(await asyncio.gather(*(patch(n) for n in wanted)))
-        self.seconds = time.monotonic() - began
+        self.seconds = clock.monotonic() - began
 
     async def wait(self) -> None:
         if self._task is not None:

@@ -12,7 +12,7 @@ from kubelite.registry.printers import pod_status_reason
 from kubelite.storage.store import Store
 from tests.helpers import wait_for
 
-from agent.runtime.base import FsStats
+from agent.runtime.base import LABEL_POD_NAME, FsStats
 from agent.runtime.sim import SimRuntime
 from tests.agent.conftest import StartAgent
 
@@ -250,3 +250,38 @@ async def test_env_from_skips_invalid_keys_with_an_event(store: Store, start_age
     await wait_for(warned, 10, message="InvalidEnvironmentVariableNames Event")
     spec = next(c.spec for c in runtime.containers.values() if c.info.container_name == "main")
     assert spec.env == {"GOOD": "1"}
+
+
+async def test_every_runtime_gets_service_variables_without_a_node_proxy(
+        store: Store, start_agent: StartAgent, node_name: str) -> None:
+    """The kubelet's service env comes from its own Service lister, not from kube-proxy: a sim (or oci)
+    node without the iptables proxy still gives pods ``KUBERNETES_SERVICE_HOST`` and their namespace's
+    Services (``enableServiceLinks``), never another namespace's."""
+    from kubelite.api.resources import NAMESPACES, SERVICES
+
+    def service(name: str, namespace: str, port: int, port_name: str | None = None) -> Any:
+        return SERVICES.model.model_validate({"metadata": {"name": name, "namespace": namespace}, "spec": {
+            "ports": [{"port": port, "protocol": "TCP", **({"name": port_name} if port_name else {})}]}})
+    await store.create(NAMESPACES, NAMESPACES.model.model_validate({"metadata": {"name": "elsewhere"}}))
+    master = await store.create(SERVICES, service("kubernetes", "default", 443, "https"))
+    web = await store.create(SERVICES, service("my-web", "default", 80))
+    await store.create(SERVICES, service("hidden", "elsewhere", 81))
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, pod_doc("linked", node_name, {"env": [{"name": "MY_WEB_SERVICE_PORT", "value": "mine"}]}))
+    await store.create(PODS, pod_doc("unlinked", node_name, {}, enableServiceLinks=False))
+
+    def env_of(name: str) -> dict[str, str] | None:
+        for container in runtime.containers.values():
+            if container.info.labels.get(LABEL_POD_NAME) == name and container.info.container_name == "main":
+                return dict(container.spec.env)
+        return None
+    linked = await wait_for(lambda: env_of("linked"), 15, message="the linked pod's container")
+    master_ip, web_ip = master.to_dict()["spec"]["clusterIP"], web.to_dict()["spec"]["clusterIP"]
+    assert (linked["KUBERNETES_SERVICE_HOST"], linked["KUBERNETES_SERVICE_PORT"]) == (master_ip, "443")
+    assert linked["KUBERNETES_SERVICE_PORT_HTTPS"] == "443"
+    assert linked["MY_WEB_SERVICE_HOST"] == web_ip and linked["MY_WEB_PORT"] == f"tcp://{web_ip}:80"
+    assert linked["MY_WEB_SERVICE_PORT"] == "mine"  # the container's own env wins
+    assert not any(key.startswith("HIDDEN_") for key in linked)
+    unlinked = await wait_for(lambda: env_of("unlinked"), 15, message="the unlinked pod's container")
+    assert unlinked["KUBERNETES_SERVICE_HOST"] == master_ip and "MY_WEB_SERVICE_HOST" not in unlinked

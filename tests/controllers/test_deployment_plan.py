@@ -177,14 +177,15 @@ def test_recreate_scales_old_to_zero_and_waits_for_their_pods() -> None:
     c = rolled_out(3, strategy="Recreate")
     old = c.new_rs().name
     c.change_image("demo:2")
-    created = c.reconcile()
-    assert isinstance(created.actions[0], CreateReplicaSet) and created.actions[0].replicaset.spec.replicas == 0
+    # no new ReplicaSet while old ones are up or their pods run (kube's rolloutRecreate)
     down = c.reconcile({old: [running_pod("p")]})
+    assert not any(isinstance(a, CreateReplicaSet) for a in down.actions)
     assert [(a.name, a.replicas) for a in down.actions if isinstance(a, UpdateReplicaSet)] == [(old, 0)]
     still = c.reconcile({old: [running_pod("p")]})
-    assert not any(isinstance(a, UpdateReplicaSet) for a in still.actions)  # old pods still running
+    assert not any(isinstance(a, (CreateReplicaSet, UpdateReplicaSet)) for a in still.actions)  # old pods still running
     up = c.reconcile({})
-    assert [(a.name, a.replicas) for a in up.actions if isinstance(a, UpdateReplicaSet)] == [(c.new_rs().name, 3)]
+    [create] = [a for a in up.actions if isinstance(a, CreateReplicaSet)]
+    assert create.replicaset.spec.replicas == 3 and c.new_rs().name == create.replicaset.name
 
 
 # -- history ----------------------------------------------------------------------------------

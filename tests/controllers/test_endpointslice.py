@@ -104,10 +104,16 @@ async def _gone(store: Store) -> bool:
 
 async def test_a_pod_on_a_node_whose_lease_expired_leaves_the_ready_set(
         make_manager: Any, make_kubelet: Any, store: Store) -> None:
-    """The kubelet dies: node-lifecycle marks its pods not Ready as the lease expires (5 s TTL here),
-    and the slice drops them from the ready set at once (nothing waits for the eviction)."""
+    """The kubelet dies: node-lifecycle marks its pods not Ready once the lease key is gone (plus its
+    0.5 s grace here), and the slice drops them from the ready set at once (nothing waits for the
+    eviction: the pod tolerates the unreachable taint for the default 300 s).
+
+    The kubelet's lease is revoked rather than left to run out: etcd deletes the lease key the same
+    way either way, and the controllers only see that deletion, but revoking does it at a moment
+    the test chooses instead of a TTL after the last keepalive (expiry proper is
+    test_nodelifecycle.py's lost-node test)."""
     await make_manager(controllers=("nodelifecycle", *CONTROLLERS))
-    doomed = await make_kubelet("node-1", lease_ttl=5)  # a loaded machine must not expire it by accident
+    doomed = await make_kubelet("node-1", lease_ttl=5)  # long: a stalled keepalive must not end it early
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
     await store.create(SERVICES, SERVICES.model.model_validate(service))
@@ -116,7 +122,7 @@ async def test_a_pod_on_a_node_whose_lease_expired_leaves_the_ready_set(
     await store.create(PODS, Pod.model_validate(pod))
     await wait_for(lambda: _equals(conditions(store), {"web-0": {"ready": True, "serving": True, "terminating": False}}),
                    30, message="the fake kubelet's pod ready in the slice")
-    await doomed.stop(revoke=False)  # dies; its lease expires after its TTL
+    await doomed.stop(revoke=True)  # dies; its lease and the lease key end now
     await wait_for(lambda: _equals(conditions(store), {"web-0": {"ready": False, "serving": False,
                                                                  "terminating": False}}),
                    30, message="the pod out of the ready set after the node's lease expired")

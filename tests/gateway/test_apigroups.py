@@ -76,6 +76,7 @@ spec:
   signerName: kubernetes.io/kube-apiserver-client
   usages: [client auth]
   username: someone-else
+  expirationSeconds: 7200
 ---
 apiVersion: apiregistration.k8s.io/v1
 kind: APIService
@@ -116,6 +117,8 @@ async def test_kubectl_apply_get_explain_approve_and_delete(kubectl: Kubectl) ->
     assert (condition["type"], condition["status"], condition["reason"]) == ("Approved", "True", "KubectlApprove")
     assert condition["lastUpdateTime"] and approved["spec"] == csr["spec"]
 
+    await expect_kube_columns(kubectl)
+
     wardle = json.loads((await kubectl("get", "apiservice", "v1alpha1.wardle.example.com", "-o", "json")).stdout)
     assert wardle["spec"]["service"]["port"] == 443
     assert [(c["type"], c["status"]) for c in wardle["status"]["conditions"]] == [("Available", "False")]
@@ -129,6 +132,31 @@ async def test_kubectl_apply_get_explain_approve_and_delete(kubectl: Kubectl) ->
     await kubectl("delete", "-f", "-", stdin=manifest())
     for plural in KINDS[:-1]:
         assert (await kubectl("get", plural, "-o", "name")).stdout.strip() == "", plural
+
+
+async def expect_kube_columns(kubectl: Kubectl) -> None:
+    """``kubectl get`` prints kube's columns for these kinds (kubelite/registry/printers.py)."""
+    async def table(*args: str) -> dict[str, list[str]]:
+        lines = (await kubectl("get", *args)).stdout.splitlines()
+        return {"HEADER": lines[0].split(), **{line.split()[0]: line.split() for line in lines[1:]}}
+
+    services = await table("apiservices")
+    assert services["HEADER"] == ["NAME", "SERVICE", "AVAILABLE", "AGE"]
+    assert services["v1.apps"][1:3] == ["Local", "True"]
+    assert services["v1alpha1.wardle.example.com"][1:4] == ["wardle/api", "False", "(FailedDiscoveryCheck)"]
+    csrs = await table("csr")
+    assert csrs["HEADER"] == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
+    # REQUESTEDDURATION is Go's HumanDuration: 7200 s prints as minutes (below 3 h)
+    assert csrs["ann"][2:] == ["kubernetes.io/kube-apiserver-client", "system:unsecured", "120m", "Approved"]
+    for plural, name in (("validatingwebhookconfigurations", "check"), ("mutatingwebhookconfigurations", "mutate")):
+        hooks = await table(plural)
+        assert hooks["HEADER"] == ["NAME", "WEBHOOKS", "AGE"] and hooks[name][1] == "1", plural
+    policies = await table("validatingadmissionpolicies")
+    assert policies["HEADER"] == ["NAME", "VALIDATIONS", "PARAMKIND", "AGE"]
+    assert policies["few-replicas"][1:3] == ["1", "<unset>"]
+    bindings = await table("validatingadmissionpolicybindings")
+    assert bindings["HEADER"] == ["NAME", "POLICYNAME", "PARAMREF", "AGE"]
+    assert bindings["few-replicas"][1:3] == ["few-replicas", "<unset>"]
 
 
 async def test_local_apiservices_follow_the_crds(api: aiohttp.ClientSession) -> None:

@@ -255,7 +255,7 @@ def test_aggregated_discovery_negotiation() -> None:
     assert wants_aggregated("application/json") is None
     core = aggregated_discovery(core=True)
     pods = next(r for r in core["items"][0]["versions"][0]["resources"] if r["resource"] == "pods")
-    assert {s["subresource"] for s in pods["subresources"]} == {"status", "log", "eviction", "exec", "attach", "portforward",
+    assert {s["subresource"] for s in pods["subresources"]} == {"status", "log", "eviction", "binding", "exec", "attach", "portforward",
                                                                 "proxy"}
 
 

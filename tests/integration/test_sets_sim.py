@@ -3,7 +3,8 @@ the controller manager and gateway as processes) through the real kubectl, then 
 in etcd validates strictly (tests/strict_etcd.py).
 
 A DaemonSet on every node, rolled forward and back; a StatefulSet with claims started in order, bound
-to local-path volumes, keeping a pod's name and node across a delete, rolled forward and back.
+to local-path volumes, keeping a pod's name and node across a delete, rolled forward and back. A v1 ReplicationController (the ReplicaSet controller through its adapter):
+applied with a selector map, scaled through its scale subresource, printed, and cascaded on delete.
 """
 
 from __future__ import annotations
@@ -49,6 +50,23 @@ spec:
   volumeClaimTemplates:
   - metadata: {name: data}
     spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Mi}}}
+"""
+RC_MANIFEST = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: rc}
+---
+apiVersion: v1
+kind: ReplicationController
+metadata: {name: web, namespace: rc}
+spec:
+  replicas: 3
+  selector: {app: web}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers: [{name: app, image: "example/web:1"}]
 """
 
 
@@ -137,3 +155,43 @@ def test_daemonset_and_statefulset_on_sim_agents(cluster: KlUp) -> None:
     assert problems == [], "\n".join(problems)
     logs = "".join(p.read_text(errors="replace") for p in (cluster.data_dir / "logs").glob("*.log"))
     assert 'unknown field "' not in logs and "dropped fields Kubernetes does not have" not in logs
+
+
+def test_replicationcontroller_on_sim_agents(cluster: KlUp) -> None:
+    kubectl(cluster, "apply", "-f", "-", stdin=RC_MANIFEST)
+
+    def rc_pods() -> list[dict[str, Any]]:
+        items = json.loads(kubectl(cluster, "get", "pods", "-n", "rc", "-o", "json"))["items"]
+        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+    def settled(count: int) -> bool:
+        status = json.loads(kubectl(cluster, "get", "rc", "web", "-n", "rc", "-o", "json")).get("status") or {}
+        running = [p for p in rc_pods() if p.get("status", {}).get("phase") == "Running"]
+        return len(rc_pods()) == count and len(running) == count and status.get("readyReplicas") == count \
+            and status.get("replicas") == count
+    run_sync(wait_for(lambda: settled(3), timeout=90, message="3 RC pods Running and reported"))
+    rc = json.loads(kubectl(cluster, "get", "rc", "web", "-n", "rc", "-o", "json"))
+    for pod in rc_pods():
+        ref, = pod["metadata"]["ownerReferences"]
+        assert (ref["apiVersion"], ref["kind"], ref["name"], ref["uid"], ref["controller"], ref["blockOwnerDeletion"]) \
+            == ("v1", "ReplicationController", "web", rc["metadata"]["uid"], True, True)
+
+    assert "scaled" in kubectl(cluster, "scale", "rc/web", "-n", "rc", "--replicas=1")
+    run_sync(wait_for(lambda: settled(1), timeout=60, message="the RC scaled down to 1"))
+    header, row = kubectl(cluster, "get", "rc", "web", "-n", "rc").splitlines()
+    assert header.split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"] and row.split()[:4] == ["web", "1", "1", "1"]
+    assert kubectl(cluster, "get", "rc", "web", "-n", "rc", "-o", "wide").splitlines()[1].split()[-1] == "app=web"
+    events = kubectl(cluster, "get", "events", "-n", "rc", "--field-selector", "involvedObject.kind=ReplicationController")
+    assert "SuccessfulCreate" in events and "SuccessfulDelete" in events
+    problems = run_sync(strict_problems_at(cluster.state["etcd"]))
+    assert problems == [], "\n".join(problems)
+
+    bad = RC_MANIFEST.split("---")[1].replace("name: web,", "name: bad,").replace("selector: {app: web}",
+                                                                                    "selector: {app: other}")
+    refused = subprocess.run(["kubectl", "--server", cluster.server, "create", "-f", "-"], input=bad,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "spec.template.metadata.labels" in refused.stderr, refused.stderr
+    assert "bad" not in kubectl(cluster, "get", "rc", "-n", "rc", "-o", "name")
+
+    kubectl(cluster, "delete", "rc", "web", "-n", "rc")
+    run_sync(wait_for(lambda: not rc_pods(), timeout=60, message="the RC's pods garbage-collected"))

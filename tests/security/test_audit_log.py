@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from kubelite.etcd.server import EmbeddedEtcd
+from kubelite.etcd.server import EmbeddedEtcd, free_port
 from kubelite.gateway import Gateway
 from kubelite.gateway.__main__ import config_from_args, parse_args
-from kubelite.gateway.audit_log import AuditLogOptions
+from kubelite.gateway.audit_log import AuditLog, AuditLogOptions, SizeRotatingFile
 from tests.gateway.conftest import Kubectl, gateway_config
 from tests.helpers import wait_for
 
@@ -262,3 +264,57 @@ async def test_stopping_flushes_the_log(etcd: EmbeddedEtcd, tmp_path: Path, tls_
     finally:
         await gw.stop()
     assert len(events(tmp_path / "audit" / "audit.log")) == 20
+
+
+def test_blocking_mode_writes_each_event_before_write_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kube's default ``--audit-log-mode=blocking``: the event is written by the caller (the event
+    loop, before the request is answered) and is in the file when ``write`` returns; ``batch`` hands
+    it to a writer thread."""
+    writers: list[str] = []
+    emit = SizeRotatingFile.emit
+
+    def recording_emit(self: SizeRotatingFile, record: logging.LogRecord) -> None:
+        writers.append(threading.current_thread().name)
+        emit(self, record)
+    monkeypatch.setattr(SizeRotatingFile, "emit", recording_emit)
+    for mode in ("blocking", "batch"):
+        path = tmp_path / f"{mode}.log"
+        log = AuditLog(AuditLogOptions(path=str(path), mode=mode))
+        log.start()
+        try:
+            for i in range(3):
+                log.write({"kind": "Event", "auditID": str(i)})
+                if mode == "blocking":
+                    assert [e["auditID"] for e in events(path)] == [str(n) for n in range(i + 1)]
+        finally:
+            log.stop()
+        assert len(events(path)) == 3
+    caller = threading.current_thread().name
+    assert writers[:3] == [caller] * 3 and caller not in writers[3:] and len(writers) == 6
+    with pytest.raises(ValueError, match='invalid audit log mode "blocking-strict", allowed modes are "batch, blocking"'):
+        AuditLogOptions(path="-", mode="blocking-strict").check()
+
+
+async def test_an_answered_write_is_in_the_log_after_a_sigkill(etcd: EmbeddedEtcd, tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kubelite.gateway", "--etcd-endpoints", etcd.endpoint, "--listen", f"127.0.0.1:{port}",
+        "--audit-log-path", str(path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as http:
+            async def ready() -> bool:
+                async with http.get("/readyz") as r:
+                    return r.status == 200
+            await wait_for(ready, 30, ignore=(aiohttp.ClientError,), message="gateway /readyz")
+            for i in range(10):
+                async with http.post("/api/v1/namespaces/default/configmaps",
+                                     json={"metadata": {"name": f"killed-{i}"}}) as r:
+                    assert r.status == 201
+        proc.kill()  # at once: nothing is flushed on the way out
+        await asyncio.wait_for(proc.wait(), 15)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    logged = [e["objectRef"]["name"] for e in events(path) if e["stage"] == "ResponseComplete"]
+    assert logged == [f"killed-{i}" for i in range(10)]

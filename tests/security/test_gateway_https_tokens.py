@@ -68,6 +68,7 @@ async def test_every_path_but_health_needs_a_token_and_nothing_is_written_withou
                 return False
         from tests.helpers import wait_for
         await wait_for(healthy, 30, 0.1, message="the gateway answers over HTTPS")
+        await processes.wait_gateway_ready()  # its start-up writes are done before revisions are compared
 
         async with Api(url, token=TOKEN, ca_file=pki["ca.crt"]) as admin:
             operations = await api_paths(admin)

@@ -93,6 +93,7 @@ async def secure(processes: Processes, tmp_path: Path) -> AsyncIterator[Secure]:
         status, _ = await s.call(admin, "GET", "/api/v1/namespaces/default")
         return status == 200
     await wait_for(ready, 60, 0.2, message="the gateway answers the admin over HTTPS")
+    await processes.wait_gateway_ready()  # its start-up writes are done: tests compare etcd revisions
     yield s
 
 

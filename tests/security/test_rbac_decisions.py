@@ -65,6 +65,9 @@ def req(user_name: str, verb: str, resource: str, ns: str = "dev", *, groups: tu
     (req("ro", "list", "pods", "anywhere", groups=("kubelite:readonly",)), True),
     (req("ro", "create", "pods", "anywhere", groups=("kubelite:readonly",)), False),
     (req("anybody", "create", "selfsubjectaccessreviews", "", group="authorization.k8s.io"), True),
+    (req("system:kube-scheduler", "create", "pods", sub="binding", name="p"), True),  # a scheduler binds
+    (req("system:kube-scheduler", "delete", "pods", name="p"), False),
+    (req("system:serviceaccount:dev:ci", "create", "pods", sub="binding", name="p"), False),  # edit does not
     (req("anybody", "create", "selfsubjectaccessreviews", "", groups=("system:unauthenticated",),
          group="authorization.k8s.io"), False),
 ])

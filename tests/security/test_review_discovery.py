@@ -50,6 +50,11 @@ async def test_reviews_in_discovery_and_can_i_list(rbac_gateway: tuple[Gateway, 
     assert all(row[-1] == "create" for row in rows.values())  # VERBS is the last column
     listed = (await admin("api-resources", "--api-group", "authentication.k8s.io")).stdout.splitlines()
     assert sorted(line.split()[0] for line in listed[1:]) == ["selfsubjectreviews", "tokenreviews"]
+    # and in OpenAPI v3, so kubectl explain finds their fields
+    explained = (await admin("explain", "selfsubjectaccessreview.spec.resourceAttributes.verb")).stdout
+    assert "KIND:       SelfSubjectAccessReview" in explained and "FIELD: verb <string>" in explained
+    explained = (await admin("explain", "tokenreview.status.user")).stdout
+    assert "GROUP:      authentication.k8s.io" in explained and "username" in explained
 
     everything = (await admin("auth", "can-i", "--list")).stdout.splitlines()
     assert everything[0].split() == ["Resources", "Non-Resource", "URLs", "Resource", "Names", "Verbs"]

@@ -38,6 +38,42 @@ def test_wire_formats_keep_metav1_precision() -> None:
     assert clock.format_time(plus_two) == "2026-03-04T05:06:07Z"  # always rendered in UTC
 
 
+def test_other_wire_forms_and_parsing_round_trip() -> None:
+    assert clock.format_nano_time(1772600767_000000042) == "2026-03-04T05:06:07.000000042Z"  # CRI log stamp
+    plus_one = START.astimezone(timezone(timedelta(hours=1)))
+    assert clock.format_time_in_zone(plus_one) == "2026-03-04T06:06:07+01:00"  # Go's RFC3339 in its zone
+    assert clock.format_time_in_zone(START) == "2026-03-04T05:06:07Z"
+    with pytest.raises(ValueError):
+        clock.format_time_in_zone(datetime(2026, 1, 1))
+    for text in (clock.format_time(START), clock.format_micro_time(START), clock.format_time_in_zone(plus_one)):
+        assert clock.parse_time(text).tzinfo is not None
+    assert clock.parse_time(clock.format_micro_time(START)) == START
+    assert clock.parse_time("2026-03-04T05:06:07.890123456Z") == START  # nanoseconds cut to micro
+    assert clock.parse_time("2026-03-04T05:06:07") == START.replace(microsecond=0)  # no zone: UTC
+    with pytest.raises(ValueError):
+        clock.parse_time("yesterday")
+
+
+def test_deadline_runs_on_the_monotonic_clock() -> None:
+    fake = FakeClock(START, monotonic_start=10.0)
+    deadline = clock.Deadline(3, clock=fake.monotonic)
+    assert not deadline.expired() and deadline.remaining() == 3
+    fake.advance(2)
+    assert not deadline.expired() and deadline.remaining() == 1
+    fake.set(START + timedelta(days=1))  # a wall-clock step does not move it
+    assert deadline.remaining() == 1
+    fake.advance(1)
+    assert deadline.expired() and deadline.remaining() == 0
+    never = clock.Deadline(None, clock=fake.monotonic)
+    fake.advance(1e9)
+    assert not never.expired() and never.remaining() == float("inf")
+    with fake.installed():  # the default reads the module clock, so an installed fake drives it
+        installed = clock.Deadline(5)
+        assert clock.monotonic_ns() == round(fake.monotonic() * 1e9)
+        fake.advance(5)
+        assert installed.expired()
+
+
 def test_fake_clock_moves_only_when_told() -> None:
     fake = FakeClock(START, monotonic_start=50.0)
     assert (fake.now(), fake.monotonic()) == (START, 50.0)

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-import time
-
 from kubelite.util import clock
 
 STAMP_LENGTH = len("2026-01-01T00:00:00.000000000Z")
@@ -19,8 +17,7 @@ MAX_LINE = 16 * 1024  # longer lines are split into P records (containerd's defa
 def rfc3339_nano(ns: int | None = None) -> str:
     """``2026-11-30T23:30:00.123456789Z`` for a time in ns since the epoch (now when None)."""
     ns = clock.wall_ns() if ns is None else ns
-    seconds, fraction = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{fraction:09d}Z"
+    return clock.format_nano_time(ns)
 
 
 def format_records(stream: str, data: bytes, ns: int | None = None) -> bytes:

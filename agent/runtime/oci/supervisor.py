@@ -37,11 +37,11 @@ import subprocess
 import sys
 import termios
 import threading
-import time
 from pathlib import Path
 from typing import IO, Any
 
 from agent.runtime.oci.crilog import format_chunk, format_records, rfc3339_nano
+from kubelite.util import clock
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -66,7 +66,7 @@ class RotatingLog:
         with self.lock:
             # Stamped under the lock and strictly increasing, so file order is time order and a reader
             # can resume after the last timestamp it saw (across rotations).
-            now = max(time.time_ns(), self.last_ns + 1)
+            now = max(clock.wall_ns(), self.last_ns + 1)
             self.last_ns = now
             record = format_chunk(stream, line, now) if chunk else format_records(stream, line, now)
             if self.sink.tell() and self.sink.tell() + len(record) > self.max_bytes:

@@ -56,3 +56,44 @@ async def test_a_burst_of_changes_costs_one_reconcile_per_window() -> None:
         assert len(controller.runs) == 4
     finally:
         await controller.stop_leading()
+
+
+class Slow(Controller):
+    """Reads the state when it starts, then takes until ``write_done`` is set (a slow write)."""
+
+    name = "slow"
+    coalesce_seconds = 0.3
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.state = 0
+        self.seen: list[int] = []
+        self.write_done = asyncio.Event()
+
+    async def reconcile(self, key: str) -> Result | None:
+        self.seen.append(self.state)
+        await self.write_done.wait()
+        return None
+
+
+async def test_the_last_change_of_a_window_is_reconciled_even_when_it_came_during_a_reconcile() -> None:
+    """Changes that arrive while the key's reconcile runs (inside its window) are not lost: the key
+    runs again at the window's end — or when the running reconcile ends, if that is later — and
+    sees the final state."""
+    loop = asyncio.get_running_loop()
+    controller = Slow(ControllerContext(store=MemStore(), informers=SharedInformers.create(MemStore()),
+                                        monotonic=loop.time))
+    await controller.start_leading(None)
+    try:
+        controller.enqueue_coalesced("ns/a")
+        await wait_for(lambda: controller.seen == [0], 5)
+        window_end = loop.time() + controller.coalesce_seconds
+        for state in (1, 2):  # both inside the window, while the first reconcile still runs
+            controller.state = state
+            controller.enqueue_coalesced("ns/a")
+        await wait_for(lambda: loop.time() > window_end + 0.1, 5)  # the window ends; the first still runs
+        assert controller.seen == [0]  # never two workers on one key
+        controller.write_done.set()
+        await wait_for(lambda: controller.seen == [0, 2], 5, message="the final state reconciled")
+    finally:
+        await controller.stop_leading()
