@@ -115,22 +115,21 @@ async def _from_client(ws: web.WebSocketResponse, stream: ProcessStream, options
 async def first_resize(ws: web.WebSocketResponse, wait: float) -> tuple[TerminalSize | None, list[bytes]] | None:
     """Read client messages until the first valid resize or ``wait`` seconds: (its size or None, the
     other messages read meanwhile, in order); None when the client left first."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait
     early: list[bytes] = []
-    while (remaining := deadline - loop.time()) > 0:
-        try:
-            message = await ws.receive(timeout=remaining)
-        except TimeoutError:
-            break
-        if message.type in _ENDED:
-            return None
-        data = _data(message)
-        if not data:
-            continue
-        if data[0] == RESIZE and (size := parse_resize(data[1:])) is not None:
-            return size, early
-        early.append(data)
+    try:
+        async with asyncio.timeout(wait):
+            while True:
+                message = await ws.receive()
+                if message.type in _ENDED:
+                    return None
+                data = _data(message)
+                if not data:
+                    continue
+                if data[0] == RESIZE and (size := parse_resize(data[1:])) is not None:
+                    return size, early
+                early.append(data)
+    except TimeoutError:
+        pass
     return None, early
 
 
