@@ -25,7 +25,7 @@ from kubelite.api.resources import PODS, SERVICES
 from kubelite.etcd.server import EmbeddedEtcd, free_port
 from kubelite.gateway import Gateway
 from kubelite.storage.store import Store
-from agent.runtime.base import TerminalSize
+from agent.runtime.base import ContainerNotFound, TerminalSize
 from agent.runtime.docker_streams import sized_at_start
 from tests.agent.conftest import StartAgent
 from tests.agent.runtimes import RuntimeNode, processes_of
@@ -287,10 +287,24 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
         statuses = (current.status.container_statuses if current.status else None) or []
         last = statuses[0].last_state.terminated if statuses and statuses[0].last_state else None
         return last if last is not None and last.container_id else None
-    last = await wait_for(restarted, 60, message="crash restarted")
-    previous = (await kubectl("logs", "crash", "--previous")).stdout
-    container_id = last.container_id.partition("://")[2]  # type: ignore[attr-defined]
-    assert previous.encode() == await runtime_node.log_text(container_id)
+    await wait_for(restarted, 60, message="crash restarted")
+
+    async def previous_is_last_state() -> tuple[bytes, bytes] | None:
+        """(kubectl's --previous, the runtime's log of the lastState instance) from a moment the pod
+        did not restart in: a restart in between moves lastState on and removes the older instance."""
+        before = await restarted()
+        if before is None:
+            return None
+        try:
+            expected = await runtime_node.log_text(before.container_id.partition("://")[2])  # type: ignore[attr-defined]
+        except ContainerNotFound:  # removed by a restart just now: read again
+            return None
+        got = (await kubectl("logs", "crash", "--previous", check=False)).stdout.encode()
+        after = await restarted()
+        same = after is not None and after.container_id == before.container_id  # type: ignore[attr-defined]
+        return (got, expected) if same else None
+    got, expected = await wait_for(previous_is_last_state, 60, message="logs --previous while crash did not restart")
+    assert got == expected and expected
     never = await kubectl("logs", "web", "--previous", check=False)
     assert never.returncode == 1 and 'previous terminated container "main" in pod "web" not found' in never.stderr
 
