@@ -190,12 +190,24 @@ def test_pods_and_services_proxy_through_the_gateway(cluster: KlUp) -> None:
     assert missing.returncode != 0 and "ServiceUnavailable" in missing.stderr, missing.stderr
 
 
+def routed_to(up: KlUp, ips: set[str]) -> set[str]:
+    """Which of ``ips`` this cluster's node proxies' DNAT rules still send traffic to (only its own
+    chains: a pod IP may be reused by another cluster's leftovers)."""
+    nodes = kubectl(up, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}").split()
+    chains = tuple(f"-A {chain_prefix(CLUSTER['uid'], node)}" for node in nodes)
+    return {ip for line in _nat() if line.startswith(chains) for ip in ips if f"--to-destination {ip}:" in line}
+
+
 def test_scaled_down_and_deleted_pods_get_no_traffic(cluster: KlUp) -> None:
+    """Once the node proxies have the new endpoints (their iptables rules, which follow the
+    EndpointSlice a moment later, as kube-proxy's), a removed pod gets no traffic."""
     up = cluster
+    before = set(ready_ips(up))
     kubectl(up, "scale", "deployment", "web", "--replicas", "1")
     run_sync(wait_for(lambda: len(ready_ips(up)) == 1, 60, 0.3, message="1 endpoint after scaling to 1"))
     (only,) = ready_ips(up)
     survivor = hostname_of(only)
+    run_sync(wait_for(lambda: not routed_to(up, before - {only}), 30, 0.1, message="the proxies' rules without the removed pods"))
     assert set(answers("web", 12)) == {survivor}
     kubectl(up, "scale", "deployment", "web", "--replicas", "2")
     run_sync(wait_for(lambda: len(ready_ips(up)) == 2, 60, 0.3, message="2 endpoints"))
@@ -203,6 +215,7 @@ def test_scaled_down_and_deleted_pods_get_no_traffic(cluster: KlUp) -> None:
     victim = next(p for p in pods if p["status"].get("podIP") == only)
     kubectl(up, "delete", "pod", victim["metadata"]["name"], "--wait=false")
     run_sync(wait_for(lambda: only not in ready_ips(up), 30, 0.2, message="the deleted pod out of the endpoints"))
+    run_sync(wait_for(lambda: not routed_to(up, {only}), 30, 0.1, message="the proxies' rules without the deleted pod"))
     assert survivor not in set(answers("web", 12))
 
 
