@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 import pytest
 
 from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.api.resources import PODS
 from kubelite.client.informer import object_key
 from kubelite.storage.memstore import MemStore
 
@@ -51,6 +52,16 @@ class World(Generic[C]):
         result = await self.controller.reconcile(key)
         await self.settle()
         return result
+
+    async def assert_idempotent(self, key: str) -> None:
+        """One more reconcile of ``key`` writes nothing (the store's revision stays)."""
+        before = self.store.revision
+        await self.reconcile(key)
+        assert self.store.revision == before, "a second reconcile wrote something"
+
+    async def pods(self, namespace: str = "default") -> list[Any]:
+        """The pods of ``namespace`` as stored."""
+        return (await self.store.list(PODS, namespace)).items
 
 
 MakeWorld = Callable[..., Awaitable[World[Any]]]

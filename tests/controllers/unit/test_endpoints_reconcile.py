@@ -30,12 +30,6 @@ def addresses(doc: dict[str, Any]) -> dict[str, list[str]]:
             for kind in ("addresses", "notReadyAddresses")}
 
 
-async def assert_idempotent(world: World[Any]) -> None:
-    before = world.store.revision
-    await world.reconcile(KEY)
-    assert world.store.revision == before, "a second reconcile wrote something"
-
-
 async def test_ready_and_not_ready_addresses_on_the_resolved_port_without_terminating_pods(
         make_world: MakeWorld) -> None:
     world = await make_world(EndpointsController)
@@ -50,7 +44,7 @@ async def test_ready_and_not_ready_addresses_on_the_resolved_port_without_termin
     (subset,) = doc["subsets"]
     assert subset["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
     assert subset["addresses"][0]["ip"] == "10.1.0.1" and subset["addresses"][0]["nodeName"] == "node-1"
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)
 
 
 async def test_readiness_and_selector_changes_rewrite_the_same_object(make_world: MakeWorld) -> None:
@@ -72,7 +66,7 @@ async def test_readiness_and_selector_changes_rewrite_the_same_object(make_world
     await relabel(world.store, "a", "other")
     await world.reconcile(KEY)
     assert "subsets" not in await endpoints(world)  # no pods: an Endpoints without subsets, as kube writes
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)
 
 
 async def test_publish_not_ready_addresses_and_a_headless_service_label(make_world: MakeWorld) -> None:
@@ -83,7 +77,7 @@ async def test_publish_not_ready_addresses_and_a_headless_service_label(make_wor
     doc = await endpoints(world)
     assert addresses(doc) == {"addresses": ["a"], "notReadyAddresses": []}
     assert doc["metadata"]["labels"] == {LABEL_HEADLESS: ""}
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)
 
 
 async def test_endpoints_go_with_the_service_and_a_selectorless_services_belong_to_its_user(

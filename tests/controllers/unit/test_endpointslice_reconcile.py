@@ -32,12 +32,6 @@ async def conditions(world: World[Any]) -> dict[str, dict[str, bool]]:
     return {e["targetRef"]["name"]: e["conditions"] for s in await slices(world) for e in s.get("endpoints") or []}
 
 
-async def assert_idempotent(world: World[Any]) -> None:
-    before = world.store.revision
-    await world.reconcile(KEY)
-    assert world.store.revision == before, "a second reconcile wrote something"
-
-
 async def test_one_slice_with_ready_serving_and_terminating_endpoints_on_the_named_port(
         make_world: MakeWorld) -> None:
     world = await make_world(EndpointSliceController)
@@ -61,7 +55,7 @@ async def test_one_slice_with_ready_serving_and_terminating_endpoints_on_the_nam
                                        "c": {"ready": False, "serving": True, "terminating": True}}
     assert {e["targetRef"]["name"]: (e["addresses"], e["nodeName"]) for e in only["endpoints"]} == {
         "a": (["10.1.0.1"], "node-1"), "b": (["10.1.0.2"], "node-1"), "c": (["10.1.0.3"], "node-1")}
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)
 
 
 async def test_pods_whose_named_port_differs_get_their_own_slice(make_world: MakeWorld) -> None:
@@ -72,7 +66,7 @@ async def test_pods_whose_named_port_differs_get_their_own_slice(make_world: Mak
     await world.reconcile(KEY)
     by_port = {s["ports"][0]["port"]: [e["targetRef"]["name"] for e in s["endpoints"]] for s in await slices(world)}
     assert by_port == {8080: ["a"], 9090: ["b"]}
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)
 
 
 async def test_a_pod_leaving_the_selector_or_readiness_leaves_its_endpoint_then_one_empty_slice_stays(
@@ -97,7 +91,7 @@ async def test_a_pod_leaving_the_selector_or_readiness_leaves_its_endpoint_then_
     (placeholder,) = await slices(world)  # no endpoints at all: one empty slice, as kube keeps
     assert placeholder["metadata"]["name"] == first["metadata"]["name"]
     assert not placeholder.get("endpoints") and not placeholder.get("ports")
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)
 
 
 async def test_more_than_100_endpoints_split_across_slices_and_a_new_one_fills_the_slice_with_room(
@@ -108,7 +102,7 @@ async def test_more_than_100_endpoints_split_across_slices_and_a_new_one_fills_t
         await add_pod(world.store, f"web-{i:03}", f"10.1.{i // 200}.{i % 200 + 1}")
     await world.reconcile(KEY)
     assert sorted(len(s["endpoints"]) for s in await slices(world)) == [50, 100]
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)
 
     full = next(s for s in await slices(world) if len(s["endpoints"]) == 100)
     await add_pod(world.store, "web-150", "10.1.0.151")
@@ -141,4 +135,4 @@ async def test_slices_go_with_the_selector_or_the_service_and_a_users_slice_stay
     await world.store.delete(SERVICES, "web", "default")
     await world.reconcile(KEY)
     assert [s["metadata"]["name"] for s in await slices(world)] == ["web-by-hand"]
-    await assert_idempotent(world)
+    await world.assert_idempotent(KEY)

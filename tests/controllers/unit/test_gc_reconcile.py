@@ -61,12 +61,6 @@ def owner_names(obj: KubeObject) -> list[str]:
     return [r.name for r in obj.metadata.owner_references or []]
 
 
-async def assert_idempotent(world: World[Any], key: str) -> None:
-    before = world.store.revision
-    await world.reconcile(key)
-    assert world.store.revision == before, "a second reconcile wrote something"
-
-
 async def test_background_dependents_of_a_deleted_owner_go_and_one_with_another_owner_stays(
         make_world: MakeWorld) -> None:
     world = await make_world(GarbageCollector)
@@ -86,7 +80,7 @@ async def test_background_dependents_of_a_deleted_owner_go_and_one_with_another_
     assert running is not None and running.metadata.deletion_timestamp is not None  # its agent stops it first
     shared = await stored(world, CONFIGMAPS, "shared")
     assert owner_names(shared) == ["other"]  # the gone owner stripped; the live one keeps it
-    await assert_idempotent(world, "configmaps|default/shared")
+    await world.assert_idempotent("configmaps|default/shared")
 
 
 async def test_an_owner_recreated_under_its_name_is_gone_and_an_unknown_kind_is_never(make_world: MakeWorld) -> None:
@@ -101,7 +95,7 @@ async def test_an_owner_recreated_under_its_name_is_gone_and_an_unknown_kind_is_
 
     await world.reconcile("configmaps|default/dep")
     assert await stored(world, CONFIGMAPS, "dep") is None
-    await assert_idempotent(world, "configmaps|default/foreign")
+    await world.assert_idempotent("configmaps|default/foreign")
     assert owner_names(await stored(world, CONFIGMAPS, "foreign")) == ["g"]
 
 
@@ -123,7 +117,7 @@ async def test_orphan_policy_strips_the_owner_from_its_dependents_then_lets_it_g
     running = await stored(world, PODS, "running")
     assert owner_names(running) == [] and running.metadata.deletion_timestamp is None
     for key in ("configmaps|default/dep", "configmaps|default/shared", "pods|default/running"):
-        await assert_idempotent(world, key)  # orphans are nobody's garbage
+        await world.assert_idempotent(key)  # orphans are nobody's garbage
 
 
 async def test_foreground_deletes_every_dependent_and_the_owner_waits_for_the_blocking_ones(
@@ -141,7 +135,7 @@ async def test_foreground_deletes_every_dependent_and_the_owner_waits_for_the_bl
     blocker = await stored(world, CONFIGMAPS, "blocker")
     assert blocker.metadata.deletion_timestamp is not None and blocker.metadata.finalizers == ["example.com/hold"]
     assert (await stored(world, CONFIGMAPS, "owner")).metadata.finalizers == [FOREGROUND]  # blocked
-    await assert_idempotent(world, "configmaps|default/owner")
+    await world.assert_idempotent("configmaps|default/owner")
 
     await release(world, "blocker")
     await world.reconcile("configmaps|default/owner")

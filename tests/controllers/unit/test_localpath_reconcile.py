@@ -51,12 +51,6 @@ async def doc(world: World[Any], res: Resource[Any], name: str, namespace: str |
         return None
 
 
-async def assert_idempotent(world: World[Any], key: str) -> None:
-    before = world.store.revision
-    await world.reconcile(key)
-    assert world.store.revision == before, "a second reconcile wrote something"
-
-
 async def test_a_claim_with_its_selected_node_gets_a_volume_on_that_node_and_both_are_bound(
         make_world: MakeWorld) -> None:
     world = await provisioner(make_world)
@@ -80,8 +74,8 @@ async def test_a_claim_with_its_selected_node_gets_a_volume_on_that_node_and_bot
     assert bound is not None and bound["spec"]["volumeName"] == name
     assert bound["metadata"]["annotations"]["volume.kubernetes.io/storage-provisioner"] == LOCAL_PATH_PROVISIONER
     assert bound["status"] == {"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": "2Mi"}}
-    await assert_idempotent(world, "pvc|default/data")
-    await assert_idempotent(world, f"pv|{name}")
+    await world.assert_idempotent("pvc|default/data")
+    await world.assert_idempotent(f"pv|{name}")
 
 
 async def test_claims_without_a_node_or_of_another_class_wait(make_world: MakeWorld) -> None:
@@ -91,8 +85,8 @@ async def test_claims_without_a_node_or_of_another_class_wait(make_world: MakeWo
         "provisioner": "example.com/nfs"}))
     await claim(world, "unscheduled", node=None)  # no pod placed yet
     await claim(world, "foreign", storage_class="elsewhere")
-    await assert_idempotent(world, "pvc|default/unscheduled")
-    await assert_idempotent(world, "pvc|default/foreign")
+    await world.assert_idempotent("pvc|default/unscheduled")
+    await world.assert_idempotent("pvc|default/foreign")
     assert (await world.store.list(PERSISTENTVOLUMES)).items == []
 
 
@@ -107,7 +101,7 @@ async def test_a_binding_interrupted_after_the_volume_name_is_finished(make_worl
     finished = await doc(world, PERSISTENTVOLUMECLAIMS, "data", "default")
     assert finished is not None and finished["status"]["phase"] == "Bound"
     assert [v.name for v in (await world.store.list(PERSISTENTVOLUMES)).items] == [volume["metadata"]["name"]]
-    await assert_idempotent(world, "pvc|default/data")
+    await world.assert_idempotent("pvc|default/data")
 
 
 async def test_a_volume_whose_claim_is_gone_is_released_then_deleted_and_a_retained_one_stays(
@@ -134,8 +128,8 @@ async def test_a_volume_whose_claim_is_gone_is_released_then_deleted_and_a_retai
     # deleted, but its finalizer holds it until the node's agent removed the directory
     assert scratch is not None and scratch["metadata"]["deletionTimestamp"]
     assert scratch["metadata"]["finalizers"] == [PROVISIONER_FINALIZER]
-    await assert_idempotent(world, names["scratch"])
-    await assert_idempotent(world, names["archive"])  # Retain: kept, Released, with its directory
+    await world.assert_idempotent(names["scratch"])
+    await world.assert_idempotent(names["archive"])  # Retain: kept, Released, with its directory
     archive = await doc(world, PERSISTENTVOLUMES, names["archive"].partition("|")[2])
     assert archive is not None and "deletionTimestamp" not in archive["metadata"]
     assert not archive["metadata"].get("finalizers")

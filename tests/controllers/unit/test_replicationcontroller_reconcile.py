@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from kubelite.api.core import Pod
 from kubelite.api.resources import PODS, REPLICATIONCONTROLLERS
 from kubelite.api.replicationcontroller import validate, with_defaults
 from kubelite.client.informer import object_key
@@ -16,7 +15,7 @@ from kubelite.gateway.subresources import scale_of
 
 from controllers.replicationcontroller import ReplicationControllerController
 from tests.controllers.objects import bare_pod, template
-from tests.controllers.unit.conftest import MakeWorld, World
+from tests.controllers.unit.conftest import MakeWorld
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -32,16 +31,12 @@ def rc(name: str, replicas: int | None, *, selector: bool = True) -> Any:
          "spec": spec})
 
 
-async def pods(world: World[Any]) -> list[Pod]:
-    return (await world.store.list(PODS, "default")).items
-
-
 async def test_creates_replicas_owned_by_the_rc_and_writes_its_status(make_world: MakeWorld) -> None:
     world = await make_world(ReplicationControllerController)
     created_rc = await world.store.create(REPLICATIONCONTROLLERS, rc("web", 3))
     key = object_key(created_rc)
     await world.reconcile(key)
-    created = await pods(world)
+    created = await world.pods()
     assert len(created) == 3
     for pod in created:
         ref, = pod.metadata.owner_references or []
@@ -54,7 +49,7 @@ async def test_creates_replicas_owned_by_the_rc_and_writes_its_status(make_world
     assert status["readyReplicas"] == 0 and status["availableReplicas"] == 0
     before = world.store.revision
     await world.reconcile(key)  # idempotent: nothing more to do
-    assert world.store.revision == before and len(await pods(world)) == 3
+    assert world.store.revision == before and len(await world.pods()) == 3
 
 
 async def test_scale_down_deletes_the_surplus_and_adopts_a_matching_orphan(make_world: MakeWorld) -> None:
@@ -64,7 +59,7 @@ async def test_scale_down_deletes_the_surplus_and_adopts_a_matching_orphan(make_
     created_rc = await world.store.create(REPLICATIONCONTROLLERS, rc("web", 2))
     key = object_key(created_rc)
     await world.reconcile(key)
-    by_name = {p.name: p for p in await pods(world)}
+    by_name = {p.name: p for p in await world.pods()}
     assert len(by_name) == 3  # the orphan adopted, one created, the db pod left alone
     orphan_ref, = by_name["orphan"].metadata.owner_references or []
     assert (orphan_ref.kind, orphan_ref.uid, orphan_ref.controller) == ("ReplicationController", created_rc.metadata.uid, True)
@@ -74,7 +69,7 @@ async def test_scale_down_deletes_the_surplus_and_adopts_a_matching_orphan(make_
     await world.store.update(REPLICATIONCONTROLLERS, REPLICATIONCONTROLLERS.model.model_validate(current))
     await world.reconcile(key)
     await world.reconcile(key)
-    left = [p for p in await pods(world) if (p.metadata.labels or {}).get("app") == "web"]
+    left = [p for p in await world.pods() if (p.metadata.labels or {}).get("app") == "web"]
     assert len(left) == 1
     status = (await world.store.get(REPLICATIONCONTROLLERS, "web", "default")).to_dict()["status"]
     assert status["replicas"] == 1 and status["observedGeneration"] == 2
@@ -86,7 +81,7 @@ async def test_the_store_defaults_an_rc_selector_labels_and_replicas(make_world:
     assert stored["spec"]["selector"] == {"app": "web"} and stored["spec"]["replicas"] == 1
     assert stored["metadata"]["labels"] == {"app": "web"}
     await world.reconcile("default/web")
-    assert len(await pods(world)) == 1
+    assert len(await world.pods()) == 1
 
 
 def test_validation_needs_a_selector_the_template_matches() -> None:

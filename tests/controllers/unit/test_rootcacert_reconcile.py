@@ -31,12 +31,6 @@ async def published(world: World[Any], namespace: str = "default") -> dict[str, 
     return (await world.store.get(CONFIGMAPS, NAME, namespace)).to_dict()
 
 
-async def assert_idempotent(world: World[Any], key: str) -> None:
-    before = world.store.revision
-    await world.reconcile(key)
-    assert world.store.revision == before, "a second reconcile wrote something"
-
-
 async def test_every_namespace_gets_the_ca_config_map(make_world: MakeWorld) -> None:
     world = await publisher(make_world)
     await world.store.create(NAMESPACES, Namespace(metadata=ObjectMeta(name="team")))
@@ -45,7 +39,7 @@ async def test_every_namespace_gets_the_ca_config_map(make_world: MakeWorld) -> 
         doc = await published(world, name)
         assert doc["data"] == {KEY: CA}
         assert doc["metadata"]["annotations"] == {DESCRIPTION_ANNOTATION: DESCRIPTION}
-        await assert_idempotent(world, name)
+        await world.assert_idempotent(name)
 
 
 async def test_an_edited_config_map_is_restored_keeping_other_annotations(make_world: MakeWorld) -> None:
@@ -65,7 +59,7 @@ async def test_an_edited_config_map_is_restored_keeping_other_annotations(make_w
     assert restored["metadata"]["uid"] == original["metadata"]["uid"]  # updated, not re-created
     assert restored["data"] == {KEY: CA} and "binaryData" not in restored
     assert restored["metadata"]["annotations"] == {"team.example.com/owner": "ops", DESCRIPTION_ANNOTATION: DESCRIPTION}
-    await assert_idempotent(world, "default")
+    await world.assert_idempotent("default")
 
 
 async def test_a_deleted_config_map_is_recreated(make_world: MakeWorld) -> None:
@@ -76,7 +70,7 @@ async def test_a_deleted_config_map_is_recreated(make_world: MakeWorld) -> None:
     await world.reconcile("default")
     again = await published(world)
     assert again["metadata"]["uid"] != first["metadata"]["uid"] and again["data"] == {KEY: CA}
-    await assert_idempotent(world, "default")
+    await world.assert_idempotent("default")
 
 
 async def test_a_terminating_namespace_gets_nothing_new(make_world: MakeWorld) -> None:

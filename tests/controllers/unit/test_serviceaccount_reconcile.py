@@ -25,19 +25,13 @@ async def accounts(world: World[Any], namespace: str) -> dict[str, str]:
     return {sa.name: sa.metadata.uid or "" for sa in (await world.store.list(SERVICEACCOUNTS, namespace)).items}
 
 
-async def assert_idempotent(world: World[Any], key: str) -> None:
-    before = world.store.revision
-    await world.reconcile(key)
-    assert world.store.revision == before, "a second reconcile wrote something"
-
-
 async def test_every_namespace_gets_a_default_account(make_world: MakeWorld) -> None:
     world = await make_world(ServiceAccountController)
     await world.store.create(NAMESPACES, Namespace(metadata=ObjectMeta(name="team")))
     for name in ("default", "kube-system", "team"):
         await world.reconcile(name)
         assert list(await accounts(world, name)) == ["default"], name
-        await assert_idempotent(world, name)
+        await world.assert_idempotent(name)
 
 
 async def test_a_deleted_default_account_is_recreated_and_others_are_left_alone(make_world: MakeWorld) -> None:
@@ -54,7 +48,7 @@ async def test_a_deleted_default_account_is_recreated_and_others_are_left_alone(
     assert sorted(again) == ["builder", "default"]
     assert again["default"] != first["default"]  # a new object
     assert again["builder"] == first["builder"]
-    await assert_idempotent(world, "default")
+    await world.assert_idempotent("default")
 
 
 async def test_a_terminating_namespace_gets_no_new_account(make_world: MakeWorld) -> None:
