@@ -183,8 +183,16 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
         await read_until(master, b"30 100", seen)
         set_size(master, 40, 120)
         proc.send_signal(signal.SIGWINCH)
-        os.write(master, b"stty size; exit 4\n")
-        await read_until(master, b"40 120", seen)
+
+        # kubectl sends the new size from its own goroutine, apart from stdin: input typed at once may
+        # overtake it (CI, docker), so ask until the new size shows
+        async def resized() -> bool:
+            os.write(master, b"stty size\n")
+            with contextlib.suppress(AssertionError):
+                await read_until(master, b"40 120", seen, timeout=2)
+            return b"40 120" in seen
+        await wait_for(resized, 20, 0, message="the terminal's new size 40 120")
+        os.write(master, b"exit 4\n")
         assert await asyncio.wait_for(proc.wait(), 20) == 4
     finally:
         if proc.returncode is None:
