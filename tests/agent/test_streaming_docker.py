@@ -91,6 +91,17 @@ async def exec_processes(store: Store, runtime_node: RuntimeNode, pod: str, mark
     return [line for container_id in ids for line in processes_of(container_id) if marker in line]
 
 
+async def ask_until(fd: int, command: bytes, wanted: bytes, seen: bytearray, timeout: float = 20) -> None:
+    """Type ``command`` on the terminal, again every 2 s, until ``wanted`` shows (a size kubectl
+    sends apart from stdin may land after input typed at once)."""
+    async def shown() -> bool:
+        os.write(fd, command)
+        with contextlib.suppress(AssertionError):
+            await read_until(fd, wanted, seen, timeout=2)
+        return wanted in seen
+    await wait_for(shown, timeout, 0, message=f"{wanted!r} on the terminal")
+
+
 async def read_until(fd: int, wanted: bytes, seen: bytearray, timeout: float = 20) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -186,12 +197,7 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
 
         # kubectl sends the new size from its own goroutine, apart from stdin: input typed at once may
         # overtake it (CI, docker), so ask until the new size shows
-        async def resized() -> bool:
-            os.write(master, b"stty size\n")
-            with contextlib.suppress(AssertionError):
-                await read_until(master, b"40 120", seen, timeout=2)
-            return b"40 120" in seen
-        await wait_for(resized, 20, 0, message="the terminal's new size 40 120")
+        await ask_until(master, b"stty size\n", b"40 120", seen)
         os.write(master, b"exit 4\n")
         assert await asyncio.wait_for(proc.wait(), 20) == 4
     finally:
@@ -261,12 +267,7 @@ async def test_exec_tty_stdin_exit_codes_hangup_cp_attach_and_previous_logs(
     seen = bytearray()
     try:
         # kubectl sends the size plus one, then the size (to force a redraw): ask until the last one shows
-        async def sized() -> bool:
-            os.write(master, b"stty size; tty\n")
-            with contextlib.suppress(AssertionError):
-                await read_until(master, b"25 90", seen, timeout=2)
-            return b"25 90" in seen
-        await wait_for(sized, 20, 0, message="the terminal's size 25 90")
+        await ask_until(master, b"stty size; tty\n", b"25 90", seen)
         await read_until(master, b"/dev/pts/", seen)  # the container's own terminal
     finally:
         proc.kill()
