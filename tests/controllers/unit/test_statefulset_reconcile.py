@@ -39,6 +39,14 @@ async def status(world: World[Any]) -> dict[str, Any]:
     return dict(doc.get("status") or {})
 
 
+async def scale_ordered(world: World[StatefulSetController], replicas: int) -> None:
+    """Set the set's replicas and make its pod management OrderedReady (a user's edit)."""
+    current = await world.store.get(STATEFULSETS, "web", "default")
+    doc = current.to_dict()
+    doc["spec"]["replicas"] = replicas
+    doc["spec"]["podManagementPolicy"] = "OrderedReady"
+    await world.store.update(STATEFULSETS, STATEFULSETS.model.model_validate(doc))
+
 async def test_ordered_creation_waits_for_the_previous_pod_running_and_ready(world: World[StatefulSetController]) -> None:
     await world.store.create(STATEFULSETS, statefulset("web", 3, claims=True))
     await world.reconcile(KEY)
@@ -85,11 +93,7 @@ async def test_scale_down_goes_from_the_highest_ordinal_one_at_a_time(world: Wor
     for pod in (await live(world)).values():
         await run_ready(world.store, pod)
     await world.reconcile(KEY)
-    current = await world.store.get(STATEFULSETS, "web", "default")
-    doc = current.to_dict()
-    doc["spec"]["replicas"] = 1
-    doc["spec"]["podManagementPolicy"] = "OrderedReady"
-    await world.store.update(STATEFULSETS, STATEFULSETS.model.model_validate(doc))
+    await scale_ordered(world, 1)
     await world.reconcile(KEY)
     assert sorted(await live(world)) == ["web-0", "web-1"]  # web-2 first, and only web-2
     await world.reconcile(KEY)
@@ -106,11 +110,7 @@ async def test_an_unready_remaining_pod_holds_an_ordered_scale_down(world: World
     for name in ("web-1", "web-2"):
         await run_ready(world.store, pods[name])
     await set_pod_status(world.store, pods["web-0"], phase="Running", ready=False)
-    current = await world.store.get(STATEFULSETS, "web", "default")
-    doc = current.to_dict()
-    doc["spec"]["replicas"] = 1
-    doc["spec"]["podManagementPolicy"] = "OrderedReady"
-    await world.store.update(STATEFULSETS, STATEFULSETS.model.model_validate(doc))
+    await scale_ordered(world, 1)
     await world.reconcile(KEY)
     # kube's monotonic mode: nothing is condemned while a pod it keeps (web-0) is not Running and Ready
     assert sorted(await live(world)) == ["web-0", "web-1", "web-2"]
