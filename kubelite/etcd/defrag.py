@@ -49,13 +49,15 @@ class DefragPolicy:
 
 @dataclass(frozen=True)
 class MemberStatus:
-    """One member's Maintenance.Status: sizes in bytes, its id and the leader's id (equal: it leads)."""
+    """One member's Maintenance.Status: sizes in bytes, its id and the leader's id (equal: it leads),
+    and the store's revision when it answered."""
 
     endpoint: str
     member_id: int
     leader: int
     db_size: int
     db_size_in_use: int
+    revision: int = 0
 
     @property
     def free_bytes(self) -> int:
@@ -86,7 +88,7 @@ async def member_status(client: EtcdClient, *, endpoint: str = "") -> MemberStat
     response = await _call(client, "Status", rpc.StatusRequest(), client.config.timeout, "etcd member status")
     return MemberStatus(endpoint=endpoint or client.current_endpoints[0], member_id=int(response.header.member_id),
                         leader=int(response.leader), db_size=int(response.dbSize),
-                        db_size_in_use=int(response.dbSizeInUse))
+                        db_size_in_use=int(response.dbSizeInUse), revision=int(response.header.revision))
 
 
 async def defragment(client: EtcdClient, *, timeout: float = DEFRAG_TIMEOUT) -> None:

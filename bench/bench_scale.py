@@ -1,0 +1,346 @@
+"""Issue 12, target 4: 10,000 pods on 1,000 simulated nodes through the real ``kl up``, then churn.
+
+Starts ``kl up --nodes 1000 --runtime sim --insecure-http`` (own data dir, a free port; etcd's
+ports in the data dir), waits for 1,000 Ready nodes, measures the raw etcd put rate on kl up's own
+etcd (the baseline, as the other benchmarks), then ``kubectl apply`` of 10 Deployments × 1,000
+replicas and prints:
+  - the phases from the moment of the apply, from a watch on the gateway (started before it):
+    create (all pods seen), bind (all with a node), Running (all Running) — the figure;
+  - the controller-manager's CPU seconds over that window and its RSS (now and peak), next to
+    every other process's CPU;
+  - the gateway's LIST of the 10,000 pods, as JSON and as a Table (kubectl's
+    ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io``): a few samples, p50 and max, and bytes;
+  - etcd's size (Maintenance.Status: dbSize and dbSizeInUse), revision and compacted revision.
+Then ``--churn-minutes`` (default 60) of churn at a fixed, modest rate: every ``--churn-period``
+seconds one Deployment (round robin) is scaled down by ``--churn-pods`` and back up, each step
+waited for (the ReplicaSet deletes and creates pods, the scheduler binds, the agents start
+them). Every minute it prints etcd's dbSize, dbSizeInUse, revision, compacted revision
+(``compact_rev_key``), the compactions and defragmentations made so far (the processes'
+metrics), the controller-manager's RSS and the load average. Compaction runs every
+``--etcd-compaction-interval`` (kl up's default 5m: the figure is for the default), and the
+compactor that wins a round defragments when the rule of kubelite.etcd.defrag says so.
+
+    .venv/bin/python bench/bench_scale.py [--nodes 1000] [--deployments 10] [--replicas 1000]
+        [--churn-minutes 60] [--churn-period 30] [--churn-pods 50] [--etcd-compaction-interval 5m]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from klup import KlUp, get_json, process_metrics  # noqa: E402  (bench/ is the script's directory)
+from procstat import cpu_seconds, descendants, memory_kib, put_rate  # noqa: E402
+
+from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
+from kubelite.etcd.compaction import COMPACT_REV_KEY  # noqa: E402
+from kubelite.etcd.defrag import MIB, member_status  # noqa: E402
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+LABEL = "bench=scale"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+DEPLOYMENT = """---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: scale-{i}, namespace: default, labels: {{bench: scale}}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: scale-{i}}}}}
+  template:
+    metadata: {{labels: {{app: scale-{i}, bench: scale}}}}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: bench:1
+        resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}
+"""
+
+
+class PodWatch:
+    """A watch of the bench's pods on the gateway (a thread): when each pod was first seen, first
+    bound, first Running. A stream that ends is resumed from a fresh LIST (its pods count as seen then)."""
+
+    def __init__(self, server: str, expected: int) -> None:
+        self.server = server
+        self.expected = expected
+        self.created: dict[str, float] = {}
+        self.bound: dict[str, float] = {}
+        self.running: dict[str, float] = {}
+        self.events = 0
+        self.restarts = 0
+        self.all_running = threading.Event()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.listed = threading.Event()
+        self.thread.start()
+
+    def _note(self, pod: dict, now: float) -> None:
+        name = pod["metadata"]["name"]
+        self.created.setdefault(name, now)
+        if (pod.get("spec") or {}).get("nodeName"):
+            self.bound.setdefault(name, now)
+        if (pod.get("status") or {}).get("phase") == "Running":
+            self.running.setdefault(name, now)
+            if len(self.running) >= self.expected:
+                self.all_running.set()
+
+    def _run(self) -> None:
+        base = f"{self.server}/api/v1/namespaces/default/pods?labelSelector={LABEL}"
+        while not self.stopped:
+            try:
+                with urllib.request.urlopen(base, timeout=120) as resp:
+                    listing = orjson.loads(resp.read())
+                now = time.monotonic()
+                for pod in listing.get("items") or []:
+                    self._note(pod, now)
+                self.listed.set()
+                rv = listing["metadata"]["resourceVersion"]
+                with urllib.request.urlopen(f"{base}&watch=1&resourceVersion={rv}&timeoutSeconds=3600",
+                                            timeout=600) as stream:
+                    for line in stream:
+                        if self.stopped:
+                            return
+                        event = orjson.loads(line)
+                        self.events += 1
+                        if event.get("type") in ("ADDED", "MODIFIED"):
+                            self._note(event["object"], time.monotonic())
+            except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+                if self.stopped:
+                    return
+                print(f"  (pod watch: {exc!r}; listing again)", file=sys.stderr)
+            self.restarts += 1
+            time.sleep(1.0)  # back-off before listing again (the gateway may be restarting)
+
+
+@dataclass
+class EtcdFigures:
+    db_size: int
+    db_size_in_use: int
+    revision: int
+    compacted: int  # compact_rev_key's value: the revision the last compaction round compacted to
+
+    def line(self) -> str:
+        return (f"dbSize {self.db_size / MIB:7.1f} MiB  inUse {self.db_size_in_use / MIB:7.1f} MiB  "
+                f"revision {self.revision:9d}  compacted {self.compacted:9d}")
+
+
+async def etcd_figures(endpoint: str) -> EtcdFigures:
+    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=30.0))
+    try:
+        status = await member_status(client)
+        got = await client.get(COMPACT_REV_KEY.encode())
+        return EtcdFigures(status.db_size, status.db_size_in_use, status.revision,
+                           int(got.value) if got is not None and got.value else 0)
+    finally:
+        await client.close()
+
+
+async def etcd_baseline(endpoint: str) -> tuple[float, float]:
+    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=10.0))
+    try:
+        return await put_rate(client, 2000, 1), await put_rate(client, 5000, 50)
+    finally:
+        await client.close()
+
+
+def timed_list(server: str, accept: str) -> tuple[float, int, int]:
+    """One LIST of the bench's pods: (seconds to the last byte, bytes, items or rows)."""
+    request = urllib.request.Request(f"{server}/api/v1/namespaces/default/pods?labelSelector={LABEL}",
+                                     headers={"Accept": accept})
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=300) as resp:
+        body = resp.read()
+    elapsed = time.perf_counter() - started
+    doc = orjson.loads(body)
+    return elapsed, len(body), len(doc.get("rows") if "rows" in doc else doc.get("items") or [])
+
+
+def patch_replicas(server: str, name: str, replicas: int) -> None:
+    request = urllib.request.Request(
+        f"{server}/apis/apps/v1/namespaces/default/deployments/{name}", method="PATCH",
+        data=json.dumps({"spec": {"replicas": replicas}}).encode(),
+        headers={"Content-Type": "application/merge-patch+json"})
+    with urllib.request.urlopen(request, timeout=60):
+        pass
+
+
+def deployment_settled(server: str, name: str, replicas: int) -> bool:
+    doc = get_json(f"{server}/apis/apps/v1/namespaces/default/deployments/{name}", timeout=30) or {}
+    status = doc.get("status") or {}
+    return (status.get("observedGeneration", 0) >= (doc.get("metadata") or {}).get("generation", 1)
+            and status.get("replicas") == replicas and status.get("readyReplicas") == replicas
+            and status.get("updatedReplicas") == replicas)
+
+
+def metric_sum(pids: list[int], metric: str) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += sum(process_metrics(pid, metric).values())
+        except (OSError, ValueError, urllib.error.URLError):
+            pass  # a process without the metric (or restarting) counts 0
+    return total
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--deployments", type=int, default=10)
+    parser.add_argument("--replicas", type=int, default=1000, help="per Deployment")
+    parser.add_argument("--list-samples", type=int, default=5)
+    parser.add_argument("--churn-minutes", type=float, default=60.0)
+    parser.add_argument("--churn-period", type=float, default=30.0, help="seconds between churn steps")
+    parser.add_argument("--churn-pods", type=int, default=50, help="pods a step scales one Deployment down and up by")
+    parser.add_argument("--etcd-compaction-interval", default="5m", help="kl up's flag (default: kl up's default)")
+    parser.add_argument("--listen", default="", help="HOST:PORT for kl up's gateway (default: a free port)")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for start-up, and for convergence")
+    parser.add_argument("--keep", action="store_true", help="keep kl up's data directory (its logs/) afterwards")
+    args = parser.parse_args()
+    total = args.deployments * args.replicas
+
+    up = KlUp(args.nodes, prefix="kubelite-bench-scale-", listen=args.listen, timeout=args.timeout,
+              extra=("--etcd-compaction-interval", args.etcd_compaction_interval))
+    print(f"kl up --nodes {args.nodes} --runtime sim --insecure-http --etcd-compaction-interval "
+          f"{args.etcd_compaction_interval}; {args.deployments} Deployments x {args.replicas} replicas; "
+          f"load average {load()} at the start", flush=True)
+    up.start()
+    watch: PodWatch | None = None
+    try:
+        up.wait_banner()
+        ready_at = up.wait_ready_nodes(interval=1.0)
+        print(f"  {args.nodes} Ready nodes after {ready_at - up.started:.1f} s", flush=True)
+        endpoint = up.etcd_endpoint
+        sequential, concurrent = asyncio.run(etcd_baseline(endpoint))
+        print(f"  raw etcd put rate (kl up's etcd): {sequential:6.0f} /s sequential, {concurrent:6.0f} /s "
+              f"50 concurrent  (ceiling at ~4 writes per pod: {concurrent / 4:.0f} pods/s)", flush=True)
+        empty = asyncio.run(etcd_figures(endpoint))
+        print(f"  etcd before the pods: {empty.line()}", flush=True)
+        names = up.process_names()
+        assert up.proc is not None
+        kids = descendants(up.proc.pid)
+        by_pid = {pid: name for name, pid in names.items()}
+        manager = names["controller-manager"]
+        kubelite_pids = [pid for name, pid in names.items() if name in ("gateway", "controller-manager")]
+        watch = PodWatch(up.server, total)
+        if not watch.listed.wait(60):
+            raise SystemExit("the pod watch could not list pods")
+        manifest = up.data / "scale.yaml"
+        manifest.write_text("".join(DEPLOYMENT.format(i=i, replicas=args.replicas) for i in range(args.deployments)))
+        cpu_before = {pid: cpu_seconds(pid) for pid in kids}
+        applied = time.monotonic()
+        subprocess.run([KUBECTL, "--kubeconfig", str(up.kubeconfig), "apply", "-f", str(manifest)], check=True,
+                       capture_output=True, timeout=300)
+        apply_returned = time.monotonic()
+        last_report = applied
+        while not watch.all_running.wait(10.0):
+            now = time.monotonic()
+            if now - applied > args.timeout:
+                raise SystemExit(f"timed out: {len(watch.running)} of {total} pods Running; see {up.out_path}")
+            if now - last_report >= 60:
+                last_report = now
+                print(f"    {now - applied:6.0f} s: seen {len(watch.created)}, bound {len(watch.bound)}, "
+                      f"Running {len(watch.running)}; load {load()}", flush=True)
+        done = time.monotonic()
+        window = done - applied
+        cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+
+        def phase(seen: dict[str, float]) -> str:
+            last = max(seen.values()) - applied
+            return f"{last:7.1f} s  ({len(seen) / last:5.0f} pods/s)"
+
+        print(f"  kubectl apply returned after      {apply_returned - applied:7.1f} s", flush=True)
+        print(f"  create:  all {len(watch.created)} pods seen after {phase(watch.created)}")
+        print(f"  bind:    all pods bound after     {phase(watch.bound)}")
+        print(f"  Running: all Running after        {phase(watch.running)}")
+        print(f"  => {total} pods on {args.nodes} nodes in {window:.1f} s ({total / window:.0f} pods/s; the etcd "
+              f"ceiling {concurrent / 4:.0f} pods/s); watch events {watch.events}, restarts {watch.restarts}; "
+              f"load {load()}")
+        print(f"  controller-manager: CPU {cpu.get(manager, 0.0):.1f} s over the window "
+              f"({1000 * cpu.get(manager, 0.0) / total:.2f} ms per pod), RSS {memory_kib(manager, 'VmRSS') / 1024:.0f} "
+              f"MiB (peak {memory_kib(manager, 'VmHWM') / 1024:.0f} MiB)")
+        print("  CPU during the window (s, % of one core), RSS now:")
+        for pid, used in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            print(f"    {by_pid.get(pid, f'pid {pid}'):24s} {used:7.1f} s  {100 * used / window:4.0f} %  "
+                  f"{memory_kib(pid, 'VmRSS') / 1024:6.0f} MiB")
+        sys.stdout.flush()
+        watch.stopped = True
+        for accept, what in (("application/json", "JSON"), (TABLE, "Table")):
+            samples = [timed_list(up.server, accept) for _ in range(args.list_samples)]
+            times = sorted(s[0] for s in samples)
+            print(f"  gateway LIST of {samples[0][2]} pods as {what:5s}: p50 {1000 * statistics.median(times):6.0f} ms,"
+                  f" max {1000 * times[-1]:6.0f} ms over {len(times)} samples, {samples[0][1] / MIB:.1f} MiB")
+        converged = asyncio.run(etcd_figures(endpoint))
+        print(f"  etcd with {total} pods: {converged.line()}", flush=True)
+
+        if args.churn_minutes > 0:
+            churn(args, up, endpoint, kubelite_pids, manager)
+    finally:
+        if watch is not None:
+            watch.stopped = True
+        up.stop(keep=args.keep)
+
+
+def churn(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list[int], manager: int) -> None:
+    """Scale one Deployment down by ``--churn-pods`` and back up every ``--churn-period`` s, round robin,
+    for ``--churn-minutes``; a line of etcd figures every minute."""
+    print(f"  churn: every {args.churn_period:g} s one Deployment -{args.churn_pods} then +{args.churn_pods} pods, "
+          f"for {args.churn_minutes:g} min", flush=True)
+    started = time.monotonic()
+    end = started + 60 * args.churn_minutes
+    next_minute = started
+    steps = slow_steps = 0
+    sizes: list[int] = []
+    while True:
+        now = time.monotonic()
+        if now >= next_minute:
+            figures = asyncio.run(etcd_figures(endpoint))
+            sizes.append(figures.db_size)
+            print(f"  {(now - started) / 60:5.1f} min  {figures.line()}  compactions "
+                  f"{metric_sum(kubelite_pids, 'kubelite_etcd_compactions_total'):3.0f}  defrags "
+                  f"{metric_sum(kubelite_pids, 'kubelite_etcd_defragmentations_total'):3.0f}  steps {steps:4d}  "
+                  f"CM RSS {memory_kib(manager, 'VmRSS') / 1024:5.0f} MiB  load {load()}", flush=True)
+            next_minute += 60
+        if now >= end:
+            break
+        step_started = time.monotonic()
+        name = f"scale-{steps % args.deployments}"
+        for replicas in (args.replicas - args.churn_pods, args.replicas):
+            patch_replicas(up.server, name, replicas)
+            up.wait(f"{name} at {replicas} ready replicas",
+                    lambda: deployment_settled(up.server, name, replicas), interval=1.0,  # noqa: B023
+                    timeout=args.timeout)
+        steps += 1
+        spare = args.churn_period - (time.monotonic() - step_started)
+        if spare <= 0:
+            slow_steps += 1
+        # the fixed rate: wait out the period, but wake for the minute's line
+        time.sleep(max(0.0, min(spare, next_minute - time.monotonic(), end - time.monotonic())))
+    print(f"  churn done: {steps} steps ({2 * steps * args.churn_pods} pod deletes + creates), {slow_steps} took "
+          f"longer than the period; dbSize min {min(sizes) / MIB:.1f} / max {max(sizes) / MIB:.1f} / last "
+          f"{sizes[-1] / MIB:.1f} MiB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
