@@ -31,6 +31,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -162,12 +163,18 @@ async def etcd_baseline(endpoint: str) -> tuple[float, float]:
 
 
 def timed_list(server: str, accept: str) -> tuple[float, int, int]:
-    """One LIST of the bench's pods: (seconds to the last byte, bytes, items or rows)."""
+    """One LIST of the bench's pods: (seconds to the last byte, bytes, items or rows); a refusal
+    (e.g. 503 when etcd did not answer in time) is printed and counts as (seconds, 0, 0)."""
     request = urllib.request.Request(f"{server}/api/v1/namespaces/default/pods?labelSelector={LABEL}",
                                      headers={"Accept": accept})
     started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=300) as resp:
-        body = resp.read()
+    try:
+        with urllib.request.urlopen(request, timeout=300) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        elapsed = time.perf_counter() - started
+        print(f"    LIST ({accept}) refused after {elapsed:.1f} s: {exc.code} {exc.read()[:200]!r}", flush=True)
+        return elapsed, 0, 0
     elapsed = time.perf_counter() - started
     doc = orjson.loads(body)
     return elapsed, len(body), len(doc.get("rows") if "rows" in doc else doc.get("items") or [])
@@ -219,6 +226,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep kl up's data directory (its logs/) afterwards")
     args = parser.parse_args()
     total = args.deployments * args.replicas
+    # started in the background (nohup ... &), SIGINT would be ignored: both signals stop kl up cleanly
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     up = KlUp(args.nodes, prefix="kubelite-bench-scale-", listen=args.listen, timeout=args.timeout,
               extra=("--etcd-compaction-interval", args.etcd_compaction_interval))
@@ -255,13 +265,14 @@ def main() -> None:
         apply_returned = time.monotonic()
         last_report = applied
         while not watch.all_running.wait(10.0):
+            up.alive()
             now = time.monotonic()
             if now - applied > args.timeout:
                 raise SystemExit(f"timed out: {len(watch.running)} of {total} pods Running; see {up.out_path}")
             if now - last_report >= 60:
                 last_report = now
                 print(f"    {now - applied:6.0f} s: seen {len(watch.created)}, bound {len(watch.bound)}, "
-                      f"Running {len(watch.running)}; load {load()}", flush=True)
+                      f"Running {len(watch.running)}; children restarted {up.restarts()}; load {load()}", flush=True)
         done = time.monotonic()
         window = done - applied
         cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
@@ -275,8 +286,8 @@ def main() -> None:
         print(f"  bind:    all pods bound after     {phase(watch.bound)}")
         print(f"  Running: all Running after        {phase(watch.running)}")
         print(f"  => {total} pods on {args.nodes} nodes in {window:.1f} s ({total / window:.0f} pods/s; the etcd "
-              f"ceiling {concurrent / 4:.0f} pods/s); watch events {watch.events}, restarts {watch.restarts}; "
-              f"load {load()}")
+              f"ceiling {concurrent / 4:.0f} pods/s); watch events {watch.events}, watch re-lists {watch.restarts}; "
+              f"children restarted by kl up {up.restarts()}; load {load()}")
         print(f"  controller-manager: CPU {cpu.get(manager, 0.0):.1f} s over the window "
               f"({1000 * cpu.get(manager, 0.0) / total:.2f} ms per pod), RSS {memory_kib(manager, 'VmRSS') / 1024:.0f} "
               f"MiB (peak {memory_kib(manager, 'VmHWM') / 1024:.0f} MiB)")
@@ -289,8 +300,10 @@ def main() -> None:
         for accept, what in (("application/json", "JSON"), (TABLE, "Table")):
             samples = [timed_list(up.server, accept) for _ in range(args.list_samples)]
             times = sorted(s[0] for s in samples)
-            print(f"  gateway LIST of {samples[0][2]} pods as {what:5s}: p50 {1000 * statistics.median(times):6.0f} ms,"
-                  f" max {1000 * times[-1]:6.0f} ms over {len(times)} samples, {samples[0][1] / MIB:.1f} MiB")
+            served = max(samples, key=lambda s: s[2])
+            print(f"  gateway LIST of {served[2]} pods as {what:5s}: p50 {1000 * statistics.median(times):6.0f} ms,"
+                  f" max {1000 * times[-1]:6.0f} ms over {len(times)} samples ({sum(1 for s in samples if not s[2])}"
+                  f" refused), {served[1] / MIB:.1f} MiB", flush=True)
         converged = asyncio.run(etcd_figures(endpoint))
         print(f"  etcd with {total} pods: {converged.line()}", flush=True)
 
@@ -320,7 +333,8 @@ def churn(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list
             print(f"  {(now - started) / 60:5.1f} min  {figures.line()}  compactions "
                   f"{metric_sum(kubelite_pids, 'kubelite_etcd_compactions_total'):3.0f}  defrags "
                   f"{metric_sum(kubelite_pids, 'kubelite_etcd_defragmentations_total'):3.0f}  steps {steps:4d}  "
-                  f"CM RSS {memory_kib(manager, 'VmRSS') / 1024:5.0f} MiB  load {load()}", flush=True)
+                  f"CM RSS {memory_kib(manager, 'VmRSS') / 1024:5.0f} MiB  restarts {up.restarts()}  load {load()}",
+                  flush=True)
             next_minute += 60
         if now >= end:
             break

@@ -94,11 +94,9 @@ class KlUp:
              timeout: float | None = None) -> float:
         """Poll ``done`` until true (returns the monotonic time it was); exits the benchmark naming
         ``what`` when kl up exits, or ``timeout`` s from now pass (None: the start's timeout from kl up's start)."""
-        assert self.proc is not None
         deadline = self.started + self.timeout if timeout is None else time.monotonic() + timeout
         while not done():
-            if self.proc.poll() is not None:
-                raise SystemExit(f"kl up exited with {self.proc.returncode}; see {self.out_path}")
+            self.alive()
             if time.monotonic() > deadline:
                 raise SystemExit(f"timed out waiting for {what}; see {self.out_path}")
             time.sleep(interval)
@@ -109,6 +107,17 @@ class KlUp:
 
     def wait_ready_nodes(self, interval: float = 0.1) -> float:
         return self.wait(f"{self.nodes} Ready nodes", lambda: ready_nodes(self.server) >= self.nodes, interval)
+
+    def alive(self) -> None:
+        """Exits the benchmark when kl up has exited."""
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise SystemExit(f"kl up exited with {self.proc.returncode}; see {self.out_path}")
+
+    def restarts(self) -> int:
+        """How many times kl up restarted a child that exited (etcd included), from its output."""
+        return sum(1 for line in self.out_path.read_bytes().splitlines()
+                   if line.startswith(b"[kl up] ") and b"restarting it in" in line)
 
     @property
     def state(self) -> dict:
