@@ -235,10 +235,9 @@ def main() -> None:
     print(f"kl up --nodes {args.nodes} --runtime sim --insecure-http --etcd-compaction-interval "
           f"{args.etcd_compaction_interval}; {args.deployments} Deployments x {args.replicas} replicas; "
           f"load average {load()} at the start", flush=True)
-    up.start()
     watch: PodWatch | None = None
     try:
-        up.wait_banner()
+        up.start_until_up()
         ready_at = up.wait_ready_nodes(interval=1.0)
         print(f"  {args.nodes} Ready nodes after {ready_at - up.started:.1f} s", flush=True)
         endpoint = up.etcd_endpoint

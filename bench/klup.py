@@ -72,7 +72,9 @@ class KlUp:
     def __init__(self, nodes: int, *, prefix: str, listen: str = "", timeout: float = 600.0,
                  extra: tuple[str, ...] = ()) -> None:
         self.nodes = nodes
+        self.prefix = prefix
         self.data = Path(tempfile.mkdtemp(prefix=prefix))
+        self.listen_chosen = not listen
         self.listen = listen or f"127.0.0.1:{free_port()}"
         self.server = f"http://{self.listen}"
         self.kubeconfig = self.data / "kubeconfig"
@@ -89,6 +91,29 @@ class KlUp:
              str(self.nodes), "--listen", self.listen, "--data-dir", str(self.data),
              "--ready-timeout", str(self.timeout), *self.extra],
             cwd=REPO, stdout=open(self.out_path, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def start_until_up(self, attempts: int = 3) -> None:
+        """``start()`` and wait for the banner; when kl up exits because a port it chose free was taken
+        meanwhile (another program on a busy machine: "address already in use"), again with a fresh data
+        directory and gateway port, up to ``attempts`` times."""
+        for attempt in range(1, attempts + 1):
+            self.start()
+            try:
+                self.wait_banner()
+                return
+            except SystemExit:
+                assert self.proc is not None
+                if (self.proc.poll() is None or attempt == attempts
+                        or b"address already in use" not in self.out_path.read_bytes()):
+                    raise
+            print(f"  (kl up lost a port race, attempt {attempt}; starting it again)", file=sys.stderr)
+            self.stop()
+            self.data = Path(tempfile.mkdtemp(prefix=self.prefix))
+            self.kubeconfig = self.data / "kubeconfig"
+            self.out_path = self.data.parent / f"{self.data.name}.out"
+            if self.listen_chosen:
+                self.listen = f"127.0.0.1:{free_port()}"
+                self.server = f"http://{self.listen}"
 
     def wait(self, what: str, done: Callable[[], bool], interval: float = 0.1, *,
              timeout: float | None = None) -> float:
