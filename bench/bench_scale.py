@@ -51,8 +51,9 @@ from klup import KlUp, get_json, process_metrics  # noqa: E402  (bench/ is the s
 from procstat import cpu_seconds, descendants, memory_kib, put_rate  # noqa: E402
 
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd.compaction import COMPACT_REV_KEY  # noqa: E402
+from kubelite.etcd.compaction import COMPACT_REV_KEY, parse_interval  # noqa: E402
 from kubelite.etcd.defrag import MIB, member_status  # noqa: E402
+from kubelite.etcd.ops import prefix_end, range_  # noqa: E402
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 LABEL = "bench=scale"
@@ -189,12 +190,23 @@ def patch_replicas(server: str, name: str, replicas: int) -> None:
         pass
 
 
+UNREADY_TOLERATED = 20  # pods of a node whose lease lapsed under load stay NotReady (see bench/README.md)
+
+
 def deployment_settled(server: str, name: str, replicas: int) -> bool:
+    """The Deployment's ReplicaSet has created or deleted its pods and (nearly) all are ready."""
     doc = get_json(f"{server}/apis/apps/v1/namespaces/default/deployments/{name}", timeout=30) or {}
     status = doc.get("status") or {}
     return (status.get("observedGeneration", 0) >= (doc.get("metadata") or {}).get("generation", 1)
-            and status.get("replicas") == replicas and status.get("readyReplicas") == replicas
-            and status.get("updatedReplicas") == replicas)
+            and status.get("replicas") == replicas and status.get("updatedReplicas") == replicas
+            and status.get("readyReplicas", 0) >= replicas - UNREADY_TOLERATED)
+
+
+def unready_pods(server: str) -> int:
+    """Pods of the bench's Deployments not ready, from their status."""
+    doc = get_json(f"{server}/apis/apps/v1/namespaces/default/deployments?labelSelector={LABEL}", timeout=30) or {}
+    return sum((d.get("status") or {}).get("replicas", 0) - (d.get("status") or {}).get("readyReplicas", 0)
+               for d in doc.get("items") or [])
 
 
 def metric_sum(pids: list[int], metric: str) -> float:
@@ -220,6 +232,8 @@ def main() -> None:
     parser.add_argument("--churn-minutes", type=float, default=60.0)
     parser.add_argument("--churn-period", type=float, default=30.0, help="seconds between churn steps")
     parser.add_argument("--churn-pods", type=int, default=50, help="pods a step scales one Deployment down and up by")
+    parser.add_argument("--shrink", type=int, default=5, help="Deployments deleted at the end (0: none), then etcd's "
+                        "size followed until a defragmentation (at most 2.5 compaction intervals)")
     parser.add_argument("--etcd-compaction-interval", default="5m", help="kl up's flag (default: kl up's default)")
     parser.add_argument("--listen", default="", help="HOST:PORT for kl up's gateway (default: a free port)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for start-up, and for convergence")
@@ -308,6 +322,8 @@ def main() -> None:
 
         if args.churn_minutes > 0:
             churn(args, up, endpoint, kubelite_pids, manager)
+        if args.shrink > 0:
+            shrink(args, up, endpoint, kubelite_pids)
     finally:
         if watch is not None:
             watch.stopped = True
@@ -332,7 +348,8 @@ def churn(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list
             print(f"  {(now - started) / 60:5.1f} min  {figures.line()}  compactions "
                   f"{metric_sum(kubelite_pids, 'kubelite_etcd_compactions_total'):3.0f}  defrags "
                   f"{metric_sum(kubelite_pids, 'kubelite_etcd_defragmentations_total'):3.0f}  steps {steps:4d}  "
-                  f"CM RSS {memory_kib(manager, 'VmRSS') / 1024:5.0f} MiB  restarts {up.restarts()}  load {load()}",
+                  f"unready {unready_pods(up.server):3d}  CM RSS {memory_kib(manager, 'VmRSS') / 1024:5.0f} MiB  "
+                  f"restarts {up.restarts()}  load {load()}",
                   flush=True)
             next_minute += 60
         if now >= end:
@@ -353,6 +370,48 @@ def churn(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list
     print(f"  churn done: {steps} steps ({2 * steps * args.churn_pods} pod deletes + creates), {slow_steps} took "
           f"longer than the period; dbSize min {min(sizes) / MIB:.1f} / max {max(sizes) / MIB:.1f} / last "
           f"{sizes[-1] / MIB:.1f} MiB", flush=True)
+
+
+async def pods_in_etcd(endpoint: str) -> int:
+    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=30.0))
+    try:
+        prefix = "/registry/pods/default/"
+        response = await range_(client, prefix, range_end=prefix_end(prefix), count_only=True, what="count pods")
+        return int(response.count)
+    finally:
+        await client.close()
+
+
+def shrink(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list[int]) -> None:
+    """Delete ``--shrink`` Deployments (their pods go with them, by the garbage collector), then follow
+    etcd's size until a compactor defragments (the space the deleted pods and their history held is
+    then given back) or 2.5 compaction intervals pass."""
+    defrags = metric_sum(kubelite_pids, "kubelite_etcd_defragmentations_total")
+    before = asyncio.run(etcd_figures(endpoint))
+    print(f"  shrink: deleting {args.shrink} Deployments; etcd {before.line()}", flush=True)
+    started = time.monotonic()
+    for i in range(args.shrink):
+        request = urllib.request.Request(
+            f"{up.server}/apis/apps/v1/namespaces/default/deployments/scale-{i}", method="DELETE",
+            data=json.dumps({"propagationPolicy": "Background"}).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60):
+            pass
+    left = args.replicas * (args.deployments - args.shrink)
+    up.wait(f"{left} pods left", lambda: asyncio.run(pods_in_etcd(endpoint)) <= left, interval=5.0, timeout=args.timeout)
+    print(f"    pods deleted after {time.monotonic() - started:.0f} s; etcd "
+          f"{asyncio.run(etcd_figures(endpoint)).line()}", flush=True)
+    interval = parse_interval(args.etcd_compaction_interval)
+    deadline = time.monotonic() + 2.5 * interval
+    while time.monotonic() < deadline:
+        time.sleep(min(30.0, max(0.0, deadline - time.monotonic())))  # a reporting period, not a condition wait
+        figures = asyncio.run(etcd_figures(endpoint))
+        done = metric_sum(kubelite_pids, "kubelite_etcd_defragmentations_total") - defrags
+        print(f"    {(time.monotonic() - started) / 60:5.1f} min  {figures.line()}  defrags {done:.0f}", flush=True)
+        if done > 0:
+            break
+    after = asyncio.run(etcd_figures(endpoint))
+    print(f"  shrink done: dbSize {before.db_size / MIB:.1f} -> {after.db_size / MIB:.1f} MiB, inUse "
+          f"{before.db_size_in_use / MIB:.1f} -> {after.db_size_in_use / MIB:.1f} MiB", flush=True)
 
 
 if __name__ == "__main__":
