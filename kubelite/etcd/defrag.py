@@ -18,7 +18,6 @@ helper for them), each with a deadline.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +26,7 @@ from aetcd import rpc
 
 from kubelite.etcd.client import EtcdClient, connect
 from kubelite.etcd.ops import EtcdUnavailable
+from kubelite.util import clock
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ async def _run(policy: DefragPolicy, members: list[tuple[str, EtcdClient]],
         log.info("defragmenting etcd member %s%s: dbSize %.1f MiB, in use %.1f MiB (blocks it meanwhile)",
                  status.endpoint, " (leader)" if status.is_leader else "", status.db_size / MIB,
                  status.db_size_in_use / MIB)
-        started = time.monotonic()
+        started = clock.monotonic()
         await defragment(by_endpoint[status.endpoint], timeout=policy.timeout)
-        log.info("defragmented etcd member %s in %.1f s", status.endpoint, time.monotonic() - started)
+        log.info("defragmented etcd member %s in %.1f s", status.endpoint, clock.monotonic() - started)
     return chosen
