@@ -130,7 +130,7 @@ def main() -> None:
     server = f"http://127.0.0.1:{free_port()}"
     out = open(tmp / "kl-up.out", "wb")
     up = subprocess.Popen(
-        [sys.executable, "-m", "kubelite.cli", "up", "--runtime", args.runtime, "--nodes", str(args.nodes),
+        [sys.executable, "-m", "kubelite.cli", "up", "--insecure-http", "--runtime", args.runtime, "--nodes", str(args.nodes),
          "--listen", server.removeprefix("http://"), "--data-dir", str(data), "--ready-timeout", str(args.timeout)],
         cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
