@@ -3,7 +3,7 @@
 Each Python process of ``kl up`` is mostly its imports. Libraries that only some requests need are
 imported when first used: CEL (celpy, with lark, pendulum and re2) for a CRD's
 ``x-kubernetes-validations``, ``cryptography.x509`` for a CSR's request, the ciphers (cryptography's
-bindings, PyNaCl) for an encrypted value, the Docker SDK for ``--runtime docker``. A fresh
+bindings, PyNaCl) for an encrypted value, croniter for a CronJob, the Docker SDK for ``--runtime docker``. A fresh
 interpreter per entry module, since this test process has imported everything already.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEFERRED = ("celpy", "lark", "pendulum", "re2", "cryptography", "nacl", "docker")
+DEFERRED = ("celpy", "lark", "pendulum", "re2", "cryptography", "nacl", "docker", "croniter", "dateutil")
 # the gateway verifies service-account tokens and client certificates: cryptography is its own
 NOT_IMPORTED = {
     "controllers.__main__": DEFERRED,
