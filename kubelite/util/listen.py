@@ -10,8 +10,10 @@ never a traceback.
 from __future__ import annotations
 
 import errno
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:  # aiohttp only for start_site: split_host_port and ListenError are for any server
+    from aiohttp import web
 
 
 class ListenError(Exception):
@@ -30,6 +32,8 @@ class ListenError(Exception):
 async def start_site(runner: web.AppRunner, host: str, port: int, *, what: str, flag: str,
                      **site_options: object) -> web.TCPSite:
     """``web.TCPSite(runner, host, port).start()``; a bind failure raises ListenError."""
+    from aiohttp import web  # the caller has it already (its runner)
+
     site = web.TCPSite(runner, host, port, **site_options)  # type: ignore[arg-type]
     try:
         await site.start()

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEFERRED = ("celpy", "lark", "pendulum", "re2", "cryptography", "nacl", "docker", "croniter", "dateutil")
 # the gateway verifies service-account tokens and client certificates: cryptography is its own
 NOT_IMPORTED = {
-    "controllers.__main__": DEFERRED,
+    "controllers.__main__": (*DEFERRED, "aiohttp"),  # its status server is h11; the HPA's client imports aiohttp
     "agent.__main__": DEFERRED,
     "kubelite.gateway.__main__": tuple(m for m in DEFERRED if m != "cryptography"),
 }
