@@ -57,7 +57,6 @@ from kubelite.cli.up_support import (
     ensure_secret_file,
     ensure_token,
     etcd_ports,
-    is_loopback,
     kl_command,
     remove_containers,
     sim_node_groups,
@@ -68,6 +67,7 @@ from kubelite.etcd.compaction import parse_interval
 from kubelite.etcd.encryption import generated_config, load_config
 from kubelite.etcd.server import EmbeddedEtcd, free_port
 from kubelite.util import clock
+from kubelite.util.listen import is_loopback
 from kubelite.util.supervise import cancel_and_wait
 
 
@@ -91,7 +91,7 @@ class UpOptions:
     service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
     prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
-    secure: bool = False  # HTTPS, client certificates and RBAC (up_secure); False: plain HTTP (--insecure-http)
+    secure: bool = True  # HTTPS, client certificates and RBAC (up_secure); False: plain HTTP (--insecure-http)
     audit_policy_file: Path | None = None  # None: the gateway's default (every write at Metadata)
 
 
@@ -510,7 +510,8 @@ def _write_prometheus(cluster: Cluster, say: Callable[[str], None]) -> None:
     document = up_prometheus.scrape_config(
         etcd=cluster.etcd.endpoint.split("://", 1)[-1] if cluster.etcd else None,
         gateway=cluster.opts.listen, gateway_token_file=(cluster.data_dir / "metrics-api-token") if cluster.token else None,
-        controller_manager=cluster.cm_url.removeprefix("http://"), agents=agents)
+        controller_manager=cluster.cm_url.removeprefix("http://"), agents=agents,
+        gateway_ca_file=cluster.secure.ca_file if cluster.secure is not None else None)
     path = cluster.data_dir / "prometheus.yml"
     up_prometheus.write(path, document)
     say(f"prometheus scrape configuration: {path} (prometheus --config.file={path})")
@@ -530,11 +531,16 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
                 [f"  {kl} apply -f {demo_manifest()} && {kl} rollout status deployment/web",
                  f"  {kl} get pods -o wide"])
     agent_logs = "sim-nodes-FIRST-LAST" if cluster.shared_sim_processes else "node-N"
+    # plain HTTP on the same port answers this user's loopback clients (kubelite.gateway.tlssniff): a browser
+    # has no client certificate, so the dashboard is opened there
+    host, port = split_host_port(cluster.opts.listen)
+    plain = (f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+             if cluster.secure is not None and (is_loopback(host) or host in ("0.0.0.0", "")) else "")
     lines = [
         "",
         f"kubelite is up: {len(cluster.agents)} node(s), runtime {cluster.runtime}",
-        f"  gateway      {cluster.server}",
-        f"  dashboard    {cluster.server}/ui/",
+        f"  gateway      {cluster.server}" + (f" (and {plain} for your own user only)" if plain else ""),
+        f"  dashboard    {plain or cluster.server}/ui/",
         f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
         f"  logs         {cluster.logs}/<controller-manager|gateway|{agent_logs}>.log",
         f"  audit log    {cluster.audit_log_path}",

@@ -3,14 +3,16 @@
 As kind and kubeadm: a cluster CA in ``<data-dir>/pki`` (keys 0600, kept across
 restarts), a serving certificate for 127.0.0.1, localhost and the listen host, and a
 kubeconfig embedding ``certificate-authority-data`` and the admin client certificate
-(``kubernetes-admin`` in ``system:masters``). The gateway then serves HTTPS only,
-authenticates client certificates (``--client-ca-file``) and authorizes every
+(``kubernetes-admin`` in ``system:masters``). This is ``kl up``'s default. The gateway then serves HTTPS
+(plain HTTP on the same port only to loopback clients of the user who ran ``kl up``, or root:
+:mod:`kubelite.gateway.tlssniff`), authenticates client certificates (``--client-ca-file``) and authorizes every
 request with RBAC; ``sa.key`` signs ServiceAccount tokens (TokenRequest). Internal clients (``kl up`` itself, the controller-manager's
 metrics client) use the admin token of ``tokens.csv`` over the same HTTPS.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,9 @@ class SecureSetup:
         d = self.directory
         return ["--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
                 "--client-ca-file", str(self.ca_file), "--authorization-mode", "RBAC",
-                "--service-account-signing-key-file", str(d / "sa.key")]
+                "--service-account-signing-key-file", str(d / "sa.key"),
+                # plain HTTP on the same port stays for this user's loopback clients (kubelite.gateway.tlssniff)
+                "--plain-http-uid", str(os.getuid())]
 
 
     def node_credentials(self, node: str) -> tuple[Path, Path]:

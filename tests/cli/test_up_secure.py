@@ -1,11 +1,13 @@
-"""`kl up --secure` (sim runtime): a cluster CA in the data dir with private keys 0600, HTTPS only,
+"""`kl up`'s secure default (sim runtime): a cluster CA in the data dir with private keys 0600, HTTPS,
 a kubeconfig with certificate-authority-data and the kubernetes-admin client certificate that the
-real kubectl, kl and the official Python client use unchanged; no credentials get 401."""
+real kubectl, kl and the official Python client use unchanged; no credentials get 401, and plain HTTP
+on the same port answers kl up's own Unix user only."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
 import subprocess
 import urllib.error
@@ -19,13 +21,14 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from tests.cli.cluster import KlUp, kl_argv, run_sync
+from tests.security.test_plain_http_owner import call
 
 KUBECTL = "/usr/bin/kubectl"
 
 
 @pytest.fixture(scope="module")
 def secure_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
-    up = KlUp(tmp_path_factory.mktemp("secure") / "kl", args=["--runtime", "sim", "--nodes", "1", "--secure"])
+    up = KlUp(tmp_path_factory.mktemp("secure") / "kl", args=["--runtime", "sim", "--nodes", "1"])
     up.start()
     try:
         run_sync(up.wait_up())
@@ -71,5 +74,10 @@ def test_kl_up_secure(secure_up: KlUp, tmp_path: Path) -> None:
         urllib.request.urlopen(f"{server}/api/v1/nodes", context=context, timeout=10)
     assert refused.value.code == 401
     assert json.loads(refused.value.read())["reason"] == "Unauthorized"
-    with pytest.raises((urllib.error.URLError, ConnectionError)):
-        urllib.request.urlopen(f"http://127.0.0.1:{secure_up.port}/api/v1/nodes", timeout=10)
+    # plain HTTP on the same port: this user (kl up's) is a cluster admin there, another user gets 401
+    plain = f"http://127.0.0.1:{secure_up.port}"
+    status, doc = call(f"{plain}/apis/authentication.k8s.io/v1/selfsubjectreviews", "POST",
+                       {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert status == 201 and doc["status"]["userInfo"]["username"] == f"kubelite:uid:{os.getuid()}", doc  # type: ignore[index]
+    status, doc = call(f"{plain}/api/v1/nodes", uid=os.getuid() + 4322)
+    assert status == 401 and doc["reason"] == "Unauthorized", doc  # type: ignore[index]
