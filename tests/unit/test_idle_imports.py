@@ -3,8 +3,9 @@
 Each Python process of ``kl up`` is mostly its imports. Libraries that only some requests need are
 imported when first used: CEL (celpy, with lark, pendulum and re2) for a CRD's
 ``x-kubernetes-validations``, ``cryptography.x509`` for a CSR's request, the ciphers (cryptography's
-bindings, PyNaCl) for an encrypted value, croniter for a CronJob, the Docker SDK for ``--runtime docker``. A fresh
-interpreter per entry module, since this test process has imported everything already.
+bindings, PyNaCl) for an encrypted value, croniter for a CronJob, jsonschema for a custom resource,
+the Docker SDK for ``--runtime docker``. A fresh interpreter per entry module, since this test process
+has imported everything already.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEFERRED = ("celpy", "lark", "pendulum", "re2", "cryptography", "nacl", "docker", "croniter", "dateutil")
+DEFERRED = ("celpy", "lark", "pendulum", "re2", "cryptography", "nacl", "docker", "croniter", "dateutil",
+            "jsonschema", "referencing", "rpds")
 # the gateway verifies service-account tokens and client certificates: cryptography is its own
 NOT_IMPORTED = {
     "controllers.__main__": (*DEFERRED, "aiohttp"),  # its status server is h11; the HPA's client imports aiohttp
