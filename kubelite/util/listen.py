@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:  # aiohttp only for start_site: split_host_port and ListenError are for any server
+    from aiohttp import web
 
 
 class ListenError(Exception):
@@ -32,6 +34,8 @@ async def start_site(runner: web.AppRunner, host: str, port: int, *, what: str, 
                      site: web.BaseSite | None = None, **site_options: object) -> web.BaseSite:
     """``web.TCPSite(runner, host, port).start()`` (or the given ``site`` serving ``host:port``);
     a bind failure raises ListenError."""
+    from aiohttp import web  # the caller has it already (its runner)
+
     site = site or web.TCPSite(runner, host, port, **site_options)  # type: ignore[arg-type]
     try:
         await site.start()
