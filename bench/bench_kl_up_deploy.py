@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,8 +104,8 @@ def kubectl_running(kubeconfig: Path) -> tuple[int, int]:
     return len(out), sum(1 for phase in out if phase == "Running")
 
 
-async def etcd_baseline(endpoint: str) -> tuple[float, float]:
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=10.0))
+async def etcd_baseline(config: EtcdConfig) -> tuple[float, float]:
+    client = await connect(config)
     try:
         return await put_rate(client, 2000, 1), await put_rate(client, 5000, 50)
     finally:
@@ -130,7 +131,8 @@ def main() -> None:
     try:
         up.wait_banner()
         up.wait_ready_nodes()
-        sequential, concurrent = asyncio.run(etcd_baseline(up.etcd_endpoint))
+        # kl up's own etcd, with its client certificate (a secure kl up's etcd asks for one)
+        sequential, concurrent = asyncio.run(etcd_baseline(replace(up.etcd_config(), timeout=10.0)))
         names = up.process_names()
         assert up.proc is not None
         kids = descendants(up.proc.pid)

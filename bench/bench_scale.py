@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -144,8 +144,8 @@ class EtcdFigures:
                 f"revision {self.revision:9d}  compacted {self.compacted:9d}")
 
 
-async def etcd_figures(endpoint: str) -> EtcdFigures:
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=30.0))
+async def etcd_figures(etcd: EtcdConfig) -> EtcdFigures:
+    client = await connect(replace(etcd, timeout=30.0))
     try:
         status = await member_status(client)
         got = await client.get(COMPACT_REV_KEY.encode())
@@ -155,8 +155,8 @@ async def etcd_figures(endpoint: str) -> EtcdFigures:
         await client.close()
 
 
-async def etcd_baseline(endpoint: str) -> tuple[float, float]:
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=10.0))
+async def etcd_baseline(etcd: EtcdConfig) -> tuple[float, float]:
+    client = await connect(replace(etcd, timeout=10.0))
     try:
         return await put_rate(client, 2000, 1), await put_rate(client, 5000, 50)
     finally:
@@ -254,11 +254,11 @@ def main() -> None:
         up.start_until_up()
         ready_at = up.wait_ready_nodes(interval=1.0)
         print(f"  {args.nodes} Ready nodes after {ready_at - up.started:.1f} s", flush=True)
-        endpoint = up.etcd_endpoint
-        sequential, concurrent = asyncio.run(etcd_baseline(endpoint))
+        etcd = up.etcd_config()  # kl up's single member (with its client certificate when it asks for one)
+        sequential, concurrent = asyncio.run(etcd_baseline(etcd))
         print(f"  raw etcd put rate (kl up's etcd): {sequential:6.0f} /s sequential, {concurrent:6.0f} /s "
               f"50 concurrent  (ceiling at ~4 writes per pod: {concurrent / 4:.0f} pods/s)", flush=True)
-        empty = asyncio.run(etcd_figures(endpoint))
+        empty = asyncio.run(etcd_figures(etcd))
         print(f"  etcd before the pods: {empty.line()}", flush=True)
         names = up.process_names()
         assert up.proc is not None
@@ -318,20 +318,20 @@ def main() -> None:
             print(f"  gateway LIST of {served[2]} pods as {what:5s}: p50 {1000 * statistics.median(times):6.0f} ms,"
                   f" max {1000 * times[-1]:6.0f} ms over {len(times)} samples ({sum(1 for s in samples if not s[2])}"
                   f" refused), {served[1] / MIB:.1f} MiB", flush=True)
-        converged = asyncio.run(etcd_figures(endpoint))
+        converged = asyncio.run(etcd_figures(etcd))
         print(f"  etcd with {total} pods: {converged.line()}", flush=True)
 
         if args.churn_minutes > 0:
-            churn(args, up, endpoint, kubelite_pids, manager)
+            churn(args, up, etcd, kubelite_pids, manager)
         if args.shrink > 0:
-            shrink(args, up, endpoint, kubelite_pids)
+            shrink(args, up, etcd, kubelite_pids)
     finally:
         if watch is not None:
             watch.stopped = True
         up.stop(keep=args.keep)
 
 
-def churn(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list[int], manager: int) -> None:
+def churn(args: argparse.Namespace, up: KlUp, etcd: EtcdConfig, kubelite_pids: list[int], manager: int) -> None:
     """Scale one Deployment down by ``--churn-pods`` and back up every ``--churn-period`` s, round robin,
     for ``--churn-minutes``; a line of etcd figures every minute."""
     print(f"  churn: every {args.churn_period:g} s one Deployment -{args.churn_pods} then +{args.churn_pods} pods, "
@@ -344,7 +344,7 @@ def churn(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list
     while True:
         now = time.monotonic()
         if now >= next_minute:
-            figures = asyncio.run(etcd_figures(endpoint))
+            figures = asyncio.run(etcd_figures(etcd))
             sizes.append(figures.db_size)
             print(f"  {(now - started) / 60:5.1f} min  {figures.line()}  compactions "
                   f"{metric_sum(kubelite_pids, 'kubelite_etcd_compactions_total'):3.0f}  defrags "
@@ -373,8 +373,8 @@ def churn(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list
           f"{sizes[-1] / MIB:.1f} MiB", flush=True)
 
 
-async def pods_in_etcd(endpoint: str) -> int:
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=30.0))
+async def pods_in_etcd(etcd: EtcdConfig) -> int:
+    client = await connect(replace(etcd, timeout=30.0))
     try:
         prefix = "/registry/pods/default/"
         response = await range_(client, prefix, range_end=prefix_end(prefix), count_only=True, what="count pods")
@@ -383,12 +383,12 @@ async def pods_in_etcd(endpoint: str) -> int:
         await client.close()
 
 
-def shrink(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: list[int]) -> None:
+def shrink(args: argparse.Namespace, up: KlUp, etcd: EtcdConfig, kubelite_pids: list[int]) -> None:
     """Delete ``--shrink`` Deployments (their pods go with them, by the garbage collector), then follow
     etcd's size until a compactor defragments (the space the deleted pods and their history held is
     then given back) or 2.5 compaction intervals pass."""
     defrags = metric_sum(kubelite_pids, "kubelite_etcd_defragmentations_total")
-    before = asyncio.run(etcd_figures(endpoint))
+    before = asyncio.run(etcd_figures(etcd))
     print(f"  shrink: deleting {args.shrink} Deployments; etcd {before.line()}", flush=True)
     started = time.monotonic()
     for i in range(args.shrink):
@@ -398,19 +398,19 @@ def shrink(args: argparse.Namespace, up: KlUp, endpoint: str, kubelite_pids: lis
         with urllib.request.urlopen(request, timeout=60):
             pass
     left = args.replicas * (args.deployments - args.shrink)
-    up.wait(f"{left} pods left", lambda: asyncio.run(pods_in_etcd(endpoint)) <= left, interval=5.0, timeout=args.timeout)
+    up.wait(f"{left} pods left", lambda: asyncio.run(pods_in_etcd(etcd)) <= left, interval=5.0, timeout=args.timeout)
     print(f"    pods deleted after {time.monotonic() - started:.0f} s; etcd "
-          f"{asyncio.run(etcd_figures(endpoint)).line()}", flush=True)
+          f"{asyncio.run(etcd_figures(etcd)).line()}", flush=True)
     interval = parse_interval(args.etcd_compaction_interval)
     deadline = time.monotonic() + 2.5 * interval
     while time.monotonic() < deadline:
         time.sleep(min(30.0, max(0.0, deadline - time.monotonic())))  # a reporting period, not a condition wait
-        figures = asyncio.run(etcd_figures(endpoint))
+        figures = asyncio.run(etcd_figures(etcd))
         done = metric_sum(kubelite_pids, "kubelite_etcd_defragmentations_total") - defrags
         print(f"    {(time.monotonic() - started) / 60:5.1f} min  {figures.line()}  defrags {done:.0f}", flush=True)
         if done > 0:
             break
-    after = asyncio.run(etcd_figures(endpoint))
+    after = asyncio.run(etcd_figures(etcd))
     print(f"  shrink done: dbSize {before.db_size / MIB:.1f} -> {after.db_size / MIB:.1f} MiB, inUse "
           f"{before.db_size_in_use / MIB:.1f} -> {after.db_size_in_use / MIB:.1f} MiB", flush=True)
 

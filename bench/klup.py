@@ -23,7 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from kubelite.etcd.client import EtcdConfig  # noqa: E402
 from kubelite.etcd.server import free_port  # noqa: E402
+from kubelite.testing.existing import etcd_access_of  # noqa: E402
 
 
 def get_json(url: str, timeout: float = 10.0) -> dict | None:
@@ -148,9 +150,10 @@ class KlUp:
     def state(self) -> dict:
         return json.loads((self.data / "up.json").read_text())
 
-    @property
-    def etcd_endpoint(self) -> str:
-        return str(self.state["etcd"]).split(",")[0]
+    def etcd_config(self) -> EtcdConfig:
+        """How to reach kl up's own etcd: its endpoints and, when its etcd asks for one, the client
+        certificate of its etcd CA (kubelite.testing.existing.etcd_access_of reads up.json)."""
+        return etcd_access_of(self.state).config()
 
     def process_names(self, *, etcd: bool = True) -> dict[str, int]:
         """kl up's children by name (up.json); ``etcd=False`` leaves etcd out (py-spy cannot read it)."""
