@@ -26,6 +26,7 @@ from kubelite.client.reconcile import ReconcileLoop, Result
 from kubelite.storage.store import Store
 from kubelite.util.supervise import cancel_and_wait, spawn
 from kubelite.client.workqueue import WorkQueue
+from kubelite.etcd.ops import EtcdUnavailable
 from kubelite.util import clock
 from kubelite.util.clock import wall as clock_wall
 
@@ -168,8 +169,9 @@ class PodManager:
     async def rediscover(self) -> None:
         """Adopt containers of pods still bound here, remove the others; then open the gate.
 
-        The gate stays closed until the runtime answers: nothing may start before the agent
-        knows what already runs (an unreachable engine is waited for, with back-off).
+        The gate stays closed until the runtime and etcd answer: nothing may start before the agent
+        knows what already runs (an unreachable engine or etcd is waited for, with back-off; an etcd
+        error must not end the rediscovery, or the gate would stay closed for good).
         """
         self.gate.clear()
         delay = 0.2
@@ -177,9 +179,9 @@ class PodManager:
             try:
                 await self.teardown.rediscover()
                 break
-            except RuntimeUnavailable as exc:
-                log.warning("node %s: rediscovery waits for the container runtime (%s); retrying in %.1fs",
-                            self.node, exc, delay)
+            except (RuntimeUnavailable, EtcdUnavailable) as exc:  # etcd: a lease regained while it is still slow
+                what = "etcd" if isinstance(exc, EtcdUnavailable) else "the container runtime"
+                log.warning("node %s: rediscovery waits for %s (%s); retrying in %.1fs", self.node, what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.gate.set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from kubelite.api.core import Container, Pod, PodSpec
@@ -107,3 +109,27 @@ async def test_etcd_outage_longer_than_ttl_then_rediscovery(
     assert await wait_for(lambda: lease_id_of_key(store, node_name), 5) == agent.node.session.lease_id
     assert {c.id for c in runtime.containers_info()} == containers_before  # adopted, nothing duplicated
     assert await running(store, "survivor")
+
+
+async def test_rediscovery_waits_out_an_etcd_that_does_not_answer_then_opens_the_gate(
+    store: Store, etcd: EmbeddedEtcd, start_agent: StartAgent, node_name: str,
+) -> None:
+    """A lease regained while etcd is still overloaded: rediscovery's read of the bound pods times out.
+    It must be retried (as a runtime that does not answer is), not leave the gate closed for good —
+    the pods of such a node were never synced again (bench/bench_scale.py, 1,000 sim nodes)."""
+    runtime = SimRuntime(node=node_name)
+    agent = await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, sleeper("kept", node_name))
+    await wait_for(lambda: running(store, "kept"), 10, message="running")
+    await etcd.kill()
+    rediscovery = asyncio.create_task(agent.pods.rediscover())  # as the lease watch calls it on a regain
+    try:
+        await wait_for(lambda: not agent.pods.gate.is_set(), 5, message="gate closed")
+        await asyncio.sleep(0.5)  # a window of failed attempts, not a wait for a condition
+        assert not rediscovery.done(), rediscovery  # still trying, not crashed
+        await etcd.start()
+        await wait_for(lambda: rediscovery.done() and agent.pods.gate.is_set(), 30, message="rediscovery done")
+        rediscovery.result()
+    finally:
+        rediscovery.cancel()
+    assert await wait_for(lambda: running(store, "kept"), 20, ignore=(Exception,))
