@@ -127,7 +127,8 @@ class PodManager:
             root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None,
             tokens=tokens)
         self.teardown = Teardown(store, runtime, node=self.node, host_ip=options.host_ip, recorder=recorder,
-                                 probes=self.probes, config=self.config, forget_uid=self.forget_uid)
+                                 probes=self.probes, config=self.config, forget_uid=self.forget_uid,
+                                 bound_pods=self._cached_pods)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
@@ -186,6 +187,10 @@ class PodManager:
                 delay = min(delay * 2, 5.0)
         self.gate.set()
         self.enqueue_all()
+
+    def _cached_pods(self) -> list[Pod]:
+        """This node's pods in the (synced) pod informer."""
+        return [pod for key in self.informer.keys() if (pod := self.informer.get(key)) is not None]
 
     def enqueue_all(self) -> None:
         for key in self.informer.keys():
