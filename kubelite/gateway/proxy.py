@@ -11,10 +11,17 @@ certificate); its request body is streamed. Method, path, query, body and header
 response comes back streamed; hop-by-hop headers are dropped both ways and the client's
 credentials are never passed on. The gateway connects from its own host, so pod IPs must be
 routable from it (they are with the docker runtime on one host; the sim runtime's are not: 503).
+
+A pod's IP or a Service endpoint must be an address that leads off this host (kube's
+``proxyutil.IsProxyableIP``: not loopback, link-local, multicast or unspecified; else 400 "address not
+allowed"): an EndpointSlice naming 127.0.0.1 would make the gateway call itself — and its own plain
+loopback HTTP is the local owner's (kubelite.gateway.tlssniff), so anyone who may create an
+EndpointSlice and proxy to a Service would act as a cluster admin.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from typing import Any
 
@@ -92,6 +99,19 @@ def service_endpoint(service: dict[str, Any], slices: list[dict[str, Any]], port
     return chosen
 
 
+def check_proxyable(address: str) -> None:
+    """Raise kube's 400 "address not allowed" unless ``address`` is an IP literal leading off this host
+    (``proxyutil.IsProxyableIP``; IPv4-mapped IPv6 addresses are judged as IPv4)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise errors.bad_request(f"address not allowed: {address!r} is not an IP address") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        raise errors.bad_request(f"address not allowed: {address}")
+
+
 async def proxy(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     info = target.info
@@ -119,6 +139,7 @@ async def proxy(request: web.Request, target: Target) -> web.StreamResponse:
                                         predicate=lambda doc: (doc.get("metadata", {}).get("labels") or {})
                                         .get("kubernetes.io/service-name") == name)
         address, number = service_endpoint(service, listed.items, port)
+    check_proxyable(address)
     host = f"[{address}]" if ":" in address else address
     url = f"{scheme}://{host}:{number}{info.proxy_path or '/'}"
     return await _relay(request, state, url, headers, await request.read() if request.can_read_body else None)

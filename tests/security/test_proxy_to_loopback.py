@@ -1,0 +1,79 @@
+"""services/proxy and pods/proxy must not reach this host's loopback (kube's proxyutil.IsProxyableIP).
+
+With ``--plain-http-uid`` the gateway's own plain HTTP on loopback is the local owner's, a cluster
+admin (kubelite.gateway.tlssniff) — and the gateway itself runs as that owner. An EndpointSlice naming
+127.0.0.1 and the gateway's port would make ``services/NAME/proxy/...`` a request of the gateway to
+itself, served as ``kubelite:uid:<owner>``: a user allowed only Services, EndpointSlices and
+services/proxy in one namespace would read every Secret. Real gateway, TLS clients and RBAC.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from kubelite.auth import pki
+from kubelite.testing import Processes
+from tests.helpers import wait_for
+
+
+async def call(url: str, ca: pki.Issued, pair: pki.Issued, directory: Path, method: str, path: str,
+               body: Any = None) -> tuple[int, Any]:
+    directory.mkdir(exist_ok=True)
+    pki.write_pair(directory, "client", pair)
+    context = ssl.create_default_context(cadata=ca.cert_pem.decode())
+    context.load_cert_chain(directory / "client.crt", directory / "client.key")
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as http:
+        async with http.request(method, url + path, json=body, timeout=aiohttp.ClientTimeout(total=30)) as response:
+            text = await response.text()
+            return response.status, json.loads(text) if text.startswith("{") else text
+
+
+async def test_a_service_endpoint_on_loopback_is_not_proxied(processes: Processes, tmp_path: Path) -> None:
+    d = tmp_path / "pki"
+    made = pki.ensure_cluster_pki(d, ("127.0.0.1", "localhost"))
+    processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
+                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC",
+                            "--plain-http-uid", str(os.getuid()))
+    await processes.wait_gateway_ready()
+    url, ca, admin = processes.gateway_url, made["ca"], made["admin"]
+    mallory = pki.issue(ca, common_name="mallory")
+    clients = tmp_path / "clients"
+    port = int(url.rsplit(":", 1)[1])
+
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "svc"},
+            "rules": [{"apiGroups": [""], "resources": ["services", "services/proxy"], "verbs": ["create", "get"]},
+                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["create"]}]}
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "svc"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "svc"},
+               "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]}
+    rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/default"
+    for path, doc in ((f"{rbac}/roles", role), (f"{rbac}/rolebindings", binding)):
+        status, answer = await call(url, ca, admin, clients, "POST", path, doc)
+        assert status == 201, answer
+
+    service = {"metadata": {"name": "loop"}, "spec": {"ports": [{"name": "http", "port": 80}]}}
+    endpoints = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                 "metadata": {"name": "loop-1", "labels": {"kubernetes.io/service-name": "loop"}},
+                 "addressType": "IPv4", "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+                 "ports": [{"name": "http", "port": port, "protocol": "TCP"}]}
+
+    async def created() -> bool:  # the gateway's RBAC informers see the binding (watch-driven)
+        status, _ = await call(url, ca, mallory, clients, "POST", "/api/v1/namespaces/default/services", service)
+        return status == 201
+    await wait_for(created, 30, 0.2, message="mallory may create Services")
+    status, answer = await call(url, ca, mallory, clients, "POST",
+                                "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices", endpoints)
+    assert status == 201, answer
+    status, answer = await call(url, ca, mallory, clients, "GET", "/api/v1/namespaces/kube-system/secrets")
+    assert status == 403, answer  # mallory's own rights
+
+    # through the proxy, to the gateway's own loopback port: kube's 400, not a SecretList
+    status, answer = await call(url, ca, mallory, clients, "GET",
+                                "/api/v1/namespaces/default/services/loop:http/proxy/api/v1/namespaces/kube-system/secrets")
+    assert status == 400 and isinstance(answer, dict) and "address not allowed" in answer["message"], answer
