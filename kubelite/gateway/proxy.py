@@ -17,6 +17,12 @@ A pod's IP or a Service endpoint must be an address that leads off this host (ku
 allowed"): an EndpointSlice naming 127.0.0.1 would make the gateway call itself — and its own plain
 loopback HTTP is the local owner's (kubelite.gateway.tlssniff), so anyone who may create an
 EndpointSlice and proxy to a Service would act as a cluster admin.
+
+An answer relayed over plain HTTP (the local owner's, kubelite.gateway.tlssniff) carries
+``Content-Security-Policy: sandbox``: its origin, ``http://127.0.0.1:PORT``, is the one the owner's
+browser is a cluster admin on (by its socket's uid, with no credential to steal), so a pod's page
+opened there must not run as that origin (a sandboxed page has an opaque origin, whose requests
+carry ``Origin: null`` and get 403).
 """
 
 from __future__ import annotations
@@ -158,6 +164,8 @@ async def _relay(request: web.Request, state: Any, url: str, headers: dict[str, 
         for key, value in upstream.headers.items():
             if key.lower() not in _HOP_BY_HOP:
                 response.headers.add(key, value)
+        if not request.secure:  # the local owner's plain origin: the pod's page gets none of its authority
+            response.headers.add("Content-Security-Policy", "sandbox")
         await response.prepare(request)
         async for chunk in upstream.content.iter_chunked(64 << 10):
             await response.write(chunk)

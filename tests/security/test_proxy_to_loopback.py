@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import ssl
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from kubelite.auth import pki
+from kubelite.etcd.server import free_port
 from kubelite.testing import Processes
 from tests.helpers import wait_for
 
@@ -77,3 +80,47 @@ async def test_a_service_endpoint_on_loopback_is_not_proxied(processes: Processe
     status, answer = await call(url, ca, mallory, clients, "GET",
                                 "/api/v1/namespaces/default/services/loop:http/proxy/api/v1/namespaces/kube-system/secrets")
     assert status == 400 and isinstance(answer, dict) and "address not allowed" in answer["message"], answer
+
+
+def host_address() -> str:
+    """This host's address on its default route (not loopback: the proxy refuses that)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("192.0.2.123", 9))  # no packet is sent: this only picks the route's source address
+        return str(probe.getsockname()[0])
+
+
+async def test_a_page_proxied_over_the_owner_s_plain_http_is_sandboxed(processes: Processes, tmp_path: Path) -> None:
+    """A pod's page opened at http://127.0.0.1:PORT/.../proxy/ would run in the origin where the owner's
+    browser is a cluster admin (its same-origin POSTs pass the Origin check): it must be sandboxed."""
+    d = tmp_path / "pki"
+    pki.ensure_cluster_pki(d, ("127.0.0.1", "localhost"))
+    processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
+                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC",
+                            "--plain-http-uid", str(os.getuid()))
+    await processes.wait_gateway_ready()
+    plain = processes.gateway_url.replace("https://", "http://")
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text="<script>fetch('/api/v1/namespaces', {method: 'POST'})</script>",
+                            content_type="text/html")
+    app = web.Application()
+    app.router.add_get("/", page)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    address, port = host_address(), free_port()
+    await web.TCPSite(runner, address, port).start()
+    try:
+        async with aiohttp.ClientSession() as http:  # as the owner (our uid), over plain HTTP
+            for path, doc in (("/api/v1/namespaces/default/services",
+                               {"metadata": {"name": "web"}, "spec": {"ports": [{"name": "http", "port": 80}]}}),
+                              ("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+                               {"metadata": {"name": "web-1", "labels": {"kubernetes.io/service-name": "web"}},
+                                "addressType": "IPv4", "endpoints": [{"addresses": [address]}],
+                                "ports": [{"name": "http", "port": port, "protocol": "TCP"}]})):
+                async with http.post(plain + path, json=doc) as response:
+                    assert response.status == 201, await response.text()
+            async with http.get(f"{plain}/api/v1/namespaces/default/services/web:http/proxy/") as response:
+                assert response.status == 200 and "<script>" in await response.text()
+                assert "sandbox" in response.headers.getall("Content-Security-Policy", []), response.headers
+    finally:
+        await runner.cleanup()
