@@ -30,7 +30,7 @@ for _ in range(tries):
 """
 
 
-async def test_a_client_closing_before_the_lookup_is_not_taken_for_root(processes: Processes,
+async def test_a_client_closing_before_the_lookup_is_not_taken_for_root_and_forms_are_not_json(processes: Processes,
                                                                         tls_flags: list[str]) -> None:
     processes.start_gateway("gateway", *tls_flags, "--plain-http-uid", str(OWNER))
     await processes.wait_gateway_ready()
@@ -47,4 +47,12 @@ async def test_a_client_closing_before_the_lookup_is_not_taken_for_root(processe
     # before the fix most of the 300 attempts were served as kubelite:uid:0 and the namespace went
     status, doc = call(f"{plain}/api/v1/namespaces/target", uid=OWNER)
     assert status == 200 and isinstance(doc, dict) and "deletionTimestamp" not in doc["metadata"], doc  # type: ignore[operator]
+    assert await revision(store) == before
+
+
+    # a cross-site form or text/plain fetch (no CORS preflight; an old browser may send no Origin): 415
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        status, doc = call(f"{plain}/api/v1/namespaces", "POST", {"metadata": {"name": "csrf"}}, uid=OWNER,
+                           headers={"Content-Type": content_type})
+        assert status == 415 and isinstance(doc, dict) and doc["reason"] == "UnsupportedMediaType", doc
     assert await revision(store) == before
