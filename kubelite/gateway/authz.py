@@ -95,8 +95,10 @@ def local_owner(request: web.Request, owner_uid: int) -> User | None:
     read the admin kubeconfig anyway. None for TLS and for other users' sockets.
 
     A browser runs as its user too, so a web page must not borrow this: the Host must be a loopback
-    name (no DNS rebinding) and an ``Origin``, when sent, this very origin (no cross-site request),
-    as ``kubectl proxy``'s ``--accept-hosts`` guards its plain-HTTP port; else 403.
+    name (no DNS rebinding), an ``Origin``, when sent, this very origin (no cross-site request), and a
+    ``Sec-Fetch-Site``, when sent, ``same-origin`` or ``none`` (a page elsewhere, even on another port of
+    127.0.0.1, linking or embedding a GET sends no Origin), as ``kubectl proxy``'s ``--accept-hosts``
+    guards its plain-HTTP port; else 403.
     """
     uid = plain_peer_uid(request.transport)
     if uid is None or uid not in (owner_uid, 0):
@@ -109,6 +111,11 @@ def local_owner(request: web.Request, owner_uid: int) -> User | None:
                                "use HTTPS with the kubeconfig's credentials")
     if origin is not None and origin != f"http://{host}":
         raise errors.forbidden(f"plain HTTP is not served to the web origin {origin!r}: use HTTPS with credentials")
+    # a browser says where a request comes from even when it sends no Origin (a link, an <img>, a form GET):
+    # only its own pages (the dashboard) and what the user typed or bookmarked may use the owner's rights
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise errors.forbidden(f"plain HTTP is not served to a {fetch_site} web request: use HTTPS with credentials")
     return authenticated(User(f"kubelite:uid:{uid}", groups=(SUPERUSER_GROUP,)))
 
 

@@ -50,6 +50,12 @@ async def test_a_client_closing_before_the_lookup_is_not_taken_for_root_and_form
     assert await revision(store) == before
 
 
+    # a page elsewhere (another site, or another port of 127.0.0.1: same-site) linking or embedding a GET
+    # sends no Origin, but modern browsers say Sec-Fetch-Site: refused; the dashboard and typed URLs are fine
+    for site, want in (("cross-site", 403), ("same-site", 403), ("same-origin", 200), ("none", 200)):
+        status, doc = call(f"{plain}/api/v1/namespaces/target", uid=OWNER, headers={"Sec-Fetch-Site": site})
+        assert status == want, (site, doc)
+
     # a cross-site form or text/plain fetch (no CORS preflight; an old browser may send no Origin): 415
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
         status, doc = call(f"{plain}/api/v1/namespaces", "POST", {"metadata": {"name": "csrf"}}, uid=OWNER,
