@@ -157,6 +157,10 @@ class DockerRuntime:
 
     # -- engine facts --------------------------------------------------------
 
+    def _local(self) -> bool:
+        """Whether the engine is on this host (its unix socket): its clock, cgroups and disk are this host's."""
+        return str(self.api.base_url).startswith("http+docker://")
+
     async def ping(self) -> None:
         await self._call_on(self._ping_pool, (self._pinger or self.api).ping)
 
@@ -414,13 +418,17 @@ class DockerRuntime:
             filters = {"type": ["container"], "label": [f"{LABEL_NODE}={self.node}"]}
             return self.api.events(decode=True, filters=filters)
 
+        local = self._local()
+
         def convert(raw: dict[str, Any]) -> RuntimeEvent | None:
             action = str(raw.get("Action") or raw.get("status") or "").split(":")[0]
             if action not in _EVENT_ACTIONS:
                 return None
             actor = raw.get("Actor") or {}
             container_id = actor.get("ID") or raw.get("id", "")
-            self._inspected.invalidate(container_id)  # in the reader thread: before the agent hears of it
+            # in the reader thread: before the agent hears of it; the event's time only from a local engine
+            changed = raw.get("timeNano") if local else None
+            self._inspected.invalidate(container_id, int(changed) if isinstance(changed, int) else None)
             attributes = actor.get("Attributes") or {}
             labels = {k: v for k, v in attributes.items() if k.startswith("kubelite.")}
             return RuntimeEvent(container_id=container_id, action=action, labels=labels)
@@ -487,7 +495,7 @@ class DockerRuntime:
 
         {} when the data root is not on this host (a remote engine): no disk signal then.
         """
-        if not str(self.api.base_url).startswith("http+docker://"):  # reached over TCP: not this host's disk
+        if not self._local():  # reached over TCP: not this host's disk
             return {}
         info = await self._call(self.api.info)
         root = info.get("DockerRootDir") or "/var/lib/docker"
@@ -504,7 +512,7 @@ class DockerRuntime:
         """The container's cgroup files when the engine is local (``cgroupusage``: microseconds), else one
         ``GET /containers/{id}/stats?stream=false&one-shot=true`` (answered at Docker's next 1 s collector
         tick; rates come from the agent's own samples)."""
-        if str(self.api.base_url).startswith("http+docker://"):  # a local engine: its cgroups are ours to read
+        if self._local():  # a local engine: its cgroups are ours to read
             usage = await asyncio.to_thread(read_cgroup_usage, container_id)
             if usage is not None:
                 return usage

@@ -4,6 +4,8 @@ the read began, and no re-subscription happened since."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from agent.runtime.base import ContainerInfo, ContainerState
 from agent.runtime.docker_cache import InspectCache
 
@@ -87,3 +89,38 @@ def test_an_inspection_is_used_for_max_age_seconds_only() -> None:
     cache.subscribed()
     read(cache, info("a"))
     assert cache.get("a") is not None
+
+
+def test_an_event_older_than_the_read_keeps_it_and_one_newer_drops_it() -> None:
+    """The agent reads right after its own start; the start's event, stamped before that read was
+    sent, arrives later and does not cost another inspect. A later change does."""
+    cache = InspectCache()
+    cache.subscribed()
+    ticket = cache.begin()
+    cache.finish(ticket, "a", info("a"))
+    cache.invalidate("a", changed_ns=ticket.sent_ns - 1)
+    assert cache.get("a") is not None
+    cache.invalidate("a", changed_ns=ticket.sent_ns + 1)
+    assert cache.get("a") is None
+
+
+def test_a_read_in_flight_sent_after_the_event_time_is_kept_one_sent_before_is_not() -> None:
+    cache = InspectCache()
+    cache.subscribed()
+    early = cache.begin()
+    late = dataclasses.replace(cache.begin(), sent_ns=early.sent_ns + 10)  # sent 10 ns after the change
+    cache.invalidate("a", changed_ns=early.sent_ns)
+    cache.finish(early, "a", info("a", "created"))
+    assert cache.get("a") is None
+    cache.finish(late, "a", info("a"))
+    assert cache.get("a") is not None
+
+
+def test_an_invalidation_without_a_time_drops_every_read_begun_before_it() -> None:
+    cache = InspectCache()
+    cache.subscribed()
+    ticket = cache.begin()
+    cache.invalidate("a", changed_ns=ticket.sent_ns - 1)  # an event from before the read...
+    cache.invalidate("a")  # ...then the agent's own start: no time
+    cache.finish(ticket, "a", info("a", "created"))
+    assert cache.get("a") is None
