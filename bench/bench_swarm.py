@@ -95,6 +95,10 @@ def run_kubelite(replicas: int, nodes: int, timeout: float, profile: Path | None
         if not watch.all_running.wait(max(1.0, deadline - time.monotonic())):
             raise SystemExit(f"kubelite: {len(watch.running)} of {replicas} pods Running; see {out.name}")
         pyspy.stop(recorders)
+        print(f"kubelite's phases after kubectl apply (kubectl's watch): all {replicas} pods seen "
+              f"{max(watch.created.values()) - applied:.2f} s, all bound {max(watch.bound.values()) - applied:.2f} s, "
+              f"first Running {min(watch.running.values()) - applied:.2f} s, all Running "
+              f"{max(watch.running.values()) - applied:.2f} s")
         if profile is not None:
             for path in sorted(profile.glob("*.txt")):
                 if path.stat().st_size:
