@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of the idle window")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after Ready before the window")
+    parser.add_argument("--secure", action="store_true",
+                        help="kl up's default HTTPS mode (else --insecure-http, as the figures before 2026-12-01); "
+                             "the script's own plain-HTTP polls are the local owner's loopback requests it still serves")
     parser.add_argument("--timeout", type=float, default=180.0)
     args = parser.parse_args()
     if args.runtime == "docker" and docker_nodes_in_use():
@@ -130,7 +133,7 @@ def main() -> None:
     server = f"http://127.0.0.1:{free_port()}"
     out = open(tmp / "kl-up.out", "wb")
     up = subprocess.Popen(
-        [sys.executable, "-m", "kubelite.cli", "up", "--runtime", args.runtime, "--nodes", str(args.nodes),
+        [sys.executable, "-m", "kubelite.cli", "up", "--secure" if args.secure else "--insecure-http", "--runtime", args.runtime, "--nodes", str(args.nodes),
          "--listen", server.removeprefix("http://"), "--data-dir", str(data), "--ready-timeout", str(args.timeout)],
         cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -171,7 +174,8 @@ def main() -> None:
     floor_rss = sum(window.rss[name] for name in floor)
     floor_cpu = sum(window.cpu[name] for name in floor)
     mb = 1e6
-    print(f"kl up --nodes {args.nodes} --runtime {args.runtime}: idle footprint over {window.elapsed:.0f} s "
+    mode = "--secure" if args.secure else "--insecure-http"
+    print(f"kl up --nodes {args.nodes} --runtime {args.runtime} {mode}: idle footprint over {window.elapsed:.0f} s "
           f"({args.settle:g} s after Ready)")
     for name in names:
         print(f"  {name:28s} {window.rss[name] / mb:7.1f} MB RSS  {window.cpu[name]:6.2f} % of a core")

@@ -33,6 +33,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ from procstat import cpu_seconds, descendants, put_rate  # noqa: E402
 
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
 from kubelite.etcd.server import free_port  # noqa: E402
+from kubelite.testing.existing import etcd_access_of  # noqa: E402
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 MANIFEST = """apiVersion: apps/v1
@@ -141,8 +143,8 @@ def kubectl_running(kubeconfig: Path) -> tuple[int, int]:
     return len(out), sum(1 for phase in out if phase == "Running")
 
 
-async def etcd_baseline(endpoint: str) -> tuple[float, float]:
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=10.0))
+async def etcd_baseline(config: EtcdConfig) -> tuple[float, float]:
+    client = await connect(config)
     try:
         return await put_rate(client, 2000, 1), await put_rate(client, 5000, 50)
     finally:
@@ -181,8 +183,9 @@ def main() -> None:
 
         wait("kl up's banner", lambda: b"kubelite is up" in Path(out.name).read_bytes())
         wait(f"{args.nodes} Ready nodes", lambda: ready_nodes(server) >= args.nodes)
-        endpoint = json.loads((data / "up.json").read_text())["etcd"].split(",")[0]
-        sequential, concurrent = asyncio.run(etcd_baseline(endpoint))
+        # kl up's own etcd, with its client certificate (a secure kl up's etcd asks for one)
+        config = etcd_access_of(json.loads((data / "up.json").read_text())).config()
+        sequential, concurrent = asyncio.run(etcd_baseline(replace(config, timeout=10.0)))
         names = process_names(data)
         kids = descendants(up.pid)
         watch = PodWatch(kubeconfig, args.replicas)

@@ -41,40 +41,10 @@ import dnslib  # noqa: E402
 import docker  # noqa: E402
 
 from kubelite.etcd.server import free_port  # noqa: E402
+from kubelite.testing.manifests import as_yaml, client_pod, service, web_deployment  # noqa: E402
 
 SERVICE_RANGE = "10.232.0.0/16"
-MANIFEST = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: kubelite/demo:latest
-        imagePullPolicy: Never
-        command: [sh, -c, "mkdir -p /tmp/www && busybox hostname > /tmp/www/index.html && exec busybox httpd -f -p 8080 -h /tmp/www"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client}
-spec:
-  containers:
-  - {name: client, image: kubelite/demo:latest, imagePullPolicy: Never, command: [sleep, "100000"]}
-"""
+MANIFEST = as_yaml(web_deployment(3), service("web"), client_pod())
 
 # Runs inside the client pod's network namespace (nsenter -n): N workers, each GET on a new connection.
 HTTP_CLIENT = r"""

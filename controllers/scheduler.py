@@ -248,8 +248,9 @@ class Scheduler(Controller):
             metrics.schedule_attempts.labels("unschedulable").inc()
             return await self._start_binding_cycle(
                 key, self._report_unschedulable(pod, f"0/{len(self.node_infos())} nodes are available: {missing}."))
+        cost = self._cost(pod)
         decision = schedule(pod, self.node_infos(), start=self._next_start,
-                            percentage=self.percentage_of_nodes_to_score, volume_terms=volume_terms)
+                            percentage=self.percentage_of_nodes_to_score, volume_terms=volume_terms, cost=cost)
         self._next_start = decision.next_start
         if decision.node is None:
             self.unschedulable.add(key)
@@ -257,7 +258,7 @@ class Scheduler(Controller):
             metrics.scheduling_latency.labels("unschedulable").observe(self.ctx.monotonic() - started)
             return await self._start_binding_cycle(key, self._report_unschedulable(pod, decision.message))
         self.unschedulable.discard(key)
-        self._assume(key, decision.node, self._cost(pod))  # before any await: the next decision sees it
+        self._assume(key, decision.node, cost)  # before any await: the next decision sees it
         return await self._start_binding_cycle(key, self._bind_cycle(key, pod, decision.node, unbound, started))
 
     async def _start_binding_cycle(self, key: str, cycle: Awaitable[None]) -> Result:

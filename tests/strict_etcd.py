@@ -13,11 +13,13 @@ whole ``kl up`` cluster.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from kubelite.api.resources import ALL_RESOURCES, REGISTRY_ROOT
+from kubelite.testing.existing import etcd_access_of
 from kubelite.api.schema import check_document
 from kubelite.api.validation import validate_object
 from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
@@ -65,7 +67,16 @@ async def strict_problems(client: EtcdClient) -> list[str]:
 
 async def strict_problems_at(endpoint: str) -> list[str]:
     """:func:`strict_problems` of the etcd at ``host:port``."""
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=5.0))
+    return await strict_problems_with(EtcdConfig(endpoints=(endpoint,), timeout=5.0))
+
+
+async def strict_problems_of_up(up_state: Mapping[str, Any]) -> list[str]:
+    """:func:`strict_problems` of a ``kl up``'s etcd (its ``up.json``: endpoints and client certificate)."""
+    return await strict_problems_with(etcd_access_of(up_state).config())
+
+
+async def strict_problems_with(config: EtcdConfig) -> list[str]:
+    client = await connect(config)
     try:
         return await strict_problems(client)
     finally:

@@ -41,6 +41,7 @@ STDOUT, STDERR = 1, 2
 READ_CHUNK = 256 << 10
 _CLONE_NEWNET = 0x40000000
 _EXIT_WAIT = 5.0  # seconds for Docker to report an exec ended once its stream closed
+_START_WAIT = 10.0  # seconds for an exec whose stream closed to start (then it is killed) or end
 CONSOLE_SIZE_API = (1, 42)  # the first Engine API whose exec start takes ConsoleSize
 
 
@@ -159,13 +160,26 @@ class DockerProcessStream:
             await self._kill_leftover()
 
     async def _kill_leftover(self) -> None:
-        try:
-            info = await self.runtime._call(self.runtime.api.exec_inspect, self.exec_id)
-        except ContainerRuntimeError:
-            return
-        pid = int(info.get("Pid") or 0)
-        if not info.get("Running") or pid <= 0:
-            return
+        """Kill the exec's process tree when the stream closes before it ended.
+
+        dockerd answers the start's upgrade (101) before it starts the process, so a client that hangs
+        up at once can close the stream while the exec is not running yet (Pid 0, no exit code): it
+        would then start afterwards and outlive everything. So this waits (bounded) until the exec is
+        either running — then it is killed — or over."""
+        deadline = clock.Deadline(_START_WAIT)
+        delay = 0.005
+        while True:
+            try:
+                info = await self.runtime._call(self.runtime.api.exec_inspect, self.exec_id)
+            except ContainerRuntimeError:
+                return
+            pid = int(info.get("Pid") or 0)
+            if info.get("Running") and pid > 0:
+                break
+            if info.get("ExitCode") is not None or deadline.expired():
+                return  # over (or never started: the engine gave up on it)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
         if not Path(f"/proc/{pid}").exists():
             log.warning("exec %s (pid %d) outlives its stream: the engine is not local, it cannot be killed",
                         self.exec_id, pid)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 from itertools import chain
-from operator import mul
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -77,10 +76,21 @@ def _active(candidate: Candidate, predicates: tuple[Predicate, ...]) -> tuple[Pr
     return tuple(p for p in predicates if p not in SKIPPABLE or not SKIPPABLE[p](candidate))
 
 
+def _weighted_totals(candidate: Candidate, feasible: list[NodeInfo],
+                     scorers: tuple[tuple[Scorer, float], ...]) -> list[float]:
+    """Per node, the weighted sum of its scores, added scorer by scorer in ``scorers``' order (the
+    same float operations, in the same order, as summing each node's row: ties come out the same)."""
+    (first, first_weight), rest = scorers[0], scorers[1:]
+    totals = [first_weight * score for score in first(candidate, feasible)]
+    for scorer, weight in rest:
+        totals = [total + weight * score for total, score in zip(totals, scorer(candidate, feasible))]
+    return totals
+
+
 def schedule(
     pod: Pod, nodes: list[NodeInfo], *, predicates: tuple[Predicate, ...] = DEFAULT_PREDICATES,
     scorers: tuple[tuple[Scorer, float], ...] = DEFAULT_SCORERS, start: int = 0, percentage: int = 0,
-    volume_terms: tuple[tuple[dict[str, Any], ...], ...] = (),
+    volume_terms: tuple[tuple[dict[str, Any], ...], ...] = (), cost: PodCost | None = None,
 ) -> Decision:
     """Pick a node for ``pod`` among ``nodes`` (kube-scheduler's schedulePod).
 
@@ -89,11 +99,12 @@ def schedule(
     (so a pod that fits somewhere is never left unscheduled by the sample). The best total score
     wins; among equal totals the choice is uniform (as selectHost's reservoir sampling) with a
     generator seeded by the pod, so the same inputs give the same node. No sort, no per-node hash.
+    ``cost``: the pod's :class:`PodCost` when the caller has it already (computed from ``pod`` if not).
     """
     total = len(nodes)
     if total == 0:
         return Decision(None, unschedulable_message(0, Counter()))
-    candidate = Candidate.of(pod, volume_terms)
+    candidate = Candidate(pod, cost, volume_terms) if cost is not None else Candidate.of(pod, volume_terms)
     active = _active(candidate, predicates)
     on_plain = tuple(p for p in active if p not in PASS_ON_PLAIN_NODES)
     wanted = num_feasible_nodes_to_find(percentage, total)
@@ -116,9 +127,7 @@ def schedule(
     if not feasible:
         return Decision(None, unschedulable_message(total, reasons), tuple(sorted(reasons.items())),
                         next_start=next_start)
-    columns = [scorer(candidate, feasible) for scorer, _ in scorers]
-    weights = [weight for _, weight in scorers]
-    totals = [sum(map(mul, weights, row)) for row in zip(*columns)]
+    totals = _weighted_totals(candidate, feasible, scorers)
     # Within TIE_TOLERANCE counts as equal: float noise in the weighted sum must not break a tie.
     floor = max(totals) - TIE_TOLERANCE
     top = [i for i, t in enumerate(totals) if t >= floor]

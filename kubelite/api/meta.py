@@ -24,6 +24,7 @@ class KubeModel(BaseModel):
         populate_by_name=True,
         extra="allow",
         validate_default=False,
+        defer_build=True,
     )
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from functools import lru_cache
 
 Quantity = str | int | float
 """How a quantity appears in a manifest: YAML may give ``cpu: 1`` or ``cpu: 0.5``."""
@@ -23,11 +24,16 @@ _QUANTITY = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|T
 _MAX_EXPONENT = 100
 
 
-def parse_quantity(value: Quantity) -> Fraction:
-    """The exact value of a quantity; ValueError names the malformed input."""
+def _text(value: Quantity) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError(f"quantity must be a string or a number, not {type(value).__name__}")
-    text = value if isinstance(value, str) else repr(value)
+    return value if isinstance(value, str) else repr(value)
+
+
+# Memoized by text (the results are immutable, a cluster uses few distinct quantities, and the
+# scheduler reads every pod's and node's: ~20 µs each to parse). Errors are raised, never cached.
+@lru_cache(maxsize=4096)
+def _exact(text: str) -> Fraction:
     match = _QUANTITY.fullmatch(text)
     if match is None:
         raise ValueError(f"{text!r} is not a valid quantity (e.g. '100m', '0.5', '128Mi', '1G', '2e3')")
@@ -42,14 +48,29 @@ def parse_quantity(value: Quantity) -> Fraction:
     return Fraction(number) * _DECIMAL[suffix or ""]
 
 
+@lru_cache(maxsize=4096)
+def _millis(text: str) -> int:
+    return math.ceil(_exact(text) * 1000)
+
+
+@lru_cache(maxsize=4096)
+def _bytes(text: str) -> int:
+    return math.ceil(_exact(text))
+
+
+def parse_quantity(value: Quantity) -> Fraction:
+    """The exact value of a quantity; ValueError names the malformed input."""
+    return _exact(_text(value))
+
+
 def cpu_millis(value: Quantity) -> int:
     """CPU in millicores, rounded up (``0.0001`` → 1m), as the scheduler counts it."""
-    return math.ceil(parse_quantity(value) * 1000)
+    return _millis(_text(value))
 
 
 def to_bytes(value: Quantity) -> int:
     """Memory (or storage) in bytes, rounded up."""
-    return math.ceil(parse_quantity(value))
+    return _bytes(_text(value))
 
 
 def format_cpu_millis(millis: int) -> str:

@@ -63,9 +63,11 @@ def new_ca(common_name: str = "kubernetes", *, days: int = CA_DAYS) -> Issued:
 
 
 def issue(ca: Issued, *, common_name: str, organizations: tuple[str, ...] = (), hosts: tuple[str, ...] = (),
-          server: bool = False, days: int = LEAF_DAYS, not_before: datetime.datetime | None = None) -> Issued:
+          server: bool = False, peer: bool = False, days: int = LEAF_DAYS,
+          not_before: datetime.datetime | None = None) -> Issued:
     """A leaf certificate signed by ``ca``: a client certificate (CN user, O groups), or with
-    ``server`` a serving certificate for ``hosts`` (IP addresses or DNS names)."""
+    ``server`` a serving certificate for ``hosts`` (IP addresses or DNS names), or with ``peer`` one for
+    both (an etcd member's peer certificate: it serves and dials, as kubeadm's ``etcd/peer``)."""
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem)
     ca_key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
@@ -78,8 +80,10 @@ def issue(ca: Issued, *, common_name: str, organizations: tuple[str, ...] = (), 
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(start).not_valid_after(start + datetime.timedelta(days=days))
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server
-                                                     else ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+               .add_extension(x509.ExtendedKeyUsage(
+                   [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH] if peer
+                   else [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+                   critical=False))
     if hosts:
         names: list[x509.GeneralName] = []
         for host in hosts:
@@ -119,7 +123,7 @@ def ensure_cluster_pki(directory: Path, hosts: tuple[str, ...]) -> dict[str, Iss
         ca = new_ca()
         write_pair(directory, "ca", ca)
     serving = read_pair(directory, "apiserver")
-    if serving is None or not _covers_hosts(serving, hosts):
+    if serving is None or not covers_hosts(serving, hosts):
         serving = issue(ca, common_name="kube-apiserver", hosts=hosts, server=True)
         write_pair(directory, "apiserver", serving)
     admin = read_pair(directory, "admin")
@@ -129,7 +133,8 @@ def ensure_cluster_pki(directory: Path, hosts: tuple[str, ...]) -> dict[str, Iss
     return {"ca": ca, "apiserver": serving, "admin": admin}
 
 
-def _covers_hosts(pair: Issued, hosts: tuple[str, ...]) -> bool:
+def covers_hosts(pair: Issued, hosts: tuple[str, ...]) -> bool:
+    """Whether a serving certificate names every one of ``hosts`` and is still valid."""
     cert = x509.load_pem_x509_certificate(pair.cert_pem)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -120,9 +120,10 @@ def up(
         "--prometheus", help="Write <data-dir>/prometheus.yml: a scrape configuration for every process.")] = False,
     secure: Annotated[bool, typer.Option(
         "--secure/--insecure-http",
-        help="--secure: HTTPS with a cluster CA in <data-dir>/pki, an admin client certificate in the kubeconfig "
-             "and RBAC (docs/security.md). --insecure-http (today's default): plain HTTP, no authentication on "
-             "loopback.")] = False,
+        help="--secure (the default): HTTPS with a cluster CA in <data-dir>/pki, an admin client certificate in "
+             "the kubeconfig and RBAC; plain HTTP on the same port answers only your own user's (and root's) "
+             "loopback clients (docs/security.md). --insecure-http: plain HTTP only, no authentication on "
+             "loopback, for the curious.")] = True,
     audit_policy_file: Annotated[Path | None, typer.Option(
         help="audit.k8s.io/v1 Policy for the gateway's audit log (<data-dir>/audit.log); default: every write at "
              "Metadata (docs/security.md).")] = None,

@@ -42,7 +42,7 @@ from kubelite.cli.client import ApiClient, Connection
 from kubelite.cli.demo import demo_manifest
 from kubelite.cli.errors import ApiStatusError, CliError, ServerUnreachable
 from kubelite.cli.processes import ManagedProcess
-from kubelite.cli.up_secure import SecureSetup
+from kubelite.cli.up_secure import EtcdFiles, SecureSetup
 from kubelite.cli.up_supervise import Child, Supervisor
 from kubelite.cli.up_support import (
     can_bind,
@@ -57,7 +57,6 @@ from kubelite.cli.up_support import (
     ensure_secret_file,
     ensure_token,
     etcd_ports,
-    is_loopback,
     kl_command,
     remove_containers,
     sim_node_groups,
@@ -66,8 +65,9 @@ from kubelite.cli.up_support import (
 )
 from kubelite.etcd.compaction import parse_interval
 from kubelite.etcd.encryption import generated_config, load_config
-from kubelite.etcd.server import EmbeddedEtcd, free_port
+from kubelite.etcd.server import EmbeddedEtcd, EtcdTLSFiles, free_port
 from kubelite.util import clock
+from kubelite.util.listen import is_loopback
 from kubelite.util.supervise import cancel_and_wait
 
 
@@ -91,7 +91,7 @@ class UpOptions:
     service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
     prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
-    secure: bool = False  # HTTPS, client certificates and RBAC (up_secure); False: plain HTTP (--insecure-http)
+    secure: bool = True  # HTTPS, client certificates and RBAC (up_secure); False: plain HTTP (--insecure-http)
     audit_policy_file: Path | None = None  # None: the gateway's default (every write at Metadata)
 
 
@@ -115,6 +115,7 @@ class Cluster:
         self.cluster_uid = ""  # the kube-system Namespace uid, once the gateway answered
         self._lock_file: Any = None
         self.secure: SecureSetup | None = None
+        self.etcd_files: EtcdFiles | None = None  # the embedded etcd's TLS (secure mode)
 
     # -- start -------------------------------------------------------------
 
@@ -135,14 +136,23 @@ class Cluster:
             write_node_tokens(self.agent_secret_path, self.data_dir / "agent-tokens", self.agents)
         if not self.endpoints:
             client_port, peer_port = etcd_ports(self.data_dir)
-            self.etcd = EmbeddedEtcd(data_dir=self.data_dir / "etcd", client_port=client_port, peer_port=peer_port)
+            # secure (the default): etcd asks every client for a certificate of its own CA, so no other local
+            # user reaches the cluster's state around the gateway (up_secure.etcd_files)
+            self.etcd_files = self.secure.etcd_files() if self.secure is not None else None
+            files = self.etcd_files
+            tls = (EtcdTLSFiles(cert_file=str(files.server_cert), key_file=str(files.server_key),
+                                ca_file=str(files.ca_file), peer_cert_file=str(files.peer_cert),
+                                peer_key_file=str(files.peer_key)) if files is not None else None)
+            self.etcd = EmbeddedEtcd(data_dir=self.data_dir / "etcd", client_port=client_port, peer_port=peer_port,
+                                     tls=tls)
             self.say(f"starting etcd on 127.0.0.1:{client_port} (log: {self.etcd.log_path})")
             await self.etcd.start()
             self.endpoints = self.etcd.endpoint
         py = self.opts.python
         # every process reads etcd directly, so each gets the encryption configuration
         ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path),
-              "--encryption-provider-config-automatic-reload"]  # key rotation without restarts
+              "--encryption-provider-config-automatic-reload",  # key rotation without restarts
+              *(self.etcd_files.client_flags() if self.etcd_files is not None else [])]
         compaction = ["--etcd-compaction-interval", self.opts.etcd_compaction_interval]
         self.cm_url = f"http://127.0.0.1:{free_port()}"
         # the HPA controller reads metrics.k8s.io through the gateway, as kube's does through kube-apiserver
@@ -313,7 +323,11 @@ class Cluster:
             self.agent_processes.add(name)
 
     def _write_state(self) -> None:
-        state = {"pid": os.getpid(), "server": self.server, "etcd": self.endpoints, "runtime": self.runtime,
+        etcd_tls = ({"cafile": str(self.etcd_files.ca_file), "certfile": str(self.etcd_files.client_cert),
+                     "keyfile": str(self.etcd_files.client_key)} if self.etcd_files is not None else None)
+        state = {"pid": os.getpid(), "server": self.server, "etcd": self.endpoints, "etcd_tls": etcd_tls,
+                 "etcd_metrics": self.etcd.metrics_address if self.etcd is not None else None,
+                 "runtime": self.runtime,
                  "kubeconfig": str(self.kubeconfig_path),
                  "etcd_pid": self.etcd.pid if self.etcd else None, "cluster_uid": self.cluster_uid,
                  "processes": {p.name: p.pid for p in self.processes}}
@@ -508,9 +522,10 @@ def _write_prometheus(cluster: Cluster, say: Callable[[str], None]) -> None:
         if address and name in cluster.agents:
             agents[name] = (address, cluster.node_token_path(name))
     document = up_prometheus.scrape_config(
-        etcd=cluster.etcd.endpoint.split("://", 1)[-1] if cluster.etcd else None,
+        etcd=cluster.etcd.metrics_address if cluster.etcd else None,
         gateway=cluster.opts.listen, gateway_token_file=(cluster.data_dir / "metrics-api-token") if cluster.token else None,
-        controller_manager=cluster.cm_url.removeprefix("http://"), agents=agents)
+        controller_manager=cluster.cm_url.removeprefix("http://"), agents=agents,
+        gateway_ca_file=cluster.secure.ca_file if cluster.secure is not None else None)
     path = cluster.data_dir / "prometheus.yml"
     up_prometheus.write(path, document)
     say(f"prometheus scrape configuration: {path} (prometheus --config.file={path})")
@@ -530,12 +545,21 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
                 [f"  {kl} apply -f {demo_manifest()} && {kl} rollout status deployment/web",
                  f"  {kl} get pods -o wide"])
     agent_logs = "sim-nodes-FIRST-LAST" if cluster.shared_sim_processes else "node-N"
+    # plain HTTP on the same port answers this user's loopback clients (kubelite.gateway.tlssniff): a browser
+    # has no client certificate, so the dashboard is opened there
+    host, port = split_host_port(cluster.opts.listen)
+    plain = (f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+             if cluster.secure is not None and (is_loopback(host) or host in ("0.0.0.0", "")) else "")
     lines = [
         "",
         f"kubelite is up: {len(cluster.agents)} node(s), runtime {cluster.runtime}",
-        f"  gateway      {cluster.server}",
-        f"  dashboard    {cluster.server}/ui/",
-        f"  etcd         {cluster.endpoints}" + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
+        f"  gateway      {cluster.server}" + (f" (and {plain} for your own user only)" if plain else ""),
+        f"  dashboard    {plain or cluster.server}/ui/",
+        f"  etcd         {'https://' if cluster.etcd_files else ''}{cluster.endpoints}"
+        + (f" (data in {cluster.data_dir / 'etcd'})" if cluster.etcd else ""),
+        *([f"               etcdctl --endpoints https://{cluster.endpoints} --cacert {f.ca_file} "
+           f"--cert {f.client_cert} --key {f.client_key}"]
+          if (f := cluster.etcd_files) is not None else []),
         f"  logs         {cluster.logs}/<controller-manager|gateway|{agent_logs}>.log",
         f"  audit log    {cluster.audit_log_path}",
         f"  kubeconfig   {kc}{auth}",

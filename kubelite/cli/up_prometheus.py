@@ -26,8 +26,9 @@ SCRAPE_INTERVAL = "5s"
 
 
 def scrape_config(*, etcd: str | None, gateway: str, gateway_token_file: Path | None, controller_manager: str,
-                  agents: dict[str, tuple[str, Path]]) -> dict[str, Any]:
-    """The configuration document. Addresses are ``host:port``; ``agents``: node → (address, token file)."""
+                  agents: dict[str, tuple[str, Path]], gateway_ca_file: Path | None = None) -> dict[str, Any]:
+    """The configuration document. Addresses are ``host:port``; ``agents``: node → (address, token file);
+    ``gateway_ca_file``: the gateway serves HTTPS with a certificate of this CA."""
     def job(name: str, target: str, token_file: Path | None = None, labels: dict[str, str] | None = None) -> dict[str, Any]:
         entry: dict[str, Any] = {"job_name": name, "static_configs": [{"targets": [target], **(
             {"labels": labels} if labels else {})}]}
@@ -38,7 +39,10 @@ def scrape_config(*, etcd: str | None, gateway: str, gateway_token_file: Path | 
     jobs = []
     if etcd:
         jobs.append(job("kubelite-etcd", etcd))
-    jobs.append(job("kubelite-gateway", gateway, gateway_token_file))
+    gateway_job = job("kubelite-gateway", gateway, gateway_token_file)
+    if gateway_ca_file is not None:
+        gateway_job |= {"scheme": "https", "tls_config": {"ca_file": str(gateway_ca_file)}}
+    jobs.append(gateway_job)
     jobs.append(job("kubelite-controller-manager", controller_manager))
     for node, (address, token_file) in sorted(agents.items()):
         jobs.append(job(f"kubelite-agent-{node}", address, token_file, {"node": node}))

@@ -3,14 +3,16 @@
 As kind and kubeadm: a cluster CA in ``<data-dir>/pki`` (keys 0600, kept across
 restarts), a serving certificate for 127.0.0.1, localhost and the listen host, and a
 kubeconfig embedding ``certificate-authority-data`` and the admin client certificate
-(``kubernetes-admin`` in ``system:masters``). The gateway then serves HTTPS only,
-authenticates client certificates (``--client-ca-file``) and authorizes every
+(``kubernetes-admin`` in ``system:masters``). This is ``kl up``'s default. The gateway then serves HTTPS
+(plain HTTP on the same port only to loopback clients of the user who ran ``kl up``, or root:
+:mod:`kubelite.gateway.tlssniff`), authenticates client certificates (``--client-ca-file``) and authorizes every
 request with RBAC; ``sa.key`` signs ServiceAccount tokens (TokenRequest). Internal clients (``kl up`` itself, the controller-manager's
 metrics client) use the admin token of ``tokens.csv`` over the same HTTPS.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,9 @@ class SecureSetup:
         d = self.directory
         return ["--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
                 "--client-ca-file", str(self.ca_file), "--authorization-mode", "RBAC",
-                "--service-account-signing-key-file", str(d / "sa.key")]
+                "--service-account-signing-key-file", str(d / "sa.key"),
+                # plain HTTP on the same port stays for this user's loopback clients (kubelite.gateway.tlssniff)
+                "--plain-http-uid", str(os.getuid())]
 
 
     def node_credentials(self, node: str) -> tuple[Path, Path]:
@@ -50,6 +54,49 @@ class SecureSetup:
                                                            organizations=("system:nodes",)))
         return self.directory / f"{stem}.crt", self.directory / f"{stem}.key"
 
+
+    def etcd_files(self) -> EtcdFiles:
+        """The embedded etcd's TLS, from an etcd CA of its own (``pki/etcd/``, as kubeadm's
+        ``/etc/kubernetes/pki/etcd``): serving and peer certificates for 127.0.0.1 and localhost, and the one
+        client certificate every component presents (``--client-cert-auth``). A separate CA, so that
+        no certificate of the cluster CA (users', nodes') opens etcd. Made when absent."""
+        d = self.directory / "etcd"
+        ca = pki.read_pair(d, "ca")
+        if ca is None:
+            ca = pki.new_ca("etcd-ca")
+            pki.write_pair(d, "ca", ca)
+        server = pki.read_pair(d, "server")
+        if server is None or not pki.covers_hosts(server, ETCD_HOSTS):
+            pki.write_pair(d, "server", pki.issue(ca, common_name="kubelite-etcd", hosts=ETCD_HOSTS, server=True))
+        peer = pki.read_pair(d, "peer")
+        if peer is None or not pki.covers_hosts(peer, ETCD_HOSTS):
+            pki.write_pair(d, "peer", pki.issue(ca, common_name="kubelite-etcd-peer", hosts=ETCD_HOSTS, peer=True))
+        if pki.read_pair(d, "client") is None:
+            pki.write_pair(d, "client", pki.issue(ca, common_name="kubelite-etcd-client"))
+        return EtcdFiles(ca_file=d / "ca.crt", server_cert=d / "server.crt", server_key=d / "server.key",
+                         peer_cert=d / "peer.crt", peer_key=d / "peer.key",
+                         client_cert=d / "client.crt", client_key=d / "client.key")
+
+
+@dataclass(frozen=True)
+class EtcdFiles:
+    """Paths of the embedded etcd's CA, serving pair and the components' client pair."""
+
+    ca_file: Path
+    server_cert: Path
+    server_key: Path
+    peer_cert: Path
+    peer_key: Path
+    client_cert: Path
+    client_key: Path
+
+    def client_flags(self) -> list[str]:
+        """The etcd flags every component takes (kubelite.etcd.flags)."""
+        return ["--etcd-cafile", str(self.ca_file), "--etcd-certfile", str(self.client_cert),
+                "--etcd-keyfile", str(self.client_key)]
+
+
+ETCD_HOSTS = ("127.0.0.1", "localhost")
 
 # names in-cluster clients reach the gateway by (kubeadm puts them in kube-apiserver's certificate)
 SERVICE_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")

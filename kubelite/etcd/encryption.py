@@ -16,6 +16,10 @@ rewrites it (``kubectl get secrets -A -o json | kubectl replace -f -`` re-encryp
 write and every reader decodes through :func:`from_storage` (``kubelite.storage.store.decode``).
 With ``--encryption-provider-config-automatic-reload`` a process follows the file
 (:mod:`kubelite.etcd.encryption_reload`).
+
+The ciphers' libraries (cryptography's Rust and OpenSSL bindings, libsodium: ~8 MB of RSS per
+process) are imported when a provider first encrypts or decrypts, not with this module: every
+process imports the store, few ever read an encrypted value (issue 12's idle footprint).
 """
 
 from __future__ import annotations
@@ -28,11 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import nacl.exceptions
-import nacl.secret
 import yaml
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 ENCRYPTED_PREFIX = b"k8s:enc:"
 API_VERSIONS = ("apiserver.config.k8s.io/v1",)
@@ -75,6 +75,9 @@ class AesCbc:
         return f"k8s:enc:aescbc:v1:{self.name}:".encode()
 
     def encrypt(self, plaintext: bytes) -> bytes:
+        from cryptography.hazmat.primitives import padding  # here: see the module docstring
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         iv = os.urandom(_AES_BLOCK)
         padder = padding.PKCS7(_AES_BLOCK * 8).padder()
         encryptor = Cipher(algorithms.AES(self.key), modes.CBC(iv)).encryptor()
@@ -85,6 +88,9 @@ class AesCbc:
         data = stored[len(self.prefix):]
         if len(data) < 2 * _AES_BLOCK or len(data) % _AES_BLOCK:
             raise DecryptError("the data is not a whole number of AES blocks after the IV")
+        from cryptography.hazmat.primitives import padding  # here: see the module docstring
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
         decryptor = Cipher(algorithms.AES(self.key), modes.CBC(data[:_AES_BLOCK])).decryptor()
         padded = decryptor.update(data[_AES_BLOCK:]) + decryptor.finalize()
         unpadder = padding.PKCS7(_AES_BLOCK * 8).unpadder()
@@ -104,9 +110,14 @@ class SecretBox:
         return f"k8s:enc:secretbox:v1:{self.name}:".encode()
 
     def encrypt(self, plaintext: bytes) -> bytes:
+        import nacl.secret  # here: see the module docstring
+
         return self.prefix + bytes(nacl.secret.SecretBox(self.key).encrypt(plaintext))
 
     def decrypt(self, stored: bytes) -> bytes:
+        import nacl.exceptions  # here: see the module docstring
+        import nacl.secret
+
         try:
             return bytes(nacl.secret.SecretBox(self.key).decrypt(stored[len(self.prefix):]))
         except nacl.exceptions.CryptoError as exc:

@@ -169,6 +169,9 @@ class EtcdTLSFiles:
     cert_file: str
     key_file: str
     ca_file: str
+    # the peer listener too (HTTPS, peers need a certificate of ca_file): a pair usable for both ends
+    peer_cert_file: str | None = None
+    peer_key_file: str | None = None
 
 
 class EmbeddedEtcd:
@@ -237,6 +240,13 @@ class EmbeddedEtcd:
         return f"{scheme}://{HOST}:{self.client_port}"
 
     @property
+    def metrics_address(self) -> str:
+        """``host:port`` serving ``/metrics`` over plain HTTP (a TLS member's separate metrics listener)."""
+        if self.tls:
+            return f"{HOST}:{self._metrics_port}"
+        return f"{HOST}:{self.client_port}"
+
+    @property
     def health_url(self) -> str:
         """Plain HTTP even with TLS: a TLS member is probed on its separate metrics listener."""
         if self.tls:
@@ -245,7 +255,8 @@ class EmbeddedEtcd:
 
     @property
     def peer_url(self) -> str:
-        return f"http://{HOST}:{self.peer_port}"
+        scheme = "https" if self.tls is not None and self.tls.peer_cert_file else "http"
+        return f"{scheme}://{HOST}:{self.peer_port}"
 
     @property
     def endpoint(self) -> str:
@@ -363,6 +374,9 @@ class EmbeddedEtcd:
                 f"--trusted-ca-file={self.tls.ca_file}", "--client-cert-auth",
                 f"--listen-metrics-urls=http://{HOST}:{self._metrics_port}",
             ]
+            if self.tls.peer_cert_file and self.tls.peer_key_file:
+                args += [f"--peer-cert-file={self.tls.peer_cert_file}", f"--peer-key-file={self.tls.peer_key_file}",
+                         f"--peer-trusted-ca-file={self.tls.ca_file}", "--peer-client-cert-auth"]
         if self.quota_backend_bytes is not None:
             args.append(f"--quota-backend-bytes={self.quota_backend_bytes}")
         if self.auto_compaction_retention is not None:  # etcd's default: off

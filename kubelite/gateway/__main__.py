@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-key", type=Path, help="private key of --tls-cert")
     parser.add_argument("--client-ca-file", type=Path,
                         help="authenticate x509 client certificates signed by this CA (CN: user, O: groups)")
+    parser.add_argument("--plain-http-uid", type=int, help="with TLS: also answer plain HTTP on the same port to "
+                        "loopback clients whose socket this Unix user (or root) owns, as a cluster admin "
+                        "(kl up passes its own uid); other plain requests get 400, as from kube-apiserver")
     parser.add_argument("--authorization-mode", default="AlwaysAllow", choices=("AlwaysAllow", "RBAC"),
                         help="RBAC: every request is authorized by Roles/ClusterRoles and their bindings")
     parser.add_argument("--service-account-signing-key-file", type=Path,
@@ -130,6 +133,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         service_ranges=ServiceRanges(args.service_cluster_ip_range, args.service_node_port_range),
         advertise_address=args.advertise_address,
         node_restriction=noderestriction.PLUGIN not in args.disable_admission_plugins,
+        plain_http_uid=args.plain_http_uid,
         audit=AuditLogOptions(path=args.audit_log_path or None, policy_file=args.audit_policy_file, mode=args.audit_log_mode,
                               max_size_mb=args.audit_log_maxsize, max_backups=args.audit_log_maxbackup,
                               max_age_days=args.audit_log_maxage),

@@ -66,8 +66,9 @@ from kubelite.gateway.rbac_cache import RbacCache
 from kubelite.gateway.requestinfo import RequestInfo, parse_request_info
 from kubelite.gateway.respond import as_protobuf, error_response, json_response, prefers_protobuf
 from kubelite.gateway.state import STATE, GatewayState, WatchSettings, state_of
+from kubelite.gateway.tlssniff import SniffingSite
 from kubelite.gateway.watchhub import WatchHubs
-from kubelite.util.listen import start_site
+from kubelite.util.listen import is_loopback, start_site
 from kubelite.auth.rbac_bootstrap import ensure_default_policy
 from kubelite.auth.satokens import DEFAULT_ISSUER, TokenSigner
 from kubelite.registry.service_alloc import ServiceAllocator, ServiceRanges
@@ -135,6 +136,9 @@ class GatewayConfig:
     advertise_address: str | None = None  # the kubernetes Service's endpoint (served too); default: the listen host
     audit: AuditLogOptions = field(default_factory=AuditLogOptions)  # --audit-log-path, --audit-policy-file
     node_restriction: bool = True  # NodeRestriction admission (--disable-admission-plugins NodeRestriction: off)
+    # With TLS: plain HTTP on the same port from loopback clients whose socket this Unix user (or root)
+    # owns, as a cluster admin (kubelite.gateway.tlssniff; kl up passes its own uid)
+    plain_http_uid: int | None = None
 
     @property
     def extra_listen_host(self) -> str | None:
@@ -147,6 +151,8 @@ class GatewayConfig:
 
     def check(self) -> None:
         """Refuse an unauthenticated gateway on a non-loopback address."""
+        if self.plain_http_uid is not None and self.tls_cert is None:
+            raise ValueError("--plain-http-uid needs --tls-cert/--tls-key: without TLS every client speaks plain HTTP")
         for host in (self.host, self.extra_listen_host):
             if host and self.token_file is None and self.client_ca_file is None and not is_loopback(host):
                 raise ValueError(f"refusing to listen on {host} without --token-file: anyone who can reach it "
@@ -187,15 +193,6 @@ def _advertised(host: str) -> str:
     except ValueError:
         return "127.0.0.1"
     return "127.0.0.1" if ip.is_unspecified else str(ip)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _request_labels(request: web.Request) -> tuple[str, str]:
@@ -503,6 +500,16 @@ class Gateway:
         scheme = "https" if self.config.tls_cert else "http"
         return f"{scheme}://{self.config.host}:{self.port}"
 
+    def _site(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> web.BaseSite | None:
+        """With TLS, a site that also tells plain HTTP apart on the same port (Go's 400 for it, or the
+        local owner's requests with ``plain_http_uid``); None: aiohttp's own TCP site."""
+        if ssl_context is None:
+            return None
+        assert self._runner is not None
+        return SniffingSite(self._runner, host, port, ssl_context=ssl_context,
+                            plain_loopback=self.config.plain_http_uid is not None,
+                            first_byte_timeout=self.config.request_header_timeout)
+
     async def start(self) -> None:
         """Connect, start the watch hubs, listen, compact; a failure part way stops what was started."""
         try:
@@ -567,6 +574,7 @@ class Gateway:
             body_read_timeout=config.request_body_timeout, rbac=rbac, client_ca=config.client_ca_file is not None,
             client_certs=client_certs,
             sa_signer=sa_signer, audit=audit_backend, node_restriction=config.node_restriction,
+            plain_http_uid=config.plain_http_uid,
         )
         await self.state.hubs.start(served.resource for served in SERVED)
         self.state.crds = CrdRegistry(store)
@@ -579,13 +587,18 @@ class Gateway:
                                      keepalive_timeout=config.request_header_timeout, lingering_time=2.0)
         await self._runner.setup()
         site = await start_site(self._runner, config.host, config.port, what="gateway", flag="--listen",
-                                ssl_context=ssl_context)
-        server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else config.port
+                                site=self._site(config.host, config.port, ssl_context), ssl_context=ssl_context)
+        if isinstance(site, SniffingSite):
+            self.port = site.port
+        else:
+            server = site._server  # noqa: SLF001 - the only way to learn the port chosen for port 0
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else config.port
         if config.extra_listen_host is not None:  # the same server (TLS, auth) on the advertised address
             await start_site(self._runner, config.extra_listen_host, self.port, what="gateway",
-                             flag="--advertise-address", ssl_context=ssl_context)
+                             flag="--advertise-address", site=self._site(config.extra_listen_host, self.port,
+                                                                         ssl_context),
+                             ssl_context=ssl_context)
         self.compactor = Compactor(self._client, interval=config.compaction_interval,
                                    registry=self.state.metrics.registry)
         await self.compactor.start()

@@ -30,9 +30,12 @@ from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
+from kubelite.gateway.tlssniff import plain_peer_uid
+from kubelite.util.listen import is_loopback
 from kubelite.auth.satokens import looks_like_jwt
 from kubelite.auth.rbac import (
     AUTHENTICATED,
+    SUPERUSER_GROUP,
     Attributes,
     Policy,
     authorize,
@@ -64,6 +67,10 @@ def authenticated(user: User) -> User:
 async def authenticate(request: web.Request) -> User | None:
     """The request's user; None when the gateway authenticates nobody (loopback without credentials)."""
     state = state_of(request)
+    if state.plain_http_uid is not None:
+        owner = local_owner(request, state.plain_http_uid)
+        if owner is not None:
+            return owner
     der = peer_certificate(request) if state.client_certs is not None else None
     if der is not None and state.client_certs is not None:
         cert_user = state.client_certs.user(der)  # None: not from the client CA, or out of date
@@ -80,6 +87,29 @@ async def authenticate(request: web.Request) -> User | None:
         raise errors.unauthorized()
     # a signing key alone (kl up's plain-HTTP loopback) leaves anonymous callers unsecured, as before
     return None
+
+
+def local_owner(request: web.Request, owner_uid: int) -> User | None:
+    """The cluster's local owner on plain HTTP (kubelite.gateway.tlssniff): a loopback client whose
+    socket ``owner_uid`` or root owns is ``kubelite:uid:<uid>`` in ``system:masters`` — that user can
+    read the admin kubeconfig anyway. None for TLS and for other users' sockets.
+
+    A browser runs as its user too, so a web page must not borrow this: the Host must be a loopback
+    name (no DNS rebinding) and an ``Origin``, when sent, this very origin (no cross-site request),
+    as ``kubectl proxy``'s ``--accept-hosts`` guards its plain-HTTP port; else 403.
+    """
+    uid = plain_peer_uid(request.transport)
+    if uid is None or uid not in (owner_uid, 0):
+        return None
+    host = request.headers.get("Host", "")
+    origin = request.headers.get("Origin")
+    hostname = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
+    if not is_loopback(hostname):
+        raise errors.forbidden(f"plain HTTP is served to the local owner only for a loopback Host, not {host!r}: "
+                               "use HTTPS with the kubeconfig's credentials")
+    if origin is not None and origin != f"http://{host}":
+        raise errors.forbidden(f"plain HTTP is not served to the web origin {origin!r}: use HTTPS with credentials")
+    return authenticated(User(f"kubelite:uid:{uid}", groups=(SUPERUSER_GROUP,)))
 
 
 def impersonated(request: web.Request, user: User) -> User:

@@ -59,6 +59,7 @@ class GatewayState:
     apiservices: LocalAPIServices | None = None  # the local APIServices' reconciler (started with the gateway)
     audit: AuditBackend | None = None  # --audit-log-path: the policy and the log (kubelite.gateway.audit)
     node_restriction: bool = True  # the NodeRestriction admission plugin (kubelite.gateway.noderestriction)
+    plain_http_uid: int | None = None  # plain HTTP beside TLS for this Unix user's loopback clients (tlssniff)
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

@@ -17,14 +17,17 @@ import os
 import signal
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubelite.testing.api import Api
 from kubelite.testing.cluster import Cluster, ClusterSpec
 from kubelite.testing.etcd_local import NotSupported
 from kubelite.testing.processes import EtcdAccess, Processes
 from kubelite.util import clock
+from kubelite.util.listen import is_loopback
 
 KINDS = (("etcd", "etcd"), ("controllers", "cm"), ("kubelite.gateway", "gateway"), ("agent", "agent"))
 
@@ -82,6 +85,26 @@ def alive(pid: int) -> bool:
 class AdoptedMember:
     name: str
     endpoint: str
+    health: str | None = None  # host:port answering /health over plain HTTP (default: the endpoint)
+
+
+def etcd_access_of(state: Mapping[str, Any]) -> EtcdAccess:
+    """How to reach a ``kl up``'s etcd from its ``up.json``: its endpoints and, for a secure one (the
+    default), the client certificate of its own etcd CA (``etcd_tls``)."""
+    listed = state["etcd"].split(",") if isinstance(state["etcd"], str) else state["etcd"]
+    endpoints = tuple(e.strip().removeprefix("http://").removeprefix("https://") for e in listed)
+    tls = state.get("etcd_tls") or {}
+    return EtcdAccess(endpoints, ca_file=tls.get("cafile"), cert_file=tls.get("certfile"),
+                      key_file=tls.get("keyfile"))
+
+
+def owner_server_of(state: Mapping[str, Any]) -> str:
+    """The ``kl up``'s gateway URL for its own Unix user: a secure gateway on loopback also answers
+    plain HTTP on its port to that user (kubelite.gateway.tlssniff), which needs no credentials."""
+    server = str(state["server"])
+    scheme, _, address = server.partition("://")
+    host = address.rpartition(":")[0]
+    return f"http://{address}" if scheme == "https" and is_loopback(host) else server
 
 
 class AdoptedEtcd:
@@ -89,9 +112,9 @@ class AdoptedEtcd:
 
     kind = "existing"
 
-    def __init__(self, cluster: ExistingCluster, endpoints: tuple[str, ...]) -> None:
+    def __init__(self, cluster: ExistingCluster, endpoints: tuple[str, ...], *, health: str | None = None) -> None:
         self.cluster = cluster
-        self.members = [AdoptedMember(f"etcd-{i + 1}", e) for i, e in enumerate(endpoints)]
+        self.members = [AdoptedMember(f"etcd-{i + 1}", e, health) for i, e in enumerate(endpoints)]
 
     @property
     def endpoints(self) -> tuple[str, ...]:
@@ -139,7 +162,7 @@ class AdoptedEtcd:
         while pending:
             if deadline.expired():
                 raise AssertionError(f"etcd not healthy in {timeout}s: {[m.endpoint for m in pending]}")
-            pending = [m for m in pending if not _healthy(m.endpoint)]
+            pending = [m for m in pending if not _healthy(m.health or m.endpoint)]
             time.sleep(0.2)
 
 
@@ -199,14 +222,18 @@ class ExistingCluster(Cluster):
     def __init__(self, tmp: Path, *, server: str | None = None, etcd_endpoints: tuple[str, ...] = (),
                  kl_up_dir: Path | None = None, pids: dict[str, int] | None = None) -> None:
         self.kl_up_pid: int | None = None
+        self.access = EtcdAccess(etcd_endpoints)
+        health: str | None = None
         if kl_up_dir is not None:
             try:
                 state = json.loads((kl_up_dir / "up.json").read_text())
             except (OSError, ValueError) as exc:
                 raise NotSupported(f"{kl_up_dir}/up.json: {exc} (is kl up running with --data-dir {kl_up_dir}?)")
-            server = server or state["server"]
-            listed = state["etcd"].split(",") if isinstance(state["etcd"], str) else state["etcd"]
-            etcd_endpoints = etcd_endpoints or tuple(e.strip().removeprefix("http://") for e in listed)
+            server = server or owner_server_of(state)
+            access = etcd_access_of(state)
+            etcd_endpoints = etcd_endpoints or access.endpoints
+            self.access = access if etcd_endpoints == access.endpoints else EtcdAccess(etcd_endpoints)
+            health = state.get("etcd_metrics")  # a TLS member answers /health on its plain metrics listener
             self.kl_up_pid = int(state["pid"])
         if not server or not etcd_endpoints:
             raise NotSupported("an existing cluster needs its gateway URL and etcd endpoints (or a kl up data dir)")
@@ -214,7 +241,8 @@ class ExistingCluster(Cluster):
         super().__init__(ClusterSpec(etcd_members=len(etcd_endpoints) if len(etcd_endpoints) in (1, 3, 5) else 1,
                                      etcd_backend="local", managers=1, gateways=1, agents=0), tmp)
         self.spec_note = "existing"
-        self.etcd = AdoptedEtcd(self, etcd_endpoints)  # type: ignore[assignment]  # same surface, adopted
+        self.etcd = AdoptedEtcd(self, etcd_endpoints,  # type: ignore[assignment]  # same surface, adopted
+                                health=health if len(etcd_endpoints) == 1 else None)
         self.server = server
 
     def pids(self) -> dict[str, int]:
@@ -224,7 +252,7 @@ class ExistingCluster(Cluster):
 
     async def start(self, timeout: float = 30.0) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self.processes = Processes(EtcdAccess(self.etcd.endpoints), self.tmp, None)
+        self.processes = Processes(self.access, self.tmp, None)
         names = self.pids()
         for name in names:
             self.processes.procs[name] = AdoptedProc(self, name)  # type: ignore[assignment]

@@ -10,8 +10,11 @@ never a traceback.
 from __future__ import annotations
 
 import errno
+import ipaddress
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:  # aiohttp only for start_site: split_host_port and ListenError are for any server
+    from aiohttp import web
 
 
 class ListenError(Exception):
@@ -28,9 +31,12 @@ class ListenError(Exception):
 
 
 async def start_site(runner: web.AppRunner, host: str, port: int, *, what: str, flag: str,
-                     **site_options: object) -> web.TCPSite:
-    """``web.TCPSite(runner, host, port).start()``; a bind failure raises ListenError."""
-    site = web.TCPSite(runner, host, port, **site_options)  # type: ignore[arg-type]
+                     site: web.BaseSite | None = None, **site_options: object) -> web.BaseSite:
+    """``web.TCPSite(runner, host, port).start()`` (or the given ``site`` serving ``host:port``);
+    a bind failure raises ListenError."""
+    from aiohttp import web  # the caller has it already (its runner)
+
+    site = site or web.TCPSite(runner, host, port, **site_options)  # type: ignore[arg-type]
     try:
         await site.start()
     except (OSError, OverflowError) as exc:  # OverflowError: a port above 65535
@@ -51,3 +57,18 @@ def split_host_port(address: str, *, flag: str, default_host: str | None = None)
         raise ValueError(f"{flag} must be HOST:PORT with a port from 0 to 65535 (0: any free port), "
                          f"not {address!r}")
     return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a host (``localhost``, an IPv4 or IPv6 literal, bracketed, scoped or IPv4-mapped)
+    is a loopback address."""
+    host = host.strip("[]").split("%", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback

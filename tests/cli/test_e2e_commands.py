@@ -20,7 +20,7 @@ from kubelite.cli.main import app
 from kubelite.version import __version__
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
 from tests.helpers import wait_for
-from tests.strict_etcd import strict_problems_at
+from tests.strict_etcd import strict_problems_of_up
 
 REPO = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -34,7 +34,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
         run_sync(up.wait_up())
         yield up
         # after every flow of this module, what the whole cluster stored is strict Kubernetes JSON
-        problems = run_sync(strict_problems_at(up.state["etcd"]))
+        problems = run_sync(strict_problems_of_up(up.state))
         assert problems == [], "\n".join(problems)
         pids = up.pids()
         assert up.stop() == 0, up.output()

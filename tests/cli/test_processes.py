@@ -10,7 +10,8 @@ import pytest
 
 from kubelite.cli.errors import CliError
 from kubelite.cli.processes import ManagedProcess
-from kubelite.cli.up_support import auto_runtime, detect_runtime, ensure_token, etcd_ports, is_loopback, split_host_port
+from kubelite.cli.up_support import auto_runtime, detect_runtime, ensure_token, etcd_ports, split_host_port
+from kubelite.util.listen import is_loopback
 from tests.cli.cluster import alive
 from tests.helpers import wait_for
 

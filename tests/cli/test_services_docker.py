@@ -22,67 +22,16 @@ import pytest
 from agent.proxy.rules import chain_prefix
 from agent.runtime.base import LABEL_CLUSTER, LABEL_CONTAINER, LABEL_POD_NAME
 from kubelite.cli.up_support import docker_bridge_gateway
+from kubelite.testing.manifests import as_yaml, client_pod, service, web_deployment
 from tests.cli.cluster import KlUp, alive, run_sync
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.docker
 CLUSTER: dict[str, str] = {}  # the module's cluster uid (scopes docker lookups to its containers)
 SERVICE_RANGE = "10.233.0.0/16"  # not the default: another cluster on this host may use that one
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: kubelite/demo:latest
-        imagePullPolicy: Never
-        command: [sh, -c, "mkdir -p /tmp/www && busybox hostname > /tmp/www/index.html && exec busybox httpd -f -p 8080 -h /tmp/www"]
-        ports: [{containerPort: 8080, name: http}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: http}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web-np}
-spec:
-  type: NodePort
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: sticky}
-spec:
-  selector: {app: web}
-  sessionAffinity: ClientIP
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: nothing}
-spec:
-  selector: {app: nothing}
-  ports: [{port: 80}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client}
-spec:
-  containers:
-  - {name: client, image: kubelite/demo:latest, imagePullPolicy: Never, command: [sleep, "100000"]}
-"""
+WEB = as_yaml(web_deployment(3, port_name="http"), service("web", target_port="http"),
+              service("web-np", type="NodePort"), service("sticky", sessionAffinity="ClientIP"),
+              service("nothing", selector="nothing", target_port=None), client_pod())
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,9 @@ def test_kl_up_sim_starts_and_sigterm_stops_everything(tmp_path: Path) -> None:
         run_sync(up.wait_up())
         out = up.output()
         assert "runtime: sim — as requested (--runtime sim)" in out
-        assert up.server in out and str(tmp_path / "kl" / "kubeconfig") in out
+        # HTTPS by default, and plain HTTP on the same port for this user (the harness's up.server)
+        assert up.server.replace("http://", "https://") in out and up.server in out
+        assert str(tmp_path / "kl" / "kubeconfig") in out
         # The two simulated nodes share one agent process (see test_up_sim_nodes).
         assert set(up.state["processes"]) == {"controller-manager", "gateway", "sim-nodes-1-2"}
         pids = up.pids()

@@ -10,45 +10,14 @@ from collections.abc import Iterator
 import pytest
 
 from kubelite.cli.up_support import cluster_dns_ip
+from kubelite.testing.manifests import as_yaml, client_pod, service, web_deployment
 from tests.agent.runtimes import remove_portmap_chains, sh
 from tests.cli.cluster import KlUp, run_sync
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.docker  # the shared demo image fixture; the cluster itself runs no Docker
 SERVICE_RANGE = "10.234.0.0/16"  # not the default: another cluster on this host may use that one
-WEB = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata: {labels: {app: web}}
-    spec:
-      containers:
-      - name: web
-        image: kubelite/demo:latest
-        imagePullPolicy: Never
-        command: [sh, -c, "mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
-        ports: [{containerPort: 8080}]
-        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}
----
-apiVersion: v1
-kind: Service
-metadata: {name: web}
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: Pod
-metadata: {name: client}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - {name: client, image: kubelite/demo:latest, imagePullPolicy: Never, command: [sleep, "100000"]}
-"""
+WEB = as_yaml(web_deployment(1), service("web"), client_pod(termination_grace_period=1))
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,13 @@
-"""`kl up --secure` (sim runtime): a cluster CA in the data dir with private keys 0600, HTTPS only,
+"""`kl up`'s secure default (sim runtime): a cluster CA in the data dir with private keys 0600, HTTPS,
 a kubeconfig with certificate-authority-data and the kubernetes-admin client certificate that the
-real kubectl, kl and the official Python client use unchanged; no credentials get 401."""
+real kubectl, kl and the official Python client use unchanged; no credentials get 401, and plain HTTP
+on the same port answers kl up's own Unix user only."""
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
 import subprocess
 import urllib.error
@@ -18,14 +20,16 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from kubelite.etcd.server import find_etcdctl_binary
 from tests.cli.cluster import KlUp, kl_argv, run_sync
+from tests.security.test_plain_http_owner import call
 
 KUBECTL = "/usr/bin/kubectl"
 
 
 @pytest.fixture(scope="module")
 def secure_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
-    up = KlUp(tmp_path_factory.mktemp("secure") / "kl", args=["--runtime", "sim", "--nodes", "1", "--secure"])
+    up = KlUp(tmp_path_factory.mktemp("secure") / "kl", args=["--runtime", "sim", "--nodes", "1"])
     up.start()
     try:
         run_sync(up.wait_up())
@@ -71,5 +75,32 @@ def test_kl_up_secure(secure_up: KlUp, tmp_path: Path) -> None:
         urllib.request.urlopen(f"{server}/api/v1/nodes", context=context, timeout=10)
     assert refused.value.code == 401
     assert json.loads(refused.value.read())["reason"] == "Unauthorized"
-    with pytest.raises((urllib.error.URLError, ConnectionError)):
-        urllib.request.urlopen(f"http://127.0.0.1:{secure_up.port}/api/v1/nodes", timeout=10)
+    # plain HTTP on the same port: this user (kl up's) is a cluster admin there, another user gets 401
+    plain = f"http://127.0.0.1:{secure_up.port}"
+    status, doc = call(f"{plain}/apis/authentication.k8s.io/v1/selfsubjectreviews", "POST",
+                       {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert status == 201 and doc["status"]["userInfo"]["username"] == f"kubelite:uid:{os.getuid()}", doc  # type: ignore[index]
+    status, doc = call(f"{plain}/api/v1/nodes", uid=os.getuid() + 4322)
+    assert status == 401 and doc["reason"] == "Unauthorized", doc  # type: ignore[index]
+
+
+def test_kl_up_s_etcd_answers_only_its_own_client_certificate(secure_up: KlUp) -> None:
+    """etcd's client port: the etcd CA's client pair works; no certificate, or the admin's of the
+    cluster CA, fails the handshake (etcdctl, the real client)."""
+    state = secure_up.state_now()
+    pki = secure_up.data_dir / "pki"
+    endpoint = f"https://{state['etcd']}"
+    assert state["etcd_tls"]["certfile"] == str(pki / "etcd" / "client.crt")
+    assert (pki / "etcd" / "ca.key").stat().st_mode & 0o777 == 0o600
+
+    def etcdctl(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([find_etcdctl_binary(), "--endpoints", endpoint, "--command-timeout=5s",
+                               "--dial-timeout=3s", *flags, "get", "/registry/namespaces/default", "--keys-only"],
+                              capture_output=True, text=True, timeout=60)
+
+    ca = ["--cacert", str(pki / "etcd" / "ca.crt")]
+    allowed = etcdctl(*ca, "--cert", str(pki / "etcd" / "client.crt"), "--key", str(pki / "etcd" / "client.key"))
+    assert allowed.returncode == 0 and "/registry/namespaces/default" in allowed.stdout, allowed.stderr
+    for refused in (etcdctl(*ca), etcdctl(*ca, "--cert", str(pki / "admin.crt"), "--key", str(pki / "admin.key"))):
+        assert refused.returncode != 0 and "/registry/" not in refused.stdout, refused.stdout
+        assert "bad certificate" in refused.stderr or "certificate required" in refused.stderr, refused.stderr

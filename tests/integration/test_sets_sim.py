@@ -19,7 +19,7 @@ import pytest
 
 from tests.cli.cluster import KlUp, kl_argv, run_sync
 from tests.helpers import wait_for
-from tests.strict_etcd import strict_problems_at
+from tests.strict_etcd import strict_problems_of_up
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -151,7 +151,7 @@ def test_daemonset_and_statefulset_on_sim_agents(cluster: KlUp) -> None:
             return bool(running) and {p["spec"]["containers"][0]["image"] for p in running} == {f"{image}:2"}
         run_sync(wait_for(forward, timeout=120, message=f"kl rollout undo of {kind}"))
 
-    problems = run_sync(strict_problems_at(cluster.state["etcd"]))
+    problems = run_sync(strict_problems_of_up(cluster.state))
     assert problems == [], "\n".join(problems)
     logs = "".join(p.read_text(errors="replace") for p in (cluster.data_dir / "logs").glob("*.log"))
     assert 'unknown field "' not in logs and "dropped fields Kubernetes does not have" not in logs
@@ -183,7 +183,7 @@ def test_replicationcontroller_on_sim_agents(cluster: KlUp) -> None:
     assert kubectl(cluster, "get", "rc", "web", "-n", "rc", "-o", "wide").splitlines()[1].split()[-1] == "app=web"
     events = kubectl(cluster, "get", "events", "-n", "rc", "--field-selector", "involvedObject.kind=ReplicationController")
     assert "SuccessfulCreate" in events and "SuccessfulDelete" in events
-    problems = run_sync(strict_problems_at(cluster.state["etcd"]))
+    problems = run_sync(strict_problems_of_up(cluster.state))
     assert problems == [], "\n".join(problems)
 
     bad = RC_MANIFEST.split("---")[1].replace("name: web,", "name: bad,").replace("selector: {app: web}",

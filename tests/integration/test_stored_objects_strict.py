@@ -26,7 +26,7 @@ import yaml
 
 from tests.cli.cluster import KlUp, run_sync
 from tests.helpers import wait_for
-from tests.strict_etcd import strict_problems_at
+from tests.strict_etcd import strict_problems_of_up
 
 pytestmark = pytest.mark.timeout(300)
 REPO = Path(__file__).resolve().parents[2]
@@ -115,7 +115,7 @@ def test_main_flows_leave_only_strict_kubernetes_objects_in_etcd(cluster: KlUp) 
     kubectl(cluster, "label", "node", nodes[0]["metadata"]["name"], "strict=yes")
     kubectl(cluster, "-n", NS, "delete", "pod", "literal-key", "--wait=true", "--timeout=60s")
 
-    problems = run_sync(strict_problems_at(cluster.state["etcd"]))
+    problems = run_sync(strict_problems_of_up(cluster.state))
     assert problems == [], "\n".join(problems)
     logs = "".join(p.read_text(errors="replace") for p in (cluster.data_dir / "logs").glob("*.log"))
     assert 'unknown field "' not in logs and "dropped fields Kubernetes does not have" not in logs

@@ -130,14 +130,17 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
         # The token is really needed (and works): curl inside the namespace, the header from a file.
         header = tmp_path / "auth-header"
         header.write_text(f"Authorization: Bearer {token}\n")
-        curl = ["ip", "netns", "exec", netns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}"]
-        assert run(*curl, f"http://{ADDRESS}:8080/api/v1/nodes").stdout == "401"
-        assert run(*curl, "-H", f"@{header}", f"http://{ADDRESS}:8080/api/v1/nodes").stdout == "200"
+        # kl up serves HTTPS by default: plain HTTP off loopback gets kube-apiserver's 400
+        curl = ["ip", "netns", "exec", netns, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                "--cacert", str(data / "pki" / "ca.crt")]
+        assert run(*curl, f"https://{ADDRESS}:8080/api/v1/nodes").stdout == "401"
+        assert run(*curl, f"http://{ADDRESS}:8080/api/v1/nodes").stdout == "400"
+        assert run(*curl, "-H", f"@{header}", f"https://{ADDRESS}:8080/api/v1/nodes").stdout == "200"
         nodes = run("ip", "netns", "exec", netns, "env", f"KUBECONFIG={data / 'kubeconfig'}", KL, "get", "nodes").stdout
         assert "node-1" in nodes and "Ready" in nodes
         # kl up's gateway keeps an audit log of writes (<data-dir>/audit.log, 0600), with no credential in it
         created = run(*curl, "-H", f"@{header}", "-H", "Content-Type: application/json", "-d",
-                      '{"metadata": {"name": "audited"}}', f"http://{ADDRESS}:8080/api/v1/namespaces/default/configmaps")
+                      '{"metadata": {"name": "audited"}}', f"https://{ADDRESS}:8080/api/v1/namespaces/default/configmaps")
         assert created.stdout == "201"
         audit_log = data / "audit.log"
 

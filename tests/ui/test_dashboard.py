@@ -31,6 +31,7 @@ from playwright.sync_api import Browser, Page, Route, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 from kubelite.etcd.server import free_port
+from kubelite.testing.existing import etcd_access_of
 from tests.cli.cluster import KlUp, alive, run_sync
 
 CHROMIUM = "/usr/bin/chromium"
@@ -412,7 +413,7 @@ class SecondGateway:
     """Another gateway process on the cluster's etcd (the page can lose it and get it back)."""
 
     def __init__(self, cluster: KlUp, tmp_path: Path, *flags: str) -> None:
-        self.argv = [sys.executable, "-m", "kubelite.gateway", "--etcd-endpoints", cluster.state["etcd"],
+        self.argv = [sys.executable, "-m", "kubelite.gateway", *etcd_access_of(cluster.state).flags("gateway"),
                      "--listen", f"127.0.0.1:{free_port()}", "--etcd-compaction-interval", "0", *flags]
         self.server = "http://" + self.argv[self.argv.index("--listen") + 1]
         self.log = tmp_path / "gateway.out"
