@@ -244,7 +244,9 @@ class DockerRuntime:
             if "no such image" not in str(exc).lower():
                 raise  # e.g. the sandbox whose network it joins is gone: not an image problem
             raise ImagePullError(f"image {spec.image!r} is not present: {exc}") from exc
-        return str(created["Id"])
+        container_id = str(created["Id"])
+        self._inspected.expect(container_id, "create")  # nothing was read of it before: its event drops nothing
+        return container_id
 
     def _security(self, spec: ContainerSpec) -> dict[str, Any]:
         """HostConfig for the container's ``SecuritySettings`` (``agent/security.py`` decided them): the
@@ -279,8 +281,13 @@ class DockerRuntime:
         return {"Type": "json-file", "Config": {"max-size": str(limits.max_bytes), "max-file": str(limits.max_files)}}
 
     async def start_container(self, container_id: str) -> None:
-        with self._changing(container_id):
-            await self._call(self.api.start, container_id)
+        self._inspected.expect(container_id, "start")  # its event may come before the call's answer
+        try:
+            with self._changing(container_id):
+                await self._call(self.api.start, container_id)
+        except BaseException:
+            self._inspected.unexpect(container_id, "start")
+            raise
 
     async def stop_container(self, container_id: str, *, timeout: float) -> None:
         # Docker sends SIGTERM, then SIGKILL after `t` seconds; the HTTP call must outlive that.
@@ -418,17 +425,13 @@ class DockerRuntime:
             filters = {"type": ["container"], "label": [f"{LABEL_NODE}={self.node}"]}
             return self.api.events(decode=True, filters=filters)
 
-        local = self._local()
-
         def convert(raw: dict[str, Any]) -> RuntimeEvent | None:
             action = str(raw.get("Action") or raw.get("status") or "").split(":")[0]
             if action not in _EVENT_ACTIONS:
                 return None
             actor = raw.get("Actor") or {}
             container_id = actor.get("ID") or raw.get("id", "")
-            # in the reader thread: before the agent hears of it; the event's time only from a local engine
-            changed = raw.get("timeNano") if local else None
-            self._inspected.invalidate(container_id, int(changed) if isinstance(changed, int) else None)
+            self._inspected.event(container_id, action)  # in the reader thread: before the agent hears of it
             attributes = actor.get("Attributes") or {}
             labels = {k: v for k, v in attributes.items() if k.startswith("kubelite.")}
             return RuntimeEvent(container_id=container_id, action=action, labels=labels)

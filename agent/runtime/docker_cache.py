@@ -21,12 +21,12 @@ its container was not stamped after its ticket, and only within the same subscri
 (a re-subscription or a lost stream drops everything). Stamps are forgotten whenever no read is
 in flight, so the bookkeeping stays as small as the set of containers being inspected.
 
-An event says when its change happened (dockerd logs it once the container's new state is set,
-under the container's lock, which an inspect also takes): an inspection *sent* after that moment
-already shows the change, so the event does not drop it — the reads right after the agent's own
-start are not repeated when the start's event arrives a moment later. This compares the engine's
-clock with this process's, so it is used for a local engine only (the caller passes no time
-otherwise, and then any read sent before the invalidation is dropped).
+The events of the agent's own creates and starts are expected (:meth:`expect`): the call itself
+already dropped what was read before it returned, so its event — which may arrive before or well
+after the call's answer — drops nothing, and the reads right after the agent's own start are not
+repeated when the start's event comes in. Each expectation is met by one event of that action on
+that container; any other event invalidates as usual. (No clocks are compared: the engine's and
+this process's may differ, e.g. under clock-skew chaos.)
 
 The invalidations come from the stream's reader thread and the reads from the event loop's
 thread: one lock guards the few dict operations of each step.
@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from dataclasses import dataclass
 
 from kubelite.util import clock
@@ -52,20 +51,6 @@ class Ticket:
     serial: int
     epoch: int
     sent: float  # monotonic: the inspection's age counts from before it was asked for
-    sent_ns: int  # the real wall clock (the engine's events carry it), not kubelite's injectable one
-
-
-@dataclass(frozen=True)
-class _Entry:
-    info: ContainerInfo
-    sent: float
-    sent_ns: int
-
-
-@dataclass(frozen=True)
-class _Stamp:
-    serial: int
-    changed_ns: int | None  # when the change happened, if known (an event's time on a local engine)
 
 
 class InspectCache:
@@ -74,8 +59,9 @@ class InspectCache:
     def __init__(self, max_age: float = MAX_AGE) -> None:
         self.max_age = max_age
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
-        self._stamps: dict[str, _Stamp] = {}  # container id → its last invalidation while reads were in flight
+        self._entries: dict[str, tuple[ContainerInfo, float]] = {}  # id → (inspection, monotonic time sent)
+        self._stamps: dict[str, int] = {}  # container id → serial of its last invalidation while reads were in flight
+        self._expected: dict[str, set[str]] = {}  # container id → actions of the agent's own calls, events to come
         self._serial = itertools.count(1)
         self._epoch = 0
         self._in_flight = 0
@@ -86,45 +72,64 @@ class InspectCache:
             entry = self._entries.get(container_id)
             if entry is None:
                 return None
-            if clock.monotonic() - entry.sent > self.max_age:
+            if clock.monotonic() - entry[1] > self.max_age:
                 del self._entries[container_id]
                 return None
-            return entry.info
+            return entry[0]
 
     def begin(self) -> Ticket:
         """Before an inspect is sent; pair with :meth:`finish` (stores nothing when ``info`` is None)."""
         with self._lock:
             self._in_flight += 1
-            return Ticket(next(self._serial), self._epoch, clock.monotonic(), time.time_ns())
+            return Ticket(next(self._serial), self._epoch, clock.monotonic())
 
     def finish(self, ticket: Ticket, container_id: str, info: ContainerInfo | None) -> None:
         """Store ``info`` unless its container was invalidated since ``ticket`` (or the epoch changed);
         a running or created container's only while an event stream is subscribed."""
         with self._lock:
             self._in_flight -= 1
-            stamp = self._stamps.get(container_id)
-            fresh = ticket.epoch == self._epoch and (
-                stamp is None or stamp.serial < ticket.serial
-                or (stamp.changed_ns is not None and ticket.sent_ns > stamp.changed_ns))
+            fresh = ticket.epoch == self._epoch and self._stamps.get(container_id, 0) < ticket.serial
             if info is not None and fresh and (info.state == "exited" or self._live > 0):
-                self._entries[container_id] = _Entry(info, ticket.sent, ticket.sent_ns)
+                self._entries[container_id] = (info, ticket.sent)
             if self._in_flight == 0:
                 self._stamps.clear()  # no read can be older than a stamp now
 
-    def invalidate(self, container_id: str, changed_ns: int | None = None) -> None:
-        """The container changed (an event, or the agent's own start/stop/remove); ``changed_ns``: when,
-        on the real wall clock, if known — inspections sent after it are kept."""
+    def invalidate(self, container_id: str) -> None:
+        """The container changed (the agent's own start/stop/remove, before and after the call)."""
         with self._lock:
-            entry = self._entries.get(container_id)
-            if entry is not None and (changed_ns is None or entry.sent_ns <= changed_ns):
-                del self._entries[container_id]
-            if self._in_flight:
-                before = self._stamps.get(container_id)
-                if before is not None and (before.changed_ns is None or changed_ns is None):
-                    changed_ns = None  # an unknown time among them: keep none of the reads in flight
-                elif before is not None and before.changed_ns is not None and changed_ns is not None:
-                    changed_ns = max(changed_ns, before.changed_ns)
-                self._stamps[container_id] = _Stamp(next(self._serial), changed_ns)
+            self._invalidate(container_id)
+
+    def expect(self, container_id: str, action: str) -> None:
+        """The agent's own call will cause (or caused) one event ``action`` on the container."""
+        with self._lock:
+            self._expected.setdefault(container_id, set()).add(action)
+
+    def unexpect(self, container_id: str, action: str) -> None:
+        """The call failed: its event may not come."""
+        with self._lock:
+            self._discard(container_id, action)
+
+    def event(self, container_id: str, action: str) -> None:
+        """An engine event: invalidates, unless it is the awaited event of the agent's own call."""
+        with self._lock:
+            if action == "destroy":
+                self._expected.pop(container_id, None)
+            elif action in self._expected.get(container_id, ()):
+                self._discard(container_id, action)
+                return
+            self._invalidate(container_id)
+
+    def _invalidate(self, container_id: str) -> None:
+        self._entries.pop(container_id, None)
+        if self._in_flight:
+            self._stamps[container_id] = next(self._serial)
+
+    def _discard(self, container_id: str, action: str) -> None:
+        actions = self._expected.get(container_id)
+        if actions is not None:
+            actions.discard(action)
+            if not actions:
+                del self._expected[container_id]
 
     def subscribed(self) -> None:
         """An event stream is open: nothing cached before it is trusted (events are not replayed)."""

@@ -4,7 +4,6 @@ the read began, and no re-subscription happened since."""
 
 from __future__ import annotations
 
-import dataclasses
 
 from agent.runtime.base import ContainerInfo, ContainerState
 from agent.runtime.docker_cache import InspectCache
@@ -91,36 +90,37 @@ def test_an_inspection_is_used_for_max_age_seconds_only() -> None:
     assert cache.get("a") is not None
 
 
-def test_an_event_older_than_the_read_keeps_it_and_one_newer_drops_it() -> None:
-    """The agent reads right after its own start; the start's event, stamped before that read was
-    sent, arrives later and does not cost another inspect. A later change does."""
+def test_the_event_of_the_agents_own_start_does_not_drop_the_read_after_it() -> None:
+    """The agent starts a container (its call drops what was read before), reads it, and the start's
+    event arrives afterwards: no second inspect. The next event of the same kind does drop it."""
     cache = InspectCache()
     cache.subscribed()
-    ticket = cache.begin()
-    cache.finish(ticket, "a", info("a"))
-    cache.invalidate("a", changed_ns=ticket.sent_ns - 1)
+    cache.expect("a", "start")
+    cache.invalidate("a")  # the call returned
+    read(cache, info("a"))
+    cache.event("a", "start")  # the awaited event: already seen by the read
     assert cache.get("a") is not None
-    cache.invalidate("a", changed_ns=ticket.sent_ns + 1)
+    cache.event("a", "start")  # nobody awaited this one
     assert cache.get("a") is None
 
 
-def test_a_read_in_flight_sent_after_the_event_time_is_kept_one_sent_before_is_not() -> None:
+def test_other_events_still_drop_the_read_while_one_is_awaited() -> None:
     cache = InspectCache()
     cache.subscribed()
-    early = cache.begin()
-    late = dataclasses.replace(cache.begin(), sent_ns=early.sent_ns + 10)  # sent 10 ns after the change
-    cache.invalidate("a", changed_ns=early.sent_ns)
-    cache.finish(early, "a", info("a", "created"))
+    cache.expect("a", "start")
+    read(cache, info("a"))
+    cache.event("a", "die")
     assert cache.get("a") is None
-    cache.finish(late, "a", info("a"))
-    assert cache.get("a") is not None
 
 
-def test_an_invalidation_without_a_time_drops_every_read_begun_before_it() -> None:
+def test_a_failed_call_awaits_no_event_and_destroy_forgets_what_was_awaited() -> None:
     cache = InspectCache()
     cache.subscribed()
-    ticket = cache.begin()
-    cache.invalidate("a", changed_ns=ticket.sent_ns - 1)  # an event from before the read...
-    cache.invalidate("a")  # ...then the agent's own start: no time
-    cache.finish(ticket, "a", info("a", "created"))
+    cache.expect("a", "start")
+    cache.unexpect("a", "start")
+    read(cache, info("a"))
+    cache.event("a", "start")
     assert cache.get("a") is None
+    cache.expect("b", "create")  # its event came before the create's answer: never consumed
+    cache.event("b", "destroy")
+    assert cache._expected == {}
