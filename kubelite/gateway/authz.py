@@ -29,6 +29,7 @@ from kubelite.gateway import audit
 from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
+from kubelite.gateway.proxy import VIA
 from kubelite.gateway.state import state_of
 from kubelite.gateway.tlssniff import plain_peer_uid
 from kubelite.util.listen import is_loopback
@@ -102,6 +103,10 @@ def local_owner(request: web.Request, owner_uid: int) -> User | None:
     """
     uid = plain_peer_uid(request.transport)
     if uid is None or uid not in (owner_uid, 0):
+        return None
+    if VIA.split(" ", 1)[1] in request.headers.get("Via", ""):
+        # relayed by a gateway (nodes/proxy to a node endpoint someone pointed at this port): the
+        # gateway's own uid is not the caller's
         return None
     host = request.headers.get("Host", "")
     origin = request.headers.get("Origin")

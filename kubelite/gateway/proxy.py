@@ -151,7 +151,12 @@ async def proxy(request: web.Request, target: Target) -> web.StreamResponse:
     return await _relay(request, state, url, headers, await request.read() if request.can_read_body else None)
 
 
+VIA = "1.1 kubelite-gateway"  # RFC 9110's Via: what the gateway relays is never its local owner's own request
+
+
 async def _relay(request: web.Request, state: Any, url: str, headers: dict[str, str], body: Any) -> web.StreamResponse:
+    via = request.headers.get("Via")
+    headers = {**headers, "Via": f"{via}, {VIA}" if via else VIA}
     try:
         upstream = await state.http.request(
             request.method, url, params=request.query, headers=headers, data=body, allow_redirects=False,

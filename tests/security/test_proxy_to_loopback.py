@@ -124,3 +124,30 @@ async def test_a_page_proxied_over_the_owner_s_plain_http_is_sandboxed(processes
                 assert "sandbox" in response.headers.getall("Content-Security-Policy", []), response.headers
     finally:
         await runner.cleanup()
+
+
+async def test_nodes_proxy_to_a_node_endpoint_on_the_gateway_s_own_port_is_not_the_owner(
+        processes: Processes, tmp_path: Path) -> None:
+    """A Node whose agent endpoint is the gateway's own plain port (sim agents listen on loopback, so
+    loopback endpoints are allowed): ``nodes/NAME/proxy/...`` relays carry ``Via: 1.1 kubelite-gateway``,
+    and a relayed request is never the local owner's, so it is not served as a cluster admin."""
+    d = tmp_path / "pki"
+    made = pki.ensure_cluster_pki(d, ("127.0.0.1", "localhost"))
+    processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
+                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC",
+                            "--plain-http-uid", str(os.getuid()))
+    await processes.wait_gateway_ready()
+    url, ca, admin = processes.gateway_url, made["ca"], made["admin"]
+    clients = tmp_path / "clients"
+    port = int(url.rsplit(":", 1)[1])
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "loop"}}
+    assert (await call(url, ca, admin, clients, "POST", "/api/v1/nodes", node))[0] == 201
+    status, current = await call(url, ca, admin, clients, "GET", "/api/v1/nodes/loop")
+    assert status == 200, current
+    current["status"] = {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                         "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}
+    status, answer = await call(url, ca, admin, clients, "PUT", "/api/v1/nodes/loop/status", current)
+    assert status == 200, answer
+    status, answer = await call(url, ca, admin, clients, "GET",
+                                "/api/v1/nodes/loop/proxy/api/v1/namespaces/kube-system/secrets")
+    assert status == 401, answer  # the relayed request reached the gateway unauthenticated, not as its owner
