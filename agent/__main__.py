@@ -353,7 +353,7 @@ async def run(args: argparse.Namespace) -> int:
     client = await connect(config)
     store = Store(client)
     # Several agents in one process share one pod informer (one etcd watch), each through its node's view.
-    shared = shared_informer(store) if len(nodes) > 1 else None
+    shared = shared_informer(store, nodes=nodes) if len(nodes) > 1 else None
     # ... and one ConfigMap/Secret source (two watches), not two per node.
     configs = ConfigSource(store) if len(nodes) > 1 else None
     if shared is not None:

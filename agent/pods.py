@@ -26,6 +26,7 @@ from kubelite.client.reconcile import ReconcileLoop, Result
 from kubelite.storage.store import Store
 from kubelite.util.supervise import cancel_and_wait, spawn
 from kubelite.client.workqueue import WorkQueue
+from kubelite.etcd.ops import EtcdUnavailable
 from kubelite.util import clock
 from kubelite.util.clock import wall as clock_wall
 
@@ -129,7 +130,8 @@ class PodManager:
             root=Path(options.root_dir) if options.root_dir else None, owns_source=config_source is None,
             tokens=tokens)
         self.teardown = Teardown(store, runtime, node=self.node, host_ip=options.host_ip, recorder=recorder,
-                                 probes=self.probes, config=self.config, forget_uid=self.forget_uid)
+                                 probes=self.probes, config=self.config, forget_uid=self.forget_uid,
+                                 bound_pods=self._cached_pods)
         self.watch = RuntimeWatch(runtime, self.health, on_event=self._on_runtime_event, on_resync=self.enqueue_all,
                                   metrics=metrics)
         self._first_seen: dict[str, float] = {}
@@ -171,8 +173,9 @@ class PodManager:
     async def rediscover(self) -> None:
         """Adopt containers of pods still bound here, remove the others; then open the gate.
 
-        The gate stays closed until the runtime answers: nothing may start before the agent
-        knows what already runs (an unreachable engine is waited for, with back-off).
+        The gate stays closed until the runtime and etcd answer: nothing may start before the agent
+        knows what already runs (an unreachable engine or etcd is waited for, with back-off; an etcd
+        error must not end the rediscovery, or the gate would stay closed for good).
         """
         self.gate.clear()
         delay = 0.2
@@ -180,13 +183,17 @@ class PodManager:
             try:
                 await self.teardown.rediscover()
                 break
-            except RuntimeUnavailable as exc:
-                log.warning("node %s: rediscovery waits for the container runtime (%s); retrying in %.1fs",
-                            self.node, exc, delay)
+            except (RuntimeUnavailable, EtcdUnavailable) as exc:  # etcd: a lease regained while it is still slow
+                what = "etcd" if isinstance(exc, EtcdUnavailable) else "the container runtime"
+                log.warning("node %s: rediscovery waits for %s (%s); retrying in %.1fs", self.node, what, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.gate.set()
         self.enqueue_all()
+
+    def _cached_pods(self) -> list[Pod]:
+        """This node's pods in the (synced) pod informer."""
+        return [pod for key in self.informer.keys() if (pod := self.informer.get(key)) is not None]
 
     def enqueue_all(self) -> None:
         for key in self.informer.keys():

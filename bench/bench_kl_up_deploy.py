@@ -22,17 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -40,11 +34,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import pyspy  # noqa: E402  (bench/ is the script's directory)
+from klup import KlUp, manager_metrics  # noqa: E402
 from procstat import cpu_seconds, descendants, put_rate  # noqa: E402
 
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
-from kubelite.etcd.server import free_port  # noqa: E402
-from kubelite.testing.existing import etcd_access_of  # noqa: E402
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 MANIFEST = """apiVersion: apps/v1
@@ -62,38 +55,6 @@ spec:
         image: bench:1
         resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}
 """
-
-
-def ready_nodes(server: str) -> int:
-    try:
-        with urllib.request.urlopen(server + "/api/v1/nodes", timeout=10) as resp:
-            doc = json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return 0
-    return sum(1 for n in doc.get("items") or []
-               if any(c.get("type") == "Ready" and c.get("status") == "True"
-                      for c in (n.get("status") or {}).get("conditions") or []))
-
-
-def process_names(data: Path) -> dict[str, int]:
-    """kl up's children by name (up.json), without etcd (not Python: py-spy cannot read it)."""
-    state = json.loads((data / "up.json").read_text())
-    return {**state["processes"], "etcd": state["etcd_pid"]} if state.get("etcd_pid") else dict(state["processes"])
-
-
-def manager_metrics(pid: int) -> dict[str, float]:
-    """The controller-manager's reconcile counts by controller (its ``--listen``, from its command line)."""
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    listen = argv[argv.index("--listen") + 1]
-    with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    counts: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("controller_reconcile_total{"):
-            labels, value = line.rsplit(" ", 1)
-            name = labels.split('controller="', 1)[1].split('"', 1)[0]
-            counts[name] = counts.get(name, 0.0) + float(value)
-    return counts
 
 
 class PodWatch:
@@ -161,33 +122,20 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep kl up's data directory (its logs/) afterwards")
     args = parser.parse_args()
 
-    data = Path(tempfile.mkdtemp(prefix="kubelite-bench-deploy-"))
-    listen = args.listen or f"127.0.0.1:{free_port()}"
-    server = f"http://{listen}"
-    out = open(data.parent / f"{data.name}.out", "wb")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "kubelite.cli", "up", "--runtime", "sim", "--nodes", str(args.nodes), "--listen", listen,
-         "--data-dir", str(data)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    kubeconfig = data / "kubeconfig"
-    deadline = time.monotonic() + args.timeout
+    up = KlUp(args.nodes, prefix="kubelite-bench-deploy-", listen=args.listen, timeout=args.timeout)
+    up.start()
+    data, out, kubeconfig = up.data, up.out_path, up.kubeconfig
+    deadline = up.started + args.timeout
     watch: PodWatch | None = None
     recorders: list[subprocess.Popen[bytes]] = []
     try:
-        def wait(what: str, done) -> None:  # noqa: ANN001
-            while not done():
-                if up.poll() is not None:
-                    raise SystemExit(f"kl up exited with {up.returncode}; see {out.name}")
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"timed out waiting for {what}; see {out.name}")
-                time.sleep(0.1)
-
-        wait("kl up's banner", lambda: b"kubelite is up" in Path(out.name).read_bytes())
-        wait(f"{args.nodes} Ready nodes", lambda: ready_nodes(server) >= args.nodes)
+        up.wait_banner()
+        up.wait_ready_nodes()
         # kl up's own etcd, with its client certificate (a secure kl up's etcd asks for one)
-        config = etcd_access_of(json.loads((data / "up.json").read_text())).config()
-        sequential, concurrent = asyncio.run(etcd_baseline(replace(config, timeout=10.0)))
-        names = process_names(data)
-        kids = descendants(up.pid)
+        sequential, concurrent = asyncio.run(etcd_baseline(replace(up.etcd_config(), timeout=10.0)))
+        names = up.process_names()
+        assert up.proc is not None
+        kids = descendants(up.proc.pid)
         watch = PodWatch(kubeconfig, args.replicas)
         manifest = data / "bench.yaml"
         manifest.write_text(MANIFEST.format(replicas=args.replicas))
@@ -203,7 +151,7 @@ def main() -> None:
                        capture_output=True, timeout=120)
         apply_returned = time.monotonic()
         if not watch.all_running.wait(max(1.0, deadline - time.monotonic())):
-            raise SystemExit(f"timed out: {len(watch.running)} of {args.replicas} pods Running; see {out.name}")
+            raise SystemExit(f"timed out: {len(watch.running)} of {args.replicas} pods Running; see {out}")
         done = time.monotonic()
         cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
         reconciles = manager_metrics(names["controller-manager"])
@@ -243,17 +191,7 @@ def main() -> None:
         pyspy.stop(recorders)
         if watch is not None:
             watch.stop()
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(120)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
-        if args.keep:
-            print(f"kl up's data directory (logs in logs/): {data}", file=sys.stderr)
-        else:
-            shutil.rmtree(data, ignore_errors=True)
-        os.unlink(out.name) if up.returncode == 0 else print(f"kl up's output: {out.name}", file=sys.stderr)
+        up.stop(keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,7 @@ in issue 12 (100 nodes: 51 s to Ready, 5.9 GB).
 from __future__ import annotations
 
 import argparse
-import json
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,8 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kubelite.etcd.server import free_port  # noqa: E402
-from procstat import cpu_seconds, descendants, rss_bytes  # noqa: E402  (bench/ is the script's directory)
+from klup import KlUp, ready_nodes  # noqa: E402  (bench/ is the script's directory)
+from procstat import cpu_seconds, descendants, rss_bytes  # noqa: E402
 
 ISSUE_BASELINE = {"ready_after_gateway": 51.0, "children_rss_mib": 5.9 * 1024}  # issue 12, 100 nodes
 
@@ -53,27 +49,12 @@ def is_agent(pid: int) -> bool:
         return False
 
 
-def get_json(url: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
-
-
 def answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def ready_nodes(server: str) -> int:
-    doc = get_json(server + "/api/v1/nodes") or {}
-    return sum(1 for n in doc.get("items") or []
-               if any(c.get("type") == "Ready" and c.get("status") == "True"
-                      for c in (n.get("status") or {}).get("conditions") or []))
 
 
 @dataclass
@@ -87,30 +68,21 @@ class Figures:
 
 
 def run_kl_up(nodes: int, per_process: int, idle: float, timeout: float) -> Figures:
-    data = Path(tempfile.mkdtemp(prefix="kubelite-bench-up-"))
-    server = f"http://127.0.0.1:{free_port()}"
-    out = open(data.parent / f"{data.name}.out", "wb")
-    started = time.monotonic()
-    up = subprocess.Popen(
-        [sys.executable, "-m", "kubelite.cli", "up", "--runtime", "sim", "--nodes", str(nodes),
-         "--sim-nodes-per-process", str(per_process), "--listen", server.removeprefix("http://"),
-         "--data-dir", str(data), "--ready-timeout", str(timeout)],
-        cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = started + timeout
+    up = KlUp(nodes, prefix="kubelite-bench-up-", timeout=timeout,
+              extra=("--sim-nodes-per-process", str(per_process)))
+    server = up.server
+    up.start()
+    started = up.started
+    assert up.proc is not None
+    pid = up.proc.pid
     try:
         def wait(what: str, done) -> float:  # noqa: ANN001
-            while not done():
-                if up.poll() is not None:
-                    raise SystemExit(f"kl up exited with {up.returncode}; see {out.name}")
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"timed out waiting for {what}; see {out.name}")
-                time.sleep(0.05)
-            return time.monotonic()
+            return up.wait(what, done, interval=0.05)
 
         gateway_at = wait("the gateway", lambda: answers(server + "/readyz"))
         ready_at = wait(f"{nodes} Ready nodes", lambda: ready_nodes(server) >= nodes)
-        wait("kl up's banner", lambda: b"kubelite is up" in Path(out.name).read_bytes())
-        kids = descendants(up.pid)
+        up.wait_banner()
+        kids = descendants(pid)
         cpu_before = sum(cpu_seconds(pid) for pid in kids)
         idle_from = time.monotonic()
         time.sleep(idle)  # a measurement window, not a wait for a condition
@@ -118,17 +90,12 @@ def run_kl_up(nodes: int, per_process: int, idle: float, timeout: float) -> Figu
         figures = Figures(
             gateway_up=gateway_at - started, ready_after_gateway=ready_at - gateway_at,
             agent_processes=sum(1 for pid in kids if is_agent(pid)),
-            children_rss_mib=sum(rss_mib(pid) for pid in kids), kl_up_rss_mib=rss_mib(up.pid),
+            children_rss_mib=sum(rss_mib(kid) for kid in kids), kl_up_rss_mib=rss_mib(pid),
             idle_cpu_percent=100 * cpu_used / (time.monotonic() - idle_from))
     finally:
-        kids = descendants(up.pid)
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(120)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
-        left = [pid for pid in kids if Path(f"/proc/{pid}").exists()]
+        kids = descendants(pid)
+        up.stop()
+        left = [kid for kid in kids if Path(f"/proc/{kid}").exists()]
         if left:
             print(f"WARNING: processes outlived kl up: {left}", file=sys.stderr)
     return figures

@@ -33,6 +33,7 @@ from pathlib import Path
 from kubelite.api.quantity import parse_quantity
 
 from agent.runtime.base import (
+    LABEL_NODE,
     ContainerInfo,
     ContainerRuntimeError,
     ContainerNotFound,
@@ -97,6 +98,10 @@ class SimRuntime:
         self.memory_bytes = memory_bytes
         self.node = node
         self.containers: dict[str, _SimContainer] = {}
+        # node label → its containers' ids (insertion-ordered): one process hosts hundreds of sim nodes,
+        # and each node's pod workers and stats list their own containers — a scan of every container
+        # per listing made that quadratic (10,000 pods on 1,000 nodes: bench/bench_scale.py)
+        self._by_node: dict[str, dict[str, None]] = {}
         self.probe_results: dict[tuple[str, str], bool] = {}  # (container name, kind) → result
         self.exec_results: dict[str, int] = {}  # container name → exit code of every exec
         self.pulls: list[str] = []
@@ -152,6 +157,7 @@ class SimRuntime:
             network_of=spec.network_of,
         )
         self.containers[container_id] = _SimContainer(info=info, spec=spec)
+        self._by_node.setdefault(info.labels.get(LABEL_NODE, ""), {})[container_id] = None
         await self._emit(container_id, "create")
         return container_id
 
@@ -209,15 +215,19 @@ class SimRuntime:
         container = self.containers.pop(container_id, None)
         if container is None:
             raise ContainerNotFound(container_id)
+        node = container.info.labels.get(LABEL_NODE, "")
+        same_node = self._by_node.get(node, {})
+        same_node.pop(container_id, None)
+        if not same_node:
+            self._by_node.pop(node, None)
         if container.timer:
             container.timer.cancel()
         self._emit_nowait(container_id, "destroy", container.info.labels)
 
     async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        return [
-            c.info for c in self.containers.values()
-            if all(c.info.labels.get(k) == v for k, v in labels.items())
-        ]
+        candidates = (self.containers[i] for i in self._by_node.get(labels[LABEL_NODE], ())) \
+            if LABEL_NODE in labels else iter(self.containers.values())
+        return [c.info for c in candidates if all(c.info.labels.get(k) == v for k, v in labels.items())]
 
     async def inspect(self, container_id: str) -> ContainerInfo | None:
         container = self.containers.get(container_id)

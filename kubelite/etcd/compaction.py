@@ -14,6 +14,10 @@ round, and it adopts the key's version. Either way it records the
 transaction's header revision for the next round, so history is kept for at
 least one interval (between one and two intervals after a compactor dies and
 another takes over). The first round only claims: nothing is compacted at start.
+
+The compactor that won a round then applies the defragmentation rule of :mod:`kubelite.etcd.defrag`
+to every member (kube-apiserver does not defragment; kubelite does what operators' tools do), so
+the database file shrinks back once compaction freed most of it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from kubelite.api import errors
 from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.defrag import DefragPolicy, MemberStatus, defragment_members
 from kubelite.etcd.ops import EtcdCompacted, cmp_version, compact, op_get, op_put, txn
 from kubelite.util.supervise import BackgroundTask
 
@@ -123,10 +128,15 @@ class Compactor:
     ``compactions`` counts the rounds in which this compactor compacted etcd; ``last_compacted``
     is the revision it compacted to last. With a ``registry`` they are also the Prometheus metrics
     ``kubelite_etcd_compactions_total`` and ``kubelite_etcd_compacted_revision`` of the process.
+
+    After each round it won, it defragments the members ``defrag`` picks (:mod:`kubelite.etcd.defrag`;
+    ``DefragPolicy(enabled=False)`` never): ``defragmentations`` counts them, and the metrics
+    ``kubelite_etcd_defragmentations_total`` and ``kubelite_etcd_db_size_bytes`` /
+    ``kubelite_etcd_db_size_in_use_bytes`` (by member endpoint, as this process last saw them) follow.
     """
 
     def __init__(self, client: EtcdClient, *, interval: float = DEFAULT_INTERVAL, name: str = "etcd-compactor",
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None, defrag: DefragPolicy | None = None) -> None:
         if interval < 0:
             raise ValueError(f"compaction interval must not be negative, not {interval}")
         self.client = client
@@ -136,13 +146,26 @@ class Compactor:
         self.rounds = 0
         self.compactions = 0
         self.last_compacted = 0
+        self.defrag = defrag or DefragPolicy()
+        self.defragmentations = 0
         self._task = BackgroundTask()
         self._counter = self._gauge = None
+        self._defrags: Counter | None = None
+        self._db_size: Gauge | None = None
+        self._db_in_use: Gauge | None = None
         if registry is not None:
             self._counter = Counter("kubelite_etcd_compactions", "etcd compactions this process made.",
                                     registry=registry)
             self._gauge = Gauge("kubelite_etcd_compacted_revision", "The revision this process last compacted "
                                 "etcd to (0: none yet; another process may be the one compacting).", registry=registry)
+            self._defrags = Counter("kubelite_etcd_defragmentations", "etcd member defragmentations this "
+                                    "process made.", registry=registry)
+            self._db_size = Gauge("kubelite_etcd_db_size_bytes", "An etcd member's database file (dbSize), as "
+                                  "this process last saw it in a compaction round it won.", ["member"],
+                                  registry=registry)
+            self._db_in_use = Gauge("kubelite_etcd_db_size_in_use_bytes", "The part of an etcd member's "
+                                    "database file in use (dbSizeInUse), as this process last saw it.", ["member"],
+                                    registry=registry)
 
     async def start(self) -> None:
         if self.interval > 0:
@@ -172,4 +195,22 @@ class Compactor:
                 self._counter.inc()
                 self._gauge.set(result.compacted)
             log.info("%s: compacted etcd to revision %d", self.name, result.compacted)
+        if result.claimed and self.defrag.enabled:
+            await self._defragment()
         return result
+
+    async def _defragment(self) -> None:
+        """The defragmentation rule on every member; a failure is logged and retried next round won."""
+        try:
+            done = await defragment_members(self.client, self.defrag, on_status=self._observe)
+        except errors.ApiError as exc:
+            log.warning("%s: defragmentation failed: %s", self.name, exc)
+            return
+        self.defragmentations += len(done)
+        if self._defrags is not None and done:
+            self._defrags.inc(len(done))
+
+    def _observe(self, status: MemberStatus) -> None:
+        if self._db_size is not None and self._db_in_use is not None:
+            self._db_size.labels(status.endpoint).set(status.db_size)
+            self._db_in_use.labels(status.endpoint).set(status.db_size_in_use)

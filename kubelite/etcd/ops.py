@@ -105,13 +105,16 @@ def _observe(client: EtcdClient, what: str, started: float) -> None:
         observer(what, time.perf_counter() - started)
 
 
-async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failure: list[Any], *, what: str) -> Any:
-    """One etcd transaction; returns the raw TxnResponse (``succeeded``, ``header``, ``responses``)."""
+async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failure: list[Any], *, what: str,
+              timeout: float | None = None) -> Any:
+    """One etcd transaction; returns the raw TxnResponse (``succeeded``, ``header``, ``responses``).
+    ``timeout``: the call's deadline in seconds (default the client's)."""
     await _connected(client, what)
     request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
     started = time.perf_counter()
     try:
-        response = await client.kvstub.Txn(request, timeout=client.config.timeout, metadata=client.metadata)
+        response = await client.kvstub.Txn(request, timeout=client.config.timeout if timeout is None else timeout,
+                                           metadata=client.metadata)
     except rpc.AioRpcError as exc:
         raise await _unavailable(client, exc, what) from exc
     finally:

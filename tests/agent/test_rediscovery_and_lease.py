@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from kubelite.api.core import Container, Pod, PodSpec
@@ -107,3 +109,24 @@ async def test_etcd_outage_longer_than_ttl_then_rediscovery(
     assert await wait_for(lambda: lease_id_of_key(store, node_name), 5) == agent.node.session.lease_id
     assert {c.id for c in runtime.containers_info()} == containers_before  # adopted, nothing duplicated
     assert await running(store, "survivor")
+
+
+async def test_rediscovery_reads_no_pod_list_from_etcd_and_reopens_the_gate_while_etcd_is_down(
+    store: Store, etcd: EmbeddedEtcd, start_agent: StartAgent, node_name: str,
+) -> None:
+    """A lease regained while etcd is still overloaded: rediscovery takes the node's pods from the
+    agent's synced informer, so it neither adds a LIST of every pod to etcd's load (1,000 nodes did
+    140 of 21 MB a minute in bench/bench_scale.py) nor fails — a failed one left the gate closed for
+    good and the node's pods were never synced again."""
+    runtime = SimRuntime(node=node_name)
+    agent = await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, sleeper("kept", node_name))
+    await wait_for(lambda: running(store, "kept"), 10, message="running")
+    containers = {c.id for c in runtime.containers_info()}
+    await etcd.kill()
+    agent.pods.close_gate()  # as a lost lease does
+    await asyncio.wait_for(agent.pods.rediscover(), 30)  # as the lease watch calls it on a regain
+    assert agent.pods.gate.is_set()
+    assert {c.id for c in runtime.containers_info()} == containers  # the pod's containers adopted, none removed
+    await etcd.start()
+    assert await wait_for(lambda: running(store, "kept"), 20, ignore=(Exception,))

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 
 import pytest
 
-from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd.ops import EtcdUnavailable
 from kubelite.etcd.server import EmbeddedEtcd
-from kubelite.storage.pointreads import MAX_BATCH, PointReads
+from kubelite.storage.pointreads import BATCH_DEADLINE, MAX_BATCH, PointReads
+from kubelite.testing.waiting import wait_for
 
 
 async def test_concurrent_reads_each_get_their_own_key_in_few_round_trips(etcd_client: EtcdClient) -> None:
@@ -61,3 +65,27 @@ async def test_a_reader_that_goes_away_leaves_the_others_served(etcd_client: Etc
     await asyncio.sleep(0)  # both asked in this turn
     leaving.cancel()
     assert [kv.value for kv in await asyncio.gather(*staying)] == [b"here"] * readers
+
+
+async def test_a_batch_outliving_the_timeout_fails_its_readers_but_is_not_cancelled(etcd: EmbeddedEtcd) -> None:
+    """etcd 3.5.0–3.5.4 panics when a read-only txn is cancelled while it runs (etcd-io/etcd#14110):
+    the readers get their 503 after the client's timeout, the txn itself runs on until etcd answers."""
+    client = await connect(EtcdConfig(endpoints=(etcd.endpoint,), timeout=1.0))
+    try:
+        await client.put(b"/frozen", b"v")
+        reads = PointReads(client)
+        assert etcd.pid is not None
+        os.kill(etcd.pid, signal.SIGSTOP)  # etcd frozen: the batch's txn cannot finish
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(*(reads.get("/frozen") for _ in range(3)), return_exceptions=True)
+            assert all(isinstance(r, EtcdUnavailable) and "DEADLINE_EXCEEDED" in str(r) for r in results), results
+            assert time.monotonic() - started < 1.0 + BATCH_DEADLINE / 2  # the client's timeout, not the txn's
+            assert reads._flushing, "the batch's txn was given up with its readers"  # noqa: SLF001
+        finally:
+            os.kill(etcd.pid, signal.SIGCONT)
+        await wait_for(lambda: not reads._flushing, timeout=30)  # noqa: SLF001 - the txn finished, not cancelled
+        assert etcd.running
+        assert (await reads.get("/frozen")).value == b"v"
+    finally:
+        await client.close()
