@@ -22,6 +22,7 @@ async def test_compaction_then_defragmentation_shrinks_the_database_file(etcd_cl
         status = await member_status(etcd_client)
         return status if status.db_size > 10 * MIB else None
     before = await wait_for(grown, timeout=10, interval=0.05, message="the db file to hold the writes")
+    assert before is not None
     registry = CollectorRegistry()
     compactor = Compactor(etcd_client, interval=0, registry=registry,  # rounds run by hand below
                           defrag=DefragPolicy(min_free_fraction=0.5, min_free_bytes=8 * MIB))
