@@ -5,16 +5,28 @@ one container or for the sandbox is turned into the kubelet's reason (recorded i
 :mod:`agent.startfailures` with a back-off, and as a ``Warning`` Event) and the rest of the plan
 goes on; ``ContainerNotFound`` (the runtime lacks what the plan believed in) and
 ``RuntimeUnavailable`` raise, so the retry re-lists and re-plans from what really exists.
+
+On a runtime that allows it (``creates_before_sandbox_starts``: Docker), a new sandbox's start and
+the create of the first container to start in it overlap (the two slowest engine calls of a pod,
+after the starts, no longer wait for each other). That early create records nothing: when the
+sandbox has started, the container's ordinary path runs with the created container in hand and
+records its Events in the kubelet's order (or meets the same error again and reports it); when the
+sandbox fails, the early container is removed and only the sandbox's failure is reported.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kubelite.api.core import Container, Pod
 
 from agent.plan import (
+    Action,
     CreateSandbox,
     KillContainer,
     Plan,
@@ -36,7 +48,8 @@ from agent.runtime.base import (
     RuntimeUnavailable,
 )
 from agent.service_env import dns_settings, pod_hostname
-from agent.podconfig.env import CONFIG_ERROR, ConfigError
+from agent.podconfig.configurator import ContainerConfig
+from agent.podconfig.env import CONFIG_ERROR, ConfigError, needs_pod_ip
 from agent.podconfig.volumes import HostVolume, MountError
 from agent.startfailures import SANDBOX_KEY
 from agent.status import Waiting
@@ -45,6 +58,16 @@ if TYPE_CHECKING:
     from agent.pods import PodManager
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Early:
+    """A container's config and spec built while its sandbox started, and its id when the early
+    create succeeded (None: the ordinary path creates it, and reports what fails)."""
+    name: str
+    config: ContainerConfig
+    spec: ContainerSpec
+    container_id: str | None
 
 
 class Executor:
@@ -65,7 +88,8 @@ class Executor:
         sandbox = next(iter(by_attempt([c for c in mine if c.is_sandbox and c.state in ("running", "created")])), None)
         sandbox_id = sandbox.id if sandbox else None
         changed = False
-        for action in plan.actions:
+        early: Early | None = None
+        for index, action in enumerate(plan.actions):
             if isinstance(action, WaitBackoff):
                 delay = self.manager.backoff.entries.get(backoff_key(uid, action.name))
                 waiting[action.name] = Waiting(
@@ -82,12 +106,18 @@ class Executor:
                     sandbox_id = None  # backing off: nothing can start without it
                     continue
                 changed = True
-                sandbox_id = await self._create_sandbox(pod, mine, replaces=action.replaces)
+                follower = self._first_start(uid, plan.actions[index + 1:])
+                sandbox_id, early = await self._create_sandbox(
+                    pod, mine, replaces=action.replaces, volumes=volumes or {},
+                    follower=(specs[follower.name], follower) if follower is not None else None)
             elif isinstance(action, StartContainer):
                 if sandbox_id is None or self.manager.failures.remaining(uid, action.name) > 0:
                     continue
                 changed = True
-                await self._start_container(pod, specs[action.name], action, sandbox_id, waiting, volumes or {})
+                mine_early = early if early is not None and early.name == action.name else None
+                early = None
+                await self._start_container(pod, specs[action.name], action, sandbox_id, waiting, volumes or {},
+                                            early=mine_early)
             elif isinstance(action, StartExisting):
                 if action.name == SANDBOX_NAME:
                     if self.manager.failures.remaining(uid, SANDBOX_KEY) > 0:
@@ -108,10 +138,24 @@ class Executor:
                     await self.manager.runtime.remove_container(action.container_id)
                 except ContainerNotFound:
                     pass
+        await self._discard(early)  # made for a start the plan did not reach (not expected)
         return changed
 
-    async def _create_sandbox(self, pod: Pod, mine: list[ContainerInfo], *, replaces: bool) -> str | None:
-        """Create and start a new sandbox; None when the runtime refused (recorded, backed off)."""
+    def _first_start(self, uid: str, rest: Sequence[Action]) -> StartContainer | None:
+        """The container a new sandbox starts first, when its create may overlap the sandbox's start."""
+        if not self.manager.runtime.creates_before_sandbox_starts:
+            return None
+        action = next((a for a in rest if isinstance(a, StartContainer)), None)
+        if action is None or self.manager.failures.remaining(uid, action.name) > 0:
+            return None
+        return action
+
+    async def _create_sandbox(
+        self, pod: Pod, mine: list[ContainerInfo], *, replaces: bool, volumes: dict[str, HostVolume],
+        follower: tuple[Container, StartContainer] | None = None,
+    ) -> tuple[str | None, Early | None]:
+        """Create and start a new sandbox → (its id, the follower created meanwhile); no id when the
+        runtime refused (recorded, backed off). ``follower``: the container to create during the start."""
         uid = pod.metadata.uid or ""
         attempt = 1 + max((c.attempt for c in mine if c.is_sandbox), default=-1)
         ports = tuple(
@@ -125,19 +169,57 @@ class Executor:
             args=list(self.manager.options.pause_command[1:]), ports=ports, **_dns_fields(pod, self.manager.options),
         )
         try:
-            await self.manager.images.ensure_sandbox_image(image)
-            sandbox_id = await self.manager.runtime.create_container(spec)
+            sandbox_id = await self.manager.images.create_sandbox(spec)
         except RuntimeUnavailable:
             raise
         except ContainerRuntimeError as exc:
             self._sandbox_failed(pod, exc)
-            return None
+            return None, None
         if replaces:
             self.manager.recorder.record(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.")
-        if not await self._start_sandbox(pod, sandbox_id):
-            return None
+        early: Early | None = None
+        if follower is None:
+            started = await self._start_sandbox(pod, sandbox_id)
+        else:
+            start, made = await asyncio.gather(self._start_sandbox(pod, sandbox_id),
+                                               self._create_early(pod, *follower, sandbox_id, volumes),
+                                               return_exceptions=True)
+            early = made if isinstance(made, Early) else None
+            if start is not True:
+                await self._discard(early)  # the container must not outlive the sandbox it was made for
+                if isinstance(start, BaseException):
+                    raise start
+                return None, None
+            if isinstance(made, BaseException):
+                raise made
+            started = True
+        if not started:
+            return None, None
         self.manager.failures.clear_runtime_errors(uid)  # a fresh sandbox: earlier failures get a fresh try
-        return sandbox_id
+        return sandbox_id, early
+
+    async def _create_early(self, pod: Pod, container: Container, action: StartContainer, sandbox_id: str,
+                            volumes: dict[str, HostVolume]) -> Early | None:
+        """The follower's config, spec and create, recording nothing; None when it is not to be made
+        early (its image is pulled every time, its env needs the started sandbox's IP, or its config
+        fails: the ordinary path meets that again and reports it)."""
+        if container.effective_image_pull_policy == "Always" or needs_pod_ip(container):
+            return None
+        try:
+            config = await self.manager.configure(pod, container, sandbox_id, volumes, record=False)
+            spec = self.manager.container_spec(pod, container, action.attempt, sandbox_id, config)
+        except (ConfigError, MountError):
+            return None
+        try:
+            container_id: str | None = await self.manager.runtime.create_container(spec)
+        except ContainerRuntimeError:
+            container_id = None
+        return Early(container.name, config, spec, container_id)
+
+    async def _discard(self, early: Early | None) -> None:
+        if early is not None and early.container_id is not None:
+            with contextlib.suppress(ContainerRuntimeError):
+                await self.manager.runtime.remove_container(early.container_id)
 
     async def _start_sandbox(self, pod: Pod, sandbox_id: str) -> bool:
         """Start a created sandbox; on failure remove it (as RunPodSandbox cleans up) and record why."""
@@ -172,6 +254,12 @@ class Executor:
         self.manager.failures.clear(pod.metadata.uid or "", name)
         self.manager.recorder.record(pod, "Normal", "Started", f"Started container {name}")
 
+    def _image_failed(self, pod: Pod, name: str, exc: ImagePullError, waiting: dict[str, Waiting]) -> None:
+        """ErrImagePull / ErrImageNeverPull: backed off (ImagePullBackOff), shown at once."""
+        self.manager.failures.record(pod.metadata.uid or "", name, Waiting(exc.reason, str(exc)))
+        waiting[name] = Waiting(exc.reason, str(exc))
+        self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
+
     def _run_failed(self, pod: Pod, name: str, exc: ContainerRuntimeError) -> None:
         """The kubelet's RunContainerError: created, but the engine could not start it."""
         self.manager.failures.record(pod.metadata.uid or "", name, Waiting("RunContainerError", str(exc)))
@@ -179,32 +267,48 @@ class Executor:
 
     async def _start_container(
         self, pod: Pod, container: Container, action: StartContainer, sandbox_id: str, waiting: dict[str, Waiting],
-        volumes: dict[str, HostVolume],
+        volumes: dict[str, HostVolume], *, early: Early | None = None,
     ) -> None:
+        """Image, config, create and start of one container, with the kubelet's Events and failure
+        reasons; ``early``: its config, spec (and container) made while the sandbox started."""
         uid = pod.metadata.uid or ""
+        images = self.manager.images
         try:
-            await self.manager.images.ensure_image(pod, container)  # records the Failed to pull Event
-        except ImagePullError as exc:
-            self.manager.failures.record(uid, container.name, Waiting(exc.reason, str(exc)))
-            waiting[container.name] = Waiting(exc.reason, str(exc))
-            self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
-            return
-        try:
-            config = await self.manager.configure(pod, container, sandbox_id, volumes)
-            spec = self.manager.container_spec(pod, container, action.attempt, sandbox_id, config)  # SecurityError
+            if early is not None:
+                config, spec = early.config, early.spec
+                self.manager.record_warnings(pod, config)
+            else:
+                config = await self.manager.configure(pod, container, sandbox_id, volumes)
+                spec = self.manager.container_spec(pod, container, action.attempt, sandbox_id, config)  # SecurityError
         except (ConfigError, MountError) as exc:
+            # The kubelet makes the image present before it builds the container's config: a missing
+            # image is reported first (``images.create_container`` checks it with the create itself).
+            try:
+                await images.ensure_image(pod, container)
+            except ImagePullError as pull:
+                self._image_failed(pod, container.name, pull, waiting)
+                return
             # The kubelet's CreateContainerConfigError: retried when the source appears (watch) or after back-off.
             self.manager.failures.record(uid, container.name, Waiting(CONFIG_ERROR, str(exc)))
             waiting[container.name] = Waiting(CONFIG_ERROR, str(exc))
             self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc}")
             return
+        made = early.container_id if early is not None else None
+
+        async def create() -> str:
+            nonlocal made
+            if made is not None:  # created while the sandbox started: this is that create's outcome
+                container_id, made = made, None
+                return container_id
+            return await self.manager.runtime.create_container(spec)
+
         try:
-            container_id = await self.manager.runtime.create_container(spec)
+            # the image per its pull policy (Events Pulling/Pulled/Failed to pull), then the create
+            container_id = await images.create_container(pod, container, create)
         except (RuntimeUnavailable, ContainerNotFound):
             raise  # e.g. the sandbox vanished: the retry re-lists and replaces it
-        except ImagePullError as exc:  # removed between the check and the create
-            self.manager.failures.record(uid, container.name, Waiting(exc.reason, str(exc)))
-            self.manager.recorder.record(pod, "Warning", "Failed", f"Error: {exc.reason}")
+        except ImagePullError as exc:  # not pullable, never to be pulled, or removed between pull and create
+            self._image_failed(pod, container.name, exc, waiting)
             return
         except ContainerRuntimeError as exc:
             # The kubelet's CreateContainerError: the engine refused this container's settings.

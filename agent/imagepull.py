@@ -4,16 +4,29 @@ Kubernetes' ``pkg/kubelet/images`` ``EnsureImageExists``: ``Never`` uses only a 
 (else ``ErrImageNeverPull``), ``IfNotPresent`` pulls when missing, ``Always`` pulls every time;
 Events ``Pulling`` / ``Pulled`` / ``Failed``. The runtimes keep their own ``image_present`` and
 ``pull_image`` (engine calls); the back-off (``ImagePullBackOff``) lives in :mod:`agent.startfailures`.
+
+With ``IfNotPresent`` and ``Never`` the container's create is the presence check (every runtime's
+``create_container`` raises ``ImagePullError`` for a missing image): one engine call per container
+instead of an image inspect and a create, and the policy decides only when the image is missing.
 """
 
 from __future__ import annotations
 
 import logging
 
+from collections.abc import Awaitable, Callable
+
 from kubelite.api.core import Container, Pod
 from kubelite.client.events import EventRecorder
 
-from agent.runtime.base import ContainerRuntime, ImagePullError
+from agent.runtime.base import (
+    ContainerNotFound,
+    ContainerRuntime,
+    ContainerRuntimeError,
+    ContainerSpec,
+    ImagePullError,
+    RuntimeUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +39,44 @@ class ImageManager:
         self.runtime = runtime
         self.recorder = recorder
 
-    async def ensure_sandbox_image(self, image: str) -> None:
-        """The pause image: pulled when missing, no Events (the sandbox's failure is reported instead)."""
-        if not await self.runtime.image_present(image):
-            await self.runtime.pull_image(image)
+    async def create_sandbox(self, spec: ContainerSpec) -> str:
+        """Create the sandbox container; its (pause) image is pulled when the engine says it is missing,
+        without Events (the sandbox's failure is reported instead). Raises what the create raises."""
+        try:
+            return await self.runtime.create_container(spec)
+        except ImagePullError:
+            await self.runtime.pull_image(spec.image)
+        return await self.runtime.create_container(spec)
+
+    async def create_container(self, pod: Pod, container: Container, create: Callable[[], Awaitable[str]]) -> str:
+        """``create()`` with the container's image made present per ``imagePullPolicy``, the kubelet's
+        Events before it (``Pulled`` ... ``already present on machine`` precedes the caller's ``Created``).
+
+        ``Always`` pulls first, as before. ``IfNotPresent``/``Never``: the create itself tells whether
+        the image is there; when it is missing, :meth:`ensure_image` applies the policy (a pull, or
+        ``ErrImageNeverPull``) and the create runs once more. Raises ``ImagePullError`` (after the
+        ``Failed`` Event) and whatever else the create raises.
+        """
+        policy = container.effective_image_pull_policy
+        if policy == "Always":
+            await self.ensure_image(pod, container)
+            return await create()
+        try:
+            container_id = await create()
+        except ImagePullError:
+            await self.ensure_image(pod, container)
+            return await create()
+        except (RuntimeUnavailable, ContainerNotFound):
+            raise
+        except ContainerRuntimeError:
+            self._present(pod, container)  # the engine checks the image before the rest of the settings
+            raise
+        self._present(pod, container)
+        return container_id
+
+    def _present(self, pod: Pod, container: Container) -> None:
+        if container.effective_image_pull_policy == "IfNotPresent":
+            self.recorder.record(pod, "Normal", "Pulled", f'Container image "{container.image or ""}" already present on machine')
 
     async def ensure_image(self, pod: Pod, container: Container) -> None:
         """The container's image per ``imagePullPolicy``; Events on the pod as the kubelet's."""
@@ -49,7 +96,7 @@ class ImageManager:
                                      reason="ErrImageNeverPull")
             return
         if policy == "IfNotPresent" and present:
-            self.recorder.record(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+            self._present(pod, container)
             return
         self.recorder.record(pod, "Normal", "Pulling", f'Pulling image "{image}"')
         try:

@@ -19,13 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
 
 from kubelite.api.core import Container, Pod, Probe
+from kubelite.util.listen import is_loopback
 from kubelite.util.supervise import cancel_and_wait, spawn
 
 from agent.metrics import AgentMetrics
@@ -200,11 +203,11 @@ class ProbeManager:
             if probe.http_get is not None:
                 port = resolve_port(worker.container, probe.http_get.port)
                 path = probe.http_get.path or "/"
-                return await self._http_get(worker, probe.http_get.host or worker.pod_ip, port, path,
+                return await self._http_get(worker, probe.http_get.host or "", port, path,
                                             probe.http_get.scheme or "HTTP", timeout)
             if probe.tcp_socket is not None:
                 port = resolve_port(worker.container, probe.tcp_socket.port)
-                return await self._tcp(worker, probe.tcp_socket.host or worker.pod_ip, port, timeout)
+                return await self._tcp(worker, probe.tcp_socket.host or "", port, timeout)
         except (TimeoutError, asyncio.TimeoutError):
             return ProbeOutcome(False, f"timed out after {timeout:g}s")
         except ContainerNotFound:
@@ -220,6 +223,8 @@ class ProbeManager:
             return ProbeOutcome(bool(simulated), f"HTTP probe of {path} (simulated)")
         if self._http is None:
             raise ValueError("probe manager not started")
+        address = await probe_address(host, worker.pod_ip)
+        host = f"[{address}]" if ":" in address else address
         headers = {h.name: h.value for h in (worker.probe.http_get.http_headers or [])} if worker.probe.http_get else {}
         url = f"{scheme.lower()}://{host}:{port}{path}"
         async with self._http.get(url, timeout=aiohttp.ClientTimeout(total=timeout), headers=headers,
@@ -231,11 +236,33 @@ class ProbeManager:
         simulated = await self.runtime.probe_network(worker.info, "tcp", port, "")
         if simulated is not None or not self.runtime.has_network:
             return ProbeOutcome(bool(simulated), f"TCP probe of {port} (simulated)")
+        host = await probe_address(host, worker.pod_ip)
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return ProbeOutcome(True)
+
+
+async def probe_address(host: str, pod_ip: str) -> str:
+    """The address an httpGet/tcpSocket probe connects to: ``host`` (resolved here, once) or the pod's IP.
+
+    The agent probes from the node's network namespace, as the kubelet does, and kubelite has no
+    hostNetwork pods, so a loopback or unspecified address can never mean the pod: it would reach the
+    node's own services instead — among them the gateway's plain-HTTP port, which answers the agent's
+    Unix user as a cluster admin (kubelite.gateway.tlssniff). Such a probe fails (ValueError) instead
+    of letting whoever may create a pod send requests there (a probe's success says whether an object
+    exists). The address is resolved before the check and used as resolved, so DNS cannot change it
+    between the two."""
+    if not host:
+        return pod_ip
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    address = str(infos[0][4][0]) if infos else ""
+    ip = ipaddress.ip_address(address.split("%", 1)[0]) if address else None
+    if ip is None or is_loopback(address) or ip.is_unspecified:
+        raise ValueError(f"probe host {host!r} is this node's own address ({address or 'unresolved'}), not "
+                         "the pod's: kubelite has no hostNetwork pods, so such a probe is refused")
+    return address
 
 
 def resolve_port(container: Container, port: int | str) -> int:

@@ -95,6 +95,12 @@ def run_kubelite(replicas: int, nodes: int, timeout: float, profile: Path | None
         if not watch.all_running.wait(max(1.0, deadline - time.monotonic())):
             raise SystemExit(f"kubelite: {len(watch.running)} of {replicas} pods Running; see {out.name}")
         pyspy.stop(recorders)
+        def phase(times: dict[str, float]) -> str:
+            ordered = sorted(t - applied for t in times.values())
+            return f"first {ordered[0]:.2f} / half {ordered[len(ordered) // 2]:.2f} / all {ordered[-1]:.2f} s"
+
+        print(f"kubelite's phases after kubectl apply (kubectl's watch; first / half / all {replicas} pods): "
+              f"seen {phase(watch.created)}; bound {phase(watch.bound)}; Running {phase(watch.running)}")
         if profile is not None:
             for path in sorted(profile.glob("*.txt")):
                 if path.stat().st_size:

@@ -46,6 +46,12 @@ class ResolvedEnv:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (Event reason, message)
 
 
+def needs_pod_ip(container: Container) -> bool:
+    """Whether the container's env reads ``status.podIP(s)``: its config needs the started sandbox's IP."""
+    return any(e.value_from and e.value_from.field_ref and e.value_from.field_ref.field_path.startswith("status.podIP")
+               for e in container.env or [])
+
+
 def expand(text: str, lookup: Callable[[str], str | None]) -> str:
     """``$(VAR)`` → its value when defined, else left as written; ``$$`` → ``$``."""
     out: list[str] = []

@@ -290,6 +290,9 @@ class ContainerRuntime(Protocol):
     name: str
     has_network: bool  # False: probes over the network are answered by probe_network()
     runs_processes: bool  # False (sim): exec, attach and port-forward answer NoProcesses
+    # True: a container may be created into a sandbox that is created but not yet started (Docker
+    # joins the network namespace at start), so the app's create can overlap the sandbox's start
+    creates_before_sandbox_starts: bool
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...

@@ -5,8 +5,10 @@ default pool has only cpu+4 threads, and log followers would starve it);
 long-lived streams (engine events, ``logs --follow``) get a dedicated thread
 each, feeding an asyncio queue. Exits are seen through the engine's event
 stream, filtered to this node's label, so there is no polling per container.
-Inspections of exited containers are cached (dropped on a container's
-``start``/``destroy`` and whenever the event stream is re-subscribed). Transport
+Inspections are cached while that stream is subscribed (exited ones always), and
+dropped when an event or the agent's own start/stop/remove names the container
+(:mod:`agent.runtime.docker_cache`); a listing whose state disagrees with the
+cached one is inspected again. Transport
 failures raise ``RuntimeUnavailable``; every event stream begins with a
 ``SUBSCRIBED`` item so the agent knows when to re-list. Containers get the
 ``json-file`` log driver with rotation (``LogLimits``), and the data root's
@@ -33,6 +35,7 @@ import docker.errors
 import requests.exceptions
 
 from agent.runtime.cgroupusage import read_cgroup_usage
+from agent.runtime.docker_cache import InspectCache
 from agent.runtime import docker_streams
 from agent.runtime.seccomp import load_profile
 from agent.runtime.base import (
@@ -68,6 +71,7 @@ class DockerRuntime:
     name = "docker"
     has_network = True
     runs_processes = True
+    creates_before_sandbox_starts = True  # `container:<id>` is resolved at the joining container's start
 
     def __init__(
         self, *, node: str, base_url: str | None = None, workers: int = 16, log_limits: LogLimits | None = None,
@@ -84,7 +88,7 @@ class DockerRuntime:
         # lifecycle calls, or the ping that says whether the engine is alive, wait behind it.
         self._exec_pool: ThreadPoolExecutor | None = None
         self._ping_pool: ThreadPoolExecutor | None = None
-        self._exited: dict[str, ContainerInfo] = {}
+        self._inspected = InspectCache()
         self._streams: set[Any] = set()
 
     # -- lifecycle -----------------------------------------------------------
@@ -152,6 +156,10 @@ class DockerRuntime:
             raise RuntimeUnavailable(f"docker engine unreachable: {exc}") from exc
 
     # -- engine facts --------------------------------------------------------
+
+    def _local(self) -> bool:
+        """Whether the engine is on this host (its unix socket): its clock, cgroups and disk are this host's."""
+        return str(self.api.base_url).startswith("http+docker://")
 
     async def ping(self) -> None:
         await self._call_on(self._ping_pool, (self._pinger or self.api).ping)
@@ -236,7 +244,9 @@ class DockerRuntime:
             if "no such image" not in str(exc).lower():
                 raise  # e.g. the sandbox whose network it joins is gone: not an image problem
             raise ImagePullError(f"image {spec.image!r} is not present: {exc}") from exc
-        return str(created["Id"])
+        container_id = str(created["Id"])
+        self._inspected.expect(container_id, "create")  # nothing was read of it before: its event drops nothing
+        return container_id
 
     def _security(self, spec: ContainerSpec) -> dict[str, Any]:
         """HostConfig for the container's ``SecuritySettings`` (``agent/security.py`` decided them): the
@@ -271,37 +281,59 @@ class DockerRuntime:
         return {"Type": "json-file", "Config": {"max-size": str(limits.max_bytes), "max-file": str(limits.max_files)}}
 
     async def start_container(self, container_id: str) -> None:
-        await self._call(self.api.start, container_id)
+        self._inspected.expect(container_id, "start")  # its event may come before the call's answer
+        try:
+            with self._changing(container_id):
+                await self._call(self.api.start, container_id)
+        except BaseException:
+            self._inspected.unexpect(container_id, "start")
+            raise
 
     async def stop_container(self, container_id: str, *, timeout: float) -> None:
         # Docker sends SIGTERM, then SIGKILL after `t` seconds; the HTTP call must outlive that.
-        await self._call(self.api.stop, container_id, timeout=max(0, int(round(timeout))))
+        with self._changing(container_id):
+            await self._call(self.api.stop, container_id, timeout=max(0, int(round(timeout))))
 
     async def remove_container(self, container_id: str) -> None:
-        self._exited.pop(container_id, None)
+        with self._changing(container_id):
+            try:
+                await self._call(self.api.remove_container, container_id, force=True)
+            except ContainerRuntimeError as exc:
+                if "already in progress" not in str(exc):  # a concurrent removal: the outcome is the same
+                    raise
+
+    @contextlib.contextmanager
+    def _changing(self, container_id: str) -> Iterator[None]:
+        """The agent changes the container: its cached inspection goes before (an inspect racing the
+        call) and after (one that read it mid-call), not only when the event arrives later."""
+        self._inspected.invalidate(container_id)
         try:
-            await self._call(self.api.remove_container, container_id, force=True)
-        except ContainerRuntimeError as exc:
-            if "already in progress" not in str(exc):  # a concurrent removal: the outcome is the same
-                raise
+            yield
+        finally:
+            self._inspected.invalidate(container_id)
 
     async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         summaries = await self._call(self.api.containers, all=True, filters=filters)
+        for summary in summaries:  # the listing's own state is newer than a cached one that disagrees
+            cached = self._inspected.get(summary["Id"])
+            if cached is not None and cached.state != _STATES.get(str(summary.get("State") or ""), "unknown"):
+                self._inspected.invalidate(summary["Id"])
         infos = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries))
         return [info for info in infos if info is not None]
 
     async def inspect(self, container_id: str) -> ContainerInfo | None:
-        cached = self._exited.get(container_id)
+        cached = self._inspected.get(container_id)
         if cached is not None:
             return cached
+        ticket = self._inspected.begin()
+        info: ContainerInfo | None = None
         try:
-            raw = await self._call(self.api.inspect_container, container_id)
+            info = parse_inspect(await self._call(self.api.inspect_container, container_id))
         except ContainerNotFound:
             return None
-        info = parse_inspect(raw)
-        if info.state == "exited":
-            self._exited[container_id] = info
+        finally:
+            self._inspected.finish(ticket, container_id, info)
         return info
 
     async def exec(self, container_id: str, command: list[str], *, timeout: float) -> ExecResult:
@@ -399,25 +431,26 @@ class DockerRuntime:
                 return None
             actor = raw.get("Actor") or {}
             container_id = actor.get("ID") or raw.get("id", "")
-            if action in ("destroy", "start"):  # an exited container can be started again
-                self._exited.pop(container_id, None)
+            self._inspected.event(container_id, action)  # in the reader thread: before the agent hears of it
             attributes = actor.get("Attributes") or {}
             labels = {k: v for k, v in attributes.items() if k.startswith("kubelite.")}
             return RuntimeEvent(container_id=container_id, action=action, labels=labels)
 
         def subscribed() -> RuntimeEvent:
             # Events are not replayed: what the cache holds may have changed during the gap.
-            self._exited.clear()
+            self._inspected.subscribed()
             return RuntimeEvent(container_id="", action=SUBSCRIBED, labels={})
 
-        return self._stream(f"events-{self.node}", open_stream, convert, first=subscribed)
+        return self._stream(f"events-{self.node}", open_stream, convert, first=subscribed,
+                            last=self._inspected.unsubscribed)
 
     async def _stream(
         self, name: str, open_stream: Callable[[], Any], convert: Callable[[Any], Any],
-        first: Callable[[], Any] | None = None,
+        first: Callable[[], Any] | None = None, last: Callable[[], None] | None = None,
     ) -> AsyncIterator[Any]:
         """Iterate a blocking SDK stream in a dedicated thread; closing the iterator closes the stream.
-        ``first()``, when given, is yielded once the stream is open."""
+        ``first()``, when given, is yielded once the stream is open; ``last()`` runs once after it
+        ended or broke (in the reader thread, before the consumer hears of it), if ``first`` ran."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         stream = await self._call(open_stream)
@@ -434,6 +467,8 @@ class DockerRuntime:
                 outcome: tuple[str, Any] = ("end", None)
             except Exception as exc:  # the stream broke (engine restarted, closed by us)
                 outcome = ("error", exc)
+            if last is not None:
+                last()
             with contextlib.suppress(RuntimeError):  # the loop may be closed already
                 loop.call_soon_threadsafe(queue.put_nowait, outcome)
 
@@ -463,7 +498,7 @@ class DockerRuntime:
 
         {} when the data root is not on this host (a remote engine): no disk signal then.
         """
-        if not str(self.api.base_url).startswith("http+docker://"):  # reached over TCP: not this host's disk
+        if not self._local():  # reached over TCP: not this host's disk
             return {}
         info = await self._call(self.api.info)
         root = info.get("DockerRootDir") or "/var/lib/docker"
@@ -480,7 +515,7 @@ class DockerRuntime:
         """The container's cgroup files when the engine is local (``cgroupusage``: microseconds), else one
         ``GET /containers/{id}/stats?stream=false&one-shot=true`` (answered at Docker's next 1 s collector
         tick; rates come from the agent's own samples)."""
-        if str(self.api.base_url).startswith("http+docker://"):  # a local engine: its cgroups are ours to read
+        if self._local():  # a local engine: its cgroups are ours to read
             usage = await asyncio.to_thread(read_cgroup_usage, container_id)
             if usage is not None:
                 return usage

@@ -44,6 +44,7 @@ class ClusterScopedRuntime:
         self.inner = inner
         self.name = inner.name
         self.has_network = inner.has_network
+        self.creates_before_sandbox_starts = inner.creates_before_sandbox_starts
         self.cluster_uid = ""
 
     def __getattr__(self, name: str) -> Any:  # start/stop/inspect/logs/exec...: not cluster-specific

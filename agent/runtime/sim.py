@@ -86,6 +86,7 @@ class SimRuntime:
     name = "sim"
     has_network = False
     runs_processes = False
+    creates_before_sandbox_starts = False
 
     def __init__(
         self, *, start_delay: float = 0.0, missing_images: frozenset[str] = frozenset(),

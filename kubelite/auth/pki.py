@@ -141,4 +141,9 @@ def covers_hosts(pair: Issued, hosts: tuple[str, ...]) -> bool:
     except x509.ExtensionNotFound:
         return False
     present = {str(v) for v in san.get_values_for_type(x509.IPAddress)} | set(san.get_values_for_type(x509.DNSName))
-    return set(hosts) <= present and cert.not_valid_after_utc > clock.now()
+    return set(hosts) <= present and still_valid(pair)
+
+
+def still_valid(pair: Issued) -> bool:
+    """Whether a certificate has not expired yet."""
+    return x509.load_pem_x509_certificate(pair.cert_pem).not_valid_after_utc > clock.now()

@@ -258,6 +258,10 @@ class Cluster:
                 raise CliError(f"{flag}: {exc}") from None
         host, port = split_host_port(self.opts.listen)
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = self.data_dir.stat().st_mode & 0o777
+        if mode & 0o077:  # keys, tokens and the admin kubeconfig live here: this user's alone (docs/security.md)
+            self.data_dir.chmod(0o700)
+            self.say(f"{self.data_dir} was mode {mode:o}: made 0700 (it holds the cluster's keys)")
         self._lock_file = open(self.data_dir / "up.lock", "w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)

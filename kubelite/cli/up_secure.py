@@ -71,7 +71,8 @@ class SecureSetup:
         peer = pki.read_pair(d, "peer")
         if peer is None or not pki.covers_hosts(peer, ETCD_HOSTS):
             pki.write_pair(d, "peer", pki.issue(ca, common_name="kubelite-etcd-peer", hosts=ETCD_HOSTS, peer=True))
-        if pki.read_pair(d, "client") is None:
+        client = pki.read_pair(d, "client")
+        if client is None or not pki.still_valid(client):  # else, a year on, no component reaches etcd
             pki.write_pair(d, "client", pki.issue(ca, common_name="kubelite-etcd-client"))
         return EtcdFiles(ca_file=d / "ca.crt", server_cert=d / "server.crt", server_key=d / "server.key",
                          peer_cert=d / "peer.crt", peer_key=d / "peer.key",

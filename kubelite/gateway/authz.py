@@ -29,6 +29,7 @@ from kubelite.gateway import audit
 from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
+from kubelite.gateway.proxy import VIA
 from kubelite.gateway.state import state_of
 from kubelite.gateway.tlssniff import plain_peer_uid
 from kubelite.util.listen import is_loopback
@@ -95,11 +96,17 @@ def local_owner(request: web.Request, owner_uid: int) -> User | None:
     read the admin kubeconfig anyway. None for TLS and for other users' sockets.
 
     A browser runs as its user too, so a web page must not borrow this: the Host must be a loopback
-    name (no DNS rebinding) and an ``Origin``, when sent, this very origin (no cross-site request),
-    as ``kubectl proxy``'s ``--accept-hosts`` guards its plain-HTTP port; else 403.
+    name (no DNS rebinding), an ``Origin``, when sent, this very origin (no cross-site request), and a
+    ``Sec-Fetch-Site``, when sent, ``same-origin`` or ``none`` (a page elsewhere, even on another port of
+    127.0.0.1, linking or embedding a GET sends no Origin), as ``kubectl proxy``'s ``--accept-hosts``
+    guards its plain-HTTP port; else 403.
     """
     uid = plain_peer_uid(request.transport)
     if uid is None or uid not in (owner_uid, 0):
+        return None
+    if VIA.split(" ", 1)[1] in request.headers.get("Via", ""):
+        # relayed by a gateway (nodes/proxy to a node endpoint someone pointed at this port): the
+        # gateway's own uid is not the caller's
         return None
     host = request.headers.get("Host", "")
     origin = request.headers.get("Origin")
@@ -109,6 +116,11 @@ def local_owner(request: web.Request, owner_uid: int) -> User | None:
                                "use HTTPS with the kubeconfig's credentials")
     if origin is not None and origin != f"http://{host}":
         raise errors.forbidden(f"plain HTTP is not served to the web origin {origin!r}: use HTTPS with credentials")
+    # a browser says where a request comes from even when it sends no Origin (a link, an <img>, a form GET):
+    # only its own pages (the dashboard) and what the user typed or bookmarked may use the owner's rights
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        raise errors.forbidden(f"plain HTTP is not served to a {fetch_site} web request: use HTTPS with credentials")
     return authenticated(User(f"kubelite:uid:{uid}", groups=(SUPERUSER_GROUP,)))
 
 

@@ -75,8 +75,19 @@ async def off_loop(size: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -
     return fn(*args, **kwargs)
 
 
+# The content types a web page may send to another origin without a CORS preflight (the Fetch standard's
+# "CORS-safelisted" ones): never decoded as JSON, as kube-apiserver (415), so a cross-site form or
+# text/plain fetch cannot write as the local owner (whose plain HTTP is keyed by socket, not credential)
+FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
+
+
 def decode(body: bytes, content_type: str) -> Any:
-    """JSON (YAML, Kubernetes protobuf when the content type says so) → Python value; 400 when malformed."""
+    """JSON (YAML, Kubernetes protobuf when the content type says so) → Python value; 400 when malformed,
+    415 for a form's or text's content type."""
+    if content_type.split(";", 1)[0].strip().lower() in FORM_TYPES:
+        raise errors.unsupported_media_type(
+            f"the body of the request was in an unknown format ({content_type}) - accepted media types include: "
+            "application/json, application/yaml, application/vnd.kubernetes.protobuf")
     if not body.strip():
         raise errors.bad_request("the request body is empty")
     if content_type == protobuf.MEDIA_TYPE:

@@ -11,10 +11,23 @@ certificate); its request body is streamed. Method, path, query, body and header
 response comes back streamed; hop-by-hop headers are dropped both ways and the client's
 credentials are never passed on. The gateway connects from its own host, so pod IPs must be
 routable from it (they are with the docker runtime on one host; the sim runtime's are not: 503).
+
+A pod's IP or a Service endpoint must be an address that leads off this host (kube's
+``proxyutil.IsProxyableIP``: not loopback, link-local, multicast or unspecified; else 400 "address not
+allowed"): an EndpointSlice naming 127.0.0.1 would make the gateway call itself — and its own plain
+loopback HTTP is the local owner's (kubelite.gateway.tlssniff), so anyone who may create an
+EndpointSlice and proxy to a Service would act as a cluster admin.
+
+An answer relayed over plain HTTP (the local owner's, kubelite.gateway.tlssniff) carries
+``Content-Security-Policy: sandbox``: its origin, ``http://127.0.0.1:PORT``, is the one the owner's
+browser is a cluster admin on (by its socket's uid, with no credential to steal), so a pod's page
+opened there must not run as that origin (a sandboxed page has an opaque origin, whose requests
+carry ``Origin: null`` and get 403).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from typing import Any
 
@@ -92,6 +105,19 @@ def service_endpoint(service: dict[str, Any], slices: list[dict[str, Any]], port
     return chosen
 
 
+def check_proxyable(address: str) -> None:
+    """Raise kube's 400 "address not allowed" unless ``address`` is an IP literal leading off this host
+    (``proxyutil.IsProxyableIP``; IPv4-mapped IPv6 addresses are judged as IPv4)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise errors.bad_request(f"address not allowed: {address!r} is not an IP address") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        raise errors.bad_request(f"address not allowed: {address}")
+
+
 async def proxy(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     info = target.info
@@ -119,12 +145,18 @@ async def proxy(request: web.Request, target: Target) -> web.StreamResponse:
                                         predicate=lambda doc: (doc.get("metadata", {}).get("labels") or {})
                                         .get("kubernetes.io/service-name") == name)
         address, number = service_endpoint(service, listed.items, port)
+    check_proxyable(address)
     host = f"[{address}]" if ":" in address else address
     url = f"{scheme}://{host}:{number}{info.proxy_path or '/'}"
     return await _relay(request, state, url, headers, await request.read() if request.can_read_body else None)
 
 
+VIA = "1.1 kubelite-gateway"  # RFC 9110's Via: what the gateway relays is never its local owner's own request
+
+
 async def _relay(request: web.Request, state: Any, url: str, headers: dict[str, str], body: Any) -> web.StreamResponse:
+    via = request.headers.get("Via")
+    headers = {**headers, "Via": f"{via}, {VIA}" if via else VIA}
     try:
         upstream = await state.http.request(
             request.method, url, params=request.query, headers=headers, data=body, allow_redirects=False,
@@ -137,6 +169,8 @@ async def _relay(request: web.Request, state: Any, url: str, headers: dict[str, 
         for key, value in upstream.headers.items():
             if key.lower() not in _HOP_BY_HOP:
                 response.headers.add(key, value)
+        if not request.secure:  # the local owner's plain origin: the pod's page gets none of its authority
+            response.headers.add("Content-Security-Policy", "sandbox")
         await response.prepare(request)
         async for chunk in upstream.content.iter_chunked(64 << 10):
             await response.write(chunk)

@@ -8,6 +8,10 @@ PostgreSQL's ``ident`` authentication for local TCP, read from the kernel instea
 ident daemon. No library covers it (psutil lists connections by process, without the
 socket's uid, and scans every process), and the format is a stable kernel interface.
 
+A row without a socket inode (the ``inode`` column 0) is a connection its process has closed
+already (orphaned in FIN_WAIT or TIME_WAIT): the kernel prints uid 0 for it, whoever owned it, so it
+names nobody — else any user could send a request, close at once and be taken for root.
+
 Shapes: addresses are ``(host, port)`` as ``socket.getpeername()`` gives them (IPv6 ones may
 carry flow info and scope; IPv4-mapped IPv6 addresses are compared as IPv4).
 """
@@ -43,7 +47,7 @@ def _parse_endpoint(text: str) -> _Address:
 
 def owner_uid(peer: tuple[Any, ...], local: tuple[Any, ...], *, tables: tuple[Path, ...] = TABLES) -> int | None:
     """The uid of the socket at ``peer`` connected to our socket at ``local``; None when no such
-    socket is listed (not a local connection, or it closed meanwhile)."""
+    socket is listed (not a local connection, or its process closed it meanwhile)."""
     want_local = (_ip(str(peer[0])), int(peer[1]))
     want_remote = (_ip(str(local[0])), int(local[1]))
     for table in tables:
@@ -53,11 +57,12 @@ def owner_uid(peer: tuple[Any, ...], local: tuple[Any, ...], *, tables: tuple[Pa
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) < 8:
+            if len(fields) < 10:
                 continue
             try:
                 if (_parse_endpoint(fields[1]) == want_local and _parse_endpoint(fields[2]) == want_remote):
-                    return int(fields[7])
+                    # inode 0: closed by its process, and the uid column then reads 0 whoever owned it
+                    return int(fields[7]) if int(fields[9]) != 0 else None
             except ValueError:
                 continue
     return None

@@ -24,7 +24,7 @@ from tests.agent.conftest import TOKEN, StartAgent
 from tests.agent.unixproxy import UnixProxy
 from tests.helpers import wait_for
 
-from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_NODE, FsStats, LogLimits
+from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_NODE, ContainerSpec, FsStats, LogLimits
 from agent.runtime.docker import DockerRuntime
 from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
 
@@ -202,8 +202,20 @@ async def test_created_container_bound_to_a_removed_sandbox_is_replaced_not_retr
 
 # -- r12: why a pod cannot start ----------------------------------------------------
 
+class CreateRecorder(DockerRuntime):
+    """The Docker runtime, noting the container name (label) of every create it is asked for."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.created: list[str] = []
+
+    async def create_container(self, spec: ContainerSpec) -> str:
+        self.created.append(spec.labels.get(LABEL_CONTAINER, ""))
+        return await super().create_container(spec)
+
+
 async def test_sandbox_that_cannot_bind_its_host_port_reports_why_and_backs_off(
-    store: Store, start_agent: StartAgent, docker_node: str,
+    store: Store, start_agent: StartAgent, docker_node: str, docker_client: docker.DockerClient,
 ) -> None:
     holder = socket.socket()
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -211,8 +223,10 @@ async def test_sandbox_that_cannot_bind_its_host_port_reports_why_and_backs_off(
     holder.listen()
     port = holder.getsockname()[1]
     try:
-        agent = await start_agent(docker_node, runtime=DockerRuntime(node=docker_node), backoff_initial=2.0)
-        web = sleeper(ports=[ContainerPort(container_port=80, host_port=port)])
+        runtime = CreateRecorder(node=docker_node)
+        agent = await start_agent(docker_node, runtime=runtime, backoff_initial=2.0)
+        # IfNotPresent: a ``:latest`` image would be pulled (Always), and then is not created early
+        web = sleeper(ports=[ContainerPort(container_port=80, host_port=port)], image_pull_policy="IfNotPresent")
         await store.create(PODS, pod("clash", docker_node, web))
 
         async def failed_event() -> Any:
@@ -225,6 +239,12 @@ async def test_sandbox_that_cannot_bind_its_host_port_reports_why_and_backs_off(
         assert stuck.phase == "Pending"
         uid = stuck.metadata.uid or ""
         assert agent.pods.failures.remaining(uid, "POD") > 0  # retried after a back-off, not in a loop
+        # The app container created while the sandbox tried to start (Docker allows that) went with
+        # it, and left no Event: only the sandbox's failure is reported, as the kubelet does.
+        assert "app" in runtime.created
+        await wait_for(lambda: not containers_of(docker_client, docker_node, "app"), 10, 0.2,
+                       message="the app container made during the failed sandbox start is removed")
+        assert not [e for e in await events_of(store, "clash") if e.reason in ("Created", "Started", "Pulled")]
     finally:
         holder.close()
     # The port is free again: the next retry starts the pod.

@@ -12,6 +12,7 @@ import pytest
 
 from kubelite.etcd.client import EtcdConfig, connect
 from kubelite.etcd.ops import range_
+from kubelite.testing.existing import etcd_access_of
 from tests.cli.cluster import KlUp, run_sync
 from tests.helpers import wait_for
 
@@ -86,7 +87,7 @@ def test_jobs_cronjob_and_encrypted_secret_on_docker(tmp_path: Path, demo_image:
                           message="a Job from the CronJob within 70 s"))
         # the Secret reads back, while etcd holds only ciphertext
         assert run("get", "secret", "db", "-o", "jsonpath={.data.password}") == "aHVudGVyMg=="
-        stored = run_sync(_raw(up.state["etcd"], "/registry/secrets/default/db"))
+        stored = run_sync(_raw(etcd_access_of(up.state).config(), "/registry/secrets/default/db"))
         assert stored.startswith(b"k8s:enc:aescbc:v1:key1:") and b"aHVudGVyMg" not in stored
         events = run("get", "events", "-A", "-o", "json")
         for text in [events, up.output(), *(p.read_text(errors="replace") for p in (up.data_dir / "logs").glob("*"))]:
@@ -97,8 +98,8 @@ def test_jobs_cronjob_and_encrypted_secret_on_docker(tmp_path: Path, demo_image:
         up.kill_leftovers()
 
 
-async def _raw(endpoint: str, key: str) -> bytes:
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=5.0))
+async def _raw(config: EtcdConfig, key: str) -> bytes:
+    client = await connect(config)
     try:
         response = await range_(client, key, what="test read")
         return bytes(response.kvs[0].value)

@@ -29,7 +29,10 @@ KUBECTL = "/usr/bin/kubectl"
 
 @pytest.fixture(scope="module")
 def secure_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlUp]:
-    up = KlUp(tmp_path_factory.mktemp("secure") / "kl", args=["--runtime", "sim", "--nodes", "1"])
+    data = tmp_path_factory.mktemp("secure") / "kl"
+    data.mkdir(mode=0o755)  # a data dir others can read: kl up tightens it, it holds the keys
+    data.chmod(0o755)
+    up = KlUp(data, args=["--runtime", "sim", "--nodes", "1"])
     up.start()
     try:
         run_sync(up.wait_up())
@@ -44,6 +47,7 @@ def test_kl_up_secure(secure_up: KlUp, tmp_path: Path) -> None:
     data = secure_up.data_dir
     server = f"https://127.0.0.1:{secure_up.port}"
     assert secure_up.state["server"] == server
+    assert data.stat().st_mode & 0o777 == 0o700 and "was mode 755: made 0700" in secure_up.output()
     for key in ("ca.key", "apiserver.key", "admin.key"):
         assert (data / "pki" / key).stat().st_mode & 0o777 == 0o600, key
     doc = yaml.safe_load((data / "kubeconfig").read_text())

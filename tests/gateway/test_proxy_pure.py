@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kubelite.api import errors
-from kubelite.gateway.proxy import service_endpoint, split_name
+from kubelite.gateway.proxy import check_proxyable, service_endpoint, split_name
 
 
 @pytest.mark.parametrize(("raw", "parts"), [
@@ -41,3 +41,18 @@ def test_no_port_named_no_endpoint_and_ambiguous_ports_are_refused() -> None:
     with pytest.raises(errors.ApiError) as caught:
         service_endpoint({"metadata": {"name": "x"}, "spec": {"ports": [{"port": 80}]}}, [], "")
     assert caught.value.code == 503 and "no endpoints available" in caught.value.status.message
+
+
+@pytest.mark.parametrize(("address", "allowed"), [
+    ("10.0.0.1", True), ("172.17.0.5", True), ("fd00::5", True), ("2001:db8::1", True),
+    ("127.0.0.1", False), ("127.1.2.3", False), ("::1", False), ("::ffff:127.0.0.1", False), ("0.0.0.0", False),
+    ("::", False), ("169.254.169.254", False), ("fe80::1", False), ("224.0.0.1", False), ("localhost", False),
+])
+def test_only_addresses_off_this_host_are_proxied(address: str, allowed: bool) -> None:
+    """kube's proxyutil.IsProxyableIP: the gateway must not be made to call its own host's loopback."""
+    if allowed:
+        check_proxyable(address)
+        return
+    with pytest.raises(errors.ApiError) as caught:
+        check_proxyable(address)
+    assert caught.value.code == 400 and "address not allowed" in str(caught.value)

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from kubelite.etcd.client import EtcdClient
 from kubelite.etcd.compaction import Compactor
-from kubelite.etcd.defrag import MIB, DefragPolicy, member_status
+from kubelite.etcd.defrag import MIB, DefragPolicy, MemberStatus, member_status
 from kubelite.testing.waiting import wait_for
 
 VALUE = b"x" * (256 * 1024)
@@ -18,8 +18,11 @@ async def test_compaction_then_defragmentation_shrinks_the_database_file(etcd_cl
     for round_ in range(6):
         for i in range(16):
             await etcd_client.put(f"/defrag-test/{i}".encode(), VALUE + bytes([round_]))
-    before = await member_status(etcd_client)
-    assert before.db_size > 10 * MIB
+    async def grown() -> MemberStatus | None:  # etcd commits its write batch to the db file every 100 ms, not per put
+        status = await member_status(etcd_client)
+        return status if status.db_size > 10 * MIB else None
+    before = await wait_for(grown, timeout=10, interval=0.05, message="the db file to hold the writes")
+    assert before is not None
     registry = CollectorRegistry()
     compactor = Compactor(etcd_client, interval=0, registry=registry,  # rounds run by hand below
                           defrag=DefragPolicy(min_free_fraction=0.5, min_free_bytes=8 * MIB))

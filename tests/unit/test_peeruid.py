@@ -56,3 +56,23 @@ def test_the_uid_column_of_the_row_for_exactly_this_connection_is_returned(tmp_p
 ])
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_a_connection_its_client_closed_names_nobody(tmp_path: Path) -> None:
+    """An orphaned client socket (closed by its process, FIN_WAIT2 or TIME_WAIT) is listed with uid 0 and
+    inode 0 whoever owned it: it must not read as root, or anyone could send a request, close, and be root."""
+    table = tmp_path / "tcp"
+    table.write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   1: 0100007F:9C40 0100007F:1F90 05 00000000:00000000 03:0000175D 00000000     0        0 0 1\n"
+        "   2: 0100007F:1F90 0100007F:9C40 08 00000000:00000000 00:00000000 00000000     0        0 3 1\n")
+    assert owner_uid(("127.0.0.1", 40000), ("127.0.0.1", 8080), tables=(table,)) is None
+    with socket.socket() as listener:  # the same with a real socket, closed by this process
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client = socket.create_connection(listener.getsockname())
+        client.sendall(b"x")
+        accepted, _ = listener.accept()
+        with accepted:
+            client.close()  # orphaned: the kernel keeps it in FIN_WAIT2 until we close our end
+            assert owner_uid(accepted.getpeername(), accepted.getsockname()) is None

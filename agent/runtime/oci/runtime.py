@@ -122,6 +122,7 @@ class OciRuntime:
     name = "oci"
     has_network = True
     runs_processes = True
+    creates_before_sandbox_starts = False  # the create binds the sandbox's hosts/resolv.conf, written at its start
 
     def __init__(
         self, *, node: str, root: Path = DEFAULT_ROOT, runc: str = "runc", network: cni.CniConfig | None = None,
