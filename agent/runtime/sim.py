@@ -225,7 +225,9 @@ class SimRuntime:
         self._emit_nowait(container_id, "destroy", container.info.labels)
 
     async def list_containers(self, labels: dict[str, str]) -> list[ContainerInfo]:
-        candidates = (self.containers[i] for i in self._by_node.get(labels[LABEL_NODE], ())) \
+        # the node index may still name a container that vanished from ``containers`` behind the agent's
+        # back (what the tests simulate a lost container with): the table is the truth
+        candidates = (c for i in self._by_node.get(labels[LABEL_NODE], ()) if (c := self.containers.get(i))) \
             if LABEL_NODE in labels else iter(self.containers.values())
         return [c.info for c in candidates if all(c.info.labels.get(k) == v for k, v in labels.items())]
 
