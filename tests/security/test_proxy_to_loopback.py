@@ -37,13 +37,19 @@ async def call(url: str, ca: pki.Issued, pair: pki.Issued, directory: Path, meth
             return response.status, json.loads(text) if text.startswith("{") else text
 
 
-async def test_a_service_endpoint_on_loopback_is_not_proxied(processes: Processes, tmp_path: Path) -> None:
+async def owner_gateway(processes: Processes, tmp_path: Path) -> dict[str, pki.Issued]:
+    """A gateway as kl up runs it (TLS, client CA, RBAC, plain HTTP for this user), ready; its PKI."""
     d = tmp_path / "pki"
     made = pki.ensure_cluster_pki(d, ("127.0.0.1", "localhost"))
     processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
                             "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC",
                             "--plain-http-uid", str(os.getuid()))
     await processes.wait_gateway_ready()
+    return made
+
+
+async def test_a_service_endpoint_on_loopback_is_not_proxied(processes: Processes, tmp_path: Path) -> None:
+    made = await owner_gateway(processes, tmp_path)
     url, ca, admin = processes.gateway_url, made["ca"], made["admin"]
     mallory = pki.issue(ca, common_name="mallory")
     clients = tmp_path / "clients"
@@ -92,12 +98,7 @@ def host_address() -> str:
 async def test_a_page_proxied_over_the_owner_s_plain_http_is_sandboxed(processes: Processes, tmp_path: Path) -> None:
     """A pod's page opened at http://127.0.0.1:PORT/.../proxy/ would run in the origin where the owner's
     browser is a cluster admin (its same-origin POSTs pass the Origin check): it must be sandboxed."""
-    d = tmp_path / "pki"
-    pki.ensure_cluster_pki(d, ("127.0.0.1", "localhost"))
-    processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
-                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC",
-                            "--plain-http-uid", str(os.getuid()))
-    await processes.wait_gateway_ready()
+    await owner_gateway(processes, tmp_path)
     plain = processes.gateway_url.replace("https://", "http://")
 
     async def page(_: web.Request) -> web.Response:
@@ -131,12 +132,7 @@ async def test_nodes_proxy_to_a_node_endpoint_on_the_gateway_s_own_port_is_not_t
     """A Node whose agent endpoint is the gateway's own plain port (sim agents listen on loopback, so
     loopback endpoints are allowed): ``nodes/NAME/proxy/...`` relays carry ``Via: 1.1 kubelite-gateway``,
     and a relayed request is never the local owner's, so it is not served as a cluster admin."""
-    d = tmp_path / "pki"
-    made = pki.ensure_cluster_pki(d, ("127.0.0.1", "localhost"))
-    processes.start_gateway("gateway", "--tls-cert", str(d / "apiserver.crt"), "--tls-key", str(d / "apiserver.key"),
-                            "--client-ca-file", str(d / "ca.crt"), "--authorization-mode", "RBAC",
-                            "--plain-http-uid", str(os.getuid()))
-    await processes.wait_gateway_ready()
+    made = await owner_gateway(processes, tmp_path)
     url, ca, admin = processes.gateway_url, made["ca"], made["admin"]
     clients = tmp_path / "clients"
     port = int(url.rsplit(":", 1)[1])
