@@ -130,7 +130,7 @@ class DaemonSetController(Controller):
             await self._create(doc, ds, key, decided.create[:BURST_REPLICAS], template_hash)
         live = {current.name} | {history.revision_name(ds.name, h) for p in pods
                                  if (h := (p.metadata.labels or {}).get(REVISION_HASH_LABEL))}
-        await self.revisions.cleanup(revisions, live, ds.spec.revision_history_limit)
+        await self.revisions.cleanup(doc, revisions, live, ds.spec.revision_history_limit)
         await self._write_status(doc, ds, decided.status.to_dict())
         return Result(requeue_after=decided.requeue_after) if decided.requeue_after is not None else None
 

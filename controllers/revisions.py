@@ -7,6 +7,13 @@ if none does, ``<owner>-<hash>`` is created with the next revision number; a tem
 that comes back (``kubectl rollout undo``) gets its old revision renumbered to the top.
 A name taken by a revision that is not ours raises the owner's ``status.collisionCount``
 (so the next hash differs) and fails this reconcile, to be retried.
+
+Revisions this store wrote are read through until the informer has delivered them. Without
+that, a reconcile soon after a write (the owner's next event can come first: it is another
+watch) misses the revision: the StatefulSet's ``status.currentRevision`` names nothing known,
+so the current revision falls back to the update revision and a partitioned rollout replaces
+nothing below the partition, and the next revision number repeats. Kubernetes' controllers
+read the lister alone and have this race; the pod expectations close it for pods only.
 """
 
 from __future__ import annotations
@@ -34,11 +41,36 @@ class RevisionStore:
         # owner uid -> (generation, revision name, its resourceVersion): the template only changes with the
         # generation, so while both are unchanged the current revision is known without comparing templates
         self._known: dict[str, tuple[int, str, str]] = {}
+        # owner uid -> {revision name: what this store wrote, or None for a delete} not yet seen by the informer
+        self._unseen: dict[str, dict[str, ControllerRevision | None]] = {}
 
     def owned(self, owner: KubeObject) -> list[ControllerRevision]:
-        informer = self.informer
-        return [view(ControllerRevision, cr) for cr in informer.by_index("controller", owner.metadata.uid or "")
-                if cr.metadata.deletion_timestamp is None]
+        """The owner's revisions: the informer's, with this store's writes it has not delivered yet."""
+        uid = owner.metadata.uid or ""
+        cached = {cr.name: view(ControllerRevision, cr) for cr in self.informer.by_index("controller", uid)}
+        unseen = self._unseen.get(uid)
+        if unseen:
+            for name, written in list(unseen.items()):
+                rv = int((written.metadata.resource_version if written is not None else None) or 0)
+                if written is None:
+                    seen = name not in cached
+                else:
+                    seen = rv <= self.informer.revision or int(
+                        (cached[name].metadata.resource_version if name in cached else None) or 0) >= rv
+                if seen:
+                    del unseen[name]
+                elif written is None:
+                    cached.pop(name, None)
+                else:
+                    cached[name] = written
+            if not unseen:
+                del self._unseen[uid]
+        return [cr for cr in cached.values() if cr.metadata.deletion_timestamp is None]
+
+    def _wrote(self, owner: KubeObject, name: str, written: ControllerRevision | None) -> None:
+        if len(self._unseen) >= 4096:  # bounded: a lost entry only reopens kube's own race
+            self._unseen.clear()
+        self._unseen.setdefault(owner.metadata.uid or "", {})[name] = written
 
     async def current(self, owner: KubeObject, template: dict[str, Any],
                       collision_count: int | None) -> tuple[ControllerRevision, list[ControllerRevision]]:
@@ -65,7 +97,7 @@ class RevisionStore:
         if found:
             current, duplicates = found[0], found[1:]
             for duplicate in duplicates:
-                await self._delete(duplicate.name, owner.namespace)
+                await self._delete(owner, duplicate.name)
             revisions = [r for r in revisions if r not in duplicates]
             if current.revision < top - 1 or (duplicates and current.revision != top - 1):
                 bumped = current.model_copy(deep=True)
@@ -73,6 +105,7 @@ class RevisionStore:
                 written = await store.update(CONTROLLERREVISIONS, document(CONTROLLERREVISIONS.model, bumped),
                                              fence=fence)
                 current = view(ControllerRevision, written)
+                self._wrote(owner, current.name, current)
                 revisions = [current if r.name == current.name else r for r in revisions]
             return current, revisions
         template_hash = semantic.template_hash(template, collision_count)
@@ -91,23 +124,27 @@ class RevisionStore:
             existing = view(ControllerRevision, await store.get(CONTROLLERREVISIONS, meta["name"], owner.namespace))
             ref = existing.metadata.controller_ref()
             if ref is not None and ref.uid == owner.metadata.uid and history.same_template(existing, template):
+                self._wrote(owner, existing.name, existing)
                 return existing, [*revisions, existing]  # ours, not in the cache yet
             await self._bump_collision_count(owner)
             raise
         current = view(ControllerRevision, created)
+        self._wrote(owner, current.name, current)
         return current, [*revisions, current]
 
-    async def cleanup(self, revisions: list[ControllerRevision], live: set[str], limit: int | None) -> None:
+    async def cleanup(self, owner: KubeObject, revisions: list[ControllerRevision], live: set[str],
+                      limit: int | None) -> None:
         """Delete revisions past ``revisionHistoryLimit`` (default 10) that nothing uses, oldest first."""
         for name in history.to_delete(revisions, live, 10 if limit is None else limit):
-            await self._delete(name, revisions[0].namespace if revisions else None)
+            await self._delete(owner, name)
 
-    async def _delete(self, name: str, namespace: str | None) -> None:
+    async def _delete(self, owner: KubeObject, name: str) -> None:
         try:
-            await self.controller.store.delete(CONTROLLERREVISIONS, name, namespace, fence=self.controller.fence)
+            await self.controller.store.delete(CONTROLLERREVISIONS, name, owner.namespace, fence=self.controller.fence)
         except errors.ApiError as exc:
             if exc.code != 404:
                 raise
+        self._wrote(owner, name, None)
 
     async def _bump_collision_count(self, owner: KubeObject) -> None:
         model = self.owner_res.model

@@ -4,6 +4,9 @@ reconcile(sts key): find or write the ControllerRevision of the current template
 revision; the current revision is ``status.currentRevision``), claim pods, and — when the
 expectations say the cache has caught up — execute :func:`controllers.statefulset_plan.plan`:
 delete, then create (each pod's PersistentVolumeClaims first, ``<claim>-<set>-<ordinal>``).
+The status is written only from a pod cache that has caught up too (kube writes it on every
+sync); otherwise a set whose created pods are not yet watched reads as an update completed over
+no pods, and ``status.currentRevision`` jumps to the update revision.
 ``persistentVolumeClaimRetentionPolicy``: with ``whenDeleted: Delete`` the claims carry an
 ownerReference to the set (the garbage collector removes them with it); with ``whenScaled: Delete``
 the claims of ordinals scaled away are deleted once their pod is gone. Then old revisions past
@@ -102,8 +105,11 @@ class StatefulSetController(Controller):
                 await self._create_pod(doc, sts, key, ordinal, revision, templates[revision])
             await self._delete_scaled_claims(sts, pods)
         live = {current.name, update.name} | {r for p in pods if (r := plan_.revision_of(p))}
-        await self.revisions.cleanup(revisions, live, sts.spec.revision_history_limit)
-        await self._write_status(doc, decided.status.to_dict())
+        await self.revisions.cleanup(doc, revisions, live, sts.spec.revision_history_limit)
+        if self.expectations.satisfied(key):
+            # Only a cache that has caught up with our own writes may report: the status is counted
+            # from it, and a rolling update counted complete over no pods moves currentRevision for good.
+            await self._write_status(doc, decided.status.to_dict())
         return Result(requeue_after=decided.requeue_after) if decided.requeue_after is not None else None
 
     async def _claim(self, doc: KubeObject, sts: StatefulSet) -> list[Pod]:

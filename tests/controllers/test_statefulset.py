@@ -120,6 +120,14 @@ async def test_partitioned_rolling_update_and_parallel_start(
     await store.create(STATEFULSETS, statefulset("web", 3, policy="Parallel", partition=2))
     await wait_for(lambda: names_are(store, "web", ["web-0", "web-1", "web-2"]), 15)
 
+    # The template may change only once the set's status names its first revision: until then the
+    # controller takes the newest revision as the current one too (kube's getStatefulSetRevisions
+    # does), and the partition would hold nothing back. A slow status write made this flaky.
+    async def first_revision_recorded() -> bool:
+        s = await status_of(store, "web")
+        return bool(s.get("currentRevision")) and s.get("observedGeneration") == s["generation"]
+    await wait_for(first_revision_recorded, 15)
+
     def new_image(sts: Any) -> Any:
         doc = sts.to_dict()
         doc["spec"]["template"]["spec"]["containers"][0]["image"] = "demo:2"

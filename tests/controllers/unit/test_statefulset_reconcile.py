@@ -117,3 +117,41 @@ async def test_an_unready_remaining_pod_holds_an_ordered_scale_down(world: World
     await run_ready(world.store, pods["web-0"])
     await world.reconcile(KEY)
     assert sorted(await live(world)) == ["web-0", "web-1"]
+
+
+class LaggingInformer:
+    """The ControllerRevision informer as seen while its watch lags: nothing written after ``frozen``."""
+
+    def __init__(self, real: Any, frozen: int) -> None:
+        self.real, self.revision = real, frozen
+
+    def by_index(self, index: str, value: str) -> list[Any]:
+        return [o for o in self.real.by_index(index, value) if int(o.metadata.resource_version) <= self.revision]
+
+
+async def test_a_revision_written_but_not_yet_watched_stays_the_current_one(
+    world: World[StatefulSetController],
+) -> None:
+    """The set's own ControllerRevision, not yet delivered by its informer (another watch than the
+    set's), still counts: the rollout keeps the partition and the next revision number is 2."""
+    await world.store.create(STATEFULSETS, statefulset("web", 3, policy="Parallel", partition=2))
+    world.controller.revisions.informer = LaggingInformer(world.controller.revisions.informer,  # type: ignore[assignment]
+                                                          world.store.revision)
+    await world.reconcile(KEY)
+    for pod in (await live(world)).values():
+        await run_ready(world.store, pod)
+    await world.reconcile(KEY)
+    first = (await status(world))["currentRevision"]
+    doc = (await world.store.get(STATEFULSETS, "web", "default")).to_dict()
+    doc["spec"]["template"]["spec"]["containers"][0]["image"] = "demo:2"
+    await world.store.update(STATEFULSETS, STATEFULSETS.model.model_validate(doc))
+    for _ in range(3):  # delete web-2, create it anew, report
+        await world.reconcile(KEY)
+
+    revisions = {r.name: r.to_dict()["revision"] for r in (await world.store.list(CONTROLLERREVISIONS, "default")).items}
+    assert revisions[first] == 1 and sorted(revisions.values()) == [1, 2]
+    s = await status(world)
+    assert s["currentRevision"] == first != s["updateRevision"]
+    pods = await live(world)  # web-2, above the partition, is replaced
+    assert {n: (p.metadata.labels or {})[REVISION_HASH_LABEL] for n, p in pods.items()} == {
+        "web-0": first, "web-1": first, "web-2": s["updateRevision"]}
