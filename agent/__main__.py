@@ -32,6 +32,7 @@ from typing import Any
 from agent.agent import Agent, AgentConfig, gateway_connection
 from agent.node import NodeConfig
 from agent.pods import PodOptions
+from agent.podconfig.apisecrets import ApiSecrets
 from agent.podconfig.sources import ConfigSource
 from agent.apiclient import GatewayConnection
 from agent.apiwrites import ApiWriteStore
@@ -363,7 +364,9 @@ async def run(args: argparse.Namespace) -> int:
     # Several agents in one process share one pod informer (one etcd watch), each through its node's view.
     shared = shared_informer(store, nodes=nodes) if len(nodes) > 1 else None
     # ... and one ConfigMap/Secret source (two watches), not two per node.
-    configs = ConfigSource(store) if len(nodes) > 1 else None
+    # (a node writing through the gateway reads its pods' Secrets there too, as itself: agent/podconfig/apisecrets.py)
+    configs = (ConfigSource(store, secrets_api=ApiSecrets(api)) if api is not None
+               else ConfigSource(store) if len(nodes) > 1 else None)
     if shared is not None:
         await shared.start()
     if configs is not None:

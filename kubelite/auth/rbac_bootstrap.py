@@ -130,7 +130,9 @@ def default_cluster_roles() -> list[dict[str, Any]]:
         ]),
         _cluster_role("system:node", [
             _rule([*READ, "create", "update", "patch", "delete"], [""], ["nodes", "nodes/status"]),
-            _rule(READ, [""], ["pods", "services", "endpoints", "configmaps", "secrets"]),
+            # Secrets, ConfigMaps, claims and volumes: only what its pods use, by the Node authorizer
+            # (kubelite.gateway.nodeauthz), as kubeadm's kube-apiserver runs --authorization-mode Node,RBAC
+            _rule(READ, [""], ["pods", "services", "endpoints"]),
             _rule(["update", "patch"], [""], ["pods/status"]),
             _rule(["create", "delete"], [""], ["pods"]),
             _rule(["create"], [""], ["pods/eviction"]),

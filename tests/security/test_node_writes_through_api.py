@@ -2,8 +2,8 @@
 writes go to an HTTPS gateway with RBAC and NodeRestriction as ``system:node:node-1``, so they may
 change its own Node, its own pods' status, delete its own pods and write Events, and every write
 about node-2's pod or Node is kube's 403 with nothing written. Then a real Docker agent with the
-flag runs a pod to Running: its status reached etcd through the gateway (the field manager is the
-agent's), not around it."""
+flag runs a pod that uses a Secret to Running: the Secret came through the gateway as the node, and the
+status reached etcd through the gateway (the field manager is the agent's), not around it."""
 
 from __future__ import annotations
 
@@ -114,7 +114,17 @@ async def test_a_docker_agent_writing_through_the_gateway_runs_its_pod(
         except errors.ApiError:
             return False
     await wait_for(registered, 90, 0.2, message="the node registers, Ready")
-    await admin_creates(secure, tmp_path, "/api/v1/namespaces/default/pods", pod("web", node))
+    # its Secret comes through the gateway too (the Node authorizer lets the node have it): the container
+    # runs only when both the env var and the volume file hold it
+    await admin_creates(secure, tmp_path, "/api/v1/namespaces/default/secrets",
+                        {"metadata": {"name": "web-secret"}, "stringData": {"k": "one"}})
+    web = pod("web", node)
+    web["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "web-secret"}}]
+    web["spec"]["containers"][0].update(
+        command=["sh", "-c", 'test "$S" = one && test "$(cat /s/k)" = one && exec sleep 3600'],
+        env=[{"name": "S", "valueFrom": {"secretKeyRef": {"name": "web-secret", "key": "k"}}}],
+        volumeMounts=[{"name": "s", "mountPath": "/s"}])
+    await admin_creates(secure, tmp_path, "/api/v1/namespaces/default/pods", web)
 
     async def running() -> Pod | None:
         current = await secure.store.get(PODS, "web", "default")
