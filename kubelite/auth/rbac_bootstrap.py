@@ -137,6 +137,9 @@ def default_cluster_roles() -> list[dict[str, Any]]:
             _rule(["create"], [""], ["serviceaccounts/token"]),  # pods' projected tokens (NodeRestriction limits it)
             _rule(["create", "update", "patch"], [""], ["events"]),
             _rule(["get", "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),
+            # kubelite only: the local-path finalizer drop of its own deleted volumes (NodeRestriction
+            # narrows it to exactly that; kubelite/gateway/noderestriction.py)
+            _rule(["update", "patch"], [""], ["persistentvolumes"]),
         ]),
     ]
 

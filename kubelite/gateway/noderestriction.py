@@ -13,7 +13,18 @@ a request whose user is ``system:node:<name>`` in group ``system:nodes`` may
   fields) of the status subresource;
 - leases: only in ``kube-node-lease``, only the one named after it;
 - csinodes: only its own;
-- ``serviceaccounts/token``: only tokens bound by uid to a pod on it, for that pod's ServiceAccount.
+- ``serviceaccounts/token``: only tokens bound by uid to a pod on it, for that pod's ServiceAccount;
+- persistentvolumes (**a kubelite deviation**: kube's Node authorizer never lets a node write a PV):
+  only an update that removes the external-provisioner finalizer
+  (``external-provisioner.volume.kubernetes.io/finalizer``) and changes nothing else, of a volume
+  being deleted that ``kubelite.io/local-path`` provisioned (annotation
+  ``pv.kubernetes.io/provisioned-by``) on this very node (its required node affinity
+  ``kubernetes.io/hostname In [<node>]``). The node-side half of kubelite's local-path provisioner
+  (agent/localpath.py) removes the volume's directory and then lets the object go; upstream's
+  rancher local-path-provisioner does that ``rm`` in a helper pod and drops the finalizer with its
+  own ServiceAccount. Here the agent does it, so a node gets this one narrow write (RBAC: ``update``
+  and ``patch`` on persistentvolumes in ``system:node``, which this rule narrows to the above; every
+  other PV write of a node is 403).
 
 Every denial is a 403 Forbidden Status worded as kube's ``admission.NewForbidden``
 (``<resource> "<name>" is forbidden: <reason>``, details kind = the resource); it runs after
@@ -38,6 +49,12 @@ from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS, Resource
 from kubelite.gateway.auth import User
 from kubelite.gateway.state import state_of
+from kubelite.registry.storageclass import (
+    LOCAL_PATH_PROVISIONER,
+    PROVISIONED_BY_ANNOTATION,
+    PROVISIONER_FINALIZER,
+    volume_node,
+)
 
 PLUGIN = "NodeRestriction"
 NODES_GROUP = "system:nodes"
@@ -56,7 +73,8 @@ _KUBELET_LABELS = frozenset({
 })
 _KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 _RESTRICTED = frozenset({("", "pods"), ("", "nodes"), ("", "persistentvolumeclaims"), ("", "serviceaccounts"),
-                         ("coordination.k8s.io", "leases"), ("storage.k8s.io", "csinodes")})
+                         ("coordination.k8s.io", "leases"), ("storage.k8s.io", "csinodes"),
+                         ("", "persistentvolumes")})
 
 
 def node_name(user: User | None) -> str | None:
@@ -99,6 +117,8 @@ def decide(node: str, a: Attributes) -> str | None:
         return None if a.name == node else "can only access node lease with the same name as the requesting node"
     if key == ("storage.k8s.io", "csinodes"):
         return None if a.name == node else "can only access CSINode with the same name as the requesting node"
+    if key == ("", "persistentvolumes"):
+        return _local_path_volume(node, a)
     return None  # serviceaccounts/token: admit_token_request, within TokenRequest
 
 
@@ -269,6 +289,31 @@ def _pvc_status(node: str, a: Attributes) -> str | None:
 
     if comparable(a.old) != comparable(a.obj):
         return f'node "{node}" is not allowed to update fields other than status.capacity and status.conditions'
+    return None
+
+
+def _local_path_volume(node: str, a: Attributes) -> str | None:
+    """kubelite's deviation (module docstring): only the finalizer drop of a deleted local-path
+    volume on this node, nothing else."""
+    if a.operation != "UPDATE" or a.subresource:
+        return f'node "{node}" may only remove the local-path provisioner finalizer of its own volumes'
+    meta = _meta(a.old)
+    if (meta.get("annotations") or {}).get(PROVISIONED_BY_ANNOTATION) != LOCAL_PATH_PROVISIONER \
+            or volume_node(dict(a.old or {})) != node:
+        return f'node "{node}" may only update local-path volumes on itself'
+    if not meta.get("deletionTimestamp"):
+        return f'node "{node}" may only update local-path volumes that are being deleted'
+
+    def comparable(doc: Mapping[str, Any] | None) -> dict[str, Any]:
+        doc = dict(doc or {})
+        doc.pop("status", None)  # a main-resource update keeps the stored status anyway
+        doc["metadata"] = {k: v for k, v in _meta(doc).items()
+                           if k not in ("resourceVersion", "managedFields", "finalizers")}
+        return doc
+
+    kept = [f for f in meta.get("finalizers") or [] if f != PROVISIONER_FINALIZER]
+    if list(_meta(a.obj).get("finalizers") or []) != kept or comparable(a.old) != comparable(a.obj):
+        return f'node "{node}" may only remove the "{PROVISIONER_FINALIZER}" finalizer of a volume'
     return None
 
 
