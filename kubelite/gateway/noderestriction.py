@@ -49,6 +49,7 @@ from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS, Resource
 from kubelite.gateway.auth import User
 from kubelite.gateway.state import state_of
+from kubelite.node.labels import forbidden_node_labels
 from kubelite.registry.storageclass import (
     LOCAL_PATH_PROVISIONER,
     PROVISIONED_BY_ANNOTATION,
@@ -64,14 +65,6 @@ MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
 
-# k8s.io/kubelet/pkg/apis/well_known_labels.go: the labels (and label namespaces) a kubelet may set
-_KUBELET_LABELS = frozenset({
-    "kubernetes.io/hostname", "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
-    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
-    "beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type", "kubernetes.io/os",
-    "kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
-})
-_KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 _RESTRICTED = frozenset({("", "pods"), ("", "nodes"), ("", "persistentvolumeclaims"), ("", "serviceaccounts"),
                          ("coordination.k8s.io", "leases"), ("storage.k8s.io", "csinodes"),
                          ("", "persistentvolumes")})
@@ -229,29 +222,6 @@ def _modified_labels(a: Mapping[str, str], b: Mapping[str, str]) -> set[str]:
     return {k for k in {*a, *b} if a.get(k) != b.get(k)}
 
 
-def _label_namespace(key: str) -> str:
-    prefix, slash, _ = key.partition("/")
-    return prefix if slash else ""
-
-
-def _in_namespace(namespace: str, domain: str) -> bool:
-    return namespace == domain or namespace.endswith("." + domain)
-
-
-def _forbidden_labels(keys: set[str]) -> list[str]:
-    """The labels a node may not add, remove or change on its own Node (getForbiddenLabels)."""
-    forbidden = set()
-    for key in keys:
-        namespace = _label_namespace(key)
-        if _in_namespace(namespace, "node-restriction.kubernetes.io"):
-            forbidden.add(key)
-        kubernetes = _in_namespace(namespace, "kubernetes.io") or _in_namespace(namespace, "k8s.io")
-        kubelet = key in _KUBELET_LABELS or any(_in_namespace(namespace, n) for n in _KUBELET_LABEL_NAMESPACES)
-        if kubernetes and not kubelet:
-            forbidden.add(key)
-    return sorted(forbidden)
-
-
 def _node(node: str, a: Attributes) -> str | None:
     if a.name != node:
         return f'node "{node}" is not allowed to modify node "{a.name}"'
@@ -259,7 +229,7 @@ def _node(node: str, a: Attributes) -> str | None:
     if a.operation == "CREATE":
         if _spec(a.obj).get("configSource") is not None:
             return f'node "{node}" is not allowed to create pods with a non-nil configSource'
-        forbidden = _forbidden_labels(_modified_labels(labels, {}))
+        forbidden = forbidden_node_labels(_modified_labels(labels, {}))
         if forbidden:
             return f'node "{node}" is not allowed to set the following labels: {", ".join(forbidden)}'
     if a.operation == "UPDATE":
@@ -268,7 +238,7 @@ def _node(node: str, a: Attributes) -> str | None:
             return f'node "{node}" is not allowed to update configSource to a new non-nil configSource'
         if (_spec(a.obj).get("taints") or []) != (_spec(a.old).get("taints") or []):
             return f'node "{node}" is not allowed to modify taints'
-        forbidden = _forbidden_labels(_modified_labels(labels, _meta(a.old).get("labels") or {}))
+        forbidden = forbidden_node_labels(_modified_labels(labels, _meta(a.old).get("labels") or {}))
         if forbidden:
             return f"is not allowed to modify labels: {', '.join(forbidden)}"  # kube's words, without the node
     return None

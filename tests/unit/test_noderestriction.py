@@ -200,3 +200,14 @@ def test_the_volume_status_sent_along_does_not_count() -> None:
     """A main-resource update keeps the stored status, so a stale one in the request changes nothing."""
     sent = {**dropped(volume()), "status": {"phase": "Bound"}}
     assert decide("n1", volumes("UPDATE", obj=sent, old=volume())) is None
+
+
+def test_the_labels_a_node_may_set_on_itself() -> None:
+    """kubelite.node.labels: one rule for NodeRestriction and an agent's --labels check at start."""
+    from kubelite.node.labels import forbidden_node_labels
+
+    assert forbidden_node_labels(["zone", "example.com/disk", "kubernetes.io/hostname", "node.kubernetes.io/pool",
+                                  "topology.kubernetes.io/zone", "kubelet.kubernetes.io/x"]) == []
+    assert forbidden_node_labels(["node-role.kubernetes.io/worker", "node-restriction.kubernetes.io/trusted",
+                                  "k8s.io/x", "zone"]) == [
+        "k8s.io/x", "node-restriction.kubernetes.io/trusted", "node-role.kubernetes.io/worker"]
