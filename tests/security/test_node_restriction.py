@@ -145,6 +145,8 @@ async def test_node_credentials_touch_only_their_own_node(secure: Secure, tmp_pa
     # its own: pod status, Node (status, kubelet labels), Lease (merge patch and server-side apply)
     for method, path, body, content_type in (
             ("PATCH", f"{PODS}/p1/status", {"status": {"phase": "Running"}}, MERGE),
+            # annotations through pods/status (the agent's host ports): kube keeps them, NodeRestriction allows it
+            ("PATCH", f"{PODS}/p1/status", {"metadata": {"annotations": {"kubelite.io/host-ports": "[]"}}}, MERGE),
             ("PATCH", "/api/v1/nodes/node-1/status", {"status": {"capacity": {"cpu": "4"}}}, MERGE),
             ("PATCH", "/api/v1/nodes/node-1", {"metadata": {"labels": {"kubernetes.io/hostname": "node-1"}}}, MERGE),
             ("PATCH", f"{LEASES}/node-1", {"spec": {"leaseDurationSeconds": 41}}, MERGE),
@@ -153,7 +155,7 @@ async def test_node_credentials_touch_only_their_own_node(secure: Secure, tmp_pa
         status, doc = await call(as_node1, secure, method, path, body, content_type=content_type)
         assert status == 200, (method, path, doc)
     status, doc = await call(as_admin, secure, "GET", f"{PODS}/p1")
-    assert doc["status"]["phase"] == "Running"
+    assert doc["status"]["phase"] == "Running" and doc["metadata"]["annotations"] == {"kubelite.io/host-ports": "[]"}
     status, doc = await call(as_admin, secure, "GET", f"{PODS}/p2")
     assert status == 200 and doc["status"].get("phase") != "Running" and "deletionTimestamp" not in doc["metadata"]
     status, doc = await call(as_admin, secure, "GET", "/api/v1/nodes/node-2")
