@@ -291,7 +291,8 @@ class NodeHeartbeat:
                 await step()
                 return
             except _TRANSIENT as exc:
-                if isinstance(exc, errors.ApiError) and exc.code == 422:  # a bug in what the agent writes, not etcd
+                # refused (422 invalid, 403 forbidden to the node's credentials): not etcd's health
+                if isinstance(exc, errors.ApiError) and exc.code in (403, 422):
                     log.error("node %s: the Node or its Lease was refused (%s); retrying in %.1fs",
                               self.config.name, exc, delay)
                 else:
