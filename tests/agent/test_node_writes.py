@@ -134,9 +134,11 @@ async def test_every_agent_write_is_one_the_nodes_credentials_may_make(store: St
 
         await wait_for(published, 15, message="web Running with its host ports")
         # an admin removed the registration taint: a restart's re-registration does not put it back
-        node = await store.get(NODES, node_name)
-        node.spec.taints = None
-        await store.update(NODES, node)
+        def untaint(current: Node) -> Node:
+            current.spec.taints = None
+            return current
+
+        await store.guaranteed_update(NODES, node_name, None, untaint)
         await agent.node.register()
         assert (await store.get(NODES, node_name)).taints == []
 
