@@ -5,7 +5,9 @@ DiskPressure, pods' status and host-ports annotation, events, the kubelet's admi
 disk-pressure eviction, a graceful pod deletion (status, then delete with grace 0), and the local-path
 finalizer drop. The agent gets a Store that checks each write with the gateway's own pure rules
 (``kubelite.auth.rbac.authorize`` on the bootstrap policy, ``noderestriction.decide``) before
-writing it; the test's own writes go through a plain store."""
+writing it; the test's own writes go through a plain store. The same scenario runs through a real
+gateway with the node's certificate (``--write-through-api``) in
+tests/security/test_node_writes_through_api.py."""
 
 from __future__ import annotations
 
@@ -107,8 +109,11 @@ def local_volume(name: str, node: str) -> dict[str, Any]:
                      {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}}
 
 
-async def test_every_agent_write_is_one_the_nodes_credentials_may_make(store: Store, node_name: str) -> None:
-    audited = NodeCredentialStore(store.client, node_name)
+async def node_scenario(agent_store: Store, store: Store, node_name: str) -> None:
+    """A sim agent writing through ``agent_store`` does, for its node: registration with a taint,
+    a pod with a host port to Running, a re-registration, DiskPressure with an admission refusal
+    and an eviction, a graceful delete, and a local-path volume's finalizer drop. ``store``: the
+    test's own (admin) writes and reads. Fails if any of them does not happen."""
     runtime = SimRuntime(node=node_name)
     runtime.disk_usages = {"hog": 3 * GI}
     disk = {"stats": FsStats(capacity_bytes=100 * GI, available_bytes=60 * GI)}
@@ -119,7 +124,7 @@ async def test_every_agent_write_is_one_the_nodes_credentials_may_make(store: St
     agent = Agent(agent_config(node_name, labels={"zone": "a"}, taints=(Taint(key="dedicated", effect="NoSchedule"),),
                                eviction_interval=0.3, pressure_transition_period=1.0,
                                eviction_hard=parse_eviction_hard(KUBELET_EVICTION_HARD)),
-                  store=audited, runtime=runtime, observe_disk=observe)
+                  store=agent_store, runtime=runtime, observe_disk=observe)
     await agent.start()
     try:
         node = await store.get(NODES, node_name)
@@ -132,8 +137,9 @@ async def test_every_agent_write_is_one_the_nodes_credentials_may_make(store: St
             return current if current.phase == "Running" and "kubelite.io/host-ports" in (
                 current.metadata.annotations or {}) else None
 
-        await wait_for(published, 15, message="web Running with its host ports")
+        await wait_for(published, 30, message="web Running with its host ports")
         # an admin removed the registration taint: a restart's re-registration does not put it back
+
         def untaint(current: Node) -> Node:
             current.spec.taints = None
             return current
@@ -150,15 +156,15 @@ async def test_every_agent_write_is_one_the_nodes_credentials_may_make(store: St
             condition = current.status.condition("DiskPressure") if current.status else None
             return current if condition is not None and condition.status == "True" else None
 
-        assert (await wait_for(pressure, 10, message="DiskPressure True")).taints == []
+        assert (await wait_for(pressure, 30, message="DiskPressure True")).taints == []
         await store.create(PODS, pod("late", node_name))
         for name in ("late", "hog"):
-            await wait_for(lambda n=name: _phase(store, n, "Failed"), 15, message=f"{name} refused or evicted")
+            await wait_for(lambda n=name: _phase(store, n, "Failed"), 30, message=f"{name} refused or evicted")
         disk["stats"] = FsStats(capacity_bytes=100 * GI, available_bytes=60 * GI)
 
         # a graceful delete: the agent stops the containers, reports it, deletes the pod with grace 0
         await store.delete(PODS, "web", "default")
-        await wait_for(lambda: _gone(store, PODS, "web", "default"), 15, message="web deleted by its agent")
+        await wait_for(lambda: _gone(store, PODS, "web", "default"), 30, message="web deleted by its agent")
 
         # the local-path finalizer drop of a deleted volume of this node
         created = await store.create(PERSISTENTVOLUMES, PERSISTENTVOLUMES.model.model_validate(
@@ -168,10 +174,15 @@ async def test_every_agent_write_is_one_the_nodes_credentials_may_make(store: St
         await store.update(PERSISTENTVOLUMES, PERSISTENTVOLUMES.model.model_validate(created_doc),
                            subresource="status")
         await store.delete(PERSISTENTVOLUMES, f"pv-{node_name}")
-        await wait_for(lambda: _gone(store, PERSISTENTVOLUMES, f"pv-{node_name}", None), 15,
+        await wait_for(lambda: _gone(store, PERSISTENTVOLUMES, f"pv-{node_name}", None), 30,
                        message="the volume released by its node")
     finally:
         await agent.stop()
+
+
+async def test_every_agent_write_is_one_the_nodes_credentials_may_make(store: Store, node_name: str) -> None:
+    audited = NodeCredentialStore(store.client, node_name)
+    await node_scenario(audited, store, node_name)
     assert audited.refused == []
     # the audit saw every kind of write the scenario makes (else it proves nothing)
     for seen in ("create nodes", "update nodes/status", "update pods/status", "delete pods", "create events",
