@@ -22,6 +22,7 @@ from kubelite.auth import pki
 from kubelite.etcd.ops import range_
 from kubelite.testing.processes import Processes, node_ready
 from kubelite.testing.waiting import wait_for
+from tests.agent.test_node_writes import node_scenario
 from tests.security.test_gateway_x509_rbac import Secure, revision
 from tests.security.test_gateway_x509_rbac import secure as secure  # noqa: F401 - the gateway fixture
 
@@ -134,3 +135,15 @@ async def test_a_docker_agent_writing_through_the_gateway_runs_its_pod(
     assert (USER_AGENT, "status") in managers, managers
     registered = await secure.store.get(NODES, node)
     assert (USER_AGENT, None) in {(m.manager, m.subresource) for m in registered.metadata.managed_fields or []}
+
+
+async def test_a_sim_agents_every_write_passes_the_gateway_as_its_node(secure: Secure) -> None:
+    """The agent's whole repertoire through the real gateway as ``system:node:<node>``: registration
+    (taints only at create), host ports through pods/status, DiskPressure, admission refusal and
+    eviction, a graceful delete, the local-path finalizer drop (tests/agent/test_node_writes.py)."""
+    connection, _, _ = node_connection(secure, "sim-1")
+    through = ApiWriteStore(secure.store.client, connection)
+    try:
+        await node_scenario(through, secure.store, "sim-1")
+    finally:
+        await through.close()
