@@ -40,6 +40,7 @@ from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.node.agent_auth import node_token
+from kubelite.node.labels import forbidden_node_labels
 from kubelite.api.core import Taint
 from kubelite.api.resources import PERSISTENTVOLUMES
 from kubelite.etcd.client import connect
@@ -317,6 +318,9 @@ async def run(args: argparse.Namespace) -> int:
         if args.api_token_file:
             _read_secret(args.api_token_file, "--api-token-file")  # a user's bad path: one line, below
         check_api_credentials(args)
+        if forbidden := forbidden_node_labels(args.labels):  # the kubelet refuses them at start, as NodeRestriction would
+            raise ValueError(f"--labels: a node may not set {', '.join(forbidden)}: labels in the kubernetes.io and "
+                             "k8s.io namespaces other than the kubelet's own, and node-restriction.kubernetes.io/")
     except (ValueError, argparse.ArgumentTypeError) as exc:  # a user's flag: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
