@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kubelite.api.core import Node, Pod, PodCondition, PodStatus, Taint
+from kubelite.api.taints import (
+    DISK_PRESSURE,
+    MEMORY_PRESSURE,
+    NETWORK_UNAVAILABLE,
+    NOT_READY,
+    PID_PRESSURE,
+    UNREACHABLE,
+    UNSCHEDULABLE,
+)
 
-UNREACHABLE = "node.kubernetes.io/unreachable"
-NOT_READY = "node.kubernetes.io/not-ready"
 LIFECYCLE_TAINTS = (UNREACHABLE, NOT_READY)
-MEMORY_PRESSURE = "node.kubernetes.io/memory-pressure"
-DISK_PRESSURE = "node.kubernetes.io/disk-pressure"
-PID_PRESSURE = "node.kubernetes.io/pid-pressure"
-NETWORK_UNAVAILABLE = "node.kubernetes.io/network-unavailable"
-UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 
 # nodeConditionToTaintKeyStatusMap (pkg/controller/nodelifecycle): condition type -> status -> the
 # NoSchedule taint key the node carries while that condition has that status
