@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep kl up's data directory (its logs/) afterwards")
     args = parser.parse_args()
 
-    up = KlUp(args.nodes, prefix="kubelite-bench-deploy-", listen=args.listen, timeout=args.timeout)
+    up = KlUp(args.nodes, prefix="kubelite-bench-deploy-", listen=args.listen, timeout=args.timeout, secure=args.secure)
     up.start()
     data, out, kubeconfig = up.data, up.out_path, up.kubeconfig
     deadline = up.started + args.timeout
