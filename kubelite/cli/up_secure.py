@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubelite.auth import pki, satokens
+from kubelite.etcd.auth_plan import node_user
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,20 @@ class SecureSetup:
         return EtcdFiles(ca_file=d / "ca.crt", server_cert=d / "server.crt", server_key=d / "server.key",
                          peer_cert=d / "peer.crt", peer_key=d / "peer.key",
                          client_cert=d / "client.crt", client_key=d / "client.key")
+
+    def etcd_node_credentials(self, node: str) -> tuple[Path, Path]:
+        """(certificate, key) of ``node``'s agent towards etcd: CN ``system:node:<node>`` (etcd's user
+        of that name, kubelite.etcd.auth_plan: reads ``/registry/``, writes its node Lease only), from
+        the etcd CA (made by :meth:`etcd_files` first). Made when absent, renewed once expired."""
+        d = self.directory / "etcd"
+        ca = pki.read_pair(d, "ca")
+        if ca is None:
+            raise FileNotFoundError(f"no etcd CA in {d}: etcd_files() makes it")
+        stem = f"node-{node}"
+        pair = pki.read_pair(d, stem)
+        if pair is None or not pki.still_valid(pair):
+            pki.write_pair(d, stem, pki.issue(ca, common_name=node_user(node)))
+        return d / f"{stem}.crt", d / f"{stem}.key"
 
 
 @dataclass(frozen=True)
