@@ -29,11 +29,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.agent import Agent, AgentConfig
+from agent.agent import Agent, AgentConfig, gateway_connection
 from agent.node import NodeConfig
 from agent.pods import PodOptions
 from agent.podconfig.sources import ConfigSource
-from agent.podconfig.tokens import GatewayTokenRequester
+from agent.apiclient import GatewayConnection
+from agent.apiwrites import ApiWriteStore
 from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
@@ -212,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-client-key", default="", help="its private key")
     p.add_argument("--api-token-file", default="", help="file holding a bearer token for --api-server "
                    "(instead of a client certificate)")
+    p.add_argument("--write-through-api", action="store_true",
+                   help="write through --api-server as this node (system:node:<name>, RBAC and NodeRestriction "
+                        "apply) instead of to etcd; reads and watches stay on etcd (agent/apiwrites.py)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -242,14 +246,16 @@ def _read_secret(path: str, flag: str) -> str:
 
 def check_api_credentials(args: argparse.Namespace) -> None:
     """ValueError naming the flag when --api-ca-file / --api-client-cert / --api-client-key cannot be used."""
+    if args.write_through_api and (not args.api_server or args.runtime == "sim"):
+        raise ValueError("--write-through-api needs --api-server and a docker or oci runtime (one node per process)")
     if not args.api_server:
         return
     if not args.api_server.startswith(("http://", "https://")):
         raise ValueError(f"--api-server must be an http:// or https:// URL, not {args.api_server!r}")
     try:
-        GatewayTokenRequester(args.api_server, ca_file=Path(args.api_ca_file) if args.api_ca_file else None,
-                              client_cert=Path(args.api_client_cert) if args.api_client_cert else None,
-                              client_key=Path(args.api_client_key) if args.api_client_key else None)
+        GatewayConnection(args.api_server, ca_file=Path(args.api_ca_file) if args.api_ca_file else None,
+                          client_cert=Path(args.api_client_cert) if args.api_client_cert else None,
+                          client_key=Path(args.api_client_key) if args.api_client_key else None)
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"--api-ca-file/--api-client-cert/--api-client-key: {getattr(exc, 'strerror', None) or exc}"
                          ) from None
@@ -351,7 +357,9 @@ async def run(args: argparse.Namespace) -> int:
                     return 2
     config = etcd_config_from_args(args)
     client = await connect(config)
-    store = Store(client)
+    # with --write-through-api (one node per process) the node writes as itself through the gateway
+    api = gateway_connection(agent_config(args, nodes[0], token_for(source, nodes[0]))) if args.write_through_api else None
+    store = ApiWriteStore(client, api) if api is not None else Store(client)
     # Several agents in one process share one pod informer (one etcd watch), each through its node's view.
     shared = shared_informer(store, nodes=nodes) if len(nodes) > 1 else None
     # ... and one ConfigMap/Secret source (two watches), not two per node.
@@ -367,7 +375,7 @@ async def run(args: argparse.Namespace) -> int:
     agents = [
         Agent(agent_config(args, node, token_for(source, node)), store=store, runtime=make_runtime(args, node),
               pod_source=NodeView(shared, node) if shared is not None else None, config_source=configs,
-              volume_source=volumes)
+              volume_source=volumes, api=api)
         for node in nodes
     ]
     # the process's one etcd client: its latency is on the first node's /metrics (one per process)

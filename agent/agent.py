@@ -30,6 +30,7 @@ from agent.metrics import AgentMetrics
 from agent.node import NodeConfig, NodeHeartbeat
 from agent.nodehealth import NodeHealth
 from agent.podconfig.sources import ConfigSource
+from agent.apiclient import GatewayConnection
 from agent.podconfig.tokens import GatewayTokenRequester, TokenManager
 from agent.podsource import PodSource
 from agent.proxy.proxier import Proxier
@@ -85,22 +86,26 @@ class AgentConfig:
         return self.node_config.address
 
 
-def _token_manager(config: AgentConfig) -> TokenManager | None:
+def gateway_connection(config: AgentConfig) -> GatewayConnection | None:
+    """The node's connection to ``config.api_server`` (None without one); files are read at once."""
     if not config.api_server:
         return None
-    return TokenManager(GatewayTokenRequester(
+    return GatewayConnection(
         config.api_server, ca_file=Path(config.api_ca_file) if config.api_ca_file else None,
         client_cert=Path(config.api_client_cert) if config.api_client_cert else None,
-        client_key=Path(config.api_client_key) if config.api_client_key else None, bearer_token=config.api_token))
+        client_key=Path(config.api_client_key) if config.api_client_key else None, bearer_token=config.api_token)
 
 
 class Agent:
     def __init__(
         self, config: AgentConfig, *, store: Store, runtime: ContainerRuntime, pod_source: PodSource | None = None,
         observe_disk: Observe | None = None, config_source: ConfigSource | None = None,
-        volume_source: Informer | None = None,
+        volume_source: Informer | None = None, api: GatewayConnection | None = None,
     ) -> None:
+        """``api``: the node's connection to the gateway, when the caller made one (its writes share
+        it); else one is made from ``config.api_server``."""
         self.config = config
+        self.api_connection = api or gateway_connection(config)
         self.store = store
         # The agent sees only its cluster's containers, even on an engine other clusters share.
         self.runtime = ClusterScopedRuntime(runtime)
@@ -110,7 +115,8 @@ class Agent:
         self.pods = PodManager(
             store, self.runtime, recorder=self.recorder, metrics=self.metrics,
             options=config.pod_options,
-            pod_source=pod_source, health=self.health, config_source=config_source, tokens=_token_manager(config),
+            pod_source=pod_source, health=self.health, config_source=config_source,
+            tokens=TokenManager(GatewayTokenRequester(self.api_connection)) if self.api_connection is not None else None,
         )
         self.disk = DiskPressureMonitor(
             self.pods, self.health, thresholds=config.eviction_hard, observe=observe_disk or runtime.filesystem_stats,
@@ -214,6 +220,8 @@ class Agent:
             except Exception:
                 log.exception("agent %s: stopping %s failed", self.config.node, name)
         self._started = []
+        if self.api_connection is not None:  # last: the steps above may still write through it
+            await self.api_connection.close()
 
     async def _stop_recorder(self) -> None:
         try:

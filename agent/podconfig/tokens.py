@@ -10,21 +10,20 @@ less a random jitter of up to 10 s), then fetched again; when the refetch fails,
 is kept while it is valid. The volume manager re-writes the file at the pod's next sync, so it
 changes at most one resync period (30 s) after that point.
 
-HTTP client: aiohttp (already the gateway's and the agent API's library).
+HTTP client: aiohttp, through the node's one connection (:mod:`agent.apiclient`).
 """
 
 from __future__ import annotations
 
-import json
 import random
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 import aiohttp
+
+from agent.apiclient import GatewayConnection
 
 from kubelite.util.clock import now as clock_now
 from kubelite.util.clock import parse_time
@@ -32,7 +31,6 @@ from kubelite.util.clock import parse_time
 DEFAULT_EXPIRATION = 3600  # seconds: the projection's default (pkg/apis/core/v1 defaults)
 MAX_TTL = timedelta(hours=24)
 MAX_JITTER = 10.0  # seconds
-REQUEST_TIMEOUT = 10.0  # seconds for one TokenRequest
 
 
 class TokenError(Exception):
@@ -106,21 +104,13 @@ def _parse_time(text: str) -> datetime:
 
 
 class GatewayTokenRequester:
-    """TokenRequests to the gateway at ``server`` (``https://host:port``), with the node's client
-    certificate and the cluster CA, or a bearer token (a plain-HTTP gateway on loopback needs none)."""
+    """TokenRequests to the gateway, as this node (:class:`agent.apiclient.GatewayConnection`)."""
 
-    def __init__(self, server: str, *, ca_file: Path | None = None, client_cert: Path | None = None,
-                 client_key: Path | None = None, bearer_token: str = "") -> None:
-        self.server = server.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
-        self._ssl: ssl.SSLContext | None = None
-        if server.startswith("https://"):
-            self._ssl = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-            if client_cert is not None:
-                self._ssl.load_cert_chain(str(client_cert), str(client_key) if client_key else None)
+    def __init__(self, connection: GatewayConnection) -> None:
+        self.connection = connection
 
     async def request(self, key: TokenKey) -> Issued:
-        url = f"{self.server}/api/v1/namespaces/{key.namespace}/serviceaccounts/{key.account}/token"
+        path = f"/api/v1/namespaces/{key.namespace}/serviceaccounts/{key.account}/token"
         spec: dict[str, object] = {"expirationSeconds": key.seconds,
                                    "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": key.pod,
                                                       "uid": key.pod_uid}}
@@ -128,15 +118,10 @@ class GatewayTokenRequester:
             spec["audiences"] = [key.audience]
         body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)) as session:
-                async with session.post(url, json=body, headers=self._headers, ssl=self._ssl if self._ssl is not None else True) as response:
-                    text = await response.text()
+            response = await self.connection.request("POST", path, body=body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TokenError(f"failed to fetch token: {type(exc).__name__}: {exc}") from None
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            doc = {}
+        doc = response.doc
         if response.status != 201 or not isinstance(doc, dict):
             message = doc.get("message") if isinstance(doc, dict) else None
             raise TokenError(f"failed to fetch token: {message or f'HTTP {response.status}'}")

@@ -41,10 +41,17 @@ async def ensure_system_namespaces(store: Store) -> None:
 async def cluster_uid(store: Store) -> str:
     """The cluster's identity: the ``kube-system`` Namespace's uid (created if absent).
 
-    Raises ``errors.ApiError`` or an etcd error when etcd cannot be read.
+    Read first: a writer that may not create namespaces (a node writing through the gateway) only
+    needs them to exist, which the gateway, first to start, has seen to.
+    Raises ``errors.ApiError`` or an etcd error when etcd cannot be read (or the namespaces cannot be made).
     """
-    await ensure_system_namespaces(store)
-    namespace = await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE)
+    try:
+        namespace = await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE)
+    except errors.ApiError as exc:
+        if exc.code != 404:
+            raise
+        await ensure_system_namespaces(store)
+        namespace = await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE)
     uid = namespace.metadata.uid
     if not uid:  # every stored object has a uid; an empty one would scope nothing
         raise errors.internal("the kube-system Namespace has no uid: the cluster has no identity")

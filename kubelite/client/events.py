@@ -60,8 +60,7 @@ class EventRecorder:
         self.clock = clock
         self._monotonic = monotonic
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
-        self._lease_id = 0
-        self._lease_granted = 0.0
+        self.ttl = EventLeases(store, monotonic=monotonic)
         self._task: asyncio.Task[None] | None = None
         # spam filter: involved object → (tokens, monotonic time of the last refill); insertion-ordered
         # for the LRU bound
@@ -135,7 +134,7 @@ class EventRecorder:
             reporting_component=self.component, reporting_instance=self.host or self.component,
         )
         try:
-            await self.store.create(EVENTS, event, lease=await self._lease())
+            await self.store.create(EVENTS, event, lease=await self.ttl.lease())
         except errors.ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise
@@ -147,8 +146,21 @@ class EventRecorder:
 
             await self.store.guaranteed_update(EVENTS, name, namespace, bump)
 
-    async def _lease(self) -> int:
-        """Leases are rotated so that every Event expires between 1 h and 1 h 10 min after creation."""
+
+class EventLeases:
+    """The etcd leases Events are written on, so that they expire about an hour after creation, as
+    kube-apiserver's ``--event-ttl`` (1 h) does: one lease is shared for ``_LEASE_ROTATION_SECONDS``,
+    so every Event goes between 1 h and 1 h 10 min after it was written. One home for the recorder's
+    writes and the gateway's (Events created by clients)."""
+
+    def __init__(self, store: Store, *, monotonic: Callable[[], float] = clock_monotonic) -> None:
+        self.store = store
+        self._monotonic = monotonic
+        self._lease_id = 0
+        self._lease_granted = 0.0
+
+    async def lease(self) -> int:
+        """The lease id to write an Event on (granted or rotated as needed; etcd errors propagate)."""
         if not self._lease_id or self._monotonic() - self._lease_granted > _LEASE_ROTATION_SECONDS:
             lease = await self.store.client.lease(EVENT_TTL_SECONDS + _LEASE_ROTATION_SECONDS)
             self._lease_id, self._lease_granted = lease.id, self._monotonic()

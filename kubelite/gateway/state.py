@@ -19,6 +19,7 @@ from kubelite.gateway.metrics import GatewayMetrics
 from kubelite.gateway.openapi import OpenAPIDocs
 from kubelite.gateway.rbac_cache import RbacCache
 from kubelite.auth.satokens import TokenSigner
+from kubelite.client.events import EventLeases
 from kubelite.gateway.watchhub import Subscription, WatchHubs
 from kubelite.storage.store import Store
 from kubelite.util.clock import now as clock_now
@@ -60,6 +61,14 @@ class GatewayState:
     audit: AuditBackend | None = None  # --audit-log-path: the policy and the log (kubelite.gateway.audit)
     node_restriction: bool = True  # the NodeRestriction admission plugin (kubelite.gateway.noderestriction)
     plain_http_uid: int | None = None  # plain HTTP beside TLS for this Unix user's loopback clients (tlssniff)
+    event_leases: EventLeases | None = None  # the leases created Events expire on (kube's --event-ttl); made on use
+
+
+def event_leases_of(state: GatewayState) -> EventLeases:
+    """The gateway's :class:`EventLeases` (one per gateway process)."""
+    if state.event_leases is None:
+        state.event_leases = EventLeases(state.store)
+    return state.event_leases
 
 
 STATE: web.AppKey[GatewayState] = web.AppKey("kubelite_gateway_state", GatewayState)

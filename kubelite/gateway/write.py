@@ -29,7 +29,7 @@ from kubelite.gateway.immutable import immutable_field_causes
 from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kubelite.gateway.respond import json_response
-from kubelite.gateway.state import state_of
+from kubelite.gateway.state import event_leases_of, state_of
 from kubelite.util import clock
 
 # An unconditional write retries conflicts (as kube-apiserver's GuaranteedUpdate does) until this deadline.
@@ -143,7 +143,10 @@ async def _create_checked(
         obj = await off_loop(size, _owned_by, target, None, obj, owner)
     await noderestriction.admit(request, res, operation="CREATE", obj=obj)  # a node's credentials (403)
     admit_write(request, res, obj)  # RBAC escalation prevention (403), before anything is written
-    return await state_of(request).store.create(res, obj, dry_run=dry_run(request.query))
+    state, dry = state_of(request), dry_run(request.query)
+    # Events expire an hour after they are written, whoever writes them (kube-apiserver's --event-ttl)
+    lease = await event_leases_of(state).lease() if res.plural == "events" and not dry else 0
+    return await state.store.create(res, obj, dry_run=dry, lease=lease)
 
 
 def _with_requester(request: web.Request, doc: dict[str, Any]) -> dict[str, Any]:
