@@ -13,11 +13,15 @@ metrics client) use the admin token of ``tokens.csv`` over the same HTTPS.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubelite.auth import pki, satokens
+from kubelite.etcd import auth as etcd_auth
+from kubelite.etcd import auth_plan
 from kubelite.etcd.auth_plan import node_user
+from kubelite.etcd.client import EtcdConfig, connect
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,37 @@ class SecureSetup:
         if pair is None or not pki.still_valid(pair):
             pki.write_pair(d, stem, pki.issue(ca, common_name=node_user(node)))
         return d / f"{stem}.crt", d / f"{stem}.key"
+
+
+    def agent_etcd_flags(self, node: str) -> list[str]:
+        """What ``node``'s docker/oci agent adds to the components' etcd flags (argparse: the last
+        ``--etcd-certfile`` wins): with :data:`RESTRICTED_NODE_AGENTS`, its own etcd certificate and
+        :data:`NODE_AGENT_FLAGS`; else nothing (the components' identity, as simulated agents keep)."""
+        if not RESTRICTED_NODE_AGENTS:
+            return []
+        cert, key = self.etcd_node_credentials(node)
+        return ["--etcd-certfile", str(cert), "--etcd-keyfile", str(key), *NODE_AGENT_FLAGS]
+
+
+# The one switch for docker/oci agents' own etcd identity: True once the agent has --write-through-api
+# (its writes then go through the gateway, where NodeRestriction applies; the node's etcd role allows
+# only reads and its node Lease). Until then an agent with the node certificate could not write its
+# Node and pods' status. Simulated agents (many nodes in one process) keep the components' certificate:
+# a simulation-only trust boundary (docs/security.md).
+RESTRICTED_NODE_AGENTS = False
+NODE_AGENT_FLAGS = ("--write-through-api",)
+
+
+async def ensure_etcd_auth(endpoint: str, files: EtcdFiles, nodes: Iterable[str]) -> list[auth_plan.Step]:
+    """etcd's users and roles (the components' with root, one per node of ``nodes``: the docker/oci
+    agents) and auth on, as the components' certificate; idempotent (a restart re-checks, a node
+    added or gone since is added or removed). Raises what :func:`kubelite.etcd.auth.ensure` raises."""
+    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=10.0, ca_file=str(files.ca_file),
+                                      cert_file=str(files.client_cert), key_file=str(files.client_key)))
+    try:
+        return await etcd_auth.ensure(client, nodes)
+    finally:
+        await client.close()
 
 
 @dataclass(frozen=True)
