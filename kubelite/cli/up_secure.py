@@ -113,7 +113,7 @@ class SecureSetup:
 # only reads and its node Lease). Until then an agent with the node certificate could not write its
 # Node and pods' status. Simulated agents (many nodes in one process) keep the components' certificate:
 # a simulation-only trust boundary (docs/security.md).
-RESTRICTED_NODE_AGENTS = False
+RESTRICTED_NODE_AGENTS = True
 NODE_AGENT_FLAGS = ("--write-through-api",)
 
 

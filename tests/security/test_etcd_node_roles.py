@@ -251,8 +251,9 @@ async def test_ensure_is_idempotent_follows_the_node_list_and_survives_a_restart
     # node-2's certificate no longer opens etcd: its user is gone
     node2 = await connect(secured.config(*secured.setup.etcd_node_credentials("node-2"), timeout=3.0))
     try:
-        with pytest.raises(errors.ApiError):
+        with pytest.raises(errors.ApiError) as gone:
             await Store(node2).list(PODS)
+        assert gone.value.code == 403 and "permission denied" in str(gone.value), gone.value
     finally:
         await node2.close()
 
