@@ -148,8 +148,8 @@ class Cluster:
             self.say(f"starting etcd on 127.0.0.1:{client_port} (log: {self.etcd.log_path})")
             await self.etcd.start()
             self.endpoints = self.etcd.endpoint
-            if files is not None:  # etcd's RBAC: a user per docker/oci node, reading all, writing its Lease only
-                await up_secure.ensure_etcd_auth(self.endpoints, files, self.agents if self.runtime != "sim" else ())
+            # etcd's RBAC: a user per docker/oci node, reading all, writing its Lease only (plain: refused if on)
+            await up_secure.ensure_etcd_auth(self.endpoints, files, self.agents if self.runtime != "sim" else ())
         py = self.opts.python
         # every process reads etcd directly, so each gets the encryption configuration
         ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path),

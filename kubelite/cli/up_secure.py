@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kubelite.auth import pki, satokens
+from kubelite.cli.errors import CliError
 from kubelite.etcd import auth as etcd_auth
 from kubelite.etcd import auth_plan
 from kubelite.etcd.auth_plan import node_user
@@ -117,14 +118,25 @@ RESTRICTED_NODE_AGENTS = True
 NODE_AGENT_FLAGS = ("--write-through-api",)
 
 
-async def ensure_etcd_auth(endpoint: str, files: EtcdFiles, nodes: Iterable[str]) -> list[auth_plan.Step]:
-    """etcd's users and roles (the components' with root, one per node of ``nodes``: the docker/oci
-    agents) and auth on, as the components' certificate; idempotent (a restart re-checks, a node
-    added or gone since is added or removed). Raises what :func:`kubelite.etcd.auth.ensure` raises."""
-    client = await connect(EtcdConfig(endpoints=(endpoint,), timeout=10.0, ca_file=str(files.ca_file),
-                                      cert_file=str(files.client_cert), key_file=str(files.client_key)))
+async def ensure_etcd_auth(endpoint: str, files: EtcdFiles | None, nodes: Iterable[str]) -> list[auth_plan.Step]:
+    """kl up's embedded etcd, just started. Secure (``files``): etcd's users and roles (the components'
+    with root, one per node of ``nodes``: the docker/oci agents) and auth on, as the components'
+    certificate; idempotent (a restart re-checks, a node added or gone since is added or removed).
+    Plain (``--insecure-http``, ``files`` None): CliError when the data dir's etcd has auth on (a
+    secure kl up turned it on; no plain client could use it). Else raises what
+    :func:`kubelite.etcd.auth.ensure` raises."""
+    config = EtcdConfig(endpoints=(endpoint,), timeout=10.0)
+    if files is not None:
+        config = EtcdConfig(endpoints=(endpoint,), timeout=10.0, ca_file=str(files.ca_file),
+                            cert_file=str(files.client_cert), key_file=str(files.client_key))
+    client = await connect(config)
     try:
-        return await etcd_auth.ensure(client, nodes)
+        if files is not None:
+            return await etcd_auth.ensure(client, nodes)
+        if await etcd_auth.is_enabled(client):
+            raise CliError("this data dir's etcd has authentication on (a secure `kl up` turned it on): "
+                           "start `kl up` without --insecure-http, or give it another --data-dir")
+        return []
     finally:
         await client.close()
 

@@ -48,6 +48,21 @@ async def ensure(client: EtcdClient, nodes: Iterable[str], *, timeout: float | N
     return steps
 
 
+async def is_enabled(client: EtcdClient, *, timeout: float | None = None) -> bool:
+    """Whether etcd's auth is on, asked by any client: one without a user is told so by the refusal
+    itself (etcd 3.5 answers AuthStatus only to a user once auth is on). Raises as :func:`ensure`."""
+    auth = _Auth(client, client.config.timeout if timeout is None else timeout)
+    try:
+        return bool((await auth.call("AuthStatus", rpc.AuthStatusRequest(), "read auth status")).enabled)
+    except EtcdAuthError as exc:
+        if _NO_USER in str(exc):
+            return True
+        raise
+
+
+_NO_USER = "user name is empty"  # etcd's ErrUserEmpty: auth is on and the request names no user
+
+
 def _describe(step: p.Step) -> str:
     return type(step).__name__ + "(" + ", ".join(str(v) for v in vars(step).values()) + ")"
 
