@@ -32,6 +32,7 @@ from typing import Any
 from agent.agent import Agent, AgentConfig, gateway_connection
 from agent.node import NodeConfig
 from agent.pods import PodOptions
+from agent.podconfig.apisecrets import ApiSecrets
 from agent.podconfig.sources import ConfigSource
 from agent.apiclient import GatewayConnection
 from agent.apiwrites import ApiWriteStore
@@ -39,6 +40,7 @@ from agent.podsource import NodeView, shared_informer
 from agent.runtime.base import ContainerRuntime, LogLimits
 from agent.runtime.sim import SimRuntime
 from kubelite.node.agent_auth import node_token
+from kubelite.node.labels import forbidden_node_labels
 from kubelite.api.core import Taint
 from kubelite.api.resources import PERSISTENTVOLUMES
 from kubelite.etcd.client import connect
@@ -316,6 +318,9 @@ async def run(args: argparse.Namespace) -> int:
         if args.api_token_file:
             _read_secret(args.api_token_file, "--api-token-file")  # a user's bad path: one line, below
         check_api_credentials(args)
+        if forbidden := forbidden_node_labels(args.labels):  # the kubelet refuses them at start, as NodeRestriction would
+            raise ValueError(f"--labels: a node may not set {', '.join(forbidden)}: labels in the kubernetes.io and "
+                             "k8s.io namespaces other than the kubelet's own, and node-restriction.kubernetes.io/")
     except (ValueError, argparse.ArgumentTypeError) as exc:  # a user's flag: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -363,7 +368,9 @@ async def run(args: argparse.Namespace) -> int:
     # Several agents in one process share one pod informer (one etcd watch), each through its node's view.
     shared = shared_informer(store, nodes=nodes) if len(nodes) > 1 else None
     # ... and one ConfigMap/Secret source (two watches), not two per node.
-    configs = ConfigSource(store) if len(nodes) > 1 else None
+    # (a node writing through the gateway reads its pods' Secrets there too, as itself: agent/podconfig/apisecrets.py)
+    configs = (ConfigSource(store, secrets_api=ApiSecrets(api)) if api is not None
+               else ConfigSource(store) if len(nodes) > 1 else None)
     if shared is not None:
         await shared.start()
     if configs is not None:

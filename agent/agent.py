@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubelite.api import quantity
-from kubelite.client.bootstrap import cluster_uid
+from kubelite.client.bootstrap import existing_cluster_uid
 from kubelite.client.events import EventRecorder
 from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, Threshold, parse_eviction_hard
 from kubelite.client.informer import Informer
@@ -150,7 +150,7 @@ class Agent:
             quantity.cpu_millis(self.config.node_config.cpu) if self.config.node_config.cpu else host.cpu_millis,
             quantity.to_bytes(self.config.node_config.memory) if self.config.node_config.memory
             else host.memory_bytes)
-        uid = await cluster_uid(self.store)
+        uid = await existing_cluster_uid(self.store)  # read only: a node may not create namespaces
         self.runtime.bind(uid)
         if self.proxy is not None:
             await self.proxy.start(uid)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from kubelite.api import taints as taint_keys
 from kubelite.api.core import Pod, PodCondition, PodStatus, Taint
 from kubelite.api.quantity import format_bytes, to_bytes
 from kubelite.node.evictionflags import Threshold
@@ -30,7 +31,7 @@ from agent.runtime.base import FsStats
 
 RESOURCE = "ephemeral-storage"  # what a disk signal reclaims
 REASON = "Evicted"
-DISK_PRESSURE_TAINT = Taint(key="node.kubernetes.io/disk-pressure", effect="NoSchedule")
+DISK_PRESSURE_TAINT = Taint(key=taint_keys.DISK_PRESSURE, effect="NoSchedule")
 NODE_CONDITION_MESSAGE = "The node had condition: [DiskPressure]. "
 DISRUPTION_REASON = "TerminationByKubelet"
 

@@ -8,6 +8,12 @@ upstream's local-path-provisioner does with a helper pod on the node, and kube's
 with its finalizer. The agent does it itself: it is already on the node with the host filesystem,
 and a helper pod would need an image, a schedulable node and a pod's permissions for one ``rm``.
 
+The finalizer drop is the node's one write of a PersistentVolume, which Kubernetes' Node authorizer
+never allows (rancher's provisioner drops it with its own ServiceAccount). kubelite allows exactly
+that write as a documented deviation: RBAC's ``system:node`` may update persistentvolumes, and
+NodeRestriction (kubelite/gateway/noderestriction.py) narrows it to removing this finalizer, and
+nothing else, from a deleted local-path volume whose node affinity names the writing node.
+
 Safety: only volumes provisioned by ``kubelite.io/local-path``, only directories strictly under the
 agent's local-path root (symlinks resolved, so no escape), and only once the volume is ``Released``
 (a Bound volume deleted by hand waits for its claim to go, as kube's pv-protection makes it wait).

@@ -1,7 +1,9 @@
 """Node registration, status heartbeat, and the node liveness lease.
 
-The Node object says what the node offers (capacity, labels, taints,
-addresses, runtime version); the agent API's port is
+The Node object says what the node offers (capacity, labels, addresses,
+runtime version; its ``--taints`` only when the agent creates it, as the
+kubelet's ``--register-with-taints``: afterwards taints are the control
+plane's, and the node reports only conditions); the agent API's port is
 ``status.daemonEndpoints.kubeletEndpoint.Port`` on the InternalIP, as for a
 kubelet (status only: metadata is anyone's to annotate, see
 ``kubelite.node.agent_auth``); its Ready condition
@@ -53,7 +55,7 @@ from kubelite.version import __version__
 from kubelite.util import clock
 
 from agent.metrics import AgentMetrics
-from agent.nodehealth import NodeHealth, node_conditions, pressure_taints
+from agent.nodehealth import NodeHealth, node_conditions
 from agent.runtime.base import HostResources, RuntimeVersion
 
 log = logging.getLogger(__name__)
@@ -178,16 +180,15 @@ class NodeHeartbeat:
                 raise
 
         def merge_meta(node: Node) -> Node | None:
+            # Taints (--taints) only when the Node is created, as the kubelet's --register-with-taints:
+            # a node may not change its taints afterwards (NodeRestriction); the node lifecycle
+            # controller keeps the condition taints.
             meta = node.metadata
             labels = {**(meta.labels or {}), **(wanted.metadata.labels or {})}
             annotations = {**(meta.annotations or {}), **(wanted.metadata.annotations or {})}
-            taints = list(node.taints)
-            # Taints from flags are added when missing; others (controllers') are left alone.
-            taints += [t for t in self.config.taints if not any(_same_taint(t, have) for have in taints)]
-            if labels == (meta.labels or {}) and annotations == (meta.annotations or {}) and taints == node.taints:
+            if labels == (meta.labels or {}) and annotations == (meta.annotations or {}):
                 return None
             meta.labels, meta.annotations = labels, annotations or None
-            node.spec = (node.spec or NodeSpec()).model_copy(update={"taints": taints or None})
             return node
 
         await self.store.guaranteed_update(NODES, self.config.name, None, merge_meta)
@@ -204,20 +205,7 @@ class NodeHeartbeat:
             node.status = status.model_copy(update={"conditions": node_conditions(old, facts, now)})
             return node
 
-        updated = await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
-        await self._sync_pressure_taint(facts.disk_pressure)
-        return updated
-
-    async def _sync_pressure_taint(self, disk_pressure: bool) -> None:
-        """The disk-pressure taint follows the DiskPressure condition (see agent.nodehealth)."""
-        def mutate(node: Node) -> Node | None:
-            taints = pressure_taints(node.taints, disk_pressure)
-            if taints is None:
-                return None
-            node.spec = (node.spec or NodeSpec()).model_copy(update={"taints": taints or None})
-            return node
-
-        await self.store.guaranteed_update(NODES, self.config.name, None, mutate)
+        return await self.store.guaranteed_update(NODES, self.config.name, None, mutate, subresource="status")
 
     async def _heartbeat(self) -> None:
         # Jittered like the kubelet's node-status loop, with a random first phase: the
@@ -303,17 +291,14 @@ class NodeHeartbeat:
                 await step()
                 return
             except _TRANSIENT as exc:
-                if isinstance(exc, errors.ApiError) and exc.code == 422:  # a bug in what the agent writes, not etcd
+                # refused (422 invalid, 403 forbidden to the node's credentials): not etcd's health
+                if isinstance(exc, errors.ApiError) and exc.code in (403, 422):
                     log.error("node %s: the Node or its Lease was refused (%s); retrying in %.1fs",
                               self.config.name, exc, delay)
                 else:
                     log.warning("node %s: etcd not usable yet (%s); retrying in %.1fs", self.config.name, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def _same_taint(a: Taint, b: Taint) -> bool:
-    return a.key == b.key and a.effect == b.effect and (a.value or "") == (b.value or "")
 
 
 def _arch(raw: str) -> str:

@@ -1,16 +1,19 @@
-"""What the node says about its own health: the Ready condition's runtime check, DiskPressure, its taint.
+"""What the node says about its own health: the Ready condition's runtime check, DiskPressure.
 
 :class:`NodeHealth` holds the current facts (runtime reachable? disk under pressure?) and wakes
 the node heartbeat when one changes, so the Node shows it at once rather than at the next
-period. The conditions and the taint are computed by pure functions:
+period. The conditions are computed by pure functions:
 
 - ``Ready``: ``False`` with reason ``ContainerRuntimeUnhealthy`` and the message
   ``container runtime is down: <why>`` while the engine cannot be reached (the kubelet's
   runtime health check; upstream reports it under ``KubeletNotReady`` with the message
   "container runtime is down").
 - ``DiskPressure``: the kubelet's reasons ``KubeletHasDiskPressure`` / ``KubeletHasNoDiskPressure``.
-- Taint ``node.kubernetes.io/disk-pressure:NoSchedule`` while DiskPressure is True (upstream the
-  node lifecycle controller adds it from the condition; here the agent keeps the two together).
+
+The taint ``node.kubernetes.io/disk-pressure:NoSchedule`` that follows DiskPressure is not the
+node's to write (NodeRestriction forbids a node changing its taints): the node lifecycle
+controller adds and removes it from the condition (controllers/taints.py), as Kubernetes'
+TaintNodesByCondition does.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from kubelite.api.core import NodeCondition, Taint
+from kubelite.api.core import NodeCondition
 
-from agent.eviction import DISK_PRESSURE_TAINT
 RUNTIME_UNHEALTHY = "ContainerRuntimeUnhealthy"
 
 
@@ -75,16 +77,3 @@ def node_conditions(old: Sequence[NodeCondition], facts: HealthFacts, now: datet
                           "kubelet has no disk pressure")
     others = [c for c in old if c.type not in ("Ready", "DiskPressure")]
     return [*others, ready, disk]
-
-
-def pressure_taints(taints: Sequence[Taint], disk_pressure: bool) -> list[Taint] | None:
-    """The node's taints with the disk-pressure taint added or removed; None when nothing changes."""
-    def is_pressure(t: Taint) -> bool:
-        return t.key == DISK_PRESSURE_TAINT.key and t.effect == DISK_PRESSURE_TAINT.effect
-
-    has = any(is_pressure(t) for t in taints)
-    if disk_pressure and not has:
-        return [*taints, DISK_PRESSURE_TAINT]
-    if not disk_pressure and has:
-        return [t for t in taints if not is_pressure(t)]
-    return None

@@ -406,7 +406,13 @@ class PodManager:
     # -- status helpers ------------------------------------------------------
 
     async def _publish_host_ports(self, pod: Pod, sandbox: ContainerInfo | None) -> Pod:
-        """Put the host ports the runtime assigned where clients find them (an annotation)."""
+        """Put the host ports the runtime assigned where clients find them: an annotation, written
+        through the ``status`` subresource, never the pod itself (NodeRestriction: a node may not
+        update a pod; kube's pods/status keeps annotations, and a node may change them there).
+
+        Why not a status field: the port the runtime picked for a ``containerPort`` without a
+        ``hostPort`` is kubelite's own (kube publishes only ``hostPort``s, which ``kl`` reads from the
+        spec), so no PodStatus field holds it."""
         if sandbox is None or not sandbox.host_ports:
             return pod
         owners = {(p.container_port, p.effective_protocol): (c.name, p.name)
@@ -434,7 +440,7 @@ class PodManager:
             current.metadata.annotations = annotations
             return current
 
-        return await self.store.guaranteed_update(PODS, pod.name, pod.namespace, annotate)
+        return await self.store.guaranteed_update(PODS, pod.name, pod.namespace, annotate, subresource="status")
 
     def _note_phase(self, key: str, uid: str, phase: str) -> None:
         if phase == "Running" and self._phases.get(key) != "Running" and uid in self._first_seen:

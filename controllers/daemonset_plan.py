@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kubelite.api import nodeaffinity
+from kubelite.api import taints as taint_keys
 from kubelite.api.apps import resolve_int_or_percent
 from kubelite.api.core import Node, Pod, Toleration
 from kubelite.api.workloads import REVISION_HASH_LABEL, TEMPLATE_GENERATION_LABEL, DaemonSet, DaemonSetStatus
@@ -37,14 +38,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # AddOrUpdateDaemonPodTolerations (pkg/controller/daemon/util): a daemon pod survives node trouble.
 _DEFAULT_TOLERATIONS = (
-    ("node.kubernetes.io/not-ready", "NoExecute"),
-    ("node.kubernetes.io/unreachable", "NoExecute"),
-    ("node.kubernetes.io/disk-pressure", "NoSchedule"),
-    ("node.kubernetes.io/memory-pressure", "NoSchedule"),
-    ("node.kubernetes.io/pid-pressure", "NoSchedule"),
-    ("node.kubernetes.io/unschedulable", "NoSchedule"),
+    (taint_keys.NOT_READY, "NoExecute"),
+    (taint_keys.UNREACHABLE, "NoExecute"),
+    (taint_keys.DISK_PRESSURE, "NoSchedule"),
+    (taint_keys.MEMORY_PRESSURE, "NoSchedule"),
+    (taint_keys.PID_PRESSURE, "NoSchedule"),
+    (taint_keys.UNSCHEDULABLE, "NoSchedule"),
 )
-_HOST_NETWORK_TOLERATION = ("node.kubernetes.io/network-unavailable", "NoSchedule")
+_HOST_NETWORK_TOLERATION = (taint_keys.NETWORK_UNAVAILABLE, "NoSchedule")
 
 
 def daemon_tolerations(tolerations: list[Toleration] | None, host_network: bool) -> list[Toleration]:

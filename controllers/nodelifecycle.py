@@ -12,7 +12,14 @@ evicted from an unreachable node can never be confirmed by its agent, so once
 its grace period has passed it is force-deleted (Kubernetes' pod GC does the
 same), and pods of a deleted Node are deleted — "deleted" confirmed by a read
 from etcd, not by the node cache, which may not have seen a new Node yet. The lease coming back clears
-it all. Decisions are in :mod:`controllers.taints`.
+it all.
+
+Like kube-controller-manager's TaintNodesByCondition, it also keeps the NoSchedule taints that
+follow the node's conditions — ``not-ready``/``unreachable`` (Ready False/Unknown),
+``memory-pressure``, ``disk-pressure``, ``pid-pressure``, ``network-unavailable`` — and
+``unschedulable`` (``spec.unschedulable``, a cordon) in step with them on every Node change: the
+agent only reports conditions, as a kubelet does, for a node's credentials may not change its
+taints (NodeRestriction). Decisions are in :mod:`controllers.taints`.
 """
 
 from __future__ import annotations
@@ -95,8 +102,9 @@ class NodeLifecycleController(Controller):
         waits: list[float] = []
         if verdict is None:
             waits.append(grace - missing_for + 0.05)
-        else:
-            node = await self._apply(node, verdict)
+        elif verdict.ready is not None:
+            node = await self._write_ready(node, verdict.ready)
+        node = await self._sync_taints(node, verdict)
         now: datetime = self.ctx.clock()
         unreachable = not lease_present and verdict is not None
         for pod in pods:
@@ -120,26 +128,33 @@ class NodeLifecycleController(Controller):
             raise
         return False
 
-    async def _apply(self, node: Node, verdict: taints.NodeVerdict) -> Node:
+    async def _write_ready(self, node: Node, ready: str) -> Node:
+        node = await self.store.guaranteed_update(NODES, node.name, None, _set_ready(ready, self.ctx.clock()),
+                                                  subresource="status", fence=self.fence)
+        if ready == "Unknown":
+            self.recorder.record(node, "Normal", "NodeNotReady", f"Node {node.name} status is now: NodeNotReady")
+        else:
+            self.recorder.record(node, "Normal", "NodeReady", f"Node {node.name} status is now: NodeReady")
+        return node
+
+    async def _sync_taints(self, node: Node, verdict: taints.NodeVerdict | None) -> Node:
+        """The lifecycle NoExecute taint of ``verdict`` and the NoSchedule taints of the node's
+        conditions, in one fenced write (recomputed on the stored Node, whose conditions the agent
+        may just have changed)."""
         now = self.ctx.clock()
-        if verdict.ready is not None:
-            node = await self.store.guaranteed_update(NODES, node.name, None, _set_ready(verdict.ready, now),
-                                                      subresource="status", fence=self.fence)
-            if verdict.ready == "Unknown":
-                self.recorder.record(node, "Normal", "NodeNotReady", f"Node {node.name} status is now: NodeNotReady")
-            else:
-                self.recorder.record(node, "Normal", "NodeReady", f"Node {node.name} status is now: NodeReady")
-        new_taints = taints.with_lifecycle_taint(node.taints, verdict.taint, now)
-        if new_taints is not None:
-            def mutate(current: Node) -> Node | None:
-                changed = taints.with_lifecycle_taint(current.taints, verdict.taint, now)
-                if changed is None:
-                    return None
-                current.spec = current.spec or NodeSpec()
-                current.spec.taints = changed or None
-                return current
-            node = await self.store.guaranteed_update(NODES, node.name, None, mutate, fence=self.fence)
-            log.info("node %s: lifecycle taint now %s", node.name, verdict.taint)
+        if taints.reconciled_taints(node, verdict, now) is None:
+            return node
+
+        def mutate(current: Node) -> Node | None:
+            changed = taints.reconciled_taints(current, verdict, now)
+            if changed is None:
+                return None
+            current.spec = current.spec or NodeSpec()
+            current.spec.taints = changed or None
+            return current
+
+        node = await self.store.guaranteed_update(NODES, node.name, None, mutate, fence=self.fence)
+        log.info("node %s: taints now %s", node.name, [f"{t.key}:{t.effect}" for t in node.taints])
         return node
 
     async def _maybe_evict(self, pod: Pod, node: Node, now: datetime, *, unreachable: bool) -> float | None:

@@ -1,6 +1,7 @@
 """Pure node-lifecycle decisions: the Ready condition and lifecycle taint a node should have,
-when each of its pods must be evicted (Kubernetes' taint manager) and with which condition,
-and which pods to mark not ready (MarkPodsNotReady). Data in, data out; the clock is a parameter."""
+the NoSchedule taints that follow its conditions (TaintNodesByCondition), when each of its pods
+must be evicted (Kubernetes' taint manager) and with which condition, and which pods to mark not
+ready (MarkPodsNotReady). Data in, data out; the clock is a parameter."""
 
 from __future__ import annotations
 
@@ -8,10 +9,29 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kubelite.api.core import Node, Pod, PodCondition, PodStatus, Taint
+from kubelite.api.taints import (
+    DISK_PRESSURE,
+    MEMORY_PRESSURE,
+    NETWORK_UNAVAILABLE,
+    NOT_READY,
+    PID_PRESSURE,
+    UNREACHABLE,
+    UNSCHEDULABLE,
+)
 
-UNREACHABLE = "node.kubernetes.io/unreachable"
-NOT_READY = "node.kubernetes.io/not-ready"
 LIFECYCLE_TAINTS = (UNREACHABLE, NOT_READY)
+
+# nodeConditionToTaintKeyStatusMap (pkg/controller/nodelifecycle): condition type -> status -> the
+# NoSchedule taint key the node carries while that condition has that status
+CONDITION_TAINTS: dict[str, dict[str, str]] = {
+    "Ready": {"False": NOT_READY, "Unknown": UNREACHABLE},
+    "MemoryPressure": {"True": MEMORY_PRESSURE},
+    "DiskPressure": {"True": DISK_PRESSURE},
+    "NetworkUnavailable": {"True": NETWORK_UNAVAILABLE},
+    "PIDPressure": {"True": PID_PRESSURE},
+}
+# the NoSchedule taints the condition pass owns (adds and removes); any other taint is left alone
+CONDITION_TAINT_KEYS = frozenset({*(k for by in CONDITION_TAINTS.values() for k in by.values()), UNSCHEDULABLE})
 
 
 @dataclass(frozen=True)
@@ -36,11 +56,47 @@ def judge_node(node: Node, *, lease_present: bool, lease_missing_for: float, gra
 
 
 def with_lifecycle_taint(taints: list[Taint], wanted: str | None, now: datetime) -> list[Taint] | None:
-    """The node's taints with exactly the wanted lifecycle NoExecute taint; None if unchanged."""
-    kept = [t for t in taints if not (t.key in LIFECYCLE_TAINTS and t.key != wanted)]
+    """The node's taints with exactly the wanted lifecycle NoExecute taint; None if unchanged.
+    Only NoExecute taints are the taint manager's: the NoSchedule ones of the same keys follow
+    the conditions (:func:`with_condition_taints`)."""
+    kept = [t for t in taints if not (t.effect == "NoExecute" and t.key in LIFECYCLE_TAINTS and t.key != wanted)]
     if wanted is not None and not any(t.key == wanted and t.effect == "NoExecute" for t in kept):
         kept.append(Taint(key=wanted, effect="NoExecute", time_added=now))
     return None if [t.to_dict() for t in kept] == [t.to_dict() for t in taints] else kept
+
+
+def condition_taint_keys(node: Node) -> set[str]:
+    """The NoSchedule taint keys the node's conditions and ``spec.unschedulable`` call for
+    (``doNoScheduleTaintingPass``; a condition it does not report calls for nothing)."""
+    wanted = {CONDITION_TAINTS[c.type][c.status] for c in (node.status.conditions if node.status else None) or []
+              if c.status in CONDITION_TAINTS.get(c.type, {})}
+    if node.spec is not None and node.spec.unschedulable:
+        wanted.add(UNSCHEDULABLE)
+    return wanted
+
+
+def with_condition_taints(taints: list[Taint], node: Node, now: datetime) -> list[Taint] | None:
+    """``taints`` with exactly the condition NoSchedule taints ``node`` calls for (Kubernetes'
+    TaintNodesByCondition: kube-controller-manager, not the kubelet, keeps them); None if unchanged.
+    Added ones get ``timeAdded`` now (``SwapNodeControllerTaint``); others' order is kept."""
+    wanted = condition_taint_keys(node)
+    kept = [t for t in taints if not (t.effect == "NoSchedule" and t.key in CONDITION_TAINT_KEYS
+                                      and t.key not in wanted)]
+    present = {t.key for t in kept if t.effect == "NoSchedule"}
+    added = [Taint(key=key, effect="NoSchedule", time_added=now) for key in sorted(wanted - present)]
+    if not added and len(kept) == len(taints):
+        return None
+    return [*kept, *added]
+
+
+def reconciled_taints(node: Node, verdict: NodeVerdict | None, now: datetime) -> list[Taint] | None:
+    """The node's taints after both passes: the lifecycle NoExecute taint of ``verdict`` (None:
+    leave it as it is, a missing lease still within its grace) and the condition NoSchedule taints
+    of the node's current conditions; None when nothing changes."""
+    taints = node.taints
+    lifecycle = with_lifecycle_taint(taints, verdict.taint, now) if verdict is not None else None
+    conditions = with_condition_taints(lifecycle if lifecycle is not None else taints, node, now)
+    return conditions if conditions is not None else lifecycle
 
 
 def eviction_time(pod: Pod, taints: list[Taint], *, now: datetime) -> datetime | None:

@@ -73,6 +73,7 @@ class PodConfigurator:
 
     async def setup_volumes(self, pod: Pod, facts: PodRuntimeFacts) -> dict[str, HostVolume]:
         """MountError when a volume cannot be made (the pod's containers stay ContainerCreating)."""
+        await self.source.prefetch(pod)
         return await self.volumes.setup(pod, facts)
 
     async def container_config(self, pod: Pod, container: Container, facts: PodRuntimeFacts,
@@ -83,6 +84,7 @@ class PodConfigurator:
         informers only move forward, so a container never starts with an env from a ConfigMap
         whose subPath file its volume (set up earlier, before the ConfigMap existed) lacks.
         """
+        await self.source.prefetch(pod)
         resolved: ResolvedEnv = resolve(pod, container, self.source.sources, facts)
         await self.volumes.refresh_sub_paths(pod, container, volumes, facts)
         mounts = self.volumes.mounts(pod, container, volumes, resolved.env)

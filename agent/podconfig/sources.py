@@ -14,12 +14,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubelite.api import errors
+from kubelite.api.core import Pod
 from kubelite.api.resources import CONFIGMAPS, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, SECRETS, SERVICES
 from kubelite.client.informer import Informer
 from kubelite.storage.store import Store
 
+from agent.podconfig.apisecrets import ApiSecrets
 from agent.podconfig.env import Sources
 from agent.podconfig.projection import VolumeError
+from agent.podconfig.refs import pod_refs
 
 Subscriber = Callable[[str, str, str], None]  # (kind "configmap"|"secret", namespace, name)
 
@@ -48,15 +51,30 @@ class _Notify:
 class ConfigSource:
     """start()/stop(); ``sources`` gives the lookups the pure resolvers take."""
 
-    def __init__(self, store: Store, *, resync_period: float = 300.0) -> None:
+    def __init__(self, store: Store, *, resync_period: float = 300.0, secrets_api: ApiSecrets | None = None) -> None:
+        """``secrets_api``: Secrets come from the gateway as the node (:mod:`agent.podconfig.apisecrets`),
+        not from an etcd watch of every Secret."""
         self.store = store
         self._subscribers: list[Subscriber] = []
         self.config_maps = Informer(store, CONFIGMAPS, resync_period=resync_period)
-        self.secrets = Informer(store, SECRETS, resync_period=resync_period)
+        self.secrets_api = secrets_api
         self.services = Informer(store, SERVICES, resync_period=resync_period)
         self.config_maps.add_handler(_Notify("configmap", self._subscribers))
-        self.secrets.add_handler(_Notify("secret", self._subscribers))
-        self.sources = Sources(config_map=self._lookup(self.config_maps), secret=self._lookup(self.secrets))
+        self.secrets: Informer[Any] | None = None
+        secret: Callable[[str, str], Mapping[str, Any] | None]
+        if secrets_api is None:
+            self.secrets = Informer(store, SECRETS, resync_period=resync_period)
+            self.secrets.add_handler(_Notify("secret", self._subscribers))
+            secret = self._lookup(self.secrets)
+        else:
+            secret = secrets_api.lookup
+        self.sources = Sources(config_map=self._lookup(self.config_maps), secret=secret)
+
+    async def prefetch(self, pod: Pod) -> None:
+        """Before a pod's volumes and containers are made: fetch the Secrets it uses when they come
+        from the gateway (a no-op when an informer holds them all)."""
+        if self.secrets_api is not None:
+            await self.secrets_api.prefetch(pod.namespace or "", sorted(n for k, n in pod_refs(pod) if k == "secret"))
 
     @staticmethod
     def _lookup(informer: Informer) -> Callable[[str, str], Mapping[str, Any] | None]:
@@ -101,13 +119,15 @@ class ConfigSource:
         if subscriber in self._subscribers:
             self._subscribers.remove(subscriber)
 
+    def _informers(self) -> list[Informer[Any]]:
+        return [i for i in (self.config_maps, self.secrets, self.services) if i is not None]
+
     async def start(self) -> None:
-        for informer in (self.config_maps, self.secrets, self.services):
+        for informer in self._informers():
             await informer.start()
-        for informer in (self.config_maps, self.secrets, self.services):
+        for informer in self._informers():
             await informer.wait_synced(timeout=None)
 
     async def stop(self) -> None:
-        await self.services.stop()
-        await self.secrets.stop()
-        await self.config_maps.stop()
+        for informer in reversed(self._informers()):
+            await informer.stop()

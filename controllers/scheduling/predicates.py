@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from kubelite.api import nodeaffinity
+from kubelite.api import taints as taint_keys
 from kubelite.api.core import Pod, Taint
 
 from controllers.scheduling.nodeinfo import Candidate, NodeInfo
 
 Predicate = Callable[[Candidate, NodeInfo], str | None]
-UNSCHEDULABLE_TAINT = Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule")
+UNSCHEDULABLE_TAINT = Taint(key=taint_keys.UNSCHEDULABLE, effect="NoSchedule")
 
 
 def node_unschedulable(candidate: Candidate, info: NodeInfo) -> str | None:

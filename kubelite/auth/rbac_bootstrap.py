@@ -1,9 +1,11 @@
 """The default ClusterRoles and ClusterRoleBindings a cluster starts with (kube's bootstrap policy,
 ``plugin/pkg/auth/authorizer/rbac/bootstrappolicy``), created by the gateway when absent.
 
-Like kube-apiserver, an existing object is left as the administrator changed it (kube reconciles
-only those annotated ``rbac.authorization.kubernetes.io/autoupdate: "true"``; kubelite creates them
-once). ``admin``/``edit``/``view`` aggregate the ``aggregate-to-*`` roles, so a ClusterRole
+Like kube-apiserver at start, a default ClusterRole that exists gets the rules of its default that
+it lacks (``reconciliation.computeReconciledRole``: missing permissions are added, none removed;
+not for aggregated roles, whose rules their aggregation makes), so an upgraded cluster's roles
+gain what a new kubelite needs — unless an administrator annotated it
+``rbac.authorization.kubernetes.io/autoupdate: "false"``. Bindings are left as they are. ``admin``/``edit``/``view`` aggregate the ``aggregate-to-*`` roles, so a ClusterRole
 labelled ``rbac.authorization.k8s.io/aggregate-to-view: "true"`` extends ``view`` as in Kubernetes.
 """
 
@@ -12,13 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from kubelite.api import errors
+from kubelite.api.meta import KubeObject
 from kubelite.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES
+from kubelite.auth.rbac import uncovered
 from kubelite.storage.store import Store
 
 READ = ["get", "list", "watch"]
 WRITE = ["create", "delete", "deletecollection", "patch", "update"]
 _BOOTSTRAP_LABELS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
-_AUTOUPDATE = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+AUTOUPDATE_ANNOTATION = "rbac.authorization.kubernetes.io/autoupdate"
+_AUTOUPDATE = {AUTOUPDATE_ANNOTATION: "true"}
 
 _VIEW_CORE = ["configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods",
               "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts", "services",
@@ -130,13 +135,18 @@ def default_cluster_roles() -> list[dict[str, Any]]:
         ]),
         _cluster_role("system:node", [
             _rule([*READ, "create", "update", "patch", "delete"], [""], ["nodes", "nodes/status"]),
-            _rule(READ, [""], ["pods", "services", "endpoints", "configmaps", "secrets"]),
+            # Secrets, ConfigMaps, claims and volumes: only what its pods use, by the Node authorizer
+            # (kubelite.gateway.nodeauthz), as kubeadm's kube-apiserver runs --authorization-mode Node,RBAC
+            _rule(READ, [""], ["pods", "services", "endpoints"]),
             _rule(["update", "patch"], [""], ["pods/status"]),
             _rule(["create", "delete"], [""], ["pods"]),
             _rule(["create"], [""], ["pods/eviction"]),
             _rule(["create"], [""], ["serviceaccounts/token"]),  # pods' projected tokens (NodeRestriction limits it)
             _rule(["create", "update", "patch"], [""], ["events"]),
             _rule(["get", "create", "update", "patch", "delete"], ["coordination.k8s.io"], ["leases"]),
+            # kubelite only: the local-path finalizer drop of its own deleted volumes (NodeRestriction
+            # narrows it to exactly that; kubelite/gateway/noderestriction.py)
+            _rule(["update", "patch"], [""], ["persistentvolumes"]),
         ]),
     ]
 
@@ -161,15 +171,43 @@ def default_cluster_role_bindings(readonly_group: str | None) -> list[dict[str, 
 
 
 async def ensure_default_policy(store: Store, *, readonly_group: str | None) -> int:
-    """Create the default roles and bindings that are absent; returns how many were created."""
-    created = 0
+    """Create the default roles and bindings that are absent, and add to an existing default
+    ClusterRole the rules it lacks (module docstring); returns how many were created or changed."""
+    changed = 0
     for res, docs in ((CLUSTERROLES, default_cluster_roles()),
                       (CLUSTERROLEBINDINGS, default_cluster_role_bindings(readonly_group))):
         for doc in docs:
             try:
                 await store.create(res, res.model.model_validate(doc))
-                created += 1
+                changed += 1
+                continue
             except errors.ApiError as exc:
                 if exc.reason != "AlreadyExists":
                     raise
-    return created
+            if res is CLUSTERROLES and reconciled_rules(await store.get(res, doc["metadata"]["name"]), doc):
+                await store.guaranteed_update(res, doc["metadata"]["name"], None, _add_missing_rules(doc))
+                changed += 1
+    return changed
+
+
+def reconciled_rules(existing: KubeObject, default: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The rules ``existing`` should have: its own plus the atomic rules of ``default`` none of its
+    rules covers; None when nothing is missing, it is aggregated, or it opted out (autoupdate "false")."""
+    doc = existing.to_dict()
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(AUTOUPDATE_ANNOTATION) == "false" or default.get("aggregationRule") or doc.get("aggregationRule"):
+        return None
+    rules = list(doc.get("rules") or [])
+    missing = uncovered(rules, default.get("rules") or [])
+    return [*rules, *(dict(atom) for atom in missing)] if missing else None
+
+
+def _add_missing_rules(default: dict[str, Any]) -> Any:
+    def mutate(current: Any) -> Any:
+        rules = reconciled_rules(current, default)
+        if rules is None:
+            return None
+        doc = current.to_dict()
+        doc["rules"] = rules
+        return type(current).model_validate(doc)
+    return mutate

@@ -2,7 +2,8 @@
 
 The agent records the host ports the runtime assigned in the pod annotation
 ``kubelite.io/host-ports`` (JSON list: container, containerPort, protocol,
-hostIP, hostPort); a ``hostPort`` fixed in the pod spec counts too.
+hostIP, hostPort), written through pods/status (a node may not update a pod);
+a ``hostPort`` fixed in the pod spec counts too.
 """
 
 from __future__ import annotations

@@ -5,16 +5,24 @@ Kubernetes (tools such as ``kubectl cluster-info`` users and telemetry read it
 as the cluster ID): it is made by whichever component first creates the
 namespace (a create-if-absent transaction, so all agree) and kept in etcd at
 ``/registry/namespaces/kube-system``. ``kube-system`` cannot be deleted, so the
-identity lives as long as the etcd data.
+identity lives as long as the etcd data. Control-plane components make the
+namespaces; an agent only reads the identity (:func:`existing_cluster_uid`):
+a node's credentials may not create namespaces (RBAC's ``system:node``), so it
+waits for the control plane, as a kubelet waits for its API server.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from kubelite.api import errors
 from kubelite.api.core import Namespace
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import NAMESPACES
 from kubelite.storage.store import Store
+
+log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CLUSTER_ID_NAMESPACE = "kube-system"
@@ -56,3 +64,27 @@ async def cluster_uid(store: Store) -> str:
     if not uid:  # every stored object has a uid; an empty one would scope nothing
         raise errors.internal("the kube-system Namespace has no uid: the cluster has no identity")
     return str(uid)
+
+
+async def existing_cluster_uid(store: Store, *, retry_delay: float = 0.2, max_delay: float = 2.0) -> str:
+    """The cluster's identity read, never created: waits (back-off ``retry_delay`` doubling to
+    ``max_delay`` seconds) until a control-plane component has made ``kube-system``.
+
+    Raises ``errors.ApiError`` (other than 404) or an etcd error when etcd cannot be read.
+    """
+    delay = retry_delay
+    while True:
+        try:
+            namespace = await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE)
+        except errors.ApiError as exc:
+            if exc.code != 404:
+                raise
+            if delay == retry_delay:
+                log.warning("the %s Namespace does not exist yet: waiting for the control plane to make it",
+                            CLUSTER_ID_NAMESPACE)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
+            continue
+        if not namespace.metadata.uid:
+            raise errors.internal("the kube-system Namespace has no uid: the cluster has no identity")
+        return str(namespace.metadata.uid)

@@ -274,7 +274,7 @@ async def authentication(request: web.Request, handler: Callable[[web.Request], 
     if user is not None:
         user = impersonated(request, user)
         request[USER] = user
-        check_request(request, user, info)
+        await check_request(request, user, info)
     else:
         audit.decided(request, allowed=True)
     return await handler(request)

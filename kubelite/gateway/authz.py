@@ -10,8 +10,9 @@ Every authenticated user is also in ``system:authenticated``. With neither and
 authentication configured: 401.
 
 Authorization: with ``--authorization-mode RBAC`` every request (resource or
-non-resource path) goes through :func:`kubelite.auth.rbac.authorize` on the
-informer-fed policy; 403 is worded as kube-apiserver's. Writes of Roles,
+non-resource path) goes through the Node authorizer (a node's reads of the Secrets, ConfigMaps,
+claims and volumes its pods use: :mod:`kubelite.gateway.nodeauthz`) and then
+:func:`kubelite.auth.rbac.authorize` on the informer-fed policy; 403 is worded as kube-apiserver's. Writes of Roles,
 ClusterRoles and their bindings are also checked for escalation
 (:func:`admit_write`). Without RBAC the old read-only group rule applies.
 """
@@ -25,12 +26,12 @@ from aiohttp import web
 
 from kubelite.api import errors
 from kubelite.api.resources import Resource
-from kubelite.gateway import audit
+from kubelite.gateway import audit, nodeauthz
 from kubelite.gateway.auth import User, request_credentials
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.proxy import VIA
-from kubelite.gateway.state import state_of
+from kubelite.gateway.state import GatewayState, state_of
 from kubelite.gateway.tlssniff import plain_peer_uid
 from kubelite.util.listen import is_loopback
 from kubelite.auth.satokens import looks_like_jwt
@@ -38,6 +39,7 @@ from kubelite.auth.rbac import (
     AUTHENTICATED,
     SUPERUSER_GROUP,
     Attributes,
+    Decision,
     Policy,
     authorize,
     cluster_role_rules,
@@ -159,7 +161,18 @@ def attributes(user: User, info: RequestInfo | None, method: str, path: str) -> 
                       name=info.name or "", path=path)
 
 
-def check_request(request: web.Request, user: User, info: RequestInfo | None) -> None:
+async def decide(state: GatewayState, attrs: Attributes) -> Decision:
+    """``--authorization-mode Node,RBAC``, as kubeadm configures kube-apiserver: the Node authorizer
+    (a node's reads of what its pods use, :mod:`kubelite.gateway.nodeauthz`), then RBAC. Needs RBAC on."""
+    if state.rbac is None:
+        return Decision(True, "the gateway authorizes every request (--authorization-mode AlwaysAllow)")
+    by_graph = await nodeauthz.decide(state.store, attrs)
+    if by_graph is not None:
+        return by_graph
+    return authorize(state.rbac.policy(), attrs)
+
+
+async def check_request(request: web.Request, user: User, info: RequestInfo | None) -> None:
     """Raise 403 unless the user may make this request."""
     state = state_of(request)
     if state.rbac is None:
@@ -177,10 +190,11 @@ def check_request(request: web.Request, user: User, info: RequestInfo | None) ->
         audit.decided(request, allowed=True)
         return
     attrs = attributes(user, info, request.method, request.path)
-    decision = authorize(state.rbac.policy(), attrs)
+    decision = await decide(state, attrs)
     audit.decided(request, allowed=decision.allowed, reason=decision.reason)
     if not decision.allowed:
-        raise errors.forbidden(forbidden_message(attrs), kind=attrs.resource, name=attrs.name, group=attrs.api_group)
+        raise errors.forbidden(forbidden_message(attrs) + nodeauthz.denial_detail(attrs), kind=attrs.resource,
+                               name=attrs.name, group=attrs.api_group)
 
 
 def _rule_text(rule: Mapping[str, Any]) -> str:

@@ -13,7 +13,18 @@ a request whose user is ``system:node:<name>`` in group ``system:nodes`` may
   fields) of the status subresource;
 - leases: only in ``kube-node-lease``, only the one named after it;
 - csinodes: only its own;
-- ``serviceaccounts/token``: only tokens bound by uid to a pod on it, for that pod's ServiceAccount.
+- ``serviceaccounts/token``: only tokens bound by uid to a pod on it, for that pod's ServiceAccount;
+- persistentvolumes (**a kubelite deviation**: kube's Node authorizer never lets a node write a PV):
+  only an update that removes the external-provisioner finalizer
+  (``external-provisioner.volume.kubernetes.io/finalizer``) and changes nothing else, of a volume
+  being deleted that ``kubelite.io/local-path`` provisioned (annotation
+  ``pv.kubernetes.io/provisioned-by``) on this very node (its required node affinity
+  ``kubernetes.io/hostname In [<node>]``). The node-side half of kubelite's local-path provisioner
+  (agent/localpath.py) removes the volume's directory and then lets the object go; upstream's
+  rancher local-path-provisioner does that ``rm`` in a helper pod and drops the finalizer with its
+  own ServiceAccount. Here the agent does it, so a node gets this one narrow write (RBAC: ``update``
+  and ``patch`` on persistentvolumes in ``system:node``, which this rule narrows to the above; every
+  other PV write of a node is 403).
 
 Every denial is a 403 Forbidden Status worded as kube's ``admission.NewForbidden``
 (``<resource> "<name>" is forbidden: <reason>``, details kind = the resource); it runs after
@@ -38,6 +49,13 @@ from kubelite.api import errors
 from kubelite.api.resources import NODES, PODS, Resource
 from kubelite.gateway.auth import User
 from kubelite.gateway.state import state_of
+from kubelite.node.labels import forbidden_node_labels
+from kubelite.registry.storageclass import (
+    LOCAL_PATH_PROVISIONER,
+    PROVISIONED_BY_ANNOTATION,
+    PROVISIONER_FINALIZER,
+    volume_node,
+)
 
 PLUGIN = "NodeRestriction"
 NODES_GROUP = "system:nodes"
@@ -47,16 +65,9 @@ MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 
 Operation = Literal["CREATE", "UPDATE", "DELETE"]
 
-# k8s.io/kubelet/pkg/apis/well_known_labels.go: the labels (and label namespaces) a kubelet may set
-_KUBELET_LABELS = frozenset({
-    "kubernetes.io/hostname", "topology.kubernetes.io/zone", "topology.kubernetes.io/region",
-    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
-    "beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type", "kubernetes.io/os",
-    "kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
-})
-_KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 _RESTRICTED = frozenset({("", "pods"), ("", "nodes"), ("", "persistentvolumeclaims"), ("", "serviceaccounts"),
-                         ("coordination.k8s.io", "leases"), ("storage.k8s.io", "csinodes")})
+                         ("coordination.k8s.io", "leases"), ("storage.k8s.io", "csinodes"),
+                         ("", "persistentvolumes")})
 
 
 def node_name(user: User | None) -> str | None:
@@ -99,6 +110,8 @@ def decide(node: str, a: Attributes) -> str | None:
         return None if a.name == node else "can only access node lease with the same name as the requesting node"
     if key == ("storage.k8s.io", "csinodes"):
         return None if a.name == node else "can only access CSINode with the same name as the requesting node"
+    if key == ("", "persistentvolumes"):
+        return _local_path_volume(node, a)
     return None  # serviceaccounts/token: admit_token_request, within TokenRequest
 
 
@@ -209,29 +222,6 @@ def _modified_labels(a: Mapping[str, str], b: Mapping[str, str]) -> set[str]:
     return {k for k in {*a, *b} if a.get(k) != b.get(k)}
 
 
-def _label_namespace(key: str) -> str:
-    prefix, slash, _ = key.partition("/")
-    return prefix if slash else ""
-
-
-def _in_namespace(namespace: str, domain: str) -> bool:
-    return namespace == domain or namespace.endswith("." + domain)
-
-
-def _forbidden_labels(keys: set[str]) -> list[str]:
-    """The labels a node may not add, remove or change on its own Node (getForbiddenLabels)."""
-    forbidden = set()
-    for key in keys:
-        namespace = _label_namespace(key)
-        if _in_namespace(namespace, "node-restriction.kubernetes.io"):
-            forbidden.add(key)
-        kubernetes = _in_namespace(namespace, "kubernetes.io") or _in_namespace(namespace, "k8s.io")
-        kubelet = key in _KUBELET_LABELS or any(_in_namespace(namespace, n) for n in _KUBELET_LABEL_NAMESPACES)
-        if kubernetes and not kubelet:
-            forbidden.add(key)
-    return sorted(forbidden)
-
-
 def _node(node: str, a: Attributes) -> str | None:
     if a.name != node:
         return f'node "{node}" is not allowed to modify node "{a.name}"'
@@ -239,7 +229,7 @@ def _node(node: str, a: Attributes) -> str | None:
     if a.operation == "CREATE":
         if _spec(a.obj).get("configSource") is not None:
             return f'node "{node}" is not allowed to create pods with a non-nil configSource'
-        forbidden = _forbidden_labels(_modified_labels(labels, {}))
+        forbidden = forbidden_node_labels(_modified_labels(labels, {}))
         if forbidden:
             return f'node "{node}" is not allowed to set the following labels: {", ".join(forbidden)}'
     if a.operation == "UPDATE":
@@ -248,7 +238,7 @@ def _node(node: str, a: Attributes) -> str | None:
             return f'node "{node}" is not allowed to update configSource to a new non-nil configSource'
         if (_spec(a.obj).get("taints") or []) != (_spec(a.old).get("taints") or []):
             return f'node "{node}" is not allowed to modify taints'
-        forbidden = _forbidden_labels(_modified_labels(labels, _meta(a.old).get("labels") or {}))
+        forbidden = forbidden_node_labels(_modified_labels(labels, _meta(a.old).get("labels") or {}))
         if forbidden:
             return f"is not allowed to modify labels: {', '.join(forbidden)}"  # kube's words, without the node
     return None
@@ -269,6 +259,31 @@ def _pvc_status(node: str, a: Attributes) -> str | None:
 
     if comparable(a.old) != comparable(a.obj):
         return f'node "{node}" is not allowed to update fields other than status.capacity and status.conditions'
+    return None
+
+
+def _local_path_volume(node: str, a: Attributes) -> str | None:
+    """kubelite's deviation (module docstring): only the finalizer drop of a deleted local-path
+    volume on this node, nothing else."""
+    if a.operation != "UPDATE" or a.subresource:
+        return f'node "{node}" may only remove the local-path provisioner finalizer of its own volumes'
+    meta = _meta(a.old)
+    if (meta.get("annotations") or {}).get(PROVISIONED_BY_ANNOTATION) != LOCAL_PATH_PROVISIONER \
+            or volume_node(dict(a.old or {})) != node:
+        return f'node "{node}" may only update local-path volumes on itself'
+    if not meta.get("deletionTimestamp"):
+        return f'node "{node}" may only update local-path volumes that are being deleted'
+
+    def comparable(doc: Mapping[str, Any] | None) -> dict[str, Any]:
+        doc = dict(doc or {})
+        doc.pop("status", None)  # a main-resource update keeps the stored status anyway
+        doc["metadata"] = {k: v for k, v in _meta(doc).items()
+                           if k not in ("resourceVersion", "managedFields", "finalizers")}
+        return doc
+
+    kept = [f for f in meta.get("finalizers") or [] if f != PROVISIONER_FINALIZER]
+    if list(_meta(a.obj).get("finalizers") or []) != kept or comparable(a.old) != comparable(a.obj):
+        return f'node "{node}" may only remove the "{PROVISIONER_FINALIZER}" finalizer of a volume'
     return None
 
 

@@ -21,13 +21,13 @@ from aiohttp import web
 from kubelite.api import errors
 from kubelite.gateway import review_group
 from kubelite.gateway.auth import UNSECURED, User
-from kubelite.gateway.authz import USER, authenticated
+from kubelite.gateway.authz import USER, authenticated, decide
 from kubelite.gateway.bodies import read_decoded
 from kubelite.gateway.requestinfo import RequestInfo
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.sa_auth import authenticate_token
 from kubelite.gateway.state import state_of
-from kubelite.auth.rbac import SUPERUSER_GROUP, Attributes, authorize, rules_for
+from kubelite.auth.rbac import SUPERUSER_GROUP, Attributes, rules_for
 from kubelite.auth.satokens import looks_like_jwt
 
 # (group, plural) → (kind, namespaced)
@@ -57,12 +57,12 @@ def _attributes(user: User, spec: dict[str, Any]) -> Attributes:
                                              "resourceAttributes must be specified", field="spec.resourceAttributes")])
 
 
-def _decide(request: web.Request, user: User, spec: dict[str, Any]) -> dict[str, Any]:
+async def _decide(request: web.Request, user: User, spec: dict[str, Any]) -> dict[str, Any]:
     attrs = _attributes(user, spec)
     rbac = state_of(request).rbac
     if rbac is None:
         return {"allowed": True, "reason": "the gateway authorizes every request (--authorization-mode AlwaysAllow)"}
-    decision = authorize(rbac.policy(), attrs)
+    decision = await decide(state_of(request), attrs)  # Node, then RBAC: as the request itself would be
     return {"allowed": True, "reason": decision.reason} if decision.allowed else {"allowed": False}
 
 
@@ -134,7 +134,7 @@ async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
         _local_review_checks(info, meta, spec)
         meta = {**meta, "namespace": info.namespace}
     if kind == "SelfSubjectAccessReview":
-        status = _decide(request, caller, spec)
+        status = await _decide(request, caller, spec)
     elif kind == "SelfSubjectRulesReview":
         status = _rules_review(request, caller, spec)
     elif kind in ("SubjectAccessReview", "LocalSubjectAccessReview"):
@@ -143,7 +143,7 @@ async def handle(request: web.Request, info: RequestInfo) -> web.StreamResponse:
             raise errors.invalid(kind, "", [errors.StatusCause(
                 reason="FieldValueRequired", message="Required value: at least one of user or group must be "
                                                      "specified", field="spec.user")])
-        status = _decide(request, subject, spec)
+        status = await _decide(request, subject, spec)
     elif kind == "SelfSubjectReview":
         status = {"userInfo": _user_info(caller)}
     else:  # TokenReview

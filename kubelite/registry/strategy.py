@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from kubelite.api import errors
+from kubelite.api import taints as taint_keys
 from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
 from kubelite.api.documents import DOCUMENT_RULES
 from kubelite.api.meta import KubeObject
@@ -41,8 +42,8 @@ from kubelite.api.schema import INT_RANGES
 
 T = TypeVar("T", bound=KubeObject)
 
-NOT_READY_TAINT = "node.kubernetes.io/not-ready"
-UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+NOT_READY_TAINT = taint_keys.NOT_READY
+UNREACHABLE_TAINT = taint_keys.UNREACHABLE
 NAMESPACE_FINALIZER = "kubernetes"
 TERMINATING = "Terminating"
 

@@ -501,7 +501,8 @@ class Store:
         """Replace the object; with a resourceVersion it must be unchanged (409 Conflict).
 
         As in Kubernetes, the main resource keeps the stored status and the
-        ``status`` subresource keeps the stored spec and metadata.
+        ``status`` subresource keeps the stored spec and metadata (a Pod's labels and
+        annotations excepted: kube's pods/status writes them).
         ``read``: the stored object ``obj`` was made from, as the caller read it (an informer's
         copy, never changed in place) — used instead of reading it again when it has ``obj``'s
         resourceVersion; the write still compares that revision, so a stale one is a 409 as before.
@@ -785,6 +786,11 @@ def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: 
         new = current.model_copy(update={"metadata": current.metadata.model_copy()})
         if subresource == "status":
             setattr(new, "status", getattr(obj, "status", None))
+            if isinstance(current, Pod):
+                # kube's podStatusStrategy keeps the request's metadata but ownerReferences and
+                # deletionTimestamp (NodeRestriction refuses a node's label change there); kubelite
+                # keeps its labels and annotations (the agent reports host ports in one)
+                new.metadata.labels, new.metadata.annotations = obj.metadata.labels, obj.metadata.annotations
         elif subresource == "approval":  # CertificateSigningRequests: only status.conditions changes
             conditions = (obj.to_dict().get("status") or {}).get("conditions")
             status = {k: v for k, v in (current.to_dict().get("status") or {}).items() if k != "conditions"}

@@ -15,7 +15,7 @@ import docker
 import pytest
 
 from kubelite.api.resources import NAMESPACES, PODS
-from kubelite.client.bootstrap import cluster_uid
+from kubelite.client.bootstrap import cluster_uid, ensure_system_namespaces
 from kubelite.cli.up_support import remove_containers
 from kubelite.etcd.client import EtcdConfig, connect
 from kubelite.etcd.server import EmbeddedEtcd
@@ -60,6 +60,7 @@ async def test_two_clusters_same_node_name_one_engine(
     agent_b = Agent(agent_config(node), store=Store(client_b), runtime=docker_runtime(node))
     try:
         store_b = Store(client_b)
+        await ensure_system_namespaces(store_b)  # the control plane's: an agent only reads kube-system
         await agent_b.start()
         assert agent_b.pods.gate.is_set()  # rediscovery ran, and saw none of A's containers
         assert await cluster_uid(store_b) != a_uid
@@ -129,10 +130,14 @@ async def test_shared_engine_sim_agents_of_two_clusters(
     await etcd_b.start()
     client_b = await connect(EtcdConfig(endpoints=(etcd_b.endpoint,), timeout=3.0))
     try:
-        for _ in range(2):
+        for attempt in range(2):
             agent_b = Agent(agent_config(node_name, drain_on_exit=True), store=Store(client_b),
                             runtime=SharedEngine(engine))  # type: ignore[arg-type]
-            await agent_b.start()
+            starting = asyncio.create_task(agent_b.start())
+            if attempt == 0:  # B's etcd is empty: the agent waits for the control plane to make kube-system
+                await ensure_system_namespaces(Store(client_b))
+            await asyncio.wait_for(starting, 30)
+            assert agent_b.runtime.cluster_uid == await cluster_uid(Store(client_b))
             await agent_b.stop()  # drains
         assert before <= {c.id for c in engine.containers_info() if c.state == "running"}
     finally:

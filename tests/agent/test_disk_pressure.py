@@ -1,5 +1,6 @@
 """Disk pressure end to end on a sim agent with injected filesystem stats: the node's DiskPressure
-condition and taint, the kubelet's eviction order, the evicted pod's status and Event, recovery."""
+condition (and no taint: the node lifecycle controller adds that, tests/controllers), the kubelet's
+eviction order, the evicted pod's status and Event, recovery."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
 from tests.helpers import wait_for
 
-from agent.nodehealth import DISK_PRESSURE_TAINT
+from agent.eviction import DISK_PRESSURE_TAINT
 from agent.runtime.base import FsStats
 from agent.runtime.sim import SimRuntime
 from kubelite.node.evictionflags import KUBELET_EVICTION_HARD, parse_eviction_hard
@@ -30,7 +31,7 @@ def condition(node: Node, type_: str) -> str | None:
     return found.status if found else None
 
 
-async def test_disk_pressure_condition_taint_and_eviction_in_the_kubelets_order(
+async def test_disk_pressure_condition_and_eviction_in_the_kubelets_order(
     store: Store, start_agent: StartAgent, node_name: str,
 ) -> None:
     runtime = SimRuntime(node=node_name)
@@ -49,14 +50,15 @@ async def test_disk_pressure_condition_taint_and_eviction_in_the_kubelets_order(
     for name in ("hog", "chatty", "reserved"):
         await wait_for(lambda n=name: _phase(store, n, "Running"), 10, message=f"{name} Running")
 
-    async def node_has(value: str, tainted: bool) -> Node | None:
+    async def node_has(value: str) -> Node | None:
         node = await store.get(NODES, node_name)
-        has_taint = any(t.key == DISK_PRESSURE_TAINT.key for t in node.taints)
-        return node if condition(node, "DiskPressure") == value and has_taint == tainted else None
+        return node if condition(node, "DiskPressure") == value else None
 
-    await wait_for(lambda: node_has("False", False), 10, message="DiskPressure False reported")
+    await wait_for(lambda: node_has("False"), 10, message="DiskPressure False reported")
     disk["stats"] = FsStats(capacity_bytes=100 * GI, available_bytes=8 * GI)  # below both thresholds
-    node = await wait_for(lambda: node_has("True", True), 10, message="DiskPressure True and the taint")
+    node = await wait_for(lambda: node_has("True"), 10, message="DiskPressure True")
+    # the node reports the condition only: its taints are the control plane's (NodeRestriction)
+    assert not any(t.key == DISK_PRESSURE_TAINT.key for t in node.taints)
     assert next(c for c in node.status.conditions if c.type == "DiskPressure").reason == "KubeletHasDiskPressure"
 
     # A new pod is not admitted while the node is under disk pressure (the kubelet's admission).
@@ -80,8 +82,8 @@ async def test_disk_pressure_condition_taint_and_eviction_in_the_kubelets_order(
     assert any(e.reason == "Evicted" and e.involved_object.name == "hog" for e in events.items)
     # The pod within its requests is never the one picked while others exceed theirs.
     assert "default/reserved" not in agent.disk.evicted[:2]
-    # Pressure gone: after the transition period the condition and the taint go.
-    await wait_for(lambda: node_has("False", False), 10, message="DiskPressure cleared")
+    # Pressure gone: after the transition period the condition goes.
+    await wait_for(lambda: node_has("False"), 10, message="DiskPressure cleared")
     assert (await store.get(PODS, "reserved", "default")).phase == "Running"
 
 

@@ -34,7 +34,7 @@ from agent.eviction import (
     thresholds_met,
     under_pressure,
 )
-from agent.nodehealth import DISK_PRESSURE_TAINT, HealthFacts, node_conditions, pressure_taints
+from agent.nodehealth import HealthFacts, node_conditions
 from agent.runtime.base import FsStats
 from agent.runtimehealth import runtime_down_status
 from agent.startfailures import StartFailures
@@ -165,15 +165,6 @@ def test_node_conditions_follow_the_health_facts() -> None:
     again = node_conditions([*down, other], HealthFacts(runtime_error="x", disk_pressure=True), later + timedelta(1))
     assert next(c for c in again if c.type == "Ready").last_transition_time == later
     assert other in again
-
-
-def test_disk_pressure_taint_added_and_removed_once() -> None:
-    mine = Taint(key="gpu", value="yes", effect="NoSchedule")
-    added = pressure_taints([mine], True)
-    assert added == [mine, DISK_PRESSURE_TAINT]
-    assert pressure_taints(added, True) is None
-    assert pressure_taints(added, False) == [mine]
-    assert pressure_taints([mine], False) is None
 
 
 # -- pods while the runtime is down ---------------------------------------------

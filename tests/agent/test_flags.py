@@ -68,3 +68,14 @@ def test_sim_agent_does_not_load_the_docker_sdk() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_labels_a_node_may_not_set_are_refused_at_start_in_one_line() -> None:
+    """As the kubelet refuses such --node-labels (NodeRestriction would refuse the Node with them)."""
+    done = subprocess.run([sys.executable, "-m", "agent", "--node", "n1", "--runtime", "sim", "--listen", "none",
+                           "--etcd-endpoints", "127.0.0.1:1", "--labels", "node-role.kubernetes.io/worker=,zone=a"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done
+    assert done.stderr.strip() == ("error: --labels: a node may not set node-role.kubernetes.io/worker: labels in the "
+                                   "kubernetes.io and k8s.io namespaces other than the kubelet's own, and "
+                                   "node-restriction.kubernetes.io/")

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kubelite.api.core import (
-    Namespace, NamespaceSpec, NamespaceStatus, Node, NodeCondition, NodeStatus, PodCondition, PodStatus, Taint,
-    Toleration,
+    Namespace, NamespaceSpec, NamespaceStatus, Node, NodeCondition, NodeSpec, NodeStatus, PodCondition, PodStatus,
+    Taint, Toleration,
 )
 from kubelite.api import errors
 from kubelite.api.meta import ObjectMeta
@@ -23,7 +23,9 @@ from kubelite.registry.strategy import (
 
 from controllers.namespace_plan import Content, plan_namespace
 from controllers.taints import (
-    NOT_READY, UNREACHABLE, eviction_time, marked_not_ready, should_mark_not_ready, with_disruption_target,
+    CONDITION_TAINT_KEYS, CONDITION_TAINTS, DISK_PRESSURE, MEMORY_PRESSURE, NETWORK_UNAVAILABLE, NOT_READY,
+    PID_PRESSURE, UNREACHABLE, UNSCHEDULABLE, NodeVerdict, condition_taint_keys, eviction_time, marked_not_ready,
+    reconciled_taints, should_mark_not_ready, with_condition_taints, with_disruption_target,
 )
 from tests.controllers.objects import bare_pod
 
@@ -54,6 +56,70 @@ def tol(key: str | None, seconds: int | None = None, *, effect: str | None = "No
 
 UNREACHABLE_T0 = Taint(key=UNREACHABLE, effect="NoExecute", time_added=T0)
 NOT_READY_T0 = Taint(key=NOT_READY, effect="NoExecute", time_added=T0)
+
+
+# -- TaintNodesByCondition ---------------------------------------------------------------
+
+def node_with(conditions: dict[str, str], *, unschedulable: bool = False, taints: list[Taint] | None = None) -> Node:
+    return Node(metadata=ObjectMeta(name="n1"), spec=NodeSpec(unschedulable=unschedulable or None, taints=taints),
+                status=NodeStatus(conditions=[NodeCondition(type=t, status=v) for t, v in conditions.items()]))
+
+
+def test_condition_taints_follow_kubes_condition_table() -> None:
+    assert condition_taint_keys(node_with({"Ready": "True", "DiskPressure": "False"})) == set()
+    assert condition_taint_keys(node_with({"Ready": "False"})) == {NOT_READY}
+    assert condition_taint_keys(node_with({"Ready": "Unknown"})) == {UNREACHABLE}
+    assert condition_taint_keys(node_with({
+        "Ready": "True", "MemoryPressure": "True", "DiskPressure": "True", "PIDPressure": "True",
+        "NetworkUnavailable": "True"}, unschedulable=True)) == {
+        MEMORY_PRESSURE, DISK_PRESSURE, PID_PRESSURE, NETWORK_UNAVAILABLE, UNSCHEDULABLE}
+    assert condition_taint_keys(node_with({"DiskPressure": "Unknown", "Custom": "True"})) == set()
+
+
+def test_disk_pressure_taint_is_added_once_and_removed_leaving_other_taints() -> None:
+    mine = Taint(key="gpu", value="yes", effect="NoSchedule")
+    kept_no_execute = Taint(key=DISK_PRESSURE, effect="NoExecute")  # someone else's effect: not the pass's
+    pressed = node_with({"Ready": "True", "DiskPressure": "True"}, taints=[mine, kept_no_execute])
+    added = with_condition_taints(pressed.taints, pressed, T0)
+    assert added == [mine, kept_no_execute, Taint(key=DISK_PRESSURE, effect="NoSchedule", time_added=T0)]
+    pressed.spec.taints = added
+    assert with_condition_taints(added, pressed, at(5)) is None  # present: unchanged, timeAdded kept
+    relieved = node_with({"Ready": "True", "DiskPressure": "False"}, taints=added)
+    assert with_condition_taints(added, relieved, at(9)) == [mine, kept_no_execute]
+    assert with_condition_taints([mine], relieved, at(9)) is None
+
+
+def test_both_passes_together_one_result() -> None:
+    lost = node_with({"Ready": "Unknown"}, taints=[Taint(key=NOT_READY, effect="NoSchedule", time_added=T0)])
+    both = reconciled_taints(lost, NodeVerdict(None, UNREACHABLE), at(1))
+    assert [(t.key, t.effect) for t in both or []] == [(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")]
+    lost.spec.taints = both
+    assert reconciled_taints(lost, NodeVerdict(None, UNREACHABLE), at(2)) is None
+    # a missing lease within its grace (no verdict) leaves the NoExecute taint, still follows conditions
+    back = node_with({"Ready": "True"}, taints=both)
+    assert [(t.key, t.effect) for t in reconciled_taints(back, None, at(3)) or []] == [(UNREACHABLE, "NoExecute")]
+    assert reconciled_taints(back, NodeVerdict(None, None), at(3)) == []
+
+
+_STATUSES = st.sampled_from(["True", "False", "Unknown"])
+_USER_TAINT = st.builds(Taint, key=st.sampled_from(["gpu", DISK_PRESSURE, NOT_READY, "zone"]),
+                        effect=st.sampled_from(["NoSchedule", "NoExecute", "PreferNoSchedule"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from([*CONDITION_TAINTS, "Custom"]), _STATUSES), st.booleans(),
+       st.lists(_USER_TAINT, max_size=4))
+def test_condition_pass_invariants(conditions: dict[str, str], cordoned: bool, taints: list[Taint]) -> None:
+    node = node_with(conditions, unschedulable=cordoned, taints=taints)
+    result = with_condition_taints(taints, node, T0)
+    after = taints if result is None else result
+    wanted = condition_taint_keys(node)
+    # exactly the wanted condition taints carry NoSchedule; every other taint is untouched, in order
+    assert {t.key for t in after if t.effect == "NoSchedule" and t.key in CONDITION_TAINT_KEYS} == wanted
+    assert [t for t in after if not (t.effect == "NoSchedule" and t.key in CONDITION_TAINT_KEYS)] == [
+        t for t in taints if not (t.effect == "NoSchedule" and t.key in CONDITION_TAINT_KEYS)]
+    node.spec.taints = after
+    assert with_condition_taints(after, node, at(1)) is None  # idempotent
 
 
 # -- the taint manager ------------------------------------------------------------------

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubelite.api.core import Pod, Toleration
+from kubelite.api.core import Node, NodeCondition, Pod, Toleration
 from kubelite.client.informer import FuncHandler, Informer
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS
 from kubelite.storage.store import Store
 
-from controllers.taints import NOT_READY, UNREACHABLE
+from controllers.taints import DISK_PRESSURE, NOT_READY, UNREACHABLE
 from tests.controllers.conftest import MakeKubelet, MakeManager
 from tests.controllers.objects import bare_pod, delete_retrying, deployment, pods, replicaset, running_ready
 from tests.helpers import wait_for
@@ -110,6 +110,42 @@ async def test_agent_reported_not_ready_taints_and_evicts(
         return (await node_state(store, "sick"))[1] == set()
 
     await wait_for(untainted, 10)
+
+
+async def test_disk_pressure_condition_taints_and_untaints_the_node(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    """TaintNodesByCondition: the kubelet reports DiskPressure, the controller keeps the NoSchedule
+    taint in step (the node's credentials may not write taints); the scheduler then keeps new pods off."""
+    await make_kubelet("pressed")
+    await make_manager()
+
+    async def report(value: str) -> None:
+        def mutate(node: Node) -> Node:
+            assert node.status is not None
+            others = [c for c in node.status.conditions or [] if c.type != "DiskPressure"]
+            node.status.conditions = [*others, NodeCondition(type="DiskPressure", status=value)]
+            return node
+        await store.guaranteed_update(NODES, "pressed", None, mutate, subresource="status")
+
+    async def disk_pressure_taint(present: bool) -> bool:
+        node = await store.get(NODES, "pressed")
+        return any(t.key == DISK_PRESSURE and t.effect == "NoSchedule" for t in node.taints) == present
+
+    await report("True")
+    await wait_for(lambda: disk_pressure_taint(True), 10, message="disk-pressure taint added")
+    await store.create(PODS, bare_pod("waits"))
+
+    async def refused_for_the_taint() -> bool:
+        pod = await store.get(PODS, "waits", "default")
+        scheduled = pod.status.condition("PodScheduled") if pod.status else None
+        return (scheduled is not None and scheduled.status == "False" and not pod.spec.node_name
+                and DISK_PRESSURE in (scheduled.message or ""))
+
+    await wait_for(refused_for_the_taint, 10, message="the scheduler keeps the pod off the tainted node")
+    await report("False")
+    await wait_for(lambda: disk_pressure_taint(False), 10, message="disk-pressure taint removed")
+    await wait_for(lambda: _bound(store, "waits"), 10, message="pod bound once the taint went")
 
 
 async def _bound(store: Store, name: str) -> bool:

@@ -10,6 +10,7 @@ import pytest
 from kubelite.api import errors
 from kubelite.api.core import Pod, PodStatus, ResourceRequirements
 from kubelite.api.resources import NAMESPACES, PODS
+from kubelite.api.meta import OwnerReference
 from kubelite.etcd.ops import range_
 from kubelite.storage.store import MAX_OBJECT_BYTES, Fence, NotLeader, Store
 from tests.factories import make_pod
@@ -285,3 +286,19 @@ async def test_delete_without_preconditions_wins_over_concurrent_writers(store: 
     stop.set()
     await asyncio.gather(*writers)
     assert deleted_now
+
+
+async def test_pod_status_writes_keep_the_requests_labels_and_annotations(store: Store) -> None:
+    """kube's podStatusStrategy: pods/status keeps the request's metadata but ownerReferences (and
+    deletionTimestamp), so a node reports what has no status field (host ports) in an annotation
+    without updating the pod; the spec stays the stored one."""
+    created = await store.create(PODS, make_pod())
+    sent = created.deep_copy()
+    sent.metadata.annotations = {"kubelite.io/host-ports": "[]"}
+    sent.metadata.labels = {**(created.metadata.labels or {}), "extra": "x"}
+    sent.metadata.owner_references = [OwnerReference(api_version="v1", kind="Node", name="n", uid="u")]
+    sent.spec.containers[0].image = "ignored:1"
+    written = await store.update(PODS, sent, subresource="status")
+    assert written.metadata.annotations == {"kubelite.io/host-ports": "[]"}
+    assert written.metadata.labels == sent.metadata.labels
+    assert not written.metadata.owner_references and written.spec.containers[0].image == created.spec.containers[0].image

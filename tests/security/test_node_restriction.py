@@ -145,6 +145,8 @@ async def test_node_credentials_touch_only_their_own_node(secure: Secure, tmp_pa
     # its own: pod status, Node (status, kubelet labels), Lease (merge patch and server-side apply)
     for method, path, body, content_type in (
             ("PATCH", f"{PODS}/p1/status", {"status": {"phase": "Running"}}, MERGE),
+            # annotations through pods/status (the agent's host ports): kube keeps them, NodeRestriction allows it
+            ("PATCH", f"{PODS}/p1/status", {"metadata": {"annotations": {"kubelite.io/host-ports": "[]"}}}, MERGE),
             ("PATCH", "/api/v1/nodes/node-1/status", {"status": {"capacity": {"cpu": "4"}}}, MERGE),
             ("PATCH", "/api/v1/nodes/node-1", {"metadata": {"labels": {"kubernetes.io/hostname": "node-1"}}}, MERGE),
             ("PATCH", f"{LEASES}/node-1", {"spec": {"leaseDurationSeconds": 41}}, MERGE),
@@ -153,7 +155,7 @@ async def test_node_credentials_touch_only_their_own_node(secure: Secure, tmp_pa
         status, doc = await call(as_node1, secure, method, path, body, content_type=content_type)
         assert status == 200, (method, path, doc)
     status, doc = await call(as_admin, secure, "GET", f"{PODS}/p1")
-    assert doc["status"]["phase"] == "Running"
+    assert doc["status"]["phase"] == "Running" and doc["metadata"]["annotations"] == {"kubelite.io/host-ports": "[]"}
     status, doc = await call(as_admin, secure, "GET", f"{PODS}/p2")
     assert status == 200 and doc["status"].get("phase") != "Running" and "deletionTimestamp" not in doc["metadata"]
     status, doc = await call(as_admin, secure, "GET", "/api/v1/nodes/node-2")
@@ -161,3 +163,41 @@ async def test_node_credentials_touch_only_their_own_node(secure: Secure, tmp_pa
     # and it may delete its own pod (made conditional on the uid admission decided on)
     status, doc = await call(as_node1, secure, "DELETE", f"{PODS}/p1")
     assert status == 200, doc
+
+    # kubelite's one deviation: a node drops the local-path finalizer of its own deleted volume (agent/localpath.py)
+    for node in ("node-1", "node-2"):
+        status, doc = await call(as_admin, secure, "POST", "/api/v1/persistentvolumes", local_volume(node))
+        assert status == 201, doc
+        status, doc = await call(as_admin, secure, "DELETE", f"/api/v1/persistentvolumes/pv-{node}")
+        assert status == 200 and doc["metadata"].get("deletionTimestamp"), doc  # Terminating: the finalizer holds
+    before = await revision(secure.store)
+    for name, change in (("pv-node-2", {"metadata": {"finalizers": None}}),
+                         ("pv-node-1", {"metadata": {"finalizers": None, "labels": {"x": "y"}}}),
+                         ("pv-node-1", {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})):
+        status, current = await call(as_admin, secure, "GET", f"/api/v1/persistentvolumes/{name}")
+        wanted = {**current, "metadata": {**current["metadata"], **change.get("metadata", {})},
+                  "spec": {**current["spec"], **change.get("spec", {})}}
+        status, doc = await call(as_node1, secure, "PUT", f"/api/v1/persistentvolumes/{name}", wanted)
+        assert status == 403, doc
+        assert doc["details"]["kind"] == "persistentvolumes" and doc["message"].startswith(
+            f'persistentvolumes "{name}" is forbidden: node "node-1" may only'), doc
+    status, doc = await call(as_node1, secure, "POST", "/api/v1/persistentvolumes", local_volume("node-1", "pv-new"))
+    assert status == 403, doc
+    assert await revision(secure.store) == before
+    status, current = await call(as_admin, secure, "GET", "/api/v1/persistentvolumes/pv-node-1")
+    current["metadata"]["finalizers"] = None
+    status, doc = await call(as_node1, secure, "PUT", "/api/v1/persistentvolumes/pv-node-1", current)
+    assert status == 200, doc
+    assert (await call(as_admin, secure, "GET", "/api/v1/persistentvolumes/pv-node-1"))[0] == 404  # gone with it
+    assert (await call(as_admin, secure, "GET", "/api/v1/persistentvolumes/pv-node-2"))[0] == 200
+
+
+def local_volume(node: str, name: str | None = None) -> dict[str, Any]:
+    """A volume kubelite's local-path provisioner made on ``node`` (controllers/localpath_plan.py's shape)."""
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {
+        "name": name or f"pv-{node}", "annotations": {"pv.kubernetes.io/provisioned-by": "kubelite.io/local-path"},
+        "finalizers": ["external-provisioner.volume.kubernetes.io/finalizer"]},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+                 "persistentVolumeReclaimPolicy": "Delete", "hostPath": {"path": f"/tmp/local-path/{node}"},
+                 "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                     {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}}}

@@ -2,8 +2,8 @@
 writes go to an HTTPS gateway with RBAC and NodeRestriction as ``system:node:node-1``, so they may
 change its own Node, its own pods' status, delete its own pods and write Events, and every write
 about node-2's pod or Node is kube's 403 with nothing written. Then a real Docker agent with the
-flag runs a pod to Running: its status reached etcd through the gateway (the field manager is the
-agent's), not around it."""
+flag runs a pod that uses a Secret to Running: the Secret came through the gateway as the node, and the
+status reached etcd through the gateway (the field manager is the agent's), not around it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from kubelite.auth import pki
 from kubelite.etcd.ops import range_
 from kubelite.testing.processes import Processes, node_ready
 from kubelite.testing.waiting import wait_for
+from tests.agent.test_node_writes import node_scenario
 from tests.security.test_gateway_x509_rbac import Secure, revision
 from tests.security.test_gateway_x509_rbac import secure as secure  # noqa: F401 - the gateway fixture
 
@@ -114,7 +115,17 @@ async def test_a_docker_agent_writing_through_the_gateway_runs_its_pod(
         except errors.ApiError:
             return False
     await wait_for(registered, 90, 0.2, message="the node registers, Ready")
-    await admin_creates(secure, tmp_path, "/api/v1/namespaces/default/pods", pod("web", node))
+    # its Secret comes through the gateway too (the Node authorizer lets the node have it): the container
+    # runs only when both the env var and the volume file hold it
+    await admin_creates(secure, tmp_path, "/api/v1/namespaces/default/secrets",
+                        {"metadata": {"name": "web-secret"}, "stringData": {"k": "one"}})
+    web = pod("web", node)
+    web["spec"]["volumes"] = [{"name": "s", "secret": {"secretName": "web-secret"}}]
+    web["spec"]["containers"][0].update(
+        command=["sh", "-c", 'test "$S" = one && test "$(cat /s/k)" = one && exec sleep 3600'],
+        env=[{"name": "S", "valueFrom": {"secretKeyRef": {"name": "web-secret", "key": "k"}}}],
+        volumeMounts=[{"name": "s", "mountPath": "/s"}])
+    await admin_creates(secure, tmp_path, "/api/v1/namespaces/default/pods", web)
 
     async def running() -> Pod | None:
         current = await secure.store.get(PODS, "web", "default")
@@ -124,3 +135,15 @@ async def test_a_docker_agent_writing_through_the_gateway_runs_its_pod(
     assert (USER_AGENT, "status") in managers, managers
     registered = await secure.store.get(NODES, node)
     assert (USER_AGENT, None) in {(m.manager, m.subresource) for m in registered.metadata.managed_fields or []}
+
+
+async def test_a_sim_agents_every_write_passes_the_gateway_as_its_node(secure: Secure) -> None:
+    """The agent's whole repertoire through the real gateway as ``system:node:<node>``: registration
+    (taints only at create), host ports through pods/status, DiskPressure, admission refusal and
+    eviction, a graceful delete, the local-path finalizer drop (tests/agent/test_node_writes.py)."""
+    connection, _, _ = node_connection(secure, "sim-1")
+    through = ApiWriteStore(secure.store.client, connection)
+    try:
+        await node_scenario(through, secure.store, "sim-1")
+    finally:
+        await through.close()

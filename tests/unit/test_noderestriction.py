@@ -134,3 +134,80 @@ def test_flags() -> None:
                                      "--disable-admission-plugins", "NodeRestriction"]))
     with pytest.raises(SystemExit):
         parse_args([*base, "--enable-admission-plugins", "Nope"])
+
+
+# -- persistentvolumes: kubelite's one deviation (the local-path finalizer drop) ---------------
+
+FINALIZER = "external-provisioner.volume.kubernetes.io/finalizer"
+
+
+def volume(node: str = "n1", *, finalizers: list[str] | None = None, deleting: bool = True,
+           provisioner: str = "kubelite.io/local-path", **spec: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": "pvc-1", "annotations": {"pv.kubernetes.io/provisioned-by": provisioner},
+                                "finalizers": [FINALIZER] if finalizers is None else finalizers,
+                                "resourceVersion": "7"}
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": metadata, "spec": {
+        "capacity": {"storage": "1Gi"}, "hostPath": {"path": f"/var/lib/kubelite/local-path/{node}/pvc-1"},
+        "persistentVolumeReclaimPolicy": "Delete",
+        "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}]}}, **spec},
+        "status": {"phase": "Released"}}
+
+
+def volumes(operation: str, *, obj: Any = None, old: Any = None, sub: str = "") -> Attributes:
+    return Attributes(operation, "persistentvolumes", "", sub, "", "pvc-1", obj, old)  # type: ignore[arg-type]
+
+
+def dropped(doc: dict[str, Any]) -> dict[str, Any]:
+    meta = {**doc["metadata"], "finalizers": [f for f in doc["metadata"]["finalizers"] if f != FINALIZER] or None,
+            "resourceVersion": "7", "managedFields": [{"manager": "agent"}]}
+    return {**doc, "metadata": meta}
+
+
+ONLY_FINALIZER = f'node "n1" may only remove the "{FINALIZER}" finalizer of a volume'
+
+
+@pytest.mark.parametrize(("attrs", "reason"), [
+    (volumes("UPDATE", obj=dropped(volume()), old=volume()), None),
+    (volumes("UPDATE", obj=dropped(volume(finalizers=["kubernetes.io/pv-protection", FINALIZER])),
+             old=volume(finalizers=["kubernetes.io/pv-protection", FINALIZER])), None),  # others stay
+    (volumes("UPDATE", obj=dropped(volume("n2")), old=volume("n2")),
+     'node "n1" may only update local-path volumes on itself'),
+    (volumes("UPDATE", obj=dropped(volume(provisioner="rancher.io/local-path")),
+             old=volume(provisioner="rancher.io/local-path")), 'node "n1" may only update local-path volumes on itself'),
+    (volumes("UPDATE", obj=dropped(volume(deleting=False)), old=volume(deleting=False)),
+     'node "n1" may only update local-path volumes that are being deleted'),
+    (volumes("UPDATE", obj=volume(finalizers=[]), old=volume(finalizers=["kubernetes.io/pv-protection", FINALIZER])),
+     ONLY_FINALIZER),  # another finalizer removed with it
+    (volumes("UPDATE", obj=dropped(volume(persistentVolumeReclaimPolicy="Retain")), old=volume()), ONLY_FINALIZER),
+    (volumes("UPDATE", obj={**dropped(volume()), "metadata": {**dropped(volume())["metadata"], "labels": {"a": "b"}}},
+             old=volume()), ONLY_FINALIZER),
+    (volumes("UPDATE", obj=volume(), old=volume()), ONLY_FINALIZER),  # nothing dropped: no reason to write
+    (volumes("UPDATE", sub="status", obj=dropped(volume()), old=volume()),
+     'node "n1" may only remove the local-path provisioner finalizer of its own volumes'),
+    (volumes("CREATE", obj=volume(deleting=False)),
+     'node "n1" may only remove the local-path provisioner finalizer of its own volumes'),
+    (volumes("DELETE"), 'node "n1" may only remove the local-path provisioner finalizer of its own volumes'),
+])
+def test_a_node_may_only_drop_the_local_path_finalizer_of_its_own_deleted_volume(
+        attrs: Attributes, reason: str | None) -> None:
+    assert decide("n1", attrs) == reason
+
+
+def test_the_volume_status_sent_along_does_not_count() -> None:
+    """A main-resource update keeps the stored status, so a stale one in the request changes nothing."""
+    sent = {**dropped(volume()), "status": {"phase": "Bound"}}
+    assert decide("n1", volumes("UPDATE", obj=sent, old=volume())) is None
+
+
+def test_the_labels_a_node_may_set_on_itself() -> None:
+    """kubelite.node.labels: one rule for NodeRestriction and an agent's --labels check at start."""
+    from kubelite.node.labels import forbidden_node_labels
+
+    assert forbidden_node_labels(["zone", "example.com/disk", "kubernetes.io/hostname", "node.kubernetes.io/pool",
+                                  "topology.kubernetes.io/zone", "kubelet.kubernetes.io/x"]) == []
+    assert forbidden_node_labels(["node-role.kubernetes.io/worker", "node-restriction.kubernetes.io/trusted",
+                                  "k8s.io/x", "zone"]) == [
+        "k8s.io/x", "node-restriction.kubernetes.io/trusted", "node-role.kubernetes.io/worker"]

@@ -23,7 +23,7 @@ from kubelite.util.clock import FakeClock
 
 from controllers.context import NODE_LEASE_NAMESPACE, Settings
 from controllers.nodelifecycle import NodeLifecycleController
-from controllers.taints import NOT_READY, UNREACHABLE
+from controllers.taints import DISK_PRESSURE, NOT_READY, UNREACHABLE, UNSCHEDULABLE
 from tests.controllers.unit.conftest import MakeWorld, World
 from tests.helpers import wait_for
 
@@ -126,7 +126,8 @@ async def test_a_lost_lease_makes_the_node_unknown_after_the_grace_and_its_pods_
     cluster.clock.advance(1)
     result = await cluster.reconcile()
     now = cluster.clock.now()
-    assert await cluster.node() == ("Unknown", [(UNREACHABLE, "NoExecute", now)])
+    # the taint manager's NoExecute taint, and TaintNodesByCondition's NoSchedule one for Ready=Unknown
+    assert await cluster.node() == ("Unknown", [(UNREACHABLE, "NoExecute", now), (UNREACHABLE, "NoSchedule", now)])
     assert await cluster.pod_ready("web") == "False"  # MarkPodsNotReady, before any eviction
     assert result is not None and result.requeue_after == pytest.approx(TOLERATION)  # when its toleration ends
     await assert_idempotent(cluster)
@@ -179,9 +180,45 @@ async def test_a_node_reporting_not_ready_is_tainted_and_only_pods_ready_before_
     await add_pod(cluster, "after", ready_since=start + timedelta(seconds=20))  # its live agent's word
     cluster.clock.advance(30)
     await cluster.reconcile()
-    assert await cluster.node() == ("False", [(NOT_READY, "NoExecute", cluster.clock.now())])
+    now = cluster.clock.now()
+    assert await cluster.node() == ("False", [(NOT_READY, "NoExecute", now), (NOT_READY, "NoSchedule", now)])
     assert await cluster.pod_ready("before") == "False"
     assert await cluster.pod_ready("after") == "True"
+    await assert_idempotent(cluster)
+
+
+async def test_condition_taints_follow_disk_pressure_and_cordon(cluster: Cluster) -> None:
+    """TaintNodesByCondition: the agent reports DiskPressure, the controller taints (NoSchedule only:
+    nothing is evicted for it); a cordon gets the unschedulable taint; both go with their cause."""
+    await add_node(cluster, "n1")
+    await add_pod(cluster, "web")
+
+    async def report(value: str) -> None:
+        def mutate(node: Node) -> Node:
+            assert node.status is not None
+            others = [c for c in node.status.conditions or [] if c.type != "DiskPressure"]
+            node.status.conditions = [*others, NodeCondition(type="DiskPressure", status=value)]
+            return node
+        await cluster.store.guaranteed_update(NODES, "n1", None, mutate, subresource="status")
+
+    await report("True")
+    await cluster.reconcile()
+    now = cluster.clock.now()
+    assert await cluster.node() == ("True", [(DISK_PRESSURE, "NoSchedule", now)])
+    assert (await cluster.pod("web")) is not None and await cluster.pod_ready("web") == "True"
+    await assert_idempotent(cluster)
+
+    def cordon(node: Node) -> Node:
+        node.spec = NodeSpec(unschedulable=True, taints=node.spec.taints if node.spec else None)
+        return node
+    await cluster.store.guaranteed_update(NODES, "n1", None, cordon)
+    cluster.clock.advance(5)
+    await cluster.reconcile()
+    assert await cluster.node() == ("True", [(DISK_PRESSURE, "NoSchedule", now),
+                                             (UNSCHEDULABLE, "NoSchedule", cluster.clock.now())])
+    await report("False")
+    await cluster.reconcile()
+    assert [key for key, _effect, _at in (await cluster.node())[1]] == [UNSCHEDULABLE]
     await assert_idempotent(cluster)
 
 
