@@ -3,9 +3,10 @@
 etcd's own RBAC (https://etcd.io/docs/v3.5/op-guide/authentication/rbac/) is the storage-layer half
 of node restriction: with ``--client-cert-auth`` etcd takes a client certificate's CN as the user
 (no password), so each node's agent gets a user ``system:node:<node>`` — the same name as its
-gateway identity — whose role reads all of ``/registry/`` and writes only its node Lease key
+gateway identity — whose role reads ``/registry/`` but Secrets and writes only its node Lease key
 (the agent keeps that key on an etcd lease, which the gateway cannot do). Every other write of
-an agent goes through the gateway, where NodeRestriction admission applies. The components
+an agent, and its reads of Secrets, go through the gateway, where NodeRestriction admission and
+the Node authorizer apply. The components
 (gateway, controller-manager, DNS, simulated agents) share the user ``kubelite-etcd-client`` with
 etcd's ``root`` role. The apply side is :mod:`kubelite.etcd.auth`.
 """
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from kubelite.api.resources import LEASES, REGISTRY_ROOT
+from kubelite.api.resources import LEASES, REGISTRY_ROOT, SECRETS
 
 ROOT = "root"  # etcd's built-in admin user and role: etcd refuses to enable auth without them
 COMPONENTS_USER = "kubelite-etcd-client"  # the CN of the components' client certificate (up_secure)
@@ -24,6 +25,7 @@ NODE_USER_PREFIX = "system:node:"
 NODE_ROLE_PREFIX = "kubelite:node:"
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 REGISTRY_PREFIX = f"{REGISTRY_ROOT}/".encode()
+SECRETS_PREFIX = SECRETS.prefix().encode()  # /registry/secrets/
 
 
 class PermType(IntEnum):
@@ -127,10 +129,14 @@ def prefix_end(prefix: bytes) -> bytes:
 
 
 def node_grants(node: str) -> frozenset[Grant]:
-    """Read everything under ``/registry/`` (informers, point reads, watches); read-write the node
-    Lease key only (create, move onto a new etcd lease, and the lease's revoke, which etcd allows
-    only to a user who may write every key attached to it)."""
-    return frozenset({Grant(PermType.READ, REGISTRY_PREFIX, prefix_end(REGISTRY_PREFIX)),
+    """Read everything under ``/registry/`` but Secrets (informers, point reads, watches); read-write
+    the node Lease key only (create, move onto a new etcd lease, and the lease's revoke, which etcd
+    allows only to a user who may write every key attached to it). Secrets: a node gets only those
+    its pods use, from the gateway (the Node authorizer); etcd permissions only allow, so the read
+    is two ranges around ``/registry/secrets/``."""
+    registry_end = prefix_end(REGISTRY_PREFIX)
+    return frozenset({Grant(PermType.READ, REGISTRY_PREFIX, SECRETS_PREFIX),
+                      Grant(PermType.READ, prefix_end(SECRETS_PREFIX), registry_end),
                       Grant(PermType.READWRITE, node_lease_key(node))})
 
 
