@@ -45,6 +45,10 @@ from tests.factories import make_pod  # noqa: E402
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
+# a selected LIST: one node's pods of ten (the byte pre-filter skips the others undecoded)
+SELECTED = "?fieldSelector=spec.nodeName%3Dnode-1"
+
+
 def p99(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -89,7 +93,7 @@ def wrk(url: str, *, connections: int, seconds: float, headers: dict[str, str] |
 async def bare_server(bodies: dict[str, bytes]) -> tuple[web.AppRunner, str]:
     """The baseline: aiohttp answering fixed bytes per path."""
     async def answer(request: web.Request) -> web.Response:
-        return web.Response(body=bodies[request.path], content_type="application/json")
+        return web.Response(body=bodies[request.path_qs], content_type="application/json")
 
     app = web.Application()
     for path in bodies:
@@ -106,7 +110,7 @@ async def load_with_wrk(http: aiohttp.ClientSession, base: str, args: argparse.N
           f"{args.concurrency} connections, LIST with 2); baseline: bare aiohttp answering the same bytes")
     get_path, list_path = "/api/v1/namespaces/default/pods/pod-1", "/api/v1/namespaces/default/pods"
     bodies = {}
-    for path in (get_path, list_path):
+    for path in (get_path, list_path, list_path + SELECTED):
         async with http.get(base + path) as response:
             bodies[path] = await response.read()
     runner, bare = await bare_server(bodies)
@@ -115,7 +119,8 @@ async def load_with_wrk(http: aiohttp.ClientSession, base: str, args: argparse.N
         for name, path, connections, headers in (
                 ("GET pod", get_path, args.concurrency, None),
                 (f"LIST {args.pods} pods (JSON)", list_path, 2, None),
-                (f"LIST {args.pods} pods (Table)", list_path, 2, {"Accept": TABLE})):
+                (f"LIST {args.pods} pods (Table)", list_path, 2, {"Accept": TABLE}),
+                ("LIST spec.nodeName (1/10)", list_path + SELECTED, 2, None)):
             rate, tail = await asyncio.to_thread(wrk, base + path, connections=connections, seconds=args.seconds,
                                                  headers=headers)
             floor, floor_tail = await asyncio.to_thread(wrk, bare + path, connections=connections,
@@ -138,6 +143,9 @@ async def load_with_python(http: aiohttp.ClientSession, base: str, args: argpars
     latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods",
                                       total=args.lists, concurrency=2, headers={"Accept": TABLE})
     report(f"LIST {args.pods} pods (Table)", latencies, elapsed)
+    latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods{SELECTED}",
+                                      total=args.lists, concurrency=2)
+    report("LIST spec.nodeName (1/10)", latencies, elapsed)
     latencies, elapsed = await hammer(http, f"{base}/api/v1/namespaces/default/pods?limit=500",
                                       total=args.lists, concurrency=2)
     report("LIST limit=500 (1st page)", latencies, elapsed)

@@ -6,13 +6,25 @@ JSON, delete options (query or body), dryRun and fieldValidation.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.labels import FieldRequirement, Selector, parse_field_selector, parse_selector
+from kubelite.api.labels import (
+    EQUALS,
+    EXISTS,
+    GT,
+    IN,
+    LT,
+    FieldRequirement,
+    Selector,
+    parse_field_selector,
+    parse_selector,
+)
 from kubelite.api.schema import INT_RANGES, type_causes
+from kubelite.etcd.encryption import ENCRYPTED_PREFIX
 from kubelite.gateway.catalog import Served
 
 # kube's field labels that are not a plain JSON path
@@ -32,6 +44,20 @@ class ListOptions:
     allow_bookmarks: bool = False
     send_initial_events: bool = False
 
+    def raw_filter(self, *, converted: bool = False) -> Callable[[bytes], bool] | None:
+        """A necessary condition on an object's stored bytes, so that a selected list skips the objects
+        that cannot match before decoding them (:func:`stored_patterns`); None when the selectors give
+        none. ``converted``: the kind is stored in another version's shape (only labels are then used)."""
+        alternatives = stored_patterns(self.label_selector, () if converted else self.field_selector)
+        if not alternatives:
+            return None
+
+        def keep(raw: bytes) -> bool:
+            if raw.startswith(ENCRYPTED_PREFIX):  # judged once decrypted and decoded
+                return True
+            return all(any(p in raw for p in patterns) for patterns in alternatives)
+        return keep
+
     def matches(self, doc: Mapping[str, Any]) -> bool:
         if self.label_selector is not None:
             labels = (doc.get("metadata") or {}).get("labels") or {}
@@ -42,6 +68,40 @@ class ListOptions:
     @property
     def filters(self) -> bool:
         return self.label_selector is not None or bool(self.field_selector)
+
+
+# field selector paths whose value is stored as the field itself (not computed or converted on read)
+_STORED_FIELDS = frozenset({"metadata.name", "metadata.namespace", "spec.nodeName", "status.phase",
+                            "spec.schedulerName", "spec.serviceAccountName"})
+
+
+def _pairs(key: str, value: str | None) -> tuple[bytes, ...]:
+    """The ways ``"key": value`` can appear in stored JSON: compact (orjson, kubelite's codec) or spaced
+    (json.dumps' default, older data); a string value quoted, a boolean or number bare."""
+    k = json.dumps(key, ensure_ascii=False)
+    if value is None:
+        return tuple(f"{k}{sep}".encode() for sep in (":", ": "))
+    quoted = json.dumps(value, ensure_ascii=False)
+    return tuple(f"{k}{sep}{v}".encode() for sep in (":", ": ") for v in (quoted, value))
+
+
+def stored_patterns(labels: Selector | None,
+                    fields: tuple[FieldRequirement, ...]) -> list[tuple[bytes, ...]]:
+    """For each requirement that needs something present, the byte strings one of which a matching
+    object's stored JSON must contain (a conjunction of disjunctions). Requirements satisfied by an
+    absence (``!=``, ``notin``, ``!key``, an empty field value) give nothing."""
+    alternatives: list[tuple[bytes, ...]] = []
+    if labels is not None and not labels.nothing:
+        for requirement in labels.requirements:
+            if requirement.operator in (EQUALS, IN):
+                alternatives.append(tuple(p for v in requirement.values for p in _pairs(requirement.key, v)))
+            elif requirement.operator in (EXISTS, GT, LT):
+                alternatives.append(_pairs(requirement.key, None))
+    for field in fields:
+        if field.negated or not field.value or field.path not in _STORED_FIELDS:
+            continue
+        alternatives.append(_pairs(field.path.rsplit(".", 1)[-1], field.value))
+    return alternatives
 
 
 def _bool(query: Mapping[str, str], name: str) -> bool:

@@ -39,6 +39,7 @@ async def list_documents(request: web.Request, target: Target, options: ListOpti
     result = await state.store.list(
         target.served.resource, target.namespace, predicate=options.matches if options.filters else None,
         limit=options.limit, continue_token=options.continue_token, resource_version=revision, as_documents=True,
+        raw_filter=options.raw_filter(converted=target.served.resource.conversion is not None),
     )
     return result.items, result
 
