@@ -148,6 +148,8 @@ class Cluster:
             self.say(f"starting etcd on 127.0.0.1:{client_port} (log: {self.etcd.log_path})")
             await self.etcd.start()
             self.endpoints = self.etcd.endpoint
+            # etcd's RBAC: a user per docker/oci node, reading all, writing its Lease only (plain: refused if on)
+            await up_secure.ensure_etcd_auth(self.endpoints, files, self.agents if self.runtime != "sim" else ())
         py = self.opts.python
         # every process reads etcd directly, so each gets the encryption configuration
         ep = ["--etcd-endpoints", self.endpoints, "--encryption-provider-config", str(self.encryption_path),
@@ -213,7 +215,7 @@ class Cluster:
                              "--pod-cidr", cidr, "--cni-bridge", bridge, "--cni-network", f"kubelite-{node}"]
                 self._spawn(node, [py, "-m", "agent", "--node", node, "--runtime", self.runtime, *ep, "--listen",
                                    "127.0.0.1:0", "--token-file", str(self.node_token_path(node)), *root, *extra,
-                                   *self._api_flags(node)],
+                                   *self._api_flags(node), *self._agent_etcd_flags(node)],
                             agent=True)
         self._write_state()
         await self._wait_ready()
@@ -225,6 +227,12 @@ class Cluster:
             return (str(ipaddress.IPv4Network(self.opts.service_cluster_ip_range, strict=False).network_address + 1),)
         except ValueError:
             return ()
+
+    def _agent_etcd_flags(self, node: str) -> list[str]:
+        """A docker/oci agent's own etcd identity (up_secure.RESTRICTED_NODE_AGENTS); [] otherwise."""
+        if self.secure is None or self.etcd_files is None or self.runtime == "sim":
+            return []
+        return self.secure.agent_etcd_flags(node)
 
     def _api_flags(self, node: str) -> list[str]:
         """How ``node``'s agent asks the gateway for pods' service account tokens: its URL and, on

@@ -13,10 +13,16 @@ metrics client) use the admin token of ``tokens.csv`` over the same HTTPS.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubelite.auth import pki, satokens
+from kubelite.cli.errors import CliError
+from kubelite.etcd import auth as etcd_auth
+from kubelite.etcd import auth_plan
+from kubelite.etcd.auth_plan import node_user
+from kubelite.etcd.client import EtcdConfig, connect
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,62 @@ class SecureSetup:
         return EtcdFiles(ca_file=d / "ca.crt", server_cert=d / "server.crt", server_key=d / "server.key",
                          peer_cert=d / "peer.crt", peer_key=d / "peer.key",
                          client_cert=d / "client.crt", client_key=d / "client.key")
+
+    def etcd_node_credentials(self, node: str) -> tuple[Path, Path]:
+        """(certificate, key) of ``node``'s agent towards etcd: CN ``system:node:<node>`` (etcd's user
+        of that name, kubelite.etcd.auth_plan: reads ``/registry/``, writes its node Lease only), from
+        the etcd CA (made by :meth:`etcd_files` first). Made when absent, renewed once expired."""
+        d = self.directory / "etcd"
+        ca = pki.read_pair(d, "ca")
+        if ca is None:
+            raise FileNotFoundError(f"no etcd CA in {d}: etcd_files() makes it")
+        stem = f"node-{node}"
+        pair = pki.read_pair(d, stem)
+        if pair is None or not pki.still_valid(pair):
+            pki.write_pair(d, stem, pki.issue(ca, common_name=node_user(node)))
+        return d / f"{stem}.crt", d / f"{stem}.key"
+
+
+    def agent_etcd_flags(self, node: str) -> list[str]:
+        """What ``node``'s docker/oci agent adds to the components' etcd flags (argparse: the last
+        ``--etcd-certfile`` wins): with :data:`RESTRICTED_NODE_AGENTS`, its own etcd certificate and
+        :data:`NODE_AGENT_FLAGS`; else nothing (the components' identity, as simulated agents keep)."""
+        if not RESTRICTED_NODE_AGENTS:
+            return []
+        cert, key = self.etcd_node_credentials(node)
+        return ["--etcd-certfile", str(cert), "--etcd-keyfile", str(key), *NODE_AGENT_FLAGS]
+
+
+# The one switch for docker/oci agents' own etcd identity: True once the agent has --write-through-api
+# (its writes then go through the gateway, where NodeRestriction applies; the node's etcd role allows
+# only reads and its node Lease). Until then an agent with the node certificate could not write its
+# Node and pods' status. Simulated agents (many nodes in one process) keep the components' certificate:
+# a simulation-only trust boundary (docs/security.md).
+RESTRICTED_NODE_AGENTS = True
+NODE_AGENT_FLAGS = ("--write-through-api",)
+
+
+async def ensure_etcd_auth(endpoint: str, files: EtcdFiles | None, nodes: Iterable[str]) -> list[auth_plan.Step]:
+    """kl up's embedded etcd, just started. Secure (``files``): etcd's users and roles (the components'
+    with root, one per node of ``nodes``: the docker/oci agents) and auth on, as the components'
+    certificate; idempotent (a restart re-checks, a node added or gone since is added or removed).
+    Plain (``--insecure-http``, ``files`` None): CliError when the data dir's etcd has auth on (a
+    secure kl up turned it on; no plain client could use it). Else raises what
+    :func:`kubelite.etcd.auth.ensure` raises."""
+    config = EtcdConfig(endpoints=(endpoint,), timeout=10.0)
+    if files is not None:
+        config = EtcdConfig(endpoints=(endpoint,), timeout=10.0, ca_file=str(files.ca_file),
+                            cert_file=str(files.client_cert), key_file=str(files.client_key))
+    client = await connect(config)
+    try:
+        if files is not None:
+            return await etcd_auth.ensure(client, nodes)
+        if await etcd_auth.is_enabled(client):
+            raise CliError("this data dir's etcd has authentication on (a secure `kl up` turned it on): "
+                           "start `kl up` without --insecure-http, or give it another --data-dir")
+        return []
+    finally:
+        await client.close()
 
 
 @dataclass(frozen=True)

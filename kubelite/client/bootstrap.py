@@ -29,7 +29,16 @@ CLUSTER_ID_NAMESPACE = "kube-system"
 
 
 async def ensure_system_namespaces(store: Store) -> None:
+    """Create the system namespaces that are absent. Reads first: a node's agent may read but not
+    write them in etcd (its etcd role, kubelite.etcd.auth_plan), and etcd checks a transaction's
+    writes even when its compare would take the other branch."""
     for name in SYSTEM_NAMESPACES:
+        try:
+            await store.get(NAMESPACES, name)
+            continue
+        except errors.ApiError as exc:
+            if exc.code != 404:
+                raise
         try:
             await store.create(NAMESPACES, Namespace(metadata=ObjectMeta(name=name)))
         except errors.ApiError as exc:

@@ -39,6 +39,15 @@ class EtcdSpaceExceeded(errors.ApiError):
             "compacts, defragments and disarms its NOSPACE alarm)").status)
 
 
+class EtcdPermissionDenied(errors.ApiError):
+    """etcd's auth refused the request to this process's etcd user (403): e.g. a node's agent, whose
+    etcd role reads ``/registry/`` and writes only its node Lease (kubelite.etcd.auth_plan), writing
+    anything else. Not retried: the same request stays refused."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(errors.forbidden(f"{what}: etcd refused it to this process's etcd user: {detail}").status)
+
+
 class EtcdCompacted(Exception):
     """The requested revision is older than etcd's compaction point."""
 
@@ -174,6 +183,8 @@ _FAILOVER_CODES = (rpc.StatusCode.DEADLINE_EXCEEDED, rpc.StatusCode.UNAVAILABLE,
 async def _unavailable(client: EtcdClient, exc: rpc.AioRpcError, what: str) -> errors.ApiError:
     if exc.code() == rpc.StatusCode.RESOURCE_EXHAUSTED and "space exceeded" in (exc.details() or ""):
         return EtcdSpaceExceeded(what, exc.details() or "")
+    if exc.code() == rpc.StatusCode.PERMISSION_DENIED:
+        return EtcdPermissionDenied(what, exc.details() or "permission denied")
     if exc.code() in _FAILOVER_CODES:
         await client.report_unavailable()
     return EtcdUnavailable(f"{what}: etcd {exc.code().name}: {exc.details()}")

@@ -15,6 +15,7 @@ import docker
 import docker.errors
 import pytest
 
+from kubelite.etcd.server import find_etcdctl_binary
 from tests.cli.cluster import KlUp, alive, kl_argv, run_sync
 
 
@@ -101,6 +102,7 @@ def test_kl_up_docker_demo_serves_http_and_leaves_no_container(
         ours = [c.id for c in docker_client.containers.list(all=True, filters={"label": "kubelite.node=node-1"})
                 if c.labels.get("kubelite.pod.name") in pods]
         assert ours, "the demo's containers should carry the kubelite labels"
+        assert_agent_is_its_node_at_etcd(up, "node-1", pod)
 
         assert up.stop() == 0, up.output()
         left = [cid for cid in ours if _container_exists(docker_client, cid)]
@@ -109,6 +111,22 @@ def test_kl_up_docker_demo_serves_http_and_leaves_no_container(
     finally:
         up.stop()
         up.kill_leftovers()
+
+
+def assert_agent_is_its_node_at_etcd(up: KlUp, node: str, pod: str) -> None:
+    """The docker agent reaches kl up's etcd with its own certificate (etcd user ``system:node:<node>``),
+    which reads the pod but may not write it (tests/security/test_etcd_node_roles.py: the whole role)."""
+    state = up.state_now()
+    d = up.data_dir / "pki" / "etcd"
+    argv = Path(f"/proc/{state['processes'][node]}/cmdline").read_bytes().split(b"\0")
+    assert str(d / f"node-{node}.crt").encode() in argv and b"--write-through-api" in argv, argv
+    etcdctl = [str(find_etcdctl_binary()), "--endpoints", f"https://{state['etcd']}", "--cacert", str(d / "ca.crt"),
+               "--cert", str(d / f"node-{node}.crt"), "--key", str(d / f"node-{node}.key"), "--command-timeout=10s"]
+    key = f"/registry/pods/default/{pod}"
+    read = subprocess.run([*etcdctl, "get", key, "--keys-only"], capture_output=True, text=True, timeout=60)
+    assert read.returncode == 0 and key in read.stdout, read.stderr
+    write = subprocess.run([*etcdctl, "put", key, "{}"], capture_output=True, text=True, timeout=60)
+    assert write.returncode != 0 and "permission denied" in write.stderr, write
 
 
 def _container_exists(client: docker.DockerClient, container_id: str) -> bool:

@@ -108,3 +108,10 @@ def test_kl_up_s_etcd_answers_only_its_own_client_certificate(secure_up: KlUp) -
     for refused in (etcdctl(*ca), etcdctl(*ca, "--cert", str(pki / "admin.crt"), "--key", str(pki / "admin.key"))):
         assert refused.returncode != 0 and "/registry/" not in refused.stdout, refused.stdout
         assert "bad certificate" in refused.stderr or "certificate required" in refused.stderr, refused.stderr
+    # etcd's own auth is on (kubelite.etcd.auth): the components' certificate is a root-role user
+    admin = [find_etcdctl_binary(), "--endpoints", endpoint, "--command-timeout=5s", *ca, "--cert",
+             str(pki / "etcd" / "client.crt"), "--key", str(pki / "etcd" / "client.key")]
+    status = subprocess.run([*admin, "auth", "status"], capture_output=True, text=True, timeout=60)
+    assert "Authentication Status: true" in status.stdout, status.stdout + status.stderr
+    users = subprocess.run([*admin, "user", "get", "kubelite-etcd-client"], capture_output=True, text=True, timeout=60)
+    assert "Roles: root" in users.stdout, users.stdout + users.stderr
