@@ -120,6 +120,8 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="py-spy every Python child during the window; files here")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--keep", action="store_true", help="keep kl up's data directory (its logs/) afterwards")
+    parser.add_argument("--secure", action="store_true", help="kl up's secure default (HTTPS, RBAC, TLS to etcd) "
+                        "instead of --insecure-http")
     args = parser.parse_args()
 
     up = KlUp(args.nodes, prefix="kubelite-bench-deploy-", listen=args.listen, timeout=args.timeout, secure=args.secure)
@@ -164,7 +166,7 @@ def main() -> None:
             last = max(seen.values()) - applied
             return f"{last:6.2f} s  ({len(seen) / last:6.0f} pods/s)"
 
-        print(f"kl up --nodes {args.nodes} --runtime sim; kubectl apply of 1 Deployment x {args.replicas} replicas")
+        print(f"kl up --nodes {args.nodes} --runtime sim{'' if args.secure else ' --insecure-http'}; kubectl apply of 1 Deployment x {args.replicas} replicas")
         print(f"  raw etcd put rate (kl up's etcd): {sequential:6.0f} /s sequential, {concurrent:6.0f} /s 50 concurrent"
               f"  (ceiling at ~4 writes per pod: {concurrent / 4:.0f} pods/s)")
         print(f"  kubectl apply returned after     {apply_returned - applied:6.2f} s")
