@@ -11,7 +11,7 @@ design: agents are driven by etcd watches), with an etcd identity that may read 
 One write stays on etcd: the node's Lease key, ``create(LEASES, ..., lease=<etcd lease>)`` and its
 move to a new lease (agent/node.py). Node liveness is an etcd lease in this design, and the node's
 etcd role may write that one key. An Event's ``lease`` is dropped: the gateway puts every Event on its
-own TTL lease (kube-apiserver's ``--event-ttl``).
+own TTL lease (kube-apiserver's ``--event-ttl``), so the recorder grants none here.
 
 Errors: the gateway's Status as :class:`kubelite.api.errors.ApiError` (403 for what the node may not
 do, 409, 404...); a gateway that cannot be reached is a 503 ``ApiError`` (ServiceUnavailable), which
@@ -43,6 +43,8 @@ def collection_path(res: Resource[Any], namespace: str | None) -> str:
 
 class ApiWriteStore(Store):
     """Reads from etcd through ``client``; writes through ``api`` (see the module)."""
+
+    events_need_ttl_lease = False  # the gateway's own (no etcd lease granted here only to be dropped)
 
     def __init__(self, client: EtcdClient, api: GatewayConnection) -> None:
         super().__init__(client)

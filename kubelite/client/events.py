@@ -134,7 +134,8 @@ class EventRecorder:
             reporting_component=self.component, reporting_instance=self.host or self.component,
         )
         try:
-            await self.store.create(EVENTS, event, lease=await self.ttl.lease())
+            lease = await self.ttl.lease() if self.store.events_need_ttl_lease else 0
+            await self.store.create(EVENTS, event, lease=lease)
         except errors.ApiError as exc:
             if exc.reason != "AlreadyExists":
                 raise

@@ -237,6 +237,10 @@ def _assigned(pod: Pod, node: str, annotations: dict[str, str], now: datetime) -
 class Store:
     """CRUD, list and conditional writes of typed objects; watches live in :mod:`kubelite.storage.watch`."""
 
+    # Whether an Event written here needs the writer's TTL lease (kube's --event-ttl); a store whose
+    # writes go through the gateway says False: the gateway puts every Event on its own.
+    events_need_ttl_lease = True
+
     def __init__(self, client: EtcdClient, *, clock: Clock = now_seconds,
                  admission: strategy.Admission | None = None, services: ServiceAllocator | None = None) -> None:
         self.client = client
