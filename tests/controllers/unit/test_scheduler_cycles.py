@@ -42,7 +42,7 @@ class GatedStore(MemStore):
             await self.gate.wait()
         return await super().update(res, obj, subresource=subresource, **kwargs)
 
-    async def bind(self, namespace: str, name: str, node: str, **kwargs: Any) -> Pod:
+    async def bind(self, namespace: str, name: str, node: str, **kwargs: Any) -> str:
         self.binds.append(name)
         await self.gate.wait()
         return await super().bind(namespace, name, node, **kwargs)
