@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from kubelite.api.coordination import Lease, LeaseSpec
-from kubelite.api.core import Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, PODS, PRIORITYCLASSES, Resource
 from kubelite.storage.memstore import MemStore
