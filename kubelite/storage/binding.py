@@ -15,7 +15,7 @@ compares the two on generated pods).
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from pydantic import BaseModel
@@ -48,22 +48,30 @@ def _put(doc: dict[str, Any], key: str, value: Any, model: type[BaseModel]) -> d
     return placed
 
 
+@functools.lru_cache(maxsize=4)
+def _scheduled(now: datetime, zone: tzinfo | None) -> tuple[tuple[str, Any], ...]:
+    """The PodScheduled=True condition at ``now`` as the model dumps it (binds within one clock
+    second share it: the store's clock counts whole seconds). ``zone``: ``now``'s, a part of the
+    key since equal instants in two zones are equal datetimes but are written differently."""
+    return tuple(PodCondition(type="PodScheduled", status="True", last_transition_time=now).to_dict().items())
+
+
 def bound_document(doc: dict[str, Any], node: str, annotations: dict[str, str], now: datetime) -> dict[str, Any]:
-    """``doc`` (a Pod's stored JSON without resourceVersion; changed in place, the caller's own
+    """``doc`` (a Pod's stored JSON without resourceVersion; changed in place: the caller's own
     copy) bound to ``node`` at ``now``; returns the document to store (``doc`` or a reordered copy)."""
     metadata = doc.get("metadata")
-    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    metadata = metadata if isinstance(metadata, dict) else {}
     metadata = _put(metadata, "generation", (metadata.get("generation") or 1) + 1, ObjectMeta)
     if annotations:
         metadata = _put(metadata, "annotations", {**(metadata.get("annotations") or {}), **annotations}, ObjectMeta)
     doc = _put(doc, "metadata", metadata, Pod)
-    doc = _put(doc, "spec", _put(dict(doc.get("spec") or {}), "nodeName", node, PodSpec), Pod)
+    spec = doc.get("spec")
+    doc = _put(doc, "spec", _put(spec if isinstance(spec, dict) else {}, "nodeName", node, PodSpec), Pod)
     status = doc.get("status")
-    status = dict(status) if isinstance(status, dict) else {}
+    status = status if isinstance(status, dict) else {}
     conditions = status.get("conditions") or []
     before = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
     if before is None or before.get("status") != "True":
-        scheduled = PodCondition(type="PodScheduled", status="True", last_transition_time=now).to_dict()
         others = [c for c in conditions if c.get("type") != "PodScheduled"]
-        status = _put(status, "conditions", [*others, scheduled], PodStatus)
+        status = _put(status, "conditions", [*others, dict(_scheduled(now, now.tzinfo))], PodStatus)
     return _put(doc, "status", status, Pod)

@@ -5,7 +5,7 @@ read the pod) and from a model (the scheduler's informer copy)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import given, settings
@@ -75,7 +75,8 @@ pods = st.tuples(metadata, spec, st.one_of(st.none(), status)).map(
     lambda parts: Pod.model_validate({"metadata": parts[0], "spec": parts[1],
                                       **({"status": parts[2]} if parts[2] is not None else {})}))
 nows = st.sampled_from([datetime(2026, 12, 1, 11, tzinfo=timezone.utc),
-                        datetime(2026, 12, 1, 11, 0, 0, 250000, tzinfo=timezone.utc)])
+                        datetime(2026, 12, 1, 11, 0, 0, 250000, tzinfo=timezone.utc),
+                        datetime(2026, 12, 1, 12, tzinfo=timezone(timedelta(hours=1)))])  # the first, elsewhere
 
 
 @settings(max_examples=300, deadline=None)
