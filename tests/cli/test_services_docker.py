@@ -85,7 +85,10 @@ def answers(name: str, count: int) -> list[str]:
 
 
 def ready_ips(up: KlUp) -> list[str]:
-    doc = json.loads(kubectl(up, "get", "endpoints", "web", "-o", "json"))
+    """The ready addresses of the web Service's Endpoints; none while the endpoints controller has not
+    written them yet (right after the apply)."""
+    out = kubectl(up, "get", "endpoints", "web", "-o", "json", "--ignore-not-found")
+    doc = json.loads(out) if out.strip() else {}
     return sorted(a["ip"] for s in doc.get("subsets") or [] for a in s.get("addresses") or [])
 
 
