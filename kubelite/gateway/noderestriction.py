@@ -4,7 +4,9 @@ kube-apiserver's ``NodeRestriction`` plugin (``plugin/pkg/admission/noderestrict
 a request whose user is ``system:node:<name>`` in group ``system:nodes`` may
 
 - pods: create only mirror pods bound to itself (owned by its Node, referencing no ServiceAccount,
-  Secret, ConfigMap, ClusterTrustBundle or PVC), delete only pods bound to it, never update a pod;
+  Secret, ConfigMap, ClusterTrustBundle or PVC; an ``ephemeral`` volume counts as a PVC, a kubelite
+  tightening: kube lets it through though its Node authorizer then grants the node the claim
+  ``<pod>-<volume>``), delete only pods bound to it, never update a pod;
   ``pods/status`` only of pods bound to it, without changing labels or resource claim statuses;
   ``pods/eviction`` only of pods bound to it; no other written pod subresource;
 - nodes: only its own Node; not with labels in ``node-restriction.kubernetes.io/`` or other
@@ -209,7 +211,9 @@ def _references(spec: Mapping[str, Any]) -> Iterator[str]:
                 yield "secrets"  # secret volumes and every plugin's secretRef (cephfs, rbd, csi, azureFile...)
             if field == "configMap":
                 yield "configmaps"
-            if field == "persistentVolumeClaim":
+            if field in ("persistentVolumeClaim", "ephemeral"):
+                # an ephemeral volume names its claim too (<pod>-<volume>, in the Node authorizer's graph):
+                # a mirror pod with one would let its node read any claim it names by its pod's name
                 yield "persistentvolumeclaims"
             for projected in source.get("sources") or [] if field == "projected" else []:
                 for kind, name in (("secret", "secrets"), ("configMap", "configmaps"),

@@ -1,0 +1,125 @@
+"""Attacks with node-1's gateway credentials (``system:node:node-1`` in ``system:nodes``) against what
+NodeRestriction, the Node authorizer and RBAC's ``system:node`` role hold: each write of another node's
+or the cluster's objects, each read of a Secret or claim no pod of node-1 uses, is refused with kube's
+Status and nothing is written (etcd's revision is unchanged).
+
+The one hole found (fixed here): a mirror pod with an ``ephemeral`` volume. kube's NodeRestriction
+lets it through, and its Node authorizer then grants the node the claim ``<pod>-<volume>``; with the
+pod's name chosen, node-1 could read any claim (``data-db`` in ``prod`` from a mirror pod ``data``
+with a volume ``db``). NodeRestriction now counts an ephemeral volume as a claim reference.
+
+One HTTPS gateway with RBAC (tests/security/test_gateway_x509_rbac.py's fixture); the attacks share it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubelite.auth import pki
+from kubelite.gateway.noderestriction import Attributes, decide
+from tests.security.test_gateway_x509_rbac import Secure, revision
+from tests.security.test_gateway_x509_rbac import secure as secure  # noqa: F401 - the gateway fixture
+from tests.security.test_node_restriction import MERGE, PODS, call, pod
+
+CLAIMS = "/api/v1/namespaces/prod/persistentvolumeclaims"
+
+
+def mirror_pod(name: str, namespace: str, node_uid: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": name, "namespace": namespace, "annotations": {"kubernetes.io/config.mirror": "x"},
+        "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "node-1", "uid": node_uid,
+                             "controller": True}]},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}], **spec}}
+
+
+EPHEMERAL = [{"name": "db", "ephemeral": {"volumeClaimTemplate": {"spec": {
+    "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}}}]
+
+
+def test_a_mirror_pod_may_not_name_a_claim_through_an_ephemeral_volume() -> None:
+    attrs = Attributes("CREATE", "pods", namespace="prod", name="data", node_uid="u",
+                       obj=mirror_pod("data", "prod", "u", volumes=EPHEMERAL))
+    assert decide("node-1", attrs) == 'node "node-1" can not create pods that reference persistentvolumeclaims'
+
+
+async def test_node_credentials_against_the_gateway(secure: Secure, tmp_path: Path) -> None:
+    admin = pki.read_pair(tmp_path / "pki", "admin")
+    assert admin is not None
+    as_admin = secure.context(admin, "admin")
+    as_node1 = secure.context(secure.user("system:node:node-1", "system:nodes"), "node-1")
+    for path, doc in (("/api/v1/nodes", {"metadata": {"name": "node-1"}}),
+                      ("/api/v1/nodes", {"metadata": {"name": "node-2"}}),
+                      ("/api/v1/namespaces", {"metadata": {"name": "prod"}}),
+                      (PODS, pod("p1", "node-1")), (PODS, pod("p2", "node-2")),
+                      ("/api/v1/namespaces/default/secrets", {"metadata": {"name": "s2"}, "data": {"k": "dg=="}}),
+                      (CLAIMS, {"metadata": {"name": "data-db"}, "spec": {
+                          "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})):
+        status, created = await call(as_admin, secure, "POST", path, doc)
+        assert status == 201, created
+    node_uid = (await call(as_admin, secure, "GET", "/api/v1/nodes/node-1"))[1]["metadata"]["uid"]
+    p1_before = (await call(as_admin, secure, "GET", f"{PODS}/p1"))[1]
+    before = await revision(secure.store)
+
+    refused: list[tuple[str, str, Any, str, str]] = [
+        # (method, path, body, content type, the start of kube's message)
+        # the hole: a mirror pod naming the claim prod/data-db through an ephemeral volume
+        ("POST", "/api/v1/namespaces/prod/pods", mirror_pod("data", "prod", node_uid, volumes=EPHEMERAL),
+         "application/json", 'pods "data" is forbidden: node "node-1" can not create pods that reference '
+         "persistentvolumeclaims"),
+        ("GET", f"{CLAIMS}/data-db", None, "", 'persistentvolumeclaims "data-db" is forbidden'),
+        # Secrets no pod of node-1 uses, however asked
+        ("GET", "/api/v1/namespaces/default/secrets/s2", None, "", 'secrets "s2" is forbidden'),
+        ("GET", "/api/v1/namespaces/default/secrets/s2/", None, "", 'secrets "s2" is forbidden'),
+        ("GET", "/api/v1/namespaces/default/secrets?fieldSelector=metadata.name%3Ds2", None, "",
+         "secrets is forbidden"),
+        ("GET", "/api/v1/watch/namespaces/default/secrets/s2?timeoutSeconds=1", None, "", 'secrets "s2" is forbidden'),
+        ("GET", "/api/v1/namespaces/default/Secrets/s2", None, "", 'Secrets "s2" is forbidden'),
+        # a mirror pod naming the Secret (the graph would then grant it)
+        ("POST", PODS, mirror_pod("m", "default", node_uid, volumes=[{"name": "s", "secret": {"secretName": "s2"}}]),
+         "application/json", 'pods "m" is forbidden: node "node-1" can not create pods that reference secrets'),
+        # node-2's pod, in every patch flavour, dry-run or not
+        ("PATCH", f"{PODS}/p2/status", {"status": {"phase": "Failed"}}, "application/strategic-merge-patch+json",
+         'pods "p2" is forbidden: node "node-1" can only update pod status'),
+        ("PATCH", f"{PODS}/p2/status", [{"op": "add", "path": "/status/phase", "value": "Failed"}],
+         "application/json-patch+json", 'pods "p2" is forbidden: node "node-1" can only update pod status'),
+        ("DELETE", f"{PODS}/p2?dryRun=All", None, "", 'pods "p2" is forbidden: node "node-1" can only delete pods'),
+        ("PATCH", f"{PODS}/p1/status", [{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}],
+         "application/json-patch+json", 'pods "p1" is forbidden: node "node-1" cannot update labels'),
+        ("PATCH", f"{PODS}/p9?fieldManager=x", '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p9"}}',
+         "application/apply-patch+yaml", 'pods "p9" is forbidden'),
+        # subresources the system:node role does not grant
+        ("PATCH", f"{PODS}/p1/ephemeralcontainers", {"spec": {"ephemeralContainers": []}}, MERGE,
+         'pods/ephemeralcontainers "p1" is forbidden'),
+        ("PATCH", f"{PODS}/p1/resize", {"spec": {}}, MERGE, 'pods/resize "p1" is forbidden'),
+        ("GET", "/api/v1/nodes/node-2/proxy/healthz", None, "", 'nodes/proxy "node-2" is forbidden'),
+        ("POST", f"{PODS}/p2/exec?command=ls&container=c&stdout=1", None, "", 'pods/exec "p2" is forbidden'),
+        # other nodes' objects, collections, volumes, reviews
+        ("POST", "/api/v1/nodes", {"metadata": {"name": "node-3"}}, "application/json",
+         'nodes "node-3" is forbidden: node "node-1" is not allowed to modify node "node-3"'),
+        ("DELETE", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", None, "", "leases is forbidden"),
+        ("DELETE", "/api/v1/nodes", None, "", "nodes is forbidden"),
+        ("POST", "/api/v1/persistentvolumes", {"metadata": {"name": "pvx"}, "spec": {
+            "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/tmp"}}},
+         "application/json", "persistentvolumes is forbidden"),
+        ("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {"spec": {
+            "user": "x", "resourceAttributes": {"verb": "get", "resource": "secrets"}}}, "application/json",
+         "subjectaccessreviews is forbidden"),
+    ]
+    for method, path, body, content_type, message in refused:
+        status, doc = await call(as_node1, secure, method, path, body, content_type=content_type or "application/json")
+        assert status == 403 and doc.get("kind") == "Status", (method, path, doc)
+        assert doc["message"].startswith(message), (method, path, doc["message"])
+    assert await revision(secure.store) == before  # nothing written by any of it
+
+    # pods/status of its own pod: a status write cannot carry spec, owners, finalizers or a deletion
+    for change in ({"spec": {"nodeName": "node-2"}}, {"metadata": {"finalizers": ["x/y"]}},
+                   {"metadata": {"ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "node-1",
+                                                      "uid": node_uid}]}},
+                   {"metadata": {"deletionTimestamp": "2020-01-01T00:00:00Z"}}):
+        status, doc = await call(as_node1, secure, "PATCH", f"{PODS}/p1/status", change, content_type=MERGE)
+        assert status == 200, doc
+    p1 = (await call(as_admin, secure, "GET", f"{PODS}/p1"))[1]
+    assert p1["spec"] == p1_before["spec"], p1
+    for field in ("finalizers", "ownerReferences", "deletionTimestamp"):
+        assert field not in p1["metadata"], p1["metadata"]
