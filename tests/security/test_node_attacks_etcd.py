@@ -5,10 +5,14 @@ update the docs.
 
 Held: snapshot, hash, member changes, other users' and roles' definitions, a range or a
 transaction's compare that reaches into ``/registry/secrets/``, revoking a lease other keys hang on.
+Fixed here: a forged or undecodable value under the node's own Lease key (readers take its identity
+from the key).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -19,6 +23,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, PODS, SECRETS
 from kubelite.etcd.ops import op_put, txn
 from kubelite.storage.store import encode
+from kubelite.storage.watch import watch
 from tests.security.test_etcd_node_roles import Secured
 from tests.security.test_etcd_node_roles import secured as secured  # noqa: F401 - the etcd fixture
 
@@ -103,12 +108,35 @@ async def test_gap_a_node_may_revoke_an_empty_lease_and_keep_any_lease_alive(sec
         break
 
 
-async def test_gap_a_nodes_lease_key_may_hold_another_nodes_lease(secured: Secured) -> None:
-    """The node writes its Lease key directly, so the gateway's admission never sees the value:
-    a Lease named node-2 under node-1's key reads back as node-2's (readers take the identity from
-    the value, as kube's storage does). Informers keyed by namespace/name then mix it with node-2's."""
-    forged = Lease(metadata=ObjectMeta(name="node-2", namespace="kube-node-lease"),
-                   spec=LeaseSpec(holder_identity="node-2"))
-    await txn(secured.node1.client, [], [op_put(LEASES.key("node-1", "kube-node-lease"), encode(forged))], [],
-              what="forge")
-    assert [lease.name for lease in (await secured.admin.list(LEASES, "kube-node-lease")).items] == ["node-2"]
+async def test_a_nodes_lease_key_reads_as_its_own_lease_whatever_it_holds(secured: Secured) -> None:
+    """The node writes its Lease key directly, so the gateway's admission never sees the value.
+    The hole (fixed, kubelite.storage.nodewritten): a Lease named node-2 under node-1's key read back
+    as node-2's, in lists, gets and watches alike (informers key objects by their metadata, so the
+    node lifecycle controller filed it as node-2's); and bytes that do not decode failed every list
+    of node Leases. Now the key gives the identity and an undecodable value reads as an empty Lease."""
+    admin, key = secured.admin, LEASES.key("node-1", "kube-node-lease")
+    await admin.create(LEASES, Lease(metadata=ObjectMeta(name="node-2", namespace="kube-node-lease"),
+                                     spec=LeaseSpec(holder_identity="node-2")))
+    start = (await admin.list(LEASES, "kube-node-lease")).resource_version
+    stream = watch(admin.client, LEASES, "kube-node-lease", from_revision=int(start) + 1)
+    try:
+        forged = Lease(metadata=ObjectMeta(name="node-2", namespace="default", uid="x"),
+                       spec=LeaseSpec(holder_identity="node-2"))
+        for value in (encode(forged), b"k8s:enc:aescbc:v1:key1:garbage", b"not json", b'{"spec": "a string"}',
+                      b'{"metadata": ["x"]}'):
+            await txn(secured.node1.client, [], [op_put(key, value)], [], what="forge")
+            listed = await admin.list(LEASES, "kube-node-lease")
+            assert sorted((lease.namespace, lease.name) for lease in listed.items) == [
+                ("kube-node-lease", "node-1"), ("kube-node-lease", "node-2")], value
+            node2 = next(lease for lease in listed.items if lease.name == "node-2")
+            assert node2.spec is not None and node2.spec.holder_identity == "node-2"
+            assert (await admin.get(LEASES, "node-1", "kube-node-lease")).name == "node-1"
+            for flavour in ({"as_documents": True}, {"as_json": True}):
+                docs = (await admin.list(LEASES, "kube-node-lease", **flavour)).items  # type: ignore[call-overload]
+                names = sorted(json.loads(d)["metadata"]["name"] if isinstance(d, bytes) else d["metadata"]["name"]
+                               for d in docs)
+                assert names == ["node-1", "node-2"], (flavour, value)
+            event = await asyncio.wait_for(anext(stream), 10)
+            assert (event.object.namespace, event.object.name) == ("kube-node-lease", "node-1"), value
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]  # an async generator
