@@ -16,11 +16,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from kubelite.auth import pki
 from kubelite.gateway.noderestriction import Attributes, decide
 from tests.security.test_gateway_x509_rbac import Secure, revision
 from tests.security.test_gateway_x509_rbac import secure as secure  # noqa: F401 - the gateway fixture
-from tests.security.test_node_restriction import MERGE, PODS, call, pod
+from tests.security.test_node_restriction import LEASES, MERGE, PODS, call, lease, pod
 
 CLAIMS = "/api/v1/namespaces/prod/persistentvolumeclaims"
 
@@ -51,7 +53,7 @@ async def test_node_credentials_against_the_gateway(secure: Secure, tmp_path: Pa
     for path, doc in (("/api/v1/nodes", {"metadata": {"name": "node-1"}}),
                       ("/api/v1/nodes", {"metadata": {"name": "node-2"}}),
                       ("/api/v1/namespaces", {"metadata": {"name": "prod"}}),
-                      (PODS, pod("p1", "node-1")), (PODS, pod("p2", "node-2")),
+                      (PODS, pod("p1", "node-1")), (PODS, pod("p2", "node-2")), (LEASES, lease("node-2")),
                       ("/api/v1/namespaces/default/secrets", {"metadata": {"name": "s2"}, "data": {"k": "dg=="}}),
                       (CLAIMS, {"metadata": {"name": "data-db"}, "spec": {
                           "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})):
@@ -110,6 +112,32 @@ async def test_node_credentials_against_the_gateway(secure: Secure, tmp_path: Pa
         status, doc = await call(as_node1, secure, method, path, body, content_type=content_type or "application/json")
         assert status == 403 and doc.get("kind") == "Status", (method, path, doc)
         assert doc["message"].startswith(message), (method, path, doc["message"])
+    # a body naming another object than the URL: refused before admission could be steered by it
+    node2 = (await call(as_admin, secure, "GET", "/api/v1/nodes/node-2"))[1]
+    renamed = {**node2, "metadata": {**node2["metadata"], "name": "node-1"}, "spec": {"unschedulable": True}}
+    for method, path, body, content_type, code in (
+            ("PUT", "/api/v1/nodes/node-2", renamed, "application/json", 400),
+            ("PUT", "/api/v1/nodes/node-2/status", renamed, "application/json", 400),
+            ("PATCH", "/api/v1/nodes/node-2", {"metadata": {"name": "node-1"}, "spec": {"unschedulable": True}},
+             MERGE, 422),
+            ("PATCH", "/api/v1/nodes/node-2/status", [{"op": "replace", "path": "/metadata/name", "value": "node-1"}],
+             "application/json-patch+json", 422),
+            ("PATCH", f"{LEASES}/node-2?fieldManager=x&force=true",
+             '{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"node-1"}}',
+             "application/apply-patch+yaml", 400),
+            ("POST", f"{PODS}/p1/eviction", {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p2"}},
+             "application/json", 400),
+            ("POST", LEASES, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                              "metadata": {"name": "node-1", "namespace": "default"}}, "application/json", 400)):
+        status, doc = await call(as_node1, secure, method, path, body, content_type=content_type)
+        assert status == code and doc.get("kind") == "Status", (method, path, doc)
+    # impersonating node-2 takes the impersonate verb, which system:node lacks
+    connector = aiohttp.TCPConnector(ssl=as_node1)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        async with http.delete(secure.url + f"{PODS}/p2", headers={
+                "Impersonate-User": "system:node:node-2", "Impersonate-Group": "system:nodes"}) as response:
+            doc = await response.json()
+            assert response.status == 403 and doc["message"].startswith('users "system:node:node-2" is forbidden'), doc
     assert await revision(secure.store) == before  # nothing written by any of it
 
     # pods/status of its own pod: a status write cannot carry spec, owners, finalizers or a deletion
