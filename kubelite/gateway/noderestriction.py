@@ -366,7 +366,8 @@ def _doc(obj: Any) -> Mapping[str, Any] | None:
 
 def admit_token_request(request: web.Request, account: str, ref: Any, bound: Any, pod: Any) -> None:
     """TokenRequest (``serviceaccounts/token``) by a node: only tokens bound by uid to a pod on that node,
-    for that pod's own ServiceAccount (kube checks the last through its Node authorizer); 403 otherwise."""
+    for the ServiceAccount that pod names (kube checks the last through its Node authorizer; a mirror
+    pod names none, so it gets no token); 403 otherwise."""
     node = _enabled_node(request)
     if node is None:
         return
@@ -377,7 +378,9 @@ def admit_token_request(request: web.Request, account: str, ref: Any, bound: Any
         reason = "node requested token with a pod binding without a uid"
     elif (pod.spec.node_name or "") != node:
         reason = "node requested token bound to a pod scheduled on a different node"
-    elif (pod.spec.service_account_name or "default") != account:
+    elif (pod.spec.service_account_name or "") != account:
+        # a pod without an account (a mirror pod: ServiceAccount admission leaves those alone) has no
+        # edge to one in kube's Node authorizer graph, so no account's token: not even "default"'s
         reason = f'node "{node}" can only create tokens for the service account of a pod it runs'
     if reason is not None:
         raise errors.forbidden(f'serviceaccounts "{account}" is forbidden: {reason}', kind="serviceaccounts",

@@ -3,10 +3,14 @@ NodeRestriction, the Node authorizer and RBAC's ``system:node`` role hold: each 
 or the cluster's objects, each read of a Secret or claim no pod of node-1 uses, is refused with kube's
 Status and nothing is written (etcd's revision is unchanged).
 
-The one hole found (fixed here): a mirror pod with an ``ephemeral`` volume. kube's NodeRestriction
-lets it through, and its Node authorizer then grants the node the claim ``<pod>-<volume>``; with the
-pod's name chosen, node-1 could read any claim (``data-db`` in ``prod`` from a mirror pod ``data``
-with a volume ``db``). NodeRestriction now counts an ephemeral volume as a claim reference.
+Two holes found, fixed here, both through a mirror pod (which a node may create in any namespace):
+- an ``ephemeral`` volume: kube's NodeRestriction lets it through, and its Node authorizer then grants
+  the node the claim ``<pod>-<volume>``; with the pod's name chosen, node-1 could read any claim
+  (``data-db`` in ``prod`` from a mirror pod ``data`` with a volume ``db``). NodeRestriction now
+  counts an ephemeral volume as a claim reference;
+- a TokenRequest for the namespace's ``default`` ServiceAccount bound to the mirror pod, which names
+  no account: kubelite took "none" for ``default`` and minted the token (kube's graph has no pod →
+  account edge then, so kube refuses). Now a pod's token is only for the account it names.
 
 One HTTPS gateway with RBAC (tests/security/test_gateway_x509_rbac.py's fixture); the attacks share it.
 """
@@ -60,6 +64,13 @@ async def test_node_credentials_against_the_gateway(secure: Secure, tmp_path: Pa
         status, created = await call(as_admin, secure, "POST", path, doc)
         assert status == 201, created
     node_uid = (await call(as_admin, secure, "GET", "/api/v1/nodes/node-1"))[1]["metadata"]["uid"]
+    # a mirror pod of its own in prod (allowed), and prod's default ServiceAccount
+    status, created = await call(as_admin, secure, "POST", "/api/v1/namespaces/prod/serviceaccounts",
+                                 {"metadata": {"name": "default"}})
+    assert status == 201, created
+    status, mirror = await call(as_node1, secure, "POST", "/api/v1/namespaces/prod/pods",
+                                mirror_pod("m", "prod", node_uid))
+    assert status == 201 and not mirror["spec"].get("serviceAccountName"), mirror
     p1_before = (await call(as_admin, secure, "GET", f"{PODS}/p1"))[1]
     before = await revision(secure.store)
 
@@ -77,6 +88,12 @@ async def test_node_credentials_against_the_gateway(secure: Secure, tmp_path: Pa
          "secrets is forbidden"),
         ("GET", "/api/v1/watch/namespaces/default/secrets/s2?timeoutSeconds=1", None, "", 'secrets "s2" is forbidden'),
         ("GET", "/api/v1/namespaces/default/Secrets/s2", None, "", 'Secrets "s2" is forbidden'),
+        # the second hole: a token of prod's default ServiceAccount bound to its mirror pod, which names
+        # no account (kube's graph has no pod → account edge then)
+        ("POST", "/api/v1/namespaces/prod/serviceaccounts/default/token", {"spec": {"boundObjectRef": {
+            "kind": "Pod", "apiVersion": "v1", "name": "m", "uid": mirror["metadata"]["uid"]}}}, "application/json",
+         'serviceaccounts "default" is forbidden: node "node-1" can only create tokens for the service account of a '
+         "pod it runs"),
         # a mirror pod naming the Secret (the graph would then grant it)
         ("POST", PODS, mirror_pod("m", "default", node_uid, volumes=[{"name": "s", "secret": {"secretName": "s2"}}]),
          "application/json", 'pods "m" is forbidden: node "node-1" can not create pods that reference secrets'),
