@@ -20,15 +20,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import json
+
 import aiohttp
 
+from kubelite.api.resources import LEASES as LEASE_RESOURCE
 from kubelite.auth import pki
+from kubelite.etcd.ops import op_put, txn
 from kubelite.gateway.noderestriction import Attributes, decide
 from tests.security.test_gateway_x509_rbac import Secure, revision
 from tests.security.test_gateway_x509_rbac import secure as secure  # noqa: F401 - the gateway fixture
 from tests.security.test_node_restriction import LEASES, MERGE, PODS, call, lease, pod
 
 CLAIMS = "/api/v1/namespaces/prod/persistentvolumeclaims"
+LEASES_KEY = LEASE_RESOURCE.key("node-1", "kube-node-lease")
 
 
 def mirror_pod(name: str, namespace: str, node_uid: str, **spec: Any) -> dict[str, Any]:
@@ -168,3 +173,30 @@ async def test_node_credentials_against_the_gateway(secure: Secure, tmp_path: Pa
     assert p1["spec"] == p1_before["spec"], p1
     for field in ("finalizers", "ownerReferences", "deletionTimestamp"):
         assert field not in p1["metadata"], p1["metadata"]
+
+
+async def test_the_gateway_serves_a_forged_node_lease_under_its_keys_name(secure: Secure, tmp_path: Path) -> None:
+    """node-1 writes its Lease key at etcd itself (tests/security/test_node_attacks_etcd.py): a value
+    naming node-2 is served as node-1's by a GET, a LIST (the raw JSON path) and a WATCH (the watch hub)."""
+    admin = pki.read_pair(tmp_path / "pki", "admin")
+    assert admin is not None
+    as_admin = secure.context(admin, "admin")
+    for doc in (lease("node-1"), lease("node-2")):
+        status, created = await call(as_admin, secure, "POST", LEASES, doc)
+        assert status == 201, created
+    forged = json.dumps({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                         "metadata": {"name": "node-2", "namespace": "kube-node-lease"},
+                         "spec": {"holderIdentity": "forged"}}).encode()
+    start = (await call(as_admin, secure, "GET", LEASES))[1]["metadata"]["resourceVersion"]
+    await txn(secure.store.client, [], [op_put(LEASES_KEY, forged)], [], what="forge")  # as node-1's etcd user may
+    status, got = await call(as_admin, secure, "GET", f"{LEASES}/node-1")
+    assert status == 200 and got["metadata"]["name"] == "node-1" and got["spec"]["holderIdentity"] == "forged", got
+    listed = (await call(as_admin, secure, "GET", LEASES))[1]["items"]
+    assert sorted((i["metadata"]["name"], i["spec"]["holderIdentity"]) for i in listed) == [
+        ("node-1", "forged"), ("node-2", "node-2")], listed
+    connector = aiohttp.TCPConnector(ssl=as_admin)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        async with http.get(f"{secure.url}{LEASES}?watch=1&resourceVersion={start}&timeoutSeconds=5",
+                            timeout=aiohttp.ClientTimeout(total=15)) as response:
+            event = json.loads(await response.content.readline())
+    assert (event["type"], event["object"]["metadata"]["name"]) == ("MODIFIED", "node-1"), event
