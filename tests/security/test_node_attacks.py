@@ -63,6 +63,13 @@ async def test_node_credentials_against_the_gateway(secure: Secure, tmp_path: Pa
                       ("/api/v1/nodes", {"metadata": {"name": "node-2"}}),
                       ("/api/v1/namespaces", {"metadata": {"name": "prod"}}),
                       (PODS, pod("p1", "node-1")), (PODS, pod("p2", "node-2")), (LEASES, lease("node-2")),
+                      # pods that use s2 and mention node-1, bound elsewhere: past the Node authorizer's byte
+                      # pre-filter, refused by its decision
+                      (PODS, {**pod("p3", "node-10", annotations={"x": "node-1"}),
+                              "spec": {**pod("p3", "node-10")["spec"], "volumes": [
+                                  {"name": "s", "secret": {"secretName": "s2"}}]}}),
+                      (PODS, {**pod("p4", "node-1x"), "spec": {**pod("p4", "node-1x")["spec"], "containers": [
+                          {"name": "c", "image": "i", "envFrom": [{"secretRef": {"name": "s2"}}]}]}}),
                       ("/api/v1/namespaces/default/secrets", {"metadata": {"name": "s2"}, "data": {"k": "dg=="}}),
                       (CLAIMS, {"metadata": {"name": "data-db"}, "spec": {
                           "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})):

@@ -59,6 +59,10 @@ async def test_what_etcd_refuses_a_node(secured: Secured) -> None:
     for key, end in ((b"/registry/", b"\0"), (b"/registry/secrets0", b"\0"), (b"/", b"\0"),
                      (b"/registry/secrets/", b"/registry/secrets0")):
         await refused(kv.Range(rpc.RangeRequest(key=key, range_end=end, keys_only=True), timeout=5, metadata=md))
+    # a delete range from its own key on (over node-2's): etcd wants write permission on the whole range
+    await refused(kv.DeleteRange(rpc.DeleteRangeRequest(key=LEASES.key("node-1", "kube-node-lease").encode(),
+                                                        range_end=b"/registry/leases/kube-node-lease0"),
+                                 timeout=5, metadata=md))
     # a compare tells a value bit by bit: etcd checks read permission on compared keys
     own = LEASES.key("node-1", "kube-node-lease").encode()
     compare = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.VALUE, key=b"/registry/secrets/default/db",
