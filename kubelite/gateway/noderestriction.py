@@ -28,6 +28,10 @@ a request whose user is ``system:node:<name>`` in group ``system:nodes`` may
   and ``patch`` on persistentvolumes in ``system:node``, which this rule narrows to the above; every
   other PV write of a node is 403).
 
+A user in ``system:nodes`` whose name is not ``system:node:<name>`` (kube's nodeidentifier: no node)
+is restricted too, as a node whose name cannot be told ("could not determine node from user"):
+kubelite binds the ``system:node`` ClusterRole to that group, where kube binds it to nobody.
+
 Every denial is a 403 Forbidden Status worded as kube's ``admission.NewForbidden``
 (``<resource> "<name>" is forbidden: <reason>``, details kind = the resource); it runs after
 authorization and before anything is written, whatever the authorization mode.
@@ -298,7 +302,13 @@ def _enabled_node(request: web.Request) -> str | None:
 
     if not state_of(request).node_restriction:
         return None
-    return node_name(request.get(USER))
+    user = request.get(USER)
+    if user is not None and NODES_GROUP in user.groups and node_name(user) is None:
+        # in system:nodes but no node's name: kubelite's RBAC binds the system:node role to that group
+        # (kube binds it to nobody; its Node authorizer needs the name), so such a user is restricted
+        # as a node whose name cannot be told: every restricted write refused
+        return ""
+    return node_name(user)
 
 
 def _forbidden(res: Resource, a: Attributes, reason: str) -> errors.ApiError:
@@ -372,7 +382,9 @@ def admit_token_request(request: web.Request, account: str, ref: Any, bound: Any
     if node is None:
         return
     reason = None
-    if bound is None or pod is None:
+    if not node:
+        reason = "could not determine node from user"
+    elif bound is None or pod is None:
         reason = "node requested token not bound to a pod"
     elif isinstance(ref, dict) and not ref.get("uid"):
         reason = "node requested token with a pod binding without a uid"

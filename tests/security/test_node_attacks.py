@@ -207,3 +207,38 @@ async def test_the_gateway_serves_a_forged_node_lease_under_its_keys_name(secure
                             timeout=aiohttp.ClientTimeout(total=15)) as response:
             event = json.loads(await response.content.readline())
     assert (event["type"], event["object"]["metadata"]["name"]) == ("MODIFIED", "node-1"), event
+
+
+async def test_a_member_of_system_nodes_that_is_no_node_gets_no_node_writes(secure: Secure, tmp_path: Path) -> None:
+    """kubelite binds RBAC's system:node role to the group system:nodes (kube binds it to nobody and
+    authorizes nodes by its Node authorizer, which needs a node's name), so a certificate or token
+    in system:nodes whose user is not ``system:node:<name>`` held the node role with NodeRestriction
+    skipped (kube's nodeidentifier: not a node): any pod's status, any Node, any Lease. The hole
+    (fixed): NodeRestriction now refuses such a user's restricted writes, as kube does for a node
+    whose name it cannot tell."""
+    admin = pki.read_pair(tmp_path / "pki", "admin")
+    assert admin is not None
+    as_admin = secure.context(admin, "admin")
+    as_alice = secure.context(secure.user("alice", "system:nodes"), "alice")
+    for path, doc in (("/api/v1/nodes", {"metadata": {"name": "node-2"}}), (PODS, pod("p2", "node-2")),
+                      (LEASES, lease("node-2"))):
+        status, created = await call(as_admin, secure, "POST", path, doc)
+        assert status == 201, created
+    status, unscheduled = await call(as_admin, secure, "POST", PODS, pod("p3", ""))
+    assert status == 201, unscheduled
+    status, created = await call(as_admin, secure, "POST", "/api/v1/namespaces/default/serviceaccounts",
+                                 {"metadata": {"name": "default"}})
+    assert status == 201, created
+    before = await revision(secure.store)
+    for method, path, body in (("PATCH", f"{PODS}/p2/status", {"status": {"phase": "Failed"}}),
+                               ("PATCH", f"{PODS}/p3/status", {"status": {"phase": "Failed"}}),
+                               ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", {"spec": {
+                                   "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "p3",
+                                                      "uid": unscheduled["metadata"]["uid"]}}}),
+                               ("PATCH", "/api/v1/nodes/node-2", {"metadata": {"labels": {"x": "y"}}}),
+                               ("PATCH", f"{LEASES}/node-2", {"spec": {"holderIdentity": "alice"}}),
+                               ("DELETE", f"{PODS}/p2", None)):
+        status, doc = await call(as_alice, secure, method, path, body, content_type=MERGE)
+        assert status == 403 and doc["message"].endswith("is forbidden: could not determine node from user"), (
+            method, path, doc)
+    assert await revision(secure.store) == before
