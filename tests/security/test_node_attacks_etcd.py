@@ -24,7 +24,7 @@ from kubelite.api.resources import LEASES, PODS, SECRETS
 from kubelite.etcd.ops import op_put, txn
 from kubelite.storage.store import encode
 from kubelite.storage.watch import watch
-from tests.security.test_etcd_node_roles import Secured
+from tests.security.test_etcd_node_roles import Secured, first_watch_response
 from tests.security.test_etcd_node_roles import secured as secured  # noqa: F401 - the etcd fixture
 
 NOSPACE = 1  # etcdserverpb.AlarmType
@@ -63,6 +63,10 @@ async def test_what_etcd_refuses_a_node(secured: Secured) -> None:
     await refused(kv.DeleteRange(rpc.DeleteRangeRequest(key=LEASES.key("node-1", "kube-node-lease").encode(),
                                                         range_end=b"/registry/leases/kube-node-lease0"),
                                  timeout=5, metadata=md))
+    # a watch whose range crosses /registry/secrets/ is cancelled at its creation, as one of Secrets only
+    for prefix in (b"/registry/", b"/registry/secrets/default/"):
+        created = await first_watch_response(node, prefix)
+        assert created.created and created.canceled and "permission denied" in created.cancel_reason, (prefix, created)
     # a compare tells a value bit by bit: etcd checks read permission on compared keys
     own = LEASES.key("node-1", "kube-node-lease").encode()
     compare = rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.VALUE, key=b"/registry/secrets/default/db",
