@@ -150,6 +150,14 @@ class Agent:
             quantity.cpu_millis(self.config.node_config.cpu) if self.config.node_config.cpu else host.cpu_millis,
             quantity.to_bytes(self.config.node_config.memory) if self.config.node_config.memory
             else host.memory_bytes)
+        # The API port first, as the kubelet binds its server at start: a taken port is one clear
+        # line now, not after waiting for the control plane below
+        if self.api is not None:
+            await self.api.start()
+            self._started.append("api")
+            if self.api.host not in (self.config.node_ip, "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+                log.warning("the agent API listens on %s, but the gateway reaches agents at the node's InternalIP "
+                            "%s (--node-ip): pods/log will fail", self.api.host, self.config.node_ip)
         uid = await existing_cluster_uid(self.store)  # read only: a node may not create namespaces
         self.runtime.bind(uid)
         if self.proxy is not None:
@@ -157,12 +165,6 @@ class Agent:
             self._started.append("proxy")
         await self.recorder.start()
         self._started.append("recorder")
-        if self.api is not None:
-            await self.api.start()
-            self._started.append("api")
-            if self.api.host not in (self.config.node_ip, "0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
-                log.warning("the agent API listens on %s, but the gateway reaches agents at the node's InternalIP "
-                            "%s (--node-ip): pods/log will fail", self.api.host, self.config.node_ip)
         self.node = NodeHeartbeat(
             self.store,
             replace(self.config.node_config, endpoint=self.api.endpoint if self.api else None),

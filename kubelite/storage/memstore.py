@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,6 +28,7 @@ from kubelite.api import errors
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.etcd.client import EtcdClient
+from kubelite.storage import codec
 from kubelite.storage.store import Fence, ListResult, Store, T, decode, decode_document, document_bytes
 from kubelite.storage.watch import WatchEvent
 from kubelite.util.clock import now_seconds
@@ -128,11 +129,17 @@ class MemStore(Store):
             raise strategy.forbidden_in_terminating_namespace(res.plural, res.group, new.metadata.name, name)
         return NAMESPACES.key(name), int(namespace.metadata.resource_version or 0)
 
-    async def _put_if_unchanged(self, res: Resource, current: KubeObject, new: KubeObject, value: bytes, *,
-                                fence: Fence | None, dry_run: bool) -> int:
-        key = res.key_of(new)
-        self._check_unchanged(res, key, new.name, int(current.metadata.resource_version or 0))
+    async def _put_key(self, res: Resource, key: str, name: str, mod_revision: int, value: bytes, *,
+                       fence: Fence | None, dry_run: bool, claimed: Sequence[str] = (), released: Sequence[str] = (),
+                       owner: bytes = b"") -> int:
+        self._check_unchanged(res, key, name, mod_revision)
         return self.revision if dry_run else self._commit(key, value)
+
+    async def _stored_document(self, res: Resource, name: str, namespace: str | None) -> tuple[dict[str, Any], int]:
+        entry = self._data.get(res.key(name, namespace))
+        if entry is None:
+            raise errors.not_found(res.plural, name, group=res.group)
+        return codec.loads(entry.value), entry.mod_revision
 
     async def _delete_key(self, res: Resource, current: KubeObject, *, fence: Fence | None, dry_run: bool) -> None:
         key = res.key_of(current)

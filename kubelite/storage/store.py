@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, cast, overload
@@ -27,8 +27,9 @@ import typing_extensions
 
 from kubelite.registry import priority, sa_admission, storageclass, strategy
 from kubelite.storage import codec
+from kubelite.storage.binding import bound_document
 from kubelite.api import crd, errors
-from kubelite.api.core import Namespace, Pod, PodCondition, PodStatus
+from kubelite.api.core import Namespace, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
     CUSTOMRESOURCEDEFINITIONS,
@@ -231,25 +232,6 @@ def _unversioned(obj: KubeObject) -> dict[str, Any]:
     doc = obj.to_dict()
     doc.get("metadata", {}).pop("resourceVersion", None)
     return doc
-
-
-def _assigned(pod: Pod, node: str, annotations: dict[str, str], now: datetime) -> Pod:
-    """``pod`` bound to ``node`` (kube's setPodNodeAndMetadata): the node, the annotations and
-    PodScheduled=True (its transition time kept when it was True already). Shallow copies of the
-    parts that change: ``pod`` (an informer's copy, perhaps) is left as it is."""
-    status = pod.status or PodStatus()
-    before = status.condition("PodScheduled")
-    if before is None or before.status != "True":
-        others = [c for c in status.conditions or [] if c.type != "PodScheduled"]
-        status = status.model_copy(update={"conditions": [
-            *others, PodCondition(type="PodScheduled", status="True", last_transition_time=now)]})
-    metadata = pod.metadata.model_copy(update={
-        # the spec changed: counted as an update would count it
-        "generation": (pod.metadata.generation or 1) + 1,
-        **({"annotations": {**(pod.metadata.annotations or {}), **annotations}} if annotations else {}),
-    })
-    return pod.model_copy(update={"metadata": metadata, "spec": pod.spec.model_copy(update={"node_name": node}),
-                                  "status": status})
 
 
 class Store:
@@ -628,46 +610,62 @@ class Store:
     async def bind(
         self, namespace: str, name: str, node: str, *, uid: str | None = None, resource_version: str | None = None,
         annotations: dict[str, str] | None = None, fence: Fence | None = None, read: Pod | None = None,
-    ) -> Pod:
+    ) -> str:
         """Assign an unbound pod to ``node``: kube's ``pods/binding`` (BindingREST.assignPod in
         ``pkg/registry/core/pod/storage``). In one write: ``spec.nodeName``, the binding's
-        annotations merged into the pod's, and ``PodScheduled=True``. Not an update: the pod's
-        strategy and the semantic no-op check do not run (nothing else changes).
+        annotations merged into the pod's, and ``PodScheduled=True``
+        (:func:`kubelite.storage.binding.bound_document`). Not an update: the pod's strategy, the
+        semantic no-op check and validation do not run (nothing else changes). Returns the bound
+        pod's resourceVersion.
 
         ``uid``/``resource_version``: preconditions (409 when they do not hold). ``read``: the pod as
-        the caller read it (an informer's copy), tried first; on a conflict the pod is read again
-        and the binding retried unless ``resource_version`` was given. Errors: 404 no such pod; 409
-        Conflict when the pod is already assigned, is being deleted, or a precondition fails.
+        the caller read it (an informer's copy, unchanged), tried first; on a conflict the pod is read
+        again and the binding retried unless ``resource_version`` was given. Errors: 404 no such pod;
+        409 Conflict when the pod is already assigned, is being deleted, or a precondition fails.
         """
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
-            current = read if attempt == 0 and read is not None else await self.get(PODS, name, namespace)
-            if resource_version and resource_version != current.metadata.resource_version:
-                if current is read:
+            cached = attempt == 0 and read is not None
+            if cached:
+                assert read is not None
+                doc, stored_rv = read.to_dict(), read.metadata.resource_version
+            else:
+                doc, mod_revision = await self._stored_document(PODS, name, namespace)
+                stored_rv = str(mod_revision)
+            meta: dict[str, Any] = doc.get("metadata") or {}
+            meta.pop("resourceVersion", None)
+            if resource_version and resource_version != stored_rv:
+                if cached:
                     continue  # the caller's copy is stale: read what is stored before judging
                 raise errors.conflict("pods", name, f"Precondition failed: ResourceVersion in precondition: "
-                                      f"{resource_version}, ResourceVersion in storage: "
-                                      f"{current.metadata.resource_version}")
-            if uid and uid != current.metadata.uid:
-                if current is read:
+                                      f"{resource_version}, ResourceVersion in storage: {stored_rv}")
+            if uid and uid != meta.get("uid"):
+                if cached:
                     continue
                 raise errors.conflict("pods", name, f"Precondition failed: UID in precondition: {uid}, "
-                                      f"UID in storage: {current.metadata.uid}")
-            if current.metadata.deletion_timestamp is not None:
+                                      f"UID in storage: {meta.get('uid')}")
+            if meta.get("deletionTimestamp") is not None:
                 raise errors.conflict("pods/binding", name, f"pod {name} is being deleted, cannot be assigned to a host")
-            if current.spec.node_name:
-                raise errors.conflict("pods/binding", name,
-                                      f'pod {name} is already assigned to node "{current.spec.node_name}"')
-            new = _assigned(current, node, annotations or {}, self.clock())
+            assigned = (doc.get("spec") or {}).get("nodeName")
+            if assigned:
+                raise errors.conflict("pods/binding", name, f'pod {name} is already assigned to node "{assigned}"')
+            value = self._stored_bytes(PODS, name, codec.dumps(bound_document(doc, node, annotations or {},
+                                                                              self.clock())))
             try:
-                revision = await self._put_if_unchanged(PODS, current, new, self._stored_value(PODS, new, validate=False),
-                                                        fence=fence, dry_run=False)
+                revision = await self._put_key(PODS, PODS.key(name, namespace), name, int(stored_rv or 0), value,
+                                               fence=fence, dry_run=False)
             except errors.ApiError as exc:
                 if exc.reason != "Conflict" or isinstance(exc, NotLeader) or resource_version:
                     raise
                 continue
-            new.metadata.resource_version = str(revision)
-            return new
+            return str(revision)
         raise errors.conflict("pods/binding", name, f"gave up after {_GUARANTEED_UPDATE_TRIES} conflicting writes")
+
+    async def _stored_document(self, res: Resource, name: str, namespace: str | None) -> tuple[dict[str, Any], int]:
+        """(the stored JSON as a plain document, its mod_revision), read as :meth:`get` reads; 404 when absent."""
+        kv = await self.point_reads.get(res.key(name, namespace))
+        if kv is None:
+            raise errors.not_found(res.plural, name, group=res.group)
+        return codec.loads(plaintext(res, kv.value, self.encryption)), kv.mod_revision
 
     # -- internals -----------------------------------------------------------
 
@@ -695,14 +693,22 @@ class Store:
     async def _put_if_unchanged(self, res: Resource, current: KubeObject, new: KubeObject, value: bytes, *,
                                 fence: Fence | None, dry_run: bool) -> int:
         """Put ``value`` at ``new``'s key if it is still at ``current``'s revision (404 gone, 409 changed),
-        with the address claims and releases the change makes (Services); returns the write's revision.
-        The one etcd step of an update (:mod:`kubelite.storage.memstore` replaces it)."""
-        key = res.key_of(new)
-        compare = [cmp_mod(key, "==", int(current.metadata.resource_version or 0))]
-        _add_fence(compare, fence)
+        with the address claims and releases the change makes (Services); returns the write's revision."""
         claimed, released = _allocation_changes(res, current, new)
+        return await self._put_key(res, res.key_of(new), new.name, int(current.metadata.resource_version or 0), value,
+                                   fence=fence, dry_run=dry_run, claimed=claimed, released=released,
+                                   owner=_owner_value(new))
+
+    async def _put_key(self, res: Resource, key: str, name: str, mod_revision: int, value: bytes, *,
+                       fence: Fence | None, dry_run: bool, claimed: Sequence[str] = (), released: Sequence[str] = (),
+                       owner: bytes = b"") -> int:
+        """Put ``value`` at ``key`` if it is still at ``mod_revision``, claiming the keys ``claimed``
+        (their value ``owner``) and deleting ``released``, in one txn; returns the write's revision.
+        404 when the key is gone, 409 when it changed. The one etcd step of an update
+        (:mod:`kubelite.storage.memstore` replaces it)."""
+        compare = [cmp_mod(key, "==", mod_revision)]
+        _add_fence(compare, fence)
         compare += [cmp_version(k, "==", 0) for k in claimed]
-        owner = _owner_value(new)
         success = [] if dry_run else [op_put(key, value, keep_lease=True), *(op_put(k, owner) for k in claimed),
                                       *(op_delete(k) for k in released)]
         response = await txn(self.client, compare, success, [op_get(key), *(op_get(k) for k in claimed)],
@@ -710,9 +716,9 @@ class Store:
         if not response.succeeded:
             await self._raise_fenced(fence)
             if not response.responses[0].response_range.kvs:
-                raise errors.not_found(res.plural, new.name, group=res.group)
+                raise errors.not_found(res.plural, name, group=res.group)
             _raise_taken(claimed, response.responses[1:])
-            raise errors.conflict(res.plural, new.name, "the object has been modified; please apply your changes "
+            raise errors.conflict(res.plural, name, "the object has been modified; please apply your changes "
                                   "to the latest version and try again", group=res.group)
         return int(response.header.revision)
 
@@ -745,11 +751,14 @@ class Store:
         if res.conversion is not None:  # stored in the other shape, and validated as that kind
             obj = res.conversion.stored.model_validate(res.conversion.to_stored(obj.to_dict()))
             old = res.conversion.stored.model_validate(res.conversion.to_stored(old.to_dict())) if old else None
-        value = to_storage(self.encryption, res.plural, res.group, encode(obj, validate=validate, old=old))
+        return self._stored_bytes(res, obj.name, encode(obj, validate=validate, old=old))
+
+    def _stored_bytes(self, res: Resource, name: str, data: bytes) -> bytes:
+        """``data`` (an object's stored JSON) as it goes into etcd: encrypted at rest when configured
+        for ``res``; 413 when over MAX_OBJECT_BYTES."""
+        value = to_storage(self.encryption, res.plural, res.group, data)
         if len(value) > MAX_OBJECT_BYTES:
-            raise errors.too_large(
-                f"{res.kind} {obj.name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes"
-            )
+            raise errors.too_large(f"{res.kind} {name!r} is {len(value)} bytes; the limit is {MAX_OBJECT_BYTES} bytes")
         return value
 
     async def _stale(self, res: Resource, current: KubeObject) -> bool:
@@ -787,7 +796,7 @@ def _allocation_changes(res: Resource, current: KubeObject, new: KubeObject | No
     return sorted(after - before), sorted(before - after)
 
 
-def _raise_taken(claimed: list[str], responses: Any) -> None:
+def _raise_taken(claimed: Sequence[str], responses: Any) -> None:
     """After a failed txn: raise _Taken naming the claimed keys that exist."""
     taken = {k for k, r in zip(claimed, responses, strict=False) if r.response_range.kvs}
     if taken:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from kubelite.etcd import encryption
 from kubelite.api import errors
-from kubelite.api.resources import CONFIGMAPS, SECRETS
+from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
 from kubelite.client.bootstrap import ensure_system_namespaces
 from kubelite.etcd.client import EtcdClient, EtcdConfig, connect
 from kubelite.etcd.ops import range_
@@ -159,6 +159,27 @@ async def test_identity_reads_what_was_stored_before_encryption(etcd: EmbeddedEt
         assert (await store.get(SECRETS, "old", "default")).data["password"] == base64.b64encode(b"hunter2").decode()
     finally:
         await plain_client.close()
+        await client.close()
+
+
+async def test_a_bind_of_an_encrypted_pod_stays_encrypted(etcd: EmbeddedEtcd) -> None:
+    """The bind writes the stored document, not a model: it decrypts what it read and encrypts what it
+    writes, on the read path and on the informer-copy path alike."""
+    enc = encryption.parse_config({"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
+                                   "resources": [{"resources": ["pods"], "providers": [aescbc(("key1", KEY1))]}]})
+    store, client = await store_with(etcd, enc)
+    try:
+        for name, from_cache in (("read", False), ("cached", True)):
+            created = await store.create(PODS, PODS.model.model_validate({
+                "metadata": {"name": name, "namespace": "default"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}))
+            revision = await store.bind("default", name, "node-1", uid=created.metadata.uid,
+                                        read=created if from_cache else None)
+            stored = await raw(client, name, PODS)
+            assert stored.startswith(b"k8s:enc:aescbc:v1:key1:") and b"node-1" not in stored
+            bound = await store.get(PODS, name, "default")
+            assert (bound.spec.node_name, bound.metadata.resource_version) == ("node-1", revision)
+            assert bound.status is not None and bound.status.condition("PodScheduled") is not None
+    finally:
         await client.close()
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from kubelite.api.coordination import Lease, LeaseSpec
-from kubelite.api.core import Pod
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import LEASES, PODS, PRIORITYCLASSES, Resource
 from kubelite.storage.memstore import MemStore
@@ -42,7 +41,7 @@ class GatedStore(MemStore):
             await self.gate.wait()
         return await super().update(res, obj, subresource=subresource, **kwargs)
 
-    async def bind(self, namespace: str, name: str, node: str, **kwargs: Any) -> Pod:
+    async def bind(self, namespace: str, name: str, node: str, **kwargs: Any) -> str:
         self.binds.append(name)
         await self.gate.wait()
         return await super().bind(namespace, name, node, **kwargs)
