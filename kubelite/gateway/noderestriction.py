@@ -4,7 +4,9 @@ kube-apiserver's ``NodeRestriction`` plugin (``plugin/pkg/admission/noderestrict
 a request whose user is ``system:node:<name>`` in group ``system:nodes`` may
 
 - pods: create only mirror pods bound to itself (owned by its Node, referencing no ServiceAccount,
-  Secret, ConfigMap, ClusterTrustBundle or PVC), delete only pods bound to it, never update a pod;
+  Secret, ConfigMap, ClusterTrustBundle or PVC; an ``ephemeral`` volume counts as a PVC, a kubelite
+  tightening: kube lets it through though its Node authorizer then grants the node the claim
+  ``<pod>-<volume>``), delete only pods bound to it, never update a pod;
   ``pods/status`` only of pods bound to it, without changing labels or resource claim statuses;
   ``pods/eviction`` only of pods bound to it; no other written pod subresource;
 - nodes: only its own Node; not with labels in ``node-restriction.kubernetes.io/`` or other
@@ -25,6 +27,10 @@ a request whose user is ``system:node:<name>`` in group ``system:nodes`` may
   own ServiceAccount. Here the agent does it, so a node gets this one narrow write (RBAC: ``update``
   and ``patch`` on persistentvolumes in ``system:node``, which this rule narrows to the above; every
   other PV write of a node is 403).
+
+A user in ``system:nodes`` whose name is not ``system:node:<name>`` (kube's nodeidentifier: no node)
+is restricted too, as a node whose name cannot be told ("could not determine node from user"):
+kubelite binds the ``system:node`` ClusterRole to that group, where kube binds it to nobody.
 
 Every denial is a 403 Forbidden Status worded as kube's ``admission.NewForbidden``
 (``<resource> "<name>" is forbidden: <reason>``, details kind = the resource); it runs after
@@ -209,7 +215,9 @@ def _references(spec: Mapping[str, Any]) -> Iterator[str]:
                 yield "secrets"  # secret volumes and every plugin's secretRef (cephfs, rbd, csi, azureFile...)
             if field == "configMap":
                 yield "configmaps"
-            if field == "persistentVolumeClaim":
+            if field in ("persistentVolumeClaim", "ephemeral"):
+                # an ephemeral volume names its claim too (<pod>-<volume>, in the Node authorizer's graph):
+                # a mirror pod with one would let its node read any claim it names by its pod's name
                 yield "persistentvolumeclaims"
             for projected in source.get("sources") or [] if field == "projected" else []:
                 for kind, name in (("secret", "secrets"), ("configMap", "configmaps"),
@@ -294,7 +302,13 @@ def _enabled_node(request: web.Request) -> str | None:
 
     if not state_of(request).node_restriction:
         return None
-    return node_name(request.get(USER))
+    user = request.get(USER)
+    if user is not None and NODES_GROUP in user.groups and node_name(user) is None:
+        # in system:nodes but no node's name: kubelite's RBAC binds the system:node role to that group
+        # (kube binds it to nobody; its Node authorizer needs the name), so such a user is restricted
+        # as a node whose name cannot be told: every restricted write refused
+        return ""
+    return node_name(user)
 
 
 def _forbidden(res: Resource, a: Attributes, reason: str) -> errors.ApiError:
@@ -362,18 +376,23 @@ def _doc(obj: Any) -> Mapping[str, Any] | None:
 
 def admit_token_request(request: web.Request, account: str, ref: Any, bound: Any, pod: Any) -> None:
     """TokenRequest (``serviceaccounts/token``) by a node: only tokens bound by uid to a pod on that node,
-    for that pod's own ServiceAccount (kube checks the last through its Node authorizer); 403 otherwise."""
+    for the ServiceAccount that pod names (kube checks the last through its Node authorizer; a mirror
+    pod names none, so it gets no token); 403 otherwise."""
     node = _enabled_node(request)
     if node is None:
         return
     reason = None
-    if bound is None or pod is None:
+    if not node:
+        reason = "could not determine node from user"
+    elif bound is None or pod is None:
         reason = "node requested token not bound to a pod"
     elif isinstance(ref, dict) and not ref.get("uid"):
         reason = "node requested token with a pod binding without a uid"
     elif (pod.spec.node_name or "") != node:
         reason = "node requested token bound to a pod scheduled on a different node"
-    elif (pod.spec.service_account_name or "default") != account:
+    elif (pod.spec.service_account_name or "") != account:
+        # a pod without an account (a mirror pod: ServiceAccount admission leaves those alone) has no
+        # edge to one in kube's Node authorizer graph, so no account's token: not even "default"'s
         reason = f'node "{node}" can only create tokens for the service account of a pod it runs'
     if reason is not None:
         raise errors.forbidden(f'serviceaccounts "{account}" is forbidden: {reason}', kind="serviceaccounts",

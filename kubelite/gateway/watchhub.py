@@ -81,9 +81,10 @@ class HubEvent:
         if self._doc is None:
             prev = self.raw.prev_kv
             if self.type != "DELETED":
-                self._doc = decode_document(self.res, self.raw.kv.value, self.revision, self.encryption)
+                self._doc = decode_document(self.res, self.raw.kv.value, self.revision, self.encryption,
+                                            key=self.raw.kv.key)
             elif prev is not None and prev.version:
-                self._doc = decode_document(self.res, prev.value, self.revision, self.encryption)
+                self._doc = decode_document(self.res, prev.value, self.revision, self.encryption, key=self.raw.kv.key)
             else:  # etcd no longer had the previous value: only the name is known
                 self._doc = self._placeholder()
         return self._doc
@@ -92,7 +93,8 @@ class HubEvent:
     def old(self) -> dict[str, Any] | None:
         prev = self.raw.prev_kv
         if self._old is None and prev is not None and prev.version:
-            self._old = decode_document(self.res, prev.value, prev.mod_revision, self.encryption)
+            self._old = decode_document(self.res, prev.value, prev.mod_revision, self.encryption,
+                                         key=self.raw.kv.key)
         return self._old
 
     def line(self, event_type: str) -> bytes:

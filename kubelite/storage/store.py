@@ -58,6 +58,7 @@ from kubelite.etcd.ops import (
     range_,
     txn,
 )
+from kubelite.storage.nodewritten import keyed_document, written_by_node
 from kubelite.storage.pointreads import PointReads
 from kubelite.util.clock import Deadline, monotonic, now_seconds
 
@@ -158,7 +159,18 @@ def plaintext(res: Resource, value: bytes, encryption: Encryption | None) -> byt
         raise errors.internal(str(exc)) from None
 
 
-def decode(res: Resource[T], value: bytes, mod_revision: int, encryption: Encryption | None = None) -> T:
+def decode(res: Resource[T], value: bytes, mod_revision: int, encryption: Encryption | None = None, *,
+           key: bytes | None = None) -> T:
+    """The object stored as ``value`` (read from ``key``: a node-written key's value is not trusted
+    for its identity, :mod:`kubelite.storage.nodewritten`)."""
+    if key is not None and written_by_node(key):
+        try:
+            obj = res.model.model_validate(keyed_document(res, key, lambda: codec.loads(
+                plaintext(res, value, encryption))))
+        except ValueError:  # pydantic's ValidationError: the node wrote a malformed object
+            obj = res.model.model_validate(keyed_document(res, key, None))
+        obj.metadata.resource_version = str(mod_revision)
+        return obj
     doc = codec.loads(plaintext(res, value, encryption))
     obj = res.model.model_validate(res.conversion.to_served(doc) if res.conversion else doc)
     obj.metadata.resource_version = str(mod_revision)
@@ -172,13 +184,15 @@ _HEAD = re.compile(rb'\{"apiVersion":"[^"\\]*","kind":"[^"\\]*","metadata":\{')
 
 
 def document_bytes(res: Resource, value: bytes, mod_revision: int,
-                   encryption: Encryption | None = None) -> bytes:
+                   encryption: Encryption | None = None, *, key: bytes | None = None) -> bytes:
     """The stored JSON with its resourceVersion, as :func:`codec.dumps` of :func:`decode_document`.
 
     Objects are stored as apiVersion, kind, metadata first and without a resourceVersion, so it
     is spliced in as metadata's first member without parsing the rest (kube-apiserver caches
     serialised objects for the same reason). A value of any other shape is parsed and re-encoded.
     """
+    if key is not None and written_by_node(key):
+        return codec.dumps(decode_document(res, value, mod_revision, encryption, key=key))
     value = plaintext(res, value, encryption)
     head = _HEAD.match(value)
     if head is None or res.custom or res.conversion:
@@ -189,8 +203,12 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
 
 
 def decode_document(res: Resource, value: bytes, mod_revision: int,
-                    encryption: Encryption | None = None) -> dict[str, Any]:
+                    encryption: Encryption | None = None, *, key: bytes | None = None) -> dict[str, Any]:
     """The stored JSON as a plain document with its resourceVersion (no model: for serialising only)."""
+    if key is not None and written_by_node(key):
+        keyed = keyed_document(res, key, lambda: codec.loads(plaintext(res, value, encryption)))
+        keyed["metadata"]["resourceVersion"] = str(mod_revision)
+        return keyed
     doc: dict[str, Any] = codec.loads(plaintext(res, value, encryption))
     if res.conversion:
         doc = res.conversion.to_served(doc)
@@ -254,7 +272,7 @@ class Store:
         kv = await self.point_reads.get(res.key(name, namespace))
         if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
-        return decode(res, kv.value, kv.mod_revision, self.encryption)
+        return decode(res, kv.value, kv.mod_revision, self.encryption, key=kv.key)
 
     @overload
     async def list(
@@ -305,11 +323,11 @@ class Store:
                 if raw_filter is not None and not raw_filter(kv.value):
                     continue
                 if as_json:
-                    obj: Any = document_bytes(res, kv.value, kv.mod_revision, self.encryption)
+                    obj: Any = document_bytes(res, kv.value, kv.mod_revision, self.encryption, key=kv.key)
                 elif as_documents:
-                    obj = decode_document(res, kv.value, kv.mod_revision, self.encryption)
+                    obj = decode_document(res, kv.value, kv.mod_revision, self.encryption, key=kv.key)
                 else:
-                    obj = decode(res, kv.value, kv.mod_revision, self.encryption)
+                    obj = decode(res, kv.value, kv.mod_revision, self.encryption, key=kv.key)
                 if predicate is not None and not predicate(obj):
                     continue
                 items.append(obj)

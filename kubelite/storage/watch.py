@@ -173,14 +173,15 @@ def _passes(raw: aetcd.rtypes.Event, raw_filter: RawFilter) -> bool:
 
 def to_event(res: Resource, raw: aetcd.rtypes.Event, encryption: Encryption | None = None) -> WatchEvent:
     kv, prev = raw.kv, raw.prev_kv
-    old = decode(res, prev.value, prev.mod_revision, encryption) if prev is not None and prev.version else None
+    old = (decode(res, prev.value, prev.mod_revision, encryption, key=kv.key)
+           if prev is not None and prev.version else None)
     if raw.kind == "DELETE":
         if old is None:
             old = _placeholder(res, kv.key.decode())
         deleted = old.model_copy()
         deleted.metadata = old.metadata.model_copy(update={"resource_version": str(kv.mod_revision)})
         return WatchEvent("DELETED", deleted, old, kv.mod_revision)
-    obj = decode(res, kv.value, kv.mod_revision, encryption)
+    obj = decode(res, kv.value, kv.mod_revision, encryption, key=kv.key)
     return WatchEvent("ADDED" if kv.version == 1 else "MODIFIED", obj, old, kv.mod_revision)
 
 
