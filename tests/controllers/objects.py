@@ -7,10 +7,10 @@ from typing import Any
 from kubelite.api.apps import Deployment, DeploymentSpec, DeploymentStrategy, ReplicaSet, ReplicaSetSpec
 from kubelite.api.apps import RollingUpdateDeployment
 from kubelite.api.core import (
-    Container, LabelSelector, Pod, PodSpec, PodTemplateSpec, ResourceRequirements, Toleration,
+    Container, LabelSelector, Node, NodeCondition, Pod, PodSpec, PodTemplateSpec, ResourceRequirements, Toleration,
 )
 from kubelite.api.meta import ObjectMeta
-from kubelite.api.resources import PODS
+from kubelite.api.resources import NODES, PODS
 from kubelite.storage.store import Store
 
 
@@ -113,3 +113,13 @@ async def delete_retrying(store: Store, res: Any, name: str, namespace: str = "d
             raise
 
     return await wait_for(attempt, 10)
+
+
+async def report_condition(store: Store, node: str, condition: str, status: str) -> None:
+    """The node's agent reports ``condition`` (e.g. DiskPressure) with ``status`` in its Node's status."""
+    def mutate(current: Node) -> Node:
+        assert current.status is not None
+        others = [c for c in current.status.conditions or [] if c.type != condition]
+        current.status.conditions = [*others, NodeCondition(type=condition, status=status)]
+        return current
+    await store.guaranteed_update(NODES, node, None, mutate, subresource="status")

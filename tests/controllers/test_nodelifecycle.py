@@ -6,14 +6,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kubelite.api.core import Node, NodeCondition, Pod, Toleration
+from kubelite.api.core import Pod, Toleration
 from kubelite.client.informer import FuncHandler, Informer
 from kubelite.api.resources import DEPLOYMENTS, EVENTS, NODES, PODS, REPLICASETS
 from kubelite.storage.store import Store
 
 from controllers.taints import DISK_PRESSURE, NOT_READY, UNREACHABLE
 from tests.controllers.conftest import MakeKubelet, MakeManager
-from tests.controllers.objects import bare_pod, delete_retrying, deployment, pods, replicaset, running_ready
+from tests.controllers.objects import (
+    bare_pod, delete_retrying, deployment, pods, replicaset, report_condition, running_ready,
+)
 from tests.helpers import wait_for
 
 
@@ -120,19 +122,12 @@ async def test_disk_pressure_condition_taints_and_untaints_the_node(
     await make_kubelet("pressed")
     await make_manager()
 
-    async def report(value: str) -> None:
-        def mutate(node: Node) -> Node:
-            assert node.status is not None
-            others = [c for c in node.status.conditions or [] if c.type != "DiskPressure"]
-            node.status.conditions = [*others, NodeCondition(type="DiskPressure", status=value)]
-            return node
-        await store.guaranteed_update(NODES, "pressed", None, mutate, subresource="status")
 
     async def disk_pressure_taint(present: bool) -> bool:
         node = await store.get(NODES, "pressed")
         return any(t.key == DISK_PRESSURE and t.effect == "NoSchedule" for t in node.taints) == present
 
-    await report("True")
+    await report_condition(store, "pressed", "DiskPressure", "True")
     await wait_for(lambda: disk_pressure_taint(True), 10, message="disk-pressure taint added")
     await store.create(PODS, bare_pod("waits"))
 
@@ -143,7 +138,7 @@ async def test_disk_pressure_condition_taints_and_untaints_the_node(
                 and DISK_PRESSURE in (scheduled.message or ""))
 
     await wait_for(refused_for_the_taint, 10, message="the scheduler keeps the pod off the tainted node")
-    await report("False")
+    await report_condition(store, "pressed", "DiskPressure", "False")
     await wait_for(lambda: disk_pressure_taint(False), 10, message="disk-pressure taint removed")
     await wait_for(lambda: _bound(store, "waits"), 10, message="pod bound once the taint went")
 

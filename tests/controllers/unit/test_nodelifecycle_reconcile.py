@@ -24,6 +24,7 @@ from kubelite.util.clock import FakeClock
 from controllers.context import NODE_LEASE_NAMESPACE, Settings
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.taints import DISK_PRESSURE, NOT_READY, UNREACHABLE, UNSCHEDULABLE
+from tests.controllers.objects import report_condition
 from tests.controllers.unit.conftest import MakeWorld, World
 from tests.helpers import wait_for
 
@@ -193,15 +194,8 @@ async def test_condition_taints_follow_disk_pressure_and_cordon(cluster: Cluster
     await add_node(cluster, "n1")
     await add_pod(cluster, "web")
 
-    async def report(value: str) -> None:
-        def mutate(node: Node) -> Node:
-            assert node.status is not None
-            others = [c for c in node.status.conditions or [] if c.type != "DiskPressure"]
-            node.status.conditions = [*others, NodeCondition(type="DiskPressure", status=value)]
-            return node
-        await cluster.store.guaranteed_update(NODES, "n1", None, mutate, subresource="status")
 
-    await report("True")
+    await report_condition(cluster.store, "n1", "DiskPressure", "True")
     await cluster.reconcile()
     now = cluster.clock.now()
     assert await cluster.node() == ("True", [(DISK_PRESSURE, "NoSchedule", now)])
@@ -216,7 +210,7 @@ async def test_condition_taints_follow_disk_pressure_and_cordon(cluster: Cluster
     await cluster.reconcile()
     assert await cluster.node() == ("True", [(DISK_PRESSURE, "NoSchedule", now),
                                              (UNSCHEDULABLE, "NoSchedule", cluster.clock.now())])
-    await report("False")
+    await report_condition(cluster.store, "n1", "DiskPressure", "False")
     await cluster.reconcile()
     assert [key for key, _effect, _at in (await cluster.node())[1]] == [UNSCHEDULABLE]
     await assert_idempotent(cluster)
