@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -102,7 +103,7 @@ async def watch_raw(
             delay = min(delay * 2, options.max_retry_delay)
             continue
         cancel = _canceller(client, stream)
-        watchdog = asyncio.create_task(_watchdog(client, prefix, options.watchdog_interval))
+        watchdog = _watchdog_of(client).join(prefix, options.watchdog_interval)
         try:
             async for raw in stream:
                 delay = options.retry_delay
@@ -115,7 +116,7 @@ async def watch_raw(
             await asyncio.sleep(delay)
             delay = min(delay * 2, options.max_retry_delay)
         finally:
-            await cancel_and_wait(watchdog)
+            await _watchdog_of(client).leave(watchdog)
             _cancel_in_background(cancel, options.watchdog_interval)
 
 
@@ -192,17 +193,63 @@ def _placeholder(res: Resource, key: str) -> Any:
     return res.model(metadata=ObjectMeta(name=name, namespace=namespace))
 
 
-async def _watchdog(client: EtcdClient, prefix: str, interval: float) -> None:
-    """Break the watch stream when etcd stops answering reads: the stream may be hung too."""
-    failures = 0
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await range_(client, prefix, range_end=prefix_end(prefix), count_only=True, what=f"watchdog {prefix}")
-            failures = 0
-        except errors.ApiError as exc:
-            failures += 1
-            if failures >= 2:
-                log.warning("watchdog %s: etcd silent (%s); resetting watch stream", prefix, exc)
-                await client.reset_watch_stream(f"watchdog: {exc}")
+class _Watchdog:
+    """Break a client's watch stream when etcd stops answering reads: the stream may be hung too.
+
+    One per client, shared by all its watches: aetcd carries every watch of a client on one stream,
+    which :meth:`EtcdClient.reset_watch_stream` resets, so one probe tells for all of them. (One per
+    watch made an idle cluster's hundred watches send etcd twenty reads a second.) The probe is a
+    count-only range of a watched prefix (a reader may read what it watches, whatever etcd role it
+    has), every ``interval`` seconds, the shortest any watch asked for.
+    """
+
+    def __init__(self, client: EtcdClient) -> None:
+        self._client = weakref.ref(client)  # weak: the registry is keyed by the client, weakly
+        self._watches: dict[int, tuple[str, float]] = {}  # token -> (prefix, interval)
+        self._next = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def join(self, prefix: str, interval: float) -> int:
+        """Watch ``prefix`` over this client; returns the token to :meth:`leave` with."""
+        self._next += 1
+        self._watches[self._next] = (prefix, interval)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="etcd-watchdog")
+        return self._next
+
+    async def leave(self, token: int) -> None:
+        self._watches.pop(token, None)
+        if not self._watches and self._task is not None:
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
+
+    async def _run(self) -> None:
+        failures = 0
+        while self._watches:
+            await asyncio.sleep(min(interval for _, interval in self._watches.values()))
+            if not self._watches:
+                return
+            prefix = next(iter(self._watches.values()))[0]
+            client = self._client()
+            if client is None:
+                return
+            try:
+                await range_(client, prefix, range_end=prefix_end(prefix), count_only=True,
+                             what=f"watchdog {prefix}")
                 failures = 0
+            except errors.ApiError as exc:
+                failures += 1
+                if failures >= 2:
+                    log.warning("watchdog %s: etcd silent (%s); resetting watch stream", prefix, exc)
+                    await client.reset_watch_stream(f"watchdog: {exc}")
+                    failures = 0
+
+
+_watchdogs: weakref.WeakKeyDictionary[EtcdClient, _Watchdog] = weakref.WeakKeyDictionary()
+
+
+def _watchdog_of(client: EtcdClient) -> _Watchdog:
+    watchdog = _watchdogs.get(client)
+    if watchdog is None:
+        watchdog = _watchdogs[client] = _Watchdog(client)
+    return watchdog

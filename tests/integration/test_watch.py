@@ -189,3 +189,33 @@ async def test_closing_a_watch_after_its_stream_broke_leaves_the_resumed_watches
         assert (await asyncio.wait_for(anext(new), 10)).object.name == "c", "the new watch still delivers"
     finally:
         await new.aclose()
+
+
+async def _etcd_ranges(etcd: EmbeddedEtcd) -> float:
+    """How many Range requests etcd has answered (its gRPC server's counter)."""
+    def read() -> float:
+        import urllib.request
+        with urllib.request.urlopen(f"{etcd.client_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("grpc_server_handled_total{") and 'grpc_method="Range"' in line)
+    return await asyncio.to_thread(read)
+
+
+async def test_a_clients_watches_share_one_watchdog(store: Store, etcd: EmbeddedEtcd) -> None:
+    """Twenty watches on one client probe etcd as one (their client's one stream is what a probe
+    guards): over a window of ten watchdog intervals, about ten reads, not two hundred."""
+    options = WatchOptions(watchdog_interval=0.2, retry_delay=0.1, max_retry_delay=0.5)
+    start = int((await store.list(PODS)).resource_version) + 1
+    collectors = [Collector(watch(store.client, PODS, "default", from_revision=start, options=options))
+                  for i in range(20)]
+    try:
+        await store.create(PODS, make_pod())  # the watches are up once one of them delivers an event
+        await wait_for(lambda: all(c.events for c in collectors), message="every watch delivering")
+        before = await _etcd_ranges(etcd)
+        await asyncio.sleep(2.0)  # the measuring window itself (ten intervals), not a wait for a condition
+        probes = await _etcd_ranges(etcd) - before
+        assert 5 <= probes <= 16, probes  # one watchdog: ~10; one per watch: ~200
+    finally:
+        for collector in collectors:
+            await collector.stop()
