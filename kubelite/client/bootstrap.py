@@ -49,21 +49,16 @@ async def ensure_system_namespaces(store: Store) -> None:
 async def cluster_uid(store: Store) -> str:
     """The cluster's identity: the ``kube-system`` Namespace's uid (created if absent).
 
-    Read first: a writer that may not create namespaces (a node writing through the gateway) only
-    needs them to exist, which the gateway, first to start, has seen to.
-    Raises ``errors.ApiError`` or an etcd error when etcd cannot be read (or the namespaces cannot be made).
+    Raises ``errors.ApiError`` or an etcd error when etcd cannot be read or the namespaces made.
     """
-    try:
-        namespace = await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE)
-    except errors.ApiError as exc:
-        if exc.code != 404:
-            raise
-        await ensure_system_namespaces(store)
-        namespace = await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE)
-    uid = namespace.metadata.uid
-    if not uid:  # every stored object has a uid; an empty one would scope nothing
+    await ensure_system_namespaces(store)
+    return _identity(await store.get(NAMESPACES, CLUSTER_ID_NAMESPACE))
+
+
+def _identity(namespace: Namespace) -> str:
+    if not namespace.metadata.uid:  # every stored object has a uid; an empty one would scope nothing
         raise errors.internal("the kube-system Namespace has no uid: the cluster has no identity")
-    return str(uid)
+    return str(namespace.metadata.uid)
 
 
 async def existing_cluster_uid(store: Store, *, retry_delay: float = 0.2, max_delay: float = 2.0) -> str:
@@ -85,6 +80,4 @@ async def existing_cluster_uid(store: Store, *, retry_delay: float = 0.2, max_de
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
             continue
-        if not namespace.metadata.uid:
-            raise errors.internal("the kube-system Namespace has no uid: the cluster has no identity")
-        return str(namespace.metadata.uid)
+        return _identity(namespace)
