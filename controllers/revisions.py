@@ -51,16 +51,15 @@ class RevisionStore:
         unseen = self._unseen.get(uid)
         if unseen:
             for name, written in list(unseen.items()):
-                rv = int((written.metadata.resource_version if written is not None else None) or 0)
-                if written is None:
-                    seen = name not in cached
-                else:
-                    seen = rv <= self.informer.revision or int(
-                        (cached[name].metadata.resource_version if name in cached else None) or 0) >= rv
-                if seen:
-                    del unseen[name]
-                elif written is None:
-                    cached.pop(name, None)
+                if written is None:  # deleted: hidden until the informer drops it too
+                    if cached.pop(name, None) is None:
+                        del unseen[name]
+                    continue
+                rv = int(written.metadata.resource_version or 0)
+                have = cached.get(name)
+                have_rv = int(have.metadata.resource_version or 0) if have is not None else 0
+                if rv <= self.informer.revision or have_rv >= rv:
+                    del unseen[name]  # the informer has it, or something newer
                 else:
                     cached[name] = written
             if not unseen:
