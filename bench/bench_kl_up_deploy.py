@@ -34,27 +34,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import pyspy  # noqa: E402  (bench/ is the script's directory)
-from klup import KlUp, manager_metrics  # noqa: E402
+from klup import KlUp, deployment_manifest, manager_metrics  # noqa: E402
 from procstat import cpu_seconds, descendants, put_rate  # noqa: E402
 
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-MANIFEST = """apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: bench, namespace: default}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: bench}}}}
-  template:
-    metadata: {{labels: {{app: bench}}}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: app
-        image: bench:1
-        resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}
-"""
 
 
 class PodWatch:
@@ -140,7 +125,7 @@ def main() -> None:
         kids = descendants(up.proc.pid)
         watch = PodWatch(kubeconfig, args.replicas)
         manifest = data / "bench.yaml"
-        manifest.write_text(MANIFEST.format(replicas=args.replicas))
+        manifest.write_text(deployment_manifest("bench", args.replicas, {"app": "bench"}))
         time.sleep(1.0)  # a settling window, not a wait for a condition: kubectl's watch has listed (nothing yet)
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from klup import KlUp, get_json, process_metrics  # noqa: E402  (bench/ is the script's directory)
+from klup import KlUp, deployment_manifest, get_json, process_metrics  # noqa: E402  (bench/ is the script's directory)
 from procstat import cpu_seconds, descendants, memory_kib, put_rate  # noqa: E402
 
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
@@ -58,22 +58,6 @@ from kubelite.etcd.ops import prefix_end, range_  # noqa: E402
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 LABEL = "bench=scale"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-DEPLOYMENT = """---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: scale-{i}, namespace: default, labels: {{bench: scale}}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: scale-{i}}}}}
-  template:
-    metadata: {{labels: {{app: scale-{i}, bench: scale}}}}
-    spec:
-      terminationGracePeriodSeconds: 0
-      containers:
-      - name: app
-        image: bench:1
-        resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}
-"""
 
 
 class PodWatch:
@@ -267,7 +251,9 @@ def main() -> None:
         if not watch.listed.wait(60):
             raise SystemExit("the pod watch could not list pods")
         manifest = up.data / "scale.yaml"
-        manifest.write_text("".join(DEPLOYMENT.format(i=i, replicas=args.replicas) for i in range(args.deployments)))
+        manifest.write_text("".join(deployment_manifest(f"scale-{i}", args.replicas, {"app": f"scale-{i}"},
+                                                        pod_labels={"bench": "scale"}, labels={"bench": "scale"})
+                                    for i in range(args.deployments)))
         cpu_before = {pid: cpu_seconds(pid) for pid in kids}
         applied = time.monotonic()
         subprocess.run([KUBECTL, "--kubeconfig", str(up.kubeconfig), "apply", "-f", str(manifest)], check=True,

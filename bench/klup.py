@@ -185,3 +185,18 @@ class KlUp:
             self.out_path.unlink(missing_ok=True)
         else:
             print(f"kl up's output: {self.out_path}", file=sys.stderr)
+
+
+def deployment_manifest(name: str, replicas: int, selector: dict[str, str], *,
+                        pod_labels: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> str:
+    """A YAML document of the benches' Deployment: ``replicas`` pods of ``bench:1`` (10m CPU, 16Mi
+    each, no grace period) selected by ``selector``, labelled with it and ``pod_labels``; ``labels`` on
+    the Deployment itself."""
+    def flow(mapping: dict[str, str]) -> str:
+        return "{" + ", ".join(f"{k}: {v}" for k, v in mapping.items()) + "}"
+    meta = f"{{name: {name}, namespace: default" + (f", labels: {flow(labels)}}}" if labels else "}")
+    return (f"---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {meta}\nspec:\n"
+            f"  replicas: {replicas}\n  selector: {{matchLabels: {flow(selector)}}}\n  template:\n"
+            f"    metadata: {{labels: {flow({**selector, **(pod_labels or {})})}}}\n    spec:\n"
+            "      terminationGracePeriodSeconds: 0\n      containers:\n      - name: app\n        image: bench:1\n"
+            "        resources: {requests: {cpu: 10m, memory: 16Mi}}\n")
