@@ -109,8 +109,11 @@ async def test_hpa_scales_up_under_load_and_down_after_the_window(
     await wait_for(scaled_down_after_window, 60, interval=0.1, message="scaled down to minReplicas")
     # not before the 4 s stabilization window had passed over the last high recommendation (made before the drop)
     assert time.monotonic() - dropped >= 3.5
-    events = [e.message for e in (await store.list(EVENTS, "default")).items if e.reason == "SuccessfulRescale"]
-    assert any("New size: 1; reason: All metrics below target" in (m or "") for m in events), events
+
+    async def scale_down_event() -> bool:  # the recorder writes Events after the scale, from its own queue
+        events = [e.message for e in (await store.list(EVENTS, "default")).items if e.reason == "SuccessfulRescale"]
+        return any("New size: 1; reason: All metrics below target" in (m or "") for m in events)
+    await wait_for(scale_down_event, 15, message="the SuccessfulRescale Event of the scale down")
 
 
 async def test_hpa_reports_a_missing_target_and_missing_metrics(store: Store, make_manager: MakeManager) -> None:
