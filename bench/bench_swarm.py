@@ -11,23 +11,35 @@ all of them are seen running:
     state Running (polled every 0.1 s, the resolution of this side).
 Prints both times and their ratio (target ≤ 0.5).
 
+In the same run, the raw floors of the engine (``bench/docker_floors.py``, through the Docker SDK as the
+agent calls it, the same image and command, ``--concurrency`` pods and engine requests at once: 2 nodes ×
+16 pod workers): 30 containers created and started on the default bridge (**one start per pod**, what a
+Swarm task costs), and 30 pods of a sandbox on the bridge plus an app container in its network namespace
+(**two starts per pod**, kubelite's shape). Their ratios to Swarm say how near 0.5 any design that starts
+two containers per pod could come on this engine. Each phase starts from an engine without the previous
+phase's containers; ``--rounds`` repeats the four, the order reversed every other round (the machine is
+shared and noisy), and a summary gives every round's figures, the load average and the medians.
+
 The engine is shared: ``docker swarm init`` runs only when it is not in a swarm already (then
 ``docker swarm leave --force`` at the end, and the ``docker_gwbridge`` network it made is removed
 if nothing uses it); in a swarm that exists, only this script's own service is created and
-removed. Nothing else on the engine is touched; kl up removes its own containers on SIGINT.
+removed. The floors' containers carry the label ``kubelite-bench=<run id>`` and exactly those are
+removed (after each phase, and on any exit: failure, Ctrl-C, SIGTERM). Nothing else on the engine is
+touched; kl up removes its own containers on SIGINT.
 
     .venv/bin/python bench/bench_swarm.py [--replicas 30] [--nodes 2] [--order kubelite-first|swarm-first]
+        [--concurrency 32] [--rounds 1] [--skip kubelite|swarm|floors]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import os
+import statistics
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -36,7 +48,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import pyspy  # noqa: E402  (bench/ is the script's directory)
-from bench_kl_up_deploy import KUBECTL, PodWatch, process_names, ready_nodes  # noqa: E402
+from docker_floors import Floors  # noqa: E402
+from bench_kl_up_deploy import KUBECTL, PodWatch  # noqa: E402
+from klup import KlUp  # noqa: E402
 
 from kubelite.etcd.server import free_port  # noqa: E402
 
@@ -65,41 +79,35 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
 
 
 def run_kubelite(replicas: int, nodes: int, timeout: float, profile: Path | None = None) -> float:
-    data = Path(tempfile.mkdtemp(prefix="kubelite-bench-swarm-"))
-    listen = f"127.0.0.1:{free_port()}"
-    out = open(data.parent / f"{data.name}.out", "wb")
-    up = subprocess.Popen(
-        [sys.executable, "-m", "kubelite.cli", "up", "--runtime", "docker", "--nodes", str(nodes), "--listen", listen,
-         "--data-dir", str(data)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    """kl up's default (secure) on Docker, ``kubectl apply`` → kubectl's watch sees all Running → seconds."""
+    up = KlUp(nodes, prefix="kubelite-bench-swarm-", timeout=timeout, secure=True, runtime="docker")
+    up.start()
     watch: PodWatch | None = None
-    deadline = time.monotonic() + timeout
     try:
-        while not (b"kubelite is up" in Path(out.name).read_bytes() and ready_nodes(f"http://{listen}") >= nodes):
-            if up.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"kl up did not come up; see {out.name}")
-            time.sleep(0.1)
-        kubeconfig = data / "kubeconfig"
-        manifest = data / "bench.yaml"
+        up.wait_banner()
+        up.wait_ready_nodes()
+        manifest = up.data / "bench.yaml"
         manifest.write_text(MANIFEST.format(replicas=replicas, image=IMAGE, command=json.dumps(COMMAND)))
-        watch = PodWatch(kubeconfig, replicas)
+        watch = PodWatch(up.kubeconfig, replicas)
         time.sleep(1.0)  # a settling window, not a wait for a condition: kubectl's watch has listed (nothing yet)
         recorders = []
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
             recorders = [pyspy.record(pid, profile / f"{name}.txt")
-                         for name, pid in process_names(data).items() if name not in ("etcd", "dns")]
+                         for name, pid in up.process_names(etcd=False).items() if name != "dns"]
             time.sleep(1.0)  # py-spy attaches
         applied = time.monotonic()
-        subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "apply", "-f", str(manifest)], check=True,
+        subprocess.run([KUBECTL, "--kubeconfig", str(up.kubeconfig), "apply", "-f", str(manifest)], check=True,
                        capture_output=True, timeout=120)
-        if not watch.all_running.wait(max(1.0, deadline - time.monotonic())):
-            raise SystemExit(f"kubelite: {len(watch.running)} of {replicas} pods Running; see {out.name}")
+        if not watch.all_running.wait(max(1.0, up.started + timeout - time.monotonic())):
+            raise SystemExit(f"kubelite: {len(watch.running)} of {replicas} pods Running; see {up.out_path}")
         pyspy.stop(recorders)
+
         def phase(times: dict[str, float]) -> str:
             ordered = sorted(t - applied for t in times.values())
             return f"first {ordered[0]:.2f} / half {ordered[len(ordered) // 2]:.2f} / all {ordered[-1]:.2f} s"
 
-        print(f"kubelite's phases after kubectl apply (kubectl's watch; first / half / all {replicas} pods): "
+        print(f"  kubelite's phases after kubectl apply (kubectl's watch; first / half / all {replicas} pods): "
               f"seen {phase(watch.created)}; bound {phase(watch.bound)}; Running {phase(watch.running)}")
         if profile is not None:
             for path in sorted(profile.glob("*.txt")):
@@ -109,17 +117,7 @@ def run_kubelite(replicas: int, nodes: int, timeout: float, profile: Path | None
     finally:
         if watch is not None:
             watch.stop()
-        up.send_signal(signal.SIGINT)
-        try:
-            up.wait(180)
-        except subprocess.TimeoutExpired:
-            up.kill()
-            up.wait()
-        shutil.rmtree(data, ignore_errors=True)
-        if up.returncode == 0:
-            Path(out.name).unlink()
-        else:
-            print(f"kl up's output: {out.name}", file=sys.stderr)
+        up.stop()  # SIGINT: kl up removes its pods' containers before it exits
 
 
 def swarm_state() -> str:
@@ -150,43 +148,137 @@ def run_swarm(replicas: int, timeout: float) -> float:
             time.sleep(0.5)
 
 
+PHASES = ("kubelite", "two starts", "one start", "swarm")  # --order kubelite-first; swarm-first reverses it
+
+
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def utc() -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime())
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def run_round(args: argparse.Namespace, floors: Floors, order: list[str]) -> dict[str, float]:
+    """One round's phases in ``order`` → seconds by phase, and the load average at each phase's start
+    (``"load <phase>"``)."""
+    figures: dict[str, float] = {}
+    for phase in order:
+        figures[f"load {phase}"] = load()
+        if phase == "kubelite":
+            figures[phase] = run_kubelite(args.replicas, args.nodes, args.timeout, args.profile)
+        elif phase == "swarm":
+            figures[phase] = run_swarm(args.replicas, args.timeout)
+        else:
+            try:
+                figures[phase] = (floors.one_start if phase == "one start" else floors.two_starts)(args.replicas)
+            finally:
+                floors.remove()  # the next phase starts without them
+        print(f"  [{utc()}] {phase}: {figures[phase]:.2f} s (load average {figures[f'load {phase}']:.2f})",
+              flush=True)
+    return figures
+
+
+def report(args: argparse.Namespace, rounds: list[dict[str, float]], initialised: bool) -> None:
+    def median(phase: str) -> float | None:
+        values = [r[phase] for r in rounds if phase in r]
+        return statistics.median(values) if values else None
+
+    def ratio(a: str, b: str, figures: dict[str, float]) -> str:
+        return f"{figures[a] / figures[b]:.2f}" if a in figures and b in figures else "-"
+
+    print(f"{args.replicas} replicas of {IMAGE} ({' '.join(COMMAND)}) on one Docker Engine, apply -> all Running")
+    said = {
+        "kubelite": f"kl up --runtime docker --nodes {args.nodes}; kubectl apply -> kubectl sees Running",
+        "swarm": "docker service create -> docker service ps: Running; "
+                 + ("swarm initialised for this run" if initialised else "existing swarm, own service only"),
+        "one start": f"{args.replicas} containers created+started on the default bridge (Docker SDK, "
+                     f"{args.concurrency} at once)",
+        "two starts": f"{args.replicas} pods of a sandbox on the bridge + an app container in its network "
+                      f"namespace (Docker SDK, {args.concurrency} pods at once)",
+    }
+    for phase in PHASES:
+        if any(phase in r for r in rounds):
+            print(f"  {phase}: {said[phase]}")
+    header = ["round", "kubelite s", "swarm s", "one start s", "two starts s", "kubelite/swarm",
+              "one start/swarm", "two starts/swarm", "kubelite/two starts", "load"]
+    print("  " + " | ".join(header))
+    rows = [(str(n), r) for n, r in enumerate(rounds, 1)]
+    medians = {phase: m for phase in PHASES if (m := median(phase)) is not None}
+    for name, figures in [*rows, *([("median", medians)] if len(rounds) > 1 else [])]:
+        loads = [v for k, v in figures.items() if k.startswith("load ")]
+        cells = [name, *(f"{figures[p]:.2f}" if p in figures else "-" for p in ("kubelite", "swarm", "one start",
+                                                                                "two starts")),
+                 ratio("kubelite", "swarm", figures), ratio("one start", "swarm", figures),
+                 ratio("two starts", "swarm", figures), ratio("kubelite", "two starts", figures),
+                 f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"]
+        print("  " + " | ".join(cells))
+    if "kubelite" in medians and "swarm" in medians:
+        print(f"  ratio kubelite / swarm (median): {medians['kubelite'] / medians['swarm']:.2f} "
+              "(target <= 0.5; issue 12 measured 6.5 s vs 7.9 s, 0.82)")
+    if "two starts" in medians and "swarm" in medians:
+        best = min(r["two starts"] / r["swarm"] for r in rounds if "two starts" in r and "swarm" in r)
+        print(f"  two starts per pod, raw, over swarm: median {medians['two starts'] / medians['swarm']:.2f}, "
+              f"best {best:.2f}: the floor of any design that starts two containers per pod on this engine")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=30)
     parser.add_argument("--nodes", type=int, default=2, help="kl up's --nodes (agent processes on the one engine)")
-    parser.add_argument("--order", choices=("kubelite-first", "swarm-first"), default="kubelite-first")
+    parser.add_argument("--order", choices=("kubelite-first", "swarm-first"), default="kubelite-first",
+                        help="the first round's order (kubelite, two starts, one start, swarm, or reversed); "
+                             "later rounds alternate")
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="the floors' pods and engine requests at once (kl up --nodes 2: 2 agents x 16 pod "
+                             "workers, each with 16 Docker call threads)")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the phases, the order reversed every other round")
+    parser.add_argument("--skip", action="append", choices=("kubelite", "swarm", "floors"), default=[],
+                        help="leave a phase out (repeatable)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--profile", type=Path, help="py-spy kl up's Python children during kubelite's window")
     args = parser.parse_args()
+    if args.replicas < 1 or args.concurrency < 1 or args.rounds < 1:
+        raise SystemExit("--replicas, --concurrency and --rounds must be at least 1")
 
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode:
         raise SystemExit(f"{IMAGE} is not on this engine: deploy/images/build.sh builds it")
     state = swarm_state()
     if state not in ("inactive", "active"):
         raise SystemExit(f"the engine's swarm state is {state!r}: not touching it")
-    initialised = state == "inactive"
+    skipped = set(args.skip) | ({"two starts", "one start"} if "floors" in args.skip else set())
+    order = [p for p in PHASES if p not in skipped]
+    if args.order == "swarm-first":
+        order.reverse()
+    initialised = state == "inactive" and "swarm" in order
     had_gwbridge = bool(docker("network", "ls", "-q", "--filter", "name=^docker_gwbridge$").strip())
+    floors = Floors(uuid.uuid4().hex[:8], IMAGE, COMMAND, args.concurrency)
+    # SIGTERM unwinds like Ctrl-C, so every finally below (kl up, the service, the floors, the swarm) runs
+    signal.signal(signal.SIGTERM, interrupted)
+    print(f"[{utc()}] load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; floors' label "
+          f"kubelite-bench={floors.run_id}", flush=True)
+    rounds: list[dict[str, float]] = []
     if initialised:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", f"127.0.0.1:{free_port()}")
     try:
-        if args.order == "swarm-first":
-            swarm = run_swarm(args.replicas, args.timeout)
-            kubelite = run_kubelite(args.replicas, args.nodes, args.timeout, args.profile)
-        else:
-            kubelite = run_kubelite(args.replicas, args.nodes, args.timeout, args.profile)
-            swarm = run_swarm(args.replicas, args.timeout)
+        for n in range(args.rounds):
+            print(f"round {n + 1}:", flush=True)
+            rounds.append(run_round(args, floors, order if n % 2 == 0 else order[::-1]))
     finally:
-        if initialised:
-            docker("swarm", "leave", "--force", check=False)
-            if not had_gwbridge:  # made by this init: removed unless something else attached to it meanwhile
-                docker("network", "rm", "docker_gwbridge", check=False)
-    print(f"{args.replicas} replicas of {IMAGE} ({' '.join(COMMAND)}) on one Docker Engine, apply -> all Running")
-    print(f"  kubelite (kl up --runtime docker --nodes {args.nodes}; kubectl apply -> kubectl sees Running): "
-          f"{kubelite:6.2f} s")
-    print(f"  Docker Swarm (docker service create -> docker service ps: Running; "
-          f"{'swarm initialised for this run' if initialised else 'existing swarm, own service only'}): "
-          f"{swarm:6.2f} s")
-    print(f"  ratio kubelite / swarm: {kubelite / swarm:.2f} (target <= 0.5; issue 12 measured 6.5 s vs 7.9 s, 0.82)")
+        try:
+            floors.remove()
+        finally:
+            floors.close()
+            if initialised:
+                docker("swarm", "leave", "--force", check=False)
+                if not had_gwbridge:  # made by this init: removed unless something else attached to it meanwhile
+                    docker("network", "rm", "docker_gwbridge", check=False)
+    print(f"[{utc()}] load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    report(args, rounds, initialised)
 
 
 if __name__ == "__main__":

@@ -71,11 +71,13 @@ class KlUp:
     """The real ``kl up --runtime sim --insecure-http`` as a child: ``start()``, the ``wait_*``, ``stop()``
     (always, in a finally). Its output goes to ``<data-dir>.out`` (kept when it failed).
     ``secure``: kl up's default instead (HTTPS, RBAC, TLS to etcd); the benchmark still reaches the gateway
-    over plain HTTP on loopback as the user who ran it (kubelite.gateway.tlssniff), the kubeconfig over HTTPS."""
+    over plain HTTP on loopback as the user who ran it (kubelite.gateway.tlssniff), the kubeconfig over HTTPS.
+    ``runtime``: kl up's ``--runtime`` (``docker``: kl up's stop removes its pods' containers)."""
 
     def __init__(self, nodes: int, *, prefix: str, listen: str = "", timeout: float = 600.0,
-                 extra: tuple[str, ...] = (), secure: bool = False) -> None:
+                 extra: tuple[str, ...] = (), secure: bool = False, runtime: str = "sim") -> None:
         self.secure = secure
+        self.runtime = runtime
         self.nodes = nodes
         self.prefix = prefix
         self.data = Path(tempfile.mkdtemp(prefix=prefix))
@@ -92,7 +94,7 @@ class KlUp:
     def start(self) -> None:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kubelite.cli", "up", "--runtime", "sim",
+            [sys.executable, "-m", "kubelite.cli", "up", "--runtime", self.runtime,
              *(() if self.secure else ("--insecure-http",)), "--nodes", str(self.nodes), "--listen", self.listen, "--data-dir", str(self.data),
              "--ready-timeout", str(self.timeout), *self.extra],
             cwd=REPO, stdout=open(self.out_path, "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
