@@ -21,7 +21,11 @@ metrics), the controller-manager's RSS and the load average. Compaction runs eve
 compactor that wins a round defragments when the rule of kubelite.etcd.defrag says so.
 
     .venv/bin/python bench/bench_scale.py [--nodes 1000] [--deployments 10] [--replicas 1000]
-        [--churn-minutes 60] [--churn-period 30] [--churn-pods 50] [--etcd-compaction-interval 5m]
+        [--churn-minutes 60] [--churn-period 30] [--churn-pods 50] [--shrink N] [--etcd-compaction-interval 5m]
+
+At the end, ``--shrink`` Deployments (default: half of them, at least one) are deleted and etcd's size is
+followed until a compactor defragments, or 2.5 compaction intervals (a small
+``--etcd-compaction-interval`` shortens that follow).
 """
 
 from __future__ import annotations
@@ -213,13 +217,20 @@ def main() -> None:
     parser.add_argument("--churn-minutes", type=float, default=60.0)
     parser.add_argument("--churn-period", type=float, default=30.0, help="seconds between churn steps")
     parser.add_argument("--churn-pods", type=int, default=50, help="pods a step scales one Deployment down and up by")
-    parser.add_argument("--shrink", type=int, default=5, help="Deployments deleted at the end (0: none), then etcd's "
-                        "size followed until a defragmentation (at most 2.5 compaction intervals)")
+    parser.add_argument("--shrink", type=int, default=None,
+                        help="Deployments deleted at the end (default: half of --deployments, at least one; 0: none), "
+                             "then etcd's size followed until a defragmentation (at most 2.5 compaction intervals)")
     parser.add_argument("--etcd-compaction-interval", default="5m", help="kl up's flag (default: kl up's default)")
     parser.add_argument("--listen", default="", help="HOST:PORT for kl up's gateway (default: a free port)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for start-up, and for convergence")
     parser.add_argument("--keep", action="store_true", help="keep kl up's data directory (its logs/) afterwards")
     args = parser.parse_args()
+    if args.deployments < 1:
+        parser.error("--deployments must be at least 1")
+    if args.shrink is None:
+        args.shrink = max(1, args.deployments // 2)  # half of those made, at least one
+    elif not 0 <= args.shrink <= args.deployments:
+        parser.error(f"--shrink must be between 0 and --deployments ({args.deployments})")
     total = args.deployments * args.replicas
     # started in the background (nohup ... &), SIGINT would be ignored: both signals stop kl up cleanly
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -384,7 +395,7 @@ async def pods_in_etcd(etcd: EtcdConfig) -> int:
 
 
 def shrink(args: argparse.Namespace, up: KlUp, etcd: EtcdConfig, kubelite_pids: list[int]) -> None:
-    """Delete ``--shrink`` Deployments (their pods go with them, by the garbage collector), then follow
+    """Delete the first ``--shrink`` Deployments (their pods go with them, by the garbage collector), then follow
     etcd's size until a compactor defragments (the space the deleted pods and their history held is
     then given back) or 2.5 compaction intervals pass."""
     defrags = metric_sum(kubelite_pids, "kubelite_etcd_defragmentations_total")

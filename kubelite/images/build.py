@@ -110,17 +110,23 @@ def build(client: Any, t: Target, *, force: bool = False, only_missing: bool = F
         raise
     except Exception as exc:  # API errors, timeouts
         raise ImageBuildError(f"building {t.image} failed: {exc}") from None
-    if have is not None and have.get("Id") and (_inspect(client, t.image) or {}).get("Id") != have["Id"]:
-        _drop(client, str(have["Id"]))
+    drop_replaced(client, t.image, have)
     say(f"built {t.image}")
     return True
 
 
-def _drop(client: Any, image_id: str) -> None:
-    """Remove a replaced image if nothing uses it any more (best effort: containers may)."""
+def drop_replaced(client: Any, image: str, previous: dict[str, Any] | None) -> None:
+    """After a build tagged ``image``: remove the image the tag named before (``previous``: its inspection,
+    None when there was none), which would otherwise stay behind as a dangling ``<none>`` image. Never
+    forced: the Engine keeps it while a container uses it or another tag names it (409, left alone)."""
+    import docker.errors
+
+    previous_id = (previous or {}).get("Id")
+    if not previous_id or (_inspect(client, image) or {}).get("Id") == previous_id:
+        return  # no image before, or the build made the same one (cached)
     try:
-        client.api.remove_image(image_id)
-    except Exception:
+        client.api.remove_image(previous_id)
+    except docker.errors.APIError:  # in use, named by another tag, or gone already
         pass
 
 

