@@ -15,9 +15,10 @@ In the same run, the raw floors of the engine (``bench/docker_floors.py``, throu
 agent calls it, the same image and command, ``--concurrency`` pods and engine requests at once: 2 nodes ×
 16 pod workers): 30 containers created and started on the default bridge (**one start per pod**, what a
 Swarm task costs), and 30 pods of a sandbox on the bridge plus an app container in its network namespace
-(**two starts per pod**, kubelite's shape). Their ratios to Swarm say how near 0.5 any design that starts
-two containers per pod could come on this engine. Each phase starts from an engine without the previous
-phase's containers; ``--rounds`` repeats the four, the order reversed every other round (the machine is
+(**two starts per pod**, kubelite's shape), and the same with the sandboxes started beforehand, untimed
+(**warm sandboxes**: only the apps joining them). Their ratios to Swarm say how near 0.5 any design that
+starts two containers per pod (or keeps sandboxes ready) could come on this engine. Each phase starts from an engine without the previous
+phase's containers; ``--rounds`` repeats the phases, the order reversed every other round (the machine is
 shared and noisy), and a summary gives every round's figures, the load average and the medians.
 
 The engine is shared: ``docker swarm init`` runs only when it is not in a swarm already (then
@@ -148,7 +149,7 @@ def run_swarm(replicas: int, timeout: float) -> float:
             time.sleep(0.5)
 
 
-PHASES = ("kubelite", "two starts", "one start", "swarm")  # --order kubelite-first; swarm-first reverses it
+PHASES = ("kubelite", "two starts", "warm sandboxes", "one start", "swarm")  # --order kubelite-first; swarm-first reverses it
 
 
 def interrupted(signum: int, frame: object) -> None:
@@ -174,8 +175,10 @@ def run_round(args: argparse.Namespace, floors: Floors, order: list[str]) -> dic
         elif phase == "swarm":
             figures[phase] = run_swarm(args.replicas, args.timeout)
         else:
+            floor = {"one start": floors.one_start, "two starts": floors.two_starts,
+                     "warm sandboxes": floors.warm_sandboxes}[phase]
             try:
-                figures[phase] = (floors.one_start if phase == "one start" else floors.two_starts)(args.replicas)
+                figures[phase] = floor(args.replicas)
             finally:
                 floors.remove()  # the next phase starts without them
         print(f"  [{utc()}] {phase}: {figures[phase]:.2f} s (load average {figures[f'load {phase}']:.2f})",
@@ -200,21 +203,24 @@ def report(args: argparse.Namespace, rounds: list[dict[str, float]], initialised
                      f"{args.concurrency} at once)",
         "two starts": f"{args.replicas} pods of a sandbox on the bridge + an app container in its network "
                       f"namespace (Docker SDK, {args.concurrency} pods at once)",
+        "warm sandboxes": f"{args.replicas} sandboxes started first (not timed), then the app containers joining "
+                          "them (timed)",
     }
     for phase in PHASES:
         if any(phase in r for r in rounds):
             print(f"  {phase}: {said[phase]}")
-    header = ["round", "kubelite s", "swarm s", "one start s", "two starts s", "kubelite/swarm",
-              "one start/swarm", "two starts/swarm", "kubelite/two starts", "load"]
+    header = ["round", "kubelite s", "swarm s", "one start s", "two starts s", "warm sandboxes s",
+              "kubelite/swarm", "one start/swarm", "two starts/swarm", "warm/swarm", "kubelite/two starts", "load"]
     print("  " + " | ".join(header))
     rows = [(str(n), r) for n, r in enumerate(rounds, 1)]
     medians = {phase: m for phase in PHASES if (m := median(phase)) is not None}
     for name, figures in [*rows, *([("median", medians)] if len(rounds) > 1 else [])]:
         loads = [v for k, v in figures.items() if k.startswith("load ")]
-        cells = [name, *(f"{figures[p]:.2f}" if p in figures else "-" for p in ("kubelite", "swarm", "one start",
-                                                                                "two starts")),
-                 ratio("kubelite", "swarm", figures), ratio("one start", "swarm", figures),
-                 ratio("two starts", "swarm", figures), ratio("kubelite", "two starts", figures),
+        cells = [name, *(f"{figures[p]:.2f}" if p in figures else "-"
+                         for p in ("kubelite", "swarm", "one start", "two starts", "warm sandboxes")),
+                 *(ratio(a, b, figures) for a, b in (("kubelite", "swarm"), ("one start", "swarm"),
+                                                     ("two starts", "swarm"), ("warm sandboxes", "swarm"),
+                                                     ("kubelite", "two starts"))),
                  f"{min(loads):.1f}-{max(loads):.1f}" if loads else "-"]
         print("  " + " | ".join(cells))
     if "kubelite" in medians and "swarm" in medians:
@@ -231,7 +237,8 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=30)
     parser.add_argument("--nodes", type=int, default=2, help="kl up's --nodes (agent processes on the one engine)")
     parser.add_argument("--order", choices=("kubelite-first", "swarm-first"), default="kubelite-first",
-                        help="the first round's order (kubelite, two starts, one start, swarm, or reversed); "
+                        help="the first round's order (kubelite, two starts, warm sandboxes, one start, swarm, or "
+                             "reversed); "
                              "later rounds alternate")
     parser.add_argument("--concurrency", type=int, default=32,
                         help="the floors' pods and engine requests at once (kl up --nodes 2: 2 agents x 16 pod "
@@ -250,7 +257,7 @@ def main() -> None:
     state = swarm_state()
     if state not in ("inactive", "active"):
         raise SystemExit(f"the engine's swarm state is {state!r}: not touching it")
-    skipped = set(args.skip) | ({"two starts", "one start"} if "floors" in args.skip else set())
+    skipped = set(args.skip) | ({"two starts", "warm sandboxes", "one start"} if "floors" in args.skip else set())
     order = [p for p in PHASES if p not in skipped]
     if args.order == "swarm-first":
         order.reverse()

@@ -7,7 +7,9 @@
     the default bridge (it owns the pod's network namespace), then the app container joining it
     (``network_mode=container:<sandbox>``); pods in parallel. As the agent does
     (``agent/execute.py``), the app's create overlaps the sandbox's start (Docker resolves
-    ``container:<id>`` at the joining container's start), and its start follows the sandbox's.
+    ``container:<id>`` at the joining container's start), and its start follows the sandbox's;
+  - **warm sandboxes**: the sandboxes started beforehand, outside the time (a pool a node would keep
+    ready), then only the apps joining them — what a pod costs when its sandbox is not on its path.
 
 Containers are made as the agent makes them (``agent/runtime/docker.py`` ``create_container``): the image's
 own process under ``init=True``, json-file logs with rotation; the sandbox runs the agent's default
@@ -39,7 +41,7 @@ LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": str(LogLimits.max_byte
 
 
 class Floors:
-    """The floors of one bench run: ``one_start(n)``, ``two_starts(n)`` → seconds; ``remove()`` (always,
+    """The floors of one bench run: ``one_start(n)``, ``two_starts(n)``, ``warm_sandboxes(n)`` → seconds; ``remove()`` (always,
     in a finally) removes every container of this run. ``run_id`` names and labels them."""
 
     def __init__(self, run_id: str, image: str, command: list[str], concurrency: int) -> None:
@@ -65,15 +67,23 @@ class Floors:
         with self.in_flight:
             self.api.start(container_id)
 
-    def _run(self, kind: str, pods: int, per_pod: Callable[[str, ThreadPoolExecutor], None]) -> float:
+    def _run(self, kind: str, pods: int, per_pod: Callable[[str, int, ThreadPoolExecutor], None], *,
+             untimed: Callable[[str, int, ThreadPoolExecutor], None] | None = None) -> float:
+        """``per_pod(name, index, inner pool)`` for every pod, ``concurrency`` at once → seconds; ``untimed``
+        is done for every pod first, outside the time."""
         self.phase += 1
         prefix = f"{LABEL}-{self.run_id}-{kind}{self.phase}"
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=kind) as pool, \
                 ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"{kind}-inner") as inner:
-            started = time.monotonic()
-            try:
-                for future in [pool.submit(per_pod, f"{prefix}-{i}", inner) for i in range(pods)]:
+            def each(work: Callable[[str, int, ThreadPoolExecutor], None]) -> None:
+                for future in [pool.submit(work, f"{prefix}-{i}", i, inner) for i in range(pods)]:
                     future.result()
+
+            try:
+                if untimed is not None:
+                    each(untimed)
+                started = time.monotonic()
+                each(per_pod)
             except BaseException:
                 self.stopping.set()  # the pods not begun make nothing; remove() takes the rest
                 raise
@@ -81,7 +91,7 @@ class Floors:
 
     def one_start(self, pods: int) -> float:
         """``pods`` containers, each created and started on the default bridge → seconds."""
-        def pod(name: str, _inner: ThreadPoolExecutor) -> None:
+        def pod(name: str, _index: int, _inner: ThreadPoolExecutor) -> None:
             self._start(self._create(f"{name}-app", self.command, None))
 
         return self._run("one", pods, pod)
@@ -89,13 +99,27 @@ class Floors:
     def two_starts(self, pods: int) -> float:
         """``pods`` pods of a sandbox on the default bridge and an app container in its network namespace
         (the app's create during the sandbox's start, its start after it) → seconds."""
-        def pod(name: str, inner: ThreadPoolExecutor) -> None:
+        def pod(name: str, _index: int, inner: ThreadPoolExecutor) -> None:
             sandbox = self._create(f"{name}-pod", PAUSE_COMMAND, None)
             app = inner.submit(self._create, f"{name}-app", self.command, f"container:{sandbox}")
             self._start(sandbox)
             self._start(app.result())
 
         return self._run("two", pods, pod)
+
+    def warm_sandboxes(self, pods: int) -> float:
+        """``pods`` sandboxes started first, outside the time (a warm pool a node would keep); then the
+        timed part: an app container created and started in each one's network namespace → seconds."""
+        sandboxes: dict[int, str] = {}
+
+        def sandbox(name: str, index: int, _inner: ThreadPoolExecutor) -> None:
+            sandboxes[index] = self._create(f"{name}-pod", PAUSE_COMMAND, None)
+            self._start(sandboxes[index])
+
+        def pod(name: str, index: int, _inner: ThreadPoolExecutor) -> None:
+            self._start(self._create(f"{name}-app", self.command, f"container:{sandboxes[index]}"))
+
+        return self._run("warm", pods, pod, untimed=sandbox)
 
     def remove(self, *, timeout: float = 180.0) -> int:
         """Force-remove every container labelled with this run's id (and wait until the engine lists none)
