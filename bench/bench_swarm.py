@@ -17,9 +17,10 @@ agent calls it, the same image and command, ``--concurrency`` pods and engine re
 Swarm task costs), and 30 pods of a sandbox on the bridge plus an app container in its network namespace
 (**two starts per pod**, kubelite's shape), and the same with the sandboxes started beforehand, untimed
 (**warm sandboxes**: only the apps joining them). Their ratios to Swarm say how near 0.5 any design that
-starts two containers per pod (or keeps sandboxes ready) could come on this engine. Each phase starts from an engine without the previous
-phase's containers; ``--rounds`` repeats the phases, the order reversed every other round (the machine is
-shared and noisy), and a summary gives every round's figures, the load average and the medians.
+starts two containers per pod (or keeps sandboxes ready) could come on this engine. Each phase starts
+from an engine without the previous phase's containers; ``--rounds`` repeats the phases, the order
+reversed every other round (the machine is shared and noisy), and a summary gives every round's figures,
+the load average and the medians (the median row's ratios are ratios of the medians).
 
 The engine is shared: ``docker swarm init`` runs only when it is not in a swarm already (then
 ``docker swarm leave --force`` at the end, and the ``docker_gwbridge`` network it made is removed
@@ -149,11 +150,8 @@ def run_swarm(replicas: int, timeout: float) -> float:
             time.sleep(0.5)
 
 
-PHASES = ("kubelite", "two starts", "warm sandboxes", "one start", "swarm")  # --order kubelite-first; swarm-first reverses it
-
-
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+# a round's order with --order kubelite-first; swarm-first reverses it
+PHASES = ("kubelite", "two starts", "warm sandboxes", "one start", "swarm")
 
 
 def utc() -> str:
@@ -264,8 +262,10 @@ def main() -> None:
     initialised = state == "inactive" and "swarm" in order
     had_gwbridge = bool(docker("network", "ls", "-q", "--filter", "name=^docker_gwbridge$").strip())
     floors = Floors(uuid.uuid4().hex[:8], IMAGE, COMMAND, args.concurrency)
-    # SIGTERM unwinds like Ctrl-C, so every finally below (kl up, the service, the floors, the swarm) runs
-    signal.signal(signal.SIGTERM, interrupted)
+    # SIGINT (ignored when started in the background) and SIGTERM unwind like Ctrl-C, so every finally
+    # below (kl up, the service, the floors, the swarm) runs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     print(f"[{utc()}] load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; floors' label "
           f"kubelite-bench={floors.run_id}", flush=True)
     rounds: list[dict[str, float]] = []
@@ -289,4 +289,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("bench_swarm: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

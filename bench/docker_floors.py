@@ -41,8 +41,8 @@ LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": str(LogLimits.max_byte
 
 
 class Floors:
-    """The floors of one bench run: ``one_start(n)``, ``two_starts(n)``, ``warm_sandboxes(n)`` → seconds; ``remove()`` (always,
-    in a finally) removes every container of this run. ``run_id`` names and labels them."""
+    """The floors of one bench run: ``one_start(n)``, ``two_starts(n)``, ``warm_sandboxes(n)`` → seconds;
+    ``remove()`` (always, in a finally) removes every container of this run. ``run_id`` names and labels them."""
 
     def __init__(self, run_id: str, image: str, command: list[str], concurrency: int) -> None:
         self.run_id = run_id
