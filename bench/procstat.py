@@ -62,8 +62,8 @@ _PFN_MASK = (1 << 55) - 1  # bits 0-54 of a pagemap entry (the kernel's Document
 
 
 def resident_frames(pid: int) -> set[int] | None:
-    """The physical page frame numbers of ``pid``'s resident pages, from /proc/<pid>/pagemap; None when the
-    kernel hides them (PFNs read as 0 without CAP_SYS_ADMIN) or the process is gone."""
+    """The physical page frame numbers of ``pid``'s resident pages, from /proc/<pid>/pagemap (empty when the
+    process is gone); None when the kernel hides them (PFNs read as 0 without CAP_SYS_ADMIN)."""
     frames: set[int] = set()
     hidden = True
     try:
@@ -81,9 +81,11 @@ def resident_frames(pid: int) -> set[int] | None:
                         pfn = entry & _PFN_MASK
                         frames.add(pfn)
                         hidden = hidden and pfn == 0
-    except OSError:
+    except PermissionError:
         return None
-    return None if hidden else frames
+    except OSError:  # gone (or going) while read
+        return set()
+    return None if hidden and frames else frames
 
 
 def distinct_resident_bytes(pids: list[int]) -> int | None:
