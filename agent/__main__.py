@@ -158,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent-secret-file", help="file holding the cluster's agent secret: each node's token is "
                                                "derived from it (for --sim-count; instead of --token-file)")
     p.add_argument("--node-ip", default="127.0.0.1", help="InternalIP of the node; host ports publish here")
-    p.add_argument("--lease-ttl", type=positive_int, default=10, help="node lease TTL in seconds (keepalive every TTL/3)")
+    p.add_argument("--lease-ttl", type=positive_int, default=40,
+                   help="node lease duration in seconds: the node turns Unknown this long after its last renewal "
+                        "(the kubelet's nodeLeaseDurationSeconds, 40); renewed every TTL/3")
     p.add_argument("--status-period", type=positive_seconds, default=20.0, help="seconds between Node status heartbeats")
     p.add_argument("--labels", type=parse_labels, default={}, help="k=v,... node labels")
     p.add_argument("--taints", type=parse_taints, default=(), help="k=v:Effect,... taints at registration")

@@ -76,7 +76,7 @@ class NodeConfig:
     cpu: str | None = None  # override the host's (Kubernetes quantity)
     memory: str | None = None
     max_pods: int = 110
-    lease_ttl: int = 10
+    lease_ttl: int = 40  # seconds: the kubelet's nodeLeaseDurationSeconds
     status_period: float = 20.0
     retry_delay: float = 0.5
 

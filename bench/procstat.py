@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from array import array
 import subprocess
 import sys
 import time
@@ -41,6 +42,62 @@ def memory_kib(pid: int, field: str) -> int:
 def rss_bytes(pid: int) -> int:
     """Resident set size of ``pid`` (VmRSS), in bytes."""
     return memory_kib(pid, "VmRSS") * 1024
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of ``pid`` (``Pss`` of /proc/<pid>/smaps_rollup), in bytes: each resident page
+    divided by the number of processes that map it, so a group's sum counts shared libraries once."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+_PRESENT = 1 << 63
+_PFN_MASK = (1 << 55) - 1  # bits 0-54 of a pagemap entry (the kernel's Documentation/admin-guide/mm/pagemap.rst)
+
+
+def resident_frames(pid: int) -> set[int] | None:
+    """The physical page frame numbers of ``pid``'s resident pages, from /proc/<pid>/pagemap (empty when the
+    process is gone); None when the kernel hides them (PFNs read as 0 without CAP_SYS_ADMIN)."""
+    frames: set[int] = set()
+    hidden = True
+    try:
+        maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+        with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+            for line in maps:
+                if line.endswith("[vsyscall]"):  # outside the process's page tables
+                    continue
+                start, end = (int(x, 16) for x in line.split(None, 1)[0].split("-"))
+                pagemap.seek(start // PAGE_SIZE * 8)
+                entries = array("Q")
+                entries.frombytes(pagemap.read((end - start) // PAGE_SIZE * 8))
+                for entry in entries:
+                    if entry & _PRESENT:
+                        pfn = entry & _PFN_MASK
+                        frames.add(pfn)
+                        hidden = hidden and pfn == 0
+    except PermissionError:
+        return None
+    except OSError:  # gone (or going) while read
+        return set()
+    return None if hidden and frames else frames
+
+
+def distinct_resident_bytes(pids: list[int]) -> int | None:
+    """What a group of processes occupies in RAM: its distinct resident physical pages, in bytes (a page
+    mapped by several of them, or twice by one, counts once); None when pagemap hides PFNs (not root)."""
+    union: set[int] = set()
+    for pid in pids:
+        frames = resident_frames(pid)
+        if frames is None:
+            return None
+        union |= frames
+    return len(union) * PAGE_SIZE
 
 
 def descendants(root: int) -> list[int]:

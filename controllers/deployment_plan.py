@@ -153,10 +153,10 @@ class _Planner:
         pod_hash = rollout.template_hash(d.spec.template, collisions)
         if d.spec.template is None:
             raise InvalidDeployment("no pod template")
-        template = d.spec.template.model_copy(deep=True)
+        template = d.spec.template.deep_copy()
         template.metadata = template.metadata or ObjectMeta()
         template.metadata.labels = {**(template.metadata.labels or {}), rollout.HASH_LABEL: pod_hash}
-        selector = d.spec.selector.model_copy(deep=True) if d.spec.selector else LabelSelector()
+        selector = d.spec.selector.deep_copy() if d.spec.selector else LabelSelector()
         selector.match_labels = {**(selector.match_labels or {}), rollout.HASH_LABEL: pod_hash}
         revision = max((revision_of(rs) for rs in self.old), default=0) + 1
         annotations = rollout.new_rs_annotations(d.metadata.annotations, None, revision, replicas=d.replicas,

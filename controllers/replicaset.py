@@ -45,7 +45,7 @@ def pod_from_template(rs: ReplicaSet, owner: KubeObject | None = None) -> Pod:
     """A pod of ``rs``'s template, controlled by ``owner`` (``rs`` itself unless given)."""
     template = rs.spec.template
     meta = template.metadata if template and template.metadata else ObjectMeta()
-    spec = template.spec.model_copy(deep=True) if template and template.spec else None
+    spec = template.spec.deep_copy() if template and template.spec else None
     pod = Pod(
         metadata=ObjectMeta(
             generate_name=f"{rs.name}-", namespace=rs.namespace,

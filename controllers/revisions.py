@@ -99,7 +99,7 @@ class RevisionStore:
                 await self._delete(owner, duplicate.name)
             revisions = [r for r in revisions if r not in duplicates]
             if current.revision < top - 1 or (duplicates and current.revision != top - 1):
-                bumped = current.model_copy(deep=True)
+                bumped = current.deep_copy()
                 bumped.revision = top
                 written = await store.update(CONTROLLERREVISIONS, document(CONTROLLERREVISIONS.model, bumped),
                                              fence=fence)

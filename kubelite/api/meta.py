@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Self
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 
@@ -30,6 +30,20 @@ class KubeModel(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The JSON document Kubernetes would show (no nulls)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def deep_copy(self) -> Self:
+        """A copy sharing nothing mutable with this one: the same values, set fields and extras.
+
+        Objects from an informer cache are shared: copy before changing. The set fields are dumped
+        and validated again, a third of the time of pydantic's ``model_copy(deep=True)`` (27 against
+        83 µs for a Deployment's pod; issue 12: the create path copies every pod twice). A value its
+        field's type does not take (assigned without validation) fails that validation: such a model
+        is copied by ``model_copy(deep=True)``, which copies anything as it is.
+        """
+        try:
+            return self.model_validate(self.model_dump(exclude_unset=True, warnings=False))
+        except ValidationError:
+            return self.model_copy(deep=True)
 
 
 class OwnerReference(KubeModel):
@@ -106,6 +120,3 @@ class KubeObject(KubeModel):
     def namespace(self) -> str | None:
         return self.metadata.namespace
 
-    def deep_copy(self) -> Self:
-        """Objects from an informer cache are shared: copy before changing."""
-        return self.model_copy(deep=True)

@@ -111,6 +111,9 @@ def up(
              "floor, not the kubelet's 10%/15%: a local cluster shares the developer's disk.")] = LOCAL_EVICTION_HARD,
     sim_nodes_per_process: Annotated[int, typer.Option(
         help="Sim runtime: nodes hosted by one agent process (1: one process per node, as before).")] = 250,
+    node_lease_duration: Annotated[int, typer.Option(
+        help="Seconds a node stays Ready after its last lease renewal (the kubelet's nodeLeaseDurationSeconds, "
+             "40); agents renew every third of it.")] = 40,
     service_cluster_ip_range: Annotated[str, typer.Option(
         help="CIDR of Services' cluster IPs; two clusters on one host need different ones.")] = "10.96.0.0/12",
     encryption_provider_config: Annotated[Path | None, typer.Option(
@@ -134,6 +137,7 @@ def up(
                      etcd_compaction_interval=etcd_compaction_interval,
                      container_log_max_size=container_log_max_size, container_log_max_files=container_log_max_files,
                      eviction_hard=eviction_hard, sim_nodes_per_process=sim_nodes_per_process, prometheus=prometheus,
+                     node_lease_duration=node_lease_duration,
                      service_cluster_ip_range=service_cluster_ip_range,
                      encryption_provider_config=encryption_provider_config, secure=secure,
                      audit_policy_file=audit_policy_file)

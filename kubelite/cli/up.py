@@ -88,6 +88,7 @@ class UpOptions:
     container_log_max_files: int = 5
     eviction_hard: str = LOCAL_EVICTION_HARD  # passed to every agent (disk-pressure eviction)
     sim_nodes_per_process: int = 250  # sim runtime: nodes hosted by one agent process (1: a process per node)
+    node_lease_duration: int = 40  # every agent's --lease-ttl (the kubelet's nodeLeaseDurationSeconds)
     service_cluster_ip_range: str = "10.96.0.0/12"  # passed to the gateway; the cluster DNS gets its 10th address
     encryption_provider_config: Path | None = None  # None: generated in the data dir (Secrets encrypted at rest)
     prometheus: bool = False  # write <data-dir>/prometheus.yml scraping every process (up_prometheus)
@@ -194,7 +195,7 @@ class Cluster:
             extra += ["--cluster-dns", dns_ip, *(["--proxy-mode", "iptables"] if self.runtime == "oci" else [])]
         extra += ["--container-log-max-size", self.opts.container_log_max_size,
                   "--container-log-max-files", str(self.opts.container_log_max_files),
-                  "--eviction-hard", self.opts.eviction_hard]
+                  "--eviction-hard", self.opts.eviction_hard, "--lease-ttl", str(self.opts.node_lease_duration)]
         if self.runtime == "sim":
             # Sim containers start at once: a local cluster gains nothing from simulated
             # latency, and a sandbox still "starting" at the next sync is taken for a
@@ -249,6 +250,8 @@ class Cluster:
     def _prepare(self) -> None:
         if self.opts.nodes < 1:
             raise CliError("--nodes must be at least 1")
+        if self.opts.node_lease_duration < 1:
+            raise CliError("--node-lease-duration must be at least 1 (seconds)")
         if self.opts.sim_nodes_per_process < 1:
             raise CliError("--sim-nodes-per-process must be at least 1")
         if not self.opts.ready_timeout > 0:

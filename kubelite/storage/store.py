@@ -255,6 +255,10 @@ class Store:
         # Kept ADMISSION_CACHE_SECONDS, as kube's admission plugins read them through an informer (a moment
         # behind); a write of that kind through this store drops it at once.
         self._admission_cache: dict[str, tuple[float, builtins.list[dict[str, Any]]]] = {}
+        # ServiceAccounts the admission found: (namespace, name) -> (monotonic read time, document). The
+        # same ADMISSION_CACHE_SECONDS (kube's plugin reads them through an informer, and looks again live
+        # only when the informer has none), so a Deployment's thousand pods are not a thousand etcd reads.
+        self._accounts: dict[tuple[str | None, str], tuple[float, dict[str, Any]]] = {}
         self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
@@ -345,7 +349,7 @@ class Store:
         self, res: Resource[T], obj: T, *, lease: int = 0, fence: Fence | None = None, dry_run: bool = False
     ) -> T:
         """Create if absent (409 AlreadyExists otherwise); the namespace must exist."""
-        self._admission_cache.pop(res.plural, None)
+        self._forget_admission_reads(res)
         meta = obj.metadata
         if res.namespaced and not meta.namespace:
             raise errors.bad_request(f"{res.kind} {meta.name or meta.generate_name!r}: metadata.namespace is required")
@@ -457,16 +461,29 @@ class Store:
         name = sa_admission.account_name(pod)
         if name is None:
             return None
+        cached = self._accounts.get((pod.metadata.namespace, name))
+        if cached is not None and monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
+            return cached[1]
         deadline = Deadline(SA_ADMISSION_WAIT if name == sa_admission.DEFAULT_ACCOUNT else 0.0)
         while True:
             try:
-                return (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict()
+                account = (await self.get(SERVICEACCOUNTS, name, pod.metadata.namespace)).to_dict()
+                if len(self._accounts) >= 4096:  # bounded: namespaces come and go
+                    self._accounts.clear()
+                self._accounts[(pod.metadata.namespace, name)] = (monotonic(), account)
+                return account
             except errors.ApiError as exc:
                 if exc.code != 404 or deadline.expired():
                     if exc.code == 404:
                         return None
                     raise
             await asyncio.sleep(0.15)
+
+    def _forget_admission_reads(self, res: Resource) -> None:
+        """A write of ``res`` through this store: admission reads it again at once."""
+        self._admission_cache.pop(res.plural, None)
+        if res is SERVICEACCOUNTS:
+            self._accounts.clear()
 
     async def _priority_classes(self) -> builtins.list[dict[str, Any]]:
         return await self._documents(PRIORITYCLASSES)
@@ -511,7 +528,7 @@ class Store:
         copy, never changed in place) — used instead of reading it again when it has ``obj``'s
         resourceVersion; the write still compares that revision, so a stale one is a 409 as before.
         """
-        self._admission_cache.pop(res.plural, None)
+        self._forget_admission_reads(res)
         wanted = obj.metadata.resource_version
         if read is not None and wanted and read.metadata.resource_version == wanted and \
                 (read.name, read.namespace) == (obj.name, obj.namespace):
@@ -582,7 +599,7 @@ class Store:
         resourceVersion precondition, a concurrent write is not the caller's
         conflict: the delete is retried on the new version, as the API server does.
         """
-        self._admission_cache.pop(res.plural, None)
+        self._forget_admission_reads(res)
         for _ in range(_GUARANTEED_UPDATE_TRIES):
             current = await self.get(res, name, namespace)
             if resource_version and resource_version != current.metadata.resource_version:

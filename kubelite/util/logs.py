@@ -1,4 +1,9 @@
-"""Structured logs: one JSON object per line (time, level, component, event, message, extras)."""
+"""Structured logs: one JSON object per line (time, level, component, event, message, extras).
+
+Encoded by orjson (already the codec's library): a third of the stdlib's time per line, which a
+scale-up of a thousand pods logs a few thousand of; the stdlib encodes what orjson refuses
+(an integer past 64 bits).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from kubelite.util import clock
 
@@ -32,7 +39,10 @@ class JsonFormatter(logging.Formatter):
                 doc[key] = value
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
+        try:
+            return orjson.dumps(doc, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            return json.dumps(doc, default=str)
 
 
 def setup_logging(component: str, *, level: str = "INFO") -> None:

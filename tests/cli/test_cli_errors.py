@@ -103,6 +103,7 @@ def test_server_flag_after_the_command(tmp_path: Path) -> None:
     (["--etcd-compaction-interval", "soon"], "--etcd-compaction-interval:"),
     (["--eviction-hard", "memory.available<1Gi"], "--eviction-hard: eviction signal 'memory.available' is not supported"),
     (["--ready-timeout", "-1"], "--ready-timeout must be a number of seconds above 0"),
+    (["--node-lease-duration", "0"], "--node-lease-duration must be at least 1 (seconds)"),
 ])
 def test_kl_up_checks_the_components_flags_before_starting_anything(
     tmp_path: Path, flags: list[str], line: str,

@@ -91,13 +91,17 @@ def test_kl_up_runs_20_sim_nodes_in_one_agent_process(tmp_path: Path) -> None:
 
 
 def test_a_stopped_sim_node_process_loses_only_its_nodes_leases(tmp_path: Path) -> None:
-    up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "3", "--sim-nodes-per-process", "2"])
+    # a short lease (kl up's default is the kubelet's 40 s), so that its expiry is quick to see
+    up = KlUp(tmp_path / "kl", ["--runtime", "sim", "--nodes", "3", "--sim-nodes-per-process", "2",
+                                "--node-lease-duration", "6"])
     up.start()
     stopped: int | None = None
     try:
         run_sync(up.wait_up())
         assert set(up.state["processes"]) == {"controller-manager", "gateway", "sim-nodes-1-2", "sim-nodes-3-3"}
         assert len(agent_pids(up)) == 2
+        node_lease = get(up, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-3")
+        assert node_lease["spec"]["leaseDurationSeconds"] == 6
 
         # Frozen (SIGSTOP: kl up still sees it running): node-3's lease expires after its
         # TTL, the node-lifecycle controller marks it Unknown; the others keep theirs.

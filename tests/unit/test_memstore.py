@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
 from kubelite.api import errors
-from kubelite.api.resources import NAMESPACES, PODS
+from kubelite.api.resources import NAMESPACES, PODS, SERVICEACCOUNTS
 from kubelite.client.bootstrap import ensure_system_namespaces
+from kubelite.storage import store as store_module
 from kubelite.storage.memstore import MemStore
-from kubelite.registry.strategy import TERMINATING
+from kubelite.registry.strategy import TERMINATING, Admission
 
 from tests.controllers.objects import bare_pod
 
@@ -78,3 +80,38 @@ async def test_watch_replays_from_a_revision_then_follows() -> None:
     second = await asyncio.wait_for(anext(events), 2)
     assert (second.type, second.object.name, second.revision) == ("DELETED", "a", store.revision)
     await events.aclose()  # type: ignore[attr-defined]
+
+
+async def test_service_account_admission_reads_an_account_once_per_window_and_again_after_its_write(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Deployment's pods are not one etcd read of their account each (kube's plugin reads them through
+    an informer); a write of an account through the store is seen by the next pod at once."""
+    monkeypatch.setattr(store_module, "ADMISSION_CACHE_SECONDS", 60.0)  # the window outlasts any slow machine
+    store = MemStore(admission=Admission(service_account=True))
+    await ensure_system_namespaces(store)
+    await store.create(SERVICEACCOUNTS, SERVICEACCOUNTS.model.model_validate(
+        {"metadata": {"name": "default", "namespace": "default"}}))
+    reads: list[str] = []
+    get = store.get
+
+    async def counting_get(res: Any, name: str, namespace: str | None = None) -> Any:
+        if res is SERVICEACCOUNTS:
+            reads.append(name)
+        return await get(res, name, namespace)
+
+    monkeypatch.setattr(store, "get", counting_get)
+
+    def mounts_token(pod: Any) -> bool:
+        return any(v.name.startswith("kube-api-access-") for v in pod.spec.volumes or [])
+
+    first, second, third = [await store.create(PODS, bare_pod(name)) for name in ("a", "b", "c")]
+    assert all(mounts_token(p) for p in (first, second, third)) and reads == ["default"]
+    account = (await get(SERVICEACCOUNTS, "default", "default")).to_dict()
+    await store.update(SERVICEACCOUNTS, SERVICEACCOUNTS.model.model_validate(
+        {**account, "automountServiceAccountToken": False}))
+    reads.clear()  # the update read it too
+    assert not mounts_token(await store.create(PODS, bare_pod("d"))) and reads == ["default"]
+    await store.delete(SERVICEACCOUNTS, "default", "default")
+    with pytest.raises(errors.ApiError) as refused:  # absent: looked for again (kube's live lookup), 403
+        await store.create(PODS, bare_pod("e"))
+    assert refused.value.code == 403
