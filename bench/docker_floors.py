@@ -33,11 +33,11 @@ import docker
 
 from agent.pods import PodOptions
 from agent.runtime.base import LogLimits
+from agent.runtime.docker import log_config
 
 LABEL = "kubelite-bench"
 PAUSE_COMMAND = list(PodOptions.pause_command)  # the agent's default sandbox command
-LOG_CONFIG = {"Type": "json-file", "Config": {"max-size": str(LogLimits.max_bytes),  # the agent's default caps
-                                              "max-file": str(LogLimits.max_files)}}
+LOG_CONFIG = log_config(LogLimits())  # the agent's default caps
 
 
 class Floors:

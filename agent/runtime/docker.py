@@ -67,6 +67,12 @@ _STATES = {"created": "created", "running": "running", "paused": "running", "res
            "removing": "exited", "exited": "exited", "dead": "exited"}
 
 
+
+def log_config(limits: LogLimits) -> dict[str, Any]:
+    """A container's HostConfig ``LogConfig``: json-file with rotation, as the kubelet caps container logs
+    (``docker logs`` reads across the files)."""
+    return {"Type": "json-file", "Config": {"max-size": str(limits.max_bytes), "max-file": str(limits.max_files)}}
+
 class DockerRuntime:
     name = "docker"
     has_network = True
@@ -276,9 +282,7 @@ class DockerRuntime:
         return user if security.run_as_group is None else f"{user}:{security.run_as_group}"
 
     def _log_config(self) -> dict[str, Any]:
-        """json-file with rotation, as the kubelet caps container logs; ``docker logs`` reads across files."""
-        limits = self.log_limits
-        return {"Type": "json-file", "Config": {"max-size": str(limits.max_bytes), "max-file": str(limits.max_files)}}
+        return log_config(self.log_limits)
 
     async def start_container(self, container_id: str) -> None:
         self._inspected.expect(container_id, "start")  # its event may come before the call's answer
