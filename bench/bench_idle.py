@@ -18,9 +18,10 @@ controller-manager, gateway, agents) over ``--idle`` seconds:
     in RSS and judged on it.
 
 The baseline, measured in the same run and over the same window (started before ``kl up``,
-idle alongside it): a bare ``etcd`` on an empty data dir, and per component an idle Python
-interpreter that imported that component's entry module (``controllers.__main__``,
-``kubelite.gateway.__main__``, ``agent.__main__``) and sleeps, started nothing. Together they
+idle alongside it): a bare ``etcd`` on an empty data dir, and per process an idle Python
+interpreter that imported that process's entry module (``controllers.controlplane`` for the
+gateway and controller-manager, which kl up runs in one process; ``agent.__main__``) and sleeps,
+started nothing. Together they
 are the floor of this layout — an etcd and a Python per component with its code loaded cannot
 cost less — so the cluster's figure is also printed as a ratio to that floor: what the ratio
 exceeds 1 by is the cost of the components' own state, connections and loops. (A bare
@@ -55,15 +56,12 @@ from procstat import cpu_seconds, distinct_resident_bytes, pss_bytes, rss_bytes 
 
 TARGET_RSS_MB = 250.0  # MB (10^6 bytes), issue 12 target 7
 TARGET_CPU_PERCENT = 2.0
-ENTRY_MODULES = {"controllers": "controllers.__main__", "gateway": "kubelite.gateway.__main__",
-                 "agent": "agent.__main__"}
+ENTRY_MODULES = {"control-plane": "controllers.controlplane", "agent": "agent.__main__"}
 
 
 def component(name: str) -> str:
     """The ENTRY_MODULES key of a process named in up.json (agents are node-N or sim-nodes-A-B)."""
-    if name == "controller-manager":
-        return "controllers"
-    return "gateway" if name == "gateway" else "agent"
+    return "control-plane" if name == "control-plane" else "agent"
 
 
 def ready_nodes(server: str) -> int:

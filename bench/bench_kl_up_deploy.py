@@ -132,7 +132,7 @@ def main() -> None:
             recorders = [pyspy.record(pid, args.profile / f"{name}.txt") for name, pid in names.items() if name != "etcd"]
             time.sleep(1.0)  # py-spy attaches
         cpu_before = {pid: cpu_seconds(pid) for pid in kids}
-        reconciles_before = manager_metrics(names["controller-manager"])
+        reconciles_before = manager_metrics(names["control-plane"])
         applied = time.monotonic()
         subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "apply", "-f", str(manifest)], check=True,
                        capture_output=True, timeout=120)
@@ -141,7 +141,7 @@ def main() -> None:
             raise SystemExit(f"timed out: {len(watch.running)} of {args.replicas} pods Running; see {out}")
         done = time.monotonic()
         cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
-        reconciles = manager_metrics(names["controller-manager"])
+        reconciles = manager_metrics(names["control-plane"])
         pyspy.stop(recorders)
         listed, running = kubectl_running(kubeconfig)
         window = done - applied

@@ -52,18 +52,20 @@ def manager_metrics(pid: int) -> dict[str, float]:
 
 
 def process_metrics(pid: int, metric: str, *, label: str = "") -> dict[tuple[str, str], float]:
-    """One metric's samples from the ``/metrics`` of a kubelite process (its ``--listen``, from its
-    command line), summed by the value of ``label`` (``""``: one sum): ``{(metric, label value): value}``."""
+    """One metric's samples from the ``/metrics`` of a kubelite process (every ``--listen`` of its
+    command line: the control plane has the gateway's and the controller-manager's; plain HTTP, which a
+    secure gateway answers for its owner on loopback), summed by the value of ``label`` (``""``: one
+    sum): ``{(metric, label value): value}``."""
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    listen = argv[argv.index("--listen") + 1]
-    with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
     found: dict[tuple[str, str], float] = {}
-    for line in text.splitlines():
-        if line.startswith(metric + "{") or line.startswith(metric + " "):
-            labels, value = line.rsplit(" ", 1)
-            key = labels.split(f'{label}="', 1)[1].split('"', 1)[0] if label and f'{label}="' in labels else ""
-            found[(metric, key)] = found.get((metric, key), 0.0) + float(value)
+    for listen in (argv[i + 1] for i, flag in enumerate(argv[:-1]) if flag == "--listen"):
+        with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        for line in text.splitlines():
+            if line.startswith(metric + "{") or line.startswith(metric + " "):
+                labels, value = line.rsplit(" ", 1)
+                key = labels.split(f'{label}="', 1)[1].split('"', 1)[0] if label and f'{label}="' in labels else ""
+                found[(metric, key)] = found.get((metric, key), 0.0) + float(value)
     return found
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -19,7 +18,7 @@ from kubelite.etcd.compaction import add_compaction_argument
 from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.util.listen import ListenError, split_host_port
 from kubelite.util.logs import setup_logging
-from kubelite.util.process import settle_heap
+from kubelite.util.process import run_component, settle_heap
 from kubelite.registry.strategy import admission_plugins_flag, toleration_seconds_flag
 
 log = logging.getLogger("controllers")
@@ -165,13 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("controller-manager", level=args.log_level)
     config = config_from_args(args)
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            asyncio.run(run(config))
-        except ListenError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return 0
+    return run_component(run(config), (ListenError,))
 
 
 if __name__ == "__main__":

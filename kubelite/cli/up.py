@@ -2,8 +2,9 @@
 
 On the docker runtime it first builds the pod sandbox image (``kubelite/demo``)
 when the engine lacks it (:mod:`kubelite.images`, saying so). Then it starts,
-in order: the embedded etcd (unless ``--etcd-endpoints``), one
-controller-manager, the gateway and the agents of N nodes (``node-1``…), each a
+in order: the embedded etcd (unless ``--etcd-endpoints``), the control plane
+(the gateway and one controller-manager in one process, ``control-plane``:
+``controllers.controlplane``) and the agents of N nodes (``node-1``…), each a
 ``python -m ...`` process logging to ``<data-dir>/logs/<name>.log``. Docker
 nodes get one agent process each (``node-K``); simulated nodes share one agent
 process per ``sim_nodes_per_process`` nodes (``sim-nodes-1-250``, ...: a
@@ -70,6 +71,7 @@ from kubelite.util import clock
 from kubelite.util.listen import is_loopback
 from kubelite.util.supervise import cancel_and_wait
 
+CONTROL_PLANE = "control-plane"  # the process (and log) name of the gateway and controller-manager
 
 
 @dataclass
@@ -170,9 +172,8 @@ class Cluster:
         # the ServiceAccount admission on every pod writer; kube-root-ca.crt holds the cluster CA (empty on HTTP)
         admission = ["--enable-admission-plugins", "ServiceAccount"]
         root_ca = ["--root-ca-file", str(self.secure.ca_file)] if self.secure is not None else []
-        self._spawn("controller-manager", [py, "-m", "controllers", *ep, *compaction, "--id", "controller-manager-1",
-                                           "--listen", self.cm_url.removeprefix("http://"), *metrics_api,
-                                           *admission, *root_ca])
+        manager = [*ep, *compaction, "--id", "controller-manager-1", "--listen", self.cm_url.removeprefix("http://"),
+                   *metrics_api, *admission, *root_ca]
         auth = ["--token-file", str(self.data_dir / "tokens.csv")] if self.token else []
         auth += self.secure.gateway_flags() if self.secure is not None else [
             "--service-account-signing-key-file", str(self.data_dir / "pki" / "sa.key")]
@@ -183,9 +184,11 @@ class Cluster:
         auth += ["--audit-log-path", str(self.audit_log_path), "--audit-log-maxsize", "100", "--audit-log-maxbackup", "3"]
         if self.opts.audit_policy_file is not None:
             auth += ["--audit-policy-file", str(self.opts.audit_policy_file.expanduser().resolve())]
-        self._spawn("gateway", [py, "-m", "kubelite.gateway", *ep, *compaction, "--listen", self.opts.listen, *auth,
-                                "--agent-secret-file", str(self.agent_secret_path),
-                                "--service-cluster-ip-range", self.opts.service_cluster_ip_range])
+        gateway = [*ep, *compaction, "--listen", self.opts.listen, *auth, "--agent-secret-file",
+                   str(self.agent_secret_path), "--service-cluster-ip-range", self.opts.service_cluster_ip_range]
+        # one interpreter for both: it halves what the control plane's imports take (controllers/controlplane.py)
+        self._spawn(CONTROL_PLANE, [py, "-m", "controllers.controlplane", "--gateway", *gateway,
+                                    "--controller-manager", *manager])
         extra = [] if self.opts.keep else ["--drain-on-exit"]
         if self.runtime in ("docker", "oci"):  # cluster DNS, reached by pods through the node proxy (kube-dns's cluster IP)
             dns_ip = cluster_dns_ip(self.opts.service_cluster_ip_range)
@@ -575,7 +578,7 @@ def _print_banner(cluster: Cluster, say: Callable[[str], None]) -> None:
         *([f"               etcdctl --endpoints https://{cluster.endpoints} --cacert {f.ca_file} "
            f"--cert {f.client_cert} --key {f.client_key}"]
           if (f := cluster.etcd_files) is not None else []),
-        f"  logs         {cluster.logs}/<controller-manager|gateway|{agent_logs}>.log",
+        f"  logs         {cluster.logs}/<{CONTROL_PLANE}|{agent_logs}>.log",
         f"  audit log    {cluster.audit_log_path}",
         f"  kubeconfig   {kc}{auth}",
         "",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import signal
 import sys
 
@@ -13,6 +12,7 @@ from kubelite.etcd.client import connect
 from kubelite.etcd.flags import add_etcd_arguments, etcd_config_from_args
 from kubelite.util.listen import ListenError, split_host_port
 from kubelite.util.logs import setup_logging
+from kubelite.util.process import run_component
 from kubelite.registry.service_alloc import DEFAULT_SERVICE_CIDR, ServiceAllocator, ServiceRanges, ranges_flag
 from kubelite.storage.store import Store
 
@@ -53,13 +53,7 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("dns", level=args.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            asyncio.run(serve(args))
-        except (ListenError, OSError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return 0
+    return run_component(serve(args), (ListenError, OSError, ValueError))
 
 
 if __name__ == "__main__":

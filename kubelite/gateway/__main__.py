@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
@@ -27,7 +26,7 @@ from kubelite.gateway.auth import READONLY_GROUP, TokenFileError
 from kubelite.gateway.state import WatchSettings
 from kubelite.util.listen import ListenError, split_host_port
 from kubelite.util.logs import setup_logging
-from kubelite.util.process import settle_heap
+from kubelite.util.process import run_component, settle_heap
 from kubelite.auth.satokens import DEFAULT_ISSUER
 from kubelite.registry.strategy import SWITCHABLE_PLUGINS, Admission, toleration_seconds_flag
 
@@ -156,6 +155,10 @@ async def serve(config: GatewayConfig) -> None:
         await gateway.stop()
 
 
+# what a user can cause at start: one line and exit 1 (ApiError: etcd unreachable)
+USER_ERRORS = (ListenError, OSError, TokenFileError, errors.ApiError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging("gateway", level=args.log_level)
@@ -165,13 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TokenFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            asyncio.run(serve(config))
-        except (ListenError, OSError, TokenFileError, errors.ApiError) as exc:  # ApiError: etcd unreachable
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-    return 0
+    return run_component(serve(config), USER_ERRORS)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,10 @@ from kubelite.testing.processes import EtcdAccess, Processes
 from kubelite.util import clock
 from kubelite.util.listen import is_loopback
 
-KINDS = (("etcd", "etcd"), ("controllers", "cm"), ("kubelite.gateway", "gateway"), ("agent", "agent"))
+# kl up's control-plane process (controllers.controlplane) hosts a controller-manager and a gateway: it
+# answers to both kinds, and a fault to either hits the process, both halves.
+KINDS = (("controllers.controlplane", ("cm", "gateway")), ("controllers", ("cm",)), ("kubelite.gateway", ("gateway",)),
+         ("agent", ("agent",)))
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -39,20 +42,22 @@ def _cmdline(pid: int) -> list[str]:
         return []
 
 
-def _kind(argv: list[str]) -> str | None:
-    """``etcd``, ``cm``, ``gateway`` or ``agent`` for a kubelite process's command line."""
+def _kinds(argv: list[str]) -> tuple[str, ...]:
+    """The kinds (``etcd``, ``cm``, ``gateway``, ``agent``) a kubelite process's command line runs; ()
+    for another process."""
     if argv and Path(argv[0]).name == "etcd":
-        return "etcd"
+        return ("etcd",)
     if "-m" in argv and argv.index("-m") + 1 < len(argv):
         module = argv[argv.index("-m") + 1]
-        for prefix, kind in KINDS[1:]:
+        for prefix, kinds in KINDS:
             if module == prefix or module.startswith(prefix + "."):
-                return kind
-    return None
+                return kinds
+    return ()
 
 
 def children(parent: int) -> dict[str, int]:
-    """kubelite processes whose parent is ``parent``, named ``<kind>-<n>`` in pid order."""
+    """kubelite processes whose parent is ``parent``, named ``<kind>-<n>`` in pid order (a process
+    running two kinds has a name of each)."""
     found: list[tuple[int, str]] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -62,8 +67,8 @@ def children(parent: int) -> dict[str, int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and (kind := _kind(_cmdline(int(entry.name)))):
-            found.append((int(entry.name), kind))
+        if ppid == parent:
+            found.extend((int(entry.name), kind) for kind in _kinds(_cmdline(int(entry.name))))
     names: dict[str, int] = {}
     for pid, kind in sorted(found):
         count = sum(1 for n in names if n.startswith(kind + "-"))

@@ -7,10 +7,13 @@ scale-up of a thousand pods logs a few thousand of; the stdlib encodes what orjs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +22,20 @@ import orjson
 from kubelite.util import clock
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+# The component a line comes from, when one process hosts several (controllers.controlplane): asyncio
+# copies the context into every task at its creation, so the tasks a component's start creates keep its name.
+_COMPONENT: ContextVar[str | None] = ContextVar("log_component", default=None)
+
+
+@contextlib.contextmanager
+def log_component(name: str) -> Iterator[None]:
+    """Tag the lines logged in this block, and by the tasks it creates, as ``name``'s."""
+    token = _COMPONENT.set(name)
+    try:
+        yield
+    finally:
+        _COMPONENT.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +47,7 @@ class JsonFormatter(logging.Formatter):
         doc: dict[str, Any] = {
             "time": clock.format_micro_time(datetime.fromtimestamp(record.created, UTC)),
             "level": record.levelname.lower(),
-            "component": self.component,
+            "component": _COMPONENT.get() or self.component,
             "logger": record.name,
             "msg": record.getMessage(),
         }

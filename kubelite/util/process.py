@@ -1,4 +1,8 @@
-"""What every long-running component does once it has started.
+"""How every long-running component runs, and what it does once it has started.
+
+:func:`run_component`: ``asyncio.run`` of its main coroutine, where Ctrl-C ends it quietly and an
+error a user can cause (a port taken, etcd unreachable) is one ``error:`` line and exit status 1,
+never a traceback.
 
 :func:`settle_heap`: ``gc.freeze()`` after start-up. What a component builds while starting —
 imported modules, the schema, protobuf and OpenAPI tables, the first informer caches — lives as
@@ -16,8 +20,25 @@ where the C library has no ``malloc_trim`` (musl, macOS).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import gc
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+
+def run_component(main: Coroutine[Any, Any, None], user_errors: tuple[type[BaseException], ...]) -> int:
+    """Run ``main`` to its end: 0 when it returns or on Ctrl-C, 1 after printing ``error: <exc>`` on
+    stderr for one of ``user_errors``; anything else propagates."""
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            asyncio.run(main)
+        except user_errors as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def settle_heap() -> None:

@@ -39,11 +39,22 @@ def argv_for(component: str, etcd: str, port: int, tmp_path: Path) -> list[str]:
     return [sys.executable, "-m", "agent", "--node", "busy", "--runtime", "sim", *listen, "--token-file", str(token)]
 
 
-@pytest.mark.parametrize("component", ["controller-manager", "gateway", "agent"])
+def control_plane_argv(busy: str, etcd: str, port: int) -> list[str]:
+    """kl up's process (controllers.controlplane) with ``busy``'s port taken, the other's free."""
+    ports = {name: f"127.0.0.1:{port if name == busy else 0}" for name in ("gateway", "controller-manager")}
+    return [sys.executable, "-m", "controllers.controlplane",
+            "--gateway", "--listen", ports["gateway"], "--etcd-endpoints", etcd,
+            "--controller-manager", "--listen", ports["controller-manager"], "--etcd-endpoints", etcd, "--id", "second"]
+
+
+@pytest.mark.parametrize(("process", "component"), [
+    ("controller-manager", "controller-manager"), ("gateway", "gateway"), ("agent", "agent"),
+    ("control-plane", "gateway"), ("control-plane", "controller-manager")])
 async def test_busy_port_is_one_line_naming_the_flag(
-    component: str, busy_port: int, etcd: EmbeddedEtcd, tmp_path: Path,
+    process: str, component: str, busy_port: int, etcd: EmbeddedEtcd, tmp_path: Path,
 ) -> None:
-    argv = argv_for(component, etcd.endpoint, busy_port, tmp_path)
+    argv = (control_plane_argv(component, etcd.endpoint, busy_port) if process == "control-plane"
+            else argv_for(component, etcd.endpoint, busy_port, tmp_path))
     result = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True, timeout=90)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output

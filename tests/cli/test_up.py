@@ -5,6 +5,7 @@ demo serves HTTP on the host ports it prints, and no container is left."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -30,9 +31,17 @@ def test_kl_up_sim_starts_and_sigterm_stops_everything(tmp_path: Path) -> None:
         assert up.server.replace("http://", "https://") in out and up.server in out
         assert str(tmp_path / "kl" / "kubeconfig") in out
         # The two simulated nodes share one agent process (see test_up_sim_nodes).
-        assert set(up.state["processes"]) == {"controller-manager", "gateway", "sim-nodes-1-2"}
+        assert set(up.state["processes"]) == {"control-plane", "sim-nodes-1-2"}
         pids = up.pids()
-        assert len(pids) == 4 and all(alive(pid) for pid in pids)
+        assert len(pids) == 3 and all(alive(pid) for pid in pids)
+        # the gateway and the controller-manager share the control-plane process; each line names its own
+        lines = [json.loads(line) for line in (tmp_path / "kl" / "logs" / "control-plane.log").read_text().splitlines()
+                 if line.startswith("{")]
+        by_logger = {(line["logger"].split(".")[0] if line["logger"].startswith("controllers") else
+                      ".".join(line["logger"].split(".")[:2]), line["component"]) for line in lines}
+        assert ("controllers", "controller-manager") in by_logger and ("kubelite.gateway", "gateway") in by_logger
+        assert not {pair for pair in by_logger if pair[0] == "controllers" and pair[1] != "controller-manager"}
+        assert not {pair for pair in by_logger if pair[0] == "kubelite.gateway" and pair[1] != "gateway"}
 
         # the kubeconfig kl up wrote is enough for kl (and kubectl)
         env = {"KUBECONFIG": up.state["kubeconfig"], "PATH": "/usr/bin:/bin"}

@@ -76,12 +76,12 @@ def test_kl_up_runs_20_sim_nodes_in_one_agent_process(tmp_path: Path) -> None:
     up.start()
     try:
         run_sync(up.wait_up())
-        assert set(up.state["processes"]) == {"controller-manager", "gateway", "sim-nodes-1-20"}
+        assert set(up.state["processes"]) == {"control-plane", "sim-nodes-1-20"}
         assert len(agent_pids(up)) == 1  # the process table agrees: one agent for 20 nodes
         assert agent_pids(up) == [up.state["processes"]["sim-nodes-1-20"]]
         assert node_states(up) == {f"node-{i}": "True" for i in range(1, 21)}
         assert leases(up) == {f"node-{i}" for i in range(1, 21)}
-        assert "logs/<controller-manager|gateway|sim-nodes-FIRST-LAST>.log" in up.output()
+        assert "logs/<control-plane|sim-nodes-FIRST-LAST>.log" in up.output()
         # The process derives each node's token from the agent secret: no per-node token files.
         assert not (tmp_path / "kl" / "agent-tokens").exists()
         stop_cleanly(up)
@@ -98,7 +98,7 @@ def test_a_stopped_sim_node_process_loses_only_its_nodes_leases(tmp_path: Path) 
     stopped: int | None = None
     try:
         run_sync(up.wait_up())
-        assert set(up.state["processes"]) == {"controller-manager", "gateway", "sim-nodes-1-2", "sim-nodes-3-3"}
+        assert set(up.state["processes"]) == {"control-plane", "sim-nodes-1-2", "sim-nodes-3-3"}
         assert len(agent_pids(up)) == 2
         node_lease = get(up, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-3")
         assert node_lease["spec"]["leaseDurationSeconds"] == 6
@@ -143,7 +143,7 @@ def test_one_sim_node_per_process_is_still_reachable(tmp_path: Path) -> None:
     up.start()
     try:
         run_sync(up.wait_up())
-        assert set(up.state["processes"]) == {"controller-manager", "gateway", "node-1", "node-2"}
+        assert set(up.state["processes"]) == {"control-plane", "node-1", "node-2"}
         assert sorted(agent_pids(up)) == sorted([up.state["processes"]["node-1"], up.state["processes"]["node-2"]])
         assert sorted(p.name for p in (tmp_path / "kl" / "agent-tokens").iterdir()) == ["node-1", "node-2"]
         assert node_states(up) == {"node-1": "True", "node-2": "True"}

@@ -83,8 +83,8 @@ POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "steady"},
             "command": ["sleep", "3600"]}]}}
 
 
-def pod_ready(up: KlUp) -> dict[str, Any] | None:
-    pod = api(up, "GET", "/api/v1/namespaces/default/pods/steady")
+def pod_ready(up: KlUp, name: str = "steady") -> dict[str, Any] | None:
+    pod = api(up, "GET", f"/api/v1/namespaces/default/pods/{name}")
     conditions = (pod.get("status") or {}).get("conditions") or []
     return pod if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) else None
 
@@ -126,10 +126,16 @@ def test_kl_up_restarts_a_killed_etcd_and_the_pod_survives(tmp_path: Path) -> No
         report("kl up (sim): embedded etcd SIGKILLed", etcd_restarted=restarted,
                pod_ready_via_gateway=time.monotonic() - killed_at, containers_lost=0)
 
-        # A component that dies is restarted too (here the controller-manager).
-        cm_pid = up.state["processes"]["controller-manager"]
-        os.kill(cm_pid, signal.SIGKILL)
-        run_sync(wait_for(lambda: "controller-manager restarted" in up.output(), 30, message="cm restarted"))
+        # A component that dies is restarted too (here the control plane: the gateway and the
+        # controller-manager's process); both halves serve again: the gateway takes a pod, the scheduler
+        # binds it, and it gets Ready.
+        os.kill(up.state["processes"]["control-plane"], signal.SIGKILL)
+        run_sync(wait_for(lambda: "control-plane restarted" in up.output(), 30, message="control plane restarted"))
+        second = {**POD, "metadata": {"name": "after-restart"}}
+        run_sync(wait_for(lambda: api(up, "POST", "/api/v1/namespaces/default/pods", second), 60,
+                          message="the gateway takes a pod again", ignore=(OSError,)))
+        run_sync(wait_for(lambda: pod_ready(up, "after-restart"), 60, message="the new pod bound and Ready",
+                          ignore=(OSError,)))
 
         assert up.stop() == 0, up.output()  # the user's signal still stops everything
         assert "stopped: no process left" in up.output()

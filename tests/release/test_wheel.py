@@ -176,7 +176,7 @@ def test_installed_kl_up_serves_the_demo_to_kubectl_and_stops_clean(release: Rel
                       cwd=release.work, env=release.env())
         assert f"Client Version: v{__version__}" in version and "Server Version: v1.32.0+kubelite" in version
         pids = cluster.pids()
-        assert len(pids) == 4  # etcd, controller-manager, gateway, one sim agent process
+        assert len(pids) == 3  # etcd, the control plane (controller-manager and gateway), one sim agent process
         assert cluster.interrupt() == 0
         assert "stopped: no process left" in cluster.output()
         assert not [pid for pid in pids if alive(pid)]

@@ -123,15 +123,16 @@ def test_a_target_needs_its_address_and_excludes_a_cluster_shape() -> None:
     assert refusal(scenario(target={"kl_up": "/tmp/x"}, cluster={"agents": 1})).startswith("cluster: a scenario with")
 
 
-@pytest.mark.parametrize(("argv", "kind"), [
-    (["/root/.cache/kubelite/etcd", "--name=kubelite"], "etcd"),
-    (["/venv/bin/python", "-m", "controllers", "--id", "x"], "cm"),
-    (["/venv/bin/python", "-m", "kubelite.gateway", "--listen", "x"], "gateway"),
-    (["/venv/bin/python", "-m", "agent", "--node", "n"], "agent"),
-    (["/venv/bin/python", "-m", "agent.sim_inspect"], "agent"),
-    (["/venv/bin/python", "-m", "agentx"], None),
-    (["/bin/sh"], None),
+@pytest.mark.parametrize(("argv", "kinds"), [
+    (["/root/.cache/kubelite/etcd", "--name=kubelite"], ("etcd",)),
+    (["/venv/bin/python", "-m", "controllers", "--id", "x"], ("cm",)),
+    (["/venv/bin/python", "-m", "kubelite.gateway", "--listen", "x"], ("gateway",)),
+    (["/venv/bin/python", "-m", "controllers.controlplane", "--gateway", "--controller-manager"], ("cm", "gateway")),
+    (["/venv/bin/python", "-m", "agent", "--node", "n"], ("agent",)),
+    (["/venv/bin/python", "-m", "agent.sim_inspect"], ("agent",)),
+    (["/venv/bin/python", "-m", "agentx"], ()),
+    (["/bin/sh"], ()),
 ])
-def test_existing_processes_are_classified_by_command_line(argv: list[str], kind: str | None) -> None:
-    from kubelite.testing.existing import _kind
-    assert _kind(argv) == kind
+def test_existing_processes_are_classified_by_command_line(argv: list[str], kinds: tuple[str, ...]) -> None:
+    from kubelite.testing.existing import _kinds
+    assert _kinds(argv) == kinds

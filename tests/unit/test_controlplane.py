@@ -1,0 +1,60 @@
+"""The control plane's one process (controllers.controlplane): its argv split, and the log tag
+each component's tasks carry (kubelite.util.logs.log_component)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+
+import pytest
+
+from controllers.controlplane import USAGE, split_argv
+from kubelite.util.logs import JsonFormatter, log_component
+
+
+def test_split_argv_gives_each_component_its_flags() -> None:
+    gateway, manager = split_argv(["--gateway", "--listen", "a:1", "--controller-manager", "--listen", "b:2", "--id", "x"])
+    assert gateway == ["--listen", "a:1"]
+    assert manager == ["--listen", "b:2", "--id", "x"]
+    assert split_argv(["--gateway", "--controller-manager"]) == ([], [])
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["--listen", "a:1"], ["--gateway", "--listen", "a:1"], ["--controller-manager", "--gateway"],
+    ["--listen", "a:1", "--gateway", "--controller-manager"],
+    ["--gateway", "--gateway", "--controller-manager"], ["--gateway", "--controller-manager", "--controller-manager"],
+])
+def test_split_argv_refuses_anything_else_with_the_usage(argv: list[str]) -> None:
+    with pytest.raises(ValueError, match="usage:") as exc:
+        split_argv(argv)
+    assert str(exc.value) == USAGE
+
+
+async def test_tasks_a_component_starts_log_under_its_name() -> None:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter("control-plane"))
+    log = logging.getLogger("test_controlplane")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        async def worker(step: asyncio.Event) -> None:
+            await step.wait()  # logs after its creator's block has ended
+            log.info("worker")
+
+        steps = asyncio.Event(), asyncio.Event()
+        with log_component("gateway"):
+            first = asyncio.create_task(worker(steps[0]))
+        with log_component("controller-manager"):
+            second = asyncio.create_task(worker(steps[1]))
+        log.info("host")
+        steps[1].set()
+        await second
+        steps[0].set()
+        await first
+    finally:
+        log.removeHandler(handler)
+    assert [json.loads(line)["component"] for line in out.getvalue().splitlines()] == [
+        "control-plane", "controller-manager", "gateway"]
