@@ -34,12 +34,33 @@ EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 RawFilter = Callable[[bytes], bool]
 
 
-@dataclass(frozen=True)
 class WatchEvent:
-    type: EventType
-    object: Any
-    old_object: Any | None
-    revision: int
+    """One change of a watched resource: ``type``, the decoded ``object`` (for DELETED, its last state
+    at the deletion's revision), ``old_object`` (the state before, None for ADDED) and the etcd
+    ``revision``.
+
+    ``old_object`` of a MODIFIED event is decoded only when read (``decode_old``): an informer takes
+    the object it replaces from its own cache, as client-go's does, so decoding etcd's ``prev_kv``
+    for every update was half of an informer's decode work (issue 12's profile)."""
+
+    __slots__ = ("type", "object", "revision", "_old", "_decode_old")
+
+    def __init__(self, type: EventType, object: Any, old_object: Any | None, revision: int, *,  # noqa: A002
+                 decode_old: Callable[[], Any] | None = None) -> None:
+        self.type = type
+        self.object = object
+        self.revision = revision
+        self._old = old_object
+        self._decode_old = decode_old
+
+    @property
+    def old_object(self) -> Any | None:
+        if self._decode_old is not None:
+            self._old, self._decode_old = self._decode_old(), None
+        return self._old
+
+    def __repr__(self) -> str:
+        return f"WatchEvent({self.type}, {self.object!r}, revision={self.revision})"
 
 
 class WatchExpired(errors.ApiError):
@@ -174,16 +195,22 @@ def _passes(raw: aetcd.rtypes.Event, raw_filter: RawFilter) -> bool:
 
 def to_event(res: Resource, raw: aetcd.rtypes.Event, encryption: Encryption | None = None) -> WatchEvent:
     kv, prev = raw.kv, raw.prev_kv
-    old = (decode(res, prev.value, prev.mod_revision, encryption, key=kv.key)
-           if prev is not None and prev.version else None)
+
+    def decode_old() -> Any:
+        return (decode(res, prev.value, prev.mod_revision, encryption, key=kv.key)
+                if prev is not None and prev.version else None)
+
     if raw.kind == "DELETE":
+        old = decode_old()
         if old is None:
             old = _placeholder(res, kv.key.decode())
         deleted = old.model_copy()
         deleted.metadata = old.metadata.model_copy(update={"resource_version": str(kv.mod_revision)})
         return WatchEvent("DELETED", deleted, old, kv.mod_revision)
     obj = decode(res, kv.value, kv.mod_revision, encryption, key=kv.key)
-    return WatchEvent("ADDED" if kv.version == 1 else "MODIFIED", obj, old, kv.mod_revision)
+    if kv.version == 1:
+        return WatchEvent("ADDED", obj, None, kv.mod_revision)
+    return WatchEvent("MODIFIED", obj, None, kv.mod_revision, decode_old=decode_old)
 
 
 def _placeholder(res: Resource, key: str) -> Any:
