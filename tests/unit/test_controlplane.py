@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -58,3 +59,31 @@ async def test_tasks_a_component_starts_log_under_its_name() -> None:
         log.removeHandler(handler)
     assert [json.loads(line)["component"] for line in out.getvalue().splitlines()] == [
         "control-plane", "controller-manager", "gateway"]
+
+
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """main() routes the root logger to stderr as JSON lines: give the session's handlers back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging")
+def test_bad_flags_are_one_line_and_exit_2_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    from controllers.controlplane import main
+
+    assert main(["--listen", "127.0.0.1:0"]) == 2
+    assert capsys.readouterr().err.strip() == USAGE
+    # the gateway's own configuration check (a certificate without its key)
+    assert main(["--gateway", "--tls-cert", "/nonexistent.crt", "--controller-manager"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "--tls-key" in err[0], err
+    # the controller-manager's (its SystemExit carries the one line)
+    with pytest.raises(SystemExit) as exc:
+        main(["--gateway", "--controller-manager", "--scheduler-workers", "0"])
+    assert str(exc.value) == "error: --scheduler-workers must be at least 1, not 0"
