@@ -18,14 +18,17 @@ Usage::
     python -m controllers.controlplane --gateway GATEWAY-FLAGS... --controller-manager MANAGER-FLAGS...
 
 Exit status: 0 after a signal; 1 when a component cannot start (its port taken, etcd
-unreachable: one line on stderr); 2 for bad flags.
+unreachable: one line on stderr); for bad flags, what the component's own ``__main__`` exits with
+(2 for the gateway's and for a missing marker, 1 for the controller-manager's), with one line.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from controllers import __main__ as manager_main
 from controllers.manager import ControllerManager, ManagerConfig
@@ -34,6 +37,8 @@ from kubelite.gateway.app import Gateway, GatewayConfig
 from kubelite.gateway.auth import TokenFileError
 from kubelite.util.logs import log_component, setup_logging
 from kubelite.util.process import run_component, settle_heap
+
+log = logging.getLogger("controllers.controlplane")
 
 GATEWAY = "--gateway"
 MANAGER = "--controller-manager"
@@ -51,8 +56,8 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
 
 async def run(gateway_config: GatewayConfig, manager_config: ManagerConfig) -> None:
     """Start the gateway, then the controller manager, and serve until SIGINT or SIGTERM; then stop
-    the manager, then the gateway. Raises what a component's start raises (ListenError, OSError,
-    ApiError when etcd is unreachable), after stopping what had started."""
+    both (:func:`stop_both`). Raises what a component's start raises (ListenError, OSError, ApiError
+    when etcd is unreachable), after stopping what had started."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -68,10 +73,21 @@ async def run(gateway_config: GatewayConfig, manager_config: ManagerConfig) -> N
         print(f"kubelite gateway serving on {gateway.url}", file=sys.stderr, flush=True)
         await stop.wait()
     finally:
-        with log_component("controller-manager"):
-            await manager.stop()
-        with log_component("gateway"):
-            await gateway.stop()
+        await stop_both(manager, gateway)
+
+
+async def stop_both(manager: ControllerManager, gateway: Gateway) -> None:
+    """Stop both at once (kl up gives the process one grace period, not one per component). A step
+    that fails is logged, not raised: it must not replace the error that ended the process (a start
+    that failed), and the process is ending either way."""
+    async def one(name: str, stop: Callable[[], Awaitable[None]]) -> None:
+        with log_component(name):
+            try:
+                await stop()
+            except Exception as exc:  # noqa: BLE001 - reported; the other half still stops
+                log.error("%s did not stop cleanly: %s", name, exc)
+
+    await asyncio.gather(one("controller-manager", manager.stop), one("gateway", gateway.stop))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     gateway_args = gateway_main.parse_args(gateway_argv)
     manager_args = manager_main.parse_args(manager_argv)
-    setup_logging("control-plane", level=gateway_args.log_level)
+    # one root logger: the more verbose of the two levels (the manager's defaults to KUBELITE_LOG_LEVEL)
+    levels = [logging.getLevelName(level.upper()) for level in (gateway_args.log_level, manager_args.log_level)]
+    setup_logging("control-plane", level=logging.getLevelName(min(
+        (level for level in levels if isinstance(level, int)), default=logging.INFO)))
     try:
         gateway_config = gateway_main.config_from_args(gateway_args)
         gateway_config.check()

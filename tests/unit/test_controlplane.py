@@ -87,3 +87,24 @@ def test_bad_flags_are_one_line_and_exit_2_before_anything_starts(capsys: pytest
     with pytest.raises(SystemExit) as exc:
         main(["--gateway", "--controller-manager", "--scheduler-workers", "0"])
     assert str(exc.value) == "error: --scheduler-workers must be at least 1, not 0"
+
+
+async def test_stopping_stops_both_halves_and_logs_a_failure_instead_of_raising(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from controllers.controlplane import stop_both
+
+    stopped: list[str] = []
+
+    class Half:
+        def __init__(self, name: str, fails: bool) -> None:
+            self.name, self.fails = name, fails
+
+        async def stop(self) -> None:
+            stopped.append(self.name)
+            if self.fails:
+                raise RuntimeError(f"{self.name} broke")
+
+    with caplog.at_level(logging.ERROR, logger="controllers.controlplane"):
+        await stop_both(Half("manager", True), Half("gateway", False))  # type: ignore[arg-type]
+    assert sorted(stopped) == ["gateway", "manager"]
+    assert [r.getMessage() for r in caplog.records] == ["controller-manager did not stop cleanly: manager broke"]
