@@ -1,5 +1,6 @@
 """``kl up`` and the server processes: ``kl etcd``, ``kl gateway``, ``kl agent``,
-``kl controller-manager``. The last three exec ``python -m <module>`` (kubelite
+``kl controller-manager``, ``kl control-plane`` (the gateway and a controller-manager in one
+process, as kl up runs them). All but ``kl etcd`` exec ``python -m <module>`` (kubelite
 must not import controllers or agent)."""
 
 from __future__ import annotations
@@ -49,6 +50,13 @@ def agent(ctx: typer.Context) -> None:
 def controller_manager(ctx: typer.Context) -> None:
     """Run the controller manager (python -m controllers; arguments passed on)."""
     exec_module("controllers", ctx.args)
+
+
+@app.command("control-plane", context_settings=PASS_THROUGH, add_help_option=False)
+def control_plane(ctx: typer.Context) -> None:
+    """Run the gateway and a controller manager in one process (python -m controllers.controlplane
+    --gateway FLAGS... --controller-manager FLAGS...; arguments passed on)."""
+    exec_module("controllers.controlplane", ctx.args)
 
 
 @command(app, "etcd")

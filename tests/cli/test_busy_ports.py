@@ -63,3 +63,15 @@ async def test_busy_port_is_one_line_naming_the_flag(
     assert errors == [f"error: {component} cannot listen on 127.0.0.1:{busy_port}: address already in use "
                       f"(another {component} running?); choose another address with --listen HOST:PORT "
                       "(port 0: any free port)"], output
+
+
+def test_kl_control_plane_runs_the_one_process_with_its_flags() -> None:
+    """``kl control-plane`` execs controllers.controlplane with the arguments as given: without its
+    two markers it prints the usage line and exits 2."""
+    from tests.cli.cluster import kl_argv
+    from controllers.controlplane import USAGE
+
+    result = subprocess.run(kl_argv("control-plane", "--listen", "127.0.0.1:0"), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == USAGE and "Traceback" not in result.stderr
