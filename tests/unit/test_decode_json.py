@@ -16,7 +16,7 @@ from kubelite.api.resources import PODS, resource_for_api_version
 from kubelite.storage import codec
 from kubelite.storage.store import decode
 
-from tests.unit.test_deep_copy import extras, shape
+from tests.unit.test_deep_copy import extras, shape, with_extras
 from tests.unit.test_bind_document import pods
 
 META = {"name": "x", "namespace": "default", "uid": "u-1", "creationTimestamp": "2026-12-01T17:00:00Z",
@@ -58,10 +58,7 @@ def oracle(model: Any, stored: bytes) -> Any:
 @settings(max_examples=150, deadline=None)
 @given(pods, extras, extras)
 def test_a_stored_pod_decodes_as_loads_then_validate(pod: Pod, top: dict[str, Any], spec_extra: dict[str, Any]) -> None:
-    doc = pod.to_dict()
-    doc.update(top)
-    doc["spec"].update(spec_extra)
-    stored = codec.dumps(doc)
+    stored = codec.dumps(with_extras(pod, top, spec_extra))
     decoded = decode(PODS, stored, 9)
     expected = oracle(Pod, stored)
     expected.metadata.resource_version = "9"

@@ -19,6 +19,14 @@ extras = st.dictionaries(st.sampled_from(["xUnknown", "other"]),
                                                            max_size=2)), max_size=2)
 
 
+def with_extras(pod: Pod, top: dict[str, Any], spec_extra: dict[str, Any]) -> dict[str, Any]:
+    """The pod's document with unknown fields added at the top and in the spec."""
+    doc = pod.to_dict()
+    doc.update(top)
+    doc["spec"].update(spec_extra)
+    return doc
+
+
 def shape(value: Any) -> Any:
     """Everything a copy must keep: per model its class, set fields and extras, recursively."""
     if isinstance(value, BaseModel):
@@ -46,10 +54,7 @@ def mutable_ids(value: Any) -> set[int]:
 @settings(max_examples=150, deadline=None)
 @given(pods, extras, extras)
 def test_deep_copy_is_model_copy_deep(pod: Pod, top: dict[str, Any], spec_extra: dict[str, Any]) -> None:
-    doc = pod.to_dict()
-    doc.update(top)
-    doc["spec"].update(spec_extra)
-    original = Pod.model_validate(doc)
+    original = Pod.model_validate(with_extras(pod, top, spec_extra))
     original.metadata.resource_version = "7"  # assigned after validation: set, as pydantic records it
     copied = original.deep_copy()
     assert shape(copied) == shape(original.model_copy(deep=True))
