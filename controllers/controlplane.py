@@ -3,8 +3,8 @@
 This is how ``kl up`` runs its control plane, as k3s runs kube-apiserver, the scheduler and the
 controller manager in its one server process: one Python interpreter instead of two. Each
 interpreter's RSS is mostly its imports (libpython, grpc, pydantic-core, the kinds' models and
-strategies), which the two components share, so one process takes about 50 MB less (issue 12,
-target 7; ``bench/bench_idle.py``).
+strategies), which the two components share, so one process takes about 60 MB less (issue 12,
+target 7; ``bench/bench_idle.py``: 96.6 MB against 68.2 + 92.4 MB apart).
 
 Each component keeps everything of its own: its flags (parsed by its own ``__main__``), its etcd
 client, its listener, its metrics registry, its shutdown. The process only shares the event loop
