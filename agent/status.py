@@ -31,6 +31,7 @@ from kubelite.api.core import (
     PodIP,
     PodStatus,
 )
+from kubelite.api.qos import pod_qos_class
 
 from agent.plan import by_attempt
 from agent.runtime.base import ContainerInfo
@@ -196,7 +197,7 @@ def build_status(pod: Pod, data: StatusInput, now: datetime) -> PodStatus:
     status = PodStatus(
         phase=phase, conditions=conditions, host_ip=data.host_ip, host_ips=[HostIP(ip=data.host_ip)],
         start_time=(old.start_time if old and old.start_time else now), container_statuses=statuses,
-        init_container_statuses=inits,
+        init_container_statuses=inits, qos_class=pod_qos_class(pod),
     )
     if data.sandbox is not None and data.sandbox.ip:
         status.pod_ip = data.sandbox.ip

@@ -307,6 +307,7 @@ class PodStatus(KubeModel):
     start_time: datetime | None = None
     container_statuses: list[ContainerStatus] | None = None
     init_container_statuses: list[ContainerStatus] | None = None
+    qos_class: str | None = None  # set on create (kubelite.api.qos), never changed
 
     def condition(self, type_: str) -> PodCondition | None:
         return next((c for c in self.conditions or [] if c.type == type_), None)

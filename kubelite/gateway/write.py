@@ -30,25 +30,11 @@ from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import event_leases_of, state_of
+from kubelite.registry import strategy
 from kubelite.util import clock
 
 # An unconditional write retries conflicts (as kube-apiserver's GuaranteedUpdate does) until this deadline.
 _CONFLICT_DEADLINE_SECONDS = 30.0
-# kube-apiserver resets status on create for these (the controllers and agents own it); its
-# response then shows Go's zero status: `{}`, and `replicas: 0` where the field is not omitempty
-# (non-pointer fields without omitempty: keepZero in k8s_proto.json; a struct is never omitted: loadBalancer;
-# a PVC is defaulted to phase Pending when read back, SetDefaults_PersistentVolumeClaim)
-_STATUS_RESET_ON_CREATE: dict[str, dict[str, object]] = {
-    "Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {},
-    "Service": {"loadBalancer": {}}, "Ingress": {"loadBalancer": {}}, "PersistentVolumeClaim": {"phase": "Pending"},
-    "PersistentVolume": {"phase": "Pending"},
-    "ReplicationController": {"replicas": 0}, "ResourceQuota": {}, "Job": {}, "CronJob": {},
-    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0},
-    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
-    "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
-    "HorizontalPodAutoscaler": {"desiredReplicas": 0},
-    "CertificateSigningRequest": {}, "APIService": {}, "ValidatingAdmissionPolicy": {},
-}
 PATCH_TYPES = (
     "application/merge-patch+json", "application/json-patch+json", "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
@@ -130,9 +116,7 @@ async def _create_checked(
     """Create; ``owner`` (None when the managedFields are already set, by apply) gets an Update entry."""
     res = target.served.resource
     obj = checked.obj
-    if res.kind in _STATUS_RESET_ON_CREATE:
-        reset = _STATUS_RESET_ON_CREATE[res.kind]
-        obj = res.model.model_validate({**obj.to_dict(), "status": reset})
+    obj = strategy.reset_status_on_create(obj, res.kind)  # before its managedFields: status is not the writer's
     if res.kind == "Namespace":
         obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
     if res.kind == certificates.KIND:

@@ -20,6 +20,10 @@ Kept small on purpose; what lives here:
   :mod:`kubelite.registry.sa_admission`; the Store reads the account and applies it.
 - **NamespaceLifecycle admission**: nothing new may be created in a Terminating namespace
   (403, :func:`namespace_terminating`).
+- **Status on create** (each kind's ``PrepareForCreate``): what a writer sends as ``status`` is
+  replaced by the kind's zero status (:data:`STATUS_ON_CREATE`); a pod's is ``phase: Pending`` and its
+  QoS class (:mod:`kubelite.api.qos`). A pod's status update that leaves ``qosClass`` out keeps the
+  stored one (``podStatusStrategy``), in the Store's merge.
 - **Stored-only kinds**: their document rules (:data:`kubelite.api.documents.DOCUMENT_RULES`,
   defaulting and normalizing) are applied here on create and update.
 
@@ -35,9 +39,10 @@ from typing import TypeVar
 
 from kubelite.api import errors
 from kubelite.api import taints as taint_keys
-from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, Toleration
+from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, PodStatus, Toleration
 from kubelite.api.documents import DOCUMENT_RULES
 from kubelite.api.meta import KubeObject
+from kubelite.api.qos import compute_qos_class
 from kubelite.api.schema import INT_RANGES
 
 T = TypeVar("T", bound=KubeObject)
@@ -116,9 +121,43 @@ def _admit_pod(pod: Pod, admission: Admission) -> Pod:
 
 # -- create / update ----------------------------------------------------------------
 
+# The status each kind is created with, whatever the writer sent: kube-apiserver resets it on create (the
+# controllers and agents own it). Its response then shows Go's zero status: `{}`, and `replicas: 0` where the
+# field is not omitempty (non-pointer fields without omitempty: keepZero in k8s_proto.json; a struct is never
+# omitted: loadBalancer; a PVC is defaulted to phase Pending when read back, SetDefaults_PersistentVolumeClaim).
+# A Pod's also has its qosClass.
+STATUS_ON_CREATE: dict[str, dict[str, object]] = {
+    "Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {},
+    "Service": {"loadBalancer": {}}, "Ingress": {"loadBalancer": {}}, "PersistentVolumeClaim": {"phase": "Pending"},
+    "PersistentVolume": {"phase": "Pending"},
+    "ReplicationController": {"replicas": 0}, "ResourceQuota": {}, "Job": {}, "CronJob": {},
+    "DaemonSet": {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0, "numberReady": 0},
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
+    "HorizontalPodAutoscaler": {"desiredReplicas": 0},
+    "CertificateSigningRequest": {}, "APIService": {}, "ValidatingAdmissionPolicy": {},
+}
+
+
+def reset_status_on_create(obj: T, kind: str) -> T:
+    """``obj`` with the status it is created with (:data:`STATUS_ON_CREATE`): a copy, or ``obj`` itself for a
+    kind without one. Idempotent: the Store applies it to every create, the gateway once more before it
+    records the request's managedFields (status is never the creating writer's)."""
+    if isinstance(obj, Pod):
+        status = PodStatus(phase="Pending", qos_class=compute_qos_class(obj))
+        if obj.status is not None and obj.status.to_dict() == status.to_dict():
+            return obj
+        return obj.model_copy(update={"status": status})
+    reset = STATUS_ON_CREATE.get(kind)
+    if reset is None:
+        return obj
+    return type(obj).model_validate({**obj.to_dict(), "status": reset})
+
+
 def prepare_for_create(obj: T, admission: Admission) -> T:
     """The object as it is stored on create (a copy when anything changes)."""
-    obj = _prepare_document(obj)
+    # the reset first: a stored-only kind's rules may set status themselves (an APIService's Available)
+    obj = _prepare_document(reset_status_on_create(obj, obj.kind or ""))
     if isinstance(obj, Pod):
         return _admit_pod(obj, admission)  # type: ignore[return-value]
     if isinstance(obj, Namespace):

@@ -29,7 +29,7 @@ from kubelite.registry import priority, sa_admission, storageclass, strategy
 from kubelite.storage import codec
 from kubelite.storage.binding import bound_document
 from kubelite.api import crd, errors
-from kubelite.api.core import Namespace, Pod
+from kubelite.api.core import Namespace, Pod, PodStatus
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
     CUSTOMRESOURCEDEFINITIONS,
@@ -842,7 +842,12 @@ def _merge_update(current: T, obj: T, subresource: Subresource, *, keep_status: 
         new = current.model_copy(update={"metadata": current.metadata.model_copy()})
         if subresource == "status":
             setattr(new, "status", getattr(obj, "status", None))
-            if isinstance(current, Pod):
+            if isinstance(current, Pod) and isinstance(new, Pod):
+                # kube's podStatusStrategy: the QoS class is set on create and immutable; a status that
+                # leaves it out (an older kubelet's) keeps the stored one
+                kept = current.status.qos_class if current.status else None
+                if kept and not (new.status and new.status.qos_class):
+                    new.status = (new.status or PodStatus()).model_copy(update={"qos_class": kept})
                 # kube's podStatusStrategy keeps the request's metadata but ownerReferences and
                 # deletionTimestamp (NodeRestriction refuses a node's label change there); kubelite
                 # keeps its labels and annotations (the agent reports host ports in one)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubelite.api.core import Container, Pod, PodSpec
+from kubelite.api.core import Container, Pod, PodSpec, PodStatus
 from kubelite.api.meta import ObjectMeta
 
 from agent.backoff import Backoff, BackoffEntry
@@ -350,6 +350,14 @@ def test_status_keeps_transition_times_when_nothing_changes() -> None:
     again.status = first
     second = build_status(again, status_input({"a": info("a")}), T0 + timedelta(minutes=5))
     assert second.to_dict() == first.to_dict()
+
+
+def test_status_reports_the_stored_qos_class_else_the_specs() -> None:
+    """The kubelet's generateAPIPodStatus sets qosClass from GetPodQOS: the stored class, else computed."""
+    assert build_status(pod("a"), status_input({"a": info("a")}), T0).qos_class == "BestEffort"
+    stored = pod("a")
+    stored.status = PodStatus(phase="Pending", qos_class="Burstable")
+    assert build_status(stored, status_input({"a": info("a")}), T0).qos_class == "Burstable"
 
 
 @pytest.mark.parametrize(("states", "policy", "completed", "phase"), [

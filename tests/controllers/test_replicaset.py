@@ -112,3 +112,14 @@ async def test_no_overprovisioning_when_scaled_up_many_times(
     await store.create(REPLICASETS, replicaset("web", 40))
     await wait_for(lambda: count_is(store, "web", 40, ready=True), 30)
     assert len((await store.list(PODS, "default")).items) == 40
+
+
+async def test_its_pods_are_created_pending_with_their_qos_class(store: Store, make_manager: MakeManager) -> None:
+    """A pod a controller creates is stored as one sent through the API is (podStrategy.PrepareForCreate):
+    ``phase: Pending`` and its QoS class from the first revision, before any scheduler or node."""
+    await make_manager(controllers=("replicaset",))
+    await store.create(REPLICASETS, replicaset("web", 2))
+    await wait_for(lambda: count_is(store, "web", 2), 10)
+    for pod in await pods(store, "web"):
+        assert pod.status is not None and pod.status.to_dict() == {"phase": "Pending", "qosClass": "BestEffort"}
+        assert pod.metadata.resource_version and not pod.spec.node_name

@@ -89,7 +89,7 @@ async def test_openapi_v3_advertises_field_validation(api: aiohttp.ClientSession
 
 async def test_create_get_update_delete(api: aiohttp.ClientSession) -> None:
     created = await create(api, PODS, pod("web"))
-    assert created["metadata"]["uid"] and created["status"] == {"phase": "Pending"}
+    assert created["metadata"]["uid"] and created["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
     async with api.get(f"{PODS}/web") as r:
         fetched = await r.json()
     assert fetched["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]

@@ -126,7 +126,9 @@ async def test_update_from_the_callers_read_keeps_the_precondition_and_its_copy(
     status_of_read = created.model_copy(update={"status": PodStatus(phase="Running")})
     written = await store.update(PODS, status_of_read, subresource="status", read=created)
     assert written.status.phase == "Running" and written.spec == created.spec
-    assert created.status is None and created.metadata.resource_version != written.metadata.resource_version
+    assert created.status is not None and created.status.phase == "Pending"
+    assert created.metadata.resource_version != written.metadata.resource_version
+    assert status_of_read.status is not None and status_of_read.status.qos_class is None
     assert status_of_read.metadata.resource_version == created.metadata.resource_version
     assert (await store.get(PODS, "web", "default")).status.phase == "Running"
 
@@ -302,3 +304,27 @@ async def test_pod_status_writes_keep_the_requests_labels_and_annotations(store:
     assert written.metadata.annotations == {"kubelite.io/host-ports": "[]"}
     assert written.metadata.labels == sent.metadata.labels
     assert not written.metadata.owner_references and written.spec.containers[0].image == created.spec.containers[0].image
+
+
+async def test_every_writers_pod_is_created_pending_with_its_qos_class(store: Store) -> None:
+    """kube's podStrategy.PrepareForCreate, for the controllers' and agents' writes as for the gateway's:
+    the status sent is dropped; the pod is stored Pending, with the QoS class of its spec."""
+    sent = make_pod()
+    sent.spec.containers[0].resources = ResourceRequirements(limits={"cpu": "500m", "memory": "64Mi"})
+    sent.status = PodStatus(phase="Running", pod_ip="10.0.0.9", qos_class="BestEffort")
+    created = await store.create(PODS, sent)
+    assert created.status is not None and created.status.to_dict() == {"phase": "Pending", "qosClass": "Guaranteed"}
+    raw = await range_(store.client, "/registry/pods/default/web", what="raw")
+    assert json.loads(raw.kvs[0].value)["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
+    assert sent.status.phase == "Running"  # the caller's object is not changed
+
+
+async def test_a_pod_status_write_without_qos_class_keeps_the_stored_one(store: Store) -> None:
+    """kube's podStatusStrategy backfills qosClass (set on create, immutable) when a status leaves it out."""
+    created = await store.create(PODS, make_pod())
+    sent = created.deep_copy()
+    sent.status = PodStatus(phase="Running")
+    written = await store.update(PODS, sent, subresource="status")
+    assert written.status is not None and written.status.phase == "Running"
+    assert written.status.qos_class == "BestEffort"
+    assert sent.status.qos_class is None  # the caller's object is not changed

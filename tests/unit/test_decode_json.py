@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubelite.api.core import Pod
 from kubelite.api.resources import PODS, resource_for_api_version
 from kubelite.storage import codec
 from kubelite.storage.store import decode
 
-from tests.unit.test_deep_copy import extras, shape, with_extras
+from tests.unit.test_deep_copy import extra_fields, shape, with_extras
 from tests.unit.test_bind_document import pods
 
 META = {"name": "x", "namespace": "default", "uid": "u-1", "creationTimestamp": "2026-12-01T17:00:00Z",
@@ -51,6 +52,11 @@ DOCUMENTS = [
 ]
 
 
+# Within int64, as every integer a writer can store through validation; beyond it the two paths differ on
+# purpose (store.decode's comment), as the last test shows.
+extras = extra_fields(st.integers(-2**63, 2**63 - 1))
+
+
 def oracle(model: Any, stored: bytes) -> Any:
     return model.model_validate(codec.loads(stored))
 
@@ -76,3 +82,10 @@ def test_each_kind_decodes_as_loads_then_validate(doc: dict[str, Any]) -> None:
     expected.metadata.resource_version = "3"
     assert shape(decoded) == shape(expected)
     assert decoded.to_dict() == expected.to_dict()
+
+
+def test_an_unknown_integer_beyond_64_bits_is_kept_exactly() -> None:
+    """Only the encoder's stdlib fallback writes one; pydantic keeps it, where ``orjson`` refused it."""
+    pod = Pod.model_validate({"metadata": {"name": "p", "namespace": "default"}, "spec": {"containers": []}})
+    stored = codec.dumps(with_extras(pod, {}, {"xUnknown": -2**63 - 1}))
+    assert decode(PODS, stored, 1).spec.model_extra == {"xUnknown": -2**63 - 1}

@@ -14,9 +14,14 @@ from kubelite.api.core import Pod
 
 from tests.unit.test_bind_document import pods
 
-extras = st.dictionaries(st.sampled_from(["xUnknown", "other"]),
-                         st.one_of(st.integers(), st.lists(st.dictionaries(st.just("k"), st.text(max_size=3)),
-                                                           max_size=2)), max_size=2)
+def extra_fields(integers: st.SearchStrategy[int] = st.integers()) -> st.SearchStrategy[dict[str, Any]]:
+    """Unknown fields: integers (``integers``) or lists of small objects."""
+    return st.dictionaries(st.sampled_from(["xUnknown", "other"]),
+                           st.one_of(integers, st.lists(st.dictionaries(st.just("k"), st.text(max_size=3)),
+                                                        max_size=2)), max_size=2)
+
+
+extras = extra_fields()
 
 
 def with_extras(pod: Pod, top: dict[str, Any], spec_extra: dict[str, Any]) -> dict[str, Any]:

@@ -556,12 +556,12 @@ def test_unknown_fields_are_kept_and_reported() -> None:
             {"name": "c", "image": "i", "securityContext": {"privileged": True, "seLinuxOptions": {"level": "s0"}},
              "resources": {"requests": {"cpu": "1", "nvidia.com/gpu": 1}},
              "livenessProbe": {"grpc": {"port": 1}, "exec": {"command": ["x"], "shell": True}}}]},
-        "status": {"qosClass": "Burstable"},
+        "status": {"nominatedNodeName": "n1"},
         "extra": 1,
     })
     assert sorted(unknown_fields(pod)) == sorted([
         "extra", "spec.containers[0].securityContext.seLinuxOptions",
-        "spec.containers[0].livenessProbe.grpc", "spec.containers[0].livenessProbe.exec.shell", "status.qosClass",
+        "spec.containers[0].livenessProbe.grpc", "spec.containers[0].livenessProbe.exec.shell", "status.nominatedNodeName",
     ])
     for model in (Namespace(), Lease(), Event(), Deployment(), ReplicaSet(), Node()):
         assert unknown_fields(model) == []

@@ -42,16 +42,16 @@ def test_the_agents_node_is_strict_kubernetes_json_with_its_daemon_endpoint() ->
 def test_a_python_named_field_is_dropped_or_refused_in_strict_mode() -> None:
     """The bug's shape: model_copy(update=...) with a name the model lacks keeps it under that Python name."""
     odd = make_pod()
-    odd.status = PodStatus(phase="Running").model_copy(update={"qos_class": "BestEffort"})
+    odd.status = PodStatus(phase="Running").model_copy(update={"nominated_node_name": "n1"})
     doc = odd.to_dict()
-    assert doc["status"] == {"phase": "Running", "qos_class": "BestEffort"}  # what the model alone would store
+    assert doc["status"] == {"phase": "Running", "nominated_node_name": "n1"}  # what the model alone would store
     stored, dropped = validate_for_storage(odd, doc, strict_fields=False)
-    assert dropped == ["status.qos_class"] and stored["status"] == {"phase": "Running"}
+    assert dropped == ["status.nominated_node_name"] and stored["status"] == {"phase": "Running"}
     with pytest.raises(ApiError) as info:
         validate_for_storage(odd, doc, strict_fields=True)
     assert info.value.code == 422
     assert [(c.field, c.message) for c in info.value.status.details.causes or []] == [  # type: ignore[union-attr]
-        ("status.qos_class", 'unknown field "status.qos_class"')]
+        ("status.nominated_node_name", 'unknown field "status.nominated_node_name"')]
 
 
 def test_encode_refuses_what_kube_apiserver_would() -> None:
