@@ -45,8 +45,10 @@ SCHEDULER_NAME = "default-scheduler"
 
 def needs_scheduling(pod: Pod) -> bool:
     scheduler = (pod.spec.model_extra or {}).get("schedulerName") or SCHEDULER_NAME
+    # a gated pod is not even queued (kube-scheduler's SchedulingGates PreEnqueue plugin): removing its
+    # last gate is an update, which queues it
     return (not pod.spec.node_name and pod.metadata.deletion_timestamp is None and not pod.is_terminated()
-            and scheduler == SCHEDULER_NAME)
+            and scheduler == SCHEDULER_NAME and not pod.spec.scheduling_gates)
 
 
 def _node_relevant_change(old: Node, new: Node) -> bool:

@@ -201,6 +201,16 @@ class Toleration(KubeModel):
         return (self.value or "") == (taint.value or "")
 
 
+class PodSchedulingGate(KubeModel):
+    name: str
+
+
+# A gated pod's PodScheduled=False condition, set when it is created (the pod strategy's
+# applySchedulingGatedCondition); kubectl shows the reason as the pod's STATUS
+SCHEDULING_GATED = "SchedulingGated"
+SCHEDULING_GATED_MESSAGE = "Scheduling is blocked due to non-empty scheduling gates"
+
+
 class PodSpec(KubeModel):
     containers: list[Container] = Field(default_factory=list)
     init_containers: list[Container] | None = None
@@ -222,6 +232,8 @@ class PodSpec(KubeModel):
     hostname: str | None = None
     subdomain: str | None = None
     security_context: PodSecurityContext | None = None
+    # while any is left the scheduler leaves the pod alone (only their removal is allowed: kubelite.gateway.immutable)
+    scheduling_gates: list[PodSchedulingGate] | None = None
 
     @property
     def effective_restart_policy(self) -> str:

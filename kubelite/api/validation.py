@@ -448,6 +448,18 @@ def validate_toleration(toleration: Toleration, path: str) -> list[StatusCause]:
     return causes
 
 
+def _scheduling_gate_causes(spec: PodSpec, path: str) -> list[StatusCause]:
+    """kube's validateSchedulingGates: qualified names, no duplicates (both named by the gate's index)."""
+    causes: list[StatusCause] = []
+    seen: set[str] = set()
+    for i, gate in enumerate(spec.scheduling_gates or []):
+        causes += [invalid(f"{path}[{i}]", gate.name, e) for e in qualified_name_errors(gate.name)]
+        if gate.name in seen:
+            causes.append(duplicate(f"{path}[{i}]", gate.name))
+        seen.add(gate.name)
+    return causes
+
+
 def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) -> list[StatusCause]:
     """``in_template``: ReplicaSets and Deployments only run pods that restart Always."""
     causes = [] if spec.containers else [required(f"{path}.containers")]
@@ -463,6 +475,7 @@ def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) ->
     if spec.node_name:
         causes += _name_causes(f"{path}.nodeName", spec.node_name, dns1123_subdomain_errors)
     causes += validate_labels(spec.node_selector, f"{path}.nodeSelector")
+    causes += _scheduling_gate_causes(spec, f"{path}.schedulingGates")
     for i, toleration in enumerate(spec.tolerations or []):
         causes += validate_toleration(toleration, f"{path}.tolerations[{i}]")
     causes += _at_least(f"{path}.terminationGracePeriodSeconds", spec.termination_grace_period_seconds, 0)

@@ -22,9 +22,11 @@ _POD_MUTABLE = (
 )
 
 
-def _pod_spec_without_mutable(spec: dict[str, Any]) -> dict[str, Any]:
+def _pod_spec_without_mutable(spec: dict[str, Any], *, gated: bool) -> dict[str, Any]:
+    """``gated``: the stored pod still has scheduling gates, so its nodeSelector may grow (checked apart)."""
     stripped = dict(spec)
-    for field in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"):
+    for field in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates",
+                  *(("nodeSelector",) if gated else ())):
         stripped.pop(field, None)
     for field in ("containers", "initContainers"):
         if isinstance(stripped.get(field), list):
@@ -42,12 +44,32 @@ def immutable_field_causes(kind: str, old: dict[str, Any], new: dict[str, Any]) 
         causes.append(StatusCause(field="spec.selector", reason="FieldValueInvalid",
                                   message=f"Invalid value: {shown!r}: field is immutable"))
     if kind == "Pod":
-        if _pod_spec_without_mutable(old_spec) != _pod_spec_without_mutable(new_spec):
+        gated = bool(old_spec.get("schedulingGates"))
+        if _pod_spec_without_mutable(old_spec, gated=gated) != _pod_spec_without_mutable(new_spec, gated=gated):
             causes.append(StatusCause(field="spec", reason="FieldValueForbidden",
                                       message=f"Forbidden: pod updates may not change fields other than {_POD_MUTABLE}"))
+        causes += _scheduling_gate_update_causes(old_spec, new_spec)
         old_tolerations = old_spec.get("tolerations") or []
         new_tolerations = new_spec.get("tolerations") or []
         if any(t not in new_tolerations for t in old_tolerations):
             causes.append(StatusCause(field="spec.tolerations", reason="FieldValueForbidden",
                                       message="Forbidden: existing toleration can not be modified except its tolerationSeconds"))
+    return causes
+
+
+def _scheduling_gate_update_causes(old_spec: dict[str, Any], new_spec: dict[str, Any]) -> list[StatusCause]:
+    """kube's ValidatePodUpdate for scheduling gates: they may only be removed, and while the stored pod
+    has any, its nodeSelector may only gain entries (validateOnlyDeletedSchedulingGates,
+    validateNodeSelectorMutation)."""
+    old_gates = {g.get("name") for g in old_spec.get("schedulingGates") or [] if isinstance(g, dict)}
+    causes = [StatusCause(field=f"spec.schedulingGates[{i}]", reason="FieldValueForbidden",
+                          message=f"Forbidden: only deletion is allowed, but found new scheduling gate '{g.get('name')}'")
+              for i, g in enumerate(new_spec.get("schedulingGates") or [])
+              if isinstance(g, dict) and g.get("name") not in old_gates]
+    old_selector = old_spec.get("nodeSelector") or {}
+    new_selector = new_spec.get("nodeSelector") or {}
+    if old_gates and any(new_selector.get(k) != v for k, v in old_selector.items()):
+        causes.append(StatusCause(field="spec.nodeSelector", reason="FieldValueForbidden",
+                                  message="Forbidden: only additions to spec.nodeSelector are allowed "
+                                          "(no mutations or deletions)"))
     return causes

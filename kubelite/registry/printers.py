@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kubelite.api.core import SCHEDULING_GATED
 from kubelite.api.quantity import format_bytes, format_nano_cores, parse_quantity
 from kubelite.util.humanize import human_duration, parse_time
 
@@ -129,6 +130,9 @@ def pod_status_reason(pod: Doc) -> str:
     Init:0/2, Init:Error, Init:CrashLoopBackOff, ..."""
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Pending"
+    if any(c.get("type") == "PodScheduled" and c.get("reason") == SCHEDULING_GATED
+           for c in status.get("conditions") or []):
+        reason = SCHEDULING_GATED
     init = _init_reason(pod)
     if init is not None and not _initialized(status):
         reason = init

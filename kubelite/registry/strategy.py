@@ -22,8 +22,9 @@ Kept small on purpose; what lives here:
   (403, :func:`namespace_terminating`).
 - **Status on create** (each kind's ``PrepareForCreate``): what a writer sends as ``status`` is
   replaced by the kind's zero status (:data:`STATUS_ON_CREATE`); a pod's is ``phase: Pending`` and its
-  QoS class (:mod:`kubelite.api.qos`). A pod's status update that leaves ``qosClass`` out keeps the
-  stored one (``podStatusStrategy``), in the Store's merge.
+  QoS class (:mod:`kubelite.api.qos`), and ``PodScheduled=False``/``SchedulingGated`` while it has
+  ``spec.schedulingGates`` (which may not come with a ``nodeName``: 422). A pod's status update that
+  leaves ``qosClass`` out keeps the stored one (``podStatusStrategy``), in the Store's merge.
 - **Stored-only kinds**: their document rules (:data:`kubelite.api.documents.DOCUMENT_RULES`,
   defaulting and normalizing) are applied here on create and update.
 
@@ -39,7 +40,10 @@ from typing import TypeVar
 
 from kubelite.api import errors
 from kubelite.api import taints as taint_keys
-from kubelite.api.core import Namespace, NamespaceSpec, NamespaceStatus, Pod, PodStatus, Toleration
+from kubelite.api.core import (
+    SCHEDULING_GATED, SCHEDULING_GATED_MESSAGE, Namespace, NamespaceSpec, NamespaceStatus, Pod, PodCondition, PodStatus,
+    Toleration,
+)
 from kubelite.api.documents import DOCUMENT_RULES
 from kubelite.api.meta import KubeObject
 from kubelite.api.qos import compute_qos_class
@@ -145,6 +149,10 @@ def reset_status_on_create(obj: T, kind: str) -> T:
     records the request's managedFields (status is never the creating writer's)."""
     if isinstance(obj, Pod):
         status = PodStatus(phase="Pending", qos_class=compute_qos_class(obj))
+        if obj.spec.scheduling_gates:  # applySchedulingGatedCondition; at the create's time (the Store's)
+            status.conditions = [PodCondition(type="PodScheduled", status="False", reason=SCHEDULING_GATED,
+                                              message=SCHEDULING_GATED_MESSAGE,
+                                              last_transition_time=obj.metadata.creation_timestamp)]
         if obj.status is not None and obj.status.to_dict() == status.to_dict():
             return obj
         return obj.model_copy(update={"status": status})
@@ -159,6 +167,10 @@ def prepare_for_create(obj: T, admission: Admission) -> T:
     # the reset first: a stored-only kind's rules may set status themselves (an APIService's Available)
     obj = _prepare_document(reset_status_on_create(obj, obj.kind or ""))
     if isinstance(obj, Pod):
+        if obj.spec.scheduling_gates and obj.spec.node_name:  # ValidatePodCreate
+            raise errors.invalid("Pod", obj.metadata.name or "", [errors.field_invalid(
+                "spec.nodeName", "Forbidden: cannot be set until all schedulingGates have been cleared",
+                "FieldValueForbidden")])
         return _admit_pod(obj, admission)  # type: ignore[return-value]
     if isinstance(obj, Namespace):
         ns = obj.deep_copy()

@@ -646,7 +646,8 @@ class Store:
         ``uid``/``resource_version``: preconditions (409 when they do not hold). ``read``: the pod as
         the caller read it (an informer's copy, unchanged), tried first; on a conflict the pod is read
         again and the binding retried unless ``resource_version`` was given. Errors: 404 no such pod;
-        409 Conflict when the pod is already assigned, is being deleted, or a precondition fails.
+        409 Conflict when the pod is already assigned, is being deleted, still has scheduling gates, or a
+        precondition fails.
         """
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
             cached = attempt == 0 and read is not None
@@ -673,6 +674,10 @@ class Store:
             assigned = (doc.get("spec") or {}).get("nodeName")
             if assigned:
                 raise errors.conflict("pods/binding", name, f'pod {name} is already assigned to node "{assigned}"')
+            if (doc.get("spec") or {}).get("schedulingGates"):
+                if cached:
+                    continue  # gated in the caller's copy: what is stored may have none left
+                raise errors.conflict("pods/binding", name, f"pod {name} has non-empty .spec.schedulingGates")
             value = self._stored_bytes(PODS, name, codec.dumps(bound_document(doc, node, annotations or {},
                                                                               self.clock())))
             try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from kubelite.api.core import Taint, Toleration
+import pytest
+
+from kubelite.api import errors
+from kubelite.api.core import PodSchedulingGate, Taint, Toleration
 from kubelite.api.resources import EVENTS, PODS
 from kubelite.storage.store import Store
 
@@ -158,3 +161,34 @@ async def test_not_ready_node_and_missing_lease_are_filtered(
                        "1 node(s) were not ready.")
     await sick.set_ready(True)
     assert await wait_for(lambda: bound_node(store, "p"), 10) == "sick"
+
+
+async def test_a_gated_pod_waits_for_its_last_gate_to_go(
+    store: Store, make_manager: MakeManager, make_kubelet: MakeKubelet,
+) -> None:
+    """spec.schedulingGates: created PodScheduled=False/SchedulingGated, left alone by the scheduler (no
+    FailedScheduling either), refused by pods/binding; removing the gates queues it."""
+    await make_kubelet("n1")
+    await make_manager(controllers=SCHED)
+    gated = bare_pod("gated")
+    gated.spec.scheduling_gates = [PodSchedulingGate(name="example.com/quota"), PodSchedulingGate(name="b")]
+    created = await store.create(PODS, gated)
+    condition = created.status.condition("PodScheduled") if created.status else None
+    assert condition is not None and (condition.status, condition.reason, condition.message) == (
+        "False", "SchedulingGated", "Scheduling is blocked due to non-empty scheduling gates")
+    assert condition.last_transition_time == created.metadata.creation_timestamp
+    await store.create(PODS, bare_pod("plain"))  # created after it: once it is bound, the scheduler saw both
+    assert await wait_for(lambda: bound_node(store, "plain"), 10) == "n1"
+    assert await bound_node(store, "gated") is None
+    assert not await _events(store, "gated", "FailedScheduling")
+    with pytest.raises(errors.ApiError) as refused:
+        await store.bind("default", "gated", "n1")
+    assert refused.value.code == 409
+    assert "pod gated has non-empty .spec.schedulingGates" in (refused.value.status.message or "")
+
+    for left in ([PodSchedulingGate(name="b")], None):
+        current = await store.get(PODS, "gated", "default")
+        current.spec.scheduling_gates = left
+        await store.update(PODS, current)
+    assert await wait_for(lambda: bound_node(store, "gated"), 10) == "n1"
+    assert await wait_for(lambda: _scheduled_true(store, "gated"), 10)

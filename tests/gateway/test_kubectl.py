@@ -277,3 +277,49 @@ async def test_a_patch_that_changes_nothing_semantically_is_no_change(kubectl: K
     assert out.stdout.strip() == "deployment.apps/web patched"
     changed = await store.get(DEPLOYMENTS, "web", "default")
     assert changed.metadata.generation == (before.metadata.generation or 0) + 1
+
+
+GATED_POD = """apiVersion: v1
+kind: Pod
+metadata: {name: gated, namespace: default}
+spec:
+  schedulingGates: [{name: example.com/quota}]
+  nodeSelector: {disk: ssd}
+  containers: [{name: c, image: kubelite/demo:latest}]
+"""
+
+
+async def test_scheduling_gates_through_kubectl(kubectl: Kubectl, gateway: Gateway) -> None:
+    """kubectl shows a gated pod as SchedulingGated; gates may only be removed, and while any is left
+    the nodeSelector may only grow; a gated pod may not name its node."""
+    assert "pod/gated created" in (await kubectl("apply", "-f", "-", stdin=GATED_POD)).stdout
+    shown = (await kubectl("get", "pod", "gated", "--no-headers")).stdout.split()
+    assert shown[2] == "SchedulingGated", shown
+    status = json.loads((await kubectl("get", "pod", "gated", "-o", "jsonpath={.status}")).stdout)
+    assert status["phase"] == "Pending" and status["qosClass"] == "BestEffort"
+    assert status["conditions"][0]["reason"] == "SchedulingGated"
+
+    added = await kubectl("patch", "pod", "gated", "--type=json",
+                          "-p", '[{"op": "add", "path": "/spec/schedulingGates/-", "value": {"name": "more"}}]',
+                          check=False)
+    assert added.returncode == 1 and "spec.schedulingGates[1]: Forbidden: only deletion is allowed, " \
+                                     "but found new scheduling gate 'more'" in added.stderr, added.stderr
+    changed = await kubectl("patch", "pod", "gated", "-p", '{"spec": {"nodeSelector": {"disk": "hdd"}}}', check=False)
+    assert changed.returncode == 1 and "spec.nodeSelector: Forbidden: only additions" in changed.stderr, changed.stderr
+    await kubectl("patch", "pod", "gated", "-p", '{"spec": {"nodeSelector": {"zone": "a"}}}')
+    await kubectl("patch", "pod", "gated", "--type=json", "-p", '[{"op": "remove", "path": "/spec/schedulingGates"}]')
+    stored = await store_of(gateway).get(PODS, "gated", "default")
+    assert not stored.spec.scheduling_gates and stored.spec.node_selector == {"disk": "ssd", "zone": "a"}
+    # the condition stays until the scheduler binds it (or finds it unschedulable)
+    assert stored.status is not None and stored.status.condition("PodScheduled").reason == "SchedulingGated"
+    frozen = await kubectl("patch", "pod", "gated", "-p", '{"spec": {"nodeSelector": {"zone": "b"}}}', check=False)
+    assert frozen.returncode == 1 and "pod updates may not change fields" in frozen.stderr, frozen.stderr
+
+    bad = await kubectl("apply", "-f", "-", check=False, stdin=GATED_POD.replace("name: gated,", "name: named,")
+                        .replace("  nodeSelector: {disk: ssd}\n", "  nodeName: n1\n"))
+    assert bad.returncode == 1 and "spec.nodeName: Forbidden: cannot be set until all schedulingGates have been " \
+                                   "cleared" in bad.stderr, bad.stderr
+    dup = await kubectl("apply", "-f", "-", check=False, stdin=GATED_POD.replace("name: gated,", "name: dup,").replace(
+        "[{name: example.com/quota}]", "[{name: a}, {name: a}, {name: -bad}]"))
+    assert dup.returncode == 1 and 'spec.schedulingGates[1]: Duplicate value: "a"' in dup.stderr, dup.stderr
+    assert "spec.schedulingGates[2]: Invalid value: \"-bad\"" in dup.stderr, dup.stderr
