@@ -487,7 +487,10 @@ def validate_pod_spec(spec: PodSpec, path: str, *, in_template: bool = False) ->
 
 
 def validate_pod(pod: Pod) -> list[StatusCause]:
-    return validate_metadata(pod.metadata, namespaced=True) + validate_pod_spec(pod.spec, "spec")
+    causes = validate_metadata(pod.metadata, namespaced=True) + validate_pod_spec(pod.spec, "spec")
+    if pod.spec.scheduling_gates and pod.spec.node_name:  # ValidatePodCreate (a bound pod cannot gain a gate)
+        causes.append(forbidden("spec.nodeName", "cannot be set until all schedulingGates have been cleared"))
+    return causes
 
 
 def _validate_replicated(spec: ReplicaSetSpec | DeploymentSpec, kind: str) -> list[StatusCause]:

@@ -30,7 +30,6 @@ from kubelite.gateway.options import dry_run, field_validation
 from kubelite.gateway.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import event_leases_of, state_of
-from kubelite.registry import strategy
 from kubelite.util import clock
 
 # An unconditional write retries conflicts (as kube-apiserver's GuaranteedUpdate does) until this deadline.
@@ -116,7 +115,6 @@ async def _create_checked(
     """Create; ``owner`` (None when the managedFields are already set, by apply) gets an Update entry."""
     res = target.served.resource
     obj = checked.obj
-    obj = strategy.reset_status_on_create(obj, res.kind)  # before its managedFields: status is not the writer's
     if res.kind == "Namespace":
         obj = res.model.model_validate({**obj.to_dict(), "status": {"phase": "Active"}})
     if res.kind == certificates.KIND:

@@ -23,7 +23,7 @@ Kept small on purpose; what lives here:
 - **Status on create** (each kind's ``PrepareForCreate``): what a writer sends as ``status`` is
   replaced by the kind's zero status (:data:`STATUS_ON_CREATE`); a pod's is ``phase: Pending`` and its
   QoS class (:mod:`kubelite.api.qos`), and ``PodScheduled=False``/``SchedulingGated`` while it has
-  ``spec.schedulingGates`` (which may not come with a ``nodeName``: 422). A pod's status update that
+  ``spec.schedulingGates``. A pod's status update that
   leaves ``qosClass`` out keeps the stored one (``podStatusStrategy``), in the Store's merge.
 - **Stored-only kinds**: their document rules (:data:`kubelite.api.documents.DOCUMENT_RULES`,
   defaulting and normalizing) are applied here on create and update.
@@ -46,7 +46,8 @@ from kubelite.api.core import (
 )
 from kubelite.api.documents import DOCUMENT_RULES
 from kubelite.api.meta import KubeObject
-from kubelite.api.qos import compute_qos_class
+from kubelite.api.qos import pod_qos_class
+from kubelite.api.resources import resource_for_kind
 from kubelite.api.schema import INT_RANGES
 
 T = TypeVar("T", bound=KubeObject)
@@ -129,7 +130,7 @@ def _admit_pod(pod: Pod, admission: Admission) -> Pod:
 # controllers and agents own it). Its response then shows Go's zero status: `{}`, and `replicas: 0` where the
 # field is not omitempty (non-pointer fields without omitempty: keepZero in k8s_proto.json; a struct is never
 # omitted: loadBalancer; a PVC is defaulted to phase Pending when read back, SetDefaults_PersistentVolumeClaim).
-# A Pod's also has its qosClass.
+# A Pod's also has its qosClass. Built-in kinds only: a custom resource may share a kind's name.
 STATUS_ON_CREATE: dict[str, dict[str, object]] = {
     "Pod": {"phase": "Pending"}, "ReplicaSet": {"replicas": 0}, "Deployment": {},
     "Service": {"loadBalancer": {}}, "Ingress": {"loadBalancer": {}}, "PersistentVolumeClaim": {"phase": "Pending"},
@@ -140,24 +141,26 @@ STATUS_ON_CREATE: dict[str, dict[str, object]] = {
     "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0, "expectedPods": 0},
     "HorizontalPodAutoscaler": {"desiredReplicas": 0},
     "CertificateSigningRequest": {}, "APIService": {}, "ValidatingAdmissionPolicy": {},
+    "VolumeAttachment": {"attached": False},
 }
 
 
-def reset_status_on_create(obj: T, kind: str) -> T:
+def reset_status_on_create(obj: T) -> T:
     """``obj`` with the status it is created with (:data:`STATUS_ON_CREATE`): a copy, or ``obj`` itself for a
-    kind without one. Idempotent: the Store applies it to every create, the gateway once more before it
-    records the request's managedFields (status is never the creating writer's)."""
+    kind without one. The Store applies it to every create, after it set the creation timestamp.
+
+    A pod's QoS class is kube's ``GetPodQOS`` of what was sent: a ``status.qosClass`` the writer sent
+    is kept (kube-apiserver's PrepareForCreate reads it before it replaces the status), else computed."""
     if isinstance(obj, Pod):
-        status = PodStatus(phase="Pending", qos_class=compute_qos_class(obj))
-        if obj.spec.scheduling_gates:  # applySchedulingGatedCondition; at the create's time (the Store's)
+        status = PodStatus(phase="Pending", qos_class=pod_qos_class(obj))
+        if obj.spec.scheduling_gates:  # applySchedulingGatedCondition, at the create's time
             status.conditions = [PodCondition(type="PodScheduled", status="False", reason=SCHEDULING_GATED,
                                               message=SCHEDULING_GATED_MESSAGE,
                                               last_transition_time=obj.metadata.creation_timestamp)]
-        if obj.status is not None and obj.status.to_dict() == status.to_dict():
-            return obj
         return obj.model_copy(update={"status": status})
-    reset = STATUS_ON_CREATE.get(kind)
-    if reset is None:
+    reset = STATUS_ON_CREATE.get(obj.kind or "")
+    res = resource_for_kind(obj.kind or "")
+    if reset is None or res is None or res.group != (obj.api_version or "").rpartition("/")[0]:
         return obj
     return type(obj).model_validate({**obj.to_dict(), "status": reset})
 
@@ -165,12 +168,8 @@ def reset_status_on_create(obj: T, kind: str) -> T:
 def prepare_for_create(obj: T, admission: Admission) -> T:
     """The object as it is stored on create (a copy when anything changes)."""
     # the reset first: a stored-only kind's rules may set status themselves (an APIService's Available)
-    obj = _prepare_document(reset_status_on_create(obj, obj.kind or ""))
+    obj = _prepare_document(reset_status_on_create(obj))
     if isinstance(obj, Pod):
-        if obj.spec.scheduling_gates and obj.spec.node_name:  # ValidatePodCreate
-            raise errors.invalid("Pod", obj.metadata.name or "", [errors.field_invalid(
-                "spec.nodeName", "Forbidden: cannot be set until all schedulingGates have been cleared",
-                "FieldValueForbidden")])
         return _admit_pod(obj, admission)  # type: ignore[return-value]
     if isinstance(obj, Namespace):
         ns = obj.deep_copy()

@@ -302,10 +302,11 @@ async def test_scheduling_gates_through_kubectl(kubectl: Kubectl, gateway: Gatew
     added = await kubectl("patch", "pod", "gated", "--type=json",
                           "-p", '[{"op": "add", "path": "/spec/schedulingGates/-", "value": {"name": "more"}}]',
                           check=False)
-    assert added.returncode == 1 and "spec.schedulingGates[1]: Forbidden: only deletion is allowed, " \
+    assert added.returncode == 1 and "spec.schedulingGates[1].name: Forbidden: only deletion is allowed, " \
                                      "but found new scheduling gate 'more'" in added.stderr, added.stderr
     changed = await kubectl("patch", "pod", "gated", "-p", '{"spec": {"nodeSelector": {"disk": "hdd"}}}', check=False)
-    assert changed.returncode == 1 and "spec.nodeSelector: Forbidden: only additions" in changed.stderr, changed.stderr
+    assert changed.returncode == 1 and "spec.nodeSelector: Invalid value: " in changed.stderr, changed.stderr
+    assert "only additions to spec.nodeSelector are allowed (no mutations or deletions)" in changed.stderr
     await kubectl("patch", "pod", "gated", "-p", '{"spec": {"nodeSelector": {"zone": "a"}}}')
     await kubectl("patch", "pod", "gated", "--type=json", "-p", '[{"op": "remove", "path": "/spec/schedulingGates"}]')
     stored = await store_of(gateway).get(PODS, "gated", "default")

@@ -308,15 +308,19 @@ async def test_pod_status_writes_keep_the_requests_labels_and_annotations(store:
 
 async def test_every_writers_pod_is_created_pending_with_its_qos_class(store: Store) -> None:
     """kube's podStrategy.PrepareForCreate, for the controllers' and agents' writes as for the gateway's:
-    the status sent is dropped; the pod is stored Pending, with the QoS class of its spec."""
+    the status sent is dropped; the pod is stored Pending, with the QoS class of its spec (GetPodQOS: a
+    qosClass the writer sent is kept, as kube-apiserver reads it before it replaces the status)."""
     sent = make_pod()
     sent.spec.containers[0].resources = ResourceRequirements(limits={"cpu": "500m", "memory": "64Mi"})
-    sent.status = PodStatus(phase="Running", pod_ip="10.0.0.9", qos_class="BestEffort")
+    sent.status = PodStatus(phase="Running", pod_ip="10.0.0.9")
     created = await store.create(PODS, sent)
     assert created.status is not None and created.status.to_dict() == {"phase": "Pending", "qosClass": "Guaranteed"}
     raw = await range_(store.client, "/registry/pods/default/web", what="raw")
     assert json.loads(raw.kvs[0].value)["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
     assert sent.status.phase == "Running"  # the caller's object is not changed
+    sent.metadata.name, sent.status.qos_class = "quirk", "BestEffort"
+    quirk = await store.create(PODS, sent)
+    assert quirk.status is not None and quirk.status.to_dict() == {"phase": "Pending", "qosClass": "BestEffort"}
 
 
 async def test_a_pod_status_write_without_qos_class_keeps_the_stored_one(store: Store) -> None:
