@@ -180,6 +180,15 @@ def resource_for_kind(kind: str) -> Resource | None:
     return None
 
 
+def named_like_built_in(obj: KubeObject) -> bool:
+    """A custom resource whose kind is also a built-in kind's (Knative's ``serving.knative.dev`` Service): its
+    apiVersion's group is none of that kind's. None of the built-in kind's rules apply to it (kube-apiserver
+    looks them up by group and kind). An object without an apiVersion is taken as the built-in one."""
+    group, _, version = (obj.api_version or "").rpartition("/")
+    kinds = [res for res in (*ALL_RESOURCES, EVENTS_V1) if res.kind == obj.kind]
+    return bool(version) and bool(kinds) and all(res.group != group for res in kinds)
+
+
 def resource_for_api_version(api_version: str, kind: str) -> Resource | None:
     """The resource of ``kind`` in ``api_version``, also those served in a second shape (EVENTS_V1)."""
     for res in (*ALL_RESOURCES, EVENTS_V1):

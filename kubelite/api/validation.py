@@ -48,7 +48,7 @@ from kubelite.api.labels import (
 )
 from kubelite.api.meta import KubeObject, ObjectMeta
 from kubelite.api.security import SECCOMP_TYPES, PodSecurityContext, SecurityContext, SeccompProfile
-from kubelite.api.resources import resource_for_kind
+from kubelite.api.resources import named_like_built_in, resource_for_kind
 from kubelite.api.schema import check_document, prune
 
 NameCheck = Callable[[str], list[str]]
@@ -682,6 +682,11 @@ def validate_for_storage(
     finalizer removals; what the write adds must be valid.
     """
     kind = obj.kind or ""
+    if named_like_built_in(obj):  # a custom resource (its schema was checked against its CRD): names only
+        causes = validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
+        if causes:
+            raise errors.invalid(kind, obj.name, causes, group=(obj.api_version or "").rpartition("/")[0])
+        return doc, []
     findings = check_document(doc, kind)
     causes = list(findings.causes)
     if findings.unknown and strict_fields:

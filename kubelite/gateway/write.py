@@ -220,9 +220,10 @@ async def _write(
                 # defaults on both sides: objects written by components directly may lack them;
                 # the new one as the store will write it (admission: default tolerations...)
                 new = state.store.prepare(res, current, new)
-                causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
-                if target.served.custom is not None:
-                    causes = causes or transition_causes(target.served, new.to_dict(), current_doc)
+                if target.served.custom is not None:  # its CRD's rules, never a same-named built-in kind's
+                    causes = transition_causes(target.served, new.to_dict(), current_doc)
+                else:
+                    causes = immutable_field_causes(res.kind, with_defaults(res.kind, current_doc), new.to_dict())
                 if causes:
                     raise errors.invalid(res.kind, target.name, causes, group=res.group)
             new.metadata.resource_version = current.metadata.resource_version

@@ -47,7 +47,7 @@ from kubelite.api.core import (
 from kubelite.api.documents import DOCUMENT_RULES
 from kubelite.api.meta import KubeObject
 from kubelite.api.qos import pod_qos_class
-from kubelite.api.resources import resource_for_kind
+from kubelite.api.resources import named_like_built_in
 from kubelite.api.schema import INT_RANGES
 
 T = TypeVar("T", bound=KubeObject)
@@ -159,8 +159,7 @@ def reset_status_on_create(obj: T) -> T:
                                               last_transition_time=obj.metadata.creation_timestamp)]
         return obj.model_copy(update={"status": status})
     reset = STATUS_ON_CREATE.get(obj.kind or "")
-    res = resource_for_kind(obj.kind or "")
-    if reset is None or res is None or res.group != (obj.api_version or "").rpartition("/")[0]:
+    if reset is None or named_like_built_in(obj):
         return obj
     return type(obj).model_validate({**obj.to_dict(), "status": reset})
 
@@ -269,7 +268,7 @@ def forbidden_in_terminating_namespace(plural: str, group: str, name: str | None
 # -- stored-only kinds (their rules: kubelite.api.documents) ---------------------------
 
 def _prepare_document(obj: T, current: KubeObject | None = None) -> T:
-    rules = DOCUMENT_RULES.get(obj.kind or "")
+    rules = None if named_like_built_in(obj) else DOCUMENT_RULES.get(obj.kind or "")
     if rules is None or rules.prepare is None:
         return obj
     doc = obj.to_dict()

@@ -38,6 +38,7 @@ from kubelite.api.resources import (
     PODS,
     PRIORITYCLASSES,
     SERVICEACCOUNTS,
+    SERVICES,
     STORAGECLASSES,
     Resource,
 )
@@ -402,7 +403,7 @@ class Store:
     ) -> T | None:
         """Create; a Service first gets its clusterIP and nodePorts, claimed in the same txn (a picked
         address someone else holds is picked again; a requested one is a 422)."""
-        if res.kind != "Service":
+        if res is not SERVICES:  # the built-in kind, not a custom resource named Service
             return await self._create_once(res, new, lease=lease, fence=fence, dry_run=dry_run, generated=generated)
         avoid: set[str] = set()
         free_ips: list[str] | None = None
@@ -557,7 +558,7 @@ class Store:
         new = strategy.prepare_for_update(current, new, self.admission, subresource=subresource)
         if res is CUSTOMRESOURCEDEFINITIONS:
             new = await self._crd_names(new, current)
-        if res.kind != "Service" or subresource is not None:
+        if res is not SERVICES or subresource is not None:
             return await self._write(res, current, new, fence=fence, dry_run=dry_run)
         avoid: set[str] = set()
         for _ in range(RANDOM_TRIES):
@@ -819,7 +820,7 @@ def _owner_value(obj: KubeObject) -> bytes:
 
 def _allocation_changes(res: Resource, current: KubeObject, new: KubeObject | None) -> tuple[list[str], list[str]]:
     """(keys to claim, keys to release) when a Service changes from ``current`` to ``new`` (None: deleted)."""
-    if res.kind != "Service":
+    if res is not SERVICES:
         return [], []
     before = held_keys(current.to_dict())
     after = held_keys(new.to_dict()) if new is not None else set()
@@ -895,7 +896,7 @@ def _mark_for_deletion(
         finalizers.append("foregroundDeletion")
     elif propagation_policy == "Orphan" and "orphan" not in finalizers:
         finalizers.append("orphan")
-    graceful_pod = res.kind == "Pod" and _pod_needs_agent(current) and grace_period_seconds != 0
+    graceful_pod = res is PODS and _pod_needs_agent(current) and grace_period_seconds != 0
     if not finalizers and not graceful_pod:
         return None
     times: tuple[datetime, int] | None

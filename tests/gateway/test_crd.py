@@ -215,3 +215,50 @@ async def test_watch_custom_resources_in_a_served_version(api: aiohttp.ClientSes
             assert listed.status == 200
             doc = await listed.json()
         assert doc["kind"] == "WidgetList" and [i["metadata"]["name"] for i in doc["items"]] == names
+
+
+KNATIVE_LIKE_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: services.serving.example.com}
+spec:
+  group: serving.example.com
+  scope: Namespaced
+  names: {plural: services, singular: service, kind: Service, shortNames: [ksvc]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+          status: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+KNATIVE_LIKE = """\
+apiVersion: serving.example.com/v1
+kind: Service
+metadata: {name: hello, namespace: default}
+spec:
+  template:
+    spec:
+      containers: [{image: kubelite/demo:latest}]
+"""
+
+
+async def test_a_custom_kind_named_like_a_built_in_one_follows_its_own_schema(
+    gateway: Gateway, kubectl: Kubectl, tmp_path: Path,
+) -> None:
+    """Knative's Service: kind Service in its own group. Neither the core Service's rules (spec.ports
+    required, unknown fields dropped) nor its status reset apply to it."""
+    await kubectl("apply", "-f", _write(tmp_path, "crd.yaml", KNATIVE_LIKE_CRD))
+    await kubectl("wait", "--for=condition=Established", "crd/services.serving.example.com", "--timeout=30s")
+    created = await kubectl("apply", "-f", _write(tmp_path, "ksvc.yaml", KNATIVE_LIKE), check=False)
+    assert created.returncode == 0, created.stderr
+    shown = json.loads((await kubectl("get", "services.serving.example.com", "hello", "-o", "json")).stdout)
+    assert shown["spec"] == {"template": {"spec": {"containers": [{"image": "kubelite/demo:latest"}]}}}
+    assert "status" not in shown or shown["status"] == {}
+    core = await kubectl("get", "services", "-n", "default", "-o", "name")
+    assert "service/hello" not in core.stdout
