@@ -5,6 +5,7 @@ Key layout (docs/etcd-keys.md): ``/registry/<plural>/[<namespace>/]<name>``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic
@@ -180,13 +181,22 @@ def resource_for_kind(kind: str) -> Resource | None:
     return None
 
 
+def api_group(api_version: str | None) -> str:
+    """``apps/v1`` → ``apps``; ``v1`` (the core group) → ``""``."""
+    return (api_version or "").rpartition("/")[0]
+
+
 def named_like_built_in(obj: KubeObject) -> bool:
     """A custom resource whose kind is also a built-in kind's (Knative's ``serving.knative.dev`` Service): its
     apiVersion's group is none of that kind's. None of the built-in kind's rules apply to it (kube-apiserver
     looks them up by group and kind). An object without an apiVersion is taken as the built-in one."""
-    group, _, version = (obj.api_version or "").rpartition("/")
-    kinds = [res for res in (*ALL_RESOURCES, EVENTS_V1) if res.kind == obj.kind]
-    return bool(version) and bool(kinds) and all(res.group != group for res in kinds)
+    return bool(obj.api_version) and _named_like_built_in(obj.api_version or "", obj.kind or "")
+
+
+@functools.lru_cache(maxsize=256)  # asked on every write; a cluster has few (apiVersion, kind) pairs
+def _named_like_built_in(api_version: str, kind: str) -> bool:
+    groups = {res.group for res in (*ALL_RESOURCES, EVENTS_V1) if res.kind == kind}
+    return bool(groups) and api_group(api_version) not in groups
 
 
 def resource_for_api_version(api_version: str, kind: str) -> Resource | None:

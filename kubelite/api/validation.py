@@ -48,7 +48,7 @@ from kubelite.api.labels import (
 )
 from kubelite.api.meta import KubeObject, ObjectMeta
 from kubelite.api.security import SECCOMP_TYPES, PodSecurityContext, SecurityContext, SeccompProfile
-from kubelite.api.resources import named_like_built_in, resource_for_kind
+from kubelite.api.resources import api_group, named_like_built_in, resource_for_kind
 from kubelite.api.schema import check_document, prune
 
 NameCheck = Callable[[str], list[str]]
@@ -685,7 +685,7 @@ def validate_for_storage(
     if named_like_built_in(obj):  # a custom resource (its schema was checked against its CRD): names only
         causes = validate_metadata(obj.metadata, namespaced=obj.metadata.namespace is not None)
         if causes:
-            raise errors.invalid(kind, obj.name, causes, group=(obj.api_version or "").rpartition("/")[0])
+            raise errors.invalid(kind, obj.name, causes, group=api_group(obj.api_version))
         return doc, []
     findings = check_document(doc, kind)
     causes = list(findings.causes)
