@@ -177,8 +177,15 @@ def served_in(group: str, version: str) -> list[Served]:
     return [s for s in SERVED if (s.resource.group, s.resource.version) == (group, version)]
 
 
+# Every request resolves its resource here: one dict probe, not a scan of the ~70 kinds.
+_BY_GVR: dict[tuple[str, str, str], Served] = {}
+for _served in SERVED:
+    _BY_GVR.setdefault((_served.resource.group, _served.resource.version, _served.resource.plural), _served)
+
+
 def lookup(group: str, version: str, plural: str) -> Served | None:
-    return next((s for s in served_in(group, version) if s.resource.plural == plural), None)
+    """The built-in kind served at group/version/plural, or None."""
+    return _BY_GVR.get((group, version, plural))
 
 
 def for_resource(resource: Resource) -> Served:
