@@ -61,6 +61,30 @@ def _pod_spec(spec: Any) -> None:
         _container(container)
 
 
+def requests_from_limits(requests: Any, limits: Any) -> dict[str, Any] | None:
+    """A Pod container's requests with each limit standing in for a request it lacks, or None when that
+    changes nothing (or the fields are not maps: validation reports those).
+
+    Kubernetes' ``SetDefaults_Pod`` (pkg/apis/core/v1/defaults.go), for containers and init containers:
+    in Pods only, never in pod templates, so a Deployment's template keeps what was written while each
+    of its pods stores ``requests: {cpu: 1}`` under ``limits: {cpu: 1}``."""
+    if not isinstance(limits, dict) or not limits or not (requests is None or isinstance(requests, dict)):
+        return None
+    requests = requests or {}
+    missing = {name: value for name, value in limits.items() if name not in requests}
+    return {**requests, **missing} if missing else None
+
+
+def _pod_requests(spec: Doc) -> None:
+    for key in ("initContainers", "containers"):
+        for container in spec.get(key) or []:
+            resources = container.get("resources") if isinstance(container, dict) else None
+            if isinstance(resources, dict):
+                defaulted = requests_from_limits(resources.get("requests"), resources.get("limits"))
+                if defaulted is not None:
+                    resources["requests"] = defaulted
+
+
 def _template(spec: Doc) -> None:
     template = spec.get("template")
     if isinstance(template, dict):
@@ -83,6 +107,7 @@ def with_defaults(kind: str, doc: Doc) -> Doc:
         return result
     if kind == "Pod":
         _pod_spec(spec)
+        _pod_requests(spec)
     elif kind == "ReplicaSet":
         spec.setdefault("replicas", 1)
         _template(spec)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kubelite.api import errors
 from kubelite.api import taints as taint_keys
@@ -44,6 +44,7 @@ from kubelite.api.core import (
     SCHEDULING_GATED, SCHEDULING_GATED_MESSAGE, Namespace, NamespaceSpec, NamespaceStatus, Pod, PodCondition, PodStatus,
     Toleration,
 )
+from kubelite.api.defaults import requests_from_limits
 from kubelite.api.documents import DOCUMENT_RULES
 from kubelite.api.meta import KubeObject
 from kubelite.api.qos import pod_qos_class
@@ -115,7 +116,30 @@ def with_default_tolerations(tolerations: list[Toleration] | None, admission: Ad
     return [*have, *added] if added else None
 
 
+def default_pod_requests(pod: Pod) -> Pod:
+    """``pod`` with each container's limits standing in for the requests it lacks (a copy), or ``pod`` itself
+    when none lacks one: :func:`kubelite.api.defaults.requests_from_limits`, for every writer (the gateway
+    defaults what users send; the controllers' pods come here, as their POSTs do in Kubernetes)."""
+    changes: list[tuple[str, int, dict[str, Any]]] = []
+    for key, containers in (("init_containers", pod.spec.init_containers), ("containers", pod.spec.containers)):
+        for index, container in enumerate(containers or []):
+            resources = container.resources
+            if resources is not None and resources.limits:
+                defaulted = requests_from_limits(resources.requests, resources.limits)
+                if defaulted is not None:
+                    changes.append((key, index, defaulted))
+    if not changes:
+        return pod
+    defaulted_pod = pod.deep_copy()
+    for key, index, requests in changes:
+        resources = getattr(defaulted_pod.spec, key)[index].resources
+        assert resources is not None
+        resources.requests = requests
+    return defaulted_pod
+
+
 def _admit_pod(pod: Pod, admission: Admission) -> Pod:
+    pod = default_pod_requests(pod)
     tolerations = with_default_tolerations(pod.spec.tolerations, admission)
     if tolerations is None:
         return pod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubelite.api.core import ResourceRequirements
 from kubelite.api.resources import EVENTS, PODS, REPLICASETS
 from kubelite.storage.store import Store
 
@@ -123,3 +124,22 @@ async def test_its_pods_are_created_pending_with_their_qos_class(store: Store, m
     for pod in await pods(store, "web"):
         assert pod.status is not None and pod.status.to_dict() == {"phase": "Pending", "qosClass": "BestEffort"}
         assert pod.metadata.resource_version and not pod.spec.node_name
+
+
+async def test_its_pods_store_their_limits_as_requests_and_the_template_does_not(
+    store: Store, make_manager: MakeManager,
+) -> None:
+    """SetDefaults_Pod applies to the pods a controller creates (their POSTs are decoded with it in
+    Kubernetes), never to the template: requests missing under limits are the limits in each pod."""
+    await make_manager(controllers=("replicaset",))
+    rs = replicaset("lim", 2)
+    rs.spec.template.spec.containers[0].resources = ResourceRequirements(limits={"cpu": "200m", "memory": "32Mi"})
+    await store.create(REPLICASETS, rs)
+    await wait_for(lambda: count_is(store, "lim", 2), 10)
+    stored = await store.get(REPLICASETS, "lim", "default")
+    assert stored.spec.template.spec.containers[0].resources is not None
+    assert stored.spec.template.spec.containers[0].resources.requests is None
+    for pod in await pods(store, "lim"):
+        resources = pod.spec.containers[0].resources
+        assert resources is not None and resources.requests == {"cpu": "200m", "memory": "32Mi"}
+        assert pod.status is not None and pod.status.qos_class == "Guaranteed"

@@ -279,6 +279,32 @@ async def test_a_patch_that_changes_nothing_semantically_is_no_change(kubectl: K
     assert changed.metadata.generation == (before.metadata.generation or 0) + 1
 
 
+LIMITED_POD = """apiVersion: v1
+kind: Pod
+metadata: {name: limited, namespace: default}
+spec:
+  initContainers: [{name: init, image: kubelite/demo:latest, resources: {limits: {memory: 16Mi}}}]
+  containers:
+  - name: c
+    image: kubelite/demo:latest
+    resources: {limits: {cpu: 250m, memory: 32Mi}, requests: {cpu: 100m}}
+"""
+
+
+async def test_a_pods_limits_stand_in_for_its_missing_requests(kubectl: Kubectl, gateway: Gateway) -> None:
+    """SetDefaults_Pod: kubectl shows the stored requests, each missing one being its limit; a later
+    apply of the same manifest is unchanged (the defaults are not a diff) and an edit elsewhere is allowed."""
+    assert "pod/limited created" in (await kubectl("apply", "-f", "-", stdin=LIMITED_POD)).stdout
+    spec = json.loads((await kubectl("get", "pod", "limited", "-o", "jsonpath={.spec}")).stdout)
+    assert spec["containers"][0]["resources"]["requests"] == {"cpu": "100m", "memory": "32Mi"}
+    assert spec["initContainers"][0]["resources"]["requests"] == {"memory": "16Mi"}
+    qos = (await kubectl("get", "pod", "limited", "-o", "jsonpath={.status.qosClass}")).stdout
+    assert qos == "Burstable"
+    assert "pod/limited unchanged" in (await kubectl("apply", "-f", "-", stdin=LIMITED_POD)).stdout
+    relabelled = LIMITED_POD.replace("namespace: default}", "namespace: default, labels: {tier: web}}")
+    assert "pod/limited configured" in (await kubectl("apply", "-f", "-", stdin=relabelled)).stdout
+
+
 GATED_POD = """apiVersion: v1
 kind: Pod
 metadata: {name: gated, namespace: default}

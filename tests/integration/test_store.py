@@ -317,7 +317,11 @@ async def test_every_writers_pod_is_created_pending_with_its_qos_class(store: St
     assert created.status is not None and created.status.to_dict() == {"phase": "Pending", "qosClass": "Guaranteed"}
     raw = await range_(store.client, "/registry/pods/default/web", what="raw")
     assert json.loads(raw.kvs[0].value)["status"] == {"phase": "Pending", "qosClass": "Guaranteed"}
+    # SetDefaults_Pod, as a controller's POST gets it in Kubernetes: the limits stand in for the requests
+    assert json.loads(raw.kvs[0].value)["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "500m",
+                                                                                             "memory": "64Mi"}
     assert sent.status.phase == "Running"  # the caller's object is not changed
+    assert sent.spec.containers[0].resources.requests is None
     sent.metadata.name, sent.status.qos_class = "quirk", "BestEffort"
     quirk = await store.create(PODS, sent)
     assert quirk.status is not None and quirk.status.to_dict() == {"phase": "Pending", "qosClass": "BestEffort"}
