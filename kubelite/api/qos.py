@@ -6,8 +6,9 @@ those of ``ComputePodQOS`` in ``pkg/apis/core/v1/helper/qos`` (pod-level resourc
 off):
 
 - only ``cpu`` and ``memory`` count, and only positive quantities;
-- a container's missing request is its limit (kube-apiserver stores that default, ``SetDefaults_Pod``;
-  kubelite keeps what was written and reads it so, as :class:`kubelite.api.core.ResourceRequirements`);
+- a container's missing request is its limit (``SetDefaults_Pod`` stores that default in every Pod:
+  :func:`kubelite.api.defaults.requests_from_limits`; it is read so here too, for pods stored before it and
+  for pod templates, as :class:`kubelite.api.core.ResourceRequirements` does);
 - init containers count like the others;
 - **BestEffort**: no container requests or limits either;
 - **Guaranteed**: every container limits both, and for each of the two the pod's summed requests equal
