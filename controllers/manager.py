@@ -38,6 +38,7 @@ from controllers.http import StatusServer
 from controllers.job import JobController
 from controllers.localpath import LocalPathProvisioner
 from controllers.metrics import Metrics
+from controllers.disruption import DisruptionController
 from controllers.namespace import NamespaceController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
@@ -68,6 +69,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "horizontalpodautoscaling": HorizontalPodAutoscalerController,
     "serviceaccount": ServiceAccountController,
     "root-ca-cert-publisher": RootCACertPublisher,
+    "disruption": DisruptionController,
 }
 
 

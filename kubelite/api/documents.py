@@ -147,6 +147,7 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "DaemonSet": DocumentRules(validate=workload_rules.validate_daemon_set, immutable=workload_rules.daemon_set_immutable),
     "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
                                  immutable=workload_rules.stateful_set_immutable),
+    "PodDisruptionBudget": DocumentRules(validate=workload_rules.validate_pod_disruption_budget),
     "PriorityClass": DocumentRules(validate=priorityclass.validate_priority_class,
                                    immutable=priorityclass.priority_class_immutable),
     "ReplicationController": DocumentRules(prepare=replicationcontroller.with_defaults,

@@ -1,4 +1,4 @@
-"""DaemonSet and StatefulSet write rules (their :data:`kubelite.api.documents.DOCUMENT_RULES` entries), after
+"""DaemonSet, StatefulSet and PodDisruptionBudget write rules (their :data:`kubelite.api.documents.DOCUMENT_RULES` entries), after
 kube's ``pkg/apis/apps/validation``: ValidateDaemonSet(Update), ValidateStatefulSet(Update).
 
 - both: a non-empty ``spec.selector`` that matches ``spec.template.metadata.labels``; the template
@@ -157,3 +157,28 @@ def stateful_set_immutable(old: Doc, new: Doc) -> list[StatusCause]:
     if frozen(old) == frozen(new):
         return []
     return [v.forbidden("spec", _STS_FORBIDDEN)]
+
+
+_UNHEALTHY_POD_EVICTION_POLICIES = ("AlwaysAllow", "IfHealthyBudget")
+
+
+def validate_pod_disruption_budget(doc: Doc) -> list[StatusCause]:
+    """kube's ValidatePodDisruptionBudgetSpec (``pkg/apis/policy/validation``): ``minAvailable`` and
+    ``maxUnavailable`` non-negative ints or percentages up to 100%, not both set; a valid selector (absent
+    selects no pod, ``{}`` every pod of the namespace); ``unhealthyPodEvictionPolicy`` IfHealthyBudget or
+    AlwaysAllow."""
+    spec = doc.get("spec") or {}
+    causes = _percent_or_int(spec.get("minAvailable"), "spec.minAvailable")
+    causes += _percent_or_int(spec.get("maxUnavailable"), "spec.maxUnavailable")
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        causes.append(v.invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
+    raw = spec.get("selector")
+    if isinstance(raw, dict):
+        try:
+            causes += v.validate_label_selector(LabelSelector.model_validate(raw), "spec.selector")
+        except ValidationError:
+            pass  # wrong types: the schema walk names them
+    policy = spec.get("unhealthyPodEvictionPolicy")
+    if policy is not None and policy not in _UNHEALTHY_POD_EVICTION_POLICIES:
+        causes.append(v.unsupported("spec.unhealthyPodEvictionPolicy", policy, _UNHEALTHY_POD_EVICTION_POLICIES))
+    return causes

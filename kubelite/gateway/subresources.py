@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aiohttp import web
 
-from kubelite.api import errors
-from kubelite.api.core import LabelSelector
+from kubelite.api import disruption, errors
+from kubelite.api.core import LabelSelector, Pod, PodCondition, PodStatus
 from kubelite.api.labels import selector_from_label_selector
-from kubelite.api.resources import PODS
+from kubelite.api.resources import PODDISRUPTIONBUDGETS, PODS
 from kubelite.api.schema import type_causes
 from kubelite.api.validation import invalid
 from kubelite.gateway import noderestriction
@@ -17,9 +18,11 @@ from kubelite.gateway.bodies import decode, read_body, read_decoded
 from kubelite.gateway.common import Target
 from kubelite.gateway.crds import custom_scale, custom_with_replicas
 from kubelite.gateway.delete import delete_one
-from kubelite.gateway.options import dry_run, parse_delete_options
+from kubelite.gateway.options import DeleteOptions, dry_run, parse_delete_options
 from kubelite.gateway.respond import json_response
 from kubelite.gateway.state import state_of
+from kubelite.storage.store import Store
+from kubelite.util import clock
 from kubelite.gateway.write import PATCH_TYPES, apply_patch, conflict_retries, content_type, owned_by_request
 
 
@@ -112,7 +115,15 @@ async def write_scale(request: web.Request, target: Target) -> web.StreamRespons
 
 
 async def evict(request: web.Request, target: Target) -> web.StreamResponse:
-    """policy/v1 Eviction: delete the pod with the eviction's delete options (no disruption budgets)."""
+    """policy/v1 Eviction: delete the pod unless that would break its PodDisruptionBudget
+    (``pkg/registry/core/pod/storage/eviction.go``; the rules are :mod:`kubelite.api.disruption`).
+
+    A pod that is Pending, finished or already being deleted goes without consulting any budget. Otherwise
+    the budget selecting the pod must allow a disruption: one is spent (``status.disruptionsAllowed``
+    decremented, the pod listed in ``status.disruptedPods``) before the pod gets ``DisruptionTarget=True``
+    and is deleted. Refused: 429 TooManyRequests (kubectl drain retries), with a ``DisruptionBudget``
+    cause; a pod under two budgets: 500. An unready pod may go without spending one when its budget is
+    met (or under ``unhealthyPodEvictionPolicy: AlwaysAllow``)."""
     state = state_of(request)
     raw = await read_body(request)
     body = decode(raw, content_type(request)) if raw.strip() else {}
@@ -124,9 +135,111 @@ async def evict(request: web.Request, target: Target) -> web.StreamResponse:
     options = parse_delete_options(request.query, body.get("deleteOptions") or {})
     await noderestriction.admit_delete(request, PODS, name=target.name, namespace=target.namespace,
                                        subresource="eviction")
-    await delete_one(state.store, PODS, target.name, target.namespace, options)
+    namespace = target.namespace or ""
+    pod = await state.store.get(PODS, target.name, namespace)
+    if disruption.can_ignore_budget(pod):
+        await _evict(state.store, pod, _pinned(options, pod) if disruption.must_pin_resource_version(pod) else options)
+        return _evicted()
+    budgets = [doc for doc in (b.to_dict() for b in (await state.store.list(PODDISRUPTIONBUDGETS, namespace)).items)
+               if disruption.selects(doc, pod)]
+    if len(budgets) > 1:
+        return json_response(errors.Status(code=500, message="This pod has more than one PodDisruptionBudget, which "
+                                                              "the eviction subresource does not support.").to_dict(),
+                             status=500)
+    if not budgets:
+        await _evict(state.store, pod, options)
+        return _evicted()
+    budget = budgets[0]
+    if disruption.unhealthy_pod_may_go(budget, pod):
+        try:
+            await _evict(state.store, pod, _pinned(options, pod))
+        except errors.ApiError as exc:  # the pod changed (became ready?) since it was read: the client retries
+            if exc.reason == "Conflict" and options.resource_version is None:
+                raise disruption.still_processing(budget["metadata"]["name"]) from exc
+            raise
+        return _evicted()
+    await _spend_disruption(state.store, budget, pod.name, dry_run=options.dry_run)
+    await _evict(state.store, pod, options)
+    return _evicted()
+
+
+def _evicted() -> web.StreamResponse:
     return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
                          status=201)
+
+
+def _pinned(options: DeleteOptions, pod: Pod) -> DeleteOptions:
+    """The delete made conditional on the version read, unless the client already set one."""
+    if options.resource_version is not None:
+        return options
+    return dataclasses.replace(options, resource_version=pod.metadata.resource_version)
+
+
+async def _spend_disruption(store: Store, budget: dict[str, Any], pod_name: str, *, dry_run: bool) -> None:
+    """Decrement the budget's allowance in its status, re-reading it after a conflict (kube retries 20 times)."""
+    name, namespace = budget["metadata"]["name"], budget["metadata"].get("namespace")
+    async for attempt in conflict_retries():
+        if attempt:
+            budget = (await store.get(PODDISRUPTIONBUDGETS, name, namespace)).to_dict()
+        spent = disruption.spend_disruption(budget, pod_name, clock.now(), dry_run=dry_run)
+        if dry_run:
+            return
+        try:
+            await store.update(PODDISRUPTIONBUDGETS, PODDISRUPTIONBUDGETS.model.model_validate(spent),
+                               subresource="status")
+            return
+        except errors.ApiError as exc:
+            if exc.reason != "Conflict":
+                raise
+    raise errors.ApiError(errors.Status(code=504, reason="Timeout", message=(
+        f'couldn\'t update PodDisruptionBudget "{name}" due to conflicts'),
+        details=errors.StatusDetails(retry_after_seconds=10)))
+
+
+async def _evict(store: Store, pod: Pod, options: DeleteOptions) -> None:
+    """addConditionAndDeletePod: ``DisruptionTarget=True`` (EvictionByEvictionAPI) on the current pod,
+    checked against the delete's preconditions, then the delete (its version precondition moved to the
+    condition's write). The condition's write is retried on a conflict, as kube's GuaranteedUpdate is."""
+    if not options.dry_run:
+        async for _ in conflict_retries():
+            current = await store.get(PODS, pod.name, pod.namespace)
+            _check_preconditions(current, options)
+            try:
+                written = await store.update(PODS, _disruption_target(current), subresource="status")
+            except errors.ApiError as exc:
+                if exc.reason != "Conflict":
+                    raise
+                continue
+            if options.resource_version is not None:
+                options = dataclasses.replace(options, resource_version=written.metadata.resource_version)
+            break
+        else:
+            raise errors.conflict("pods", pod.name, "too many concurrent writers; try again")
+    await delete_one(store, PODS, pod.name, pod.namespace, options)
+
+
+def _check_preconditions(current: Pod, options: DeleteOptions) -> None:
+    if options.uid and options.uid != current.metadata.uid:
+        raise errors.conflict("pods", current.name, f"the UID in the precondition ({options.uid}) does not match the "
+                              f"UID in record ({current.metadata.uid}). The object might have been deleted and then "
+                              "recreated")
+    if options.resource_version and options.resource_version != current.metadata.resource_version:
+        raise errors.conflict("pods", current.name, f"the ResourceVersion in the precondition "
+                              f"({options.resource_version}) does not match the ResourceVersion in record "
+                              f"({current.metadata.resource_version}). The object might have been modified")
+
+
+def _disruption_target(current: Pod) -> Pod:
+    marked = current.deep_copy()
+    status = marked.status or PodStatus()
+    existing = status.condition("DisruptionTarget")
+    since = existing.last_transition_time if existing is not None and existing.status == "True" else None
+    others = [c for c in status.conditions or [] if c.type != "DisruptionTarget"]
+    status.conditions = [*others, PodCondition(type="DisruptionTarget", status="True", reason=disruption.EVICTION_REASON,
+                                               message=disruption.EVICTION_MESSAGE,
+                                               last_transition_time=since or clock.now_seconds())]
+    marked.status = status
+    return marked
 
 
 async def bind(request: web.Request, target: Target) -> web.StreamResponse:

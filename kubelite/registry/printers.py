@@ -584,6 +584,20 @@ def hpa_row(hpa: Doc, now: datetime) -> list[Cell]:
             status.get("currentReplicas", 0), since(_meta(hpa).get("creationTimestamp"), now)]
 
 
+PDB_COLUMNS = (_name_column(), Column("Min Available", description="The minimum number of pods that must be available"),
+               Column("Max Unavailable", description="The maximum number of pods that may be unavailable"),
+               Column("Allowed Disruptions", type="integer",
+                      description="Calculated number of pods that may be disrupted at this time"), _AGE)
+
+
+def pdb_row(pdb: Doc, now: datetime) -> list[Cell]:
+    spec = _mapping(pdb.get("spec"))
+    minimum, maximum = spec.get("minAvailable"), spec.get("maxUnavailable")
+    return [_meta(pdb).get("name", ""), "N/A" if minimum is None else str(minimum),
+            "N/A" if maximum is None else str(maximum), _mapping(pdb.get("status")).get("disruptionsAllowed", 0),
+            since(_meta(pdb).get("creationTimestamp"), now)]
+
+
 # metrics-server's table (pkg/api/table.go): usage summed over a pod's containers
 METRICS_COLUMNS = (Column("Name", format="name", description="Name of the resource"),
                    Column("CPU", description="CPU usage"), Column("Memory", description="Memory usage"),
@@ -844,7 +858,7 @@ PRINTERS: dict[str, Printer] = {
     "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
     "PersistentVolumeClaim": (PVC_COLUMNS, pvc_row), "PersistentVolume": (PV_COLUMNS, pv_row),
     "StorageClass": (STORAGECLASS_COLUMNS, storageclass_row),
-    "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row),
+    "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row), "PodDisruptionBudget": (PDB_COLUMNS, pdb_row),
     "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
     "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row), "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
     "APIService": (APISERVICE_COLUMNS, apiservice_row), "CertificateSigningRequest": (CSR_COLUMNS, csr_row),

@@ -310,3 +310,40 @@ def test_real_kubectl_rollout_status_revision(cluster: KlUp, tmp_path: Path) -> 
     mismatch = kl(cluster, "rollout", "status", "deployment/revs", "--revision", "1", ok=False)
     assert mismatch.exit_code == 1
     assert mismatch.stderr == "error: desired revision (1) is different from the running revision (2)\n"
+
+
+def test_real_kubectl_drain_keeps_a_pod_disruption_budget(cluster: KlUp, tmp_path: Path) -> None:
+    """kubectl drain evicts through the Eviction API, which the disruption controller's budget governs: with
+    minAvailable equal to the replicas, drain keeps retrying on 429 and the pod stays; once the budget allows
+    one disruption, drain evicts it and the Deployment replaces it on the other node."""
+    run = _kubectl(cluster)
+
+    def budget_status() -> str:
+        return str(run("get", "pdb", "guarded", "-o", "jsonpath={.status.observedGeneration},"
+                       "{.status.currentHealthy},{.status.desiredHealthy},{.status.disruptionsAllowed}").stdout)
+
+    run("apply", "-f", write(tmp_path, deployment("guarded", replicas=2), "guarded.yaml"))
+    run("rollout", "status", "deployment/guarded", "--timeout=60s")
+    run("create", "pdb", "guarded", "--selector=app=guarded", "--min-available=2")
+    run_sync(wait_for(lambda: budget_status() == "1,2,2,0", timeout=30, message="the budget's status"))
+    listed = json.loads(run("get", "pods", "-l", "app=guarded", "-o", "json").stdout)["items"]
+    node = listed[0]["spec"]["nodeName"]
+    on_node = sorted(p["metadata"]["name"] for p in listed if p["spec"]["nodeName"] == node)
+    try:
+        refused = run("drain", node, "--pod-selector=app=guarded", "--timeout=12s", ok=False)
+        assert refused.returncode != 0, refused
+        assert "Cannot evict pod as it would violate the pod's disruption budget." in refused.stderr
+        still = json.loads(run("get", "pods", "-l", "app=guarded", "-o", "json").stdout)["items"]
+        assert sorted(p["metadata"]["name"] for p in still if p["spec"]["nodeName"] == node) == on_node
+        assert not [p for p in still if p["metadata"].get("deletionTimestamp")]
+
+        run("patch", "pdb", "guarded", "--type=merge", "-p", '{"spec": {"minAvailable": 1}}')
+        run_sync(wait_for(lambda: budget_status() == "2,2,1,1", timeout=30, message="the budget's new status"))
+        drained = run("drain", node, "--pod-selector=app=guarded", "--timeout=60s")
+        assert f"node/{node} drained" in drained.stdout, drained
+        assert all(f"pod/{name} evicted" in drained.stdout for name in on_node), drained
+        run("rollout", "status", "deployment/guarded", "--timeout=60s")
+        after = json.loads(run("get", "pods", "-l", "app=guarded", "-o", "json").stdout)["items"]
+        assert not [p for p in after if p["spec"]["nodeName"] == node and not p["metadata"].get("deletionTimestamp")]
+    finally:
+        run("uncordon", node)

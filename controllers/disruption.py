@@ -1,0 +1,129 @@
+"""The disruption controller: each PodDisruptionBudget's status (kube-controller-manager's
+``pkg/controller/disruption``). Keys are ``namespace/name`` of budgets; a pod's change queues the budgets
+selecting it. The decisions are :mod:`controllers.disruption_plan`; the Eviction API
+(``kubelite.gateway.subresources.evict``) spends what this controller allows.
+
+The controllers whose scale a percentage or ``maxUnavailable`` is taken of are read from informers:
+ReplicationControllers, Deployments (for their ReplicaSets' pods), ReplicaSets not owned by a Deployment,
+and StatefulSets. kube also asks the scale subresource of any other owner; kubelite does not, so such a
+budget fails its sync (``SyncFailed``: no disruption allowed), which errs on the safe side.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kubelite.api import disruption, errors
+from kubelite.api.core import Pod
+from kubelite.api.meta import OwnerReference
+from kubelite.api.resources import (
+    PODDISRUPTIONBUDGETS,
+    REPLICATIONCONTROLLERS,
+    STATEFULSETS,
+    api_group,
+)
+from kubelite.client.informer import FuncHandler, object_key
+from kubelite.client.reconcile import Result
+
+from controllers import disruption_plan as plan
+from controllers.base import Controller
+from controllers.context import ControllerContext
+
+log = logging.getLogger(__name__)
+
+
+class DisruptionController(Controller):
+    name = "disruption"
+    component = "controllermanager"  # kube's disruption controller records as this component
+
+    def __init__(self, ctx: ControllerContext) -> None:
+        super().__init__(ctx)
+        self.budgets = ctx.informers.for_resource(PODDISRUPTIONBUDGETS)
+        self.statefulsets = ctx.informers.for_resource(STATEFULSETS)
+        self.replicationcontrollers = ctx.informers.for_resource(REPLICATIONCONTROLLERS)
+
+    def register(self) -> None:
+        budget = FuncHandler(add=lambda pdb: self.enqueue(object_key(pdb)),
+                             update=lambda _old, pdb: self.enqueue(object_key(pdb)))
+        self.budgets.add_handler(budget)
+        pods = FuncHandler(add=self._pod_changed, update=lambda _old, pod: self._pod_changed(pod),
+                           delete=self._pod_changed)
+        self.informers.pods.add_handler(pods)
+
+    def initial_keys(self) -> list[str]:
+        return sorted(object_key(pdb) for pdb in self.budgets.list())
+
+    def _pod_changed(self, pod: Pod) -> None:
+        for pdb in self.budgets.by_index("namespace", pod.metadata.namespace or ""):
+            if disruption.selects(pdb.to_dict(), pod):
+                self.enqueue(object_key(pdb))
+
+    def _find_scale(self, ref: OwnerReference, namespace: str) -> tuple[str, int] | None:
+        """The finders of kube's getExpectedScale: (controller uid, spec.replicas), or None."""
+        group = api_group(ref.api_version)
+        if ref.kind == "ReplicationController" and group == "":
+            return self._scale_of(self.replicationcontrollers.get(f"{namespace}/{ref.name}"), ref)
+        if ref.kind == "StatefulSet" and group == "apps":
+            return self._scale_of(self.statefulsets.get(f"{namespace}/{ref.name}"), ref)
+        if ref.kind == "ReplicaSet" and group in ("apps", "extensions"):
+            rs = self.informers.replicasets.get(f"{namespace}/{ref.name}")
+            if rs is None or rs.metadata.uid != ref.uid:
+                return None
+            owner = rs.metadata.controller_ref()
+            if owner is not None and owner.kind == "Deployment":
+                return self._scale_of(self.informers.deployments.get(f"{namespace}/{owner.name}"), owner)
+            return self._scale_of(rs, ref)
+        return None
+
+    @staticmethod
+    def _scale_of(obj: Any, ref: OwnerReference) -> tuple[str, int] | None:
+        if obj is None or obj.metadata.uid != ref.uid:
+            return None
+        replicas = (obj.to_dict().get("spec") or {}).get("replicas")
+        return str(ref.uid), int(replicas if replicas is not None else 1)
+
+    async def reconcile(self, key: str) -> Result | None:
+        pdb_obj = self.budgets.get(key)
+        if pdb_obj is None:
+            return None
+        pdb = pdb_obj.to_dict()
+        namespace = pdb_obj.metadata.namespace or ""
+        pods = [pod for pod in self.informers.pods.by_index("namespace", namespace) if disruption.selects(pdb, pod)]
+        if not pods:
+            self.recorder.record(pdb_obj, "Normal", "NoPods", "No matching pods found")
+        now = self.ctx.clock()
+        try:
+            counts = plan.expected_and_desired(pdb.get("spec") or {}, pods, self._find_scale)
+        except plan.SyncFailed as exc:
+            self.recorder.record(pdb_obj, "Warning", "CalculateExpectedPodCountFailed",
+                                 f"Failed to calculate the number of expected pods: {exc}")
+            # failSafe: no eviction is allowed while the budget cannot be computed; a pod's change retries
+            await self._write(plan.failed_status(pdb, str(exc), now))
+            return None
+        if counts.unmanaged:
+            self.recorder.record(pdb_obj, "Warning", "UnmanagedPods", (
+                "Pods selected by this PodDisruptionBudget were found to be unmanaged. As a result, the status of "
+                "the PDB cannot be calculated correctly, which may result in undefined behavior. To account for "
+                'these pods please set ".spec.minAvailable" field of the PDB to an integer value.'))
+        disrupted = plan.disrupted_pods(disruption.status_of(pdb).get("disruptedPods"), pods, now)
+        for name in disrupted.not_deleted:
+            pod = self.informers.pods.get(f"{namespace}/{name}")
+            if pod is not None:
+                self.recorder.record(pod, "Warning", "NotDeleted",
+                                     f"Pod was expected by PDB {namespace}/{pdb_obj.name} to be deleted but it wasn't")
+        healthy = plan.count_healthy(pods, disrupted.pods, now)
+        updated = plan.new_status(pdb, healthy=healthy, counts=counts, disrupted=disrupted.pods, now=now)
+        if updated is not None:
+            await self._write(updated)
+        after = plan.recheck_after(disrupted, now)
+        return Result(requeue_after=after) if after is not None else None
+
+    async def _write(self, doc: dict[str, Any]) -> None:
+        try:
+            await self.store.update(PODDISRUPTIONBUDGETS, PODDISRUPTIONBUDGETS.model.model_validate(doc),
+                                    subresource="status", fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code == 404:  # deleted meanwhile: nothing to keep up to date
+                return
+            raise  # a conflict: the loop retries with the newer budget from the informer
