@@ -7,6 +7,9 @@ The controllers whose scale a percentage or ``maxUnavailable`` is taken of are r
 ReplicationControllers, Deployments (for their ReplicaSets' pods), ReplicaSets not owned by a Deployment,
 and StatefulSets. kube also asks the scale subresource of any other owner; kubelite does not, so such a
 budget fails its sync (``SyncFailed``: no disruption allowed), which errs on the safe side.
+
+It also clears a pod's stale ``DisruptionTarget=True`` (set by an eviction whose delete then did not
+happen) after :data:`kubelite.api.disruption.STALE_DISRUPTION_TIMEOUT`, as kube's controller does.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ import logging
 from typing import Any
 
 from kubelite.api import disruption, errors
-from kubelite.api.core import Pod
+from kubelite.api.core import Pod, PodCondition
 from kubelite.api.meta import OwnerReference
 from kubelite.api.resources import (
     PODDISRUPTIONBUDGETS,
+    PODS,
     REPLICATIONCONTROLLERS,
     STATEFULSETS,
     api_group,
@@ -31,6 +35,10 @@ from controllers.base import Controller
 from controllers.context import ControllerContext
 
 log = logging.getLogger(__name__)
+
+# Keys of pods whose DisruptionTarget condition may go stale, beside the budgets' own keys in the queue
+# (kube runs a second queue for them; one queue with a prefix keeps one loop and one back-off).
+STALE_POD = "stale-disruption:"
 
 
 class DisruptionController(Controller):
@@ -48,16 +56,51 @@ class DisruptionController(Controller):
                              update=lambda _old, pdb: self.enqueue(object_key(pdb)))
         self.budgets.add_handler(budget)
         pods = FuncHandler(add=self._pod_changed, update=lambda _old, pod: self._pod_changed(pod),
-                           delete=self._pod_changed)
+                           delete=self._pod_deleted)
         self.informers.pods.add_handler(pods)
 
     def initial_keys(self) -> list[str]:
-        return sorted(object_key(pdb) for pdb in self.budgets.list())
+        now = self.ctx.clock()
+        stale = [STALE_POD + object_key(pod) for pod in self.informers.pods.list()
+                 if disruption.stale_disruption_wait(pod, now) is not None]
+        return sorted(object_key(pdb) for pdb in self.budgets.list()) + stale
 
     def _pod_changed(self, pod: Pod) -> None:
         for pdb in self.budgets.by_index("namespace", pod.metadata.namespace or ""):
             if disruption.selects(pdb.to_dict(), pod):
                 self.enqueue(object_key(pdb))
+        wait = disruption.stale_disruption_wait(pod, self.ctx.clock())
+        if wait is not None:
+            self.enqueue_after(STALE_POD + object_key(pod), wait)
+
+    def _pod_deleted(self, pod: Pod) -> None:
+        for pdb in self.budgets.by_index("namespace", pod.metadata.namespace or ""):
+            if disruption.selects(pdb.to_dict(), pod):
+                self.enqueue(object_key(pdb))
+
+    async def _clear_stale_disruption(self, key: str) -> Result | None:
+        """syncStalePodDisruption: a pod whose eviction set DisruptionTarget=True but was not deleted
+        within STALE_DISRUPTION_TIMEOUT gets the condition back to False."""
+        pod = self.informers.pods.get(key)
+        if pod is None:
+            return None
+        wait = disruption.stale_disruption_wait(pod, self.ctx.clock())
+        if wait is None:
+            return None
+        if wait > 0:
+            return Result(requeue_after=wait)
+        cleared = pod.deep_copy()
+        assert cleared.status is not None  # stale_disruption_wait found the condition in it
+        cleared.status.conditions = [
+            PodCondition(type="DisruptionTarget", status="False", last_transition_time=self.ctx.clock())
+            if c.type == "DisruptionTarget" else c for c in cleared.status.conditions or []]
+        try:
+            await self.store.update(PODS, cleared, subresource="status", fence=self.fence)
+        except errors.ApiError as exc:
+            if exc.code != 404:
+                raise
+        log.info("pod %s: stale DisruptionTarget condition set back to False", key)
+        return None
 
     def _find_scale(self, ref: OwnerReference, namespace: str) -> tuple[str, int] | None:
         """The finders of kube's getExpectedScale: (controller uid, spec.replicas), or None."""
@@ -84,6 +127,8 @@ class DisruptionController(Controller):
         return str(ref.uid), int(replicas if replicas is not None else 1)
 
     async def reconcile(self, key: str) -> Result | None:
+        if key.startswith(STALE_POD):
+            return await self._clear_stale_disruption(key.removeprefix(STALE_POD))
         pdb_obj = self.budgets.get(key)
         if pdb_obj is None:
             return None

@@ -38,6 +38,11 @@ DISRUPTION_BUDGET_CAUSE = "DisruptionBudget"  # the StatusCause type of a refuse
 ALWAYS_ALLOW = "AlwaysAllow"  # spec.unhealthyPodEvictionPolicy; the default is IfHealthyBudget
 EVICTION_REASON = "EvictionByEvictionAPI"  # the pod's DisruptionTarget condition, set before the delete
 EVICTION_MESSAGE = "Eviction API: evicting"
+# A DisruptionTarget condition the kubelet set stays: the pod's termination may take arbitrarily long.
+KUBELET_REASON = "TerminationByKubelet"
+# How long a pod may keep DisruptionTarget=True without being deleted before the condition is set back to
+# False (kube-controller-manager's stalePodDisruptionTimeout): its eviction's delete did not happen.
+STALE_DISRUPTION_TIMEOUT = timedelta(minutes=2)
 
 
 def selects(pdb: Doc, pod: Pod) -> bool:
@@ -170,6 +175,21 @@ def spend_disruption(pdb: Doc, pod_name: str, now: datetime, *, dry_run: bool) -
     if not dry_run:
         new_status["disruptedPods"] = {**(new_status.get("disruptedPods") or {}), pod_name: clock.format_time(now)}
     return spent
+
+
+def stale_disruption_wait(pod: Pod, now: datetime) -> float | None:
+    """nonTerminatingPodHasStaleDisruptionCondition: None when ``pod`` has no such condition to clear (none,
+    not True, the kubelet's, a finished pod, or one being deleted), else the seconds until it is stale
+    (0: clear it now)."""
+    if pod.metadata.deletion_timestamp is not None:
+        return None
+    condition = pod.status.condition("DisruptionTarget") if pod.status else None
+    phase = pod.status.phase if pod.status else None
+    if condition is None or condition.status != "True" or condition.reason == KUBELET_REASON or phase in (
+            "Succeeded", "Failed"):
+        return None
+    since = condition.last_transition_time or now
+    return max(0.0, (since + STALE_DISRUPTION_TIMEOUT - now).total_seconds())
 
 
 def parse_time(value: Any) -> datetime | None:

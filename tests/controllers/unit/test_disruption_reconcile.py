@@ -149,3 +149,34 @@ async def test_a_pods_change_queues_the_budgets_selecting_it(make_world: MakeWor
     async def counted() -> bool:
         return counts(await status(world)) == (2, 1, 2, 1)
     await wait_for(counted, 10)
+
+
+async def test_a_stale_disruption_target_is_set_back_to_false(make_world: MakeWorld) -> None:
+    """An eviction marked the pod, then its delete did not happen: two minutes after the mark the condition
+    is set back to False. The kubelet's own mark (TerminationByKubelet) stays."""
+    world, clock = await make(make_world)
+    marked_at = clocks.format_time(clock.now())
+    for name, reason in (("evicted", "EvictionByEvictionAPI"), ("by-kubelet", "TerminationByKubelet")):
+        created = await world.store.create(PODS, Pod.model_validate({
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "x:1"}], "nodeName": "n1"}}))
+        marked = created.deep_copy()
+        marked.status = type(created.status).model_validate({  # type: ignore[union-attr]
+            "phase": "Running", "conditions": [{"type": "DisruptionTarget", "status": "True", "reason": reason,
+                                                "lastTransitionTime": marked_at}]})
+        await world.store.update(PODS, marked, subresource="status")
+    await world.settle()
+    assert world.controller.initial_keys() == ["stale-disruption:default/evicted"]
+    clock.advance(30)
+    result = await world.reconcile("stale-disruption:default/evicted")
+    assert result is not None and result.requeue_after == 90.0
+    clock.advance(91)
+    assert await world.reconcile("stale-disruption:default/evicted") is None
+    evicted = await world.store.get(PODS, "evicted", "default")
+    assert evicted.status is not None
+    target = evicted.status.condition("DisruptionTarget")
+    assert target is not None and (target.status, target.reason) == ("False", None)
+    assert await world.reconcile("stale-disruption:default/by-kubelet") is None
+    kept = (await world.store.get(PODS, "by-kubelet", "default")).status
+    assert kept is not None and kept.condition("DisruptionTarget").status == "True"  # type: ignore[union-attr]
+    await world.assert_idempotent("stale-disruption:default/evicted")
