@@ -75,7 +75,10 @@ def requests_from_limits(requests: Any, limits: Any) -> dict[str, Any] | None:
     return {**requests, **missing} if missing else None
 
 
-def _pod_requests(spec: Doc) -> None:
+def _pod_only(spec: Doc) -> None:
+    """SetDefaults_Pod's own defaults (a Pod's, not its templates'): requests from limits, and
+    ``enableServiceLinks: true``."""
+    spec.setdefault("enableServiceLinks", True)
     for key in ("initContainers", "containers"):
         for container in spec.get(key) or []:
             resources = container.get("resources") if isinstance(container, dict) else None
@@ -107,7 +110,7 @@ def with_defaults(kind: str, doc: Doc) -> Doc:
         return result
     if kind == "Pod":
         _pod_spec(spec)
-        _pod_requests(spec)
+        _pod_only(spec)
     elif kind == "ReplicaSet":
         spec.setdefault("replicas", 1)
         _template(spec)

@@ -116,10 +116,11 @@ def with_default_tolerations(tolerations: list[Toleration] | None, admission: Ad
     return [*have, *added] if added else None
 
 
-def default_pod_requests(pod: Pod) -> Pod:
-    """``pod`` with each container's limits standing in for the requests it lacks (a copy), or ``pod`` itself
-    when none lacks one: :func:`kubelite.api.defaults.requests_from_limits`, for every writer (the gateway
-    defaults what users send; the controllers' pods come here, as their POSTs do in Kubernetes)."""
+def default_pod(pod: Pod) -> Pod:
+    """``pod`` with kube's ``SetDefaults_Pod`` (a copy), or ``pod`` itself when it has them: each container's
+    limits standing in for the requests it lacks (:func:`kubelite.api.defaults.requests_from_limits`) and
+    ``enableServiceLinks: true``. For every writer: the gateway defaults what users send; the controllers'
+    pods come here, as their POSTs are decoded with these defaults in Kubernetes."""
     changes: list[tuple[str, int, dict[str, Any]]] = []
     for key, containers in (("init_containers", pod.spec.init_containers), ("containers", pod.spec.containers)):
         for index, container in enumerate(containers or []):
@@ -128,18 +129,20 @@ def default_pod_requests(pod: Pod) -> Pod:
                 defaulted = requests_from_limits(resources.requests, resources.limits)
                 if defaulted is not None:
                     changes.append((key, index, defaulted))
-    if not changes:
+    if not changes and pod.spec.enable_service_links is not None:
         return pod
     defaulted_pod = pod.deep_copy()
     for key, index, requests in changes:
         resources = getattr(defaulted_pod.spec, key)[index].resources
         assert resources is not None
         resources.requests = requests
+    if defaulted_pod.spec.enable_service_links is None:
+        defaulted_pod.spec.enable_service_links = True
     return defaulted_pod
 
 
 def _admit_pod(pod: Pod, admission: Admission) -> Pod:
-    pod = default_pod_requests(pod)
+    pod = default_pod(pod)
     tolerations = with_default_tolerations(pod.spec.tolerations, admission)
     if tolerations is None:
         return pod

@@ -1,5 +1,6 @@
 """Kubernetes' SetDefaults_Pod: a Pod container's limits stand in for the requests it lacks (containers and
-init containers; Pods only, never pod templates), for the gateway's bodies and for every Store writer."""
+init containers), and ``enableServiceLinks`` is true unless set; Pods only, never pod templates; for the
+gateway's bodies and for every Store writer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from kubelite.api.core import Container, Pod, PodSpec, ResourceRequirements
 from kubelite.api.defaults import requests_from_limits, with_defaults
-from kubelite.registry.strategy import default_pod_requests
+from kubelite.registry.strategy import default_pod
 
 NAMES = st.sampled_from(["cpu", "memory", "ephemeral-storage", "example.com/gpu", "hugepages-2Mi"])
 QUANTITIES = st.sampled_from(["1", "250m", "64Mi", "2Gi", "0"])
@@ -48,6 +49,7 @@ def test_a_pod_body_is_defaulted_and_a_template_is_not() -> None:
     spec = {"initContainers": [{"name": "i", "image": "x:1", "resources": {"limits": {"memory": "32Mi"}}}],
             "containers": [{"name": "c", "image": "x:1", "resources": resources}, {"name": "d", "image": "x:1"}]}
     pod = with_defaults("Pod", {"apiVersion": "v1", "kind": "Pod", "spec": spec})
+    assert pod["spec"]["enableServiceLinks"] is True
     assert _containers(pod)[0]["resources"]["requests"] == {"cpu": "100m", "memory": "64Mi"}
     assert "resources" not in _containers(pod)[1]
     assert _containers(pod, "initContainers")[0]["resources"]["requests"] == {"memory": "32Mi"}
@@ -55,18 +57,24 @@ def test_a_pod_body_is_defaulted_and_a_template_is_not() -> None:
 
     deployment = with_defaults("Deployment", {"spec": {"template": {"spec": spec}}})
     assert deployment["spec"]["template"]["spec"]["containers"][0]["resources"] == resources
+    assert "enableServiceLinks" not in deployment["spec"]["template"]["spec"]
 
 
 def test_every_writers_pod_gets_the_default() -> None:
     """What the Store applies to a controller's pod: the same rule, on the model, copying only when needed."""
     plain = Pod(metadata={"name": "p"}, spec=PodSpec(containers=[Container(name="c", image="x:1")]))
-    assert default_pod_requests(plain) is plain
+    linked = default_pod(plain)
+    assert linked.spec.enable_service_links is True and plain.spec.enable_service_links is None
+    assert default_pod(linked) is linked
+    unlinked = Pod(metadata={"name": "p"}, spec=PodSpec(containers=[Container(name="c", image="x:1")],
+                                                        enable_service_links=False))
+    assert default_pod(unlinked) is unlinked  # an explicit false is kept
     limited = Pod(metadata={"name": "p"}, spec=PodSpec(
         init_containers=[Container(name="i", image="x:1", resources=ResourceRequirements(limits={"cpu": "1"}))],
         containers=[Container(name="c", image="x:1",
                               resources=ResourceRequirements(requests={"memory": "8Mi"},
                                                              limits={"cpu": "2", "memory": "16Mi"}))]))
-    defaulted = default_pod_requests(limited)
+    defaulted = default_pod(limited)
     assert defaulted is not limited
     assert defaulted.spec.containers[0].resources is not None
     assert defaulted.spec.containers[0].resources.requests == {"memory": "8Mi", "cpu": "2"}
@@ -74,4 +82,4 @@ def test_every_writers_pod_gets_the_default() -> None:
     assert defaulted.spec.init_containers[0].resources.requests == {"cpu": "1"}
     assert limited.spec.containers[0].resources is not None
     assert limited.spec.containers[0].resources.requests == {"memory": "8Mi"}  # the writer's pod is not changed
-    assert default_pod_requests(defaulted) is defaulted
+    assert default_pod(defaulted) is defaulted
