@@ -74,6 +74,10 @@ class ResourceRequirements(KubeModel):
         requests, limits = self.requests or {}, self.limits or {}
         return requests.get(name, limits.get(name))
 
+    def has_request(self, name: str) -> bool:
+        """Whether a request for ``name`` is set (or stands in from its limit)."""
+        return self._effective(name) is not None
+
     def cpu_request_millis(self) -> int:
         value = self._effective("cpu")
         return 0 if value is None else quantity.cpu_millis(value)

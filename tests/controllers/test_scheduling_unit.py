@@ -8,6 +8,7 @@ from kubelite.api.core import (
 )
 from kubelite.api.meta import ObjectMeta, OwnerReference
 
+from controllers.podutil import non_zero_requests, pod_requests
 from controllers.scheduling import NodeInfo, schedule, unschedulable_message
 
 
@@ -119,3 +120,32 @@ def test_node_facts_are_taken_once_and_kept_across_pod_rebuilds() -> None:
     assert not NodeInfo(node("b", ready=False)).plain and not NodeInfo(node("c"), lease_present=False).plain
     assert not NodeInfo(node("d", unschedulable=True)).plain
     assert not NodeInfo(node("e", taints=[UNREACHABLE])).plain
+
+
+def _with_init(app_cpu: str, init: list[tuple[str, str | None]]) -> Pod:
+    """A pod whose app container requests ``app_cpu``, with init containers (cpu request, restartPolicy)."""
+    base = pod(cpu=app_cpu)
+    base.spec.init_containers = [
+        Container(name=f"init-{i}", restart_policy=policy, resources=ResourceRequirements(requests={"cpu": cpu}))
+        for i, (cpu, policy) in enumerate(init)]
+    return base
+
+
+def test_init_containers_and_sidecars_count_as_kube_scheduler_counts_them() -> None:
+    """PodRequests: the app and the sidecars add up; each plain init container needs its own request beside
+    the sidecars started before it; the pod needs the larger of the two."""
+    assert pod_requests(_with_init("500m", [("3", None)])).cpu_millis == 3000  # init peak over the app
+    assert pod_requests(_with_init("500m", [("200m", "Always"), ("1", None)])).cpu_millis == 1200  # sidecar + init
+    assert pod_requests(_with_init("500m", [("1", None), ("200m", "Always")])).cpu_millis == 1000  # sidecar after it
+    assert pod_requests(_with_init("2", [("200m", "Always"), ("1", None)])).cpu_millis == 2200  # app + sidecar
+    # a 3-cpu init container does not fit a 2-cpu node, whatever the app asks
+    decision = schedule(_with_init("100m", [("3", None)]), [NodeInfo(node("a", cpu="2"))])
+    assert decision.node is None and decision.message == "0/1 nodes are available: 1 Insufficient cpu."
+    assert schedule(_with_init("100m", [("2", None)]), [NodeInfo(node("a", cpu="2"))]).node == "a"
+
+
+def test_scoring_counts_an_absent_request_as_the_default_and_an_explicit_zero_as_zero() -> None:
+    absent = non_zero_requests(pod())
+    assert (absent.cpu_millis, absent.memory_bytes) == (100, 200 * 1024 * 1024)
+    explicit = non_zero_requests(pod(cpu="0", memory="0"))
+    assert (explicit.cpu_millis, explicit.memory_bytes) == (0, 0)  # applyNonMissing: only what is absent
