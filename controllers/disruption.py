@@ -114,8 +114,11 @@ class DisruptionController(Controller):
             if rs is None or rs.metadata.uid != ref.uid:
                 return None
             owner = rs.metadata.controller_ref()
-            if owner is not None and owner.kind == "Deployment":
-                return self._scale_of(self.informers.deployments.get(f"{namespace}/{owner.name}"), owner)
+            if owner is not None and owner.kind == "Deployment" and api_group(owner.api_version) in ("apps", "extensions"):
+                found = self._scale_of(self.informers.deployments.get(f"{namespace}/{owner.name}"), owner)
+                if found is not None:
+                    return found
+            # kube's scale-subresource finder then reads the ReplicaSet's own scale
             return self._scale_of(rs, ref)
         return None
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kubelite.api.core import Container, Pod
+from kubelite.api.podresources import aggregate
 from kubelite.api.meta import KubeObject, OwnerReference
 
 
@@ -69,52 +69,32 @@ class Requests:
     def __add__(self, other: Requests) -> Requests:
         return Requests(self.cpu_millis + other.cpu_millis, self.memory_bytes + other.memory_bytes)
 
-    def max(self, other: Requests) -> Requests:
-        """Each resource's larger value (maxResourceList)."""
-        return Requests(max(self.cpu_millis, other.cpu_millis), max(self.memory_bytes, other.memory_bytes))
-
 
 def pod_requests(pod: Pod) -> Requests:
-    """What the pod asks of a node (component-helpers' PodRequests, the NodeResourcesFit filter's): its
-    containers' requests summed, sidecars (``restartPolicy: Always`` init containers) included, and at
-    least what any init container needs while it runs (beside the sidecars started before it)."""
-    return _aggregate(pod, lambda container: _container_requests(container, non_missing=False))
+    """What the pod asks of a node (PodRequests, the NodeResourcesFit filter's): its containers and
+    sidecars add up, and it needs at least what any other init container needs
+    (:func:`kubelite.api.podresources.aggregate`)."""
+    return _requests(aggregate(pod, lambda container: _container_requests(container, non_missing=False)))
 
 
 def non_zero_requests(pod: Pod) -> Requests:
     """Requests for scoring: a container that sets no cpu (memory) request counts 100m (200Mi)
     (NodeResourcesFit scoring's NonMissingContainerRequests), aggregated as :func:`pod_requests`."""
-    return _aggregate(pod, lambda container: _container_requests(container, non_missing=True))
+    return _requests(aggregate(pod, lambda container: _container_requests(container, non_missing=True)))
 
 
-def _container_requests(container: Container, *, non_missing: bool) -> Requests:
+def _container_requests(container: Container, *, non_missing: bool) -> dict[str, int]:
     resources = container.resources
     cpu = resources.cpu_request_millis() if resources else 0
     memory = resources.memory_request_bytes() if resources else 0
     if non_missing:
         cpu = cpu if resources is not None and resources.has_request("cpu") else DEFAULT_CPU_MILLIS
         memory = memory if resources is not None and resources.has_request("memory") else DEFAULT_MEMORY_BYTES
-    return Requests(cpu, memory)
+    return {"cpu": cpu, "memory": memory}
 
 
-def _aggregate(pod: Pod, per_container: Callable[[Container], Requests]) -> Requests:
-    """AggregateContainerRequests: the regular containers and the sidecars add up; each other init
-    container runs alone beside the sidecars before it, so the pod needs at least that much too."""
-    total = Requests()
-    for container in pod.spec.containers:
-        total += per_container(container)
-    sidecars = Requests()
-    init_peak = Requests()
-    for container in pod.spec.init_containers or []:
-        needed = per_container(container)
-        if container.restart_policy == "Always":
-            total += needed
-            sidecars += needed
-            needed = sidecars
-        else:
-            needed += sidecars
-        init_peak = init_peak.max(needed)
-    return total.max(init_peak)
+def _requests(totals: dict[str, int]) -> Requests:
+    return Requests(totals.get("cpu", 0), totals.get("memory", 0))
 
 
 def host_ports(pod: Pod) -> set[tuple[str, str, int]]:

@@ -188,8 +188,9 @@ def stale_disruption_wait(pod: Pod, now: datetime) -> float | None:
     if condition is None or condition.status != "True" or condition.reason == KUBELET_REASON or phase in (
             "Succeeded", "Failed"):
         return None
-    since = condition.last_transition_time or now
-    return max(0.0, (since + STALE_DISRUPTION_TIMEOUT - now).total_seconds())
+    if condition.last_transition_time is None:  # kube measures from the zero time: stale at once
+        return 0.0
+    return max(0.0, (condition.last_transition_time + STALE_DISRUPTION_TIMEOUT - now).total_seconds())
 
 
 def parse_time(value: Any) -> datetime | None:

@@ -1,4 +1,4 @@
-"""DaemonSet, StatefulSet and PodDisruptionBudget write rules (their :data:`kubelite.api.documents.DOCUMENT_RULES` entries), after
+"""DaemonSet, StatefulSet, PodDisruptionBudget and LimitRange write rules (their :data:`kubelite.api.documents.DOCUMENT_RULES` entries), after
 kube's ``pkg/apis/apps/validation``: ValidateDaemonSet(Update), ValidateStatefulSet(Update).
 
 - both: a non-empty ``spec.selector`` that matches ``spec.template.metadata.labels``; the template
@@ -17,10 +17,12 @@ Pure: JSON documents in (already schema-checked), causes out.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
 
+from kubelite.api import quantity
 from kubelite.api import validation as v
 from kubelite.api.core import LabelSelector, PodSpec
 from kubelite.api.errors import StatusCause
@@ -163,15 +165,17 @@ _UNHEALTHY_POD_EVICTION_POLICIES = ("AlwaysAllow", "IfHealthyBudget")
 
 
 def validate_pod_disruption_budget(doc: Doc) -> list[StatusCause]:
-    """kube's ValidatePodDisruptionBudgetSpec (``pkg/apis/policy/validation``): ``minAvailable`` and
-    ``maxUnavailable`` non-negative ints or percentages up to 100%, not both set; a valid selector (absent
-    selects no pod, ``{}`` every pod of the namespace); ``unhealthyPodEvictionPolicy`` IfHealthyBudget or
-    AlwaysAllow."""
+    """kube's ValidatePodDisruptionBudget (``pkg/apis/policy/validation``): ``minAvailable`` and
+    ``maxUnavailable`` not both set, each a non-negative int or a percentage up to 100%; a valid selector
+    (absent selects no pod, ``{}`` every pod of the namespace); ``unhealthyPodEvictionPolicy``
+    IfHealthyBudget or AlwaysAllow. Its status (ValidatePodDisruptionBudgetStatusUpdate): non-negative
+    counts, and conditions as metav1 Conditions (:func:`validate_conditions`)."""
     spec = doc.get("spec") or {}
-    causes = _percent_or_int(spec.get("minAvailable"), "spec.minAvailable")
-    causes += _percent_or_int(spec.get("maxUnavailable"), "spec.maxUnavailable")
+    causes: list[StatusCause] = []
     if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
         causes.append(v.invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
+    causes += _percent_or_int(spec.get("minAvailable"), "spec.minAvailable")
+    causes += _percent_or_int(spec.get("maxUnavailable"), "spec.maxUnavailable")
     raw = spec.get("selector")
     if isinstance(raw, dict):
         try:
@@ -181,4 +185,111 @@ def validate_pod_disruption_budget(doc: Doc) -> list[StatusCause]:
     policy = spec.get("unhealthyPodEvictionPolicy")
     if policy is not None and policy not in _UNHEALTHY_POD_EVICTION_POLICIES:
         causes.append(v.unsupported("spec.unhealthyPodEvictionPolicy", policy, _UNHEALTHY_POD_EVICTION_POLICIES))
+    status = doc.get("status") or {}
+    for name in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods", "observedGeneration"):
+        causes += _int(status, "status", name)
+    return causes + validate_conditions(status.get("conditions"), "status.conditions")
+
+
+_REASON = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+_REASON_MESSAGE = ("a condition reason must start with alphabetic character, optionally followed by a string of "
+                   "alphanumeric characters or '_,:', and must end with an alphanumeric character or '_' (e.g. "
+                   "'my_name',  or 'MY_NAME',  or 'MyName',  or 'ReasonA,ReasonB',  or 'ReasonA:ReasonB', regex used "
+                   "for validation is '[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?')")
+
+
+def validate_conditions(conditions: Any, path: str) -> list[StatusCause]:
+    """metav1validation.ValidateConditions: each condition's type, status (True, False, Unknown),
+    lastTransitionTime and reason are required; the reason has the CamelCase form; observedGeneration ≥ 0."""
+    causes: list[StatusCause] = []
+    for i, condition in enumerate(conditions if isinstance(conditions, list) else []):
+        if not isinstance(condition, dict):
+            continue
+        at = f"{path}[{i}]"
+        if not condition.get("type"):
+            causes.append(v.required(f"{at}.type"))
+        if condition.get("status") not in ("True", "False", "Unknown"):
+            causes.append(v.unsupported(f"{at}.status", condition.get("status"), ("False", "True", "Unknown")))
+        if not condition.get("lastTransitionTime"):
+            causes.append(v.required(f"{at}.lastTransitionTime", "must be set"))
+        reason = condition.get("reason")
+        if not reason:
+            causes.append(v.required(f"{at}.reason"))
+        elif not isinstance(reason, str) or len(reason) > 1024 or not _REASON.match(reason):
+            causes.append(v.invalid(f"{at}.reason", reason, _REASON_MESSAGE))
+        causes += _int(condition, at, "observedGeneration")
+    return causes
+
+
+# resources whose default and defaultRequest must be equal (kube's IsOvercommitAllowed is false for them)
+def _no_overcommit(resource: str) -> bool:
+    return resource.startswith("hugepages-") or ("/" in resource and not resource.startswith("kubernetes.io/"))
+
+
+def validate_limit_range(doc: Doc) -> list[StatusCause]:
+    """kube's ValidateLimitRange (``pkg/apis/core/validation``): each type once; a ``Pod`` limit has no
+    ``default``/``defaultRequest``; a ``PersistentVolumeClaim`` limit sets a min or max storage; per
+    resource min ≤ defaultRequest ≤ default ≤ max, min ≤ default, defaultRequest ≤ max, a
+    ``maxLimitRequestRatio`` of at least 1 and at most max/min, and equal default and defaultRequest for
+    resources that cannot be overcommitted (hugepages, extended resources)."""
+    causes: list[StatusCause] = []
+    seen: set[Any] = set()
+    for i, limit in enumerate((doc.get("spec") or {}).get("limits") or []):
+        if not isinstance(limit, dict):
+            continue
+        path = f"spec.limits[{i}]"
+        kind = limit.get("type")
+        if kind in seen:
+            causes.append(v.duplicate(f"{path}.type", kind))
+        seen.add(kind)
+        if kind == "Pod":
+            for name in ("default", "defaultRequest"):
+                if limit.get(name):
+                    causes.append(v.forbidden(f"{path}.{name}", "may not be specified when `type` is 'Pod'"))
+        if kind == "PersistentVolumeClaim" and "storage" not in (limit.get("min") or {}) \
+                and "storage" not in (limit.get("max") or {}):
+            causes.append(v.required(f"{path}.limits",
+                                     "either minimum or maximum storage value is required, but neither was provided"))
+        causes += _limit_relations(limit, path, kind == "Pod")
+    return causes
+
+
+def _limit_relations(limit: Doc, path: str, pod: bool) -> list[StatusCause]:
+    maps = {name: {k: q for k, q in (limit.get(name) or {}).items()}
+            for name in ("min", "max", "default", "defaultRequest", "maxLimitRequestRatio")}
+    if pod:
+        maps["default"], maps["defaultRequest"] = {}, {}
+    causes: list[StatusCause] = []
+    keys = sorted(set().union(*maps.values()))
+    for key in keys:
+        try:
+            found = {name: (q, quantity.parse_quantity(q)) for name, m in maps.items() if (q := m.get(key)) is not None}
+        except (ValueError, TypeError):
+            continue  # not a quantity: the schema walk names it
+        low, high = found.get("min"), found.get("max")
+        default, request, ratio = found.get("default"), found.get("defaultRequest"), found.get("maxLimitRequestRatio")
+        if low and high and low[1] > high[1]:
+            causes.append(v.invalid(f"{path}.min[{key}]", low[0], f"min value {low[0]} is greater than max value {high[0]}"))
+        if request and low and low[1] > request[1]:
+            causes.append(v.invalid(f"{path}.defaultRequest[{key}]", request[0],
+                                    f"min value {low[0]} is greater than default request value {request[0]}"))
+        if request and high and request[1] > high[1]:
+            causes.append(v.invalid(f"{path}.defaultRequest[{key}]", request[0],
+                                    f"default request value {request[0]} is greater than max value {high[0]}"))
+        if request and default and request[1] > default[1]:
+            causes.append(v.invalid(f"{path}.defaultRequest[{key}]", request[0],
+                                    f"default request value {request[0]} is greater than default limit value {default[0]}"))
+        if default and low and low[1] > default[1]:
+            causes.append(v.invalid(f"{path}.default[{key}]", low[0], f"min value {low[0]} is greater than default value {default[0]}"))
+        if default and high and default[1] > high[1]:
+            causes.append(v.invalid(f"{path}.default[{key}]", high[0],
+                                    f"default value {default[0]} is greater than max value {high[0]}"))
+        if ratio and ratio[1] < 1:
+            causes.append(v.invalid(f"{path}.maxLimitRequestRatio[{key}]", ratio[0], f"ratio {ratio[0]} is less than 1"))
+        if ratio and low and high and low[1] > 0 and ratio[1] > high[1] / low[1]:
+            causes.append(v.invalid(f"{path}.maxLimitRequestRatio[{key}]", ratio[0],
+                                    f"ratio {ratio[0]} is greater than max/min = {float(high[1] / low[1]):f}"))
+        if _no_overcommit(key) and default and request and default[1] != request[1]:
+            causes.append(v.invalid(f"{path}.defaultRequest[{key}]", request[0],
+                                    f"default value {default[0]} must equal to defaultRequest value {request[0]} in {key}"))
     return causes

@@ -79,8 +79,13 @@ def status_doc(error: errors.ApiError) -> dict[str, Any]:
 
 
 def error_response(error: errors.ApiError) -> web.Response:
-    """Every error answer goes through here (the middleware and the handlers)."""
-    return json_response(status_doc(error), status=error.code)
+    """Every error answer goes through here (the middleware and the handlers). A Status that suggests a
+    retry delay also says it in ``Retry-After`` (kube's ErrorNegotiated), which client-go honours."""
+    response = json_response(status_doc(error), status=error.code)
+    details = error.status.details
+    if details is not None and details.retry_after_seconds:
+        response.headers["Retry-After"] = str(details.retry_after_seconds)
+    return response
 
 
 def success_status(*, name: str, kind: str, group: str = "", uid: str | None = None, code: int = 200) -> dict[str, Any]:

@@ -137,9 +137,21 @@ async def evict(request: web.Request, target: Target) -> web.StreamResponse:
                                        subresource="eviction")
     namespace = target.namespace or ""
     pod = await state.store.get(PODS, target.name, namespace)
-    if disruption.can_ignore_budget(pod):
-        await _evict(state.store, pod, _pinned(options, pod) if disruption.must_pin_resource_version(pod) else options)
-        return _evicted()
+    # The no-budget path is retried on a conflict (the pod changed since it was read: it may need its budget
+    # now) unless the client pinned the version itself, as kube's retry.OnError around it does.
+    async for _ in conflict_retries():
+        if not disruption.can_ignore_budget(pod):
+            break
+        try:
+            await _evict(state.store, pod, _pinned(options, pod) if disruption.must_pin_resource_version(pod)
+                         else options)
+            return _evicted()
+        except errors.ApiError as exc:
+            if exc.reason != "Conflict" or options.resource_version is not None:
+                raise
+            pod = await state.store.get(PODS, target.name, namespace)
+    else:
+        raise errors.conflict("pods", target.name, "too many concurrent writers; try again")
     budgets = [doc for doc in (b.to_dict() for b in (await state.store.list(PODDISRUPTIONBUDGETS, namespace)).items)
                if disruption.selects(doc, pod)]
     if len(budgets) > 1:
@@ -178,6 +190,7 @@ def _pinned(options: DeleteOptions, pod: Pod) -> DeleteOptions:
 async def _spend_disruption(store: Store, budget: dict[str, Any], pod_name: str, *, dry_run: bool) -> None:
     """Decrement the budget's allowance in its status, re-reading it after a conflict (kube retries 20 times)."""
     name, namespace = budget["metadata"]["name"], budget["metadata"].get("namespace")
+    last: errors.ApiError | None = None
     async for attempt in conflict_retries():
         if attempt:
             budget = (await store.get(PODDISRUPTIONBUDGETS, name, namespace)).to_dict()
@@ -191,9 +204,10 @@ async def _spend_disruption(store: Store, budget: dict[str, Any], pod_name: str,
         except errors.ApiError as exc:
             if exc.reason != "Conflict":
                 raise
-    raise errors.ApiError(errors.Status(code=504, reason="Timeout", message=(
-        f'couldn\'t update PodDisruptionBudget "{name}" due to conflicts'),
-        details=errors.StatusDetails(retry_after_seconds=10)))
+            last = exc
+    # out of attempts: the last conflict, as client-go's retry.OnError returns it
+    raise last or errors.conflict("poddisruptionbudgets", name, "too many concurrent writers; try again",
+                                  group="policy")
 
 
 async def _evict(store: Store, pod: Pod, options: DeleteOptions) -> None:
@@ -234,10 +248,12 @@ def _disruption_target(current: Pod) -> Pod:
     status = marked.status or PodStatus()
     existing = status.condition("DisruptionTarget")
     since = existing.last_transition_time if existing is not None and existing.status == "True" else None
-    others = [c for c in status.conditions or [] if c.type != "DisruptionTarget"]
-    status.conditions = [*others, PodCondition(type="DisruptionTarget", status="True", reason=disruption.EVICTION_REASON,
-                                               message=disruption.EVICTION_MESSAGE,
-                                               last_transition_time=since or clock.now_seconds())]
+    target = PodCondition(type="DisruptionTarget", status="True", reason=disruption.EVICTION_REASON,
+                          message=disruption.EVICTION_MESSAGE, last_transition_time=since or clock.now_seconds())
+    conditions = list(status.conditions or [])
+    # UpdatePodCondition: in place when present, else appended
+    status.conditions = [target if c.type == "DisruptionTarget" else c for c in conditions] if existing is not None \
+        else [*conditions, target]
     marked.status = status
     return marked
 

@@ -25,7 +25,7 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import typing_extensions
 
-from kubelite.registry import priority, sa_admission, storageclass, strategy
+from kubelite.registry import limitranger, priority, sa_admission, storageclass, strategy
 from kubelite.storage import codec
 from kubelite.storage.binding import bound_document
 from kubelite.api import crd, errors
@@ -33,6 +33,7 @@ from kubelite.api.core import Namespace, Pod, PodStatus
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
     CUSTOMRESOURCEDEFINITIONS,
+    LIMITRANGES,
     NAMESPACES,
     PERSISTENTVOLUMECLAIMS,
     PODS,
@@ -377,15 +378,20 @@ class Store:
         new.metadata.deletion_timestamp = None
         new.metadata.deletion_grace_period_seconds = None
         new.api_version, new.kind = res.api_version, res.kind
+        if isinstance(new, Pod):
+            # LimitRanger admission (its defaults, then its constraints: 403) on the pod as decoded with
+            # SetDefaults_Pod, before PrepareForCreate computes the QoS class from what it admitted
+            new = cast(T, limitranger.admit_pod(strategy.default_pod(new), await self._limit_ranges(new.metadata.namespace)))
         new = strategy.prepare_for_create(new, self.admission)
         if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
             pod = priority.admit(new, await self._priority_classes())
             if self.admission.service_account:  # ServiceAccount admission: it reads the pod's account
                 pod = sa_admission.admit(pod, await self._service_account(pod))
             new = cast(T, pod)
-        elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission
+        elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission, then LimitRanger's
             classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))
             new = type(new).model_validate(classed) if classed is not None else new
+            limitranger.validate_claim(new.to_dict(), await self._limit_ranges(new.metadata.namespace))
         elif res is CUSTOMRESOURCEDEFINITIONS:
             new = await self._crd_names(new, None)
         tries = 8 if not meta.name else 1
@@ -493,6 +499,10 @@ class Store:
         self._admission_cache.pop(res.plural, None)
         if res is SERVICEACCOUNTS:
             self._accounts.clear()
+
+    async def _limit_ranges(self, namespace: str | None) -> builtins.list[dict[str, Any]]:
+        """The LimitRange documents of ``namespace``, in name order (read as the PriorityClasses are)."""
+        return [doc for doc in await self._documents(LIMITRANGES) if (doc.get("metadata") or {}).get("namespace") == namespace]
 
     async def _priority_classes(self) -> builtins.list[dict[str, Any]]:
         return await self._documents(PRIORITYCLASSES)

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from kubelite.api.resources import PODS as PODS_RESOURCE
 from kubelite.gateway import Gateway
 from tests.gateway.conftest import etcd_revision
 
@@ -89,7 +90,10 @@ async def test_a_budget_not_yet_seen_by_the_controller_refuses(api: aiohttp.Clie
     async with api.put(f"{PDBS}/web", json=pdb) as r:
         assert r.status == 200
     before = await etcd_revision(gateway)
-    code, body = await evict(api, "web-0")
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web-0", "namespace": "default"}}
+    async with api.post(f"{PODS}/web-0/eviction", json=eviction) as r:
+        code, body = r.status, await r.json()
+        assert r.headers.get("Retry-After") == "10"  # kube's ErrorNegotiated; client-go waits that long
     assert code == 429 and body["details"]["retryAfterSeconds"] == 10
     assert body["details"]["causes"][0]["message"] == "The disruption budget web is still being processed by the server."
     assert await etcd_revision(gateway) == before  # nothing written
@@ -158,3 +162,41 @@ async def test_budget_validation_and_columns(api: aiohttp.ClientSession) -> None
     assert [c["name"] for c in table["columnDefinitions"]] == [
         "Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"]
     assert table["rows"][0]["cells"][:4] == ["web", "N/A", "25%", 3]
+
+
+async def test_a_pending_pod_that_changes_meanwhile_is_still_evicted(api: aiohttp.ClientSession, gateway: Gateway,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handler reads the pod, and a kubelet's write lands before its delete: the eviction re-reads the pod
+    and goes on (kube retries the no-budget path on a conflict), where a pinned delete alone would be 409."""
+    await running_pod(api, "starting", phase="Pending", ready=False)
+    assert gateway.state is not None
+    store = gateway.state.store
+    original = store.get
+    touched: list[str] = []
+
+    async def read_then_touch(res: Any, name: str, namespace: str | None = None) -> Any:
+        obj = await original(res, name, namespace)
+        if res is PODS_RESOURCE and name == "starting" and not touched:
+            touched.append(name)  # first: the update below reads through this store too
+            fresh = obj.deep_copy()
+            fresh.metadata.labels = {**(fresh.metadata.labels or {}), "touched": "yes"}
+            await store.update(PODS_RESOURCE, fresh)  # what the handler read is now one version behind
+        return obj
+
+    monkeypatch.setattr(store, "get", read_then_touch)
+    code, body = await evict(api, "starting")
+    assert touched == ["starting"] and code == 201, body
+    assert (await get(api, f"{PODS}/starting"))["metadata"]["deletionTimestamp"]
+
+
+async def test_budget_status_writes_are_validated(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    created = await budget(api, "web", {"minAvailable": 1}, {"disruptionsAllowed": 0})
+    created["status"] = {"disruptionsAllowed": -1, "conditions": [{"type": "DisruptionAllowed", "status": "Maybe"}]}
+    before = await etcd_revision(gateway)
+    async with api.put(f"{PDBS}/web/status", json=created) as r:
+        body = await r.json()
+    assert r.status == 422, body
+    assert [c["field"] for c in body["details"]["causes"]] == [
+        "status.disruptionsAllowed", "status.conditions[0].status", "status.conditions[0].lastTransitionTime",
+        "status.conditions[0].reason"]
+    assert await etcd_revision(gateway) == before

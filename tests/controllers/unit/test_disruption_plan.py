@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kubelite.api import disruption, errors
-from kubelite.api.core import Pod
+from kubelite.api.core import Pod, PodCondition
 from kubelite.api.meta import OwnerReference
 from kubelite.util import clock
 
@@ -187,3 +187,18 @@ def test_spending_a_disruption() -> None:
     with pytest.raises(errors.ApiError) as forbidden:
         disruption.spend_disruption(negative, "p", NOW, dry_run=False)
     assert forbidden.value.code == 403
+
+
+def test_when_a_disruption_target_goes_stale() -> None:
+    def marked(reason: str, since: datetime | None, **kwargs: Any) -> Pod:
+        p = pod("p", **kwargs)
+        assert p.status is not None
+        p.status = p.status.model_copy(update={"conditions": [PodCondition(
+            type="DisruptionTarget", status="True", reason=reason, last_transition_time=since)]})
+        return p
+    assert disruption.stale_disruption_wait(marked("EvictionByEvictionAPI", NOW - timedelta(seconds=30)), NOW) == 90.0
+    assert disruption.stale_disruption_wait(marked("EvictionByEvictionAPI", None), NOW) == 0.0  # kube: from time zero
+    assert disruption.stale_disruption_wait(marked("TerminationByKubelet", NOW), NOW) is None
+    assert disruption.stale_disruption_wait(marked("EvictionByEvictionAPI", NOW, deleting=True), NOW) is None
+    assert disruption.stale_disruption_wait(marked("EvictionByEvictionAPI", NOW, phase="Failed"), NOW) is None
+    assert disruption.stale_disruption_wait(pod("p"), NOW) is None

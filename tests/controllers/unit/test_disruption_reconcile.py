@@ -95,6 +95,16 @@ async def test_max_unavailable_takes_the_deployments_replicas(make_world: MakeWo
     assert counts(await status(world)) == (4, 2, 3, 1)  # desired 4 - ceil(2)
 
 
+async def test_a_replicaset_whose_deployment_is_gone_counts_its_own_replicas(make_world: MakeWorld) -> None:
+    """kube's finders: the Deployment owning the ReplicaSet is not found, so the ReplicaSet's own scale counts."""
+    world, _ = await make(make_world)
+    await add_workload(world, replicas=3, ready=3, deployment_replicas=5)
+    await world.store.delete(DEPLOYMENTS, "web", "default")
+    await add_budget(world, {"maxUnavailable": 1})
+    await world.reconcile("default/web")
+    assert counts(await status(world)) == (3, 2, 3, 1)
+
+
 async def test_an_eviction_record_is_kept_then_expires(make_world: MakeWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the Eviction API wrote (disruptionsAllowed spent, the pod in disruptedPods) holds while the pod
     is still there; two minutes on, the pod counts again (and a NotDeleted event says so)."""
