@@ -148,7 +148,7 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
     "StatefulSet": DocumentRules(validate=workload_rules.validate_stateful_set,
                                  immutable=workload_rules.stateful_set_immutable),
     "PodDisruptionBudget": DocumentRules(validate=workload_rules.validate_pod_disruption_budget),
-    "LimitRange": DocumentRules(validate=workload_rules.validate_limit_range),
+    "LimitRange": DocumentRules(prepare=workload_rules.default_limit_range, validate=workload_rules.validate_limit_range),
     "PriorityClass": DocumentRules(validate=priorityclass.validate_priority_class,
                                    immutable=priorityclass.priority_class_immutable),
     "ReplicationController": DocumentRules(prepare=replicationcontroller.with_defaults,

@@ -106,6 +106,11 @@ def unsupported(path: str, value: Any, supported: tuple[str, ...]) -> StatusCaus
     return StatusCause(field=path, reason="FieldValueNotSupported", message=message)
 
 
+def too_long(path: str, limit: int) -> StatusCause:
+    """field.TooLong: ``Too long: may not be more than N bytes``."""
+    return StatusCause(field=path, reason="FieldValueTooLong", message=f"Too long: may not be more than {limit} bytes")
+
+
 def duplicate(path: str, value: Any) -> StatusCause:
     return StatusCause(field=path, reason="FieldValueDuplicate", message=f"Duplicate value: {_show(value)}")
 

@@ -17,6 +17,7 @@ Pure: JSON documents in (already schema-checked), causes out.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -26,7 +27,7 @@ from kubelite.api import quantity
 from kubelite.api import validation as v
 from kubelite.api.core import LabelSelector, PodSpec
 from kubelite.api.errors import StatusCause
-from kubelite.api.labels import selector_from_label_selector
+from kubelite.api.labels import qualified_name_errors, selector_from_label_selector
 from kubelite.api.semantic import normalize
 
 Doc = dict[str, Any]
@@ -186,9 +187,10 @@ def validate_pod_disruption_budget(doc: Doc) -> list[StatusCause]:
     if policy is not None and policy not in _UNHEALTHY_POD_EVICTION_POLICIES:
         causes.append(v.unsupported("spec.unhealthyPodEvictionPolicy", policy, _UNHEALTHY_POD_EVICTION_POLICIES))
     status = doc.get("status") or {}
-    for name in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods", "observedGeneration"):
+    causes += validate_conditions(status.get("conditions"), "status.conditions")
+    for name in ("disruptionsAllowed", "currentHealthy", "desiredHealthy", "expectedPods"):
         causes += _int(status, "status", name)
-    return causes + validate_conditions(status.get("conditions"), "status.conditions")
+    return causes
 
 
 _REASON = re.compile(r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
@@ -199,39 +201,91 @@ _REASON_MESSAGE = ("a condition reason must start with alphabetic character, opt
 
 
 def validate_conditions(conditions: Any, path: str) -> list[StatusCause]:
-    """metav1validation.ValidateConditions: each condition's type, status (True, False, Unknown),
-    lastTransitionTime and reason are required; the reason has the CamelCase form; observedGeneration ≥ 0."""
+    """metav1validation.ValidateConditions, in its order: each type once and a qualified name; status
+    True, False or Unknown; observedGeneration ≥ 0; lastTransitionTime and reason set, the reason in its
+    CamelCase form and at most 1024 characters; the message at most 32768."""
     causes: list[StatusCause] = []
+    seen: set[Any] = set()
     for i, condition in enumerate(conditions if isinstance(conditions, list) else []):
         if not isinstance(condition, dict):
             continue
         at = f"{path}[{i}]"
-        if not condition.get("type"):
-            causes.append(v.required(f"{at}.type"))
+        kind = condition.get("type")
+        if kind in seen:
+            causes.append(v.duplicate(f"{at}.type", kind))
+        seen.add(kind)
+        causes += [v.invalid(f"{at}.type", kind, message) for message in qualified_name_errors(str(kind or ""))]
         if condition.get("status") not in ("True", "False", "Unknown"):
             causes.append(v.unsupported(f"{at}.status", condition.get("status"), ("False", "True", "Unknown")))
+        generation = condition.get("observedGeneration")
+        if isinstance(generation, int) and generation < 0:
+            causes.append(v.invalid(f"{at}.observedGeneration", generation, "must be greater than or equal to zero"))
         if not condition.get("lastTransitionTime"):
             causes.append(v.required(f"{at}.lastTransitionTime", "must be set"))
         reason = condition.get("reason")
         if not reason:
-            causes.append(v.required(f"{at}.reason"))
-        elif not isinstance(reason, str) or len(reason) > 1024 or not _REASON.match(reason):
-            causes.append(v.invalid(f"{at}.reason", reason, _REASON_MESSAGE))
-        causes += _int(condition, at, "observedGeneration")
+            causes.append(v.required(f"{at}.reason", "must be set"))
+        else:
+            if not isinstance(reason, str) or not _REASON.match(reason):
+                causes.append(v.invalid(f"{at}.reason", reason, _REASON_MESSAGE))
+            if isinstance(reason, str) and len(reason) > 1024:
+                causes.append(v.too_long(f"{at}.reason", 1024))
+        message = condition.get("message")
+        if isinstance(message, str) and len(message) > 32768:
+            causes.append(v.too_long(f"{at}.message", 32768))
     return causes
 
 
 # resources whose default and defaultRequest must be equal (kube's IsOvercommitAllowed is false for them)
 def _no_overcommit(resource: str) -> bool:
-    return resource.startswith("hugepages-") or ("/" in resource and not resource.startswith("kubernetes.io/"))
+    return resource.startswith("hugepages-") or ("/" in resource and "kubernetes.io/" not in resource)
+
+
+_LIMIT_TYPES = ("Container", "Pod", "PersistentVolumeClaim")
+_QUANTITY_MAPS = ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")
+_QUANTITY_MESSAGE = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
+
+def default_limit_range(doc: Doc) -> Doc:
+    """SetDefaults_LimitRangeItem (``pkg/apis/core/v1/defaults.go``), for each ``type: Container`` item: a
+    ``max`` stands in for a missing ``default``, then a ``default`` for a missing ``defaultRequest``, then a
+    ``min`` for a ``defaultRequest`` still missing. A copy."""
+    result = copy.deepcopy(doc)
+    for item in (result.get("spec") or {}).get("limits") or []:
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        maps = {name: item.get(name) for name in ("max", "min", "default", "defaultRequest")}
+        if not all(value is None or isinstance(value, dict) for value in maps.values()):
+            continue  # not maps: the schema walk names them
+        default = dict(maps["default"] or {})
+        request = dict(maps["defaultRequest"] or {})
+        for key, value in (maps["max"] or {}).items():
+            default.setdefault(key, value)
+        for key, value in default.items():
+            request.setdefault(key, value)
+        for key, value in (maps["min"] or {}).items():
+            request.setdefault(key, value)
+        if default:
+            item["default"] = default
+        if request:
+            item["defaultRequest"] = request
+    return result
+
+
+def _container_resource_name(name: str) -> bool:
+    """validateContainerResourceName: cpu, memory, ephemeral-storage, hugepages-<size>, or a qualified
+    extended resource."""
+    return name in ("cpu", "memory", "ephemeral-storage") or name.startswith("hugepages-") or (
+        "/" in name and not qualified_name_errors(name))
 
 
 def validate_limit_range(doc: Doc) -> list[StatusCause]:
-    """kube's ValidateLimitRange (``pkg/apis/core/validation``): each type once; a ``Pod`` limit has no
-    ``default``/``defaultRequest``; a ``PersistentVolumeClaim`` limit sets a min or max storage; per
-    resource min ≤ defaultRequest ≤ default ≤ max, min ≤ default, defaultRequest ≤ max, a
-    ``maxLimitRequestRatio`` of at least 1 and at most max/min, and equal default and defaultRequest for
-    resources that cannot be overcommitted (hugepages, extended resources)."""
+    """kube's ValidateLimitRange (``pkg/apis/core/validation``): each item's type a standard one (or fully
+    qualified), each type once; resource names a container's (Container, Pod items); quantities that
+    parse; a ``Pod`` item without ``default``/``defaultRequest``; a ``PersistentVolumeClaim`` item with a
+    min or max storage; per resource min ≤ defaultRequest ≤ default ≤ max, min ≤ default,
+    defaultRequest ≤ max, a ``maxLimitRequestRatio`` of at least 1 and at most max/min, and equal default
+    and defaultRequest for resources that cannot be overcommitted (hugepages, extended resources)."""
     causes: list[StatusCause] = []
     seen: set[Any] = set()
     for i, limit in enumerate((doc.get("spec") or {}).get("limits") or []):
@@ -239,9 +293,22 @@ def validate_limit_range(doc: Doc) -> list[StatusCause]:
             continue
         path = f"spec.limits[{i}]"
         kind = limit.get("type")
+        type_causes = [v.invalid(f"{path}.type", kind, message) for message in qualified_name_errors(str(kind or ""))]
+        if not type_causes and "/" not in str(kind) and kind not in _LIMIT_TYPES:
+            type_causes.append(v.invalid(f"{path}.type", kind, "must be a standard limit type or fully qualified"))
+        causes += type_causes
         if kind in seen:
             causes.append(v.duplicate(f"{path}.type", kind))
         seen.add(kind)
+        for name in _QUANTITY_MAPS:
+            values = limit.get(name)
+            for key, value in (values.items() if isinstance(values, dict) else ()):
+                if kind in ("Container", "Pod") and name != "maxLimitRequestRatio" and not _container_resource_name(key):
+                    causes.append(v.invalid(f"{path}.{name}[{key}]", key, "must be a standard resource for containers"))
+                try:
+                    quantity.parse_quantity(value)
+                except (ValueError, TypeError):
+                    causes.append(v.invalid(f"{path}.{name}[{key}]", value, _QUANTITY_MESSAGE))
         if kind == "Pod":
             for name in ("default", "defaultRequest"):
                 if limit.get(name):

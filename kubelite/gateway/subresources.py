@@ -139,6 +139,7 @@ async def evict(request: web.Request, target: Target) -> web.StreamResponse:
     pod = await state.store.get(PODS, target.name, namespace)
     # The no-budget path is retried on a conflict (the pod changed since it was read: it may need its budget
     # now) unless the client pinned the version itself, as kube's retry.OnError around it does.
+    last: errors.ApiError | None = None
     async for _ in conflict_retries():
         if not disruption.can_ignore_budget(pod):
             break
@@ -149,9 +150,10 @@ async def evict(request: web.Request, target: Target) -> web.StreamResponse:
         except errors.ApiError as exc:
             if exc.reason != "Conflict" or options.resource_version is not None:
                 raise
+            last = exc
             pod = await state.store.get(PODS, target.name, namespace)
-    else:
-        raise errors.conflict("pods", target.name, "too many concurrent writers; try again")
+    else:  # out of attempts: the last conflict, as client-go's retry.OnError returns it
+        raise last or errors.conflict("pods", target.name, "too many concurrent writers; try again")
     budgets = [doc for doc in (b.to_dict() for b in (await state.store.list(PODDISRUPTIONBUDGETS, namespace)).items)
                if disruption.selects(doc, pod)]
     if len(budgets) > 1:

@@ -12,6 +12,9 @@ On pod create, for every writer (the Store reads the namespace's LimitRanges and
   set, not below it), ``max`` (a limit, and a request if set, not above it), ``maxLimitRequestRatio``.
   A pod breaking them is refused, 403 Forbidden with kube's messages: ``pods "p" is forbidden:
   [maximum cpu usage per Container is 1, but limit is 2, ...]`` (one message without brackets).
+  Quantities compare as kube compares them, in thousandths rounded up (``requestLimitEnforcedValues``).
+- A LimitRange item that cannot be read (not a map, a quantity that does not parse: validation refuses
+  those, but one may have been stored before) is skipped, never a 500.
 - PersistentVolumeClaims on create: ``type: PersistentVolumeClaim`` ``min``/``max`` of their
   ``resources.requests`` (never defaulted).
 
@@ -34,9 +37,29 @@ Doc = dict[str, Any]
 ANNOTATION = "kubernetes.io/limit-ranger"
 
 
+def _items(doc: Doc) -> list[Doc]:
+    spec = doc.get("spec")
+    limits = spec.get("limits") if isinstance(spec, dict) else None
+    return [item for item in limits if isinstance(item, dict)] if isinstance(limits, list) else []
+
+
 def _limits(ranges: Iterable[Doc], kind: str) -> list[Doc]:
-    return [item for doc in ranges for item in ((doc.get("spec") or {}).get("limits") or [])
-            if isinstance(item, dict) and item.get("type") == kind]
+    return [item for doc in ranges for item in _items(doc) if item.get("type") == kind]
+
+
+def _quantities(item: Doc, name: str) -> dict[str, Any]:
+    """``item[name]`` (min, max, default...) with only the entries that parse as quantities."""
+    values = item.get(name)
+    if not isinstance(values, dict):
+        return {}
+    readable = {}
+    for key, value in values.items():
+        try:
+            quantity.parse_quantity(value)
+        except (ValueError, TypeError):
+            continue
+        readable[key] = value
+    return readable
 
 
 def admit_pod(pod: Pod, ranges: list[Doc]) -> Pod:
@@ -51,7 +74,7 @@ def admit_pod(pod: Pod, ranges: list[Doc]) -> Pod:
         if problems:
             break
     if problems:
-        name = pod.metadata.name or ""
+        name = pod.metadata.name or pod.metadata.generate_name or ""
         message = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
         raise errors.forbidden(f'pods "{name}" is forbidden: {message}', kind="pods", name=name)
     return pod
@@ -60,47 +83,50 @@ def admit_pod(pod: Pod, ranges: list[Doc]) -> Pod:
 def validate_claim(claim: Doc, ranges: list[Doc]) -> None:
     """PersistentVolumeClaimValidateLimitFunc: ApiError 403 when the claim's storage request is outside a
     ``type: PersistentVolumeClaim`` limit."""
-    requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+    requests = _readable(((claim.get("spec") or {}).get("resources") or {}).get("requests"))
     for doc in ranges:
         problems: list[str] = []
         for item in _limits([doc], "PersistentVolumeClaim"):
-            for resource, enforced in (item.get("min") or {}).items():
+            for resource, enforced in _quantities(item, "min").items():
                 problems += _min(item["type"], resource, enforced, requests, {})
-            for resource, enforced in (item.get("max") or {}).items():
+            for resource, enforced in _quantities(item, "max").items():
                 problems += _max_request(item["type"], resource, enforced, requests)
         if problems:
-            name = (claim.get("metadata") or {}).get("name") or ""
+            meta = claim.get("metadata") or {}
+            name = meta.get("name") or meta.get("generateName") or ""
             message = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
             raise errors.forbidden(f'persistentvolumeclaims "{name}" is forbidden: {message}',
                                    kind="persistentvolumeclaims", name=name)
 
 
 def _with_defaults(pod: Pod, ranges: list[Doc]) -> Pod:
-    """PodMutateLimitFunc for each range in turn: what is still missing is filled."""
-    defaults: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    """PodMutateLimitFunc for each range in turn: what is still missing is filled. Each range that sets
+    something rewrites the annotation (mergePodResourceRequirements), so the last one's words stay."""
     for doc in ranges:
         limits: dict[str, Any] = {}
         requests: dict[str, Any] = {}
         for item in _limits([doc], "Container"):
-            requests.update(item.get("defaultRequest") or {})
-            limits.update(item.get("default") or {})
-        if limits or requests:
-            defaults.append((limits, requests))
-    if not defaults:
-        return pod
-    defaulted = pod.deep_copy()
-    notes: list[str] = []
-    for limits, requests in defaults:
-        for kind, containers in (("container", defaulted.spec.containers), ("init container",
-                                                                             defaulted.spec.init_containers or [])):
+            requests.update(_quantities(item, "defaultRequest"))
+            limits.update(_quantities(item, "default"))
+        if not (limits or requests) or not _lacks_any(pod, limits, requests):
+            continue
+        pod = pod.deep_copy()
+        notes: list[str] = []
+        for kind, containers in (("container", pod.spec.containers), ("init container", pod.spec.init_containers or [])):
             for container in containers:
                 notes += _merge(container, limits, requests, kind)
-    if not notes:
-        return pod
-    annotations = dict(defaulted.metadata.annotations or {})
-    annotations[ANNOTATION] = "LimitRanger plugin set: " + "; ".join(notes)
-    defaulted.metadata.annotations = annotations
-    return defaulted
+        pod.metadata.annotations = {**(pod.metadata.annotations or {}),
+                                    ANNOTATION: "LimitRanger plugin set: " + "; ".join(notes)}
+    return pod
+
+
+def _lacks_any(pod: Pod, limits: dict[str, Any], requests: dict[str, Any]) -> bool:
+    for container in [*pod.spec.containers, *(pod.spec.init_containers or [])]:
+        resources = container.resources
+        if any(name not in ((resources.limits or {}) if resources else {}) for name in limits) or any(
+                name not in ((resources.requests or {}) if resources else {}) for name in requests):
+            return True
+    return False
 
 
 def _merge(container: Container, limits: dict[str, Any], requests: dict[str, Any], kind: str) -> list[str]:
@@ -113,7 +139,9 @@ def _merge(container: Container, limits: dict[str, Any], requests: dict[str, Any
         return []
     have_limits.update({name: limits[name] for name in set_limits})
     have_requests.update({name: requests[name] for name in set_requests})
-    container.resources = ResourceRequirements(requests=have_requests or None, limits=have_limits or None)
+    # model_copy keeps what else the container's resources carry (claims)
+    container.resources = resources.model_copy(update={"requests": have_requests or None,
+                                                        "limits": have_limits or None})
     notes = []
     if set_requests:
         notes.append(f"{', '.join(set_requests)} request for {kind} {container.name}")
@@ -125,34 +153,41 @@ def _merge(container: Container, limits: dict[str, Any], requests: dict[str, Any
 def _pod_problems(pod: Pod, doc: Doc) -> list[str]:
     """PodValidateLimitFunc for one LimitRange."""
     problems: list[str] = []
-    for item in (doc.get("spec") or {}).get("limits") or []:
-        if not isinstance(item, dict):
-            continue
+    for item in _items(doc):
         if item.get("type") == "Container":
             for container in [*pod.spec.containers, *(pod.spec.init_containers or [])]:
                 resources = container.resources
-                requests = dict(resources.requests or {}) if resources else {}
-                limits = dict(resources.limits or {}) if resources else {}
-                problems += _constraints(item, requests, limits)
+                problems += _constraints(item, _readable(resources.requests if resources else None),
+                                         _readable(resources.limits if resources else None))
         elif item.get("type") == "Pod":
             problems += _constraints(item, dict(pod_requests(pod)), dict(pod_limits(pod)))
     return problems
 
 
+def _readable(values: Any) -> dict[str, Any]:
+    """A container's (or claim's) requests or limits: the entries that parse (validation refused the rest)."""
+    return _quantities({"values": values}, "values")
+
+
 def _constraints(item: Doc, requests: dict[str, Any], limits: dict[str, Any]) -> list[str]:
     kind = item["type"]
     problems: list[str] = []
-    for resource, enforced in (item.get("min") or {}).items():
+    for resource, enforced in _quantities(item, "min").items():
         problems += _min(kind, resource, enforced, requests, limits)
-    for resource, enforced in (item.get("max") or {}).items():
+    for resource, enforced in _quantities(item, "max").items():
         problems += _max(kind, resource, enforced, requests, limits)
-    for resource, enforced in (item.get("maxLimitRequestRatio") or {}).items():
+    for resource, enforced in _quantities(item, "maxLimitRequestRatio").items():
         problems += _ratio(kind, resource, enforced, requests, limits)
     return problems
 
 
 def _value(value: Any) -> Fraction:
     return value if isinstance(value, Fraction) else quantity.parse_quantity(value)
+
+
+def _milli(value: Any) -> int:
+    """In thousandths, rounded up: kube compares quantities at this precision (requestLimitEnforcedValues)."""
+    return math.ceil(_value(value) * 1000)
 
 
 def _text(value: Any) -> str:
@@ -165,46 +200,46 @@ def _text(value: Any) -> str:
 
 
 def _min(kind: str, resource: str, enforced: Any, requests: dict[str, Any], limits: dict[str, Any]) -> list[str]:
-    floor = _value(enforced)
+    floor = _milli(enforced)
     if resource not in requests:
-        return [f"minimum {resource} usage per {kind} is {enforced}.  No request is specified."]
-    if _value(requests[resource]) < floor:
-        return [f"minimum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}."]
-    if resource in limits and _value(limits[resource]) < floor:
-        return [f"minimum {resource} usage per {kind} is {enforced}, but limit is {_text(limits[resource])}."]
+        return [f"minimum {resource} usage per {kind} is {enforced}.  No request is specified"]
+    if _milli(requests[resource]) < floor:
+        return [f"minimum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}"]
+    if resource in limits and _milli(limits[resource]) < floor:
+        return [f"minimum {resource} usage per {kind} is {enforced}, but limit is {_text(limits[resource])}"]
     return []
 
 
 def _max(kind: str, resource: str, enforced: Any, requests: dict[str, Any], limits: dict[str, Any]) -> list[str]:
-    ceiling = _value(enforced)
+    ceiling = _milli(enforced)
     if resource not in limits:
-        return [f"maximum {resource} usage per {kind} is {enforced}.  No limit is specified."]
-    if _value(limits[resource]) > ceiling:
-        return [f"maximum {resource} usage per {kind} is {enforced}, but limit is {_text(limits[resource])}."]
-    if resource in requests and _value(requests[resource]) > ceiling:
-        return [f"maximum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}."]
+        return [f"maximum {resource} usage per {kind} is {enforced}.  No limit is specified"]
+    if _milli(limits[resource]) > ceiling:
+        return [f"maximum {resource} usage per {kind} is {enforced}, but limit is {_text(limits[resource])}"]
+    if resource in requests and _milli(requests[resource]) > ceiling:
+        return [f"maximum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}"]
     return []
 
 
 def _max_request(kind: str, resource: str, enforced: Any, requests: dict[str, Any]) -> list[str]:
     if resource not in requests:
-        return [f"maximum {resource} usage per {kind} is {enforced}.  No request is specified."]
-    if _value(requests[resource]) > _value(enforced):
-        return [f"maximum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}."]
+        return [f"maximum {resource} usage per {kind} is {enforced}.  No request is specified"]
+    if _milli(requests[resource]) > _milli(enforced):
+        return [f"maximum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}"]
     return []
 
 
 def _ratio(kind: str, resource: str, enforced: Any, requests: dict[str, Any], limits: dict[str, Any]) -> list[str]:
-    request = _value(requests[resource]) if resource in requests else Fraction(0)
-    limit = _value(limits[resource]) if resource in limits else Fraction(0)
+    request = _milli(requests[resource]) if resource in requests else 0
+    limit = _milli(limits[resource]) if resource in limits else 0
     if request == 0:
         return [f"{resource} max limit to request ratio per {kind} is {enforced}, but no request is specified or "
-                "request is 0."]
+                "request is 0"]
     if limit == 0:
         return [f"{resource} max limit to request ratio per {kind} is {enforced}, but no limit is specified or "
-                "limit is 0."]
-    ratio = limit / request
-    if ratio > _value(enforced):
+                "limit is 0"]
+    ratio = Fraction(limit, request)
+    if ratio * 1000 > _milli(enforced):
         return [f"{resource} max limit to request ratio per {kind} is {enforced}, but provided ratio is "
-                f"{float(ratio):f}."]
+                f"{float(ratio):f}"]
     return []

@@ -196,7 +196,9 @@ async def test_budget_status_writes_are_validated(api: aiohttp.ClientSession, ga
     async with api.put(f"{PDBS}/web/status", json=created) as r:
         body = await r.json()
     assert r.status == 422, body
-    assert [c["field"] for c in body["details"]["causes"]] == [
-        "status.disruptionsAllowed", "status.conditions[0].status", "status.conditions[0].lastTransitionTime",
-        "status.conditions[0].reason"]
+    assert [(c["field"], c["message"]) for c in body["details"]["causes"]] == [
+        ("status.conditions[0].status", 'Unsupported value: "Maybe": supported values: "False", "True", "Unknown"'),
+        ("status.conditions[0].lastTransitionTime", "Required value: must be set"),
+        ("status.conditions[0].reason", "Required value: must be set"),
+        ("status.disruptionsAllowed", "Invalid value: -1: must be greater than or equal to 0")]
     assert await etcd_revision(gateway) == before

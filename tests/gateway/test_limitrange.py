@@ -38,7 +38,9 @@ def pod(name: str, container: dict[str, Any] | None = None) -> dict[str, Any]:
 
 async def test_limit_range_defaults_and_constraints(api: aiohttp.ClientSession, gateway: Gateway) -> None:
     async with api.post(LIMITS, json=LIMIT_RANGE) as r:
-        assert r.status == 201, await r.json()
+        stored = await r.json()
+        assert r.status == 201, stored
+    assert stored["spec"]["limits"][0]["default"] == {"cpu": "500m", "memory": "256Mi"}  # max did not replace it
 
     async with api.post(PODS, json=pod("plain")) as r:
         created = await r.json()
@@ -53,7 +55,7 @@ async def test_limit_range_defaults_and_constraints(api: aiohttp.ClientSession, 
     async with api.post(PODS, json=pod("greedy", {"resources": {"limits": {"cpu": "2"}}})) as r:
         refused = await r.json()
     assert r.status == 403 and refused["reason"] == "Forbidden"
-    assert refused["message"] == 'pods "greedy" is forbidden: maximum cpu usage per Container is 1, but limit is 2.'
+    assert refused["message"] == 'pods "greedy" is forbidden: maximum cpu usage per Container is 1, but limit is 2'
     assert await etcd_revision(gateway) == before  # nothing stored
 
     # a controller's pod, written straight through the Store, is admitted the same way
@@ -70,7 +72,7 @@ async def test_limit_range_defaults_and_constraints(api: aiohttp.ClientSession, 
         refused = await r.json()
     assert r.status == 403, refused
     assert refused["message"] == ('persistentvolumeclaims "big" is forbidden: maximum storage usage per '
-                                  "PersistentVolumeClaim is 1Gi, but request is 5Gi.")
+                                  "PersistentVolumeClaim is 1Gi, but request is 5Gi")
 
 
 async def test_an_invalid_limit_range_is_refused(api: aiohttp.ClientSession) -> None:
@@ -81,3 +83,13 @@ async def test_an_invalid_limit_range_is_refused(api: aiohttp.ClientSession) -> 
     assert r.status == 422
     assert [(c["field"], c["message"]) for c in body["details"]["causes"]] == [
         ("spec.limits[0].min[cpu]", 'Invalid value: "2": min value 2 is greater than max value 1')]
+
+
+async def test_a_limit_range_with_a_bad_quantity_is_refused_and_pods_still_go(api: aiohttp.ClientSession) -> None:
+    bad = {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "typo"},
+           "spec": {"limits": [{"type": "Pod", "max": {"cpu": "abc"}}]}}
+    async with api.post(LIMITS, json=bad) as r:
+        body = await r.json()
+    assert r.status == 422 and body["details"]["causes"][0]["field"] == "spec.limits[0].max[cpu]", body
+    async with api.post(PODS, json=pod("fine")) as r:
+        assert r.status == 201, await r.json()
