@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lease-ttl", type=positive_int, default=40,
                    help="node lease duration in seconds: the node turns Unknown this long after its last renewal "
                         "(the kubelet's nodeLeaseDurationSeconds, 40); renewed every TTL/3")
-    p.add_argument("--status-period", type=positive_seconds, default=20.0, help="seconds between Node status heartbeats")
+    p.add_argument("--status-period", type=positive_seconds, default=300.0,
+                   help="seconds between Node status reports when nothing changed (the kubelet's "
+                        "nodeStatusReportFrequency, 5 min; a change is reported at once, liveness is the lease)")
     p.add_argument("--labels", type=parse_labels, default={}, help="k=v,... node labels")
     p.add_argument("--taints", type=parse_taints, default=(), help="k=v:Effect,... taints at registration")
     p.add_argument("--cpu", help="cpu capacity (quantity), default: the host's")

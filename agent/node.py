@@ -7,7 +7,8 @@ plane's, and the node reports only conditions); the agent API's port is
 ``status.daemonEndpoints.kubeletEndpoint.Port`` on the InternalIP, as for a
 kubelet (status only: metadata is anyone's to annotate, see
 ``kubelite.node.agent_auth``); its Ready condition
-gets a heartbeat every ``status_period``. Liveness is the key
+gets a heartbeat every ``status_period`` (5 min by default, the kubelet's nodeStatusReportFrequency: a
+condition's change is reported at once, and liveness is the lease, not this). Liveness is the key
 ``/registry/leases/kube-node-lease/<node>`` attached to an etcd lease kept
 alive every TTL/3: when the agent dies, etcd deletes the key after the TTL.
 When the lease is lost (etcd unreachable for a TTL, or revoked) the agent
@@ -77,7 +78,7 @@ class NodeConfig:
     memory: str | None = None
     max_pods: int = 110
     lease_ttl: int = 40  # seconds: the kubelet's nodeLeaseDurationSeconds
-    status_period: float = 20.0
+    status_period: float = 300.0  # the kubelet's nodeStatusReportFrequency
     retry_delay: float = 0.5
 
 
