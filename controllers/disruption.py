@@ -66,14 +66,13 @@ class DisruptionController(Controller):
         return sorted(object_key(pdb) for pdb in self.budgets.list()) + stale
 
     def _pod_changed(self, pod: Pod) -> None:
-        for pdb in self.budgets.by_index("namespace", pod.metadata.namespace or ""):
-            if disruption.selects(pdb.to_dict(), pod):
-                self.enqueue(object_key(pdb))
+        self._pod_deleted(pod)
         wait = disruption.stale_disruption_wait(pod, self.ctx.clock())
         if wait is not None:
             self.enqueue_after(STALE_POD + object_key(pod), wait)
 
     def _pod_deleted(self, pod: Pod) -> None:
+        """Queue the budgets selecting ``pod`` (kube picks one of several; all are queued here)."""
         for pdb in self.budgets.by_index("namespace", pod.metadata.namespace or ""):
             if disruption.selects(pdb.to_dict(), pod):
                 self.enqueue(object_key(pdb))
