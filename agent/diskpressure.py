@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from kubelite.api.core import Pod
+from kubelite.api.podresources import pod_requests
 from kubelite.api.quantity import to_bytes
 from kubelite.node.evictionflags import Threshold
 from kubelite.client.informer import object_key
@@ -49,10 +51,19 @@ def pod_priority(pod: Pod) -> int:
 
 
 def ephemeral_request(pod: Pod, container: str) -> int:
-    spec = next((c for c in pod.spec.containers if c.name == container), None)
+    """A container's ``ephemeral-storage`` request in bytes (0 without one); sidecars are containers too."""
+    spec = next((c for c in (*pod.spec.containers, *(pod.spec.init_containers or ())) if c.name == container), None)
     requests = (spec.resources.requests or {}) if spec is not None and spec.resources else {}
     value = requests.get("ephemeral-storage")
     return 0 if value is None else to_bytes(value)
+
+
+def pod_ephemeral_request(pod: Pod) -> int:
+    """The pod's ``ephemeral-storage`` request in bytes as the kubelet's eviction ranks it
+    (``GetResourceRequestQuantity``: the containers and sidecars add up, a one-off init container's peak
+    counts if larger; :mod:`kubelite.api.podresources`)."""
+    value = pod_requests(pod).get("ephemeral-storage")
+    return 0 if value is None else math.ceil(value)
 
 
 class DiskPressureMonitor:
@@ -145,5 +156,6 @@ class DiskPressureMonitor:
         return PodUsage(
             key=object_key(pod), priority=pod_priority(pod),
             containers=tuple(ContainerUsage(n, u, ephemeral_request(pod, n)) for n, u in sorted(per_name.items())),
+            pod_request_bytes=pod_ephemeral_request(pod),
             volumes_bytes=await self.manager.config.volumes.disk_usage(pod.metadata.uid or ""),
         )

@@ -75,6 +75,8 @@ class PodUsage:
     containers: tuple[ContainerUsage, ...] = ()
     measured: bool = True  # False: no usage figures for this pod (ranked first, like the kubelet)
     volumes_bytes: int = 0  # emptyDir volumes on the node's disk (the kubelet counts local volumes too)
+    # the pod's request as a whole (sidecars and init containers' peak included); None: its containers' sum
+    pod_request_bytes: int | None = None
 
     @property
     def usage_bytes(self) -> int:
@@ -82,6 +84,8 @@ class PodUsage:
 
     @property
     def request_bytes(self) -> int:
+        if self.pod_request_bytes is not None:
+            return self.pod_request_bytes
         return sum(c.request_bytes for c in self.containers)
 
     @property

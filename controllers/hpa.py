@@ -104,8 +104,11 @@ def behavior_of(spec: dict[str, Any]) -> Behavior | None:
 def pod_sample(pod: Pod, usage: PodUsage | None, resource: str) -> PodSample:
     status = pod.status
     ready = status.condition("Ready") if status else None
+    # the app containers and the sidecars (restartable init containers), as the HPA's calculatePodRequests
+    # sums them (pkg/controller/podautoscaler/replica_calculator.go); a missing request leaves the pod out
+    containers = [*pod.spec.containers, *(c for c in pod.spec.init_containers or () if c.restart_policy == "Always")]
     requests = [c.resources._effective(resource) if c.resources else None  # noqa: SLF001 - request defaults to limit
-                for c in pod.spec.containers]
+                for c in containers]
     if any(r is None for r in requests):
         request = None
     else:

@@ -4,6 +4,7 @@ message, the node's conditions and taint, pods while the runtime is down, start-
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -215,3 +216,25 @@ def test_start_failures_back_off_and_pull_errors_show_image_pull_backoff() -> No
     assert sorted(failures.names("u")) == ["app"]
     failures.forget_uid("u")
     assert failures.names("u") == []
+
+
+def test_a_pods_disk_request_counts_its_sidecars_and_its_init_peak() -> None:
+    """GetResourceRequestQuantity: app containers and sidecars add up; a one-off init container's request
+    counts when it is larger; the ranking compares usage with the pod's request, not its containers' sum."""
+    from kubelite.api import parse_object
+
+    from agent.diskpressure import pod_ephemeral_request
+
+    def container(name: str, request: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "image": "x", "resources": {"requests": {"ephemeral-storage": request}}, **extra}
+
+    def pod(*init: dict[str, Any]) -> Any:
+        return parse_object({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                             "spec": {"initContainers": list(init), "containers": [container("app", "100Mi")]}})
+
+    assert pod_ephemeral_request(pod()) == 100 << 20
+    assert pod_ephemeral_request(pod(container("log-shipper", "50Mi", restartPolicy="Always"))) == 150 << 20
+    assert pod_ephemeral_request(pod(container("unpack", "1Gi"))) == 1 << 30
+    # 120Mi used by its app container: over the container's request, within the pod's (a sidecar's share)
+    usage = PodUsage("default/p", 0, (ContainerUsage("app", 120 << 20, 100 << 20),), pod_request_bytes=150 << 20)
+    assert not usage.exceeds_requests

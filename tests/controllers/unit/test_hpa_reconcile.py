@@ -154,3 +154,22 @@ async def test_missing_metrics_and_a_missing_target_are_conditions_not_scaling(s
     await setup.store.delete(DEPLOYMENTS, "busy", "default")
     await setup.world.reconcile(KEY)
     assert await setup.condition("AbleToScale") == ("False", "FailedGetScale")
+
+
+def test_a_pods_request_counts_its_sidecars_not_its_other_init_containers() -> None:
+    """calculatePodRequests sums the app containers and the restartable init containers; a one-off init
+    container's request is not a running pod's."""
+    from controllers.hpa import pod_sample
+
+    def container(name: str, cpu: str | None, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "image": "x", **({"resources": {"requests": {"cpu": cpu}}} if cpu else {}), **extra}
+
+    def pod(*init: dict[str, Any]) -> Any:
+        return parse_object({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+                             "spec": {"initContainers": list(init), "containers": [container("app", "200m")]}})
+
+    assert pod_sample(pod(), None, "cpu").request == 200
+    assert pod_sample(pod(container("setup", "1")), None, "cpu").request == 200
+    assert pod_sample(pod(container("proxy", "50m", restartPolicy="Always")), None, "cpu").request == 250
+    # a sidecar without a request: the pod's request is unknown, as an app container's missing one makes it
+    assert pod_sample(pod(container("proxy", None, restartPolicy="Always")), None, "cpu").request is None
