@@ -43,6 +43,7 @@ from controllers.namespace import NamespaceController
 from controllers.nodelifecycle import NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
 from controllers.replicationcontroller import ReplicationControllerController
+from controllers.resourcequota import ResourceQuotaController
 from controllers.rootcacert import RootCACertPublisher
 from controllers.scheduler import Scheduler
 from controllers.serviceaccount import ServiceAccountController
@@ -70,6 +71,7 @@ CONTROLLERS: dict[str, type[Controller]] = {
     "serviceaccount": ServiceAccountController,
     "root-ca-cert-publisher": RootCACertPublisher,
     "disruption": DisruptionController,
+    "resourcequota": ResourceQuotaController,
 }
 
 

@@ -11,7 +11,7 @@ Kubernetes keeps these in ``pkg/apis/<group>/{v1/defaults.go,validation}``, belo
   ConfigMap/Secret ``data``/``binaryData``/``immutable`` once ``immutable: true``, Secret ``type``,
   RoleBinding/ClusterRoleBinding ``roleRef`` (``pkg/apis/{core,rbac}/validation``).
 - Job and CronJob: :mod:`kubelite.api.batch_rules`; DaemonSet and StatefulSet:
-  :mod:`kubelite.api.workload_rules`; ReplicationController: :mod:`kubelite.api.replicationcontroller`; PriorityClass: :mod:`kubelite.api.priorityclass`; Service:
+  :mod:`kubelite.api.workload_rules`; ReplicationController: :mod:`kubelite.api.replicationcontroller`; ResourceQuota: :mod:`kubelite.api.quota_rules`; PriorityClass: :mod:`kubelite.api.priorityclass`; Service:
   :mod:`kubelite.api.service` (its addresses: :mod:`kubelite.registry.service_alloc`); HorizontalPodAutoscaler:
   :mod:`kubelite.api.hpa`; CustomResourceDefinition: :mod:`kubelite.api.crd`; CertificateSigningRequest:
   :mod:`kubelite.api.certificates`; APIService: :mod:`kubelite.api.apiservice`; events.k8s.io/v1 Event
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubelite.api import apiservice, batch_rules, certificates, crd, event_rules, hpa, priorityclass, service, workload_rules
-from kubelite.api import replicationcontroller
+from kubelite.api import quota_rules, replicationcontroller
 from kubelite.api.errors import StatusCause, quote_value
 from kubelite.util import clock
 
@@ -149,6 +149,7 @@ DOCUMENT_RULES: dict[str, DocumentRules] = {
                                  immutable=workload_rules.stateful_set_immutable),
     "PodDisruptionBudget": DocumentRules(validate=workload_rules.validate_pod_disruption_budget),
     "LimitRange": DocumentRules(prepare=workload_rules.default_limit_range, validate=workload_rules.validate_limit_range),
+    "ResourceQuota": DocumentRules(validate=quota_rules.validate_resource_quota),
     "PriorityClass": DocumentRules(validate=priorityclass.validate_priority_class,
                                    immutable=priorityclass.priority_class_immutable),
     "ReplicationController": DocumentRules(prepare=replicationcontroller.with_defaults,

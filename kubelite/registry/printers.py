@@ -598,6 +598,26 @@ def pdb_row(pdb: Doc, now: datetime) -> list[Cell]:
             since(_meta(pdb).get("creationTimestamp"), now)]
 
 
+QUOTA_COLUMNS = (_name_column(), _AGE,
+                 Column("Request", description="Request represents a minimum amount of cpu/memory that a container may "
+                        "consume."),
+                 Column("Limit", description="Limits control the maximum amount of cpu/memory that a container may use "
+                        "independent of contention on the node."))
+
+
+def quota_row(rq: Doc, now: datetime) -> list[Cell]:
+    """printResourceQuota: ``resource: used/hard`` of each ``status.hard`` resource, sorted; ``limits.*`` in LIMIT."""
+    status = _mapping(rq.get("status"))
+    hard, used = _mapping(status.get("hard")), _mapping(status.get("used"))
+    request: list[str] = []
+    limit: list[str] = []
+    for name in sorted(hard):
+        (limit if name.split(".")[0] == "limits" and "." in name else request).append(
+            f"{name}: {used.get(name, 0)}/{hard[name]}")
+    return [_meta(rq).get("name", ""), since(_meta(rq).get("creationTimestamp"), now), ", ".join(request),
+            ", ".join(limit)]
+
+
 # metrics-server's table (pkg/api/table.go): usage summed over a pod's containers
 METRICS_COLUMNS = (Column("Name", format="name", description="Name of the resource"),
                    Column("CPU", description="CPU usage"), Column("Memory", description="Memory usage"),
@@ -858,7 +878,7 @@ PRINTERS: dict[str, Printer] = {
     "ControllerRevision": (CONTROLLERREVISION_COLUMNS, controllerrevision_row),
     "PersistentVolumeClaim": (PVC_COLUMNS, pvc_row), "PersistentVolume": (PV_COLUMNS, pv_row),
     "StorageClass": (STORAGECLASS_COLUMNS, storageclass_row),
-    "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row), "PodDisruptionBudget": (PDB_COLUMNS, pdb_row),
+    "HorizontalPodAutoscaler": (HPA_COLUMNS, hpa_row), "PodDisruptionBudget": (PDB_COLUMNS, pdb_row), "ResourceQuota": (QUOTA_COLUMNS, quota_row),
     "NodeMetrics": (METRICS_COLUMNS, metrics_row), "PodMetrics": (METRICS_COLUMNS, metrics_row),
     "Endpoints": (ENDPOINTS_COLUMNS, endpoints_row), "EndpointSlice": (ENDPOINTSLICE_COLUMNS, endpointslice_row),
     "APIService": (APISERVICE_COLUMNS, apiservice_row), "CertificateSigningRequest": (CSR_COLUMNS, csr_row),

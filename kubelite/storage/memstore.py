@@ -18,6 +18,7 @@ list (lists read the present), and encryption at rest.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import base64
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,10 @@ class MemStore(Store):
         new.metadata.resource_version = str(self.revision if dry_run else self._commit(key, value))
         return new
 
+    async def _quota_charges(self, res: Resource, new: KubeObject, old: KubeObject | None, *,
+                             fresh: bool) -> tuple[builtins.list[Any], builtins.list[Any]]:
+        return [], []  # no ResourceQuota admission in memory (its controller's tests count, not charge)
+
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         name = new.metadata.namespace or ""
         namespace = await self.get(NAMESPACES, name)
@@ -131,7 +136,7 @@ class MemStore(Store):
 
     async def _put_key(self, res: Resource, key: str, name: str, mod_revision: int, value: bytes, *,
                        fence: Fence | None, dry_run: bool, claimed: Sequence[str] = (), released: Sequence[str] = (),
-                       owner: bytes = b"") -> int:
+                       owner: bytes = b"", quotas: Sequence[Any] = (), charges: Sequence[Any] = ()) -> int:
         self._check_unchanged(res, key, name, mod_revision)
         return self.revision if dry_run else self._commit(key, value)
 

@@ -25,10 +25,11 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import typing_extensions
 
-from kubelite.registry import limitranger, priority, sa_admission, storageclass, strategy
+from kubelite.registry import limitranger, priority, resourcequota, sa_admission, storageclass, strategy
 from kubelite.storage import codec
 from kubelite.storage.binding import bound_document
 from kubelite.api import crd, errors
+from kubelite.api import quota as quota_rules
 from kubelite.api.core import Namespace, Pod, PodStatus
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
@@ -38,6 +39,7 @@ from kubelite.api.resources import (
     PERSISTENTVOLUMECLAIMS,
     PODS,
     PRIORITYCLASSES,
+    RESOURCEQUOTAS,
     SERVICEACCOUNTS,
     SERVICES,
     STORAGECLASSES,
@@ -99,6 +101,29 @@ class _Taken(Exception):
     def __init__(self, keys: set[str]) -> None:
         super().__init__(sorted(keys))
         self.keys = keys
+
+
+@dataclass(frozen=True)
+class _QuotaRead:
+    """A ResourceQuota as admission read it: its key, mod_revision and stored document."""
+
+    key: str
+    mod_revision: int
+    doc: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Charge:
+    """A quota's new ``status.used``, put in the charged write's txn if the quota is still at ``mod_revision``."""
+
+    key: str
+    mod_revision: int
+    doc: dict[str, Any]
+    value: bytes
+
+
+class _QuotaChanged(Exception):
+    """A quota the write compared changed since admission read it: admit the write again."""
 
 
 class NotLeader(errors.ApiError):
@@ -269,6 +294,11 @@ class Store:
         # same ADMISSION_CACHE_SECONDS (kube's plugin reads them through an informer, and looks again live
         # only when the informer has none), so a Deployment's thousand pods are not a thousand etcd reads.
         self._accounts: dict[tuple[str | None, str], tuple[float, dict[str, Any]]] = {}
+        # ResourceQuotas the admission read: namespace -> (monotonic read time, quotas). Kept
+        # ADMISSION_CACHE_SECONDS like the LimitRanges: a quota created meanwhile by another process is
+        # missed for at most that long. A quota that was read is safe however stale: every charge
+        # compares its mod_revision, and a failed compare reads the namespace's quotas again.
+        self._quotas: dict[str, tuple[float, builtins.list[_QuotaRead]]] = {}
         self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
@@ -436,8 +466,12 @@ class Store:
         key = res.key_of(new)
         value = self._stored_value(res, new)
         claimed = sorted(claim)
+        fresh_quotas = False
         for _ in range(_GUARANTEED_UPDATE_TRIES):
-            compare = [cmp_version(key, "==", 0), *(cmp_version(k, "==", 0) for k in claimed)]
+            # ResourceQuota admission: refuses (403), or charges quotas in this very txn
+            quotas, charges = await self._quota_charges(res, new, None, fresh=fresh_quotas)
+            compare = [cmp_version(key, "==", 0), *(cmp_version(k, "==", 0) for k in claimed),
+                       *(cmp_mod(q.key, "==", q.mod_revision) for q in quotas)]
             ns_key = None
             if res.namespaced:
                 # The namespace must exist and not be Terminating, unchanged until the put
@@ -446,11 +480,16 @@ class Store:
                 compare.append(cmp_mod(ns_key, "==", ns_revision))
             _add_fence(compare, fence)
             owner = _owner_value(new)
-            success: list[Any] = [] if dry_run else [op_put(key, value, lease), *(op_put(k, owner) for k in claimed)]
+            success: list[Any] = [] if dry_run else [op_put(key, value, lease), *(op_put(k, owner) for k in claimed),
+                                                     *(op_put(c.key, c.value) for c in charges)]
             failure = [op_get(key), *(op_get(k) for k in claimed)]
             response = await txn(self.client, compare, success, failure, what=f"create {key}")
             if response.succeeded:
                 new.metadata.resource_version = str(response.header.revision)
+                if res is RESOURCEQUOTAS:  # this process's next admission reads it (the others within a second)
+                    self._quotas.pop(new.metadata.namespace or "", None)
+                elif not dry_run:
+                    self._remember_charges(new.metadata.namespace or "", charges, int(response.header.revision))
                 return new
             await self._raise_fenced(fence)
             if response.responses[0].response_range.kvs:
@@ -458,9 +497,58 @@ class Store:
                     return None
                 raise errors.already_exists(res.plural, new.name, group=res.group)
             _raise_taken(claimed, response.responses[1:])
-            # the namespace changed since it was seen open: look at it again
+            # the namespace or a charged quota changed since they were read: look at them again
             self._open_namespaces.pop(new.metadata.namespace or "", None)
-        raise errors.conflict("namespaces", new.metadata.namespace or "", "changed during every create attempt")
+            fresh_quotas = True
+        raise errors.conflict("namespaces", new.metadata.namespace or "",
+                              "changed during every create attempt (the namespace or its resource quotas)")
+
+    async def _quota_charges(self, res: Resource, new: KubeObject, old: KubeObject | None, *,
+                             fresh: bool) -> tuple[builtins.list[_QuotaRead], builtins.list[_Charge]]:
+        """ResourceQuota admission (:mod:`kubelite.registry.resourcequota`) of writing ``new`` over ``old``
+        (None: a create): (the namespace's quotas as read, the charges), or ApiError 403. The write's txn
+        compares every quota read, charged or not: one whose status changed since (the controller filled
+        it) makes the admission run again on what is stored. ``fresh``: read the quotas from etcd."""
+        if not res.namespaced or res is RESOURCEQUOTAS and old is not None:
+            return [], []
+        reads = await self._namespace_quotas(new.metadata.namespace or "", fresh=fresh)
+        if not reads:
+            return [], []
+        try:
+            changed = resourcequota.charge(res.plural, res.group, [r.doc for r in reads], new, old, name=new.name,
+                                           now=self.clock())
+        except errors.ApiError:
+            if fresh:
+                raise
+            return await self._quota_charges(res, new, old, fresh=True)  # refused on what etcd has, not a cache
+        return reads, [_Charge(reads[i].key, reads[i].mod_revision, doc,
+                               self._stored_bytes(RESOURCEQUOTAS, reads[i].key, codec.dumps(doc)))
+                       for i, doc in changed.items()]
+
+    async def _namespace_quotas(self, namespace: str, *, fresh: bool) -> builtins.list[_QuotaRead]:
+        cached = self._quotas.get(namespace)
+        if not fresh and cached is not None and monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
+            return cached[1]
+        prefix = RESOURCEQUOTAS.prefix(namespace)
+        response = await range_(self.client, prefix, range_end=prefix_end(prefix), what=f"list {prefix}")
+        reads = []
+        for kv in response.kvs:
+            doc = codec.loads(plaintext(RESOURCEQUOTAS, kv.value, self.encryption))
+            if isinstance(doc, dict):
+                doc.get("metadata", {}).pop("resourceVersion", None)
+                reads.append(_QuotaRead(kv.key.decode(), kv.mod_revision, doc))
+        if len(self._quotas) >= 4096:  # bounded: namespaces come and go
+            self._quotas.clear()
+        self._quotas[namespace] = (monotonic(), reads)
+        return reads
+
+    def _remember_charges(self, namespace: str, charges: Sequence[_Charge], revision: int) -> None:
+        """After a charged write: the cached quotas as written (the next create compares these revisions)."""
+        cached = self._quotas.get(namespace)
+        if not charges or cached is None:
+            return
+        written = {c.key: _QuotaRead(c.key, revision, c.doc) for c in charges}
+        self._quotas[namespace] = (cached[0], [written.get(r.key, r) for r in cached[1]])
 
     async def _crd_names(self, new: T, current: KubeObject | None) -> T:
         """The names a CRD may have next to its group's other CRDs (kube's naming controller, applied on
@@ -499,6 +587,8 @@ class Store:
         self._admission_cache.pop(res.plural, None)
         if res is SERVICEACCOUNTS:
             self._accounts.clear()
+        elif res is RESOURCEQUOTAS:
+            self._quotas.clear()
 
     async def _limit_ranges(self, namespace: str | None) -> builtins.list[dict[str, Any]]:
         """The LimitRange documents of ``namespace``, in name order (read as the PriorityClasses are)."""
@@ -569,13 +659,13 @@ class Store:
         if res is CUSTOMRESOURCEDEFINITIONS:
             new = await self._crd_names(new, current)
         if res is not SERVICES or subresource is not None:
-            return await self._write(res, current, new, fence=fence, dry_run=dry_run)
+            return await self._write(res, current, new, fence=fence, dry_run=dry_run, charge=subresource is None)
         avoid: set[str] = set()
         for _ in range(RANDOM_TRIES):
             assignment = self.services.assign(new.to_dict(), current.to_dict(), avoid=avoid)
             try:
                 return await self._write(res, current, type(new).model_validate(assignment.doc), fence=fence,
-                                         dry_run=dry_run)
+                                         dry_run=dry_run, charge=True)
             except _Taken as taken:
                 refused = self.services.taken_error(new.name, assignment, taken.keys)
                 if refused is not None:
@@ -711,7 +801,8 @@ class Store:
     # -- internals -----------------------------------------------------------
 
     async def _write(
-        self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool, validate: bool = True
+        self, res: Resource, current: T, new: T, *, fence: Fence | None, dry_run: bool, validate: bool = True,
+        charge: bool = False,
     ) -> T:
         """Put ``new`` if ``current`` is still what etcd has; drops objects whose last finalizer went."""
         if strategy.should_delete_during_update(current, new):
@@ -727,31 +818,46 @@ class Store:
         if changed - _NOT_SPEC or (new.metadata.deletion_timestamp and not current.metadata.deletion_timestamp):
             new.metadata.generation += 1
         value = self._stored_value(res, new, validate=validate, old=current)
-        revision = await self._put_if_unchanged(res, current, new, value, fence=fence, dry_run=dry_run)
+        revision = await self._put_if_unchanged(res, current, new, value, fence=fence, dry_run=dry_run, charge=charge)
         new.metadata.resource_version = str(revision)
         return new
 
     async def _put_if_unchanged(self, res: Resource, current: KubeObject, new: KubeObject, value: bytes, *,
-                                fence: Fence | None, dry_run: bool) -> int:
+                                fence: Fence | None, dry_run: bool, charge: bool = False) -> int:
         """Put ``value`` at ``new``'s key if it is still at ``current``'s revision (404 gone, 409 changed),
-        with the address claims and releases the change makes (Services); returns the write's revision."""
+        with the address claims and releases the change makes (Services); returns the write's revision.
+        ``charge``: a main-resource update, which ResourceQuota admission charges for the kinds whose usage
+        an update can grow (a Service's node ports, a claim's storage), in the same txn."""
         claimed, released = _allocation_changes(res, current, new)
-        return await self._put_key(res, res.key_of(new), new.name, int(current.metadata.resource_version or 0), value,
-                                   fence=fence, dry_run=dry_run, claimed=claimed, released=released,
-                                   owner=_owner_value(new))
+        charged = charge and quota_rules.charged_on_update(res.plural, res.group) and not res.custom
+        for attempt in range(_GUARANTEED_UPDATE_TRIES):
+            quotas, charges = await self._quota_charges(res, new, current, fresh=attempt > 0) if charged else ([], [])
+            try:
+                revision = await self._put_key(res, res.key_of(new), new.name, int(current.metadata.resource_version or 0),
+                                               value, fence=fence, dry_run=dry_run, claimed=claimed, released=released,
+                                               owner=_owner_value(new), quotas=quotas, charges=charges)
+            except _QuotaChanged:
+                continue
+            if charges and not dry_run:
+                self._remember_charges(new.metadata.namespace or "", charges, revision)
+            return revision
+        raise errors.conflict(res.plural, new.name, "its namespace's resource quotas changed during every attempt",
+                              group=res.group)
 
     async def _put_key(self, res: Resource, key: str, name: str, mod_revision: int, value: bytes, *,
                        fence: Fence | None, dry_run: bool, claimed: Sequence[str] = (), released: Sequence[str] = (),
-                       owner: bytes = b"") -> int:
+                       owner: bytes = b"", quotas: Sequence[_QuotaRead] = (), charges: Sequence[_Charge] = ()) -> int:
         """Put ``value`` at ``key`` if it is still at ``mod_revision``, claiming the keys ``claimed``
         (their value ``owner``) and deleting ``released``, in one txn; returns the write's revision.
-        404 when the key is gone, 409 when it changed. The one etcd step of an update
-        (:mod:`kubelite.storage.memstore` replaces it)."""
+        404 when the key is gone, 409 when it changed; _QuotaChanged when only one of ``quotas`` did (their
+        ``charges`` are put in the txn). The one etcd step of an update (:mod:`kubelite.storage.memstore`
+        replaces it)."""
         compare = [cmp_mod(key, "==", mod_revision)]
         _add_fence(compare, fence)
         compare += [cmp_version(k, "==", 0) for k in claimed]
+        compare += [cmp_mod(q.key, "==", q.mod_revision) for q in quotas]
         success = [] if dry_run else [op_put(key, value, keep_lease=True), *(op_put(k, owner) for k in claimed),
-                                      *(op_delete(k) for k in released)]
+                                      *(op_delete(k) for k in released), *(op_put(c.key, c.value) for c in charges)]
         response = await txn(self.client, compare, success, [op_get(key), *(op_get(k) for k in claimed)],
                              what=f"update {key}")
         if not response.succeeded:
@@ -759,6 +865,8 @@ class Store:
             if not response.responses[0].response_range.kvs:
                 raise errors.not_found(res.plural, name, group=res.group)
             _raise_taken(claimed, response.responses[1:])
+            if quotas and response.responses[0].response_range.kvs[0].mod_revision == mod_revision:
+                raise _QuotaChanged()
             raise errors.conflict(res.plural, name, "the object has been modified; please apply your changes "
                                   "to the latest version and try again", group=res.group)
         return int(response.header.revision)

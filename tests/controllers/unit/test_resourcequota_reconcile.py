@@ -1,0 +1,152 @@
+"""The resource quota controller's reconcile on the in-memory Store with a fake clock: status.hard and
+status.used filled from the namespace's objects (scopes, terminal pods, count/<resource>.<group>), nothing
+written when nothing changed, a conflicting write retried by the loop, replenishment queueing the quota,
+and the pure plan (tracked kinds, a stuck-terminating pod's recheck)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from kubelite.api import errors
+from kubelite.api.core import Pod
+from kubelite.api.resources import CONFIGMAPS, DEPLOYMENTS, PODS, RESOURCEQUOTAS, SERVICES
+from kubelite.storage.memstore import MemStore
+from kubelite.util.clock import FakeClock
+
+from controllers import resourcequota_plan as plan
+from controllers.resourcequota import ResourceQuotaController
+from tests.controllers.unit.conftest import MakeWorld, World
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def make(make_world: MakeWorld) -> tuple[World[ResourceQuotaController], FakeClock]:
+    clock = FakeClock()
+    world = await make_world(ResourceQuotaController, store=MemStore(clock=clock.now_seconds), clock=clock.now)
+    return world, clock
+
+
+async def add_quota(world: World[Any], hard: dict[str, Any], *, name: str = "q", **spec: Any) -> None:
+    await world.store.create(RESOURCEQUOTAS, RESOURCEQUOTAS.model.model_validate({
+        "apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name, "namespace": "default"},
+        "spec": {"hard": hard, **spec}}))
+
+
+async def add_pod(world: World[Any], name: str, cpu: str | None = None, **spec: Any) -> Pod:
+    resources = {"resources": {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}} if cpu else {}
+    return await world.store.create(PODS, Pod.model_validate({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "x:1", **resources}], **spec}}))
+
+
+async def status(world: World[Any], name: str = "q") -> dict[str, Any]:
+    found: dict[str, Any] = (await world.store.get(RESOURCEQUOTAS, name, "default")).to_dict().get("status") or {}
+    return found
+
+
+async def test_status_has_hard_and_used(make_world: MakeWorld) -> None:
+    world, _ = await make(make_world)
+    await add_pod(world, "a", "500m")
+    await add_pod(world, "b", "250m")
+    await add_pod(world, "free")
+    await add_quota(world, {"pods": "10", "requests.cpu": "2", "limits.cpu": "4", "count/deployments.apps": "1",
+                            "services": "3", "configmaps": "5"})
+    await world.reconcile("default/q")
+    assert await status(world) == {
+        "hard": {"pods": "10", "requests.cpu": "2", "limits.cpu": "4", "count/deployments.apps": "1", "services": "3",
+                 "configmaps": "5"},
+        "used": {"pods": "3", "requests.cpu": "750m", "limits.cpu": "750m", "count/deployments.apps": "0",
+                 "services": "0", "configmaps": "0"}}
+    await world.assert_idempotent("default/q")
+
+
+async def test_terminal_pods_and_scopes(make_world: MakeWorld) -> None:
+    world, _ = await make(make_world)
+    done = await add_pod(world, "done", "1")
+    done.status = type(done.status).model_validate({"phase": "Failed"})  # type: ignore[union-attr]
+    await world.store.update(PODS, done, subresource="status")
+    await add_pod(world, "batch", "1", activeDeadlineSeconds=60)
+    await add_pod(world, "web", "1")
+    await add_pod(world, "besteffort")
+    await add_quota(world, {"pods": "9", "count/pods": "9"}, name="all")
+    await add_quota(world, {"pods": "9", "requests.cpu": "9"}, name="terminating", scopes=["Terminating"])
+    await add_quota(world, {"pods": "9"}, name="besteffort", scopes=["BestEffort"])
+    for name in ("all", "terminating", "besteffort"):
+        await world.reconcile(f"default/{name}")
+    assert (await status(world, "all"))["used"] == {"pods": "3", "count/pods": "4"}
+    assert (await status(world, "terminating"))["used"] == {"pods": "1", "requests.cpu": "1"}
+    assert (await status(world, "besteffort"))["used"] == {"pods": "1"}
+
+
+async def test_object_counts_of_other_kinds(make_world: MakeWorld) -> None:
+    world, _ = await make(make_world)
+    for i in range(2):
+        await world.store.create(DEPLOYMENTS, DEPLOYMENTS.model.model_validate({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": f"d{i}", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
+                "metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x:1"}]}}}}))
+    await world.store.create(CONFIGMAPS, CONFIGMAPS.model.model_validate({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "default"}}))
+    await world.store.create(SERVICES, SERVICES.model.model_validate({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"type": "NodePort", "ports": [{"name": "a", "port": 80}, {"name": "b", "port": 81}]}}))
+    await add_quota(world, {"count/deployments.apps": "5", "count/configmaps": "5", "configmaps": "5",
+                            "services.nodeports": "5", "services.loadbalancers": "1"})
+    await world.reconcile("default/q")
+    assert (await status(world))["used"] == {"count/deployments.apps": "2", "count/configmaps": "1", "configmaps": "1",
+                                             "services.nodeports": "2", "services.loadbalancers": "0"}
+
+
+async def test_a_quota_changed_meanwhile_is_a_conflict_for_the_loop(make_world: MakeWorld,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The status write compares the quota's revision as read: an admission charge in between fails it."""
+    world, _ = await make(make_world)
+    await add_quota(world, {"pods": "5"})
+    real_list = world.store.list
+
+    async def list_then_charge(res: Any, *args: Any, **kwargs: Any) -> Any:
+        found = await real_list(res, *args, **kwargs)
+        if res is PODS:  # an admission charges the quota after the controller read it
+            quota = await world.store.get(RESOURCEQUOTAS, "q", "default")
+            doc = quota.to_dict()
+            doc["status"] = {"hard": {"pods": "5"}, "used": {"pods": "1"}}
+            await world.store.update(RESOURCEQUOTAS, RESOURCEQUOTAS.model.model_validate(doc), subresource="status")
+        return found
+    monkeypatch.setattr(world.store, "list", list_then_charge)
+    with pytest.raises(errors.ApiError) as caught:
+        await world.controller.reconcile("default/q")
+    assert caught.value.code == 409
+    assert (await status(world))["used"] == {"pods": "1"}  # the charge stands
+
+
+async def test_a_deleted_pod_queues_its_namespaces_quotas(make_world: MakeWorld) -> None:
+    world, _ = await make(make_world)
+    await add_quota(world, {"pods": "5"})
+    await world.controller.start_leading(None)
+    try:
+        await add_pod(world, "a")
+        await world.settle()
+        from tests.helpers import wait_for
+
+        async def used(n: str) -> bool:
+            return (await status(world)).get("used") == {"pods": n}
+        await wait_for(lambda: used("1"), 5)
+        await world.store.delete(PODS, "a", "default")
+        await wait_for(lambda: used("0"), 5)
+    finally:
+        await world.controller.stop_leading()
+
+
+def test_plan_tracks_the_kinds_and_rechecks_terminating_pods() -> None:
+    assert [r.plural for r in plan.tracked_kinds(["pods", "requests.storage", "count/jobs.batch", "cpu"])] == [
+        "pods", "persistentvolumeclaims", "jobs"]
+    clock = FakeClock()
+    pod = Pod.model_validate({"metadata": {"name": "p", "namespace": "default"},
+                              "spec": {"containers": [{"name": "c", "image": "x:1"}]}})
+    pod.metadata.deletion_timestamp, pod.metadata.deletion_grace_period_seconds = clock.now() + timedelta(seconds=10), 30
+    assert plan.next_change({}, {PODS: [pod]}, now=clock.now()) == 41.0
+    assert plan.new_status({"spec": {"hard": {"pods": "1"}}, "status": {"hard": {"pods": "1"}, "used": {"pods": "0"}}},
+                           {"pods": "0"}) is None
