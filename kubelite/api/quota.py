@@ -54,6 +54,8 @@ POD_RESOURCE_PREFIXES = ("hugepages-", "requests.hugepages-")
 MUST_SPECIFY = frozenset({"cpu", "memory", "requests.cpu", "requests.memory", "limits.cpu", "limits.memory"})
 SERVICE_RESOURCES = frozenset({"count/services", "services", "services.nodeports", "services.loadbalancers"})
 CLAIM_RESOURCES = ("persistentvolumeclaims", "requests.storage")
+# kube-apiserver's and the quota controller's default ignored resources: Events are never counted
+IGNORED = frozenset({("events", ""), ("events", "events.k8s.io")})
 # the kinds whose count also has a legacy name (kube registers their object-count evaluators with it)
 LEGACY_COUNTS = frozenset({"configmaps", "secrets", "replicationcontrollers", "resourcequotas"})
 
@@ -157,6 +159,8 @@ def _extended_for_quota(name: str) -> bool:
 def matching_resources(plural: str, group: str, names: Iterable[str]) -> list[str]:
     """MatchingResources: which of a quota's resource names the kind's usage can fill, sorted."""
     names = list(names)
+    if (plural, group) in IGNORED:
+        return []
     if group == "" and plural == "pods":
         return sorted(n for n in names if n in POD_RESOURCES or n.startswith(POD_RESOURCE_PREFIXES) or
                       _extended_for_quota(n))

@@ -4,8 +4,9 @@ its ``CheckRequest``), for every writer: the Store reads the namespace's quotas,
 on each quota's mod revision (a concurrent charge or a controller sync makes the whole admission run
 again), so usage is never lost, never counted twice, and never passes ``hard``.
 
-For a create (and the update of a Service or a PersistentVolumeClaim, charged the growth only:
-``SubtractWithNonNegativeResult``), each quota whose ``status.hard`` names something the object uses and
+For a create (and the update of a Service or a PersistentVolumeClaim, charged its growth only,
+``SubtractWithNonNegativeResult``, by a quota that already counted the old object; Events are never
+charged, kube's default ignored resources), each quota whose ``status.hard`` names something the object uses and
 whose scopes all match it (:func:`kubelite.api.quota.matches`):
 
 - ``failed quota: <name>: must specify cpu for: c1; ...`` when it tracks cpu or memory and a container
@@ -45,7 +46,8 @@ def charge(plural: str, group: str, quotas: Sequence[Doc], obj: Any, old: Any = 
            now: datetime) -> dict[int, Doc]:
     """The quotas (by index in ``quotas``) whose ``status.used`` the write changes, as their new documents;
     ApiError 403 when the write is refused. ``old``: the stored object an update replaces (None: a create)."""
-    if not quotas or (old is not None and not quota.charged_on_update(plural, group)):
+    if not quotas or (old is not None and not quota.charged_on_update(plural, group)) or \
+            (plural, group) in quota.IGNORED:
         return {}
     interesting: list[int] = []
     for index, doc in enumerate(quotas):
@@ -66,15 +68,17 @@ def charge(plural: str, group: str, quotas: Sequence[Doc], obj: Any, old: Any = 
         interesting.append(index)
     if not interesting:
         return {}
-    delta = quota.usage(plural, group, obj, now=now)
-    if old is not None:
-        delta = quota.subtract_non_negative(delta, quota.usage(plural, group, old, now=now))
-    delta = quota.remove_zeros(delta)
-    if not delta:
-        return {}
+    usage = quota.usage(plural, group, obj, now=now)
+    growth = quota.remove_zeros(quota.subtract_non_negative(usage, quota.usage(plural, group, old, now=now))) \
+        if old is not None else {}
+    usage = quota.remove_zeros(usage)
     changed: dict[int, Doc] = {}
     for index in interesting:
         doc = quotas[index]
+        # an update is charged its growth by the quotas that already counted the old object, in full by the others
+        delta = growth if old is not None and quota.matches(plural, group, doc, old, now=now) else usage
+        if not delta:
+            continue
         status = doc.get("status") or {}
         hard, used = status.get("hard") or {}, status.get("used") or {}
         requested = quota.mask(delta, hard)

@@ -247,3 +247,15 @@ def test_invalid_quotas_name_the_field() -> None:
     assert found[3][1] == 'Invalid value: "Gt": not a valid selector operator'
     assert causes({"hard": {"pods": "1"}}, {"used": {"pods": "-1"}}) == [
         ("status.used[pods]", 'Invalid value: "-1": must be greater than or equal to 0')]
+
+
+def test_an_update_into_a_quota_is_charged_in_full_and_events_never() -> None:
+    """A Service the quota did not count before (its claim grew into a storage class quota, here: a scoped
+    match) pays its whole usage; growth only when the old object was counted too."""
+    lb = rq({"services.loadbalancers": "1"}, {"services.loadbalancers": "0"})
+    before = {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}
+    after = {"spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}
+    charged = resourcequota.charge("services", "", [lb], after, before, name="s", now=NOW)
+    assert charged[0]["status"]["used"] == {"services.loadbalancers": "1"}
+    assert resourcequota.charge("events", "", [rq({"count/events": "0"})], {}, name="e", now=NOW) == {}
+    assert quota.matching_resources("events", "", ["count/events"]) == []
