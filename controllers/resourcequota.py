@@ -12,8 +12,9 @@ the write fails and the loop syncs again; an object created before the read is i
 informers only say *when* to look, never *what* is used.
 
 Kinds watched for replenishment: pods, services, persistentvolumeclaims, configmaps, secrets,
-replicationcontrollers, resourcequotas and the apps/batch workloads. ``count/`` of any other built-in
-kind is recomputed on every sync and at the periodic resync (``--resync-period``).
+replicationcontrollers, resourcequotas and the apps/batch workloads. ``count/`` of any other kind (other
+built-in kinds, custom resources) is recomputed on every sync and at the periodic resync
+(``--resync-period``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kubelite.api import errors
 from kubelite.api.resources import (
     CONFIGMAPS,
     CRONJOBS,
+    CUSTOMRESOURCEDEFINITIONS,
     DAEMONSETS,
     DEPLOYMENTS,
     JOBS,
@@ -63,10 +65,15 @@ class ResourceQuotaController(Controller):
         self.watched = {res.plural: ctx.informers.for_resource(res) for res in REPLENISHED}
 
     def register(self) -> None:
-        self.quotas.add_handler(FuncHandler(add=lambda q: self.enqueue(object_key(q)),
-                                            update=lambda _old, q: self.enqueue(object_key(q))))
+        self.quotas.add_handler(FuncHandler(add=lambda q: self.enqueue(object_key(q)), update=self._quota_updated))
         for res in REPLENISHED:
             self.watched[res.plural].add_handler(self._replenishing(res))
+
+    def _quota_updated(self, _old: Any, current: Any) -> None:
+        """Only a ``spec.hard`` the status does not say yet needs a sync: the admission's charges to
+        ``status.used`` come with the change they count, which queues the quota itself."""
+        if plan.hard_changed(current.to_dict()):
+            self.enqueue(object_key(current))
 
     def _replenishing(self, res: Resource) -> FuncHandler:
         def changed(obj: Any) -> None:
@@ -93,7 +100,11 @@ class ResourceQuotaController(Controller):
                 return None
             raise
         doc = current.to_dict()
-        kinds = plan.tracked_kinds(((doc.get("spec") or {}).get("hard") or {}))
+        hard = list(((doc.get("spec") or {}).get("hard") or {}))
+        kinds = plan.tracked_kinds(hard)
+        if plan.counts_uncovered(hard, kinds):  # count/<plural>.<group> of a custom resource
+            crds = (await self.store.list(CUSTOMRESOURCEDEFINITIONS, as_documents=True)).items
+            kinds += plan.custom_kinds(hard, crds)
         objects = {res: (await self.store.list(res, namespace)).items for res in kinds}
         now = self.ctx.clock()
         status = plan.new_status(doc, plan.calculate_usage(doc, objects, now=now))

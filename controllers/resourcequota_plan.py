@@ -7,7 +7,8 @@ The rules are kube-controller-manager's ``pkg/controller/resourcequota`` (``sync
 - ``status.used`` has one entry per resource of ``spec.hard``: for each kind whose evaluator handles some
   of them (:func:`kubelite.api.quota.matching_resources`), the sum of what the kind's objects in the
   namespace use (zero when there are none), counting only the objects every scope of the quota matches;
-  a resource no kind kubelite lists fills (``count/`` of a custom resource) keeps its last ``used``;
+  ``count/<plural>.<group>`` of a custom resource counts its objects too; a resource no kind fills (a
+  kind that does not exist) keeps its last ``used``, so the admission says its status is unknown;
 - the status is written only when ``hard`` or ``used`` differ from what is stored (quantities compared by
   value), or when either is missing.
 
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubelite.api import quota
+from kubelite.api import crd, quota
 from kubelite.api.core import Pod
 from kubelite.api.resources import ALL_RESOURCES, PERSISTENTVOLUMECLAIMS, PODS, SERVICES, Resource
 
@@ -31,6 +32,23 @@ def tracked_kinds(hard: Iterable[str]) -> list[Resource]:
     """The served kinds whose objects fill some of the ``hard`` resources, in catalog order."""
     names = list(hard)
     return [res for res in ALL_RESOURCES if res.namespaced and quota.matching_resources(res.plural, res.group, names)]
+
+
+def custom_kinds(hard: Iterable[str], crds: Sequence[Doc]) -> list[Resource]:
+    """The custom resources (from their CRDs' documents) whose ``count/<plural>.<group>`` the quota tracks."""
+    wanted = {name for name in hard if name.startswith("count/")}
+    found = []
+    for doc in crds:
+        res = crd.storage_resource(doc)
+        if res is not None and res.namespaced and quota.count_name(res.plural, res.group) in wanted:
+            found.append(res)
+    return found
+
+
+def counts_uncovered(hard: Iterable[str], kinds: Sequence[Resource]) -> bool:
+    """Whether some ``count/`` resource of the quota is no built-in kind's (a custom resource's, perhaps)."""
+    covered = {quota.count_name(res.plural, res.group) for res in kinds}
+    return any(name.startswith("count/") and name not in covered for name in hard)
 
 
 def _in_scope(res: Resource, quota_doc: Doc, obj: Any, now: datetime) -> bool:
@@ -63,6 +81,12 @@ def _equal(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
         return all(quota.value(a[k]) == quota.value(b[k]) for k in a)
     except (ValueError, TypeError):
         return False
+
+
+def hard_changed(quota_doc: Doc) -> bool:
+    """Whether ``status.hard`` does not say ``spec.hard`` (kube's quota update handler's test)."""
+    hard = (quota_doc.get("spec") or {}).get("hard") or {}
+    return not _equal(hard, (quota_doc.get("status") or {}).get("hard"))
 
 
 def new_status(quota_doc: Doc, used: Mapping[str, str]) -> Doc | None:

@@ -347,3 +347,29 @@ def test_real_kubectl_drain_keeps_a_pod_disruption_budget(cluster: KlUp, tmp_pat
         assert not [p for p in after if p["spec"]["nodeName"] == node and not p["metadata"].get("deletionTimestamp")]
     finally:
         run("uncordon", node)
+
+
+def test_real_kubectl_resource_quota(cluster: KlUp) -> None:
+    """kubectl create quota, the resourcequota controller fills its status (kubectl describe shows it), a
+    pod past `hard` is refused with kube's message, and deleting a pod gives its place back."""
+    run = _kubectl(cluster)
+    run("create", "namespace", "quota-e2e")  # its own namespace: the quota must not touch the other tests
+    run("create", "quota", "q", "--hard=pods=1,count/configmaps=5", "-n", "quota-e2e")
+
+    def pods_row() -> list[str]:
+        """The `pods` row of kubectl describe's Resource/Used/Hard table."""
+        lines = run("describe", "quota", "q", "-n", "quota-e2e").stdout.splitlines()
+        return next((line.split() for line in lines if line.split()[:1] == ["pods"]), [])
+    run_sync(wait_for(lambda: pods_row() == ["pods", "0", "1"], timeout=30, message="the quota's status"))
+    run("run", "first", "--image=kubelite/demo:latest", "-n", "quota-e2e")
+    refused = run("run", "second", "--image=kubelite/demo:latest", "-n", "quota-e2e", ok=False)
+    assert refused.returncode != 0
+    assert ('Error from server (Forbidden): pods "second" is forbidden: exceeded quota: q, requested: pods=1, '
+            "used: pods=1, limited: pods=1") in refused.stderr
+    assert pods_row() == ["pods", "1", "1"]
+    listed = run("get", "quota", "-n", "quota-e2e").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "AGE", "REQUEST", "LIMIT"]
+    assert listed[1].startswith("q ") and "count/configmaps: " in listed[1] and ", pods: 1/1" in listed[1]
+    run("delete", "pod", "first", "-n", "quota-e2e", "--grace-period=0", "--force")
+    run_sync(wait_for(lambda: pods_row() == ["pods", "0", "1"], timeout=30, message="used given back"))
+    run("run", "second", "--image=kubelite/demo:latest", "-n", "quota-e2e")

@@ -150,3 +150,21 @@ def test_plan_tracks_the_kinds_and_rechecks_terminating_pods() -> None:
     assert plan.next_change({}, {PODS: [pod]}, now=clock.now()) == 41.0
     assert plan.new_status({"spec": {"hard": {"pods": "1"}}, "status": {"hard": {"pods": "1"}, "used": {"pods": "0"}}},
                            {"pods": "0"}) is None
+
+
+def test_plan_counts_custom_resources_by_their_crd() -> None:
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+           "metadata": {"name": "widgets.example.com"},
+           "spec": {"group": "example.com", "scope": "Namespaced",
+                    "names": {"plural": "widgets", "kind": "Widget"},
+                    "versions": [{"name": "v1", "served": True, "storage": True}]},
+           "status": {"conditions": [{"type": "Established", "status": "True"}]}}
+    hard = ["count/widgets.example.com", "count/pods"]
+    kinds = plan.tracked_kinds(hard)
+    assert plan.counts_uncovered(hard, kinds) and not plan.counts_uncovered(["count/pods"], kinds)
+    (widgets,) = plan.custom_kinds(hard, [crd])
+    assert (widgets.plural, widgets.group) == ("widgets", "example.com")
+    clock = FakeClock()
+    assert plan.calculate_usage({"spec": {"hard": {"count/widgets.example.com": "3"}}},
+                                {widgets: [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]},
+                                now=clock.now()) == {"count/widgets.example.com": "2"}
