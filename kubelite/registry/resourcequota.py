@@ -42,6 +42,20 @@ def _has_usage_stats(status: Doc, restricted: Sequence[str]) -> bool:
     return all(name in used for name in status.get("hard") or {} if name in restricted)
 
 
+def _readable(doc: Doc) -> bool:
+    """A quota whose status quantities all parse (one stored before validation refused such values is
+    skipped, never a 500)."""
+    status = doc.get("status") or {}
+    if not isinstance(status, dict):
+        return False
+    for part in (status.get("hard") or {}, status.get("used") or {}):
+        if not isinstance(part, dict):
+            return False
+        for value in part.values():
+            quota.value(value)  # ValueError/TypeError: unreadable
+    return True
+
+
 def charge(plural: str, group: str, quotas: Sequence[Doc], obj: Any, old: Any = None, *, name: str,
            now: datetime) -> dict[int, Doc]:
     """The quotas (by index in ``quotas``) whose ``status.used`` the write changes, as their new documents;
@@ -52,7 +66,7 @@ def charge(plural: str, group: str, quotas: Sequence[Doc], obj: Any, old: Any = 
     interesting: list[int] = []
     for index, doc in enumerate(quotas):
         try:
-            if not quota.matches(plural, group, doc, obj, now=now):
+            if not _readable(doc) or not quota.matches(plural, group, doc, obj, now=now):
                 continue
         except (ValueError, TypeError):  # a stored quota validation would refuse now: it counts nothing
             continue

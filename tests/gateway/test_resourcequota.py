@@ -141,3 +141,30 @@ async def test_quota_validation_and_columns(api: aiohttp.ClientSession, gateway:
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age", "Request", "Limit"]
     row = table["rows"][0]["cells"]
     assert (row[0], row[2], row[3]) == ("q", "pods: 0/4, requests.memory: 0/1Gi", "limits.cpu: 0/2")
+
+
+async def test_claims_storage_per_class(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    await quota(api, gateway, "storage", {"requests.storage": "3Gi",
+                                          "gold.storageclass.storage.k8s.io/persistentvolumeclaims": "1"})
+    claims = f"{NS}/persistentvolumeclaims"
+
+    def claim(name: str, size: str, storage_class: str) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": name},
+                "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": storage_class,
+                         "resources": {"requests": {"storage": size}}}}
+    assert (await create(api, claims, claim("a", "1Gi", "gold")))[0] == 201
+    code, body = await create(api, claims, claim("b", "1Gi", "gold"))
+    assert code == 403 and body["message"] == (
+        'persistentvolumeclaims "b" is forbidden: exceeded quota: storage, requested: '
+        "gold.storageclass.storage.k8s.io/persistentvolumeclaims=1, used: "
+        "gold.storageclass.storage.k8s.io/persistentvolumeclaims=1, limited: "
+        "gold.storageclass.storage.k8s.io/persistentvolumeclaims=1")
+    code, body = await create(api, claims, claim("c", "2560Mi", "silver"))
+    assert code == 403 and "requested: requests.storage=2560Mi, used: requests.storage=1Gi, limited: " \
+        "requests.storage=3Gi" in body["message"]
+    assert (await create(api, claims, claim("d", "2Gi", "silver")))[0] == 201
+    assert await used(api, "storage") == {"requests.storage": "3Gi",
+                                          "gold.storageclass.storage.k8s.io/persistentvolumeclaims": "1"}
+    await sync(gateway, "storage")
+    assert await used(api, "storage") == {"requests.storage": "3Gi",
+                                          "gold.storageclass.storage.k8s.io/persistentvolumeclaims": "1"}

@@ -259,3 +259,8 @@ def test_an_update_into_a_quota_is_charged_in_full_and_events_never() -> None:
     assert charged[0]["status"]["used"] == {"services.loadbalancers": "1"}
     assert resourcequota.charge("events", "", [rq({"count/events": "0"})], {}, name="e", now=NOW) == {}
     assert quota.matching_resources("events", "", ["count/events"]) == []
+
+
+def test_an_unreadable_stored_quota_is_skipped() -> None:
+    broken = rq({"pods": "1"}, {"pods": "lots"})
+    assert resourcequota.charge("pods", "", [broken], pod({}), name="p", now=NOW) == {}

@@ -9,10 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from kubelite.api import errors
+from kubelite.api import errors, quota
 from kubelite.api.core import Pod
 from kubelite.api.resources import CONFIGMAPS, DEPLOYMENTS, PODS, RESOURCEQUOTAS, SERVICES
+from kubelite.registry import resourcequota
+from kubelite.registry.strategy import default_pod
 from kubelite.storage.memstore import MemStore
 from kubelite.util.clock import FakeClock
 
@@ -168,3 +172,53 @@ def test_plan_counts_custom_resources_by_their_crd() -> None:
     assert plan.calculate_usage({"spec": {"hard": {"count/widgets.example.com": "3"}}},
                                 {widgets: [{"metadata": {"name": "a"}}, {"metadata": {"name": "b"}}]},
                                 now=clock.now()) == {"count/widgets.example.com": "2"}
+
+
+_PODS = st.lists(st.tuples(st.sampled_from(["", "100m", "250m", "1", "1.5"]), st.booleans(),
+                           st.sampled_from([None, "Running", "Succeeded", "Failed"])), max_size=8)
+
+
+def _pod(i: int, cpu: str, deadline: bool, phase: str | None) -> Pod:
+    resources = {"resources": {"requests": {"cpu": cpu}}} if cpu else {}
+    return Pod.model_validate({
+        "metadata": {"name": f"p{i}", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "x:1", **resources}],
+                 **({"activeDeadlineSeconds": 30} if deadline else {})},
+        **({"status": {"phase": phase}} if phase else {})})
+
+
+@settings(max_examples=50, deadline=None)
+@given(pods=_PODS, extra=_PODS)
+def test_usage_after_create_then_delete_is_back_where_it_was(pods: list[Any], extra: list[Any]) -> None:
+    clock = FakeClock()
+    doc = {"spec": {"hard": {"pods": "100", "count/pods": "100", "requests.cpu": "100"}, "scopes": ["NotTerminating"]}}
+    base = [_pod(i, *p) for i, p in enumerate(pods)]
+    more = [_pod(100 + i, *p) for i, p in enumerate(extra)]
+    before = plan.calculate_usage(doc, {PODS: base}, now=clock.now())
+    during = plan.calculate_usage(doc, {PODS: base + more}, now=clock.now())
+    after = plan.calculate_usage(doc, {PODS: base}, now=clock.now())
+    assert after == before
+    assert all(quota.value(during[k]) >= quota.value(before[k]) for k in before)
+
+
+@settings(max_examples=50, deadline=None)
+@given(pods=_PODS)
+def test_what_admission_charges_is_what_the_controller_counts(pods: list[Any]) -> None:
+    """Pods admitted one by one against a quota the controller just synced: the charged used equals the
+    controller's recount of the admitted pods (pending pods: the admission sees them before any phase)."""
+    clock = FakeClock()
+    hard = {"pods": "4", "count/pods": "6", "requests.cpu": "2"}
+    doc: dict[str, Any] = {"metadata": {"name": "q"}, "spec": {"hard": hard}, "status": {}}
+    doc["status"] = plan.new_status(doc, plan.calculate_usage(doc, {PODS: []}, now=clock.now()))
+    admitted = []
+    for i, (cpu, deadline, _) in enumerate(pods):
+        candidate = default_pod(_pod(i, cpu or "100m", deadline, None))
+        try:
+            charged = resourcequota.charge("pods", "", [doc], candidate, name=candidate.name, now=clock.now())
+        except errors.ApiError:
+            continue
+        doc = charged[0]
+        admitted.append(candidate)
+    recount = plan.calculate_usage(doc, {PODS: admitted}, now=clock.now())
+    assert all(quota.value(recount[k]) == quota.value(doc["status"]["used"][k]) for k in hard)
+    assert plan.new_status(doc, recount) is None
