@@ -147,13 +147,13 @@ def count_name(plural: str, group: str) -> str:
     return f"count/{plural}.{group}" if group else f"count/{plural}"
 
 
-def _extended(name: str) -> bool:
+def is_extended(name: str) -> bool:
     """IsExtendedResourceName: a domain-qualified name outside ``kubernetes.io``, not ``requests.``-prefixed."""
-    return "/" in name and not name.startswith("requests.") and not name.split("/", 1)[0].endswith("kubernetes.io")
+    return "/" in name and "kubernetes.io/" not in name and not name.startswith("requests.")
 
 
 def _extended_for_quota(name: str) -> bool:
-    return name.startswith("requests.") and _extended(name.removeprefix("requests."))
+    return name.startswith("requests.") and is_extended(name.removeprefix("requests."))
 
 
 def matching_resources(plural: str, group: str, names: Iterable[str]) -> list[str]:
@@ -243,7 +243,7 @@ def _compute(requests: Mapping[str, str], limits: Mapping[str, str]) -> Resource
     for name, q in requests.items():
         if name.startswith("hugepages-"):
             result[name] = result[f"requests.{name}"] = q
-        if _extended(name):
+        if is_extended(name):
             result[f"requests.{name}"] = q
     return result
 

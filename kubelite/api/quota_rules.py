@@ -25,7 +25,7 @@ from kubelite.api import quantity
 from kubelite.api import validation as v
 from kubelite.api.errors import StatusCause
 from kubelite.api.labels import qualified_name_errors
-from kubelite.api.quota import OPERATORS, SCOPES
+from kubelite.api.quota import OPERATORS, SCOPES, is_extended
 
 Doc = dict[str, Any]
 
@@ -51,10 +51,6 @@ def _standard_quota(name: str) -> bool:
     return name in _STANDARD_QUOTA or _hugepages(name)
 
 
-def _extended(name: str) -> bool:
-    return "/" in name and not name.split("/", 1)[0].endswith("kubernetes.io") and not name.startswith("requests.")
-
-
 def _resource_name_causes(name: str, path: str) -> list[StatusCause]:
     """ValidateResourceQuotaResourceName."""
     problems = qualified_name_errors(name)
@@ -76,7 +72,7 @@ def _quantity_causes(name: str, raw: Any, path: str) -> list[StatusCause]:
         return []
     if amount < 0:
         return [v.invalid(path, raw, "must be greater than or equal to 0")]
-    if (name in _INTEGER or _extended(name)) and math.ceil(amount * 1000) % 1000:  # MilliValue() % 1000
+    if (name in _INTEGER or is_extended(name)) and math.ceil(amount * 1000) % 1000:  # MilliValue() % 1000
         return [v.invalid(path, raw, "must be an integer")]
     return []
 
