@@ -25,11 +25,10 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import typing_extensions
 
-from kubelite.registry import limitranger, priority, resourcequota, sa_admission, storageclass, strategy
+from kubelite.registry import limitranger, priority, sa_admission, storageclass, strategy
 from kubelite.storage import codec
 from kubelite.storage.binding import bound_document
 from kubelite.api import crd, errors
-from kubelite.api import quota as quota_rules
 from kubelite.api.core import Namespace, Pod, PodStatus
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
@@ -64,6 +63,7 @@ from kubelite.etcd.ops import (
 )
 from kubelite.storage.nodewritten import keyed_document, written_by_node
 from kubelite.storage.pointreads import PointReads
+from kubelite.storage.quotas import Charge, QuotaAdmission, QuotaChanged, QuotaRead
 from kubelite.util.clock import Deadline, monotonic, now_seconds
 
 T = TypeVar("T", bound=KubeObject)
@@ -101,29 +101,6 @@ class _Taken(Exception):
     def __init__(self, keys: set[str]) -> None:
         super().__init__(sorted(keys))
         self.keys = keys
-
-
-@dataclass(frozen=True)
-class _QuotaRead:
-    """A ResourceQuota as admission read it: its key, mod_revision and stored document."""
-
-    key: str
-    mod_revision: int
-    doc: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class _Charge:
-    """A quota's new ``status.used``, put in the charged write's txn if the quota is still at ``mod_revision``."""
-
-    key: str
-    mod_revision: int
-    doc: dict[str, Any]
-    value: bytes
-
-
-class _QuotaChanged(Exception):
-    """A quota the write compared changed since admission read it: admit the write again."""
 
 
 class NotLeader(errors.ApiError):
@@ -294,11 +271,9 @@ class Store:
         # same ADMISSION_CACHE_SECONDS (kube's plugin reads them through an informer, and looks again live
         # only when the informer has none), so a Deployment's thousand pods are not a thousand etcd reads.
         self._accounts: dict[tuple[str | None, str], tuple[float, dict[str, Any]]] = {}
-        # ResourceQuotas the admission read: namespace -> (monotonic read time, quotas). Kept
-        # ADMISSION_CACHE_SECONDS like the LimitRanges: a quota created meanwhile by another process is
-        # missed for at most that long. A quota that was read is safe however stale: every charge
-        # compares its mod_revision, and a failed compare reads the namespace's quotas again.
-        self._quotas: dict[str, tuple[float, builtins.list[_QuotaRead]]] = {}
+        # ResourceQuota admission's reads (cached as the LimitRanges are) and charges: kubelite.storage.quotas
+        self.quotas = QuotaAdmission(self._quota_documents, lambda key, data: self._stored_bytes(RESOURCEQUOTAS, key, data),
+                                     clock, cache_seconds=ADMISSION_CACHE_SECONDS)
         self.point_reads = PointReads(client)
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
@@ -487,9 +462,9 @@ class Store:
             if response.succeeded:
                 new.metadata.resource_version = str(response.header.revision)
                 if res is RESOURCEQUOTAS:  # this process's next admission reads it (the others within a second)
-                    self._quotas.pop(new.metadata.namespace or "", None)
+                    self.quotas.forget(new.metadata.namespace or "")
                 elif not dry_run:
-                    self._remember_charges(new.metadata.namespace or "", charges, int(response.header.revision))
+                    self.quotas.written(new.metadata.namespace or "", charges, int(response.header.revision))
                 return new
             await self._raise_fenced(fence)
             if response.responses[0].response_range.kvs:
@@ -504,51 +479,13 @@ class Store:
                               "changed during every create attempt (the namespace or its resource quotas)")
 
     async def _quota_charges(self, res: Resource, new: KubeObject, old: KubeObject | None, *,
-                             fresh: bool) -> tuple[builtins.list[_QuotaRead], builtins.list[_Charge]]:
-        """ResourceQuota admission (:mod:`kubelite.registry.resourcequota`) of writing ``new`` over ``old``
-        (None: a create): (the namespace's quotas as read, the charges), or ApiError 403. The write's txn
-        compares every quota read, charged or not: one whose status changed since (the controller filled
-        it) makes the admission run again on what is stored. ``fresh``: read the quotas from etcd."""
-        if not res.namespaced or res is RESOURCEQUOTAS and old is not None:
-            return [], []
-        reads = await self._namespace_quotas(new.metadata.namespace or "", fresh=fresh)
-        if not reads:
-            return [], []
-        try:
-            changed = resourcequota.charge(res.plural, res.group, [r.doc for r in reads], new, old, name=new.name,
-                                           now=self.clock())
-        except errors.ApiError:
-            if fresh:
-                raise
-            return await self._quota_charges(res, new, old, fresh=True)  # refused on what etcd has, not a cache
-        return reads, [_Charge(reads[i].key, reads[i].mod_revision, doc,
-                               self._stored_bytes(RESOURCEQUOTAS, reads[i].key, codec.dumps(doc)))
-                       for i, doc in changed.items()]
+                             fresh: bool) -> tuple[builtins.list[QuotaRead], builtins.list[Charge]]:
+        """ResourceQuota admission of writing ``new`` over ``old`` (None: a create): (the namespace's
+        quotas as read, which the write's txn compares, the charges it puts), or ApiError 403."""
+        return await self.quotas.charges(res, new, old, fresh=fresh)
 
-    async def _namespace_quotas(self, namespace: str, *, fresh: bool) -> builtins.list[_QuotaRead]:
-        cached = self._quotas.get(namespace)
-        if not fresh and cached is not None and monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
-            return cached[1]
-        prefix = RESOURCEQUOTAS.prefix(namespace)
-        response = await range_(self.client, prefix, range_end=prefix_end(prefix), what=f"list {prefix}")
-        reads = []
-        for kv in response.kvs:
-            doc = codec.loads(plaintext(RESOURCEQUOTAS, kv.value, self.encryption))
-            if isinstance(doc, dict):
-                doc.get("metadata", {}).pop("resourceVersion", None)
-                reads.append(_QuotaRead(kv.key.decode(), kv.mod_revision, doc))
-        if len(self._quotas) >= 4096:  # bounded: namespaces come and go
-            self._quotas.clear()
-        self._quotas[namespace] = (monotonic(), reads)
-        return reads
-
-    def _remember_charges(self, namespace: str, charges: Sequence[_Charge], revision: int) -> None:
-        """After a charged write: the cached quotas as written (the next create compares these revisions)."""
-        cached = self._quotas.get(namespace)
-        if not charges or cached is None:
-            return
-        written = {c.key: _QuotaRead(c.key, revision, c.doc) for c in charges}
-        self._quotas[namespace] = (cached[0], [written.get(r.key, r) for r in cached[1]])
+    async def _quota_documents(self, namespace: str) -> builtins.list[dict[str, Any]]:
+        return list((await self.list(RESOURCEQUOTAS, namespace, as_documents=True)).items)
 
     async def _crd_names(self, new: T, current: KubeObject | None) -> T:
         """The names a CRD may have next to its group's other CRDs (kube's naming controller, applied on
@@ -588,7 +525,7 @@ class Store:
         if res is SERVICEACCOUNTS:
             self._accounts.clear()
         elif res is RESOURCEQUOTAS:
-            self._quotas.clear()
+            self.quotas.forget()
 
     async def _limit_ranges(self, namespace: str | None) -> builtins.list[dict[str, Any]]:
         """The LimitRange documents of ``namespace``, in name order (read as the PriorityClasses are)."""
@@ -829,27 +766,26 @@ class Store:
         ``charge``: a main-resource update, which ResourceQuota admission charges for the kinds whose usage
         an update can grow (a Service's node ports, a claim's storage), in the same txn."""
         claimed, released = _allocation_changes(res, current, new)
-        charged = charge and quota_rules.charged_on_update(res.plural, res.group) and not res.custom
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
-            quotas, charges = await self._quota_charges(res, new, current, fresh=attempt > 0) if charged else ([], [])
+            quotas, charges = await self._quota_charges(res, new, current, fresh=attempt > 0) if charge else ([], [])
             try:
                 revision = await self._put_key(res, res.key_of(new), new.name, int(current.metadata.resource_version or 0),
                                                value, fence=fence, dry_run=dry_run, claimed=claimed, released=released,
                                                owner=_owner_value(new), quotas=quotas, charges=charges)
-            except _QuotaChanged:
+            except QuotaChanged:
                 continue
             if charges and not dry_run:
-                self._remember_charges(new.metadata.namespace or "", charges, revision)
+                self.quotas.written(new.metadata.namespace or "", charges, revision)
             return revision
         raise errors.conflict(res.plural, new.name, "its namespace's resource quotas changed during every attempt",
                               group=res.group)
 
     async def _put_key(self, res: Resource, key: str, name: str, mod_revision: int, value: bytes, *,
                        fence: Fence | None, dry_run: bool, claimed: Sequence[str] = (), released: Sequence[str] = (),
-                       owner: bytes = b"", quotas: Sequence[_QuotaRead] = (), charges: Sequence[_Charge] = ()) -> int:
+                       owner: bytes = b"", quotas: Sequence[QuotaRead] = (), charges: Sequence[Charge] = ()) -> int:
         """Put ``value`` at ``key`` if it is still at ``mod_revision``, claiming the keys ``claimed``
         (their value ``owner``) and deleting ``released``, in one txn; returns the write's revision.
-        404 when the key is gone, 409 when it changed; _QuotaChanged when only one of ``quotas`` did (their
+        404 when the key is gone, 409 when it changed; QuotaChanged when only one of ``quotas`` did (their
         ``charges`` are put in the txn). The one etcd step of an update (:mod:`kubelite.storage.memstore`
         replaces it)."""
         compare = [cmp_mod(key, "==", mod_revision)]
@@ -866,7 +802,7 @@ class Store:
                 raise errors.not_found(res.plural, name, group=res.group)
             _raise_taken(claimed, response.responses[1:])
             if quotas and response.responses[0].response_range.kvs[0].mod_revision == mod_revision:
-                raise _QuotaChanged()
+                raise QuotaChanged()
             raise errors.conflict(res.plural, name, "the object has been modified; please apply your changes "
                                   "to the latest version and try again", group=res.group)
         return int(response.header.revision)

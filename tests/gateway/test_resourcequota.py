@@ -168,3 +168,31 @@ async def test_claims_storage_per_class(api: aiohttp.ClientSession, gateway: Gat
     await sync(gateway, "storage")
     assert await used(api, "storage") == {"requests.storage": "3Gi",
                                           "gold.storageclass.storage.k8s.io/persistentvolumeclaims": "1"}
+
+
+async def test_two_writers_with_their_own_caches_never_pass_hard(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    """A second Store (a controller manager's, with its own cached quotas) and the gateway create at once:
+    each charge compares the quota's revision, so a stale cache costs a retry, never an extra pod."""
+    from kubelite.api import errors
+    from kubelite.api.core import Pod
+    from kubelite.api.resources import PODS as PODS_RESOURCE
+
+    assert gateway.state is not None
+    other = Store(gateway.state.client)
+    await quota(api, gateway, "four", {"pods": "4", "count/pods": "4"})
+
+    async def through_store(i: int) -> int:
+        try:
+            doc = pod(f"s{i}")
+            doc["metadata"]["namespace"] = "default"
+            await other.create(PODS_RESOURCE, Pod.model_validate(doc))
+        except errors.ApiError as exc:
+            return exc.code
+        return 201
+    results = await asyncio.gather(*(through_store(i) for i in range(6)),
+                                   *(create(api, PODS, pod(f"g{i}")) for i in range(6)))
+    codes = [r if isinstance(r, int) else r[0] for r in results]
+    assert sorted(codes) == [201] * 4 + [403] * 8
+    assert await used(api, "four") == {"pods": "4", "count/pods": "4"}
+    await sync(gateway, "four")
+    assert await used(api, "four") == {"pods": "4", "count/pods": "4"}
