@@ -76,6 +76,8 @@ class QuotaAdmission:
         except errors.ApiError:
             if fresh:
                 raise
+            changed = None
+        if changed is None:  # refused on a cached read: refuse only on what etcd has
             return await self.charges(res, new, old, fresh=True)
         return reads, [Charge(reads[i].key, doc, self._stored_bytes(reads[i].key, codec.dumps(doc)))
                        for i, doc in changed.items()]
