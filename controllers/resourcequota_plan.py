@@ -3,7 +3,7 @@
 The rules are kube-controller-manager's ``pkg/controller/resourcequota`` (``syncResourceQuota``) and
 ``quota.CalculateUsage`` (Kubernetes 1.32):
 
-- ``status.hard`` is ``spec.hard``;
+- ``status.hard`` is ``spec.hard`` (in kube's canonical form: ``1024Mi`` is ``1Gi``);
 - ``status.used`` has one entry per resource of ``spec.hard``: for each kind whose evaluator handles some
   of them (:func:`kubelite.api.quota.matching_resources`), the sum of what the kind's objects in the
   namespace use (zero when there are none), counting only the objects every scope of the quota matches;
@@ -91,7 +91,7 @@ def hard_changed(quota_doc: Doc) -> bool:
 
 def new_status(quota_doc: Doc, used: Mapping[str, str]) -> Doc | None:
     """The status to write (``{"hard", "used"}``), or None when the stored one already says it."""
-    hard = dict(((quota_doc.get("spec") or {}).get("hard") or {}))
+    hard = quota.canonicalize((quota_doc.get("spec") or {}).get("hard") or {})
     stored = quota_doc.get("status") or {}
     merged = {**(stored.get("used") or {}), **used}
     status = {"hard": hard, "used": quota.mask(merged, hard)}

@@ -115,6 +115,17 @@ def add(a: Mapping[str, Any], b: Mapping[str, Any]) -> ResourceList:
     return result
 
 
+def canonicalize(values: Mapping[str, Any]) -> ResourceList:
+    """Each quantity as kube serialises it (``1024Mi`` → ``1Gi``); one that does not parse is kept as written."""
+    result: ResourceList = {}
+    for name, q in values.items():
+        try:
+            result[name] = canonical(value(q), _format_of(q))
+        except (ValueError, TypeError):
+            result[name] = q
+    return result
+
+
 def subtract_non_negative(a: Mapping[str, Any], b: Mapping[str, Any]) -> ResourceList:
     """quota.SubtractWithNonNegativeResult: a − b per resource of ``a``, never below zero."""
     return {name: canonical(max(value(q) - value(b[name]), Fraction(0)) if name in b else value(q), _format_of(q))

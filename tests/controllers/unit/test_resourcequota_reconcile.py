@@ -222,3 +222,12 @@ def test_what_admission_charges_is_what_the_controller_counts(pods: list[Any]) -
     recount = plan.calculate_usage(doc, {PODS: admitted}, now=clock.now())
     assert all(quota.value(recount[k]) == quota.value(doc["status"]["used"][k]) for k in hard)
     assert plan.new_status(doc, recount) is None
+
+
+def test_status_hard_is_canonical() -> None:
+    doc = {"spec": {"hard": {"requests.memory": "1024Mi", "requests.cpu": "1000m", "pods": "10"}}}
+    assert plan.new_status(doc, {}) == {"hard": {"requests.memory": "1Gi", "requests.cpu": "1", "pods": "10"},
+                                        "used": {}}
+    doc["status"] = {"hard": {"requests.memory": "1Gi", "requests.cpu": "1", "pods": "10"},
+                     "used": {"requests.memory": "0", "requests.cpu": "0", "pods": "0"}}
+    assert plan.new_status(doc, {"requests.memory": "0", "requests.cpu": "0", "pods": "0"}) is None
