@@ -65,8 +65,9 @@ class QuotaAdmission:
                       fresh: bool) -> tuple[list[QuotaRead], list[Charge]]:
         """(the namespace's quotas as read: the write compares them all, the charges to put), or ApiError
         403 when a quota refuses. ``old``: the stored object an update replaces (None: a create)."""
-        if not res.namespaced or (old is not None and not quota.charged_on_update(res.plural, res.group)):
-            return [], []  # no I/O for the updates that cannot charge anything (all but Services' and claims')
+        if not res.namespaced or (res.plural, res.group) in quota.IGNORED or \
+                (old is not None and not quota.charged_on_update(res.plural, res.group)):
+            return [], []  # no I/O for writes that cannot charge anything: Events, updates but Services' and claims'
         reads = await self._read(new.metadata.namespace or "", fresh=fresh)
         if not reads:
             return [], []
