@@ -11,7 +11,9 @@ is never made on a cached read: it is checked again on what etcd has.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,6 +62,24 @@ class QuotaAdmission:
         self._clock = clock
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, list[QuotaRead]]] = {}  # namespace -> (monotonic read time, quotas)
+        self._turns: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, namespace: str, needed: bool) -> AsyncIterator[None]:
+        """One charged write at a time per namespace in this process (``needed``: the namespace has quotas).
+        Writers then compare the revisions the previous one wrote (:meth:`written`) instead of failing each
+        other's compares: kube-apiserver's quota admission works through a namespace's writes in one worker
+        for the same reason. Writers in other processes still only cost a retry."""
+        if not needed:
+            yield
+            return
+        lock = self._turns.get(namespace)
+        if lock is None:
+            if len(self._turns) >= _MAX_NAMESPACES:  # bounded: drop the idle ones
+                self._turns = {ns: held for ns, held in self._turns.items() if held.locked()}
+            lock = self._turns[namespace] = asyncio.Lock()
+        async with lock:
+            yield
 
     async def charges(self, res: Resource, new: KubeObject, old: KubeObject | None, *,
                       fresh: bool) -> tuple[list[QuotaRead], list[Charge]]:

@@ -442,30 +442,35 @@ class Store:
         value = self._stored_value(res, new)
         claimed = sorted(claim)
         fresh_quotas = False
+        namespace = new.metadata.namespace or ""
         for _ in range(_GUARANTEED_UPDATE_TRIES):
-            # ResourceQuota admission: refuses (403), or charges quotas in this very txn
+            # ResourceQuota admission: refuses (403), or charges quotas in this very txn; in a namespace with
+            # quotas, this process's charged writes take turns (kube's per-namespace quota worker), so they
+            # do not fail each other's compares
             quotas, charges = await self._quota_charges(res, new, None, fresh=fresh_quotas)
-            compare = [cmp_version(key, "==", 0), *(cmp_version(k, "==", 0) for k in claimed),
-                       *(cmp_mod(q.key, "==", q.mod_revision) for q in quotas)]
-            ns_key = None
-            if res.namespaced:
-                # The namespace must exist and not be Terminating, unchanged until the put
-                # (NamespaceLifecycle admission, made atomic: nothing lands after the mark).
-                ns_key, ns_revision = await self._open_namespace(res, new)
-                compare.append(cmp_mod(ns_key, "==", ns_revision))
-            _add_fence(compare, fence)
-            owner = _owner_value(new)
-            success: list[Any] = [] if dry_run else [op_put(key, value, lease), *(op_put(k, owner) for k in claimed),
-                                                     *(op_put(c.key, c.value) for c in charges)]
-            failure = [op_get(key), *(op_get(k) for k in claimed)]
-            response = await txn(self.client, compare, success, failure, what=f"create {key}")
-            if response.succeeded:
-                new.metadata.resource_version = str(response.header.revision)
-                if res is RESOURCEQUOTAS:  # this process's next admission reads it (the others within a second)
-                    self.quotas.forget(new.metadata.namespace or "")
-                elif not dry_run:
-                    self.quotas.written(new.metadata.namespace or "", charges, int(response.header.revision))
-                return new
+            async with self.quotas.turn(namespace, bool(quotas)):
+                if quotas:  # again, after the writes that went before this one
+                    quotas, charges = await self._quota_charges(res, new, None, fresh=fresh_quotas)
+                compare = [cmp_version(key, "==", 0), *(cmp_version(k, "==", 0) for k in claimed),
+                           *(cmp_mod(q.key, "==", q.mod_revision) for q in quotas)]
+                if res.namespaced:
+                    # The namespace must exist and not be Terminating, unchanged until the put
+                    # (NamespaceLifecycle admission, made atomic: nothing lands after the mark).
+                    ns_key, ns_revision = await self._open_namespace(res, new)
+                    compare.append(cmp_mod(ns_key, "==", ns_revision))
+                _add_fence(compare, fence)
+                owner = _owner_value(new)
+                success: list[Any] = [] if dry_run else [
+                    op_put(key, value, lease), *(op_put(k, owner) for k in claimed), *(op_put(c.key, c.value) for c in charges)]
+                failure = [op_get(key), *(op_get(k) for k in claimed)]
+                response = await txn(self.client, compare, success, failure, what=f"create {key}")
+                if response.succeeded:
+                    new.metadata.resource_version = str(response.header.revision)
+                    if res is RESOURCEQUOTAS:  # this process's next admission reads it (the others within a second)
+                        self.quotas.forget(namespace)
+                    elif not dry_run:
+                        self.quotas.written(namespace, charges, int(response.header.revision))
+                    return new
             await self._raise_fenced(fence)
             if response.responses[0].response_range.kvs:
                 if generated:
@@ -473,7 +478,7 @@ class Store:
                 raise errors.already_exists(res.plural, new.name, group=res.group)
             _raise_taken(claimed, response.responses[1:])
             # the namespace or a charged quota changed since they were read: look at them again
-            self._open_namespaces.pop(new.metadata.namespace or "", None)
+            self._open_namespaces.pop(namespace, None)
             fresh_quotas = True
         raise errors.conflict("namespaces", new.metadata.namespace or "",
                               "changed during every create attempt (the namespace or its resource quotas)")
@@ -766,17 +771,22 @@ class Store:
         ``charge``: a main-resource update, which ResourceQuota admission charges for the kinds whose usage
         an update can grow (a Service's node ports, a claim's storage), in the same txn."""
         claimed, released = _allocation_changes(res, current, new)
+        namespace = new.metadata.namespace or ""
         for attempt in range(_GUARANTEED_UPDATE_TRIES):
             quotas, charges = await self._quota_charges(res, new, current, fresh=attempt > 0) if charge else ([], [])
-            try:
-                revision = await self._put_key(res, res.key_of(new), new.name, int(current.metadata.resource_version or 0),
-                                               value, fence=fence, dry_run=dry_run, claimed=claimed, released=released,
-                                               owner=_owner_value(new), quotas=quotas, charges=charges)
-            except QuotaChanged:
-                continue
-            if charges and not dry_run:
-                self.quotas.written(new.metadata.namespace or "", charges, revision)
-            return revision
+            async with self.quotas.turn(namespace, bool(quotas)):  # as creates do
+                if quotas:
+                    quotas, charges = await self._quota_charges(res, new, current, fresh=attempt > 0)
+                try:
+                    revision = await self._put_key(res, res.key_of(new), new.name,
+                                                   int(current.metadata.resource_version or 0), value, fence=fence,
+                                                   dry_run=dry_run, claimed=claimed, released=released,
+                                                   owner=_owner_value(new), quotas=quotas, charges=charges)
+                except QuotaChanged:
+                    continue
+                if charges and not dry_run:
+                    self.quotas.written(namespace, charges, revision)
+                return revision
         raise errors.conflict(res.plural, new.name, "its namespace's resource quotas changed during every attempt",
                               group=res.group)
 
