@@ -84,9 +84,11 @@ def _equal(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
 
 
 def hard_changed(quota_doc: Doc) -> bool:
-    """Whether ``status.hard`` does not say ``spec.hard`` (kube's quota update handler's test)."""
+    """Whether ``status.hard`` does not say ``spec.hard`` (kube's quota update handler's test), or
+    ``status.used`` is gone."""
     hard = (quota_doc.get("spec") or {}).get("hard") or {}
-    return not _equal(hard, (quota_doc.get("status") or {}).get("hard"))
+    status = quota_doc.get("status") or {}
+    return not _equal(hard, status.get("hard")) or (bool(hard) and status.get("used") is None)
 
 
 def new_status(quota_doc: Doc, used: Mapping[str, str]) -> Doc | None:

@@ -1,7 +1,8 @@
 """What an object uses of a ResourceQuota, and whether a quota applies to it: kube's quota evaluators
 (``pkg/quota/v1/evaluator/core/{pods,services,persistent_volume_claims}.go`` and the object-count evaluator
 of ``pkg/quota/v1/generic``, Kubernetes 1.32). The resource quota controller sums these over a namespace;
-the ResourceQuota admission (:mod:`kubelite.registry.resourcequota`) charges them on create.
+the ResourceQuota admission (:mod:`kubelite.registry.resourcequota`) charges them on create (and on a
+Service's or a claim's update). Events are never counted (kube's default ignored resources).
 
 - **pods**: ``count/pods`` (every pod in storage) and ``pods`` plus compute, only while the pod is not
   terminal (phase Succeeded/Failed) and not past ``deletionTimestamp + deletionGracePeriodSeconds`` (a pod
@@ -17,7 +18,7 @@ the ResourceQuota admission (:mod:`kubelite.registry.resourcequota`) charges the
   ``<class>.storageclass.storage.k8s.io/{persistentvolumeclaims,requests.storage}``.
 - **any other kind**: ``count/<plural>.<group>`` (``count/<plural>`` in the core group), and the legacy
   names ``configmaps``, ``secrets``, ``replicationcontrollers``, ``resourcequotas``.
-- **scopes** (pods only; a scoped quota matches no other kind): ``Terminating`` /``NotTerminating``
+- **scopes** (pods only; a scoped quota matches no other kind): ``Terminating``/``NotTerminating``
   (``activeDeadlineSeconds`` ≥ 0), ``BestEffort``/``NotBestEffort`` (QoS class), ``PriorityClass`` with
   ``scopeSelector`` operators In/NotIn/Exists/DoesNotExist, ``CrossNamespacePodAffinity``.
 
