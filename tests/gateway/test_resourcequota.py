@@ -206,3 +206,23 @@ async def test_two_writers_with_their_own_caches_never_pass_hard(api: aiohttp.Cl
     assert await used(api, "four") == {"pods": "4", "count/pods": "4"}
     await sync(gateway, "four")
     assert await used(api, "four") == {"pods": "4", "count/pods": "4"}
+
+
+async def test_a_claims_growth_is_charged(api: aiohttp.ClientSession, gateway: Gateway) -> None:
+    await quota(api, gateway, "grow", {"requests.storage": "2Gi"})
+    claims = f"{NS}/persistentvolumeclaims"
+    code, created = await create(api, claims, {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    assert code == 201
+    created["spec"]["resources"]["requests"]["storage"] = "3Gi"
+    async with api.put(f"{claims}/data", json=created) as r:
+        body = await r.json()
+    assert r.status == 403 and body["message"] == (
+        'persistentvolumeclaims "data" is forbidden: exceeded quota: grow, requested: requests.storage=2Gi, '
+        "used: requests.storage=1Gi, limited: requests.storage=2Gi")
+    created["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    async with api.put(f"{claims}/data", json=created) as r:
+        body = await r.json()
+        assert r.status == 200, body
+    assert await used(api, "grow") == {"requests.storage": "2Gi"}
