@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from kubelite.registry import strategy
 from kubelite.api import errors
+from kubelite.api.core import Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.etcd.client import EtcdClient
@@ -122,6 +123,10 @@ class MemStore(Store):
             raise errors.already_exists(res.plural, new.name, group=res.group)
         new.metadata.resource_version = str(self.revision if dry_run else self._commit(key, value))
         return new
+
+    async def bind_batch(self, binds: Sequence[tuple[Pod, str]], *,
+                         fence: Fence | None = None) -> builtins.list[str | None]:
+        return [None] * len(binds)  # in memory, each goes through bind() (there is no txn to share)
 
     async def _quota_charges(self, res: Resource, new: KubeObject, old: KubeObject | None, *,
                              fresh: bool) -> tuple[builtins.list[Any], builtins.list[Any]]:

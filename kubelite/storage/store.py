@@ -733,6 +733,44 @@ class Store:
             return str(revision)
         raise errors.conflict("pods/binding", name, f"gave up after {_GUARANTEED_UPDATE_TRIES} conflicting writes")
 
+    async def bind_batch(self, binds: Sequence[tuple[Pod, str]], *, fence: Fence | None = None) -> builtins.list[str | None]:
+        """Bind several pods, each as its caller read it (an informer's copy: ``(pod, node)``), in ONE etcd
+        txn that compares every pod's mod_revision (and the fence). kube binds a pod per request; here the
+        scheduler's binds of one moment share a txn: a txn costs the caller about 0.3 ms of CPU whatever it
+        carries, a put in it tens of µs (issue 12, target 3: bench/bench_scheduler.py). Each pod's write is
+        :meth:`bind`'s, without annotations, and the copy's uid and revision are its preconditions.
+
+        Returns, per pod, the bound pod's resourceVersion, or None when :meth:`bind` must do it instead:
+        the copy is not bindable as read (assigned, deleting, gated, no resourceVersion), or the txn failed
+        because something it compared changed; :meth:`bind` then reads the pod again and gives its own
+        answer (bound, 404, 409, NotLeader). etcd errors and timeouts are raised for all."""
+        results: builtins.list[str | None] = [None] * len(binds)
+        compare: builtins.list[Any] = []
+        success: builtins.list[Any] = []
+        picked: builtins.list[int] = []
+        now = self.clock()
+        for index, (pod, node) in enumerate(binds):
+            doc = pod.to_dict()
+            meta: dict[str, Any] = doc.get("metadata") or {}
+            spec: dict[str, Any] = doc.get("spec") or {}
+            stored_rv = meta.pop("resourceVersion", None)
+            if not stored_rv or meta.get("deletionTimestamp") is not None or spec.get("nodeName") \
+                    or spec.get("schedulingGates"):
+                continue
+            key = PODS.key(pod.name, pod.namespace)
+            compare.append(cmp_mod(key, "==", int(stored_rv)))
+            success.append(op_put(key, self._stored_bytes(PODS, pod.name, codec.dumps(bound_document(doc, node, {}, now))),
+                                  keep_lease=True))
+            picked.append(index)
+        if not picked:
+            return results
+        _add_fence(compare, fence)
+        response = await txn(self.client, compare, success, [], what=f"bind {len(picked)} pods")
+        if response.succeeded:
+            for index in picked:
+                results[index] = str(response.header.revision)
+        return results
+
     async def _stored_document(self, res: Resource, name: str, namespace: str | None) -> tuple[dict[str, Any], int]:
         """(the stored JSON as a plain document, its mod_revision), read as :meth:`get` reads; 404 when absent."""
         kv = await self.point_reads.get(res.key(name, namespace))
