@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from kubelite.api.resources import PODS
 from kubelite.client.bootstrap import ensure_system_namespaces
 from kubelite.etcd.client import EtcdConfig, connect
@@ -13,6 +15,9 @@ from kubelite.storage.watch import WatchOptions, watch
 from kubelite.testing import EtcdCluster
 from tests.factories import make_pod
 from tests.helpers import wait_for
+
+# serial (scripts/test.sh's second phase, alone on the machine): a 3-member etcd in containers killed, partitioned and frozen under a writer with second-scale retry deadlines
+pytestmark = pytest.mark.serial
 
 FAST = WatchOptions(watchdog_interval=1.0, retry_delay=0.1, max_retry_delay=0.5)
 

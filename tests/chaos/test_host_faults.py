@@ -25,7 +25,8 @@ from kubelite.testing import (
 )
 from kubelite.testing.dockerd import _alive
 
-pytestmark = [pytest.mark.chaos, pytest.mark.docker]
+# serial (scripts/test.sh's second phase, alone on the machine): starts a private dockerd (host-wide iptables chains) and skews a process's clock; fault timing
+pytestmark = [pytest.mark.chaos, pytest.mark.docker, pytest.mark.serial]
 
 SMALL = {"etcd_members": 1, "etcd_backend": "local", "managers": 1, "gateways": 1}
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
-pytestmark = pytest.mark.chaos
+# serial (scripts/test.sh's second phase, alone on the machine): `kl chaos run`: a 3-member etcd whose leader is killed on a schedule, with time-bounded checkers
+pytestmark = [pytest.mark.chaos, pytest.mark.serial]
 
 REPO = Path(__file__).resolve().parents[2]
 KL = [sys.executable, "-m", "kubelite.cli"]

@@ -15,7 +15,8 @@ from kubelite.api.resources import PODS
 from kubelite.testing import Cluster, ClusterSpec, Expect, ProcessKill, report, wait_converged, wait_for
 from kubelite.testing.oci_nodes import oci_problem
 
-pytestmark = pytest.mark.chaos
+# serial (scripts/test.sh's second phase, alone on the machine): an oci agent's cluster; its leftover checks count host-wide runc containers, netns and iptables rules
+pytestmark = [pytest.mark.chaos, pytest.mark.serial]
 
 
 async def test_an_oci_agent_runs_a_pod_and_the_cluster_cleans_up(tmp_path: Path) -> None:

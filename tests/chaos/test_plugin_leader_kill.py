@@ -21,7 +21,8 @@ from kubelite.testing import (
 )
 from kubelite.testing.pytest_plugin import FaultKit
 
-pytestmark = pytest.mark.chaos
+# serial (scripts/test.sh's second phase, alone on the machine): a 3-member etcd's leader killed during a scale; TimeToFirstWrite and convergence deadlines
+pytestmark = [pytest.mark.chaos, pytest.mark.serial]
 
 
 @pytest.mark.kubelite_cluster(etcd_members=3, etcd_backend="local", agents=2, managers=2)

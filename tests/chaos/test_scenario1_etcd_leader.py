@@ -6,11 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from kubelite.api.resources import PODS
 from kubelite.storage.store import Store
 from kubelite.testing import Api, Processes, Expect, ProbeWriter, report, wait_converged
 from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
+
+# serial (scripts/test.sh's second phase, alone on the machine): the etcd leader SIGKILLed during a 100-replica scale and rollout, under convergence deadlines
+pytestmark = pytest.mark.serial
 
 REPLICAS = 100
 

@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from kubelite.testing import Api, Processes, Expect, ProbeWriter, report, wait_converged
 from kubelite.testing import EtcdCluster
+
+# serial (scripts/test.sh's second phase, alone on the machine): an etcd member partitioned, then frozen, under convergence deadlines
+pytestmark = pytest.mark.serial
 
 
 async def test_partitioned_member_then_frozen_leader_then_healed(

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from kubelite.api.resources import PODS
 from kubelite.storage.store import Store
 from kubelite.testing import Api, Processes, Expect, ProbeWriter, leader, report, wait_converged
 from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
+
+# serial (scripts/test.sh's second phase, alone on the machine): controller-managers SIGKILLed mid-rollout; lease-expiry and convergence deadlines
+pytestmark = pytest.mark.serial
 
 
 async def _mid_rollout(store: Store, version: str) -> bool:

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from kubelite.api.resources import NODES, PODS
 from kubelite.storage.store import Store
 from kubelite.testing import Api, Processes, Expect, ProbeWriter, node_ready, report, wait_converged
 from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
+
+# serial (scripts/test.sh's second phase, alone on the machine): an agent SIGKILLed: node NotReady and pod moves within lease/toleration deadlines
+pytestmark = pytest.mark.serial
 
 REPLICAS = 6
 

@@ -17,6 +17,9 @@ from kubelite.testing import EtcdCluster
 from kubelite.testing import TcpProxy
 from tests.helpers import wait_for
 
+# serial (scripts/test.sh's second phase, alone on the machine): an agent cut off from etcd must stop its stale pods within 10 s of the heal
+pytestmark = pytest.mark.serial
+
 REPLICAS = 4
 STOPPED_WITHIN = 10.0  # seconds after the heal by which the cut-off agent stopped its stale pods
 

@@ -13,11 +13,16 @@ from pathlib import Path
 
 import aiohttp
 
+import pytest
+
 from kubelite.api.resources import DEPLOYMENTS
 from kubelite.etcd.server import free_port
 from kubelite.testing import Api, Processes, Expect, report, wait_converged
 from kubelite.testing import EtcdCluster
 from tests.helpers import wait_for
+
+# serial (scripts/test.sh's second phase, alone on the machine): the gateway restarted under a running kubectl watch; timing of the restart window
+pytestmark = pytest.mark.serial
 
 KUBECTL = "/usr/bin/kubectl"
 LINE = '{.type} {.object.metadata.name} {.object.metadata.resourceVersion}{"\\n"}'

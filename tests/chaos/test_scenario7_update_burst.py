@@ -11,9 +11,14 @@ import random
 import statistics
 import time
 
+import pytest
+
 from kubelite.api.resources import DEPLOYMENTS
 from kubelite.testing import Api, Processes, Expect, report, wait_converged
 from kubelite.testing import EtcdCluster
+
+# serial (scripts/test.sh's second phase, alone on the machine): a burst of 500 concurrent updates through the gateway, under convergence deadlines
+pytestmark = pytest.mark.serial
 
 UPDATES = 500
 

@@ -11,8 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from kubelite.testing import Api, Processes, Expect, report, wait_converged
 from kubelite.testing import EtcdCluster
+
+# serial (scripts/test.sh's second phase, alone on the machine): a timed 30 s etcd outage; the components must wait it out and converge within deadlines
+pytestmark = pytest.mark.serial
 
 REPLICAS = 4
 OUTAGE = 30.0  # seconds: the length of the fault under test, not a wait for a condition
