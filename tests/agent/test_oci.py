@@ -131,6 +131,10 @@ def test_corrupt_archive_is_a_clear_image_error(tmp_path: Path) -> None:
     assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1  # one clear line
 
 
+# serial (scripts/test.sh's second phase, alone on the machine): it compares host-wide counts of netns, veths
+# and iptables rules before, during and after; in the parallel phase the oci tests run back to back on one
+# worker and a netns the previous test's pod left being torn down changed the count (seen twice)
+@pytest.mark.serial
 async def test_graceful_delete_sigterm_then_sigkill_leaves_nothing_behind(
     oci_node: str, oci_root: Path, store: Store, start_agent: StartAgent,
 ) -> None:
@@ -255,6 +259,10 @@ async def _async_out(pending: Any, expected: bytes) -> bool:
     return bool(await pending == expected)
 
 
+# serial (scripts/test.sh's second phase, alone on the machine): it compares host-wide counts of netns, veths
+# and iptables rules before, during and after; in the parallel phase the oci tests run back to back on one
+# worker and a netns the previous test's pod left being torn down changed the count (seen twice)
+@pytest.mark.serial
 async def test_fifty_sandboxes_with_host_ports_leave_no_netns_veth_ip_or_rule(oci_node: str, oci_root: Path) -> None:
     """CNI ADD then DEL for 50 pods (a hostPort each): counts before, during and after."""
     runtime = oci_runtime(oci_root, oci_node)
