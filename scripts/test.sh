@@ -3,10 +3,9 @@
 # Arguments go to pytest; default: the whole tests/ directory.
 #
 # Two phases (docs/operations.md, "The test suite"):
-#   1. every test not marked `serial`, on $KL_TEST_WORKERS pytest-xdist workers (default 3 on this 2-core
-#      machine: its tests spend a quarter to a third of the time waiting on etcd, Docker and child processes,
-#      so a third worker fills the idle CPU; `--dist loadgroup`: tests of one xdist_group share a worker,
-#      see tests/conftest.py);
+#   1. every test not marked `serial`, on $KL_TEST_WORKERS pytest-xdist workers (default 2, one per core);
+#      the tests of one file share a worker, and so do all the oci runtime's tests (tests/conftest.py's
+#      pytest_xdist_make_scheduler);
 #   2. the `serial` tests (pyproject.toml's marker: they must not share the machine), one at a time.
 # Both run whatever the other's outcome; the exit code fails if either failed. A phase that has nothing
 # to run in the selection is fine, but if neither collected a test that is a failure (pytest's rc 5).
@@ -15,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 (($#)) || set -- tests/
-workers=${KL_TEST_WORKERS:-3}
+workers=${KL_TEST_WORKERS:-2}
 pytest=(.venv/bin/python -m pytest -q -p no:cacheprovider)
 
 no_tests() {
@@ -33,7 +32,7 @@ fi
 started=$SECONDS
 echo "[test] phase 1 of 2: tests not marked serial, on $workers workers"
 rc1=0
-"${pytest[@]}" -n "$workers" --dist loadgroup --kl-phase parallel "$@" || rc1=$?
+"${pytest[@]}" -n "$workers" --kl-phase parallel "$@" || rc1=$?
 echo "[test] phase 1 done in $((SECONDS - started)) s (exit $rc1)"
 started=$SECONDS
 echo "[test] phase 2 of 2: tests marked serial, one at a time"

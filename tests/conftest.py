@@ -29,8 +29,9 @@ os.environ.setdefault("KUBELITE_STRICT_FIELDS", "1")
 
 
 # --- Running on two cores (scripts/test.sh; README.md says how the suite runs) ---------------------------
-# scripts/test.sh runs the suite in two phases: `--kl-phase parallel` (pytest-xdist, `-n 2 --dist loadgroup`)
-# runs every test NOT marked `serial`; then `--kl-phase serial` runs the `serial` ones alone, one at a time
+# scripts/test.sh runs the suite in two phases: `--kl-phase parallel` (pytest-xdist, `-n 2`, scheduled by
+# pytest_xdist_make_scheduler below) runs every test NOT marked `serial`; then `--kl-phase serial` runs the
+# `serial` ones alone, one at a time
 # (the marker's registration in pyproject.toml says which tests and why). Without the option (plain
 # pytest, the default `all`) every collected test runs, as before.
 PHASES = ("all", "parallel", "serial")
@@ -51,8 +52,13 @@ def _module_scoped_fixture(item: pytest.Item) -> bool:
                for name, defs in info.name2fixturedefs.items())
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # a wrapper: marks items before any plain hook, xdist's (which reads the marks) too
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
+    _phase_and_groups(config, items)
+    yield
+
+
+def _phase_and_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
     phase = config.getoption("--kl-phase")
     if phase != "all":
         keep = [item for item in items if (item.get_closest_marker("serial") is not None) == (phase == "serial")]
@@ -79,6 +85,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def _module_of(item: pytest.Item) -> str:
     return item.nodeid.split("::", 1)[0]
+
+
+# pytest 9 keeps a node's id in `_id`: pytest-xdist 3.8 cannot append its "@group" to it, so `--dist loadgroup`
+# ignores the xdist_group marks above (each test was its own unit: a module's fixture was made once per worker,
+# two `python -m build` ran at once in the checkout). This scheduler does the grouping from the test ids
+# the workers report: a test file's tests share a worker (loadfile: a module-scoped fixture is made once),
+# and every oci runtime test (an "[oci" parameter, or a file below) shares one, for the reasons above.
+OCI_FILES = ("tests/agent/test_oci.py", "tests/agent/test_image_load.py", "tests/cli/test_up_oci.py")
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The unit of work a test belongs to: "oci", or its file."""
+    path = nodeid.split("::", 1)[0]
+    if "[oci" in nodeid or "-oci]" in nodeid or "-oci-" in nodeid or path in OCI_FILES:
+        return "oci"
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileAndOciScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return FileAndOciScheduling(config, log)
 
 
 @pytest.fixture
