@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 (($#)) || set -- tests/
 workers=${KL_TEST_WORKERS:-2}
-pytest=(.venv/bin/python -m pytest -q -p no:cacheprovider)
+pytest=(.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15)  # the slowest, to keep the run short
 
 no_tests() {
     echo "[test] pytest collected no tests: treating that as a failure" >&2

@@ -26,7 +26,7 @@ from tests.helpers import wait_for
 from tests.incluster import image
 
 pytestmark = pytest.mark.docker
-SERVICE_RANGE = "10.234.0.0/16"  # not the default: another docker cluster on this host may use that one
+SERVICE_RANGE = "10.235.0.0/16"  # not the default, nor another test cluster's: clusters on one host share its nat table
 MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 CLIENT = f"""
 import base64, json, os
