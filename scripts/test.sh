@@ -4,7 +4,8 @@
 #
 # Two phases (docs/operations.md, "The test suite"):
 #   1. every test not marked `serial`, on $KL_TEST_WORKERS pytest-xdist workers (default 2, one per core);
-#      the tests of one file share a worker, and so do all the oci runtime's tests (tests/conftest.py's
+#      one worker runs the end-to-end tests (clusters, containers, browser, wheel builds) one after another,
+#      the other the in-process tests, a file at a time (tests/conftest.py's
 #      pytest_xdist_make_scheduler);
 #   2. the `serial` tests (pyproject.toml's marker: they must not share the machine), one at a time.
 # Both run whatever the other's outcome; the exit code fails if either failed. A phase that has nothing

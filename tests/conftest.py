@@ -31,9 +31,8 @@ os.environ.setdefault("KUBELITE_STRICT_FIELDS", "1")
 # --- Running on two cores (scripts/test.sh; README.md says how the suite runs) ---------------------------
 # scripts/test.sh runs the suite in two phases: `--kl-phase parallel` (pytest-xdist, `-n 2`, scheduled by
 # pytest_xdist_make_scheduler below) runs every test NOT marked `serial`; then `--kl-phase serial` runs the
-# `serial` ones alone, one at a time
-# (the marker's registration in pyproject.toml says which tests and why). Without the option (plain
-# pytest, the default `all`) every collected test runs, as before.
+# `serial` ones alone, one at a time (the marker's registration in pyproject.toml says which tests and why).
+# Without the option (plain pytest, the default `all`) every collected test runs, as before.
 PHASES = ("all", "parallel", "serial")
 
 
@@ -42,23 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="parallel: only tests not marked serial; serial: only those (scripts/test.sh runs both)")
 
 
-def _module_scoped_fixture(item: pytest.Item) -> bool:
-    """Whether the test uses a fixture wider than a test and narrower than the session (a module's
-    `kl up` cluster, a built release): its tests then share one worker, so the fixture is made once."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(defs and defs[-1].scope in ("module", "class", "package") and not name.startswith("_")
-               for name, defs in info.name2fixturedefs.items())
-
-
-@pytest.hookimpl(wrapper=True)  # a wrapper: marks items before any plain hook, xdist's (which reads the marks) too
+@pytest.hookimpl(wrapper=True)  # a wrapper: deselects before any plain hook (xdist's) sees the items
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Iterator[None]:
-    _phase_and_groups(config, items)
-    yield
-
-
-def _phase_and_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
     phase = config.getoption("--kl-phase")
     if phase != "all":
         keep = [item for item in items if (item.get_closest_marker("serial") is not None) == (phase == "serial")]
@@ -67,50 +51,39 @@ def _phase_and_groups(config: pytest.Config, items: list[pytest.Item]) -> None:
         if dropped:  # reported as deselected: the other phase of scripts/test.sh runs them
             config.hook.pytest_deselected(items=dropped)
             items[:] = keep
-    # a module any of whose tests uses a module-scoped fixture stays on one worker, all of it (its tests may
-    # also share the module's state: tests/gateway/test_int_ranges.py counts what its property test did)
-    grouped_modules = {_module_of(item) for item in items if _module_scoped_fixture(item)}
-    for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("runtime_node") == "oci" or "oci_root" in item.fixturenames:
-            # the oci runtime's tests share host-wide things: the CNI bridge kloci0 and its subnet (each
-            # worker's IPAM would hand out the same addresses), fixed hostPorts, and host-wide counts of
-            # netns/veths/iptables rules (tests/agent/runtimes.py leftovers()): one worker runs them all
-            item.add_marker(pytest.mark.xdist_group("oci"))
-        elif _module_of(item) in grouped_modules:
-            item.add_marker(pytest.mark.xdist_group(_module_of(item)))
+    yield
 
 
-def _module_of(item: pytest.Item) -> str:
-    return item.nodeid.split("::", 1)[0]
-
-
-# pytest 9 keeps a node's id in `_id`: pytest-xdist 3.8 cannot append its "@group" to it, so `--dist loadgroup`
-# ignores the xdist_group marks above (each test was its own unit: a module's fixture was made once per worker,
-# two `python -m build` ran at once in the checkout). This scheduler does the grouping from the test ids
-# the workers report: a test file's tests share a worker (loadfile: a module-scoped fixture is made once),
-# and every oci runtime test (an "[oci" parameter, or a file below) shares one, for the reasons above.
-OCI_FILES = ("tests/agent/test_oci.py", "tests/agent/test_image_load.py", "tests/cli/test_up_oci.py")
+# The unit of work a worker takes (pytest-xdist's LoadScopeScheduling, with our scope). pytest 9 keeps a
+# node's id in `_id`, so xdist 3.8's `--dist loadgroup` cannot group by `xdist_group` marks: this scheduler
+# groups from the test ids instead.
+# - The end-to-end tests (below: they start `kl up` clusters, Docker containers, the oci runtime, Chromium,
+#   wheel builds) are ONE unit, so one worker runs them one after another while the other worker runs the
+#   in-process tests (a real etcd, gateways and controllers, but no cluster of processes). Two end-to-end
+#   tests at once on 2 cores were what failed in the first parallel runs: timeouts of a Docker agent's
+#   restart and of the dashboard's requests, two `python -m build` in one checkout, and the oci runtime's
+#   host-wide things (the CNI bridge kloci0 and its subnet, fixed hostPorts, counts of netns/veths/iptables
+#   rules) used by two tests at once.
+# - Any other test's unit is its file, so a module-scoped fixture is made once.
+END_TO_END = ("tests/agent/", "tests/cli/", "tests/ui/", "tests/release/")
 
 
 def xdist_scope(nodeid: str) -> str:
-    """The unit of work a test belongs to: "oci", or its file."""
+    """The unit of work a test belongs to: "end-to-end", or its file."""
     path = nodeid.split("::", 1)[0]
-    if "[oci" in nodeid or "-oci]" in nodeid or "-oci-" in nodeid or path in OCI_FILES:
-        return "oci"
+    if path.startswith(END_TO_END) or "[oci" in nodeid or "-oci]" in nodeid or "-oci-" in nodeid:
+        return "end-to-end"
     return path
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
-    class FileAndOciScheduling(LoadScopeScheduling):
+    class EndToEndAndFileScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return xdist_scope(nodeid)
 
-    return FileAndOciScheduling(config, log)
+    return EndToEndAndFileScheduling(config, log)
 
 
 @pytest.fixture

@@ -109,8 +109,8 @@ async def test_oom_kill_and_a_missing_executable(
         return bool(statuses and statuses[0].state and statuses[0].state.terminated)
 
     oom = await until(store, "oom", terminated, 30, "the memory hog killed")
-    assert oom.status.container_statuses[0].state.terminated.reason == "OOMKilled"
-    assert oom.status.container_statuses[0].state.terminated.exit_code == 137
+    ended = oom.status.container_statuses[0].state.terminated
+    assert (ended.reason, ended.exit_code) == ("OOMKilled", 137), ended  # the whole state when it fails
 
     def run_error(p: Pod) -> bool:
         statuses = p.status.container_statuses if p.status else None

@@ -15,6 +15,7 @@ gateway on the Docker bridge, the image of tests/incluster/image.py):
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 from collections.abc import Iterator
@@ -100,7 +101,8 @@ def test_official_client_in_a_pod_lists_pods(cluster: KlUp) -> None:
 
     logs = finished(cluster, "client")
     result = json.loads(next(line for line in logs.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
-    assert (result["host"], result["port"]) == ("10.234.0.1", "443")
+    # the `kubernetes` Service: the first address of the cluster's service range
+    assert (result["host"], result["port"]) == (str(ipaddress.ip_network(SERVICE_RANGE)[1]), "443")
     assert result["namespace"] == "apps"
     assert result["ca"] == (cluster.data_dir / "pki" / "ca.crt").read_text()
     claims = result["claims"]

@@ -15,12 +15,7 @@ from tests.agent.runtimes import remove_portmap_chains, sh
 from tests.cli.cluster import KlUp, run_sync
 from tests.helpers import wait_for
 
-pytestmark = [
-    pytest.mark.docker,  # the shared demo image fixture; the cluster itself runs no Docker
-    # under pytest-xdist, on the worker of the oci runtime's other tests (tests/conftest.py): its pods'
-    # netns and CNI-DN- rules would change the host-wide counts tests/agent/test_oci.py compares
-    pytest.mark.xdist_group("oci"),
-]
+pytestmark = pytest.mark.docker  # the shared demo image fixture; the cluster itself runs no Docker
 SERVICE_RANGE = "10.234.0.0/16"  # not the default: another cluster on this host may use that one
 WEB = as_yaml(web_deployment(1), service("web"), client_pod(termination_grace_period=1))
 
