@@ -2,7 +2,7 @@
 # THE test command: set up (idempotent, fast when done), then run pytest.
 # Arguments go to pytest; default: the whole tests/ directory.
 #
-# Two phases (docs/operations.md, "The test suite"):
+# Two phases (README.md says so under its two commands):
 #   1. every test not marked `serial`, on $KL_TEST_WORKERS pytest-xdist workers (default 2, one per core);
 #      one worker runs the end-to-end tests (clusters, containers, browser, wheel builds) one after another,
 #      the other the in-process tests, a file at a time (tests/conftest.py's
