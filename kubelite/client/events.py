@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 EVENT_TTL_SECONDS = 3600
 _LEASE_ROTATION_SECONDS = 600
 _QUEUE_LIMIT = 10_000
+_BATCH = 64  # Events per txn (Store.create_events): a compare and a put each, etcd takes 128 operations
 SPAM_BURST = 25  # client-go defaultSpamBurst: events about one object before the rate applies
 SPAM_PER_SECOND = 1 / 300  # client-go defaultSpamQPS: then one per 5 minutes
 _SPAM_KEYS = 4096  # client-go's LRU of spam filter entries (maxLruCacheEntries)
@@ -106,11 +107,41 @@ class EventRecorder:
     async def flush(self) -> None:
         """Write everything queued so far (tests and shutdown)."""
         while not self._queue.empty():
-            await self._write(self._queue.get_nowait())
+            await self._write_batch(self._take(self._queue.get_nowait()))
 
     async def _drain(self) -> None:
         while True:
-            pending = await self._queue.get()
+            await self._write_batch(self._take(await self._queue.get()))
+
+    def _take(self, first: _Pending) -> list[_Pending]:
+        """``first`` and what is queued behind it, up to _BATCH: the writes of one moment."""
+        batch = [first]
+        while len(batch) < _BATCH and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+        return batch
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        """The batch's new Events in one txn (:meth:`Store.create_events`); what that did not create (a
+        repeat, whose count is bumped; a second of the same Event in the batch) is written alone."""
+        now = self.clock()
+        first: dict[str, tuple[_Pending, Event]] = {}
+        alone: list[_Pending] = []
+        for pending in batch:
+            event = self._event(pending, now)
+            if event.metadata.name in first:
+                alone.append(pending)
+            else:
+                first[event.metadata.name or ""] = (pending, event)
+        if len(first) > 1:
+            try:
+                lease = await self.ttl.lease() if self.store.events_need_ttl_lease else 0
+                created = await self.store.create_events([event for _, event in first.values()], lease=lease)
+            except errors.ApiError:
+                created = [False] * len(first)  # written alone, each reporting its own error
+            alone = [pending for (pending, _), done in zip(first.values(), created, strict=True) if not done] + alone
+        else:
+            alone = [pending for pending, _ in first.values()] + alone
+        for pending in alone:
             try:
                 await self._write(pending)
             except errors.ApiError as exc:
@@ -118,21 +149,25 @@ class EventRecorder:
                 level = logging.DEBUG if is_namespace_terminating(exc) else logging.WARNING
                 log.log(level, "event %s not recorded: %s", pending.reason, exc)
 
-    async def _write(self, pending: _Pending) -> None:
+    def _event(self, pending: _Pending, now: Any) -> Event:
+        """The Event a pending record becomes; its name is the same for a repeat (uid, type, reason,
+        message, component), so a repeat bumps ``count``."""
         involved = pending.involved
-        namespace = involved.namespace or "default"
         digest = hashlib.sha1(
             f"{involved.uid}|{pending.type}|{pending.reason}|{pending.message}|{self.component}".encode()
         ).hexdigest()[:12]
-        name = f"{involved.name}.{digest}"
-        now = self.clock()
-        event = Event(
-            metadata=ObjectMeta(name=name, namespace=namespace),
+        return Event(
+            metadata=ObjectMeta(name=f"{involved.name}.{digest}", namespace=involved.namespace or "default"),
             involved_object=involved, reason=pending.reason, message=pending.message, type=pending.type,
             count=1, first_timestamp=now, last_timestamp=now,
             source=EventSource(component=self.component, host=self.host),
             reporting_component=self.component, reporting_instance=self.host or self.component,
         )
+
+    async def _write(self, pending: _Pending) -> None:
+        now = self.clock()
+        event = self._event(pending, now)
+        name, namespace = event.metadata.name or "", event.metadata.namespace or ""
         try:
             lease = await self.ttl.lease() if self.store.events_need_ttl_lease else 0
             await self.store.create(EVENTS, event, lease=lease)

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from kubelite.registry import strategy
 from kubelite.api import errors
-from kubelite.api.core import Pod
+from kubelite.api.core import Event, Pod
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import NAMESPACES, Resource
 from kubelite.etcd.client import EtcdClient
@@ -127,6 +127,9 @@ class MemStore(Store):
     async def bind_batch(self, binds: Sequence[tuple[Pod, str]], *,
                          fence: Fence | None = None) -> builtins.list[str | None]:
         return [None] * len(binds)  # in memory, each goes through bind() (there is no txn to share)
+
+    async def create_events(self, events: Sequence[Event], *, lease: int = 0) -> builtins.list[bool]:
+        return [False] * len(events)  # in memory, each goes through create() (there is no txn to share)
 
     async def _quota_charges(self, res: Resource, new: KubeObject, old: KubeObject | None, *,
                              fresh: bool) -> tuple[builtins.list[Any], builtins.list[Any]]:

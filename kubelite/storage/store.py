@@ -29,10 +29,11 @@ from kubelite.registry import limitranger, priority, sa_admission, storageclass,
 from kubelite.storage import codec
 from kubelite.storage.binding import bound_document
 from kubelite.api import crd, errors
-from kubelite.api.core import Namespace, Pod, PodStatus
+from kubelite.api.core import Event, Namespace, Pod, PodStatus
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
     CUSTOMRESOURCEDEFINITIONS,
+    EVENTS,
     LIMITRANGES,
     NAMESPACES,
     PERSISTENTVOLUMECLAIMS,
@@ -366,23 +367,7 @@ class Store:
         """Create if absent (409 AlreadyExists otherwise); the namespace must exist."""
         self._forget_admission_reads(res)
         meta = obj.metadata
-        if res.namespaced and not meta.namespace:
-            raise errors.bad_request(f"{res.kind} {meta.name or meta.generate_name!r}: metadata.namespace is required")
-        if not res.namespaced:
-            meta.namespace = None
-        if not meta.name and not meta.generate_name:
-            raise errors.invalid(
-                res.kind, "", [errors.field_invalid("metadata.name", "name or generateName is required", "FieldValueRequired")],
-                group=res.group,
-            )
-        new = obj.deep_copy()
-        new.metadata.uid = str(uuid.uuid4())
-        new.metadata.creation_timestamp = self.clock()
-        new.metadata.generation = 1
-        new.metadata.resource_version = None
-        new.metadata.deletion_timestamp = None
-        new.metadata.deletion_grace_period_seconds = None
-        new.api_version, new.kind = res.api_version, res.kind
+        new = self._new_object(res, obj)
         if isinstance(new, Pod):
             # LimitRanger admission (its defaults, then its constraints: 403) on the pod as decoded with
             # SetDefaults_Pod, before PrepareForCreate computes the QoS class from what it admitted
@@ -408,6 +393,59 @@ class Store:
             if created is not None:
                 return created
         raise errors.already_exists(res.plural, new.name, group=res.group)
+
+    def _new_object(self, res: Resource[T], obj: T) -> T:
+        """A copy of ``obj`` as a create stores it: identity and timestamps are the store's (400 without
+        a namespace for a namespaced kind, 422 without a name or generateName)."""
+        meta = obj.metadata
+        if res.namespaced and not meta.namespace:
+            raise errors.bad_request(f"{res.kind} {meta.name or meta.generate_name!r}: metadata.namespace is required")
+        if not res.namespaced:
+            meta.namespace = None
+        if not meta.name and not meta.generate_name:
+            raise errors.invalid(
+                res.kind, "", [errors.field_invalid("metadata.name", "name or generateName is required", "FieldValueRequired")],
+                group=res.group,
+            )
+        new = obj.deep_copy()
+        new.metadata.uid = str(uuid.uuid4())
+        new.metadata.creation_timestamp = self.clock()
+        new.metadata.generation = 1
+        new.metadata.resource_version = None
+        new.metadata.deletion_timestamp = None
+        new.metadata.deletion_grace_period_seconds = None
+        new.api_version, new.kind = res.api_version, res.kind
+        return new
+
+    async def create_events(self, events: Sequence[Event], *, lease: int = 0) -> builtins.list[bool]:
+        """Create several named Events in ONE etcd txn, each as :meth:`create` would (no admission plugin
+        reads or charges an Event), on ``lease``: the recorders' writes of one moment share a txn (issue 12:
+        a txn costs the writer about 0.3 ms of CPU whatever it carries). All or none: per Event, True when
+        created, False when the caller must :meth:`create` it alone: the txn failed because one of them
+        exists already (a repeat, whose count the caller bumps) or a namespace changed. Names must be
+        distinct; invalid Events raise as :meth:`create` does, before anything is written."""
+        prepared = [strategy.prepare_for_create(self._new_object(EVENTS, event), self.admission) for event in events]
+        if len({(e.metadata.namespace, e.metadata.name) for e in prepared}) != len(prepared):
+            raise ValueError("create_events: the Events' names must be distinct")
+        compare: builtins.list[Any] = []
+        success: builtins.list[Any] = []
+        namespaces: set[str] = set()
+        for event in prepared:
+            key = EVENTS.key_of(event)
+            compare.append(cmp_version(key, "==", 0))
+            success.append(op_put(key, self._stored_value(EVENTS, event), lease))
+            if event.metadata.namespace not in namespaces:
+                namespaces.add(event.metadata.namespace or "")
+                ns_key, ns_revision = await self._open_namespace(EVENTS, event)
+                compare.append(cmp_mod(ns_key, "==", ns_revision))
+        if not prepared:
+            return []
+        response = await txn(self.client, compare, success, [], what=f"create {len(prepared)} events")
+        if not response.succeeded:
+            for namespace in namespaces:  # one may have changed since it was seen open
+                self._open_namespaces.pop(namespace, None)
+            return [False] * len(prepared)
+        return [True] * len(prepared)
 
     async def _create_allocating(
         self, res: Resource, new: T, *, lease: int, fence: Fence | None, dry_run: bool, generated: bool

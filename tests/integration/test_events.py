@@ -44,3 +44,46 @@ async def test_background_writer_records_queued_events(store: Store) -> None:
         await wait_for(recorded, message="event written by the background task")
     finally:
         await recorder.stop()
+
+
+async def test_the_events_of_one_moment_share_a_write_and_a_repeat_among_them_is_counted(store: Store) -> None:
+    pods = [await store.create(PODS, make_pod(f"web-{i}")) for i in range(5)]
+    recorder = EventRecorder(store, "test-component")
+    for pod in pods:
+        recorder.record(pod, "Normal", "Scheduled", f"Successfully assigned default/{pod.name} to node-1")
+    await recorder.flush()
+    events = (await store.list(EVENTS, "default")).items
+    assert sorted(e.involved_object.name for e in events) == [p.name for p in pods]
+    assert len({e.metadata.resource_version for e in events}) == 1  # one txn
+    leases = {(await range_(store.client, EVENTS.key_of(e), what="test")).kvs[0].lease for e in events}
+    assert len(leases) == 1 and 0 not in leases
+    # a batch holding an Event that exists already: the shared txn writes nothing, each is written alone
+    # (the repeat bumps its count, the new one is created)
+    recorder.record(pods[0], "Normal", "Scheduled", f"Successfully assigned default/{pods[0].name} to node-1")
+    recorder.record(pods[0], "Normal", "Pulled", "Container image already present")
+    await recorder.flush()
+    by_key = {(e.involved_object.name, e.reason): e for e in (await store.list(EVENTS, "default")).items}
+    assert by_key[(pods[0].name, "Scheduled")].count == 2 and by_key[(pods[1].name, "Scheduled")].count == 1
+    assert by_key[(pods[0].name, "Pulled")].count == 1 and len(by_key) == 6
+
+
+async def test_a_batch_with_an_invalid_event_writes_none_of_it(store: Store) -> None:
+    import pytest
+
+    from kubelite.api import errors
+    from kubelite.api.core import Event, ObjectReference
+    from kubelite.api.meta import ObjectMeta
+
+    def event(name: str, **extra: object) -> Event:
+        return Event.model_validate({
+            "metadata": ObjectMeta(name=name, namespace="default").to_dict(),
+            "involvedObject": ObjectReference(kind="Pod", namespace="default", name="web").to_dict(),
+            "reason": "Scheduled", "message": "m", "type": "Normal", **extra})
+
+    with pytest.raises(errors.ApiError) as info:
+        await store.create_events([event("good.1"), event("bad.1", type="Sideways")])
+    assert info.value.code == 422
+    assert (await store.list(EVENTS, "default")).items == []
+    assert await store.create_events([event("good.1"), event("good.2")]) == [True, True]
+    assert await store.create_events([event("good.2"), event("good.3")]) == [False, False]  # good.2 exists
+    assert sorted(e.name for e in (await store.list(EVENTS, "default")).items) == ["good.1", "good.2"]
