@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from kubelite.api import crd, quota
+from kubelite.api import crd, quantity, quota
 from kubelite.api.core import Pod
 from kubelite.api.resources import ALL_RESOURCES, PERSISTENTVOLUMECLAIMS, PODS, SERVICES, Resource
 
@@ -93,7 +93,7 @@ def hard_changed(quota_doc: Doc) -> bool:
 
 def new_status(quota_doc: Doc, used: Mapping[str, str]) -> Doc | None:
     """The status to write (``{"hard", "used"}``), or None when the stored one already says it."""
-    hard = quota.canonicalize((quota_doc.get("spec") or {}).get("hard") or {})
+    hard = quantity.canonicalize((quota_doc.get("spec") or {}).get("hard") or {})
     stored = quota_doc.get("status") or {}
     merged = {**(stored.get("used") or {}), **used}
     status = {"hard": hard, "used": quota.mask(merged, hard)}

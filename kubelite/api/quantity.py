@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 
 Quantity = str | int | float
 """How a quantity appears in a manifest: YAML may give ``cpu: 1`` or ``cpu: 0.5``."""
@@ -92,3 +94,54 @@ def format_nano_cores(nano: int) -> str:
         if nano % size == 0:
             return f"{nano // size}{suffix}"
     return f"{nano}n"
+
+
+# -- kube's serialised form (Quantity.String()) ----------------------------------------------------------
+
+_BINARY_SUFFIX = re.compile(r"[0-9.](Ki|Mi|Gi|Ti|Pi|Ei)$")
+_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+_BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+
+
+def quantity_format(text: Any) -> str:
+    """kube's Quantity format (BinarySI, DecimalExponent or DecimalSI), from how the quantity was written."""
+    if isinstance(text, str):
+        if _BINARY_SUFFIX.search(text):
+            return "BinarySI"
+        if "e" in text.lower():
+            return "DecimalExponent"
+    return "DecimalSI"
+
+
+def canonical(value: Fraction, fmt: str = "DecimalSI") -> str:
+    """``Quantity.String()``: rounded up to nanos; BinarySI as the largest exact power of 1024 (decimal
+    below 1024 or with a fraction), decimal forms with an exponent that is a multiple of 3."""
+    nanos = math.ceil(value * 10**9)
+    if nanos == 0:
+        return "0"
+    if fmt == "BinarySI" and abs(nanos) >= 1024 * 10**9 and nanos % 10**9 == 0:
+        count, power = nanos // 10**9, 0
+        while power < 6 and count % 1024 == 0:
+            count, power = count // 1024, power + 1
+        return f"{count}{_BINARY_SUFFIXES[power]}"
+    mantissa, exponent = nanos, -9
+    while mantissa % 10 == 0:
+        mantissa, exponent = mantissa // 10, exponent + 1
+    while exponent % 3:
+        mantissa, exponent = mantissa * 10, exponent - 1
+    if exponent > 18:
+        mantissa, exponent = mantissa * 10 ** (exponent - 18), 18
+    if fmt == "DecimalExponent":
+        return f"{mantissa}e{exponent}" if exponent else str(mantissa)
+    return f"{mantissa}{_DECIMAL_SUFFIXES[exponent]}"
+
+
+def canonicalize(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each quantity as kube serialises it (``1024Mi`` → ``1Gi``); one that does not parse is kept as written."""
+    result: dict[str, Any] = {}
+    for name, q in values.items():
+        try:
+            result[name] = canonical(parse_quantity(q), quantity_format(q))
+        except (ValueError, TypeError):
+            result[name] = q
+    return result

@@ -30,13 +30,13 @@ decimal), canonical (``2000m`` → ``2``, ``1000`` → ``1k``). Pure.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
 from kubelite.api import quantity, qos
+from kubelite.api.quantity import canonical, canonicalize, quantity_format
 from kubelite.api.core import Pod
 from kubelite.api.podresources import pod_limits, pod_requests
 
@@ -63,44 +63,6 @@ LEGACY_COUNTS = frozenset({"configmaps", "secrets", "replicationcontrollers", "r
 
 # -- quantities ---------------------------------------------------------------------------------------
 
-_BINARY_SUFFIX = re.compile(r"[0-9.](Ki|Mi|Gi|Ti|Pi|Ei)$")
-_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
-_BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-
-
-def _format_of(text: Any) -> str:
-    """kube's Quantity format, from how the quantity was written."""
-    if isinstance(text, str):
-        if _BINARY_SUFFIX.search(text):
-            return "BinarySI"
-        if "e" in text.lower():
-            return "DecimalExponent"
-    return "DecimalSI"
-
-
-def canonical(value: Fraction, fmt: str = "DecimalSI") -> str:
-    """``Quantity.String()``: rounded up to nanos; BinarySI as the largest exact power of 1024 (decimal
-    below 1024 or with a fraction), decimal forms with an exponent that is a multiple of 3."""
-    nanos = math.ceil(value * 10**9)
-    if nanos == 0:
-        return "0"
-    if fmt == "BinarySI" and abs(nanos) >= 1024 * 10**9 and nanos % 10**9 == 0:
-        count, power = nanos // 10**9, 0
-        while power < 6 and count % 1024 == 0:
-            count, power = count // 1024, power + 1
-        return f"{count}{_BINARY_SUFFIXES[power]}"
-    mantissa, exponent = nanos, -9
-    while mantissa % 10 == 0:
-        mantissa, exponent = mantissa // 10, exponent + 1
-    while exponent % 3:
-        mantissa, exponent = mantissa * 10, exponent - 1
-    if exponent > 18:
-        mantissa, exponent = mantissa * 10 ** (exponent - 18), 18
-    if fmt == "DecimalExponent":
-        return f"{mantissa}e{exponent}" if exponent else str(mantissa)
-    return f"{mantissa}{_DECIMAL_SUFFIXES[exponent]}"
-
-
 def value(text: Any) -> Fraction:
     return quantity.parse_quantity(text)
 
@@ -111,25 +73,14 @@ def add(a: Mapping[str, Any], b: Mapping[str, Any]) -> ResourceList:
     for name in [*a, *(k for k in b if k not in a)]:
         terms = [t for t in (a.get(name), b.get(name)) if t is not None]
         total = sum((value(t) for t in terms), Fraction(0))
-        fmt = next((_format_of(t) for t in terms if value(t) != 0), _format_of(terms[0]))
+        fmt = next((quantity_format(t) for t in terms if value(t) != 0), quantity_format(terms[0]))
         result[name] = canonical(total, fmt)
-    return result
-
-
-def canonicalize(values: Mapping[str, Any]) -> ResourceList:
-    """Each quantity as kube serialises it (``1024Mi`` → ``1Gi``); one that does not parse is kept as written."""
-    result: ResourceList = {}
-    for name, q in values.items():
-        try:
-            result[name] = canonical(value(q), _format_of(q))
-        except (ValueError, TypeError):
-            result[name] = q
     return result
 
 
 def subtract_non_negative(a: Mapping[str, Any], b: Mapping[str, Any]) -> ResourceList:
     """quota.SubtractWithNonNegativeResult: a − b per resource of ``a``, never below zero."""
-    return {name: canonical(max(value(q) - value(b[name]), Fraction(0)) if name in b else value(q), _format_of(q))
+    return {name: canonical(max(value(q) - value(b[name]), Fraction(0)) if name in b else value(q), quantity_format(q))
             for name, q in a.items()}
 
 
@@ -240,7 +191,7 @@ def _totals(pod: Pod, aggregate: Any) -> ResourceList:
         resources = container.resources
         for values in ((resources.requests or {}), (resources.limits or {})) if resources else ():
             for name, q in values.items():
-                formats.setdefault(name, _format_of(q))
+                formats.setdefault(name, quantity_format(q))
     return {name: canonical(total, formats.get(name, "DecimalSI")) for name, total in aggregate(pod).items()}
 
 
@@ -293,7 +244,7 @@ def claim_usage(claim: Doc) -> ResourceList:
             exact = value(requested)
         except (ValueError, TypeError):
             return used
-        rounded = canonical(Fraction(math.ceil(exact)), _format_of(requested))
+        rounded = canonical(Fraction(math.ceil(exact)), quantity_format(requested))
         used["requests.storage"] = rounded
         if storage_class:
             used[storage_class + STORAGE_CLASS_SUFFIX + "requests.storage"] = rounded

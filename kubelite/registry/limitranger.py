@@ -18,8 +18,8 @@ On pod create, for every writer (the Store reads the namespace's LimitRanges and
 - PersistentVolumeClaims on create: ``type: PersistentVolumeClaim`` ``min``/``max`` of their
   ``resources.requests`` (never defaulted).
 
-Pod updates are not checked (their containers' resources cannot change). Quantities keep the spelling
-they were written with in the messages (kube prints its canonical form: ``1Gi`` for ``1024Mi``).
+Pod updates are not checked (their containers' resources cannot change). Messages print quantities as
+kube does, in their canonical form (``1Gi`` for ``1024Mi``).
 """
 
 from __future__ import annotations
@@ -191,9 +191,10 @@ def _milli(value: Any) -> int:
 
 
 def _text(value: Any) -> str:
-    """A quantity as a message shows it: as written, or (a pod's sum) in its shortest exact form."""
+    """A quantity as a message shows it: kube's ``Quantity.String()`` (``1Gi`` for ``1024Mi``, ``1`` for
+    ``1000m``), or (a pod's sum) its shortest exact form."""
     if not isinstance(value, Fraction):
-        return str(value)
+        return quantity.canonical(quantity.parse_quantity(value), quantity.quantity_format(value))
     if value.denominator == 1:
         return quantity.format_bytes(value.numerator)
     return quantity.format_cpu_millis(math.ceil(value * 1000))
@@ -202,30 +203,30 @@ def _text(value: Any) -> str:
 def _min(kind: str, resource: str, enforced: Any, requests: dict[str, Any], limits: dict[str, Any]) -> list[str]:
     floor = _milli(enforced)
     if resource not in requests:
-        return [f"minimum {resource} usage per {kind} is {enforced}.  No request is specified"]
+        return [f"minimum {resource} usage per {kind} is {_text(enforced)}.  No request is specified"]
     if _milli(requests[resource]) < floor:
-        return [f"minimum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}"]
+        return [f"minimum {resource} usage per {kind} is {_text(enforced)}, but request is {_text(requests[resource])}"]
     if resource in limits and _milli(limits[resource]) < floor:
-        return [f"minimum {resource} usage per {kind} is {enforced}, but limit is {_text(limits[resource])}"]
+        return [f"minimum {resource} usage per {kind} is {_text(enforced)}, but limit is {_text(limits[resource])}"]
     return []
 
 
 def _max(kind: str, resource: str, enforced: Any, requests: dict[str, Any], limits: dict[str, Any]) -> list[str]:
     ceiling = _milli(enforced)
     if resource not in limits:
-        return [f"maximum {resource} usage per {kind} is {enforced}.  No limit is specified"]
+        return [f"maximum {resource} usage per {kind} is {_text(enforced)}.  No limit is specified"]
     if _milli(limits[resource]) > ceiling:
-        return [f"maximum {resource} usage per {kind} is {enforced}, but limit is {_text(limits[resource])}"]
+        return [f"maximum {resource} usage per {kind} is {_text(enforced)}, but limit is {_text(limits[resource])}"]
     if resource in requests and _milli(requests[resource]) > ceiling:
-        return [f"maximum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}"]
+        return [f"maximum {resource} usage per {kind} is {_text(enforced)}, but request is {_text(requests[resource])}"]
     return []
 
 
 def _max_request(kind: str, resource: str, enforced: Any, requests: dict[str, Any]) -> list[str]:
     if resource not in requests:
-        return [f"maximum {resource} usage per {kind} is {enforced}.  No request is specified"]
+        return [f"maximum {resource} usage per {kind} is {_text(enforced)}.  No request is specified"]
     if _milli(requests[resource]) > _milli(enforced):
-        return [f"maximum {resource} usage per {kind} is {enforced}, but request is {_text(requests[resource])}"]
+        return [f"maximum {resource} usage per {kind} is {_text(enforced)}, but request is {_text(requests[resource])}"]
     return []
 
 
@@ -233,13 +234,13 @@ def _ratio(kind: str, resource: str, enforced: Any, requests: dict[str, Any], li
     request = _milli(requests[resource]) if resource in requests else 0
     limit = _milli(limits[resource]) if resource in limits else 0
     if request == 0:
-        return [f"{resource} max limit to request ratio per {kind} is {enforced}, but no request is specified or "
+        return [f"{resource} max limit to request ratio per {kind} is {_text(enforced)}, but no request is specified or "
                 "request is 0"]
     if limit == 0:
-        return [f"{resource} max limit to request ratio per {kind} is {enforced}, but no limit is specified or "
+        return [f"{resource} max limit to request ratio per {kind} is {_text(enforced)}, but no limit is specified or "
                 "limit is 0"]
     ratio = Fraction(limit, request)
     if ratio * 1000 > _milli(enforced):
-        return [f"{resource} max limit to request ratio per {kind} is {enforced}, but provided ratio is "
+        return [f"{resource} max limit to request ratio per {kind} is {_text(enforced)}, but provided ratio is "
                 f"{float(ratio):f}"]
     return []

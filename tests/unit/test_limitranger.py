@@ -194,3 +194,15 @@ def test_limit_range_types_resources_and_quantities_are_checked() -> None:
         ("spec.limits[1].max[cpu]", 'Invalid value: "abc": quantities must match the regular expression '
                                     "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"),
     ]
+
+
+def test_messages_print_quantities_as_kube_serialises_them() -> None:
+    """Quantity.String(): the range's and the container's quantities in their canonical form, whatever
+    spelling they were written in (1024Mi is 1Gi, 1000m is 1, 0.05 is 50m)."""
+    bounds = {**limit_range(), "spec": {"limits": [
+        {"type": "Container", "min": {"cpu": "0.1"}, "max": {"memory": "1024Mi", "cpu": "1000m"}}]}}
+    over = pod({"resources": {"requests": {"cpu": "0.05", "memory": "1Mi"}, "limits": {"cpu": "1500m", "memory": "2048Mi"}}})
+    assert refusal(over, bounds) == (
+        'pods "p" is forbidden: [minimum cpu usage per Container is 100m, but request is 50m, '
+        "maximum memory usage per Container is 1Gi, but limit is 2Gi, "
+        "maximum cpu usage per Container is 1, but limit is 1500m]")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kubelite.api import errors, quota
+from kubelite.api import errors, quantity, quota
 from kubelite.api.core import Pod
 from kubelite.api.quota_rules import validate_resource_quota
 from kubelite.registry import resourcequota
@@ -49,7 +49,7 @@ def rq(hard: dict[str, Any], used: dict[str, Any] | None = None, *, name: str = 
     (Fraction(3 * 2**30), "BinarySI", "3Gi"), (Fraction(2000), "DecimalExponent", "2e3"),
 ])
 def test_canonical_quantities(value: Fraction, fmt: str, text: str) -> None:
-    assert quota.canonical(value, fmt) == text
+    assert quantity.canonical(value, fmt) == text
 
 
 def test_sums_keep_the_first_non_zero_terms_format() -> None:
