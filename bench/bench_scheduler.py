@@ -15,7 +15,7 @@ process's CPU (since its start, and from the first to the last bind: CPU per pod
 ``--profile FILE`` runs the controller manager under cProfile (slower; the figure then is not
 the one to quote) and prints its top frames by own time.
 
-    .venv/bin/python bench/bench_scheduler.py [--nodes 1000] [--pods 1000] [--profile /tmp/sched.prof]
+    .venv/bin/python bench/bench_scheduler.py [--nodes 1000] [--pods 1000] [--scheduler-workers N] [--profile /tmp/sched.prof]
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ async def main(args: argparse.Namespace) -> None:
         manager = subprocess.Popen(
             prefix + ["-m", "controllers", "--etcd-endpoints", etcd.endpoint, "--id", "bench",
                       "--controllers", "scheduler", "--listen", f"127.0.0.1:{free_port()}",
-                      "--log-level", "WARNING"],
+                      "--log-level", "WARNING",
+                      *(["--scheduler-workers", str(args.scheduler_workers)] if args.scheduler_workers else [])],
             cwd=REPO, env=env, stdout=open(tmp / "controllers.log", "wb"), stderr=subprocess.STDOUT)
 
         async def leading() -> bool:
@@ -195,6 +196,8 @@ if __name__ == "__main__":
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--scheduler-workers", type=int, default=None,
+                        help="binding cycles in flight (the controller manager's flag; its default if unset)")
     parser.add_argument("--profile", default=None, help="run the controller manager under cProfile, dump here")
     parser.add_argument("--top", type=int, default=25, help="frames printed with --profile")
     asyncio.run(main(parser.parse_args()))

@@ -6,7 +6,7 @@ serial: one worker pops the highest-priority pod and decides, without
 awaiting, from the cache plus the pods this scheduler has bound but not yet
 seen bound ("assumed"), so no two decisions can double-book a node and a
 higher-priority pod always decides first. The *binding cycle* — the writes —
-runs concurrently (``scheduler_workers`` at once, kube's ``parallelism``).
+runs concurrently (``scheduler_workers`` at once; kube-scheduler runs each in its own goroutine).
 The bind is kube's binding (:meth:`Store.bind`, also served as
 ``pods/binding``): ``spec.nodeName`` and PodScheduled=True in one write, under
 the leader fence, only while the pod (by uid) is unbound: a pod is never bound
