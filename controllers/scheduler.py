@@ -51,16 +51,18 @@ class BindBatch:
 
     The first cycle to arrive leads: it lets the loop run once, so the cycles started with it join,
     then writes them all (in txns of up to MAX_BATCH) and tells each whether its pod was bound. A
-    pod the shared txn could not bind (:meth:`Store.bind_batch` says which) is bound alone by its own
-    cycle, which then gets :meth:`Store.bind`'s own answer. Nothing runs in the background: the
-    leader's cycle does the writing, and if it is cancelled the others bind alone."""
+    pod the shared txn could not bind (:meth:`Store.bind_batch` says which), and every pod of a shared
+    txn that failed (an etcd error: one pod's request too large must not hold the others back), is
+    bound alone by its own cycle, which then gets :meth:`Store.bind`'s own answer and error. Nothing
+    runs in the background: the leader's cycle does the writing, and if it is cancelled the others
+    bind alone."""
 
     def __init__(self, write: Callable[[list[tuple[Pod, str]]], Awaitable[list[str | None]]]) -> None:
         self._write = write
         self._pending: list[tuple[Pod, str, asyncio.Future[bool]]] = []
 
     async def bind(self, pod: Pod, node: str) -> bool:
-        """True: ``pod`` is bound to ``node``; False: the caller binds it alone. etcd errors are raised."""
+        """True: ``pod`` is bound to ``node``; False: the caller binds it alone."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((pod, node, future))
         if len(self._pending) > 1:
@@ -73,11 +75,9 @@ class BindBatch:
                 chunk = batch[start:start + MAX_BATCH]
                 try:
                     results = await self._write([(p, n) for p, n, _ in chunk])
-                except Exception as exc:
-                    for _, _, waiting in chunk:
-                        if not waiting.done():
-                            waiting.set_exception(exc)
-                    continue
+                except Exception:  # noqa: BLE001 - each cycle binds alone and meets its own error, if any
+                    log.debug("a shared bind txn of %d pods failed; each is bound alone", len(chunk), exc_info=True)
+                    results = [None] * len(chunk)
                 for (_, _, waiting), result in zip(chunk, results, strict=True):
                     if not waiting.done():
                         waiting.set_result(result is not None)

@@ -85,6 +85,11 @@ Clock = Callable[[], datetime]
 Subresource = Literal["status", "finalize", "approval"] | None
 
 
+# What a shared txn (bind_batch, create_events) may carry in values: under etcd's default
+# --max-request-bytes (1.5 MiB), with room for the keys and the compares
+TXN_BYTES = 1 << 20
+
+
 @dataclass(frozen=True)
 class Fence:
     """A leader's write guard: the election key must still have this create_revision."""
@@ -365,7 +370,7 @@ class Store:
         self, res: Resource[T], obj: T, *, lease: int = 0, fence: Fence | None = None, dry_run: bool = False
     ) -> T:
         """Create if absent (409 AlreadyExists otherwise); the namespace must exist."""
-        self._forget_admission_reads(res)
+        self._forget_admission_reads(res, obj.metadata.namespace)
         meta = obj.metadata
         new = self._new_object(res, obj)
         if isinstance(new, Pod):
@@ -430,10 +435,15 @@ class Store:
         compare: builtins.list[Any] = []
         success: builtins.list[Any] = []
         namespaces: set[str] = set()
+        size = 0
         for event in prepared:
             key = EVENTS.key_of(event)
+            value = self._stored_value(EVENTS, event)
+            size += len(value)
+            if size > TXN_BYTES:  # etcd refuses a request over --max-request-bytes: each written alone
+                return [False] * len(prepared)
             compare.append(cmp_version(key, "==", 0))
-            success.append(op_put(key, self._stored_value(EVENTS, event), lease))
+            success.append(op_put(key, value, lease))
             if event.metadata.namespace not in namespaces:
                 namespaces.add(event.metadata.namespace or "")
                 ns_key, ns_revision = await self._open_namespace(EVENTS, event)
@@ -562,13 +572,13 @@ class Store:
                     raise
             await asyncio.sleep(0.15)
 
-    def _forget_admission_reads(self, res: Resource) -> None:
-        """A write of ``res`` through this store: admission reads it again at once."""
+    def _forget_admission_reads(self, res: Resource, namespace: str | None = None) -> None:
+        """A write of ``res`` (in ``namespace``) through this store: admission reads it again at once."""
         self._admission_cache.pop(res.plural, None)
         if res is SERVICEACCOUNTS:
             self._accounts.clear()
-        elif res is RESOURCEQUOTAS:
-            self.quotas.forget()
+        elif res is RESOURCEQUOTAS:  # that namespace's: a quota controller's status writes are frequent
+            self.quotas.forget(namespace)
 
     async def _limit_ranges(self, namespace: str | None) -> builtins.list[dict[str, Any]]:
         """The LimitRange documents of ``namespace``, in name order (read as the PriorityClasses are)."""
@@ -617,7 +627,7 @@ class Store:
         copy, never changed in place) — used instead of reading it again when it has ``obj``'s
         resourceVersion; the write still compares that revision, so a stale one is a 409 as before.
         """
-        self._forget_admission_reads(res)
+        self._forget_admission_reads(res, obj.metadata.namespace)
         wanted = obj.metadata.resource_version
         if read is not None and wanted and read.metadata.resource_version == wanted and \
                 (read.name, read.namespace) == (obj.name, obj.namespace):
@@ -688,7 +698,7 @@ class Store:
         resourceVersion precondition, a concurrent write is not the caller's
         conflict: the delete is retried on the new version, as the API server does.
         """
-        self._forget_admission_reads(res)
+        self._forget_admission_reads(res, namespace)
         for _ in range(_GUARANTEED_UPDATE_TRIES):
             current = await self.get(res, name, namespace)
             if resource_version and resource_version != current.metadata.resource_version:
@@ -779,26 +789,33 @@ class Store:
         :meth:`bind`'s, without annotations, and the copy's uid and revision are its preconditions.
 
         Returns, per pod, the bound pod's resourceVersion, or None when :meth:`bind` must do it instead:
-        the copy is not bindable as read (assigned, deleting, gated, no resourceVersion), or the txn failed
-        because something it compared changed; :meth:`bind` then reads the pod again and gives its own
+        the copy is not bindable as read (assigned, deleting, gated, no resourceVersion), its key is
+        already in the txn, the txn would pass TXN_BYTES, or the txn failed because something it compared
+        changed; :meth:`bind` then reads the pod again and gives its own
         answer (bound, 404, 409, NotLeader). etcd errors and timeouts are raised for all."""
         results: builtins.list[str | None] = [None] * len(binds)
         compare: builtins.list[Any] = []
         success: builtins.list[Any] = []
         picked: builtins.list[int] = []
+        keys: set[str] = set()
+        size = 0
         now = self.clock()
         for index, (pod, node) in enumerate(binds):
             doc = pod.to_dict()
             meta: dict[str, Any] = doc.get("metadata") or {}
             spec: dict[str, Any] = doc.get("spec") or {}
             stored_rv = meta.pop("resourceVersion", None)
-            if not stored_rv or meta.get("deletionTimestamp") is not None or spec.get("nodeName") \
-                    or spec.get("schedulingGates"):
-                continue
             key = PODS.key(pod.name, pod.namespace)
+            if not stored_rv or meta.get("deletionTimestamp") is not None or spec.get("nodeName") \
+                    or spec.get("schedulingGates") or key in keys:  # etcd refuses a key twice in a txn
+                continue
+            value = self._stored_bytes(PODS, pod.name, codec.dumps(bound_document(doc, node, {}, now)))
+            if size + len(value) > TXN_BYTES:
+                continue  # bound alone: etcd refuses a request over --max-request-bytes
+            keys.add(key)
+            size += len(value)
             compare.append(cmp_mod(key, "==", int(stored_rv)))
-            success.append(op_put(key, self._stored_bytes(PODS, pod.name, codec.dumps(bound_document(doc, node, {}, now))),
-                                  keep_lease=True))
+            success.append(op_put(key, value, keep_lease=True))
             picked.append(index)
         if not picked:
             return results

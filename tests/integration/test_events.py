@@ -87,3 +87,19 @@ async def test_a_batch_with_an_invalid_event_writes_none_of_it(store: Store) -> 
     assert await store.create_events([event("good.1"), event("good.2")]) == [True, True]
     assert await store.create_events([event("good.2"), event("good.3")]) == [False, False]  # good.2 exists
     assert sorted(e.name for e in (await store.list(EVENTS, "default")).items) == ["good.1", "good.2"]
+
+
+async def test_events_past_the_txn_size_are_written_alone(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A shared txn over TXN_BYTES would be refused by etcd (--max-request-bytes): none of it is sent,
+    and the recorder writes each Event alone."""
+    from kubelite.storage import store as store_module
+
+    monkeypatch.setattr(store_module, "TXN_BYTES", 600)  # less than two Events
+    pods = [await store.create(PODS, make_pod(f"web-{i}")) for i in range(3)]
+    recorder = EventRecorder(store, "test-component")
+    for pod in pods:
+        recorder.record(pod, "Normal", "Scheduled", f"Successfully assigned default/{pod.name} to node-1")
+    await recorder.flush()
+    events = (await store.list(EVENTS, "default")).items
+    assert sorted(e.involved_object.name for e in events) == [p.name for p in pods]
+    assert len({e.metadata.resource_version for e in events}) == 3  # three writes

@@ -3,10 +3,12 @@ the caller must bind alone (issue 12). The scheduler's sharing of it: tests/cont
 
 from __future__ import annotations
 
+import pytest
+
 from kubelite.api.coordination import Lease
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import PODS
-from kubelite.etcd.ops import op_put, txn
+from kubelite.etcd.ops import op_put, range_, txn
 from kubelite.storage.store import Fence, Store, encode
 
 from tests.controllers.objects import bare_pod
@@ -61,3 +63,18 @@ async def test_a_deposed_leaders_batch_writes_nothing(store: Store) -> None:
     (a,) = await _created(store, "a")
     assert await store.bind_batch([(a, "n1")], fence=fence) == [None]
     assert (await _node_and_revision(store, "a"))[0] is None
+
+
+async def test_a_pod_twice_or_past_the_txn_size_is_left_to_the_caller(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """etcd refuses a key twice in a txn, and a request over --max-request-bytes: those pods bind alone."""
+    from kubelite.storage import store as store_module
+
+    a, b, c = await _created(store, "a", "b", "c")
+    results = await store.bind_batch([(a, "n1"), (a, "n2"), (b, "n1")])
+    assert results[0] is not None and results[1] is None and results[2] == results[0]
+    stored = await range_(store.client, PODS.key("c", "default"), what="test")
+    monkeypatch.setattr(store_module, "TXN_BYTES", len(stored.kvs[0].value) * 3 // 2)  # one bound pod, not two
+    d, e = await _created(store, "d", "e")
+    results = await store.bind_batch([(c, "n1"), (d, "n1"), (e, "n1")])
+    assert results[0] is not None and results[1:] == [None, None]
+    assert [(await _node_and_revision(store, name))[0] for name in "cde"] == ["n1", None, None]
