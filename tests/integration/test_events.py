@@ -46,14 +46,20 @@ async def test_background_writer_records_queued_events(store: Store) -> None:
         await recorder.stop()
 
 
-async def test_the_events_of_one_moment_share_a_write_and_a_repeat_among_them_is_counted(store: Store) -> None:
-    pods = [await store.create(PODS, make_pod(f"web-{i}")) for i in range(5)]
+async def _scheduled_events(store: Store, count: int) -> tuple[EventRecorder, list, list]:
+    """``count`` pods, a Scheduled Event queued for each and flushed: (the recorder, the pods, the Events)."""
+    pods = [await store.create(PODS, make_pod(f"web-{i}")) for i in range(count)]
     recorder = EventRecorder(store, "test-component")
     for pod in pods:
         recorder.record(pod, "Normal", "Scheduled", f"Successfully assigned default/{pod.name} to node-1")
     await recorder.flush()
     events = (await store.list(EVENTS, "default")).items
     assert sorted(e.involved_object.name for e in events) == [p.name for p in pods]
+    return recorder, pods, events
+
+
+async def test_the_events_of_one_moment_share_a_write_and_a_repeat_among_them_is_counted(store: Store) -> None:
+    recorder, pods, events = await _scheduled_events(store, 5)
     assert len({e.metadata.resource_version for e in events}) == 1  # one txn
     leases = {(await range_(store.client, EVENTS.key_of(e), what="test")).kvs[0].lease for e in events}
     assert len(leases) == 1 and 0 not in leases
@@ -95,11 +101,6 @@ async def test_events_past_the_txn_size_are_written_alone(store: Store, monkeypa
     from kubelite.storage import store as store_module
 
     monkeypatch.setattr(store_module, "TXN_BYTES", 600)  # less than two Events
-    pods = [await store.create(PODS, make_pod(f"web-{i}")) for i in range(3)]
-    recorder = EventRecorder(store, "test-component")
-    for pod in pods:
-        recorder.record(pod, "Normal", "Scheduled", f"Successfully assigned default/{pod.name} to node-1")
-    await recorder.flush()
+    await _scheduled_events(store, 3)
     events = (await store.list(EVENTS, "default")).items
-    assert sorted(e.involved_object.name for e in events) == [p.name for p in pods]
     assert len({e.metadata.resource_version for e in events}) == 3  # three writes
