@@ -125,11 +125,11 @@ class EventRecorder:
         repeat, whose count is bumped; a second of the same Event in the batch) is written alone."""
         now = self.clock()
         first: dict[str, tuple[_Pending, Event]] = {}
-        alone: list[_Pending] = []
+        alone: list[tuple[_Pending, Event]] = []
         for pending in batch:
             event = self._event(pending, now)
             if event.metadata.name in first:
-                alone.append(pending)
+                alone.append((pending, event))
             else:
                 first[event.metadata.name or ""] = (pending, event)
         if len(first) > 1:
@@ -138,12 +138,12 @@ class EventRecorder:
                 created = await self.store.create_events([event for _, event in first.values()], lease=lease)
             except errors.ApiError:
                 created = [False] * len(first)  # written alone, each reporting its own error
-            alone = [pending for (pending, _), done in zip(first.values(), created, strict=True) if not done] + alone
+            alone = [entry for entry, done in zip(first.values(), created, strict=True) if not done] + alone
         else:
-            alone = [pending for pending, _ in first.values()] + alone
-        for pending in alone:
+            alone = [*first.values(), *alone]
+        for pending, event in alone:
             try:
-                await self._write(pending)
+                await self._write(event)
             except errors.ApiError as exc:
                 # a Terminating namespace takes no new content: expected while it is emptied
                 level = logging.DEBUG if is_namespace_terminating(exc) else logging.WARNING
@@ -164,9 +164,9 @@ class EventRecorder:
             reporting_component=self.component, reporting_instance=self.host or self.component,
         )
 
-    async def _write(self, pending: _Pending) -> None:
-        now = self.clock()
-        event = self._event(pending, now)
+    async def _write(self, event: Event) -> None:
+        """Create ``event`` alone; when it exists already (a repeat), bump its count and last timestamp."""
+        now = event.last_timestamp
         name, namespace = event.metadata.name or "", event.metadata.namespace or ""
         try:
             lease = await self.ttl.lease() if self.store.events_need_ttl_lease else 0
