@@ -28,3 +28,17 @@ def without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [without_nulls(v) for v in value]
     return value
+
+
+async def etcd_requests(etcd: Any, method: str) -> float:
+    """How many ``method`` requests (``Range``, ``Txn``, ``LeaseKeepAlive``…) a real etcd has answered
+    (its gRPC server's ``grpc_server_handled_total``, from its ``/metrics``); ``etcd``: an EmbeddedEtcd."""
+    import asyncio
+    import urllib.request
+
+    def read() -> float:
+        with urllib.request.urlopen(f"{etcd.client_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("grpc_server_handled_total{") and f'grpc_method="{method}"' in line)
+    return await asyncio.to_thread(read)

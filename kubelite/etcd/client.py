@@ -133,6 +133,9 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
         self._offset = 0
         self._failures = 0
         self._last_failover = 0.0
+        # clock.monotonic() of the last call etcd answered (ops' txn/range, lease keepalives): a watchdog
+        # needs no probe of its own while the member behind this channel answers other calls
+        self.last_success = float("-inf")
         self._connect_lock = asyncio.Lock()
         self._follows_encryption = False
 
@@ -202,7 +205,10 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
 
 
     def report_success(self) -> None:
+        """An etcd call on this channel was answered (the member is up and, for a linearizable read, a
+        txn or a lease keepalive, has a leader)."""
         self._failures = 0
+        self.last_success = clock.monotonic()
 
     async def report_unavailable(self) -> None:
         """Fail over to the next endpoint after repeated timeouts.

@@ -97,8 +97,12 @@ def op_delete_range(key: str, range_end: bytes) -> Any:
     return rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=_b(key), range_end=range_end))
 
 
-def op_get(key: str) -> Any:
-    return rpc.RequestOp(request_range=rpc.RangeRequest(key=_b(key)))
+def op_get(key: str, range_end: bytes | None = None) -> Any:
+    """A range op of one key, or of ``[key, range_end)``."""
+    request = rpc.RangeRequest(key=_b(key))
+    if range_end is not None:
+        request.range_end = range_end
+    return rpc.RequestOp(request_range=request)
 
 
 def op_delete(key: str) -> Any:

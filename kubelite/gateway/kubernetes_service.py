@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import aetcd
@@ -21,10 +22,10 @@ import aetcd
 from kubelite.api import errors
 from kubelite.api.resources import ENDPOINTS, ENDPOINTSLICES, SERVICES, Resource
 from kubelite.etcd.client import EtcdClient
-from kubelite.etcd.ops import cmp_version, op_put, prefix_end, range_, txn
+from kubelite.etcd.ops import cmp_version, op_get, op_put, prefix_end, txn
 from kubelite.client.lease import LeaseSession
 from kubelite.registry.service_alloc import ServiceRanges
-from kubelite.storage.store import Store
+from kubelite.storage.store import Store, client_encryption, decode
 from kubelite.util.supervise import BackgroundTask
 
 log = logging.getLogger(__name__)
@@ -101,40 +102,52 @@ class KubernetesService:
             await self.reconcile()
 
     async def reconcile(self) -> None:
-        """Hold this gateway's lease, ensure the Service, and list the live gateways as its endpoints."""
+        """Hold this gateway's lease, ensure the Service, and list the live gateways as its endpoints.
+
+        A steady round is one read-only etcd txn (served without a raft round, as every read):
+        the leases and the three objects are read together, and writes follow only a difference."""
         if self._lease is None or self._lease.lost.is_set():
             self._lease = LeaseSession(self.client, LEASE_TTL)
             await self._lease.start()
-        await txn(self.client, [cmp_version(self.lease_key, "==", 0)],
-                  [op_put(self.lease_key, self.address.encode(), self._lease.lease_id)], [],
-                  what=f"hold {self.lease_key}")
-        await self._ensure(SERVICES, service_doc(self.ranges))
-        await self._write_endpoints()
+        seen = await self._read()
+        if seen.lease_of(self.lease_key) != self._lease.lease_id:
+            await txn(self.client, [cmp_version(self.lease_key, "==", 0)],
+                      [op_put(self.lease_key, self.address.encode(), self._lease.lease_id)], [],
+                      what=f"hold {self.lease_key}")
+            seen = await self._read()
+        await self._ensure(SERVICES, service_doc(self.ranges), seen.objects[SERVICES.kind])
+        await self._write_endpoints(seen)
 
-    async def _write_endpoints(self) -> None:
-        response = await range_(self.client, MASTER_LEASES, range_end=prefix_end(MASTER_LEASES), what="list masterleases")
+    async def _read(self) -> _Seen:
+        objects = (SERVICES, ENDPOINTS, ENDPOINTSLICES)
+        response = await txn(self.client, [], [op_get(MASTER_LEASES, prefix_end(MASTER_LEASES)),
+                                               *(op_get(res.key(NAME, NAMESPACE)) for res in objects)], [],
+                             what="read the kubernetes Service")
+        ranges = [one.response_range.kvs for one in response.responses]
+        return _Seen(list(ranges[0]), {res.kind: (kvs[0] if kvs else None) for res, kvs in zip(objects, ranges[1:])})
+
+    async def _write_endpoints(self, seen: _Seen | None = None) -> None:
+        if seen is None:
+            seen = await self._read()
         addresses = []
-        for kv in response.kvs:
+        for kv in seen.leases:
             ip, _, port = kv.key.decode().removeprefix(MASTER_LEASES).rpartition(":")
             if port.isdigit():
                 addresses.append((ip, int(port)))
         endpoints, slice_ = endpoint_docs(addresses)
-        await self._ensure(ENDPOINTS, endpoints, replace=True)
-        await self._ensure(ENDPOINTSLICES, slice_, replace=True)
+        await self._ensure(ENDPOINTS, endpoints, seen.objects[ENDPOINTS.kind], replace=True)
+        await self._ensure(ENDPOINTSLICES, slice_, seen.objects[ENDPOINTSLICES.kind], replace=True)
 
-    async def _ensure(self, res: Resource, doc: dict[str, Any], *, replace: bool = False) -> None:
-        """Create ``doc``; with ``replace``, make the stored one's content equal it (no write when it is)."""
-        try:
-            current = await self.store.get(res, NAME, NAMESPACE)
-        except errors.ApiError as exc:
-            if exc.code != 404:
-                raise
+    async def _ensure(self, res: Resource, doc: dict[str, Any], kv: Any, *, replace: bool = False) -> None:
+        """Create ``doc`` when ``kv`` (the stored value read, or None) is absent; with ``replace``, make
+        the stored one's content equal it (no write when it is)."""
+        if kv is None:
             with contextlib.suppress(errors.ApiError):  # AlreadyExists: another gateway was first
                 await self.store.create(res, res.model.model_validate(doc))
             return
         if not replace:
             return
-        stored = current.to_dict()
+        stored = decode(res, kv.value, kv.mod_revision, client_encryption(self.client), key=kv.key).to_dict()
         wanted = {**stored, **{k: v for k, v in doc.items() if k != "metadata"}}
         if "subsets" not in doc:
             wanted.pop("subsets", None)
@@ -142,3 +155,16 @@ class KubernetesService:
             return
         with contextlib.suppress(errors.ApiError):  # a conflict: the next round sees the newer one
             await self.store.update(res, res.model.model_validate(wanted))
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One round's read: the master lease keys (etcd KVs) and the stored Service, Endpoints and
+    EndpointSlice by kind (their KVs, None when absent)."""
+
+    leases: list[Any]
+    objects: dict[str, Any]
+
+    def lease_of(self, key: str) -> int:
+        """The etcd lease id ``key`` is held on (0: not held)."""
+        return next((kv.lease for kv in self.leases if kv.key == key.encode()), 0)

@@ -24,6 +24,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import Resource
 from kubelite.etcd.client import EtcdClient
 from kubelite.etcd.ops import prefix_end, range_
+from kubelite.util import clock
 from kubelite.util.supervise import cancel_and_wait
 from kubelite.etcd.encryption import Encryption
 from kubelite.storage.store import client_encryption, decode
@@ -227,7 +228,9 @@ class _Watchdog:
     which :meth:`EtcdClient.reset_watch_stream` resets, so one probe tells for all of them. (One per
     watch made an idle cluster's hundred watches send etcd twenty reads a second.) The probe is a
     count-only range of a watched prefix (a reader may read what it watches, whatever etcd role it
-    has), every ``interval`` seconds, the shortest any watch asked for.
+    has), every ``interval`` seconds, the shortest any watch asked for, and only when nothing else
+    on the client was answered since the last check: an idle process's lease keepalives already
+    show the member alive, so it sends etcd no probes of its own.
     """
 
     def __init__(self, client: EtcdClient) -> None:
@@ -252,6 +255,7 @@ class _Watchdog:
 
     async def _run(self) -> None:
         failures = 0
+        checked = clock.monotonic()
         while self._watches:
             await asyncio.sleep(min(interval for _, interval in self._watches.values()))
             if not self._watches:
@@ -260,6 +264,13 @@ class _Watchdog:
             client = self._client()
             if client is None:
                 return
+            if client.last_success > checked:
+                # The member answered another call since the last check (a lease keepalive, a read,
+                # a write) on the channel that carries the watch stream (gRPC's pick_first: one
+                # connection at a time): it is not silent, and a probe would only add etcd load.
+                checked = clock.monotonic()
+                failures = 0
+                continue
             try:
                 await range_(client, prefix, range_end=prefix_end(prefix), count_only=True,
                              what=f"watchdog {prefix}")
@@ -270,6 +281,7 @@ class _Watchdog:
                     log.warning("watchdog %s: etcd silent (%s); resetting watch stream", prefix, exc)
                     await client.reset_watch_stream(f"watchdog: {exc}")
                     failures = 0
+            checked = clock.monotonic()
 
 
 _watchdogs: weakref.WeakKeyDictionary[EtcdClient, _Watchdog] = weakref.WeakKeyDictionary()

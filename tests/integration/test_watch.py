@@ -15,7 +15,7 @@ from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.client.lease import LeaseSession
 from kubelite.storage.store import Store
 from kubelite.storage.watch import WatchEvent, WatchExpired, WatchOptions, watch
-from tests.helpers import wait_for
+from tests.helpers import etcd_requests, wait_for
 from tests.factories import make_pod
 
 FAST = WatchOptions(watchdog_interval=1.0, retry_delay=0.1, max_retry_delay=0.5)
@@ -191,15 +191,6 @@ async def test_closing_a_watch_after_its_stream_broke_leaves_the_resumed_watches
         await new.aclose()
 
 
-async def _etcd_ranges(etcd: EmbeddedEtcd) -> float:
-    """How many Range requests etcd has answered (its gRPC server's counter)."""
-    def read() -> float:
-        import urllib.request
-        with urllib.request.urlopen(f"{etcd.client_url}/metrics", timeout=5) as response:
-            text = response.read().decode()
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("grpc_server_handled_total{") and 'grpc_method="Range"' in line)
-    return await asyncio.to_thread(read)
 
 
 async def test_a_clients_watches_share_one_watchdog(store: Store, etcd: EmbeddedEtcd) -> None:
@@ -212,10 +203,35 @@ async def test_a_clients_watches_share_one_watchdog(store: Store, etcd: Embedded
     try:
         await store.create(PODS, make_pod())  # the watches are up once one of them delivers an event
         await wait_for(lambda: all(c.events for c in collectors), message="every watch delivering")
-        before = await _etcd_ranges(etcd)
+        before = await etcd_requests(etcd, "Range")
         await asyncio.sleep(2.0)  # the measuring window itself (ten intervals), not a wait for a condition
-        probes = await _etcd_ranges(etcd) - before
+        probes = await etcd_requests(etcd, "Range") - before
         assert 5 <= probes <= 16, probes  # one watchdog: ~10; one per watch: ~200
     finally:
         for collector in collectors:
             await collector.stop()
+
+
+async def test_a_watchdog_sends_no_probe_while_the_client_is_answered(store: Store, etcd: EmbeddedEtcd) -> None:
+    """An idle process's lease keepalives already show the member alive: its watchdog then sends etcd
+    no reads of its own (an idle cluster's etcd load), and probes again once nothing else is answered."""
+    options = WatchOptions(watchdog_interval=1.0, retry_delay=0.1, max_retry_delay=0.5)
+    start = int((await store.list(PODS)).resource_version) + 1
+    collector = Collector(watch(store.client, PODS, "default", from_revision=start, options=options))
+    session = LeaseSession(store.client, ttl=2)  # a keepalive about every 0.65 s
+    await session.start()
+    try:
+        await store.create(PODS, make_pod())
+        await wait_for(lambda: collector.events, message="the watch delivering")
+        before = await etcd_requests(etcd, "Range")
+        await asyncio.sleep(4.0)  # the measuring window itself (four intervals), not a wait for a condition
+        assert await etcd_requests(etcd, "Range") - before <= 1  # before: one probe an interval
+        await session.stop()
+        before = await etcd_requests(etcd, "Range")
+
+        async def probed() -> bool:
+            return await etcd_requests(etcd, "Range") >= before + 2
+        await wait_for(probed, timeout=10, interval=0.2, message="probes once the keepalives stopped")
+    finally:
+        await session.stop()
+        await collector.stop()
