@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubelite.api import errors
 from kubelite.api.core import Node, Pod, PodCondition, PodStatus
@@ -37,7 +37,10 @@ from kubelite.client.workqueue import WorkQueue
 
 from controllers.base import Controller
 from controllers.context import ControllerContext
-from controllers.scheduling import NodeInfo, PodCost, schedule
+from controllers.scheduling import COLUMNS_MIN_NODES, NodeInfo, PodCost, schedule
+
+if TYPE_CHECKING:
+    from controllers.scheduling.table import NodeTable
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,7 @@ class Scheduler(Controller):
         self._node_index: dict[str, int] = {}  # node name -> position in _node_list
         self._dirty: set[str] = set()
         self._all_dirty = True
+        self._table: NodeTable | None = None  # _node_list as columns, once it has COLUMNS_MIN_NODES nodes
         self._next_start = 0  # round-robin: where the next cycle starts filtering (kube-scheduler's)
         self.percentage_of_nodes_to_score = ctx.settings.percentage_of_nodes_to_score
         self.claims = ctx.informers.for_resource(PERSISTENTVOLUMECLAIMS)
@@ -236,7 +240,7 @@ class Scheduler(Controller):
             self._node_cache.clear()
             self._all_dirty = False
             self._dirty = {node.name for node in self.informers.nodes.list()}
-            self._node_list, self._node_index = [], {}
+            self._node_list, self._node_index, self._table = [], {}, None
         if not self._dirty:
             return self._node_list
         dirty, self._dirty = self._dirty, set()
@@ -249,12 +253,26 @@ class Scheduler(Controller):
             membership_changed |= name not in self._node_cache
             info = self._node_cache[name] = self._build(node)
             if not membership_changed:
-                self._node_list[self._node_index[name]] = info
+                row = self._node_index[name]
+                self._node_list[row] = info
+                if self._table is not None:
+                    self._table.refresh(row, info)
         if membership_changed:
             names = sorted(self._node_cache)
             self._node_list = [self._node_cache[name] for name in names]
             self._node_index = {name: i for i, name in enumerate(names)}
+            self._table = None
         return self._node_list
+
+    def node_table(self) -> NodeTable | None:
+        """:meth:`node_infos` as columns (built on first use after the node set changed), for clusters
+        of ``COLUMNS_MIN_NODES`` nodes or more; None for smaller ones."""
+        infos = self.node_infos()
+        if self._table is None and len(infos) >= COLUMNS_MIN_NODES:
+            from controllers.scheduling.table import NodeTable  # numpy: only clusters this large load it
+
+            self._table = NodeTable(infos)
+        return self._table
 
     def _build(self, node: Node) -> NodeInfo:
         lease_present = self.informers.node_leases.get(f"kube-node-lease/{node.name}") is not None
@@ -276,6 +294,8 @@ class Scheduler(Controller):
         info = self._node_cache.get(node)
         if info is not None:
             info.add(cost)
+            if self._table is not None:
+                self._table.refresh(self._node_index[node], info)
 
     def _forget(self, key: str) -> None:
         assumed = self._assumed.pop(key, None)
@@ -299,8 +319,10 @@ class Scheduler(Controller):
             return await self._start_binding_cycle(
                 key, self._report_unschedulable(pod, f"0/{len(self.node_infos())} nodes are available: {missing}."))
         cost = self._cost(pod)
+        table = self.node_table()
         decision = schedule(pod, self.node_infos(), start=self._next_start,
-                            percentage=self.percentage_of_nodes_to_score, volume_terms=volume_terms, cost=cost)
+                            percentage=self.percentage_of_nodes_to_score, volume_terms=volume_terms, cost=cost,
+                            table=table)
         self._next_start = decision.next_start
         if decision.node is None:
             self.unschedulable.add(key)

@@ -10,7 +10,7 @@ import random
 from itertools import chain
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubelite.api.core import Pod
 
@@ -18,7 +18,10 @@ from controllers.scheduling.nodeinfo import Candidate, NodeInfo, PodCost
 from controllers.scheduling.predicates import DEFAULT_PREDICATES, PASS_ON_PLAIN_NODES, SKIPPABLE, Predicate
 from controllers.scheduling.scorers import DEFAULT_SCORERS, Scorer
 
-__all__ = ["Candidate", "Decision", "NodeInfo", "PodCost", "num_feasible_nodes_to_find", "schedule",
+if TYPE_CHECKING:
+    from controllers.scheduling.table import NodeTable
+
+__all__ = ["COLUMNS_MIN_NODES", "Candidate", "Decision", "NodeInfo", "PodCost", "num_feasible_nodes_to_find", "schedule",
            "unschedulable_message"]
 
 
@@ -27,6 +30,9 @@ __all__ = ["Candidate", "Decision", "NodeInfo", "PodCost", "num_feasible_nodes_t
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 TIE_TOLERANCE = 1e-6  # total scores closer than this are equal
+# Below this many nodes the per-node path costs little, and the scheduler keeps no NodeTable (nor
+# imports numpy for one).
+COLUMNS_MIN_NODES = 64
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,7 @@ def schedule(
     pod: Pod, nodes: list[NodeInfo], *, predicates: tuple[Predicate, ...] = DEFAULT_PREDICATES,
     scorers: tuple[tuple[Scorer, float], ...] = DEFAULT_SCORERS, start: int = 0, percentage: int = 0,
     volume_terms: tuple[tuple[dict[str, Any], ...], ...] = (), cost: PodCost | None = None,
+    table: NodeTable | None = None,
 ) -> Decision:
     """Pick a node for ``pod`` among ``nodes`` (kube-scheduler's schedulePod).
 
@@ -100,6 +107,9 @@ def schedule(
     wins; among equal totals the choice is uniform (as selectHost's reservoir sampling) with a
     generator seeded by the pod, so the same inputs give the same node. No sort, no per-node hash.
     ``cost``: the pod's :class:`PodCost` when the caller has it already (computed from ``pod`` if not).
+    ``table``: ``nodes`` as columns (:class:`controllers.scheduling.table.NodeTable`), which decides
+    the common pod in array operations, with the same answer; without it, or when it cannot be
+    exact, each node is filtered and scored in turn.
     """
     total = len(nodes)
     if total == 0:
@@ -109,6 +119,13 @@ def schedule(
     on_plain = tuple(p for p in active if p not in PASS_ON_PLAIN_NODES)
     wanted = num_feasible_nodes_to_find(percentage, total)
     begin = start % total
+    if table is not None and table.size == total:
+        from controllers.scheduling.table import decide
+
+        columns = decide(table, candidate, nodes, active, scorers, begin, wanted)
+        if columns is not None:
+            rows, checked = columns
+            return Decision(nodes[int(rows[_pick(pod, len(rows))])].name, next_start=(begin + checked) % total)
     reasons: Counter[str] = Counter()
     feasible: list[NodeInfo] = []
     checked = 0
@@ -130,7 +147,11 @@ def schedule(
     totals = _weighted_totals(candidate, feasible, scorers)
     # Within TIE_TOLERANCE counts as equal: float noise in the weighted sum must not break a tie.
     floor = max(totals) - TIE_TOLERANCE
-    top = [i for i, t in enumerate(totals) if t >= floor]
-    # Uniform among the best, as selectHost's reservoir sampling, from a pod-seeded generator.
-    chosen = feasible[top[_rng(pod).randrange(len(top))]] if len(top) > 1 else feasible[top[0]]
-    return Decision(chosen.name, next_start=next_start)
+    best = [info for info, t in zip(feasible, totals) if t >= floor]
+    return Decision(best[_pick(pod, len(best))].name, next_start=next_start)
+
+
+def _pick(pod: Pod, count: int) -> int:
+    """Which of ``count`` best nodes: uniform, as selectHost's reservoir sampling, from a pod-seeded
+    generator."""
+    return _rng(pod).randrange(count) if count > 1 else 0

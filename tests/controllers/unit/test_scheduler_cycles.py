@@ -6,6 +6,7 @@ flight is observable without any timing."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from kubelite.api.coordination import Lease, LeaseSpec
 from kubelite.api.meta import ObjectMeta
-from kubelite.api.resources import LEASES, PODS, PRIORITYCLASSES, Resource
+from kubelite.api.resources import LEASES, NODES, PODS, PRIORITYCLASSES, Resource
 from kubelite.storage.memstore import MemStore
 from kubelite.storage.store import T
 
@@ -98,3 +99,38 @@ async def test_the_highest_priority_pod_binds_first_while_earlier_reports_are_st
 
 async def _is(get: Any, wanted: object) -> bool:
     return bool(await get() == wanted)
+
+
+async def test_a_large_cluster_is_decided_on_columns_kept_in_step(world: tuple[GatedStore, Scheduler]) -> None:
+    """70 nodes: the scheduling cycle decides on the node table (controllers/scheduling/table.py),
+    which the scheduler refreshes as it assumes pods and as nodes change; its rows always equal a
+    table built anew, and a cordoned node gets nothing."""
+    store, scheduler = world
+    store.gate.set()
+    for i in range(70):
+        await add_node(store, f"n{i:02d}")
+    for i in range(150):
+        await store.create(PODS, bare_pod(f"p{i:03d}", cpu="1"))
+
+    async def placed() -> dict[str, str | None]:
+        return {p.name: p.spec.node_name for p in (await store.list(PODS, "default")).items}
+    await wait_for(lambda: _all_bound(placed), 20)
+    table = scheduler.node_table()
+    assert table is not None and table.matches(scheduler.node_infos())
+    per_node = Counter((await placed()).values())
+    assert max(per_node.values()) <= 4  # 4 CPUs each: the columns filtered on what was assumed
+
+    cordoned = await store.get(NODES, "n00")
+    cordoned.spec.unschedulable = True
+    await store.update(NODES, cordoned)
+    before = per_node["n00"]
+    for i in range(150, 200):
+        await store.create(PODS, bare_pod(f"p{i:03d}", cpu="1"))
+    await wait_for(lambda: _all_bound(placed), 20)
+    assert Counter((await placed()).values())["n00"] == before
+    table = scheduler.node_table()
+    assert table is not None and table.matches(scheduler.node_infos())
+
+
+async def _all_bound(placed: Any) -> bool:
+    return all(node is not None for node in (await placed()).values())
