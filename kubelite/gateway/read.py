@@ -19,13 +19,16 @@ from kubelite.storage.store import ListResult
 async def get_object(request: web.Request, target: Target) -> web.StreamResponse:
     state = state_of(request)
     res = target.served.resource
+    if not wants_table(request):
+        # the stored bytes with the resourceVersion spliced in, as a LIST serves its items: the same
+        # body as rendering the decoded object, without parsing and re-encoding it
+        data = await state.store.get_json(res, target.name, target.namespace)
+        return web.Response(body=codec.escape_go(data) + b"\n", content_type="application/json")
     obj = await state.store.get(res, target.name, target.namespace)
     doc = obj.to_dict()
-    if wants_table(request):
-        table = build_table(res.kind, [doc], now=state.clock(), resource_version=obj.metadata.resource_version,
-                            include_object=include_object(request), printer=table_printer(target.served))
-        return json_response(table)
-    return json_response(doc)
+    table = build_table(res.kind, [doc], now=state.clock(), resource_version=obj.metadata.resource_version,
+                        include_object=include_object(request), printer=table_printer(target.served))
+    return json_response(table)
 
 
 async def list_documents(request: web.Request, target: Target, options: ListOptions) -> tuple[list[dict[str, Any]], ListResult]:

@@ -18,6 +18,7 @@ list (lists read the present), and encryption at rest.
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 import builtins
 import base64
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -76,11 +77,11 @@ class MemStore(Store):
         changed.set()
         return self.revision
 
-    async def get(self, res: Resource[T], name: str, namespace: str | None = None) -> T:
+    async def _stored_kv(self, res: Resource, name: str, namespace: str | None) -> Any:
         entry = self._data.get(res.key(name, namespace))
         if entry is None:
             raise errors.not_found(res.plural, name, group=res.group)
-        return decode(res, entry.value, entry.mod_revision)
+        return SimpleNamespace(value=entry.value, mod_revision=entry.mod_revision, key=None)
 
     async def list(
         self, res: Resource, namespace: str | None = None, *, predicate: Callable[[Any], bool] | None = None,

@@ -294,10 +294,21 @@ class Store:
 
     async def get(self, res: Resource[T], name: str, namespace: str | None = None) -> T:
         """The object, read linearizably (coalesced with concurrent gets: :mod:`kubelite.storage.pointreads`)."""
+        kv = await self._stored_kv(res, name, namespace)
+        return decode(res, kv.value, kv.mod_revision, self.encryption, key=kv.key)
+
+    async def get_json(self, res: Resource, name: str, namespace: str | None = None) -> bytes:
+        """:meth:`get`'s object as JSON bytes with its resourceVersion, for a reader that only serialises
+        it (:func:`document_bytes`: the stored bytes, nothing parsed, as a LIST ``as_json``)."""
+        kv = await self._stored_kv(res, name, namespace)
+        return document_bytes(res, kv.value, kv.mod_revision, self.encryption, key=kv.key)
+
+    async def _stored_kv(self, res: Resource, name: str, namespace: str | None) -> Any:
+        """The object's etcd KV (``value``, ``mod_revision``, ``key``), read linearizably; 404 if none."""
         kv = await self.point_reads.get(res.key(name, namespace))
         if kv is None:
             raise errors.not_found(res.plural, name, group=res.group)
-        return decode(res, kv.value, kv.mod_revision, self.encryption, key=kv.key)
+        return kv
 
     @overload
     async def list(

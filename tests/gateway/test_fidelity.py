@@ -169,3 +169,41 @@ def test_as_protobuf_only_for_objects_protobuf_can_carry() -> None:
     assert as_protobuf(json_response(listed)).content_type == "application/json"
     assert as_protobuf(json_response(status_doc(errors.bad_request("no")), status=400)).content_type == \
         "application/json"
+
+
+async def test_a_get_serves_the_bytes_the_decoded_object_renders_to(api: aiohttp.ClientSession,
+                                                                     gateway: Gateway) -> None:
+    """A GET answers with the stored bytes, resourceVersion spliced in (nothing parsed): the document
+    rendering the decoded object gives (metadata's members in stored order, resourceVersion first,
+    as a LIST's items), Go's escapes included, and the same object a LIST carries; a Table and
+    protobuf still come from the object."""
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "annotations": {"note": "a<b>&c\u2028"}, "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    async with api.post("/api/v1/namespaces/default/pods", json=pod) as r:
+        assert r.status == 201
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"}}
+    async with api.post("/api/v1/nodes", json=node) as r:
+        assert r.status == 201
+    assert gateway.state is not None
+    store = gateway.state.store
+    from kubelite.api.resources import NODES, PODS
+
+    for path, res, name, namespace in (("/api/v1/namespaces/default/pods/p", PODS, "p", "default"),
+                                       ("/api/v1/nodes/n1", NODES, "n1", None)):
+        async with api.get(path) as r:
+            assert r.status == 200 and r.content_type == "application/json"
+            body = await r.read()
+        assert body.endswith(b"}\n")
+        assert json.loads(body) == json.loads(render((await store.get(res, name, namespace)).to_dict()))
+    async with api.get("/api/v1/namespaces/default/pods/p") as r:
+        got = await r.read()
+    assert b'"note":"a\\u003cb\\u003e\\u0026c\\u2028"' in got
+    async with api.get("/api/v1/namespaces/default/pods") as r:
+        assert json.loads(got) == (await r.json())["items"][0]
+    async with api.get("/api/v1/namespaces/default/pods/p",
+                       headers={"Accept": "application/vnd.kubernetes.protobuf, application/json"}) as r:
+        assert r.content_type == "application/vnd.kubernetes.protobuf"
+    async with api.get("/api/v1/namespaces/default/pods/p",
+                       headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as r:
+        assert (await r.json())["kind"] == "Table"
