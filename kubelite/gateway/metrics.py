@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -16,6 +18,9 @@ _REPORTED_VERBS = {"get": "GET", "list": "LIST", "watch": "WATCH", "create": "PO
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # labelled children by (metric, label values): prometheus_client's ``labels`` validates and
+        # locks on every call, four times per request on the hot path; a child, once made, never changes
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "kubelite_gateway_requests", "API requests by verb, resource and HTTP code.",
             ["verb", "resource", "code"], registry=self.registry,
@@ -75,13 +80,20 @@ class GatewayMetrics:
             verb = "APPLY"
         scope = "resource" if info.name else "namespace" if info.namespace else "cluster"
         labels = (verb, info.group, info.version, info.resource, info.subresource or "", scope, "apiserver")
-        self.apiserver_requests.labels(*labels, str(code)).inc()
+        self._child(self.apiserver_requests, *labels, str(code)).inc()
         if verb != "WATCH":  # kube leaves long-running requests out of the latency histogram
-            self.apiserver_latency.labels(*labels).observe(seconds)
+            self._child(self.apiserver_latency, *labels).observe(seconds)
 
     def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
-        self.requests.labels(verb, resource, str(code)).inc()
-        self.latency.labels(verb, resource).observe(seconds)
+        self._child(self.requests, verb, resource, str(code)).inc()
+        self._child(self.latency, verb, resource).observe(seconds)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
