@@ -16,6 +16,8 @@ caller then takes the per-node path:
     node-only predicates pass on ``NodeInfo.plain`` nodes, and the others' rows are checked one
     by one with the predicates themselves;
   - the scorers are not :data:`DEFAULT_SCORERS`;
+  - a node's counter or the pod's request is :data:`LIMIT` (2^62) or more: int64 sums could wrap;
+  - more than a quarter of the nodes are not plain (each would be checked in turn);
   - no node fits (the per-node path counts every node's reason for the message).
 """
 
@@ -31,6 +33,8 @@ from controllers.scheduling.predicates import PASS_ON_PLAIN_NODES, Predicate, re
 from controllers.scheduling.scorers import DEFAULT_SCORERS, MAX_SCORE, Scorer
 
 MAX_OWNERS = 32  # owners whose per-node pod counts are kept as columns (most recently used)
+# Counters and requests below 2^62: a sum of two stays inside int64, as Python's ints never overflow.
+LIMIT = 1 << 62
 
 _INT_COLUMNS = ("pod_count", "allocatable_pods", "cpu_requested", "allocatable_cpu", "memory_requested",
                 "allocatable_memory", "cpu_non_zero", "memory_non_zero")
@@ -47,8 +51,13 @@ class NodeTable:
 
     def __init__(self, infos: list[NodeInfo]) -> None:
         self.size = len(infos)
-        self.columns: dict[str, Any] = {name: np.fromiter((getattr(i, name) for i in infos), np.int64, self.size)
-                                        for name in _INT_COLUMNS}
+        # rows with a counter of LIMIT or more (a node of exabytes): held as 0, and while any is
+        # left the table decides nothing (int64 sums could wrap, where Python's ints do not)
+        self.huge: set[int] = {row for row, info in enumerate(infos) if _huge(info)}
+        self.columns: dict[str, Any] = {
+            name: np.fromiter((0 if row in self.huge else getattr(i, name) for row, i in enumerate(infos)),
+                              np.int64, self.size)
+            for name in _INT_COLUMNS}
         self.plain = np.fromiter((i.plain for i in infos), bool, self.size)
         self.soft = np.fromiter((bool(i.soft_taints) for i in infos), bool, self.size)
         self._owners: dict[str, Any] = {}
@@ -57,8 +66,12 @@ class NodeTable:
     def refresh(self, row: int, info: NodeInfo) -> None:
         """Row ``row`` now describes ``info`` (after ``info.add``, or a NodeInfo rebuilt in its place)."""
         self._infos[row] = info
-        for name, column in self.columns.items():
-            column[row] = getattr(info, name)
+        if _huge(info):
+            self.huge.add(row)
+        else:
+            self.huge.discard(row)
+            for name, column in self.columns.items():
+                column[row] = getattr(info, name)
         self.plain[row] = info.plain
         self.soft[row] = bool(info.soft_taints)
         for owner, counts in self._owners.items():
@@ -77,7 +90,7 @@ class NodeTable:
     def matches(self, infos: list[NodeInfo]) -> bool:
         """Whether every row equals what a new table of ``infos`` would hold (for tests)."""
         fresh = NodeTable(infos)
-        return (self.size == fresh.size and all(np.array_equal(self.columns[n], fresh.columns[n]) for n in _INT_COLUMNS)
+        return (self.size == fresh.size and self.huge == fresh.huge and all(np.array_equal(self.columns[n], fresh.columns[n]) for n in _INT_COLUMNS)
                 and np.array_equal(self.plain, fresh.plain) and np.array_equal(self.soft, fresh.soft)
                 and all(np.array_equal(counts, fresh.owner_counts(owner)) for owner, counts in self._owners.items()))
 
@@ -91,15 +104,20 @@ def decide(table: NodeTable, candidate: Candidate, nodes: list[NodeInfo], active
         return None
     if any(p is not resources_fit and p not in PASS_ON_PLAIN_NODES for p in active):
         return None
+    requests, non_zero = candidate.cost.requests, candidate.cost.non_zero
+    if table.huge or max(requests.cpu_millis, requests.memory_bytes, non_zero.cpu_millis, non_zero.memory_bytes) >= LIMIT:
+        return None
     total, cols = table.size, table.columns
-    requests = candidate.cost.requests
+    others = np.flatnonzero(~table.plain)  # unschedulable, tainted, not Ready or without a lease
+    if others.size > total // 4:
+        return None  # each would be checked by the predicates in turn: the per-node path stops earlier
     fits = cols["pod_count"] + 1 <= cols["allocatable_pods"]
     if requests.cpu_millis:
         fits &= cols["cpu_requested"] + requests.cpu_millis <= cols["allocatable_cpu"]
     if requests.memory_bytes:
         fits &= cols["memory_requested"] + requests.memory_bytes <= cols["allocatable_memory"]
     feasible = fits & table.plain
-    for row in np.flatnonzero(~table.plain):  # unschedulable, tainted, not Ready or without a lease
+    for row in others:
         feasible[row] = all(p(candidate, nodes[row]) is None for p in active)
     rows = np.flatnonzero(feasible)
     if rows.size == 0:
@@ -137,3 +155,6 @@ def _free_share(capacity: Any, used: Any, half: float) -> Any:
     ok = (capacity > 0) & (used <= capacity)
     return np.where(ok, (capacity - used) * half / np.where(ok, capacity, 1), 0.0)
 
+
+def _huge(info: NodeInfo) -> bool:
+    return any(getattr(info, name) >= LIMIT for name in _INT_COLUMNS)

@@ -77,6 +77,5 @@ class LeaseSession:
                     log.error("lease %x: etcd says it expired", self.lease_id)
                     return
                 confirmed = sent
-                self.client.report_success()
         finally:
             self.lost.set()

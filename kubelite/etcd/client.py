@@ -133,8 +133,8 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
         self._offset = 0
         self._failures = 0
         self._last_failover = 0.0
-        # clock.monotonic() of the last call etcd answered (ops' txn/range, lease keepalives): a watchdog
-        # needs no probe of its own while the member behind this channel answers other calls
+        # clock.monotonic() of the last KV call etcd answered (ops' txn and range): a watchdog needs no
+        # probe of its own while the member behind this channel answers them
         self.last_success = float("-inf")
         self._connect_lock = asyncio.Lock()
         self._follows_encryption = False
@@ -205,8 +205,10 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
 
 
     def report_success(self) -> None:
-        """An etcd call on this channel was answered (the member is up and, for a linearizable read, a
-        txn or a lease keepalive, has a leader)."""
+        """A KV call on this channel was answered: the member is up, and its raft and apply loops move
+        (a linearizable read waits for the applied index, a write for its apply). Lease keepalives do
+        not count: etcd before 3.5.8 (the embedded one is 3.5.1) renews on the leader without
+        checking that it still leads or applies (etcd issue 15247), so a stuck member answers them."""
         self._failures = 0
         self.last_success = clock.monotonic()
 

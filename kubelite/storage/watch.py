@@ -228,9 +228,9 @@ class _Watchdog:
     which :meth:`EtcdClient.reset_watch_stream` resets, so one probe tells for all of them. (One per
     watch made an idle cluster's hundred watches send etcd twenty reads a second.) The probe is a
     count-only range of a watched prefix (a reader may read what it watches, whatever etcd role it
-    has), every ``interval`` seconds, the shortest any watch asked for, and only when nothing else
-    on the client was answered since the last check: an idle process's lease keepalives already
-    show the member alive, so it sends etcd no probes of its own.
+    has), every ``interval`` seconds, the shortest any watch asked for, and only when no other KV
+    call on the client (a read, a write: :meth:`EtcdClient.report_success`) was answered since the
+    last check: a process that reads or writes anyway sends etcd no probes of its own.
     """
 
     def __init__(self, client: EtcdClient) -> None:
@@ -265,9 +265,9 @@ class _Watchdog:
             if client is None:
                 return
             if client.last_success > checked:
-                # The member answered another call since the last check (a lease keepalive, a read,
-                # a write) on the channel that carries the watch stream (gRPC's pick_first: one
-                # connection at a time): it is not silent, and a probe would only add etcd load.
+                # The member answered a read or a write since the last check, on the channel that
+                # carries the watch stream (gRPC's pick_first: one connection at a time): it is not
+                # silent, and a probe would only add etcd load.
                 checked = clock.monotonic()
                 failures = 0
                 continue

@@ -207,3 +207,25 @@ async def test_a_get_serves_the_bytes_the_decoded_object_renders_to(api: aiohttp
     async with api.get("/api/v1/namespaces/default/pods/p",
                        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as r:
         assert (await r.json())["kind"] == "Table"
+
+
+async def test_a_malformed_node_lease_is_served_as_its_bare_identity(api: aiohttp.ClientSession,
+                                                                     gateway: Gateway) -> None:
+    """A node writes its own Lease key straight to etcd: a value the Lease model refuses is served,
+    by a GET and by a LIST alike, as that node's bare Lease, never as the node wrote it."""
+    from kubelite.etcd.ops import op_delete, op_put, txn
+
+    assert gateway.state is not None
+    key = "/registry/leases/kube-node-lease/n1"
+    bad = b'{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"n1"},' \
+          b'"spec":{"leaseDurationSeconds":"soon"}}'
+    await txn(gateway.state.client, [], [op_put(key, bad)], [], what="node write")
+    try:
+        async with api.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1") as r:
+            got = await r.json()
+        assert got["metadata"]["name"] == "n1" and got["metadata"]["namespace"] == "kube-node-lease"
+        assert "soon" not in json.dumps(got)
+        async with api.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases") as r:
+            assert (await r.json())["items"] == [got]
+    finally:  # etcd holds only valid objects at teardown (tests/strict_etcd.py)
+        await txn(gateway.state.client, [], [op_delete(key)], [], what="clean up")
