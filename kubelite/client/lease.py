@@ -65,7 +65,7 @@ class LeaseSession:
                 wait = jittered(self.ttl / 3 * (1 - KEEPALIVE_JITTER), KEEPALIVE_JITTER)  # never after TTL/3
                 sent = self._monotonic()
                 try:
-                    reply = await self.client.renew_lease(self.lease_id, self.ttl / 3)
+                    reply = await asyncio.wait_for(self.client.refresh_lease(self.lease_id), self.ttl / 3)
                 except (aetcd.ClientError, TimeoutError) as exc:
                     log.warning("lease %x: keepalive failed: %s", self.lease_id, exc)
                     await self.client.report_unavailable()

@@ -15,14 +15,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import aetcd
 import grpc
 from aetcd import rpc, watcher
 
 from kubelite.etcd.encryption_reload import ReloadingEncryption
-from kubelite.etcd.keepalive import LeaseKeepAlives
 from kubelite.util import clock
 
 if TYPE_CHECKING:
@@ -139,7 +138,6 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
         self.last_success = float("-inf")
         self._connect_lock = asyncio.Lock()
         self._follows_encryption = False
-        self._keepalives: LeaseKeepAlives | None = None
 
     def follow_encryption_config(self) -> None:
         """With ``--encryption-provider-config-automatic-reload``, keep the file followed while this
@@ -148,17 +146,7 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
             self._follows_encryption = True
             self.config.encryption.follow()
 
-    async def renew_lease(self, lease_id: int, timeout: float) -> Any:
-        """One keepalive of ``lease_id`` on this client's long-lived stream
-        (:class:`kubelite.etcd.keepalive.LeaseKeepAlives`); etcd's LeaseKeepAliveResponse (``TTL`` 0 or
-        less: the lease is gone). Raises ``aetcd.ClientError``, or ``TimeoutError`` past ``timeout`` s."""
-        if self._keepalives is None:
-            self._keepalives = LeaseKeepAlives(self)
-        return await self._keepalives.renew(lease_id, timeout)
-
     async def close(self) -> None:
-        if self._keepalives is not None:
-            await self._keepalives.close()
         if self._follows_encryption and isinstance(self.config.encryption, ReloadingEncryption):
             self._follows_encryption = False
             await self.config.encryption.unfollow()
