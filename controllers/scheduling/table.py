@@ -9,7 +9,7 @@ Same decisions, not approximately the same: :func:`decide` applies the predicate
 scorers' own integer comparisons and float operations, in their order, so the feasible nodes, their
 order (round-robin from ``start``), the weighted totals and the pod-seeded tie-break are bit for bit
 those of :func:`controllers.scheduling.schedule`'s per-node path (a hypothesis property in
-tests/controllers/unit/test_node_table.py). It answers None whenever it cannot be that exact, and the
+tests/controllers/test_node_table.py). It answers None whenever it cannot be that exact, and the
 caller then takes the per-node path:
   - a predicate that needs the pod and the node together is active (a node selector or affinity,
     host ports, volume node affinity) — only ``resources_fit`` is computed as columns; the
@@ -90,7 +90,8 @@ class NodeTable:
     def matches(self, infos: list[NodeInfo]) -> bool:
         """Whether every row equals what a new table of ``infos`` would hold (for tests)."""
         fresh = NodeTable(infos)
-        return (self.size == fresh.size and self.huge == fresh.huge and all(np.array_equal(self.columns[n], fresh.columns[n]) for n in _INT_COLUMNS)
+        return (self.size == fresh.size and self.huge == fresh.huge
+                and all(np.array_equal(self.columns[n], fresh.columns[n]) for n in _INT_COLUMNS)
                 and np.array_equal(self.plain, fresh.plain) and np.array_equal(self.soft, fresh.soft)
                 and all(np.array_equal(counts, fresh.owner_counts(owner)) for owner, counts in self._owners.items()))
 
@@ -105,7 +106,8 @@ def decide(table: NodeTable, candidate: Candidate, nodes: list[NodeInfo], active
     if any(p is not resources_fit and p not in PASS_ON_PLAIN_NODES for p in active):
         return None
     requests, non_zero = candidate.cost.requests, candidate.cost.non_zero
-    if table.huge or max(requests.cpu_millis, requests.memory_bytes, non_zero.cpu_millis, non_zero.memory_bytes) >= LIMIT:
+    if table.huge or max(requests.cpu_millis, requests.memory_bytes, non_zero.cpu_millis,
+                         non_zero.memory_bytes) >= LIMIT:
         return None
     total, cols = table.size, table.columns
     others = np.flatnonzero(~table.plain)  # unschedulable, tainted, not Ready or without a lease

@@ -21,7 +21,8 @@ async def get_object(request: web.Request, target: Target) -> web.StreamResponse
     res = target.served.resource
     if not wants_table(request):
         # the stored bytes with the resourceVersion spliced in, as a LIST serves its items: the same
-        # body as rendering the decoded object, without parsing and re-encoding it
+        # document as rendering the decoded object (metadata's members in stored order), without
+        # parsing and re-encoding it
         data = await state.store.get_json(res, target.name, target.namespace)
         return web.Response(body=codec.escape_go(data) + b"\n", content_type="application/json")
     obj = await state.store.get(res, target.name, target.namespace)

@@ -18,11 +18,11 @@ list (lists read the present), and encryption at rest.
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 import builtins
 import base64
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
 from kubelite.registry import strategy
