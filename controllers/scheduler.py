@@ -264,10 +264,9 @@ class Scheduler(Controller):
             self._table = None
         return self._node_list
 
-    def node_table(self) -> NodeTable | None:
-        """:meth:`node_infos` as columns (built on first use after the node set changed), for clusters
-        of ``COLUMNS_MIN_NODES`` nodes or more; None for smaller ones."""
-        infos = self.node_infos()
+    def node_table(self, infos: list[NodeInfo]) -> NodeTable | None:
+        """``infos`` (what :meth:`node_infos` just returned) as columns, built on first use after the
+        node set changed, for clusters of ``COLUMNS_MIN_NODES`` nodes or more; None for smaller ones."""
         if self._table is None and len(infos) >= COLUMNS_MIN_NODES:
             from controllers.scheduling.table import NodeTable  # numpy: only clusters this large load it
 
@@ -319,10 +318,10 @@ class Scheduler(Controller):
             return await self._start_binding_cycle(
                 key, self._report_unschedulable(pod, f"0/{len(self.node_infos())} nodes are available: {missing}."))
         cost = self._cost(pod)
-        table = self.node_table()
-        decision = schedule(pod, self.node_infos(), start=self._next_start,
+        infos = self.node_infos()
+        decision = schedule(pod, infos, start=self._next_start,
                             percentage=self.percentage_of_nodes_to_score, volume_terms=volume_terms, cost=cost,
-                            table=table)
+                            table=self.node_table(infos))
         self._next_start = decision.next_start
         if decision.node is None:
             self.unschedulable.add(key)

@@ -64,8 +64,8 @@ class NodeTable:
         self._infos = infos
 
     def refresh(self, row: int, info: NodeInfo) -> None:
-        """Row ``row`` now describes ``info`` (after ``info.add``, or a NodeInfo rebuilt in its place)."""
-        self._infos[row] = info
+        """Row ``row`` now describes ``info`` (after ``info.add``, or a NodeInfo the caller rebuilt and
+        put in its place in the list this table was built from)."""
         if _huge(info):
             self.huge.add(row)
         else:

@@ -115,7 +115,7 @@ async def test_a_large_cluster_is_decided_on_columns_kept_in_step(world: tuple[G
     async def placed() -> dict[str, str | None]:
         return {p.name: p.spec.node_name for p in (await store.list(PODS, "default")).items}
     await wait_for(lambda: _all_bound(placed), 20)
-    table = scheduler.node_table()
+    table = scheduler.node_table(scheduler.node_infos())
     assert table is not None and table.matches(scheduler.node_infos())
     per_node = Counter((await placed()).values())
     assert max(per_node.values()) <= 4  # 4 CPUs each: the columns filtered on what was assumed
@@ -128,7 +128,7 @@ async def test_a_large_cluster_is_decided_on_columns_kept_in_step(world: tuple[G
         await store.create(PODS, bare_pod(f"p{i:03d}", cpu="1"))
     await wait_for(lambda: _all_bound(placed), 20)
     assert Counter((await placed()).values())["n00"] == before
-    table = scheduler.node_table()
+    table = scheduler.node_table(scheduler.node_infos())
     assert table is not None and table.matches(scheduler.node_infos())
 
 
