@@ -13,7 +13,10 @@ generator does not eat the gateway's core) when it is installed, else from this 
 aiohttp client. Baseline, same run, same load: a bare aiohttp server (no etcd, no auth)
 answering the same bytes — the floor of any Python HTTP server on this machine.
 
-Usage: ``.venv/bin/python bench/bench_gateway.py [--pods 1000] [--watchers 50] [--updates 1000]``
+``--profile DIR`` samples the gateway with py-spy during each of its wrk figures (one file per
+figure, idle included) and prints each profile's top frames.
+
+Usage: ``.venv/bin/python bench/bench_gateway.py [--pods 1000] [--watchers 50] [--updates 1000] [--profile DIR]``
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import pyspy  # noqa: E402  (bench/ is on sys.path when run as a script)
 from kubelite.api.resources import PODS  # noqa: E402
 from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
@@ -105,7 +109,7 @@ async def bare_server(bodies: dict[str, bytes]) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}"
 
 
-async def load_with_wrk(http: aiohttp.ClientSession, base: str, args: argparse.Namespace) -> None:
+async def load_with_wrk(http: aiohttp.ClientSession, base: str, args: argparse.Namespace, gateway_pid: int) -> None:
     print(f"gateway benchmark: {args.pods} pods, load from wrk ({args.seconds:g} s per figure; GET with "
           f"{args.concurrency} connections, LIST with 2); baseline: bare aiohttp answering the same bytes")
     get_path, list_path = "/api/v1/namespaces/default/pods/pod-1", "/api/v1/namespaces/default/pods"
@@ -121,12 +125,19 @@ async def load_with_wrk(http: aiohttp.ClientSession, base: str, args: argparse.N
                 (f"LIST {args.pods} pods (JSON)", list_path, 2, None),
                 (f"LIST {args.pods} pods (Table)", list_path, 2, {"Accept": TABLE}),
                 ("LIST spec.nodeName (1/10)", list_path + SELECTED, 2, None)):
+            recorders = []
+            if args.profile:
+                profile = args.profile / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".txt")
+                recorders.append(pyspy.record(gateway_pid, profile))
             rate, tail = await asyncio.to_thread(wrk, base + path, connections=connections, seconds=args.seconds,
                                                  headers=headers)
+            pyspy.stop(recorders)
             floor, floor_tail = await asyncio.to_thread(wrk, bare + path, connections=connections,
                                                         seconds=args.seconds)
             print(f"{name:<28}{rate:>9.0f} req/s p99 {tail * 1000:>5.0f} ms"
                   f"{floor:>11.0f} req/s p99 {floor_tail * 1000:>5.0f} ms{rate / floor:>8.2f}")
+            if recorders:
+                print(pyspy.summary(profile, top=25))
     finally:
         await runner.cleanup()
 
@@ -218,7 +229,7 @@ async def main(args: argparse.Namespace) -> None:
                         pass
                     await asyncio.sleep(0.1)
                 if shutil.which("wrk") and not args.python_client:
-                    await load_with_wrk(http, base, args)
+                    await load_with_wrk(http, base, args, gateway.pid)
                 else:
                     await load_with_python(http, base, args)
                 started = time.perf_counter()
@@ -243,5 +254,9 @@ if __name__ == "__main__":
     parser.add_argument("--watchers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=8.0, help="wrk: seconds per figure")
     parser.add_argument("--python-client", action="store_true", help="load from this process even if wrk exists")
+    parser.add_argument("--profile", type=Path, help="py-spy the gateway during each wrk figure; files here")
     parser.add_argument("--updates", type=int, default=1000)
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    if arguments.profile:
+        arguments.profile.mkdir(parents=True, exist_ok=True)
+    asyncio.run(main(arguments))
