@@ -35,8 +35,15 @@ PortKey = tuple[tuple[str, int, str], ...]  # ((name, port, protocol), ...) of o
 
 
 def selects(service: Doc, pod: Pod) -> bool:
-    selector = (service.get("spec") or {}).get("selector")
-    if not selector or pod.metadata.namespace != (service.get("metadata") or {}).get("namespace"):
+    if pod.metadata.namespace != (service.get("metadata") or {}).get("namespace"):
+        return False
+    return selector_selects((service.get("spec") or {}).get("selector"), pod)
+
+
+def selector_selects(selector: Any, pod: Pod) -> bool:
+    """Whether a Service's ``spec.selector`` (a label map) selects the pod; an empty or absent one
+    selects nothing here (such a Service's endpoints are not managed by the controller)."""
+    if not selector:
         return False
     labels = pod.metadata.labels or {}
     return all(labels.get(k) == v for k, v in selector.items())

@@ -5,13 +5,14 @@ stays as it is."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from kubelite.api.resources import ENDPOINTSLICES, PODS, SERVICES
 
-from controllers.endpointslice import EndpointSliceController
+from controllers.endpointslice import EndpointSliceController, services_selecting
+from kubelite.api.core import Pod
 from controllers.endpointslice_plan import LABEL_MANAGED_BY, LABEL_SERVICE_NAME, MANAGED_BY
 from tests.controllers.unit.conftest import MakeWorld, World
 from tests.controllers.unit.service_pods import add_pod, add_service, relabel, set_status
@@ -136,3 +137,25 @@ async def test_slices_go_with_the_selector_or_the_service_and_a_users_slice_stay
     await world.reconcile(KEY)
     assert [s["metadata"]["name"] for s in await slices(world)] == ["web-by-hand"]
     await world.assert_idempotent(KEY)
+
+
+def test_a_pod_event_concerns_the_services_whose_selector_matches_its_labels() -> None:
+    def service(name: str, **spec: Any) -> Any:
+        return SERVICES.model.model_validate({"apiVersion": "v1", "kind": "Service",
+                                              "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+
+    listed = [service("web", selector={"app": "web"}), service("web-canary", selector={"app": "web", "track": "canary"}),
+              service("db", selector={"app": "db"}), service("kubernetes"), service("empty", selector={}),
+              service("external", type="ExternalName", externalName="example.com")]
+
+    class Services:
+        def list(self, namespace: str) -> list[Any]:
+            return listed if namespace == "default" else []
+
+    pod = Pod.model_validate({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "web", "track": "canary"}},
+                              "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    assert services_selecting(cast(Any, Services()), pod) == ["default/web", "default/web-canary"]
+    pod.metadata.labels = {"app": "web"}
+    assert services_selecting(cast(Any, Services()), pod) == ["default/web"]
+    pod.metadata.namespace = "other"
+    assert services_selecting(cast(Any, Services()), pod) == []
