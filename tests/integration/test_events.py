@@ -91,8 +91,14 @@ async def test_a_batch_with_an_invalid_event_writes_none_of_it(store: Store) -> 
     assert info.value.code == 422
     assert (await store.list(EVENTS, "default")).items == []
     assert await store.create_events([event("good.1"), event("good.2")]) == [True, True]
-    assert await store.create_events([event("good.2"), event("good.3")]) == [False, False]  # good.2 exists
+    handed = [event("good.2"), event("good.3")]
+    assert await store.create_events(handed) == [False, False]  # good.2 exists
     assert sorted(e.name for e in (await store.list(EVENTS, "default")).items) == ["good.1", "good.2"]
+    # the Events were handed over (identity set in place); one not created is created alone afterwards,
+    # as the recorder does, with an identity of its own
+    created = await store.create(EVENTS, handed[1])
+    assert created.metadata.uid and created.metadata.uid != handed[1].metadata.uid
+    assert (await store.get(EVENTS, "good.3", "default")).metadata.uid == created.metadata.uid
 
 
 async def test_events_past_the_txn_size_are_written_alone(store: Store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
