@@ -331,7 +331,7 @@ def other_kinds() -> dict[str, list[Doc]]:
 
 
 def corpus() -> dict[str, list[Doc]]:
-    return {"Pod": [*hand_written_pods(), *generated_pods(200)], **other_kinds()}
+    return {"Pod": [*hand_written_pods(), *generated_pods(60)], **other_kinds()}
 
 
 def render_cases(docs_by_kind: dict[str, list[Doc]]) -> dict[str, str]:
