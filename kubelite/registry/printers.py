@@ -75,10 +75,6 @@ def _meta(doc: Doc) -> Doc:
     return meta if isinstance(meta, dict) else {}
 
 
-def _or_none(value: Any) -> str:
-    return str(value) if value not in (None, "") else "<none>"
-
-
 # -- per-kind printers -------------------------------------------------------------
 
 POD_COLUMNS = (
@@ -93,22 +89,20 @@ POD_COLUMNS = (
 )
 
 
-def _is_sidecar(pod: Doc, name: str) -> bool:
-    """An init container with ``restartPolicy: Always`` (a sidecar: keeps running beside the app)."""
-    return any(c.get("name") == name and c.get("restartPolicy") == "Always"
-               for c in (pod.get("spec") or {}).get("initContainers") or [])
+def _sidecar_names(init_containers: list[Any]) -> tuple[Any, ...]:
+    """Names of the init containers with ``restartPolicy: Always`` (sidecars: they keep running beside the app)."""
+    return tuple(c.get("name") for c in init_containers if c.get("restartPolicy") == "Always")
 
 
-def _init_reason(pod: Doc) -> str | None:
+def _init_reason(init_statuses: list[Any], sidecars: tuple[Any, ...], total: int) -> str | None:
     """kubectl's printPod over initContainerStatuses: ``Init:2/3``, ``Init:Error``, ``Init:CrashLoopBackOff``,
     ``Init:ExitCode:N``; None once initialization is through (sidecars started, others exited 0)."""
-    total = len((pod.get("spec") or {}).get("initContainers") or [])
-    for index, container in enumerate((pod.get("status") or {}).get("initContainerStatuses") or []):
+    for index, container in enumerate(init_statuses):
         state = container.get("state") or {}
         terminated, waiting = state.get("terminated"), state.get("waiting")
         if terminated and terminated.get("exitCode", 0) == 0:
             continue
-        if _is_sidecar(pod, container.get("name", "")) and container.get("started"):
+        if container.get("name", "") in sidecars and container.get("started"):
             continue
         if terminated:
             if terminated.get("reason"):
@@ -121,28 +115,41 @@ def _init_reason(pod: Doc) -> str | None:
     return None
 
 
-def _initialized(status: Doc) -> bool:
-    return any(c.get("type") == "Initialized" and c.get("status") == "True" for c in status.get("conditions") or [])
-
-
-def pod_status_reason(pod: Doc) -> str:
-    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating,
-    Init:0/2, Init:Error, Init:CrashLoopBackOff, ..."""
+def _pod_state(pod: Doc) -> tuple[str, str, list[Any]]:
+    """READY, STATUS and the container statuses whose restarts RESTARTS counts, in one pass over the
+    pod's conditions and one over its container statuses: a Table of 1,000 pods used to walk them
+    six times each, and this runs for every pod of every ``kubectl get pods`` and Table watch event.
+    Written out in loops (no generator expressions): each one costs more than the work it wraps."""
     status = pod.get("status") or {}
-    reason = status.get("reason") or status.get("phase") or "Pending"
-    if any(c.get("type") == "PodScheduled" and c.get("reason") == SCHEDULING_GATED
-           for c in status.get("conditions") or []):
-        reason = SCHEDULING_GATED
-    init = _init_reason(pod)
-    if init is not None and not _initialized(status):
-        reason = init
-        deleting = _meta(pod).get("deletionTimestamp")
-        if deleting and status.get("phase") not in ("Succeeded", "Failed"):
-            return "Terminating"
-        return reason
+    spec = pod.get("spec") or {}
+    init_containers = spec.get("initContainers") or []
+    sidecars = _sidecar_names(init_containers) if init_containers else ()
+    init_statuses = status.get("initContainerStatuses") or []
+    statuses = status.get("containerStatuses") or []
+    gated = initialized = ready_condition = False
+    for condition in status.get("conditions") or ():
+        kind = condition.get("type")
+        if kind == "PodScheduled":
+            gated = gated or condition.get("reason") == SCHEDULING_GATED
+        elif kind == "Initialized":
+            initialized = initialized or condition.get("status") == "True"
+        elif kind == "Ready":
+            ready_condition = ready_condition or condition.get("status") == "True"
+    ready = 0
+    counted = statuses  # whose restarts count: running sidecars' and the app containers'
+    if sidecars and init_statuses:
+        started = [c for c in init_statuses if c.get("name", "") in sidecars]
+        for container in started:
+            if container.get("ready") and (container.get("state") or {}).get("running") is not None:
+                ready += 1
+        counted = [*started, *statuses]
+    reason = SCHEDULING_GATED if gated else status.get("reason") or status.get("phase") or "Pending"
     has_running = False
-    for container in reversed(status.get("containerStatuses") or []):
+    for container in reversed(statuses):
         state = container.get("state") or {}
+        running = container.get("ready") and state.get("running") is not None
+        if running:
+            ready += 1
         waiting, terminated = state.get("waiting"), state.get("terminated")
         if waiting and waiting.get("reason"):
             reason = waiting["reason"]
@@ -151,63 +158,79 @@ def pod_status_reason(pod: Doc) -> str:
         elif terminated:
             signal = terminated.get("signal")
             reason = f"Signal:{signal}" if signal else f"ExitCode:{terminated.get('exitCode', 0)}"
-        elif container.get("ready") and state.get("running") is not None:
+        elif running:
             has_running = True
+    ready_cell = f"{ready}/{len(spec.get('containers') or ()) + len(sidecars)}"
+    init = _init_reason(init_statuses, sidecars, len(init_containers)) if init_statuses else None
+    meta = pod.get("metadata")
+    deleting = meta.get("deletionTimestamp") if isinstance(meta, dict) else None
+    if init is not None and not initialized:  # still initializing: the init containers tell
+        if deleting and status.get("phase") not in ("Succeeded", "Failed"):
+            return ready_cell, "Terminating", init_statuses
+        return ready_cell, init, init_statuses
     if reason == "Completed" and has_running:
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-        reason = "Running" if ready else "NotReady"
-    deleting = _meta(pod).get("deletionTimestamp")
+        reason = "Running" if ready_condition else "NotReady"
     if deleting and status.get("reason") == "NodeLost":
-        return "Unknown"
+        return ready_cell, "Unknown", counted
     if deleting and status.get("phase") not in ("Succeeded", "Failed"):
-        return "Terminating"
-    return str(reason)
+        return ready_cell, "Terminating", counted
+    return ready_cell, str(reason), counted
 
 
-def pod_restarts(pod: Doc, now: datetime) -> str:
-    """RESTARTS: app containers' and sidecars' restarts (all init containers' while initializing)."""
-    restarts, last = 0, None
-    status = pod.get("status") or {}
-    initializing = _init_reason(pod) is not None and not _initialized(status)
-    inits = [c for c in status.get("initContainerStatuses") or []
-             if initializing or _is_sidecar(pod, c.get("name", ""))]
-    for container in [*inits, *(status.get("containerStatuses") or [] if not initializing else [])]:
+def pod_status_reason(pod: Doc) -> str:
+    """The STATUS column: Running, Pending, ContainerCreating, CrashLoopBackOff, Completed, Terminating,
+    Init:0/2, Init:Error, Init:CrashLoopBackOff, ..."""
+    return _pod_state(pod)[1]
+
+
+def _restarts_cell(counted: list[Any], now: datetime) -> str:
+    """RESTARTS of these container statuses: ``3``, or ``3 (5m ago)`` with the latest termination's age."""
+    restarts = 0
+    for container in counted:
         restarts += int(container.get("restartCount") or 0)
+    if not restarts:  # no "(... ago)" to show: the termination times are not even read
+        return "0"
+    last = None
+    for container in counted:
         finished = parse_time(_get(container, "lastState", "terminated", "finishedAt"))
         if finished and (last is None or finished > last):
             last = finished
-    if restarts and last is not None:
+    if last is not None:
         return f"{restarts} ({human_duration((now - last).total_seconds())} ago)"
     return str(restarts)
 
 
+def pod_restarts(pod: Doc, now: datetime) -> str:
+    """RESTARTS: app containers' and sidecars' restarts (all init containers' while initializing)."""
+    return _restarts_cell(_pod_state(pod)[2], now)
+
+
 def pod_ready(pod: Doc) -> str:
     """READY: running and ready app containers and sidecars / app containers and sidecars."""
-    status = pod.get("status") or {}
-    spec = pod.get("spec") or {}
-    statuses = status.get("containerStatuses") or []
-    sidecars = [c for c in status.get("initContainerStatuses") or [] if _is_sidecar(pod, c.get("name", ""))]
-    ready = sum(1 for c in [*sidecars, *statuses] if c.get("ready") and (c.get("state") or {}).get("running") is not None)
-    total = len(spec.get("containers") or []) + sum(1 for c in spec.get("initContainers") or []
-                                                    if c.get("restartPolicy") == "Always")
-    return f"{ready}/{total}"
+    return _pod_state(pod)[0]
 
 
 def pod_row(pod: Doc, now: datetime) -> list[Cell]:
     status = pod.get("status") or {}
     spec = pod.get("spec") or {}
-    pod_ips = status.get("podIPs") or []
+    meta = _meta(pod)
+    pod_ips = status.get("podIPs")
     ip = (pod_ips[0].get("ip") if pod_ips else None) or status.get("podIP")
-    gates = spec.get("readinessGates") or []
+    gates = spec.get("readinessGates")
     gate_cell = "<none>"
     if gates:
         conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
         passed = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
         gate_cell = f"{passed}/{len(gates)}"
+    ready, reason, counted = _pod_state(pod)
+    created = parse_time(meta.get("creationTimestamp"))
+    node, nominated = spec.get("nodeName"), status.get("nominatedNodeName")
+    # since() and the "<none>" cells written out: this runs for every pod of a 1,000-pod ``kubectl get pods``
     return [
-        _meta(pod).get("name", ""), pod_ready(pod), pod_status_reason(pod),
-        pod_restarts(pod, now), since(_meta(pod).get("creationTimestamp"), now),
-        _or_none(ip), _or_none(spec.get("nodeName")), _or_none(status.get("nominatedNodeName")), gate_cell,
+        meta.get("name", ""), ready, reason, _restarts_cell(counted, now),
+        "<unknown>" if created is None else human_duration((now - created).total_seconds()),
+        str(ip) if ip not in (None, "") else "<none>", str(node) if node not in (None, "") else "<none>",
+        str(nominated) if nominated not in (None, "") else "<none>", gate_cell,
     ]
 
 
