@@ -39,6 +39,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyspy  # noqa: E402  (bench/ is on sys.path when run as a script)
+from procstat import cpu_seconds  # noqa: E402
 from kubelite.api.resources import PODS  # noqa: E402
 from kubelite.client.bootstrap import ensure_system_namespaces  # noqa: E402
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
@@ -129,13 +130,18 @@ async def load_with_wrk(http: aiohttp.ClientSession, base: str, args: argparse.N
             if args.profile:
                 profile = args.profile / (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".txt")
                 recorders.append(pyspy.record(gateway_pid, profile))
+            used = cpu_seconds(gateway_pid)
             rate, tail = await asyncio.to_thread(wrk, base + path, connections=connections, seconds=args.seconds,
                                                  headers=headers)
+            used = cpu_seconds(gateway_pid) - used
             pyspy.stop(recorders)
             floor, floor_tail = await asyncio.to_thread(wrk, bare + path, connections=connections,
                                                         seconds=args.seconds)
+            # the gateway's CPU per request: steadier than req/s on a shared machine (wrk's rate moves
+            # with what else runs; the work per request does not)
             print(f"{name:<28}{rate:>9.0f} req/s p99 {tail * 1000:>5.0f} ms"
-                  f"{floor:>11.0f} req/s p99 {floor_tail * 1000:>5.0f} ms{rate / floor:>8.2f}")
+                  f"{floor:>11.0f} req/s p99 {floor_tail * 1000:>5.0f} ms{rate / floor:>8.2f}"
+                  f"   gateway CPU {used * 1000 / max(rate * args.seconds, 1):.3f} ms/request")
             if recorders:
                 print(pyspy.summary(profile, top=25))
     finally:

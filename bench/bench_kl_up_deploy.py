@@ -21,12 +21,14 @@ during the window and prints their top frames (bench/pyspy.py).
 from __future__ import annotations
 
 import argparse
+import re
 import asyncio
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import pyspy  # noqa: E402  (bench/ is the script's directory)
-from klup import KlUp, deployment_manifest, manager_metrics  # noqa: E402
+from klup import KlUp, deployment_manifest, etcd_calls, manager_metrics  # noqa: E402
 from procstat import cpu_seconds, descendants, put_rate  # noqa: E402
 
 from kubelite.etcd.client import EtcdConfig, connect  # noqa: E402
@@ -97,6 +99,22 @@ async def etcd_baseline(config: EtcdConfig) -> tuple[float, float]:
         await client.close()
 
 
+def etcd_requests(metrics_address: str | None) -> dict[str, float]:
+    """etcd's answered gRPC requests so far by method (``Range``, ``Txn``, ``LeaseKeepAlive``…), from its
+    ``/metrics``; empty when kl up does not say where that is."""
+    if not metrics_address:
+        return {}
+    with urllib.request.urlopen(f"http://{metrics_address}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("grpc_server_handled_total{"):
+            method = re.search(r'grpc_method="([^"]+)"', line)
+            if method:
+                counts[method.group(1)] = counts.get(method.group(1), 0.0) + float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=100)
@@ -132,6 +150,8 @@ def main() -> None:
             recorders = [pyspy.record(pid, args.profile / f"{name}.txt") for name, pid in names.items() if name != "etcd"]
             time.sleep(1.0)  # py-spy attaches
         cpu_before = {pid: cpu_seconds(pid) for pid in kids}
+        etcd_before = etcd_requests(up.state.get("etcd_metrics"))
+        calls_before = {name: etcd_calls(pid) for name, pid in names.items() if name != "etcd"}
         reconciles_before = manager_metrics(names["control-plane"])
         applied = time.monotonic()
         subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "apply", "-f", str(manifest)], check=True,
@@ -141,6 +161,9 @@ def main() -> None:
             raise SystemExit(f"timed out: {len(watch.running)} of {args.replicas} pods Running; see {out}")
         done = time.monotonic()
         cpu = {pid: cpu_seconds(pid) - before for pid, before in cpu_before.items()}
+        etcd_after = etcd_requests(up.state.get("etcd_metrics"))
+        calls = {name: {call: count - before.get(call, 0) for call, count in etcd_calls(names[name]).items()
+                        if count > before.get(call, 0)} for name, before in calls_before.items()}
         reconciles = manager_metrics(names["control-plane"])
         pyspy.stop(recorders)
         listed, running = kubectl_running(kubeconfig)
@@ -166,6 +189,14 @@ def main() -> None:
         print("  CPU during the window (s, % of one core):")
         for pid, used in sorted(cpu.items(), key=lambda kv: -kv[1]):
             print(f"    {by_pid.get(pid, f'pid {pid}'):24s} {used:6.2f} s  {100 * used / window:4.0f} %")
+        print("  etcd requests during the window (its grpc_server_handled_total), per pod: " + ", ".join(
+            f"{method} {(count - etcd_before.get(method, 0)) / args.replicas:.2f}"
+            for method, count in sorted(etcd_after.items(), key=lambda kv: -(kv[1] - etcd_before.get(kv[0], 0)))
+            if count > etcd_before.get(method, 0)))
+        for name, made in calls.items():
+            print(f"  {name}'s etcd calls per pod: " + ", ".join(
+                f"{operation} {kind or '-'} {count / args.replicas:.2f}"
+                for (operation, kind), count in sorted(made.items(), key=lambda kv: -kv[1]) if count >= args.replicas / 100))
         print("  controller-manager reconciles during the window: " + ", ".join(
             f"{name} {count - reconciles_before.get(name, 0):.0f}" for name, count in sorted(reconciles.items())
             if count > reconciles_before.get(name, 0)))

@@ -69,6 +69,26 @@ def process_metrics(pid: int, metric: str, *, label: str = "") -> dict[tuple[str
     return found
 
 
+def etcd_calls(pid: int) -> dict[tuple[str, str], float]:
+    """A kubelite process's etcd calls so far by (operation, object type): the counts of its
+    ``etcd_request_duration_seconds`` histogram (``("create", "pods")``, ``("txn", "")``…)."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    found: dict[tuple[str, str], float] = {}
+    for listen in (argv[i + 1] for i, flag in enumerate(argv[:-1]) if flag in ("--listen", "--metrics-listen")):
+        try:
+            with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as resp:
+                text = resp.read().decode()
+        except OSError:  # a listener that serves no plain-HTTP /metrics
+            continue
+        for line in text.splitlines():
+            if line.startswith("etcd_request_duration_seconds_count{"):
+                labels, value = line.rsplit(" ", 1)
+                operation = labels.split('operation="', 1)[1].split('"', 1)[0]
+                kind = labels.split('type="', 1)[1].split('"', 1)[0]
+                found[(operation, kind)] = found.get((operation, kind), 0.0) + float(value)
+    return found
+
+
 class KlUp:
     """The real ``kl up --runtime sim --insecure-http`` as a child: ``start()``, the ``wait_*``, ``stop()``
     (always, in a finally). Its output goes to ``<data-dir>.out`` (kept when it failed).

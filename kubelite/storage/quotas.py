@@ -23,7 +23,7 @@ from kubelite.api.meta import KubeObject
 from kubelite.api.resources import RESOURCEQUOTAS, Resource
 from kubelite.registry import resourcequota
 from kubelite.storage import codec
-from kubelite.util.clock import monotonic
+from kubelite.storage.sharedreads import SharedReads
 
 Doc = dict[str, Any]
 _MAX_NAMESPACES = 4096  # bounded: namespaces come and go
@@ -60,8 +60,7 @@ class QuotaAdmission:
         self._list = list_quotas
         self._stored_bytes = stored_bytes
         self._clock = clock
-        self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, list[QuotaRead]]] = {}  # namespace -> (monotonic read time, quotas)
+        self._reads: SharedReads[str, list[QuotaRead]] = SharedReads(cache_seconds, max_entries=_MAX_NAMESPACES)
         self._turns: dict[str, asyncio.Lock] = {}
 
     @contextlib.asynccontextmanager
@@ -105,29 +104,22 @@ class QuotaAdmission:
 
     def written(self, namespace: str, charges: Sequence[Charge], revision: int) -> None:
         """After a charged write at ``revision``: the cached quotas as written (the next write compares these)."""
-        cached = self._cache.get(namespace)
-        if not charges or cached is None:
+        if not charges:
             return
         updated = {c.key: QuotaRead(c.key, revision, c.doc) for c in charges}
-        self._cache[namespace] = (cached[0], [updated.get(r.key, r) for r in cached[1]])
+        self._reads.replace(namespace, lambda reads: [updated.get(r.key, r) for r in reads])
 
     def forget(self, namespace: str | None = None) -> None:
         """A quota written through this Store: read them again (one namespace's, or all)."""
-        if namespace is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(namespace, None)
+        self._reads.forget(namespace)
 
     async def _read(self, namespace: str, *, fresh: bool) -> list[QuotaRead]:
-        cached = self._cache.get(namespace)
-        if not fresh and cached is not None and monotonic() - cached[0] < self._cache_seconds:
-            return cached[1]
-        reads = []
-        for doc in await self._list(namespace):
-            meta = doc["metadata"]
-            revision = int(meta.pop("resourceVersion"))
-            reads.append(QuotaRead(RESOURCEQUOTAS.key(meta.get("name", ""), namespace), revision, doc))
-        if len(self._cache) >= _MAX_NAMESPACES:
-            self._cache.clear()
-        self._cache[namespace] = (monotonic(), reads)
-        return reads
+        """The namespace's quotas, kept a moment and shared by concurrent writes (kubelite.storage.sharedreads)."""
+        async def read() -> list[QuotaRead]:
+            reads = []
+            for doc in await self._list(namespace):
+                meta = doc["metadata"]
+                revision = int(meta.pop("resourceVersion"))
+                reads.append(QuotaRead(RESOURCEQUOTAS.key(meta.get("name", ""), namespace), revision, doc))
+            return reads
+        return await self._reads.get(namespace, read, fresh=fresh)

@@ -64,6 +64,7 @@ from kubelite.etcd.ops import (
 )
 from kubelite.storage.nodewritten import keyed_document, written_by_node
 from kubelite.storage.pointreads import PointReads
+from kubelite.storage.sharedreads import SharedReads
 from kubelite.storage.quotas import Charge, QuotaAdmission, QuotaChanged, QuotaRead
 from kubelite.util.clock import Deadline, monotonic, now_seconds
 
@@ -300,10 +301,10 @@ class Store:
         # namespace → mod_revision at which it was seen open (not Terminating). Creates compare
         # against it in their txn, so a stale entry only costs a retry, never a wrong create.
         self._open_namespaces: dict[str, int] = {}
-        # PriorityClasses / StorageClasses the admission reads: plural -> (monotonic read time, documents).
-        # Kept ADMISSION_CACHE_SECONDS, as kube's admission plugins read them through an informer (a moment
-        # behind); a write of that kind through this store drops it at once.
-        self._admission_cache: dict[str, tuple[float, builtins.list[dict[str, Any]]]] = {}
+        # The kinds admission reads whole (PriorityClasses, LimitRanges, StorageClasses…), by plural. Kept
+        # ADMISSION_CACHE_SECONDS, as kube's admission plugins read them through an informer (a moment
+        # behind), and shared while in flight; a write of that kind through this store drops it at once.
+        self._admission_reads: SharedReads[str, builtins.list[dict[str, Any]]] = SharedReads(ADMISSION_CACHE_SECONDS)
         # ServiceAccounts the admission found: (namespace, name) -> (monotonic read time, document). The
         # same ADMISSION_CACHE_SECONDS (kube's plugin reads them through an informer, and looks again live
         # only when the informer has none), so a Deployment's thousand pods are not a thousand etcd reads.
@@ -623,7 +624,7 @@ class Store:
 
     def _forget_admission_reads(self, res: Resource, namespace: str | None = None) -> None:
         """A write of ``res`` (in ``namespace``) through this store: admission reads it again at once."""
-        self._admission_cache.pop(res.plural, None)
+        self._admission_reads.forget(res.plural)
         if res is SERVICEACCOUNTS:
             self._accounts.clear()
         elif res is RESOURCEQUOTAS:  # that namespace's: a quota controller's status writes are frequent
@@ -637,12 +638,10 @@ class Store:
         return await self._documents(PRIORITYCLASSES)
 
     async def _documents(self, res: Resource) -> builtins.list[dict[str, Any]]:
-        cached = self._admission_cache.get(res.plural)
-        if cached is not None and monotonic() - cached[0] < ADMISSION_CACHE_SECONDS:
-            return cached[1]
-        docs = list((await self.list(res, as_documents=True)).items)
-        self._admission_cache[res.plural] = (monotonic(), docs)
-        return docs
+        """Every ``res`` document, as admission reads them: shared by concurrent writes, kept a moment."""
+        async def read() -> builtins.list[dict[str, Any]]:
+            return list((await self.list(res, as_documents=True)).items)
+        return await self._admission_reads.get(res.plural, read)
 
     async def _open_namespace(self, res: Resource, new: KubeObject) -> tuple[str, int]:
         """(key, mod_revision) of the namespace ``new`` goes into; 404 when absent, 403 when Terminating."""
