@@ -7,6 +7,7 @@ JSON, delete options (query or body), dryRun and fieldValidation.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,10 +53,17 @@ class ListOptions:
         if not alternatives:
             return None
 
+        # one compiled alternation per requirement: a single C search per object and requirement (the
+        # per-pattern ``in`` under generator expressions was a third of a selected LIST's CPU)
+        searches = [re.compile(b"|".join(re.escape(p) for p in patterns)).search for patterns in alternatives]
+
         def keep(raw: bytes) -> bool:
             if raw.startswith(ENCRYPTED_PREFIX):  # judged once decrypted and decoded
                 return True
-            return all(any(p in raw for p in patterns) for patterns in alternatives)
+            for search in searches:
+                if search(raw) is None:
+                    return False
+            return True
         return keep
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
