@@ -38,8 +38,9 @@ class SharedReads(Generic[K, V]):
         self.ttl = ttl
         self.max_entries = max_entries
         self._values: dict[K, tuple[float, V]] = {}
+        # the read later callers of a key join; a read that is no longer this key's (forget, a fresh
+        # read, a replace since it started) is not kept: something newer than it exists
         self._flights: dict[K, asyncio.Future[V]] = {}
-        self._generation = 0  # bumped by forget(): a read started before it is not kept
 
     async def get(self, key: K, read: Callable[[], Awaitable[V]], *, fresh: bool = False) -> V:
         """The value of ``key``: kept, or the read in flight, or ``read()`` now. ``fresh``: ``read()``
@@ -61,7 +62,8 @@ class SharedReads(Generic[K, V]):
     async def _lead(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
         flight: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._flights[key] = flight
-        generation, started = self._generation, monotonic()
+        started = monotonic()
+        current = False
         try:
             value = await read()
         except asyncio.CancelledError:
@@ -71,9 +73,10 @@ class SharedReads(Generic[K, V]):
             self._settle(flight, exc)
             raise
         finally:
-            if self._flights.get(key) is flight:
+            current = self._flights.get(key) is flight
+            if current:
                 del self._flights[key]
-        if generation == self._generation:
+        if current:
             if len(self._values) >= self.max_entries:
                 self._values.clear()
             self._values[key] = (started, value)
@@ -89,14 +92,15 @@ class SharedReads(Generic[K, V]):
 
     def replace(self, key: K, change: Callable[[V], V]) -> None:
         """Change the kept value of ``key`` in place of a read (a write this process just made); its
-        age stays that of the read. Nothing kept: nothing to change."""
+        age stays that of the read. Nothing kept: nothing to change. A read of ``key`` in flight began
+        before that write: later callers do not join it, and it is not kept."""
+        self._flights.pop(key, None)
         kept = self._values.get(key)
         if kept is not None:
             self._values[key] = (kept[0], change(kept[1]))
 
     def forget(self, key: K | None = None) -> None:
-        """Read ``key`` (None: every key) again at the next :meth:`get`; a read in flight is not kept."""
-        self._generation += 1
+        """Read ``key`` (None: every key) again at the next :meth:`get`; a read of it in flight is not kept."""
         if key is None:
             self._values.clear()
             self._flights.clear()

@@ -1,6 +1,7 @@
 """Times as people read them: Kubernetes' ages (``5m30s``) and API timestamps.
 
-:func:`parse_time` remembers the last 4,096 distinct strings it parsed (a few hundred KB at most):
+:func:`parse_time` remembers the last 4,096 distinct strings of up to 40 characters it parsed (a
+few hundred KB at most):
 a Table of pods parses every pod's creationTimestamp on every ``kubectl get``, and those strings
 repeat from one list (and watch event) to the next.
 """
@@ -18,7 +19,12 @@ def parse_time(value: Any) -> datetime | None:
     """An API timestamp (RFC 3339) as an aware ``datetime``; None when ``value`` is not one."""
     if not isinstance(value, str) or not value:
         return None
+    if len(value) > _CACHED_LENGTH:  # not an API server's timestamp (a custom resource's date column): not kept
+        return _parse.__wrapped__(value)
     return _parse(value)
+
+
+_CACHED_LENGTH = 40  # "2026-12-02T09:30:15.123456789+05:30" and shorter: what the cache may hold
 
 
 @functools.lru_cache(maxsize=4096)

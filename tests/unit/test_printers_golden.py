@@ -43,3 +43,13 @@ def test_pod_rows_do_not_change_the_documents() -> None:
     docs = json.loads(json.dumps(GOLDEN["corpus"]["Pod"]))
     build_table("Pod", docs, now=datetime(2026, 11, 30, 12, tzinfo=UTC), include_object="Object")
     assert docs == GOLDEN["corpus"]["Pod"]
+
+
+def test_parse_time_keeps_only_timestamp_sized_strings() -> None:
+    from kubelite.util import humanize
+
+    humanize._parse.cache_clear()
+    long = "2026-11-30T12:00:00." + "1" * 5000 + "Z"  # a custom resource's date column may hold anything
+    assert humanize.parse_time(long) == humanize.parse_time(long[:26] + "Z")  # parsed all the same
+    assert humanize._parse.cache_info().currsize == 1  # only the short one was kept
+    assert humanize.parse_time("2026-11-30T12:00:00Z") == datetime(2026, 11, 30, 12, tzinfo=UTC)

@@ -130,3 +130,39 @@ async def test_replace_changes_the_kept_value_and_nothing_when_none_is_kept() ->
     assert await reads.get("ns", reader) == [1]
     reads.replace("ns", lambda value: [*value, 99])
     assert await reads.get("ns", reader) == [1, 99] and reader.calls == 1
+
+
+async def test_forgetting_one_key_does_not_drop_another_keys_read() -> None:
+    reads: SharedReads[str, list[int]] = SharedReads(60.0)
+    reader = Reader()
+    limitranges = asyncio.create_task(reads.get("limitranges", reader))
+    await settle()
+    reads.forget("pods")  # a write of another kind while the read is in flight
+    reader.release.set()
+    assert await limitranges == [1]
+    assert await reads.get("limitranges", reader) == [1] and reader.calls == 1  # kept all the same
+
+
+async def test_an_older_read_finishing_last_does_not_replace_a_newer_one() -> None:
+    reads: SharedReads[str, list[int]] = SharedReads(60.0)
+    slow, quick = Reader(), Reader()
+    quick.calls = 10  # its reads give [11], [12]…; the slow one's [1]
+    older = asyncio.create_task(reads.get("ns", slow))
+    await settle()
+    quick.release.set()
+    assert await reads.get("ns", quick, fresh=True) == [11]  # a conflict's fresh read, done first
+    slow.release.set()
+    assert await older == [1]
+    assert await reads.get("ns", quick) == [11] and quick.calls == 11  # the fresh read is what is kept
+
+
+async def test_after_replace_later_callers_do_not_join_a_read_from_before_the_write() -> None:
+    reads: SharedReads[str, list[int]] = SharedReads(0.0)  # kept values always expired
+    reader = Reader()
+    before = asyncio.create_task(reads.get("ns", reader))  # started before the write
+    await settle()
+    reads.replace("ns", lambda value: [*value, 99])  # this process's write
+    after = asyncio.create_task(reads.get("ns", reader))
+    await settle()
+    reader.release.set()
+    assert (await before, await after) == ([1], [2])
