@@ -210,7 +210,15 @@ def document_bytes(res: Resource, value: bytes, mod_revision: int,
     is spliced in as metadata's first member without parsing the rest (kube-apiserver caches
     serialised objects for the same reason). A value of any other shape is parsed and re-encoded.
     """
-    return document_renderer(res, encryption)(key, value, mod_revision)
+    if key is not None and written_by_node(key):
+        # a node's own writes are served as the model admits them (a malformed one as its bare
+        # identity), as a GET of the object always did; they are few (Nodes, node Leases)
+        return codec.dumps(decode(res, value, mod_revision, encryption, key=key).to_dict())
+    value = plaintext(res, value, encryption)
+    match = _HEAD.match(value)
+    if match is None or res.custom or res.conversion:
+        return codec.dumps(decode_document(res, value, mod_revision))
+    return _splice(value, match.end(), mod_revision)
 
 
 def document_renderer(res: Resource, encryption: Encryption | None) -> Callable[[bytes | None, bytes, int], bytes]:
@@ -218,30 +226,17 @@ def document_renderer(res: Resource, encryption: Encryption | None) -> Callable[
 
     The head every value of ``res`` the store wrote starts with is built once, so the common
     value costs one ``startswith`` and one join (a LIST of 1,000 pods spent a third of its time
-    on a regular expression and calls per item); any other value takes the general way.
+    on a regular expression and calls per item); any other value takes :func:`document_bytes`.
     """
-    plain = encryption is None and not res.custom and not res.conversion
+    if encryption is not None or res.custom or res.conversion:
+        return lambda key, value, mod_revision: document_bytes(res, value, mod_revision, encryption, key=key)
     head = b'{"apiVersion":"%s","kind":"%s","metadata":{' % (res.api_version.encode(), res.kind.encode())
     cut = len(head)
-
-    def general(key: bytes | None, value: bytes, mod_revision: int) -> bytes:
-        if key is not None and written_by_node(key):
-            # a node's own writes are served as the model admits them (a malformed one as its bare
-            # identity), as a GET of the object always did; they are few (Nodes, node Leases)
-            return codec.dumps(decode(res, value, mod_revision, encryption, key=key).to_dict())
-        value = plaintext(res, value, encryption)
-        match = _HEAD.match(value)
-        if match is None or res.custom or res.conversion:
-            return codec.dumps(decode_document(res, value, mod_revision))
-        return _splice(value, match.end(), mod_revision)
-
-    if not plain:
-        return general
 
     def render(key: bytes | None, value: bytes, mod_revision: int) -> bytes:
         if value.startswith(head) and not (key is not None and written_by_node(key)):
             return _splice(value, cut, mod_revision)
-        return general(key, value, mod_revision)
+        return document_bytes(res, value, mod_revision, encryption, key=key)
 
     return render
 

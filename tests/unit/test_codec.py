@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kubelite.storage import codec
 from kubelite.api.resources import PODS
-from kubelite.storage.store import decode_document, document_bytes
+from kubelite.storage.store import decode_document, document_bytes, document_renderer
 
 documents = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(),
@@ -48,6 +48,7 @@ def test_a_stored_objects_bytes_with_its_resource_version_spliced_equal_the_pars
 ) -> None:
     value = codec.dumps(doc)  # how the store writes it
     spliced = document_bytes(PODS, value, revision)
+    assert document_renderer(PODS, None)(b"/registry/pods/default/p", value, revision) == spliced  # a LIST's items
     assert codec.loads(spliced) == decode_document(PODS, value, revision)  # valid JSON, same document
     assert len(spliced) == len(codec.dumps(decode_document(PODS, value, revision)))  # nothing else added
 
