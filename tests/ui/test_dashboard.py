@@ -295,7 +295,10 @@ def test_apply_watch_scale_rollback_logs_delete(ui: Session, cluster: KlUp) -> N
                    if rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3")
     ui.open("pods")
     count_is(ui, "Pods", f"{current}-", 3, "Running")
-    ui.page.locator("table:has(caption:text-is('Pods')) tbody tr", has_text=f"{current}-").first.click()
+    # a Running one: the same ReplicaSet's pods from before the rollout may still be listed as Terminating,
+    # and one that is gone by the time its log is asked for gets a 404 in the pane, as kubectl logs would
+    ui.page.locator("table:has(caption:text-is('Pods')) tbody tr", has_text=f"{current}-").filter(
+        has=ui.page.locator("td", has_text=re.compile(r"^Running$"))).first.click()
     # the sim runtime's log: "sim: starting <container>", "sim: <container> running"
     ui.wait("n => /sim: \\S*_web_\\S* running/.test((document.querySelector('pre.logs') || {}).textContent || '')")
     ui.page.locator("pre.logs").scroll_into_view_if_needed()
