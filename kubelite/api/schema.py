@@ -26,6 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from collections.abc import Callable
 from typing import Any
 
 from kubelite.util import packaged
@@ -71,7 +72,9 @@ def check_document(doc: Any, kind: str) -> Findings:
     """
     findings = Findings()
     type_name = root_type(kind)
-    if type_name is not None:
+    # every stored object passes here, and nearly all are clean: a compiled yes/no check first, and the
+    # walk that builds paths and messages only for a document that has something to report
+    if type_name is not None and not _checker(type_name)(doc):
         _walk(doc, type_name, "", go_name(type_name), k8s_schema()["types"], findings)
     return findings
 
@@ -123,6 +126,76 @@ def _walk(value: Any, type_ref: str, path: str, struct: str, types: dict[str, An
             found.unknown.append(prefix + key)
         elif item is not None:
             _walk(item, child, prefix + key, inner, types, found)
+
+
+_CHECKERS: dict[str, Callable[[Any], bool]] = {}
+
+
+def _checker(type_ref: str) -> Callable[[Any], bool]:
+    """True when :func:`_walk` would find nothing in a value of ``type_ref`` (no unknown field, no
+    undecodable value): the same rules, compiled once per type into closures, with no paths built.
+    Struct fields are compiled on first use, so recursive types (JSONSchemaProps) terminate."""
+    check = _CHECKERS.get(type_ref)
+    if check is None:
+        check = _CHECKERS[type_ref] = _compile(type_ref, k8s_schema()["types"])
+    return check
+
+
+def _compile(type_ref: str, types: dict[str, Any]) -> Callable[[Any], bool]:
+    if type_ref[:2] == "[]":
+        item_ref = type_ref[2:]
+
+        def check_list(value: Any) -> bool:
+            if not isinstance(value, list):
+                return False
+            item_check = _checker(item_ref)
+            return all(item is None or item_check(item) for item in value)
+
+        return lambda value: value is None or check_list(value)
+    if type_ref[:2] == "{}":
+        item_ref = type_ref[2:]
+
+        def check_map(value: Any) -> bool:
+            if not isinstance(value, dict):
+                return False
+            item_check = _checker(item_ref)
+            return all(item is None or item_check(item) for item in value.values())
+
+        return lambda value: value is None or check_map(value)
+    fields: dict[str, str] | None = types.get(type_ref)
+    if fields is None:
+        return _scalar_check(type_ref)
+    children: dict[str, Callable[[Any], bool]] = {}
+
+    def check_struct(value: Any) -> bool:
+        if value is None:
+            return True
+        if not isinstance(value, dict):
+            return False
+        for key, item in value.items():
+            child = children.get(key)
+            if child is None:
+                ref = fields.get(key)
+                if ref is None:
+                    return False  # an unknown field, even when null
+                child = children[key] = _checker(ref)
+            if item is not None and not child(item):
+                return False
+        return True
+
+    return check_struct
+
+
+def _scalar_check(scalar: str) -> Callable[[Any], bool]:
+    """:func:`_scalar_fits` for one scalar, as a closure (None fits every type)."""
+    if scalar in INT_RANGES:
+        low, high = INT_RANGES[scalar]
+        return lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and low <= v <= high)
+    if scalar in ("string", "date-time"):
+        return lambda v: v is None or isinstance(v, str)
+    if scalar == "boolean":
+        return lambda v: v is None or isinstance(v, bool)
+    return lambda v: v is None or _scalar_fits(v, scalar)
 
 
 def _is_int(value: Any) -> bool:
