@@ -110,3 +110,62 @@ async def test_events_past_the_txn_size_are_written_alone(store: Store, monkeypa
     await _scheduled_events(store, 3)
     events = (await store.list(EVENTS, "default")).items
     assert len({e.metadata.resource_version for e in events}) == 3  # three writes
+
+
+async def test_recorders_of_one_store_share_its_writer_and_its_txns(store: Store) -> None:
+    """Simulated nodes in one process each have a recorder on the process's one store: their Events of
+    one moment go in one txn, and one node's stop leaves the writer running for the others."""
+    from tests.helpers import wait_for
+
+    pods = [await store.create(PODS, make_pod(f"web-{i}")) for i in range(4)]
+    nodes = [EventRecorder(store, "kubelite-agent", host=f"node-{i}") for i in range(2)]
+    assert nodes[0].writer is nodes[1].writer
+    for i, pod in enumerate(pods):
+        nodes[i % 2].record(pod, "Normal", "Started", "Started container web")
+    await nodes[0].flush()
+    events = (await store.list(EVENTS, "default")).items
+    assert sorted(e.source.host for e in events) == ["node-0", "node-0", "node-1", "node-1"]
+    assert len({e.metadata.resource_version for e in events}) == 1  # one txn
+
+    for recorder in nodes:
+        await recorder.start()
+    try:
+        await nodes[0].stop()
+        nodes[1].record(pods[1], "Normal", "Killing", "Stopping container web")
+
+        async def written() -> bool:
+            return any(e.reason == "Killing" for e in (await store.list(EVENTS, "default")).items)
+
+        await wait_for(written, message="the other node's Event written after one node stopped")
+    finally:
+        await nodes[1].stop()
+    assert nodes[1].writer._task is None  # the last recorder's stop stops the writer
+
+
+async def test_a_flush_while_the_writer_lingers_writes_the_held_event_once(store: Store) -> None:
+    from tests.helpers import wait_for
+
+    pod = await store.create(PODS, make_pod("web"))
+    recorder = EventRecorder(store, "test")
+    await recorder.start()
+    try:
+        recorder.record(pod, "Normal", "Pulled", "Container image already present")
+
+        async def held() -> bool:
+            return recorder.writer._held is not None
+
+        await wait_for(held, message="the writer took the Event and lingers for more")
+        await recorder.flush()  # as the agent's stop does
+        assert [e.count for e in (await store.list(EVENTS, "default")).items] == [1]
+        # the drain wakes after its window and finds nothing held: no second write (a count of 2);
+        # the next Event it writes shows that window has passed
+        recorder.record(pod, "Normal", "Started", "Started container web")
+
+        async def started() -> bool:
+            return any(e.reason == "Started" for e in (await store.list(EVENTS, "default")).items)
+
+        await wait_for(started, message="the next Event, written by the drain after its window")
+        assert {e.reason: e.count for e in (await store.list(EVENTS, "default")).items} == {"Pulled": 1, "Started": 1}
+    finally:
+        await recorder.stop()
+

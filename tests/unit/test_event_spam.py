@@ -15,13 +15,13 @@ async def test_events_about_one_object_are_limited_to_a_burst_then_one_per_five_
     rs.metadata.uid, other.metadata.uid = "uid-1", "uid-2"
     for i in range(SPAM_BURST + 10):
         recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: web-{i}")
-    assert recorder._queue.qsize() == SPAM_BURST == 25
+    assert recorder.writer.queued() == SPAM_BURST == 25
     recorder.record(other, "Normal", "Scheduled", "Successfully assigned default/other to node-1")
-    assert recorder._queue.qsize() == SPAM_BURST + 1
+    assert recorder.writer.queued() == SPAM_BURST + 1
     now[0] += 299.0
     recorder.record(rs, "Normal", "SuccessfulCreate", "Created pod: web-late")
-    assert recorder._queue.qsize() == SPAM_BURST + 1  # not yet a whole token back
+    assert recorder.writer.queued() == SPAM_BURST + 1  # not yet a whole token back
     now[0] += 2.0
     recorder.record(rs, "Normal", "SuccessfulCreate", "Created pod: web-later")
     recorder.record(rs, "Normal", "SuccessfulCreate", "Created pod: web-too-soon")
-    assert recorder._queue.qsize() == SPAM_BURST + 2
+    assert recorder.writer.queued() == SPAM_BURST + 2
