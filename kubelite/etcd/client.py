@@ -21,6 +21,7 @@ import aetcd
 import grpc
 from aetcd import rpc, watcher
 
+from kubelite.etcd.txnbatch import TxnBatcher
 from kubelite.etcd.encryption_reload import ReloadingEncryption
 from kubelite.util import clock
 
@@ -130,6 +131,7 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
         self.config = config
         # called with (what, seconds) after every txn/range (kubelite.etcd.ops): a process's etcd latency metric
         self.request_observer: Callable[[str, float], None] | None = None
+        self.txn_batcher: TxnBatcher | None = None  # kubelite.etcd.ops.txn's group commit, made on first use
         self._offset = 0
         self._failures = 0
         self._last_failover = 0.0

@@ -16,6 +16,7 @@ from aetcd import rpc, utils
 
 from kubelite.api import errors
 from kubelite.etcd.client import EtcdClient
+from kubelite.etcd.txnbatch import TxnBatcher
 
 
 class EtcdUnavailable(errors.ApiError):
@@ -121,19 +122,36 @@ def _observe(client: EtcdClient, what: str, started: float) -> None:
 async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failure: list[Any], *, what: str,
               timeout: float | None = None) -> Any:
     """One etcd transaction; returns the raw TxnResponse (``succeeded``, ``header``, ``responses``).
-    ``timeout``: the call's deadline in seconds (default the client's)."""
+    ``timeout``: the call's deadline in seconds (default the client's). With the default deadline
+    it goes through the client's :class:`TxnBatcher` (group commit: sent with the process's other
+    txns of the moment as one etcd txn, with the same outcome as alone)."""
     await _connected(client, what)
     request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
     started = time.perf_counter()
     try:
-        response = await client.kvstub.Txn(request, timeout=client.config.timeout if timeout is None else timeout,
-                                           metadata=client.metadata)
+        if timeout is None:
+            response = await _batcher(client).txn(request)
+        else:
+            response = await client.kvstub.Txn(request, timeout=timeout, metadata=client.metadata)
     except rpc.AioRpcError as exc:
-        raise await _unavailable(client, exc, what) from exc
+        if timeout is not None:
+            await _report(client, exc)
+        raise _error(exc, what) from exc
     finally:
         _observe(client, what, started)
     client.report_success()
     return response
+
+
+def _batcher(client: EtcdClient) -> TxnBatcher:
+    batcher: TxnBatcher | None = getattr(client, "txn_batcher", None)
+    if batcher is None:
+        def call(request: Any) -> Any:
+            return client.kvstub.Txn(request, timeout=client.config.timeout, metadata=client.metadata)
+
+        batcher = client.txn_batcher = TxnBatcher(call, lambda exc: _report(client, exc),
+                                                  deadline=lambda: client.config.timeout)
+    return batcher
 
 
 async def compact(client: EtcdClient, revision: int, *, what: str) -> None:
@@ -185,10 +203,19 @@ _FAILOVER_CODES = (rpc.StatusCode.DEADLINE_EXCEEDED, rpc.StatusCode.UNAVAILABLE,
 
 
 async def _unavailable(client: EtcdClient, exc: rpc.AioRpcError, what: str) -> errors.ApiError:
+    await _report(client, exc)
+    return _error(exc, what)
+
+
+async def _report(client: EtcdClient, exc: rpc.AioRpcError) -> None:
+    """A failed call counts toward failing over to the next endpoint when etcd did not answer."""
+    if exc.code() in _FAILOVER_CODES:
+        await client.report_unavailable()
+
+
+def _error(exc: rpc.AioRpcError, what: str) -> errors.ApiError:
     if exc.code() == rpc.StatusCode.RESOURCE_EXHAUSTED and "space exceeded" in (exc.details() or ""):
         return EtcdSpaceExceeded(what, exc.details() or "")
     if exc.code() == rpc.StatusCode.PERMISSION_DENIED:
         return EtcdPermissionDenied(what, exc.details() or "permission denied")
-    if exc.code() in _FAILOVER_CODES:
-        await client.report_unavailable()
     return EtcdUnavailable(f"{what}: etcd {exc.code().name}: {exc.details()}")
