@@ -20,11 +20,13 @@ every agent loop already treats as transient.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import aiohttp
 
 from kubelite.api import errors
+from kubelite.api.core import Event
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import LEASES, Resource
 from kubelite.etcd.client import EtcdClient
@@ -58,6 +60,11 @@ class ApiWriteStore(Store):
         namespace = obj.metadata.namespace if res.namespaced else None
         doc = await self._send(res, "POST", collection_path(res, namespace), obj.to_dict(), dry_run=dry_run)
         return res.model.model_validate(doc)
+
+    async def create_events(self, events: Sequence[Event], *, lease: int = 0) -> list[bool]:
+        """None in one etcd txn: the gateway creates Events one by one, so each is created alone (as the
+        node, through :meth:`create`), as the recorder does with what a batch did not create."""
+        return [False] * len(events)
 
     async def update(self, res: Resource[T], obj: T, *, subresource: Subresource = None, fence: Fence | None = None,
                      dry_run: bool = False, read: T | None = None) -> T:

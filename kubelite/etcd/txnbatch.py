@@ -65,9 +65,14 @@ class _Batch:
     size: int = 0
 
     def admits(self, entry: _Waiting) -> bool:
-        return (len(self.entries) < MAX_BATCH and self.size + entry.size <= MAX_BATCH_BYTES
-                and self.writes.isdisjoint(entry.reads) and self.writes.isdisjoint(entry.writes)
-                and self.reads.isdisjoint(entry.writes))
+        if not self.entries:
+            return True  # a txn over MAX_BATCH_BYTES by itself goes alone (etcd judges its size)
+        return len(self.entries) < MAX_BATCH and self.size + entry.size <= MAX_BATCH_BYTES and not self.conflicts(entry)
+
+    def conflicts(self, entry: _Waiting) -> bool:
+        """Whether ``entry`` writes a key these read or write, or reads a key these write."""
+        return not (self.writes.isdisjoint(entry.reads) and self.writes.isdisjoint(entry.writes)
+                    and self.reads.isdisjoint(entry.writes))
 
     def add(self, entry: _Waiting) -> None:
         self.entries.append(entry)
@@ -158,14 +163,16 @@ class TxnBatcher:
 
     def _send_waiting(self) -> None:
         while self._in_flight < MAX_IN_FLIGHT and self._waiting:
-            batch, later = _Batch(), []
+            batch, later, held = _Batch(), [], _Batch()
             for entry in self._waiting:
                 if entry.future.done():  # its caller was cancelled
                     continue
-                if batch.admits(entry):
+                # one touching a key of a txn left for later waits too: a key's txns go in arrival order
+                if batch.admits(entry) and not held.conflicts(entry):
                     batch.add(entry)
                 else:
                     later.append(entry)
+                    held.add(entry)
             self._waiting = later
             if not batch.entries:
                 return

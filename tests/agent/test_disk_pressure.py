@@ -78,8 +78,12 @@ async def test_disk_pressure_condition_and_eviction_in_the_kubelets_order(
     assert status.container_statuses[0].state.terminated is not None
     assert not any(c.state in ("running", "created") for c in runtime.containers_info()
                    if c.labels.get("kubelite.pod.name") == "hog")
-    events = await store.list(EVENTS, "default")
-    assert any(e.reason == "Evicted" and e.involved_object.name == "hog" for e in events.items)
+
+    async def evicted_event() -> bool:  # Events are written in the background
+        return any(e.reason == "Evicted" and e.involved_object.name == "hog"
+                   for e in (await store.list(EVENTS, "default")).items)
+
+    await wait_for(evicted_event, 10, message="an Evicted Event about hog")
     # The pod within its requests is never the one picked while others exceed theirs.
     assert "default/reserved" not in agent.disk.evicted[:2]
     # Pressure gone: after the transition period the condition goes.

@@ -19,7 +19,7 @@ from kubelite.api.core import (
     Container, ContainerPort, Node, Pod, PodSpec, ResourceRequirements, Taint,
 )
 from kubelite.api.meta import KubeObject, ObjectMeta
-from kubelite.api.resources import NODES, PERSISTENTVOLUMES, PODS, Resource
+from kubelite.api.resources import EVENTS, NODES, PERSISTENTVOLUMES, PODS, Resource
 from kubelite.auth import rbac
 from kubelite.auth.rbac_bootstrap import default_cluster_role_bindings, default_cluster_roles
 from kubelite.etcd.client import EtcdClient
@@ -76,6 +76,13 @@ class NodeCredentialStore(Store):
     async def create(self, res: Resource[Any], obj: Any, **kwargs: Any) -> Any:
         self._check("create", res, namespace=obj.metadata.namespace, name=obj.metadata.name or "", obj=obj, old=None)
         return await super().create(res, obj, **kwargs)
+
+    async def create_events(self, events: Any, **kwargs: Any) -> Any:
+        # the recorders' batches (one etcd txn) are creates as well, each checked as the node's
+        for event in events:
+            self._check("create", EVENTS, namespace=event.metadata.namespace, name=event.metadata.name or "",
+                        obj=event, old=None)
+        return await super().create_events(events, **kwargs)
 
     async def update(self, res: Resource[Any], obj: Any, *, subresource: Any = None, **kwargs: Any) -> Any:
         old = await self._stored(res, obj.metadata.name or "", obj.metadata.namespace)

@@ -49,9 +49,12 @@ async def test_scale_up_and_down_with_status_and_events(
     await wait_for(lambda: status_is(2, 2), 10)
     # after the deleted pods are gone (the kubelet finished them), the count stays exact
     await wait_for(lambda: _all_pods_count(store, 2), 10)
-    events = (await store.list(EVENTS, "default")).items
-    reasons = {e.reason for e in events if e.involved_object.kind == "ReplicaSet"}
-    assert {"SuccessfulCreate", "SuccessfulDelete"} <= reasons
+
+    async def both_recorded() -> bool:  # Events are written in the background
+        events = (await store.list(EVENTS, "default")).items
+        return {"SuccessfulCreate", "SuccessfulDelete"} <= {e.reason for e in events if e.involved_object.kind == "ReplicaSet"}
+
+    await wait_for(both_recorded, 10, message="SuccessfulCreate and SuccessfulDelete Events about the set")
 
 
 async def _all_pods_count(store: Store, n: int) -> bool:

@@ -120,6 +120,20 @@ async def test_a_txn_touching_what_another_in_the_batch_writes_goes_in_the_next_
     assert sent == [[writer, _put("/z")], [later]], why
 
 
+async def test_a_keys_txns_go_in_arrival_order() -> None:
+    """B waits for the next batch (it reads what A writes); C writes what B writes, so C waits behind
+    B although it does not touch A's key."""
+    etcd = FakeEtcd()
+    batcher, _ = _batcher(etcd)
+    a = _txn([cmp_version("/k", "==", 0)], [op_put("/k", b"1")])
+    b = _txn([cmp_mod("/k", "==", 0)], [op_put("/j", b"b")])
+    c = _txn([], [op_put("/j", b"c")])
+    d = _put("/free")
+    await _queue_behind_one(etcd, batcher, [a, b, c, d])
+    sent = [[op.request_txn for op in r.success] if r.success[0].HasField("request_txn") else [r] for r in etcd.sent[1:]]
+    assert sent == [[a, d], [b], [c]]
+
+
 async def test_a_key_only_compared_by_several_is_shared() -> None:
     etcd = FakeEtcd()
     batcher, _ = _batcher(etcd)
@@ -153,6 +167,18 @@ async def test_a_batch_is_at_most_max_batch_txns() -> None:
     results = await _queue_behind_one(etcd, batcher, [_put(f"/k{i}") for i in range(txnbatch.MAX_BATCH + 5)])
     assert all(r.succeeded for r in results)
     assert [len(r.success) for r in etcd.sent[1:]] == [txnbatch.MAX_BATCH, 5]
+
+
+async def test_a_txn_larger_than_a_batch_goes_alone_and_the_bytes_bound_the_batches() -> None:
+    etcd = FakeEtcd()
+    batcher, _ = _batcher(etcd)
+    third = txnbatch.MAX_BATCH_BYTES // 3
+    big = _txn([], [op_put("/big", b"x" * (txnbatch.MAX_BATCH_BYTES + 10))])
+    requests = [big] + [_txn([], [op_put(f"/k{i}", b"x" * third)]) for i in range(4)]
+    results = await asyncio.wait_for(_queue_behind_one(etcd, batcher, requests), 5)
+    assert all(r.succeeded for r in results)
+    sizes = [len(r.success) if r.success[0].HasField("request_txn") else 1 for r in etcd.sent[1:]]
+    assert etcd.sent[1] == big and sizes == [1, 2, 2]
 
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED])
