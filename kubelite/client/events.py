@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 EVENT_TTL_SECONDS = 3600
 _LEASE_ROTATION_SECONDS = 600
 _QUEUE_LIMIT = 10_000
-LINGER_SECONDS = 0.1  # how long the writer waits for more Events before a txn that would not be full
 _BATCH = 64  # Events per txn (Store.create_events): 64 compares on keys and at most 64 on namespaces fit etcd's default --max-txn-ops (128)
 SPAM_BURST = 25  # client-go defaultSpamBurst: events about one object before the rate applies
 SPAM_PER_SECOND = 1 / 300  # client-go defaultSpamQPS: then one per 5 minutes
@@ -133,7 +132,7 @@ class EventRecorder:
 
 class EventWriter:
     """The queue of recorded Events and the background task that writes them, one per :class:`Store`
-    (:meth:`of`): the Events of one moment (LINGER_SECONDS) go together in one txn
+    (:meth:`of`): the Events queued while its previous txn was under way go together in the next
     (:meth:`Store.create_events`, up to _BATCH per txn). Recording never blocks: a full queue drops.
     Started by its first recorder's start, stopped by its last recorder's stop."""
 
@@ -144,7 +143,6 @@ class EventWriter:
         self.ttl = EventLeases(store)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
-        self._held: _Pending | None = None
         self._users = 0
 
     @classmethod
@@ -177,24 +175,12 @@ class EventWriter:
                         involved.name, pending.message)
 
     async def flush(self) -> None:
-        held, self._held = self._held, None  # the drain's first, while it lingers: written here, once
-        if held is not None:
-            await self._write_batch(self._take(held))
         while not self._queue.empty():
             await self._write_batch(self._take(self._queue.get_nowait()))
 
     async def _drain(self) -> None:
         while True:
-            self._held = await self._queue.get()
-            if self._queue.qsize() < _BATCH - 1:
-                # a batching window, not a wait for a condition: the Events of the next moments (other
-                # pods', other nodes') join this txn; Events are informational, and kubectl describe
-                # shows them LINGER_SECONDS later (issue 12: a txn per pod's three Events was a quarter
-                # of etcd's txns in a 1,000-pod scale-up)
-                await asyncio.sleep(LINGER_SECONDS)
-            held, self._held = self._held, None
-            if held is not None:  # (a flush wrote it meanwhile)
-                await self._write_batch(self._take(held))
+            await self._write_batch(self._take(await self._queue.get()))
 
     def _take(self, first: _Pending) -> list[_Pending]:
         """``first`` and what is queued behind it, up to _BATCH: the writes of one moment."""

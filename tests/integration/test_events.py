@@ -141,31 +141,3 @@ async def test_recorders_of_one_store_share_its_writer_and_its_txns(store: Store
         await nodes[1].stop()
     assert nodes[1].writer._task is None  # the last recorder's stop stops the writer
 
-
-async def test_a_flush_while_the_writer_lingers_writes_the_held_event_once(store: Store) -> None:
-    from tests.helpers import wait_for
-
-    pod = await store.create(PODS, make_pod("web"))
-    recorder = EventRecorder(store, "test")
-    await recorder.start()
-    try:
-        recorder.record(pod, "Normal", "Pulled", "Container image already present")
-
-        async def held() -> bool:
-            return recorder.writer._held is not None
-
-        await wait_for(held, message="the writer took the Event and lingers for more")
-        await recorder.flush()  # as the agent's stop does
-        assert [e.count for e in (await store.list(EVENTS, "default")).items] == [1]
-        # the drain wakes after its window and finds nothing held: no second write (a count of 2);
-        # the next Event it writes shows that window has passed
-        recorder.record(pod, "Normal", "Started", "Started container web")
-
-        async def started() -> bool:
-            return any(e.reason == "Started" for e in (await store.list(EVENTS, "default")).items)
-
-        await wait_for(started, message="the next Event, written by the drain after its window")
-        assert {e.reason: e.count for e in (await store.list(EVENTS, "default")).items} == {"Pulled": 1, "Started": 1}
-    finally:
-        await recorder.stop()
-
