@@ -81,6 +81,20 @@ class _Batch:
         self.size += entry.size
 
 
+def next_batch(waiting: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]:
+    """(the txns to send together now, the ones left waiting), from the waiting ones in arrival order:
+    each joins unless it conflicts with the batch (a key one writes, another touches) or with one
+    left for later (so a key's txns go in arrival order), within MAX_BATCH and MAX_BATCH_BYTES."""
+    batch, held, later = _Batch(), _Batch(), []
+    for entry in waiting:
+        if batch.admits(entry) and not held.conflicts(entry):
+            batch.add(entry)
+        else:
+            later.append(entry)
+            held.add(entry)
+    return batch.entries, later
+
+
 def keys_of(request: Any) -> tuple[frozenset[bytes], frozenset[bytes]] | None:
     """(keys compared or read, keys written) of a TxnRequest, or None when it touches a range, nests
     a txn or writes nothing: such a txn is sent alone."""
@@ -163,21 +177,11 @@ class TxnBatcher:
 
     def _send_waiting(self) -> None:
         while self._in_flight < MAX_IN_FLIGHT and self._waiting:
-            batch, later, held = _Batch(), [], _Batch()
-            for entry in self._waiting:
-                if entry.future.done():  # its caller was cancelled
-                    continue
-                # one touching a key of a txn left for later waits too: a key's txns go in arrival order
-                if batch.admits(entry) and not held.conflicts(entry):
-                    batch.add(entry)
-                else:
-                    later.append(entry)
-                    held.add(entry)
-            self._waiting = later
-            if not batch.entries:
+            batch, self._waiting = next_batch([e for e in self._waiting if not e.future.done()])  # (done: cancelled)
+            if not batch:
                 return
             self._in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._send(batch.entries))
+            task = asyncio.get_running_loop().create_task(self._send(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -14,6 +14,8 @@ from typing import Any
 import grpc
 import pytest
 from aetcd import rpc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kubelite.etcd import txnbatch
 from kubelite.etcd.ops import cmp_mod, cmp_version, op_get, op_put
@@ -240,3 +242,46 @@ async def test_a_waiting_caller_gives_up_at_the_clients_deadline_and_is_left_out
     etcd.gate.set()
     await first
     assert etcd.sent == [_put("/first")] and failures == []  # never sent; the first call's failure is its own
+
+
+KEYS = [f"/k{i}".encode() for i in range(12)]
+
+
+@st.composite
+def waiting_txns(draw: st.DrawFn) -> list[txnbatch._Waiting]:
+    entries = []
+    for _ in range(draw(st.integers(min_value=0, max_value=40))):
+        writes = frozenset(draw(st.sets(st.sampled_from(KEYS), min_size=1, max_size=2)))
+        reads = frozenset(draw(st.sets(st.sampled_from(KEYS), max_size=2)))
+        size = draw(st.sampled_from([10, txnbatch.MAX_BATCH_BYTES // 3, txnbatch.MAX_BATCH_BYTES + 1]))
+        entries.append(txnbatch._Waiting(None, reads, writes, size, None))  # type: ignore[arg-type]  # (no caller)
+    return entries
+
+
+@settings(max_examples=150, deadline=None)
+@given(waiting=waiting_txns())
+def test_batches_never_mix_conflicting_txns_and_keep_each_keys_arrival_order(waiting: list[Any]) -> None:
+    order = {id(e): i for i, e in enumerate(waiting)}
+    sent: list[list[Any]] = []
+    left = list(waiting)
+    while left:
+        batch, rest = txnbatch.next_batch(left)
+        assert batch, "every round sends something"
+        assert rest == [e for e in left if all(e is not b for b in batch)]  # the rest waits, in order
+        sent.append(batch)
+        left = rest
+    assert sorted(order[id(e)] for b in sent for e in b) == list(range(len(waiting)))  # each exactly once
+    for batch in sent:
+        assert len(batch) <= txnbatch.MAX_BATCH
+        assert len(batch) == 1 or sum(e.size for e in batch) <= txnbatch.MAX_BATCH_BYTES
+        for i, one in enumerate(batch):
+            for other in batch[i + 1:]:
+                assert one.writes.isdisjoint(other.writes | other.reads) and other.writes.isdisjoint(one.reads)
+    # per key, the txns that write it, and those that read it between such writes, keep arrival order
+    position = {id(e): n for n, b in enumerate(sent) for e in b}
+    for key in KEYS:
+        touching = [e for e in waiting if key in e.writes or key in e.reads]
+        for i, one in enumerate(touching):
+            for other in touching[i + 1:]:
+                if key in one.writes or key in other.writes:
+                    assert position[id(one)] < position[id(other)]
