@@ -366,6 +366,9 @@ async def run(args: argparse.Namespace) -> int:
                     return 2
     config = etcd_config_from_args(args)
     client = await connect(config)
+    # a node with its own identity writes one etcd key itself (its Lease): never inside a batch, where etcd
+    # before 3.5.28 would not check that its role allows it (kubelite/etcd/client.py)
+    client.batch_txns = not args.write_through_api
     # with --write-through-api (one node per process) the node writes as itself through the gateway
     api = gateway_connection(agent_config(args, nodes[0], token_for(source, nodes[0]))) if args.write_through_api else None
     store = ApiWriteStore(client, api) if api is not None else Store(client)

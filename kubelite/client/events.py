@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -136,8 +135,6 @@ class EventWriter:
     (:meth:`Store.create_events`, up to _BATCH per txn). Recording never blocks: a full queue drops.
     Started by its first recorder's start, stopped by its last recorder's stop."""
 
-    _by_store: weakref.WeakKeyDictionary[Store, EventWriter] = weakref.WeakKeyDictionary()
-
     def __init__(self, store: Store) -> None:
         self.store = store
         self.ttl = EventLeases(store)
@@ -147,9 +144,10 @@ class EventWriter:
 
     @classmethod
     def of(cls, store: Store) -> EventWriter:
-        writer = cls._by_store.get(store)
+        """The store's writer (kept on the store: it lives and goes with it)."""
+        writer: EventWriter | None = store.event_writer
         if writer is None:
-            writer = cls._by_store[store] = cls(store)
+            writer = store.event_writer = cls(store)
         return writer
 
     def queued(self) -> int:

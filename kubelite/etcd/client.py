@@ -132,6 +132,9 @@ class EtcdClient(aetcd.Client):  # type: ignore[misc]  # aetcd publishes no type
         # called with (what, seconds) after every txn/range (kubelite.etcd.ops): a process's etcd latency metric
         self.request_observer: Callable[[str, float], None] | None = None
         self.txn_batcher: TxnBatcher | None = None  # kubelite.etcd.ops.txn's group commit, made on first use
+        # False: every txn alone. A node's agent, whose etcd role may write one key: etcd before 3.5.28
+        # checks no permission inside a nested txn (etcd commit 9e4303361), so its writes never nest.
+        self.batch_txns = True
         self._offset = 0
         self._failures = 0
         self._last_failover = 0.0

@@ -129,12 +129,13 @@ async def txn(client: EtcdClient, compare: list[Any], success: list[Any], failur
     request = rpc.TxnRequest(compare=compare, success=success, failure=failure)
     started = time.perf_counter()
     try:
-        if timeout is None:
+        if timeout is None and client.batch_txns:
             response = await _batcher(client).txn(request)
         else:
-            response = await client.kvstub.Txn(request, timeout=timeout, metadata=client.metadata)
+            response = await client.kvstub.Txn(request, timeout=client.config.timeout if timeout is None else timeout,
+                                               metadata=client.metadata)
     except rpc.AioRpcError as exc:
-        if timeout is not None:
+        if timeout is not None or not client.batch_txns:
             await _report(client, exc)
         raise _error(exc, what) from exc
     finally:

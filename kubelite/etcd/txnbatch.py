@@ -45,7 +45,24 @@ from grpc.aio import Metadata
 MAX_IN_FLIGHT = 1
 MAX_BATCH = 64
 MAX_BATCH_BYTES = 1 << 20
-_WHOLE_BATCH_REFUSED = (rpc.StatusCode.INVALID_ARGUMENT, rpc.StatusCode.RESOURCE_EXHAUSTED)
+MAX_TXN_OPS = 128  # etcd's default --max-txn-ops; a nested txn may have only what its parent's ops leave
+MAX_BATCH_READS = 32  # range ops (a failed create reads the object back): 32 x 1.5 MB stays under gRPC's 64 MiB
+# what etcd refuses before applying anything, for the batch as a whole (one of its txns; a limit): then each
+# txn is sent alone, with the answer it would have had. Anything else (a client-side limit on the answer, a
+# deadline) may come after the batch was applied: every caller gets the error, as a timeout.
+_REFUSED_BEFORE_APPLY = (
+    (rpc.StatusCode.INVALID_ARGUMENT, "too many operations in txn request"),
+    (rpc.StatusCode.INVALID_ARGUMENT, "duplicate key given in txn request"),
+    (rpc.StatusCode.INVALID_ARGUMENT, "request is too large"),
+    (rpc.StatusCode.INVALID_ARGUMENT, "key not found"),  # ignore_lease on a missing key
+    (rpc.StatusCode.NOT_FOUND, "requested lease not found"),
+    (rpc.StatusCode.PERMISSION_DENIED, ""),
+)
+
+
+def refused_before_apply(exc: rpc.AioRpcError) -> bool:
+    details = exc.details() or ""
+    return any(exc.code() == code and text in details for code, text in _REFUSED_BEFORE_APPLY)
 
 
 @dataclass
@@ -55,6 +72,8 @@ class _Waiting:
     writes: frozenset[bytes]
     size: int
     future: asyncio.Future[Any]
+    ops: int = 1  # its longest list (compares, success, failure): what etcd counts against --max-txn-ops
+    range_ops: int = 0
 
 
 @dataclass
@@ -63,11 +82,16 @@ class _Batch:
     reads: set[bytes] = field(default_factory=set)
     writes: set[bytes] = field(default_factory=set)
     size: int = 0
+    ops: int = 0
+    range_ops: int = 0
 
     def admits(self, entry: _Waiting) -> bool:
         if not self.entries:
             return True  # a txn over MAX_BATCH_BYTES by itself goes alone (etcd judges its size)
-        return len(self.entries) < MAX_BATCH and self.size + entry.size <= MAX_BATCH_BYTES and not self.conflicts(entry)
+        # etcd gives a nested txn the ops its parent leaves (checkTxnRequest: maxTxnOps - len(parent))
+        return (len(self.entries) < MAX_BATCH and self.size + entry.size <= MAX_BATCH_BYTES
+                and len(self.entries) + 1 + max(self.ops, entry.ops) <= MAX_TXN_OPS
+                and self.range_ops + entry.range_ops <= MAX_BATCH_READS and not self.conflicts(entry))
 
     def conflicts(self, entry: _Waiting) -> bool:
         """Whether ``entry`` writes a key these read or write, or reads a key these write."""
@@ -79,6 +103,8 @@ class _Batch:
         self.reads |= entry.reads
         self.writes |= entry.writes
         self.size += entry.size
+        self.ops = max(self.ops, entry.ops)
+        self.range_ops += entry.range_ops
 
 
 def next_batch(waiting: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]:
@@ -113,9 +139,7 @@ def keys_of(request: Any) -> tuple[frozenset[bytes], frozenset[bytes]] | None:
                 return None
             reads.add(op.request_range.key)
         elif kind == "request_delete_range":
-            if op.request_delete_range.range_end:
-                return None
-            writes.add(op.request_delete_range.key)
+            return None  # a delete answers with the object (prev_kv): 64 of them could pass gRPC's answer limit
         else:
             return None
     if not writes:
@@ -137,15 +161,20 @@ class TxnBatcher:
         self._waiting: list[_Waiting] = []
         self._in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # after "database space exceeded", alone until a write succeeds: etcd 3.5 counts no nested put
+        # against its quota and its NOSPACE alarm (costTxn), so a batch would get past the alarm
+        self._alone_until_written = False
         self.batches = 0  # outer txns sent for two or more callers (tests, benchmarks)
 
     async def txn(self, request: Any) -> Any:
         """Send ``request`` (a TxnRequest) and return its TxnResponse; gRPC errors are raised."""
         keys = keys_of(request)
-        if keys is None or (self._in_flight < MAX_IN_FLIGHT and not self._waiting):
+        if keys is None or self._alone_until_written or (self._in_flight < MAX_IN_FLIGHT and not self._waiting):
             return await self._alone(request)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(request, keys[0], keys[1], request.ByteSize(), future))
+        ops = max(len(request.compare), len(request.success), len(request.failure))
+        range_ops = sum(1 for op in (*request.success, *request.failure) if op.WhichOneof("request") == "request_range")
+        self._waiting.append(_Waiting(request, keys[0], keys[1], request.ByteSize(), future, ops, range_ops))
         self._send_waiting()
         try:
             # the client's deadline covers the wait too: behind a call to a frozen member, a caller
@@ -153,10 +182,14 @@ class TxnBatcher:
             async with asyncio.timeout(self._deadline()):
                 return await future
         except TimeoutError:
+            if future.done() and not future.cancelled():
+                return future.result()  # the answer came in the same turn as the deadline: it stands
             future.cancel()
             raise rpc.AioRpcError(rpc.StatusCode.DEADLINE_EXCEEDED, Metadata(), Metadata(),
                                   "Deadline Exceeded (waiting to be sent, or in a batch)") from None
         except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" warning
             future.cancel()  # still waiting: left out of the next batch
             raise
 
@@ -170,10 +203,15 @@ class TxnBatcher:
 
     async def _reported(self, request: Any) -> Any:
         try:
-            return await self._call(request)
+            response = await self._call(request)
         except rpc.AioRpcError as exc:
+            if "space exceeded" in (exc.details() or ""):
+                self._alone_until_written = True
             await self._failed(exc)
             raise
+        if self._alone_until_written and response.succeeded and _writes(request.success):
+            self._alone_until_written = False
+        return response
 
     def _send_waiting(self) -> None:
         while self._in_flight < MAX_IN_FLIGHT and self._waiting:
@@ -183,10 +221,19 @@ class TxnBatcher:
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._send(batch))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._sent)  # (also when cancelled before its first step)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight -= 1
+        if not task.cancelled():
+            self._send_waiting()
 
     async def _send(self, entries: list[_Waiting]) -> None:
+        entries = [e for e in entries if not e.future.done()]  # (a caller gone since the batch was formed)
         try:
+            if not entries:
+                return
             if len(entries) == 1:
                 await _settle(entries[0].future, self._reported(entries[0].request))
                 return
@@ -194,10 +241,14 @@ class TxnBatcher:
             try:
                 response = await self._call(outer)
             except rpc.AioRpcError as exc:
-                if exc.code() in _WHOLE_BATCH_REFUSED and "space exceeded" not in (exc.details() or ""):
-                    # a limit below etcd's defaults: each on its own, as it would have gone
-                    await asyncio.gather(*(_settle(e.future, self._reported(e.request)) for e in entries))
+                if refused_before_apply(exc):
+                    # one txn's problem (a lease gone, a permission) or a limit below etcd's defaults:
+                    # each on its own, with the answer it would have had; not those whose callers left
+                    await asyncio.gather(*(_settle(e.future, self._reported(e.request))
+                                           for e in entries if not e.future.done()))
                     return
+                if "space exceeded" in (exc.details() or ""):
+                    self._alone_until_written = True
                 await self._failed(exc)
                 for entry in entries:
                     if not entry.future.done():
@@ -215,9 +266,10 @@ class TxnBatcher:
                     entry.future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
             if not isinstance(exc, Exception):
                 raise
-        finally:
-            self._in_flight -= 1
-            self._send_waiting()
+
+
+def _writes(ops: Any) -> bool:
+    return any(op.WhichOneof("request") in ("request_put", "request_delete_range") for op in ops)
 
 
 async def _settle(future: asyncio.Future[Any], call: Any) -> None:

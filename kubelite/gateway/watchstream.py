@@ -147,6 +147,18 @@ async def _stream(
         now = clock.monotonic()
         remaining = deadline - now
         if remaining <= 0:
+            # the rest of the last revision sent goes too: a client resumes after that revision, and
+            # one etcd txn's writes (group commit, bind and Event batches) share it
+            chunks = []
+            while not queue.empty():  # (what follows that revision is dropped: the stream ends here)
+                item = queue.get_nowait()
+                if not isinstance(item, HubEvent) or item.revision != last_revision:
+                    break
+                line = _line(item, encoder, matches)
+                if line is not None:
+                    chunks.append(line[1])
+            if chunks:
+                await response.write(b"".join(chunks))
             return
         try:
             if queue.empty():  # asyncio.timeout, not wait_for: no task per event

@@ -308,6 +308,7 @@ class Store:
         self.quotas = QuotaAdmission(self._quota_documents, lambda key, data: self._stored_bytes(RESOURCEQUOTAS, key, data),
                                      clock, cache_seconds=ADMISSION_CACHE_SECONDS)
         self.point_reads = PointReads(client)
+        self.event_writer: Any = None  # kubelite.client.events.EventWriter: the process's Events, made on first use
 
     def prepare(self, res: Resource, current: T | None, new: T) -> T:
         """What the store would write for ``new`` (create when ``current`` is None): the

@@ -38,7 +38,7 @@ class FakeEtcd:
         self.gate = asyncio.Event()
         self.gate.set()
         self.failing: set[bytes] = set()
-        self.refuse_batches: grpc.StatusCode | None = None
+        self.refuse_batches: tuple[grpc.StatusCode, str] | None = None
         self.error: grpc.StatusCode | None = None
         self.revision = 100
         self.deadline = 30.0
@@ -54,8 +54,8 @@ class FakeEtcd:
         if self.error is not None:
             raise grpc.aio.AioRpcError(self.error, grpc.aio.Metadata(), grpc.aio.Metadata(), "boom")
         if nested and self.refuse_batches is not None:
-            raise grpc.aio.AioRpcError(self.refuse_batches, grpc.aio.Metadata(), grpc.aio.Metadata(),
-                                       "etcdserver: too many operations in txn request")
+            code, details = self.refuse_batches
+            raise grpc.aio.AioRpcError(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details)
         self.revision += 1
         header = rpc.ResponseHeader(revision=self.revision)
         if not nested:
@@ -183,16 +183,65 @@ async def test_a_txn_larger_than_a_batch_goes_alone_and_the_bytes_bound_the_batc
     assert etcd.sent[1] == big and sizes == [1, 2, 2]
 
 
-@pytest.mark.parametrize("code", [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED])
-async def test_a_batch_refused_as_a_whole_is_sent_again_txn_by_txn(code: grpc.StatusCode) -> None:
+@pytest.mark.parametrize("refusal", [
+    (grpc.StatusCode.INVALID_ARGUMENT, "etcdserver: too many operations in txn request"),  # a smaller --max-txn-ops
+    (grpc.StatusCode.NOT_FOUND, "etcdserver: requested lease not found"),  # one txn's lease is gone
+    (grpc.StatusCode.PERMISSION_DENIED, "etcdserver: permission denied"),
+])
+async def test_a_batch_refused_before_it_applied_is_sent_again_txn_by_txn(refusal: tuple[grpc.StatusCode, str]) -> None:
     etcd = FakeEtcd()
-    etcd.refuse_batches = code
+    etcd.refuse_batches = refusal
     etcd.failing = {b"/b"}
     batcher, failures = _batcher(etcd)
     results = await _queue_behind_one(etcd, batcher, [_put("/a"), _put("/b")])
     assert [r.succeeded for r in results] == [True, False]
     assert [r for r in etcd.sent[2:]] == [_put("/a"), _put("/b")]
     assert failures == []  # etcd answered: nothing toward failover
+
+
+async def test_an_error_that_may_come_after_the_batch_applied_is_every_callers_and_nothing_is_resent() -> None:
+    """gRPC refuses an answer over its receive limit after etcd applied the batch: sending each txn
+    again would report its own write as a conflict."""
+    etcd = FakeEtcd()
+    etcd.refuse_batches = (grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (70000000 vs. 67108864)")
+    batcher, _ = _batcher(etcd)
+    results = await _queue_behind_one(etcd, batcher, [_put("/a"), _put("/b")])
+    assert all(isinstance(r, grpc.aio.AioRpcError) and r.code() == grpc.StatusCode.RESOURCE_EXHAUSTED for r in results)
+    assert len(etcd.sent) == 2  # the first txn, and the batch once
+
+
+async def test_after_space_exceeded_txns_go_alone_until_a_write_succeeds() -> None:
+    """etcd 3.5 counts no nested put against its NOSPACE alarm: a batch would get past it."""
+    etcd = FakeEtcd()
+    batcher, _ = _batcher(etcd)
+    etcd.error = grpc.StatusCode.RESOURCE_EXHAUSTED
+    etcd.gate.clear()
+    first = asyncio.ensure_future(batcher.txn(_put("/first")))
+    await asyncio.sleep(0)
+    etcd.gate.set()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await first
+    assert not batcher._alone_until_written  # "boom": not the alarm
+    etcd.error = None
+    batcher._alone_until_written = True  # as after etcd's "mvcc: database space exceeded"
+    results = await _queue_behind_one(etcd, batcher, [_put("/a"), _put("/b")])
+    assert all(r.succeeded for r in results)
+    assert not any(r.success[0].HasField("request_txn") for r in etcd.sent)  # every one alone
+    assert not batcher._alone_until_written  # a write succeeded: batching again
+
+
+async def test_a_batch_leaves_a_nested_txn_the_ops_etcd_allows_it() -> None:
+    """etcd gives a nested txn --max-txn-ops minus its parent's ops: a 65-compare bind batch fits only
+    in a batch of at most 63."""
+    etcd = FakeEtcd()
+    batcher, _ = _batcher(etcd)
+    big = _txn([cmp_version(f"/bind/{i}", "==", 0) for i in range(65)], [op_put("/bind/x", b"v")])
+    requests = [_put(f"/k{i}") for i in range(70)] + [big]
+    await _queue_behind_one(etcd, batcher, requests)
+    for sent in etcd.sent[1:]:
+        nested = [op.request_txn for op in sent.success if op.HasField("request_txn")]
+        if nested:
+            assert len(nested) + max(len(n.compare) for n in nested) <= txnbatch.MAX_TXN_OPS
 
 
 async def test_another_error_reaches_every_caller_and_counts_once() -> None:
