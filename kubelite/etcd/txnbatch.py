@@ -16,15 +16,23 @@ What keeps this the same as sending each alone:
   and a txn that reads or compares a key joins only if none writes it. Then no inner txn can see
   (or miss) another's effect, every order of them gives the same result, and etcd's "duplicate key
   given in txn request" never happens.
-- A txn with a range (a prefix compare, read or delete) or a deadline of its own is sent alone,
-  and so is a read-only txn (etcd answers it with a read index, without a raft entry; in a batch
-  it would cost one and wait for the batch's writes).
-- A batch is at most MAX_BATCH txns (etcd's default ``--max-txn-ops`` is 128 per level) and
-  MAX_BATCH_BYTES (``--max-request-bytes`` is 1.5 MiB).
+- A txn with a range (a prefix compare or read), a delete (its answer carries the object), or a
+  deadline of its own is sent alone, and so is a read-only txn (etcd answers it with a read index,
+  without a raft entry; in a batch it would cost one and wait for the batch's writes).
+- A batch is at most MAX_BATCH txns and MAX_BATCH_BYTES (``--max-request-bytes`` is 1.5 MiB); a
+  nested txn gets only the ops its parent leaves of ``--max-txn-ops`` (128), so the batch's length
+  plus its longest inner list stays within it; at most MAX_BATCH_READS range ops, so the answer
+  stays under gRPC's 64 MiB receive limit.
 - The batch is atomic: all of its writes are acknowledged together, or none is. A batch etcd
-  refuses as a whole (``InvalidArgument``, ``ResourceExhausted``: a limit of a server configured
-  below the defaults) is sent again txn by txn; any other error (unavailable, deadline) is every
-  caller's error, as it would have been each one's, and counts once toward failover.
+  refuses before applying anything (one txn's lease is gone, a permission, a limit below the
+  defaults: ``refused_before_apply``) is sent again txn by txn, so each gets its own answer; any
+  other error (unavailable, deadline, an answer over the client's limit, which may come after
+  etcd applied the batch) is every caller's error, as a timeout would have been, and counts once
+  toward failover.
+- etcd 3.5 counts no nested put against its space quota and NOSPACE alarm: after "database space
+  exceeded" every txn goes alone until a write succeeds.
+- etcd before 3.5.28 checks no permission inside a nested txn: a client whose etcd role is narrow
+  (a node's agent) sets ``batch_txns = False`` and never nests.
 - A caller cancelled while waiting is taken out; one cancelled while its batch is in flight only
   stops waiting (its write may land, as a cancelled single call's may). The client's deadline
   covers the wait and the call together: past it a caller gets DEADLINE_EXCEEDED, as alone.
