@@ -97,8 +97,8 @@ class Supervisor:
                     self.say(f"restarting {child.name} failed: {exc}")
                     continue
                 self.restarts += 1
+                self.on_restart()  # up.json names the new process before the message says it restarted
                 self.say(f"{child.name} restarted")
-                self.on_restart()
 
 
 def file_tail_lines(path: str, lines: int) -> str:
