@@ -15,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 (($#)) || set -- tests/
+# what a killed earlier run left of the oci tests' CNI network (netns, hostPort DNAT rules on 127.0.0.1)
+.venv/bin/python -c 'from tests.agent.runtimes import remove_earlier_runs; remove_earlier_runs()'
 workers=${KL_TEST_WORKERS:-2}
 pytest=(.venv/bin/python -m pytest -q -p no:cacheprovider --durations=15)  # the slowest, to keep the run short
 

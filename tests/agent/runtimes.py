@@ -8,7 +8,8 @@ behaviour on each.
 
 The oci runtime uses the CNI bridge ``kloci0`` on 10.244.250.0/24 and the network name
 ``kloci-test`` (names no other test uses); the session removes the bridge and the portmap plugin's
-shared chains when it ends. The demo image comes in the documented way: a ``docker save``
+shared chains when it ends, and ``scripts/test.sh`` removes what a killed earlier run left of that network
+(``remove_earlier_runs``) before the suite starts. The demo image comes in the documented way: a ``docker save``
 tarball loaded into the session's image store.
 """
 
@@ -44,6 +45,9 @@ def oci_runtime(root: Path, node: str, **options: Any) -> OciRuntime:
     return OciRuntime(node=node, root=root, network=network, poll=0.2, **options)
 
 
+SHARED_CHAINS = {"CNI-HOSTPORT-DNAT", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-MASQ", "CNI-FORWARD", "CNI-ADMIN"}
+
+
 def remove_portmap_chains() -> None:
     """The shared chains of CNI's portmap (CNI-HOSTPORT-*) and firewall (CNI-FORWARD, CNI-ADMIN) plugins
     outlive DEL by design; remove them (and their jumps) when no pod's rules are left in them."""
@@ -57,6 +61,41 @@ def remove_portmap_chains() -> None:
                 subprocess.run(["iptables", "-t", table, "-D", *shlex.split(line)[1:]], capture_output=True, check=False)  # noqa: S603,S607
         for chain in chains:
             subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True, check=False)  # noqa: S603,S607
+
+
+def remove_earlier_runs() -> None:
+    """What a killed earlier run of the suite left of ``kloci-test`` on the host: its pods' netns (an
+    address in its subnet and no process left; their veths go with them), the iptables rules whose
+    comment names the network and the per-pod chains those rules jump to, the firewall plugin's rules for
+    its pods' IPs, then the shared portmap and firewall chains.
+
+    A leaked hostPort DNAT rule on 127.0.0.1 sends a later test's connections to that port to a gone pod
+    (a CI run's embedded etcd was once unreachable this way)."""
+    subnet = SUBNET.rsplit(".", 1)[0] + "."
+    for line in sh("ip netns list").splitlines():
+        name = line.split(" ", 1)[0]
+        if not name.startswith("kl-") or sh(f"ip netns pids {shlex.quote(name)}").strip():
+            continue
+        if f"inet {subnet}" in sh(f"ip netns exec {shlex.quote(name)} ip -o -4 addr show"):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)  # noqa: S603,S607
+    marker = f'name: \\"{NETWORK}\\"'
+    for table in ("nat", "filter"):
+        rules = [line for line in sh(f"iptables -t {table} -S").splitlines() if line.startswith("-A ")]
+        # the firewall plugin's per-pod rules in CNI-FORWARD carry the pod's IP, not the network's name
+        ours = [line for line in rules if marker in line
+                or (line.startswith("-A CNI-FORWARD ") and (f"-s {subnet}" in line or f"-d {subnet}" in line))]
+        chains = {line.split(" -j ", 1)[1].split()[0] for line in ours if " -j CNI-" in line} - SHARED_CHAINS
+        for line in ours:  # the jumps to the per-pod chains (and any other rule naming the network)
+            if line.split()[1] not in chains:
+                subprocess.run(["iptables", "-t", table, "-D", *shlex.split(line)[1:]], capture_output=True, check=False)  # noqa: S603,S607
+        # a hostPort chain whose jump is gone already (its rules name the subnet, not the network)
+        chains |= {line.split()[1] for line in rules if line.split()[1].startswith("CNI-DN-") and f"-s {subnet}" in line
+                   and not any(f"-j {line.split()[1]}" in other for other in rules)}
+        for chain in chains:
+            subprocess.run(["iptables", "-t", table, "-F", chain], capture_output=True, check=False)  # noqa: S603,S607
+            subprocess.run(["iptables", "-t", table, "-X", chain], capture_output=True, check=False)  # noqa: S603,S607
+    subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)  # noqa: S603,S607
+    remove_portmap_chains()
 
 
 def leftovers() -> dict[str, int]:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,7 +31,7 @@ from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import CONFIGMAPS, PODS, SECRETS
 from kubelite.storage.store import Store
 from tests.agent.conftest import StartAgent
-from tests.agent.runtimes import IMAGE, NETWORK, leftovers, oci_runtime, remove_oci_node_containers
+from tests.agent.runtimes import IMAGE, NETWORK, leftovers, oci_runtime, remove_earlier_runs, remove_oci_node_containers
 from tests.helpers import wait_for
 
 from agent.runtime.base import (
@@ -75,7 +78,7 @@ async def test_pod_ip_from_the_cni_subnet_fixed_host_port_and_hosts_file(
     await start_agent(oci_node, runtime=runtime)
     web = Container(
         name="web", image=IMAGE, command=["httpd", "-f", "-p", "8080", "-h", "/www"],
-        ports=[ContainerPort(container_port=8080, host_port=49150, name="http")],
+        ports=[ContainerPort(container_port=8080, host_port=24150, name="http")],
         readiness_probe=Probe(http_get=HTTPGetAction(path="/index.html", port="http"), period_seconds=1),
     )
     await store.create(PODS, pod("web", oci_node, web, termination_grace_period_seconds=1))
@@ -85,7 +88,7 @@ async def test_pod_ip_from_the_cni_subnet_fixed_host_port_and_hosts_file(
     cs = status.container_statuses[0]
     assert cs.image_id.startswith("sha256:")
     async with aiohttp.ClientSession() as http:  # the hostPort on the node IP, through portmap's DNAT
-        async with http.get("http://127.0.0.1:49150/") as response:
+        async with http.get("http://127.0.0.1:24150/") as response:
             assert response.status == 200 and "kubelite demo" in await response.text()
     container_id = cs.container_id.removeprefix("oci://")
     hosts = await runtime.exec(container_id, ["cat", "/etc/hosts"], timeout=10)
@@ -142,7 +145,7 @@ async def test_graceful_delete_sigterm_then_sigkill_leaves_nothing_behind(
     runtime = oci_runtime(oci_root, oci_node)
     await start_agent(oci_node, runtime=runtime)
     stubborn = Container(name="app", image=IMAGE, command=["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"],
-                         ports=[ContainerPort(container_port=80, host_port=49151)])
+                         ports=[ContainerPort(container_port=80, host_port=24151)])
     polite = Container(name="polite", image=IMAGE,
                        command=["sh", "-c", "trap 'echo bye; exit 0' TERM; while true; do sleep 0.2; done"])
     await store.create(PODS, pod("bye", oci_node, stubborn, polite, termination_grace_period_seconds=2))
@@ -274,7 +277,7 @@ async def test_fifty_sandboxes_with_host_ports_leave_no_netns_veth_ip_or_rule(oc
 
     async def sandbox(index: int) -> str:
         async with limit:
-            spec = ContainerSpec(name=f"s{index}", image=IMAGE, ports=(PortMapping(80, 49152 + index, "TCP", "127.0.0.1"),),
+            spec = ContainerSpec(name=f"s{index}", image=IMAGE, ports=(PortMapping(80, 24152 + index, "TCP", "127.0.0.1"),),
                                  labels={LABEL_NODE: oci_node, LABEL_POD_NAME: f"p{index}", LABEL_CONTAINER: "POD"})
             created = await runtime.create_container(spec)
             await runtime.start_container(created)
@@ -295,6 +298,46 @@ async def test_fifty_sandboxes_with_host_ports_leave_no_netns_veth_ip_or_rule(oc
     await asyncio.gather(*(remove(i) for i in ids))
     assert leftovers() == before
     assert len(list(ipam.glob("10.*"))) == allocated_before  # every IP released
+
+
+@pytest.mark.serial  # host-wide counts, as above
+async def test_a_killed_runs_netns_and_host_port_rules_are_removed_before_the_next_run(
+        oci_node: str, oci_root: Path) -> None:
+    """A run of the suite killed mid-test leaves its pods' netns and portmap DNAT rules (the runtime never
+    ran CNI DEL); ``remove_earlier_runs`` (called by scripts/test.sh first) removes them, so a later
+    test's connection to 127.0.0.1:<that port> is not sent to a gone pod."""
+    runtime = oci_runtime(oci_root, oci_node)
+    await runtime.start()
+    before = leftovers()
+    ids = []
+    for index in range(2):
+        spec = ContainerSpec(name=f"k{index}", image=IMAGE, ports=(PortMapping(80, 24210 + index, "TCP", "127.0.0.1"),),
+                             labels={LABEL_NODE: oci_node, LABEL_POD_NAME: f"k{index}", LABEL_CONTAINER: "POD"})
+        ids.append(await runtime.create_container(spec))
+        await runtime.start_container(ids[-1])
+    assert "--dports 24210" in subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True,
+                                              check=True).stdout
+    for container_id in ids:  # the run is killed: its pods' processes die, nothing tears their network down
+        for pid in pids_in_cgroup_of(container_id):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    await wait_for(lambda: _async(not any(pids_in_cgroup_of(i) for i in ids)), 10, message="the pods' processes gone")
+    assert leftovers()["netns"] - before["netns"] == 2  # what the killed run leaves
+
+    remove_earlier_runs()
+
+    assert leftovers() == before
+    assert "--dports 24210" not in subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True,
+                                                  check=True).stdout
+
+
+def pids_in_cgroup_of(container_id: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and container_id in (proc / "cgroup").read_text():
+                found.append(int(proc.name))
+    return found
 
 
 async def test_attach_writes_stdin_and_reads_new_output(oci_node: str, oci_root: Path) -> None:
