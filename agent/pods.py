@@ -139,6 +139,8 @@ class PodManager:
         # pod key → (uid, revision) of the last status this agent wrote: a cache still behind it
         # would only earn a 409 (the kubelet's status manager keeps its own versions the same way)
         self._written: dict[str, tuple[str, int]] = {}
+        # pod keys whose sync saw a cache behind that write: its watch event must queue them again
+        self._deferred: set[str] = set()
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,7 +149,7 @@ class PodManager:
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
-        self.informer.add_handler(FuncHandler.enqueue_all(lambda pod: self.queue.add(object_key(pod))))
+        self.informer.add_handler(FuncHandler(add=self._enqueue, update=self._on_pod_update, delete=self._enqueue))
         await self.probes.start()
         await self.config.start(self._on_config_change)
         await self.informer.start()
@@ -288,7 +290,13 @@ class PodManager:
             initialized=plan.initialized,
         )
         status = build_status(pod, data, clock.now_seconds())
-        if status_changed(pod.status, status) and not self._behind_own_write(key, pod):
+        if self._behind_own_write(key, pod):
+            current = self.informer.get(key)
+            if current is not None and not self._behind_own_write(key, current):
+                self.queue.add(key)  # that write's event came during this sync (and queued nothing)
+            else:
+                self._deferred.add(key)
+        elif status_changed(pod.status, status):
             # the status subresource reads only the status and identity of what it is given, and
             # changes nothing in it: no deep copy of the cached pod (the agent's hottest write)
             written = await self.store.update(PODS, pod.model_copy(update={"status": status}), subresource="status",
@@ -449,6 +457,27 @@ class PodManager:
         self.metrics.pods.set(len(self.informer.keys()))
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
 
+    def _enqueue(self, pod: Pod) -> None:
+        self.queue.add(object_key(pod))
+
+    def _on_pod_update(self, _old: Pod, new: Pod) -> None:
+        key = object_key(new)
+        if self._own_status_write(key, new):
+            return
+        self._deferred.discard(key)
+        self.queue.add(key)
+
+    def _own_status_write(self, key: str, pod: Pod) -> bool:
+        """Whether ``pod`` is exactly the result of this agent's last status write, with no sync since
+        that saw a cache behind it. Its event then needs no sync: the write was computed from the version
+        just before it (the write's resourceVersion precondition) and changed only the status, so a sync
+        would find nothing to do. Kubernetes goes further: the kubelet's pod config does not sync a pod
+        for any update that changed only its status (pkg/kubelet/config's checkAndUpdatePod: a RECONCILE,
+        which syncs only a pod whose Ready condition needs reconciling)."""
+        written = self._written.get(key)
+        return (written is not None and key not in self._deferred and written[0] == pod.metadata.uid
+                and int(pod.metadata.resource_version or 0) == written[1])
+
     def _behind_own_write(self, key: str, pod: Pod) -> bool:
         """Whether the cached ``pod`` predates the last status this agent wrote for it. Then a write
         based on it would fail its resourceVersion precondition, and the watch event of that write
@@ -461,6 +490,7 @@ class PodManager:
 
     def _forget(self, key: str) -> None:
         self._written.pop(key, None)
+        self._deferred.discard(key)
         self._phases.pop(key, None)
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
         self.metrics.pods.set(len(self.informer.keys()))

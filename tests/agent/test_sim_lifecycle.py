@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubelite.api.core import Container, EnvVar, Pod, PodSpec
+from kubelite.api.core import Container, EnvVar, Pod, PodCondition, PodSpec
 from kubelite.api.errors import ApiError
 from kubelite.api.meta import ObjectMeta
 from kubelite.api.resources import EVENTS, LEASES, NODES, PODS
@@ -228,3 +228,36 @@ async def test_no_status_write_from_a_cache_behind_the_agents_own_write(store: S
     await agent.pods._sync("default/web", created, mine)  # the stale copy: no write, no 409
     after = await store.get(PODS, "web", "default")
     assert after.metadata.resource_version == before.metadata.resource_version and after.phase == "Running"
+
+
+async def _cached_own_write(agent: Any, key: str) -> Pod | None:
+    cached, written = agent.pods.informer.get(key), agent.pods._written.get(key)
+    return cached if cached is not None and written and int(cached.metadata.resource_version or 0) == written[1] else None
+
+
+async def test_the_event_of_the_agents_own_status_write_queues_no_sync(store: Store, start_agent: StartAgent,
+                                                                       node_name: str) -> None:
+    """The watch event of the agent's own status write needs no sync: the write was made from the version
+    before it and changed only the status (issue 12: a second sync per pod for nothing). Anyone else's
+    status write, and the event of a write that a sync saw the cache behind, still queue the pod."""
+    agent = await start_agent(node_name, runtime=SimRuntime(node=node_name))
+    created = await store.create(PODS, sim_pod("web", node_name))
+    await wait_phase(store, "web", "Running")
+    own = await wait_for(lambda: _cached_own_write(agent, "default/web"), 10, message="the agent's write cached")
+    added: list[str] = []
+    agent.pods.queue.add = added.append
+    agent.pods._on_pod_update(created, own)  # what the informer calls for that write's event
+    assert added == []
+
+    agent.pods._deferred.add("default/web")  # a sync saw the cache behind that write
+    agent.pods._on_pod_update(created, own)
+    assert added == ["default/web"] and "default/web" not in agent.pods._deferred
+
+    other = own.deep_copy()
+    other.status.conditions = [*(other.status.conditions or []), PodCondition(type="example.com/Checked", status="True")]
+    await store.update(PODS, other, subresource="status")  # through the informer's own watch
+    await wait_for(lambda: _queued_again(added), 10, message="someone else's write queues the pod")
+
+
+async def _queued_again(added: list[str]) -> bool:
+    return added.count("default/web") >= 2
