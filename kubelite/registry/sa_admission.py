@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import errors
-from kubelite.api.core import Pod
+from kubelite.api.core import Pod, PodSpec
+from kubelite.api.podconfig import ProjectedVolumeSource, Volume, VolumeMount
 
 DEFAULT_ACCOUNT = "default"
 VOLUME_PREFIX = "kube-api-access-"
@@ -60,8 +61,11 @@ def token_volume() -> dict[str, Any]:
     ]}
 
 
-def _should_automount(spec: dict[str, Any], account: dict[str, Any]) -> bool:
-    for setting in (spec.get("automountServiceAccountToken"), account.get("automountServiceAccountToken")):
+_TOKEN_VOLUME = ProjectedVolumeSource.model_validate(token_volume())
+
+
+def _should_automount(pod: Pod, account: dict[str, Any]) -> bool:
+    for setting in (pod.spec.automount_service_account_token, account.get("automountServiceAccountToken")):
         if setting is not None:
             return bool(setting)
     return True
@@ -72,9 +76,10 @@ def _random_suffix(choice: Callable[[str], str]) -> str:
 
 
 def admit(pod: Pod, account: dict[str, Any] | None, *,
-          choice: Callable[[str], str] = random.SystemRandom().choice) -> Pod:
+          choice: Callable[[str], str] = random.SystemRandom().choice, in_place: bool = False) -> Pod:
     """The pod as admission leaves it; ``account`` is the ServiceAccount document named by
-    :func:`account_name` (None when absent: 403). ``choice`` picks the volume name's characters."""
+    :func:`account_name` (None when absent: 403). ``choice`` picks the volume name's characters.
+    ``in_place``: change ``pod`` itself (a caller's own copy: the Store's create), else a copy."""
     if account_name(pod) is None:
         if pod.spec.service_account_name:
             raise _forbidden(pod, "a mirror pod may not reference service accounts")
@@ -85,29 +90,27 @@ def admit(pod: Pod, account: dict[str, Any] | None, *,
     if account is None:
         raise _forbidden(pod, f"error looking up service account {pod.metadata.namespace}/{name}: "
                               f'serviceaccount "{name}" not found')
-    doc = pod.to_dict()
-    spec = doc.setdefault("spec", {})
-    spec["serviceAccountName"] = name
-    if _should_automount(spec, account):
+    admitted = pod if in_place else pod.deep_copy()
+    spec = admitted.spec
+    spec.service_account_name = name
+    if _should_automount(admitted, account):
         _mount_token(spec, choice)
-    if not spec.get("imagePullSecrets") and account.get("imagePullSecrets"):
-        spec["imagePullSecrets"] = copy.deepcopy(account["imagePullSecrets"])
-    admitted = Pod.model_validate(doc)
-    admitted.metadata.resource_version = pod.metadata.resource_version
+    # imagePullSecrets is not a field of kubelite's PodSpec: it is kept as sent, among the extras
+    if not (spec.model_extra or {}).get("imagePullSecrets") and account.get("imagePullSecrets"):
+        setattr(spec, "imagePullSecrets", copy.deepcopy(account["imagePullSecrets"]))
     return admitted
 
 
-def _mount_token(spec: dict[str, Any], choice: Callable[[str], str]) -> None:
-    volumes = spec.get("volumes") or []
-    existing = next((v.get("name") for v in volumes if str(v.get("name") or "").startswith(VOLUME_PREFIX)), None)
+def _mount_token(spec: PodSpec, choice: Callable[[str], str]) -> None:
+    volumes = spec.volumes or []
+    existing = next((v.name for v in volumes if v.name.startswith(VOLUME_PREFIX)), None)
     volume_name = existing or VOLUME_PREFIX + _random_suffix(choice)
     needs_volume = False
-    for field in ("initContainers", "containers"):
-        for container in spec.get(field) or []:
-            mounts = container.setdefault("volumeMounts", [])
-            if any(m.get("mountPath") == MOUNT_PATH for m in mounts):
-                continue  # the pod's own mount there wins
-            mounts.append({"name": volume_name, "readOnly": True, "mountPath": MOUNT_PATH})
-            needs_volume = True
+    for container in [*(spec.init_containers or []), *spec.containers]:
+        mounts = container.volume_mounts or []
+        if any(m.mount_path == MOUNT_PATH for m in mounts):
+            continue  # the pod's own mount there wins
+        container.volume_mounts = [*mounts, VolumeMount(name=volume_name, read_only=True, mount_path=MOUNT_PATH)]
+        needs_volume = True
     if needs_volume and existing is None:
-        spec["volumes"] = [*volumes, {"name": volume_name, "projected": token_volume()}]
+        spec.volumes = [*volumes, Volume(name=volume_name, projected=_TOKEN_VOLUME.deep_copy())]

@@ -116,11 +116,12 @@ def with_default_tolerations(tolerations: list[Toleration] | None, admission: Ad
     return [*have, *added] if added else None
 
 
-def default_pod(pod: Pod) -> Pod:
+def default_pod(pod: Pod, *, in_place: bool = False) -> Pod:
     """``pod`` with kube's ``SetDefaults_Pod`` (a copy), or ``pod`` itself when it has them: each container's
     limits standing in for the requests it lacks (:func:`kubelite.api.defaults.requests_from_limits`) and
     ``enableServiceLinks: true``. For every writer: the gateway defaults what users send; the controllers'
-    pods come here, as their POSTs are decoded with these defaults in Kubernetes."""
+    pods come here, as their POSTs are decoded with these defaults in Kubernetes. ``in_place``: ``pod``
+    is the caller's own copy, changed itself."""
     changes: list[tuple[str, int, dict[str, Any]]] = []
     for key, containers in (("init_containers", pod.spec.init_containers), ("containers", pod.spec.containers)):
         for index, container in enumerate(containers or []):
@@ -131,7 +132,7 @@ def default_pod(pod: Pod) -> Pod:
                     changes.append((key, index, defaulted))
     if not changes and pod.spec.enable_service_links is not None:
         return pod
-    defaulted_pod = pod.deep_copy()
+    defaulted_pod = pod if in_place else pod.deep_copy()
     for key, index, requests in changes:
         resources = getattr(defaulted_pod.spec, key)[index].resources
         assert resources is not None
@@ -141,12 +142,12 @@ def default_pod(pod: Pod) -> Pod:
     return defaulted_pod
 
 
-def _admit_pod(pod: Pod, admission: Admission) -> Pod:
-    pod = default_pod(pod)
-    tolerations = with_default_tolerations(pod.spec.tolerations, admission)
+def _admit_pod(pod: Pod, admission: Admission, *, in_place: bool = False) -> Pod:
+    defaulted = default_pod(pod, in_place=in_place)
+    tolerations = with_default_tolerations(defaulted.spec.tolerations, admission)
     if tolerations is None:
-        return pod
-    admitted = pod.deep_copy()
+        return defaulted
+    admitted = defaulted if in_place or defaulted is not pod else defaulted.deep_copy()
     admitted.spec.tolerations = tolerations
     return admitted
 
@@ -191,12 +192,13 @@ def reset_status_on_create(obj: T) -> T:
     return type(obj).model_validate({**obj.to_dict(), "status": reset})
 
 
-def prepare_for_create(obj: T, admission: Admission) -> T:
-    """The object as it is stored on create (a copy when anything changes)."""
+def prepare_for_create(obj: T, admission: Admission, *, in_place: bool = False) -> T:
+    """The object as it is stored on create (a copy when anything changes). ``in_place``: ``obj`` is the
+    caller's own copy (the Store's create), which admission may change instead of copying."""
     # the reset first: a stored-only kind's rules may set status themselves (an APIService's Available)
     obj = _prepare_document(reset_status_on_create(obj))
     if isinstance(obj, Pod):
-        return _admit_pod(obj, admission)  # type: ignore[return-value]
+        return _admit_pod(obj, admission, in_place=in_place)  # type: ignore[return-value]
     if isinstance(obj, Namespace):
         ns = obj.deep_copy()
         finalizers = list(ns.spec.finalizers or []) if ns.spec else []

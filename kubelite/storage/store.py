@@ -416,12 +416,14 @@ class Store:
         if isinstance(new, Pod):
             # LimitRanger admission (its defaults, then its constraints: 403) on the pod as decoded with
             # SetDefaults_Pod, before PrepareForCreate computes the QoS class from what it admitted
-            new = cast(T, limitranger.admit_pod(strategy.default_pod(new), await self._limit_ranges(new.metadata.namespace)))
-        new = strategy.prepare_for_create(new, self.admission)
+            new = cast(T, limitranger.admit_pod(strategy.default_pod(new, in_place=True),
+                                                await self._limit_ranges(new.metadata.namespace)))
+        # ``new`` is this create's own copy (from here on, each step's result is): admission changes it in place
+        new = strategy.prepare_for_create(new, self.admission, in_place=True)
         if isinstance(new, Pod):  # Priority admission: it reads the PriorityClasses
             pod = priority.admit(new, await self._priority_classes())
             if self.admission.service_account:  # ServiceAccount admission: it reads the pod's account
-                pod = sa_admission.admit(pod, await self._service_account(pod))
+                pod = sa_admission.admit(pod, await self._service_account(pod), in_place=True)
             new = cast(T, pod)
         elif res is PERSISTENTVOLUMECLAIMS:  # DefaultStorageClass admission, then LimitRanger's
             classed = storageclass.with_default_class(new.to_dict(), await self._documents(STORAGECLASSES))

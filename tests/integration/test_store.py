@@ -9,9 +9,10 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.api.core import Pod, PodStatus, ResourceRequirements
-from kubelite.api.resources import NAMESPACES, PODS
+from kubelite.api.resources import NAMESPACES, PODS, SERVICEACCOUNTS
 from kubelite.api.meta import OwnerReference
 from kubelite.etcd.ops import range_
+from kubelite.registry.strategy import Admission
 from kubelite.storage.store import MAX_OBJECT_BYTES, Fence, NotLeader, Store
 from tests.factories import make_pod
 
@@ -322,9 +323,29 @@ async def test_every_writers_pod_is_created_pending_with_its_qos_class(store: St
                                                                                              "memory": "64Mi"}
     assert sent.status.phase == "Running"  # the caller's object is not changed
     assert sent.spec.containers[0].resources.requests is None
+    assert sent.spec.tolerations is None and sent.spec.enable_service_links is None  # admission changed its own copy
+    assert created.spec.tolerations and created.spec.enable_service_links is True
     sent.metadata.name, sent.status.qos_class = "quirk", "BestEffort"
     quirk = await store.create(PODS, sent)
     assert quirk.status is not None and quirk.status.to_dict() == {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+async def test_service_account_admission_changes_the_creates_copy_not_the_callers(store: Store) -> None:
+    """Admission changes the create's own copy in place (issue 12: no copy per plugin); a controller's
+    template, created a thousand times, stays as it was."""
+    admitted = Store(store.client, admission=Admission(service_account=True))
+    await admitted.create(SERVICEACCOUNTS, SERVICEACCOUNTS.model.model_validate(
+        {"metadata": {"name": "default", "namespace": "default"}}))
+    template = make_pod()
+    before = template.to_dict()
+    first = await admitted.create(PODS, template)
+    template.metadata.name = "second"
+    second = await admitted.create(PODS, template)
+    assert template.to_dict() == {**before, "metadata": {**before["metadata"], "name": "second"}}
+    for created in (first, second):
+        assert created.spec.service_account_name == "default"
+        assert [v.name for v in created.spec.volumes or []] == [created.spec.containers[0].volume_mounts[0].name]
+    assert first.spec.volumes[0].name != second.spec.volumes[0].name  # each create's own random volume name
 
 
 async def test_a_pod_status_write_without_qos_class_keeps_the_stored_one(store: Store) -> None:

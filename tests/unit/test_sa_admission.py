@@ -115,3 +115,14 @@ def test_every_container_has_one_mount_at_the_path_and_admission_is_idempotent(
         paths = [m["mountPath"] for m in container.get("volumeMounts") or []]
         assert paths.count(MOUNT_PATH) == (1 if automount is not False or any(
             m["name"] == "own" for m in container.get("volumeMounts") or []) else 0)
+
+
+def test_in_place_admits_the_pod_itself_and_otherwise_leaves_it_alone() -> None:
+    """The Store's create hands admission its own copy (``in_place``); any other caller's pod is not changed."""
+    sent = pod(initContainers=[{"name": "init", "image": "i"}])
+    before = sent.to_dict()
+    copied = admit(sent, ACCOUNT, choice=fixed_choice())
+    assert sent.to_dict() == before and copied is not sent
+    changed = admit(sent, ACCOUNT, choice=fixed_choice(), in_place=True)
+    assert changed is sent and sent.to_dict() == copied.to_dict() != before
+
