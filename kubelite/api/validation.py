@@ -669,6 +669,15 @@ def validate_object(obj: KubeObject) -> list[StatusCause]:
             + document_causes(obj.kind or "", obj.to_dict()))
 
 
+def _semantic_causes(obj: KubeObject, old: KubeObject | None) -> list[StatusCause]:
+    """:func:`validate_object`'s causes, but a Pod whose spec is the stored object's own (a status write
+    keeps it: the same model) gets its metadata checked only: that spec was checked when it was stored, or
+    its causes are the stored object's and ratcheted away (issue 12: the agent's hottest write)."""
+    if isinstance(obj, Pod) and isinstance(old, Pod) and obj.spec is old.spec:
+        return validate_metadata(obj.metadata, namespaced=True)
+    return validate_object(obj)
+
+
 def validate_for_storage(
     obj: KubeObject, doc: dict[str, Any], *, strict_fields: bool, old: KubeObject | None = None
 ) -> tuple[dict[str, Any], list[str]]:
@@ -697,7 +706,7 @@ def validate_for_storage(
     if findings.unknown and strict_fields:
         causes += [StatusCause(field=path, reason="FieldValueNotSupported", message=f'unknown field "{path}"')
                    for path in findings.unknown]
-    causes += validate_object(obj)
+    causes += _semantic_causes(obj, old)
     if causes and old is not None:
         before = {(c.field, c.message) for c in check_document(old.to_dict(), kind).causes + validate_object(old)}
         causes = [c for c in causes if (c.field, c.message) not in before]

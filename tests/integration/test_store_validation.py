@@ -14,6 +14,7 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.api.apps import Deployment, DeploymentStatus
+from kubelite.api.core import PodStatus
 from kubelite.api.resources import DEPLOYMENTS, PODS
 from kubelite.etcd.ops import op_put, txn
 from kubelite.storage.store import Store
@@ -66,3 +67,26 @@ async def test_a_legacy_invalid_object_still_takes_status_writes_and_finalizer_r
     with pytest.raises(errors.ApiError) as gone:
         await store.get(DEPLOYMENTS, "legacy", "default")
     assert gone.value.code == 404
+
+
+async def test_a_pod_status_write_checks_the_labels_it_brings_not_the_stored_spec(store: Store) -> None:
+    """pods/status keeps the stored spec (validated when it was stored, or ratcheted) and takes the
+    writer's labels and annotations: those are checked, the spec is not held against the status writer."""
+    doc = make_pod("legacy").to_dict()
+    doc["spec"]["containers"][0]["name"] = "Not_A_Label"  # stored before the rule existed
+    doc["metadata"].update(uid="u-2", generation=1)
+    await txn(store.client, [], [op_put(PODS.key("legacy", "default"), json.dumps(doc).encode())], [],
+              what="store a legacy pod")
+    pod = await store.get(PODS, "legacy", "default")
+    pod.status = PodStatus(phase="Running")
+    running = await store.update(PODS, pod, subresource="status")
+    assert running.phase == "Running"
+
+    running.metadata.labels = {"bad label": "x"}
+    before = await etcd_revision(store)
+    with pytest.raises(errors.ApiError) as info:
+        await store.update(PODS, running, subresource="status")
+    assert info.value.code == 422
+    assert [c.field for c in info.value.status.details.causes or []] == ["metadata.labels"]  # type: ignore[union-attr]
+    assert await etcd_revision(store) == before
+    await store.delete(PODS, "legacy", "default", grace_period_seconds=0)  # the strict etcd check at teardown
