@@ -530,11 +530,25 @@ def test_token_is_asked_for_and_kept_in_session_storage_only(cluster: KlUp, brow
         page.set_default_timeout(TIMEOUT_MS)
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
+        held: list[Route] = []  # the first list of nodes, sent without a token, answered only after one was given
+
+        def hold_first(route: Route) -> None:
+            if held:
+                route.continue_()
+            else:
+                held.append(route)
+        page.route(lambda url: "/api/v1/nodes" in url and "watch=" not in url, hold_first)
         page.goto(f"{gateway.server}/ui/#/nodes")
         page.wait_for_selector("dialog[open] input[type=password]")
         page.fill("dialog[open] input[type=password]", "ui-secret-token")
         page.click("dialog[open] button[value=ok]")
         page.wait_for_function("() => [...document.querySelectorAll('table tbody tr')].some(r => r.textContent.includes('node-1'))")
+        # its 401 comes now: the page sends it again with the token instead of asking again (CI once saw a
+        # second prompt cover the page: tests/ui/test_exec_docker.py)
+        assert len(held) == 1
+        with page.expect_request(lambda r: r.url == held[0].request.url and "authorization" in r.headers):
+            held[0].continue_()
+        assert page.locator("dialog[open]").count() == 0
         assert page.evaluate("sessionStorage.getItem('kubelite.token')") == "ui-secret-token"
         assert page.evaluate("localStorage.length") == 0
         assert not [u for u in requests if "ui-secret-token" in u], "the token went into a URL"

@@ -35,6 +35,7 @@ export const RETRY_AFTER_MS = [250, 500, 1000];
 
 /** One API call: {status, ok, json, text}. Network failures come back as status 0. */
 export async function request(method, path, { body, contentType = "application/json", accept = "application/json", signal } = {}) {
+  const sentWith = token();
   const init = { method, headers: headers({ Accept: accept }), signal, cache: "no-store" };
   if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body);
@@ -57,7 +58,12 @@ export async function request(method, path, { body, contentType = "application/j
   const text = await resp.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: keep the text */ }
-  if (resp.status === 401) unauthorized();
+  if (resp.status === 401) {
+    // Sent before the user gave a token (several requests are in flight when the first 401 asks for
+    // one): a 401 is no action taken, so send it again with that token rather than ask again.
+    if (token() && token() !== sentWith) return request(method, path, { body, contentType, accept, signal });
+    unauthorized();
+  }
   return { status: resp.status, ok: resp.ok, json, text };
 }
 
