@@ -141,6 +141,13 @@ class PodManager:
         self._written: dict[str, tuple[str, int]] = {}
         # pod keys whose sync saw a cache behind that write: its watch event must queue them again
         self._deferred: set[str] = set()
+        # pod key → the containers its last sync saw at its end (id → state), when the plan for what it saw
+        # had nothing left to do: a runtime event saying what it saw (a container it created, or started)
+        # is no news and queues no sync
+        self._observed: dict[str, dict[str, str]] = {}
+        # pod key → the events that came while it synced, judged when the sync ends (against what it saw
+        # and wrote): (pod revision, None) or (runtime action, container id)
+        self._during: dict[str, list[tuple[int | str, str | None]]] = {}
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
@@ -208,9 +215,15 @@ class PodManager:
 
     async def reconcile(self, key: str) -> Result | None:
         started = clock.monotonic()
+        during: list[tuple[int | str, str | None]] = []
+        self._during[key] = during
+        self._observed.pop(key, None)  # until this sync's end says what it saw
         try:
             return await self._reconcile(key)
         finally:
+            del self._during[key]
+            if any(not self._no_news(key, *event) for event in during):
+                self.queue.add(key)  # the key is still being processed: it runs again after this sync
             self.metrics.sync_duration.observe(clock.monotonic() - started)
 
     async def _reconcile(self, key: str) -> Result | None:
@@ -291,11 +304,7 @@ class PodManager:
         )
         status = build_status(pod, data, clock.now_seconds())
         if self._behind_own_write(key, pod):
-            current = self.informer.get(key)
-            if current is not None and not self._behind_own_write(key, current):
-                self.queue.add(key)  # that write's event came during this sync (and queued nothing)
-            else:
-                self._deferred.add(key)
+            self._deferred.add(key)  # that write's event (now, or judged at this sync's end) queues it again
         elif status_changed(pod.status, status):
             # the status subresource reads only the status and identity of what it is given, and
             # changes nothing in it: no deep copy of the cached pod (the agent's hottest write)
@@ -304,6 +313,8 @@ class PodManager:
             self._written[key] = (uid, int(written.metadata.resource_version or 0))
             log.info("pod %s: %s", key, status.phase, extra={"pod": key, "phase": status.phase})
         self._note_phase(key, uid, status.phase or "Pending")
+        if not self._plan(pod, mine).actions:  # settled: what the runtime says next of these is no news
+            self._observed[key] = {c.id: c.state for c in mine}
         requeue = plan.requeue_after
         for name in self.failures.names(uid):
             remaining = self.failures.remaining(uid, name)
@@ -460,23 +471,48 @@ class PodManager:
     def _enqueue(self, pod: Pod) -> None:
         self.queue.add(object_key(pod))
 
-    def _on_pod_update(self, _old: Pod, new: Pod) -> None:
-        key = object_key(new)
-        if self._own_status_write(key, new):
+    def _on_pod_update(self, old: Pod, new: Pod) -> None:
+        if old is new:  # the informer's periodic resync (the safety net): always a sync
+            self.queue.add(object_key(new))
             return
-        self._deferred.discard(key)
-        self.queue.add(key)
+        self._event(object_key(new), int(new.metadata.resource_version or 0), None)
 
-    def _own_status_write(self, key: str, pod: Pod) -> bool:
-        """Whether ``pod`` is exactly the result of this agent's last status write, with no sync since
-        that saw a cache behind it. Its event then needs no sync: the write was computed from the version
-        just before it (the write's resourceVersion precondition) and changed only the status, so a sync
-        would find nothing to do. Kubernetes goes further: the kubelet's pod config does not sync a pod
-        for any update that changed only its status (pkg/kubelet/config's checkAndUpdatePod: a RECONCILE,
-        which syncs only a pod whose Ready condition needs reconciling)."""
-        written = self._written.get(key)
-        return (written is not None and key not in self._deferred and written[0] == pod.metadata.uid
-                and int(pod.metadata.resource_version or 0) == written[1])
+    def _on_runtime_event(self, event: RuntimeEvent) -> None:
+        """Container exits (and other changes) enqueue their pod at once: no polling per container."""
+        namespace, name = event.labels.get(LABEL_NAMESPACE), event.labels.get(LABEL_POD_NAME)
+        if namespace and name:
+            self._event(f"{namespace}/{name}", event.action, event.container_id)
+
+    def _event(self, key: str, what: int | str, container_id: str | None) -> None:
+        """A pod update (its revision) or a runtime event (its action) of ``key``: judged at the end of
+        the key's sync in progress, else now; it queues a sync unless it is no news (:meth:`_no_news`)."""
+        during = self._during.get(key)
+        if during is not None:
+            during.append((what, container_id))
+        elif not self._no_news(key, what, container_id):
+            self.queue.add(key)
+
+    def _no_news(self, key: str, what: int | str, container_id: str | None) -> bool:
+        """Whether an event tells the agent nothing its last sync of the pod did not see (issue 12: a second
+        sync per pod for nothing). Kubernetes goes further for pod updates: the kubelet's pod config syncs
+        no pod for an update that changed only its status (pkg/kubelet/config's checkAndUpdatePod: a
+        RECONCILE, which syncs only a pod whose Ready condition needs reconciling).
+
+        - a pod update whose revision is this agent's last status write, with no sync since that saw a
+          cache behind it: the write was computed from the version just before it (its resourceVersion
+          precondition) and changed only the status;
+        - a runtime ``create`` of a container that sync saw, or a ``start`` of one it saw running, when
+          the plan for what it saw had nothing left to do: the runtime's own list, taken after the sync's
+          actions, said so already (a later exit is an event of its own). A plan with actions left (the
+          app container after a sidecar started) needs the next sync, which those events queue."""
+        if container_id is None:
+            written = self._written.get(key)  # a revision is a write's own on its key
+            own = written is not None and key not in self._deferred and what == written[1]
+            if not own:
+                self._deferred.discard(key)  # the sync it queues sees the cache at or past that write
+            return own
+        seen = self._observed.get(key, {})
+        return (what == "create" and container_id in seen) or (what == "start" and seen.get(container_id) == "running")
 
     def _behind_own_write(self, key: str, pod: Pod) -> bool:
         """Whether the cached ``pod`` predates the last status this agent wrote for it. Then a write
@@ -491,6 +527,7 @@ class PodManager:
     def _forget(self, key: str) -> None:
         self._written.pop(key, None)
         self._deferred.discard(key)
+        self._observed.pop(key, None)
         self._phases.pop(key, None)
         self.metrics.pods_running.set(sum(1 for p in self._phases.values() if p == "Running"))
         self.metrics.pods.set(len(self.informer.keys()))
@@ -530,12 +567,6 @@ class PodManager:
         updated.status = status
         await self.store.update(PODS, updated, subresource="status")
         self._phases[object_key(pod)] = "Failed"
-
-    def _on_runtime_event(self, event: RuntimeEvent) -> None:
-        """Container exits (and other changes) enqueue their pod at once: no polling per container."""
-        namespace, name = event.labels.get(LABEL_NAMESPACE), event.labels.get(LABEL_POD_NAME)
-        if namespace and name:
-            self.queue.add(f"{namespace}/{name}")
 
     async def _report_runtime_down(self, pod: Pod) -> None:
         status = runtime_down_status(pod.status, clock.now_seconds())

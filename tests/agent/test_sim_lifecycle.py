@@ -15,7 +15,7 @@ from kubelite.node.agent_auth import agent_endpoint
 from kubelite.storage.store import Store
 from tests.helpers import wait_for
 
-from agent.runtime.base import LABEL_CONTAINER
+from agent.runtime.base import LABEL_CONTAINER, RuntimeEvent
 from agent.runtime.sim import SimRuntime
 
 from tests.agent.conftest import StartAgent
@@ -238,8 +238,9 @@ async def _cached_own_write(agent: Any, key: str) -> Pod | None:
 async def test_the_event_of_the_agents_own_status_write_queues_no_sync(store: Store, start_agent: StartAgent,
                                                                        node_name: str) -> None:
     """The watch event of the agent's own status write needs no sync: the write was made from the version
-    before it and changed only the status (issue 12: a second sync per pod for nothing). Anyone else's
-    status write, and the event of a write that a sync saw the cache behind, still queue the pod."""
+    before it and changed only the status (issue 12: a second sync per pod for nothing); nor do the runtime's
+    create and start events of containers the sync saw at its end. Anyone else's status write, the event
+    of a write that a sync saw the cache behind, and a container's exit still queue the pod."""
     agent = await start_agent(node_name, runtime=SimRuntime(node=node_name))
     created = await store.create(PODS, sim_pod("web", node_name))
     await wait_phase(store, "web", "Running")
@@ -248,10 +249,21 @@ async def test_the_event_of_the_agents_own_status_write_queues_no_sync(store: St
     agent.pods.queue.add = added.append
     agent.pods._on_pod_update(created, own)  # what the informer calls for that write's event
     assert added == []
+    agent.pods._on_pod_update(own, own)  # the informer's periodic resync: the safety net always syncs
+    assert added == ["default/web"]
+    added.clear()
 
     agent.pods._deferred.add("default/web")  # a sync saw the cache behind that write
     agent.pods._on_pod_update(created, own)
     assert added == ["default/web"] and "default/web" not in agent.pods._deferred
+
+    containers = await agent.pods.runtime.list_containers({"kubelite.pod.uid": own.metadata.uid or ""})
+    main = next(c for c in containers if not c.is_sandbox)
+    for action in ("create", "start"):  # what the sync saw at its end already
+        agent.pods._on_runtime_event(RuntimeEvent(main.id, action, dict(main.labels)))
+    assert added == ["default/web"]
+    agent.pods._on_runtime_event(RuntimeEvent(main.id, "die", dict(main.labels)))  # news
+    assert added == ["default/web", "default/web"]
 
     other = own.deep_copy()
     other.status.conditions = [*(other.status.conditions or []), PodCondition(type="example.com/Checked", status="True")]
@@ -260,4 +272,4 @@ async def test_the_event_of_the_agents_own_status_write_queues_no_sync(store: St
 
 
 async def _queued_again(added: list[str]) -> bool:
-    return added.count("default/web") >= 2
+    return added.count("default/web") >= 3
