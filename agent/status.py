@@ -238,4 +238,6 @@ def status_changed(old: PodStatus | None, new: PodStatus) -> bool:
     if old is None:
         return True
     before, after = old.to_dict(), new.to_dict()
+    if before.get("phase") and after.get("phase") and before["phase"] != after["phase"]:
+        return True  # the normal form keeps a non-empty string as it is: no need to build it (issue 12)
     return before != after and not semantic.part_equal("Pod", "status", before, after)

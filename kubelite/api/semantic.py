@@ -33,6 +33,7 @@ from fractions import Fraction
 from typing import Any
 
 from kubelite.api.defaults import pod_template_with_defaults, with_defaults
+from kubelite.api.names import ALPHABET
 from kubelite.api.schema import k8s_schema, root_type
 from kubelite.api.quantity import parse_quantity
 
@@ -137,11 +138,10 @@ def template_hash(template: dict[str, Any] | None, collision_count: int | None =
     if collision_count:
         payload += f"#{collision_count}"
     digest = int.from_bytes(hashlib.sha256(payload.encode()).digest()[:8], "big")
-    safe = "bcdfghjklmnpqrstvwxz2456789"
     chars = []
     for _ in range(10):
-        digest, index = divmod(digest, len(safe))
-        chars.append(safe[index])
+        digest, index = divmod(digest, len(ALPHABET))
+        chars.append(ALPHABET[index])
     return "".join(chars)
 
 

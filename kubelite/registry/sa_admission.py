@@ -20,13 +20,13 @@
 from __future__ import annotations
 
 import copy
-import random
 from collections.abc import Callable
 from typing import Any
 
 from kubelite.api import errors
 from kubelite.api.core import Pod, PodSpec
-from kubelite.api.podconfig import ProjectedVolumeSource, Volume, VolumeMount
+from kubelite.api.names import random_suffix
+from kubelite.api.podconfig import Volume, VolumeMount
 
 DEFAULT_ACCOUNT = "default"
 VOLUME_PREFIX = "kube-api-access-"
@@ -36,7 +36,6 @@ ROOT_CA_KEY = "ca.crt"
 TOKEN_SECONDS = 3607  # serviceaccount.WarnOnlyBoundTokenExpirationSeconds: 1 h + 7 s marks admission's tokens
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 DEFAULT_MODE = 0o644  # 420, written out as kube does (#104464)
-_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apiserver's SimpleNameGenerator
 
 
 def _forbidden(pod: Pod, message: str) -> errors.ApiError:
@@ -61,9 +60,6 @@ def token_volume() -> dict[str, Any]:
     ]}
 
 
-_TOKEN_VOLUME = ProjectedVolumeSource.model_validate(token_volume())
-
-
 def _should_automount(pod: Pod, account: dict[str, Any]) -> bool:
     for setting in (pod.spec.automount_service_account_token, account.get("automountServiceAccountToken")):
         if setting is not None:
@@ -71,12 +67,8 @@ def _should_automount(pod: Pod, account: dict[str, Any]) -> bool:
     return True
 
 
-def _random_suffix(choice: Callable[[str], str]) -> str:
-    return "".join(choice(_NAME_ALPHABET) for _ in range(5))
-
-
 def admit(pod: Pod, account: dict[str, Any] | None, *,
-          choice: Callable[[str], str] = random.SystemRandom().choice, in_place: bool = False) -> Pod:
+          choice: Callable[[str], str] | None = None, in_place: bool = False) -> Pod:
     """The pod as admission leaves it; ``account`` is the ServiceAccount document named by
     :func:`account_name` (None when absent: 403). ``choice`` picks the volume name's characters.
     ``in_place``: change ``pod`` itself (a caller's own copy: the Store's create), else a copy."""
@@ -101,10 +93,10 @@ def admit(pod: Pod, account: dict[str, Any] | None, *,
     return admitted
 
 
-def _mount_token(spec: PodSpec, choice: Callable[[str], str]) -> None:
+def _mount_token(spec: PodSpec, choice: Callable[[str], str] | None) -> None:
     volumes = spec.volumes or []
     existing = next((v.name for v in volumes if v.name.startswith(VOLUME_PREFIX)), None)
-    volume_name = existing or VOLUME_PREFIX + _random_suffix(choice)
+    volume_name = existing or VOLUME_PREFIX + random_suffix(choice)
     needs_volume = False
     for container in [*(spec.init_containers or []), *spec.containers]:
         mounts = container.volume_mounts or []
@@ -113,4 +105,4 @@ def _mount_token(spec: PodSpec, choice: Callable[[str], str]) -> None:
         container.volume_mounts = [*mounts, VolumeMount(name=volume_name, read_only=True, mount_path=MOUNT_PATH)]
         needs_volume = True
     if needs_volume and existing is None:
-        spec.volumes = [*volumes, Volume(name=volume_name, projected=_TOKEN_VOLUME.deep_copy())]
+        spec.volumes = [*volumes, Volume.model_validate({"name": volume_name, "projected": token_volume()})]

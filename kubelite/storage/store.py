@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ import typing_extensions
 from kubelite.registry import limitranger, priority, sa_admission, storageclass, strategy
 from kubelite.storage import codec
 from kubelite.storage.binding import bound_document
-from kubelite.api import crd, errors
+from kubelite.api import crd, errors, names
 from kubelite.api.core import Event, Namespace, Pod, PodStatus
 from kubelite.api.meta import KubeObject
 from kubelite.api.resources import (
@@ -73,7 +72,6 @@ log = logging.getLogger(__name__)
 
 # etcd rejects requests over 1.5 MiB; keep room for the key and the txn envelope.
 MAX_OBJECT_BYTES = 1_500_000
-_GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 SA_ADMISSION_WAIT = 2.0  # seconds a pod create waits for its namespace's ``default`` ServiceAccount
 ADMISSION_CACHE_SECONDS = 1.0  # how long admission reuses the PriorityClasses/StorageClasses it read
 _GUARANTEED_UPDATE_TRIES = 16
@@ -434,7 +432,7 @@ class Store:
         tries = 8 if not meta.name else 1
         for _ in range(tries):
             if not meta.name:
-                new.metadata.name = (meta.generate_name or "") + "".join(secrets.choice(_GENERATE_ALPHABET) for _ in range(5))
+                new.metadata.name = (meta.generate_name or "") + names.random_suffix()
             created = await self._create_allocating(res, new, lease=lease, fence=fence, dry_run=dry_run,
                                                     generated=not meta.name)
             if created is not None:

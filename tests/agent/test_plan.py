@@ -26,7 +26,7 @@ from agent.plan import (
     should_restart,
 )
 from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_UID, ContainerInfo
-from agent.status import ProbeState, StatusInput, Waiting, build_status, pod_phase
+from agent.status import ProbeState, StatusInput, Waiting, build_status, pod_phase, status_changed
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0.timestamp() + 1000
@@ -378,3 +378,14 @@ def test_pod_phase_table(states: list[object], policy: str, completed: bool, pha
             latest[name] = info(name, "exited", exit_code=state, finished=NOW)
     status = build_status(pod(*names, policy=policy), status_input(latest, completed=completed), T0)
     assert pod_phase(status.container_statuses, policy, completed) == phase == status.phase
+
+
+def test_status_changed_compares_the_normal_form_and_a_phase_change_is_a_change() -> None:
+    pending = PodStatus.model_validate({"phase": "Pending", "qosClass": "BestEffort"})
+    running = PodStatus.model_validate({"phase": "Running", "qosClass": "BestEffort", "podIP": "10.0.0.1"})
+    assert status_changed(None, pending) and status_changed(pending, running)
+    assert status_changed(pending, PodStatus.model_validate({"phase": "Running", "qosClass": "BestEffort"}))
+    assert not status_changed(running, running.deep_copy())
+    # empty is absent (Kubernetes' comparison): no write for a status that only gained an empty list
+    assert not status_changed(running, PodStatus.model_validate({**running.to_dict(), "conditions": []}))
+    assert status_changed(running, PodStatus.model_validate({**running.to_dict(), "podIP": "10.0.0.2"}))
