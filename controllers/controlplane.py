@@ -69,6 +69,7 @@ async def run(gateway_config: GatewayConfig, manager_config: ManagerConfig) -> N
     try:
         with log_component("controller-manager"):
             await manager.start()
+        gateway.build_documents()
         settle_heap()
         print(f"kubelite gateway serving on {gateway.url}", file=sys.stderr, flush=True)
         await stop.wait()

@@ -146,6 +146,7 @@ async def serve(config: GatewayConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await gateway.start()
+    gateway.build_documents()
     settle_heap()
     print(f"kubelite gateway serving on {gateway.url}", file=sys.stderr, flush=True)
     try:

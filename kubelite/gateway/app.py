@@ -614,6 +614,13 @@ class Gateway:
         self.state.bootstrapped = True
         log.info("gateway listening", extra={"event": "listening", "url": self.url})
 
+    def build_documents(self) -> None:
+        """Build the OpenAPI documents now, not in the first request that reads them (kubectl's first
+        apply paid ~0.15 s of the control plane's CPU for them; issue 12). The processes call this once
+        started, before they settle their heap; a gateway in a test builds them when first read."""
+        assert self.state is not None
+        _ = self.state.openapi.root
+
     def _audit_backend(self) -> AuditBackend | None:
         """The audit policy (the default when only a path is given) and the opened log; a bad policy file
         or a log path that cannot be written fails the start with one line."""

@@ -60,9 +60,10 @@ class _Built:
 
 class OpenAPIDocs:
     """The built-in kinds' documents, encoded on first read: ~2 MB of JSON whose building peaks at
-    ~6 MB of RSS that an idle gateway would keep (issue 12's idle footprint); kubectl's first
-    request that needs them pays ~0.15 s once. The documents depend only on the built-in catalog,
-    so when they are built does not change them."""
+    ~6 MB of RSS. The gateway and control-plane processes read them once started, before they
+    settle their heap (``Gateway.build_documents``: the peak is returned, and kubectl's first apply
+    does not pay the ~0.15 s); a gateway in a test builds them when a request first needs them. The
+    documents depend only on the built-in catalog, so when they are built does not change them."""
 
     @cached_property
     def _built(self) -> _Built:

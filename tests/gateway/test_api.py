@@ -87,6 +87,15 @@ async def test_openapi_v3_advertises_field_validation(api: aiohttp.ClientSession
     assert "V1Deployment" in doc["components"]["schemas"]
 
 
+async def test_build_documents_builds_the_openapi_documents_before_any_request(gateway: Gateway) -> None:
+    """The processes build them once started (issue 12: kubectl's first apply paid for them); a gateway in a
+    test builds them when a request first needs them."""
+    assert gateway.state is not None
+    assert "_built" not in vars(gateway.state.openapi)  # functools.cached_property keeps them on the instance
+    gateway.build_documents()
+    assert "_built" in vars(gateway.state.openapi) and gateway.state.openapi.root.startswith(b"{")
+
+
 async def test_create_get_update_delete(api: aiohttp.ClientSession) -> None:
     created = await create(api, PODS, pod("web"))
     assert created["metadata"]["uid"] and created["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
