@@ -138,7 +138,8 @@ class PodManager:
         self._phases: dict[str, str] = {}
         # pod key → (uid, revision) of the last status this agent wrote: a cache still behind it
         # would only earn a 409 (the kubelet's status manager keeps its own versions the same way)
-        self._written: dict[str, tuple[str, int]] = {}
+        # (and the revision it was computed from: its precondition)
+        self._written: dict[str, tuple[str, int, int]] = {}
         # pod keys whose sync saw a cache behind that write: its watch event must queue them again
         self._deferred: set[str] = set()
         # pod key → the containers its last sync saw at its end (id → state), when the plan for what it saw
@@ -146,8 +147,8 @@ class PodManager:
         # is no news and queues no sync
         self._observed: dict[str, dict[str, str]] = {}
         # pod key → the events that came while it synced, judged when the sync ends (against what it saw
-        # and wrote): (pod revision, None) or (runtime action, container id)
-        self._during: dict[str, list[tuple[int | str, str | None]]] = {}
+        # and wrote): (the pod's new revision, its old one) or (runtime action, container id)
+        self._during: dict[str, list[tuple[int | str, int | str]]] = {}
         self.backoff_reported: set[tuple[str, str, int]] = set()
         self.evictions: dict[str, tuple[str, str]] = {}  # pod key → (uid, message), done by its next reconcile
         self._tasks: list[asyncio.Task[None]] = []
@@ -215,14 +216,15 @@ class PodManager:
 
     async def reconcile(self, key: str) -> Result | None:
         started = clock.monotonic()
-        during: list[tuple[int | str, str | None]] = []
+        during: list[tuple[int | str, int | str]] = []
         self._during[key] = during
         self._observed.pop(key, None)  # until this sync's end says what it saw
         try:
             return await self._reconcile(key)
         finally:
             del self._during[key]
-            if any(not self._no_news(key, *event) for event in during):
+            news = [not self._no_news(key, *event) for event in during]  # each judged: _no_news keeps state
+            if any(news):
                 self.queue.add(key)  # the key is still being processed: it runs again after this sync
             self.metrics.sync_duration.observe(clock.monotonic() - started)
 
@@ -231,8 +233,10 @@ class PodManager:
         pod: Pod | None = self.informer.get(key)
         if not self.watch.healthy:
             # Nothing can be observed: say so (not ready) and wait; the watch re-enqueues every pod
-            # when the runtime is back.
-            if pod is not None and not pod.is_terminated() and pod.metadata.deletion_timestamp is None:
+            # when the runtime is back (and housekeeping the gone ones that still have containers).
+            if pod is None:
+                self._forget(key)
+            elif not pod.is_terminated() and pod.metadata.deletion_timestamp is None:
                 await self._report_runtime_down(pod)
             return None
         observed = await self.runtime.list_containers(
@@ -310,7 +314,8 @@ class PodManager:
             # changes nothing in it: no deep copy of the cached pod (the agent's hottest write)
             written = await self.store.update(PODS, pod.model_copy(update={"status": status}), subresource="status",
                                               read=pod)
-            self._written[key] = (uid, int(written.metadata.resource_version or 0))
+            self._written[key] = (uid, int(written.metadata.resource_version or 0),
+                                  int(pod.metadata.resource_version or 0))
             log.info("pod %s: %s", key, status.phase, extra={"pod": key, "phase": status.phase})
         self._note_phase(key, uid, status.phase or "Pending")
         if not self._plan(pod, mine).actions:  # settled: what the runtime says next of these is no news
@@ -475,7 +480,7 @@ class PodManager:
         if old is new:  # the informer's periodic resync (the safety net): always a sync
             self.queue.add(object_key(new))
             return
-        self._event(object_key(new), int(new.metadata.resource_version or 0), None)
+        self._event(object_key(new), int(new.metadata.resource_version or 0), int(old.metadata.resource_version or 0))
 
     def _on_runtime_event(self, event: RuntimeEvent) -> None:
         """Container exits (and other changes) enqueue their pod at once: no polling per container."""
@@ -483,36 +488,38 @@ class PodManager:
         if namespace and name:
             self._event(f"{namespace}/{name}", event.action, event.container_id)
 
-    def _event(self, key: str, what: int | str, container_id: str | None) -> None:
-        """A pod update (its revision) or a runtime event (its action) of ``key``: judged at the end of
-        the key's sync in progress, else now; it queues a sync unless it is no news (:meth:`_no_news`)."""
+    def _event(self, key: str, what: int | str, detail: int | str) -> None:
+        """A pod update (its new and old revisions) or a runtime event (its action and container id) of
+        ``key``: judged at the end of the key's sync in progress, else now; it queues a sync unless it
+        is no news (:meth:`_no_news`)."""
         during = self._during.get(key)
         if during is not None:
-            during.append((what, container_id))
-        elif not self._no_news(key, what, container_id):
+            during.append((what, detail))
+        elif not self._no_news(key, what, detail):
             self.queue.add(key)
 
-    def _no_news(self, key: str, what: int | str, container_id: str | None) -> bool:
+    def _no_news(self, key: str, what: int | str, detail: int | str) -> bool:
         """Whether an event tells the agent nothing its last sync of the pod did not see (issue 12: a second
         sync per pod for nothing). Kubernetes goes further for pod updates: the kubelet's pod config syncs
         no pod for an update that changed only its status (pkg/kubelet/config's checkAndUpdatePod: a
         RECONCILE, which syncs only a pod whose Ready condition needs reconciling).
 
-        - a pod update whose revision is this agent's last status write, with no sync since that saw a
-          cache behind it: the write was computed from the version just before it (its resourceVersion
-          precondition) and changed only the status;
+        - a pod update from the version this agent's last status write was computed from (its
+          resourceVersion precondition) to that write's revision, with no sync since that saw a cache
+          behind it: it changed only the status. An update from an older version (an informer that
+          listed again after a broken watch) may carry other writers' changes too, and is news;
         - a runtime ``create`` of a container that sync saw, or a ``start`` of one it saw running, when
           the plan for what it saw had nothing left to do: the runtime's own list, taken after the sync's
           actions, said so already (a later exit is an event of its own). A plan with actions left (the
           app container after a sidecar started) needs the next sync, which those events queue."""
-        if container_id is None:
+        if isinstance(what, int):
             written = self._written.get(key)  # a revision is a write's own on its key
-            own = written is not None and key not in self._deferred and what == written[1]
+            own = written is not None and key not in self._deferred and (what, detail) == written[1:]
             if not own:
                 self._deferred.discard(key)  # the sync it queues sees the cache at or past that write
             return own
         seen = self._observed.get(key, {})
-        return (what == "create" and container_id in seen) or (what == "start" and seen.get(container_id) == "running")
+        return (what == "create" and detail in seen) or (what == "start" and seen.get(str(detail)) == "running")
 
     def _behind_own_write(self, key: str, pod: Pod) -> bool:
         """Whether the cached ``pod`` predates the last status this agent wrote for it. Then a write

@@ -228,6 +228,16 @@ async def test_no_status_write_from_a_cache_behind_the_agents_own_write(store: S
     await agent.pods._sync("default/web", created, mine)  # the stale copy: no write, no 409
     after = await store.get(PODS, "web", "default")
     assert after.metadata.resource_version == before.metadata.resource_version and after.phase == "Running"
+    assert "default/web" in agent.pods._deferred  # so the event of the agent's write brings the pod back:
+    added: list[str] = []
+    agent.pods.queue.add = added.append
+    agent.pods._on_pod_update(_at(running, agent.pods._written["default/web"][2]), running)
+    assert added == ["default/web"]
+
+
+def _at(pod: Pod, revision: int) -> Pod:
+    """``pod`` as if read at ``revision`` (an informer's old copy, for its update handler)."""
+    return pod.model_copy(update={"metadata": pod.metadata.model_copy(update={"resource_version": str(revision)})})
 
 
 async def _cached_own_write(agent: Any, key: str) -> Pod | None:
@@ -235,26 +245,48 @@ async def _cached_own_write(agent: Any, key: str) -> Pod | None:
     return cached if cached is not None and written and int(cached.metadata.resource_version or 0) == written[1] else None
 
 
+async def _quiet(agent: Any, key: str) -> bool:
+    """The agent has its own write cached, nothing queued for the pod and no sync of it running."""
+    queue = agent.pods.queue
+    return await _cached_own_write(agent, key) is not None and len(queue) == 0 and not queue.is_processing(key)
+
+
+async def test_a_pod_start_is_one_sync(store: Store, start_agent: StartAgent, node_name: str) -> None:
+    """The runtime's create and start events of the containers a sync starts, and the watch event of its
+    status write, come while that sync runs or after it: none of them is news, so a pod that starts is
+    synced once (issue 12: every pod was synced twice)."""
+    agent = await start_agent(node_name, runtime=SimRuntime(node=node_name))
+    before = agent.pods.loop.reconciles
+    await store.create(PODS, sim_pod("web", node_name, containers=2))
+    await wait_phase(store, "web", "Running")
+    await wait_for(lambda: _quiet(agent, "default/web"), 10, message="the agent's write cached, nothing queued")
+    assert agent.pods.loop.reconciles - before == 1
+
+
 async def test_the_event_of_the_agents_own_status_write_queues_no_sync(store: Store, start_agent: StartAgent,
                                                                        node_name: str) -> None:
     """The watch event of the agent's own status write needs no sync: the write was made from the version
     before it and changed only the status (issue 12: a second sync per pod for nothing); nor do the runtime's
-    create and start events of containers the sync saw at its end. Anyone else's status write, the event
-    of a write that a sync saw the cache behind, and a container's exit still queue the pod."""
+    create and start events of containers the sync saw at its end. The informer's resync, an update from an
+    older version (a list after a broken watch: other writers' changes may be in it), anyone else's status
+    write, the event of a write that a sync saw the cache behind, and a container's exit queue the pod."""
     agent = await start_agent(node_name, runtime=SimRuntime(node=node_name))
-    created = await store.create(PODS, sim_pod("web", node_name))
+    await store.create(PODS, sim_pod("web", node_name))
     await wait_phase(store, "web", "Running")
     own = await wait_for(lambda: _cached_own_write(agent, "default/web"), 10, message="the agent's write cached")
+    base = _at(own, agent.pods._written["default/web"][2])  # the version the write was computed from
     added: list[str] = []
     agent.pods.queue.add = added.append
-    agent.pods._on_pod_update(created, own)  # what the informer calls for that write's event
+    agent.pods._on_pod_update(base, own)  # what the informer calls for that write's event
     assert added == []
     agent.pods._on_pod_update(own, own)  # the informer's periodic resync: the safety net always syncs
     assert added == ["default/web"]
+    agent.pods._on_pod_update(_at(own, 1), own)  # from an older version: a list after a broken watch
+    assert added == ["default/web"] * 2
     added.clear()
 
     agent.pods._deferred.add("default/web")  # a sync saw the cache behind that write
-    agent.pods._on_pod_update(created, own)
+    agent.pods._on_pod_update(base, own)
     assert added == ["default/web"] and "default/web" not in agent.pods._deferred
 
     containers = await agent.pods.runtime.list_containers({"kubelite.pod.uid": own.metadata.uid or ""})
@@ -268,7 +300,8 @@ async def test_the_event_of_the_agents_own_status_write_queues_no_sync(store: St
     other = own.deep_copy()
     other.status.conditions = [*(other.status.conditions or []), PodCondition(type="example.com/Checked", status="True")]
     await store.update(PODS, other, subresource="status")  # through the informer's own watch
-    await wait_for(lambda: _queued_again(added), 10, message="someone else's write queues the pod")
+    # well within the informer's 10 s resync (agent_config), which would queue the pod anyway
+    await wait_for(lambda: _queued_again(added), 2, message="someone else's write queues the pod")
 
 
 async def _queued_again(added: list[str]) -> bool:
