@@ -118,7 +118,7 @@ class _Batch:
 def next_batch(waiting: list[_Waiting]) -> tuple[list[_Waiting], list[_Waiting]]:
     """(the txns to send together now, the ones left waiting), from the waiting ones in arrival order:
     each joins unless it conflicts with the batch (a key one writes, another touches) or with one
-    left for later (so a key's txns go in arrival order), within MAX_BATCH and MAX_BATCH_BYTES."""
+    left for later (so a key's txns go in arrival order), within the bounds of :meth:`_Batch.admits`."""
     batch, held, later = _Batch(), _Batch(), []
     for entry in waiting:
         if batch.admits(entry) and not held.conflicts(entry):

@@ -34,6 +34,7 @@ IMAGE = "kubelite/demo:latest"
 NETWORK = "kloci-test"
 BRIDGE = "kloci0"
 SUBNET = "10.244.250.0/24"
+SUBNET_PREFIX = "10.244.250."  # how its addresses start in `ip addr` and iptables rules
 
 
 def sh(command: str) -> str:
@@ -71,7 +72,7 @@ def remove_earlier_runs() -> None:
 
     A leaked hostPort DNAT rule on 127.0.0.1 sends a later test's connections to that port to a gone pod
     (a CI run's embedded etcd was once unreachable this way)."""
-    subnet = SUBNET.rsplit(".", 1)[0] + "."
+    subnet = SUBNET_PREFIX
     for line in sh("ip netns list").splitlines():
         name = line.split(" ", 1)[0]
         if not name.startswith("kl-") or sh(f"ip netns pids {shlex.quote(name)}").strip():
@@ -100,7 +101,7 @@ def remove_earlier_runs() -> None:
 
 def leftovers() -> dict[str, int]:
     """What oci pods of the suite leave on the host: rules naming its CNI network or its pods' IPs, netns, veths."""
-    subnet = SUBNET.rsplit(".", 1)[0] + "."
+    subnet = SUBNET_PREFIX
     return {
         "iptables": sum(NETWORK in line or "CNI-DN-" in line or ("CNI-FORWARD" in line and subnet in line)
                         for line in sh("iptables-save").splitlines()),
