@@ -66,7 +66,7 @@ from agent.nodehealth import NodeHealth
 from agent.runtimehealth import RuntimeWatch, runtime_down_status
 from agent.service_env import service_env
 from agent.startfailures import StartFailures
-from agent.status import StatusInput, Waiting, build_status, split_attempts, status_changed
+from agent.status import StatusInput, Waiting, build_status, late_terminations, split_attempts, status_changed
 from agent.teardown import Teardown
 from agent.execute import Executor
 from agent.podconfig.configurator import VOLUMES_KEY, ContainerConfig, PodConfigurator
@@ -261,6 +261,9 @@ class PodManager:
             await self.teardown.stop_running(pod, mine)
             await self.probes.forget_pod(key)
             self._phases[key] = pod.phase
+            late = late_terminations(pod.status, mine, self.runtime.name)
+            if late is not None:  # e.g. an OOM kill the runtime learnt of after the exit
+                await self.store.update(PODS, pod.model_copy(update={"status": late}), subresource="status", read=pod)
             return None
         if not self.gate.is_set():
             return Result(requeue_after=0.5)

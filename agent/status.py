@@ -232,6 +232,38 @@ def termination_input(containers: Sequence[ContainerInfo], *, host_ip: str, runt
                        completed=bool(latest) and stopped, host_ip=host_ip, runtime=runtime)
 
 
+def late_terminations(status: PodStatus | None, containers: Sequence[ContainerInfo], runtime: str) -> PodStatus | None:
+    """A terminal pod's ``status`` with the runtime's later word on how its containers ended, or None
+    when it has none. Only a terminated state the status shows for the same container id is replaced;
+    the phase and everything else stay (a terminal phase is final). A runtime can learn of an OOM
+    kill after the exit (Docker 20.10: agent/runtime/docker_cache.py), and containerd's CRI then
+    reports the container OOMKilled too."""
+    if status is None:
+        return None
+    ended = {f"{runtime}://{c.id}": c for c in containers if c.state == "exited" and not c.is_sandbox}
+    changed = False
+
+    def updated(statuses: list[ContainerStatus] | None) -> list[ContainerStatus] | None:
+        nonlocal changed
+        if not statuses:
+            return statuses
+        result = []
+        for item in statuses:
+            info = ended.get(item.container_id or "")
+            old = item.state.terminated if item.state else None
+            if info is not None and old is not None:
+                new = terminated_state(info, runtime)
+                if new != old:
+                    changed = True
+                    item = item.model_copy(update={"state": ContainerState(terminated=new)})
+            result.append(item)
+        return result
+
+    update = {"container_statuses": updated(status.container_statuses),
+              "init_container_statuses": updated(status.init_container_statuses)}
+    return status.model_copy(update=update) if changed else None
+
+
 def status_changed(old: PodStatus | None, new: PodStatus) -> bool:
     """Whether ``new`` differs from the stored status as Kubernetes compares (empty = absent), so an
     agent spends no etcd round trip on a write the store would drop as a no-op."""

@@ -333,7 +333,8 @@ class DockerRuntime:
         ticket = self._inspected.begin()
         info: ContainerInfo | None = None
         try:
-            info = parse_inspect(await self._call(self.api.inspect_container, container_id))
+            info = self._inspected.with_oom_events(
+                parse_inspect(await self._call(self.api.inspect_container, container_id)))
         except ContainerNotFound:
             return None
         finally:

@@ -28,6 +28,14 @@ repeated when the start's event comes in. Each expectation is met by one event o
 that container; any other event invalidates as usual. (No clocks are compared: the engine's and
 this process's may differ, e.g. under clock-skew chaos.)
 
+The cache also remembers which containers an ``oom`` event named, until their ``destroy``. Docker
+20.10 sets ``State.OOMKilled`` from the OOM events its containerd client had seen when the task's
+exit is handled; containerd's shim can publish the TaskOOM after the TaskExit (the same race as
+containerd/containerd#8180), and then the flag stays false while the ``oom`` event still comes,
+after ``die``. An exited container an ``oom`` event named is reported OOMKilled, as containerd's
+CRI plugin does on a late TaskOOM (it sets the container's reason to OOMKilled whenever the event
+arrives). Like Docker's own flag, an OOM kill of any process in the container counts.
+
 The invalidations come from the stream's reader thread and the reads from the event loop's
 thread: one lock guards the few dict operations of each step.
 """
@@ -36,7 +44,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kubelite.util import clock
 
@@ -66,6 +74,7 @@ class InspectCache:
         self._epoch = 0
         self._in_flight = 0
         self._live = 0  # event streams subscribed now: running containers' inspections may be kept
+        self._oom: set[str] = set()  # containers an ``oom`` event named, until their ``destroy``
 
     def get(self, container_id: str) -> ContainerInfo | None:
         with self._lock:
@@ -112,12 +121,22 @@ class InspectCache:
     def event(self, container_id: str, action: str) -> None:
         """An engine event: invalidates, unless it is the awaited event of the agent's own call."""
         with self._lock:
+            if action == "oom":
+                self._oom.add(container_id)
             if action == "destroy":
                 self._expected.pop(container_id, None)
+                self._oom.discard(container_id)
             elif action in self._expected.get(container_id, ()):
                 self._discard(container_id, action)
                 return
             self._invalidate(container_id)
+
+    def with_oom_events(self, info: ContainerInfo) -> ContainerInfo:
+        """``info``, OOMKilled if it exited and an ``oom`` event named it (the engine's flag can miss
+        an OOM event that came after the exit: see the module docstring)."""
+        with self._lock:
+            late = info.state == "exited" and not info.oom_killed and info.id in self._oom
+        return replace(info, oom_killed=True) if late else info
 
     def _invalidate(self, container_id: str) -> None:
         self._entries.pop(container_id, None)

@@ -206,6 +206,13 @@ class SimRuntime:
         """Tests: make a running container exit (crash when the code is not 0)."""
         self._exit_now(container_id, exit_code)
 
+    def report_oom(self, container_id: str) -> None:
+        """Tests: the runtime learns after the exit that the container was OOM-killed, as Docker
+        20.10 does when containerd's TaskOOM comes after its TaskExit (an ``oom`` event after ``die``)."""
+        container = self._get(container_id)
+        container.info = replace(container.info, oom_killed=True)
+        self._emit_nowait(container_id, "oom")
+
     async def stop_container(self, container_id: str, *, timeout: float) -> None:
         container = self._get(container_id)
         if container.info.state in ("running", "created"):

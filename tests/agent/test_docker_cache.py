@@ -124,3 +124,15 @@ def test_a_failed_call_awaits_no_event_and_destroy_forgets_what_was_awaited() ->
     cache.expect("b", "create")  # its event came before the create's answer: never consumed
     cache.event("b", "destroy")
     assert cache._expected == {}
+
+
+def test_an_oom_event_after_the_exit_makes_the_exited_container_oom_killed_until_destroyed() -> None:
+    cache = InspectCache()
+    cache.event("a", "die")
+    assert cache.with_oom_events(info("a", "exited")).oom_killed is False
+    cache.event("a", "oom")  # containerd's TaskOOM after its TaskExit: the engine's flag stayed false
+    assert cache.with_oom_events(info("a", "exited")).oom_killed is True
+    assert cache.with_oom_events(info("a", "running")).oom_killed is False  # a child killed, the container runs on
+    assert cache.with_oom_events(info("b", "exited")).oom_killed is False
+    cache.event("a", "destroy")
+    assert cache.with_oom_events(info("a", "exited")).oom_killed is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,7 +27,9 @@ from agent.plan import (
     should_restart,
 )
 from agent.runtime.base import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_UID, ContainerInfo
-from agent.status import ProbeState, StatusInput, Waiting, build_status, pod_phase, status_changed
+from agent.status import (
+    ProbeState, StatusInput, Waiting, build_status, late_terminations, pod_phase, status_changed,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0.timestamp() + 1000
@@ -319,6 +322,21 @@ def status_input(latest: dict[str, ContainerInfo], *, waiting: dict[str, Waiting
                  previous: dict[str, ContainerInfo] | None = None) -> StatusInput:
     return StatusInput(latest=latest, previous=previous or {}, waiting=waiting or {}, probes=probes or {},
                        sandbox=SANDBOX, completed=completed, host_ip="127.0.0.1", runtime="docker")
+
+
+def test_a_terminal_pods_status_takes_only_the_runtimes_later_word_on_how_a_container_ended() -> None:
+    killed = info("a", "exited", exit_code=137, finished=NOW)
+    ended = build_status(pod("a", policy="Never"), status_input({"a": killed}, completed=True), T0)
+    assert ended.phase == "Failed" and ended.container_statuses[0].state.terminated.reason == "Error"
+    assert late_terminations(ended, [killed, SANDBOX], "docker") is None  # the runtime says nothing new
+    oom = replace(killed, oom_killed=True)
+    late = late_terminations(ended, [oom], "docker")
+    assert late is not None and late.phase == "Failed" and late.conditions == ended.conditions
+    assert late.container_statuses[0].state.terminated.reason == "OOMKilled"
+    assert late.container_statuses[0].state.terminated.exit_code == 137
+    assert late_terminations(ended, [replace(oom, id="another")], "docker") is None  # not the container shown
+    assert late_terminations(ended, [oom], "sim") is None  # ids carry the runtime's prefix
+    assert late_terminations(None, [oom], "docker") is None
 
 
 def test_status_running_and_ready() -> None:

@@ -145,6 +145,29 @@ async def test_restart_policies_never_onfailure_always(store: Store, start_agent
     assert await phase_of(store, "always-ok") == "Running"
 
 
+async def test_an_oom_kill_reported_after_the_exit_updates_the_failed_pods_reason(
+        store: Store, start_agent: StartAgent, node_name: str) -> None:
+    # Docker 20.10 can learn of an OOM kill only after the exit (agent/runtime/docker_cache.py):
+    # the runtime's later report reaches a pod that is already Failed.
+    runtime = SimRuntime(node=node_name)
+    await start_agent(node_name, runtime=runtime)
+    await store.create(PODS, sim_pod("late-oom", node_name, restart_policy="Never"))
+    await wait_phase(store, "late-oom", "Running")
+    (container,) = [c for c in runtime.containers_info() if c.labels.get(LABEL_CONTAINER) == "main"]
+    runtime.exit_container(container.id, 137)
+    failed = await wait_phase(store, "late-oom", "Failed")
+    assert failed.status.container_statuses[0].state.terminated.reason == "Error"
+    runtime.report_oom(container.id)
+
+    async def oom_killed() -> Pod | None:
+        pod = await store.get(PODS, "late-oom", "default")
+        terminated = pod.status.container_statuses[0].state.terminated
+        return pod if terminated is not None and terminated.reason == "OOMKilled" else None
+
+    pod = await wait_for(oom_killed, 10, message="the late OOM report reaches the pod's status")
+    assert pod.phase == "Failed" and pod.status.container_statuses[0].state.terminated.exit_code == 137
+
+
 async def test_graceful_delete_stops_containers_then_deletes_the_key(store: Store, start_agent: StartAgent,
                                                                      node_name: str) -> None:
     runtime = SimRuntime(node=node_name)
