@@ -293,7 +293,8 @@ def main() -> None:
         print(f"  bind:    all pods bound after     {phase(watch.bound)}")
         print(f"  Running: all Running after        {phase(watch.running)}")
         print(f"  => {total} pods on {args.nodes} nodes in {window:.1f} s ({total / window:.0f} pods/s; the etcd "
-              f"ceiling {concurrent / 4:.0f} pods/s); watch events {watch.events}, watch re-lists {watch.restarts}; "
+              f"ceiling {concurrent / 4:.0f} pods/s, ratio {total / window / (concurrent / 4):.2f}); "
+              f"watch events {watch.events}, watch re-lists {watch.restarts}; "
               f"children restarted by kl up {up.restarts()}; load {load()}")
         print(f"  control plane (controller-manager and gateway): CPU {cpu.get(manager, 0.0):.1f} s over the window "
               f"({1000 * cpu.get(manager, 0.0) / total:.2f} ms per pod), RSS {memory_kib(manager, 'VmRSS') / 1024:.0f} "
