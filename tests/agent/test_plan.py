@@ -329,6 +329,8 @@ def test_a_terminal_pods_status_takes_only_the_runtimes_later_word_on_how_a_cont
     ended = build_status(pod("a", policy="Never"), status_input({"a": killed}, completed=True), T0)
     assert ended.phase == "Failed" and ended.container_statuses[0].state.terminated.reason == "Error"
     assert late_terminations(ended, [killed, SANDBOX], "docker") is None  # the runtime says nothing new
+    stored = Pod.model_validate({**pod("a").to_dict(), "status": ended.to_dict()}).status  # as read back
+    assert late_terminations(stored, [killed], "docker") is None  # no write on every sync of a terminal pod
     oom = replace(killed, oom_killed=True)
     late = late_terminations(ended, [oom], "docker")
     assert late is not None and late.phase == "Failed" and late.conditions == ended.conditions
