@@ -141,6 +141,8 @@ class EventWriter:
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
         self._task: asyncio.Task[None] | None = None
         self._users = 0
+        # held while a batch is written: flush() waits for the one the drain task has taken already
+        self._writing = asyncio.Lock()
 
     @classmethod
     def of(cls, store: Store) -> EventWriter:
@@ -173,12 +175,16 @@ class EventWriter:
                         involved.name, pending.message)
 
     async def flush(self) -> None:
-        while not self._queue.empty():
-            await self._write_batch(self._take(self._queue.get_nowait()))
+        """Write everything queued before the call, the batch the drain task took already included."""
+        async with self._writing:
+            while not self._queue.empty():
+                await self._write_batch(self._take(self._queue.get_nowait()))
 
     async def _drain(self) -> None:
         while True:
-            await self._write_batch(self._take(await self._queue.get()))
+            first = await self._queue.get()
+            async with self._writing:  # no suspension between the get and the lock while it is free
+                await self._write_batch(self._take(first))
 
     def _take(self, first: _Pending) -> list[_Pending]:
         """``first`` and what is queued behind it, up to _BATCH: the writes of one moment."""

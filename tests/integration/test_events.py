@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
+
 from kubelite.api.resources import EVENTS, PODS
 from kubelite.etcd.ops import range_
 from kubelite.client.events import EVENT_TTL_SECONDS, EventRecorder
@@ -43,6 +48,36 @@ async def test_background_writer_records_queued_events(store: Store) -> None:
 
         await wait_for(recorded, message="event written by the background task")
     finally:
+        await recorder.stop()
+
+
+async def test_flush_waits_for_the_batch_the_background_writer_has_taken(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # an agent's stop flushes its recorder: an Event the writer task took just before is written too
+    pod = await store.create(PODS, make_pod("web"))
+    taken, release = asyncio.Event(), asyncio.Event()
+    create = store.create
+
+    async def held(res: Any, obj: Any, **kwargs: Any) -> Any:
+        if res is EVENTS:
+            taken.set()
+            await release.wait()
+        return await create(res, obj, **kwargs)
+
+    monkeypatch.setattr(store, "create", held)
+    recorder = EventRecorder(store, "test")
+    await recorder.start()
+    try:
+        recorder.record(pod, "Normal", "Scheduled", "Successfully assigned default/web to node-1")
+        await asyncio.wait_for(taken.wait(), 10)  # the writer task has the Event, its queue is empty
+        flushing = asyncio.ensure_future(recorder.flush())
+        done, _ = await asyncio.wait({flushing}, timeout=0.3)
+        assert not done, "flush returned while the taken Event was still being written"
+        release.set()
+        await asyncio.wait_for(flushing, 10)
+        assert [e.reason for e in (await store.list(EVENTS, "default")).items] == ["Scheduled"]
+    finally:
+        release.set()
         await recorder.stop()
 
 
