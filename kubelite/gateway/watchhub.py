@@ -12,7 +12,8 @@ restart does.
 Events are kept as etcd sent them and decoded only when a watcher needs them,
 at most once per event (and serialised at most once per event type), so a hub
 nobody watches costs little. A watcher that falls ``queue_limit`` events behind
-is cut off (its stream ends; clients re-watch from their last resourceVersion).
+is cut off where the next revision begins (its stream ends; clients re-watch from their
+last resourceVersion, so it must end on a whole revision).
 If the hub's own etcd watch expires (etcd compacted past it during an outage),
 its watchers get 410 and the hub opens a new window at etcd's current revision.
 """
@@ -121,6 +122,7 @@ class Subscription:
     namespace: str | None
     from_revision: int
     queue: asyncio.Queue[QueueItem] = field(default_factory=asyncio.Queue)
+    last_revision: int = 0  # of the last event queued for it
 
 
 class ResourceHub:
@@ -162,6 +164,7 @@ class ResourceHub:
             return sub
         for event in self.buffer:
             if self._wants(sub, event):
+                sub.last_revision = event.revision
                 sub.queue.put_nowait(event)
         self.subscribers.add(sub)
         return sub
@@ -190,12 +193,16 @@ class ResourceHub:
         for sub in list(self.subscribers):
             if not self._wants(sub, event):
                 continue
-            if sub.queue.qsize() >= self.queue_limit:
+            # Cut a slow watcher off only where a revision begins: one etcd txn (group commit writes
+            # many objects in one) is one revision, and the client resumes from the last
+            # resourceVersion it saw, so a stream ended inside a revision would lose the rest of it.
+            if sub.queue.qsize() >= self.queue_limit and event.revision != sub.last_revision:
                 log.warning("watcher of %s fell %d events behind; closing its stream", self.res.plural,
                             self.queue_limit)
                 self.subscribers.discard(sub)
                 sub.queue.put_nowait(None)
             else:
+                sub.last_revision = event.revision
                 sub.queue.put_nowait(event)
 
     def _end_all(self, item: QueueItem) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from kubelite.api import errors
 from kubelite.api.resources import PODS
-from kubelite.etcd.ops import compact
+from kubelite.etcd.ops import compact, op_put, range_, txn
 from kubelite.etcd.server import EmbeddedEtcd
 from kubelite.gateway import Gateway
 from kubelite.storage.store import Store
@@ -134,6 +134,30 @@ async def test_a_watcher_that_falls_behind_is_cut_off(gateway: Gateway) -> None:
     assert [e.doc["metadata"]["name"] for e in queued[:5]] == [f"p{i}" for i in range(5)]
     assert queued[5] is None  # end of stream: the client re-watches from its last resourceVersion
     assert subscription not in hubs._hubs["pods"].subscribers  # noqa: SLF001
+
+
+async def test_a_slow_watcher_is_cut_off_only_where_a_revision_begins(gateway: Gateway) -> None:
+    # group commit writes many objects in one etcd txn: one revision. The client resumes from the last
+    # resourceVersion it saw, so a stream cut inside a revision would lose the rest of that revision.
+    assert gateway.state is not None
+    hubs, store, client = gateway.state.hubs, gateway.state.store, gateway.state.client
+    hubs._hubs["pods"].queue_limit = 2  # noqa: SLF001
+    rv = int((await store.list(PODS, "default")).resource_version)
+    subscription = await hubs.subscribe(PODS, "default", rv + 1)  # and nobody reads its queue
+    await store.create(PODS, make_pod("first"))
+    stored = await range_(client, PODS.key_of(await store.get(PODS, "first", "default")), what="test")
+    names = [f"together-{i}" for i in range(4)]
+    value = stored.kvs[0].value
+    puts = [op_put(f"/registry/pods/default/{n}", value.replace(b'"first"', b'"%s"' % n.encode()))
+            for n in names]
+    await txn(client, [], puts, [], what="one revision of four pods")
+    await store.create(PODS, make_pod("next"))
+    queued: list[Any] = []
+    while not queued or queued[-1] is not None:
+        queued.append(await asyncio.wait_for(subscription.queue.get(), 10))
+    seen = [e.doc["metadata"]["name"] for e in queued[:-1]]
+    assert seen == ["first", *names]  # the whole revision, past the limit; cut off before the next one
+    assert len({e.revision for e in queued[1:-1]}) == 1
 
 
 async def test_a_hub_whose_etcd_watch_expired_ends_its_watchers_with_410_and_opens_a_new_window(
