@@ -38,48 +38,66 @@ function deploymentDetail(ctx, box, key) {
   const deps = informer(DEPLOYMENTS);
   const rss = informer("/apis/apps/v1/replicasets");
   const chart = new TimeChart("Rollout: replicas of the new and old ReplicaSets", ["new", "old"], { height: 150 });
-  const body = h("div");
-  replace(box, body, chart.el);
   let last = null;
+  let dep = null; // the Deployment as last drawn: what the buttons act on
+  let owned = [];
+  // The toolbar's inputs and buttons live across redraws, above everything a watch event changes: a
+  // redraw must neither wipe what the user is typing nor replace or move a button under the pointer.
   const replicas = h("input", { type: "number", min: 0, "aria-label": "replicas", id: "scale-input" });
   const choose = h("select", { "aria-label": "revision to roll back to", id: "undo-revision" });
+  const path = () => objPath("deployments", dep);
+  const pauseButton = h("button", { type: "button", onclick: () => actions.pause(path(), !dep.spec.paused) }, "Pause");
+  const undoButton = h("button", { type: "button", id: "undo-button", onclick: () => {
+    const rev = parseInt(choose.value, 10);
+    const rs = owned.find((r) => revisionOf(r) === rev);
+    if (rs) actions.undo(path(), dep, rs, rev);
+  } }, "Roll back");
+  const noEarlier = h("span.muted", {}, "no earlier revision");
+  const undoBox = h("span");
+  const common = h("span");
+  const title = h("h2");
+  const toolbar = h("div.toolbar", {},
+    h("label", {}, "Replicas ", replicas),
+    h("button", { type: "button", id: "scale-button", onclick: () => actions.scale(path(), parseInt(replicas.value, 10)) }, "Scale"),
+    h("button", { type: "button", onclick: () => actions.restart(path()) }, "Restart"),
+    pauseButton, undoBox, common);
+  const state = h("div");
+  const history = h("div");
+  const body = h("div", {}, title, toolbar, state, history);
+  replace(box, body, chart.el);
   const draw = () => {
     const entry = deps.items.get(key);
-    if (!entry) { replace(body, h("p.muted", {}, `${key} is gone.`)); return; }
-    const dep = entry.object;
-    const path = objPath("deployments", dep);
-    const owned = rss.objects().filter((rs) => ownedBy(rs, dep)).sort((a, b) => revisionOf(a) - revisionOf(b));
+    if (!entry) { replace(box, h("p.muted", {}, `${key} is gone.`)); return; }
+    if (!box.contains(body)) replace(box, body, chart.el); // created again under the same name
+    dep = entry.object;
+    owned = rss.objects().filter((rs) => ownedBy(rs, dep)).sort((a, b) => revisionOf(a) - revisionOf(b));
     const current = revisionOf(dep);
     const newRs = owned.find((rs) => revisionOf(rs) === current);
     const oldReplicas = owned.filter((rs) => rs !== newRs).reduce((n, rs) => n + ((rs.status && rs.status.replicas) || 0), 0);
     last = [(newRs && newRs.status && newRs.status.replicas) || 0, oldReplicas];
     const st = dep.status || {};
-    // The inputs live across redraws: a watch event must not wipe what the user is typing.
     if (!replicas.value) replicas.value = String(dep.spec.replicas ?? 1);
     const chosen = choose.value;
     replace(choose, owned.filter((rs) => revisionOf(rs) !== current).map((rs) => h("option", { value: String(revisionOf(rs)) },
       `revision ${revisionOf(rs)}`)));
     if ([...choose.options].some((o) => o.value === chosen)) choose.value = chosen;
-    replace(body,
-      h("h2", {}, `Deployment ${dep.metadata.namespace}/${dep.metadata.name}`),
+    title.textContent = `Deployment ${dep.metadata.namespace}/${dep.metadata.name}`;
+    pauseButton.textContent = dep.spec.paused ? "Resume" : "Pause";
+    if (owned.length > 1) {
+      if (!undoBox.contains(undoButton)) replace(undoBox, choose, undoButton);
+    } else if (!undoBox.contains(noEarlier)) {
+      replace(undoBox, noEarlier);
+    }
+    replace(common, commonActions("deployments", dep, { kind: "Deployment" }));
+    replace(state,
       h("p", {}, `Ready ${st.readyReplicas || 0}/${dep.spec.replicas ?? 1} · up-to-date ${st.updatedReplicas || 0} · available ${st.availableReplicas || 0} · revision ${current}`,
         dep.spec.paused ? " · paused" : ""),
       h("label.bar", {}, "Rollout ", h("progress", { max: Math.max(1, dep.spec.replicas ?? 1),
         value: Math.min(st.updatedReplicas || 0, dep.spec.replicas ?? 1), id: "rollout-progress" }),
         ` ${st.updatedReplicas || 0}/${dep.spec.replicas ?? 1} updated`),
       ((st.conditions || []).find((c) => c.type === "Progressing") || {}).message
-        ? h("p.muted", {}, (st.conditions || []).find((c) => c.type === "Progressing").message) : null,
-      h("div.toolbar", {},
-        h("label", {}, "Replicas ", replicas),
-        h("button", { type: "button", id: "scale-button", onclick: () => actions.scale(path, parseInt(replicas.value, 10)) }, "Scale"),
-        h("button", { type: "button", onclick: () => actions.restart(path) }, "Restart"),
-        h("button", { type: "button", onclick: () => actions.pause(path, !dep.spec.paused) }, dep.spec.paused ? "Resume" : "Pause"),
-        owned.length > 1 ? [choose, h("button", { type: "button", id: "undo-button", onclick: () => {
-          const rev = parseInt(choose.value, 10);
-          const rs = owned.find((r) => revisionOf(r) === rev);
-          if (rs) actions.undo(path, dep, rs, rev);
-        } }, "Roll back")] : h("span.muted", {}, "no earlier revision"),
-        commonActions("deployments", dep, { kind: "Deployment" })),
+        ? h("p.muted", {}, (st.conditions || []).find((c) => c.type === "Progressing").message) : null);
+    replace(history,
       h("h3", {}, "Revision history"),
       h("table", {}, h("thead", {}, h("tr", {}, ["Revision", "ReplicaSet", "Replicas", "Image(s)", "Change cause"].map((c) => h("th", { scope: "col" }, c)))),
         h("tbody", {}, owned.map((rs) => h("tr", { "aria-current": revisionOf(rs) === current ? "true" : undefined },
