@@ -702,10 +702,23 @@ def test_cordon_labels_restart_pause_drain(ui: Session, cluster: KlUp) -> None:
     assert not api(cluster, "GET", path)[1]["spec"].get("paused")
 
     # drain the node of its (settled) pod: cordoned, the pod evicted and replaced on the other node
+    # the restart above rolls a new pod out: drain once it alone is left (the old one gone from the API)
+    def settled() -> dict[str, Any] | None:
+        dep = api(cluster, "GET", path)[1]
+        st = dep.get("status") or {}
+        pods = api(cluster, "GET", f"/api/v1/namespaces/default/pods?labelSelector=app%3D{name}")[1]["items"]
+        done = (st.get("observedGeneration", 0) >= dep["metadata"]["generation"] and st.get("updatedReplicas") == 1
+                and st.get("availableReplicas") == 1 and st.get("replicas") == 1)
+        return pods[0] if done and len(pods) == 1 else None
+
+    deadline, pod = time.monotonic() + TIMEOUT_MS / 1000, settled()
+    while pod is None and time.monotonic() < deadline:
+        ui.page.wait_for_timeout(100)  # the poll's interval; the condition is what ends the wait
+        pod = settled()
+    assert pod is not None, "the restarted Deployment settles on one pod"
     ui.open("pods")
     count_is(ui, "Pods", f"{name}-", 1, "Running")
-    _, pods = api(cluster, "GET", f"/api/v1/namespaces/default/pods?labelSelector=app%3D{name}")
-    (node,) = {p["spec"]["nodeName"] for p in pods["items"]}
+    node = pod["spec"]["nodeName"]
     other = "node-1" if node == "node-2" else "node-2"
     ui.open("nodes")
     ui.page.locator("table:has(caption:text-is('Nodes')) tbody tr", has_text=node).click()
