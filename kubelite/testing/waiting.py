@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
@@ -68,3 +69,19 @@ async def wait_for(
             detail = f"last error: {last_error!r}" if last_error else f"last value: {last_value!r}"
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what} ({detail})")
         await asyncio.sleep(min(interval, remaining))
+
+
+def wait_for_sync(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, *,
+                  message: str | None = None) -> T:
+    """:func:`wait_for` for code that may not run an event loop (a synchronous fixture, Playwright's
+    sync API, whose loop runs in the caller's thread): polls ``predicate`` until it returns something
+    truthy, and returns that. Raises AssertionError once ``timeout`` seconds pass."""
+    deadline = clock.Deadline(timeout)
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if deadline.expired():
+            what = message or getattr(predicate, "__name__", repr(predicate))
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last value: {value!r})")
+        time.sleep(min(interval, deadline.remaining()))

@@ -12,9 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,11 @@ import yaml
 
 from kubelite.node.agent_auth import node_token
 from kubelite.etcd.server import find_etcd_binary, find_etcdctl_binary
+from kubelite.testing.waiting import wait_for_sync
 
 ADDRESS = "10.213.7.1"  # on the namespace's own loopback device: reachable only inside it
 PASSWORD = "etcd-pw-" + uuid.uuid4().hex
 KL = str(Path(sys.executable).parent / "kl")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    """The synchronous wait_for, for this sync fixture (each probe is a blocking etcdctl run)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.2)
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +50,8 @@ def netns(tmp_path: Path) -> Iterator[str]:
             ], stdout=log, stderr=subprocess.STDOUT)
         etcdctl = ["ip", "netns", "exec", name, str(find_etcdctl_binary()), "--endpoints=127.0.0.1:2379"]
         healthy = [*etcdctl, "--command-timeout=1s", "endpoint", "health"]
-        wait_until(lambda: subprocess.run(healthy, capture_output=True).returncode == 0, 30, "etcd in the namespace")
+        wait_for_sync(lambda: subprocess.run(healthy, capture_output=True).returncode == 0, 30, 0.2,
+                      message="etcd in the namespace")
         run(*etcdctl, "user", "add", "root", "--new-user-password", "root-" + PASSWORD, "--interactive=false")
         subprocess.run([*etcdctl, "user", "add", "kubelite", "--interactive=false", "--new-user-password", PASSWORD],
                        check=True, capture_output=True)
@@ -146,7 +138,7 @@ async def test_kl_up_keeps_every_secret_out_of_arguments_and_logs(netns: str, tm
 
         def audited() -> bool:
             return audit_log.exists() and '"name":"audited"' in audit_log.read_text()
-        wait_until(audited, 15, "the configmap's create in the audit log")
+        wait_for_sync(audited, 15, 0.2, message="the configmap's create in the audit log")
         assert audit_log.stat().st_mode & 0o777 == 0o600
         event = next(json.loads(line) for line in audit_log.read_text().splitlines() if '"audited"' in line)
         assert event["verb"] == "create" and event["responseStatus"]["code"] == 201 and event["level"] == "Metadata"

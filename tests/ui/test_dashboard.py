@@ -32,6 +32,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from kubelite.etcd.server import free_port
 from kubelite.testing.existing import etcd_access_of
+from kubelite.testing.waiting import wait_for_sync
 from tests.cli.cluster import KlUp, alive, run_sync
 
 CHROMIUM = "/usr/bin/chromium"
@@ -711,11 +712,7 @@ def test_cordon_labels_restart_pause_drain(ui: Session, cluster: KlUp) -> None:
                 and st.get("availableReplicas") == 1 and st.get("replicas") == 1)
         return pods[0] if done and len(pods) == 1 else None
 
-    deadline, pod = time.monotonic() + TIMEOUT_MS / 1000, settled()
-    while pod is None and time.monotonic() < deadline:
-        ui.page.wait_for_timeout(100)  # the poll's interval; the condition is what ends the wait
-        pod = settled()
-    assert pod is not None, "the restarted Deployment settles on one pod"
+    pod = wait_for_sync(settled, TIMEOUT_MS / 1000, 0.1, message="the restarted Deployment settled on one pod")
     ui.open("pods")
     count_is(ui, "Pods", f"{name}-", 1, "Running")
     node = pod["spec"]["nodeName"]
